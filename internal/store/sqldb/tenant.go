@@ -1,0 +1,230 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// tenant implements store.Tenant on a querier: the database itself, or a
+// transaction inside InTx.
+type tenant struct {
+	db   *DB
+	q    querier
+	inTx bool
+}
+
+func (t tenant) Users() store.Collection[store.User] {
+	return collection[store.User]{t: t, table: "users", what: "user",
+		key: func(v store.User) string { return v.Username },
+		stamp: func(v *store.User, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Roles() store.Collection[store.Role] {
+	return collection[store.Role]{t: t, table: "roles", what: "role",
+		key: func(v store.Role) string { return v.Name },
+		stamp: func(v *store.Role, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Clients() store.Collection[store.Client] {
+	return collection[store.Client]{t: t, table: "clients", what: "client",
+		key: func(v store.Client) string { return v.ClientID },
+		stamp: func(v *store.Client, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Tools() store.Collection[store.Tool] {
+	return collection[store.Tool]{t: t, table: "tools", what: "tool",
+		key: func(v store.Tool) string { return v.Name },
+		stamp: func(v *store.Tool, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Upstreams() store.Collection[store.Upstream] {
+	return collection[store.Upstream]{t: t, table: "upstreams", what: "upstream",
+		key: func(v store.Upstream) string { return v.Name },
+		stamp: func(v *store.Upstream, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Keys() store.Collection[store.SigningKey] {
+	return collection[store.SigningKey]{t: t, table: "signing_keys", what: "signing key",
+		key: func(v store.SigningKey) string { return v.ID },
+		stamp: func(v *store.SigningKey, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
+}
+
+func (t tenant) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := t.q.QueryRowContext(ctx, t.db.Rebind("SELECT value FROM settings WHERE name = ?"), name).Scan(&v)
+	if isNoRows(err) {
+		return "", errNotFound("setting", name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read setting %q: %w", name, err)
+	}
+	return v, nil
+}
+
+func (t tenant) SetSetting(ctx context.Context, name, value string) error {
+	return t.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, t.db.Rebind(`INSERT INTO settings (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`), name, value)
+		return err
+	})
+}
+
+func (t tenant) Revision(ctx context.Context) (int64, error) {
+	var n int64
+	if err := t.q.QueryRowContext(ctx, "SELECT n FROM tenant_revision WHERE id = 1").Scan(&n); err != nil {
+		return 0, fmt.Errorf("read revision: %w", err)
+	}
+	return n, nil
+}
+
+// write runs fn in the current transaction, or in a new one, and bumps the
+// tenant revision with it.
+func (t tenant) write(ctx context.Context, fn func(q querier) error) error {
+	run := func(q querier) error {
+		if err := fn(q); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, "UPDATE tenant_revision SET n = n + 1 WHERE id = 1")
+		return err
+	}
+	if t.inTx {
+		return run(t.q)
+	}
+	return t.db.Tx(ctx, func(tx *sql.Tx) error { return run(tx) })
+}
+
+// collection is one table of JSON documents keyed by name.
+type collection[T any] struct {
+	t     tenant
+	table string
+	what  string
+	key   func(T) string
+	stamp func(v *T, created, updated time.Time)
+}
+
+func (c collection[T]) decode(doc string, created, updated int64) (T, error) {
+	var v T
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", c.what, err)
+	}
+	c.stamp(&v, time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC())
+	return v, nil
+}
+
+func (c collection[T]) Get(ctx context.Context, key string) (T, error) {
+	return c.get(ctx, c.t.q, key, "")
+}
+
+func (c collection[T]) get(ctx context.Context, q querier, key, suffix string) (T, error) {
+	var (
+		doc              string
+		created, updated int64
+		zero             T
+	)
+	err := q.QueryRowContext(ctx, c.t.db.Rebind("SELECT doc, created_at, updated_at FROM "+c.table+" WHERE name = ?"+suffix), key).
+		Scan(&doc, &created, &updated)
+	if isNoRows(err) {
+		return zero, errNotFound(c.what, key)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("read %s %q: %w", c.what, key, err)
+	}
+	return c.decode(doc, created, updated)
+}
+
+func (c collection[T]) List(ctx context.Context) ([]T, error) {
+	rows, err := c.t.q.QueryContext(ctx, "SELECT doc, created_at, updated_at FROM "+c.table+" ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list %ss: %w", c.what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var (
+			doc              string
+			created, updated int64
+		)
+		if err := rows.Scan(&doc, &created, &updated); err != nil {
+			return nil, fmt.Errorf("list %ss: %w", c.what, err)
+		}
+		v, err := c.decode(doc, created, updated)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %ss: %w", c.what, err)
+	}
+	return out, nil
+}
+
+func (c collection[T]) Create(ctx context.Context, v T) error {
+	key := c.key(v)
+	if key == "" {
+		return fmt.Errorf("create %s: empty name", c.what)
+	}
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", c.what, err)
+	}
+	now := c.t.db.now().UnixMicro()
+	return c.t.write(ctx, func(q querier) error {
+		// ON CONFLICT DO NOTHING rather than a failing INSERT: on PostgreSQL
+		// a failed statement would poison the caller's transaction.
+		res, err := q.ExecContext(ctx, c.t.db.Rebind("INSERT INTO "+c.table+
+			" (name, doc, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"),
+			key, string(doc), now, now)
+		if err != nil {
+			return fmt.Errorf("create %s %q: %w", c.what, key, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%s %q: %w", c.what, key, store.ErrConflict)
+		}
+		return nil
+	})
+}
+
+func (c collection[T]) Update(ctx context.Context, key string, fn func(old T) (T, error)) error {
+	return c.t.write(ctx, func(q querier) error {
+		old, err := c.get(ctx, q, key, c.t.db.dialect.ForUpdate)
+		if err != nil {
+			return err
+		}
+		v, err := fn(old)
+		if err != nil {
+			return err
+		}
+		if k := c.key(v); k != key {
+			return fmt.Errorf("update %s %q: the name cannot change (to %q)", c.what, key, k)
+		}
+		doc, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", c.what, err)
+		}
+		_, err = q.ExecContext(ctx, c.t.db.Rebind("UPDATE "+c.table+" SET doc = ?, updated_at = ? WHERE name = ?"),
+			string(doc), c.t.db.now().UnixMicro(), key)
+		if err != nil {
+			return fmt.Errorf("update %s %q: %w", c.what, key, err)
+		}
+		return nil
+	})
+}
+
+func (c collection[T]) Delete(ctx context.Context, key string) error {
+	return c.t.write(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, c.t.db.Rebind("DELETE FROM "+c.table+" WHERE name = ?"), key)
+		if err != nil {
+			return fmt.Errorf("delete %s %q: %w", c.what, key, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound(c.what, key)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,107 @@
+// Package sqlite is the embedded default store: one SQLite file in WAL mode
+// in the data folder, through a pure-Go driver so the binary needs no C
+// toolchain.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data folder.
+const FileName = "gatehouse.db"
+
+// Open opens (creating it if needed) the store in the data folder dir. The
+// folder is made private to the current user (0700) and the database file
+// is created 0600, since it holds password hashes and sealed keys.
+func Open(ctx context.Context, dir string, opts *sqldb.Options) (*sqldb.DB, error) {
+	if err := PrepareDir(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database file %s: %w", path, err)
+	}
+	f.Close()
+	return OpenFile(ctx, path, opts)
+}
+
+// OpenFile opens the store in one database file.
+func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	// Write transactions take the lock at BEGIN, so two writers queue on
+	// busy_timeout instead of failing when one upgrades a read lock.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// synchronous=NORMAL in WAL mode: a commit survives the process being
+	// killed (it is in the OS's page cache) though not a power cut between
+	// checkpoints; the audit writer asks for a full sync where it needs one.
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqldb.New(ctx, db, sqldb.Dialect{
+		Name:       "sqlite",
+		Migrations: sub,
+		IsUnique:   isUnique,
+	}, opts)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// PrepareDir creates the data folder if needed and checks that it is
+// writable, so that a bad folder is one clear message at start.
+func PrepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data folder %s cannot be created: %w", dir, errors.Unwrap(err))
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data folder %s is not writable: %w", dir, unwrapPath(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound is returned when the named record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a record with the same key already exists.
+	ErrConflict = errors.New("already exists")
+)
+
+// AdminRole is built into every tenant: its members run the dashboard and
+// the admin API. It cannot be removed.
+const AdminRole = "admin"
+
+// User is a person of the tenant.
+type User struct {
+	Username     string            `json:"username"`
+	Email        string            `json:"email,omitempty"`
+	PasswordHash string            `json:"password_hash,omitempty"` // argon2id PHC string; never a clear password
+	Roles        []string          `json:"roles,omitempty"`         // sorted, unique
+	Attributes   map[string]string `json:"attributes,omitempty"`    // usable in policy conditions
+	Disabled     bool              `json:"disabled,omitempty"`
+	CreatedAt    time.Time         `json:"-"`
+	UpdatedAt    time.Time         `json:"-"`
+}
+
+// Role is a named set of permissions; tools are granted to roles.
+type Role struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	BuiltIn     bool      `json:"built_in,omitempty"`
+	CreatedAt   time.Time `json:"-"`
+	UpdatedAt   time.Time `json:"-"`
+}
+
+// Client kinds.
+const (
+	KindAgent   = "agent"
+	KindWeb     = "web"
+	KindNative  = "native"
+	KindService = "service"
+)
+
+// Client sources: where a client came from.
+const (
+	SourceTenant     = "tenant"     // the tenant file or the admin commands
+	SourceRegistered = "registered" // RFC 7591 dynamic registration
+	SourceMetadata   = "metadata"   // a client ID metadata document (URL client_id)
+)
+
+// Client is an app or an AI agent, managed like a user.
+type Client struct {
+	ClientID               string    `json:"client_id"`
+	Name                   string    `json:"name,omitempty"`
+	Kind                   string    `json:"kind"`
+	SecretHash             string    `json:"secret_hash,omitempty"` // argon2id PHC string; empty for public clients
+	RedirectURIs           []string  `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
+	Tools                  []string  `json:"tools"` // the agent's cap; nil = no cap, empty = no tool at all
+	FirstParty             bool      `json:"first_party,omitempty"`
+	Source                 string    `json:"source,omitempty"`
+	CreatedAt              time.Time `json:"-"`
+	UpdatedAt              time.Time `json:"-"`
+}
+
+// Confidential reports whether the client authenticates with a secret.
+func (c Client) Confidential() bool { return c.SecretHash != "" }
+
+// HTTPBackend describes a tool that is an HTTP API call.
+type HTTPBackend struct {
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	ClientID string `json:"client_id,omitempty"` // the service client the API introspects slips with
+}
+
+// Tool statuses.
+const (
+	ToolActive  = "active"
+	ToolPending = "pending" // an imported definition changed upstream; withheld until approved
+)
+
+// Tool is one entry of the catalogue, which is also the permission
+// catalogue: Roles are the roles granted the tool.
+type Tool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	Builtin      string          `json:"builtin,omitempty"`
+	Upstream     string          `json:"upstream,omitempty"`
+	UpstreamTool string          `json:"upstream_tool,omitempty"`
+	HTTP         *HTTPBackend    `json:"http,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	Roles        []string        `json:"roles,omitempty"` // sorted, unique
+	When         string          `json:"when,omitempty"`  // Cedar condition
+	Status       string          `json:"status,omitempty"`
+	PinnedHash   string          `json:"pinned_hash,omitempty"` // SHA-256 of the approved upstream definition
+	CreatedAt    time.Time       `json:"-"`
+	UpdatedAt    time.Time       `json:"-"`
+}
+
+// Backend names the kind of backend the tool runs on.
+func (t Tool) Backend() string {
+	switch {
+	case t.Builtin != "":
+		return "builtin"
+	case t.Upstream != "":
+		return "upstream"
+	case t.HTTP != nil:
+		return "http"
+	}
+	return ""
+}
+
+// Upstream is an MCP server behind the gateway, over stdio or Streamable HTTP.
+type Upstream struct {
+	Name      string    `json:"name"`
+	Command   []string  `json:"command,omitempty"`
+	URL       string    `json:"url,omitempty"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
+}
+
+// SigningKey is one key pair. Private is sealed (encrypted) by the keys
+// package before it reaches the store; the store never sees it in clear.
+type SigningKey struct {
+	ID        string    `json:"kid"`
+	Alg       string    `json:"alg"`
+	Private   []byte    `json:"private"`    // sealed
+	Public    []byte    `json:"public"`     // public JWK, JSON
+	RetiredAt time.Time `json:"retired_at"` // zero while the key signs
+	ExpiresAt time.Time `json:"expires_at"` // zero while published; after it the key is gone from JWKS
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
+}
+
+// Collection is a keyed set of records of one kind.
+//
+// Every method takes ctx and honours its cancellation. Implementations are
+// safe for concurrent use.
+type Collection[T any] interface {
+	// Get returns the record with the key, or ErrNotFound.
+	Get(ctx context.Context, key string) (T, error)
+	// List returns every record, ordered by key.
+	List(ctx context.Context) ([]T, error)
+	// Create stores a new record; ErrConflict when the key is taken.
+	Create(ctx context.Context, v T) error
+	// Update reads the record, passes it to fn and stores what fn returns,
+	// atomically. fn's error aborts the update and is returned as is;
+	// ErrNotFound when there is no such record. The key cannot change.
+	Update(ctx context.Context, key string, fn func(old T) (T, error)) error
+	// Delete removes the record, or returns ErrNotFound.
+	Delete(ctx context.Context, key string) error
+}
+
+// Tenant is everything a tenant is made of.
+type Tenant interface {
+	Users() Collection[User]
+	Roles() Collection[Role]
+	Clients() Collection[Client]
+	Tools() Collection[Tool]
+	Upstreams() Collection[Upstream]
+	Keys() Collection[SigningKey]
+
+	// Setting returns a tenant setting, or ErrNotFound.
+	Setting(ctx context.Context, name string) (string, error)
+	// SetSetting stores a tenant setting.
+	SetSetting(ctx context.Context, name, value string) error
+	// Revision is a counter that every change to the tenant's records bumps
+	// (in the same transaction), so caches on any replica can tell when to
+	// reload.
+	Revision(ctx context.Context) (int64, error)
+}
+
+// Store is a tenant store with transactions and health.
+type Store interface {
+	Tenant
+	// InTx runs fn in one transaction: every change fn makes through tx is
+	// kept when fn returns nil and none is when it returns an error (which
+	// InTx returns as is). tx must not be used after fn returns.
+	InTx(ctx context.Context, fn func(tx Tenant) error) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Dialect names the backend: "sqlite" or "postgres".
+	Dialect() string
+	// Close releases the database.
+	Close() error
+}
