@@ -180,6 +180,7 @@ type Tenant interface {
 // Store is a tenant store with transactions and health.
 type Store interface {
 	Tenant
+	Consumer
 	// InTx runs fn in one transaction: every change fn makes through tx is
 	// kept when fn returns nil and none is when it returns an error (which
 	// InTx returns as is). tx must not be used after fn returns.
@@ -190,4 +191,16 @@ type Store interface {
 	Dialect() string
 	// Close releases the database.
 	Close() error
+}
+
+// Consumer marks things used once (authorization codes, permission slips,
+// refresh tokens). The decision is the database's, so it holds across
+// replicas.
+type Consumer interface {
+	// Consume marks (kind, id) used and reports whether this call was the
+	// first to do so. expires says when the marker may be forgotten: it
+	// must be no earlier than the thing's own expiry.
+	Consume(ctx context.Context, kind, id string, expires time.Time) (first bool, err error)
+	// PurgeConsumed forgets markers that expired before now.
+	PurgeConsumed(ctx context.Context, now time.Time) (int64, error)
 }

@@ -17,14 +17,29 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
+// Case is one conformance test. Packages that keep tables of their own
+// (audit, identity, slips) add cases with Register from an init function in
+// a file of this package.
+type Case struct {
+	Name string
+	Fn   func(t *testing.T, s *sqldb.DB)
+}
+
+var registered []Case
+
+// Register adds cases to the suite.
+func Register(cs ...Case) { registered = append(registered, cs...) }
+
 // Run runs the suite; newStore returns a new, empty store for each test.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) *sqldb.DB) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
 	}{
+		{"ConsumeOnce", testConsume},
 		{"UsersCRUD", testUsers},
 		{"EveryCollection", testEveryCollection},
 		{"UpdateAborts", testUpdateAborts},
@@ -41,6 +56,56 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+	for _, c := range registered {
+		t.Run(c.Name, func(t *testing.T) { c.Fn(t, newStore(t)) })
+	}
+}
+
+// testConsume races many consumers of one id: exactly one wins.
+func testConsume(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+	const n = 16
+	var wg sync.WaitGroup
+	wins := make(chan bool, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, err := s.Consume(ctx, "slip", "jti-1", exp)
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- first
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	won := 0
+	for w := range wins {
+		if w {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d consumers won, want exactly 1", won)
+	}
+	// Another kind with the same id is another thing.
+	if first, _ := s.Consume(ctx, "code", "jti-1", exp); !first {
+		t.Errorf("same id of another kind was refused")
+	}
+	// Expired markers are purged; live ones stay.
+	if _, err := s.Consume(ctx, "slip", "old", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n2, err := s.PurgeConsumed(ctx, time.Now())
+	mustNil(t, err)
+	if n2 != 1 {
+		t.Errorf("purged %d, want 1", n2)
+	}
+	if first, _ := s.Consume(ctx, "slip", "jti-1", exp); first {
+		t.Errorf("a live marker was purged")
 	}
 }
 

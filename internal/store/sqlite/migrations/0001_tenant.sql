@@ -9,3 +9,7 @@ CREATE TABLE signing_keys (name TEXT PRIMARY KEY, doc TEXT NOT NULL, created_at 
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE tenant_revision (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
 INSERT INTO tenant_revision (id, n) VALUES (1, 0);
+-- Single-use markers (authorization codes, permission slips, refresh tokens):
+-- the first INSERT of a (kind, id) wins, on any replica.
+CREATE TABLE consumed (kind TEXT NOT NULL, id TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (kind, id));
+CREATE INDEX consumed_expires ON consumed (expires_at);

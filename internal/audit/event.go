@@ -1,0 +1,73 @@
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Event types. One log holds them all.
+const (
+	LoginSucceeded   = "login.succeeded"
+	LoginFailed      = "login.failed"
+	Logout           = "logout"
+	TokenIssued      = "token.issued"
+	TokenRefreshed   = "token.refreshed"
+	TokenExchanged   = "token.exchanged"
+	TokenRevoked     = "token.revoked"
+	TokenReuse       = "token.reuse_detected"
+	ClientRegistered = "client.registered"
+	ConsentGranted   = "consent.granted"
+	ToolsListed      = "tools.list"
+	ToolDecided      = "tool.decision" // allow or deny, with reasons and policy
+	SlipMinted       = "slip.minted"
+	SlipRedeemed     = "slip.redeemed"
+	SlipReplay       = "slip.replay_refused"
+	ToolResult       = "tool.result"
+	AdminChange      = "admin.change"
+	KeyRotated       = "keys.rotated"
+)
+
+// Event is one entry of the audit trail as its producer fills it in. Field
+// values are data: never a password, token, code, verifier, client secret
+// or key (producers pass digests or IDs instead).
+type Event struct {
+	Type string `json:"type"`
+	// Correlation ties together one tool call's events (decision, slip,
+	// result), or one login's.
+	Correlation string   `json:"correlation,omitempty"`
+	Session     string   `json:"session,omitempty"`  // login session ID
+	TokenID     string   `json:"token_id,omitempty"` // jti of the access token behind the request
+	Actor       string   `json:"actor,omitempty"`    // the person (username) or admin
+	Agent       string   `json:"agent,omitempty"`    // the client ID acting
+	Chain       []string `json:"chain,omitempty"`    // delegation chain, outermost first
+	Tool        string   `json:"tool,omitempty"`
+	ArgsDigest  string   `json:"args_digest,omitempty"` // SHA-256 of the canonical JSON arguments
+	Decision    string   `json:"decision,omitempty"`    // allow | deny
+	Policy      string   `json:"policy,omitempty"`
+	Reasons     []string `json:"reasons,omitempty"`
+	SlipID      string   `json:"slip_id,omitempty"`
+	Status      string   `json:"status,omitempty"` // ok | error | refused …
+	DurationMS  float64  `json:"duration_ms,omitempty"`
+	RemoteAddr  string   `json:"remote_addr,omitempty"`
+	// Detail holds what else the event type needs (a login's failure
+	// class, an admin change's before and after with secrets redacted).
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// Recorder writes events. Record returns only when the event is durable,
+// so an allow can be recorded before its effect is acknowledged.
+// Implementations are safe for concurrent use.
+type Recorder interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// Discard is a Recorder that keeps nothing, for tools and tests that do not
+// look at the trail.
+var Discard Recorder = discard{}
+
+type discard struct{}
+
+func (discard) Record(context.Context, Event) error { return nil }
+
+// Clock is the time source of recorders; tests inject one.
+type Clock func() time.Time

@@ -1,0 +1,126 @@
+// Package accesstoken is the shape of Gatehouse's access tokens (RFC 9068
+// JWTs, typ at+jwt, signed EdDSA): identity mints them, the MCP gateway
+// verifies them. It does no I/O and never logs a token.
+package accesstoken
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/keys"
+)
+
+// Type is the JOSE typ of an access token.
+const Type = "at+jwt"
+
+// Alg is the algorithm access tokens are signed with.
+const Alg = keys.EdDSA
+
+// Skew is the clock difference tolerated between replicas.
+const Skew = 5 * time.Second
+
+// Actor is an RFC 8693 act claim: who acts for the subject, and for whom
+// that actor acted in turn (outermost first).
+type Actor struct {
+	Sub      string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
+}
+
+// Chain flattens the act claim into client IDs (or subjects), outermost first.
+func (a *Actor) Chain() []string {
+	var out []string
+	for x := a; x != nil; x = x.Act {
+		if x.ClientID != "" {
+			out = append(out, x.ClientID)
+		} else {
+			out = append(out, x.Sub)
+		}
+	}
+	return out
+}
+
+// Audience is the aud claim: one string or several.
+type Audience []string
+
+// MarshalJSON writes a single audience as a string, as most RPs expect.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("aud must be a string or an array of strings")
+	}
+	*a = many
+	return nil
+}
+
+// Claims of an access token.
+type Claims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  Audience `json:"aud"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	JTI       string   `json:"jti"`
+	IssuedAt  int64    `json:"iat"`
+	Expiry    int64    `json:"exp"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+	SessionID string   `json:"sid,omitempty"` // the login session, for audit correlation
+	Act       *Actor   `json:"act,omitempty"`
+}
+
+// Errors of Verify, wrapped with detail that names no secret.
+var (
+	ErrInvalid  = errors.New("invalid access token")
+	ErrExpired  = errors.New("access token expired")
+	ErrAudience = errors.New("access token is not for this resource")
+)
+
+// Mint signs claims as an access token.
+func Mint(k *keys.Manager, c Claims) (string, error) {
+	return k.SignJSON(Alg, Type, c)
+}
+
+// Verify checks signature, type, issuer, audience and lifetime.
+func Verify(k *keys.Manager, token, issuer, audience string, now time.Time) (Claims, error) {
+	var c Claims
+	payload, err := k.Verify(token, Type)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	if c.Issuer != issuer {
+		return c, fmt.Errorf("%w: wrong issuer", ErrInvalid)
+	}
+	if c.Subject == "" || c.JTI == "" || c.Expiry == 0 {
+		return c, fmt.Errorf("%w: missing sub, jti or exp", ErrInvalid)
+	}
+	if !slices.Contains(c.Audience, audience) {
+		return c, ErrAudience
+	}
+	t := now.Unix()
+	if t >= c.Expiry+int64(Skew/time.Second) {
+		return c, ErrExpired
+	}
+	if c.IssuedAt > t+int64(Skew/time.Second) {
+		return c, fmt.Errorf("%w: issued in the future", ErrInvalid)
+	}
+	return c, nil
+}

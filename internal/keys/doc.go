@@ -1,0 +1,7 @@
+// Package keys holds the tenant's signing keys: it creates them on first
+// start, seals their private halves before they reach the store, signs and
+// verifies compact JWS, publishes the JWKS and rotates keys while the
+// previous key stays published until every token it signed has expired.
+//
+// It must never log, return or store a private key in clear.
+package keys

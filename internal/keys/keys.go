@@ -1,0 +1,302 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options tune a Manager. The zero value is the default.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// PublishAfterRetire is how long a retired key stays in the JWKS so that
+	// tokens it signed still verify; zero means 24 hours, longer than any
+	// token Gatehouse signs lives.
+	PublishAfterRetire time.Duration
+}
+
+// Manager signs with the tenant's active keys and verifies against every
+// published one. It is safe for concurrent use.
+type Manager struct {
+	keys   store.Collection[store.SigningKey]
+	sealer *Sealer
+	now    func() time.Time
+	grace  time.Duration
+
+	mu   sync.Mutex // serialises Load and Rotate
+	snap atomic.Pointer[snapshot]
+}
+
+type signer struct {
+	kid  string
+	alg  string
+	priv crypto.Signer
+}
+
+type snapshot struct {
+	signers map[string]signer    // alg → active key
+	public  map[string]publicKey // kid → published key
+	jwks    []byte
+}
+
+// Algs are the algorithms a tenant always has an active key for.
+var Algs = []string{RS256, EdDSA}
+
+// Open loads the tenant's keys from st, creating an active key for every
+// algorithm that has none.
+func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (*Manager, error) {
+	m := &Manager{keys: st.Keys(), sealer: sealer, now: time.Now, grace: 24 * time.Hour}
+	if opts != nil {
+		if opts.Now != nil {
+			m.now = opts.Now
+		}
+		if opts.PublishAfterRetire > 0 {
+			m.grace = opts.PublishAfterRetire
+		}
+	}
+	if err := m.Load(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Load rereads the keys from the store (another replica may have rotated
+// them) and creates any missing active key.
+func (m *Manager) Load(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all, err := m.keys.List(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	have := map[string]bool{}
+	for _, k := range all {
+		if k.RetiredAt.IsZero() {
+			have[k.Alg] = true
+		}
+	}
+	created := false
+	for _, alg := range Algs {
+		if have[alg] {
+			continue
+		}
+		k, err := m.generate(alg)
+		if err != nil {
+			return err
+		}
+		if err := m.keys.Create(ctx, k); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("store new signing key: %w", err)
+		}
+		created = true
+	}
+	if created {
+		if all, err = m.keys.List(ctx); err != nil {
+			return fmt.Errorf("load signing keys: %w", err)
+		}
+	}
+	snap, err := m.build(all)
+	if err != nil {
+		return err
+	}
+	m.snap.Store(snap)
+	return nil
+}
+
+// Rotate retires the active keys and creates new ones. Retired keys stay
+// published for PublishAfterRetire, then leave the JWKS and are deleted.
+func (m *Manager) Rotate(ctx context.Context) error {
+	now := m.now().UTC()
+	m.mu.Lock()
+	all, err := m.keys.List(ctx)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	for _, k := range all {
+		switch {
+		case k.RetiredAt.IsZero():
+			err = m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+				old.RetiredAt, old.ExpiresAt = now, now.Add(m.grace)
+				return old, nil
+			})
+		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt):
+			err = m.keys.Delete(ctx, k.ID)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			m.mu.Unlock()
+			return fmt.Errorf("retire key %s: %w", k.ID, err)
+		}
+	}
+	m.mu.Unlock()
+	return m.Load(ctx)
+}
+
+// Info describes a key without its secret half, for listings.
+type Info struct {
+	ID, Alg                   string
+	Created, Retired, Expires time.Time
+}
+
+// List describes every stored key.
+func (m *Manager) List(ctx context.Context) ([]Info, error) {
+	all, err := m.keys.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(all))
+	for _, k := range all {
+		out = append(out, Info{ID: k.ID, Alg: k.Alg, Created: k.CreatedAt, Retired: k.RetiredAt, Expires: k.ExpiresAt})
+	}
+	return out, nil
+}
+
+func (m *Manager) generate(alg string) (store.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return store.SigningKey{}, fmt.Errorf("unsupported algorithm %s", alg)
+	}
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	// The key ID is derived from the public key, so every replica names a
+	// key the same way and a kid never points at two keys.
+	sum := sha256.Sum256(pubDER)
+	kid := hex.EncodeToString(sum[:12])
+	jwk, err := jwkOf(kid, alg, priv.Public())
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	pub, _ := json.Marshal(jwk)
+	return store.SigningKey{ID: kid, Alg: alg, Private: m.sealer.Seal(kid, der), Public: pub}, nil
+}
+
+func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
+	now := m.now()
+	s := &snapshot{signers: map[string]signer{}, public: map[string]publicKey{}}
+	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
+	var jwks []map[string]any
+	for _, k := range all {
+		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
+			continue
+		}
+		der, err := m.sealer.Open(k.ID, k.Private)
+		if err != nil {
+			return nil, err
+		}
+		p, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		priv, ok := p.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("signing key %s: not a signer", k.ID)
+		}
+		jwk, err := jwkOf(k.ID, k.Alg, priv.Public())
+		if err != nil {
+			return nil, err
+		}
+		s.public[k.ID] = publicKey{kid: k.ID, alg: k.Alg, key: priv.Public(), jwk: jwk}
+		jwks = append(jwks, jwk)
+		if _, taken := s.signers[k.Alg]; k.RetiredAt.IsZero() && !taken {
+			s.signers[k.Alg] = signer{kid: k.ID, alg: k.Alg, priv: priv}
+		}
+	}
+	b, err := json.Marshal(map[string]any{"keys": jwks})
+	if err != nil {
+		return nil, err
+	}
+	s.jwks = b
+	return s, nil
+}
+
+// JWKS returns the published keys as a JSON Web Key Set document.
+func (m *Manager) JWKS() []byte { return m.snap.Load().jwks }
+
+// Sign signs payload (JSON) with the active key of alg, as a compact JWS
+// whose header carries typ when it is not empty.
+func (m *Manager) Sign(alg, typ string, payload []byte) (string, error) {
+	s, ok := m.snap.Load().signers[alg]
+	if !ok {
+		return "", fmt.Errorf("no active %s key", alg)
+	}
+	return sign(s.priv, s.alg, s.kid, typ, payload)
+}
+
+// SignJSON marshals claims and signs them.
+func (m *Manager) SignJSON(alg, typ string, claims any) (string, error) {
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return m.Sign(alg, typ, b)
+}
+
+// Verify checks a compact JWS against the published keys and returns its
+// payload. The header's alg must be the key's own (no alg confusion, no
+// "none"); when typ is not empty the header's typ must equal it
+// (case-insensitively, with or without the "application/" prefix).
+func (m *Manager) Verify(token, typ string) ([]byte, error) {
+	h, payload, input, sig, err := splitJWS(token)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := m.snap.Load().public[h.Kid]
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	if h.Alg != k.alg {
+		return nil, ErrBadSignature
+	}
+	if typ != "" && !sameTyp(h.Typ, typ) {
+		return nil, ErrWrongType
+	}
+	if !k.verify(input, sig) {
+		return nil, ErrBadSignature
+	}
+	return payload, nil
+}
+
+func sameTyp(got, want string) bool {
+	norm := func(s string) string {
+		if len(s) > 12 && (s[:12] == "application/" || s[:12] == "APPLICATION/") {
+			s = s[12:]
+		}
+		b := []byte(s)
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+		return string(b)
+	}
+	return norm(got) == norm(want)
+}

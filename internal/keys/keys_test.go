@@ -1,0 +1,134 @@
+package keys_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
+)
+
+func newManager(t *testing.T, now *time.Time) (*keys.Manager, *keys.Sealer) {
+	t.Helper()
+	st := storetest.OpenSQLite(t)
+	master, err := keys.LoadMasterKey("", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := keys.NewSealer(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keys.Open(context.Background(), st, sealer, &keys.Options{Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, sealer
+}
+
+func TestSignVerifyRotate(t *testing.T) {
+	now := time.Now()
+	m, _ := newManager(t, &now)
+	for _, alg := range keys.Algs {
+		tok, err := m.Sign(alg, "at+jwt", []byte(`{"sub":"alice"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Verify(tok, "at+jwt")
+		if err != nil || string(got) != `{"sub":"alice"}` {
+			t.Fatalf("%s: Verify = %q, %v", alg, got, err)
+		}
+		if _, err := m.Verify(tok, "JWT"); !errors.Is(err, keys.ErrWrongType) {
+			t.Errorf("%s: wrong typ: %v", alg, err)
+		}
+		parts := strings.Split(tok, ".")
+		forged := parts[0] + "." + strings.TrimRight(parts[1], "=") + "x." + parts[2]
+		if _, err := m.Verify(forged, ""); err == nil {
+			t.Errorf("%s: a changed payload verified", alg)
+		}
+		// alg "none" and a header naming another alg are refused.
+		none := `{"alg":"none","kid":"` + kidOf(t, tok) + `"}`
+		if _, err := m.Verify(b64(none)+"."+parts[1]+".", ""); err == nil {
+			t.Errorf("%s: alg none verified", alg)
+		}
+	}
+	old, _ := m.Sign(keys.EdDSA, "", []byte(`{}`))
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(old, ""); err != nil {
+		t.Errorf("a token of the retired key no longer verifies: %v", err)
+	}
+	fresh, _ := m.Sign(keys.EdDSA, "", []byte(`{}`))
+	if kidOf(t, fresh) == kidOf(t, old) {
+		t.Errorf("rotation kept the same key")
+	}
+	var set struct{ Keys []map[string]any }
+	if err := json.Unmarshal(m.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 4 {
+		t.Errorf("JWKS has %d keys, want 4 (two active, two retired)", len(set.Keys))
+	}
+	for _, k := range set.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS publishes private member %q", private)
+			}
+		}
+	}
+	// After the grace period, the retired key leaves the JWKS.
+	now = now.Add(25 * time.Hour)
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(old, ""); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Errorf("expired key still verifies: %v", err)
+	}
+}
+
+func TestMasterKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := keys.LoadMasterKey("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, keys.MasterKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("master key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	k2, _ := keys.LoadMasterKey("", dir)
+	if string(k1) != string(k2) {
+		t.Errorf("master key changed between loads")
+	}
+	if _, err := keys.LoadMasterKey("not base64!", dir); err == nil {
+		t.Errorf("bad master key value accepted")
+	}
+	s1, _ := keys.NewSealer(k1)
+	other := make([]byte, 32)
+	s2, _ := keys.NewSealer(other)
+	sealed := s1.Seal("kid1", []byte("secret"))
+	if _, err := s2.Open("kid1", sealed); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("wrong master key: %v", err)
+	}
+	if _, err := s1.Open("kid2", sealed); err == nil {
+		t.Errorf("a sealed key opened under another kid")
+	}
+}
+
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	var h struct{ Kid string }
+	raw, _ := b64dec(strings.Split(tok, ".")[0])
+	json.Unmarshal(raw, &h)
+	return h.Kid
+}
