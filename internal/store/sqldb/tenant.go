@@ -20,37 +20,37 @@ type tenant struct {
 
 func (t tenant) Users() store.Collection[store.User] {
 	return collection[store.User]{t: t, table: "users", what: "user",
-		key: func(v store.User) string { return v.Username },
+		key:   func(v store.User) string { return v.Username },
 		stamp: func(v *store.User, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Roles() store.Collection[store.Role] {
 	return collection[store.Role]{t: t, table: "roles", what: "role",
-		key: func(v store.Role) string { return v.Name },
+		key:   func(v store.Role) string { return v.Name },
 		stamp: func(v *store.Role, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Clients() store.Collection[store.Client] {
 	return collection[store.Client]{t: t, table: "clients", what: "client",
-		key: func(v store.Client) string { return v.ClientID },
+		key:   func(v store.Client) string { return v.ClientID },
 		stamp: func(v *store.Client, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Tools() store.Collection[store.Tool] {
 	return collection[store.Tool]{t: t, table: "tools", what: "tool",
-		key: func(v store.Tool) string { return v.Name },
+		key:   func(v store.Tool) string { return v.Name },
 		stamp: func(v *store.Tool, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Upstreams() store.Collection[store.Upstream] {
 	return collection[store.Upstream]{t: t, table: "upstreams", what: "upstream",
-		key: func(v store.Upstream) string { return v.Name },
+		key:   func(v store.Upstream) string { return v.Name },
 		stamp: func(v *store.Upstream, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Keys() store.Collection[store.SigningKey] {
 	return collection[store.SigningKey]{t: t, table: "signing_keys", what: "signing key",
-		key: func(v store.SigningKey) string { return v.ID },
+		key:   func(v store.SigningKey) string { return v.ID },
 		stamp: func(v *store.SigningKey, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
