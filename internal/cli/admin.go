@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// withStore opens the store for one admin command.
+func withStore(sf *storeFlags, fn func(ctx context.Context, st store.Store) error) error {
+	ctx, stop := signalContext()
+	defer stop()
+	st, err := server.OpenStore(ctx, sf.o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
+func table(env *Env, header string, rows [][]string) {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+func readSecret(env *Env, what string) (string, error) {
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read the %s from standard input: %w", what, err)
+	}
+	s := strings.TrimRight(line, "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("the %s read from standard input is empty", what)
+	}
+	return s, nil
+}
+
+func addSorted(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	list = append(list, v)
+	sort.Strings(list)
+	return list
+}
+
+func remove(list []string, v string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return x == v })
+}
+
+func needRole(ctx context.Context, st store.Tenant, role string) error {
+	if _, err := st.Roles().Get(ctx, role); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown role %q (see 'gatehouse role list')", role)
+		}
+		return err
+	}
+	return nil
+}
+
+// adminCmd is a command that works on the open store.
+type adminCmd struct {
+	name, usage, summary string
+	flags                func(fs *flag.FlagSet)
+	run                  func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error
+}
+
+// group makes a command group whose every command takes the store flags
+// and runs with the store open.
+func group(name, summary string, subs ...*adminCmd) *command {
+	g := &command{name: name, usage: "COMMAND [FLAGS]", summary: summary}
+	for _, s := range subs {
+		sf := &storeFlags{}
+		g.sub = append(g.sub, &command{
+			name: s.name, usage: s.usage, summary: s.summary,
+			flags: func(fs *flag.FlagSet) {
+				sf.declare(fs)
+				if s.flags != nil {
+					s.flags(fs)
+				}
+			},
+			run: func(env *Env, fs *flag.FlagSet) error {
+				if err := checkPositional(fs, s.usage); err != nil {
+					return err
+				}
+				return withStore(sf, func(ctx context.Context, st store.Store) error {
+					return s.run(ctx, env, fs, st)
+				})
+			},
+		})
+	}
+	return g
+}
+
+// checkPositional checks the count of positional arguments against usage
+// ("NAME ROLE [FLAGS]" wants two).
+func checkPositional(fs *flag.FlagSet, usage string) error {
+	var names []string
+	for _, w := range strings.Fields(usage) {
+		if w == strings.ToUpper(w) && !strings.HasPrefix(w, "[") && !strings.HasPrefix(w, "-") {
+			names = append(names, w)
+		}
+	}
+	_, err := args(fs, names...)
+	return err
+}
+
+func userCommand() *command {
+	var (
+		email, pwStdin = new(string), new(bool)
+		roles          multi
+	)
+	return group("user", "Manage the tenant's people.",
+		&adminCmd{name: "list", summary: "List users", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			us, err := st.Users().List(ctx)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, u := range us {
+				state := "active"
+				if u.Disabled {
+					state = "disabled"
+				}
+				rows = append(rows, []string{u.Username, u.Email, strings.Join(u.Roles, ","), state})
+			}
+			table(env, "USERNAME\tEMAIL\tROLES\tSTATE", rows)
+			return nil
+		}},
+		&adminCmd{name: "add", usage: "USERNAME [FLAGS]", summary: "Add a user (password read from standard input with --password-stdin)",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(email, "email", "", "e-mail `address`")
+				fs.BoolVar(pwStdin, "password-stdin", false, "read the password from standard input")
+				fs.Var(&roles, "role", "grant this `role` (repeatable)")
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				u := store.User{Username: fs.Arg(0), Email: *email}
+				if msg := config.CheckName("username", u.Username); msg != "" {
+					return errors.New(msg)
+				}
+				for _, r := range roles {
+					if err := needRole(ctx, st, r); err != nil {
+						return err
+					}
+					u.Roles = addSorted(u.Roles, r)
+				}
+				if *pwStdin {
+					pw, err := readSecret(env, "password")
+					if err != nil {
+						return err
+					}
+					if u.PasswordHash, err = config.Argon2.Hash(pw); err != nil {
+						return err
+					}
+				}
+				if err := st.Users().Create(ctx, u); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "+ user %s\n", u.Username)
+				return nil
+			}},
+		&adminCmd{name: "remove", usage: "USERNAME", summary: "Remove a user", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			if err := st.Users().Delete(ctx, fs.Arg(0)); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "- user %s\n", fs.Arg(0))
+			return nil
+		}},
+		&adminCmd{name: "grant", usage: "USERNAME ROLE", summary: "Give a user a role", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			return st.InTx(ctx, func(tx store.Tenant) error {
+				if err := needRole(ctx, tx, fs.Arg(1)); err != nil {
+					return err
+				}
+				err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+					u.Roles = addSorted(u.Roles, fs.Arg(1))
+					return u, nil
+				})
+				if err == nil {
+					fmt.Fprintf(env.Stdout, "~ user %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
+				}
+				return err
+			})
+		}},
+		&adminCmd{name: "revoke", usage: "USERNAME ROLE", summary: "Take a role from a user", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			err := st.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+				if !slices.Contains(u.Roles, fs.Arg(1)) {
+					return u, fmt.Errorf("user %s does not have role %q", u.Username, fs.Arg(1))
+				}
+				u.Roles = remove(u.Roles, fs.Arg(1))
+				return u, nil
+			})
+			if err == nil {
+				fmt.Fprintf(env.Stdout, "~ user %s (roles -%s)\n", fs.Arg(0), fs.Arg(1))
+			}
+			return err
+		}},
+		&adminCmd{name: "passwd", usage: "USERNAME", summary: "Set a user's password, read from standard input", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			pw, err := readSecret(env, "password")
+			if err != nil {
+				return err
+			}
+			h, err := config.Argon2.Hash(pw)
+			if err != nil {
+				return err
+			}
+			err = st.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+				u.PasswordHash = h
+				return u, nil
+			})
+			if err == nil {
+				fmt.Fprintf(env.Stdout, "~ user %s (password)\n", fs.Arg(0))
+			}
+			return err
+		}},
+	)
+}
+
+func roleCommand() *command {
+	desc := new(string)
+	return group("role", "Manage roles: tools are granted to roles, roles to people.",
+		&adminCmd{name: "list", summary: "List roles", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			rs, err := st.Roles().List(ctx)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, r := range rs {
+				kind := ""
+				if r.BuiltIn {
+					kind = "built-in"
+				}
+				rows = append(rows, []string{r.Name, kind, r.Description})
+			}
+			table(env, "ROLE\t\tDESCRIPTION", rows)
+			return nil
+		}},
+		&adminCmd{name: "add", usage: "ROLE [FLAGS]", summary: "Add a role",
+			flags: func(fs *flag.FlagSet) { fs.StringVar(desc, "description", "", "what the role is `for`") },
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				if msg := config.CheckName("role", fs.Arg(0)); msg != "" {
+					return errors.New(msg)
+				}
+				if err := st.Roles().Create(ctx, store.Role{Name: fs.Arg(0), Description: *desc}); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "+ role %s\n", fs.Arg(0))
+				return nil
+			}},
+		&adminCmd{name: "remove", usage: "ROLE", summary: "Remove a role, and take it from every user and tool",
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				name := fs.Arg(0)
+				if name == store.AdminRole {
+					return errors.New("the admin role is built in and cannot be removed")
+				}
+				return st.InTx(ctx, func(tx store.Tenant) error {
+					if err := tx.Roles().Delete(ctx, name); err != nil {
+						return err
+					}
+					us, err := tx.Users().List(ctx)
+					if err != nil {
+						return err
+					}
+					for _, u := range us {
+						if slices.Contains(u.Roles, name) {
+							if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
+								u.Roles = remove(u.Roles, name)
+								return u, nil
+							}); err != nil {
+								return err
+							}
+						}
+					}
+					ts, err := tx.Tools().List(ctx)
+					if err != nil {
+						return err
+					}
+					for _, t := range ts {
+						if slices.Contains(t.Roles, name) {
+							if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
+								t.Roles = remove(t.Roles, name)
+								return t, nil
+							}); err != nil {
+								return err
+							}
+						}
+					}
+					fmt.Fprintf(env.Stdout, "- role %s\n", name)
+					return nil
+				})
+			}},
+	)
+}

@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+func clientCommand() *command {
+	var (
+		kind, name           = new(string), new(string)
+		secretStdin, noTools = new(bool), new(bool)
+		redirects, toolCap   multi
+	)
+	return group("client", "Manage apps and AI agents (OAuth clients).",
+		&adminCmd{name: "list", summary: "List clients", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			cs, err := st.Clients().List(ctx)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, c := range cs {
+				tools := "any granted"
+				if c.Tools != nil {
+					tools = "only: " + strings.Join(c.Tools, ",")
+				}
+				auth := "public"
+				if c.Confidential() {
+					auth = "confidential"
+				}
+				rows = append(rows, []string{c.ClientID, c.Kind, auth, c.Source, tools})
+			}
+			table(env, "CLIENT_ID\tKIND\tAUTH\tSOURCE\tTOOLS", rows)
+			return nil
+		}},
+		&adminCmd{name: "add", usage: "CLIENT_ID [FLAGS]", summary: "Add an app or agent (secret read from standard input with --secret-stdin)",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(kind, "kind", "agent", "`kind`: agent, web, native or service")
+				fs.StringVar(name, "name", "", "display `name`")
+				fs.Var(&redirects, "redirect-uri", "allowed redirect `URI` (repeatable)")
+				fs.Var(&toolCap, "tool", "cap the agent to this `tool` (repeatable)")
+				fs.BoolVar(noTools, "no-tools", false, "cap the agent to no tool at all")
+				fs.BoolVar(secretStdin, "secret-stdin", false, "read the client secret from standard input")
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				c := store.Client{ClientID: fs.Arg(0), Name: *name, Kind: *kind, RedirectURIs: redirects, Source: store.SourceTenant}
+				if msg := config.CheckName("client", c.ClientID); msg != "" {
+					return errors.New(msg)
+				}
+				switch c.Kind {
+				case store.KindAgent, store.KindWeb, store.KindNative, store.KindService:
+				default:
+					return fmt.Errorf("--kind %q: want agent, web, native or service", c.Kind)
+				}
+				for _, u := range redirects {
+					if msg := config.CheckRedirectURI(u); msg != "" {
+						return errors.New(msg)
+					}
+				}
+				if *noTools {
+					c.Tools = []string{}
+				}
+				for _, t := range toolCap {
+					if _, err := st.Tools().Get(ctx, t); err != nil {
+						return fmt.Errorf("--tool %s: %w", t, err)
+					}
+					c.Tools = addSorted(c.Tools, t)
+				}
+				if *secretStdin {
+					if c.Kind == store.KindNative {
+						return errors.New("a native client cannot keep a secret")
+					}
+					s, err := readSecret(env, "client secret")
+					if err != nil {
+						return err
+					}
+					if len(s) < 16 {
+						return errors.New("the client secret must be at least 16 characters")
+					}
+					if c.SecretHash, err = config.Argon2.Hash(s); err != nil {
+						return err
+					}
+				} else if c.Kind == store.KindService {
+					return errors.New("a service client needs a secret: pass --secret-stdin")
+				}
+				if err := st.Clients().Create(ctx, c); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "+ client %s\n", c.ClientID)
+				return nil
+			}},
+		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			if err := st.Clients().Delete(ctx, fs.Arg(0)); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "- client %s\n", fs.Arg(0))
+			return nil
+		}},
+	)
+}
+
+func toolCommand() *command {
+	var (
+		desc, builtin, upstream, upstreamTool = new(string), new(string), new(string), new(string)
+		method, url, httpClient, when, schema = new(string), new(string), new(string), new(string), new(string)
+		roles                                 multi
+	)
+	return group("tool", "Manage the tool catalogue, which is also the permission catalogue.",
+		&adminCmd{name: "list", summary: "List tools and the roles granted each", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			ts, err := st.Tools().List(ctx)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, t := range ts {
+				backend := t.Backend()
+				switch backend {
+				case "builtin":
+					backend += ":" + t.Builtin
+				case "upstream":
+					backend += ":" + t.Upstream
+				case "http":
+					backend += ":" + t.HTTP.Method + " " + t.HTTP.URL
+				}
+				status := t.Status
+				if status == "" {
+					status = store.ToolActive
+				}
+				rows = append(rows, []string{t.Name, backend, strings.Join(t.Roles, ","), status, t.When})
+			}
+			table(env, "TOOL\tBACKEND\tROLES\tSTATUS\tCONDITION", rows)
+			return nil
+		}},
+		&adminCmd{name: "add", usage: "TOOL [FLAGS]", summary: "Add a tool and choose the roles that may use it",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(desc, "description", "", "what the tool does")
+				fs.StringVar(builtin, "builtin", "", "built-in tool `name` ("+strings.Join(builtinTools, ", ")+")")
+				fs.StringVar(upstream, "upstream", "", "upstream MCP server `name`")
+				fs.StringVar(upstreamTool, "upstream-tool", "", "the tool's `name` on the upstream, when it differs")
+				fs.StringVar(method, "http-method", "", "HTTP tool: `method`")
+				fs.StringVar(url, "http-url", "", "HTTP tool: `URL`")
+				fs.StringVar(httpClient, "http-client", "", "HTTP tool: the service `client` that introspects slips")
+				fs.StringVar(schema, "input-schema", "", "input JSON `schema` (an object schema)")
+				fs.StringVar(when, "when", "", "Cedar `condition`, e.g. 'context.args.amount <= 50'")
+				fs.Var(&roles, "role", "grant the tool to this `role` (repeatable)")
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				t := store.Tool{Name: fs.Arg(0), Description: *desc, Builtin: *builtin, Upstream: *upstream,
+					UpstreamTool: *upstreamTool, When: strings.TrimSpace(*when), Status: store.ToolActive}
+				if msg := config.CheckName("tool", t.Name); msg != "" {
+					return errors.New(msg)
+				}
+				n := 0
+				if t.Builtin != "" {
+					n++
+					if !slices.Contains(builtinTools, t.Builtin) {
+						return fmt.Errorf("unknown built-in tool %q (this binary has: %s)", t.Builtin, strings.Join(builtinTools, ", "))
+					}
+				}
+				if t.Upstream != "" {
+					n++
+					if _, err := st.Upstreams().Get(ctx, t.Upstream); err != nil {
+						return fmt.Errorf("--upstream: %w", err)
+					}
+				}
+				if *url != "" || *method != "" {
+					n++
+					t.HTTP = &store.HTTPBackend{Method: strings.ToUpper(*method), URL: *url, ClientID: *httpClient}
+				}
+				if n != 1 {
+					return errors.New("give exactly one backend: --builtin, --upstream, or --http-method with --http-url")
+				}
+				if *schema != "" {
+					var s map[string]any
+					if err := json.Unmarshal([]byte(*schema), &s); err != nil || s["type"] != "object" {
+						return errors.New("--input-schema must be a JSON object schema with \"type\": \"object\"")
+					}
+					t.InputSchema = json.RawMessage(*schema)
+				}
+				for _, r := range roles {
+					if err := needRole(ctx, st, r); err != nil {
+						return err
+					}
+					t.Roles = addSorted(t.Roles, r)
+				}
+				if t.When != "" {
+					if _, err := policy.Compile([]policy.Rule{{Tool: t.Name, Roles: t.Roles, When: t.When}}); err != nil {
+						return fmt.Errorf("--when: %w", err)
+					}
+				}
+				if err := st.Tools().Create(ctx, t); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "+ tool %s\n", t.Name)
+				return nil
+			}},
+		&adminCmd{name: "remove", usage: "TOOL", summary: "Remove a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			if err := st.Tools().Delete(ctx, fs.Arg(0)); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "- tool %s\n", fs.Arg(0))
+			return nil
+		}},
+		&adminCmd{name: "grant", usage: "TOOL ROLE", summary: "Let a role use a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			if err := needRole(ctx, st, fs.Arg(1)); err != nil {
+				return err
+			}
+			err := st.Tools().Update(ctx, fs.Arg(0), func(t store.Tool) (store.Tool, error) {
+				t.Roles = addSorted(t.Roles, fs.Arg(1))
+				return t, nil
+			})
+			if err == nil {
+				fmt.Fprintf(env.Stdout, "~ tool %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
+			}
+			return err
+		}},
+		&adminCmd{name: "revoke", usage: "TOOL ROLE", summary: "Stop a role from using a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			err := st.Tools().Update(ctx, fs.Arg(0), func(t store.Tool) (store.Tool, error) {
+				if !slices.Contains(t.Roles, fs.Arg(1)) {
+					return t, fmt.Errorf("role %q is not granted tool %s", fs.Arg(1), t.Name)
+				}
+				t.Roles = remove(t.Roles, fs.Arg(1))
+				return t, nil
+			})
+			if err == nil {
+				fmt.Fprintf(env.Stdout, "~ tool %s (roles -%s)\n", fs.Arg(0), fs.Arg(1))
+			}
+			return err
+		}},
+	)
+}
+
+func upstreamCommand() *command {
+	var (
+		url     = new(string)
+		command multi
+	)
+	return group("upstream", "Manage the MCP servers behind the gateway.",
+		&adminCmd{name: "list", summary: "List upstream MCP servers", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			us, err := st.Upstreams().List(ctx)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, u := range us {
+				if u.URL != "" {
+					rows = append(rows, []string{u.Name, "http", u.URL})
+				} else {
+					rows = append(rows, []string{u.Name, "stdio", strings.Join(u.Command, " ")})
+				}
+			}
+			table(env, "UPSTREAM\tTRANSPORT\tTARGET", rows)
+			return nil
+		}},
+		&adminCmd{name: "add", usage: "NAME [FLAGS]", summary: "Add an upstream MCP server (stdio command or Streamable HTTP URL)",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(url, "url", "", "Streamable HTTP `URL`")
+				fs.Var(&command, "command", "stdio: the program, then each argument (repeat the flag per word)")
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command}
+				if msg := config.CheckName("upstream", u.Name); msg != "" {
+					return errors.New(msg)
+				}
+				if (u.URL == "") == (len(u.Command) == 0) {
+					return errors.New("give --url or --command, exactly one")
+				}
+				if err := st.Upstreams().Create(ctx, u); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "+ upstream %s\n", u.Name)
+				return nil
+			}},
+		&adminCmd{name: "remove", usage: "NAME", summary: "Remove an upstream", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			ts, err := st.Tools().List(ctx)
+			if err != nil {
+				return err
+			}
+			for _, t := range ts {
+				if t.Upstream == fs.Arg(0) {
+					return fmt.Errorf("tool %s uses upstream %s: remove the tool first", t.Name, fs.Arg(0))
+				}
+			}
+			if err := st.Upstreams().Delete(ctx, fs.Arg(0)); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "- upstream %s\n", fs.Arg(0))
+			return nil
+		}},
+	)
+}

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	usage   string // arguments after the name
+	summary string
+	flags   func(fs *flag.FlagSet) // declares the flags; nil for none
+	run     func(env *Env, fs *flag.FlagSet) error
+	sub     []*command // a command group (user list, user add…)
+}
+
+// Env is what commands read and write: streams, environment, signals.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	Getenv         func(string) string
+}
+
+// envName is the environment variable that sets a flag.
+func envName(flagName string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse parses args, after taking defaults from GATEHOUSE_<FLAG> variables.
+// A flag on the command line wins over its variable.
+func parse(env *Env, fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := env.Getenv(envName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return fs.Parse(args)
+}
+
+// storeFlags are the flags every command that opens the store takes.
+type storeFlags struct{ o server.StoreOptions }
+
+func (s *storeFlags) declare(fs *flag.FlagSet) {
+	fs.StringVar(&s.o.DataDir, "data", server.DefaultDataDir, "data `folder`: the SQLite database and the master key live here")
+	fs.StringVar(&s.o.DatabaseURL, "database", "", "PostgreSQL `URL` (postgres://…) to use instead of SQLite")
+	fs.StringVar(&s.o.MasterKey, "master-key", "", "base64 `key` sealing the signing keys (default: the data folder's master.key)")
+}
+
+func usageFor(env *Env, path string, c *command, fs *flag.FlagSet) func() {
+	return func() {
+		w := env.Stderr
+		fmt.Fprintf(w, "Usage: gatehouse %s %s\n\n%s\n", path, c.usage, c.summary)
+		if len(c.sub) > 0 {
+			fmt.Fprintf(w, "\nCommands:\n")
+			for _, s := range c.sub {
+				fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
+			}
+			fmt.Fprintf(w, "\nRun 'gatehouse %s COMMAND --help' for a command's flags.\n", path)
+			return
+		}
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "\nFlags (each also read from GATEHOUSE_<FLAG>, e.g. --data from GATEHOUSE_DATA):\n")
+			fs.PrintDefaults()
+		}
+	}
+}
+
+// exitError carries an exit code for failures that are not the user's
+// mistake in calling the command (those exit 2).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+var errUsage = errors.New("usage")
+
+func osEnv() *Env {
+	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv}
+}

@@ -1,0 +1,300 @@
+package cli
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// builtinTools are the built-in tools this binary ships.
+var builtinTools = []string{"sales_report", "payroll_report"}
+
+type serveFlags struct {
+	storeFlags
+	addr, issuer, tenant string
+	logLevel, logFormat  string
+}
+
+func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
+	s.storeFlags.declare(fs)
+	fs.StringVar(&s.addr, "addr", "127.0.0.1:8080", "listen `address`")
+	fs.StringVar(&s.issuer, "issuer", "", "public base `URL` of this tenant (default http://ADDR)")
+	if withTenant {
+		fs.StringVar(&s.tenant, "tenant", "", "tenant `file` to apply at start")
+	}
+	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json")
+}
+
+func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(s.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.logLevel)
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	switch s.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", s.logFormat)
+}
+
+func (s *serveFlags) options(log *slog.Logger) server.Options {
+	return server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log}
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+func serveCommand() *command {
+	var f serveFlags
+	return &command{
+		name: "serve", usage: "[FLAGS]",
+		summary: "Serve a tenant: identity (OAuth 2.1 / OpenID Connect) and the MCP controller at /mcp.",
+		flags:   func(fs *flag.FlagSet) { f.declare(fs, true) },
+		run: func(env *Env, fs *flag.FlagSet) error {
+			if _, err := args(fs); err != nil {
+				return err
+			}
+			log, err := f.logger(env)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return serve(ctx, env, f.options(log), func(ctx context.Context, s *server.Server) error {
+				if f.tenant == "" {
+					return nil
+				}
+				file, err := config.Load(f.tenant, builtinTools)
+				if err != nil {
+					return err
+				}
+				plan, err := config.Apply(ctx, s.Store, file, config.Argon2, nil)
+				if err != nil {
+					return fmt.Errorf("apply %s: %w", f.tenant, err)
+				}
+				printPlan(env, plan)
+				return nil
+			}, nil)
+		},
+	}
+}
+
+// serve listens, builds the server, runs setup, then serves until ctx ends.
+func serve(ctx context.Context, env *Env, o server.Options, setup func(context.Context, *server.Server) error,
+	ready func(s *server.Server)) error {
+	ln, err := server.Listen(o.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	s, err := server.New(ctx, o, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := setup(ctx, s); err != nil {
+		return err
+	}
+	if ready != nil {
+		o.OnListen = func(string) { ready(s) }
+	}
+	return s.Serve(ctx, ln, o)
+}
+
+//go:embed demo.yaml
+var demoTenant string
+
+// Demo users' passwords. They are printed on purpose: this is the demo.
+const demoNote = `Demo users (password in brackets):
+  alice  [alice-demo]  role sales-manager: may use sales_report
+  bob    [bob-demo]    role hr-manager: may use payroll_report
+  admin  [admin-demo]  role admin: runs the dashboard and the admin API`
+
+func demoCommand() *command {
+	var f serveFlags
+	return &command{
+		name: "demo", usage: "[FLAGS]",
+		summary: "Serve the built-in demo tenant \"acme\", seeded on first start into the data folder.",
+		flags:   func(fs *flag.FlagSet) { f.declare(fs, false) },
+		run: func(env *Env, fs *flag.FlagSet) error {
+			if _, err := args(fs); err != nil {
+				return err
+			}
+			log, err := f.logger(env)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return serve(ctx, env, f.options(log), func(ctx context.Context, s *server.Server) error {
+				return seedDemo(ctx, env, s.Store)
+			}, func(s *server.Server) {
+				fmt.Fprintf(env.Stdout, `
+Gatehouse demo tenant "acme" is running.
+
+  Issuer (OpenID Connect discovery): %[1]s/.well-known/openid-configuration
+  Sign-in page:                      %[1]s/login
+  MCP endpoint:                      %[1]s/mcp
+  Health:                            %[1]s/healthz   Metrics: %[1]s/metrics
+
+%[2]s
+
+Connect an MCP client: point it at %[1]s/mcp; it discovers the sign-in
+through the protected-resource metadata, registers itself and opens the
+sign-in page. For example: npx mcp-remote %[1]s/mcp
+
+State lives in %[3]s; restarting keeps it. Stop with Ctrl-C.
+`, s.Issuer, demoNote, dataLocation(f.o))
+			})
+		},
+	}
+}
+
+func dataLocation(o server.StoreOptions) string {
+	if o.DatabaseURL != "" {
+		return "the PostgreSQL database"
+	}
+	return o.DataDir
+}
+
+// seedDemo applies the demo tenant file once, on an empty store.
+func seedDemo(ctx context.Context, env *Env, st store.Store) error {
+	name, err := st.Setting(ctx, "tenant")
+	if err == nil {
+		if name != "acme" {
+			return fmt.Errorf("this data folder holds tenant %q, not the demo: use 'gatehouse serve', or another --data folder", name)
+		}
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	f, err := config.Parse(strings.NewReader(demoTenant), "demo.yaml")
+	if err != nil {
+		return err
+	}
+	if err := f.Validate(builtinTools); err != nil {
+		return err
+	}
+	start := time.Now()
+	plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		return fmt.Errorf("seed the demo tenant: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "Seeded the demo tenant (%d changes in %s).\n", len(plan), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func printPlan(env *Env, plan config.Plan) {
+	if len(plan) == 0 {
+		fmt.Fprintln(env.Stdout, "No changes: the store already matches the file.")
+		return
+	}
+	for _, c := range plan {
+		fmt.Fprintln(env.Stdout, c.String())
+	}
+}
+
+func applyCommand() *command {
+	var (
+		sf            storeFlags
+		file          string
+		dryRun, prune bool
+	)
+	return &command{
+		name: "apply", usage: "-f FILE [FLAGS]",
+		summary: "Apply a tenant file: print the plan, then make every change in one transaction (or none).",
+		flags: func(fs *flag.FlagSet) {
+			sf.declare(fs)
+			fs.StringVar(&file, "f", "", "tenant `file` (YAML)")
+			fs.BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+			fs.BoolVar(&prune, "prune", false, "also delete roles, users, clients, upstreams and tools the file no longer has (never dynamically registered clients)")
+		},
+		run: func(env *Env, fs *flag.FlagSet) error {
+			if _, err := args(fs); err != nil {
+				return err
+			}
+			if file == "" {
+				fmt.Fprintln(env.Stderr, "gatehouse apply: -f FILE is required")
+				return errUsage
+			}
+			f, err := config.Load(file, builtinTools)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			st, err := server.OpenStore(ctx, sf.o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			plan, err := config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
+			if err != nil {
+				return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
+			}
+			printPlan(env, plan)
+			if dryRun && len(plan) > 0 {
+				fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
+			}
+			return nil
+		},
+	}
+}
+
+func keysCommand() *command {
+	var sf storeFlags
+	open := func(ctx context.Context) (*server.Server, error) { return nil, nil }
+	_ = open
+	return &command{
+		name: "keys", usage: "COMMAND", summary: "Manage the tenant's signing keys.",
+		sub: []*command{
+			{name: "list", summary: "List the signing keys (never their secret halves)",
+				flags: sf.declare,
+				run: func(env *Env, fs *flag.FlagSet) error {
+					return withKeys(env, sf, func(ctx context.Context, ks keyManager) error {
+						infos, err := ks.List(ctx)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(env.Stdout, "%-26s %-6s %-20s %s\n", "KID", "ALG", "CREATED", "STATE")
+						for _, k := range infos {
+							state := "active"
+							if !k.Retired.IsZero() {
+								state = "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
+							}
+							fmt.Fprintf(env.Stdout, "%-26s %-6s %-20s %s\n", k.ID, k.Alg, k.Created.Format(time.RFC3339), state)
+						}
+						return nil
+					})
+				}},
+			{name: "rotate", summary: "Make new signing keys; the old ones stay published until their tokens expire",
+				flags: sf.declare,
+				run: func(env *Env, fs *flag.FlagSet) error {
+					return withKeys(env, sf, func(ctx context.Context, ks keyManager) error {
+						if err := ks.Rotate(ctx); err != nil {
+							return err
+						}
+						fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+						return nil
+					})
+				}},
+		},
+	}
+}

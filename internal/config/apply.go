@@ -1,0 +1,409 @@
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Secrets hashes and checks passwords and client secrets. Apply uses it so
+// that a clear secret never reaches the store.
+type Secrets interface {
+	Hash(secret string) (string, error)
+	// Verify reports whether secret matches hash.
+	Verify(secret, hash string) bool
+}
+
+// Change is one line of a plan.
+type Change struct {
+	Op     string // "+" create, "~" update, "-" delete
+	Kind   string // role, user, client, upstream, tool, setting
+	Name   string
+	Fields []string // for updates: which fields change (secrets named, never shown)
+}
+
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s %s", c.Op, c.Kind, c.Name)
+	if len(c.Fields) > 0 {
+		s += " (" + strings.Join(c.Fields, ", ") + ")"
+	}
+	return s
+}
+
+// Plan is what applying a file would change. An empty plan changes nothing.
+type Plan []Change
+
+// ApplyOptions tune Apply. The zero value is the default.
+type ApplyOptions struct {
+	// DryRun computes the plan and changes nothing.
+	DryRun bool
+	// Prune deletes roles, users, clients, upstreams and tools that came
+	// from a tenant file (or the admin commands) and are not in this file.
+	// Dynamically registered clients are never pruned.
+	Prune bool
+}
+
+// Apply brings the store in line with the file, in one transaction: either
+// every change is made or none is. It returns the plan it carried out.
+// Applying the same file twice changes nothing the second time.
+func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *ApplyOptions) (Plan, error) {
+	if opts == nil {
+		opts = &ApplyOptions{}
+	}
+	var plan Plan
+	errDry := errors.New("dry run")
+	err := st.InTx(ctx, func(tx store.Tenant) error {
+		a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
+		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.audit}
+		for _, step := range steps {
+			if err := step(f); err != nil {
+				return err
+			}
+		}
+		plan = a.plan
+		if opts.DryRun {
+			return errDry
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDry) {
+		return nil, err
+	}
+	return plan, nil
+}
+
+type applier struct {
+	ctx   context.Context
+	tx    store.Tenant
+	sec   Secrets
+	prune bool
+	plan  Plan
+}
+
+func (a *applier) note(op, kind, name string, fields ...string) {
+	a.plan = append(a.plan, Change{Op: op, Kind: kind, Name: name, Fields: fields})
+}
+
+func (a *applier) tenant(f *File) error {
+	old, err := a.tx.Setting(a.ctx, "tenant")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if old == f.Tenant {
+		return nil
+	}
+	if old != "" {
+		a.note("~", "setting", "tenant", "name")
+	} else {
+		a.note("+", "setting", "tenant")
+	}
+	return a.tx.SetSetting(a.ctx, "tenant", f.Tenant)
+}
+
+func (a *applier) audit(f *File) error {
+	want := map[string]string{"audit.raw_arguments": "false", "audit.retention": ""}
+	if f.Audit != nil {
+		want["audit.raw_arguments"] = strconv.FormatBool(f.Audit.RawArguments)
+		want["audit.retention"] = f.Audit.Retention
+	}
+	for _, k := range sortedKeys(want) {
+		old, err := a.tx.Setting(a.ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			if want[k] == "" || want[k] == "false" {
+				continue
+			}
+		} else if err != nil {
+			return err
+		} else if old == want[k] {
+			continue
+		}
+		a.note("~", "setting", k)
+		if err := a.tx.SetSetting(a.ctx, k, want[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sync creates or updates each desired record and, with prune, deletes
+// those absent. same reports the fields that differ between old and new.
+func sync[T any](a *applier, kind string, c store.Collection[T], want []T, key func(T) string,
+	merge func(old, new T) (T, []string, error), prunable func(T) bool) error {
+	have, err := c.List(a.ctx)
+	if err != nil {
+		return err
+	}
+	byKey := map[string]T{}
+	for _, h := range have {
+		byKey[key(h)] = h
+	}
+	keep := map[string]bool{}
+	for _, w := range want {
+		k := key(w)
+		keep[k] = true
+		old, ok := byKey[k]
+		if !ok {
+			v, _, err := merge(*new(T), w)
+			if err != nil {
+				return err
+			}
+			a.note("+", kind, k)
+			if err := c.Create(a.ctx, v); err != nil {
+				return err
+			}
+			continue
+		}
+		v, changed, err := merge(old, w)
+		if err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			continue
+		}
+		a.note("~", kind, k, changed...)
+		if err := c.Update(a.ctx, k, func(T) (T, error) { return v, nil }); err != nil {
+			return err
+		}
+	}
+	if !a.prune {
+		return nil
+	}
+	for _, h := range have {
+		if k := key(h); !keep[k] && prunable(h) {
+			a.note("-", kind, k)
+			if err := c.Delete(a.ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// diff lists the names of the fields of old and new that differ.
+func diff(pairs ...any) []string {
+	var out []string
+	for i := 0; i+2 < len(pairs); i += 3 {
+		if !reflect.DeepEqual(norm(pairs[i+1]), norm(pairs[i+2])) {
+			out = append(out, pairs[i].(string))
+		}
+	}
+	return out
+}
+
+// norm makes nil and empty slices and maps compare equal.
+func norm(v any) any {
+	switch x := v.(type) {
+	case []string:
+		if len(x) == 0 {
+			return []string(nil)
+		}
+	case map[string]string:
+		if len(x) == 0 {
+			return map[string]string(nil)
+		}
+	case json.RawMessage:
+		if len(x) == 0 {
+			return ""
+		}
+		var v any
+		if json.Unmarshal(x, &v) == nil {
+			b, _ := json.Marshal(v) // sorted keys
+			return string(b)
+		}
+		return string(x)
+	}
+	return v
+}
+
+func sortedSet(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := slices.Clone(in)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func (a *applier) roles(f *File) error {
+	want := []store.Role{{Name: store.AdminRole, Description: "Runs the dashboard and the admin API", BuiltIn: true}}
+	for _, r := range f.Roles {
+		if r.Name == store.AdminRole {
+			if r.Description != "" {
+				want[0].Description = r.Description
+			}
+			continue
+		}
+		want = append(want, store.Role{Name: r.Name, Description: r.Description})
+	}
+	return sync(a, "role", a.tx.Roles(), want, func(r store.Role) string { return r.Name },
+		func(old, w store.Role) (store.Role, []string, error) {
+			ch := diff("description", old.Description, w.Description, "built_in", old.BuiltIn, w.BuiltIn)
+			old.Name, old.Description, old.BuiltIn = w.Name, w.Description, w.BuiltIn
+			return old, ch, nil
+		}, func(r store.Role) bool { return !r.BuiltIn })
+}
+
+func (a *applier) users(f *File) error {
+	want := make([]store.User, 0, len(f.Users))
+	clear := map[string]string{}
+	for _, u := range f.Users {
+		want = append(want, store.User{Username: u.Username, Email: u.Email, PasswordHash: u.PasswordHash,
+			Roles: sortedSet(u.Roles), Attributes: u.Attributes, Disabled: u.Disabled})
+		if u.Password != "" {
+			clear[u.Username] = u.Password
+		}
+	}
+	return sync(a, "user", a.tx.Users(), want, func(u store.User) string { return u.Username },
+		func(old, w store.User) (store.User, []string, error) {
+			ch := diff("email", old.Email, w.Email, "roles", old.Roles, w.Roles,
+				"attributes", old.Attributes, w.Attributes, "disabled", old.Disabled, w.Disabled)
+			hash, err := a.secret(old.PasswordHash, w.PasswordHash, clear[w.Username], "user "+w.Username)
+			if err != nil {
+				return old, nil, err
+			}
+			if hash != old.PasswordHash && old.Username != "" {
+				ch = append(ch, "password")
+			}
+			w.PasswordHash = hash
+			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
+			return w, ch, nil
+		}, func(store.User) bool { return true })
+}
+
+func (a *applier) clients(f *File) error {
+	want := make([]store.Client, 0, len(f.Clients))
+	clear := map[string]string{}
+	for _, c := range f.Clients {
+		var tools []string
+		if c.Tools != nil {
+			tools = append([]string{}, sortedSet(*c.Tools)...)
+		}
+		want = append(want, store.Client{ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, SecretHash: c.SecretHash,
+			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Tools: tools,
+			FirstParty: c.FirstParty, Source: store.SourceTenant})
+		if c.Secret != "" {
+			clear[c.ClientID] = c.Secret
+		}
+	}
+	return sync(a, "client", a.tx.Clients(), want, func(c store.Client) string { return c.ClientID },
+		func(old, w store.Client) (store.Client, []string, error) {
+			ch := diff("name", old.Name, w.Name, "kind", old.Kind, w.Kind, "redirect_uris", old.RedirectURIs, w.RedirectURIs,
+				"post_logout_redirect_uris", old.PostLogoutRedirectURIs, w.PostLogoutRedirectURIs,
+				"first_party", old.FirstParty, w.FirstParty)
+			if (old.Tools == nil) != (w.Tools == nil) || !slices.Equal(old.Tools, w.Tools) {
+				if old.ClientID != "" {
+					ch = append(ch, "tools")
+				}
+			}
+			hash, err := a.secret(old.SecretHash, w.SecretHash, clear[w.ClientID], "client "+w.ClientID)
+			if err != nil {
+				return old, nil, err
+			}
+			if hash != old.SecretHash && old.ClientID != "" {
+				ch = append(ch, "secret")
+			}
+			w.SecretHash = hash
+			if old.ClientID != "" && old.Source != store.SourceTenant {
+				// A registered client named in the file becomes the file's.
+				ch = append(ch, "source")
+			}
+			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
+			return w, ch, nil
+		}, func(c store.Client) bool { return c.Source == store.SourceTenant || c.Source == "" })
+}
+
+func (a *applier) upstreams(f *File) error {
+	want := make([]store.Upstream, 0, len(f.Upstreams))
+	for _, u := range f.Upstreams {
+		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL})
+	}
+	return sync(a, "upstream", a.tx.Upstreams(), want, func(u store.Upstream) string { return u.Name },
+		func(old, w store.Upstream) (store.Upstream, []string, error) {
+			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL)
+			old.Name, old.Command, old.URL = w.Name, w.Command, w.URL
+			return old, ch, nil
+		}, func(store.Upstream) bool { return true })
+}
+
+func (a *applier) tools(f *File) error {
+	want := make([]store.Tool, 0, len(f.Tools))
+	for _, t := range f.Tools {
+		st := store.Tool{Name: t.Name, Description: t.Description, Builtin: t.Builtin, Upstream: t.Upstream,
+			UpstreamTool: t.UpstreamTool, Roles: sortedSet(t.Roles), When: strings.TrimSpace(t.When)}
+		if t.HTTP != nil {
+			st.HTTP = &store.HTTPBackend{Method: strings.ToUpper(t.HTTP.Method), URL: t.HTTP.URL, ClientID: t.HTTP.ClientID}
+		}
+		if t.InputSchema != nil {
+			b, err := json.Marshal(t.InputSchema)
+			if err != nil {
+				return fmt.Errorf("tool %s: input_schema: %w", t.Name, err)
+			}
+			st.InputSchema = b
+		}
+		want = append(want, st)
+	}
+	return sync(a, "tool", a.tx.Tools(), want, func(t store.Tool) string { return t.Name },
+		func(old, w store.Tool) (store.Tool, []string, error) {
+			ch := diff("description", old.Description, w.Description, "builtin", old.Builtin, w.Builtin,
+				"upstream", old.Upstream, w.Upstream, "upstream_tool", old.UpstreamTool, w.UpstreamTool,
+				"http", old.HTTP, w.HTTP, "input_schema", old.InputSchema, w.InputSchema,
+				"roles", old.Roles, w.Roles, "when", old.When, w.When)
+			// The gateway's pin and approval status are its own: keep them.
+			w.Status, w.PinnedHash = old.Status, old.PinnedHash
+			if w.Status == "" {
+				w.Status = store.ToolActive
+			}
+			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
+			return w, ch, nil
+		}, func(store.Tool) bool { return true })
+}
+
+// secret decides the hash to store: a hash given in the file wins; a clear
+// secret keeps the stored hash when it already matches (so a second apply
+// changes nothing) and is hashed otherwise; neither keeps what is stored.
+func (a *applier) secret(stored, givenHash, clearText, who string) (string, error) {
+	switch {
+	case givenHash != "":
+		return givenHash, nil
+	case clearText == "":
+		return stored, nil
+	case stored != "" && a.sec.Verify(clearText, stored):
+		return stored, nil
+	}
+	h, err := a.sec.Hash(clearText)
+	if err != nil {
+		return "", fmt.Errorf("%s: hash secret: %w", who, err)
+	}
+	return h, nil
+}
+
+// parseRetention accepts Go durations ("720h") and days ("90d").
+func parseRetention(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q: want a positive number of days (90d) or a duration (720h)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want a positive number of days (90d) or a duration (720h)", s)
+	}
+	return d, nil
+}
+
+// Retention returns the configured retention, zero for forever.
+func Retention(s string) time.Duration {
+	d, _ := parseRetention(s)
+	return d
+}

@@ -1,0 +1,329 @@
+package config_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
+)
+
+var builtins = []string{"sales_report", "payroll_report"}
+
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want config.Problems, got %v", err)
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func parse(t *testing.T, src string) (*config.File, error) {
+	t.Helper()
+	f, err := config.Parse(strings.NewReader(src), "t.yaml")
+	if err != nil {
+		return nil, err
+	}
+	return f, f.Validate(builtins)
+}
+
+func TestParseStrict(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"unknown top-level and nested fields, all reported",
+			"tenant: acme\nrolez: []\nusers:\n  - username: a\n    pasword: x\n",
+			[]string{
+				"t.yaml:2: rolez: unknown field (known: audit, clients, roles, tenant, tools, upstreams, users)",
+				"t.yaml:5: users[0].pasword: unknown field (known: attributes, disabled, email, password, password_hash, roles, username)",
+			}},
+		{"duplicate key", "tenant: a\ntenant: b\n", []string{"t.yaml:2: tenant: appears twice"}},
+		{"wrong shapes", "tenant: acme\nroles: admin\nusers:\n  - username: [a]\n",
+			[]string{"t.yaml:2: roles: must be a list", "t.yaml:4: users[0].username: must be a single value"}},
+		{"syntax error", "tenant: acme\n  roles: - x\n", []string{"t.yaml:2: mapping values are not allowed in this context"}},
+		{"empty", "", []string{"t.yaml: file is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(tt.src), "t.yaml")
+			if diff := cmp.Diff(tt.want, problems(t, err)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"unknown role", "tenant: acme\nusers:\n  - username: a\n    roles: [nope]\n",
+			[]string{`t.yaml:4: users[0].roles[0]: unknown role "nope"`}},
+		{"duplicates", "tenant: acme\nroles:\n  - name: r\n  - name: r\n",
+			[]string{`t.yaml:4: roles[1].name: role "r" is defined twice (first on line 3)`}},
+		{"client rules", `tenant: acme
+clients:
+  - client_id: app
+    kind: native
+    secret: "0123456789abcdef0"
+    redirect_uris: ["http://example.com/cb", "https://ok.example/cb#frag", "javascript:alert(1)"]
+  - client_id: svc
+    kind: service
+`, []string{
+			"t.yaml:5: clients[0].secret: a native client cannot keep a secret: remove it",
+			`t.yaml:6: clients[0].redirect_uris[0]: "http://example.com/cb": plain http is only allowed to a loopback address`,
+			`t.yaml:6: clients[0].redirect_uris[1]: "https://ok.example/cb#frag": a redirect URI cannot have a fragment`,
+			`t.yaml:6: clients[0].redirect_uris[2]: "javascript:alert(1)": scheme javascript is not allowed`,
+			"t.yaml:7: clients[1].secret: a service client needs a secret",
+		}},
+		{"tool rules", `tenant: acme
+roles: [{name: support}]
+clients:
+  - {client_id: web, kind: web, secret: "0123456789abcdef0"}
+  - {client_id: capped, kind: agent, tools: [ghost]}
+tools:
+  - name: "bad name!"
+    builtin: nope
+  - name: t2
+    http: {method: FETCH, url: "ftp://x", client_id: web}
+    input_schema: {type: array}
+  - name: t3
+    builtin: sales_report
+    roles: [support]
+    when: 'context.args.amount <='
+`, []string{
+			`t.yaml:5: clients[1].tools[0]: unknown tool "ghost"`,
+			`t.yaml:7: tools[0].name: "bad name!": 1–64 letters, digits, '_', '-' or '.'`,
+			`t.yaml:8: tools[0].builtin: unknown built-in tool "nope" (this binary has: sales_report, payroll_report)`,
+			`t.yaml:10: tools[1].http.method: "FETCH": must be GET, POST, PUT, PATCH or DELETE`,
+			`t.yaml:10: tools[1].http.url: "ftp://x" is not an http(s) URL`,
+			`t.yaml:10: tools[1].http.client_id: client "web" must be of kind service to introspect slips`,
+			`t.yaml:11: tools[1].input_schema: must be a JSON Schema with type: object`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.src)
+			got := problems(t, err)
+			if tt.name == "tool rules" {
+				// The condition's own message comes from the policy engine;
+				// only check it is there, on its line.
+				if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "t.yaml:15: tools[2].when: ") {
+					t.Errorf("missing the bad condition: %q", got)
+				} else {
+					got = got[:len(got)-1]
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestThreeMistakes is the issue's acceptance check: three separate
+// mistakes, all reported, and the store untouched.
+func TestThreeMistakes(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	good, err := config.Load("testdata/acme.yaml", builtins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Apply(ctx, st, good, config.Argon2, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, st)
+	_, err = config.Load("testdata/three-mistakes.yaml", builtins)
+	got := problems(t, err)
+	want := []string{
+		`testdata/three-mistakes.yaml:7: users[0].roles[0]: unknown role "sales-manger"`,
+		`testdata/three-mistakes.yaml:10: clients[0].kind: "robot": must be agent, web, native or service`,
+		`testdata/three-mistakes.yaml:12: tools[0]: needs exactly one of builtin, upstream or http`,
+		`testdata/three-mistakes.yaml:14: tools[0].upstream: unknown upstream "crm"`,
+	}
+	// The third mistake (two backends where one belongs) names an unknown
+	// upstream too: both are said.
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, snapshot(t, st)); diff != "" {
+		t.Errorf("store changed (-before +after):\n%s", diff)
+	}
+}
+
+func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	f, err := config.Load("testdata/acme.yaml", builtins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) == 0 {
+		t.Fatal("dry run planned nothing")
+	}
+	if users, _ := st.Users().List(ctx); len(users) != 0 {
+		t.Fatalf("dry run wrote users: %v", users)
+	}
+	plan, err = config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, c := range plan {
+		lines = append(lines, c.String())
+	}
+	want := []string{
+		"+ setting tenant", "+ role admin", "+ role sales-manager", "+ role support",
+		"+ upstream crm", "+ upstream files", "+ client acme-assistant", "+ client billing-api",
+		"+ tool sales_report", "+ tool crm_lookup", "+ tool refund", "+ user alice",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	again, err := config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 0 {
+		t.Errorf("second apply changed %v", again)
+	}
+	alice, _ := st.Users().Get(ctx, "alice")
+	if !strings.HasPrefix(alice.PasswordHash, "$argon2id$") || !config.Argon2.Verify("change me", alice.PasswordHash) {
+		t.Errorf("password not stored as a verifying argon2id hash: %q", alice.PasswordHash)
+	}
+	svc, _ := st.Clients().Get(ctx, "billing-api")
+	if !config.Argon2.Verify("a long random secret", svc.SecretHash) {
+		t.Errorf("client secret not hashed")
+	}
+	assistant, _ := st.Clients().Get(ctx, "acme-assistant")
+	if diff := cmp.Diff([]string{"sales_report"}, assistant.Tools); diff != "" {
+		t.Errorf("agent cap: %s", diff)
+	}
+	// No clear secret anywhere in what the store holds.
+	for _, secret := range []string{"change me", "a long random secret"} {
+		if dump := dumpStore(t, st); strings.Contains(dump, secret) {
+			t.Errorf("clear secret %q in the store", secret)
+		}
+	}
+
+	// A change shows as an update naming the fields, secrets by name only.
+	f.Users[0].Password = "a new password"
+	f.Users[0].Roles = append(f.Users[0].Roles, "support")
+	plan, err = config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planLines(plan); !cmp.Equal(got, []string{"~ user alice (roles, password)"}) {
+		t.Errorf("update plan = %q", got)
+	}
+	// Prune removes what the file no longer has, never registered clients.
+	mustNil(t, st.Clients().Create(ctx, store.Client{ClientID: "dyn", Kind: store.KindAgent, Source: store.SourceRegistered}))
+	f.Tools = f.Tools[:1]
+	f.Upstreams = nil
+	plan, err = config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"- upstream crm", "- upstream files", "- tool crm_lookup", "- tool refund"}, planLines(plan)); diff != "" {
+		t.Errorf("prune plan (-want +got):\n%s", diff)
+	}
+	if _, err := st.Clients().Get(ctx, "dyn"); err != nil {
+		t.Errorf("prune removed a registered client: %v", err)
+	}
+}
+
+// failingSecrets fails on the nth hash, to break an apply half-way.
+type failingSecrets struct{ n int }
+
+func (f *failingSecrets) Hash(s string) (string, error) {
+	f.n--
+	if f.n <= 0 {
+		return "", errors.New("hash failed")
+	}
+	return config.Argon2.Hash(s)
+}
+func (f *failingSecrets) Verify(s, h string) bool { return config.Argon2.Verify(s, h) }
+
+func TestApplyIsOneTransaction(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	f, err := config.Load("testdata/acme.yaml", builtins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, st)
+	// The client secret hashes first, the user password second: the apply
+	// fails after roles, upstreams, clients and tools were written.
+	if _, err := config.Apply(ctx, st, f, &failingSecrets{n: 2}, nil); err == nil {
+		t.Fatal("apply succeeded")
+	}
+	if diff := cmp.Diff(before, snapshot(t, st)); diff != "" {
+		t.Errorf("a failed apply left changes (-before +after):\n%s", diff)
+	}
+}
+
+func planLines(p config.Plan) []string {
+	var out []string
+	for _, c := range p {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+func snapshot(t *testing.T, st store.Store) map[string]int {
+	ctx := context.Background()
+	u, _ := st.Users().List(ctx)
+	r, _ := st.Roles().List(ctx)
+	c, _ := st.Clients().List(ctx)
+	tl, _ := st.Tools().List(ctx)
+	up, _ := st.Upstreams().List(ctx)
+	rev, _ := st.Revision(ctx)
+	return map[string]int{"users": len(u), "roles": len(r), "clients": len(c), "tools": len(tl), "upstreams": len(up), "revision": int(rev)}
+}
+
+// dumpStore returns every record of the store as text.
+func dumpStore(t *testing.T, st store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	add := func(v any, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(v)
+		b.Write(j)
+	}
+	add(st.Users().List(ctx))
+	add(st.Clients().List(ctx))
+	add(st.Tools().List(ctx))
+	add(st.Roles().List(ctx))
+	add(st.Upstreams().List(ctx))
+	return b.String()
+}
+
+func mustNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

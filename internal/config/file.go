@@ -1,0 +1,309 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is a tenant file.
+type File struct {
+	Tenant    string     `yaml:"tenant"`
+	Roles     []Role     `yaml:"roles"`
+	Users     []User     `yaml:"users"`
+	Clients   []Client   `yaml:"clients"`
+	Upstreams []Upstream `yaml:"upstreams"`
+	Tools     []Tool     `yaml:"tools"`
+	// Audit settings of the tenant.
+	Audit *AuditSettings `yaml:"audit"`
+
+	lines map[string]int // path ("users[2].roles") → line, for messages
+	name  string         // the file's name, for messages
+}
+
+// Role of the tenant.
+type Role struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// User of the tenant. Password is hashed on apply; PasswordHash takes an
+// argon2id PHC string as is.
+type User struct {
+	Username     string            `yaml:"username"`
+	Email        string            `yaml:"email"`
+	Password     string            `yaml:"password"`
+	PasswordHash string            `yaml:"password_hash"`
+	Roles        []string          `yaml:"roles"`
+	Attributes   map[string]string `yaml:"attributes"`
+	Disabled     bool              `yaml:"disabled"`
+}
+
+// Client is an app or an AI agent.
+type Client struct {
+	ClientID               string    `yaml:"client_id"`
+	Name                   string    `yaml:"name"`
+	Kind                   string    `yaml:"kind"`
+	RedirectURIs           []string  `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `yaml:"post_logout_redirect_uris"`
+	Tools                  *[]string `yaml:"tools"` // absent = no cap
+	Secret                 string    `yaml:"secret"`
+	SecretHash             string    `yaml:"secret_hash"`
+	FirstParty             bool      `yaml:"first_party"`
+}
+
+// Upstream is an MCP server behind the gateway.
+type Upstream struct {
+	Name    string   `yaml:"name"`
+	Command []string `yaml:"command"`
+	URL     string   `yaml:"url"`
+}
+
+// HTTPTool is a tool that is an HTTP API call.
+type HTTPTool struct {
+	Method   string `yaml:"method"`
+	URL      string `yaml:"url"`
+	ClientID string `yaml:"client_id"`
+}
+
+// Tool is a catalogue entry and its grants.
+type Tool struct {
+	Name         string         `yaml:"name"`
+	Description  string         `yaml:"description"`
+	Builtin      string         `yaml:"builtin"`
+	Upstream     string         `yaml:"upstream"`
+	UpstreamTool string         `yaml:"upstream_tool"`
+	HTTP         *HTTPTool      `yaml:"http"`
+	InputSchema  map[string]any `yaml:"input_schema"`
+	Roles        []string       `yaml:"roles"`
+	When         string         `yaml:"when"`
+}
+
+// AuditSettings are the tenant's audit options.
+type AuditSettings struct {
+	// RawArguments, when true, keeps tool call arguments in the trail, not
+	// only their digest.
+	RawArguments bool `yaml:"raw_arguments"`
+	// Retention is how long records are kept, e.g. "2160h"; empty = forever.
+	Retention string `yaml:"retention"`
+}
+
+// Problem is one mistake in a tenant file.
+type Problem struct {
+	File string
+	Line int    // 0 when unknown
+	Path string // e.g. users[1].roles[0]
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		b.WriteString(":")
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "%d: ", p.Line)
+	} else if p.File != "" {
+		b.WriteString(" ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Problems is every mistake found in a file; it is an error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	n := "1 problem"
+	if len(ps) != 1 {
+		n = fmt.Sprintf("%d problems", len(ps))
+	}
+	return fmt.Sprintf("tenant file has %s:\n  %s", n, strings.Join(lines, "\n  "))
+}
+
+// MaxFileSize bounds a tenant file.
+const MaxFileSize = 8 << 20
+
+// Parse reads a tenant file strictly: unknown fields, wrong types and
+// duplicate keys are all reported, with their lines, in one Problems error.
+// name labels messages (the file's path).
+func Parse(r io.Reader, name string) (*File, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, Problems{{File: name, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)}}
+	}
+	f := &File{lines: map[string]int{}, name: name}
+	if len(root.Content) == 0 {
+		return nil, Problems{{File: name, Msg: "file is empty"}}
+	}
+	doc := root.Content[0]
+	var probs Problems
+	check(doc, reflect.TypeOf(File{}), "", f.lines, &probs)
+	for i := range probs {
+		probs[i].File = name
+	}
+	if len(probs) == 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(f); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				for _, e := range te.Errors {
+					probs = append(probs, Problem{File: name, Line: lineOf(e), Msg: stripLine(e)})
+				}
+			} else {
+				probs = append(probs, Problem{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)})
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return f, nil
+}
+
+// check walks the YAML tree against the Go type: unknown and duplicate
+// keys, and scalars where a list or mapping belongs, are problems. It
+// records each path's line.
+func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, probs *Problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	lines[path] = n.Line
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag != "" && tag != "-" {
+				fields[tag] = f.Type
+			}
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				*probs = append(*probs, Problem{Line: k.Line, Path: p, Msg: "appears twice"})
+				continue
+			}
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				*probs = append(*probs, Problem{Line: k.Line, Path: p,
+					Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))})
+				continue
+			}
+			check(v, ft, p, lines, probs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a list"})
+			return
+		}
+		for i, c := range n.Content {
+			check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, probs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
+			return
+		}
+		if t.Elem().Kind() == reflect.String {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if v := n.Content[i+1]; v.Kind != yaml.ScalarNode {
+					*probs = append(*probs, Problem{Line: v.Line, Path: join(path, n.Content[i].Value), Msg: "must be a single value"})
+				}
+			}
+		}
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
+		if n.Kind != yaml.ScalarNode {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// line returns the line of path, or of its nearest known parent.
+func (f *File) line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := f.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+func lineOf(msg string) int {
+	var l int
+	fmt.Sscanf(msg, "line %d:", &l)
+	return l
+}
+
+func stripLine(msg string) string {
+	if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i > 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+func yamlErrLine(err error) int {
+	return lineOf(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func cleanYAMLError(err error) string {
+	return stripLine(strings.TrimPrefix(err.Error(), "yaml: "))
+}

@@ -1,0 +1,323 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+var (
+	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	usernameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
+	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	// MCP tool names: letters, digits, underscore, hyphen, dot; 1–64.
+	toolRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// Validate reports every problem of the file at once. builtins names the
+// built-in tools the binary ships.
+func (f *File) Validate(builtins []string) error {
+	v := validator{f: f}
+	if f.Tenant == "" {
+		v.add("tenant", "is required")
+	} else if !nameRe.MatchString(f.Tenant) {
+		v.add("tenant", "must be lower-case letters, digits, '.', '_' or '-'")
+	}
+
+	roles := map[string]bool{store.AdminRole: true}
+	seen := map[string]int{}
+	for i, r := range f.Roles {
+		p := fmt.Sprintf("roles[%d]", i)
+		switch {
+		case r.Name == "":
+			v.add(p+".name", "is required")
+		case !nameRe.MatchString(r.Name):
+			v.add(p+".name", fmt.Sprintf("%q: must be lower-case letters, digits, '.', '_' or '-'", r.Name))
+		default:
+			v.dup(seen, r.Name, p+".name", "role")
+			roles[r.Name] = true
+		}
+	}
+	checkRoles := func(p string, rs []string) {
+		for j, r := range rs {
+			if !roles[r] {
+				v.add(fmt.Sprintf("%s[%d]", p, j), fmt.Sprintf("unknown role %q", r))
+			}
+		}
+	}
+
+	seen = map[string]int{}
+	for i, u := range f.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Username == "":
+			v.add(p+".username", "is required")
+		case !usernameRe.MatchString(u.Username):
+			v.add(p+".username", fmt.Sprintf("%q: letters, digits and . _ @ + - only", u.Username))
+		default:
+			v.dup(seen, u.Username, p+".username", "user")
+		}
+		if u.Email != "" {
+			if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
+				v.add(p+".email", fmt.Sprintf("%q is not an e-mail address", u.Email))
+			}
+		}
+		if u.Password != "" && u.PasswordHash != "" {
+			v.add(p+".password", "give password or password_hash, not both")
+		}
+		if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+			v.add(p+".password_hash", "must be an argon2id hash ($argon2id$…)")
+		}
+		checkRoles(p+".roles", u.Roles)
+	}
+
+	seen = map[string]int{}
+	clients := map[string]Client{}
+	for i, c := range f.Clients {
+		p := fmt.Sprintf("clients[%d]", i)
+		switch {
+		case c.ClientID == "":
+			v.add(p+".client_id", "is required")
+		case !clientIDRe.MatchString(c.ClientID):
+			v.add(p+".client_id", fmt.Sprintf("%q: letters, digits and . _ : - only", c.ClientID))
+		default:
+			v.dup(seen, c.ClientID, p+".client_id", "client")
+			clients[c.ClientID] = c
+		}
+		switch c.Kind {
+		case store.KindAgent, store.KindWeb, store.KindService:
+		case store.KindNative:
+			if c.Secret != "" || c.SecretHash != "" {
+				v.add(p+".secret", "a native client cannot keep a secret: remove it")
+			}
+		case "":
+			v.add(p+".kind", "is required (agent, web, native or service)")
+		default:
+			v.add(p+".kind", fmt.Sprintf("%q: must be agent, web, native or service", c.Kind))
+		}
+		if c.Kind == store.KindService && c.Secret == "" && c.SecretHash == "" {
+			v.add(p+".secret", "a service client needs a secret")
+		}
+		if c.Secret != "" && c.SecretHash != "" {
+			v.add(p+".secret", "give secret or secret_hash, not both")
+		}
+		if c.Secret != "" && len(c.Secret) < 16 {
+			v.add(p+".secret", "must be at least 16 characters")
+		}
+		if c.SecretHash != "" && !strings.HasPrefix(c.SecretHash, "$argon2id$") {
+			v.add(p+".secret_hash", "must be an argon2id hash ($argon2id$…)")
+		}
+		for j, u := range c.RedirectURIs {
+			if msg := CheckRedirectURI(u); msg != "" {
+				v.add(fmt.Sprintf("%s.redirect_uris[%d]", p, j), msg)
+			}
+		}
+		for j, u := range c.PostLogoutRedirectURIs {
+			if msg := CheckRedirectURI(u); msg != "" {
+				v.add(fmt.Sprintf("%s.post_logout_redirect_uris[%d]", p, j), msg)
+			}
+		}
+	}
+
+	seen = map[string]int{}
+	upstreams := map[string]bool{}
+	for i, u := range f.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		switch {
+		case u.Name == "":
+			v.add(p+".name", "is required")
+		case !nameRe.MatchString(u.Name):
+			v.add(p+".name", fmt.Sprintf("%q: must be lower-case letters, digits, '.', '_' or '-'", u.Name))
+		default:
+			v.dup(seen, u.Name, p+".name", "upstream")
+			upstreams[u.Name] = true
+		}
+		switch {
+		case len(u.Command) > 0 && u.URL != "":
+			v.add(p, "give command or url, not both")
+		case len(u.Command) == 0 && u.URL == "":
+			v.add(p, "needs a command (stdio) or a url (Streamable HTTP)")
+		case u.URL != "":
+			if msg := checkHTTPURL(u.URL); msg != "" {
+				v.add(p+".url", msg)
+			}
+		case u.Command[0] == "":
+			v.add(p+".command[0]", "the program is empty")
+		}
+	}
+
+	seen = map[string]int{}
+	tools := map[string]bool{}
+	for i, t := range f.Tools {
+		p := fmt.Sprintf("tools[%d]", i)
+		switch {
+		case t.Name == "":
+			v.add(p+".name", "is required")
+		case !toolRe.MatchString(t.Name):
+			v.add(p+".name", fmt.Sprintf("%q: 1–64 letters, digits, '_', '-' or '.'", t.Name))
+		default:
+			v.dup(seen, t.Name, p+".name", "tool")
+			tools[t.Name] = true
+		}
+		n := 0
+		if t.Builtin != "" {
+			n++
+			if !slices.Contains(builtins, t.Builtin) {
+				v.add(p+".builtin", fmt.Sprintf("unknown built-in tool %q (this binary has: %s)", t.Builtin, strings.Join(builtins, ", ")))
+			}
+		}
+		if t.Upstream != "" {
+			n++
+			if !upstreams[t.Upstream] {
+				v.add(p+".upstream", fmt.Sprintf("unknown upstream %q", t.Upstream))
+			}
+		} else if t.UpstreamTool != "" {
+			v.add(p+".upstream_tool", "only goes with upstream")
+		}
+		if t.HTTP != nil {
+			n++
+			switch strings.ToUpper(t.HTTP.Method) {
+			case "GET", "POST", "PUT", "PATCH", "DELETE":
+			default:
+				v.add(p+".http.method", fmt.Sprintf("%q: must be GET, POST, PUT, PATCH or DELETE", t.HTTP.Method))
+			}
+			if msg := checkHTTPURL(t.HTTP.URL); msg != "" {
+				v.add(p+".http.url", msg)
+			}
+			if t.HTTP.ClientID != "" {
+				if c, ok := clients[t.HTTP.ClientID]; !ok {
+					v.add(p+".http.client_id", fmt.Sprintf("unknown client %q", t.HTTP.ClientID))
+				} else if c.Kind != store.KindService {
+					v.add(p+".http.client_id", fmt.Sprintf("client %q must be of kind service to introspect slips", t.HTTP.ClientID))
+				}
+			}
+		}
+		if n != 1 {
+			v.add(p, "needs exactly one of builtin, upstream or http")
+		}
+		if t.InputSchema != nil {
+			if ty, _ := t.InputSchema["type"].(string); ty != "object" {
+				v.add(p+".input_schema", `must be a JSON Schema with type: object`)
+			}
+		}
+		checkRoles(p+".roles", t.Roles)
+		if strings.TrimSpace(t.When) != "" {
+			if _, err := policy.Compile([]policy.Rule{{Tool: t.Name, Roles: t.Roles, When: t.When}}); err != nil {
+				v.add(p+".when", err.Error())
+			}
+		}
+	}
+	// An agent's cap may only name tools of the catalogue.
+	for i, c := range f.Clients {
+		if c.Tools == nil {
+			continue
+		}
+		for j, name := range *c.Tools {
+			if !tools[name] {
+				v.add(fmt.Sprintf("clients[%d].tools[%d]", i, j), fmt.Sprintf("unknown tool %q", name))
+			}
+		}
+	}
+	if f.Audit != nil && f.Audit.Retention != "" {
+		if _, err := parseRetention(f.Audit.Retention); err != nil {
+			v.add("audit.retention", err.Error())
+		}
+	}
+	if len(v.probs) > 0 {
+		sort.SliceStable(v.probs, func(i, j int) bool { return v.probs[i].Line < v.probs[j].Line })
+		return v.probs
+	}
+	return nil
+}
+
+type validator struct {
+	f     *File
+	probs Problems
+}
+
+func (v *validator) add(path, msg string) {
+	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(path), Path: path, Msg: msg})
+}
+
+func (v *validator) dup(seen map[string]int, name, path, what string) {
+	if l, ok := seen[name]; ok {
+		v.add(path, fmt.Sprintf("%s %q is defined twice (first on line %d)", what, name, l))
+		return
+	}
+	seen[name] = v.f.line(path)
+}
+
+// CheckRedirectURI returns why u cannot be a redirect URI, or "". Redirects
+// must be absolute, carry no fragment, and use https unless they go to a
+// loopback address (or are a native app's private scheme).
+func CheckRedirectURI(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme == "" {
+		return fmt.Sprintf("%q is not an absolute URL", u)
+	}
+	if p.Fragment != "" || strings.Contains(u, "#") {
+		return fmt.Sprintf("%q: a redirect URI cannot have a fragment", u)
+	}
+	switch p.Scheme {
+	case "https":
+		if p.Host == "" {
+			return fmt.Sprintf("%q has no host", u)
+		}
+	case "http":
+		if !IsLoopbackHost(p.Hostname()) {
+			return fmt.Sprintf("%q: plain http is only allowed to a loopback address", u)
+		}
+	case "javascript", "data", "file", "vbscript":
+		return fmt.Sprintf("%q: scheme %s is not allowed", u, p.Scheme)
+	default:
+		// A native app's private-use scheme (RFC 8252 7.1) must be
+		// reverse-DNS shaped.
+		if !strings.Contains(p.Scheme, ".") {
+			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", u)
+		}
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkHTTPURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Sprintf("%q is not an http(s) URL", u)
+	}
+	if p.User != nil {
+		return fmt.Sprintf("%q: credentials do not belong in the URL", p.Redacted())
+	}
+	return ""
+}
+
+// CheckName returns why name is not a valid name of its kind ("username",
+// "role", "client", "tool", "upstream"), or "".
+func CheckName(kind, name string) string {
+	re := map[string]*regexp.Regexp{"username": usernameRe, "role": nameRe, "client": clientIDRe, "tool": toolRe, "upstream": nameRe}[kind]
+	switch {
+	case re == nil:
+		return "unknown kind of name " + kind
+	case name == "":
+		return kind + " name is empty"
+	case !re.MatchString(name):
+		return fmt.Sprintf("%q is not a valid %s name", name, kind)
+	}
+	return ""
+}

@@ -1,0 +1,244 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// argsRecord converts decoded JSON arguments into a Cedar record. It refuses
+// rather than approximates: a number that is neither a Long nor a decimal
+// (four decimal places) is an error, as is a Go type JSON does not produce.
+func argsRecord(args map[string]any) (cedar.Record, error) {
+	v, _, err := toValue("args", args)
+	if err != nil {
+		return cedar.Record{}, err
+	}
+	if v == nil {
+		return emptyRecord, nil
+	}
+	return v.(cedar.Record), nil
+}
+
+// toValue converts v, found at path, into a Cedar value; omit is true for
+// JSON null, which Cedar cannot represent and so is left out.
+func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true, nil
+	case bool:
+		return cedar.Boolean(v), false, nil
+	case string:
+		return cedar.String(v), false, nil
+	case json.Number:
+		n, err := numberValue(string(v))
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return n, false, nil
+	case float64:
+		n, err := floatValue(v, 64)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return n, false, nil
+	case float32:
+		n, err := floatValue(float64(v), 32)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return n, false, nil
+	case int:
+		return cedar.Long(v), false, nil
+	case int8:
+		return cedar.Long(v), false, nil
+	case int16:
+		return cedar.Long(v), false, nil
+	case int32:
+		return cedar.Long(v), false, nil
+	case int64:
+		return cedar.Long(v), false, nil
+	case uint8:
+		return cedar.Long(v), false, nil
+	case uint16:
+		return cedar.Long(v), false, nil
+	case uint32:
+		return cedar.Long(v), false, nil
+	case uint:
+		return uintValue(path, uint64(v))
+	case uint64:
+		return uintValue(path, v)
+	case []any:
+		elems := make([]cedar.Value, 0, len(v))
+		for i, e := range v {
+			ev, omit, err := toValue(path+"["+strconv.Itoa(i)+"]", e)
+			if err != nil {
+				return nil, false, err
+			}
+			if !omit {
+				elems = append(elems, ev)
+			}
+		}
+		return cedar.NewSet(elems...), false, nil
+	case map[string]any:
+		if v == nil {
+			return emptyRecord, false, nil
+		}
+		rec := make(cedar.RecordMap, len(v))
+		for k, e := range v {
+			ev, omit, err := toValue(path+"."+k, e)
+			if err != nil {
+				return nil, false, err
+			}
+			if !omit {
+				rec[cedar.String(k)] = ev
+			}
+		}
+		return cedar.NewRecord(rec), false, nil
+	default:
+		return nil, false, fmt.Errorf("%s: unsupported value of type %T", path, v)
+	}
+}
+
+func uintValue(path string, u uint64) (cedar.Value, bool, error) {
+	if u > math.MaxInt64 {
+		return nil, false, fmt.Errorf("%s: integer %d is out of the range of a Cedar Long", path, u)
+	}
+	return cedar.Long(u), false, nil
+}
+
+// floatValue converts a float through its shortest decimal form, the text a
+// JSON encoder would write, so 0.1 stays 0.1 rather than its binary
+// neighbour.
+func floatValue(f float64, bits int) (cedar.Value, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("%v is not a number Cedar can represent", f)
+	}
+	return numberValue(strconv.FormatFloat(f, 'g', -1, bits))
+}
+
+// maxDigits bounds the digits of a number before any big arithmetic: an
+// int64 has at most 19.
+const maxDigits = 19
+
+// numberValue converts the text of a JSON number: an integer becomes a Long,
+// a number with at most four decimal places a decimal; anything else is an
+// error. It parses by hand so that a hostile exponent such as 1e999999999
+// costs nothing.
+func numberValue(s string) (cedar.Value, error) {
+	neg, digits, exp, ok := splitNumber(s)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a JSON number", s)
+	}
+	if !strings.ContainsAny(s, ".eE") {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return cedar.Long(n), nil
+		}
+	}
+	digits = strings.TrimLeft(digits, "0")
+	if digits == "" {
+		return cedar.Long(0), nil
+	}
+	trimmed := strings.TrimRight(digits, "0")
+	exp += len(digits) - len(trimmed)
+	digits = trimmed
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	switch {
+	case exp >= 0:
+		if len(digits)+exp > maxDigits {
+			return nil, fmt.Errorf("integer %s is out of the range of a Cedar Long", s)
+		}
+		n, err := strconv.ParseInt(sign+digits+strings.Repeat("0", exp), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("integer %s is out of the range of a Cedar Long", s)
+		}
+		return cedar.Long(n), nil
+	case exp >= -4:
+		scale := exp + 4 // digits × 10^scale is the value in ten-thousandths
+		if len(digits)+scale > maxDigits {
+			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+		}
+		n, err := strconv.ParseInt(sign+digits+strings.Repeat("0", scale), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+		}
+		d, err := cedar.NewDecimal(n, -4)
+		if err != nil {
+			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+		}
+		return d, nil
+	default:
+		return nil, fmt.Errorf("number %s has more than 4 decimal places, beyond a Cedar decimal", s)
+	}
+}
+
+// splitNumber parses JSON number syntax (RFC 8259 section 6) into a sign,
+// its significant digits and the power of ten they are scaled by. An
+// exponent too large to matter is clamped, keeping its sign.
+func splitNumber(s string) (neg bool, digits string, exp int, ok bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return false, "", 0, false
+	}
+	digits = s[start:i]
+	if i < len(s) && s[i] == '.' {
+		i++
+		fs := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == fs {
+			return false, "", 0, false
+		}
+		digits += s[fs:i]
+		exp -= i - fs
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			eneg = s[i] == '-'
+			i++
+		}
+		es := i
+		e := 0
+		for i < len(s) && isDigit(s[i]) {
+			if e < 1_000_000 {
+				e = e*10 + int(s[i]-'0')
+			}
+			i++
+		}
+		if i == es {
+			return false, "", 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if i != len(s) {
+		return false, "", 0, false
+	}
+	return neg, digits, exp, true
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }

@@ -1,0 +1,178 @@
+package policy
+
+// Conditions are Cedar expressions written by tenant administrators. cedar-go
+// exposes no parser for a bare expression, so a condition is wrapped into a
+// whole policy and parsed; the result is then checked to be exactly the
+// wrapper with one `when` clause, so that text such as
+// `true }; permit (principal, action, resource) when { true` or
+// `false } unless { false` cannot smuggle in a second policy or clause.
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/x/exp/ast"
+)
+
+// ErrCondition is wrapped by every error Compile returns for a condition
+// that is not exactly one Cedar expression.
+var ErrCondition = errors.New("invalid condition")
+
+const (
+	// The condition gets lines of its own so that a trailing // comment in
+	// it cannot comment out the closing brace.
+	wrapPrefix = "permit (principal, action, resource) when {\n"
+	wrapSuffix = "\n};"
+)
+
+var (
+	actionCall  = cedar.NewEntityUID("Action", "call")
+	emptyRecord = cedar.NewRecord(nil)
+)
+
+type condition struct {
+	text     string // as written, trimmed, for reasons
+	policy   *cedar.Policy
+	usesArgs bool // the expression may read context.args
+}
+
+func compileCondition(src string) (*condition, error) {
+	var list cedar.PolicyList
+	if err := list.UnmarshalCedar([]byte(wrapPrefix + src + wrapSuffix)); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrCondition, relocate(err.Error(), src))
+	}
+	if len(list) != 1 {
+		return nil, fmt.Errorf("%w: must be a single expression, not policy text", ErrCondition)
+	}
+	p := (*ast.Policy)(list[0].AST())
+	if !isWrapper(p) {
+		return nil, fmt.Errorf("%w: must be a single expression, not policy text", ErrCondition)
+	}
+	return &condition{
+		text:     strings.TrimSpace(src),
+		policy:   list[0],
+		usesArgs: dependsOnArgs(p.Conditions[0].Body),
+	}, nil
+}
+
+// isWrapper reports whether p is exactly the wrapper policy around one
+// `when` body.
+func isWrapper(p *ast.Policy) bool {
+	_, allP := p.Principal.(ast.ScopeTypeAll)
+	_, allA := p.Action.(ast.ScopeTypeAll)
+	_, allR := p.Resource.(ast.ScopeTypeAll)
+	return p.Effect == ast.EffectPermit && len(p.Annotations) == 0 && allP && allA && allR &&
+		len(p.Conditions) == 1 && p.Conditions[0].Condition == ast.ConditionWhen
+}
+
+// dependsOnArgs reports whether body may read context.args. It is
+// conservative: any use of context other than context.agent or
+// `context has agent` counts.
+func dependsOnArgs(body ast.IsNode) bool {
+	dep := false
+	ast.Inspect(ast.NewNode(body), func(n ast.IsNode) bool {
+		if dep {
+			return false
+		}
+		switch n := n.(type) {
+		case ast.NodeTypeAccess:
+			if isContext(n.Arg) {
+				dep = n.Value != "agent"
+				return false
+			}
+		case ast.NodeTypeHas:
+			if isContext(n.Arg) {
+				dep = n.Value != "agent"
+				return false
+			}
+		case ast.NodeTypeVariable:
+			if n.Name == "context" {
+				dep = true
+			}
+		}
+		return true
+	})
+	return dep
+}
+
+func isContext(n ast.IsNode) bool {
+	v, ok := n.(ast.NodeTypeVariable)
+	return ok && v.Name == "context"
+}
+
+var inputPos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
+
+// relocate rewrites parser positions in msg, which count from the start of
+// the wrapper, to count from the start of the condition.
+func relocate(msg, src string) string {
+	msg = strings.TrimPrefix(msg, "parser error: ")
+	lines := strings.Count(src, "\n") + 1
+	return inputPos.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := inputPos.FindStringSubmatch(m)
+		line, err := strconv.Atoi(sub[1])
+		if err != nil || line < 2 || line-1 > lines {
+			return "the end of the condition"
+		}
+		return "line " + strconv.Itoa(line-1) + ", column " + sub[2]
+	})
+}
+
+// single is a PolicyIterator over one policy; a PolicySet would cost a map.
+type single struct{ p *cedar.Policy }
+
+var _ cedar.PolicyIterator = single{}
+
+func (s single) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) { yield("when", s.p) }
+}
+
+// eval evaluates the condition for one call and returns the outcome with
+// its reason. Arguments are converted only when the condition may read them,
+// so a condition about the principal is not defeated by unrelated arguments.
+func (c *condition) eval(p Principal, a Agent, tool string, args map[string]any) (bool, string) {
+	argsRec := emptyRecord
+	if c.usesArgs {
+		rec, err := argsRecord(args)
+		if err != nil {
+			return false, "arguments cannot be checked against condition `" + c.text + "`: " + err.Error()
+		}
+		argsRec = rec
+	}
+	uid := cedar.NewEntityUID("User", cedar.String(p.Subject))
+	attrs := make(cedar.RecordMap, len(p.Attributes)+1)
+	for k, v := range p.Attributes {
+		attrs[cedar.String(k)] = cedar.String(v)
+	}
+	roles := make([]cedar.Value, len(p.Roles))
+	for i, r := range p.Roles {
+		roles[i] = cedar.String(r)
+	}
+	attrs["roles"] = cedar.NewSet(roles...)
+	entities := cedar.EntityMap{uid: {UID: uid, Attributes: cedar.NewRecord(attrs)}}
+	req := cedar.Request{
+		Principal: uid,
+		Action:    actionCall,
+		Resource:  cedar.NewEntityUID("Tool", cedar.String(tool)),
+		Context: cedar.NewRecord(cedar.RecordMap{
+			"args": argsRec,
+			"agent": cedar.NewRecord(cedar.RecordMap{
+				"client_id": cedar.String(a.ClientID),
+				"kind":      cedar.String(a.Kind),
+			}),
+		}),
+	}
+	dec, diag := cedar.Authorize(single{c.policy}, entities, req)
+	switch {
+	case len(diag.Errors) > 0:
+		return false, "condition `" + c.text + "` could not be evaluated: " + diag.Errors[0].Message
+	case dec == cedar.Allow:
+		return true, "condition `" + c.text + "` is true"
+	default:
+		return false, "condition `" + c.text + "` is false"
+	}
+}

@@ -1,0 +1,40 @@
+// Package policy decides whether a person (the principal), through an AI
+// agent (an OAuth client), may call one tool with given arguments.
+//
+// The tool catalogue is the permission catalogue: each [Rule] names a tool,
+// the roles granted it and an optional condition in Cedar syntax. [Compile]
+// turns the rules into an immutable [Set]; [Set.Decide] answers one call and
+// [Set.Visible] lists the tools worth showing in an MCP tools/list answer.
+//
+// Every [Decision] carries the rule that decided it and human-readable
+// reasons, so that the audit trail can say why a call was let through or
+// refused. The decision is deny by default, in this order:
+//
+//   - a tool with no rule is denied ("unknown tool");
+//   - a principal with no role granted the tool is denied; the built-in
+//     role "admin" runs the dashboard and has no implicit tool access;
+//   - an agent whose tool cap does not list the tool is denied: the cap
+//     narrows the person's grant, it never widens it;
+//   - a condition that is false, or that cannot be evaluated (a missing
+//     attribute, a type error, arguments that have no faithful Cedar form),
+//     denies. An error never allows.
+//
+// Conditions are evaluated by cedar-go, as the body of
+//
+//	permit (principal, action, resource) when { <condition> };
+//
+// with principal User::"<subject>" (its attributes are the person's
+// attributes as strings, plus "roles" as a set of strings, which always
+// wins over an attribute of that name), action Action::"call", resource
+// Tool::"<tool>" and context {args: <the arguments>, agent: {client_id,
+// kind}}. JSON integers become Long, other numbers decimal (at most four
+// decimal places, else the call is refused), arrays sets, objects records;
+// nulls are left out. Note that Cedar's < and <= accept Long only: a
+// condition `context.args.amount <= 50` errors, and so denies, when amount
+// is 12.5.
+//
+// This package must never do I/O (no files, network, clock or logging), never
+// keep mutable state after Compile (a Set is safe for concurrent use), and
+// never import another gatehouse package: it is a pure function of its
+// inputs, so the gateway, the admin dashboard and tests can share it.
+package policy

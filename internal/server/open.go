@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+)
+
+// StoreOptions say where the tenant lives.
+type StoreOptions struct {
+	// DataDir is the data folder: the SQLite database (unless DatabaseURL
+	// is set) and the master key file live there. Empty means
+	// "./gatehouse-data".
+	DataDir string
+	// DatabaseURL, when set, is a postgres:// URL to use instead of SQLite.
+	DatabaseURL string
+	// MasterKey, when set, is the base64 key sealing the signing keys;
+	// otherwise it is read from (or created in) the data folder.
+	MasterKey string
+}
+
+// DefaultDataDir is the data folder when none is given.
+const DefaultDataDir = "./gatehouse-data"
+
+// OpenStore opens the store the options name, applying migrations.
+func OpenStore(ctx context.Context, o StoreOptions) (*sqldb.DB, error) {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.DatabaseURL != "" {
+		if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
+			return nil, fmt.Errorf("--database must be a postgres:// URL, got %q", postgres.Redact(o.DatabaseURL))
+		}
+		return postgres.Open(ctx, o.DatabaseURL, nil)
+	}
+	return sqlite.Open(ctx, o.DataDir, nil)
+}
+
+// OpenKeys loads (creating on first start) the signing keys of st.
+func OpenKeys(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager, error) {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.MasterKey == "" {
+		if err := sqlite.PrepareDir(o.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	mk, err := keys.LoadMasterKey(o.MasterKey, o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := keys.NewSealer(mk)
+	if err != nil {
+		return nil, err
+	}
+	return keys.Open(ctx, st, sealer, nil)
+}

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+// Options configure a server. The zero value serves on 127.0.0.1:8080 from
+// ./gatehouse-data.
+type Options struct {
+	// Addr is the listen address; empty means 127.0.0.1:8080.
+	Addr string
+	// Issuer is the public base URL; empty means http://<Addr>.
+	Issuer string
+	// Store says where the tenant lives.
+	Store StoreOptions
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after the context ends; zero means 30 s.
+	ShutdownTimeout time.Duration
+	// OnListen, when set, is called with the bound address once the server
+	// accepts connections (before any request is served).
+	OnListen func(addr string)
+}
+
+// Server is a running Gatehouse.
+type Server struct {
+	Store   *sqldb.DB
+	Keys    *keys.Manager
+	Issuer  string
+	Handler http.Handler
+
+	log      *slog.Logger
+	registry *prometheus.Registry
+	closers  []func()
+}
+
+// New opens the store and keys and builds the handler, without listening.
+// ln's address decides the default issuer.
+func New(ctx context.Context, o Options, addr string) (*Server, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = WithRequestIDs(log)
+	issuer := strings.TrimRight(o.Issuer, "/")
+	if issuer == "" {
+		issuer = "http://" + addr
+	}
+	if u, err := url.Parse(issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("--issuer %q must be an http(s) URL with no query or fragment", o.Issuer)
+	}
+	st, err := OpenStore(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := OpenKeys(ctx, st, o.Store)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{Store: st, Keys: ks, Issuer: issuer, log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	s.mountOps(mux)
+	s.Handler = withRequestID(observe(log, newHTTPMetrics(s.registry), mux))
+	return s, nil
+}
+
+// mountOps mounts health, readiness and metrics.
+func (s *Server) mountOps(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.Store.Ping(ctx); err != nil {
+			s.log.ErrorContext(r.Context(), "readiness check failed", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "store unreachable\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+}
+
+// background runs the server's periodic work until ctx ends: it reloads
+// keys another replica rotated and forgets expired single-use markers.
+func (s *Server) background(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	var rev int64 = -1
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if r, err := s.Store.Revision(ctx); err == nil && r != rev {
+			if rev != -1 {
+				if err := s.Keys.Load(ctx); err != nil {
+					s.log.Error("reload signing keys", "err", err)
+				}
+			}
+			rev = r
+		}
+		if _, err := s.Store.PurgeConsumed(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Error("purge single-use markers", "err", err)
+		}
+	}
+}
+
+// Close releases what New opened.
+func (s *Server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.Store.Close()
+}
+
+// Run listens on o.Addr and serves until ctx ends, then stops accepting,
+// lets in-flight requests finish (up to ShutdownTimeout) and closes.
+func Run(ctx context.Context, o Options) error {
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	ln, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	s, err := New(ctx, o, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Serve(ctx, ln, o)
+}
+
+// Listen opens the listening socket, with a clear message when the address
+// is taken.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("address %s is already in use: is another Gatehouse (or something else) running there? Choose another with --addr", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	go s.background(bg)
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return bg },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("gatehouse serving", "addr", ln.Addr().String(), "issuer", s.Issuer, "store", s.Store.Dialect())
+	if o.OnListen != nil {
+		o.OnListen(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	timeout := o.ShutdownTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	s.log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
