@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/server"
@@ -47,7 +48,25 @@ func parse(env *Env, fs *flag.FlagSet, args []string) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return fs.Parse(args)
+	// Flags may come before, between or after the positional arguments
+	// ("user add carol --role x"); "--" ends the flags.
+	var positional, tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	positional = append(positional, tail...)
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // storeFlags are the flags every command that opens the store takes.

@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+func start(t *testing.T, o server.Options) (*server.Server, string, context.CancelFunc, chan error) {
+	t.Helper()
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(context.Background(), o, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	o.OnListen = func(string) { close(ready) }
+	go func() { done <- s.Serve(ctx, ln, o) }()
+	<-ready
+	return s, "http://" + ln.Addr().String(), cancel, done
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestOperations(t *testing.T) {
+	var logs bytes.Buffer
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	_, base, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+
+	if code, body, h := get(t, base+"/healthz"); code != 200 || body != "ok\n" || h.Get("X-Request-Id") == "" {
+		t.Errorf("healthz: %d %q, request id %q", code, body, h.Get("X-Request-Id"))
+	}
+	if code, body, _ := get(t, base+"/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("readyz: %d %q", code, body)
+	}
+	get(t, base+"/nowhere?code=secret-code-value")
+	code, body, _ := get(t, base+"/metrics")
+	if code != 200 || !strings.Contains(body, `gatehouse_http_requests_total{code="200",route="GET /healthz"} 1`) ||
+		!strings.Contains(body, `route="unmatched"`) {
+		t.Errorf("metrics: %d\n%s", code, body)
+	}
+	if !strings.Contains(logs.String(), `"request_id":`) {
+		t.Errorf("logs carry no request id:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "secret-code-value") {
+		t.Errorf("a query string reached the logs")
+	}
+}
+
+func TestReadyzFailsWhenStoreIsGone(t *testing.T) {
+	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}})
+	defer func() { cancel(); <-done }()
+	s.Store.SQL().Close()
+	if code, body, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "unreachable") {
+		t.Errorf("readyz with a closed store: %d %q", code, body)
+	}
+	if code, _, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("healthz should not depend on the store: %d", code)
+	}
+}
+
+// TestGracefulShutdown: a request in flight when the server is told to stop
+// still gets its whole answer, and Serve returns nil afterwards.
+func TestGracefulShutdown(t *testing.T) {
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}}
+	s, err := server.New(context.Background(), o, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	inner := s.Handler
+	entered := make(chan struct{})
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			time.Sleep(300 * time.Millisecond)
+			io.WriteString(w, "finished")
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln, o) }()
+	type answer struct {
+		body string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- answer{string(b), err}
+	}()
+	<-entered
+	cancel()
+	a := <-got
+	if a.err != nil || a.body != "finished" {
+		t.Errorf("in-flight request: %q, %v", a.body, a.err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Errorf("a new request was served after shutdown")
+	}
+}
