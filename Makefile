@@ -19,7 +19,9 @@ vet:
 
 # The npm packages of the interoperability tests, pinned by interop/package-lock.json.
 interop-deps:
-	@if command -v $(NPM) >/dev/null 2>&1; then \
+	@if [ ! -f interop/package-lock.json ]; then \
+		echo "no interop/package-lock.json: nothing to install"; \
+	elif command -v $(NPM) >/dev/null 2>&1; then \
 		cd interop && $(NPM) ci --no-audit --no-fund --loglevel=error; \
 	else \
 		echo "npm not found: the interoperability tests will skip"; \

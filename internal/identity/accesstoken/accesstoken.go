@@ -82,6 +82,11 @@ type Claims struct {
 	AuthTime  int64    `json:"auth_time,omitempty"`
 	SessionID string   `json:"sid,omitempty"` // the login session, for audit correlation
 	Act       *Actor   `json:"act,omitempty"`
+	// GrantID names the grant (refresh-token family) the token was issued
+	// under; empty for client_credentials tokens, whose subject is the
+	// client itself. Revoking the grant revokes the token (see
+	// store.Identity.Revoked).
+	GrantID string `json:"gid,omitempty"`
 }
 
 // Errors of Verify, wrapped with detail that names no secret.
