@@ -13,8 +13,11 @@ NPM ?= npm
 build:
 	$(GO) build -o gatehouse ./cmd/gatehouse
 
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l cmd internal slipverify 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal slipverify; exit 1; }
 
 # The npm packages of the interoperability tests, pinned by interop/package-lock.json.

@@ -260,8 +260,6 @@ func applyCommand() *command {
 
 func keysCommand() *command {
 	var sf storeFlags
-	open := func(ctx context.Context) (*server.Server, error) { return nil, nil }
-	_ = open
 	return &command{
 		name: "keys", usage: "COMMAND", summary: "Manage the tenant's signing keys.",
 		sub: []*command{
