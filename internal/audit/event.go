@@ -25,6 +25,7 @@ const (
 	ToolResult       = "tool.result"
 	AdminChange      = "admin.change"
 	KeyRotated       = "keys.rotated"
+	AuditPruned      = "audit.pruned" // recorded by Log.Prune: through which seq, how many
 )
 
 // Event is one entry of the audit trail as its producer fills it in. Field

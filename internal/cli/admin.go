@@ -6,13 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -21,18 +21,6 @@ type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
-
-// withStore opens the store for one admin command.
-func withStore(sf *storeFlags, fn func(ctx context.Context, st store.Store) error) error {
-	ctx, stop := signalContext()
-	defer stop()
-	st, err := server.OpenStore(ctx, sf.o)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(ctx, st)
-}
 
 func table(env *Env, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -103,9 +91,33 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				if err := checkPositional(fs, s.usage); err != nil {
 					return err
 				}
-				return withStore(sf, func(ctx context.Context, st store.Store) error {
-					return s.run(ctx, env, fs, st)
-				})
+				ctx, stop := signalContext()
+				defer stop()
+				st, _, trail, err := openAudit(ctx, *sf)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				defer trail.Close()
+				before := snapshot(ctx, st, name, fs.Arg(0))
+				if err := s.run(ctx, env, fs, st); err != nil {
+					return err
+				}
+				after := snapshot(ctx, st, name, fs.Arg(0))
+				if reflect.DeepEqual(before, after) {
+					return nil
+				}
+				op := "~"
+				switch {
+				case before == nil:
+					op = "+"
+				case after == nil:
+					op = "-"
+				}
+				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before, after); err != nil {
+					return fmt.Errorf("the change was made but not audited: %w", err)
+				}
+				return nil
 			},
 		})
 	}

@@ -36,7 +36,7 @@ func commands() []*command {
 			fmt.Fprintf(env.Stdout, "gatehouse %s\n", version())
 			return nil
 		}},
-		keysCommand(),
+		keysCommand(), auditCommand(),
 		userCommand(), roleCommand(), clientCommand(), toolCommand(), upstreamCommand(),
 	}
 }

@@ -12,13 +12,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tools"
 )
 
 // builtinTools are the built-in tools this binary ships.
-var builtinTools = []string{"sales_report", "payroll_report"}
+var builtinTools = tools.Names()
 
 type serveFlags struct {
 	storeFlags
@@ -76,21 +78,26 @@ func serveCommand() *command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return serve(ctx, env, f.options(log), func(ctx context.Context, s *server.Server) error {
-				if f.tenant == "" {
-					return nil
-				}
+			if f.tenant != "" {
+				// The tenant file is applied before anything is built from
+				// the store, so its settings (retention…) hold from the start.
 				file, err := config.Load(f.tenant, builtinTools)
 				if err != nil {
 					return err
 				}
-				plan, err := config.Apply(ctx, s.Store, file, config.Argon2, nil)
+				st, _, trail, err := openAudit(ctx, f.storeFlags)
 				if err != nil {
-					return fmt.Errorf("apply %s: %w", f.tenant, err)
+					return err
+				}
+				plan, err := applyAudited(ctx, st, trail, cliActor(), file, nil)
+				trail.Close()
+				st.Close()
+				if err != nil {
+					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, err)
 				}
 				printPlan(env, plan)
-				return nil
-			}, nil)
+			}
+			return serve(ctx, env, f.options(log), func(context.Context, *server.Server) error { return nil }, nil)
 		},
 	}
 }
@@ -143,7 +150,7 @@ func demoCommand() *command {
 			ctx, stop := signalContext()
 			defer stop()
 			return serve(ctx, env, f.options(log), func(ctx context.Context, s *server.Server) error {
-				return seedDemo(ctx, env, s.Store)
+				return seedDemo(ctx, env, s.Store, s.Audit)
 			}, func(s *server.Server) {
 				fmt.Fprintf(env.Stdout, `
 Gatehouse demo tenant "acme" is running.
@@ -174,7 +181,7 @@ func dataLocation(o server.StoreOptions) string {
 }
 
 // seedDemo applies the demo tenant file once, on an empty store.
-func seedDemo(ctx context.Context, env *Env, st store.Store) error {
+func seedDemo(ctx context.Context, env *Env, st store.Store, trail audit.Recorder) error {
 	name, err := st.Setting(ctx, "tenant")
 	if err == nil {
 		if name != "acme" {
@@ -193,7 +200,7 @@ func seedDemo(ctx context.Context, env *Env, st store.Store) error {
 		return err
 	}
 	start := time.Now()
-	plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
+	plan, err := applyAudited(ctx, st, trail, "gatehouse demo", f, nil)
 	if err != nil {
 		return fmt.Errorf("seed the demo tenant: %w", err)
 	}
@@ -240,12 +247,13 @@ func applyCommand() *command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			st, err := server.OpenStore(ctx, sf.o)
+			st, _, trail, err := openAudit(ctx, sf)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			plan, err := config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
+			defer trail.Close()
+			plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
 			if err != nil {
 				return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"syscall"
@@ -17,6 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/identity"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
@@ -35,6 +39,15 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after the context ends; zero means 30 s.
 	ShutdownTimeout time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (for login throttling and the audit trail); empty trusts none.
+	TrustedProxies []netip.Prefix
+	// AllowPrivateMetadataHosts lets client ID metadata documents be
+	// fetched from private and loopback addresses (tests, labs).
+	AllowPrivateMetadataHosts bool
+	// AllowedOrigins are the browser origins allowed to call /mcp besides
+	// the issuer's own.
+	AllowedOrigins []string
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (before any request is served).
 	OnListen func(addr string)
@@ -42,10 +55,13 @@ type Options struct {
 
 // Server is a running Gatehouse.
 type Server struct {
-	Store   *sqldb.DB
-	Keys    *keys.Manager
-	Issuer  string
-	Handler http.Handler
+	Store    *sqldb.DB
+	Keys     *keys.Manager
+	Audit    *audit.Log
+	Identity *identity.Provider
+	Gateway  *gateway.Gateway
+	Issuer   string
+	Handler  http.Handler
 
 	log      *slog.Logger
 	registry *prometheus.Registry
@@ -81,6 +97,10 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	s.mountOps(mux)
+	if err := s.mountDomains(ctx, mux, o); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.Handler = withRequestID(observe(log, newHTTPMetrics(s.registry), mux))
 	return s, nil
 }
@@ -128,6 +148,11 @@ func (s *Server) background(ctx context.Context) {
 		}
 		if _, err := s.Store.PurgeConsumed(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Error("purge single-use markers", "err", err)
+		}
+		if s.Identity != nil {
+			if err := s.Identity.Purge(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("purge expired identity records", "err", err)
+			}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 // Consume marks (kind, id) used; only the first caller on any replica gets
 // true. It runs outside any transaction, committing at once.
 func (s *DB) Consume(ctx context.Context, kind, id string, expires time.Time) (bool, error) {
+	defer s.LockWrites()()
 	res, err := s.sql.ExecContext(ctx, s.Rebind(
 		"INSERT INTO consumed (kind, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO NOTHING"),
 		kind, id, expires.UnixMicro())
@@ -24,6 +25,7 @@ func (s *DB) Consume(ctx context.Context, kind, id string, expires time.Time) (b
 
 // PurgeConsumed forgets markers that expired before now.
 func (s *DB) PurgeConsumed(ctx context.Context, now time.Time) (int64, error) {
+	defer s.LockWrites()()
 	res, err := s.sql.ExecContext(ctx, s.Rebind("DELETE FROM consumed WHERE expires_at < ?"), now.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("purge consumed: %w", err)

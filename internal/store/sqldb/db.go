@@ -31,6 +31,10 @@ type Dialect struct {
 	Migrations fs.FS
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
+	// OneWriter is true for engines that take one writer at a time
+	// (SQLite): writers of this process then queue on a mutex, in order,
+	// instead of colliding and sleeping in the engine's busy handler.
+	OneWriter bool
 }
 
 // DB is a store on a SQL database. It satisfies store.Store.
@@ -38,7 +42,8 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
-	rebinds sync.Map // query text → rebound text
+	rebinds sync.Map   // query text → rebound text
+	writeMu sync.Mutex // held around writes when the dialect has OneWriter
 
 	tenant
 }
@@ -121,8 +126,19 @@ func (s *DB) InTx(ctx context.Context, fn func(tx store.Tenant) error) error {
 	})
 }
 
+// LockWrites serialises this process's writers on engines with one writer
+// at a time; it returns the unlock function (a no-op elsewhere).
+func (s *DB) LockWrites() func() {
+	if !s.dialect.OneWriter {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
 // Tx runs fn in one database transaction, committing when fn returns nil.
 func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer s.LockWrites()()
 	tx, err := s.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

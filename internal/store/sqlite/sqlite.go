@@ -66,6 +66,7 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 		Name:       "sqlite",
 		Migrations: sub,
 		IsUnique:   isUnique,
+		OneWriter:  true,
 	}, opts)
 	if err != nil {
 		db.Close()

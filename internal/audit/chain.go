@@ -1,0 +1,223 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Genesis is the hash the chain starts from: the Prev of record 1.
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Entry is one record of the trail as read back.
+type Entry struct {
+	Seq  int64
+	Time time.Time // to the microsecond, UTC
+	// Event is decoded from Raw; empty when Raw is not a valid event (a
+	// record edited by hand, which Verify reports).
+	Event Event
+	// Raw is the event exactly as stored and hashed.
+	Raw  json.RawMessage
+	Prev string // hex SHA-256 of the previous record
+	Hash string // hex SHA-256 of Prev and this record
+	Sig  string // the batch checkpoint (JWS) on the last record of each commit
+}
+
+// exported is an Entry's JSON form (JSONL export, webhook bodies, syslog
+// messages): the event is the stored bytes, so a copy can be re-hashed.
+type exported struct {
+	Seq   int64           `json:"seq"`
+	Time  time.Time       `json:"time"`
+	Event json.RawMessage `json:"event"`
+	Prev  string          `json:"prev"`
+	Hash  string          `json:"hash"`
+	Sig   string          `json:"sig,omitempty"`
+}
+
+// MarshalJSON writes the entry with its event as stored (Raw), or as
+// encoded from Event when Raw is empty.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	raw := e.Raw
+	if len(raw) == 0 {
+		var err error
+		if raw, err = json.Marshal(e.Event); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var x exported
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*e = Entry{Seq: x.Seq, Time: x.Time.UTC(), Raw: x.Event, Prev: x.Prev, Hash: x.Hash, Sig: x.Sig}
+	if len(x.Event) > 0 {
+		if err := json.Unmarshal(x.Event, &e.Event); err != nil {
+			return fmt.Errorf("audit entry %d: %w", x.Seq, err)
+		}
+	}
+	return nil
+}
+
+// Valid reports whether the entry's hash is what its Prev, Seq, Time and
+// Raw event hash to: a check an off-box copy can make on its own.
+func (e Entry) Valid() bool {
+	return chainHash(e.Prev, e.Seq, e.Time.UnixMicro(), e.Raw) == e.Hash
+}
+
+// chainHash is SHA-256(prev || record), where prev is the previous hash as
+// 32 bytes and record is the canonical JSON
+// {"seq":N,"time":MICROS,"event":EVENT} with MICROS the Unix time in
+// microseconds and EVENT the stored event bytes.
+func chainHash(prev string, seq, micros int64, event []byte) string {
+	h := sha256.New()
+	if p, err := hex.DecodeString(prev); err == nil && len(p) == sha256.Size {
+		h.Write(p)
+	} else {
+		// Not a hash: it cannot link, but still hash it so the result differs.
+		h.Write([]byte(prev))
+	}
+	var b []byte
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, micros, 10)
+	b = append(b, `,"event":`...)
+	h.Write(b)
+	h.Write(event)
+	h.Write([]byte{'}'})
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// toEntry decodes a stored record. A record whose event does not decode
+// (edited by hand: Verify reports it) comes back with an empty Event and
+// its Raw bytes, so that it can still be seen.
+func toEntry(r store.AuditRecord) Entry {
+	e := Entry{Seq: r.Seq, Time: r.Time.UTC(), Raw: r.Event, Prev: r.Prev, Hash: r.Hash, Sig: r.Sig}
+	if err := json.Unmarshal(r.Event, &e.Event); err != nil {
+		e.Event = Event{}
+	}
+	return e
+}
+
+// maxIndexBytes caps the copies of event fields kept for queries: index
+// entries have a size limit, and a name longer than this is abuse anyway.
+const maxIndexBytes = 200
+
+// indexValue is the form of a field kept in an index column and compared
+// by filters: valid UTF-8, no NUL (which PostgreSQL's text refuses), at most
+// maxIndexBytes.
+func indexValue(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	if len(s) > maxIndexBytes {
+		cut := maxIndexBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
+
+// Redacted replaces a secret value in an event's Detail.
+const Redacted = "[redacted]"
+
+// secretKey reports whether a Detail key names something secret. Producers
+// must not pass secrets at all; this is the second line of defence.
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	switch k {
+	case "code", "token", "assertion", "api_key", "apikey", "key", "jwk", "otp", "pin":
+		return true
+	}
+	for _, w := range []string{"password", "passwd", "secret", "private", "verifier", "credential", "cookie", "authorization"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "-token")
+}
+
+// redact returns a copy of v with the values of secret-looking keys
+// replaced, at any depth.
+func redact(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			if secretKey(k) {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = redact(val)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			if secretKey(k) {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = val
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = redact(val)
+		}
+		return out
+	}
+	return v
+}
+
+// errTooLarge is returned for an event that stays over the size limit even
+// without its Detail and Reasons.
+var errTooLarge = errors.New("audit event too large")
+
+// encodeEvent returns the event's canonical JSON (encoding/json: fields in
+// declaration order, map keys sorted, no insignificant space, <>& escaped)
+// with secret-looking Detail values redacted and, past max bytes, Detail
+// and Reasons replaced by a marker.
+func encodeEvent(e Event, max int) ([]byte, error) {
+	if e.Type == "" {
+		return nil, errors.New("audit event without a type")
+	}
+	if e.Detail != nil {
+		e.Detail = redact(e.Detail).(map[string]any)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode audit event: %w", err)
+	}
+	if len(b) <= max {
+		return b, nil
+	}
+	size := len(b)
+	e.Detail = map[string]any{"truncated": true, "size": size}
+	e.Reasons = nil
+	if b, err = json.Marshal(e); err != nil {
+		return nil, fmt.Errorf("encode audit event: %w", err)
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, size)
+	}
+	return b, nil
+}

@@ -1,0 +1,248 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Checkpoint kinds.
+const (
+	KindBatch    = "batch"    // on the last record of each commit
+	KindPeriodic = "periodic" // every CheckpointInterval while the head moves
+	KindManual   = "manual"   // Checkpoint called
+	KindClose    = "close"    // Close
+	KindPrune    = "prune"    // the records up to Seq were pruned: the kept chain starts after it
+)
+
+// CheckpointType is the JWS typ header of checkpoints.
+const CheckpointType = "gatehouse-audit-checkpoint+jwt"
+
+// sigAlg is the algorithm checkpoints are signed with (keys.EdDSA; not
+// imported so that keys may record audit events).
+const sigAlg = "EdDSA"
+
+// ErrNoKeys is returned by operations that sign when the Log has no Keys.
+var ErrNoKeys = errors.New("audit log has no signing keys")
+
+// Checkpoint is a signed statement that the chain's record Seq had Hash at
+// Time. JWS carries it signed; the other fields repeat its payload.
+type Checkpoint struct {
+	ID   int64     `json:"id,omitempty"` // the store's, when stored
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"`
+	JWS  string    `json:"jws"`
+}
+
+type claims struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+	Kind string `json:"kind"`
+	IAT  int64  `json:"iat"`
+	// At is the time to the microsecond (iat is in seconds).
+	At int64 `json:"at_us"`
+}
+
+func (l *Log) sign(c Checkpoint) (string, error) {
+	if l.keys == nil {
+		return "", ErrNoKeys
+	}
+	tok, err := l.keys.SignJSON(sigAlg, CheckpointType, claims{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind,
+		IAT: c.Time.Unix(), At: c.Time.UnixMicro()})
+	if err != nil {
+		return "", fmt.Errorf("sign audit checkpoint: %w", err)
+	}
+	return tok, nil
+}
+
+// Checkpoint signs and stores a checkpoint of the current head.
+func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	return l.checkpoint(ctx, KindManual)
+}
+
+func (l *Log) checkpoint(ctx context.Context, kind string) (Checkpoint, error) {
+	if l.keys == nil {
+		return Checkpoint{}, ErrNoKeys
+	}
+	h, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	c := Checkpoint{Seq: h.Seq, Hash: h.Hash, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Kind: kind}
+	if c.JWS, err = l.sign(c); err != nil {
+		return Checkpoint{}, err
+	}
+	if c.ID, err = l.st.AddAuditCheckpoint(ctx, toStoreCheckpoint(c)); err != nil {
+		return Checkpoint{}, err
+	}
+	l.ckMu.Lock()
+	l.ckSeq, l.ckAt = c.Seq, c.Time
+	l.ckMu.Unlock()
+	return c, nil
+}
+
+// refreshAfter is how old the last checkpoint may grow before a periodic
+// one is written even though the head did not move: the tail must stay
+// signed by a published key, and a retired key leaves the JWKS a day
+// after rotation.
+const refreshAfter = time.Hour
+
+// checkpointIfMoved writes a checkpoint when the head moved past the last
+// one this Log wrote (or that one is older than refreshAfter). It reports
+// whether it wrote one.
+func (l *Log) checkpointIfMoved(ctx context.Context, kind string) (bool, error) {
+	h, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return false, err
+	}
+	l.ckMu.Lock()
+	fresh := h.Seq <= l.ckSeq && l.now().Sub(l.ckAt) < refreshAfter
+	l.ckMu.Unlock()
+	if h.Seq == 0 || fresh {
+		return false, nil
+	}
+	_, err = l.checkpoint(ctx, kind)
+	return err == nil, err
+}
+
+func toStoreCheckpoint(c Checkpoint) store.AuditCheckpoint {
+	return store.AuditCheckpoint{ID: c.ID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Kind: c.Kind, JWS: c.JWS}
+}
+
+func fromStoreCheckpoint(c store.AuditCheckpoint) Checkpoint {
+	return Checkpoint{ID: c.ID, Seq: c.Seq, Hash: c.Hash, Time: c.Time, Kind: c.Kind, JWS: c.JWS}
+}
+
+// Checkpoints returns every stored checkpoint, oldest first.
+func (l *Log) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
+	var out []Checkpoint
+	var after int64
+	for {
+		page, err := l.st.AuditCheckpoints(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			out = append(out, fromStoreCheckpoint(c))
+			after = c.ID
+		}
+		if len(page) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// ExportCheckpoints writes every stored checkpoint to w as JSON lines, for
+// a copy kept off the box: Verify (VerifyOptions.Checkpoints) takes such a
+// copy back to prove that no record it covers was dropped.
+func (l *Log) ExportCheckpoints(ctx context.Context, w io.Writer) (int, error) {
+	cs, err := l.Checkpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for _, c := range cs {
+		if err := enc.Encode(c); err != nil {
+			return 0, err
+		}
+	}
+	return len(cs), bw.Flush()
+}
+
+// ParseCheckpoints reads what ExportCheckpoints writes. Only each line's
+// jws counts: Verify checks its signature and takes the values from it.
+func ParseCheckpoints(r io.Reader) ([]Checkpoint, error) {
+	var out []Checkpoint
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var c Checkpoint
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			return nil, fmt.Errorf("checkpoints line %d: %w", n, err)
+		}
+		if c.JWS == "" {
+			return nil, fmt.Errorf("checkpoints line %d: no jws", n)
+		}
+		out = append(out, c)
+	}
+	return out, sc.Err()
+}
+
+// errUnknownKey marks a checkpoint whose key is no longer published.
+var errUnknownKey = errors.New("signed by a key that is not published")
+
+// open returns the checkpoint a JWS states: verified with keys, or merely
+// decoded when keys is nil. A JWS by a key not published yields
+// errUnknownKey.
+func openCheckpoint(keys Keys, jws string) (Checkpoint, error) {
+	var payload []byte
+	var err error
+	if keys != nil {
+		payload, err = keys.Verify(jws, CheckpointType)
+		if err != nil {
+			if !published(keys, jws) {
+				return Checkpoint{}, errUnknownKey
+			}
+			return Checkpoint{}, err
+		}
+	} else {
+		parts := strings.Split(jws, ".")
+		if len(parts) != 3 {
+			return Checkpoint{}, errors.New("malformed checkpoint")
+		}
+		if payload, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil {
+			return Checkpoint{}, errors.New("malformed checkpoint")
+		}
+	}
+	var c claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return Checkpoint{}, fmt.Errorf("malformed checkpoint: %w", err)
+	}
+	return Checkpoint{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind, Time: time.UnixMicro(c.At).UTC(), JWS: jws}, nil
+}
+
+// published reports whether the key a JWS names is in the keys' JWKS.
+func published(keys Keys, jws string) bool {
+	i := strings.IndexByte(jws, '.')
+	if i < 0 {
+		return true // malformed: not a question of keys
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(jws[:i])
+	if err != nil {
+		return true
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(keys.JWKS(), &set) != nil {
+		return true
+	}
+	for _, k := range set.Keys {
+		if k.Kid == h.Kid {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
+)
+
+// gatedStore holds the first append until released, so that a test can
+// queue records behind a commit in progress.
+type gatedStore struct {
+	store.AuditStore
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedStore) AppendAudit(ctx context.Context, build func(store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.AuditStore.AppendAudit(ctx, build)
+}
+
+// TestGroupCommit: what arrives while a commit runs goes into the next
+// transaction together, MaxBatch at a time.
+func TestGroupCommit(t *testing.T) {
+	g := &gatedStore{AuditStore: storetest.OpenSQLite(t), entered: make(chan struct{}), release: make(chan struct{})}
+	l := New(g, nil, &Options{MaxBatch: 40})
+	defer l.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-g.entered
+	const queued = 100
+	for range queued {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for len(l.in) < queued {
+		runtime.Gosched()
+	}
+	close(g.release)
+	wg.Wait()
+	// 1, then 40 + 40 + 20.
+	if got, want := l.Stats(), (Stats{Records: 101, Batches: 4}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+	rep, err := l.Verify(ctx, nil)
+	if err != nil || rep.Records != 101 {
+		t.Errorf("Verify: %v %+v", err, rep)
+	}
+}
+
+// plainKeys "signs" with no signature at all: enough to see which
+// checkpoints get written.
+type plainKeys struct{}
+
+func (plainKeys) SignJSON(alg, typ string, claims any) (string, error) {
+	b, err := json.Marshal(claims)
+	return "e30." + base64.RawURLEncoding.EncodeToString(b) + ".", err
+}
+
+func (plainKeys) Verify(token, typ string) ([]byte, error) { return nil, errors.New("not verifiable") }
+func (plainKeys) JWKS() []byte                             { return []byte(`{"keys":[]}`) }
+
+// TestPeriodicCheckpoint: a periodic checkpoint is written when the head
+// moved, or when the last one is an hour old (so that the tail stays
+// signed by a published key across key rotations).
+func TestPeriodicCheckpoint(t *testing.T) {
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	l := New(storetest.OpenSQLite(t), plainKeys{}, &Options{Now: func() time.Time { return now }, CheckpointInterval: -1})
+	defer l.Close()
+	ctx := context.Background()
+	steps := []struct {
+		name   string
+		before func()
+		want   bool
+	}{
+		{"empty log", func() {}, false},
+		{"first record", func() { l.Record(ctx, Event{Type: Logout}) }, true},
+		{"no change", func() { now = now.Add(59 * time.Minute) }, false},
+		{"an hour on", func() { now = now.Add(time.Minute) }, true},
+		{"another record", func() { l.Record(ctx, Event{Type: Logout}) }, true},
+		{"no change again", func() {}, false},
+	}
+	for _, s := range steps {
+		s.before()
+		wrote, err := l.checkpointIfMoved(ctx, KindPeriodic)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if wrote != s.want {
+			t.Errorf("%s: wrote %v, want %v", s.name, wrote, s.want)
+		}
+	}
+}

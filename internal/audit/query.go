@@ -1,0 +1,195 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Filter selects records. Empty fields match everything.
+type Filter struct {
+	// After is the pagination cursor: only records with a greater seq.
+	After       int64
+	Types       []string // event types, any of
+	Actor       string   // the person
+	Agent       string   // the client ID acting
+	Tool        string
+	Decision    string // allow | deny
+	Correlation string // one tool call's (or login's) events
+	Session     string // one login session's events
+	Since       time.Time
+	Until       time.Time // exclusive
+	// Limit caps a page; 0 means 100, and at most 1000 are returned.
+	Limit int
+}
+
+func (f Filter) store() store.AuditFilter {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	types := make([]string, len(f.Types))
+	for i, t := range f.Types {
+		types[i] = indexValue(t)
+	}
+	if len(types) == 0 {
+		types = nil
+	}
+	return store.AuditFilter{After: f.After, Types: types, Actor: indexValue(f.Actor), Agent: indexValue(f.Agent),
+		Tool: indexValue(f.Tool), Decision: indexValue(f.Decision), Correlation: indexValue(f.Correlation),
+		Session: indexValue(f.Session), Since: f.Since, Until: f.Until, Limit: min(limit, 1000)}
+}
+
+// Page is one page of a query.
+type Page struct {
+	Entries []Entry `json:"entries"`
+	// Next is the After of the following page; 0 when there is none.
+	Next int64 `json:"next,omitempty"`
+}
+
+// Query returns the records that match f, oldest first, one page.
+func (l *Log) Query(ctx context.Context, f Filter) (Page, error) {
+	sf := f.store()
+	recs, err := l.st.AuditRecords(ctx, sf)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Entries: make([]Entry, 0, len(recs))}
+	for _, r := range recs {
+		p.Entries = append(p.Entries, toEntry(r))
+	}
+	if len(recs) == sf.Limit {
+		p.Next = recs[len(recs)-1].Seq
+	}
+	return p, nil
+}
+
+// Export writes every record that matches f (from f.After on, whatever
+// f.Limit) to w as JSON lines, each an Entry as MarshalJSON writes it. It
+// returns how many it wrote.
+func (l *Log) Export(ctx context.Context, w io.Writer, f Filter) (int64, error) {
+	bw := bufio.NewWriter(w)
+	f.Limit = 1000
+	var n int64
+	for {
+		p, err := l.Query(ctx, f)
+		if err != nil {
+			return n, err
+		}
+		for _, e := range p.Entries {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return n, err
+			}
+			bw.Write(b)
+			if err := bw.WriteByte('\n'); err != nil {
+				return n, fmt.Errorf("export audit: %w", err)
+			}
+			n++
+		}
+		if p.Next == 0 {
+			return n, bw.Flush()
+		}
+		f.After = p.Next
+	}
+}
+
+// Tail calls fn with the last n records that match f (n ≤ 0: none), oldest
+// first, then, when follow is true, with every new matching record as it
+// is committed, until ctx ends (returning nil) or fn returns an error
+// (returned as is). Records from other replicas are seen within
+// PollInterval.
+func (l *Log) Tail(ctx context.Context, f Filter, n int, follow bool, fn func(Entry) error) error {
+	sf := f.store()
+	head, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	cursor := max(head.Seq, f.After)
+	if n > 0 {
+		last := sf
+		last.Desc, last.Before, last.Limit = true, cursor+1, min(n, 1000)
+		recs, err := l.st.AuditRecords(ctx, last)
+		if err != nil {
+			return err
+		}
+		slices.Reverse(recs)
+		for _, r := range recs {
+			if err := emit(r, fn); err != nil {
+				return err
+			}
+		}
+	}
+	if !follow {
+		return nil
+	}
+	t := time.NewTicker(l.poll)
+	defer t.Stop()
+	for {
+		changed := l.changedCh()
+		sf.After = cursor
+		sf.Limit = 1000
+		recs, err := l.st.AuditRecords(ctx, sf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, r := range recs {
+			if err := emit(r, fn); err != nil {
+				return err
+			}
+			cursor = r.Seq
+		}
+		if len(recs) == sf.Limit {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+func emit(r store.AuditRecord, fn func(Entry) error) error { return fn(toEntry(r)) }
+
+// Prune deletes the oldest records, all older than before. It first
+// stores a signed checkpoint of the last record to go (the kept part then
+// verifies from it), then deletes in short transactions so that Record is
+// not held up, then records an AuditPruned event. It returns how many
+// records were deleted. A stream that has not delivered a pruned record
+// will not deliver it: keep the retention well above the streams' backoff.
+func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if l.keys == nil {
+		return 0, ErrNoKeys
+	}
+	var through int64
+	n, err := l.st.PruneAudit(ctx, before, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+		c := Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Kind: KindPrune}
+		jws, err := l.sign(c)
+		if err != nil {
+			return store.AuditCheckpoint{}, err
+		}
+		c.JWS = jws
+		through = last.Seq
+		return toStoreCheckpoint(c), nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	err = l.Record(ctx, Event{Type: AuditPruned, Detail: map[string]any{
+		"through_seq": through, "records": n, "before": before.UTC().Format(time.RFC3339)}})
+	return n, err
+}

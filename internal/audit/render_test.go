@@ -1,0 +1,73 @@
+package audit_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+func TestSafe(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "alice", "alice"},
+		{"unicode letters", "zoë-日本", "zoë-日本"},
+		{"empty", "", `""`},
+		{"space", "alice smith", `"alice smith"`},
+		{"forged line", "alice\n2026-11-02T09:00:00Z #9 tool.decision decision=allow", `"alice\n2026-11-02T09:00:00Z #9 tool.decision decision=allow"`},
+		{"carriage return", "ok\rdeny", `"ok\rdeny"`},
+		{"ANSI escape", "\x1b[2J\x1b[31mred", `"\x1b[2J\x1b[31mred"`},
+		{"C1 CSI", "a\u009b31m", `"a\u009b31m"`},
+		{"bell and backspace", "a\a\bb", `"a\a\bb"`},
+		{"DEL", "a\x7f", `"a\x7f"`},
+		{"bidi override", "txt\u202egnp.exe", `"txt\u202egnp.exe"`},
+		{"zero width", "ad\u200bmin", `"ad\u200bmin"`},
+		{"invalid UTF-8", "a\xffb", `"a\xffb"`},
+		{"fake pair", "decision=allow", `"decision=allow"`},
+		{"quote", `say "hi"`, `"say \"hi\""`},
+		{"html is just text", "<script>", "<script>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := audit.Safe(tt.in)
+			if got != tt.want {
+				t.Errorf("Safe(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+			if strings.ContainsAny(got, "\r\n\x1b\x7f") {
+				t.Errorf("Safe(%q) = %q still holds a control character", tt.in, got)
+			}
+		})
+	}
+}
+
+func TestLine(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 14, 3, 120000000, time.UTC)
+	tests := []struct {
+		name string
+		e    audit.Entry
+		want string
+	}{
+		{"decision", audit.Entry{Seq: 42, Time: at, Event: audit.Event{Type: audit.ToolDecided, Actor: "alice",
+			Agent: "acme-assistant", Chain: []string{"acme-assistant", "sub-agent"}, Tool: "sales_report", Decision: "deny",
+			Reasons: []string{"no role grants it", "cap"}, Correlation: "c1", DurationMS: 1.5}},
+			`2026-11-02T09:14:03.120Z #42 tool.decision actor=alice agent=acme-assistant chain=acme-assistant>sub-agent tool=sales_report decision=deny reasons="no role grants it; cap" duration=1.5ms correlation=c1`},
+		{"hostile values", audit.Entry{Seq: 7, Time: at, Event: audit.Event{Type: audit.LoginFailed,
+			Actor: "x\n2026-11-02T09:14:04.000Z #8 login.succeeded actor=admin", Detail: map[string]any{"class": "\x1b]0;pwned\a"}}},
+			`2026-11-02T09:14:03.120Z #7 login.failed actor="x\n2026-11-02T09:14:04.000Z #8 login.succeeded actor=admin" detail="{\"class\":\"\\u001b]0;pwned\\u0007\"}"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := audit.Line(tt.e)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if strings.ContainsAny(got, "\r\n\x1b\a") {
+				t.Errorf("line holds a control character: %q", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,287 @@
+package audit
+
+// Design note: streams read the store, not the write path.
+//
+// A sink is fed by its own goroutine that reads committed records after
+// the sink's cursor (kept in the store), sends them, and moves the cursor
+// only once the sink took them. So a slow or dead sink never holds up
+// Record, a restart resends from the cursor (at least once, never lost
+// while the records are kept), and a failing sink is retried with
+// exponential backoff and counted. With several replicas, each claims the
+// stream in the store before sending: one replica sends, and another takes
+// over when it stops renewing its claim.
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Sink receives the trail's records, in seq order, at least once.
+type Sink interface {
+	// Name identifies the sink; its position in the trail is stored under
+	// it, so it must stay the same across restarts.
+	Name() string
+	// Send delivers entries. An error means they may not have arrived:
+	// they are sent again, with later ones, after a backoff. Send must
+	// return when ctx ends.
+	Send(ctx context.Context, entries []Entry) error
+}
+
+// StreamOptions tune Stream. The zero value (or nil) is the default.
+type StreamOptions struct {
+	// Batch caps the records of one Send; 0 means 100.
+	Batch int
+	// MinBackoff is the first wait after a failed Send, doubled after each
+	// further failure up to MaxBackoff; 0 means 1 second and 5 minutes.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// SendTimeout bounds one Send; 0 means 30 seconds.
+	SendTimeout time.Duration
+	// FromStart makes a sink that has no stored position start at the
+	// first record kept; by default it starts at the head, with what is
+	// written from then on.
+	FromStart bool
+	// Lease is how long a replica's claim to send a stream lasts without
+	// renewal (it renews at least every PollInterval); another replica
+	// takes the stream over after it. 0 means twice SendTimeout.
+	Lease time.Duration
+}
+
+// SinkStats are one sink's counters, for /metrics and the dashboard.
+type SinkStats struct {
+	Name      string
+	Sent      int64  // records delivered
+	Failures  int64  // failed Sends
+	Cursor    int64  // seq of the last record delivered
+	Failing   bool   // the last Send failed
+	LastError string // the last failure, with no URL or secret in it
+	// Active is true when this replica sends the stream; another replica
+	// does when it is false.
+	Active bool
+}
+
+// Streams feeds sinks from the trail. Close stops them.
+type Streams struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	streams []*stream
+}
+
+type stream struct {
+	l     *Log
+	sink  Sink
+	o     StreamOptions
+	owner string // this Streams' name in claims
+
+	sent     atomic.Int64
+	failures atomic.Int64
+	cursor   atomic.Int64
+	failing  atomic.Bool
+	active   atomic.Bool
+	mu       sync.Mutex
+	lastErr  string
+}
+
+// Stream starts feeding each sink from the trail, one goroutine per sink.
+func (l *Log) Stream(sinks []Sink, opts *StreamOptions) *Streams {
+	var o StreamOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Batch <= 0 {
+		o.Batch = 100
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 30 * time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * o.SendTimeout
+	}
+	owner := rand.Text()
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &Streams{cancel: cancel}
+	for _, sk := range sinks {
+		s := &stream{l: l, sink: sk, o: o, owner: owner}
+		ss.streams = append(ss.streams, s)
+		ss.wg.Add(1)
+		go func() {
+			defer ss.wg.Done()
+			s.run(ctx)
+		}()
+	}
+	return ss
+}
+
+// Stats returns each sink's counters.
+func (ss *Streams) Stats() []SinkStats {
+	out := make([]SinkStats, 0, len(ss.streams))
+	for _, s := range ss.streams {
+		s.mu.Lock()
+		last := s.lastErr
+		s.mu.Unlock()
+		out = append(out, SinkStats{Name: s.sink.Name(), Sent: s.sent.Load(), Failures: s.failures.Load(),
+			Cursor: s.cursor.Load(), Failing: s.failing.Load(), LastError: last, Active: s.active.Load()})
+	}
+	return out
+}
+
+// Close stops every stream, waits for them and gives up their claims, so
+// that another replica (or the next start) takes over at once. Records not
+// delivered yet are sent from the stored position then.
+func (ss *Streams) Close() {
+	ss.cancel()
+	ss.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range ss.streams {
+		if !s.active.Load() {
+			continue
+		}
+		now := s.l.now()
+		if _, _, err := s.l.st.ClaimAuditCursor(ctx, s.sink.Name(), s.owner, now, now); err != nil {
+			s.log().Warn("audit stream cannot give up its claim", "err", err)
+		}
+		s.active.Store(false)
+	}
+}
+
+func (s *stream) log() *slog.Logger { return s.l.log.With("sink", s.sink.Name()) }
+
+func (s *stream) run(ctx context.Context) {
+	st := s.l.st
+	name := s.sink.Name()
+	backoff := s.o.MinBackoff
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	// failed notes a failure of the store (not of the sink) and waits.
+	failed := func(what string, err error) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.log().Error("audit stream cannot "+what, "err", err)
+		return wait(backoff)
+	}
+	poll := time.NewTicker(s.l.poll)
+	defer poll.Stop()
+	started := false
+	for {
+		changed := s.l.changedCh()
+		// One sender per stream across replicas: claim (or renew) first.
+		now := s.l.now()
+		held, cur, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease))
+		if err != nil {
+			if !failed("claim its stream", err) {
+				return
+			}
+			continue
+		}
+		s.active.Store(held)
+		if !held {
+			select {
+			case <-ctx.Done():
+				return
+			case <-poll.C:
+			}
+			continue
+		}
+		if !started && cur == 0 && !s.o.FromStart {
+			// A new stream starts at the head.
+			h, err := st.AuditHead(ctx)
+			if err == nil && h.Seq > 0 {
+				err = st.SetAuditCursor(ctx, name, h.Seq)
+				cur = h.Seq
+			}
+			if err != nil {
+				if !failed("store its position", err) {
+					return
+				}
+				continue
+			}
+		}
+		started = true
+		s.cursor.Store(cur)
+		recs, err := st.AuditRecords(ctx, store.AuditFilter{After: cur, Limit: s.o.Batch})
+		if err != nil {
+			if !failed("read the trail", err) {
+				return
+			}
+			continue
+		}
+		if len(recs) > 0 {
+			entries := make([]Entry, 0, len(recs))
+			for _, r := range recs {
+				entries = append(entries, toEntry(r))
+			}
+			sctx, cancel := context.WithTimeout(ctx, s.o.SendTimeout)
+			err := s.sink.Send(sctx, entries)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.failures.Add(1)
+				s.failing.Store(true)
+				s.mu.Lock()
+				s.lastErr = err.Error()
+				s.mu.Unlock()
+				s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
+				if !wait(backoff) {
+					return
+				}
+				backoff = min(2*backoff, s.o.MaxBackoff)
+				continue
+			}
+			backoff = s.o.MinBackoff
+			s.failing.Store(false)
+			last := recs[len(recs)-1].Seq
+			s.sent.Add(int64(len(recs)))
+			if err := st.SetAuditCursor(ctx, name, last); err != nil && ctx.Err() == nil {
+				// Delivered anyway: they are sent again after a restart.
+				s.log().Error("audit stream cannot store its position", "err", err)
+			}
+			s.cursor.Store(last)
+			if len(recs) == s.o.Batch {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-poll.C:
+		}
+	}
+}
+
+// Head returns the chain head: the last record's seq and hash.
+func (l *Log) Head(ctx context.Context) (int64, string, error) {
+	h, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return h.Seq, h.Hash, nil
+}

@@ -1,0 +1,338 @@
+package audit_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+var fastRetry = &audit.StreamOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, FromStart: true}
+
+// hook is a webhook receiver that checks signatures, fails the first
+// failFirst deliveries and passes on the seqs of the others.
+type hook struct {
+	t         *testing.T
+	secret    []byte
+	mu        sync.Mutex
+	failFirst int
+	calls     int
+	got       chan int64
+}
+
+func newHook(t *testing.T, failFirst int) (*hook, *httptest.Server) {
+	h := &hook{t: t, secret: []byte("webhook secret"), failFirst: failFirst, got: make(chan int64, 1000)}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return h, srv
+}
+
+func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if !audit.VerifyWebhook(h.secret, r.Header.Get(audit.WebhookTimestampHeader), r.Header.Get(audit.WebhookSignatureHeader), body) {
+		h.t.Errorf("bad signature on %s", body)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	h.mu.Lock()
+	h.calls++
+	fail := h.calls <= h.failFirst
+	h.mu.Unlock()
+	if fail {
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
+	var wb audit.WebhookBody
+	if err := json.Unmarshal(body, &wb); err != nil {
+		h.t.Errorf("body: %v", err)
+		return
+	}
+	for _, e := range wb.Records {
+		if !e.Valid() {
+			h.t.Errorf("record %d does not re-hash", e.Seq)
+		}
+		h.got <- e.Seq
+	}
+}
+
+// collect reads n distinct seqs (redeliveries are allowed) in order.
+func collect(t *testing.T, ch <-chan int64, n int) []int64 {
+	t.Helper()
+	var out []int64
+	seen := map[int64]bool{}
+	for len(out) < n {
+		s := <-ch
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestWebhookStream delivers through a failing endpoint: retried until it
+// takes them, in order, counted; after a restart the stream resumes from
+// its stored position.
+func TestWebhookStream(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		e := newEnv(t, open, nil)
+		h, srv := newHook(t, 2)
+		wh, err := audit.NewWebhook("siem", srv.URL+"/hook?token=abc", h.secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss := e.log.Stream([]audit.Sink{wh}, fastRetry)
+		e.record(t, scenario()[:5]...)
+		if diff := cmp.Diff([]int64{1, 2, 3, 4, 5}, collect(t, h.got, 5)); diff != "" {
+			t.Errorf("delivered (-want +got):\n%s", diff)
+		}
+		for ss.Stats()[0].Cursor != 5 {
+			runtime.Gosched() // the last answer is on its way back
+		}
+		ss.Close()
+		st := ss.Stats()[0]
+		if st.Name != "webhook:siem" || st.Failures < 2 || st.Sent < 5 || st.Cursor != 5 || st.Failing {
+			t.Errorf("stats %+v", st)
+		}
+		if strings.Contains(st.LastError, "token=abc") || !strings.Contains(st.LastError, "503") {
+			t.Errorf("last error %q", st.LastError)
+		}
+
+		// Written while no stream runs; a new one starts where the last stopped.
+		e.record(t, scenario()[5:]...)
+		h2, srv2 := newHook(t, 0)
+		wh2, err := audit.NewWebhook("siem", srv2.URL, h2.secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = e.log.Stream([]audit.Sink{wh2}, fastRetry)
+		defer ss.Close()
+		if got := collect(t, h2.got, 2); !cmp.Equal([]int64{6, 7}, got) {
+			t.Errorf("after restart got %v, want [6 7] (nothing before)", got)
+		}
+	})
+}
+
+// TestStreamNeverBlocksRecord: a sink that hangs holds up nothing.
+func TestStreamNeverBlocksRecord(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	wh, err := audit.NewWebhook("stuck", srv.URL, []byte("s"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := e.log.Stream([]audit.Sink{wh}, fastRetry)
+	defer ss.Close()
+	e.record(t, events(50)...) // returns although no delivery can finish
+	if st := ss.Stats()[0]; st.Sent != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestStreamStartsAtHead: a new sink without FromStart gets only what is
+// written after it started.
+func TestStreamStartsAtHead(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	e.record(t, events(3)...)
+	h, srv := newHook(t, 0)
+	wh, _ := audit.NewWebhook("new", srv.URL, h.secret, nil)
+	ss := e.log.Stream([]audit.Sink{wh}, &audit.StreamOptions{MinBackoff: time.Millisecond})
+	defer ss.Close()
+	for ss.Stats()[0].Cursor != 3 {
+		// The stream has stored its starting position once the cursor shows.
+		runtime.Gosched()
+	}
+	e.record(t, events(1)...)
+	if got := collect(t, h.got, 1); got[0] != 4 {
+		t.Errorf("first delivered %d, want 4", got[0])
+	}
+}
+
+var syslogLine = regexp.MustCompile(`^<(\d+)>1 (\S+) testhost gatehouse (\d+) (\S+) - (\{.*\})$`)
+
+func TestSyslog(t *testing.T) {
+	hostile := audit.Event{Type: audit.ToolDecided, Actor: "eve\n<14>1 forged", Decision: "deny"}
+	check := func(t *testing.T, msgs []string) {
+		t.Helper()
+		wantPRI := []string{"110", "108"} // 13*8 + info(6), 13*8 + warning(4)
+		wantType := []string{audit.LoginSucceeded, audit.ToolDecided}
+		for i, m := range msgs {
+			g := syslogLine.FindStringSubmatch(m)
+			if g == nil {
+				t.Fatalf("message %q is not RFC 5424 as expected", m)
+			}
+			if g[1] != wantPRI[i] || g[4] != wantType[i] {
+				t.Errorf("message %d: PRI %s type %s", i, g[1], g[4])
+			}
+			var en audit.Entry
+			if err := json.Unmarshal([]byte(g[5]), &en); err != nil || en.Seq != int64(i+1) || !en.Valid() {
+				t.Errorf("message %d body: %v %+v", i, err, en)
+			}
+		}
+		if !strings.Contains(msgs[1], `eve\n\u003c14\u003e1 forged`) {
+			t.Errorf("hostile value not escaped: %q", msgs[1])
+		}
+	}
+
+	t.Run("udp", func(t *testing.T) {
+		e := newEnv(t, storetestSQLite, nil)
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		sl, err := audit.NewSyslog("local", "udp", pc.LocalAddr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sl.Close()
+		ss := e.log.Stream([]audit.Sink{sl}, fastRetry)
+		defer ss.Close()
+		e.record(t, audit.Event{Type: audit.LoginSucceeded, Actor: "alice"}, hostile)
+		var msgs []string
+		buf := make([]byte, 64<<10)
+		for len(msgs) < 2 {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, string(buf[:n]))
+		}
+		check(t, msgs)
+	})
+
+	t.Run("tcp", func(t *testing.T) {
+		e := newEnv(t, storetestSQLite, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		sl, err := audit.NewSyslog("local", "tcp", ln.Addr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sl.Close()
+		ss := e.log.Stream([]audit.Sink{sl}, fastRetry)
+		defer ss.Close()
+		e.record(t, audit.Event{Type: audit.LoginSucceeded, Actor: "alice"}, hostile)
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		var msgs []string
+		for len(msgs) < 2 {
+			lenStr, err := r.ReadString(' ')
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(lenStr))
+			if err != nil {
+				t.Fatalf("frame length %q", lenStr)
+			}
+			msg := make([]byte, n)
+			if _, err := io.ReadFull(r, msg); err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, string(msg))
+		}
+		check(t, msgs)
+	})
+}
+
+func TestSinkConfigErrors(t *testing.T) {
+	if _, err := audit.NewWebhook("x", "ftp://host/", []byte("s"), nil); err == nil {
+		t.Error("ftp webhook accepted")
+	}
+	if _, err := audit.NewWebhook("x", "https://host/", nil, nil); err == nil {
+		t.Error("webhook without secret accepted")
+	}
+	if _, err := audit.NewSyslog("x", "unix", "/dev/log", nil); err == nil {
+		t.Error("unix syslog accepted")
+	}
+}
+
+// TestStreamOneSenderAcrossReplicas runs one webhook stream on two
+// replicas: only one sends, nothing twice; when it stops, the other takes
+// over once the claim has run out.
+func TestStreamOneSenderAcrossReplicas(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		e := newEnv(t, open, &audit.Options{PollInterval: 5 * time.Millisecond})
+		l2 := audit.New(storetestSecondHandle(t, e.st), e.keys, &audit.Options{Now: e.clock.Now, PollInterval: 5 * time.Millisecond, CheckpointInterval: -1})
+		defer l2.Close()
+		h, srv := newHook(t, 0)
+		opts := &audit.StreamOptions{MinBackoff: time.Millisecond, FromStart: true, Lease: time.Minute}
+		var streams [2]*audit.Streams
+		for i, l := range []*audit.Log{e.log, l2} {
+			wh, err := audit.NewWebhook("siem", srv.URL, h.secret, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams[i] = l.Stream([]audit.Sink{wh}, opts)
+			defer streams[i].Close()
+		}
+		e.record(t, events(10)...)
+		var got []int64
+		for len(got) < 10 {
+			got = append(got, <-h.got)
+		}
+		if diff := cmp.Diff([]int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, got); diff != "" {
+			t.Errorf("delivered (-want +got):\n%s", diff)
+		}
+		// The answer to the last delivery is on its way back.
+		for streams[0].Stats()[0].Cursor != 10 && streams[1].Stats()[0].Cursor != 10 {
+			runtime.Gosched()
+		}
+		sender := 0
+		if streams[1].Stats()[0].Cursor == 10 {
+			sender = 1
+		}
+		if other := streams[1-sender].Stats()[0]; other.Sent != 0 {
+			t.Errorf("both replicas sent: %+v", other)
+		}
+
+		// The sender stops; its claim runs out; the other one goes on.
+		streams[sender].Close()
+		e.clock.Advance(2 * time.Minute)
+		e.record(t, events(2)...)
+		got = got[:0]
+		for len(got) < 2 {
+			got = append(got, <-h.got)
+		}
+		if diff := cmp.Diff([]int64{11, 12}, got); diff != "" {
+			t.Errorf("after takeover (-want +got):\n%s", diff)
+		}
+		for streams[1-sender].Stats()[0].Cursor != 12 {
+			runtime.Gosched()
+		}
+		if st := streams[1-sender].Stats()[0]; !st.Active || st.Sent != 2 {
+			t.Errorf("the other replica: %+v", st)
+		}
+		select {
+		case s := <-h.got:
+			t.Errorf("record %d delivered twice", s)
+		default:
+		}
+	})
+}

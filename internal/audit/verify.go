@@ -1,0 +1,254 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// ErrChainBroken is returned (wrapped, naming the first broken record) by
+// Verify when the trail was tampered with.
+var ErrChainBroken = errors.New("audit chain broken")
+
+// Problem kinds: how a record broke the chain.
+const (
+	// ProblemMissing: records are absent from the middle or the start.
+	ProblemMissing = "missing"
+	// ProblemEdited: the record does not hash to its stored hash.
+	ProblemEdited = "edited"
+	// ProblemReordered: the record hashes as if it sat at another seq.
+	ProblemReordered = "reordered"
+	// ProblemUnlinked: the record's prev is not the previous record's hash
+	// (inserted or replaced behind the writer's back).
+	ProblemUnlinked = "unlinked"
+	// ProblemSignature: a batch signature is invalid or does not state
+	// the record it is on.
+	ProblemSignature = "signature"
+	// ProblemUnsigned: records after the last signature (appended behind
+	// the writer's back, even when they link).
+	ProblemUnsigned = "unsigned"
+	// ProblemTruncated: a checkpoint or the head names a record past the
+	// end of the log.
+	ProblemTruncated = "truncated"
+	// ProblemCheckpoint: a checkpoint is invalid or names another hash for
+	// a record than the one stored.
+	ProblemCheckpoint = "checkpoint"
+)
+
+// Problem is one break found by Verify.
+type Problem struct {
+	Seq    int64  `json:"seq"` // the first record concerned
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+// Report is what Verify found.
+type Report struct {
+	OK      bool  `json:"ok"`
+	First   int64 `json:"first"`   // first seq walked (0 for an empty log)
+	Last    int64 `json:"last"`    // last seq walked
+	Records int64 `json:"records"` // records walked
+	// Anchor is the pruning checkpoint the kept chain starts after, if any.
+	Anchor *Checkpoint `json:"anchor,omitempty"`
+	// SignaturesChecked is false when the Log has no Keys: checkpoints were
+	// then read but not verified.
+	SignaturesChecked bool `json:"signatures_checked"`
+	Signatures        int  `json:"signatures"`   // batch signatures verified
+	Checkpoints       int  `json:"checkpoints"`  // checkpoints matched against the chain
+	Unverifiable      int  `json:"unverifiable"` // signatures by keys no longer published
+	// Problems lists every break, by seq; at most 100.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// VerifyOptions tune Verify. nil means none.
+type VerifyOptions struct {
+	// Checkpoints are extra checkpoints to hold the log to, such as a copy
+	// read back with ParseCheckpoints: a record they cover that is gone is
+	// reported even when its stored checkpoints were deleted too.
+	Checkpoints []Checkpoint
+}
+
+const maxProblems = 100
+
+// reorderWindow is how far from its position Verify looks for the seq a
+// record was written as, to tell a move from an edit.
+const reorderWindow = 1000
+
+// Verify walks the whole chain and checks that every record hashes to its
+// hash and links to the one before, that the batch signatures and the
+// checkpoints (stored and given) match it, and that nothing follows the
+// last signature or is missing before a checkpoint. It returns an error
+// wrapping ErrChainBroken, naming the first broken seq, when it found a
+// problem, and another error when it could not read the log.
+func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
+	rep := Report{SignaturesChecked: l.keys != nil}
+	problem := func(seq int64, kind, format string, args ...any) {
+		if len(rep.Problems) < maxProblems {
+			rep.Problems = append(rep.Problems, Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)})
+		}
+	}
+
+	// Checkpoints, stored and given, each opened from its signature.
+	stored, err := l.Checkpoints(ctx)
+	if err != nil {
+		return rep, err
+	}
+	all := stored
+	if opts != nil {
+		all = append(all[:len(all):len(all)], opts.Checkpoints...)
+	}
+	var cps []Checkpoint
+	for _, c := range all {
+		got, err := openCheckpoint(l.keys, c.JWS)
+		if errors.Is(err, errUnknownKey) {
+			rep.Unverifiable++
+			continue
+		}
+		if err != nil {
+			problem(c.Seq, ProblemCheckpoint, "checkpoint %d does not verify: %v", c.ID, err)
+			continue
+		}
+		got.ID = c.ID
+		cps = append(cps, got)
+	}
+	var anchor *Checkpoint
+	for i, c := range cps {
+		if c.Kind == KindPrune && (anchor == nil || c.Seq > anchor.Seq) {
+			anchor = &cps[i]
+		}
+	}
+	bySeq := map[int64][]Checkpoint{}
+	for _, c := range cps {
+		bySeq[c.Seq] = append(bySeq[c.Seq], c)
+	}
+
+	// The walk.
+	expect, prev := int64(1), Genesis
+	if anchor != nil {
+		rep.Anchor = anchor
+		expect, prev = anchor.Seq+1, anchor.Hash
+	}
+	lastSigned := expect - 1
+	var last store.AuditRecord
+	walked := false
+	for cursor := expect - 1; ; {
+		page, err := l.st.AuditRecords(ctx, store.AuditFilter{After: cursor, Limit: 1000})
+		if err != nil {
+			return rep, err
+		}
+		for _, r := range page {
+			if !walked {
+				rep.First = r.Seq
+				walked = true
+			}
+			rep.Records++
+			linked := true
+			if r.Seq != expect {
+				problem(expect, ProblemMissing, "records %d to %d are missing", expect, r.Seq-1)
+				linked = false
+			}
+			micros := r.Time.UnixMicro()
+			if h := chainHash(r.Prev, r.Seq, micros, r.Event); h != r.Hash {
+				if at := writtenAs(r, micros); at != 0 {
+					problem(r.Seq, ProblemReordered, "record %d was written as record %d", r.Seq, at)
+				} else {
+					problem(r.Seq, ProblemEdited, "record %d does not hash to its stored hash", r.Seq)
+				}
+			} else if linked && r.Prev != prev {
+				problem(r.Seq, ProblemUnlinked, "record %d does not link to record %d", r.Seq, r.Seq-1)
+			}
+			if r.Sig != "" {
+				c, err := openCheckpoint(l.keys, r.Sig)
+				switch {
+				case errors.Is(err, errUnknownKey):
+					// A key retired long ago. Harmless: the chain links this
+					// record to a later signature, and the tail must carry
+					// one by a published key.
+					rep.Unverifiable++
+				case err != nil:
+					problem(r.Seq, ProblemSignature, "record %d: signature does not verify: %v", r.Seq, err)
+				case c.Seq != r.Seq || c.Hash != r.Hash:
+					problem(r.Seq, ProblemSignature, "record %d: signature states record %d with another hash", r.Seq, c.Seq)
+				default:
+					rep.Signatures++
+					lastSigned = r.Seq
+				}
+			}
+			for _, c := range bySeq[r.Seq] {
+				if c.Hash != r.Hash {
+					problem(r.Seq, ProblemCheckpoint, "checkpoint %d (%s) names another hash for record %d", c.ID, c.Kind, r.Seq)
+					continue
+				}
+				rep.Checkpoints++
+				if l.keys != nil {
+					lastSigned = max(lastSigned, r.Seq)
+				}
+			}
+			prev, expect, last = r.Hash, r.Seq+1, r
+			cursor = r.Seq
+		}
+		if len(page) < 1000 {
+			break
+		}
+	}
+	end := expect - 1 // the last seq the chain reaches (the anchor when empty)
+	rep.Last = end
+	if l.keys != nil && walked && lastSigned < last.Seq {
+		problem(lastSigned+1, ProblemUnsigned, "records %d to %d are covered by no signature", lastSigned+1, last.Seq)
+	}
+	for _, c := range cps {
+		if c.Seq > end {
+			problem(end+1, ProblemTruncated, "checkpoint %d (%s) names record %d, the log ends at %d", c.ID, c.Kind, c.Seq, end)
+		}
+	}
+	head, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return rep, err
+	}
+	switch {
+	case head.Seq > end:
+		problem(end+1, ProblemTruncated, "the head names record %d, the log ends at %d", head.Seq, end)
+	case head.Seq < end:
+		problem(head.Seq+1, ProblemUnsigned, "records %d to %d lie past the head", head.Seq+1, end)
+	case walked && head.Hash != last.Hash:
+		problem(end, ProblemUnlinked, "the head names another hash for record %d", end)
+	}
+
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
+	rep.Problems = dedupe(rep.Problems)
+	if len(rep.Problems) > 0 {
+		p := rep.Problems[0]
+		return rep, fmt.Errorf("%w at record %d (%s): %s", ErrChainBroken, p.Seq, p.Kind, p.Detail)
+	}
+	rep.OK = true
+	return rep, nil
+}
+
+// writtenAs returns the seq a record hashes correctly as, when it is not
+// its own but one near it, or 0.
+func writtenAs(r store.AuditRecord, micros int64) int64 {
+	for d := int64(1); d <= reorderWindow; d++ {
+		for _, s := range []int64{r.Seq - d, r.Seq + d} {
+			if s > 0 && chainHash(r.Prev, s, micros, r.Event) == r.Hash {
+				return s
+			}
+		}
+	}
+	return 0
+}
+
+// dedupe drops repeats of one problem (same seq and kind), which several
+// checkpoints naming one truncation produce.
+func dedupe(ps []Problem) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		if n := len(out); n > 0 && p.Seq == out[n-1].Seq && p.Kind == out[n-1].Kind {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}

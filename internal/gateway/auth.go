@@ -1,0 +1,370 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+// caller is who makes a request: the verified access token and what the
+// catalogue says about its person and agent.
+type caller struct {
+	claims    *accesstoken.Claims
+	principal policy.Principal
+	agent     policy.Agent
+	actor     *slipverify.Actor
+	scopes    toolScopes
+}
+
+// toolScopes narrows a token to the tools its scope names (tool:<name>).
+// A token whose scope names no tool is not narrowed: the person's roles
+// and the agent's cap decide alone.
+type toolScopes []string
+
+func parseToolScopes(scope string) toolScopes {
+	var out toolScopes
+	for _, s := range strings.Fields(scope) {
+		if t, ok := strings.CutPrefix(s, "tool:"); ok && t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (s toolScopes) allows(tool string) bool { return s == nil || slices.Contains(s, tool) }
+
+// errUnknownAgent rejects a token whose client the tenant no longer has.
+var errUnknownAgent = errors.New("the token's client is not registered")
+
+// errDisabled rejects a token of a disabled user.
+var errDisabled = errors.New("the user is disabled")
+
+// resolve finds the caller in cat. A client cat does not know may have
+// registered a moment ago (clients register, sign in and connect within
+// milliseconds): when the store has moved on since cat was built, the
+// catalogue is reloaded once, now, rather than at the next poll.
+func (g *Gateway) resolve(ctx context.Context, cat *catalogue, cl *accesstoken.Claims) (*catalogue, *caller, error) {
+	who, err := cat.resolve(cl)
+	if !errors.Is(err, errUnknownAgent) {
+		return cat, who, err
+	}
+	rev, rerr := g.Store.Revision(ctx)
+	if rerr != nil || rev == cat.rev {
+		return cat, nil, err
+	}
+	g.refreshMu.Lock()
+	if cur := g.catalogue(); cur == nil || cur.rev < rev {
+		if rerr := g.Reload(ctx); rerr != nil {
+			g.logger().Warn("gateway: reload catalogue", "err", rerr)
+		}
+	}
+	g.refreshMu.Unlock()
+	cat = g.catalogue()
+	who, err = cat.resolve(cl)
+	return cat, who, err
+}
+
+// resolve finds the token's person and agent in the catalogue.
+func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
+	who := &caller{claims: cl, scopes: parseToolScopes(cl.Scope)}
+	who.principal = policy.Principal{Subject: cl.Subject}
+	if u, ok := c.users[cl.Subject]; ok {
+		if u.Disabled {
+			return nil, errDisabled
+		}
+		who.principal.Roles = u.Roles
+		who.principal.Attributes = u.Attributes
+	}
+	// The agent is the client the token was issued to; in a delegation
+	// chain (RFC 8693 act) every client's cap narrows the call.
+	client, ok := c.clients[cl.ClientID]
+	if cl.ClientID == "" || !ok {
+		return nil, errUnknownAgent
+	}
+	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
+	if cl.Act != nil {
+		who.agent.Chain = cl.Act.Chain()
+		for _, id := range who.agent.Chain {
+			if other, ok := c.clients[id]; ok && other.Tools != nil && id != client.ClientID {
+				who.agent.Tools = intersect(who.agent.Tools, other.Tools)
+			}
+		}
+	}
+	who.actor = actorOf(cl)
+	return who, nil
+}
+
+func intersect(a, b []string) []string {
+	if a == nil {
+		return slices.Clone(b)
+	}
+	out := []string{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// actorOf is the slip's act claim: the client the token was issued to,
+// acting for the person, and whoever that client acted for in turn.
+func actorOf(cl *accesstoken.Claims) *slipverify.Actor {
+	conv := func(a *accesstoken.Actor) *slipverify.Actor {
+		var head, tail *slipverify.Actor
+		for x := a; x != nil; x = x.Act {
+			n := &slipverify.Actor{Sub: x.Sub, ClientID: x.ClientID}
+			if head == nil {
+				head = n
+			} else {
+				tail.Act = n
+			}
+			tail = n
+		}
+		return head
+	}
+	act := conv(cl.Act)
+	if act != nil && (act.ClientID == cl.ClientID || act.Sub == cl.ClientID) {
+		return act
+	}
+	return &slipverify.Actor{Sub: cl.ClientID, ClientID: cl.ClientID, Act: act}
+}
+
+// tokenCache remembers verified access tokens until they expire, so that a
+// session's every request does not pay for a signature check. Access tokens
+// are JWTs: what their signature proved stays true until exp.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]*accesstoken.Claims
+}
+
+const tokenCacheSize = 10000
+
+func (tc *tokenCache) get(token string, now time.Time) *accesstoken.Claims {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	c := tc.m[token]
+	if c != nil && now.Unix() >= c.Expiry {
+		delete(tc.m, token)
+		return nil
+	}
+	return c
+}
+
+func (tc *tokenCache) put(token string, c *accesstoken.Claims) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.m == nil || len(tc.m) >= tokenCacheSize {
+		tc.m = make(map[string]*accesstoken.Claims)
+	}
+	tc.m[token] = c
+}
+
+// bearerError is an RFC 6750 error answer.
+type bearerError struct {
+	status      int
+	code        string // invalid_token, insufficient_scope; "" when no token came
+	description string
+	scope       string
+}
+
+func (e *bearerError) Error() string { return e.description }
+
+// writeBearerError answers 401 or 403 with the WWW-Authenticate challenge
+// clients follow to the protected resource metadata (RFC 9728) and, when a
+// token was sent, the RFC 6750 error.
+func (g *Gateway) writeBearerError(w http.ResponseWriter, e *bearerError) {
+	params := []string{fmt.Sprintf("resource_metadata=%q", g.metadataURL())}
+	if e.code != "" {
+		params = append(params, fmt.Sprintf("error=%q", e.code))
+		if e.description != "" {
+			params = append(params, fmt.Sprintf("error_description=%q", e.description))
+		}
+	}
+	if e.scope != "" {
+		params = append(params, fmt.Sprintf("scope=%q", e.scope))
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(e.status)
+	body := map[string]string{"error": e.code}
+	if e.code == "" {
+		body["error"] = "invalid_request"
+		body["error_description"] = "a bearer token is required"
+	} else if e.description != "" {
+		body["error_description"] = e.description
+	}
+	json.NewEncoder(w).Encode(body)
+}
+
+type tokenInfoKey struct{}
+
+// authenticate verifies the bearer token and hands the request on with the
+// SDK's TokenInfo in its context (through the SDK's own RequireBearerToken,
+// so that the SDK ties each session to its user). The caller's token goes
+// no further than this function.
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	sdk := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		if ti, ok := ctx.Value(tokenInfoKey{}).(*auth.TokenInfo); ok {
+			return ti, nil
+		}
+		return nil, auth.ErrInvalidToken
+	}, &auth.RequireBearerTokenOptions{ResourceMetadataURL: g.metadataURL(), ClockSkew: accesstoken.Skew})(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r)
+		if !ok {
+			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized})
+			return
+		}
+		claims, err := g.verifyToken(token)
+		if err != nil {
+			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: err.Error()})
+			return
+		}
+		cat := g.catalogue()
+		if cat == nil {
+			http.Error(w, "the gateway is starting", http.StatusServiceUnavailable)
+			return
+		}
+		cat, who, err := g.resolve(r.Context(), cat, claims)
+		if err != nil {
+			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: err.Error()})
+			return
+		}
+		if be := g.checkScope(r, cat, who); be != nil {
+			g.writeBearerError(w, be)
+			return
+		}
+		ti := &auth.TokenInfo{
+			UserID:     claims.Subject + "\x00" + claims.ClientID,
+			Expiration: time.Unix(claims.Expiry, 0),
+			Scopes:     strings.Fields(claims.Scope),
+			Extra:      map[string]any{callerKey: claims, remoteKey: r.RemoteAddr},
+		}
+		sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
+	})
+}
+
+// Keys of TokenInfo.Extra: the verified claims, and the client's address.
+const (
+	callerKey = "gatehouse.claims"
+	remoteKey = "gatehouse.remote"
+)
+
+func (g *Gateway) verifyToken(token string) (*accesstoken.Claims, error) {
+	now := g.now()
+	if c := g.tokens.get(token, now); c != nil {
+		return c, nil
+	}
+	c, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, now)
+	if err != nil {
+		switch {
+		case errors.Is(err, accesstoken.ErrExpired):
+			return nil, errors.New("the access token expired")
+		case errors.Is(err, accesstoken.ErrAudience):
+			return nil, errors.New("the access token is not for this resource")
+		}
+		return nil, errors.New("the access token is invalid")
+	}
+	g.tokens.put(token, &c)
+	return &c, nil
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != "" && !strings.ContainsAny(token, " \t")
+}
+
+// guardOrigin refuses requests a browser page of another site could make
+// (an Origin not allowed) and requests whose Host is not this resource's,
+// which is what a DNS rebinding attack sends. It answers CORS preflights
+// from allowed origins.
+func (g *Gateway) guardOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.allowedHost(r.Host) {
+			http.Error(w, "Forbidden: this host does not serve /mcp", http.StatusForbidden)
+			return
+		}
+		origin := r.Header.Get("Origin")
+		if origin != "" {
+			if !g.allowedOrigin(origin) {
+				http.Error(w, "Forbidden: origin not allowed", http.StatusForbidden)
+				return
+			}
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, WWW-Authenticate")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) allowedOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	o := u.Scheme + "://" + u.Host
+	if strings.EqualFold(o, g.resourceURL.Scheme+"://"+g.resourceURL.Host) {
+		return true
+	}
+	return slices.ContainsFunc(g.AllowedOrigins, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), o) })
+}
+
+func (g *Gateway) allowedHost(host string) bool {
+	if strings.EqualFold(host, g.resourceURL.Host) {
+		return true
+	}
+	for _, a := range g.AllowedOrigins {
+		if u, err := url.Parse(a); err == nil && strings.EqualFold(u.Host, host) {
+			return true
+		}
+	}
+	// A resource on a loopback address answers to every loopback name for
+	// the same port (127.0.0.1, localhost, [::1]).
+	return isLoopback(g.resourceURL.Host) && isLoopback(host) && port(host) == port(g.resourceURL.Host)
+}
+
+func isLoopback(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func port(hostport string) string {
+	if _, p, err := net.SplitHostPort(hostport); err == nil {
+		return p
+	}
+	return ""
+}

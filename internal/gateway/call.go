@@ -1,0 +1,362 @@
+package gateway
+
+// Design note: the call path.
+//
+// The SDK parses JSON-RPC, runs sessions and writes answers; the gateway
+// takes over tools/list and tools/call in a receiving middleware
+// (intercept), so that both are answered from the caller's own view of the
+// catalogue, and so that a tool that does not exist and a tool the caller
+// may not call get byte-for-byte the same answer (the SDK would answer the
+// first with a protocol error).
+//
+// The arguments are canonicalized once (slipverify.Canonical). The policy
+// decides on exactly those bytes, the slip's digest covers them and the
+// backend receives them: a key spelled twice, or two keys that differ only
+// by case or Unicode folding, are refused before anything is decided, so no
+// parser downstream can read other arguments than the ones allowed.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/tools"
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+// Policy names the gateway itself decides with, besides the policy
+// package's.
+const (
+	// PolicyWithheld: the tool's upstream definition changed and awaits
+	// approval.
+	PolicyWithheld = "withheld"
+	// PolicyBadArguments: the arguments have no canonical form.
+	PolicyBadArguments = "bad-arguments"
+)
+
+// listPageSize is how many tools one tools/list page holds.
+const listPageSize = 500
+
+// intercept answers tools/list and tools/call; everything else goes to the
+// SDK.
+func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		switch method {
+		case "tools/list":
+			if r, ok := req.(*mcp.ListToolsRequest); ok {
+				return g.listTools(ctx, r)
+			}
+		case "tools/call":
+			if r, ok := req.(*mcp.CallToolRequest); ok {
+				return g.callTool(ctx, r)
+			}
+		}
+		if res, ok, err := g.interceptFeatures(ctx, method, req); ok {
+			return res, err
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// who resolves the request's caller against the current catalogue.
+func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller, error) {
+	extra := req.GetExtra()
+	if extra == nil || extra.TokenInfo == nil {
+		return nil, nil, errors.New("unauthenticated request")
+	}
+	claims, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims)
+	cat := g.catalogue()
+	if !ok || cat == nil {
+		return nil, nil, errors.New("unauthenticated request")
+	}
+	return g.resolve(ctx, cat, claims)
+}
+
+// baseEvent is the audit event every record of a call starts from.
+func baseEvent(who *caller, typ, tool string) audit.Event {
+	return audit.Event{
+		Type:    typ,
+		Session: who.claims.SessionID,
+		TokenID: who.claims.JTI,
+		Actor:   who.claims.Subject,
+		Agent:   who.agent.ClientID,
+		Chain:   who.agent.Chain,
+		Tool:    tool,
+	}
+}
+
+func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mcp.ListToolsResult, error) {
+	cat, who, err := g.who(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	all := cat.visible(who.principal, who.agent, who.scopes)
+	after := ""
+	if req.Params != nil && req.Params.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(req.Params.Cursor)
+		if err != nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid cursor"}
+		}
+		after = string(b)
+	}
+	res := &mcp.ListToolsResult{Tools: []*mcp.Tool{}}
+	for _, e := range all {
+		if after != "" && e.tool.Name <= after {
+			continue
+		}
+		if len(res.Tools) == listPageSize {
+			res.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(res.Tools[len(res.Tools)-1].Name))
+			break
+		}
+		res.Tools = append(res.Tools, e.def)
+	}
+	ev := baseEvent(who, audit.ToolsListed, "")
+	ev.Status = "ok"
+	ev.Detail = map[string]any{"count": len(res.Tools)}
+	if err := g.recorder().Record(ctx, ev); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return res, nil
+}
+
+// refusal is the answer to a call of a tool the caller may not call, and
+// to a call of a tool that does not exist: the same, so that the answer
+// tells nothing about the catalogue.
+func refusal(tool string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{
+		IsError: true,
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("Sorry, you don't have access to %s.", tool)}},
+	}
+}
+
+func failure(tool string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{
+		IsError: true,
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s could not be run. Please try again later.", tool)}},
+	}
+}
+
+func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	start := time.Now()
+	cat, who, err := g.who(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	name := req.Params.Name
+	ev := baseEvent(who, audit.ToolDecided, name)
+	ev.Correlation = slip.NewID()
+	ev.RemoteAddr, _ = req.Extra.TokenInfo.Extra[remoteKey].(string)
+	e := cat.tools[name]
+
+	// Decide, on the canonical arguments.
+	args, argsErr := canonicalArgs(req.Params.Arguments)
+	var d policy.Decision
+	switch {
+	case argsErr != nil:
+		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsErr.Error()}}
+	case e != nil && e.withheld != "":
+		d = policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
+	default:
+		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
+		if d.Allow && !who.scopes.allows(name) {
+			d = policy.Decision{Policy: "token-scope", Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
+		}
+	}
+	if argsErr == nil {
+		ev.ArgsDigest = slipverify.Digest(args.canonical)
+	}
+	ev.Policy, ev.Reasons = d.Policy, d.Reasons
+	if !d.Allow {
+		ev.Decision = "deny"
+		if err := g.recorder().Record(ctx, ev); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		// Bad arguments of a tool the caller may call deserve a useful
+		// answer; of any other tool, the same refusal as ever.
+		if argsErr != nil && cat.mayCall(who, name) {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "The arguments were refused: " + argsErr.Error()}}}, nil
+		}
+		return refusal(name), nil
+	}
+
+	// Allowed: the decision is durable before anything happens.
+	ev.Decision = "allow"
+	if err := g.recorder().Record(ctx, ev); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	// What follows an allow is recorded even if the caller goes away.
+	actx := context.WithoutCancel(ctx)
+	result := func(status string, extra map[string]any) error {
+		r := baseEvent(who, audit.ToolResult, name)
+		r.Correlation, r.ArgsDigest, r.SlipID = ev.Correlation, ev.ArgsDigest, ev.SlipID
+		r.Status = status
+		r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		r.Detail = extra
+		return g.recorder().Record(actx, r)
+	}
+	redeemer := ""
+	if e.tool.HTTP != nil {
+		redeemer = e.tool.HTTP.ClientID
+	}
+	token, claims, err := g.Slips.Mint(slip.Request{
+		Tool: name, Args: args.canonical, Subject: who.claims.Subject, Actor: who.actor,
+		Redeemer: redeemer, Correlation: ev.Correlation,
+	})
+	if err != nil {
+		g.logger().Error("gateway: mint slip", "tool", name, "err", err)
+		if err := result("error", map[string]any{"error": "slip not minted"}); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		return failure(name), nil
+	}
+	m := baseEvent(who, audit.SlipMinted, name)
+	m.Correlation, m.ArgsDigest, m.SlipID = ev.Correlation, ev.ArgsDigest, claims.JTI
+	m.Detail = map[string]any{"expires": claims.Expiry, "audience": claims.Audience}
+	if err := g.recorder().Record(actx, m); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	ev.SlipID = claims.JTI
+
+	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session}
+	if pt := req.Params.GetProgressToken(); pt != nil {
+		// The call's own context: it routes the notification to the
+		// stream that carries this request.
+		call.Progress = func(_ context.Context, p *mcp.ProgressNotificationParams) {
+			p.ProgressToken = pt
+			req.Session.NotifyProgress(ctx, p)
+		}
+	}
+	res, err := g.backend(e).Call(ctx, token, call)
+	if err != nil {
+		var rpc *jsonrpc.Error
+		status := "error"
+		if errors.As(err, &rpc) {
+			// A protocol error of an upstream server goes back as it came.
+			if aerr := result(status, map[string]any{"error": rpc.Message, "code": rpc.Code}); aerr != nil {
+				return nil, fmt.Errorf("audit: %w", aerr)
+			}
+			return nil, rpc
+		}
+		if errors.Is(err, slipverify.ErrUsed) {
+			status = "refused"
+		}
+		g.logger().Warn("gateway: tool call failed", "tool", name, "correlation", ev.Correlation, "err", err)
+		if aerr := result(status, map[string]any{"error": err.Error()}); aerr != nil {
+			return nil, fmt.Errorf("audit: %w", aerr)
+		}
+		return failure(name), nil
+	}
+	status := "ok"
+	if res.IsError {
+		status = "tool_error"
+	}
+	if err := result(status, nil); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if res.Content == nil {
+		res.Content = []mcp.Content{}
+	}
+	return res, nil
+}
+
+func (g *Gateway) backend(e *entry) tools.Backend {
+	switch e.tool.Backend() {
+	case "builtin":
+		return g.builtins
+	case "http":
+		return g.httpTools
+	case "upstream":
+		return g.ups
+	}
+	return noBackend{}
+}
+
+type noBackend struct{}
+
+func (noBackend) Call(context.Context, string, tools.Call) (*mcp.CallToolResult, error) {
+	return nil, errors.New("the tool has no backend")
+}
+
+// callArgs are a call's arguments: canonical JSON, and decoded from it for
+// the policy.
+type callArgs struct {
+	canonical []byte
+	decoded   map[string]any
+}
+
+func canonicalArgs(raw json.RawMessage) (callArgs, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		raw = []byte("{}")
+	}
+	c, err := slipverify.Canonical(raw)
+	if err != nil {
+		return callArgs{}, err
+	}
+	if c[0] != '{' {
+		return callArgs{}, errors.New("the arguments must be a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(c))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return callArgs{}, err
+	}
+	return callArgs{canonical: c, decoded: m}, nil
+}
+
+// checkScope answers 403 insufficient_scope, before the SDK sees the
+// request, when a token narrowed to some tools (scope tool:<name>) calls a
+// tool its person may call but its scope does not name, so that the client
+// can ask for that scope (step-up). Tokens not narrowed skip the peek.
+func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) *bearerError {
+	if who.scopes == nil || r.Method != http.MethodPost || r.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return nil
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		return nil
+	}
+	call, ok := msg.(*jsonrpc.Request)
+	if !ok || call.Method != "tools/call" {
+		return nil
+	}
+	var p struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(call.Params, &p) != nil || who.scopes.allows(p.Name) {
+		return nil
+	}
+	if !cat.mayCall(who, p.Name) {
+		return nil // not the scope's fault: the usual refusal follows
+	}
+	scope := strings.TrimSpace(who.claims.Scope + " tool:" + p.Name)
+	return &bearerError{status: http.StatusForbidden, code: "insufficient_scope",
+		description: "the token's scope does not include tool:" + p.Name, scope: scope}
+}
+
+// mayCall reports whether who's person, through its agent, may call tool
+// for some arguments, whatever the token's scope.
+func (c *catalogue) mayCall(who *caller, tool string) bool {
+	return c.tools[tool].callable() && slices.Contains(c.policy.Visible(who.principal, who.agent), tool)
+}

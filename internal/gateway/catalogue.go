@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tools"
+)
+
+// catalogue is an immutable snapshot of the static configuration the call
+// path needs: tools, users, clients and the compiled policy. A new one is
+// built when the store's revision moves or an upstream's tools change.
+type catalogue struct {
+	rev     int64
+	tools   map[string]*entry // every catalogue tool by name
+	users   map[string]store.User
+	clients map[string]store.Client
+	policy  *policy.Set
+	// upstreams is the tenant's upstream configuration, by name.
+	upstreams map[string]store.Upstream
+	// data is what the catalogue was built from, to rebuild it when only
+	// the upstreams' definitions changed.
+	data *tenantData
+}
+
+// entry is one catalogue tool as the gateway serves it.
+type entry struct {
+	tool store.Tool
+	// def is what tools/list shows; nil when the tool cannot be listed (an
+	// upstream tool whose definition is not known yet).
+	def *mcp.Tool
+	// withheld, when not empty, says why the tool may not run now (its
+	// upstream definition changed and awaits approval); such a tool is
+	// neither listed nor callable.
+	withheld string
+	// defJSON is def as JSON, to tell when it changed.
+	defJSON string
+}
+
+// callable reports whether the tool may be listed and run.
+func (e *entry) callable() bool { return e != nil && e.withheld == "" && e.def != nil }
+
+// tenantData is what the store holds, read in one go.
+type tenantData struct {
+	rev       int64
+	tools     []store.Tool
+	users     []store.User
+	clients   []store.Client
+	upstreams []store.Upstream
+}
+
+func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
+	var d tenantData
+	var err error
+	if d.rev, err = st.Revision(ctx); err != nil {
+		return nil, fmt.Errorf("read revision: %w", err)
+	}
+	if d.tools, err = st.Tools().List(ctx); err != nil {
+		return nil, fmt.Errorf("read tools: %w", err)
+	}
+	if d.users, err = st.Users().List(ctx); err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	if d.clients, err = st.Clients().List(ctx); err != nil {
+		return nil, fmt.Errorf("read clients: %w", err)
+	}
+	if d.upstreams, err = st.Upstreams().List(ctx); err != nil {
+		return nil, fmt.Errorf("read upstreams: %w", err)
+	}
+	return &d, nil
+}
+
+// liveDef is an upstream tool's definition as last seen, with its hash.
+type liveDef struct {
+	tool *mcp.Tool
+	hash string
+}
+
+// buildCatalogue joins the tenant's data with the upstreams' live tool
+// definitions (upstream name → upstream tool name → definition). Rules that
+// do not compile are left out (and reported), so that one bad condition
+// does not take every tool down; their tools are then denied.
+func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalogue, error) {
+	c := &catalogue{
+		rev:       d.rev,
+		tools:     make(map[string]*entry, len(d.tools)),
+		users:     make(map[string]store.User, len(d.users)),
+		clients:   make(map[string]store.Client, len(d.clients)),
+		upstreams: make(map[string]store.Upstream, len(d.upstreams)),
+	}
+	for _, u := range d.users {
+		c.users[u.Username] = u
+	}
+	for _, cl := range d.clients {
+		c.clients[cl.ClientID] = cl
+	}
+	for _, u := range d.upstreams {
+		c.upstreams[u.Name] = u
+	}
+	var rules []policy.Rule
+	for _, t := range d.tools {
+		e := &entry{tool: t}
+		e.def, e.withheld = definition(t, live)
+		if e.def != nil {
+			b, _ := json.Marshal(e.def)
+			e.defJSON = string(b)
+		}
+		c.tools[t.Name] = e
+		rules = append(rules, policy.Rule{Tool: t.Name, Roles: t.Roles, When: t.When})
+	}
+	set, err := policy.Compile(rules)
+	var bad error
+	if err != nil {
+		bad = err
+		skip := map[int]bool{}
+		var re *policy.RuleError
+		for _, e := range unwrapAll(err) {
+			if errors.As(e, &re) {
+				skip[re.Index] = true
+			}
+		}
+		var good []policy.Rule
+		for i, r := range rules {
+			if !skip[i] {
+				good = append(good, r)
+			}
+		}
+		if set, err = policy.Compile(good); err != nil {
+			return nil, fmt.Errorf("compile policy: %w", err)
+		}
+	}
+	c.policy = set
+	return c, bad
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// emptySchema is the input schema of a tool that declares none.
+var emptySchema = json.RawMessage(`{"type":"object"}`)
+
+// definition builds what tools/list shows for t, or says why t is withheld.
+// The tenant's description and input schema win over the backend's.
+func definition(t store.Tool, live map[string]map[string]liveDef) (*mcp.Tool, string) {
+	def := &mcp.Tool{Name: t.Name, Description: t.Description}
+	var schema json.RawMessage
+	switch t.Backend() {
+	case "builtin":
+		b, ok := tools.Lookup(t.Builtin)
+		if !ok {
+			return nil, "no built-in tool " + t.Builtin
+		}
+		if def.Description == "" {
+			def.Description = b.Description
+		}
+		schema = b.InputSchema
+	case "upstream":
+		name := t.UpstreamTool
+		if name == "" {
+			name = t.Name
+		}
+		ld, ok := live[t.Upstream][name]
+		if t.Status == store.ToolPending || (ok && t.PinnedHash != "" && ld.hash != t.PinnedHash) {
+			return nil, "its definition changed upstream and awaits an admin's approval"
+		}
+		if !ok || t.PinnedHash == "" {
+			return nil, "" // not known yet: not listed, calls fail as unavailable
+		}
+		up := *ld.tool
+		up.Name = t.Name
+		up.Meta = nil
+		if t.Description != "" {
+			up.Description = t.Description
+		}
+		def = &up
+		if b, err := json.Marshal(ld.tool.InputSchema); err == nil {
+			schema = b
+		}
+	case "http":
+	default:
+		return nil, "no backend"
+	}
+	if len(t.InputSchema) > 0 {
+		schema = t.InputSchema
+	}
+	if !objectSchema(schema) {
+		schema = emptySchema
+	}
+	def.InputSchema = schema
+	return def, ""
+}
+
+// objectSchema reports whether schema is a JSON object with type "object",
+// as MCP requires of an input schema.
+func objectSchema(schema json.RawMessage) bool {
+	var m map[string]any
+	return json.Unmarshal(schema, &m) == nil && m["type"] == "object"
+}
+
+// visible returns the tools p through a may see, sorted: those the policy
+// shows them, that are callable now, narrowed by the token's tool scopes.
+func (c *catalogue) visible(p policy.Principal, a policy.Agent, scopes toolScopes) []*entry {
+	var out []*entry
+	for _, name := range c.policy.Visible(p, a) {
+		e := c.tools[name]
+		if e.callable() && scopes.allows(name) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(x, y *entry) int {
+		switch {
+		case x.tool.Name < y.tool.Name:
+			return -1
+		case x.tool.Name > y.tool.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}

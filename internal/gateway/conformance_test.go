@@ -1,0 +1,179 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// conformanceScript is interop/conformance.sh, which runs the official MCP
+// conformance suite (@modelcontextprotocol/conformance) with the Node 22
+// of interop/node_modules.
+func conformanceScript(t *testing.T) string {
+	dir, err := filepath.Abs("../../interop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "conformance")); err != nil {
+		msg := "the MCP conformance suite is not installed: run 'npm ci' in interop/ (make interop-deps)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return filepath.Join(dir, "conformance.sh")
+}
+
+// conformanceResult is the JSON line conformance.sh prints.
+type conformanceResult struct {
+	Passed          int      `json:"passed"`
+	Failed          int      `json:"failed"`
+	Total           int      `json:"total"`
+	FailedScenarios []string `json:"failed_scenarios"`
+	PassedScenarios []string `json:"passed_scenarios"`
+}
+
+func runConformance(t *testing.T, script, url string) conformanceResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	outdir := t.TempDir()
+	if d := os.Getenv("GATEHOUSE_CONFORMANCE_OUT"); d != "" {
+		outdir = filepath.Join(d, strings.NewReplacer(":", "_", "/", "_").Replace(url))
+	}
+	cmd := exec.CommandContext(ctx, "bash", script, url, outdir)
+	cmd.Env = append(os.Environ(), "CONFORMANCE_QUIET=1")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res conformanceResult
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &res); jerr != nil || res.Total == 0 {
+		t.Fatalf("conformance.sh %s: %v\n%s\n%s", url, err, out, stderr.String())
+	}
+	return res
+}
+
+// TestConformance runs the official MCP conformance suite (server mode)
+// against the Go SDK's everything-server directly, then through the
+// gateway with that server as a stdio upstream whose tools are all granted
+// to the test user; the suite cannot log in, so a proxy adds the token.
+func TestConformance(t *testing.T) {
+	script := conformanceScript(t)
+	bin := filepath.Join(t.TempDir(), "everything-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/modelcontextprotocol/go-sdk/conformance/everything-server").CombinedOutput(); err != nil {
+		t.Fatalf("build everything-server: %v\n%s", err, out)
+	}
+
+	// Directly.
+	ln := freeAddr(t)
+	srv := exec.Command(bin, "-http="+ln, "-stateless=false")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	waitHTTP(t, "http://"+ln+"/")
+	want := runConformance(t, script, "http://"+ln+"/")
+
+	// Through the gateway.
+	e := newEnv(t, envOptions{tools: []store.Tool{}, upstreams: []store.Upstream{{Name: "everything", Command: []string{bin}}}})
+	waitFor(t, "the upstream", connected(e, "everything"))
+	ctx := context.Background()
+	var names []string
+	waitFor(t, "imported tools", func() bool {
+		for _, u := range e.gw.Upstreams() {
+			names = u.Tools
+		}
+		ts, _ := e.st.Tools().List(ctx)
+		return len(names) > 0 && len(ts) == len(names)
+	})
+	for _, n := range names {
+		if err := e.st.Tools().Update(ctx, n, func(t store.Tool) (store.Tool, error) { t.Roles = []string{"sales-manager"}; return t, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.gw.Approve(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := e.token("alice", "acme-assistant")
+	listed := toolNames(t, e.connect("alice", "acme-assistant", "2025-11-25"))
+	for _, n := range names {
+		if !slices.Contains(listed, n) {
+			t.Errorf("upstream tool %s is not listed through the gateway", n)
+		}
+	}
+	gwURL, _ := url.Parse(e.resource)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(gwURL)
+		r.Out.URL.Path = gwURL.Path
+		// The proxy stands for the gateway: its own name maps to the
+		// gateway's, any other Host or Origin goes through unchanged.
+		if r.In.Host == r.In.Context().Value(http.LocalAddrContextKey).(interface{ String() string }).String() {
+			r.Out.Host = gwURL.Host
+		} else {
+			r.Out.Host = r.In.Host
+		}
+		if o := r.In.Header.Get("Origin"); o != "" && strings.Contains(o, r.In.Host) {
+			r.Out.Header.Set("Origin", gwURL.Scheme+"://"+gwURL.Host)
+		}
+		r.Out.Header.Set("Authorization", "Bearer "+token)
+	}, FlushInterval: -1})
+	t.Cleanup(proxy.Close)
+	got := runConformance(t, script, proxy.URL+"/mcp")
+	t.Logf("directly: %d of %d scenarios pass; through the gateway: %d of %d", want.Passed, want.Total, got.Passed, got.Total)
+	for _, s := range got.FailedScenarios {
+		if slices.Contains(want.PassedScenarios, s) {
+			t.Logf("passes directly, fails through the gateway: %s", s)
+		}
+	}
+	// The gateway must pass what the upstream passes, but for known gaps:
+	//   - elicitation-sep1330-enums: the Go SDK, acting as the gateway's
+	//     client of the upstream and as the agent's server, checks an
+	//     elicitation's schema itself and refuses the enum forms this
+	//     scenario uses;
+	//   - tools-call-with-logging: log messages are relayed while the call
+	//     runs, but the SDK hands notifications to their handler apart from
+	//     responses, so one sent just before the result can come too late.
+	known := []string{"elicitation-sep1330-enums", "tools-call-with-logging"}
+	for _, s := range want.PassedScenarios {
+		if !slices.Contains(got.PassedScenarios, s) && !slices.Contains(known, s) {
+			t.Errorf("scenario %s passes directly, fails through the gateway", s)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l := httptest.NewUnstartedServer(nil)
+	addr := l.Listener.Addr().String()
+	l.Listener.Close()
+	return addr
+}
+
+func waitHTTP(t *testing.T, u string) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer", u)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,324 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tools"
+)
+
+// Gateway is the MCP controller. Its exported fields are its dependencies;
+// set them, Mount it, then Start it.
+type Gateway struct {
+	// Resource is the URI of /mcp, e.g. http://127.0.0.1:8080/mcp: the
+	// audience access tokens must name, and the URL whose path is mounted.
+	Resource string
+	// Issuer is the tenant's issuer, which access tokens must name and the
+	// protected resource metadata points clients to.
+	Issuer string
+	// Store holds the tenant's configuration (tools, users, clients,
+	// upstreams). The gateway keeps it in memory and reloads it when the
+	// store's revision moves; it writes only imported upstream tools.
+	Store store.Store
+	// Keys verifies access tokens.
+	Keys *keys.Manager
+	// Slips mints the permission slips, and redeems them for backends that
+	// know no slips (upstream MCP servers).
+	Slips *slip.Minter
+	// Audit receives every decision, slip and result; nil discards (tests).
+	Audit audit.Recorder
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) that
+	// may call /mcp, and so the Host names it answers to. Empty means only
+	// the Resource's own origin (and, for a loopback Resource, the other
+	// loopback names of its port).
+	AllowedOrigins []string
+
+	initOnce    sync.Once
+	initErr     error
+	resourceURL *url.URL
+	server      *mcp.Server
+	handler     http.Handler
+	snap        atomic.Pointer[catalogue]
+	tokens      tokenCache
+	builtins    *tools.Builtins
+	httpTools   *tools.HTTP
+	ups         *upstreams
+
+	reloadMu  sync.Mutex        // serialises rebuilds
+	refreshMu sync.Mutex        // one on-demand reload at a time (unknown clients)
+	listed    map[string]string // tool → definition JSON mirrored into the SDK server
+	stop      context.CancelFunc
+	done      sync.WaitGroup
+}
+
+// pollInterval is how often the gateway asks the store whether the tenant
+// changed.
+const pollInterval = time.Second
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+func (g *Gateway) logger() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+func (g *Gateway) recorder() audit.Recorder {
+	if g.Audit == nil {
+		return audit.Discard
+	}
+	return g.Audit
+}
+
+func (g *Gateway) catalogue() *catalogue { return g.snap.Load() }
+
+func (g *Gateway) init() error {
+	g.initOnce.Do(func() {
+		u, err := url.Parse(g.Resource)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			g.initErr = fmt.Errorf("gateway: Resource %q is not an absolute URL", g.Resource)
+			return
+		}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		g.resourceURL = u
+		g.builtins = &tools.Builtins{Slips: g.Slips}
+		g.httpTools = &tools.HTTP{}
+		g.ups = newUpstreams(g)
+		g.listed = map[string]string{}
+		caps := &mcp.ServerCapabilities{
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{},
+			Resources:   &mcp.ResourceCapabilities{Subscribe: true},
+			Completions: &mcp.CompletionCapabilities{},
+		}
+		addLogging(caps)
+		g.server = mcp.NewServer(&mcp.Implementation{Name: "gatehouse", Title: "Gatehouse", Version: "0.1.0"}, &mcp.ServerOptions{
+			Logger:             g.logger(),
+			Instructions:       "Gatehouse lists the tools you may call for the signed-in person. Each call is checked and audited.",
+			Capabilities:       caps,
+			SubscribeHandler:   g.subscribe,
+			UnsubscribeHandler: g.unsubscribe,
+		})
+		g.server.AddReceivingMiddleware(g.intercept)
+		getServer := func(*http.Request) *mcp.Server { return g.server }
+		// Sessions for the protocol revisions that have them; one
+		// stateless handler for 2026-07-28 and later, which have none.
+		stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+			Logger: g.logger(), SessionTimeout: 30 * time.Minute,
+			// guardOrigin checks Host against the Resource, which also
+			// works behind a reverse proxy on the same machine.
+			DisableLocalhostProtection: true,
+		})
+		stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+			Logger: g.logger(), Stateless: true, DisableLocalhostProtection: true,
+		})
+		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && r.Header.Get("Mcp-Session-Id") == "" {
+				stateless.ServeHTTP(w, r)
+				return
+			}
+			stateful.ServeHTTP(w, r)
+		})
+		g.handler = g.guardOrigin(g.authenticate(dispatch))
+	})
+	return g.initErr
+}
+
+// metadataURL is where the protected resource metadata is (RFC 9728
+// section 3.1: the well-known prefix inserted before the resource's path).
+func (g *Gateway) metadataURL() string {
+	u := *g.resourceURL
+	u.Path = g.metadataPath()
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+func (g *Gateway) metadataPath() string {
+	return "/.well-known/oauth-protected-resource" + strings.TrimSuffix(g.resourceURL.Path, "/")
+}
+
+// Mount registers /mcp (the Resource's path) and its protected resource
+// metadata on mux. It panics if Resource is not an absolute URL.
+func (g *Gateway) Mount(mux *http.ServeMux) {
+	if err := g.init(); err != nil {
+		panic(err)
+	}
+	mux.Handle(g.resourceURL.Path, g.handler)
+	meta := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+		Resource:               g.Resource,
+		AuthorizationServers:   []string{g.Issuer},
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "Gatehouse MCP gateway",
+	})
+	mux.Handle("GET "+g.metadataPath(), meta)
+	mux.Handle("OPTIONS "+g.metadataPath(), meta)
+}
+
+// Start loads the catalogue, starts the upstream MCP servers and the
+// refresher that reloads the catalogue when the tenant changes. It returns
+// once the catalogue is loaded; upstreams connect in the background.
+func (g *Gateway) Start(ctx context.Context) error {
+	if err := g.init(); err != nil {
+		return err
+	}
+	if g.Slips == nil || g.Keys == nil || g.Store == nil {
+		return errors.New("gateway: Store, Keys and Slips are required")
+	}
+	if err := g.Reload(ctx); err != nil {
+		return err
+	}
+	ctx, g.stop = context.WithCancel(context.WithoutCancel(ctx))
+	g.done.Add(1)
+	go func() {
+		defer g.done.Done()
+		g.refresh(ctx)
+	}()
+	return nil
+}
+
+// Close stops the refresher and the upstream servers and ends the MCP
+// sessions.
+func (g *Gateway) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
+	g.done.Wait()
+	if g.ups != nil {
+		g.ups.closeAll()
+	}
+	if g.server != nil {
+		for s := range g.server.Sessions() {
+			s.Close()
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) refresh(ctx context.Context) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rev, err := g.Store.Revision(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.logger().Warn("gateway: read tenant revision", "err", err)
+			}
+			continue
+		}
+		if cur := g.catalogue(); cur != nil && cur.rev == rev {
+			continue
+		}
+		if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
+			g.logger().Warn("gateway: reload catalogue", "err", err)
+		}
+	}
+}
+
+// Reload rereads the tenant from the store now and rebuilds the catalogue,
+// then brings the upstream servers in line with it.
+func (g *Gateway) Reload(ctx context.Context) error {
+	if err := g.init(); err != nil {
+		return err
+	}
+	d, err := loadTenant(ctx, g.Store)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	g.rebuild(d)
+	g.ups.sync(d.upstreams)
+	return nil
+}
+
+// rebuild makes a new catalogue from d (nil: the current tenant data) and
+// the upstreams' live definitions, publishes it and mirrors its tool
+// definitions into the SDK server, which tells sessions the list changed.
+func (g *Gateway) rebuild(d *tenantData) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if d == nil {
+		cur := g.catalogue()
+		if cur == nil {
+			return
+		}
+		d = cur.data
+	}
+	cat, err := buildCatalogue(d, g.ups.live())
+	if cat == nil {
+		g.logger().Error("gateway: catalogue", "err", err)
+		return
+	}
+	if err != nil {
+		g.logger().Warn("gateway: tools left out of the policy", "err", err)
+	}
+	cat.data = d
+	g.snap.Store(cat)
+	g.mirror(cat)
+}
+
+// mirror keeps the SDK server's tool set equal to the callable catalogue,
+// so that the SDK sends notifications/tools/list_changed when it changes.
+// The SDK never answers tools/list or tools/call itself (see intercept).
+func (g *Gateway) mirror(cat *catalogue) {
+	var gone []string
+	for name := range g.listed {
+		if e := cat.tools[name]; !e.callable() {
+			gone = append(gone, name)
+			delete(g.listed, name)
+		}
+	}
+	if len(gone) > 0 {
+		g.server.RemoveTools(gone...)
+	}
+	for name, e := range cat.tools {
+		if !e.callable() || g.listed[name] == e.defJSON {
+			continue
+		}
+		g.listed[name] = e.defJSON
+		def := *e.def
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					g.logger().Warn("gateway: tool definition refused by the SDK", "tool", name, "err", r)
+				}
+			}()
+			g.server.AddTool(&def, unreachable)
+		}()
+	}
+}
+
+func unreachable(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return nil, errors.New("unreachable: the gateway answers tools/call itself")
+}

@@ -1,0 +1,56 @@
+package gateway
+
+//lint:file-ignore SA1019 logging and sampling are deprecated from protocol revision 2026-07-28 on; the revisions before it, which upstreams and agents still speak, have them, and the gateway relays them.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// relayLog passes a log message an upstream sent to the one call running
+// on it, if there is exactly one; else it goes to the gateway's log.
+func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
+	if f := c.sole(); f != nil && f.session != nil {
+		f.last.Store(time.Now().UnixNano())
+		f.session.Log(f.ctx, p)
+		return
+	}
+	log.Debug("gateway: upstream log", "level", p.Level, "logger", p.Logger, "data", p.Data)
+}
+
+// relaySampling passes an upstream's sampling request to the caller of the
+// one call running on it.
+func (c *upConn) relaySampling(p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
+	f := c.sole()
+	if f == nil || f.session == nil {
+		return nil, errUnattributable
+	}
+	return f.session.CreateMessage(f.ctx, p)
+}
+
+// enableLogs asks an upstream that logs to send every message: each
+// caller's own level filters what reaches it.
+func enableLogs(ctx context.Context, cs *mcp.ClientSession, log *slog.Logger) {
+	caps := cs.InitializeResult().Capabilities
+	if caps == nil || caps.Logging == nil {
+		return
+	}
+	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		log.Debug("gateway: upstream refused a log level", "err", err)
+	}
+}
+
+// addLogging announces the logging capability.
+func addLogging(caps *mcp.ServerCapabilities) { caps.Logging = &mcp.LoggingCapabilities{} }
+
+// relayDeprecated sets the handlers that relay an upstream's log messages
+// and sampling requests.
+func (c *upConn) relayDeprecated(opts *mcp.ClientOptions, log *slog.Logger) {
+	opts.LoggingMessageHandler = func(_ context.Context, req *mcp.LoggingMessageRequest) { c.relayLog(log, req.Params) }
+	opts.CreateMessageHandler = func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		return c.relaySampling(req.Params)
+	}
+}

@@ -1,0 +1,566 @@
+package gateway
+
+// Design note: upstream MCP servers.
+//
+// Each upstream in the tenant gets one supervisor goroutine holding one MCP
+// client session (stdio: a process Gatehouse starts; or Streamable HTTP).
+// When the session ends (the process died, the server went away, pings
+// failed), the supervisor starts it again with a backoff. The live tool
+// definitions are kept in memory and joined into the catalogue.
+//
+// Each definition is pinned by the SHA-256 of its canonical JSON (without
+// _meta). A definition first seen for a tool the tenant declared is pinned
+// on sight (the admin named it); a tool the upstream adds by itself is
+// imported pending; a pinned definition that changes withholds the tool
+// until an admin approves the new one (Approve). A tool whose live hash is
+// not its pinned hash is never listed or run, whatever the store says.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tools"
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+// upstreamProtocol is the MCP revision the gateway speaks to upstreams.
+const upstreamProtocol = "2025-11-25"
+
+// Supervision timings.
+const (
+	restartMin   = 500 * time.Millisecond
+	restartMax   = 30 * time.Second
+	upstreamPing = 20 * time.Second
+)
+
+type upstreams struct {
+	g      *Gateway
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	conns map[string]*upConn
+	wg    sync.WaitGroup // every supervisor
+
+	progress sync.Map // our progress token → func forwarding to the caller
+}
+
+var _ tools.Backend = (*upstreams)(nil)
+
+// upConn is one supervised upstream.
+type upConn struct {
+	cfg    store.Upstream
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	session  *mcp.ClientSession
+	defs     map[string]liveDef // by upstream tool name
+	restarts int
+	lastErr  string
+	inflight map[*inflightCall]bool
+	features features
+}
+
+// inflightCall is a call running on an upstream, with the caller's session
+// and the call's context, where what the upstream asks during the call
+// (sampling, elicitation, log messages) is relayed.
+type inflightCall struct {
+	ctx     context.Context
+	session *mcp.ServerSession
+	last    atomic.Int64 // when a notification was last relayed, in ns
+}
+
+// sole returns the one call running on c, or nil when there is none or
+// more than one. MCP gives a server-to-client request no link to the call
+// it serves, and all calls share one upstream session: a request is relayed
+// only when it can be attributed without doubt, never to a guess.
+func (c *upConn) sole() *inflightCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.inflight) != 1 {
+		return nil
+	}
+	for f := range c.inflight {
+		return f
+	}
+	return nil
+}
+
+var errUnattributable = errors.New("gatehouse relays a request of an upstream only while exactly one call of it is running")
+
+func newUpstreams(g *Gateway) *upstreams {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &upstreams{g: g, ctx: ctx, cancel: cancel, conns: map[string]*upConn{}}
+}
+
+// sync starts, restarts and stops supervisors to match the tenant's
+// upstreams.
+func (u *upstreams) sync(cfgs []store.Upstream) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ctx.Err() != nil {
+		return
+	}
+	want := map[string]store.Upstream{}
+	for _, c := range cfgs {
+		want[c.Name] = c
+	}
+	for name, c := range u.conns {
+		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL {
+			// Not waited for here: the supervisor may be calling sync.
+			c.cancel()
+			delete(u.conns, name)
+		}
+	}
+	for name, cfg := range want {
+		if _, ok := u.conns[name]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(u.ctx)
+		c := &upConn{cfg: cfg, cancel: cancel, done: make(chan struct{})}
+		u.conns[name] = c
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			u.supervise(ctx, c)
+		}()
+	}
+}
+
+func (u *upstreams) closeAll() {
+	u.cancel()
+	u.wg.Wait()
+}
+
+// live returns every connected upstream's tool definitions.
+func (u *upstreams) live() map[string]map[string]liveDef {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := map[string]map[string]liveDef{}
+	for name, c := range u.conns {
+		c.mu.Lock()
+		if c.defs != nil {
+			out[name] = c.defs
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+func (u *upstreams) conn(name string) *upConn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns[name]
+}
+
+// supervise keeps c's session up until ctx ends.
+func (u *upstreams) supervise(ctx context.Context, c *upConn) {
+	defer close(c.done)
+	log := u.g.logger().With("upstream", c.cfg.Name)
+	backoff := restartMin
+	for {
+		started := time.Now()
+		err := u.serve(ctx, c)
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		c.session = nil
+		c.restarts++
+		if err != nil {
+			c.lastErr = err.Error()
+		}
+		c.mu.Unlock()
+		if time.Since(started) > time.Minute {
+			backoff = restartMin
+		}
+		log.Warn("gateway: upstream stopped; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, restartMax)
+	}
+}
+
+// serve connects once, imports the tools and waits until the session ends.
+func (u *upstreams) serve(ctx context.Context, c *upConn) error {
+	log := u.g.logger().With("upstream", c.cfg.Name)
+	opts := &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{},
+		KeepAlive:    upstreamPing,
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			// Not from the handler itself: listing needs the connection
+			// the handler is being called from.
+			go func() {
+				if err := u.refreshTools(ctx, c); err != nil && ctx.Err() == nil {
+					log.Warn("gateway: relist upstream tools", "err", err)
+				}
+			}()
+		},
+		PromptListChangedHandler: func(context.Context, *mcp.PromptListChangedRequest) {
+			go u.refreshFeatures(ctx, c)
+		},
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
+			go u.refreshFeatures(ctx, c)
+		},
+		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			u.g.server.ResourceUpdated(ctx, req.Params)
+		},
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			if f, ok := u.progress.Load(fmt.Sprint(req.Params.ProgressToken)); ok {
+				p := *req.Params
+				f.(func(context.Context, *mcp.ProgressNotificationParams))(ctx, &p)
+			}
+		},
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			f := c.sole()
+			if f == nil || f.session == nil {
+				return nil, errUnattributable
+			}
+			return f.session.Elicit(f.ctx, req.Params)
+		},
+	}
+	c.relayDeprecated(opts, log)
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
+	var transport mcp.Transport
+	switch {
+	case len(c.cfg.Command) > 0:
+		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
+		cmd.Env = upstreamEnv()
+		cmd.Stderr = logWriter{log}
+		transport = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
+	case c.cfg.URL != "":
+		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: upstreamHTTP}
+	default:
+		return errors.New("upstream has neither a command nor a URL")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// The session-based revision: in it an upstream may ask the caller
+	// (sampling, elicitation) during a call and send notifications
+	// unprompted, which the gateway relays.
+	cs, err := client.Connect(cctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer cs.Close()
+	c.mu.Lock()
+	c.session = cs
+	c.lastErr = ""
+	c.mu.Unlock()
+	if err := u.refreshTools(ctx, c); err != nil {
+		return err
+	}
+	u.refreshFeatures(ctx, c)
+	enableLogs(ctx, cs, log)
+	log.Info("gateway: upstream connected")
+	ended := make(chan error, 1)
+	go func() { ended <- cs.Wait() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-ended:
+		if err == nil {
+			err = errors.New("the connection closed")
+		}
+		return err
+	}
+}
+
+// refreshTools lists c's tools, pins or withholds them in the store and
+// rebuilds the catalogue.
+func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
+	c.mu.Lock()
+	cs := c.session
+	c.mu.Unlock()
+	if cs == nil {
+		return errors.New("not connected")
+	}
+	defs := map[string]liveDef{}
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return fmt.Errorf("list tools: %w", err)
+		}
+		h, err := definitionHash(t)
+		if err != nil {
+			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", t.Name, "err", err)
+			continue
+		}
+		defs[t.Name] = liveDef{tool: t, hash: h}
+	}
+	c.mu.Lock()
+	c.defs = defs
+	c.mu.Unlock()
+	wrote, err := u.g.importTools(ctx, c.cfg.Name, defs)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		return u.g.Reload(ctx)
+	}
+	u.g.rebuild(nil)
+	return nil
+}
+
+// definitionHash is the SHA-256 of the canonical JSON of a tool's
+// definition as an upstream serves it, without _meta.
+func definitionHash(t *mcp.Tool) (string, error) {
+	d := *t
+	d.Meta = nil
+	b, err := json.Marshal(&d)
+	if err != nil {
+		return "", err
+	}
+	return slipverify.ArgsDigest(b)
+}
+
+func upstreamName(t store.Tool) string {
+	if t.UpstreamTool != "" {
+		return t.UpstreamTool
+	}
+	return t.Name
+}
+
+// importTools brings the store in line with an upstream's definitions and
+// reports whether it changed anything.
+func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[string]liveDef) (bool, error) {
+	all, err := g.Store.Tools().List(ctx)
+	if err != nil {
+		return false, fmt.Errorf("import %s tools: %w", upstream, err)
+	}
+	byName := map[string]store.Tool{}
+	for _, t := range all {
+		byName[t.Name] = t
+	}
+	log := g.logger().With("upstream", upstream)
+	wrote := false
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		def := defs[n]
+		var matches []store.Tool
+		for _, t := range all {
+			if t.Upstream == upstream && upstreamName(t) == n {
+				matches = append(matches, t)
+			}
+		}
+		if len(matches) == 0 {
+			if _, taken := byName[n]; taken {
+				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
+				continue
+			}
+			t := store.Tool{Name: n, Description: def.tool.Description, Upstream: upstream, Status: store.ToolPending}
+			if b, err := json.Marshal(def.tool.InputSchema); err == nil {
+				t.InputSchema = b
+			}
+			switch err := g.Store.Tools().Create(ctx, t); {
+			case err == nil:
+				wrote = true
+				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
+			case !errors.Is(err, store.ErrConflict):
+				return wrote, fmt.Errorf("import %s: %w", n, err)
+			}
+			continue
+		}
+		for _, t := range matches {
+			var change func(store.Tool) store.Tool
+			switch {
+			case t.PinnedHash == "" && t.Status != store.ToolPending:
+				// Declared by the tenant, never seen: pin what is served.
+				change = func(t store.Tool) store.Tool { t.PinnedHash, t.Status = def.hash, store.ToolActive; return t }
+			case t.PinnedHash == def.hash && t.Status == store.ToolPending:
+				// Back to the approved definition.
+				change = func(t store.Tool) store.Tool { t.Status = store.ToolActive; return t }
+			case t.PinnedHash != "" && t.PinnedHash != def.hash && t.Status != store.ToolPending:
+				log.Warn("gateway: upstream tool definition changed; withheld until an admin approves it", "tool", t.Name)
+				change = func(t store.Tool) store.Tool { t.Status = store.ToolPending; return t }
+			}
+			if change == nil {
+				continue
+			}
+			err := g.Store.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) { return change(old), nil })
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return wrote, fmt.Errorf("pin %s: %w", t.Name, err)
+			}
+			wrote = true
+		}
+	}
+	return wrote, nil
+}
+
+// Approve pins the definition an upstream serves now for tool, so that a
+// tool withheld because its definition changed (or imported pending) can
+// be listed and called again. It fails when this replica does not see the
+// upstream's definition (the upstream is not connected here).
+func (g *Gateway) Approve(ctx context.Context, tool string) error {
+	if err := g.init(); err != nil {
+		return err
+	}
+	t, err := g.Store.Tools().Get(ctx, tool)
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", tool, err)
+	}
+	if t.Upstream == "" {
+		return fmt.Errorf("approve %s: not an upstream tool", tool)
+	}
+	def, ok := g.ups.live()[t.Upstream][upstreamName(t)]
+	if !ok {
+		return fmt.Errorf("approve %s: upstream %s does not serve it now", tool, t.Upstream)
+	}
+	old := t.PinnedHash
+	err = g.Store.Tools().Update(ctx, tool, func(t store.Tool) (store.Tool, error) {
+		t.PinnedHash, t.Status = def.hash, store.ToolActive
+		return t, nil
+	})
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", tool, err)
+	}
+	if err := g.recorder().Record(ctx, audit.Event{Type: audit.AdminChange, Tool: tool, Status: "ok",
+		Detail: map[string]any{"action": "approve_upstream_tool", "upstream": t.Upstream, "pinned_hash": def.hash, "previous_hash": old}}); err != nil {
+		return fmt.Errorf("approve %s: audit: %w", tool, err)
+	}
+	return g.Reload(ctx)
+}
+
+// UpstreamStatus describes one upstream for operators.
+type UpstreamStatus struct {
+	Name      string
+	Connected bool
+	Restarts  int
+	LastError string
+	Tools     []string // the upstream's tool names, as it serves them
+}
+
+// Upstreams reports the state of every upstream on this replica.
+func (g *Gateway) Upstreams() []UpstreamStatus {
+	if g.init() != nil {
+		return nil
+	}
+	g.ups.mu.Lock()
+	defer g.ups.mu.Unlock()
+	var out []UpstreamStatus
+	for name, c := range g.ups.conns {
+		c.mu.Lock()
+		s := UpstreamStatus{Name: name, Connected: c.session != nil, Restarts: c.restarts, LastError: c.lastErr}
+		for n := range c.defs {
+			s.Tools = append(s.Tools, n)
+		}
+		c.mu.Unlock()
+		slices.Sort(s.Tools)
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b UpstreamStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Call implements tools.Backend for upstream tools. Upstream MCP servers
+// know no slips, so the executor verifies and redeems the slip here before
+// the call goes out; the caller's access token never does.
+func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*mcp.CallToolResult, error) {
+	c := u.conn(call.Tool.Upstream)
+	var cs *mcp.ClientSession
+	if c != nil {
+		c.mu.Lock()
+		cs = c.session
+		c.mu.Unlock()
+	}
+	if cs == nil {
+		return nil, fmt.Errorf("upstream %s is not connected", call.Tool.Upstream)
+	}
+	if _, err := u.g.Slips.Redeem(ctx, token, call.Tool.Name, call.Args); err != nil {
+		return nil, err
+	}
+	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
+	f := &inflightCall{ctx: ctx, session: call.Session}
+	c.mu.Lock()
+	if c.inflight == nil {
+		c.inflight = map[*inflightCall]bool{}
+	}
+	c.inflight[f] = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.inflight, f)
+		c.mu.Unlock()
+	}()
+	if call.Progress != nil {
+		pt := slip.NewID()
+		params.Meta = mcp.Meta{"progressToken": pt}
+		u.progress.Store(pt, func(ctx context.Context, p *mcp.ProgressNotificationParams) {
+			f.last.Store(time.Now().UnixNano())
+			call.Progress(ctx, p)
+		})
+		defer u.progress.Delete(pt)
+	}
+	res, err := cs.CallTool(ctx, params)
+	// The SDK hands notifications to their handler on another goroutine
+	// than responses, so what the upstream sent just before its result may
+	// still be on its way. When the call relays notifications (it asked for
+	// progress, or logs came during it), give them a short quiet period, so
+	// that the caller gets them before the result closes the stream.
+	if call.Progress != nil || f.last.Load() != 0 {
+		for start := time.Now(); time.Since(start) < progressGrace; {
+			time.Sleep(progressGrace / 10)
+			if time.Since(time.Unix(0, f.last.Load())) > progressGrace/5 && time.Since(start) > progressGrace/5 {
+				break
+			}
+		}
+	}
+	return res, err
+}
+
+// progressGrace bounds how long a call that asked for progress waits for
+// the upstream's last notifications after its result.
+const progressGrace = 25 * time.Millisecond
+
+// upstreamHTTP is the client of Streamable HTTP upstreams: many calls run
+// at once on one session, so it keeps more connections alive than the
+// default client. It sends no credentials of its own.
+var upstreamHTTP = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}()
+
+// upstreamEnv is the environment of upstream processes: Gatehouse's own,
+// less its GATEHOUSE_ settings, which may hold secrets.
+func upstreamEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GATEHOUSE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// logWriter passes an upstream's stderr to the log.
+type logWriter struct {
+	log interface{ Debug(string, ...any) }
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Debug("gateway: upstream stderr", "text", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,456 @@
+package identity
+
+// The authorization endpoint (RFC 6749 §4.1, OAuth 2.1, OpenID Connect Core
+// §3.1.2). Until the client and its redirect URI are known good, errors are
+// shown as a page and never redirected; after that they go back to the
+// client with state and iss (RFC 9207). Then: sign in if needed (the login
+// page returns here with the same request), ask consent for clients that
+// are not first-party (the consent form's answer issues the code), and
+// redirect with a single-use code that lives at most 60 seconds.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+type authzRequest struct {
+	client      store.Client
+	redirectURI string // where the answer goes: the redirect_uri sent, or the one registered
+	state       string
+	nonce       string
+	scopes      []string
+	resources   []string
+	challenge   string
+	prompt      map[string]bool
+	maxAge      int // -1 when absent
+	loginHint   string
+	hintSub     string // sub of a valid id_token_hint
+	raw         url.Values
+}
+
+// parseAuthorize validates an authorization request. page is set when the
+// error must be shown rather than redirected; otherwise a non-nil *Error is
+// to be redirected to req.redirectURI.
+func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authzRequest, page string, rerr *Error) {
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(q[k]) > 1 {
+			return nil, "The request names more than one " + k + ".", nil
+		}
+	}
+	id := q.Get("client_id")
+	if id == "" {
+		return nil, "The request does not say which application is asking (client_id is missing).", nil
+	}
+	c, err := p.client(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "The application asking to sign you in is not known here.", nil
+	}
+	if err != nil {
+		p.log().ErrorContext(ctx, "authorize: read client", "err", err)
+		return nil, "The request cannot be handled right now. Please try again.", nil
+	}
+	req = &authzRequest{client: c, raw: q, maxAge: -1, state: q.Get("state")}
+	if given := q.Get("redirect_uri"); given != "" {
+		if checkRedirectURI(given) != nil || !matchRedirect(c.RedirectURIs, given) {
+			return nil, "The application's return address (redirect_uri) is not registered for it.", nil
+		}
+		req.redirectURI = given
+	} else {
+		if len(c.RedirectURIs) != 1 {
+			return nil, "The request does not say where to return (redirect_uri is missing).", nil
+		}
+		req.redirectURI = c.RedirectURIs[0]
+	}
+
+	// From here on, errors go back to the client.
+	if err := dupCheck(q); err != nil {
+		return req, "", err
+	}
+	if q.Has("request") {
+		return req, "", errRequestNotSupported("request objects are not supported")
+	}
+	if q.Has("request_uri") {
+		return req, "", errRequestURINotSupported("request_uri is not supported")
+	}
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		return req, "", errInvalidRequest("response_mode %q is not supported; use query", rm)
+	}
+	switch rt := q.Get("response_type"); rt {
+	case "code":
+	case "":
+		return req, "", errInvalidRequest("response_type is required")
+	default:
+		return req, "", errUnsupportedResponseType("only response_type=code is supported")
+	}
+	if c.Kind == store.KindService {
+		return req, "", errUnauthorizedClient("a service client uses client_credentials, not the authorization code")
+	}
+	scopes, e := parseScope(q.Get("scope"))
+	if e != nil {
+		return req, "", e
+	}
+	req.scopes = p.grantable(scopes)
+	if slices.Contains(req.scopes, "openid") && q.Get("redirect_uri") == "" {
+		return req, "", errInvalidRequest("redirect_uri is required for an OpenID Connect request")
+	}
+	if req.resources, e = p.resources(q["resource"]); e != nil {
+		return req, "", e
+	}
+	// PKCE (RFC 7636) with S256 only: a missing method means plain, which
+	// is refused like plain itself.
+	req.challenge = q.Get("code_challenge")
+	method := q.Get("code_challenge_method")
+	switch {
+	case req.challenge == "" && method != "":
+		return req, "", errInvalidRequest("code_challenge_method without code_challenge")
+	case req.challenge == "":
+		return req, "", errInvalidRequest("code_challenge is required (PKCE with S256)")
+	case method != "S256":
+		return req, "", errInvalidRequest("code_challenge_method must be S256")
+	case !validChallenge(req.challenge):
+		return req, "", errInvalidRequest("code_challenge must be 43 base64url characters (the S256 of the verifier)")
+	}
+	req.nonce = q.Get("nonce")
+	if len(req.nonce) > 512 || len(req.state) > 2048 {
+		return req, "", errInvalidRequest("state or nonce is too long")
+	}
+	req.prompt = map[string]bool{}
+	for _, v := range strings.Fields(q.Get("prompt")) {
+		req.prompt[v] = true // unknown values are ignored
+	}
+	if req.prompt["none"] && len(req.prompt) > 1 {
+		return req, "", errInvalidRequest("prompt=none cannot be combined with other values")
+	}
+	if ma := q.Get("max_age"); ma != "" {
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 {
+			return req, "", errInvalidRequest("max_age must be a non-negative integer")
+		}
+		req.maxAge = n
+	}
+	req.loginHint = q.Get("login_hint")
+	if h := q.Get("id_token_hint"); h != "" {
+		claims, err := p.parseIDToken(h)
+		if err != nil {
+			return req, "", errInvalidRequest("id_token_hint is not an ID token of this issuer")
+		}
+		req.hintSub = claims.Subject
+	}
+	return req, "", nil
+}
+
+// validChallenge: the base64url (no padding) of a SHA-256, 43 characters.
+func validChallenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	return validVerifierChars(s)
+}
+
+func validVerifierChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// A HEAD must not issue a code.
+		w.Header().Set("Allow", "GET, POST")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	q, ferr := parseForm(w, r)
+	if q == nil {
+		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
+		return
+	}
+	req, page, rerr := p.parseAuthorize(r.Context(), q)
+	if page != "" {
+		p.errorPage(w, r, http.StatusBadRequest, page)
+		return
+	}
+	if rerr != nil {
+		p.redirectError(w, r, req, rerr)
+		return
+	}
+	sess, user, ok := p.sessionUser(r)
+	if p.needsLogin(req, sess, user, ok) {
+		if req.prompt["none"] {
+			p.redirectError(w, r, req, errLoginRequired("the user is not signed in"))
+			return
+		}
+		// The login page comes back with this request, minus what asked
+		// for a fresh login (else it would ask forever).
+		next := cloneValues(q)
+		next.Del("prompt")
+		if req.maxAge == 0 {
+			next.Del("max_age")
+		}
+		for v := range req.prompt {
+			if v != "login" && v != "select_account" {
+				next.Set("prompt", strings.TrimSpace(next.Get("prompt")+" "+v))
+			}
+		}
+		http.Redirect(w, r, p.url(pathLogin)+"?authz="+url.QueryEscape(next.Encode()), http.StatusSeeOther)
+		return
+	}
+	need, err := p.needsConsent(r.Context(), req, user.Username)
+	if err != nil {
+		p.redirectError(w, r, req, errServer(err))
+		return
+	}
+	if need {
+		if req.prompt["none"] {
+			p.redirectError(w, r, req, errConsentRequired("the user has not consented to this client"))
+			return
+		}
+		p.consentPage(w, r, req, sess, user)
+		return
+	}
+	p.issueCode(w, r, req, sess)
+}
+
+func (p *Provider) needsLogin(req *authzRequest, s store.LoginSession, u store.User, ok bool) bool {
+	switch {
+	case !ok, req.prompt["login"], req.prompt["select_account"], req.maxAge == 0:
+		return true
+	case req.maxAge > 0 && p.now().Unix()-s.AuthTime.Unix() > int64(req.maxAge):
+		return true
+	case req.hintSub != "" && req.hintSub != u.Username:
+		return true
+	}
+	return false
+}
+
+func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username string) (bool, error) {
+	if req.client.FirstParty {
+		return false, nil
+	}
+	if req.prompt["consent"] {
+		return true, nil
+	}
+	c, err := p.Store.Identity().Consent(ctx, username, req.client.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !subset(req.scopes, c.Scopes), nil
+}
+
+// scopeText says in words what a scope lets a client do.
+var scopeText = map[string]string{
+	"openid":         "know who you are (your username)",
+	"profile":        "see your profile (username)",
+	"email":          "see your email address",
+	"offline_access": "keep access while you are away",
+}
+
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *authzRequest, s store.LoginSession, u store.User) {
+	var lines []string
+	for _, sc := range req.scopes {
+		if t, ok := scopeText[sc]; ok {
+			lines = append(lines, t)
+		} else {
+			lines = append(lines, "use the permission "+sc)
+		}
+	}
+	lines = append(lines, "call tools for you, within your own permissions")
+	res := req.resources
+	if len(res) == 0 {
+		res = []string{p.MCPResource}
+	}
+	name := req.client.Name
+	if name == "" {
+		name = req.client.ClientID
+	}
+	p.renderPage(w, r, http.StatusOK, "consent", pageData{
+		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: req.raw.Encode(),
+		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res,
+	})
+}
+
+// handleConsent takes the consent form's answer: it re-validates the
+// authorization request the form carries, then issues the code or sends
+// access_denied.
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+	form, ferr := parseForm(w, r)
+	if ferr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
+		return
+	}
+	sess, user, ok := p.sessionUser(r)
+	if !ok {
+		p.errorPage(w, r, http.StatusForbidden, "Your session has ended. Start again from the application.")
+		return
+	}
+	if !equalSecret(sess.CSRF, form.Get("csrf")) {
+		p.errorPage(w, r, http.StatusForbidden, "This form has expired. Start again from the application.")
+		return
+	}
+	q, err := url.ParseQuery(form.Get("authz"))
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The request is malformed.")
+		return
+	}
+	req, page, rerr := p.parseAuthorize(r.Context(), q)
+	if page != "" {
+		p.errorPage(w, r, http.StatusBadRequest, page)
+		return
+	}
+	if rerr != nil {
+		p.redirectError(w, r, req, rerr)
+		return
+	}
+	if form.Get("decision") != "allow" {
+		p.log().InfoContext(r.Context(), "consent denied", "user", user.Username, "client_id", req.client.ClientID)
+		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
+		return
+	}
+	ctx := r.Context()
+	scopes := slices.Clone(req.scopes)
+	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil {
+		scopes = append(scopes, old.Scopes...)
+	}
+	slices.Sort(scopes)
+	scopes = slices.Compact(scopes)
+	if scopes == nil {
+		scopes = []string{}
+	}
+	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
+		Scopes: scopes, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
+	if err == nil {
+		err = p.record(ctx, audit.Event{Type: audit.ConsentGranted, Session: sess.ID, Actor: user.Username,
+			Agent: req.client.ClientID, Decision: "allow", RemoteAddr: addrString(p.clientIP(r)),
+			Detail: map[string]any{"scopes": req.scopes, "resources": req.resources}})
+	}
+	if err != nil {
+		p.redirectError(w, r, req, errServer(err))
+		return
+	}
+	p.issueCode(w, r, req, sess)
+}
+
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, s store.LoginSession) {
+	code := randomToken(prefixCode)
+	c := store.AuthCode{
+		Hash: digest(code), ClientID: req.client.ClientID, RedirectURI: req.redirectURI, Username: s.Username,
+		SessionID: s.ID, AuthTime: s.AuthTime, Method: s.Method, Scope: joinScope(req.scopes), Resources: req.resources,
+		Nonce: req.nonce, CodeChallenge: req.challenge, GrantID: randomID(),
+		ExpiresAt: p.now().Add(p.codeTTL()).UTC().Truncate(time.Microsecond),
+	}
+	if err := p.Store.Identity().CreateAuthCode(r.Context(), c); err != nil {
+		p.redirectError(w, r, req, errServer(err))
+		return
+	}
+	p.redirectWith(w, r, req.redirectURI, url.Values{"code": {code}}, req.state)
+}
+
+// redirectError sends an authorization error back to the client.
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authzRequest, e *Error) {
+	if e.Code == "server_error" {
+		p.log().ErrorContext(r.Context(), "authorize failed", "err", e.cause)
+	}
+	v := url.Values{"error": {e.Code}}
+	if e.Description != "" {
+		v.Set("error_description", e.Description)
+	}
+	p.redirectWith(w, r, req.redirectURI, v, req.state)
+}
+
+// redirectWith adds the parameters, state and iss (RFC 9207) to the
+// redirect URI's own query, keeping that query as it was.
+func (p *Provider) redirectWith(w http.ResponseWriter, r *http.Request, target string, v url.Values, state string) {
+	if state != "" {
+		v.Set("state", state)
+	}
+	v.Set("iss", p.Issuer)
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", target+sep+v.Encode())
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// idTokenClaims is an ID token's payload.
+type idTokenClaims struct {
+	Issuer            string   `json:"iss"`
+	Subject           string   `json:"sub"`
+	Audience          audience `json:"aud"`
+	Expiry            int64    `json:"exp"`
+	IssuedAt          int64    `json:"iat"`
+	AuthTime          int64    `json:"auth_time,omitempty"`
+	Nonce             string   `json:"nonce,omitempty"`
+	SessionID         string   `json:"sid,omitempty"`
+	AtHash            string   `json:"at_hash,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Email             string   `json:"email,omitempty"`
+}
+
+// audience reads a string or an array; it writes a string when it has one.
+type audience []string
+
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// parseIDToken verifies an ID token this issuer signed. Expiry is not
+// checked: hints may be expired (OpenID Connect Core §3.1.2.1).
+func (p *Provider) parseIDToken(tok string) (idTokenClaims, error) {
+	var c idTokenClaims
+	payload, err := p.Keys.Verify(tok, idTokenType)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, err
+	}
+	if c.Issuer != p.Issuer || c.Subject == "" || len(c.Audience) == 0 {
+		return c, errors.New("not an ID token of this issuer")
+	}
+	return c, nil
+}

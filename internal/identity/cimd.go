@@ -1,0 +1,311 @@
+package identity
+
+// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document,
+// adopted by the MCP authorization spec): a client_id that is an https URL
+// names a JSON document, fetched from that URL, describing the client. The
+// fetch is a request the server makes on behalf of anyone, so it is guarded
+// against SSRF: the resolved address must be public (unless the operator
+// allows otherwise), redirects are not followed, the body and the time are
+// bounded, and no proxy is used.
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+const (
+	metadataMaxBytes = 5 << 10 // the draft suggests 5 KB
+	metadataTimeout  = 5 * time.Second
+	metadataMinTTL   = time.Minute
+	metadataMaxTTL   = 24 * time.Hour
+	metadataDefTTL   = 5 * time.Minute
+	metadataMaxCache = 1000
+)
+
+// isMetadataClientID reports whether id is a URL client ID: https, a host,
+// a path other than "/", no fragment, no credentials, no dot segments.
+func isMetadataClientID(id string) bool {
+	if !strings.HasPrefix(id, "https://") {
+		return false
+	}
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" ||
+		strings.Contains(id, "#") || u.Path == "" || u.Path == "/" {
+		return false
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// metadataCache keeps fetched documents for their HTTP max-age (bounded),
+// so an authorization and its token request fetch once.
+type metadataCache struct {
+	mu     sync.Mutex
+	m      map[string]cachedMetadata
+	client *http.Client
+}
+
+type cachedMetadata struct {
+	c       store.Client
+	expires time.Time
+}
+
+// errMetadata wraps every reason a document is refused; callers treat it
+// like an unknown client.
+var errMetadata = errors.New("client metadata document refused")
+
+func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client, error) {
+	now := p.now()
+	p.cimd.mu.Lock()
+	if e, ok := p.cimd.m[id]; ok && now.Before(e.expires) {
+		p.cimd.mu.Unlock()
+		return e.c, nil
+	}
+	p.cimd.mu.Unlock()
+
+	c, ttl, err := p.fetchMetadata(ctx, id)
+	if err != nil {
+		p.log().WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
+		return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	// Keep the client in the tenant, so it is listed and governed like the
+	// others; only a change is written.
+	c, err = p.keepMetadataClient(ctx, c)
+	if err != nil {
+		return store.Client{}, err
+	}
+	p.cimd.mu.Lock()
+	if p.cimd.m == nil {
+		p.cimd.m = map[string]cachedMetadata{}
+	}
+	if len(p.cimd.m) >= metadataMaxCache {
+		for k := range p.cimd.m {
+			delete(p.cimd.m, k)
+			break
+		}
+	}
+	p.cimd.m[id] = cachedMetadata{c: c, expires: now.Add(ttl)}
+	p.cimd.mu.Unlock()
+	return c, nil
+}
+
+// keepMetadataClient stores or refreshes a metadata client and returns the
+// stored record (whose tool cap an administrator may have set).
+func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client) (store.Client, error) {
+	old, err := p.Store.Clients().Get(ctx, c.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		err = p.Store.Clients().Create(ctx, c)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return store.Client{}, err
+		}
+		old, err = p.Store.Clients().Get(ctx, c.ClientID) // another replica was first
+	}
+	if err != nil {
+		return store.Client{}, err
+	}
+	if old.Source != store.SourceMetadata {
+		return store.Client{}, fmt.Errorf("%w: client %q exists and is not a metadata client", store.ErrConflict, c.ClientID)
+	}
+	if old.Name == c.Name && slices.Equal(old.RedirectURIs, c.RedirectURIs) &&
+		slices.Equal(old.PostLogoutRedirectURIs, c.PostLogoutRedirectURIs) {
+		return old, nil
+	}
+	var kept store.Client
+	err = p.Store.Clients().Update(ctx, c.ClientID, func(old store.Client) (store.Client, error) {
+		old.Name, old.RedirectURIs, old.PostLogoutRedirectURIs = c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs
+		kept = old
+		return old, nil
+	})
+	return kept, err
+}
+
+// metadataDocument is the part of a client metadata document we use.
+type metadataDocument struct {
+	ClientID                string   `json:"client_id"`
+	ClientName              string   `json:"client_name"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ClientSecret            *string  `json:"client_secret"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at"`
+}
+
+func (p *Provider) fetchMetadata(ctx context.Context, id string) (store.Client, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.metadataHTTP().Do(req)
+	if err != nil {
+		return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Redirects land here too: they are not followed.
+		return store.Client{}, 0, fmt.Errorf("%w: status %d", errMetadata, resp.StatusCode)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return store.Client{}, 0, fmt.Errorf("%w: content type %q", errMetadata, mt)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, metadataMaxBytes+1))
+	if err != nil {
+		return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
+	}
+	if len(body) > metadataMaxBytes {
+		return store.Client{}, 0, fmt.Errorf("%w: larger than %d bytes", errMetadata, metadataMaxBytes)
+	}
+	var d metadataDocument
+	if err := json.Unmarshal(body, &d); err != nil {
+		return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
+	}
+	switch {
+	case d.ClientID != id:
+		return store.Client{}, 0, fmt.Errorf("%w: client_id %q differs from the URL", errMetadata, d.ClientID)
+	case d.ClientSecret != nil || d.ClientSecretExpiresAt != nil:
+		return store.Client{}, 0, fmt.Errorf("%w: a metadata document must not carry a client secret", errMetadata)
+	case d.TokenEndpointAuthMethod != "" && d.TokenEndpointAuthMethod != authNone:
+		return store.Client{}, 0, fmt.Errorf("%w: token_endpoint_auth_method %q is not supported", errMetadata, d.TokenEndpointAuthMethod)
+	case len(d.RedirectURIs) == 0:
+		return store.Client{}, 0, fmt.Errorf("%w: no redirect_uris", errMetadata)
+	case len(d.ResponseTypes) > 0 && !slices.Equal(d.ResponseTypes, []string{"code"}):
+		return store.Client{}, 0, fmt.Errorf("%w: response_types must be [code]", errMetadata)
+	}
+	for _, g := range d.GrantTypes {
+		if g != grantCode && g != grantRefresh {
+			return store.Client{}, 0, fmt.Errorf("%w: grant type %q is not allowed for a public client", errMetadata, g)
+		}
+	}
+	for _, u := range append(slices.Clone(d.RedirectURIs), d.PostLogoutRedirectURIs...) {
+		if err := checkRedirectURI(u); err != nil {
+			return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
+		}
+	}
+	name := d.ClientName
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	c := store.Client{ClientID: id, Name: name, Kind: store.KindAgent, RedirectURIs: d.RedirectURIs,
+		PostLogoutRedirectURIs: d.PostLogoutRedirectURIs, Source: store.SourceMetadata}
+	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// cacheTTL reads max-age, bounded; no-store and no-cache still cache for the
+// minimum, so one authorization does not fetch twice.
+func cacheTTL(cc string) time.Duration {
+	ttl := metadataDefTTL
+	for d := range strings.SplitSeq(cc, ",") {
+		d = strings.TrimSpace(strings.ToLower(d))
+		if v, ok := strings.CutPrefix(d, "max-age="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				ttl = time.Duration(n) * time.Second
+			}
+		}
+		if d == "no-store" || d == "no-cache" {
+			ttl = 0
+		}
+	}
+	return min(max(ttl, metadataMinTTL), metadataMaxTTL)
+}
+
+// metadataHTTP is the guarded client: every connection's address is checked
+// after DNS resolution (so a name cannot rebind to an inside address), no
+// proxy, no redirects, bounded time.
+func (p *Provider) metadataHTTP() *http.Client {
+	p.cimd.mu.Lock()
+	defer p.cimd.mu.Unlock()
+	if p.cimd.client != nil {
+		return p.cimd.client
+	}
+	allowPrivate := p.AllowPrivateMetadataHosts
+	dialer := &net.Dialer{
+		Timeout: metadataTimeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: unparsable address", errMetadata)
+			}
+			if !allowPrivate && !publicAddr(ap.Addr()) {
+				return fmt.Errorf("%w: %s is not a public address", errMetadata, ap.Addr())
+			}
+			return nil
+		},
+	}
+	tr := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{RootCAs: p.MetadataRootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    metadataTimeout,
+		ResponseHeaderTimeout:  metadataTimeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		IdleConnTimeout:        30 * time.Second,
+		MaxIdleConns:           16,
+	}
+	p.cimd.client = &http.Client{
+		Transport: tr,
+		Timeout:   metadataTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return p.cimd.client
+}
+
+// Special-purpose ranges that publicAddr refuses beyond netip's predicates.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach inside addresses
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("2002::/16"), // 6to4 embeds any IPv4 address
+}
+
+// publicAddr reports whether a is a global unicast address outside private,
+// loopback, link-local and special-purpose ranges.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}

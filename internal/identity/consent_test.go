@@ -1,0 +1,162 @@
+package identity
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+func nativeParams(extra ...string) url.Values {
+	return authParams(append([]string{"client_id", "native", "redirect_uri", nativeRedirect}, extra...)...)
+}
+
+var authzRE = regexp.MustCompile(`name="authz" value="([^"]+)"`)
+
+func unescapeHTML(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
+}
+
+// consentForm returns the consent page's CSRF token and authz.
+func consentForm(t *testing.T, resp *http.Response) (string, string) {
+	t.Helper()
+	html := body(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(html, "Allow access?") {
+		t.Fatalf("no consent page: %d %s", resp.StatusCode, html)
+	}
+	m := authzRE.FindStringSubmatch(html)
+	if m == nil {
+		t.Fatal("no authz field")
+	}
+	return csrfOf(t, html), unescapeHTML(m[1])
+}
+
+func TestConsent(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	csrf, authz := consentForm(t, h.authorize(b, nativeParams()))
+
+	// Deny: access_denied back to the client.
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"deny"}})
+	if q := redirectQuery(t, resp, nativeRedirect); q.Get("error") != "access_denied" || q.Get("state") != "st-1" || q.Get("iss") != h.srv.URL {
+		t.Errorf("deny: %v", q)
+	}
+	// Wrong CSRF: refused.
+	resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {"x"}, "authz": {authz}, "decision": {"allow"}})
+	body(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bad CSRF: %d", resp.StatusCode)
+	}
+	// Without a session: refused.
+	resp, _ = h.browser().PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	body(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("no session: %d", resp.StatusCode)
+	}
+	// A tampered authz with an unregistered redirect: an error page.
+	bad, _ := url.ParseQuery(authz)
+	bad.Set("redirect_uri", "https://evil.example/")
+	resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {bad.Encode()}, "decision": {"allow"}})
+	body(t, resp)
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+		t.Errorf("tampered: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Allow: a code, and the consent is remembered.
+	resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	q := redirectQuery(t, resp, nativeRedirect)
+	if q.Get("code") == "" {
+		t.Fatalf("allow: %v", q)
+	}
+	r := h.token("native", "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {nativeRedirect}})
+	if r.Status != 200 || r.Refresh == "" {
+		t.Fatalf("public client redeem: %v", r.JSON)
+	}
+	if ev, ok := h.audit.last(audit.ConsentGranted); !ok || ev.Actor != "alice" || ev.Agent != "native" {
+		t.Errorf("event %+v", ev)
+	}
+	if q := redirectQuery(t, h.authorize(b, nativeParams()), nativeRedirect); q.Get("code") == "" {
+		t.Errorf("remembered consent: %v", q)
+	}
+	// prompt=none works now; a wider scope needs consent again.
+	if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none")), nativeRedirect); q.Get("code") == "" {
+		t.Errorf("prompt=none with consent: %v", q)
+	}
+	if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none", "scope", "openid tools")), nativeRedirect); q.Get("error") != "consent_required" {
+		t.Errorf("wider scope with prompt=none: %v", q)
+	}
+	consentForm(t, h.authorize(b, nativeParams("scope", "openid tools")))
+	// prompt=consent asks even when remembered.
+	consentForm(t, h.authorize(b, nativeParams("prompt", "consent")))
+	// Another person has not consented.
+	consentForm(t, h.authorize(h.signedIn("bob"), nativeParams()))
+}
+
+func TestLogout(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	r := h.redeem(h.code(b, authParams()))
+
+	// With an ID token of this session and a registered address: no
+	// question, back to the client with state.
+	v := url.Values{"id_token_hint": {r.ID}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s9"}}
+	resp, err := b.Get(h.url("/logout?" + v.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/bye?state=s9" {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if ev, ok := h.audit.last(audit.Logout); !ok || ev.Actor != "alice" || ev.Agent != "web" {
+		t.Errorf("event %+v", ev)
+	}
+	// The session is gone.
+	resp = h.authorize(b, authParams("prompt", "none"))
+	if q := redirectQuery(t, resp, webRedirect); q.Get("error") != "login_required" {
+		t.Errorf("after logout: %v", q)
+	}
+}
+
+func TestLogoutRefusalsAndConfirmation(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	r := h.redeem(h.code(b, authParams()))
+	for name, v := range map[string]url.Values{
+		"unregistered address":   {"id_token_hint": {r.ID}, "post_logout_redirect_uri": {"https://evil.example/"}},
+		"address without client": {"post_logout_redirect_uri": {"https://app.example/bye"}},
+		"forged hint":            {"id_token_hint": {r.ID + "x"}},
+		"client mismatch":        {"id_token_hint": {r.ID}, "client_id": {"native"}},
+		"access token as hint":   {"id_token_hint": {r.Access}},
+	} {
+		resp, _ := b.Get(h.url("/logout?" + v.Encode()))
+		body(t, resp)
+		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+			t.Errorf("%s: %d %q", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// Without proof, the person is asked; a GET alone signs nobody out.
+	resp, _ := b.Get(h.url("/logout?client_id=web&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Fbye&state=z"))
+	html := body(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(html, "Sign out?") {
+		t.Fatalf("confirmation: %d", resp.StatusCode)
+	}
+	if _, ok := h.audit.last(audit.Logout); ok {
+		t.Fatal("a GET without proof signed out")
+	}
+	// Posting the confirmation (with the session's CSRF token) does.
+	f := url.Values{"csrf": {csrfOf(t, html)}, "client_id": {"web"}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"z"}}
+	resp, _ = b.PostForm(h.url("/logout"), f)
+	body(t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/bye?state=z" {
+		t.Errorf("confirmed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// No session: nothing to confirm.
+	resp, _ = h.browser().Get(h.url("/logout"))
+	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(html, "You are signed out.") {
+		t.Errorf("no session: %d", resp.StatusCode)
+	}
+}

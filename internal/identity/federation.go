@@ -1,0 +1,468 @@
+package identity
+
+// Federation: an upstream OpenID provider (Okta, Entra ID, Auth0, Keycloak…)
+// as a login connection. The login page offers each connection; its flow is
+// the authorization code with PKCE, state bound to the browser by a cookie
+// and kept single-use in the database, nonce, and RFC 9207 iss when the
+// upstream supports it. The upstream's ID token is verified here (its
+// JWKS, issuer, audience, lifetime, nonce). People who sign in this way are
+// users of the tenant named "<connection>:<upstream username>", linked to
+// the upstream subject, so an upstream account never takes over a local one;
+// their roles are those mapped from an upstream claim plus any assigned here.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Connection is an upstream OpenID provider people may sign in with.
+type Connection struct {
+	// Name identifies the connection in URLs and usernames
+	// ("/login/okta", user "okta:alice"): letters, digits, '-' and '_'.
+	Name string
+	// DisplayName labels the login button; zero means Name.
+	DisplayName string
+	// Issuer is the upstream's issuer; its discovery document is at
+	// Issuer + "/.well-known/openid-configuration".
+	Issuer string
+	// ClientID and ClientSecret are Gatehouse's credentials at the
+	// upstream (client_secret_basic); an empty secret means a public client.
+	ClientID     string
+	ClientSecret string
+	// Scopes asked of the upstream; zero means openid profile email.
+	Scopes []string
+	// UsernameClaim names the claim that becomes the username after the
+	// prefix; zero means preferred_username, then email, then sub.
+	UsernameClaim string
+	// RolesClaim names a claim (a string or an array of strings, e.g.
+	// "groups" or "roles") whose values RoleMap turns into tenant roles at
+	// every sign-in; zero means roles are only assigned here.
+	RolesClaim string
+	RoleMap    map[string][]string
+	// DefaultRoles are given to a user of this connection on first sign-in.
+	DefaultRoles []string
+	// HTTPClient talks to the upstream; nil means a client with a 10 s
+	// timeout. The upstream is the operator's choice, so no SSRF guard.
+	HTTPClient *http.Client
+
+	up upstream
+}
+
+const (
+	fedCookie   = "gh_fed"
+	fedStateTTL = 10 * time.Minute
+	skewSeconds = 60
+)
+
+// Attributes a federated user carries.
+const (
+	attrIdP      = "idp"
+	attrIdPSub   = "idp_sub"
+	attrIdPRoles = "idp_roles" // the roles the last sign-in mapped, comma-separated
+)
+
+var defaultUpstreamClient = &http.Client{Timeout: 10 * time.Second}
+
+func (c *Connection) client() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return defaultUpstreamClient
+}
+
+func (c *Connection) label() string {
+	if c.DisplayName != "" {
+		return c.DisplayName
+	}
+	return c.Name
+}
+
+func validConnectionName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Provider) connection(name string) *Connection {
+	for _, c := range p.Connections {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (p *Provider) fedCallback(c *Connection) string {
+	return p.url(pathLogin + "/" + c.Name + "/callback")
+}
+
+// handleFederatedStart sends the browser to the upstream.
+func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) {
+	c := p.connection(r.PathValue("conn"))
+	if c == nil {
+		p.errorPage(w, r, http.StatusNotFound, "There is no such sign-in connection.")
+		return
+	}
+	ctx := r.Context()
+	// Each start stores a row: bound per address like login attempts.
+	n, err := p.Store.Identity().CountAttempt(ctx, "federation:ip:"+addrString(p.clientIP(r)), p.now(), p.window())
+	if err != nil || n > orDefault(p.MaxFailuresPerIP, 100) {
+		p.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-in attempts. Please wait a few minutes.")
+		return
+	}
+	meta, err := c.up.metadata(ctx, c.client(), c.Issuer, p.now())
+	if err != nil {
+		p.log().ErrorContext(ctx, "federation: upstream discovery", "connection", c.Name, "err", err)
+		p.errorPage(w, r, http.StatusBadGateway, "Signing in with "+c.label()+" is not possible right now.")
+		return
+	}
+	q := r.URL.Query()
+	state, nonce, verifier := randomToken(""), randomToken(""), randomToken("")
+	authz := q.Get("authz")
+	if _, err := url.ParseQuery(authz); err != nil {
+		authz = ""
+	}
+	err = p.Store.Identity().CreateFederationState(ctx, store.FederationState{
+		Hash: digest(state), Connection: c.Name, Nonce: nonce, CodeVerifier: verifier, Authz: authz,
+		Next: safeNext(q.Get("next")), ExpiresAt: p.now().Add(fedStateTTL).UTC().Truncate(time.Microsecond)})
+	if err != nil {
+		p.log().ErrorContext(ctx, "federation: store state", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
+		return
+	}
+	scopes := c.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{"openid", "profile", "email"}
+	}
+	v := url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {p.fedCallback(c)},
+		"scope": {strings.Join(scopes, " ")}, "state": {state}, "nonce": {nonce},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	sep := "?"
+	if strings.Contains(meta.AuthorizationEndpoint, "?") {
+		sep = "&"
+	}
+	p.setCookie(w, fedCookie, state, fedStateTTL)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, meta.AuthorizationEndpoint+sep+v.Encode(), http.StatusSeeOther)
+}
+
+// handleFederatedCallback finishes an upstream sign-in.
+func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Request) {
+	c := p.connection(r.PathValue("conn"))
+	if c == nil {
+		p.errorPage(w, r, http.StatusNotFound, "There is no such sign-in connection.")
+		return
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	ip := p.clientIP(r)
+	fail := func(status int, reason, msg string, detail ...any) {
+		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", reason}, detail...)...)
+		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Status: "refused", RemoteAddr: addrString(ip),
+			Detail: map[string]any{"reason": reason, "method": "fed", "connection": c.Name}})
+		p.errorPage(w, r, status, msg)
+	}
+	state := q.Get("state")
+	// The state must be the one this browser was given (no login CSRF),
+	// known, for this connection, fresh, and used once.
+	if state == "" || !equalSecret(p.cookie(r, fedCookie), state) {
+		fail(http.StatusBadRequest, "state_mismatch", "This sign-in was not started in this browser. Please start again.")
+		return
+	}
+	p.setCookie(w, fedCookie, "", -1)
+	h := digest(state)
+	st, err := p.Store.Identity().FederationState(ctx, h)
+	if err != nil || st.Connection != c.Name || !p.now().Before(st.ExpiresAt) {
+		fail(http.StatusBadRequest, "state_unknown", "This sign-in has expired. Please start again.")
+		return
+	}
+	if first, err := p.Store.Consume(ctx, "federation", h, st.ExpiresAt); err != nil || !first {
+		fail(http.StatusBadRequest, "state_reused", "This sign-in was already used. Please start again.")
+		return
+	}
+	meta, err := c.up.metadata(ctx, c.client(), c.Issuer, p.now())
+	if err != nil {
+		fail(http.StatusBadGateway, "upstream_unavailable", "Signing in with "+c.label()+" is not possible right now.", "err", err)
+		return
+	}
+	// RFC 9207: the answer must come from the upstream we asked.
+	if iss := q.Get("iss"); (iss != "" || meta.IssParameterSupported) && iss != c.Issuer {
+		fail(http.StatusBadRequest, "issuer_mismatch", "The sign-in answer came from the wrong provider.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		fail(http.StatusForbidden, "upstream_"+truncate(e, 64), c.label()+" did not sign you in.")
+		return
+	}
+	claims, err := p.redeemUpstream(ctx, c, meta, q.Get("code"), st)
+	if err != nil {
+		fail(http.StatusBadGateway, "upstream_token", "Signing in with "+c.label()+" failed.", "err", err)
+		return
+	}
+	user, err := p.federatedUser(ctx, c, claims)
+	if err != nil {
+		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
+		return
+	}
+	s, err := p.startSession(ctx, w, user.Username, "fed")
+	if err == nil {
+		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username, Status: "ok",
+			RemoteAddr: addrString(ip), Detail: map[string]any{"method": "fed", "connection": c.Name, "roles": user.Roles}})
+		if err != nil {
+			_ = p.endSession(ctx, w, s)
+		}
+	}
+	if err != nil {
+		p.log().ErrorContext(ctx, "federated login", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
+		return
+	}
+	next := st.Next
+	switch {
+	case st.Authz != "":
+		next = p.url(pathAuthorize) + "?" + st.Authz
+	case next == "":
+		next = p.path + "/"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// redeemUpstream exchanges the code and verifies the upstream ID token.
+func (p *Provider) redeemUpstream(ctx context.Context, c *Connection, meta *upstreamMeta, code string, st store.FederationState) (map[string]any, error) {
+	if code == "" {
+		return nil, errors.New("no code")
+	}
+	f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {p.fedCallback(c)},
+		"code_verifier": {st.CodeVerifier}}
+	if c.ClientSecret == "" {
+		f.Set("client_id", c.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.TokenEndpoint, strings.NewReader(f.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, upstreamMaxBytes)).Decode(&tr); err != nil {
+		return nil, fmt.Errorf("token response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK || tr.IDToken == "" {
+		return nil, fmt.Errorf("token request: status %d, error %q", resp.StatusCode, tr.Error)
+	}
+	claims, err := p.verifyUpstreamIDToken(ctx, c, meta, tr.IDToken, st.Nonce)
+	if err != nil {
+		return nil, err
+	}
+	// Some upstreams put few claims in the ID token; userinfo has the rest.
+	if _, ok := claims[c.usernameClaim(claims)]; (!ok || c.RolesClaim != "" && claims[c.RolesClaim] == nil) &&
+		meta.UserinfoEndpoint != "" && tr.AccessToken != "" {
+		if extra, err := fetchUserinfo(ctx, c.client(), meta.UserinfoEndpoint, tr.AccessToken); err == nil && extra["sub"] == claims["sub"] {
+			for k, v := range extra {
+				if _, have := claims[k]; !have {
+					claims[k] = v
+				}
+			}
+		}
+	}
+	return claims, nil
+}
+
+func fetchUserinfo(ctx context.Context, c *http.Client, endpoint, token string) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("userinfo: status %d", resp.StatusCode)
+	}
+	var m map[string]any
+	err = json.NewDecoder(http.MaxBytesReader(nil, resp.Body, upstreamMaxBytes)).Decode(&m)
+	return m, err
+}
+
+// verifyUpstreamIDToken applies OpenID Connect Core §3.1.3.7.
+func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, meta *upstreamMeta, tok, nonce string) (map[string]any, error) {
+	alg, kid, err := jwsHeader(tok)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains([]string{"RS256", "PS256", "ES256", "ES384", "EdDSA"}, alg) {
+		return nil, fmt.Errorf("ID token alg %q is not accepted", alg)
+	}
+	k, err := c.up.key(ctx, c.client(), meta.JWKSURI, kid, p.now())
+	if err != nil {
+		return nil, err
+	}
+	payload, err := verifyJWS(tok, k, alg)
+	if err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, errors.New("ID token claims are not JSON")
+	}
+	var aud audience
+	if b, err := json.Marshal(claims["aud"]); err != nil || json.Unmarshal(b, &aud) != nil {
+		return nil, errors.New("ID token aud is malformed")
+	}
+	num := func(k string) int64 { f, _ := claims[k].(float64); return int64(f) }
+	now := p.now().Unix()
+	switch {
+	case claims["iss"] != c.Issuer:
+		return nil, errors.New("ID token iss is not the upstream")
+	case !slices.Contains(aud, c.ClientID):
+		return nil, errors.New("ID token is not for this client")
+	case len(aud) > 1 && claims["azp"] != nil && claims["azp"] != c.ClientID:
+		return nil, errors.New("ID token azp is another client")
+	case num("exp") == 0 || now > num("exp")+skewSeconds:
+		return nil, errors.New("ID token expired")
+	case num("iat") > now+skewSeconds:
+		return nil, errors.New("ID token issued in the future")
+	case claims["nonce"] != nonce:
+		return nil, errors.New("ID token nonce mismatch")
+	}
+	if sub, _ := claims["sub"].(string); sub == "" {
+		return nil, errors.New("ID token has no sub")
+	}
+	return claims, nil
+}
+
+func (c *Connection) usernameClaim(claims map[string]any) string {
+	if c.UsernameClaim != "" {
+		return c.UsernameClaim
+	}
+	for _, k := range []string{"preferred_username", "email"} {
+		if s, _ := claims[k].(string); s != "" {
+			return k
+		}
+	}
+	return "sub"
+}
+
+// mappedRoles turns the roles claim into tenant roles.
+func (c *Connection) mappedRoles(claims map[string]any) []string {
+	if c.RolesClaim == "" {
+		return nil
+	}
+	var values []string
+	switch v := claims[c.RolesClaim].(type) {
+	case string:
+		values = strings.Fields(v)
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				values = append(values, s)
+			}
+		}
+	}
+	var out []string
+	for _, v := range values {
+		out = append(out, c.RoleMap[v]...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// federatedUser creates or updates the tenant user of an upstream account.
+// A user of that name that is not linked to the same upstream subject is
+// never taken over.
+func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[string]any) (store.User, error) {
+	sub := claims["sub"].(string)
+	name, _ := claims[c.usernameClaim(claims)].(string)
+	if name == "" || len(name) > 200 || strings.ContainsAny(name, " \t\r\n") {
+		return store.User{}, errors.New("no usable username claim")
+	}
+	username := c.Name + ":" + name
+	email, _ := claims["email"].(string)
+	mapped := c.mappedRoles(claims)
+	users := p.Store.Users()
+	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub}}
+	u.Roles = unionSorted(c.DefaultRoles, mapped)
+	if len(mapped) > 0 {
+		u.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
+	}
+	err := users.Create(ctx, u)
+	if err == nil {
+		return u, nil
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return store.User{}, err
+	}
+	var out store.User
+	err = users.Update(ctx, username, func(old store.User) (store.User, error) {
+		if old.Attributes[attrIdP] != c.Name || old.Attributes[attrIdPSub] != sub {
+			return old, fmt.Errorf("user %q is not linked to this %s account", username, c.Name)
+		}
+		if old.Disabled {
+			return old, fmt.Errorf("user %q is disabled", username)
+		}
+		if c.RolesClaim != "" {
+			// Roles assigned here stay; those the last sign-in mapped are
+			// replaced by what this one maps.
+			var before []string
+			if v := old.Attributes[attrIdPRoles]; v != "" {
+				before = strings.Split(v, ",")
+			}
+			kept := slices.DeleteFunc(slices.Clone(old.Roles), func(r string) bool { return slices.Contains(before, r) })
+			old.Roles = unionSorted(kept, mapped)
+			if len(mapped) > 0 {
+				old.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
+			} else {
+				delete(old.Attributes, attrIdPRoles)
+			}
+		}
+		if email != "" {
+			old.Email = email
+		}
+		out = old
+		return old, nil
+	})
+	return out, err
+}
+
+func unionSorted(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,311 @@
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// fakeUpstream is a small OpenID provider: it signs in whoever it is told
+// to, and can be told to misbehave.
+type fakeUpstream struct {
+	srv     *httptest.Server
+	key     *rsa.PrivateKey
+	mu      sync.Mutex
+	claims  map[string]any               // what the next ID token says about the person
+	tamper  func(claims map[string]any)  // changes the next ID token's claims
+	header  map[string]any               // replaces the ID token header when set
+	sigWith *rsa.PrivateKey              // signs with another key when set
+	iss     string                       // the iss parameter sent back ("" = the issuer)
+	codes   map[string]map[string]string // code → the authorization request
+}
+
+func newFakeUpstream(t *testing.T) *fakeUpstream {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &fakeUpstream{key: key, codes: map[string]map[string]string{}}
+	mux := http.NewServeMux()
+	u.srv = httptest.NewServer(mux)
+	t.Cleanup(u.srv.Close)
+	b64 := base64.RawURLEncoding
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": u.srv.URL, "authorization_endpoint": u.srv.URL + "/auth",
+			"token_endpoint": u.srv.URL + "/token", "jwks_uri": u.srv.URL + "/jwks", "userinfo_endpoint": u.srv.URL + "/me",
+			"authorization_response_iss_parameter_supported": true})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "k1", "use": "sig",
+			"alg": "RS256", "n": b64.EncodeToString(key.N.Bytes()), "e": b64.EncodeToString(big.NewInt(int64(key.E)).Bytes())}}})
+	})
+	mux.HandleFunc("GET /auth", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		code := randomID()
+		u.mu.Lock()
+		u.codes[code] = map[string]string{"nonce": q.Get("nonce"), "challenge": q.Get("code_challenge"),
+			"redirect_uri": q.Get("redirect_uri"), "client_id": q.Get("client_id")}
+		iss := u.iss
+		u.mu.Unlock()
+		if iss == "" {
+			iss = u.srv.URL
+		}
+		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {iss}}.Encode(), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, _ := r.BasicAuth()
+		_ = r.ParseForm()
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		req, ok := u.codes[r.PostForm.Get("code")]
+		delete(u.codes, r.PostForm.Get("code"))
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if !ok || id != "gatehouse" || secret != "up-secret" || req["redirect_uri"] != r.PostForm.Get("redirect_uri") ||
+			b64.EncodeToString(sum[:]) != req["challenge"] {
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		c := map[string]any{"iss": u.srv.URL, "aud": "gatehouse", "exp": time.Now().Add(time.Minute).Unix(),
+			"iat": time.Now().Unix(), "nonce": req["nonce"]}
+		for k, v := range u.claims {
+			c[k] = v
+		}
+		if u.tamper != nil {
+			u.tamper(c)
+		}
+		hdr := map[string]any{"alg": "RS256", "kid": "k1", "typ": "JWT"}
+		if u.header != nil {
+			hdr = u.header
+		}
+		hb, _ := json.Marshal(hdr)
+		pb, _ := json.Marshal(c)
+		input := b64.EncodeToString(hb) + "." + b64.EncodeToString(pb)
+		signer := u.key
+		if u.sigWith != nil {
+			signer = u.sigWith
+		}
+		d := sha256.Sum256([]byte(input))
+		sig, _ := rsa.SignPKCS1v15(nil, signer, 5 /* crypto.SHA256 */, d[:])
+		_ = json.NewEncoder(w).Encode(map[string]any{"id_token": input + "." + b64.EncodeToString(sig),
+			"access_token": "up-at", "token_type": "Bearer"})
+	})
+	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"sub": u.claims["sub"], "groups": []string{"Sales"}})
+	})
+	return u
+}
+
+func (u *fakeUpstream) set(f func(u *fakeUpstream)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f(u)
+}
+
+func fedHarness(t *testing.T) (*harness, *fakeUpstream) {
+	up := newFakeUpstream(t)
+	up.claims = map[string]any{"sub": "00u1", "preferred_username": "alice.up", "email": "alice@up.example",
+		"groups": []any{"Sales", "Everyone"}}
+	h := newHarness(t, func(p *Provider) {
+		p.Connections = []*Connection{{Name: "okta", DisplayName: "Okta", Issuer: up.srv.URL, ClientID: "gatehouse",
+			ClientSecret: "up-secret", RolesClaim: "groups", RoleMap: map[string][]string{"Sales": {"sales-manager"},
+				"Admins": {"admin"}}, DefaultRoles: []string{"staff"}}}
+	})
+	return h, up
+}
+
+// fedSignIn starts at the login page's Okta button and returns the response
+// of Gatehouse's callback.
+func fedSignIn(t *testing.T, h *harness, b *http.Client, authz url.Values) *http.Response {
+	t.Helper()
+	resp, err := b.Get(h.url("/login?authz=" + url.QueryEscape(authz.Encode())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := body(t, resp)
+	i := strings.Index(html, `href="`+h.url("/login/okta"))
+	if i < 0 {
+		t.Fatalf("no Okta button:\n%s", html)
+	}
+	href := unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
+	resp, err = b.Get(href) // → the upstream
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	up := resp.Header.Get("Location")
+	resp, err = b.Get(up) // the upstream signs in and sends back
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	resp, err = b.Get(resp.Header.Get("Location")) // Gatehouse's callback
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestFederatedSignIn(t *testing.T) {
+	h, up := fedHarness(t)
+	b := h.browser()
+	resp := fedSignIn(t, h, b, authParams())
+	body(t, resp)
+	back := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(back, h.url("/authorize?")) {
+		t.Fatalf("callback: %d %q", resp.StatusCode, back)
+	}
+	resp, _ = b.Get(back)
+	q := redirectQuery(t, resp, webRedirect)
+	r := h.redeem(q.Get("code"))
+	if r.Status != 200 || claims(t, r.ID)["sub"] != "okta:alice.up" || claims(t, r.ID)["amr"].([]any)[0] != "fed" {
+		t.Fatalf("tokens: %v", r.JSON)
+	}
+	u, err := h.db.Users().Get(t.Context(), "okta:alice.up")
+	if err != nil || !slices.Equal(u.Roles, []string{"sales-manager", "staff"}) || u.Email != "alice@up.example" ||
+		u.Attributes[attrIdPSub] != "00u1" || u.PasswordHash != "" {
+		t.Fatalf("user %+v %v", u, err)
+	}
+	if ev, ok := h.audit.last(audit.LoginSucceeded); !ok || ev.Actor != "okta:alice.up" || ev.Detail["connection"] != "okta" {
+		t.Errorf("event %+v", ev)
+	}
+	// An admin assigns a role here; the next sign-in maps new groups and
+	// keeps the assigned role.
+	_ = h.db.Users().Update(t.Context(), u.Username, func(u store.User) (store.User, error) {
+		u.Roles = append(u.Roles, "auditor")
+		return u, nil
+	})
+	up.set(func(u *fakeUpstream) { u.claims["groups"] = []any{"Admins"} })
+	resp = fedSignIn(t, h, h.browser(), authParams())
+	body(t, resp)
+	u, _ = h.db.Users().Get(t.Context(), "okta:alice.up")
+	if !slices.Equal(u.Roles, []string{"admin", "auditor", "staff"}) {
+		t.Errorf("roles after the second sign-in: %v", u.Roles)
+	}
+}
+
+// An ID token without the roles claim is completed from userinfo.
+func TestFederatedClaimsFromUserinfo(t *testing.T) {
+	h, up := fedHarness(t)
+	up.set(func(u *fakeUpstream) { delete(u.claims, "groups") })
+	resp := fedSignIn(t, h, h.browser(), authParams())
+	body(t, resp)
+	u, err := h.db.Users().Get(t.Context(), "okta:alice.up")
+	if err != nil || !slices.Equal(u.Roles, []string{"sales-manager", "staff"}) {
+		t.Errorf("user %+v %v", u, err)
+	}
+}
+
+func TestFederatedRefusals(t *testing.T) {
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, tc := range []struct {
+		name   string
+		set    func(u *fakeUpstream)
+		reason string
+	}{
+		{"wrong audience", func(u *fakeUpstream) { u.tamper = func(c map[string]any) { c["aud"] = "someone-else" } }, "upstream_token"},
+		{"wrong nonce", func(u *fakeUpstream) { u.tamper = func(c map[string]any) { c["nonce"] = "x" } }, "upstream_token"},
+		{"expired", func(u *fakeUpstream) {
+			u.tamper = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }
+		}, "upstream_token"},
+		{"wrong issuer claim", func(u *fakeUpstream) { u.tamper = func(c map[string]any) { c["iss"] = "https://evil.example" } }, "upstream_token"},
+		{"forged signature", func(u *fakeUpstream) { u.sigWith = other }, "upstream_token"},
+		{"alg none", func(u *fakeUpstream) { u.header = map[string]any{"alg": "none", "kid": "k1"} }, "upstream_token"},
+		{"alg HS256", func(u *fakeUpstream) { u.header = map[string]any{"alg": "HS256", "kid": "k1"} }, "upstream_token"},
+		{"unknown kid", func(u *fakeUpstream) { u.header = map[string]any{"alg": "RS256", "kid": "k9"} }, "upstream_token"},
+		{"iss parameter mismatch", func(u *fakeUpstream) { u.iss = "https://evil.example" }, "issuer_mismatch"},
+		{"no sub", func(u *fakeUpstream) { u.tamper = func(c map[string]any) { delete(c, "sub") } }, "upstream_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, up := fedHarness(t)
+			up.set(tc.set)
+			resp := fedSignIn(t, h, h.browser(), authParams())
+			body(t, resp)
+			if resp.StatusCode < 400 || resp.Header.Get("Location") != "" {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if ev, ok := h.audit.last(audit.LoginFailed); !ok || ev.Detail["reason"] != tc.reason {
+				t.Errorf("event %+v", ev)
+			}
+			if _, err := h.db.Users().Get(t.Context(), "okta:alice.up"); err == nil {
+				t.Error("a user was created")
+			}
+		})
+	}
+}
+
+func TestFederatedStateAndTakeover(t *testing.T) {
+	h, _ := fedHarness(t)
+	// The callback in another browser (login CSRF) is refused.
+	b := h.browser()
+	resp, _ := b.Get(h.url("/login/okta"))
+	body(t, resp)
+	resp, _ = b.Get(resp.Header.Get("Location"))
+	body(t, resp)
+	callback := resp.Header.Get("Location")
+	resp, _ = h.browser().Get(callback)
+	body(t, resp)
+	if resp.StatusCode != 400 {
+		t.Errorf("callback in another browser: %d", resp.StatusCode)
+	}
+	// In the right browser it works once; a replay is refused.
+	resp, _ = b.Get(callback)
+	body(t, resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	jar := b.Jar
+	u, _ := url.Parse(h.srv.URL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "gh_fed", Value: mustQuery(t, callback).Get("state"), Path: "/"}})
+	resp, _ = b.Get(callback)
+	body(t, resp)
+	if ev, _ := h.audit.last(audit.LoginFailed); resp.StatusCode != 400 || ev.Detail["reason"] != "state_reused" {
+		t.Errorf("replay: %d %+v", resp.StatusCode, ev)
+	}
+	// A local user of the same name, not linked, is never taken over.
+	h2, _ := fedHarness(t)
+	_ = h2.db.Users().Create(t.Context(), store.User{Username: "okta:alice.up", PasswordHash: hash(t, pw), Roles: []string{"admin"}})
+	resp = fedSignIn(t, h2, h2.browser(), authParams())
+	body(t, resp)
+	if ev, _ := h2.audit.last(audit.LoginFailed); resp.StatusCode != 403 || ev.Detail["reason"] != "account" {
+		t.Errorf("takeover: %d %+v", resp.StatusCode, ev)
+	}
+	// An unknown connection.
+	resp, _ = h.browser().Get(h.url("/login/nope"))
+	body(t, resp)
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown connection: %d", resp.StatusCode)
+	}
+	// Bad connection configuration is a Check error.
+	for _, c := range []*Connection{{Name: "a b", Issuer: "https://x", ClientID: "c"}, {Name: "a", Issuer: "x", ClientID: "c"},
+		{Name: "a", Issuer: "https://x"}} {
+		p := &Provider{Issuer: "https://id.example", Store: h.db, Keys: h.p.Keys, Connections: []*Connection{c}}
+		if p.Check() == nil {
+			t.Errorf("Check(%+v) = nil", c)
+		}
+	}
+}
+
+func mustQuery(t *testing.T, s string) url.Values {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}

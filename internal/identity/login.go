@@ -1,0 +1,209 @@
+package identity
+
+// The login form. It works without JavaScript, is CSRF-protected with a
+// double-submit cookie (the form exists before any session does), answers a
+// good POST with 303, and answers every failure — unknown user, wrong
+// password, disabled user, too many attempts — with the same message.
+// Attempts are counted in the database per username and per client address
+// before the password is checked, so parallel guesses all count and the
+// counters hold across replicas.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// badLogin is the one message of every failed login.
+const badLogin = "Invalid username or password."
+
+const (
+	maxUsername = 256
+	maxPassword = 1024
+)
+
+func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := pageData{Authz: q.Get("authz"), Next: safeNext(q.Get("next"))}
+	if d.Authz != "" {
+		if aq, err := url.ParseQuery(d.Authz); err == nil {
+			d.Username = aq.Get("login_hint")
+		}
+	}
+	p.loginForm(w, r, http.StatusOK, d)
+}
+
+// loginForm renders the form with a CSRF token, setting its cookie when the
+// browser has none.
+func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	csrf := p.cookie(r, loginCSRF)
+	if len(csrf) < 32 || len(csrf) > 100 {
+		csrf = randomToken("")
+		p.setCookie(w, loginCSRF, csrf, time.Hour)
+	}
+	d.Title, d.Action, d.CSRF = "Sign in", p.url(pathLogin), csrf
+	for _, c := range p.Connections {
+		v := url.Values{}
+		if d.Authz != "" {
+			v.Set("authz", d.Authz)
+		}
+		if d.Next != "" {
+			v.Set("next", d.Next)
+		}
+		u := p.url(pathLogin + "/" + c.Name)
+		if len(v) > 0 {
+			u += "?" + v.Encode()
+		}
+		d.Links = append(d.Links, link{Label: c.label(), URL: u})
+	}
+	if d.Authz != "" {
+		if aq, err := url.ParseQuery(d.Authz); err == nil {
+			if c, err := p.client(r.Context(), aq.Get("client_id")); err == nil {
+				d.Client = c.Name
+				if d.Client == "" {
+					d.Client = c.ClientID
+				}
+			}
+		}
+	}
+	p.renderPage(w, r, status, "login", d)
+}
+
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
+	form, ferr := parseForm(w, r)
+	if ferr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
+		return
+	}
+	d := pageData{Authz: form.Get("authz"), Next: safeNext(form.Get("next")), Username: form.Get("username")}
+	if d.Authz != "" {
+		if _, err := url.ParseQuery(d.Authz); err != nil {
+			p.errorPage(w, r, http.StatusBadRequest, "The request is malformed.")
+			return
+		}
+	}
+	if !equalSecret(p.cookie(r, loginCSRF), form.Get("csrf")) {
+		d.Error = "The sign-in form expired. Please try again."
+		p.loginForm(w, r, http.StatusForbidden, d)
+		return
+	}
+	ctx := r.Context()
+	ip := p.clientIP(r)
+	user, reason := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip)
+	if reason != "" {
+		ev := audit.Event{Type: audit.LoginFailed, Actor: truncate(form.Get("username"), maxUsername),
+			Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
+		if d.Authz != "" {
+			if aq, err := url.ParseQuery(d.Authz); err == nil {
+				ev.Agent = truncate(aq.Get("client_id"), 512)
+			}
+		}
+		_ = p.record(ctx, ev) // a failure lets nothing through: logged if unrecorded
+		d.Error = badLogin
+		p.loginForm(w, r, http.StatusOK, d)
+		return
+	}
+	s, err := p.startSession(ctx, w, user.Username, "pwd")
+	if err == nil {
+		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username,
+			Status: "ok", RemoteAddr: addrString(ip), Detail: map[string]any{"method": "pwd"}})
+		if err != nil {
+			_ = p.endSession(ctx, w, s)
+		}
+	}
+	if err != nil {
+		p.log().ErrorContext(ctx, "login", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
+		return
+	}
+	p.setCookie(w, loginCSRF, "", -1)
+	next := d.Next
+	switch {
+	case d.Authz != "":
+		next = p.url(pathAuthorize) + "?" + d.Authz
+	case next == "":
+		next = p.path + "/"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// checkPassword counts the attempt, then checks it. reason is empty on
+// success, else the failure class for the audit trail (never shown).
+func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr) (store.User, string) {
+	if username == "" || len(username) > maxUsername || len(pw) > maxPassword {
+		return store.User{}, "malformed"
+	}
+	id, now, win := p.Store.Identity(), p.now(), p.window()
+	userKey := "login:u:" + strings.ToLower(username)
+	ipKey := "login:ip:" + addrString(ip)
+	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
+	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
+	if err := errors.Join(err1, err2); err != nil {
+		p.log().ErrorContext(ctx, "count login attempt", "err", err)
+		return store.User{}, "error"
+	}
+	if nu > orDefault(p.MaxFailuresPerUser, 10) || ni > orDefault(p.MaxFailuresPerIP, 100) {
+		return store.User{}, "throttled"
+	}
+	u, err := p.Store.Users().Get(ctx, username)
+	if err != nil || u.PasswordHash == "" {
+		// As long as a real check, so that timing does not tell which
+		// usernames exist.
+		password.Verify(pw, dummyHash())
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.log().ErrorContext(ctx, "read user", "err", err)
+			return store.User{}, "error"
+		}
+		if err != nil {
+			return store.User{}, "unknown_user"
+		}
+		return store.User{}, "no_password"
+	}
+	ok, err := password.Verify(pw, u.PasswordHash)
+	if err != nil {
+		p.log().ErrorContext(ctx, "user password hash unusable", "user", u.Username, "err", err)
+		return store.User{}, "bad_hash"
+	}
+	if !ok {
+		return store.User{}, "bad_password"
+	}
+	if u.Disabled {
+		return store.User{}, "disabled"
+	}
+	// Success: the user's failures are forgiven, and this attempt no
+	// longer counts against the address.
+	if err := errors.Join(id.ResetAttempts(ctx, userKey), id.ForgiveAttempt(ctx, ipKey)); err != nil {
+		p.log().WarnContext(ctx, "reset login attempts", "err", err)
+	}
+	return u, ""
+}
+
+// safeNext keeps next only when it is a path on this server: not a URL,
+// not protocol-relative, no backslashes browsers turn into slashes.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\r\n\t") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return next
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,100 @@
+package identity
+
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at the
+// end_session_endpoint, which is also the dashboard's sign-out. A request
+// ends the session without asking when it proves it comes from the session's
+// relying party (an id_token_hint of this session) or posts the session's
+// CSRF token; otherwise the person is asked. post_logout_redirect_uri must be
+// registered for the client, else an error page — never a redirect.
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
+	q, ferr := parseForm(w, r)
+	if ferr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
+		return
+	}
+	ctx := r.Context()
+	sess, hasSess := p.session(r)
+	var hint *idTokenClaims
+	if h := q.Get("id_token_hint"); h != "" {
+		c, err := p.parseIDToken(h)
+		if err != nil {
+			p.errorPage(w, r, http.StatusBadRequest, "The logout request carries an ID token that was not issued here.")
+			return
+		}
+		hint = &c
+	}
+	clientID := q.Get("client_id")
+	if hint != nil {
+		switch {
+		case clientID == "":
+			clientID = hint.Audience[0]
+		case !slices.Contains(hint.Audience, clientID):
+			p.errorPage(w, r, http.StatusBadRequest, "The logout request's client_id does not match its ID token.")
+			return
+		}
+	}
+	back := q.Get("post_logout_redirect_uri")
+	if back != "" {
+		if clientID == "" {
+			p.errorPage(w, r, http.StatusBadRequest, "post_logout_redirect_uri needs client_id or id_token_hint.")
+			return
+		}
+		c, err := p.client(ctx, clientID)
+		if err != nil || !matchRedirect(c.PostLogoutRedirectURIs, back) {
+			p.errorPage(w, r, http.StatusBadRequest, "The address to return to after signing out is not registered.")
+			return
+		}
+	}
+	confirmed := !hasSess ||
+		(r.Method == http.MethodPost && equalSecret(sess.CSRF, q.Get("csrf"))) ||
+		(hint != nil && hint.SessionID != "" && hint.SessionID == sess.ID)
+	if !confirmed {
+		hidden := map[string]string{}
+		for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
+			if v := q.Get(k); v != "" {
+				hidden[k] = v
+			}
+		}
+		p.renderPage(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", Action: p.url(pathLogout),
+			CSRF: sess.CSRF, Username: sess.Username, Hidden: hidden})
+		return
+	}
+	if err := p.endSession(ctx, w, sess); err != nil {
+		p.log().ErrorContext(ctx, "end session", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing out failed. Please try again.")
+		return
+	}
+	if hasSess {
+		_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: sess.ID, Actor: sess.Username, Agent: clientID,
+			Status: "ok", RemoteAddr: addrString(p.clientIP(r))})
+	}
+	if back != "" {
+		v := url.Values{}
+		if st := q.Get("state"); st != "" {
+			v.Set("state", st)
+		}
+		target := back
+		if len(v) > 0 {
+			sep := "?"
+			if strings.Contains(back, "?") {
+				sep = "&"
+			}
+			target += sep + v.Encode()
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Location", target)
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	p.renderPage(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Message: "You are signed out."})
+}

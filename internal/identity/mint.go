@@ -1,0 +1,145 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// idTokenType is the JOSE typ of ID tokens; access tokens are at+jwt, so
+// one can never pass for the other.
+const idTokenType = "JWT"
+
+// grant is what a token is issued for.
+type grant struct {
+	client    store.Client
+	user      *store.User // nil when the client acts for itself (client_credentials)
+	sessionID string
+	authTime  time.Time
+	method    string // amr of the login
+	scopes    []string
+	aud       []string
+	grantID   string
+	act       *accesstoken.Actor
+	notAfter  time.Time // zero: no cap beyond the access-token lifetime
+}
+
+// tokenResponse is RFC 6749 §5.1 (+ OIDC's id_token, RFC 8693's
+// issued_token_type).
+type tokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
+
+	claims accesstoken.Claims // for the audit event
+}
+
+// mintAccess signs an access token through accesstoken.Mint.
+func (p *Provider) mintAccess(g grant) (*tokenResponse, error) {
+	now := p.now()
+	exp := now.Add(p.accessTTL())
+	if !g.notAfter.IsZero() && g.notAfter.Before(exp) {
+		exp = g.notAfter
+	}
+	c := accesstoken.Claims{
+		Issuer: p.Issuer, Audience: accesstoken.Audience(g.aud), ClientID: g.client.ClientID,
+		Scope: joinScope(g.scopes), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		SessionID: g.sessionID, Act: g.act, GrantID: g.grantID,
+	}
+	if g.user != nil {
+		c.Subject = g.user.Username
+		c.AuthTime = g.authTime.Unix()
+	} else {
+		// RFC 9068 §2.2: with no resource owner, sub names the client.
+		c.Subject = g.client.ClientID
+	}
+	tok, err := accesstoken.Mint(p.Keys, c)
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	return &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: c.Expiry - now.Unix(),
+		Scope: c.Scope, claims: c}, nil
+}
+
+// mintIDToken signs an ID token (RS256, OpenID Connect Core §2) for the
+// grant's user, bound to the access token by at_hash.
+func (p *Provider) mintIDToken(g grant, nonce, accessToken string) (string, error) {
+	now := p.now()
+	c := idTokenClaims{
+		Issuer: p.Issuer, Subject: g.user.Username, Audience: audience{g.client.ClientID},
+		Expiry: now.Add(p.accessTTL()).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
+		Nonce: nonce, SessionID: g.sessionID, AtHash: atHash(accessToken),
+	}
+	if g.method != "" {
+		c.AMR = []string{g.method}
+	}
+	if slices.Contains(g.scopes, "profile") {
+		c.PreferredUsername = g.user.Username
+	}
+	if slices.Contains(g.scopes, "email") {
+		c.Email = g.user.Email
+	}
+	return p.Keys.SignJSON(keys.RS256, idTokenType, c)
+}
+
+// atHash is the left half of the SHA-256 of the access token, base64url
+// (OpenID Connect Core §3.1.3.6 for RS256).
+func atHash(tok string) string {
+	s := sha256.Sum256([]byte(tok))
+	return base64.RawURLEncoding.EncodeToString(s[:16])
+}
+
+// newRefresh stores a refresh token of the grant and returns it.
+func (p *Provider) newRefresh(ctx context.Context, rt store.RefreshToken) (string, error) {
+	tok := randomToken(prefixRefresh)
+	rt.Hash = digest(tok)
+	if err := p.Store.Identity().CreateRefreshToken(ctx, rt); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// parseAccessToken verifies an access token of this issuer for any
+// audience (userinfo, introspection, revocation and token exchange serve
+// every resource), and that neither it nor its grant was revoked.
+func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoken.Claims, error) {
+	var c accesstoken.Claims
+	payload, err := p.Keys.Verify(tok, accesstoken.Type)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", accesstoken.ErrInvalid, err)
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, fmt.Errorf("%w: claims", accesstoken.ErrInvalid)
+	}
+	if c.Issuer != p.Issuer || c.Subject == "" || c.JTI == "" || c.Expiry == 0 {
+		return c, fmt.Errorf("%w: wrong issuer or missing claims", accesstoken.ErrInvalid)
+	}
+	skew := int64(accesstoken.Skew / time.Second)
+	now := p.now().Unix()
+	if now >= c.Expiry+skew {
+		return c, accesstoken.ErrExpired
+	}
+	if c.IssuedAt > now+skew {
+		return c, fmt.Errorf("%w: issued in the future", accesstoken.ErrInvalid)
+	}
+	revoked, err := p.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
+	if err != nil {
+		return c, err
+	}
+	if revoked {
+		return c, fmt.Errorf("%w: revoked", accesstoken.ErrInvalid)
+	}
+	return c, nil
+}

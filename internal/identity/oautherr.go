@@ -1,0 +1,139 @@
+package identity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an OAuth 2.0 error (RFC 6749 §5.2 and the codes other RFCs add).
+// Every OAuth error this package answers is one, built by the constructors
+// below and mapped to an HTTP status in one place, status.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	// basic asks for a WWW-Authenticate: Basic challenge (a client that
+	// tried HTTP Basic authentication and failed, RFC 6749 §5.2).
+	basic bool
+	// cause is the internal reason for logs; never sent.
+	cause error
+}
+
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+func oauthErr(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// Constructors, one per error code.
+func errInvalidRequest(f string, a ...any) *Error { return oauthErr("invalid_request", f, a...) }
+func errInvalidClient(f string, a ...any) *Error  { return oauthErr("invalid_client", f, a...) }
+func errInvalidGrant(f string, a ...any) *Error   { return oauthErr("invalid_grant", f, a...) }
+func errUnauthorizedClient(f string, a ...any) *Error {
+	return oauthErr("unauthorized_client", f, a...)
+}
+func errUnsupportedGrant(f string, a ...any) *Error {
+	return oauthErr("unsupported_grant_type", f, a...)
+}
+func errInvalidScope(f string, a ...any) *Error  { return oauthErr("invalid_scope", f, a...) }
+func errInvalidTarget(f string, a ...any) *Error { return oauthErr("invalid_target", f, a...) }
+func errAccessDenied(f string, a ...any) *Error  { return oauthErr("access_denied", f, a...) }
+func errUnsupportedResponseType(f string, a ...any) *Error {
+	return oauthErr("unsupported_response_type", f, a...)
+}
+func errLoginRequired(f string, a ...any) *Error   { return oauthErr("login_required", f, a...) }
+func errConsentRequired(f string, a ...any) *Error { return oauthErr("consent_required", f, a...) }
+func errRequestNotSupported(f string, a ...any) *Error {
+	return oauthErr("request_not_supported", f, a...)
+}
+func errRequestURINotSupported(f string, a ...any) *Error {
+	return oauthErr("request_uri_not_supported", f, a...)
+}
+func errInvalidRedirectURI(f string, a ...any) *Error {
+	return oauthErr("invalid_redirect_uri", f, a...)
+}
+func errInvalidClientMetadata(f string, a ...any) *Error {
+	return oauthErr("invalid_client_metadata", f, a...)
+}
+func errInvalidToken(f string, a ...any) *Error      { return oauthErr("invalid_token", f, a...) }
+func errInsufficientScope(f string, a ...any) *Error { return oauthErr("insufficient_scope", f, a...) }
+func errTemporarilyUnavailable(f string, a ...any) *Error {
+	return oauthErr("temporarily_unavailable", f, a...)
+}
+
+// errServer hides cause from the client and keeps it for the log.
+func errServer(cause error) *Error {
+	return &Error{Code: "server_error", Description: "internal error", cause: cause}
+}
+
+// status maps an error code to its HTTP status: the one place that does.
+func (e *Error) status() int {
+	switch e.Code {
+	case "invalid_client", "invalid_token":
+		return http.StatusUnauthorized
+	case "access_denied", "insufficient_scope":
+		return http.StatusForbidden
+	case "temporarily_unavailable":
+		return http.StatusTooManyRequests
+	case "server_error":
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// asError turns any error into an *Error, unknown ones into server_error.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errServer(err)
+}
+
+// writeError answers err as RFC 6749 JSON with no-store caching.
+func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := asError(err)
+	if e.Code == "server_error" {
+		p.log().ErrorContext(r.Context(), "identity request failed", "path", r.URL.Path, "err", e.cause)
+	}
+	h := w.Header()
+	switch {
+	case e.Code == "invalid_token" || e.Code == "insufficient_scope":
+		h.Set("WWW-Authenticate", bearerChallenge(e))
+	case e.Code == "invalid_client" && e.basic:
+		h.Set("WWW-Authenticate", `Basic realm="`+p.Issuer+`", charset="UTF-8"`)
+	case e.Code == "temporarily_unavailable":
+		h.Set("Retry-After", "60")
+	}
+	writeJSON(w, e.status(), e)
+}
+
+// bearerChallenge is the RFC 6750 §3 challenge for an invalid token.
+func bearerChallenge(e *Error) string {
+	return fmt.Sprintf(`Bearer error=%q, error_description=%q`, e.Code, e.Description)
+}
+
+// writeJSON answers v as JSON that no cache may keep (token responses and
+// errors carry secrets or depend on them: RFC 6749 §5.1).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONCached answers a public document with the caching the caller set.
+func writeJSONCached(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,119 @@
+package identity
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"net/url"
+)
+
+// Pages are plain HTML forms that work without JavaScript. Every value is
+// escaped by html/template; no page embeds a secret other than the CSRF
+// token of its own form.
+
+const layout = `{{define "top"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · Gatehouse</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}
+main{max-width:26rem;margin:4rem auto;background:#fff;border-radius:10px;padding:2rem;box-shadow:0 1px 4px #0002}
+h1{font-size:1.3rem;margin-top:0}label{display:block;margin:.8rem 0 .2rem;font-weight:600}
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #bbb;border-radius:6px;font:inherit}
+button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#2457c5;color:#fff;font:inherit;cursor:pointer}
+button.secondary{background:#e3e6ec;color:#1d2330}.error{background:#fde8e8;color:#8a1c1c;padding:.6rem;border-radius:6px}
+a.button{display:block;text-align:center;padding:.6rem;border:1px solid #2457c5;border-radius:6px;color:#2457c5;text-decoration:none}
+ul{padding-left:1.2rem}code{background:#eef;padding:0 .2rem;border-radius:3px}
+</style></head><body><main>{{end}}
+{{define "bottom"}}</main></body></html>{{end}}`
+
+var pages = template.Must(template.New("pages").Parse(layout + `
+{{define "login"}}{{template "top" .}}
+<h1>Sign in</h1>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .Client}}<p>to continue to <strong>{{.Client}}</strong></p>{{end}}
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .Authz}}<input type="hidden" name="authz" value="{{.Authz}}">{{end}}
+{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" required autofocus>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+{{if .Links}}<p>or</p>{{range .Links}}<p><a class="button" href="{{.URL}}">Sign in with {{.Label}}</a></p>{{end}}{{end}}
+{{template "bottom"}}{{end}}
+
+{{define "consent"}}{{template "top" .}}
+<h1>Allow access?</h1>
+<p><strong>{{.Client}}</strong>{{if .ClientID}} (<code>{{.ClientID}}</code>){{end}} asks to act for you, <strong>{{.Username}}</strong>.</p>
+<p>It will be able to:</p>
+<ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
+{{if .Resources}}<p>on: {{range .Resources}}<code>{{.}}</code> {{end}}</p>{{end}}
+<p>Every tool call it makes is still checked against your permissions and recorded.</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<input type="hidden" name="authz" value="{{.Authz}}">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</form>
+{{template "bottom"}}{{end}}
+
+{{define "logout"}}{{template "top" .}}
+<h1>Sign out?</h1>
+<p>Sign out of Gatehouse{{if .Username}} as <strong>{{.Username}}</strong>{{end}}?</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
+<button type="submit">Sign out</button>
+</form>
+{{template "bottom"}}{{end}}
+
+{{define "message"}}{{template "top" .}}
+<h1>{{.Title}}</h1>
+<p{{if .Error}} class="error" role="alert"{{end}}>{{.Message}}</p>
+{{template "bottom"}}{{end}}
+`))
+
+type pageData struct {
+	Title, Error, Message string
+	Action, CSRF          string
+	Authz, Next           string
+	Username              string
+	Client, ClientID      string
+	Scopes, Resources     []string
+	Hidden                map[string]string
+	Links                 []link
+}
+
+type link struct{ Label, URL string }
+
+// renderPage writes a page with headers that keep it out of caches and
+// frames (clickjacking a consent or login form).
+func (p *Provider) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
+		p.log().ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	// No form-action: browsers apply it to the redirect after a POST, and
+	// the consent form's answer redirects to the client.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage is where a request goes that cannot be answered by a redirect
+// (unknown client, unregistered redirect URI): never to the URI given.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	p.renderPage(w, r, status, "message", pageData{Title: "Request refused", Error: "1", Message: msg})
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

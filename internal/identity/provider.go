@@ -1,0 +1,403 @@
+package identity
+
+// Design note. Provider is the handler struct the composition root fills
+// in; its exported fields are its dependencies and options (zero = default).
+// Every route it owns is registered by Mount with a method pattern under the
+// issuer's path. State that must hold across replicas (sessions, codes,
+// refresh tokens and their families, revocations, consents, login-attempt
+// counters, single use) lives in the store; the process keeps only caches:
+// verified client secrets (as SHA-256) and fetched client metadata documents.
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+// Store is what the provider needs of the store; *sqldb.DB satisfies it.
+type Store interface {
+	Users() store.Collection[store.User]
+	Clients() store.Collection[store.Client]
+	store.Consumer
+	Identity() store.Identity
+}
+
+var _ Store = (*sqldb.DB)(nil)
+
+// Provider is the OAuth 2.1 authorization server and OpenID provider of one
+// tenant. Fill in the fields, then call Mount; do not change or copy it
+// afterwards. It is safe for concurrent use.
+type Provider struct {
+	// Issuer is the issuer identifier, e.g. "http://127.0.0.1:8080": used
+	// byte for byte in discovery and tokens; endpoints live under it.
+	Issuer string
+	// Store keeps users, clients and the provider's own records.
+	Store Store
+	// Keys signs ID tokens (RS256) and access tokens (via accesstoken.Mint).
+	Keys *keys.Manager
+	// Audit receives every login, logout, consent, registration and token
+	// event. Nil discards them (tests only).
+	Audit audit.Recorder
+	// Logger is for operational messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Introspect, when set, is asked first by /introspect: it handles
+	// permission slips (single use: consumed on first introspection).
+	// ok=false means "not mine, continue".
+	Introspect func(ctx context.Context, token, callerClientID string) (resp map[string]any, ok bool)
+	// MCPResource is the resource URI of the MCP endpoint: the default
+	// audience of access tokens and an accepted RFC 8707 resource. Zero
+	// means Issuer + "/mcp".
+	MCPResource string
+
+	// Resources are further resource URIs a client may ask a token for
+	// (RFC 8707); MCPResource is always accepted. Zero means none.
+	Resources []string
+	// Scopes are further scopes advertised and granted besides openid,
+	// profile, email and offline_access. Zero means none.
+	Scopes []string
+	// AccessTokenTTL is the lifetime of access and ID tokens; zero means
+	// 10 minutes.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is how long an unused refresh token stays valid; zero
+	// means 14 days.
+	RefreshTokenTTL time.Duration
+	// GrantTTL bounds a refresh-token family from its first token; zero
+	// means 90 days.
+	GrantTTL time.Duration
+	// CodeTTL is the lifetime of an authorization code; zero (and anything
+	// above it) means 60 seconds.
+	CodeTTL time.Duration
+	// SessionTTL is the lifetime of a login session; zero means 12 hours.
+	SessionTTL time.Duration
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	// Zero means none: the peer address is the client's.
+	TrustedProxies []netip.Prefix
+	// MaxFailuresPerUser and MaxFailuresPerIP are the login attempts
+	// allowed per ThrottleWindow before further ones are refused; zero
+	// means 10 and 100. ThrottleWindow zero means 15 minutes.
+	MaxFailuresPerUser int
+	MaxFailuresPerIP   int
+	ThrottleWindow     time.Duration
+	// RegistrationsPerIP limits dynamic client registrations per client
+	// address and hour; zero means 100.
+	RegistrationsPerIP int
+	// DisableRegistration turns dynamic client registration (RFC 7591) off.
+	DisableRegistration bool
+	// AllowPrivateMetadataHosts lets client ID metadata documents be
+	// fetched from loopback, private and link-local addresses (tests and
+	// closed networks). Zero refuses them.
+	AllowPrivateMetadataHosts bool
+	// Connections are upstream OpenID providers people may sign in with
+	// (federation); each is a button on the login page. Zero means none.
+	Connections []*Connection
+	// ClientCacheTTL is how long a client record read from the store is
+	// reused before it is read again (a change made on another replica
+	// takes effect within it); zero means 1 second, negative turns the
+	// cache off.
+	ClientCacheTTL time.Duration
+	// MetadataRootCAs are the roots trusted when fetching client ID
+	// metadata documents; nil means the system roots.
+	MetadataRootCAs *x509.CertPool
+
+	once     sync.Once
+	initErr  error
+	base     string // Issuer without a trailing slash
+	path     string // the issuer's path, without a trailing slash
+	secure   bool   // https issuer: Secure cookies with the __Host- prefix
+	scopeSet map[string]bool
+	scopes   []string
+	resSet   map[string]bool
+
+	secrets secretCache
+	clients clientCache
+	cimd    metadataCache
+}
+
+const (
+	defaultAccessTTL  = 10 * time.Minute
+	defaultRefreshTTL = 14 * 24 * time.Hour
+	defaultGrantTTL   = 90 * 24 * time.Hour
+	maxCodeTTL        = 60 * time.Second
+	defaultSessionTTL = 12 * time.Hour
+	defaultWindow     = 15 * time.Minute
+)
+
+// Standard scopes, always supported.
+var standardScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// Check reports a configuration that cannot work. Mount panics with the same
+// message, so the composition root may call Check first to fail cleanly.
+func (p *Provider) Check() error {
+	p.once.Do(p.init)
+	return p.initErr
+}
+
+func (p *Provider) init() {
+	u, err := url.Parse(p.Issuer)
+	switch {
+	case p.Issuer == "":
+		p.initErr = errors.New("identity: Issuer is empty")
+	case err != nil:
+		p.initErr = fmt.Errorf("identity: Issuer: %w", err)
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.RawQuery != "", u.Fragment != "", u.User != nil:
+		// RFC 8414 §2: an https URL with no query or fragment. http is
+		// accepted for loopback and development deployments.
+		p.initErr = fmt.Errorf("identity: Issuer %q must be an http(s) URL with no query or fragment", p.Issuer)
+	case p.Store == nil:
+		p.initErr = errors.New("identity: Store is nil")
+	case p.Keys == nil:
+		p.initErr = errors.New("identity: Keys is nil")
+	}
+	if p.initErr != nil {
+		return
+	}
+	p.base = strings.TrimSuffix(p.Issuer, "/")
+	p.path = strings.TrimSuffix(u.Path, "/")
+	p.secure = u.Scheme == "https"
+	if p.MCPResource == "" {
+		p.MCPResource = p.base + "/mcp"
+	}
+	p.resSet = map[string]bool{p.MCPResource: true}
+	for _, r := range p.Resources {
+		if err := checkResourceURI(r); err != nil {
+			p.initErr = fmt.Errorf("identity: resource %q: %w", r, err)
+			return
+		}
+		p.resSet[r] = true
+	}
+	seen := map[string]bool{}
+	for _, c := range p.Connections {
+		switch {
+		case c == nil || !validConnectionName(c.Name) || seen[c.Name]:
+			p.initErr = fmt.Errorf("identity: connection names must be unique, of letters, digits, - and _")
+		case c.ClientID == "" || !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://"):
+			p.initErr = fmt.Errorf("identity: connection %s needs an http(s) issuer and a client ID", c.Name)
+		}
+		if p.initErr != nil {
+			return
+		}
+		seen[c.Name] = true
+	}
+	p.scopeSet = map[string]bool{}
+	for _, s := range append(append([]string{}, standardScopes...), p.Scopes...) {
+		if !validScopeToken(s) {
+			p.initErr = fmt.Errorf("identity: scope %q is not a valid scope token", s)
+			return
+		}
+		if !p.scopeSet[s] {
+			p.scopeSet[s] = true
+			p.scopes = append(p.scopes, s)
+		}
+	}
+}
+
+// Mount registers every route the provider owns on mux. It panics when
+// Check reports an error.
+func (p *Provider) Mount(mux *http.ServeMux) {
+	if err := p.Check(); err != nil {
+		panic(err)
+	}
+	at := func(pattern string, h http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" "+p.path+path, h)
+	}
+	// Discovery: RFC 8414 puts the issuer's path after the well-known
+	// segment; OpenID Connect Discovery appends the well-known path.
+	asMeta := "/.well-known/oauth-authorization-server" + p.path
+	mux.HandleFunc("GET "+asMeta, cors(p.handleMetadata))
+	mux.HandleFunc("OPTIONS "+asMeta, preflight)
+	at("GET /.well-known/openid-configuration", cors(p.handleMetadata))
+	at("OPTIONS /.well-known/openid-configuration", preflight)
+	at("GET "+pathJWKS, cors(p.handleJWKS))
+	at("OPTIONS "+pathJWKS, preflight)
+
+	at("GET "+pathAuthorize, p.handleAuthorize)
+	at("POST "+pathAuthorize, p.handleAuthorize)
+	at("GET "+pathLogin, p.handleLoginPage)
+	at("POST "+pathLogin, p.handleLogin)
+	at("POST "+pathConsent, p.handleConsent)
+	at("GET "+pathLogin+"/{conn}", p.handleFederatedStart)
+	at("GET "+pathLogin+"/{conn}/callback", p.handleFederatedCallback)
+	at("GET "+pathLogout, p.handleLogout)
+	at("POST "+pathLogout, p.handleLogout)
+
+	for path, h := range map[string]http.HandlerFunc{
+		pathToken:      p.handleToken,
+		pathRevoke:     p.handleRevoke,
+		pathIntrospect: p.handleIntrospect,
+		pathRegister:   p.handleRegister,
+	} {
+		at("POST "+path, cors(h))
+		at("OPTIONS "+path, preflight)
+	}
+	at("GET "+pathUserinfo, cors(p.handleUserinfo))
+	at("POST "+pathUserinfo, cors(p.handleUserinfo))
+	at("OPTIONS "+pathUserinfo, preflight)
+}
+
+// Endpoint paths under the issuer. Clients find them through discovery.
+const (
+	pathAuthorize  = "/authorize"
+	pathLogin      = "/login"
+	pathConsent    = "/consent"
+	pathLogout     = "/logout"
+	pathToken      = "/token"
+	pathRevoke     = "/revoke"
+	pathIntrospect = "/introspect"
+	pathRegister   = "/register"
+	pathUserinfo   = "/userinfo"
+	pathJWKS       = "/jwks.json"
+)
+
+func (p *Provider) url(path string) string { return p.base + path }
+
+func (p *Provider) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func (p *Provider) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return discardLogger
+}
+
+func (p *Provider) accessTTL() time.Duration  { return orDefault(p.AccessTokenTTL, defaultAccessTTL) }
+func (p *Provider) refreshTTL() time.Duration { return orDefault(p.RefreshTokenTTL, defaultRefreshTTL) }
+func (p *Provider) grantTTL() time.Duration   { return orDefault(p.GrantTTL, defaultGrantTTL) }
+func (p *Provider) sessionTTL() time.Duration { return orDefault(p.SessionTTL, defaultSessionTTL) }
+func (p *Provider) window() time.Duration     { return orDefault(p.ThrottleWindow, defaultWindow) }
+
+func (p *Provider) codeTTL() time.Duration {
+	if p.CodeTTL <= 0 || p.CodeTTL > maxCodeTTL {
+		return maxCodeTTL
+	}
+	return p.CodeTTL
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// record writes an audit event. Events that let something through must be
+// durable before the effect is acknowledged, so callers of a success event
+// fail the request when record fails; failures are only logged.
+func (p *Provider) record(ctx context.Context, e audit.Event) error {
+	rec := p.Audit
+	if rec == nil {
+		rec = audit.Discard
+	}
+	if err := rec.Record(ctx, e); err != nil {
+		p.log().ErrorContext(ctx, "audit record failed", "type", e.Type, "err", err)
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// Purge forgets expired sessions, codes, refresh tokens, revocations,
+// counters and single-use markers. The composition root calls it now and
+// then (every few minutes); any replica may.
+func (p *Provider) Purge(ctx context.Context) error {
+	now := p.now()
+	if _, err := p.Store.Identity().PurgeIdentity(ctx, now); err != nil {
+		return err
+	}
+	_, err := p.Store.PurgeConsumed(ctx, now)
+	return err
+}
+
+// clientIP is the address of the client: the peer, or, when the peer is a
+// trusted proxy, the right-most X-Forwarded-For address that is not one.
+func (p *Provider) clientIP(r *http.Request) netip.Addr {
+	addr := parseAddr(r.RemoteAddr)
+	if !p.trusted(addr) {
+		return addr
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr // a hop we cannot read: stop at the last one we trust
+		}
+		addr = a.Unmap()
+		if !p.trusted(addr) {
+			return addr
+		}
+	}
+	return addr
+}
+
+func (p *Provider) trusted(a netip.Addr) bool {
+	for _, pr := range p.TrustedProxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(remote); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// cors lets browser-based clients (MCP inspectors, SPAs using oauth4webapi)
+// call the endpoints that take no cookies. "*" never carries credentials.
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		}
+		h(w, r)
+	}
+}
+
+func preflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP, MCP-Protocol-Version")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,219 @@
+package identity
+
+// Dynamic client registration (RFC 7591), open as MCP clients need it.
+// Registered clients join the tenant's clients with Source "registered" and
+// Kind "agent", so they are listed, audited and governed like every other
+// client; they are never first-party, so a person consents before one acts.
+// Registrations are counted per client address in the database.
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// clientMetadata is the RFC 7591 §2 metadata the provider reads and echoes.
+type clientMetadata struct {
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TosURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+}
+
+type registrationResponse struct {
+	ClientID              string `json:"client_id"`
+	ClientSecret          string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	clientMetadata
+}
+
+// checkRedirectURI accepts an absolute URI without a fragment that is
+// https, http on a loopback host (RFC 8252 §7.3), or a private-use scheme of
+// a native app (RFC 8252 §7.1), and refuses schemes a browser would run.
+func checkRedirectURI(s string) error {
+	if len(s) > 2000 {
+		return errors.New("redirect URI too long")
+	}
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() {
+		return errors.New("a redirect URI must be an absolute URI")
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return errors.New("a redirect URI must not have a fragment")
+	}
+	switch scheme := strings.ToLower(u.Scheme); scheme {
+	case "https":
+		if u.Host == "" {
+			return errors.New("an https redirect URI needs a host")
+		}
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return errors.New("http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost)")
+		}
+	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "ftp", "ws", "wss", "mailto", "tel":
+		return errors.New("the redirect URI scheme " + scheme + " is not allowed")
+	}
+	if u.User != nil {
+		return errors.New("a redirect URI must not carry credentials")
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(s) <= 2000
+}
+
+func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if p.DisableRegistration {
+		p.writeError(w, r, errAccessDenied("dynamic client registration is disabled"))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		p.writeError(w, r, errInvalidClientMetadata("the body must be application/json"))
+		return
+	}
+	ip := p.clientIP(r)
+	n, err := p.Store.Identity().CountAttempt(ctx, "register:ip:"+addrString(ip), p.now(), time.Hour)
+	if err != nil {
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	if n > orDefault(p.RegistrationsPerIP, 100) {
+		p.writeError(w, r, errTemporarilyUnavailable("too many registrations from this address; try later"))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxForm+1))
+	if err != nil || len(body) > maxForm {
+		p.writeError(w, r, errInvalidClientMetadata("the body is too large or unreadable"))
+		return
+	}
+	var m clientMetadata
+	if err := json.Unmarshal(body, &m); err != nil {
+		p.writeError(w, r, errInvalidClientMetadata("the body is not a JSON object of client metadata"))
+		return
+	}
+	if e := p.normalizeMetadata(&m); e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	now := p.now()
+	c := store.Client{ClientID: "dcr_" + randomID(), Name: m.ClientName, Kind: store.KindAgent,
+		RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, Source: store.SourceRegistered}
+	resp := registrationResponse{ClientID: c.ClientID, ClientIDIssuedAt: now.Unix(), clientMetadata: m}
+	if m.TokenEndpointAuthMethod != authNone {
+		resp.ClientSecret = randomToken(prefixSecret)
+		if c.SecretHash, err = password.Hash(resp.ClientSecret); err != nil {
+			p.writeError(w, r, errServer(err))
+			return
+		}
+		never := int64(0)
+		resp.ClientSecretExpiresAt = &never
+	}
+	if err := p.Store.Clients().Create(ctx, c); err != nil {
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	err = p.record(ctx, audit.Event{Type: audit.ClientRegistered, Agent: c.ClientID, Status: "ok",
+		RemoteAddr: addrString(ip), Detail: map[string]any{"client_name": m.ClientName,
+			"redirect_uris": m.RedirectURIs, "token_endpoint_auth_method": m.TokenEndpointAuthMethod,
+			"grant_types": m.GrantTypes, "software_id": m.SoftwareID}})
+	if err != nil {
+		_ = p.Store.Clients().Delete(ctx, c.ClientID)
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// normalizeMetadata applies RFC 7591 §2 defaults and refuses what the
+// provider cannot honour.
+func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
+	if m.TokenEndpointAuthMethod == "" {
+		m.TokenEndpointAuthMethod = authBasic
+	}
+	if !slices.Contains([]string{authBasic, authPost, authNone}, m.TokenEndpointAuthMethod) {
+		return errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
+	}
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{grantCode}
+	}
+	if len(m.ResponseTypes) == 0 {
+		m.ResponseTypes = []string{"code"}
+	}
+	for _, g := range m.GrantTypes {
+		switch g {
+		case grantCode, grantRefresh:
+		case grantClientCredentials, grantTokenExchange:
+			if m.TokenEndpointAuthMethod == authNone {
+				return errInvalidClientMetadata("grant type %s needs a confidential client", g)
+			}
+		default:
+			return errInvalidClientMetadata("grant type %q is not supported", g)
+		}
+	}
+	if !slices.Equal(m.ResponseTypes, []string{"code"}) {
+		return errInvalidClientMetadata("response_types must be [\"code\"]")
+	}
+	code := slices.Contains(m.GrantTypes, grantCode)
+	if code && len(m.RedirectURIs) == 0 {
+		return errInvalidRedirectURI("redirect_uris is required for the authorization_code grant")
+	}
+	if len(m.RedirectURIs) > 20 || len(m.PostLogoutRedirectURIs) > 20 {
+		return errInvalidClientMetadata("too many redirect URIs")
+	}
+	for _, u := range m.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return errInvalidRedirectURI("%s: %s", u, err.Error())
+		}
+	}
+	for _, u := range m.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return errInvalidClientMetadata("post_logout_redirect_uris: %s", err.Error())
+		}
+	}
+	if m.ApplicationType != "" && m.ApplicationType != "web" && m.ApplicationType != "native" {
+		return errInvalidClientMetadata("application_type must be web or native")
+	}
+	if len(m.ClientName) > 200 || len(m.SoftwareID) > 200 || len(m.SoftwareVersion) > 100 || len(m.Contacts) > 10 {
+		return errInvalidClientMetadata("a metadata value is too long")
+	}
+	for _, u := range []string{m.ClientURI, m.LogoURI, m.TosURI, m.PolicyURI} {
+		if u != "" && !checkHTTPURL(u) {
+			return errInvalidClientMetadata("client_uri, logo_uri, tos_uri and policy_uri must be http(s) URLs")
+		}
+	}
+	// Scopes the server advertises are accepted; others are dropped (RFC
+	// 7591 §2: the server may replace the requested scope).
+	if m.Scope != "" {
+		asked, e := parseScope(m.Scope)
+		if e != nil {
+			return errInvalidClientMetadata("scope is malformed")
+		}
+		m.Scope = joinScope(p.grantable(asked))
+	}
+	return nil
+}

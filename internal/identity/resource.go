@@ -1,0 +1,235 @@
+package identity
+
+// The endpoints that take a token: userinfo (OpenID Connect Core §5.3),
+// revocation (RFC 7009) and introspection (RFC 7662).
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// bearerToken reads an RFC 6750 bearer token from the Authorization header,
+// or from a form body (§2.2) when there is no header. Tokens in the query
+// are not accepted (OAuth 2.1).
+func bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			return "", errInvalidRequest("the Authorization header must be Bearer")
+		}
+		return strings.TrimSpace(tok), nil
+	}
+	if r.Method == http.MethodPost {
+		f, e := parseForm(w, r)
+		if e != nil {
+			return "", e
+		}
+		if t := f.Get("access_token"); t != "" {
+			return t, nil
+		}
+	}
+	return "", nil
+}
+
+func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	tok, e := bearerToken(w, r)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	if tok == "" {
+		// RFC 6750 §3.1: no error code when no credentials were sent.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+p.Issuer+`"`)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	ctx := r.Context()
+	c, err := p.parseAccessToken(ctx, tok)
+	if err != nil {
+		if errors.Is(err, accesstoken.ErrInvalid) || errors.Is(err, accesstoken.ErrExpired) {
+			p.writeError(w, r, errInvalidToken("the access token is invalid, expired or revoked"))
+			return
+		}
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	scopes, _ := parseScope(c.Scope)
+	if c.GrantID == "" {
+		p.writeError(w, r, errInvalidToken("the access token does not represent a person"))
+		return
+	}
+	if !slices.Contains(scopes, "openid") {
+		p.writeError(w, r, errInsufficientScope("the openid scope is required"))
+		return
+	}
+	u, e := p.activeUser(ctx, c.Subject)
+	if e != nil {
+		if e.Code == "server_error" {
+			p.writeError(w, r, e)
+			return
+		}
+		p.writeError(w, r, errInvalidToken("the user is no longer active"))
+		return
+	}
+	out := map[string]any{"sub": u.Username}
+	if slices.Contains(scopes, "profile") {
+		out["preferred_username"] = u.Username
+	}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		out["email"] = u.Email
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	f, e := parseForm(w, r)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	client, method, e := p.authClient(ctx, r, f)
+	if e == nil && method == authNone {
+		e = errInvalidClient("introspection needs an authenticated client")
+	}
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	tok := f.Get("token")
+	if tok == "" {
+		p.writeError(w, r, errInvalidRequest("token is required"))
+		return
+	}
+	if p.Introspect != nil {
+		if resp, ok := p.Introspect(ctx, tok, client.ClientID); ok {
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+	}
+	resp, err := p.introspect(r, client, tok, f.Get("token_type_hint"))
+	if err != nil {
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var inactive = map[string]any{"active": false}
+
+func (p *Provider) introspect(r *http.Request, client store.Client, tok, hint string) (map[string]any, error) {
+	ctx := r.Context()
+	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
+		c, err := p.parseAccessToken(ctx, tok)
+		if err == nil {
+			out := map[string]any{"active": true, "token_type": "Bearer", "scope": c.Scope, "client_id": c.ClientID,
+				"sub": c.Subject, "aud": c.Audience, "iss": c.Issuer, "jti": c.JTI, "exp": c.Expiry, "iat": c.IssuedAt}
+			if c.GrantID != "" {
+				out["username"] = c.Subject
+			}
+			if c.Act != nil {
+				out["act"] = c.Act
+			}
+			return out, nil
+		}
+		if !errors.Is(err, accesstoken.ErrInvalid) && !errors.Is(err, accesstoken.ErrExpired) {
+			return nil, err
+		}
+	}
+	if !strings.HasPrefix(tok, prefixRefresh) {
+		return inactive, nil
+	}
+	id := p.Store.Identity()
+	h := digest(tok)
+	rt, err := id.RefreshToken(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return inactive, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Only the client a refresh token belongs to may learn about it.
+	now := p.now()
+	if rt.ClientID != client.ClientID || !now.Before(rt.ExpiresAt) || !now.Before(rt.GrantExpiresAt) {
+		return inactive, nil
+	}
+	used, err := id.Consumed(ctx, consumeRefresh, h)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := id.Revoked(ctx, rt.GrantID, "")
+	if err != nil {
+		return nil, err
+	}
+	if used || revoked {
+		return inactive, nil
+	}
+	return map[string]any{"active": true, "scope": rt.Scope, "client_id": rt.ClientID, "username": rt.Username,
+		"sub": rt.Username, "iss": p.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.IssuedAt.Unix()}, nil
+}
+
+// handleRevoke revokes a refresh token (its whole family, RFC 7009 §2.1)
+// or an access token of the requesting client. Unknown and foreign tokens
+// get the same 200 as revoked ones.
+func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	f, e := parseForm(w, r)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	client, _, e := p.authClient(ctx, r, f)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	tok := f.Get("token")
+	if tok == "" {
+		p.writeError(w, r, errInvalidRequest("token is required"))
+		return
+	}
+	id := p.Store.Identity()
+	ev := audit.Event{Type: audit.TokenRevoked, Agent: client.ClientID, Status: "ok", RemoteAddr: addrString(p.clientIP(r))}
+	var err error
+	if strings.HasPrefix(tok, prefixRefresh) {
+		rt, gerr := id.RefreshToken(ctx, digest(tok))
+		switch {
+		case gerr == nil && rt.ClientID == client.ClientID:
+			err = id.Revoke(ctx, store.RevokedGrant, rt.GrantID, rt.GrantExpiresAt)
+			ev.Actor = rt.Username
+			ev.Detail = map[string]any{"token_type": "refresh_token", "grant_id": rt.GrantID}
+		case gerr != nil && !errors.Is(gerr, store.ErrNotFound):
+			err = gerr
+		}
+	} else if c, perr := p.parseAccessToken(ctx, tok); perr == nil && c.ClientID == client.ClientID {
+		err = id.Revoke(ctx, store.RevokedToken, c.JTI, expiryOf(c))
+		ev.TokenID, ev.Session = c.JTI, c.SessionID
+		if c.GrantID != "" {
+			ev.Actor = c.Subject
+		}
+		ev.Detail = map[string]any{"token_type": "access_token"}
+	}
+	if err != nil {
+		p.writeError(w, r, errServer(err))
+		return
+	}
+	if ev.Detail != nil {
+		_ = p.record(ctx, ev)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// expiryOf is when a revocation of c may be forgotten: after the token
+// could no longer verify anyway.
+func expiryOf(c accesstoken.Claims) time.Time {
+	return time.Unix(c.Expiry, 0).Add(accesstoken.Skew + time.Second)
+}

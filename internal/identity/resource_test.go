@@ -1,0 +1,301 @@
+package identity
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+)
+
+const exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+func exchangeForm(subject string, extra ...string) url.Values {
+	f := url.Values{"grant_type": {exchange}, "subject_token": {subject}, "subject_token_type": {tokenTypeAccess}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "" {
+			f.Del(extra[i])
+		} else {
+			f.Set(extra[i], extra[i+1])
+		}
+	}
+	return f
+}
+
+func TestTokenExchange(t *testing.T) {
+	h := newHarness(t)
+	user := h.userTokens()
+	r := h.token("agent", "agent-secret", exchangeForm(user.Access, "scope", "openid profile"))
+	if r.Status != 200 || r.JSON["issued_token_type"] != tokenTypeAccess || r.JSON["token_type"] != "Bearer" ||
+		r.Refresh != "" || r.ID != "" {
+		t.Fatalf("exchange: %d %v", r.Status, r.JSON)
+	}
+	c, err := accesstoken.Verify(h.p.Keys, r.Access, h.srv.URL, h.srv.URL+"/mcp", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := claims(t, user.Access)
+	if c.Subject != "alice" || c.ClientID != "agent" || c.Scope != "openid profile" || c.GrantID != subj["gid"] ||
+		c.Expiry > int64(subj["exp"].(float64)) {
+		t.Errorf("claims %+v", c)
+	}
+	if diff := cmp.Diff(&accesstoken.Actor{Sub: "agent", ClientID: "agent"}, c.Act); diff != "" {
+		t.Errorf("act (-want +got):\n%s", diff)
+	}
+	ev, ok := h.audit.last(audit.TokenExchanged)
+	if !ok || ev.Actor != "alice" || ev.Agent != "agent" || !cmp.Equal(ev.Chain, []string{"agent"}) {
+		t.Errorf("event %+v", ev)
+	}
+	// Exchanging the exchanged token again nests the earlier actor.
+	r2 := h.token("agent", "agent-secret", exchangeForm(r.Access))
+	if r2.Status != 200 {
+		t.Fatal(r2.JSON)
+	}
+	c2, _ := accesstoken.Verify(h.p.Keys, r2.Access, h.srv.URL, h.srv.URL+"/mcp", time.Now())
+	if got := c2.Act.Chain(); !cmp.Equal(got, []string{"agent", "agent"}) {
+		t.Errorf("nested chain %v", got)
+	}
+	// An actor token of the agent itself is accepted.
+	own := h.token("agent", "agent-secret", url.Values{"grant_type": {"client_credentials"}})
+	if r := h.token("agent", "agent-secret", exchangeForm(user.Access, "actor_token", own.Access,
+		"actor_token_type", tokenTypeAccess)); r.Status != 200 {
+		t.Errorf("with actor_token: %v", r.JSON)
+	}
+	// Revoking the person's grant revokes what the agent got.
+	_ = h.post("/revoke", "web", "web-secret", url.Values{"token": {user.Refresh}})
+	if in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r.Access}}); in.JSON["active"] != false {
+		t.Errorf("exchanged token after the grant's revocation: %v", in.JSON)
+	}
+}
+
+func TestTokenExchangeRefusals(t *testing.T) {
+	h := newHarness(t)
+	user := h.userTokens()
+	service := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
+	other := h.token("agent", "agent-secret", url.Values{"grant_type": {"client_credentials"}})
+	_ = other
+	for _, tc := range []struct {
+		name, id, secret string
+		form             url.Values
+		error            string
+	}{
+		{"service client", "billing", "billing-secret", exchangeForm(user.Access), "unauthorized_client"},
+		{"web client", "web", "web-secret", exchangeForm(user.Access), "unauthorized_client"},
+		{"no subject", "agent", "agent-secret", exchangeForm("", "subject_token", ""), "invalid_request"},
+		{"subject type refresh", "agent", "agent-secret", exchangeForm(user.Refresh, "subject_token_type", tokenTypeRefresh), "invalid_request"},
+		{"requested type id_token", "agent", "agent-secret", exchangeForm(user.Access, "requested_token_type", "urn:ietf:params:oauth:token-type:id_token"), "invalid_request"},
+		{"garbage subject", "agent", "agent-secret", exchangeForm("a.b.c"), "invalid_grant"},
+		{"ID token as subject", "agent", "agent-secret", exchangeForm(user.ID), "invalid_grant"},
+		{"a client's own token as subject", "agent", "agent-secret", exchangeForm(service.Access), "invalid_grant"},
+		{"wider scope", "agent", "agent-secret", exchangeForm(user.Access, "scope", "openid tools"), "invalid_scope"},
+		{"unknown audience", "agent", "agent-secret", exchangeForm(user.Access, "audience", "https://x.example/"), "invalid_target"},
+		{"someone else's actor token", "agent", "agent-secret", exchangeForm(user.Access, "actor_token", service.Access, "actor_token_type", tokenTypeAccess), "invalid_request"},
+		{"actor type without token", "agent", "agent-secret", exchangeForm(user.Access, "actor_token_type", tokenTypeAccess), "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.token(tc.id, tc.secret, tc.form)
+			if r.Status != 400 || r.Error != tc.error {
+				t.Fatalf("%d %v, want %s", r.Status, r.JSON, tc.error)
+			}
+		})
+	}
+	// An expired subject token.
+	h.clock.Advance(11 * time.Minute)
+	if r := h.token("agent", "agent-secret", exchangeForm(user.Access)); r.Error != "invalid_grant" {
+		t.Errorf("expired subject: %v", r.JSON)
+	}
+}
+
+func userinfo(h *harness, tok string) (*http.Response, string) {
+	req, _ := http.NewRequest("GET", h.url("/userinfo"), nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, body(h.t, resp)
+}
+
+func TestUserinfo(t *testing.T) {
+	h := newHarness(t)
+	r := h.userTokens()
+	resp, b := userinfo(h, r.Access)
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if want := `{"email":"alice@acme.example","preferred_username":"alice","sub":"alice"}`; strings.TrimSpace(b) != want {
+		t.Errorf("userinfo %s, want %s", b, want)
+	}
+	// POST with the token in the body (RFC 6750 §2.2).
+	pr := h.post("/userinfo", "", "", url.Values{"access_token": {r.Access}})
+	if pr.Status != 200 || pr.JSON["sub"] != "alice" {
+		t.Errorf("POST: %v", pr.JSON)
+	}
+	// The token's sub is the ID token's sub.
+	if claims(t, r.ID)["sub"] != "alice" {
+		t.Error("sub mismatch")
+	}
+	noOpenID := h.userTokens("scope", "profile")
+	cc := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
+	for _, tc := range []struct {
+		name, tok string
+		status    int
+		challenge string
+	}{
+		{"no token", "", 401, `Bearer realm=`},
+		{"garbage", "x.y.z", 401, `Bearer error="invalid_token"`},
+		{"ID token", r.ID, 401, `Bearer error="invalid_token"`},
+		{"client token", cc.Access, 401, `Bearer error="invalid_token"`},
+		{"no openid scope", noOpenID.Access, 403, `Bearer error="insufficient_scope"`},
+	} {
+		resp, _ := userinfo(h, tc.tok)
+		if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), tc.challenge) {
+			t.Errorf("%s: %d %q", tc.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	// Expired.
+	h.clock.Advance(20 * time.Minute)
+	if resp, _ := userinfo(h, r.Access); resp.StatusCode != 401 {
+		t.Errorf("expired: %d", resp.StatusCode)
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	h := newHarness(t)
+	r := h.userTokens()
+	// Another client's revocation is answered 200 and does nothing.
+	if x := h.post("/revoke", "agent", "agent-secret", url.Values{"token": {r.Refresh}}); x.Status != 200 {
+		t.Fatalf("foreign: %v", x.JSON)
+	}
+	if x := refresh(h, r.Refresh); x.Status != 200 {
+		t.Fatalf("after a foreign revocation: %v", x.JSON)
+	} else {
+		r = x
+	}
+	// Revoking the access token: it no longer introspects, the refresh
+	// token still works.
+	if x := h.post("/revoke", "web", "web-secret", url.Values{"token": {r.Access}, "token_type_hint": {"access_token"}}); x.Status != 200 {
+		t.Fatal(x.JSON)
+	}
+	if in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r.Access}}); in.JSON["active"] != false {
+		t.Errorf("revoked access token: %v", in.JSON)
+	}
+	if resp, _ := userinfo(h, r.Access); resp.StatusCode != 401 {
+		t.Errorf("userinfo with a revoked token: %d", resp.StatusCode)
+	}
+	r2 := refresh(h, r.Refresh)
+	if r2.Status != 200 {
+		t.Fatalf("refresh after access revocation: %v", r2.JSON)
+	}
+	// Revoking the refresh token revokes the family.
+	if x := h.post("/revoke", "web", "web-secret", url.Values{"token": {r2.Refresh}}); x.Status != 200 {
+		t.Fatal(x.JSON)
+	}
+	if x := refresh(h, r2.Refresh); x.Error != "invalid_grant" {
+		t.Errorf("revoked refresh: %v", x.JSON)
+	}
+	if in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r2.Access}}); in.JSON["active"] != false {
+		t.Errorf("family access token: %v", in.JSON)
+	}
+	if ev, ok := h.audit.last(audit.TokenRevoked); !ok || ev.Actor != "alice" || ev.Agent != "web" {
+		t.Errorf("event %+v", ev)
+	}
+	// Unknown tokens: 200. No client: 401. No token: 400.
+	if x := h.post("/revoke", "web", "web-secret", url.Values{"token": {"whatever"}}); x.Status != 200 {
+		t.Errorf("unknown token: %d", x.Status)
+	}
+	if x := h.post("/revoke", "", "", url.Values{"token": {"whatever"}}); x.Status != 401 {
+		t.Errorf("no client: %d", x.Status)
+	}
+	if x := h.post("/revoke", "web", "web-secret", url.Values{}); x.Error != "invalid_request" {
+		t.Errorf("no token: %v", x.JSON)
+	}
+	// A public client revokes its own token by naming itself.
+	if x := h.post("/revoke", "", "", url.Values{"client_id": {"native"}, "token": {"ghr_x"}}); x.Status != 200 {
+		t.Errorf("public client: %d %v", x.Status, x.JSON)
+	}
+}
+
+func TestIntrospection(t *testing.T) {
+	h := newHarness(t)
+	r := h.userTokens()
+	in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r.Access}})
+	c := claims(t, r.Access)
+	want := map[string]any{"active": true, "token_type": "Bearer", "scope": "openid profile email", "client_id": "web",
+		"sub": "alice", "username": "alice", "aud": h.srv.URL + "/mcp", "iss": h.srv.URL, "jti": c["jti"],
+		"exp": c["exp"], "iat": c["iat"]}
+	if diff := cmp.Diff(want, in.JSON); diff != "" || in.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("access token (-want +got):\n%s", diff)
+	}
+	// Refresh tokens: only their own client learns about them.
+	if x := h.post("/introspect", "web", "web-secret", url.Values{"token": {r.Refresh}}); x.JSON["active"] != true || x.JSON["username"] != "alice" {
+		t.Errorf("own refresh token: %v", x.JSON)
+	}
+	if x := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r.Refresh}}); x.JSON["active"] != false {
+		t.Errorf("foreign refresh token: %v", x.JSON)
+	}
+	_ = refresh(h, r.Refresh)
+	if x := h.post("/introspect", "web", "web-secret", url.Values{"token": {r.Refresh}}); x.JSON["active"] != false {
+		t.Errorf("used refresh token: %v", x.JSON)
+	}
+	for name, tc := range map[string]struct {
+		id, secret string
+		form       url.Values
+		status     int
+	}{
+		"public client":   {"", "", url.Values{"client_id": {"native"}, "token": {r.Access}}, 401},
+		"no client":       {"", "", url.Values{"token": {r.Access}}, 401},
+		"wrong secret":    {"billing", "x", url.Values{"token": {r.Access}}, 401},
+		"no token":        {"billing", "billing-secret", url.Values{}, 400},
+		"garbage token":   {"billing", "billing-secret", url.Values{"token": {"nope"}}, 200},
+		"ID token":        {"billing", "billing-secret", url.Values{"token": {r.ID}}, 200},
+		"forged access":   {"billing", "billing-secret", url.Values{"token": {r.Access[:len(r.Access)-4] + "AAAA"}}, 200},
+		"introspect hint": {"billing", "billing-secret", url.Values{"token": {r.Access}, "token_type_hint": {"refresh_token"}}, 200},
+	} {
+		x := h.post("/introspect", tc.id, tc.secret, tc.form)
+		if x.Status != tc.status {
+			t.Errorf("%s: %d %v", name, x.Status, x.JSON)
+		}
+		if tc.status == 200 && name != "introspect hint" && x.JSON["active"] != false {
+			t.Errorf("%s: %v", name, x.JSON)
+		}
+	}
+}
+
+// The Introspect hook is asked first (permission slips are single use).
+func TestIntrospectHook(t *testing.T) {
+	var asked []string
+	h := newHarness(t, func(p *Provider) {
+		p.Introspect = func(_ context.Context, token, caller string) (map[string]any, bool) {
+			asked = append(asked, caller)
+			if token == "slip-1" {
+				return map[string]any{"active": true, "scope": "tool:sales_report"}, true
+			}
+			return nil, false
+		}
+	})
+	x := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {"slip-1"}})
+	if x.JSON["active"] != true || x.JSON["scope"] != "tool:sales_report" {
+		t.Errorf("slip: %v", x.JSON)
+	}
+	r := h.userTokens()
+	if x := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {r.Access}}); x.JSON["active"] != true {
+		t.Errorf("fall through: %v", x.JSON)
+	}
+	if !cmp.Equal(asked, []string{"billing", "billing"}) {
+		t.Errorf("hook asked by %v", asked)
+	}
+	// The hook is not asked for unauthenticated callers.
+	h.post("/introspect", "", "", url.Values{"token": {"slip-1"}})
+	if len(asked) != 2 {
+		t.Error("hook asked without client authentication")
+	}
+}

@@ -1,0 +1,138 @@
+package identity
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Cookie names. On https the __Host- prefix binds them to this host (no
+// Domain, Path=/, Secure), so a sibling subdomain cannot plant one.
+func (p *Provider) cookieName(base string) string {
+	if p.secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+const (
+	sessionCookie = "gh_session"
+	loginCSRF     = "gh_login_csrf"
+)
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{
+		Name:     p.cookieName(name),
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   p.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+func (p *Provider) cookie(r *http.Request, name string) string {
+	c, err := r.Cookie(p.cookieName(name))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// session returns the live login session of the request's cookie.
+func (p *Provider) session(r *http.Request) (store.LoginSession, bool) {
+	v := p.cookie(r, sessionCookie)
+	if v == "" || len(v) > 100 {
+		return store.LoginSession{}, false
+	}
+	s, err := p.Store.Identity().SessionBySecret(r.Context(), digest(v))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log().ErrorContext(r.Context(), "read session", "err", err)
+		}
+		return store.LoginSession{}, false
+	}
+	if !p.now().Before(s.ExpiresAt) {
+		return store.LoginSession{}, false
+	}
+	return s, true
+}
+
+// sessionUser returns the session and its user, when both are live.
+func (p *Provider) sessionUser(r *http.Request) (store.LoginSession, store.User, bool) {
+	s, ok := p.session(r)
+	if !ok {
+		return s, store.User{}, false
+	}
+	u, err := p.Store.Users().Get(r.Context(), s.Username)
+	if err != nil || u.Disabled {
+		return s, store.User{}, false
+	}
+	return s, u, true
+}
+
+// SessionUser returns the person signed in on r's session cookie, for pages
+// of other packages (the dashboard checks the admin role on it). ok is false
+// when there is no live session or the user is gone or disabled.
+func (p *Provider) SessionUser(r *http.Request) (store.User, bool) {
+	_, u, ok := p.sessionUser(r)
+	return u, ok
+}
+
+// SessionCSRF returns the signed-in session's CSRF token, for forms that
+// other packages render (a dashboard POST, or the logout button that posts
+// "csrf" to the end_session_endpoint); CheckSessionCSRF checks a posted one.
+func (p *Provider) SessionCSRF(r *http.Request) (string, bool) {
+	s, ok := p.session(r)
+	return s.CSRF, ok && s.CSRF != ""
+}
+
+// CheckSessionCSRF reports whether token is the CSRF token of r's session.
+func (p *Provider) CheckSessionCSRF(r *http.Request, token string) bool {
+	s, ok := p.session(r)
+	return ok && equalSecret(s.CSRF, token)
+}
+
+// LoginURL is where to send a person who must sign in before next (a path
+// on this server, e.g. "/admin").
+func (p *Provider) LoginURL(next string) string {
+	return p.url(pathLogin) + "?next=" + urlQueryEscape(next)
+}
+
+// startSession creates a new session for username (never reusing one that
+// the browser brought: no session fixation) and sets its cookie.
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, username, method string) (store.LoginSession, error) {
+	secret := randomToken(prefixSession)
+	now := p.now()
+	s := store.LoginSession{
+		ID: randomID(), SecretHash: digest(secret), Username: username, AuthTime: now.UTC().Truncate(time.Second),
+		CSRF: randomToken(""), Method: method, ExpiresAt: now.Add(p.sessionTTL()).UTC().Truncate(time.Microsecond),
+	}
+	if err := p.Store.Identity().CreateSession(ctx, s); err != nil {
+		return s, err
+	}
+	p.setCookie(w, sessionCookie, secret, p.sessionTTL())
+	return s, nil
+}
+
+func (p *Provider) endSession(ctx context.Context, w http.ResponseWriter, s store.LoginSession) error {
+	p.setCookie(w, sessionCookie, "", -1)
+	if s.ID == "" {
+		return nil
+	}
+	return p.Store.Identity().DeleteSession(ctx, s.ID)
+}
+
+func equalSecret(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

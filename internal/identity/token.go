@@ -1,0 +1,428 @@
+package identity
+
+// The token endpoint (RFC 6749 §3.2). Every answer — tokens or an error —
+// is JSON with Cache-Control: no-store. Single use of codes and refresh
+// tokens is the store's Consume, so it holds across replicas; a second use
+// of either revokes the whole grant (every token the first use led to).
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Single-use kinds in the store's consumed markers.
+const (
+	consumeCode    = "code"
+	consumeRefresh = "refresh"
+)
+
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, e := parseForm(w, r)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	client, _, e := p.authClient(ctx, r, form)
+	if e != nil {
+		p.writeError(w, r, e)
+		return
+	}
+	var resp *tokenResponse
+	var err error
+	switch gt := form.Get("grant_type"); gt {
+	case grantCode:
+		resp, err = p.grantCode(ctx, r, client, form)
+	case grantRefresh:
+		resp, err = p.grantRefresh(ctx, r, client, form)
+	case grantClientCredentials:
+		resp, err = p.grantClientCredentials(ctx, r, client, form)
+	case grantTokenExchange:
+		resp, err = p.grantTokenExchange(ctx, r, client, form)
+	case "":
+		err = errInvalidRequest("grant_type is required")
+	default:
+		err = errUnsupportedGrant("grant_type %q is not supported", gt)
+	}
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type form = map[string][]string
+
+func get(f form, k string) string {
+	if v := f[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// tokenEvent is the audit event of an issued token: IDs, never the token.
+func (p *Provider) tokenEvent(r *http.Request, typ, grantType string, resp *tokenResponse) audit.Event {
+	c := resp.claims
+	e := audit.Event{Type: typ, Session: c.SessionID, TokenID: c.JTI, Agent: c.ClientID, Status: "ok",
+		RemoteAddr: addrString(p.clientIP(r)),
+		Detail: map[string]any{"grant_type": grantType, "scope": c.Scope, "aud": []string(c.Audience),
+			"exp": c.Expiry, "refresh_token": resp.RefreshToken != "", "id_token": resp.IDToken != ""}}
+	if c.GrantID != "" {
+		e.Actor = c.Subject
+		e.Detail["grant_id"] = c.GrantID
+	}
+	if c.Act != nil {
+		e.Chain = c.Act.Chain()
+	}
+	return e
+}
+
+func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
+	code, verifier := get(f, "code"), get(f, "code_verifier")
+	if code == "" {
+		return nil, errInvalidRequest("code is required")
+	}
+	id := p.Store.Identity()
+	h := digest(code)
+	ac, err := id.AuthCode(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidGrant("the code is invalid or expired")
+	}
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if ac.ClientID != client.ClientID {
+		return nil, errInvalidGrant("the code was issued to another client")
+	}
+	if !p.now().Before(ac.ExpiresAt) {
+		return nil, errInvalidGrant("the code is invalid or expired")
+	}
+	// A presentation that fails these checks does not burn the code (a
+	// thief without the verifier cannot spoil it), but one of a code
+	// already used is a replay whatever it carries.
+	var bad *Error
+	switch ru := get(f, "redirect_uri"); {
+	case verifier == "":
+		bad = errInvalidGrant("code_verifier is required")
+	case len(verifier) < 43 || len(verifier) > 128 || !validVerifierChars(verifier):
+		bad = errInvalidGrant("code_verifier is malformed")
+	case s256(verifier) != ac.CodeChallenge:
+		bad = errInvalidGrant("code_verifier does not match the code_challenge")
+	case ru != "" && ru != ac.RedirectURI:
+		bad = errInvalidGrant("redirect_uri differs from the authorization request's")
+	}
+	if bad != nil {
+		if used, err := id.Consumed(ctx, consumeCode, h); err == nil && used {
+			return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
+		}
+		return nil, bad
+	}
+	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if !first {
+		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
+	}
+	authorized := ac.Resources
+	if len(authorized) == 0 {
+		authorized = []string{p.MCPResource}
+	}
+	aud, e := p.narrowResources(f["resource"], authorized)
+	if e != nil {
+		return nil, e
+	}
+	user, e := p.activeUser(ctx, ac.Username)
+	if e != nil {
+		return nil, e
+	}
+	scopes, _ := parseScope(ac.Scope)
+	g := grant{client: client, user: &user, sessionID: ac.SessionID, authTime: ac.AuthTime, method: ac.Method,
+		scopes: scopes, aud: aud, grantID: ac.GrantID}
+	now := p.now()
+	rt := store.RefreshToken{GrantID: ac.GrantID, ClientID: client.ClientID, Username: user.Username,
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, Method: ac.Method, Scope: ac.Scope, Resources: authorized,
+		IssuedAt: now.UTC(), ExpiresAt: now.Add(p.refreshTTL()).UTC(), GrantExpiresAt: now.Add(p.grantTTL()).UTC()}
+	return p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
+}
+
+// issue mints the access token, the refresh token when rt is set and the ID
+// token when openid was granted, records the event, and returns the answer.
+func (p *Provider) issue(ctx context.Context, r *http.Request, event, grantType string, g grant, nonce string, rt *store.RefreshToken) (*tokenResponse, error) {
+	resp, err := p.mintAccess(g)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if rt != nil {
+		if resp.RefreshToken, err = p.newRefresh(ctx, *rt); err != nil {
+			return nil, errServer(err)
+		}
+	}
+	if g.user != nil && slices.Contains(g.scopes, "openid") {
+		if resp.IDToken, err = p.mintIDToken(g, nonce, resp.AccessToken); err != nil {
+			return nil, errServer(err)
+		}
+	}
+	// Durable before the client sees a token.
+	if err := p.record(ctx, p.tokenEvent(r, event, grantType, resp)); err != nil {
+		return nil, errServer(err)
+	}
+	return resp, nil
+}
+
+// replayed answers a second use of a code or refresh token: the grant
+// (every refresh token and access token it led to) is revoked.
+func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, grantID, username, clientID string) *Error {
+	err := p.Store.Identity().Revoke(ctx, "grant", grantID, p.now().Add(p.grantTTL()))
+	if err != nil {
+		p.log().ErrorContext(ctx, "revoke replayed grant", "err", err)
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.TokenReuse, Actor: username, Agent: clientID, Status: "refused",
+		RemoteAddr: addrString(p.clientIP(r)),
+		Detail:     map[string]any{"grant_type": grantType, "grant_id": grantID, "revoked": err == nil}})
+	if grantType == grantCode {
+		return errInvalidGrant("the code was already used; the tokens it issued are revoked")
+	}
+	return errInvalidGrant("the refresh token was already used; its family is revoked")
+}
+
+func s256(verifier string) string {
+	s := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(s[:])
+}
+
+// narrowResources applies RFC 8707 at the token endpoint: the resources
+// asked for must be within those granted; none asked means all granted.
+func (p *Provider) narrowResources(asked, granted []string) ([]string, *Error) {
+	res, e := p.resources(asked)
+	if e != nil {
+		return nil, e
+	}
+	if len(res) == 0 {
+		return granted, nil
+	}
+	if !subset(res, granted) {
+		return nil, errInvalidTarget("the resource was not part of the grant")
+	}
+	return res, nil
+}
+
+func (p *Provider) activeUser(ctx context.Context, username string) (store.User, *Error) {
+	u, err := p.Store.Users().Get(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, errInvalidGrant("the user no longer exists")
+	}
+	if err != nil {
+		return u, errServer(err)
+	}
+	if u.Disabled {
+		return u, errInvalidGrant("the user is disabled")
+	}
+	return u, nil
+}
+
+func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
+	tok := get(f, "refresh_token")
+	if tok == "" {
+		return nil, errInvalidRequest("refresh_token is required")
+	}
+	id := p.Store.Identity()
+	h := digest(tok)
+	old, err := id.RefreshToken(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidGrant("the refresh token is invalid or expired")
+	}
+	if err != nil {
+		return nil, errServer(err)
+	}
+	now := p.now()
+	if old.ClientID != client.ClientID {
+		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	if !now.Before(old.ExpiresAt) || !now.Before(old.GrantExpiresAt) {
+		return nil, errInvalidGrant("the refresh token is invalid or expired")
+	}
+	revoked, err := id.Revoked(ctx, old.GrantID, "")
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if revoked {
+		return nil, errInvalidGrant("the refresh token was revoked")
+	}
+	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.ExpiresAt)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if !first {
+		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
+	}
+	granted, _ := parseScope(old.Scope)
+	scopes := granted
+	if s := get(f, "scope"); s != "" {
+		asked, e := parseScope(s)
+		if e != nil {
+			return nil, e
+		}
+		if !subset(asked, granted) {
+			return nil, errInvalidScope("the scope exceeds the grant")
+		}
+		scopes = asked
+	}
+	aud, e := p.narrowResources(f["resource"], old.Resources)
+	if e != nil {
+		return nil, e
+	}
+	user, e := p.activeUser(ctx, old.Username)
+	if e != nil {
+		return nil, e
+	}
+	g := grant{client: client, user: &user, sessionID: old.SessionID, authTime: old.AuthTime, method: old.Method,
+		scopes: scopes, aud: aud, grantID: old.GrantID}
+	// The new token keeps the grant's whole scope (RFC 6749 §6) and never
+	// outlives the family.
+	next := old
+	next.IssuedAt = now.UTC()
+	next.ExpiresAt = minTime(now.Add(p.refreshTTL()), old.GrantExpiresAt).UTC()
+	return p.issue(ctx, r, audit.TokenRefreshed, grantRefresh, g, "", &next)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// clientScopes are the scopes a client may hold for itself: not the OpenID
+// Connect ones, which are about a person.
+func (p *Provider) clientScopes(asked []string) []string {
+	var out []string
+	for _, s := range p.grantable(asked) {
+		if !slices.Contains(standardScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
+	if !client.Confidential() {
+		return nil, errUnauthorizedClient("client_credentials needs a confidential client")
+	}
+	if client.Kind != store.KindService && client.Kind != store.KindAgent {
+		return nil, errUnauthorizedClient("client_credentials is for service and agent clients")
+	}
+	asked, e := parseScope(get(f, "scope"))
+	if e != nil {
+		return nil, e
+	}
+	aud, e := p.resources(f["resource"])
+	if e != nil {
+		return nil, e
+	}
+	if len(aud) == 0 {
+		aud = []string{p.MCPResource}
+	}
+	g := grant{client: client, scopes: p.clientScopes(asked), aud: aud}
+	return p.issue(ctx, r, audit.TokenIssued, grantClientCredentials, g, "", nil)
+}
+
+// RFC 8693 token types.
+const (
+	tokenTypeAccess  = "urn:ietf:params:oauth:token-type:access_token"
+	tokenTypeRefresh = "urn:ietf:params:oauth:token-type:refresh_token"
+)
+
+// grantTokenExchange lets an agent act for a person (RFC 8693 delegation):
+// the subject token is the person's access token, the actor is the
+// authenticated agent client (proved again by actor_token when one is
+// sent). The result's act names the agent, and any earlier actors nested
+// inside it; it never outlives the subject token or its grant.
+func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
+	if !client.Confidential() {
+		return nil, errUnauthorizedClient("token exchange needs an authenticated client")
+	}
+	if client.Kind != store.KindAgent {
+		return nil, errUnauthorizedClient("only agent clients may act for a person")
+	}
+	st, stt := get(f, "subject_token"), get(f, "subject_token_type")
+	switch {
+	case st == "" || stt == "":
+		return nil, errInvalidRequest("subject_token and subject_token_type are required")
+	case stt != tokenTypeAccess:
+		return nil, errInvalidRequest("subject_token_type must be %s", tokenTypeAccess)
+	}
+	if rtt := get(f, "requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
+		return nil, errInvalidRequest("requested_token_type must be %s", tokenTypeAccess)
+	}
+	subject, err := p.parseAccessToken(ctx, st)
+	if err != nil {
+		if errors.Is(err, accesstoken.ErrInvalid) || errors.Is(err, accesstoken.ErrExpired) {
+			return nil, errInvalidGrant("the subject_token is invalid, expired or revoked")
+		}
+		return nil, errServer(err)
+	}
+	if subject.GrantID == "" {
+		return nil, errInvalidGrant("the subject_token does not represent a person")
+	}
+	at, att := get(f, "actor_token"), get(f, "actor_token_type")
+	switch {
+	case at == "" && att != "":
+		return nil, errInvalidRequest("actor_token_type without actor_token")
+	case at != "" && att != tokenTypeAccess:
+		return nil, errInvalidRequest("actor_token_type must be %s", tokenTypeAccess)
+	case at != "":
+		actor, err := p.parseAccessToken(ctx, at)
+		if err != nil || actor.Subject != client.ClientID || actor.ClientID != client.ClientID || actor.GrantID != "" {
+			return nil, errInvalidRequest("the actor_token does not represent the authenticated client")
+		}
+	}
+	user, e := p.activeUser(ctx, subject.Subject)
+	if e != nil {
+		return nil, e
+	}
+	granted, _ := parseScope(subject.Scope)
+	scopes := granted
+	if s := get(f, "scope"); s != "" {
+		asked, e := parseScope(s)
+		if e != nil {
+			return nil, e
+		}
+		if !subset(asked, granted) {
+			return nil, errInvalidScope("the scope exceeds the subject token's")
+		}
+		scopes = asked
+	}
+	aud, e := p.resources(append(append([]string{}, f["resource"]...), f["audience"]...))
+	if e != nil {
+		return nil, e
+	}
+	if len(aud) == 0 {
+		aud = []string{p.MCPResource}
+	}
+	g := grant{client: client, user: &user, sessionID: subject.SessionID, authTime: time.Unix(subject.AuthTime, 0),
+		scopes: scopes, aud: aud, grantID: subject.GrantID, notAfter: time.Unix(subject.Expiry, 0),
+		act: &accesstoken.Actor{Sub: client.ClientID, ClientID: client.ClientID, Act: subject.Act}}
+	// No ID token and no refresh token: the agent asks again with a fresh
+	// subject token.
+	resp, err := p.mintAccess(g)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	resp.IssuedTokenType = tokenTypeAccess
+	ev := p.tokenEvent(r, audit.TokenExchanged, grantTokenExchange, resp)
+	ev.Detail["subject_token_id"] = subject.JTI
+	if err := p.record(ctx, ev); err != nil {
+		return nil, errServer(err)
+	}
+	return resp, nil
+}

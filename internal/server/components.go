@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/identity"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// mountDomains builds the audit trail, the identity provider, the slip
+// minter and the MCP gateway from their narrow dependencies and mounts
+// their routes.
+func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options) error {
+	retention, err := s.retention(ctx)
+	if err != nil {
+		return err
+	}
+	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log, Retention: retention})
+	s.Audit = trail
+	s.closers = append(s.closers, func() { trail.Close() })
+
+	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail}
+	idp := &identity.Provider{
+		Issuer:                    s.Issuer,
+		Store:                     s.Store,
+		Keys:                      s.Keys,
+		Audit:                     trail,
+		Logger:                    s.log,
+		Introspect:                slips.Introspect,
+		TrustedProxies:            o.TrustedProxies,
+		AllowPrivateMetadataHosts: o.AllowPrivateMetadataHosts,
+	}
+	if err := idp.Check(); err != nil {
+		return err
+	}
+	idp.Mount(mux)
+	s.Identity = idp
+
+	gw := &gateway.Gateway{
+		Resource:       s.Issuer + "/mcp",
+		Issuer:         s.Issuer,
+		Store:          s.Store,
+		Keys:           s.Keys,
+		Slips:          slips,
+		Audit:          trail,
+		Logger:         s.log,
+		AllowedOrigins: o.AllowedOrigins,
+	}
+	gw.Mount(mux)
+	if err := gw.Start(ctx); err != nil {
+		return fmt.Errorf("start the MCP gateway: %w", err)
+	}
+	s.Gateway = gw
+	s.closers = append(s.closers, func() { gw.Close() })
+	return nil
+}
+
+// retention reads the tenant's audit retention setting.
+func (s *Server) retention(ctx context.Context) (time.Duration, error) {
+	v, err := s.Store.Setting(ctx, "audit.retention")
+	if errors.Is(err, store.ErrNotFound) || v == "" {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return config.Retention(v), nil
+}

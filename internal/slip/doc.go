@@ -1,0 +1,12 @@
+// Package slip mints, verifies and redeems permission slips: the one-time,
+// one-tool, one-arguments authorization the MCP gateway hands a tool backend
+// for each call its policy allowed (the contract is in DESIGN.md and
+// docs/slips.md; the public verifier for tools is package slipverify).
+//
+// Redemption is single use across replicas: it is decided by the store's
+// Consume, never in process memory. Every redemption and every refused
+// replay is written to the audit trail before the answer is given.
+//
+// This package must never log or audit a slip itself (only its jti), and
+// never lets a slip live longer than slipverify.MaxLifetime.
+package slip

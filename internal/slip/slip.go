@@ -1,0 +1,308 @@
+package slip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+// Alg is the algorithm slips are signed with.
+const Alg = keys.EdDSA
+
+// ConsumeKind is the kind under which redeemed slips are marked used.
+const ConsumeKind = "slip"
+
+// DefaultTTL is how long a slip lives when Minter.TTL is zero.
+const DefaultTTL = 30 * time.Second
+
+// Errors of Verify and Redeem, besides those of slipverify (ErrInvalid,
+// ErrExpired, ErrAudience, ErrArguments, ErrUsed), which they wrap.
+var (
+	// ErrWrongTool: the slip is for another tool.
+	ErrWrongTool = errors.New("permission slip is for another tool")
+)
+
+// Minter mints, verifies and redeems the tenant's permission slips. Set its
+// fields once; it is then safe for concurrent use.
+type Minter struct {
+	// Issuer is the tenant's issuer URL: slips' iss, and the prefix of their
+	// audiences (slipverify.ToolAudience).
+	Issuer string
+	// Keys signs and verifies slips.
+	Keys *keys.Manager
+	// Store decides single use (Consume), across replicas.
+	Store store.Consumer
+	// Audit receives slip.redeemed and slip.replay_refused; nil discards.
+	Audit audit.Recorder
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// TTL is a slip's lifetime; zero means DefaultTTL. It is capped at
+	// slipverify.MaxLifetime.
+	TTL time.Duration
+}
+
+// Request describes the one call a slip authorizes.
+type Request struct {
+	Tool string // catalogue name
+	// Args are the call's arguments in canonical JSON
+	// (slipverify.Canonical): exactly the bytes the backend receives.
+	Args    []byte
+	Subject string            // the person
+	Actor   *slipverify.Actor // the agent, with its delegation chain
+	// Redeemer, when set, is the only client that may introspect the slip.
+	Redeemer string
+	// Correlation is the call's ID in the audit trail (the txn claim).
+	Correlation string
+}
+
+func (m *Minter) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Minter) ttl() time.Duration {
+	switch {
+	case m.TTL <= 0:
+		return DefaultTTL
+	case m.TTL > slipverify.MaxLifetime*time.Second:
+		return slipverify.MaxLifetime * time.Second
+	}
+	return m.TTL
+}
+
+func (m *Minter) recorder() audit.Recorder {
+	if m.Audit == nil {
+		return audit.Discard
+	}
+	return m.Audit
+}
+
+// Audience is the resource URI of tool's slips.
+func (m *Minter) Audience(tool string) string { return slipverify.ToolAudience(m.Issuer, tool) }
+
+// Mint signs a slip for r and returns it with its claims.
+func (m *Minter) Mint(r Request) (string, slipverify.Claims, error) {
+	if r.Tool == "" || r.Subject == "" {
+		return "", slipverify.Claims{}, errors.New("mint slip: a tool and a subject are required")
+	}
+	now := m.now()
+	iat := now.Unix()
+	c := slipverify.Claims{
+		Issuer:   m.Issuer,
+		Subject:  r.Subject,
+		Audience: m.Audience(r.Tool),
+		Actor:    r.Actor,
+		Scope:    "tool:" + r.Tool,
+		AuthorizationDetails: []slipverify.Detail{{
+			Type:       slipverify.DetailType,
+			Tool:       r.Tool,
+			ArgsSHA256: slipverify.Digest(args(r.Args)),
+			Redeemer:   r.Redeemer,
+		}},
+		JTI:         newID(),
+		IssuedAt:    iat,
+		Expiry:      iat + int64(m.ttl()/time.Second),
+		Transaction: r.Correlation,
+	}
+	tok, err := m.Keys.SignJSON(Alg, slipverify.Type, c)
+	if err != nil {
+		return "", slipverify.Claims{}, fmt.Errorf("mint slip: %w", err)
+	}
+	return tok, c, nil
+}
+
+// args treats absent arguments as the empty object, as slipverify.Canonical
+// does.
+func args(a []byte) []byte {
+	if len(a) == 0 {
+		return []byte("{}")
+	}
+	return a
+}
+
+// Verify checks that token is a valid, unexpired slip of this issuer for
+// tool and exactly args, without redeeming it.
+func (m *Minter) Verify(token, tool string, args []byte) (*slipverify.Claims, error) {
+	c, err := m.parse(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(m.Issuer, m.Audience(tool), args, m.now()); err != nil {
+		return c, err
+	}
+	if d, _ := c.Call(); d.Tool != tool {
+		return c, ErrWrongTool
+	}
+	return c, nil
+}
+
+// parse verifies the signature and type and decodes the claims.
+func (m *Minter) parse(token string) (*slipverify.Claims, error) {
+	payload, err := m.Keys.Verify(token, slipverify.Type)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", slipverify.ErrInvalid, err)
+	}
+	var c slipverify.Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", slipverify.ErrInvalid, err)
+	}
+	return &c, nil
+}
+
+// Redeem verifies the slip for tool and args and spends it. Only the first
+// Redeem (or introspection) of a slip on any replica succeeds; later ones
+// return an error wrapping slipverify.ErrUsed. Either outcome is recorded
+// in the audit trail (durably) before Redeem returns; if it cannot be, the
+// redemption fails.
+func (m *Minter) Redeem(ctx context.Context, token, tool string, args []byte) (*slipverify.Claims, error) {
+	c, err := m.Verify(token, tool, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.consume(ctx, c, ""); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// consume marks c used and records the outcome. via names the client that
+// introspected, if any.
+func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string) error {
+	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, time.Unix(c.Expiry, 0).Add(slipverify.Leeway+time.Second))
+	if err != nil {
+		return fmt.Errorf("redeem slip: %w", err)
+	}
+	e := event(c)
+	if via != "" {
+		e.Detail = map[string]any{"introspected_by": via}
+	}
+	if first {
+		e.Type, e.Status = audit.SlipRedeemed, "ok"
+	} else {
+		e.Type, e.Status = audit.SlipReplay, "refused"
+	}
+	if err := m.recorder().Record(ctx, e); err != nil {
+		return fmt.Errorf("redeem slip: audit: %w", err)
+	}
+	if !first {
+		return slipverify.ErrUsed
+	}
+	return nil
+}
+
+func event(c *slipverify.Claims) audit.Event {
+	d, _ := c.Call()
+	e := audit.Event{
+		Correlation: c.Transaction,
+		Actor:       c.Subject,
+		Tool:        d.Tool,
+		ArgsDigest:  d.ArgsSHA256,
+		SlipID:      c.JTI,
+	}
+	if c.Actor != nil {
+		e.Chain = c.Actor.Chain()
+		e.Agent = e.Chain[0]
+	}
+	return e
+}
+
+// Introspect answers an RFC 7662 introspection of token by the client
+// callerClientID (authenticated by the caller). ok is false when token is
+// not a slip at all, so that the identity provider answers for its own
+// tokens. For a slip, the first introspection of a valid one redeems it and
+// answers active with its claims; every later one, and any for an invalid,
+// expired or foreign slip, answers {"active": false}.
+func (m *Minter) Introspect(ctx context.Context, token, callerClientID string) (resp map[string]any, ok bool) {
+	if !isSlip(token) {
+		return nil, false
+	}
+	inactive := map[string]any{"active": false}
+	c, err := m.parse(token)
+	if err != nil {
+		return inactive, true
+	}
+	d, one := c.Call()
+	if c.Issuer != m.Issuer || !one || c.Audience != m.Audience(d.Tool) {
+		return inactive, true
+	}
+	if m.now().Unix() >= c.Expiry+int64(slipverify.Leeway/time.Second) {
+		e := event(c)
+		e.Type, e.Status = audit.SlipReplay, "expired"
+		e.Detail = map[string]any{"introspected_by": callerClientID}
+		m.recorder().Record(ctx, e)
+		return inactive, true
+	}
+	if d.Redeemer != "" && d.Redeemer != callerClientID {
+		e := event(c)
+		e.Type, e.Status = audit.SlipReplay, "wrong_client"
+		e.Detail = map[string]any{"introspected_by": callerClientID}
+		m.recorder().Record(ctx, e)
+		return inactive, true
+	}
+	if err := m.consume(ctx, c, callerClientID); err != nil {
+		return inactive, true
+	}
+	resp = map[string]any{
+		"active":                true,
+		"token_type":            slipverify.Type,
+		"iss":                   c.Issuer,
+		"sub":                   c.Subject,
+		"aud":                   c.Audience,
+		"scope":                 c.Scope,
+		"authorization_details": c.AuthorizationDetails,
+		"jti":                   c.JTI,
+		"iat":                   c.IssuedAt,
+		"exp":                   c.Expiry,
+	}
+	if c.Actor != nil {
+		resp["act"] = c.Actor
+		resp["client_id"] = c.Actor.ClientID
+	}
+	if c.Transaction != "" {
+		resp["txn"] = c.Transaction
+	}
+	return resp, true
+}
+
+// isSlip reports whether token's JOSE header says it is a slip, without
+// verifying anything.
+func isSlip(token string) bool {
+	h, _, ok := strings.Cut(token, ".")
+	if !ok || len(h) > 1024 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return false
+	}
+	var hdr struct {
+		Typ string `json:"typ"`
+	}
+	if json.Unmarshal(b, &hdr) != nil {
+		return false
+	}
+	return strings.EqualFold(strings.TrimPrefix(strings.ToLower(hdr.Typ), "application/"), slipverify.Type)
+}
+
+// newID returns a random identifier with 128 bits of entropy.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// NewID returns a random identifier with 128 bits of entropy, for
+// correlation IDs.
+func NewID() string { return newID() }

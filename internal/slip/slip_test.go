@@ -1,0 +1,250 @@
+package slip_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+func mint(t *testing.T, f *fixture, tool, args string) (string, slipverify.Claims) {
+	t.Helper()
+	canon, err := slipverify.Canonical([]byte(args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, c, err := f.m.Mint(slip.Request{Tool: tool, Args: canon, Subject: "alice", Actor: agent(), Correlation: "corr-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, c
+}
+
+func TestMintContract(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	f.m.TTL = 10 * time.Minute // capped at 60 s
+	tok, c := mint(t, f, "sales_report", `{"region": "emea", "month": "2026-10"}`)
+
+	// The header: EdDSA, the slip typ, a kid from the JWKS.
+	h, _, _ := strings.Cut(tok, ".")
+	hb, _ := base64.RawURLEncoding.DecodeString(h)
+	var hdr map[string]string
+	json.Unmarshal(hb, &hdr)
+	if hdr["alg"] != "EdDSA" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
+		t.Errorf("header = %v", hdr)
+	}
+	// The claims, read back from the token as any JWT library would.
+	payload, err := f.keys.Verify(tok, slipverify.Type)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.Unmarshal(payload, &got)
+	want := map[string]any{
+		"iss":   issuer,
+		"sub":   "alice",
+		"aud":   issuer + "/tools/sales_report",
+		"act":   map[string]any{"sub": "acme-assistant", "client_id": "acme-assistant"},
+		"scope": "tool:sales_report",
+		"authorization_details": []any{map[string]any{
+			"type":        "gatehouse_tool_call",
+			"tool":        "sales_report",
+			"args_sha256": slipverify.Digest([]byte(`{"month":"2026-10","region":"emea"}`)),
+		}},
+		"jti": c.JTI,
+		"iat": float64(c.IssuedAt),
+		"exp": float64(c.IssuedAt + 60),
+		"txn": "corr-1",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+	// Two slips for the same call are two slips.
+	_, c2 := mint(t, f, "sales_report", `{"region": "emea", "month": "2026-10"}`)
+	if c2.JTI == c.JTI {
+		t.Error("jti repeated")
+	}
+}
+
+func TestVerifyRefusals(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+	at, _ := accesstoken.Mint(f.keys, accesstoken.Claims{Issuer: issuer, Subject: "alice", Audience: accesstoken.Audience{issuer + "/tools/sales_report"}, JTI: "x", IssuedAt: f.now.Unix(), Expiry: f.now.Unix() + 60})
+	parts := strings.Split(tok, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"mallory"}`)) + "." + parts[2]
+
+	tests := []struct {
+		name  string
+		token string
+		tool  string
+		args  string
+		shift time.Duration
+		want  error
+	}{
+		{"ok", tok, "sales_report", `{"month":"2026-10"}`, 0, nil},
+		{"same args, other spelling", tok, "sales_report", "{ \"month\" : \"2026-10\" }", 0, nil},
+		{"other args", tok, "sales_report", `{"month":"2026-11"}`, 0, slipverify.ErrArguments},
+		{"extra arg", tok, "sales_report", `{"month":"2026-10","region":"emea"}`, 0, slipverify.ErrArguments},
+		{"duplicate key", tok, "sales_report", `{"month":"2026-10","month":"2026-10"}`, 0, slipverify.ErrArguments},
+		{"other tool", tok, "payroll_report", `{"month":"2026-10"}`, 0, slipverify.ErrAudience},
+		{"expired", tok, "sales_report", `{"month":"2026-10"}`, 40 * time.Second, slipverify.ErrExpired},
+		{"access token", at, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
+		{"tampered", tampered, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
+		{"garbage", "a.b.c", "sales_report", `{}`, 0, slipverify.ErrInvalid},
+	}
+	base := *f.now
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			*f.now = base.Add(tt.shift)
+			defer func() { *f.now = base }()
+			_, err := f.m.Verify(tt.token, tt.tool, []byte(tt.args))
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Errorf("Verify = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedeemOnce(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t))
+			tok, c := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+			ctx := context.Background()
+			const n = 16
+			var wins atomic.Int32
+			var wg sync.WaitGroup
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`))
+					switch {
+					case err == nil:
+						wins.Add(1)
+					case !errors.Is(err, slipverify.ErrUsed):
+						t.Errorf("Redeem: %v", err)
+					}
+				}()
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("%d redemptions succeeded, want 1", wins.Load())
+			}
+			evs := f.audit.events
+			if len(evs) != n {
+				t.Fatalf("%d audit events, want %d", len(evs), n)
+			}
+			redeemed := 0
+			for _, e := range evs {
+				if e.SlipID != c.JTI || e.Correlation != "corr-1" || e.Tool != "sales_report" || e.Agent != "acme-assistant" || e.Actor != "alice" {
+					t.Errorf("event = %+v", e)
+				}
+				if e.Type == "slip.redeemed" {
+					redeemed++
+				}
+			}
+			if redeemed != 1 {
+				t.Errorf("%d slip.redeemed events, want 1", redeemed)
+			}
+			// A slip that fails verification is not spent.
+			tok2, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+			if _, err := f.m.Redeem(ctx, tok2, "sales_report", []byte(`{"month":"2026-12"}`)); !errors.Is(err, slipverify.ErrArguments) {
+				t.Fatalf("Redeem with other args = %v", err)
+			}
+			if _, err := f.m.Redeem(ctx, tok2, "sales_report", []byte(`{"month":"2026-10"}`)); err != nil {
+				t.Fatalf("Redeem after a refused attempt = %v", err)
+			}
+		})
+	}
+}
+
+func TestIntrospect(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	ctx := context.Background()
+	at, _ := accesstoken.Mint(f.keys, accesstoken.Claims{Issuer: issuer, Subject: "alice", Audience: accesstoken.Audience{"x"}, JTI: "x", IssuedAt: f.now.Unix(), Expiry: f.now.Unix() + 60})
+	if _, ok := f.m.Introspect(ctx, at, "billing-api"); ok {
+		t.Error("an access token was taken for a slip")
+	}
+	if _, ok := f.m.Introspect(ctx, "not a token", "billing-api"); ok {
+		t.Error("garbage was taken for a slip")
+	}
+
+	canon := []byte(`{"amount":12}`)
+	tok, c, err := f.m.Mint(slip.Request{Tool: "refund", Args: canon, Subject: "alice", Actor: agent(), Redeemer: "billing-api", Correlation: "c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another client may not redeem it, and its try does not spend it.
+	if resp, ok := f.m.Introspect(ctx, tok, "someone-else"); !ok || resp["active"] != false {
+		t.Errorf("foreign client: %v %v", resp, ok)
+	}
+	resp, ok := f.m.Introspect(ctx, tok, "billing-api")
+	if !ok || resp["active"] != true || resp["jti"] != c.JTI || resp["sub"] != "alice" || resp["client_id"] != "acme-assistant" || resp["scope"] != "tool:refund" {
+		t.Fatalf("first introspection = %v, %v", resp, ok)
+	}
+	if resp, ok := f.m.Introspect(ctx, tok, "billing-api"); !ok || resp["active"] != false || len(resp) != 1 {
+		t.Errorf("second introspection = %v, %v", resp, ok)
+	}
+	// Expired: inactive, and never spent.
+	tok3, _, _ := f.m.Mint(slip.Request{Tool: "refund", Args: canon, Subject: "alice", Actor: agent()})
+	*f.now = f.now.Add(2 * time.Minute)
+	if resp, _ := f.m.Introspect(ctx, tok3, "billing-api"); resp["active"] != false {
+		t.Errorf("expired slip introspected active")
+	}
+	want := []string{"slip.replay_refused:wrong_client", "slip.redeemed:ok", "slip.replay_refused:refused", "slip.replay_refused:expired"}
+	if diff := cmp.Diff(want, f.audit.types()); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+	for _, e := range f.audit.events {
+		if strings.Contains(e.SlipID, ".") {
+			t.Errorf("a token reached the audit trail: %+v", e)
+		}
+	}
+}
+
+func TestMintNeedsToolAndSubject(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	if _, _, err := f.m.Mint(slip.Request{Tool: "x"}); err == nil {
+		t.Error("minted without a subject")
+	}
+	if _, _, err := f.m.Mint(slip.Request{Subject: "alice"}); err == nil {
+		t.Error("minted without a tool")
+	}
+}
+
+// TestSingleUseAcrossReplicas: a slip redeemed through one replica is spent
+// for every other replica of the same tenant (one store), whichever way the
+// second one is asked.
+func TestSingleUseAcrossReplicas(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t))
+			other := *f.m // a second replica: its own Minter, the same store and keys
+			other.Audit = &memAudit{}
+			tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+			ctx := context.Background()
+			if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
+				t.Errorf("second replica redeemed: %v", err)
+			}
+			if resp, _ := other.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
+				t.Errorf("second replica introspected active")
+			}
+		})
+	}
+}

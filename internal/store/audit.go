@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// AuditRecord is one stored record of the audit chain. The store keeps it
+// as given: Event is hashed as stored, so a backend must return exactly the
+// bytes it was handed.
+type AuditRecord struct {
+	Seq   int64     // 1, 2, 3… with no gap
+	Time  time.Time // kept to the microsecond
+	Event []byte    // the event as canonical JSON
+	Prev  string    // hex SHA-256 of the previous record (the chain head before this one)
+	Hash  string    // hex SHA-256 of Prev and this record
+	// Sig is a signed checkpoint (compact JWS) of this record, set on the
+	// last record of each batch the writer commits; empty on the others.
+	Sig string
+
+	// Index columns, copied from the event so that queries need not parse
+	// it. They are not part of the hash.
+	Type        string
+	Actor       string
+	Agent       string
+	Tool        string
+	Decision    string
+	Correlation string
+	Session     string
+}
+
+// AuditHead is the chain head: the last record's sequence number and hash.
+// An empty chain has Seq 0 and a Hash of 64 zeros (32 zero bytes, hex).
+type AuditHead struct {
+	Seq  int64
+	Hash string
+}
+
+// AuditFilter selects audit records. Empty fields match everything.
+type AuditFilter struct {
+	After  int64 // only records with Seq > After (the pagination cursor)
+	Before int64 // when > 0, only records with Seq < Before
+	// Desc returns the newest records first (Limit of them).
+	Desc        bool
+	Types       []string
+	Actor       string
+	Agent       string
+	Tool        string
+	Decision    string
+	Correlation string
+	Session     string
+	Since       time.Time // when set, only records at or after Since
+	Until       time.Time // when set, only records before Until
+	Limit       int       // at most this many; 0 or less means 100
+}
+
+// AuditCheckpoint is a signed statement of the chain head at some point.
+// JWS is what counts: the other fields repeat its payload for queries.
+type AuditCheckpoint struct {
+	ID   int64 // assigned by the store, increasing
+	Seq  int64
+	Hash string
+	Time time.Time
+	Kind string // periodic | manual | close | prune …
+	JWS  string
+}
+
+// AuditStore keeps the audit chain, its checkpoints and the cursors of the
+// streams that forward it. Every method takes ctx and honours its
+// cancellation; implementations are safe for concurrent use, also from
+// several processes (replicas) on one database.
+type AuditStore interface {
+	// AppendAudit runs one transaction that locks the chain head, passes it
+	// to build, inserts the records build returns (which must continue the
+	// head: Seq head.Seq+1, +2, …) and moves the head to the last of them.
+	// Appends from every replica are serialised by the database, so the
+	// chain stays one gap-free sequence. build's error aborts the
+	// transaction and is returned as is. It returns the new head once the
+	// transaction has committed.
+	AppendAudit(ctx context.Context, build func(head AuditHead) ([]AuditRecord, error)) (AuditHead, error)
+	// AuditHead returns the committed chain head.
+	AuditHead(ctx context.Context) (AuditHead, error)
+	// AuditRecords returns the records that match f, ordered by Seq
+	// (descending when f.Desc).
+	AuditRecords(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+
+	// AddAuditCheckpoint stores a checkpoint and returns its ID.
+	AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) (int64, error)
+	// AuditCheckpoints returns up to limit checkpoints with ID > afterID,
+	// ordered by ID (limit ≤ 0 means 100).
+	AuditCheckpoints(ctx context.Context, afterID int64, limit int) ([]AuditCheckpoint, error)
+
+	// PruneAudit deletes the longest prefix of the chain whose records are
+	// all older than before. mark receives the last record to go and
+	// returns the checkpoint that marks where the kept part begins; it is
+	// stored, and the checkpoints before it dropped, in the transaction
+	// that finds the prefix. The prefix is then deleted in short
+	// transactions, so appends are never held up for long. Records at or
+	// before the newest checkpoint of Kind "prune" are no longer part of
+	// the chain: any that a crash left behind go with the next call. It
+	// returns how many records were deleted; with nothing new to prune it
+	// calls no mark.
+	PruneAudit(ctx context.Context, before time.Time, mark func(last AuditRecord) (AuditCheckpoint, error)) (int64, error)
+
+	// AuditCursor returns the stored position (a Seq) of the named stream,
+	// or 0 when it has none.
+	AuditCursor(ctx context.Context, name string) (int64, error)
+	// SetAuditCursor moves the named stream's position forward to seq; a
+	// position never moves back.
+	SetAuditCursor(ctx context.Context, name string, seq int64) error
+	// ClaimAuditCursor makes owner the named stream's one sender until
+	// until, unless another owner's claim runs past now; it reports
+	// whether owner holds the claim, and the stream's position. Replicas
+	// claim before each send, so each stream has one sender at a time and
+	// another replica takes over when a sender stops renewing. A claim
+	// until now gives it up.
+	ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (held bool, seq int64, err error)
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// LoginSession is a person's signed-in session at the identity provider.
+// The browser holds a random secret; the store keeps only its SHA-256.
+type LoginSession struct {
+	ID         string    `json:"id"`          // public session ID: the sid claim, audit correlation
+	SecretHash string    `json:"secret_hash"` // hex SHA-256 of the cookie value
+	Username   string    `json:"username"`
+	AuthTime   time.Time `json:"auth_time"`
+	CSRF       string    `json:"csrf"`          // per-session token for the forms a signed-in person posts
+	Method     string    `json:"amr,omitempty"` // "pwd", or "fed" for an upstream connection
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// AuthCode is an issued authorization code, keyed by the SHA-256 of the code.
+type AuthCode struct {
+	Hash          string    `json:"hash"`
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"` // as sent in the request ("" when it was omitted)
+	Username      string    `json:"username"`
+	SessionID     string    `json:"sid"`
+	AuthTime      time.Time `json:"auth_time"`
+	Method        string    `json:"amr,omitempty"` // how the person signed in
+	Scope         string    `json:"scope,omitempty"`
+	Resources     []string  `json:"resources,omitempty"`
+	Nonce         string    `json:"nonce,omitempty"`
+	CodeChallenge string    `json:"code_challenge"`
+	GrantID       string    `json:"grant_id"` // what the redemption issues belongs to this grant
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// RefreshToken is one refresh token of a grant (a rotation family), keyed by
+// the SHA-256 of the token. Used tokens stay until they expire so that their
+// reuse is recognised.
+type RefreshToken struct {
+	Hash           string    `json:"hash"`
+	GrantID        string    `json:"grant_id"`
+	ClientID       string    `json:"client_id"`
+	Username       string    `json:"username"`
+	SessionID      string    `json:"sid,omitempty"`
+	AuthTime       time.Time `json:"auth_time"`
+	Method         string    `json:"amr,omitempty"`
+	Scope          string    `json:"scope,omitempty"`
+	Resources      []string  `json:"resources,omitempty"`
+	IssuedAt       time.Time `json:"issued_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	GrantExpiresAt time.Time `json:"grant_expires_at"` // no rotation outlives it
+}
+
+// Consent is what a person allowed a client that is not first-party.
+type Consent struct {
+	Username  string    `json:"username"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"` // sorted, unique
+	GrantedAt time.Time `json:"granted_at"`
+}
+
+// FederationState is a sign-in in progress at an upstream OpenID provider,
+// keyed by the SHA-256 of its state parameter.
+type FederationState struct {
+	Hash         string    `json:"hash"`
+	Connection   string    `json:"connection"`
+	Nonce        string    `json:"nonce"`
+	CodeVerifier string    `json:"code_verifier"`   // PKCE toward the upstream; dies with the state
+	Authz        string    `json:"authz,omitempty"` // the authorization request to resume
+	Next         string    `json:"next,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// Revocation kinds.
+const (
+	RevokedGrant = "grant" // a whole family: every refresh and access token of one grant
+	RevokedToken = "jti"   // one access token
+)
+
+// Identity keeps the identity provider's own records. Every method takes ctx
+// and honours it; implementations are safe for concurrent use. Getters return
+// records whether or not they have expired: the caller judges expiry with its
+// own clock, and PurgeIdentity removes them later.
+type Identity interface {
+	// CreateSession stores a new session; ErrConflict when its ID or secret
+	// hash is taken.
+	CreateSession(ctx context.Context, s LoginSession) error
+	// SessionBySecret returns the session whose secret hashes to
+	// secretHash, or ErrNotFound.
+	SessionBySecret(ctx context.Context, secretHash string) (LoginSession, error)
+	// DeleteSession removes the session with the public ID; no error when
+	// there is none.
+	DeleteSession(ctx context.Context, id string) error
+
+	// CreateAuthCode stores an issued code; ErrConflict when the hash is taken.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// AuthCode returns the code with the hash, or ErrNotFound. It does
+	// not mark the code used: single use is the Consumer's decision.
+	AuthCode(ctx context.Context, hash string) (AuthCode, error)
+
+	// CreateRefreshToken stores an issued refresh token.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RefreshToken returns the token with the hash, or ErrNotFound.
+	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+
+	// Revoke records that (kind, id) is revoked until expires (no earlier
+	// than the longest-lived token it covers). Revoking twice is no error.
+	Revoke(ctx context.Context, kind, id string, expires time.Time) error
+	// Revoked reports whether any of the (kind, id) pairs is revoked.
+	// Empty IDs are ignored.
+	Revoked(ctx context.Context, grantID, jti string) (bool, error)
+	// Consumed reports whether Consume already marked (kind, id), without
+	// marking it.
+	Consumed(ctx context.Context, kind, id string) (bool, error)
+
+	// Consent returns the consent of username to clientID, or ErrNotFound.
+	Consent(ctx context.Context, username, clientID string) (Consent, error)
+	// SetConsent stores (replaces) a consent.
+	SetConsent(ctx context.Context, c Consent) error
+	// DeleteConsent removes a consent; no error when there is none.
+	DeleteConsent(ctx context.Context, username, clientID string) error
+
+	// CountAttempt adds one to the counter key in the fixed window that
+	// contains now (windows of length window, starting when the counter
+	// starts) and returns the count in that window, atomically across
+	// replicas.
+	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// ForgiveAttempt takes one from the counter key (not below zero).
+	ForgiveAttempt(ctx context.Context, key string) error
+	// ResetAttempts clears the counter key.
+	ResetAttempts(ctx context.Context, key string) error
+
+	// CreateFederationState stores a sign-in in progress.
+	CreateFederationState(ctx context.Context, f FederationState) error
+	// FederationState returns the state with the hash, or ErrNotFound. It
+	// does not mark it used: single use is the Consumer's decision.
+	FederationState(ctx context.Context, hash string) (FederationState, error)
+
+	// PurgeIdentity forgets sessions, codes, refresh tokens, revocations,
+	// federation states and counters that expired before now, and returns how many it removed.
+	PurgeIdentity(ctx context.Context, now time.Time) (int64, error)
+}

@@ -1,0 +1,373 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+var _ store.AuditStore = (*DB)(nil)
+
+// auditColumns are audit_log's columns in the order records are written
+// and scanned.
+const auditColumns = "seq, at, event, prev, hash, sig, type, actor, agent, tool, decision, correlation, session"
+
+// auditInsertRows is how many records one INSERT carries: 64 × 13
+// parameters stays far below both engines' limits.
+const auditInsertRows = 64
+
+// AppendAudit locks the chain head (a row lock on PostgreSQL, the database
+// write lock on SQLite), hands it to build and appends what build returns.
+func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
+	var head store.AuditHead
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var cur store.AuditHead
+		err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
+		if err != nil {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		recs, err := build(cur)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			head = cur
+			return nil
+		}
+		for i, r := range recs {
+			if r.Seq != cur.Seq+int64(i)+1 {
+				return fmt.Errorf("append audit: record %d has seq %d, want %d", i, r.Seq, cur.Seq+int64(i)+1)
+			}
+		}
+		head = store.AuditHead{Seq: recs[len(recs)-1].Seq, Hash: recs[len(recs)-1].Hash}
+		if s.dialect.Name == "sqlite" {
+			// An in-process engine has no round trips to save: one statement
+			// parsed once and stepped per record beats parsing a long one.
+			if err := s.insertAuditEach(ctx, tx, recs); err != nil {
+				return err
+			}
+		} else {
+			for len(recs) > 0 {
+				n := min(len(recs), auditInsertRows)
+				if err := s.insertAudit(ctx, tx, recs[:n]); err != nil {
+					return err
+				}
+				recs = recs[n:]
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.Rebind("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), head.Seq, head.Hash)
+		if err != nil {
+			return fmt.Errorf("move audit head: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AuditHead{}, err
+	}
+	return head, nil
+}
+
+func (s *DB) insertAudit(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit_log (" + auditColumns + ") VALUES ")
+	args := make([]any, 0, len(recs)*13)
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, r.Seq, r.Time.UnixMicro(), string(r.Event), r.Prev, r.Hash, r.Sig,
+			r.Type, r.Actor, r.Agent, r.Tool, r.Decision, r.Correlation, r.Session)
+	}
+	if _, err := tx.ExecContext(ctx, s.Rebind(b.String()), args...); err != nil {
+		return fmt.Errorf("append audit records: %w", err)
+	}
+	return nil
+}
+
+func (s *DB) insertAuditEach(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
+	st, err := tx.PrepareContext(ctx, "INSERT INTO audit_log ("+auditColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	if err != nil {
+		return fmt.Errorf("append audit records: %w", err)
+	}
+	defer st.Close()
+	for _, r := range recs {
+		_, err := st.ExecContext(ctx, r.Seq, r.Time.UnixMicro(), string(r.Event), r.Prev, r.Hash, r.Sig,
+			r.Type, r.Actor, r.Agent, r.Tool, r.Decision, r.Correlation, r.Session)
+		if err != nil {
+			return fmt.Errorf("append audit record %d: %w", r.Seq, err)
+		}
+	}
+	return nil
+}
+
+// AuditHead returns the committed chain head.
+func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	var h store.AuditHead
+	if err := s.sql.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&h.Seq, &h.Hash); err != nil {
+		return h, fmt.Errorf("read audit head: %w", err)
+	}
+	return h, nil
+}
+
+// AuditRecords returns the records that match f.
+func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.After > 0 {
+		add("seq > ?", f.After)
+	}
+	if f.Before > 0 {
+		add("seq < ?", f.Before)
+	}
+	if len(f.Types) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.Types)), ",")
+		where = append(where, "type IN ("+ph+")")
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	for _, c := range []struct{ col, v string }{
+		{"actor", f.Actor}, {"agent", f.Agent}, {"tool", f.Tool}, {"decision", f.Decision},
+		{"correlation", f.Correlation}, {"session", f.Session},
+	} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		add("at < ?", f.Until.UnixMicro())
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := "SELECT " + auditColumns + " FROM audit_log"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.Desc {
+		q += " ORDER BY seq DESC"
+	} else {
+		q += " ORDER BY seq"
+	}
+	q += fmt.Sprintf(" LIMIT %d", limit)
+	rows, err := s.sql.QueryContext(ctx, s.Rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	defer rows.Close()
+	out := make([]store.AuditRecord, 0, min(limit, 256))
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	return out, nil
+}
+
+type auditScanner interface{ Scan(dest ...any) error }
+
+func scanAudit(sc auditScanner) (store.AuditRecord, error) {
+	var (
+		r     store.AuditRecord
+		at    int64
+		event string
+	)
+	err := sc.Scan(&r.Seq, &at, &event, &r.Prev, &r.Hash, &r.Sig,
+		&r.Type, &r.Actor, &r.Agent, &r.Tool, &r.Decision, &r.Correlation, &r.Session)
+	if err != nil {
+		return r, fmt.Errorf("read audit record: %w", err)
+	}
+	r.Time = time.UnixMicro(at).UTC()
+	r.Event = []byte(event)
+	return r, nil
+}
+
+// AddAuditCheckpoint stores a checkpoint and returns its ID.
+func (s *DB) AddAuditCheckpoint(ctx context.Context, c store.AuditCheckpoint) (int64, error) {
+	return addAuditCheckpoint(ctx, s, s.sql, c)
+}
+
+func addAuditCheckpoint(ctx context.Context, s *DB, q querier, c store.AuditCheckpoint) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, s.Rebind("INSERT INTO audit_checkpoints (seq, hash, at, kind, jws) VALUES (?, ?, ?, ?, ?) RETURNING id"),
+		c.Seq, c.Hash, c.Time.UnixMicro(), c.Kind, c.JWS).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store audit checkpoint: %w", err)
+	}
+	return id, nil
+}
+
+// AuditCheckpoints returns checkpoints with ID > afterID, ordered by ID.
+func (s *DB) AuditCheckpoints(ctx context.Context, afterID int64, limit int) ([]store.AuditCheckpoint, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.sql.QueryContext(ctx, s.Rebind(fmt.Sprintf(
+		"SELECT id, seq, hash, at, kind, jws FROM audit_checkpoints WHERE id > ? ORDER BY id LIMIT %d", limit)), afterID)
+	if err != nil {
+		return nil, fmt.Errorf("list audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditCheckpoint
+	for rows.Next() {
+		var (
+			c  store.AuditCheckpoint
+			at int64
+		)
+		if err := rows.Scan(&c.ID, &c.Seq, &c.Hash, &at, &c.Kind, &c.JWS); err != nil {
+			return nil, fmt.Errorf("list audit checkpoints: %w", err)
+		}
+		c.Time = time.UnixMicro(at).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// auditPruneChunk is how many records one pruning transaction deletes, so that
+// appends wait for no more than a short transaction.
+const auditPruneChunk = 5000
+
+// PruneAudit finds the prefix to prune and stores the checkpoint mark
+// makes in one transaction, then deletes the prefix in short ones.
+func (s *DB) PruneAudit(ctx context.Context, before time.Time, mark func(last store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
+	var last int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		// Hold the head so no append interleaves (SQLite already holds the
+		// write lock from BEGIN).
+		var head int64
+		if err := tx.QueryRowContext(ctx, "SELECT seq FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&head); err != nil {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		// The prefix ends just before the first record that is not old
+		// enough: clocks of several replicas may disagree, and a chain with
+		// a hole would not verify.
+		var firstKept sql.NullInt64
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT MIN(seq) FROM audit_log WHERE at >= ?"), before.UnixMicro()).Scan(&firstKept); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		end := head
+		if firstKept.Valid {
+			end = firstKept.Int64 - 1
+		}
+		if end <= 0 {
+			return nil
+		}
+		r, err := scanAudit(tx.QueryRowContext(ctx, s.Rebind("SELECT "+auditColumns+" FROM audit_log WHERE seq = ?"), end))
+		if isNoRows(err) {
+			return nil // already pruned
+		}
+		if err != nil {
+			return err
+		}
+		c, err := mark(r)
+		if err != nil {
+			return err
+		}
+		if _, err := addAuditCheckpoint(ctx, s, tx, c); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM audit_checkpoints WHERE seq < ?"), end); err != nil {
+			return fmt.Errorf("prune audit checkpoints: %w", err)
+		}
+		last = end
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The newest prune checkpoint marks where the chain starts: what lies
+	// at or before it is no longer part of it, so deleting it in steps is
+	// safe (a crash leaves records that Verify skips and the next call
+	// takes).
+	var marked sql.NullInt64
+	if err := s.sql.QueryRowContext(ctx, "SELECT MAX(seq) FROM audit_checkpoints WHERE kind = 'prune'").Scan(&marked); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	last = max(last, marked.Int64)
+	if last == 0 {
+		return 0, nil
+	}
+	var deleted int64
+	for {
+		var lo sql.NullInt64
+		if err := s.sql.QueryRowContext(ctx, "SELECT MIN(seq) FROM audit_log").Scan(&lo); err != nil {
+			return deleted, fmt.Errorf("prune audit: %w", err)
+		}
+		if !lo.Valid || lo.Int64 > last {
+			return deleted, nil
+		}
+		res, err := s.sql.ExecContext(ctx, s.Rebind("DELETE FROM audit_log WHERE seq >= ? AND seq < ? AND seq <= ?"),
+			lo.Int64, lo.Int64+auditPruneChunk, last)
+		if err != nil {
+			return deleted, fmt.Errorf("prune audit: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		deleted += n
+	}
+}
+
+// AuditCursor returns the named stream's position, or 0.
+func (s *DB) AuditCursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := s.sql.QueryRowContext(ctx, s.Rebind("SELECT seq FROM audit_cursors WHERE name = ?"), name).Scan(&seq)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read audit cursor %q: %w", name, err)
+	}
+	return seq, nil
+}
+
+// SetAuditCursor moves the named stream's position forward.
+func (s *DB) SetAuditCursor(ctx context.Context, name string, seq int64) error {
+	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+		WHERE audit_cursors.seq < excluded.seq`), name, seq, s.now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("move audit cursor %q: %w", name, err)
+	}
+	return nil
+}
+
+// ClaimAuditCursor takes or renews the named stream's claim for owner.
+func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (bool, int64, error) {
+	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at, owner, lease_until) VALUES (?, 0, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+		WHERE audit_cursors.owner = excluded.owner OR audit_cursors.lease_until <= ?`),
+		name, now.UnixMicro(), owner, until.UnixMicro(), now.UnixMicro())
+	if err != nil {
+		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+	}
+	var (
+		seq int64
+		who string
+	)
+	if err := s.sql.QueryRowContext(ctx, s.Rebind("SELECT seq, owner FROM audit_cursors WHERE name = ?"), name).Scan(&seq, &who); err != nil {
+		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+	}
+	return who == owner, seq, nil
+}

@@ -1,0 +1,227 @@
+package sqldb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Identity returns the identity provider's records on this database.
+func (s *DB) Identity() store.Identity { return identity{s} }
+
+var _ store.Identity = identity{}
+
+type identity struct{ db *DB }
+
+func (i identity) exec(ctx context.Context, what, q string, args ...any) (int64, error) {
+	res, err := i.db.sql.ExecContext(ctx, i.db.Rebind(q), args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func (i identity) getDoc(ctx context.Context, what, q string, v any, args ...any) error {
+	var doc string
+	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(q), args...).Scan(&doc)
+	if isNoRows(err) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	if err := json.Unmarshal([]byte(doc), v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
+}
+
+func (i identity) insert(ctx context.Context, what, q string, args ...any) error {
+	n, err := i.exec(ctx, "store "+what, q, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrConflict)
+	}
+	return nil
+}
+
+func doc(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func (i identity) CreateSession(ctx context.Context, s store.LoginSession) error {
+	d, err := doc(s)
+	if err != nil {
+		return err
+	}
+	return i.insert(ctx, "session", `INSERT INTO login_sessions (secret_hash, id, username, doc, expires_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, s.SecretHash, s.ID, s.Username, d, s.ExpiresAt.UnixMicro())
+}
+
+func (i identity) SessionBySecret(ctx context.Context, secretHash string) (store.LoginSession, error) {
+	var s store.LoginSession
+	err := i.getDoc(ctx, "session", "SELECT doc FROM login_sessions WHERE secret_hash = ?",
+		&s, secretHash)
+	return s, err
+}
+
+func (i identity) DeleteSession(ctx context.Context, id string) error {
+	_, err := i.exec(ctx, "delete session", "DELETE FROM login_sessions WHERE id = ?", id)
+	return err
+}
+
+func (i identity) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
+	d, err := doc(c)
+	if err != nil {
+		return err
+	}
+	return i.insert(ctx, "authorization code", `INSERT INTO auth_codes (id, doc, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT DO NOTHING`, c.Hash, d, c.ExpiresAt.UnixMicro())
+}
+
+func (i identity) AuthCode(ctx context.Context, hash string) (store.AuthCode, error) {
+	var c store.AuthCode
+	err := i.getDoc(ctx, "authorization code", "SELECT doc FROM auth_codes WHERE id = ?",
+		&c, hash)
+	return c, err
+}
+
+func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
+	d, err := doc(t)
+	if err != nil {
+		return err
+	}
+	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, doc, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, d, t.ExpiresAt.UnixMicro())
+}
+
+func (i identity) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
+	var t store.RefreshToken
+	err := i.getDoc(ctx, "refresh token", "SELECT doc FROM refresh_tokens WHERE id = ?",
+		&t, hash)
+	return t, err
+}
+
+func (i identity) Revoke(ctx context.Context, kind, id string, expires time.Time) error {
+	_, err := i.exec(ctx, "revoke", `INSERT INTO revocations (kind, id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
+		THEN excluded.expires_at ELSE revocations.expires_at END`, kind, id, expires.UnixMicro())
+	return err
+}
+
+func (i identity) Revoked(ctx context.Context, grantID, jti string) (bool, error) {
+	if grantID == "" && jti == "" {
+		return false, nil
+	}
+	var n int
+	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(`SELECT COUNT(*) FROM revocations
+		WHERE (kind = ? AND id = ?) OR (kind = ? AND id = ?)`),
+		store.RevokedGrant, grantID, store.RevokedToken, jti).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read revocations: %w", err)
+	}
+	return n > 0, nil
+}
+
+func (i identity) Consumed(ctx context.Context, kind, id string) (bool, error) {
+	var n int
+	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind("SELECT COUNT(*) FROM consumed WHERE kind = ? AND id = ?"),
+		kind, id).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read consumed: %w", err)
+	}
+	return n > 0, nil
+}
+
+func (i identity) Consent(ctx context.Context, username, clientID string) (store.Consent, error) {
+	var c store.Consent
+	err := i.getDoc(ctx, "consent", "SELECT doc FROM consents WHERE username = ? AND client_id = ?",
+		&c, username, clientID)
+	return c, err
+}
+
+func (i identity) SetConsent(ctx context.Context, c store.Consent) error {
+	d, err := doc(c)
+	if err != nil {
+		return err
+	}
+	_, err = i.exec(ctx, "store consent", `INSERT INTO consents (username, client_id, doc) VALUES (?, ?, ?)
+		ON CONFLICT (username, client_id) DO UPDATE SET doc = excluded.doc`, c.Username, c.ClientID, d)
+	return err
+}
+
+func (i identity) DeleteConsent(ctx context.Context, username, clientID string) error {
+	_, err := i.exec(ctx, "delete consent", "DELETE FROM consents WHERE username = ? AND client_id = ?", username, clientID)
+	return err
+}
+
+func (i identity) CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	t, end := now.UnixMicro(), now.Add(window).UnixMicro()
+	// One statement, so concurrent attempts on any replica each count: a
+	// counter whose window has ended starts a new window at 1.
+	var n int
+	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(`INSERT INTO login_attempts (name, window_start, window_end, attempts)
+		VALUES (?, ?, ?, 1)
+		ON CONFLICT (name) DO UPDATE SET
+			attempts = CASE WHEN login_attempts.window_end <= ? THEN 1 ELSE login_attempts.attempts + 1 END,
+			window_start = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_start ELSE login_attempts.window_start END,
+			window_end = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_end ELSE login_attempts.window_end END
+		RETURNING attempts`), key, t, end, t, t, t).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count attempt: %w", err)
+	}
+	return n, nil
+}
+
+func (i identity) ForgiveAttempt(ctx context.Context, key string) error {
+	_, err := i.exec(ctx, "forgive attempt",
+		"UPDATE login_attempts SET attempts = attempts - 1 WHERE name = ? AND attempts > 0", key)
+	return err
+}
+
+func (i identity) ResetAttempts(ctx context.Context, key string) error {
+	_, err := i.exec(ctx, "reset attempts", "DELETE FROM login_attempts WHERE name = ?", key)
+	return err
+}
+
+func (i identity) CreateFederationState(ctx context.Context, f store.FederationState) error {
+	d, err := doc(f)
+	if err != nil {
+		return err
+	}
+	return i.insert(ctx, "federation state", `INSERT INTO federation_states (id, doc, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT DO NOTHING`, f.Hash, d, f.ExpiresAt.UnixMicro())
+}
+
+func (i identity) FederationState(ctx context.Context, hash string) (store.FederationState, error) {
+	var f store.FederationState
+	err := i.getDoc(ctx, "federation state", "SELECT doc FROM federation_states WHERE id = ?", &f, hash)
+	return f, err
+}
+
+func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, error) {
+	t := now.UnixMicro()
+	var total int64
+	for _, q := range []string{
+		"DELETE FROM login_sessions WHERE expires_at <= ?",
+		"DELETE FROM auth_codes WHERE expires_at <= ?",
+		"DELETE FROM refresh_tokens WHERE expires_at <= ?",
+		"DELETE FROM revocations WHERE expires_at <= ?",
+		"DELETE FROM login_attempts WHERE window_end <= ?",
+		"DELETE FROM federation_states WHERE expires_at <= ?",
+	} {
+		n, err := i.exec(ctx, "purge identity", q, t)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,440 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+)
+
+func init() {
+	Register(
+		Case{"AuditAppend", testAuditAppend},
+		Case{"AuditAppendConcurrent", testAuditAppendConcurrent},
+		Case{"AuditAppendTwoHandles", testAuditAppendTwoHandles},
+		Case{"AuditRecordsFilter", testAuditFilter},
+		Case{"AuditCheckpoints", testAuditCheckpoints},
+		Case{"AuditPrune", testAuditPrune},
+		Case{"AuditPruneLarge", testAuditPruneLarge},
+		Case{"AuditCursors", testAuditCursors},
+		Case{"AuditCursorClaims", testAuditCursorClaims},
+	)
+}
+
+// SecondHandle opens another handle on the database behind s, as a second
+// replica would: its own connections, the same tables.
+func SecondHandle(t *testing.T, s *sqldb.DB) *sqldb.DB {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		other *sqldb.DB
+		err   error
+	)
+	switch s.Dialect() {
+	case "sqlite":
+		var seq int
+		var name, file string
+		if err := s.SQL().QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
+			t.Fatal(err)
+		}
+		other, err = sqlite.OpenFile(ctx, file, nil)
+	case "postgres":
+		var schema string
+		if err := s.SQL().QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			t.Fatal(err)
+		}
+		other, err = postgres.Open(ctx, WithSearchPath(os.Getenv("GATEHOUSE_TEST_POSTGRES"), schema), nil)
+	default:
+		t.Fatalf("no second handle for %s", s.Dialect())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
+}
+
+// auditRows makes n records continuing head; the hashes are only labels
+// here (the audit package computes real ones).
+func auditRows(head store.AuditHead, n int, at time.Time, actor string) []store.AuditRecord {
+	out := make([]store.AuditRecord, n)
+	prev := head.Hash
+	for i := range out {
+		seq := head.Seq + int64(i) + 1
+		h := fmt.Sprintf("h%d", seq)
+		out[i] = store.AuditRecord{Seq: seq, Time: at, Event: []byte(fmt.Sprintf(`{"type":"t","n":%d}`, seq)),
+			Prev: prev, Hash: h, Type: "t", Actor: actor}
+		prev = h
+	}
+	return out
+}
+
+func appendAuditN(t *testing.T, s store.AuditStore, n int, at time.Time, actor string) store.AuditHead {
+	t.Helper()
+	h, err := s.AppendAudit(context.Background(), func(head store.AuditHead) ([]store.AuditRecord, error) {
+		return auditRows(head, n, at, actor), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func auditSeqs(rs []store.AuditRecord) []int64 {
+	out := []int64{}
+	for _, r := range rs {
+		out = append(out, r.Seq)
+	}
+	return out
+}
+
+func testAuditAppend(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	h0, err := s.AuditHead(ctx)
+	mustNil(t, err)
+	if h0.Seq != 0 || len(h0.Hash) != 64 {
+		t.Fatalf("empty head = %+v", h0)
+	}
+	at := time.Date(2026, 11, 2, 9, 14, 3, 123456000, time.UTC)
+	want := auditRows(h0, 3, at, "alice")
+	want[2].Sig = "a.b.c"
+	h, err := s.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+		if diff := cmp.Diff(h0, head); diff != "" {
+			t.Errorf("build got head (-want +got):\n%s", diff)
+		}
+		return want, nil
+	})
+	mustNil(t, err)
+	if diff := cmp.Diff(store.AuditHead{Seq: 3, Hash: "h3"}, h); diff != "" {
+		t.Errorf("new head (-want +got):\n%s", diff)
+	}
+	got, err := s.AuditRecords(ctx, store.AuditFilter{})
+	mustNil(t, err)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+
+	// A build error aborts everything.
+	boom := errors.New("boom")
+	_, err = s.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) { return nil, boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("build error: got %v", err)
+	}
+	// Records that do not continue the head are refused.
+	_, err = s.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+		rs := auditRows(head, 2, at, "")
+		rs[1].Seq++
+		return rs, nil
+	})
+	if err == nil {
+		t.Errorf("a gap was accepted")
+	}
+	if h, _ := s.AuditHead(ctx); h.Seq != 3 {
+		t.Errorf("head moved to %d by failed appends", h.Seq)
+	}
+	if got, _ := s.AuditRecords(ctx, store.AuditFilter{}); len(got) != 3 {
+		t.Errorf("failed appends left %d records", len(got))
+	}
+	// More rows than one INSERT carries.
+	h = appendAuditN(t, s, 150, at, "")
+	if h.Seq != 153 {
+		t.Errorf("head after 150 more = %d", h.Seq)
+	}
+}
+
+// testAuditAppendConcurrent races appenders: the chain stays gap-free and
+// each append sees the head the previous one left.
+func testAuditAppendConcurrent(t *testing.T, s *sqldb.DB) {
+	raceAuditAppends(t, []*sqldb.DB{s, s})
+}
+
+func testAuditAppendTwoHandles(t *testing.T, s *sqldb.DB) {
+	raceAuditAppends(t, []*sqldb.DB{s, SecondHandle(t, s)})
+}
+
+func raceAuditAppends(t *testing.T, handles []*sqldb.DB) {
+	ctx := context.Background()
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := handles[w%len(handles)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				_, err := s.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+					return auditRows(head, 2, time.Now(), ""), nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := handles[0].AuditRecords(ctx, store.AuditFilter{Limit: 1000})
+	mustNil(t, err)
+	if len(got) != workers*each*2 {
+		t.Fatalf("%d records, want %d", len(got), workers*each*2)
+	}
+	prev := "0000000000000000000000000000000000000000000000000000000000000000"
+	for i, r := range got {
+		if r.Seq != int64(i)+1 || r.Prev != prev {
+			t.Fatalf("record %d: seq %d prev %q, want seq %d prev %q", i, r.Seq, r.Prev, i+1, prev)
+		}
+		prev = r.Hash
+	}
+}
+
+func testAuditFilter(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var head store.AuditHead
+	for i, r := range []store.AuditRecord{
+		{Type: "login.succeeded", Actor: "alice", Session: "s1"},
+		{Type: "tool.decision", Actor: "alice", Agent: "bot", Tool: "sales_report", Decision: "allow", Correlation: "c1", Session: "s1"},
+		{Type: "tool.result", Actor: "alice", Agent: "bot", Tool: "sales_report", Correlation: "c1"},
+		{Type: "tool.decision", Actor: "bob", Agent: "bot", Tool: "payroll_report", Decision: "deny", Correlation: "c2"},
+		{Type: "logout", Actor: "alice", Session: "s1"},
+	} {
+		var err error
+		head, err = s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+			r.Seq, r.Time, r.Event, r.Prev, r.Hash = h.Seq+1, t0.Add(time.Duration(i)*time.Hour), []byte(`{}`), h.Hash, fmt.Sprint(i)
+			return []store.AuditRecord{r}, nil
+		})
+		mustNil(t, err)
+	}
+	if head.Seq != 5 {
+		t.Fatalf("head %d", head.Seq)
+	}
+	tests := []struct {
+		name string
+		f    store.AuditFilter
+		want []int64
+	}{
+		{"all", store.AuditFilter{}, []int64{1, 2, 3, 4, 5}},
+		{"after", store.AuditFilter{After: 3}, []int64{4, 5}},
+		{"before", store.AuditFilter{Before: 3}, []int64{1, 2}},
+		{"desc limit", store.AuditFilter{Desc: true, Limit: 2}, []int64{5, 4}},
+		{"types", store.AuditFilter{Types: []string{"logout", "login.succeeded"}}, []int64{1, 5}},
+		{"actor", store.AuditFilter{Actor: "bob"}, []int64{4}},
+		{"agent", store.AuditFilter{Agent: "bot"}, []int64{2, 3, 4}},
+		{"tool", store.AuditFilter{Tool: "sales_report"}, []int64{2, 3}},
+		{"decision", store.AuditFilter{Decision: "deny"}, []int64{4}},
+		{"correlation", store.AuditFilter{Correlation: "c1"}, []int64{2, 3}},
+		{"session", store.AuditFilter{Session: "s1"}, []int64{1, 2, 5}},
+		{"since until", store.AuditFilter{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour)}, []int64{2, 3}},
+		{"combined", store.AuditFilter{Actor: "alice", Types: []string{"tool.decision", "tool.result"}, After: 2}, []int64{3}},
+		{"limit", store.AuditFilter{Limit: 2}, []int64{1, 2}},
+		{"none", store.AuditFilter{Actor: "mallory"}, []int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.AuditRecords(ctx, tt.f)
+			mustNil(t, err)
+			if diff := cmp.Diff(tt.want, auditSeqs(got)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func testAuditCheckpoints(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var want []store.AuditCheckpoint
+	for i := range 3 {
+		c := store.AuditCheckpoint{Seq: int64(i * 10), Hash: fmt.Sprint("h", i), Time: at.Add(time.Duration(i) * time.Minute), Kind: "manual", JWS: fmt.Sprint("jws", i)}
+		id, err := s.AddAuditCheckpoint(ctx, c)
+		mustNil(t, err)
+		if len(want) > 0 && id <= want[len(want)-1].ID {
+			t.Errorf("ID %d does not increase", id)
+		}
+		c.ID = id
+		want = append(want, c)
+	}
+	got, err := s.AuditCheckpoints(ctx, 0, 0)
+	mustNil(t, err)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	got, err = s.AuditCheckpoints(ctx, want[0].ID, 1)
+	mustNil(t, err)
+	if diff := cmp.Diff(want[1:2], got); diff != "" {
+		t.Errorf("page (-want +got):\n%s", diff)
+	}
+}
+
+func testAuditPrune(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	appendAuditN(t, s, 3, t0, "")
+	appendAuditN(t, s, 2, t0.Add(2*time.Hour), "")
+	// A record whose clock ran behind: pruning must stop before the
+	// first record that is new enough, so it is kept.
+	appendAuditN(t, s, 1, t0, "")
+	_, err := s.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: 2, Hash: "h2", Time: t0, Kind: "periodic", JWS: "old"})
+	mustNil(t, err)
+
+	n, err := s.PruneAudit(ctx, t0.Add(time.Hour), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+		if last.Seq != 3 || last.Hash != "h3" {
+			t.Errorf("mark got record %d %q, want 3 h3", last.Seq, last.Hash)
+		}
+		return store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, Time: t0, Kind: "prune", JWS: "p"}, nil
+	})
+	mustNil(t, err)
+	if n != 3 {
+		t.Errorf("pruned %d, want 3", n)
+	}
+	got, err := s.AuditRecords(ctx, store.AuditFilter{})
+	mustNil(t, err)
+	if diff := cmp.Diff([]int64{4, 5, 6}, auditSeqs(got)); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	cps, err := s.AuditCheckpoints(ctx, 0, 0)
+	mustNil(t, err)
+	if len(cps) != 1 || cps[0].Kind != "prune" || cps[0].Seq != 3 {
+		t.Errorf("checkpoints after prune = %+v, want the prune one only", cps)
+	}
+	// Nothing older left: no mark, nothing deleted.
+	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+		t.Error("mark called with nothing to prune")
+		return store.AuditCheckpoint{}, nil
+	})
+	if err != nil || n != 0 {
+		t.Errorf("second prune: %d, %v", n, err)
+	}
+	// A record a crash left at or before the prune checkpoint goes with
+	// the next call, though there is nothing new to prune.
+	if _, err := s.SQL().ExecContext(ctx, s.Rebind("INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (2, ?, '{}', 'h1', 'h2', 't')"), t0.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+		t.Error("mark called with nothing new to prune")
+		return store.AuditCheckpoint{}, nil
+	})
+	if err != nil || n != 1 {
+		t.Errorf("leftover cleanup: %d, %v; want 1 deleted", n, err)
+	}
+	// A failing mark keeps everything.
+	boom := errors.New("boom")
+	if _, err := s.PruneAudit(ctx, t0.Add(24*time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+		return store.AuditCheckpoint{}, boom
+	}); !errors.Is(err, boom) {
+		t.Errorf("mark error: got %v", err)
+	}
+	// Everything old: the whole log goes, the head stays.
+	n, err = s.PruneAudit(ctx, t0.Add(24*time.Hour), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+		return store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, Time: t0, Kind: "prune", JWS: "p2"}, nil
+	})
+	mustNil(t, err)
+	if n != 3 {
+		t.Errorf("pruned %d, want 3", n)
+	}
+	if h, _ := s.AuditHead(ctx); h.Seq != 6 {
+		t.Errorf("head after pruning everything = %d, want 6", h.Seq)
+	}
+	if h := appendAuditN(t, s, 1, t0, ""); h.Seq != 7 {
+		t.Errorf("append after pruning everything got seq %d", h.Seq)
+	}
+}
+
+// testAuditPruneLarge prunes more records than one deleting transaction
+// takes.
+func testAuditPruneLarge(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	appendAuditN(t, s, 12345, t0, "")
+	appendAuditN(t, s, 1, t0.Add(time.Hour), "")
+	n, err := s.PruneAudit(ctx, t0.Add(time.Minute), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+		return store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, Time: t0, Kind: "prune", JWS: "p"}, nil
+	})
+	mustNil(t, err)
+	if n != 12345 {
+		t.Errorf("pruned %d, want 12345", n)
+	}
+	got, err := s.AuditRecords(ctx, store.AuditFilter{})
+	mustNil(t, err)
+	if diff := cmp.Diff([]int64{12346}, auditSeqs(got)); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+}
+
+func testAuditCursors(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	seq, err := s.AuditCursor(ctx, "webhook")
+	mustNil(t, err)
+	if seq != 0 {
+		t.Errorf("new cursor = %d", seq)
+	}
+	for _, step := range []struct{ set, want int64 }{{5, 5}, {9, 9}, {3, 9}} {
+		mustNil(t, s.SetAuditCursor(ctx, "webhook", step.set))
+		got, err := s.AuditCursor(ctx, "webhook")
+		mustNil(t, err)
+		if got != step.want {
+			t.Errorf("after set %d: cursor %d, want %d", step.set, got, step.want)
+		}
+	}
+	if got, _ := s.AuditCursor(ctx, "syslog"); got != 0 {
+		t.Errorf("another stream's cursor = %d", got)
+	}
+}
+
+// testAuditCursorClaims: one sender per stream at a time; another takes
+// over once the claim runs out.
+func testAuditCursorClaims(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lease := 30 * time.Second
+	steps := []struct {
+		name    string
+		owner   string
+		at      time.Duration
+		setSeq  int64 // when > 0, SetAuditCursor before claiming
+		held    bool
+		wantSeq int64
+	}{
+		{"first claim creates the stream", "a", 0, 0, true, 0},
+		{"another owner is refused", "b", 10 * time.Second, 0, false, 0},
+		{"the owner renews", "a", 20 * time.Second, 7, true, 7},
+		{"still refused before the renewed claim ends", "b", 45 * time.Second, 0, false, 7},
+		{"taken over after it ends", "b", 51 * time.Second, 0, true, 7},
+		{"the old owner is refused now", "a", 52 * time.Second, 0, false, 7},
+	}
+	for _, st := range steps {
+		if st.setSeq > 0 {
+			mustNil(t, s.SetAuditCursor(ctx, "webhook:x", st.setSeq))
+		}
+		now := t0.Add(st.at)
+		held, seq, err := s.ClaimAuditCursor(ctx, "webhook:x", st.owner, now, now.Add(lease))
+		mustNil(t, err)
+		if held != st.held || seq != st.wantSeq {
+			t.Errorf("%s: held %v seq %d, want %v %d", st.name, held, seq, st.held, st.wantSeq)
+		}
+	}
+	// A claim until now gives it up: another owner gets it at once.
+	release := t0.Add(60 * time.Second)
+	if _, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "b", release, release); err != nil {
+		t.Fatal(err)
+	}
+	if held, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "c", release, release.Add(lease)); err != nil || !held {
+		t.Errorf("claim after a release: held %v, %v", held, err)
+	}
+	// Claims of one stream do not touch another.
+	held, _, err := s.ClaimAuditCursor(ctx, "syslog:y", "a", t0, t0.Add(lease))
+	mustNil(t, err)
+	if !held {
+		t.Errorf("claim of another stream refused")
+	}
+}

@@ -1,0 +1,42 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Call is one tool call, as the gateway allowed it.
+type Call struct {
+	// Tool is the catalogue entry being called.
+	Tool store.Tool
+	// Args are the arguments in canonical JSON (slipverify.Canonical): the
+	// exact bytes the slip's digest covers and the backend receives.
+	Args []byte
+	// Progress, when not nil, forwards progress the backend reports to the
+	// caller.
+	Progress func(ctx context.Context, p *mcp.ProgressNotificationParams)
+	// Session, when not nil, is the caller's MCP session. A backend that
+	// relays what a tool asks of the caller during the call (sampling,
+	// elicitation, log messages) sends it there, within the call's context.
+	Session *mcp.ServerSession
+}
+
+// Backend runs tool calls.
+//
+// Call runs call with slip, the permission slip minted for exactly this
+// call. A failure of the tool itself (bad arguments, no data, a refusal by
+// the API) is a result with IsError set, which the agent sees; an error is
+// returned only when the call could not be run at all (the slip was
+// refused, the backend is unreachable), and the gateway then answers with
+// a generic failure. Implementations are safe for concurrent use.
+type Backend interface {
+	Call(ctx context.Context, slip string, call Call) (*mcp.CallToolResult, error)
+}
+
+// errorResult is a tool result that reports a failure to the agent.
+func errorResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}

@@ -1,0 +1,102 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// MaxResponse bounds the body an HTTP tool may answer with.
+const MaxResponse = 4 << 20
+
+// HTTP calls tools that are HTTP APIs: the arguments go as the JSON body,
+// the slip as the bearer token; the API verifies and redeems the slip
+// (package slipverify). A JSON object answer becomes the result's
+// structured content, any answer its text; a status outside 2xx is a tool
+// error the agent sees.
+type HTTP struct {
+	// Client makes the requests; nil means a client with a 30 s timeout.
+	// Whatever the client, redirects are never followed: the slip must not
+	// travel to another URL.
+	Client *http.Client
+}
+
+var _ Backend = (*HTTP)(nil)
+
+var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+
+// Call implements Backend.
+func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolResult, error) {
+	spec := call.Tool.HTTP
+	if spec == nil || spec.URL == "" {
+		return nil, fmt.Errorf("tool %s has no HTTP backend", call.Tool.Name)
+	}
+	method := strings.ToUpper(spec.Method)
+	if method == "" {
+		method = http.MethodPost
+	}
+	body := call.Args
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, spec.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: %w", call.Tool.Name, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+slip)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	c := *defaultHTTPClient
+	if h.Client != nil {
+		c = *h.Client
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		// The URL may carry credentials; name only the tool.
+		var ue interface{ Timeout() bool }
+		if errors.As(err, &ue) && ue.Timeout() {
+			return nil, fmt.Errorf("tool %s: timed out", call.Tool.Name)
+		}
+		return nil, fmt.Errorf("tool %s: request failed: %w", call.Tool.Name, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: reading the answer: %w", call.Tool.Name, err)
+	}
+	if len(out) > MaxResponse {
+		return errorResult(fmt.Sprintf("The tool's answer is larger than %d bytes.", MaxResponse)), nil
+	}
+	res := &mcp.CallToolResult{}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		res.IsError = true
+		text := strings.TrimSpace(string(out))
+		if text == "" {
+			text = http.StatusText(resp.StatusCode)
+		}
+		res.Content = []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool answered %d: %s", resp.StatusCode, text)}}
+		return res, nil
+	}
+	var obj map[string]any
+	if isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(out, &obj) == nil && obj != nil {
+		res.StructuredContent = obj
+	}
+	res.Content = []mcp.Content{&mcp.TextContent{Text: string(out)}}
+	return res, nil
+}
+
+func isJSON(contentType string) bool {
+	ct, _, _ := strings.Cut(contentType, ";")
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	return ct == "application/json" || strings.HasSuffix(ct, "+json")
+}

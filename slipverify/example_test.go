@@ -1,0 +1,51 @@
+package slipverify_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/slipverify"
+)
+
+// A refund API that Gatehouse calls as an HTTP tool checks the slip that
+// comes with each call, then does the work. A second delivery of the same
+// slip is refused.
+func ExampleVerifier_VerifyRequest() {
+	gatehouse := startDemoIssuer() // the issuer: metadata, JWKS, introspection
+	defer gatehouse.Close()
+
+	v := &slipverify.Verifier{
+		Issuer:       gatehouse.URL,
+		Audience:     slipverify.ToolAudience(gatehouse.URL, "refund"),
+		ClientID:     "billing-api",
+		ClientSecret: "a long random secret",
+	}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slip, args, err := v.VerifyRequest(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "refund %s for %s, asked by %s", args, slip.Subject, slip.Actor.ClientID)
+	}))
+	defer api.Close()
+
+	// What Gatehouse sends: the slip as bearer token, the arguments as body.
+	token := gatehouse.mint("refund", `{"amount": 12}`)
+	for range 2 {
+		req, _ := http.NewRequest("POST", api.URL, strings.NewReader(`{"amount":12}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Print(resp.StatusCode, " ", string(body))
+	}
+	// Output:
+	// 200 refund {"amount":12} for alice, asked by acme-assistant401 permission slip already used
+}

@@ -1,0 +1,383 @@
+package slipverify
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors of Verify. Each error Verify returns wraps exactly one of them.
+var (
+	// ErrMissing: the request carries no bearer token.
+	ErrMissing = errors.New("no permission slip")
+	// ErrInvalid: not a slip from this issuer (malformed, wrong type,
+	// unknown key, bad signature, missing claims).
+	ErrInvalid = errors.New("invalid permission slip")
+	// ErrExpired: the slip's lifetime is over.
+	ErrExpired = errors.New("permission slip expired")
+	// ErrAudience: the slip is for another tool.
+	ErrAudience = errors.New("permission slip is for another tool")
+	// ErrArguments: the arguments are not the ones the slip was minted for.
+	ErrArguments = errors.New("arguments do not match the permission slip")
+	// ErrUsed: the issuer answered that the slip is not active: it was
+	// already used (or revoked).
+	ErrUsed = errors.New("permission slip already used")
+	// ErrUnavailable: the issuer could not be asked (network, metadata,
+	// keys or introspection failed). Retrying later may succeed.
+	ErrUnavailable = errors.New("permission slip issuer unavailable")
+)
+
+// Leeway is the clock difference tolerated between the tool and the issuer.
+const Leeway = 5 * time.Second
+
+// MaxBody bounds the request body VerifyRequest reads.
+const MaxBody = 1 << 20
+
+// Verifier checks permission slips for one tool. Set its fields, then use it
+// from any number of goroutines; it caches the issuer's metadata and keys.
+type Verifier struct {
+	// Issuer is the Gatehouse issuer URL, exactly as slips name it (iss).
+	// Its RFC 8414 metadata, <Issuer>/.well-known/oauth-authorization-server,
+	// names the JWKS and the introspection endpoint. Required.
+	Issuer string
+	// Audience is this tool's resource URI (the slip's aud), as
+	// ToolAudience(Issuer, name) builds it. Required.
+	Audience string
+	// ClientID and ClientSecret are this tool's service client at the
+	// issuer: introspection (which redeems the slip) authenticates with them
+	// (client_secret_basic). Required.
+	ClientID, ClientSecret string
+	// HTTPClient makes the requests to the issuer; nil means a client with a
+	// 10 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// JWKSURL and IntrospectionURL, when set, are used instead of the ones
+	// the issuer's metadata names.
+	JWKSURL, IntrospectionURL string
+
+	mu        sync.Mutex
+	meta      *metadata
+	keys      map[string]jwk
+	fetchedAt time.Time
+}
+
+type metadata struct {
+	JWKSURI               string `json:"jwks_uri"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+}
+
+var defaultClient = &http.Client{Timeout: 10 * time.Second}
+
+// VerifyRequest checks the slip an HTTP request carries as its bearer token
+// against the request's JSON body, which must be the call's arguments. It
+// returns the claims and the body. See Verify for what is checked.
+func (v *Verifier) VerifyRequest(r *http.Request) (*Claims, []byte, error) {
+	token, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, nil, ErrMissing
+	}
+	var body []byte
+	if r.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: reading the body: %v", ErrArguments, err)
+		}
+		if len(b) > MaxBody {
+			return nil, nil, fmt.Errorf("%w: body larger than %d bytes", ErrArguments, MaxBody)
+		}
+		body = b
+	}
+	c, err := v.Verify(r.Context(), token, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, body, nil
+}
+
+// Verify checks, in one call, that token is a permission slip this issuer
+// signed (EdDSA or RS256, against its JWKS), of type Type, for this tool
+// (aud), not expired, bound to exactly args (the SHA-256 of their
+// canonical JSON), and — by RFC 7662 introspection, which redeems it — not
+// used before. The local checks come first, so a slip that fails them is
+// not spent. A slip that passes is spent whatever the tool does next.
+func (v *Verifier) Verify(ctx context.Context, token string, args []byte) (*Claims, error) {
+	c, err := v.check(ctx, token, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.redeem(ctx, token, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+func (v *Verifier) client() *http.Client {
+	if v.HTTPClient != nil {
+		return v.HTTPClient
+	}
+	return defaultClient
+}
+
+// check does every verification that needs no single-use answer.
+func (v *Verifier) check(ctx context.Context, token string, args []byte) (*Claims, error) {
+	if v.Issuer == "" || v.Audience == "" {
+		return nil, fmt.Errorf("%w: the verifier needs an Issuer and an Audience", ErrInvalid)
+	}
+	h, payload, input, sig, err := split(token)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(h.Typ), "application/"), Type) {
+		return nil, fmt.Errorf("%w: typ is not %s", ErrInvalid, Type)
+	}
+	k, err := v.key(ctx, h.Kid)
+	if err != nil {
+		return nil, err
+	}
+	if k.alg != h.Alg || !k.verify(input, sig) {
+		return nil, fmt.Errorf("%w: bad signature", ErrInvalid)
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	if err := c.Validate(v.Issuer, v.Audience, args, v.now()); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// redeem asks the issuer, by introspection, whether the slip is active; the
+// first answer for a slip is yes, every later one no.
+func (v *Verifier) redeem(ctx context.Context, token string, c *Claims) error {
+	m, err := v.metadata(ctx)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"token": {token}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.IntrospectionEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(v.ClientID), url.QueryEscape(v.ClientSecret))
+	resp, err := v.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: introspection: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: introspection answered %s", ErrUnavailable, resp.Status)
+	}
+	var ir struct {
+		Active bool   `json:"active"`
+		JTI    string `json:"jti"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ir); err != nil {
+		return fmt.Errorf("%w: introspection: %v", ErrUnavailable, err)
+	}
+	if !ir.Active {
+		return ErrUsed
+	}
+	if ir.JTI != "" && ir.JTI != c.JTI {
+		return fmt.Errorf("%w: introspection answered for another slip", ErrInvalid)
+	}
+	return nil
+}
+
+func (v *Verifier) metadata(ctx context.Context) (*metadata, error) {
+	v.mu.Lock()
+	m := v.meta
+	v.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	m = &metadata{JWKSURI: v.JWKSURL, IntrospectionEndpoint: v.IntrospectionURL}
+	if m.JWKSURI == "" || m.IntrospectionEndpoint == "" {
+		var doc metadata
+		u := strings.TrimSuffix(v.Issuer, "/") + "/.well-known/oauth-authorization-server"
+		if err := v.getJSON(ctx, u, &doc); err != nil {
+			return nil, err
+		}
+		if m.JWKSURI == "" {
+			m.JWKSURI = doc.JWKSURI
+		}
+		if m.IntrospectionEndpoint == "" {
+			m.IntrospectionEndpoint = doc.IntrospectionEndpoint
+		}
+		if m.JWKSURI == "" || m.IntrospectionEndpoint == "" {
+			return nil, fmt.Errorf("%w: issuer metadata lacks jwks_uri or introspection_endpoint", ErrUnavailable)
+		}
+	}
+	v.mu.Lock()
+	v.meta = m
+	v.mu.Unlock()
+	return m, nil
+}
+
+func (v *Verifier) getJSON(ctx context.Context, u string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: GET %s answered %s", ErrUnavailable, u, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(into); err != nil {
+		return fmt.Errorf("%w: GET %s: %v", ErrUnavailable, u, err)
+	}
+	return nil
+}
+
+// refetchAfter is how soon an unknown key ID may trigger another JWKS
+// fetch; it keeps forged key IDs from turning into a flood of fetches.
+const refetchAfter = 30 * time.Second
+
+// key returns the published key kid, fetching the JWKS when the key is not
+// cached (keys rotate: a new kid appears before slips use it).
+func (v *Verifier) key(ctx context.Context, kid string) (jwk, error) {
+	v.mu.Lock()
+	k, ok := v.keys[kid]
+	stale := v.now().Sub(v.fetchedAt) >= refetchAfter
+	v.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	if !stale {
+		return jwk{}, fmt.Errorf("%w: unknown key", ErrInvalid)
+	}
+	m, err := v.metadata(ctx)
+	if err != nil {
+		return jwk{}, err
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := v.getJSON(ctx, m.JWKSURI, &set); err != nil {
+		return jwk{}, err
+	}
+	keys := map[string]jwk{}
+	for _, raw := range set.Keys {
+		if k, err := parseJWK(raw); err == nil {
+			keys[k.kid] = k
+		}
+	}
+	v.mu.Lock()
+	v.keys, v.fetchedAt = keys, v.now()
+	v.mu.Unlock()
+	if k, ok := keys[kid]; ok {
+		return k, nil
+	}
+	return jwk{}, fmt.Errorf("%w: unknown key", ErrInvalid)
+}
+
+// jwk is a verification key from the JWKS.
+type jwk struct {
+	kid, alg string
+	key      crypto.PublicKey
+}
+
+func (k jwk) verify(input, sig []byte) bool {
+	switch pub := k.key.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(pub, input, sig)
+	case *rsa.PublicKey:
+		d := sha256.Sum256(input)
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig) == nil
+	}
+	return false
+}
+
+var b64 = base64.RawURLEncoding
+
+func parseJWK(raw []byte) (jwk, error) {
+	var j struct {
+		Kty, Crv, X, N, E, Kid, Alg, Use string
+	}
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return jwk{}, err
+	}
+	if j.Use != "" && j.Use != "sig" {
+		return jwk{}, errors.New("not a signing key")
+	}
+	switch {
+	case j.Kty == "OKP" && j.Crv == "Ed25519" && (j.Alg == "" || j.Alg == "EdDSA"):
+		x, err := b64.DecodeString(j.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			return jwk{}, errors.New("bad Ed25519 key")
+		}
+		return jwk{kid: j.Kid, alg: "EdDSA", key: ed25519.PublicKey(x)}, nil
+	case j.Kty == "RSA" && (j.Alg == "" || j.Alg == "RS256"):
+		n, err1 := b64.DecodeString(j.N)
+		e, err2 := b64.DecodeString(j.E)
+		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 || len(n) < 256 {
+			return jwk{}, errors.New("bad RSA key")
+		}
+		eInt := int(new(big.Int).SetBytes(e).Int64())
+		return jwk{kid: j.Kid, alg: "RS256", key: &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: eInt}}, nil
+	}
+	return jwk{}, errors.New("unsupported key")
+}
+
+type header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+func split(token string) (h header, payload, input, sig []byte, err error) {
+	bad := fmt.Errorf("%w: malformed", ErrInvalid)
+	if len(token) > 16<<10 || strings.Count(token, ".") != 2 {
+		return h, nil, nil, nil, bad
+	}
+	i := strings.IndexByte(token, '.')
+	j := strings.LastIndexByte(token, '.')
+	hb, err1 := b64.DecodeString(token[:i])
+	payload, err2 := b64.DecodeString(token[i+1 : j])
+	sig, err3 := b64.DecodeString(token[j+1:])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return h, nil, nil, nil, bad
+	}
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return h, nil, nil, nil, bad
+	}
+	return h, payload, []byte(token[:j]), sig, nil
+}
+
+func bearer(v string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != "" && !bytes.ContainsAny([]byte(token), " \t")
+}
