@@ -36,9 +36,22 @@ test: interop-deps vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every fuzz target for FUZZTIME each (the seed corpora also run in make test).
+FUZZTIME ?= 20s
+FUZZ_TARGETS = \
+	./internal/config:FuzzParse \
+	./internal/policy:FuzzCompile \
+	./internal/audit:FuzzParseCheckpoints ./internal/audit:FuzzEntryJSON \
+	./internal/slip:FuzzIntrospect ./slipverify:FuzzCanonical \
+	./internal/identity:FuzzMatchRedirect ./internal/identity:FuzzCheckRedirectURI \
+	./internal/identity:FuzzParseScope ./internal/identity:FuzzSafeNext
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
-	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/policy/
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -f gatehouse

@@ -12,8 +12,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 // multi is a repeatable string flag.
@@ -71,6 +74,9 @@ type adminCmd struct {
 	name, usage, summary string
 	flags                func(fs *flag.FlagSet)
 	run                  func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error
+	// withKeys, when set instead of run, also gets the signing keys and the
+	// audit trail (for commands that act as the server would).
+	withKeys func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error
 }
 
 // group makes a command group whose every command takes the store flags
@@ -93,14 +99,19 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				}
 				ctx, stop := signalContext()
 				defer stop()
-				st, _, trail, err := openAudit(ctx, *sf)
+				st, ks, trail, err := openAudit(ctx, *sf)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
 				defer trail.Close()
 				before := snapshot(ctx, st, name, fs.Arg(0))
-				if err := s.run(ctx, env, fs, st); err != nil {
+				if s.withKeys != nil {
+					err = s.withKeys(ctx, env, fs, st, ks, trail)
+				} else {
+					err = s.run(ctx, env, fs, st)
+				}
+				if err != nil {
 					return err
 				}
 				after := snapshot(ctx, st, name, fs.Arg(0))

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 func clientCommand() *command {
@@ -201,6 +205,13 @@ func toolCommand() *command {
 				}
 				fmt.Fprintf(env.Stdout, "+ tool %s\n", t.Name)
 				return nil
+			}},
+		&adminCmd{name: "approve", usage: "TOOL [FLAGS]", summary: "Approve an upstream tool's current definition (new, or changed since it was pinned)",
+			flags: func(fs *flag.FlagSet) {
+				fs.DurationVar(approveWait, "wait", 20*time.Second, "how long to wait for the upstream to connect and offer the tool")
+			},
+			withKeys: func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+				return approveTool(ctx, env, st, ks, trail, fs.Arg(0))
 			}},
 		&adminCmd{name: "remove", usage: "TOOL", summary: "Remove a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			if err := st.Tools().Delete(ctx, fs.Arg(0)); err != nil {

@@ -48,7 +48,8 @@ type ApplyOptions struct {
 	DryRun bool
 	// Prune deletes roles, users, clients, upstreams and tools that came
 	// from a tenant file (or the admin commands) and are not in this file.
-	// Dynamically registered clients are never pruned.
+	// Dynamically registered clients and upstream tools awaiting approval
+	// are never pruned.
 	Prune bool
 }
 
@@ -364,7 +365,11 @@ func (a *applier) tools(f *File) error {
 			}
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
-		}, func(store.Tool) bool { return true })
+		}, func(t store.Tool) bool {
+			// A tool an upstream offered on its own waits for an admin's
+			// approval; a tenant file that does not name it leaves it alone.
+			return t.Status != store.ToolPending
+		})
 }
 
 // secret decides the hash to store: a hash given in the file wins; a clear

@@ -238,6 +238,7 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 	}
 	// Prune removes what the file no longer has, never registered clients.
 	mustNil(t, st.Clients().Create(ctx, store.Client{ClientID: "dyn", Kind: store.KindAgent, Source: store.SourceRegistered}))
+	mustNil(t, st.Tools().Create(ctx, store.Tool{Name: "offered", Upstream: "crm", Status: store.ToolPending}))
 	f.Tools = f.Tools[:1]
 	f.Upstreams = nil
 	plan, err = config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{Prune: true})
@@ -249,6 +250,9 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 	}
 	if _, err := st.Clients().Get(ctx, "dyn"); err != nil {
 		t.Errorf("prune removed a registered client: %v", err)
+	}
+	if _, err := st.Tools().Get(ctx, "offered"); err != nil {
+		t.Errorf("prune removed a tool awaiting approval: %v", err)
 	}
 }
 
