@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -24,8 +25,11 @@ var builtinTools = tools.Names()
 
 type serveFlags struct {
 	storeFlags
-	addr, issuer, tenant string
-	logLevel, logFormat  string
+	addr, issuer, tenant    string
+	logLevel, logFormat     string
+	webhook, syslog         string
+	streamFromStart         bool
+	trustedProxies, origins list
 }
 
 func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
@@ -35,6 +39,11 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	if withTenant {
 		fs.StringVar(&s.tenant, "tenant", "", "tenant `file` to apply at start")
 	}
+	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this `URL` (signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
+	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT or tcp://HOST:PORT (`URL`)")
+	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
+	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
+	fs.Var(&s.origins, "allow-origin", "browser `origin` allowed to call /mcp besides the issuer's (repeatable)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json")
 }
@@ -54,8 +63,22 @@ func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", s.logFormat)
 }
 
-func (s *serveFlags) options(log *slog.Logger) server.Options {
-	return server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log}
+func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error) {
+	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins,
+		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
+			Syslog: s.syslog, FromStart: s.streamFromStart}}
+	for _, p := range s.trustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return o, fmt.Errorf("--trusted-proxy %q: want a CIDR (10.0.0.0/8) or an address", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		o.TrustedProxies = append(o.TrustedProxies, pfx)
+	}
+	return o, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -97,7 +120,11 @@ func serveCommand() *command {
 				}
 				printPlan(env, plan)
 			}
-			return serve(ctx, env, f.options(log), func(context.Context, *server.Server) error { return nil }, nil)
+			o, err := f.options(env, log)
+			if err != nil {
+				return err
+			}
+			return serve(ctx, env, o, func(context.Context, *server.Server) error { return nil }, nil)
 		},
 	}
 }
@@ -149,7 +176,11 @@ func demoCommand() *command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return serve(ctx, env, f.options(log), func(ctx context.Context, s *server.Server) error {
+			o, err := f.options(env, log)
+			if err != nil {
+				return err
+			}
+			return serve(ctx, env, o, func(ctx context.Context, s *server.Server) error {
 				return seedDemo(ctx, env, s.Store, s.Audit)
 			}, func(s *server.Server) {
 				fmt.Fprintf(env.Stdout, `

@@ -48,8 +48,8 @@ type ApplyOptions struct {
 	DryRun bool
 	// Prune deletes roles, users, clients, upstreams and tools that came
 	// from a tenant file (or the admin commands) and are not in this file.
-	// Dynamically registered clients and upstream tools awaiting approval
-	// are never pruned.
+	// Dynamically registered clients, people created by a federated
+	// sign-in and upstream tools awaiting approval are never pruned.
 	Prune bool
 }
 
@@ -277,7 +277,11 @@ func (a *applier) users(f *File) error {
 			w.PasswordHash = hash
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
-		}, func(store.User) bool { return true })
+		}, func(u store.User) bool {
+			// People who signed in through a federated connection were made
+			// by that sign-in, not by a tenant file.
+			return u.Attributes["idp"] == ""
+		})
 }
 
 func (a *applier) clients(f *File) error {

@@ -26,6 +26,15 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log, Retention: retention})
 	s.Audit = trail
 	s.closers = append(s.closers, func() { trail.Close() })
+	streams, err := openStreams(trail, o.Streams)
+	if err != nil {
+		return err
+	}
+	if streams != nil {
+		// Streams close before the trail (closers run last first).
+		s.closers = append(s.closers, streams.Close)
+	}
+	s.registry.MustRegister(newAuditCollector(trail, streams))
 
 	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail}
 	idp := &identity.Provider{

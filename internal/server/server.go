@@ -48,6 +48,8 @@ type Options struct {
 	// AllowedOrigins are the browser origins allowed to call /mcp besides
 	// the issuer's own.
 	AllowedOrigins []string
+	// Streams push the audit trail to a webhook or syslog.
+	Streams StreamOptions
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (before any request is served).
 	OnListen func(addr string)

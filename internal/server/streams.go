@@ -1,0 +1,108 @@
+package server
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+// StreamOptions name where the audit trail is pushed besides the store.
+type StreamOptions struct {
+	// Webhook, when set, is an http(s) URL that receives every record
+	// (HMAC-signed with WebhookSecret, retried with backoff, at least once).
+	Webhook       string
+	WebhookSecret string
+	// Syslog, when set, is udp://host:port or tcp://host:port (RFC 5424).
+	Syslog string
+	// FromStart makes a new stream begin with the first record kept,
+	// rather than with what is written from now on.
+	FromStart bool
+}
+
+// openStreams builds the configured sinks and starts feeding them.
+func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
+	var sinks []audit.Sink
+	if o.Webhook != "" {
+		if o.WebhookSecret == "" {
+			return nil, fmt.Errorf("an audit webhook needs a signing secret (GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
+		}
+		w, err := audit.NewWebhook("default", o.Webhook, []byte(o.WebhookSecret), nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, w)
+	}
+	if o.Syslog != "" {
+		u, err := url.Parse(o.Syslog)
+		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" {
+			return nil, fmt.Errorf("--audit-syslog %q: want udp://host:port or tcp://host:port", o.Syslog)
+		}
+		s, err := audit.NewSyslog("default", u.Scheme, u.Host, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	if len(sinks) == 0 {
+		return nil, nil
+	}
+	return trail.Stream(sinks, &audit.StreamOptions{FromStart: o.FromStart}), nil
+}
+
+// auditCollector exposes the audit writer's and the streams' counters, so
+// a failing sink shows in /metrics.
+type auditCollector struct {
+	trail   *audit.Log
+	streams *audit.Streams
+
+	records, batches, failed            *prometheus.Desc
+	sent, failures, failing, cursor, up *prometheus.Desc
+}
+
+func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("gatehouse_audit_"+name, help, labels, nil)
+	}
+	return &auditCollector{trail: trail, streams: streams,
+		records:  d("records_total", "Audit records committed by this replica."),
+		batches:  d("commits_total", "Audit group commits (transactions) by this replica."),
+		failed:   d("failed_records_total", "Audit records whose commit failed."),
+		sent:     d("stream_sent_total", "Records delivered to a stream.", "sink"),
+		failures: d("stream_failures_total", "Failed deliveries to a stream (retried).", "sink"),
+		failing:  d("stream_failing", "1 when the last delivery to a stream failed.", "sink"),
+		cursor:   d("stream_cursor", "Seq of the last record a stream delivered.", "sink"),
+		up:       d("stream_active", "1 when this replica sends the stream.", "sink"),
+	}
+}
+
+func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.records, c.batches, c.failed, c.sent, c.failures, c.failing, c.cursor, c.up} {
+		ch <- d
+	}
+}
+
+func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.trail.Stats()
+	ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(st.Records))
+	ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(st.Failed))
+	if c.streams == nil {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, s := range c.streams.Stats() {
+		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(s.Sent), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.Failures), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, b(s.Failing), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.cursor, prometheus.GaugeValue, float64(s.Cursor), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(s.Active), s.Name)
+	}
+}
