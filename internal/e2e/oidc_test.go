@@ -66,6 +66,7 @@ clients:
     secret: "service-secret-0123456789abcdef"
   - client_id: acme-agent
     kind: agent
+    first_party: true
     secret: "agent-secret-0123456789abcdef"
     redirect_uris: ["http://127.0.0.1:9001/callback"]
 `

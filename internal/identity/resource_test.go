@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 const exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -31,6 +32,15 @@ func exchangeForm(subject string, extra ...string) url.Values {
 func TestTokenExchange(t *testing.T) {
 	h := newHarness(t)
 	user := h.userTokens()
+	// alice signed in through another app and never let "agent" act for
+	// her: holding her token is not enough.
+	if r := h.token("agent", "agent-secret", exchangeForm(user.Access)); r.Status != 400 || r.JSON["error"] != "invalid_grant" {
+		t.Fatalf("exchange without the person's consent: %d %v", r.Status, r.JSON)
+	}
+	if err := h.db.Identity().SetConsent(context.Background(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid", "profile"}, GrantedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	r := h.token("agent", "agent-secret", exchangeForm(user.Access, "scope", "openid profile"))
 	if r.Status != 200 || r.JSON["issued_token_type"] != tokenTypeAccess || r.JSON["token_type"] != "Bearer" ||
 		r.Refresh != "" || r.ID != "" {
@@ -80,6 +90,12 @@ func TestTokenExchangeRefusals(t *testing.T) {
 	service := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
 	other := h.token("agent", "agent-secret", url.Values{"grant_type": {"client_credentials"}})
 	_ = other
+	// alice lets the agent act for her, so the refusals below are each
+	// for their own reason.
+	if err := h.db.Identity().SetConsent(context.Background(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid", "profile"}, GrantedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, id, secret string
 		form             url.Values

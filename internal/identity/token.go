@@ -390,6 +390,19 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	if e != nil {
 		return nil, e
 	}
+	// Holding a person's token is not enough: the person must have let
+	// this agent act for them. The tenant vouches for a first-party agent;
+	// any other needs the person's consent on record (given when they
+	// signed in through it). An agent re-exchanging its own token needs
+	// nothing more.
+	if !client.FirstParty && subject.ClientID != client.ClientID {
+		if _, err := p.Store.Identity().Consent(ctx, user.Username, client.ClientID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, errInvalidGrant("the person has not allowed this agent to act for them")
+			}
+			return nil, errServer(err)
+		}
+	}
 	granted, _ := parseScope(subject.Scope)
 	scopes := granted
 	if s := get(f, "scope"); s != "" {
