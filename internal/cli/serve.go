@@ -64,7 +64,7 @@ func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
 }
 
 func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error) {
-	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins,
+	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins, Getenv: env.Getenv,
 		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
 			Syslog: s.syslog, FromStart: s.streamFromStart}}
 	for _, p := range s.trustedProxies {

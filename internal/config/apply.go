@@ -64,7 +64,7 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
 		a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
-		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.audit}
+		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.connections, a.audit}
 		for _, step := range steps {
 			if err := step(f); err != nil {
 				return err
@@ -133,6 +133,68 @@ func (a *applier) audit(f *File) error {
 		}
 	}
 	return nil
+}
+
+// SettingConnections holds the tenant's federation connections as JSON
+// (no secret: each names the environment variable of its secret).
+const SettingConnections = "identity.connections"
+
+func (a *applier) connections(f *File) error {
+	want := "[]"
+	if len(f.Connections) > 0 {
+		b, err := json.Marshal(f.Connections)
+		if err != nil {
+			return err
+		}
+		want = string(b)
+	}
+	old, err := a.tx.Setting(a.ctx, SettingConnections)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if want == "[]" {
+			return nil
+		}
+		old = "[]"
+	case err != nil:
+		return err
+	}
+	if old == want {
+		return nil
+	}
+	var before []Connection
+	json.Unmarshal([]byte(old), &before)
+	names := map[string]bool{}
+	for _, c := range before {
+		names[c.Name] = true
+	}
+	for _, c := range f.Connections {
+		if names[c.Name] {
+			a.note("~", "connection", c.Name)
+			delete(names, c.Name)
+		} else {
+			a.note("+", "connection", c.Name)
+		}
+	}
+	for _, n := range sortedKeys(names) {
+		a.note("-", "connection", n)
+	}
+	return a.tx.SetSetting(a.ctx, SettingConnections, want)
+}
+
+// Connections reads the tenant's federation connections from the store.
+func Connections(ctx context.Context, st store.Tenant) ([]Connection, error) {
+	v, err := st.Setting(ctx, SettingConnections)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cs []Connection
+	if err := json.Unmarshal([]byte(v), &cs); err != nil {
+		return nil, fmt.Errorf("stored connections: %w", err)
+	}
+	return cs, nil
 }
 
 // sync creates or updates each desired record and, with prune, deletes

@@ -47,7 +47,7 @@ func TestParseStrict(t *testing.T) {
 		{"unknown top-level and nested fields, all reported",
 			"tenant: acme\nrolez: []\nusers:\n  - username: a\n    pasword: x\n",
 			[]string{
-				"t.yaml:2: rolez: unknown field (known: audit, clients, roles, tenant, tools, upstreams, users)",
+				"t.yaml:2: rolez: unknown field (known: audit, clients, connections, roles, tenant, tools, upstreams, users)",
 				"t.yaml:5: users[0].pasword: unknown field (known: attributes, disabled, email, password, password_hash, roles, username)",
 			}},
 		{"duplicate key", "tenant: a\ntenant: b\n", []string{"t.yaml:2: tenant: appears twice"}},
@@ -90,6 +90,20 @@ clients:
 			`t.yaml:6: clients[0].redirect_uris[1]: "https://ok.example/cb#frag": a redirect URI cannot have a fragment`,
 			`t.yaml:6: clients[0].redirect_uris[2]: "javascript:alert(1)": scheme javascript is not allowed`,
 			"t.yaml:7: clients[1].secret: a service client needs a secret",
+		}},
+		{"connection rules", `tenant: acme
+connections:
+  - name: "bad name"
+    issuer: http://idp.example.com
+    client_secret_env: "1X"
+    role_map: {g: [ghost]}
+`, []string{
+			`t.yaml:3: connections[0].name: "bad name": letters, digits, '-' and '_' only`,
+			`t.yaml:3: connections[0].client_id: is required`,
+			`t.yaml:3: connections[0].roles_claim: role_map needs roles_claim (the upstream claim holding groups or roles)`,
+			`t.yaml:4: connections[0].issuer: "http://idp.example.com": must be an https URL (http only to a loopback address)`,
+			`t.yaml:5: connections[0].client_secret_env: "1X" is not an environment variable name`,
+			`t.yaml:6: connections[0].role_map.g[0]: unknown role "ghost"`,
 		}},
 		{"tool rules", `tenant: acme
 roles: [{name: support}]

@@ -20,6 +20,8 @@ type File struct {
 	Clients   []Client   `yaml:"clients"`
 	Upstreams []Upstream `yaml:"upstreams"`
 	Tools     []Tool     `yaml:"tools"`
+	// Connections are upstream OpenID providers people may sign in with.
+	Connections []Connection `yaml:"connections"`
 	// Audit settings of the tenant.
 	Audit *AuditSettings `yaml:"audit"`
 
@@ -83,6 +85,23 @@ type Tool struct {
 	InputSchema  map[string]any `yaml:"input_schema"`
 	Roles        []string       `yaml:"roles"`
 	When         string         `yaml:"when"`
+}
+
+// Connection is an upstream OpenID provider (Okta, Entra, Auth0,
+// Keycloak…) people may sign in with. Its client secret is never in the
+// file: ClientSecretEnv names the environment variable the server reads it
+// from at start.
+type Connection struct {
+	Name            string              `yaml:"name" json:"name"`
+	DisplayName     string              `yaml:"display_name" json:"display_name,omitempty"`
+	Issuer          string              `yaml:"issuer" json:"issuer"`
+	ClientID        string              `yaml:"client_id" json:"client_id"`
+	ClientSecretEnv string              `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	Scopes          []string            `yaml:"scopes" json:"scopes,omitempty"`
+	UsernameClaim   string              `yaml:"username_claim" json:"username_claim,omitempty"`
+	RolesClaim      string              `yaml:"roles_claim" json:"roles_claim,omitempty"`
+	RoleMap         map[string][]string `yaml:"role_map" json:"role_map,omitempty"`
+	DefaultRoles    []string            `yaml:"default_roles" json:"default_roles,omitempty"`
 }
 
 // AuditSettings are the tenant's audit options.

@@ -20,6 +20,9 @@ var (
 	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 	// MCP tool names: letters, digits, underscore, hyphen, dot; 1–64.
 	toolRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+	connectionRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Validate reports every problem of the file at once. builtins names the
@@ -224,6 +227,34 @@ func (f *File) Validate(builtins []string) error {
 			if !tools[name] {
 				v.add(fmt.Sprintf("clients[%d].tools[%d]", i, j), fmt.Sprintf("unknown tool %q", name))
 			}
+		}
+	}
+	seen = map[string]int{}
+	for i, c := range f.Connections {
+		p := fmt.Sprintf("connections[%d]", i)
+		switch {
+		case c.Name == "":
+			v.add(p+".name", "is required")
+		case !connectionRe.MatchString(c.Name):
+			v.add(p+".name", fmt.Sprintf("%q: letters, digits, '-' and '_' only", c.Name))
+		default:
+			v.dup(seen, c.Name, p+".name", "connection")
+		}
+		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", c.Issuer))
+		}
+		if c.ClientID == "" {
+			v.add(p+".client_id", "is required")
+		}
+		if c.ClientSecretEnv != "" && !envNameRe.MatchString(c.ClientSecretEnv) {
+			v.add(p+".client_secret_env", fmt.Sprintf("%q is not an environment variable name", c.ClientSecretEnv))
+		}
+		checkRoles(p+".default_roles", c.DefaultRoles)
+		for _, k := range sortedKeys(c.RoleMap) {
+			checkRoles(p+".role_map."+k, c.RoleMap[k])
+		}
+		if len(c.RoleMap) > 0 && c.RolesClaim == "" {
+			v.add(p+".roles_claim", "role_map needs roles_claim (the upstream claim holding groups or roles)")
 		}
 	}
 	if f.Audit != nil && f.Audit.Retention != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -37,7 +38,12 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.registry.MustRegister(newAuditCollector(trail, streams))
 
 	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail}
+	conns, err := s.connections(ctx, o)
+	if err != nil {
+		return err
+	}
 	idp := &identity.Provider{
+		Connections:               conns,
 		Issuer:                    s.Issuer,
 		Store:                     s.Store,
 		Keys:                      s.Keys,
@@ -70,6 +76,33 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.Gateway = gw
 	s.closers = append(s.closers, func() { gw.Close() })
 	return nil
+}
+
+// connections builds the tenant's federation connections, each secret
+// read from the environment variable the tenant file names.
+func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connection, error) {
+	cs, err := config.Connections(ctx, s.Store)
+	if err != nil {
+		return nil, err
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var out []*identity.Connection
+	for _, c := range cs {
+		ic := &identity.Connection{Name: c.Name, DisplayName: c.DisplayName, Issuer: c.Issuer, ClientID: c.ClientID,
+			Scopes: c.Scopes, UsernameClaim: c.UsernameClaim, RolesClaim: c.RolesClaim, RoleMap: c.RoleMap,
+			DefaultRoles: c.DefaultRoles}
+		if c.ClientSecretEnv != "" {
+			ic.ClientSecret = getenv(c.ClientSecretEnv)
+			if ic.ClientSecret == "" {
+				return nil, fmt.Errorf("connection %s: the environment variable %s (its client secret) is empty", c.Name, c.ClientSecretEnv)
+			}
+		}
+		out = append(out, ic)
+	}
+	return out, nil
 }
 
 // retention reads the tenant's audit retention setting.

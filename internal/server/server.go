@@ -48,6 +48,9 @@ type Options struct {
 	// AllowedOrigins are the browser origins allowed to call /mcp besides
 	// the issuer's own.
 	AllowedOrigins []string
+	// Getenv reads the secrets the tenant names by environment variable
+	// (federation client secrets); nil means os.Getenv.
+	Getenv func(string) string
 	// Streams push the audit trail to a webhook or syslog.
 	Streams StreamOptions
 	// OnListen, when set, is called with the bound address once the server

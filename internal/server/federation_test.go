@@ -1,0 +1,100 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+// TestFederationFromTenantFile: a connection declared in the tenant file
+// becomes a sign-in button that sends the browser to the upstream, with
+// the client secret taken from the environment variable the file names.
+func TestFederationFromTenantFile(t *testing.T) {
+	var upstream *httptest.Server
+	upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"issuer": upstream.URL, "authorization_endpoint": upstream.URL + "/authorize",
+			"token_endpoint": upstream.URL + "/token", "jwks_uri": upstream.URL + "/jwks",
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	}))
+	defer upstream.Close()
+
+	data := t.TempDir()
+	tenant := `tenant: acme
+roles: [{name: sales-manager}]
+connections:
+  - name: corp
+    display_name: Corp SSO
+    issuer: ` + upstream.URL + `
+    client_id: gatehouse-at-corp
+    client_secret_env: CORP_SECRET
+    roles_claim: groups
+    role_map: {sales: [sales-manager]}
+`
+	f, err := config.Parse(strings.NewReader(tenant), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := server.OpenStore(ctx, server.StoreOptions{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
+	st.Close()
+	if err != nil || !strings.Contains(planText(plan), "+ connection corp") {
+		t.Fatalf("apply: %v %v", plan, err)
+	}
+
+	// Without its secret the server refuses to start, naming the variable.
+	ln, _ := server.Listen("127.0.0.1:0")
+	_, err = server.New(ctx, server.Options{Store: server.StoreOptions{DataDir: data},
+		Getenv: func(string) string { return "" }}, ln.Addr().String())
+	ln.Close()
+	if err == nil || !strings.Contains(err.Error(), "CORP_SECRET") {
+		t.Fatalf("start without the secret: %v", err)
+	}
+
+	env := map[string]string{"CORP_SECRET": "corp-client-secret"}
+	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
+		Getenv: func(k string) string { return env[k] }})
+	defer func() { cancel(); <-done }()
+	_, page, _ := get(t, base+"/login")
+	if !strings.Contains(page, "Corp SSO") || !strings.Contains(page, "/login/corp") {
+		t.Fatalf("login page has no Corp SSO button:\n%s", page)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(base + "/login/corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode/100 != 3 || loc == nil || !strings.HasPrefix(loc.String(), upstream.URL+"/authorize") ||
+		loc.Query().Get("client_id") != "gatehouse-at-corp" || loc.Query().Get("code_challenge") == "" {
+		t.Errorf("sign-in with corp: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func planText(p config.Plan) string {
+	var b strings.Builder
+	for _, c := range p {
+		b.WriteString(c.String() + "\n")
+	}
+	return b.String()
+}
