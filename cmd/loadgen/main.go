@@ -7,10 +7,18 @@
 //	loadgen mcp -url http://127.0.0.1:9301/mcp -tool echo -c 16 -d 10s
 //	GH_TOKEN=… loadgen mcp -url http://127.0.0.1:8080/mcp -tool echo -c 16 -d 10s
 //	GH_SECRET=… loadgen tokens -url http://127.0.0.1:8080/token -client svc -c 16 -d 10s
+//	loadgen mint-token -data ./gatehouse-data -issuer http://127.0.0.1:8080 -sub alice -client loadgen
+//
+// mint-token prints an access token for /mcp signed with a data folder's
+// keys (the store of a `gatehouse serve` on this machine, SQLite or
+// PostgreSQL through -database), so that `loadgen mcp` can call tools as a
+// person through an agent without a browser login.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,11 +37,14 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/server"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen echo-server|mcp|tokens [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen echo-server|mcp|tokens|mint-token [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -46,6 +57,8 @@ func main() {
 		err = mcpLoad(ctx, os.Args[2:])
 	case "tokens":
 		err = tokenLoad(ctx, os.Args[2:])
+	case "mint-token":
+		err = mintToken(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -292,4 +305,50 @@ func tokenLoad(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
+}
+
+// mintToken prints an access token for the issuer's /mcp, signed with the
+// data folder's keys, for a person (-sub) through an agent (-client); both
+// must be in the tenant for the gateway to accept it.
+func mintToken(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("mint-token", flag.ExitOnError)
+	var o server.StoreOptions
+	fs.StringVar(&o.DataDir, "data", server.DefaultDataDir, "data folder of the Gatehouse")
+	fs.StringVar(&o.DatabaseURL, "database", "", "PostgreSQL URL, when the Gatehouse runs on one")
+	issuer := fs.String("issuer", "http://127.0.0.1:8080", "the Gatehouse's issuer")
+	sub := fs.String("sub", "", "the person (username)")
+	client := fs.String("client", "", "the agent (client_id)")
+	scope := fs.String("scope", "", "scope (e.g. tool:echo); empty: not narrowed")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	fs.Parse(args)
+	if err := loopbackOnly(*issuer); err != nil {
+		return err
+	}
+	if *sub == "" || *client == "" {
+		return errors.New("-sub and -client are required")
+	}
+	st, err := server.OpenStore(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ks, err := server.OpenKeys(ctx, st, o)
+	if err != nil {
+		return err
+	}
+	iss := strings.TrimRight(*issuer, "/")
+	now := time.Now()
+	var id [12]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	tok, err := accesstoken.Mint(ks, accesstoken.Claims{
+		Issuer: iss, Subject: *sub, Audience: accesstoken.Audience{iss + "/mcp"}, ClientID: *client,
+		Scope: *scope, JTI: "loadgen-" + hex.EncodeToString(id[:]), IssuedAt: now.Unix(), Expiry: now.Add(*ttl).Unix(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
 }
