@@ -46,7 +46,10 @@
 //
 // # Durability
 //
-// Record returns only after the transaction holding its record committed.
+// Record returns only after the transaction holding its record committed;
+// RecordAll does the same for several records in one transaction. Enqueue
+// does not wait: its record is committed in order before any record
+// queued after it, so the next Record that returns covers it.
 // On SQLite the store runs in WAL mode with synchronous=NORMAL: a commit
 // is in the WAL file (in the operating system's cache) when it returns, so
 // it survives the process being killed (kill -9; TestCrashKeepsAcknowledged

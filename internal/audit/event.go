@@ -62,6 +62,48 @@ type Recorder interface {
 	Record(ctx context.Context, e Event) error
 }
 
+// BatchRecorder is a Recorder that can append several events in one
+// transaction with one durable wait. *Log is one.
+type BatchRecorder interface {
+	Recorder
+	// RecordAll appends events in order, atomically, and returns once
+	// they are durable.
+	RecordAll(ctx context.Context, events ...Event) error
+}
+
+// Enqueuer is a Recorder that can queue an event without waiting for it
+// to be durable, keeping it ordered before every event recorded after it:
+// the next Record (or RecordAll) that returns nil has made it durable too.
+// *Log is one.
+type Enqueuer interface {
+	Recorder
+	Enqueue(ctx context.Context, e Event) error
+}
+
+// RecordAll records events on r in order with one durable wait when r is
+// a BatchRecorder, else one Record at a time (stopping at the first error).
+func RecordAll(ctx context.Context, r Recorder, events ...Event) error {
+	if b, ok := r.(BatchRecorder); ok {
+		return b.RecordAll(ctx, events...)
+	}
+	for _, e := range events {
+		if err := r.Record(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Enqueue queues e on r without waiting when r is an Enqueuer, else
+// records it (durably, as Record does). Either way e is durable once a
+// later Record on r returns nil.
+func Enqueue(ctx context.Context, r Recorder, e Event) error {
+	if q, ok := r.(Enqueuer); ok {
+		return q.Enqueue(ctx, e)
+	}
+	return r.Record(ctx, e)
+}
+
 // Discard is a Recorder that keeps nothing, for tools and tests that do not
 // look at the trail.
 var Discard Recorder = discard{}

@@ -7,8 +7,16 @@ package audit
 // more than building a record. So callers hand their encoded event to one
 // writer goroutine through a channel and wait; the writer takes whatever
 // is queued (up to MaxBatch), appends it in one transaction and wakes every
-// waiter of the batch. While a commit runs the next batch queues up, so
-// the batch size follows the load with no timer.
+// waiter of the batch. While a commit runs (or waits for the database's
+// write lock) the next records queue up, so the batch size follows the
+// load with no timer for records somebody waits for.
+//
+// A caller with several records to write at one point (the gateway's
+// allow and its slip) hands them over together (RecordAll: one unit, one
+// transaction, one wait); a record nobody needs to wait for yet (a slip's
+// redemption, between a call's allow and its result) is queued without
+// waiting (Enqueue), and the next waited record, committed after it in the
+// same order, covers it.
 //
 // The chain head is read and moved inside that transaction, under the
 // database's lock on the head row, so several replicas writing one
@@ -105,10 +113,18 @@ type Log struct {
 	failed  atomic.Int64
 }
 
+// pending is what one caller queued: one record (Record, Append,
+// Enqueue) or several that go into one transaction together (RecordAll).
 type pending struct {
-	raw  []byte
-	ev   *Event
+	recs []queued
+	// done receives the outcome; nil for Enqueue, whose caller does not
+	// wait (and whose records a failed commit carries to the next one).
 	done chan result
+}
+
+type queued struct {
+	raw []byte
+	ev  Event // a copy: only its index fields are read
 }
 
 type result struct {
@@ -116,7 +132,11 @@ type result struct {
 	err error
 }
 
-var _ Recorder = (*Log)(nil)
+var (
+	_ Recorder      = (*Log)(nil)
+	_ BatchRecorder = (*Log)(nil)
+	_ Enqueuer      = (*Log)(nil)
+)
 
 // New returns the audit log on st and starts its writer. keys signs the
 // checkpoints and verifies them; nil means an unsigned log (for tests and
@@ -164,7 +184,8 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 
 // Record appends e to the trail and returns once it is committed. If ctx
 // ends first Record returns its error, and the event may or may not be in
-// the trail.
+// the trail. A nil error also means that every record Enqueued before
+// Record was called is committed (see Enqueue).
 func (l *Log) Record(ctx context.Context, e Event) error {
 	_, err := l.Append(ctx, e)
 	return err
@@ -172,23 +193,97 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 
 // Append is Record that also returns the record's sequence number.
 func (l *Log) Append(ctx context.Context, e Event) (int64, error) {
-	raw, err := encodeEvent(e, l.maxEvent)
+	p, err := l.prepare(true, e)
 	if err != nil {
 		return 0, err
 	}
-	p := &pending{raw: raw, ev: &e, done: make(chan result, 1)}
+	return l.wait(ctx, p)
+}
+
+// RecordAll appends events in the order given, all in one transaction
+// (none is committed without the others), and returns once they are
+// committed: one durable wait for several records. If ctx ends first it
+// returns ctx's error, and the events may or may not be in the trail.
+//
+// Like Record, it also covers what was queued before it: every record
+// Enqueued before RecordAll was called is committed no later than the
+// transaction holding events (see Enqueue).
+func (l *Log) RecordAll(ctx context.Context, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	p, err := l.prepare(true, events...)
+	if err != nil {
+		return err
+	}
+	_, err = l.wait(ctx, p)
+	return err
+}
+
+// Enqueue queues e to be appended and returns without waiting for its
+// commit; it waits (until ctx ends) only when the writer is so far behind
+// that its queue is full. It fails only when e cannot be encoded, the Log
+// is closed or ctx ended before e was queued.
+//
+// Ordering guarantee: records are appended in the order they are queued,
+// and group commit keeps that order across transactions. A commit that
+// fails does not drop an enqueued record: the writer retries it, ahead of
+// everything queued after it, until it commits. So when a Record,
+// RecordAll or Append that was called after Enqueue returned (on the same
+// goroutine, or ordered after it by other synchronisation) returns nil, e
+// is durably in the trail, before that record. The gateway relies on this:
+// what happens between a call's allow and its result (the slip's
+// redemption) is enqueued, and the result's durable wait covers it.
+//
+// An enqueued record is committed with the next record somebody waits
+// for, or on its own after at most 20 ms when none comes. Until it is
+// committed or covered by such a wait it may be lost if the process dies;
+// it is logged and counted in Stats.Failed if the store still refuses it
+// when the Log is closed.
+func (l *Log) Enqueue(ctx context.Context, e Event) error {
+	p, err := l.prepare(false, e)
+	if err != nil {
+		return err
+	}
+	return l.send(ctx, p)
+}
+
+// prepare encodes events into one pending unit.
+func (l *Log) prepare(wait bool, events ...Event) (*pending, error) {
+	p := &pending{recs: make([]queued, len(events))}
+	for i := range events {
+		raw, err := encodeEvent(events[i], l.maxEvent)
+		if err != nil {
+			return nil, err
+		}
+		p.recs[i] = queued{raw: raw, ev: events[i]}
+	}
+	if wait {
+		p.done = make(chan result, 1)
+	}
+	return p, nil
+}
+
+// send hands p to the writer.
+func (l *Log) send(ctx context.Context, p *pending) error {
 	l.mu.RLock()
+	defer l.mu.RUnlock()
 	if l.closed {
-		l.mu.RUnlock()
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case l.in <- p:
+		return nil
 	case <-ctx.Done():
-		l.mu.RUnlock()
-		return 0, fmt.Errorf("audit record not queued: %w", ctx.Err())
+		return fmt.Errorf("audit record not queued: %w", ctx.Err())
 	}
-	l.mu.RUnlock()
+}
+
+// wait sends p and waits for its commit.
+func (l *Log) wait(ctx context.Context, p *pending) (int64, error) {
+	if err := l.send(ctx, p); err != nil {
+		return 0, err
+	}
 	select {
 	case r := <-p.done:
 		return r.seq, r.err
@@ -229,7 +324,7 @@ func (l *Log) Close() error {
 type Stats struct {
 	Records int64 // records committed
 	Batches int64 // transactions committed
-	Failed  int64 // records whose batch failed to commit
+	Failed  int64 // records whose batch failed to commit (enqueued ones: only once given up)
 }
 
 // Stats returns the writer's counters, for /metrics.
@@ -237,77 +332,239 @@ func (l *Log) Stats() Stats {
 	return Stats{Records: l.records.Load(), Batches: l.batches.Load(), Failed: l.failed.Load()}
 }
 
-// write is the writer goroutine.
+// write is the writer goroutine. A batch is what was queued while the
+// previous commit ran, at most MaxBatch records (a RecordAll unit is never
+// split), topped up with what queued while the transaction waited for the
+// database's write lock (see commit). When a commit fails, its waiters get
+// the error, and its enqueued records (whose callers did not wait) are
+// carried to the head of the next batch, retried after a pause, so that a
+// later record never commits without them (see Enqueue).
 func (l *Log) write() {
 	defer close(l.wdone)
-	batch := make([]*pending, 0, l.maxBatch)
-	for p := range l.in {
-		batch = append(batch[:0], p)
-	fill:
-		for len(batch) < l.maxBatch {
-			select {
-			case p, ok := <-l.in:
-				if !ok {
-					break fill
+	w := &writer{l: l, open: true, batch: make([]*pending, 0, l.maxBatch)}
+	var carry []*pending
+	fails := 0
+	for {
+		w.batch = append(w.batch[:0], carry...)
+		carry = carry[:0]
+		switch {
+		case len(w.batch) == 0:
+			if !w.open {
+				return
+			}
+			p, ok := <-l.in
+			if !ok {
+				return
+			}
+			w.batch = append(w.batch, p)
+		case fails > 0:
+			// Do not hammer a store that just failed; what queues
+			// meanwhile joins the retry.
+			time.Sleep(min(retryPause<<min(fails-1, 6), retryPauseMax))
+		}
+		w.fill()
+		w.awaitWaiter()
+		if w.commit() {
+			fails = 0
+		} else {
+			fails++
+			for _, p := range w.batch {
+				if p.done == nil {
+					carry = append(carry, p)
 				}
-				batch = append(batch, p)
-			default:
-				break fill
+			}
+			if !w.open && fails >= closeRetries && len(carry) > 0 {
+				lost := 0
+				for _, p := range carry {
+					lost += len(p.recs)
+				}
+				l.failed.Add(int64(lost))
+				l.log.Error("audit records lost: the store refused them until the log closed", "records", lost)
+				carry = carry[:0]
 			}
 		}
-		l.commit(batch)
-		clear(batch)
+		clear(w.batch)
 	}
 }
 
-// commit appends one batch and wakes its waiters.
-func (l *Log) commit(batch []*pending) {
+// Retry pacing of a failed commit that held enqueued records.
+const (
+	retryPause    = 50 * time.Millisecond
+	retryPauseMax = 2 * time.Second
+	closeRetries  = 5 // attempts after Close before enqueued records are given up
+)
+
+// writer is the writer goroutine's state.
+type writer struct {
+	l     *Log
+	open  bool // l.in is not closed
+	batch []*pending
+	// head is the chain head this writer last committed, when known: the
+	// next batch is hashed and signed against it before the transaction
+	// starts, and used as is when the database's head is still it.
+	head      store.AuditHead
+	knownHead bool
+}
+
+func (w *writer) size() int {
+	n := 0
+	for _, p := range w.batch {
+		n += len(p.recs)
+	}
+	return n
+}
+
+// fill adds what is queued, without waiting, up to MaxBatch records.
+func (w *writer) fill() {
+	for n := w.size(); w.open && n < w.l.maxBatch; {
+		select {
+		case p, ok := <-w.l.in:
+			if !ok {
+				w.open = false
+				return
+			}
+			w.batch = append(w.batch, p)
+			n += len(p.recs)
+		default:
+			return
+		}
+	}
+}
+
+// enqueueDelay is how long enqueued records wait for a record someone
+// waits for before they are committed on their own. Enqueued records are
+// usually followed at once by one (the gateway queues a slip's redemption
+// and records the call's result moments later), which then takes them
+// along: a commit saved.
+const enqueueDelay = 20 * time.Millisecond
+
+// awaitWaiter holds a batch of only enqueued records (nobody waits for
+// them) until a record somebody waits for joins it, the batch is full, the
+// Log closes or enqueueDelay passes.
+func (w *writer) awaitWaiter() {
+	if !w.open {
+		return
+	}
+	n := 0
+	for _, p := range w.batch {
+		if p.done != nil {
+			return
+		}
+		n += len(p.recs)
+	}
+	t := time.NewTimer(enqueueDelay)
+	defer t.Stop()
+	for n < w.l.maxBatch {
+		select {
+		case p, ok := <-w.l.in:
+			if !ok {
+				w.open = false
+				return
+			}
+			w.batch = append(w.batch, p)
+			n += len(p.recs)
+			if p.done != nil {
+				w.fill()
+				return
+			}
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// records builds the batch's records on head at the given time: hashes,
+// index values and the signed checkpoint on the last one.
+func (w *writer) records(h store.AuditHead, at time.Time) ([]store.AuditRecord, error) {
+	l := w.l
+	micros := at.UnixMicro()
+	recs := make([]store.AuditRecord, 0, w.size())
+	prev := h.Hash
+	for _, p := range w.batch {
+		for i := range p.recs {
+			q := &p.recs[i]
+			seq := h.Seq + int64(len(recs)) + 1
+			hash := chainHash(prev, seq, micros, q.raw)
+			e := &q.ev
+			recs = append(recs, store.AuditRecord{Seq: seq, Time: at, Event: q.raw, Prev: prev, Hash: hash,
+				Type: indexValue(e.Type), Actor: indexValue(e.Actor), Agent: indexValue(e.Agent),
+				Tool: indexValue(e.Tool), Decision: indexValue(e.Decision),
+				Correlation: indexValue(e.Correlation), Session: indexValue(e.Session)})
+			prev = hash
+		}
+	}
+	if l.keys != nil && len(recs) > 0 {
+		last := &recs[len(recs)-1]
+		sig, err := l.sign(Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: at, Kind: KindBatch})
+		if err != nil {
+			return nil, err
+		}
+		last.Sig = sig
+	}
+	return recs, nil
+}
+
+// commit appends the batch in one transaction and wakes its waiters. It
+// reports whether the batch committed.
+//
+// Two things keep the database's write lock short and the batches full.
+// The records are hashed and signed before the transaction, against the
+// head this writer last wrote, and used as they are when the head is
+// still that one (another replica may have moved it: then they are built
+// again inside). And once the transaction holds the lock, what queued
+// while it waited for it joins the batch: under contention the lock wait
+// grows the batch instead of delaying the next one.
+func (w *writer) commit() bool {
+	l := w.l
 	ctx, cancel := context.WithTimeout(context.Background(), l.commitMax)
 	defer cancel()
 	at := time.UnixMicro(l.now().UnixMicro()).UTC()
-	micros := at.UnixMicro()
-	head, err := l.st.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
-		recs := make([]store.AuditRecord, len(batch))
-		prev := h.Hash
-		for i, p := range batch {
-			seq := h.Seq + int64(i) + 1
-			hash := chainHash(prev, seq, micros, p.raw)
-			e := p.ev
-			recs[i] = store.AuditRecord{Seq: seq, Time: at, Event: p.raw, Prev: prev, Hash: hash,
-				Type: indexValue(e.Type), Actor: indexValue(e.Actor), Agent: indexValue(e.Agent),
-				Tool: indexValue(e.Tool), Decision: indexValue(e.Decision),
-				Correlation: indexValue(e.Correlation), Session: indexValue(e.Session)}
-			prev = hash
-		}
-		if l.keys != nil {
-			last := &recs[len(recs)-1]
-			sig, err := l.sign(Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: at, Kind: KindBatch})
-			if err != nil {
-				return nil, err
-			}
-			last.Sig = sig
-		}
-		return recs, nil
-	})
-	if err != nil {
-		l.failed.Add(int64(len(batch)))
-		l.log.Error("audit commit failed", "records", len(batch), "err", err)
-		err = fmt.Errorf("audit commit: %w", err)
-		for _, p := range batch {
-			p.done <- result{err: err}
-		}
-		return
+	var pre []store.AuditRecord
+	if w.knownHead {
+		pre, _ = w.records(w.head, at) // on error, built again (and reported) inside
 	}
-	l.records.Add(int64(len(batch)))
+	head, err := l.st.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+		n := len(w.batch)
+		w.fill()
+		if pre != nil && len(w.batch) == n && h == w.head {
+			return pre, nil
+		}
+		return w.records(h, at)
+	})
+	n := w.size()
+	if err != nil {
+		w.knownHead = false
+		waited := 0
+		for _, p := range w.batch {
+			if p.done != nil {
+				waited += len(p.recs)
+			}
+		}
+		l.failed.Add(int64(waited))
+		l.log.Error("audit commit failed", "records", n, "err", err)
+		err = fmt.Errorf("audit commit: %w", err)
+		for _, p := range w.batch {
+			if p.done != nil {
+				p.done <- result{err: err}
+			}
+		}
+		return false
+	}
+	w.head, w.knownHead = head, true
+	l.records.Add(int64(n))
 	l.batches.Add(1)
-	first := head.Seq - int64(len(batch)) + 1
-	for i, p := range batch {
-		p.done <- result{seq: first + int64(i)}
+	seq := head.Seq - int64(n) + 1
+	for _, p := range w.batch {
+		if p.done != nil {
+			p.done <- result{seq: seq}
+		}
+		seq += int64(len(p.recs))
 	}
 	l.chMu.Lock()
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.chMu.Unlock()
+	return true
 }
 
 // changedCh returns a channel closed at the next commit of this Log.

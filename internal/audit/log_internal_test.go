@@ -15,20 +15,33 @@ import (
 )
 
 // gatedStore holds the first append until released, so that a test can
-// queue records behind a commit in progress.
+// queue records behind a commit in progress: after its records are built
+// (a commit running), or, with beforeBuild, before (a transaction waiting
+// for the database's write lock).
 type gatedStore struct {
 	store.AuditStore
-	once    sync.Once
-	entered chan struct{}
-	release chan struct{}
+	beforeBuild bool
+	once        sync.Once
+	entered     chan struct{}
+	release     chan struct{}
 }
 
 func (g *gatedStore) AppendAudit(ctx context.Context, build func(store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
-	g.once.Do(func() {
-		close(g.entered)
-		<-g.release
+	hold := func() {
+		g.once.Do(func() {
+			close(g.entered)
+			<-g.release
+		})
+	}
+	if g.beforeBuild {
+		hold()
+		return g.AuditStore.AppendAudit(ctx, build)
+	}
+	return g.AuditStore.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+		recs, err := build(h)
+		hold()
+		return recs, err
 	})
-	return g.AuditStore.AppendAudit(ctx, build)
 }
 
 // TestGroupCommit: what arrives while a commit runs goes into the next
@@ -64,6 +77,48 @@ func TestGroupCommit(t *testing.T) {
 	wg.Wait()
 	// 1, then 40 + 40 + 20.
 	if got, want := l.Stats(), (Stats{Records: 101, Batches: 4}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+	rep, err := l.Verify(ctx, nil)
+	if err != nil || rep.Records != 101 {
+		t.Errorf("Verify: %v %+v", err, rep)
+	}
+}
+
+// TestLateBatching: what queues while a transaction waits for the
+// database's write lock joins that transaction (up to MaxBatch), rather
+// than waiting for the next one.
+func TestLateBatching(t *testing.T) {
+	g := &gatedStore{AuditStore: storetest.OpenSQLite(t), beforeBuild: true, entered: make(chan struct{}), release: make(chan struct{})}
+	l := New(g, nil, &Options{MaxBatch: 40})
+	defer l.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-g.entered
+	const queued = 100
+	for range queued {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for len(l.in) < queued {
+		runtime.Gosched()
+	}
+	close(g.release)
+	wg.Wait()
+	// 1 + 39 that queued during the wait, then 40 + 21.
+	if got, want := l.Stats(), (Stats{Records: 101, Batches: 3}); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
 	rep, err := l.Verify(ctx, nil)

@@ -79,6 +79,9 @@ type stream struct {
 	sink  Sink
 	o     StreamOptions
 	owner string // this Streams' name in claims
+	// startAt is the head when Stream was called, where a new stream
+	// starts; -1 when it could not be read (then: the head at its start).
+	startAt int64
 
 	sent     atomic.Int64
 	failures atomic.Int64
@@ -114,10 +117,21 @@ func (l *Log) Stream(sinks []Sink, opts *StreamOptions) *Streams {
 		o.Lease = 2 * o.SendTimeout
 	}
 	owner := rand.Text()
+	// A new stream starts with what is written from now on: the head now,
+	// not when its goroutine first runs (records committed in between
+	// would be skipped).
+	startAt := int64(-1)
+	if !o.FromStart {
+		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if h, err := l.st.AuditHead(hctx); err == nil {
+			startAt = h.Seq
+		}
+		hcancel()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &Streams{cancel: cancel}
 	for _, sk := range sinks {
-		s := &stream{l: l, sink: sk, o: o, owner: owner}
+		s := &stream{l: l, sink: sk, o: o, owner: owner, startAt: startAt}
 		ss.streams = append(ss.streams, s)
 		ss.wg.Add(1)
 		go func() {
@@ -209,8 +223,12 @@ func (s *stream) run(ctx context.Context) {
 			continue
 		}
 		if !started && cur == 0 && !s.o.FromStart {
-			// A new stream starts at the head.
-			h, err := st.AuditHead(ctx)
+			// A new stream starts at the head (as it was when Stream was
+			// called).
+			h, err := store.AuditHead{Seq: s.startAt}, error(nil)
+			if s.startAt < 0 {
+				h, err = st.AuditHead(ctx)
+			}
 			if err == nil && h.Seq > 0 {
 				err = st.SetAuditCursor(ctx, name, h.Seq)
 				cur = h.Seq

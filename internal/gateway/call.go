@@ -194,20 +194,17 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return refusal(name), nil
 	}
 
-	// Allowed: the decision is durable before anything happens.
+	// Allowed. What follows an allow is recorded even if the caller goes
+	// away.
 	ev.Decision = "allow"
-	if err := g.recorder().Record(ctx, ev); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	// What follows an allow is recorded even if the caller goes away.
 	actx := context.WithoutCancel(ctx)
-	result := func(status string, extra map[string]any) error {
+	result := func(status string, extra map[string]any) audit.Event {
 		r := baseEvent(who, audit.ToolResult, name)
 		r.Correlation, r.ArgsDigest, r.SlipID = ev.Correlation, ev.ArgsDigest, ev.SlipID
 		r.Status = status
 		r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		r.Detail = extra
-		return g.recorder().Record(actx, r)
+		return r
 	}
 	redeemer := ""
 	if e.tool.HTTP != nil {
@@ -219,18 +216,22 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	})
 	if err != nil {
 		g.logger().Error("gateway: mint slip", "tool", name, "err", err)
-		if err := result("error", map[string]any{"error": "slip not minted"}); err != nil {
+		if err := audit.RecordAll(ctx, g.recorder(), ev, result("error", map[string]any{"error": "slip not minted"})); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		return failure(name), nil
 	}
+	ev.SlipID = claims.JTI
 	m := baseEvent(who, audit.SlipMinted, name)
 	m.Correlation, m.ArgsDigest, m.SlipID = ev.Correlation, ev.ArgsDigest, claims.JTI
 	m.Detail = map[string]any{"expires": claims.Expiry, "audience": claims.Audience}
-	if err := g.recorder().Record(actx, m); err != nil {
+	// The allow and its slip are durable, in one commit, before anything
+	// runs. What the backend records meanwhile (the slip's redemption) is
+	// queued, and the result's durable write below covers it.
+	if err := audit.RecordAll(ctx, g.recorder(), ev, m); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	ev.SlipID = claims.JTI
+	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 
 	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session}
 	if pt := req.Params.GetProgressToken(); pt != nil {
@@ -247,7 +248,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		status := "error"
 		if errors.As(err, &rpc) {
 			// A protocol error of an upstream server goes back as it came.
-			if aerr := result(status, map[string]any{"error": rpc.Message, "code": rpc.Code}); aerr != nil {
+			if aerr := done(result(status, map[string]any{"error": rpc.Message, "code": rpc.Code})); aerr != nil {
 				return nil, fmt.Errorf("audit: %w", aerr)
 			}
 			return nil, rpc
@@ -256,7 +257,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			status = "refused"
 		}
 		g.logger().Warn("gateway: tool call failed", "tool", name, "correlation", ev.Correlation, "err", err)
-		if aerr := result(status, map[string]any{"error": err.Error()}); aerr != nil {
+		if aerr := done(result(status, map[string]any{"error": err.Error()})); aerr != nil {
 			return nil, fmt.Errorf("audit: %w", aerr)
 		}
 		return failure(name), nil
@@ -265,7 +266,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if res.IsError {
 		status = "tool_error"
 	}
-	if err := result(status, nil); err != nil {
+	if err := done(result(status, nil)); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	if res.Content == nil {

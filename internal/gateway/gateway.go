@@ -109,7 +109,9 @@ func (g *Gateway) init() error {
 			u.Path = "/"
 		}
 		g.resourceURL = u
-		g.builtins = &tools.Builtins{Slips: g.Slips}
+		// The call path writes a durable tool.result after every backend
+		// call, which covers the queued slip.redeemed.
+		g.builtins = &tools.Builtins{Slips: g.Slips, QueueRedemptions: true}
 		g.httpTools = &tools.HTTP{}
 		g.ups = newUpstreams(g)
 		g.listed = map[string]string{}
@@ -128,6 +130,7 @@ func (g *Gateway) init() error {
 			UnsubscribeHandler: g.unsubscribe,
 		})
 		g.server.AddReceivingMiddleware(g.intercept)
+		g.server.AddSendingMiddleware(restoreElicitSchema)
 		getServer := func(*http.Request) *mcp.Server { return g.server }
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.

@@ -213,6 +213,12 @@ func TestAuditTrailOfACall(t *testing.T) {
 	if deny.Policy != "default-deny" || len(deny.Reasons) == 0 {
 		t.Errorf("deny decision = %+v", deny)
 	}
+	// The allow and its slip went into one commit (one durable wait):
+	// same time, and only the last of the two carries the commit's
+	// signature.
+	if e0, e1 := page.Entries[0], page.Entries[1]; !e0.Time.Equal(e1.Time) || e0.Sig != "" || dec.SlipID != e1.Event.SlipID {
+		t.Errorf("decision and slip.minted not committed together: %+v / %+v", e0, e1)
+	}
 	if page.Entries[1].Event.SlipID == "" || page.Entries[1].Event.SlipID != page.Entries[2].Event.SlipID || page.Entries[3].Event.DurationMS <= 0 {
 		t.Errorf("slip/result events = %+v / %+v / %+v", page.Entries[1].Event, page.Entries[2].Event, page.Entries[3].Event)
 	}

@@ -230,16 +230,21 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 				f.(func(context.Context, *mcp.ProgressNotificationParams))(ctx, &p)
 			}
 		},
+		// Announces elicitation; requests are relayed by
+		// relayElicitations, before the SDK's own schema checks. The SDK
+		// still calls this for the elicitations of a URL-elicitation-
+		// required error.
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			f := c.sole()
 			if f == nil || f.session == nil {
 				return nil, errUnattributable
 			}
-			return f.session.Elicit(f.ctx, req.Params)
+			return elicit(f.ctx, f.session, req.Params)
 		},
 	}
 	c.relayDeprecated(opts, log)
 	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
+	client.AddReceivingMiddleware(c.relayElicitations)
 	var transport mcp.Transport
 	switch {
 	case len(c.cfg.Command) > 0:
@@ -488,7 +493,9 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	if cs == nil {
 		return nil, fmt.Errorf("upstream %s is not connected", call.Tool.Upstream)
 	}
-	if _, err := u.g.Slips.Redeem(ctx, token, call.Tool.Name, call.Args); err != nil {
+	// Queued: the gateway's durable tool.result covers the redemption's
+	// record; single use is decided in the store all the same.
+	if _, err := u.g.Slips.RedeemQueued(ctx, token, call.Tool.Name, call.Args); err != nil {
 		return nil, err
 	}
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}

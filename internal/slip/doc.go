@@ -5,7 +5,14 @@
 //
 // Redemption is single use across replicas: it is decided by the store's
 // Consume, never in process memory. Every redemption and every refused
-// replay is written to the audit trail before the answer is given.
+// replay is written to the audit trail before the answer is given: durably
+// at once (Redeem, introspection), or, for an executor that ends the call
+// with a durable record of its own, queued ahead of that record
+// (RedeemQueued), which then covers it.
+//
+// A Minter remembers the slips it signed until they are redeemed or
+// expire, so that redeeming one in the same process costs no signature
+// verification; slips redeemed anywhere else are verified in full.
 //
 // This package must never log or audit a slip itself (only its jti), and
 // never lets a slip live longer than slipverify.MaxLifetime.

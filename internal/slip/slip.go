@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -49,6 +50,64 @@ type Minter struct {
 	// TTL is a slip's lifetime; zero means DefaultTTL. It is capped at
 	// slipverify.MaxLifetime.
 	TTL time.Duration
+
+	own ownSlips
+}
+
+// ownSlips remembers the slips this Minter signed for no particular
+// redeemer (built-in and upstream tools, which the gateway redeems itself)
+// until they are redeemed or expire, by their exact compact form, so that
+// redeeming one in the same process skips the Ed25519 verification: a
+// token byte-for-byte equal to one this Minter signed carries a valid
+// signature by construction. Every claim is still checked, and single use
+// is still decided by the store. Any other slip, or one redeemed
+// elsewhere, is verified in full.
+type ownSlips struct {
+	mu    sync.Mutex
+	m     map[string]*slipverify.Claims
+	sweep int64 // unix time of the next sweep of expired entries
+}
+
+// maxOwnSlips bounds the memory of ownSlips (about 1 KiB a slip).
+const maxOwnSlips = 1 << 14
+
+func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = make(map[string]*slipverify.Claims)
+	}
+	if now >= o.sweep {
+		for t, c := range o.m {
+			if now >= c.Expiry+int64(slipverify.Leeway/time.Second) {
+				delete(o.m, t)
+			}
+		}
+		o.sweep = now + 10
+	}
+	if len(o.m) >= maxOwnSlips {
+		// Full of slips nobody redeemed (calls that failed before their
+		// backend ran): make room by dropping one at random, which is
+		// then verified in full if it ever is redeemed.
+		for t := range o.m {
+			delete(o.m, t)
+			break
+		}
+	}
+	o.m[token] = c
+}
+
+func (o *ownSlips) get(token string) (*slipverify.Claims, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, ok := o.m[token]
+	return c, ok
+}
+
+func (o *ownSlips) forget(token string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, token)
 }
 
 // Request describes the one call a slip authorizes.
@@ -120,6 +179,13 @@ func (m *Minter) Mint(r Request) (string, slipverify.Claims, error) {
 	if err != nil {
 		return "", slipverify.Claims{}, fmt.Errorf("mint slip: %w", err)
 	}
+	if r.Redeemer == "" {
+		// Redeemed in this process (built-in and upstream tools): known
+		// by its form. A slip for an API goes out and is introspected,
+		// on whichever replica.
+		own := c
+		m.own.put(tok, &own, iat)
+	}
 	return tok, c, nil
 }
 
@@ -148,8 +214,14 @@ func (m *Minter) Verify(token, tool string, args []byte) (*slipverify.Claims, er
 	return c, nil
 }
 
-// parse verifies the signature and type and decodes the claims.
+// parse verifies the signature and type and decodes the claims. A slip
+// this Minter signed is known by its exact form: its claims are returned
+// (a copy) without the signature check.
 func (m *Minter) parse(token string) (*slipverify.Claims, error) {
+	if c, ok := m.own.get(token); ok {
+		cp := *c
+		return &cp, nil
+	}
 	payload, err := m.Keys.Verify(token, slipverify.Type)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", slipverify.ErrInvalid, err)
@@ -167,19 +239,35 @@ func (m *Minter) parse(token string) (*slipverify.Claims, error) {
 // in the audit trail (durably) before Redeem returns; if it cannot be, the
 // redemption fails.
 func (m *Minter) Redeem(ctx context.Context, token, tool string, args []byte) (*slipverify.Claims, error) {
+	return m.redeem(ctx, token, tool, args, false)
+}
+
+// RedeemQueued is Redeem for an executor whose call ends with a durable
+// audit record of its own (the gateway's tool.result): slip.redeemed is
+// queued (audit.Enqueue) rather than waited for, and that later durable
+// record covers it, as the trail commits in order. Single use is decided
+// by the store exactly as in Redeem, before RedeemQueued returns; a
+// refused replay is still recorded durably.
+func (m *Minter) RedeemQueued(ctx context.Context, token, tool string, args []byte) (*slipverify.Claims, error) {
+	return m.redeem(ctx, token, tool, args, true)
+}
+
+func (m *Minter) redeem(ctx context.Context, token, tool string, args []byte, queued bool) (*slipverify.Claims, error) {
 	c, err := m.Verify(token, tool, args)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.consume(ctx, c, ""); err != nil {
+	defer m.own.forget(token)
+	if err := m.consume(ctx, c, "", queued); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // consume marks c used and records the outcome. via names the client that
-// introspected, if any.
-func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string) error {
+// introspected, if any; queued records a successful redemption without
+// waiting for it to be durable.
+func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string, queued bool) error {
 	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, time.Unix(c.Expiry, 0).Add(slipverify.Leeway+time.Second))
 	if err != nil {
 		return fmt.Errorf("redeem slip: %w", err)
@@ -193,7 +281,12 @@ func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string) 
 	} else {
 		e.Type, e.Status = audit.SlipReplay, "refused"
 	}
-	if err := m.recorder().Record(ctx, e); err != nil {
+	if queued && first {
+		err = audit.Enqueue(ctx, m.recorder(), e)
+	} else {
+		err = m.recorder().Record(ctx, e)
+	}
+	if err != nil {
 		return fmt.Errorf("redeem slip: audit: %w", err)
 	}
 	if !first {
@@ -251,7 +344,8 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string) (
 		m.recorder().Record(ctx, e)
 		return inactive, true
 	}
-	if err := m.consume(ctx, c, callerClientID); err != nil {
+	defer m.own.forget(token)
+	if err := m.consume(ctx, c, callerClientID, false); err != nil {
 		return inactive, true
 	}
 	resp = map[string]any{

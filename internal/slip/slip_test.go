@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
@@ -104,16 +106,62 @@ func TestVerifyRefusals(t *testing.T) {
 		{"tampered", tampered, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
 		{"garbage", "a.b.c", "sales_report", `{}`, 0, slipverify.ErrInvalid},
 	}
+	// The Minter that signed the slip knows it and skips the signature
+	// check; another replica verifies it in full. Both must agree.
+	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
 	base := *f.now
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			*f.now = base.Add(tt.shift)
 			defer func() { *f.now = base }()
-			_, err := f.m.Verify(tt.token, tt.tool, []byte(tt.args))
-			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Errorf("Verify = %v, want %v", err, tt.want)
+			for name, m := range map[string]*slip.Minter{"minter": f.m, "other replica": other} {
+				_, err := m.Verify(tt.token, tt.tool, []byte(tt.args))
+				if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+					t.Errorf("%s: Verify = %v, want %v", name, err, tt.want)
+				}
 			}
 		})
+	}
+}
+
+// queueAudit tells queued records from durable ones.
+type queueAudit struct {
+	memAudit
+	queued []string
+}
+
+func (q *queueAudit) Enqueue(_ context.Context, e audit.Event) error {
+	q.mu.Lock()
+	q.queued = append(q.queued, e.Type)
+	q.mu.Unlock()
+	return q.Record(context.Background(), e)
+}
+
+// TestRedeemQueued: RedeemQueued spends the slip in the store like Redeem,
+// queues slip.redeemed (the executor's later durable record covers it) and
+// records a refused replay durably.
+func TestRedeemQueued(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	q := &queueAudit{}
+	f.m.Audit = q
+	tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+	ctx := context.Background()
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
+		t.Fatalf("second RedeemQueued = %v, want ErrUsed", err)
+	}
+	// Spent for every other way of asking, on any replica.
+	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
+	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
+		t.Fatalf("Redeem on another replica = %v, want ErrUsed", err)
+	}
+	if got, want := q.types(), []string{"slip.redeemed:ok", "slip.replay_refused:refused"}; !slices.Equal(got, want) {
+		t.Errorf("audit %v, want %v", got, want)
+	}
+	if !slices.Equal(q.queued, []string{"slip.redeemed"}) {
+		t.Errorf("queued %v, want only slip.redeemed", q.queued)
 	}
 }
 
@@ -232,8 +280,8 @@ func TestSingleUseAcrossReplicas(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := newFixture(t, b.Open(t))
-			other := *f.m // a second replica: its own Minter, the same store and keys
-			other.Audit = &memAudit{}
+			// A second replica: its own Minter, the same store and keys.
+			other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: &memAudit{}, Now: f.m.Now}
 			tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
 			ctx := context.Background()
 			if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); err != nil {

@@ -46,6 +46,12 @@ func Names() []string {
 type Builtins struct {
 	// Slips verifies and redeems slips.
 	Slips *slip.Minter
+	// QueueRedemptions, when set, queues the slip.redeemed audit record
+	// instead of waiting for it to be durable (slip.Minter.RedeemQueued):
+	// for a caller that writes a durable record of its own once Call
+	// returns and before anything is acknowledged (the gateway's
+	// tool.result), which covers it. Single use is decided the same way.
+	QueueRedemptions bool
 }
 
 var _ Backend = (*Builtins)(nil)
@@ -56,7 +62,11 @@ func (b *Builtins) Call(ctx context.Context, token string, call Call) (*mcp.Call
 	if !ok {
 		return nil, fmt.Errorf("no built-in tool %q", call.Tool.Builtin)
 	}
-	if _, err := b.Slips.Redeem(ctx, token, call.Tool.Name, call.Args); err != nil {
+	redeem := b.Slips.Redeem
+	if b.QueueRedemptions {
+		redeem = b.Slips.RedeemQueued
+	}
+	if _, err := redeem(ctx, token, call.Tool.Name, call.Args); err != nil {
 		return nil, fmt.Errorf("built-in %s: %w", bt.Name, err)
 	}
 	args, err := decodeArgs(call.Args)

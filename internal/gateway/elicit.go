@@ -1,0 +1,88 @@
+package gateway
+
+// Design note: relaying elicitation faithfully.
+//
+// The SDK checks an elicitation's requested schema on both of the gateway's
+// sides: the client toward the upstream refuses, before any handler runs,
+// a schema its own rules do not know (a titled multi-select, items with
+// anyOf, is one the MCP specification allows), and the server toward the
+// caller checks the caller's answer against the schema again. The gateway
+// is a relay: the upstream asked, the caller answers, and each of them
+// validates what it receives. So an elicitation/create from an upstream is
+// taken before the SDK client's checks (a receiving middleware), and sent
+// to the caller through ServerSession.Elicit without the schema, which a
+// sending middleware puts back on the wire (so the SDK server does not
+// check the answer against it either).
+
+import (
+	"context"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+const methodElicit = "elicitation/create"
+
+// relayElicitations is the upstream client's receiving middleware: it
+// relays elicitation/create to the caller of the one call running on c.
+func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method != methodElicit {
+			return next(ctx, method, req)
+		}
+		r, ok := req.(*mcp.ElicitRequest)
+		if !ok || r.Params == nil {
+			return next(ctx, method, req)
+		}
+		f := c.sole()
+		if f == nil || f.session == nil {
+			return nil, errUnattributable
+		}
+		return elicit(f.ctx, f.session, r.Params)
+	}
+}
+
+// elicitSchemaKey carries, in the context of ServerSession.Elicit, the
+// params to send in place of the schema-less ones Elicit was given.
+type elicitSchemaKey struct{}
+
+// elicit asks the caller on ss what p asks, passing the requested schema
+// through unchecked, and returns the caller's answer as it came.
+func elicit(ctx context.Context, ss *mcp.ServerSession, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	if p.RequestedSchema == nil {
+		return ss.Elicit(ctx, p)
+	}
+	bare := *p
+	bare.RequestedSchema = nil
+	return ss.Elicit(context.WithValue(ctx, elicitSchemaKey{}, p), &bare)
+}
+
+// restoreElicitSchema is the gateway server's sending middleware: it puts
+// back the schema elicit took out of an elicitation/create.
+func restoreElicitSchema(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		full, _ := ctx.Value(elicitSchemaKey{}).(*mcp.ElicitParams)
+		if method != methodElicit || full == nil {
+			return next(ctx, method, req)
+		}
+		// ServerSession.Elicit sends a *ServerRequest[mcp.Params].
+		var (
+			ss   *mcp.ServerSession
+			sent *mcp.ElicitParams
+		)
+		switch r := req.(type) {
+		case *mcp.ServerRequest[mcp.Params]:
+			ss = r.Session
+			sent, _ = r.Params.(*mcp.ElicitParams)
+		case *mcp.ServerRequest[*mcp.ElicitParams]:
+			ss, sent = r.Session, r.Params
+		}
+		if ss == nil || sent == nil || sent.RequestedSchema != nil {
+			return next(ctx, method, req)
+		}
+		p := *full
+		if p.Mode == "" {
+			p.Mode = sent.Mode // as the SDK inferred it
+		}
+		return next(ctx, method, &mcp.ServerRequest[mcp.Params]{Session: ss, Params: &p})
+	}
+}
