@@ -146,32 +146,54 @@ func actorOf(cl *accesstoken.Claims) *slipverify.Actor {
 
 // tokenCache remembers verified access tokens until they expire, so that a
 // session's every request does not pay for a signature check. Access tokens
-// are JWTs: what their signature proved stays true until exp.
+// are JWTs: what their signature proved stays true until exp. Whether the
+// token was revoked since is not: each entry remembers when the store last
+// said it was not, and is asked again once that is RevocationRecheck old.
 type tokenCache struct {
 	mu sync.Mutex
-	m  map[string]*accesstoken.Claims
+	m  map[string]*cachedToken
+}
+
+type cachedToken struct {
+	claims  *accesstoken.Claims
+	checked time.Time // when the store last said the token was not revoked
 }
 
 const tokenCacheSize = 10000
 
-func (tc *tokenCache) get(token string, now time.Time) *accesstoken.Claims {
+// RevocationRecheck bounds how long a revoked access token (RFC 7009
+// revocation, a replayed refresh token revoking its family, an admin)
+// keeps working at /mcp on any replica: at most this long after the
+// revocation is stored.
+const RevocationRecheck = time.Second
+
+func (tc *tokenCache) get(token string, now time.Time) (*accesstoken.Claims, bool) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	c := tc.m[token]
-	if c != nil && now.Unix() >= c.Expiry {
-		delete(tc.m, token)
-		return nil
+	if c == nil {
+		return nil, false
 	}
-	return c
+	if now.Unix() >= c.claims.Expiry {
+		delete(tc.m, token)
+		return nil, false
+	}
+	return c.claims, now.Sub(c.checked) < RevocationRecheck && !now.Before(c.checked)
 }
 
-func (tc *tokenCache) put(token string, c *accesstoken.Claims) {
+func (tc *tokenCache) put(token string, c *accesstoken.Claims, checked time.Time) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.m == nil || len(tc.m) >= tokenCacheSize {
-		tc.m = make(map[string]*accesstoken.Claims)
+		tc.m = make(map[string]*cachedToken)
 	}
-	tc.m[token] = c
+	tc.m[token] = &cachedToken{claims: c, checked: checked}
+}
+
+func (tc *tokenCache) drop(token string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	delete(tc.m, token)
 }
 
 // bearerError is an RFC 6750 error answer.
@@ -231,7 +253,14 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized})
 			return
 		}
-		claims, err := g.verifyToken(token)
+		claims, err := g.verifyToken(r.Context(), token)
+		if errors.Is(err, errRevocationUnknown) {
+			// Deny by default: a token the store cannot vouch for is
+			// not used, but it is not called invalid either.
+			g.logger().Error("gateway: check revocation", "err", err)
+			http.Error(w, "the token's revocation status cannot be checked; try again", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: err.Error()})
 			return
@@ -266,24 +295,40 @@ const (
 	remoteKey = "gatehouse.remote"
 )
 
-func (g *Gateway) verifyToken(token string) (*accesstoken.Claims, error) {
+func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.Claims, error) {
 	now := g.now()
-	if c := g.tokens.get(token, now); c != nil {
+	c, fresh := g.tokens.get(token, now)
+	if c != nil && fresh {
 		return c, nil
 	}
-	c, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, now)
-	if err != nil {
-		switch {
-		case errors.Is(err, accesstoken.ErrExpired):
-			return nil, errors.New("the access token expired")
-		case errors.Is(err, accesstoken.ErrAudience):
-			return nil, errors.New("the access token is not for this resource")
+	if c == nil {
+		claims, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, now)
+		if err != nil {
+			switch {
+			case errors.Is(err, accesstoken.ErrExpired):
+				return nil, errors.New("the access token expired")
+			case errors.Is(err, accesstoken.ErrAudience):
+				return nil, errors.New("the access token is not for this resource")
+			}
+			return nil, errors.New("the access token is invalid")
 		}
-		return nil, errors.New("the access token is invalid")
+		c = &claims
 	}
-	g.tokens.put(token, &c)
-	return &c, nil
+	revoked, err := g.Revocations.Revoked(ctx, c.GrantID, c.JTI)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errRevocationUnknown, err)
+	}
+	if revoked {
+		g.tokens.drop(token)
+		return nil, errors.New("the access token was revoked")
+	}
+	g.tokens.put(token, c, now)
+	return c, nil
 }
+
+// errRevocationUnknown is a store that could not say whether a token was
+// revoked.
+var errRevocationUnknown = errors.New("revocation status unknown")
 
 func bearerToken(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")

@@ -38,6 +38,9 @@ type Gateway struct {
 	Store store.Store
 	// Keys verifies access tokens.
 	Keys *keys.Manager
+	// Revocations says whether an access token (or its grant) was revoked;
+	// nil means the Store's, which must then have one (sqldb's does).
+	Revocations Revocations
 	// Slips mints the permission slips, and redeems them for backends that
 	// know no slips (upstream MCP servers).
 	Slips *slip.Minter
@@ -69,6 +72,12 @@ type Gateway struct {
 	listed    map[string]string // tool → definition JSON mirrored into the SDK server
 	stop      context.CancelFunc
 	done      sync.WaitGroup
+}
+
+// Revocations is the part of the identity store the gateway asks before it
+// trusts an access token again (see revocationRecheck).
+type Revocations interface {
+	Revoked(ctx context.Context, grantID, jti string) (bool, error)
 }
 
 // pollInterval is how often the gateway asks the store whether the tenant
@@ -192,8 +201,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.init(); err != nil {
 		return err
 	}
-	if g.Slips == nil || g.Keys == nil || g.Store == nil {
-		return errors.New("gateway: Store, Keys and Slips are required")
+	if g.Revocations == nil {
+		if st, ok := g.Store.(interface{ Identity() store.Identity }); ok {
+			g.Revocations = st.Identity()
+		}
+	}
+	if g.Slips == nil || g.Keys == nil || g.Store == nil || g.Revocations == nil {
+		return errors.New("gateway: Store, Keys, Slips and Revocations are required")
 	}
 	if err := g.Reload(ctx); err != nil {
 		return err

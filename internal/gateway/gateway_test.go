@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -376,4 +378,65 @@ func TestRefresherPicksUpChanges(t *testing.T) {
 		_, err := cs.ListTools(context.Background(), nil)
 		return err != nil
 	})
+}
+
+// A revoked access token stops working at /mcp within the recheck bound,
+// whether the token itself or its whole grant was revoked, even though the
+// gateway had verified and cached it.
+func TestRevokedTokenRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	byJTI := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-1" })
+	byGrant := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-2" })
+	other := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-3" })
+	for _, tok := range []string{byJTI, byGrant, other} {
+		if resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+			t.Fatalf("before revocation: status %d", resp.StatusCode)
+		}
+	}
+	claims, err := accesstoken.Verify(e.keys, byJTI, e.issuer, e.resource, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := e.st.Identity().Revoke(ctx, store.RevokedToken, claims.JTI, exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Identity().Revoke(ctx, store.RevokedGrant, "grant-2", exp); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(gateway.RevocationRecheck + 100*time.Millisecond)
+	for name, tok := range map[string]string{"token revoked": byJTI, "grant revoked": byGrant} {
+		resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + tok})
+		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(got, `error="invalid_token"`) || !strings.Contains(got, "revoked") {
+			t.Errorf("%s: status %d, WWW-Authenticate %q; want 401 invalid_token, revoked", name, resp.StatusCode, got)
+		}
+	}
+	if resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + other}); resp.StatusCode != 200 {
+		t.Errorf("a token of another grant: status %d, want 200", resp.StatusCode)
+	}
+}
+
+type brokenRevocations struct{}
+
+func (brokenRevocations) Revoked(context.Context, string, string) (bool, error) {
+	return false, errors.New("database is locked")
+}
+
+// When the store cannot say whether a token was revoked, the gateway does
+// not use it: 503, and no word of the store's error to the caller.
+func TestRevocationUnknownRefused(t *testing.T) {
+	e := newEnv(t, envOptions{revocations: brokenRevocations{}})
+	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+e.token("alice", "acme-assistant"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), "locked") {
+		t.Errorf("status %d, body %q; want 503 without the store's error", resp.StatusCode, body)
+	}
 }

@@ -72,6 +72,8 @@ type envOptions struct {
 	upstreams []store.Upstream
 	realAudit bool // the hash-chained, durable audit log instead of memory
 	origins   []string
+	// revocations replaces the store's revocation list (a failing one).
+	revocations gateway.Revocations
 }
 
 // seed is the tenant of most tests: alice manages sales in EMEA, bob is in
@@ -146,7 +148,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	minter := &slip.Minter{Issuer: e.issuer, Keys: km, Store: st, Audit: e.audit}
 	e.gw = &gateway.Gateway{
 		Resource: e.resource, Issuer: e.issuer, Store: st, Keys: km, Slips: minter,
-		Audit: e.audit, AllowedOrigins: o.origins,
+		Audit: e.audit, AllowedOrigins: o.origins, Revocations: o.revocations,
 	}
 	e.gw.Mount(e.mux)
 	// The issuer's side a tool uses: metadata, JWKS, introspection.
