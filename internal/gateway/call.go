@@ -179,6 +179,11 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	}
 	if argsErr == nil {
 		ev.ArgsDigest = slipverify.Digest(args.canonical)
+		if cat.rawArguments {
+			// The tenant opted in (audit.raw_arguments): the decision
+			// keeps the arguments it was made on, as canonical JSON.
+			ev.Detail = map[string]any{"arguments": json.RawMessage(args.canonical)}
+		}
 	}
 	ev.Policy, ev.Reasons = d.Policy, d.Reasons
 	if !d.Allow {

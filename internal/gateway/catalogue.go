@@ -25,6 +25,8 @@ type catalogue struct {
 	policy  *policy.Set
 	// upstreams is the tenant's upstream configuration, by name.
 	upstreams map[string]store.Upstream
+	// rawArguments: the tenant keeps tool call arguments in the trail.
+	rawArguments bool
 	// data is what the catalogue was built from, to rebuild it when only
 	// the upstreams' definitions changed.
 	data *tenantData
@@ -54,6 +56,9 @@ type tenantData struct {
 	users     []store.User
 	clients   []store.Client
 	upstreams []store.Upstream
+	// rawArguments is the tenant's audit.raw_arguments setting: tool call
+	// arguments go into the trail in full, not only as a digest.
+	rawArguments bool
 }
 
 func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
@@ -74,6 +79,11 @@ func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 	if d.upstreams, err = st.Upstreams().List(ctx); err != nil {
 		return nil, fmt.Errorf("read upstreams: %w", err)
 	}
+	raw, err := st.Setting(ctx, "audit.raw_arguments")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read audit.raw_arguments: %w", err)
+	}
+	d.rawArguments = raw == "true"
 	return &d, nil
 }
 
@@ -89,11 +99,12 @@ type liveDef struct {
 // does not take every tool down; their tools are then denied.
 func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalogue, error) {
 	c := &catalogue{
-		rev:       d.rev,
-		tools:     make(map[string]*entry, len(d.tools)),
-		users:     make(map[string]store.User, len(d.users)),
-		clients:   make(map[string]store.Client, len(d.clients)),
-		upstreams: make(map[string]store.Upstream, len(d.upstreams)),
+		rev:          d.rev,
+		rawArguments: d.rawArguments,
+		tools:        make(map[string]*entry, len(d.tools)),
+		users:        make(map[string]store.User, len(d.users)),
+		clients:      make(map[string]store.Client, len(d.clients)),
+		upstreams:    make(map[string]store.Upstream, len(d.upstreams)),
 	}
 	for _, u := range d.users {
 		c.users[u.Username] = u

@@ -440,3 +440,45 @@ func TestRevocationUnknownRefused(t *testing.T) {
 		t.Errorf("status %d, body %q; want 503 without the store's error", resp.StatusCode, body)
 	}
 }
+
+// A tool call's arguments reach the trail only as a digest, unless the
+// tenant opts in (audit.raw_arguments), and then as the canonical JSON the
+// decision was made on. The setting takes effect without a restart.
+func TestRawArgumentsOnlyWhenOptedIn(t *testing.T) {
+	e := newEnv(t, envOptions{realAudit: true})
+	log := e.audit.(*audit.Log)
+	ctx := context.Background()
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	decisions := func() []audit.Entry {
+		page, err := log.Query(ctx, audit.Filter{Types: []string{audit.ToolDecided}, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Entries
+	}
+	call(t, cs, "sales_report", map[string]any{"month": "2026-10", "region": "EMEA"})
+	if raw := string(decisions()[0].Raw); strings.Contains(raw, "EMEA") || strings.Contains(raw, "arguments") {
+		t.Fatalf("arguments in the trail without opting in: %s", raw)
+	}
+	if err := e.st.SetSetting(ctx, "audit.raw_arguments", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	call(t, cs, "sales_report", map[string]any{"region": "EMEA", "month": "2026-10"})
+	call(t, cs, "payroll_report", map[string]any{"month": "2026-10"})
+	got := decisions()
+	if len(got) != 3 {
+		t.Fatalf("%d decisions, want 3", len(got))
+	}
+	for _, en := range got[1:] {
+		args, _ := en.Event.Detail["arguments"].(map[string]any)
+		if args["month"] != "2026-10" {
+			t.Errorf("%s %s: detail %v lacks the arguments", en.Event.Tool, en.Event.Decision, en.Event.Detail)
+		}
+	}
+	if got[1].Event.ArgsDigest != got[0].Event.ArgsDigest {
+		t.Errorf("same arguments in another key order, other digest: %s vs %s", got[1].Event.ArgsDigest, got[0].Event.ArgsDigest)
+	}
+}
