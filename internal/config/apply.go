@@ -391,12 +391,12 @@ func (a *applier) clients(f *File) error {
 func (a *applier) upstreams(f *File) error {
 	want := make([]store.Upstream, 0, len(f.Upstreams))
 	for _, u := range f.Upstreams {
-		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL})
+		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL, HeadersEnv: u.HeadersEnv})
 	}
 	return sync(a, "upstream", a.tx.Upstreams(), want, func(u store.Upstream) string { return u.Name },
 		func(old, w store.Upstream) (store.Upstream, []string, error) {
-			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL)
-			old.Name, old.Command, old.URL = w.Name, w.Command, w.URL
+			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL, "headers_env", old.HeadersEnv, w.HeadersEnv)
+			old.Name, old.Command, old.URL, old.HeadersEnv = w.Name, w.Command, w.URL, w.HeadersEnv
 			return old, ch, nil
 		}, func(store.Upstream) bool { return true })
 }

@@ -105,6 +105,23 @@ connections:
 			`t.yaml:5: connections[0].client_secret_env: "1X" is not an environment variable name`,
 			`t.yaml:6: connections[0].role_map.g[0]: unknown role "ghost"`,
 		}},
+		{"upstream credentials", `tenant: acme
+upstreams:
+  - name: crm
+    command: [crm-server]
+    headers_env: {Authorization: CRM_AUTH}
+  - name: files
+    url: http://127.0.0.1:9100/mcp
+    headers_env:
+      Host: FILES_HOST
+      "bad header": FILES_AUTH
+      X-Api-Key: "1-not-a-name"
+`, []string{
+			"t.yaml:5: upstreams[0].headers_env: only goes with url (a stdio upstream gets the server's environment)",
+			`t.yaml:9: upstreams[1].headers_env.Host: is set by the gateway itself`,
+			`t.yaml:10: upstreams[1].headers_env.bad header: is not a header name`,
+			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: "1-not-a-name" is not an environment variable name`,
+		}},
 		{"tool rules", `tenant: acme
 roles: [{name: support}]
 clients:

@@ -65,6 +65,12 @@ type Upstream struct {
 	Name    string   `yaml:"name"`
 	Command []string `yaml:"command"`
 	URL     string   `yaml:"url"`
+	// HeadersEnv gives a Streamable HTTP upstream the gateway's own
+	// credentials: header name → the environment variable of the server
+	// that holds its value (e.g. Authorization: CRM_MCP_AUTH). The value
+	// is read when the upstream is connected and never stored; the
+	// caller's token is never sent onward.
+	HeadersEnv map[string]string `yaml:"headers_env"`
 }
 
 // HTTPTool is a tool that is an HTTP API call.
@@ -263,6 +269,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		}
 		if t.Elem().Kind() == reflect.String {
 			for i := 0; i+1 < len(n.Content); i += 2 {
+				lines[join(path, n.Content[i].Value)] = n.Content[i].Line
 				if v := n.Content[i+1]; v.Kind != yaml.ScalarNode {
 					*probs = append(*probs, Problem{Line: v.Line, Path: join(path, n.Content[i].Value), Msg: "must be a single value"})
 				}

@@ -155,6 +155,17 @@ func (f *File) Validate(builtins []string) error {
 		case u.Command[0] == "":
 			v.add(p+".command[0]", "the program is empty")
 		}
+		if len(u.HeadersEnv) > 0 && u.URL == "" {
+			v.add(p+".headers_env", "only goes with url (a stdio upstream gets the server's environment)")
+		}
+		for _, h := range sortedKeys(u.HeadersEnv) {
+			if msg := store.CheckUpstreamHeader(h); msg != "" {
+				v.add(p+".headers_env."+h, msg)
+			}
+			if env := u.HeadersEnv[h]; !envNameRe.MatchString(env) {
+				v.add(p+".headers_env."+h, fmt.Sprintf("%q is not an environment variable name", env))
+			}
+		}
 	}
 
 	seen = map[string]int{}

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -122,7 +123,7 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 		want[c.Name] = c
 	}
 	for name, c := range u.conns {
-		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL {
+		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) {
 			// Not waited for here: the supervisor may be calling sync.
 			c.cancel()
 			delete(u.conns, name)
@@ -253,7 +254,11 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		cmd.Stderr = logWriter{log}
 		transport = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	case c.cfg.URL != "":
-		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: upstreamHTTP}
+		hc, err := upstreamClient(c.cfg, os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return errors.New("upstream has neither a command nor a URL")
 	}
@@ -549,6 +554,45 @@ var upstreamHTTP = func() *http.Client {
 	t.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: t}
 }()
+
+// upstreamClient is the HTTP client for the Streamable HTTP upstream u:
+// upstreamHTTP, plus the gateway's own credentials for u (its HeadersEnv,
+// read from the environment through lookup now). A variable that is not
+// set is an error naming it; its value appears in no error or log.
+func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http.Client, error) {
+	if len(u.HeadersEnv) == 0 {
+		return upstreamHTTP, nil
+	}
+	h := make(http.Header, len(u.HeadersEnv))
+	for name, env := range u.HeadersEnv {
+		if msg := store.CheckUpstreamHeader(name); msg != "" {
+			return nil, fmt.Errorf("header %q %s", name, msg)
+		}
+		v, ok := lookup(env)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("the environment variable %s (for the %s header) is not set", env, name)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fmt.Errorf("the environment variable %s (for the %s header) holds a line break", env, name)
+		}
+		h.Set(name, v)
+	}
+	return &http.Client{Transport: withHeaders{h: h, base: upstreamHTTP.Transport}}, nil
+}
+
+// withHeaders sets fixed headers on every request.
+type withHeaders struct {
+	h    http.Header
+	base http.RoundTripper
+}
+
+func (w withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range w.h {
+		r.Header[k] = v
+	}
+	return w.base.RoundTrip(r)
+}
 
 // upstreamEnv is the environment of upstream processes: Gatehouse's own,
 // less its GATEHOUSE_ settings, which may hold secrets.

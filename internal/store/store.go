@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -119,9 +120,13 @@ func (t Tool) Backend() string {
 
 // Upstream is an MCP server behind the gateway, over stdio or Streamable HTTP.
 type Upstream struct {
-	Name      string    `json:"name"`
-	Command   []string  `json:"command,omitempty"`
-	URL       string    `json:"url,omitempty"`
+	Name    string   `json:"name"`
+	Command []string `json:"command,omitempty"`
+	URL     string   `json:"url,omitempty"`
+	// HeadersEnv: header name → the name of the environment variable
+	// whose value the gateway sends in that header to a Streamable HTTP
+	// upstream. Names only: the values (credentials) are never stored.
+	HeadersEnv map[string]string `json:"headers_env,omitempty"`
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`
 }
@@ -203,4 +208,24 @@ type Consumer interface {
 	Consume(ctx context.Context, kind, id string, expires time.Time) (first bool, err error)
 	// PurgeConsumed forgets markers that expired before now.
 	PurgeConsumed(ctx context.Context, now time.Time) (int64, error)
+}
+
+// CheckUpstreamHeader says what is wrong with name as a header the gateway
+// sets on its requests to an upstream (see Upstream.HeadersEnv), or "".
+// Headers the transport or the MCP protocol own are refused.
+func CheckUpstreamHeader(name string) string {
+	if name == "" {
+		return "a header name is required"
+	}
+	for _, r := range name {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r) {
+			return "is not a header name"
+		}
+	}
+	switch strings.ToLower(name) {
+	case "host", "content-length", "content-type", "accept", "connection", "transfer-encoding",
+		"te", "upgrade", "trailer", "keep-alive", "proxy-connection", "mcp-session-id", "mcp-protocol-version", "last-event-id":
+		return "is set by the gateway itself"
+	}
+	return ""
 }

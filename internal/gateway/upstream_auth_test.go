@@ -1,0 +1,87 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// A Streamable HTTP upstream that wants credentials gets the gateway's own,
+// from the environment the tenant names; never the caller's token.
+func TestUpstreamHTTPCredentials(t *testing.T) {
+	t.Setenv("GH_TEST_UPSTREAM_AUTH", "Bearer the-gateways-own")
+	upstream := newTestUpstream("Echoes its text")
+	var mu sync.Mutex
+	var seen []string
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstream }, nil)
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer the-gateways-own" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mcpHandler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager")[:4], upstreams: []store.Upstream{{
+		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UPSTREAM_AUTH"}}}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
+	if r := call(t, cs, "echo", map[string]any{"text": "hi"}); r.IsError || text(r) != "hi" {
+		t.Fatalf("echo = %v %q", r.IsError, text(r))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range seen {
+		if a != "Bearer the-gateways-own" {
+			t.Errorf("the upstream got Authorization %q", a)
+		}
+	}
+	if len(seen) == 0 {
+		t.Error("the upstream saw no request")
+	}
+}
+
+// An upstream whose credential variable is not set is not connected, and
+// the log names the variable (never a value); its tools are not listed.
+func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
+	var hits int
+	var mu sync.Mutex
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager")[:4], upstreams: []store.Upstream{{
+		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UNSET_VARIABLE"}}}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	if names := toolNames(t, cs); slices.Contains(names, "echo") {
+		t.Errorf("listed %v", names)
+	}
+	if r := call(t, cs, "echo", map[string]any{"text": "hi"}); !r.IsError {
+		t.Error("echo ran")
+	}
+	waitFor(t, "the upstream's error", func() bool {
+		ups := e.gw.Upstreams()
+		return len(ups) == 1 && strings.Contains(ups[0].LastError, "GH_TEST_UNSET_VARIABLE")
+	})
+	if ups := e.gw.Upstreams(); ups[0].Connected {
+		t.Errorf("connected without credentials: %+v", ups[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Errorf("the upstream got %d requests without credentials", hits)
+	}
+}
