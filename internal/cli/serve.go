@@ -132,6 +132,7 @@ func serveCommand() *command {
 // serve listens, builds the server, runs setup, then serves until ctx ends.
 func serve(ctx context.Context, env *Env, o server.Options, setup func(context.Context, *server.Server) error,
 	ready func(s *server.Server)) error {
+	tuneGC(env.Getenv)
 	ln, err := server.Listen(o.Addr)
 	if err != nil {
 		return err
