@@ -127,8 +127,8 @@ type Upstream struct {
 	// whose value the gateway sends in that header to a Streamable HTTP
 	// upstream. Names only: the values (credentials) are never stored.
 	HeadersEnv map[string]string `json:"headers_env,omitempty"`
-	CreatedAt time.Time `json:"-"`
-	UpdatedAt time.Time `json:"-"`
+	CreatedAt  time.Time         `json:"-"`
+	UpdatedAt  time.Time         `json:"-"`
 }
 
 // SigningKey is one key pair. Private is sealed (encrypted) by the keys
