@@ -26,6 +26,7 @@ const (
 	AdminChange      = "admin.change"
 	KeyRotated       = "keys.rotated"
 	AuditPruned      = "audit.pruned" // recorded by Log.Prune: through which seq, how many
+	AuditRead        = "audit.read"   // an admin read the trail through the admin API: who, which query
 )
 
 // Event is one entry of the audit trail as its producer fills it in. Field

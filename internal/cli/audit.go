@@ -63,28 +63,15 @@ func (ff *filterFlags) declare(fs *flag.FlagSet) {
 func (ff *filterFlags) filter(now time.Time) (audit.Filter, error) {
 	f := ff.f
 	f.Types = ff.types
-	parse := func(name, v string) (time.Time, error) {
-		if v == "" {
-			return time.Time{}, nil
-		}
-		if d, err := time.ParseDuration(v); err == nil {
-			return now.Add(-d), nil
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return t, fmt.Errorf("--%s %q: want RFC 3339 (2026-11-02T09:00:00Z) or a duration (24h)", name, v)
-		}
-		return t, nil
-	}
 	var err error
-	if f.Since, err = parse("since", ff.since); err != nil {
-		return f, err
+	if f.Since, err = audit.ParseTime(ff.since, now); err != nil {
+		return f, fmt.Errorf("--since %w", err)
 	}
-	if f.Until, err = parse("until", ff.until); err != nil {
-		return f, err
+	if f.Until, err = audit.ParseTime(ff.until, now); err != nil {
+		return f, fmt.Errorf("--until %w", err)
 	}
-	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
-		return f, fmt.Errorf("--decision %q: want allow or deny", f.Decision)
+	if err := f.Check(); err != nil {
+		return f, fmt.Errorf("--%w", err)
 	}
 	return f, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -52,6 +54,8 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		Introspect:                slips.Introspect,
 		TrustedProxies:            o.TrustedProxies,
 		AllowPrivateMetadataHosts: o.AllowPrivateMetadataHosts,
+		// Tokens for the admin API are asked for by its resource URI.
+		Resources: []string{strings.TrimSuffix(s.Issuer, "/") + admin.Path},
 	}
 	if err := idp.Check(); err != nil {
 		return err
@@ -75,6 +79,9 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	}
 	s.Gateway = gw
 	s.closers = append(s.closers, func() { gw.Close() })
+
+	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log}
+	api.Mount(mux)
 	return nil
 }
 

@@ -1,0 +1,36 @@
+package audit
+
+import (
+	"fmt"
+	"time"
+)
+
+// ParseTime reads a query's time bound: an RFC 3339 time, or a duration
+// meaning that long before now (24h). "" is the zero time (no bound).
+func ParseTime(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, fmt.Errorf("%q: want RFC 3339 (2026-11-02T09:00:00Z) or a duration (24h)", v)
+	}
+	return t, nil
+}
+
+// Check says what is wrong with f's values, or nil.
+func (f Filter) Check() error {
+	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
+		return fmt.Errorf("decision %q: want allow or deny", f.Decision)
+	}
+	if f.After < 0 {
+		return fmt.Errorf("after %d: a cursor is a record's seq, never negative", f.After)
+	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return fmt.Errorf("limit %d: want 1 to 1000", f.Limit)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/e2e"
+)
+
+// adminTenant is mcpTenant plus a person holding the built-in admin role.
+var adminTenant = strings.Replace(mcpTenant, "tools:\n", `  - username: root
+    email: root@acme.example
+    password: root-e2e-password
+    roles: [admin]
+clients:
+  - client_id: admin-script
+    kind: native
+    redirect_uris: ["http://127.0.0.1/callback"]
+tools:
+`, 1)
+
+// adminToken signs username in through the admin-script client with
+// golang.org/x/oauth2 (code + PKCE, RFC 8707 resource = the admin API, as
+// the API's protected resource metadata names it) and returns the token.
+func adminToken(t *testing.T, g *e2e.Gatehouse, username, password string) string {
+	t.Helper()
+	ctx := t.Context()
+	var prm struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	getJSON(t, g.URL+"/.well-known/oauth-protected-resource/admin/api", &prm)
+	if prm.Resource != g.URL+"/admin/api" || len(prm.AuthorizationServers) != 1 {
+		t.Fatalf("admin API metadata = %+v", prm)
+	}
+	var as struct {
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+	}
+	getJSON(t, prm.AuthorizationServers[0]+"/.well-known/oauth-authorization-server", &as)
+	cfg := &oauth2.Config{ClientID: "admin-script", RedirectURL: "http://127.0.0.1:50111/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: as.AuthorizationEndpoint, TokenURL: as.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	resource := oauth2.SetAuthURLParam("resource", prm.Resource)
+	loc, err := mcpSignIn(ctx, cfg.AuthCodeURL("st-1", oauth2.S256ChallengeOption(verifier), resource), username, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Query().Get("state") != "st-1" || loc.Query().Get("code") == "" {
+		t.Fatalf("redirect %s", loc)
+	}
+	tok, err := cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier), resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", u, resp.StatusCode, err)
+	}
+}
+
+type adminPage struct {
+	Entries []audit.Entry `json:"entries"`
+	Next    string        `json:"next"`
+}
+
+func adminGet(t *testing.T, g *e2e.Gatehouse, token, query string) (int, adminPage, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", g.URL+"/admin/api/audit?"+query, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var p adminPage
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+	}
+	return resp.StatusCode, p, resp.Header.Get("WWW-Authenticate") + " " + string(body)
+}
+
+// The admin API answers audit queries to a person holding the admin role,
+// with filters and cursor pagination, records each read in the trail, and
+// refuses everyone else.
+func TestAdminAuditAPI(t *testing.T) {
+	g := e2e.Start(t, adminTenant, nil)
+	root := adminToken(t, g, "root", "root-e2e-password")
+	alice := adminToken(t, g, "alice", "alice-e2e-password")
+	aliceMCP := mcpToken(t, g, "alice", "alice-e2e-password")
+
+	// Filters: root's own sign-in.
+	status, p, body := adminGet(t, g, root, url.Values{"type": {audit.LoginSucceeded}, "actor": {"root"}}.Encode())
+	if status != 200 || len(p.Entries) != 1 || p.Entries[0].Event.Actor != "root" {
+		t.Fatalf("root's logins: %d %s", status, body)
+	}
+	// Pagination: every login and token, a page of one at a time, in
+	// order, the same records as one big page.
+	q := url.Values{"type": {audit.LoginSucceeded, audit.TokenIssued}}
+	_, all, _ := adminGet(t, g, root, q.Encode()+"&limit=1000")
+	if len(all.Entries) < 4 {
+		t.Fatalf("%d login and token records, want at least 4", len(all.Entries))
+	}
+	var paged []int64
+	for after := ""; ; {
+		pq := q.Encode() + "&limit=1"
+		if after != "" {
+			pq += "&after=" + after
+		}
+		status, p, body := adminGet(t, g, root, pq)
+		if status != 200 || len(p.Entries) > 1 {
+			t.Fatalf("page after %q: %d %s", after, status, body)
+		}
+		for _, e := range p.Entries {
+			paged = append(paged, e.Seq)
+		}
+		if p.Next == "" || len(paged) > len(all.Entries) {
+			break
+		}
+		after = p.Next
+	}
+	if len(paged) < len(all.Entries) {
+		t.Errorf("paging saw %d records, one page %d", len(paged), len(all.Entries))
+	}
+	for i := range all.Entries {
+		if i < len(paged) && paged[i] != all.Entries[i].Seq {
+			t.Fatalf("paging order %v differs from %d at %d", paged, all.Entries[i].Seq, i)
+		}
+	}
+	// Each read is in the trail, with who asked and what.
+	_, reads, _ := adminGet(t, g, root, "type="+audit.AuditRead+"&limit=1000")
+	if len(reads.Entries) < 3 || reads.Entries[0].Event.Actor != "root" || !strings.Contains(string(reads.Entries[0].Raw), "login.succeeded") {
+		t.Errorf("audit reads: %+v", reads.Entries)
+	}
+	if strings.Contains(string(all.Entries[0].Raw), "eyJ") {
+		t.Errorf("a token in the trail: %s", all.Entries[0].Raw)
+	}
+
+	refusals := []struct {
+		name, token, query string
+		status             int
+		want               string
+	}{
+		{"no token", "", "", 401, `resource_metadata="` + g.URL + `/.well-known/oauth-protected-resource/admin/api"`},
+		{"a token for /mcp", aliceMCP, "", 401, `error="invalid_token"`},
+		{"garbage", "not-a-token", "", 401, `error="invalid_token"`},
+		{"not an admin", alice, "", 403, "admin role"},
+		{"bad decision", root, "decision=maybe", 400, "want allow or deny"},
+		{"unknown parameter", root, "user=alice", 400, "unknown parameter"},
+		{"limit too high", root, "limit=5000", 400, "1 to 1000"},
+		{"bad time", root, "since=yesterday", 400, "RFC 3339"},
+		{"bad cursor", root, "after=x", 400, "seq"},
+	}
+	for _, r := range refusals {
+		status, _, body := adminGet(t, g, r.token, r.query)
+		if status != r.status || !strings.Contains(body, r.want) {
+			t.Errorf("%s: %d %q; want %d with %q", r.name, status, body, r.status, r.want)
+		}
+	}
+
+	// A revoked token (RFC 7009, by the client it was issued to) is done.
+	var as struct {
+		RevocationEndpoint string `json:"revocation_endpoint"`
+	}
+	getJSON(t, g.URL+"/.well-known/oauth-authorization-server", &as)
+	resp, err := http.PostForm(as.RevocationEndpoint, url.Values{"token": {root}, "client_id": {"admin-script"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if status, _, body := adminGet(t, g, root, ""); status != 401 || !strings.Contains(body, "revoked") {
+		t.Errorf("revoked token: %d %s", status, body)
+	}
+}
