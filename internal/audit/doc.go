@@ -66,10 +66,14 @@
 // records: at least once, in order, never holding up Record, retried with
 // backoff. Each replica claims a stream before sending, so one replica
 // sends it at a time; another takes over when the claim runs out.
+// Pruning never deletes a record a stream of the Log has not delivered:
+// a sink that fails for longer than the retention holds pruning back
+// (counted in SinkStats.HeldBack, logged), it does not lose records.
 //
 // # What it must never do
 //
 // Never block Record on a sink (streams read the store after the fact),
 // never decide the sequence in process memory, never rewrite or delete a
-// record except by Prune, which leaves a signed checkpoint behind.
+// record except by Prune, which leaves a signed checkpoint behind and
+// keeps what a stream has yet to deliver.
 package audit

@@ -75,8 +75,8 @@ type Options struct {
 	// CommitTimeout bounds one batch transaction; 0 means 30 seconds.
 	CommitTimeout time.Duration
 	// Retention, when > 0, makes the log prune records older than this
-	// once an hour (see Prune); 0 keeps everything. It needs Keys and a
-	// CheckpointInterval ≥ 0.
+	// once an hour (see Prune), except those a stream has not delivered
+	// yet; 0 keeps everything. It needs Keys and a CheckpointInterval ≥ 0.
 	Retention time.Duration
 }
 
@@ -111,6 +111,11 @@ type Log struct {
 	records atomic.Int64
 	batches atomic.Int64
 	failed  atomic.Int64
+
+	// holdMu guards holds: the streams started on this Log (see Stream).
+	// Prune keeps every record one of them has not delivered yet.
+	holdMu sync.Mutex
+	holds  []*stream
 }
 
 // pending is what one caller queued: one record (Record, Append,

@@ -166,11 +166,24 @@ func emit(r store.AuditRecord, fn func(Entry) error) error { return fn(toEntry(r
 // stores a signed checkpoint of the last record to go (the kept part then
 // verifies from it), then deletes in short transactions so that Record is
 // not held up, then records an AuditPruned event. It returns how many
-// records were deleted. A stream that has not delivered a pruned record
-// will not deliver it: keep the retention well above the streams' backoff.
+// records were deleted.
+//
+// It never deletes a record that a stream started on this Log (see
+// Stream) has not delivered yet: pruning stops before the first record
+// after the lowest stored position of those streams, however old. What a
+// stream holds back this way is counted in its SinkStats.HeldBack and
+// logged as a warning, once per call, so a sink that fails for longer than
+// the retention shows as retention held up, never as records lost. Only
+// the streams of this Log count: a stream removed from the configuration
+// (its position is still in the store) no longer holds pruning back, and
+// replicas sharing a database should run the same streams.
 func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if l.keys == nil {
 		return 0, ErrNoKeys
+	}
+	before, err := l.holdForStreams(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
 	}
 	var through int64
 	n, err := l.st.PruneAudit(ctx, before, func(last store.AuditRecord) (store.AuditCheckpoint, error) {

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,10 @@ type SinkStats struct {
 	// Active is true when this replica sends the stream; another replica
 	// does when it is false.
 	Active bool
+	// HeldBack is how many records older than the retention the last
+	// Prune kept because this stream had not delivered them yet (0 when
+	// it had delivered them all, or nothing was pruned yet).
+	HeldBack int64
 }
 
 // Streams feeds sinks from the trail. Close stops them.
@@ -88,11 +93,14 @@ type stream struct {
 	cursor   atomic.Int64
 	failing  atomic.Bool
 	active   atomic.Bool
+	heldBack atomic.Int64 // set by Prune
 	mu       sync.Mutex
 	lastErr  string
 }
 
 // Stream starts feeding each sink from the trail, one goroutine per sink.
+// From then on Prune keeps every record a sink has not delivered (see
+// Prune).
 func (l *Log) Stream(sinks []Sink, opts *StreamOptions) *Streams {
 	var o StreamOptions
 	if opts != nil {
@@ -133,6 +141,9 @@ func (l *Log) Stream(sinks []Sink, opts *StreamOptions) *Streams {
 	for _, sk := range sinks {
 		s := &stream{l: l, sink: sk, o: o, owner: owner, startAt: startAt}
 		ss.streams = append(ss.streams, s)
+		l.holdMu.Lock()
+		l.holds = append(l.holds, s)
+		l.holdMu.Unlock()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
@@ -150,14 +161,17 @@ func (ss *Streams) Stats() []SinkStats {
 		last := s.lastErr
 		s.mu.Unlock()
 		out = append(out, SinkStats{Name: s.sink.Name(), Sent: s.sent.Load(), Failures: s.failures.Load(),
-			Cursor: s.cursor.Load(), Failing: s.failing.Load(), LastError: last, Active: s.active.Load()})
+			Cursor: s.cursor.Load(), Failing: s.failing.Load(), LastError: last, Active: s.active.Load(),
+			HeldBack: s.heldBack.Load()})
 	}
 	return out
 }
 
 // Close stops every stream, waits for them and gives up their claims, so
 // that another replica (or the next start) takes over at once. Records not
-// delivered yet are sent from the stored position then.
+// delivered yet are sent from the stored position then: the Log's Prune
+// keeps them for as long as the Log lives (a closed stream still counts
+// as configured).
 func (ss *Streams) Close() {
 	ss.cancel()
 	ss.wg.Wait()
@@ -302,4 +316,93 @@ func (l *Log) Head(ctx context.Context) (int64, string, error) {
 		return 0, "", fmt.Errorf("audit head: %w", err)
 	}
 	return h.Seq, h.Hash, nil
+}
+
+// holdForStreams returns the cut Prune may use instead of before so that
+// no record a stream of this Log has not delivered is deleted, and notes
+// in each stream how many records older than before it holds back.
+func (l *Log) holdForStreams(ctx context.Context, before time.Time) (time.Time, error) {
+	l.holdMu.Lock()
+	holds := slices.Clone(l.holds)
+	l.holdMu.Unlock()
+	if len(holds) == 0 {
+		return before, nil
+	}
+	// Each sink's delivered position, read from the store: whichever
+	// replica sends it, and positions only move forward, so a position
+	// read now is at most behind the truth (pruning then keeps more).
+	delivered := make(map[string]int64, len(holds))
+	for _, s := range holds {
+		name := s.sink.Name()
+		if _, ok := delivered[name]; ok {
+			continue
+		}
+		cur, err := l.st.AuditCursor(ctx, name)
+		if err != nil {
+			return before, err
+		}
+		if cur == 0 && !s.o.FromStart && s.startAt > 0 {
+			// Not started yet: it starts after startAt and will never
+			// send what lies at or before it.
+			cur = s.startAt
+		}
+		delivered[name] = cur
+	}
+	lowest := int64(-1)
+	for _, cur := range delivered {
+		if lowest < 0 || cur < lowest {
+			lowest = cur
+		}
+	}
+	// The store prunes the longest prefix of records older than the cut:
+	// the first undelivered record's own time stops it just before that
+	// record (or earlier, when records share its time).
+	next, err := l.st.AuditRecords(ctx, store.AuditFilter{After: lowest, Limit: 1})
+	if err != nil {
+		return before, err
+	}
+	cut := before
+	if len(next) > 0 && next[0].Time.Before(before) {
+		cut = next[0].Time
+	}
+
+	// How many records each stream holds back: those in the prefix that
+	// before alone would prune, after the stream's position.
+	var first, last int64
+	if cut.Before(before) {
+		recs, err := l.st.AuditRecords(ctx, store.AuditFilter{Limit: 1})
+		if err != nil {
+			return before, err
+		}
+		if len(recs) > 0 {
+			first = recs[0].Seq
+		}
+		if recs, err = l.st.AuditRecords(ctx, store.AuditFilter{Since: before, Limit: 1}); err != nil {
+			return before, err
+		}
+		if len(recs) > 0 {
+			last = recs[0].Seq - 1
+		} else {
+			h, err := l.st.AuditHead(ctx)
+			if err != nil {
+				return before, err
+			}
+			last = h.Seq
+		}
+	}
+	logged := map[string]bool{}
+	for _, s := range holds {
+		name := s.sink.Name()
+		var held int64
+		if first > 0 {
+			held = max(0, last-max(delivered[name], first-1))
+		}
+		s.heldBack.Store(held)
+		if held > 0 && !logged[name] {
+			logged[name] = true
+			l.log.Warn("audit retention held back: a stream has not delivered records older than the retention; they are kept until it does",
+				"sink", name, "records", held, "delivered_through", delivered[name])
+		}
+	}
+	return cut, nil
 }

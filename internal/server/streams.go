@@ -58,8 +58,8 @@ type auditCollector struct {
 	trail   *audit.Log
 	streams *audit.Streams
 
-	records, batches, failed            *prometheus.Desc
-	sent, failures, failing, cursor, up *prometheus.Desc
+	records, batches, failed                  *prometheus.Desc
+	sent, failures, failing, cursor, up, held *prometheus.Desc
 }
 
 func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector {
@@ -75,11 +75,13 @@ func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector
 		failing:  d("stream_failing", "1 when the last delivery to a stream failed.", "sink"),
 		cursor:   d("stream_cursor", "Seq of the last record a stream delivered.", "sink"),
 		up:       d("stream_active", "1 when this replica sends the stream.", "sink"),
+		held: d("stream_held_back_records",
+			"Records older than the audit retention that the last prune kept because the stream had not delivered them.", "sink"),
 	}
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.records, c.batches, c.failed, c.sent, c.failures, c.failing, c.cursor, c.up} {
+	for _, d := range []*prometheus.Desc{c.records, c.batches, c.failed, c.sent, c.failures, c.failing, c.cursor, c.up, c.held} {
 		ch <- d
 	}
 }
@@ -104,5 +106,6 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, b(s.Failing), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.cursor, prometheus.GaugeValue, float64(s.Cursor), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(s.Active), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.HeldBack), s.Name)
 	}
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,4 +66,73 @@ func TestAuditWebhookNeedsSecret(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_AUDIT_WEBHOOK_SECRET") {
 		t.Errorf("webhook without secret: %v", err)
 	}
+}
+
+// TestAuditPruneHeldBackShowsInMetrics: records a failing webhook has not
+// delivered are not pruned, and how many are held back shows in /metrics;
+// once it delivers them they are pruned and the gauge goes back to 0.
+func TestAuditPruneHeldBackShowsInMetrics(t *testing.T) {
+	var up atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer hook.Close()
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Webhook: hook.URL, WebhookSecret: "webhook-signing-secret", FromStart: true}}
+	s, base, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+	ctx := context.Background()
+	for range 3 {
+		if err := s.Audit.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, _, err := s.Audit.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond) // every record is older than the cut
+	n, err := s.Audit.Prune(ctx, time.Now())
+	if err != nil || n != 0 {
+		t.Fatalf("prune while the webhook fails: %d, %v", n, err)
+	}
+	_, body, _ := get(t, base+"/metrics")
+	if want := fmt.Sprintf(`gatehouse_audit_stream_held_back_records{sink="webhook:default"} %d`, head); !strings.Contains(body, want) {
+		t.Errorf("metrics miss %q:\n%s", want, grepLines(body, "gatehouse_audit_"))
+	}
+
+	up.Store(true)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body, _ = get(t, base+"/metrics")
+		if strings.Contains(body, fmt.Sprintf(`gatehouse_audit_stream_cursor{sink="webhook:default"} %d`, head)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook never got the records:\n%s", grepLines(body, "gatehouse_audit_"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := s.Audit.Prune(ctx, time.Now()); err != nil || n != head {
+		t.Fatalf("prune after delivery: %d, %v (want %d)", n, err, head)
+	}
+	_, body, _ = get(t, base+"/metrics")
+	if want := `gatehouse_audit_stream_held_back_records{sink="webhook:default"} 0`; !strings.Contains(body, want) {
+		t.Errorf("metrics miss %q:\n%s", want, grepLines(body, "gatehouse_audit_"))
+	}
+	if rep, err := s.Audit.Verify(ctx, nil); err != nil || rep.Anchor == nil || rep.Anchor.Seq != head {
+		t.Errorf("verify after prune: %v %+v", err, rep)
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,0 +1,211 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+// gateSink takes records up to a seq that the test moves, one per Send
+// (Batch 1), and fails on the first it may not take yet.
+type gateSink struct {
+	name  string
+	allow atomic.Int64
+	mu    sync.Mutex
+	got   map[int64]bool
+}
+
+func (g *gateSink) Name() string { return g.name }
+
+func (g *gateSink) Send(_ context.Context, entries []audit.Entry) error {
+	for _, e := range entries {
+		if e.Seq > g.allow.Load() {
+			return fmt.Errorf("sink down at %d", e.Seq)
+		}
+		g.mu.Lock()
+		g.got[e.Seq] = true
+		g.mu.Unlock()
+	}
+	return nil
+}
+
+// waitStuckAt waits until the stream has delivered through seq and failed
+// on the next record.
+func waitStuckAt(t *testing.T, ss *audit.Streams, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := ss.Stats()[0]
+		if st.Cursor == seq && st.Failing {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream never stuck at %d: %+v", seq, st)
+		}
+		runtime.Gosched()
+	}
+}
+
+func mustVerify(t *testing.T, l *audit.Log) audit.Report {
+	t.Helper()
+	rep, err := l.Verify(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("verify: %v %+v", err, rep.Problems)
+	}
+	return rep
+}
+
+// TestPruneKeepsUndelivered: a failing stream holds pruning back (counted
+// and logged); the records it holds are delivered once it recovers, then
+// pruned; the chain verifies throughout.
+func TestPruneKeepsUndelivered(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		var logs bytes.Buffer
+		var logMu sync.Mutex
+		e := newEnv(t, open, &audit.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&logs, &logMu}, nil))})
+		ctx := context.Background()
+		sink := &gateSink{name: "gate", got: map[int64]bool{}}
+		ss := e.log.Stream([]audit.Sink{sink}, &audit.StreamOptions{Batch: 1, MinBackoff: time.Millisecond,
+			MaxBackoff: 2 * time.Millisecond, FromStart: true})
+		defer ss.Close()
+		e.record(t, events(5)...) // 09:00:00 … 09:00:04
+		cut := e.clock.Now()
+		e.clock.Advance(time.Hour)
+		e.record(t, events(3)...) // seq 6, 7, 8
+
+		// Down from the start: nothing goes.
+		waitStuckAt(t, ss, 0)
+		n, err := e.log.Prune(ctx, cut)
+		if err != nil || n != 0 {
+			t.Fatalf("prune while the sink is down: %d, %v", n, err)
+		}
+		if st := ss.Stats()[0]; st.HeldBack != 5 {
+			t.Errorf("held back %d, want 5", st.HeldBack)
+		}
+		logMu.Lock()
+		warn := logs.String()
+		logMu.Unlock()
+		if strings.Count(warn, "audit retention held back") != 1 || !strings.Contains(warn, "sink=gate") ||
+			!strings.Contains(warn, "records=5") {
+			t.Errorf("warning: %s", warn)
+		}
+		mustVerify(t, e.log)
+
+		// It took 1…3: only those go.
+		sink.allow.Store(3)
+		waitStuckAt(t, ss, 3)
+		if n, err := e.log.Prune(ctx, cut); err != nil || n != 3 {
+			t.Fatalf("prune after 3 delivered: %d, %v", n, err)
+		}
+		if st := ss.Stats()[0]; st.HeldBack != 2 {
+			t.Errorf("held back %d, want 2", st.HeldBack)
+		}
+		if rep := mustVerify(t, e.log); rep.Anchor == nil || rep.Anchor.Seq != 3 || rep.First != 4 {
+			t.Errorf("after the first prune: %+v", rep)
+		}
+
+		// It recovers: it gets everything that was held (and the
+		// audit.pruned record), then pruning goes on.
+		sink.allow.Store(1 << 40)
+		head, _, err := e.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ss.Stats()[0].Cursor != head {
+			runtime.Gosched()
+		}
+		sink.mu.Lock()
+		for seq := int64(1); seq <= head; seq++ {
+			if !sink.got[seq] {
+				t.Errorf("record %d never delivered", seq)
+			}
+		}
+		sink.mu.Unlock()
+		if n, err := e.log.Prune(ctx, cut); err != nil || n != 2 {
+			t.Fatalf("prune after recovery: %d, %v", n, err)
+		}
+		if st := ss.Stats()[0]; st.HeldBack != 0 {
+			t.Errorf("held back %d after recovery", st.HeldBack)
+		}
+		if rep := mustVerify(t, e.log); rep.Anchor == nil || rep.Anchor.Seq != 5 || rep.First != 6 {
+			t.Errorf("after recovery: %+v", rep)
+		}
+	})
+}
+
+// TestPruneIgnoresRemovedStreams: a position left in the store by a
+// stream that is no longer configured holds nothing back; a stream that
+// has not started yet holds back only what it will send.
+func TestPruneIgnoresRemovedStreams(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(5)...)
+	if err := e.st.SetAuditCursor(ctx, "webhook:removed", 1); err != nil {
+		t.Fatal(err)
+	}
+	cut := e.clock.Now()
+	e.clock.Advance(time.Hour)
+	e.record(t, events(1)...)
+	// A new stream (not from the start) sends from seq 7 on: it never
+	// sends 1…6, so it holds none of them, even before it stored its
+	// position (the sink is a webhook nobody listens to).
+	wh, err := audit.NewWebhook("new", "http://127.0.0.1:1/", []byte("s"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := e.log.Stream([]audit.Sink{wh}, &audit.StreamOptions{MinBackoff: time.Hour})
+	defer ss.Close()
+	n, err := e.log.Prune(ctx, cut)
+	if err != nil || n != 5 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	if st := ss.Stats()[0]; st.HeldBack != 0 {
+		t.Errorf("held back %d", st.HeldBack)
+	}
+	mustVerify(t, e.log)
+}
+
+// TestPruneStoreErrorPrunesNothing: when a stream's position cannot be
+// read, nothing is pruned.
+func TestPruneStoreErrorPrunesNothing(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(3)...)
+	cut := e.clock.Now()
+	sink := &gateSink{name: "gate", got: map[int64]bool{}}
+	ss := e.log.Stream([]audit.Sink{sink}, &audit.StreamOptions{MinBackoff: time.Hour, FromStart: true})
+	defer ss.Close()
+	e.exec(t, `DROP TABLE audit_cursors`)
+	n, err := e.log.Prune(ctx, cut.Add(time.Second))
+	if err == nil || n != 0 {
+		t.Fatalf("prune without stream positions: %d, %v", n, err)
+	}
+	if errors.Is(err, audit.ErrNoKeys) {
+		t.Fatal(err)
+	}
+	if rep := mustVerify(t, e.log); rep.First != 1 {
+		t.Errorf("pruned anyway: %+v", rep)
+	}
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
