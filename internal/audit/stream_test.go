@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +336,89 @@ func TestStreamOneSenderAcrossReplicas(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// TestWebhookRedirectIsNotDelivery: an endpoint that redirects (to a page
+// that answers 200 to a GET) has not taken the records: Send fails, so
+// they are retried, and nothing is sent to the redirect's target.
+func TestWebhookRedirectIsNotDelivery(t *testing.T) {
+	var landed atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/landing", http.StatusFound)
+	})
+	mux.HandleFunc("/landing", func(w http.ResponseWriter, r *http.Request) { landed.Add(1) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, opts := range []*audit.WebhookOptions{nil, {Client: &http.Client{}}} {
+		wh, err := audit.NewWebhook("moved", srv.URL+"/hook", []byte("s"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = wh.Send(t.Context(), []audit.Entry{{Seq: 1, Event: audit.Event{Type: audit.Logout}}})
+		if err == nil || !strings.Contains(err.Error(), "302") {
+			t.Errorf("a redirect counted as a delivery: %v", err)
+		}
+	}
+	if n := landed.Load(); n != 0 {
+		t.Errorf("the redirect was followed %d times", n)
+	}
+}
+
+// TestSyslogTCPReconnectsAfterReceiverClosed: when the receiver closed the
+// connection between two Sends (it restarted), the next Send connects
+// anew instead of writing into the dead connection, where its message
+// would be lost although Send reported it delivered.
+func TestSyslogTCPReconnectsAfterReceiverClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sl, err := audit.NewSyslog("local", "tcp", ln.Addr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	entry := func(seq int64) []audit.Entry {
+		return []audit.Entry{{Seq: seq, Time: time.Now(), Event: audit.Event{Type: audit.Logout}}}
+	}
+	// readOne accepts a connection and reads one framed message from it.
+	readOne := func() (net.Conn, string) {
+		t.Helper()
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("no connection: %v", err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		lenStr, err := r.ReadString(' ')
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(lenStr))
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(r, msg); err != nil {
+			t.Fatal(err)
+		}
+		return c, string(msg)
+	}
+	if err := sl.Send(t.Context(), entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	c, msg := readOne()
+	if !strings.Contains(msg, `"seq":1`) {
+		t.Fatalf("first message %q", msg)
+	}
+	c.Close() // the receiver restarts
+	time.Sleep(50 * time.Millisecond)
+	if err := sl.Send(t.Context(), entry(2)); err != nil {
+		return // reported as failed: retried, nothing lost
+	}
+	c, msg = readOne()
+	defer c.Close()
+	if !strings.Contains(msg, `"seq":2`) {
+		t.Errorf("second message %q", msg)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -68,10 +69,20 @@ func NewSyslog(name, network, addr string, opts *SyslogOptions) (*Syslog, error)
 func (s *Syslog) Name() string { return "syslog:" + s.name }
 
 // Send writes one message per entry. On an error the connection is
-// dropped and made anew by the next Send.
+// dropped and made anew by the next Send; so is a TCP connection the
+// receiver has closed since the last Send. (Over UDP, or when the
+// receiver dies with records in flight, a message can still be lost
+// without an error: the transport does not say.)
 func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil && s.network == "tcp" && peerClosed(s.conn) {
+		// The receiver closed the connection (it restarted, or dropped
+		// an idle client): a write would still succeed locally and its
+		// records would be lost, counted delivered. Connect anew.
+		s.conn.Close()
+		s.conn = nil
+	}
 	if s.conn == nil {
 		c, err := s.dialer.DialContext(ctx, s.network, s.addr)
 		if err != nil {
@@ -101,6 +112,18 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 		}
 	}
 	return nil
+}
+
+// peerClosed reports whether the other end of a TCP connection has closed
+// it (or sent anything: a syslog receiver never does), by a read that may
+// wait a millisecond.
+func peerClosed(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer c.SetReadDeadline(time.Time{})
+	var b [1]byte
+	_, err := c.Read(b[:])
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 // Close drops the connection.

@@ -36,8 +36,8 @@ type WebhookBody struct {
 }
 
 // Webhook is a Sink that POSTs records to an HTTP endpoint as JSON,
-// signed with HMAC-SHA256. A 2xx answer is a delivery; anything else is
-// retried.
+// signed with HMAC-SHA256. A 2xx answer is a delivery; anything else
+// (a redirect included: it is not followed) is retried.
 type Webhook struct {
 	name   string
 	url    string
@@ -49,7 +49,7 @@ type Webhook struct {
 // WebhookOptions tune a Webhook. The zero value (or nil) is the default.
 type WebhookOptions struct {
 	// Client sends the requests; nil means a client with a 10 second
-	// timeout.
+	// timeout. Redirects are never followed (a copy of Client is used).
 	Client *http.Client
 	// Now is the clock of the timestamp header; nil means time.Now.
 	Now func() time.Time
@@ -65,15 +65,22 @@ func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webh
 	if len(secret) == 0 {
 		return nil, fmt.Errorf("webhook %s: a signing secret is required", name)
 	}
-	w := &Webhook{name: name, url: rawURL, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, now: time.Now}
+	client := &http.Client{Timeout: 10 * time.Second}
+	w := &Webhook{name: name, url: rawURL, secret: secret, now: time.Now}
 	if opts != nil {
 		if opts.Client != nil {
-			w.client = opts.Client
+			c := *opts.Client
+			client = &c
 		}
 		if opts.Now != nil {
 			w.now = opts.Now
 		}
 	}
+	// A redirect is not a delivery: followed, a 301, 302 or 303 would
+	// turn the POST into a GET without the records, and its 2xx would
+	// count them delivered. The 3xx is returned and retried instead.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	w.client = client
 	return w, nil
 }
 
