@@ -85,12 +85,18 @@ type inflightCall struct {
 	ctx     context.Context
 	session *mcp.ServerSession
 	last    atomic.Int64 // when a notification was last relayed, in ns
+	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
+	// cancelled, or its request ended) before the upstream answered, so
+	// the upstream may still be working on it.
+	abandoned bool
 }
 
 // sole returns the one call running on c, or nil when there is none or
 // more than one. MCP gives a server-to-client request no link to the call
 // it serves, and all calls share one upstream session: a request is relayed
-// only when it can be attributed without doubt, never to a guess.
+// only when it can be attributed without doubt, never to a guess. A call
+// its caller abandoned counts as running (the upstream may not know yet)
+// but is relayed nothing: what the upstream says late reaches no one.
 func (c *upConn) sole() *inflightCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -98,9 +104,46 @@ func (c *upConn) sole() *inflightCall {
 		return nil
 	}
 	for f := range c.inflight {
+		if f.abandoned {
+			return nil
+		}
 		return f
 	}
 	return nil
+}
+
+// abandonQuarantine is how long a call its caller abandoned still counts
+// as running on its upstream (see sole): MCP's notifications/cancelled is
+// not acknowledged, so the gateway cannot know when the upstream stopped.
+// While it counts, the upstream's log messages are not relayed and its
+// sampling and elicitation requests are refused: none can be attributed.
+const abandonQuarantine = 2 * time.Minute
+
+// begin registers f as running on c.
+func (c *upConn) begin(f *inflightCall) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight == nil {
+		c.inflight = map[*inflightCall]bool{}
+	}
+	c.inflight[f] = true
+}
+
+// end takes f off c, at once if the upstream answered it, else after
+// abandonQuarantine.
+func (c *upConn) end(f *inflightCall, abandoned bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !abandoned {
+		delete(c.inflight, f)
+		return
+	}
+	f.abandoned = true
+	time.AfterFunc(abandonQuarantine, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.inflight, f)
+	})
 }
 
 var errUnattributable = errors.New("gatehouse relays a request of an upstream only while exactly one call of it is running")
@@ -505,17 +548,10 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	}
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
 	f := &inflightCall{ctx: ctx, session: call.Session}
-	c.mu.Lock()
-	if c.inflight == nil {
-		c.inflight = map[*inflightCall]bool{}
-	}
-	c.inflight[f] = true
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.inflight, f)
-		c.mu.Unlock()
-	}()
+	c.begin(f)
+	// A caller that stopped waiting leaves the call abandoned, whatever
+	// the upstream does next.
+	defer func() { c.end(f, ctx.Err() != nil) }()
 	if call.Progress != nil {
 		pt := slip.NewID()
 		params.Meta = mcp.Meta{"progressToken": pt}
