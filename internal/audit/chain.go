@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -51,6 +53,7 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 		if raw, err = json.Marshal(e.Event); err != nil {
 			return nil, err
 		}
+		raw = escapeInvisible(raw)
 	}
 	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
 }
@@ -193,9 +196,10 @@ func redact(v any) any {
 var errTooLarge = errors.New("audit event too large")
 
 // encodeEvent returns the event's canonical JSON (encoding/json: fields in
-// declaration order, map keys sorted, no insignificant space, <>& escaped)
-// with secret-looking Detail values redacted and, past max bytes, Detail
-// and Reasons replaced by a marker.
+// declaration order, map keys sorted, no insignificant space, <>& escaped;
+// then DEL, C1 controls and format characters escaped, see
+// escapeInvisible) with secret-looking Detail values redacted and, past
+// max bytes, Detail and Reasons replaced by a marker.
 func encodeEvent(e Event, max int) ([]byte, error) {
 	if e.Type == "" {
 		return nil, errors.New("audit event without a type")
@@ -207,6 +211,7 @@ func encodeEvent(e Event, max int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
+	b = escapeInvisible(b)
 	if len(b) <= max {
 		return b, nil
 	}
@@ -216,8 +221,48 @@ func encodeEvent(e Event, max int) ([]byte, error) {
 	if b, err = json.Marshal(e); err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
+	b = escapeInvisible(b)
 	if len(b) > max {
 		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, size)
 	}
 	return b, nil
+}
+
+// escapeInvisible rewrites, in JSON that encoding/json wrote, the
+// characters it leaves as they are although a terminal or log viewer may
+// act on them: DEL, the C1 controls (U+0080–U+009F; U+009B is CSI, an
+// ANSI escape on its own) and format characters (bidirectional overrides,
+// zero-width characters). Each becomes a \u escape, so the JSON still
+// decodes to the same values and every view of it (syslog, webhook,
+// export, tail --json) shows them escaped. Such characters can only occur
+// inside JSON strings, where the escape is valid.
+func escapeInvisible(b []byte) []byte {
+	invisible := func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) }
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if invisible(r) {
+			break
+		}
+		i += n
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case !invisible(r):
+			out = append(out, b[i:i+n]...)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += n
+	}
+	return out
 }

@@ -11,7 +11,8 @@
 //
 // Record n (n = 1, 2, … with no gap) stores its event as canonical JSON
 // (encoding/json of Event: fields in declaration order, map keys sorted,
-// no insignificant space, <, > and & escaped) and
+// no insignificant space, <, > and & escaped; DEL, C1 controls and format
+// characters such as bidirectional overrides escaped as \uXXXX too) and
 //
 //	hash(n) = SHA-256( prev(n) || {"seq":n,"time":MICROS,"event":EVENT} )
 //

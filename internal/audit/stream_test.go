@@ -171,7 +171,8 @@ func TestStreamStartsAtHead(t *testing.T) {
 var syslogLine = regexp.MustCompile(`^<(\d+)>1 (\S+) testhost gatehouse (\d+) (\S+) - (\{.*\})$`)
 
 func TestSyslog(t *testing.T) {
-	hostile := audit.Event{Type: audit.ToolDecided, Actor: "eve\n<14>1 forged", Decision: "deny"}
+	hostile := audit.Event{Type: audit.ToolDecided, Actor: "eve\n<14>1 forged\u009b2J\x7f\u202egnp.exe\u200b\U000e0041",
+		Decision: "deny", Detail: map[string]any{"note": "\u009b31mred"}}
 	check := func(t *testing.T, msgs []string) {
 		t.Helper()
 		wantPRI := []string{"110", "108"} // 13*8 + info(6), 13*8 + warning(4)
@@ -188,8 +189,16 @@ func TestSyslog(t *testing.T) {
 			if err := json.Unmarshal([]byte(g[5]), &en); err != nil || en.Seq != int64(i+1) || !en.Valid() {
 				t.Errorf("message %d body: %v %+v", i, err, en)
 			}
+			if i == 1 && (en.Event.Actor != hostile.Actor || en.Event.Detail["note"] != hostile.Detail["note"]) {
+				t.Errorf("hostile values do not read back: %q %v", en.Event.Actor, en.Event.Detail)
+			}
+			// No C1 control (CSI), DEL, bidi override or invisible
+			// character arrives as itself.
+			if strings.ContainsAny(m, "\u009b\x7f\u202e\u200b\U000e0041") {
+				t.Errorf("message %d carries control or format characters: %q", i, m)
+			}
 		}
-		if !strings.Contains(msgs[1], `eve\n\u003c14\u003e1 forged`) {
+		if !strings.Contains(msgs[1], `eve\n\u003c14\u003e1 forged\u009b2J\u007f\u202egnp.exe\u200b\udb40\udc41`) {
 			t.Errorf("hostile value not escaped: %q", msgs[1])
 		}
 	}

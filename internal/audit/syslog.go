@@ -16,7 +16,8 @@ import (
 // Syslog is a Sink that sends each record as an RFC 5424 message over UDP
 // (one datagram each) or TCP (octet-counted framing, RFC 6587). The
 // message is the record's JSON, so CR, LF and control characters in
-// values arrive escaped.
+// values arrive escaped (C1 controls and format characters such as
+// bidirectional overrides too: see encodeEvent).
 type Syslog struct {
 	name     string
 	network  string
