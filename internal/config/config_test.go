@@ -105,6 +105,16 @@ connections:
 			`t.yaml:5: connections[0].client_secret_env: "1X" is not an environment variable name`,
 			`t.yaml:6: connections[0].role_map.g[0]: unknown role "ghost"`,
 		}},
+		{"a client named like a user", `tenant: acme
+users:
+  - username: alice
+clients:
+  - client_id: alice
+    kind: service
+    secret: "0123456789abcdef0123456789abcdef"
+`, []string{
+			`t.yaml:5: clients[0].client_id: "alice" is also a user (line 3): a person and a client cannot share a name`,
+		}},
 		{"upstream credentials", `tenant: acme
 upstreams:
   - name: crm

@@ -82,6 +82,7 @@ func (f *File) Validate(builtins []string) error {
 		checkRoles(p+".roles", u.Roles)
 	}
 
+	usernames := seen
 	seen = map[string]int{}
 	clients := map[string]Client{}
 	for i, c := range f.Clients {
@@ -94,6 +95,9 @@ func (f *File) Validate(builtins []string) error {
 		default:
 			v.dup(seen, c.ClientID, p+".client_id", "client")
 			clients[c.ClientID] = c
+			if l, ok := usernames[c.ClientID]; ok {
+				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d): a person and a client cannot share a name", c.ClientID, l))
+			}
 		}
 		switch c.Kind {
 		case store.KindAgent, store.KindWeb, store.KindService:

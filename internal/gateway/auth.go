@@ -82,7 +82,10 @@ func (g *Gateway) resolve(ctx context.Context, cat *catalogue, cl *accesstoken.C
 func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	who := &caller{claims: cl, scopes: parseToolScopes(cl.Scope)}
 	who.principal = policy.Principal{Subject: cl.Subject}
-	if u, ok := c.users[cl.Subject]; ok {
+	// A client_credentials token's subject is the client itself: no
+	// person stands behind it, whatever user may share the name.
+	machine := cl.Subject == cl.ClientID && cl.GrantID == "" && cl.Act == nil
+	if u, ok := c.users[cl.Subject]; ok && !machine {
 		if u.Disabled {
 			return nil, errDisabled
 		}

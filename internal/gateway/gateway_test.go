@@ -482,3 +482,28 @@ func TestRawArgumentsOnlyWhenOptedIn(t *testing.T) {
 		t.Errorf("same arguments in another key order, other digest: %s vs %s", got[1].Event.ArgsDigest, got[0].Event.ArgsDigest)
 	}
 }
+
+// A client_credentials token's subject is its client: no person is behind
+// it, and a user who happens to share the client's name lends it nothing.
+func TestMachineTokenHasNoPersonsRoles(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	if err := e.st.Users().Create(ctx, store.User{Username: "payroll-bot", Roles: []string{"hr"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	machine := e.connectToken(e.token("payroll-bot", "payroll-bot", func(c *accesstoken.Claims) { c.SessionID = "" }), "2025-11-25", nil)
+	if got := toolNames(t, machine); len(got) != 0 {
+		t.Errorf("the machine token sees %v, want nothing", got)
+	}
+	if r := call(t, machine, "payroll_report", map[string]any{"month": "2026-10"}); !r.IsError {
+		t.Errorf("the machine token ran payroll_report: %q", text(r))
+	}
+	// The same person through the agent, with a grant, keeps the role.
+	person := e.connectToken(e.token("payroll-bot", "payroll-bot", func(c *accesstoken.Claims) { c.GrantID = "g-1" }), "2025-11-25", nil)
+	if got := toolNames(t, person); !slices.Equal(got, []string{"payroll_report"}) {
+		t.Errorf("the person sees %v", got)
+	}
+}
