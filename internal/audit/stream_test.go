@@ -431,3 +431,46 @@ func TestSyslogTCPReconnectsAfterReceiverClosed(t *testing.T) {
 		t.Errorf("second message %q", msg)
 	}
 }
+
+// TestSyslogUDPOversizeRecord: a record too large for one UDP datagram
+// (an event near MaxEventBytes) does not stop the stream for good: it is
+// sent with its event cut down to a marker, and the next one follows.
+func TestSyslogUDPOversizeRecord(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sl, err := audit.NewSyslog("local", "udp", pc.LocalAddr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	big := audit.Event{Type: audit.AdminChange, Detail: map[string]any{"after": strings.Repeat("x", 64<<10)}}
+	raw, err := json.Marshal(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []audit.Entry{
+		{Seq: 1, Time: time.Now(), Event: big, Raw: raw},
+		{Seq: 2, Time: time.Now(), Event: audit.Event{Type: audit.Logout}},
+	}
+	if err := sl.Send(t.Context(), entries); err != nil {
+		t.Fatalf("an oversize record stops the stream: %v", err)
+	}
+	buf := make([]byte, 128<<10)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, want := range []string{`"seq":1,`, `"seq":2,`} {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := syslogLine.FindStringSubmatch(string(buf[:n]))
+		if g == nil || !strings.Contains(g[5], want) {
+			t.Fatalf("datagram %d: %.200q", i, buf[:n])
+		}
+		if i == 0 && !strings.Contains(g[5], `"truncated":true`) {
+			t.Errorf("oversize record not marked: %.300s", g[5])
+		}
+	}
+}

@@ -100,6 +100,17 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 		if err != nil {
 			return err
 		}
+		if s.network == "udp" && len(msg) > maxDatagram {
+			// It can never be sent as it is, and retrying it would stop
+			// the stream for good: send it with its event cut down to a
+			// marker (it no longer re-hashes; the record is in the store).
+			cut := e
+			cut.Event = Event{Type: e.Event.Type, Detail: map[string]any{"truncated": true, "size": len(e.Raw)}}
+			cut.Raw = nil
+			if msg, err = s.format(cut); err != nil {
+				return err
+			}
+		}
 		buf.Reset()
 		if s.network == "tcp" {
 			buf.WriteString(strconv.Itoa(len(msg)))
@@ -126,6 +137,9 @@ func peerClosed(c net.Conn) bool {
 	var ne net.Error
 	return !errors.As(err, &ne) || !ne.Timeout()
 }
+
+// maxDatagram is the largest UDP payload (over IPv4).
+const maxDatagram = 65507
 
 // Close drops the connection.
 func (s *Syslog) Close() error {
