@@ -103,12 +103,19 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	if ac.ClientID != client.ClientID {
 		return nil, errInvalidGrant("the code was issued to another client")
 	}
+	// A code already used is a replay whatever it carries and however
+	// late it comes: what the first use issued is revoked. So this comes
+	// before the expiry check (a replay after 60 s is still a replay).
+	if used, err := id.Consumed(ctx, consumeCode, h); err != nil {
+		return nil, errServer(err)
+	} else if used {
+		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
+	}
 	if !p.now().Before(ac.ExpiresAt) {
 		return nil, errInvalidGrant("the code is invalid or expired")
 	}
 	// A presentation that fails these checks does not burn the code (a
-	// thief without the verifier cannot spoil it), but one of a code
-	// already used is a replay whatever it carries.
+	// thief without the verifier cannot spoil it).
 	var bad *Error
 	switch ru := get(f, "redirect_uri"); {
 	case verifier == "":
@@ -121,9 +128,6 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 		bad = errInvalidGrant("redirect_uri differs from the authorization request's")
 	}
 	if bad != nil {
-		if used, err := id.Consumed(ctx, consumeCode, h); err == nil && used {
-			return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
-		}
 		return nil, bad
 	}
 	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt)
