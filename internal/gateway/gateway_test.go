@@ -23,8 +23,9 @@ import (
 )
 
 // versions are the protocol revisions the tests drive: "" is the client's
-// default (the newest, stateless one), then the session-based ones.
-var versions = []string{"", "2025-11-25", "2025-06-18", "2025-03-26"}
+// default (the newest, stateless one), then the session-based ones, down to
+// the oldest the SDK serves.
+var versions = []string{"", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 func TestProtectedResourceMetadata(t *testing.T) {
 	e := newEnv(t, envOptions{})
