@@ -292,7 +292,12 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach inside addresses
 	netip.MustParsePrefix("64:ff9b:1::/48"),
 	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"), // 6to4 embeds any IPv4 address
+	netip.MustParsePrefix("2002::/16"),       // 6to4 embeds any IPv4 address
+	netip.MustParsePrefix("2001::/32"),       // Teredo embeds an IPv4 address too
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): ::7f00:1 is ::127.0.0.1
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (RFC 2765)
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated), still routed inside some networks
 }
 
 // publicAddr reports whether a is a global unicast address outside private,

@@ -121,7 +121,7 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	}
 	ctx := r.Context()
 	// Each start stores a row: bound per address like login attempts.
-	n, err := p.Store.Identity().CountAttempt(ctx, "federation:ip:"+addrString(p.clientIP(r)), p.now(), p.window())
+	n, err := p.Store.Identity().CountAttempt(ctx, "federation:ip:"+throttleKey(p.clientIP(r)), p.now(), p.window())
 	if err != nil || n > orDefault(p.MaxFailuresPerIP, 100) {
 		p.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-in attempts. Please wait a few minutes.")
 		return

@@ -144,7 +144,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	}
 	id, now, win := p.Store.Identity(), p.now(), p.window()
 	userKey := "login:u:" + strings.ToLower(username)
-	ipKey := "login:ip:" + addrString(ip)
+	ipKey := "login:ip:" + throttleKey(ip)
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
 	if err := errors.Join(err1, err2); err != nil {
@@ -185,6 +185,20 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		p.log().WarnContext(ctx, "reset login attempts", "err", err)
 	}
 	return u, ""
+}
+
+// throttleKey is the part of a client address that counters are kept by:
+// an IPv4 address, or the /64 of an IPv6 address (one subscriber commonly
+// holds a whole /64, so counting by /128 would let them change address at
+// every attempt).
+func throttleKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return addrString(a)
 }
 
 // safeNext keeps next only when it is a path on this server: not a URL,

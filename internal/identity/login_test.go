@@ -212,6 +212,49 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+// An IPv6 client is counted by its /64: walking through the addresses of
+// one subnet does not reset the address throttle.
+func TestThrottleKeysIPv6ByPrefix(t *testing.T) {
+	h := newHarness(t, func(p *Provider) {
+		p.MaxFailuresPerIP = 2
+		p.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	attempt := func(from, user, pass string) *http.Response {
+		b := h.browser()
+		resp, _ := b.Get(h.url("/login"))
+		csrf := csrfOf(t, body(t, resp))
+		req, _ := http.NewRequest("POST", h.url("/login"), strings.NewReader(url.Values{"username": {user},
+			"password": {pass}, "csrf": {csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, resp)
+		return resp
+	}
+	attempt("2001:db8:1:2::1", "x1", "wrong")
+	attempt("2001:db8:1:2::2", "x2", "wrong")
+	// A third address of the same /64, with the right password: refused.
+	if resp := attempt("2001:db8:1:2:ffff::3", "alice", pw); resp.StatusCode != http.StatusOK {
+		t.Errorf("same /64: %d, want the failure page", resp.StatusCode)
+	}
+	if ev, _ := h.audit.last(audit.LoginFailed); ev.Detail["reason"] != "throttled" || ev.RemoteAddr != "2001:db8:1:2:ffff::3" {
+		t.Errorf("event %+v", ev)
+	}
+	// Another /64 is another subscriber.
+	if resp := attempt("2001:db8:1:3::1", "alice", pw); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("another /64: %d", resp.StatusCode)
+	}
+	// IPv4 addresses are still counted one by one.
+	attempt("198.51.100.1", "x1", "wrong")
+	attempt("198.51.100.1", "x2", "wrong")
+	if resp := attempt("198.51.100.2", "bob", pw); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("another IPv4 address: %d", resp.StatusCode)
+	}
+}
+
 // X-Forwarded-For from an untrusted peer does not dodge the address throttle.
 func TestThrottleIgnoresUntrustedXFF(t *testing.T) {
 	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerIP = 2 })

@@ -259,6 +259,9 @@ func TestPublicAddr(t *testing.T) {
 		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false, "169.254.169.254": false,
 		"0.0.0.0": false, "100.64.0.1": false, "::1": false, "fe80::1": false, "fc00::1": false, "::ffff:127.0.0.1": false,
 		"224.0.0.1": false, "255.255.255.255": false, "64:ff9b::a00:1": false, "2002:a00:1::": false,
+		// IPv4-compatible, IPv4-translated, Teredo, site-local, discard-only.
+		"::7f00:1": false, "::a00:1": false, "::ffff:0:7f00:1": false, "2001:0:4136:e378:8000:63bf:3fff:fdd2": false,
+		"fec0::1": false, "100::1": false, "2001:4860:4860::8888": true,
 	} {
 		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("publicAddr(%s) = %v", addr, got)
