@@ -14,6 +14,11 @@ package gateway
 // backend receives them: a key spelled twice, or two keys that differ only
 // by case or Unicode folding, are refused before anything is decided, so no
 // parser downstream can read other arguments than the ones allowed.
+//
+// When the tenant declares a tool's input_schema (all an HTTP API tool
+// has), the canonical arguments must match it before a slip is minted; the
+// schema is compiled once per catalogue. Built-in tools check their own
+// arguments, and upstream MCP servers their own schemas.
 
 import (
 	"bytes"
@@ -47,6 +52,9 @@ const (
 	PolicyWithheld = "withheld"
 	// PolicyBadArguments: the arguments have no canonical form.
 	PolicyBadArguments = "bad-arguments"
+	// PolicyInputSchema: the arguments do not match the tool's input
+	// schema (the tenant's input_schema).
+	PolicyInputSchema = "input-schema"
 )
 
 // listPageSize is how many tools one tools/list page holds.
@@ -165,16 +173,31 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 	// Decide, on the canonical arguments.
 	args, argsErr := canonicalArgs(req.Params.Arguments)
+	var schemaErr error
+	if argsErr == nil && e.callable() {
+		schemaErr = e.validate(args.canonical)
+	}
+	// Arguments that fail the schema of a tool the caller may call are
+	// refused as such, with what is wrong; of any other tool, the policy
+	// decides (and denies) as ever, and nothing of the schema is told.
+	mayCall := schemaErr != nil && cat.mayCall(who, name)
 	var d policy.Decision
 	switch {
 	case argsErr != nil:
 		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsErr.Error()}}
 	case e != nil && e.withheld != "":
 		d = policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
+	case mayCall:
+		d = policy.Decision{Policy: PolicyInputSchema, Reasons: []string{"the arguments do not match the input schema of " + name + ": " + schemaErr.Error()}}
 	default:
 		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
 		if d.Allow && !who.scopes.allows(name) {
 			d = policy.Decision{Policy: "token-scope", Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
+		}
+		if d.Allow && schemaErr != nil {
+			// Never reached while Decide allows only what mayCall
+			// shows; arguments that fail the schema never run.
+			d = policy.Decision{Policy: PolicyInputSchema, Reasons: append(d.Reasons, "the arguments do not match the input schema of "+name+": "+schemaErr.Error())}
 		}
 	}
 	if argsErr == nil {
@@ -195,6 +218,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		// answer; of any other tool, the same refusal as ever.
 		if argsErr != nil && cat.mayCall(who, name) {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "The arguments were refused: " + argsErr.Error()}}}, nil
+		}
+		if mayCall {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "The arguments do not match the input schema of " + name + ": " + schemaErr.Error()}}}, nil
 		}
 		return refusal(name), nil
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/policy"
@@ -39,9 +41,14 @@ type entry struct {
 	// upstream tool whose definition is not known yet).
 	def *mcp.Tool
 	// withheld, when not empty, says why the tool may not run now (its
-	// upstream definition changed and awaits approval); such a tool is
-	// neither listed nor callable.
+	// upstream definition changed and awaits approval, or the tenant's
+	// input_schema for it cannot be compiled); such a tool is neither
+	// listed nor callable.
 	withheld string
+	// schema is the tenant's input_schema, compiled once per catalogue;
+	// nil when the tenant declares none. Calls are checked against it
+	// before a slip is minted.
+	schema *jsonschema.Resolved
 	// defJSON is def as JSON, to tell when it changed.
 	defJSON string
 }
@@ -116,9 +123,19 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 		c.upstreams[u.Name] = u
 	}
 	var rules []policy.Rule
+	var schemaErrs []error
 	for _, t := range d.tools {
 		e := &entry{tool: t}
 		e.def, e.withheld = definition(t, live)
+		if e.def != nil && e.withheld == "" && len(t.InputSchema) > 0 {
+			var err error
+			if e.schema, err = compileSchema(e.def.InputSchema); err != nil {
+				// Fail closed, as for a condition that does not compile:
+				// the tool is not offered until the schema is fixed.
+				e.withheld = "its input_schema cannot be used: " + err.Error()
+				schemaErrs = append(schemaErrs, fmt.Errorf("tool %q: input_schema: %w", t.Name, err))
+			}
+		}
 		if e.def != nil {
 			b, _ := json.Marshal(e.def)
 			e.defJSON = string(b)
@@ -148,7 +165,42 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 		}
 	}
 	c.policy = set
-	return c, bad
+	return c, errors.Join(append([]error{bad}, schemaErrs...)...)
+}
+
+// compileSchema compiles a tool's input schema for validating arguments.
+// Only the schema itself is used: a $ref to anything outside it fails.
+func compileSchema(schema any) (*jsonschema.Resolved, error) {
+	raw, err := json.Marshal(schema)
+	if err != nil {
+		return nil, err
+	}
+	var s jsonschema.Schema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return s.Resolve(nil)
+}
+
+// validate checks canonical arguments against the tool's input schema, if
+// it has one. The arguments are decoded as the SDK decodes them for its
+// own tools (numbers as float64): canonical JSON has no number that
+// float64 would round.
+func (e *entry) validate(canonical []byte) error {
+	if e == nil || e.schema == nil {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(canonical, &v); err != nil {
+		return err
+	}
+	err := e.schema.Validate(v)
+	if err != nil {
+		// "validating root: validating /properties/x: type: …": the
+		// root is implied.
+		return errors.New(strings.TrimPrefix(err.Error(), "validating root: "))
+	}
+	return nil
 }
 
 func unwrapAll(err error) []error {
