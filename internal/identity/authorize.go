@@ -251,7 +251,7 @@ func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username
 	if err != nil {
 		return false, err
 	}
-	return !subset(req.scopes, c.Scopes), nil
+	return !subset(req.scopes, c.Scopes) || !subset(p.requestResources(req), p.consentResources(c)), nil
 }
 
 // scopeText says in words what a scope lets a client do.
@@ -324,17 +324,14 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	scopes := slices.Clone(req.scopes)
+	// The consent adds to what the person allowed before: scopes and
+	// resources (what a token exchange by this client may then reach).
+	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
 	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil {
-		scopes = append(scopes, old.Scopes...)
-	}
-	slices.Sort(scopes)
-	scopes = slices.Compact(scopes)
-	if scopes == nil {
-		scopes = []string{}
+		scopes, resources = mergeSorted(scopes, old.Scopes), mergeSorted(resources, p.consentResources(old))
 	}
 	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
-		Scopes: scopes, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
+		Scopes: scopes, Resources: resources, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
 	if err == nil {
 		err = p.record(ctx, audit.Event{Type: audit.ConsentGranted, Session: sess.ID, Actor: user.Username,
 			Agent: req.client.ClientID, Decision: "allow", RemoteAddr: addrString(p.clientIP(r)),

@@ -128,6 +128,80 @@ func TestTokenExchangeRefusals(t *testing.T) {
 	}
 }
 
+// An exchanged token carries no more than the person allowed the agent
+// (their consent, given through the agent's own sign-in) and no more than
+// the subject token itself: scopes and audiences alike.
+func TestTokenExchangeStaysWithinConsent(t *testing.T) {
+	h := newHarness(t)
+	api := "https://api.example/"
+	mcpRes := h.srv.URL + "/mcp"
+	b := h.signedIn("alice")
+	// alice's token from the web app: openid profile email, for /mcp and the API.
+	v := authParams()
+	v["resource"] = []string{mcpRes, api}
+	user := h.redeem(h.code(b, v))
+	if user.Status != 200 {
+		t.Fatalf("web tokens: %v", user.JSON)
+	}
+	// alice signs in through the agent once, allowing it openid only
+	// (and, naming no resource, the MCP endpoint only).
+	agentAuthz := func(extra ...string) url.Values {
+		return authParams(append([]string{"client_id", "agent", "redirect_uri", agentRedirect, "scope", "openid"}, extra...)...)
+	}
+	allow := func(resp *http.Response) {
+		t.Helper()
+		csrf, authz := consentForm(t, resp)
+		resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+		if q := redirectQuery(t, resp, agentRedirect); q.Get("code") == "" {
+			t.Fatalf("consent: %v", q)
+		}
+	}
+	allow(h.authorize(b, agentAuthz()))
+
+	ex := func(extra ...string) tokenResult {
+		return h.token("agent", "agent-secret", exchangeForm(user.Access, extra...))
+	}
+	// No scope asked: what both the subject token and the consent cover.
+	r := ex()
+	if r.Status != 200 {
+		t.Fatalf("exchange: %v", r.JSON)
+	}
+	c := claims(t, r.Access)
+	if c["scope"] != "openid" || c["aud"] != mcpRes {
+		t.Errorf("exchanged token: scope %v aud %v, want openid and %s", c["scope"], c["aud"], mcpRes)
+	}
+	if r := ex("scope", "openid profile"); r.Error != "invalid_scope" {
+		t.Errorf("scope beyond the consent: %d %v", r.Status, r.JSON)
+	}
+	if r := ex("audience", api); r.Error != "invalid_target" {
+		t.Errorf("audience beyond the consent: %d %v", r.Status, r.JSON)
+	}
+	if r := ex("resource", api); r.Error != "invalid_target" {
+		t.Errorf("resource beyond the consent: %d %v", r.Status, r.JSON)
+	}
+	// A request naming the API needs consent again; once given, the API
+	// is within reach.
+	allow(h.authorize(b, agentAuthz("resource", api)))
+	if r := ex("audience", api); r.Status != 200 || claims(t, r.Access)["aud"] != api {
+		t.Errorf("audience after consent: %d %v", r.Status, r.JSON)
+	}
+
+	// Even a first-party agent (no consent asked) stays within the subject
+	// token: a /mcp token is not exchanged for the API.
+	if err := h.db.Clients().Create(t.Context(), store.Client{ClientID: "house-agent", Kind: store.KindAgent,
+		SecretHash: hash(t, "house-secret"), FirstParty: true, Source: store.SourceTenant}); err != nil {
+		t.Fatal(err)
+	}
+	mcpOnly := h.redeem(h.code(b, authParams()))
+	if r := h.token("house-agent", "house-secret", exchangeForm(mcpOnly.Access, "resource", api)); r.Error != "invalid_target" {
+		t.Errorf("first-party agent, audience beyond the subject token: %d %v", r.Status, r.JSON)
+	}
+	r = h.token("house-agent", "house-secret", exchangeForm(mcpOnly.Access))
+	if c := claims(t, r.Access); r.Status != 200 || c["scope"] != "openid profile email" || c["aud"] != mcpRes {
+		t.Errorf("first-party agent: %d %v", r.Status, r.JSON)
+	}
+}
+
 func userinfo(h *harness, tok string) (*http.Response, string) {
 	req, _ := http.NewRequest("GET", h.url("/userinfo"), nil)
 	if tok != "" {

@@ -397,17 +397,26 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	// Holding a person's token is not enough: the person must have let
 	// this agent act for them. The tenant vouches for a first-party agent;
 	// any other needs the person's consent on record (given when they
-	// signed in through it). An agent re-exchanging its own token needs
-	// nothing more.
+	// signed in through it), and gets no more than it covers. An agent
+	// re-exchanging its own token needs nothing more: that token is
+	// already within what the person allowed it.
+	// In every case the result stays within the subject token: scopes
+	// within its scope, audiences within its audience.
+	var consentScopes, consentRes []string // nil: no limit beyond the subject token
 	if !client.FirstParty && subject.ClientID != client.ClientID {
-		if _, err := p.Store.Identity().Consent(ctx, user.Username, client.ClientID); err != nil {
+		c, err := p.Store.Identity().Consent(ctx, user.Username, client.ClientID)
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, errInvalidGrant("the person has not allowed this agent to act for them")
 			}
 			return nil, errServer(err)
 		}
+		consentScopes, consentRes = mergeSorted(c.Scopes, nil), p.consentResources(c)
 	}
 	granted, _ := parseScope(subject.Scope)
+	if consentScopes != nil {
+		granted = intersect(granted, consentScopes)
+	}
 	scopes := granted
 	if s := get(f, "scope"); s != "" {
 		asked, e := parseScope(s)
@@ -419,12 +428,20 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		}
 		scopes = asked
 	}
-	aud, e := p.resources(append(append([]string{}, f["resource"]...), f["audience"]...))
-	if e != nil {
-		return nil, e
+	allowed := []string(subject.Audience)
+	if consentRes != nil {
+		allowed = intersect(allowed, consentRes)
 	}
-	if len(aud) == 0 {
-		aud = []string{p.MCPResource}
+	aud, e := p.resources(append(append([]string{}, f["resource"]...), f["audience"]...))
+	switch {
+	case e != nil:
+		return nil, e
+	case len(aud) == 0 && len(allowed) == 0:
+		return nil, errInvalidTarget("the person did not allow this agent the subject token's audience")
+	case len(aud) == 0:
+		aud = allowed
+	case !subset(aud, allowed):
+		return nil, errInvalidTarget("the resource is not within the subject token's audience and the person's consent")
 	}
 	g := grant{client: client, user: &user, sessionID: subject.SessionID, authTime: time.Unix(subject.AuthTime, 0),
 		scopes: scopes, aud: aud, grantID: subject.GrantID, notAfter: time.Unix(subject.Expiry, 0),

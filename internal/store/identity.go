@@ -54,9 +54,13 @@ type RefreshToken struct {
 
 // Consent is what a person allowed a client that is not first-party.
 type Consent struct {
-	Username  string    `json:"username"`
-	ClientID  string    `json:"client_id"`
-	Scopes    []string  `json:"scopes"` // sorted, unique
+	Username string   `json:"username"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"` // sorted, unique
+	// Resources are the resource URIs (token audiences) allowed, sorted
+	// and unique; empty in consents recorded before they were kept, which
+	// the identity provider reads as its MCP endpoint only.
+	Resources []string  `json:"resources,omitempty"`
 	GrantedAt time.Time `json:"granted_at"`
 }
 
