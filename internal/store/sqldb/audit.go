@@ -26,7 +26,7 @@ func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) (
 	var head store.AuditHead
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
 		var cur store.AuditHead
-		err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
+		err := s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
 		if err != nil {
 			return fmt.Errorf("read audit head: %w", err)
 		}
@@ -59,7 +59,7 @@ func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) (
 				recs = recs[n:]
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.Rebind("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), head.Seq, head.Hash)
+		_, err = s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", head.Seq, head.Hash)
 		if err != nil {
 			return fmt.Errorf("move audit head: %w", err)
 		}
@@ -83,18 +83,22 @@ func (s *DB) insertAudit(ctx context.Context, tx *sql.Tx, recs []store.AuditReco
 		args = append(args, r.Seq, r.Time.UnixMicro(), string(r.Event), r.Prev, r.Hash, r.Sig,
 			r.Type, r.Actor, r.Agent, r.Tool, r.Decision, r.Correlation, r.Session)
 	}
-	if _, err := tx.ExecContext(ctx, s.Rebind(b.String()), args...); err != nil {
+	// At most auditInsertRows texts: a bounded set for the statement cache.
+	if _, err := s.execCached(ctx, tx, b.String(), args...); err != nil {
 		return fmt.Errorf("append audit records: %w", err)
 	}
 	return nil
 }
 
 func (s *DB) insertAuditEach(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
-	st, err := tx.PrepareContext(ctx, "INSERT INTO audit_log ("+auditColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	q := "INSERT INTO audit_log (" + auditColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	st, err := s.stmtFor(ctx, tx, q)
+	if err == nil && st == nil {
+		st, err = tx.PrepareContext(ctx, q) // not cached yet; closed with tx
+	}
 	if err != nil {
 		return fmt.Errorf("append audit records: %w", err)
 	}
-	defer st.Close()
 	for _, r := range recs {
 		_, err := st.ExecContext(ctx, r.Seq, r.Time.UnixMicro(), string(r.Event), r.Prev, r.Hash, r.Sig,
 			r.Type, r.Actor, r.Agent, r.Tool, r.Decision, r.Correlation, r.Session)
@@ -108,7 +112,7 @@ func (s *DB) insertAuditEach(ctx context.Context, tx *sql.Tx, recs []store.Audit
 // AuditHead returns the committed chain head.
 func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
 	var h store.AuditHead
-	if err := s.sql.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&h.Seq, &h.Hash); err != nil {
+	if err := s.queryRowCached(ctx, s.sql, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&h.Seq, &h.Hash); err != nil {
 		return h, fmt.Errorf("read audit head: %w", err)
 	}
 	return h, nil

@@ -10,8 +10,8 @@ import (
 // true. It runs outside any transaction, committing at once.
 func (s *DB) Consume(ctx context.Context, kind, id string, expires time.Time) (bool, error) {
 	defer s.LockWrites()()
-	res, err := s.sql.ExecContext(ctx, s.Rebind(
-		"INSERT INTO consumed (kind, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO NOTHING"),
+	res, err := s.execCached(ctx, s.sql,
+		"INSERT INTO consumed (kind, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO NOTHING",
 		kind, id, expires.UnixMicro())
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", kind, err)

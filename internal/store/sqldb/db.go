@@ -44,6 +44,7 @@ type DB struct {
 	now     func() time.Time
 	rebinds sync.Map   // query text → rebound text
 	writeMu sync.Mutex // held around writes when the dialect has OneWriter
+	stmts   stmtCache  // prepared statements of the hot queries
 
 	tenant
 }
@@ -90,7 +91,10 @@ func (s *DB) Ping(ctx context.Context) error {
 }
 
 // Close releases the database.
-func (s *DB) Close() error { return s.sql.Close() }
+func (s *DB) Close() error {
+	s.closeStmts()
+	return s.sql.Close()
+}
 
 // Rebind turns ? placeholders into the dialect's own. Queries of this
 // module never hold a literal ?.

@@ -17,7 +17,7 @@ var _ store.Identity = identity{}
 type identity struct{ db *DB }
 
 func (i identity) exec(ctx context.Context, what, q string, args ...any) (int64, error) {
-	res, err := i.db.sql.ExecContext(ctx, i.db.Rebind(q), args...)
+	res, err := i.db.execCached(ctx, i.db.sql, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
@@ -27,7 +27,7 @@ func (i identity) exec(ctx context.Context, what, q string, args ...any) (int64,
 
 func (i identity) getDoc(ctx context.Context, what, q string, v any, args ...any) error {
 	var doc string
-	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(q), args...).Scan(&doc)
+	err := i.db.queryRowCached(ctx, i.db.sql, q, args...).Scan(&doc)
 	if isNoRows(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
@@ -121,8 +121,8 @@ func (i identity) Revoked(ctx context.Context, grantID, jti string) (bool, error
 		return false, nil
 	}
 	var n int
-	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(`SELECT COUNT(*) FROM revocations
-		WHERE (kind = ? AND id = ?) OR (kind = ? AND id = ?)`),
+	err := i.db.queryRowCached(ctx, i.db.sql, `SELECT COUNT(*) FROM revocations
+		WHERE (kind = ? AND id = ?) OR (kind = ? AND id = ?)`,
 		store.RevokedGrant, grantID, store.RevokedToken, jti).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("read revocations: %w", err)
@@ -132,7 +132,7 @@ func (i identity) Revoked(ctx context.Context, grantID, jti string) (bool, error
 
 func (i identity) Consumed(ctx context.Context, kind, id string) (bool, error) {
 	var n int
-	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind("SELECT COUNT(*) FROM consumed WHERE kind = ? AND id = ?"),
+	err := i.db.queryRowCached(ctx, i.db.sql, "SELECT COUNT(*) FROM consumed WHERE kind = ? AND id = ?",
 		kind, id).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("read consumed: %w", err)
@@ -167,15 +167,28 @@ func (i identity) CountAttempt(ctx context.Context, key string, now time.Time, w
 	// One statement, so concurrent attempts on any replica each count: a
 	// counter whose window has ended starts a new window at 1.
 	var n int
-	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(`INSERT INTO login_attempts (name, window_start, window_end, attempts)
+	err := i.db.queryRowCached(ctx, i.db.sql, `INSERT INTO login_attempts (name, window_start, window_end, attempts)
 		VALUES (?, ?, ?, 1)
 		ON CONFLICT (name) DO UPDATE SET
 			attempts = CASE WHEN login_attempts.window_end <= ? THEN 1 ELSE login_attempts.attempts + 1 END,
 			window_start = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_start ELSE login_attempts.window_start END,
 			window_end = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_end ELSE login_attempts.window_end END
-		RETURNING attempts`), key, t, end, t, t, t).Scan(&n)
+		RETURNING attempts`, key, t, end, t, t, t).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count attempt: %w", err)
+	}
+	return n, nil
+}
+
+func (i identity) Attempts(ctx context.Context, key string, now time.Time) (int, error) {
+	var n int
+	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(
+		"SELECT attempts FROM login_attempts WHERE name = ? AND window_end > ?"), key, now.UnixMicro()).Scan(&n)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read attempts: %w", err)
 	}
 	return n, nil
 }

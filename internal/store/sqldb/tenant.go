@@ -56,7 +56,7 @@ func (t tenant) Keys() store.Collection[store.SigningKey] {
 
 func (t tenant) Setting(ctx context.Context, name string) (string, error) {
 	var v string
-	err := t.q.QueryRowContext(ctx, t.db.Rebind("SELECT value FROM settings WHERE name = ?"), name).Scan(&v)
+	err := t.db.queryRowCached(ctx, t.q, "SELECT value FROM settings WHERE name = ?", name).Scan(&v)
 	if isNoRows(err) {
 		return "", errNotFound("setting", name)
 	}
@@ -126,7 +126,8 @@ func (c collection[T]) get(ctx context.Context, q querier, key, suffix string) (
 		created, updated int64
 		zero             T
 	)
-	err := q.QueryRowContext(ctx, c.t.db.Rebind("SELECT doc, created_at, updated_at FROM "+c.table+" WHERE name = ?"+suffix), key).
+	// One text per table and suffix: a bounded set for the statement cache.
+	err := c.t.db.queryRowCached(ctx, q, "SELECT doc, created_at, updated_at FROM "+c.table+" WHERE name = ?"+suffix, key).
 		Scan(&doc, &created, &updated)
 	if isNoRows(err) {
 		return zero, errNotFound(c.what, key)

@@ -1,0 +1,122 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// Design note: the prepared-statement cache.
+//
+// modernc's SQLite driver parses a query's text on every call that is not
+// made through a prepared statement, and parsing was a fifth of an
+// introspection and a good part of every audit commit. So the hot queries
+// (audit appends, Consume, the revocation lookup, the identity provider's
+// records, the tenant's documents by name) run through statements prepared
+// once per database and kept here, by their rebound text. database/sql
+// prepares a statement on each connection it meets lazily and forgets it
+// with the connection; inside a transaction, Tx.StmtContext reuses the one
+// already prepared on the transaction's connection (or prepares it there
+// once, for the next transactions too). On PostgreSQL (pgx) the statement
+// is a named server-side one per connection, which pgx would otherwise
+// have cached by itself: the cache saves it a lookup and costs nothing.
+//
+// Only fixed query texts go through the cache (the set is bounded by the
+// code); queries built from filters (audit queries, listings with a LIMIT)
+// are run as they are.
+
+// stmtCache holds prepared statements by query text.
+type stmtCache struct {
+	m       sync.Map   // query text → *sql.Stmt
+	mu      sync.Mutex // one preparation of a text at a time
+	filling sync.Map   // query text → true while prepared aside
+}
+
+// prepared returns the cached statement for q (already rebound), preparing
+// it on first use.
+func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.m.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	if v, ok := s.stmts.m.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	// Prepared on the database, not in the caller's transaction: a
+	// failure does not abort the transaction on PostgreSQL, and the
+	// statement outlives it.
+	st, err := s.sql.PrepareContext(context.WithoutCancel(ctx), q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts.m.Store(q, st)
+	return st, nil
+}
+
+// stmtFor returns the cached statement for q bound to on: the database, or
+// a transaction. Inside a transaction a statement not cached yet is not
+// prepared on the database, which could wait for a connection that this
+// transaction's siblings hold (a pool with a connection limit): stmtFor
+// returns nil, the caller runs q on the transaction as it is, and the
+// cache is filled aside for the next time.
+func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, error) {
+	tx, inTx := on.(*sql.Tx)
+	if !inTx {
+		return s.prepared(ctx, q)
+	}
+	if v, ok := s.stmts.m.Load(q); ok {
+		// Closed with the transaction; the cached one stays.
+		return tx.StmtContext(ctx, v.(*sql.Stmt)), nil
+	}
+	if _, filling := s.stmts.filling.LoadOrStore(q, true); !filling {
+		go func() {
+			_, _ = s.prepared(context.Background(), q)
+			s.stmts.filling.Delete(q)
+		}()
+	}
+	return nil, nil
+}
+
+// execCached runs q (rebound here) through the statement cache on on.
+func (s *DB) execCached(ctx context.Context, on querier, q string, args ...any) (sql.Result, error) {
+	q = s.Rebind(q)
+	st, err := s.stmtFor(ctx, on, q)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return on.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRowCached runs q (rebound here) through the statement cache on on.
+// A preparation error is returned by the row's Scan.
+func (s *DB) queryRowCached(ctx context.Context, on querier, q string, args ...any) rowScanner {
+	q = s.Rebind(q)
+	st, err := s.stmtFor(ctx, on, q)
+	if err != nil {
+		return errRow{err}
+	}
+	if st == nil {
+		return on.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// rowScanner is what *sql.Row offers.
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// closeStmts closes the cached statements.
+func (s *DB) closeStmts() {
+	s.stmts.m.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.m.Delete(k)
+		return true
+	})
+}
