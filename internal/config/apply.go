@@ -425,7 +425,8 @@ func (a *applier) tools(f *File) error {
 				"http", old.HTTP, w.HTTP, "input_schema", old.InputSchema, w.InputSchema,
 				"roles", old.Roles, w.Roles, "when", old.When, w.When)
 			// The gateway's pin and approval status are its own: keep them.
-			w.Status, w.PinnedHash = old.Status, old.PinnedHash
+			w.Status, w.PinnedHash, w.PinnedDefinition = old.Status, old.PinnedHash, old.PinnedDefinition
+			w.PendingHash, w.PendingDefinition = old.PendingHash, old.PendingDefinition
 			if w.Status == "" {
 				w.Status = store.ToolActive
 			}

@@ -94,10 +94,12 @@ func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 	return &d, nil
 }
 
-// liveDef is an upstream tool's definition as last seen, with its hash.
+// liveDef is an upstream tool's definition as last seen, with its hash
+// and the canonical JSON the hash is of.
 type liveDef struct {
 	tool *mcp.Tool
 	hash string
+	raw  json.RawMessage
 }
 
 // buildCatalogue joins the tenant's data with the upstreams' live tool

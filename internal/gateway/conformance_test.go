@@ -102,10 +102,14 @@ func TestConformance(t *testing.T) {
 		return len(names) > 0 && len(ts) == len(names)
 	})
 	for _, n := range names {
-		if err := e.st.Tools().Update(ctx, n, func(t store.Tool) (store.Tool, error) { t.Roles = []string{"sales-manager"}; return t, nil }); err != nil {
+		var pending string
+		if err := e.st.Tools().Update(ctx, n, func(t store.Tool) (store.Tool, error) {
+			t.Roles, pending = []string{"sales-manager"}, t.PendingHash
+			return t, nil
+		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.gw.Approve(ctx, n); err != nil {
+		if err := e.gw.Approve(ctx, n, pending); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -352,12 +352,12 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 		if err != nil {
 			return fmt.Errorf("list tools: %w", err)
 		}
-		h, err := definitionHash(t)
+		raw, h, err := definitionHash(t)
 		if err != nil {
 			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", t.Name, "err", err)
 			continue
 		}
-		defs[t.Name] = liveDef{tool: t, hash: h}
+		defs[t.Name] = liveDef{tool: t, hash: h, raw: raw}
 	}
 	c.mu.Lock()
 	c.defs = defs
@@ -373,16 +373,20 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	return nil
 }
 
-// definitionHash is the SHA-256 of the canonical JSON of a tool's
-// definition as an upstream serves it, without _meta.
-func definitionHash(t *mcp.Tool) (string, error) {
+// definitionHash returns the canonical JSON of a tool's definition as an
+// upstream serves it, without _meta, and its SHA-256 (hex).
+func definitionHash(t *mcp.Tool) (json.RawMessage, string, error) {
 	d := *t
 	d.Meta = nil
 	b, err := json.Marshal(&d)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return slipverify.ArgsDigest(b)
+	c, err := slipverify.Canonical(b)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, slipverify.Digest(c), nil
 }
 
 func upstreamName(t store.Tool) string {
@@ -423,7 +427,8 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
 				continue
 			}
-			t := store.Tool{Name: n, Description: def.tool.Description, Upstream: upstream, Status: store.ToolPending}
+			t := store.Tool{Name: n, Description: def.tool.Description, Upstream: upstream, Status: store.ToolPending,
+				PendingHash: def.hash, PendingDefinition: def.raw}
 			if b, err := json.Marshal(def.tool.InputSchema); err == nil {
 				t.InputSchema = b
 			}
@@ -441,13 +446,29 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			switch {
 			case t.PinnedHash == "" && t.Status != store.ToolPending:
 				// Declared by the tenant, never seen: pin what is served.
-				change = func(t store.Tool) store.Tool { t.PinnedHash, t.Status = def.hash, store.ToolActive; return t }
+				change = func(t store.Tool) store.Tool {
+					t.PinnedHash, t.PinnedDefinition, t.Status = def.hash, def.raw, store.ToolActive
+					return clearPending(t)
+				}
 			case t.PinnedHash == def.hash && t.Status == store.ToolPending:
 				// Back to the approved definition.
-				change = func(t store.Tool) store.Tool { t.Status = store.ToolActive; return t }
+				change = func(t store.Tool) store.Tool { t.Status = store.ToolActive; return clearPending(t) }
 			case t.PinnedHash != "" && t.PinnedHash != def.hash && t.Status != store.ToolPending:
-				log.Warn("gateway: upstream tool definition changed; withheld until an admin approves it", "tool", t.Name)
-				change = func(t store.Tool) store.Tool { t.Status = store.ToolPending; return t }
+				log.Warn("gateway: upstream tool definition changed; withheld until an admin approves it", "tool", t.Name, "pending_hash", def.hash)
+				change = func(t store.Tool) store.Tool {
+					t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
+					return t
+				}
+			case t.Status == store.ToolPending && t.PinnedHash != def.hash && t.PendingHash != def.hash:
+				// Changed again while awaiting approval (or pending from
+				// before definitions were kept): the admin reviews the
+				// latest.
+				log.Warn("gateway: withheld upstream tool definition changed again", "tool", t.Name, "pending_hash", def.hash)
+				change = func(t store.Tool) store.Tool { t.PendingHash, t.PendingDefinition = def.hash, def.raw; return t }
+			case t.PinnedHash == def.hash && len(t.PinnedDefinition) == 0:
+				// Pinned before definitions were kept: what is served has
+				// the approved hash, so it is the approved definition.
+				change = func(t store.Tool) store.Tool { t.PinnedDefinition = def.raw; return t }
 			}
 			if change == nil {
 				continue
@@ -462,13 +483,79 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 	return wrote, nil
 }
 
-// Approve pins the definition an upstream serves now for tool, so that a
-// tool withheld because its definition changed (or imported pending) can
-// be listed and called again. It fails when this replica does not see the
-// upstream's definition (the upstream is not connected here).
-func (g *Gateway) Approve(ctx context.Context, tool string) error {
+// clearPending forgets the definition that awaited approval.
+func clearPending(t store.Tool) store.Tool {
+	t.PendingHash, t.PendingDefinition = "", nil
+	return t
+}
+
+// ErrStaleDefinition is returned by Approve when the upstream no longer
+// serves the definition the admin reviewed.
+var ErrStaleDefinition = errors.New("the upstream no longer serves the reviewed definition")
+
+// ToolReview is what an admin reviews before approving an upstream tool:
+// the approved definition and the one the upstream serves now, each as
+// the canonical JSON its SHA-256 (hex) is of. The JSON is the upstream's
+// text: render it as data.
+type ToolReview struct {
+	Tool, Upstream string
+	Status         string // the tool's status in the store
+	PinnedHash     string // empty when none was approved yet
+	// Pinned is the approved definition; nil when none was approved or it
+	// was pinned before definitions were kept.
+	Pinned   json.RawMessage
+	LiveHash string
+	Live     json.RawMessage
+}
+
+// NeedsApproval reports whether the upstream serves something other than
+// the approved definition, or the tool awaits approval.
+func (r ToolReview) NeedsApproval() bool {
+	return r.Status == store.ToolPending || r.LiveHash != r.PinnedHash
+}
+
+// Review returns the approved definition of an upstream tool and the one
+// its upstream serves now on this replica. It fails when this replica does
+// not see the upstream's definition (the upstream is not connected here).
+func (g *Gateway) Review(ctx context.Context, tool string) (ToolReview, error) {
+	if err := g.init(); err != nil {
+		return ToolReview{}, err
+	}
+	t, err := g.Store.Tools().Get(ctx, tool)
+	if err != nil {
+		return ToolReview{}, fmt.Errorf("review %s: %w", tool, err)
+	}
+	if t.Upstream == "" {
+		return ToolReview{}, fmt.Errorf("review %s: not an upstream tool", tool)
+	}
+	def, ok := g.ups.live()[t.Upstream][upstreamName(t)]
+	if !ok {
+		return ToolReview{}, fmt.Errorf("review %s: upstream %s does not serve it now", tool, t.Upstream)
+	}
+	r := ToolReview{Tool: t.Name, Upstream: t.Upstream, Status: t.Status, PinnedHash: t.PinnedHash,
+		LiveHash: def.hash, Live: def.raw}
+	if t.PinnedHash != "" && len(t.PinnedDefinition) > 0 {
+		r.Pinned = t.PinnedDefinition
+	}
+	return r, nil
+}
+
+// Approve pins the definition of tool its upstream serves now, provided
+// its hash is hash (hex SHA-256, as Review reports it): the definition the
+// admin reviewed, and nothing an upstream swapped in since. Then a tool
+// withheld because its definition changed (or imported pending) can be
+// listed and called again. A definition with another hash is refused with
+// ErrStaleDefinition and changes nothing (the refusal is audited). It
+// fails when this replica does not see the upstream's definition (the
+// upstream is not connected here). Approving the pinned definition of an
+// active tool changes nothing.
+func (g *Gateway) Approve(ctx context.Context, tool, hash string) error {
 	if err := g.init(); err != nil {
 		return err
+	}
+	hash = strings.ToLower(strings.TrimSpace(hash))
+	if hash == "" {
+		return fmt.Errorf("approve %s: the hash of the reviewed definition is required", tool)
 	}
 	t, err := g.Store.Tools().Get(ctx, tool)
 	if err != nil {
@@ -477,14 +564,35 @@ func (g *Gateway) Approve(ctx context.Context, tool string) error {
 	if t.Upstream == "" {
 		return fmt.Errorf("approve %s: not an upstream tool", tool)
 	}
-	def, ok := g.ups.live()[t.Upstream][upstreamName(t)]
+	live := func() (liveDef, bool) {
+		d, ok := g.ups.live()[t.Upstream][upstreamName(t)]
+		return d, ok
+	}
+	def, ok := live()
 	if !ok {
 		return fmt.Errorf("approve %s: upstream %s does not serve it now", tool, t.Upstream)
 	}
-	old := t.PinnedHash
+	if def.hash != hash {
+		if err := g.recorder().Record(ctx, audit.Event{Type: audit.AdminChange, Tool: tool, Status: "refused",
+			Detail: map[string]any{"action": "approve_upstream_tool", "upstream": t.Upstream, "reviewed_hash": hash,
+				"live_hash": def.hash, "pinned_hash": t.PinnedHash}}); err != nil {
+			return fmt.Errorf("approve %s: audit: %w", tool, err)
+		}
+		return fmt.Errorf("approve %s: %w: upstream %s now serves a definition with hash %s, not the reviewed %s; review it again",
+			tool, ErrStaleDefinition, t.Upstream, def.hash, hash)
+	}
+	if t.Status != store.ToolPending && t.PinnedHash == hash {
+		return nil
+	}
+	var old string
 	err = g.Store.Tools().Update(ctx, tool, func(t store.Tool) (store.Tool, error) {
-		t.PinnedHash, t.Status = def.hash, store.ToolActive
-		return t, nil
+		// The definition may have changed while the store was asked.
+		if d, ok := live(); !ok || d.hash != hash {
+			return t, fmt.Errorf("%w: upstream %s changed it again", ErrStaleDefinition, t.Upstream)
+		}
+		old = t.PinnedHash
+		t.PinnedHash, t.PinnedDefinition, t.Status = def.hash, def.raw, store.ToolActive
+		return clearPending(t), nil
 	})
 	if err != nil {
 		return fmt.Errorf("approve %s: %w", tool, err)

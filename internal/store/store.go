@@ -101,8 +101,17 @@ type Tool struct {
 	When         string          `json:"when,omitempty"`  // Cedar condition
 	Status       string          `json:"status,omitempty"`
 	PinnedHash   string          `json:"pinned_hash,omitempty"` // SHA-256 of the approved upstream definition
-	CreatedAt    time.Time       `json:"-"`
-	UpdatedAt    time.Time       `json:"-"`
+	// PinnedDefinition is the approved upstream definition, as the
+	// canonical JSON PinnedHash is the SHA-256 of; empty for a pin made
+	// before definitions were kept.
+	PinnedDefinition json.RawMessage `json:"pinned_definition,omitempty"`
+	// PendingHash and PendingDefinition are the upstream definition that
+	// awaits an admin's approval (a withheld change, or a tool imported
+	// pending): what the admin reviews. Empty when nothing awaits.
+	PendingHash       string          `json:"pending_hash,omitempty"`
+	PendingDefinition json.RawMessage `json:"pending_definition,omitempty"`
+	CreatedAt         time.Time       `json:"-"`
+	UpdatedAt         time.Time       `json:"-"`
 }
 
 // Backend names the kind of backend the tool runs on.
