@@ -35,6 +35,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	sjson "github.com/segmentio/encoding/json"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
@@ -355,6 +356,14 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 // request, when a token narrowed to some tools (scope tool:<name>) calls a
 // tool its person may call but its scope does not name, so that the client
 // can ask for that scope (step-up). Tokens not narrowed skip the peek.
+//
+// The peek reads the body exactly as the SDK will (see sdkUnmarshal), so
+// that the tool it concerns is the tool the SDK hands to callTool: with
+// {"name":"a","NAME":"b"} both see a, with {"name":"a","name":"b"} both
+// see b. A batch (which the SDK runs for protocol revisions before
+// 2025-06-18 and refuses from it on) is checked call by call: if any call
+// needs a scope the token lacks, the whole batch is answered 403 with
+// every missing tool scope, and none of it runs.
 func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) *bearerError {
 	if who.scopes == nil || r.Method != http.MethodPost || r.Body == nil {
 		return nil
@@ -365,26 +374,68 @@ func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) *bear
 	if err != nil {
 		return nil
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
-	if err != nil {
+	var missing []string
+	for _, name := range toolCallNames(body) {
+		if who.scopes.allows(name) || slices.Contains(missing, name) {
+			continue
+		}
+		if !cat.mayCall(who, name) {
+			continue // not the scope's fault: the usual refusal follows
+		}
+		missing = append(missing, name)
+	}
+	if len(missing) == 0 {
 		return nil
 	}
-	call, ok := msg.(*jsonrpc.Request)
-	if !ok || call.Method != "tools/call" {
-		return nil
+	scope := who.claims.Scope
+	for _, name := range missing {
+		scope += " tool:" + name
 	}
-	var p struct {
-		Name string `json:"name"`
-	}
-	if json.Unmarshal(call.Params, &p) != nil || who.scopes.allows(p.Name) {
-		return nil
-	}
-	if !cat.mayCall(who, p.Name) {
-		return nil // not the scope's fault: the usual refusal follows
-	}
-	scope := strings.TrimSpace(who.claims.Scope + " tool:" + p.Name)
 	return &bearerError{status: http.StatusForbidden, code: "insufficient_scope",
-		description: "the token's scope does not include tool:" + p.Name, scope: scope}
+		description: "the token's scope does not include tool:" + strings.Join(missing, ", tool:"),
+		scope:       strings.TrimSpace(scope)}
+}
+
+// toolCallNames returns the tool names of the tools/call requests in a
+// POST body, one message or a batch, as the SDK reads them (its
+// readBatch, then the params of each call); nil when the SDK would refuse
+// the body. A call whose params the SDK cannot decode is left out: the SDK
+// answers it with a protocol error and runs nothing.
+func toolCallNames(body []byte) []string {
+	var raws []json.RawMessage
+	if sdkUnmarshal(body, &raws) != nil {
+		raws = []json.RawMessage{body}
+	}
+	var names []string
+	for _, raw := range raws {
+		msg, err := jsonrpc.DecodeMessage(raw)
+		if err != nil {
+			return nil
+		}
+		call, ok := msg.(*jsonrpc.Request)
+		if !ok || call.Method != "tools/call" {
+			continue
+		}
+		var p struct {
+			Name string `json:"name"`
+		}
+		if sdkUnmarshal(call.Params, &p) == nil {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// sdkUnmarshal decodes as the SDK (v1.8.0, its internal/json) decodes
+// JSON-RPC messages and their params: segmentio/encoding/json with
+// case-sensitive field matching, so a key that is "name" only by case or
+// Unicode folding is not "name", and of two "name" keys the last wins.
+// encoding/json, which matches case-insensitively, would read another
+// name than the SDK.
+func sdkUnmarshal(data []byte, v any) error {
+	d := sjson.NewDecoder(bytes.NewReader(data))
+	d.DontMatchCaseInsensitiveStructFields()
+	return d.Decode(v)
 }
 
 // mayCall reports whether who's person, through its agent, may call tool

@@ -1,0 +1,113 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// rawMCP posts body to /mcp with token, in session (if any) at version
+// (if any), and returns the answer.
+func (e *env) rawMCP(t *testing.T, token, session, version, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	if version != "" {
+		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestScopeStepUpReadsTheNameAsTheSDK: the step-up check and the call read
+// the same tool name, whatever the params' keys play at, and every call of
+// a batch is checked.
+func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	// frank may call both tools; his token is narrowed to payroll.
+	if err := e.st.Users().Create(ctx, store.User{Username: "frank", Roles: []string{"sales-manager", "hr"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token("frank", "acme-assistant", func(c *accesstoken.Claims) { c.Scope = "openid tool:payroll_report" })
+	const version = "2025-03-26" // the newest revision with JSON-RPC batches
+	resp, _ := e.rawMCP(t, tok, "", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || session == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
+	}
+	e.rawMCP(t, tok, session, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	lastDecision := func() audit.Event {
+		var last audit.Event
+		for _, ev := range e.mem.all() {
+			if ev.Type == audit.ToolDecided {
+				last = ev
+			}
+		}
+		return last
+	}
+	callMsg := func(id, params string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":` + params + `}`
+	}
+	args := `"arguments":{"month":"2026-10"}`
+	for _, tt := range []struct {
+		name, body string
+		stepUp     string // the scopes the 403 adds; "" = no 403
+		ran        string // the tool decided and run, when no 403
+	}{
+		{"exact", callMsg("1", `{"name":"payroll_report",`+args+`}`), "", "payroll_report"},
+		{"out of scope", callMsg("2", `{"name":"sales_report",`+args+`}`), "tool:sales_report", ""},
+		// The SDK matches keys case-sensitively: NAME is no name.
+		{"case variant after", callMsg("3", `{"name":"sales_report","NAME":"payroll_report",`+args+`}`), "tool:sales_report", ""},
+		{"case variant before", callMsg("4", `{"NAME":"sales_report","name":"payroll_report",`+args+`}`), "", "payroll_report"},
+		{"case variant kept", callMsg("5", `{"name":"payroll_report","Name":"sales_report",`+args+`}`), "", "payroll_report"},
+		{"folding variant", callMsg("6", `{"name":"payroll_report","ſame":"sales_report",`+args+`}`), "", "payroll_report"},
+		// Of two name keys, the SDK takes the last.
+		{"duplicate, last out of scope", callMsg("7", `{"name":"payroll_report","name":"sales_report",`+args+`}`), "tool:sales_report", ""},
+		{"duplicate, last in scope", callMsg("8", `{"name":"sales_report","n\u0061me":"payroll_report",`+args+`}`), "", "payroll_report"},
+		// A batch: every call is checked, and all missing scopes named.
+		{"batch", `[` + callMsg("9", `{"name":"payroll_report",`+args+`}`) + `,` + callMsg("10", `{"name":"sales_report",`+args+`}`) + `]`, "tool:sales_report", ""},
+		{"batch in scope", `[` + callMsg("11", `{"name":"payroll_report",`+args+`}`) + `]`, "", "payroll_report"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := lastDecision()
+			resp, body := e.rawMCP(t, tok, session, version, tt.body)
+			got := resp.Header.Get("WWW-Authenticate")
+			if tt.stepUp != "" {
+				if resp.StatusCode != 403 || !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="openid tool:payroll_report `+tt.stepUp+`"`) {
+					t.Errorf("%d %q, want 403 insufficient_scope adding %s", resp.StatusCode, got, tt.stepUp)
+				}
+				if d := lastDecision(); d.Correlation != before.Correlation {
+					t.Errorf("a call ran after the 403: %+v", d)
+				}
+				return
+			}
+			if resp.StatusCode != 200 || strings.Contains(body, "Sorry") || strings.Contains(body, `"isError":true`) {
+				t.Fatalf("%d %q: %s", resp.StatusCode, got, body)
+			}
+			if d := lastDecision(); d.Correlation == before.Correlation || d.Tool != tt.ran || d.Decision != "allow" {
+				t.Errorf("decided %s %s, want %s allowed", d.Tool, d.Decision, tt.ran)
+			}
+		})
+	}
+}
