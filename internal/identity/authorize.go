@@ -99,14 +99,12 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if e != nil {
 		return req, "", e
 	}
-	if req.resources, e = p.resources(q["resource"]); e != nil {
-		return req, "", e
-	}
-	// Tool scopes are looked up once the person has signed in
-	// (checkToolScopes): anonymous requests must not learn the catalogue.
-	req.scopes = p.requestable(scopes, req.resources)
+	req.scopes = p.grantable(scopes)
 	if slices.Contains(req.scopes, "openid") && q.Get("redirect_uri") == "" {
 		return req, "", errInvalidRequest("redirect_uri is required for an OpenID Connect request")
+	}
+	if req.resources, e = p.resources(q["resource"]); e != nil {
+		return req, "", e
 	}
 	// PKCE (RFC 7636) with S256 only: a missing method means plain, which
 	// is refused like plain itself.
@@ -211,10 +209,6 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.url(pathLogin)+"?authz="+url.QueryEscape(next.Encode()), http.StatusSeeOther)
 		return
 	}
-	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
-		p.redirectError(w, r, req, rerr)
-		return
-	}
 	need, err := p.needsConsent(r.Context(), req, user.Username)
 	if err != nil {
 		p.redirectError(w, r, req, errServer(err))
@@ -269,21 +263,15 @@ var scopeText = map[string]string{
 }
 
 func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *authzRequest, s store.LoginSession, u store.User) {
-	var lines, tools []string
+	var lines []string
 	for _, sc := range req.scopes {
 		if t, ok := scopeText[sc]; ok {
 			lines = append(lines, t)
-		} else if name, ok := strings.CutPrefix(sc, toolScopePrefix); ok && isToolScope(sc) {
-			tools = append(tools, name)
 		} else {
 			lines = append(lines, "use the permission "+sc)
 		}
 	}
-	if tools != nil {
-		lines = append(lines, "call these tools for you, within your own permissions: "+strings.Join(tools, ", "))
-	} else {
-		lines = append(lines, "call tools for you, within your own permissions")
-	}
+	lines = append(lines, "call tools for you, within your own permissions")
 	res := req.resources
 	if len(res) == 0 {
 		res = []string{p.MCPResource}
@@ -330,10 +318,6 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, req, rerr)
 		return
 	}
-	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
-		p.redirectError(w, r, req, rerr)
-		return
-	}
 	if form.Get("decision") != "allow" {
 		p.log().InfoContext(r.Context(), "consent denied", "user", user.Username, "client_id", req.client.ClientID)
 		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
@@ -375,10 +359,15 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authzR
 	p.redirectWith(w, r, req.redirectURI, url.Values{"code": {code}}, req.state)
 }
 
-// redirectError sends an authorization error back to the client.
+// redirectError sends an authorization error back to the client, or shows
+// it when the client's redirect URIs cannot be trusted (redirectguard.go).
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authzRequest, e *Error) {
 	if e.Code == "server_error" {
 		p.log().ErrorContext(r.Context(), "authorize failed", "err", e.cause)
+	}
+	if !p.mayRedirectError(r, req.client) {
+		p.refusedPage(w, r, req.client, e)
+		return
 	}
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {
