@@ -21,7 +21,7 @@ func ExampleVerifier_VerifyRequest() {
 		Issuer:       gatehouse.URL,
 		Audience:     slipverify.ToolAudience(gatehouse.URL, "refund"),
 		ClientID:     "billing-api",
-		ClientSecret: "a long random secret",
+		ClientSecret: "a long random secret of 32+ chars",
 	}
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slip, args, err := v.VerifyRequest(r)

@@ -29,7 +29,7 @@ type demoIssuer struct {
 
 const (
 	demoClient = "billing-api"
-	demoSecret = "a long random secret"
+	demoSecret = "a long random secret of 32+ chars"
 )
 
 func startDemoIssuer() *demoIssuer {

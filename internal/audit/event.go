@@ -16,6 +16,7 @@ const (
 	TokenRevoked     = "token.revoked"
 	TokenReuse       = "token.reuse_detected"
 	ClientRegistered = "client.registered"
+	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
 	ConsentGranted   = "consent.granted"
 	ToolsListed      = "tools.list"
 	ToolDecided      = "tool.decision" // allow or deny, with reasons and policy

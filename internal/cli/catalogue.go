@@ -40,9 +40,13 @@ func clientCommand() *command {
 				if c.Confidential() {
 					auth = "confidential"
 				}
-				rows = append(rows, []string{c.ClientID, c.Kind, auth, c.Source, tools})
+				state := "active"
+				if c.Disabled {
+					state = "disabled"
+				}
+				rows = append(rows, []string{c.ClientID, c.Kind, auth, c.Source, tools, state})
 			}
-			table(env, "CLIENT_ID\tKIND\tAUTH\tSOURCE\tTOOLS", rows)
+			table(env, "CLIENT_ID\tKIND\tAUTH\tSOURCE\tTOOLS\tSTATE", rows)
 			return nil
 		}},
 		&adminCmd{name: "add", usage: "CLIENT_ID [FLAGS]", summary: "Add an app or agent (secret read from standard input with --secret-stdin)",
@@ -86,8 +90,8 @@ func clientCommand() *command {
 					if err != nil {
 						return err
 					}
-					if len(s) < 16 {
-						return errors.New("the client secret must be at least 16 characters")
+					if len(s) < 32 {
+						return errors.New("the client secret must be at least 32 characters")
 					}
 					if c.SecretHash, err = config.Argon2.Hash(s); err != nil {
 						return err
@@ -108,7 +112,27 @@ func clientCommand() *command {
 			fmt.Fprintf(env.Stdout, "- client %s\n", fs.Arg(0))
 			return nil
 		}},
+		&adminCmd{name: "disable", usage: "CLIENT_ID", summary: "Disable an app or agent: no tokens, and its tokens refused", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			return setClientDisabled(ctx, env, st, fs.Arg(0), true)
+		}},
+		&adminCmd{name: "enable", usage: "CLIENT_ID", summary: "Enable a disabled app or agent", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			return setClientDisabled(ctx, env, st, fs.Arg(0), false)
+		}},
 	)
+}
+
+// setClientDisabled disables or enables a client; the group records the
+// change in the audit trail.
+func setClientDisabled(ctx context.Context, env *Env, st store.Store, id string, disabled bool) error {
+	err := st.Clients().Update(ctx, id, func(c store.Client) (store.Client, error) {
+		c.Disabled = disabled
+		return c, nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "~ client %s (disabled: %t)\n", id, disabled)
+	return nil
 }
 
 func toolCommand() *command {

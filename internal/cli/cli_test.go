@@ -94,7 +94,7 @@ func TestAdminCommands(t *testing.T) {
 	c("upstream", "add", "crm", "--command", "crm-server", "--command", "--stdio")
 	c("tool", "add", "crm_lookup", "--upstream", "crm")
 	c("tool", "grant", "crm_lookup", "sales-manager")
-	must(t, run(t, nil, "a-long-client-secret\n", append([]string{"client", "add", "billing", "--kind", "service", "--secret-stdin"}, d...)...))
+	must(t, run(t, nil, "a-long-client-secret-of-32-chars-or-more\n", append([]string{"client", "add", "billing", "--kind", "service", "--secret-stdin"}, d...)...))
 	c("client", "add", "assistant", "--redirect-uri", "http://127.0.0.1:9000/cb", "--tool", "sales_report")
 
 	tools := c("tool", "list").stdout

@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 clients:
   - client_id: app
     kind: native
-    secret: "0123456789abcdef0"
+    secret: "0123456789abcdef0123456789abcdef"
     redirect_uris: ["http://example.com/cb", "https://ok.example/cb#frag", "javascript:alert(1)"]
   - client_id: svc
     kind: service
@@ -90,6 +90,17 @@ clients:
 			`t.yaml:6: clients[0].redirect_uris[1]: "https://ok.example/cb#frag": a redirect URI cannot have a fragment`,
 			`t.yaml:6: clients[0].redirect_uris[2]: "javascript:alert(1)": scheme javascript is not allowed`,
 			"t.yaml:7: clients[1].secret: a service client needs a secret",
+		}},
+		{"short client secret", `tenant: acme
+clients:
+  - client_id: svc
+    kind: service
+    secret: "sixteen-chars-ok"
+  - client_id: ok
+    kind: service
+    secret: "0123456789abcdef0123456789abcdef"
+`, []string{
+			"t.yaml:5: clients[0].secret: must be at least 32 characters (generate one, e.g. 32 random bytes base64url)",
 		}},
 		{"connection rules", `tenant: acme
 connections:
@@ -135,7 +146,7 @@ upstreams:
 		{"tool rules", `tenant: acme
 roles: [{name: support}]
 clients:
-  - {client_id: web, kind: web, secret: "0123456789abcdef0"}
+  - {client_id: web, kind: web, secret: "0123456789abcdef0123456789abcdef"}
   - {client_id: capped, kind: agent, tools: [ghost]}
 tools:
   - name: "bad name!"
@@ -253,7 +264,7 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 		t.Errorf("password not stored as a verifying argon2id hash: %q", alice.PasswordHash)
 	}
 	svc, _ := st.Clients().Get(ctx, "billing-api")
-	if !config.Argon2.Verify("a long random secret", svc.SecretHash) {
+	if !config.Argon2.Verify("a long random secret of 32+ chars", svc.SecretHash) {
 		t.Errorf("client secret not hashed")
 	}
 	assistant, _ := st.Clients().Get(ctx, "acme-assistant")
@@ -261,7 +272,7 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 		t.Errorf("agent cap: %s", diff)
 	}
 	// No clear secret anywhere in what the store holds.
-	for _, secret := range []string{"change me", "a long random secret"} {
+	for _, secret := range []string{"change me", "a long random secret of 32+ chars"} {
 		if dump := dumpStore(t, st); strings.Contains(dump, secret) {
 			t.Errorf("clear secret %q in the store", secret)
 		}
@@ -276,6 +287,23 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 	}
 	if got := planLines(plan); !cmp.Equal(got, []string{"~ user alice (roles, password)"}) {
 		t.Errorf("update plan = %q", got)
+	}
+	// An agent is disabled like a user: a change of the plan (audited
+	// with it), kept in the store.
+	for i := range f.Clients {
+		if f.Clients[i].ClientID == "acme-assistant" {
+			f.Clients[i].Disabled = true
+		}
+	}
+	plan, err = config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planLines(plan); !cmp.Equal(got, []string{"~ client acme-assistant (disabled)"}) {
+		t.Errorf("disable plan = %q", got)
+	}
+	if c, _ := st.Clients().Get(ctx, "acme-assistant"); !c.Disabled {
+		t.Errorf("the disabled client is not stored disabled: %+v", c)
 	}
 	// Prune removes what the file no longer has, never registered clients.
 	mustNil(t, st.Clients().Create(ctx, store.Client{ClientID: "dyn", Kind: store.KindAgent, Source: store.SourceRegistered}))

@@ -58,6 +58,7 @@ type Client struct {
 	Secret                 string    `yaml:"secret"`
 	SecretHash             string    `yaml:"secret_hash"`
 	FirstParty             bool      `yaml:"first_party"`
+	Disabled               bool      `yaml:"disabled"` // no tokens, and its tokens refused, as for a disabled user
 }
 
 // Upstream is an MCP server behind the gateway.

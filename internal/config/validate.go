@@ -25,6 +25,11 @@ var (
 	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+// minSecretLen is the shortest client secret a tenant file may give: a
+// secret a person chooses is checked with argon2id and throttled, but only
+// length makes it hard to guess.
+const minSecretLen = 32
+
 // Validate reports every problem of the file at once. builtins names the
 // built-in tools the binary ships.
 func (f *File) Validate(builtins []string) error {
@@ -116,8 +121,8 @@ func (f *File) Validate(builtins []string) error {
 		if c.Secret != "" && c.SecretHash != "" {
 			v.add(p+".secret", "give secret or secret_hash, not both")
 		}
-		if c.Secret != "" && len(c.Secret) < 16 {
-			v.add(p+".secret", "must be at least 16 characters")
+		if c.Secret != "" && len(c.Secret) < minSecretLen {
+			v.add(p+".secret", fmt.Sprintf("must be at least %d characters (generate one, e.g. 32 random bytes base64url)", minSecretLen))
 		}
 		if c.SecretHash != "" && !strings.HasPrefix(c.SecretHash, "$argon2id$") {
 			v.add(p+".secret_hash", "must be an argon2id hash ($argon2id$…)")

@@ -190,7 +190,7 @@ users:
 clients:
   - client_id: echo-api
     kind: service
-    secret: "echo-api-secret-0123456789"
+    secret: "echo-api-secret-0123456789abcdef"
 tools:
   - name: echo
     description: Answers with its arguments

@@ -27,17 +27,17 @@ const (
 	oidcEmail    = "alice@acme.example"
 
 	oidcWebClient   = "acme-web" // first-party, confidential: no consent page
-	oidcWebSecret   = "web-secret-0123456789abcdef"
+	oidcWebSecret   = "web-secret-0123456789abcdef0123456"
 	oidcWebRedirect = "http://127.0.0.1:9000/callback"
 
 	oidcCLIClient   = "acme-cli" // native, public, not first-party: consent
 	oidcCLIRedirect = "http://127.0.0.1/callback"
 
 	oidcServiceClient = "billing-api"
-	oidcServiceSecret = "service-secret-0123456789abcdef"
+	oidcServiceSecret = "service-secret-0123456789abcdef01"
 
 	oidcAgentClient = "acme-agent"
-	oidcAgentSecret = "agent-secret-0123456789abcdef"
+	oidcAgentSecret = "agent-secret-0123456789abcdef0123"
 )
 
 // oidcTenant is the tenant every test of this file serves.
@@ -54,7 +54,7 @@ clients:
   - client_id: acme-web
     name: Acme Web
     kind: web
-    secret: "web-secret-0123456789abcdef"
+    secret: "web-secret-0123456789abcdef0123456"
     redirect_uris: ["http://127.0.0.1:9000/callback"]
     first_party: true
   - client_id: acme-cli
@@ -63,11 +63,11 @@ clients:
     redirect_uris: ["http://127.0.0.1/callback"]
   - client_id: billing-api
     kind: service
-    secret: "service-secret-0123456789abcdef"
+    secret: "service-secret-0123456789abcdef01"
   - client_id: acme-agent
     kind: agent
     first_party: true
-    secret: "agent-secret-0123456789abcdef"
+    secret: "agent-secret-0123456789abcdef0123"
     redirect_uris: ["http://127.0.0.1:9001/callback"]
 `
 

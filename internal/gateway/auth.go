@@ -98,6 +98,9 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	if cl.ClientID == "" || !ok {
 		return nil, errUnknownAgent
 	}
+	if client.Disabled {
+		return nil, errors.New("the client is disabled")
+	}
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {
 		who.agent.Chain = cl.Act.Chain()

@@ -4,20 +4,52 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // client returns the client with the ID: a tenant or registered client from
 // the store, or, for an https URL, the client its metadata document
-// describes. store.ErrNotFound (wrapped) when there is none.
+// describes. store.ErrNotFound (wrapped) when there is none, and
+// errClientDisabled (which wraps it) when the client is disabled: a disabled
+// client is refused everywhere an unknown one is.
 func (p *Provider) client(ctx context.Context, id string) (store.Client, error) {
+	c, err := p.storedClient(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, err
+	}
+	if err != nil || c.Source == store.SourceMetadata {
+		if !isMetadataClientID(id) {
+			return store.Client{}, store.ErrNotFound
+		}
+		if c, err = p.metadataClient(ctx, id); err != nil {
+			return store.Client{}, err
+		}
+	}
+	if c.Disabled {
+		return store.Client{}, errClientDisabled
+	}
+	return c, nil
+}
+
+// errClientDisabled: the client exists and is disabled.
+var errClientDisabled = fmt.Errorf("%w: the client is disabled", store.ErrNotFound)
+
+// storedClient returns the client record the store has, whatever its source
+// or state, through the short cache.
+func (p *Provider) storedClient(ctx context.Context, id string) (store.Client, error) {
 	if id == "" {
 		return store.Client{}, store.ErrNotFound
 	}
@@ -29,19 +61,13 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 		return c, nil
 	}
 	c, err := p.Store.Clients().Get(ctx, id)
-	if err == nil && c.Source != store.SourceMetadata {
-		if ttl > 0 {
-			p.clients.put(c, p.now())
-		}
-		return c, nil
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
 		return store.Client{}, err
 	}
-	if !isMetadataClientID(id) {
-		return store.Client{}, err
+	if ttl > 0 {
+		p.clients.put(c, p.now())
 	}
-	return p.metadataClient(ctx, id)
+	return c, nil
 }
 
 // defaultClientCacheTTL: how long a client record read from the store is
@@ -173,10 +199,17 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 	}
 	c, err := p.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		// Spend the time a secret check would, so unknown IDs are not
-		// told apart by timing.
+		// Client IDs are not secrets: an unknown or disabled client is
+		// refused at once, without hashing anything. A secret sent with it
+		// counts against the address.
 		if secret != "" {
-			password.Verify(secret, dummyHash())
+			reason := "unknown_client"
+			if errors.Is(err, errClientDisabled) {
+				reason = "disabled"
+			}
+			if e := p.clientAuthFailure(ctx, r, id, reason); e != nil {
+				return store.Client{}, "", e
+			}
 		}
 		return store.Client{}, "", fail("client authentication failed")
 	}
@@ -192,10 +225,151 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 	if method == authNone {
 		return store.Client{}, "", fail("client authentication is required")
 	}
-	if !p.secrets.verify(c.ClientID, c.SecretHash, secret) {
+	if m := c.TokenEndpointAuthMethod; m != "" && m != method {
+		return store.Client{}, "", fail("the client registered token_endpoint_auth_method " + m)
+	}
+	ok, e := p.checkClientSecret(ctx, r, c, secret)
+	if e != nil {
+		return store.Client{}, "", e
+	}
+	if !ok {
 		return store.Client{}, "", fail("client authentication failed")
 	}
 	return c, method, nil
+}
+
+// grantRefused refuses a grant type the client did not register (RFC 7591
+// grant_types). A client without registered grant types — every tenant-file
+// and admin-command client — keeps the grants of its kind, which each grant
+// checks: authorization_code and refresh_token for all but service,
+// client_credentials for service and agent, token exchange for agent.
+// Unknown grant types are left to the token endpoint's own answer.
+func grantRefused(c store.Client, grantType string) *Error {
+	switch grantType {
+	case grantCode, grantRefresh, grantClientCredentials, grantTokenExchange:
+	default:
+		return nil
+	}
+	if len(c.GrantTypes) == 0 || slices.Contains(c.GrantTypes, grantType) {
+		return nil
+	}
+	return errUnauthorizedClient("the client is not registered for the grant type %s", grantType)
+}
+
+// Client secrets Gatehouse generates itself (dynamic registration) are 256
+// random bits: no rate of guessing can find one, so they are stored as a
+// SHA-256 digest, "$sha256$" and base64url, and checked at the cost of one
+// hash. Secrets people choose (tenant file, admin commands) stay argon2id.
+const secretDigestPrefix = "$sha256$"
+
+func secretDigest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return secretDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Failed client authentications are counted in the database, like failed
+// logins, per client and per client address, in the login throttle window
+// and with the login limits (MaxFailuresPerUser per client,
+// MaxFailuresPerIP per address).
+func clientKey(id string) string       { return "client:id:" + id }
+func clientIPKey(ip netip.Addr) string { return "client:ip:" + addrString(ip) }
+
+// checkClientSecret checks the secret of a confidential client. A generated
+// secret (SHA-256) is checked first and its right value always passes: it
+// cannot be guessed, so throttling it would only let anyone who knows the
+// client ID lock the client out; its failures still count. A chosen secret
+// (argon2id) is refused unchecked while the client or the address is
+// throttled, as a password is; the right one then fails too. A secret that
+// verified before is remembered (secretCache), so the right one costs no
+// argon2 and no write; a miss counts the attempt before argon2 runs, so
+// parallel guesses all count, and a success forgives it.
+func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c store.Client, secret string) (bool, *Error) {
+	if strings.HasPrefix(c.SecretHash, secretDigestPrefix) {
+		if equalSecret(secretDigest(secret), c.SecretHash) {
+			return true, nil
+		}
+		return false, p.clientAuthFailure(ctx, r, c.ClientID, "bad_secret")
+	}
+	id, now := p.Store.Identity(), p.now()
+	ck, ik := clientKey(c.ClientID), clientIPKey(p.clientIP(r))
+	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
+	nc, err1 := id.Attempts(ctx, ck, now)
+	ni, err2 := id.Attempts(ctx, ik, now)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, errServer(err)
+	}
+	if nc >= maxC || ni >= maxI {
+		return false, nil // throttled: recorded when the limit was reached
+	}
+	if known, match := p.secrets.lookup(c.ClientID, c.SecretHash, secret); known {
+		if match {
+			return true, nil
+		}
+		// Not the secret that verified against this very hash: wrong,
+		// without argon2.
+		return false, p.clientAuthFailure(ctx, r, c.ClientID, "bad_secret")
+	}
+	win := p.window()
+	nc, err1 = id.CountAttempt(ctx, ck, now, win)
+	ni, err2 = id.CountAttempt(ctx, ik, now, win)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, errServer(err)
+	}
+	if nc > maxC || ni > maxI {
+		return false, nil // parallel attempts went over the limit
+	}
+	good, err := password.Verify(secret, c.SecretHash)
+	if err != nil {
+		p.log().ErrorContext(ctx, "client secret hash unusable", "client_id", c.ClientID, "err", err)
+	}
+	if err == nil && good {
+		p.secrets.remember(c.ClientID, c.SecretHash, secret)
+		if err := errors.Join(id.ForgiveAttempt(ctx, ck), id.ForgiveAttempt(ctx, ik)); err != nil {
+			p.log().WarnContext(ctx, "forgive client attempt", "err", err)
+		}
+		return true, nil
+	}
+	p.recordClientFailure(ctx, r, c.ClientID, "bad_secret", nc, ni)
+	return false, nil
+}
+
+// clientAuthFailure counts a failed authentication (per address, and per
+// client unless the client is unknown) and records it. reason is
+// unknown_client, disabled or bad_secret. An error only when the count
+// could not be written.
+func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
+	id, now, win := p.Store.Identity(), p.now(), p.window()
+	ni, err := id.CountAttempt(ctx, clientIPKey(p.clientIP(r)), now, win)
+	if err != nil {
+		return errServer(err)
+	}
+	nc := -1
+	if reason != "unknown_client" {
+		if nc, err = id.CountAttempt(ctx, clientKey(clientID), now, win); err != nil {
+			return errServer(err)
+		}
+	}
+	p.recordClientFailure(ctx, r, clientID, reason, nc, ni)
+	return nil
+}
+
+// recordClientFailure writes a failed client authentication to the audit
+// trail: each one while the client's count is within the limit, and the
+// one that reaches a limit (client or address) as "throttled". Failures
+// beyond the limit, and those of unknown clients, are counted but not
+// written, so that a flood cannot grow the trail without bound.
+func (p *Provider) recordClientFailure(ctx context.Context, r *http.Request, clientID, reason string, nc, ni int) {
+	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
+	detail := map[string]any{"reason": reason, "endpoint": r.URL.Path}
+	switch {
+	case nc == maxC || ni == maxI:
+		detail["reason"], detail["cause"] = "throttled", reason
+		detail["failures_client"], detail["failures_address"] = max(nc, 0), ni
+	case nc < 0 || nc > maxC:
+		return
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.ClientAuthFailed, Agent: truncate(clientID, 512), Status: "refused",
+		RemoteAddr: addrString(p.clientIP(r)), Detail: detail}) // a refusal: logged if unrecorded
 }
 
 // secretCache remembers, per client, the SHA-256 of a secret that verified
@@ -216,21 +390,24 @@ type cachedSecret struct {
 // maxCachedSecrets bounds the cache; beyond it an arbitrary entry goes.
 const maxCachedSecrets = 10000
 
-func (c *secretCache) verify(clientID, phc, secret string) bool {
+// lookup reports whether a secret verified against phc is remembered for
+// the client, and whether secret is that one.
+func (c *secretCache) lookup(clientID, phc, secret string) (known, match bool) {
 	sum := sha256.Sum256([]byte(secret))
 	c.mu.RLock()
 	e, ok := c.m[clientID]
 	c.mu.RUnlock()
-	if ok && e.phc == phc && subtle.ConstantTimeCompare(e.sum[:], sum[:]) == 1 {
-		return true
+	if !ok || e.phc != phc {
+		return false, false
 	}
-	// A miss, or a secret other than the cached one, pays the full argon2
-	// cost: the cache speeds up the right secret, never guessing.
-	good, err := password.Verify(secret, phc)
-	if err != nil || !good {
-		return false
-	}
+	return true, subtle.ConstantTimeCompare(e.sum[:], sum[:]) == 1
+}
+
+// remember keeps the digest of a secret that verified against phc.
+func (c *secretCache) remember(clientID, phc, secret string) {
+	sum := sha256.Sum256([]byte(secret))
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[string]cachedSecret{}
 	}
@@ -241,8 +418,6 @@ func (c *secretCache) verify(clientID, phc, secret string) bool {
 		}
 	}
 	c.m[clientID] = cachedSecret{phc: phc, sum: sum}
-	c.mu.Unlock()
-	return true
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -55,7 +56,7 @@ func (p *Provider) mintAccess(g grant) (*tokenResponse, error) {
 	}
 	c := accesstoken.Claims{
 		Issuer: p.Issuer, Audience: accesstoken.Audience(g.aud), ClientID: g.client.ClientID,
-		Scope: joinScope(p.scopesFor(g.scopes, g.aud)), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Scope: joinScope(g.scopes), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		SessionID: g.sessionID, Act: g.act, GrantID: g.grantID,
 	}
 	if g.user != nil {
@@ -140,6 +141,12 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 	}
 	if revoked {
 		return c, fmt.Errorf("%w: revoked", accesstoken.ErrInvalid)
+	}
+	// A disabled client's tokens are refused with it.
+	if cl, err := p.storedClient(ctx, c.ClientID); err == nil && cl.Disabled {
+		return c, fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, err
 	}
 	return c, nil
 }

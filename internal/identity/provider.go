@@ -71,11 +71,6 @@ type Provider struct {
 	// Scopes are further scopes advertised and granted besides openid,
 	// profile, email and offline_access. Zero means none.
 	Scopes []string
-	// ToolExists reports whether the tenant's catalogue has the tool
-	// name: the scope tool:<name>, which narrows an MCP access token to
-	// the tools it names (step-up authorization), is granted for it. Nil
-	// means no tool exists. The rules are in toolscope.go.
-	ToolExists func(ctx context.Context, name string) (bool, error)
 	// AccessTokenTTL is the lifetime of access and ID tokens; zero means
 	// 10 minutes.
 	AccessTokenTTL time.Duration
@@ -95,7 +90,9 @@ type Provider struct {
 	TrustedProxies []netip.Prefix
 	// MaxFailuresPerUser and MaxFailuresPerIP are the login attempts
 	// allowed per ThrottleWindow before further ones are refused; zero
-	// means 10 and 100. ThrottleWindow zero means 15 minutes.
+	// means 10 and 100. ThrottleWindow zero means 15 minutes. The same
+	// limits apply to failed client authentications at the token,
+	// introspection and revocation endpoints, per client and per address.
 	MaxFailuresPerUser int
 	MaxFailuresPerIP   int
 	ThrottleWindow     time.Duration

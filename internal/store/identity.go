@@ -130,6 +130,10 @@ type Identity interface {
 	// starts) and returns the count in that window, atomically across
 	// replicas.
 	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// Attempts returns the count of the counter key in the window that
+	// contains now, without counting: zero when the key has no counter or
+	// its window has ended.
+	Attempts(ctx context.Context, key string, now time.Time) (int, error)
 	// ForgiveAttempt takes one from the counter key (not below zero).
 	ForgiveAttempt(ctx context.Context, key string) error
 	// ResetAttempts clears the counter key.

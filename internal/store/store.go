@@ -58,17 +58,33 @@ const (
 
 // Client is an app or an AI agent, managed like a user.
 type Client struct {
-	ClientID               string    `json:"client_id"`
-	Name                   string    `json:"name,omitempty"`
-	Kind                   string    `json:"kind"`
-	SecretHash             string    `json:"secret_hash,omitempty"` // argon2id PHC string; empty for public clients
-	RedirectURIs           []string  `json:"redirect_uris,omitempty"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
-	Tools                  []string  `json:"tools"` // the agent's cap; nil = no cap, empty = no tool at all
-	FirstParty             bool      `json:"first_party,omitempty"`
-	Source                 string    `json:"source,omitempty"`
-	CreatedAt              time.Time `json:"-"`
-	UpdatedAt              time.Time `json:"-"`
+	ClientID string `json:"client_id"`
+	Name     string `json:"name,omitempty"`
+	Kind     string `json:"kind"`
+	// SecretHash is an argon2id PHC string for a secret a person chose
+	// (tenant file, admin commands), or "$sha256$" and the base64url
+	// SHA-256 of a 256-bit secret Gatehouse generated (registration);
+	// empty for public clients.
+	SecretHash             string   `json:"secret_hash,omitempty"`
+	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	Tools                  []string `json:"tools"` // the agent's cap; nil = no cap, empty = no tool at all
+	FirstParty             bool     `json:"first_party,omitempty"`
+	Source                 string   `json:"source,omitempty"`
+	// GrantTypes are the OAuth grant types the client may use at the token
+	// endpoint (RFC 7591 grant_types). Empty means the defaults of its
+	// Kind (what tenant-file clients have always had): see
+	// identity's grant checks.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// TokenEndpointAuthMethod is the one client authentication method a
+	// registered client declared (client_secret_basic, client_secret_post
+	// or none); empty accepts any that fits the client.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// Disabled clients get no tokens, and tokens already issued to them
+	// are refused, as for a disabled user.
+	Disabled  bool      `json:"disabled,omitempty"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
 }
 
 // Confidential reports whether the client authenticates with a secret.

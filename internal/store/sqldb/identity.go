@@ -182,8 +182,8 @@ func (i identity) CountAttempt(ctx context.Context, key string, now time.Time, w
 
 func (i identity) Attempts(ctx context.Context, key string, now time.Time) (int, error) {
 	var n int
-	err := i.db.sql.QueryRowContext(ctx, i.db.Rebind(
-		"SELECT attempts FROM login_attempts WHERE name = ? AND window_end > ?"), key, now.UnixMicro()).Scan(&n)
+	err := i.db.queryRowCached(ctx, i.db.sql,
+		"SELECT attempts FROM login_attempts WHERE name = ? AND window_end > ?", key, now.UnixMicro()).Scan(&n)
 	if isNoRows(err) {
 		return 0, nil
 	}

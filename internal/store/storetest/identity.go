@@ -175,7 +175,19 @@ func testIdentityAttempts(t *testing.T, db *sqldb.DB) {
 			t.Fatalf("attempt %d counted %d", want, n)
 		}
 	}
+	if n, err := id.Attempts(ctx, "u:alice", now.Add(time.Minute)); err != nil || n != 3 {
+		t.Errorf("Attempts: %d, %v, want 3", n, err)
+	}
+	if n, err := id.Attempts(ctx, "u:nobody", now); err != nil || n != 0 {
+		t.Errorf("Attempts of no counter: %d, %v, want 0", n, err)
+	}
+	if n, _ := id.Attempts(ctx, "u:alice", now.Add(w)); n != 0 {
+		t.Errorf("Attempts after the window: %d, want 0", n)
+	}
 	mustNil(t, id.ForgiveAttempt(ctx, "u:alice"))
+	if n, _ := id.Attempts(ctx, "u:alice", now.Add(time.Minute)); n != 2 {
+		t.Errorf("Attempts after ForgiveAttempt: %d, want 2", n)
+	}
 	if n, _ := id.CountAttempt(ctx, "u:alice", now.Add(time.Minute), w); n != 3 {
 		t.Errorf("after ForgiveAttempt: %d, want 3", n)
 	}
