@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/cedar-policy/cedar-go"
+	cedarast "github.com/cedar-policy/cedar-go/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
@@ -39,6 +40,13 @@ type condition struct {
 	text     string // as written, trimmed, for reasons
 	policy   *cedar.Policy
 	usesArgs bool // the expression may read context.args
+	// gate, for a condition that reads context.args, is the conjunction
+	// of its top-level && operands that do not (nil when there are none).
+	// When the gate is not true for a principal and agent, the condition
+	// is false (or an error) whatever the arguments: Cedar's && stops at
+	// the first operand that is not true, wherever the gate's operands
+	// stand in it.
+	gate *cedar.Policy
 }
 
 func compileCondition(src string) (*condition, error) {
@@ -53,11 +61,37 @@ func compileCondition(src string) (*condition, error) {
 	if !isWrapper(p) {
 		return nil, fmt.Errorf("%w: must be a single expression, not policy text", ErrCondition)
 	}
-	return &condition{
+	c := &condition{
 		text:     strings.TrimSpace(src),
 		policy:   list[0],
 		usesArgs: dependsOnArgs(p.Conditions[0].Body),
-	}, nil
+	}
+	if c.usesArgs {
+		var gate *ast.Node
+		for _, n := range conjuncts(p.Conditions[0].Body) {
+			if dependsOnArgs(n) {
+				continue
+			}
+			if node := ast.NewNode(n); gate == nil {
+				gate = &node
+			} else {
+				*gate = gate.And(node)
+			}
+		}
+		if gate != nil {
+			c.gate = cedar.NewPolicyFromAST((*cedarast.Policy)(ast.Permit().When(*gate)))
+		}
+	}
+	return c, nil
+}
+
+// conjuncts returns the operands of body's top-level && chain (body
+// itself when it is no &&).
+func conjuncts(body ast.IsNode) []ast.IsNode {
+	if and, ok := body.(ast.NodeTypeAnd); ok {
+		return append(conjuncts(and.Left), conjuncts(and.Right)...)
+	}
+	return []ast.IsNode{body}
 }
 
 // isWrapper reports whether p is exactly the wrapper policy around one
@@ -143,6 +177,34 @@ func (c *condition) eval(p Principal, a Agent, tool string, args map[string]any)
 		}
 		argsRec = rec
 	}
+	dec, diag := authorize(c.policy, p, a, tool, argsRec)
+	switch {
+	case len(diag.Errors) > 0:
+		return false, "condition `" + c.text + "` could not be evaluated: " + diag.Errors[0].Message
+	case dec == cedar.Allow:
+		return true, "condition `" + c.text + "` is true"
+	default:
+		return false, "condition `" + c.text + "` is false"
+	}
+}
+
+// possible reports whether the condition may be true for p through a with
+// some arguments: false when it reads no arguments and is not true, or
+// when its gate is not true.
+func (c *condition) possible(p Principal, a Agent, tool string) bool {
+	switch {
+	case !c.usesArgs:
+		ok, _ := c.eval(p, a, tool, nil)
+		return ok
+	case c.gate != nil:
+		dec, diag := authorize(c.gate, p, a, tool, emptyRecord)
+		return dec == cedar.Allow && len(diag.Errors) == 0
+	}
+	return true
+}
+
+// authorize evaluates pol for one call, with args as context.args.
+func authorize(pol *cedar.Policy, p Principal, a Agent, tool string, argsRec cedar.Record) (cedar.Decision, cedar.Diagnostic) {
 	uid := cedar.NewEntityUID("User", cedar.String(p.Subject))
 	attrs := make(cedar.RecordMap, len(p.Attributes)+1)
 	for k, v := range p.Attributes {
@@ -166,13 +228,5 @@ func (c *condition) eval(p Principal, a Agent, tool string, args map[string]any)
 			}),
 		}),
 	}
-	dec, diag := cedar.Authorize(single{c.policy}, entities, req)
-	switch {
-	case len(diag.Errors) > 0:
-		return false, "condition `" + c.text + "` could not be evaluated: " + diag.Errors[0].Message
-	case dec == cedar.Allow:
-		return true, "condition `" + c.text + "` is true"
-	default:
-		return false, "condition `" + c.text + "` is false"
-	}
+	return cedar.Authorize(single{pol}, entities, req)
 }

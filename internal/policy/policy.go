@@ -195,9 +195,12 @@ func capReason(a Agent, tool string) string {
 // Visible returns, sorted, the tools p through a could call: granted to one
 // of p's roles, inside a's cap, and whose condition is not false whatever the
 // arguments. A condition that does not depend on context.args is evaluated
-// (an error hides the tool, as Decide would deny it); one that does is
-// treated as possibly true and the tool is listed. Visible returns nil when
-// no tool qualifies.
+// (an error hides the tool, as Decide would deny it). One that does is
+// treated as possibly true, unless the operands of its top-level && that do
+// not read context.args (e.g. principal.region == "emea" in
+// `principal.region == "emea" && context.args.amount <= 50`) are not true:
+// then no arguments can make it true and the tool is hidden. Visible
+// returns nil when no tool qualifies.
 func (s *Set) Visible(p Principal, a Agent) []string {
 	var capSet map[string]struct{}
 	if a.Tools != nil {
@@ -219,10 +222,8 @@ func (s *Set) Visible(p Principal, a Agent) []string {
 					continue
 				}
 			}
-			if c := s.rules[tool].cond; c != nil && !c.usesArgs {
-				if ok, _ := c.eval(p, a, tool, nil); !ok {
-					continue
-				}
+			if c := s.rules[tool].cond; c != nil && !c.possible(p, a, tool) {
+				continue
 			}
 			out = append(out, tool)
 		}
