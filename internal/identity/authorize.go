@@ -359,10 +359,15 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authzR
 	p.redirectWith(w, r, req.redirectURI, url.Values{"code": {code}}, req.state)
 }
 
-// redirectError sends an authorization error back to the client.
+// redirectError sends an authorization error back to the client, or shows
+// it when the client's redirect URIs cannot be trusted (redirectguard.go).
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authzRequest, e *Error) {
 	if e.Code == "server_error" {
 		p.log().ErrorContext(r.Context(), "authorize failed", "err", e.cause)
+	}
+	if !p.mayRedirectError(r, req.client) {
+		p.refusedPage(w, r, req.client, e)
+		return
 	}
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {

@@ -147,12 +147,30 @@ func TestLogoutRefusalsAndConfirmation(t *testing.T) {
 	if _, ok := h.audit.last(audit.Logout); ok {
 		t.Fatal("a GET without proof signed out")
 	}
-	// Posting the confirmation (with the session's CSRF token) does.
+	// Posting the confirmation (with the session's CSRF token) does; with
+	// no ID token issued to the client, the person is not sent on to it.
 	f := url.Values{"csrf": {csrfOf(t, html)}, "client_id": {"web"}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"z"}}
 	resp, _ = b.PostForm(h.url("/logout"), f)
+	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(html, "You are signed out.") {
+		t.Errorf("confirmed without a hint: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, ok := h.audit.last(audit.Logout); !ok {
+		t.Error("the confirmation did not sign out")
+	}
+	// A hint of an earlier session of the tenant's client: asked, then
+	// sent back.
+	b = h.signedIn("alice")
+	v := url.Values{"id_token_hint": {r.ID}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"z"}}
+	resp, _ = b.Get(h.url("/logout?" + v.Encode()))
+	html = body(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(html, "Sign out?") {
+		t.Fatalf("confirmation with an old hint: %d", resp.StatusCode)
+	}
+	v.Set("csrf", csrfOf(t, html))
+	resp, _ = b.PostForm(h.url("/logout"), v)
 	body(t, resp)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/bye?state=z" {
-		t.Errorf("confirmed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		t.Errorf("confirmed with a hint: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// No session: nothing to confirm.
 	resp, _ = h.browser().Get(h.url("/logout"))

@@ -5,7 +5,10 @@ package identity
 // ends the session without asking when it proves it comes from the session's
 // relying party (an id_token_hint of this session) or posts the session's
 // CSRF token; otherwise the person is asked. post_logout_redirect_uri must be
-// registered for the client, else an error page — never a redirect.
+// registered for the client, else an error page — never a redirect — and
+// is followed only with an id_token_hint issued to that client (of this
+// session, for a self-registered client; see redirectguard.go); without
+// one, the person sees the logged-out page.
 
 import (
 	"net/http"
@@ -55,6 +58,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Decided before the session ends: whether the hint belongs to it.
+	returnTo := back != "" && hint != nil && slices.Contains(hint.Audience, clientID)
+	if returnTo {
+		if c, err := p.client(ctx, clientID); err != nil || selfRegistered(c) &&
+			(!hasSess || hint.SessionID == "" || hint.SessionID != sess.ID) {
+			returnTo = false
+		}
+	}
 	confirmed := !hasSess ||
 		(r.Method == http.MethodPost && equalSecret(sess.CSRF, q.Get("csrf"))) ||
 		(hint != nil && hint.SessionID != "" && hint.SessionID == sess.ID)
@@ -78,7 +89,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: sess.ID, Actor: sess.Username, Agent: clientID,
 			Status: "ok", RemoteAddr: addrString(p.clientIP(r))})
 	}
-	if back != "" {
+	if returnTo {
 		v := url.Values{}
 		if st := q.Get("state"); st != "" {
 			v.Set("state", st)

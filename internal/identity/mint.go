@@ -56,7 +56,7 @@ func (p *Provider) mintAccess(g grant) (*tokenResponse, error) {
 	}
 	c := accesstoken.Claims{
 		Issuer: p.Issuer, Audience: accesstoken.Audience(g.aud), ClientID: g.client.ClientID,
-		Scope: joinScope(g.scopes), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Scope: joinScope(p.scopesFor(g.scopes, g.aud)), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		SessionID: g.sessionID, Act: g.act, GrantID: g.grantID,
 	}
 	if g.user != nil {

@@ -282,6 +282,9 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 		if !subset(asked, granted) {
 			return nil, errInvalidScope("the scope exceeds the grant")
 		}
+		if !keepsToolScopes(asked, granted) {
+			return nil, errInvalidScope("the grant is narrowed to tools: the scope must name one of them")
+		}
 		scopes = asked
 	}
 	aud, e := p.narrowResources(f["resource"], old.Resources)
@@ -309,16 +312,16 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// clientScopes are the scopes a client may hold for itself: not the OpenID
-// Connect ones, which are about a person.
-func (p *Provider) clientScopes(asked []string) []string {
+// clientScopes are the scopes a client may hold for itself in a token for
+// aud: not the OpenID Connect ones, which are about a person.
+func (p *Provider) clientScopes(ctx context.Context, asked, aud []string) ([]string, *Error) {
 	var out []string
-	for _, s := range p.grantable(asked) {
+	for _, s := range p.requestable(asked, aud) {
 		if !slices.Contains(standardScopes, s) {
 			out = append(out, s)
 		}
 	}
-	return out
+	return p.checkToolScopes(ctx, out)
 }
 
 func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
@@ -339,7 +342,11 @@ func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, 
 	if len(aud) == 0 {
 		aud = []string{p.MCPResource}
 	}
-	g := grant{client: client, scopes: p.clientScopes(asked), aud: aud}
+	scopes, e := p.clientScopes(ctx, asked, aud)
+	if e != nil {
+		return nil, e
+	}
+	g := grant{client: client, scopes: scopes, aud: aud}
 	return p.issue(ctx, r, audit.TokenIssued, grantClientCredentials, g, "", nil)
 }
 
@@ -430,6 +437,12 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 			return nil, errInvalidScope("the scope exceeds the subject token's")
 		}
 		scopes = asked
+	}
+	// A subject token narrowed to tools gives a token narrowed to tools
+	// (one naming none would reach every tool), whatever the consent
+	// left of its scope.
+	if subjectScopes, _ := parseScope(subject.Scope); !keepsToolScopes(scopes, subjectScopes) {
+		return nil, errInvalidScope("the subject token is narrowed to tools: the scope must name one of them")
 	}
 	allowed := []string(subject.Audience)
 	if consentRes != nil {

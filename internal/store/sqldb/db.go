@@ -45,6 +45,9 @@ type DB struct {
 	rebinds sync.Map   // query text → rebound text
 	writeMu sync.Mutex // held around writes when the dialect has OneWriter
 	stmts   stmtCache  // prepared statements of the hot queries
+	// consumeQ holds single-use markers waiting for a shared commit
+	// (OneWriter engines).
+	consumeQ consumeQueue
 
 	tenant
 }

@@ -1,0 +1,253 @@
+package e2e_test
+
+// Step-up authorization with the official Go MCP SDK: a token narrowed to
+// one tool (scope tool:<name>) meets 403 insufficient_scope at another tool
+// its person may call, and the SDK's OAuth handler asks the authorization
+// server for the wider scope the challenge names, then retries.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/gatehouse/gatehouse/internal/e2e"
+)
+
+// stepUpTenant: carol may call both reports through her roles.
+const stepUpTenant = `
+tenant: acme
+roles:
+  - name: sales-manager
+  - name: hr-manager
+users:
+  - username: carol
+    email: carol@acme.example
+    password: carol-e2e-password
+    roles: [sales-manager, hr-manager]
+clients:
+  - client_id: e2e-native
+    kind: native
+    redirect_uris: ["` + mcpGoRedirect + `"]
+tools:
+  - name: sales_report
+    builtin: sales_report
+    roles: [sales-manager]
+  - name: payroll_report
+    builtin: payroll_report
+    roles: [hr-manager]
+`
+
+// stepUpOAuth is the Go SDK's OAuth client signing carol in, asking for
+// first instead of the scopes it discovers while it discovers none (the
+// first authorization: /mcp's 401 names no scope and the resource metadata
+// lists none), and for what a challenge names afterwards.
+func stepUpOAuth(t *testing.T, first []string, authorizations *int) *auth.AuthorizationCodeHandler {
+	t.Helper()
+	var mu sync.Mutex
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		RedirectURL: mcpGoRedirect,
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: "Gatehouse e2e step-up (Go MCP SDK)", RedirectURIs: []string{mcpGoRedirect},
+			TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"},
+		}},
+		ScopeFilter: func(discovered []string) []string {
+			if len(discovered) == 0 {
+				return first
+			}
+			return discovered
+		},
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			mu.Lock()
+			*authorizations++
+			mu.Unlock()
+			loc, err := mcpSignIn(ctx, args.URL, "carol", "carol-e2e-password")
+			if err != nil {
+				return nil, err
+			}
+			q := loc.Query()
+			if e := q.Get("error"); e != "" {
+				return nil, fmt.Errorf("authorization failed: %s: %s", e, q.Get("error_description"))
+			}
+			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// challenges records /mcp's 401 and 403 answers.
+type challenges struct {
+	mu   sync.Mutex
+	seen []string // "403 <WWW-Authenticate>"
+}
+
+func (c *challenges) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		c.mu.Lock()
+		c.seen = append(c.seen, fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate")))
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *challenges) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seen)
+}
+
+func stepUpScope(t *testing.T, h *auth.AuthorizationCodeHandler) string {
+	t.Helper()
+	ts, err := h.TokenSource(t.Context())
+	if err != nil || ts == nil {
+		t.Fatalf("no token: %v", err)
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(mcpClaims(t, tok.AccessToken)["scope"])
+}
+
+func TestMCPGoSDKStepUp(t *testing.T) {
+	g := e2e.Start(t, stepUpTenant, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	// Tool scopes stay out of both metadata documents: listing them would
+	// show the catalogue to anyone.
+	for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"} {
+		resp, err := http.Get(g.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(b), "tool:") || strings.Contains(string(b), "payroll") {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+
+	authorizations := 0
+	h := stepUpOAuth(t, []string{"tool:sales_report"}, &authorizations)
+	seen := &challenges{}
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-step-up", Version: "1.0.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp", OAuthHandler: h,
+		HTTPClient: &http.Client{Transport: seen}}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v%s", err, mcpWhyRefused(ctx, g, h))
+	}
+	defer cs.Close()
+	if got := stepUpScope(t, h); got != "tool:sales_report" {
+		t.Fatalf("first token's scope %q", got)
+	}
+	tools := func() []string {
+		var out []string
+		for tool, err := range cs.Tools(ctx, nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tool.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := tools(); !slices.Equal(got, []string{"sales_report"}) {
+		t.Errorf("the narrowed token lists %v", got)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sales_report", Arguments: json.RawMessage(mcpMonth)})
+	if err != nil || res.IsError {
+		t.Fatalf("sales_report with the narrowed token: %v %v", err, res)
+	}
+
+	// payroll_report: 403 insufficient_scope naming the wider scope, the
+	// SDK signs carol in again for it, and the retried call goes through.
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "payroll_report", Arguments: json.RawMessage(mcpMonth)})
+	if err != nil {
+		t.Fatalf("payroll_report after step-up: %v (challenges %q)", err, seen.all())
+	}
+	if res.IsError || !strings.Contains(mcpText(res), "Payroll 2025-11") {
+		t.Errorf("payroll_report after step-up: %q", mcpText(res))
+	}
+	var stepUp []string
+	for _, c := range seen.all() {
+		if strings.HasPrefix(c, "403 ") {
+			stepUp = append(stepUp, c)
+		}
+	}
+	if len(stepUp) != 1 || !strings.Contains(stepUp[0], `error="insufficient_scope"`) ||
+		!strings.Contains(stepUp[0], `scope="tool:sales_report tool:payroll_report"`) {
+		t.Errorf("403 challenges: %q", stepUp)
+	}
+	if authorizations != 2 {
+		t.Errorf("%d authorizations, want 2 (the first, the step-up)", authorizations)
+	}
+	if got := stepUpScope(t, h); got != "tool:sales_report tool:payroll_report" {
+		t.Errorf("stepped-up token's scope %q", got)
+	}
+	if got := tools(); !slices.Equal(got, []string{"payroll_report", "sales_report"}) {
+		t.Errorf("the stepped-up token lists %v", got)
+	}
+	t.Logf("step-up: challenges %q, token scope %q", seen.all(), stepUpScope(t, h))
+}
+
+// TestMCPToolScopeNotGranted: a tool the catalogue lacks is no scope to
+// grant, and asking only for such scopes gets no token at all (one naming
+// no tool would reach every tool); an anonymous request cannot tell which
+// tools exist.
+func TestMCPToolScopeNotGranted(t *testing.T) {
+	g := e2e.Start(t, stepUpTenant, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	authorizations := 0
+	h := stepUpOAuth(t, []string{"tool:nonexistent"}, &authorizations)
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-step-up", Version: "1.0.0"}, nil)
+	_, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp", OAuthHandler: h}, nil)
+	if err == nil || !strings.Contains(err.Error(), "invalid_scope") {
+		t.Errorf("connect with scope tool:nonexistent: %v", err)
+	}
+	if ts, _ := h.TokenSource(ctx); ts != nil {
+		t.Error("the SDK holds a token for tool:nonexistent")
+	}
+
+	// Beside a tool that exists, it is left out of the grant.
+	h = stepUpOAuth(t, []string{"tool:nonexistent", "tool:sales_report"}, &authorizations)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp", OAuthHandler: h}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	cs.Close()
+	if got := stepUpScope(t, h); got != "tool:sales_report" {
+		t.Errorf("granted %q", got)
+	}
+
+	// Anonymous: the login page either way.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, scope := range []string{"tool:nonexistent", "tool:payroll_report"} {
+		q := fmt.Sprintf("%s/authorize?client_id=e2e-native&response_type=code&redirect_uri=%s&scope=%s&code_challenge=%s&code_challenge_method=S256",
+			g.URL, mcpGoRedirect, scope, strings.Repeat("A", 43))
+		resp, err := noFollow.Get(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, g.URL+"/login") {
+			t.Errorf("anonymous %s: %d %s", scope, resp.StatusCode, loc)
+		}
+	}
+}

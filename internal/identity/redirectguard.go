@@ -1,0 +1,64 @@
+package identity
+
+// Guarding redirects to addresses anyone could have chosen. A client that
+// registered itself (RFC 7591) or is described by a metadata document
+// picked its own redirect and post-logout addresses, so an automatic
+// redirect there would make this server an open redirector (RFC 9700
+// §4.11.2): a link to /authorize with a bad parameter, or to /logout, would
+// bounce a browser to any site. The rule:
+//
+//   - Authorization errors (including the person denying consent) go back
+//     to such a client only when the person signed in in this browser has
+//     consented to it before; otherwise they are shown as a page.
+//     Tenant clients (configured by the operator) are trusted as before.
+//   - After logout, the browser returns to post_logout_redirect_uri only
+//     with an id_token_hint issued to that client (OpenID Connect
+//     RP-Initiated Logout lets the provider require it); for a
+//     self-registered client the hint must also belong to this browser's
+//     current session, since anyone can get an ID token for their own
+//     client. Otherwise the logged-out page is shown.
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// selfRegistered reports whether the client chose its own redirect URIs.
+func selfRegistered(c store.Client) bool {
+	return c.Source == store.SourceRegistered || c.Source == store.SourceMetadata
+}
+
+// mayRedirectError reports whether an authorization error may be
+// redirected to the client.
+func (p *Provider) mayRedirectError(r *http.Request, c store.Client) bool {
+	if !selfRegistered(c) {
+		return true
+	}
+	_, u, ok := p.sessionUser(r)
+	if !ok {
+		return false
+	}
+	_, err := p.Store.Identity().Consent(r.Context(), u.Username, c.ClientID)
+	return err == nil
+}
+
+// refusedPage shows an authorization error instead of redirecting it.
+func (p *Provider) refusedPage(w http.ResponseWriter, r *http.Request, c store.Client, e *Error) {
+	name := c.Name
+	if name == "" {
+		name = c.ClientID
+	}
+	status, msg := http.StatusBadRequest, "The request of "+name+" cannot be handled"
+	switch e.Code {
+	case "server_error":
+		status = http.StatusInternalServerError
+	case "access_denied":
+		status = http.StatusForbidden
+		msg = "You did not allow " + name + " access"
+	}
+	if e.Description != "" {
+		msg += " (" + e.Description + ")"
+	}
+	p.errorPage(w, r, status, msg+". You can close this window.")
+}

@@ -1,0 +1,110 @@
+package identity
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+const evilCB = "https://evil.example/cb"
+
+// registerEvil registers a client, as anyone may, whose addresses are an
+// attacker's.
+func registerEvil(t *testing.T, h *harness) string {
+	t.Helper()
+	r := h.register(`{"redirect_uris":["` + evilCB + `"],"post_logout_redirect_uris":["https://evil.example/bye"],
+		"token_endpoint_auth_method":"none","client_name":"Totally Legit"}`)
+	id, _ := r.JSON["client_id"].(string)
+	if r.Status != 201 || id == "" {
+		t.Fatalf("register: %d %v", r.Status, r.JSON)
+	}
+	return id
+}
+
+// notRedirected fails unless resp is a page, not a redirect.
+func notRedirected(t *testing.T, name string, resp *http.Response, status int) string {
+	t.Helper()
+	html := body(t, resp)
+	if resp.StatusCode != status || resp.Header.Get("Location") != "" {
+		t.Errorf("%s: %d %q, want a %d page", name, resp.StatusCode, resp.Header.Get("Location"), status)
+	}
+	return html
+}
+
+// A self-registered client's redirect URI gets authorization errors only
+// once this browser's person has consented to the client.
+func TestAuthorizeErrorsDoNotBounceToSelfRegisteredClients(t *testing.T) {
+	h := newHarness(t)
+	id := registerEvil(t, h)
+	evil := func(extra ...string) url.Values {
+		return authParams(append([]string{"client_id", id, "redirect_uri", evilCB}, extra...)...)
+	}
+	// No session at all: a bad response_type, or prompt=none.
+	notRedirected(t, "bad response_type, no session", h.authorize(h.browser(), evil("response_type", "token")), 400)
+	notRedirected(t, "prompt=none, no session", h.authorize(h.browser(), evil("prompt", "none")), 400)
+	// Signed in, no consent: the same, and a denial is shown too.
+	b := h.signedIn("alice")
+	notRedirected(t, "plain PKCE, signed in", h.authorize(b, evil("code_challenge_method", "plain")), 400)
+	notRedirected(t, "prompt=none, signed in", h.authorize(b, evil("prompt", "none")), 400)
+	csrf, authz := consentForm(t, h.authorize(b, evil()))
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"deny"}})
+	if html := notRedirected(t, "denied", resp, 403); !strings.Contains(html, "You did not allow Totally Legit") {
+		t.Errorf("denial page: %s", html)
+	}
+	// Once alice allowed it, the client is hers to trust: errors go back.
+	csrf, authz = consentForm(t, h.authorize(b, evil()))
+	resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	redirectQuery(t, resp, evilCB+"?")
+	if q := redirectQuery(t, h.authorize(b, evil("response_type", "token")), evilCB+"?"); q.Get("error") != "unsupported_response_type" {
+		t.Errorf("after consent: %v", q)
+	}
+	// Another browser (bob's, or nobody's) still gets the page.
+	notRedirected(t, "another person", h.authorize(h.signedIn("bob"), evil("response_type", "token")), 400)
+	// Tenant clients are configured by the operator: redirected as before.
+	if q := redirectQuery(t, h.authorize(h.browser(), nativeParams("response_type", "token")), nativeRedirect); q.Get("error") != "unsupported_response_type" {
+		t.Errorf("tenant client: %v", q)
+	}
+}
+
+// post_logout_redirect_uri is followed only with an ID token issued to the
+// client; for a self-registered client, one of this browser's session.
+func TestLogoutDoesNotBounceWithoutProof(t *testing.T) {
+	h := newHarness(t)
+	id := registerEvil(t, h)
+	bye := "https://evil.example/bye"
+	// No session, no hint: the logged-out page, not the client's address.
+	resp, _ := h.browser().Get(h.url("/logout?" + url.Values{"client_id": {id}, "post_logout_redirect_uri": {bye}}.Encode()))
+	if html := notRedirected(t, "no session, no hint", resp, 200); !strings.Contains(html, "You are signed out.") {
+		t.Errorf("page: %s", html)
+	}
+	// The attacker signs in through their own client and holds an ID token
+	// for it; it does not make anyone else's browser go there.
+	mallory := h.signedIn("bob")
+	csrf, authz := consentForm(t, h.authorize(mallory, authParams("client_id", id, "redirect_uri", evilCB)))
+	resp, _ = mallory.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	code := redirectQuery(t, resp, evilCB+"?").Get("code")
+	tr := h.token(id, "", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
+		"redirect_uri": {evilCB}})
+	if tr.ID == "" {
+		t.Fatalf("no ID token: %v", tr.JSON)
+	}
+	withHint := url.Values{"id_token_hint": {tr.ID}, "post_logout_redirect_uri": {bye}}
+	resp, _ = h.browser().Get(h.url("/logout?" + withHint.Encode()))
+	notRedirected(t, "someone else's hint, no session", resp, 200)
+	alice := h.signedIn("alice")
+	resp, _ = alice.Get(h.url("/logout?" + withHint.Encode()))
+	html := notRedirected(t, "someone else's hint, signed in", resp, 200)
+	f := url.Values{"csrf": {csrfOf(t, html)}, "id_token_hint": {tr.ID}, "post_logout_redirect_uri": {bye}}
+	resp, _ = alice.PostForm(h.url("/logout"), f)
+	notRedirected(t, "someone else's hint, confirmed", resp, 200)
+	// The hint's own session: back to the client.
+	resp, _ = mallory.Get(h.url("/logout?" + withHint.Encode()))
+	body(t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != bye {
+		t.Errorf("own session: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// A tenant client's address without a hint: signed out, no redirect.
+	resp, _ = h.browser().Get(h.url("/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape("https://app.example/bye")))
+	notRedirected(t, "tenant client without a hint", resp, 200)
+}
