@@ -2,7 +2,8 @@
 // through it. It serves MCP over Streamable HTTP (through the official Go
 // SDK, every protocol revision the SDK serves) as an OAuth protected
 // resource, shows each caller only the tools its person may call through
-// its agent, and runs each tools/call as authenticate → decide (package
+// its agent (and tells a session its tool list changed when, and only
+// when, that list changed), and runs each tools/call as authenticate → decide (package
 // policy) → audit the decision → mint a permission slip (package slip) →
 // run the backend with it → audit the result.
 //

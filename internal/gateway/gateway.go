@@ -67,11 +67,15 @@ type Gateway struct {
 	httpTools   *tools.HTTP
 	ups         *upstreams
 
-	reloadMu  sync.Mutex        // serialises rebuilds
-	refreshMu sync.Mutex        // one on-demand reload at a time (unknown clients)
-	listed    map[string]string // tool → definition JSON mirrored into the SDK server
+	reloadMu  sync.Mutex // serialises rebuilds
+	refreshMu sync.Mutex // one on-demand reload at a time (unknown clients)
 	stop      context.CancelFunc
 	done      sync.WaitGroup
+
+	// The tool list each session was last shown (see listchanged.go).
+	viewsMu sync.Mutex
+	views   map[*mcp.ServerSession]*sessionView
+	notify  mcp.MethodHandler // sends the gateway's own list_changed
 }
 
 // Revocations is the part of the identity store the gateway asks before it
@@ -123,7 +127,7 @@ func (g *Gateway) init() error {
 		g.builtins = &tools.Builtins{Slips: g.Slips, QueueRedemptions: true}
 		g.httpTools = &tools.HTTP{}
 		g.ups = newUpstreams(g)
-		g.listed = map[string]string{}
+		g.views = map[*mcp.ServerSession]*sessionView{}
 		caps := &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:     &mcp.PromptCapabilities{},
@@ -138,8 +142,9 @@ func (g *Gateway) init() error {
 			SubscribeHandler:   g.subscribe,
 			UnsubscribeHandler: g.unsubscribe,
 		})
-		g.server.AddReceivingMiddleware(g.intercept)
+		g.server.AddReceivingMiddleware(g.track, g.intercept)
 		g.server.AddSendingMiddleware(restoreElicitSchema)
+		g.server.AddSendingMiddleware(g.dropToolListChanged)
 		getServer := func(*http.Request) *mcp.Server { return g.server }
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.
@@ -280,8 +285,8 @@ func (g *Gateway) Reload(ctx context.Context) error {
 }
 
 // rebuild makes a new catalogue from d (nil: the current tenant data) and
-// the upstreams' live definitions, publishes it and mirrors its tool
-// definitions into the SDK server, which tells sessions the list changed.
+// the upstreams' live definitions, publishes it and tells the sessions
+// whose tool list it changes (refreshViews).
 func (g *Gateway) rebuild(d *tenantData) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -302,40 +307,5 @@ func (g *Gateway) rebuild(d *tenantData) {
 	}
 	cat.data = d
 	g.snap.Store(cat)
-	g.mirror(cat)
-}
-
-// mirror keeps the SDK server's tool set equal to the callable catalogue,
-// so that the SDK sends notifications/tools/list_changed when it changes.
-// The SDK never answers tools/list or tools/call itself (see intercept).
-func (g *Gateway) mirror(cat *catalogue) {
-	var gone []string
-	for name := range g.listed {
-		if e := cat.tools[name]; !e.callable() {
-			gone = append(gone, name)
-			delete(g.listed, name)
-		}
-	}
-	if len(gone) > 0 {
-		g.server.RemoveTools(gone...)
-	}
-	for name, e := range cat.tools {
-		if !e.callable() || g.listed[name] == e.defJSON {
-			continue
-		}
-		g.listed[name] = e.defJSON
-		def := *e.def
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					g.logger().Warn("gateway: tool definition refused by the SDK", "tool", name, "err", r)
-				}
-			}()
-			g.server.AddTool(&def, unreachable)
-		}()
-	}
-}
-
-func unreachable(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	return nil, errors.New("unreachable: the gateway answers tools/call itself")
+	g.refreshViews(cat)
 }
