@@ -99,12 +99,14 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if e != nil {
 		return req, "", e
 	}
-	req.scopes = p.grantable(scopes)
-	if slices.Contains(req.scopes, "openid") && q.Get("redirect_uri") == "" {
-		return req, "", errInvalidRequest("redirect_uri is required for an OpenID Connect request")
-	}
 	if req.resources, e = p.resources(q["resource"]); e != nil {
 		return req, "", e
+	}
+	// Tool scopes are looked up once the person has signed in
+	// (checkToolScopes): anonymous requests must not learn the catalogue.
+	req.scopes = p.requestable(scopes, req.resources)
+	if slices.Contains(req.scopes, "openid") && q.Get("redirect_uri") == "" {
+		return req, "", errInvalidRequest("redirect_uri is required for an OpenID Connect request")
 	}
 	// PKCE (RFC 7636) with S256 only: a missing method means plain, which
 	// is refused like plain itself.
@@ -209,6 +211,10 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.url(pathLogin)+"?authz="+url.QueryEscape(next.Encode()), http.StatusSeeOther)
 		return
 	}
+	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
+		p.redirectError(w, r, req, rerr)
+		return
+	}
 	need, err := p.needsConsent(r.Context(), req, user.Username)
 	if err != nil {
 		p.redirectError(w, r, req, errServer(err))
@@ -263,15 +269,21 @@ var scopeText = map[string]string{
 }
 
 func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *authzRequest, s store.LoginSession, u store.User) {
-	var lines []string
+	var lines, tools []string
 	for _, sc := range req.scopes {
 		if t, ok := scopeText[sc]; ok {
 			lines = append(lines, t)
+		} else if name, ok := strings.CutPrefix(sc, toolScopePrefix); ok && isToolScope(sc) {
+			tools = append(tools, name)
 		} else {
 			lines = append(lines, "use the permission "+sc)
 		}
 	}
-	lines = append(lines, "call tools for you, within your own permissions")
+	if tools != nil {
+		lines = append(lines, "call these tools for you, within your own permissions: "+strings.Join(tools, ", "))
+	} else {
+		lines = append(lines, "call tools for you, within your own permissions")
+	}
 	res := req.resources
 	if len(res) == 0 {
 		res = []string{p.MCPResource}
@@ -315,6 +327,10 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rerr != nil {
+		p.redirectError(w, r, req, rerr)
+		return
+	}
+	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
 		p.redirectError(w, r, req, rerr)
 		return
 	}
