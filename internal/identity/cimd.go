@@ -6,7 +6,11 @@ package identity
 // fetch is a request the server makes on behalf of anyone, so it is guarded
 // against SSRF: the resolved address must be public (unless the operator
 // allows otherwise), redirects are not followed, the body and the time are
-// bounded, and no proxy is used.
+// bounded, and no proxy is used. It is also something anyone can make the
+// server do, and each new URL leaves a client record: fetches are counted
+// per requesting address in the database before they are made (like login
+// attempts), a refused document is remembered for a minute, and a newly
+// stored metadata client is audited as a registration.
 
 import (
 	"context"
@@ -27,17 +31,24 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 const (
-	metadataMaxBytes = 5 << 10 // the draft suggests 5 KB
-	metadataTimeout  = 5 * time.Second
-	metadataMinTTL   = time.Minute
-	metadataMaxTTL   = 24 * time.Hour
-	metadataDefTTL   = 5 * time.Minute
-	metadataMaxCache = 1000
+	metadataMaxBytes    = 5 << 10 // the draft suggests 5 KB
+	metadataTimeout     = 5 * time.Second
+	metadataMinTTL      = time.Minute
+	metadataMaxTTL      = 24 * time.Hour
+	metadataDefTTL      = 5 * time.Minute
+	metadataMaxCache    = 1000
+	metadataFailTTL     = time.Minute // a refused document is not fetched again before
+	defaultFetchesPerIP = 30
 )
+
+func (p *Provider) metadataTimeout() time.Duration {
+	return orDefault(p.MetadataFetchTimeout, metadataTimeout)
+}
 
 // isMetadataClientID reports whether id is a URL client ID: https, a host,
 // a path other than "/", no fragment, no credentials, no dot segments.
@@ -68,6 +79,7 @@ type metadataCache struct {
 
 type cachedMetadata struct {
 	c       store.Client
+	err     error // set when the document was refused
 	expires time.Time
 }
 
@@ -80,22 +92,46 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 	p.cimd.mu.Lock()
 	if e, ok := p.cimd.m[id]; ok && now.Before(e.expires) {
 		p.cimd.mu.Unlock()
+		if e.err != nil {
+			return store.Client{}, e.err
+		}
 		return e.c, nil
 	}
 	p.cimd.mu.Unlock()
 
-	c, ttl, err := p.fetchMetadata(ctx, id)
-	if err != nil {
-		p.log().WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
-		return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
-	}
-	// Keep the client in the tenant, so it is listed and governed like the
-	// others; only a change is written.
-	c, err = p.keepMetadataClient(ctx, c)
+	// Counted before the request goes out, in the database, so parallel
+	// requests and other replicas all count.
+	ip, _ := ctx.Value(ctxClientIP{}).(netip.Addr)
+	n, err := p.Store.Identity().CountAttempt(ctx, "cimd:ip:"+throttleKey(ip), now, p.window())
 	if err != nil {
 		return store.Client{}, err
 	}
+	if n > orDefault(p.MetadataFetchesPerIP, defaultFetchesPerIP) {
+		p.log().WarnContext(ctx, "client metadata fetch refused: too many from this address", "client_id", id,
+			"remote_addr", addrString(ip))
+		return store.Client{}, fmt.Errorf("%w: %w: too many metadata fetches from %s", store.ErrNotFound, errMetadata, addrString(ip))
+	}
+
+	c, ttl, err := p.fetchMetadata(ctx, id)
+	if err != nil {
+		p.log().WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
+		err = fmt.Errorf("%w: %w", store.ErrNotFound, err)
+		p.cacheMetadata(id, cachedMetadata{err: err, expires: now.Add(metadataFailTTL)})
+		return store.Client{}, err
+	}
+	// Keep the client in the tenant, so it is listed and governed like the
+	// others; only a change is written.
+	c, err = p.keepMetadataClient(ctx, c, ip)
+	if err != nil {
+		return store.Client{}, err
+	}
+	p.cacheMetadata(id, cachedMetadata{c: c, expires: now.Add(ttl)})
+	return c, nil
+}
+
+func (p *Provider) cacheMetadata(id string, e cachedMetadata) {
 	p.cimd.mu.Lock()
+	defer p.cimd.mu.Unlock()
 	if p.cimd.m == nil {
 		p.cimd.m = map[string]cachedMetadata{}
 	}
@@ -105,18 +141,36 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 			break
 		}
 	}
-	p.cimd.m[id] = cachedMetadata{c: c, expires: now.Add(ttl)}
-	p.cimd.mu.Unlock()
-	return c, nil
+	p.cimd.m[id] = e
+}
+
+// ctxClientIP carries the request's client address in its context, for
+// the metadata fetch counter deep below the handlers.
+type ctxClientIP struct{}
+
+// withClientIP puts the client address into the request's context.
+func (p *Provider) withClientIP(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxClientIP{}, p.clientIP(r))))
+	}
 }
 
 // keepMetadataClient stores or refreshes a metadata client and returns the
-// stored record (whose tool cap an administrator may have set).
-func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client) (store.Client, error) {
+// stored record (whose tool cap an administrator may have set). A new
+// client is audited as a registration; it is not kept when that event
+// cannot be recorded.
+func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip netip.Addr) (store.Client, error) {
 	old, err := p.Store.Clients().Get(ctx, c.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
 		err = p.Store.Clients().Create(ctx, c)
 		if err == nil {
+			err = p.record(ctx, audit.Event{Type: audit.ClientRegistered, Agent: c.ClientID, Status: "ok",
+				RemoteAddr: addrString(ip), Detail: map[string]any{"source": store.SourceMetadata,
+					"client_name": c.Name, "redirect_uris": c.RedirectURIs}})
+			if err != nil {
+				_ = p.Store.Clients().Delete(ctx, c.ClientID)
+				return store.Client{}, err
+			}
 			return c, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
@@ -157,7 +211,7 @@ type metadataDocument struct {
 }
 
 func (p *Provider) fetchMetadata(ctx context.Context, id string) (store.Client, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.metadataTimeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
 	if err != nil {
@@ -245,9 +299,9 @@ func (p *Provider) metadataHTTP() *http.Client {
 	if p.cimd.client != nil {
 		return p.cimd.client
 	}
-	allowPrivate := p.AllowPrivateMetadataHosts
+	allowPrivate, timeout := p.AllowPrivateMetadataHosts, p.metadataTimeout()
 	dialer := &net.Dialer{
-		Timeout: metadataTimeout,
+		Timeout: timeout,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -263,15 +317,15 @@ func (p *Provider) metadataHTTP() *http.Client {
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        &tls.Config{RootCAs: p.MetadataRootCAs, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:    metadataTimeout,
-		ResponseHeaderTimeout:  metadataTimeout,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
 		MaxResponseHeaderBytes: 16 << 10,
 		IdleConnTimeout:        30 * time.Second,
 		MaxIdleConns:           16,
 	}
 	p.cimd.client = &http.Client{
 		Transport: tr,
-		Timeout:   metadataTimeout,
+		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

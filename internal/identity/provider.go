@@ -110,6 +110,14 @@ type Provider struct {
 	// fetched from loopback, private and link-local addresses (tests and
 	// closed networks). Zero refuses them.
 	AllowPrivateMetadataHosts bool
+	// MetadataFetchesPerIP limits the client ID metadata documents
+	// fetched for requests from one client address (IPv6: its /64) per
+	// ThrottleWindow: each unknown URL client_id costs an outbound request
+	// and a client record. Zero means 30.
+	MetadataFetchesPerIP int
+	// MetadataFetchTimeout bounds one metadata document fetch (connect,
+	// TLS, headers and body); zero means 5 seconds.
+	MetadataFetchTimeout time.Duration
 	// Connections are upstream OpenID providers people may sign in with
 	// (federation); each is a button on the login page. Zero means none.
 	Connections []*Connection
@@ -222,7 +230,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	}
 	at := func(pattern string, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+p.path+path, h)
+		mux.HandleFunc(method+" "+p.path+path, p.withClientIP(h))
 	}
 	// Discovery: RFC 8414 puts the issuer's path after the well-known
 	// segment; OpenID Connect Discovery appends the well-known path.
