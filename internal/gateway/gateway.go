@@ -290,12 +290,18 @@ func (g *Gateway) Reload(ctx context.Context) error {
 func (g *Gateway) rebuild(d *tenantData) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	cur := g.catalogue()
 	if d == nil {
-		cur := g.catalogue()
 		if cur == nil {
 			return
 		}
 		d = cur.data
+	}
+	if cur != nil && d.rev < cur.rev {
+		// Read before the data of the catalogue already published (two
+		// reloads crossed): publishing it would take changes back, and
+		// tell sessions their list changed twice.
+		return
 	}
 	cat, err := buildCatalogue(d, g.ups.live())
 	if cat == nil {
