@@ -1,11 +1,14 @@
 package identity
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,53 +87,109 @@ func BenchmarkClientCredentialsHandler(b *testing.B) {
 
 // BenchmarkVerifyAccessToken is what a resource server (the MCP gateway)
 // pays per request to check a token: signature, type, issuer, audience,
-// lifetime.
+// lifetime. token=same presents one token again and again (a session's
+// requests: the signature is checked once and remembered), token=distinct
+// a token never seen before on every call.
 func BenchmarkVerifyAccessToken(b *testing.B) {
 	h := newHarness(b, func(p *Provider) { p.Audit = audit.Discard })
 	r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
 	aud := h.srv.URL + "/mcp"
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := accesstoken.Verify(h.p.Keys, r.Access, h.srv.URL, aud, time.Now()); err != nil {
-				b.Fatal(err)
-			}
+	for _, distinct := range []bool{false, true} {
+		b.Run(tokenMode(distinct), func(b *testing.B) {
+			toks := benchTokens(b, h, r.Access, distinct)
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					tok := toks[int(next.Add(1)-1)%len(toks)]
+					if _, err := accesstoken.Verify(h.p.Keys, tok, h.srv.URL, aud, time.Now()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+func tokenMode(distinct bool) string {
+	if distinct {
+		return "token=distinct"
+	}
+	return "token=same"
+}
+
+// benchTokens returns tok alone, or b.N tokens with tok's claims, each
+// with its own jti, signed by the provider's key.
+func benchTokens(b *testing.B, h *harness, tok string, distinct bool) []string {
+	if !distinct {
+		return []string{tok}
+	}
+	payload, err := h.p.Keys.Verify(tok, accesstoken.Type)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c accesstoken.Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		b.Fatal(err)
+	}
+	out := make([]string, b.N)
+	for i := range out {
+		c.JTI = fmt.Sprintf("bench-%d-%d", b.N, i)
+		if out[i], err = accesstoken.Mint(h.p.Keys, c); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	}
+	return out
 }
 
 // BenchmarkIntrospect is RFC 7662 introspection of an access token by an
 // authenticated service client over loopback HTTP (the gateway's peers'
-// figure: Hydra 2,848/s at c16).
+// figure: Hydra 2,848/s at c16). token=same and token=distinct as in
+// BenchmarkVerifyAccessToken.
 func BenchmarkIntrospect(b *testing.B) {
 	h := newHarness(b, func(p *Provider) { p.Audit = audit.Discard })
 	r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
-	body := url.Values{"token": {r.Access}}.Encode()
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	b.SetParallelism(8)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest("POST", h.url("/introspect"), strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("billing", "billing-secret")
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	for _, distinct := range []bool{false, true} {
+		b.Run(tokenMode(distinct), func(b *testing.B) {
+			bodies := benchBodies(b, h, r.Access, distinct)
+			var next atomic.Int64
+			tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					body := bodies[int(next.Add(1)-1)%len(bodies)]
+					req, _ := http.NewRequest("POST", h.url("/introspect"), strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth("billing", "billing-secret")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Fatalf("status %d", resp.StatusCode)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+func benchBodies(b *testing.B, h *harness, tok string, distinct bool) []string {
+	toks := benchTokens(b, h, tok, distinct)
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		out[i] = url.Values{"token": {t}}.Encode()
+	}
+	return out
 }
 
 // BenchmarkIntrospectHandler is introspection without the network.
@@ -139,20 +198,26 @@ func BenchmarkIntrospectHandler(b *testing.B) {
 	mux := http.NewServeMux()
 	h.p.Mount(mux)
 	r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
-	body := url.Values{"token": {r.Access}}.Encode()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest("POST", "/introspect", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("billing", "billing-secret")
-			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("status %d", rec.Code)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	for _, distinct := range []bool{false, true} {
+		b.Run(tokenMode(distinct), func(b *testing.B) {
+			bodies := benchBodies(b, h, r.Access, distinct)
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					body := bodies[int(next.Add(1)-1)%len(bodies)]
+					req := httptest.NewRequest("POST", "/introspect", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth("billing", "billing-secret")
+					rec := httptest.NewRecorder()
+					mux.ServeHTTP(rec, req)
+					if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"active":true`) {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -40,6 +41,8 @@ type Manager struct {
 
 	mu   sync.Mutex // serialises Load and Rotate
 	snap atomic.Pointer[snapshot]
+
+	verified verifiedCache // tokens whose signature checked out
 }
 
 type signer struct {
@@ -265,6 +268,9 @@ func (m *Manager) SignJSON(alg, typ string, claims any) (string, error) {
 // "none"); when typ is not empty the header's typ must equal it
 // (case-insensitively, with or without the "application/" prefix).
 func (m *Manager) Verify(token, typ string) ([]byte, error) {
+	if payload, ok := m.verifiedAgain(token, typ); ok {
+		return payload, nil
+	}
 	h, payload, input, sig, err := splitJWS(token)
 	if err != nil {
 		return nil, err
@@ -282,6 +288,7 @@ func (m *Manager) Verify(token, typ string) ([]byte, error) {
 	if !k.verify(input, sig) {
 		return nil, ErrBadSignature
 	}
+	m.verified.put(token, verifiedToken{kid: h.Kid, alg: h.Alg, typ: h.Typ, payload: bytes.Clone(payload)})
 	return payload, nil
 }
 

@@ -132,3 +132,34 @@ func kidOf(t *testing.T, tok string) string {
 	json.Unmarshal(raw, &h)
 	return h.Kid
 }
+
+// A token verified before is remembered, but only as long as the full
+// check would still pass, and what Verify returns is the caller's own.
+func TestVerifyRemembers(t *testing.T) {
+	now := time.Now()
+	m, _ := newManager(t, &now)
+	tok, err := m.Sign(keys.EdDSA, "at+jwt", []byte(`{"sub":"alice"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got, err := m.Verify(tok, "at+jwt")
+		if err != nil || string(got) != `{"sub":"alice"}` {
+			t.Fatalf("Verify = %q, %v", got, err)
+		}
+		got[2] = 'X' // must not change what the next call returns
+	}
+	if _, err := m.Verify(tok, "JWT"); !errors.Is(err, keys.ErrWrongType) {
+		t.Errorf("remembered token, wrong typ: %v", err)
+	}
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(25 * time.Hour)
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(tok, "at+jwt"); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Errorf("remembered token of a key no longer published: %v", err)
+	}
+}
