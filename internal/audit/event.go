@@ -30,6 +30,15 @@ const (
 	AuditRead        = "audit.read"   // an admin read the trail through the admin API: who, which query
 )
 
+// Event types of an upstream MCP server's prompts, resources and
+// completions. Detail names the method (prompts/get, resources/read,
+// resources/subscribe, completion/complete; prompts/list …).
+const (
+	FeaturesListed = "features.list"    // prompts, resources or resource templates listed
+	FeatureDecided = "feature.decision" // allow or deny, with reasons and policy
+	FeatureResult  = "feature.result"
+)
+
 // Event is one entry of the audit trail as its producer fills it in. Field
 // values are data: never a password, token, code, verifier, client secret
 // or key (producers pass digests or IDs instead).

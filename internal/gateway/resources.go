@@ -7,15 +7,38 @@ package gateway
 // when it may call at least one of that upstream's tools. A caller who may
 // use none of an upstream's tools learns nothing of its prompts or
 // resources, as for its tools.
+//
+// Every use is audited as a tool call is. A request that returns or grants
+// upstream content (prompts/get, resources/read, resources/subscribe,
+// completion/complete) gets a feature.decision (allow or deny, policy
+// upstream-features, with reasons), durable before anything is forwarded,
+// and after an allow a feature.result; both carry the same correlation ID,
+// person, agent, session and token ID. Lists get one features.list, as
+// tools/list gets tools.list. The trail names the prompt, the resource URI
+// or the completion's reference and argument name, and keeps arguments as a
+// digest; never content.
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/slipverify"
 )
+
+// PolicyUpstreamFeatures is the policy name of decisions on an upstream's
+// prompts, resources and completions: allowed when the caller may call
+// one of the upstream's tools.
+const PolicyUpstreamFeatures = "upstream-features"
 
 // features are an upstream's prompts and resources as last listed.
 type features struct {
@@ -114,16 +137,17 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				}
 			}
 		}
-		return out, true, nil
+		return out, true, g.recordListed(ctx, who, req, method, len(out.Prompts))
 	case *mcp.GetPromptRequest:
+		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
-				res, err := cs.GetPrompt(ctx, r.Params)
+				res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, r.Params) })
 				return res, true, err
 			}
 		}
-		return nil, true, errNotFound
+		return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the prompt", errNotFound)
 	case *mcp.ListResourcesRequest:
 		out := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}}
 		seen := map[string]bool{}
@@ -136,24 +160,40 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				}
 			}
 		}
-		return out, true, nil
+		return out, true, g.recordListed(ctx, who, req, method, len(out.Resources))
 	case *mcp.ListResourceTemplatesRequest:
 		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: []*mcp.ResourceTemplate{}}
 		for _, c := range ups {
 			_, f := c.snapshot()
 			out.ResourceTemplates = append(out.ResourceTemplates, f.templates...)
 		}
-		return out, true, nil
+		return out, true, g.recordListed(ctx, who, req, method, len(out.ResourceTemplates))
 	case *mcp.ReadResourceRequest:
-		c := owner(ups, r.Params.URI)
+		a := g.featureAudit(who, req, method, map[string]any{"uri": r.Params.URI}, nil)
+		c, cs := owner(ups, r.Params.URI)
 		if c == nil {
-			return nil, true, errNotFound
+			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 		}
-		cs, _ := c.snapshot()
-		res, err := cs.ReadResource(ctx, r.Params)
+		res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, r.Params) })
 		return res, true, err
 	case *mcp.CompleteRequest:
 		ref := r.Params.Ref
+		detail := map[string]any{"argument": r.Params.Argument.Name}
+		if ref != nil {
+			detail["ref_type"] = ref.Type
+			if ref.Name != "" {
+				detail["prompt"] = ref.Name
+			}
+			if ref.URI != "" {
+				detail["uri"] = ref.URI
+			}
+		}
+		// The value typed so far, and the arguments already given, are
+		// kept as a digest.
+		a := g.featureAudit(who, req, method, detail, struct {
+			Argument mcp.CompleteParamsArgument `json:"argument"`
+			Context  *mcp.CompleteContext       `json:"context,omitempty"`
+		}{r.Params.Argument, r.Params.Context})
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs == nil || ref == nil {
@@ -161,31 +201,128 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			}
 			if ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
 				ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI }) {
-				res, err := cs.Complete(ctx, r.Params)
+				res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.CompleteResult, error) { return cs.Complete(ctx, r.Params) })
 				return res, true, err
 			}
+		}
+		// Nothing to complete from: no values, as before, and a deny.
+		if err := a.deny(ctx, "no upstream whose tools the caller may call serves the completion's reference", nil); err != nil {
+			return nil, true, err
 		}
 		return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, true, nil
 	}
 	return nil, false, nil
 }
 
-// owner finds the upstream serving uri: one that lists it, else the first
-// whose URI templates could produce it.
-func owner(ups []*upConn, uri string) *upConn {
+// recordListed records a list of prompts, resources or resource templates
+// (features.list), durable before the list is answered.
+func (g *Gateway) recordListed(ctx context.Context, who *caller, req mcp.Request, method string, n int) error {
+	ev := baseEvent(who, audit.FeaturesListed, "")
+	ev.RemoteAddr = remoteAddr(req)
+	ev.Status = "ok"
+	ev.Detail = map[string]any{"method": method, "count": n}
+	if err := g.recorder().Record(ctx, ev); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+func remoteAddr(req mcp.Request) string {
+	if x := req.GetExtra(); x != nil && x.TokenInfo != nil {
+		s, _ := x.TokenInfo.Extra[remoteKey].(string)
+		return s
+	}
+	return ""
+}
+
+// featureAudit is the audit of one request for an upstream's prompt,
+// resource or completion: its decision, then after an allow its result.
+type featureAudit struct {
+	g     *Gateway
+	who   *caller
+	ev    audit.Event // the decision
+	start time.Time
+}
+
+// featureAudit starts the audit of a request: detail names what it is for;
+// args, when not nil, are kept as the digest of their canonical JSON.
+func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, detail map[string]any, args any) *featureAudit {
+	ev := baseEvent(who, audit.FeatureDecided, "")
+	ev.Correlation = slip.NewID()
+	ev.RemoteAddr = remoteAddr(req)
+	ev.Policy = PolicyUpstreamFeatures
+	ev.Detail = map[string]any{"method": method}
+	for k, v := range detail {
+		ev.Detail[k] = v
+	}
+	if args != nil {
+		if b, err := json.Marshal(args); err == nil {
+			if c, err := slipverify.Canonical(b); err == nil && string(c) != "null" {
+				ev.ArgsDigest = slipverify.Digest(c)
+			}
+		}
+	}
+	return &featureAudit{g: g, who: who, ev: ev, start: time.Now()}
+}
+
+// deny records the refusal, durably, and returns answer, or the audit's
+// error when the record failed.
+func (a *featureAudit) deny(ctx context.Context, reason string, answer error) error {
+	a.ev.Decision, a.ev.Reasons = "deny", []string{reason}
+	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return answer
+}
+
+// forward records the allow durably, runs the request on the upstream,
+// and records its result (also when the caller has gone away) before the
+// answer goes back.
+func forward[R any](ctx context.Context, a *featureAudit, upstream string, run func() (R, error)) (R, error) {
+	var zero R
+	a.ev.Decision = "allow"
+	a.ev.Reasons = []string{"the caller may call a tool of the upstream " + upstream}
+	a.ev.Detail["upstream"] = upstream
+	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
+		return zero, fmt.Errorf("audit: %w", err)
+	}
+	res, err := run()
+	r := baseEvent(a.who, audit.FeatureResult, "")
+	r.Correlation, r.ArgsDigest, r.RemoteAddr = a.ev.Correlation, a.ev.ArgsDigest, a.ev.RemoteAddr
+	r.Detail = map[string]any{"method": a.ev.Detail["method"], "upstream": upstream}
+	r.Status = "ok"
+	if err != nil {
+		r.Status = "error"
+		var rpc *jsonrpc.Error
+		if errors.As(err, &rpc) {
+			r.Detail["error"], r.Detail["code"] = rpc.Message, rpc.Code
+		} else {
+			r.Detail["error"] = err.Error()
+		}
+	}
+	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
+	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
+		return zero, fmt.Errorf("audit: %w", aerr)
+	}
+	return res, err
+}
+
+// owner finds the upstream serving uri, and its session: one that lists
+// it, else the first whose URI templates could produce it.
+func owner(ups []*upConn, uri string) (*upConn, *mcp.ClientSession) {
 	for _, c := range ups {
 		cs, f := c.snapshot()
 		if cs != nil && slices.ContainsFunc(f.resources, func(r *mcp.Resource) bool { return r.URI == uri }) {
-			return c
+			return c, cs
 		}
 	}
 	for _, c := range ups {
 		cs, f := c.snapshot()
 		if cs != nil && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return templateMatches(t.URITemplate, uri) }) {
-			return c
+			return c, cs
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // templateMatches reports whether uri could come from the RFC 6570
@@ -204,12 +341,15 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if err != nil {
 		return err
 	}
-	c := owner(g.permitted(cat, who), req.Params.URI)
+	a := g.featureAudit(who, req, "resources/subscribe", map[string]any{"uri": req.Params.URI}, nil)
+	c, cs := owner(g.permitted(cat, who), req.Params.URI)
 	if c == nil {
-		return errNotFound
+		return a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 	}
-	cs, _ := c.snapshot()
-	return cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
+	_, err = forward(ctx, a, c.cfg.Name, func() (struct{}, error) {
+		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
+	})
+	return err
 }
 
 // unsubscribe ends the session's subscription in the SDK; the upstream
