@@ -6,9 +6,15 @@ package identity
 // and kept single-use in the database, nonce, and RFC 9207 iss when the
 // upstream supports it. The upstream's ID token is verified here (its
 // JWKS, issuer, audience, lifetime, nonce). People who sign in this way are
-// users of the tenant named "<connection>:<upstream username>", linked to
-// the upstream subject, so an upstream account never takes over a local one;
-// their roles are those mapped from an upstream claim plus any assigned here.
+// users of the tenant named "<connection>:<upstream sub>" — the subject is
+// the one identifier an OpenID provider promises never to reassign, where
+// preferred_username and email may change hands — linked to the upstream
+// subject, so an upstream account never takes over a local one. A user
+// created before this rule, named after preferred_username or email and
+// linked to the same subject, keeps that name. Their roles are those mapped
+// from an upstream claim plus any assigned here. The email address is taken
+// only when the upstream says it is verified (email_verified), since this
+// provider's own ID tokens and userinfo then assert it.
 
 import (
 	"context"
@@ -42,7 +48,9 @@ type Connection struct {
 	// Scopes asked of the upstream; zero means openid profile email.
 	Scopes []string
 	// UsernameClaim names the claim that becomes the username after the
-	// prefix; zero means preferred_username, then email, then sub.
+	// prefix; zero means sub. Name another only if the upstream never
+	// reassigns it (e.g. Entra ID's oid); "email" is used only when
+	// email_verified is true.
 	UsernameClaim string
 	// RolesClaim names a claim (a string or an array of strings, e.g.
 	// "groups" or "roles") whose values RoleMap turns into tenant roles at
@@ -284,7 +292,7 @@ func (p *Provider) redeemUpstream(ctx context.Context, c *Connection, meta *upst
 		return nil, err
 	}
 	// Some upstreams put few claims in the ID token; userinfo has the rest.
-	if _, ok := claims[c.usernameClaim(claims)]; (!ok || c.RolesClaim != "" && claims[c.RolesClaim] == nil) &&
+	if _, ok := claims[c.usernameClaim()]; (!ok || claims["email"] == nil || c.RolesClaim != "" && claims[c.RolesClaim] == nil) &&
 		meta.UserinfoEndpoint != "" && tr.AccessToken != "" {
 		if extra, err := fetchUserinfo(ctx, c.client(), meta.UserinfoEndpoint, tr.AccessToken); err == nil && extra["sub"] == claims["sub"] {
 			for k, v := range extra {
@@ -364,16 +372,44 @@ func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, met
 	return claims, nil
 }
 
-func (c *Connection) usernameClaim(claims map[string]any) string {
+func (c *Connection) usernameClaim() string {
 	if c.UsernameClaim != "" {
 		return c.UsernameClaim
 	}
+	return "sub"
+}
+
+// legacyName is the name an earlier version gave a user of this upstream
+// account: after preferred_username, else email, else sub.
+func legacyName(claims map[string]any) string {
 	for _, k := range []string{"preferred_username", "email"} {
 		if s, _ := claims[k].(string); s != "" {
-			return k
+			return s
 		}
 	}
-	return "sub"
+	s, _ := claims["sub"].(string)
+	return s
+}
+
+// verifiedEmail is the upstream's email address when it says the address
+// is verified (a boolean, or the string "true" some providers send).
+func verifiedEmail(claims map[string]any) string {
+	email, _ := claims["email"].(string)
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		if v {
+			return email
+		}
+	case string:
+		if v == "true" {
+			return email
+		}
+	}
+	return ""
+}
+
+func usableName(name string) bool {
+	return name != "" && len(name) <= 200 && !strings.ContainsAny(name, " \t\r\n")
 }
 
 // mappedRoles turns the roles claim into tenant roles.
@@ -405,14 +441,26 @@ func (c *Connection) mappedRoles(claims map[string]any) []string {
 // never taken over.
 func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[string]any) (store.User, error) {
 	sub := claims["sub"].(string)
-	name, _ := claims[c.usernameClaim(claims)].(string)
-	if name == "" || len(name) > 200 || strings.ContainsAny(name, " \t\r\n") {
+	email := verifiedEmail(claims)
+	name, _ := claims[c.usernameClaim()].(string)
+	if c.usernameClaim() == "email" {
+		name = email
+	}
+	if !usableName(name) {
 		return store.User{}, errors.New("no usable username claim")
 	}
 	username := c.Name + ":" + name
-	email, _ := claims["email"].(string)
-	mapped := c.mappedRoles(claims)
 	users := p.Store.Users()
+	// A user named the earlier way and linked to this very account keeps
+	// its name (and roles, and audit trail).
+	if old := c.Name + ":" + legacyName(claims); c.UsernameClaim == "" && old != username && usableName(legacyName(claims)) {
+		if u, err := users.Get(ctx, old); err == nil && u.Attributes[attrIdP] == c.Name && u.Attributes[attrIdPSub] == sub {
+			username = old
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.User{}, err
+		}
+	}
+	mapped := c.mappedRoles(claims)
 	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub}}
 	u.Roles = unionSorted(c.DefaultRoles, mapped)
 	if len(mapped) > 0 {
@@ -448,7 +496,9 @@ func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[
 				delete(old.Attributes, attrIdPRoles)
 			}
 		}
-		if email != "" {
+		// What the upstream vouches for now: an address it no longer
+		// says is verified is not asserted here either.
+		if email != "" || claims["email"] != nil {
 			old.Email = email
 		}
 		out = old

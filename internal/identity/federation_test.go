@@ -121,7 +121,7 @@ func (u *fakeUpstream) set(f func(u *fakeUpstream)) {
 func fedHarness(t *testing.T) (*harness, *fakeUpstream) {
 	up := newFakeUpstream(t)
 	up.claims = map[string]any{"sub": "00u1", "preferred_username": "alice.up", "email": "alice@up.example",
-		"groups": []any{"Sales", "Everyone"}}
+		"email_verified": true, "groups": []any{"Sales", "Everyone"}}
 	h := newHarness(t, func(p *Provider) {
 		p.Connections = []*Connection{{Name: "okta", DisplayName: "Okta", Issuer: up.srv.URL, ClientID: "gatehouse",
 			ClientSecret: "up-secret", RolesClaim: "groups", RoleMap: map[string][]string{"Sales": {"sales-manager"},
@@ -174,15 +174,15 @@ func TestFederatedSignIn(t *testing.T) {
 	resp, _ = b.Get(back)
 	q := redirectQuery(t, resp, webRedirect)
 	r := h.redeem(q.Get("code"))
-	if r.Status != 200 || claims(t, r.ID)["sub"] != "okta:alice.up" || claims(t, r.ID)["amr"].([]any)[0] != "fed" {
+	if r.Status != 200 || claims(t, r.ID)["sub"] != "okta:00u1" || claims(t, r.ID)["amr"].([]any)[0] != "fed" {
 		t.Fatalf("tokens: %v", r.JSON)
 	}
-	u, err := h.db.Users().Get(t.Context(), "okta:alice.up")
+	u, err := h.db.Users().Get(t.Context(), "okta:00u1")
 	if err != nil || !slices.Equal(u.Roles, []string{"sales-manager", "staff"}) || u.Email != "alice@up.example" ||
 		u.Attributes[attrIdPSub] != "00u1" || u.PasswordHash != "" {
 		t.Fatalf("user %+v %v", u, err)
 	}
-	if ev, ok := h.audit.last(audit.LoginSucceeded); !ok || ev.Actor != "okta:alice.up" || ev.Detail["connection"] != "okta" {
+	if ev, ok := h.audit.last(audit.LoginSucceeded); !ok || ev.Actor != "okta:00u1" || ev.Detail["connection"] != "okta" {
 		t.Errorf("event %+v", ev)
 	}
 	// An admin assigns a role here; the next sign-in maps new groups and
@@ -194,7 +194,7 @@ func TestFederatedSignIn(t *testing.T) {
 	up.set(func(u *fakeUpstream) { u.claims["groups"] = []any{"Admins"} })
 	resp = fedSignIn(t, h, h.browser(), authParams())
 	body(t, resp)
-	u, _ = h.db.Users().Get(t.Context(), "okta:alice.up")
+	u, _ = h.db.Users().Get(t.Context(), "okta:00u1")
 	if !slices.Equal(u.Roles, []string{"admin", "auditor", "staff"}) {
 		t.Errorf("roles after the second sign-in: %v", u.Roles)
 	}
@@ -206,7 +206,7 @@ func TestFederatedClaimsFromUserinfo(t *testing.T) {
 	up.set(func(u *fakeUpstream) { delete(u.claims, "groups") })
 	resp := fedSignIn(t, h, h.browser(), authParams())
 	body(t, resp)
-	u, err := h.db.Users().Get(t.Context(), "okta:alice.up")
+	u, err := h.db.Users().Get(t.Context(), "okta:00u1")
 	if err != nil || !slices.Equal(u.Roles, []string{"sales-manager", "staff"}) {
 		t.Errorf("user %+v %v", u, err)
 	}
@@ -243,7 +243,7 @@ func TestFederatedRefusals(t *testing.T) {
 			if ev, ok := h.audit.last(audit.LoginFailed); !ok || ev.Detail["reason"] != tc.reason {
 				t.Errorf("event %+v", ev)
 			}
-			if _, err := h.db.Users().Get(t.Context(), "okta:alice.up"); err == nil {
+			if _, err := h.db.Users().Get(t.Context(), "okta:00u1"); err == nil {
 				t.Error("a user was created")
 			}
 		})
@@ -280,7 +280,7 @@ func TestFederatedStateAndTakeover(t *testing.T) {
 	}
 	// A local user of the same name, not linked, is never taken over.
 	h2, _ := fedHarness(t)
-	_ = h2.db.Users().Create(t.Context(), store.User{Username: "okta:alice.up", PasswordHash: hash(t, pw), Roles: []string{"admin"}})
+	_ = h2.db.Users().Create(t.Context(), store.User{Username: "okta:00u1", PasswordHash: hash(t, pw), Roles: []string{"admin"}})
 	resp = fedSignIn(t, h2, h2.browser(), authParams())
 	body(t, resp)
 	if ev, _ := h2.audit.last(audit.LoginFailed); resp.StatusCode != 403 || ev.Detail["reason"] != "account" {
@@ -308,4 +308,68 @@ func mustQuery(t *testing.T, s string) url.Values {
 		t.Fatal(err)
 	}
 	return u.Query()
+}
+
+// Federated users are named after the upstream subject, which an OpenID
+// provider never reassigns, not after a username or an address that can
+// change hands; an email address is taken only when it is verified.
+func TestFederatedNamesAndEmail(t *testing.T) {
+	h, up := fedHarness(t)
+	// An unverified address is not taken, and Gatehouse's ID token does
+	// not assert it.
+	up.set(func(u *fakeUpstream) { u.claims["email_verified"] = false; u.claims["email"] = "ceo@acme.example" })
+	b := h.browser()
+	resp := fedSignIn(t, h, b, authParams())
+	body(t, resp)
+	resp, _ = b.Get(resp.Header.Get("Location"))
+	r := h.redeem(redirectQuery(t, resp, webRedirect).Get("code"))
+	if c := claims(t, r.ID); r.Status != 200 || c["sub"] != "okta:00u1" || c["email"] != nil {
+		t.Fatalf("ID token of a person with an unverified address: %v", c)
+	}
+	if u, err := h.db.Users().Get(t.Context(), "okta:00u1"); err != nil || u.Email != "" {
+		t.Errorf("user %+v %v", u, err)
+	}
+	if _, err := h.db.Users().Get(t.Context(), "okta:alice.up"); err == nil {
+		t.Error("a user was named after preferred_username")
+	}
+	// Once verified, it is taken; when it stops being verified, dropped.
+	up.set(func(u *fakeUpstream) { u.claims["email_verified"] = true })
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	if u, _ := h.db.Users().Get(t.Context(), "okta:00u1"); u.Email != "ceo@acme.example" {
+		t.Errorf("verified address not taken: %q", u.Email)
+	}
+	up.set(func(u *fakeUpstream) { u.claims["email_verified"] = "false" })
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	if u, _ := h.db.Users().Get(t.Context(), "okta:00u1"); u.Email != "" {
+		t.Errorf("address kept after it stopped being verified: %q", u.Email)
+	}
+
+	// Another upstream account that now carries the same preferred_username
+	// and email gets its own user, not the first one's.
+	up.set(func(u *fakeUpstream) { u.claims["sub"] = "00u2" })
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	if u, err := h.db.Users().Get(t.Context(), "okta:00u2"); err != nil || u.Attributes[attrIdPSub] != "00u2" {
+		t.Errorf("second account: %+v %v", u, err)
+	}
+
+	// A user created under the earlier rule (named after preferred_username)
+	// and linked to the same account keeps its name, roles and history.
+	h2, up2 := fedHarness(t)
+	if err := h2.db.Users().Create(t.Context(), store.User{Username: "okta:alice.up", Roles: []string{"auditor"},
+		Attributes: map[string]string{attrIdP: "okta", attrIdPSub: "00u1"}}); err != nil {
+		t.Fatal(err)
+	}
+	body(t, fedSignIn(t, h2, h2.browser(), authParams()))
+	if ev, _ := h2.audit.last(audit.LoginSucceeded); ev.Actor != "okta:alice.up" {
+		t.Errorf("linked legacy user: signed in as %q", ev.Actor)
+	}
+	if _, err := h2.db.Users().Get(t.Context(), "okta:00u1"); err == nil {
+		t.Error("a second user was made for a linked legacy user")
+	}
+	// One linked to another account is not used.
+	up2.set(func(u *fakeUpstream) { u.claims["sub"] = "00u9" })
+	body(t, fedSignIn(t, h2, h2.browser(), authParams()))
+	if ev, _ := h2.audit.last(audit.LoginSucceeded); ev.Actor != "okta:00u9" {
+		t.Errorf("another account with the same preferred_username signed in as %q", ev.Actor)
+	}
 }

@@ -12,10 +12,10 @@ const provider = new Provider(issuer, {
     client_id: 'gatehouse', client_secret: 'up-secret', redirect_uris: [process.env.REDIRECT],
     grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
   }],
-  claims: { openid: ['sub'], profile: ['preferred_username', 'groups'], email: ['email'] },
+  claims: { openid: ['sub'], profile: ['preferred_username', 'groups'], email: ['email', 'email_verified'] },
   findAccount: (ctx, id) => ({
     accountId: id,
-    claims: () => ({ sub: id, preferred_username: id, email: `${id}@up.example`, groups: ['Sales'] }),
+    claims: () => ({ sub: id, preferred_username: id, email: `${id}@up.example`, email_verified: true, groups: ['Sales'] }),
   }),
   features: { devInteractions: { enabled: true } },
   cookies: { keys: ['federation-test-key'] },
