@@ -249,7 +249,14 @@ const mcpGoRedirect = "http://127.0.0.1:53683/callback"
 // code fetcher that signs in as username.
 func mcpGoOAuth(t *testing.T, username, password string) *auth.AuthorizationCodeHandler {
 	t.Helper()
-	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+	return mcpGoOAuthWith(t, username, password, nil)
+}
+
+// mcpGoOAuthWith is mcpGoOAuth with the handler's configuration changed by
+// tweak before the handler is made (nil: unchanged).
+func mcpGoOAuthWith(t *testing.T, username, password string, tweak func(*auth.AuthorizationCodeHandlerConfig)) *auth.AuthorizationCodeHandler {
+	t.Helper()
+	cfg := &auth.AuthorizationCodeHandlerConfig{
 		RedirectURL: mcpGoRedirect,
 		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
 			ClientName: "Gatehouse e2e (Go MCP SDK)", RedirectURIs: []string{mcpGoRedirect},
@@ -266,7 +273,11 @@ func mcpGoOAuth(t *testing.T, username, password string) *auth.AuthorizationCode
 			}
 			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
-	})
+	}
+	if tweak != nil {
+		tweak(cfg)
+	}
+	h, err := auth.NewAuthorizationCodeHandler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

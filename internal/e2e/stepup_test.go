@@ -19,7 +19,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/gatehouse/gatehouse/internal/e2e"
 )
@@ -55,37 +54,22 @@ tools:
 func stepUpOAuth(t *testing.T, first []string, authorizations *int) *auth.AuthorizationCodeHandler {
 	t.Helper()
 	var mu sync.Mutex
-	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
-		RedirectURL: mcpGoRedirect,
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
-			ClientName: "Gatehouse e2e step-up (Go MCP SDK)", RedirectURIs: []string{mcpGoRedirect},
-			TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"},
-		}},
-		ScopeFilter: func(discovered []string) []string {
+	return mcpGoOAuthWith(t, "carol", "carol-e2e-password", func(cfg *auth.AuthorizationCodeHandlerConfig) {
+		cfg.DynamicClientRegistrationConfig.Metadata.ClientName = "Gatehouse e2e step-up (Go MCP SDK)"
+		cfg.ScopeFilter = func(discovered []string) []string {
 			if len(discovered) == 0 {
 				return first
 			}
 			return discovered
-		},
-		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+		}
+		fetch := cfg.AuthorizationCodeFetcher
+		cfg.AuthorizationCodeFetcher = func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
 			mu.Lock()
 			*authorizations++
 			mu.Unlock()
-			loc, err := mcpSignIn(ctx, args.URL, "carol", "carol-e2e-password")
-			if err != nil {
-				return nil, err
-			}
-			q := loc.Query()
-			if e := q.Get("error"); e != "" {
-				return nil, fmt.Errorf("authorization failed: %s: %s", e, q.Get("error_description"))
-			}
-			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-		},
+			return fetch(ctx, args)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // challenges records /mcp's 401 and 403 answers.
