@@ -270,9 +270,10 @@ func secretDigest(secret string) string {
 // Failed client authentications are counted in the database, like failed
 // logins, per client and per client address, in the login throttle window
 // and with the login limits (MaxFailuresPerUser per client,
-// MaxFailuresPerIP per address).
+// MaxFailuresPerIP per address; an IPv6 address by its /64, as throttleKey
+// keeps every address counter).
 func clientKey(id string) string       { return "client:id:" + id }
-func clientIPKey(ip netip.Addr) string { return "client:ip:" + addrString(ip) }
+func clientIPKey(ip netip.Addr) string { return "client:ip:" + throttleKey(ip) }
 
 // checkClientSecret checks the secret of a confidential client. A generated
 // secret (SHA-256) is checked first and its right value always passes: it

@@ -7,7 +7,8 @@ package identity
 // The grant types and token endpoint authentication method a client
 // registers are stored and are all it may use. Its scope is echoed as
 // narrowed to what the server grants, but not stored.
-// Registrations are counted per client address in the database.
+// Registrations are counted per client address (IPv6: per /64) in the
+// database.
 
 import (
 	"encoding/json"
@@ -99,7 +100,8 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := p.clientIP(r)
-	n, err := p.Store.Identity().CountAttempt(ctx, "register:ip:"+addrString(ip), p.now(), time.Hour)
+	// Counted like failed logins: an IPv6 client by its /64 (throttleKey).
+	n, err := p.Store.Identity().CountAttempt(ctx, "register:ip:"+throttleKey(ip), p.now(), time.Hour)
 	if err != nil {
 		p.writeError(w, r, errServer(err))
 		return
