@@ -95,6 +95,11 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if c.Kind == store.KindService {
 		return req, "", errUnauthorizedClient("a service client uses client_credentials, not the authorization code")
 	}
+	// A client that registered its grant types without the authorization
+	// code gets no code, rather than one the token endpoint would refuse.
+	if e := grantRefused(c, grantCode); e != nil {
+		return req, "", e
+	}
 	scopes, e := parseScope(q.Get("scope"))
 	if e != nil {
 		return req, "", e
