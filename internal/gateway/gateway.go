@@ -72,7 +72,7 @@ type Gateway struct {
 	stop      context.CancelFunc
 	done      sync.WaitGroup
 
-	// The tool list each session was last shown (see listchanged.go).
+	// The lists each session was last shown (see listchanged.go).
 	viewsMu sync.Mutex
 	views   map[*mcp.ServerSession]*sessionView
 	notify  mcp.MethodHandler // sends the gateway's own list_changed
@@ -128,10 +128,12 @@ func (g *Gateway) init() error {
 		g.httpTools = &tools.HTTP{}
 		g.ups = newUpstreams(g)
 		g.views = map[*mcp.ServerSession]*sessionView{}
+		// list_changed goes to each caller when its own list changed
+		// (listchanged.go).
 		caps := &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Prompts:     &mcp.PromptCapabilities{},
-			Resources:   &mcp.ResourceCapabilities{Subscribe: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{Subscribe: true, ListChanged: true},
 			Completions: &mcp.CompletionCapabilities{},
 		}
 		addLogging(caps)
@@ -144,7 +146,7 @@ func (g *Gateway) init() error {
 		})
 		g.server.AddReceivingMiddleware(g.track, g.intercept)
 		g.server.AddSendingMiddleware(restoreElicitSchema)
-		g.server.AddSendingMiddleware(g.dropToolListChanged)
+		g.server.AddSendingMiddleware(g.dropListChanged)
 		getServer := func(*http.Request) *mcp.Server { return g.server }
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.

@@ -1,6 +1,7 @@
 package gateway
 
-// Design note: notifications/tools/list_changed, per caller.
+// Design note: notifications/tools/list_changed (and prompts/, resources/),
+// per caller.
 //
 // What tools/list returns depends on the caller: the person's roles and
 // attributes, the agent's cap, the token's tool scopes, the policy and the
@@ -15,15 +16,27 @@ package gateway
 // removed tells only the sessions that see it (others learn nothing of the
 // catalogue).
 //
-// The SDK server holds no tools (the gateway answers tools/list and
-// tools/call itself, see intercept), so the SDK never sends its own,
+// Prompts and resources go the same way: a caller sees an upstream's
+// prompts and resources when it may call one of its tools (resources.go),
+// so the view also keeps a hash of the prompt list and of the resource
+// list (resources and templates) that caller would be shown. They are
+// computed again when the catalogue is rebuilt, when a session presents
+// another token, and when an upstream's prompts or resources change (its
+// notifications/prompts/list_changed or resources/list_changed, and its
+// reconnection): only sessions whose own list differs are told. An
+// upstream's change so reaches the callers who may use that upstream, and
+// no one else.
+//
+// The SDK server holds no tools, prompts or resources (the gateway answers
+// their methods itself, see intercept), so the SDK never sends its own,
 // server-wide list_changed; one would be dropped all the same
-// (dropToolListChanged).
+// (dropListChanged).
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -32,12 +45,40 @@ import (
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 )
 
-const notificationToolListChanged = "notifications/tools/list_changed"
+const (
+	notificationToolListChanged     = "notifications/tools/list_changed"
+	notificationPromptListChanged   = "notifications/prompts/list_changed"
+	notificationResourceListChanged = "notifications/resources/list_changed"
+)
 
-// sessionView is what a session's caller would be shown by tools/list.
+// sessionView is what a session's caller would be shown by tools/list,
+// prompts/list and resources/list (with resources/templates/list).
 type sessionView struct {
 	claims *accesstoken.Claims
-	hash   string
+	hashes viewHashes
+}
+
+// viewHashes are hashes of the lists a caller is shown.
+type viewHashes struct {
+	tools, prompts, resources string
+}
+
+// changedLists are the sessions to tell, by list.
+type changedLists struct {
+	tools, prompts, resources []*mcp.ServerSession
+}
+
+// add notes ss among the sessions whose lists changed from old to now.
+func (c *changedLists) add(ss *mcp.ServerSession, old, now viewHashes) {
+	if old.tools != now.tools {
+		c.tools = append(c.tools, ss)
+	}
+	if old.prompts != now.prompts {
+		c.prompts = append(c.prompts, ss)
+	}
+	if old.resources != now.resources {
+		c.resources = append(c.resources, ss)
+	}
 }
 
 // track is receiving middleware: it notes the caller of every request on
@@ -77,7 +118,7 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 		g.viewsMu.Unlock()
 		return
 	}
-	h := cat.listHash(cl)
+	h := g.viewHashes(cat, cl)
 	v, seen := g.views[ss]
 	if !seen {
 		v = &sessionView{}
@@ -89,21 +130,24 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 			g.viewsMu.Unlock()
 		}()
 	}
-	changed := seen && v.hash != h
-	v.claims, v.hash = cl, h
-	g.viewsMu.Unlock()
-	if changed {
-		g.sendToolListChanged([]*mcp.ServerSession{ss})
+	var changed changedLists
+	if seen {
+		changed.add(ss, v.hashes, h)
 	}
+	v.claims, v.hashes = cl, h
+	g.viewsMu.Unlock()
+	g.sendListChanged(changed)
 }
 
-// refreshViews computes every session's list against cat, just
-// published, and notifies the sessions whose list changed. Sessions whose
-// token expired are left until they present a new one.
+// refreshViews computes every session's lists against cat, just
+// published (and the upstreams' prompts and resources as they are now),
+// and notifies the sessions whose lists changed. Sessions whose token
+// expired are left until they present a new one. Callers hold reloadMu, so
+// that the views only ever move to the newest catalogue.
 func (g *Gateway) refreshViews(cat *catalogue) {
 	now := g.now().Unix()
-	memo := map[string]string{}
-	var changed []*mcp.ServerSession
+	memo := map[string]viewHashes{}
+	var changed changedLists
 	g.viewsMu.Lock()
 	for ss, v := range g.views {
 		if v.claims.Expiry != 0 && v.claims.Expiry <= now {
@@ -112,19 +156,58 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 		key := viewKey(v.claims)
 		h, ok := memo[key]
 		if !ok {
-			h = cat.listHash(v.claims)
+			h = g.viewHashes(cat, v.claims)
 			memo[key] = h
 		}
-		if h != v.hash {
-			v.hash = h
-			changed = append(changed, ss)
-		}
+		changed.add(ss, v.hashes, h)
+		v.hashes = h
 	}
 	g.viewsMu.Unlock()
-	g.sendToolListChanged(changed)
+	g.sendListChanged(changed)
 }
 
-// viewKey is what of a token decides its tool list.
+// featuresChanged tells the sessions whose prompt or resource list
+// changed with an upstream's prompts or resources, just listed anew.
+func (g *Gateway) featuresChanged() {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if cat := g.catalogue(); cat != nil {
+		g.refreshViews(cat)
+	}
+}
+
+// viewHashes hashes the lists the holder of cl is shown: tools from cat,
+// prompts and resources from the upstreams whose tools cat lets them call.
+// When the lists would be refused, each is a hash of the refusal.
+func (g *Gateway) viewHashes(cat *catalogue, cl *accesstoken.Claims) viewHashes {
+	who, err := cat.resolve(cl)
+	if err != nil {
+		r := "refused: " + err.Error()
+		return viewHashes{tools: r, prompts: r, resources: r}
+	}
+	visible := cat.visible(who.principal, who.agent, who.scopes)
+	ups := g.upstreamsOf(visible)
+	return viewHashes{
+		tools:     toolsHash(visible),
+		prompts:   jsonHash(promptsOf(ups)),
+		resources: jsonHash(resourcesOf(ups), templatesOf(ups)),
+	}
+}
+
+// jsonHash is a hash of the JSON of vs (what an upstream sent, decoded
+// from JSON: an error encoding it again hashes as its message).
+func jsonHash(vs ...any) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, v := range vs {
+		if err := enc.Encode(v); err != nil {
+			return "unencodable: " + err.Error()
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// viewKey is what of a token decides its lists.
 func viewKey(cl *accesstoken.Claims) string {
 	var chain []string
 	if cl.Act != nil {
@@ -133,15 +216,10 @@ func viewKey(cl *accesstoken.Claims) string {
 	return cl.Subject + "\x00" + cl.ClientID + "\x00" + cl.Scope + "\x00" + strings.Join(chain, "\x00")
 }
 
-// listHash is a hash of the tool list the holder of cl is shown, or of
-// the refusal when tools/list would refuse them.
-func (c *catalogue) listHash(cl *accesstoken.Claims) string {
-	who, err := c.resolve(cl)
-	if err != nil {
-		return "refused: " + err.Error()
-	}
+// toolsHash is a hash of the tool list visible.
+func toolsHash(visible []*entry) string {
 	h := sha256.New()
-	for _, e := range c.visible(who.principal, who.agent, who.scopes) {
+	for _, e := range visible {
 		h.Write([]byte(e.tool.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(e.defJSON))
@@ -150,32 +228,44 @@ func (c *catalogue) listHash(cl *accesstoken.Claims) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// sendToolListChanged sends notifications/tools/list_changed to sessions,
-// in the background: a slow client holds up no reload.
-func (g *Gateway) sendToolListChanged(sessions []*mcp.ServerSession) {
-	if len(sessions) == 0 || g.notify == nil {
+// sendListChanged sends notifications/tools/list_changed,
+// prompts/list_changed and resources/list_changed to the sessions whose
+// list changed, in the background: a slow client holds up no reload.
+func (g *Gateway) sendListChanged(c changedLists) {
+	if len(c.tools)+len(c.prompts)+len(c.resources) == 0 || g.notify == nil {
 		return
 	}
 	go func() {
-		for _, ss := range sessions {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			req := &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{}}
-			if _, err := g.notify(ctx, notificationToolListChanged, req); err != nil {
-				g.logger().Debug("gateway: notify tools/list_changed", "session", ss.ID(), "err", err)
+		send := func(method string, sessions []*mcp.ServerSession, req func(*mcp.ServerSession) mcp.Request) {
+			for _, ss := range sessions {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if _, err := g.notify(ctx, method, req(ss)); err != nil {
+					g.logger().Debug("gateway: notify list_changed", "method", method, "session", ss.ID(), "err", err)
+				}
+				cancel()
 			}
-			cancel()
 		}
+		send(notificationToolListChanged, c.tools, func(ss *mcp.ServerSession) mcp.Request {
+			return &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{}}
+		})
+		send(notificationPromptListChanged, c.prompts, func(ss *mcp.ServerSession) mcp.Request {
+			return &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{}}
+		})
+		send(notificationResourceListChanged, c.resources, func(ss *mcp.ServerSession) mcp.Request {
+			return &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{}}
+		})
 	}()
 }
 
-// dropToolListChanged is sending middleware: it keeps the handler it
-// wraps to send the gateway's own notifications with (which so bypass the
-// drop), and drops any notifications/tools/list_changed the SDK would
+// dropListChanged is sending middleware: it keeps the handler it wraps to
+// send the gateway's own notifications with (which so bypass the drop),
+// and drops any tools/, prompts/ or resources/list_changed the SDK would
 // send to every session.
-func (g *Gateway) dropToolListChanged(next mcp.MethodHandler) mcp.MethodHandler {
+func (g *Gateway) dropListChanged(next mcp.MethodHandler) mcp.MethodHandler {
 	g.notify = next
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if method == notificationToolListChanged {
+		switch method {
+		case notificationToolListChanged, notificationPromptListChanged, notificationResourceListChanged:
 			return nil, nil
 		}
 		return next(ctx, method, req)

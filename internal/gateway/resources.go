@@ -47,8 +47,14 @@ type features struct {
 	templates []*mcp.ResourceTemplate
 }
 
-// refreshFeatures lists c's prompts and resources, when it has them.
+// refreshFeatures lists c's prompts and resources, when it has them, and
+// tells the sessions whose prompt or resource list that changed
+// (featuresChanged).
 func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
+	// One listing at a time per upstream, so that an older listing is
+	// never kept over a newer one.
+	c.featuresMu.Lock()
+	defer c.featuresMu.Unlock()
 	c.mu.Lock()
 	cs := c.session
 	c.mu.Unlock()
@@ -82,13 +88,20 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	c.mu.Lock()
 	c.features = f
 	c.mu.Unlock()
+	u.g.featuresChanged()
 }
 
 // permitted returns, sorted by name, the connected upstreams whose
 // prompts and resources who may use.
 func (g *Gateway) permitted(cat *catalogue, who *caller) []*upConn {
+	return g.upstreamsOf(cat.visible(who.principal, who.agent, who.scopes))
+}
+
+// upstreamsOf returns, sorted by name, the connected upstreams of the
+// tools visible.
+func (g *Gateway) upstreamsOf(visible []*entry) []*upConn {
 	names := map[string]bool{}
-	for _, e := range cat.visible(who.principal, who.agent, who.scopes) {
+	for _, e := range visible {
 		if e.tool.Upstream != "" {
 			names[e.tool.Upstream] = true
 		}
@@ -100,6 +113,51 @@ func (g *Gateway) permitted(cat *catalogue, who *caller) []*upConn {
 		}
 	}
 	slices.SortFunc(out, func(a, b *upConn) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
+	return out
+}
+
+// promptsOf is what prompts/list shows a caller who may use ups: their
+// prompts, a name served by more than one by the first of them.
+func promptsOf(ups []*upConn) []*mcp.Prompt {
+	out := []*mcp.Prompt{}
+	seen := map[string]bool{}
+	for _, c := range ups {
+		_, f := c.snapshot()
+		for _, p := range f.prompts {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// resourcesOf is what resources/list shows a caller who may use ups: their
+// resources, a URI served by more than one by the first of them.
+func resourcesOf(ups []*upConn) []*mcp.Resource {
+	out := []*mcp.Resource{}
+	seen := map[string]bool{}
+	for _, c := range ups {
+		_, f := c.snapshot()
+		for _, x := range f.resources {
+			if !seen[x.URI] {
+				seen[x.URI] = true
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// templatesOf is what resources/templates/list shows a caller who may use
+// ups.
+func templatesOf(ups []*upConn) []*mcp.ResourceTemplate {
+	out := []*mcp.ResourceTemplate{}
+	for _, c := range ups {
+		_, f := c.snapshot()
+		out = append(out, f.templates...)
+	}
 	return out
 }
 
@@ -126,17 +184,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 	ups := g.permitted(cat, who)
 	switch r := req.(type) {
 	case *mcp.ListPromptsRequest:
-		out := &mcp.ListPromptsResult{Prompts: []*mcp.Prompt{}}
-		seen := map[string]bool{}
-		for _, c := range ups {
-			_, f := c.snapshot()
-			for _, p := range f.prompts {
-				if !seen[p.Name] {
-					seen[p.Name] = true
-					out.Prompts = append(out.Prompts, p)
-				}
-			}
-		}
+		out := &mcp.ListPromptsResult{Prompts: promptsOf(ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Prompts))
 	case *mcp.GetPromptRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
@@ -149,24 +197,10 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		}
 		return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the prompt", errNotFound)
 	case *mcp.ListResourcesRequest:
-		out := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}}
-		seen := map[string]bool{}
-		for _, c := range ups {
-			_, f := c.snapshot()
-			for _, x := range f.resources {
-				if !seen[x.URI] {
-					seen[x.URI] = true
-					out.Resources = append(out.Resources, x)
-				}
-			}
-		}
+		out := &mcp.ListResourcesResult{Resources: resourcesOf(ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Resources))
 	case *mcp.ListResourceTemplatesRequest:
-		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: []*mcp.ResourceTemplate{}}
-		for _, c := range ups {
-			_, f := c.snapshot()
-			out.ResourceTemplates = append(out.ResourceTemplates, f.templates...)
-		}
+		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: templatesOf(ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.ResourceTemplates))
 	case *mcp.ReadResourceRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"uri": r.Params.URI}, nil)

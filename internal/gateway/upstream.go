@@ -76,6 +76,8 @@ type upConn struct {
 	lastErr  string
 	inflight map[*inflightCall]bool
 	features features
+	// featuresMu serialises refreshFeatures.
+	featuresMu sync.Mutex
 }
 
 // inflightCall is a call running on an upstream, with the caller's session
