@@ -177,8 +177,10 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 		if body := get("client_id"); body != "" && body != id {
 			return store.Client{}, "", errInvalidRequest("client_id differs from the authenticated client")
 		}
-	} else if r.Header.Get("Authorization") != "" {
-		return store.Client{}, "", errInvalidClient("unsupported authentication scheme")
+	} else if a := r.Header.Get("Authorization"); a != "" {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(a), " ")
+		return store.Client{}, "", &Error{Code: "invalid_client", scheme: scheme,
+			Description: "the Authorization header is no client authentication this server takes: use client_secret_basic or client_secret_post"}
 	}
 	method := authBasic
 	if !basic {

@@ -21,6 +21,11 @@ const (
 	authNone  = "none"
 )
 
+// promptValues are the prompt values /authorize acts on (authorize.go):
+// none answers without any page, login and select_account ask the person
+// to sign in again (choosing the account), consent asks consent again.
+var promptValues = []string{"none", "login", "consent", "select_account"}
+
 // metadata is the authorization server metadata (RFC 8414), which is also
 // the OpenID Provider metadata (OpenID Connect Discovery 1.0): one document
 // served at both well-known locations. It lists only what is implemented.
@@ -47,7 +52,7 @@ func (p *Provider) metadata() map[string]any {
 		"id_token_signing_alg_values_supported":         []string{keys.RS256},
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"at_hash", "amr", "preferred_username", "email"},
-		"prompt_values_supported":                        []string{"none", "login", "consent"},
+		"prompt_values_supported":                        promptValues,
 		"authorization_response_iss_parameter_supported": true,
 		"claims_parameter_supported":                     false,
 		"request_parameter_supported":                    false,

@@ -2,8 +2,12 @@ package identity
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,32 +34,44 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("the two documents differ:\n%s", diff)
 	}
 	m := docs[0]
+	// The whole document: a key added to the code and not here, or a
+	// value changed, fails.
 	want := map[string]any{
-		"issuer":                                         h.srv.URL,
-		"authorization_endpoint":                         h.url("/authorize"),
-		"token_endpoint":                                 h.url("/token"),
-		"userinfo_endpoint":                              h.url("/userinfo"),
-		"jwks_uri":                                       h.url("/jwks.json"),
-		"registration_endpoint":                          h.url("/register"),
-		"revocation_endpoint":                            h.url("/revoke"),
-		"introspection_endpoint":                         h.url("/introspect"),
-		"end_session_endpoint":                           h.url("/logout"),
-		"code_challenge_methods_supported":               []any{"S256"},
-		"response_types_supported":                       []any{"code"},
-		"id_token_signing_alg_values_supported":          []any{"RS256"},
-		"authorization_response_iss_parameter_supported": true,
-		"request_uri_parameter_supported":                false,
-		"client_id_metadata_document_supported":          true,
-		"scopes_supported":                               []any{"openid", "profile", "email", "offline_access", "tools"},
+		"issuer":                 h.srv.URL,
+		"authorization_endpoint": h.url("/authorize"),
+		"token_endpoint":         h.url("/token"),
+		"userinfo_endpoint":      h.url("/userinfo"),
+		"jwks_uri":               h.url("/jwks.json"),
+		"registration_endpoint":  h.url("/register"),
+		"revocation_endpoint":    h.url("/revoke"),
+		"introspection_endpoint": h.url("/introspect"),
+		"end_session_endpoint":   h.url("/logout"),
+
+		"scopes_supported":         []any{"openid", "profile", "email", "offline_access", "tools"},
+		"response_types_supported": []any{"code"},
+		"response_modes_supported": []any{"query"},
 		"grant_types_supported": []any{"authorization_code", "refresh_token", "client_credentials",
 			"urn:ietf:params:oauth:grant-type:token-exchange"},
-		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
+		"code_challenge_methods_supported":              []any{"S256"},
+		"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+		"subject_types_supported":                       []any{"public"},
+		"id_token_signing_alg_values_supported":         []any{"RS256"},
+		"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
+			"at_hash", "amr", "preferred_username", "email"},
+		"prompt_values_supported": []any{"none", "login", "consent", "select_account"},
+
+		"authorization_response_iss_parameter_supported": true,
+		"claims_parameter_supported":                     false,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"client_id_metadata_document_supported":          true,
 	}
-	for k, v := range want {
-		if diff := cmp.Diff(v, m[k]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", k, diff)
-		}
+	if diff := cmp.Diff(want, m); diff != "" {
+		t.Errorf("document (-want +got):\n%s", diff)
 	}
+	checkSupportedValues(t, h, m)
 	// Every endpoint listed is served: a GET or POST does not 404.
 	for _, k := range []string{"authorization_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint"} {
 		resp, err := http.Get(m[k].(string))
@@ -136,5 +152,78 @@ func TestCheck(t *testing.T) {
 		if err := p.Check(); err == nil {
 			t.Errorf("%s: Check() = nil", name)
 		}
+	}
+}
+
+// strings of a metadata list.
+func metaList(t *testing.T, m map[string]any, key string) []string {
+	t.Helper()
+	var out []string
+	for _, v := range m[key].([]any) {
+		out = append(out, v.(string))
+	}
+	return out
+}
+
+// checkSupportedValues holds the lists of the discovery document to what
+// the endpoints do: each value listed is acted on, and (where the protocol
+// has more) one not listed is not.
+func checkSupportedValues(t *testing.T, h *harness, m map[string]any) {
+	t.Helper()
+	// grant_types_supported: /token knows each listed grant type, and no
+	// other.
+	for _, g := range append(metaList(t, m, "grant_types_supported"), "password", "implicit",
+		"urn:ietf:params:oauth:grant-type:device_code") {
+		r := h.token("agent", "agent-secret", url.Values{"grant_type": {g}})
+		listed := slices.Contains(metaList(t, m, "grant_types_supported"), g)
+		if unsupported := r.Error == "unsupported_grant_type"; unsupported == listed {
+			t.Errorf("grant type %s: listed %v, /token answers %d %v", g, listed, r.Status, r.JSON)
+		}
+	}
+	// prompt_values_supported: each listed value changes what /authorize
+	// does for a signed-in person who consented to the (not first-party)
+	// native client, who without a prompt gets a code at once; an unlisted
+	// value does not.
+	b := h.signedIn("alice")
+	csrf, authz := consentForm(t, h.authorize(b, nativeParams()))
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	redirectQuery(t, resp, nativeRedirect+"?code=")
+	for _, pv := range append(metaList(t, m, "prompt_values_supported"), "create") {
+		resp := h.authorize(b, nativeParams("prompt", pv))
+		html := body(t, resp)
+		loc := resp.Header.Get("Location")
+		var got string
+		switch {
+		case resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(loc, h.url("/login")):
+			got = "login"
+		case resp.StatusCode == http.StatusOK && strings.Contains(html, `action="`+h.url("/consent")+`"`):
+			got = "consent"
+		case resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(loc, nativeRedirect+"?code="):
+			got = "code"
+		default:
+			got = fmt.Sprintf("%d %s", resp.StatusCode, loc)
+		}
+		want := map[string]string{"none": "code", "login": "login", "select_account": "login", "consent": "consent"}[pv]
+		if want == "" {
+			want = "code" // not supported: ignored
+		}
+		if got != want {
+			t.Errorf("prompt=%s: %s, want %s", pv, got, want)
+		}
+	}
+	// scopes_supported are granted, and the ID token's claims are among
+	// claims_supported.
+	all := strings.Join(metaList(t, m, "scopes_supported"), " ")
+	r := h.userTokens("scope", all)
+	if r.JSON["scope"] != all {
+		t.Errorf("asked for every supported scope, granted %q", r.JSON["scope"])
+	}
+	for k := range claims(t, r.ID) {
+		if !slices.Contains(metaList(t, m, "claims_supported"), k) {
+			t.Errorf("the ID token has the claim %s, not in claims_supported", k)
+		}
+	}
+	if alg := header(t, r.ID)["alg"].(string); !slices.Contains(metaList(t, m, "id_token_signing_alg_values_supported"), alg) {
+		t.Errorf("ID token signed %s, not in id_token_signing_alg_values_supported", alg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is an OAuth 2.0 error (RFC 6749 §5.2 and the codes other RFCs add).
@@ -16,6 +17,10 @@ type Error struct {
 	// basic asks for a WWW-Authenticate: Basic challenge (a client that
 	// tried HTTP Basic authentication and failed, RFC 6749 §5.2).
 	basic bool
+	// scheme is the scheme of an Authorization header that is no client
+	// authentication this server takes (Bearer, say): the challenge
+	// answers in that scheme, as RFC 6749 §5.2 asks, and offers Basic.
+	scheme string
 	// cause is the internal reason for logs; never sent.
 	cause error
 }
@@ -108,12 +113,32 @@ func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case e.Code == "invalid_token" || e.Code == "insufficient_scope":
 		h.Set("WWW-Authenticate", bearerChallenge(e))
-	case e.Code == "invalid_client" && e.basic:
-		h.Set("WWW-Authenticate", `Basic realm="`+p.Issuer+`", charset="UTF-8"`)
+	case e.Code == "invalid_client" && (e.basic || e.scheme != ""):
+		// RFC 6749 §5.2: a client that tried the Authorization header gets
+		// a challenge of the scheme it used; Basic is the one that works.
+		if e.scheme != "" && !strings.EqualFold(e.scheme, "Basic") && authScheme(e.scheme) {
+			h.Add("WWW-Authenticate", e.scheme+` realm="`+p.Issuer+`"`)
+		}
+		h.Add("WWW-Authenticate", `Basic realm="`+p.Issuer+`", charset="UTF-8"`)
 	case e.Code == "temporarily_unavailable":
 		h.Set("Retry-After", "60")
 	}
 	writeJSON(w, e.status(), e)
+}
+
+// authScheme reports whether s is an HTTP authentication scheme name (an
+// RFC 9110 token), short enough to echo in a challenge.
+func authScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // bearerChallenge is the RFC 6750 §3 challenge for an invalid token.
