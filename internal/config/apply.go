@@ -356,7 +356,8 @@ func (a *applier) clients(f *File) error {
 		}
 		want = append(want, store.Client{ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, SecretHash: c.SecretHash,
 			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Tools: tools,
-			FirstParty: c.FirstParty, Disabled: c.Disabled, Source: store.SourceTenant})
+			FirstParty: c.FirstParty, Disabled: c.Disabled, Source: store.SourceTenant,
+			IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg})
 		if c.Secret != "" {
 			clear[c.ClientID] = c.Secret
 		}
@@ -365,7 +366,8 @@ func (a *applier) clients(f *File) error {
 		func(old, w store.Client) (store.Client, []string, error) {
 			ch := diff("name", old.Name, w.Name, "kind", old.Kind, w.Kind, "redirect_uris", old.RedirectURIs, w.RedirectURIs,
 				"post_logout_redirect_uris", old.PostLogoutRedirectURIs, w.PostLogoutRedirectURIs,
-				"first_party", old.FirstParty, w.FirstParty, "disabled", old.Disabled, w.Disabled)
+				"first_party", old.FirstParty, w.FirstParty, "disabled", old.Disabled, w.Disabled,
+				"id_token_signed_response_alg", old.IDTokenSignedResponseAlg, w.IDTokenSignedResponseAlg)
 			if (old.Tools == nil) != (w.Tools == nil) || !slices.Equal(old.Tools, w.Tools) {
 				if old.ClientID != "" {
 					ch = append(ch, "tools")

@@ -59,6 +59,9 @@ type Client struct {
 	SecretHash             string    `yaml:"secret_hash"`
 	FirstParty             bool      `yaml:"first_party"`
 	Disabled               bool      `yaml:"disabled"` // no tokens, and its tokens refused, as for a disabled user
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (RS256 or EdDSA); absent means RS256.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // Upstream is an MCP server behind the gateway.

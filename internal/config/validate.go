@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -114,6 +115,14 @@ func (f *File) Validate(builtins []string) error {
 			v.add(p+".kind", "is required (agent, web, native or service)")
 		default:
 			v.add(p+".kind", fmt.Sprintf("%q: must be agent, web, native or service", c.Kind))
+		}
+		if a := c.IDTokenSignedResponseAlg; a != "" {
+			switch {
+			case !slices.Contains(keys.Algs, a):
+				v.add(p+".id_token_signed_response_alg", fmt.Sprintf("%q: must be one of %s", a, strings.Join(keys.Algs, ", ")))
+			case c.Kind == store.KindService:
+				v.add(p+".id_token_signed_response_alg", "a service client gets no ID tokens: remove it")
+			}
 		}
 		if c.Kind == store.KindService && c.Secret == "" && c.SecretHash == "" {
 			v.add(p+".secret", "a service client needs a secret")

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"net/http"
-
-	"github.com/gatehouse/gatehouse/internal/keys"
 )
 
 // Grant types.
@@ -49,7 +47,7 @@ func (p *Provider) metadata() map[string]any {
 		"revocation_endpoint_auth_methods_supported":    []string{authBasic, authPost, authNone},
 		"introspection_endpoint_auth_methods_supported": []string{authBasic, authPost},
 		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         []string{keys.RS256},
+		"id_token_signing_alg_values_supported":         idTokenAlgs,
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"at_hash", "amr", "preferred_username", "email"},
 		"prompt_values_supported":                        promptValues,

@@ -57,7 +57,7 @@ func TestDiscovery(t *testing.T) {
 		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 		"subject_types_supported":                       []any{"public"},
-		"id_token_signing_alg_values_supported":         []any{"RS256"},
+		"id_token_signing_alg_values_supported":         []any{"RS256", "EdDSA"},
 		"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"at_hash", "amr", "preferred_username", "email"},
 		"prompt_values_supported": []any{"none", "login", "consent", "select_account"},

@@ -73,7 +73,7 @@ func TestCodeFlow(t *testing.T) {
 	}
 	id := claims(t, r.ID)
 	for k, want := range map[string]any{"iss": h.srv.URL, "sub": "alice", "aud": "web", "nonce": "n-1",
-		"sid": at.SessionID, "at_hash": atHash(r.Access), "preferred_username": "alice", "email": "alice@acme.example"} {
+		"sid": at.SessionID, "at_hash": leftHalfSHA256(r.Access), "preferred_username": "alice", "email": "alice@acme.example"} {
 		if id[k] != want {
 			t.Errorf("ID token %s = %v, want %v", k, id[k], want)
 		}

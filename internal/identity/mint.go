@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -74,14 +75,34 @@ func (p *Provider) mintAccess(g grant) (*tokenResponse, error) {
 		Scope: c.Scope, claims: c}, nil
 }
 
-// mintIDToken signs an ID token (RS256, OpenID Connect Core §2) for the
-// grant's user, bound to the access token by at_hash.
+// idTokenAlg is the algorithm the client's ID tokens are signed with: the
+// one it registered, or RS256, which OpenID Connect requires every relying
+// party to accept (Core §15.1).
+func idTokenAlg(c store.Client) string {
+	if c.IDTokenSignedResponseAlg != "" {
+		return c.IDTokenSignedResponseAlg
+	}
+	return keys.RS256
+}
+
+// idTokenAlgs are the algorithms an ID token may be signed with: every one
+// the key manager keeps an active key for (keys.Algs), RS256 first. atHash
+// knows the hash of each.
+var idTokenAlgs = keys.Algs
+
+// mintIDToken signs an ID token (OpenID Connect Core §2) for the grant's
+// user with the client's algorithm, bound to the access token by at_hash.
 func (p *Provider) mintIDToken(g grant, nonce, accessToken string) (string, error) {
 	now := p.now()
+	alg := idTokenAlg(g.client)
+	h, err := atHash(accessToken, alg)
+	if err != nil {
+		return "", err
+	}
 	c := idTokenClaims{
 		Issuer: p.Issuer, Subject: g.user.Username, Audience: audience{g.client.ClientID},
 		Expiry: now.Add(p.accessTTL()).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
-		Nonce: nonce, SessionID: g.sessionID, AtHash: atHash(accessToken),
+		Nonce: nonce, SessionID: g.sessionID, AtHash: h,
 	}
 	if g.method != "" {
 		c.AMR = []string{g.method}
@@ -92,14 +113,23 @@ func (p *Provider) mintIDToken(g grant, nonce, accessToken string) (string, erro
 	if slices.Contains(g.scopes, "email") {
 		c.Email = g.user.Email
 	}
-	return p.Keys.SignJSON(keys.RS256, idTokenType, c)
+	return p.Keys.SignJSON(alg, idTokenType, c)
 }
 
-// atHash is the left half of the SHA-256 of the access token, base64url
-// (OpenID Connect Core §3.1.3.6 for RS256).
-func atHash(tok string) string {
-	s := sha256.Sum256([]byte(tok))
-	return base64.RawURLEncoding.EncodeToString(s[:16])
+// atHash is the left half of the hash of the access token, base64url
+// (OpenID Connect Core §3.1.3.6), with the hash of the ID token's alg:
+// SHA-256 for RS256, SHA-512 for EdDSA over Ed25519 (the hash Ed25519
+// itself uses, as relying-party libraries such as oauth4webapi compute it).
+func atHash(tok, alg string) (string, error) {
+	switch alg {
+	case keys.RS256:
+		s := sha256.Sum256([]byte(tok))
+		return base64.RawURLEncoding.EncodeToString(s[:16]), nil
+	case keys.EdDSA:
+		s := sha512.Sum512([]byte(tok))
+		return base64.RawURLEncoding.EncodeToString(s[:32]), nil
+	}
+	return "", fmt.Errorf("no at_hash for the algorithm %s", alg)
 }
 
 // newRefresh stores a refresh token of the grant and returns it.

@@ -47,7 +47,8 @@ type Provider struct {
 	Issuer string
 	// Store keeps users, clients and the provider's own records.
 	Store Store
-	// Keys signs ID tokens (RS256) and access tokens (via accesstoken.Mint).
+	// Keys signs ID tokens (RS256, or the client's
+	// id_token_signed_response_alg) and access tokens (via accesstoken.Mint).
 	Keys *keys.Manager
 	// Audit receives every login, logout, consent, registration and token
 	// event. Nil discards them (tests only).

@@ -5,8 +5,10 @@ package identity
 // Kind "agent", so they are listed, audited and governed like every other
 // client; they are never first-party, so a person consents before one acts.
 // The grant types and token endpoint authentication method a client
-// registers are stored and are all it may use. Its scope is echoed as
-// narrowed to what the server grants, but not stored.
+// registers are stored and are all it may use; its ID tokens are signed
+// with the id_token_signed_response_alg it registers (RS256 by default).
+// Its scope is echoed as narrowed to what the server grants, but not
+// stored.
 // Registrations are counted per client address (IPv6: per /64) in the
 // database.
 
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -42,6 +45,8 @@ type clientMetadata struct {
 	SoftwareVersion         string   `json:"software_version,omitempty"`
 	ApplicationType         string   `json:"application_type,omitempty"`
 	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	// OpenID Connect Dynamic Client Registration 1.0 §2.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
 
 type registrationResponse struct {
@@ -129,7 +134,8 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	// its one authentication method are kept and enforced at /token.
 	c := store.Client{ClientID: "dcr_" + randomID(), Name: m.ClientName, Kind: store.KindAgent,
 		RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, Source: store.SourceRegistered,
-		GrantTypes: m.GrantTypes, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod}
+		GrantTypes: m.GrantTypes, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg}
 	resp := registrationResponse{ClientID: c.ClientID, ClientIDIssuedAt: now.Unix(), clientMetadata: m}
 	if m.TokenEndpointAuthMethod != authNone {
 		// 256 random bits: a SHA-256 digest keeps it safe, and checking it
@@ -146,7 +152,8 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	err = p.record(ctx, audit.Event{Type: audit.ClientRegistered, Agent: c.ClientID, Status: "ok",
 		RemoteAddr: addrString(ip), Detail: map[string]any{"client_name": m.ClientName,
 			"redirect_uris": m.RedirectURIs, "token_endpoint_auth_method": m.TokenEndpointAuthMethod,
-			"grant_types": m.GrantTypes, "software_id": m.SoftwareID}})
+			"grant_types": m.GrantTypes, "software_id": m.SoftwareID,
+			"id_token_signed_response_alg": m.IDTokenSignedResponseAlg}})
 	if err != nil {
 		_ = p.Store.Clients().Delete(ctx, c.ClientID)
 		p.writeError(w, r, errServer(err))
@@ -200,6 +207,15 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 		if err := checkRedirectURI(u); err != nil {
 			return errInvalidClientMetadata("post_logout_redirect_uris: %s", err.Error())
 		}
+	}
+	// ID tokens are signed with an algorithm the key manager has; RS256
+	// is the default (OpenID Connect Registration §2), echoed as such.
+	// "none" and algorithms without a key here are refused.
+	if m.IDTokenSignedResponseAlg == "" {
+		m.IDTokenSignedResponseAlg = keys.RS256
+	}
+	if !slices.Contains(idTokenAlgs, m.IDTokenSignedResponseAlg) {
+		return errInvalidClientMetadata("id_token_signed_response_alg must be one of %s", strings.Join(idTokenAlgs, ", "))
 	}
 	if m.ApplicationType != "" && m.ApplicationType != "web" && m.ApplicationType != "native" {
 		return errInvalidClientMetadata("application_type must be web or native")

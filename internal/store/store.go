@@ -80,6 +80,11 @@ type Client struct {
 	// registered client declared (client_secret_basic, client_secret_post
 	// or none); empty accepts any that fits the client.
 	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's ID
+	// tokens (OpenID Connect Registration id_token_signed_response_alg):
+	// one the key manager signs with. Empty means RS256, which OpenID
+	// Connect requires every relying party to accept.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// Disabled clients get no tokens, and tokens already issued to them
 	// are refused, as for a disabled user.
 	Disabled  bool      `json:"disabled,omitempty"`

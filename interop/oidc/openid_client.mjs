@@ -5,6 +5,8 @@
 // ID token and the access token (RFC 9068) against the issuer's JWKS.
 //
 // Env: ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI USERNAME PASSWORD SCOPE
+// [ID_TOKEN_ALG: the client's id_token_signed_response_alg, RS256 when unset;
+// both libraries accept the ID token only when it is signed with it]
 // Prints one JSON line; exits non-zero when a library refuses something.
 import * as client from 'openid-client';
 import * as jose from 'jose';
@@ -12,8 +14,9 @@ import { Browser, b64json, env, out } from './browser.mjs';
 
 const issuer = env('ISSUER'), clientId = env('CLIENT_ID'), redirectURI = env('REDIRECT_URI');
 const scope = env('SCOPE');
+const idTokenAlg = process.env.ID_TOKEN_ALG || 'RS256';
 
-const config = await client.discovery(new URL(issuer), clientId, undefined,
+const config = await client.discovery(new URL(issuer), clientId, { id_token_signed_response_alg: idTokenAlg },
   client.ClientSecretBasic(env('CLIENT_SECRET')),
   { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks] });
 const meta = config.serverMetadata();
@@ -40,13 +43,15 @@ const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.
 // jose, independently: both tokens against the published keys.
 const jwks = jose.createRemoteJWKSet(new URL(meta.jwks_uri));
 const id = await jose.jwtVerify(tokens.id_token, jwks,
-  { issuer, audience: clientId, algorithms: ['RS256'], requiredClaims: ['sub', 'iat', 'exp', 'nonce'] });
+  { issuer, audience: clientId, algorithms: [idTokenAlg], requiredClaims: ['sub', 'iat', 'exp', 'nonce'] });
 const at = await jose.jwtVerify(tokens.access_token, jwks,
   { issuer, audience: `${issuer}/mcp`, typ: 'at+jwt', requiredClaims: ['sub', 'client_id', 'jti', 'iat', 'exp'] });
 
-// at_hash (OpenID Connect Core §3.1.3.6): left half of SHA-256, base64url.
-const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(tokens.access_token)));
-const atHash = Buffer.from(digest.slice(0, 16)).toString('base64url');
+// at_hash (OpenID Connect Core §3.1.3.6): left half of the alg's hash
+// (SHA-256 for RS256, SHA-512 for EdDSA over Ed25519), base64url.
+const hashAlg = { RS256: 'SHA-256', EdDSA: 'SHA-512' }[idTokenAlg];
+const digest = new Uint8Array(await crypto.subtle.digest(hashAlg, new TextEncoder().encode(tokens.access_token)));
+const atHash = Buffer.from(digest.slice(0, digest.length / 2)).toString('base64url');
 
 out({
   issuer: meta.issuer,
