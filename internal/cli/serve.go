@@ -159,7 +159,7 @@ var demoTenant string
 const demoNote = `Demo users (password in brackets):
   alice  [alice-demo]  role sales-manager: may use sales_report
   bob    [bob-demo]    role hr-manager: may use payroll_report
-  admin  [admin-demo]  role admin: runs the dashboard and the admin API`
+  admin  [admin-demo]  role admin: may query the audit trail through the admin API`
 
 func demoCommand() *command {
 	var f serveFlags
@@ -190,6 +190,7 @@ Gatehouse demo tenant "acme" is running.
   Issuer (OpenID Connect discovery): %[1]s/.well-known/openid-configuration
   Sign-in page:                      %[1]s/login
   MCP endpoint:                      %[1]s/mcp
+  Admin API (audit query):           %[1]s/admin/api/audit
   Health:                            %[1]s/healthz   Metrics: %[1]s/metrics
 
 %[2]s
