@@ -147,6 +147,7 @@ func (g *Gateway) init() error {
 		g.server.AddReceivingMiddleware(g.track, g.intercept)
 		g.server.AddSendingMiddleware(restoreElicitSchema)
 		g.server.AddSendingMiddleware(g.dropListChanged)
+		g.server.AddSendingMiddleware(g.guardResourceUpdated)
 		getServer := func(*http.Request) *mcp.Server { return g.server }
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.

@@ -31,6 +31,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
@@ -389,3 +390,46 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 // unsubscribe ends the session's subscription in the SDK; the upstream
 // subscription stays, as other sessions may share it.
 func (g *Gateway) unsubscribe(context.Context, *mcp.UnsubscribeRequest) error { return nil }
+
+const notificationResourceUpdated = "notifications/resources/updated"
+
+// guardResourceUpdated is sending middleware: the SDK sends an upstream's
+// notifications/resources/updated to every session that subscribed to
+// the URI, and a subscription outlives the permission it was granted on.
+// So the notification goes to a session only while its caller (as last
+// seen, with a token not yet expired) may use an upstream serving the
+// resource, as a new subscription would need.
+func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method == notificationResourceUpdated && !g.mayHearOf(req) {
+			return nil, nil
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// mayHearOf reports whether the session of req, a
+// notifications/resources/updated, may be told of its resource.
+func (g *Gateway) mayHearOf(req mcp.Request) bool {
+	ss, _ := req.GetSession().(*mcp.ServerSession)
+	p, _ := req.GetParams().(*mcp.ResourceUpdatedNotificationParams)
+	cat := g.catalogue()
+	if ss == nil || p == nil || cat == nil {
+		return false
+	}
+	g.viewsMu.Lock()
+	var cl *accesstoken.Claims
+	if v := g.views[ss]; v != nil {
+		cl = v.claims
+	}
+	g.viewsMu.Unlock()
+	if cl == nil || cl.Expiry != 0 && cl.Expiry <= g.now().Unix() {
+		return false
+	}
+	who, err := cat.resolve(cl)
+	if err != nil {
+		return false
+	}
+	c, _ := owner(g.permitted(cat, who), p.URI)
+	return c != nil
+}

@@ -1,0 +1,463 @@
+package gateway_test
+
+//lint:file-ignore SA1019 logging and sampling are deprecated from protocol revision 2026-07-28 on; the revisions before it have them, and the gateway relays them.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// serveUpstream serves s over Streamable HTTP and returns a tenant of one
+// upstream "up" whose tools (names) sales managers may call.
+func serveUpstream(t *testing.T, s *mcp.Server, names ...string) envOptions {
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(us.Close) // after the gateway's, which closes its sessions
+	var ts []store.Tool
+	for _, n := range names {
+		ts = append(ts, store.Tool{Name: n, Upstream: "up", Roles: []string{"sales-manager"}})
+	}
+	return envOptions{tools: ts, upstreams: []store.Upstream{{Name: "up", URL: us.URL}}}
+}
+
+// strings of what a handler got, safe for concurrent use.
+type collected struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *collected) add(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, s)
+}
+
+func (c *collected) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.got)
+}
+
+// TestUpstreamLogRelayedToItsCaller: what an upstream logs during a call
+// reaches the caller of that call, filtered by the level the caller set,
+// and no other session.
+func TestUpstreamLogRelayedToItsCaller(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "chatty", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "chatty", Description: "Logs at every level"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in whoIn) (*mcp.CallToolResult, any, error) {
+			for _, l := range []mcp.LoggingLevel{"debug", "info", "warning", "error"} {
+				req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: l, Logger: "chatty", Data: string(l) + " for " + in.Who})
+			}
+			// Some work after logging. Messages sent right before the
+			// result may still be queued in the gateway's upstream client
+			// when the result arrives, and are then not relayed (the SDK
+			// hands notifications to their handler on another goroutine
+			// than responses; the quiet period in upstreams.Call applies
+			// only once a message was relayed or progress was asked): a
+			// known gap, not what this test is about.
+			time.Sleep(50 * time.Millisecond)
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "chatty"))
+	ctx := context.Background()
+	logsOf := func(sub string, level mcp.LoggingLevel) (*mcp.ClientSession, *collected) {
+		c := &collected{}
+		cs := e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+			LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+				c.add(string(r.Params.Level) + "/" + r.Params.Logger + "/" + r.Params.Data.(string))
+			},
+		})
+		if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+			t.Fatal(err)
+		}
+		return cs, c
+	}
+	alice, aliceLogs := logsOf("alice", "warning")
+	_, carolLogs := logsOf("carol", "debug") // may call chatty, but calls nothing
+	waitFor(t, "chatty listed", func() bool { return slices.Contains(toolNames(t, alice), "chatty") })
+
+	if r := call(t, alice, "chatty", map[string]any{"who": "alice"}); r.IsError || text(r) != "done" {
+		t.Fatalf("chatty = %q", text(r))
+	}
+	want := []string{"warning/chatty/warning for alice", "error/chatty/error for alice"}
+	waitFor(t, "alice's log messages", func() bool { return len(aliceLogs.all()) >= len(want) })
+	time.Sleep(200 * time.Millisecond) // a wrong one, given time to arrive
+	if got := aliceLogs.all(); !slices.Equal(got, want) {
+		t.Errorf("alice got %q, want %q (her level is warning)", got, want)
+	}
+	if got := carolLogs.all(); len(got) != 0 {
+		t.Errorf("carol, who called nothing, got %q", got)
+	}
+
+	// The caller's level is hers: at debug she gets every message.
+	if err := alice.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	call(t, alice, "chatty", map[string]any{"who": "alice"})
+	waitFor(t, "alice's log messages at debug", func() bool { return len(aliceLogs.all()) >= len(want)+4 })
+	if got := aliceLogs.all()[len(want):]; !slices.Equal(got, []string{"debug/chatty/debug for alice", "info/chatty/info for alice",
+		"warning/chatty/warning for alice", "error/chatty/error for alice"}) {
+		t.Errorf("alice at debug got %q", got)
+	}
+	if got := carolLogs.all(); len(got) != 0 {
+		t.Errorf("carol got %q", got)
+	}
+}
+
+// TestSamplingRelayed: an upstream's sampling/createMessage during a call
+// reaches the caller of that call as the upstream sent it, and the
+// caller's answer goes back to the upstream as given.
+func TestSamplingRelayed(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "sampler", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "summarize", Description: "Asks the caller's model for a summary"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				Messages:     []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "Summarize: Q3 sales rose 4%"}}},
+				MaxTokens:    50,
+				SystemPrompt: "Be brief.",
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			tc, _ := res.Content.(*mcp.TextContent)
+			if tc == nil {
+				return nil, nil, errors.New("no text in the answer")
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: tc.Text + " | " + res.Model + " | " + string(res.Role)}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "summarize"))
+	var mu sync.Mutex
+	var asked []*mcp.CreateMessageParams
+	alice := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			mu.Lock()
+			asked = append(asked, r.Params)
+			mu.Unlock()
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "test-model", Content: &mcp.TextContent{Text: "Sales up 4%."}}, nil
+		},
+	})
+	waitFor(t, "summarize listed", func() bool { return slices.Contains(toolNames(t, alice), "summarize") })
+
+	r := call(t, alice, "summarize", nil)
+	if r.IsError || text(r) != "Sales up 4%. | test-model | assistant" {
+		t.Fatalf("summarize = %q (error %v), want the caller's answer", text(r), r.IsError)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 {
+		t.Fatalf("the caller was asked %d times", len(asked))
+	}
+	p := asked[0]
+	if tc, _ := p.Messages[0].Content.(*mcp.TextContent); len(p.Messages) != 1 || tc == nil || tc.Text != "Summarize: Q3 sales rose 4%" ||
+		p.Messages[0].Role != "user" || p.MaxTokens != 50 || p.SystemPrompt != "Be brief." {
+		t.Errorf("the caller was asked %+v", p)
+	}
+}
+
+// TestResourceUpdatedRelayed: a subscription reaches the upstream, and the
+// upstream's notifications/resources/updated reaches the session that
+// subscribed while its caller may use the upstream; not a session that
+// did not subscribe, not a caller refused the subscription, and not a
+// subscriber who may no longer use the upstream.
+func TestResourceUpdatedRelayed(t *testing.T) {
+	subscribed := &collected{}
+	up := mcp.NewServer(&mcp.Implementation{Name: "notes", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(_ context.Context, r *mcp.SubscribeRequest) error { subscribed.add(r.Params.URI); return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes"}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "notes"}}}, nil
+	})
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := context.Background()
+	watch := func(sub string) (*mcp.ClientSession, *collected) {
+		c := &collected{}
+		cs := e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+			ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { c.add(r.Params.URI) },
+		})
+		return cs, c
+	}
+	alice, aliceGot := watch("alice")
+	carol, carolGot := watch("carol") // may, but does not subscribe
+	dave, daveGot := watch("dave")    // may not
+	waitFor(t, "alice's resources", func() bool {
+		rl, err := alice.ListResources(ctx, nil)
+		return err == nil && len(rl.Resources) == 1
+	})
+	toolNames(t, carol)
+
+	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatalf("alice's subscription: %v", err)
+	}
+	if err := dave.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err == nil {
+		t.Error("dave subscribed to a resource of an upstream he may not use")
+	}
+	if got := subscribed.all(); !slices.Equal(got, []string{"file:///notes.txt"}) {
+		t.Errorf("the upstream got subscriptions %q", got)
+	}
+
+	if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's update", func() bool { return len(aliceGot.all()) == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if got := aliceGot.all(); !slices.Equal(got, []string{"file:///notes.txt"}) {
+		t.Errorf("alice got %q", got)
+	}
+	if got := carolGot.all(); len(got) != 0 {
+		t.Errorf("carol, who did not subscribe, got %q", got)
+	}
+	if got := daveGot.all(); len(got) != 0 {
+		t.Errorf("dave, who was refused, got %q", got)
+	}
+
+	// alice may no longer use the upstream: her subscription stays in the
+	// SDK, but the upstream's updates no longer reach her.
+	if err := e.st.Users().Update(ctx, "alice", func(u store.User) (store.User, error) { u.Roles = nil; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := aliceGot.all(); len(got) != 1 {
+		t.Errorf("alice, who may no longer use the upstream, got %q", got)
+	}
+}
+
+// TestUpstreamProtocolErrorPassedThrough: a JSON-RPC error an upstream
+// answers a tools/call with (a protocol error, not an isError result)
+// reaches the caller with its code and message unchanged, and the trail
+// records it.
+func TestUpstreamProtocolErrorPassedThrough(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "broken", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "broken", Description: "Answers with a protocol error"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return nil, nil, errors.New("not reached")
+		})
+	const code, message = -32050, "quota exhausted upstream"
+	up.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "tools/call" {
+				return nil, &jsonrpc.Error{Code: code, Message: message}
+			}
+			return next(ctx, method, req)
+		}
+	})
+	e := newEnv(t, serveUpstream(t, up, "broken"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "broken listed", func() bool { return slices.Contains(toolNames(t, alice), "broken") })
+
+	res, err := alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "broken", Arguments: map[string]any{}})
+	var rpc *jsonrpc.Error
+	if !errors.As(err, &rpc) || rpc.Code != code || rpc.Message != message {
+		t.Fatalf("call = %v, %v; want the JSON-RPC error %d %q", res, err, code, message)
+	}
+	var results []audit.Event
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.ToolResult && ev.Tool == "broken" {
+			results = append(results, ev)
+		}
+	}
+	if len(results) != 1 || results[0].Status != "error" || results[0].Detail["error"] != message || results[0].Detail["code"] != int64(code) {
+		t.Errorf("results audited: %+v", results)
+	}
+}
+
+// TestConcurrentCallsThroughOneUpstreamSession: two people's sessions call
+// the same upstream tool at once, with the same JSON-RPC IDs and the same
+// progress tokens, over the gateway's one session with the upstream. Each
+// gets its own results and its own progress notifications only.
+func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
+	const perSession = 4
+	const all = 2 * perSession
+	var mu sync.Mutex
+	arrived := 0
+	allIn := make(chan struct{})
+	upTokens := map[string]bool{}
+	up := mcp.NewServer(&mcp.Implementation{Name: "worker", Version: "1"}, nil)
+	type workIn struct {
+		Who string `json:"who"`
+		N   int    `json:"n"`
+	}
+	mcp.AddTool(up, &mcp.Tool{Name: "work", Description: "Reports progress, then answers"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in workIn) (*mcp.CallToolResult, any, error) {
+			pt := req.Params.GetProgressToken()
+			mu.Lock()
+			upTokens[pt.(string)] = true
+			if arrived++; arrived == all {
+				close(allIn)
+			}
+			mu.Unlock()
+			// Every call is running before any answers.
+			select {
+			case <-allIn:
+			case <-time.After(20 * time.Second):
+				return nil, nil, errors.New("the calls did not run at once")
+			}
+			for k := 1; k <= 3; k++ {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: float64(k), Total: 3,
+					Message: fmt.Sprintf("%s/%d/step %d", in.Who, in.N, k)})
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("result for %s/%d", in.Who, in.N)}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "work"))
+
+	type person struct {
+		name     string
+		cs       *mcp.ClientSession
+		progress *collected
+		ids      *collected // JSON-RPC IDs of its tools/call requests
+	}
+	open := func(sub string) *person {
+		p := &person{name: sub, progress: &collected{}, ids: &collected{}}
+		client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, &mcp.ClientOptions{
+			ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+				p.progress.add(r.Params.ProgressToken.(string) + " " + r.Params.Message)
+			},
+		})
+		hc := &http.Client{Transport: bearer{token: e.token(sub, "acme-assistant"), base: idRecorder{p.ids}}}
+		cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: e.resource, HTTPClient: hc},
+			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		p.cs = cs
+		return p
+	}
+	waitFor(t, "work listed", func() bool {
+		return slices.Contains(toolNames(t, e.connect("alice", "acme-assistant", "2025-11-25")), "work")
+	})
+	alice, carol := open("alice"), open("carol")
+	for _, p := range []*person{alice, carol} {
+		if !slices.Contains(toolNames(t, p.cs), "work") {
+			t.Fatalf("%s does not list work", p.name)
+		}
+	}
+
+	results := map[string][]string{}
+	var rmu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range []*person{alice, carol} {
+		for n := 1; n <= perSession; n++ {
+			wg.Go(func() {
+				params := &mcp.CallToolParams{Name: "work", Arguments: map[string]any{"who": p.name, "n": n}}
+				params.SetProgressToken(fmt.Sprintf("tok-%d", n))
+				r, err := p.cs.CallTool(context.Background(), params)
+				rmu.Lock()
+				defer rmu.Unlock()
+				if err != nil {
+					results[p.name] = append(results[p.name], "error: "+err.Error())
+					return
+				}
+				results[p.name] = append(results[p.name], text(r))
+			})
+		}
+	}
+	wg.Wait()
+
+	// The same IDs on both sessions (each session numbers its own).
+	aliceIDs, carolIDs := alice.ids.all(), carol.ids.all()
+	slices.Sort(aliceIDs)
+	slices.Sort(carolIDs)
+	if len(aliceIDs) != perSession || !slices.Equal(aliceIDs, carolIDs) {
+		t.Errorf("tools/call IDs: alice %v, carol %v; want the same %d", aliceIDs, carolIDs, perSession)
+	}
+	for _, p := range []*person{alice, carol} {
+		got := results[p.name]
+		slices.Sort(got)
+		var want []string
+		for n := 1; n <= perSession; n++ {
+			want = append(want, fmt.Sprintf("result for %s/%d", p.name, n))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s's results = %q, want %q", p.name, got, want)
+		}
+		// Its own progress only: under each of its tokens, steps of that
+		// call of its own, each at most once.
+		//
+		// Not asserted: that every step arrives. Under concurrency some
+		// calls' progress is lost: the gateway's upstream client hands
+		// notifications to their handler on one queue, apart from
+		// responses, so a call's result can come back while its progress
+		// is still queued behind other calls', and the quiet period in
+		// upstreams.Call does not wait for it (a known gap, logged below).
+		time.Sleep(200 * time.Millisecond)
+		prog := p.progress.all()
+		var own []string
+		for n := 1; n <= perSession; n++ {
+			for k := 1; k <= 3; k++ {
+				own = append(own, fmt.Sprintf("tok-%d %s/%d/step %d", n, p.name, n, k))
+			}
+		}
+		seen := map[string]bool{}
+		for _, g := range prog {
+			if !slices.Contains(own, g) || seen[g] {
+				t.Errorf("%s got progress %q, not once of its own", p.name, g)
+			}
+			seen[g] = true
+		}
+		if len(prog) < len(own) {
+			t.Logf("%s got %d of its %d progress notifications", p.name, len(prog), len(own))
+		}
+	}
+	// One upstream session; the upstream saw the gateway's own progress
+	// tokens, one per call, not the callers'.
+	sessions := 0
+	for range up.Sessions() {
+		sessions++
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sessions != 1 || len(upTokens) != all {
+		t.Errorf("the upstream had %d sessions and saw %d progress tokens, want 1 and %d", sessions, len(upTokens), all)
+	}
+	for tok := range upTokens {
+		if strings.HasPrefix(tok, "tok-") {
+			t.Errorf("the upstream saw the caller's progress token %q", tok)
+		}
+	}
+}
+
+// idRecorder notes the JSON-RPC ID of every tools/call request it sends.
+type idRecorder struct{ ids *collected }
+
+func (r idRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Method == http.MethodPost {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Body = ioNopCloser(body)
+		var msg struct {
+			Method string          `json:"method"`
+			ID     json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(body, &msg) == nil && msg.Method == "tools/call" {
+			r.ids.add(string(msg.ID))
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
