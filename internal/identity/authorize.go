@@ -110,6 +110,11 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	// Tool scopes are looked up once the person has signed in
 	// (checkToolScopes): anonymous requests must not learn the catalogue.
 	req.scopes = p.requestable(scopes, req.resources)
+	// A registered client gets no scope beyond its registration.
+	var refused bool
+	if req.scopes, refused = p.registeredScopes(c, req.scopes); refused {
+		return req, "", errBeyondRegistration(c)
+	}
 	if slices.Contains(req.scopes, "openid") && q.Get("redirect_uri") == "" {
 		return req, "", errInvalidRequest("redirect_uri is required for an OpenID Connect request")
 	}

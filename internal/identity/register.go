@@ -7,8 +7,8 @@ package identity
 // The grant types and token endpoint authentication method a client
 // registers are stored and are all it may use; its ID tokens are signed
 // with the id_token_signed_response_alg it registers (RS256 by default).
-// Its scope is echoed as narrowed to what the server grants, but not
-// stored.
+// Its scope, narrowed to the scopes the server offers, is stored and limits
+// what it is granted (registeredScopes).
 // Registrations are counted per client address (IPv6: per /64) in the
 // database.
 
@@ -125,18 +125,28 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errInvalidClientMetadata("the body is not a JSON object of client metadata"))
 		return
 	}
+	scopeAsked := m.Scope != ""
 	if e := p.normalizeMetadata(&m); e != nil {
 		p.writeError(w, r, e)
 		return
 	}
 	now := p.now()
 	// What the client registered is what it may do: its grant types and
-	// its one authentication method are kept and enforced at /token.
+	// its one authentication method are kept and enforced at /token, its
+	// scope at /authorize and /token (registeredScopes).
 	c := store.Client{ClientID: "dcr_" + randomID(), Name: m.ClientName, Kind: store.KindAgent,
 		RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, Source: store.SourceRegistered,
 		GrantTypes: m.GrantTypes, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg}
 	resp := registrationResponse{ClientID: c.ClientID, ClientIDIssuedAt: now.Unix(), clientMetadata: m}
+	switch {
+	case m.Scope != "":
+		c.Scopes, _ = parseScope(m.Scope)
+	case scopeAsked:
+		// Nothing offered here was asked for: the default (no limit)
+		// replaces it, and the answer names it.
+		resp.Scope = joinScope(p.scopes)
+	}
 	if m.TokenEndpointAuthMethod != authNone {
 		// 256 random bits: a SHA-256 digest keeps it safe, and checking it
 		// costs no argon2 (which belongs to login).
@@ -153,7 +163,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		RemoteAddr: addrString(ip), Detail: map[string]any{"client_name": m.ClientName,
 			"redirect_uris": m.RedirectURIs, "token_endpoint_auth_method": m.TokenEndpointAuthMethod,
 			"grant_types": m.GrantTypes, "software_id": m.SoftwareID,
-			"id_token_signed_response_alg": m.IDTokenSignedResponseAlg}})
+			"id_token_signed_response_alg": m.IDTokenSignedResponseAlg, "scope": m.Scope}})
 	if err != nil {
 		_ = p.Store.Clients().Delete(ctx, c.ClientID)
 		p.writeError(w, r, errServer(err))
@@ -228,8 +238,14 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 			return errInvalidClientMetadata("client_uri, logo_uri, tos_uri and policy_uri must be http(s) URLs")
 		}
 	}
-	// Scopes the server advertises are accepted; others are dropped (RFC
-	// 7591 §2: the server may replace the requested scope).
+	// The registered scope is what the client may be granted. Scopes the
+	// server advertises are kept; others (tool scopes among them, which
+	// registration does not take: toolscope.go) are dropped (RFC 7591 §2:
+	// the server may replace requested metadata values). When nothing the
+	// server offers is left, the server's default — every scope it
+	// offers, no limit — replaces it (handleRegister) and is echoed, so
+	// that the client knows (MCP clients in the wild register names of
+	// their own).
 	if m.Scope != "" {
 		asked, e := parseScope(m.Scope)
 		if e != nil {
@@ -238,4 +254,33 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 		m.Scope = joinScope(p.grantable(asked))
 	}
 	return nil
+}
+
+// registeredScopes limits scopes to what client registered (RFC 7591
+// scope, store.Client.Scopes); a client that registered none is not
+// limited. Tool scopes pass: one only narrows a token (toolscope.go), and
+// registration does not take them. Scopes beyond the registration are
+// dropped, as RFC 6749 §3.3 lets the server grant less than asked (the
+// token response names the scope granted); refused reports that scopes
+// were asked for and every one was beyond it, which the caller answers
+// with invalid_scope when the client named them itself.
+func (p *Provider) registeredScopes(client store.Client, scopes []string) (kept []string, refused bool) {
+	if len(client.Scopes) == 0 {
+		return scopes, false
+	}
+	dropped := 0
+	for _, s := range scopes {
+		if p.dynamicToolScope(s) || slices.Contains(client.Scopes, s) {
+			kept = append(kept, s)
+		} else {
+			dropped++
+		}
+	}
+	return kept, dropped > 0 && len(kept) == 0
+}
+
+// errBeyondRegistration is the invalid_scope of a request whose scopes
+// are all beyond what the client registered.
+func errBeyondRegistration(client store.Client) *Error {
+	return errInvalidScope("the client registered the scope %q; the request asks for none of it", joinScope(client.Scopes))
 }

@@ -342,6 +342,10 @@ func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, 
 	if len(aud) == 0 {
 		aud = []string{p.MCPResource}
 	}
+	asked, refused := p.registeredScopes(client, p.requestable(asked, aud))
+	if refused {
+		return nil, errBeyondRegistration(client)
+	}
 	scopes, e := p.clientScopes(ctx, asked, aud)
 	if e != nil {
 		return nil, e
@@ -437,6 +441,12 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 			return nil, errInvalidScope("the scope exceeds the subject token's")
 		}
 		scopes = asked
+	}
+	// Within what the agent registered, too: asking beyond it is refused,
+	// and an implicit scope (the subject token's) is narrowed to it.
+	var refused bool
+	if scopes, refused = p.registeredScopes(client, scopes); refused && get(f, "scope") != "" {
+		return nil, errBeyondRegistration(client)
 	}
 	// A subject token narrowed to tools gives a token narrowed to tools
 	// (one naming none would reach every tool), whatever the consent

@@ -18,7 +18,8 @@ package identity
 //   - Tool scopes are not listed in scopes_supported (RFC 8414 lets a
 //     server leave supported scopes out; the list would show the catalogue
 //     to anyone), nor accepted in dynamic registration metadata (which is
-//     anonymous, and informative only).
+//     anonymous); the scope a client registers never limits them, since a
+//     tool scope only narrows a token (registeredScopes).
 //   - A request that asks for tool scopes and is granted none is refused
 //     (invalid_scope): the token would name no tool, and so reach every
 //     tool, which is wider than asked. Likewise a refresh or token exchange

@@ -85,6 +85,12 @@ type Client struct {
 	// one the key manager signs with. Empty means RS256, which OpenID
 	// Connect requires every relying party to accept.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// Scopes are the scopes a registered client may be granted (RFC 7591
+	// scope, narrowed to those the server offers); empty means no limit
+	// beyond what the server offers (tenant clients, and clients that
+	// registered no scope). Tool scopes are never in it and never limited
+	// by it: see identity's registeredScopes.
+	Scopes []string `json:"scopes,omitempty"`
 	// Disabled clients get no tokens, and tokens already issued to them
 	// are refused, as for a disabled user.
 	Disabled  bool      `json:"disabled,omitempty"`
