@@ -33,7 +33,7 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok || r.Params == nil {
 			return next(ctx, method, req)
 		}
-		f := c.sole()
+		f := c.running()
 		if f == nil || f.session == nil {
 			return nil, errUnattributable
 		}

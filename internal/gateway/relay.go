@@ -24,7 +24,7 @@ func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
 // relaySampling passes an upstream's sampling request to the caller of the
 // one call running on it.
 func (c *upConn) relaySampling(p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	f := c.sole()
+	f := c.running()
 	if f == nil || f.session == nil {
 		return nil, errUnattributable
 	}

@@ -86,33 +86,74 @@ type upConn struct {
 type inflightCall struct {
 	ctx     context.Context
 	session *mcp.ServerSession
+	caller  string       // tools.Call.Caller
 	last    atomic.Int64 // when a notification was last relayed, in ns
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so
 	// the upstream may still be working on it.
 	abandoned bool
+	// answered (guarded by upConn.mu): the upstream's result came. The
+	// SDK hands notifications to their handler apart from responses, so
+	// what the upstream sent before its result may still be on its way.
+	answered bool
 }
 
-// sole returns the one call running on c, or nil when there is none or
-// more than one. MCP gives a server-to-client request no link to the call
-// it serves, and all calls share one upstream session: a request is relayed
-// only when it can be attributed without doubt, never to a guess. A call
-// its caller abandoned counts as running (the upstream may not know yet)
-// but is relayed nothing: what the upstream says late reaches no one.
+// sole returns the call on c that what the upstream sends now (a log
+// message, a sampling or elicitation request) belongs to, or nil when that
+// is in doubt. MCP gives a server-to-client message no link to the call it
+// serves, and all calls share one upstream session, so a message is
+// relayed only when every call that may have sent it is one caller's (one
+// person through one agent), never to a guess about whose. The candidates
+// are the calls running, those the upstream answered in the last
+// answeredLinger (their notifications may still be on their way) and
+// those whose caller gave up (the upstream may still be working on them:
+// an abandoned call puts everything in doubt).
 func (c *upConn) sole() *inflightCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.inflight) != 1 {
-		return nil
-	}
+	caller := ""
+	var running, answered *inflightCall
+	n := 0
 	for f := range c.inflight {
-		if f.abandoned {
+		if f.abandoned || f.session == nil || f.caller == "" || (caller != "" && f.caller != caller) {
 			return nil
 		}
-		return f
+		caller = f.caller
+		if f.answered {
+			answered = f
+			continue
+		}
+		running = f
+		n++
 	}
-	return nil
+	switch n {
+	case 0:
+		return answered
+	case 1:
+		return running
+	}
+	return nil // two calls running for one caller: which one is in doubt
 }
+
+// running is sole, for what can only belong to a call still waiting for
+// its result: a sampling or elicitation request.
+func (c *upConn) running() *inflightCall {
+	f := c.sole()
+	if f == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.answered {
+		return nil
+	}
+	return f
+}
+
+// answeredLinger is how long a call the upstream answered still counts as
+// running on it (see sole): its own late notifications still find it, and
+// nobody else's call is taken for their source meanwhile.
+const answeredLinger = 2 * time.Second
 
 // abandonQuarantine is how long a call its caller abandoned still counts
 // as running on its upstream (see sole): MCP's notifications/cancelled is
@@ -131,17 +172,18 @@ func (c *upConn) begin(f *inflightCall) {
 	c.inflight[f] = true
 }
 
-// end takes f off c, at once if the upstream answered it, else after
-// abandonQuarantine.
+// end takes f off c: after answeredLinger if the upstream answered it,
+// after abandonQuarantine if its caller gave up first.
 func (c *upConn) end(f *inflightCall, abandoned bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !abandoned {
-		delete(c.inflight, f)
-		return
+	linger := answeredLinger
+	if abandoned {
+		f.abandoned, linger = true, abandonQuarantine
+	} else {
+		f.answered = true
 	}
-	f.abandoned = true
-	time.AfterFunc(abandonQuarantine, func() {
+	time.AfterFunc(linger, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		delete(c.inflight, f)
@@ -657,7 +699,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		return nil, err
 	}
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
-	f := &inflightCall{ctx: ctx, session: call.Session}
+	f := &inflightCall{ctx: ctx, session: call.Session, caller: call.Caller}
 	c.begin(f)
 	// A caller that stopped waiting leaves the call abandoned, whatever
 	// the upstream does next.

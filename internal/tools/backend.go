@@ -22,6 +22,10 @@ type Call struct {
 	// relays what a tool asks of the caller during the call (sampling,
 	// elicitation, log messages) sends it there, within the call's context.
 	Session *mcp.ServerSession
+	// Caller names who the call is for (the person and the agent acting):
+	// what a backend relays may go to this caller's session only if it
+	// cannot have come from another caller's call.
+	Caller string
 }
 
 // Backend runs tool calls.
