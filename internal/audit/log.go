@@ -419,17 +419,27 @@ func (w *writer) size() int {
 	return n
 }
 
+// take adds p, just received from l.in, to the batch and returns how many
+// records it holds; ok false (l.in closed) marks the writer closed.
+func (w *writer) take(p *pending, ok bool) (int, bool) {
+	if !ok {
+		w.open = false
+		return 0, false
+	}
+	w.batch = append(w.batch, p)
+	return len(p.recs), true
+}
+
 // fill adds what is queued, without waiting, up to MaxBatch records.
 func (w *writer) fill() {
 	for n := w.size(); w.open && n < w.l.maxBatch; {
 		select {
 		case p, ok := <-w.l.in:
-			if !ok {
-				w.open = false
+			k, more := w.take(p, ok)
+			if !more {
 				return
 			}
-			w.batch = append(w.batch, p)
-			n += len(p.recs)
+			n += k
 		default:
 			return
 		}
@@ -462,12 +472,11 @@ func (w *writer) awaitWaiter() {
 	for n < w.l.maxBatch {
 		select {
 		case p, ok := <-w.l.in:
-			if !ok {
-				w.open = false
+			k, more := w.take(p, ok)
+			if !more {
 				return
 			}
-			w.batch = append(w.batch, p)
-			n += len(p.recs)
+			n += k
 			if p.done != nil {
 				w.fill()
 				return
