@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -52,6 +53,14 @@ func newTestUpstream(echoDescription string) *mcp.Server {
 				for i := 1; i <= 3; i++ {
 					req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: float64(i), Total: 3, Message: fmt.Sprintf("step %d", i)})
 				}
+				// A real slow tool works after its last report. Without a
+				// pause, the result follows the reports within microseconds,
+				// and the SDK client, which hands notifications to their
+				// handler apart from responses, may not have passed them on
+				// before the gateway answers: a known limit (progress sent
+				// right before the result can be lost under load), which
+				// this test is not about.
+				time.Sleep(100 * time.Millisecond)
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 		})
