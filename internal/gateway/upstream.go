@@ -106,8 +106,8 @@ type inflightCall struct {
 // person through one agent), never to a guess about whose. The candidates
 // are the calls running, those the upstream answered in the last
 // answeredLinger (their notifications may still be on their way) and
-// those whose caller gave up (the upstream may still be working on them:
-// an abandoned call puts everything in doubt).
+// those whose caller gave up (the upstream may still be working on them;
+// they are never a target, and another caller's puts everything in doubt).
 func (c *upConn) sole() *inflightCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -115,16 +115,18 @@ func (c *upConn) sole() *inflightCall {
 	var running, answered *inflightCall
 	n := 0
 	for f := range c.inflight {
-		if f.abandoned || f.session == nil || f.caller == "" || (caller != "" && f.caller != caller) {
+		if f.session == nil || f.caller == "" || (caller != "" && f.caller != caller) {
 			return nil
 		}
 		caller = f.caller
-		if f.answered {
+		switch {
+		case f.abandoned: // the same caller's, given up: never a target
+		case f.answered:
 			answered = f
-			continue
+		default:
+			running = f
+			n++
 		}
-		running = f
-		n++
 	}
 	switch n {
 	case 0:

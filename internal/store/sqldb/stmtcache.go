@@ -3,8 +3,12 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
+
+// errClosed is a preparation asked of a closed database.
+var errClosed = errors.New("sqldb: the database is closed")
 
 // Design note: the prepared-statement cache.
 //
@@ -27,9 +31,12 @@ import (
 
 // stmtCache holds prepared statements by query text.
 type stmtCache struct {
-	m       sync.Map   // query text → *sql.Stmt
-	mu      sync.Mutex // one preparation of a text at a time
-	filling sync.Map   // query text → true while prepared aside
+	m       sync.Map       // query text → *sql.Stmt
+	mu      sync.Mutex     // one preparation of a text at a time
+	filling sync.Map       // query text → true while prepared aside
+	fills   sync.WaitGroup // the preparations aside, which Close waits for
+	life    sync.Mutex     // guards closed and fills.Add against Close
+	closed  bool           // no more preparations
 }
 
 // prepared returns the cached statement for q (already rebound), preparing
@@ -42,6 +49,12 @@ func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	defer s.stmts.mu.Unlock()
 	if v, ok := s.stmts.m.Load(q); ok {
 		return v.(*sql.Stmt), nil
+	}
+	s.stmts.life.Lock()
+	closed := s.stmts.closed
+	s.stmts.life.Unlock()
+	if closed {
+		return nil, errClosed
 	}
 	// Prepared on the database, not in the caller's transaction: a
 	// failure does not abort the transaction on PostgreSQL, and the
@@ -70,7 +83,15 @@ func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, erro
 		return tx.StmtContext(ctx, v.(*sql.Stmt)), nil
 	}
 	if _, filling := s.stmts.filling.LoadOrStore(q, true); !filling {
+		s.stmts.life.Lock()
+		if s.stmts.closed {
+			s.stmts.life.Unlock()
+			return nil, nil
+		}
+		s.stmts.fills.Add(1)
+		s.stmts.life.Unlock()
 		go func() {
+			defer s.stmts.fills.Done()
 			_, _ = s.prepared(context.Background(), q)
 			s.stmts.filling.Delete(q)
 		}()
@@ -112,8 +133,14 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
-// closeStmts closes the cached statements.
+// closeStmts stops preparations, waits for those under way aside (each
+// could otherwise open a connection, and on SQLite files, while or after
+// the database closes) and closes the cached statements.
 func (s *DB) closeStmts() {
+	s.stmts.life.Lock()
+	s.stmts.closed = true
+	s.stmts.life.Unlock()
+	s.stmts.fills.Wait()
 	s.stmts.m.Range(func(k, v any) bool {
 		v.(*sql.Stmt).Close()
 		s.stmts.m.Delete(k)
