@@ -181,8 +181,17 @@ func (ss *Streams) Close() {
 		if !s.active.Load() {
 			continue
 		}
-		now := s.l.now()
-		if _, _, err := s.l.st.ClaimAuditCursor(ctx, s.sink.Name(), s.owner, now, now); err != nil {
+		// Given up by a lease that ends now; tried a few times, since until
+		// the lease runs out no other replica (nor the next start) sends.
+		var err error
+		for try := 0; try < 3; try++ {
+			now := s.l.now()
+			if _, _, err = s.l.st.ClaimAuditCursor(ctx, s.sink.Name(), s.owner, now, now); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
 			s.log().Warn("audit stream cannot give up its claim", "err", err)
 		}
 		s.active.Store(false)

@@ -75,11 +75,16 @@ func collect(t *testing.T, ch <-chan int64, n int) []int64 {
 	t.Helper()
 	var out []int64
 	seen := map[int64]bool{}
+	deadline := time.After(time.Minute)
 	for len(out) < n {
-		s := <-ch
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+		select {
+		case s := <-ch:
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		case <-deadline:
+			t.Fatalf("after a minute, %d of %d records delivered: %v", len(out), n, out)
 		}
 	}
 	return out

@@ -180,7 +180,8 @@ func TestMCPGoSDKStepUp(t *testing.T) {
 	if authorizations != 2 {
 		t.Errorf("%d authorizations, want 2 (the first, the step-up)", authorizations)
 	}
-	if got := stepUpScope(t, h); got != "tool:sales_report tool:payroll_report" {
+	// A scope is a set (RFC 6749 §3.3): its order is nobody's promise.
+	if got := strings.Fields(stepUpScope(t, h)); !sameSet(got, []string{"tool:sales_report", "tool:payroll_report"}) {
 		t.Errorf("stepped-up token's scope %q", got)
 	}
 	if got := tools(); !slices.Equal(got, []string{"payroll_report", "sales_report"}) {
@@ -236,4 +237,10 @@ func TestMCPToolScopeNotGranted(t *testing.T) {
 			t.Errorf("anonymous %s: %d %s", scope, resp.StatusCode, loc)
 		}
 	}
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(a, b)
 }
