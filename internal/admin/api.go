@@ -108,9 +108,8 @@ type admin struct {
 func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		token = strings.TrimSpace(token)
-		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		token, ok := accesstoken.FromRequest(r)
+		if !ok {
 			a.challenge(w, http.StatusUnauthorized, "", "")
 			return
 		}

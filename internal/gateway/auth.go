@@ -254,7 +254,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		return nil, auth.ErrInvalidToken
 	}, &auth.RequireBearerTokenOptions{ResourceMetadataURL: g.metadataURL(), ClockSkew: accesstoken.Skew})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r)
+		token, ok := accesstoken.FromRequest(r)
 		if !ok {
 			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized})
 			return
@@ -335,12 +335,6 @@ func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.C
 // errRevocationUnknown is a store that could not say whether a token was
 // revoked.
 var errRevocationUnknown = errors.New("revocation status unknown")
-
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	return token, ok && strings.EqualFold(scheme, "Bearer") && token != "" && !strings.ContainsAny(token, " \t")
-}
 
 // guardOrigin refuses requests a browser page of another site could make
 // (an Origin not allowed) and requests whose Host is not this resource's,

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
@@ -128,4 +130,13 @@ func Verify(k *keys.Manager, token, issuer, audience string, now time.Time) (Cla
 		return c, fmt.Errorf("%w: issued in the future", ErrInvalid)
 	}
 	return c, nil
+}
+
+// FromRequest returns the access token of r's Authorization header (RFC
+// 6750 section 2.1: "Bearer", any case, then one token without blanks),
+// and whether there is one.
+func FromRequest(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != "" && !strings.ContainsAny(token, " \t")
 }
