@@ -29,16 +29,7 @@ clients:
     id_token_signed_response_alg: EdDSA
 `, nil)
 	var got struct {
-		IDToken struct {
-			Header   map[string]any `json:"header"`
-			Claims   map[string]any `json:"claims"`
-			NonceOK  bool           `json:"nonce_ok"`
-			AtHashOK bool           `json:"at_hash_ok"`
-			Jose     struct {
-				Alg string `json:"alg"`
-				Sub string `json:"sub"`
-			} `json:"jose"`
-		} `json:"id_token"`
+		IDToken oidcIDToken `json:"id_token"`
 	}
 	runOIDCPeer(t, gh, "openid_client.mjs", map[string]string{
 		"CLIENT_ID": "acme-ed", "CLIENT_SECRET": secret, "REDIRECT_URI": "http://127.0.0.1:9002/callback",

@@ -191,24 +191,15 @@ func TestOIDCOpenIDClient(t *testing.T) {
 			StateOK bool   `json:"state_ok"`
 			HasCode bool   `json:"has_code"`
 		} `json:"callback"`
-		Steps           []oidcStep `json:"steps"`
-		SetCookies      []string   `json:"set_cookies"`
-		TokenType       string     `json:"token_type"`
-		Scope           string     `json:"scope"`
-		ExpiresIn       float64    `json:"expires_in"`
-		HasRefreshToken bool       `json:"has_refresh_token"`
-		IDToken         struct {
-			Header   map[string]any `json:"header"`
-			Claims   map[string]any `json:"claims"`
-			NonceOK  bool           `json:"nonce_ok"`
-			AtHashOK bool           `json:"at_hash_ok"`
-			Jose     struct {
-				Alg string `json:"alg"`
-				Sub string `json:"sub"`
-			} `json:"jose"`
-		} `json:"id_token"`
-		AccessToken oidcJWT        `json:"access_token"`
-		Userinfo    map[string]any `json:"userinfo"`
+		Steps           []oidcStep     `json:"steps"`
+		SetCookies      []string       `json:"set_cookies"`
+		TokenType       string         `json:"token_type"`
+		Scope           string         `json:"scope"`
+		ExpiresIn       float64        `json:"expires_in"`
+		HasRefreshToken bool           `json:"has_refresh_token"`
+		IDToken         oidcIDToken    `json:"id_token"`
+		AccessToken     oidcJWT        `json:"access_token"`
+		Userinfo        map[string]any `json:"userinfo"`
 	}
 	runOIDCPeer(t, gh, "openid_client.mjs", map[string]string{
 		"CLIENT_ID": oidcWebClient, "CLIENT_SECRET": oidcWebSecret, "REDIRECT_URI": oidcWebRedirect,
@@ -409,4 +400,17 @@ func TestOIDCGrantsOpenIDClient(t *testing.T) {
 	}
 	got.ExchangeByWebApp.refused(t, "token exchange by a web client", "unauthorized_client", 400)
 	got.ExchangeOfService.refused(t, "token exchange of a client_credentials token", "invalid_grant", 400)
+}
+
+// oidcIDToken is what interop/oidc/openid_client.mjs reports of the ID
+// token it received and checked.
+type oidcIDToken struct {
+	Header   map[string]any `json:"header"`
+	Claims   map[string]any `json:"claims"`
+	NonceOK  bool           `json:"nonce_ok"`
+	AtHashOK bool           `json:"at_hash_ok"`
+	Jose     struct {
+		Alg string `json:"alg"`
+		Sub string `json:"sub"`
+	} `json:"jose"`
 }
