@@ -1,0 +1,111 @@
+package json
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+type params struct {
+	Name string         `json:"name"`
+	Args map[string]any `json:"arguments,omitempty"`
+}
+
+func decodeExact(t *testing.T, in string, v any) error {
+	t.Helper()
+	d := NewDecoder(strings.NewReader(in))
+	d.DontMatchCaseInsensitiveStructFields()
+	return d.Decode(v)
+}
+
+// The MCP SDK decodes with exact name matching: a key equal to "name" only
+// by case or Unicode folding must not be read as the name.
+func TestExactNames(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"name":"a"}`, "a"},
+		{`{"NAME":"b"}`, ""},
+		{`{"Name":"b","name":"a"}`, "a"},
+		{`{"name":"a","Name":"b"}`, "a"},
+		{`{"ſame":"b"}`, ""},
+		{`{"name":"b","name":"a"}`, "a"},          // the last of two wins, as in encoding/json
+		{`{"n\u0061me":"a"}`, "a"},                // escapes are decoded before matching
+		{`{"name":"a","other":{"x":[1,2]}}`, "a"}, // unknown members are skipped
+	} {
+		var p params
+		if err := decodeExact(t, tt.in, &p); err != nil {
+			t.Errorf("%s: %v", tt.in, err)
+			continue
+		}
+		if p.Name != tt.want {
+			t.Errorf("%s: name %q, want %q", tt.in, p.Name, tt.want)
+		}
+	}
+}
+
+// Without the option, names fold as in encoding/json.
+func TestFoldingNamesByDefault(t *testing.T) {
+	var p params
+	if err := NewDecoder(strings.NewReader(`{"NAME":"b"}`)).Decode(&p); err != nil || p.Name != "b" {
+		t.Fatalf("got %q, %v", p.Name, err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	var p params
+	if err := decodeExact(t, `{"name":"x","arguments":{"n":1.5,"s":"é","l":[true,null]}}`, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Args["n"] != 1.5 || p.Args["s"] != "é" {
+		t.Errorf("arguments %#v", p.Args)
+	}
+	if l, _ := p.Args["l"].([]any); len(l) != 2 || l[0] != true || l[1] != nil {
+		t.Errorf("list %#v", p.Args["l"])
+	}
+}
+
+// Decode reads one value; what follows is left for the next Decode, from
+// a reader of bytes in memory and from a stream alike.
+func TestStream(t *testing.T) {
+	for name, r := range map[string]io.Reader{
+		"bytes":  strings.NewReader(`{"name":"a"} {"name":"b"}`),
+		"stream": iotest.OneByteReader(strings.NewReader(`{"name":"a"} {"name":"b"}`)),
+	} {
+		d := NewDecoder(r)
+		d.DontMatchCaseInsensitiveStructFields()
+		var got []string
+		for {
+			var p params
+			err := d.Decode(&p)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got = append(got, p.Name)
+		}
+		if strings.Join(got, ",") != "a,b" {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, in := range []string{``, `{`, `{"name":}`, `{"name":1}`, `[1,2`, `nul`} {
+		var p params
+		if err := decodeExact(t, in, &p); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+// A reader that fails passes its error on.
+func TestReadError(t *testing.T) {
+	boom := errors.New("boom")
+	var p params
+	if err := NewDecoder(iotest.ErrReader(boom)).Decode(&p); !errors.Is(err, boom) {
+		t.Fatalf("got %v, want %v", err, boom)
+	}
+}
