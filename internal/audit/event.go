@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Event types. One log holds them all.
@@ -80,6 +82,15 @@ type BatchRecorder interface {
 	// RecordAll appends events in order, atomically, and returns once
 	// they are durable.
 	RecordAll(ctx context.Context, events ...Event) error
+}
+
+// MarkingRecorder is a BatchRecorder that can also write a single-use
+// marker (store.Consumer's) in the transaction of the events: the events
+// and the marker are durable together or not at all, and a marker already
+// used fails the whole append. *Log is one.
+type MarkingRecorder interface {
+	BatchRecorder
+	RecordAllMarking(ctx context.Context, m store.Marker, events ...Event) error
 }
 
 // Enqueuer is a Recorder that can queue an event without waiting for it

@@ -128,8 +128,9 @@ type pending struct {
 }
 
 type queued struct {
-	raw []byte
-	ev  Event // a copy: only its index fields are read
+	raw   []byte
+	ev    Event         // a copy: only its index fields are read
+	marks *store.Marker // written with this record (RecordAllMarking)
 }
 
 type result struct {
@@ -138,9 +139,10 @@ type result struct {
 }
 
 var (
-	_ Recorder      = (*Log)(nil)
-	_ BatchRecorder = (*Log)(nil)
-	_ Enqueuer      = (*Log)(nil)
+	_ Recorder        = (*Log)(nil)
+	_ BatchRecorder   = (*Log)(nil)
+	_ Enqueuer        = (*Log)(nil)
+	_ MarkingRecorder = (*Log)(nil)
 )
 
 // New returns the audit log on st and starts its writer. keys signs the
@@ -221,6 +223,27 @@ func (l *Log) RecordAll(ctx context.Context, events ...Event) error {
 	if err != nil {
 		return err
 	}
+	_, err = l.wait(ctx, p)
+	return err
+}
+
+// RecordAllMarking is RecordAll that also writes the single-use marker m
+// in the same transaction: the events and the marker are durable together
+// or not at all. If m is already used (Consume, or an earlier marking),
+// the transaction fails and RecordAllMarking returns its error; the batch
+// it shared with other callers' records fails with it, as any failed
+// commit does (their records are then retried or refused, as documented
+// on Enqueue and Record). A fresh marker is a random ID, so this happens
+// only when something is wrong.
+func (l *Log) RecordAllMarking(ctx context.Context, m store.Marker, events ...Event) error {
+	if len(events) == 0 {
+		return errors.New("audit: a marker needs a record to go with")
+	}
+	p, err := l.prepare(true, events...)
+	if err != nil {
+		return err
+	}
+	p.recs[len(p.recs)-1].marks = &m
 	_, err = l.wait(ctx, p)
 	return err
 }
@@ -503,7 +526,7 @@ func (w *writer) records(h store.AuditHead, at time.Time) ([]store.AuditRecord, 
 			recs = append(recs, store.AuditRecord{Seq: seq, Time: at, Event: q.raw, Prev: prev, Hash: hash,
 				Type: indexValue(e.Type), Actor: indexValue(e.Actor), Agent: indexValue(e.Agent),
 				Tool: indexValue(e.Tool), Decision: indexValue(e.Decision),
-				Correlation: indexValue(e.Correlation), Session: indexValue(e.Session)})
+				Correlation: indexValue(e.Correlation), Session: indexValue(e.Session), Marks: q.marks})
 			prev = hash
 		}
 	}

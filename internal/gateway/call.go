@@ -258,9 +258,15 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	m.Correlation, m.ArgsDigest, m.SlipID = ev.Correlation, ev.ArgsDigest, claims.JTI
 	m.Detail = map[string]any{"expires": claims.Expiry, "audience": claims.Audience}
 	// The allow and its slip are durable, in one commit, before anything
-	// runs. What the backend records meanwhile (the slip's redemption) is
-	// queued, and the result's durable write below covers it.
-	if err := audit.RecordAll(ctx, g.recorder(), ev, m); err != nil {
+	// runs. A slip the executor redeems here (built-in and upstream
+	// tools) is spent in that same commit, its single-use marker with it;
+	// one for an API is redeemed by the API (introspection).
+	if redeemer == "" {
+		_, err = g.Slips.RecordSpent(ctx, g.recorder(), token, &claims, ev, m)
+	} else {
+		err = audit.RecordAll(ctx, g.recorder(), ev, m)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }

@@ -64,8 +64,15 @@ type Minter struct {
 // elsewhere, is verified in full.
 type ownSlips struct {
 	mu    sync.Mutex
-	m     map[string]*slipverify.Claims
+	m     map[string]*ownSlip
 	sweep int64 // unix time of the next sweep of expired entries
+}
+
+type ownSlip struct {
+	c *slipverify.Claims
+	// spent: its single-use marker is committed (RecordSpent), and the
+	// first redemption in this process takes it without the store.
+	spent bool
 }
 
 // maxOwnSlips bounds the memory of ownSlips (about 1 KiB a slip).
@@ -75,11 +82,11 @@ func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m == nil {
-		o.m = make(map[string]*slipverify.Claims)
+		o.m = make(map[string]*ownSlip)
 	}
 	if now >= o.sweep {
-		for t, c := range o.m {
-			if now >= c.Expiry+int64(slipverify.Leeway/time.Second) {
+		for t, s := range o.m {
+			if now >= s.c.Expiry+int64(slipverify.Leeway/time.Second) {
 				delete(o.m, t)
 			}
 		}
@@ -88,20 +95,45 @@ func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
 	if len(o.m) >= maxOwnSlips {
 		// Full of slips nobody redeemed (calls that failed before their
 		// backend ran): make room by dropping one at random, which is
-		// then verified in full if it ever is redeemed.
+		// then verified in full if it ever is redeemed (and, if it was
+		// spent, refused by the store).
 		for t := range o.m {
 			delete(o.m, t)
 			break
 		}
 	}
-	o.m[token] = c
+	o.m[token] = &ownSlip{c: c}
 }
 
 func (o *ownSlips) get(token string) (*slipverify.Claims, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c, ok := o.m[token]
-	return c, ok
+	if s, ok := o.m[token]; ok {
+		return s.c, true
+	}
+	return nil, false
+}
+
+// markSpent marks token spent, if it is (still) known.
+func (o *ownSlips) markSpent(token string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.m[token]; ok {
+		s.spent = true
+	}
+}
+
+// takeSpent forgets token and reports whether it was spent: true for
+// exactly one caller.
+func (o *ownSlips) takeSpent(token string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.m[token]
+	if !ok || !s.spent {
+		return false
+	}
+	delete(o.m, token)
+	return true
 }
 
 func (o *ownSlips) forget(token string) {
@@ -257,6 +289,11 @@ func (m *Minter) redeem(ctx context.Context, token, tool string, args []byte, qu
 	if err != nil {
 		return nil, err
 	}
+	if m.own.takeSpent(token) {
+		// Spent when its allow was committed (RecordSpent), for the
+		// first redemption here: this one.
+		return c, nil
+	}
 	defer m.own.forget(token)
 	if err := m.consume(ctx, c, "", queued); err != nil {
 		return nil, err
@@ -264,11 +301,51 @@ func (m *Minter) redeem(ctx context.Context, token, tool string, args []byte, qu
 	return c, nil
 }
 
+// Marker is the single-use marker of the slip c, as redeeming it writes.
+func (m *Minter) Marker(c *slipverify.Claims) store.Marker {
+	return store.Marker{Kind: ConsumeKind, ID: c.JTI, Expires: markerExpiry(c)}
+}
+
+func markerExpiry(c *slipverify.Claims) time.Time {
+	return time.Unix(c.Expiry, 0).Add(slipverify.Leeway + time.Second)
+}
+
+// RecordSpent records events (the call's decision and the slip's minting)
+// and spends the slip token, with claims c, that this Minter minted for
+// itself to redeem (no redeemer: built-in and upstream tools), all in one
+// durable commit: events, slip.redeemed and the slip's single-use marker,
+// on a recorder that can write markers (audit.MarkingRecorder). The first
+// Redeem or RedeemQueued of the slip in this process then takes it without
+// a write of its own; any other use of it, here or on another replica,
+// finds the marker and is refused. This saves a commit per call on the
+// executor's path; single use stays decided in the database.
+//
+// It reports whether the slip was spent. When not (the recorder
+// cannot write markers, or token is not an own slip of this Minter's), the
+// events were recorded all the same (audit.RecordAll) and the slip is
+// redeemed as ever. On error the slip is neither spent nor redeemable here.
+func (m *Minter) RecordSpent(ctx context.Context, r audit.Recorder, token string, c *slipverify.Claims, events ...audit.Event) (bool, error) {
+	mr, ok := r.(audit.MarkingRecorder)
+	if _, own := m.own.get(token); !ok || !own {
+		return false, audit.RecordAll(ctx, r, events...)
+	}
+	e := event(c)
+	e.Type, e.Status = audit.SlipRedeemed, "ok"
+	if err := mr.RecordAllMarking(ctx, m.Marker(c), append(events[:len(events):len(events)], e)...); err != nil {
+		m.own.forget(token)
+		return false, err
+	}
+	// Dropped from a full memory meanwhile, it is not marked: whoever
+	// redeems it then verifies it in full and finds the marker.
+	m.own.markSpent(token)
+	return true, nil
+}
+
 // consume marks c used and records the outcome. via names the client that
 // introspected, if any; queued records a successful redemption without
 // waiting for it to be durable.
 func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string, queued bool) error {
-	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, time.Unix(c.Expiry, 0).Add(slipverify.Leeway+time.Second))
+	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, markerExpiry(c))
 	if err != nil {
 		return fmt.Errorf("redeem slip: %w", err)
 	}

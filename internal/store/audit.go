@@ -27,6 +27,18 @@ type AuditRecord struct {
 	Decision    string
 	Correlation string
 	Session     string
+
+	// Marks, when appending, is a single-use marker (as Consumer.Consume
+	// writes it) inserted in the same transaction as this record: the two
+	// commit together or not at all, and a marker already present fails
+	// the whole append. Reads leave it nil.
+	Marks *Marker
+}
+
+// Marker is a single-use marker: (Kind, ID), kept until Expires.
+type Marker struct {
+	Kind, ID string
+	Expires  time.Time
 }
 
 // AuditHead is the chain head: the last record's sequence number and hash.

@@ -51,12 +51,20 @@ func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) (
 				return err
 			}
 		} else {
-			for len(recs) > 0 {
-				n := min(len(recs), auditInsertRows)
-				if err := s.insertAudit(ctx, tx, recs[:n]); err != nil {
+			for rest := recs; len(rest) > 0; {
+				n := min(len(rest), auditInsertRows)
+				if err := s.insertAudit(ctx, tx, rest[:n]); err != nil {
 					return err
 				}
-				recs = recs[n:]
+				rest = rest[n:]
+			}
+		}
+		for _, r := range recs {
+			if m := r.Marks; m != nil {
+				// No ON CONFLICT: a marker already used fails the append.
+				if _, err := s.execCached(ctx, tx, markerInsert, m.Kind, m.ID, m.Expires.UnixMicro()); err != nil {
+					return fmt.Errorf("append audit record %d: single-use marker %s: %w", r.Seq, m.Kind, err)
+				}
 			}
 		}
 		_, err = s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", head.Seq, head.Hash)

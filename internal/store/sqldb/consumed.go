@@ -7,7 +7,10 @@ import (
 	"time"
 )
 
-const consumeInsert = "INSERT INTO consumed (kind, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO NOTHING"
+const (
+	markerInsert  = "INSERT INTO consumed (kind, id, expires_at) VALUES (?, ?, ?)"
+	consumeInsert = markerInsert + " ON CONFLICT (kind, id) DO NOTHING"
+)
 
 // Consume marks (kind, id) used; only the first caller on any replica gets
 // true. The marker is committed before Consume returns.

@@ -21,6 +21,7 @@ func init() {
 	Register(
 		Case{"AuditAppend", testAuditAppend},
 		Case{"AuditAppendConcurrent", testAuditAppendConcurrent},
+		Case{"AuditAppendMarks", testAuditAppendMarks},
 		Case{"AuditAppendTwoHandles", testAuditAppendTwoHandles},
 		Case{"AuditRecordsFilter", testAuditFilter},
 		Case{"AuditCheckpoints", testAuditCheckpoints},
@@ -154,6 +155,51 @@ func testAuditAppend(t *testing.T, s *sqldb.DB) {
 
 // testAuditAppendConcurrent races appenders: the chain stays gap-free and
 // each append sees the head the previous one left.
+// A record's single-use marker commits with it: the marker is then used for
+// every replica's Consume, and a second append carrying it fails whole.
+func testAuditAppendMarks(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Microsecond)
+	m := &store.Marker{Kind: "slip", ID: "jti-1", Expires: at.Add(time.Minute)}
+	head, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+		recs := auditRows(h, 3, at, "alice")
+		recs[1].Marks = m
+		return recs, nil
+	})
+	if err != nil || head.Seq != 3 {
+		t.Fatalf("append: %v, head %+v", err, head)
+	}
+	for _, h := range []*sqldb.DB{s, SecondHandle(t, s)} {
+		if first, err := h.Consume(ctx, m.Kind, m.ID, m.Expires); err != nil || first {
+			t.Errorf("Consume after the append: first=%v, %v; want the marker used", first, err)
+		}
+	}
+	// Markers of other kinds and ids are untouched.
+	if first, err := s.Consume(ctx, "slip", "jti-2", m.Expires); err != nil || !first {
+		t.Errorf("another marker: first=%v, %v", first, err)
+	}
+
+	_, err = s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+		recs := auditRows(h, 2, at, "bob")
+		recs[0].Marks = &store.Marker{Kind: "slip", ID: "jti-3", Expires: at.Add(time.Minute)}
+		recs[1].Marks = &store.Marker{Kind: "slip", ID: "jti-1", Expires: at.Add(time.Minute)}
+		return recs, nil
+	})
+	if err == nil {
+		t.Fatal("an append carrying a used marker succeeded")
+	}
+	if h, err := s.AuditHead(ctx); err != nil || h != head {
+		t.Fatalf("head after the failed append: %+v, %v; want %+v", h, err, head)
+	}
+	if rs, err := s.AuditRecords(ctx, store.AuditFilter{Actor: "bob"}); err != nil || len(rs) != 0 {
+		t.Fatalf("records of the failed append: %d, %v", len(rs), err)
+	}
+	// Nor did its fresh marker stay behind.
+	if first, err := s.Consume(ctx, "slip", "jti-3", m.Expires); err != nil || !first {
+		t.Errorf("the failed append's fresh marker: first=%v, %v; want unused", first, err)
+	}
+}
+
 func testAuditAppendConcurrent(t *testing.T, s *sqldb.DB) {
 	raceAuditAppends(t, []*sqldb.DB{s, s})
 }
