@@ -68,7 +68,7 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	// synchronous=NORMAL in WAL mode: a commit survives the process being
 	// killed (it is in the OS's page cache) though not a power cut between
-	// checkpoints; the audit writer asks for a full sync where it needs one.
+	// checkpoints (audit/doc.go).
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
