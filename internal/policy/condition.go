@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cedar-policy/cedar-go"
 	cedarast "github.com/cedar-policy/cedar-go/ast"
@@ -47,6 +49,8 @@ type condition struct {
 	// the first operand that is not true, wherever the gate's operands
 	// stand in it.
 	gate *cedar.Policy
+	// isTrue and isFalse are the decision's reasons, built once.
+	isTrue, isFalse string
 }
 
 func compileCondition(src string) (*condition, error) {
@@ -66,6 +70,7 @@ func compileCondition(src string) (*condition, error) {
 		policy:   list[0],
 		usesArgs: dependsOnArgs(p.Conditions[0].Body),
 	}
+	c.isTrue, c.isFalse = "condition `"+c.text+"` is true", "condition `"+c.text+"` is false"
 	if c.usesArgs {
 		var gate *ast.Node
 		for _, n := range conjuncts(p.Conditions[0].Body) {
@@ -182,9 +187,9 @@ func (c *condition) eval(p Principal, a Agent, tool string, args map[string]any)
 	case len(diag.Errors) > 0:
 		return false, "condition `" + c.text + "` could not be evaluated: " + diag.Errors[0].Message
 	case dec == cedar.Allow:
-		return true, "condition `" + c.text + "` is true"
+		return true, c.isTrue
 	default:
-		return false, "condition `" + c.text + "` is false"
+		return false, c.isFalse
 	}
 }
 
@@ -205,28 +210,113 @@ func (c *condition) possible(p Principal, a Agent, tool string) bool {
 
 // authorize evaluates pol for one call, with args as context.args.
 func authorize(pol *cedar.Policy, p Principal, a Agent, tool string, argsRec cedar.Record) (cedar.Decision, cedar.Diagnostic) {
-	uid := cedar.NewEntityUID("User", cedar.String(p.Subject))
-	attrs := make(cedar.RecordMap, len(p.Attributes)+1)
-	for k, v := range p.Attributes {
-		attrs[cedar.String(k)] = cedar.String(v)
-	}
-	roles := make([]cedar.Value, len(p.Roles))
-	for i, r := range p.Roles {
-		roles[i] = cedar.String(r)
-	}
-	attrs["roles"] = cedar.NewSet(roles...)
-	entities := cedar.EntityMap{uid: {UID: uid, Attributes: cedar.NewRecord(attrs)}}
+	uid, entities := principalEntities(p)
 	req := cedar.Request{
 		Principal: uid,
 		Action:    actionCall,
 		Resource:  cedar.NewEntityUID("Tool", cedar.String(tool)),
-		Context: cedar.NewRecord(cedar.RecordMap{
-			"args": argsRec,
-			"agent": cedar.NewRecord(cedar.RecordMap{
-				"client_id": cedar.String(a.ClientID),
-				"kind":      cedar.String(a.Kind),
-			}),
-		}),
+		Context:   cedar.NewRecord(cedar.RecordMap{"args": argsRec, "agent": agentRecord(a)}),
 	}
 	return cedar.Authorize(single{pol}, entities, req)
+}
+
+// Building Cedar values (records copy and hash their maps) cost more than
+// evaluating a condition, and a person's entity and an agent's record are
+// the same from one call to the next. They are kept by their content, so
+// a change of roles or attributes is a new entry, in bounded memories
+// emptied when full.
+var (
+	principalMemo = memo[principalEntry]{max: 4096}
+	agentMemo     = memo[cedar.Record]{max: 1024}
+)
+
+type principalEntry struct {
+	uid      cedar.EntityUID
+	entities cedar.EntityMap // read only once built
+}
+
+func principalEntities(p Principal) (cedar.EntityUID, cedar.EntityMap) {
+	e := principalMemo.get(principalKey(p), func() principalEntry {
+		uid := cedar.NewEntityUID("User", cedar.String(p.Subject))
+		attrs := make(cedar.RecordMap, len(p.Attributes)+1)
+		for k, v := range p.Attributes {
+			attrs[cedar.String(k)] = cedar.String(v)
+		}
+		roles := make([]cedar.Value, len(p.Roles))
+		for i, r := range p.Roles {
+			roles[i] = cedar.String(r)
+		}
+		attrs["roles"] = cedar.NewSet(roles...)
+		return principalEntry{uid: uid, entities: cedar.EntityMap{uid: {UID: uid, Attributes: cedar.NewRecord(attrs)}}}
+	})
+	return e.uid, e.entities
+}
+
+// principalKey is p's whole content, unambiguously (NUL cannot occur in
+// names or YAML strings that reach here, and is escaped by the length
+// prefixes anyway).
+func principalKey(p Principal) string {
+	var b strings.Builder
+	n := len(p.Subject) + 8
+	for _, r := range p.Roles {
+		n += len(r) + 4
+	}
+	for k, v := range p.Attributes {
+		n += len(k) + len(v) + 8
+	}
+	b.Grow(n)
+	field := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	field(p.Subject)
+	b.WriteByte('r')
+	for _, r := range p.Roles {
+		field(r)
+	}
+	b.WriteByte('a')
+	keys := make([]string, 0, len(p.Attributes))
+	for k := range p.Attributes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		field(k)
+		field(p.Attributes[k])
+	}
+	return b.String()
+}
+
+func agentRecord(a Agent) cedar.Record {
+	return agentMemo.get(strconv.Itoa(len(a.ClientID))+":"+a.ClientID+a.Kind, func() cedar.Record {
+		return cedar.NewRecord(cedar.RecordMap{
+			"client_id": cedar.String(a.ClientID),
+			"kind":      cedar.String(a.Kind),
+		})
+	})
+}
+
+// memo is a bounded map from a content key to a value built once.
+type memo[V any] struct {
+	mu  sync.RWMutex
+	m   map[string]V
+	max int
+}
+
+func (m *memo[V]) get(key string, build func() V) V {
+	m.mu.RLock()
+	v, ok := m.m[key]
+	m.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = build()
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= m.max {
+		m.m = make(map[string]V)
+	}
+	m.m[key] = v
+	m.mu.Unlock()
+	return v
 }

@@ -87,9 +87,9 @@ type Set struct {
 
 type rule struct {
 	tool   string
-	policy string              // "tool:<name>"
-	roles  map[string]struct{} // roles granted the tool
-	cond   *condition          // nil when the rule has none
+	policy string            // "tool:<name>"
+	roles  map[string]string // roles granted the tool → the reason saying so
+	cond   *condition        // nil when the rule has none
 }
 
 // Compile checks every rule and builds the indexes Decide and Visible use.
@@ -117,7 +117,7 @@ func Compile(rules []Rule) (*Set, error) {
 		cr := &rule{
 			tool:   r.Tool,
 			policy: "tool:" + r.Tool,
-			roles:  make(map[string]struct{}, len(r.Roles)),
+			roles:  make(map[string]string, len(r.Roles)),
 		}
 		ok := true
 		for _, role := range r.Roles {
@@ -126,7 +126,7 @@ func Compile(rules []Rule) (*Set, error) {
 				ok = false
 				continue
 			}
-			cr.roles[role] = struct{}{}
+			cr.roles[role] = "role " + role + " is granted " + r.Tool
 		}
 		if strings.TrimSpace(r.When) != "" {
 			c, err := compileCondition(r.When)
@@ -160,11 +160,11 @@ func (s *Set) Decide(r Request) Decision {
 	if !ok {
 		return Decision{Policy: PolicyDefaultDeny, Reasons: []string{"unknown tool"}}
 	}
-	var reasons []string
+	reasons := make([]string, 0, 2)
 	granted := ""
 	for _, role := range r.Principal.Roles {
-		if _, ok := ru.roles[role]; ok {
-			granted = role
+		if why, ok := ru.roles[role]; ok {
+			granted = why
 			break
 		}
 	}
@@ -176,7 +176,7 @@ func (s *Set) Decide(r Request) Decision {
 		}
 		return Decision{Policy: PolicyDefaultDeny, Reasons: reasons}
 	}
-	reasons = append(reasons, "role "+granted+" is granted "+r.Tool)
+	reasons = append(reasons, granted)
 	if capped {
 		reasons = append(reasons, capReason(r.Agent, r.Tool))
 		return Decision{Policy: PolicyAgentCap, Reasons: reasons}
