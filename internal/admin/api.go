@@ -51,8 +51,11 @@ type API struct {
 	Keys   *keys.Manager
 	Store  Store
 	// Audit is the trail the API reads, and records its reads in.
-	Audit  *audit.Log
-	Logger *slog.Logger
+	Audit *audit.Log
+	// Streams reports the counters of the trail's streams (webhook,
+	// syslog); nil, or a nil answer, when none is configured.
+	Streams func() []audit.SinkStats
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,7 +97,9 @@ func (a *API) Mount(mux *http.ServeMux) {
 	})
 	mux.Handle("GET "+a.metadataPath(), meta)
 	mux.Handle("GET "+Path+"/audit", a.authorized(a.queryAudit))
-	mux.Handle(Path+"/", a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) {
+	mux.Handle("GET "+Path+"/audit/streams", a.authorized(a.auditStreams))
+	// GET only, like every endpoint: another method is the mux's 405.
+	mux.Handle("GET "+Path+"/", a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such admin API endpoint"})
 	}))
 }
@@ -129,7 +134,7 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 		revoked, err := a.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
 		if err != nil {
 			a.logger().Error("admin: check revocation", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+			unavailable(w)
 			return
 		}
 		if revoked {
@@ -139,7 +144,7 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 		u, err := a.Store.Users().Get(ctx, c.Subject)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			a.logger().Error("admin: read user", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+			unavailable(w)
 			return
 		}
 		// Deny by default: a token of a client (no person), an unknown or
@@ -173,22 +178,16 @@ func (a *API) challenge(w http.ResponseWriter, status int, code, desc string) {
 func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 	f, err := auditFilter(r.URL.Query(), a.now())
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+		badRequest(w, err)
 		return
 	}
-	// The read is recorded, durably, before anything is answered.
-	ev := audit.Event{Type: audit.AuditRead, Actor: who.claims.Subject, Agent: who.claims.ClientID,
-		Session: who.claims.SessionID, TokenID: who.claims.JTI, RemoteAddr: r.RemoteAddr,
-		Detail: map[string]any{"query": r.URL.Query().Encode()}}
-	if err := a.Audit.Record(r.Context(), ev); err != nil {
-		a.logger().Error("admin: record the audit read", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+	if !a.recordRead(w, r, who, map[string]any{"query": r.URL.Query().Encode()}) {
 		return
 	}
 	page, err := a.Audit.Query(r.Context(), f)
 	if err != nil {
 		a.logger().Error("admin: query the audit trail", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		unavailable(w)
 		return
 	}
 	resp := struct {
@@ -201,17 +200,96 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// streamStatus is one stream in the answer of GET /admin/api/audit/streams.
+type streamStatus struct {
+	Name     string `json:"name"`
+	Active   bool   `json:"active"` // this replica sends it; another one does when false
+	Sent     int64  `json:"sent"`
+	Failures int64  `json:"failures"`
+	Cursor   int64  `json:"cursor"` // seq of the last record delivered
+	Lag      int64  `json:"lag"`    // head - cursor, never negative
+	Failing  bool   `json:"failing"`
+	// LastError is the last failure, with no URL, header or secret in it
+	// (the sinks make it so: see audit.SinkStats).
+	LastError string `json:"last_error"`
+	HeldBack  int64  `json:"held_back"`
+}
+
+// auditStreams answers GET /admin/api/audit/streams: the trail's head and,
+// for each configured stream, its counters and how far it lags behind the
+// head (an empty list when none is configured). It takes no parameters.
+// The counters are this replica's: on one where a stream is not active,
+// another replica sends it and cursor and lag are as this one last saw.
+func (a *API) auditStreams(w http.ResponseWriter, r *http.Request, who *admin) {
+	if err := checkParams(r.URL.Query(), nil); err != nil {
+		badRequest(w, err)
+		return
+	}
+	// Read before the read is recorded, so that a stream that has caught
+	// up shows no lag for the record of this very read; the head first,
+	// so that a record appended meanwhile cannot show as lag either.
+	head, _, err := a.Audit.Head(r.Context())
+	if err != nil {
+		a.logger().Error("admin: read the audit head", "err", err)
+		unavailable(w)
+		return
+	}
+	var stats []audit.SinkStats
+	if a.Streams != nil {
+		stats = a.Streams()
+	}
+	if !a.recordRead(w, r, who, map[string]any{"read": "streams"}) {
+		return
+	}
+	resp := struct {
+		Head    int64          `json:"head"`
+		Streams []streamStatus `json:"streams"`
+	}{Head: head, Streams: make([]streamStatus, 0, len(stats))}
+	for _, s := range stats {
+		resp.Streams = append(resp.Streams, streamStatus{Name: s.Name, Active: s.Active, Sent: s.Sent,
+			Failures: s.Failures, Cursor: s.Cursor, Lag: max(0, head-s.Cursor), Failing: s.Failing,
+			LastError: s.LastError, HeldBack: s.HeldBack})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// recordRead records, durably, that who read the trail (detail says
+// what), before anything is answered. When it cannot, it answers 503 and
+// returns false.
+func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, detail map[string]any) bool {
+	ev := audit.Event{Type: audit.AuditRead, Actor: who.claims.Subject, Agent: who.claims.ClientID,
+		Session: who.claims.SessionID, TokenID: who.claims.JTI, RemoteAddr: r.RemoteAddr, Detail: detail}
+	if err := a.Audit.Record(r.Context(), ev); err != nil {
+		a.logger().Error("admin: record the audit read", "err", err)
+		unavailable(w)
+		return false
+	}
+	return true
+}
+
 // filterParams are the query parameters auditFilter knows.
 var filterParams = []string{"actor", "agent", "tool", "decision", "type", "correlation", "session", "since", "until", "after", "limit"}
 
-func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
+// checkParams refuses a query parameter not in known, and one given more
+// than once unless it is repeatable.
+func checkParams(q url.Values, known []string, repeatable ...string) error {
 	for k, vs := range q {
-		if !slices.Contains(filterParams, k) {
-			return audit.Filter{}, fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(filterParams, ", "))
+		if !slices.Contains(known, k) {
+			if len(known) == 0 {
+				return fmt.Errorf("unknown parameter %q (this endpoint takes none)", k)
+			}
+			return fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
 		}
-		if len(vs) > 1 && k != "type" {
-			return audit.Filter{}, fmt.Errorf("parameter %q given %d times", k, len(vs))
+		if len(vs) > 1 && !slices.Contains(repeatable, k) {
+			return fmt.Errorf("parameter %q given %d times", k, len(vs))
 		}
+	}
+	return nil
+}
+
+func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
+	if err := checkParams(q, filterParams, "type"); err != nil {
+		return audit.Filter{}, err
 	}
 	f := audit.Filter{Actor: q.Get("actor"), Agent: q.Get("agent"), Tool: q.Get("tool"), Decision: q.Get("decision"),
 		Types: q["type"], Correlation: q.Get("correlation"), Session: q.Get("session")}
@@ -233,6 +311,14 @@ func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
 		}
 	}
 	return f, f.Check()
+}
+
+func badRequest(w http.ResponseWriter, err error) {
+	writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+}
+
+func unavailable(w http.ResponseWriter) {
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -83,6 +83,9 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.closers = append(s.closers, func() { gw.Close() })
 
 	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log}
+	if streams != nil {
+		api.Streams = streams.Stats
+	}
 	api.Mount(mux)
 	return nil
 }
