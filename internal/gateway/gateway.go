@@ -102,6 +102,29 @@ func (g *Gateway) logger() *slog.Logger {
 	return g.Logger
 }
 
+// sdkLogger is the logger the MCP SDK gets: its warnings and errors, not
+// its information messages, which narrate every session's life (three
+// lines per request on the stateless protocol revisions). What a call did
+// is in the audit trail.
+func (g *Gateway) sdkLogger() *slog.Logger {
+	return slog.New(minLevel{g.logger().Handler(), slog.LevelWarn})
+}
+
+// minLevel passes records of at least min to h.
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.h.WithAttrs(as), m.min}
+}
+func (m minLevel) WithGroup(name string) slog.Handler { return minLevel{m.h.WithGroup(name), m.min} }
+
 func (g *Gateway) recorder() audit.Recorder {
 	if g.Audit == nil {
 		return audit.Discard
@@ -138,7 +161,7 @@ func (g *Gateway) init() error {
 		}
 		addLogging(caps)
 		g.server = mcp.NewServer(&mcp.Implementation{Name: "gatehouse", Title: "Gatehouse", Version: "0.1.0"}, &mcp.ServerOptions{
-			Logger:             g.logger(),
+			Logger:             g.sdkLogger(),
 			Instructions:       "Gatehouse lists the tools you may call for the signed-in person. Each call is checked and audited.",
 			Capabilities:       caps,
 			SubscribeHandler:   g.subscribe,
@@ -152,13 +175,13 @@ func (g *Gateway) init() error {
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.
 		stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-			Logger: g.logger(), SessionTimeout: 30 * time.Minute,
+			Logger: g.sdkLogger(), SessionTimeout: 30 * time.Minute,
 			// guardOrigin checks Host against the Resource, which also
 			// works behind a reverse proxy on the same machine.
 			DisableLocalhostProtection: true,
 		})
 		stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-			Logger: g.logger(), Stateless: true, DisableLocalhostProtection: true,
+			Logger: g.sdkLogger(), Stateless: true, DisableLocalhostProtection: true,
 		})
 		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && r.Header.Get("Mcp-Session-Id") == "" {

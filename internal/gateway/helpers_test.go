@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -74,6 +75,7 @@ type envOptions struct {
 	origins   []string
 	// revocations replaces the store's revocation list (a failing one).
 	revocations gateway.Revocations
+	logger      *slog.Logger // the gateway's; nil discards
 }
 
 // seed is the tenant of most tests: alice manages sales in EMEA, bob is in
@@ -148,7 +150,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	minter := &slip.Minter{Issuer: e.issuer, Keys: km, Store: st, Audit: e.audit}
 	e.gw = &gateway.Gateway{
 		Resource: e.resource, Issuer: e.issuer, Store: st, Keys: km, Slips: minter,
-		Audit: e.audit, AllowedOrigins: o.origins, Revocations: o.revocations,
+		Audit: e.audit, AllowedOrigins: o.origins, Revocations: o.revocations, Logger: o.logger,
 	}
 	e.gw.Mount(e.mux)
 	// The issuer's side a tool uses: metadata, JWKS, introspection.
