@@ -106,7 +106,10 @@ func asError(err error) *Error {
 // writeError answers err as RFC 6749 JSON with no-store caching.
 func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
-	if e.Code == "server_error" {
+	switch {
+	case e.Code == "server_error" && clientGone(r.Context(), e.cause):
+		p.log().InfoContext(r.Context(), "client went away", "path", r.URL.Path)
+	case e.Code == "server_error":
 		p.log().ErrorContext(r.Context(), "identity request failed", "path", r.URL.Path, "err", e.cause)
 	}
 	h := w.Header()

@@ -329,10 +329,21 @@ func (p *Provider) record(ctx context.Context, e audit.Event) error {
 		rec = audit.Discard
 	}
 	if err := rec.Record(ctx, e); err != nil {
-		p.log().ErrorContext(ctx, "audit record failed", "type", e.Type, "err", err)
+		if clientGone(ctx, err) {
+			// Nobody waits for the answer any more: not a failure of ours.
+			p.log().InfoContext(ctx, "client went away before its audit record was confirmed", "type", e.Type)
+		} else {
+			p.log().ErrorContext(ctx, "audit record failed", "type", e.Type, "err", err)
+		}
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
+}
+
+// clientGone reports whether err is ctx's cancellation: the client closed
+// the request (net/http cancels its context) while it was being served.
+func clientGone(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
 }
 
 // Purge forgets expired sessions, codes, refresh tokens, revocations,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -110,6 +111,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
+// statusClientClosed is the status logged and counted for a request whose
+// client went away before the answer.
+const statusClientClosed = 499
+
 // observe logs and measures every request. The route label is the mux
 // pattern, never the raw path, so labels stay few and carry no user data.
 func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
@@ -124,11 +129,19 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		if sw.status >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+			// The client closed the request before its answer (nginx's
+			// 499): no answer reached anyone, and it is not our failure.
+			sw.status = statusClientClosed
+		}
 		d := time.Since(start)
 		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		m.duration.WithLabelValues(route).Observe(d.Seconds())
 		level := slog.LevelDebug
-		if sw.status >= 500 {
+		switch {
+		case sw.status == statusClientClosed:
+			level = slog.LevelInfo
+		case sw.status >= 500:
 			level = slog.LevelError
 		}
 		// The query string is left out: it can carry codes and tokens.
