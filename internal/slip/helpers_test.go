@@ -3,7 +3,9 @@ package slip_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,4 +89,23 @@ var _ store.Consumer = (*sqldb.DB)(nil)
 
 func agent() *slipverify.Actor {
 	return &slipverify.Actor{Sub: "acme-assistant", ClientID: "acme-assistant"}
+}
+
+// race runs redeem from n goroutines at once and returns how many of them
+// succeeded; an error other than slipverify.ErrUsed fails t.
+func race(t *testing.T, n int, redeem func() error) int {
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			switch err := redeem(); {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, slipverify.ErrUsed):
+				t.Errorf("redeem: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return int(wins.Load())
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,24 +170,11 @@ func TestRedeemOnce(t *testing.T) {
 			tok, c := mint(t, f, "sales_report", `{"month":"2026-10"}`)
 			ctx := context.Background()
 			const n = 16
-			var wins atomic.Int32
-			var wg sync.WaitGroup
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`))
-					switch {
-					case err == nil:
-						wins.Add(1)
-					case !errors.Is(err, slipverify.ErrUsed):
-						t.Errorf("Redeem: %v", err)
-					}
-				}()
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("%d redemptions succeeded, want 1", wins.Load())
+			if wins := race(t, n, func() error {
+				_, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`))
+				return err
+			}); wins != 1 {
+				t.Fatalf("%d redemptions succeeded, want 1", wins)
 			}
 			evs := f.audit.events
 			if len(evs) != n {

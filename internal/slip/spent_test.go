@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -89,22 +87,11 @@ func TestRecordSpent(t *testing.T) {
 			if _, err := f.m.RecordSpent(ctx, log, tok2, &c2, callEvents(c2)...); err != nil {
 				t.Fatal(err)
 			}
-			var wins atomic.Int32
-			var wg sync.WaitGroup
-			for range 16 {
-				wg.Go(func() {
-					_, err := f.m.RedeemQueued(ctx, tok2, "sales_report", []byte(args))
-					switch {
-					case err == nil:
-						wins.Add(1)
-					case !errors.Is(err, slipverify.ErrUsed):
-						t.Errorf("RedeemQueued: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Errorf("%d redemptions of a spent slip ran, want 1", wins.Load())
+			if wins := race(t, 16, func() error {
+				_, err := f.m.RedeemQueued(ctx, tok2, "sales_report", []byte(args))
+				return err
+			}); wins != 1 {
+				t.Errorf("%d redemptions of a spent slip ran, want 1", wins)
 			}
 			// Arguments other than the slip's are refused before anything.
 			tok3, c3 := mint(t, f, "sales_report", args)
