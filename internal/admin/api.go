@@ -98,6 +98,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+a.metadataPath(), meta)
 	mux.Handle("GET "+Path+"/audit", a.authorized(a.queryAudit))
 	mux.Handle("GET "+Path+"/audit/streams", a.authorized(a.auditStreams))
+	mux.Handle("GET "+Path+"/audit/trace", a.authorized(a.traceAudit))
 	// GET only, like every endpoint: another method is the mux's 405.
 	mux.Handle("GET "+Path+"/", a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such admin API endpoint"})
@@ -198,6 +199,37 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		resp.Next = strconv.FormatInt(page.Next, 10)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// traceAudit answers GET /admin/api/audit/trace?correlation=ID: one tool
+// call's whole story, oldest first (audit.Log.Trace): the sign-in, the
+// token, then the call's records.
+func (a *API) traceAudit(w http.ResponseWriter, r *http.Request, who *admin) {
+	q := r.URL.Query()
+	if err := checkParams(q, []string{"correlation"}); err != nil {
+		badRequest(w, err)
+		return
+	}
+	corr := q.Get("correlation")
+	if corr == "" {
+		badRequest(w, errors.New("correlation is required"))
+		return
+	}
+	if !a.recordRead(w, r, who, map[string]any{"trace": corr}) {
+		return
+	}
+	entries, err := a.Audit.Trace(r.Context(), corr)
+	if err != nil {
+		a.logger().Error("admin: trace in the audit trail", "err", err)
+		unavailable(w)
+		return
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Entries []audit.Entry `json:"entries"`
+	}{entries})
 }
 
 // streamStatus is one stream in the answer of GET /admin/api/audit/streams.

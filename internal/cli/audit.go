@@ -185,6 +185,38 @@ func auditCommand() *command {
 						})
 					})
 				}},
+			{name: "trace", usage: "CORRELATION [FLAGS]", summary: "Print one tool call's whole story: the sign-in, the token, then the call's records",
+				flags: func(fs *flag.FlagSet) {
+					sf.declare(fs)
+					fs.BoolVar(&jsonOut, "json", false, "print JSON lines instead of text")
+				},
+				run: func(env *Env, fs *flag.FlagSet) error {
+					rest, err := args(fs, "CORRELATION")
+					if err != nil {
+						return err
+					}
+					return withAudit(func(ctx context.Context, l *audit.Log) error {
+						entries, err := l.Trace(ctx, rest[0])
+						if err != nil {
+							return err
+						}
+						if len(entries) == 0 {
+							return exitError{code: 1, err: fmt.Errorf("no record has the correlation %q", rest[0])}
+						}
+						enc := json.NewEncoder(env.Stdout)
+						for _, e := range entries {
+							if jsonOut {
+								err = enc.Encode(e)
+							} else {
+								_, err = fmt.Fprintln(env.Stdout, audit.Line(e))
+							}
+							if err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+				}},
 			{name: "checkpoints", usage: "[FLAGS]", summary: "Write a new signed checkpoint, then every checkpoint as JSON lines, for an off-box copy",
 				flags: func(fs *flag.FlagSet) {
 					sf.declare(fs)

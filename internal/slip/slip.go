@@ -331,6 +331,11 @@ func (m *Minter) RecordSpent(ctx context.Context, r audit.Recorder, token string
 	}
 	e := event(c)
 	e.Type, e.Status = audit.SlipRedeemed, "ok"
+	if len(events) > 0 {
+		// The call's own records know its login session and token; the
+		// slip does not carry them.
+		e.Session, e.TokenID = events[0].Session, events[0].TokenID
+	}
 	if err := mr.RecordAllMarking(ctx, m.Marker(c), append(events[:len(events):len(events)], e)...); err != nil {
 		m.own.forget(token)
 		return false, err

@@ -16,8 +16,8 @@ import (
 // callEvents are the gateway's records of an allowed call, before it runs.
 func callEvents(c slipverify.Claims) []audit.Event {
 	return []audit.Event{
-		{Type: audit.ToolDecided, Decision: "allow", Actor: "alice", Tool: "sales_report", Correlation: c.Transaction, SlipID: c.JTI},
-		{Type: audit.SlipMinted, Actor: "alice", Tool: "sales_report", Correlation: c.Transaction, SlipID: c.JTI},
+		{Type: audit.ToolDecided, Decision: "allow", Actor: "alice", Tool: "sales_report", Correlation: c.Transaction, SlipID: c.JTI, Session: "sess-1", TokenID: "tok-1"},
+		{Type: audit.SlipMinted, Actor: "alice", Tool: "sales_report", Correlation: c.Transaction, SlipID: c.JTI, Session: "sess-1", TokenID: "tok-1"},
 	}
 }
 
@@ -49,6 +49,10 @@ func TestRecordSpent(t *testing.T) {
 			}
 			if want := []string{audit.ToolDecided, audit.SlipMinted, audit.SlipRedeemed}; !slices.Equal(types, want) {
 				t.Fatalf("records %v, want %v", types, want)
+			}
+			// The redemption belongs to the call's login session too.
+			if recs[2].Session != "sess-1" || recs[2].Correlation != c.Transaction {
+				t.Errorf("slip.redeemed: session %q, correlation %q", recs[2].Session, recs[2].Correlation)
 			}
 			// One commit: one time, one signed checkpoint on its last record.
 			if recs[0].Time != recs[2].Time || recs[0].Sig != "" || recs[1].Sig != "" || recs[2].Sig == "" {

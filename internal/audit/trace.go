@@ -1,0 +1,85 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// traceScan bounds how many earlier records of the person (or agent) Trace
+// reads back looking for the token's issuance and the sign-in.
+const traceScan = 10_000
+
+// Trace returns the whole story of one tool call (or any correlation),
+// oldest first: the sign-in of the login session its token came from
+// (login.succeeded), that token's issuance (token.issued, .refreshed or
+// .exchanged: the record naming the call's token ID), and every record of
+// the correlation (decision → slip → redemption → result). What the trail
+// does not hold is left out: a token from client_credentials has no
+// sign-in, and retention may have pruned an old login. An unknown
+// correlation has no entries.
+//
+// The call's records are found by the correlation index; the sign-in and
+// the token by reading the person's (or, for a token without one, the
+// agent's) earlier records backwards, newest first, at most traceScan.
+func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
+	if correlation == "" {
+		return nil, nil
+	}
+	p, err := l.Query(ctx, Filter{Correlation: correlation, Limit: 1000})
+	if err != nil || len(p.Entries) == 0 {
+		return nil, err
+	}
+	out := p.Entries
+	first := out[0]
+	var origin *Event
+	for i := range out {
+		if e := &out[i].Event; e.TokenID != "" || e.Session != "" {
+			origin = e
+			break
+		}
+	}
+	if origin == nil {
+		return out, nil
+	}
+	// The records before the call that may start it: the person's, or
+	// for a machine token, its agent's.
+	base := store.AuditFilter{Before: first.Seq, Desc: true, Limit: 500,
+		Types: []string{TokenIssued, TokenRefreshed, TokenExchanged, LoginSucceeded}}
+	if origin.Actor != "" {
+		base.Actor = indexValue(origin.Actor)
+	} else {
+		base.Agent = indexValue(origin.Agent)
+	}
+	var token, login *Entry
+	for read := 0; read < traceScan; {
+		recs, err := l.st.AuditRecords(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			e := toEntry(r)
+			switch {
+			case token == nil && origin.TokenID != "" && e.Event.TokenID == origin.TokenID && e.Event.Type != LoginSucceeded:
+				token = &e
+			case login == nil && origin.Session != "" && e.Event.Session == origin.Session && e.Event.Type == LoginSucceeded:
+				login = &e
+			}
+		}
+		read += len(recs)
+		done := (token != nil || origin.TokenID == "") && (login != nil || origin.Session == "")
+		if done || len(recs) < base.Limit {
+			break
+		}
+		base.Before = recs[len(recs)-1].Seq
+	}
+	for _, e := range []*Entry{token, login} {
+		if e != nil {
+			out = append(out, *e)
+		}
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
