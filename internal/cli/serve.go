@@ -191,6 +191,8 @@ Gatehouse demo tenant "acme" is running.
   Sign-in page:                      %[1]s/login
   MCP endpoint:                      %[1]s/mcp
   Admin API (audit query):           %[1]s/admin/api/audit
+  Admin API (one call's chain):      %[1]s/admin/api/audit/trace?correlation=ID
+  Admin API (log streams):           %[1]s/admin/api/audit/streams
   Health:                            %[1]s/healthz   Metrics: %[1]s/metrics
 
 %[2]s
