@@ -14,9 +14,9 @@ import (
 // rather than approximates: a number that is neither a Long nor a decimal
 // (four decimal places) is an error, as is a Go type JSON does not produce.
 func argsRecord(args map[string]any) (cedar.Record, error) {
-	v, _, err := toValue("args", args)
+	v, _, err := toValue(args)
 	if err != nil {
-		return cedar.Record{}, err
+		return cedar.Record{}, under("args", err)
 	}
 	if v == nil {
 		return emptyRecord, nil
@@ -24,9 +24,29 @@ func argsRecord(args map[string]any) (cedar.Record, error) {
 	return v.(cedar.Record), nil
 }
 
-// toValue converts v, found at path, into a Cedar value; omit is true for
-// JSON null, which Cedar cannot represent and so is left out.
-func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
+// argError is an error of the value at path (args.items[2].price).
+type argError struct {
+	path string
+	err  error
+}
+
+func (e *argError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *argError) Unwrap() error { return e.err }
+
+// under puts err below seg: the path is built only for an error, on the
+// way out, not for every value converted.
+func under(seg string, err error) error {
+	if ae, ok := err.(*argError); ok {
+		ae.path = seg + ae.path
+		return ae
+	}
+	return &argError{path: seg, err: err}
+}
+
+// toValue converts v into a Cedar value; omit is true for JSON null, which
+// Cedar cannot represent and so is left out. An error names the failing
+// value's place inside v (see under).
+func toValue(v any) (val cedar.Value, omit bool, err error) {
 	switch v := v.(type) {
 	case nil:
 		return nil, true, nil
@@ -37,19 +57,19 @@ func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
 	case json.Number:
 		n, err := numberValue(string(v))
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, false, err
 		}
 		return n, false, nil
 	case float64:
 		n, err := floatValue(v, 64)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, false, err
 		}
 		return n, false, nil
 	case float32:
 		n, err := floatValue(float64(v), 32)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, false, err
 		}
 		return n, false, nil
 	case int:
@@ -69,15 +89,15 @@ func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
 	case uint32:
 		return cedar.Long(v), false, nil
 	case uint:
-		return uintValue(path, uint64(v))
+		return uintValue(uint64(v))
 	case uint64:
-		return uintValue(path, v)
+		return uintValue(v)
 	case []any:
 		elems := make([]cedar.Value, 0, len(v))
 		for i, e := range v {
-			ev, omit, err := toValue(path+"["+strconv.Itoa(i)+"]", e)
+			ev, omit, err := toValue(e)
 			if err != nil {
-				return nil, false, err
+				return nil, false, under("["+strconv.Itoa(i)+"]", err)
 			}
 			if !omit {
 				elems = append(elems, ev)
@@ -90,9 +110,9 @@ func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
 		}
 		rec := make(cedar.RecordMap, len(v))
 		for k, e := range v {
-			ev, omit, err := toValue(path+"."+k, e)
+			ev, omit, err := toValue(e)
 			if err != nil {
-				return nil, false, err
+				return nil, false, under("."+k, err)
 			}
 			if !omit {
 				rec[cedar.String(k)] = ev
@@ -100,13 +120,13 @@ func toValue(path string, v any) (val cedar.Value, omit bool, err error) {
 		}
 		return cedar.NewRecord(rec), false, nil
 	default:
-		return nil, false, fmt.Errorf("%s: unsupported value of type %T", path, v)
+		return nil, false, fmt.Errorf("unsupported value of type %T", v)
 	}
 }
 
-func uintValue(path string, u uint64) (cedar.Value, bool, error) {
+func uintValue(u uint64) (cedar.Value, bool, error) {
 	if u > math.MaxInt64 {
-		return nil, false, fmt.Errorf("%s: integer %d is out of the range of a Cedar Long", path, u)
+		return nil, false, fmt.Errorf("integer %d is out of the range of a Cedar Long", u)
 	}
 	return cedar.Long(u), false, nil
 }

@@ -160,7 +160,6 @@ func (s *Set) Decide(r Request) Decision {
 	if !ok {
 		return Decision{Policy: PolicyDefaultDeny, Reasons: []string{"unknown tool"}}
 	}
-	reasons := make([]string, 0, 2)
 	granted := ""
 	for _, role := range r.Principal.Roles {
 		if why, ok := ru.roles[role]; ok {
@@ -169,23 +168,18 @@ func (s *Set) Decide(r Request) Decision {
 		}
 	}
 	capped := r.Agent.Tools != nil && !slices.Contains(r.Agent.Tools, r.Tool)
-	if granted == "" {
-		reasons = append(reasons, "no role of "+r.Principal.Subject+" is granted "+r.Tool)
-		if capped {
-			reasons = append(reasons, capReason(r.Agent, r.Tool))
-		}
-		return Decision{Policy: PolicyDefaultDeny, Reasons: reasons}
-	}
-	reasons = append(reasons, granted)
-	if capped {
-		reasons = append(reasons, capReason(r.Agent, r.Tool))
-		return Decision{Policy: PolicyAgentCap, Reasons: reasons}
-	}
-	if ru.cond == nil {
-		return Decision{Allow: true, Policy: ru.policy, Reasons: reasons}
+	switch {
+	case granted == "" && capped:
+		return Decision{Policy: PolicyDefaultDeny, Reasons: []string{"no role of " + r.Principal.Subject + " is granted " + r.Tool, capReason(r.Agent, r.Tool)}}
+	case granted == "":
+		return Decision{Policy: PolicyDefaultDeny, Reasons: []string{"no role of " + r.Principal.Subject + " is granted " + r.Tool}}
+	case capped:
+		return Decision{Policy: PolicyAgentCap, Reasons: []string{granted, capReason(r.Agent, r.Tool)}}
+	case ru.cond == nil:
+		return Decision{Allow: true, Policy: ru.policy, Reasons: []string{granted}}
 	}
 	allow, why := ru.cond.eval(r.Principal, r.Agent, r.Tool, r.Args)
-	return Decision{Allow: allow, Policy: ru.policy, Reasons: append(reasons, why)}
+	return Decision{Allow: allow, Policy: ru.policy, Reasons: []string{granted, why}}
 }
 
 func capReason(a Agent, tool string) string {
