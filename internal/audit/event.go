@@ -93,6 +93,22 @@ type MarkingRecorder interface {
 	RecordAllMarking(ctx context.Context, m store.Marker, events ...Event) error
 }
 
+// BusyHinter is a Recorder that can be told a caller is about to record
+// and wait, soon and more than once, so that concurrent callers share
+// commits (see Log.Busy). *Log is one.
+type BusyHinter interface {
+	Busy() (done func())
+}
+
+// Busy tells r, when it is a BusyHinter, that the caller is about to
+// record; call the returned func when done.
+func Busy(r Recorder) (done func()) {
+	if b, ok := r.(BusyHinter); ok {
+		return b.Busy()
+	}
+	return func() {}
+}
+
 // Enqueuer is a Recorder that can queue an event without waiting for it
 // to be durable, keeping it ordered before every event recorded after it:
 // the next Record (or RecordAll) that returns nil has made it durable too.

@@ -74,6 +74,13 @@ type Options struct {
 	PollInterval time.Duration
 	// CommitTimeout bounds one batch transaction; 0 means 30 seconds.
 	CommitTimeout time.Duration
+	// CommitDelay is how long the writer may hold a batch for the records
+	// of other callers that said they will record soon (Busy), when
+	// records have been arriving faster than one per CommitDelay: one
+	// commit then serves several concurrent calls instead of one each
+	// (PostgreSQL's commit_delay, for the same reason). A lone caller, or
+	// a slow trickle, never waits for it. 0 means 500 µs; < 0 never holds.
+	CommitDelay time.Duration
 	// Retention, when > 0, makes the log prune records older than this
 	// once an hour (see Prune), except those a stream has not delivered
 	// yet; 0 keeps everything. It needs Keys and a CheckpointInterval ≥ 0.
@@ -93,6 +100,17 @@ type Log struct {
 	maxEvent  int
 	poll      time.Duration
 	commitMax time.Duration
+	delay     time.Duration
+
+	// busy counts the callers that said they will record soon (Busy);
+	// lastWait and meanGap (an exponential mean of the time between two
+	// waited records, in ns) tell how fast records arrive. Heuristics for
+	// CommitDelay: read and written without a lock.
+	busy     atomic.Int64
+	unbusy   chan struct{} // a busy caller finished (wakes a holding writer)
+	holding  chan struct{} // tests: told when the writer starts holding
+	lastWait atomic.Int64
+	meanGap  atomic.Int64
 
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
@@ -143,6 +161,7 @@ var (
 	_ BatchRecorder   = (*Log)(nil)
 	_ Enqueuer        = (*Log)(nil)
 	_ MarkingRecorder = (*Log)(nil)
+	_ BusyHinter      = (*Log)(nil)
 )
 
 // New returns the audit log on st and starts its writer. keys signs the
@@ -155,6 +174,7 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 	}
 	l := &Log{st: st, keys: keys, now: o.Now, log: o.Logger,
 		maxBatch: o.MaxBatch, maxEvent: o.MaxEventBytes, poll: o.PollInterval, commitMax: o.CommitTimeout,
+		delay: o.CommitDelay, unbusy: make(chan struct{}, 1),
 		wdone: make(chan struct{}), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		changed: make(chan struct{})}
 	if l.now == nil {
@@ -174,6 +194,9 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 	}
 	if l.commitMax <= 0 {
 		l.commitMax = 30 * time.Second
+	}
+	if l.delay == 0 {
+		l.delay = 500 * time.Microsecond
 	}
 	l.in = make(chan *pending, 4*l.maxBatch)
 	go l.write()
@@ -309,6 +332,12 @@ func (l *Log) send(ctx context.Context, p *pending) error {
 
 // wait sends p and waits for its commit.
 func (l *Log) wait(ctx context.Context, p *pending) (int64, error) {
+	now := time.Now().UnixNano()
+	if last := l.lastWait.Swap(now); last != 0 {
+		gap := now - last
+		m := l.meanGap.Load()
+		l.meanGap.Store(m - m/8 + gap/8)
+	}
 	if err := l.send(ctx, p); err != nil {
 		return 0, err
 	}
@@ -317,6 +346,25 @@ func (l *Log) wait(ctx context.Context, p *pending) (int64, error) {
 		return r.seq, r.err
 	case <-ctx.Done():
 		return 0, fmt.Errorf("audit record not confirmed: %w", ctx.Err())
+	}
+}
+
+// Busy tells the log that the caller is about to record and wait, soon
+// and more than once (a tool call: its allow, then its result); done says
+// it has finished. While other busy callers have no record in the batch
+// being formed and records arrive fast, the writer holds the batch up to
+// Options.CommitDelay for them (see there).
+func (l *Log) Busy() (done func()) {
+	l.busy.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.busy.Add(-1)
+			select {
+			case l.unbusy <- struct{}{}:
+			default:
+			}
+		})
 	}
 }
 
@@ -392,6 +440,7 @@ func (l *Log) write() {
 		}
 		w.fill()
 		w.awaitWaiter()
+		w.hold()
 		if w.commit() {
 			fails = 0
 		} else {
@@ -479,6 +528,50 @@ const enqueueDelay = 20 * time.Millisecond
 // awaitWaiter holds a batch of only enqueued records (nobody waits for
 // them) until a record somebody waits for joins it, the batch is full, the
 // Log closes or enqueueDelay passes.
+// hold keeps the batch open for up to CommitDelay while busy callers
+// without a record in it may send one soon: at least two more callers
+// said they are busy than the batch has waited records (a caller waits
+// for one record at a time), and waited records have been arriving less
+// than CommitDelay apart. It ends early once every busy caller is in.
+func (w *writer) hold() {
+	l := w.l
+	if l.delay <= 0 || !w.open || time.Duration(l.meanGap.Load()) >= l.delay {
+		return
+	}
+	waited := 0
+	for _, p := range w.batch {
+		if p.done != nil {
+			waited++
+		}
+	}
+	// Two callers or more still out: with one, holding costs it what it
+	// saves the other.
+	if waited == 0 || l.busy.Load()-int64(waited) < 2 {
+		return
+	}
+	if l.holding != nil {
+		l.holding <- struct{}{}
+	}
+	t := time.NewTimer(l.delay)
+	defer t.Stop()
+	for n := w.size(); n < l.maxBatch && l.busy.Load() > int64(waited); {
+		select {
+		case p, ok := <-l.in:
+			k, more := w.take(p, ok)
+			if !more {
+				return
+			}
+			n += k
+			if p.done != nil {
+				waited++
+			}
+		case <-l.unbusy: // the loop looks again
+		case <-t.C:
+			return
+		}
+	}
+}
+
 func (w *writer) awaitWaiter() {
 	if !w.open {
 		return

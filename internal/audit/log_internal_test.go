@@ -170,3 +170,74 @@ func TestPeriodicCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitDelay: the records of callers that said they are busy share a
+// commit: the writer holds a batch while two or more busy callers are
+// still out, and stops as soon as they are in or done. A lone busy caller
+// (or one with a single other) is never held. CommitDelay is an hour
+// here, so a hold that did not end early would hang the test.
+func TestCommitDelay(t *testing.T) {
+	l := New(storetest.OpenSQLite(t), nil, &Options{CommitDelay: time.Hour})
+	defer l.Close()
+	l.holding = make(chan struct{}, 1)
+	ctx := context.Background()
+	record := func() {
+		if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+			t.Error(err)
+		}
+	}
+	batches := func() int64 { return l.Stats().Batches }
+	held := func() {
+		t.Helper()
+		select {
+		case <-l.holding:
+		case <-time.After(30 * time.Second): // a hang, not a timing
+			t.Fatal("the writer never held the batch")
+		}
+	}
+
+	// Alone, or with one other caller out: one commit a record, no hold.
+	done := l.Busy()
+	record()
+	record()
+	other := l.Busy()
+	record()
+	other()
+	done()
+	if b := batches(); b != 3 || len(l.holding) != 0 {
+		t.Fatalf("%d commits for three records of one caller (held: %d), want 3", b, len(l.holding))
+	}
+
+	// Three busy callers: the first one's record is held until the two
+	// others' join it, one commit for the three.
+	dones := []func(){l.Busy(), l.Busy(), l.Busy()}
+	var wg sync.WaitGroup
+	start := func(i int) {
+		wg.Go(func() {
+			record()
+			dones[i]()
+		})
+	}
+	start(0)
+	held()
+	start(1)
+	start(2)
+	wg.Wait()
+	if b := batches(); b != 4 {
+		t.Errorf("%d commits after three busy callers' records, want 4 (one more)", b)
+	}
+
+	// Busy callers that finish without recording end the hold.
+	a, b, c := l.Busy(), l.Busy(), l.Busy()
+	wg.Go(func() {
+		record()
+		a()
+	})
+	held()
+	b()
+	c()
+	wg.Wait()
+	if got := batches(); got != 5 {
+		t.Errorf("%d commits, want 5", got)
+	}
+}

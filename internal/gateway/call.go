@@ -166,6 +166,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if err != nil {
 		return nil, err
 	}
+	// A call records and waits twice (its allow, its result): concurrent
+	// calls then share the trail's commits.
+	defer audit.Busy(g.recorder())()
 	name := req.Params.Name
 	ev := baseEvent(who, audit.ToolDecided, name)
 	ev.Correlation = slip.NewID()
