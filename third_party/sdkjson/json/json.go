@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -19,6 +20,7 @@ type Decoder struct {
 	r    io.Reader
 	dec  *jsontext.Decoder
 	opts jsonv2.Options
+	done bool // the input held one value, decoded: what follows is io.EOF
 }
 
 // NewDecoder returns a Decoder reading from r.
@@ -33,30 +35,53 @@ var (
 // fields only when they are equal byte for byte.
 func (d *Decoder) DontMatchCaseInsensitiveStructFields() { d.opts = exactNames }
 
+// decoders are the jsontext decoders of inputs that held one value, reused:
+// a new one costs more than decoding a small JSON-RPC message.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(nothing) }}
+
+// nothing is what a pooled decoder reads: it holds on to no input.
+var nothing = strings.NewReader("")
+
 // Decode reads the next JSON value and stores it in v, as encoding/json's
 // Decoder.Decode does; what follows the value is left for the next call.
 func (d *Decoder) Decode(v any) error {
 	if d.opts == nil {
 		d.opts = foldingNames
 	}
-	if d.dec == nil {
-		r := d.r
+	if d.done {
+		return io.EOF
+	}
+	if d.dec != nil {
+		return jsonv2.UnmarshalDecode(d.dec, v, d.opts)
+	}
+	var buf []byte
+	switch r := d.r.(type) {
+	case *bytes.Reader, *strings.Reader:
 		// Bytes already in memory (the SDK's Unmarshal reads a
 		// bytes.Reader) are parsed in place: one copy of exactly their
-		// size, no read buffer.
-		switch r.(type) {
-		case *bytes.Reader, *strings.Reader:
-			br := r.(interface {
-				io.Reader
-				Len() int
-			})
-			buf := make([]byte, br.Len())
-			if _, err := io.ReadFull(br, buf); err != nil {
-				return err
-			}
-			r = bytes.NewBuffer(buf)
+		// size, no read buffer, and a pooled decoder when they hold
+		// one value, as they do for the SDK.
+		lr := r.(interface {
+			io.Reader
+			Len() int
+		})
+		buf = make([]byte, lr.Len())
+		if _, err := io.ReadFull(lr, buf); err != nil {
+			return err
 		}
-		d.dec = jsontext.NewDecoder(r, d.opts)
+	default:
+		d.dec = jsontext.NewDecoder(d.r, d.opts)
+		return jsonv2.UnmarshalDecode(d.dec, v, d.opts)
 	}
-	return jsonv2.UnmarshalDecode(d.dec, v, d.opts)
+	dec := decoders.Get().(*jsontext.Decoder)
+	dec.Reset(bytes.NewBuffer(buf), d.opts)
+	err := jsonv2.UnmarshalDecode(dec, v, d.opts)
+	if err == nil && len(bytes.TrimLeft(buf[dec.InputOffset():], " \t\r\n")) == 0 {
+		d.done = true
+		dec.Reset(nothing)
+		decoders.Put(dec)
+		return nil
+	}
+	d.dec = dec // more to read, or a failure: this Decoder keeps it
+	return err
 }

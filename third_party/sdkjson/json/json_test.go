@@ -1,9 +1,13 @@
 package json
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -108,4 +112,54 @@ func TestReadError(t *testing.T) {
 	if err := NewDecoder(iotest.ErrReader(boom)).Decode(&p); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want %v", err, boom)
 	}
+}
+
+// One value in memory, with or without trailing space: decoded, then
+// io.EOF, as a stream would say. What follows a value that is not space is
+// left for the next Decode, which reports it.
+func TestOneValueInMemory(t *testing.T) {
+	for _, in := range []string{`{"name":"a"}`, "{\"name\":\"a\"}\r\n\t "} {
+		d := NewDecoder(bytes.NewReader([]byte(in)))
+		var p params
+		if err := d.Decode(&p); err != nil || p.Name != "a" {
+			t.Fatalf("%q: %q, %v", in, p.Name, err)
+		}
+		if err := d.Decode(&p); err != io.EOF {
+			t.Errorf("%q: second Decode = %v, want io.EOF", in, err)
+		}
+	}
+	d := NewDecoder(bytes.NewReader([]byte(`{"name":"a"} x`)))
+	var p params
+	if err := d.Decode(&p); err != nil || p.Name != "a" {
+		t.Fatalf("%q, %v", p.Name, err)
+	}
+	if err := d.Decode(&p); err == nil || err == io.EOF {
+		t.Errorf("trailing garbage: second Decode = %v, want a syntax error", err)
+	}
+}
+
+// Decoders come from a pool: many decodes at once, of different values,
+// each get their own and only their own.
+func TestPooledDecodersConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				want := fmt.Sprintf("g%d-%d", g, i)
+				in := `{"name":"` + want + `","arguments":{"i":` + strconv.Itoa(i) + `}}`
+				if i%3 == 0 {
+					in = `{"name":"` + want + `",` // broken: must fail, and spoil nothing
+				}
+				var p params
+				err := decodeExact(t, in, &p)
+				switch {
+				case i%3 == 0 && err == nil:
+					t.Errorf("%s: no error", in)
+				case i%3 != 0 && (err != nil || p.Name != want || p.Args["i"] != float64(i)):
+					t.Errorf("%s: %+v, %v", in, p, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
