@@ -60,7 +60,7 @@ type SinkStats struct {
 	Name      string
 	Sent      int64  // records delivered
 	Failures  int64  // failed Sends
-	Cursor    int64  // seq of the last record delivered
+	Cursor    int64  // seq of the last record delivered (by whichever replica sends it)
 	Failing   bool   // the last Send failed
 	LastError string // the last failure, with no URL or secret in it
 	// Active is true when this replica sends the stream; another replica
@@ -238,6 +238,9 @@ func (s *stream) run(ctx context.Context) {
 		}
 		s.active.Store(held)
 		if !held {
+			// Another replica sends it: show where it stands, so that
+			// the lag read here is the stream's, not a stale one.
+			s.cursor.Store(cur)
 			select {
 			case <-ctx.Done():
 				return

@@ -316,15 +316,20 @@ func TestStreamOneSenderAcrossReplicas(t *testing.T) {
 			t.Errorf("delivered (-want +got):\n%s", diff)
 		}
 		// The answer to the last delivery is on its way back.
-		for streams[0].Stats()[0].Cursor != 10 && streams[1].Stats()[0].Cursor != 10 {
+		for streams[0].Stats()[0].Sent != 10 && streams[1].Stats()[0].Sent != 10 {
 			runtime.Gosched()
 		}
 		sender := 0
-		if streams[1].Stats()[0].Cursor == 10 {
+		if streams[1].Stats()[0].Sent == 10 {
 			sender = 1
 		}
-		if other := streams[1-sender].Stats()[0]; other.Sent != 0 {
+		if other := streams[1-sender].Stats()[0]; other.Sent != 0 || other.Active {
 			t.Errorf("both replicas sent: %+v", other)
+		}
+		// The other replica shows where the stream stands (it reads the
+		// stored position each poll), not a stale 0.
+		for streams[1-sender].Stats()[0].Cursor != 10 {
+			time.Sleep(time.Millisecond)
 		}
 
 		// The sender stops; its claim runs out; the other one goes on.
