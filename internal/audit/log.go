@@ -481,6 +481,10 @@ type writer struct {
 	// starts, and used as is when the database's head is still it.
 	head      store.AuditHead
 	knownHead bool
+	// noHoldUntil: hold nothing before then (see holdBackoff); emptyHolds
+	// counts the holds in a row that nobody joined.
+	noHoldUntil time.Time
+	emptyHolds  int
 }
 
 func (w *writer) size() int {
@@ -533,9 +537,11 @@ const enqueueDelay = 20 * time.Millisecond
 // said they are busy than the batch has waited records (a caller waits
 // for one record at a time), and waited records have been arriving less
 // than CommitDelay apart. It ends early once every busy caller is in.
+// Holds that nobody joins, several in a row (busy callers waiting on slow
+// tools), stop holding for a while (emptyHoldsMax, holdBackoff).
 func (w *writer) hold() {
 	l := w.l
-	if l.delay <= 0 || !w.open || time.Duration(l.meanGap.Load()) >= l.delay {
+	if l.delay <= 0 || !w.open || time.Duration(l.meanGap.Load()) >= l.delay || time.Now().Before(w.noHoldUntil) {
 		return
 	}
 	waited := 0
@@ -554,6 +560,7 @@ func (w *writer) hold() {
 	}
 	t := time.NewTimer(l.delay)
 	defer t.Stop()
+	before := waited
 	for n := w.size(); n < l.maxBatch && l.busy.Load() > int64(waited); {
 		select {
 		case p, ok := <-l.in:
@@ -567,10 +574,29 @@ func (w *writer) hold() {
 			}
 		case <-l.unbusy: // the loop looks again
 		case <-t.C:
+			if waited > before {
+				w.emptyHolds = 0
+				return
+			}
+			// Nobody came. Several times in a row: the busy callers are
+			// busy elsewhere (slow tools), and holding again soon would
+			// only delay.
+			if w.emptyHolds++; w.emptyHolds >= emptyHoldsMax {
+				w.emptyHolds = 0
+				w.noHoldUntil = time.Now().Add(holdBackoff * l.delay)
+			}
 			return
 		}
 	}
+	w.emptyHolds = 0
 }
+
+// After emptyHoldsMax holds in a row that nobody joined, the writer holds
+// nothing for holdBackoff CommitDelays.
+const (
+	emptyHoldsMax = 3
+	holdBackoff   = 100
+)
 
 func (w *writer) awaitWaiter() {
 	if !w.open {

@@ -241,3 +241,41 @@ func TestCommitDelay(t *testing.T) {
 		t.Errorf("%d commits, want 5", got)
 	}
 }
+
+// TestCommitDelayBacksOff: busy callers that do not come (their tools are
+// slow) make holds end empty; after a few in a row the writer stops
+// holding for a while, so the one caller that does record is not delayed
+// every time.
+func TestCommitDelayBacksOff(t *testing.T) {
+	l := New(storetest.OpenSQLite(t), nil, &Options{CommitDelay: time.Second})
+	defer l.Close()
+	l.holding = make(chan struct{}, 1)
+	ctx := context.Background()
+	done := l.Busy()
+	defer done()
+	slow1, slow2 := l.Busy(), l.Busy() // never record
+	defer slow1()
+	defer slow2()
+	for i := range emptyHoldsMax {
+		if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.holding) != 1 {
+			t.Fatalf("record %d was not held", i+1)
+		}
+		<-l.holding
+	}
+	// The holds ran out with nobody, emptyHoldsMax times: the next
+	// records are not held (for holdBackoff × 1 s from now).
+	for range 3 {
+		if err := l.Record(ctx, Event{Type: Logout}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(l.holding) != 0 {
+		t.Error("held again right after empty holds")
+	}
+	if got, want := l.Stats(), (Stats{Records: emptyHoldsMax + 3, Batches: emptyHoldsMax + 3}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
