@@ -365,11 +365,13 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	c.session = cs
 	c.lastErr = ""
 	c.mu.Unlock()
+	// Logs first: once its tools are listed, a call may run, and an
+	// upstream with no log level set sends no log messages.
+	enableLogs(ctx, cs, log)
 	if err := u.refreshTools(ctx, c); err != nil {
 		return err
 	}
 	u.refreshFeatures(ctx, c)
-	enableLogs(ctx, cs, log)
 	log.Info("gateway: upstream connected")
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
