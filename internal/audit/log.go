@@ -679,14 +679,26 @@ func (w *writer) commit() bool {
 	if w.knownHead {
 		pre, _ = w.records(w.head, at) // on error, built again (and reported) inside
 	}
-	head, err := l.st.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
-		n := len(w.batch)
-		w.fill()
-		if pre != nil && len(w.batch) == n && h == w.head {
-			return pre, nil
-		}
-		return w.records(h, at)
-	})
+	var (
+		head    store.AuditHead
+		applied bool
+		err     error
+	)
+	if fast, ok := l.st.(store.AuditAppenderAt); ok && pre != nil {
+		// One step on the head this writer last wrote (a database server:
+		// one round trip); if another replica moved it, the usual way.
+		head, applied, err = fast.AppendAuditAt(ctx, w.head, pre)
+	}
+	if err == nil && !applied {
+		head, err = l.st.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+			n := len(w.batch)
+			w.fill()
+			if pre != nil && len(w.batch) == n && h == w.head {
+				return pre, nil
+			}
+			return w.records(h, at)
+		})
+	}
 	n := w.size()
 	if err != nil {
 		w.knownHead = false

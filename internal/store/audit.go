@@ -77,6 +77,19 @@ type AuditCheckpoint struct {
 	JWS  string
 }
 
+// AuditAppenderAt is an AuditStore that can append records built in
+// advance in one step, without first reading the head: one round trip to a
+// database server instead of one per statement.
+type AuditAppenderAt interface {
+	// AppendAuditAt appends recs (which must continue expect) and moves the
+	// head to the last of them, atomically, when the head is still expect.
+	// applied false means nothing was written: the head has moved (another
+	// replica appended) or the store prefers AppendAudit; the caller then
+	// appends the usual way. A record's Marks fail the whole append when
+	// already used, as in AppendAudit.
+	AppendAuditAt(ctx context.Context, expect AuditHead, recs []AuditRecord) (head AuditHead, applied bool, err error)
+}
+
 // AuditStore keeps the audit chain, its checkpoints and the cursors of the
 // streams that forward it. Every method takes ctx and honours its
 // cancellation; implementations are safe for concurrent use, also from

@@ -79,6 +79,66 @@ func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) (
 	return head, nil
 }
 
+var _ store.AuditAppenderAt = (*DB)(nil)
+
+// appendAtQuery appends a batch in one statement, when the head is still
+// the expected one ($1, $2): it locks the head row, inserts the records and
+// their markers (arrays, one element each) and moves the head, or does
+// nothing when the head has moved. It answers the head it found and
+// whether it moved it. PostgreSQL only (data-modifying WITH, unnest).
+const appendAtQuery = `WITH h AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+ok AS (SELECT 1 FROM h WHERE seq = ? AND hash = ?),
+ins AS (INSERT INTO audit_log (` + auditColumns + `)
+	SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+		?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+	WHERE EXISTS (SELECT 1 FROM ok)),
+mk AS (INSERT INTO consumed (kind, id, expires_at)
+	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[]) WHERE EXISTS (SELECT 1 FROM ok)),
+up AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND EXISTS (SELECT 1 FROM ok) RETURNING seq)
+SELECT h.seq, h.hash, (SELECT count(*) FROM up) FROM h`
+
+// AppendAuditAt appends recs on expect in one statement (PostgreSQL). On
+// engines with one writer at a time (SQLite) it declines: there
+// AppendAudit costs no round trips.
+func (s *DB) AppendAuditAt(ctx context.Context, expect store.AuditHead, recs []store.AuditRecord) (store.AuditHead, bool, error) {
+	if s.dialect.OneWriter || len(recs) == 0 {
+		return store.AuditHead{}, false, nil
+	}
+	n := len(recs)
+	var (
+		seqs, ats                                                       = make([]int64, n), make([]int64, n)
+		events, prevs, hashes, sigs, types, actors, agents, tools, decs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		corrs, sessions                                                 = make([]string, n), make([]string, n)
+		mKinds, mIDs                                                    []string
+		mExp                                                            []int64
+	)
+	for i, r := range recs {
+		if r.Seq != expect.Seq+int64(i)+1 {
+			return store.AuditHead{}, false, fmt.Errorf("append audit: record %d has seq %d, want %d", i, r.Seq, expect.Seq+int64(i)+1)
+		}
+		seqs[i], ats[i], events[i], prevs[i], hashes[i], sigs[i] = r.Seq, r.Time.UnixMicro(), string(r.Event), r.Prev, r.Hash, r.Sig
+		types[i], actors[i], agents[i], tools[i], decs[i], corrs[i], sessions[i] = r.Type, r.Actor, r.Agent, r.Tool, r.Decision, r.Correlation, r.Session
+		if m := r.Marks; m != nil {
+			mKinds, mIDs, mExp = append(mKinds, m.Kind), append(mIDs, m.ID), append(mExp, m.Expires.UnixMicro())
+		}
+	}
+	last := recs[n-1]
+	var (
+		cur   store.AuditHead
+		moved int64
+	)
+	err := s.queryRowCached(ctx, s.sql, appendAtQuery, expect.Seq, expect.Hash,
+		seqs, ats, events, prevs, hashes, sigs, types, actors, agents, tools, decs, corrs, sessions,
+		mKinds, mIDs, mExp, last.Seq, last.Hash).Scan(&cur.Seq, &cur.Hash, &moved)
+	if err != nil {
+		return store.AuditHead{}, false, fmt.Errorf("append audit records: %w", err)
+	}
+	if moved != 1 {
+		return cur, false, nil
+	}
+	return store.AuditHead{Seq: last.Seq, Hash: last.Hash}, true, nil
+}
+
 func (s *DB) insertAudit(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
 	var b strings.Builder
 	b.WriteString("INSERT INTO audit_log (" + auditColumns + ") VALUES ")

@@ -22,6 +22,7 @@ func init() {
 		Case{"AuditAppend", testAuditAppend},
 		Case{"AuditAppendConcurrent", testAuditAppendConcurrent},
 		Case{"AuditAppendMarks", testAuditAppendMarks},
+		Case{"AuditAppendAt", testAuditAppendAt},
 		Case{"AuditAppendTwoHandles", testAuditAppendTwoHandles},
 		Case{"AuditRecordsFilter", testAuditFilter},
 		Case{"AuditCheckpoints", testAuditCheckpoints},
@@ -197,6 +198,83 @@ func testAuditAppendMarks(t *testing.T, s *sqldb.DB) {
 	// Nor did its fresh marker stay behind.
 	if first, err := s.Consume(ctx, "slip", "jti-3", m.Expires); err != nil || !first {
 		t.Errorf("the failed append's fresh marker: first=%v, %v; want unused", first, err)
+	}
+}
+
+// AppendAuditAt appends records built in advance when the head is the one
+// they continue, with their markers, in one step; on a head that moved it
+// writes nothing. SQLite declines (applied false, nothing written).
+func testAuditAppendAt(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Microsecond)
+	head := appendAuditN(t, s, 2, at, "alice")
+	recs := auditRows(head, 3, at, "bob")
+	recs[1].Marks = &store.Marker{Kind: "slip", ID: "at-1", Expires: at.Add(time.Minute)}
+	got, applied, err := s.AppendAuditAt(ctx, head, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Dialect() == "sqlite" {
+		if applied {
+			t.Fatal("SQLite applied AppendAuditAt; it should decline")
+		}
+		if h, _ := s.AuditHead(ctx); h != head {
+			t.Fatalf("SQLite wrote on a declined append: %+v", h)
+		}
+		return
+	}
+	if !applied || got.Seq != 5 || got.Hash != recs[2].Hash {
+		t.Fatalf("AppendAuditAt = %+v, %v", got, applied)
+	}
+	rs, err := s.AuditRecords(ctx, store.AuditFilter{After: head.Seq})
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("records after the append: %d, %v", len(rs), err)
+	}
+	for i, r := range rs {
+		want := recs[i]
+		want.Marks = nil
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("record %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if first, err := s.Consume(ctx, "slip", "at-1", at.Add(time.Minute)); err != nil || first {
+		t.Errorf("the marker: first=%v, %v; want used", first, err)
+	}
+	// A stale head: nothing written, the current head answered.
+	stale := auditRows(head, 1, at, "carol")
+	cur, applied, err := s.AppendAuditAt(ctx, head, stale)
+	if err != nil || applied || cur != got {
+		t.Fatalf("on a stale head: %+v, %v, %v; want %+v, not applied", cur, applied, err, got)
+	}
+	// A used marker fails the whole append.
+	more := auditRows(got, 2, at, "dave")
+	more[1].Marks = &store.Marker{Kind: "slip", ID: "at-1", Expires: at.Add(time.Minute)}
+	if _, _, err := s.AppendAuditAt(ctx, got, more); err == nil {
+		t.Fatal("an append carrying a used marker succeeded")
+	}
+	if h, err := s.AuditHead(ctx); err != nil || h != got {
+		t.Fatalf("head after the failed append: %+v, %v", h, err)
+	}
+	// Two replicas on the same head: one applies, the other finds it moved.
+	other := SecondHandle(t, s)
+	a, b := auditRows(got, 1, at, "erin"), auditRows(got, 1, at, "frank")
+	var wg sync.WaitGroup
+	var results [2]bool
+	for i, h := range []*sqldb.DB{s, other} {
+		wg.Go(func() {
+			_, ok, err := h.AppendAuditAt(ctx, got, [][]store.AuditRecord{a, b}[i])
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = ok
+		})
+	}
+	wg.Wait()
+	if results[0] == results[1] {
+		t.Errorf("two appends on one head: applied %v", results)
+	}
+	if h, _ := s.AuditHead(ctx); h.Seq != got.Seq+1 {
+		t.Errorf("head %+v after the race, want seq %d", h, got.Seq+1)
 	}
 }
 
