@@ -31,6 +31,10 @@ type Dialect struct {
 	Migrations fs.FS
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
+	// Maintain, when set, runs in the background from New until Close
+	// (which cancels ctx and waits for it): engine housekeeping such as
+	// SQLite's WAL checkpoints.
+	Maintain func(ctx context.Context, db *sql.DB)
 	// OneWriter is true for engines that take one writer at a time
 	// (SQLite): writers of this process then queue on a mutex, in order,
 	// instead of colliding and sleeping in the engine's busy handler.
@@ -48,6 +52,9 @@ type DB struct {
 	// consumeQ holds single-use markers waiting for a shared commit
 	// (OneWriter engines).
 	consumeQ consumeQueue
+	// stopMaintain ends Dialect.Maintain; maintained is closed when it has.
+	stopMaintain context.CancelFunc
+	maintained   chan struct{}
 
 	tenant
 }
@@ -70,6 +77,14 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*DB, error)
 	s.tenant = tenant{db: s, q: db}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
+	}
+	if d.Maintain != nil {
+		mctx, cancel := context.WithCancel(context.Background())
+		s.stopMaintain, s.maintained = cancel, make(chan struct{})
+		go func() {
+			defer close(s.maintained)
+			d.Maintain(mctx, db)
+		}()
 	}
 	return s, nil
 }
@@ -95,6 +110,10 @@ func (s *DB) Ping(ctx context.Context) error {
 
 // Close releases the database.
 func (s *DB) Close() error {
+	if s.stopMaintain != nil {
+		s.stopMaintain()
+		<-s.maintained
+	}
 	s.closeStmts()
 	return s.sql.Close()
 }

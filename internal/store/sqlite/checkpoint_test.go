@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Commits do not checkpoint (wal_autocheckpoint 0 on every connection);
+// the background checkpointer copies the WAL into the database file, and
+// stops with Close.
+func TestBackgroundCheckpoints(t *testing.T) {
+	checkpointEvery = 20 * time.Millisecond
+	defer func() { checkpointEvery = 500 * time.Millisecond }()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var auto int
+	if err := s.SQL().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	// Enough pages that they can only reach the database file through a
+	// checkpoint.
+	for i := range 200 {
+		if _, err := s.SQL().ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)",
+			fmt.Sprintf("k%04d", i), fmt.Sprintf("%0512d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); size() <= before; { // a hang, not a timing
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes: no checkpoint", before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
