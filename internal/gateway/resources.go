@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -65,26 +66,11 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	var f features
 	caps := cs.InitializeResult().Capabilities
 	if caps != nil && caps.Prompts != nil {
-		for p, err := range cs.Prompts(ctx, nil) {
-			if err != nil {
-				break
-			}
-			f.prompts = append(f.prompts, p)
-		}
+		f.prompts = listed(cs.Prompts(ctx, nil))
 	}
 	if caps != nil && caps.Resources != nil {
-		for r, err := range cs.Resources(ctx, nil) {
-			if err != nil {
-				break
-			}
-			f.resources = append(f.resources, r)
-		}
-		for t, err := range cs.ResourceTemplates(ctx, nil) {
-			if err != nil {
-				break
-			}
-			f.templates = append(f.templates, t)
-		}
+		f.resources = listed(cs.Resources(ctx, nil))
+		f.templates = listed(cs.ResourceTemplates(ctx, nil))
 	}
 	c.mu.Lock()
 	c.features = f
@@ -117,33 +103,40 @@ func (g *Gateway) upstreamsOf(visible []*entry) []*upConn {
 	return out
 }
 
+// listed gathers what seq yields, up to its first error.
+func listed[T any](seq iter.Seq2[T, error]) []T {
+	var out []T
+	for x, err := range seq {
+		if err != nil {
+			break
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 // promptsOf is what prompts/list shows a caller who may use ups: their
 // prompts, a name served by more than one by the first of them.
 func promptsOf(ups []*upConn) []*mcp.Prompt {
-	out := []*mcp.Prompt{}
-	seen := map[string]bool{}
-	for _, c := range ups {
-		_, f := c.snapshot()
-		for _, p := range f.prompts {
-			if !seen[p.Name] {
-				seen[p.Name] = true
-				out = append(out, p)
-			}
-		}
-	}
-	return out
+	return firstOf(ups, func(f features) []*mcp.Prompt { return f.prompts }, func(p *mcp.Prompt) string { return p.Name })
 }
 
 // resourcesOf is what resources/list shows a caller who may use ups: their
 // resources, a URI served by more than one by the first of them.
 func resourcesOf(ups []*upConn) []*mcp.Resource {
-	out := []*mcp.Resource{}
+	return firstOf(ups, func(f features) []*mcp.Resource { return f.resources }, func(r *mcp.Resource) string { return r.URI })
+}
+
+// firstOf gathers the items of ups in order, leaving out an item whose key
+// an earlier one already has. Never nil: an empty list is listed as [].
+func firstOf[T any](ups []*upConn, items func(features) []T, key func(T) string) []T {
+	out := []T{}
 	seen := map[string]bool{}
 	for _, c := range ups {
 		_, f := c.snapshot()
-		for _, x := range f.resources {
-			if !seen[x.URI] {
-				seen[x.URI] = true
+		for _, x := range items(f) {
+			if k := key(x); !seen[k] {
+				seen[k] = true
 				out = append(out, x)
 			}
 		}
