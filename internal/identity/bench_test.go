@@ -46,21 +46,34 @@ func BenchmarkClientCredentialsHandler(b *testing.B) {
 	mux := http.NewServeMux()
 	h.p.Mount(mux)
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	benchHandler(b, mux, "/token", func() string { return body }, "")
+}
+
+// benchHandler POSTs body() as the billing client to path, calling mux
+// directly from RunParallel, requires 200 and an answer holding want, and
+// reports tokens/s.
+func benchHandler(b *testing.B, mux http.Handler, path string, body func() string, want string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest("POST", "/token", strings.NewReader(body))
+			req := httptest.NewRequest("POST", path, strings.NewReader(body()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth("billing", "billing-secret")
 			rec := httptest.NewRecorder()
 			mux.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("status %d", rec.Code)
+			if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// cycle returns a func that gives items in turn, safe for concurrent use.
+func cycle(items []string) func() string {
+	var next atomic.Int64
+	return func() string { return items[int(next.Add(1)-1)%len(items)] }
 }
 
 // BenchmarkVerifyAccessToken is what a resource server (the MCP gateway)
@@ -74,14 +87,12 @@ func BenchmarkVerifyAccessToken(b *testing.B) {
 	aud := h.srv.URL + "/mcp"
 	for _, distinct := range []bool{false, true} {
 		b.Run(tokenMode(distinct), func(b *testing.B) {
-			toks := benchTokens(b, h, r.Access, distinct)
-			var next atomic.Int64
+			tok := cycle(benchTokens(b, h, r.Access, distinct))
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					tok := toks[int(next.Add(1)-1)%len(toks)]
-					if _, err := accesstoken.Verify(h.p.Keys, tok, h.srv.URL, aud, time.Now()); err != nil {
+					if _, err := accesstoken.Verify(h.p.Keys, tok(), h.srv.URL, aud, time.Now()); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -131,9 +142,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
 	for _, distinct := range []bool{false, true} {
 		b.Run(tokenMode(distinct), func(b *testing.B) {
-			bodies := benchBodies(b, h, r.Access, distinct)
-			var next atomic.Int64
-			benchPostC16(b, h.url("/introspect"), func() string { return bodies[int(next.Add(1)-1)%len(bodies)] })
+			benchPostC16(b, h.url("/introspect"), cycle(benchBodies(b, h, r.Access, distinct)))
 		})
 	}
 }
@@ -155,24 +164,7 @@ func BenchmarkIntrospectHandler(b *testing.B) {
 	r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
 	for _, distinct := range []bool{false, true} {
 		b.Run(tokenMode(distinct), func(b *testing.B) {
-			bodies := benchBodies(b, h, r.Access, distinct)
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					body := bodies[int(next.Add(1)-1)%len(bodies)]
-					req := httptest.NewRequest("POST", "/introspect", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.SetBasicAuth("billing", "billing-secret")
-					rec := httptest.NewRecorder()
-					mux.ServeHTTP(rec, req)
-					if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"active":true`) {
-						b.Fatalf("status %d: %s", rec.Code, rec.Body)
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			benchHandler(b, mux, "/introspect", cycle(benchBodies(b, h, r.Access, distinct)), `"active":true`)
 		})
 	}
 }
