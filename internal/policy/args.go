@@ -112,7 +112,7 @@ func toValue(v any) (val cedar.Value, omit bool, err error) {
 		for k, e := range v {
 			ev, omit, err := toValue(e)
 			if err != nil {
-				return nil, false, under("."+k, err)
+				return nil, false, firstError(v, k, err)
 			}
 			if !omit {
 				rec[cedar.String(k)] = ev
@@ -122,6 +122,20 @@ func toValue(v any) (val cedar.Value, omit bool, err error) {
 	default:
 		return nil, false, fmt.Errorf("unsupported value of type %T", v)
 	}
+}
+
+// firstError is the error of v's first failing key in sorted order, so that
+// the reason a call was refused does not depend on map order; err is the
+// error already found at key k.
+func firstError(v map[string]any, k string, err error) error {
+	for k2, e := range v {
+		if k2 < k {
+			if _, _, err2 := toValue(e); err2 != nil {
+				k, err = k2, err2
+			}
+		}
+	}
+	return under("."+k, err)
 }
 
 func uintValue(u uint64) (cedar.Value, bool, error) {

@@ -49,6 +49,9 @@ type condition struct {
 	// the first operand that is not true, wherever the gate's operands
 	// stand in it.
 	gate *cedar.Policy
+	// fast and gateFast evaluate policy and gate without Cedar when they
+	// can (nil when the expression is outside the subset fast.go knows).
+	fast, gateFast fastExpr
 	// isTrue and isFalse are the decision's reasons, built once.
 	isTrue, isFalse string
 }
@@ -69,6 +72,7 @@ func compileCondition(src string) (*condition, error) {
 		text:     strings.TrimSpace(src),
 		policy:   list[0],
 		usesArgs: dependsOnArgs(p.Conditions[0].Body),
+		fast:     compileFast(p.Conditions[0].Body),
 	}
 	c.isTrue, c.isFalse = "condition `"+c.text+"` is true", "condition `"+c.text+"` is false"
 	if c.usesArgs {
@@ -85,6 +89,7 @@ func compileCondition(src string) (*condition, error) {
 		}
 		if gate != nil {
 			c.gate = cedar.NewPolicyFromAST((*cedarast.Policy)(ast.Permit().When(*gate)))
+			c.gateFast = compileFast(gate.AsIsNode())
 		}
 	}
 	return c, nil
@@ -174,6 +179,22 @@ func (s single) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 // its reason. Arguments are converted only when the condition may read them,
 // so a condition about the principal is not defeated by unrelated arguments.
 func (c *condition) eval(p Principal, a Agent, tool string, args map[string]any) (bool, string) {
+	if !c.usesArgs {
+		args = nil
+	}
+	if c.fast != nil && (args == nil || convertible(args)) {
+		if v, ok := c.fast(newFastEnv(p, a, tool, args)); ok && v.kind == fastBool {
+			if v.b {
+				return true, c.isTrue
+			}
+			return false, c.isFalse
+		}
+	}
+	return c.evalCedar(p, a, tool, args)
+}
+
+// evalCedar is eval by Cedar itself.
+func (c *condition) evalCedar(p Principal, a Agent, tool string, args map[string]any) (bool, string) {
 	argsRec := emptyRecord
 	if c.usesArgs {
 		rec, err := argsRecord(args)
@@ -201,6 +222,11 @@ func (c *condition) possible(p Principal, a Agent, tool string) bool {
 	case !c.usesArgs:
 		ok, _ := c.eval(p, a, tool, nil)
 		return ok
+	case c.gateFast != nil:
+		if v, ok := c.gateFast(newFastEnv(p, a, tool, nil)); ok && v.kind == fastBool {
+			return v.b
+		}
+		fallthrough
 	case c.gate != nil:
 		dec, diag := authorize(c.gate, p, a, tool, emptyRecord)
 		return dec == cedar.Allow && len(diag.Errors) == 0

@@ -10,7 +10,8 @@ import (
 
 // FuzzCompile checks that no condition text breaks out of its wrapper or
 // makes Compile, Decide or Visible panic, and that a compiled condition
-// never lets a principal without the role through.
+// never lets a principal without the role through, and that its fast path
+// (fast.go) answers as Cedar does.
 func FuzzCompile(f *testing.F) {
 	for _, r := range catalogue {
 		f.Add(r.When)
@@ -49,5 +50,18 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("allowed without a true condition: %v", d.Reasons)
 		}
 		_ = s.Visible(member, Agent{ClientID: "a"})
+		if c := s.rules["t"].cond; c != nil {
+			in := args
+			if !c.usesArgs {
+				in = nil
+			}
+			for _, p := range []Principal{stranger, member} {
+				gotOK, gotWhy := c.eval(p, Agent{ClientID: "a", Kind: "agent"}, "t", args)
+				wantOK, wantWhy := c.evalCedar(p, Agent{ClientID: "a", Kind: "agent"}, "t", in)
+				if gotOK != wantOK || gotWhy != wantWhy {
+					t.Fatalf("%s: fast path %v %q, Cedar %v %q", cond, gotOK, gotWhy, wantOK, wantWhy)
+				}
+			}
+		}
 	})
 }
