@@ -5,7 +5,6 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -14,7 +13,6 @@ import (
 // on it, if there is exactly one; else it goes to the gateway's log.
 func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
 	if f := c.sole(); f != nil && f.session != nil {
-		f.last.Store(time.Now().UnixNano())
 		f.session.Log(f.ctx, p)
 		return
 	}

@@ -10,9 +10,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,14 +65,6 @@ func TestUpstreamLogRelayedToItsCaller(t *testing.T) {
 			for _, l := range []mcp.LoggingLevel{"debug", "info", "warning", "error"} {
 				req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: l, Logger: "chatty", Data: string(l) + " for " + in.Who})
 			}
-			// Some work after logging. Messages sent right before the
-			// result may still be queued in the gateway's upstream client
-			// when the result arrives, and are then not relayed (the SDK
-			// hands notifications to their handler on another goroutine
-			// than responses; the quiet period in upstreams.Call applies
-			// only once a message was relayed or progress was asked): a
-			// known gap, not what this test is about.
-			time.Sleep(50 * time.Millisecond)
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 		})
 	e := newEnv(t, serveUpstream(t, up, "chatty"))
@@ -393,16 +387,9 @@ func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s's results = %q, want %q", p.name, got, want)
 		}
-		// Its own progress only: under each of its tokens, steps of that
-		// call of its own, each at most once.
-		//
-		// Not asserted: that every step arrives. Under concurrency some
-		// calls' progress is lost: the gateway's upstream client hands
-		// notifications to their handler on one queue, apart from
-		// responses, so a call's result can come back while its progress
-		// is still queued behind other calls', and the quiet period in
-		// upstreams.Call does not wait for it (a known gap, logged below).
-		time.Sleep(200 * time.Millisecond)
+		// Its own progress only, and all of it: under each of its tokens,
+		// each step of that call of its own, once.
+		waitFor(t, p.name+"'s progress", func() bool { return len(p.progress.all()) >= 3*perSession })
 		prog := p.progress.all()
 		var own []string
 		for n := 1; n <= perSession; n++ {
@@ -417,8 +404,8 @@ func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
 			}
 			seen[g] = true
 		}
-		if len(prog) < len(own) {
-			t.Logf("%s got %d of its %d progress notifications", p.name, len(prog), len(own))
+		if len(prog) != len(own) {
+			t.Errorf("%s got %d of its %d progress notifications", p.name, len(prog), len(own))
 		}
 	}
 	// One upstream session; the upstream saw the gateway's own progress
@@ -460,4 +447,65 @@ func (r idRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestNotificationsBeforeResultAllRelayed: what an upstream sends right
+// before its result — a burst of progress notifications and a log message —
+// all reaches the caller, however long relaying them takes, over both
+// transports: the gateway answers only once its upstream client has
+// handled everything that came before the result (barrier.go).
+func TestNotificationsBeforeResultAllRelayed(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bursty := []store.Tool{{Name: "bursty", Upstream: "up", Roles: []string{"sales-manager"}}}
+	for name, o := range map[string]func() envOptions{
+		"http": func() envOptions { return serveUpstream(t, newTestUpstream("Echoes"), "bursty") },
+		"stdio": func() envOptions {
+			return envOptions{tools: bursty, upstreams: []store.Upstream{{Name: "up", Command: []string{exe, "-gatehouse-test-upstream"}}}}
+		},
+	} {
+		t.Run(name, func(t *testing.T) { burstRelayed(t, newEnv(t, o())) })
+	}
+}
+
+func burstRelayed(t *testing.T, e *env) {
+	const burst = 1500
+	var progress atomic.Int64
+	logs := &collected{}
+	alice := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { progress.Add(1) },
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+			logs.add(r.Params.Logger + ": " + r.Params.Data.(string))
+		},
+	})
+	ctx := context.Background()
+	if err := alice.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bursty listed", func() bool { return slices.Contains(toolNames(t, alice), "bursty") })
+	for round := 1; round <= 3; round++ {
+		progress.Store(0)
+		params := &mcp.CallToolParams{Name: "bursty", Arguments: map[string]any{"who": "alice", "n": burst}}
+		params.SetProgressToken("p")
+		r, err := alice.CallTool(ctx, params)
+		if err != nil || text(r) != "done" {
+			t.Fatalf("round %d: bursty = %v, %v", round, r, err)
+		}
+		// The caller's own client, too, handles notifications apart from
+		// the result: give it time to count what it was sent.
+		deadline := time.Now().Add(5 * time.Second)
+		for (progress.Load() < burst || len(logs.all()) < round) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := progress.Load(); got != burst {
+			t.Errorf("round %d: %d of %d progress notifications relayed", round, got, burst)
+		}
+		// Exactly the upstream's message: the gateway's barriers are not
+		// relayed.
+		if got := logs.all(); len(got) != round || got[round-1] != "bursty: last word for alice" {
+			t.Errorf("round %d: log messages %q", round, got)
+		}
+	}
 }

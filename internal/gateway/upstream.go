@@ -27,7 +27,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -71,6 +70,7 @@ type upConn struct {
 
 	mu       sync.Mutex
 	session  *mcp.ClientSession
+	barriers *barriers          // the session's (see barrier.go)
 	defs     map[string]liveDef // by upstream tool name
 	restarts int
 	lastErr  string
@@ -86,8 +86,7 @@ type upConn struct {
 type inflightCall struct {
 	ctx     context.Context
 	session *mcp.ServerSession
-	caller  string       // tools.Call.Caller
-	last    atomic.Int64 // when a notification was last relayed, in ns
+	caller  string // tools.Call.Caller
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so
 	// the upstream may still be working on it.
@@ -334,19 +333,22 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	}
 	c.relayDeprecated(opts, log)
 	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
-	client.AddReceivingMiddleware(c.relayElicitations)
+	bars := newBarriers()
+	defer bars.close()
+	client.AddReceivingMiddleware(c.relayElicitations, bars.receive)
 	var transport mcp.Transport
 	switch {
 	case len(c.cfg.Command) > 0:
 		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
 		cmd.Env = upstreamEnv()
 		cmd.Stderr = logWriter{log}
-		transport = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
+		transport = barrierTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, b: bars}
 	case c.cfg.URL != "":
 		hc, err := upstreamClient(c.cfg, os.LookupEnv)
 		if err != nil {
 			return err
 		}
+		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}}
 		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return errors.New("upstream has neither a command nor a URL")
@@ -362,7 +364,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	}
 	defer cs.Close()
 	c.mu.Lock()
-	c.session = cs
+	c.session, c.barriers = cs, bars
 	c.lastErr = ""
 	c.mu.Unlock()
 	// Logs first: once its tools are listed, a call may run, and an
@@ -688,10 +690,13 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 // the call goes out; the caller's access token never does.
 func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*mcp.CallToolResult, error) {
 	c := u.conn(call.Tool.Upstream)
-	var cs *mcp.ClientSession
+	var (
+		cs   *mcp.ClientSession
+		bars *barriers
+	)
 	if c != nil {
 		c.mu.Lock()
-		cs = c.session
+		cs, bars = c.session, c.barriers
 		c.mu.Unlock()
 	}
 	if cs == nil {
@@ -711,32 +716,16 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	if call.Progress != nil {
 		pt := slip.NewID()
 		params.Meta = mcp.Meta{"progressToken": pt}
-		u.progress.Store(pt, func(ctx context.Context, p *mcp.ProgressNotificationParams) {
-			f.last.Store(time.Now().UnixNano())
-			call.Progress(ctx, p)
-		})
+		u.progress.Store(pt, call.Progress)
 		defer u.progress.Delete(pt)
 	}
 	res, err := cs.CallTool(ctx, params)
-	// The SDK hands notifications to their handler on another goroutine
-	// than responses, so what the upstream sent just before its result may
-	// still be on its way. When the call relays notifications (it asked for
-	// progress, or logs came during it), give them a short quiet period, so
-	// that the caller gets them before the result closes the stream.
-	if call.Progress != nil || f.last.Load() != 0 {
-		for start := time.Now(); time.Since(start) < progressGrace; {
-			time.Sleep(progressGrace / 10)
-			if time.Since(time.Unix(0, f.last.Load())) > progressGrace/5 && time.Since(start) > progressGrace/5 {
-				break
-			}
-		}
-	}
+	// What the upstream sent before its result may still be queued in
+	// the client (see barrier.go): relay it before the result closes the
+	// caller's stream.
+	bars.wait(ctx)
 	return res, err
 }
-
-// progressGrace bounds how long a call that asked for progress waits for
-// the upstream's last notifications after its result.
-const progressGrace = 25 * time.Millisecond
 
 // upstreamHTTP is the client of Streamable HTTP upstreams: many calls run
 // at once on one session, so it keeps more connections alive than the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -24,6 +23,11 @@ func openSQLiteB(t testing.TB) *sqldb.DB {
 
 // png1x1 is a one-pixel PNG.
 var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+type burstIn struct {
+	Who string `json:"who"`
+	N   int    `json:"n"`
+}
 
 type echoIn struct {
 	Text string `json:"text"`
@@ -53,15 +57,16 @@ func newTestUpstream(echoDescription string) *mcp.Server {
 				for i := 1; i <= 3; i++ {
 					req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: float64(i), Total: 3, Message: fmt.Sprintf("step %d", i)})
 				}
-				// A real slow tool works after its last report. Without a
-				// pause, the result follows the reports within microseconds,
-				// and the SDK client, which hands notifications to their
-				// handler apart from responses, may not have passed them on
-				// before the gateway answers: a known limit (progress sent
-				// right before the result can be lost under load), which
-				// this test is not about.
-				time.Sleep(100 * time.Millisecond)
 			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "bursty", Description: "Reports much progress, logs, answers at once"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in burstIn) (*mcp.CallToolResult, any, error) {
+			pt := req.Params.GetProgressToken()
+			for k := 1; k <= in.N; k++ {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: float64(k), Total: float64(in.N)})
+			}
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "bursty", Data: "last word for " + in.Who})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "pid", Description: "The server's process ID"},
