@@ -33,8 +33,8 @@ type Dialect struct {
 	IsUnique func(err error) bool
 	// Maintain, when set, runs in the background from New until Close
 	// (which cancels ctx and waits for it): engine housekeeping such as
-	// SQLite's WAL checkpoints.
-	Maintain func(ctx context.Context, db *sql.DB)
+	// SQLite's WAL checkpoints. lockWrites is DB.LockWrites.
+	Maintain func(ctx context.Context, db *sql.DB, lockWrites func() (unlock func()))
 	// OneWriter is true for engines that take one writer at a time
 	// (SQLite): writers of this process then queue on a mutex, in order,
 	// instead of colliding and sleeping in the engine's busy handler.
@@ -83,7 +83,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*DB, error)
 		s.stopMaintain, s.maintained = cancel, make(chan struct{})
 		go func() {
 			defer close(s.maintained)
-			d.Maintain(mctx, db)
+			d.Maintain(mctx, db, s.LockWrites)
 		}()
 	}
 	return s, nil

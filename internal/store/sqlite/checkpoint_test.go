@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,5 +51,43 @@ func TestBackgroundCheckpoints(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Under sustained writes the WAL still starts over: a passive checkpoint
+// beside a writer that commits without pause never finds the WAL all
+// copied, and without the restart the WAL file grew by every page ever
+// written.
+func TestWALStartsOverUnderSustainedWrites(t *testing.T) {
+	checkpointEvery, restartFrames = 5*time.Millisecond, 256
+	defer func() { checkpointEvery, restartFrames = 500*time.Millisecond, 16384 }()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const commits = 4000 // three or more pages each: 48 MB of WAL if it never started over
+	for i := range commits {
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)",
+				fmt.Sprintf("k%06d", i), fmt.Sprintf("%01000d", i))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dir, FileName+"-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 16<<20 {
+		t.Fatalf("the WAL file is %d MB after %d commits: it did not start over", fi.Size()>>20, commits)
+	}
+	var n int
+	if err := s.SQL().QueryRowContext(ctx, "SELECT count(*) FROM settings WHERE name LIKE 'k%'").Scan(&n); err != nil || n != commits {
+		t.Fatalf("%d rows, %v; want %d", n, err, commits)
 	}
 }
