@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -472,13 +473,27 @@ func isSlip(token string) bool {
 	return strings.EqualFold(strings.TrimPrefix(strings.ToLower(hdr.Typ), "application/"), slipverify.Type)
 }
 
-// newID returns a random identifier with 128 bits of entropy.
+// sortable is base64url's alphabet in ASCII order: encoded IDs compare as
+// their bytes do.
+var sortable = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
+
+// newID returns a unique identifier: a millisecond clock (42 bits, until
+// the year 2109), then 86 random bits, 22 URL-safe characters. IDs made
+// later sort after earlier ones, so the B-tree entries keyed by them (a
+// slip's single-use marker, the audit trail's correlation index) go to the
+// right edge of their index instead of each to a random page: fewer pages
+// written per commit. The clock fills the top bits so that an ID never
+// starts with "-" (a command line would take it for a flag). Not a secret:
+// what it is used for is signed or public.
 func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	ms := uint64(time.Now().UnixMilli()) & (1<<42 - 1)
+	hi := ms<<22 | binary.BigEndian.Uint64(b[:8])&(1<<22-1)
+	binary.BigEndian.PutUint64(b[:8], hi)
+	return sortable.EncodeToString(b[:])
 }
 
-// NewID returns a random identifier with 128 bits of entropy, for
-// correlation IDs.
+// NewID returns a unique identifier that sorts by when it was made (see
+// newID), for correlation IDs and progress tokens.
 func NewID() string { return newID() }

@@ -281,3 +281,35 @@ func TestSingleUseAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// IDs are unique, URL-safe, 22 characters, and sort in the order they
+// were made from one millisecond to the next.
+func TestIDsSortByTime(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		id := slip.NewID()
+		if len(id) != 22 || strings.Trim(id, "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Fatalf("id %q is not 22 URL-safe characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q made twice", id)
+		}
+		seen[id] = true
+		if i%200 == 0 {
+			time.Sleep(2 * time.Millisecond)
+			if id <= prev {
+				t.Fatalf("id %q made after %q sorts before it", id, prev)
+			}
+			prev = id
+		}
+	}
+}
+
+func TestIDsDoNotLookLikeFlags(t *testing.T) {
+	for range 1000 {
+		if id := slip.NewID(); strings.HasPrefix(id, "-") {
+			t.Fatalf("id %q starts with -", id)
+		}
+	}
+}
