@@ -1,5 +1,7 @@
 package gateway_test
 
+//lint:file-ignore SA1019 logging is deprecated from protocol revision 2026-07-28 on; the revisions before it have it, and the gateway relays it.
+
 import (
 	"context"
 	"fmt"
