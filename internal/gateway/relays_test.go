@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -279,7 +281,7 @@ func TestUpstreamProtocolErrorPassedThrough(t *testing.T) {
 
 // TestConcurrentCallsThroughOneUpstreamSession: two people's sessions call
 // the same upstream tool at once, with the same JSON-RPC IDs and the same
-// progress tokens, over the gateway's one session with the upstream. Each
+// progress tokens, through the gateway's sessions with the upstream. Each
 // gets its own results and its own progress notifications only.
 func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
 	const perSession = 4
@@ -408,16 +410,17 @@ func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
 			t.Errorf("%s got %d of its %d progress notifications", p.name, len(prog), len(own))
 		}
 	}
-	// One upstream session; the upstream saw the gateway's own progress
-	// tokens, one per call, not the callers'.
+	// The gateway's own upstream session and one per caller (lanes.go);
+	// the upstream saw the gateway's own progress tokens, one per call,
+	// not the callers'.
 	sessions := 0
 	for range up.Sessions() {
 		sessions++
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if sessions != 1 || len(upTokens) != all {
-		t.Errorf("the upstream had %d sessions and saw %d progress tokens, want 1 and %d", sessions, len(upTokens), all)
+	if sessions != 3 || len(upTokens) != all {
+		t.Errorf("the upstream had %d sessions and saw %d progress tokens, want 3 and %d", sessions, len(upTokens), all)
 	}
 	for tok := range upTokens {
 		if strings.HasPrefix(tok, "tok-") {
@@ -507,5 +510,183 @@ func burstRelayed(t *testing.T, e *env) {
 		if got := logs.all(); len(got) != round || got[round-1] != "bursty: last word for alice" {
 			t.Errorf("round %d: log messages %q", round, got)
 		}
+	}
+}
+
+// TestConcurrentCallersEachGetTheirOwnMessages: while two people's calls
+// run on one upstream at once, each caller gets the log message and the
+// sampling request the upstream sends during its own call, and nobody
+// else's: every caller has an upstream session of its own (lanes.go). On a
+// single shared session neither could be attributed (the log was dropped,
+// the sampling request refused).
+func TestConcurrentCallersEachGetTheirOwnMessages(t *testing.T) {
+	var mu sync.Mutex
+	arrived := 0
+	bothIn := make(chan struct{})
+	up := mcp.NewServer(&mcp.Implementation{Name: "converse", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "converse", Description: "Logs, asks the caller's model, answers"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in whoIn) (*mcp.CallToolResult, any, error) {
+			mu.Lock()
+			if arrived++; arrived == 2 {
+				close(bothIn)
+			}
+			mu.Unlock()
+			select { // both calls are running before either speaks
+			case <-bothIn:
+			case <-time.After(20 * time.Second):
+				return nil, nil, errors.New("the calls did not run at once")
+			}
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "converse", Data: "log for " + in.Who})
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "question for " + in.Who}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			tc, _ := res.Content.(*mcp.TextContent)
+			if tc == nil {
+				return nil, nil, errors.New("no text in the answer")
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Who + ": " + tc.Text}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "converse"))
+	ctx := context.Background()
+	type person struct {
+		logs, asked *collected
+		cs          *mcp.ClientSession
+	}
+	open := func(sub string) *person {
+		p := &person{logs: &collected{}, asked: &collected{}}
+		p.cs = e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+			LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { p.logs.add(r.Params.Data.(string)) },
+			CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+				q := r.Params.Messages[0].Content.(*mcp.TextContent).Text
+				p.asked.add(q)
+				return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "answer from " + sub}}, nil
+			},
+		})
+		if err := p.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	people := map[string]*person{"alice": open("alice"), "carol": open("carol")}
+	waitFor(t, "converse listed", func() bool { return slices.Contains(toolNames(t, people["alice"].cs), "converse") })
+	results := map[string]string{}
+	var rmu sync.Mutex
+	var wg sync.WaitGroup
+	for sub, p := range people {
+		wg.Go(func() {
+			r, err := p.cs.CallTool(ctx, &mcp.CallToolParams{Name: "converse", Arguments: map[string]any{"who": sub}})
+			rmu.Lock()
+			defer rmu.Unlock()
+			if err != nil {
+				results[sub] = "error: " + err.Error()
+				return
+			}
+			results[sub] = text(r)
+		})
+	}
+	wg.Wait()
+	for sub, p := range people {
+		if want := sub + ": answer from " + sub; results[sub] != want {
+			t.Errorf("%s's call = %q, want %q", sub, results[sub], want)
+		}
+		if got := p.asked.all(); !slices.Equal(got, []string{"question for " + sub}) {
+			t.Errorf("%s was asked %q", sub, got)
+		}
+		waitFor(t, sub+"'s log message", func() bool { return len(p.logs.all()) > 0 })
+		if got := p.logs.all(); !slices.Equal(got, []string{"log for " + sub}) {
+			t.Errorf("%s got log messages %q", sub, got)
+		}
+	}
+}
+
+// TestLanesOpenPerCallerAndCloseWhenIdle: a Streamable HTTP upstream gets
+// one session per caller besides the gateway's, and a caller's session
+// closes once no call used it for a while.
+func TestLanesOpenPerCallerAndCloseWhenIdle(t *testing.T) {
+	defer gateway.SetLaneIdle(300 * time.Millisecond)()
+	up := newTestUpstream("Echoes")
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	sessions := func() int {
+		n := 0
+		for range up.Sessions() {
+			n++
+		}
+		return n
+	}
+	lanes := func() int {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" {
+				return s.Lanes
+			}
+		}
+		return -1
+	}
+	alice, carol := e.connect("alice", "acme-assistant", "2025-11-25"), e.connect("carol", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+	if n := sessions(); n != 1 {
+		t.Fatalf("before any call the upstream has %d sessions, want the gateway's 1", n)
+	}
+	for range 3 {
+		call(t, alice, "echo", map[string]any{"text": "a"})
+	}
+	call(t, carol, "echo", map[string]any{"text": "c"})
+	if n, l := sessions(), lanes(); n != 3 || l != 2 {
+		t.Fatalf("after alice's and carol's calls: %d upstream sessions and %d lanes, want 3 and 2", n, l)
+	}
+	time.Sleep(400 * time.Millisecond) // both idle longer than the limit
+	call(t, alice, "echo", map[string]any{"text": "a"})
+	waitFor(t, "idle lanes closed", func() bool { return sessions() == 2 && lanes() == 1 })
+}
+
+// TestLanesAfterUpstreamRestart: when a Streamable HTTP upstream restarts,
+// its sessions are gone; the gateway connects again, drops the callers'
+// sessions of before, and a caller's next call opens a new one and works.
+func TestLanesAfterUpstreamRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	start := func(ln net.Listener) *httptest.Server {
+		up := newTestUpstream("Echoes")
+		us := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+		us.Listener.Close()
+		us.Listener = ln
+		us.Start()
+		return us
+	}
+	us := start(ln)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+	if r := call(t, alice, "echo", map[string]any{"text": "before"}); text(r) != "before" {
+		t.Fatalf("echo = %q", text(r))
+	}
+
+	// The upstream goes away with every session it had.
+	us.CloseClientConnections()
+	us.Close()
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us = start(ln2)
+	t.Cleanup(func() { // before the gateway's own cleanup: cut its streams
+		us.CloseClientConnections()
+		us.Close()
+	})
+	waitFor(t, "the gateway connected again", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" && s.Restarts > 0 && s.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	if r := call(t, alice, "echo", map[string]any{"text": "after"}); r.IsError || text(r) != "after" {
+		t.Fatalf("echo after the upstream restarted = %q", text(r))
 	}
 }

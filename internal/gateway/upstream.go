@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -65,6 +66,7 @@ var _ tools.Backend = (*upstreams)(nil)
 // upConn is one supervised upstream.
 type upConn struct {
 	cfg    store.Upstream
+	ctx    context.Context // the supervisor's: lanes connect under it
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -78,6 +80,7 @@ type upConn struct {
 	features features
 	// featuresMu serialises refreshFeatures.
 	featuresMu sync.Mutex
+	lanes      // callers' own sessions (lanes.go)
 }
 
 // inflightCall is a call running on an upstream, with the caller's session
@@ -178,6 +181,7 @@ func (c *upConn) begin(f *inflightCall) {
 func (c *upConn) end(f *inflightCall, abandoned bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lastUsed = time.Now()
 	linger := answeredLinger
 	if abandoned {
 		f.abandoned, linger = true, abandonQuarantine
@@ -222,7 +226,7 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(u.ctx)
-		c := &upConn{cfg: cfg, cancel: cancel, done: make(chan struct{})}
+		c := &upConn{cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 		u.conns[name] = c
 		u.wg.Add(1)
 		go func() {
@@ -261,6 +265,7 @@ func (u *upstreams) conn(name string) *upConn {
 // supervise keeps c's session up until ctx ends.
 func (u *upstreams) supervise(ctx context.Context, c *upConn) {
 	defer close(c.done)
+	defer func() { closeLanes(c.takeLanes()) }()
 	log := u.g.logger().With("upstream", c.cfg.Name)
 	backoff := restartMin
 	for {
@@ -292,9 +297,9 @@ func (u *upstreams) supervise(ctx context.Context, c *upConn) {
 // serve connects once, imports the tools and waits until the session ends.
 func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	log := u.g.logger().With("upstream", c.cfg.Name)
+	// The gateway's own session also hears of changes to the upstream's
+	// lists and resources.
 	opts := &mcp.ClientOptions{
-		Capabilities: &mcp.ClientCapabilities{},
-		KeepAlive:    upstreamPing,
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			// Not from the handler itself: listing needs the connection
 			// the handler is being called from.
@@ -313,55 +318,14 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			u.g.server.ResourceUpdated(ctx, req.Params)
 		},
-		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
-			if f, ok := u.progress.Load(fmt.Sprint(req.Params.ProgressToken)); ok {
-				p := *req.Params
-				f.(func(context.Context, *mcp.ProgressNotificationParams))(ctx, &p)
-			}
-		},
-		// Announces elicitation; requests are relayed by
-		// relayElicitations, before the SDK's own schema checks. The SDK
-		// still calls this for the elicitations of a URL-elicitation-
-		// required error.
-		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			f := c.sole()
-			if f == nil || f.session == nil {
-				return nil, errUnattributable
-			}
-			return elicit(f.ctx, f.session, req.Params)
-		},
 	}
-	c.relayDeprecated(opts, log)
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
-	bars := newBarriers()
-	defer bars.close()
-	client.AddReceivingMiddleware(c.relayElicitations, bars.receive)
-	var transport mcp.Transport
-	switch {
-	case len(c.cfg.Command) > 0:
-		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
-		cmd.Env = upstreamEnv()
-		cmd.Stderr = logWriter{log}
-		transport = barrierTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, b: bars}
-	case c.cfg.URL != "":
-		hc, err := upstreamClient(c.cfg, os.LookupEnv)
-		if err != nil {
-			return err
-		}
-		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}}
-		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
-	default:
-		return errors.New("upstream has neither a command nor a URL")
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	// The session-based revision: in it an upstream may ask the caller
-	// (sampling, elicitation) during a call and send notifications
-	// unprompted, which the gateway relays.
-	cs, err := client.Connect(cctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
-	cancel()
+	cs, bars, err := u.connect(ctx, c, opts, log, 30*time.Second)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
+	defer bars.close()
+	// Not waited for: a lane still opening would hold the session back.
+	go closeLanes(c.takeLanes())
 	defer cs.Close()
 	c.mu.Lock()
 	c.session, c.barriers = cs, bars
@@ -386,6 +350,63 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		}
 		return err
 	}
+}
+
+// connect opens a session with c's upstream whose calls are attributed
+// through c (the upConn itself, or one of its lanes): what the upstream
+// sends or asks during a call is relayed to the caller of the one call of
+// c's running then (see sole). opts may carry handlers of its own.
+func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOptions, log *slog.Logger, timeout time.Duration) (*mcp.ClientSession, *barriers, error) {
+	opts.Capabilities = &mcp.ClientCapabilities{}
+	opts.KeepAlive = upstreamPing
+	opts.ProgressNotificationHandler = func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+		if f, ok := u.progress.Load(fmt.Sprint(req.Params.ProgressToken)); ok {
+			p := *req.Params
+			f.(func(context.Context, *mcp.ProgressNotificationParams))(ctx, &p)
+		}
+	}
+	// Announces elicitation; requests are relayed by relayElicitations,
+	// before the SDK's own schema checks. The SDK still calls this for the
+	// elicitations of a URL-elicitation-required error.
+	opts.ElicitationHandler = func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		f := c.sole()
+		if f == nil || f.session == nil {
+			return nil, errUnattributable
+		}
+		return elicit(f.ctx, f.session, req.Params)
+	}
+	c.relayDeprecated(opts, log)
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
+	bars := newBarriers()
+	client.AddReceivingMiddleware(c.relayElicitations, bars.receive)
+	var transport mcp.Transport
+	switch {
+	case len(c.cfg.Command) > 0:
+		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
+		cmd.Env = upstreamEnv()
+		cmd.Stderr = logWriter{log}
+		transport = barrierTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, b: bars}
+	case c.cfg.URL != "":
+		hc, err := upstreamClient(c.cfg, os.LookupEnv)
+		if err != nil {
+			return nil, nil, err
+		}
+		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}}
+		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
+	default:
+		return nil, nil, errors.New("upstream has neither a command nor a URL")
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// The session-based revision: in it an upstream may ask the caller
+	// (sampling, elicitation) during a call and send notifications
+	// unprompted, which the gateway relays.
+	cs, err := client.Connect(cctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+	if err != nil {
+		bars.close()
+		return nil, nil, fmt.Errorf("connect: %w", err)
+	}
+	return cs, bars, nil
 }
 
 // refreshTools lists c's tools, pins or withholds them in the store and
@@ -661,6 +682,7 @@ type UpstreamStatus struct {
 	Restarts  int
 	LastError string
 	Tools     []string // the upstream's tool names, as it serves them
+	Lanes     int      // callers' own sessions, open or opening (lanes.go)
 }
 
 // Upstreams reports the state of every upstream on this replica.
@@ -673,7 +695,7 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 	var out []UpstreamStatus
 	for name, c := range g.ups.conns {
 		c.mu.Lock()
-		s := UpstreamStatus{Name: name, Connected: c.session != nil, Restarts: c.restarts, LastError: c.lastErr}
+		s := UpstreamStatus{Name: name, Connected: c.session != nil, Restarts: c.restarts, LastError: c.lastErr, Lanes: len(c.byCaller)}
 		for n := range c.defs {
 			s.Tools = append(s.Tools, n)
 		}
@@ -695,6 +717,9 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		bars *barriers
 	)
 	if c != nil {
+		// The caller's own session when it can have one, so that what
+		// the upstream says during the call is known to be for it.
+		c = u.laneFor(ctx, c, call.Caller)
 		c.mu.Lock()
 		cs, bars = c.session, c.barriers
 		c.mu.Unlock()
