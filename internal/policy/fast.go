@@ -161,17 +161,8 @@ func compileFast(n ast.IsNode) fastExpr {
 	case ast.NodeTypeHas:
 		return fastAttr(n.Arg, string(n.Value), true)
 	case ast.NodeTypeContains:
-		set, elem := compileFast(n.Left), compileFast(n.Right)
-		if set == nil || elem == nil {
-			return nil
-		}
-		return func(e *fastEnv) (fastValue, bool) {
-			s, ok := set(e)
-			if !ok || s.kind != fastRoles {
-				return fastValue{}, false
-			}
-			x, ok := elem(e)
-			if !ok || !scalar(x.kind) {
+		return fastBoth(n.Left, n.Right, func(e *fastEnv, set, x fastValue) (fastValue, bool) {
+			if set.kind != fastRoles || !scalar(x.kind) {
 				return fastValue{}, false
 			}
 			found := false
@@ -184,7 +175,7 @@ func compileFast(n ast.IsNode) fastExpr {
 				}
 			}
 			return fastValue{kind: fastBool, b: found}, true
-		}
+		})
 	}
 	return nil
 }
@@ -216,44 +207,47 @@ func scalar(k fastKind) bool {
 	return k == fastBool || k == fastLong || k == fastString || k == fastEntity
 }
 
-// fastEquality compares scalars as Cedar does: values of different types
-// are unequal, not an error. Sets and records are left to Cedar.
-func fastEquality(left, right ast.IsNode, negate bool) fastExpr {
+// fastBoth compiles an operator that needs both its operands: it gives
+// up when either does, or when op does. (Which operand fails first does
+// not matter: giving up leaves the whole condition to Cedar.)
+func fastBoth(left, right ast.IsNode, op func(e *fastEnv, l, r fastValue) (fastValue, bool)) fastExpr {
 	l, r := compileFast(left), compileFast(right)
 	if l == nil || r == nil {
 		return nil
 	}
 	return func(e *fastEnv) (fastValue, bool) {
 		lv, ok := l(e)
-		if !ok || !scalar(lv.kind) {
+		if !ok {
 			return fastValue{}, false
 		}
 		rv, ok := r(e)
-		if !ok || !scalar(rv.kind) {
+		if !ok {
+			return fastValue{}, false
+		}
+		return op(e, lv, rv)
+	}
+}
+
+// fastEquality compares scalars as Cedar does: values of different types
+// are unequal, not an error. Sets and records are left to Cedar.
+func fastEquality(left, right ast.IsNode, negate bool) fastExpr {
+	return fastBoth(left, right, func(_ *fastEnv, lv, rv fastValue) (fastValue, bool) {
+		if !scalar(lv.kind) || !scalar(rv.kind) {
 			return fastValue{}, false
 		}
 		eq := lv.kind == rv.kind && lv.b == rv.b && lv.n == rv.n && lv.s == rv.s && lv.s2 == rv.s2
 		return fastValue{kind: fastBool, b: eq != negate}, true
-	}
+	})
 }
 
 // fastOrder compares two Longs; any other operand is left to Cedar.
 func fastOrder(left, right ast.IsNode, cmp func(l, r int64) bool) fastExpr {
-	l, r := compileFast(left), compileFast(right)
-	if l == nil || r == nil {
-		return nil
-	}
-	return func(e *fastEnv) (fastValue, bool) {
-		lv, ok := l(e)
-		if !ok || lv.kind != fastLong {
-			return fastValue{}, false
-		}
-		rv, ok := r(e)
-		if !ok || rv.kind != fastLong {
+	return fastBoth(left, right, func(_ *fastEnv, lv, rv fastValue) (fastValue, bool) {
+		if lv.kind != fastLong || rv.kind != fastLong {
 			return fastValue{}, false
 		}
 		return fastValue{kind: fastBool, b: cmp(lv.n, rv.n)}, true
-	}
+	})
 }
 
 // fastAttr is `obj.name` (has false) or `obj has name` (has true) over the

@@ -8,21 +8,33 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
+
+// openCheckpointing opens a store in a new folder whose checkpointer runs
+// every so often and restarts the WAL past restart pages (the defaults
+// come back at the end of the test).
+func openCheckpointing(t *testing.T, every time.Duration, restart int) (*sqldb.DB, string) {
+	t.Helper()
+	oldEvery, oldRestart := checkpointEvery, restartFrames
+	checkpointEvery, restartFrames = every, restart
+	t.Cleanup(func() { checkpointEvery, restartFrames = oldEvery, oldRestart })
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
 
 // Commits do not checkpoint (wal_autocheckpoint 0 on every connection);
 // the background checkpointer copies the WAL into the database file, and
 // stops with Close.
 func TestBackgroundCheckpoints(t *testing.T) {
-	checkpointEvery = 20 * time.Millisecond
-	defer func() { checkpointEvery = 500 * time.Millisecond }()
-	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, dir := openCheckpointing(t, 20*time.Millisecond, restartFrames)
 	var auto int
 	if err := s.SQL().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("wal_autocheckpoint = %d, %v; want 0", auto, err)
@@ -59,15 +71,8 @@ func TestBackgroundCheckpoints(t *testing.T) {
 // copied, and without the restart the WAL file grew by every page ever
 // written.
 func TestWALStartsOverUnderSustainedWrites(t *testing.T) {
-	checkpointEvery, restartFrames = 5*time.Millisecond, 256
-	defer func() { checkpointEvery, restartFrames = 500*time.Millisecond, 16384 }()
-	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, dir := openCheckpointing(t, 5*time.Millisecond, 256)
 	const commits = 4000 // three or more pages each: 48 MB of WAL if it never started over
 	for i := range commits {
 		err := s.Tx(ctx, func(tx *sql.Tx) error {
