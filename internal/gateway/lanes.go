@@ -125,7 +125,10 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	log := u.g.logger().With("upstream", c.cfg.Name)
 	cs, bars, err := u.connect(c.ctx, l, &mcp.ClientOptions{}, log, laneConnect)
 	if err == nil {
-		enableLogs(c.ctx, cs, log)
+		// Bounded too: the caller's first call waits for it.
+		ctx, cancel := context.WithTimeout(c.ctx, laneConnect)
+		enableLogs(ctx, cs, log)
+		cancel()
 	}
 	l.mu.Lock()
 	if err == nil {
