@@ -222,6 +222,7 @@ func mcpLoad(ctx context.Context, args []string) error {
 	target := fs.String("url", "http://127.0.0.1:9301/mcp", "MCP endpoint")
 	tool := fs.String("tool", "echo", "tool to call")
 	argJSON := fs.String("args", `{"msg":"hello"}`, "tool arguments (JSON object)")
+	progress := fs.Bool("progress", false, "ask for progress on every call (as clients that show it do)")
 	fs.Parse(args)
 	if err := b.check(); err != nil {
 		return err
@@ -248,7 +249,11 @@ func mcpLoad(ctx context.Context, args []string) error {
 		sessions[i] = s
 	}
 	return run(ctx, "mcp "+*tool, b, func(ctx context.Context, w int) error {
-		res, err := sessions[w].CallTool(ctx, &mcp.CallToolParams{Name: *tool, Arguments: toolArgs})
+		params := &mcp.CallToolParams{Name: *tool, Arguments: toolArgs}
+		if *progress {
+			params.SetProgressToken(fmt.Sprintf("w%d", w))
+		}
+		res, err := sessions[w].CallTool(ctx, params)
 		if err != nil {
 			return err
 		}
