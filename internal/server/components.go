@@ -76,6 +76,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		AllowedOrigins: o.AllowedOrigins,
 	}
 	gw.Mount(mux)
+	s.registry.MustRegister(newUpstreamCollector(gw))
 	if err := gw.Start(ctx); err != nil {
 		return fmt.Errorf("start the MCP gateway: %w", err)
 	}

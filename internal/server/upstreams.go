@@ -1,0 +1,46 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/internal/gateway"
+)
+
+// upstreamCollector exposes each upstream's state on this replica, so an
+// upstream that is down or keeps restarting shows in /metrics. Its last
+// error is not a metric: it may name hosts.
+type upstreamCollector struct {
+	gw                               *gateway.Gateway
+	connected, restarts, lanes, tool *prometheus.Desc
+}
+
+func newUpstreamCollector(gw *gateway.Gateway) *upstreamCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gatehouse_upstream_"+name, help, []string{"upstream"}, nil)
+	}
+	return &upstreamCollector{gw: gw,
+		connected: d("connected", "1 when the gateway's own session with the upstream is up."),
+		restarts:  d("restarts_total", "Times the gateway connected to the upstream again after losing it."),
+		lanes:     d("caller_sessions", "Callers' own sessions with the upstream, open or opening."),
+		tool:      d("tools", "Tools the upstream serves."),
+	}
+}
+
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.connected, c.restarts, c.lanes, c.tool} {
+		ch <- d
+	}
+}
+
+func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.gw.Upstreams() {
+		up := 0.0
+		if u.Connected {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, up, u.Name)
+		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(u.Restarts), u.Name)
+		ch <- prometheus.MustNewConstMetric(c.lanes, prometheus.GaugeValue, float64(u.Lanes), u.Name)
+		ch <- prometheus.MustNewConstMetric(c.tool, prometheus.GaugeValue, float64(len(u.Tools)), u.Name)
+	}
+}
