@@ -240,6 +240,10 @@ func escapeInvisible(b []byte) []byte {
 	invisible := func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) }
 	i := 0
 	for i < len(b) {
+		if b[i] < 0x7f { // ASCII below DEL: visible or already escaped by encoding/json
+			i++
+			continue
+		}
 		r, n := utf8.DecodeRune(b[i:])
 		if invisible(r) {
 			break
