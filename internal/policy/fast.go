@@ -1,8 +1,8 @@
 package policy
 
 // A condition written in the common subset of Cedar — &&, ||, !, if, ==,
-// !=, the four orderings over Longs, has, attribute access, .contains on
-// the person's roles, and literals — is also compiled into a tree of Go
+// !=, the four orderings over Longs, like, has, attribute access,
+// .contains on the person's roles, and literals — is also compiled into a tree of Go
 // closures that reads the person, the agent and the arguments where they
 // are, without building Cedar records for them. Building those records
 // and Cedar's evaluator cost about 30 allocations a decision, and the
@@ -156,6 +156,19 @@ func compileFast(n ast.IsNode) fastExpr {
 		return fastOrder(n.Left, n.Right, func(l, r int64) bool { return l > r })
 	case ast.NodeTypeGreaterThanOrEqual:
 		return fastOrder(n.Left, n.Right, func(l, r int64) bool { return l >= r })
+	case ast.NodeTypeLike:
+		arg, pattern := compileFast(n.Arg), n.Value
+		if arg == nil {
+			return nil
+		}
+		return func(e *fastEnv) (fastValue, bool) {
+			v, ok := arg(e)
+			if !ok || v.kind != fastString {
+				return fastValue{}, false
+			}
+			// Cedar's own matcher: the same wildcards and escapes.
+			return fastValue{kind: fastBool, b: pattern.Match(types.String(v.s))}, true
+		}
 	case ast.NodeTypeAccess:
 		return fastAttr(n.Arg, string(n.Value), false)
 	case ast.NodeTypeHas:

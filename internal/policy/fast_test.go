@@ -56,7 +56,7 @@ func (g exprGen) atom() string {
 	case 2:
 		return g.pick("true", "false", g.term())
 	case 3:
-		return g.term() + ` like "e*"`
+		return g.term() + " like " + g.pick(`"e*"`, `"*a*"`, `"emea"`, `"\*"`, `"*"`)
 	default:
 		return g.term() + " " + g.pick("==", "!=", "<", "<=", ">", ">=") + " " + g.term()
 	}
@@ -152,6 +152,7 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 		`context.args has region && context.args.region == principal.region`,
 		`principal == User::"alice" && resource == Tool::"sales_report"`,
 		`if context.args.amount > -10 then true else false`,
+		`principal.region like "e*" && context.agent.client_id like "acme-*"`,
 	} {
 		c, err := compileCondition(src)
 		if err != nil {
@@ -161,7 +162,7 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 			t.Errorf("%s: no fast path", src)
 		}
 	}
-	for _, src := range []string{`principal.region like "e*"`, `context.args.amount + 1 > 2`, `context.args.price < decimal("1.5")`} {
+	for _, src := range []string{`context.args.amount + 1 > 2`, `context.args.price < decimal("1.5")`, `principal in Group::"sales"`} {
 		c, err := compileCondition(src)
 		if err != nil {
 			t.Fatal(err)
