@@ -24,7 +24,7 @@ func (g exprGen) term() string {
 		"context.args.price", "context.args.big", "context.args",
 		"context.agent.client_id", "context.agent.kind", "context.agent.other", "context.agent", "context",
 		"0", "50", "-3", "-9223372036854775808", "9223372036854775807", `"emea"`, `"north"`, `"x"`, `""`, "true", "false",
-		`decimal("20.5")`, "[1, 2]", `{a: 1}`, "context.args.amount + 1", "-context.args.amount",
+		`decimal("20.5")`, "[1, 2]", `["emea", "x", 50]`, `[User::"alice", true]`, `[]`, `[principal.region]`, `{a: 1}`, "context.args.amount + 1", "-context.args.amount",
 		"-(-9223372036854775807 - 1)",
 	)
 }
@@ -153,6 +153,7 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 		`principal == User::"alice" && resource == Tool::"sales_report"`,
 		`if context.args.amount > -10 then true else false`,
 		`principal.region like "e*" && context.agent.client_id like "acme-*"`,
+		`["emea", "amer"].contains(principal.region) && [1, 2, 3].contains(context.args.n)`,
 	} {
 		c, err := compileCondition(src)
 		if err != nil {
