@@ -529,9 +529,6 @@ func (w *writer) fill() {
 // along: a commit saved.
 const enqueueDelay = 20 * time.Millisecond
 
-// awaitWaiter holds a batch of only enqueued records (nobody waits for
-// them) until a record somebody waits for joins it, the batch is full, the
-// Log closes or enqueueDelay passes.
 // hold keeps the batch open for up to CommitDelay while busy callers
 // without a record in it may send one soon: at least two more callers
 // said they are busy than the batch has waited records (a caller waits
@@ -598,6 +595,9 @@ const (
 	holdBackoff   = 100
 )
 
+// awaitWaiter holds a batch of only enqueued records (nobody waits for
+// them) until a record somebody waits for joins it, the batch is full, the
+// Log closes or enqueueDelay passes.
 func (w *writer) awaitWaiter() {
 	if !w.open {
 		return
