@@ -168,10 +168,8 @@ func numberValue(s string) (cedar.Value, error) {
 	if !ok {
 		return nil, fmt.Errorf("%q is not a JSON number", s)
 	}
-	if !strings.ContainsAny(s, ".eE") {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return cedar.Long(n), nil
-		}
+	if n, ok := plainInt(s); ok {
+		return cedar.Long(n), nil
 	}
 	digits = strings.TrimLeft(digits, "0")
 	if digits == "" {

@@ -3,15 +3,14 @@ package policy
 // A condition written in the common subset of Cedar — &&, ||, !, if, ==,
 // !=, the four orderings over Longs, like, has, attribute access,
 // .contains on the person's roles or a set of literals, and literals — is
-// also compiled into a tree of Go
-// closures that reads the person, the agent and the arguments where they
-// are, without building Cedar records for them. Building those records
-// and Cedar's evaluator cost about 30 allocations a decision, and the
-// garbage they leave is what set the p99.
+// also compiled into a tree of Go closures that reads the person, the
+// agent and the arguments where they are, without building Cedar records
+// for them. Building those records and Cedar's evaluator cost about 30
+// allocations a decision, and the garbage they leave is what set the p99.
 //
 // The closures only ever answer when Cedar would answer the same without
 // an error; on anything else (a missing attribute, a type mismatch, a
-// decimal, a set other than the roles, an operator outside the subset)
+// decimal, an argument that is a list, an operator outside the subset)
 // they give up and the condition is evaluated by Cedar, which then also
 // writes the error's reason. The differential tests compare both on random
 // expressions and inputs.
@@ -100,7 +99,6 @@ func compileFast(n ast.IsNode) fastExpr {
 				return nil // a decimal, an IP address…
 			}
 			v, _ := f(nil) // a literal reads nothing
-
 			elems = append(elems, v)
 		}
 		v := fastValue{kind: fastSet, set: elems}
@@ -397,10 +395,17 @@ func fastArg(raw any) (fastValue, bool) {
 	return fastValue{}, false
 }
 
-// plainInt parses a JSON integer without fraction or exponent.
+// plainInt parses a JSON integer without fraction or exponent that fits
+// an int64: JSON's syntax (no "+", no leading zero), not ParseInt's.
 func plainInt(s string) (int64, bool) {
-	if strings.ContainsAny(s, ".eE") {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" || (d[0] == '0' && len(d) > 1) {
 		return 0, false
+	}
+	for i := range len(d) {
+		if !isDigit(d[i]) {
+			return 0, false
+		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil

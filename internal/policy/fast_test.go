@@ -77,9 +77,10 @@ var fastArgs = []map[string]any{
 	{"amount": json.Number("20.5"), "price": 0.25, "list": []any{json.Number("1"), "a", nil}},
 	{"amount": float64(50), "big": json.Number("9223372036854775807"), "nested": map[string]any{}},
 	{"amount": json.Number("5e1"), "note": "emea", "nested": map[string]any{"x": "emea", "y": nil}},
-	{"amount": json.Number("1e999"), "note": "x"},    // not a Cedar number: every condition on args fails
-	{"amount": 1e300, "nested": []any{0.123456}},     // neither is this
-	{"amount": int64(-3), "note": "", "flag": false}, // typed Go integers
+	{"amount": json.Number("1e999"), "note": "x"},          // not a Cedar number: every condition on args fails
+	{"amount": 1e300, "nested": []any{0.123456}},           // neither is this
+	{"amount": int64(-3), "note": "", "flag": false},       // typed Go integers
+	{"amount": json.Number("007"), "n": json.Number("+5")}, // not JSON number syntax: refused by both
 }
 
 // TestFastPathAgreesWithCedar compares, on random expressions and inputs,
