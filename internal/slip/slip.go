@@ -483,8 +483,9 @@ var sortable = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefg
 // slip's single-use marker, the audit trail's correlation index) go to the
 // right edge of their index instead of each to a random page: fewer pages
 // written per commit. The clock fills the top bits so that an ID never
-// starts with "-" (a command line would take it for a flag). Not a secret:
-// what it is used for is signed or public.
+// starts with "-" (a command line would take it for a flag). Not a secret
+// (what it names is signed, public or never leaves the process), though
+// its 86 random bits make it unguessable.
 func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
@@ -495,5 +496,6 @@ func newID() string {
 }
 
 // NewID returns a unique identifier that sorts by when it was made (see
-// newID), for correlation IDs and progress tokens.
+// newID), for correlation IDs, progress tokens and the gateway's barrier
+// logger names.
 func NewID() string { return newID() }
