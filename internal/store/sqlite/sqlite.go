@@ -51,7 +51,7 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 	q := url.Values{}
 	// No checkpoint on commit (wal_autocheckpoint 0): checkpoints runs them
 	// in the background.
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)", "wal_autocheckpoint(0)",
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)", "wal_autocheckpoint(0)",
 		fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)} {
 		q.Add("_pragma", p)
 	}
@@ -135,7 +135,7 @@ func checkpoints(ctx context.Context, db *sql.DB, lockWrites func() (unlock func
 	defer conn.Close()
 	// The connection goes back to the pool at the end: its busy timeout
 	// with it.
-	defer conn.ExecContext(context.Background(), "PRAGMA busy_timeout = 10000") //nolint:errcheck
+	defer setBusyTimeout(context.Background(), conn, busyTimeout) //nolint:errcheck
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	for {
@@ -158,14 +158,22 @@ func checkpoints(ctx context.Context, db *sql.DB, lockWrites func() (unlock func
 		if err != nil || wal-copied > catchUpFrames {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", checkpointBusy.Milliseconds())); err != nil {
+		if err := setBusyTimeout(ctx, conn, checkpointBusy); err != nil {
 			continue
 		}
 		unlock := lockWrites()
 		_, _, _ = checkpoint(ctx, conn, "RESTART")
 		unlock()
-		_, _ = conn.ExecContext(ctx, "PRAGMA busy_timeout = 10000")
+		_ = setBusyTimeout(ctx, conn, busyTimeout)
 	}
+}
+
+// busyTimeout is how long a connection waits for a lock another holds.
+const busyTimeout = 10 * time.Second
+
+func setBusyTimeout(ctx context.Context, conn *sql.Conn, d time.Duration) error {
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds()))
+	return err
 }
 
 // checkpoint runs one checkpoint of mode and returns the WAL's length and
