@@ -102,37 +102,15 @@ func TestConformance(t *testing.T) {
 			gwURL := conformanceThroughGateway(t, up)
 			got := runConformance(t, script, gwURL)
 			t.Logf("directly: %d of %d scenarios pass; through the gateway: %d of %d", want.Passed, want.Total, got.Passed, got.Total)
-			for _, s := range got.FailedScenarios {
-				if slices.Contains(want.PassedScenarios, s) {
-					t.Logf("passes directly, fails through the gateway: %s", s)
-				}
-			}
 			// The gateway must pass what the upstream passes, every scenario:
 			// elicitation-sep1330-enums and tools-call-with-logging, once known
 			// gaps, pass since the relay was fixed (enum schemas restored on the
 			// way to the agent; a call's last log messages relayed before its
 			// result, barrier.go).
-			//
-			// Known issue, not yet explained: under parallel test load, about
-			// one run in ten through the gateway has one scenario with an
-			// upstream-to-caller relay (sampling, elicitation, logging) fail
-			// after a 60-second hang (seen on 2026-11-26, also at 2b86210,
-			// before that session's changes). Such a scenario is run once
-			// more on its own: passing then, the failure is logged with what
-			// the suite recorded (go test -v shows it; with
-			// GATEHOUSE_CONFORMANCE_OUT set the suite's whole record stays
-			// there), for whoever takes the issue up; failing again, the test
-			// fails.
 			for _, s := range want.PassedScenarios {
-				if slices.Contains(got.PassedScenarios, s) {
-					continue
+				if !slices.Contains(got.PassedScenarios, s) {
+					t.Errorf("scenario %s passes directly, fails through the gateway; what the suite recorded:\n%s", s, scenarioChecks(got.ResultsDir, s))
 				}
-				t.Logf("scenario %s failed through the gateway; what the suite recorded:\n%s", s, scenarioChecks(got.ResultsDir, s))
-				if again := runConformance(t, script, gwURL, "--scenario", s); again.Passed != 1 || again.Total != 1 {
-					t.Errorf("scenario %s passes directly, fails through the gateway (twice)", s)
-					continue
-				}
-				t.Logf("scenario %s passed when run again on its own: the intermittent relay hang (see the comment above)", s)
 			}
 		})
 	}
@@ -173,7 +151,7 @@ func conformanceThroughGateway(t *testing.T, up store.Upstream) string {
 		}
 	}
 	gwURL, _ := url.Parse(e.resource)
-	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(gwURL)
 		r.Out.URL.Path = gwURL.Path
 		// The proxy stands for the gateway: its own name maps to the
@@ -187,7 +165,18 @@ func conformanceThroughGateway(t *testing.T, up store.Upstream) string {
 			r.Out.Header.Set("Origin", gwURL.Scheme+"://"+gwURL.Host)
 		}
 		r.Out.Header.Set("Authorization", "Bearer "+token)
-	}, FlushInterval: -1})
+	}, FlushInterval: -1}
+	// Full duplex: the gateway starts its event stream (a progress or log
+	// message) while the proxy's transport may still be reading the
+	// request body to its end. By default Go's server closes the body once
+	// the response begins: that read failed, the transport dropped its
+	// connection to the gateway mid-stream and the suite waited 60 s for a
+	// result it never got (the "intermittent relay hang" of 2026-11-26,
+	// one full run in ~20 under load; the gateway had answered).
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(proxy.Close)
 	return proxy.URL + "/mcp"
 }
