@@ -227,7 +227,8 @@ func (c *barrierConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 }
 
 // barrierTripper puts barriers into the event streams of a Streamable HTTP
-// upstream's responses.
+// upstream's responses, and tags what comes on a call's own stream with
+// the call's tag (calltag.go).
 type barrierTripper struct {
 	base http.RoundTripper
 	b    *barriers
@@ -243,19 +244,21 @@ func (t barrierTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}}
+		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: callTag(r.Context())}
 	}
 	return resp, err
 }
 
 // eventBarriers passes a stream of server-sent events through event by
-// event, a barrier event before each response that follows notifications.
-// Events it cannot read as JSON-RPC pass through as they are: the SDK
-// judges them.
+// event, a barrier event before each response that follows notifications,
+// and the call's tag in each notification and request when the stream is
+// a call's. Events it cannot read as JSON-RPC pass through as they are:
+// the SDK judges them.
 type eventBarriers struct {
 	rc  io.ReadCloser
 	r   *bufio.Reader
 	s   stream
+	tag string // the call's whose stream this is, if any
 	out []byte // what is read but not yet passed on
 	err error  // the underlying stream's, once out is empty
 }
@@ -277,12 +280,15 @@ func (e *eventBarriers) Close() error { return e.rc.Close() }
 // next reads one event (up to and with its blank line) into out, with a
 // barrier event before it when it is a response after notifications.
 func (e *eventBarriers) next() {
-	var event, data []byte
+	var event, data, other []byte // other: the event's lines but data's
 	name := ""
 	for {
 		line, err := e.r.ReadBytes('\n')
 		event = append(event, line...)
 		field := bytes.TrimRight(line, "\r\n")
+		if !bytes.HasPrefix(field, []byte("data:")) {
+			other = append(other, line...)
+		}
 		switch {
 		case len(field) == 0 && len(line) > 0: // the blank line that ends it
 		case bytes.HasPrefix(field, []byte("data:")):
@@ -310,21 +316,35 @@ func (e *eventBarriers) next() {
 		break
 	}
 	if len(data) > 0 && (name == "" || name == "message") {
-		if bar := e.s.beforeRaw(data); bar != nil {
+		k := kind(data)
+		if bar := e.s.beforeKind(k, data); bar != nil {
 			if raw, err := jsonrpc.EncodeMessage(bar); err == nil {
 				e.out = append(append(append(e.out, "data: "...), raw...), "\n\n"...)
+			}
+		}
+		if e.tag != "" && k != kindResponse {
+			if tagged := tagMessage(data, e.tag); !bytes.Equal(tagged, data) {
+				// The event again: its other lines, the data on one line
+				// (JSON needs no line break), then the blank line that
+				// ends it, which is other's last line.
+				n := len(other)
+				if i := bytes.LastIndexByte(other[:max(n-1, 0)], '\n') + 1; n > 0 && len(bytes.TrimRight(other[i:], "\r\n")) == 0 {
+					ev := append([]byte{}, other[:i]...)
+					ev = append(append(append(ev, "data: "...), tagged...), '\n')
+					event = append(ev, other[i:]...)
+				}
 			}
 		}
 	}
 	e.out = append(e.out, event...)
 }
 
-// beforeRaw is before for a message not yet decoded. Most are responses
-// whose result need not be read to know it: the top-level keys are scanned
-// only until the message is told apart, and decoded only when the scan
-// cannot tell.
-func (s *stream) beforeRaw(data []byte) *jsonrpc.Request {
-	switch kind(data) {
+// beforeKind is before for a message not yet decoded, of kind k (kind's
+// verdict on data). Most are responses whose result need not be read to
+// know it: the top-level keys are scanned only until the message is told
+// apart, and decoded only when the scan cannot tell.
+func (s *stream) beforeKind(k int, data []byte) *jsonrpc.Request {
+	switch k {
 	case kindNotification:
 		s.dirty = true
 		return nil

@@ -23,7 +23,8 @@ import (
 const methodElicit = "elicitation/create"
 
 // relayElicitations is the upstream client's receiving middleware: it
-// relays elicitation/create to the caller of the one call running on c.
+// relays elicitation/create to the caller of the call that sent it
+// (forRequest).
 func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if method != methodElicit {
@@ -33,7 +34,7 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok || r.Params == nil {
 			return next(ctx, method, req)
 		}
-		f := c.running()
+		f := c.forRequest(r.Params.Meta)
 		if f == nil || f.session == nil {
 			return nil, errUnattributable
 		}

@@ -9,10 +9,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// relayLog passes a log message an upstream sent to the one call running
-// on it, if there is exactly one; else it goes to the gateway's log.
+// relayLog passes a log message an upstream sent to the caller of the
+// call it came for (forMessage); else it goes to the gateway's log.
 func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
-	if f := c.sole(); f != nil && f.session != nil {
+	if f := c.forMessage(p.Meta); f != nil && f.session != nil {
 		f.session.Log(f.ctx, p)
 		return
 	}
@@ -20,9 +20,9 @@ func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
 }
 
 // relaySampling passes an upstream's sampling request to the caller of the
-// one call running on it.
+// call that sent it (forRequest).
 func (c *upConn) relaySampling(p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	f := c.running()
+	f := c.forRequest(p.Meta)
 	if f == nil || f.session == nil {
 		return nil, errUnattributable
 	}

@@ -520,6 +520,25 @@ func burstRelayed(t *testing.T, e *env) {
 // single shared session neither could be attributed (the log was dropped,
 // the sampling request refused).
 func TestConcurrentCallersEachGetTheirOwnMessages(t *testing.T) {
+	converseAtOnce(t, map[string]string{"alice": "alice", "carol": "carol"})
+}
+
+// TestOneCallerTwoCallsEachGetTheirOwnMessages: one person through one
+// agent, two conversations calling the same tool at once: both calls run
+// on the caller's one upstream session, and what the upstream says on each
+// call's own stream is tagged with it (calltag.go), so each conversation
+// gets its own log message and sampling request. Before the tags, neither
+// could be attributed: the log went to the gateway's log and the sampling
+// request was refused.
+func TestOneCallerTwoCallsEachGetTheirOwnMessages(t *testing.T) {
+	converseAtOnce(t, map[string]string{"one": "alice", "two": "alice"})
+}
+
+// converseAtOnce runs one call of a tool that logs and asks for sampling
+// per conversation (label → the person behind it, always through
+// acme-assistant), all at once, and checks that each conversation got
+// exactly its own log message, question and answer.
+func converseAtOnce(t *testing.T, conversations map[string]string) {
 	var mu sync.Mutex
 	arrived := 0
 	bothIn := make(chan struct{})
@@ -554,14 +573,14 @@ func TestConcurrentCallersEachGetTheirOwnMessages(t *testing.T) {
 		logs, asked *collected
 		cs          *mcp.ClientSession
 	}
-	open := func(sub string) *person {
+	open := func(label, sub string) *person {
 		p := &person{logs: &collected{}, asked: &collected{}}
 		p.cs = e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
 			LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { p.logs.add(r.Params.Data.(string)) },
 			CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 				q := r.Params.Messages[0].Content.(*mcp.TextContent).Text
 				p.asked.add(q)
-				return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "answer from " + sub}}, nil
+				return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "answer from " + label}}, nil
 			},
 		})
 		if err := p.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
@@ -569,8 +588,14 @@ func TestConcurrentCallersEachGetTheirOwnMessages(t *testing.T) {
 		}
 		return p
 	}
-	people := map[string]*person{"alice": open("alice"), "carol": open("carol")}
-	waitFor(t, "converse listed", func() bool { return slices.Contains(toolNames(t, people["alice"].cs), "converse") })
+	people := map[string]*person{}
+	for label, sub := range conversations {
+		people[label] = open(label, sub)
+	}
+	for _, p := range people {
+		waitFor(t, "converse listed", func() bool { return slices.Contains(toolNames(t, p.cs), "converse") })
+		break
+	}
 	results := map[string]string{}
 	var rmu sync.Mutex
 	var wg sync.WaitGroup
@@ -688,5 +713,59 @@ func TestLanesAfterUpstreamRestart(t *testing.T) {
 	})
 	if r := call(t, alice, "echo", map[string]any{"text": "after"}); r.IsError || text(r) != "after" {
 		t.Fatalf("echo after the upstream restarted = %q", text(r))
+	}
+}
+
+// TestCallTagNeverReachesTheCaller: the tag the gateway puts on what comes
+// on a call's own stream (calltag.go) is taken out before anything is
+// relayed (log, sampling, elicitation), and one the upstream makes up is overwritten or taken out: the
+// caller sees neither, and the rest of the upstream's _meta passes.
+func TestCallTagNeverReachesTheCaller(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "talk", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "talk", Description: "Logs and asks, with a made-up tag"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in whoIn) (*mcp.CallToolResult, any, error) {
+			forged := mcp.Meta{"gatehouse/call": "forged", "x": "kept"}
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Meta: forged, Level: "info", Logger: "talk", Data: "hello"})
+			if _, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{Meta: mcp.Meta{"gatehouse/call": "forged"}, MaxTokens: 5,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "q"}}}}); err != nil {
+				return nil, nil, err
+			}
+			if _, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Meta: mcp.Meta{"gatehouse/call": "forged", "y": "kept"}, Message: "ok?",
+				RequestedSchema: json.RawMessage(`{"type":"object","properties":{"ok":{"type":"boolean"}}}`)}); err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "talk"))
+	ctx := context.Background()
+	seen := &collected{}
+	record := func(m mcp.Meta) {
+		b, _ := json.Marshal(m)
+		seen.add(string(b))
+	}
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { record(r.Params.Meta) },
+		CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			record(r.Params.Meta)
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "a"}}, nil
+		},
+		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			record(r.Params.Meta)
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+	})
+	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "talk listed", func() bool { return slices.Contains(toolNames(t, cs), "talk") })
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "talk", Arguments: map[string]any{"who": "alice"}})
+	if err != nil || text(r) != "done" {
+		t.Fatalf("call: %v %v", err, r)
+	}
+	waitFor(t, "the log message, the sampling and the elicitation request", func() bool { return len(seen.all()) == 3 })
+	got := seen.all()
+	slices.Sort(got)
+	if want := []string{`null`, `{"x":"kept"}`, `{"y":"kept"}`}; !slices.Equal(got, want) {
+		t.Errorf("the caller saw _meta %q, want %q (no tag)", got, want)
 	}
 }

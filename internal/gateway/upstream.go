@@ -77,6 +77,7 @@ type upConn struct {
 	restarts int
 	lastErr  string
 	inflight map[*inflightCall]bool
+	tags     sync.Map // a call's tag → its *inflightCall (calltag.go)
 	features features
 	// featuresMu serialises refreshFeatures.
 	featuresMu sync.Mutex
@@ -102,7 +103,8 @@ type inflightCall struct {
 
 // sole returns the call on c that what the upstream sends now (a log
 // message, a sampling or elicitation request) belongs to, or nil when that
-// is in doubt. MCP gives a server-to-client message no link to the call it
+// is in doubt: for a message that came with no call's tag (calltag.go).
+// MCP gives a server-to-client message no link to the call it
 // serves, and all calls share one upstream session, so a message is
 // relayed only when every call that may have sent it is one caller's (one
 // person through one agent), never to a guess about whose. The candidates
@@ -137,21 +139,6 @@ func (c *upConn) sole() *inflightCall {
 		return running
 	}
 	return nil // two calls running for one caller: which one is in doubt
-}
-
-// running is sole, for what can only belong to a call still waiting for
-// its result: a sampling or elicitation request.
-func (c *upConn) running() *inflightCall {
-	f := c.sole()
-	if f == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f.answered {
-		return nil
-	}
-	return f
 }
 
 // answeredLinger is how long a call the upstream answered still counts as
@@ -369,7 +356,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	// before the SDK's own schema checks. The SDK still calls this for the
 	// elicitations of a URL-elicitation-required error.
 	opts.ElicitationHandler = func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		f := c.sole()
+		f := c.forRequest(req.Params.Meta)
 		if f == nil || f.session == nil {
 			return nil, errUnattributable
 		}
@@ -738,13 +725,17 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	// A caller that stopped waiting leaves the call abandoned, whatever
 	// the upstream does next.
 	defer func() { c.end(f, ctx.Err() != nil) }()
+	// What comes on the call's own event stream is tagged as its own.
+	tag := slip.NewID()
+	c.tags.Store(tag, f)
+	defer c.tags.Delete(tag)
 	if call.Progress != nil {
 		pt := slip.NewID()
 		params.Meta = mcp.Meta{"progressToken": pt}
 		u.progress.Store(pt, call.Progress)
 		defer u.progress.Delete(pt)
 	}
-	res, err := cs.CallTool(ctx, params)
+	res, err := cs.CallTool(withCallTag(ctx, tag), params)
 	// What the upstream sent before its result may still be queued in
 	// the client (see barrier.go): relay it before the result closes the
 	// caller's stream.

@@ -1,0 +1,125 @@
+package gateway
+
+// Design note: call tags, so that what a Streamable HTTP upstream sends on
+// a call's own stream is relayed to that call's caller, for certain.
+//
+// MCP ties a server's log message, sampling or elicitation request to no
+// call, but on Streamable HTTP a server that sends one while serving a call
+// sends it on the event stream of that call's POST. The SDK's client hands
+// it to its handler without saying which stream it came on; the gateway's
+// HTTP transport does know (it reads those streams, barrier.go). So each
+// call goes out with a tag in its context, a random value the upstream
+// never sees, and the transport writes it into the _meta of every
+// notification and request read from that call's stream. The handlers look
+// the tag up (and take it out before anything is relayed): a tagged message
+// goes to its call's caller even when the same caller runs two calls at
+// once, or several callers share the session. An untagged message (the
+// upstream's standalone stream, a stdio upstream) is attributed as before,
+// only when one caller's call can have sent it (upConn.sole).
+//
+// An upstream cannot forge a tag: it never sees one, and an unknown or
+// misplaced tag is taken out and ignored.
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// metaCallTag is the _meta key of a call's tag.
+const metaCallTag = "gatehouse/call"
+
+type callTagKey struct{}
+
+// withCallTag returns ctx carrying tag, for the call's HTTP requests.
+func withCallTag(ctx context.Context, tag string) context.Context {
+	return context.WithValue(ctx, callTagKey{}, tag)
+}
+
+func callTag(ctx context.Context) string {
+	tag, _ := ctx.Value(callTagKey{}).(string)
+	return tag
+}
+
+// tagMessage returns the JSON-RPC notification or request data with
+// params._meta carrying tag, or data unchanged when it is not a JSON
+// object with a method, an object (or no) params and an object (or no)
+// _meta: the SDK judges such a message, and an untagged one is attributed
+// the usual way.
+func tagMessage(data []byte, tag string) []byte {
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(data, &msg) != nil || msg == nil {
+		return data
+	}
+	if _, ok := msg["method"]; !ok { // a response: nothing to attribute
+		return data
+	}
+	params := map[string]json.RawMessage{}
+	if raw, ok := msg["params"]; ok && json.Unmarshal(raw, &params) != nil || params == nil {
+		return data
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := params["_meta"]; ok && json.Unmarshal(raw, &meta) != nil || meta == nil {
+		return data
+	}
+	meta[metaCallTag], _ = json.Marshal(tag)
+	var err error
+	if params["_meta"], err = json.Marshal(meta); err != nil {
+		return data
+	}
+	if msg["params"], err = json.Marshal(params); err != nil {
+		return data
+	}
+	out, err := json.Marshal(msg)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+// tagged returns the call that m's tag names, if it is one running on c,
+// and takes the tag out of m: it is never relayed.
+func (c *upConn) tagged(m mcp.Meta) *inflightCall {
+	v, ok := m[metaCallTag]
+	if !ok {
+		return nil
+	}
+	delete(m, metaCallTag)
+	tag, _ := v.(string)
+	if f, ok := c.tags.Load(tag); ok && tag != "" {
+		return f.(*inflightCall)
+	}
+	return nil
+}
+
+// forMessage returns the call a log message with meta m belongs to: the
+// one it is tagged with, unless its caller gave up; untagged, the one sole
+// finds.
+func (c *upConn) forMessage(m mcp.Meta) *inflightCall {
+	f := c.tagged(m)
+	if f == nil {
+		return c.sole()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.abandoned {
+		return nil
+	}
+	return f
+}
+
+// forRequest is forMessage for a sampling or elicitation request, which
+// only a call still waiting for its result can have sent.
+func (c *upConn) forRequest(m mcp.Meta) *inflightCall {
+	f := c.forMessage(m)
+	if f == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.answered {
+		return nil
+	}
+	return f
+}
