@@ -1,5 +1,7 @@
 package gateway
 
+//lint:file-ignore SA1019 the tagged messages are log notifications, deprecated from protocol revision 2026-07-28 on but relayed for the revisions before it.
+
 import (
 	"bufio"
 	"encoding/json"
