@@ -11,7 +11,8 @@ package gateway
 // call goes out with a tag in its context, a random value the upstream
 // never sees, and the transport writes it into the _meta of every
 // notification and request read from that call's stream. The handlers look
-// the tag up (and take it out before anything is relayed): a tagged message
+// the tag up (takeTags takes it out of every message first, so nothing
+// relayed carries it): a tagged message
 // goes to its call's caller even when the same caller runs two calls at
 // once, or several callers share the session. An untagged message (the
 // upstream's standalone stream, a stdio upstream) is attributed as before,
@@ -23,6 +24,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -78,26 +80,43 @@ func tagMessage(data []byte, tag string) []byte {
 	return out
 }
 
-// tagged returns the call that m's tag names, if it is one running on c,
-// and takes the tag out of m: it is never relayed.
-func (c *upConn) tagged(m mcp.Meta) *inflightCall {
-	v, ok := m[metaCallTag]
-	if !ok {
-		return nil
+// takeTags is the upstream client's outermost receiving middleware: it
+// takes the call tag out of every message's _meta, whatever the message
+// (nothing relayed may carry it), and passes it on in the context, where
+// forMessage finds it.
+func takeTags(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if p := req.GetParams(); p != nil {
+			if v := reflect.ValueOf(p); v.Kind() != reflect.Pointer || !v.IsNil() {
+				if m := p.GetMeta(); m != nil {
+					if v, ok := m[metaCallTag]; ok {
+						delete(m, metaCallTag)
+						tag, _ := v.(string)
+						ctx = withCallTag(ctx, tag)
+					}
+				}
+			}
+		}
+		return next(ctx, method, req)
 	}
-	delete(m, metaCallTag)
-	tag, _ := v.(string)
-	if f, ok := c.tags.Load(tag); ok && tag != "" {
-		return f.(*inflightCall)
+}
+
+// tagged returns the call on c whose tag came with the message being
+// handled in ctx (takeTags), if any.
+func (c *upConn) tagged(ctx context.Context) *inflightCall {
+	if tag := callTag(ctx); tag != "" {
+		if f, ok := c.tags.Load(tag); ok {
+			return f.(*inflightCall)
+		}
 	}
 	return nil
 }
 
-// forMessage returns the call a log message with meta m belongs to: the
-// one it is tagged with, unless its caller gave up; untagged, the one sole
-// finds.
-func (c *upConn) forMessage(m mcp.Meta) *inflightCall {
-	f := c.tagged(m)
+// forMessage returns the call a log message being handled in ctx belongs
+// to: the one it is tagged with, unless its caller gave up; untagged, the
+// one sole finds.
+func (c *upConn) forMessage(ctx context.Context) *inflightCall {
+	f := c.tagged(ctx)
 	if f == nil {
 		return c.sole()
 	}
@@ -111,8 +130,8 @@ func (c *upConn) forMessage(m mcp.Meta) *inflightCall {
 
 // forRequest is forMessage for a sampling or elicitation request, which
 // only a call still waiting for its result can have sent.
-func (c *upConn) forRequest(m mcp.Meta) *inflightCall {
-	f := c.forMessage(m)
+func (c *upConn) forRequest(ctx context.Context) *inflightCall {
+	f := c.forMessage(ctx)
 	if f == nil {
 		return nil
 	}

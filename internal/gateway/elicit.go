@@ -34,7 +34,7 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok || r.Params == nil {
 			return next(ctx, method, req)
 		}
-		f := c.forRequest(r.Params.Meta)
+		f := c.forRequest(ctx)
 		if f == nil || f.session == nil {
 			return nil, errUnattributable
 		}

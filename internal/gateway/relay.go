@@ -11,8 +11,8 @@ import (
 
 // relayLog passes a log message an upstream sent to the caller of the
 // call it came for (forMessage); else it goes to the gateway's log.
-func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
-	if f := c.forMessage(p.Meta); f != nil && f.session != nil {
+func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingMessageParams) {
+	if f := c.forMessage(ctx); f != nil && f.session != nil {
 		f.session.Log(f.ctx, p)
 		return
 	}
@@ -21,8 +21,8 @@ func (c *upConn) relayLog(log *slog.Logger, p *mcp.LoggingMessageParams) {
 
 // relaySampling passes an upstream's sampling request to the caller of the
 // call that sent it (forRequest).
-func (c *upConn) relaySampling(p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	f := c.forRequest(p.Meta)
+func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
+	f := c.forRequest(ctx)
 	if f == nil || f.session == nil {
 		return nil, errUnattributable
 	}
@@ -47,8 +47,8 @@ func addLogging(caps *mcp.ServerCapabilities) { caps.Logging = &mcp.LoggingCapab
 // relayDeprecated sets the handlers that relay an upstream's log messages
 // and sampling requests.
 func (c *upConn) relayDeprecated(opts *mcp.ClientOptions, log *slog.Logger) {
-	opts.LoggingMessageHandler = func(_ context.Context, req *mcp.LoggingMessageRequest) { c.relayLog(log, req.Params) }
-	opts.CreateMessageHandler = func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-		return c.relaySampling(req.Params)
+	opts.LoggingMessageHandler = func(ctx context.Context, req *mcp.LoggingMessageRequest) { c.relayLog(ctx, log, req.Params) }
+	opts.CreateMessageHandler = func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		return c.relaySampling(ctx, req.Params)
 	}
 }

@@ -718,12 +718,16 @@ func TestLanesAfterUpstreamRestart(t *testing.T) {
 
 // TestCallTagNeverReachesTheCaller: the tag the gateway puts on what comes
 // on a call's own stream (calltag.go) is taken out before anything is
-// relayed (log, sampling, elicitation), and one the upstream makes up is overwritten or taken out: the
+// relayed (progress, log, sampling, elicitation), and one the upstream makes up is overwritten or taken out: the
 // caller sees neither, and the rest of the upstream's _meta passes.
 func TestCallTagNeverReachesTheCaller(t *testing.T) {
 	up := mcp.NewServer(&mcp.Implementation{Name: "talk", Version: "1"}, nil)
 	mcp.AddTool(up, &mcp.Tool{Name: "talk", Description: "Logs and asks, with a made-up tag"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in whoIn) (*mcp.CallToolResult, any, error) {
+			if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{Meta: mcp.Meta{"z": "kept"},
+				ProgressToken: req.Params.GetProgressToken(), Progress: 1}); err != nil {
+				return nil, nil, err
+			}
 			forged := mcp.Meta{"gatehouse/call": "forged", "x": "kept"}
 			req.Session.Log(ctx, &mcp.LoggingMessageParams{Meta: forged, Level: "info", Logger: "talk", Data: "hello"})
 			if _, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{Meta: mcp.Meta{"gatehouse/call": "forged"}, MaxTokens: 5,
@@ -753,19 +757,24 @@ func TestCallTagNeverReachesTheCaller(t *testing.T) {
 			record(r.Params.Meta)
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
 		},
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			m := r.Params.Meta
+			delete(m, "progressToken")
+			record(m)
+		},
 	})
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "talk listed", func() bool { return slices.Contains(toolNames(t, cs), "talk") })
-	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "talk", Arguments: map[string]any{"who": "alice"}})
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Meta: mcp.Meta{"progressToken": "p1"}, Name: "talk", Arguments: map[string]any{"who": "alice"}})
 	if err != nil || text(r) != "done" {
 		t.Fatalf("call: %v %v", err, r)
 	}
-	waitFor(t, "the log message, the sampling and the elicitation request", func() bool { return len(seen.all()) == 3 })
+	waitFor(t, "the progress and log messages, the sampling and the elicitation request", func() bool { return len(seen.all()) == 4 })
 	got := seen.all()
 	slices.Sort(got)
-	if want := []string{`null`, `{"x":"kept"}`, `{"y":"kept"}`}; !slices.Equal(got, want) {
+	if want := []string{`null`, `{"x":"kept"}`, `{"y":"kept"}`, `{"z":"kept"}`}; !slices.Equal(got, want) {
 		t.Errorf("the caller saw _meta %q, want %q (no tag)", got, want)
 	}
 }

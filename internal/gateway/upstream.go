@@ -355,8 +355,8 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	// Announces elicitation; requests are relayed by relayElicitations,
 	// before the SDK's own schema checks. The SDK still calls this for the
 	// elicitations of a URL-elicitation-required error.
-	opts.ElicitationHandler = func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		f := c.forRequest(req.Params.Meta)
+	opts.ElicitationHandler = func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		f := c.forRequest(ctx)
 		if f == nil || f.session == nil {
 			return nil, errUnattributable
 		}
@@ -365,7 +365,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	c.relayDeprecated(opts, log)
 	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
 	bars := newBarriers()
-	client.AddReceivingMiddleware(c.relayElicitations, bars.receive)
+	client.AddReceivingMiddleware(takeTags, c.relayElicitations, bars.receive)
 	var transport mcp.Transport
 	switch {
 	case len(c.cfg.Command) > 0:
