@@ -10,13 +10,13 @@ package gateway
 // HTTP transport does know (it reads those streams, barrier.go). So each
 // call goes out with a tag in its context, a random value the upstream
 // never sees, and the transport writes it into the _meta of every
-// notification and request read from that call's stream. The handlers look
-// the tag up (takeTags takes it out of every message first, so nothing
-// relayed carries it): a tagged message
-// goes to its call's caller even when the same caller runs two calls at
-// once, or several callers share the session. An untagged message (the
-// upstream's standalone stream, a stdio upstream) is attributed as before,
-// only when one caller's call can have sent it (upConn.sole).
+// notification and request read from that call's stream. takeTags takes
+// it out of every message first, so nothing relayed carries it, and the
+// handlers look it up: a tagged message goes to its call's caller even when
+// the same caller runs two calls at once, or several callers share the
+// session. An untagged message (the upstream's standalone stream, a stdio
+// upstream) is attributed as before, only when one caller's call can have
+// sent it (upConn.sole).
 //
 // An upstream cannot forge a tag: it never sees one, and an unknown or
 // misplaced tag is taken out and ignored.
