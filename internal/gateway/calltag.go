@@ -102,23 +102,30 @@ func takeTags(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 // tagged returns the call on c whose tag came with the message being
-// handled in ctx (takeTags), if any.
-func (c *upConn) tagged(ctx context.Context) *inflightCall {
-	if tag := callTag(ctx); tag != "" {
-		if f, ok := c.tags.Load(tag); ok {
-			return f.(*inflightCall)
-		}
+// handled in ctx (takeTags), and whether a tag came at all.
+func (c *upConn) tagged(ctx context.Context) (*inflightCall, bool) {
+	tag, ok := ctx.Value(callTagKey{}).(string)
+	if !ok {
+		return nil, false
 	}
-	return nil
+	if f, ok := c.tags.Load(tag); ok && tag != "" {
+		return f.(*inflightCall), true
+	}
+	return nil, true
 }
 
 // forMessage returns the call a log message being handled in ctx belongs
 // to: the one it is tagged with, unless its caller gave up; untagged, the
-// one sole finds.
+// one sole finds. A message with a tag of no call running here (one that
+// is over, or a made-up one) belongs to none: it came on some call's
+// stream, so sole's candidate would be a guess.
 func (c *upConn) forMessage(ctx context.Context) *inflightCall {
-	f := c.tagged(ctx)
-	if f == nil {
+	f, tagged := c.tagged(ctx)
+	if !tagged {
 		return c.sole()
+	}
+	if f == nil {
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

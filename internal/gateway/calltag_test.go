@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"strings"
@@ -89,5 +90,44 @@ func TestEventsTaggedOnACallsStream(t *testing.T) {
 	}
 	if untagged := read(""); strings.Contains(untagged, metaCallTag) {
 		t.Errorf("a stream of no call was tagged: %q", untagged)
+	}
+}
+
+// TestForMessage: a tagged message goes to its call; an untagged one to
+// the call sole finds; one whose tag names no call running (over, or made
+// up) to none, even when sole has a candidate; nor does a sampling or
+// elicitation request go to a call already answered or given up.
+func TestForMessage(t *testing.T) {
+	c := &upConn{}
+	running := &inflightCall{ctx: context.Background(), session: &mcp.ServerSession{}, caller: "alice\x00agent"}
+	c.begin(running)
+	c.tags.Store("T", running)
+	bg := context.Background()
+	if f := c.forMessage(withCallTag(bg, "T")); f != running {
+		t.Errorf("tagged: %v, want the call", f)
+	}
+	if f := c.forMessage(bg); f != running {
+		t.Errorf("untagged, one call running: %v, want it (sole)", f)
+	}
+	for _, tag := range []string{"over", ""} {
+		if f := c.forMessage(withCallTag(bg, tag)); f != nil {
+			t.Errorf("tag %q of no call: %v, want none", tag, f)
+		}
+	}
+	if f := c.forRequest(withCallTag(bg, "T")); f != running {
+		t.Errorf("a request tagged with a running call: %v, want the call", f)
+	}
+	answered := &inflightCall{ctx: bg, session: &mcp.ServerSession{}, caller: "alice\x00agent", answered: true}
+	c.tags.Store("A", answered)
+	if f := c.forRequest(withCallTag(bg, "A")); f != nil {
+		t.Errorf("a request tagged with an answered call: %v, want none", f)
+	}
+	if f := c.forMessage(withCallTag(bg, "A")); f != answered {
+		t.Errorf("a log message tagged with an answered call: %v, want it (its late messages)", f)
+	}
+	abandoned := &inflightCall{ctx: bg, session: &mcp.ServerSession{}, caller: "alice\x00agent", abandoned: true}
+	c.tags.Store("G", abandoned)
+	if f := c.forMessage(withCallTag(bg, "G")); f != nil {
+		t.Errorf("tagged with a call its caller gave up: %v, want none", f)
 	}
 }
