@@ -119,32 +119,23 @@ func (c *upConn) tagged(ctx context.Context) (*inflightCall, bool) {
 // one sole finds. A message with a tag of no call running here (one that
 // is over, or a made-up one) belongs to none: it came on some call's
 // stream, so sole's candidate would be a guess.
-func (c *upConn) forMessage(ctx context.Context) *inflightCall {
-	f, tagged := c.tagged(ctx)
-	if !tagged {
-		return c.sole()
-	}
-	if f == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f.abandoned {
-		return nil
-	}
-	return f
-}
+func (c *upConn) forMessage(ctx context.Context) *inflightCall { return c.attribute(ctx, false) }
 
 // forRequest is forMessage for a sampling or elicitation request, which
 // only a call still waiting for its result can have sent.
-func (c *upConn) forRequest(ctx context.Context) *inflightCall {
-	f := c.forMessage(ctx)
+func (c *upConn) forRequest(ctx context.Context) *inflightCall { return c.attribute(ctx, true) }
+
+func (c *upConn) attribute(ctx context.Context, request bool) *inflightCall {
+	f, tagged := c.tagged(ctx)
+	if !tagged {
+		f = c.sole() // never one whose caller gave up
+	}
 	if f == nil {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f.answered {
+	if f.abandoned || request && f.answered {
 		return nil
 	}
 	return f

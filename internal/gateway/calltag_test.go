@@ -96,38 +96,40 @@ func TestEventsTaggedOnACallsStream(t *testing.T) {
 // TestForMessage: a tagged message goes to its call; an untagged one to
 // the call sole finds; one whose tag names no call running (over, or made
 // up) to none, even when sole has a candidate; nor does a sampling or
-// elicitation request go to a call already answered or given up.
+// elicitation request go to a call already answered, nor anything to one
+// whose caller gave up.
 func TestForMessage(t *testing.T) {
+	bg := context.Background()
+	call := func(answered, abandoned bool) *inflightCall {
+		return &inflightCall{ctx: bg, session: &mcp.ServerSession{}, caller: "alice\x00agent", answered: answered, abandoned: abandoned}
+	}
 	c := &upConn{}
-	running := &inflightCall{ctx: context.Background(), session: &mcp.ServerSession{}, caller: "alice\x00agent"}
+	running, answered, abandoned := call(false, false), call(true, false), call(false, true)
 	c.begin(running)
 	c.tags.Store("T", running)
-	bg := context.Background()
-	if f := c.forMessage(withCallTag(bg, "T")); f != running {
-		t.Errorf("tagged: %v, want the call", f)
-	}
-	if f := c.forMessage(bg); f != running {
-		t.Errorf("untagged, one call running: %v, want it (sole)", f)
-	}
-	for _, tag := range []string{"over", ""} {
-		if f := c.forMessage(withCallTag(bg, tag)); f != nil {
-			t.Errorf("tag %q of no call: %v, want none", tag, f)
-		}
-	}
-	if f := c.forRequest(withCallTag(bg, "T")); f != running {
-		t.Errorf("a request tagged with a running call: %v, want the call", f)
-	}
-	answered := &inflightCall{ctx: bg, session: &mcp.ServerSession{}, caller: "alice\x00agent", answered: true}
 	c.tags.Store("A", answered)
-	if f := c.forRequest(withCallTag(bg, "A")); f != nil {
-		t.Errorf("a request tagged with an answered call: %v, want none", f)
-	}
-	if f := c.forMessage(withCallTag(bg, "A")); f != answered {
-		t.Errorf("a log message tagged with an answered call: %v, want it (its late messages)", f)
-	}
-	abandoned := &inflightCall{ctx: bg, session: &mcp.ServerSession{}, caller: "alice\x00agent", abandoned: true}
 	c.tags.Store("G", abandoned)
-	if f := c.forMessage(withCallTag(bg, "G")); f != nil {
-		t.Errorf("tagged with a call its caller gave up: %v, want none", f)
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		request bool
+		want    *inflightCall
+	}{
+		{"tagged", withCallTag(bg, "T"), false, running},
+		{"a request, tagged", withCallTag(bg, "T"), true, running},
+		{"untagged, one call running (sole)", bg, false, running},
+		{"a tag of a call that is over", withCallTag(bg, "over"), false, nil},
+		{"an empty tag", withCallTag(bg, ""), false, nil},
+		{"a late log message of an answered call", withCallTag(bg, "A"), false, answered},
+		{"a request of an answered call", withCallTag(bg, "A"), true, nil},
+		{"a call its caller gave up", withCallTag(bg, "G"), false, nil},
+	} {
+		got := c.forMessage(tc.ctx)
+		if tc.request {
+			got = c.forRequest(tc.ctx)
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %p, want %p", tc.name, got, tc.want)
+		}
 	}
 }
