@@ -126,29 +126,16 @@ func compileFast(n ast.IsNode) fastExpr {
 	case ast.NodeTypeOr:
 		return fastLogic(n.Left, n.Right, true)
 	case ast.NodeTypeNegate:
-		arg := compileFast(n.Arg)
-		if arg == nil {
-			return nil
-		}
-		return func(e *fastEnv) (fastValue, bool) {
-			v, ok := arg(e)
-			if !ok || v.kind != fastLong || v.n == math.MinInt64 { // Cedar: overflow
+		return fastUnary(n.Arg, fastLong, func(v fastValue) (fastValue, bool) {
+			if v.n == math.MinInt64 { // Cedar: overflow
 				return fastValue{}, false
 			}
 			return fastValue{kind: fastLong, n: -v.n}, true
-		}
+		})
 	case ast.NodeTypeNot:
-		arg := compileFast(n.Arg)
-		if arg == nil {
-			return nil
-		}
-		return func(e *fastEnv) (fastValue, bool) {
-			v, ok := arg(e)
-			if !ok || v.kind != fastBool {
-				return fastValue{}, false
-			}
+		return fastUnary(n.Arg, fastBool, func(v fastValue) (fastValue, bool) {
 			return fastValue{kind: fastBool, b: !v.b}, true
-		}
+		})
 	case ast.NodeTypeIfThenElse:
 		cond, then, els := compileFast(n.If), compileFast(n.Then), compileFast(n.Else)
 		if cond == nil || then == nil || els == nil {
@@ -177,18 +164,11 @@ func compileFast(n ast.IsNode) fastExpr {
 	case ast.NodeTypeGreaterThanOrEqual:
 		return fastOrder(n.Left, n.Right, func(l, r int64) bool { return l >= r })
 	case ast.NodeTypeLike:
-		arg, pattern := compileFast(n.Arg), n.Value
-		if arg == nil {
-			return nil
-		}
-		return func(e *fastEnv) (fastValue, bool) {
-			v, ok := arg(e)
-			if !ok || v.kind != fastString {
-				return fastValue{}, false
-			}
+		pattern := n.Value
+		return fastUnary(n.Arg, fastString, func(v fastValue) (fastValue, bool) {
 			// Cedar's own matcher: the same wildcards and escapes.
 			return fastValue{kind: fastBool, b: pattern.Match(types.String(v.s))}, true
-		}
+		})
 	case ast.NodeTypeAccess:
 		return fastAttr(n.Arg, string(n.Value), false)
 	case ast.NodeTypeHas:
@@ -238,6 +218,22 @@ func fastLogic(left, right ast.IsNode, or bool) fastExpr {
 
 func scalar(k fastKind) bool {
 	return k == fastBool || k == fastLong || k == fastString || k == fastEntity
+}
+
+// fastUnary compiles an operator of one operand, which must be of kind;
+// any other is left to Cedar.
+func fastUnary(arg ast.IsNode, kind fastKind, op func(v fastValue) (fastValue, bool)) fastExpr {
+	a := compileFast(arg)
+	if a == nil {
+		return nil
+	}
+	return func(e *fastEnv) (fastValue, bool) {
+		v, ok := a(e)
+		if !ok || v.kind != kind {
+			return fastValue{}, false
+		}
+		return op(v)
+	}
 }
 
 // fastBoth compiles an operator that needs both its operands: it gives
