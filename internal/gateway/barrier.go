@@ -244,7 +244,8 @@ func (t barrierTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: callTag(r.Context())}
+		tag, _ := callTag(r.Context())
+		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: tag}
 	}
 	return resp, err
 }

@@ -39,9 +39,11 @@ func withCallTag(ctx context.Context, tag string) context.Context {
 	return context.WithValue(ctx, callTagKey{}, tag)
 }
 
-func callTag(ctx context.Context) string {
-	tag, _ := ctx.Value(callTagKey{}).(string)
-	return tag
+// callTag returns the tag ctx carries, and whether it carries one (an
+// empty tag included).
+func callTag(ctx context.Context) (string, bool) {
+	tag, ok := ctx.Value(callTagKey{}).(string)
+	return tag, ok
 }
 
 // tagMessage returns the JSON-RPC notification or request data with
@@ -87,11 +89,11 @@ func tagMessage(data []byte, tag string) []byte {
 func takeTags(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if p := req.GetParams(); p != nil {
-			if v := reflect.ValueOf(p); v.Kind() != reflect.Pointer || !v.IsNil() {
+			if pv := reflect.ValueOf(p); pv.Kind() != reflect.Pointer || !pv.IsNil() {
 				if m := p.GetMeta(); m != nil {
-					if v, ok := m[metaCallTag]; ok {
+					if raw, ok := m[metaCallTag]; ok {
 						delete(m, metaCallTag)
-						tag, _ := v.(string)
+						tag, _ := raw.(string)
 						ctx = withCallTag(ctx, tag)
 					}
 				}
@@ -104,7 +106,7 @@ func takeTags(next mcp.MethodHandler) mcp.MethodHandler {
 // tagged returns the call on c whose tag came with the message being
 // handled in ctx (takeTags), and whether a tag came at all.
 func (c *upConn) tagged(ctx context.Context) (*inflightCall, bool) {
-	tag, ok := ctx.Value(callTagKey{}).(string)
+	tag, ok := callTag(ctx)
 	if !ok {
 		return nil, false
 	}

@@ -496,6 +496,7 @@ func newID() string {
 }
 
 // NewID returns a unique identifier that sorts by when it was made (see
-// newID), for correlation IDs, progress tokens and the gateway's barrier
-// logger names.
+// newID), for correlation IDs, progress tokens, the gateway's barrier
+// logger names and its call tags (which rely on the random bits: an
+// upstream must not guess another call's tag).
 func NewID() string { return newID() }
