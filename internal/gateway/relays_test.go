@@ -546,11 +546,11 @@ func converseAtOnce(t *testing.T, conversations map[string]string) {
 	mcp.AddTool(up, &mcp.Tool{Name: "converse", Description: "Logs, asks the caller's model, answers"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in whoIn) (*mcp.CallToolResult, any, error) {
 			mu.Lock()
-			if arrived++; arrived == 2 {
+			if arrived++; arrived == len(conversations) {
 				close(bothIn)
 			}
 			mu.Unlock()
-			select { // both calls are running before either speaks
+			select { // every call is running before any speaks
 			case <-bothIn:
 			case <-time.After(20 * time.Second):
 				return nil, nil, errors.New("the calls did not run at once")
@@ -594,34 +594,33 @@ func converseAtOnce(t *testing.T, conversations map[string]string) {
 	}
 	for _, p := range people {
 		waitFor(t, "converse listed", func() bool { return slices.Contains(toolNames(t, p.cs), "converse") })
-		break
 	}
 	results := map[string]string{}
 	var rmu sync.Mutex
 	var wg sync.WaitGroup
-	for sub, p := range people {
+	for label, p := range people {
 		wg.Go(func() {
-			r, err := p.cs.CallTool(ctx, &mcp.CallToolParams{Name: "converse", Arguments: map[string]any{"who": sub}})
+			r, err := p.cs.CallTool(ctx, &mcp.CallToolParams{Name: "converse", Arguments: map[string]any{"who": label}})
 			rmu.Lock()
 			defer rmu.Unlock()
 			if err != nil {
-				results[sub] = "error: " + err.Error()
+				results[label] = "error: " + err.Error()
 				return
 			}
-			results[sub] = text(r)
+			results[label] = text(r)
 		})
 	}
 	wg.Wait()
-	for sub, p := range people {
-		if want := sub + ": answer from " + sub; results[sub] != want {
-			t.Errorf("%s's call = %q, want %q", sub, results[sub], want)
+	for label, p := range people {
+		if want := label + ": answer from " + label; results[label] != want {
+			t.Errorf("%s's call = %q, want %q", label, results[label], want)
 		}
-		if got := p.asked.all(); !slices.Equal(got, []string{"question for " + sub}) {
-			t.Errorf("%s was asked %q", sub, got)
+		if got := p.asked.all(); !slices.Equal(got, []string{"question for " + label}) {
+			t.Errorf("%s was asked %q", label, got)
 		}
-		waitFor(t, sub+"'s log message", func() bool { return len(p.logs.all()) > 0 })
-		if got := p.logs.all(); !slices.Equal(got, []string{"log for " + sub}) {
-			t.Errorf("%s got log messages %q", sub, got)
+		waitFor(t, label+"'s log message", func() bool { return len(p.logs.all()) > 0 })
+		if got := p.logs.all(); !slices.Equal(got, []string{"log for " + label}) {
+			t.Errorf("%s got log messages %q", label, got)
 		}
 	}
 }
