@@ -276,8 +276,9 @@ func toolCommand() *command {
 
 func upstreamCommand() *command {
 	var (
-		url     = new(string)
-		command multi
+		url       = new(string)
+		perCaller = new(bool)
+		command   multi
 	)
 	return group("upstream", "Manage the MCP servers behind the gateway.",
 		&adminCmd{name: "list", summary: "List upstream MCP servers", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -287,9 +288,12 @@ func upstreamCommand() *command {
 			}
 			var rows [][]string
 			for _, u := range us {
-				if u.URL != "" {
+				switch {
+				case u.URL != "":
 					rows = append(rows, []string{u.Name, "http", u.URL})
-				} else {
+				case u.PerCaller:
+					rows = append(rows, []string{u.Name, "stdio, per caller", strings.Join(u.Command, " ")})
+				default:
 					rows = append(rows, []string{u.Name, "stdio", strings.Join(u.Command, " ")})
 				}
 			}
@@ -300,14 +304,18 @@ func upstreamCommand() *command {
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(url, "url", "", "Streamable HTTP `URL`")
 				fs.Var(&command, "command", "stdio: the program, then each argument (repeat the flag per word)")
+				fs.BoolVar(perCaller, "per-caller", false, "stdio: one process per caller (a person through an agent)")
 			},
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command}
+				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, PerCaller: *perCaller}
 				if msg := config.CheckName("upstream", u.Name); msg != "" {
 					return errors.New(msg)
 				}
 				if (u.URL == "") == (len(u.Command) == 0) {
 					return errors.New("give --url or --command, exactly one")
+				}
+				if u.PerCaller && u.URL != "" {
+					return errors.New("--per-caller goes with --command: a Streamable HTTP upstream gives each caller a session of its own already")
 				}
 				if err := st.Upstreams().Create(ctx, u); err != nil {
 					return err

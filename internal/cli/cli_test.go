@@ -92,6 +92,10 @@ func TestAdminCommands(t *testing.T) {
 	must(t, run(t, nil, "s3cret-pass\n", append([]string{"user", "add", "carol", "--email", "carol@acme.example", "--password-stdin", "--role", "sales-manager"}, d...)...))
 	c("tool", "add", "sales_report", "--builtin", "sales_report", "--role", "sales-manager")
 	c("upstream", "add", "crm", "--command", "crm-server", "--command", "--stdio")
+	c("upstream", "add", "files", "--command", "files-server", "--per-caller")
+	if ul := c("upstream", "list").stdout; !strings.Contains(ul, "crm") || !strings.Contains(ul, "stdio, per caller") {
+		t.Errorf("upstream list:\n%s", ul)
+	}
 	c("tool", "add", "crm_lookup", "--upstream", "crm")
 	c("tool", "grant", "crm_lookup", "sales-manager")
 	must(t, run(t, nil, "a-long-client-secret-of-32-chars-or-more\n", append([]string{"client", "add", "billing", "--kind", "service", "--secret-stdin"}, d...)...))
@@ -133,6 +137,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "add", "web1", "--redirect-uri", "http://evil.example/cb"}, "loopback", 1},
 		{[]string{"client", "add", "svc", "--kind", "service"}, "needs a secret", 1},
 		{[]string{"upstream", "remove", "crm"}, "remove the tool first", 1},
+		{[]string{"upstream", "add", "web", "--url", "http://127.0.0.1:9100/mcp", "--per-caller"}, "--per-caller goes with --command", 1},
 		{[]string{"user", "grant", "carol"}, "want 2 argument(s)", 2},
 		{[]string{"user", "frobnicate"}, "unknown command", 2},
 	} {

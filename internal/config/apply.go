@@ -393,12 +393,13 @@ func (a *applier) clients(f *File) error {
 func (a *applier) upstreams(f *File) error {
 	want := make([]store.Upstream, 0, len(f.Upstreams))
 	for _, u := range f.Upstreams {
-		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL, HeadersEnv: u.HeadersEnv})
+		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL, HeadersEnv: u.HeadersEnv, PerCaller: u.PerCaller})
 	}
 	return sync(a, "upstream", a.tx.Upstreams(), want, func(u store.Upstream) string { return u.Name },
 		func(old, w store.Upstream) (store.Upstream, []string, error) {
-			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL, "headers_env", old.HeadersEnv, w.HeadersEnv)
-			old.Name, old.Command, old.URL, old.HeadersEnv = w.Name, w.Command, w.URL, w.HeadersEnv
+			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL, "headers_env", old.HeadersEnv, w.HeadersEnv,
+				"per_caller", old.PerCaller, w.PerCaller)
+			old.Name, old.Command, old.URL, old.HeadersEnv, old.PerCaller = w.Name, w.Command, w.URL, w.HeadersEnv, w.PerCaller
 			return old, ch, nil
 		}, func(store.Upstream) bool { return true })
 }

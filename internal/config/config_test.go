@@ -137,11 +137,15 @@ upstreams:
       Host: FILES_HOST
       "bad header": FILES_AUTH
       X-Api-Key: "1-not-a-name"
+  - name: docs
+    url: http://127.0.0.1:9101/mcp
+    per_caller: true
 `, []string{
 			"t.yaml:5: upstreams[0].headers_env: only goes with url (a stdio upstream gets the server's environment)",
 			`t.yaml:9: upstreams[1].headers_env.Host: is set by the gateway itself`,
 			`t.yaml:10: upstreams[1].headers_env.bad header: is not a header name`,
 			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: "1-not-a-name" is not an environment variable name`,
+			"t.yaml:14: upstreams[2].per_caller: only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)",
 		}},
 		{"tool rules", `tenant: acme
 roles: [{name: support}]

@@ -75,6 +75,10 @@ type Upstream struct {
 	// is read when the upstream is connected and never stored; the
 	// caller's token is never sent onward.
 	HeadersEnv map[string]string `yaml:"headers_env"`
+	// PerCaller starts a stdio upstream once per caller (a person through
+	// an agent), each process closed after two idle minutes; see
+	// store.Upstream.PerCaller.
+	PerCaller bool `yaml:"per_caller"`
 }
 
 // HTTPTool is a tool that is an HTTP API call.

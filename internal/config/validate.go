@@ -173,6 +173,9 @@ func (f *File) Validate(builtins []string) error {
 		case u.Command[0] == "":
 			v.add(p+".command[0]", "the program is empty")
 		}
+		if u.PerCaller && u.URL != "" {
+			v.add(p+".per_caller", "only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)")
+		}
 		if len(u.HeadersEnv) > 0 && u.URL == "" {
 			v.add(p+".headers_env", "only goes with url (a stdio upstream gets the server's environment)")
 		}

@@ -9,14 +9,17 @@ package gateway
 // run, a log message is dropped and an elicitation refused. So each
 // caller (a person through an agent) gets a session of its own with a
 // Streamable HTTP upstream, its lane: what arrives on it can only be for
-// that caller's calls, and the same rules then decide which one. The
-// gateway's own session (the upConn's) keeps listing tools and hearing of
-// changes; a call goes there when it cannot have a lane (a stdio upstream
-// is one process with one session, a caller is unnamed, maxLanes are
-// open, or opening one failed lately).
+// that caller's calls, and the same rules then decide which one. A stdio
+// upstream is one process with one session, so its lanes are processes:
+// only when the tenant asks for them (per_caller), each started like the
+// gateway's own and ended when its lane closes. The gateway's own session
+// (the upConn's) keeps listing tools and hearing of changes; a call goes
+// there when it cannot have a lane (a stdio upstream without per_caller,
+// an unnamed caller, maxLanes open, or opening one failed lately).
 //
 // The upstream learns nothing of who a lane is for: it sees one more
-// session of the gateway's, with the gateway's own credentials.
+// session of the gateway's, with the gateway's own credentials (or one
+// more process started with the gateway's environment).
 
 import (
 	"context"
@@ -52,7 +55,7 @@ type lanes struct {
 // laneFor returns the upConn a call of caller goes through: the caller's
 // lane on c, opened if need be, or c itself.
 func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) *upConn {
-	if c.cfg.URL == "" || caller == "" {
+	if (c.cfg.URL == "" && !c.cfg.PerCaller) || caller == "" {
 		return c
 	}
 	now := time.Now()

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -776,4 +777,98 @@ func TestCallTagNeverReachesTheCaller(t *testing.T) {
 	if want := []string{`null`, `{"x":"kept"}`, `{"y":"kept"}`, `{"z":"kept"}`}; !slices.Equal(got, want) {
 		t.Errorf("the caller saw _meta %q, want %q (no tag)", got, want)
 	}
+}
+
+// TestStdioLanesPerCaller: a stdio upstream with per_caller runs one
+// process per caller besides the gateway's own. A caller's calls all go to
+// its own process, what that process logs during a call reaches that
+// caller and nobody else, even with both callers' calls at once, and a
+// process no call used for a while ends.
+func TestStdioLanesPerCaller(t *testing.T) {
+	defer gateway.SetLaneIdle(300 * time.Millisecond)()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{
+		tools: []store.Tool{{Name: "pid", Upstream: "up", Roles: []string{"sales-manager"}},
+			{Name: "bursty", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", Command: []string{exe, "-gatehouse-test-upstream"}, PerCaller: true}}})
+	lanes := func() int {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" {
+				return s.Lanes
+			}
+		}
+		return -1
+	}
+	ctx := context.Background()
+	logs := map[string]*collected{}
+	people := map[string]*mcp.ClientSession{}
+	for _, who := range []string{"alice", "carol"} {
+		got := &collected{}
+		logs[who] = got
+		people[who] = e.connectToken(e.token(who, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+			LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { got.add(fmt.Sprint(r.Params.Data)) },
+		})
+		if err := people[who].SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, carol := people["alice"], people["carol"]
+	waitFor(t, "pid listed", func() bool { return slices.Contains(toolNames(t, alice), "pid") })
+	if n := lanes(); n != 0 {
+		t.Fatalf("before any call: %d lanes, want none", n)
+	}
+	pid := func(cs *mcp.ClientSession) int {
+		t.Helper()
+		var p int
+		if _, err := fmt.Sscan(text(call(t, cs, "pid", nil)), &p); err != nil || p <= 0 {
+			t.Fatalf("pid: %v", err)
+		}
+		return p
+	}
+	a1, a2, c1 := pid(alice), pid(alice), pid(carol)
+	if a1 != a2 {
+		t.Errorf("alice's two calls ran in processes %d and %d, want one", a1, a2)
+	}
+	if a1 == c1 {
+		t.Errorf("alice's and carol's calls ran in one process (%d)", a1)
+	}
+	if n := lanes(); n != 2 {
+		t.Errorf("after alice's and carol's calls: %d lanes, want 2", n)
+	}
+
+	// Both log during calls at once: each hears its own process only.
+	var wg sync.WaitGroup
+	for who, cs := range people {
+		wg.Go(func() {
+			if r := call(t, cs, "bursty", map[string]any{"who": who, "n": 3}); r.IsError {
+				t.Errorf("%s's bursty call: %s", who, text(r))
+			}
+		})
+	}
+	wg.Wait()
+	for who, got := range logs {
+		waitFor(t, who+"'s log message", func() bool { return len(got.all()) > 0 })
+		if l := got.all(); !slices.Equal(l, []string{"last word for " + who}) {
+			t.Errorf("%s got log messages %q", who, l)
+		}
+	}
+
+	// Idle longer than the limit: the next call sweeps, both processes end,
+	// and alice's next call runs in a process of its own again.
+	time.Sleep(400 * time.Millisecond)
+	if a3 := pid(alice); a3 == a1 || a3 == c1 {
+		t.Errorf("after the idle time alice's call ran in process %d again", a3)
+	}
+	waitFor(t, "the idle processes ended", func() bool {
+		return lanes() == 1 && !processRuns(a1) && !processRuns(c1)
+	})
+}
+
+// processRuns reports whether a process pid exists.
+func processRuns(pid int) bool {
+	p, err := os.FindProcess(pid)
+	return err == nil && p.Signal(syscall.Signal(0)) == nil
 }

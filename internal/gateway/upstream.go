@@ -202,7 +202,8 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 		want[c.Name] = c
 	}
 	for name, c := range u.conns {
-		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) {
+		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) ||
+			w.PerCaller != c.cfg.PerCaller {
 			// Not waited for here: the supervisor may be calling sync.
 			c.cancel()
 			delete(u.conns, name)

@@ -163,8 +163,14 @@ type Upstream struct {
 	// whose value the gateway sends in that header to a Streamable HTTP
 	// upstream. Names only: the values (credentials) are never stored.
 	HeadersEnv map[string]string `json:"headers_env,omitempty"`
-	CreatedAt  time.Time         `json:"-"`
-	UpdatedAt  time.Time         `json:"-"`
+	// PerCaller runs a stdio upstream once per caller (a person through
+	// an agent) besides the gateway's own process: what it logs or asks
+	// during a call can then only be that caller's, and one person's
+	// process never serves another. A Streamable HTTP upstream gives each
+	// caller a session of its own in any case.
+	PerCaller bool      `json:"per_caller,omitempty"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
 }
 
 // SigningKey is one key pair. Private is sealed (encrypted) by the keys
