@@ -21,7 +21,7 @@ func newUpstreamCollector(gw *gateway.Gateway) *upstreamCollector {
 	return &upstreamCollector{gw: gw,
 		connected: d("connected", "1 when the gateway's own session with the upstream is up."),
 		restarts:  d("restarts_total", "Times the gateway connected to the upstream again after losing it."),
-		lanes:     d("caller_sessions", "Callers' own sessions with the upstream, open or opening."),
+		lanes:     d("caller_sessions", "Callers' own sessions with the upstream, open or opening (for a per_caller stdio upstream, its processes besides the gateway's own)."),
 		tool:      d("tools", "Tools the upstream serves."),
 	}
 }
