@@ -76,6 +76,10 @@ type Gateway struct {
 	viewsMu sync.Mutex
 	views   map[*mcp.ServerSession]*sessionView
 	notify  mcp.MethodHandler // sends the gateway's own list_changed
+
+	// The sessions with a standalone stream (GET) open, and how many.
+	listenMu sync.Mutex
+	listens  map[string]int
 }
 
 // Revocations is the part of the identity store the gateway asks before it
@@ -184,15 +188,44 @@ func (g *Gateway) init() error {
 			Logger: g.sdkLogger(), Stateless: true, DisableLocalhostProtection: true,
 		})
 		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && r.Header.Get("Mcp-Session-Id") == "" {
+			id := r.Header.Get("Mcp-Session-Id")
+			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && id == "" {
 				stateless.ServeHTTP(w, r)
 				return
+			}
+			if r.Method == http.MethodGet && id != "" {
+				defer g.listen(id)()
 			}
 			stateful.ServeHTTP(w, r)
 		})
 		g.handler = g.guardOrigin(g.authenticate(dispatch))
 	})
 	return g.initErr
+}
+
+// listen notes that session id has a standalone stream open until the
+// returned function is called.
+func (g *Gateway) listen(id string) (done func()) {
+	g.listenMu.Lock()
+	if g.listens == nil {
+		g.listens = map[string]int{}
+	}
+	g.listens[id]++
+	g.listenMu.Unlock()
+	return func() {
+		g.listenMu.Lock()
+		defer g.listenMu.Unlock()
+		if g.listens[id]--; g.listens[id] <= 0 {
+			delete(g.listens, id)
+		}
+	}
+}
+
+// listening reports whether session id has a standalone stream open.
+func (g *Gateway) listening(id string) bool {
+	g.listenMu.Lock()
+	defer g.listenMu.Unlock()
+	return g.listens[id] > 0
 }
 
 // metadataURL is where the protected resource metadata is (RFC 9728

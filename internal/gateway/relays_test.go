@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -238,6 +239,66 @@ func TestResourceUpdatedRelayed(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := aliceGot.all(); len(got) != 1 {
 		t.Errorf("alice, who may no longer use the upstream, got %q", got)
+	}
+}
+
+// TestResourceUpdatedOnlyWhereAStreamIsOpen: a session that subscribed but
+// has no standalone stream open (its client opened none) is not sent the
+// update, which nothing could carry, and the gateway's log stays free of
+// the SDK's warning of it; a session with its stream open gets it.
+func TestResourceUpdatedOnlyWhereAStreamIsOpen(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "notes", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes"}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "notes"}}}, nil
+	})
+	logs := &messages{}
+	o := serveUpstream(t, up, "echo")
+	o.logger = slog.New(logs)
+	e := newEnv(t, o)
+	ctx := context.Background()
+	subscribe := func(sub string, noStream bool) *collected {
+		got := &collected{}
+		client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, &mcp.ClientOptions{
+			ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { got.add(r.Params.URI) },
+		})
+		tr := &mcp.StreamableClientTransport{Endpoint: e.resource, DisableStandaloneSSE: noStream,
+			HTTPClient: &http.Client{Transport: bearer{token: e.token(sub, "acme-assistant")}}}
+		cs, err := client.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		waitFor(t, sub+"'s resources", func() bool {
+			rl, err := cs.ListResources(ctx, nil)
+			return err == nil && len(rl.Resources) == 1
+		})
+		if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+			t.Fatalf("%s's subscription: %v", sub, err)
+		}
+		return got
+	}
+	withStream, without := subscribe("alice", false), subscribe("carol", true)
+	// Alice's client opens its stream after connecting, in the background:
+	// updates until one reaches her.
+	waitFor(t, "an update on alice's stream", func() bool {
+		if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		return len(withStream.all()) > 0
+	})
+	time.Sleep(200 * time.Millisecond)
+	if got := without.all(); len(got) != 0 {
+		t.Errorf("carol, with no stream open, got %q", got)
+	}
+	for _, m := range logs.all() {
+		if strings.HasPrefix(m, "calling ") && strings.Contains(m, "resources/updated") {
+			t.Errorf("the gateway's log has the SDK's warning %q", m)
+		}
 	}
 }
 

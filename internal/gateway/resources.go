@@ -392,9 +392,20 @@ const notificationResourceUpdated = "notifications/resources/updated"
 // So the notification goes to a session only while its caller (as last
 // seen, with a token not yet expired) may use an upstream serving the
 // resource, as a new subscription would need.
+//
+// Nor does it go to a session with no standalone stream open (a client
+// that opened none, or whose stream ended): nothing could carry it there,
+// and the SDK would warn of every such undelivered notification.
 func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if method == notificationResourceUpdated && !g.mayHearOf(req) {
+		if method != notificationResourceUpdated {
+			return next(ctx, method, req)
+		}
+		if !g.mayHearOf(req) {
+			return nil, nil
+		}
+		if ss, _ := req.GetSession().(*mcp.ServerSession); ss != nil && ss.ID() != "" && !g.listening(ss.ID()) {
+			g.logger().Debug("gateway: resources/updated not sent: the session has no stream open", "session", ss.ID())
 			return nil, nil
 		}
 		return next(ctx, method, req)
