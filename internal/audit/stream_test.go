@@ -2,8 +2,16 @@ package audit_test
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -235,14 +243,11 @@ func TestSyslog(t *testing.T) {
 		check(t, msgs)
 	})
 
-	t.Run("tcp", func(t *testing.T) {
+	// stream sends both records over a connection-oriented network and
+	// reads them from ln, octet-counted.
+	stream := func(t *testing.T, network string, ln net.Listener, opts *audit.SyslogOptions) {
 		e := newEnv(t, storetestSQLite, nil)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		sl, err := audit.NewSyslog("local", "tcp", ln.Addr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+		sl, err := audit.NewSyslog("local", network, ln.Addr().String(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,22 +263,114 @@ func TestSyslog(t *testing.T) {
 		r := bufio.NewReader(c)
 		var msgs []string
 		for len(msgs) < 2 {
-			lenStr, err := r.ReadString(' ')
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(lenStr))
-			if err != nil {
-				t.Fatalf("frame length %q", lenStr)
-			}
-			msg := make([]byte, n)
-			if _, err := io.ReadFull(r, msg); err != nil {
-				t.Fatal(err)
-			}
-			msgs = append(msgs, string(msg))
+			msgs = append(msgs, readFrame(t, r))
 		}
 		check(t, msgs)
+	}
+
+	t.Run("tcp", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		stream(t, "tcp", ln, &audit.SyslogOptions{Hostname: "testhost"})
 	})
+
+	t.Run("tls", func(t *testing.T) {
+		cert, roots := selfSigned(t)
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		stream(t, "tls", ln, &audit.SyslogOptions{Hostname: "testhost", TLS: &tls.Config{RootCAs: roots}})
+	})
+}
+
+// readFrame reads one octet-counted syslog frame (RFC 6587, RFC 5425).
+func readFrame(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	msg, err := frameOf(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+func frameOf(r *bufio.Reader) (string, error) {
+	lenStr, err := r.ReadString(' ')
+	if err != nil {
+		return "", err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(lenStr))
+	if err != nil {
+		return "", fmt.Errorf("frame length %q", lenStr)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return "", err
+	}
+	return string(msg), nil
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and the pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "syslog receiver"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, roots
+}
+
+// TestSyslogTLSRefusesAnUntrustedReceiver: over TLS, a receiver whose
+// certificate no trusted root signed gets nothing; the send fails (and is
+// retried by the stream), with the reason.
+func TestSyslogTLSRefusesAnUntrustedReceiver(t *testing.T) {
+	cert, _ := selfSigned(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c) // the handshake fails: nothing arrives
+		got <- string(b)
+	}()
+	_, otherRoots := selfSigned(t)
+	sl, err := audit.NewSyslog("local", "tls", ln.Addr().String(), &audit.SyslogOptions{TLS: &tls.Config{RootCAs: otherRoots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	err = sl.Send(t.Context(), []audit.Entry{{Seq: 1, Time: time.Now(), Event: audit.Event{Type: audit.Logout}}})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("sending to an untrusted receiver: %v", err)
+	}
+	if b := <-got; b != "" {
+		t.Errorf("the untrusted receiver got %q", b)
+	}
 }
 
 func TestSinkConfigErrors(t *testing.T) {
@@ -285,6 +382,9 @@ func TestSinkConfigErrors(t *testing.T) {
 	}
 	if _, err := audit.NewSyslog("x", "unix", "/dev/log", nil); err == nil {
 		t.Error("unix syslog accepted")
+	}
+	if _, err := audit.NewSyslog("x", "tls", "no-port", nil); err == nil {
+		t.Error("tls syslog without a port accepted")
 	}
 }
 
@@ -389,12 +489,34 @@ func TestWebhookRedirectIsNotDelivery(t *testing.T) {
 // anew instead of writing into the dead connection, where its message
 // would be lost although Send reported it delivered.
 func TestSyslogTCPReconnectsAfterReceiverClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	cert, roots := selfSigned(t)
+	for _, network := range []string{"tcp", "tls"} {
+		t.Run(network, func(t *testing.T) {
+			var (
+				ln  net.Listener
+				err error
+			)
+			opts := &audit.SyslogOptions{Hostname: "testhost"}
+			if network == "tls" {
+				ln, err = tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+				opts.TLS = &tls.Config{RootCAs: roots}
+			} else {
+				ln, err = net.Listen("tcp", "127.0.0.1:0")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			reconnects(t, network, ln, opts)
+		})
 	}
-	defer ln.Close()
-	sl, err := audit.NewSyslog("local", "tcp", ln.Addr().String(), &audit.SyslogOptions{Hostname: "testhost"})
+}
+
+// reconnects sends a record, then another on the same connection, has the
+// receiver close it, and sends a third: it arrives on a new connection (or
+// the send fails, to be retried), never into the closed one.
+func reconnects(t *testing.T, network string, ln net.Listener, opts *audit.SyslogOptions) {
+	sl, err := audit.NewSyslog("local", network, ln.Addr().String(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,43 +524,62 @@ func TestSyslogTCPReconnectsAfterReceiverClosed(t *testing.T) {
 	entry := func(seq int64) []audit.Entry {
 		return []audit.Entry{{Seq: seq, Time: time.Now(), Event: audit.Event{Type: audit.Logout}}}
 	}
-	// readOne accepts a connection and reads one framed message from it.
-	readOne := func() (net.Conn, string) {
+	// The receiver: every frame of every connection, with its connection.
+	type frame struct {
+		c   net.Conn
+		msg string
+	}
+	frames := make(chan frame, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					msg, err := frameOf(r)
+					if err != nil {
+						return
+					}
+					frames <- frame{c, msg}
+				}
+			}()
+		}
+	}()
+	next := func(want string) frame {
 		t.Helper()
-		ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatalf("no connection: %v", err)
+		select {
+		case f := <-frames:
+			if !strings.Contains(f.msg, want) {
+				t.Fatalf("message %q, want %s", f.msg, want)
+			}
+			return f
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no message with %s", want)
 		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		r := bufio.NewReader(c)
-		lenStr, err := r.ReadString(' ')
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := strconv.Atoi(strings.TrimSpace(lenStr))
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(r, msg); err != nil {
-			t.Fatal(err)
-		}
-		return c, string(msg)
+		return frame{}
 	}
 	if err := sl.Send(t.Context(), entry(1)); err != nil {
 		t.Fatal(err)
 	}
-	c, msg := readOne()
-	if !strings.Contains(msg, `"seq":1`) {
-		t.Fatalf("first message %q", msg)
-	}
-	c.Close() // the receiver restarts
-	time.Sleep(50 * time.Millisecond)
+	first := next(`"seq":1`)
 	if err := sl.Send(t.Context(), entry(2)); err != nil {
-		return // reported as failed: retried, nothing lost
+		t.Fatal(err)
 	}
-	c, msg = readOne()
-	defer c.Close()
-	if !strings.Contains(msg, `"seq":2`) {
-		t.Errorf("second message %q", msg)
+	if f := next(`"seq":2`); f.c != first.c {
+		t.Error("a live connection was not kept")
+	}
+	first.c.Close() // the receiver restarts
+	time.Sleep(50 * time.Millisecond)
+	if err := sl.Send(t.Context(), entry(3)); err != nil {
+		t.Logf("the send after the close failed, to be retried: %v", err)
+		return // nothing lost
+	}
+	if f := next(`"seq":3`); f.c == first.c {
+		t.Error("the third record went to the closed connection")
 	}
 }
 

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,8 @@ import (
 )
 
 // Syslog is a Sink that sends each record as an RFC 5424 message over UDP
-// (one datagram each) or TCP (octet-counted framing, RFC 6587). The
+// (one datagram each), TCP (octet-counted framing, RFC 6587) or TLS (the
+// same framing, RFC 5425; the receiver's certificate verified). The
 // message is the record's JSON, so CR, LF and control characters in
 // values arrive escaped (C1 controls and format characters such as
 // bidirectional overrides too: see encodeEvent).
@@ -26,6 +28,7 @@ type Syslog struct {
 	hostname string
 	app      string
 	dialer   net.Dialer
+	tls      *tls.Config // network "tls"
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -39,16 +42,33 @@ type SyslogOptions struct {
 	Hostname string
 	// AppName is the APP-NAME field; "" means "gatehouse".
 	AppName string
+	// TLS configures the "tls" network: nil means the system's roots and
+	// the host of addr as the name the certificate must carry. It is
+	// cloned; a ServerName left empty is the host of addr.
+	TLS *tls.Config
 }
 
 // NewSyslog returns a syslog sink named name (stream position stored under
-// "syslog:"+name) sending to addr over network ("udp" or "tcp").
+// "syslog:"+name) sending to addr over network ("udp", "tcp" or "tls").
 func NewSyslog(name, network, addr string, opts *SyslogOptions) (*Syslog, error) {
-	if network != "udp" && network != "tcp" {
-		return nil, fmt.Errorf("syslog %s: network must be udp or tcp, not %q", name, network)
+	if network != "udp" && network != "tcp" && network != "tls" {
+		return nil, fmt.Errorf("syslog %s: network must be udp, tcp or tls, not %q", name, network)
 	}
 	s := &Syslog{name: name, network: network, addr: addr, facility: 13, app: "gatehouse"}
 	s.dialer.Timeout = 10 * time.Second
+	if network == "tls" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("syslog %s: %w", name, err)
+		}
+		s.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+		if opts != nil && opts.TLS != nil {
+			s.tls = opts.TLS.Clone()
+		}
+		if s.tls.ServerName == "" {
+			s.tls.ServerName = host
+		}
+	}
 	if opts != nil {
 		if opts.Facility > 0 && opts.Facility < 24 {
 			s.facility = opts.Facility
@@ -77,7 +97,7 @@ func (s *Syslog) Name() string { return "syslog:" + s.name }
 func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn != nil && s.network == "tcp" && peerClosed(s.conn) {
+	if s.conn != nil && s.network != "udp" && peerClosed(s.conn) {
 		// The receiver closed the connection (it restarted, or dropped
 		// an idle client): a write would still succeed locally and its
 		// records would be lost, counted delivered. Connect anew.
@@ -85,7 +105,16 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 		s.conn = nil
 	}
 	if s.conn == nil {
-		c, err := s.dialer.DialContext(ctx, s.network, s.addr)
+		var (
+			c   net.Conn
+			err error
+		)
+		if s.tls != nil {
+			d := tls.Dialer{NetDialer: &s.dialer, Config: s.tls}
+			c, err = d.DialContext(ctx, "tcp", s.addr)
+		} else {
+			c, err = s.dialer.DialContext(ctx, s.network, s.addr)
+		}
 		if err != nil {
 			return fmt.Errorf("syslog %s: %w", s.name, err)
 		}
@@ -112,7 +141,7 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 			}
 		}
 		buf.Reset()
-		if s.network == "tcp" {
+		if s.network != "udp" {
 			buf.WriteString(strconv.Itoa(len(msg)))
 			buf.WriteByte(' ')
 		}
@@ -126,9 +155,11 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 	return nil
 }
 
-// peerClosed reports whether the other end of a TCP connection has closed
-// it (or sent anything: a syslog receiver never does), by a read that may
-// wait a millisecond.
+// peerClosed reports whether the other end of a TCP or TLS connection has
+// closed it (or sent anything: a syslog receiver never does), by a read
+// that may wait a millisecond. (A TLS read that times out leaves the
+// connection usable; what TLS itself sends, such as session tickets, is
+// taken in by the read and is not data.)
 func peerClosed(c net.Conn) bool {
 	c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	defer c.SetReadDeadline(time.Time{})

@@ -28,6 +28,7 @@ type serveFlags struct {
 	addr, issuer, tenant    string
 	logLevel, logFormat     string
 	webhook, syslog         string
+	syslogCA                string
 	streamFromStart         bool
 	trustedProxies, origins list
 }
@@ -40,7 +41,8 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 		fs.StringVar(&s.tenant, "tenant", "", "tenant `file` to apply at start")
 	}
 	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this `URL` (signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
-	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT or tcp://HOST:PORT (`URL`)")
+	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (`URL`)")
+	fs.StringVar(&s.syslogCA, "audit-syslog-ca", "", "PEM `file` of the certificates that may sign a tls:// syslog receiver's (default: the system's roots)")
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
 	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
 	fs.Var(&s.origins, "allow-origin", "browser `origin` allowed to call /mcp besides the issuer's (repeatable)")
@@ -66,7 +68,7 @@ func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
 func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error) {
 	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins, Getenv: env.Getenv,
 		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
-			Syslog: s.syslog, FromStart: s.streamFromStart}}
+			Syslog: s.syslog, SyslogCA: s.syslogCA, FromStart: s.streamFromStart}}
 	for _, p := range s.trustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {

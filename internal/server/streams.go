@@ -1,8 +1,11 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/url"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,8 +18,12 @@ type StreamOptions struct {
 	// (HMAC-signed with WebhookSecret, retried with backoff, at least once).
 	Webhook       string
 	WebhookSecret string
-	// Syslog, when set, is udp://host:port or tcp://host:port (RFC 5424).
+	// Syslog, when set, is udp://host:port, tcp://host:port or
+	// tls://host:port (RFC 5424 messages; RFC 5425 over TLS).
 	Syslog string
+	// SyslogCA, for tls://, is a PEM file of the certificates that may
+	// sign the receiver's; empty means the system's roots.
+	SyslogCA string
 	// FromStart makes a new stream begin with the first record kept,
 	// rather than with what is written from now on.
 	FromStart bool
@@ -37,10 +44,25 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 	}
 	if o.Syslog != "" {
 		u, err := url.Parse(o.Syslog)
-		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" {
-			return nil, fmt.Errorf("--audit-syslog %q: want udp://host:port or tcp://host:port", o.Syslog)
+		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp" && u.Scheme != "tls") || u.Port() == "" {
+			return nil, fmt.Errorf("--audit-syslog %q: want udp://host:port, tcp://host:port or tls://host:port", o.Syslog)
 		}
-		s, err := audit.NewSyslog("default", u.Scheme, u.Host, nil)
+		so := &audit.SyslogOptions{}
+		if o.SyslogCA != "" {
+			if u.Scheme != "tls" {
+				return nil, fmt.Errorf("--audit-syslog-ca goes with a tls:// syslog, not %s://", u.Scheme)
+			}
+			pem, err := os.ReadFile(o.SyslogCA)
+			if err != nil {
+				return nil, fmt.Errorf("--audit-syslog-ca: %w", err)
+			}
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--audit-syslog-ca %s: no PEM certificate in it", o.SyslogCA)
+			}
+			so.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
+		s, err := audit.NewSyslog("default", u.Scheme, u.Host, so)
 		if err != nil {
 			return nil, err
 		}

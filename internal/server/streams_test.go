@@ -1,10 +1,16 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,4 +141,92 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestAuditSyslogOverTLS: --audit-syslog tls://… with --audit-syslog-ca
+// delivers the trail to a receiver whose certificate that CA signed,
+// octet-counted (RFC 5425).
+func TestAuditSyslogOverTLS(t *testing.T) {
+	// httptest's certificate is valid for 127.0.0.1: a receiver with it,
+	// and a CA file that trusts it.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	ts.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: ts.TLS.Certificates})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 16)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			n := 0
+			if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
+				return
+			}
+			msg := make([]byte, n)
+			if _, err := io.ReadFull(r, msg); err != nil {
+				return
+			}
+			got <- string(msg)
+		}
+	}()
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Syslog: "tls://" + ln.Addr().String(), SyslogCA: ca, FromStart: true}}
+	s, _, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+	if err := s.Audit.Record(context.Background(), audit.Event{Type: audit.AdminChange, Actor: "syslog-over-tls"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-got:
+			if strings.Contains(m, `"actor":"syslog-over-tls"`) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the record never reached the TLS receiver")
+		}
+	}
+}
+
+// TestAuditSyslogOptionsRefused: each mistake in the syslog options stops
+// the server at start with what is wrong.
+func TestAuditSyslogOptionsRefused(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		syslog, ca, want string
+	}{
+		{"tcp://127.0.0.1", "", "want udp://host:port, tcp://host:port or tls://host:port"},
+		{"unix:///dev/log", "", "want udp://host:port, tcp://host:port or tls://host:port"},
+		{"tcp://127.0.0.1:514", notPEM, "--audit-syslog-ca goes with a tls:// syslog"},
+		{"tls://127.0.0.1:6514", filepath.Join(dir, "missing.pem"), "--audit-syslog-ca:"},
+		{"tls://127.0.0.1:6514", notPEM, "no PEM certificate"},
+	} {
+		ln, err := server.Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = server.New(context.Background(), server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+			Streams: server.StreamOptions{Syslog: tc.syslog, SyslogCA: tc.ca}}, ln.Addr().String())
+		ln.Close()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("syslog %q, CA %q: %v; want %q", tc.syslog, tc.ca, err, tc.want)
+		}
+	}
 }
