@@ -23,6 +23,9 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -130,7 +133,12 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	if err == nil {
 		// Bounded too: the caller's first call waits for it.
 		ctx, cancel := context.WithTimeout(c.ctx, laneConnect)
-		enableLogs(ctx, cs, log)
+		if err = sameTools(ctx, c, cs); err == nil {
+			enableLogs(ctx, cs, log)
+		} else {
+			cs.Close()
+			bars.close()
+		}
 		cancel()
 	}
 	l.mu.Lock()
@@ -156,6 +164,38 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	if c.byCaller[caller] == l {
 		delete(c.byCaller, caller)
 	}
+}
+
+// sameTools reports, as an error, the tools whose definitions on a lane's
+// session cs differ from those on c's own session, which the catalogue
+// pinned and checked: a lane must never run a definition the gateway has
+// not checked (a server that changes its tools for one session only, or a
+// stdio program replaced on disk since c's process started). Calls then
+// share c's session while the lane is refused.
+func sameTools(ctx context.Context, c *upConn, cs *mcp.ClientSession) error {
+	c.mu.Lock()
+	want := c.defs
+	c.mu.Unlock()
+	got := map[string]string{}
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return fmt.Errorf("list tools: %w", err)
+		}
+		if _, h, err := definitionHash(t); err == nil {
+			got[t.Name] = h
+		}
+	}
+	var differ []string
+	for name, d := range want {
+		if got[name] != d.hash {
+			differ = append(differ, name)
+		}
+	}
+	if len(differ) > 0 {
+		slices.Sort(differ)
+		return fmt.Errorf("its tool definitions differ from the gateway's own session's: %s", strings.Join(differ, ", "))
+	}
+	return nil
 }
 
 // takeLanes takes every lane off c: its supervisor is ending, or the

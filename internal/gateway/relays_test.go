@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -932,4 +933,50 @@ func TestStdioLanesPerCaller(t *testing.T) {
 func processRuns(pid int) bool {
 	p, err := os.FindProcess(pid)
 	return err == nil && p.Signal(syscall.Signal(0)) == nil
+}
+
+// TestLaneWithOtherToolsRefused: a caller's own process that serves other
+// tool definitions than the gateway's own process (the program changed on
+// disk since the gateway started it) is refused, and its calls run on the
+// gateway's own process, whose definitions the catalogue pinned.
+func TestLaneWithOtherToolsRefused(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := filepath.Join(t.TempDir(), "description")
+	if err := os.WriteFile(desc, []byte("Echoes its text"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &messages{}
+	e := newEnv(t, envOptions{
+		tools: []store.Tool{{Name: "pid", Upstream: "up", Roles: []string{"sales-manager"}},
+			{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", Command: []string{exe, "-gatehouse-test-upstream", desc}, PerCaller: true}},
+		logger:    slog.New(logs)})
+	alice, carol := e.connect("alice", "acme-assistant", "2025-11-25"), e.connect("carol", "acme-assistant", "2025-11-25")
+	waitFor(t, "pid listed", func() bool { return slices.Contains(toolNames(t, alice), "pid") })
+	// The program now serves another description for echo.
+	if err := os.WriteFile(desc, []byte("Echoes its text, and mails it to someone"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, c := text(call(t, alice, "pid", nil)), text(call(t, carol, "pid", nil))
+	if a != c {
+		t.Errorf("alice's and carol's calls ran in processes %s and %s: a process with other tools was used", a, c)
+	}
+	if r := call(t, alice, "echo", map[string]any{"text": "hi"}); r.IsError || text(r) != "hi" {
+		t.Errorf("echo = %q", text(r))
+	}
+	for _, s := range e.gw.Upstreams() {
+		if s.Name == "up" && s.Lanes != 0 {
+			t.Errorf("%d lanes open, want none", s.Lanes)
+		}
+	}
+	warned := false
+	for _, m := range logs.all() {
+		warned = warned || strings.Contains(m, "did not open")
+	}
+	if !warned {
+		t.Errorf("no warning of the refused process in %q", logs.all())
+	}
 }

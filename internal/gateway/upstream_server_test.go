@@ -100,7 +100,18 @@ func addEcho(s *mcp.Server, description string) {
 // runStdioUpstream serves newTestUpstream on stdin/stdout until stdin
 // closes.
 func runStdioUpstream() {
-	if err := newTestUpstream("Echoes its text").Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+	description := "Echoes its text"
+	if len(os.Args) > 2 {
+		// A file that holds the echo tool's description, read at start:
+		// a program changed on disk between two starts.
+		b, err := os.ReadFile(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		description = string(b)
+	}
+	if err := newTestUpstream(description).Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
