@@ -276,9 +276,10 @@ func toolCommand() *command {
 
 func upstreamCommand() *command {
 	var (
-		url       = new(string)
-		perCaller = new(bool)
-		command   multi
+		url         = new(string)
+		perCaller   = new(bool)
+		callTimeout = new(string)
+		command     multi
 	)
 	return group("upstream", "Manage the MCP servers behind the gateway.",
 		&adminCmd{name: "list", summary: "List upstream MCP servers", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -288,16 +289,20 @@ func upstreamCommand() *command {
 			}
 			var rows [][]string
 			for _, u := range us {
+				limit := "default"
+				if u.CallTimeout > 0 {
+					limit = u.CallTimeout.String()
+				}
 				switch {
 				case u.URL != "":
-					rows = append(rows, []string{u.Name, "http", u.URL})
+					rows = append(rows, []string{u.Name, "http", limit, u.URL})
 				case u.PerCaller:
-					rows = append(rows, []string{u.Name, "stdio, per caller", strings.Join(u.Command, " ")})
+					rows = append(rows, []string{u.Name, "stdio, per caller", limit, strings.Join(u.Command, " ")})
 				default:
-					rows = append(rows, []string{u.Name, "stdio", strings.Join(u.Command, " ")})
+					rows = append(rows, []string{u.Name, "stdio", limit, strings.Join(u.Command, " ")})
 				}
 			}
-			table(env, "UPSTREAM\tTRANSPORT\tTARGET", rows)
+			table(env, "UPSTREAM\tTRANSPORT\tCALL TIMEOUT\tTARGET", rows)
 			return nil
 		}},
 		&adminCmd{name: "add", usage: "NAME [FLAGS]", summary: "Add an upstream MCP server (stdio command or Streamable HTTP URL)",
@@ -305,6 +310,7 @@ func upstreamCommand() *command {
 				fs.StringVar(url, "url", "", "Streamable HTTP `URL`")
 				fs.Var(&command, "command", "stdio: the program, then each argument (repeat the flag per word)")
 				fs.BoolVar(perCaller, "per-caller", false, "stdio: one process per caller (a person through an agent)")
+				fs.StringVar(callTimeout, "call-timeout", "", "bound of one tool call, e.g. 90s or 10m (`duration`; default 5m)")
 			},
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, PerCaller: *perCaller}
@@ -317,6 +323,11 @@ func upstreamCommand() *command {
 				if u.PerCaller && u.URL != "" {
 					return errors.New("--per-caller goes with --command: a Streamable HTTP upstream gives each caller a session of its own already")
 				}
+				limit, err := config.ParseCallTimeout(*callTimeout)
+				if err != nil {
+					return fmt.Errorf("--call-timeout: %w", err)
+				}
+				u.CallTimeout = limit
 				if err := st.Upstreams().Create(ctx, u); err != nil {
 					return err
 				}

@@ -92,8 +92,8 @@ func TestAdminCommands(t *testing.T) {
 	must(t, run(t, nil, "s3cret-pass\n", append([]string{"user", "add", "carol", "--email", "carol@acme.example", "--password-stdin", "--role", "sales-manager"}, d...)...))
 	c("tool", "add", "sales_report", "--builtin", "sales_report", "--role", "sales-manager")
 	c("upstream", "add", "crm", "--command", "crm-server", "--command", "--stdio")
-	c("upstream", "add", "files", "--command", "files-server", "--per-caller")
-	if ul := c("upstream", "list").stdout; !strings.Contains(ul, "crm") || !strings.Contains(ul, "stdio, per caller") {
+	c("upstream", "add", "files", "--command", "files-server", "--per-caller", "--call-timeout", "90s")
+	if ul := c("upstream", "list").stdout; !strings.Contains(ul, "crm") || !strings.Contains(ul, "stdio, per caller") || !strings.Contains(ul, "1m30s") {
 		t.Errorf("upstream list:\n%s", ul)
 	}
 	c("tool", "add", "crm_lookup", "--upstream", "crm")
@@ -138,6 +138,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "add", "svc", "--kind", "service"}, "needs a secret", 1},
 		{[]string{"upstream", "remove", "crm"}, "remove the tool first", 1},
 		{[]string{"upstream", "add", "web", "--url", "http://127.0.0.1:9100/mcp", "--per-caller"}, "--per-caller goes with --command", 1},
+		{[]string{"upstream", "add", "web", "--url", "http://127.0.0.1:9100/mcp", "--call-timeout", "forever"}, `--call-timeout: "forever" is not a duration`, 1},
 		{[]string{"user", "grant", "carol"}, "want 2 argument(s)", 2},
 		{[]string{"user", "frobnicate"}, "unknown command", 2},
 	} {

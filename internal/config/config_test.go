@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -402,5 +404,52 @@ func mustNil(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUpstreamCallTimeout: call_timeout is a duration within bounds; it
+// reaches the store, and a change of it is planned as such.
+func TestUpstreamCallTimeout(t *testing.T) {
+	_, err := parse(t, `tenant: acme
+upstreams:
+  - name: a
+    command: [a-server]
+    call_timeout: soon
+  - name: b
+    command: [b-server]
+    call_timeout: 10ms
+`)
+	got := problems(t, err)
+	want := []string{
+		`t.yaml:5: upstreams[0].call_timeout: "soon" is not a duration (say 90s, 10m or 1h)`,
+		`t.yaml:8: upstreams[1].call_timeout: 10ms is out of bounds: between 1s and 24h0m0s`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	apply := func(limit string) []string {
+		t.Helper()
+		f, err := parse(t, "tenant: acme\nupstreams:\n  - name: a\n    command: [a-server]\n    call_timeout: "+limit+"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return planLines(plan)
+	}
+	apply("90s")
+	if u, err := st.Upstreams().Get(ctx, "a"); err != nil || u.CallTimeout != 90*time.Second {
+		t.Fatalf("stored: %+v, %v", u, err)
+	}
+	if lines := apply("2m"); !slices.Contains(lines, "~ upstream a (call_timeout)") {
+		t.Errorf("plan of the change: %q", lines)
+	}
+	if u, _ := st.Upstreams().Get(ctx, "a"); u.CallTimeout != 2*time.Minute {
+		t.Errorf("stored after the change: %v", u.CallTimeout)
 	}
 }

@@ -79,6 +79,9 @@ type Upstream struct {
 	// an agent), each process closed after two idle minutes; see
 	// store.Upstream.PerCaller.
 	PerCaller bool `yaml:"per_caller"`
+	// CallTimeout bounds one tool call to the upstream ("90s", "10m");
+	// empty means the gateway's default (5 minutes).
+	CallTimeout string `yaml:"call_timeout"`
 }
 
 // HTTPTool is a tool that is an HTTP API call.

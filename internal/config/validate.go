@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/policy"
@@ -172,6 +173,9 @@ func (f *File) Validate(builtins []string) error {
 			}
 		case u.Command[0] == "":
 			v.add(p+".command[0]", "the program is empty")
+		}
+		if _, err := ParseCallTimeout(u.CallTimeout); err != nil {
+			v.add(p+".call_timeout", err.Error())
 		}
 		if u.PerCaller && u.URL != "" {
 			v.add(p+".per_caller", "only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)")
@@ -383,4 +387,26 @@ func CheckName(kind, name string) string {
 		return fmt.Sprintf("%q is not a valid %s name", name, kind)
 	}
 	return ""
+}
+
+// Bounds of an upstream's call_timeout.
+const (
+	MinCallTimeout = time.Second
+	MaxCallTimeout = 24 * time.Hour
+)
+
+// ParseCallTimeout reads an upstream's call_timeout: a Go duration between
+// MinCallTimeout and MaxCallTimeout; "" is zero (the gateway's default).
+func ParseCallTimeout(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (say 90s, 10m or 1h)", s)
+	}
+	if d < MinCallTimeout || d > MaxCallTimeout {
+		return 0, fmt.Errorf("%v is out of bounds: between %v and %v", d, MinCallTimeout, MaxCallTimeout)
+	}
+	return d, nil
 }

@@ -298,6 +298,18 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if errors.Is(err, slipverify.ErrUsed) {
 			status = "refused"
 		}
+		var late *tools.TimeoutError
+		if errors.As(err, &late) {
+			g.logger().Warn("gateway: tool call timed out", "tool", name, "correlation", ev.Correlation, "after", late.After)
+			if aerr := done(result("timeout", map[string]any{"error": err.Error()})); aerr != nil {
+				return nil, fmt.Errorf("audit: %w", aerr)
+			}
+			text := fmt.Sprintf("The tool %s did not answer in time. Please try again later.", name)
+			if late.After > 0 {
+				text = fmt.Sprintf("The tool %s did not answer within %v. Please try again later.", name, late.After)
+			}
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil
+		}
 		g.logger().Warn("gateway: tool call failed", "tool", name, "correlation", ev.Correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": err.Error()})); aerr != nil {
 			return nil, fmt.Errorf("audit: %w", aerr)

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -69,6 +70,9 @@ type upConn struct {
 	ctx    context.Context // the supervisor's: lanes connect under it
 	cancel context.CancelFunc
 	done   chan struct{}
+	// callTimeout is cfg.CallTimeout as the tenant now has it (ns): a
+	// change applies without a restart.
+	callTimeout atomic.Int64
 
 	mu       sync.Mutex
 	session  *mcp.ClientSession
@@ -202,12 +206,16 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 		want[c.Name] = c
 	}
 	for name, c := range u.conns {
-		if w, ok := want[name]; !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) ||
+		w, ok := want[name]
+		if !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) ||
 			w.PerCaller != c.cfg.PerCaller {
 			// Not waited for here: the supervisor may be calling sync.
 			c.cancel()
 			delete(u.conns, name)
+			continue
 		}
+		// A new bound applies to the next calls, no restart needed.
+		c.callTimeout.Store(int64(w.CallTimeout))
 	}
 	for name, cfg := range want {
 		if _, ok := u.conns[name]; ok {
@@ -215,6 +223,7 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 		}
 		ctx, cancel := context.WithCancel(u.ctx)
 		c := &upConn{cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		c.callTimeout.Store(int64(cfg.CallTimeout))
 		u.conns[name] = c
 		u.wg.Add(1)
 		go func() {
@@ -701,10 +710,14 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*mcp.CallToolResult, error) {
 	c := u.conn(call.Tool.Upstream)
 	var (
-		cs   *mcp.ClientSession
-		bars *barriers
+		cs    *mcp.ClientSession
+		bars  *barriers
+		limit = defaultCallTimeout
 	)
 	if c != nil {
+		if d := time.Duration(c.callTimeout.Load()); d > 0 {
+			limit = d
+		}
 		// The caller's own session when it can have one, so that what
 		// the upstream says during the call is known to be for it.
 		c = u.laneFor(ctx, c, call.Caller)
@@ -720,12 +733,17 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	if _, err := u.g.Slips.RedeemQueued(ctx, token, call.Tool.Name, call.Args); err != nil {
 		return nil, err
 	}
+	// The call's own bound: past it the SDK cancels the request upstream
+	// (notifications/cancelled) and the caller is told. The caller's
+	// context stays the one messages are relayed in.
+	callCtx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
+	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
 	f := &inflightCall{ctx: ctx, session: call.Session, caller: call.Caller}
 	c.begin(f)
-	// A caller that stopped waiting leaves the call abandoned, whatever
-	// the upstream does next.
-	defer func() { c.end(f, ctx.Err() != nil) }()
+	// A caller that stopped waiting, or a call past its bound, leaves the
+	// call abandoned, whatever the upstream does next.
+	defer func() { c.end(f, callCtx.Err() != nil) }()
 	// What comes on the call's own event stream is tagged as its own.
 	tag := slip.NewID()
 	c.tags.Store(tag, f)
@@ -736,13 +754,25 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		u.progress.Store(pt, call.Progress)
 		defer u.progress.Delete(pt)
 	}
-	res, err := cs.CallTool(withCallTag(ctx, tag), params)
+	res, err := cs.CallTool(withCallTag(callCtx, tag), params)
+	if err != nil && ctx.Err() == nil && context.Cause(callCtx) == errCallTimeout {
+		return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
+	}
 	// What the upstream sent before its result may still be queued in
 	// the client (see barrier.go): relay it before the result closes the
 	// caller's stream.
-	bars.wait(ctx)
+	bars.wait(callCtx)
 	return res, err
 }
+
+// defaultCallTimeout bounds a call to an upstream that sets no
+// call_timeout: long enough for tools that report progress over minutes,
+// short enough that a hung one does not hold its caller and the trail's
+// record of the call open for ever.
+const defaultCallTimeout = 5 * time.Minute
+
+// errCallTimeout is the cause of a call's context past its bound.
+var errCallTimeout = errors.New("the upstream did not answer in time")
 
 // upstreamHTTP is the client of Streamable HTTP upstreams: many calls run
 // at once on one session, so it keeps more connections alive than the

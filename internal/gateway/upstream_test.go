@@ -333,3 +333,65 @@ func TestSlipReplayRefused(t *testing.T) {
 		t.Errorf("audit = %v", types)
 	}
 }
+
+// TestUpstreamCallTimeout: an upstream tool that does not answer within its
+// upstream's call_timeout is cancelled upstream, the caller is told so, and
+// the trail records the call's end as a timeout; a new bound set in the
+// tenant applies to the next call without a restart.
+func TestUpstreamCallTimeout(t *testing.T) {
+	cancelled := make(chan struct{}, 4)
+	up := mcp.NewServer(&mcp.Implementation{Name: "stuck", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "hang", Description: "Never answers"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-ctx.Done():
+				cancelled <- struct{}{}
+				return nil, nil, ctx.Err()
+			case <-time.After(30 * time.Second):
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "too late"}}}, nil, nil
+			}
+		})
+	o := serveUpstream(t, up, "hang")
+	o.upstreams[0].CallTimeout = 300 * time.Millisecond
+	e := newEnv(t, o)
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "hang listed", func() bool { return slices.Contains(toolNames(t, alice), "hang") })
+
+	start := time.Now()
+	r := call(t, alice, "hang", nil)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the call took %v", took)
+	}
+	if !r.IsError || !strings.Contains(text(r), "did not answer within 300ms") {
+		t.Errorf("hang = %v %q", r.IsError, text(r))
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Error("the upstream never saw the call cancelled")
+	}
+	var results []audit.Event
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.ToolResult && ev.Tool == "hang" {
+			results = append(results, ev)
+		}
+	}
+	if len(results) != 1 || results[0].Status != "timeout" {
+		t.Fatalf("the trail's results of hang: %+v", results)
+	}
+
+	// A longer bound, applied on reload.
+	ctx := context.Background()
+	if err := e.st.Upstreams().Update(ctx, "up", func(u store.Upstream) (store.Upstream, error) {
+		u.CallTimeout = 1200 * time.Millisecond
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, alice, "hang", nil); !strings.Contains(text(r), "did not answer within 1.2s") {
+		t.Errorf("after the change: %q", text(r))
+	}
+}

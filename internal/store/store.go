@@ -168,9 +168,13 @@ type Upstream struct {
 	// during a call can then only be that caller's, and one person's
 	// process never serves another. A Streamable HTTP upstream gives each
 	// caller a session of its own in any case.
-	PerCaller bool      `json:"per_caller,omitempty"`
-	CreatedAt time.Time `json:"-"`
-	UpdatedAt time.Time `json:"-"`
+	PerCaller bool `json:"per_caller,omitempty"`
+	// CallTimeout bounds one tools/call to the upstream: past it the call
+	// is cancelled upstream, the caller told, and the trail records a
+	// timeout. Zero means the gateway's default.
+	CallTimeout time.Duration `json:"call_timeout,omitempty"`
+	CreatedAt   time.Time     `json:"-"`
+	UpdatedAt   time.Time     `json:"-"`
 }
 
 // SigningKey is one key pair. Private is sealed (encrypted) by the keys

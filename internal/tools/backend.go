@@ -2,6 +2,8 @@ package tools
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -38,6 +40,20 @@ type Call struct {
 // a generic failure. Implementations are safe for concurrent use.
 type Backend interface {
 	Call(ctx context.Context, slip string, call Call) (*mcp.CallToolResult, error)
+}
+
+// TimeoutError is the error of a call its backend did not answer in time.
+// The gateway tells the caller so, and the trail records a timeout.
+type TimeoutError struct {
+	Tool  string
+	After time.Duration // the bound; 0 when unknown
+}
+
+func (e *TimeoutError) Error() string {
+	if e.After > 0 {
+		return fmt.Sprintf("tool %s: no answer within %v", e.Tool, e.After)
+	}
+	return fmt.Sprintf("tool %s: timed out", e.Tool)
 }
 
 // errorResult is a tool result that reports a failure to the agent.

@@ -65,7 +65,7 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 		// The URL may carry credentials; name only the tool.
 		var ue interface{ Timeout() bool }
 		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, fmt.Errorf("tool %s: timed out", call.Tool.Name)
+			return nil, &TimeoutError{Tool: call.Tool.Name, After: c.Timeout}
 		}
 		return nil, fmt.Errorf("tool %s: request failed: %w", call.Tool.Name, errors.Unwrap(err))
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -236,5 +237,29 @@ func TestHTTPBackend(t *testing.T) {
 	api.Close()
 	if _, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}}); err == nil {
 		t.Error("an unreachable API gave no error")
+	}
+}
+
+// TestHTTPBackendTimeout: an API that does not answer within the client's
+// timeout gives a TimeoutError naming the tool and the bound (the gateway
+// then tells the caller and records a timeout).
+func TestHTTPBackendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer api.Close()
+	defer close(release)
+	h := &tools.HTTP{Client: &http.Client{Timeout: 100 * time.Millisecond}}
+	_, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}})
+	var late *tools.TimeoutError
+	if !errors.As(err, &late) || late.Tool != "refund" || late.After != 100*time.Millisecond {
+		t.Fatalf("a slow API: %v", err)
+	}
+	if strings.Contains(err.Error(), api.URL) {
+		t.Errorf("the error names the URL: %v", err)
 	}
 }
