@@ -280,6 +280,7 @@ func upstreamCommand() *command {
 		perCaller   = new(bool)
 		callTimeout = new(string)
 		command     multi
+		envNames    multi
 	)
 	return group("upstream", "Manage the MCP servers behind the gateway.",
 		&adminCmd{name: "list", summary: "List upstream MCP servers", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -310,10 +311,11 @@ func upstreamCommand() *command {
 				fs.StringVar(url, "url", "", "Streamable HTTP `URL`")
 				fs.Var(&command, "command", "stdio: the program, then each argument (repeat the flag per word)")
 				fs.BoolVar(perCaller, "per-caller", false, "stdio: one process per caller (a person through an agent)")
+				fs.Var(&envNames, "env", "stdio: a `variable` of the server's environment the upstream gets (repeatable)")
 				fs.StringVar(callTimeout, "call-timeout", "", "bound of one tool call, e.g. 90s or 10m (`duration`; default 5m)")
 			},
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, PerCaller: *perCaller}
+				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, Env: envNames, PerCaller: *perCaller}
 				if msg := config.CheckName("upstream", u.Name); msg != "" {
 					return errors.New(msg)
 				}
@@ -322,6 +324,14 @@ func upstreamCommand() *command {
 				}
 				if u.PerCaller && u.URL != "" {
 					return errors.New("--per-caller goes with --command: a Streamable HTTP upstream gives each caller a session of its own already")
+				}
+				if len(u.Env) > 0 && u.URL != "" {
+					return errors.New("--env goes with --command: a Streamable HTTP upstream gets no environment")
+				}
+				for _, name := range u.Env {
+					if msg := store.CheckUpstreamEnv(name); msg != "" {
+						return fmt.Errorf("--env %s: %s", name, msg)
+					}
 				}
 				limit, err := config.ParseCallTimeout(*callTimeout)
 				if err != nil {

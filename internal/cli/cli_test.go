@@ -92,7 +92,7 @@ func TestAdminCommands(t *testing.T) {
 	must(t, run(t, nil, "s3cret-pass\n", append([]string{"user", "add", "carol", "--email", "carol@acme.example", "--password-stdin", "--role", "sales-manager"}, d...)...))
 	c("tool", "add", "sales_report", "--builtin", "sales_report", "--role", "sales-manager")
 	c("upstream", "add", "crm", "--command", "crm-server", "--command", "--stdio")
-	c("upstream", "add", "files", "--command", "files-server", "--per-caller", "--call-timeout", "90s")
+	c("upstream", "add", "files", "--command", "files-server", "--per-caller", "--call-timeout", "90s", "--env", "FILES_TOKEN")
 	if ul := c("upstream", "list").stdout; !strings.Contains(ul, "crm") || !strings.Contains(ul, "stdio, per caller") || !strings.Contains(ul, "1m30s") {
 		t.Errorf("upstream list:\n%s", ul)
 	}
@@ -139,6 +139,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"upstream", "remove", "crm"}, "remove the tool first", 1},
 		{[]string{"upstream", "add", "web", "--url", "http://127.0.0.1:9100/mcp", "--per-caller"}, "--per-caller goes with --command", 1},
 		{[]string{"upstream", "add", "web", "--url", "http://127.0.0.1:9100/mcp", "--call-timeout", "forever"}, `--call-timeout: "forever" is not a duration`, 1},
+		{[]string{"upstream", "add", "git", "--command", "git-mcp", "--env", "GATEHOUSE_MASTER_KEY"}, "never passed on", 1},
 		{[]string{"user", "grant", "carol"}, "want 2 argument(s)", 2},
 		{[]string{"user", "frobnicate"}, "unknown command", 2},
 	} {

@@ -395,14 +395,14 @@ func (a *applier) upstreams(f *File) error {
 	for _, u := range f.Upstreams {
 		limit, _ := ParseCallTimeout(u.CallTimeout) // validated
 		want = append(want, store.Upstream{Name: u.Name, Command: u.Command, URL: u.URL, HeadersEnv: u.HeadersEnv,
-			PerCaller: u.PerCaller, CallTimeout: limit})
+			Env: u.Env, PerCaller: u.PerCaller, CallTimeout: limit})
 	}
 	return sync(a, "upstream", a.tx.Upstreams(), want, func(u store.Upstream) string { return u.Name },
 		func(old, w store.Upstream) (store.Upstream, []string, error) {
 			ch := diff("command", old.Command, w.Command, "url", old.URL, w.URL, "headers_env", old.HeadersEnv, w.HeadersEnv,
-				"per_caller", old.PerCaller, w.PerCaller, "call_timeout", old.CallTimeout, w.CallTimeout)
+				"env", old.Env, w.Env, "per_caller", old.PerCaller, w.PerCaller, "call_timeout", old.CallTimeout, w.CallTimeout)
 			old.Name, old.Command, old.URL, old.HeadersEnv = w.Name, w.Command, w.URL, w.HeadersEnv
-			old.PerCaller, old.CallTimeout = w.PerCaller, w.CallTimeout
+			old.Env, old.PerCaller, old.CallTimeout = w.Env, w.PerCaller, w.CallTimeout
 			return old, ch, nil
 		}, func(store.Upstream) bool { return true })
 }

@@ -142,12 +142,19 @@ upstreams:
   - name: docs
     url: http://127.0.0.1:9101/mcp
     per_caller: true
+    env: [DOCS_TOKEN]
+  - name: git
+    command: [git-mcp]
+    env: [GITHUB_TOKEN, GATEHOUSE_MASTER_KEY, "1BAD"]
 `, []string{
 			"t.yaml:5: upstreams[0].headers_env: only goes with url (a stdio upstream gets the server's environment)",
 			`t.yaml:9: upstreams[1].headers_env.Host: is set by the gateway itself`,
 			`t.yaml:10: upstreams[1].headers_env.bad header: is not a header name`,
 			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: "1-not-a-name" is not an environment variable name`,
 			"t.yaml:14: upstreams[2].per_caller: only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)",
+			"t.yaml:15: upstreams[2].env: only goes with command (a Streamable HTTP upstream gets headers_env)",
+			"t.yaml:18: upstreams[3].env[1]: is one of Gatehouse's own settings, never passed on",
+			`t.yaml:18: upstreams[3].env[2]: "1BAD" is not an environment variable name`,
 		}},
 		{"tool rules", `tenant: acme
 roles: [{name: support}]
@@ -408,7 +415,7 @@ func mustNil(t *testing.T, err error) {
 }
 
 // TestUpstreamCallTimeout: call_timeout is a duration within bounds; it
-// reaches the store, and a change of it is planned as such.
+// reaches the store (with env), and a change of it is planned as such.
 func TestUpstreamCallTimeout(t *testing.T) {
 	_, err := parse(t, `tenant: acme
 upstreams:
@@ -432,7 +439,7 @@ upstreams:
 	ctx := context.Background()
 	apply := func(limit string) []string {
 		t.Helper()
-		f, err := parse(t, "tenant: acme\nupstreams:\n  - name: a\n    command: [a-server]\n    call_timeout: "+limit+"\n")
+		f, err := parse(t, "tenant: acme\nupstreams:\n  - name: a\n    command: [a-server]\n    env: [A_TOKEN]\n    call_timeout: "+limit+"\n")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +450,7 @@ upstreams:
 		return planLines(plan)
 	}
 	apply("90s")
-	if u, err := st.Upstreams().Get(ctx, "a"); err != nil || u.CallTimeout != 90*time.Second {
+	if u, err := st.Upstreams().Get(ctx, "a"); err != nil || u.CallTimeout != 90*time.Second || !slices.Equal(u.Env, []string{"A_TOKEN"}) {
 		t.Fatalf("stored: %+v, %v", u, err)
 	}
 	if lines := apply("2m"); !slices.Contains(lines, "~ upstream a (call_timeout)") {

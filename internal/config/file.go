@@ -75,6 +75,10 @@ type Upstream struct {
 	// is read when the upstream is connected and never stored; the
 	// caller's token is never sent onward.
 	HeadersEnv map[string]string `yaml:"headers_env"`
+	// Env names the variables of the server's environment a stdio
+	// upstream gets besides PATH, HOME, the locale and the like (e.g.
+	// GITHUB_TOKEN). Nothing else of the server's environment reaches it.
+	Env []string `yaml:"env"`
 	// PerCaller starts a stdio upstream once per caller (a person through
 	// an agent), each process closed after two idle minutes; see
 	// store.Upstream.PerCaller.

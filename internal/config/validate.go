@@ -174,6 +174,14 @@ func (f *File) Validate(builtins []string) error {
 		case u.Command[0] == "":
 			v.add(p+".command[0]", "the program is empty")
 		}
+		if len(u.Env) > 0 && u.URL != "" {
+			v.add(p+".env", "only goes with command (a Streamable HTTP upstream gets headers_env)")
+		}
+		for j, name := range u.Env {
+			if msg := store.CheckUpstreamEnv(name); msg != "" {
+				v.add(fmt.Sprintf("%s.env[%d]", p, j), msg)
+			}
+		}
 		if _, err := ParseCallTimeout(u.CallTimeout); err != nil {
 			v.add(p+".call_timeout", err.Error())
 		}

@@ -208,7 +208,7 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 	for name, c := range u.conns {
 		w, ok := want[name]
 		if !ok || !slices.Equal(w.Command, c.cfg.Command) || w.URL != c.cfg.URL || !maps.Equal(w.HeadersEnv, c.cfg.HeadersEnv) ||
-			w.PerCaller != c.cfg.PerCaller {
+			!slices.Equal(w.Env, c.cfg.Env) || w.PerCaller != c.cfg.PerCaller {
 			// Not waited for here: the supervisor may be calling sync.
 			c.cancel()
 			delete(u.conns, name)
@@ -379,8 +379,12 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	var transport mcp.Transport
 	switch {
 	case len(c.cfg.Command) > 0:
+		env, err := upstreamEnv(c.cfg, os.Environ(), os.LookupEnv)
+		if err != nil {
+			return nil, nil, err
+		}
 		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
-		cmd.Env = upstreamEnv()
+		cmd.Env = env
 		cmd.Stderr = logWriter{log}
 		transport = barrierTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, b: bars}
 	case c.cfg.URL != "":
@@ -822,16 +826,42 @@ func (w withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.base.RoundTrip(r)
 }
 
-// upstreamEnv is the environment of upstream processes: Gatehouse's own,
-// less its GATEHOUSE_ settings, which may hold secrets.
-func upstreamEnv() []string {
+// upstreamBaseEnv are the variables of the gateway's environment every
+// stdio upstream gets: what a program needs to run (find programs, a home,
+// its user, locale, time zone, temporary files, TLS roots) and nothing that
+// usually holds a secret. The LC_ locale variables go along too.
+var upstreamBaseEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+	"SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// upstreamEnv is the environment of stdio upstream u's processes:
+// upstreamBaseEnv and the LC_ variables where the gateway has them, and
+// the variables u.Env names, each of which must be set (the error names
+// the one that is not, never a value). Nothing else of the gateway's
+// environment (cloud credentials, database URLs, its own settings) reaches
+// a third party's program.
+func upstreamEnv(u store.Upstream, environ []string, lookup func(string) (string, bool)) ([]string, error) {
 	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GATEHOUSE_") {
+	for _, name := range upstreamBaseEnv {
+		if v, ok := lookup(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "LC_") {
 			env = append(env, kv)
 		}
 	}
-	return env
+	for _, name := range u.Env {
+		if msg := store.CheckUpstreamEnv(name); msg != "" {
+			return nil, fmt.Errorf("env %s: %s", name, msg)
+		}
+		v, ok := lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("the environment variable %s (env) is not set", name)
+		}
+		env = append(env, name+"="+v)
+	}
+	return env, nil
 }
 
 // logWriter passes an upstream's stderr to the log.

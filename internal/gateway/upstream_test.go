@@ -395,3 +395,44 @@ func TestUpstreamCallTimeout(t *testing.T) {
 		t.Errorf("after the change: %q", text(r))
 	}
 }
+
+// TestStdioUpstreamEnvironment: a stdio upstream gets what a program needs
+// to run (PATH…) and the variables its env names, and nothing else of the
+// gateway's environment; a named variable that is not set keeps the
+// upstream from starting, with the variable named in its status.
+func TestStdioUpstreamEnvironment(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("UPSTREAM_TEST_PASSED", "for the upstream")
+	t.Setenv("UPSTREAM_TEST_CLOUD_KEY", "not for the upstream")
+	t.Setenv("GATEHOUSE_TEST_SETTING", "never for the upstream")
+	e := newEnv(t, envOptions{
+		tools: []store.Tool{{Name: "getenv", Upstream: "up", Roles: []string{"sales-manager"}},
+			{Name: "getenv2", Upstream: "up2", UpstreamTool: "getenv", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{
+			{Name: "up", Command: []string{exe, "-gatehouse-test-upstream"}, Env: []string{"UPSTREAM_TEST_PASSED"}},
+			{Name: "up2", Command: []string{exe, "-gatehouse-test-upstream"}, Env: []string{"UPSTREAM_TEST_MISSING"}},
+		}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "getenv listed", func() bool { return slices.Contains(toolNames(t, cs), "getenv") })
+	for name, want := range map[string]string{
+		"PATH":                    os.Getenv("PATH"),
+		"UPSTREAM_TEST_PASSED":    "for the upstream",
+		"UPSTREAM_TEST_CLOUD_KEY": "(unset)",
+		"GATEHOUSE_TEST_SETTING":  "(unset)",
+	} {
+		if got := text(call(t, cs, "getenv", map[string]any{"name": name})); got != want {
+			t.Errorf("the upstream's %s = %q, want %q", name, got, want)
+		}
+	}
+	waitFor(t, "up2's error", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up2" {
+				return !s.Connected && strings.Contains(s.LastError, "UPSTREAM_TEST_MISSING (env) is not set")
+			}
+		}
+		return false
+	})
+}

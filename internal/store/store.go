@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -163,6 +164,10 @@ type Upstream struct {
 	// whose value the gateway sends in that header to a Streamable HTTP
 	// upstream. Names only: the values (credentials) are never stored.
 	HeadersEnv map[string]string `json:"headers_env,omitempty"`
+	// Env names the variables of the gateway's environment a stdio
+	// upstream gets besides the few every program needs (PATH, HOME,
+	// locale…): names only, read when the process starts, never stored.
+	Env []string `json:"env,omitempty"`
 	// PerCaller runs a stdio upstream once per caller (a person through
 	// an agent) besides the gateway's own process: what it logs or asks
 	// during a call can then only be that caller's, and one person's
@@ -254,6 +259,25 @@ type Consumer interface {
 	Consume(ctx context.Context, kind, id string, expires time.Time) (first bool, err error)
 	// PurgeConsumed forgets markers that expired before now.
 	PurgeConsumed(ctx context.Context, now time.Time) (int64, error)
+}
+
+// CheckUpstreamEnv says what is wrong with name as a variable a stdio
+// upstream gets from the gateway's environment (see Upstream.Env), or "".
+// Gatehouse's own settings (GATEHOUSE_…) may hold its secrets and are
+// never passed on.
+func CheckUpstreamEnv(name string) string {
+	if name == "" {
+		return "a variable name is required"
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return fmt.Sprintf("%q is not an environment variable name", name)
+		}
+	}
+	if strings.HasPrefix(strings.ToUpper(name), "GATEHOUSE_") {
+		return "is one of Gatehouse's own settings, never passed on"
+	}
+	return ""
 }
 
 // CheckUpstreamHeader says what is wrong with name as a header the gateway
