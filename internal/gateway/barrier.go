@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -278,13 +279,42 @@ func (e *eventBarriers) Read(p []byte) (int, error) {
 
 func (e *eventBarriers) Close() error { return e.rc.Close() }
 
+// maxUpstreamEvent bounds one event of an upstream's stream, as the SDK's
+// own reader (which reads after this one) does: an upstream that never
+// ends an event, or a line, cannot make the gateway buffer without end.
+const maxUpstreamEvent = mcp.DefaultMaxEventSize
+
+// errEventTooLarge ends a stream whose event passed maxUpstreamEvent.
+var errEventTooLarge = fmt.Errorf("an upstream event exceeded %d bytes", maxUpstreamEvent)
+
+// readLine reads up to and with the next line feed (or to the end of the
+// stream), failing with errEventTooLarge past limit bytes.
+func (e *eventBarriers) readLine(limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := e.r.ReadSlice('\n')
+		if len(line)+len(chunk) > limit {
+			return nil, errEventTooLarge
+		}
+		line = append(line, chunk...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
 // next reads one event (up to and with its blank line) into out, with a
 // barrier event before it when it is a response after notifications.
 func (e *eventBarriers) next() {
 	var event, data, other []byte // other: the event's lines but data's
 	name := ""
 	for {
-		line, err := e.r.ReadBytes('\n')
+		line, err := e.readLine(maxUpstreamEvent - len(event))
+		if err == errEventTooLarge {
+			// Nothing of it is passed on: the stream ends here.
+			e.err = err
+			return
+		}
 		event = append(event, line...)
 		field := bytes.TrimRight(line, "\r\n")
 		if !bytes.HasPrefix(field, []byte("data:")) {

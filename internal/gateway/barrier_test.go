@@ -82,6 +82,42 @@ func TestEventBarriersPassErrorsOn(t *testing.T) {
 	}
 }
 
+// TestEventBarriersBoundAnEvent: an upstream that never ends an event (one
+// endless line here) makes the stream fail once the event passes the
+// bound, having read little more than it; what came before passes.
+func TestEventBarriersBoundAnEvent(t *testing.T) {
+	endless := &countingReader{r: iotest.OneByteReader(neverEnding('a'))}
+	src := io.MultiReader(strings.NewReader(sseResp+"data: "), endless)
+	body := &eventBarriers{r: bufio.NewReader(src), s: stream{b: newBarriers()}}
+	got, err := io.ReadAll(body)
+	if !errors.Is(err, errEventTooLarge) || string(got) != sseResp {
+		t.Fatalf("got %d bytes, %v; want the first event, then %v", len(got), err, errEventTooLarge)
+	}
+	if endless.n > maxUpstreamEvent+64<<10 {
+		t.Errorf("read %d bytes of the endless event, bound %d", endless.n, maxUpstreamEvent)
+	}
+}
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
 func TestBarrierConnHoldsTheResponse(t *testing.T) {
 	b := newBarriers()
 	note := &jsonrpc.Request{Method: "notifications/progress", Params: []byte(`{"progressToken":"p","progress":1}`)}
