@@ -176,11 +176,12 @@ func sameTools(ctx context.Context, c *upConn, cs *mcp.ClientSession) error {
 	c.mu.Lock()
 	want := c.defs
 	c.mu.Unlock()
+	ts, err := listTools(ctx, cs)
+	if err != nil {
+		return err
+	}
 	got := map[string]string{}
-	for t, err := range cs.Tools(ctx, nil) {
-		if err != nil {
-			return fmt.Errorf("list tools: %w", err)
-		}
+	for _, t := range ts {
 		if _, h, err := definitionHash(t); err == nil {
 			got[t.Name] = h
 		}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -65,12 +66,15 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	}
 	var f features
 	caps := cs.InitializeResult().Capabilities
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	log := u.g.logger().With("upstream", c.cfg.Name)
 	if caps != nil && caps.Prompts != nil {
-		f.prompts = listed(cs.Prompts(ctx, nil))
+		f.prompts = listed(log, "prompts", cs.Prompts(ctx, nil))
 	}
 	if caps != nil && caps.Resources != nil {
-		f.resources = listed(cs.Resources(ctx, nil))
-		f.templates = listed(cs.ResourceTemplates(ctx, nil))
+		f.resources = listed(log, "resources", cs.Resources(ctx, nil))
+		f.templates = listed(log, "resource templates", cs.ResourceTemplates(ctx, nil))
 	}
 	c.mu.Lock()
 	c.features = f
@@ -103,11 +107,16 @@ func (g *Gateway) upstreamsOf(visible []*entry) []*upConn {
 	return out
 }
 
-// listed gathers what seq yields, up to its first error.
-func listed[T any](seq iter.Seq2[T, error]) []T {
+// listed gathers what seq yields, up to its first error and at most
+// maxListed items (the rest left out, with a warning).
+func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
 	var out []T
 	for x, err := range seq {
 		if err != nil {
+			break
+		}
+		if len(out) == maxListed {
+			log.Warn("gateway: the upstream lists more "+what+" than the gateway takes; the rest are left out", "taken", maxListed)
 			break
 		}
 		out = append(out, x)

@@ -419,11 +419,12 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	if cs == nil {
 		return errors.New("not connected")
 	}
+	ts, err := listTools(ctx, cs)
+	if err != nil {
+		return err
+	}
 	defs := map[string]liveDef{}
-	for t, err := range cs.Tools(ctx, nil) {
-		if err != nil {
-			return fmt.Errorf("list tools: %w", err)
-		}
+	for _, t := range ts {
 		raw, h, err := definitionHash(t)
 		if err != nil {
 			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", t.Name, "err", err)
@@ -443,6 +444,35 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	}
 	u.g.rebuild(nil)
 	return nil
+}
+
+// Bounds of one listing of an upstream's tools, prompts, resources or
+// resource templates: an upstream that pages without end, or lists without
+// end, can neither hold the gateway nor fill its memory.
+var (
+	maxListed   = 10_000
+	listTimeout = 30 * time.Second
+)
+
+// errTooManyListed: a listing passed maxListed.
+var errTooManyListed = errors.New("the upstream lists more than the gateway takes")
+
+// listTools lists cs's tools within the listing bounds. More than
+// maxListed tools is an error: importing some of them would be arbitrary.
+func listTools(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	var out []*mcp.Tool
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("list tools: %w", err)
+		}
+		if len(out) == maxListed {
+			return nil, fmt.Errorf("list tools: %w (%d)", errTooManyListed, maxListed)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // definitionHash returns the canonical JSON of a tool's definition as an

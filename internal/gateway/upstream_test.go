@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -434,5 +435,66 @@ func TestStdioUpstreamEnvironment(t *testing.T) {
 			}
 		}
 		return false
+	})
+}
+
+// TestUpstreamListingBounded: an upstream that pages its tools without end
+// does not hold the gateway: the listing gives up within its time bound
+// and the upstream shows the error; one that lists more tools than the
+// gateway takes is refused, not imported in part; more prompts than it
+// takes are cut, with a warning.
+func TestUpstreamListingBounded(t *testing.T) {
+	defer gateway.SetListBounds(3, 300*time.Millisecond)()
+	endless := mcp.NewServer(&mcp.Implementation{Name: "endless", Version: "1"}, nil)
+	addEcho(endless, "Echoes")
+	endless.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "tools/list" {
+				return &mcp.ListToolsResult{Tools: []*mcp.Tool{}, NextCursor: "again"}, nil
+			}
+			return next(ctx, method, req)
+		}
+	})
+	many := mcp.NewServer(&mcp.Implementation{Name: "many", Version: "1"}, &mcp.ServerOptions{PageSize: 2})
+	prompts := mcp.NewServer(&mcp.Implementation{Name: "prompts", Version: "1"}, &mcp.ServerOptions{PageSize: 2})
+	addEcho(prompts, "Echoes")
+	for _, n := range []string{"a", "b", "c", "d"} {
+		mcp.AddTool(many, &mcp.Tool{Name: "tool_" + n, Description: "One of many"},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{}, nil, nil
+			})
+		prompts.AddPrompt(&mcp.Prompt{Name: "prompt_" + n}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{}, nil
+		})
+	}
+	serve := func(s *mcp.Server) string {
+		us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+		t.Cleanup(us.Close)
+		return us.URL
+	}
+	logs := &messages{}
+	e := newEnv(t, envOptions{logger: slog.New(logs), upstreams: []store.Upstream{
+		{Name: "endless", URL: serve(endless)}, {Name: "many", URL: serve(many)}, {Name: "prompts", URL: serve(prompts)}}})
+	lastError := func(name string) string {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == name {
+				return s.LastError
+			}
+		}
+		return ""
+	}
+	waitFor(t, "the endless listing given up", func() bool { return strings.Contains(lastError("endless"), "deadline exceeded") })
+	waitFor(t, "the long listing refused", func() bool { return strings.Contains(lastError("many"), "lists more than the gateway takes") })
+	ts, err := e.st.Tools().List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range ts {
+		if tl.Upstream == "many" || tl.Upstream == "endless" {
+			t.Errorf("tool %s of %s imported", tl.Name, tl.Upstream)
+		}
+	}
+	waitFor(t, "the cut prompts' warning", func() bool {
+		return slices.ContainsFunc(logs.all(), func(m string) bool { return strings.Contains(m, "lists more prompts than the gateway takes") })
 	})
 }
