@@ -194,7 +194,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
-				res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, r.Params) })
+				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, r.Params) })
 				return res, true, err
 			}
 		}
@@ -211,7 +211,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 		}
-		res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, r.Params) })
+		res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, r.Params) })
 		return res, true, err
 	case *mcp.CompleteRequest:
 		ref := r.Params.Ref
@@ -238,7 +238,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			}
 			if ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
 				ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI }) {
-				res, err := forward(ctx, a, c.cfg.Name, func() (*mcp.CompleteResult, error) { return cs.Complete(ctx, r.Params) })
+				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, r.Params) })
 				return res, true, err
 			}
 		}
@@ -312,23 +312,34 @@ func (a *featureAudit) deny(ctx context.Context, reason string, answer error) er
 	return answer
 }
 
-// forward records the allow durably, runs the request on the upstream,
-// and records its result (also when the caller has gone away) before the
-// answer goes back.
-func forward[R any](ctx context.Context, a *featureAudit, upstream string, run func() (R, error)) (R, error) {
+// forward records the allow durably, runs the request on the upstream c
+// within c's call timeout, and records its result (also when the caller
+// has gone away) before the answer goes back.
+func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(context.Context) (R, error)) (R, error) {
 	var zero R
+	upstream := c.cfg.Name
 	a.ev.Decision = "allow"
 	a.ev.Reasons = []string{"the caller may call a tool of the upstream " + upstream}
 	a.ev.Detail["upstream"] = upstream
 	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
 		return zero, fmt.Errorf("audit: %w", err)
 	}
-	res, err := run()
+	limit := c.callLimit()
+	rctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
+	res, err := run(rctx)
+	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
+	cancel()
+	if late {
+		err = fmt.Errorf("the upstream %s did not answer within %v", upstream, limit)
+	}
 	r := baseEvent(a.who, audit.FeatureResult, "")
 	r.Correlation, r.ArgsDigest, r.RemoteAddr = a.ev.Correlation, a.ev.ArgsDigest, a.ev.RemoteAddr
 	r.Detail = map[string]any{"method": a.ev.Detail["method"], "upstream": upstream}
 	r.Status = "ok"
-	if err != nil {
+	if late {
+		r.Status = "timeout"
+		r.Detail["error"] = err.Error()
+	} else if err != nil {
 		r.Status = "error"
 		var rpc *jsonrpc.Error
 		if errors.As(err, &rpc) {
@@ -383,7 +394,7 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if c == nil {
 		return a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 	}
-	_, err = forward(ctx, a, c.cfg.Name, func() (struct{}, error) {
+	_, err = forward(ctx, a, c, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
 	})
 	return err

@@ -749,9 +749,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		limit = defaultCallTimeout
 	)
 	if c != nil {
-		if d := time.Duration(c.callTimeout.Load()); d > 0 {
-			limit = d
-		}
+		limit = c.callLimit()
 		// The caller's own session when it can have one, so that what
 		// the upstream says during the call is known to be for it.
 		c = u.laneFor(ctx, c, call.Caller)
@@ -797,6 +795,15 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	// caller's stream.
 	bars.wait(callCtx)
 	return res, err
+}
+
+// callLimit is how long one request to c may take: its call_timeout, or
+// defaultCallTimeout.
+func (c *upConn) callLimit() time.Duration {
+	if d := time.Duration(c.callTimeout.Load()); d > 0 {
+		return d
+	}
+	return defaultCallTimeout
 }
 
 // defaultCallTimeout bounds a call to an upstream that sets no

@@ -337,8 +337,8 @@ func TestSlipReplayRefused(t *testing.T) {
 
 // TestUpstreamCallTimeout: an upstream tool that does not answer within its
 // upstream's call_timeout is cancelled upstream, the caller is told so, and
-// the trail records the call's end as a timeout; a new bound set in the
-// tenant applies to the next call without a restart.
+// the trail records the call's end as a timeout; a prompt is bounded alike;
+// a new bound set in the tenant applies to the next call without a restart.
 func TestUpstreamCallTimeout(t *testing.T) {
 	cancelled := make(chan struct{}, 4)
 	up := mcp.NewServer(&mcp.Implementation{Name: "stuck", Version: "1"}, nil)
@@ -352,6 +352,10 @@ func TestUpstreamCallTimeout(t *testing.T) {
 				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "too late"}}}, nil, nil
 			}
 		})
+	up.AddPrompt(&mcp.Prompt{Name: "stuck"}, func(ctx context.Context, _ *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
 	o := serveUpstream(t, up, "hang")
 	o.upstreams[0].CallTimeout = 300 * time.Millisecond
 	e := newEnv(t, o)
@@ -380,6 +384,17 @@ func TestUpstreamCallTimeout(t *testing.T) {
 	if len(results) != 1 || results[0].Status != "timeout" {
 		t.Fatalf("the trail's results of hang: %+v", results)
 	}
+
+	// Prompts, resources and completions are bounded alike.
+	if _, err := alice.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "stuck"}); err == nil ||
+		!strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Errorf("prompts/get of a stuck prompt: %v", err)
+	}
+	waitFor(t, "the prompt's timeout in the trail", func() bool {
+		return slices.ContainsFunc(e.mem.all(), func(ev audit.Event) bool {
+			return ev.Type == audit.FeatureResult && ev.Status == "timeout" && ev.Detail["method"] == "prompts/get"
+		})
+	})
 
 	// A longer bound, applied on reload.
 	ctx := context.Background()
