@@ -392,7 +392,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		if err != nil {
 			return nil, nil, err
 		}
-		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}}
+		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}, CheckRedirect: noRedirects}
 		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return nil, nil, errors.New("upstream has neither a command nor a URL")
@@ -817,12 +817,20 @@ var errCallTimeout = errors.New("the upstream did not answer in time")
 
 // upstreamHTTP is the client of Streamable HTTP upstreams: many calls run
 // at once on one session, so it keeps more connections alive than the
-// default client. It sends no credentials of its own.
+// default client. It sends no credentials of its own, and follows no
+// redirect (noRedirects).
 var upstreamHTTP = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: noRedirects}
 }()
+
+// noRedirects keeps the gateway from following an upstream's redirect: the
+// upstream's URL is the tenant's choice, and a redirect would carry the
+// gateway's credentials (its headers_env) and the call's arguments to
+// wherever the upstream points, another host or an internal address. The
+// redirect answer itself reaches the SDK, which fails the request.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // upstreamClient is the HTTP client for the Streamable HTTP upstream u:
 // upstreamHTTP, plus the gateway's own credentials for u (its HeadersEnv,
@@ -846,7 +854,7 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 		}
 		h.Set(name, v)
 	}
-	return &http.Client{Transport: withHeaders{h: h, base: upstreamHTTP.Transport}}, nil
+	return &http.Client{Transport: withHeaders{h: h, base: upstreamHTTP.Transport}, CheckRedirect: noRedirects}, nil
 }
 
 // withHeaders sets fixed headers on every request.

@@ -85,3 +85,39 @@ func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
 		t.Errorf("the upstream got %d requests without credentials", hits)
 	}
 }
+
+// TestUpstreamRedirectNotFollowed: an upstream that answers with a
+// redirect does not get the gateway to send its request (with its own
+// credentials and the call's arguments) elsewhere: the redirect is not
+// followed, the upstream shows the error.
+func TestUpstreamRedirectNotFollowed(t *testing.T) {
+	t.Setenv("GH_TEST_UPSTREAM_AUTH", "Bearer the-gateways-own")
+	var elsewhere sync.Mutex
+	var reached []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Lock()
+		reached = append(reached, r.Method+" "+r.Header.Get("Authorization"))
+		elsewhere.Unlock()
+		http.Error(w, "not an MCP server", http.StatusNotFound)
+	}))
+	t.Cleanup(target.Close)
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{upstreams: []store.Upstream{{
+		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UPSTREAM_AUTH"}}}})
+	waitFor(t, "the upstream's error", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" {
+				return !s.Connected && s.LastError != ""
+			}
+		}
+		return false
+	})
+	elsewhere.Lock()
+	defer elsewhere.Unlock()
+	if len(reached) != 0 {
+		t.Errorf("the redirect was followed: %q", reached)
+	}
+}
