@@ -79,7 +79,24 @@ const (
 	attrIdPRoles = "idp_roles" // the roles the last sign-in mapped, comma-separated
 )
 
-var defaultUpstreamClient = &http.Client{Timeout: 10 * time.Second}
+var defaultUpstreamClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: plainRedirectsOnly}
+
+// plainRedirectsOnly follows a redirect of a plain GET (discovery, keys)
+// and of nothing that carries a credential: the token request's body holds
+// the code, its verifier and maybe the client's secret, the userinfo
+// request the upstream's access token, and a redirect would hand them to
+// wherever it points (Go keeps a header only across hosts, never a body
+// that a 307 or 308 sends again).
+func plainRedirectsOnly(_ *http.Request, via []*http.Request) error {
+	first := via[0]
+	if first.Method != http.MethodGet || first.Header.Get("Authorization") != "" {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
 
 func (c *Connection) client() *http.Client {
 	if c.HTTPClient != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,7 @@ type fakeUpstream struct {
 	header  map[string]any               // replaces the ID token header when set
 	sigWith *rsa.PrivateKey              // signs with another key when set
 	iss     string                       // the iss parameter sent back ("" = the issuer)
+	tokenTo string                       // when set, the token endpoint redirects (307) there
 	codes   map[string]map[string]string // code → the authorization request
 }
 
@@ -67,6 +69,13 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {iss}}.Encode(), http.StatusFound)
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		to := u.tokenTo
+		u.mu.Unlock()
+		if to != "" {
+			http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+			return
+		}
 		id, secret, _ := r.BasicAuth()
 		_ = r.ParseForm()
 		u.mu.Lock()
@@ -371,5 +380,33 @@ func TestFederatedNamesAndEmail(t *testing.T) {
 	body(t, fedSignIn(t, h2, h2.browser(), authParams()))
 	if ev, _ := h2.audit.last(audit.LoginSucceeded); ev.Actor != "okta:00u9" {
 		t.Errorf("another account with the same preferred_username signed in as %q", ev.Actor)
+	}
+}
+
+// TestFederatedTokenRedirectNotFollowed: an upstream whose token endpoint
+// redirects does not get Gatehouse to send the code, its verifier and the
+// client's credentials elsewhere: the sign-in fails, nothing reaches the
+// redirect's target.
+func TestFederatedTokenRedirectNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reached = append(reached, r.Method+" "+r.Header.Get("Authorization")+" "+string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(elsewhere.Close)
+	h, up := fedHarness(t)
+	up.set(func(u *fakeUpstream) { u.tokenTo = elsewhere.URL + "/token" })
+	resp := fedSignIn(t, h, h.browser(), authParams())
+	body(t, resp)
+	if resp.StatusCode < 400 || resp.Header.Get("Location") != "" {
+		t.Errorf("sign-in through a redirecting token endpoint: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reached) != 0 {
+		t.Errorf("the redirect was followed: %q", reached)
 	}
 }
