@@ -81,7 +81,18 @@ type metadata struct {
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 }
 
-var defaultClient = &http.Client{Timeout: 10 * time.Second}
+// defaultClient follows redirects of the plain GETs (metadata, keys) only:
+// a redirected introspection would hand the slip and the tool's client
+// credentials to wherever the redirect points.
+var defaultClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+	switch {
+	case via[0].Method != http.MethodGet || via[0].Header.Get("Authorization") != "":
+		return http.ErrUseLastResponse
+	case len(via) >= 10:
+		return errors.New("slipverify: stopped after 10 redirects")
+	}
+	return nil
+}}
 
 // VerifyRequest checks the slip an HTTP request carries as its bearer token
 // against the request's JSON body, which must be the call's arguments. It

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,5 +170,30 @@ func TestUnknownKeyRefetch(t *testing.T) {
 	}
 	if n := d.JWKSHits.Load(); n != 2 {
 		t.Errorf("JWKS fetched %d times, want 2", n)
+	}
+}
+
+// TestIntrospectionRedirectNotFollowed: an introspection endpoint that
+// redirects does not get the verifier to send the slip and the tool's
+// client credentials elsewhere: the verification fails as unavailable and
+// the redirect's target gets nothing.
+func TestIntrospectionRedirectNotFollowed(t *testing.T) {
+	d := startDemoIssuer()
+	defer d.Close()
+	var reached atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer elsewhere.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/introspect", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	v := newVerifier(d, "refund")
+	v.JWKSURL, v.IntrospectionURL = d.URL+"/jwks", redirecting.URL
+	args := `{"amount":12}`
+	if _, err := v.Verify(context.Background(), d.mint("refund", args), []byte(args)); !errors.Is(err, slipverify.ErrUnavailable) {
+		t.Errorf("Verify through a redirecting introspection endpoint = %v, want ErrUnavailable", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the redirect was followed %d times", n)
 	}
 }
