@@ -17,3 +17,11 @@ func SetListBounds(n int, d time.Duration) (restore func()) {
 	maxListed, listTimeout = n, d
 	return func() { maxListed, listTimeout = oldN, oldD }
 }
+
+// SetToolBytes sets the byte bounds of a tool listing and of one tool's
+// definition, until the returned function restores them.
+func SetToolBytes(all, each int) (restore func()) {
+	oldAll, oldEach := maxToolListed, maxToolDefBytes
+	maxToolListed, maxToolDefBytes = all, each
+	return func() { maxToolListed, maxToolDefBytes = oldAll, oldEach }
+}

@@ -430,6 +430,10 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", t.Name, "err", err)
 			continue
 		}
+		if why := importable(t.Name, raw); why != "" {
+			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", fmt.Sprintf("%.128q", t.Name), "err", why)
+			continue
+		}
 		defs[t.Name] = liveDef{tool: t, hash: h, raw: raw}
 	}
 	c.mu.Lock()
@@ -448,10 +452,13 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 
 // Bounds of one listing of an upstream's tools, prompts, resources or
 // resource templates: an upstream that pages without end, or lists without
-// end, can neither hold the gateway nor fill its memory.
+// end, can neither hold the gateway nor fill its memory. A tool listing is
+// also bounded in bytes, and each definition in size.
 var (
-	maxListed   = 10_000
-	listTimeout = 30 * time.Second
+	maxListed       = 10_000
+	listTimeout     = 30 * time.Second
+	maxToolListed   = 32 << 20  // bytes of all tool definitions of one upstream
+	maxToolDefBytes = 256 << 10 // bytes of one tool definition
 )
 
 // errTooManyListed: a listing passed maxListed.
@@ -463,6 +470,7 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) 
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	var out []*mcp.Tool
+	size := 0
 	for t, err := range cs.Tools(ctx, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("list tools: %w", err)
@@ -470,9 +478,35 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) 
 		if len(out) == maxListed {
 			return nil, fmt.Errorf("list tools: %w (%d)", errTooManyListed, maxListed)
 		}
+		if b, err := json.Marshal(t); err == nil {
+			size += len(b)
+		}
+		if size > maxToolListed {
+			return nil, fmt.Errorf("list tools: %w (%d bytes)", errTooManyListed, maxToolListed)
+		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// importable says why an upstream's tool cannot enter the catalogue, or
+// "": its name must be 1 to 128 letters, digits, '_', '-', '.' or '/' (as
+// MCP asks of tool names: no spaces, controls or look-alike characters in
+// what people and policies name), and its definition at most
+// maxToolDefBytes.
+func importable(name string, def json.RawMessage) string {
+	if name == "" || len(name) > 128 {
+		return "the name must be 1 to 128 characters"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./", r)) {
+			return "the name has a character other than letters, digits, '_', '-', '.' and '/'"
+		}
+	}
+	if len(def) > maxToolDefBytes {
+		return fmt.Sprintf("the definition is larger than %d bytes", maxToolDefBytes)
+	}
+	return ""
 }
 
 // definitionHash returns the canonical JSON of a tool's definition as an

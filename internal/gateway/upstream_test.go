@@ -513,3 +513,76 @@ func TestUpstreamListingBounded(t *testing.T) {
 		return slices.ContainsFunc(logs.all(), func(m string) bool { return strings.Contains(m, "lists more prompts than the gateway takes") })
 	})
 }
+
+// TestUpstreamToolsImportable: a tool whose name people and policies could
+// not name safely (spaces, controls, look-alike letters) or whose
+// definition is oversized is left out, with a warning; the others are
+// imported. A listing larger in bytes than the gateway takes is refused.
+func TestUpstreamToolsImportable(t *testing.T) {
+	defer gateway.SetToolBytes(4<<10, 1<<10)()
+	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
+	for name, desc := range map[string]string{
+		"fine.tool/v1":  "A tool with a name as MCP asks",
+		"with space":    "Space",
+		"new\nline":     "Line feed",
+		"раураl":        "Cyrillic look-alikes",
+		"huge":          strings.Repeat("x", 2<<10),
+		"sales_summary": "Another fine one",
+	} {
+		mcp.AddTool(up, &mcp.Tool{Name: name, Description: desc},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{}, nil, nil
+			})
+	}
+	big := mcp.NewServer(&mcp.Implementation{Name: "big", Version: "1"}, nil)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		mcp.AddTool(big, &mcp.Tool{Name: "tool_" + n, Description: strings.Repeat(n, 900)},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{}, nil, nil
+			})
+	}
+	serve := func(s *mcp.Server) string {
+		us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+		t.Cleanup(us.Close)
+		return us.URL
+	}
+	logs := &messages{}
+	e := newEnv(t, envOptions{logger: slog.New(logs), upstreams: []store.Upstream{
+		{Name: "odd", URL: serve(up)}, {Name: "big", URL: serve(big)}}})
+	ctx := context.Background()
+	imported := func() []string {
+		ts, err := e.st.Tools().List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tl := range ts {
+			if tl.Upstream != "" {
+				names = append(names, tl.Name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	waitFor(t, "the fine tools imported", func() bool { return len(imported()) == 2 })
+	if got := imported(); !slices.Equal(got, []string{"fine.tool/v1", "sales_summary"}) {
+		t.Errorf("imported %q", got)
+	}
+	warned := 0
+	for _, m := range logs.all() {
+		if m == "gateway: upstream tool not importable" {
+			warned++
+		}
+	}
+	if warned < 4 {
+		t.Errorf("%d warnings of tools left out, want 4", warned)
+	}
+	waitFor(t, "the large listing refused", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "big" {
+				return strings.Contains(s.LastError, "bytes")
+			}
+		}
+		return false
+	})
+}
