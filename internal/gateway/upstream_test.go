@@ -474,22 +474,14 @@ func TestUpstreamListingBounded(t *testing.T) {
 	prompts := mcp.NewServer(&mcp.Implementation{Name: "prompts", Version: "1"}, &mcp.ServerOptions{PageSize: 2})
 	addEcho(prompts, "Echoes")
 	for _, n := range []string{"a", "b", "c", "d"} {
-		mcp.AddTool(many, &mcp.Tool{Name: "tool_" + n, Description: "One of many"},
-			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-				return &mcp.CallToolResult{}, nil, nil
-			})
+		addNoop(many, "tool_"+n, "One of many")
 		prompts.AddPrompt(&mcp.Prompt{Name: "prompt_" + n}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{}, nil
 		})
 	}
-	serve := func(s *mcp.Server) string {
-		us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-		t.Cleanup(us.Close)
-		return us.URL
-	}
 	logs := &messages{}
 	e := newEnv(t, envOptions{logger: slog.New(logs), upstreams: []store.Upstream{
-		{Name: "endless", URL: serve(endless)}, {Name: "many", URL: serve(many)}, {Name: "prompts", URL: serve(prompts)}}})
+		{Name: "endless", URL: serveMCP(t, endless)}, {Name: "many", URL: serveMCP(t, many)}, {Name: "prompts", URL: serveMCP(t, prompts)}}})
 	lastError := func(name string) string {
 		for _, s := range e.gw.Upstreams() {
 			if s.Name == name {
@@ -529,26 +521,15 @@ func TestUpstreamToolsImportable(t *testing.T) {
 		"huge":          strings.Repeat("x", 2<<10),
 		"sales_summary": "Another fine one",
 	} {
-		mcp.AddTool(up, &mcp.Tool{Name: name, Description: desc},
-			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-				return &mcp.CallToolResult{}, nil, nil
-			})
+		addNoop(up, name, desc)
 	}
 	big := mcp.NewServer(&mcp.Implementation{Name: "big", Version: "1"}, nil)
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		mcp.AddTool(big, &mcp.Tool{Name: "tool_" + n, Description: strings.Repeat(n, 900)},
-			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-				return &mcp.CallToolResult{}, nil, nil
-			})
-	}
-	serve := func(s *mcp.Server) string {
-		us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-		t.Cleanup(us.Close)
-		return us.URL
+		addNoop(big, "tool_"+n, strings.Repeat(n, 900))
 	}
 	logs := &messages{}
 	e := newEnv(t, envOptions{logger: slog.New(logs), upstreams: []store.Upstream{
-		{Name: "odd", URL: serve(up)}, {Name: "big", URL: serve(big)}}})
+		{Name: "odd", URL: serveMCP(t, up)}, {Name: "big", URL: serveMCP(t, big)}}})
 	ctx := context.Background()
 	imported := func() []string {
 		ts, err := e.st.Tools().List(ctx)
@@ -585,4 +566,20 @@ func TestUpstreamToolsImportable(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// serveMCP serves s over Streamable HTTP until the test ends (after the
+// gateway's cleanup, when called before newEnv) and returns its URL.
+func serveMCP(t *testing.T, s *mcp.Server) string {
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(us.Close)
+	return us.URL
+}
+
+// addNoop adds a tool that answers an empty result.
+func addNoop(s *mcp.Server, name, description string) {
+	mcp.AddTool(s, &mcp.Tool{Name: name, Description: description},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
 }
