@@ -25,3 +25,11 @@ func SetToolBytes(all, each int) (restore func()) {
 	maxToolListed, maxToolDefBytes = all, each
 	return func() { maxToolListed, maxToolDefBytes = oldAll, oldEach }
 }
+
+// SetMaxRelayed sets how many notifications one call may relay, until the
+// returned function restores it.
+func SetMaxRelayed(n int64) (restore func()) {
+	old := maxRelayed
+	maxRelayed = n
+	return func() { maxRelayed = old }
+}

@@ -13,7 +13,9 @@ import (
 // call it came for (forMessage); else it goes to the gateway's log.
 func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingMessageParams) {
 	if f := c.forMessage(ctx); f != nil && f.session != nil {
-		f.session.Log(f.ctx, p)
+		if f.relay(log) {
+			f.session.Log(f.ctx, p)
+		}
 		return
 	}
 	log.Debug("gateway: upstream log", "level", p.Level, "logger", p.Logger, "data", p.Data)

@@ -980,3 +980,43 @@ func TestLaneWithOtherToolsRefused(t *testing.T) {
 		t.Errorf("no warning of the refused process in %q", logs.all())
 	}
 }
+
+// TestNotificationFloodBounded: an upstream that sends more notifications
+// during one call than the gateway relays gets the first ones to the
+// caller and no more (progress and its log message alike), the call
+// answers as usual, and the gateway's log warns once; the next call has a
+// budget of its own.
+func TestNotificationFloodBounded(t *testing.T) {
+	defer gateway.SetMaxRelayed(20)()
+	logs := &messages{}
+	o := serveUpstream(t, newTestUpstream("Echoes"), "bursty")
+	o.logger = slog.New(logs)
+	e := newEnv(t, o)
+	var progress atomic.Int64
+	alice := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { progress.Add(1) },
+	})
+	ctx := context.Background()
+	waitFor(t, "bursty listed", func() bool { return slices.Contains(toolNames(t, alice), "bursty") })
+	for round := 1; round <= 2; round++ {
+		progress.Store(0)
+		params := &mcp.CallToolParams{Name: "bursty", Arguments: map[string]any{"who": "alice", "n": 200}}
+		params.SetProgressToken("p")
+		if r, err := alice.CallTool(ctx, params); err != nil || text(r) != "done" {
+			t.Fatalf("round %d: bursty = %v, %v", round, r, err)
+		}
+		time.Sleep(300 * time.Millisecond) // what the client still handles
+		if got := progress.Load(); got != 20 {
+			t.Errorf("round %d: %d progress notifications relayed, want 20", round, got)
+		}
+	}
+	warned := 0
+	for _, m := range logs.all() {
+		if strings.Contains(m, "more notifications during a call than the gateway relays") {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Errorf("%d warnings, want one per flooding call", warned)
+	}
+}

@@ -103,6 +103,25 @@ type inflightCall struct {
 	// SDK hands notifications to their handler apart from responses, so
 	// what the upstream sent before its result may still be on its way.
 	answered bool
+	// relayed counts the notifications (progress, log messages) relayed
+	// for the call, against maxRelayed.
+	relayed atomic.Int64
+}
+
+// maxRelayed bounds the notifications relayed to a caller for one call:
+// an upstream that floods progress or log messages cannot flood the
+// caller, and the gateway tells it once (a warning) and drops the rest.
+var maxRelayed int64 = 10_000
+
+// relay reports whether one more notification may go to f's caller.
+func (f *inflightCall) relay(log *slog.Logger) bool {
+	switch n := f.relayed.Add(1); {
+	case n <= maxRelayed:
+		return true
+	case n == maxRelayed+1:
+		log.Warn("gateway: an upstream sent more notifications during a call than the gateway relays; the rest are dropped", "relayed", maxRelayed)
+	}
+	return false
 }
 
 // sole returns the call on c that what the upstream sends now (a log
@@ -806,6 +825,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
 	f := &inflightCall{ctx: ctx, session: call.Session, caller: call.Caller}
+	log := u.g.logger().With("upstream", c.cfg.Name, "tool", call.Tool.Name)
 	c.begin(f)
 	// A caller that stopped waiting, or a call past its bound, leaves the
 	// call abandoned, whatever the upstream does next.
@@ -817,7 +837,12 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	if call.Progress != nil {
 		pt := slip.NewID()
 		params.Meta = mcp.Meta{"progressToken": pt}
-		u.progress.Store(pt, call.Progress)
+		relay := call.Progress
+		u.progress.Store(pt, func(ctx context.Context, p *mcp.ProgressNotificationParams) {
+			if f.relay(log) {
+				relay(ctx, p)
+			}
+		})
 		defer u.progress.Delete(pt)
 	}
 	res, err := cs.CallTool(withCallTag(callCtx, tag), params)
