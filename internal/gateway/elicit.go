@@ -34,9 +34,9 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok || r.Params == nil {
 			return next(ctx, method, req)
 		}
-		f := c.forRequest(ctx)
-		if f == nil || f.session == nil {
-			return nil, errUnattributable
+		f, err := c.askFor(ctx)
+		if err != nil {
+			return nil, err
 		}
 		return elicit(f.ctx, f.session, r.Params)
 	}

@@ -33,3 +33,11 @@ func SetMaxRelayed(n int64) (restore func()) {
 	maxRelayed = n
 	return func() { maxRelayed = old }
 }
+
+// SetMaxAsked sets how many requests one call may relay to its caller,
+// until the returned function restores it.
+func SetMaxAsked(n int64) (restore func()) {
+	old := maxAsked
+	maxAsked = n
+	return func() { maxAsked = old }
+}

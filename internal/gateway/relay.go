@@ -24,9 +24,9 @@ func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingM
 // relaySampling passes an upstream's sampling request to the caller of the
 // call that sent it (forRequest).
 func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	f := c.forRequest(ctx)
-	if f == nil || f.session == nil {
-		return nil, errUnattributable
+	f, err := c.askFor(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return f.session.CreateMessage(f.ctx, p)
 }

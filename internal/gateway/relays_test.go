@@ -1020,3 +1020,42 @@ func TestNotificationFloodBounded(t *testing.T) {
 		t.Errorf("%d warnings, want one per flooding call", warned)
 	}
 }
+
+// TestSamplingRequestsBounded: an upstream that keeps asking the caller's
+// model during one call gets the first requests through and is refused
+// the rest, with the reason; the next call has a budget of its own.
+func TestSamplingRequestsBounded(t *testing.T) {
+	defer gateway.SetMaxAsked(3)()
+	up := mcp.NewServer(&mcp.Implementation{Name: "greedy", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "greedy", Description: "Asks the caller's model again and again"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			answered := 0
+			for range 5 {
+				_, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+					Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "more?"}}}})
+				if err != nil {
+					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%d answered, then: %v", answered, err)}}}, nil, nil
+				}
+				answered++
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "all answered"}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "greedy"))
+	var asked atomic.Int64
+	alice := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			asked.Add(1)
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "yes"}}, nil
+		},
+	})
+	waitFor(t, "greedy listed", func() bool { return slices.Contains(toolNames(t, alice), "greedy") })
+	for round := 1; round <= 2; round++ {
+		got := text(call(t, alice, "greedy", nil))
+		if !strings.HasPrefix(got, "3 answered, then:") || !strings.Contains(got, "no more sampling or elicitation requests") {
+			t.Errorf("round %d: %q", round, got)
+		}
+	}
+	if n := asked.Load(); n != 6 {
+		t.Errorf("the caller's model was asked %d times, want 3 per call", n)
+	}
+}

@@ -104,8 +104,29 @@ type inflightCall struct {
 	// what the upstream sent before its result may still be on its way.
 	answered bool
 	// relayed counts the notifications (progress, log messages) relayed
-	// for the call, against maxRelayed.
-	relayed atomic.Int64
+	// for the call, against maxRelayed; asked the requests (sampling,
+	// elicitation), against maxAsked.
+	relayed, asked atomic.Int64
+}
+
+// maxAsked bounds the requests an upstream may have relayed to a caller
+// during one call (sampling, which spends the caller's model, and
+// elicitation, which asks the person): past it the upstream is refused.
+var maxAsked int64 = 100
+
+var errTooManyAsks = errors.New("gatehouse relays no more sampling or elicitation requests for this call")
+
+// askFor is the call a request of the upstream (sampling, elicitation)
+// is relayed for, within the call's maxAsked.
+func (c *upConn) askFor(ctx context.Context) (*inflightCall, error) {
+	f := c.forRequest(ctx)
+	if f == nil || f.session == nil {
+		return nil, errUnattributable
+	}
+	if f.asked.Add(1) > maxAsked {
+		return nil, errTooManyAsks
+	}
+	return f, nil
 }
 
 // maxRelayed bounds the notifications relayed to a caller for one call:
@@ -385,9 +406,9 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	// before the SDK's own schema checks. The SDK still calls this for the
 	// elicitations of a URL-elicitation-required error.
 	opts.ElicitationHandler = func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		f := c.forRequest(ctx)
-		if f == nil || f.session == nil {
-			return nil, errUnattributable
+		f, err := c.askFor(ctx)
+		if err != nil {
+			return nil, err
 		}
 		return elicit(f.ctx, f.session, req.Params)
 	}
