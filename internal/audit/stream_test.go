@@ -380,6 +380,17 @@ func TestSinkConfigErrors(t *testing.T) {
 	if _, err := audit.NewWebhook("x", "https://host/", nil, nil); err == nil {
 		t.Error("webhook without secret accepted")
 	}
+	// In clear only to this machine.
+	for _, u := range []string{"http://siem.example/hook", "http://10.0.0.7:8080/hook", "http://[fe80::1]/hook"} {
+		if _, err := audit.NewWebhook("x", u, []byte("s"), nil); err == nil || !strings.Contains(err.Error(), "must be https") {
+			t.Errorf("webhook %s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"https://siem.example/hook", "http://127.0.0.1:9000/hook", "http://localhost/hook", "http://[::1]:9000/hook"} {
+		if _, err := audit.NewWebhook("x", u, []byte("s"), nil); err != nil {
+			t.Errorf("webhook %s refused: %v", u, err)
+		}
+	}
 	if _, err := audit.NewSyslog("x", "unix", "/dev/log", nil); err == nil {
 		t.Error("unix syslog accepted")
 	}

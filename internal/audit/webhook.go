@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -55,12 +57,27 @@ type WebhookOptions struct {
 	Now func() time.Time
 }
 
+// loopbackHost reports whether host names this machine: localhost or a
+// loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // NewWebhook returns a webhook sink named name (its stream position is
 // stored under "webhook:"+name) posting to rawURL, signing with secret.
 func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webhook, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("webhook %s: the URL must be http(s)://host/…", name)
+	}
+	// The trail leaves the machine only encrypted, as the log streams of
+	// identity platforms do; in clear only to a receiver on this machine.
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("webhook %s: the URL must be https (http only to this machine: localhost, 127.0.0.0/8, ::1)", name)
 	}
 	if len(secret) == 0 {
 		return nil, fmt.Errorf("webhook %s: a signing secret is required", name)

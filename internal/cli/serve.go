@@ -40,7 +40,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	if withTenant {
 		fs.StringVar(&s.tenant, "tenant", "", "tenant `file` to apply at start")
 	}
-	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this `URL` (signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
+	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this https `URL` (http only to this machine; signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
 	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (`URL`)")
 	fs.StringVar(&s.syslogCA, "audit-syslog-ca", "", "PEM `file` of the certificates that may sign a tls:// syslog receiver's (default: the system's roots)")
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
