@@ -846,7 +846,6 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
 	f := &inflightCall{ctx: ctx, session: call.Session, caller: call.Caller}
-	log := u.g.logger().With("upstream", c.cfg.Name, "tool", call.Tool.Name)
 	c.begin(f)
 	// A caller that stopped waiting, or a call past its bound, leaves the
 	// call abandoned, whatever the upstream does next.
@@ -859,6 +858,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		pt := slip.NewID()
 		params.Meta = mcp.Meta{"progressToken": pt}
 		relay := call.Progress
+		log := u.g.logger().With("upstream", c.cfg.Name, "tool", call.Tool.Name)
 		u.progress.Store(pt, func(ctx context.Context, p *mcp.ProgressNotificationParams) {
 			if f.relay(log) {
 				relay(ctx, p)
