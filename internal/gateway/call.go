@@ -153,6 +153,16 @@ func refusal(tool string) *mcp.CallToolResult {
 	}
 }
 
+// timedOut is the answer to a call its backend did not answer within
+// after (0: a bound of its own).
+func timedOut(tool string, after time.Duration) *mcp.CallToolResult {
+	text := fmt.Sprintf("The tool %s did not answer in time. Please try again later.", tool)
+	if after > 0 {
+		text = fmt.Sprintf("The tool %s did not answer within %v. Please try again later.", tool, after)
+	}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}
+
 func failure(tool string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		IsError: true,
@@ -298,21 +308,17 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if errors.Is(err, slipverify.ErrUsed) {
 			status = "refused"
 		}
+		msg := "gateway: tool call failed"
 		var late *tools.TimeoutError
 		if errors.As(err, &late) {
-			g.logger().Warn("gateway: tool call timed out", "tool", name, "correlation", ev.Correlation, "after", late.After)
-			if aerr := done(result("timeout", map[string]any{"error": err.Error()})); aerr != nil {
-				return nil, fmt.Errorf("audit: %w", aerr)
-			}
-			text := fmt.Sprintf("The tool %s did not answer in time. Please try again later.", name)
-			if late.After > 0 {
-				text = fmt.Sprintf("The tool %s did not answer within %v. Please try again later.", name, late.After)
-			}
-			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil
+			status, msg = "timeout", "gateway: tool call timed out"
 		}
-		g.logger().Warn("gateway: tool call failed", "tool", name, "correlation", ev.Correlation, "err", err)
+		g.logger().Warn(msg, "tool", name, "correlation", ev.Correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": err.Error()})); aerr != nil {
 			return nil, fmt.Errorf("audit: %w", aerr)
+		}
+		if late != nil {
+			return timedOut(name, late.After), nil
 		}
 		return failure(name), nil
 	}
