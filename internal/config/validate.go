@@ -20,11 +20,8 @@ var (
 	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	usernameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
-	// MCP tool names: letters, digits, underscore, hyphen, dot; 1–64.
-	toolRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 	connectionRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // minSecretLen is the shortest client secret a tenant file may give: a
@@ -195,7 +192,7 @@ func (f *File) Validate(builtins []string) error {
 			if msg := store.CheckUpstreamHeader(h); msg != "" {
 				v.add(p+".headers_env."+h, msg)
 			}
-			if env := u.HeadersEnv[h]; !envNameRe.MatchString(env) {
+			if env := u.HeadersEnv[h]; !store.IsEnvName(env) {
 				v.add(p+".headers_env."+h, fmt.Sprintf("%q is not an environment variable name", env))
 			}
 		}
@@ -208,7 +205,7 @@ func (f *File) Validate(builtins []string) error {
 		switch {
 		case t.Name == "":
 			v.add(p+".name", "is required")
-		case !toolRe.MatchString(t.Name):
+		case !store.IsToolName(t.Name):
 			v.add(p+".name", fmt.Sprintf("%q: 1–64 letters, digits, '_', '-' or '.'", t.Name))
 		default:
 			v.dup(seen, t.Name, p+".name", "tool")
@@ -290,7 +287,7 @@ func (f *File) Validate(builtins []string) error {
 		if c.ClientID == "" {
 			v.add(p+".client_id", "is required")
 		}
-		if c.ClientSecretEnv != "" && !envNameRe.MatchString(c.ClientSecretEnv) {
+		if c.ClientSecretEnv != "" && !store.IsEnvName(c.ClientSecretEnv) {
 			v.add(p+".client_secret_env", fmt.Sprintf("%q is not an environment variable name", c.ClientSecretEnv))
 		}
 		checkRoles(p+".default_roles", c.DefaultRoles)
@@ -385,13 +382,14 @@ func checkHTTPURL(u string) string {
 // CheckName returns why name is not a valid name of its kind ("username",
 // "role", "client", "tool", "upstream"), or "".
 func CheckName(kind, name string) string {
-	re := map[string]*regexp.Regexp{"username": usernameRe, "role": nameRe, "client": clientIDRe, "tool": toolRe, "upstream": nameRe}[kind]
+	valid := map[string]func(string) bool{"username": usernameRe.MatchString, "role": nameRe.MatchString,
+		"client": clientIDRe.MatchString, "tool": store.IsToolName, "upstream": nameRe.MatchString}[kind]
 	switch {
-	case re == nil:
+	case valid == nil:
 		return "unknown kind of name " + kind
 	case name == "":
 		return kind + " name is empty"
-	case !re.MatchString(name):
+	case !valid(name):
 		return fmt.Sprintf("%q is not a valid %s name", name, kind)
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -261,6 +262,26 @@ type Consumer interface {
 	PurgeConsumed(ctx context.Context, now time.Time) (int64, error)
 }
 
+// toolName is what MCP asks of tool names: letters, digits, '_', '-' and
+// '.', 1 to 64 of them.
+var toolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// IsToolName reports whether name is a tool name: 1 to 64 letters, digits,
+// '_', '-' or '.'. Tenant files, the CLI and the tools imported from
+// upstreams all hold to it.
+func IsToolName(name string) bool { return toolName.MatchString(name) }
+
+// IsEnvName reports whether name is an environment variable name: a
+// letter or '_', then letters, digits and '_'.
+func IsEnvName(name string) bool {
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return name != ""
+}
+
 // CheckUpstreamEnv says what is wrong with name as a variable a stdio
 // upstream gets from the gateway's environment (see Upstream.Env), or "".
 // Gatehouse's own settings (GATEHOUSE_…) may hold its secrets and are
@@ -269,10 +290,8 @@ func CheckUpstreamEnv(name string) string {
 	if name == "" {
 		return "a variable name is required"
 	}
-	for i, r := range name {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return fmt.Sprintf("%q is not an environment variable name", name)
-		}
+	if !IsEnvName(name) {
+		return fmt.Sprintf("%q is not an environment variable name", name)
 	}
 	if strings.HasPrefix(strings.ToUpper(name), "GATEHOUSE_") {
 		return "is one of Gatehouse's own settings, never passed on"
