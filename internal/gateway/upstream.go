@@ -530,18 +530,12 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) 
 }
 
 // importable says why an upstream's tool cannot enter the catalogue, or
-// "": its name must be 1 to 128 letters, digits, '_', '-', '.' or '/' (as
-// MCP asks of tool names: no spaces, controls or look-alike characters in
-// what people and policies name), and its definition at most
-// maxToolDefBytes.
+// "": its name must be a tool name as the tenant file has them
+// (store.IsToolName: no spaces, controls or look-alike characters in what
+// people and policies name), and its definition at most maxToolDefBytes.
 func importable(name string, def json.RawMessage) string {
-	if name == "" || len(name) > 128 {
-		return "the name must be 1 to 128 characters"
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./", r)) {
-			return "the name has a character other than letters, digits, '_', '-', '.' and '/'"
-		}
+	if !store.IsToolName(name) {
+		return "the name is not 1 to 64 letters, digits, '_', '-' or '.'"
 	}
 	if len(def) > maxToolDefBytes {
 		return fmt.Sprintf("the definition is larger than %d bytes", maxToolDefBytes)

@@ -514,7 +514,7 @@ func TestUpstreamToolsImportable(t *testing.T) {
 	defer gateway.SetToolBytes(4<<10, 1<<10)()
 	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
 	for name, desc := range map[string]string{
-		"fine.tool/v1":  "A tool with a name as MCP asks",
+		"fine.tool-v1":  "A tool with a name as MCP asks",
 		"with space":    "Space",
 		"new\nline":     "Line feed",
 		"раураl":        "Cyrillic look-alikes",
@@ -546,7 +546,7 @@ func TestUpstreamToolsImportable(t *testing.T) {
 		return names
 	}
 	waitFor(t, "the fine tools imported", func() bool { return len(imported()) == 2 })
-	if got := imported(); !slices.Equal(got, []string{"fine.tool/v1", "sales_summary"}) {
+	if got := imported(); !slices.Equal(got, []string{"fine.tool-v1", "sales_summary"}) {
 		t.Errorf("imported %q", got)
 	}
 	warned := 0
