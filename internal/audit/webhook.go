@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Webhook headers.
@@ -57,16 +57,6 @@ type WebhookOptions struct {
 	Now func() time.Time
 }
 
-// loopbackHost reports whether host names this machine: localhost or a
-// loopback address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // NewWebhook returns a webhook sink named name (its stream position is
 // stored under "webhook:"+name) posting to rawURL, signing with secret.
 func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webhook, error) {
@@ -76,7 +66,7 @@ func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webh
 	}
 	// The trail leaves the machine only encrypted, as the log streams of
 	// identity platforms do; in clear only to a receiver on this machine.
-	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !store.IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("webhook %s: the URL must be https (http only to this machine: localhost, 127.0.0.0/8, ::1)", name)
 	}
 	if len(secret) == 0 {

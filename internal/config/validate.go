@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -281,7 +280,7 @@ func (f *File) Validate(builtins []string) error {
 		default:
 			v.dup(seen, c.Name, p+".name", "connection")
 		}
-		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
 			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", c.Issuer))
 		}
 		if c.ClientID == "" {
@@ -344,7 +343,7 @@ func CheckRedirectURI(u string) string {
 			return fmt.Sprintf("%q has no host", u)
 		}
 	case "http":
-		if !IsLoopbackHost(p.Hostname()) {
+		if !store.IsLoopbackHost(p.Hostname()) {
 			return fmt.Sprintf("%q: plain http is only allowed to a loopback address", u)
 		}
 	case "javascript", "data", "file", "vbscript":
@@ -357,15 +356,6 @@ func CheckRedirectURI(u string) string {
 		}
 	}
 	return ""
-}
-
-// IsLoopbackHost reports whether host is localhost or a loopback address.
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func checkHTTPURL(u string) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -270,6 +271,15 @@ var toolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // '_', '-' or '.'. Tenant files, the CLI and the tools imported from
 // upstreams all hold to it.
 func IsToolName(name string) bool { return toolName.MatchString(name) }
+
+// IsLoopbackHost reports whether host is localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // IsEnvName reports whether name is an environment variable name: a
 // letter or '_', then letters, digits and '_'.
