@@ -294,14 +294,14 @@ func upstreamCommand() *command {
 				if u.CallTimeout > 0 {
 					limit = u.CallTimeout.String()
 				}
-				switch {
-				case u.URL != "":
-					rows = append(rows, []string{u.Name, "http", limit, u.URL})
-				case u.PerCaller:
-					rows = append(rows, []string{u.Name, "stdio, per caller", limit, strings.Join(u.Command, " ")})
-				default:
-					rows = append(rows, []string{u.Name, "stdio", limit, strings.Join(u.Command, " ")})
+				transport, target := "http", u.URL
+				if u.URL == "" {
+					transport, target = "stdio", strings.Join(u.Command, " ")
+					if u.PerCaller {
+						transport = "stdio, per caller"
+					}
 				}
+				rows = append(rows, []string{u.Name, transport, limit, target})
 			}
 			table(env, "UPSTREAM\tTRANSPORT\tCALL TIMEOUT\tTARGET", rows)
 			return nil
