@@ -39,23 +39,32 @@ type exported struct {
 	Seq   int64           `json:"seq"`
 	Time  time.Time       `json:"time"`
 	Event json.RawMessage `json:"event"`
-	Prev  string          `json:"prev"`
-	Hash  string          `json:"hash"`
-	Sig   string          `json:"sig,omitempty"`
+	// Unreadable says Event is a JSON string holding the stored bytes,
+	// which are not JSON (a record edited by hand): shown, not lost.
+	Unreadable bool   `json:"event_unreadable,omitempty"`
+	Prev       string `json:"prev"`
+	Hash       string `json:"hash"`
+	Sig        string `json:"sig,omitempty"`
 }
 
 // MarshalJSON writes the entry with its event as stored (Raw), or as
-// encoded from Event when Raw is empty.
+// encoded from Event when Raw is empty. Stored bytes that are not JSON
+// are written as a string, flagged event_unreadable, so that one edited
+// record neither breaks an export nor disappears from it.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	raw := e.Raw
-	if len(raw) == 0 {
+	raw, unreadable := e.Raw, false
+	switch {
+	case len(raw) == 0:
 		var err error
 		if raw, err = json.Marshal(e.Event); err != nil {
 			return nil, err
 		}
 		raw = escapeInvisible(raw)
+	case !json.Valid(raw):
+		raw, _ = json.Marshal(string(raw))
+		raw, unreadable = escapeInvisible(raw), true
 	}
-	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
+	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Unreadable: unreadable, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -65,6 +74,14 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Entry{Seq: x.Seq, Time: x.Time.UTC(), Raw: x.Event, Prev: x.Prev, Hash: x.Hash, Sig: x.Sig}
+	if x.Unreadable {
+		var stored string
+		if err := json.Unmarshal(x.Event, &stored); err != nil {
+			return fmt.Errorf("audit entry %d: %w", x.Seq, err)
+		}
+		e.Raw = json.RawMessage(stored)
+		return nil
+	}
 	if len(x.Event) > 0 {
 		if err := json.Unmarshal(x.Event, &e.Event); err != nil {
 			return fmt.Errorf("audit entry %d: %w", x.Seq, err)

@@ -51,14 +51,20 @@ type claims struct {
 	IAT  int64  `json:"iat"`
 	// At is the time to the microsecond (iat is in seconds).
 	At int64 `json:"at_us"`
+	// After, on a batch signature, is the seq of the record the batch
+	// was appended onto: the writer vouches for the batch, not for what
+	// it found before it, and Verify checks that a signature covers that.
+	After *int64 `json:"after,omitempty"`
 }
 
-func (l *Log) sign(c Checkpoint) (string, error) {
+// sign signs c; after, for a batch, is the seq of the record the batch
+// was appended onto.
+func (l *Log) sign(c Checkpoint, after *int64) (string, error) {
 	if l.keys == nil {
 		return "", ErrNoKeys
 	}
 	tok, err := l.keys.SignJSON(sigAlg, CheckpointType, claims{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind,
-		IAT: c.Time.Unix(), At: c.Time.UnixMicro()})
+		IAT: c.Time.Unix(), At: c.Time.UnixMicro(), After: after})
 	if err != nil {
 		return "", fmt.Errorf("sign audit checkpoint: %w", err)
 	}
@@ -78,17 +84,61 @@ func (l *Log) checkpoint(ctx context.Context, kind string) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
+	if err := l.vouched(ctx, h); err != nil {
+		return Checkpoint{}, err
+	}
 	c := Checkpoint{Seq: h.Seq, Hash: h.Hash, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Kind: kind}
-	if c.JWS, err = l.sign(c); err != nil {
+	if c.JWS, err = l.sign(c, nil); err != nil {
 		return Checkpoint{}, err
 	}
 	if c.ID, err = l.st.AddAuditCheckpoint(ctx, toStoreCheckpoint(c)); err != nil {
 		return Checkpoint{}, err
 	}
 	l.ckMu.Lock()
-	l.ckSeq, l.ckAt = c.Seq, c.Time
+	l.ckSeq, l.ckHash, l.ckAt = c.Seq, c.Hash, c.Time
 	l.ckMu.Unlock()
 	return c, nil
+}
+
+// ErrUnvouched is returned (wrapped) by Checkpoint when the chain's head
+// is a record no writer signed: one appended behind the writers' backs,
+// which a checkpoint must not cover.
+var ErrUnvouched = errors.New("the audit chain's head is covered by no signature")
+
+// vouched checks that head is a record a writer signed (the last of its
+// batch), or one this Log already checkpointed, before a checkpoint signs
+// it.
+func (l *Log) vouched(ctx context.Context, h store.AuditHead) error {
+	l.ckMu.Lock()
+	known := h.Seq == l.ckSeq && h.Hash == l.ckHash
+	l.ckMu.Unlock()
+	if h.Seq == 0 || known {
+		return nil
+	}
+	recs, err := l.st.AuditRecords(ctx, store.AuditFilter{After: h.Seq - 1, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(recs) == 1 && recs[0].Seq == h.Seq && recs[0].Hash == h.Hash && recs[0].Sig != "" {
+		c, err := openCheckpoint(l.keys, recs[0].Sig)
+		if err == nil && c.Seq == h.Seq && c.Hash == h.Hash {
+			return nil
+		}
+	}
+	// A pruning anchor or a checkpoint already stored for it vouches too.
+	cps, err := l.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if cp.Seq != h.Seq || cp.Hash != h.Hash {
+			continue
+		}
+		if c, err := openCheckpoint(l.keys, cp.JWS); err == nil && c.Seq == h.Seq && c.Hash == h.Hash {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: record %d (run gatehouse audit verify)", ErrUnvouched, h.Seq)
 }
 
 // refreshAfter is how old the last checkpoint may grow before a periodic
@@ -185,41 +235,61 @@ func ParseCheckpoints(r io.Reader) ([]Checkpoint, error) {
 	return out, sc.Err()
 }
 
-// errUnknownKey marks a checkpoint whose key is no longer published.
-var errUnknownKey = errors.New("signed by a key that is not published")
+// errUnknownKey marks a checkpoint whose key this store does not know
+// (deleted before keys were archived, or never this tenant's).
+var errUnknownKey = errors.New("signed by a key this store does not know")
 
-// open returns the checkpoint a JWS states: verified with keys, or merely
-// decoded when keys is nil. A JWS by a key not published yields
-// errUnknownKey.
+// archiveKeys is Keys that also verifies with the public halves of keys
+// no longer published (*keys.Manager does): the trail's old signatures
+// stay checkable after their keys left the JWKS.
+type archiveKeys interface {
+	VerifyArchived(token, typ string) ([]byte, error)
+	HasKey(kid string) bool
+}
+
+// openCheckpoint returns the checkpoint a JWS states: verified with keys,
+// or merely decoded when keys is nil. A JWS by a key the store does not
+// know yields errUnknownKey.
 func openCheckpoint(keys Keys, jws string) (Checkpoint, error) {
+	c, _, err := openClaims(keys, jws)
+	return c, err
+}
+
+// openClaims is openCheckpoint that also returns the claims as signed.
+func openClaims(keys Keys, jws string) (Checkpoint, claims, error) {
 	var payload []byte
 	var err error
 	if keys != nil {
-		payload, err = keys.Verify(jws, CheckpointType)
+		verify := keys.Verify
+		if ak, ok := keys.(archiveKeys); ok {
+			verify = ak.VerifyArchived
+		}
+		payload, err = verify(jws, CheckpointType)
 		if err != nil {
-			if !published(keys, jws) {
-				return Checkpoint{}, errUnknownKey
+			if !knownKey(keys, jws) {
+				return Checkpoint{}, claims{}, errUnknownKey
 			}
-			return Checkpoint{}, err
+			return Checkpoint{}, claims{}, err
 		}
 	} else {
 		parts := strings.Split(jws, ".")
 		if len(parts) != 3 {
-			return Checkpoint{}, errors.New("malformed checkpoint")
+			return Checkpoint{}, claims{}, errors.New("malformed checkpoint")
 		}
 		if payload, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil {
-			return Checkpoint{}, errors.New("malformed checkpoint")
+			return Checkpoint{}, claims{}, errors.New("malformed checkpoint")
 		}
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return Checkpoint{}, fmt.Errorf("malformed checkpoint: %w", err)
+		return Checkpoint{}, claims{}, fmt.Errorf("malformed checkpoint: %w", err)
 	}
-	return Checkpoint{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind, Time: time.UnixMicro(c.At).UTC(), JWS: jws}, nil
+	return Checkpoint{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind, Time: time.UnixMicro(c.At).UTC(), JWS: jws}, c, nil
 }
 
-// published reports whether the key a JWS names is in the keys' JWKS.
-func published(keys Keys, jws string) bool {
+// knownKey reports whether the key a JWS names is one keys has: in the
+// archive, or published in the JWKS.
+func knownKey(keys Keys, jws string) bool {
 	i := strings.IndexByte(jws, '.')
 	if i < 0 {
 		return true // malformed: not a question of keys
@@ -236,7 +306,13 @@ func published(keys Keys, jws string) bool {
 			Kid string `json:"kid"`
 		} `json:"keys"`
 	}
-	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(keys.JWKS(), &set) != nil {
+	if json.Unmarshal(hb, &h) != nil {
+		return true
+	}
+	if ak, ok := keys.(archiveKeys); ok {
+		return ak.HasKey(h.Kid)
+	}
+	if json.Unmarshal(keys.JWKS(), &set) != nil {
 		return true
 	}
 	for _, k := range set.Keys {

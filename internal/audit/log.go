@@ -121,6 +121,7 @@ type Log struct {
 	ckDone chan struct{}
 	ckMu   sync.Mutex
 	ckSeq  int64     // head seq of the last checkpoint this Log wrote
+	ckHash string    // its hash
 	ckAt   time.Time // and its time
 
 	chMu    sync.Mutex
@@ -651,7 +652,8 @@ func (w *writer) records(h store.AuditHead, at time.Time) ([]store.AuditRecord, 
 	}
 	if l.keys != nil && len(recs) > 0 {
 		last := &recs[len(recs)-1]
-		sig, err := l.sign(Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: at, Kind: KindBatch})
+		after := h.Seq
+		sig, err := l.sign(Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: at, Kind: KindBatch}, &after)
 		if err != nil {
 			return nil, err
 		}

@@ -80,12 +80,14 @@ func (l *Log) Export(ctx context.Context, w io.Writer, f Filter) (int64, error) 
 	for {
 		p, err := l.Query(ctx, f)
 		if err != nil {
+			bw.Flush() // what was exported stays whole
 			return n, err
 		}
 		for _, e := range p.Entries {
 			b, err := json.Marshal(e)
 			if err != nil {
-				return n, err
+				bw.Flush()
+				return n, fmt.Errorf("export audit record %d: %w", e.Seq, err)
 			}
 			bw.Write(b)
 			if err := bw.WriteByte('\n'); err != nil {
@@ -188,7 +190,7 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var through int64
 	n, err := l.st.PruneAudit(ctx, before, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		c := Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Kind: KindPrune}
-		jws, err := l.sign(c)
+		jws, err := l.sign(c, nil)
 		if err != nil {
 			return store.AuditCheckpoint{}, err
 		}

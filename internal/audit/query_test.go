@@ -149,6 +149,38 @@ func TestExportJSONL(t *testing.T) {
 	}
 }
 
+// TestExportUnreadableRecord: a record whose stored event is no longer
+// JSON (edited by hand) is exported as its stored bytes, flagged, between
+// the others, and still re-hashes from the copy: the evidence of the
+// tampering is not what the export loses.
+func TestExportUnreadableRecord(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	e.record(t, scenario()...)
+	e.exec(t, `UPDATE audit_log SET event = ? WHERE seq = 3`, `{"type":"tool.decision","actor":"alice"`)
+	var buf bytes.Buffer
+	n, err := e.log.Export(context.Background(), &buf, audit.Filter{})
+	if err != nil || n != int64(len(scenario())) {
+		t.Fatalf("Export: %d records, %v", n, err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != len(scenario()) {
+		t.Fatalf("%d lines, want %d", len(lines), len(scenario()))
+	}
+	if !strings.Contains(lines[2], `"event":"{\"type\":\"tool.decision\",\"actor\":\"alice\"","event_unreadable":true`) {
+		t.Errorf("unreadable record exported as %s", lines[2])
+	}
+	var en audit.Entry
+	if err := json.Unmarshal([]byte(lines[2]), &en); err != nil {
+		t.Fatal(err)
+	}
+	if string(en.Raw) != `{"type":"tool.decision","actor":"alice"` || en.Valid() {
+		t.Errorf("read back: raw %q, valid %v (want the stored bytes, not re-hashing)", en.Raw, en.Valid())
+	}
+	if err := json.Unmarshal([]byte(lines[3]), &en); err != nil || !en.Valid() {
+		t.Errorf("the record after it: %v, valid %v", err, en.Valid())
+	}
+}
+
 // TestTail shows the last records, then follows new ones as they commit.
 func TestTail(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {

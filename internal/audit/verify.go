@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,6 +37,10 @@ const (
 	// ProblemCheckpoint: a checkpoint is invalid or names another hash for
 	// a record than the one stored.
 	ProblemCheckpoint = "checkpoint"
+	// ProblemIndex: the record's query columns (type, person, agent, tool,
+	// decision, correlation, session) are not its event's, so filters
+	// would hide or misattribute it.
+	ProblemIndex = "index"
 )
 
 // Problem is one break found by Verify.
@@ -101,8 +106,15 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 		all = append(all[:len(all):len(all)], opts.Checkpoints...)
 	}
 	var cps []Checkpoint
-	for _, c := range all {
+	for i, c := range all {
 		got, err := openCheckpoint(l.keys, c.JWS)
+		if errors.Is(err, errUnknownKey) && i >= len(stored) {
+			// A copy kept off the box is what proves a cut made together
+			// with the stored checkpoints: one this store cannot check is
+			// a finding, not a detail (the store, keys and all, replaced).
+			problem(c.Seq, ProblemCheckpoint, "off-box checkpoint of record %d is %v", c.Seq, err)
+			continue
+		}
 		if errors.Is(err, errUnknownKey) {
 			rep.Unverifiable++
 			continue
@@ -125,6 +137,13 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 		bySeq[c.Seq] = append(bySeq[c.Seq], c)
 	}
 
+	// The head, before the walk: records appended while it runs are
+	// after it and not judged, so a busy log does not look truncated.
+	head, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return rep, err
+	}
+
 	// The walk.
 	expect, prev := int64(1), Genesis
 	if anchor != nil {
@@ -132,10 +151,14 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 		expect, prev = anchor.Seq+1, anchor.Hash
 	}
 	lastSigned := expect - 1
+	// vouched is the last record a writer's signature covers as the end
+	// of its batch (or the chain's start): the next batch must have been
+	// appended onto it.
+	vouched := expect - 1
 	var last store.AuditRecord
 	walked := false
 	for cursor := expect - 1; ; {
-		page, err := l.st.AuditRecords(ctx, store.AuditFilter{After: cursor, Limit: 1000})
+		page, err := l.st.AuditRecords(ctx, store.AuditFilter{After: cursor, Before: head.Seq + 1, Limit: 1000})
 		if err != nil {
 			return rep, err
 		}
@@ -160,8 +183,11 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			} else if linked && r.Prev != prev {
 				problem(r.Seq, ProblemUnlinked, "record %d does not link to record %d", r.Seq, r.Seq-1)
 			}
+			if col := wrongIndex(r); col != "" {
+				problem(r.Seq, ProblemIndex, "record %d: its %s column is not its event's", r.Seq, col)
+			}
 			if r.Sig != "" {
-				c, err := openCheckpoint(l.keys, r.Sig)
+				c, cl, err := openClaims(l.keys, r.Sig)
 				switch {
 				case errors.Is(err, errUnknownKey):
 					// A key retired long ago. Harmless: the chain links this
@@ -175,6 +201,13 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 				default:
 					rep.Signatures++
 					lastSigned = r.Seq
+					if a := cl.After; a != nil && *a > vouched && len(bySeq[*a]) == 0 {
+						// Records no writer signed, which a writer then
+						// appended onto without knowing.
+						problem(vouched+1, ProblemUnsigned, "records %d to %d are covered by no writer's signature: the batch of records %d to %d was appended onto them",
+							vouched+1, *a, *a+1, r.Seq)
+					}
+					vouched = r.Seq
 				}
 			}
 			for _, c := range bySeq[r.Seq] {
@@ -204,20 +237,37 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			problem(end+1, ProblemTruncated, "checkpoint %d (%s) names record %d, the log ends at %d", c.ID, c.Kind, c.Seq, end)
 		}
 	}
-	head, err := l.st.AuditHead(ctx)
-	if err != nil {
-		return rep, err
-	}
 	switch {
 	case head.Seq > end:
 		problem(end+1, ProblemTruncated, "the head names record %d, the log ends at %d", head.Seq, end)
-	case head.Seq < end:
-		problem(head.Seq+1, ProblemUnsigned, "records %d to %d lie past the head", head.Seq+1, end)
 	case walked && head.Hash != last.Hash:
 		problem(end, ProblemUnlinked, "the head names another hash for record %d", end)
 	}
+	// Records past the head: a record and its head move commit together,
+	// so one that is there must be behind the head read after it.
+	past, err := l.st.AuditRecords(ctx, store.AuditFilter{After: max(head.Seq, end), Limit: 1})
+	if err != nil {
+		return rep, err
+	}
+	if len(past) > 0 {
+		now, err := l.st.AuditHead(ctx)
+		if err != nil {
+			return rep, err
+		}
+		if past[0].Seq > now.Seq {
+			problem(past[0].Seq, ProblemUnsigned, "record %d lies past the head (record %d)", past[0].Seq, now.Seq)
+		}
+	}
 
-	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
+	// By record; a record's query columns, which the chain does not
+	// cover, come after what broke its chain.
+	sort.SliceStable(rep.Problems, func(i, j int) bool {
+		a, b := rep.Problems[i], rep.Problems[j]
+		if a.Seq != b.Seq {
+			return a.Seq < b.Seq
+		}
+		return a.Kind != ProblemIndex && b.Kind == ProblemIndex
+	})
 	rep.Problems = dedupe(rep.Problems)
 	if len(rep.Problems) > 0 {
 		p := rep.Problems[0]
@@ -225,6 +275,26 @@ func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	}
 	rep.OK = true
 	return rep, nil
+}
+
+// wrongIndex returns the first query column of r that is not what its
+// event says, or "". A record whose event does not decode is reported as
+// edited by the hash check instead.
+func wrongIndex(r store.AuditRecord) string {
+	var e Event
+	if json.Unmarshal(r.Event, &e) != nil {
+		return ""
+	}
+	for _, c := range [...]struct{ name, col, ev string }{
+		{"type", r.Type, e.Type}, {"actor", r.Actor, e.Actor}, {"agent", r.Agent, e.Agent},
+		{"tool", r.Tool, e.Tool}, {"decision", r.Decision, e.Decision},
+		{"correlation", r.Correlation, e.Correlation}, {"session", r.Session, e.Session},
+	} {
+		if c.col != indexValue(c.ev) {
+			return c.name
+		}
+	}
+	return ""
 }
 
 // writtenAs returns the seq a record hashes correctly as, when it is not

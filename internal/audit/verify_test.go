@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
@@ -111,9 +112,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.exec(t, `UPDATE audit_log SET event = 'not json' WHERE seq = 2`)
 		}, audit.Problem{Seq: 2, Kind: audit.ProblemEdited}},
 		{"edited index column only", func(t *testing.T, e *env) {
-			// Not hashed, so not a break: queries would mislead, the chain does not.
+			// Not hashed, but filters would misattribute the record.
 			e.exec(t, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 3`)
-		}, audit.Problem{}},
+		}, audit.Problem{Seq: 3, Kind: audit.ProblemIndex}},
+		{"index columns blanked", func(t *testing.T, e *env) {
+			// Filters and traces would no longer find the record.
+			e.exec(t, `UPDATE audit_log SET correlation = '', decision = '' WHERE seq = 2`)
+		}, audit.Problem{Seq: 2, Kind: audit.ProblemIndex}},
 		{"edited time", func(t *testing.T, e *env) {
 			e.exec(t, `UPDATE audit_log SET at = at + 1 WHERE seq = 4`)
 		}, audit.Problem{Seq: 4, Kind: audit.ProblemEdited}},
@@ -151,6 +156,20 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (7, ?, ?, ?, ?, 'tool.decision')`,
 				at, ev, prev, specHash(prev, 7, at, ev))
 			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
+		{"appended out of band, then appended onto", func(t *testing.T, e *env) {
+			prev := e.hashOf(t, 6)
+			ev := `{"type":"tool.decision","actor":"mallory"}`
+			at := e.clock.Now().UnixMicro()
+			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (7, ?, ?, ?, ?, 'tool.decision', 'mallory')`,
+				at, ev, prev, specHash(prev, 7, at, ev))
+			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+			// No checkpoint covers the forged head…
+			if _, err := e.log.Checkpoint(context.Background()); !errors.Is(err, audit.ErrUnvouched) {
+				t.Errorf("Checkpoint on a forged head: %v, want ErrUnvouched", err)
+			}
+			// …and a writer that appends onto it does not make it signed.
+			e.record(t, events(2)...)
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
 		{"appended behind the head", func(t *testing.T, e *env) {
 			prev := e.hashOf(t, 6)
@@ -257,6 +276,15 @@ func TestExternalCheckpoints(t *testing.T) {
 		}
 		if p := rep.Problems[0]; p.Seq != 3 || p.Kind != audit.ProblemTruncated {
 			t.Errorf("problem %+v", p)
+		}
+
+		// A copy signed by keys the store does not know is a finding: the
+		// store, its keys with it, was replaced.
+		other := audit.New(open(t), otherKeys(t), &audit.Options{CheckpointInterval: -1})
+		defer other.Close()
+		rep, err = other.Verify(ctx, &audit.VerifyOptions{Checkpoints: copyCps})
+		if !errors.Is(err, audit.ErrChainBroken) || rep.Problems[0].Kind != audit.ProblemCheckpoint {
+			t.Errorf("copy by unknown keys: %v %+v", err, rep.Problems)
 		}
 
 		// A forged copy does not count as evidence either way.
@@ -411,26 +439,116 @@ func TestCloseDrains(t *testing.T) {
 func TestRetiredKeys(t *testing.T) {
 	e := newEnv(t, storetestSQLite, nil)
 	e.record(t, events(4)...)
-	otherStore := storetestSQLite(t)
-	current, err := openKeys(otherStore, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := audit.New(e.st, current, &audit.Options{CheckpointInterval: -1})
+	l := audit.New(e.st, otherKeys(t), &audit.Options{CheckpointInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	rep, err := l.Verify(ctx, nil)
 	if !errors.Is(err, audit.ErrChainBroken) || rep.Problems[0].Kind != audit.ProblemUnsigned || rep.Problems[0].Seq != 1 {
-		t.Fatalf("tail signed by retired keys only: %v %+v", err, rep.Problems)
+		t.Fatalf("tail signed by unknown keys only: %v %+v", err, rep.Problems)
 	}
 	if rep.Unverifiable != 4 {
 		t.Errorf("unverifiable %d, want 4", rep.Unverifiable)
 	}
-	if _, err := l.Checkpoint(ctx); err != nil {
+	// A head no known key signed is not vouched for by a new checkpoint.
+	if _, err := l.Checkpoint(ctx); !errors.Is(err, audit.ErrUnvouched) {
+		t.Fatalf("checkpoint over unknown signatures: %v", err)
+	}
+}
+
+// TestExpiredKeysStillVerify: keys leave the JWKS a day after rotation,
+// but the trail they signed still verifies, through the archive of their
+// public halves.
+func TestExpiredKeysStillVerify(t *testing.T) {
+	st := storetestSQLite(t)
+	clock := newClock()
+	dir := t.TempDir()
+	master, err := keys.LoadMasterKey("", dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = l.Verify(ctx, nil)
+	sealer, _ := keys.NewSealer(master)
+	ctx := context.Background()
+	km, err := keys.Open(ctx, st, sealer, &keys.Options{Now: clock.Now})
 	if err != nil {
-		t.Fatalf("after a checkpoint by the current key: %v %+v", err, rep.Problems)
+		t.Fatal(err)
 	}
+	l := audit.New(st, km, &audit.Options{Now: clock.Now, CheckpointInterval: -1})
+	defer l.Close()
+	for _, ev := range events(3) {
+		if err := l.Record(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := km.Rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(25 * time.Hour)
+	}
+	if err := l.Record(ctx, events(1)[0]); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.Verify(ctx, nil)
+	if err != nil || rep.Signatures != 4 || rep.Unverifiable != 0 {
+		t.Fatalf("after the keys expired: %v %+v", err, rep)
+	}
+}
+
+// TestVerifyWhileWriting: verify runs on a live log; records appended
+// during the walk are not mistaken for a truncation or a tail past the
+// head.
+func TestVerifyWhileWriting(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		e := newEnv(t, open, nil)
+		ctx := context.Background()
+		e.record(t, events(1500)...)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := e.log.Record(ctx, events(1)[0]); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		before := e.log.Stats().Records
+		for range 10 {
+			if rep, err := e.log.Verify(ctx, nil); err != nil {
+				t.Errorf("verify while writing: %v %+v", err, rep.Problems)
+				break
+			}
+		}
+		during := e.log.Stats().Records - before
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if during == 0 {
+			t.Fatal("nothing was written while verify ran: the test proves nothing")
+		}
+	})
+}
+
+// otherKeys returns signing keys of another store: ones this test's logs
+// never knew.
+func otherKeys(t *testing.T) *keys.Manager {
+	t.Helper()
+	k, err := openKeys(storetestSQLite(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -54,6 +54,10 @@ type signer struct {
 type snapshot struct {
 	signers map[string]signer    // alg → active key
 	public  map[string]publicKey // kid → published key
+	// archive holds the public halves of keys past their publication:
+	// no token verifies with them any more, but the audit trail's old
+	// signatures still must (VerifyArchived).
+	archive map[string]publicKey
 	jwks    []byte
 }
 
@@ -121,7 +125,9 @@ func (m *Manager) Load(ctx context.Context) error {
 }
 
 // Rotate retires the active keys and creates new ones. Retired keys stay
-// published for PublishAfterRetire, then leave the JWKS and are deleted.
+// published for PublishAfterRetire, then leave the JWKS and lose their
+// private half; the public half stays in the archive, so that what they
+// signed in the audit trail can still be checked.
 func (m *Manager) Rotate(ctx context.Context) error {
 	now := m.now().UTC()
 	m.mu.Lock()
@@ -137,8 +143,11 @@ func (m *Manager) Rotate(ctx context.Context) error {
 				old.RetiredAt, old.ExpiresAt = now, now.Add(m.grace)
 				return old, nil
 			})
-		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt):
-			err = m.keys.Delete(ctx, k.ID)
+		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) && len(k.Private) > 0:
+			err = m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+				old.Private = nil
+				return old, nil
+			})
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.mu.Unlock()
@@ -204,11 +213,16 @@ func (m *Manager) generate(alg string) (store.SigningKey, error) {
 
 func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	now := m.now()
-	s := &snapshot{signers: map[string]signer{}, public: map[string]publicKey{}}
+	s := &snapshot{signers: map[string]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}}
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	var jwks []map[string]any
 	for _, k := range all {
 		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
+			p, err := parseJWK(k.ID, k.Public)
+			if err != nil {
+				return nil, fmt.Errorf("archived key %s: %w", k.ID, err)
+			}
+			s.archive[k.ID] = p
 			continue
 		}
 		der, err := m.sealer.Open(k.ID, k.Private)
@@ -290,6 +304,42 @@ func (m *Manager) Verify(token, typ string) ([]byte, error) {
 	}
 	m.verified.put(token, verifiedToken{kid: h.Kid, alg: h.Alg, typ: h.Typ, payload: bytes.Clone(payload)})
 	return payload, nil
+}
+
+// VerifyArchived is Verify against every key the tenant has had: the
+// published ones and the archive of expired ones. It is for what must stay
+// checkable for years (the audit trail's signatures), never for tokens,
+// which an expired key no longer vouches for.
+func (m *Manager) VerifyArchived(token, typ string) ([]byte, error) {
+	payload, err := m.Verify(token, typ)
+	if !errors.Is(err, ErrUnknownKey) {
+		return payload, err
+	}
+	h, payload, input, sig, err := splitJWS(token)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := m.snap.Load().archive[h.Kid]
+	switch {
+	case !ok:
+		return nil, ErrUnknownKey
+	case h.Alg != k.alg:
+		return nil, ErrBadSignature
+	case typ != "" && !sameTyp(h.Typ, typ):
+		return nil, ErrWrongType
+	case !k.verify(input, sig):
+		return nil, ErrBadSignature
+	}
+	return payload, nil
+}
+
+// HasKey reports whether kid names a key of the tenant: published or
+// archived.
+func (m *Manager) HasKey(kid string) bool {
+	s := m.snap.Load()
+	_, pub := s.public[kid]
+	_, old := s.archive[kid]
+	return pub || old
 }
 
 func sameTyp(got, want string) bool {

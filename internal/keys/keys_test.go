@@ -163,3 +163,50 @@ func TestVerifyRemembers(t *testing.T) {
 		t.Errorf("remembered token of a key no longer published: %v", err)
 	}
 }
+
+// An expired key leaves the JWKS and no token verifies with it, but what
+// it signed for the audit trail still verifies through VerifyArchived,
+// also after the keys are read again from the store.
+func TestArchivedKeysVerifyTheTrail(t *testing.T) {
+	now := time.Now()
+	m, _ := newManager(t, &now)
+	ctx := context.Background()
+	var old []string
+	for _, alg := range keys.Algs {
+		tok, err := m.Sign(alg, "gatehouse-audit-checkpoint+jwt", []byte(`{"seq":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, tok)
+	}
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(25 * time.Hour)
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range old {
+		if _, err := m.Verify(tok, ""); !errors.Is(err, keys.ErrUnknownKey) {
+			t.Errorf("an expired key still verifies a token: %v", err)
+		}
+		got, err := m.VerifyArchived(tok, "gatehouse-audit-checkpoint+jwt")
+		if err != nil || string(got) != `{"seq":1}` {
+			t.Errorf("VerifyArchived = %q, %v; want the payload", got, err)
+		}
+		parts := strings.Split(tok, ".")
+		forged := parts[0] + "." + b64(`{"seq":2}`) + "." + parts[2]
+		if _, err := m.VerifyArchived(forged, ""); !errors.Is(err, keys.ErrBadSignature) {
+			t.Errorf("a changed payload verified with an archived key: %v", err)
+		}
+		if _, err := m.VerifyArchived(tok, "JWT"); !errors.Is(err, keys.ErrWrongType) {
+			t.Errorf("wrong typ with an archived key: %v", err)
+		}
+	}
+	if _, err := m.VerifyArchived(b64(`{"alg":"EdDSA","kid":"nobody"}`)+"."+b64(`{}`)+".c2ln", ""); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Errorf("a key never had verified: %v", err)
+	}
+}
