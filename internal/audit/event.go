@@ -20,6 +20,7 @@ const (
 	ClientRegistered = "client.registered"
 	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
 	ConsentGranted   = "consent.granted"
+	ConsentDenied    = "consent.denied" // the person declined on the consent page
 	ToolsListed      = "tools.list"
 	ToolDecided      = "tool.decision" // allow or deny, with reasons and policy
 	SlipMinted       = "slip.minted"

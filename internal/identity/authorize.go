@@ -107,9 +107,12 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if req.resources, e = p.resources(q["resource"]); e != nil {
 		return req, "", e
 	}
-	// Tool scopes are looked up once the person has signed in
-	// (checkToolScopes): anonymous requests must not learn the catalogue.
+	// Tool scopes are checked by their spelling alone, never against the
+	// catalogue (toolscope.go), so this may come before sign-in.
 	req.scopes = p.requestable(scopes, req.resources)
+	if e := p.checkToolScopes(req.scopes); e != nil {
+		return req, "", e
+	}
 	// A registered client gets no scope beyond its registration.
 	var refused bool
 	if req.scopes, refused = p.registeredScopes(c, req.scopes); refused {
@@ -221,10 +224,6 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.url(pathLogin)+"?authz="+url.QueryEscape(next.Encode()), http.StatusSeeOther)
 		return
 	}
-	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
-		p.redirectError(w, r, req, rerr)
-		return
-	}
 	need, err := p.needsConsent(r.Context(), req, user.Username)
 	if err != nil {
 		p.redirectError(w, r, req, errServer(err))
@@ -283,7 +282,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 	for _, sc := range req.scopes {
 		if t, ok := scopeText[sc]; ok {
 			lines = append(lines, t)
-		} else if name, ok := strings.CutPrefix(sc, toolScopePrefix); ok && isToolScope(sc) {
+		} else if name, ok := strings.CutPrefix(sc, toolScopePrefix); ok {
 			tools = append(tools, name)
 		} else {
 			lines = append(lines, "use the permission "+sc)
@@ -340,16 +339,18 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, req, rerr)
 		return
 	}
-	if req.scopes, rerr = p.checkToolScopes(r.Context(), req.scopes); rerr != nil {
-		p.redirectError(w, r, req, rerr)
-		return
-	}
+	ctx := r.Context()
+	// Both answers go to the audit trail: who, which client, what it asked
+	// for (scopes and resources, as the consent page showed them).
+	ev := audit.Event{Session: sess.ID, Actor: user.Username, Agent: req.client.ClientID,
+		RemoteAddr: addrString(p.clientIP(r)),
+		Detail:     map[string]any{"scopes": req.scopes, "resources": p.requestResources(req)}}
 	if form.Get("decision") != "allow" {
-		p.log().InfoContext(r.Context(), "consent denied", "user", user.Username, "client_id", req.client.ClientID)
+		ev.Type, ev.Decision = audit.ConsentDenied, "deny"
+		_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
 		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
 		return
 	}
-	ctx := r.Context()
 	// The consent adds to what the person allowed before: scopes and
 	// resources (what a token exchange by this client may then reach).
 	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
@@ -359,9 +360,8 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
 		Scopes: scopes, Resources: resources, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
 	if err == nil {
-		err = p.record(ctx, audit.Event{Type: audit.ConsentGranted, Session: sess.ID, Actor: user.Username,
-			Agent: req.client.ClientID, Decision: "allow", RemoteAddr: addrString(p.clientIP(r)),
-			Detail: map[string]any{"scopes": req.scopes, "resources": req.resources}})
+		ev.Type, ev.Decision = audit.ConsentGranted, "allow"
+		err = p.record(ctx, ev)
 	}
 	if err != nil {
 		p.redirectError(w, r, req, errServer(err))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gatehouse/gatehouse/internal/audit"
 )
 
@@ -176,5 +178,45 @@ func TestLogoutRefusalsAndConfirmation(t *testing.T) {
 	resp, _ = h.browser().Get(h.url("/logout"))
 	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(html, "You are signed out.") {
 		t.Errorf("no session: %d", resp.StatusCode)
+	}
+}
+
+// TestConsentAnswersAreAudited: the person's answer on the consent page,
+// deny as well as allow, is in the audit trail with the person, the client
+// and what it asked for, and never the code the allow leads to.
+func TestConsentAnswersAreAudited(t *testing.T) {
+	h := newHarness(t)
+	l := h.durableAudit()
+	b := h.signedIn("alice")
+	ask := nativeParams("scope", "openid profile")
+
+	csrf, authz := consentForm(t, h.authorize(b, ask))
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"deny"}})
+	if q := redirectQuery(t, resp, nativeRedirect); q.Get("error") != "access_denied" {
+		t.Fatalf("deny: %v", q)
+	}
+	csrf, authz = consentForm(t, h.authorize(b, ask))
+	resp, _ = b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	code := redirectQuery(t, resp, nativeRedirect).Get("code")
+	if code == "" {
+		t.Fatal("allow: no code")
+	}
+
+	for typ, decision := range map[string]string{"consent.denied": "deny", audit.ConsentGranted: "allow"} {
+		got := stored(t, l, typ)
+		if len(got) != 1 {
+			t.Fatalf("%d %s records, want 1", len(got), typ)
+		}
+		e := got[0].Event
+		if e.Actor != "alice" || e.Agent != "native" || e.Decision != decision || e.Session == "" || e.RemoteAddr == "" {
+			t.Errorf("%s: %s", typ, got[0].Raw)
+		}
+		want := map[string]any{"scopes": []any{"openid", "profile"}, "resources": []any{h.srv.URL + "/mcp"}}
+		if diff := cmp.Diff(want, e.Detail); diff != "" {
+			t.Errorf("%s detail (-want +got):\n%s", typ, diff)
+		}
+		if raw := string(got[0].Raw); strings.Contains(raw, code) || strings.Contains(raw, csrf) {
+			t.Errorf("%s records a secret: %s", typ, raw)
+		}
 	}
 }

@@ -417,3 +417,24 @@ func redirectQuery(t testing.TB, resp *http.Response, prefix string) url.Values 
 }
 
 var jsonMarshal = json.Marshal
+
+// durableAudit makes the provider record into the real audit log on the
+// harness's store (secret-looking Detail keys redacted, as a deployment
+// keeps them), and returns it to query.
+func (h *harness) durableAudit() *audit.Log {
+	h.t.Helper()
+	l := audit.New(h.db, h.p.Keys, &audit.Options{CheckpointInterval: -1})
+	h.t.Cleanup(func() { l.Close() })
+	h.p.Audit = l
+	return l
+}
+
+// stored returns the events of type typ in l, oldest first.
+func stored(t testing.TB, l *audit.Log, typ string) []audit.Entry {
+	t.Helper()
+	p, err := l.Query(t.Context(), audit.Filter{Types: []string{typ}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Entries
+}

@@ -72,11 +72,6 @@ type Provider struct {
 	// Scopes are further scopes advertised and granted besides openid,
 	// profile, email and offline_access. Zero means none.
 	Scopes []string
-	// ToolExists reports whether the tenant's catalogue has the tool
-	// name: the scope tool:<name>, which narrows an MCP access token to
-	// the tools it names (step-up authorization), is granted for it. Nil
-	// means no tool exists. The rules are in toolscope.go.
-	ToolExists func(ctx context.Context, name string) (bool, error)
 	// AccessTokenTTL is the lifetime of access and ID tokens; zero means
 	// 10 minutes.
 	AccessTokenTTL time.Duration

@@ -1,19 +1,14 @@
 package identity
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 )
 
-// withTools lets the catalogue have the tool sales_report, and offers the
-// scope reports besides tools.
-func withTools(p *Provider) {
-	p.Scopes = append(p.Scopes, "reports")
-	p.ToolExists = func(_ context.Context, name string) (bool, error) { return name == "sales_report", nil }
-}
+// withReports offers the scope reports besides tools.
+func withReports(p *Provider) { p.Scopes = append(p.Scopes, "reports") }
 
 // A registered scope (RFC 7591) is stored and is all the client can be
 // granted: a request beyond it gets the registered part; one with nothing
@@ -21,7 +16,7 @@ func withTools(p *Provider) {
 // are not limited by it. A client that registered no scope, or only scopes
 // not offered here, is not limited.
 func TestRegisteredScopeLimitsGrants(t *testing.T) {
-	h := newHarness(t, withTools)
+	h := newHarness(t, withReports)
 	const cb = "https://scoped.example/cb"
 	reg := h.register(`{"redirect_uris":["` + cb + `"],"scope":"openid tools tool:sales_report unknown"}`)
 	if reg.Status != 201 || reg.JSON["scope"] != "openid tools" {

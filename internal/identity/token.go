@@ -73,12 +73,22 @@ func get(f form, k string) string {
 }
 
 // tokenEvent is the audit event of an issued token: IDs, never the token.
+// Detail names what was issued under "issued", as token types: a key such
+// as refresh_token would be taken by the audit trail for a secret and
+// redacted, whatever its value.
 func (p *Provider) tokenEvent(r *http.Request, typ, grantType string, resp *tokenResponse) audit.Event {
 	c := resp.claims
+	issued := []string{"access_token"}
+	if resp.RefreshToken != "" {
+		issued = append(issued, "refresh_token")
+	}
+	if resp.IDToken != "" {
+		issued = append(issued, "id_token")
+	}
 	e := audit.Event{Type: typ, Session: c.SessionID, TokenID: c.JTI, Agent: c.ClientID, Status: "ok",
 		RemoteAddr: addrString(p.clientIP(r)),
 		Detail: map[string]any{"grant_type": grantType, "scope": c.Scope, "aud": []string(c.Audience),
-			"exp": c.Expiry, "refresh_token": resp.RefreshToken != "", "id_token": resp.IDToken != ""}}
+			"exp": c.Expiry, "issued": issued}}
 	if c.GrantID != "" {
 		e.Actor = c.Subject
 		e.Detail["grant_id"] = c.GrantID
@@ -314,14 +324,17 @@ func minTime(a, b time.Time) time.Time {
 
 // clientScopes are the scopes a client may hold for itself in a token for
 // aud: not the OpenID Connect ones, which are about a person.
-func (p *Provider) clientScopes(ctx context.Context, asked, aud []string) ([]string, *Error) {
+func (p *Provider) clientScopes(asked, aud []string) ([]string, *Error) {
 	var out []string
 	for _, s := range p.requestable(asked, aud) {
 		if !slices.Contains(standardScopes, s) {
 			out = append(out, s)
 		}
 	}
-	return p.checkToolScopes(ctx, out)
+	if e := p.checkToolScopes(out); e != nil {
+		return nil, e
+	}
+	return out, nil
 }
 
 func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
@@ -346,7 +359,7 @@ func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, 
 	if refused {
 		return nil, errBeyondRegistration(client)
 	}
-	scopes, e := p.clientScopes(ctx, asked, aud)
+	scopes, e := p.clientScopes(asked, aud)
 	if e != nil {
 		return nil, e
 	}

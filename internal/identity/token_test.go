@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -350,4 +352,72 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestTokenEventsSayWhatWasIssued: the stored token.issued,
+// token.refreshed, token.exchanged and token.revoked records name what was
+// issued or revoked in keys the audit trail keeps, rather than under keys
+// it redacts as secrets (refresh_token, id_token): a client_credentials
+// token reads as an access token alone.
+func TestTokenEventsSayWhatWasIssued(t *testing.T) {
+	h := newHarness(t)
+	l := h.durableAudit()
+
+	cc := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}})
+	user := h.userTokens("scope", "openid offline_access")
+	agent := h.token("agent", "agent-secret", url.Values{"grant_type": {"client_credentials"}})
+	if cc.Status != 200 || agent.Status != 200 || user.Refresh == "" || user.ID == "" {
+		t.Fatalf("tokens: %d %d %d %q", cc.Status, agent.Status, user.Status, user.Error)
+	}
+	refreshed := refresh(h, user.Refresh)
+	if err := h.db.Identity().SetConsent(t.Context(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid"}, GrantedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	exchanged := h.token("agent", "agent-secret", exchangeForm(user.Access))
+	revoked := h.post("/revoke", "web", "web-secret", url.Values{"token": {refreshed.Refresh}})
+	if refreshed.Status != 200 || exchanged.Status != 200 || revoked.Status != 200 {
+		t.Fatalf("refresh %d %q, exchange %d %q, revoke %d", refreshed.Status, refreshed.Error,
+			exchanged.Status, exchanged.Error, revoked.Status)
+	}
+
+	issued := func(e audit.Entry) []string {
+		var out []string
+		v, _ := e.Event.Detail["issued"].([]any)
+		for _, x := range v {
+			s, _ := x.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	want := map[string][][]string{
+		audit.TokenIssued: {
+			{"access_token"}, // billing, client_credentials
+			{"access_token", "refresh_token", "id_token"}, // alice, code
+			{"access_token"}, // agent, client_credentials
+		},
+		audit.TokenRefreshed: {{"access_token", "refresh_token", "id_token"}},
+		audit.TokenExchanged: {{"access_token"}},
+	}
+	for typ, wants := range want {
+		got := stored(t, l, typ)
+		if len(got) != len(wants) {
+			t.Fatalf("%d %s records, want %d", len(got), typ, len(wants))
+		}
+		for i, e := range got {
+			if diff := cmp.Diff(wants[i], issued(e)); diff != "" {
+				t.Errorf("%s #%d issued (-want +got):\n%s\n%s", typ, i, diff, e.Raw)
+			}
+		}
+	}
+	for _, typ := range []string{audit.TokenIssued, audit.TokenRefreshed, audit.TokenExchanged, audit.TokenRevoked} {
+		for _, e := range stored(t, l, typ) {
+			if strings.Contains(string(e.Raw), audit.Redacted) {
+				t.Errorf("%s record with a redacted value: %s", typ, e.Raw)
+			}
+		}
+	}
+	if got := stored(t, l, audit.TokenRevoked); len(got) != 1 || got[0].Event.Detail["token_type"] != "refresh_token" {
+		t.Errorf("token.revoked: %v", got)
+	}
 }

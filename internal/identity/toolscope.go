@@ -8,39 +8,42 @@ package identity
 // the client asks for it here (step-up authorization).
 //
 // Rules:
-//   - tool:<name> is granted for a tool the catalogue has (ToolExists), in
-//     a token whose audience is the MCP resource, and for no other
-//     resource: it means nothing elsewhere.
-//   - It is looked up only once the person (or, for client_credentials,
-//     the client) is authenticated, so that an anonymous caller cannot
-//     learn from the authorization endpoint which tools exist. A signed-in
-//     person can learn whether a tool name exists; nothing else about it.
+//   - The answer never depends on the catalogue: a caller learns nothing
+//     here of the tools it may not call, neither their names nor their
+//     number. tool:<name> with a well-formed name (store.IsToolName) is
+//     granted as asked, whether the tenant has the tool and whether the
+//     person (or client) may call it; a malformed one refuses the request
+//     (invalid_scope) by its spelling alone. Granting a name the person
+//     cannot call gives nothing: a tool scope only narrows a token, and
+//     the gateway's policy still decides every call.
+//   - It is granted in a token whose audience is the MCP resource, and for
+//     no other resource: it means nothing elsewhere.
 //   - Tool scopes are not listed in scopes_supported (RFC 8414 lets a
 //     server leave supported scopes out; the list would show the catalogue
 //     to anyone), nor accepted in dynamic registration metadata (which is
 //     anonymous); the scope a client registers never limits them, since a
 //     tool scope only narrows a token (registeredScopes).
-//   - A request that asks for tool scopes and is granted none is refused
-//     (invalid_scope): the token would name no tool, and so reach every
-//     tool, which is wider than asked. Likewise a refresh or token exchange
-//     that narrows a tool-scoped grant must keep at least one tool scope.
+//   - A request's tool scopes are all granted or the request is refused:
+//     a token that names no tool reaches every tool, which is wider than
+//     asked. Likewise a refresh or token exchange that narrows a
+//     tool-scoped grant must keep at least one tool scope.
 
 import (
-	"context"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 const toolScopePrefix = "tool:"
 
 // maxToolScopes bounds the tool scopes one request may ask for, and so the
-// catalogue lookups it causes.
+// size of the token and of the consent it leads to.
 const maxToolScopes = 64
 
-func isToolScope(s string) bool {
-	name, ok := strings.CutPrefix(s, toolScopePrefix)
-	return ok && name != ""
-}
+// isToolScope reports whether s is in the tool scopes' namespace, whether
+// or not it names a tool well (checkToolScopes refuses those that do not).
+func isToolScope(s string) bool { return strings.HasPrefix(s, toolScopePrefix) }
 
 // forMCP reports whether a token for the resources aud (none: the default,
 // MCPResource) is for the MCP resource.
@@ -49,12 +52,12 @@ func (p *Provider) forMCP(aud []string) bool {
 }
 
 // dynamicToolScope is a tool scope the provider does not know from its
-// configuration: one to look up in the catalogue.
+// configuration: one that checkToolScopes checks.
 func (p *Provider) dynamicToolScope(s string) bool { return !p.scopeSet[s] && isToolScope(s) }
 
 // requestable keeps, in order, the requested scopes the provider may grant
 // for a token for aud: the ones it knows, and tool scopes when aud is the
-// MCP resource. Tool scopes are not looked up yet (checkToolScopes does).
+// MCP resource. Tool scopes are not checked yet (checkToolScopes does).
 func (p *Provider) requestable(req, aud []string) []string {
 	mcp := p.forMCP(aud)
 	var out []string
@@ -66,45 +69,25 @@ func (p *Provider) requestable(req, aud []string) []string {
 	return out
 }
 
-// checkToolScopes keeps the tool scopes among scopes that name a tool of the
-// catalogue, and everything else as it is. Call it only for an
-// authenticated person or client.
-func (p *Provider) checkToolScopes(ctx context.Context, scopes []string) ([]string, *Error) {
+// checkToolScopes refuses scopes whose tool scopes are too many or name a
+// tool badly. It looks nothing up: what it answers depends only on the
+// request, never on the catalogue, so it may be called before anyone is
+// authenticated.
+func (p *Provider) checkToolScopes(scopes []string) *Error {
 	asked := 0
 	for _, s := range scopes {
-		if p.dynamicToolScope(s) {
-			asked++
-		}
-	}
-	if asked == 0 {
-		return scopes, nil
-	}
-	if asked > maxToolScopes {
-		return nil, errInvalidScope("at most %d tool scopes may be asked for at once", maxToolScopes)
-	}
-	var out []string
-	granted := 0
-	for _, s := range scopes {
 		if !p.dynamicToolScope(s) {
-			out = append(out, s)
 			continue
 		}
-		ok := false
-		if p.ToolExists != nil {
-			var err error
-			if ok, err = p.ToolExists(ctx, strings.TrimPrefix(s, toolScopePrefix)); err != nil {
-				return nil, errServer(err)
-			}
+		if !store.IsToolName(strings.TrimPrefix(s, toolScopePrefix)) {
+			return errInvalidScope("a tool scope is tool: followed by a tool name, 1 to 64 letters, digits, '_', '-' or '.'")
 		}
-		if ok {
-			out = append(out, s)
-			granted++
-		}
+		asked++
 	}
-	if granted == 0 {
-		return nil, errInvalidScope("the scope names no tool served here")
+	if asked > maxToolScopes {
+		return errInvalidScope("at most %d tool scopes may be asked for at once", maxToolScopes)
 	}
-	return out, nil
+	return nil
 }
 
 // keepsToolScopes reports whether asked, a narrowing of granted, keeps the

@@ -1,62 +1,27 @@
 package identity
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// toolCatalogue is a ToolExists over two tools that counts its lookups.
-type toolCatalogue struct {
-	mu     sync.Mutex
-	looked []string
-	fail   bool
-}
-
-func (c *toolCatalogue) exists(_ context.Context, name string) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.looked = append(c.looked, name)
-	if c.fail {
-		return false, errors.New("the store is down")
-	}
-	return name == "sales_report" || name == "payroll_report", nil
-}
-
-func (c *toolCatalogue) lookups() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.looked)
-}
-
 func TestToolScopes(t *testing.T) {
-	cat := &toolCatalogue{}
-	h := newHarness(t, func(p *Provider) { p.ToolExists = cat.exists })
+	h := newHarness(t)
 
-	// A tool of the catalogue is granted; one that is not is left out.
+	// Tool scopes are granted as asked, whatever the catalogue holds.
 	r := h.userTokens("scope", "openid offline_access tool:sales_report tool:nonexistent")
-	if r.Status != 200 || r.JSON["scope"] != "openid offline_access tool:sales_report" || claims(t, r.Access)["scope"] != "openid offline_access tool:sales_report" {
+	if r.Status != 200 || r.JSON["scope"] != "openid offline_access tool:sales_report tool:nonexistent" ||
+		claims(t, r.Access)["scope"] != "openid offline_access tool:sales_report tool:nonexistent" {
 		t.Fatalf("granted: %v", r.JSON)
 	}
 
-	// Only tools that do not exist: refused, not an unnarrowed token.
-	b := h.signedIn("alice")
-	q := redirectQuery(t, h.authorize(b, authParams("scope", "openid tool:nonexistent")), webRedirect)
-	if q.Get("error") != "invalid_scope" || q.Get("code") != "" {
-		t.Errorf("only a tool that does not exist: %v", q)
-	}
-
-	// Anonymous: the same login page whether the tool exists or not, and
-	// nothing looked up.
-	before := len(cat.lookups())
+	// Anonymous: the login page, whatever the tool.
 	for _, scope := range []string{"openid tool:nonexistent", "openid tool:payroll_report"} {
 		resp := h.authorize(h.browser(), authParams("scope", scope))
 		resp.Body.Close()
@@ -64,15 +29,11 @@ func TestToolScopes(t *testing.T) {
 			t.Errorf("anonymous %q: %d %s", scope, resp.StatusCode, loc)
 		}
 	}
-	if got := cat.lookups()[before:]; len(got) != 0 {
-		t.Errorf("anonymous requests looked up %v", got)
-	}
 
-	// A token for another resource carries no tool scope, nor looks one up.
-	before = len(cat.lookups())
+	// A token for another resource carries no tool scope.
 	r = h.userTokens("scope", "openid tool:sales_report", "resource", "https://api.example/")
-	if r.JSON["scope"] != "openid" || len(cat.lookups()) != before {
-		t.Errorf("another resource: %v, lookups %v", r.JSON, cat.lookups()[before:])
+	if r.JSON["scope"] != "openid" {
+		t.Errorf("another resource: %v", r.JSON)
 	}
 	// Nor does one narrowed to another resource at the token endpoint.
 	v := authParams("scope", "openid tool:sales_report")
@@ -114,38 +75,110 @@ func TestToolScopes(t *testing.T) {
 		t.Errorf("exchange asking for no tool scope: %v", x.JSON)
 	}
 
-	// client_credentials: looked up too, the client being authenticated.
+	// client_credentials: granted as asked too.
 	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"tool:sales_report tool:nonexistent"}}
-	if x := h.token("billing", "billing-secret", cc); x.Status != 200 || x.JSON["scope"] != "tool:sales_report" {
+	if x := h.token("billing", "billing-secret", cc); x.Status != 200 || x.JSON["scope"] != "tool:sales_report tool:nonexistent" {
 		t.Errorf("client_credentials: %v", x.JSON)
 	}
-	cc.Set("scope", "tool:nonexistent")
-	if x := h.token("billing", "billing-secret", cc); x.Error != "invalid_scope" {
-		t.Errorf("client_credentials, no such tool: %v", x.JSON)
-	}
 
-	// Too many tool scopes at once: refused before any lookup.
+	// At most maxToolScopes at once.
 	var many []string
 	for i := range maxToolScopes + 1 {
 		many = append(many, "tool:t"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26)))
 	}
-	before = len(cat.lookups())
-	cc.Set("scope", strings.Join(many, " "))
-	if x := h.token("billing", "billing-secret", cc); x.Error != "invalid_scope" || len(cat.lookups()) != before {
-		t.Errorf("too many tool scopes: %v, %d lookups", x.JSON, len(cat.lookups())-before)
+	cc.Set("scope", strings.Join(many[:maxToolScopes], " "))
+	if x := h.token("billing", "billing-secret", cc); x.Status != 200 || x.JSON["scope"] != cc.Get("scope") {
+		t.Errorf("%d tool scopes: %v", maxToolScopes, x.JSON)
 	}
-
-	// A store that cannot answer is a server error, not a wider token.
-	cat.mu.Lock()
-	cat.fail = true
-	cat.mu.Unlock()
-	q = redirectQuery(t, h.authorize(h.signedIn("alice"), authParams("scope", "openid tool:sales_report")), webRedirect)
-	if q.Get("error") != "server_error" {
-		t.Errorf("failing lookup: %v", q)
+	cc.Set("scope", strings.Join(many, " "))
+	if x := h.token("billing", "billing-secret", cc); x.Error != "invalid_scope" {
+		t.Errorf("too many tool scopes: %v", x.JSON)
 	}
 
 	// Tool scopes are not advertised.
 	if slices.ContainsFunc(h.p.scopes, isToolScope) {
 		t.Errorf("scopes_supported %v", h.p.scopes)
+	}
+}
+
+// TestToolScopesTellNothingOfTheCatalogue: whoever asks for tool scopes —
+// a signed-in person, through a first-party client or through the consent
+// page of another, or a service client — gets the same answer for a tool
+// the tenant has (payroll_report, which alice may not call) as for one it
+// does not have, so that the scope is no oracle of the catalogue. A
+// malformed tool scope is refused alike, signed in or not.
+func TestToolScopesTellNothingOfTheCatalogue(t *testing.T) {
+	h := newHarness(t)
+	const known, unknown = "payroll_report", "no_such_tool"
+	// same reports whether a and b are equal once each one's tool name is
+	// replaced by the same placeholder.
+	same := func(a, b string) bool {
+		return strings.ReplaceAll(a, known, "TOOL") == strings.ReplaceAll(b, unknown, "TOOL")
+	}
+
+	// The authorization code flow of a first-party client: a code either
+	// way, and a token narrowed to the tool asked for.
+	b := h.signedIn("alice")
+	for _, tool := range []string{known, unknown} {
+		scope := "openid tool:" + tool
+		q := redirectQuery(t, h.authorize(b, authParams("scope", scope)), webRedirect)
+		if q.Get("error") != "" || q.Get("code") == "" {
+			t.Fatalf("authorize %s: %v", scope, q)
+		}
+		r := h.redeem(q.Get("code"))
+		if r.Status != 200 || r.JSON["scope"] != scope || claims(t, r.Access)["scope"] != scope {
+			t.Errorf("token for %s: %d %v", scope, r.Status, r.JSON)
+		}
+	}
+
+	// The consent page of a client that is not first-party: the same page,
+	// naming the tool asked for.
+	var pages []string
+	for _, tool := range []string{known, unknown} {
+		resp := h.authorize(b, nativeParams("scope", "openid tool:"+tool))
+		html := body(t, resp)
+		if resp.StatusCode != 200 || !strings.Contains(html, tool) {
+			t.Fatalf("consent page for %s: %d %s", tool, resp.StatusCode, html)
+		}
+		pages = append(pages, html)
+	}
+	if !same(pages[0], pages[1]) {
+		t.Errorf("the consent pages differ:\n%s\n---\n%s", pages[0], pages[1])
+	}
+
+	// client_credentials: the same answer but for the name.
+	var answers []string
+	for _, tool := range []string{known, unknown} {
+		x := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}, "scope": {"tool:" + tool}})
+		if x.Status != 200 || x.JSON["scope"] != "tool:"+tool {
+			t.Fatalf("client_credentials tool:%s: %d %v", tool, x.Status, x.JSON)
+		}
+		delete(x.JSON, "access_token")
+		j, _ := jsonMarshal(x.JSON)
+		answers = append(answers, string(j))
+	}
+	if !same(answers[0], answers[1]) {
+		t.Errorf("client_credentials answers differ: %s, %s", answers[0], answers[1])
+	}
+
+	// Malformed tool scopes: refused, by their spelling alone, with one
+	// description, whoever asks.
+	descriptions := map[string]bool{}
+	for _, scope := range []string{"tool:", "tool:a,b", "tool:a/b", "tool:" + strings.Repeat("a", 65)} {
+		for who, br := range map[string]*http.Client{"anonymous": h.browser(), "alice": b} {
+			q := redirectQuery(t, h.authorize(br, authParams("scope", "openid tool:sales_report "+scope)), webRedirect)
+			if q.Get("error") != "invalid_scope" || q.Get("code") != "" {
+				t.Errorf("%s asking for %q: %v", who, scope, q)
+			}
+			descriptions[q.Get("error_description")] = true
+		}
+		x := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
+		if x.Error != "invalid_scope" {
+			t.Errorf("client_credentials %q: %v", scope, x.JSON)
+		}
+		descriptions[x.JSON["error_description"].(string)] = true
+	}
+	if len(descriptions) != 1 {
+		t.Errorf("malformed tool scopes are described %d ways: %v", len(descriptions), descriptions)
 	}
 }

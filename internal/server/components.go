@@ -57,7 +57,6 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		// Tokens for the admin API are asked for by its resource URI.
 		Resources: []string{strings.TrimSuffix(s.Issuer, "/") + admin.Path},
 		// tool:<name> scopes (step-up at /mcp) name tools of the catalogue.
-		ToolExists: s.toolExists,
 	}
 	if err := idp.Check(); err != nil {
 		return err
@@ -89,19 +88,6 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	}
 	api.Mount(mux)
 	return nil
-}
-
-// toolExists reports whether the catalogue has the tool name, whatever its
-// status: a scope naming a withheld tool only narrows a token. It reads
-// the store each time, without a cache: authorization requests are rare,
-// each asks for few tool scopes (the provider bounds them), and a tool
-// removed on another replica must not be granted a moment later.
-func (s *Server) toolExists(ctx context.Context, name string) (bool, error) {
-	_, err := s.Store.Tools().Get(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // connections builds the tenant's federation connections, each secret
