@@ -84,7 +84,12 @@ type metadata struct {
 // defaultClient follows redirects of the plain GETs (metadata, keys) only:
 // a redirected introspection would hand the slip and the tool's client
 // credentials to wherever the redirect points.
-var defaultClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+var defaultClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: plainRedirectsOnly}
+
+// plainRedirectsOnly follows the redirects of plain GETs (metadata, JWKS)
+// and no other: the introspection POST carries the slip and the tool's
+// client secret, which a redirect would hand to whatever host it names.
+func plainRedirectsOnly(_ *http.Request, via []*http.Request) error {
 	switch {
 	case via[0].Method != http.MethodGet || via[0].Header.Get("Authorization") != "":
 		return http.ErrUseLastResponse
@@ -92,7 +97,7 @@ var defaultClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(
 		return errors.New("slipverify: stopped after 10 redirects")
 	}
 	return nil
-}}
+}
 
 // VerifyRequest checks the slip an HTTP request carries as its bearer token
 // against the request's JSON body, which must be the call's arguments. It
@@ -144,11 +149,15 @@ func (v *Verifier) now() time.Time {
 	return time.Now()
 }
 
+// client is HTTPClient (or a default) with plainRedirectsOnly, whatever
+// redirect policy HTTPClient has.
 func (v *Verifier) client() *http.Client {
-	if v.HTTPClient != nil {
-		return v.HTTPClient
+	if v.HTTPClient == nil {
+		return defaultClient
 	}
-	return defaultClient
+	c := *v.HTTPClient
+	c.CheckRedirect = plainRedirectsOnly
+	return &c
 }
 
 // check does every verification that needs no single-use answer.

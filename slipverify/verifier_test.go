@@ -187,13 +187,17 @@ func TestIntrospectionRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/introspect", http.StatusTemporaryRedirect)
 	}))
 	defer redirecting.Close()
-	v := newVerifier(d, "refund")
-	v.JWKSURL, v.IntrospectionURL = d.URL+"/jwks", redirecting.URL
-	args := `{"amount":12}`
-	if _, err := v.Verify(context.Background(), d.mint("refund", args), []byte(args)); !errors.Is(err, slipverify.ErrUnavailable) {
-		t.Errorf("Verify through a redirecting introspection endpoint = %v, want ErrUnavailable", err)
-	}
-	if n := reached.Load(); n != 0 {
-		t.Errorf("the redirect was followed %d times", n)
+	// Also with a client of the tool author's own (a private CA, a
+	// timeout), which follows redirects unless told otherwise.
+	for _, client := range []*http.Client{nil, {Timeout: 5 * time.Second}} {
+		v := newVerifier(d, "refund")
+		v.JWKSURL, v.IntrospectionURL, v.HTTPClient = d.URL+"/jwks", redirecting.URL, client
+		args := `{"amount":12}`
+		if _, err := v.Verify(context.Background(), d.mint("refund", args), []byte(args)); !errors.Is(err, slipverify.ErrUnavailable) {
+			t.Errorf("client %v: Verify through a redirecting introspection endpoint = %v, want ErrUnavailable", client, err)
+		}
+		if n := reached.Load(); n != 0 {
+			t.Errorf("client %v: the redirect was followed %d times", client, n)
+		}
 	}
 }
