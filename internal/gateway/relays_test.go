@@ -690,7 +690,8 @@ func converseAtOnce(t *testing.T, conversations map[string]string) {
 
 // TestLanesOpenPerCallerAndCloseWhenIdle: a Streamable HTTP upstream gets
 // one session per caller besides the gateway's, and a caller's session
-// closes once no call used it for a while.
+// closes once no call used it for a while, with no further call to
+// notice it.
 func TestLanesOpenPerCallerAndCloseWhenIdle(t *testing.T) {
 	defer gateway.SetLaneIdle(300 * time.Millisecond)()
 	up := newTestUpstream("Echoes")
@@ -722,9 +723,11 @@ func TestLanesOpenPerCallerAndCloseWhenIdle(t *testing.T) {
 	if n, l := sessions(), lanes(); n != 3 || l != 2 {
 		t.Fatalf("after alice's and carol's calls: %d upstream sessions and %d lanes, want 3 and 2", n, l)
 	}
-	time.Sleep(400 * time.Millisecond) // both idle longer than the limit
+	waitFor(t, "idle lanes closed", func() bool { return sessions() == 1 && lanes() == 0 })
 	call(t, alice, "echo", map[string]any{"text": "a"})
-	waitFor(t, "idle lanes closed", func() bool { return sessions() == 2 && lanes() == 1 })
+	if n, l := sessions(), lanes(); n != 2 || l != 1 {
+		t.Fatalf("after alice's next call: %d upstream sessions and %d lanes, want 2 and 1", n, l)
+	}
 }
 
 // TestLanesAfterUpstreamRestart: when a Streamable HTTP upstream restarts,

@@ -378,14 +378,26 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	log.Info("gateway: upstream connected")
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-ended:
-		if err == nil {
-			err = errors.New("the connection closed")
+	// Idle lanes end on time even when no call comes to look for them.
+	sweep := time.NewTicker(laneIdle / 8)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-ended:
+			if err == nil {
+				err = errors.New("the connection closed")
+			}
+			return err
+		case now := <-sweep.C:
+			c.mu.Lock()
+			idle := c.idleLanes(now)
+			c.mu.Unlock()
+			for _, cs := range idle {
+				cs.Close()
+			}
 		}
-		return err
 	}
 }
 
