@@ -33,6 +33,16 @@ const (
 	AuditRead        = "audit.read"   // an admin read the trail through the admin API: who, which query
 )
 
+// Types are the event types above, for filters to refuse any other.
+var Types = []string{
+	LoginSucceeded, LoginFailed, Logout,
+	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
+	ClientRegistered, ClientAuthFailed, ConsentGranted, ConsentDenied,
+	ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult,
+	FeaturesListed, FeatureDecided, FeatureResult,
+	AdminChange, KeyRotated, AuditPruned, AuditRead,
+}
+
 // Event types of an upstream MCP server's prompts, resources and
 // completions. Detail names the method (prompts/get, resources/read,
 // resources/subscribe, completion/complete; prompts/list …).

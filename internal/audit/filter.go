@@ -2,6 +2,8 @@ package audit
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -31,6 +33,17 @@ func (f Filter) Check() error {
 	}
 	if f.Limit < 0 || f.Limit > 1000 {
 		return fmt.Errorf("limit %d: want 1 to 1000", f.Limit)
+	}
+	// Mistakes that would otherwise answer nothing, as if nothing had
+	// happened: a misspelt event type, an empty time window.
+	for _, t := range f.Types {
+		if !slices.Contains(Types, t) {
+			return fmt.Errorf("type %q: no such event type (known: %s)", t, strings.Join(Types, ", "))
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return fmt.Errorf("since %s is not before until %s: no record could match",
+			f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
 	}
 	return nil
 }

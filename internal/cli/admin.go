@@ -129,17 +129,20 @@ func group(name, summary string, subs ...*adminCmd) *command {
 					return err
 				}
 				after := snapshot(ctx, st, name, fs.Arg(0))
-				if reflect.DeepEqual(before, after) {
+				var fields []string
+				if f := secretChanged(before, after); f != "" {
+					fields = []string{f}
+				} else if reflect.DeepEqual(before.data, after.data) {
 					return nil
 				}
 				op := "~"
 				switch {
-				case before == nil:
+				case before.data == nil:
 					op = "+"
-				case after == nil:
+				case after.data == nil:
 					op = "-"
 				}
-				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before, after); err != nil {
+				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before.data, after.data, fields...); err != nil {
 					return fmt.Errorf("the change was made but not audited: %w", err)
 				}
 				return nil
@@ -313,12 +316,16 @@ func roleCommand() *command {
 					if err := tx.Roles().Delete(ctx, name); err != nil {
 						return err
 					}
+					// The group's snapshot of the role records whom it
+					// was taken from; the output says so too.
+					var from []string
 					us, err := tx.Users().List(ctx)
 					if err != nil {
 						return err
 					}
 					for _, u := range us {
 						if slices.Contains(u.Roles, name) {
+							from = append(from, "user "+u.Username)
 							if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
 								u.Roles = remove(u.Roles, name)
 								return u, nil
@@ -333,6 +340,7 @@ func roleCommand() *command {
 					}
 					for _, t := range ts {
 						if slices.Contains(t.Roles, name) {
+							from = append(from, "tool "+t.Name)
 							if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
 								t.Roles = remove(t.Roles, name)
 								return t, nil
@@ -341,7 +349,11 @@ func roleCommand() *command {
 							}
 						}
 					}
-					fmt.Fprintf(env.Stdout, "- role %s\n", name)
+					if len(from) > 0 {
+						fmt.Fprintf(env.Stdout, "- role %s (taken from %s)\n", name, strings.Join(from, ", "))
+					} else {
+						fmt.Fprintf(env.Stdout, "- role %s\n", name)
+					}
 					return nil
 				})
 			}},

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -16,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
 // openAudit opens the store, its keys and its audit trail for a command.
@@ -31,6 +36,34 @@ func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *a
 		return nil, nil, nil, err
 	}
 	return st, ks, audit.New(st, ks, &audit.Options{CheckpointInterval: -1}), nil
+}
+
+// needStore refuses a data folder that holds no Gatehouse store. Commands
+// that only read the trail call it first: opening would create a store
+// and a master key where a mistyped --data points, and 'audit verify'
+// would then call its empty trail OK. A PostgreSQL database is opened as
+// it is: there, a wrong URL fails to connect.
+func needStore(o server.StoreOptions) error {
+	if o.DatabaseURL != "" {
+		return nil
+	}
+	dir := cmp.Or(o.DataDir, server.DefaultDataDir)
+	db := filepath.Join(dir, sqlite.FileName)
+	fi, err := os.Stat(db)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0:
+		return fmt.Errorf("data folder %s holds no Gatehouse store (no %s): check --data", dir, sqlite.FileName)
+	case err != nil:
+		return fmt.Errorf("data folder %s: %w", dir, err)
+	}
+	if o.MasterKey != "" {
+		return nil
+	}
+	_, err = os.Stat(filepath.Join(dir, keys.MasterKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data folder %s has no %s: pass the store's --master-key", dir, keys.MasterKeyFile)
+	}
+	return err
 }
 
 // cliActor names the person at the terminal in the audit trail.
@@ -76,6 +109,9 @@ func (ff *filterFlags) filter(now time.Time) (audit.Filter, error) {
 	return f, nil
 }
 
+// maxTail is the most records 'audit tail' prints before following.
+const maxTail = 1000
+
 func auditCommand() *command {
 	var (
 		sf                  storeFlags
@@ -86,6 +122,9 @@ func auditCommand() *command {
 		jsonOut             bool
 	)
 	withAudit := func(fn func(ctx context.Context, l *audit.Log) error) error {
+		if err := needStore(sf.o); err != nil {
+			return err
+		}
 		ctx, stop := signalContext()
 		defer stop()
 		st, _, l, err := openAudit(ctx, sf)
@@ -163,12 +202,17 @@ func auditCommand() *command {
 					sf.declare(fs)
 					ff.declare(fs)
 					fs.BoolVar(&follow, "f", false, "follow: keep printing records as they are written")
-					fs.IntVar(&n, "n", 20, "how many of the last records to print first")
+					fs.IntVar(&n, "n", 20, "how many of the last records to print first (0 to 1000)")
 					fs.BoolVar(&jsonOut, "json", false, "print JSON lines instead of text")
 				},
 				run: func(env *Env, fs *flag.FlagSet) error {
 					if _, err := args(fs); err != nil {
 						return err
+					}
+					// Log.Tail reads the last records in one query of at
+					// most maxTail: more is export's job, which streams.
+					if n < 0 || n > maxTail {
+						return fmt.Errorf("-n %d: want 0 to %d (for more, use 'gatehouse audit export')", n, maxTail)
 					}
 					f, err := ff.filter(time.Now())
 					if err != nil {
@@ -264,9 +308,13 @@ func printReport(env *Env, rep audit.Report) {
 }
 
 // recordAdminChange writes an admin.change event: who did what to which
-// record, before and after, with secret hashes redacted.
-func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name string, before, after any) error {
+// record, before and after, with secret hashes redacted, and fields, when
+// given, naming the fields that changed (as a tenant file's plan does).
+func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name string, before, after map[string]any, fields ...string) error {
 	detail := map[string]any{"op": op, "kind": kind, "name": name}
+	if len(fields) > 0 {
+		detail["fields"] = fields
+	}
 	if before != nil {
 		detail["before"] = before
 	}
@@ -276,10 +324,31 @@ func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name
 	return trail.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: cliActor(), Detail: detail})
 }
 
+// view is a record as the audit trail shows it.
+type view struct {
+	data map[string]any // the record as plain data, secrets redacted; nil when it does not exist
+	// secret is the hash redacted from data, compared with the other
+	// view's and never recorded; secretName names it as a tenant file's
+	// plan does ("password", "secret").
+	secretName, secret string
+}
+
+// secretChanged names the secret that differs between before and after,
+// or is "". A hash reads "[redacted]" before and after (the trail redacts
+// secret-looking keys whatever is written), so without this a new
+// password would look like no change at all.
+func secretChanged(before, after view) string {
+	if before.secret != "" && after.secret != "" && before.secret != after.secret {
+		return after.secretName
+	}
+	return ""
+}
+
 // snapshot reads the named record for the audit trail, secrets redacted;
-// nil when it does not exist.
-func snapshot(ctx context.Context, st store.Tenant, kind, name string) any {
+// its data is nil when the record does not exist.
+func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 	var (
+		out view
 		v   any
 		err error
 	)
@@ -287,38 +356,122 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) any {
 	case "user":
 		var u store.User
 		u, err = st.Users().Get(ctx, name)
+		out.secretName, out.secret = "password", u.PasswordHash
 		if u.PasswordHash != "" {
-			u.PasswordHash = "[redacted]"
+			u.PasswordHash = audit.Redacted
 		}
 		v = u
 	case "role":
-		v, err = st.Roles().Get(ctx, name)
+		v, err = roleView(ctx, st, name)
 	case "client":
 		var c store.Client
 		c, err = st.Clients().Get(ctx, name)
+		out.secretName, out.secret = "secret", c.SecretHash
 		if c.SecretHash != "" {
-			c.SecretHash = "[redacted]"
+			c.SecretHash = audit.Redacted
 		}
 		v = c
 	case "tool":
-		v, err = st.Tools().Get(ctx, name)
+		var t store.Tool
+		t, err = st.Tools().Get(ctx, name)
+		if t.HTTP != nil {
+			h := *t.HTTP
+			h.URL = store.RedactURL(h.URL)
+			t.HTTP = &h
+		}
+		v = t
 	case "upstream":
-		v, err = st.Upstreams().Get(ctx, name)
+		// Headers and environment are stored as variable names only:
+		// their values never are, so only the URL can carry a secret.
+		var u store.Upstream
+		u, err = st.Upstreams().Get(ctx, name)
+		u.URL = store.RedactURL(u.URL)
+		v = u
+	case "setting":
+		var val string
+		val, err = st.Setting(ctx, name)
+		v = map[string]string{"name": name, "value": val}
+	case "connection":
+		v, err = connectionView(ctx, st, name)
 	default:
-		return nil
+		return view{}
 	}
 	if err != nil {
-		return nil
+		return view{}
 	}
 	// Round-trip through JSON so the trail holds plain data.
 	b, _ := json.Marshal(v)
-	var out map[string]any
-	json.Unmarshal(b, &out)
+	json.Unmarshal(b, &out.data)
 	return out
 }
 
+// roleView is a role with the users who hold it and the tools granted to
+// it, so that removing a role records what it was taken from.
+func roleView(ctx context.Context, st store.Tenant, name string) (any, error) {
+	r, err := st.Roles().Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	v := struct {
+		store.Role
+		Users []string `json:"users,omitempty"`
+		Tools []string `json:"tools,omitempty"`
+	}{Role: r}
+	us, err := st.Users().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		if slices.Contains(u.Roles, name) {
+			v.Users = append(v.Users, u.Username)
+		}
+	}
+	ts, err := st.Tools().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if slices.Contains(t.Roles, name) {
+			v.Tools = append(v.Tools, t.Name)
+		}
+	}
+	return v, nil
+}
+
+// connectionView is the named federation connection (which holds the
+// name of its secret's variable, never the secret).
+func connectionView(ctx context.Context, st store.Tenant, name string) (any, error) {
+	cs, err := config.Connections(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+// rotationDetail is the detail of a keys.rotated event: the keys that
+// signed before (now retired) and those that sign now, by ID and
+// algorithm, never their material.
+func rotationDetail(before, after []keys.Info) map[string]any {
+	signing := func(infos []keys.Info) []map[string]string {
+		var out []map[string]string
+		for _, k := range infos {
+			if k.Retired.IsZero() {
+				out = append(out, map[string]string{"kid": k.ID, "alg": k.Alg})
+			}
+		}
+		return out
+	}
+	return map[string]any{"retired": signing(before), "active": signing(after)}
+}
+
 // applyAudited applies a tenant file and writes one admin.change per
-// planned change, before → after, secrets redacted.
+// planned change, before → after, secrets redacted (the plan's fields
+// name a secret that changed).
 func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, actor string, f *config.File, opts *config.ApplyOptions) (config.Plan, error) {
 	if opts != nil && opts.DryRun {
 		return config.Apply(ctx, st, f, config.Argon2, opts)
@@ -331,7 +484,7 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 	if err != nil {
 		return nil, err
 	}
-	before := make([]any, len(planned))
+	before := make([]view, len(planned))
 	for i, c := range planned {
 		before[i] = snapshot(ctx, st, c.Kind, c.Name)
 	}
@@ -344,11 +497,12 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 		if len(c.Fields) > 0 {
 			detail["fields"] = c.Fields
 		}
-		if before[i] != nil {
-			detail["before"] = before[i]
+		after := snapshot(ctx, st, c.Kind, c.Name)
+		if before[i].data != nil {
+			detail["before"] = before[i].data
 		}
-		if after := snapshot(ctx, st, c.Kind, c.Name); after != nil {
-			detail["after"] = after
+		if after.data != nil {
+			detail["after"] = after.data
 		}
 		if err := trail.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: actor, Detail: detail}); err != nil {
 			return plan, fmt.Errorf("the change was applied but not audited: %w", err)

@@ -330,13 +330,34 @@ func keysCommand() *command {
 			{name: "rotate", summary: "Make new signing keys; the old ones stay published until their tokens expire",
 				flags: sf.declare,
 				run: func(env *Env, fs *flag.FlagSet) error {
-					return withKeys(env, sf, func(ctx context.Context, ks keyManager) error {
-						if err := ks.Rotate(ctx); err != nil {
-							return err
-						}
-						fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
-						return nil
-					})
+					if _, err := args(fs); err != nil {
+						return err
+					}
+					ctx, stop := signalContext()
+					defer stop()
+					st, ks, trail, err := openAudit(ctx, sf)
+					if err != nil {
+						return err
+					}
+					defer st.Close()
+					defer trail.Close()
+					before, err := ks.List(ctx)
+					if err != nil {
+						return err
+					}
+					if err := ks.Rotate(ctx); err != nil {
+						return err
+					}
+					after, err := ks.List(ctx)
+					if err != nil {
+						return fmt.Errorf("the keys were rotated but not audited: %w", err)
+					}
+					ev := audit.Event{Type: audit.KeyRotated, Actor: cliActor(), Detail: rotationDetail(before, after)}
+					if err := trail.Record(ctx, ev); err != nil {
+						return fmt.Errorf("the keys were rotated but not audited: %w", err)
+					}
+					fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+					return nil
 				}},
 		},
 	}

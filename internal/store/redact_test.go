@@ -1,0 +1,28 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"http://127.0.0.1:9100/mcp", "http://127.0.0.1:9100/mcp"},
+		{"http://127.0.0.1:9100/mcp?tenant=acme&page=2", "http://127.0.0.1:9100/mcp?tenant=acme&page=2"},
+		{"http://user:UrlPassw0rd@127.0.0.1:19437/mcp?api_key=QueryKey123",
+			"http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted"},
+		{"https://ghp_tokenAsUser@example.com/mcp", "https://redacted@example.com/mcp"},
+		// Every secret-looking name, in any case, escaped or not; the
+		// others are kept as written.
+		{"https://h/p?Access_Token=a&X-Amz-Signature=b&client%5Fsecret=c&PASSWORD=d&passwd=e&pwd=f&Authorization=g&credentials=h&code=i&sig=j&q=a%20b",
+			"https://h/p?Access_Token=redacted&X-Amz-Signature=redacted&client%5Fsecret=redacted&PASSWORD=redacted&passwd=redacted&pwd=redacted&Authorization=redacted&credentials=redacted&code=redacted&sig=redacted&q=a%20b"},
+		{"https://h/p?token&key=", "https://h/p?token&key=redacted"},
+		{"http://user:pw@[::1", "(unparsable URL, redacted)"},
+	} {
+		if got := store.RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
