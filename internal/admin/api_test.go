@@ -84,4 +84,3 @@ func TestAuditQueryRefusesFiltersThatMatchNothing(t *testing.T) {
 		}
 	}
 }
-
