@@ -3,100 +3,45 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/gateway"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
-// approveWait bounds how long approve waits for the upstream to connect
-// and offer the tool (the --wait flag); approveHash is the hash of the
-// definition the admin reviewed (the --hash flag).
-var (
-	approveWait = new(time.Duration)
-	approveHash = new(string)
-)
+// approveHash is the hash of the definition the admin reviewed (the
+// --hash flag).
+var approveHash = new(string)
 
-// approveTool connects to the tool's upstream, as the gateway does, shows
-// the definition it serves now against the approved one, and pins it when
-// its hash is the one the admin approves: given with --hash, or confirmed
-// at a terminal. Approving is an admin's decision to trust exactly what
-// they reviewed, so an upstream that serves anything else by the time the
-// approval is written is refused.
-func approveTool(ctx context.Context, env *Env, st *sqldb.DB, ks *keys.Manager, trail *audit.Log, name, hash string) error {
-	if t, err := st.Tools().Get(ctx, name); err == nil && t.Upstream == "" {
-		return fmt.Errorf("tool %s is not an upstream tool: nothing to approve", name)
-	}
-	ups, err := st.Upstreams().List(ctx)
-	if err != nil {
-		return err
-	}
-	if len(ups) == 0 {
-		return fmt.Errorf("tool %q: not found, and no upstream is configured that could offer it", name)
-	}
-	// The gateway is only used to reach the upstreams (and to import what
-	// they offer, as the server does); it serves nothing.
-	base := "http://gatehouse.invalid"
-	gw := &gateway.Gateway{Resource: base + "/mcp", Issuer: base, Store: st, Keys: ks,
-		Slips: &slip.Minter{Issuer: base, Keys: ks, Store: st}, Audit: approver{trail}}
-	if err := gw.Start(ctx); err != nil {
-		return err
-	}
-	defer gw.Close()
-	deadline := time.Now().Add(*approveWait)
-	for {
-		t, err := st.Tools().Get(ctx, name)
-		if err == nil && t.Upstream != "" {
-			served := t.UpstreamTool
-			if served == "" {
-				served = t.Name
-			}
-			i := slices.IndexFunc(gw.Upstreams(), func(u gateway.UpstreamStatus) bool { return u.Name == t.Upstream })
-			if i >= 0 {
-				if u := gw.Upstreams()[i]; u.Connected && slices.Contains(u.Tools, served) {
-					return reviewAndApprove(ctx, env, gw, name, hash)
-				} else if time.Now().After(deadline) {
-					if !u.Connected {
-						return fmt.Errorf("upstream %s did not connect within %s: %s", t.Upstream, *approveWait, u.LastError)
-					}
-					return fmt.Errorf("upstream %s does not serve a tool %q now", t.Upstream, served)
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("tool %q: not found: no upstream offered it within %s", name, *approveWait)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// reviewAndApprove shows the tool's definition change and approves the
-// definition with the given hash (or, at a terminal, the one shown once
-// the admin confirms it).
-func reviewAndApprove(ctx context.Context, env *Env, gw *gateway.Gateway, name, hash string) error {
+// approveTool shows the definition of an upstream tool that awaits
+// approval, as the server recorded it when its upstream served it, against
+// the approved one, and pins it when its hash is the one the admin
+// approves: given with --hash, or confirmed at a terminal. It connects to
+// no upstream: what the servers serve is what counts, and a copy of a
+// stdio server started here could serve something else. Approving is an
+// admin's decision to trust exactly what they reviewed, so a definition
+// that changed again by the time the approval is written is refused.
+func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Recorder, name, hash string) error {
 	hash = strings.ToLower(strings.TrimSpace(hash))
-	r, err := gw.Review(ctx, name)
+	if _, err := st.Tools().Get(ctx, name); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("tool %q: not found (a server imports an upstream's tools when it connects to it)", name)
+	}
+	r, err := gateway.Review(ctx, st, name)
 	if err != nil {
 		return err
 	}
 	if !r.NeedsApproval() {
-		if hash != "" && hash != r.LiveHash {
-			return fmt.Errorf("tool %s: upstream %s serves the approved definition (sha256 %s), not one with hash %s",
-				safeText(name), safeText(r.Upstream), r.LiveHash, safeText(hash))
+		if hash != "" && hash != r.PinnedHash {
+			return fmt.Errorf("tool %s: nothing awaits approval (the approved definition has sha256 %s), not one with hash %s",
+				safeText(name), r.PinnedHash, safeText(hash))
 		}
-		fmt.Fprintf(env.Stdout, "tool %s: nothing to approve: upstream %s serves the approved definition (sha256 %s)\n",
-			safeText(name), safeText(r.Upstream), r.LiveHash)
+		fmt.Fprintf(env.Stdout, "tool %s: nothing to approve: the approved definition (sha256 %s) is the one in use\n",
+			safeText(name), r.PinnedHash)
 		return nil
 	}
 	renderReview(env.Stdout, r)
@@ -113,21 +58,26 @@ func reviewAndApprove(ctx context.Context, env *Env, gw *gateway.Gateway, name, 
 		}
 		hash = r.LiveHash
 	}
-	if err := gw.Approve(ctx, name, hash); err != nil {
+	if err := gateway.Approve(ctx, st, approver{trail}, name, hash); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "~ tool %s (approved the definition with sha256 %s)\n", safeText(name), hash)
 	return nil
 }
 
-// interactive reports whether standard input is a terminal.
+// interactive reports whether standard input is a terminal: a character
+// device other than the null device (< /dev/null is no one to ask).
 func interactive(env *Env) bool {
 	f, ok := env.Stdin.(*os.File)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && !os.SameFile(fi, null)
 }
 
 // approver stamps the approving admin on the gateway's audit records.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -230,13 +229,12 @@ func toolCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ tool %s\n", t.Name)
 				return nil
 			}},
-		&adminCmd{name: "approve", usage: "TOOL [FLAGS]", summary: "Review an upstream tool's definition (new, or changed since it was pinned) and approve exactly that one",
+		&adminCmd{name: "approve", usage: "TOOL [FLAGS]", summary: "Review an upstream tool's definition awaiting approval (new, or changed since it was pinned) and approve exactly that one",
 			flags: func(fs *flag.FlagSet) {
-				fs.DurationVar(approveWait, "wait", 20*time.Second, "how long to wait for the upstream to connect and offer the tool")
 				fs.StringVar(approveHash, "hash", "", "approve only the definition with this SHA-256 `hex` (as the review shows it); required without a terminal")
 			},
-			withKeys: func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
-				return approveTool(ctx, env, st, ks, trail, fs.Arg(0), *approveHash)
+			withKeys: func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, _ *keys.Manager, trail *audit.Log) error {
+				return approveTool(ctx, env, st, trail, fs.Arg(0), *approveHash)
 			}},
 		&adminCmd{name: "remove", usage: "TOOL", summary: "Remove a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			if err := st.Tools().Delete(ctx, fs.Arg(0)); err != nil {

@@ -33,7 +33,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tools"
@@ -669,121 +668,6 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 func clearPending(t store.Tool) store.Tool {
 	t.PendingHash, t.PendingDefinition = "", nil
 	return t
-}
-
-// ErrStaleDefinition is returned by Approve when the upstream no longer
-// serves the definition the admin reviewed.
-var ErrStaleDefinition = errors.New("the upstream no longer serves the reviewed definition")
-
-// ToolReview is what an admin reviews before approving an upstream tool:
-// the approved definition and the one the upstream serves now, each as
-// the canonical JSON its SHA-256 (hex) is of. The JSON is the upstream's
-// text: render it as data.
-type ToolReview struct {
-	Tool, Upstream string
-	Status         string // the tool's status in the store
-	PinnedHash     string // empty when none was approved yet
-	// Pinned is the approved definition; nil when none was approved or it
-	// was pinned before definitions were kept.
-	Pinned   json.RawMessage
-	LiveHash string
-	Live     json.RawMessage
-}
-
-// NeedsApproval reports whether the upstream serves something other than
-// the approved definition, or the tool awaits approval.
-func (r ToolReview) NeedsApproval() bool {
-	return r.Status == store.ToolPending || r.LiveHash != r.PinnedHash
-}
-
-// Review returns the approved definition of an upstream tool and the one
-// its upstream serves now on this replica. It fails when this replica does
-// not see the upstream's definition (the upstream is not connected here).
-func (g *Gateway) Review(ctx context.Context, tool string) (ToolReview, error) {
-	if err := g.init(); err != nil {
-		return ToolReview{}, err
-	}
-	t, err := g.Store.Tools().Get(ctx, tool)
-	if err != nil {
-		return ToolReview{}, fmt.Errorf("review %s: %w", tool, err)
-	}
-	if t.Upstream == "" {
-		return ToolReview{}, fmt.Errorf("review %s: not an upstream tool", tool)
-	}
-	def, ok := g.ups.live()[t.Upstream][upstreamName(t)]
-	if !ok {
-		return ToolReview{}, fmt.Errorf("review %s: upstream %s does not serve it now", tool, t.Upstream)
-	}
-	r := ToolReview{Tool: t.Name, Upstream: t.Upstream, Status: t.Status, PinnedHash: t.PinnedHash,
-		LiveHash: def.hash, Live: def.raw}
-	if t.PinnedHash != "" && len(t.PinnedDefinition) > 0 {
-		r.Pinned = t.PinnedDefinition
-	}
-	return r, nil
-}
-
-// Approve pins the definition of tool its upstream serves now, provided
-// its hash is hash (hex SHA-256, as Review reports it): the definition the
-// admin reviewed, and nothing an upstream swapped in since. Then a tool
-// withheld because its definition changed (or imported pending) can be
-// listed and called again. A definition with another hash is refused with
-// ErrStaleDefinition and changes nothing (the refusal is audited). It
-// fails when this replica does not see the upstream's definition (the
-// upstream is not connected here). Approving the pinned definition of an
-// active tool changes nothing.
-func (g *Gateway) Approve(ctx context.Context, tool, hash string) error {
-	if err := g.init(); err != nil {
-		return err
-	}
-	hash = strings.ToLower(strings.TrimSpace(hash))
-	if hash == "" {
-		return fmt.Errorf("approve %s: the hash of the reviewed definition is required", tool)
-	}
-	t, err := g.Store.Tools().Get(ctx, tool)
-	if err != nil {
-		return fmt.Errorf("approve %s: %w", tool, err)
-	}
-	if t.Upstream == "" {
-		return fmt.Errorf("approve %s: not an upstream tool", tool)
-	}
-	live := func() (liveDef, bool) {
-		d, ok := g.ups.live()[t.Upstream][upstreamName(t)]
-		return d, ok
-	}
-	def, ok := live()
-	if !ok {
-		return fmt.Errorf("approve %s: upstream %s does not serve it now", tool, t.Upstream)
-	}
-	if def.hash != hash {
-		if err := g.recorder().Record(ctx, audit.Event{Type: audit.AdminChange, Tool: tool, Status: "refused",
-			Detail: map[string]any{"action": "approve_upstream_tool", "upstream": t.Upstream, "reviewed_hash": hash,
-				"live_hash": def.hash, "pinned_hash": t.PinnedHash}}); err != nil {
-			return fmt.Errorf("approve %s: audit: %w", tool, err)
-		}
-		return fmt.Errorf("approve %s: %w: upstream %s now serves a definition with hash %s, not the reviewed %s; review it again",
-			tool, ErrStaleDefinition, t.Upstream, def.hash, hash)
-	}
-	if t.Status != store.ToolPending && t.PinnedHash == hash {
-		return nil
-	}
-	var old string
-	err = g.Store.Tools().Update(ctx, tool, func(t store.Tool) (store.Tool, error) {
-		// The definition may have changed while the store was asked.
-		if d, ok := live(); !ok || d.hash != hash {
-			return t, fmt.Errorf("%w: upstream %s changed it again", ErrStaleDefinition, t.Upstream)
-		}
-		old = t.PinnedHash
-		t.PinnedHash, t.PinnedDefinition, t.Status = def.hash, def.raw, store.ToolActive
-		return clearPending(t), nil
-	})
-	if err != nil {
-		return fmt.Errorf("approve %s: %w", tool, err)
-	}
-	if err := g.recorder().Record(ctx, audit.Event{Type: audit.AdminChange, Tool: tool, Status: "ok",
-		Detail: map[string]any{"action": "approve_upstream_tool", "upstream": t.Upstream, "pinned_hash": def.hash, "previous_hash": old}}); err != nil {
-		return fmt.Errorf("approve %s: audit: %w", tool, err)
-	}
-	return g.Reload(ctx)
 }
 
 // UpstreamStatus describes one upstream for operators.

@@ -1,0 +1,148 @@
+package gateway
+
+// Approving an upstream tool's changed definition works on what the
+// gateway recorded, not on a connection of the approver's own. A replica
+// that sees an upstream serve a definition other than the pinned one
+// withholds the tool and records that definition with it, in the store
+// (importTools); the admin reviews exactly that record and approves it by
+// its hash, and every replica picks the new pin up with the store's
+// revision. An approver that connected to the upstream itself (a command
+// starting its own copy of a stdio server, say) could see, and pin,
+// something no replica serves, and its import would withhold tools the
+// replicas serve as approved.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// ErrStaleDefinition is returned by Approve when the definition awaiting
+// approval is no longer the one the admin reviewed.
+var ErrStaleDefinition = errors.New("the definition awaiting approval is not the reviewed one")
+
+// ToolReview is what an admin reviews before approving an upstream tool:
+// the approved definition and the one awaiting approval, each as the
+// canonical JSON its SHA-256 (hex) is of. The JSON is the upstream's text:
+// render it as data.
+type ToolReview struct {
+	Tool, Upstream string
+	Status         string // the tool's status in the store
+	PinnedHash     string // empty when none was approved yet
+	// Pinned is the approved definition; nil when none was approved or it
+	// was pinned before definitions were kept.
+	Pinned json.RawMessage
+	// LiveHash and Live are the definition a replica saw the upstream
+	// serve, awaiting approval; the pinned one when nothing awaits.
+	LiveHash string
+	Live     json.RawMessage
+}
+
+// NeedsApproval reports whether a definition awaits approval.
+func (r ToolReview) NeedsApproval() bool {
+	return r.Status == store.ToolPending || r.LiveHash != r.PinnedHash
+}
+
+// Review returns the approved definition of an upstream tool and the one
+// awaiting approval, as the replicas recorded it.
+func Review(ctx context.Context, st store.Tenant, tool string) (ToolReview, error) {
+	t, err := st.Tools().Get(ctx, tool)
+	if err != nil {
+		return ToolReview{}, fmt.Errorf("review %s: %w", tool, err)
+	}
+	if t.Upstream == "" {
+		return ToolReview{}, fmt.Errorf("review %s: not an upstream tool", tool)
+	}
+	r := ToolReview{Tool: t.Name, Upstream: t.Upstream, Status: t.Status, PinnedHash: t.PinnedHash,
+		LiveHash: t.PinnedHash, Live: t.PinnedDefinition}
+	if len(t.PinnedDefinition) > 0 {
+		r.Pinned = t.PinnedDefinition
+	}
+	if t.Status == store.ToolPending {
+		if t.PendingHash == "" || len(t.PendingDefinition) == 0 {
+			return ToolReview{}, fmt.Errorf("review %s: withheld, but no definition is recorded for review: let the server reconnect to upstream %s", tool, t.Upstream)
+		}
+		r.LiveHash, r.Live = t.PendingHash, t.PendingDefinition
+	}
+	return r, nil
+}
+
+// Approve pins the definition of tool that awaits approval, provided its
+// hash is hash (hex SHA-256, as Review reports it): the definition the
+// admin reviewed, and nothing an upstream swapped in since. Then a tool
+// withheld because its definition changed (or imported pending) can be
+// listed and called again on every replica whose upstream serves it. A
+// definition with another hash is refused with ErrStaleDefinition and
+// changes nothing (the refusal is recorded on rec). Approving the pinned
+// definition of an active tool changes nothing.
+func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, hash string) error {
+	hash = strings.ToLower(strings.TrimSpace(hash))
+	if hash == "" {
+		return fmt.Errorf("approve %s: the hash of the reviewed definition is required", tool)
+	}
+	r, err := Review(ctx, st, tool)
+	if err != nil {
+		return err
+	}
+	if !r.NeedsApproval() && r.PinnedHash == hash {
+		return nil
+	}
+	if r.LiveHash != hash {
+		return refuseApproval(ctx, rec, r, hash)
+	}
+	var old string
+	err = st.Tools().Update(ctx, tool, func(t store.Tool) (store.Tool, error) {
+		// It may have changed again while the store was asked.
+		if t.Status != store.ToolPending || t.PendingHash != hash {
+			return t, ErrStaleDefinition
+		}
+		old = t.PinnedHash
+		t.PinnedHash, t.PinnedDefinition, t.Status = t.PendingHash, t.PendingDefinition, store.ToolActive
+		return clearPending(t), nil
+	})
+	if errors.Is(err, ErrStaleDefinition) {
+		return refuseApproval(ctx, rec, r, hash)
+	}
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", tool, err)
+	}
+	if err := rec.Record(ctx, audit.Event{Type: audit.AdminChange, Tool: tool, Status: "ok",
+		Detail: map[string]any{"action": "approve_upstream_tool", "upstream": r.Upstream, "pinned_hash": hash, "previous_hash": old}}); err != nil {
+		return fmt.Errorf("approve %s: audit: %w", tool, err)
+	}
+	return nil
+}
+
+// refuseApproval records and returns the refusal of an approval of hash
+// when r awaits another definition.
+func refuseApproval(ctx context.Context, rec audit.Recorder, r ToolReview, hash string) error {
+	if err := rec.Record(ctx, audit.Event{Type: audit.AdminChange, Tool: r.Tool, Status: "refused",
+		Detail: map[string]any{"action": "approve_upstream_tool", "upstream": r.Upstream, "reviewed_hash": hash,
+			"live_hash": r.LiveHash, "pinned_hash": r.PinnedHash}}); err != nil {
+		return fmt.Errorf("approve %s: audit: %w", r.Tool, err)
+	}
+	return fmt.Errorf("approve %s: %w: the definition awaiting approval has hash %s, not the reviewed %s; review it again",
+		r.Tool, ErrStaleDefinition, r.LiveHash, hash)
+}
+
+// Review is the package's Review on the gateway's store.
+func (g *Gateway) Review(ctx context.Context, tool string) (ToolReview, error) {
+	return Review(ctx, g.Store, tool)
+}
+
+// Approve is the package's Approve on the gateway's store and trail; the
+// gateway then serves the approved definition at once.
+func (g *Gateway) Approve(ctx context.Context, tool, hash string) error {
+	if err := g.init(); err != nil {
+		return err
+	}
+	if err := Approve(ctx, g.Store, g.recorder(), tool, hash); err != nil {
+		return err
+	}
+	return g.Reload(ctx)
+}
