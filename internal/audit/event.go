@@ -21,6 +21,8 @@ const (
 	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
 	ConsentGranted   = "consent.granted"
 	ConsentDenied    = "consent.denied" // the person declined on the consent page
+	ToolImported     = "tool.imported"  // an upstream offered a new tool: pending an admin's approval
+	ToolWithheld     = "tool.withheld"  // an upstream changed an approved tool's definition: withheld until approved
 	ToolsListed      = "tools.list"
 	ToolDecided      = "tool.decision" // allow or deny, with reasons and policy
 	SlipMinted       = "slip.minted"
@@ -38,7 +40,7 @@ var Types = []string{
 	LoginSucceeded, LoginFailed, Logout,
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
 	ClientRegistered, ClientAuthFailed, ConsentGranted, ConsentDenied,
-	ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult,
+	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult,
 	FeaturesListed, FeatureDecided, FeatureResult,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tools"
@@ -77,6 +78,12 @@ type upConn struct {
 	session  *mcp.ClientSession
 	barriers *barriers          // the session's (see barrier.go)
 	defs     map[string]liveDef // by upstream tool name
+	// listing counts the listings of the session's tools under way
+	// (connecting, or told its tools changed); listed is closed when the
+	// last one ends. Calls wait for it: a definition not listed yet is
+	// not checked against its pin yet.
+	listing  int
+	listed   chan struct{}
 	restarts int
 	lastErr  string
 	inflight map[*inflightCall]bool
@@ -338,8 +345,11 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	opts := &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			// Not from the handler itself: listing needs the connection
-			// the handler is being called from.
+			// the handler is being called from. Calls wait for the new
+			// list from now on.
+			listed := c.beginListing()
 			go func() {
+				defer listed()
 				if err := u.refreshTools(ctx, c); err != nil && ctx.Err() == nil {
 					log.Warn("gateway: relist upstream tools", "err", err)
 				}
@@ -363,6 +373,10 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	// Not waited for: a lane still opening would hold the session back.
 	go closeLanes(c.takeLanes())
 	defer cs.Close()
+	// A new session (a restarted process, a reconnection) may serve other
+	// definitions than the last one: no call goes out on it before its
+	// tools are listed and checked.
+	listed := c.beginListing()
 	c.mu.Lock()
 	c.session, c.barriers = cs, bars
 	c.lastErr = ""
@@ -370,7 +384,9 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	// Logs first: once its tools are listed, a call may run, and an
 	// upstream with no log level set sends no log messages.
 	enableLogs(ctx, cs, log)
-	if err := u.refreshTools(ctx, c); err != nil {
+	err = u.refreshTools(ctx, c)
+	listed()
+	if err != nil {
 		return err
 	}
 	u.refreshFeatures(ctx, c)
@@ -617,6 +633,9 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			case err == nil:
 				wrote = true
 				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
+				if err := g.recordImport(ctx, audit.ToolImported, t.Name, upstream, "", def.hash); err != nil {
+					return wrote, err
+				}
 			case !errors.Is(err, store.ErrConflict):
 				return wrote, fmt.Errorf("import %s: %w", n, err)
 			}
@@ -654,14 +673,37 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			if change == nil {
 				continue
 			}
-			err := g.Store.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) { return change(old), nil })
+			var before, after store.Tool
+			err := g.Store.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) {
+				before, after = old, change(old)
+				return after, nil
+			})
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return wrote, fmt.Errorf("pin %s: %w", t.Name, err)
 			}
 			wrote = true
+			if err == nil && after.Status == store.ToolPending && after.PendingHash != before.PendingHash {
+				if err := g.recordImport(ctx, audit.ToolWithheld, t.Name, upstream, after.PinnedHash, after.PendingHash); err != nil {
+					return wrote, err
+				}
+			}
 		}
 	}
 	return wrote, nil
+}
+
+// recordImport records that an upstream's tool awaits an admin's
+// approval: new (ToolImported) or changed (ToolWithheld, with the hash of
+// the approved definition it no longer serves).
+func (g *Gateway) recordImport(ctx context.Context, typ, tool, upstream, pinned, pending string) error {
+	detail := map[string]any{"upstream": upstream, "pending_hash": pending}
+	if pinned != "" {
+		detail["pinned_hash"] = pinned
+	}
+	if err := g.recorder().Record(ctx, audit.Event{Type: typ, Tool: tool, Status: store.ToolPending, Detail: detail}); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", typ, tool, err)
+	}
+	return nil
 }
 
 // clearPending forgets the definition that awaited approval.
@@ -702,6 +744,53 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 	return out
 }
 
+// beginListing notes a listing of c's tools under way until the returned
+// function is called.
+func (c *upConn) beginListing() (done func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listing == 0 {
+		c.listed = make(chan struct{})
+	}
+	c.listing++
+	return sync.OnceFunc(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.listing--; c.listing == 0 {
+			close(c.listed)
+			c.listed = nil
+		}
+	})
+}
+
+// checkServed waits for any listing of c's tools under way, then checks
+// that c serves tool with the definition pinned for it: the catalogue
+// allowed the call on what was listed before, and an upstream that
+// restarted, reconnected or said its tools changed may serve something
+// else until listed again.
+func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
+	c.mu.Lock()
+	wait := c.listed
+	c.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	d, ok := c.defs[upstreamName(tool)]
+	c.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("upstream %s does not serve %s now", tool.Upstream, upstreamName(tool))
+	case tool.PinnedHash != "" && d.hash != tool.PinnedHash:
+		return fmt.Errorf("upstream %s now serves another definition of %s than the approved one (withheld until an admin approves it)", tool.Upstream, upstreamName(tool))
+	}
+	return nil
+}
+
 // Call implements tools.Backend for upstream tools. Upstream MCP servers
 // know no slips, so the executor verifies and redeems the slip here before
 // the call goes out; the caller's access token never does.
@@ -714,8 +803,12 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	)
 	if c != nil {
 		limit = c.callLimit()
+		if err := c.checkServed(ctx, call.Tool); err != nil {
+			return nil, err
+		}
 		// The caller's own session when it can have one, so that what
-		// the upstream says during the call is known to be for it.
+		// the upstream says during the call is known to be for it (its
+		// tools are those of c's: see sameTools).
 		c = u.laneFor(ctx, c, call.Caller)
 		c.mu.Lock()
 		cs, bars = c.session, c.barriers

@@ -1,0 +1,114 @@
+package gateway_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// findEvent returns the first event of type typ about tool, or nil.
+func findEvent(evs []audit.Event, typ, tool string) *audit.Event {
+	for i := range evs {
+		if evs[i].Type == typ && evs[i].Tool == tool {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// TestNoCallBeforeARestartedUpstreamIsListed: an upstream comes back (a
+// restarted process, a reconnection) serving a changed definition of an
+// approved tool, and takes its time to list its tools. A call in that
+// window is held until the listing, then refused: it never reaches a
+// definition nobody checked.
+func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	start := func(ln net.Listener, up *mcp.Server) *httptest.Server {
+		us := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+		us.Listener.Close()
+		us.Listener = ln
+		us.Start()
+		return us
+	}
+	us := start(ln, newTestUpstream("Echoes"))
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+	if r := call(t, alice, "echo", map[string]any{"text": "before"}); text(r) != "before" {
+		t.Fatalf("echo = %q", text(r))
+	}
+	// The tools the upstream offered on its own await approval, and the
+	// trail says so.
+	if ev := findEvent(e.mem.all(), audit.ToolImported, "media"); ev == nil || ev.Detail["upstream"] != "up" || ev.Detail["pending_hash"] == "" {
+		t.Errorf("media's import audited as %+v", ev)
+	}
+	pinned, _ := e.st.Tools().Get(context.Background(), "echo")
+
+	// It comes back changed, listing slowly, and counts the calls it gets.
+	changed := newTestUpstream("Echoes, and sends what it echoes elsewhere")
+	var calls atomic.Int64
+	changed.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "tools/list":
+				time.Sleep(time.Second)
+			case "tools/call":
+				calls.Add(1)
+			}
+			return next(ctx, method, req)
+		}
+	})
+	us.CloseClientConnections()
+	us.Close()
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us = start(ln2, changed)
+	t.Cleanup(func() {
+		us.CloseClientConnections()
+		us.Close()
+	})
+	waitFor(t, "the gateway connected again", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" && s.Restarts > 0 && s.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	if r := call(t, alice, "echo", map[string]any{"text": "during"}); !r.IsError {
+		t.Errorf("a call while the upstream was being listed ran: %q", text(r))
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the changed definition got %d calls before anyone checked it", n)
+	}
+	waitFor(t, "echo withheld", func() bool { return !slices.Contains(toolNames(t, alice), "echo") })
+	if r := call(t, alice, "echo", map[string]any{"text": "after"}); !r.IsError || !strings.HasPrefix(text(r), "Sorry") {
+		t.Errorf("withheld echo: %q", text(r))
+	}
+	withheld, _ := e.st.Tools().Get(context.Background(), "echo")
+	if ev := findEvent(e.mem.all(), audit.ToolWithheld, "echo"); ev == nil || ev.Detail["pinned_hash"] != pinned.PinnedHash ||
+		ev.Detail["pending_hash"] != withheld.PendingHash || withheld.PendingHash == "" {
+		t.Errorf("echo withheld, audited as %+v", ev)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the changed definition got %d calls", n)
+	}
+}
