@@ -154,7 +154,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.session = nil
 		l.mu.Unlock()
 	} else {
-		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", err)
+		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", c.scrub(err))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,3 +115,50 @@ func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
 		t.Errorf("the changed definition got %d calls", n)
 	}
 }
+
+// TestUpstreamURLCredentialsNotLogged: an upstream URL that carries a
+// credential (user info, a query key) and cannot be reached: the reason,
+// in the log and the upstream's status, names the URL without them.
+func TestUpstreamURLCredentialsNotLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	h := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://crm:UrlPassw0rd@" + addr + "/mcp?api_key=QueryKey123&tenant=acme"}},
+		logger:    slog.New(h)})
+	var status string
+	waitFor(t, "the connection refused", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == "up" && s.LastError != "" {
+				status = s.LastError
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	text := logs.String()
+	mu.Unlock()
+	for _, where := range []string{status, text} {
+		if strings.Contains(where, "UrlPassw0rd") || strings.Contains(where, "QueryKey123") {
+			t.Errorf("a credential of the URL in %q", where)
+		}
+	}
+	if !strings.Contains(status, "tenant=acme") || !strings.Contains(text, "upstream stopped") {
+		t.Errorf("the reason lost its URL: status %q, log %q", status, text)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"maps"
 	"net/http"
 	"os"
@@ -313,7 +314,7 @@ func (u *upstreams) supervise(ctx context.Context, c *upConn) {
 	backoff := restartMin
 	for {
 		started := time.Now()
-		err := u.serve(ctx, c)
+		err := c.scrub(u.serve(ctx, c))
 		if ctx.Err() != nil {
 			return
 		}
@@ -351,7 +352,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 			go func() {
 				defer listed()
 				if err := u.refreshTools(ctx, c); err != nil && ctx.Err() == nil {
-					log.Warn("gateway: relist upstream tools", "err", err)
+					log.Warn("gateway: relist upstream tools", "err", c.scrub(err))
 				}
 			}()
 		},
@@ -744,6 +745,43 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 	return out
 }
 
+// scrub returns err with c's URL, where its text quotes it (the HTTP
+// client's errors do, query included), redacted as store.RedactURL does:
+// such errors go to logs, the upstream's status and the audit trail, and
+// a URL may carry a credential. The error chain is kept.
+func (c *upConn) scrub(err error) error {
+	raw := c.cfg.URL
+	if err == nil || raw == "" {
+		return err
+	}
+	clean := store.RedactURL(raw)
+	if clean == raw {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), raw, clean)
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		// net/http quotes the URL with its password masked as ***, and
+		// the query as it is.
+		if _, ok := u.User.Password(); ok {
+			masked := strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+			msg = strings.ReplaceAll(msg, masked, clean)
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return scrubbed{msg: msg, err: err}
+}
+
+// scrubbed is an error whose text had a credential taken out.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (s scrubbed) Error() string { return s.msg }
+func (s scrubbed) Unwrap() error { return s.err }
+
 // beginListing notes a listing of c's tools under way until the returned
 // function is called.
 func (c *upConn) beginListing() (done func()) {
@@ -853,6 +891,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	if err != nil && ctx.Err() == nil && context.Cause(callCtx) == errCallTimeout {
 		return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
 	}
+	err = c.scrub(err)
 	// What the upstream sent before its result may still be queued in
 	// the client (see barrier.go): relay it before the result closes the
 	// caller's stream.
