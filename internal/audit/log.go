@@ -82,8 +82,9 @@ type Options struct {
 	// a slow trickle, never waits for it. 0 means 500 µs; < 0 never holds.
 	CommitDelay time.Duration
 	// Retention, when > 0, makes the log prune records older than this
-	// once an hour (see Prune), except those a stream has not delivered
-	// yet; 0 keeps everything. It needs Keys and a CheckpointInterval ≥ 0.
+	// when it starts and once an hour (see Prune), except those a stream
+	// has not delivered yet; 0 keeps everything. It needs Keys and a
+	// CheckpointInterval ≥ 0. SetRetention changes it.
 	Retention time.Duration
 }
 
@@ -119,6 +120,10 @@ type Log struct {
 
 	ckStop chan struct{}
 	ckDone chan struct{}
+	// retention is Options.Retention as it is now (ns); pruneNow asks the
+	// checkpointer to prune at once.
+	retention atomic.Int64
+	pruneNow  chan struct{}
 	ckMu   sync.Mutex
 	ckSeq  int64     // head seq of the last checkpoint this Log wrote
 	ckHash string    // its hash
@@ -175,7 +180,7 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 	}
 	l := &Log{st: st, keys: keys, now: o.Now, log: o.Logger,
 		maxBatch: o.MaxBatch, maxEvent: o.MaxEventBytes, poll: o.PollInterval, commitMax: o.CommitTimeout,
-		delay: o.CommitDelay, unbusy: make(chan struct{}, 1),
+		delay: o.CommitDelay, unbusy: make(chan struct{}, 1), pruneNow: make(chan struct{}, 1),
 		wdone: make(chan struct{}), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		changed: make(chan struct{})}
 	if l.now == nil {
@@ -205,8 +210,9 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 	if every == 0 {
 		every = 5 * time.Minute
 	}
+	l.retention.Store(int64(o.Retention))
 	if keys != nil && every > 0 {
-		go l.checkpointEvery(every, o.Retention)
+		go l.checkpointEvery(every)
 	} else {
 		close(l.ckDone)
 	}
@@ -745,16 +751,16 @@ func (l *Log) changedCh() <-chan struct{} {
 }
 
 // checkpointEvery writes periodic checkpoints and, with a retention,
-// prunes once an hour.
-func (l *Log) checkpointEvery(every, retention time.Duration) {
+// prunes when it starts, once an hour, and when the retention changes.
+func (l *Log) checkpointEvery(every time.Duration) {
 	defer close(l.ckDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var prune <-chan time.Time
-	if retention > 0 {
-		pt := time.NewTicker(time.Hour)
-		defer pt.Stop()
-		prune = pt.C
+	pt := time.NewTicker(time.Hour)
+	defer pt.Stop()
+	select { // at once: a log restarted more often than hourly still prunes
+	case l.pruneNow <- struct{}{}:
+	default:
 	}
 	for {
 		select {
@@ -766,14 +772,37 @@ func (l *Log) checkpointEvery(every, retention time.Duration) {
 				l.log.Error("audit checkpoint failed", "err", err)
 			}
 			cancel()
-		case <-prune:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*l.commitMax)
-			if n, err := l.Prune(ctx, l.now().Add(-retention)); err != nil {
-				l.log.Error("audit pruning failed", "err", err)
-			} else if n > 0 {
-				l.log.Info("audit records pruned", "records", n)
-			}
-			cancel()
+		case <-pt.C:
+			l.prune()
+		case <-l.pruneNow:
+			l.prune()
+		}
+	}
+}
+
+// prune prunes what the retention no longer keeps, if there is one.
+func (l *Log) prune() {
+	retention := time.Duration(l.retention.Load())
+	if retention <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*l.commitMax)
+	defer cancel()
+	if n, err := l.Prune(ctx, l.now().Add(-retention)); err != nil {
+		l.log.Error("audit pruning failed", "err", err)
+	} else if n > 0 {
+		l.log.Info("audit records pruned", "records", n)
+	}
+}
+
+// SetRetention changes the retention (0: keep everything); a new one
+// prunes at once. It is how a changed tenant setting applies without a
+// restart.
+func (l *Log) SetRetention(d time.Duration) {
+	if old := l.retention.Swap(int64(d)); d > 0 && old != int64(d) {
+		select {
+		case l.pruneNow <- struct{}{}:
+		default: // a prune is already asked for
 		}
 	}
 }

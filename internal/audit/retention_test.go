@@ -209,3 +209,41 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestRetentionPrunesAtStartAndWhenChanged: a log with a retention prunes
+// when it starts (a server restarted more often than hourly must prune
+// too), and a changed retention applies at once.
+func TestRetentionPrunesAtStartAndWhenChanged(t *testing.T) {
+	e := newEnv(t, storetestSQLite, &audit.Options{CheckpointInterval: time.Hour})
+	e.record(t, events(5)...)
+	e.clock.Advance(48 * time.Hour)
+	l := audit.New(e.st, e.keys, &audit.Options{Now: e.clock.Now, CheckpointInterval: time.Hour, Retention: 24 * time.Hour})
+	defer l.Close()
+	anchored := func(seq int64) func() bool {
+		return func() bool {
+			rep, err := l.Verify(context.Background(), nil)
+			return err == nil && rep.Anchor != nil && rep.Anchor.Seq == seq
+		}
+	}
+	waitUntil(t, "pruned at start", anchored(5))
+	for _, ev := range events(3) {
+		if err := l.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(2 * time.Hour)
+	l.SetRetention(time.Hour)
+	waitUntil(t, "pruned when the retention changed", anchored(9)) // 6 is the first pruning's record
+}
+
+// waitUntil polls cond for up to 30 s (a hang, not a timing).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

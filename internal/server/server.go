@@ -148,6 +148,12 @@ func (s *Server) background(ctx context.Context) {
 				if err := s.Keys.Load(ctx); err != nil {
 					s.log.Error("reload signing keys", "err", err)
 				}
+				// The tenant's retention, as 'apply' may have changed it.
+				if d, err := s.retention(ctx); err != nil {
+					s.log.Error("read audit retention", "err", err)
+				} else if s.Audit != nil {
+					s.Audit.SetRetention(d)
+				}
 			}
 			rev = r
 		}
