@@ -124,10 +124,10 @@ type Log struct {
 	// checkpointer to prune at once.
 	retention atomic.Int64
 	pruneNow  chan struct{}
-	ckMu   sync.Mutex
-	ckSeq  int64     // head seq of the last checkpoint this Log wrote
-	ckHash string    // its hash
-	ckAt   time.Time // and its time
+	ckMu      sync.Mutex
+	ckSeq     int64     // head seq of the last checkpoint this Log wrote
+	ckHash    string    // its hash
+	ckAt      time.Time // and its time
 
 	chMu    sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
