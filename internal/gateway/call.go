@@ -30,8 +30,10 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -41,6 +43,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tools"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
@@ -61,25 +64,39 @@ const (
 // listPageSize is how many tools one tools/list page holds.
 const listPageSize = 500
 
-// intercept answers tools/list and tools/call; everything else goes to the
-// SDK.
+// intercept answers tools/list and tools/call, and the prompt, resource
+// and completion methods (interceptFeatures); everything else goes to the
+// SDK. The results it answers itself get their cache-control fields here,
+// as the SDK sets those of its own (setCacheable).
 func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		switch method {
-		case "tools/list":
-			if r, ok := req.(*mcp.ListToolsRequest); ok {
-				return g.listTools(ctx, r)
-			}
-		case "tools/call":
-			if r, ok := req.(*mcp.CallToolRequest); ok {
-				return g.callTool(ctx, r)
-			}
+		res, ok, err := g.answer(ctx, method, req)
+		if !ok {
+			return next(ctx, method, req)
 		}
-		if res, ok, err := g.interceptFeatures(ctx, method, req); ok {
-			return res, err
+		if c := cacheableOf(res); c != nil {
+			setCacheable(ctx, req, c)
 		}
-		return next(ctx, method, req)
+		return res, err
 	}
+}
+
+// answer answers the methods the gateway takes over; ok is false for any
+// other.
+func (g *Gateway) answer(ctx context.Context, method string, req mcp.Request) (res mcp.Result, ok bool, err error) {
+	switch method {
+	case "tools/list":
+		if r, ok := req.(*mcp.ListToolsRequest); ok {
+			res, err := g.listTools(ctx, r)
+			return res, true, err
+		}
+	case "tools/call":
+		if r, ok := req.(*mcp.CallToolRequest); ok {
+			res, err := g.callTool(ctx, r)
+			return res, true, err
+		}
+	}
+	return g.interceptFeatures(ctx, method, req)
 }
 
 // who resolves the request's caller against the current catalogue.
@@ -143,6 +160,29 @@ func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mc
 	return res, nil
 }
 
+// maxToolName is the length of the longest tool name (store.IsToolName).
+const maxToolName = 64
+
+// shorten returns s, a name the caller chose, as the trail and the answers
+// show it: valid UTF-8 and, past max bytes, its first whole characters
+// within max bytes and "…"; cut reports the latter. A request can carry a
+// name of megabytes, and the trail keeps an event's name whole (only its
+// Detail and Reasons give way to its size limit).
+func shorten(s string, max int) (short string, cut bool) {
+	if len(s) > max {
+		n := max
+		for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+			n--
+		}
+		s, cut = s[:n], true
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if cut {
+		s += "…"
+	}
+	return s, cut
+}
+
 // refusal is the answer to a call of a tool the caller may not call, and
 // to a call of a tool that does not exist: the same, so that the answer
 // tells nothing about the catalogue.
@@ -180,7 +220,14 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// calls then share the trail's commits.
 	defer audit.Busy(g.recorder())()
 	name := req.Params.Name
-	ev := baseEvent(who, audit.ToolDecided, name)
+	// A name no tool can have is refused as any unknown tool is, shown
+	// shortened in the trail and the refusal.
+	shown, cut := name, false
+	isName := store.IsToolName(name)
+	if !isName {
+		shown, cut = shorten(name, maxToolName)
+	}
+	ev := baseEvent(who, audit.ToolDecided, shown)
 	ev.Correlation = slip.NewID()
 	ev.RemoteAddr, _ = req.Extra.TokenInfo.Extra[remoteKey].(string)
 	e := cat.tools[name]
@@ -191,18 +238,39 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if argsErr == nil && e.callable() {
 		schemaErr = e.validate(args.canonical)
 	}
+	// The trail keeps the arguments as a digest and, when the tenant opted
+	// in (audit.raw_arguments), as the canonical JSON the decision is made
+	// on, secrets redacted. A reason for refusing them may quote them only
+	// where the trail keeps them whole anyway (argsReason).
+	quote := false
+	if argsErr == nil {
+		ev.ArgsDigest = slipverify.Digest(args.canonical)
+		if cat.rawArguments {
+			kept := args.redacted()
+			ev.Detail = map[string]any{"arguments": kept}
+			quote = bytes.Equal(kept, args.canonical)
+		}
+	}
+	if cut {
+		if ev.Detail == nil {
+			ev.Detail = map[string]any{}
+		}
+		ev.Detail["tool_truncated"], ev.Detail["tool_bytes"] = true, len(name)
+	}
 	// Arguments that fail the schema of a tool the caller may call are
 	// refused as such, with what is wrong; of any other tool, the policy
 	// decides (and denies) as ever, and nothing of the schema is told.
 	mayCall := schemaErr != nil && cat.mayCall(who, name)
 	var d policy.Decision
 	switch {
+	case !isName:
+		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{"unknown tool: not a tool name"}}
 	case argsErr != nil:
-		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsErr.Error()}}
+		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsReason(argsErr, quote)}}
 	case e != nil && e.withheld != "":
 		d = policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
 	case mayCall:
-		d = policy.Decision{Policy: PolicyInputSchema, Reasons: []string{"the arguments do not match the input schema of " + name + ": " + schemaErr.Error()}}
+		d = policy.Decision{Policy: PolicyInputSchema, Reasons: []string{"the arguments do not match the input schema of " + name + ": " + argsReason(schemaErr, quote)}}
 	default:
 		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
 		if d.Allow && !who.scopes.allows(name) {
@@ -211,15 +279,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if d.Allow && schemaErr != nil {
 			// Never reached while Decide allows only what mayCall
 			// shows; arguments that fail the schema never run.
-			d = policy.Decision{Policy: PolicyInputSchema, Reasons: append(d.Reasons, "the arguments do not match the input schema of "+name+": "+schemaErr.Error())}
-		}
-	}
-	if argsErr == nil {
-		ev.ArgsDigest = slipverify.Digest(args.canonical)
-		if cat.rawArguments {
-			// The tenant opted in (audit.raw_arguments): the decision
-			// keeps the arguments it was made on, as canonical JSON.
-			ev.Detail = map[string]any{"arguments": json.RawMessage(args.canonical)}
+			d = policy.Decision{Policy: PolicyInputSchema, Reasons: append(d.Reasons, "the arguments do not match the input schema of "+name+": "+argsReason(schemaErr, quote))}
 		}
 	}
 	ev.Policy, ev.Reasons = d.Policy, d.Reasons
@@ -236,7 +296,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if mayCall {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "The arguments do not match the input schema of " + name + ": " + schemaErr.Error()}}}, nil
 		}
-		return refusal(name), nil
+		return refusal(shown), nil
 	}
 
 	// Allowed. What follows an allow is recorded even if the caller goes
@@ -273,8 +333,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// The allow and its slip are durable, in one commit, before anything
 	// runs. A slip the executor redeems here (built-in and upstream
 	// tools) is spent in that same commit, its single-use marker with it;
-	// one for an API is redeemed by the API (introspection).
-	if redeemer == "" {
+	// one for an API is redeemed by the API (introspection): by the client
+	// the tool names, or by any service client when it names none.
+	if e.tool.HTTP == nil {
 		_, err = g.Slips.RecordSpent(ctx, g.recorder(), token, &claims, ev, m)
 	} else {
 		err = audit.RecordAll(ctx, g.recorder(), ev, m)
@@ -353,11 +414,62 @@ func (noBackend) Call(context.Context, string, tools.Call) (*mcp.CallToolResult,
 	return nil, errors.New("the tool has no backend")
 }
 
+// argsReason is what the trail says of err, why the arguments were
+// refused. The message of err quotes the arguments (a string over its
+// maxLength, a member named twice, a number out of range): it is the
+// caller's answer, who sent them, but the trail's reason only when quote
+// is true, as it is when the trail keeps the arguments whole (the tenant
+// keeps raw arguments and none was redacted). Otherwise the trail says
+// which rule failed and where, without the values.
+func argsReason(err error, quote bool) string {
+	if quote {
+		return err.Error()
+	}
+	var se *schemaError
+	switch {
+	case errors.As(err, &se):
+		return se.rule
+	case errors.Is(err, errNotObject):
+		return err.Error()
+	case errors.Is(err, slipverify.ErrNotCanonicalizable):
+		// "…: offset N: member "x" appears twice": only the offset.
+		what := slipverify.ErrNotCanonicalizable.Error()
+		rest := strings.TrimPrefix(err.Error(), what+": ")
+		if off, _, ok := strings.Cut(rest, ": "); ok {
+			if n, ok := strings.CutPrefix(off, "offset "); ok {
+				if _, err := strconv.Atoi(n); err == nil {
+					return what + " at " + off
+				}
+			}
+		}
+		return what
+	}
+	return "the arguments cannot be read"
+}
+
+// errNotObject refuses arguments that are JSON, but not an object.
+var errNotObject = errors.New("the arguments must be a JSON object")
+
 // callArgs are a call's arguments: canonical JSON, and decoded from it for
 // the policy.
 type callArgs struct {
 	canonical []byte
 	decoded   map[string]any
+}
+
+// redacted returns the arguments as the trail keeps them: canonical JSON
+// with the values of secret-looking keys redacted at any depth, by the
+// rule the trail applies to every Detail (which does not look into JSON
+// text). Should that fail, it keeps nothing but the marker.
+func (a callArgs) redacted() json.RawMessage {
+	b, err := json.Marshal(audit.Redact(a.decoded))
+	if err == nil {
+		b, err = slipverify.Canonical(b)
+	}
+	if err != nil {
+		b, _ = json.Marshal(audit.Redacted)
+	}
+	return b
 }
 
 func canonicalArgs(raw json.RawMessage) (callArgs, error) {
@@ -369,7 +481,7 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 		return callArgs{}, err
 	}
 	if c[0] != '{' {
-		return callArgs{}, errors.New("the arguments must be a JSON object")
+		return callArgs{}, errNotObject
 	}
 	d := json.NewDecoder(bytes.NewReader(c))
 	d.UseNumber()

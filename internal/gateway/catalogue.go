@@ -200,9 +200,65 @@ func (e *entry) validate(canonical []byte) error {
 	if err != nil {
 		// "validating root: validating /properties/x: type: …": the
 		// root is implied.
-		return errors.New(strings.TrimPrefix(err.Error(), "validating root: "))
+		return &schemaError{msg: strings.TrimPrefix(err.Error(), "validating root: "), rule: schemaRule(err)}
 	}
 	return nil
+}
+
+// schemaError is arguments that fail a tool's input schema. Its message,
+// the validator's, quotes the values that fail: it is for the caller, who
+// sent them. rule names only the keyword that failed and where in the
+// schema, for the trail.
+type schemaError struct {
+	msg  string
+	rule string
+}
+
+func (e *schemaError) Error() string { return e.msg }
+
+// schemaKeywords are the keywords whose failure the validator reports as
+// "<keyword>: <what, with the value>".
+var schemaKeywords = map[string]bool{
+	"type": true, "enum": true, "const": true, "multipleOf": true, "minimum": true, "maximum": true,
+	"exclusiveMinimum": true, "exclusiveMaximum": true, "minLength": true, "maxLength": true,
+	"pattern": true, "anyOf": true, "oneOf": true, "not": true, "contains": true, "minContains": true,
+	"maxContains": true, "minItems": true, "maxItems": true, "uniqueItems": true,
+	"minProperties": true, "maxProperties": true, "required": true, "dependentRequired": true,
+}
+
+// schemaRule says which keyword err, from Validate, failed and where in
+// the schema ("maxLength at /properties/card"), without the value. The
+// validator wraps its error once per schema it descends into, as
+// "validating <the schema's $id or its JSON pointer in the root>: ", words
+// of the tenant's schema, never of the arguments; the innermost error
+// starts with the keyword, then quotes the value, which is left out. A
+// message of another shape leaves the keyword out.
+func schemaRule(err error) string {
+	where := ""
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			break
+		}
+		prefix, ok := strings.CutSuffix(err.Error(), ": "+inner.Error())
+		loc, ok2 := strings.CutPrefix(prefix, "validating ")
+		if !ok || !ok2 {
+			break
+		}
+		where, err = loc, inner
+	}
+	keyword, _, _ := strings.Cut(err.Error(), ":")
+	keyword, _, _ = strings.Cut(keyword, "[") // dependentRequired["a"]
+	switch {
+	case strings.HasPrefix(err.Error(), "unexpected additional properties"):
+		keyword = "additionalProperties"
+	case !schemaKeywords[keyword]:
+		keyword = "a keyword"
+	}
+	if where == "" {
+		return keyword
+	}
+	return keyword + " at " + where
 }
 
 func unwrapAll(err error) []error {

@@ -211,3 +211,37 @@ func TestUpstreamFeaturesRealAudit(t *testing.T) {
 		t.Errorf("the read's records: %v", types)
 	}
 }
+
+// TestUpstreamFeaturesStateless: a caller on the stateless protocol
+// revision (2026-07-28) gets an upstream's prompts, resources and
+// completions, though the upstream speaks another revision to the
+// gateway: the caller's _meta, which names its revision, stays with the
+// gateway.
+func TestUpstreamFeaturesStateless(t *testing.T) {
+	upstream := featureUpstream(func(string) {})
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstream }, nil))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
+	})
+	ctx := context.Background()
+	alice := e.connect("alice", "acme-assistant", "")
+	if v := alice.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+		t.Fatalf("negotiated %s", v)
+	}
+	waitFor(t, "the upstream's prompt", func() bool {
+		pl, err := alice.ListPrompts(ctx, nil)
+		return err == nil && len(pl.Prompts) == 1
+	})
+	if gp, err := alice.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "Bob"}}); err != nil || len(gp.Messages) != 1 {
+		t.Errorf("prompts/get: %v %v", gp, err)
+	}
+	if rr, err := alice.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"}); err != nil || len(rr.Contents) != 1 || rr.Contents[0].Text != "secret notes" {
+		t.Errorf("resources/read: %v %v", rr, err)
+	}
+	if cr, err := alice.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "greet"},
+		Argument: mcp.CompleteParamsArgument{Name: "name", Value: "Bo"}}); err != nil || !slices.Equal(cr.Completion.Values, []string{"Bob"}) {
+		t.Errorf("completion/complete: %v %v", cr, err)
+	}
+}

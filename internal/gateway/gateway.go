@@ -170,6 +170,7 @@ func (g *Gateway) init() error {
 			Capabilities:       caps,
 			SubscribeHandler:   g.subscribe,
 			UnsubscribeHandler: g.unsubscribe,
+			SetCacheable:       setCacheable,
 		})
 		g.server.AddReceivingMiddleware(g.track, g.intercept)
 		g.server.AddSendingMiddleware(restoreElicitSchema)

@@ -172,6 +172,21 @@ func (c *upConn) snapshot() (*mcp.ClientSession, features) {
 
 var errNotFound = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "not found"}
 
+// upstreamParams returns a copy of a caller's params to forward to an
+// upstream: without the caller's _meta, as a tool call goes. That _meta is
+// the caller's own: from protocol revision 2026-07-28 on it names the
+// revision the caller speaks to the gateway
+// (io.modelcontextprotocol/protocolVersion), which an upstream session of
+// another revision refuses, and its progress token means nothing upstream.
+func upstreamParams[P any, PP interface {
+	*P
+	SetMeta(map[string]any)
+}](p PP) PP {
+	c := *p
+	PP(&c).SetMeta(nil)
+	return &c
+}
+
 // interceptFeatures answers the prompt, resource and completion methods;
 // ok is false for any other method.
 func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.Request) (res mcp.Result, ok bool, err error) {
@@ -194,7 +209,8 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
-				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, r.Params) })
+				p := upstreamParams(r.Params)
+				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -211,7 +227,15 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 		}
-		res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, r.Params) })
+		p := upstreamParams(r.Params)
+		res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
+		if res != nil {
+			// The caller's own copy, which intercept makes private: from
+			// revision 2026-07-28 on, the SDK's client hands every read of
+			// a URI the one result it cached.
+			own := *res
+			res = &own
+		}
 		return res, true, err
 	case *mcp.CompleteRequest:
 		ref := r.Params.Ref
@@ -238,7 +262,8 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			}
 			if ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
 				ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI }) {
-				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, r.Params) })
+				p := upstreamParams(r.Params)
+				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -281,8 +306,15 @@ type featureAudit struct {
 	start time.Time
 }
 
-// featureAudit starts the audit of a request: detail names what it is for;
-// args, when not nil, are kept as the digest of their canonical JSON.
+// maxFeatureName bounds each name (prompt, resource URI, completion
+// argument) a feature decision records.
+const maxFeatureName = 1 << 10
+
+// featureAudit starts the audit of a request: detail names what it is for,
+// each string shortened past maxFeatureName bytes (with its length under
+// key_bytes), so that a huge name does not push the method and the reasons
+// out of the record; args, when not nil, are kept as the digest of their
+// canonical JSON.
 func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, detail map[string]any, args any) *featureAudit {
 	ev := baseEvent(who, audit.FeatureDecided, "")
 	ev.Correlation = slip.NewID()
@@ -290,6 +322,13 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 	ev.Policy = PolicyUpstreamFeatures
 	ev.Detail = map[string]any{"method": method}
 	for k, v := range detail {
+		if s, ok := v.(string); ok {
+			short, cut := shorten(s, maxFeatureName)
+			if cut {
+				ev.Detail[k+"_bytes"] = len(s)
+			}
+			v = short
+		}
 		ev.Detail[k] = v
 	}
 	if args != nil {
