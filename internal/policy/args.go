@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -140,7 +141,7 @@ func firstError(v map[string]any, k string, err error) error {
 
 func uintValue(u uint64) (cedar.Value, bool, error) {
 	if u > math.MaxInt64 {
-		return nil, false, fmt.Errorf("integer %d is out of the range of a Cedar Long", u)
+		return nil, false, errors.New("an integer out of the range of a Cedar Long")
 	}
 	return cedar.Long(u), false, nil
 }
@@ -150,7 +151,7 @@ func uintValue(u uint64) (cedar.Value, bool, error) {
 // neighbour.
 func floatValue(f float64, bits int) (cedar.Value, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("%v is not a number Cedar can represent", f)
+		return nil, errors.New("a number Cedar cannot represent")
 	}
 	return numberValue(strconv.FormatFloat(f, 'g', -1, bits))
 }
@@ -162,11 +163,13 @@ const maxDigits = 19
 // numberValue converts the text of a JSON number: an integer becomes a Long,
 // a number with at most four decimal places a decimal; anything else is an
 // error. It parses by hand so that a hostile exponent such as 1e999999999
-// costs nothing.
+// costs nothing. Its errors, like the others here, name no value: they
+// become a decision's reasons, in the audit trail, which keeps argument
+// values only when the tenant opts in.
 func numberValue(s string) (cedar.Value, error) {
 	neg, digits, exp, ok := splitNumber(s)
 	if !ok {
-		return nil, fmt.Errorf("%q is not a JSON number", s)
+		return nil, errors.New("not a JSON number")
 	}
 	if n, ok := plainInt(s); ok {
 		return cedar.Long(n), nil
@@ -185,29 +188,29 @@ func numberValue(s string) (cedar.Value, error) {
 	switch {
 	case exp >= 0:
 		if len(digits)+exp > maxDigits {
-			return nil, fmt.Errorf("integer %s is out of the range of a Cedar Long", s)
+			return nil, errors.New("an integer out of the range of a Cedar Long")
 		}
 		n, err := strconv.ParseInt(sign+digits+strings.Repeat("0", exp), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("integer %s is out of the range of a Cedar Long", s)
+			return nil, errors.New("an integer out of the range of a Cedar Long")
 		}
 		return cedar.Long(n), nil
 	case exp >= -4:
 		scale := exp + 4 // digits × 10^scale is the value in ten-thousandths
 		if len(digits)+scale > maxDigits {
-			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+			return nil, errors.New("a number out of the range of a Cedar decimal")
 		}
 		n, err := strconv.ParseInt(sign+digits+strings.Repeat("0", scale), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+			return nil, errors.New("a number out of the range of a Cedar decimal")
 		}
 		d, err := cedar.NewDecimal(n, -4)
 		if err != nil {
-			return nil, fmt.Errorf("number %s is out of the range of a Cedar decimal", s)
+			return nil, errors.New("a number out of the range of a Cedar decimal")
 		}
 		return d, nil
 	default:
-		return nil, fmt.Errorf("number %s has more than 4 decimal places, beyond a Cedar decimal", s)
+		return nil, errors.New("a number with more than 4 decimal places, beyond a Cedar decimal")
 	}
 }
 

@@ -206,12 +206,30 @@ func (c *condition) evalCedar(p Principal, a Agent, tool string, args map[string
 	dec, diag := authorize(c.policy, p, a, tool, argsRec)
 	switch {
 	case len(diag.Errors) > 0:
-		return false, "condition `" + c.text + "` could not be evaluated: " + diag.Errors[0].Message
+		return false, "condition `" + c.text + "` could not be evaluated: " + withoutValues(diag.Errors[0].Message)
 	case dec == cedar.Allow:
 		return true, c.isTrue
 	default:
 		return false, c.isFalse
 	}
+}
+
+// quotedValue is what Cedar's error messages quote values as: a number
+// in backticks (an overflow names its operands), a string in double
+// quotes (an entity's id, an extension function's argument).
+var quotedValue = regexp.MustCompile("`-?[0-9]+`" + `|"(?:[^"\\]|\\.)*"`)
+
+// withoutValues is a Cedar error message with the values it quotes left
+// out: the reason goes to the audit trail, which keeps argument values
+// only when the tenant opts in. The attribute names and types it names,
+// which come from the condition, stay.
+func withoutValues(msg string) string {
+	return quotedValue.ReplaceAllStringFunc(msg, func(q string) string {
+		if q[0] == '`' {
+			return "`…`"
+		}
+		return `"…"`
+	})
 }
 
 // possible reports whether the condition may be true for p through a with

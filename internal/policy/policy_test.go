@@ -192,7 +192,7 @@ func TestDecide(t *testing.T) {
 			req:  Request{Principal: bob, Agent: assistant, Tool: "refund", Args: map[string]any{"amount": json.Number("0.12345")}},
 			want: Decision{Policy: "tool:refund", Reasons: []string{
 				"role support is granted refund",
-				"arguments cannot be checked against condition `context.args.amount <= 50`: args.amount: number 0.12345 has more than 4 decimal places, beyond a Cedar decimal",
+				"arguments cannot be checked against condition `context.args.amount <= 50`: args.amount: a number with more than 4 decimal places, beyond a Cedar decimal",
 			}},
 		},
 		{
@@ -566,4 +566,29 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestReasonsQuoteNoArgumentValues: a decision's reasons go to the audit
+// trail, which keeps argument values only when the tenant opts in; an
+// argument Cedar cannot take, or an evaluation error about one, is named
+// by where it is, not by its value.
+func TestReasonsQuoteNoArgumentValues(t *testing.T) {
+	s := mustCompile(t, []Rule{
+		{Tool: "add", Roles: []string{"r"}, When: "context.args.n + 1 > 0"},
+		{Tool: "cap", Roles: []string{"r"}, When: "context.args.n <= 50"},
+	})
+	p := Principal{Subject: "alice", Roles: []string{"r"}}
+	for _, tc := range []struct {
+		tool, value, want string
+	}{
+		{"add", "9223372036854775807", "could not be evaluated"},
+		{"cap", "4111111111111111111111", "out of the range of a Cedar Long"},
+		{"cap", "41111111.11111111", "more than 4 decimal places"},
+	} {
+		d := s.Decide(Request{Principal: p, Tool: tc.tool, Args: map[string]any{"n": json.Number(tc.value)}})
+		all := strings.Join(d.Reasons, "; ")
+		if d.Allow || !strings.Contains(all, tc.want) || strings.Contains(all, tc.value) || strings.Contains(all, "4111") {
+			t.Errorf("%s(%s): allow %v, reasons %q", tc.tool, tc.value, d.Allow, all)
+		}
+	}
 }
