@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -734,20 +733,7 @@ func TestLanesOpenPerCallerAndCloseWhenIdle(t *testing.T) {
 // its sessions are gone; the gateway connects again, drops the callers'
 // sessions of before, and a caller's next call opens a new one and works.
 func TestLanesAfterUpstreamRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	start := func(ln net.Listener) *httptest.Server {
-		up := newTestUpstream("Echoes")
-		us := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-		us.Listener.Close()
-		us.Listener = ln
-		us.Start()
-		return us
-	}
-	us := start(ln)
+	addr, restart := restartableUpstream(t, newTestUpstream("Echoes"))
 	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
 		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
 	alice := e.connect("alice", "acme-assistant", "2025-11-25")
@@ -756,26 +742,9 @@ func TestLanesAfterUpstreamRestart(t *testing.T) {
 		t.Fatalf("echo = %q", text(r))
 	}
 
-	// The upstream goes away with every session it had.
-	us.CloseClientConnections()
-	us.Close()
-	ln2, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	us = start(ln2)
-	t.Cleanup(func() { // before the gateway's own cleanup: cut its streams
-		us.CloseClientConnections()
-		us.Close()
-	})
-	waitFor(t, "the gateway connected again", func() bool {
-		for _, s := range e.gw.Upstreams() {
-			if s.Name == "up" && s.Restarts > 0 && s.Connected {
-				return true
-			}
-		}
-		return false
-	})
+	// The upstream goes away with every session it had, and comes back.
+	restart(newTestUpstream("Echoes"))
+	waitReconnected(t, e, "up")
 	if r := call(t, alice, "echo", map[string]any{"text": "after"}); r.IsError || text(r) != "after" {
 		t.Fatalf("echo after the upstream restarted = %q", text(r))
 	}

@@ -36,19 +36,7 @@ func findEvent(evs []audit.Event, typ, tool string) *audit.Event {
 // window is held until the listing, then refused: it never reaches a
 // definition nobody checked.
 func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	start := func(ln net.Listener, up *mcp.Server) *httptest.Server {
-		us := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-		us.Listener.Close()
-		us.Listener = ln
-		us.Start()
-		return us
-	}
-	us := start(ln, newTestUpstream("Echoes"))
+	addr, restart := restartableUpstream(t, newTestUpstream("Echoes"))
 	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
 		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
 	alice := e.connect("alice", "acme-assistant", "2025-11-25")
@@ -77,25 +65,8 @@ func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
 			return next(ctx, method, req)
 		}
 	})
-	us.CloseClientConnections()
-	us.Close()
-	ln2, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	us = start(ln2, changed)
-	t.Cleanup(func() {
-		us.CloseClientConnections()
-		us.Close()
-	})
-	waitFor(t, "the gateway connected again", func() bool {
-		for _, s := range e.gw.Upstreams() {
-			if s.Name == "up" && s.Restarts > 0 && s.Connected {
-				return true
-			}
-		}
-		return false
-	})
+	restart(changed)
+	waitReconnected(t, e, "up")
 	if r := call(t, alice, "echo", map[string]any{"text": "during"}); !r.IsError {
 		t.Errorf("a call while the upstream was being listed ran: %q", text(r))
 	}
@@ -114,6 +85,56 @@ func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the changed definition got %d calls", n)
 	}
+}
+
+// restartableUpstream serves up over Streamable HTTP on a loopback
+// address; restart ends it, with every session it had, and serves next on
+// the same address, as a restarted upstream would.
+func restartableUpstream(t *testing.T, up *mcp.Server) (addr string, restart func(next *mcp.Server)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	var us *httptest.Server
+	start := func(ln net.Listener, up *mcp.Server) {
+		us = httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+		us.Listener.Close()
+		us.Listener = ln
+		us.Start()
+	}
+	start(ln, up)
+	stop := func() {
+		us.CloseClientConnections()
+		us.Close()
+	}
+	t.Cleanup(stop)
+	return addr, func(next *mcp.Server) {
+		stop()
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(ln, next)
+		// Registered after the gateway's, so run before it (cleanups run
+		// last first): its streams would hold the gateway's close.
+		t.Cleanup(stop)
+	}
+}
+
+// waitReconnected waits until e's gateway has connected to upstream name
+// again after losing it.
+func waitReconnected(t *testing.T, e *env, name string) {
+	t.Helper()
+	waitFor(t, "the gateway connected again", func() bool {
+		for _, s := range e.gw.Upstreams() {
+			if s.Name == name && s.Restarts > 0 && s.Connected {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestUpstreamURLCredentialsNotLogged: an upstream URL that carries a
