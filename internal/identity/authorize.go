@@ -266,7 +266,7 @@ func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username
 	if err != nil {
 		return false, err
 	}
-	return !subset(req.scopes, c.Scopes) || !subset(p.requestResources(req), p.consentResources(c)), nil
+	return !coveredBy(req.scopes, c.Scopes) || !subset(p.requestResources(req), p.consentResources(c)), nil
 }
 
 // scopeText says in words what a scope lets a client do.
@@ -355,7 +355,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	// resources (what a token exchange by this client may then reach).
 	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
 	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil {
-		scopes, resources = mergeSorted(scopes, old.Scopes), mergeSorted(resources, p.consentResources(old))
+		scopes, resources = widestOf(scopes, old.Scopes), mergeSorted(resources, p.consentResources(old))
 	}
 	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
 		Scopes: scopes, Resources: resources, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})

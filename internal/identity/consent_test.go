@@ -220,3 +220,39 @@ func TestConsentAnswersAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentToSomeToolsIsNoConsentToAll: a consent naming tools covers
+// those tools only. A request naming no tool asks for every tool, so it
+// needs consent again (prompt=none: consent_required) instead of getting
+// a token that reaches every tool the person may call; once the person
+// allows every tool, a request for some of them is covered.
+func TestConsentToSomeToolsIsNoConsentToAll(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	allow := func(params url.Values) url.Values {
+		t.Helper()
+		csrf, authz := consentForm(t, h.authorize(b, params))
+		resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+		return redirectQuery(t, resp, nativeRedirect)
+	}
+	if q := allow(nativeParams("scope", "openid tool:sales_report")); q.Get("code") == "" {
+		t.Fatalf("allow one tool: %v", q)
+	}
+	if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none", "scope", "openid tool:sales_report")), nativeRedirect); q.Get("code") == "" {
+		t.Errorf("the consented tool again: %v", q)
+	}
+	for _, scope := range []string{"openid", "openid tool:payroll_report"} {
+		if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none", "scope", scope)), nativeRedirect); q.Get("error") != "consent_required" {
+			t.Errorf("%q under a consent to one tool, prompt=none: %v", scope, q)
+		}
+	}
+	// The consent page asks for every tool; allowed, it covers any.
+	if q := allow(nativeParams("scope", "openid")); q.Get("code") == "" {
+		t.Fatalf("allow every tool: %v", q)
+	}
+	for _, scope := range []string{"openid", "openid tool:payroll_report", "openid tool:sales_report"} {
+		if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none", "scope", scope)), nativeRedirect); q.Get("code") == "" {
+			t.Errorf("%q under a consent to every tool: %v", scope, q)
+		}
+	}
+}

@@ -51,3 +51,68 @@ func mergeSorted(a, b []string) []string {
 	}
 	return out
 }
+
+// Tool scopes in a consent read as in a token: naming no tool covers
+// every tool the person may call, naming some covers those only. So they
+// cannot be compared or merged as plain strings: "no tool scope" is the
+// widest grant of all, not the narrowest.
+
+// narrowsTools reports whether scopes name tools (and so only those).
+func narrowsTools(scopes []string) bool { return slices.ContainsFunc(scopes, isToolScope) }
+
+// coveredBy reports whether a grant of given covers a request for asked:
+// every scope asked for that is not a tool scope is given, and the tools
+// asked for are given, where a grant naming no tool gives every tool and
+// a request naming no tool asks for every tool.
+func coveredBy(asked, given []string) bool {
+	for _, s := range asked {
+		if !isToolScope(s) && !slices.Contains(given, s) {
+			return false
+		}
+	}
+	switch {
+	case !narrowsTools(given):
+		return true
+	case !narrowsTools(asked):
+		return false
+	}
+	return subset(asked, given)
+}
+
+// widestOf is what two grants together give: the union of their scopes,
+// and every tool when either gives every tool.
+func widestOf(a, b []string) []string {
+	out := mergeSorted(a, b)
+	if !narrowsTools(a) || !narrowsTools(b) {
+		out = slices.DeleteFunc(out, isToolScope)
+	}
+	return out
+}
+
+// narrowestOf is what both grants give (a token exchange is within the
+// subject token and the consent): the scopes in both, and the tools in
+// both, where one naming no tool leaves the other's. ok is false when
+// both name tools but none in common: naming none would give every tool.
+func narrowestOf(a, b []string) (out []string, ok bool) {
+	for _, s := range a {
+		if !isToolScope(s) && slices.Contains(b, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	switch {
+	case !narrowsTools(a):
+		out = append(out, slices.DeleteFunc(slices.Clone(b), func(s string) bool { return !isToolScope(s) })...)
+	case !narrowsTools(b):
+		out = append(out, slices.DeleteFunc(slices.Clone(a), func(s string) bool { return !isToolScope(s) })...)
+	default:
+		common := intersect(slices.DeleteFunc(slices.Clone(a), func(s string) bool { return !isToolScope(s) }), b)
+		if len(common) == 0 {
+			return nil, false
+		}
+		out = append(out, common...)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, true
+}

@@ -440,9 +440,15 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		}
 		consentScopes, consentRes = mergeSorted(c.Scopes, nil), p.consentResources(c)
 	}
+	// A consent naming tools narrows to them a subject token naming none
+	// (which reaches every tool): the agent gets what the person allowed
+	// it, not what the other client was allowed.
 	granted, _ := parseScope(subject.Scope)
 	if consentScopes != nil {
-		granted = intersect(granted, consentScopes)
+		var ok bool
+		if granted, ok = narrowestOf(granted, consentScopes); !ok {
+			return nil, errInvalidScope("the person allowed this agent none of the subject token's tools")
+		}
 	}
 	scopes := granted
 	if s := get(f, "scope"); s != "" {
@@ -450,7 +456,7 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		if e != nil {
 			return nil, e
 		}
-		if !subset(asked, granted) {
+		if !coveredBy(asked, granted) {
 			return nil, errInvalidScope("the scope exceeds the subject token's")
 		}
 		scopes = asked

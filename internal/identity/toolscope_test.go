@@ -53,8 +53,11 @@ func TestToolScopes(t *testing.T) {
 		t.Errorf("refresh narrowed to one tool: %v", x.JSON)
 	}
 
-	// A token exchange keeps a narrowed subject token narrowed, even
-	// where the agent's consent does not cover its tool scopes.
+	// A token exchange is within the subject token and the agent's
+	// consent, tools included, where naming no tool means every tool: a
+	// consent naming none keeps the subject token's tools; one naming
+	// some narrows a subject token naming none to them (it used to give
+	// every tool); none in common is refused.
 	r = h.userTokens("scope", "openid tool:sales_report")
 	consent := func(scopes ...string) {
 		t.Helper()
@@ -64,8 +67,19 @@ func TestToolScopes(t *testing.T) {
 		}
 	}
 	consent("openid")
+	if x := h.token("agent", "agent-secret", exchangeForm(r.Access)); x.Status != 200 || x.JSON["scope"] != "openid tool:sales_report" {
+		t.Errorf("exchange under a consent to every tool: %v", x.JSON)
+	}
+	consent("openid", "tool:payroll_report")
 	if x := h.token("agent", "agent-secret", exchangeForm(r.Access)); x.Error != "invalid_scope" {
-		t.Errorf("exchange losing the tool scope to the consent: %v", x.JSON)
+		t.Errorf("exchange with no tool in common: %v", x.JSON)
+	}
+	wide := h.userTokens("scope", "openid")
+	if x := h.token("agent", "agent-secret", exchangeForm(wide.Access)); x.Status != 200 || x.JSON["scope"] != "openid tool:payroll_report" {
+		t.Errorf("exchange of a token for every tool under a consent to one: %v", x.JSON)
+	}
+	if x := h.token("agent", "agent-secret", exchangeForm(wide.Access, "scope", "openid")); x.Error != "invalid_scope" {
+		t.Errorf("exchange asking for every tool under a consent to one: %v", x.JSON)
 	}
 	consent("openid", "tool:sales_report")
 	if x := h.token("agent", "agent-secret", exchangeForm(r.Access)); x.Status != 200 || x.JSON["scope"] != "openid tool:sales_report" {
