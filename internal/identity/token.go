@@ -143,20 +143,20 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	if bad != nil {
 		return nil, bad
 	}
-	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt)
-	if err != nil {
-		return nil, errServer(err)
-	}
-	if !first {
-		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
-	}
 	authorized := ac.Resources
 	if len(authorized) == 0 {
 		authorized = []string{p.MCPResource}
 	}
 	aud, e := p.narrowResources(f["resource"], authorized)
 	if e != nil {
-		return nil, e
+		return nil, e // nor does asking for a resource outside the grant
+	}
+	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if !first {
+		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
 	}
 	user, e := p.activeUser(ctx, ac.Username)
 	if e != nil {
@@ -275,11 +275,13 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if revoked {
 		return nil, errInvalidGrant("the refresh token was revoked")
 	}
-	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.ExpiresAt)
-	if err != nil {
+	// A second use is a replay whatever else it asks; a first use with a
+	// scope or resource beyond the grant is refused without spending the
+	// token (RFC 6749 section 6: the old token goes only when a new one is
+	// issued), so the client's corrected retry is no replay.
+	if used, err := id.Consumed(ctx, consumeRefresh, h); err != nil {
 		return nil, errServer(err)
-	}
-	if !first {
+	} else if used {
 		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
 	}
 	granted, _ := parseScope(old.Scope)
@@ -300,6 +302,13 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	aud, e := p.narrowResources(f["resource"], old.Resources)
 	if e != nil {
 		return nil, e
+	}
+	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.ExpiresAt)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	if !first {
+		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
 	}
 	user, e := p.activeUser(ctx, old.Username)
 	if e != nil {
