@@ -1,6 +1,10 @@
 package identity
 
-import "testing"
+import (
+	"net/url"
+	"testing"
+	"time"
+)
 
 // TestRefusedPresentationSpendsNothing: a code or refresh token presented
 // with a resource outside its grant, or a refresh asking for a wider
@@ -32,5 +36,42 @@ func TestRefusedPresentationSpendsNothing(t *testing.T) {
 	}
 	if x := refresh(h, next.Refresh); x.Error != "invalid_grant" {
 		t.Errorf("the family survived a replay: %v", x.JSON)
+	}
+}
+
+// TestGrantWithoutOfflineAccessEndsWithTheSignIn: a grant without
+// offline_access refreshes while the sign-in it came from lasts, not after
+// a logout or past the session's lifetime; one with offline_access keeps
+// access while the person is away.
+func TestGrantWithoutOfflineAccessEndsWithTheSignIn(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	online := h.redeem(h.code(b, authParams("scope", "openid")))
+	offline := h.redeem(h.code(b, authParams("scope", "openid offline_access")))
+	if online.Refresh == "" || offline.Refresh == "" {
+		t.Fatalf("no refresh tokens: %v %v", online.JSON, offline.JSON)
+	}
+	next := refresh(h, online.Refresh)
+	if next.Status != 200 {
+		t.Fatalf("refresh during the sign-in: %v", next.JSON)
+	}
+	resp, err := b.Get(h.url("/logout?" + url.Values{"id_token_hint": {online.ID}, "post_logout_redirect_uri": {"https://app.example/bye"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if x := refresh(h, next.Refresh); x.Error != "invalid_grant" {
+		t.Errorf("refresh without offline_access after logout: %v", x.JSON)
+	}
+	if x := refresh(h, offline.Refresh); x.Status != 200 {
+		t.Errorf("refresh with offline_access after logout: %v", x.JSON)
+	}
+
+	// Past the session's lifetime, without a logout.
+	b = h.signedIn("alice")
+	online = h.redeem(h.code(b, authParams("scope", "openid")))
+	h.clock.Advance(h.p.sessionTTL() + time.Minute)
+	if x := refresh(h, online.Refresh); x.Error != "invalid_grant" {
+		t.Errorf("refresh without offline_access past the session: %v", x.JSON)
 	}
 }

@@ -125,10 +125,15 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, user
 	return s, nil
 }
 
+// endSession ends s: its cookie, its record, and with them the grants it
+// gave without offline_access (their refresh checks the mark).
 func (p *Provider) endSession(ctx context.Context, w http.ResponseWriter, s store.LoginSession) error {
 	p.setCookie(w, sessionCookie, "", -1)
 	if s.ID == "" {
 		return nil
+	}
+	if _, err := p.Store.Consume(ctx, consumeSessionEnd, s.ID, s.ExpiresAt); err != nil {
+		return err
 	}
 	return p.Store.Identity().DeleteSession(ctx, s.ID)
 }

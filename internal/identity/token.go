@@ -23,6 +23,10 @@ import (
 const (
 	consumeCode    = "code"
 	consumeRefresh = "refresh"
+	// consumeSessionEnd marks a login session that ended (logout, another
+	// sign-in in its browser): the grants it gave without offline_access
+	// end with it.
+	consumeSessionEnd = "session_end"
 )
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -274,6 +278,21 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	}
 	if revoked {
 		return nil, errInvalidGrant("the refresh token was revoked")
+	}
+	// Without offline_access a grant lasts as long as the sign-in it came
+	// from (OpenID Connect Core section 11: offline_access is what asks
+	// for access while the person is away): no refresh once that session
+	// ended or would have expired.
+	if granted, _ := parseScope(old.Scope); !slices.Contains(granted, "offline_access") && old.SessionID != "" {
+		ended := !now.Before(old.AuthTime.Add(p.sessionTTL()))
+		if !ended {
+			if ended, err = id.Consumed(ctx, consumeSessionEnd, old.SessionID); err != nil {
+				return nil, errServer(err)
+			}
+		}
+		if ended {
+			return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
+		}
 	}
 	// A second use is a replay whatever else it asks; a first use with a
 	// scope or resource beyond the grant is refused without spending the
