@@ -91,6 +91,10 @@ type adminCmd struct {
 	// withKeys, when set instead of run, also gets the signing keys and the
 	// audit trail (for commands that act as the server would).
 	withKeys func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error
+	// detail, when set, adds to the change's audit record what the
+	// command did besides changing the record (what removing a user
+	// ended); it is read after run.
+	detail func() map[string]any
 }
 
 // group makes a command group whose every command takes the store flags
@@ -142,7 +146,11 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				case after.data == nil:
 					op = "-"
 				}
-				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before.data, after.data, fields...); err != nil {
+				var extra map[string]any
+				if s.detail != nil {
+					extra = s.detail()
+				}
+				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before.data, after.data, extra, fields...); err != nil {
 					return fmt.Errorf("the change was made but not audited: %w", err)
 				}
 				return nil
@@ -169,6 +177,7 @@ func userCommand() *command {
 	var (
 		email, pwStdin = new(string), new(bool)
 		roles          multi
+		ended          = new(store.UserEnded)
 	)
 	return group("user", "Manage the tenant's people.",
 		&adminCmd{name: "list", summary: "List users", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -219,13 +228,25 @@ func userCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ user %s\n", u.Username)
 				return nil
 			}},
-		&adminCmd{name: "remove", usage: "USERNAME", summary: "Remove a user", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-			if err := st.Users().Delete(ctx, fs.Arg(0)); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "- user %s\n", fs.Arg(0))
-			return nil
-		}},
+		&adminCmd{name: "remove", usage: "USERNAME", summary: "Remove a user, ending their sessions, grants and consents",
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				// Tokens name the user by username: what the user held must
+				// end with them, or a new user of the same name inherits it.
+				err := st.InTx(ctx, func(tx store.Tenant) error {
+					if err := tx.Users().Delete(ctx, fs.Arg(0)); err != nil {
+						return err
+					}
+					var err error
+					*ended, err = config.EndUser(ctx, tx, fs.Arg(0))
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "- user %s (ended %s)\n", fs.Arg(0), ended)
+				return nil
+			},
+			detail: func() map[string]any { return map[string]any{"ended": *ended} }},
 		&adminCmd{name: "grant", usage: "USERNAME ROLE", summary: "Give a user a role", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			return st.InTx(ctx, func(tx store.Tenant) error {
 				if err := needRole(ctx, tx, fs.Arg(1)); err != nil {

@@ -308,10 +308,14 @@ func printReport(env *Env, rep audit.Report) {
 }
 
 // recordAdminChange writes an admin.change event: who did what to which
-// record, before and after, with secret hashes redacted, and fields, when
-// given, naming the fields that changed (as a tenant file's plan does).
-func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name string, before, after map[string]any, fields ...string) error {
+// record, before and after, with secret hashes redacted, extra detail
+// (what removing a user ended), and fields, when given, naming the fields
+// that changed (as a tenant file's plan does).
+func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name string, before, after, extra map[string]any, fields ...string) error {
 	detail := map[string]any{"op": op, "kind": kind, "name": name}
+	for k, v := range extra {
+		detail[k] = v
+	}
 	if len(fields) > 0 {
 		detail["fields"] = fields
 	}
@@ -492,10 +496,20 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 	if err != nil {
 		return nil, err
 	}
+	// What removing or disabling a user ended, as the change itself counted it.
+	ended := map[string]*store.UserEnded{}
+	for _, c := range plan {
+		if c.Ended != nil {
+			ended[c.Op+c.Kind+" "+c.Name] = c.Ended
+		}
+	}
 	for i, c := range planned {
 		detail := map[string]any{"op": c.Op, "kind": c.Kind, "name": c.Name, "source": "tenant file"}
 		if len(c.Fields) > 0 {
 			detail["fields"] = c.Fields
+		}
+		if e := ended[c.Op+c.Kind+" "+c.Name]; e != nil {
+			detail["ended"] = *e
 		}
 		after := snapshot(ctx, st, c.Kind, c.Name)
 		if before[i].data != nil {

@@ -62,6 +62,9 @@ func clientCommand() *command {
 				if msg := config.CheckName("client", c.ClientID); msg != "" {
 					return errors.New(msg)
 				}
+				if msg := store.CheckDisplayName(c.Name); msg != "" {
+					return errors.New("--name " + msg)
+				}
 				switch c.Kind {
 				case store.KindAgent, store.KindWeb, store.KindNative, store.KindService:
 				default:

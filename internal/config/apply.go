@@ -29,14 +29,33 @@ type Change struct {
 	Kind   string // role, user, client, upstream, tool, setting
 	Name   string
 	Fields []string // for updates: which fields change (secrets named, never shown)
+	// Ended is, for a user removed or disabled, what of theirs the change
+	// ends (EndUser); nil for every other change.
+	Ended *store.UserEnded
 }
 
 func (c Change) String() string {
-	s := fmt.Sprintf("%s %s %s", c.Op, c.Kind, c.Name)
+	var notes []string
 	if len(c.Fields) > 0 {
-		s += " (" + strings.Join(c.Fields, ", ") + ")"
+		notes = append(notes, strings.Join(c.Fields, ", "))
+	}
+	if e := c.Ended; e != nil && *e != (store.UserEnded{}) {
+		notes = append(notes, "ends "+e.String())
+	}
+	s := fmt.Sprintf("%s %s %s", c.Op, c.Kind, c.Name)
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return s
+}
+
+// EndUser ends what username holds at the identity provider (see
+// store.Tenant.EndUser), for a user removed or disabled; call it in the
+// transaction that removes or disables them. Their grants stay revoked
+// for at least a day, longer than any access token lives (ten minutes by
+// default).
+func EndUser(ctx context.Context, st store.Tenant, username string) (store.UserEnded, error) {
+	return st.EndUser(ctx, username, time.Now().Add(24*time.Hour))
 }
 
 // Plan is what applying a file would change. An empty plan changes nothing.
@@ -325,7 +344,8 @@ func (a *applier) users(f *File) error {
 			clear[u.Username] = u.Password
 		}
 	}
-	return sync(a, "user", a.tx.Users(), want, func(u store.User) string { return u.Username },
+	first := len(a.plan)
+	err := sync(a, "user", a.tx.Users(), want, func(u store.User) string { return u.Username },
 		func(old, w store.User) (store.User, []string, error) {
 			ch := diff("email", old.Email, w.Email, "roles", old.Roles, w.Roles,
 				"attributes", old.Attributes, w.Attributes, "disabled", old.Disabled, w.Disabled)
@@ -344,6 +364,27 @@ func (a *applier) users(f *File) error {
 			// by that sign-in, not by a tenant file.
 			return u.Attributes["idp"] == ""
 		})
+	if err != nil {
+		return err
+	}
+	// A user removed or disabled keeps no session, grant or consent: a
+	// user enabled again, or a new one of the same name, must sign in and
+	// consent afresh.
+	disabled := map[string]bool{}
+	for _, u := range want {
+		disabled[u.Username] = u.Disabled
+	}
+	for i := first; i < len(a.plan); i++ {
+		c := &a.plan[i]
+		if c.Op == "-" || c.Op == "~" && disabled[c.Name] && slices.Contains(c.Fields, "disabled") {
+			ended, err := EndUser(a.ctx, a.tx, c.Name)
+			if err != nil {
+				return err
+			}
+			c.Ended = &ended
+		}
+	}
+	return nil
 }
 
 func (a *applier) clients(f *File) error {

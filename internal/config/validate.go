@@ -102,6 +102,9 @@ func (f *File) Validate(builtins []string) error {
 				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d): a person and a client cannot share a name", c.ClientID, l))
 			}
 		}
+		if msg := store.CheckDisplayName(c.Name); msg != "" {
+			v.add(p+".name", msg)
+		}
 		switch c.Kind {
 		case store.KindAgent, store.KindWeb, store.KindService:
 		case store.KindNative:

@@ -264,8 +264,11 @@ func (p *Provider) fetchMetadata(ctx context.Context, id string) (store.Client, 
 		}
 	}
 	name := d.ClientName
+	if msg := store.CheckDisplayName(name); msg != "" {
+		return store.Client{}, 0, fmt.Errorf("%w: client_name %s", errMetadata, msg)
+	}
 	if len(name) > 200 {
-		name = name[:200]
+		name = strings.ToValidUTF8(name[:200], "")
 	}
 	c := store.Client{ClientID: id, Name: name, Kind: store.KindAgent, RedirectURIs: d.RedirectURIs,
 		PostLogoutRedirectURIs: d.PostLogoutRedirectURIs, Source: store.SourceMetadata}

@@ -31,11 +31,12 @@ func TestUnknownClientFailsFast(t *testing.T) {
 	}
 }
 
-// Failed client authentications are counted per client and per address in
-// the store; past the limit the client is refused — with the very answer of
-// a wrong secret — even with the right secret, even one the provider had
-// verified and remembered, until the window passes. The throttling is in
-// the audit trail.
+// Failed client authentications are counted per client and address, and
+// per address, in the store; past the limit the client is refused from
+// that address — with the very answer of a wrong secret — even with the
+// right secret, even one the provider had verified and remembered, until
+// the window passes. The throttling is in the audit trail. (From another
+// address the right secret passes: TestClientLockoutFromElsewhere.)
 func TestClientSecretThrottled(t *testing.T) {
 	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser, p.MaxFailuresPerIP = 3, 100 })
 	cc := url.Values{"grant_type": {"client_credentials"}}
@@ -79,6 +80,7 @@ func TestClientSecretThrottled(t *testing.T) {
 	req, _ := http.NewRequest("POST", h.url("/token"), strings.NewReader(cc.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("billing", "billing-secret")
+	req.RemoteAddr = "127.0.0.1:1234" // the guesses' address
 	if _, _, e := other.authClient(t.Context(), req, map[string][]string(cc)); e == nil || e.Code != "invalid_client" {
 		t.Errorf("another replica let the throttled client in: %v", e)
 	}

@@ -270,22 +270,28 @@ func secretDigest(secret string) string {
 }
 
 // Failed client authentications are counted in the database, like failed
-// logins, per client and per client address, in the login throttle window
-// and with the login limits (MaxFailuresPerUser per client,
-// MaxFailuresPerIP per address; an IPv6 address by its /64, as throttleKey
-// keeps every address counter).
-func clientKey(id string) string       { return "client:id:" + id }
-func clientIPKey(ip netip.Addr) string { return "client:ip:" + throttleKey(ip) }
+// logins, in the login throttle window: per client and address (with
+// MaxFailuresPerUser) and per address across clients (MaxFailuresPerIP);
+// an IPv6 address by its /64, as throttleKey keeps every address counter.
+// Never per client alone: anyone who knows a client ID could then lock the
+// client out, its right secret refused with the guesses (and permission
+// slips, which HTTP API tools introspect as service clients, with it).
+func clientKey(id string, ip netip.Addr) string { return "client:id:" + throttleKey(ip) + " " + id }
+func clientIPKey(ip netip.Addr) string          { return "client:ip:" + throttleKey(ip) }
 
 // checkClientSecret checks the secret of a confidential client. A generated
 // secret (SHA-256) is checked first and its right value always passes: it
-// cannot be guessed, so throttling it would only let anyone who knows the
-// client ID lock the client out; its failures still count. A chosen secret
-// (argon2id) is refused unchecked while the client or the address is
-// throttled, as a password is; the right one then fails too. A secret that
-// verified before is remembered (secretCache), so the right one costs no
-// argon2 and no write; a miss counts the attempt before argon2 runs, so
-// parallel guesses all count, and a success forgives it.
+// cannot be guessed; its failures still count. A chosen secret (argon2id)
+// is refused unchecked while the request's address is throttled, at this
+// client or at all, as a password is: guesses from that address learn
+// nothing more, while the right secret from any other address — the
+// client's own — still passes. A guesser with many addresses gets
+// MaxFailuresPerUser guesses per address and window, each at an argon2id
+// check, against a secret of 32 characters or more (what the tenant file
+// and the admin commands require).
+// A secret that verified before is remembered (secretCache), so the right
+// one costs no argon2 and no write; a miss counts the attempt before
+// argon2 runs, so parallel guesses all count, and a success forgives it.
 func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c store.Client, secret string) (bool, *Error) {
 	if strings.HasPrefix(c.SecretHash, secretDigestPrefix) {
 		if equalSecret(secretDigest(secret), c.SecretHash) {
@@ -293,8 +299,8 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 		}
 		return false, p.clientAuthFailure(ctx, r, c.ClientID, "bad_secret")
 	}
-	id, now := p.Store.Identity(), p.now()
-	ck, ik := clientKey(c.ClientID), clientIPKey(p.clientIP(r))
+	id, now, ip := p.Store.Identity(), p.now(), p.clientIP(r)
+	ck, ik := clientKey(c.ClientID, ip), clientIPKey(ip)
 	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
 	nc, err1 := id.Attempts(ctx, ck, now)
 	ni, err2 := id.Attempts(ctx, ik, now)
@@ -337,18 +343,18 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 }
 
 // clientAuthFailure counts a failed authentication (per address, and per
-// client unless the client is unknown) and records it. reason is
+// client and address unless the client is unknown) and records it. reason is
 // unknown_client, disabled or bad_secret. An error only when the count
 // could not be written.
 func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
-	id, now, win := p.Store.Identity(), p.now(), p.window()
-	ni, err := id.CountAttempt(ctx, clientIPKey(p.clientIP(r)), now, win)
+	id, now, win, ip := p.Store.Identity(), p.now(), p.window(), p.clientIP(r)
+	ni, err := id.CountAttempt(ctx, clientIPKey(ip), now, win)
 	if err != nil {
 		return errServer(err)
 	}
 	nc := -1
 	if reason != "unknown_client" {
-		if nc, err = id.CountAttempt(ctx, clientKey(clientID), now, win); err != nil {
+		if nc, err = id.CountAttempt(ctx, clientKey(clientID, ip), now, win); err != nil {
 			return errServer(err)
 		}
 	}
@@ -357,10 +363,12 @@ func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clien
 }
 
 // recordClientFailure writes a failed client authentication to the audit
-// trail: each one while the client's count is within the limit, and the
-// one that reaches a limit (client or address) as "throttled". Failures
-// beyond the limit, and those of unknown clients, are counted but not
-// written, so that a flood cannot grow the trail without bound.
+// trail: each one while the counts of the client (from this address) and
+// of the address are within their limits, and the one that reaches a
+// limit as "throttled". Failures beyond a limit, and those of unknown
+// clients, are counted but not written, so that a flood cannot grow the
+// trail without bound. failures_client counts the client's failures from
+// this address.
 func (p *Provider) recordClientFailure(ctx context.Context, r *http.Request, clientID, reason string, nc, ni int) {
 	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
 	detail := map[string]any{"reason": reason, "endpoint": r.URL.Path}
@@ -368,7 +376,7 @@ func (p *Provider) recordClientFailure(ctx context.Context, r *http.Request, cli
 	case nc == maxC || ni == maxI:
 		detail["reason"], detail["cause"] = "throttled", reason
 		detail["failures_client"], detail["failures_address"] = max(nc, 0), ni
-	case nc < 0 || nc > maxC:
+	case nc < 0 || nc > maxC || ni > maxI:
 		return
 	}
 	_ = p.record(ctx, audit.Event{Type: audit.ClientAuthFailed, Agent: truncate(clientID, 512), Status: "refused",

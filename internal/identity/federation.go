@@ -263,7 +263,7 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	case st.Authz != "":
 		next = p.url(pathAuthorize) + "?" + st.Authz
 	case next == "":
-		next = p.path + "/"
+		next = p.path + pathSignedIn
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)

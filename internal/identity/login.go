@@ -6,7 +6,8 @@ package identity
 // password, disabled user, too many attempts — with the same message.
 // Attempts are counted in the database per username and per client address
 // before the password is checked, so parallel guesses all count and the
-// counters hold across replicas.
+// counters hold across replicas. Past a limit, only the attempt that
+// reached it is recorded in the audit trail.
 
 import (
 	"context"
@@ -97,16 +98,18 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	ip := p.clientIP(r)
-	user, reason := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip)
+	user, reason, record := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip)
 	if reason != "" {
-		ev := audit.Event{Type: audit.LoginFailed, Actor: truncate(form.Get("username"), maxUsername),
-			Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
-		if d.Authz != "" {
-			if aq, err := url.ParseQuery(d.Authz); err == nil {
-				ev.Agent = truncate(aq.Get("client_id"), 512)
+		if record {
+			ev := audit.Event{Type: audit.LoginFailed, Actor: truncate(form.Get("username"), maxUsername),
+				Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
+			if d.Authz != "" {
+				if aq, err := url.ParseQuery(d.Authz); err == nil {
+					ev.Agent = truncate(aq.Get("client_id"), 512)
+				}
 			}
+			_ = p.record(ctx, ev) // a failure lets nothing through: logged if unrecorded
 		}
-		_ = p.record(ctx, ev) // a failure lets nothing through: logged if unrecorded
 		d.Error = badLogin
 		p.loginForm(w, r, http.StatusOK, d)
 		return
@@ -130,29 +133,70 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	case d.Authz != "":
 		next = p.url(pathAuthorize) + "?" + d.Authz
 	case next == "":
-		next = p.path + "/"
+		next = p.path + pathSignedIn
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// handleSignedIn is where a person lands who signed in at the login page
+// itself, with no application to continue to: it says who they are signed
+// in as and offers to sign out. Without a session it is the login page.
+func (p *Provider) handleSignedIn(w http.ResponseWriter, r *http.Request) {
+	s, u, ok := p.sessionUser(r)
+	if !ok {
+		http.Redirect(w, r, p.path+pathLogin, http.StatusSeeOther)
+		return
+	}
+	p.renderPage(w, r, http.StatusOK, "signedin", pageData{Title: "Signed in", Username: u.Username,
+		Action: p.url(pathLogout), CSRF: s.CSRF})
+}
+
 // checkPassword counts the attempt, then checks it. reason is empty on
 // success, else the failure class for the audit trail (never shown).
-func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr) (store.User, string) {
-	if username == "" || len(username) > maxUsername || len(pw) > maxPassword {
-		return store.User{}, "malformed"
-	}
+// record is false for a refusal the trail need not hold: once the user or
+// the address is throttled, only the attempt that reached the limit is
+// recorded, so that a flood of failures cannot grow the trail; and past
+// its limit an address writes nothing (no counter for each username it
+// tries).
+func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr) (store.User, string, bool) {
 	id, now, win := p.Store.Identity(), p.now(), p.window()
-	userKey := "login:u:" + strings.ToLower(username)
 	ipKey := "login:ip:" + throttleKey(ip)
+	maxU, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
+	ni, err := id.Attempts(ctx, ipKey, now)
+	if err != nil {
+		p.log().ErrorContext(ctx, "read login attempts", "err", err)
+		return store.User{}, "error", true
+	}
+	if ni >= maxI {
+		// Refused without a look at the user. Only the attempt that goes
+		// past the limit is counted, so that it alone is recorded.
+		record := false
+		if ni == maxI {
+			n, err := id.CountAttempt(ctx, ipKey, now, win)
+			record = err == nil && n == maxI+1
+		}
+		return store.User{}, "throttled", record
+	}
+	if username == "" || len(username) > maxUsername || len(pw) > maxPassword {
+		// Counted against the address (no username to count), so that a
+		// flood of these is throttled like any other.
+		if n, err := id.CountAttempt(ctx, ipKey, now, win); err != nil {
+			p.log().ErrorContext(ctx, "count login attempt", "err", err)
+		} else if n > maxI {
+			return store.User{}, "throttled", n == maxI+1
+		}
+		return store.User{}, "malformed", true
+	}
+	userKey := "login:u:" + strings.ToLower(username)
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
 	if err := errors.Join(err1, err2); err != nil {
 		p.log().ErrorContext(ctx, "count login attempt", "err", err)
-		return store.User{}, "error"
+		return store.User{}, "error", true
 	}
-	if nu > orDefault(p.MaxFailuresPerUser, 10) || ni > orDefault(p.MaxFailuresPerIP, 100) {
-		return store.User{}, "throttled"
+	if nu > maxU || ni > maxI {
+		return store.User{}, "throttled", nu == maxU+1 || ni == maxI+1
 	}
 	u, err := p.Store.Users().Get(ctx, username)
 	if err != nil || u.PasswordHash == "" {
@@ -161,30 +205,30 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		password.Verify(pw, dummyHash())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.log().ErrorContext(ctx, "read user", "err", err)
-			return store.User{}, "error"
+			return store.User{}, "error", true
 		}
 		if err != nil {
-			return store.User{}, "unknown_user"
+			return store.User{}, "unknown_user", true
 		}
-		return store.User{}, "no_password"
+		return store.User{}, "no_password", true
 	}
 	ok, err := password.Verify(pw, u.PasswordHash)
 	if err != nil {
 		p.log().ErrorContext(ctx, "user password hash unusable", "user", u.Username, "err", err)
-		return store.User{}, "bad_hash"
+		return store.User{}, "bad_hash", true
 	}
 	if !ok {
-		return store.User{}, "bad_password"
+		return store.User{}, "bad_password", true
 	}
 	if u.Disabled {
-		return store.User{}, "disabled"
+		return store.User{}, "disabled", true
 	}
 	// Success: the user's failures are forgiven, and this attempt no
 	// longer counts against the address.
 	if err := errors.Join(id.ResetAttempts(ctx, userKey), id.ForgiveAttempt(ctx, ipKey)); err != nil {
 		p.log().WarnContext(ctx, "reset login attempts", "err", err)
 	}
-	return u, ""
+	return u, "", true
 }
 
 // throttleKey is the part of a client address that counters are kept by:

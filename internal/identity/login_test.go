@@ -77,11 +77,11 @@ func TestLogin(t *testing.T) {
 	if !ok || ev.Actor != "alice" || ev.Session == "" || ev.RemoteAddr != "127.0.0.1" {
 		t.Errorf("event %+v", ev)
 	}
-	// Open redirects are refused: next falls back to the issuer's root.
+	// Open redirects are refused: next falls back to the signed-in page.
 	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
 		resp := h.login(h.browser(), "alice", pw, url.Values{"next": {next}})
 		resp.Body.Close()
-		if loc := resp.Header.Get("Location"); loc != "/" {
+		if loc := resp.Header.Get("Location"); loc != "/signed-in" {
 			t.Errorf("next=%q: Location %q", next, loc)
 		}
 	}

@@ -5,6 +5,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Pages are plain HTML forms that work without JavaScript. Every value is
@@ -69,6 +72,15 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 </form>
 {{template "bottom"}}{{end}}
 
+{{define "signedin"}}{{template "top" .}}
+<h1>Signed in</h1>
+<p>You are signed in to Gatehouse as <strong>{{.Username}}</strong>. You can close this window, or sign out.</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<button type="submit">Sign out</button>
+</form>
+{{template "bottom"}}{{end}}
+
 {{define "message"}}{{template "top" .}}
 <h1>{{.Title}}</h1>
 <p{{if .Error}} class="error" role="alert"{{end}}>{{.Message}}</p>
@@ -91,6 +103,11 @@ type link struct{ Label, URL string }
 // renderPage writes a page with headers that keep it out of caches and
 // frames (clickjacking a consent or login form).
 func (p *Provider) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	// Names registered before they were checked (store.CheckDisplayName),
+	// and whatever a request carries into a message, lose their control
+	// and format characters: a right-to-left override would make the page
+	// read other than what it says.
+	d.Client, d.Username, d.Message = visible(d.Client), visible(d.Username), visible(d.Message)
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
 		p.log().ErrorContext(r.Context(), "render page", "page", name, "err", err)
@@ -117,3 +134,13 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// visible drops from s the characters store.IsHiddenRune names.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if store.IsHiddenRune(r) {
+			return -1
+		}
+		return r
+	}, s)
+}

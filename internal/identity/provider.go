@@ -241,6 +241,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	at("GET "+pathAuthorize, p.handleAuthorize)
 	at("POST "+pathAuthorize, p.handleAuthorize)
 	at("GET "+pathLogin, p.handleLoginPage)
+	at("GET "+pathSignedIn, p.handleSignedIn)
 	at("POST "+pathLogin, p.handleLogin)
 	at("POST "+pathConsent, p.handleConsent)
 	at("GET "+pathLogin+"/{conn}", p.handleFederatedStart)
@@ -266,6 +267,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 const (
 	pathAuthorize  = "/authorize"
 	pathLogin      = "/login"
+	pathSignedIn   = "/signed-in" // where a sign-in with nothing to continue to lands
 	pathConsent    = "/consent"
 	pathLogout     = "/logout"
 	pathToken      = "/token"

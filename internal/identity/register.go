@@ -233,6 +233,10 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 	if len(m.ClientName) > 200 || len(m.SoftwareID) > 200 || len(m.SoftwareVersion) > 100 || len(m.Contacts) > 10 {
 		return errInvalidClientMetadata("a metadata value is too long")
 	}
+	// The name is shown on the login, consent and error pages.
+	if msg := store.CheckDisplayName(m.ClientName); msg != "" {
+		return errInvalidClientMetadata("client_name %s", msg)
+	}
 	for _, u := range []string{m.ClientURI, m.LogoURI, m.TosURI, m.PolicyURI} {
 		if u != "" && !checkHTTPURL(u) {
 			return errInvalidClientMetadata("client_uri, logo_uri, tos_uri and policy_uri must be http(s) URLs")

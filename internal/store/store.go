@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
@@ -233,6 +235,36 @@ type Tenant interface {
 	// (in the same transaction), so caches on any replica can tell when to
 	// reload.
 	Revision(ctx context.Context) (int64, error)
+
+	// EndUser ends everything username holds at the identity provider:
+	// their login sessions, unredeemed authorization codes and consents
+	// are deleted, and every grant of their refresh tokens is revoked
+	// (each until the later of until and the grant's last refresh token's
+	// expiry: until should outlast the access tokens already issued). It
+	// is here, not in Identity, so that removing or disabling a user and
+	// ending what they hold are one transaction (InTx): since tokens name
+	// the user by username, a later user of the same name would otherwise
+	// inherit it all. It reports what it ended; a user with nothing is
+	// no error.
+	EndUser(ctx context.Context, username string, until time.Time) (UserEnded, error)
+}
+
+// UserEnded counts what EndUser ended.
+type UserEnded struct {
+	Sessions int64 `json:"sessions"` // login sessions deleted
+	Grants   int64 `json:"grants"`   // refresh-token grants revoked
+	Consents int64 `json:"consents"` // consents deleted
+}
+
+// String reads "2 sessions, 1 grant, 0 consents".
+func (e UserEnded) String() string {
+	n := func(v int64, what string) string {
+		if v == 1 {
+			return "1 " + what
+		}
+		return fmt.Sprintf("%d %ss", v, what)
+	}
+	return n(e.Sessions, "session") + ", " + n(e.Grants, "grant") + ", " + n(e.Consents, "consent")
 }
 
 // Store is a tenant store with transactions and health.
@@ -271,6 +303,31 @@ var toolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // '_', '-' or '.'. Tenant files, the CLI and the tools imported from
 // upstreams all hold to it.
 func IsToolName(name string) bool { return toolName.MatchString(name) }
+
+// CheckDisplayName says what is wrong with name as a name people read on
+// the identity provider's pages (a client's name on the login, consent and
+// error pages), or "": it must be UTF-8 without control or format
+// characters. A right-to-left override (U+202E) and its kin would make the
+// page read other than what it says; escaping HTML does nothing to them.
+func CheckDisplayName(name string) string {
+	if !utf8.ValidString(name) {
+		return "is not UTF-8"
+	}
+	for _, r := range name {
+		if IsHiddenRune(r) {
+			return fmt.Sprintf("holds the control or format character %U", r)
+		}
+	}
+	return ""
+}
+
+// IsHiddenRune reports whether r is a control or format character, or a
+// line or paragraph separator: what CheckDisplayName refuses. The
+// zero-width joiner and non-joiner pass: some scripts and emoji need them,
+// and they reorder nothing.
+func IsHiddenRune(r rune) bool {
+	return r != '\u200c' && r != '\u200d' && unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
 
 // IsLoopbackHost reports whether host is localhost or a loopback address.
 func IsLoopbackHost(host string) bool {

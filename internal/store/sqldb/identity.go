@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -82,8 +83,8 @@ func (i identity) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	if err != nil {
 		return err
 	}
-	return i.insert(ctx, "authorization code", `INSERT INTO auth_codes (id, doc, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT DO NOTHING`, c.Hash, d, c.ExpiresAt.UnixMicro())
+	return i.insert(ctx, "authorization code", `INSERT INTO auth_codes (id, username, doc, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, c.Hash, c.Username, d, c.ExpiresAt.UnixMicro())
 }
 
 func (i identity) AuthCode(ctx context.Context, hash string) (store.AuthCode, error) {
@@ -98,8 +99,8 @@ func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) 
 	if err != nil {
 		return err
 	}
-	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, doc, expires_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, d, t.ExpiresAt.UnixMicro())
+	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, username, doc, expires_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, t.Username, d, t.ExpiresAt.UnixMicro())
 }
 
 func (i identity) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
@@ -237,4 +238,44 @@ func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, erro
 		total += n
 	}
 	return total, nil
+}
+
+// EndUser implements store.Tenant.EndUser on the identity tables, in the
+// caller's transaction or in one of its own.
+func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (store.UserEnded, error) {
+	var ended store.UserEnded
+	run := func(q querier) error {
+		exec := func(what, query string, args ...any) (int64, error) {
+			res, err := q.ExecContext(ctx, t.db.Rebind(query), args...)
+			if err != nil {
+				return 0, fmt.Errorf("end user %q: %s: %w", username, what, err)
+			}
+			return res.RowsAffected()
+		}
+		var err error
+		if ended.Sessions, err = exec("sessions", "DELETE FROM login_sessions WHERE username = ?", username); err != nil {
+			return err
+		}
+		if _, err = exec("codes", "DELETE FROM auth_codes WHERE username = ?", username); err != nil {
+			return err
+		}
+		// One revocation per grant, kept as long as its last refresh
+		// token (and at least until); a revocation already there is only
+		// ever lengthened.
+		u := until.UnixMicro()
+		ended.Grants, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
+			SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
+			FROM refresh_tokens WHERE username = ? GROUP BY grant_id
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
+			THEN excluded.expires_at ELSE revocations.expires_at END`, u, u, username)
+		if err != nil {
+			return err
+		}
+		ended.Consents, err = exec("consents", "DELETE FROM consents WHERE username = ?", username)
+		return err
+	}
+	if t.inTx {
+		return ended, run(t.q)
+	}
+	return ended, t.db.Tx(ctx, func(tx *sql.Tx) error { return run(tx) })
 }
