@@ -183,6 +183,12 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if l.keys == nil {
 		return 0, ErrNoKeys
 	}
+	// The pruning checkpoint vouches for the chain it cuts: only a chain
+	// that verifies is cut, or pruning would sign over a tampering (a
+	// record's time moved back to have it pruned, with its evidence).
+	if _, err := l.Verify(ctx, nil); err != nil {
+		return 0, fmt.Errorf("prune audit: nothing pruned: %w", err)
+	}
 	before, err := l.holdForStreams(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: %w", err)

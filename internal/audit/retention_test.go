@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
@@ -245,5 +246,59 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPruneRefusesATamperedChain: records whose time was moved back (so
+// that retention would prune them, evidence and all) make the chain fail
+// verification, and pruning then cuts nothing: its checkpoint would vouch
+// for what it cut.
+func TestPruneRefusesATamperedChain(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(6)...)
+	e.exec(t, `UPDATE audit_log SET at = at - 7200000000 WHERE seq >= 4`) // two hours back
+	if _, err := e.log.Prune(ctx, e.clock.Now().Add(-time.Hour)); !errors.Is(err, audit.ErrChainBroken) {
+		t.Fatalf("Prune over a tampered chain: %v", err)
+	}
+	rep, err := e.log.Verify(ctx, nil)
+	if !errors.Is(err, audit.ErrChainBroken) || rep.Anchor != nil || rep.Records != 6 {
+		t.Errorf("after the refused prune: %v %+v", err, rep)
+	}
+}
+
+// pruningStore prunes, through another Log, the first time the records
+// are read: a verification that walks while retention prunes.
+type pruningStore struct {
+	store.AuditStore
+	once  sync.Once
+	prune func()
+}
+
+func (p *pruningStore) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	p.once.Do(p.prune)
+	return p.AuditStore.AuditRecords(ctx, f)
+}
+
+// TestVerifyWhilePruning: a pruning that cuts the chain's start while
+// verify walks it is no break: the walk is done again from the new start.
+func TestVerifyWhilePruning(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(5)...)
+	cut := e.clock.Now()
+	e.clock.Advance(time.Hour)
+	e.record(t, events(3)...)
+	ps := &pruningStore{AuditStore: e.st}
+	ps.prune = func() {
+		if n, err := e.log.Prune(ctx, cut); err != nil || n != 5 {
+			t.Errorf("prune: %d, %v", n, err)
+		}
+	}
+	l := audit.New(ps, e.keys, &audit.Options{Now: e.clock.Now, CheckpointInterval: -1})
+	defer l.Close()
+	rep, err := l.Verify(ctx, nil)
+	if err != nil || rep.Anchor == nil || rep.Anchor.Seq != 5 {
+		t.Errorf("verify while pruning: %v %+v", err, rep)
 	}
 }

@@ -178,9 +178,29 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (7, ?, ?, ?, ?, 'logout')`,
 				at, ev, prev, specHash(prev, 7, at, ev))
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
-		{"signature stripped, checkpoint covers", func(t *testing.T, e *env) {
+		{"signature stripped, a checkpoint there", func(t *testing.T, e *env) {
+			// A checkpoint proves the record was there, not that a
+			// writer wrote it.
 			e.exec(t, `UPDATE audit_log SET sig = '' WHERE seq = 6`)
-		}, audit.Problem{}},
+		}, audit.Problem{Seq: 6, Kind: audit.ProblemUnsigned}},
+		{"checkpoint's signature copied onto a record", func(t *testing.T, e *env) {
+			e.exec(t, `UPDATE audit_log SET sig = (SELECT jws FROM audit_checkpoints ORDER BY id DESC LIMIT 1) WHERE seq = 6`)
+		}, audit.Problem{Seq: 6, Kind: audit.ProblemSignature}},
+		{"appended out of band, appended onto, signatures stripped up to a checkpoint", func(t *testing.T, e *env) {
+			prev := e.hashOf(t, 6)
+			ev := `{"type":"login.succeeded","actor":"mallory"}`
+			at := e.clock.Now().UnixMicro()
+			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (7, ?, ?, ?, ?, 'login.succeeded', 'mallory')`,
+				at, ev, prev, specHash(prev, 7, at, ev))
+			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+			e.record(t, events(2)...) // 8 and 9, the second signed as appended onto 8
+			// The head (9) carries a writer's signature, so a checkpoint
+			// signs it; then every batch signature since 7 goes.
+			if _, err := e.log.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			e.exec(t, `UPDATE audit_log SET sig = '' WHERE seq > 7`)
+		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
 		{"signature stripped", func(t *testing.T, e *env) {
 			e.exec(t, `UPDATE audit_log SET sig = '' WHERE seq = 6`)
 			e.exec(t, `DELETE FROM audit_checkpoints`)

@@ -67,35 +67,6 @@ func jwkOf(kid, alg string, pub crypto.PublicKey) (map[string]any, error) {
 	return nil, fmt.Errorf("unsupported key type %T", pub)
 }
 
-// parseJWK reads back a public key jwkOf wrote.
-func parseJWK(kid string, raw []byte) (publicKey, error) {
-	var j struct {
-		Kty, Crv, Alg, X, N, E string
-	}
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return publicKey{}, fmt.Errorf("public key: %w", err)
-	}
-	p := publicKey{kid: kid, alg: j.Alg}
-	switch {
-	case j.Kty == "OKP" && j.Crv == "Ed25519":
-		x, err := b64.DecodeString(j.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return publicKey{}, errors.New("public key: bad Ed25519 x")
-		}
-		p.key = ed25519.PublicKey(x)
-	case j.Kty == "RSA":
-		n, err1 := b64.DecodeString(j.N)
-		e, err2 := b64.DecodeString(j.E)
-		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-			return publicKey{}, errors.New("public key: bad RSA n or e")
-		}
-		p.key = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-	default:
-		return publicKey{}, fmt.Errorf("public key: unsupported kty %q", j.Kty)
-	}
-	return p, nil
-}
-
 func sign(priv crypto.Signer, alg, kid, typ string, payload []byte) (string, error) {
 	h, _ := json.Marshal(header{Alg: alg, Kid: kid, Typ: typ})
 	var buf bytes.Buffer

@@ -143,11 +143,8 @@ func (m *Manager) Rotate(ctx context.Context) error {
 				old.RetiredAt, old.ExpiresAt = now, now.Add(m.grace)
 				return old, nil
 			})
-		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) && len(k.Private) > 0:
-			err = m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
-				old.Private = nil
-				return old, nil
-			})
+		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt):
+			err = m.archive(ctx, k)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.mu.Unlock()
@@ -218,11 +215,9 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	var jwks []map[string]any
 	for _, k := range all {
 		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
-			p, err := parseJWK(k.ID, k.Public)
-			if err != nil {
-				return nil, fmt.Errorf("archived key %s: %w", k.ID, err)
+			if p, ok := m.archived(k); ok {
+				s.archive[k.ID] = p
 			}
-			s.archive[k.ID] = p
 			continue
 		}
 		der, err := m.sealer.Open(k.ID, k.Private)
@@ -253,6 +248,55 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	}
 	s.jwks = b
 	return s, nil
+}
+
+// archive drops the private half of an expired key, keeping its public
+// half sealed in its place: sealing is what makes the archive trusted, as
+// only the holder of the master key can seal (the key's public JWK, also
+// stored, is there to be read, and anyone who can write the store could
+// write one of their own). A key already archived stays as it is.
+func (m *Manager) archive(ctx context.Context, k store.SigningKey) error {
+	pub, ok := m.archived(k)
+	if !ok {
+		return nil // not this tenant's: never trusted, nothing to keep
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub.key)
+	if err != nil {
+		return err
+	}
+	sealed := m.sealer.Seal(k.ID, der)
+	return m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+		old.Private = sealed
+		return old, nil
+	})
+}
+
+// archived returns the public half of an expired key, from what is sealed
+// in its Private field: the private key (not archived yet) or the public
+// key archive put there. A key whose seal does not open under the master
+// key is no key of this tenant's.
+func (m *Manager) archived(k store.SigningKey) (publicKey, bool) {
+	der, err := m.sealer.Open(k.ID, k.Private)
+	if err != nil {
+		return publicKey{}, false
+	}
+	var pub crypto.PublicKey
+	if p, err := x509.ParsePKIXPublicKey(der); err == nil {
+		pub = p
+	} else if p, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		signer, ok := p.(crypto.Signer)
+		if !ok {
+			return publicKey{}, false
+		}
+		pub = signer.Public()
+	} else {
+		return publicKey{}, false
+	}
+	jwk, err := jwkOf(k.ID, k.Alg, pub)
+	if err != nil {
+		return publicKey{}, false
+	}
+	return publicKey{kid: k.ID, alg: k.Alg, key: pub, jwk: jwk}, true
 }
 
 // JWKS returns the published keys as a JSON Web Key Set document.

@@ -2,8 +2,12 @@ package keys_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +212,47 @@ func TestArchivedKeysVerifyTheTrail(t *testing.T) {
 	}
 	if _, err := m.VerifyArchived(b64(`{"alg":"EdDSA","kid":"nobody"}`)+"."+b64(`{}`)+".c2ln", ""); !errors.Is(err, keys.ErrUnknownKey) {
 		t.Errorf("a key never had verified: %v", err)
+	}
+}
+
+// TestArchiveTrustsOnlySealedKeys: someone who can write the store but
+// has not the master key adds an expired key of their own (its public JWK
+// in clear, as every key has): VerifyArchived does not take what it signs,
+// so it cannot re-sign a rewritten audit trail.
+func TestArchiveTrustsOnlySealedKeys(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	master, err := keys.LoadMasterKey("", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := keys.NewSealer(master)
+	ctx := context.Background()
+	m, err := keys.Open(ctx, st, sealer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	jwk, _ := json.Marshal(map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(pub),
+		"kid": "rogue", "alg": "EdDSA", "use": "sig"})
+	past := time.Now().Add(-48 * time.Hour)
+	for _, private := range [][]byte{nil, []byte("not sealed by the master key")} {
+		if err := st.Keys().Delete(ctx, "rogue"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err := st.Keys().Create(ctx, store.SigningKey{ID: "rogue", Alg: "EdDSA", Private: private, Public: jwk,
+			RetiredAt: past, ExpiresAt: past.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(ctx); err != nil {
+			t.Fatalf("a rogue key row stops the keys loading: %v", err)
+		}
+		h := b64(`{"alg":"EdDSA","kid":"rogue","typ":"gatehouse-audit-checkpoint+jwt"}`) + "." + b64(`{"seq":1}`)
+		tok := h + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(h)))
+		if _, err := m.VerifyArchived(tok, ""); !errors.Is(err, keys.ErrUnknownKey) {
+			t.Errorf("private %q: a token of a rogue archived key: %v", private, err)
+		}
+		if m.HasKey("rogue") {
+			t.Errorf("private %q: the rogue key is known", private)
+		}
 	}
 }
