@@ -354,6 +354,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			p.ProgressToken = pt
 			req.Session.NotifyProgress(ctx, p)
 		}
+		call.ProgressToken = pt
 	}
 	res, err := g.backend(e).Call(ctx, token, call)
 	if err != nil {

@@ -60,7 +60,7 @@ type upstreams struct {
 	conns map[string]*upConn
 	wg    sync.WaitGroup // every supervisor
 
-	progress sync.Map // our progress token → func forwarding to the caller
+	progress sync.Map // progressKey → func forwarding to the caller
 }
 
 var _ tools.Backend = (*upstreams)(nil)
@@ -425,7 +425,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	opts.Capabilities = &mcp.ClientCapabilities{}
 	opts.KeepAlive = upstreamPing
 	opts.ProgressNotificationHandler = func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
-		if f, ok := u.progress.Load(fmt.Sprint(req.Params.ProgressToken)); ok {
+		if f, ok := u.progress.Load(progressKey{req.Session, fmt.Sprint(req.Params.ProgressToken)}); ok {
 			p := *req.Params
 			f.(func(context.Context, *mcp.ProgressNotificationParams))(ctx, &p)
 		}
@@ -782,6 +782,13 @@ type scrubbed struct {
 func (s scrubbed) Error() string { return s.msg }
 func (s scrubbed) Unwrap() error { return s.err }
 
+// progressKey is a progress token on an upstream session: what a
+// progress notification the upstream sends is routed by.
+type progressKey struct {
+	session *mcp.ClientSession
+	token   string
+}
+
 // beginListing notes a listing of c's tools under way until the returned
 // function is called.
 func (c *upConn) beginListing() (done func()) {
@@ -876,16 +883,25 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	c.tags.Store(tag, f)
 	defer c.tags.Delete(tag)
 	if call.Progress != nil {
-		pt := slip.NewID()
-		params.Meta = mcp.Meta{"progressToken": pt}
 		relay := call.Progress
 		log := u.g.logger().With("upstream", c.cfg.Name, "tool", call.Tool.Name)
-		u.progress.Store(pt, func(ctx context.Context, p *mcp.ProgressNotificationParams) {
+		forward := func(ctx context.Context, p *mcp.ProgressNotificationParams) {
 			if f.relay(log) {
 				relay(ctx, p)
 			}
-		})
-		defer u.progress.Delete(pt)
+		}
+		// The upstream sees the caller's own token, as a direct call would
+		// show it; if another call on this session already uses the same
+		// one (callers share the gateway's session), one of the gateway's.
+		pt := call.ProgressToken
+		key := progressKey{cs, fmt.Sprint(pt)}
+		if _, taken := u.progress.LoadOrStore(key, forward); taken {
+			own := slip.NewID()
+			pt, key = own, progressKey{cs, own}
+			u.progress.Store(key, forward)
+		}
+		params.Meta = mcp.Meta{"progressToken": pt}
+		defer u.progress.Delete(key)
 	}
 	res, err := cs.CallTool(withCallTag(callCtx, tag), params)
 	if err != nil && ctx.Err() == nil && context.Cause(callCtx) == errCallTimeout {

@@ -18,8 +18,9 @@ type Call struct {
 	// exact bytes the slip's digest covers and the backend receives.
 	Args []byte
 	// Progress, when not nil, forwards progress the backend reports to the
-	// caller.
-	Progress func(ctx context.Context, p *mcp.ProgressNotificationParams)
+	// caller; ProgressToken is the token the caller gave for it.
+	Progress      func(ctx context.Context, p *mcp.ProgressNotificationParams)
+	ProgressToken any
 	// Session, when not nil, is the caller's MCP session. A backend that
 	// relays what a tool asks of the caller during the call (sampling,
 	// elicitation, log messages) sends it there, within the call's context.
