@@ -8,12 +8,17 @@ import (
 )
 
 // ParseTime reads a query's time bound: an RFC 3339 time, or a duration
-// meaning that long before now (24h). "" is the zero time (no bound).
+// meaning that long before now (24h). "" is the zero time (no bound). A
+// negative duration is refused: it would mean the future, where no record
+// is, and the query would answer nothing as if nothing had happened.
 func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: a duration means that long ago, so it cannot be negative (24h for a day ago)", v)
+		}
 		return now.Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, v)

@@ -37,8 +37,7 @@ func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Record
 	}
 	if !r.NeedsApproval() {
 		if hash != "" && hash != r.PinnedHash {
-			return fmt.Errorf("tool %s: nothing awaits approval (the approved definition has sha256 %s), not one with hash %s",
-				safeText(name), r.PinnedHash, safeText(hash))
+			return refuseNothingAwaits(ctx, approver{trail}, r, hash)
 		}
 		fmt.Fprintf(env.Stdout, "tool %s: nothing to approve: the approved definition (sha256 %s) is the one in use\n",
 			safeText(name), r.PinnedHash)
@@ -63,6 +62,20 @@ func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Record
 	}
 	fmt.Fprintf(env.Stdout, "~ tool %s (approved the definition with sha256 %s)\n", safeText(name), hash)
 	return nil
+}
+
+// refuseNothingAwaits records and returns the refusal of an approval of
+// hash when r awaits none, as the gateway's refuseApproval does a stale
+// one: an admin approving a definition no replica serves is as much worth
+// knowing.
+func refuseNothingAwaits(ctx context.Context, rec audit.Recorder, r gateway.ToolReview, hash string) error {
+	if err := rec.Record(ctx, audit.Event{Type: audit.AdminChange, Tool: r.Tool, Status: "refused",
+		Detail: map[string]any{"action": "approve_upstream_tool", "upstream": r.Upstream, "reviewed_hash": hash,
+			"live_hash": r.LiveHash, "pinned_hash": r.PinnedHash}}); err != nil {
+		return fmt.Errorf("approve %s: audit: %w", safeText(r.Tool), err)
+	}
+	return fmt.Errorf("tool %s: nothing awaits approval (the approved definition has sha256 %s), not one with hash %s",
+		safeText(r.Tool), r.PinnedHash, safeText(hash))
 }
 
 // interactive reports whether standard input is a terminal: a character

@@ -161,13 +161,28 @@ func auditCommand() *command {
 							}
 						}
 						rep, err := l.Verify(ctx, &opts)
-						if jsonOut {
-							json.NewEncoder(env.Stdout).Encode(rep)
-						} else {
+						// A broken chain is in the report. Any other error
+						// means the trail could not be read: a report of
+						// what was walked before it would read as a verdict.
+						var readErr error
+						if err != nil && !errors.Is(err, audit.ErrChainBroken) {
+							readErr = fmt.Errorf("the audit trail could not be verified: %w", err)
+						}
+						switch {
+						case jsonOut:
+							out := struct {
+								audit.Report
+								Error string `json:"error,omitempty"`
+							}{Report: rep}
+							if readErr != nil {
+								out.Error = readErr.Error()
+							}
+							json.NewEncoder(env.Stdout).Encode(out)
+						case readErr == nil:
 							printReport(env, rep)
 						}
-						if err != nil && rep.OK {
-							return err
+						if readErr != nil {
+							return readErr
 						}
 						if !rep.OK {
 							return exitError{code: 1, err: errors.New("the audit trail does not verify")}
@@ -299,6 +314,9 @@ func printReport(env *Env, rep audit.Report) {
 			fmt.Fprintf(env.Stdout, "; the kept part starts after the pruning checkpoint at seq %d", rep.Anchor.Seq)
 		}
 		fmt.Fprintln(env.Stdout)
+		if rep.Unverifiable > 0 {
+			fmt.Fprintf(env.Stdout, "WARNING: %d signature(s) are by keys this store does not know, and were not checked\n", rep.Unverifiable)
+		}
 		return
 	}
 	fmt.Fprintf(env.Stdout, "BROKEN: %d problem(s) in %d records walked\n", len(rep.Problems), rep.Records)

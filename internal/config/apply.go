@@ -505,23 +505,43 @@ func (a *applier) secret(stored, givenHash, clearText, who string) (string, erro
 	return h, nil
 }
 
-// parseRetention accepts Go durations ("720h") and days ("90d").
+// The bounds of the audit retention. Below an hour, pruning would take
+// records before anyone could read or stream them off the box; a hundred
+// years is forever for any trail, and far from the ~292 years where a
+// time.Duration overflows.
+const (
+	minRetention = time.Hour
+	maxRetention = 100 * 365 * 24 * time.Hour
+)
+
+// parseRetention accepts Go durations ("720h") and days ("90d") from
+// minRetention to maxRetention. The days are bounded before they are
+// multiplied, so that no count wraps around to a short or negative
+// retention.
 func parseRetention(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%q: want a positive number of days (90d) or a duration (720h)", s)
+	bad := fmt.Errorf("%q: want a number of days (90d) or a duration (720h), from 1h to 100 years (36500d)", s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n <= 0 || n > int64(maxRetention/(24*time.Hour)) {
+			return 0, bad
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, bad
+		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q: want a positive number of days (90d) or a duration (720h)", s)
+	if d < minRetention || d > maxRetention {
+		return 0, bad
 	}
 	return d, nil
 }
 
-// Retention returns the configured retention, zero for forever.
+// Retention returns the configured retention, zero for forever (also for
+// a value out of bounds, stored before they were checked: losing records
+// to a misread setting is worse than keeping them).
 func Retention(s string) time.Duration {
 	d, _ := parseRetention(s)
 	return d

@@ -8,6 +8,7 @@ package policy
 // `false } unless { false` cannot smuggle in a second policy or clause.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -206,13 +207,65 @@ func (c *condition) evalCedar(p Principal, a Agent, tool string, args map[string
 	dec, diag := authorize(c.policy, p, a, tool, argsRec)
 	switch {
 	case len(diag.Errors) > 0:
-		return false, "condition `" + c.text + "` could not be evaluated: " + withoutValues(diag.Errors[0].Message)
+		return false, "condition `" + c.text + "` could not be evaluated: " + c.evalError(diag.Errors[0].Message, args)
 	case dec == cedar.Allow:
 		return true, c.isTrue
 	default:
 		return false, c.isFalse
 	}
 }
+
+// evalError is what a reason says of Cedar's error message msg. The
+// reason goes to the audit trail, which keeps argument values only when
+// the tenant opts in, and Cedar prints some values bare (an IP address it
+// could not parse) or a piece of them (a duration's unexpected
+// character), which no masking of quoted values finds. So, for a
+// condition that reads the arguments, a message in which the text of any
+// argument occurs is left out, and an extension function's parse error
+// keeps only what failed to parse.
+func (c *condition) evalError(msg string, args map[string]any) string {
+	if !c.usesArgs {
+		return withoutValues(msg)
+	}
+	if quotesArgs(msg, args) {
+		return "its message is left out because it quotes the arguments"
+	}
+	return withoutValues(parseDetail.ReplaceAllString(msg, "$1"))
+}
+
+// quotesArgs reports whether the text of any argument in v occurs in msg:
+// a string, a key, or a number as JSON writes it and as Cedar prints it,
+// at any depth. A short value may occur by chance ("1" in a message about
+// line 1), which costs the message, never a value.
+func quotesArgs(msg string, v any) bool {
+	switch v := v.(type) {
+	case nil, bool:
+		return false
+	case string:
+		q := strconv.Quote(v) // as %q would escape it
+		return v != "" && (strings.Contains(msg, v) || strings.Contains(msg, q[1:len(q)-1]))
+	case map[string]any:
+		for k, e := range v {
+			if quotesArgs(msg, k) || quotesArgs(msg, e) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		return slices.ContainsFunc(v, func(e any) bool { return quotesArgs(msg, e) })
+	default: // a number
+		if b, err := json.Marshal(v); err == nil && quotesArgs(msg, string(b)) {
+			return true
+		}
+		cv, _, err := toValue(v)
+		return err == nil && quotesArgs(msg, cv.String())
+	}
+}
+
+// parseDetail is the detail of an extension function's parse error (the
+// sentinels of cedar-go's internal package), which names the piece of the
+// text that failed.
+var parseDetail = regexp.MustCompile(`(?s)(error parsing (?:ip|decimal|duration|datetime) value):.*`)
 
 // quotedValue is what Cedar's error messages quote values as: a number
 // in backticks (an overflow names its operands), a string in double

@@ -56,6 +56,10 @@ type Options struct {
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (before any request is served).
 	OnListen func(addr string)
+	// BackgroundInterval is how often the server picks up tenant changes
+	// made elsewhere (rotated keys, the audit retention) and purges
+	// expired records; zero means 10 s.
+	BackgroundInterval time.Duration
 }
 
 // Server is a running Gatehouse.
@@ -131,11 +135,15 @@ func (s *Server) mountOps(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 }
 
-// background runs the server's periodic work until ctx ends: it reloads
-// keys another replica rotated and forgets expired single-use markers.
-func (s *Server) background(ctx context.Context) {
-	tick := time.NewTicker(10 * time.Second)
+// background runs the server's periodic work every interval until ctx
+// ends: it reloads keys another replica rotated, applies the retention
+// 'apply' set, and forgets expired single-use markers.
+func (s *Server) background(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// No baseline is taken at start: the first tick reloads whatever the
+	// revision, or a change made between New's loading and that tick (a
+	// 'keys rotate' right after 'serve') would wait for another change.
 	var rev int64 = -1
 	for {
 		select {
@@ -144,16 +152,13 @@ func (s *Server) background(ctx context.Context) {
 		case <-tick.C:
 		}
 		if r, err := s.Store.Revision(ctx); err == nil && r != rev {
-			if rev != -1 {
-				if err := s.Keys.Load(ctx); err != nil {
-					s.log.Error("reload signing keys", "err", err)
-				}
-				// The tenant's retention, as 'apply' may have changed it.
-				if d, err := s.retention(ctx); err != nil {
-					s.log.Error("read audit retention", "err", err)
-				} else if s.Audit != nil {
-					s.Audit.SetRetention(d)
-				}
+			if err := s.Keys.Load(ctx); err != nil {
+				s.log.Error("reload signing keys", "err", err)
+			}
+			if d, err := s.retention(ctx); err != nil {
+				s.log.Error("read audit retention", "err", err)
+			} else if s.Audit != nil {
+				s.Audit.SetRetention(d)
 			}
 			rev = r
 		}
@@ -213,7 +218,11 @@ func Listen(addr string) (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
-	go s.background(bg)
+	interval := o.BackgroundInterval
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	go s.background(bg, interval)
 	srv := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
