@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
@@ -41,11 +42,16 @@ func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *a
 // needStore refuses a data folder that holds no Gatehouse store. Commands
 // that only read the trail call it first: opening would create a store
 // and a master key where a mistyped --data points, and 'audit verify'
-// would then call its empty trail OK. A PostgreSQL database is opened as
-// it is: there, a wrong URL fails to connect.
+// would then call its empty trail OK. The same holds for a PostgreSQL
+// database (or schema) that exists but holds no store.
 func needStore(o server.StoreOptions) error {
 	if o.DatabaseURL != "" {
-		return nil
+		// A wrong database name that exists connects all the same.
+		has, err := postgres.HasStore(context.Background(), o.DatabaseURL)
+		if err == nil && !has {
+			err = fmt.Errorf("database %s holds no Gatehouse store: check --database", postgres.Redact(o.DatabaseURL))
+		}
+		return err
 	}
 	dir := cmp.Or(o.DataDir, server.DefaultDataDir)
 	db := filepath.Join(dir, sqlite.FileName)

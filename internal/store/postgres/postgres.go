@@ -22,6 +22,24 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// HasStore reports whether the database at dsn (its search_path) holds a
+// Gatehouse store, without creating one: for commands that only read one,
+// which Open would otherwise create in any database they are pointed at.
+func HasStore(ctx context.Context, dsn string) (bool, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return false, fmt.Errorf("database %s: %w", Redact(dsn), scrub(err, dsn))
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var has bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&has); err != nil {
+		return false, fmt.Errorf("cannot reach database %s: %w", Redact(dsn), scrub(err, dsn))
+	}
+	return has, nil
+}
+
 // Open connects to the database at dsn (a postgres:// URL), checks that it
 // answers and applies pending migrations. Errors never show the password.
 func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, error) {
