@@ -100,6 +100,21 @@ func (e *env) hashOf(t *testing.T, seq int64) string {
 	return h
 }
 
+// forge inserts, behind the writers' backs, a record of mallory's of type
+// typ at seq, linked to the record before it (its query columns matching
+// its event), and moves the head to it when moveHead.
+func (e *env) forge(t *testing.T, seq int64, typ string, moveHead bool) {
+	t.Helper()
+	prev := e.hashOf(t, seq-1)
+	ev := `{"type":"` + typ + `","actor":"mallory"}`
+	at := e.clock.Now().UnixMicro()
+	e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (?, ?, ?, ?, ?, ?, 'mallory')`,
+		seq, at, ev, prev, specHash(prev, seq, at, ev), typ)
+	if moveHead {
+		e.exec(t, `UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_log WHERE seq = ?)`, seq, seq)
+	}
+}
+
 // specHash computes a record's hash as the package documentation states
 // it, independently of the package's code.
 func specHash(prev string, seq, micros int64, event string) string {

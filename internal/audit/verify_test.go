@@ -150,20 +150,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnlinked}},
 		{"appended out of band, linking", func(t *testing.T, e *env) {
-			prev := e.hashOf(t, 6)
-			ev := `{"type":"tool.decision","actor":"mallory"}`
-			at := e.clock.Now().UnixMicro()
-			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (7, ?, ?, ?, ?, 'tool.decision')`,
-				at, ev, prev, specHash(prev, 7, at, ev))
-			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+			e.forge(t, 7, "tool.decision", true)
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
 		{"appended out of band, then appended onto", func(t *testing.T, e *env) {
-			prev := e.hashOf(t, 6)
-			ev := `{"type":"tool.decision","actor":"mallory"}`
-			at := e.clock.Now().UnixMicro()
-			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (7, ?, ?, ?, ?, 'tool.decision', 'mallory')`,
-				at, ev, prev, specHash(prev, 7, at, ev))
-			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+			e.forge(t, 7, "tool.decision", true)
 			// No checkpoint covers the forged head…
 			if _, err := e.log.Checkpoint(context.Background()); !errors.Is(err, audit.ErrUnvouched) {
 				t.Errorf("Checkpoint on a forged head: %v, want ErrUnvouched", err)
@@ -172,11 +162,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.record(t, events(2)...)
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
 		{"appended behind the head", func(t *testing.T, e *env) {
-			prev := e.hashOf(t, 6)
-			ev := `{"type":"logout"}`
-			at := e.clock.Now().UnixMicro()
-			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (7, ?, ?, ?, ?, 'logout')`,
-				at, ev, prev, specHash(prev, 7, at, ev))
+			e.forge(t, 7, "logout", false)
 		}, audit.Problem{Seq: 7, Kind: audit.ProblemUnsigned}},
 		{"signature stripped, a checkpoint there", func(t *testing.T, e *env) {
 			// A checkpoint proves the record was there, not that a
@@ -187,12 +173,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			e.exec(t, `UPDATE audit_log SET sig = (SELECT jws FROM audit_checkpoints ORDER BY id DESC LIMIT 1) WHERE seq = 6`)
 		}, audit.Problem{Seq: 6, Kind: audit.ProblemSignature}},
 		{"appended out of band, appended onto, signatures stripped up to a checkpoint", func(t *testing.T, e *env) {
-			prev := e.hashOf(t, 6)
-			ev := `{"type":"login.succeeded","actor":"mallory"}`
-			at := e.clock.Now().UnixMicro()
-			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (7, ?, ?, ?, ?, 'login.succeeded', 'mallory')`,
-				at, ev, prev, specHash(prev, 7, at, ev))
-			e.exec(t, `UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)`)
+			e.forge(t, 7, "login.succeeded", true)
 			e.record(t, events(2)...) // 8 and 9, the second signed as appended onto 8
 			// The head (9) carries a writer's signature, so a checkpoint
 			// signs it; then every batch signature since 7 goes.

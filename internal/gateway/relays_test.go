@@ -733,14 +733,7 @@ func TestLanesOpenPerCallerAndCloseWhenIdle(t *testing.T) {
 // its sessions are gone; the gateway connects again, drops the callers'
 // sessions of before, and a caller's next call opens a new one and works.
 func TestLanesAfterUpstreamRestart(t *testing.T) {
-	addr, restart := restartableUpstream(t, newTestUpstream("Echoes"))
-	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
-		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
-	if r := call(t, alice, "echo", map[string]any{"text": "before"}); text(r) != "before" {
-		t.Fatalf("echo = %q", text(r))
-	}
+	e, alice, restart := echoBeforeRestart(t)
 
 	// The upstream goes away with every session it had, and comes back.
 	restart(newTestUpstream("Echoes"))

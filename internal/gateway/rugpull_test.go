@@ -36,14 +36,7 @@ func findEvent(evs []audit.Event, typ, tool string) *audit.Event {
 // window is held until the listing, then refused: it never reaches a
 // definition nobody checked.
 func TestNoCallBeforeARestartedUpstreamIsListed(t *testing.T) {
-	addr, restart := restartableUpstream(t, newTestUpstream("Echoes"))
-	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
-		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
-	if r := call(t, alice, "echo", map[string]any{"text": "before"}); text(r) != "before" {
-		t.Fatalf("echo = %q", text(r))
-	}
+	e, alice, restart := echoBeforeRestart(t)
 	// The tools the upstream offered on its own await approval, and the
 	// trail says so.
 	if ev := findEvent(e.mem.all(), audit.ToolImported, "media"); ev == nil || ev.Detail["upstream"] != "up" || ev.Detail["pending_hash"] == "" {
@@ -121,6 +114,21 @@ func restartableUpstream(t *testing.T, up *mcp.Server) (addr string, restart fun
 		// last first): its streams would hold the gateway's close.
 		t.Cleanup(stop)
 	}
+}
+
+// echoBeforeRestart starts a gateway whose upstream "up" serves echo
+// over Streamable HTTP and can be restarted, and has alice call echo once.
+func echoBeforeRestart(t *testing.T) (e *env, alice *mcp.ClientSession, restart func(next *mcp.Server)) {
+	t.Helper()
+	addr, restart := restartableUpstream(t, newTestUpstream("Echoes"))
+	e = newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+	alice = e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+	if r := call(t, alice, "echo", map[string]any{"text": "before"}); text(r) != "before" {
+		t.Fatalf("echo = %q", text(r))
+	}
+	return e, alice, restart
 }
 
 // waitReconnected waits until e's gateway has connected to upstream name
