@@ -288,9 +288,12 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 			lines = append(lines, "use the permission "+sc)
 		}
 	}
-	if tools != nil {
+	switch {
+	case !p.forMCP(p.requestResources(req)):
+		// Tools are called at /mcp only: nothing to say of them.
+	case tools != nil:
 		lines = append(lines, "call these tools for you, within your own permissions: "+strings.Join(tools, ", "))
-	} else {
+	default:
 		lines = append(lines, "call tools for you, within your own permissions")
 	}
 	res := req.resources
@@ -351,11 +354,21 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
 		return
 	}
-	// The consent adds to what the person allowed before: scopes and
-	// resources (what a token exchange by this client may then reach).
+	// The consent adds to what the person allowed before (what a token
+	// exchange by this client may then reach too), where adding keeps it
+	// exact: a consent is its scopes at each of its resources, so scopes
+	// add up for the same resources, resources for the same scopes, and
+	// otherwise the new consent replaces the old (adding both would give
+	// each resource the other's scopes: a consent at the admin API
+	// naming no tool would read as every tool at /mcp).
 	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
 	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil {
-		scopes, resources = widestOf(scopes, old.Scopes), mergeSorted(resources, p.consentResources(old))
+		switch oldRes := mergeSorted(p.consentResources(old), nil); {
+		case slices.Equal(resources, oldRes):
+			scopes = widestOf(scopes, old.Scopes)
+		case slices.Equal(scopes, mergeSorted(old.Scopes, nil)):
+			resources = mergeSorted(resources, oldRes)
+		}
 	}
 	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
 		Scopes: scopes, Resources: resources, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})

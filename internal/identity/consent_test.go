@@ -256,3 +256,33 @@ func TestConsentToSomeToolsIsNoConsentToAll(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentAtAnotherResourceGivesNothingAtMCP: a consent is its scopes
+// at its resources. A consent at another resource (naming no tool, or
+// offline_access) added to a consent to one tool at /mcp must not read as
+// every tool, or offline access, at /mcp.
+func TestConsentAtAnotherResourceGivesNothingAtMCP(t *testing.T) {
+	for _, other := range []string{"openid", "openid offline_access"} {
+		t.Run(other, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.signedIn("alice")
+			allow := func(params url.Values) {
+				t.Helper()
+				csrf, authz := consentForm(t, h.authorize(b, params))
+				resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+				if q := redirectQuery(t, resp, nativeRedirect); q.Get("code") == "" {
+					t.Fatalf("allow %v: %v", params, q)
+				}
+			}
+			allow(nativeParams("scope", "openid tool:sales_report"))
+			allow(nativeParams("scope", other, "resource", "https://api.example/"))
+			if q := redirectQuery(t, h.authorize(b, nativeParams("prompt", "none", "scope", other)), nativeRedirect); q.Get("error") != "consent_required" {
+				t.Errorf("%q at /mcp after a consent to it elsewhere: %v", other, q)
+			}
+			// The consent at the other resource says nothing of tools.
+			if html := body(t, h.authorize(b, nativeParams("scope", "openid email", "resource", "https://api.example/"))); strings.Contains(html, "call tools") {
+				t.Errorf("the consent page at another resource speaks of tools")
+			}
+		})
+	}
+}
