@@ -245,6 +245,11 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
 		return
 	}
+	if err := p.endPriorSession(ctx, w, r, ip); err != nil {
+		p.log().ErrorContext(ctx, "federated login: end the prior session", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
+		return
+	}
 	s, err := p.startSession(ctx, w, user.Username, "fed")
 	if err == nil {
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username, Status: "ok",

@@ -68,10 +68,9 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 	if d.Authz != "" {
 		if aq, err := url.ParseQuery(d.Authz); err == nil {
 			if c, err := p.client(r.Context(), aq.Get("client_id")); err == nil {
-				d.Client = c.Name
-				if d.Client == "" {
-					d.Client = c.ClientID
-				}
+				// The ID stands in for a name that is empty or that the
+				// page cannot show (renderPage).
+				d.Client, d.ClientID = c.Name, c.ClientID
 			}
 		}
 	}
@@ -114,6 +113,11 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.loginForm(w, r, http.StatusOK, d)
 		return
 	}
+	if err := p.endPriorSession(ctx, w, r, ip); err != nil {
+		p.log().ErrorContext(ctx, "login: end the prior session", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
+		return
+	}
 	s, err := p.startSession(ctx, w, user.Username, "pwd")
 	if err == nil {
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username,
@@ -137,6 +141,26 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// endPriorSession ends the session r's cookie holds, if any, before a
+// sign-in in the same browser starts a new one: whoever signed in before
+// (another person, or the same one again at prompt=login) is signed out, so
+// the grants that session gave without offline_access end now and not when
+// it would have expired, and a later sign-out ends the only session the
+// browser had. A failure refuses the sign-in rather than leave the old
+// session and its grants alive.
+func (p *Provider) endPriorSession(ctx context.Context, w http.ResponseWriter, r *http.Request, ip netip.Addr) error {
+	old, ok := p.session(r)
+	if !ok {
+		return nil
+	}
+	if err := p.endSession(ctx, w, old); err != nil {
+		return err
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: old.ID, Actor: old.Username, Status: "ok",
+		RemoteAddr: addrString(ip), Detail: map[string]any{"reason": "signed_in_again"}})
+	return nil
 }
 
 // handleSignedIn is where a person lands who signed in at the login page

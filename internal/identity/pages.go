@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -104,10 +105,15 @@ type link struct{ Label, URL string }
 // frames (clickjacking a consent or login form).
 func (p *Provider) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	// Names registered before they were checked (store.CheckDisplayName),
-	// and whatever a request carries into a message, lose their control
-	// and format characters: a right-to-left override would make the page
-	// read other than what it says.
-	d.Client, d.Username, d.Message = visible(d.Client), visible(d.Username), visible(d.Message)
+	// and whatever a request carries into a message, lose the characters
+	// that names may not hold: a right-to-left override would make the
+	// page read other than what it says, a Hangul filler would show as
+	// nothing. A client's name left blank by that gives way to its ID, so
+	// that the page always says who asks.
+	d.Client, d.ClientID, d.Username, d.Message = visible(d.Client), visible(d.ClientID), visible(d.Username), visible(d.Message)
+	if d.Client == "" || store.CheckDisplayName(d.Client) != "" {
+		d.Client = d.ClientID
+	}
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
 		p.log().ErrorContext(r.Context(), "render page", "page", name, "err", err)
@@ -135,10 +141,14 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// visible drops from s the characters store.IsHiddenRune names.
+// visible drops from s the characters store.IsHiddenRune names, but for
+// spaces other than U+0020, which become U+0020 so that words stay apart.
 func visible(s string) string {
 	return strings.Map(func(r rune) rune {
-		if store.IsHiddenRune(r) {
+		switch {
+		case unicode.Is(unicode.Zs, r):
+			return ' '
+		case store.IsHiddenRune(r):
 			return -1
 		}
 		return r

@@ -306,27 +306,100 @@ func IsToolName(name string) bool { return toolName.MatchString(name) }
 
 // CheckDisplayName says what is wrong with name as a name people read on
 // the identity provider's pages (a client's name on the login, consent and
-// error pages), or "": it must be UTF-8 without control or format
-// characters. A right-to-left override (U+202E) and its kin would make the
-// page read other than what it says; escaping HTML does nothing to them.
+// error pages), or "". An empty name passes: it is no name, and the pages
+// show the client's ID instead.
+//
+// A name is UTF-8 made of letters, marks, numbers, punctuation, symbols
+// and the ordinary space (U+0020), with the zero-width joiner and
+// non-joiner that some scripts and emoji need; and it holds at least one
+// letter, number, punctuation mark or symbol, so that it cannot show as
+// blank. Everything else can make the page read other than what it says,
+// and escaping HTML does nothing to it: control and format characters (a
+// right-to-left override reorders the text around it), line and paragraph
+// separators, Unicode's default-ignorable code points (which fonts draw as
+// nothing: a name of Hangul fillers, U+3164, is a blank that passes for a
+// letter), spaces other than U+0020, private-use characters (whose look
+// the font decides) and unassigned code points.
 func CheckDisplayName(name string) string {
 	if !utf8.ValidString(name) {
 		return "is not UTF-8"
 	}
+	shows := false
 	for _, r := range name {
-		if IsHiddenRune(r) {
-			return fmt.Sprintf("holds the control or format character %U", r)
+		if what := hiddenRune(r); what != "" {
+			return fmt.Sprintf("holds %s %U", what, r)
 		}
+		shows = shows || unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+	}
+	if name != "" && !shows {
+		return "holds no letter, number, punctuation mark or symbol: it would show as blank"
 	}
 	return ""
 }
 
-// IsHiddenRune reports whether r is a control or format character, or a
-// line or paragraph separator: what CheckDisplayName refuses. The
-// zero-width joiner and non-joiner pass: some scripts and emoji need them,
-// and they reorder nothing.
-func IsHiddenRune(r rune) bool {
-	return r != '\u200c' && r != '\u200d' && unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+// IsHiddenRune reports whether CheckDisplayName refuses r in a name:
+// anything but a letter, mark, number, punctuation mark, symbol, the
+// ordinary space and the zero-width joiner and non-joiner, and of those the
+// default-ignorable code points too. The identity provider's pages drop
+// such characters from names stored before they were refused.
+func IsHiddenRune(r rune) bool { return hiddenRune(r) != "" }
+
+// hiddenRune says what r is when CheckDisplayName refuses it, or "". The
+// order of the cases decides the words of the message only.
+func hiddenRune(r rune) string {
+	switch {
+	case r == ' ' || r == '\u200c' || r == '\u200d':
+		// The zero-width non-joiner and joiner reorder nothing, and some
+		// scripts and emoji need them.
+		return ""
+	case unicode.In(r, unicode.Cc, unicode.Cf):
+		return "the control or format character"
+	case unicode.In(r, unicode.Zl, unicode.Zp):
+		return "the line or paragraph separator"
+	case unicode.Is(defaultIgnorable, r):
+		return "the invisible (default-ignorable) character"
+	case unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
+		return ""
+	case unicode.Is(unicode.Zs, r):
+		return "a space other than U+0020:"
+	case unicode.Is(unicode.Co, r):
+		return "the private-use character"
+	case unicode.Is(unicode.Cs, r):
+		return "the surrogate code point"
+	default:
+		return "the unassigned code point"
+	}
+}
+
+// defaultIgnorable is Unicode's Default_Ignorable_Code_Point property
+// (DerivedCoreProperties.txt), which the standard library does not offer:
+// code points a renderer shows as nothing when it does not support them,
+// and most of them always. Several are letters or marks by category (the
+// Hangul fillers, the variation selectors, U+034F), so that the category
+// checks alone let them through.
+var defaultIgnorable = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{Lo: 0x00ad, Hi: 0x00ad, Stride: 1}, // SOFT HYPHEN
+		{Lo: 0x034f, Hi: 0x034f, Stride: 1}, // COMBINING GRAPHEME JOINER
+		{Lo: 0x061c, Hi: 0x061c, Stride: 1}, // ARABIC LETTER MARK
+		{Lo: 0x115f, Hi: 0x1160, Stride: 1}, // HANGUL CHOSEONG and JUNGSEONG FILLER
+		{Lo: 0x17b4, Hi: 0x17b5, Stride: 1}, // KHMER VOWEL INHERENT AQ and AA
+		{Lo: 0x180b, Hi: 0x180f, Stride: 1}, // MONGOLIAN FREE VARIATION SELECTORS, VOWEL SEPARATOR
+		{Lo: 0x200b, Hi: 0x200f, Stride: 1}, // ZERO WIDTH SPACE … RIGHT-TO-LEFT MARK
+		{Lo: 0x202a, Hi: 0x202e, Stride: 1}, // bidirectional embeddings and overrides
+		{Lo: 0x2060, Hi: 0x206f, Stride: 1}, // WORD JOINER, invisible operators, isolates, deprecated formats
+		{Lo: 0x3164, Hi: 0x3164, Stride: 1}, // HANGUL FILLER
+		{Lo: 0xfe00, Hi: 0xfe0f, Stride: 1}, // VARIATION SELECTORS 1-16
+		{Lo: 0xfeff, Hi: 0xfeff, Stride: 1}, // ZERO WIDTH NO-BREAK SPACE
+		{Lo: 0xffa0, Hi: 0xffa0, Stride: 1}, // HALFWIDTH HANGUL FILLER
+		{Lo: 0xfff0, Hi: 0xfff8, Stride: 1}, // reserved
+	},
+	R32: []unicode.Range32{
+		{Lo: 0x1bca0, Hi: 0x1bca3, Stride: 1}, // SHORTHAND FORMAT CONTROLS
+		{Lo: 0x1d173, Hi: 0x1d17a, Stride: 1}, // MUSICAL SYMBOL BEGIN/END formats
+		{Lo: 0xe0000, Hi: 0xe0fff, Stride: 1}, // tags, VARIATION SELECTORS 17-256, reserved
+	},
+	LatinOffset: 1,
 }
 
 // IsLoopbackHost reports whether host is localhost or a loopback address.
