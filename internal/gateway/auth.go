@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
 
@@ -28,6 +30,10 @@ type caller struct {
 	agent     policy.Agent
 	actor     *slipverify.Actor
 	scopes    toolScopes
+	// key names who the calls are for, for what is kept per caller (an
+	// upstream lane): the person, as created (one removed and added again
+	// is another), and the agent.
+	key string
 }
 
 // toolScopes narrows a token to the tools its scope names (tool:<name>).
@@ -53,13 +59,18 @@ var errUnknownAgent = errors.New("the token's client is not registered")
 // errDisabled rejects a token of a disabled user.
 var errDisabled = errors.New("the user is disabled")
 
+// errUnknownPerson rejects a person's token whose person the tenant no
+// longer has (removed), or has anew (removed, then added again under the
+// same name after the token was issued).
+var errUnknownPerson = errors.New("the token's person is not the tenant's")
+
 // resolve finds the caller in cat. A client cat does not know may have
 // registered a moment ago (clients register, sign in and connect within
 // milliseconds): when the store has moved on since cat was built, the
 // catalogue is reloaded once, now, rather than at the next poll.
 func (g *Gateway) resolve(ctx context.Context, cat *catalogue, cl *accesstoken.Claims) (*catalogue, *caller, error) {
 	who, err := cat.resolve(cl)
-	if !errors.Is(err, errUnknownAgent) {
+	if !errors.Is(err, errUnknownAgent) && !errors.Is(err, errUnknownPerson) {
 		return cat, who, err
 	}
 	rev, rerr := g.Store.Revision(ctx)
@@ -85,18 +96,29 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	// A client_credentials token's subject is the client itself: no
 	// person stands behind it, whatever user may share the name.
 	machine := cl.Subject == cl.ClientID && cl.GrantID == "" && cl.Act == nil
-	if u, ok := c.users[cl.Subject]; ok && !machine {
-		if u.Disabled {
-			return nil, errDisabled
-		}
+	u, ok := c.users[cl.Subject]
+	switch {
+	case machine:
+	case !ok && cl.GrantID != "", ok && cl.IssuedAt < u.CreatedAt.Unix():
+		// A person's token (the provider's, with a grant) outlives its
+		// person; one issued before its person was created was an
+		// earlier person's of the same name.
+		return nil, errUnknownPerson
+	case ok && u.Disabled:
+		return nil, errDisabled
+	case ok:
 		who.principal.Roles = u.Roles
 		who.principal.Attributes = u.Attributes
+	}
+	who.key = cl.Subject + "\x00" + cl.ClientID
+	if ok && !machine {
+		who.key += "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
 	}
 	// The agent is the client the token was issued to; in a delegation
 	// chain (RFC 8693 act) every client's cap narrows the call.
 	client, ok := c.clients[cl.ClientID]
-	if cl.ClientID == "" || !ok {
-		return nil, errUnknownAgent
+	if cl.ClientID == "" || !ok || client.Source != store.SourceMetadata && cl.IssuedAt < client.CreatedAt.Unix() {
+		return nil, errUnknownAgent // none, or an earlier client of this ID
 	}
 	if client.Disabled {
 		return nil, errors.New("the client is disabled")
@@ -286,7 +308,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ti := &auth.TokenInfo{
-			UserID:     claims.Subject + "\x00" + claims.ClientID,
+			UserID:     who.key, // a session serves its own person (as created) and agent only
 			Expiration: time.Unix(claims.Expiry, 0),
 			Scopes:     strings.Fields(claims.Scope),
 			Extra:      map[string]any{callerKey: claims, remoteKey: r.RemoteAddr},

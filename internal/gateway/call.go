@@ -346,7 +346,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 
 	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session,
-		Caller: who.claims.Subject + "\x00" + who.claims.ClientID}
+		Caller: who.key}
 	if pt := req.Params.GetProgressToken(); pt != nil {
 		// The call's own context: it routes the notification to the
 		// stream that carries this request.

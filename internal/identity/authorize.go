@@ -260,8 +260,8 @@ func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username
 		return true, nil
 	}
 	c, err := p.Store.Identity().Consent(ctx, username, req.client.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
+	if errors.Is(err, store.ErrNotFound) || err == nil && !since(req.client, c.GrantedAt) {
+		return true, nil // none, or given to an earlier client of this ID
 	}
 	if err != nil {
 		return false, err
@@ -362,7 +362,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	// each resource the other's scopes: a consent at the admin API
 	// naming no tool would read as every tool at /mcp).
 	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
-	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil {
+	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil && since(req.client, old.GrantedAt) {
 		switch oldRes := mergeSorted(p.consentResources(old), nil); {
 		case slices.Equal(resources, oldRes):
 			scopes = widestOf(scopes, old.Scopes)

@@ -9,6 +9,7 @@ package identity
 
 import (
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -115,4 +116,12 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 		out = []string{}
 	}
 	return out, true
+}
+
+// since reports whether what happened at t (a grant, a consent, a token)
+// was for client c as it is now: not for an earlier client of the same ID,
+// removed since and created again. A client known by its metadata
+// document has no such history kept: its record is a cache.
+func since(c store.Client, t time.Time) bool {
+	return c.Source == store.SourceMetadata || c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Truncate(time.Second))
 }

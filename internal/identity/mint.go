@@ -172,11 +172,34 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 	if revoked {
 		return c, fmt.Errorf("%w: revoked", accesstoken.ErrInvalid)
 	}
-	// A disabled client's tokens are refused with it.
-	if cl, err := p.storedClient(ctx, c.ClientID); err == nil && cl.Disabled {
-		return c, fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// A token outlives neither its client nor its person: a disabled or
+	// removed one's tokens are refused with it, and so are those issued
+	// before the client or person of that name was created, which were an
+	// earlier one's (removed, then created again under the same name).
+	// A client known by its metadata document URL need not be stored.
+	cl, err := p.storedClient(ctx, c.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(c.ClientID):
+		return c, fmt.Errorf("%w: the client no longer exists", accesstoken.ErrInvalid)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return c, err
+	case err == nil && cl.Disabled:
+		return c, fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
+	case err == nil && !since(cl, time.Unix(c.IssuedAt, 0)):
+		return c, fmt.Errorf("%w: issued to an earlier client of this ID", accesstoken.ErrInvalid)
+	}
+	if c.GrantID != "" { // a person's token
+		u, err := p.Store.Users().Get(ctx, c.Subject)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return c, fmt.Errorf("%w: the person no longer exists", accesstoken.ErrInvalid)
+		case err != nil:
+			return c, err
+		case u.Disabled:
+			return c, fmt.Errorf("%w: the person is disabled", accesstoken.ErrInvalid)
+		case c.IssuedAt < u.CreatedAt.Unix():
+			return c, fmt.Errorf("%w: issued to an earlier person of this name", accesstoken.ErrInvalid)
+		}
 	}
 	return c, nil
 }

@@ -172,6 +172,9 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok, hint st
 	if used || revoked {
 		return inactive, nil
 	}
+	if ended, err := p.signInEnded(ctx, rt); err != nil || ended {
+		return inactive, err
+	}
 	return map[string]any{"active": true, "scope": rt.Scope, "client_id": rt.ClientID, "username": rt.Username,
 		"sub": rt.Username, "iss": p.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.IssuedAt.Unix()}, nil
 }

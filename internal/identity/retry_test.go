@@ -63,6 +63,14 @@ func TestGrantWithoutOfflineAccessEndsWithTheSignIn(t *testing.T) {
 	if x := refresh(h, next.Refresh); x.Error != "invalid_grant" {
 		t.Errorf("refresh without offline_access after logout: %v", x.JSON)
 	}
+	// Introspection agrees with /token (RFC 7662: a token that cannot be
+	// used is inactive), for the client it belongs to.
+	if in := h.post("/introspect", "web", "web-secret", url.Values{"token": {next.Refresh}}); in.JSON["active"] != false {
+		t.Errorf("introspection of that refresh token: %v", in.JSON)
+	}
+	if in := h.post("/introspect", "web", "web-secret", url.Values{"token": {offline.Refresh}}); in.JSON["active"] != true {
+		t.Errorf("introspection of an offline refresh token: %v", in.JSON)
+	}
 	if x := refresh(h, offline.Refresh); x.Status != 200 {
 		t.Errorf("refresh with offline_access after logout: %v", x.JSON)
 	}
@@ -73,5 +81,72 @@ func TestGrantWithoutOfflineAccessEndsWithTheSignIn(t *testing.T) {
 	h.clock.Advance(h.p.sessionTTL() + time.Minute)
 	if x := refresh(h, online.Refresh); x.Error != "invalid_grant" {
 		t.Errorf("refresh without offline_access past the session: %v", x.JSON)
+	}
+}
+
+// TestTokensOfAnEarlierPersonOrClient: removing a person or a client, then
+// creating one of the same name, does not hand the new one what the old
+// one held: access tokens introspect inactive, a refresh token of the
+// earlier client counts for nothing. (The store stamps records with the
+// real clock, in seconds for tokens: the test waits a second to order
+// them, and keeps the provider's clock on the real one.)
+func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	catchUp := func() { h.clock.Advance(time.Since(h.clock.Now())) }
+	nextSecond := func() {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	}
+	introspect := func(tok string) any {
+		t.Helper()
+		return h.post("/introspect", "billing", "billing-secret", url.Values{"token": {tok}}).JSON["active"]
+	}
+	catchUp()
+	r := h.userTokens("scope", "openid offline_access")
+	if a := introspect(r.Access); a != true {
+		t.Fatalf("a fresh token introspects %v", a)
+	}
+	alice, err := h.db.Users().Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.Users().Delete(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if a := introspect(r.Access); a != false {
+		t.Errorf("a removed person's token introspects %v", a)
+	}
+	nextSecond()
+	if err := h.db.Users().Create(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if a := introspect(r.Access); a != false {
+		t.Errorf("an earlier alice's token introspects %v for the new one", a)
+	}
+
+	// The client: a refresh token and access token of the earlier one.
+	nextSecond()
+	catchUp()
+	r = h.userTokens("scope", "openid offline_access")
+	if a := introspect(r.Access); a != true {
+		t.Fatalf("the new alice's token introspects %v", a)
+	}
+	web, err := h.db.Clients().Get(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.Clients().Delete(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	nextSecond()
+	if err := h.db.Clients().Create(ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Second) // past the provider's client cache
+	if x := refresh(h, r.Refresh); x.Error != "invalid_grant" {
+		t.Errorf("an earlier client's refresh token: %v", x.JSON)
+	}
+	if a := introspect(r.Access); a != false {
+		t.Errorf("an earlier client's access token introspects %v", a)
 	}
 }

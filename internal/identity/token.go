@@ -266,7 +266,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 		return nil, errServer(err)
 	}
 	now := p.now()
-	if old.ClientID != client.ClientID {
+	if old.ClientID != client.ClientID || !since(client, old.AuthTime) {
 		return nil, errInvalidGrant("the refresh token was issued to another client")
 	}
 	if !now.Before(old.ExpiresAt) || !now.Before(old.GrantExpiresAt) {
@@ -283,16 +283,10 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// from (OpenID Connect Core section 11: offline_access is what asks
 	// for access while the person is away): no refresh once that session
 	// ended or would have expired.
-	if granted, _ := parseScope(old.Scope); !slices.Contains(granted, "offline_access") && old.SessionID != "" {
-		ended := !now.Before(old.AuthTime.Add(p.sessionTTL()))
-		if !ended {
-			if ended, err = id.Consumed(ctx, consumeSessionEnd, old.SessionID); err != nil {
-				return nil, errServer(err)
-			}
-		}
-		if ended {
-			return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
-		}
+	if ended, err := p.signInEnded(ctx, old); err != nil {
+		return nil, errServer(err)
+	} else if ended {
+		return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
 	}
 	// A second use is a replay whatever else it asks; a first use with a
 	// scope or resource beyond the grant is refused without spending the
@@ -341,6 +335,20 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	next.IssuedAt = now.UTC()
 	next.ExpiresAt = minTime(now.Add(p.refreshTTL()), old.GrantExpiresAt).UTC()
 	return p.issue(ctx, r, audit.TokenRefreshed, grantRefresh, g, "", &next)
+}
+
+// signInEnded reports whether rt's grant, one without offline_access,
+// has ended with the sign-in it came from: that login session ended, or
+// would have expired.
+func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
+	granted, _ := parseScope(rt.Scope)
+	if slices.Contains(granted, "offline_access") || rt.SessionID == "" {
+		return false, nil
+	}
+	if !p.now().Before(rt.AuthTime.Add(p.sessionTTL())) {
+		return true, nil
+	}
+	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -460,6 +468,9 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	var consentScopes, consentRes []string // nil: no limit beyond the subject token
 	if !client.FirstParty && subject.ClientID != client.ClientID {
 		c, err := p.Store.Identity().Consent(ctx, user.Username, client.ClientID)
+		if err == nil && !since(client, c.GrantedAt) {
+			err = store.ErrNotFound // given to an earlier client of this ID
+		}
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, errInvalidGrant("the person has not allowed this agent to act for them")

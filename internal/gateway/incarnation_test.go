@@ -1,0 +1,99 @@
+package gateway_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+)
+
+// TestTokenOfAnEarlierPerson: a person's token outlives neither its
+// person nor a removal: once the person is removed /mcp refuses it (it
+// used to pass as a person with no roles), and a person added again
+// under the same name does not inherit it.
+func TestTokenOfAnEarlierPerson(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	withGrant := func(c *accesstoken.Claims) { c.GrantID = "grant-carol" }
+	status := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.resource, strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	old := e.token("carol", "acme-assistant", withGrant)
+	if s := status(old); s != http.StatusOK {
+		t.Fatalf("carol's token: %d", s)
+	}
+	carol, err := e.st.Users().Get(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Users().Delete(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway sees the tenant change within its poll (a second).
+	waitFor(t, "a removed person's token refused", func() bool { return status(old) == http.StatusUnauthorized })
+	// The store stamps records in real time, tokens in seconds.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	if err := e.st.Users().Create(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.token("carol", "acme-assistant", withGrant)
+	waitFor(t, "the new carol's token taken", func() bool { return status(fresh) == http.StatusOK })
+	if s := status(old); s != http.StatusUnauthorized {
+		t.Errorf("an earlier carol's token for the new one: %d", s)
+	}
+}
+
+// TestLaneOfAnEarlierPerson: a person removed and added again under the
+// same name is another caller: the upstream session (or per_caller
+// process) the earlier one had is not handed to the new one.
+func TestLaneOfAnEarlierPerson(t *testing.T) {
+	up := newTestUpstream("Echoes")
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := t.Context()
+	sessions := func() int {
+		n := 0
+		for range up.Sessions() {
+			n++
+		}
+		return n
+	}
+	carol := e.connect("carol", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, carol), "echo") })
+	call(t, carol, "echo", map[string]any{"text": "old"})
+	if n := sessions(); n != 2 {
+		t.Fatalf("after carol's call the upstream has %d sessions, want the gateway's and hers", n)
+	}
+	u, err := e.st.Users().Get(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Users().Delete(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	if err := e.st.Users().Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil { // rather than wait for its poll
+		t.Fatal(err)
+	}
+	again := e.connect("carol", "acme-assistant", "2025-11-25")
+	call(t, again, "echo", map[string]any{"text": "new"})
+	if n := sessions(); n != 3 {
+		t.Errorf("after the new carol's call the upstream has %d sessions, want a new one of hers (3)", n)
+	}
+}
