@@ -99,7 +99,7 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	u, ok := c.users[cl.Subject]
 	switch {
 	case machine:
-	case !ok && cl.GrantID != "", ok && cl.IssuedAt < u.CreatedAt.Unix():
+	case !ok && cl.GrantID != "", ok && cl.IssuedAt < u.CreatedAt.Add(-accesstoken.CreationMargin).Unix():
 		// A person's token (the provider's, with a grant) outlives its
 		// person; one issued before its person was created was an
 		// earlier person's of the same name.
@@ -117,7 +117,7 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	// The agent is the client the token was issued to; in a delegation
 	// chain (RFC 8693 act) every client's cap narrows the call.
 	client, ok := c.clients[cl.ClientID]
-	if cl.ClientID == "" || !ok || client.Source != store.SourceMetadata && cl.IssuedAt < client.CreatedAt.Unix() {
+	if cl.ClientID == "" || !ok || client.Source != store.SourceMetadata && cl.IssuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
 		return nil, errUnknownAgent // none, or an earlier client of this ID
 	}
 	if client.Disabled {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -123,5 +124,5 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 // removed since and created again. A client known by its metadata
 // document has no such history kept: its record is a cache.
 func since(c store.Client, t time.Time) bool {
-	return c.Source == store.SourceMetadata || c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Truncate(time.Second))
+	return c.Source == store.SourceMetadata || c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Add(-accesstoken.CreationMargin))
 }

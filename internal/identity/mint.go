@@ -197,7 +197,7 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 			return c, err
 		case u.Disabled:
 			return c, fmt.Errorf("%w: the person is disabled", accesstoken.ErrInvalid)
-		case c.IssuedAt < u.CreatedAt.Unix():
+		case c.IssuedAt < u.CreatedAt.Add(-accesstoken.CreationMargin).Unix():
 			return c, fmt.Errorf("%w: issued to an earlier person of this name", accesstoken.ErrInvalid)
 		}
 	}

@@ -87,21 +87,23 @@ func TestGrantWithoutOfflineAccessEndsWithTheSignIn(t *testing.T) {
 // TestTokensOfAnEarlierPersonOrClient: removing a person or a client, then
 // creating one of the same name, does not hand the new one what the old
 // one held: access tokens introspect inactive, a refresh token of the
-// earlier client counts for nothing. (The store stamps records with the
-// real clock, in seconds for tokens: the test waits a second to order
-// them, and keeps the provider's clock on the real one.)
+// earlier client counts for nothing. (The new one's creation is dated two
+// minutes on in the store, past accesstoken.CreationMargin, as if it came
+// later.)
 func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
 	h := newHarness(t)
 	ctx := t.Context()
-	catchUp := func() { h.clock.Advance(time.Since(h.clock.Now())) }
-	nextSecond := func() {
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	later := func(table, name string) {
+		t.Helper()
+		if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE "+table+" SET created_at = created_at + ? WHERE name = ?"),
+			(2 * time.Minute).Microseconds(), name); err != nil {
+			t.Fatal(err)
+		}
 	}
 	introspect := func(tok string) any {
 		t.Helper()
 		return h.post("/introspect", "billing", "billing-secret", url.Values{"token": {tok}}).JSON["active"]
 	}
-	catchUp()
 	r := h.userTokens("scope", "openid offline_access")
 	if a := introspect(r.Access); a != true {
 		t.Fatalf("a fresh token introspects %v", a)
@@ -116,17 +118,16 @@ func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
 	if a := introspect(r.Access); a != false {
 		t.Errorf("a removed person's token introspects %v", a)
 	}
-	nextSecond()
 	if err := h.db.Users().Create(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
+	later("users", "alice")
 	if a := introspect(r.Access); a != false {
 		t.Errorf("an earlier alice's token introspects %v for the new one", a)
 	}
 
 	// The client: a refresh token and access token of the earlier one.
-	nextSecond()
-	catchUp()
+	h.clock.Advance(3 * time.Minute) // the new alice's time
 	r = h.userTokens("scope", "openid offline_access")
 	if a := introspect(r.Access); a != true {
 		t.Fatalf("the new alice's token introspects %v", a)
@@ -138,8 +139,11 @@ func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
 	if err := h.db.Clients().Delete(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	nextSecond()
 	if err := h.db.Clients().Create(ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE clients SET created_at = ? WHERE name = ?"),
+		h.clock.Now().Add(2*time.Minute).UnixMicro(), "web"); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(2 * time.Second) // past the provider's client cache

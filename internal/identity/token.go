@@ -266,7 +266,9 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 		return nil, errServer(err)
 	}
 	now := p.now()
-	if old.ClientID != client.ClientID || !since(client, old.AuthTime) {
+	// (Issued, not signed in: a person may sign in before the client
+	// registers itself.)
+	if old.ClientID != client.ClientID || !since(client, old.IssuedAt) {
 		return nil, errInvalidGrant("the refresh token was issued to another client")
 	}
 	if !now.Before(old.ExpiresAt) || !now.Before(old.GrantExpiresAt) {

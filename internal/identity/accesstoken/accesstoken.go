@@ -140,3 +140,11 @@ func FromRequest(r *http.Request) (string, bool) {
 	token = strings.TrimSpace(token)
 	return token, ok && strings.EqualFold(scheme, "Bearer") && token != "" && !strings.ContainsAny(token, " \t")
 }
+
+// CreationMargin is how much earlier than its client's or person's
+// creation a token (or grant, or consent) may be dated and still be
+// theirs, rather than an earlier client's or person's of the same name,
+// removed and created again: the replicas' clocks differ (a person added
+// on one, a token issued on another), and a token's time is in whole
+// seconds. One removed and created again within it is not told apart.
+const CreationMargin = 30 * time.Second
