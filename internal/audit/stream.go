@@ -198,6 +198,11 @@ func (ss *Streams) Close() {
 	}
 }
 
+// startMark suffixes the name of the cursor that marks a stream as begun
+// (1), so that a stream that began on an empty trail, at position 0, is
+// not taken for a new one, which begins at the head.
+const startMark = "#begun"
+
 func (s *stream) log() *slog.Logger { return s.l.log.With("sink", s.sink.Name()) }
 
 func (s *stream) run(ctx context.Context) {
@@ -250,14 +255,22 @@ func (s *stream) run(ctx context.Context) {
 		}
 		if !started && cur == 0 && !s.o.FromStart {
 			// A new stream starts at the head (as it was when Stream was
-			// called).
-			h, err := store.AuditHead{Seq: s.startAt}, error(nil)
-			if s.startAt < 0 {
-				h, err = st.AuditHead(ctx)
+			// called). Position 0 is also where a stream stands that
+			// began on an empty trail and has delivered nothing yet: its
+			// start mark tells it apart, and it goes on from the start.
+			begun, err := st.AuditCursor(ctx, name+startMark)
+			if err == nil && begun == 0 {
+				h := store.AuditHead{Seq: s.startAt}
+				if s.startAt < 0 {
+					h, err = st.AuditHead(ctx)
+				}
+				if err == nil && h.Seq > 0 {
+					err = st.SetAuditCursor(ctx, name, h.Seq)
+					cur = h.Seq
+				}
 			}
-			if err == nil && h.Seq > 0 {
-				err = st.SetAuditCursor(ctx, name, h.Seq)
-				cur = h.Seq
+			if err == nil && begun == 0 {
+				err = st.SetAuditCursor(ctx, name+startMark, 1)
 			}
 			if err != nil {
 				if !failed("store its position", err) {
@@ -355,8 +368,15 @@ func (l *Log) holdForStreams(ctx context.Context, before time.Time) (time.Time, 
 		}
 		if cur == 0 && !s.o.FromStart && s.startAt > 0 {
 			// Not started yet: it starts after startAt and will never
-			// send what lies at or before it.
-			cur = s.startAt
+			// send what lies at or before it, unless it began before, on
+			// an empty trail (its start mark), and goes on from the start.
+			begun, err := l.st.AuditCursor(ctx, name+startMark)
+			if err != nil {
+				return before, err
+			}
+			if begun == 0 {
+				cur = s.startAt
+			}
 		}
 		delivered[name] = cur
 	}

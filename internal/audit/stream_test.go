@@ -636,3 +636,34 @@ func TestSyslogUDPOversizeRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamBegunOnAnEmptyTrail: a stream configured on an empty trail
+// that has delivered nothing when the server restarts (its sink was down)
+// goes on from the start: position 0 is not taken for a new stream's,
+// which would begin at the head and skip what was written meanwhile.
+func TestStreamBegunOnAnEmptyTrail(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	g := &gateSink{name: "gate", got: map[int64]bool{}}
+	opts := &audit.StreamOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+	ss := e.log.Stream([]audit.Sink{g}, opts)
+	e.record(t, events(2)...)
+	waitStuckAt(t, ss, 0)
+	ss.Close()
+	g.allow.Store(100)
+	ss = e.log.Stream([]audit.Sink{g}, opts) // the restart
+	defer ss.Close()
+	e.record(t, events(1)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		n := len(g.got)
+		g.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %v, want 1, 2 and 3", g.got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
