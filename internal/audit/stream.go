@@ -243,6 +243,9 @@ func (s *stream) run(ctx context.Context) {
 		}
 		s.active.Store(held)
 		if !held {
+			// Another replica sends it: whether it fails is its to say
+			// (a failing flag left from before would never clear here).
+			s.failing.Store(false)
 			// Another replica sends it: show where it stands, so that
 			// the lag read here is the stream's, not a stale one.
 			s.cursor.Store(cur)

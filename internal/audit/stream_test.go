@@ -667,3 +667,35 @@ func TestStreamBegunOnAnEmptyTrail(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStreamFailingClearsWhenAnotherReplicaSends: a replica whose sink
+// failed until another replica took the stream over (its lease ran out
+// while it backed off) no longer reports the stream failing: the other
+// one sends it now.
+func TestStreamFailingClearsWhenAnotherReplicaSends(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	opts := &audit.StreamOptions{MinBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: time.Minute}
+	down := &gateSink{name: "gate", got: map[int64]bool{}}
+	ss1 := e.log.Stream([]audit.Sink{down}, opts)
+	defer ss1.Close()
+	e.record(t, events(1)...)
+	waitStuckAt(t, ss1, 0)
+	e.clock.Advance(2 * time.Minute) // its lease runs out
+	other := audit.New(e.st, e.keys, &audit.Options{Now: e.clock.Now, CheckpointInterval: -1, PollInterval: 10 * time.Millisecond})
+	defer other.Close()
+	up := &gateSink{name: "gate", got: map[int64]bool{}}
+	up.allow.Store(100)
+	ss2 := other.Stream([]audit.Sink{up}, opts)
+	defer ss2.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := ss1.Stats()[0]
+		if !st.Active && !st.Failing && ss2.Stats()[0].Cursor >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica 1: %+v; replica 2: %+v", st, ss2.Stats()[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

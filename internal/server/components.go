@@ -26,13 +26,17 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	if err != nil {
 		return err
 	}
-	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log, Retention: retention})
+	// The retention is set once the streams are open: the log prunes as
+	// soon as it has one, and must first know what the streams have not
+	// delivered yet.
+	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log})
 	s.Audit = trail
 	s.closers = append(s.closers, func() { trail.Close() })
 	streams, err := openStreams(trail, o.Streams)
 	if err != nil {
 		return err
 	}
+	trail.SetRetention(retention)
 	if streams != nil {
 		// Streams close before the trail (closers run last first).
 		s.closers = append(s.closers, streams.Close)
