@@ -348,14 +348,7 @@ func TestScopeStepUp(t *testing.T) {
 		t.Errorf("call beyond the token's scope: %v", err)
 	}
 	// The raw answer: 403 with the scope to ask for.
-	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sales_report","arguments":{"month":"2026-10"}}}`))
-	req.Header.Set("Authorization", "Bearer "+narrow)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postMCP(t, e, narrow, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sales_report","arguments":{"month":"2026-10"}}}`)
 	resp.Body.Close()
 	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 403 || !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="openid tool:payroll_report tool:sales_report"`) {
 		t.Errorf("step-up answer: %d %q", resp.StatusCode, got)

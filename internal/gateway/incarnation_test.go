@@ -20,15 +20,7 @@ func TestTokenOfAnEarlierPerson(t *testing.T) {
 	withGrant := func(c *accesstoken.Claims) { c.GrantID = "grant-carol" }
 	status := func(tok string) int {
 		t.Helper()
-		req, _ := http.NewRequest("POST", e.resource, strings.NewReader(
-			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := postMCP(t, e, tok, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
@@ -64,6 +56,21 @@ func TestTokenOfAnEarlierPerson(t *testing.T) {
 	if s := status(old); s != http.StatusUnauthorized {
 		t.Errorf("an earlier carol's token for the new one: %d", s)
 	}
+}
+
+// postMCP posts one JSON-RPC message to e's /mcp with token, as a client
+// speaking Streamable HTTP would.
+func postMCP(t *testing.T, e *env, token, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // TestLaneOfAnEarlierPerson: a person removed and added again under the
