@@ -91,6 +91,11 @@ func widestOf(a, b []string) []string {
 	return out
 }
 
+// toolScopesOf returns the tool scopes among scopes.
+func toolScopesOf(scopes []string) []string {
+	return slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return !isToolScope(s) })
+}
+
 // narrowestOf is what both grants give (a token exchange is within the
 // subject token and the consent): the scopes in both, and the tools in
 // both, where one naming no tool leaves the other's. ok is false when
@@ -103,11 +108,11 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 	}
 	switch {
 	case !narrowsTools(a):
-		out = append(out, slices.DeleteFunc(slices.Clone(b), func(s string) bool { return !isToolScope(s) })...)
+		out = append(out, toolScopesOf(b)...)
 	case !narrowsTools(b):
-		out = append(out, slices.DeleteFunc(slices.Clone(a), func(s string) bool { return !isToolScope(s) })...)
+		out = append(out, toolScopesOf(a)...)
 	default:
-		common := intersect(slices.DeleteFunc(slices.Clone(a), func(s string) bool { return !isToolScope(s) }), b)
+		common := intersect(toolScopesOf(a), b)
 		if len(common) == 0 {
 			return nil, false
 		}
