@@ -39,6 +39,21 @@ func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *a
 	return st, ks, audit.New(st, ks, &audit.Options{CheckpointInterval: -1}), nil
 }
 
+// withAuditStore opens the store, its keys and its audit trail for a
+// command, runs fn and closes them (the trail first, so that its final
+// checkpoint is written).
+func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error) error {
+	ctx, stop := signalContext()
+	defer stop()
+	st, ks, trail, err := openAudit(ctx, sf)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer trail.Close()
+	return fn(ctx, st, ks, trail)
+}
+
 // needStore refuses a data folder that holds no Gatehouse store. Commands
 // that only read the trail call it first: opening would create a store
 // and a master key where a mistyped --data points, and 'audit verify'
@@ -131,15 +146,9 @@ func auditCommand() *command {
 		if err := needStore(sf.o); err != nil {
 			return err
 		}
-		ctx, stop := signalContext()
-		defer stop()
-		st, _, l, err := openAudit(ctx, sf)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		defer l.Close()
-		return fn(ctx, l)
+		return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, _ *keys.Manager, l *audit.Log) error {
+			return fn(ctx, l)
+		})
 	}
 	return &command{
 		name: "audit", usage: "COMMAND [FLAGS]", summary: "Read and check the audit trail.",

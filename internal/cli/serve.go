@@ -15,8 +15,10 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse/gatehouse/internal/tools"
 )
 
@@ -282,23 +284,17 @@ func applyCommand() *command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			st, _, trail, err := openAudit(ctx, sf)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			defer trail.Close()
-			plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
-			if err != nil {
-				return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
-			}
-			printPlan(env, plan)
-			if dryRun && len(plan) > 0 {
-				fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
-			}
-			return nil
+			return withAuditStore(sf, func(ctx context.Context, st *sqldb.DB, _ *keys.Manager, trail *audit.Log) error {
+				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
+				if err != nil {
+					return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
+				}
+				printPlan(env, plan)
+				if dryRun && len(plan) > 0 {
+					fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -333,31 +329,25 @@ func keysCommand() *command {
 					if _, err := args(fs); err != nil {
 						return err
 					}
-					ctx, stop := signalContext()
-					defer stop()
-					st, ks, trail, err := openAudit(ctx, sf)
-					if err != nil {
-						return err
-					}
-					defer st.Close()
-					defer trail.Close()
-					before, err := ks.List(ctx)
-					if err != nil {
-						return err
-					}
-					if err := ks.Rotate(ctx); err != nil {
-						return err
-					}
-					after, err := ks.List(ctx)
-					if err != nil {
-						return fmt.Errorf("the keys were rotated but not audited: %w", err)
-					}
-					ev := audit.Event{Type: audit.KeyRotated, Actor: cliActor(), Detail: rotationDetail(before, after)}
-					if err := trail.Record(ctx, ev); err != nil {
-						return fmt.Errorf("the keys were rotated but not audited: %w", err)
-					}
-					fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
-					return nil
+					return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+						before, err := ks.List(ctx)
+						if err != nil {
+							return err
+						}
+						if err := ks.Rotate(ctx); err != nil {
+							return err
+						}
+						after, err := ks.List(ctx)
+						if err != nil {
+							return fmt.Errorf("the keys were rotated but not audited: %w", err)
+						}
+						ev := audit.Event{Type: audit.KeyRotated, Actor: cliActor(), Detail: rotationDetail(before, after)}
+						if err := trail.Record(ctx, ev); err != nil {
+							return fmt.Errorf("the keys were rotated but not audited: %w", err)
+						}
+						fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+						return nil
+					})
 				}},
 		},
 	}
