@@ -318,6 +318,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	token, claims, err := g.Slips.Mint(slip.Request{
 		Tool: name, Args: args.canonical, Subject: who.claims.Subject, Actor: who.actor,
 		Redeemer: redeemer, Correlation: ev.Correlation,
+		// Built-in and upstream MCP tools know no slips: the executor
+		// redeems theirs here, and they never leave the process.
+		Local: e.tool.HTTP == nil,
 	})
 	if err != nil {
 		g.logger().Error("gateway: mint slip", "tool", name, "err", err)

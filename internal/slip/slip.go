@@ -52,7 +52,8 @@ type Minter struct {
 	// slipverify.MaxLifetime.
 	TTL time.Duration
 
-	own ownSlips
+	own   ownSlips
+	local localKey // see local.go
 }
 
 // ownSlips remembers the slips this Minter signed for no particular
@@ -153,6 +154,11 @@ type Request struct {
 	Actor   *slipverify.Actor // the agent, with its delegation chain
 	// Redeemer, when set, is the only client that may introspect the slip.
 	Redeemer string
+	// Local: the slip is redeemed in this process and sent nowhere (a
+	// built-in or upstream MCP tool's). It is MACed with the Minter's
+	// local key instead of signed (local.go). A slip that goes out as a
+	// bearer token, even one without a Redeemer, must not be Local.
+	Local bool
 	// Correlation is the call's ID in the audit trail (the txn claim).
 	Correlation string
 }
@@ -184,7 +190,8 @@ func (m *Minter) recorder() audit.Recorder {
 // Audience is the resource URI of tool's slips.
 func (m *Minter) Audience(tool string) string { return slipverify.ToolAudience(m.Issuer, tool) }
 
-// Mint signs a slip for r and returns it with its claims.
+// Mint signs a slip for r and returns it with its claims: with the
+// tenant's key, or, for a Local one, with the process's (local.go).
 func (m *Minter) Mint(r Request) (string, slipverify.Claims, error) {
 	if r.Tool == "" || r.Subject == "" {
 		return "", slipverify.Claims{}, errors.New("mint slip: a tool and a subject are required")
@@ -208,7 +215,15 @@ func (m *Minter) Mint(r Request) (string, slipverify.Claims, error) {
 		Expiry:      iat + int64(m.ttl()/time.Second),
 		Transaction: r.Correlation,
 	}
-	tok, err := m.Keys.SignJSON(Alg, slipverify.Type, c)
+	var (
+		tok string
+		err error
+	)
+	if r.Local && r.Redeemer == "" {
+		tok, err = m.local.sign(&c)
+	} else {
+		tok, err = m.Keys.SignJSON(Alg, slipverify.Type, c)
+	}
 	if err != nil {
 		return "", slipverify.Claims{}, fmt.Errorf("mint slip: %w", err)
 	}
@@ -249,15 +264,22 @@ func (m *Minter) Verify(token, tool string, args []byte) (*slipverify.Claims, er
 
 // parse verifies the signature and type and decodes the claims. A slip
 // this Minter signed is known by its exact form: its claims are returned
-// (a copy) without the signature check.
+// (a copy) without the signature check. A local slip no longer remembered
+// has its MAC checked; any other is verified against the tenant's keys.
 func (m *Minter) parse(token string) (*slipverify.Claims, error) {
 	if c, ok := m.own.get(token); ok {
 		cp := *c
 		return &cp, nil
 	}
-	payload, err := m.Keys.Verify(token, slipverify.Type)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", slipverify.ErrInvalid, err)
+	payload, local, valid := m.local.verify(token)
+	if local && !valid {
+		return nil, fmt.Errorf("%w: bad MAC", slipverify.ErrInvalid)
+	}
+	if !local {
+		var err error
+		if payload, err = m.Keys.Verify(token, slipverify.Type); err != nil {
+			return nil, fmt.Errorf("%w: %w", slipverify.ErrInvalid, err)
+		}
 	}
 	var c slipverify.Claims
 	if err := json.Unmarshal(payload, &c); err != nil {

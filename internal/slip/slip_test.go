@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -19,13 +20,22 @@ import (
 	"github.com/gatehouse/gatehouse/slipverify"
 )
 
+// mint mints a slip the gateway redeems itself (a built-in or upstream
+// tool's): MACed with the Minter's local key.
 func mint(t *testing.T, f *fixture, tool, args string) (string, slipverify.Claims) {
+	t.Helper()
+	return mintFor(t, f, tool, args, "")
+}
+
+// mintFor mints a slip for redeemer to introspect (an HTTP API tool's),
+// signed with the tenant's key, or, when redeemer is empty, a local one.
+func mintFor(t *testing.T, f *fixture, tool, args, redeemer string) (string, slipverify.Claims) {
 	t.Helper()
 	canon, err := slipverify.Canonical([]byte(args))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, c, err := f.m.Mint(slip.Request{Tool: tool, Args: canon, Subject: "alice", Actor: agent(), Correlation: "corr-1"})
+	tok, c, err := f.m.Mint(slip.Request{Tool: tool, Args: canon, Subject: "alice", Actor: agent(), Redeemer: redeemer, Local: redeemer == "", Correlation: "corr-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +45,7 @@ func mint(t *testing.T, f *fixture, tool, args string) (string, slipverify.Claim
 func TestMintContract(t *testing.T) {
 	f := newFixture(t, openSQLite(t))
 	f.m.TTL = 10 * time.Minute // capped at 60 s
-	tok, c := mint(t, f, "sales_report", `{"region": "emea", "month": "2026-10"}`)
+	tok, c := mintFor(t, f, "sales_report", `{"region": "emea", "month": "2026-10"}`, "billing-api")
 
 	// The header: EdDSA, the slip typ, a kid from the JWKS.
 	h, _, _ := strings.Cut(tok, ".")
@@ -62,6 +72,7 @@ func TestMintContract(t *testing.T) {
 			"type":        "gatehouse_tool_call",
 			"tool":        "sales_report",
 			"args_sha256": slipverify.Digest([]byte(`{"month":"2026-10","region":"emea"}`)),
+			"redeemer":    "billing-api",
 		}},
 		"jti": c.JTI,
 		"iat": float64(c.IssuedAt),
@@ -80,45 +91,107 @@ func TestMintContract(t *testing.T) {
 
 func TestVerifyRefusals(t *testing.T) {
 	f := newFixture(t, openSQLite(t))
-	tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
 	at, _ := accesstoken.Mint(f.keys, accesstoken.Claims{Issuer: issuer, Subject: "alice", Audience: accesstoken.Audience{issuer + "/tools/sales_report"}, JTI: "x", IssuedAt: f.now.Unix(), Expiry: f.now.Unix() + 60})
-	parts := strings.Split(tok, ".")
-	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"mallory"}`)) + "." + parts[2]
-
-	tests := []struct {
-		name  string
-		token string
-		tool  string
-		args  string
-		shift time.Duration
-		want  error
-	}{
-		{"ok", tok, "sales_report", `{"month":"2026-10"}`, 0, nil},
-		{"same args, other spelling", tok, "sales_report", "{ \"month\" : \"2026-10\" }", 0, nil},
-		{"other args", tok, "sales_report", `{"month":"2026-11"}`, 0, slipverify.ErrArguments},
-		{"extra arg", tok, "sales_report", `{"month":"2026-10","region":"emea"}`, 0, slipverify.ErrArguments},
-		{"duplicate key", tok, "sales_report", `{"month":"2026-10","month":"2026-10"}`, 0, slipverify.ErrArguments},
-		{"other tool", tok, "payroll_report", `{"month":"2026-10"}`, 0, slipverify.ErrAudience},
-		{"expired", tok, "sales_report", `{"month":"2026-10"}`, 40 * time.Second, slipverify.ErrExpired},
-		{"access token", at, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
-		{"tampered", tampered, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
-		{"garbage", "a.b.c", "sales_report", `{}`, 0, slipverify.ErrInvalid},
-	}
-	// The Minter that signed the slip knows it and skips the signature
-	// check; another replica verifies it in full. Both must agree.
+	// The Minter that made a slip knows it and skips the signature check;
+	// another replica verifies a signed slip in full, and both must agree.
+	// A local slip (no redeemer) is valid in its own process only.
 	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
 	base := *f.now
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			*f.now = base.Add(tt.shift)
-			defer func() { *f.now = base }()
-			for name, m := range map[string]*slip.Minter{"minter": f.m, "other replica": other} {
-				_, err := m.Verify(tt.token, tt.tool, []byte(tt.args))
-				if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-					t.Errorf("%s: Verify = %v, want %v", name, err, tt.want)
+	for _, redeemer := range []string{"", "billing-api"} {
+		tok, _ := mintFor(t, f, "sales_report", `{"month":"2026-10"}`, redeemer)
+		parts := strings.Split(tok, ".")
+		tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"mallory"}`)) + "." + parts[2]
+
+		tests := []struct {
+			name  string
+			token string
+			tool  string
+			args  string
+			shift time.Duration
+			want  error
+		}{
+			{"ok", tok, "sales_report", `{"month":"2026-10"}`, 0, nil},
+			{"same args, other spelling", tok, "sales_report", "{ \"month\" : \"2026-10\" }", 0, nil},
+			{"other args", tok, "sales_report", `{"month":"2026-11"}`, 0, slipverify.ErrArguments},
+			{"extra arg", tok, "sales_report", `{"month":"2026-10","region":"emea"}`, 0, slipverify.ErrArguments},
+			{"duplicate key", tok, "sales_report", `{"month":"2026-10","month":"2026-10"}`, 0, slipverify.ErrArguments},
+			{"other tool", tok, "payroll_report", `{"month":"2026-10"}`, 0, slipverify.ErrAudience},
+			{"expired", tok, "sales_report", `{"month":"2026-10"}`, 40 * time.Second, slipverify.ErrExpired},
+			{"access token", at, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
+			{"tampered", tampered, "sales_report", `{"month":"2026-10"}`, 0, slipverify.ErrInvalid},
+			{"garbage", "a.b.c", "sales_report", `{}`, 0, slipverify.ErrInvalid},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("redeemer=%q/%s", redeemer, tt.name), func(t *testing.T) {
+				*f.now = base.Add(tt.shift)
+				defer func() { *f.now = base }()
+				for name, m := range map[string]*slip.Minter{"minter": f.m, "other replica": other} {
+					want := tt.want
+					if name == "other replica" && redeemer == "" {
+						want = slipverify.ErrInvalid
+					}
+					_, err := m.Verify(tt.token, tt.tool, []byte(tt.args))
+					if !errors.Is(err, want) || (want == nil) != (err == nil) {
+						t.Errorf("%s: Verify = %v, want %v", name, err, want)
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// TestLocalSlips: a slip the gateway redeems itself is MACed with a key
+// of its process, not signed: no published key verifies it, another
+// replica refuses it without spending it, and its claims cannot be
+// changed. Its minter still checks it once it no longer remembers it.
+func TestLocalSlips(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	ctx := context.Background()
+	const args = `{"month":"2026-10"}`
+	tok, _ := mint(t, f, "sales_report", args)
+	h, _, _ := strings.Cut(tok, ".")
+	hb, _ := base64.RawURLEncoding.DecodeString(h)
+	var hdr map[string]string
+	json.Unmarshal(hb, &hdr)
+	if hdr["alg"] != "HS256" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
+		t.Errorf("header = %v", hdr)
+	}
+	if _, err := f.keys.Verify(tok, slipverify.Type); err == nil {
+		t.Error("the tenant's keys verified a local slip")
+	}
+	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: &memAudit{}, Now: f.m.Now}
+	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrInvalid) {
+		t.Errorf("another replica's Redeem = %v, want ErrInvalid", err)
+	}
+	if resp, ok := other.Introspect(ctx, tok, "billing-api"); !ok || resp["active"] != false {
+		t.Errorf("another replica's introspection = %v, %v", resp, ok)
+	}
+	// Refused there, not spent: the executor here redeems it once.
+	if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(args)); err != nil {
+		t.Fatalf("Redeem = %v", err)
+	}
+	// Forgotten once redeemed, it is checked by its MAC: still valid (the
+	// store knows it is spent)...
+	if _, err := f.m.Verify(tok, "sales_report", []byte(args)); err != nil {
+		t.Errorf("Verify of a redeemed local slip = %v", err)
+	}
+	if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("second Redeem = %v, want ErrUsed", err)
+	}
+	// ...and with its claims changed under the same MAC, invalid.
+	p := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(p[1])
+	forged := p[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), `"alice"`, `"mallory"`, 1))) + "." + p[2]
+	if _, err := f.m.Verify(forged, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrInvalid) {
+		t.Errorf("Verify of a forged local slip = %v, want ErrInvalid", err)
+	}
+	// Another process's local slip, here: invalid.
+	tokOther, _, err := other.Mint(slip.Request{Tool: "sales_report", Args: []byte(args), Subject: "alice", Actor: agent(), Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Verify(tokOther, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrInvalid) {
+		t.Errorf("Verify of another process's local slip = %v, want ErrInvalid", err)
 	}
 }
 
@@ -150,12 +223,16 @@ func TestRedeemQueued(t *testing.T) {
 	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
 		t.Fatalf("second RedeemQueued = %v, want ErrUsed", err)
 	}
-	// Spent for every other way of asking, on any replica.
-	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
-	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
-		t.Fatalf("Redeem on another replica = %v, want ErrUsed", err)
+	// Spent for every other way of asking; another replica does not
+	// even take it (a local slip).
+	if resp, _ := f.m.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
+		t.Errorf("introspected active after RedeemQueued")
 	}
-	if got, want := q.types(), []string{"slip.redeemed:ok", "slip.replay_refused:refused"}; !slices.Equal(got, want) {
+	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
+	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrInvalid) {
+		t.Fatalf("Redeem on another replica = %v, want ErrInvalid", err)
+	}
+	if got, want := q.types(), []string{"slip.redeemed:ok", "slip.replay_refused:refused", "slip.replay_refused:refused"}; !slices.Equal(got, want) {
 		t.Errorf("audit %v, want %v", got, want)
 	}
 	if !slices.Equal(q.queued, []string{"slip.redeemed"}) {
@@ -267,8 +344,9 @@ func TestSingleUseAcrossReplicas(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := newFixture(t, b.Open(t))
 			// A second replica: its own Minter, the same store and keys.
+			// The slip is one that travels (an API's, signed).
 			other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: &memAudit{}, Now: f.m.Now}
-			tok, _ := mint(t, f, "sales_report", `{"month":"2026-10"}`)
+			tok, _ := mintFor(t, f, "sales_report", `{"month":"2026-10"}`, "billing-api")
 			ctx := context.Background()
 			if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); err != nil {
 				t.Fatal(err)
