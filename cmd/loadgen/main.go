@@ -4,7 +4,7 @@
 // time and count and targets loopback addresses only.
 //
 //	loadgen echo-server -addr 127.0.0.1:9301
-//	loadgen mcp -url http://127.0.0.1:9301/mcp -tool echo -c 16 -d 10s
+//	loadgen mcp -url http://127.0.0.1:9301/mcp -tool echo -c 16 -d 10s [-protocol 2025-11-25]
 //	GH_TOKEN=… loadgen mcp -url http://127.0.0.1:8080/mcp -tool echo -c 16 -d 10s
 //	GH_SECRET=… loadgen tokens -url http://127.0.0.1:8080/token -client svc -c 16 -d 10s
 //	loadgen mint-token -data ./gatehouse-data -issuer http://127.0.0.1:8080 -sub alice -client loadgen
@@ -223,6 +223,7 @@ func mcpLoad(ctx context.Context, args []string) error {
 	tool := fs.String("tool", "echo", "tool to call")
 	argJSON := fs.String("args", `{"msg":"hello"}`, "tool arguments (JSON object)")
 	progress := fs.Bool("progress", false, "ask for progress on every call (as clients that show it do)")
+	protocol := fs.String("protocol", "", "MCP protocol revision to ask for (default: the newest the SDK speaks); the server may answer with an older one")
 	fs.Parse(args)
 	if err := b.check(); err != nil {
 		return err
@@ -241,7 +242,7 @@ func mcpLoad(ctx context.Context, args []string) error {
 	sessions := make([]*mcp.ClientSession, b.conc)
 	for i := range sessions {
 		c := mcp.NewClient(&mcp.Implementation{Name: "loadgen", Version: "1"}, nil)
-		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: *target, HTTPClient: hc, DisableStandaloneSSE: true}, nil)
+		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: *target, HTTPClient: hc, DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: *protocol})
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
