@@ -6,6 +6,7 @@ package json
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -76,12 +77,18 @@ func (d *Decoder) Decode(v any) error {
 	dec := decoders.Get().(*jsontext.Decoder)
 	dec.Reset(bytes.NewBuffer(buf), d.opts)
 	err := jsonv2.UnmarshalDecode(dec, v, d.opts)
-	if err == nil && len(bytes.TrimLeft(buf[dec.InputOffset():], " \t\r\n")) == 0 {
+	var syntax *jsonv1.SyntaxError
+	if len(bytes.TrimLeft(buf[dec.InputOffset():], " \t\r\n")) == 0 && !errors.As(err, &syntax) {
+		// The one value is read: decoded, or refused for its type
+		// (read past, as encoding/json does). Nothing more comes, and
+		// the decoder goes back to the pool. The SDK's readBatch tries
+		// every message as a batch first, refused for its type, so this
+		// is half of all decodes.
 		d.done = true
 		dec.Reset(nothing)
 		decoders.Put(dec)
-		return nil
+		return err
 	}
-	d.dec = dec // more to read, or a failure: this Decoder keeps it
+	d.dec = dec // more to read, or malformed: this Decoder keeps it
 	return err
 }

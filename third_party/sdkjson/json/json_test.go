@@ -2,9 +2,11 @@ package json
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,4 +164,41 @@ func TestPooledDecodersConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A value refused for its type is read past, as encoding/json's Decoder
+// reads past it: the next Decode says io.EOF. Its decoder goes back to the
+// pool: a type error costs no new decoder (the SDK meets one per message,
+// trying it as a batch first).
+func TestTypeErrorReadsPast(t *testing.T) {
+	in := []byte(`{"name":"a","arguments":{"x":"y"}}`)
+	var batch []stdjson.RawMessage
+	d := NewDecoder(bytes.NewReader(in))
+	if err := d.Decode(&batch); err == nil || !strings.Contains(err.Error(), "cannot unmarshal object") {
+		t.Fatalf("Decode = %v, want a type error", err)
+	}
+	if err := d.Decode(&batch); err != io.EOF {
+		t.Errorf("second Decode = %v, want io.EOF", err)
+	}
+	// Warm the pool, then count: a refused try and the decode that
+	// follows allocate no decoder and no string cache (4 KiB).
+	decodeTwice := func() {
+		var b []stdjson.RawMessage
+		NewDecoder(bytes.NewReader(in)).Decode(&b)
+		var p params
+		if err := NewDecoder(bytes.NewReader(in)).Decode(&p); err != nil || p.Name != "a" {
+			t.Fatalf("%+v, %v", p, err)
+		}
+	}
+	decodeTwice()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 200
+	for range n {
+		decodeTwice()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 2048 {
+		t.Errorf("%d bytes allocated per refused try and decode, want under 2 KiB", per)
+	}
 }
