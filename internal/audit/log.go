@@ -79,7 +79,7 @@ type Options struct {
 	// records have been arriving faster than one per CommitDelay: one
 	// commit then serves several concurrent calls instead of one each
 	// (PostgreSQL's commit_delay, for the same reason). A lone caller, or
-	// a slow trickle, never waits for it. 0 means 500 µs; < 0 never holds.
+	// a slow trickle, never waits for it. 0 means 1 ms; < 0 never holds.
 	CommitDelay time.Duration
 	// Retention, when > 0, makes the log prune records older than this
 	// when it starts and once an hour (see Prune), except those a stream
@@ -202,7 +202,7 @@ func New(st store.AuditStore, keys Keys, opts *Options) *Log {
 		l.commitMax = 30 * time.Second
 	}
 	if l.delay == 0 {
-		l.delay = 500 * time.Microsecond
+		l.delay = time.Millisecond
 	}
 	l.in = make(chan *pending, 4*l.maxBatch)
 	go l.write()
