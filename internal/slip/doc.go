@@ -10,9 +10,13 @@
 // with a durable record of its own, queued ahead of that record
 // (RedeemQueued), which then covers it.
 //
-// A Minter remembers the slips it signed until they are redeemed or
-// expire, so that redeeming one in the same process costs no signature
-// verification; slips redeemed anywhere else are verified in full.
+// A Minter remembers the slips it made until they are redeemed or expire,
+// so that redeeming one in the same process costs no signature
+// verification; a signed slip redeemed anywhere else is verified in full.
+// A local slip (Request.Local: a built-in or upstream MCP tool's, which
+// never leaves the process) is MACed with a key of the process, not
+// signed: it is valid nowhere else, and is never introspected (see
+// local.go).
 //
 // This package must never log or audit a slip itself (only its jti), and
 // never lets a slip live longer than slipverify.MaxLifetime.

@@ -427,6 +427,22 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string) (
 		return nil, false
 	}
 	inactive := map[string]any{"active": false}
+	if payload, local, valid := m.local.verify(token); local {
+		// A local slip is never sent to a tool (local.go): one presented
+		// here has leaked, or is forged. Refused without spending it (its
+		// executor still runs it once), and recorded: with its claims
+		// when its MAC says this process made it, without (untrusted)
+		// otherwise.
+		e := audit.Event{}
+		var c slipverify.Claims
+		if valid && json.Unmarshal(payload, &c) == nil {
+			e = event(&c)
+		}
+		e.Type, e.Status = audit.SlipReplay, "local"
+		e.Detail = map[string]any{"introspected_by": callerClientID}
+		m.recorder().Record(ctx, e)
+		return inactive, true
+	}
 	c, err := m.parse(token)
 	if err != nil {
 		return inactive, true

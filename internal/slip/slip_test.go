@@ -159,14 +159,29 @@ func TestLocalSlips(t *testing.T) {
 	if _, err := f.keys.Verify(tok, slipverify.Type); err == nil {
 		t.Error("the tenant's keys verified a local slip")
 	}
-	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: &memAudit{}, Now: f.m.Now}
+	otherAudit := &memAudit{}
+	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: otherAudit, Now: f.m.Now}
 	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrInvalid) {
 		t.Errorf("another replica's Redeem = %v, want ErrInvalid", err)
 	}
+	// Introspection refuses a local slip anywhere, even here, where it is
+	// valid, and records the attempt: such a slip has leaked. Here the
+	// record has its claims; elsewhere (MAC unchecked) none.
 	if resp, ok := other.Introspect(ctx, tok, "billing-api"); !ok || resp["active"] != false {
 		t.Errorf("another replica's introspection = %v, %v", resp, ok)
 	}
-	// Refused there, not spent: the executor here redeems it once.
+	if resp, ok := f.m.Introspect(ctx, tok, "random-app"); !ok || resp["active"] != false {
+		t.Errorf("introspection here = %v, %v", resp, ok)
+	}
+	if got := otherAudit.types(); !slices.Equal(got, []string{"slip.replay_refused:local"}) || otherAudit.events[0].Actor != "" ||
+		otherAudit.events[0].Detail["introspected_by"] != "billing-api" {
+		t.Errorf("audit there: %v %+v", got, otherAudit.events)
+	}
+	if got := f.audit.types(); !slices.Equal(got, []string{"slip.replay_refused:local"}) || f.audit.events[0].Actor != "alice" ||
+		f.audit.events[0].SlipID == "" || f.audit.events[0].Detail["introspected_by"] != "random-app" {
+		t.Errorf("audit here: %v %+v", got, f.audit.events)
+	}
+	// Refused, not spent: the executor here redeems it once.
 	if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(args)); err != nil {
 		t.Fatalf("Redeem = %v", err)
 	}
@@ -232,7 +247,7 @@ func TestRedeemQueued(t *testing.T) {
 	if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrInvalid) {
 		t.Fatalf("Redeem on another replica = %v, want ErrInvalid", err)
 	}
-	if got, want := q.types(), []string{"slip.redeemed:ok", "slip.replay_refused:refused", "slip.replay_refused:refused"}; !slices.Equal(got, want) {
+	if got, want := q.types(), []string{"slip.redeemed:ok", "slip.replay_refused:refused", "slip.replay_refused:local"}; !slices.Equal(got, want) {
 		t.Errorf("audit %v, want %v", got, want)
 	}
 	if !slices.Equal(q.queued, []string{"slip.redeemed"}) {

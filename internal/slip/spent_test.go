@@ -84,7 +84,19 @@ func TestRecordSpent(t *testing.T) {
 			if resp, _ := other.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
 				t.Errorf("introspected active after it was spent")
 			}
-			if got := f.audit.types(); !slices.Equal(got, []string{"slip.replay_refused:refused"}) {
+			// An introspection of a spent slip before its executor runs
+			// neither runs it nor keeps the executor from running it.
+			tokI, cI := mint(t, f, "sales_report", args)
+			if _, err := f.m.RecordSpent(ctx, log, tokI, &cI, callEvents(cI)...); err != nil {
+				t.Fatal(err)
+			}
+			if resp, _ := f.m.Introspect(ctx, tokI, "random-app"); resp["active"] != false {
+				t.Errorf("introspected a spent local slip active")
+			}
+			if _, err := f.m.RedeemQueued(ctx, tokI, "sales_report", []byte(args)); err != nil {
+				t.Errorf("the executor's redemption after an introspection = %v", err)
+			}
+			if got := f.audit.types(); !slices.Equal(got, []string{"slip.replay_refused:refused", "slip.replay_refused:local"}) {
 				t.Errorf("audit here %v", got)
 			}
 
