@@ -42,17 +42,22 @@ func mintFor(t *testing.T, f *fixture, tool, args, redeemer string) (string, sli
 	return tok, c
 }
 
+// header is the JOSE header of a compact JWS.
+func header(tok string) map[string]string {
+	h, _, _ := strings.Cut(tok, ".")
+	hb, _ := base64.RawURLEncoding.DecodeString(h)
+	var hdr map[string]string
+	json.Unmarshal(hb, &hdr)
+	return hdr
+}
+
 func TestMintContract(t *testing.T) {
 	f := newFixture(t, openSQLite(t))
 	f.m.TTL = 10 * time.Minute // capped at 60 s
 	tok, c := mintFor(t, f, "sales_report", `{"region": "emea", "month": "2026-10"}`, "billing-api")
 
 	// The header: EdDSA, the slip typ, a kid from the JWKS.
-	h, _, _ := strings.Cut(tok, ".")
-	hb, _ := base64.RawURLEncoding.DecodeString(h)
-	var hdr map[string]string
-	json.Unmarshal(hb, &hdr)
-	if hdr["alg"] != "EdDSA" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
+	if hdr := header(tok); hdr["alg"] != "EdDSA" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
 		t.Errorf("header = %v", hdr)
 	}
 	// The claims, read back from the token as any JWT library would.
@@ -149,11 +154,7 @@ func TestLocalSlips(t *testing.T) {
 	ctx := context.Background()
 	const args = `{"month":"2026-10"}`
 	tok, _ := mint(t, f, "sales_report", args)
-	h, _, _ := strings.Cut(tok, ".")
-	hb, _ := base64.RawURLEncoding.DecodeString(h)
-	var hdr map[string]string
-	json.Unmarshal(hb, &hdr)
-	if hdr["alg"] != "HS256" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
+	if hdr := header(tok); hdr["alg"] != "HS256" || hdr["typ"] != slipverify.Type || hdr["kid"] == "" {
 		t.Errorf("header = %v", hdr)
 	}
 	if _, err := f.keys.Verify(tok, slipverify.Type); err == nil {
