@@ -10,6 +10,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,11 +37,9 @@ const Role = store.AdminRole
 // Path is where the API is mounted under the issuer.
 const Path = "/admin/api"
 
-// Store is what the API needs of the store: users (for the admin role)
-// and the revocation list.
+// Store is what the API needs of the store: users, for the admin role.
 type Store interface {
 	Users() store.Collection[store.User]
-	Identity() store.Identity
 }
 
 // API is the admin JSON API. Set the fields, then Mount it.
@@ -58,6 +57,11 @@ type API struct {
 	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Standing reports whether a verified token's claims still stand
+	// (not revoked; its client and person neither removed, disabled nor
+	// created after it), with errors that wrap accesstoken.ErrInvalid;
+	// the identity provider's Standing. Required: Mount panics without.
+	Standing func(context.Context, accesstoken.Claims) error
 }
 
 // Resource is the API's resource URI: the audience its tokens must name.
@@ -89,6 +93,9 @@ func (a *API) metadataPath() string {
 
 // Mount registers the API and its metadata on mux.
 func (a *API) Mount(mux *http.ServeMux) {
+	if a.Standing == nil {
+		panic("admin: API.Standing is nil")
+	}
 	meta := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               a.Resource(),
 		AuthorizationServers:   []string{a.Issuer},
@@ -132,24 +139,31 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 			return
 		}
 		ctx := r.Context()
-		revoked, err := a.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
-		if err != nil {
-			a.logger().Error("admin: check revocation", "err", err)
-			unavailable(w)
+		if err := a.Standing(ctx, c); err != nil {
+			if !errors.Is(err, accesstoken.ErrInvalid) {
+				a.logger().Error("admin: check the token's standing", "err", err)
+				unavailable(w)
+				return
+			}
+			// The reason names no secret: revoked, the client is
+			// disabled, the person no longer exists, and the like.
+			reason := strings.TrimPrefix(err.Error(), accesstoken.ErrInvalid.Error()+": ")
+			a.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token no longer stands: "+reason)
 			return
 		}
-		if revoked {
-			a.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token was revoked")
-			return
+		// Deny by default. Only a person's token (one with a grant) is
+		// looked up as a person: a client_credentials token's subject is
+		// the client itself, whatever person may share its name.
+		var u store.User
+		err = store.ErrNotFound
+		if c.GrantID != "" {
+			u, err = a.Store.Users().Get(ctx, c.Subject)
 		}
-		u, err := a.Store.Users().Get(ctx, c.Subject)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			a.logger().Error("admin: read user", "err", err)
 			unavailable(w)
 			return
 		}
-		// Deny by default: a token of a client (no person), an unknown or
-		// disabled user, or a person without the admin role.
 		if err != nil || u.Disabled || !slices.Contains(u.Roles, Role) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden",
 				"error_description": "the admin API is for people holding the " + Role + " role"})

@@ -207,6 +207,9 @@ func userCommand() *command {
 				if msg := config.CheckName("username", u.Username); msg != "" {
 					return errors.New(msg)
 				}
+				if err := nameFree(ctx, st.Clients(), u.Username, "client"); err != nil {
+					return err
+				}
 				for _, r := range roles {
 					if err := needRole(ctx, st, r); err != nil {
 						return err
@@ -379,4 +382,19 @@ func roleCommand() *command {
 				})
 			}},
 	)
+}
+
+// nameFree refuses name when the other kind of principal (what: "user" or
+// "client") holds it: a person and a client cannot share a name, as in the
+// tenant file.
+func nameFree[T any](ctx context.Context, c store.Collection[T], name, what string) error {
+	_, err := c.Get(ctx, name)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, what)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
 }

@@ -75,6 +75,11 @@ func clientCommand() *command {
 						return errors.New(msg)
 					}
 				}
+				// A client's own token (client_credentials) has the client as
+				// its subject: the name must not be a person's too.
+				if err := nameFree(ctx, st.Users(), c.ClientID, "user"); err != nil {
+					return err
+				}
 				if *noTools {
 					c.Tools = []string{}
 				}

@@ -130,6 +130,8 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"role", "remove", "admin"}, "built in", 1},
 		{[]string{"user", "grant", "carol", "ghost"}, `unknown role "ghost"`, 1},
 		{[]string{"user", "add", "carol"}, "already exists", 1},
+		{[]string{"user", "add", "billing"}, `"billing" is a client: a person and a client cannot share a name`, 1},
+		{[]string{"client", "add", "carol"}, `"carol" is a user: a person and a client cannot share a name`, 1},
 		{[]string{"user", "remove", "nobody"}, "not found", 1},
 		{[]string{"tool", "add", "x", "--builtin", "nope"}, "unknown built-in tool", 1},
 		{[]string{"tool", "add", "x"}, "exactly one backend", 1},

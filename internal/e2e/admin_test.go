@@ -11,7 +11,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/e2e"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // adminTenant is mcpTenant plus a person holding the built-in admin role.
@@ -165,6 +167,32 @@ func TestAdminAuditAPI(t *testing.T) {
 		t.Errorf("a token in the trail: %s", all.Entries[0].Raw)
 	}
 
+	// A service client whose ID is an admin's username (the tenant file
+	// and the admin commands refuse one now; a store may hold one made
+	// before) gets a token for the API (client_credentials, RFC 8707
+	// resource) whose subject is "root": it is the client's own, not root's.
+	hash, err := config.Argon2.Hash("root-service-secret-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Server.Store.Clients().Create(t.Context(), store.Client{ClientID: "root", Kind: store.KindService,
+		SecretHash: hash, Source: store.SourceTenant}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(g.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"root"},
+		"client_secret": {"root-service-secret-0123456789abcdef"}, "resource": {g.URL + "/admin/api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&cc)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || cc.AccessToken == "" {
+		t.Fatalf("client_credentials for the admin API: %d %v", resp.StatusCode, err)
+	}
+
 	refusals := []struct {
 		name, token, query string
 		status             int
@@ -174,6 +202,7 @@ func TestAdminAuditAPI(t *testing.T) {
 		{"a token for /mcp", aliceMCP, "", 401, `error="invalid_token"`},
 		{"garbage", "not-a-token", "", 401, `error="invalid_token"`},
 		{"not an admin", alice, "", 403, "admin role"},
+		{"a service client named root", cc.AccessToken, "", 403, "admin role"},
 		{"bad decision", root, "decision=maybe", 400, "want allow or deny"},
 		{"unknown parameter", root, "user=alice", 400, "unknown parameter"},
 		{"limit too high", root, "limit=5000", 400, "1 to 1000"},
@@ -198,7 +227,7 @@ func TestAdminAuditAPI(t *testing.T) {
 		RevocationEndpoint string `json:"revocation_endpoint"`
 	}
 	getJSON(t, g.URL+"/.well-known/oauth-authorization-server", &as)
-	resp, err := http.PostForm(as.RevocationEndpoint, url.Values{"token": {root}, "client_id": {"admin-script"}})
+	resp, err = http.PostForm(as.RevocationEndpoint, url.Values{"token": {root}, "client_id": {"admin-script"}})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("revoke: %v %v", resp, err)
 	}

@@ -165,12 +165,21 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 	if c.IssuedAt > now+skew {
 		return c, fmt.Errorf("%w: issued in the future", accesstoken.ErrInvalid)
 	}
+	return c, p.Standing(ctx, c)
+}
+
+// Standing reports whether the claims of a verified access token still
+// stand: the token is not revoked, and neither its client nor its person
+// (a token with a grant is a person's) was removed, disabled or created
+// after it. Its errors wrap accesstoken.ErrInvalid and say which, but a
+// store failure's.
+func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 	revoked, err := p.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
 	if err != nil {
-		return c, err
+		return err
 	}
 	if revoked {
-		return c, fmt.Errorf("%w: revoked", accesstoken.ErrInvalid)
+		return fmt.Errorf("%w: revoked", accesstoken.ErrInvalid)
 	}
 	// A token outlives neither its client nor its person: a disabled or
 	// removed one's tokens are refused with it, and so are those issued
@@ -180,26 +189,26 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 	cl, err := p.storedClient(ctx, c.ClientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(c.ClientID):
-		return c, fmt.Errorf("%w: the client no longer exists", accesstoken.ErrInvalid)
+		return fmt.Errorf("%w: the client no longer exists", accesstoken.ErrInvalid)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return c, err
+		return err
 	case err == nil && cl.Disabled:
-		return c, fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
+		return fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
 	case err == nil && !since(cl, time.Unix(c.IssuedAt, 0)):
-		return c, fmt.Errorf("%w: issued to an earlier client of this ID", accesstoken.ErrInvalid)
+		return fmt.Errorf("%w: issued to an earlier client of this ID", accesstoken.ErrInvalid)
 	}
 	if c.GrantID != "" { // a person's token
 		u, err := p.Store.Users().Get(ctx, c.Subject)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return c, fmt.Errorf("%w: the person no longer exists", accesstoken.ErrInvalid)
+			return fmt.Errorf("%w: the person no longer exists", accesstoken.ErrInvalid)
 		case err != nil:
-			return c, err
+			return err
 		case u.Disabled:
-			return c, fmt.Errorf("%w: the person is disabled", accesstoken.ErrInvalid)
+			return fmt.Errorf("%w: the person is disabled", accesstoken.ErrInvalid)
 		case c.IssuedAt < u.CreatedAt.Add(-accesstoken.CreationMargin).Unix():
-			return c, fmt.Errorf("%w: issued to an earlier person of this name", accesstoken.ErrInvalid)
+			return fmt.Errorf("%w: issued to an earlier person of this name", accesstoken.ErrInvalid)
 		}
 	}
-	return c, nil
+	return nil
 }

@@ -86,7 +86,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.Gateway = gw
 	s.closers = append(s.closers, func() { gw.Close() })
 
-	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log}
+	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log, Standing: idp.Standing}
 	if streams != nil {
 		api.Streams = streams.Stats
 	}
