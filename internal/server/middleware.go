@@ -30,6 +30,23 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// withBodyDeadline gives a client d to send a request's body: one that
+// sends its headers and then trickles the body, or nothing, holds a
+// connection and a handler no longer than that. A response may still
+// take as long as it needs: net/http lifts the read deadline itself when
+// the body has been read to its end (its read for a client that went
+// away starts with none), which TestBodyDeadlineLiftedOnceBodyIsIn holds.
+func withBodyDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			// Not every writer has deadlines (HTTP/2 streams have their
+			// own flow control); those go on without.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // withRequestID gives every request an ID (a well-formed incoming
 // X-Request-Id is kept), in its context and in the response.
 func withRequestID(next http.Handler) http.Handler {

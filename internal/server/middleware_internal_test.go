@@ -3,11 +3,13 @@ package server
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -43,5 +45,35 @@ func TestObserveClientGone(t *testing.T) {
 	}
 	if got := buf.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "status=500") {
 		t.Errorf("log: %s", got)
+	}
+}
+
+// Once the body is in, the read deadline is lifted: a handler may take
+// longer than the body read timeout to answer without its request being
+// cancelled (the server's read after the body would otherwise time out
+// and cancel it).
+func TestBodyDeadlineLiftedOnceBodyIsIn(t *testing.T) {
+	const d = 100 * time.Millisecond
+	srv := httptest.NewServer(withBodyDeadline(d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return // the answer never comes: the client sees an error
+		case <-time.After(5 * d):
+		}
+		io.WriteString(w, "done")
+	})))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "text/plain", strings.NewReader("a body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "done" {
+		t.Errorf("%d %q", resp.StatusCode, b)
 	}
 }

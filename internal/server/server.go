@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type Options struct {
 	// made elsewhere (rotated keys, the audit retention) and purges
 	// expired records; zero means 10 s.
 	BackgroundInterval time.Duration
+	// BodyReadTimeout bounds how long a client may take to send a
+	// request's body once its headers are in (headers have 10 s); a
+	// response may stream for as long as it needs. Zero means 30 s.
+	BodyReadTimeout time.Duration
 }
 
 // Server is a running Gatehouse.
@@ -224,7 +229,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	go s.background(bg, interval)
 	srv := &http.Server{
-		Handler:           s.Handler,
+		Handler:           withBodyDeadline(cmp.Or(o.BodyReadTimeout, 30*time.Second), s.Handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -3,8 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -136,5 +138,32 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
 		t.Errorf("a new request was served after shutdown")
+	}
+}
+
+// A client that sends a request's headers and then trickles its body, or
+// stops, is cut off once the body read timeout passes: it holds neither a
+// connection nor a handler for longer.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, BodyReadTimeout: 300 * time.Millisecond}
+	_, base, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Content-Length: 100\r\n\r\ngrant"); err != nil {
+		t.Fatal(err)
+	}
+	// The rest of the body never comes. Without the timeout the server
+	// waits for it forever; the test gives up after a minute.
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server still waits for a body that never comes")
 	}
 }
