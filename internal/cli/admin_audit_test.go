@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,8 +94,16 @@ func TestSecretChangesAreAudited(t *testing.T) {
 		}
 	}
 
+	// A credential written into an upstream's command line, which
+	// belongs in its environment, does not reach the trail either.
+	c("", "upstream", "add", "vault", "--command", "vault-server", "--command", "--api-key=ArgKey-0123",
+		"--command", "--token", "--command", "ArgToken-4567")
+	if d := lastChange(t, data, "upstream", "vault").Event.Detail; d.Op != "+" || !strings.Contains(fmt.Sprint(d.After["command"]), "--api-key=redacted") {
+		t.Errorf("upstream add audited as %+v", d)
+	}
+
 	out, _ := exported(t, data, "admin.change")
-	for _, secret := range []string{"first-password", "second-password", "changed by the file", "another long random", "$argon2id$"} {
+	for _, secret := range []string{"first-password", "second-password", "changed by the file", "another long random", "$argon2id$", "ArgKey-0123", "ArgToken-4567"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("%q reached the trail:\n%s", secret, out)
 		}
@@ -222,7 +231,7 @@ func TestURLCredentialsNeverReachTheTrail(t *testing.T) {
 	c := func(args ...string) result { return must(t, run(t, nil, "", append(args, "--data", data)...)) }
 	c("upstream", "add", "files", "--url", "http://user:UrlPassw0rd@127.0.0.1:19437/mcp?api_key=QueryKey123&tenant=acme")
 	c("tool", "add", "refund", "--http-method", "POST", "--http-url", "http://127.0.0.1:9200/refund?access_token=T0kenValue")
-	if got := lastChange(t, data, "upstream", "files").Event.Detail.After["url"]; got != "http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
+	if got := lastChange(t, data, "upstream", "vault").Event.Detail.After["url"]; got != "http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
 		t.Errorf("upstream url audited as %v", got)
 	}
 	http, _ := lastChange(t, data, "tool", "refund").Event.Detail.After["http"].(map[string]any)

@@ -419,10 +419,12 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 		v = t
 	case "upstream":
 		// Headers and environment are stored as variable names only:
-		// their values never are, so only the URL can carry a secret.
+		// their values never are, so only the URL and the command's
+		// arguments can carry a secret.
 		var u store.Upstream
 		u, err = st.Upstreams().Get(ctx, name)
 		u.URL = store.RedactURL(u.URL)
+		u.Command = store.RedactArgs(u.Command)
 		v = u
 	case "setting":
 		var val string

@@ -80,3 +80,47 @@ func secretParam(name string) bool {
 	}
 	return false
 }
+
+// RedactArgs returns a copy of a command line (an upstream's program and
+// its arguments) with the credentials it may carry replaced by Redacted,
+// for the audit trail and logs: the value of a flag whose name looks
+// secret (--api-key=V, or --token V), of a NAME=V word (as env(1) takes)
+// whose name does, an Authorization header's value, and the secret parts
+// of a URL. The program and every
+// other word are kept. Secrets belong in the environment (an upstream's
+// env names variables, never values); this is for those that were not.
+func RedactArgs(args []string) []string {
+	if args == nil {
+		return nil
+	}
+	out := make([]string, len(args))
+	copy(out, args)
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		// A header given whole: "Authorization: Bearer …".
+		if j := strings.Index(strings.ToLower(a), "authorization:"); j >= 0 {
+			out[i] = a[:j+len("authorization:")] + " " + Redacted
+			continue
+		}
+		if flag := strings.TrimLeft(a, "-"); flag != a {
+			name, _, hasValue := strings.Cut(flag, "=")
+			switch {
+			case !secretParam(name):
+			case hasValue:
+				out[i] = a[:len(a)-len(flag)] + name + "=" + Redacted
+			case i+1 < len(out) && !strings.HasPrefix(out[i+1], "-"):
+				i++ // --token VALUE
+				out[i] = Redacted
+			}
+			continue
+		}
+		if name, _, ok := strings.Cut(a, "="); ok && !strings.ContainsAny(name, "/:?") && secretParam(name) {
+			out[i] = name + "=" + Redacted
+			continue
+		}
+		if strings.Contains(a, "://") {
+			out[i] = RedactURL(a)
+		}
+	}
+	return out
+}

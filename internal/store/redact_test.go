@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -23,6 +24,25 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := store.RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{nil, nil},
+		{[]string{"crm-server", "--stdio", "--port", "9100"}, []string{"crm-server", "--stdio", "--port", "9100"}},
+		{[]string{"srv", "--api-key=sk-live-abc", "-token", "tok-123", "--client-secret", "--verbose"},
+			[]string{"srv", "--api-key=redacted", "-token", "redacted", "--client-secret", "--verbose"}},
+		{[]string{"env", "GITHUB_TOKEN=ghp_abc", "PATH=/usr/bin", "srv"}, []string{"env", "GITHUB_TOKEN=redacted", "PATH=/usr/bin", "srv"}},
+		{[]string{"npx", "remote", "https://u:pw@h/mcp?key=k1", "--header=Authorization:Bearer x", "--header", "authorization: Basic y"},
+			[]string{"npx", "remote", "https://u:redacted@h/mcp?key=redacted", "--header=Authorization: redacted", "--header", "authorization: redacted"}},
+		// The program itself is kept whatever its name.
+		{[]string{"token-server"}, []string{"token-server"}},
+	} {
+		got := store.RedactArgs(tc.in)
+		if !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("RedactArgs(%q)\n got %q\nwant %q", tc.in, got, tc.want)
 		}
 	}
 }
