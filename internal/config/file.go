@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -192,6 +193,11 @@ func Parse(r io.Reader, name string) (*File, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
+		if anchor, ok := unknownAnchor(err); ok {
+			// Most likely a value that starts with * (a password?): the
+			// anchor's name is that value, so it is never shown.
+			return nil, Problems{{File: name, Line: aliasLine(data, anchor), Msg: msgAlias}}
+		}
 		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)}}
 	}
 	f := &File{lines: map[string]int{}, name: name}
@@ -200,7 +206,10 @@ func Parse(r io.Reader, name string) (*File, error) {
 	}
 	doc := root.Content[0]
 	var probs Problems
-	check(doc, reflect.TypeOf(File{}), "", f.lines, &probs)
+	plain(doc, "", &probs)
+	if len(probs) == 0 {
+		check(doc, reflect.TypeOf(File{}), "", f.lines, &probs)
+	}
 	for i := range probs {
 		probs[i].File = name
 	}
@@ -224,15 +233,84 @@ func Parse(r io.Reader, name string) (*File, error) {
 	return f, nil
 }
 
+// The messages of what plain refuses. They never name the anchor: a
+// password that starts with & or * is read as one, and its name is then
+// the password.
+const (
+	msgAlias  = "YAML aliases (*name) are not supported: write the value out (quote a value that starts with *)"
+	msgAnchor = "YAML anchors (&name) are not supported: remove it (quote a value that starts with &)"
+)
+
+// maxPlainProblems bounds how many anchors and aliases are reported: a file
+// made of nothing else would make an error as large as itself.
+const maxPlainProblems = 10
+
+// plain refuses anchors and aliases, walking the tree as written, one visit
+// per node, before anything follows an alias. Expanding aliases that refer
+// to aliases (a "billion laughs" file) costs exponential time and memory,
+// and a tenant file has no need of them: none of ours uses one.
+func plain(n *yaml.Node, path string, probs *Problems) {
+	if len(*probs) >= maxPlainProblems {
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgAlias})
+		return // never followed
+	}
+	if n.Anchor != "" {
+		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgAnchor})
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := path
+			if k.Kind == yaml.ScalarNode {
+				p = join(path, k.Value)
+			}
+			plain(k, p, probs)
+			plain(v, p, probs)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			plain(c, fmt.Sprintf("%s[%d]", path, i), probs)
+		}
+	}
+}
+
+// unknownAnchor reports whether err is the parser's refusal of an alias
+// to no anchor, and that anchor's name.
+func unknownAnchor(err error) (string, bool) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	name, ok := strings.CutPrefix(msg, "unknown anchor '")
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(name, "' referenced")
+	return name, ok
+}
+
+// aliasLine finds the line of the alias *name in data (the parser does not
+// say it), or 0.
+func aliasLine(data []byte, name string) int {
+	re, err := regexp.Compile(`(^|[\s\[{,:-])\*` + regexp.QuoteMeta(name) + `($|[\s\]},])`)
+	if err != nil {
+		return 0
+	}
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if re.Match(line) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // check walks the YAML tree against the Go type: unknown and duplicate
 // keys, and scalars where a list or mapping belongs, are problems. It
-// records each path's line.
+// records each path's line. The tree holds no alias (plain refused them).
 func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, probs *Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
-	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
 	}
 	lines[path] = n.Line
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

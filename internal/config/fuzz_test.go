@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("tenant: [\n")
 	f.Add("a: &x [*x]\n")
+	f.Add(billionLaughs())
 	f.Fuzz(func(t *testing.T, src string) {
 		file, err := config.Parse(strings.NewReader(src), "f.yaml")
 		if err != nil {
