@@ -79,6 +79,11 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
+	// Validate says so too; a caller that skipped it must not have an
+	// empty secret read as "keep the stored one".
+	if ps := f.emptySecrets(); len(ps) > 0 {
+		return nil, ps
+	}
 	var plan Plan
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {

@@ -233,22 +233,29 @@ func Parse(r io.Reader, name string) (*File, error) {
 	return f, nil
 }
 
-// The messages of what plain refuses. They never name the anchor: a
-// password that starts with & or * is read as one, and its name is then
-// the password.
+// The messages of what plain refuses. They never name the anchor or the
+// tag: a password that starts with &, * or ! is read as one, and its name
+// is then the password.
 const (
 	msgAlias  = "YAML aliases (*name) are not supported: write the value out (quote a value that starts with *)"
 	msgAnchor = "YAML anchors (&name) are not supported: remove it (quote a value that starts with &)"
+	msgTag    = "YAML tags (!name, !!type) are not supported: remove it (quote a value that starts with !)"
 )
 
-// maxPlainProblems bounds how many anchors and aliases are reported: a file
-// made of nothing else would make an error as large as itself.
+// maxPlainProblems bounds how many anchors, aliases and tags are reported:
+// a file made of nothing else would make an error as large as itself.
 const maxPlainProblems = 10
 
-// plain refuses anchors and aliases, walking the tree as written, one visit
-// per node, before anything follows an alias. Expanding aliases that refer
-// to aliases (a "billion laughs" file) costs exponential time and memory,
-// and a tenant file has no need of them: none of ours uses one.
+// plain refuses the YAML a tenant file has no need of, walking the tree as
+// written, one visit per node, before anything follows an alias:
+//   - anchors and aliases: expanding aliases that refer to aliases (a
+//     "billion laughs" file) costs exponential time and memory, and none
+//     of our tenant files uses one;
+//   - explicit tags (!Foo, !!binary, !!int): they change what a value
+//     decodes to, or make it decode to nothing, and `password: !Foo` read
+//     as an empty password would keep the stored one. The non-specific
+//     tag "!" alone is not seen (the parser drops it); it only makes a
+//     value the string it reads as.
 func plain(n *yaml.Node, path string, probs *Problems) {
 	if len(*probs) >= maxPlainProblems {
 		return
@@ -259,6 +266,9 @@ func plain(n *yaml.Node, path string, probs *Problems) {
 	}
 	if n.Anchor != "" {
 		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgAnchor})
+	}
+	if n.Style&yaml.TaggedStyle != 0 {
+		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgTag})
 	}
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -305,11 +305,37 @@ func (f *File) Validate(builtins []string) error {
 			v.add("audit.retention", err.Error())
 		}
 	}
+	v.probs = append(v.probs, f.emptySecrets()...)
 	if len(v.probs) > 0 {
 		sort.SliceStable(v.probs, func(i, j int) bool { return v.probs[i].Line < v.probs[j].Line })
 		return v.probs
 	}
 	return nil
+}
+
+// emptySecrets reports each password, password_hash, secret or
+// secret_hash the file gives without a value: the key with nothing after
+// it, null or an empty string. Apply reads a secret left out as "keep the
+// stored one": an empty one must not pass for that silently. A File built
+// in Go rather than parsed has no record of the keys it gave; there an
+// empty secret is one left out.
+func (f *File) emptySecrets() Problems {
+	var ps Problems
+	given := func(path, value string) {
+		if _, ok := f.lines[path]; ok && value == "" {
+			ps = append(ps, Problem{File: f.name, Line: f.line(path), Path: path,
+				Msg: "is empty: give one, or leave the key out (a stored one is then kept)"})
+		}
+	}
+	for i, u := range f.Users {
+		given(fmt.Sprintf("users[%d].password", i), u.Password)
+		given(fmt.Sprintf("users[%d].password_hash", i), u.PasswordHash)
+	}
+	for i, c := range f.Clients {
+		given(fmt.Sprintf("clients[%d].secret", i), c.Secret)
+		given(fmt.Sprintf("clients[%d].secret_hash", i), c.SecretHash)
+	}
+	return ps
 }
 
 type validator struct {

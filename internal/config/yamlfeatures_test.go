@@ -79,3 +79,35 @@ clients:
 		})
 	}
 }
+
+// TestParseRefusesTags: an explicit tag changes what a value decodes to
+// (`password: !Foo` decoded to an empty password, which apply read as
+// "keep the stored one"): every one is refused, on its line.
+func TestParseRefusesTags(t *testing.T) {
+	const tag = "YAML tags (!name, !!type) are not supported: remove it (quote a value that starts with !)"
+	src := `tenant: acme
+users:
+  - username: !!str alice
+    password: !Foo
+  - username: bob
+    password: !!binary c2VjcmV0IHBhc3N3b3Jk
+    disabled: !!bool false
+clients:
+  - client_id: svc
+    kind: service
+    secret: !!int 12345678901234567890123456789012345
+    tools: !!seq []
+`
+	want := []string{
+		"t.yaml:3: users[0].username: " + tag,
+		"t.yaml:4: users[0].password: " + tag,
+		"t.yaml:6: users[1].password: " + tag,
+		"t.yaml:7: users[1].disabled: " + tag,
+		"t.yaml:11: clients[0].secret: " + tag,
+		"t.yaml:12: clients[0].tools: " + tag,
+	}
+	_, err := config.Parse(strings.NewReader(src), "t.yaml")
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
