@@ -25,10 +25,13 @@ type Secrets interface {
 
 // Change is one line of a plan.
 type Change struct {
-	Op     string // "+" create, "~" update, "-" delete
-	Kind   string // role, user, client, upstream, tool, setting
-	Name   string
-	Fields []string // for updates: which fields change (secrets named, never shown)
+	Op   string // "+" create, "~" update, "-" delete
+	Kind string // role, user, client, upstream, tool, setting
+	Name string
+	// Fields are, for updates, the fields that change: secrets named,
+	// never shown ("password", "secret"; "secret removed" when a client
+	// that becomes native loses its stored secret).
+	Fields []string
 	// Ended is, for a user removed or disabled, what of theirs the change
 	// ends (EndUser); nil for every other change.
 	Ended *store.UserEnded
@@ -423,7 +426,18 @@ func (a *applier) clients(f *File) error {
 			if err != nil {
 				return old, nil, err
 			}
-			if hash != old.SecretHash && old.ClientID != "" {
+			if w.Kind == store.KindNative {
+				// A native app cannot keep a secret (Validate refuses one
+				// in the file), so a client that becomes native keeps no
+				// stored one either: whoever learned it could otherwise
+				// still authenticate as the client.
+				hash = ""
+			}
+			switch {
+			case hash == old.SecretHash || old.ClientID == "":
+			case hash == "":
+				ch = append(ch, "secret removed")
+			default:
 				ch = append(ch, "secret")
 			}
 			w.SecretHash = hash
