@@ -246,7 +246,7 @@ func (t barrierTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		tag, _ := callTag(r.Context())
-		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: tag}
+		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: tag, req: r}
 	}
 	return resp, err
 }
@@ -261,6 +261,9 @@ type eventBarriers struct {
 	r   *bufio.Reader
 	s   stream
 	tag string // the call's whose stream this is, if any
+	// req is the request whose answer the stream is (nil: unknown): an
+	// event past maxUpstreamEvent answers it with an error (errorAnswer).
+	req *http.Request
 	out []byte // what is read but not yet passed on
 	err error  // the underlying stream's, once out is empty
 }
@@ -284,8 +287,9 @@ func (e *eventBarriers) Close() error { return e.rc.Close() }
 // ends an event, or a line, cannot make the gateway buffer without end.
 const maxUpstreamEvent = mcp.DefaultMaxEventSize
 
-// errEventTooLarge ends a stream whose event passed maxUpstreamEvent.
-var errEventTooLarge = fmt.Errorf("an upstream event exceeded %d bytes", maxUpstreamEvent)
+// errEventTooLarge ends a stream whose event passed maxUpstreamEvent. It
+// names no URL: the upstream's may hold a credential.
+var errEventTooLarge = fmt.Errorf("an event of the upstream's is larger than %d MiB, the most the gateway takes", maxUpstreamEvent>>20)
 
 // readLine reads up to and with the next line feed (or to the end of the
 // stream), failing with errEventTooLarge past limit bytes.
@@ -311,8 +315,20 @@ func (e *eventBarriers) next() {
 	for {
 		line, err := e.readLine(maxUpstreamEvent - len(event))
 		if err == errEventTooLarge {
-			// Nothing of it is passed on: the stream ends here.
+			// Nothing of it is passed on: the stream ends here, with an
+			// error answering the request it was for, if there is one
+			// (after a barrier, as any response), so that the caller is
+			// told why; the SDK would only say that the stream ended.
 			e.err = err
+			if msg := errorAnswer(e.req, err); msg != nil {
+				if bar := e.s.beforeKind(kindResponse, msg); bar != nil {
+					if raw, err := jsonrpc.EncodeMessage(bar); err == nil {
+						e.out = append(append(append(e.out, "data: "...), raw...), "\n\n"...)
+					}
+				}
+				e.out = append(append(append(e.out, "data: "...), msg...), "\n\n"...)
+				e.err = io.EOF
+			}
 			return
 		}
 		event = append(event, line...)

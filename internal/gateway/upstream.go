@@ -460,7 +460,9 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		if err != nil {
 			return nil, nil, err
 		}
-		hc = &http.Client{Transport: barrierTripper{base: hc.Transport, b: bars}, CheckRedirect: noRedirects}
+		// Answers are bounded (upstreambody.go) beneath the barriers,
+		// which bound each event of a stream.
+		hc = &http.Client{Transport: barrierTripper{base: boundedBodies{base: hc.Transport}, b: bars}, CheckRedirect: noRedirects}
 		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return nil, nil, errors.New("upstream has neither a command nor a URL")
