@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -50,6 +51,9 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	id := q.Get("client_id")
 	if id == "" {
 		return nil, "The request does not say which application is asking (client_id is missing).", nil
+	}
+	if len(id) > maxClientIDLen {
+		return nil, fmt.Sprintf("The request's client_id is longer than %d bytes; no application has one so long.", maxClientIDLen), nil
 	}
 	c, err := p.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -46,6 +46,20 @@ const (
 	defaultFetchesPerIP = 30
 )
 
+// maxClientIDLen caps the length of a client_id wherever one is taken: a
+// longer one is refused before the store is asked, a metadata document is
+// fetched, a log line is written or a cache entry is made. Without it, an
+// https client_id of any length was fetched, logged and cached. 2000 bytes
+// is the URL length long held to pass every browser and proxy (a metadata
+// client_id travels inside the authorization request's URL), far above the
+// tenant file's 128 and the IDs registration hands out.
+const maxClientIDLen = 2000
+
+// errClientIDTooLong: the client_id is longer than maxClientIDLen. It wraps
+// store.ErrNotFound, so a caller that does not tell it apart refuses it
+// like an unknown client.
+var errClientIDTooLong = fmt.Errorf("%w: client_id is longer than %d bytes", store.ErrNotFound, maxClientIDLen)
+
 func (p *Provider) metadataTimeout() time.Duration {
 	return orDefault(p.MetadataFetchTimeout, metadataTimeout)
 }

@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,5 +109,80 @@ func TestClientIDMetadataFetchTimeout(t *testing.T) {
 	notRedirected(t, "slow document", h.authorize(b, metadataAuthz(m.srv.URL+"/slow.json")), 400)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("the fetch took %v; MetadataFetchTimeout is 300ms", d)
+	}
+}
+
+// lockedLog is a log sink the server's goroutines may write while the test
+// reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A client_id longer than maxClientIDLen is refused at the authorization
+// and token endpoints with a message that says so, before anything is
+// fetched, logged, cached or stored — even when a good document sits at
+// the URL.
+func TestClientIDTooLong(t *testing.T) {
+	m := newMetadataServer(t)
+	path := "/" + strings.Repeat("a", 5000-len(m.srv.URL)-len("/.json")) + ".json"
+	m.docs[path] = jsonDoc(map[string]any{"client_name": "Long", "redirect_uris": []string{"http://127.0.0.1/cb"}})
+	id := m.srv.URL + path
+	if len(id) != 5000 {
+		t.Fatalf("client_id of %d bytes", len(id))
+	}
+	var logs lockedLog
+	h := metadataHarness(t, m, func(p *Provider) { p.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := h.signedIn("alice")
+	want := "longer than 2000 bytes"
+
+	html := notRedirected(t, "authorize", h.authorize(b, metadataAuthz(id)), http.StatusBadRequest)
+	if !strings.Contains(html, want) {
+		t.Errorf("authorization page does not say why:\n%.300s", html)
+	}
+	r := h.token(id, "", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "code_verifier": {verifier}})
+	if r.Status != http.StatusUnauthorized || r.Error != "invalid_client" || !strings.Contains(r.JSON["error_description"].(string), want) {
+		t.Errorf("token (client_id in the body): %d %v", r.Status, r.JSON)
+	}
+	r = h.token(id, "secret", url.Values{"grant_type": {"client_credentials"}})
+	if r.Status != http.StatusUnauthorized || r.Error != "invalid_client" || !strings.Contains(r.JSON["error_description"].(string), want) {
+		t.Errorf("token (client_id in Basic): %d %v", r.Status, r.JSON)
+	}
+	// The login page names the authorization request's client: not this one.
+	resp, err := b.Get(h.url("/login?authz=" + url.QueryEscape(metadataAuthz(id).Encode())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+
+	if n := m.fetches.Load(); n != 0 {
+		t.Errorf("the metadata document was fetched %d times", n)
+	}
+	h.p.cimd.mu.Lock()
+	_, cached := h.p.cimd.m[id]
+	h.p.cimd.mu.Unlock()
+	if cached {
+		t.Error("the client_id was cached")
+	}
+	if _, err := h.db.Clients().Get(t.Context(), id); err == nil {
+		t.Error("a client was stored")
+	}
+	if strings.Contains(logs.String(), path) {
+		t.Errorf("the client_id was logged:\n%.500s", logs.String())
+	}
+	if _, ok := h.audit.last(audit.ClientRegistered); ok {
+		t.Error("a registration was recorded")
 	}
 }

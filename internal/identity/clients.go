@@ -24,8 +24,13 @@ import (
 // the store, or, for an https URL, the client its metadata document
 // describes. store.ErrNotFound (wrapped) when there is none, and
 // errClientDisabled (which wraps it) when the client is disabled: a disabled
-// client is refused everywhere an unknown one is.
+// client is refused everywhere an unknown one is. An ID longer than
+// maxClientIDLen is errClientIDTooLong (which wraps it too), with nothing
+// read, fetched or cached.
 func (p *Provider) client(ctx context.Context, id string) (store.Client, error) {
+	if len(id) > maxClientIDLen {
+		return store.Client{}, errClientIDTooLong
+	}
 	c, err := p.storedClient(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, err
@@ -198,6 +203,11 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 	}
 	fail := func(desc string) *Error {
 		return &Error{Code: "invalid_client", Description: desc, basic: basic}
+	}
+	if len(id) > maxClientIDLen {
+		// No client has such an ID: refused before it is looked up,
+		// fetched or counted.
+		return store.Client{}, "", fail(fmt.Sprintf("client_id is longer than %d bytes", maxClientIDLen))
 	}
 	c, err := p.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
