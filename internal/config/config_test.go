@@ -89,7 +89,7 @@ clients:
 `, []string{
 			"t.yaml:5: clients[0].secret: a native client cannot keep a secret: remove it",
 			`t.yaml:6: clients[0].redirect_uris[0]: "http://example.com/cb": plain http is only allowed to a loopback address`,
-			`t.yaml:6: clients[0].redirect_uris[1]: "https://ok.example/cb#frag": a redirect URI cannot have a fragment`,
+			`t.yaml:6: clients[0].redirect_uris[1]: "https://ok.example/cb#…": a redirect URI cannot have a fragment`,
 			`t.yaml:6: clients[0].redirect_uris[2]: "javascript:alert(1)": scheme javascript is not allowed`,
 			"t.yaml:7: clients[1].secret: a service client needs a secret",
 		}},

@@ -284,7 +284,7 @@ func (f *File) Validate(builtins []string) error {
 			v.dup(seen, c.Name, p+".name", "connection")
 		}
 		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
-			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", c.Issuer))
+			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", shownURL(c.Issuer)))
 		}
 		if c.ClientID == "" {
 			v.add(p+".client_id", "is required")
@@ -361,27 +361,27 @@ func (v *validator) dup(seen map[string]int, name, path, what string) {
 func CheckRedirectURI(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme == "" {
-		return fmt.Sprintf("%q is not an absolute URL", u)
+		return fmt.Sprintf("%q is not an absolute URL", shownURL(u))
 	}
 	if p.Fragment != "" || strings.Contains(u, "#") {
-		return fmt.Sprintf("%q: a redirect URI cannot have a fragment", u)
+		return fmt.Sprintf("%q: a redirect URI cannot have a fragment", shownURL(u))
 	}
 	switch p.Scheme {
 	case "https":
 		if p.Host == "" {
-			return fmt.Sprintf("%q has no host", u)
+			return fmt.Sprintf("%q has no host", shownURL(u))
 		}
 	case "http":
 		if !store.IsLoopbackHost(p.Hostname()) {
-			return fmt.Sprintf("%q: plain http is only allowed to a loopback address", u)
+			return fmt.Sprintf("%q: plain http is only allowed to a loopback address", shownURL(u))
 		}
 	case "javascript", "data", "file", "vbscript":
-		return fmt.Sprintf("%q: scheme %s is not allowed", u, p.Scheme)
+		return fmt.Sprintf("%q: scheme %s is not allowed", shownURL(u), p.Scheme)
 	default:
 		// A native app's private-use scheme (RFC 8252 7.1) must be
 		// reverse-DNS shaped.
 		if !strings.Contains(p.Scheme, ".") {
-			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", u)
+			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", shownURL(u))
 		}
 	}
 	return ""
@@ -390,12 +390,53 @@ func CheckRedirectURI(u string) string {
 func checkHTTPURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Sprintf("%q is not an http(s) URL", u)
+		return fmt.Sprintf("%q is not an http(s) URL", shownURL(u))
 	}
 	if p.User != nil {
-		return fmt.Sprintf("%q: credentials do not belong in the URL", p.Redacted())
+		return fmt.Sprintf("%q: credentials do not belong in the URL", shownURL(u))
 	}
 	return ""
+}
+
+// shownURL is u as a message shows it: without its userinfo, query and
+// fragment, which may carry a password or a token ("…" marks where one
+// was). A URL that does not parse is cut as its text reads, erring towards
+// hiding more.
+func shownURL(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		var tail string
+		if p.RawQuery != "" || p.ForceQuery {
+			tail = "?…"
+		}
+		if strings.Contains(u, "#") {
+			tail += "#…"
+		}
+		p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = "", false, "", ""
+		if p.User != nil {
+			p.User = url.User("x") // shown as "…@" below
+		}
+		// An '@' may be left in an opaque part ("user:password@host"
+		// reads as a scheme and an opaque part) or a path.
+		return dropUserinfo(p.String()) + tail
+	}
+	s := dropUserinfo(u)
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i+1] + "…"
+	}
+	return s
+}
+
+// dropUserinfo replaces what may be userinfo in s, anything after the
+// scheme's "://" up to the last '@', with "…@".
+func dropUserinfo(s string) string {
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	if i := strings.LastIndex(s, "@"); i >= start {
+		return s[:start] + "…@" + s[i+1:]
+	}
+	return s
 }
 
 // CheckName returns why name is not a valid name of its kind ("username",
