@@ -7,7 +7,12 @@ package identity
 // Attempts are counted in the database per username and per client address
 // before the password is checked, so parallel guesses all count and the
 // counters hold across replicas. Past a limit, only the attempt that
-// reached it is recorded in the audit trail.
+// reached it is recorded in the audit trail. Password checks (argon2id,
+// tens of MiB each) run at most MaxPasswordChecks at once; an attempt that
+// cannot get one within a moment is answered 503 "too many sign-ins at
+// once" — which says nothing of the credentials — and audited as a
+// failure of reason "busy". It has been counted like any other attempt, so
+// a flood of them is throttled, and bounded in the trail, like any other.
 
 import (
 	"context"
@@ -23,8 +28,22 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// badLogin is the one message of every failed login.
+// badLogin is the one message of every failed login but a busy one.
 const badLogin = "Invalid username or password."
+
+// busyLogin is the message of a login refused because too many password
+// checks were running (reason "busy"): 503, with Retry-After.
+const busyLogin = "Too many sign-ins at once. Please try again in a moment."
+
+// passwordCheckWait is how long a login waits for a password check to come
+// free before it is refused as busy: long enough to ride out a short burst
+// (a check takes tens of milliseconds), short enough that a flood is
+// answered rather than queued.
+const passwordCheckWait = 2 * time.Second
+
+// reasonBusy is the audit reason of a login refused for want of a free
+// password check.
+const reasonBusy = "busy"
 
 const (
 	maxUsername = 256
@@ -110,7 +129,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 			_ = p.record(ctx, ev) // a failure lets nothing through: logged if unrecorded
 		}
 		d.Error = badLogin
-		p.loginForm(w, r, http.StatusOK, d)
+		status := http.StatusOK
+		if reason == reasonBusy {
+			d.Error, status = busyLogin, http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
+		}
+		p.loginForm(w, r, status, d)
 		return
 	}
 	if err := p.endPriorSession(ctx, w, r, ip); err != nil {
@@ -225,8 +249,10 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	u, err := p.Store.Users().Get(ctx, username)
 	if err != nil || u.PasswordHash == "" {
 		// As long as a real check, so that timing does not tell which
-		// usernames exist.
-		password.Verify(pw, dummyHash())
+		// usernames exist (and as likely to find the checks busy).
+		if _, verr := p.verifyPassword(ctx, pw, ""); errors.Is(verr, errPasswordChecksBusy) {
+			return store.User{}, reasonBusy, true
+		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.log().ErrorContext(ctx, "read user", "err", err)
 			return store.User{}, "error", true
@@ -236,7 +262,10 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		}
 		return store.User{}, "no_password", true
 	}
-	ok, err := password.Verify(pw, u.PasswordHash)
+	ok, err := p.verifyPassword(ctx, pw, u.PasswordHash)
+	if errors.Is(err, errPasswordChecksBusy) {
+		return store.User{}, reasonBusy, true
+	}
 	if err != nil {
 		p.log().ErrorContext(ctx, "user password hash unusable", "user", u.Username, "err", err)
 		return store.User{}, "bad_hash", true
@@ -253,6 +282,36 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		p.log().WarnContext(ctx, "reset login attempts", "err", err)
 	}
 	return u, "", true
+}
+
+// errPasswordChecksBusy: no password check came free within
+// passwordCheckWait, or the request ended while waiting for one.
+var errPasswordChecksBusy = errors.New("too many password checks at once")
+
+// verifyPassword is password.Verify within the bound on password checks
+// running at once (MaxPasswordChecks); an empty phc means the dummy hash,
+// whose one-time making then counts within the bound too. It waits for a
+// free check at most passwordCheckWait, and no longer than ctx, then gives
+// up with errPasswordChecksBusy.
+func (p *Provider) verifyPassword(ctx context.Context, pw, phc string) (bool, error) {
+	select {
+	case p.pwChecks <- struct{}{}:
+	default:
+		t := time.NewTimer(orDefault(p.pwWait, passwordCheckWait))
+		defer t.Stop()
+		select {
+		case p.pwChecks <- struct{}{}:
+		case <-ctx.Done():
+			return false, errPasswordChecksBusy
+		case <-t.C:
+			return false, errPasswordChecksBusy
+		}
+	}
+	defer func() { <-p.pwChecks }()
+	if phc == "" {
+		phc = dummyHash()
+	}
+	return password.Verify(pw, phc)
 }
 
 // throttleKey is the part of a client address that counters are kept by:

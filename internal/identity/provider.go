@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -125,6 +126,17 @@ type Provider struct {
 	// MetadataRootCAs are the roots trusted when fetching client ID
 	// metadata documents; nil means the system roots.
 	MetadataRootCAs *x509.CertPool
+	// MaxPasswordChecks bounds the sign-in password checks running at
+	// once: each is an argon2id computation (about 19 MiB and 50 ms at the
+	// default parameters), so a burst of sign-ins would otherwise take as
+	// much memory as it has requests. One that finds every check busy
+	// waits a moment for one (with its request's context), then is
+	// answered 503 "too many sign-ins at once". The bound holds for the
+	// whole process, which runs one Provider. Zero (or less) means
+	// 2×GOMAXPROCS, about 38 MiB per CPU at the default parameters:
+	// argon2id with one lane keeps one CPU busy, so many more at once
+	// would add memory, not throughput.
+	MaxPasswordChecks int
 
 	once     sync.Once
 	initErr  error
@@ -138,6 +150,9 @@ type Provider struct {
 	secrets secretCache
 	clients clientCache
 	cimd    metadataCache
+
+	pwChecks chan struct{} // one token per password check running (MaxPasswordChecks)
+	pwWait   time.Duration // how long a sign-in waits for a check; zero means passwordCheckWait (tests shorten it)
 }
 
 const (
@@ -178,6 +193,11 @@ func (p *Provider) init() {
 	if p.initErr != nil {
 		return
 	}
+	n := p.MaxPasswordChecks
+	if n <= 0 {
+		n = 2 * runtime.GOMAXPROCS(0)
+	}
+	p.pwChecks = make(chan struct{}, n)
 	p.base = strings.TrimSuffix(p.Issuer, "/")
 	p.path = strings.TrimSuffix(u.Path, "/")
 	p.secure = u.Scheme == "https"
