@@ -231,7 +231,7 @@ func TestURLCredentialsNeverReachTheTrail(t *testing.T) {
 	c := func(args ...string) result { return must(t, run(t, nil, "", append(args, "--data", data)...)) }
 	c("upstream", "add", "files", "--url", "http://user:UrlPassw0rd@127.0.0.1:19437/mcp?api_key=QueryKey123&tenant=acme")
 	c("tool", "add", "refund", "--http-method", "POST", "--http-url", "http://127.0.0.1:9200/refund?access_token=T0kenValue")
-	if got := lastChange(t, data, "upstream", "vault").Event.Detail.After["url"]; got != "http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
+	if got := lastChange(t, data, "upstream", "files").Event.Detail.After["url"]; got != "http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
 		t.Errorf("upstream url audited as %v", got)
 	}
 	http, _ := lastChange(t, data, "tool", "refund").Event.Detail.After["http"].(map[string]any)
