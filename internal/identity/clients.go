@@ -337,7 +337,13 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 	if nc > maxC || ni > maxI {
 		return false, nil // parallel attempts went over the limit
 	}
-	good, err := password.Verify(secret, c.SecretHash)
+	// argon2id runs under the same bound as sign-ins' (verifyPassword):
+	// wrong secrets sent from many addresses at once cannot exhaust the
+	// memory either.
+	good, err := p.verifyPassword(ctx, secret, c.SecretHash)
+	if errors.Is(err, errPasswordChecksBusy) {
+		return false, errTemporarilyUnavailable("too many client authentications at once; try again in a moment")
+	}
 	if err != nil {
 		p.log().ErrorContext(ctx, "client secret hash unusable", "client_id", c.ClientID, "err", err)
 	}

@@ -3,6 +3,7 @@ package identity
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -87,5 +88,39 @@ func TestLoginBusyDefault(t *testing.T) {
 	h := newHarness(t)
 	if got, want := cap(h.p.pwChecks), 2*runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("%d password checks at once by default, want 2×GOMAXPROCS = %d", got, want)
+	}
+}
+
+// A client secret kept as an argon2id hash is checked under the same
+// bound: with every check taken, /token answers temporarily_unavailable
+// with Retry-After and computes nothing; once one is free, it verifies.
+func TestClientSecretBusy(t *testing.T) {
+	h := newHarness(t, func(p *Provider) {
+		p.MaxPasswordChecks = 1
+		p.pwWait = time.Millisecond
+	})
+	h.p.pwChecks <- struct{}{}
+	held := true
+	t.Cleanup(func() {
+		if held {
+			<-h.p.pwChecks
+		}
+	})
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	computed := password.Computed()
+	r := h.token("billing", "billing-secret", cc)
+	if r.Status != http.StatusTooManyRequests || r.Error != "temporarily_unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("with every check taken: %d %v, Retry-After %q", r.Status, r.JSON, r.Header.Get("Retry-After"))
+	}
+	if n := password.Computed() - computed; n != 0 {
+		t.Errorf("%d argon2id computations while every check was taken", n)
+	}
+	<-h.p.pwChecks
+	held = false
+	if r := h.token("billing", "billing-secret", cc); r.Status != 200 {
+		t.Errorf("with a free check: %d %v", r.Status, r.JSON)
+	}
+	if n := len(h.p.pwChecks); n != 0 {
+		t.Errorf("%d checks in use after the token, want 0", n)
 	}
 }
