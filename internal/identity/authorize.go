@@ -292,8 +292,21 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 			lines = append(lines, "use the permission "+sc)
 		}
 	}
+	// What a token for another resource than /mcp lets the client do
+	// is said in full: the person's own rights there, unchecked by the
+	// gateway's policy (the admin API: everyone's audit trail).
+	for _, res := range p.requestResources(req) {
+		switch text, ok := p.ResourceText[res]; {
+		case res == p.MCPResource:
+		case ok:
+			lines = append(lines, text)
+		default:
+			lines = append(lines, "act as you at "+res)
+		}
+	}
+	mcp := p.forMCP(p.requestResources(req))
 	switch {
-	case !p.forMCP(p.requestResources(req)):
+	case !mcp:
 		// Tools are called at /mcp only: nothing to say of them.
 	case tools != nil:
 		lines = append(lines, "call these tools for you, within your own permissions: "+strings.Join(tools, ", "))
@@ -310,7 +323,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 	}
 	p.renderPage(w, r, http.StatusOK, "consent", pageData{
 		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: req.raw.Encode(),
-		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res,
+		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res, MCP: mcp,
 	})
 }
 

@@ -286,3 +286,45 @@ func TestConsentAtAnotherResourceGivesNothingAtMCP(t *testing.T) {
 		})
 	}
 }
+
+// The consent page says what a token for another resource than /mcp lets
+// the client do, in the words the provider was given, or as acting as the
+// person at its URI; the reassurance that tool calls are checked is shown
+// only when the consent covers /mcp, where it holds.
+func TestConsentSaysWhatAResourceAllows(t *testing.T) {
+	const adminText = "use the admin API as you: read everyone's audit trail"
+	h := newHarness(t, func(p *Provider) {
+		p.Resources = append(p.Resources, "https://admin.example/api")
+		p.ResourceText = map[string]string{"https://admin.example/api": adminText}
+	})
+	b := h.signedIn("alice")
+	for _, tc := range []struct {
+		resources []string
+		want      []string
+		not       []string
+	}{
+		{nil, []string{"call tools for you", "still checked against your permissions"}, []string{"act as you at", adminText}},
+		{[]string{"https://admin.example/api"}, []string{adminText}, []string{"call tools", "still checked"}},
+		{[]string{"https://api.example/"}, []string{"act as you at https://api.example/"}, []string{"call tools", "still checked"}},
+	} {
+		params := nativeParams()
+		for _, r := range tc.resources {
+			params.Add("resource", r)
+		}
+		resp := h.authorize(b, params)
+		html := unescapeHTML(body(t, resp))
+		if resp.StatusCode != 200 || !strings.Contains(html, "Allow access?") {
+			t.Fatalf("%v: no consent page: %d %s", tc.resources, resp.StatusCode, html)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(html, w) {
+				t.Errorf("%v: the page does not say %q:\n%s", tc.resources, w, html)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(html, n) {
+				t.Errorf("%v: the page says %q:\n%s", tc.resources, n, html)
+			}
+		}
+	}
+}

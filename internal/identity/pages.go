@@ -54,7 +54,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 <p>It will be able to:</p>
 <ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
 {{if .Resources}}<p>on: {{range .Resources}}<code>{{.}}</code> {{end}}</p>{{end}}
-<p>Every tool call it makes is still checked against your permissions and recorded.</p>
+{{if .MCP}}<p>Every tool call it makes is still checked against your permissions and recorded.</p>{{end}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <input type="hidden" name="authz" value="{{.Authz}}">
@@ -95,6 +95,7 @@ type pageData struct {
 	Username              string
 	Client, ClientID      string
 	Scopes, Resources     []string
+	MCP                   bool // the consent covers /mcp
 	Hidden                map[string]string
 	Links                 []link
 }

@@ -70,6 +70,10 @@ type Provider struct {
 	// Resources are further resource URIs a client may ask a token for
 	// (RFC 8707); MCPResource is always accepted. Zero means none.
 	Resources []string
+	// ResourceText says, on the consent page, what a token for each of
+	// Resources lets a client do as the person ("read and change …");
+	// one without is shown as acting as the person at its URI.
+	ResourceText map[string]string
 	// Scopes are further scopes advertised and granted besides openid,
 	// profile, email and offline_access. Zero means none.
 	Scopes []string
