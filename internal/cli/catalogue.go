@@ -209,9 +209,29 @@ func toolCommand() *command {
 				if *url != "" || *method != "" {
 					n++
 					t.HTTP = &store.HTTPBackend{Method: strings.ToUpper(*method), URL: *url, ClientID: *httpClient}
+				} else if *httpClient != "" {
+					return errors.New("--http-client goes with --http-method and --http-url")
 				}
 				if n != 1 {
 					return errors.New("give exactly one backend: --builtin, --upstream, or --http-method with --http-url")
+				}
+				if t.HTTP != nil {
+					// The checks of the tenant file's http tools.
+					if msg := config.CheckHTTPMethod(*method); msg != "" {
+						return errors.New("--http-method " + msg)
+					}
+					if msg := config.CheckHTTPURL(*url); msg != "" {
+						return errors.New("--http-url " + msg)
+					}
+					if t.HTTP.ClientID != "" {
+						c, err := st.Clients().Get(ctx, t.HTTP.ClientID)
+						if err != nil {
+							return fmt.Errorf("--http-client %s: %w", t.HTTP.ClientID, err)
+						}
+						if c.Kind != store.KindService {
+							return fmt.Errorf("--http-client %s: must be of kind service to introspect slips", t.HTTP.ClientID)
+						}
+					}
 				}
 				if *schema != "" {
 					var s map[string]any
@@ -327,6 +347,13 @@ func upstreamCommand() *command {
 				}
 				if (u.URL == "") == (len(u.Command) == 0) {
 					return errors.New("give --url or --command, exactly one")
+				}
+				if u.URL != "" {
+					if msg := config.CheckHTTPURL(u.URL); msg != "" {
+						return errors.New("--url " + msg)
+					}
+				} else if u.Command[0] == "" {
+					return errors.New("--command: the program is empty")
 				}
 				if u.PerCaller && u.URL != "" {
 					return errors.New("--per-caller goes with --command: a Streamable HTTP upstream gives each caller a session of its own already")

@@ -167,7 +167,7 @@ func (f *File) Validate(builtins []string) error {
 		case len(u.Command) == 0 && u.URL == "":
 			v.add(p, "needs a command (stdio) or a url (Streamable HTTP)")
 		case u.URL != "":
-			if msg := checkHTTPURL(u.URL); msg != "" {
+			if msg := CheckHTTPURL(u.URL); msg != "" {
 				v.add(p+".url", msg)
 			}
 		case u.Command[0] == "":
@@ -230,12 +230,10 @@ func (f *File) Validate(builtins []string) error {
 		}
 		if t.HTTP != nil {
 			n++
-			switch strings.ToUpper(t.HTTP.Method) {
-			case "GET", "POST", "PUT", "PATCH", "DELETE":
-			default:
-				v.add(p+".http.method", fmt.Sprintf("%q: must be GET, POST, PUT, PATCH or DELETE", t.HTTP.Method))
+			if msg := CheckHTTPMethod(t.HTTP.Method); msg != "" {
+				v.add(p+".http.method", msg)
 			}
-			if msg := checkHTTPURL(t.HTTP.URL); msg != "" {
+			if msg := CheckHTTPURL(t.HTTP.URL); msg != "" {
 				v.add(p+".http.url", msg)
 			}
 			if t.HTTP.ClientID != "" {
@@ -387,7 +385,18 @@ func CheckRedirectURI(u string) string {
 	return ""
 }
 
-func checkHTTPURL(u string) string {
+// CheckHTTPMethod returns why method cannot be an HTTP API tool's, or "".
+func CheckHTTPMethod(method string) string {
+	switch strings.ToUpper(method) {
+	case "GET", "POST", "PUT", "PATCH", "DELETE":
+		return ""
+	}
+	return fmt.Sprintf("%q: must be GET, POST, PUT, PATCH or DELETE", method)
+}
+
+// CheckHTTPURL returns why u cannot be an upstream's or an HTTP API
+// tool's URL, or "": it must be http(s), with a host and no credentials.
+func CheckHTTPURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 		return fmt.Sprintf("%q is not an http(s) URL", shownURL(u))
