@@ -223,15 +223,20 @@ func TestApplySettingChangesAreAudited(t *testing.T) {
 	}
 }
 
-// TestURLCredentialsNeverReachTheTrail: a password or a secret-looking
-// query parameter in an upstream's or an HTTP tool's URL is redacted in
-// the admin.change.
+// TestURLCredentialsNeverReachTheTrail: a password in an upstream's URL
+// is refused (as in the tenant file) without being repeated, and a
+// secret-looking query parameter in an upstream's or an HTTP tool's URL is
+// redacted in the admin.change.
 func TestURLCredentialsNeverReachTheTrail(t *testing.T) {
 	data := t.TempDir()
 	c := func(args ...string) result { return must(t, run(t, nil, "", append(args, "--data", data)...)) }
-	c("upstream", "add", "files", "--url", "http://user:UrlPassw0rd@127.0.0.1:19437/mcp?api_key=QueryKey123&tenant=acme")
+	r := run(t, nil, "", "upstream", "add", "files", "--url", "http://user:UrlPassw0rd@127.0.0.1:19437/mcp", "--data", data)
+	if r.code != 1 || !strings.Contains(r.stderr, "credentials do not belong in the URL") || strings.Contains(r.stderr+r.stdout, "UrlPassw0rd") {
+		t.Errorf("a password in the URL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	c("upstream", "add", "files", "--url", "http://127.0.0.1:19437/mcp?api_key=QueryKey123&tenant=acme")
 	c("tool", "add", "refund", "--http-method", "POST", "--http-url", "http://127.0.0.1:9200/refund?access_token=T0kenValue")
-	if got := lastChange(t, data, "upstream", "files").Event.Detail.After["url"]; got != "http://user:redacted@127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
+	if got := lastChange(t, data, "upstream", "files").Event.Detail.After["url"]; got != "http://127.0.0.1:19437/mcp?api_key=redacted&tenant=acme" {
 		t.Errorf("upstream url audited as %v", got)
 	}
 	http, _ := lastChange(t, data, "tool", "refund").Event.Detail.After["http"].(map[string]any)
