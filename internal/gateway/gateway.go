@@ -75,7 +75,10 @@ type Gateway struct {
 	// The lists each session was last shown (see listchanged.go).
 	viewsMu sync.Mutex
 	views   map[*mcp.ServerSession]*sessionView
-	notify  mcp.MethodHandler // sends the gateway's own list_changed
+	// byCaller are each caller's sessions, least recently used first
+	// (sessions.go).
+	byCaller map[string][]*mcp.ServerSession
+	notify   mcp.MethodHandler // sends the gateway's own list_changed
 
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex

@@ -56,6 +56,7 @@ const (
 type sessionView struct {
 	claims *accesstoken.Claims
 	hashes viewHashes
+	caller string // sessionCaller, as when the session began
 }
 
 // viewHashes are hashes of the lists a caller is shown.
@@ -101,6 +102,9 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims) {
 	g.viewsMu.Lock()
 	v := g.views[ss]
+	if v != nil {
+		g.touchCallerSession(v.caller, ss)
+	}
 	if v != nil && v.claims.JTI == cl.JTI {
 		g.viewsMu.Unlock()
 		return
@@ -120,13 +124,16 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	}
 	h := g.viewHashes(cat, cl)
 	v, seen := g.views[ss]
+	var evict *mcp.ServerSession
 	if !seen {
-		v = &sessionView{}
+		v = &sessionView{caller: sessionCaller(cl)}
 		g.views[ss] = v
+		evict = g.addCallerSession(v.caller, ss)
 		go func() {
 			ss.Wait()
 			g.viewsMu.Lock()
 			delete(g.views, ss)
+			g.removeCallerSession(v.caller, ss)
 			g.viewsMu.Unlock()
 		}()
 	}
@@ -136,6 +143,11 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	}
 	v.claims, v.hashes = cl, h
 	g.viewsMu.Unlock()
+	if evict != nil {
+		g.logger().Info("gateway: closed a caller's least recently used session: too many sessions", "sub", cl.Subject,
+			"client_id", cl.ClientID, "max", maxSessionsPerCaller)
+		evict.Close()
+	}
 	g.sendListChanged(changed)
 }
 

@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"slices"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+)
+
+// maxSessionsPerCaller bounds the MCP sessions one caller (a person, or a
+// client on its own, through one client) keeps open at /mcp. A client that
+// starts a session for every task and never ends one (DELETE) would
+// otherwise hold the gateway's memory for the session timeout, and a
+// caller with a valid token could open sessions without end. Beyond the
+// bound the caller's least recently used session is closed: a client
+// still using it is told the session is gone (404) and starts another, as
+// MCP provides.
+const maxSessionsPerCaller = 32
+
+// sessionCaller is whose session a token's claims make it.
+func sessionCaller(cl *accesstoken.Claims) string { return cl.Subject + "\x00" + cl.ClientID }
+
+// addCallerSession notes ss as caller's most recently used session and
+// returns the least recently used one to close when that makes one too
+// many. Callers hold viewsMu.
+func (g *Gateway) addCallerSession(caller string, ss *mcp.ServerSession) (evict *mcp.ServerSession) {
+	if g.byCaller == nil {
+		g.byCaller = map[string][]*mcp.ServerSession{}
+	}
+	list := append(g.byCaller[caller], ss)
+	if len(list) > maxSessionsPerCaller {
+		evict = list[0]
+		list = slices.Delete(list, 0, 1)
+	}
+	g.byCaller[caller] = list
+	return evict
+}
+
+// touchCallerSession moves ss to the end of caller's sessions: the most
+// recently used. Callers hold viewsMu.
+func (g *Gateway) touchCallerSession(caller string, ss *mcp.ServerSession) {
+	list := g.byCaller[caller]
+	if i := slices.Index(list, ss); i >= 0 && i < len(list)-1 {
+		copy(list[i:], list[i+1:])
+		list[len(list)-1] = ss
+	}
+}
+
+// removeCallerSession forgets a session that ended. Callers hold viewsMu.
+func (g *Gateway) removeCallerSession(caller string, ss *mcp.ServerSession) {
+	list := slices.DeleteFunc(g.byCaller[caller], func(s *mcp.ServerSession) bool { return s == ss })
+	if len(list) == 0 {
+		delete(g.byCaller, caller)
+		return
+	}
+	g.byCaller[caller] = list
+}

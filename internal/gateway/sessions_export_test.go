@@ -1,0 +1,4 @@
+package gateway
+
+// MaxSessionsPerCaller is maxSessionsPerCaller, for the tests.
+const MaxSessionsPerCaller = maxSessionsPerCaller
