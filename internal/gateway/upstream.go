@@ -90,9 +90,13 @@ type upConn struct {
 	inflight map[*inflightCall]bool
 	tags     sync.Map // a call's tag → its *inflightCall (calltag.go)
 	features features
-	// featuresMu serialises refreshFeatures.
-	featuresMu sync.Mutex
-	lanes      // callers' own sessions (lanes.go)
+	// featuresMu serialises refreshFeatures, toolsMu refreshTools: an
+	// older listing is never kept over a newer one.
+	featuresMu, toolsMu sync.Mutex
+	// toolsRelist and featuresRelist run the listings the upstream asks
+	// for when it says its tools, or its prompts or resources, changed.
+	toolsRelist, featuresRelist relister
+	lanes                       // callers' own sessions (lanes.go)
 }
 
 // inflightCall is a call running on an upstream, with the caller's session
@@ -347,20 +351,19 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			// Not from the handler itself: listing needs the connection
 			// the handler is being called from. Calls wait for the new
-			// list from now on.
-			listed := c.beginListing()
-			go func() {
-				defer listed()
+			// list from now on. Coalesced: an upstream that says so in a
+			// loop gets one listing at a time.
+			c.toolsRelist.request(c.beginListing, func() {
 				if err := u.refreshTools(ctx, c); err != nil && ctx.Err() == nil {
 					log.Warn("gateway: relist upstream tools", "err", c.scrub(err))
 				}
-			}()
+			})
 		},
 		PromptListChangedHandler: func(context.Context, *mcp.PromptListChangedRequest) {
-			go u.refreshFeatures(ctx, c)
+			c.featuresRelist.request(nil, func() { u.refreshFeatures(ctx, c) })
 		},
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
-			go u.refreshFeatures(ctx, c)
+			c.featuresRelist.request(nil, func() { u.refreshFeatures(ctx, c) })
 		},
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			u.g.server.ResourceUpdated(ctx, req.Params)
@@ -483,6 +486,8 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 // refreshTools lists c's tools, pins or withholds them in the store and
 // rebuilds the catalogue.
 func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
+	c.toolsMu.Lock()
+	defer c.toolsMu.Unlock()
 	c.mu.Lock()
 	cs := c.session
 	c.mu.Unlock()
