@@ -59,6 +59,9 @@ const (
 	// PolicyInputSchema: the arguments do not match the tool's input
 	// schema (the tenant's input_schema).
 	PolicyInputSchema = "input-schema"
+	// PolicyCallerBusy: the caller has maxCallsPerCaller calls running
+	// already (callslots.go).
+	PolicyCallerBusy = "caller-busy"
 )
 
 // listPageSize is how many tools one tools/list page holds.
@@ -219,6 +222,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// A call records and waits twice (its allow, its result): concurrent
 	// calls then share the trail's commits.
 	defer audit.Busy(g.recorder())()
+	busy, release := g.callSlot(who.key)
+	defer release()
 	name := req.Params.Name
 	// A name no tool can have is refused as any unknown tool is, shown
 	// shortened in the trail and the refusal.
@@ -263,6 +268,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	mayCall := schemaErr != nil && cat.mayCall(who, name)
 	var d policy.Decision
 	switch {
+	case busy:
+		d = policy.Decision{Policy: PolicyCallerBusy, Reasons: []string{fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller)}}
 	case !isName:
 		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{"unknown tool: not a tool name"}}
 	case argsErr != nil:
@@ -287,6 +294,10 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		ev.Decision = "deny"
 		if err := g.recorder().Record(ctx, ev); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
+		}
+		if busy {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
+				"Too many of your tool calls are running at once (%d). Please wait for one to finish, then try again.", maxCallsPerCaller)}}}, nil
 		}
 		// Bad arguments of a tool the caller may call deserve a useful
 		// answer; of any other tool, the same refusal as ever.

@@ -78,7 +78,11 @@ type Gateway struct {
 	// byCaller are each caller's sessions, least recently used first
 	// (sessions.go).
 	byCaller map[string][]*mcp.ServerSession
-	notify   mcp.MethodHandler // sends the gateway's own list_changed
+
+	// How many calls each caller has running (callslots.go).
+	slotsMu sync.Mutex
+	slots   map[string]int
+	notify  mcp.MethodHandler // sends the gateway's own list_changed
 
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex
