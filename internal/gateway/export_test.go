@@ -5,9 +5,8 @@ import "time"
 // SetLaneIdle sets how long an idle lane stays open, until the returned
 // function restores it.
 func SetLaneIdle(d time.Duration) (restore func()) {
-	old := laneIdle
-	laneIdle = d
-	return func() { laneIdle = old }
+	old := laneIdleNS.Swap(int64(d))
+	return func() { laneIdleNS.Store(old) }
 }
 
 // SetListBounds sets the bounds of one upstream listing, until the

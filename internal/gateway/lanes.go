@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -43,8 +44,14 @@ const (
 	laneRetry = time.Minute
 )
 
+// laneIdleNS is how long a lane with no call stays open, in ns (atomic:
+// tests change it while supervisors read it).
+var laneIdleNS atomic.Int64
+
+func init() { laneIdleNS.Store(int64(2 * time.Minute)) }
+
 // laneIdle is how long a lane with no call stays open.
-var laneIdle = 2 * time.Minute
+func laneIdle() time.Duration { return time.Duration(laneIdleNS.Load()) }
 
 // lanes are an upConn's callers' sessions, guarded by its mu.
 type lanes struct {
@@ -53,6 +60,7 @@ type lanes struct {
 	failedAt time.Time // when a lane last failed to open
 	lastUsed time.Time // for a lane: when a call last ended on it
 	ready    chan struct{}
+	swept    bool // for a lane: taken off its upConn as idle (under its mu)
 }
 
 // laneFor returns the upConn a call of caller goes through: the caller's
@@ -61,11 +69,24 @@ func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) *upCo
 	if (c.cfg.URL == "" && !c.cfg.PerCaller) || caller == "" {
 		return c
 	}
+	// A lane swept as idle between taking it and using it (the
+	// supervisor's sweep runs on its own) is closing: take a new one.
+	for range 2 {
+		if l, swept := u.takeLane(ctx, c, caller); !swept {
+			return l
+		}
+	}
+	return c
+}
+
+// takeLane is one try of laneFor; swept reports a lane that was swept
+// meanwhile.
+func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (_ *upConn, swept bool) {
 	now := time.Now()
 	c.mu.Lock()
 	if c.session == nil || c.ctx == nil || now.Sub(c.failedAt) < laneRetry {
 		c.mu.Unlock()
-		return c
+		return c, false
 	}
 	idle := c.idleLanes(now)
 	l, ok := c.byCaller[caller]
@@ -83,20 +104,23 @@ func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) *upCo
 		cs.Close()
 	}
 	if l == nil {
-		return c
+		return c, false
 	}
 	select {
 	case <-l.ready:
 	case <-ctx.Done():
-		return c
+		return c, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.swept {
+		return nil, true
+	}
 	if l.session == nil {
-		return c
+		return c, false
 	}
 	l.lastUsed = now
-	return l
+	return l, false
 }
 
 // idleLanes takes the lanes no call used for laneIdle off c, at most
@@ -106,7 +130,7 @@ func (c *upConn) idleLanes(now time.Time) []*mcp.ClientSession {
 	if now.Before(c.sweepAt) {
 		return nil
 	}
-	c.sweepAt = now.Add(laneIdle / 8)
+	c.sweepAt = now.Add(laneIdle() / 8)
 	var out []*mcp.ClientSession
 	for caller, l := range c.byCaller {
 		l.mu.Lock()
@@ -116,9 +140,10 @@ func (c *upConn) idleLanes(now time.Time) []*mcp.ClientSession {
 		}
 		// Calls answered or given up linger in inflight for what may
 		// still come of them; closing the session ends that too.
-		if l.session != nil && !running && now.Sub(l.lastUsed) > laneIdle {
+		if l.session != nil && !running && now.Sub(l.lastUsed) > laneIdle() {
 			out = append(out, l.session)
 			delete(c.byCaller, caller)
+			l.swept = true
 		}
 		l.mu.Unlock()
 	}

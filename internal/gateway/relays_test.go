@@ -850,8 +850,9 @@ func TestStdioLanesPerCaller(t *testing.T) {
 	pid := func(cs *mcp.ClientSession) int {
 		t.Helper()
 		var p int
-		if _, err := fmt.Sscan(text(call(t, cs, "pid", nil)), &p); err != nil || p <= 0 {
-			t.Fatalf("pid: %v", err)
+		got := text(call(t, cs, "pid", nil))
+		if _, err := fmt.Sscan(got, &p); err != nil || p <= 0 {
+			t.Fatalf("pid: %v (%q)", err, got)
 		}
 		return p
 	}
@@ -889,8 +890,10 @@ func TestStdioLanesPerCaller(t *testing.T) {
 	if a3 := pid(alice); a3 == a1 || a3 == c1 {
 		t.Errorf("after the idle time alice's call ran in process %d again", a3)
 	}
+	// alice's new lane may itself be swept meanwhile (it idles too, and
+	// a loaded machine waits long): at most it is left.
 	waitFor(t, "the idle processes ended", func() bool {
-		return lanes() == 1 && !processRuns(a1) && !processRuns(c1)
+		return lanes() <= 1 && !processRuns(a1) && !processRuns(c1)
 	})
 }
 

@@ -398,7 +398,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
 	// Idle lanes end on time even when no call comes to look for them.
-	sweep := time.NewTicker(laneIdle / 8)
+	sweep := time.NewTicker(laneIdle() / 8)
 	defer sweep.Stop()
 	for {
 		select {
