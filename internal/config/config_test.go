@@ -368,6 +368,21 @@ func TestApplyIsOneTransaction(t *testing.T) {
 	}
 }
 
+// applySource parses and validates src and applies it to st, failing the
+// test on any error, and returns the plan's lines.
+func applySource(t *testing.T, st store.Store, src string) []string {
+	t.Helper()
+	f, err := parse(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := config.Apply(context.Background(), st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return planLines(plan)
+}
+
 func planLines(p config.Plan) []string {
 	var out []string
 	for _, c := range p {
@@ -439,15 +454,7 @@ upstreams:
 	ctx := context.Background()
 	apply := func(limit string) []string {
 		t.Helper()
-		f, err := parse(t, "tenant: acme\nupstreams:\n  - name: a\n    command: [a-server]\n    env: [A_TOKEN]\n    call_timeout: "+limit+"\n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return planLines(plan)
+		return applySource(t, st, "tenant: acme\nupstreams:\n  - name: a\n    command: [a-server]\n    env: [A_TOKEN]\n    call_timeout: "+limit+"\n")
 	}
 	apply("90s")
 	if u, err := st.Upstreams().Get(ctx, "a"); err != nil || u.CallTimeout != 90*time.Second || !slices.Equal(u.Env, []string{"A_TOKEN"}) {

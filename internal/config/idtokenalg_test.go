@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
@@ -44,20 +43,13 @@ clients:
 	ctx := context.Background()
 	apply := func(alg string) []string {
 		t.Helper()
-		f, err := parse(t, "tenant: acme\nclients:\n  - client_id: app\n    kind: native\n"+
+		plan := applySource(t, st, "tenant: acme\nclients:\n  - client_id: app\n    kind: native\n"+
 			"    redirect_uris: [\"http://127.0.0.1/cb\"]\n    id_token_signed_response_alg: "+alg+"\n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		c, err := st.Clients().Get(ctx, "app")
 		if err != nil || c.IDTokenSignedResponseAlg != alg {
 			t.Fatalf("stored %+v %v, want alg %s", c, err, alg)
 		}
-		return planLines(plan)
+		return plan
 	}
 	apply("EdDSA")
 	if got := apply("EdDSA"); len(got) != 0 {

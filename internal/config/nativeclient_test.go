@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
@@ -19,15 +18,7 @@ func TestClientBecomingNativeDropsItsSecret(t *testing.T) {
 	ctx := context.Background()
 	apply := func(src string) []string {
 		t.Helper()
-		f, err := parse(t, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return planLines(plan)
+		return applySource(t, st, src)
 	}
 	apply(`tenant: acme
 clients:

@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"sync"
 	"time"
@@ -236,15 +235,11 @@ type barrierTripper struct {
 }
 
 func (t barrierTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(r)
+	resp, mt, err := roundTrip(t.base, r)
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+	if mt == "text/event-stream" {
 		tag, _ := callTag(r.Context())
 		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: tag, req: r}
 	}

@@ -42,15 +42,10 @@ type boundedBodies struct {
 }
 
 func (t boundedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(r)
+	resp, mt, err := roundTrip(t.base, r)
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == "text/event-stream" {
 		return resp, nil // bounded event by event (eventBarriers)
 	}
@@ -126,4 +121,18 @@ func errorAnswer(r *http.Request, cause error) []byte {
 		return nil
 	}
 	return out
+}
+
+// roundTrip sends r on base (nil: http.DefaultTransport) and returns the
+// answer with its media type.
+func roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, string, error) {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(r)
+	if err != nil || resp.Body == nil {
+		return resp, "", err
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return resp, mt, nil
 }
