@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,16 @@ func TestCallsPerCallerAreBounded(t *testing.T) {
 		})
 	e := newEnv(t, serveUpstream(t, up, "slow"))
 	alice := e.connect("alice", "acme-assistant", "")
+	// The upstream's tools are imported in the background.
+	waitFor(t, "slow listed", func() bool { return slices.Contains(toolNames(t, alice), "slow") })
 	results := make(chan *mcp.CallToolResult, 3)
 	for range 3 {
 		ran.Go(func() { results <- call(t, alice, "slow", map[string]any{"who": "alice"}) })
-		<-started
+		select {
+		case <-started:
+		case r := <-results:
+			t.Fatalf("a call ended before it reached the upstream: %q", text(r))
+		}
 	}
 	// A fourth, from another session of the same caller: refused now.
 	other := e.connect("alice", "acme-assistant", "")
