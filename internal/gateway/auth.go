@@ -127,7 +127,21 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	if cl.Act != nil {
 		who.agent.Chain = cl.Act.Chain()
 		for _, id := range who.agent.Chain {
-			if other, ok := c.clients[id]; ok && other.Tools != nil && id != client.ClientID {
+			if id == client.ClientID {
+				continue
+			}
+			// Every client of the chain stands as the token's own must:
+			// one removed would no longer narrow the call (its cap gone
+			// with it), one disabled is done with, and one created after
+			// the token is another client of that ID.
+			other, ok := c.clients[id]
+			if !ok || other.Source != store.SourceMetadata && cl.IssuedAt < other.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
+				return nil, errUnknownAgent
+			}
+			if other.Disabled {
+				return nil, errors.New("a client of the delegation chain is disabled")
+			}
+			if other.Tools != nil {
 				who.agent.Tools = intersect(who.agent.Tools, other.Tools)
 			}
 		}

@@ -169,9 +169,9 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 }
 
 // Standing reports whether the claims of a verified access token still
-// stand: the token is not revoked, and neither its client nor its person
-// (a token with a grant is a person's) was removed, disabled or created
-// after it. Its errors wrap accesstoken.ErrInvalid and say which, but a
+// stand: the token is not revoked, and neither its client, nor any client
+// of its delegation chain, nor its person (a token with a grant is a
+// person's) was removed, disabled or created after it. Its errors wrap accesstoken.ErrInvalid and say which, but a
 // store failure's.
 func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 	revoked, err := p.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
@@ -196,6 +196,26 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 		return fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
 	case err == nil && !since(cl, time.Unix(c.IssuedAt, 0)):
 		return fmt.Errorf("%w: issued to an earlier client of this ID", accesstoken.ErrInvalid)
+	}
+	// So does every earlier client of its delegation chain (RFC 8693
+	// act): one removed would no longer narrow what the token may do.
+	if c.Act != nil {
+		for _, id := range c.Act.Chain() {
+			if id == c.ClientID {
+				continue
+			}
+			other, err := p.storedClient(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(id):
+				return fmt.Errorf("%w: a client of the delegation chain no longer exists", accesstoken.ErrInvalid)
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return err
+			case err == nil && other.Disabled:
+				return fmt.Errorf("%w: a client of the delegation chain is disabled", accesstoken.ErrInvalid)
+			case err == nil && !since(other, time.Unix(c.IssuedAt, 0)):
+				return fmt.Errorf("%w: a client of the delegation chain is another of that ID", accesstoken.ErrInvalid)
+			}
+		}
 	}
 	if c.GrantID != "" { // a person's token
 		u, err := p.Store.Users().Get(ctx, c.Subject)

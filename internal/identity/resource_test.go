@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -387,5 +388,41 @@ func TestIntrospectHook(t *testing.T) {
 	h.post("/introspect", "", "", url.Values{"token": {"slip-1"}})
 	if len(asked) != 2 {
 		t.Error("hook asked without client authentication")
+	}
+}
+
+// A token stands only while every client of its delegation chain does:
+// an earlier actor disabled or removed makes it invalid (userinfo, introspection, exchange and the admin API ask
+// Standing).
+func TestStandingChecksTheDelegationChain(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	now := time.Now()
+	c := accesstoken.Claims{Issuer: h.srv.URL, Subject: "alice", ClientID: "agent", GrantID: "g-1", JTI: "j-1",
+		IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix(),
+		Act: &accesstoken.Actor{Sub: "agent", ClientID: "agent", Act: &accesstoken.Actor{Sub: "web", ClientID: "web"}}}
+	if err := h.p.Standing(ctx, c); err != nil {
+		t.Fatalf("standing chain: %v", err)
+	}
+	setDisabled := func(v bool) {
+		t.Helper()
+		if err := h.db.Clients().Update(ctx, "web", func(cl store.Client) (store.Client, error) {
+			cl.Disabled = v
+			return cl, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.p.ClientCacheTTL = -1
+	setDisabled(true)
+	if err := h.p.Standing(ctx, c); !errors.Is(err, accesstoken.ErrInvalid) || !strings.Contains(err.Error(), "delegation chain is disabled") {
+		t.Errorf("web disabled: %v", err)
+	}
+	setDisabled(false)
+	if err := h.db.Clients().Delete(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Standing(ctx, c); !errors.Is(err, accesstoken.ErrInvalid) || !strings.Contains(err.Error(), "no longer exists") {
+		t.Errorf("web removed: %v", err)
 	}
 }
