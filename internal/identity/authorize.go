@@ -225,7 +225,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 				next.Set("prompt", strings.TrimSpace(next.Get("prompt")+" "+v))
 			}
 		}
-		http.Redirect(w, r, p.url(pathLogin)+"?authz="+url.QueryEscape(next.Encode()), http.StatusSeeOther)
+		login := p.url(pathLogin) + "?authz=" + url.QueryEscape(next.Encode())
+		if req.prompt["login"] || req.maxAge == 0 {
+			// The login page asks an upstream provider for a fresh
+			// sign-in too (handleFederatedStart).
+			login += "&fresh=1"
+		}
+		http.Redirect(w, r, login, http.StatusSeeOther)
 		return
 	}
 	need, err := p.needsConsent(r.Context(), req, user.Username)

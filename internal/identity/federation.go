@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,6 +179,18 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	v := url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {p.fedCallback(c)},
 		"scope": {strings.Join(scopes, " ")}, "state": {state}, "nonce": {nonce},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	// A fresh sign-in demanded of Gatehouse (prompt=login, max_age) is
+	// demanded of the upstream: else a session still open there would
+	// sign the person in without a credential. The session's auth_time
+	// is the upstream's in any case (handleFederatedCallback).
+	if q.Get("fresh") == "1" {
+		v.Set("prompt", "login")
+	}
+	if aq, err := url.ParseQuery(authz); err == nil {
+		if n, err := strconv.Atoi(aq.Get("max_age")); err == nil && n >= 0 {
+			v.Set("max_age", strconv.Itoa(n))
+		}
+	}
 	sep := "?"
 	if strings.Contains(meta.AuthorizationEndpoint, "?") {
 		sep = "&"
@@ -250,7 +263,14 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
 		return
 	}
-	s, err := p.startSession(ctx, w, user.Username, "fed")
+	// The person signed in when the upstream says (OpenID Connect
+	// auth_time), not when its answer came: a session still open there
+	// is not a fresh sign-in here either.
+	authTime := p.now()
+	if at, ok := claims["auth_time"].(float64); ok && at > 0 && int64(at) < authTime.Unix() {
+		authTime = time.Unix(int64(at), 0)
+	}
+	s, err := p.startSessionAt(ctx, w, user.Username, "fed", authTime)
 	if err == nil {
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username, Status: "ok",
 			RemoteAddr: addrString(ip), Detail: map[string]any{"method": "fed", "connection": c.Name, "roles": user.Roles}})

@@ -34,6 +34,7 @@ type fakeUpstream struct {
 	iss     string                       // the iss parameter sent back ("" = the issuer)
 	tokenTo string                       // when set, the token endpoint redirects (307) there
 	codes   map[string]map[string]string // code → the authorization request
+	asked   url.Values                   // the last authorization request
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -59,6 +60,7 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 		q := r.URL.Query()
 		code := randomID()
 		u.mu.Lock()
+		u.asked = q
 		u.codes[code] = map[string]string{"nonce": q.Get("nonce"), "challenge": q.Get("code_challenge"),
 			"redirect_uri": q.Get("redirect_uri"), "client_id": q.Get("client_id")}
 		iss := u.iss
@@ -408,5 +410,64 @@ func TestFederatedTokenRedirectNotFollowed(t *testing.T) {
 	defer mu.Unlock()
 	if len(reached) != 0 {
 		t.Errorf("the redirect was followed: %q", reached)
+	}
+}
+
+// A fresh sign-in demanded of Gatehouse (prompt=login, max_age) is
+// demanded of the upstream as well, and the session's auth_time is the
+// upstream's: a session still open there does not pass for a new sign-in.
+func TestFederatedFreshSignIn(t *testing.T) {
+	h, up := fedHarness(t)
+	b := h.browser()
+	body(t, fedSignIn(t, h, b, authParams())) // a session, through Okta
+	// The app demands a fresh sign-in within 60 seconds.
+	resp := h.authorize(b, authParams("prompt", "login", "max_age", "60"))
+	body(t, resp)
+	login := resp.Header.Get("Location")
+	if !strings.Contains(login, "fresh=1") {
+		t.Fatalf("to the login page without asking for a fresh sign-in: %s", login)
+	}
+	resp, err := b.Get(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := body(t, resp)
+	i := strings.Index(html, `href="`+h.url("/login/okta"))
+	if i < 0 {
+		t.Fatalf("no Okta button:\n%s", html)
+	}
+	href := unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
+	if resp, err = b.Get(href); err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	toUpstream, _ := url.Parse(resp.Header.Get("Location"))
+	if q := toUpstream.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "60" {
+		t.Errorf("the upstream was asked %v, want prompt=login and max_age=60", q)
+	}
+	// The upstream answers from a session an hour old: Gatehouse's new
+	// session dates from then, so max_age=60 still wants a sign-in.
+	hourAgo := time.Now().Add(-time.Hour).Unix()
+	up.set(func(u *fakeUpstream) { u.claims["auth_time"] = hourAgo })
+	if resp, err = b.Get(toUpstream.String()); err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if resp, err = b.Get(resp.Header.Get("Location")); err != nil { // Gatehouse's callback
+		t.Fatal(err)
+	}
+	body(t, resp)
+	back := resp.Header.Get("Location")
+	if resp, err = b.Get(back); err != nil { // the authorization request again
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, h.url("/login?")) {
+		t.Errorf("an upstream session an hour old passed for a sign-in within 60 s: %d %s", resp.StatusCode, loc)
+	}
+	// Without max_age, the code's ID token says when the person signed in.
+	r := h.redeem(h.code(b, authParams()))
+	if at, _ := claims(t, r.ID)["auth_time"].(float64); int64(at) != hourAgo {
+		t.Errorf("auth_time %v, want the upstream's %d", claims(t, r.ID)["auth_time"], hourAgo)
 	}
 }

@@ -70,6 +70,9 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 		p.setCookie(w, loginCSRF, csrf, time.Hour)
 	}
 	d.Title, d.Action, d.CSRF = "Sign in", p.url(pathLogin), csrf
+	// fresh: the request demanded a fresh sign-in (prompt=login,
+	// max_age=0), which a federated sign-in asks of the upstream too.
+	d.Fresh = r.FormValue("fresh") == "1"
 	for _, c := range p.Connections {
 		v := url.Values{}
 		if d.Authz != "" {
@@ -77,6 +80,9 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 		}
 		if d.Next != "" {
 			v.Set("next", d.Next)
+		}
+		if d.Fresh {
+			v.Set("fresh", "1")
 		}
 		u := p.url(pathLogin + "/" + c.Name)
 		if len(v) > 0 {

@@ -39,6 +39,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 {{if .Authz}}<input type="hidden" name="authz" value="{{.Authz}}">{{end}}
 {{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}
+{{if .Fresh}}<input type="hidden" name="fresh" value="1">{{end}}
 <label for="username">Username</label>
 <input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" required autofocus>
 <label for="password">Password</label>
@@ -96,6 +97,7 @@ type pageData struct {
 	Client, ClientID      string
 	Scopes, Resources     []string
 	MCP                   bool // the consent covers /mcp
+	Fresh                 bool // the login page: a fresh sign-in was demanded
 	Hidden                map[string]string
 	Links                 []link
 }

@@ -112,10 +112,16 @@ func (p *Provider) LoginURL(next string) string {
 // startSession creates a new session for username (never reusing one that
 // the browser brought: no session fixation) and sets its cookie.
 func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, username, method string) (store.LoginSession, error) {
+	return p.startSessionAt(ctx, w, username, method, p.now())
+}
+
+// startSessionAt is startSession for a person who authenticated at
+// authTime (an upstream provider's auth_time), not now.
+func (p *Provider) startSessionAt(ctx context.Context, w http.ResponseWriter, username, method string, authTime time.Time) (store.LoginSession, error) {
 	secret := randomToken(prefixSession)
 	now := p.now()
 	s := store.LoginSession{
-		ID: randomID(), SecretHash: digest(secret), Username: username, AuthTime: now.UTC().Truncate(time.Second),
+		ID: randomID(), SecretHash: digest(secret), Username: username, AuthTime: authTime.UTC().Truncate(time.Second),
 		CSRF: randomToken(""), Method: method, ExpiresAt: now.Add(p.sessionTTL()).UTC().Truncate(time.Microsecond),
 	}
 	if err := p.Store.Identity().CreateSession(ctx, s); err != nil {
