@@ -39,9 +39,14 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 		if !isMetadataClientID(id) {
 			return store.Client{}, store.ErrNotFound
 		}
+		// An admin disables a metadata client on its stored record:
+		// that holds at once, whatever the document's cached copy
+		// (kept as long as its Cache-Control says) remembers.
+		disabled := err == nil && c.Disabled
 		if c, err = p.metadataClient(ctx, id); err != nil {
 			return store.Client{}, err
 		}
+		c.Disabled = c.Disabled || disabled
 	}
 	if c.Disabled {
 		return store.Client{}, errClientDisabled

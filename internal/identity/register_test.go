@@ -191,6 +191,22 @@ func TestClientIDMetadataDocument(t *testing.T) {
 	if err != nil || c.Source != store.SourceMetadata || c.Kind != store.KindAgent || c.Name != "Claude" {
 		t.Errorf("stored %+v %v", c, err)
 	}
+	// An admin disables it: that holds at once, though the document's
+	// copy is cached for an hour.
+	h.p.ClientCacheTTL = -1
+	if err := h.db.Clients().Update(t.Context(), id, func(c store.Client) (store.Client, error) {
+		c.Disabled = true
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp = h.authorize(b, v)
+	if html := body(t, resp); resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+		t.Errorf("authorize with the client disabled: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), html)
+	}
+	if r := h.token(id, "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.Refresh}}); r.Status == 200 {
+		t.Errorf("refresh with the client disabled: %v", r.JSON)
+	}
 }
 
 func TestClientIDMetadataRefusals(t *testing.T) {
