@@ -195,6 +195,14 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}
 	var through int64
 	n, err := l.st.PruneAudit(ctx, before, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+		// What is cut is chosen by the stored time, which an attacker at
+		// the database could move back after the walk above: the record
+		// the cut ends at must hash to its stored hash with that time
+		// (so its time is the one written), and be older than before.
+		// The records before it are older still.
+		if chainHash(last.Prev, last.Seq, last.Time.UnixMicro(), last.Event) != last.Hash || !last.Time.Before(before) {
+			return store.AuditCheckpoint{}, fmt.Errorf("%w: record %d does not hash to its stored hash: nothing pruned", ErrChainBroken, last.Seq)
+		}
 		c := Checkpoint{Seq: last.Seq, Hash: last.Hash, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Kind: KindPrune}
 		jws, err := l.sign(c, nil)
 		if err != nil {

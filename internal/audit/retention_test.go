@@ -267,6 +267,41 @@ func TestPruneRefusesATamperedChain(t *testing.T) {
 	}
 }
 
+// tamperingStore runs tamper just before the pruning transaction: after
+// Prune's verification walk, as an attacker at the database could.
+type tamperingStore struct {
+	store.AuditStore
+	tamper func()
+}
+
+func (s *tamperingStore) PruneAudit(ctx context.Context, before time.Time, mark func(store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
+	s.tamper()
+	return s.AuditStore.PruneAudit(ctx, before, mark)
+}
+
+// TestPruneRefusesTimesMovedAfterItsWalk: records' stored times moved back
+// between Prune's verification and its transaction (to have recent
+// records, and their evidence, pruned under a genuine signature) are
+// refused: nothing is pruned, and verify still reports the edit.
+func TestPruneRefusesTimesMovedAfterItsWalk(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(6)...)
+	ts := &tamperingStore{AuditStore: e.st, tamper: func() {
+		e.exec(t, `UPDATE audit_log SET at = at - 7200000000 WHERE seq <= 5`) // two hours back
+	}}
+	l := audit.New(ts, e.keys, &audit.Options{Now: e.clock.Now, CheckpointInterval: -1})
+	defer l.Close()
+	n, err := l.Prune(ctx, e.clock.Now().Add(-time.Hour))
+	if !errors.Is(err, audit.ErrChainBroken) || n != 0 {
+		t.Fatalf("Prune over times moved after its walk: %d, %v", n, err)
+	}
+	rep, err := e.log.Verify(ctx, nil)
+	if !errors.Is(err, audit.ErrChainBroken) || rep.Anchor != nil || rep.Records != 6 {
+		t.Errorf("after the refused prune: %v %+v", err, rep)
+	}
+}
+
 // pruningStore prunes, through another Log, the first time the records
 // are read: a verification that walks while retention prunes.
 type pruningStore struct {
