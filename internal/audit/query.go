@@ -186,15 +186,23 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	// The pruning checkpoint vouches for the chain it cuts: only a chain
 	// that verifies is cut, or pruning would sign over a tampering (a
 	// record's time moved back to have it pruned, with its evidence).
-	if _, err := l.Verify(ctx, nil); err != nil {
+	rep, err := l.Verify(ctx, nil)
+	if err != nil {
 		return 0, fmt.Errorf("prune audit: nothing pruned: %w", err)
 	}
-	before, err := l.holdForStreams(ctx, before)
+	// Records a crash left at or before the last pruning checkpoint go
+	// too: the one verified (by its signature), not whatever row of the
+	// store calls itself a pruning checkpoint.
+	var resume int64
+	if rep.Anchor != nil {
+		resume = rep.Anchor.Seq
+	}
+	before, err = l.holdForStreams(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: %w", err)
 	}
 	var through int64
-	n, err := l.st.PruneAudit(ctx, before, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+	n, err := l.st.PruneAudit(ctx, before, resume, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		// What is cut is chosen by the stored time, which an attacker at
 		// the database could move back after the walk above: the record
 		// the cut ends at must hash to its stored hash with that time

@@ -274,9 +274,9 @@ type tamperingStore struct {
 	tamper func()
 }
 
-func (s *tamperingStore) PruneAudit(ctx context.Context, before time.Time, mark func(store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
+func (s *tamperingStore) PruneAudit(ctx context.Context, before time.Time, resume int64, mark func(store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
 	s.tamper()
-	return s.AuditStore.PruneAudit(ctx, before, mark)
+	return s.AuditStore.PruneAudit(ctx, before, resume, mark)
 }
 
 // TestPruneRefusesTimesMovedAfterItsWalk: records' stored times moved back
@@ -299,6 +299,30 @@ func TestPruneRefusesTimesMovedAfterItsWalk(t *testing.T) {
 	rep, err := e.log.Verify(ctx, nil)
 	if !errors.Is(err, audit.ErrChainBroken) || rep.Anchor != nil || rep.Records != 6 {
 		t.Errorf("after the refused prune: %v %+v", err, rep)
+	}
+}
+
+// TestPruneTrustsOnlyVerifiedCheckpoints: a row planted in the
+// checkpoints table that calls itself a pruning checkpoint (with a real
+// batch signature, so verify accepts the row) does not make the server
+// delete the records before it.
+func TestPruneTrustsOnlyVerifiedCheckpoints(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(6)...)
+	var sig string
+	if err := e.st.SQL().QueryRow(`SELECT sig FROM audit_log WHERE seq = 4`).Scan(&sig); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `INSERT INTO audit_checkpoints (seq, hash, at, kind, jws) VALUES (4, ?, ?, 'prune', ?)`,
+		e.hashOf(t, 4), e.clock.Now().UnixMicro(), sig)
+	mustVerify(t, e.log)
+	// A retention that covers nothing.
+	if n, err := e.log.Prune(ctx, e.clock.Now().Add(-24*time.Hour)); err != nil || n != 0 {
+		t.Errorf("prune with nothing old: %d, %v", n, err)
+	}
+	if rep := mustVerify(t, e.log); rep.First != 1 || rep.Records != 6 {
+		t.Errorf("records deleted by a planted row: %+v", rep)
 	}
 }
 

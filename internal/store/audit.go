@@ -121,11 +121,13 @@ type AuditStore interface {
 	// stored, and the checkpoints before it dropped, in the transaction
 	// that finds the prefix. The prefix is then deleted in short
 	// transactions, so appends are never held up for long. Records at or
-	// before the newest checkpoint of Kind "prune" are no longer part of
-	// the chain: any that a crash left behind go with the next call. It
-	// returns how many records were deleted; with nothing new to prune it
-	// calls no mark.
-	PruneAudit(ctx context.Context, before time.Time, mark func(last AuditRecord) (AuditCheckpoint, error)) (int64, error)
+	// before resume, the Seq of the newest pruning checkpoint the caller
+	// verified (0: none), are no longer part of the chain: any that a
+	// crash left behind go with this call. (The store does not take its
+	// checkpoints' kind column for that: a row planted there would have
+	// it delete records.) It returns how many records were deleted; with
+	// nothing new to prune it calls no mark.
+	PruneAudit(ctx context.Context, before time.Time, resume int64, mark func(last AuditRecord) (AuditCheckpoint, error)) (int64, error)
 
 	// AuditCursor returns the stored position (a Seq) of the named stream,
 	// or 0 when it has none.

@@ -324,7 +324,7 @@ const auditPruneChunk = 5000
 
 // PruneAudit finds the prefix to prune and stores the checkpoint mark
 // makes in one transaction, then deletes the prefix in short ones.
-func (s *DB) PruneAudit(ctx context.Context, before time.Time, mark func(last store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
+func (s *DB) PruneAudit(ctx context.Context, before time.Time, resume int64, mark func(last store.AuditRecord) (store.AuditCheckpoint, error)) (int64, error) {
 	var last int64
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
 		// Hold the head so no append interleaves (SQLite already holds the
@@ -373,12 +373,8 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time, mark func(last st
 	// The newest prune checkpoint marks where the chain starts: what lies
 	// at or before it is no longer part of it, so deleting it in steps is
 	// safe (a crash leaves records that Verify skips and the next call
-	// takes).
-	var marked sql.NullInt64
-	if err := s.sql.QueryRowContext(ctx, "SELECT MAX(seq) FROM audit_checkpoints WHERE kind = 'prune'").Scan(&marked); err != nil {
-		return 0, fmt.Errorf("prune audit: %w", err)
-	}
-	last = max(last, marked.Int64)
+	// takes, from the checkpoint the caller verified).
+	last = max(last, resume)
 	if last == 0 {
 		return 0, nil
 	}

@@ -411,7 +411,7 @@ func testAuditPrune(t *testing.T, s *sqldb.DB) {
 	_, err := s.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: 2, Hash: "h2", Time: t0, Kind: "periodic", JWS: "old"})
 	mustNil(t, err)
 
-	n, err := s.PruneAudit(ctx, t0.Add(time.Hour), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+	n, err := s.PruneAudit(ctx, t0.Add(time.Hour), 0, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		if last.Seq != 3 || last.Hash != "h3" {
 			t.Errorf("mark got record %d %q, want 3 h3", last.Seq, last.Hash)
 		}
@@ -432,7 +432,7 @@ func testAuditPrune(t *testing.T, s *sqldb.DB) {
 		t.Errorf("checkpoints after prune = %+v, want the prune one only", cps)
 	}
 	// Nothing older left: no mark, nothing deleted.
-	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), 0, func(store.AuditRecord) (store.AuditCheckpoint, error) {
 		t.Error("mark called with nothing to prune")
 		return store.AuditCheckpoint{}, nil
 	})
@@ -440,26 +440,31 @@ func testAuditPrune(t *testing.T, s *sqldb.DB) {
 		t.Errorf("second prune: %d, %v", n, err)
 	}
 	// A record a crash left at or before the prune checkpoint goes with
-	// the next call, though there is nothing new to prune.
+	// the next call that resumes from it, though there is nothing new to
+	// prune; one that does not name it deletes nothing.
 	if _, err := s.SQL().ExecContext(ctx, s.Rebind("INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (2, ?, '{}', 'h1', 'h2', 't')"), t0.UnixMicro()); err != nil {
 		t.Fatal(err)
 	}
-	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+	noMark := func(store.AuditRecord) (store.AuditCheckpoint, error) {
 		t.Error("mark called with nothing new to prune")
 		return store.AuditCheckpoint{}, nil
-	})
+	}
+	if n, err = s.PruneAudit(ctx, t0.Add(time.Hour), 0, noMark); err != nil || n != 0 {
+		t.Errorf("leftover without resume: %d, %v; want none deleted", n, err)
+	}
+	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), 3, noMark)
 	if err != nil || n != 1 {
 		t.Errorf("leftover cleanup: %d, %v; want 1 deleted", n, err)
 	}
 	// A failing mark keeps everything.
 	boom := errors.New("boom")
-	if _, err := s.PruneAudit(ctx, t0.Add(24*time.Hour), func(store.AuditRecord) (store.AuditCheckpoint, error) {
+	if _, err := s.PruneAudit(ctx, t0.Add(24*time.Hour), 0, func(store.AuditRecord) (store.AuditCheckpoint, error) {
 		return store.AuditCheckpoint{}, boom
 	}); !errors.Is(err, boom) {
 		t.Errorf("mark error: got %v", err)
 	}
 	// Everything old: the whole log goes, the head stays.
-	n, err = s.PruneAudit(ctx, t0.Add(24*time.Hour), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+	n, err = s.PruneAudit(ctx, t0.Add(24*time.Hour), 0, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		return store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, Time: t0, Kind: "prune", JWS: "p2"}, nil
 	})
 	mustNil(t, err)
@@ -481,7 +486,7 @@ func testAuditPruneLarge(t *testing.T, s *sqldb.DB) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	appendAuditN(t, s, 12345, t0, "")
 	appendAuditN(t, s, 1, t0.Add(time.Hour), "")
-	n, err := s.PruneAudit(ctx, t0.Add(time.Minute), func(last store.AuditRecord) (store.AuditCheckpoint, error) {
+	n, err := s.PruneAudit(ctx, t0.Add(time.Minute), 0, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		return store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, Time: t0, Kind: "prune", JWS: "p"}, nil
 	})
 	mustNil(t, err)
