@@ -149,13 +149,7 @@ func fedSignIn(t *testing.T, h *harness, b *http.Client, authz url.Values) *http
 	if err != nil {
 		t.Fatal(err)
 	}
-	html := body(t, resp)
-	i := strings.Index(html, `href="`+h.url("/login/okta"))
-	if i < 0 {
-		t.Fatalf("no Okta button:\n%s", html)
-	}
-	href := unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
-	resp, err = b.Get(href) // → the upstream
+	resp, err = b.Get(oktaButton(t, h, body(t, resp))) // → the upstream
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +165,16 @@ func fedSignIn(t *testing.T, h *harness, b *http.Client, authz url.Values) *http
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// oktaButton returns where the login page's Okta button leads.
+func oktaButton(t *testing.T, h *harness, html string) string {
+	t.Helper()
+	i := strings.Index(html, `href="`+h.url("/login/okta"))
+	if i < 0 {
+		t.Fatalf("no Okta button:\n%s", html)
+	}
+	return unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
 }
 
 func TestFederatedSignIn(t *testing.T) {
@@ -431,13 +435,7 @@ func TestFederatedFreshSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	html := body(t, resp)
-	i := strings.Index(html, `href="`+h.url("/login/okta"))
-	if i < 0 {
-		t.Fatalf("no Okta button:\n%s", html)
-	}
-	href := unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
-	if resp, err = b.Get(href); err != nil {
+	if resp, err = b.Get(oktaButton(t, h, body(t, resp))); err != nil {
 		t.Fatal(err)
 	}
 	body(t, resp)

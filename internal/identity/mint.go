@@ -186,16 +186,8 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 	// before the client or person of that name was created, which were an
 	// earlier one's (removed, then created again under the same name).
 	// A client known by its metadata document URL need not be stored.
-	cl, err := p.storedClient(ctx, c.ClientID)
-	switch {
-	case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(c.ClientID):
-		return fmt.Errorf("%w: the client no longer exists", accesstoken.ErrInvalid)
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	if err := p.clientStands(ctx, c.ClientID, c.IssuedAt, "the client"); err != nil {
 		return err
-	case err == nil && cl.Disabled:
-		return fmt.Errorf("%w: the client is disabled", accesstoken.ErrInvalid)
-	case err == nil && !since(cl, time.Unix(c.IssuedAt, 0)):
-		return fmt.Errorf("%w: issued to an earlier client of this ID", accesstoken.ErrInvalid)
 	}
 	// So does every earlier client of its delegation chain (RFC 8693
 	// act): one removed would no longer narrow what the token may do.
@@ -204,16 +196,8 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 			if id == c.ClientID {
 				continue
 			}
-			other, err := p.storedClient(ctx, id)
-			switch {
-			case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(id):
-				return fmt.Errorf("%w: a client of the delegation chain no longer exists", accesstoken.ErrInvalid)
-			case err != nil && !errors.Is(err, store.ErrNotFound):
+			if err := p.clientStands(ctx, id, c.IssuedAt, "a client of the delegation chain"); err != nil {
 				return err
-			case err == nil && other.Disabled:
-				return fmt.Errorf("%w: a client of the delegation chain is disabled", accesstoken.ErrInvalid)
-			case err == nil && !since(other, time.Unix(c.IssuedAt, 0)):
-				return fmt.Errorf("%w: a client of the delegation chain is another of that ID", accesstoken.ErrInvalid)
 			}
 		}
 	}
@@ -229,6 +213,24 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 		case c.IssuedAt < u.CreatedAt.Add(-accesstoken.CreationMargin).Unix():
 			return fmt.Errorf("%w: issued to an earlier person of this name", accesstoken.ErrInvalid)
 		}
+	}
+	return nil
+}
+
+// clientStands reports, as an error wrapping accesstoken.ErrInvalid that
+// names the client as who, a client removed, disabled or created after
+// issuedAt; a store failure as it is.
+func (p *Provider) clientStands(ctx context.Context, id string, issuedAt int64, who string) error {
+	cl, err := p.storedClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(id):
+		return fmt.Errorf("%w: %s no longer exists", accesstoken.ErrInvalid, who)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	case err == nil && cl.Disabled:
+		return fmt.Errorf("%w: %s is disabled", accesstoken.ErrInvalid, who)
+	case err == nil && !since(cl, time.Unix(issuedAt, 0)):
+		return fmt.Errorf("%w: %s was created after the token: it was issued to an earlier one of that ID", accesstoken.ErrInvalid, who)
 	}
 	return nil
 }
