@@ -79,6 +79,11 @@ func TestSecretChangesAreAudited(t *testing.T) {
 		return must(t, run(t, nil, stdin, append(args, "--data", data)...))
 	}
 	c("", "apply", "-f", testdata+"acme.yaml")
+	// An upstream's headers_env names variables, not secrets: the admin
+	// sees which header comes from which variable.
+	if got := fmt.Sprint(lastChange(t, data, "upstream", "files").Event.Detail.After["headers_env"]); got != "[map[env:FILES_MCP_AUTH header:Authorization]]" {
+		t.Errorf("upstream headers_env audited as %s", got)
+	}
 	c("first-password\n", "user", "add", "dave", "--password-stdin")
 	c("second-password", "user", "passwd", "dave") // as from echo -n
 	d := lastChange(t, data, "user", "dave").Event.Detail

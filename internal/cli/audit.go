@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -425,7 +426,21 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 		u, err = st.Upstreams().Get(ctx, name)
 		u.URL = store.RedactURL(u.URL)
 		u.Command = store.RedactArgs(u.Command)
-		v = u
+		// Header → variable pairs, as a list: the trail hides the value
+		// of a key such as Authorization, and these values are only the
+		// names of variables, which the admin should see change.
+		type headerEnv struct {
+			Header string `json:"header"`
+			Env    string `json:"env"`
+		}
+		hv := struct {
+			store.Upstream
+			HeadersEnv []headerEnv `json:"headers_env,omitempty"`
+		}{Upstream: u}
+		for _, h := range slices.Sorted(maps.Keys(u.HeadersEnv)) {
+			hv.HeadersEnv = append(hv.HeadersEnv, headerEnv{Header: h, Env: u.HeadersEnv[h]})
+		}
+		v = hv
 	case "setting":
 		var val string
 		val, err = st.Setting(ctx, name)
