@@ -26,6 +26,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -184,36 +185,43 @@ func TestResourceUpdatedRelayed(t *testing.T) {
 	})
 	e := newEnv(t, serveUpstream(t, up, "echo"))
 	ctx := context.Background()
-	watch := func(sub string) (*mcp.ClientSession, *collected) {
+	watch := func(sub string, jti ...string) (*mcp.ClientSession, *collected) {
 		c := &collected{}
-		cs := e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		cs := e.connectToken(e.token(sub, "acme-assistant", func(c *accesstoken.Claims) {
+			if len(jti) > 0 {
+				c.JTI = jti[0]
+			}
+		}), "2025-11-25", &mcp.ClientOptions{
 			ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { c.add(r.Params.URI) },
 		})
 		return cs, c
 	}
 	alice, aliceGot := watch("alice")
-	carol, carolGot := watch("carol") // may, but does not subscribe
-	dave, daveGot := watch("dave")    // may not
+	revoked, revokedGot := watch("alice", "jti-to-revoke") // another token of alice's
+	carol, carolGot := watch("carol")                      // may, but does not subscribe
+	dave, daveGot := watch("dave")                         // may not
 	waitFor(t, "alice's resources", func() bool {
 		rl, err := alice.ListResources(ctx, nil)
 		return err == nil && len(rl.Resources) == 1
 	})
 	toolNames(t, carol)
 
-	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
-		t.Fatalf("alice's subscription: %v", err)
+	for _, cs := range []*mcp.ClientSession{alice, revoked} {
+		if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+			t.Fatalf("alice's subscription: %v", err)
+		}
 	}
 	if err := dave.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err == nil {
 		t.Error("dave subscribed to a resource of an upstream he may not use")
 	}
-	if got := subscribed.all(); !slices.Equal(got, []string{"file:///notes.txt"}) {
+	if got := slices.Compact(subscribed.all()); !slices.Equal(got, []string{"file:///notes.txt"}) {
 		t.Errorf("the upstream got subscriptions %q", got)
 	}
 
 	if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alice's update", func() bool { return len(aliceGot.all()) == 1 })
+	waitFor(t, "alice's update", func() bool { return len(aliceGot.all()) == 1 && len(revokedGot.all()) == 1 })
 	time.Sleep(200 * time.Millisecond)
 	if got := aliceGot.all(); !slices.Equal(got, []string{"file:///notes.txt"}) {
 		t.Errorf("alice got %q", got)
@@ -223,6 +231,20 @@ func TestResourceUpdatedRelayed(t *testing.T) {
 	}
 	if got := daveGot.all(); len(got) != 0 {
 		t.Errorf("dave, who was refused, got %q", got)
+	}
+
+	// One of alice's tokens is revoked: its session hears no more; her
+	// other one does.
+	if err := e.st.Identity().Revoke(ctx, store.RevokedToken, "jti-to-revoke", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's second update", func() bool { return len(aliceGot.all()) == 2 })
+	time.Sleep(200 * time.Millisecond)
+	if got := revokedGot.all(); len(got) != 1 {
+		t.Errorf("the session of a revoked token got %q", got)
 	}
 
 	// alice may no longer use the upstream: her subscription stays in the
@@ -237,7 +259,7 @@ func TestResourceUpdatedRelayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if got := aliceGot.all(); len(got) != 1 {
+	if got := aliceGot.all(); len(got) != 2 {
 		t.Errorf("alice, who may no longer use the upstream, got %q", got)
 	}
 }

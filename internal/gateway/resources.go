@@ -460,7 +460,7 @@ func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler
 		if method != notificationResourceUpdated {
 			return next(ctx, method, req)
 		}
-		if !g.mayHearOf(req) {
+		if !g.mayHearOf(ctx, req) {
 			return nil, nil
 		}
 		if ss, _ := req.GetSession().(*mcp.ServerSession); ss != nil && ss.ID() != "" && !g.listening(ss.ID()) {
@@ -473,7 +473,7 @@ func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler
 
 // mayHearOf reports whether the session of req, a
 // notifications/resources/updated, may be told of its resource.
-func (g *Gateway) mayHearOf(req mcp.Request) bool {
+func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	ss, _ := req.GetSession().(*mcp.ServerSession)
 	p, _ := req.GetParams().(*mcp.ResourceUpdatedNotificationParams)
 	cat := g.catalogue()
@@ -487,6 +487,11 @@ func (g *Gateway) mayHearOf(req mcp.Request) bool {
 	}
 	g.viewsMu.Unlock()
 	if cl == nil || cl.Expiry != 0 && cl.Expiry <= g.now().Unix() {
+		return false
+	}
+	// A token revoked since the session last used it hears no more
+	// (and one whose status the store cannot tell, nothing either).
+	if revoked, err := g.Revocations.Revoked(ctx, cl.GrantID, cl.JTI); err != nil || revoked {
 		return false
 	}
 	who, err := cat.resolve(cl)
