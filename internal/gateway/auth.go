@@ -116,12 +116,9 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	}
 	// The agent is the client the token was issued to; in a delegation
 	// chain (RFC 8693 act) every client's cap narrows the call.
-	client, ok := c.clients[cl.ClientID]
-	if cl.ClientID == "" || !ok || client.Source != store.SourceMetadata && cl.IssuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
-		return nil, errUnknownAgent // none, or an earlier client of this ID
-	}
-	if client.Disabled {
-		return nil, errors.New("the client is disabled")
+	client, err := c.standingClient(cl.ClientID, cl.IssuedAt, "the client")
+	if err != nil {
+		return nil, err
 	}
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {
@@ -132,14 +129,10 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 			}
 			// Every client of the chain stands as the token's own must:
 			// one removed would no longer narrow the call (its cap gone
-			// with it), one disabled is done with, and one created after
-			// the token is another client of that ID.
-			other, ok := c.clients[id]
-			if !ok || other.Source != store.SourceMetadata && cl.IssuedAt < other.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
-				return nil, errUnknownAgent
-			}
-			if other.Disabled {
-				return nil, errors.New("a client of the delegation chain is disabled")
+			// with it).
+			other, err := c.standingClient(id, cl.IssuedAt, "a client of the delegation chain")
+			if err != nil {
+				return nil, err
 			}
 			if other.Tools != nil {
 				who.agent.Tools = intersect(who.agent.Tools, other.Tools)
@@ -148,6 +141,21 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	}
 	who.actor = actorOf(cl)
 	return who, nil
+}
+
+// standingClient returns the client id of a token issued at issuedAt:
+// errUnknownAgent when there is none, or only a later one of that ID (the
+// token was an earlier one's), an error naming it as who when it is
+// disabled.
+func (c *catalogue) standingClient(id string, issuedAt int64, who string) (store.Client, error) {
+	client, ok := c.clients[id]
+	if id == "" || !ok || client.Source != store.SourceMetadata && issuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
+		return store.Client{}, errUnknownAgent
+	}
+	if client.Disabled {
+		return store.Client{}, errors.New(who + " is disabled")
+	}
+	return client, nil
 }
 
 func intersect(a, b []string) []string {
