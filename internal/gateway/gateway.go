@@ -75,14 +75,14 @@ type Gateway struct {
 	// The lists each session was last shown (see listchanged.go).
 	viewsMu sync.Mutex
 	views   map[*mcp.ServerSession]*sessionView
+	notify  mcp.MethodHandler // sends the gateway's own list_changed
 	// byCaller are each caller's sessions, least recently used first
-	// (sessions.go).
+	// (sessions.go); guarded by viewsMu.
 	byCaller map[string][]*mcp.ServerSession
 
 	// How many calls each caller has running (callslots.go).
 	slotsMu sync.Mutex
 	slots   map[string]int
-	notify  mcp.MethodHandler // sends the gateway's own list_changed
 
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex
