@@ -36,7 +36,8 @@ const maxUpstreamBody = 16 << 20
 var errAnswerTooLarge = fmt.Errorf("the upstream's answer is larger than %d MiB, the most the gateway takes", maxUpstreamBody>>20)
 
 // boundedBodies bounds the bodies of a Streamable HTTP upstream's answers
-// that are not event streams at maxUpstreamBody.
+// that are not event streams at maxUpstreamBody: those of no declared
+// length, or a declared length past the bound.
 type boundedBodies struct {
 	base http.RoundTripper
 }
@@ -48,6 +49,11 @@ func (t boundedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if mt == "text/event-stream" {
 		return resp, nil // bounded event by event (eventBarriers)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength <= maxUpstreamBody {
+		// Its declared length bounds it (the transport reads no more):
+		// passed on as it comes, not copied first.
+		return resp, nil
 	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	resp.Body = &boundedBody{rc: resp.Body, req: r, answer: ok && mt == "application/json"}
