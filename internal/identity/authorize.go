@@ -52,10 +52,10 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if id == "" {
 		return nil, "The request does not say which application is asking (client_id is missing).", nil
 	}
-	if len(id) > maxClientIDLen {
+	c, err := p.client(ctx, id)
+	if errors.Is(err, errClientIDTooLong) {
 		return nil, fmt.Sprintf("The request's client_id is longer than %d bytes; no application has one so long.", maxClientIDLen), nil
 	}
-	c, err := p.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "The application asking to sign you in is not known here.", nil
 	}

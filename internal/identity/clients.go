@@ -209,12 +209,12 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 	fail := func(desc string) *Error {
 		return &Error{Code: "invalid_client", Description: desc, basic: basic}
 	}
-	if len(id) > maxClientIDLen {
-		// No client has such an ID: refused before it is looked up,
-		// fetched or counted.
+	c, err := p.client(ctx, id)
+	if errors.Is(err, errClientIDTooLong) {
+		// No client has such an ID (client looked nothing up): refused
+		// without counting a failure.
 		return store.Client{}, "", fail(fmt.Sprintf("client_id is longer than %d bytes", maxClientIDLen))
 	}
-	c, err := p.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Client IDs are not secrets: an unknown or disabled client is
 		// refused at once, without hashing anything. A secret sent with it
