@@ -171,8 +171,8 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 // Standing reports whether the claims of a verified access token still
 // stand: the token is not revoked, and neither its client, nor any client
 // of its delegation chain, nor its person (a token with a grant is a
-// person's) was removed, disabled or created after it. Its errors wrap accesstoken.ErrInvalid and say which, but a
-// store failure's.
+// person's) was removed, disabled or created after it. Its errors wrap
+// accesstoken.ErrInvalid and say which, but a store failure's.
 func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 	revoked, err := p.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
 	if err != nil {

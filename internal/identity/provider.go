@@ -130,12 +130,13 @@ type Provider struct {
 	// MetadataRootCAs are the roots trusted when fetching client ID
 	// metadata documents; nil means the system roots.
 	MetadataRootCAs *x509.CertPool
-	// MaxPasswordChecks bounds the sign-in password checks running at
-	// once: each is an argon2id computation (about 19 MiB and 50 ms at the
-	// default parameters), so a burst of sign-ins would otherwise take as
-	// much memory as it has requests. One that finds every check busy
-	// waits a moment for one (with its request's context), then is
-	// answered 503 "too many sign-ins at once". The bound holds for the
+	// MaxPasswordChecks bounds the password and client-secret checks
+	// running at once: each is an argon2id computation (about 19 MiB and
+	// 50 ms at the default parameters), so a burst of sign-ins would
+	// otherwise take as much memory as it has requests. One that finds
+	// every check busy waits a moment for one (with its request's
+	// context), then is answered 503 "too many sign-ins at once" (a client
+	// authentication: temporarily_unavailable). The bound holds for the
 	// whole process, which runs one Provider. Zero (or less) means
 	// 2×GOMAXPROCS, about 38 MiB per CPU at the default parameters:
 	// argon2id with one lane keeps one CPU busy, so many more at once
