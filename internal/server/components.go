@@ -48,6 +48,8 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	if err != nil {
 		return err
 	}
+	// Tokens for the admin API are asked for by its resource URI.
+	adminAPI := strings.TrimSuffix(s.Issuer, "/") + admin.Path
 	idp := &identity.Provider{
 		Connections:               conns,
 		Issuer:                    s.Issuer,
@@ -58,9 +60,8 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		Introspect:                slips.Introspect,
 		TrustedProxies:            o.TrustedProxies,
 		AllowPrivateMetadataHosts: o.AllowPrivateMetadataHosts,
-		// Tokens for the admin API are asked for by its resource URI.
-		Resources: []string{strings.TrimSuffix(s.Issuer, "/") + admin.Path},
-		ResourceText: map[string]string{strings.TrimSuffix(s.Issuer, "/") + admin.Path: "use the Gatehouse admin API as you: " +
+		Resources:                 []string{adminAPI},
+		ResourceText: map[string]string{adminAPI: "use the Gatehouse admin API as you: " +
 			"with the admin role, read everyone's audit trail (sign-ins, tokens, every AI tool call)"},
 		// tool:<name> scopes (step-up at /mcp) name tools of the catalogue.
 	}
