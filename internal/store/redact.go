@@ -86,9 +86,9 @@ func secretParam(name string) bool {
 // for the audit trail and logs: the value of a flag whose name looks
 // secret (--api-key=V, or --token V), of a NAME=V word (as env(1) takes)
 // whose name does, an Authorization header's value, and the secret parts
-// of a URL. The program and every
-// other word are kept. Secrets belong in the environment (an upstream's
-// env names variables, never values); this is for those that were not.
+// of a URL. The program and every other word are kept. Secrets belong in
+// the environment (an upstream's env names variables, never values); this
+// is for those that were not.
 func RedactArgs(args []string) []string {
 	if args == nil {
 		return nil
