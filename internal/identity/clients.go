@@ -347,6 +347,8 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 	// memory either.
 	good, err := p.verifyPassword(ctx, secret, c.SecretHash)
 	if errors.Is(err, errPasswordChecksBusy) {
+		// Audited as a sign-in refused so is (login.failed, reason busy).
+		p.recordClientFailure(ctx, r, c.ClientID, reasonBusy, nc, ni)
 		return false, errTemporarilyUnavailable("too many client authentications at once; try again in a moment")
 	}
 	if err != nil {
@@ -365,7 +367,7 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 
 // clientAuthFailure counts a failed authentication (per address, and per
 // client and address unless the client is unknown) and records it. reason is
-// unknown_client, disabled or bad_secret. An error only when the count
+// unknown_client, disabled or bad_secret (busy: recordClientFailure only). An error only when the count
 // could not be written.
 func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
 	id, now, win, ip := p.Store.Identity(), p.now(), p.window(), p.clientIP(r)

@@ -93,7 +93,8 @@ func TestLoginBusyDefault(t *testing.T) {
 
 // A client secret kept as an argon2id hash is checked under the same
 // bound: with every check taken, /token answers temporarily_unavailable
-// with Retry-After and computes nothing; once one is free, it verifies.
+// with Retry-After, computes nothing and is audited as client.auth_failed
+// of reason busy (without the secret); once one is free, it verifies.
 func TestClientSecretBusy(t *testing.T) {
 	h := newHarness(t, func(p *Provider) {
 		p.MaxPasswordChecks = 1
@@ -114,6 +115,13 @@ func TestClientSecretBusy(t *testing.T) {
 	}
 	if n := password.Computed() - computed; n != 0 {
 		t.Errorf("%d argon2id computations while every check was taken", n)
+	}
+	ev, ok := h.audit.last(audit.ClientAuthFailed)
+	if !ok || ev.Agent != "billing" || ev.Detail["reason"] != "busy" {
+		t.Errorf("the refusal is not audited as busy: %v %+v", ok, ev)
+	}
+	if s := fmt.Sprint(ev); strings.Contains(s, "billing-secret") {
+		t.Errorf("the secret reached the audit trail: %s", s)
 	}
 	<-h.p.pwChecks
 	held = false
