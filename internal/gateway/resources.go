@@ -300,10 +300,11 @@ func remoteAddr(req mcp.Request) string {
 // featureAudit is the audit of one request for an upstream's prompt,
 // resource or completion: its decision, then after an allow its result.
 type featureAudit struct {
-	g     *Gateway
-	who   *caller
-	ev    audit.Event // the decision
-	start time.Time
+	g       *Gateway
+	who     *caller
+	session *mcp.ServerSession // the caller's, where the upstream's messages go
+	ev      audit.Event        // the decision
+	start   time.Time
 }
 
 // maxFeatureName bounds each name (prompt, resource URI, completion
@@ -338,7 +339,8 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 			}
 		}
 	}
-	return &featureAudit{g: g, who: who, ev: ev, start: time.Now()}
+	ss, _ := req.GetSession().(*mcp.ServerSession)
+	return &featureAudit{g: g, who: who, session: ss, ev: ev, start: time.Now()}
 }
 
 // deny records the refusal, durably, and returns answer, or the audit's
@@ -365,8 +367,13 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	}
 	limit := c.callLimit()
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
-	res, err := run(rctx)
+	// Tracked as a call of this caller, as a tool call is: what the
+	// upstream says while serving it goes to this caller, never to another
+	// whose call shares the upstream's session.
+	_, send, done := c.track(ctx, rctx, a.session, a.who.key)
+	res, err := run(send)
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
+	done(rctx.Err() != nil)
 	cancel()
 	if late {
 		err = fmt.Errorf("the upstream %s did not answer within %v", upstream, limit)

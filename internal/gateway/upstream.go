@@ -218,6 +218,26 @@ func (c *upConn) begin(f *inflightCall) {
 	c.inflight[f] = true
 }
 
+// track registers a request that session's caller sends to c as running
+// there, so that what the upstream says while serving it is relayed to that
+// caller and nobody else (sole, calltag.go): a tool call, and also a
+// prompt, resource or completion request, which the upstream may serve
+// with log messages or an elicitation as well. It returns the request's
+// call, send (sendCtx with the call's tag: send the request in it) and
+// done, which takes the call off c; abandoned is whether the caller
+// stopped waiting, or the request passed its bound, before the upstream
+// answered. ctx is the caller's, where messages are relayed.
+func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string) (f *inflightCall, send context.Context, done func(abandoned bool)) {
+	f = &inflightCall{ctx: ctx, session: session, caller: caller}
+	c.begin(f)
+	tag := slip.NewID()
+	c.tags.Store(tag, f)
+	return f, withCallTag(sendCtx, tag), func(abandoned bool) {
+		c.tags.Delete(tag)
+		c.end(f, abandoned)
+	}
+}
+
 // end takes f off c: after answeredLinger if the upstream answered it,
 // after abandonQuarantine if its caller gave up first.
 func (c *upConn) end(f *inflightCall, abandoned bool) {
@@ -880,15 +900,10 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	callCtx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
-	f := &inflightCall{ctx: ctx, session: call.Session, caller: call.Caller}
-	c.begin(f)
+	f, tagged, done := c.track(ctx, callCtx, call.Session, call.Caller)
 	// A caller that stopped waiting, or a call past its bound, leaves the
 	// call abandoned, whatever the upstream does next.
-	defer func() { c.end(f, callCtx.Err() != nil) }()
-	// What comes on the call's own event stream is tagged as its own.
-	tag := slip.NewID()
-	c.tags.Store(tag, f)
-	defer c.tags.Delete(tag)
+	defer func() { done(callCtx.Err() != nil) }()
 	if call.Progress != nil {
 		relay := call.Progress
 		log := u.g.logger().With("upstream", c.cfg.Name, "tool", call.Tool.Name)
@@ -910,7 +925,7 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 		params.Meta = mcp.Meta{"progressToken": pt}
 		defer u.progress.Delete(key)
 	}
-	res, err := cs.CallTool(withCallTag(callCtx, tag), params)
+	res, err := cs.CallTool(tagged, params)
 	if err != nil && ctx.Err() == nil && context.Cause(callCtx) == errCallTimeout {
 		return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
 	}
