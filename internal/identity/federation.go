@@ -138,11 +138,49 @@ func (p *Provider) fedCallback(c *Connection) string {
 	return p.url(pathLogin + "/" + c.Name + "/callback")
 }
 
-// handleFederatedStart sends the browser to the upstream.
+// handleFederatedStartLink answers a link to a connection (GET
+// /login/{conn}) with the login page, where the person chooses it. A link
+// alone never starts a federated sign-in: any site could send a browser
+// there, and an upstream that signs its person in at once would have
+// replaced the session Gatehouse had (the callback ends it) without the
+// person doing anything.
+func (p *Provider) handleFederatedStartLink(w http.ResponseWriter, r *http.Request) {
+	if p.connection(r.PathValue("conn")) == nil {
+		p.errorPage(w, r, http.StatusNotFound, "There is no such sign-in connection.")
+		return
+	}
+	q, v := r.URL.Query(), url.Values{}
+	for _, k := range []string{"authz", "next", "fresh"} {
+		if q.Get(k) != "" {
+			v.Set(k, q.Get(k))
+		}
+	}
+	to := p.url(pathLogin)
+	if len(v) > 0 {
+		to += "?" + v.Encode()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// handleFederatedStart sends the browser to the upstream: the login page's
+// button for the connection, a form carrying the page's CSRF token.
 func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) {
 	c := p.connection(r.PathValue("conn"))
 	if c == nil {
 		p.errorPage(w, r, http.StatusNotFound, "There is no such sign-in connection.")
+		return
+	}
+	q, ferr := parseForm(w, r)
+	if ferr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
+		return
+	}
+	if !equalSecret(p.cookie(r, loginCSRF), q.Get("csrf")) {
+		d := pageData{Authz: q.Get("authz"), Next: safeNext(q.Get("next")), Error: "The sign-in form expired. Please try again."}
+		if _, err := url.ParseQuery(d.Authz); err != nil {
+			d.Authz = ""
+		}
+		p.loginForm(w, r, http.StatusForbidden, d)
 		return
 	}
 	ctx := r.Context()
@@ -158,7 +196,6 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 		p.errorPage(w, r, http.StatusBadGateway, "Signing in with "+c.label()+" is not possible right now.")
 		return
 	}
-	q := r.URL.Query()
 	state, nonce, verifier := randomToken(""), randomToken(""), randomToken("")
 	authz := q.Get("authz")
 	if _, err := url.ParseQuery(authz); err != nil {

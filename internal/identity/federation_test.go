@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ func fedSignIn(t *testing.T, h *harness, b *http.Client, authz url.Values) *http
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err = b.Get(oktaButton(t, h, body(t, resp))) // → the upstream
+	resp = pressOkta(t, h, b, body(t, resp)) // → the upstream
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,14 +168,31 @@ func fedSignIn(t *testing.T, h *harness, b *http.Client, authz url.Values) *http
 	return resp
 }
 
-// oktaButton returns where the login page's Okta button leads.
-func oktaButton(t *testing.T, h *harness, html string) string {
+// pressOkta submits the login page's Okta button, as a browser does, and
+// returns Gatehouse's answer (a redirect to the upstream).
+func pressOkta(t *testing.T, h *harness, b *http.Client, html string) *http.Response {
 	t.Helper()
-	i := strings.Index(html, `href="`+h.url("/login/okta"))
-	if i < 0 {
-		t.Fatalf("no Okta button:\n%s", html)
+	resp, err := b.PostForm(h.url("/login/okta"), formFields(t, html, h.url("/login/okta")))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return unescapeHTML(html[i+6 : i+6+strings.Index(html[i+6:], `"`)])
+	return resp
+}
+
+// formFields returns the fields of the page's form whose action is action.
+func formFields(t *testing.T, html, action string) url.Values {
+	t.Helper()
+	i := strings.Index(html, `action="`+action+`"`)
+	if i < 0 {
+		t.Fatalf("no form for %s:\n%s", action, html)
+	}
+	form := html[i:]
+	form = form[:strings.Index(form, "</form>")]
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllStringSubmatch(form, -1) {
+		v.Set(m[1], unescapeHTML(m[2]))
+	}
+	return v
 }
 
 func TestFederatedSignIn(t *testing.T) {
@@ -269,7 +287,8 @@ func TestFederatedStateAndTakeover(t *testing.T) {
 	h, _ := fedHarness(t)
 	// The callback in another browser (login CSRF) is refused.
 	b := h.browser()
-	resp, _ := b.Get(h.url("/login/okta"))
+	resp, _ := b.Get(h.url("/login"))
+	resp = pressOkta(t, h, b, body(t, resp))
 	body(t, resp)
 	resp, _ = b.Get(resp.Header.Get("Location"))
 	body(t, resp)
@@ -435,9 +454,7 @@ func TestFederatedFreshSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp, err = b.Get(oktaButton(t, h, body(t, resp))); err != nil {
-		t.Fatal(err)
-	}
+	resp = pressOkta(t, h, b, body(t, resp))
 	body(t, resp)
 	toUpstream, _ := url.Parse(resp.Header.Get("Location"))
 	if q := toUpstream.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "60" {
@@ -467,5 +484,51 @@ func TestFederatedFreshSignIn(t *testing.T) {
 	r := h.redeem(h.code(b, authParams()))
 	if at, _ := claims(t, r.ID)["auth_time"].(float64); int64(at) != hourAgo {
 		t.Errorf("auth_time %v, want the upstream's %d", claims(t, r.ID)["auth_time"], hourAgo)
+	}
+}
+
+// TestFederatedStartNeedsTheLoginPage: a link to /login/okta, which any
+// site can send a browser to, shows the login page and goes nowhere else;
+// the button's form without the page's CSRF token is refused. Before, the
+// link went straight to the upstream, whose open session signed the person
+// in at once: alice's session was ended and replaced by her upstream
+// account without her doing anything. With the page's token the button
+// works (fedSignIn, TestFederatedSignIn).
+func TestFederatedStartNeedsTheLoginPage(t *testing.T) {
+	h, _ := fedHarness(t)
+	b := h.signedIn("alice")
+	resp, err := b.Get(h.url("/login/okta?next=%2Fsigned-in&fresh=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != h.url("/login?fresh=1&next=%2Fsigned-in") {
+		t.Fatalf("a link to the connection: %d → %q, want the login page", resp.StatusCode, loc)
+	}
+	resp, _ = b.Get(resp.Header.Get("Location"))
+	if html := body(t, resp); !strings.Contains(html, "Sign in with Okta") || formFields(t, html, h.url("/login/okta")).Get("fresh") != "1" {
+		t.Errorf("the login page has no Okta button keeping the link's request:\n%s", html)
+	}
+	for name, csrf := range map[string]string{"no token": "", "another token": strings.Repeat("x", 43)} {
+		form := url.Values{"next": {"/signed-in"}}
+		if csrf != "" {
+			form.Set("csrf", csrf)
+		}
+		resp, err = b.PostForm(h.url("/login/okta"), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		html := body(t, resp)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Location") != "" || !strings.Contains(html, "form expired") {
+			t.Errorf("%s: %d → %q, want the login page saying the form expired", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	resp, _ = b.Get(h.url("/signed-in"))
+	if html := body(t, resp); !strings.Contains(html, "signed in to Gatehouse as <strong>alice</strong>") {
+		t.Errorf("alice's session did not survive:\n%s", html)
+	}
+	resp, _ = b.PostForm(h.url("/login/nope"), url.Values{})
+	if body(t, resp); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown connection's button: %d", resp.StatusCode)
 	}
 }

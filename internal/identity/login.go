@@ -74,21 +74,7 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 	// max_age=0), which a federated sign-in asks of the upstream too.
 	d.Fresh = r.FormValue("fresh") == "1"
 	for _, c := range p.Connections {
-		v := url.Values{}
-		if d.Authz != "" {
-			v.Set("authz", d.Authz)
-		}
-		if d.Next != "" {
-			v.Set("next", d.Next)
-		}
-		if d.Fresh {
-			v.Set("fresh", "1")
-		}
-		u := p.url(pathLogin + "/" + c.Name)
-		if len(v) > 0 {
-			u += "?" + v.Encode()
-		}
-		d.Links = append(d.Links, link{Label: c.label(), URL: u})
+		d.Links = append(d.Links, link{Label: c.label(), URL: p.url(pathLogin + "/" + c.Name)})
 	}
 	if d.Authz != "" {
 		if aq, err := url.ParseQuery(d.Authz); err == nil {

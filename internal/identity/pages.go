@@ -25,7 +25,7 @@ h1{font-size:1.3rem;margin-top:0}label{display:block;margin:.8rem 0 .2rem;font-w
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #bbb;border-radius:6px;font:inherit}
 button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#2457c5;color:#fff;font:inherit;cursor:pointer}
 button.secondary{background:#e3e6ec;color:#1d2330}.error{background:#fde8e8;color:#8a1c1c;padding:.6rem;border-radius:6px}
-a.button{display:block;text-align:center;padding:.6rem;border:1px solid #2457c5;border-radius:6px;color:#2457c5;text-decoration:none}
+button.wide{display:block;width:100%;margin-top:.6rem}
 ul{padding-left:1.2rem}code{background:#eef;padding:0 .2rem;border-radius:3px}
 </style></head><body><main>{{end}}
 {{define "bottom"}}</main></body></html>{{end}}`
@@ -46,7 +46,13 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
-{{if .Links}}<p>or</p>{{range .Links}}<p><a class="button" href="{{.URL}}">Sign in with {{.Label}}</a></p>{{end}}{{end}}
+{{if .Links}}<p>or</p>{{range .Links}}<form method="post" action="{{.URL}}">
+<input type="hidden" name="csrf" value="{{$.CSRF}}">
+{{if $.Authz}}<input type="hidden" name="authz" value="{{$.Authz}}">{{end}}
+{{if $.Next}}<input type="hidden" name="next" value="{{$.Next}}">{{end}}
+{{if $.Fresh}}<input type="hidden" name="fresh" value="1">{{end}}
+<button type="submit" class="secondary wide">Sign in with {{.Label}}</button>
+</form>{{end}}{{end}}
 {{template "bottom"}}{{end}}
 
 {{define "consent"}}{{template "top" .}}
@@ -102,7 +108,7 @@ type pageData struct {
 	Links                 []link
 }
 
-type link struct{ Label, URL string }
+type link struct{ Label, URL string } // a federated sign-in: its label and its form's action
 
 // renderPage writes a page with headers that keep it out of caches and
 // frames (clickjacking a consent or login form).

@@ -3,9 +3,12 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,12 +77,20 @@ connections:
 	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
 		Getenv: func(k string) string { return env[k] }})
 	defer func() { cancel(); <-done }()
-	_, page, _ := get(t, base+"/login")
-	if !strings.Contains(page, "Corp SSO") || !strings.Contains(page, "/login/corp") {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if !strings.Contains(page, "Sign in with Corp SSO") || !strings.Contains(page, `action="`+base+`/login/corp"`) || csrf == nil {
 		t.Fatalf("login page has no Corp SSO button:\n%s", page)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(base + "/login/corp")
+	resp, err = client.PostForm(base+"/login/corp", url.Values{"csrf": {csrf[1]}})
 	if err != nil {
 		t.Fatal(err)
 	}
