@@ -34,9 +34,14 @@ type authzRequest struct {
 	challenge   string
 	prompt      map[string]bool
 	maxAge      int // -1 when absent
-	loginHint   string
-	hintSub     string // sub of a valid id_token_hint
-	raw         url.Values
+	// loginAfter (Unix seconds, 0 when absent) is when Gatehouse sent the
+	// person to sign in afresh, for prompt=login or max_age=0, which the
+	// login page's way back leaves out: the session must be at least as
+	// new (loginAfterParam).
+	loginAfter int64
+	loginHint  string
+	hintSub    string // sub of a valid id_token_hint
+	raw        url.Values
 }
 
 // parseAuthorize validates an authorization request. page is set when the
@@ -157,6 +162,13 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 		}
 		req.maxAge = n
 	}
+	if la := q.Get(loginAfterParam); la != "" {
+		n, err := strconv.ParseInt(la, 10, 64)
+		if err != nil || n <= 0 {
+			return req, "", errInvalidRequest("%s must be a positive integer", loginAfterParam)
+		}
+		req.loginAfter = n
+	}
 	req.loginHint = q.Get("login_hint")
 	if h := q.Get("id_token_hint"); h != "" {
 		claims, err := p.parseIDToken(h)
@@ -213,12 +225,25 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			p.redirectError(w, r, req, errLoginRequired("the user is not signed in"))
 			return
 		}
+		if ok && p.staleSignIn(req, sess) {
+			// Back from the login page with a sign-in older than the
+			// request that demanded a fresh one: an upstream provider
+			// answered from a session it already had, or the way back
+			// was taken without signing in. OpenID Connect: an error.
+			p.redirectError(w, r, req, errLoginRequired("a fresh sign-in was asked for, and the person's sign-in is older than the request"))
+			return
+		}
 		// The login page comes back with this request, minus what asked
-		// for a fresh login (else it would ask forever).
+		// for a fresh login (else it would ask forever) and with when it
+		// was asked for instead.
 		next := cloneValues(q)
 		next.Del("prompt")
+		fresh := req.prompt["login"] || req.maxAge == 0
 		if req.maxAge == 0 {
 			next.Del("max_age")
+		}
+		if fresh {
+			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix(), 10))
 		}
 		for v := range req.prompt {
 			if v != "login" && v != "select_account" {
@@ -226,7 +251,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		login := p.url(pathLogin) + "?authz=" + url.QueryEscape(next.Encode())
-		if req.prompt["login"] || req.maxAge == 0 {
+		if fresh {
 			// The login page asks an upstream provider for a fresh
 			// sign-in too (handleFederatedStart).
 			login += "&fresh=1"
@@ -250,9 +275,21 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.issueCode(w, r, req, sess)
 }
 
+// loginAfterParam carries authzRequest.loginAfter through the login page.
+// It only ever asks for more (a newer sign-in), so a request that comes
+// with it from elsewhere gains nothing by it.
+const loginAfterParam = "login_after"
+
+// staleSignIn reports whether the session's sign-in is older than the
+// fresh one req asked for (loginAfter), beyond the clock skew allowed an
+// upstream provider's auth_time.
+func (p *Provider) staleSignIn(req *authzRequest, s store.LoginSession) bool {
+	return req.loginAfter > 0 && s.AuthTime.Unix()+skewSeconds < req.loginAfter
+}
+
 func (p *Provider) needsLogin(req *authzRequest, s store.LoginSession, u store.User, ok bool) bool {
 	switch {
-	case !ok, req.prompt["login"], req.prompt["select_account"], req.maxAge == 0:
+	case !ok, req.prompt["login"], req.prompt["select_account"], req.maxAge == 0, p.staleSignIn(req, s):
 		return true
 	case req.maxAge > 0 && p.now().Unix()-s.AuthTime.Unix() > int64(req.maxAge):
 		return true
@@ -263,11 +300,11 @@ func (p *Provider) needsLogin(req *authzRequest, s store.LoginSession, u store.U
 }
 
 func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username string) (bool, error) {
+	if req.prompt["consent"] {
+		return true, nil // asked for, also of a first-party client
+	}
 	if req.client.FirstParty {
 		return false, nil
-	}
-	if req.prompt["consent"] {
-		return true, nil
 	}
 	c, err := p.Store.Identity().Consent(ctx, username, req.client.ClientID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !since(req.client, c.GrantedAt) {
@@ -375,6 +412,13 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		ev.Type, ev.Decision = audit.ConsentDenied, "deny"
 		_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
 		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
+		return
+	}
+	// The sign-in must still be what the request asks for (max_age, a
+	// fresh sign-in, the hinted person): a consent page left open past
+	// max_age goes back to /authorize, which asks for a sign-in again.
+	if p.needsLogin(req, sess, user, true) {
+		http.Redirect(w, r, p.url(pathAuthorize)+"?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
 	// The consent adds to what the person allowed before (what a token
