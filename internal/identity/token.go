@@ -271,7 +271,19 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if old.ClientID != client.ClientID || !since(client, old.IssuedAt) {
 		return nil, errInvalidGrant("the refresh token was issued to another client")
 	}
-	if !now.Before(old.ExpiresAt) || !now.Before(old.GrantExpiresAt) {
+	if !now.Before(old.GrantExpiresAt) {
+		return nil, errInvalidGrant("the refresh token is invalid or expired")
+	}
+	// A used token is a replay also once its own lifetime is over: kept,
+	// with its single-use marker, until its grant ends, so that a client
+	// coming back after a thief rotated its token on revokes the thief's
+	// tokens too (as a code replayed late does).
+	if used, err := id.Consumed(ctx, consumeRefresh, h); err != nil {
+		return nil, errServer(err)
+	} else if used {
+		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
+	}
+	if !now.Before(old.ExpiresAt) {
 		return nil, errInvalidGrant("the refresh token is invalid or expired")
 	}
 	revoked, err := id.Revoked(ctx, old.GrantID, "")
@@ -290,15 +302,10 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
 	}
-	// A second use is a replay whatever else it asks; a first use with a
-	// scope or resource beyond the grant is refused without spending the
-	// token (RFC 6749 section 6: the old token goes only when a new one is
-	// issued), so the client's corrected retry is no replay.
-	if used, err := id.Consumed(ctx, consumeRefresh, h); err != nil {
-		return nil, errServer(err)
-	} else if used {
-		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
-	}
+	// A second use is a replay whatever else it asks (above); a first use
+	// with a scope or resource beyond the grant is refused without
+	// spending the token (RFC 6749 section 6: the old token goes only when
+	// a new one is issued), so the client's corrected retry is no replay.
 	granted, _ := parseScope(old.Scope)
 	scopes := granted
 	if s := get(f, "scope"); s != "" {
@@ -318,7 +325,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if e != nil {
 		return nil, e
 	}
-	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.ExpiresAt)
+	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.GrantExpiresAt)
 	if err != nil {
 		return nil, errServer(err)
 	}

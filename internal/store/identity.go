@@ -103,7 +103,8 @@ type Identity interface {
 	// not mark the code used: single use is the Consumer's decision.
 	AuthCode(ctx context.Context, hash string) (AuthCode, error)
 
-	// CreateRefreshToken stores an issued refresh token.
+	// CreateRefreshToken stores an issued refresh token, kept until its
+	// grant ends (GrantExpiresAt), also past its own expiry.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RefreshToken returns the token with the hash, or ErrNotFound.
 	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)

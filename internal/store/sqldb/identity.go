@@ -99,8 +99,14 @@ func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) 
 	if err != nil {
 		return err
 	}
+	// Kept until its grant ends, past its own expiry (the document's): a
+	// used token shown again then still revokes its grant.
+	keep := t.ExpiresAt
+	if t.GrantExpiresAt.After(keep) {
+		keep = t.GrantExpiresAt
+	}
 	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, username, doc, expires_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, t.Username, d, t.ExpiresAt.UnixMicro())
+		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, t.Username, d, keep.UnixMicro())
 }
 
 func (i identity) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
