@@ -130,6 +130,15 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok, hint st
 	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
 		c, err := p.parseAccessToken(ctx, tok)
 		if err == nil {
+			// Expired by the issuer's own clock (RFC 7662: inactive); the
+			// skew parseAccessToken allows is for other replicas' clocks.
+			// And only a resource server (a service client) or the
+			// client the token was issued to learns about a token: any
+			// other client, a self-registered one say, learns nothing of
+			// whose it is or whether it was revoked.
+			if p.now().Unix() >= c.Expiry || client.Kind != store.KindService && c.ClientID != client.ClientID {
+				return inactive, nil
+			}
 			out := map[string]any{"active": true, "token_type": "Bearer", "scope": c.Scope, "client_id": c.ClientID,
 				"sub": c.Subject, "aud": c.Audience, "iss": c.Issuer, "jti": c.JTI, "exp": c.Expiry, "iat": c.IssuedAt}
 			if c.GrantID != "" {
