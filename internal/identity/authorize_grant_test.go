@@ -29,7 +29,7 @@ func TestAuthorizeRefusesUnregisteredCodeGrant(t *testing.T) {
 	}
 
 	// A self-registered client without the person's consent: a page.
-	r := h.register(`{"redirect_uris":["https://cc.example/cb"],"grant_types":["client_credentials"]}`)
+	r := h.register(`{"redirect_uris":["https://cc.example/cb"],"grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"]}`)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("register: %d %v", r.Status, r.JSON)
 	}

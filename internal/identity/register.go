@@ -190,7 +190,11 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 	for _, g := range m.GrantTypes {
 		switch g {
 		case grantCode, grantRefresh:
-		case grantClientCredentials, grantTokenExchange:
+		case grantClientCredentials:
+			// Tokens with no person behind them, for whoever asks:
+			// service clients are an admin's to add.
+			return errInvalidClientMetadata("grant type client_credentials is not open to registration: an admin adds service clients")
+		case grantTokenExchange:
 			if m.TokenEndpointAuthMethod == authNone {
 				return errInvalidClientMetadata("grant type %s needs a confidential client", g)
 			}

@@ -63,7 +63,7 @@ func TestRegisterPublicClient(t *testing.T) {
 
 func TestRegisterConfidentialClient(t *testing.T) {
 	h := newHarness(t)
-	r := h.register(`{"redirect_uris":["https://agent.example/cb"],"grant_types":["authorization_code","client_credentials"]}`)
+	r := h.register(`{"redirect_uris":["https://agent.example/cb"],"grant_types":["authorization_code","urn:ietf:params:oauth:grant-type:token-exchange"]}`)
 	if r.Status != 201 || r.JSON["token_endpoint_auth_method"] != "client_secret_basic" || r.JSON["client_secret_expires_at"] != float64(0) {
 		t.Fatalf("register: %v", r.JSON)
 	}
@@ -72,8 +72,12 @@ func TestRegisterConfidentialClient(t *testing.T) {
 	if !c.Confidential() || strings.Contains(c.SecretHash, secret) || !strings.HasPrefix(c.SecretHash, "$sha256$") {
 		t.Errorf("stored secret %q", c.SecretHash)
 	}
-	if tr := h.token(id, secret, url.Values{"grant_type": {"client_credentials"}}); tr.Status != 200 {
-		t.Errorf("client_credentials with the issued secret: %v", tr.JSON)
+	// The issued secret authenticates the client (here at introspection).
+	if in := h.post("/introspect", id, secret, url.Values{"token": {"x"}}); in.Status != 200 {
+		t.Errorf("the issued secret: %d %v", in.Status, in.JSON)
+	}
+	if in := h.post("/introspect", id, secret+"x", url.Values{"token": {"x"}}); in.Status != 401 {
+		t.Errorf("another secret: %d %v", in.Status, in.JSON)
 	}
 }
 
@@ -93,6 +97,8 @@ func TestRegisterRefusals(t *testing.T) {
 		{"implicit", `{"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"]}`, "invalid_client_metadata"},
 		{"response type token", `{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata"},
 		{"public client_credentials", `{"token_endpoint_auth_method":"none","grant_types":["client_credentials"]}`, "invalid_client_metadata"},
+		{"client_credentials", `{"grant_types":["client_credentials"]}`, "invalid_client_metadata"},
+		{"client_credentials besides a code", `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","client_credentials"]}`, "invalid_client_metadata"},
 		{"not JSON", `redirect_uris=x`, "invalid_client_metadata"},
 		{"array", `[1]`, "invalid_client_metadata"},
 		{"bad client_uri", `{"redirect_uris":["https://a.example/cb"],"client_uri":"javascript:x"}`, "invalid_client_metadata"},

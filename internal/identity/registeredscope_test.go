@@ -28,8 +28,9 @@ func TestRegisteredScopeLimitsGrants(t *testing.T) {
 	}
 
 	b := h.signedIn("alice")
-	// code runs the authorization (consenting when asked) and redeems the code.
-	code := func(scope string) tokenResult {
+	// codeFor runs the authorization of a client registered with cb
+	// (consenting when asked) and redeems the code; code does it for id.
+	codeFor := func(id, secret, scope string) tokenResult {
 		t.Helper()
 		resp := h.authorize(b, authParams("client_id", id, "redirect_uri", cb, "scope", scope))
 		if resp.StatusCode == http.StatusOK {
@@ -43,6 +44,7 @@ func TestRegisteredScopeLimitsGrants(t *testing.T) {
 		return h.token(id, secret, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
 			"code_verifier": {verifier}, "redirect_uri": {cb}})
 	}
+	code := func(scope string) tokenResult { t.Helper(); return codeFor(id, secret, scope) }
 	r := code("openid profile email tools reports")
 	if r.Status != 200 || r.JSON["scope"] != "openid tools" {
 		t.Fatalf("beyond the registration: %d %v, want the registered part", r.Status, r.JSON)
@@ -61,37 +63,18 @@ func TestRegisteredScopeLimitsGrants(t *testing.T) {
 		t.Errorf("tool scope alone: %d %v", r.Status, r.JSON)
 	}
 
-	// client_credentials: the same limit.
-	reg = h.register(`{"grant_types":["client_credentials"],"scope":"tools"}`)
-	if reg.Status != 201 {
-		t.Fatalf("register: %v", reg.JSON)
-	}
-	svc, svcSecret := reg.JSON["client_id"].(string), reg.JSON["client_secret"].(string)
-	for scope, want := range map[string]string{"tools reports": "tools", "tools": "tools", "tool:sales_report": "tool:sales_report",
-		"reports": "invalid_scope", "": ""} {
-		r := h.token(svc, svcSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
-		got, _ := r.JSON["scope"].(string)
-		if r.Error != "" {
-			got = r.Error
-		}
-		if got != want {
-			t.Errorf("client_credentials scope %q: %d %v, want %s", scope, r.Status, r.JSON, want)
-		}
-	}
-
 	// No scope registered, or none offered here: not limited (the
 	// default, named in the answer when a scope was asked for).
 	for doc, echo := range map[string]any{
-		`{"grant_types":["client_credentials"]}`:                    nil,
-		`{"grant_types":["client_credentials"],"scope":"claudeai"}`: "openid profile email offline_access tools reports",
+		`{"redirect_uris":["` + cb + `"]}`:                    nil,
+		`{"redirect_uris":["` + cb + `"],"scope":"claudeai"}`: "openid profile email offline_access tools reports",
 	} {
 		reg := h.register(doc)
 		if reg.Status != 201 || reg.JSON["scope"] != echo {
 			t.Fatalf("register %s: %v, want scope %v", doc, reg.JSON, echo)
 		}
-		r := h.token(reg.JSON["client_id"].(string), reg.JSON["client_secret"].(string),
-			url.Values{"grant_type": {"client_credentials"}, "scope": {"tools reports"}})
-		if r.Status != 200 || r.JSON["scope"] != "tools reports" {
+		r := codeFor(reg.JSON["client_id"].(string), reg.JSON["client_secret"].(string), "openid tools reports")
+		if r.Status != 200 || r.JSON["scope"] != "openid tools reports" {
 			t.Errorf("%s: %d %v", doc, r.Status, r.JSON)
 		}
 	}
