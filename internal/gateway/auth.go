@@ -364,7 +364,7 @@ func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.C
 		}
 		c = &claims
 	}
-	revoked, err := g.Revocations.Revoked(ctx, c.GrantID, c.JTI)
+	revoked, err := c.Revoked(ctx, g.Revocations)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRevocationUnknown, err)
 	}

@@ -375,15 +375,19 @@ func TestRefresherPicksUpChanges(t *testing.T) {
 }
 
 // A revoked access token stops working at /mcp within the recheck bound,
-// whether the token itself or its whole grant was revoked, even though the
-// gateway had verified and cached it.
+// whether the token itself, its whole grant or a token it was exchanged
+// from (RFC 8693) was revoked, even though the gateway had verified and
+// cached it.
 func TestRevokedTokenRefused(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	byJTI := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-1" })
 	byGrant := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-2" })
 	other := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-3" })
-	for _, tok := range []string{byJTI, byGrant, other} {
+	byParent := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) {
+		c.GrantID, c.Parents = "grant-4", []string{"at-first", "at-revoked"}
+	})
+	for _, tok := range []string{byJTI, byGrant, other, byParent} {
 		if resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
 			t.Fatalf("before revocation: status %d", resp.StatusCode)
 		}
@@ -399,8 +403,11 @@ func TestRevokedTokenRefused(t *testing.T) {
 	if err := e.st.Identity().Revoke(ctx, store.RevokedGrant, "grant-2", exp); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.st.Identity().Revoke(ctx, store.RevokedToken, "at-revoked", exp); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(gateway.RevocationRecheck + 100*time.Millisecond)
-	for name, tok := range map[string]string{"token revoked": byJTI, "grant revoked": byGrant} {
+	for name, tok := range map[string]string{"token revoked": byJTI, "grant revoked": byGrant, "parent revoked": byParent} {
 		resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + tok})
 		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(got, `error="invalid_token"`) || !strings.Contains(got, "revoked") {
 			t.Errorf("%s: status %d, WWW-Authenticate %q; want 401 invalid_token, revoked", name, resp.StatusCode, got)

@@ -498,7 +498,7 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	}
 	// A token revoked since the session last used it hears no more
 	// (and one whose status the store cannot tell, nothing either).
-	if revoked, err := g.Revocations.Revoked(ctx, cl.GrantID, cl.JTI); err != nil || revoked {
+	if revoked, err := cl.Revoked(ctx, g.Revocations); err != nil || revoked {
 		return false
 	}
 	who, err := cat.resolve(cl)

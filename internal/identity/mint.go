@@ -32,6 +32,7 @@ type grant struct {
 	grantID   string
 	act       *accesstoken.Actor
 	notAfter  time.Time // zero: no cap beyond the access-token lifetime
+	parents   []string  // the tokens an exchanged one comes from (Claims.Parents)
 }
 
 // tokenResponse is RFC 6749 §5.1 (+ OIDC's id_token, RFC 8693's
@@ -58,7 +59,7 @@ func (p *Provider) mintAccess(g grant) (*tokenResponse, error) {
 	c := accesstoken.Claims{
 		Issuer: p.Issuer, Audience: accesstoken.Audience(g.aud), ClientID: g.client.ClientID,
 		Scope: joinScope(p.scopesFor(g.scopes, g.aud)), JTI: randomID(), IssuedAt: now.Unix(), Expiry: exp.Unix(),
-		SessionID: g.sessionID, Act: g.act, GrantID: g.grantID,
+		SessionID: g.sessionID, Act: g.act, GrantID: g.grantID, Parents: g.parents,
 	}
 	if g.user != nil {
 		c.Subject = g.user.Username
@@ -174,7 +175,7 @@ func (p *Provider) parseAccessToken(ctx context.Context, tok string) (accesstoke
 // person's) was removed, disabled or created after it. Its errors wrap
 // accesstoken.ErrInvalid and say which, but a store failure's.
 func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
-	revoked, err := p.Store.Identity().Revoked(ctx, c.GrantID, c.JTI)
+	revoked, err := c.Revoked(ctx, p.Store.Identity())
 	if err != nil {
 		return err
 	}

@@ -412,6 +412,12 @@ func (p *Provider) grantClientCredentials(ctx context.Context, r *http.Request, 
 	return p.issue(ctx, r, audit.TokenIssued, grantClientCredentials, g, "", nil)
 }
 
+// maxExchanges bounds how many exchanges a token may come from: each one
+// nests the act claim once more and names one more token whose revocation
+// is checked at every use (Claims.Parents), so an agent exchanging its own
+// tokens over and over cannot make them grow without end.
+const maxExchanges = 8
+
 // RFC 8693 token types.
 const (
 	tokenTypeAccess  = "urn:ietf:params:oauth:token-type:access_token"
@@ -422,7 +428,8 @@ const (
 // the subject token is the person's access token, the actor is the
 // authenticated agent client (proved again by actor_token when one is
 // sent). The result's act names the agent, and any earlier actors nested
-// inside it; it never outlives the subject token or its grant.
+// inside it; it never outlives the subject token or its grant, and revoking
+// the subject token revokes it (Claims.Parents).
 func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
 	if !client.Confidential() {
 		return nil, errUnauthorizedClient("token exchange needs an authenticated client")
@@ -449,6 +456,9 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	}
 	if subject.GrantID == "" {
 		return nil, errInvalidGrant("the subject_token does not represent a person")
+	}
+	if len(subject.Parents) >= maxExchanges {
+		return nil, errInvalidGrant("the subject_token was exchanged %d times already: ask with the person's own token", maxExchanges)
 	}
 	at, att := get(f, "actor_token"), get(f, "actor_token_type")
 	switch {
@@ -538,7 +548,8 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	}
 	g := grant{client: client, user: &user, sessionID: subject.SessionID, authTime: time.Unix(subject.AuthTime, 0),
 		scopes: scopes, aud: aud, grantID: subject.GrantID, notAfter: time.Unix(subject.Expiry, 0),
-		act: &accesstoken.Actor{Sub: client.ClientID, ClientID: client.ClientID, Act: subject.Act}}
+		act:     &accesstoken.Actor{Sub: client.ClientID, ClientID: client.ClientID, Act: subject.Act},
+		parents: append(slices.Clip(subject.Parents), subject.JTI)}
 	// No ID token and no refresh token: the agent asks again with a fresh
 	// subject token.
 	resp, err := p.mintAccess(g)

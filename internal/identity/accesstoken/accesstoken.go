@@ -4,6 +4,7 @@
 package accesstoken
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,27 @@ type Claims struct {
 	// client itself. Revoking the grant revokes the token (see
 	// store.Identity.Revoked).
 	GrantID string `json:"gid,omitempty"`
+	// Parents are the IDs (jti) of the tokens this one was exchanged from
+	// (RFC 8693), the first one first: revoking any of them revokes this
+	// one too (Revoked).
+	Parents []string `json:"pjti,omitempty"`
+}
+
+// Revocations says whether a grant or a token ID was revoked (the
+// store's Identity().Revoked); empty IDs are not.
+type Revocations interface {
+	Revoked(ctx context.Context, grantID, jti string) (bool, error)
+}
+
+// Revoked reports whether c was revoked: its grant, itself, or a token it
+// was exchanged from.
+func (c *Claims) Revoked(ctx context.Context, r Revocations) (bool, error) {
+	for _, jti := range append([]string{c.JTI}, c.Parents...) {
+		if revoked, err := r.Revoked(ctx, c.GrantID, jti); err != nil || revoked {
+			return revoked, err
+		}
+	}
+	return false, nil
 }
 
 // Errors of Verify, wrapped with detail that names no secret.
