@@ -72,7 +72,7 @@ func startDemoIssuer() *demoIssuer {
 			json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
 			return
 		}
-		resp, ok := d.Minter.Introspect(r.Context(), r.PostFormValue("token"), id)
+		resp, ok := d.Minter.Introspect(r.Context(), r.PostFormValue("token"), id, true)
 		if !ok {
 			resp = map[string]any{"active": false}
 		}

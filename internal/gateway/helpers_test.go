@@ -161,7 +161,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.mux.HandleFunc("POST /introspect", func(w http.ResponseWriter, r *http.Request) {
 		id, _, _ := r.BasicAuth()
 		id, _ = url.QueryUnescape(id)
-		resp, ok := minter.Introspect(r.Context(), r.PostFormValue("token"), id)
+		resp, ok := minter.Introspect(r.Context(), r.PostFormValue("token"), id, true)
 		if !ok {
 			resp = map[string]any{"active": false}
 		}

@@ -60,8 +60,9 @@ type Provider struct {
 	Now func() time.Time
 	// Introspect, when set, is asked first by /introspect: it handles
 	// permission slips (single use: consumed on first introspection).
-	// ok=false means "not mine, continue".
-	Introspect func(ctx context.Context, token, callerClientID string) (resp map[string]any, ok bool)
+	// service says the caller is a service client. ok=false means "not
+	// mine, continue".
+	Introspect func(ctx context.Context, token, callerClientID string, service bool) (resp map[string]any, ok bool)
 	// MCPResource is the resource URI of the MCP endpoint: the default
 	// audience of access tokens and an accepted RFC 8707 resource. Zero
 	// means Issuer + "/mcp".

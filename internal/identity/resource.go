@@ -110,7 +110,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Introspect != nil {
-		if resp, ok := p.Introspect(ctx, tok, client.ClientID); ok {
+		if resp, ok := p.Introspect(ctx, tok, client.ClientID, client.Kind == store.KindService); ok {
 			writeJSON(w, http.StatusOK, resp)
 			return
 		}

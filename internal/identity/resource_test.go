@@ -365,7 +365,7 @@ func TestIntrospection(t *testing.T) {
 func TestIntrospectHook(t *testing.T) {
 	var asked []string
 	h := newHarness(t, func(p *Provider) {
-		p.Introspect = func(_ context.Context, token, caller string) (map[string]any, bool) {
+		p.Introspect = func(_ context.Context, token, caller string, _ bool) (map[string]any, bool) {
 			asked = append(asked, caller)
 			if token == "slip-1" {
 				return map[string]any{"active": true, "scope": "tool:sales_report"}, true

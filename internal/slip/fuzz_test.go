@@ -26,7 +26,7 @@ func FuzzIntrospect(f *testing.F) {
 	f.Add("")
 	active := 0
 	f.Fuzz(func(t *testing.T, tok string) {
-		resp, ok := fx.m.Introspect(context.Background(), tok, "billing-api")
+		resp, ok := fx.m.Introspect(context.Background(), tok, "billing-api", true)
 		if ok && resp["active"] == true {
 			// Only the genuine slip (or a re-encoding of its very bytes),
 			// and only once in the whole run.

@@ -417,12 +417,14 @@ func event(c *slipverify.Claims) audit.Event {
 }
 
 // Introspect answers an RFC 7662 introspection of token by the client
-// callerClientID (authenticated by the caller). ok is false when token is
-// not a slip at all, so that the identity provider answers for its own
-// tokens. For a slip, the first introspection of a valid one redeems it and
-// answers active with its claims; every later one, and any for an invalid,
-// expired or foreign slip, answers {"active": false}.
-func (m *Minter) Introspect(ctx context.Context, token, callerClientID string) (resp map[string]any, ok bool) {
+// callerClientID (authenticated by the caller; service: a service client,
+// a resource server). ok is false when token is not a slip at all, so that
+// the identity provider answers for its own tokens. For a slip, the first
+// introspection of a valid one by its redeemer (the client it names, or
+// any service client when it names none) redeems it and answers active
+// with its claims; every later one, and any for an invalid, expired or
+// foreign slip, or by another client, answers {"active": false}.
+func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, service bool) (resp map[string]any, ok bool) {
 	if !isSlip(token) {
 		return nil, false
 	}
@@ -460,7 +462,10 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string) (
 		m.recorder().Record(ctx, e)
 		return inactive, true
 	}
-	if d.Redeemer != "" && d.Redeemer != callerClientID {
+	// A slip that names no redeemer is any service client's to redeem,
+	// never another client's (an agent anyone can register, say), which
+	// would spend it before the API it was minted for.
+	if d.Redeemer != "" && d.Redeemer != callerClientID || d.Redeemer == "" && !service {
 		e := event(c)
 		e.Type, e.Status = audit.SlipReplay, "wrong_client"
 		e.Detail = map[string]any{"introspected_by": callerClientID}

@@ -168,10 +168,10 @@ func TestLocalSlips(t *testing.T) {
 	// Introspection refuses a local slip anywhere, even here, where it is
 	// valid, and records the attempt: such a slip has leaked. Here the
 	// record has its claims; elsewhere (MAC unchecked) none.
-	if resp, ok := other.Introspect(ctx, tok, "billing-api"); !ok || resp["active"] != false {
+	if resp, ok := other.Introspect(ctx, tok, "billing-api", true); !ok || resp["active"] != false {
 		t.Errorf("another replica's introspection = %v, %v", resp, ok)
 	}
-	if resp, ok := f.m.Introspect(ctx, tok, "random-app"); !ok || resp["active"] != false {
+	if resp, ok := f.m.Introspect(ctx, tok, "random-app", false); !ok || resp["active"] != false {
 		t.Errorf("introspection here = %v, %v", resp, ok)
 	}
 	if got := otherAudit.types(); !slices.Equal(got, []string{"slip.replay_refused:local"}) || otherAudit.events[0].Actor != "" ||
@@ -241,7 +241,7 @@ func TestRedeemQueued(t *testing.T) {
 	}
 	// Spent for every other way of asking; another replica does not
 	// even take it (a local slip).
-	if resp, _ := f.m.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
+	if resp, _ := f.m.Introspect(ctx, tok, "billing-api", true); resp["active"] != false {
 		t.Errorf("introspected active after RedeemQueued")
 	}
 	other := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Now: f.m.Now}
@@ -301,10 +301,10 @@ func TestIntrospect(t *testing.T) {
 	f := newFixture(t, openSQLite(t))
 	ctx := context.Background()
 	at, _ := accesstoken.Mint(f.keys, accesstoken.Claims{Issuer: issuer, Subject: "alice", Audience: accesstoken.Audience{"x"}, JTI: "x", IssuedAt: f.now.Unix(), Expiry: f.now.Unix() + 60})
-	if _, ok := f.m.Introspect(ctx, at, "billing-api"); ok {
+	if _, ok := f.m.Introspect(ctx, at, "billing-api", true); ok {
 		t.Error("an access token was taken for a slip")
 	}
-	if _, ok := f.m.Introspect(ctx, "not a token", "billing-api"); ok {
+	if _, ok := f.m.Introspect(ctx, "not a token", "billing-api", true); ok {
 		t.Error("garbage was taken for a slip")
 	}
 
@@ -314,21 +314,21 @@ func TestIntrospect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another client may not redeem it, and its try does not spend it.
-	if resp, ok := f.m.Introspect(ctx, tok, "someone-else"); !ok || resp["active"] != false {
+	if resp, ok := f.m.Introspect(ctx, tok, "someone-else", false); !ok || resp["active"] != false {
 		t.Errorf("foreign client: %v %v", resp, ok)
 	}
-	resp, ok := f.m.Introspect(ctx, tok, "billing-api")
+	resp, ok := f.m.Introspect(ctx, tok, "billing-api", true)
 	if !ok || resp["active"] != true || resp["jti"] != c.JTI || resp["sub"] != "alice" || resp["client_id"] != "acme-assistant" || resp["scope"] != "tool:refund" {
 		t.Fatalf("first introspection = %v, %v", resp, ok)
 	}
-	if resp, ok := f.m.Introspect(ctx, tok, "billing-api"); !ok || resp["active"] != false || len(resp) != 1 {
+	if resp, ok := f.m.Introspect(ctx, tok, "billing-api", true); !ok || resp["active"] != false || len(resp) != 1 {
 		t.Errorf("second introspection = %v, %v", resp, ok)
 	}
 	// Expired: inactive, and never spent. The issuer's clock decides: a
 	// second past exp is past it (the leeway is for tools' clocks).
 	tok3, c3, _ := f.m.Mint(slip.Request{Tool: "refund", Args: canon, Subject: "alice", Actor: agent()})
 	*f.now = time.Unix(c3.Expiry+1, 0)
-	if resp, _ := f.m.Introspect(ctx, tok3, "billing-api"); resp["active"] != false {
+	if resp, _ := f.m.Introspect(ctx, tok3, "billing-api", true); resp["active"] != false {
 		t.Errorf("expired slip introspected active")
 	}
 	want := []string{"slip.replay_refused:wrong_client", "slip.redeemed:ok", "slip.replay_refused:refused", "slip.replay_refused:expired"}
@@ -370,7 +370,7 @@ func TestSingleUseAcrossReplicas(t *testing.T) {
 			if _, err := other.Redeem(ctx, tok, "sales_report", []byte(`{"month":"2026-10"}`)); !errors.Is(err, slipverify.ErrUsed) {
 				t.Errorf("second replica redeemed: %v", err)
 			}
-			if resp, _ := other.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
+			if resp, _ := other.Introspect(ctx, tok, "billing-api", true); resp["active"] != false {
 				t.Errorf("second replica introspected active")
 			}
 		})

@@ -81,7 +81,7 @@ func TestRecordSpent(t *testing.T) {
 			if _, err := other.Redeem(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrInvalid) {
 				t.Errorf("Redeem on another replica = %v, want ErrInvalid", err)
 			}
-			if resp, _ := other.Introspect(ctx, tok, "billing-api"); resp["active"] != false {
+			if resp, _ := other.Introspect(ctx, tok, "billing-api", true); resp["active"] != false {
 				t.Errorf("introspected active after it was spent")
 			}
 			// An introspection of a spent slip before its executor runs
@@ -90,7 +90,7 @@ func TestRecordSpent(t *testing.T) {
 			if _, err := f.m.RecordSpent(ctx, log, tokI, &cI, callEvents(cI)...); err != nil {
 				t.Fatal(err)
 			}
-			if resp, _ := f.m.Introspect(ctx, tokI, "random-app"); resp["active"] != false {
+			if resp, _ := f.m.Introspect(ctx, tokI, "random-app", false); resp["active"] != false {
 				t.Errorf("introspected a spent local slip active")
 			}
 			if _, err := f.m.RedeemQueued(ctx, tokI, "sales_report", []byte(args)); err != nil {
