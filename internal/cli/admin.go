@@ -278,24 +278,35 @@ func userCommand() *command {
 			}
 			return err
 		}},
-		&adminCmd{name: "passwd", usage: "USERNAME", summary: "Set a user's password, read from standard input", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-			pw, err := readSecret(env, "password")
-			if err != nil {
+		&adminCmd{name: "passwd", usage: "USERNAME", summary: "Set a user's password, read from standard input, ending their sessions, grants and consents",
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				pw, err := readSecret(env, "password")
+				if err != nil {
+					return err
+				}
+				h, err := config.Argon2.Hash(pw)
+				if err != nil {
+					return err
+				}
+				// A new password is what an operator sets when the old one
+				// leaked: what was won with it ends with it.
+				err = st.InTx(ctx, func(tx store.Tenant) error {
+					err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+						u.PasswordHash = h
+						return u, nil
+					})
+					if err != nil {
+						return err
+					}
+					*ended, err = config.EndUser(ctx, tx, fs.Arg(0))
+					return err
+				})
+				if err == nil {
+					fmt.Fprintf(env.Stdout, "~ user %s (password; ended %s)\n", fs.Arg(0), ended)
+				}
 				return err
-			}
-			h, err := config.Argon2.Hash(pw)
-			if err != nil {
-				return err
-			}
-			err = st.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
-				u.PasswordHash = h
-				return u, nil
-			})
-			if err == nil {
-				fmt.Fprintf(env.Stdout, "~ user %s (password)\n", fs.Arg(0))
-			}
-			return err
-		}},
+			},
+			detail: func() map[string]any { return map[string]any{"ended": *ended} }},
 	)
 }
 

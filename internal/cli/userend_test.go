@@ -277,3 +277,35 @@ func TestApplyPruneAndDisableEndWhatTheUserHeld(t *testing.T) {
 		checkCarolEnded(t, g, old, refresh, "carol's first password")
 	})
 }
+
+// TestNewPasswordEndsWhatTheOldOneWon: a new password, set with 'user
+// passwd' or in a tenant file, ends the person's sessions, grants and
+// consents, as an operator resetting a leaked password expects: whoever
+// signed in with the old one keeps neither the browser session nor the
+// refresh token. Before, only the hash changed.
+func TestNewPasswordEndsWhatTheOldOneWon(t *testing.T) {
+	t.Run("user passwd", func(t *testing.T) {
+		g := e2e.Start(t, strings.Replace(endTenant, "%s", "", 1), nil)
+		old, refresh := carolSignedIn(t, g)
+		r := must(t, run(t, nil, "carol's brand new password\n", "user", "passwd", "carol", "--data", g.Data))
+		if !strings.Contains(r.stdout, "~ user carol (password; ended 1 session, 1 grant, 1 consent)") {
+			t.Errorf("user passwd said: %s", r.stdout)
+		}
+		wantEnded(t, endedDetail(t, g.Data, "~", "carol"))
+		checkCarolEnded(t, g, old, refresh, "carol's brand new password")
+	})
+	t.Run("apply", func(t *testing.T) {
+		g := e2e.Start(t, strings.Replace(endTenant, "%s", "", 1), nil)
+		old, refresh := carolSignedIn(t, g)
+		p := filepath.Join(t.TempDir(), "tenant.yaml")
+		yaml := strings.Replace(strings.Replace(endTenant, "%s", "", 1), "carol's first password", "carol's second password", 1)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := must(t, run(t, nil, "", "apply", "-f", p, "--data", g.Data))
+		if !strings.Contains(r.stdout, "~ user carol (password; ends 1 session, 1 grant, 1 consent)") {
+			t.Errorf("apply said: %s", r.stdout)
+		}
+		checkCarolEnded(t, g, old, refresh, "carol's second password")
+	})
+}

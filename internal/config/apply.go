@@ -32,8 +32,8 @@ type Change struct {
 	// never shown ("password", "secret"; "secret removed" when a client
 	// that becomes native loses its stored secret).
 	Fields []string
-	// Ended is, for a user removed or disabled, what of theirs the change
-	// ends (EndUser); nil for every other change.
+	// Ended is, for a user removed, disabled or given a new password,
+	// what of theirs the change ends (EndUser); nil for every other change.
 	Ended *store.UserEnded
 }
 
@@ -53,8 +53,8 @@ func (c Change) String() string {
 }
 
 // EndUser ends what username holds at the identity provider (see
-// store.Tenant.EndUser), for a user removed or disabled; call it in the
-// transaction that removes or disables them. Their grants stay revoked
+// store.Tenant.EndUser), for a user removed, disabled or given a new
+// password; call it in the transaction that changes them. Their grants stay revoked
 // for at least a day, longer than any access token lives (ten minutes by
 // default).
 func EndUser(ctx context.Context, st store.Tenant, username string) (store.UserEnded, error) {
@@ -377,14 +377,15 @@ func (a *applier) users(f *File) error {
 	}
 	// A user removed or disabled keeps no session, grant or consent: a
 	// user enabled again, or a new one of the same name, must sign in and
-	// consent afresh.
+	// consent afresh. Nor does one given a new password: an operator sets
+	// one when the old one leaked, and what was won with it ends with it.
 	disabled := map[string]bool{}
 	for _, u := range want {
 		disabled[u.Username] = u.Disabled
 	}
 	for i := first; i < len(a.plan); i++ {
 		c := &a.plan[i]
-		if c.Op == "-" || c.Op == "~" && disabled[c.Name] && slices.Contains(c.Fields, "disabled") {
+		if c.Op == "-" || c.Op == "~" && (disabled[c.Name] && slices.Contains(c.Fields, "disabled") || slices.Contains(c.Fields, "password")) {
 			ended, err := EndUser(a.ctx, a.tx, c.Name)
 			if err != nil {
 				return err
