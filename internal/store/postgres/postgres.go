@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,34 +80,78 @@ func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, erro
 	return s, nil
 }
 
-// Redact returns the URL with its password replaced, for messages.
+// Redact returns the URL with its passwords replaced, for messages: the
+// user's, and the password and sslpassword parameters of its query
+// (which the driver takes as well).
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil {
+	if err != nil || u.Scheme == "" {
 		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretParam(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }
 
-// scrub removes every trace of the password from a driver error.
+// secretParam reports whether a connection parameter holds a password.
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	return k == "password" || k == "sslpassword"
+}
+
+// keywordSecret finds password and sslpassword in a keyword/value
+// connection string (host=… password=…), quoted or not.
+var keywordSecret = regexp.MustCompile(`(?i)\b(?:ssl)?password\s*=\s*('(?:\\.|[^'\\])*'|\S+)`)
+
+// scrub removes every trace of the connection string's passwords from a
+// driver error: the URL's user password and password parameters, or a
+// keyword/value string's.
 func scrub(err error, dsn string) error {
-	u, perr := url.Parse(dsn)
-	if perr != nil || u.User == nil {
+	var secrets []string
+	if u, perr := url.Parse(dsn); perr == nil && u.Scheme != "" {
+		if u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				secrets = append(secrets, p)
+			}
+		}
+		for k, vs := range u.Query() {
+			if secretParam(k) {
+				secrets = append(secrets, vs...)
+			}
+		}
+	} else {
+		for _, m := range keywordSecret.FindAllStringSubmatch(dsn, -1) {
+			secrets = append(secrets, m[1], strings.Trim(m[1], "'"))
+		}
+	}
+	secrets = slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
+	if len(secrets) == 0 {
 		return err
 	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		return redactedError{err: err, secret: p}
-	}
-	return err
+	// The longest first, so that a secret holding another is replaced
+	// whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return redactedError{err: err, secrets: secrets}
 }
 
 type redactedError struct {
-	err    error
-	secret string
+	err     error
+	secrets []string
 }
 
 func (e redactedError) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
+	s := e.err.Error()
+	for _, secret := range e.secrets {
+		s = strings.ReplaceAll(s, secret, "xxxxx")
+	}
+	return s
 }
 func (e redactedError) Unwrap() error { return e.err }
 

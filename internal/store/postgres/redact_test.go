@@ -1,0 +1,39 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestNoPasswordInMessages: whatever form the connection string gives a
+// password in (the URL's user, a password or sslpassword parameter,
+// which the driver takes too, or a keyword/value string), neither Redact
+// nor an error opening an unreachable database repeats it.
+func TestNoPasswordInMessages(t *testing.T) {
+	const secret = "Hunter2-db-secret"
+	for _, dsn := range []string{
+		"postgres://gatehouse:" + secret + "@127.0.0.1:1/gatehouse?connect_timeout=1",
+		"postgres://gatehouse@127.0.0.1:1/gatehouse?password=" + secret + "&connect_timeout=1",
+		"postgres://gatehouse@127.0.0.1:1/gatehouse?sslpassword=" + secret + "&connect_timeout=1",
+		"postgresql://gatehouse@127.0.0.1:1/gatehouse?PassWord=" + secret + "&connect_timeout=1",
+		"host=127.0.0.1 port=1 user=gatehouse password=" + secret + " connect_timeout=1",
+		"host=127.0.0.1 port=1 user=gatehouse password='" + secret + "' connect_timeout=1",
+	} {
+		if r := Redact(dsn); strings.Contains(r, secret) {
+			t.Errorf("Redact(%q) = %q", dsn, r)
+		}
+		_, err := Open(context.Background(), dsn, nil)
+		if err == nil {
+			t.Fatalf("%s: a database on port 1 answered", dsn)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("opening %s: the error repeats the password: %v", Redact(dsn), err)
+		}
+		// And a driver error that quotes the whole string loses it too.
+		if e := scrub(errors.New("cannot parse `"+dsn+"`"), dsn); strings.Contains(e.Error(), secret) {
+			t.Errorf("scrub kept the password: %v", e)
+		}
+	}
+}
