@@ -125,3 +125,42 @@ func TestDemoSeedsOnceAndKeepsState(t *testing.T) {
 		t.Errorf("demo tools:\n%s", tools)
 	}
 }
+
+// TestRealTenantOverTheDemo: a tenant file applied over a data folder the
+// demo seeded is refused, changing nothing, unless it prunes: the demo's
+// people would stay, its admin with the password the README publishes.
+// With --prune they go, and later applies need no --prune.
+func TestRealTenantOverTheDemo(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cmd, _ := startDemo(t, data, freeAddr(t))
+	stop(t, cmd)
+	tenant := filepath.Join(t.TempDir(), "corp.yaml")
+	if err := os.WriteFile(tenant, []byte("tenant: corp\nusers:\n  - username: carol\n    password: \"carol's real password\"\n    roles: [admin]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := func() string {
+		out, err := exec.Command(bin, "user", "list", "--data", data).CombinedOutput()
+		if err != nil {
+			t.Fatalf("user list: %v %s", err, out)
+		}
+		return string(out)
+	}
+	out, err := exec.Command(bin, "apply", "-f", tenant, "--data", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "holds the demo tenant") || !strings.Contains(string(out), "--prune") {
+		t.Errorf("apply over the demo: %v\n%s", err, out)
+	}
+	if u := users(); strings.Contains(u, "carol") || !strings.Contains(u, "admin") {
+		t.Errorf("the refused apply changed the users:\n%s", u)
+	}
+	if out, err := exec.Command(bin, "apply", "--prune", "-f", tenant, "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("apply --prune: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(users(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "USERNAME" && f[0] != "carol" {
+			t.Errorf("a demo user stayed: %s", l)
+		}
+	}
+	if out, err := exec.Command(bin, "apply", "-f", tenant, "--data", data).CombinedOutput(); err != nil {
+		t.Errorf("apply after the prune: %v\n%s", err, out)
+	}
+}

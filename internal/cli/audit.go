@@ -526,9 +526,36 @@ func rotationDetail(before, after []keys.Info) map[string]any {
 // applyAudited applies a tenant file and writes one admin.change per
 // planned change, before → after, secrets redacted (the plan's fields
 // name a secret that changed).
+// demoSetting marks a store the demo seeded (gatehouse demo), whose people
+// have passwords anyone can read in the README; demoActor is the demo's
+// own apply.
+const (
+	demoSetting = "demo"
+	demoActor   = "gatehouse demo"
+)
+
+// errDemoStore refuses to apply a tenant file over the demo's people: they
+// would stay, the demo's admin with its published password included.
+var errDemoStore = errors.New("this data folder holds the demo tenant, whose passwords are published in the README: " +
+	"use another --data folder for a real tenant, or apply the file with --prune to remove the demo's people and apps")
+
 func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, actor string, f *config.File, opts *config.ApplyOptions) (config.Plan, error) {
+	demo := false
+	if actor != demoActor {
+		v, err := st.Setting(ctx, demoSetting)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if demo = v != ""; demo && (opts == nil || !opts.Prune) {
+			return nil, errDemoStore
+		}
+	}
 	if opts != nil && opts.DryRun {
 		return config.Apply(ctx, st, f, config.Argon2, opts)
+	}
+	if demo {
+		// Pruned: the demo's people and apps are gone with this apply.
+		defer func() { _ = st.SetSetting(ctx, demoSetting, "") }()
 	}
 	dry := config.ApplyOptions{DryRun: true}
 	if opts != nil {

@@ -239,9 +239,12 @@ func seedDemo(ctx context.Context, env *Env, st store.Store, trail audit.Recorde
 		return err
 	}
 	start := time.Now()
-	plan, err := applyAudited(ctx, st, trail, "gatehouse demo", f, nil)
+	plan, err := applyAudited(ctx, st, trail, demoActor, f, nil)
 	if err != nil {
 		return fmt.Errorf("seed the demo tenant: %w", err)
+	}
+	if err := st.SetSetting(ctx, demoSetting, "seeded"); err != nil {
+		return err
 	}
 	fmt.Fprintf(env.Stdout, "Seeded the demo tenant (%d changes in %s).\n", len(plan), time.Since(start).Round(time.Millisecond))
 	return nil
