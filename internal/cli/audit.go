@@ -539,7 +539,7 @@ const (
 var errDemoStore = errors.New("this data folder holds the demo tenant, whose passwords are published in the README: " +
 	"use another --data folder for a real tenant, or apply the file with --prune to remove the demo's people and apps")
 
-func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, actor string, f *config.File, opts *config.ApplyOptions) (config.Plan, error) {
+func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, actor string, f *config.File, opts *config.ApplyOptions) (_ config.Plan, err error) {
 	demo := false
 	if actor != demoActor {
 		v, err := st.Setting(ctx, demoSetting)
@@ -554,8 +554,13 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 		return config.Apply(ctx, st, f, config.Argon2, opts)
 	}
 	if demo {
-		// Pruned: the demo's people and apps are gone with this apply.
-		defer func() { _ = st.SetSetting(ctx, demoSetting, "") }()
+		// Pruned: the demo's people and apps are gone with this apply,
+		// once it succeeded.
+		defer func() {
+			if err == nil {
+				err = st.SetSetting(ctx, demoSetting, "")
+			}
+		}()
 	}
 	dry := config.ApplyOptions{DryRun: true}
 	if opts != nil {
