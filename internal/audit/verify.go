@@ -37,6 +37,10 @@ const (
 	// ProblemCheckpoint: a checkpoint is invalid or names another hash for
 	// a record than the one stored.
 	ProblemCheckpoint = "checkpoint"
+	// ProblemPruned: a record stands in the part of the log a prune
+	// checkpoint says was cut: added behind the writer's back, or left by
+	// a prune that did not finish. Queries and exports would show it.
+	ProblemPruned = "pruned"
 	// ProblemIndex: the record's query columns (type, person, agent, tool,
 	// decision, correlation, session) are not its event's, so filters
 	// would hide or misattribute it.
@@ -184,6 +188,15 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	if anchor != nil {
 		rep.Anchor = anchor
 		expect, prev = anchor.Seq+1, anchor.Hash
+		// Nothing stays at or before the anchor: the walk does not judge
+		// what stands there, and queries would show it as any record.
+		left, err := l.st.AuditRecords(ctx, store.AuditFilter{Before: anchor.Seq + 1, Limit: 1})
+		if err != nil {
+			return rep, err
+		}
+		if len(left) > 0 {
+			problem(left[0].Seq, ProblemPruned, "record %d stands in the part pruned up to record %d", left[0].Seq, anchor.Seq)
+		}
 	}
 	lastSigned := expect - 1
 	// vouched is the last record a writer's signature covers as the end
