@@ -691,10 +691,12 @@ func (w *writer) commit() bool {
 		head    store.AuditHead
 		applied bool
 		err     error
+		built   []store.AuditRecord // what the last attempt appended
 	)
 	if fast, ok := l.st.(store.AuditAppenderAt); ok && pre != nil {
 		// One step on the head this writer last wrote (a database server:
 		// one round trip); if another replica moved it, the usual way.
+		built = pre
 		head, applied, err = fast.AppendAuditAt(ctx, w.head, pre)
 	}
 	if err == nil && !applied {
@@ -702,10 +704,22 @@ func (w *writer) commit() bool {
 			n := len(w.batch)
 			w.fill()
 			if pre != nil && len(w.batch) == n && h == w.head {
+				built = pre
 				return pre, nil
 			}
-			return w.records(h, at)
+			recs, err := w.records(h, at)
+			built = recs
+			return recs, err
 		})
+	}
+	if err != nil && len(built) > 0 {
+		// A commit whose answer was lost (a connection reset, a timeout
+		// as the database answered) may have committed all the same:
+		// then its records are in the log, and appending them again
+		// would record each event twice.
+		if h, ok := w.committed(built[len(built)-1]); ok {
+			head, err = h, nil
+		}
 	}
 	n := w.size()
 	if err != nil {
@@ -741,6 +755,18 @@ func (w *writer) commit() bool {
 	l.changed = make(chan struct{})
 	l.chMu.Unlock()
 	return true
+}
+
+// committed reports whether last, the last record of a batch whose commit
+// failed, is in the log all the same, with the head as it stood after it.
+func (w *writer) committed(last store.AuditRecord) (store.AuditHead, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.l.commitMax)
+	defer cancel()
+	got, err := w.l.st.AuditRecords(ctx, store.AuditFilter{After: last.Seq - 1, Before: last.Seq + 1, Limit: 1})
+	if err != nil || len(got) != 1 || got[0].Seq != last.Seq || got[0].Hash != last.Hash {
+		return store.AuditHead{}, false
+	}
+	return store.AuditHead{Seq: last.Seq, Hash: last.Hash}, true
 }
 
 // changedCh returns a channel closed at the next commit of this Log.
