@@ -62,6 +62,10 @@ type API struct {
 	// created after it), with errors that wrap accesstoken.ErrInvalid;
 	// the identity provider's Standing. Required: Mount panics without.
 	Standing func(context.Context, accesstoken.Claims) error
+	// ClientAddr is the address a request came from, as the audit trail
+	// records it: behind trusted proxies, the client's (the identity
+	// provider's ClientAddr). Nil means the connection's peer.
+	ClientAddr func(*http.Request) string
 }
 
 // Resource is the API's resource URI: the audience its tokens must name.
@@ -311,6 +315,9 @@ func (a *API) auditStreams(w http.ResponseWriter, r *http.Request, who *admin) {
 func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, detail map[string]any) bool {
 	ev := audit.Event{Type: audit.AuditRead, Actor: who.claims.Subject, Agent: who.claims.ClientID,
 		Session: who.claims.SessionID, TokenID: who.claims.JTI, RemoteAddr: r.RemoteAddr, Detail: detail}
+	if a.ClientAddr != nil {
+		ev.RemoteAddr = a.ClientAddr(r)
+	}
 	if err := a.Audit.Record(r.Context(), ev); err != nil {
 		a.logger().Error("admin: record the audit read", "err", err)
 		unavailable(w)

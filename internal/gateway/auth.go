@@ -333,7 +333,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			UserID:     who.key, // a session serves its own person (as created) and agent only
 			Expiration: time.Unix(claims.Expiry, 0),
 			Scopes:     strings.Fields(claims.Scope),
-			Extra:      map[string]any{callerKey: claims, remoteKey: r.RemoteAddr},
+			Extra:      map[string]any{callerKey: claims, remoteKey: g.clientAddr(r)},
 		}
 		sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
 	})
@@ -456,4 +456,12 @@ func port(hostport string) string {
 		return p
 	}
 	return ""
+}
+
+// clientAddr is the address r came from, for the audit trail (ClientAddr).
+func (g *Gateway) clientAddr(r *http.Request) string {
+	if g.ClientAddr != nil {
+		return g.ClientAddr(r)
+	}
+	return r.RemoteAddr
 }

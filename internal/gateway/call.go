@@ -155,6 +155,7 @@ func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mc
 		res.Tools = append(res.Tools, e.def)
 	}
 	ev := baseEvent(who, audit.ToolsListed, "")
+	ev.RemoteAddr = remoteAddr(req)
 	ev.Status = "ok"
 	ev.Detail = map[string]any{"count": len(res.Tools)}
 	if err := g.recorder().Record(ctx, ev); err != nil {

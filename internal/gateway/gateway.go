@@ -55,6 +55,10 @@ type Gateway struct {
 	// the Resource's own origin (and, for a loopback Resource, the other
 	// loopback names of its port).
 	AllowedOrigins []string
+	// ClientAddr is the address a request came from, as the audit trail
+	// records it: behind trusted proxies, the client's (the identity
+	// provider's ClientAddr). Nil means the connection's peer.
+	ClientAddr func(*http.Request) string
 
 	initOnce    sync.Once
 	initErr     error

@@ -80,6 +80,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		Audit:          trail,
 		Logger:         s.log,
 		AllowedOrigins: o.AllowedOrigins,
+		ClientAddr:     idp.ClientAddr,
 	}
 	gw.Mount(mux)
 	s.registry.MustRegister(newUpstreamCollector(gw))
@@ -89,7 +90,8 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.Gateway = gw
 	s.closers = append(s.closers, func() { gw.Close() })
 
-	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log, Standing: idp.Standing}
+	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log, Standing: idp.Standing,
+		ClientAddr: idp.ClientAddr}
 	if streams != nil {
 		api.Streams = streams.Stats
 	}
