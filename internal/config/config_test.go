@@ -467,3 +467,30 @@ upstreams:
 		t.Errorf("stored after the change: %v", u.CallTimeout)
 	}
 }
+
+// TestOwnSettingsNeverPassedOn: a header an upstream gets and a
+// connection's client secret are never read from one of Gatehouse's own
+// settings (GATEHOUSE_*: the master key, the webhook secret, the database
+// URL), as a stdio upstream's environment never is: the tenant file would
+// send them to a third party.
+func TestOwnSettingsNeverPassedOn(t *testing.T) {
+	for name, src := range map[string]string{
+		"headers_env": `tenant: acme
+upstreams:
+  - name: files
+    url: https://files.example/mcp
+    headers_env: {X-Api-Key: GATEHOUSE_MASTER_KEY}
+`,
+		"client_secret_env": `tenant: acme
+connections:
+  - name: corp
+    issuer: https://corp.example
+    client_id: gatehouse
+    client_secret_env: gatehouse_audit_webhook_secret
+`,
+	} {
+		if _, err := parse(t, src); err == nil || !strings.Contains(err.Error(), "never passed on") {
+			t.Errorf("%s naming a GATEHOUSE_ variable: %v", name, err)
+		}
+	}
+}

@@ -194,8 +194,8 @@ func (f *File) Validate(builtins []string) error {
 			if msg := store.CheckUpstreamHeader(h); msg != "" {
 				v.add(p+".headers_env."+h, msg)
 			}
-			if env := u.HeadersEnv[h]; !store.IsEnvName(env) {
-				v.add(p+".headers_env."+h, fmt.Sprintf("%q is not an environment variable name", env))
+			if msg := store.CheckUpstreamEnv(u.HeadersEnv[h]); msg != "" {
+				v.add(p+".headers_env."+h, msg)
 			}
 		}
 	}
@@ -287,8 +287,10 @@ func (f *File) Validate(builtins []string) error {
 		if c.ClientID == "" {
 			v.add(p+".client_id", "is required")
 		}
-		if c.ClientSecretEnv != "" && !store.IsEnvName(c.ClientSecretEnv) {
-			v.add(p+".client_secret_env", fmt.Sprintf("%q is not an environment variable name", c.ClientSecretEnv))
+		if c.ClientSecretEnv != "" {
+			if msg := store.CheckUpstreamEnv(c.ClientSecretEnv); msg != "" {
+				v.add(p+".client_secret_env", msg)
+			}
 		}
 		checkRoles(p+".default_roles", c.DefaultRoles)
 		for _, k := range sortedKeys(c.RoleMap) {

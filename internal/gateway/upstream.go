@@ -985,6 +985,9 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 		if msg := store.CheckUpstreamHeader(name); msg != "" {
 			return nil, fmt.Errorf("header %q %s", name, msg)
 		}
+		if msg := store.CheckUpstreamEnv(env); msg != "" {
+			return nil, fmt.Errorf("the environment variable %s (for the %s header) %s", env, name, msg)
+		}
 		v, ok := lookup(env)
 		if !ok || v == "" {
 			return nil, fmt.Errorf("the environment variable %s (for the %s header) is not set", env, name)

@@ -86,6 +86,35 @@ func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
 	}
 }
 
+// TestUpstreamHeaderFromOwnSetting: an upstream stored with a header read
+// from one of Gatehouse's own settings (GATEHOUSE_*; the tenant file
+// refuses it, a store written otherwise might hold it) is not connected,
+// and the upstream never sees the setting's value.
+func TestUpstreamHeaderFromOwnSetting(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_OWN_SETTING", "a-setting-never-passed-on")
+	var seen []string
+	var mu sync.Mutex
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager")[:4], upstreams: []store.Upstream{{
+		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"X-Api-Key": "GATEHOUSE_TEST_OWN_SETTING"}}}})
+	waitFor(t, "the upstream's error", func() bool {
+		ups := e.gw.Upstreams()
+		return len(ups) == 1 && strings.Contains(ups[0].LastError, "GATEHOUSE_TEST_OWN_SETTING") &&
+			strings.Contains(ups[0].LastError, "never passed on")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("the upstream got %d requests (X-Api-Key %q)", len(seen), seen)
+	}
+}
+
 // TestUpstreamRedirectNotFollowed: an upstream that answers with a
 // redirect does not get the gateway to send its request (with its own
 // credentials and the call's arguments) elsewhere: the redirect is not

@@ -116,6 +116,9 @@ func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connec
 			Scopes: c.Scopes, UsernameClaim: c.UsernameClaim, RolesClaim: c.RolesClaim, RoleMap: c.RoleMap,
 			DefaultRoles: c.DefaultRoles}
 		if c.ClientSecretEnv != "" {
+			if msg := store.CheckUpstreamEnv(c.ClientSecretEnv); msg != "" {
+				return nil, fmt.Errorf("connection %s: the environment variable %s (its client secret) %s", c.Name, c.ClientSecretEnv, msg)
+			}
 			ic.ClientSecret = getenv(c.ClientSecretEnv)
 			if ic.ClientSecret == "" {
 				return nil, fmt.Errorf("connection %s: the environment variable %s (its client secret) is empty", c.Name, c.ClientSecretEnv)
