@@ -95,8 +95,15 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		issuer = "http://" + addr
 	}
 	if u, err := url.Parse(issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--issuer %q must be an http(s) URL with no query or fragment", o.Issuer)
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		// Userinfo would be published in every discovery document and
+		// token: the message does not repeat it.
+		shown := o.Issuer
+		if err == nil && u.User != nil {
+			u.User = nil
+			shown = u.String() + " (with user information)"
+		}
+		return nil, fmt.Errorf("--issuer %q must be an http(s) URL with no user information, query or fragment", shown)
 	}
 	st, err := OpenStore(ctx, o.Store)
 	if err != nil {

@@ -167,3 +167,19 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 		t.Fatal("the server still waits for a body that never comes")
 	}
 }
+
+// TestIssuerRefusals: an issuer that is not a plain http(s) URL is refused
+// at start, and the message does not repeat user information, which every
+// discovery document and token would otherwise have published.
+func TestIssuerRefusals(t *testing.T) {
+	for _, issuer := range []string{"ftp://id.example", "https://id.example/?x=1", "https://id.example/#f",
+		"https://admin:s3cret-issuer-pw@id.example", "https://admin@id.example"} {
+		_, err := server.New(context.Background(), server.Options{Issuer: issuer,
+			Store: server.StoreOptions{DataDir: t.TempDir()}}, "127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), "--issuer") {
+			t.Errorf("%s: %v, want refused", issuer, err)
+		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "admin@") {
+			t.Errorf("%s: the message repeats the user information: %v", issuer, err)
+		}
+	}
+}
