@@ -204,6 +204,22 @@ func redact(v any) any {
 			out[i] = redact(val)
 		}
 		return out
+	case nil, string, bool, float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+		return v
+	}
+	// Any other value (a typed slice or map, a struct, JSON text kept as
+	// a json.RawMessage) is judged as the trail will hold it: as JSON.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v // encoding the event fails the same way
+	}
+	var decoded any
+	if json.Unmarshal(b, &decoded) != nil {
+		return v
+	}
+	switch decoded.(type) {
+	case map[string]any, []any:
+		return redact(decoded)
 	}
 	return v
 }

@@ -26,3 +26,32 @@ func TestRedact(t *testing.T) {
 		t.Errorf("a plain value redacted: %v", s)
 	}
 }
+
+// TestRedactTypedValues: a value of another type than encoding/json
+// decodes into (a typed slice of maps, a struct, JSON text kept as a
+// json.RawMessage) is redacted as the JSON the trail will hold. Before,
+// such a value passed untouched, secrets and all.
+func TestRedactTypedValues(t *testing.T) {
+	type creds struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	for name, tc := range map[string]struct {
+		in   any
+		want any
+	}{
+		"typed slice": {[]map[string]any{{"token": "t1", "n": 1}},
+			[]any{map[string]any{"token": audit.Redacted, "n": float64(1)}}},
+		"struct": {creds{"alice", "hunter2"}, map[string]any{"user": "alice", "password": audit.Redacted}},
+		"raw JSON": {json.RawMessage(`{"api_key":"k","x":[1]}`), map[string]any{"api_key": audit.Redacted, "x": []any{float64(1)}}},
+		"map of strings in a map": {map[string]any{"h": map[string][]string{"Authorization": {"Bearer x"}}},
+			map[string]any{"h": map[string]any{"Authorization": audit.Redacted}}},
+	} {
+		if diff := cmp.Diff(tc.want, audit.Redact(tc.in)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if v := audit.Redact(42); v != 42 {
+		t.Errorf("a number: %v", v)
+	}
+}
