@@ -42,7 +42,7 @@ func TestRedactTypedValues(t *testing.T) {
 	}{
 		"typed slice": {[]map[string]any{{"token": "t1", "n": 1}},
 			[]any{map[string]any{"token": audit.Redacted, "n": float64(1)}}},
-		"struct": {creds{"alice", "hunter2"}, map[string]any{"user": "alice", "password": audit.Redacted}},
+		"struct":   {creds{"alice", "hunter2"}, map[string]any{"user": "alice", "password": audit.Redacted}},
 		"raw JSON": {json.RawMessage(`{"api_key":"k","x":[1]}`), map[string]any{"api_key": audit.Redacted, "x": []any{float64(1)}}},
 		"map of strings in a map": {map[string]any{"h": map[string][]string{"Authorization": {"Bearer x"}}},
 			map[string]any{"h": map[string]any{"Authorization": audit.Redacted}}},
