@@ -117,6 +117,20 @@ func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller
 }
 
 // baseEvent is the audit event every record of a call starts from.
+// errNotRecorded is what a caller is told when the audit trail could not
+// take a record its request needs: nothing was carried out (or, for a
+// result, nothing more is said of it). The store's own error stays in the
+// server's log: it names tables and database errors the caller has no use
+// for.
+var errNotRecorded = errors.New("the request could not be recorded in the audit trail, so it was not carried out; try again later")
+
+// notRecorded logs why the audit trail refused a record and returns
+// errNotRecorded, for the caller.
+func (g *Gateway) notRecorded(err error) error {
+	g.logger().Error("gateway: the audit trail refused a record", "err", err)
+	return errNotRecorded
+}
+
 func baseEvent(who *caller, typ, tool string) audit.Event {
 	return audit.Event{
 		Type:    typ,
@@ -159,7 +173,7 @@ func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mc
 	ev.Status = "ok"
 	ev.Detail = map[string]any{"count": len(res.Tools)}
 	if err := g.recorder().Record(ctx, ev); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, g.notRecorded(err)
 	}
 	return res, nil
 }
@@ -294,7 +308,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if !d.Allow {
 		ev.Decision = "deny"
 		if err := g.recorder().Record(ctx, ev); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, g.notRecorded(err)
 		}
 		if busy {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
@@ -337,7 +351,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if err != nil {
 		g.logger().Error("gateway: mint slip", "tool", name, "err", err)
 		if err := audit.RecordAll(ctx, g.recorder(), ev, result("error", map[string]any{"error": "slip not minted"})); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, g.notRecorded(err)
 		}
 		return failure(name), nil
 	}
@@ -356,7 +370,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		err = audit.RecordAll(ctx, g.recorder(), ev, m)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, g.notRecorded(err)
 	}
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 
@@ -378,7 +392,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if errors.As(err, &rpc) {
 			// A protocol error of an upstream server goes back as it came.
 			if aerr := done(result(status, map[string]any{"error": rpc.Message, "code": rpc.Code})); aerr != nil {
-				return nil, fmt.Errorf("audit: %w", aerr)
+				return nil, g.notRecorded(aerr)
 			}
 			return nil, rpc
 		}
@@ -392,7 +406,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		g.logger().Warn(msg, "tool", name, "correlation", ev.Correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": err.Error()})); aerr != nil {
-			return nil, fmt.Errorf("audit: %w", aerr)
+			return nil, g.notRecorded(aerr)
 		}
 		if late != nil {
 			return timedOut(name, late.After), nil
@@ -404,7 +418,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		status = "tool_error"
 	}
 	if err := done(result(status, nil)); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, g.notRecorded(err)
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{}

@@ -284,7 +284,7 @@ func (g *Gateway) recordListed(ctx context.Context, who *caller, req mcp.Request
 	ev.Status = "ok"
 	ev.Detail = map[string]any{"method": method, "count": n}
 	if err := g.recorder().Record(ctx, ev); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return g.notRecorded(err)
 	}
 	return nil
 }
@@ -348,7 +348,7 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 func (a *featureAudit) deny(ctx context.Context, reason string, answer error) error {
 	a.ev.Decision, a.ev.Reasons = "deny", []string{reason}
 	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return a.g.notRecorded(err)
 	}
 	return answer
 }
@@ -363,7 +363,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	a.ev.Reasons = []string{"the caller may call a tool of the upstream " + upstream}
 	a.ev.Detail["upstream"] = upstream
 	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
-		return zero, fmt.Errorf("audit: %w", err)
+		return zero, a.g.notRecorded(err)
 	}
 	limit := c.callLimit()
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
@@ -396,7 +396,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
 	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
-		return zero, fmt.Errorf("audit: %w", aerr)
+		return zero, a.g.notRecorded(aerr)
 	}
 	return res, err
 }
