@@ -378,6 +378,20 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	if late {
 		err = fmt.Errorf("the upstream %s did not answer within %v", upstream, limit)
 	}
+	// The trail keeps what went wrong without the upstream's credentials;
+	// the caller hears the upstream's own JSON-RPC error, or that the
+	// upstream could not serve the request: a transport's error quotes
+	// the upstream's URL (its internal address, and a key in its query).
+	err = c.scrub(err)
+	told := err
+	var rpc *jsonrpc.Error
+	switch {
+	case err == nil, late, ctx.Err() != nil:
+	case errors.As(err, &rpc) && !localRPCError(rpc):
+		told = rpc // the upstream's own answer
+	default:
+		told, rpc = errUpstreamFailed, nil
+	}
 	r := baseEvent(a.who, audit.FeatureResult, "")
 	r.Correlation, r.ArgsDigest, r.RemoteAddr = a.ev.Correlation, a.ev.ArgsDigest, a.ev.RemoteAddr
 	r.Detail = map[string]any{"method": a.ev.Detail["method"], "upstream": upstream}
@@ -387,8 +401,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 		r.Detail["error"] = err.Error()
 	} else if err != nil {
 		r.Status = "error"
-		var rpc *jsonrpc.Error
-		if errors.As(err, &rpc) {
+		if rpc != nil {
 			r.Detail["error"], r.Detail["code"] = rpc.Message, rpc.Code
 		} else {
 			r.Detail["error"] = err.Error()
@@ -398,8 +411,24 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
 		return zero, a.g.notRecorded(aerr)
 	}
-	return res, err
+	return res, told
 }
+
+// localRPCError reports whether e is one the SDK's client makes itself
+// (the transport refused the request, a side is closing, an error without
+// a code) rather than one the upstream answered.
+func localRPCError(e *jsonrpc.Error) bool {
+	switch e.Code {
+	case -32005, -32004, -32003, -32001:
+		return true
+	}
+	return false
+}
+
+// errUpstreamFailed is what a caller hears of an upstream that failed to
+// serve a prompt, resource or completion request other than with its own
+// JSON-RPC error.
+var errUpstreamFailed = errors.New("the upstream could not serve the request; try again later")
 
 // owner finds the upstream serving uri, and its session: one that lists
 // it, else the first whose URI templates could produce it.
