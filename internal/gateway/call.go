@@ -254,8 +254,11 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 	// Decide, on the canonical arguments.
 	args, argsErr := canonicalArgs(req.Params.Arguments)
+	// Only a tool the caller may call has its schema checked: any other
+	// is refused having cost what an unknown tool costs, so that the time
+	// of a refusal does not tell that the tool exists, or has a schema.
 	var schemaErr error
-	if argsErr == nil && e.callable() {
+	if argsErr == nil && e.callable() && cat.mayCall(who, name) {
 		schemaErr = e.validate(args.canonical)
 	}
 	// The trail keeps the arguments as a digest and, when the tenant opted
@@ -280,7 +283,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// Arguments that fail the schema of a tool the caller may call are
 	// refused as such, with what is wrong; of any other tool, the policy
 	// decides (and denies) as ever, and nothing of the schema is told.
-	mayCall := schemaErr != nil && cat.mayCall(who, name)
+	mayCall := schemaErr != nil
 	var d policy.Decision
 	switch {
 	case busy:

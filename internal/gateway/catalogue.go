@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -184,6 +185,10 @@ func compileSchema(schema any) (*jsonschema.Resolved, error) {
 	return s.Resolve(nil)
 }
 
+// schemaChecks counts the arguments checked against a schema (validate),
+// for tests: a refusal must cost what an unknown tool's costs.
+var schemaChecks atomic.Int64
+
 // validate checks canonical arguments against the tool's input schema, if
 // it has one. The arguments are decoded as the SDK decodes them for its
 // own tools (numbers as float64): canonical JSON has no number that
@@ -192,6 +197,7 @@ func (e *entry) validate(canonical []byte) error {
 	if e == nil || e.schema == nil {
 		return nil
 	}
+	schemaChecks.Add(1)
 	var v any
 	if err := json.Unmarshal(canonical, &v); err != nil {
 		return err

@@ -40,3 +40,7 @@ func SetMaxAsked(n int64) (restore func()) {
 	maxAsked = n
 	return func() { maxAsked = old }
 }
+
+// SchemaChecks is how many arguments were checked against a tool's input
+// schema so far.
+func SchemaChecks() int64 { return schemaChecks.Load() }
