@@ -494,3 +494,19 @@ connections:
 		}
 	}
 }
+
+// TestOneDocument: a tenant file with a second YAML document (after a
+// line ---, as two files put together have) is refused, naming the line;
+// before, everything after the first document was dropped without a word.
+// A document marker at the start, or one empty document after, is fine.
+func TestOneDocument(t *testing.T) {
+	_, err := parse(t, "tenant: acme\nusers:\n  - username: alice\n---\nusers:\n  - username: carol\n")
+	if err == nil || !strings.Contains(err.Error(), "more than one YAML document") || !strings.Contains(err.Error(), ":4:") {
+		t.Errorf("two documents: %v", err)
+	}
+	for _, src := range []string{"---\ntenant: acme\n", "tenant: acme\n...\n"} {
+		if _, err := parse(t, src); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+}

@@ -204,6 +204,19 @@ func Parse(r io.Reader, name string) (*File, error) {
 	if len(root.Content) == 0 {
 		return nil, Problems{{File: name, Msg: "file is empty"}}
 	}
+	// A second document (after a line "---", two files put together, say)
+	// would be dropped without a word: refused.
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if docs.Decode(&first) == nil {
+		if err := docs.Decode(&second); !errors.Is(err, io.EOF) {
+			line := second.Line
+			if err != nil {
+				line = yamlErrLine(err)
+			}
+			return nil, Problems{{File: name, Line: line, Msg: "the file holds more than one YAML document (a line --- starts another): a tenant is one document"}}
+		}
+	}
 	doc := root.Content[0]
 	var probs Problems
 	plain(doc, "", &probs)
