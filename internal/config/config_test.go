@@ -510,3 +510,25 @@ func TestOneDocument(t *testing.T) {
 		}
 	}
 }
+
+// TestInputSchemaMustCompile: an input_schema the gateway could not check
+// arguments with (a pattern that is no regular expression, a bound that
+// YAML reads as a string) is a problem of the tenant file, naming the tool
+// and saying what is wrong in JSON Schema's terms; before, apply took it
+// and the gateway then withheld the tool from the people granted it.
+func TestInputSchemaMustCompile(t *testing.T) {
+	for schema, want := range map[string]string{
+		`{type: object, properties: {x: {type: string, pattern: "("}}}`:   "pattern",
+		`{type: object, properties: {x: {type: number, maximum: 1e400}}}`: "maximum must be a number",
+	} {
+		src := "tenant: acme\ntools:\n  - name: t\n    builtin: sales_report\n    input_schema: " + schema + "\n"
+		_, err := parse(t, src)
+		if err == nil || !strings.Contains(err.Error(), "tools[0].input_schema") || !strings.Contains(err.Error(), want) ||
+			strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "float64") || strings.Contains(err.Error(), "schemaWithoutMethods") || strings.Contains(err.Error(), "jsonschema.") {
+			t.Errorf("%s: %v, want a problem naming %q", schema, err, want)
+		}
+	}
+	if _, err := parse(t, "tenant: acme\ntools:\n  - name: t\n    builtin: sales_report\n    input_schema: {type: object, properties: {x: {type: string, pattern: \"^a+$\"}}}\n"); err != nil {
+		t.Errorf("a good schema: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/store"
+	backends "github.com/gatehouse/gatehouse/internal/tools"
 )
 
 var (
@@ -250,6 +251,10 @@ func (f *File) Validate(builtins []string) error {
 		if t.InputSchema != nil {
 			if ty, _ := t.InputSchema["type"].(string); ty != "object" {
 				v.add(p+".input_schema", `must be a JSON Schema with type: object`)
+			} else if _, err := backends.CompileSchema(t.InputSchema); err != nil {
+				// The gateway would withhold the tool: said now, not
+				// found out by the person it is granted to.
+				v.add(p+".input_schema", "cannot check arguments: "+err.Error())
 			}
 		}
 		checkRoles(p+".roles", t.Roles)

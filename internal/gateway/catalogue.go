@@ -132,7 +132,7 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 		e.def, e.withheld = definition(t, live)
 		if e.def != nil && e.withheld == "" && len(t.InputSchema) > 0 {
 			var err error
-			if e.schema, err = compileSchema(e.def.InputSchema); err != nil {
+			if e.schema, err = tools.CompileSchema(e.def.InputSchema); err != nil {
 				// Fail closed, as for a condition that does not compile:
 				// the tool is not offered until the schema is fixed.
 				e.withheld = "its input_schema cannot be used: " + err.Error()
@@ -169,20 +169,6 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 	}
 	c.policy = set
 	return c, errors.Join(append([]error{bad}, schemaErrs...)...)
-}
-
-// compileSchema compiles a tool's input schema for validating arguments.
-// Only the schema itself is used: a $ref to anything outside it fails.
-func compileSchema(schema any) (*jsonschema.Resolved, error) {
-	raw, err := json.Marshal(schema)
-	if err != nil {
-		return nil, err
-	}
-	var s jsonschema.Schema
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
-	}
-	return s.Resolve(nil)
 }
 
 // schemaChecks counts the arguments checked against a schema (validate),
