@@ -139,18 +139,24 @@ const maxIndexBytes = 200
 // by filters: valid UTF-8, no NUL (which PostgreSQL's text refuses), at most
 // maxIndexBytes.
 func indexValue(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	}
+	s = wholeValue(s)
 	if len(s) > maxIndexBytes {
 		cut := maxIndexBytes
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
 		s = s[:cut]
+	}
+	return s
+}
+
+// wholeValue is indexValue before the cut: valid UTF-8, no NUL.
+func wholeValue(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
 	return s
 }

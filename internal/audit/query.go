@@ -46,10 +46,29 @@ func (f Filter) store() store.AuditFilter {
 		Session: indexValue(f.Session), Since: f.Since, Until: f.Until, Limit: min(limit, 1000)}
 }
 
+// whole reports whether e has, whole, each value f asks for that is longer
+// than an index column keeps: the store compared only its first
+// maxIndexBytes, so another person's or agent's record sharing them came
+// too (a client ID metadata document's URL runs to 2,000 bytes).
+func (f Filter) whole(e Event) bool {
+	same := func(want, got string) bool {
+		return len(wholeValue(want)) <= maxIndexBytes || wholeValue(got) == wholeValue(want)
+	}
+	if !(same(f.Actor, e.Actor) && same(f.Agent, e.Agent) && same(f.Tool, e.Tool) && same(f.Decision, e.Decision) &&
+		same(f.Correlation, e.Correlation) && same(f.Session, e.Session)) {
+		return false
+	}
+	if slices.ContainsFunc(f.Types, func(t string) bool { return len(wholeValue(t)) > maxIndexBytes }) {
+		return slices.ContainsFunc(f.Types, func(t string) bool { return wholeValue(t) == wholeValue(e.Type) })
+	}
+	return true
+}
+
 // Page is one page of a query.
 type Page struct {
 	Entries []Entry `json:"entries"`
-	// Next is the After of the following page; 0 when there is none.
+	// Next is the After of the following page; 0 when there is none. A
+	// page may hold fewer entries than its limit and still have a next.
 	Next int64 `json:"next,omitempty"`
 }
 
@@ -62,7 +81,9 @@ func (l *Log) Query(ctx context.Context, f Filter) (Page, error) {
 	}
 	p := Page{Entries: make([]Entry, 0, len(recs))}
 	for _, r := range recs {
-		p.Entries = append(p.Entries, toEntry(r))
+		if e := toEntry(r); f.whole(e.Event) {
+			p.Entries = append(p.Entries, e)
+		}
 	}
 	if len(recs) == sf.Limit {
 		p.Next = recs[len(recs)-1].Seq
@@ -123,7 +144,7 @@ func (l *Log) Tail(ctx context.Context, f Filter, n int, follow bool, fn func(En
 		}
 		slices.Reverse(recs)
 		for _, r := range recs {
-			if err := emit(r, fn); err != nil {
+			if err := emit(f, r, fn); err != nil {
 				return err
 			}
 		}
@@ -145,7 +166,7 @@ func (l *Log) Tail(ctx context.Context, f Filter, n int, follow bool, fn func(En
 			return err
 		}
 		for _, r := range recs {
-			if err := emit(r, fn); err != nil {
+			if err := emit(f, r, fn); err != nil {
 				return err
 			}
 			cursor = r.Seq
@@ -162,7 +183,13 @@ func (l *Log) Tail(ctx context.Context, f Filter, n int, follow bool, fn func(En
 	}
 }
 
-func emit(r store.AuditRecord, fn func(Entry) error) error { return fn(toEntry(r)) }
+// emit calls fn with r when it matches f whole.
+func emit(f Filter, r store.AuditRecord, fn func(Entry) error) error {
+	if e := toEntry(r); f.whole(e.Event) {
+		return fn(e)
+	}
+	return nil
+}
 
 // Prune deletes the oldest records, all older than before. It first
 // stores a signed checkpoint of the last record to go (the kept part then
