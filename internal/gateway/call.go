@@ -389,6 +389,25 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		call.ProgressToken = pt
 	}
 	res, err := g.backend(e).Call(ctx, token, call)
+	if err != nil && e.tool.HTTP != nil {
+		// The API's slip dies with the call: an API that redeems it late
+		// is refused, so a retry cannot make the action happen twice.
+		// The record says whether the API had taken it (it may have acted).
+		state := "voided"
+		if voided, verr := g.Slips.Void(actx, &claims); verr != nil {
+			g.logger().Error("gateway: void the slip of a failed call", "tool", name, "err", verr)
+			state = "unknown"
+		} else if !voided {
+			state = "redeemed"
+		}
+		done = func(r audit.Event) error {
+			if r.Detail == nil {
+				r.Detail = map[string]any{}
+			}
+			r.Detail["slip"] = state
+			return g.recorder().Record(actx, r)
+		}
+	}
 	if err != nil {
 		var rpc *jsonrpc.Error
 		status := "error"

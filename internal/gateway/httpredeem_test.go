@@ -1,9 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/slipverify"
@@ -40,5 +46,67 @@ func TestHTTPToolWithoutRedeemer(t *testing.T) {
 	}
 	if types["slip.redeemed/ok"] != 1 || types["slip.replay_refused/refused"] != 0 {
 		t.Errorf("audit = %v", types)
+	}
+}
+
+// TestFailedHTTPCallVoidsItsSlip: when an HTTP API tool's call fails on
+// the way (here the API drops the connection), its slip is spent before
+// the caller is told: the API, redeeming it late, is refused, so the
+// caller's retry (with a new slip) cannot make the action happen twice.
+// The result's record says whether the API had taken the slip first (it
+// may then have acted). Before, the slip stayed redeemable until it
+// expired.
+func TestFailedHTTPCallVoidsItsSlip(t *testing.T) {
+	var v *slipverify.Verifier
+	slips := make(chan *http.Request, 2)
+	redeemFirst := false
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		r.Body = ioNopCloser(body)
+		if redeemFirst {
+			if _, _, err := v.VerifyRequest(r.Clone(r.Context())); err != nil {
+				t.Errorf("the API's redemption: %v", err)
+			}
+		}
+		slips <- r.Clone(context.Background())
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close() // the call fails on the way
+		}
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+	lastSlip := func() string {
+		for _, ev := range slices.Backward(e.mem.all()) {
+			if ev.Type == audit.ToolResult {
+				s, _ := ev.Detail["slip"].(string)
+				return s
+			}
+		}
+		return ""
+	}
+
+	res := call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "could not be run") {
+		t.Fatalf("refund with the connection dropped: %v %q", res.IsError, text(res))
+	}
+	late := <-slips
+	late.Body = ioNopCloser([]byte(`{"amount":12}`))
+	if _, _, err := v.VerifyRequest(late); !errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("the API redeeming the failed call's slip late: %v, want it refused as used", err)
+	}
+	if s := lastSlip(); s != "voided" {
+		t.Errorf("the result's record says the slip was %q, want voided", s)
+	}
+
+	redeemFirst = true
+	if res := call(t, cs, "refund", map[string]any{"amount": 12}); !res.IsError {
+		t.Fatalf("refund with the connection dropped: %q", text(res))
+	}
+	<-slips
+	if s := lastSlip(); s != "redeemed" {
+		t.Errorf("the API took the slip, then failed: the record says %q, want redeemed", s)
 	}
 }

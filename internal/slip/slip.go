@@ -369,6 +369,19 @@ func (m *Minter) RecordSpent(ctx context.Context, r audit.Recorder, token string
 	return true, nil
 }
 
+// Void spends c's slip without anything running: for a call the gateway
+// gave up on (it timed out, or failed on the way), so that the tool cannot
+// redeem it later, and act, while the caller, told the call failed, tries
+// again with a new slip. It reports whether the slip was still unredeemed
+// (void now); false means the tool had redeemed it, and may have acted.
+func (m *Minter) Void(ctx context.Context, c *slipverify.Claims) (bool, error) {
+	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, markerExpiry(c))
+	if err != nil {
+		return false, fmt.Errorf("void slip: %w", err)
+	}
+	return first, nil
+}
+
 // consume marks c used and records the outcome. via names the client that
 // introspected, if any; queued records a successful redemption without
 // waiting for it to be durable.
