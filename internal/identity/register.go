@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/slipverify"
 )
 
 // clientMetadata is the RFC 7591 §2 metadata the provider reads and echoes.
@@ -118,6 +119,13 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxForm+1))
 	if err != nil || len(body) > maxForm {
 		p.writeError(w, r, errInvalidClientMetadata("the body is too large or unreadable"))
+		return
+	}
+	// One meaning only: a field given twice (or twice but for case, which
+	// encoding/json folds) or text that is not UTF-8 is refused, not
+	// decided by whichever the decoder keeps.
+	if _, err := slipverify.Canonical(body); err != nil {
+		p.writeError(w, r, errInvalidClientMetadata("the body is not one JSON object of client metadata: a field is given twice, or it is not valid UTF-8 JSON"))
 		return
 	}
 	var m clientMetadata
