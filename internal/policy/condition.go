@@ -156,6 +156,8 @@ var inputPos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
 // the wrapper, to count from the start of the condition.
 func relocate(msg, src string) string {
 	msg = strings.TrimPrefix(msg, "parser error: ")
+	// Cedar passes the number parser's own words on: said in Cedar's.
+	msg = goNumberError.ReplaceAllString(msg, "the number $1 is out of range (Cedar's whole numbers are 64-bit)")
 	lines := strings.Count(src, "\n") + 1
 	return inputPos.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := inputPos.FindStringSubmatch(m)
@@ -166,6 +168,9 @@ func relocate(msg, src string) string {
 		return "line " + strconv.Itoa(line-1) + ", column " + sub[2]
 	})
 }
+
+// goNumberError is Go's number parser's error, as Cedar quotes it.
+var goNumberError = regexp.MustCompile(`strconv\.Parse\w+: parsing "([^"]*)": value out of range`)
 
 // single is a PolicyIterator over one policy; a PolicySet would cost a map.
 type single struct{ p *cedar.Policy }

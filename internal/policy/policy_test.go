@@ -592,3 +592,12 @@ func TestReasonsQuoteNoArgumentValues(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionNumberOutOfRange: a number past Cedar's 64-bit whole
+// numbers is refused saying so in Cedar's terms, not in the Go parser's.
+func TestConditionNumberOutOfRange(t *testing.T) {
+	_, err := Compile([]Rule{{Tool: "refund", Roles: []string{"support"}, When: "context.args.amount <= 99999999999999999999"}})
+	if err == nil || !strings.Contains(err.Error(), "99999999999999999999 is out of range") || strings.Contains(err.Error(), "strconv") {
+		t.Errorf("Compile = %v", err)
+	}
+}
