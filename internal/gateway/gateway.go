@@ -69,7 +69,11 @@ type Gateway struct {
 	tokens      tokenCache
 	builtins    *tools.Builtins
 	httpTools   *tools.HTTP
-	ups         *upstreams
+	// updMu makes resources/updated notices pass one at a time; updatedBy
+	// names the upstream of the one passing (resourceUpdated).
+	updMu     sync.Mutex
+	updatedBy string
+	ups       *upstreams
 
 	reloadMu  sync.Mutex // serialises rebuilds
 	refreshMu sync.Mutex // one on-demand reload at a time (unknown clients)

@@ -534,6 +534,29 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	if err != nil {
 		return false
 	}
-	c, _ := owner(g.permitted(cat, who), p.URI)
-	return c != nil
+	// The upstream that sent the notice must be one the caller may use,
+	// and serve the resource: another's notice for the same URI (one the
+	// caller reached through another upstream's template, say) tells of
+	// activity on an upstream the caller cannot see.
+	from := g.updatedBy // set by resourceUpdated, whose send this is
+	return slices.ContainsFunc(g.permitted(cat, who), func(c *upConn) bool {
+		if c.cfg.Name != from {
+			return false
+		}
+		serving, _ := owner([]*upConn{c}, p.URI)
+		return serving != nil
+	})
+}
+
+// resourceUpdated passes an upstream's notifications/resources/updated on
+// to the sessions subscribed to its URI, through guardResourceUpdated,
+// which must know which upstream sent it (the SDK's broadcast carries no
+// context of ours): one at a time, the upstream's name in updatedBy
+// meanwhile.
+func (g *Gateway) resourceUpdated(ctx context.Context, from string, p *mcp.ResourceUpdatedNotificationParams) {
+	g.updMu.Lock()
+	defer g.updMu.Unlock()
+	g.updatedBy = from
+	defer func() { g.updatedBy = "" }()
+	g.server.ResourceUpdated(ctx, p)
 }

@@ -386,7 +386,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 			c.featuresRelist.request(nil, func() { u.refreshFeatures(ctx, c) })
 		},
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			u.g.server.ResourceUpdated(ctx, req.Params)
+			u.g.resourceUpdated(ctx, c.cfg.Name, req.Params)
 		},
 	}
 	cs, bars, err := u.connect(ctx, c, opts, log, 30*time.Second)
