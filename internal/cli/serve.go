@@ -30,7 +30,7 @@ type serveFlags struct {
 	addr, issuer, tenant    string
 	logLevel, logFormat     string
 	webhook, syslog         string
-	syslogCA                string
+	syslogCA, metricsAddr   string
 	streamFromStart         bool
 	trustedProxies, origins list
 }
@@ -48,6 +48,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
 	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
 	fs.Var(&s.origins, "allow-origin", "browser `origin` allowed to call /mcp besides the issuer's (repeatable)")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics at this `address` (an operators' one) instead of the public address")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json")
 }
@@ -69,6 +70,7 @@ func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
 
 func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error) {
 	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins, Getenv: env.Getenv,
+		MetricsAddr: s.metricsAddr,
 		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
 			Syslog: s.syslog, SyslogCA: s.syslogCA, FromStart: s.streamFromStart}}
 	for _, p := range s.trustedProxies {

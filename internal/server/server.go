@@ -40,6 +40,11 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after the context ends; zero means 30 s.
 	ShutdownTimeout time.Duration
+	// MetricsAddr, when set, is where /metrics is served instead of the
+	// public address: an operators' address (loopback, an internal
+	// network). The metrics name every upstream and how many callers use
+	// it, which is not everyone's business.
+	MetricsAddr string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (for login throttling and the audit trail); empty trusts none.
 	TrustedProxies []netip.Prefix
@@ -117,7 +122,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	s := &Server{Store: st, Keys: ks, Issuer: issuer, log: log, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	s.mountOps(mux)
+	s.mountOps(mux, o.MetricsAddr == "")
 	if err := s.mountDomains(ctx, mux, o); err != nil {
 		s.Close()
 		return nil, err
@@ -126,8 +131,8 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	return s, nil
 }
 
-// mountOps mounts health, readiness and metrics.
-func (s *Server) mountOps(mux *http.ServeMux) {
+// mountOps mounts health, readiness and, with withMetrics, metrics.
+func (s *Server) mountOps(mux *http.ServeMux, withMetrics bool) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -144,7 +149,13 @@ func (s *Server) mountOps(mux *http.ServeMux) {
 		}
 		io.WriteString(w, "ready\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if withMetrics {
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
 // background runs the server's periodic work every interval until ctx
@@ -242,7 +253,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return bg },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	var msrv *http.Server
+	if o.MetricsAddr != "" {
+		mln, err := Listen(o.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metricsHandler())
+		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
+		go func() { errc <- msrv.Serve(mln) }()
+		s.log.Info("metrics serving", "addr", mln.Addr().String())
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("gatehouse serving", "addr", ln.Addr().String(), "issuer", s.Issuer, "store", s.Store.Dialect())
 	if o.OnListen != nil {
@@ -260,6 +284,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	s.log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if msrv != nil {
+		defer msrv.Close()
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

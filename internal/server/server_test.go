@@ -183,3 +183,27 @@ func TestIssuerRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsAddr: with MetricsAddr set, /metrics is served there, and
+// the public address answers it 404: the metrics name every upstream and
+// how many callers use each, for operators only. Without it, /metrics is
+// on the public address as before.
+func TestMetricsAddr(t *testing.T) {
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: metricsAddr})
+	defer func() { cancel(); <-done }()
+	if status, _, _ := get(t, base+"/metrics"); status != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", status)
+	}
+	if status, body, _ := get(t, "http://"+metricsAddr+"/metrics"); status != 200 || !strings.Contains(body, "gatehouse_") {
+		t.Errorf("operators' /metrics: %d\n%.300s", status, body)
+	}
+	if status, _, _ := get(t, base+"/healthz"); status != 200 {
+		t.Errorf("public /healthz: %d", status)
+	}
+}
