@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,13 +25,28 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
 		if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded") {
 			return nil, errInvalidRequest("the body must be application/x-www-form-urlencoded")
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := r.ParseForm(); err != nil {
-			return nil, errInvalidRequest("the body cannot be parsed")
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, errInvalidRequest("the body is larger than %d KiB", maxForm>>10)
+		case err != nil:
+			return nil, errInvalidRequest("the body could not be read")
 		}
 		// Only the body counts for a POST: parameters in the query of a
-		// token request are not part of the protocol.
-		return r.PostForm, dupCheck(r.PostForm)
+		// token request are not part of the protocol, and a query that
+		// cannot be parsed is no fault of the body's.
+		post, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, errInvalidRequest("the body cannot be parsed as a form")
+		}
+		r.PostForm, r.Form = post, cloneValues(post)
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+			for k, vs := range q {
+				r.Form[k] = append(r.Form[k], vs...)
+			}
+		}
+		return post, dupCheck(post)
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
