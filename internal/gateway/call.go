@@ -254,13 +254,6 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 	// Decide, on the canonical arguments.
 	args, argsErr := canonicalArgs(req.Params.Arguments)
-	// Only a tool the caller may call has its schema checked: any other
-	// is refused having cost what an unknown tool costs, so that the time
-	// of a refusal does not tell that the tool exists, or has a schema.
-	var schemaErr error
-	if argsErr == nil && e.callable() && cat.mayCall(who, name) {
-		schemaErr = e.validate(args.canonical)
-	}
 	// The trail keeps the arguments as a digest and, when the tenant opted
 	// in (audit.raw_arguments), as the canonical JSON the decision is made
 	// on, secrets redacted. A reason for refusing them may quote them only
@@ -280,11 +273,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		ev.Detail["tool_truncated"], ev.Detail["tool_bytes"] = true, len(name)
 	}
-	// Arguments that fail the schema of a tool the caller may call are
-	// refused as such, with what is wrong; of any other tool, the policy
-	// decides (and denies) as ever, and nothing of the schema is told.
-	mayCall := schemaErr != nil
 	var d policy.Decision
+	var schemaErr error
 	switch {
 	case busy:
 		d = policy.Decision{Policy: PolicyCallerBusy, Reasons: []string{fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller)}}
@@ -294,19 +284,24 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsReason(argsErr, quote)}}
 	case e != nil && e.withheld != "":
 		d = policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
-	case mayCall:
-		d = policy.Decision{Policy: PolicyInputSchema, Reasons: []string{"the arguments do not match the input schema of " + name + ": " + argsReason(schemaErr, quote)}}
 	default:
 		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
 		if d.Allow && !who.scopes.allows(name) {
 			d = policy.Decision{Policy: "token-scope", Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
 		}
-		if d.Allow && schemaErr != nil {
-			// Never reached while Decide allows only what mayCall
-			// shows; arguments that fail the schema never run.
-			d = policy.Decision{Policy: PolicyInputSchema, Reasons: append(d.Reasons, "the arguments do not match the input schema of "+name+": "+argsReason(schemaErr, quote))}
+		// The arguments of a call the policy allows never run unchecked
+		// against the tool's schema; nor are they checked for a tool the
+		// caller may not call (a refusal then costs what an unknown
+		// tool's does, and tells nothing of a schema). A caller who may
+		// call the tool is told what is wrong with them, also where a
+		// condition on them refused the call.
+		if e.callable() && e.schema != nil && (d.Allow || cat.mayCall(who, name)) {
+			if schemaErr = e.validate(args.canonical); schemaErr != nil {
+				d = policy.Decision{Policy: PolicyInputSchema, Reasons: []string{"the arguments do not match the input schema of " + name + ": " + argsReason(schemaErr, quote)}}
+			}
 		}
 	}
+	mayCall := schemaErr != nil // and so told why
 	ev.Policy, ev.Reasons = d.Policy, d.Reasons
 	if !d.Allow {
 		ev.Decision = "deny"
