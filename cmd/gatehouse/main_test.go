@@ -129,7 +129,8 @@ func TestDemoSeedsOnceAndKeepsState(t *testing.T) {
 // TestRealTenantOverTheDemo: a tenant file applied over a data folder the
 // demo seeded is refused, changing nothing, unless it prunes: the demo's
 // people would stay, its admin with the password the README publishes.
-// With --prune they go, and later applies need no --prune.
+// Nor one that keeps a demo user without giving a password. With --prune
+// they go, and later applies need no --prune.
 func TestRealTenantOverTheDemo(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	cmd, _ := startDemo(t, data, freeAddr(t))
@@ -150,6 +151,19 @@ func TestRealTenantOverTheDemo(t *testing.T) {
 		t.Errorf("apply over the demo: %v\n%s", err, out)
 	}
 	if u := users(); strings.Contains(u, "carol") || !strings.Contains(u, "admin") {
+		t.Errorf("the refused apply changed the users:\n%s", u)
+	}
+	// Keeping a demo user without a password would keep the published
+	// one: refused, even with --prune, changing nothing.
+	keeper := filepath.Join(t.TempDir(), "keeper.yaml")
+	if err := os.WriteFile(keeper, []byte("tenant: corp\nusers:\n  - username: admin\n    roles: [admin]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, "apply", "--prune", "-f", keeper, "--data", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "keeps the demo's user admin without a password") {
+		t.Errorf("apply --prune keeping admin without a password: %v\n%s", err, out)
+	}
+	if u := users(); strings.Contains(u, "carol") || !strings.Contains(u, "alice") {
 		t.Errorf("the refused apply changed the users:\n%s", u)
 	}
 	if out, err := exec.Command(bin, "apply", "--prune", "-f", tenant, "--data", data).CombinedOutput(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -534,6 +535,24 @@ const (
 	demoActor   = "gatehouse demo"
 )
 
+// keptDemoPassword returns a demo user the file names without a password
+// (so the stored one, published in the README, would stay), or "".
+func keptDemoPassword(f *config.File) string {
+	demo, err := config.Parse(strings.NewReader(demoTenant), "demo.yaml")
+	if err != nil {
+		return ""
+	}
+	for _, u := range f.Users {
+		if u.Password != "" || u.PasswordHash != "" {
+			continue
+		}
+		if slices.ContainsFunc(demo.Users, func(d config.User) bool { return d.Username == u.Username }) {
+			return u.Username
+		}
+	}
+	return ""
+}
+
 // errDemoStore refuses to apply a tenant file over the demo's people: they
 // would stay, the demo's admin with its published password included.
 var errDemoStore = errors.New("this data folder holds the demo tenant, whose passwords are published in the README: " +
@@ -548,6 +567,12 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 		}
 		if demo = v != ""; demo && (opts == nil || !opts.Prune) {
 			return nil, errDemoStore
+		}
+		if demo {
+			if name := keptDemoPassword(f); name != "" {
+				return nil, fmt.Errorf("the file keeps the demo's user %s without a password, so %s would keep the one the README publishes: "+
+					"give %s a password (or a password_hash), or leave it out", name, name, name)
+			}
 		}
 	}
 	if opts != nil && opts.DryRun {
