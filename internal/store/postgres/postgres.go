@@ -28,6 +28,9 @@ var migrations embed.FS
 // Gatehouse store, without creating one: for commands that only read one,
 // which Open would otherwise create in any database they are pointed at.
 func HasStore(ctx context.Context, dsn string) (bool, error) {
+	if err := checkUserinfo(dsn); err != nil {
+		return false, err
+	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return false, fmt.Errorf("database %s: %w", Redact(dsn), scrub(err, dsn))
@@ -45,6 +48,9 @@ func HasStore(ctx context.Context, dsn string) (bool, error) {
 // Open connects to the database at dsn (a postgres:// URL), checks that it
 // answers and applies pending migrations. Errors never show the password.
 func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, error) {
+	if err := checkUserinfo(dsn); err != nil {
+		return nil, err
+	}
 	where := Redact(dsn)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -100,6 +106,50 @@ func Redact(dsn string) string {
 	return u.Redacted()
 }
 
+// checkUserinfo refuses a URL whose user information holds an unencoded
+// @: the driver splits it at the first @ and Go's URL parser at the last,
+// so no message could be sure to hide all of the password.
+func checkUserinfo(dsn string) error {
+	_, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return nil
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if strings.Count(rest, "@") > 1 {
+		return errors.New("the database URL's user information holds an @ that is not percent-encoded: write it as %40")
+	}
+	return nil
+}
+
+// rawSecrets returns the passwords of a URL as they are written in it
+// (percent-encoded, + for a space): a message may quote the URL as given.
+func rawSecrets(dsn string) []string {
+	var out []string
+	_, rest, _ := strings.Cut(dsn, "://")
+	auth, query := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
+	}
+	if i := strings.IndexByte(rest, '?'); i >= 0 {
+		query, _, _ = strings.Cut(rest[i+1:], "#")
+	}
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		if _, pw, ok := strings.Cut(auth[:at], ":"); ok {
+			out = append(out, pw)
+		}
+	}
+	for _, kv := range strings.Split(query, "&") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if dk, err := url.QueryUnescape(k); err == nil && secretParam(dk) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
 // secretParam reports whether a connection parameter holds a password.
 func secretParam(k string) bool {
 	k = strings.ToLower(k)
@@ -126,6 +176,7 @@ func scrub(err error, dsn string) error {
 				secrets = append(secrets, vs...)
 			}
 		}
+		secrets = append(secrets, rawSecrets(dsn)...)
 	} else {
 		for _, m := range keywordSecret.FindAllStringSubmatch(dsn, -1) {
 			secrets = append(secrets, m[1], strings.Trim(m[1], "'"))

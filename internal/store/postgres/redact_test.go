@@ -37,3 +37,25 @@ func TestNoPasswordInMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordWrittenOddly: a password with an unencoded @ (the driver and
+// Go's URL parser split it at different places) is refused before any
+// connection, without repeating it; one written percent-encoded, or with
+// + in a query, is hidden also where a message quotes the URL as given.
+func TestPasswordWrittenOddly(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://gatehouse:Hunter2@db-secret@127.0.0.1:1/gatehouse?connect_timeout=1", nil)
+	if err == nil || !strings.Contains(err.Error(), "%40") || strings.Contains(err.Error(), "db-secret") || strings.Contains(err.Error(), "Hunter2") {
+		t.Errorf("an unencoded @ in the password: %v", err)
+	}
+	if _, err := HasStore(context.Background(), "postgres://u:a@b@127.0.0.1:1/x"); err == nil || strings.Contains(err.Error(), "a@b") {
+		t.Errorf("HasStore with an unencoded @: %v", err)
+	}
+	for _, dsn := range []string{
+		"postgres://gatehouse:Hunter2%2Fdb-secret@127.0.0.1:1/gatehouse",
+		"postgres://gatehouse@127.0.0.1:1/gatehouse?password=Hunter2+db-secret",
+	} {
+		if e := scrub(errors.New("cannot parse `"+dsn+"`"), dsn); strings.Contains(e.Error(), "db-secret") {
+			t.Errorf("scrub kept the password: %v", e)
+		}
+	}
+}
