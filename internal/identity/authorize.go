@@ -36,8 +36,8 @@ type authzRequest struct {
 	maxAge      int // -1 when absent
 	// loginAfter (Unix seconds, 0 when absent) is when Gatehouse sent the
 	// person to sign in afresh, for prompt=login or max_age=0, which the
-	// login page's way back leaves out: the session must be at least as
-	// new (loginAfterParam).
+	// login page's way back leaves out (for max_age, that time less
+	// max_age): the session must be at least as new (loginAfterParam).
 	loginAfter int64
 	loginHint  string
 	hintSub    string // sub of a valid id_token_hint
@@ -242,8 +242,14 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		if req.maxAge == 0 {
 			next.Del("max_age")
 		}
-		if fresh {
+		switch {
+		case fresh:
 			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix(), 10))
+		case req.maxAge > 0:
+			// The sign-in must be within max_age of now: one an upstream
+			// answers from an older session gets the app login_required,
+			// not this page again, and again.
+			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix()-int64(req.maxAge), 10))
 		}
 		for v := range req.prompt {
 			if v != "login" && v != "select_account" {
