@@ -123,7 +123,8 @@ func (l *Log) Export(ctx context.Context, w io.Writer, f Filter) (int64, error) 
 	}
 }
 
-// Tail calls fn with the last n records that match f (n ≤ 0: none), oldest
+// Tail calls fn with the last n records that match f (n ≤ 0: none; fewer
+// when f names a value longer than an index keeps, see Filter.whole), oldest
 // first, then, when follow is true, with every new matching record as it
 // is committed, until ctx ends (returning nil) or fn returns an error
 // (returned as is). Records from other replicas are seen within

@@ -265,6 +265,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
 		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
 		s.log.Info("metrics serving", "addr", mln.Addr().String())
 	}
 	go func() { errc <- srv.Serve(ln) }()
@@ -274,6 +275,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	select {
 	case err := <-errc:
+		srv.Close() // the metrics server failed, or the public one did
 		return err
 	case <-ctx.Done():
 	}
@@ -284,9 +286,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	s.log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if msrv != nil {
-		defer msrv.Close()
-	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
