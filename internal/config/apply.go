@@ -54,9 +54,9 @@ func (c Change) String() string {
 
 // EndUser ends what username holds at the identity provider (see
 // store.Tenant.EndUser), for a user removed, disabled or given a new
-// password; call it in the transaction that changes them. Their grants stay revoked
-// for at least a day, longer than any access token lives (ten minutes by
-// default).
+// password; call it in the transaction that changes them. Their grants
+// stay revoked for at least a day, longer than any access token lives
+// (ten minutes by default).
 func EndUser(ctx context.Context, st store.Tenant, username string) (store.UserEnded, error) {
 	return st.EndUser(ctx, username, time.Now().Add(24*time.Hour))
 }

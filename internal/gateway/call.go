@@ -116,7 +116,6 @@ func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller
 	return g.resolve(ctx, cat, claims)
 }
 
-// baseEvent is the audit event every record of a call starts from.
 // errNotRecorded is what a caller is told when the audit trail could not
 // take a record its request needs: nothing was carried out (or, for a
 // result, nothing more is said of it). The store's own error stays in the
@@ -131,6 +130,7 @@ func (g *Gateway) notRecorded(err error) error {
 	return errNotRecorded
 }
 
+// baseEvent is the audit event every record of a call starts from.
 func baseEvent(who *caller, typ, tool string) audit.Event {
 	return audit.Event{
 		Type:    typ,

@@ -366,9 +366,10 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 }
 
 // clientAuthFailure counts a failed authentication (per address, and per
-// client and address unless the client is unknown) and records it. reason is
-// unknown_client, disabled or bad_secret (busy: recordClientFailure only). An error only when the count
-// could not be written.
+// client and address unless the client is unknown) and records it. reason
+// is unknown_client, disabled or bad_secret (a busy check, counted before
+// it, is recorded by recordClientFailure alone). An error only when the
+// count could not be written.
 func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
 	id, now, win, ip := p.Store.Identity(), p.now(), p.window(), p.clientIP(r)
 	ni, err := id.CountAttempt(ctx, clientIPKey(ip), now, win)

@@ -386,13 +386,13 @@ func (p *Provider) Purge(ctx context.Context) error {
 	return err
 }
 
-// clientIP is the address of the client: the peer, or, when the peer is a
-// trusted proxy, the right-most X-Forwarded-For address that is not one.
 // ClientAddr is the address r came from, as the audit trail records it:
 // behind a trusted proxy (TrustedProxies), the client's from
 // X-Forwarded-For; "" when it cannot be read.
 func (p *Provider) ClientAddr(r *http.Request) string { return addrString(p.clientIP(r)) }
 
+// clientIP is the address of the client: the peer, or, when the peer is a
+// trusted proxy, the right-most X-Forwarded-For address that is not one.
 func (p *Provider) clientIP(r *http.Request) netip.Addr {
 	addr := parseAddr(r.RemoteAddr)
 	if !p.trusted(addr) {

@@ -254,7 +254,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		BaseContext:       func(net.Listener) context.Context { return bg },
 	}
 	errc := make(chan error, 2)
-	var msrv *http.Server
 	if o.MetricsAddr != "" {
 		mln, err := Listen(o.MetricsAddr)
 		if err != nil {
@@ -262,7 +261,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
-		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()

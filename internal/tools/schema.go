@@ -12,7 +12,8 @@ import (
 
 // CompileSchema compiles a tool's input schema (a value that encodes to a
 // JSON Schema object) for checking arguments: what the gateway checks
-// every call with, and the tenant file's check that it can. Its error
+// every call with, and the tenant file's check that it can. Only the
+// schema itself is used: a $ref to anything outside it fails. Its error
 // says what is wrong in JSON Schema's terms, naming no Go type.
 func CompileSchema(schema any) (*jsonschema.Resolved, error) {
 	raw, err := json.Marshal(schema)
