@@ -105,8 +105,11 @@ type Revocations interface {
 // Revoked reports whether c was revoked: its grant, itself, or a token it
 // was exchanged from.
 func (c *Claims) Revoked(ctx context.Context, r Revocations) (bool, error) {
-	for _, jti := range append([]string{c.JTI}, c.Parents...) {
-		if revoked, err := r.Revoked(ctx, c.GrantID, jti); err != nil || revoked {
+	if revoked, err := r.Revoked(ctx, c.GrantID, c.JTI); err != nil || revoked {
+		return revoked, err
+	}
+	for _, jti := range c.Parents {
+		if revoked, err := r.Revoked(ctx, "", jti); err != nil || revoked {
 			return revoked, err
 		}
 	}
