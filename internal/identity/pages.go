@@ -36,10 +36,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Client}}<p>to continue to <strong>{{.Client}}</strong></p>{{end}}
 <form method="post" action="{{.Action}}">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-{{if .Authz}}<input type="hidden" name="authz" value="{{.Authz}}">{{end}}
-{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}
-{{if .Fresh}}<input type="hidden" name="fresh" value="1">{{end}}
+{{template "loginfields" .}}
 <label for="username">Username</label>
 <input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" required autofocus>
 <label for="password">Password</label>
@@ -47,13 +44,16 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 <button type="submit">Sign in</button>
 </form>
 {{if .Links}}<p>or</p>{{range .Links}}<form method="post" action="{{.URL}}">
-<input type="hidden" name="csrf" value="{{$.CSRF}}">
-{{if $.Authz}}<input type="hidden" name="authz" value="{{$.Authz}}">{{end}}
-{{if $.Next}}<input type="hidden" name="next" value="{{$.Next}}">{{end}}
-{{if $.Fresh}}<input type="hidden" name="fresh" value="1">{{end}}
+{{template "loginfields" $}}
 <button type="submit" class="secondary wide">Sign in with {{.Label}}</button>
 </form>{{end}}{{end}}
 {{template "bottom"}}{{end}}
+
+{{/* What every sign-in form (the password's, each connection's) carries back. */}}
+{{define "loginfields"}}<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .Authz}}<input type="hidden" name="authz" value="{{.Authz}}">{{end}}
+{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}
+{{if .Fresh}}<input type="hidden" name="fresh" value="1">{{end}}{{end}}
 
 {{define "consent"}}{{template "top" .}}
 <h1>Allow access?</h1>
