@@ -9,8 +9,8 @@ import (
 )
 
 // TestFreshSignInNotMetByAnOldOne: a request for a fresh sign-in
-// (prompt=login, max_age=0) is met by a sign-in made after it, and by no
-// older one: not by an upstream provider answering from a session an hour
+// (prompt=login, max_age=0; or one within max_age=N) is met by a sign-in
+// made after it (or within N seconds), and by no older one: not by an upstream provider answering from a session an hour
 // old (it ignored prompt=login), not by taking the login page's way back
 // without signing in. Either is answered login_required, as OpenID Connect
 // asks, instead of a code. Before, the way back dropped what asked for the
