@@ -214,7 +214,7 @@ func (g *Gateway) init() error {
 			}
 			stateful.ServeHTTP(w, r)
 		})
-		g.handler = g.guardOrigin(g.authenticate(dispatch))
+		g.handler = g.guardOrigin(g.authenticate(answerInJSONRPC(dispatch)))
 	})
 	return g.initErr
 }
