@@ -154,12 +154,21 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 // refreshViews computes every session's lists against cat, just
 // published (and the upstreams' prompts and resources as they are now),
 // and notifies the sessions whose lists changed. Sessions whose token
-// expired are left until they present a new one. Callers hold reloadMu, so
-// that the views only ever move to the newest catalogue.
+// expired are left until they present a new one. A session whose caller
+// may no longer list (the person disabled or removed, the agent too) or
+// whose token was revoked since it last used it (or whose status the
+// store cannot tell) is told nothing: whoever holds that token learns no
+// more of the person's permissions. Callers hold reloadMu, so that the
+// views only ever move to the newest catalogue.
 func (g *Gateway) refreshViews(cat *catalogue) {
 	now := g.now().Unix()
 	memo := map[string]viewHashes{}
-	var changed changedLists
+	type change struct {
+		ss       *mcp.ServerSession
+		cl       *accesstoken.Claims
+		old, now viewHashes
+	}
+	var changes []change
 	g.viewsMu.Lock()
 	for ss, v := range g.views {
 		if v.claims.Expiry != 0 && v.claims.Expiry <= now {
@@ -171,12 +180,26 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 			h = g.viewHashes(cat, v.claims)
 			memo[key] = h
 		}
-		changed.add(ss, v.hashes, h)
+		if h != v.hashes && !strings.HasPrefix(h.tools, refusedView) {
+			changes = append(changes, change{ss, v.claims, v.hashes, h})
+		}
 		v.hashes = h
 	}
 	g.viewsMu.Unlock()
+	var changed changedLists
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range changes {
+		if revoked, err := c.cl.Revoked(ctx, g.Revocations); err != nil || revoked {
+			continue
+		}
+		changed.add(c.ss, c.old, c.now)
+	}
 	g.sendListChanged(changed)
 }
+
+// refusedView begins the hashes of the lists of a caller who may not list.
+const refusedView = "refused: "
 
 // featuresChanged tells the sessions whose prompt or resource list
 // changed with an upstream's prompts or resources, just listed anew.
@@ -194,7 +217,7 @@ func (g *Gateway) featuresChanged() {
 func (g *Gateway) viewHashes(cat *catalogue, cl *accesstoken.Claims) viewHashes {
 	who, err := cat.resolve(cl)
 	if err != nil {
-		r := "refused: " + err.Error()
+		r := refusedView + err.Error()
 		return viewHashes{tools: r, prompts: r, resources: r}
 	}
 	visible := cat.visible(who.principal, who.agent, who.scopes)
