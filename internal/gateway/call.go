@@ -62,6 +62,9 @@ const (
 	// PolicyCallerBusy: the caller has maxCallsPerCaller calls running
 	// already (callslots.go).
 	PolicyCallerBusy = "caller-busy"
+	// PolicyTokenScope: the token's scope does not name the tool (a
+	// token narrowed to some tools, scope tool:<name>).
+	PolicyTokenScope = "token-scope"
 )
 
 // listPageSize is how many tools one tools/list page holds.
@@ -287,7 +290,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	default:
 		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
 		if d.Allow && !who.scopes.allows(name) {
-			d = policy.Decision{Policy: "token-scope", Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
+			d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
 		}
 		// The arguments of a call the policy allows never run unchecked
 		// against the tool's schema; nor are they checked for a tool the
@@ -542,7 +545,8 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 // checkScope answers 403 insufficient_scope, before the SDK sees the
 // request, when a token narrowed to some tools (scope tool:<name>) calls a
 // tool its person may call but its scope does not name, so that the client
-// can ask for that scope (step-up). Tokens not narrowed skip the peek.
+// can ask for that scope (step-up). Tokens not narrowed skip the peek. The
+// calls of a request so refused are returned, for the trail.
 //
 // The peek reads the body exactly as the SDK will (see sdkUnmarshal), so
 // that the tool it concerns is the tool the SDK hands to callTool: with
@@ -551,28 +555,29 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 // 2025-06-18 and refuses from it on) is checked call by call: if any call
 // needs a scope the token lacks, the whole batch is answered 403 with
 // every missing tool scope, and none of it runs.
-func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) *bearerError {
+func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) (*bearerError, []toolCall) {
 	if who.scopes == nil || r.Method != http.MethodPost || r.Body == nil {
-		return nil
+		return nil, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
 	r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var missing []string
-	for _, name := range toolCallNames(body) {
-		if who.scopes.allows(name) || slices.Contains(missing, name) {
-			continue
+	calls := toolCalls(body)
+	for i, c := range calls {
+		if who.scopes.allows(c.Name) || !cat.mayCall(who, c.Name) {
+			continue // in scope, or not the scope's fault: the usual refusal follows
 		}
-		if !cat.mayCall(who, name) {
-			continue // not the scope's fault: the usual refusal follows
+		calls[i].outOfScope = true
+		if !slices.Contains(missing, c.Name) {
+			missing = append(missing, c.Name)
 		}
-		missing = append(missing, name)
 	}
 	if len(missing) == 0 {
-		return nil
+		return nil, nil
 	}
 	scope := who.claims.Scope
 	for _, name := range missing {
@@ -580,20 +585,54 @@ func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) *bear
 	}
 	return &bearerError{status: http.StatusForbidden, code: "insufficient_scope",
 		description: "the token's scope does not include tool:" + strings.Join(missing, ", tool:"),
-		scope:       strings.TrimSpace(scope)}
+		scope:       strings.TrimSpace(scope)}, calls
 }
 
-// toolCallNames returns the tool names of the tools/call requests in a
-// POST body, one message or a batch, as the SDK reads them (its
-// readBatch, then the params of each call); nil when the SDK would refuse
-// the body. A call whose params the SDK cannot decode is left out: the SDK
-// answers it with a protocol error and runs nothing.
-func toolCallNames(body []byte) []string {
+// stepUpRefused records the calls of a request checkScope refused, each a
+// denied tools/call of its own (as callTool records a refusal), in one
+// commit before the 403 goes out: a call out of the token's scope, and any
+// other call of the same batch, which did not run either.
+func (g *Gateway) stepUpRefused(r *http.Request, cat *catalogue, who *caller, refused []toolCall) error {
+	events := make([]audit.Event, 0, len(refused))
+	for _, c := range refused {
+		name, _ := shorten(c.Name, maxToolName)
+		ev := baseEvent(who, audit.ToolDecided, name)
+		ev.Correlation = slip.NewID()
+		ev.RemoteAddr = g.clientAddr(r)
+		ev.Decision, ev.Policy = "deny", PolicyTokenScope
+		ev.Reasons = []string{"the token's scope does not include tool:" + name + " (answered 403 insufficient_scope, for the client to ask for it)"}
+		if !c.outOfScope {
+			ev.Reasons = []string{"not run: its batch was answered 403 insufficient_scope for another call"}
+		}
+		if args, err := canonicalArgs(c.Arguments); err == nil {
+			ev.ArgsDigest = slipverify.Digest(args.canonical)
+			if cat.rawArguments {
+				ev.Detail = map[string]any{"arguments": args.redacted()}
+			}
+		}
+		events = append(events, ev)
+	}
+	return audit.RecordAll(r.Context(), g.recorder(), events...)
+}
+
+// toolCall is what checkScope reads of a tools/call request.
+type toolCall struct {
+	Name       string          `json:"name"`
+	Arguments  json.RawMessage `json:"arguments"`
+	outOfScope bool            // the token's scope does not name the tool
+}
+
+// toolCalls returns the tools/call requests in a POST body, one message
+// or a batch, as the SDK reads them (its readBatch, then the params of
+// each call); nil when the SDK would refuse the body. A call whose params
+// the SDK cannot decode is left out: the SDK answers it with a protocol
+// error and runs nothing.
+func toolCalls(body []byte) []toolCall {
 	var raws []json.RawMessage
 	if sdkUnmarshal(body, &raws) != nil {
 		raws = []json.RawMessage{body}
 	}
-	var names []string
+	var calls []toolCall
 	for _, raw := range raws {
 		msg, err := jsonrpc.DecodeMessage(raw)
 		if err != nil {
@@ -603,14 +642,12 @@ func toolCallNames(body []byte) []string {
 		if !ok || call.Method != "tools/call" {
 			continue
 		}
-		var p struct {
-			Name string `json:"name"`
-		}
+		var p toolCall
 		if sdkUnmarshal(call.Params, &p) == nil {
-			names = append(names, p.Name)
+			calls = append(calls, p)
 		}
 	}
-	return names
+	return calls
 }
 
 // sdkUnmarshal decodes as the SDK (v1.8.0, its internal/json) decodes

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -37,7 +38,8 @@ func (e *env) rawMCP(t *testing.T, token, session, version, body string) (*http.
 
 // TestScopeStepUpReadsTheNameAsTheSDK: the step-up check and the call read
 // the same tool name, whatever the params' keys play at, and every call of
-// a batch is checked.
+// a batch is checked. A call refused so is a denied tools/call in the
+// trail, as any refusal is.
 func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
@@ -97,8 +99,25 @@ func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
 				if resp.StatusCode != 403 || !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="openid tool:payroll_report `+tt.stepUp+`"`) {
 					t.Errorf("%d %q, want 403 insufficient_scope adding %s", resp.StatusCode, got, tt.stepUp)
 				}
-				if d := lastDecision(); d.Correlation != before.Correlation {
-					t.Errorf("a call ran after the 403: %+v", d)
+				// Nothing ran, and the refusal is in the trail before the
+				// 403: a denied call of the tool out of scope.
+				d := lastDecision()
+				if d.Correlation == before.Correlation || d.Decision != "deny" || d.Policy != gateway.PolicyTokenScope ||
+					"tool:"+d.Tool != tt.stepUp || d.ArgsDigest == "" {
+					t.Errorf("after the 403, the trail's last decision is %+v, want %s denied by %s", d, tt.stepUp, gateway.PolicyTokenScope)
+				}
+				notRun := 0
+				for _, ev := range e.mem.all() {
+					if ev.Type == audit.ToolResult && ev.Correlation == d.Correlation {
+						t.Errorf("a call ran after the 403: %+v", ev)
+					}
+					if ev.Type == audit.ToolDecided && ev.Tool == "payroll_report" && ev.Decision == "deny" && strings.Contains(strings.Join(ev.Reasons, " "), "not run: its batch") {
+						notRun++
+					}
+				}
+				// The batch's call in scope did not run either, and says so.
+				if want := strings.Count(tt.body, "payroll_report"); tt.name == "batch" && notRun != want {
+					t.Errorf("the batch's call in scope: %d records of it not run, want %d", notRun, want)
 				}
 				return
 			}
