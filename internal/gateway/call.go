@@ -411,7 +411,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		status := "error"
 		if errors.As(err, &rpc) {
 			// A protocol error of an upstream server goes back as it came.
-			if aerr := done(result(status, map[string]any{"error": rpc.Message, "code": rpc.Code})); aerr != nil {
+			if aerr := done(result(status, map[string]any{"error": args.unquoted(rpc.Message, quote), "code": rpc.Code})); aerr != nil {
 				return nil, g.notRecorded(aerr)
 			}
 			return nil, rpc
@@ -425,7 +425,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			status, msg = "timeout", "gateway: tool call timed out"
 		}
 		g.logger().Warn(msg, "tool", name, "correlation", ev.Correlation, "err", err)
-		if aerr := done(result(status, map[string]any{"error": err.Error()})); aerr != nil {
+		if aerr := done(result(status, map[string]any{"error": args.unquoted(err.Error(), quote)})); aerr != nil {
 			return nil, g.notRecorded(aerr)
 		}
 		if late != nil {
@@ -520,6 +520,49 @@ func (a callArgs) redacted() json.RawMessage {
 		b, _ = json.Marshal(audit.Redacted)
 	}
 	return b
+}
+
+// unquoted is msg, an error a backend gave for a call with arguments a,
+// as the trail may keep it: whole when quote is true (the trail keeps the
+// arguments whole anyway), otherwise with every value of the arguments of
+// four bytes or more (as written, and as written inside a JSON string)
+// replaced by "[argument]". An upstream saying "invalid card 4111…" or
+// repeating the arguments would otherwise put in the trail what it keeps
+// only as a digest.
+func (a callArgs) unquoted(msg string, quote bool) string {
+	if quote {
+		return msg
+	}
+	var values []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			values = append(values, v)
+			if b, err := json.Marshal(v); err == nil && string(b[1:len(b)-1]) != v {
+				values = append(values, string(b[1:len(b)-1]))
+			}
+		case json.Number:
+			values = append(values, v.String())
+		}
+	}
+	walk(a.decoded)
+	// Longest first: a value inside another is replaced with it.
+	slices.SortFunc(values, func(x, y string) int { return len(y) - len(x) })
+	for _, v := range values {
+		if len(v) >= 4 {
+			msg = strings.ReplaceAll(msg, v, "[argument]")
+		}
+	}
+	return msg
 }
 
 func canonicalArgs(raw json.RawMessage) (callArgs, error) {
