@@ -18,6 +18,7 @@ const (
 	TokenRevoked     = "token.revoked"
 	TokenReuse       = "token.reuse_detected"
 	ClientRegistered = "client.registered"
+	ClientUpdated    = "client.updated"     // a metadata-document client's document changed what is stored of it: before → after
 	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
 	ConsentGranted   = "consent.granted"
 	ConsentDenied    = "consent.denied" // the person declined on the consent page
@@ -39,7 +40,7 @@ const (
 var Types = []string{
 	LoginSucceeded, LoginFailed, Logout,
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
-	ClientRegistered, ClientAuthFailed, ConsentGranted, ConsentDenied,
+	ClientRegistered, ClientUpdated, ClientAuthFailed, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult,
 	FeaturesListed, FeatureDecided, FeatureResult,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,

@@ -202,6 +202,15 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 		slices.Equal(old.PostLogoutRedirectURIs, c.PostLogoutRedirectURIs) {
 		return old, nil
 	}
+	// The change is recorded before it is stored: a client whose codes go
+	// elsewhere now never does so unrecorded. A record of a change the
+	// store then fails to make says so in the next one's before.
+	err = p.record(ctx, audit.Event{Type: audit.ClientUpdated, Agent: c.ClientID, Status: "ok",
+		RemoteAddr: addrString(ip), Detail: map[string]any{"source": store.SourceMetadata,
+			"before": metadataFields(old), "after": metadataFields(c)}})
+	if err != nil {
+		return store.Client{}, err
+	}
 	var kept store.Client
 	err = p.Store.Clients().Update(ctx, c.ClientID, func(old store.Client) (store.Client, error) {
 		old.Name, old.RedirectURIs, old.PostLogoutRedirectURIs = c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs
@@ -209,6 +218,13 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 		return old, nil
 	})
 	return kept, err
+}
+
+// metadataFields is what a metadata document sets of a client, as the
+// trail shows it.
+func metadataFields(c store.Client) map[string]any {
+	return map[string]any{"client_name": c.Name, "redirect_uris": c.RedirectURIs,
+		"post_logout_redirect_uris": c.PostLogoutRedirectURIs}
 }
 
 // metadataDocument is the part of a client metadata document we use.

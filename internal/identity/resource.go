@@ -216,7 +216,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case gerr == nil && rt.ClientID == client.ClientID:
 			err = id.Revoke(ctx, store.RevokedGrant, rt.GrantID, rt.GrantExpiresAt)
-			ev.Actor = rt.Username
+			ev.Actor, ev.Session = rt.Username, rt.SessionID
 			ev.Detail = map[string]any{"token_type": "refresh_token", "grant_id": rt.GrantID}
 		case gerr != nil && !errors.Is(gerr, store.ErrNotFound):
 			err = gerr

@@ -126,7 +126,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	if used, err := id.Consumed(ctx, consumeCode, h); err != nil {
 		return nil, errServer(err)
 	} else if used {
-		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
+		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID, ac.SessionID)
 	}
 	if !p.now().Before(ac.ExpiresAt) {
 		return nil, errInvalidGrant("the code is invalid or expired")
@@ -160,7 +160,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 		return nil, errServer(err)
 	}
 	if !first {
-		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID)
+		return nil, p.replayed(ctx, r, grantCode, ac.GrantID, ac.Username, ac.ClientID, ac.SessionID)
 	}
 	user, e := p.activeUser(ctx, ac.Username)
 	if e != nil {
@@ -201,13 +201,14 @@ func (p *Provider) issue(ctx context.Context, r *http.Request, event, grantType 
 }
 
 // replayed answers a second use of a code or refresh token: the grant
-// (every refresh token and access token it led to) is revoked.
-func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, grantID, username, clientID string) *Error {
+// (every refresh token and access token it led to) is revoked. The record
+// names the login session the grant came from.
+func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, grantID, username, clientID, sessionID string) *Error {
 	err := p.Store.Identity().Revoke(ctx, "grant", grantID, p.now().Add(p.grantTTL()))
 	if err != nil {
 		p.log().ErrorContext(ctx, "revoke replayed grant", "err", err)
 	}
-	_ = p.record(ctx, audit.Event{Type: audit.TokenReuse, Actor: username, Agent: clientID, Status: "refused",
+	_ = p.record(ctx, audit.Event{Type: audit.TokenReuse, Actor: username, Agent: clientID, Session: sessionID, Status: "refused",
 		RemoteAddr: addrString(p.clientIP(r)),
 		Detail:     map[string]any{"grant_type": grantType, "grant_id": grantID, "revoked": err == nil}})
 	if grantType == grantCode {
@@ -281,7 +282,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if used, err := id.Consumed(ctx, consumeRefresh, h); err != nil {
 		return nil, errServer(err)
 	} else if used {
-		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
+		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID, old.SessionID)
 	}
 	if !now.Before(old.ExpiresAt) {
 		return nil, errInvalidGrant("the refresh token is invalid or expired")
@@ -330,7 +331,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 		return nil, errServer(err)
 	}
 	if !first {
-		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID)
+		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID, old.SessionID)
 	}
 	user, e := p.activeUser(ctx, old.Username)
 	if e != nil {
