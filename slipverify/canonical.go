@@ -105,6 +105,9 @@ func (p *parser) value(out []byte, depth int) ([]byte, error) {
 		return nil, p.errorf("unexpected end of input")
 	}
 	switch c := p.in[p.i]; {
+	case (c == '{' || c == '[') && depth >= maxDepth:
+		// Containers nest maxDepth deep at most, empty or not.
+		return nil, p.errorf("nested deeper than %d", maxDepth)
 	case c == '{':
 		return p.object(out, depth)
 	case c == '[':

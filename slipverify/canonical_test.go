@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/slipverify"
@@ -70,6 +71,19 @@ func TestCanonicalRefuses(t *testing.T) {
 	deep := bytes.Repeat([]byte("["), 100)
 	if _, err := slipverify.Canonical(deep); err == nil {
 		t.Error("deep nesting accepted")
+	}
+	// 64 levels of containers at most, whether the innermost holds a
+	// value or not.
+	nest := func(n int, inner string) []byte {
+		return []byte(strings.Repeat("[", n) + inner + strings.Repeat("]", n))
+	}
+	for _, inner := range []string{"", "1"} {
+		if _, err := slipverify.Canonical(nest(64, inner)); err != nil {
+			t.Errorf("64 levels (innermost %q): %v", inner, err)
+		}
+		if out, err := slipverify.Canonical(nest(65, inner)); !errors.Is(err, slipverify.ErrNotCanonicalizable) {
+			t.Errorf("65 levels (innermost %q) = %d bytes, %v; want an error", inner, len(out), err)
+		}
 	}
 }
 
