@@ -58,19 +58,21 @@ type WebhookOptions struct {
 }
 
 // NewWebhook returns a webhook sink named name (its stream position is
-// stored under "webhook:"+name) posting to rawURL, signing with secret.
+// stored under "webhook:"+name) posting to rawURL, signing with secret. Its
+// errors name neither the sink nor the URL (which may hold credentials):
+// the caller says which setting was refused.
 func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webhook, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("webhook %s: the URL must be http(s)://host/…", name)
+		return nil, errors.New("the webhook URL must be http(s)://host/…")
 	}
 	// The trail leaves the machine only encrypted, as the log streams of
 	// identity platforms do; in clear only to a receiver on this machine.
 	if u.Scheme == "http" && !store.IsLoopbackHost(u.Hostname()) {
-		return nil, fmt.Errorf("webhook %s: the URL must be https (http only to this machine: localhost, 127.0.0.0/8, ::1)", name)
+		return nil, errors.New("the webhook URL must be https (http only to this machine: localhost, 127.0.0.0/8, ::1)")
 	}
 	if len(secret) == 0 {
-		return nil, fmt.Errorf("webhook %s: a signing secret is required", name)
+		return nil, errors.New("the webhook needs a signing secret")
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	w := &Webhook{name: name, url: rawURL, secret: secret, now: time.Now}

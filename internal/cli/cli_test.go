@@ -170,7 +170,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{"role", "add", "--help"}, {"client", "add", "--help"}, {"tool", "add", "--help"}, {"upstream", "add", "--help"},
 	} {
 		r := run(t, nil, "", args...)
-		if r.code != 0 || !strings.Contains(r.stderr, "Usage: gatehouse") {
+		if r.code != 0 || !strings.Contains(r.stderr, "Usage: gatehouse") || strings.Contains(r.stderr, "gatehouse  ") {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 	}
@@ -208,6 +208,13 @@ func TestBadPlaces(t *testing.T) {
 	r = run(t, nil, "", "serve", "--addr", ln.Addr().String(), "--data", t.TempDir())
 	if r.code != 1 || !strings.Contains(r.stderr, "already in use") {
 		t.Errorf("port in use: exit %d, %q", r.code, r.stderr)
+	}
+	// A webhook in clear to another machine: the flag named, not the
+	// stream's inner name nor the URL's credentials.
+	r = run(t, map[string]string{"GATEHOUSE_AUDIT_WEBHOOK_SECRET": "s3cret-webhook"}, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+		"--audit-webhook", "http://u:pw-in-url@example.com/hook")
+	if r.code != 1 || !strings.Contains(r.stderr, "--audit-webhook: the webhook URL must be https") || strings.Contains(r.stderr, "default") || strings.Contains(r.stderr, "pw-in-url") {
+		t.Errorf("webhook in clear: exit %d, %q", r.code, r.stderr)
 	}
 	// A missing tenant file.
 	r = run(t, nil, "", "apply", "-f", "no-such.yaml", "--data", t.TempDir())

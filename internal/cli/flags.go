@@ -81,13 +81,13 @@ func (s *storeFlags) declare(fs *flag.FlagSet) {
 func usageFor(env *Env, path string, c *command, fs *flag.FlagSet) func() {
 	return func() {
 		w := env.Stderr
-		fmt.Fprintf(w, "Usage: gatehouse %s %s\n\n%s\n", path, c.usage, c.summary)
+		fmt.Fprintf(w, "Usage: %s %s\n\n%s\n", strings.TrimSpace("gatehouse "+path), c.usage, c.summary)
 		if len(c.sub) > 0 {
 			fmt.Fprintf(w, "\nCommands:\n")
 			for _, s := range c.sub {
 				fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
 			}
-			fmt.Fprintf(w, "\nRun 'gatehouse %s COMMAND --help' for a command's flags.\n", path)
+			fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", strings.TrimSpace("gatehouse "+path))
 			return
 		}
 		hasFlags := false

@@ -159,7 +159,7 @@ func relocate(msg, src string) string {
 	// Cedar passes the number parser's own words on: said in Cedar's.
 	msg = goNumberError.ReplaceAllString(msg, "the number $1 is out of range (Cedar's whole numbers are 64-bit)")
 	lines := strings.Count(src, "\n") + 1
-	return inputPos.ReplaceAllStringFunc(msg, func(m string) string {
+	msg = inputPos.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := inputPos.FindStringSubmatch(m)
 		line, err := strconv.Atoi(sub[1])
 		if err != nil || line < 2 || line-1 > lines {
@@ -167,7 +167,15 @@ func relocate(msg, src string) string {
 		}
 		return "line " + strconv.Itoa(line-1) + ", column " + sub[2]
 	})
+	// Past the end, the token Cedar quotes is the wrapper's, not the
+	// condition's: "at the end of the condition \";\"" would name a
+	// character the author never wrote.
+	return wrapperToken.ReplaceAllString(msg, "the end of the condition")
 }
+
+// wrapperToken is a token of wrapSuffix, as a parse error at the end of
+// the condition quotes it.
+var wrapperToken = regexp.MustCompile(`the end of the condition "[;}]"`)
 
 // goNumberError is Go's number parser's error, as Cedar quotes it.
 var goNumberError = regexp.MustCompile(`strconv\.Parse\w+: parsing "([^"]*)": value out of range`)

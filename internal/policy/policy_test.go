@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -419,6 +420,14 @@ func TestCompileErrorPositions(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "line 2, column") || strings.Contains(msg, "<input>") {
 		t.Errorf("error %q: want a position counted from the condition's first line", msg)
+	}
+	// A condition cut short: the error is at its end, and names no token
+	// of the policy text the gateway wraps it in.
+	for _, when := range []string{"context.args.x <", "principal.roles.contains(", "("} {
+		_, err := Compile([]Rule{{Tool: "t", When: when}})
+		if msg := fmt.Sprint(err); err == nil || !strings.Contains(msg, "at the end of the condition") || strings.Contains(msg, `";"`) || strings.Contains(msg, `"}"`) {
+			t.Errorf("condition %q: error %q, want one at the end of the condition naming no wrapper token", when, msg)
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 		}
 		w, err := audit.NewWebhook("default", o.Webhook, []byte(o.WebhookSecret), nil)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--audit-webhook: %w", err)
 		}
 		sinks = append(sinks, w)
 	}
