@@ -92,7 +92,7 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 		return req, "", errRequestURINotSupported("request_uri is not supported")
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
-		return req, "", errInvalidRequest("response_mode %q is not supported; use query", rm)
+		return req, "", errInvalidRequest("response_mode '%s' is not supported; use query", rm)
 	}
 	switch rt := q.Get("response_type"); rt {
 	case "code":

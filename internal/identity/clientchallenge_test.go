@@ -43,9 +43,10 @@ func TestClientAuthChallengeMatchesScheme(t *testing.T) {
 	if got := r.Header.Values("WWW-Authenticate"); r.Status != 401 || len(got) != 1 || !strings.HasPrefix(got[0], "Basic ") {
 		t.Errorf("wrong Basic secret: %d %q", r.Status, got)
 	}
-	// client_secret_post failures carry no challenge (no header was used).
+	// client_secret_post failures offer Basic too: every 401 carries a
+	// challenge (RFC 9110 §15.5.2).
 	r = h.token("", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"web"}, "client_secret": {"wrong"}})
-	if r.Status != 401 || len(r.Header.Values("WWW-Authenticate")) != 0 {
-		t.Errorf("wrong posted secret: %d %q", r.Status, r.Header.Values("WWW-Authenticate"))
+	if got := r.Header.Values("WWW-Authenticate"); r.Status != 401 || len(got) != 1 || !strings.HasPrefix(got[0], "Basic ") {
+		t.Errorf("wrong posted secret: %d %q", r.Status, got)
 	}
 }

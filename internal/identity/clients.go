@@ -207,7 +207,7 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 		return store.Client{}, "", errInvalidClient("client authentication is required")
 	}
 	fail := func(desc string) *Error {
-		return &Error{Code: "invalid_client", Description: desc, basic: basic}
+		return &Error{Code: "invalid_client", Description: describe(desc), basic: basic}
 	}
 	c, err := p.client(ctx, id)
 	if errors.Is(err, errClientIDTooLong) {

@@ -5,7 +5,7 @@ package identity
 // ends the session without asking when it proves it comes from the session's
 // relying party (an id_token_hint of this session) or posts the session's
 // CSRF token; otherwise the person is asked. post_logout_redirect_uri must be
-// registered for the client, else an error page — never a redirect — and
+// registered for the client, exactly, else an error page — never a redirect — and
 // is followed only with an id_token_hint issued to that client (of this
 // session, for a self-registered client; see redirectguard.go); without
 // one, the person sees the logged-out page.
@@ -53,7 +53,10 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c, err := p.client(ctx, clientID)
-		if err != nil || !matchRedirect(c.PostLogoutRedirectURIs, back) {
+		// Exactly as registered (RP-Initiated Logout 1.0 §3): the port
+		// leeway of RFC 8252 §7.3 is for native apps' authorization
+		// redirects, not for where a person is sent after signing out.
+		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, back) {
 			p.errorPage(w, r, http.StatusBadRequest, "The address to return to after signing out is not registered.")
 			return
 		}

@@ -35,7 +35,35 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.cause }
 
 func oauthErr(code, format string, args ...any) *Error {
-	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Description: describe(fmt.Sprintf(format, args...))}
+}
+
+// describe makes s an error_description RFC 6749 allows (§5.2, §4.1.2.1:
+// printable ASCII but '"' and '\'), whatever request values it quotes: a
+// double quote becomes ', a backslash /, any other character outside the
+// set (a control character, non-ASCII) ?.
+func describe(s string) string {
+	ok := true
+	for i := 0; i < len(s) && ok; i++ {
+		ok = s[i] >= 0x20 && s[i] <= 0x7e && s[i] != '"' && s[i] != '\\'
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // Constructors, one per error code.
@@ -116,9 +144,11 @@ func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case e.Code == "invalid_token" || e.Code == "insufficient_scope":
 		h.Set("WWW-Authenticate", bearerChallenge(e))
-	case e.Code == "invalid_client" && (e.basic || e.scheme != ""):
+	case e.Code == "invalid_client":
 		// RFC 6749 §5.2: a client that tried the Authorization header gets
 		// a challenge of the scheme it used; Basic is the one that works.
+		// Any other 401 offers Basic too (RFC 9110 §15.5.2: a 401 carries
+		// a challenge).
 		if e.scheme != "" && !strings.EqualFold(e.scheme, "Basic") && authScheme(e.scheme) {
 			h.Add("WWW-Authenticate", e.scheme+` realm="`+p.Issuer+`"`)
 		}

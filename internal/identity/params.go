@@ -147,7 +147,7 @@ func (p *Provider) resources(vs []string) ([]string, *Error) {
 			return nil, errInvalidTarget("%s", err.Error())
 		}
 		if !p.resSet[r] {
-			return nil, errInvalidTarget("the resource %q is not served here", r)
+			return nil, errInvalidTarget("the resource '%s' is not served here", r)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)

@@ -207,7 +207,7 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 				return errInvalidClientMetadata("grant type %s needs a confidential client", g)
 			}
 		default:
-			return errInvalidClientMetadata("grant type %q is not supported", g)
+			return errInvalidClientMetadata("grant type '%s' is not supported", g)
 		}
 	}
 	if !slices.Equal(m.ResponseTypes, []string{"code"}) {
@@ -298,5 +298,5 @@ func (p *Provider) registeredScopes(client store.Client, scopes []string) (kept 
 // errBeyondRegistration is the invalid_scope of a request whose scopes
 // are all beyond what the client registered.
 func errBeyondRegistration(client store.Client) *Error {
-	return errInvalidScope("the client registered the scope %q; the request asks for none of it", joinScope(client.Scopes))
+	return errInvalidScope("the client registered the scope '%s'; the request asks for none of it", joinScope(client.Scopes))
 }

@@ -20,9 +20,14 @@ import (
 // are not accepted (OAuth 2.1).
 func bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			return "", errInvalidRequest("the Authorization header must be Bearer")
+		scheme, tok, _ := strings.Cut(h, " ")
+		switch {
+		case !strings.EqualFold(scheme, "Bearer"):
+			// RFC 6750 §3.1: a scheme this resource does not take is no
+			// credentials at all (a 401 with the Bearer challenge).
+			return "", nil
+		case strings.TrimSpace(tok) == "":
+			return "", errInvalidRequest("the Authorization header holds no token")
 		}
 		return strings.TrimSpace(tok), nil
 	}
@@ -41,6 +46,9 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	tok, e := bearerToken(w, r)
 	if e != nil {
+		if e.Code == "invalid_request" {
+			w.Header().Set("WWW-Authenticate", bearerChallenge(e)) // RFC 6750 §3
+		}
 		p.writeError(w, r, e)
 		return
 	}
@@ -115,7 +123,9 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := p.introspect(r, client, tok, f.Get("token_type_hint"))
+	// token_type_hint is not needed: the token's form tells (RFC 7662
+	// §2.1: a wrong hint must not hide a token).
+	resp, err := p.introspect(r, client, tok)
 	if err != nil {
 		p.writeError(w, r, errServer(err))
 		return
@@ -125,9 +135,9 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 
 var inactive = map[string]any{"active": false}
 
-func (p *Provider) introspect(r *http.Request, client store.Client, tok, hint string) (map[string]any, error) {
+func (p *Provider) introspect(r *http.Request, client store.Client, tok string) (map[string]any, error) {
 	ctx := r.Context()
-	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
+	if strings.Count(tok, ".") == 2 {
 		c, err := p.parseAccessToken(ctx, tok)
 		if err == nil {
 			// Expired by the issuer's own clock (RFC 7662: inactive); the

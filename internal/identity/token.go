@@ -58,7 +58,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "":
 		err = errInvalidRequest("grant_type is required")
 	default:
-		err = errUnsupportedGrant("grant_type %q is not supported", gt)
+		err = errUnsupportedGrant("grant_type '%s' is not supported", gt)
 	}
 	if err != nil {
 		p.writeError(w, r, err)
