@@ -173,7 +173,30 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	rt := store.RefreshToken{GrantID: ac.GrantID, ClientID: client.ClientID, Username: user.Username,
 		SessionID: ac.SessionID, AuthTime: ac.AuthTime, Method: ac.Method, Scope: ac.Scope, Resources: authorized,
 		IssuedAt: now.UTC(), ExpiresAt: now.Add(p.refreshTTL()).UTC(), GrantExpiresAt: now.Add(p.grantTTL()).UTC()}
-	return p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
+	resp, err := p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
+	if err != nil {
+		return nil, err
+	}
+	// Ending the person's sign-ins (a new password, disabling them) while
+	// this redemption ran deletes the code and revokes the grants of the
+	// refresh tokens stored by then: not this one's, stored after. So the
+	// code is asked for again, now that the refresh token is stored (the
+	// store waits for such a transaction to end): gone, the grant is
+	// revoked here and the client gets nothing.
+	stands, err := id.AuthCodeStands(ctx, h)
+	if err == nil && stands {
+		return resp, nil
+	}
+	if rerr := id.Revoke(ctx, store.RevokedGrant, ac.GrantID, rt.GrantExpiresAt.Add(p.accessTTL())); rerr != nil {
+		return nil, errServer(errors.Join(err, rerr))
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.TokenRevoked, Actor: ac.Username, Agent: client.ClientID, Session: ac.SessionID,
+		Status: "ok", RemoteAddr: addrString(p.clientIP(r)),
+		Detail: map[string]any{"grant_id": ac.GrantID, "reason": "the person's sign-ins ended while the code was redeemed"}})
+	if err != nil {
+		return nil, errServer(err)
+	}
+	return nil, errInvalidGrant("the code is invalid or expired")
 }
 
 // issue mints the access token, the refresh token when rt is set and the ID

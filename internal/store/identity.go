@@ -102,6 +102,12 @@ type Identity interface {
 	// AuthCode returns the code with the hash, or ErrNotFound. It does
 	// not mark the code used: single use is the Consumer's decision.
 	AuthCode(ctx context.Context, hash string) (AuthCode, error)
+	// AuthCodeStands reports whether the code with the hash is still
+	// stored, waiting for a transaction that is deleting it (EndUser) to
+	// end: a redemption that read the code before such a transaction asks
+	// it once its refresh token is stored, and revokes its grant when the
+	// code is gone (see identity's grantCode).
+	AuthCodeStands(ctx context.Context, hash string) (bool, error)
 
 	// CreateRefreshToken stores an issued refresh token, kept until its
 	// grant ends (GrantExpiresAt), also past its own expiry.

@@ -94,6 +94,18 @@ func (i identity) AuthCode(ctx context.Context, hash string) (store.AuthCode, er
 	return c, err
 }
 
+func (i identity) AuthCodeStands(ctx context.Context, hash string) (bool, error) {
+	var one int
+	err := i.db.queryRowCached(ctx, i.db.sql, "SELECT 1 FROM auth_codes WHERE id = ?"+i.db.dialect.ForUpdate, hash).Scan(&one)
+	switch {
+	case isNoRows(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read authorization code: %w", err)
+	}
+	return true, nil
+}
+
 func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	d, err := doc(t)
 	if err != nil {
@@ -226,18 +238,26 @@ func (i identity) FederationState(ctx context.Context, hash string) (store.Feder
 	return f, err
 }
 
+// codeKeep is how long an expired authorization code stays stored: a
+// redemption that read it just before it expired still finds it when it
+// asks AuthCodeStands.
+const codeKeep = 5 * time.Minute
+
 func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, error) {
 	t := now.UnixMicro()
 	var total int64
-	for _, q := range []string{
-		"DELETE FROM login_sessions WHERE expires_at <= ?",
-		"DELETE FROM auth_codes WHERE expires_at <= ?",
-		"DELETE FROM refresh_tokens WHERE expires_at <= ?",
-		"DELETE FROM revocations WHERE expires_at <= ?",
-		"DELETE FROM login_attempts WHERE window_end <= ?",
-		"DELETE FROM federation_states WHERE expires_at <= ?",
+	for _, q := range []struct {
+		query  string
+		before int64
+	}{
+		{"DELETE FROM login_sessions WHERE expires_at <= ?", t},
+		{"DELETE FROM auth_codes WHERE expires_at <= ?", now.Add(-codeKeep).UnixMicro()},
+		{"DELETE FROM refresh_tokens WHERE expires_at <= ?", t},
+		{"DELETE FROM revocations WHERE expires_at <= ?", t},
+		{"DELETE FROM login_attempts WHERE window_end <= ?", t},
+		{"DELETE FROM federation_states WHERE expires_at <= ?", t},
 	} {
-		n, err := i.exec(ctx, "purge identity", q, t)
+		n, err := i.exec(ctx, "purge identity", q.query, q.before)
 		if err != nil {
 			return total, err
 		}

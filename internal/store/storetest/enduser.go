@@ -84,6 +84,9 @@ func testEndUser(t *testing.T, db *sqldb.DB) {
 	if _, err := id.AuthCode(ctx, "code-c"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("carol's code: %v", err)
 	}
+	if stands, err := id.AuthCodeStands(ctx, "code-c"); err != nil || stands {
+		t.Errorf("carol's code stands: %v, %v", stands, err)
+	}
 	for _, g := range []string{"g1", "g2"} {
 		if r, err := id.Revoked(ctx, g, ""); err != nil || !r {
 			t.Errorf("carol's grant %s: revoked %v, %v", g, r, err)
@@ -100,6 +103,9 @@ func testEndUser(t *testing.T, db *sqldb.DB) {
 	}
 	if _, err := id.AuthCode(ctx, "code-a"); err != nil {
 		t.Errorf("alice's code: %v", err)
+	}
+	if stands, err := id.AuthCodeStands(ctx, "code-a"); err != nil || !stands {
+		t.Errorf("alice's code stands: %v, %v", stands, err)
 	}
 	if r, _ := id.Revoked(ctx, "ga", ""); r {
 		t.Error("alice's grant was revoked")
