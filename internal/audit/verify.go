@@ -134,6 +134,16 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			rep.Problems = append(rep.Problems, Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)})
 		}
 	}
+	// A checkpoint that does not verify names a record its unsigned row
+	// chose: such findings are kept apart (their own bound) and listed
+	// after the records' own, so that rows of junk can neither crowd out
+	// nor stand before the record that broke.
+	var rowProblems []Problem
+	rowProblem := func(seq int64, format string, args ...any) {
+		if len(rowProblems) < maxProblems {
+			rowProblems = append(rowProblems, Problem{Seq: seq, Kind: ProblemCheckpoint, Detail: fmt.Sprintf(format, args...)})
+		}
+	}
 
 	// Checkpoints, stored and given, each opened from its signature.
 	stored, err := l.Checkpoints(ctx)
@@ -151,7 +161,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			// A copy kept off the box is what proves a cut made together
 			// with the stored checkpoints: one this store cannot check is
 			// a finding, not a detail (the store, keys and all, replaced).
-			problem(c.Seq, ProblemCheckpoint, "off-box checkpoint of record %d is %v", c.Seq, err)
+			rowProblem(c.Seq, "off-box checkpoint of record %d is %v", c.Seq, err)
 			continue
 		}
 		if errors.Is(err, errUnknownKey) {
@@ -159,7 +169,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			continue
 		}
 		if err != nil {
-			problem(c.Seq, ProblemCheckpoint, "checkpoint %d does not verify: %v", c.ID, err)
+			rowProblem(c.Seq, "checkpoint %d does not verify: %v", c.ID, err)
 			continue
 		}
 		got.ID = c.ID
@@ -211,6 +221,13 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 			return rep, err
 		}
 		for _, r := range page {
+			if r.Seq < expect {
+				// Only before the first page (a store reads After 0 as
+				// "from the start"): a record at 0 or below, where no
+				// writer puts one.
+				problem(r.Seq, ProblemUnsigned, "record %d stands before record %d, where the chain starts", r.Seq, expect)
+				continue
+			}
 			if !walked {
 				rep.First = r.Seq
 				walked = true
@@ -322,6 +339,9 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 		return a.Kind != ProblemIndex && b.Kind == ProblemIndex
 	})
 	rep.Problems = dedupe(rep.Problems)
+	sort.SliceStable(rowProblems, func(i, j int) bool { return rowProblems[i].Seq < rowProblems[j].Seq })
+	rep.Problems = append(rep.Problems, dedupe(rowProblems)...)
+	rep.Problems = rep.Problems[:min(len(rep.Problems), maxProblems)]
 	if len(rep.Problems) > 0 {
 		p := rep.Problems[0]
 		return rep, fmt.Errorf("%w at record %d (%s): %s", ErrChainBroken, p.Seq, p.Kind, p.Detail)

@@ -1,0 +1,31 @@
+package cli_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestVerifyAttackRollbackCaughtByOffBoxCopy: records and the checkpoints that
+// cover them are deleted and the head rewound (a consistent earlier
+// state); `audit verify` alone says OK (inherent), with the off-box copy
+// it names the cut.
+func TestVerifyAttackRollbackCaughtByOffBoxCopy(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
+	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
+	cp := filepath.Join(t.TempDir(), "cps.jsonl")
+	must(t, run(t, nil, "", append([]string{"audit", "checkpoints", "-o", cp}, d...)...))
+	execSQL(t, data, "DELETE FROM audit_log WHERE seq > 2")
+	execSQL(t, data, "DELETE FROM audit_checkpoints WHERE seq > 2")
+	execSQL(t, data, "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2)")
+	if r := run(t, nil, "", append([]string{"audit", "verify"}, d...)...); r.code != 0 {
+		t.Logf("without the copy: exit %d %s", r.code, r.stdout)
+	}
+	r := run(t, nil, "", append([]string{"audit", "verify", "--checkpoints", cp}, d...)...)
+	if r.code != 1 || !strings.Contains(r.stdout, "seq 3: truncated") {
+		t.Errorf("with the copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("%s", r.stdout)
+}
