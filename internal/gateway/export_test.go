@@ -44,3 +44,14 @@ func SetMaxAsked(n int64) (restore func()) {
 // SchemaChecks is how many arguments were checked against a tool's input
 // schema so far.
 func SchemaChecks() int64 { return schemaChecks.Load() }
+
+// Tracked reports how many sessions (and listens) the gateway tracks the
+// lists of, and how many listens it knows what they take.
+func (g *Gateway) Tracked() (views, listens int) {
+	g.viewsMu.Lock()
+	views = len(g.views)
+	g.viewsMu.Unlock()
+	g.listenSubsMu.Lock()
+	defer g.listenSubsMu.Unlock()
+	return views, len(g.listenSubs)
+}

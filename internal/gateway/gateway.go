@@ -95,6 +95,10 @@ type Gateway struct {
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex
 	listens  map[string]int
+
+	// What each subscriptions/listen's session takes (listen.go).
+	listenSubsMu sync.Mutex
+	listenSubs   map[*mcp.ServerSession]listenSub
 }
 
 // Revocations is the part of the identity store the gateway asks before it
@@ -191,6 +195,7 @@ func (g *Gateway) init() error {
 		g.server.AddSendingMiddleware(restoreElicitSchema)
 		g.server.AddSendingMiddleware(g.dropListChanged)
 		g.server.AddSendingMiddleware(g.guardResourceUpdated)
+		g.server.AddSendingMiddleware(g.noteListen)
 		getServer := func(*http.Request) *mcp.Server { return g.server }
 		// Sessions for the protocol revisions that have them; one
 		// stateless handler for 2026-07-28 and later, which have none.

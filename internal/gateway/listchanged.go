@@ -89,12 +89,14 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
 			if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
-				if cl, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims); ok && ss.ID() != "" {
+				// A session, or a listen's, which lives as long as the
+				// listen (listen.go).
+				if cl, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims); ok && (ss.ID() != "" || method == methodSubscriptionsListen) {
 					g.observe(ctx, ss, cl)
 				}
 			}
 		}
-		return next(ctx, method, req)
+		return next(withListenCaller(ctx, method, req), method, req)
 	}
 }
 
@@ -271,23 +273,34 @@ func (g *Gateway) sendListChanged(c changedLists) {
 		return
 	}
 	go func() {
-		send := func(method string, sessions []*mcp.ServerSession, req func(*mcp.ServerSession) mcp.Request) {
+		// A listen's session (listen.go) takes the notices it opted in to,
+		// stamped with its ID; a session, all.
+		send := func(method string, sessions []*mcp.ServerSession, takes func(listenSub) bool, req func(*mcp.ServerSession, mcp.Meta) mcp.Request) {
 			for _, ss := range sessions {
+				var meta mcp.Meta
+				if l, ok := g.listenOf(ss); ok {
+					if !takes(l) {
+						continue
+					}
+					meta = mcp.Meta{mcp.MetaKeySubscriptionID: l.id}
+				} else if ss.ID() == "" {
+					continue // a listen not acknowledged yet, or over
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if _, err := g.notify(ctx, method, req(ss)); err != nil {
+				if _, err := g.notify(ctx, method, req(ss, meta)); err != nil {
 					g.logger().Debug("gateway: notify list_changed", "method", method, "session", ss.ID(), "err", err)
 				}
 				cancel()
 			}
 		}
-		send(notificationToolListChanged, c.tools, func(ss *mcp.ServerSession) mcp.Request {
-			return &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{}}
+		send(notificationToolListChanged, c.tools, func(l listenSub) bool { return l.tools }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
+			return &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{Meta: m}}
 		})
-		send(notificationPromptListChanged, c.prompts, func(ss *mcp.ServerSession) mcp.Request {
-			return &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{}}
+		send(notificationPromptListChanged, c.prompts, func(l listenSub) bool { return l.prompts }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
+			return &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{Meta: m}}
 		})
-		send(notificationResourceListChanged, c.resources, func(ss *mcp.ServerSession) mcp.Request {
-			return &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{}}
+		send(notificationResourceListChanged, c.resources, func(l listenSub) bool { return l.resources }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
+			return &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{Meta: m}}
 		})
 	}()
 }

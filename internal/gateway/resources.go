@@ -460,6 +460,7 @@ func templateMatches(tmpl, uri string) bool {
 // resource; the SDK keeps track of which sessions subscribed and
 // resourceUpdated (from the upstream) reaches them.
 func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	listenCaller(ctx, req)
 	cat, who, err := g.who(ctx, req)
 	if err != nil {
 		return err
