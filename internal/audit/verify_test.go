@@ -362,8 +362,19 @@ func TestMultiReplica(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 20 {
-					if err := l.Record(context.Background(), audit.Event{Type: audit.ToolsListed}); err != nil {
+				// Waited records, several at once, and enqueued ones; the
+				// last, waited, covers those enqueued before it.
+				for i := range 20 {
+					var err error
+					switch i % 3 {
+					case 0:
+						err = l.Record(context.Background(), audit.Event{Type: audit.ToolsListed})
+					case 1:
+						err = l.RecordAll(context.Background(), events(3)...)
+					case 2:
+						err = l.Enqueue(context.Background(), audit.Event{Type: audit.ToolsListed})
+					}
+					if err != nil {
 						t.Error(err)
 						return
 					}
@@ -371,12 +382,13 @@ func TestMultiReplica(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		const want = 8 * (7 + 7*3 + 6) // per worker: 7 single, 7 of three, 6 enqueued
 		for _, l := range []*audit.Log{e.log, l2} {
 			rep, err := l.Verify(context.Background(), nil)
 			if err != nil {
 				t.Fatalf("Verify: %v %+v", err, rep.Problems)
 			}
-			if rep.Records != 160 || rep.Last != 160 {
+			if rep.Records != want || rep.Last != want {
 				t.Errorf("report %+v", rep)
 			}
 		}

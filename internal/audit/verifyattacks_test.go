@@ -11,9 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -301,55 +299,6 @@ func TestVerifyAttackCaughtAttacks(t *testing.T) {
 			}
 			t.Logf("negative seq reported as %v / %+v", err, rep.Problems)
 		})
-	})
-}
-
-// TestVerifyAttackTwoLogs: two Logs on separate connection pools of one
-// database, mixing Record, RecordAll and Enqueue: one gap-free chain.
-func TestVerifyAttackTwoLogs(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
-		e := newEnv(t, open, nil)
-		other := storetestSecondHandle(t, e.st)
-		l2 := audit.New(other, e.keys, &audit.Options{CheckpointInterval: -1})
-		var wg sync.WaitGroup
-		for w := range 8 {
-			l := e.log
-			if w%2 == 1 {
-				l = l2
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 25 {
-					var err error
-					switch i % 3 {
-					case 0:
-						err = l.Record(context.Background(), audit.Event{Type: audit.ToolsListed, Correlation: fmt.Sprint(w, i)})
-					case 1:
-						err = l.RecordAll(context.Background(), events(3)...)
-					case 2:
-						err = l.Enqueue(context.Background(), audit.Event{Type: audit.ToolsListed})
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		l2.Close()
-		e.log.Close()
-		l := audit.New(e.st, e.keys, &audit.Options{CheckpointInterval: -1})
-		defer l.Close()
-		rep, err := l.Verify(context.Background(), nil)
-		if err != nil {
-			t.Fatalf("%v %+v", err, rep.Problems)
-		}
-		want := int64(8 * (9 + 8*3 + 8))
-		if rep.Records != want || rep.First != 1 || rep.Last != want {
-			t.Errorf("report %+v, want %d records", rep, want)
-		}
 	})
 }
 
