@@ -120,6 +120,38 @@ func refreshForm(tok string) url.Values {
 
 const raceRounds = 200
 
+// atOnce posts form to /token as web eight times at once, half on each
+// replica, and returns how many got tokens (one of them, won); every other
+// answer must be invalid_grant.
+func atOnce(t *testing.T, round int, a, b *harness, form url.Values) (ok int, won tokenResult) {
+	t.Helper()
+	const n = 8
+	res := make([]tokenResult, n)
+	errs := make([]error, n)
+	var fns []func()
+	for i := range n {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		fns = append(fns, func() { res[i], errs[i] = send(h, "/token", "web", "web-secret", form) })
+	}
+	together(fns...)
+	for i, r := range res {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		switch {
+		case r.Status == 200:
+			ok++
+			won = r
+		case r.Status != 400 || r.Error != "invalid_grant":
+			t.Fatalf("round %d: %d %v", round, r.Status, r.JSON)
+		}
+	}
+	return ok, won
+}
+
 // The same code redeemed at once on two replicas: exactly one token
 // response; every other is a replay that revokes the grant.
 func TestReplicasCodeRedeemedOnce(t *testing.T) {
@@ -127,32 +159,7 @@ func TestReplicasCodeRedeemedOnce(t *testing.T) {
 	ctx := context.Background()
 	for round := range raceRounds {
 		code, gid := storedCode(t, a, "openid offline_access")
-		const n = 8
-		res := make([]tokenResult, n)
-		errs := make([]error, n)
-		var fns []func()
-		for i := range n {
-			h := a
-			if i%2 == 1 {
-				h = b
-			}
-			fns = append(fns, func() { res[i], errs[i] = send(h, "/token", "web", "web-secret", codeForm(code)) })
-		}
-		together(fns...)
-		ok := 0
-		var won tokenResult
-		for i, r := range res {
-			if errs[i] != nil {
-				t.Fatal(errs[i])
-			}
-			switch {
-			case r.Status == 200:
-				ok++
-				won = r
-			case r.Status != 400 || r.Error != "invalid_grant":
-				t.Fatalf("round %d: %d %v", round, r.Status, r.JSON)
-			}
-		}
+		ok, won := atOnce(t, round, a, b, codeForm(code))
 		if ok != 1 {
 			t.Fatalf("round %d: %d token responses, want 1", round, ok)
 		}
@@ -189,32 +196,7 @@ func TestReplicasRefreshRotatesOnce(t *testing.T) {
 	ctx := context.Background()
 	for round := range raceRounds {
 		tok, gid := newRefreshFor(t, a, "openid offline_access")
-		const n = 8
-		res := make([]tokenResult, n)
-		errs := make([]error, n)
-		var fns []func()
-		for i := range n {
-			h := a
-			if i%2 == 1 {
-				h = b
-			}
-			fns = append(fns, func() { res[i], errs[i] = send(h, "/token", "web", "web-secret", refreshForm(tok)) })
-		}
-		together(fns...)
-		ok := 0
-		var won tokenResult
-		for i, r := range res {
-			if errs[i] != nil {
-				t.Fatal(errs[i])
-			}
-			switch {
-			case r.Status == 200:
-				ok++
-				won = r
-			case r.Status != 400 || r.Error != "invalid_grant":
-				t.Fatalf("round %d: %d %v", round, r.Status, r.JSON)
-			}
-		}
+		ok, won := atOnce(t, round, a, b, refreshForm(tok))
 		if ok > 1 {
 			t.Fatalf("round %d: %d new token pairs, want at most 1", round, ok)
 		}
