@@ -205,8 +205,13 @@ func (g *Gateway) init() error {
 			// works behind a reverse proxy on the same machine.
 			DisableLocalhostProtection: true,
 		})
+		// On the stateless revisions a request is its whole lifecycle: a
+		// caller cancels a call by dropping it, so the call's context ends
+		// with the HTTP request's (the upstream is told, the caller's call
+		// slot freed).
 		stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 			Logger: g.sdkLogger(), Stateless: true, DisableLocalhostProtection: true,
+			PropagateRequestCancellation: true,
 		})
 		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get("Mcp-Session-Id")
