@@ -206,7 +206,13 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		badRequest(w, err)
 		return
 	}
-	if !a.recordRead(w, r, who, map[string]any{"query": r.URL.Query().Encode()}) {
+	// The query as asked, a type named twice once: bounded (checkParams),
+	// so that the record keeps it whole.
+	q := r.URL.Query()
+	if len(f.Types) > 0 {
+		q["type"] = f.Types
+	}
+	if !a.recordRead(w, r, who, map[string]any{"query": q.Encode()}) {
 		return
 	}
 	page, err := a.Audit.Query(r.Context(), f)
@@ -342,16 +348,35 @@ func checkParams(q url.Values, known []string, repeatable ...string) error {
 		if len(vs) > 1 && !slices.Contains(repeatable, k) {
 			return fmt.Errorf("parameter %q given %d times", k, len(vs))
 		}
+		// A filter given empty would filter by nothing: the whole trail
+		// instead of what was meant. And a value is a name, an ID or a
+		// time: bounded, so that the audit.read record of the query
+		// keeps it whole.
+		for _, v := range vs {
+			switch {
+			case v == "":
+				return fmt.Errorf("parameter %q is empty: leave it out not to filter by it", k)
+			case len(v) > maxParam:
+				return fmt.Errorf("parameter %q is longer than %d bytes", k, maxParam)
+			}
+		}
 	}
 	return nil
 }
+
+// maxParam bounds a query parameter's value: the longest name the trail
+// keeps (a client ID metadata document's URL) fits.
+const maxParam = 2048
 
 func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
 	if err := checkParams(q, filterParams, "type"); err != nil {
 		return audit.Filter{}, err
 	}
+	// A type given twice is asked once (the audit.read record keeps the
+	// query, and there are only so many types).
+	types := slices.Compact(slices.Sorted(slices.Values(q["type"])))
 	f := audit.Filter{Actor: q.Get("actor"), Agent: q.Get("agent"), Tool: q.Get("tool"), Decision: q.Get("decision"),
-		Types: q["type"], Correlation: q.Get("correlation"), Session: q.Get("session")}
+		Types: types, Correlation: q.Get("correlation"), Session: q.Get("session")}
 	var err error
 	if f.Since, err = audit.ParseTime(q.Get("since"), now); err != nil {
 		return f, fmt.Errorf("since %w", err)

@@ -101,9 +101,11 @@ type filterFlags struct {
 	f            audit.Filter
 	types        multi
 	since, until string
+	fs           *flag.FlagSet
 }
 
 func (ff *filterFlags) declare(fs *flag.FlagSet) {
+	ff.fs = fs
 	fs.StringVar(&ff.f.Actor, "actor", "", "only this `person`")
 	fs.StringVar(&ff.f.Agent, "agent", "", "only this agent (`client_id`)")
 	fs.StringVar(&ff.f.Tool, "tool", "", "only this `tool`")
@@ -119,6 +121,20 @@ func (ff *filterFlags) declare(fs *flag.FlagSet) {
 func (ff *filterFlags) filter(now time.Time) (audit.Filter, error) {
 	f := ff.f
 	f.Types = ff.types
+	// A filter given empty would filter by nothing: the whole trail
+	// instead of what was meant (a variable left unset, say).
+	var empty string
+	ff.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "actor", "agent", "tool", "decision", "correlation", "session", "type", "since", "until":
+			if empty == "" && fl.Value.String() == "" {
+				empty = fl.Name
+			}
+		}
+	})
+	if empty != "" {
+		return f, fmt.Errorf("--%s is empty: leave it out not to filter by it", empty)
+	}
 	var err error
 	if f.Since, err = audit.ParseTime(ff.since, now); err != nil {
 		return f, fmt.Errorf("--since %w", err)

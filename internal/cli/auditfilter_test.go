@@ -25,3 +25,22 @@ func TestNegativeDurationsAreRefused(t *testing.T) {
 		t.Errorf("--since 1h: %s", r.stdout)
 	}
 }
+
+// TestEmptyFiltersAreRefused: a filter flag given empty (a shell variable
+// left unset, say) is refused, not taken as no filter: the whole trail is
+// not what was asked for.
+func TestEmptyFiltersAreRefused(t *testing.T) {
+	data := t.TempDir()
+	must(t, run(t, nil, "", "apply", "-f", testdata+"acme.yaml", "--data", data))
+	for _, args := range [][]string{
+		{"audit", "export", "--actor", ""},
+		{"audit", "tail", "--session="},
+		{"audit", "export", "--type", ""},
+	} {
+		r := run(t, nil, "", append(args, "--data", data)...)
+		name, _, _ := strings.Cut(strings.TrimPrefix(args[2], "--"), "=")
+		if r.code == 0 || !strings.Contains(r.stderr, "--"+name+" is empty") || r.stdout != "" {
+			t.Errorf("%v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
