@@ -41,7 +41,11 @@ func parse(env *Env, fs *flag.FlagSet, args []string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		if v := env.Getenv(envName(f.Name)); v != "" {
 			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+				// Neither the value nor the parser's words (which quote
+				// it) are shown: a secret put in the wrong variable
+				// (GATEHOUSE_PASSWORD_STDIN, say) would land on the
+				// terminal and in whatever collects it.
+				errs = append(errs, fmt.Errorf("%s is set to a value --%s does not take (the value is not shown: it may be a secret)", envName(f.Name), f.Name))
 			}
 		}
 	})

@@ -91,7 +91,7 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
 		a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
-		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.connections, a.audit}
+		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.audit}
 		for _, step := range steps {
 			if err := step(f); err != nil {
 				return err
@@ -391,6 +391,28 @@ func (a *applier) users(f *File) error {
 				return err
 			}
 			c.Ended = &ended
+		}
+	}
+	return nil
+}
+
+// names refuses a person and a client of one name, the file's against
+// what the store keeps besides (a registered client, a person made by a
+// federated sign-in), as Validate does within the file and the CLI's
+// user add and client add do.
+func (a *applier) names(f *File) error {
+	for _, u := range f.Users {
+		if _, err := a.tx.Clients().Get(a.ctx, u.Username); err == nil {
+			return fmt.Errorf("user %q: a client of that name is stored: a person and a client cannot share a name", u.Username)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	for _, c := range f.Clients {
+		if _, err := a.tx.Users().Get(a.ctx, c.ClientID); err == nil {
+			return fmt.Errorf("client %q: a person of that name is stored: a person and a client cannot share a name", c.ClientID)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
 	}
 	return nil
