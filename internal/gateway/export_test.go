@@ -55,3 +55,11 @@ func (g *Gateway) Tracked() (views, listens int) {
 	defer g.listenSubsMu.Unlock()
 	return views, len(g.listenSubs)
 }
+
+// SetLogLevelTimeout sets logLevelTimeout until the returned function
+// restores it.
+func SetLogLevelTimeout(d time.Duration) (restore func()) {
+	old := logLevelTimeout
+	logLevelTimeout = d
+	return func() { logLevelTimeout = old }
+}

@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -38,10 +39,18 @@ func enableLogs(ctx context.Context, cs *mcp.ClientSession, log *slog.Logger) {
 	if caps == nil || caps.Logging == nil {
 		return
 	}
+	// Bounded: an upstream that never answers it must not keep its tools
+	// from being listed.
+	ctx, cancel := context.WithTimeout(ctx, logLevelTimeout)
+	defer cancel()
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		log.Debug("gateway: upstream refused a log level", "err", err)
 	}
 }
+
+// logLevelTimeout bounds an upstream's answer to logging/setLevel (a
+// variable for tests).
+var logLevelTimeout = 10 * time.Second
 
 // addLogging announces the logging capability.
 func addLogging(caps *mcp.ServerCapabilities) { caps.Logging = &mcp.LoggingCapabilities{} }

@@ -652,11 +652,12 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
 				continue
 			}
-			t := store.Tool{Name: n, Description: def.tool.Description, Upstream: upstream, Status: store.ToolPending,
+			// No description or schema of its own: those of the
+			// definition an admin approves are served (a copy of the one
+			// first seen would outlive a change the admin approved, and
+			// show text nobody approved).
+			t := store.Tool{Name: n, Upstream: upstream, Status: store.ToolPending,
 				PendingHash: def.hash, PendingDefinition: def.raw}
-			if b, err := json.Marshal(def.tool.InputSchema); err == nil {
-				t.InputSchema = b
-			}
 			switch err := g.Store.Tools().Create(ctx, t); {
 			case err == nil:
 				wrote = true
@@ -875,7 +876,16 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	)
 	if c != nil {
 		limit = c.callLimit()
-		if err := c.checkServed(ctx, call.Tool); err != nil {
+		// Waiting for the upstream's tools to be listed counts against
+		// the call's bound: an upstream stuck after its handshake does
+		// not hold the caller longer than the call itself could.
+		sctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
+		err := c.checkServed(sctx, call.Tool)
+		cancel()
+		if err != nil && ctx.Err() == nil && context.Cause(sctx) == errCallTimeout {
+			return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
+		}
+		if err != nil {
 			return nil, err
 		}
 		// The caller's own session when it can have one, so that what
