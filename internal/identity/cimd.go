@@ -127,6 +127,12 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 	}
 
 	c, ttl, err := p.fetchMetadata(ctx, id)
+	if err != nil && ctx.Err() != nil {
+		// The requester went away mid-fetch: nothing was learnt of the
+		// document, and nothing is remembered (else whoever hangs up
+		// would keep a client refused for everybody).
+		return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
 	if err != nil {
 		p.log().WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
 		err = fmt.Errorf("%w: %w", store.ErrNotFound, err)
