@@ -46,19 +46,21 @@ func (f Filter) store() store.AuditFilter {
 		Session: indexValue(f.Session), Since: f.Since, Until: f.Until, Limit: min(limit, 1000)}
 }
 
-// whole reports whether e has, whole, each value f asks for that is longer
-// than an index column keeps: the store compared only its first
-// maxIndexBytes, so another person's or agent's record sharing them came
-// too (a client ID metadata document's URL runs to 2,000 bytes).
+// whole reports whether e has, whole, each value f asks for: the store
+// compared index columns, which keep a value's first maxIndexBytes, so a
+// record whose value is longer and starts with the one asked for (another
+// person's or agent's: a client ID metadata document's URL runs to 2,000
+// bytes) came too, whether the value asked for is itself cut or just
+// short of the cut.
 func (f Filter) whole(e Event) bool {
 	same := func(want, got string) bool {
-		return len(wholeValue(want)) <= maxIndexBytes || wholeValue(got) == wholeValue(want)
+		return want == "" || wholeValue(got) == wholeValue(want)
 	}
 	if !(same(f.Actor, e.Actor) && same(f.Agent, e.Agent) && same(f.Tool, e.Tool) && same(f.Decision, e.Decision) &&
 		same(f.Correlation, e.Correlation) && same(f.Session, e.Session)) {
 		return false
 	}
-	if slices.ContainsFunc(f.Types, func(t string) bool { return len(wholeValue(t)) > maxIndexBytes }) {
+	if len(f.Types) > 0 {
 		return slices.ContainsFunc(f.Types, func(t string) bool { return wholeValue(t) == wholeValue(e.Type) })
 	}
 	return true

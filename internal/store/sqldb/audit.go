@@ -217,11 +217,14 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 			add(c.col+" = ?", c.v)
 		}
 	}
+	// Records are kept to the microsecond: a bound with a finer part is
+	// rounded up, so that since keeps its records at or after it and
+	// until its records before it.
 	if !f.Since.IsZero() {
-		add("at >= ?", f.Since.UnixMicro())
+		add("at >= ?", ceilMicro(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("at < ?", f.Until.UnixMicro())
+		add("at < ?", ceilMicro(f.Until))
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -438,4 +441,13 @@ func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, unti
 		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
 	}
 	return who == owner, seq, nil
+}
+
+// ceilMicro is t in microseconds since the epoch, rounded up.
+func ceilMicro(t time.Time) int64 {
+	m := t.UnixMicro()
+	if time.UnixMicro(m).Before(t) {
+		return m + 1
+	}
+	return m
 }
