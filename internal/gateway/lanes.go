@@ -84,12 +84,22 @@ func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) *upCo
 func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (_ *upConn, swept bool) {
 	now := time.Now()
 	c.mu.Lock()
-	if c.session == nil || c.ctx == nil || now.Sub(c.failedAt) < laneRetry {
+	if c.session == nil || c.ctx == nil {
 		c.mu.Unlock()
 		return c, false
 	}
 	idle := c.idleLanes(now)
 	l, ok := c.byCaller[caller]
+	if !ok && now.Sub(c.failedAt) < laneRetry {
+		// A lane failed to open a moment ago: a caller without one shares
+		// the gateway's session meanwhile. One with a lane keeps it (its
+		// session, and what the upstream keeps in it, are its own).
+		c.mu.Unlock()
+		for _, cs := range idle {
+			cs.Close()
+		}
+		return c, false
+	}
 	if !ok && len(c.byCaller) < maxLanes {
 		l = &upConn{cfg: c.cfg}
 		l.ready = make(chan struct{})
@@ -119,7 +129,7 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (_ *
 	if l.session == nil {
 		return c, false
 	}
-	l.lastUsed = now
+	l.lastUsed = time.Now() // not now: the lane may have taken a while to open
 	return l, false
 }
 
