@@ -23,7 +23,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 )
 
 // JSON-RPC 2.0 error codes.
@@ -138,6 +137,7 @@ func (w *holdingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func judgeMessage(body []byte, version, sdkText string) (id json.RawMessage, code int, text string) {
 	null := json.RawMessage("null")
 	trimmed := bytes.TrimSpace(body)
+	id = null
 	switch {
 	case len(trimmed) == 0:
 		return null, rpcInvalidRequest, "Invalid Request: the request has no body; send one JSON-RPC message"
@@ -158,8 +158,7 @@ func judgeMessage(body []byte, version, sdkText string) (id json.RawMessage, cod
 			}
 		}
 	default:
-		id, code, text := judgeOne(trimmed)
-		if code != 0 {
+		if id, code, text = judgeOne(trimmed); code != 0 {
 			return id, code, text
 		}
 		if strings.Contains(sdkText, "not handled") {
@@ -169,9 +168,8 @@ func judgeMessage(body []byte, version, sdkText string) (id json.RawMessage, cod
 			_ = json.Unmarshal(trimmed, &m)
 			return id, rpcMethodNotFound, "Method not found: /mcp does not serve " + quoteShort(m.Method)
 		}
-		return id, rpcInvalidRequest, "Invalid Request: " + strings.TrimPrefix(sdkText, "Bad Request: ")
 	}
-	return null, rpcInvalidRequest, "Invalid Request: " + strings.TrimPrefix(sdkText, "Bad Request: ")
+	return id, rpcInvalidRequest, "Invalid Request: " + strings.TrimPrefix(sdkText, "Bad Request: ")
 }
 
 // judgeOne checks one JSON value as a JSON-RPC 2.0 message. code 0 means
@@ -225,14 +223,11 @@ func jsonKind(v json.RawMessage) byte {
 }
 
 // quoteShort quotes s (escaping what could forge a line or a terminal
-// sequence), cut to 100 bytes.
+// sequence), cut to 100 bytes (shorten), the ellipsis outside the quotes.
 func quoteShort(s string) string {
-	if len(s) > 100 {
-		cut := 100
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%q…", s[:cut])
+	short, cut := shorten(s, 100)
+	if cut {
+		return fmt.Sprintf("%q…", strings.TrimSuffix(short, "…"))
 	}
-	return fmt.Sprintf("%q", s)
+	return fmt.Sprintf("%q", short)
 }
