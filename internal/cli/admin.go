@@ -207,7 +207,7 @@ func userCommand() *command {
 				if msg := config.CheckName("username", u.Username); msg != "" {
 					return errors.New(msg)
 				}
-				if err := nameFree(ctx, st.Clients(), u.Username, "client"); err != nil {
+				if err := config.NameFree(ctx, st.Clients(), u.Username, "client"); err != nil {
 					return err
 				}
 				for _, r := range roles {
@@ -393,19 +393,4 @@ func roleCommand() *command {
 				})
 			}},
 	)
-}
-
-// nameFree refuses name when the other kind of principal (what: "user" or
-// "client") holds it: a person and a client cannot share a name, as in the
-// tenant file.
-func nameFree[T any](ctx context.Context, c store.Collection[T], name, what string) error {
-	_, err := c.Get(ctx, name)
-	switch {
-	case err == nil:
-		return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, what)
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	default:
-		return err
-	}
 }

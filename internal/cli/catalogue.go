@@ -77,7 +77,7 @@ func clientCommand() *command {
 				}
 				// A client's own token (client_credentials) has the client as
 				// its subject: the name must not be a person's too.
-				if err := nameFree(ctx, st.Users(), c.ClientID, "user"); err != nil {
+				if err := config.NameFree(ctx, st.Users(), c.ClientID, "user"); err != nil {
 					return err
 				}
 				if *noTools {

@@ -402,20 +402,30 @@ func (a *applier) users(f *File) error {
 // user add and client add do.
 func (a *applier) names(f *File) error {
 	for _, u := range f.Users {
-		if _, err := a.tx.Clients().Get(a.ctx, u.Username); err == nil {
-			return fmt.Errorf("user %q: a client of that name is stored: a person and a client cannot share a name", u.Username)
-		} else if !errors.Is(err, store.ErrNotFound) {
+		if err := NameFree(a.ctx, a.tx.Clients(), u.Username, "client"); err != nil {
 			return err
 		}
 	}
 	for _, c := range f.Clients {
-		if _, err := a.tx.Users().Get(a.ctx, c.ClientID); err == nil {
-			return fmt.Errorf("client %q: a person of that name is stored: a person and a client cannot share a name", c.ClientID)
-		} else if !errors.Is(err, store.ErrNotFound) {
+		if err := NameFree(a.ctx, a.tx.Users(), c.ClientID, "user"); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// NameFree refuses name when the other kind of principal (what: "user" or
+// "client") holds it in c: a person and a client cannot share a name.
+func NameFree[T any](ctx context.Context, c store.Collection[T], name, what string) error {
+	_, err := c.Get(ctx, name)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, what)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
 }
 
 func (a *applier) clients(f *File) error {
