@@ -23,18 +23,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
-)
 
-// JSON-RPC 2.0 error codes.
-const (
-	rpcParseError     = -32700
-	rpcInvalidRequest = -32600
-	rpcMethodNotFound = -32601
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// maxKeptBody bounds what of a refused body is read to say what is wrong
-// with it: the SDK's own bound on a request body.
-const maxKeptBody = 4 << 20
 
 // answerInJSONRPC serves a POST through next, turning a plain-text 400
 // into a JSON-RPC error (see the design note above).
@@ -52,8 +44,9 @@ func answerInJSONRPC(next http.Handler) http.Handler {
 			return
 		}
 		// What the SDK did not read (it refused on a header first) is
-		// read now, within its bound, so the message itself is judged.
-		rest, _ := io.ReadAll(io.LimitReader(body.ReadCloser, int64(maxKeptBody-len(body.kept))))
+		// read now, within the SDK's own bound on a body, so the message
+		// itself is judged.
+		rest, _ := io.ReadAll(io.LimitReader(body.ReadCloser, mcp.DefaultMaxRequestBodyBytes-int64(len(body.kept))))
 		msg := append(body.kept, rest...)
 		id, code, text := judgeMessage(msg, r.Header.Get("Mcp-Protocol-Version"), strings.TrimSpace(hw.text.String()))
 		h := w.Header()
@@ -140,17 +133,17 @@ func judgeMessage(body []byte, version, sdkText string) (id json.RawMessage, cod
 	id = null
 	switch {
 	case len(trimmed) == 0:
-		return null, rpcInvalidRequest, "Invalid Request: the request has no body; send one JSON-RPC message"
+		return null, jsonrpc.CodeInvalidRequest, "Invalid Request: the request has no body; send one JSON-RPC message"
 	case !json.Valid(trimmed):
-		return null, rpcParseError, "Parse error: the request body is not valid JSON"
+		return null, jsonrpc.CodeParseError, "Parse error: the request body is not valid JSON"
 	case trimmed[0] == '[':
 		var batch []json.RawMessage
 		_ = json.Unmarshal(trimmed, &batch)
 		if version >= "2025-06-18" {
-			return null, rpcInvalidRequest, "Invalid Request: this protocol revision takes one JSON-RPC message per request, not a batch"
+			return null, jsonrpc.CodeInvalidRequest, "Invalid Request: this protocol revision takes one JSON-RPC message per request, not a batch"
 		}
 		if len(batch) == 0 {
-			return null, rpcInvalidRequest, "Invalid Request: the batch is empty"
+			return null, jsonrpc.CodeInvalidRequest, "Invalid Request: the batch is empty"
 		}
 		for i, m := range batch {
 			if _, code, text := judgeOne(m); code != 0 {
@@ -166,10 +159,10 @@ func judgeMessage(body []byte, version, sdkText string) (id json.RawMessage, cod
 				Method string `json:"method"`
 			}
 			_ = json.Unmarshal(trimmed, &m)
-			return id, rpcMethodNotFound, "Method not found: /mcp does not serve " + quoteShort(m.Method)
+			return id, jsonrpc.CodeMethodNotFound, "Method not found: /mcp does not serve " + quoteShort(m.Method)
 		}
 	}
-	return id, rpcInvalidRequest, "Invalid Request: " + strings.TrimPrefix(sdkText, "Bad Request: ")
+	return id, jsonrpc.CodeInvalidRequest, "Invalid Request: " + strings.TrimPrefix(sdkText, "Bad Request: ")
 }
 
 // judgeOne checks one JSON value as a JSON-RPC 2.0 message. code 0 means
@@ -178,7 +171,7 @@ func judgeOne(raw json.RawMessage) (id json.RawMessage, code int, text string) {
 	id = json.RawMessage("null")
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return id, rpcInvalidRequest, "Invalid Request: a JSON-RPC message is a JSON object"
+		return id, jsonrpc.CodeInvalidRequest, "Invalid Request: a JSON-RPC message is a JSON object"
 	}
 	if v, ok := m["id"]; ok {
 		switch jsonKind(v) {
@@ -186,23 +179,23 @@ func judgeOne(raw json.RawMessage) (id json.RawMessage, code int, text string) {
 			id = v
 		case 'n':
 		default:
-			return id, rpcInvalidRequest, `Invalid Request: "id" must be a string or a number`
+			return id, jsonrpc.CodeInvalidRequest, `Invalid Request: "id" must be a string or a number`
 		}
 	}
 	if string(bytes.TrimSpace(m["jsonrpc"])) != `"2.0"` {
-		return id, rpcInvalidRequest, `Invalid Request: "jsonrpc" must be "2.0"`
+		return id, jsonrpc.CodeInvalidRequest, `Invalid Request: "jsonrpc" must be "2.0"`
 	}
 	method, isCall := m["method"]
 	_, isResult := m["result"]
 	_, isError := m["error"]
 	switch {
 	case isCall && jsonKind(method) != '"':
-		return id, rpcInvalidRequest, `Invalid Request: "method" must be a string`
+		return id, jsonrpc.CodeInvalidRequest, `Invalid Request: "method" must be a string`
 	case !isCall && !isResult && !isError:
-		return id, rpcInvalidRequest, `Invalid Request: a message needs a "method" (a request or a notification), or a "result" or an "error" (a response)`
+		return id, jsonrpc.CodeInvalidRequest, `Invalid Request: a message needs a "method" (a request or a notification), or a "result" or an "error" (a response)`
 	}
 	if p, ok := m["params"]; ok && isCall && jsonKind(p) != '{' {
-		return id, rpcInvalidRequest, `Invalid Request: "params" must be an object`
+		return id, jsonrpc.CodeInvalidRequest, `Invalid Request: "params" must be an object`
 	}
 	return id, 0, ""
 }
