@@ -212,8 +212,16 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 	if len(f.Types) > 0 {
 		q["type"] = f.Types
 	}
-	if !a.recordRead(w, r, who, map[string]any{"query": q.Encode()}) {
+	seq, ok := a.recordRead(w, r, who, map[string]any{"query": q.Encode()})
+	if !ok {
 		return
+	}
+	// A paging reads the trail as it stood at its first page, that page's
+	// own audit.read included: every later page's read is a new record,
+	// and a paging a record at a time would otherwise chase them forever.
+	// The cursor carries the bound: next is "SEQ:UPTO".
+	if f.Upto == 0 {
+		f.Upto = seq
 	}
 	page, err := a.Audit.Query(r.Context(), f)
 	if err != nil {
@@ -226,7 +234,7 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		Next    string        `json:"next,omitempty"`
 	}{Entries: page.Entries}
 	if page.Next != 0 {
-		resp.Next = strconv.FormatInt(page.Next, 10)
+		resp.Next = strconv.FormatInt(page.Next, 10) + ":" + strconv.FormatInt(f.Upto, 10)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -245,7 +253,7 @@ func (a *API) traceAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		badRequest(w, errors.New("correlation is required"))
 		return
 	}
-	if !a.recordRead(w, r, who, map[string]any{"trace": corr}) {
+	if _, ok := a.recordRead(w, r, who, map[string]any{"trace": corr}); !ok {
 		return
 	}
 	entries, err := a.Audit.Trace(r.Context(), corr)
@@ -300,7 +308,7 @@ func (a *API) auditStreams(w http.ResponseWriter, r *http.Request, who *admin) {
 	if a.Streams != nil {
 		stats = a.Streams()
 	}
-	if !a.recordRead(w, r, who, map[string]any{"read": "streams"}) {
+	if _, ok := a.recordRead(w, r, who, map[string]any{"read": "streams"}); !ok {
 		return
 	}
 	resp := struct {
@@ -318,18 +326,19 @@ func (a *API) auditStreams(w http.ResponseWriter, r *http.Request, who *admin) {
 // recordRead records, durably, that who read the trail (detail says
 // what), before anything is answered. When it cannot, it answers 503 and
 // returns false.
-func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, detail map[string]any) bool {
+func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, detail map[string]any) (seq int64, ok bool) {
 	ev := audit.Event{Type: audit.AuditRead, Actor: who.claims.Subject, Agent: who.claims.ClientID,
 		Session: who.claims.SessionID, TokenID: who.claims.JTI, RemoteAddr: r.RemoteAddr, Detail: detail}
 	if a.ClientAddr != nil {
 		ev.RemoteAddr = a.ClientAddr(r)
 	}
-	if err := a.Audit.Record(r.Context(), ev); err != nil {
+	seq, err := a.Audit.Append(r.Context(), ev)
+	if err != nil {
 		a.logger().Error("admin: record the audit read", "err", err)
 		unavailable(w)
-		return false
+		return 0, false
 	}
-	return true
+	return seq, true
 }
 
 // filterParams are the query parameters auditFilter knows.
@@ -385,8 +394,18 @@ func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
 		return f, fmt.Errorf("until %w", err)
 	}
 	if v := q.Get("after"); v != "" {
-		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return f, fmt.Errorf("after %q: want a record's seq (the previous page's next)", v)
+		// The previous page's next: "SEQ:UPTO", or a bare SEQ to start a
+		// paging there.
+		after, upto, bounded := strings.Cut(v, ":")
+		f.After, err = strconv.ParseInt(after, 10, 64)
+		if err == nil && bounded {
+			f.Upto, err = strconv.ParseInt(upto, 10, 64)
+			if err == nil && f.Upto <= 0 {
+				err = errors.New("no bound")
+			}
+		}
+		if err != nil {
+			return f, fmt.Errorf("after %q: want the previous page's next (or a record's seq)", v)
 		}
 	}
 	if v := q.Get("limit"); v != "" {

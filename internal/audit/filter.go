@@ -36,6 +36,9 @@ func (f Filter) Check() error {
 	if f.After < 0 {
 		return fmt.Errorf("after %d: a cursor is a record's seq, never negative", f.After)
 	}
+	if f.Upto < 0 {
+		return fmt.Errorf("upto %d: a bound is a record's seq, never negative", f.Upto)
+	}
 	if f.Limit < 0 || f.Limit > 1000 {
 		return fmt.Errorf("limit %d: want 1 to 1000", f.Limit)
 	}

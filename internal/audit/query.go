@@ -15,7 +15,12 @@ import (
 // Filter selects records. Empty fields match everything.
 type Filter struct {
 	// After is the pagination cursor: only records with a greater seq.
-	After       int64
+	After int64
+	// Upto, when > 0, bounds a paging to the trail as it stood when it
+	// began: only records with a seq no greater. Each page of the admin
+	// API is itself recorded (audit.read), so without a bound a paging
+	// through everything, a record a page, would never reach its end.
+	Upto        int64
 	Types       []string // event types, any of
 	Actor       string   // the person
 	Agent       string   // the client ID acting
@@ -41,7 +46,11 @@ func (f Filter) store() store.AuditFilter {
 	if len(types) == 0 {
 		types = nil
 	}
-	return store.AuditFilter{After: f.After, Types: types, Actor: indexValue(f.Actor), Agent: indexValue(f.Agent),
+	var before int64
+	if f.Upto > 0 {
+		before = f.Upto + 1
+	}
+	return store.AuditFilter{After: f.After, Before: before, Types: types, Actor: indexValue(f.Actor), Agent: indexValue(f.Agent),
 		Tool: indexValue(f.Tool), Decision: indexValue(f.Decision), Correlation: indexValue(f.Correlation),
 		Session: indexValue(f.Session), Since: f.Since, Until: f.Until, Limit: min(limit, 1000)}
 }
@@ -87,8 +96,8 @@ func (l *Log) Query(ctx context.Context, f Filter) (Page, error) {
 			p.Entries = append(p.Entries, e)
 		}
 	}
-	if len(recs) == sf.Limit {
-		p.Next = recs[len(recs)-1].Seq
+	if last := len(recs) - 1; last+1 == sf.Limit && (f.Upto == 0 || recs[last].Seq < f.Upto) {
+		p.Next = recs[last].Seq
 	}
 	return p, nil
 }
