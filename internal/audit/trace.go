@@ -83,3 +83,26 @@ func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
 }
+
+// SlipOrigin returns the login session and the token ID of the call that
+// minted slip slipID, whose correlation is correlation: from its
+// slip.minted record. An API that redeems a slip by introspection does so
+// far from the call (another request, maybe another replica), and the
+// slip does not carry them (it goes to the API); the trail does, so that
+// the redemption's record joins its session's and its token's. Empty when
+// the trail holds no such slip (pruned, or never minted here).
+func (l *Log) SlipOrigin(ctx context.Context, correlation, slipID string) (session, token string, err error) {
+	if correlation == "" || slipID == "" {
+		return "", "", nil
+	}
+	p, err := l.Query(ctx, Filter{Correlation: correlation, Types: []string{SlipMinted}, Limit: 100})
+	if err != nil {
+		return "", "", err
+	}
+	for _, e := range p.Entries {
+		if e.Event.SlipID == slipID {
+			return e.Event.Session, e.Event.TokenID, nil
+		}
+	}
+	return "", "", nil
+}

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/cli"
 	"github.com/gatehouse/gatehouse/internal/e2e"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
@@ -150,6 +153,39 @@ tools:
 		}
 	}
 	api.mu.Unlock()
+
+	// The API's redemption, and its refused replay, are in the trail with
+	// the login session and the token of carol's call, though the API
+	// redeemed the slip by introspection, far from the call: `audit
+	// export --session` of her session has them.
+	var out, stderr bytes.Buffer
+	env := &cli.Env{Stdout: &out, Stderr: &stderr, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	if code := cli.Run(env, []string{"audit", "export", "--type", audit.ToolDecided, "--actor", "carol", "--data", g.Data}); code != 0 {
+		t.Fatalf("audit export: exit %d: %s", code, stderr.String())
+	}
+	var decided audit.Entry
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &decided); err != nil || decided.Event.Session == "" || decided.Event.TokenID == "" {
+		t.Fatalf("carol's decision %v: %s", err, out.String())
+	}
+	out.Reset()
+	if code := cli.Run(env, []string{"audit", "export", "--session", decided.Event.Session, "--data", g.Data}); code != 0 {
+		t.Fatalf("audit export --session: exit %d: %s", code, stderr.String())
+	}
+	slipEvents := map[string]audit.Event{}
+	for l := range strings.Lines(out.String()) {
+		var e audit.Entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Event.SlipID == c.JTI {
+			slipEvents[e.Event.Type] = e.Event
+		}
+	}
+	for _, typ := range []string{audit.SlipMinted, audit.SlipRedeemed, audit.SlipReplay} {
+		if e, ok := slipEvents[typ]; !ok || e.TokenID != decided.Event.TokenID || e.Correlation != decided.Event.Correlation {
+			t.Errorf("%s of the slip in carol's session: %+v (found: %v)", typ, e, ok)
+		}
+	}
 
 	// Someone the tenant does not allow the tool reaches no API at all.
 	dave, _ := connect("dave", "dave-e2e-password")

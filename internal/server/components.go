@@ -43,7 +43,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	}
 	s.registry.MustRegister(newAuditCollector(trail, streams))
 
-	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail}
+	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Origin: trail.SlipOrigin}
 	conns, err := s.connections(ctx, o)
 	if err != nil {
 		return err

@@ -51,6 +51,10 @@ type Minter struct {
 	// TTL is a slip's lifetime; zero means DefaultTTL. It is capped at
 	// slipverify.MaxLifetime.
 	TTL time.Duration
+	// Origin, when set, names the login session and the token of the call
+	// that minted a slip (audit.Log.SlipOrigin), for the records of its
+	// introspection: the slip does not carry them.
+	Origin func(ctx context.Context, correlation, slipID string) (session, token string, err error)
 
 	own   ownSlips
 	local localKey // see local.go
@@ -392,7 +396,7 @@ func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string, 
 	}
 	e := event(c)
 	if via != "" {
-		e.Detail = map[string]any{"introspected_by": via}
+		e = m.introspected(ctx, c, via)
 	}
 	if first {
 		e.Type, e.Status = audit.SlipRedeemed, "ok"
@@ -411,6 +415,21 @@ func (m *Minter) consume(ctx context.Context, c *slipverify.Claims, via string, 
 		return slipverify.ErrUsed
 	}
 	return nil
+}
+
+// introspected is the event of an introspection of c's slip by client
+// via, with the session and token of the call that minted it when Origin
+// finds them (a trail it cannot read leaves them out: the record itself
+// says whether it could be written).
+func (m *Minter) introspected(ctx context.Context, c *slipverify.Claims, via string) audit.Event {
+	e := event(c)
+	e.Detail = map[string]any{"introspected_by": via}
+	if m.Origin != nil {
+		if session, token, err := m.Origin(ctx, c.Transaction, c.JTI); err == nil {
+			e.Session, e.TokenID = session, token
+		}
+	}
+	return e
 }
 
 func event(c *slipverify.Claims) audit.Event {
@@ -469,9 +488,8 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 	// The issuer's own clock decides (RFC 7662: an expired token is
 	// inactive); the leeway is for the clocks of tools checking locally.
 	if m.now().Unix() >= c.Expiry {
-		e := event(c)
+		e := m.introspected(ctx, c, callerClientID)
 		e.Type, e.Status = audit.SlipReplay, "expired"
-		e.Detail = map[string]any{"introspected_by": callerClientID}
 		m.recorder().Record(ctx, e)
 		return inactive, true
 	}
@@ -479,9 +497,8 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 	// never another client's (an agent anyone can register, say), which
 	// would spend it before the API it was minted for.
 	if d.Redeemer != "" && d.Redeemer != callerClientID || d.Redeemer == "" && !service {
-		e := event(c)
+		e := m.introspected(ctx, c, callerClientID)
 		e.Type, e.Status = audit.SlipReplay, "wrong_client"
-		e.Detail = map[string]any{"introspected_by": callerClientID}
 		m.recorder().Record(ctx, e)
 		return inactive, true
 	}
