@@ -45,13 +45,15 @@ const (
 type endBrowser struct {
 	t *testing.T
 	c *http.Client
+	// client is the app signed in to: acme-web unless set.
+	client string
 }
 
 func newEndBrowser(t *testing.T) *endBrowser {
 	jar, _ := cookiejar.New(nil)
-	return &endBrowser{t, &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &endBrowser{t: t, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
-	}}}
+	}}, client: "acme-web"}
 }
 
 // do sends a GET (form nil) or a form POST, and returns the status, the
@@ -87,7 +89,7 @@ var (
 // without the person: it returns the page or redirect it stops at.
 func (b *endBrowser) authorize(g *e2e.Gatehouse) (int, string, string) {
 	s := sha256.Sum256([]byte(endVerifier))
-	q := url.Values{"client_id": {"acme-web"}, "redirect_uri": {endRedirect}, "response_type": {"code"},
+	q := url.Values{"client_id": {b.client}, "redirect_uri": {endRedirect}, "response_type": {"code"},
 		"scope": {"openid offline_access"}, "state": {"st"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(s[:])}, "code_challenge_method": {"S256"}}
 	status, loc, body := b.do(g.URL+"/authorize?"+q.Encode(), nil)
@@ -308,4 +310,62 @@ func TestNewPasswordEndsWhatTheOldOneWon(t *testing.T) {
 		}
 		checkCarolEnded(t, g, old, refresh, "carol's second password")
 	})
+}
+
+// TestNewPasswordEndsAccessWithoutRefreshTokens: an app registered without
+// the refresh_token grant holds carol's grant only in its access tokens
+// (no refresh token names it): a new password ends those too, at once,
+// not when they expire.
+func TestNewPasswordEndsAccessWithoutRefreshTokens(t *testing.T) {
+	g := e2e.Start(t, strings.Replace(endTenant, "%s", "", 1), nil)
+	reg := `{"client_name": "No Refresh", "redirect_uris": ["` + endRedirect + `"],
+		"grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}`
+	resp, err := http.Post(g.URL+"/register", "application/json", strings.NewReader(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&client)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || client.ClientID == "" {
+		t.Fatalf("register: %d", resp.StatusCode)
+	}
+
+	b := newEndBrowser(t)
+	b.client = client.ClientID
+	code, _ := b.signIn(g, "carol's first password")
+	resp, err = http.PostForm(g.URL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {endVerifier}, "redirect_uri": {endRedirect}, "client_id": {client.ClientID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	at, _ := tok["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || at == "" || tok["refresh_token"] != nil {
+		t.Fatalf("redeem: %d %v (refresh token: %v)", resp.StatusCode, tok["error"], tok["refresh_token"] != nil)
+	}
+	userinfo := func() int {
+		req, _ := http.NewRequest(http.MethodGet, g.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := userinfo(); s != http.StatusOK {
+		t.Fatalf("userinfo with the new token: %d", s)
+	}
+	r := must(t, run(t, nil, "carol's brand new password\n", "user", "passwd", "carol", "--data", g.Data))
+	if !strings.Contains(r.stdout, "1 grant") {
+		t.Errorf("user passwd said: %s", r.stdout)
+	}
+	if s := userinfo(); s != http.StatusUnauthorized {
+		t.Errorf("userinfo with the token won by the old password: %d, want 401", s)
+	}
 }

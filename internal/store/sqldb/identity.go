@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -240,8 +241,33 @@ func (i identity) FederationState(ctx context.Context, hash string) (store.Feder
 
 // codeKeep is how long an expired authorization code stays stored: a
 // redemption that read it just before it expired still finds it when it
-// asks AuthCodeStands.
-const codeKeep = 5 * time.Minute
+// asks AuthCodeStands, and EndUser still finds its grant while an access
+// token issued on its redemption lives (10 minutes by default), to revoke
+// it when no refresh token names that grant.
+const codeKeep = 30 * time.Minute
+
+// grantsOf returns the grants of username's stored authorization codes.
+func (t tenant) grantsOf(ctx context.Context, q querier, username string) (map[string]struct{}, error) {
+	rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT doc FROM auth_codes WHERE username = ?"), username)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	grants := map[string]struct{}{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		// A code that does not decode cannot be redeemed either: it is
+		// no reason to keep a person from being ended.
+		var c store.AuthCode
+		if json.Unmarshal([]byte(d), &c) == nil && c.GrantID != "" {
+			grants[c.GrantID] = struct{}{}
+		}
+	}
+	return grants, rows.Err()
+}
 
 func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, error) {
 	t := now.UnixMicro()
@@ -282,6 +308,14 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 		if ended.Sessions, err = exec("sessions", "DELETE FROM login_sessions WHERE username = ?", username); err != nil {
 			return err
 		}
+		// The grants of the person's codes, redeemed ones included (kept
+		// codeKeep after they expire): a client without refresh tokens
+		// holds its grant only in its access tokens, which refresh_tokens
+		// knows nothing of.
+		grants, err := t.grantsOf(ctx, q, username)
+		if err != nil {
+			return fmt.Errorf("end user %q: codes: %w", username, err)
+		}
 		if _, err = exec("codes", "DELETE FROM auth_codes WHERE username = ?", username); err != nil {
 			return err
 		}
@@ -289,14 +323,36 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 		// token (and at least until); a revocation already there is only
 		// ever lengthened.
 		u := until.UnixMicro()
-		ended.Grants, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
+		const lengthen = ` ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
+			THEN excluded.expires_at ELSE revocations.expires_at END`
+		for g := range grants {
+			if _, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at) VALUES (?, ?, ?)`+lengthen,
+				store.RevokedGrant, g, u); err != nil {
+				return err
+			}
+		}
+		rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT DISTINCT grant_id FROM refresh_tokens WHERE username = ?"), username)
+		if err != nil {
+			return fmt.Errorf("end user %q: grants: %w", username, err)
+		}
+		for rows.Next() {
+			var g string
+			if err := rows.Scan(&g); err != nil {
+				rows.Close()
+				return fmt.Errorf("end user %q: grants: %w", username, err)
+			}
+			grants[g] = struct{}{}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("end user %q: grants: %w", username, err)
+		}
+		_, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
 			SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
-			FROM refresh_tokens WHERE username = ? GROUP BY grant_id
-			ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
-			THEN excluded.expires_at ELSE revocations.expires_at END`, u, u, username)
+			FROM refresh_tokens WHERE username = ? GROUP BY grant_id`+lengthen, u, u, username)
 		if err != nil {
 			return err
 		}
+		ended.Grants = int64(len(grants))
 		ended.Consents, err = exec("consents", "DELETE FROM consents WHERE username = ?", username)
 		return err
 	}

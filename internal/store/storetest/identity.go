@@ -223,11 +223,12 @@ func testIdentityPurge(t *testing.T, db *sqldb.DB) {
 	old, live := now.Add(-time.Minute), now.Add(time.Hour)
 	mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: "a", SecretHash: "a", Username: "u", ExpiresAt: old}))
 	mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: "b", SecretHash: "b", Username: "u", ExpiresAt: live}))
-	// An expired code stays a few minutes (a redemption that read it just
-	// before it expired asks for it again): one expired 10 minutes ago
-	// goes, one expired a minute ago stays.
-	mustNil(t, id.CreateAuthCode(ctx, store.AuthCode{Hash: "a", ExpiresAt: now.Add(-10 * time.Minute)}))
-	mustNil(t, id.CreateAuthCode(ctx, store.AuthCode{Hash: "just", ExpiresAt: old}))
+	// An expired code stays a while (a redemption that read it just
+	// before it expired asks for it again, and ending its person revokes
+	// its grant while the access tokens of its redemption live): one
+	// expired an hour ago goes, one expired 20 minutes ago stays.
+	mustNil(t, id.CreateAuthCode(ctx, store.AuthCode{Hash: "a", ExpiresAt: now.Add(-time.Hour)}))
+	mustNil(t, id.CreateAuthCode(ctx, store.AuthCode{Hash: "just", ExpiresAt: now.Add(-20 * time.Minute)}))
 	mustNil(t, id.CreateRefreshToken(ctx, store.RefreshToken{Hash: "a", GrantID: "g", ExpiresAt: old}))
 	mustNil(t, id.CreateRefreshToken(ctx, store.RefreshToken{Hash: "b", GrantID: "g", ExpiresAt: live}))
 	mustNil(t, id.Revoke(ctx, store.RevokedToken, "a", old))
@@ -250,7 +251,7 @@ func testIdentityPurge(t *testing.T, db *sqldb.DB) {
 		t.Errorf("an expired code survived: %v", err)
 	}
 	if stands, err := id.AuthCodeStands(ctx, "just"); err != nil || !stands {
-		t.Errorf("a code expired a minute ago was purged: %v %v", stands, err)
+		t.Errorf("a code expired 20 minutes ago was purged: %v %v", stands, err)
 	}
 }
 
