@@ -48,7 +48,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
 	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
 	fs.Var(&s.origins, "allow-origin", "browser `origin` allowed to call /mcp besides the issuer's (repeatable)")
-	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics at this `address` (an operators' one) instead of the public address")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics at this `address`, an operators' one (default: no metrics; never on the public address)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json")
 }
@@ -199,7 +199,8 @@ Gatehouse demo tenant "acme" is running.
   Admin API (audit query):           %[1]s/admin/api/audit
   Admin API (one call's chain):      %[1]s/admin/api/audit/trace?correlation=ID
   Admin API (log streams):           %[1]s/admin/api/audit/streams
-  Health:                            %[1]s/healthz   Metrics: %[1]s/metrics
+  Health:                            %[1]s/healthz
+  Metrics:                           %[4]s
 
 %[2]s
 
@@ -208,7 +209,7 @@ through the protected-resource metadata, registers itself and opens the
 sign-in page. For example: npx mcp-remote %[1]s/mcp
 
 State lives in %[3]s; restarting keeps it. Stop with Ctrl-C.
-`, s.Issuer, demoNote, dataLocation(f.o))
+`, s.Issuer, demoNote, dataLocation(f.o), metricsLocation(o))
 			})
 		},
 	}
@@ -356,4 +357,12 @@ func keysCommand() *command {
 				}},
 		},
 	}
+}
+
+// metricsLocation says where o serves /metrics, if anywhere.
+func metricsLocation(o server.Options) string {
+	if o.MetricsAddr == "" {
+		return "off (--metrics-addr serves them at an operators' address)"
+	}
+	return "http://" + o.MetricsAddr + "/metrics"
 }

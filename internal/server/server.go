@@ -40,10 +40,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after the context ends; zero means 30 s.
 	ShutdownTimeout time.Duration
-	// MetricsAddr, when set, is where /metrics is served instead of the
-	// public address: an operators' address (loopback, an internal
-	// network). The metrics name every upstream and how many callers use
-	// it, which is not everyone's business.
+	// MetricsAddr, when set, is where /metrics is served: an operators'
+	// address (loopback, an internal network). Unset, no /metrics is
+	// served: the metrics name every upstream, how many tools each serves
+	// and how many callers use it, which is not everyone's business, so
+	// the public address never answers them (as identity servers keep
+	// theirs on an admin or management port).
 	MetricsAddr string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (for login throttling and the audit trail); empty trusts none.
@@ -122,7 +124,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	s := &Server{Store: st, Keys: ks, Issuer: issuer, log: log, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	s.mountOps(mux, o.MetricsAddr == "")
+	s.mountOps(mux)
 	if err := s.mountDomains(ctx, mux, o); err != nil {
 		s.Close()
 		return nil, err
@@ -131,8 +133,8 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	return s, nil
 }
 
-// mountOps mounts health, readiness and, with withMetrics, metrics.
-func (s *Server) mountOps(mux *http.ServeMux, withMetrics bool) {
+// mountOps mounts health and readiness.
+func (s *Server) mountOps(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -149,9 +151,6 @@ func (s *Server) mountOps(mux *http.ServeMux, withMetrics bool) {
 		}
 		io.WriteString(w, "ready\n")
 	})
-	if withMetrics {
-		mux.Handle("GET /metrics", s.metricsHandler())
-	}
 }
 
 func (s *Server) metricsHandler() http.Handler {
@@ -266,6 +265,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()
 		s.log.Info("metrics serving", "addr", mln.Addr().String())
+	} else {
+		s.log.Info("metrics off: --metrics-addr serves them at an operators' address")
 	}
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("gatehouse serving", "addr", ln.Addr().String(), "issuer", s.Issuer, "store", s.Store.Dialect())

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,15 @@ func start(t *testing.T, o server.Options) (*server.Server, string, context.Canc
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Metrics at an operators' address of their own, found by
+	// metricsURL, unless the test asks for none ("-").
+	switch o.MetricsAddr {
+	case "-":
+		o.MetricsAddr = ""
+	case "":
+		o.MetricsAddr = freeAddr(t)
+	}
+	metricsAt.Store("http://"+ln.Addr().String(), "http://"+o.MetricsAddr+"/metrics")
 	s, err := server.New(context.Background(), o, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +43,26 @@ func start(t *testing.T, o server.Options) (*server.Server, string, context.Canc
 	go func() { done <- s.Serve(ctx, ln, o) }()
 	<-ready
 	return s, "http://" + ln.Addr().String(), cancel, done
+}
+
+// metricsAt maps a started server's base URL to its /metrics URL.
+var metricsAt sync.Map
+
+// metricsURL is the /metrics URL of the server started at base.
+func metricsURL(base string) string {
+	u, _ := metricsAt.Load(base)
+	return u.(string)
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {
@@ -60,7 +90,7 @@ func TestOperations(t *testing.T) {
 		t.Errorf("readyz: %d %q", code, body)
 	}
 	get(t, base+"/nowhere?code=secret-code-value")
-	code, body, _ := get(t, base+"/metrics")
+	code, body, _ := get(t, metricsURL(base))
 	if code != 200 || !strings.Contains(body, `gatehouse_http_requests_total{code="200",route="GET /healthz"} 1`) ||
 		!strings.Contains(body, `route="unmatched"`) {
 		t.Errorf("metrics: %d\n%s", code, body)
@@ -184,17 +214,12 @@ func TestIssuerRefusals(t *testing.T) {
 	}
 }
 
-// TestMetricsAddr: with MetricsAddr set, /metrics is served there, and
-// the public address answers it 404: the metrics name every upstream and
-// how many callers use each, for operators only. Without it, /metrics is
-// on the public address as before.
+// TestMetricsAddr: /metrics is served at the operators' address given
+// (MetricsAddr, --metrics-addr), never at the public address: the metrics
+// name every upstream and how many callers use each. Without one, no
+// /metrics at all.
 func TestMetricsAddr(t *testing.T) {
-	ln, err := server.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	metricsAddr := freeAddr(t)
 	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: metricsAddr})
 	defer func() { cancel(); <-done }()
 	if status, _, _ := get(t, base+"/metrics"); status != http.StatusNotFound {
@@ -205,5 +230,16 @@ func TestMetricsAddr(t *testing.T) {
 	}
 	if status, _, _ := get(t, base+"/healthz"); status != 200 {
 		t.Errorf("public /healthz: %d", status)
+	}
+
+	var logs bytes.Buffer
+	_, base, cancel2, done2 := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: "-",
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	defer func() { cancel2(); <-done2 }()
+	if status, body, _ := get(t, base+"/metrics"); status != http.StatusNotFound || strings.Contains(body, "gatehouse_") {
+		t.Errorf("public /metrics without --metrics-addr: %d\n%.300s", status, body)
+	}
+	if !strings.Contains(logs.String(), "--metrics-addr") {
+		t.Errorf("the log does not say how to serve metrics:\n%s", logs.String())
 	}
 }

@@ -47,7 +47,7 @@ func TestAuditWebhookFailureShowsInMetrics(t *testing.T) {
 	if delivered.Load() == 0 {
 		t.Fatal("the webhook never received the record after recovering")
 	}
-	_, body, _ := get(t, base+"/metrics")
+	_, body, _ := get(t, metricsURL(base))
 	for _, want := range []string{
 		`gatehouse_audit_stream_failures_total{sink="webhook:default"} 1`,
 		`gatehouse_audit_records_total`,
@@ -104,7 +104,7 @@ func TestAuditPruneHeldBackShowsInMetrics(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("prune while the webhook fails: %d, %v", n, err)
 	}
-	_, body, _ := get(t, base+"/metrics")
+	_, body, _ := get(t, metricsURL(base))
 	if want := fmt.Sprintf(`gatehouse_audit_stream_held_back_records{sink="webhook:default"} %d`, head); !strings.Contains(body, want) {
 		t.Errorf("metrics miss %q:\n%s", want, grepLines(body, "gatehouse_audit_"))
 	}
@@ -112,7 +112,7 @@ func TestAuditPruneHeldBackShowsInMetrics(t *testing.T) {
 	up.Store(true)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, body, _ = get(t, base+"/metrics")
+		_, body, _ = get(t, metricsURL(base))
 		if strings.Contains(body, fmt.Sprintf(`gatehouse_audit_stream_cursor{sink="webhook:default"} %d`, head)) {
 			break
 		}
@@ -124,7 +124,7 @@ func TestAuditPruneHeldBackShowsInMetrics(t *testing.T) {
 	if n, err := s.Audit.Prune(ctx, time.Now()); err != nil || n != head {
 		t.Fatalf("prune after delivery: %d, %v (want %d)", n, err, head)
 	}
-	_, body, _ = get(t, base+"/metrics")
+	_, body, _ = get(t, metricsURL(base))
 	if want := `gatehouse_audit_stream_held_back_records{sink="webhook:default"} 0`; !strings.Contains(body, want) {
 		t.Errorf("metrics miss %q:\n%s", want, grepLines(body, "gatehouse_audit_"))
 	}

@@ -55,7 +55,7 @@ func TestUpstreamMetrics(t *testing.T) {
 	}
 	var body string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		_, body, _ = get(t, base+"/metrics")
+		_, body, _ = get(t, metricsURL(base))
 		ok := !strings.Contains(body, `gatehouse_upstream_restarts_total{upstream="dead"} 0`)
 		for _, w := range want {
 			ok = ok && strings.Contains(body, w)
