@@ -143,3 +143,20 @@ type AuditStore interface {
 	// until now gives it up.
 	ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (held bool, seq int64, err error)
 }
+
+// AuditedTx is a Store that makes a change to the tenant and appends its
+// audit records in one transaction.
+type AuditedTx interface {
+	// InTxAudit runs change in one transaction, as Store.InTx does; when
+	// change returns a build function, it then locks the chain head in
+	// that same transaction, as AuditStore.AppendAudit does, passes it to
+	// build and appends the records build returns (which must continue the
+	// head). The change and its records commit together or not at all: an
+	// error of change, of build or of the append rolls back both, and is
+	// returned (change's and build's as they are). A nil build appends
+	// nothing. It returns the head after the commit.
+	//
+	// The head is locked after change, not before: a change that takes
+	// long holds back no other appender until it is done.
+	InTxAudit(ctx context.Context, change func(tx Tenant) (build func(head AuditHead) ([]AuditRecord, error), err error)) (AuditHead, error)
+}

@@ -25,56 +25,87 @@ const auditInsertRows = 64
 func (s *DB) AppendAudit(ctx context.Context, build func(head store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
 	var head store.AuditHead
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		var cur store.AuditHead
-		err := s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
-		if err != nil {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		recs, err := build(cur)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			head = cur
-			return nil
-		}
-		for i, r := range recs {
-			if r.Seq != cur.Seq+int64(i)+1 {
-				return fmt.Errorf("append audit: record %d has seq %d, want %d", i, r.Seq, cur.Seq+int64(i)+1)
-			}
-		}
-		head = store.AuditHead{Seq: recs[len(recs)-1].Seq, Hash: recs[len(recs)-1].Hash}
-		if s.dialect.Name == "sqlite" {
-			// An in-process engine has no round trips to save: one statement
-			// parsed once and stepped per record beats parsing a long one.
-			if err := s.insertAuditEach(ctx, tx, recs); err != nil {
-				return err
-			}
-		} else {
-			for rest := recs; len(rest) > 0; {
-				n := min(len(rest), auditInsertRows)
-				if err := s.insertAudit(ctx, tx, rest[:n]); err != nil {
-					return err
-				}
-				rest = rest[n:]
-			}
-		}
-		for _, r := range recs {
-			if m := r.Marks; m != nil {
-				// No ON CONFLICT: a marker already used fails the append.
-				if _, err := s.execCached(ctx, tx, markerInsert, m.Kind, m.ID, m.Expires.UnixMicro()); err != nil {
-					return fmt.Errorf("append audit record %d: single-use marker %s: %w", r.Seq, m.Kind, err)
-				}
-			}
-		}
-		_, err = s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", head.Seq, head.Hash)
-		if err != nil {
-			return fmt.Errorf("move audit head: %w", err)
-		}
-		return nil
+		var err error
+		head, err = s.appendAudit(ctx, tx, build)
+		return err
 	})
 	if err != nil {
 		return store.AuditHead{}, err
+	}
+	return head, nil
+}
+
+var _ store.AuditedTx = (*DB)(nil)
+
+// InTxAudit runs change in one transaction and appends, in the same one,
+// the records its build function makes on the locked chain head.
+func (s *DB) InTxAudit(ctx context.Context, change func(tx store.Tenant) (func(head store.AuditHead) ([]store.AuditRecord, error), error)) (store.AuditHead, error) {
+	var head store.AuditHead
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		build, err := change(tenant{db: s, q: tx, inTx: true})
+		if err != nil {
+			return err
+		}
+		if build == nil {
+			if err := s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&head.Seq, &head.Hash); err != nil {
+				return fmt.Errorf("read audit head: %w", err)
+			}
+			return nil
+		}
+		head, err = s.appendAudit(ctx, tx, build)
+		return err
+	})
+	if err != nil {
+		return store.AuditHead{}, err
+	}
+	return head, nil
+}
+
+// appendAudit is AppendAudit in the transaction tx.
+func (s *DB) appendAudit(ctx context.Context, tx *sql.Tx, build func(head store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
+	var cur store.AuditHead
+	err := s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
+	if err != nil {
+		return store.AuditHead{}, fmt.Errorf("read audit head: %w", err)
+	}
+	recs, err := build(cur)
+	if err != nil {
+		return store.AuditHead{}, err
+	}
+	if len(recs) == 0 {
+		return cur, nil
+	}
+	for i, r := range recs {
+		if r.Seq != cur.Seq+int64(i)+1 {
+			return store.AuditHead{}, fmt.Errorf("append audit: record %d has seq %d, want %d", i, r.Seq, cur.Seq+int64(i)+1)
+		}
+	}
+	head := store.AuditHead{Seq: recs[len(recs)-1].Seq, Hash: recs[len(recs)-1].Hash}
+	if s.dialect.Name == "sqlite" {
+		// An in-process engine has no round trips to save: one statement
+		// parsed once and stepped per record beats parsing a long one.
+		if err := s.insertAuditEach(ctx, tx, recs); err != nil {
+			return store.AuditHead{}, err
+		}
+	} else {
+		for rest := recs; len(rest) > 0; {
+			n := min(len(rest), auditInsertRows)
+			if err := s.insertAudit(ctx, tx, rest[:n]); err != nil {
+				return store.AuditHead{}, err
+			}
+			rest = rest[n:]
+		}
+	}
+	for _, r := range recs {
+		if m := r.Marks; m != nil {
+			// No ON CONFLICT: a marker already used fails the append.
+			if _, err := s.execCached(ctx, tx, markerInsert, m.Kind, m.ID, m.Expires.UnixMicro()); err != nil {
+				return store.AuditHead{}, fmt.Errorf("append audit record %d: single-use marker %s: %w", r.Seq, m.Kind, err)
+			}
+		}
+	}
+	if _, err := s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", head.Seq, head.Hash); err != nil {
+		return store.AuditHead{}, fmt.Errorf("move audit head: %w", err)
 	}
 	return head, nil
 }

@@ -24,6 +24,8 @@ func init() {
 		Case{"AuditAppendMarks", testAuditAppendMarks},
 		Case{"AuditAppendAt", testAuditAppendAt},
 		Case{"AuditAppendTwoHandles", testAuditAppendTwoHandles},
+		Case{"AuditInTx", testAuditInTx},
+		Case{"AuditInTxRacesAppends", testAuditInTxRacesAppends},
 		Case{"AuditRecordsFilter", testAuditFilter},
 		Case{"AuditCheckpoints", testAuditCheckpoints},
 		Case{"AuditPrune", testAuditPrune},
@@ -565,5 +567,148 @@ func testAuditCursorClaims(t *testing.T, s *sqldb.DB) {
 	mustNil(t, err)
 	if !held {
 		t.Errorf("claim of another stream refused")
+	}
+}
+
+// testAuditInTx: a tenant change and its audit records commit together,
+// and a failure of either (the change, build, or the append itself) leaves
+// neither.
+func testAuditInTx(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	appendAuditN(t, s, 2, at, "")
+	addRole := func(name string) func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+		return func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+			if err := tx.Roles().Create(ctx, store.Role{Name: name}); err != nil {
+				return nil, err
+			}
+			return func(h store.AuditHead) ([]store.AuditRecord, error) { return auditRows(h, 1, at, "admin"), nil }, nil
+		}
+	}
+	h, err := s.InTxAudit(ctx, addRole("auditor"))
+	mustNil(t, err)
+	if h.Seq != 3 || h.Hash != "h3" {
+		t.Fatalf("head after the change = %+v, want seq 3", h)
+	}
+	if _, err := s.Roles().Get(ctx, "auditor"); err != nil {
+		t.Fatalf("the change was not kept: %v", err)
+	}
+
+	// The append fails (a record already at the next seq, written behind
+	// the head's back): the change goes with it.
+	_, err = s.SQL().ExecContext(ctx, s.Rebind(`INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (?, ?, '{}', 'h3', 'x4', 't')`), 4, at.UnixMicro())
+	mustNil(t, err)
+	if _, err := s.InTxAudit(ctx, addRole("sales")); err == nil {
+		t.Fatal("InTxAudit succeeded on a chain it could not append to")
+	}
+	if _, err := s.Roles().Get(ctx, "sales"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the change was kept without its record: %v", err)
+	}
+	_, err = s.SQL().ExecContext(ctx, s.Rebind(`DELETE FROM audit_log WHERE seq = ?`), 4)
+	mustNil(t, err)
+
+	// build fails: nothing is kept, and its error comes back as is.
+	boom := errors.New("boom")
+	_, err = s.InTxAudit(ctx, func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+		if err := tx.Roles().Create(ctx, store.Role{Name: "ops"}); err != nil {
+			return nil, err
+		}
+		return func(store.AuditHead) ([]store.AuditRecord, error) { return nil, boom }, nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("build's error = %v, want boom", err)
+	}
+	// The change fails: nothing is appended.
+	_, err = s.InTxAudit(ctx, func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+		if err := tx.Roles().Create(ctx, store.Role{Name: "ops"}); err != nil {
+			return nil, err
+		}
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("change's error = %v, want boom", err)
+	}
+	if _, err := s.Roles().Get(ctx, "ops"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed change was kept: %v", err)
+	}
+	// No build: the change alone, and the head as it is.
+	h, err = s.InTxAudit(ctx, func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+		return nil, tx.Roles().Create(ctx, store.Role{Name: "ops"})
+	})
+	mustNil(t, err)
+	if h.Seq != 3 {
+		t.Fatalf("head = %+v, want seq 3", h)
+	}
+	got, err := s.AuditRecords(ctx, store.AuditFilter{})
+	mustNil(t, err)
+	if d := cmp.Diff([]int64{1, 2, 3}, auditSeqs(got)); d != "" {
+		t.Fatalf("records (-want +got):\n%s", d)
+	}
+}
+
+// testAuditInTxRacesAppends: changes with their records, from two
+// handles (replicas), race plain appends; the chain stays one gap-free
+// sequence and every change has its record.
+func testAuditInTxRacesAppends(t *testing.T, s *sqldb.DB) {
+	ctx := context.Background()
+	handles := []*sqldb.DB{s, SecondHandle(t, s)}
+	const workers, each = 4, 5
+	var wg sync.WaitGroup
+	for w := range workers {
+		h := handles[w%len(handles)]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				name := fmt.Sprintf("r%d-%d", w, i)
+				_, err := h.InTxAudit(ctx, func(tx store.Tenant) (func(store.AuditHead) ([]store.AuditRecord, error), error) {
+					if err := tx.Roles().Create(ctx, store.Role{Name: name}); err != nil {
+						return nil, err
+					}
+					return func(head store.AuditHead) ([]store.AuditRecord, error) {
+						return auditRows(head, 1, time.Now(), name), nil
+					}, nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := h.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+					return auditRows(head, 2, time.Now(), ""), nil
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.AuditRecords(ctx, store.AuditFilter{Limit: 1000})
+	mustNil(t, err)
+	if want := workers * each * 3; len(got) != want {
+		t.Fatalf("%d records, want %d", len(got), want)
+	}
+	prev := "0000000000000000000000000000000000000000000000000000000000000000"
+	for i, r := range got {
+		if r.Seq != int64(i)+1 || r.Prev != prev {
+			t.Fatalf("record %d: seq %d prev %q, want seq %d prev %q", i, r.Seq, r.Prev, i+1, prev)
+		}
+		prev = r.Hash
+	}
+	for w := range workers {
+		for i := range each {
+			name := fmt.Sprintf("r%d-%d", w, i)
+			if _, err := s.Roles().Get(ctx, name); err != nil {
+				t.Errorf("role %s: %v", name, err)
+			}
+			if rs, err := s.AuditRecords(ctx, store.AuditFilter{Actor: name}); err != nil || len(rs) != 1 {
+				t.Errorf("records of %s: %d (%v)", name, len(rs), err)
+			}
+		}
 	}
 }
