@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -639,22 +640,33 @@ func (w *writer) awaitWaiter() {
 // records builds the batch's records on head at the given time: hashes,
 // index values and the signed checkpoint on the last one.
 func (w *writer) records(h store.AuditHead, at time.Time) ([]store.AuditRecord, error) {
-	l := w.l
-	micros := at.UnixMicro()
-	recs := make([]store.AuditRecord, 0, w.size())
-	prev := h.Hash
-	for _, p := range w.batch {
-		for i := range p.recs {
-			q := &p.recs[i]
-			seq := h.Seq + int64(len(recs)) + 1
-			hash := chainHash(prev, seq, micros, q.raw)
-			e := &q.ev
-			recs = append(recs, store.AuditRecord{Seq: seq, Time: at, Event: q.raw, Prev: prev, Hash: hash,
-				Type: indexValue(e.Type), Actor: indexValue(e.Actor), Agent: indexValue(e.Agent),
-				Tool: indexValue(e.Tool), Decision: indexValue(e.Decision),
-				Correlation: indexValue(e.Correlation), Session: indexValue(e.Session), Marks: q.marks})
-			prev = hash
+	return w.l.chain(h, at, w.size(), func(yield func(*queued) bool) {
+		for _, p := range w.batch {
+			for i := range p.recs {
+				if !yield(&p.recs[i]) {
+					return
+				}
+			}
 		}
+	})
+}
+
+// chain builds the records of n queued events, in order, on head h at the
+// given time: hashes, index values and the signed checkpoint of a batch on
+// the last one. Every append of this package builds its records here.
+func (l *Log) chain(h store.AuditHead, at time.Time, n int, all iter.Seq[*queued]) ([]store.AuditRecord, error) {
+	micros := at.UnixMicro()
+	recs := make([]store.AuditRecord, 0, n)
+	prev := h.Hash
+	for q := range all {
+		seq := h.Seq + int64(len(recs)) + 1
+		hash := chainHash(prev, seq, micros, q.raw)
+		e := &q.ev
+		recs = append(recs, store.AuditRecord{Seq: seq, Time: at, Event: q.raw, Prev: prev, Hash: hash,
+			Type: indexValue(e.Type), Actor: indexValue(e.Actor), Agent: indexValue(e.Agent),
+			Tool: indexValue(e.Tool), Decision: indexValue(e.Decision),
+			Correlation: indexValue(e.Correlation), Session: indexValue(e.Session), Marks: q.marks})
+		prev = hash
 	}
 	if l.keys != nil && len(recs) > 0 {
 		last := &recs[len(recs)-1]
