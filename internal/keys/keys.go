@@ -85,9 +85,14 @@ func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (
 // Load rereads the keys from the store (another replica may have rotated
 // them) and creates any missing active key.
 func (m *Manager) Load(ctx context.Context) error {
+	return m.load(ctx, m.keys)
+}
+
+// load is Load from keys (the store's, or a transaction's).
+func (m *Manager) load(ctx context.Context, keys store.Collection[store.SigningKey]) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	all, err := m.keys.List(ctx)
+	all, err := keys.List(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
@@ -106,13 +111,13 @@ func (m *Manager) Load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := m.keys.Create(ctx, k); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := keys.Create(ctx, k); err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("store new signing key: %w", err)
 		}
 		created = true
 	}
 	if created {
-		if all, err = m.keys.List(ctx); err != nil {
+		if all, err = keys.List(ctx); err != nil {
 			return fmt.Errorf("load signing keys: %w", err)
 		}
 	}
@@ -129,9 +134,23 @@ func (m *Manager) Load(ctx context.Context) error {
 // private half; the public half stays in the archive, so that what they
 // signed in the audit trail can still be checked.
 func (m *Manager) Rotate(ctx context.Context) error {
+	return m.rotate(ctx, m.keys)
+}
+
+// RotateIn is Rotate made in tx, a transaction of the store the keys are
+// kept in (store.Store.InTx): the keys are retired and created there, and
+// the manager signs with the new ones from then on, so that what is signed
+// in tx (the rotation's own audit record) is signed as after a Rotate. If
+// tx does not commit, the new keys are not stored: Load then brings the
+// manager back to the stored ones.
+func (m *Manager) RotateIn(ctx context.Context, tx store.Tenant) error {
+	return m.rotate(ctx, tx.Keys())
+}
+
+func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.SigningKey]) error {
 	now := m.now().UTC()
 	m.mu.Lock()
-	all, err := m.keys.List(ctx)
+	all, err := keys.List(ctx)
 	if err != nil {
 		m.mu.Unlock()
 		return err
@@ -139,12 +158,12 @@ func (m *Manager) Rotate(ctx context.Context) error {
 	for _, k := range all {
 		switch {
 		case k.RetiredAt.IsZero():
-			err = m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
 				old.RetiredAt, old.ExpiresAt = now, now.Add(m.grace)
 				return old, nil
 			})
 		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt):
-			err = m.archive(ctx, k)
+			err = m.archive(ctx, keys, k)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.mu.Unlock()
@@ -152,7 +171,7 @@ func (m *Manager) Rotate(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	return m.Load(ctx)
+	return m.load(ctx, keys)
 }
 
 // Info describes a key without its secret half, for listings.
@@ -163,7 +182,16 @@ type Info struct {
 
 // List describes every stored key.
 func (m *Manager) List(ctx context.Context) ([]Info, error) {
-	all, err := m.keys.List(ctx)
+	return list(ctx, m.keys)
+}
+
+// ListIn is List in tx, a transaction of the store the keys are kept in.
+func (m *Manager) ListIn(ctx context.Context, tx store.Tenant) ([]Info, error) {
+	return list(ctx, tx.Keys())
+}
+
+func list(ctx context.Context, keys store.Collection[store.SigningKey]) ([]Info, error) {
+	all, err := keys.List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +283,7 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 // only the holder of the master key can seal (the key's public JWK, also
 // stored, is there to be read, and anyone who can write the store could
 // write one of their own). A key already archived stays as it is.
-func (m *Manager) archive(ctx context.Context, k store.SigningKey) error {
+func (m *Manager) archive(ctx context.Context, keys store.Collection[store.SigningKey], k store.SigningKey) error {
 	pub, ok := m.archived(k)
 	if !ok {
 		return nil // not this tenant's: never trusted, nothing to keep
@@ -265,7 +293,7 @@ func (m *Manager) archive(ctx context.Context, k store.SigningKey) error {
 		return err
 	}
 	sealed := m.sealer.Seal(k.ID, der)
-	return m.keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+	return keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
 		old.Private = sealed
 		return old, nil
 	})
