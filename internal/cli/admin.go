@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,9 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
-	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 // multi is a repeatable string flag.
@@ -87,18 +86,42 @@ func needRole(ctx context.Context, st store.Tenant, role string) error {
 type adminCmd struct {
 	name, usage, summary string
 	flags                func(fs *flag.FlagSet)
-	run                  func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error
-	// withKeys, when set instead of run, also gets the signing keys and the
-	// audit trail (for commands that act as the server would).
-	withKeys func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error
+	// read, for a command that changes nothing (a listing), runs on the
+	// store.
+	read func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error
+	// prepare, when set, runs first, outside the change's transaction:
+	// what may wait for a person (a secret read from standard input, a
+	// question at a terminal) must not hold the database's write lock,
+	// which the server's audit writer needs too. It may record through
+	// trail what it refuses.
+	prepare func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error
+	// run makes the change through tx, the transaction that also appends
+	// its audit record: both are stored or neither is.
+	run func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error
+	// runRec, set instead of run, also records events of its own through
+	// rec, in the same transaction. When it fails, what it recorded is
+	// written after the rollback, on its own: it tells of a refusal.
+	runRec func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant, rec audit.Recorder) error
 	// detail, when set, adds to the change's audit record what the
 	// command did besides changing the record (what removing a user
 	// ended); it is read after run.
 	detail func() map[string]any
 }
 
+// txRecorder keeps the events a change records, for its transaction.
+type txRecorder struct{ events []audit.Event }
+
+func (r *txRecorder) Record(_ context.Context, e audit.Event) error {
+	r.events = append(r.events, e)
+	return nil
+}
+
 // group makes a command group whose every command takes the store flags
-// and runs with the store open.
+// and runs with the store open. A change and its admin.change record
+// (who, what, before → after, secrets redacted) are made in one
+// transaction (audit.Log.InTx): when the trail cannot take the record,
+// the change is not made either. What the change prints is printed once
+// it is stored.
 func group(name, summary string, subs ...*adminCmd) *command {
 	g := &command{name: name, usage: "COMMAND [FLAGS]", summary: summary}
 	for _, s := range subs {
@@ -117,43 +140,72 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				}
 				ctx, stop := signalContext()
 				defer stop()
-				st, ks, trail, err := openAudit(ctx, *sf)
+				st, _, trail, err := openAudit(ctx, *sf)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
 				defer trail.Close()
-				before := snapshot(ctx, st, name, fs.Arg(0))
-				if s.withKeys != nil {
-					err = s.withKeys(ctx, env, fs, st, ks, trail)
-				} else {
-					err = s.run(ctx, env, fs, st)
+				if s.read != nil {
+					return s.read(ctx, env, fs, st)
+				}
+				if s.prepare != nil {
+					if err := s.prepare(ctx, env, fs, st, trail); err != nil {
+						return err
+					}
+				}
+				var (
+					out       bytes.Buffer
+					rec       txRecorder
+					changeErr error
+				)
+				txEnv := *env
+				txEnv.Stdout = &out
+				_, err = trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+					out.Reset()
+					rec.events = nil
+					before := snapshot(ctx, tx, name, fs.Arg(0))
+					if s.runRec != nil {
+						changeErr = s.runRec(ctx, &txEnv, fs, tx, &rec)
+					} else {
+						changeErr = s.run(ctx, &txEnv, fs, tx)
+					}
+					if changeErr != nil {
+						return nil, changeErr
+					}
+					after := snapshot(ctx, tx, name, fs.Arg(0))
+					var fields []string
+					if f := secretChanged(before, after); f != "" {
+						fields = []string{f}
+					} else if reflect.DeepEqual(before.data, after.data) {
+						return rec.events, nil
+					}
+					op := "~"
+					switch {
+					case before.data == nil:
+						op = "+"
+					case after.data == nil:
+						op = "-"
+					}
+					var extra map[string]any
+					if s.detail != nil {
+						extra = s.detail()
+					}
+					return append(rec.events, adminChange(op, name, fs.Arg(0), before.data, after.data, extra, fields...)), nil
+				})
+				if changeErr != nil {
+					if len(rec.events) > 0 {
+						if err := audit.RecordAll(ctx, trail, rec.events...); err != nil {
+							return fmt.Errorf("%w (and its audit record failed: %v)", changeErr, err)
+						}
+					}
+					return changeErr
 				}
 				if err != nil {
-					return err
+					return fmt.Errorf("nothing was changed: the change could not be audited: %w", err)
 				}
-				after := snapshot(ctx, st, name, fs.Arg(0))
-				var fields []string
-				if f := secretChanged(before, after); f != "" {
-					fields = []string{f}
-				} else if reflect.DeepEqual(before.data, after.data) {
-					return nil
-				}
-				op := "~"
-				switch {
-				case before.data == nil:
-					op = "+"
-				case after.data == nil:
-					op = "-"
-				}
-				var extra map[string]any
-				if s.detail != nil {
-					extra = s.detail()
-				}
-				if err := recordAdminChange(ctx, trail, op, name, fs.Arg(0), before.data, after.data, extra, fields...); err != nil {
-					return fmt.Errorf("the change was made but not audited: %w", err)
-				}
-				return nil
+				_, err = env.Stdout.Write(out.Bytes())
+				return err
 			},
 		})
 	}
@@ -178,9 +230,24 @@ func userCommand() *command {
 		email, pwStdin = new(string), new(bool)
 		roles          multi
 		ended          = new(store.UserEnded)
+		// pwHash is the hash of the password read by prepare, or the
+		// error reading or hashing it gave (reported where the
+		// command used to read it).
+		pwHash    = new(string)
+		pwHashErr = new(error)
 	)
+	// readPassword reads and hashes the password before the change's
+	// transaction: a person may be typing it.
+	readPassword := func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error {
+		pw, err := readSecret(env, "password")
+		if err == nil {
+			*pwHash, err = config.Argon2.Hash(pw)
+		}
+		*pwHashErr = err
+		return nil
+	}
 	return group("user", "Manage the tenant's people.",
-		&adminCmd{name: "list", summary: "List users", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "list", summary: "List users", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			us, err := st.Users().List(ctx)
 			if err != nil {
 				return err
@@ -202,7 +269,13 @@ func userCommand() *command {
 				fs.BoolVar(pwStdin, "password-stdin", false, "read the password from standard input")
 				fs.Var(&roles, "role", "grant this `role` (repeatable)")
 			},
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			prepare: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error {
+				if *pwStdin {
+					return readPassword(ctx, env, fs, st, trail)
+				}
+				return nil
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				u := store.User{Username: fs.Arg(0), Email: *email}
 				if msg := config.CheckName("username", u.Username); msg != "" {
 					return errors.New(msg)
@@ -217,13 +290,10 @@ func userCommand() *command {
 					u.Roles = addSorted(u.Roles, r)
 				}
 				if *pwStdin {
-					pw, err := readSecret(env, "password")
-					if err != nil {
-						return err
+					if *pwHashErr != nil {
+						return *pwHashErr
 					}
-					if u.PasswordHash, err = config.Argon2.Hash(pw); err != nil {
-						return err
-					}
+					u.PasswordHash = *pwHash
 				}
 				if err := st.Users().Create(ctx, u); err != nil {
 					return err
@@ -232,40 +302,34 @@ func userCommand() *command {
 				return nil
 			}},
 		&adminCmd{name: "remove", usage: "USERNAME", summary: "Remove a user, ending their sessions, grants and consents",
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
 				// Tokens name the user by username: what the user held must
 				// end with them, or a new user of the same name inherits it.
-				err := st.InTx(ctx, func(tx store.Tenant) error {
-					if err := tx.Users().Delete(ctx, fs.Arg(0)); err != nil {
-						return err
-					}
-					var err error
-					*ended, err = config.EndUser(ctx, tx, fs.Arg(0))
+				if err := tx.Users().Delete(ctx, fs.Arg(0)); err != nil {
 					return err
-				})
-				if err != nil {
+				}
+				var err error
+				if *ended, err = config.EndUser(ctx, tx, fs.Arg(0)); err != nil {
 					return err
 				}
 				fmt.Fprintf(env.Stdout, "- user %s (ended %s)\n", fs.Arg(0), ended)
 				return nil
 			},
 			detail: func() map[string]any { return map[string]any{"ended": *ended} }},
-		&adminCmd{name: "grant", usage: "USERNAME ROLE", summary: "Give a user a role", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-			return st.InTx(ctx, func(tx store.Tenant) error {
-				if err := needRole(ctx, tx, fs.Arg(1)); err != nil {
-					return err
-				}
-				err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
-					u.Roles = addSorted(u.Roles, fs.Arg(1))
-					return u, nil
-				})
-				if err == nil {
-					fmt.Fprintf(env.Stdout, "~ user %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
-				}
+		&adminCmd{name: "grant", usage: "USERNAME ROLE", summary: "Give a user a role", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
+			if err := needRole(ctx, tx, fs.Arg(1)); err != nil {
 				return err
+			}
+			err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+				u.Roles = addSorted(u.Roles, fs.Arg(1))
+				return u, nil
 			})
+			if err == nil {
+				fmt.Fprintf(env.Stdout, "~ user %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
+			}
+			return err
 		}},
-		&adminCmd{name: "revoke", usage: "USERNAME ROLE", summary: "Take a role from a user", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "revoke", usage: "USERNAME ROLE", summary: "Take a role from a user", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			err := st.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
 				if !slices.Contains(u.Roles, fs.Arg(1)) {
 					return u, fmt.Errorf("user %s does not have role %q", u.Username, fs.Arg(1))
@@ -279,28 +343,20 @@ func userCommand() *command {
 			return err
 		}},
 		&adminCmd{name: "passwd", usage: "USERNAME", summary: "Set a user's password, read from standard input, ending their sessions, grants and consents",
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
-				pw, err := readSecret(env, "password")
-				if err != nil {
-					return err
-				}
-				h, err := config.Argon2.Hash(pw)
-				if err != nil {
-					return err
+			prepare: readPassword,
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
+				if *pwHashErr != nil {
+					return *pwHashErr
 				}
 				// A new password is what an operator sets when the old one
 				// leaked: what was won with it ends with it.
-				err = st.InTx(ctx, func(tx store.Tenant) error {
-					err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
-						u.PasswordHash = h
-						return u, nil
-					})
-					if err != nil {
-						return err
-					}
-					*ended, err = config.EndUser(ctx, tx, fs.Arg(0))
-					return err
+				err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+					u.PasswordHash = *pwHash
+					return u, nil
 				})
+				if err == nil {
+					*ended, err = config.EndUser(ctx, tx, fs.Arg(0))
+				}
 				if err == nil {
 					fmt.Fprintf(env.Stdout, "~ user %s (password; ended %s)\n", fs.Arg(0), ended)
 				}
@@ -313,7 +369,7 @@ func userCommand() *command {
 func roleCommand() *command {
 	desc := new(string)
 	return group("role", "Manage roles: tools are granted to roles, roles to people.",
-		&adminCmd{name: "list", summary: "List roles", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "list", summary: "List roles", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			rs, err := st.Roles().List(ctx)
 			if err != nil {
 				return err
@@ -331,7 +387,7 @@ func roleCommand() *command {
 		}},
 		&adminCmd{name: "add", usage: "ROLE [FLAGS]", summary: "Add a role",
 			flags: func(fs *flag.FlagSet) { fs.StringVar(desc, "description", "", "what the role is `for`") },
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				if msg := config.CheckName("role", fs.Arg(0)); msg != "" {
 					return errors.New(msg)
 				}
@@ -342,55 +398,53 @@ func roleCommand() *command {
 				return nil
 			}},
 		&adminCmd{name: "remove", usage: "ROLE", summary: "Remove a role, and take it from every user and tool",
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
 				name := fs.Arg(0)
 				if name == store.AdminRole {
 					return errors.New("the admin role is built in and cannot be removed")
 				}
-				return st.InTx(ctx, func(tx store.Tenant) error {
-					if err := tx.Roles().Delete(ctx, name); err != nil {
-						return err
-					}
-					// The group's snapshot of the role records whom it
-					// was taken from; the output says so too.
-					var from []string
-					us, err := tx.Users().List(ctx)
-					if err != nil {
-						return err
-					}
-					for _, u := range us {
-						if slices.Contains(u.Roles, name) {
-							from = append(from, "user "+u.Username)
-							if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
-								u.Roles = remove(u.Roles, name)
-								return u, nil
-							}); err != nil {
-								return err
-							}
+				if err := tx.Roles().Delete(ctx, name); err != nil {
+					return err
+				}
+				// The group's snapshot of the role records whom it
+				// was taken from; the output says so too.
+				var from []string
+				us, err := tx.Users().List(ctx)
+				if err != nil {
+					return err
+				}
+				for _, u := range us {
+					if slices.Contains(u.Roles, name) {
+						from = append(from, "user "+u.Username)
+						if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
+							u.Roles = remove(u.Roles, name)
+							return u, nil
+						}); err != nil {
+							return err
 						}
 					}
-					ts, err := tx.Tools().List(ctx)
-					if err != nil {
-						return err
-					}
-					for _, t := range ts {
-						if slices.Contains(t.Roles, name) {
-							from = append(from, "tool "+t.Name)
-							if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
-								t.Roles = remove(t.Roles, name)
-								return t, nil
-							}); err != nil {
-								return err
-							}
+				}
+				ts, err := tx.Tools().List(ctx)
+				if err != nil {
+					return err
+				}
+				for _, t := range ts {
+					if slices.Contains(t.Roles, name) {
+						from = append(from, "tool "+t.Name)
+						if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
+							t.Roles = remove(t.Roles, name)
+							return t, nil
+						}); err != nil {
+							return err
 						}
 					}
-					if len(from) > 0 {
-						fmt.Fprintf(env.Stdout, "- role %s (taken from %s)\n", name, strings.Join(from, ", "))
-					} else {
-						fmt.Fprintf(env.Stdout, "- role %s\n", name)
-					}
-					return nil
-				})
+				}
+				if len(from) > 0 {
+					fmt.Fprintf(env.Stdout, "- role %s (taken from %s)\n", name, strings.Join(from, ", "))
+				} else {
+					fmt.Fprintf(env.Stdout, "- role %s\n", name)
+				}
+				return nil
 			}},
 	)
 }

@@ -11,23 +11,23 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/store"
-	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 // approveHash is the hash of the definition the admin reviewed (the
 // --hash flag).
 var approveHash = new(string)
 
-// approveTool shows the definition of an upstream tool that awaits
+// reviewApproval shows the definition of an upstream tool that awaits
 // approval, as the server recorded it when its upstream served it, against
-// the approved one, and pins it when its hash is the one the admin
-// approves: given with --hash, or confirmed at a terminal. It connects to
-// no upstream: what the servers serve is what counts, and a copy of a
-// stdio server started here could serve something else. Approving is an
-// admin's decision to trust exactly what they reviewed, so a definition
-// that changed again by the time the approval is written is refused.
-func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Recorder, name, hash string) error {
-	hash = strings.ToLower(strings.TrimSpace(hash))
+// the approved one, and settles *hash to the hash the admin approves:
+// given with --hash, or confirmed at a terminal; "" when there is nothing
+// to approve. It connects to no upstream: what the servers serve is what
+// counts, and a copy of a stdio server started here could serve something
+// else. It runs before the approval's transaction (the admin may take
+// their time to answer); approveTool then pins the definition.
+func reviewApproval(ctx context.Context, env *Env, st store.Tenant, trail audit.Recorder, name string, hash *string) error {
+	h := strings.ToLower(strings.TrimSpace(*hash))
+	*hash = ""
 	if _, err := st.Tools().Get(ctx, name); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("tool %q: not found (a server imports an upstream's tools when it connects to it)", name)
 	}
@@ -36,15 +36,15 @@ func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Record
 		return err
 	}
 	if !r.NeedsApproval() {
-		if hash != "" && hash != r.PinnedHash {
-			return refuseNothingAwaits(ctx, approver{trail}, r, hash)
+		if h != "" && h != r.PinnedHash {
+			return refuseNothingAwaits(ctx, approver{trail}, r, h)
 		}
 		fmt.Fprintf(env.Stdout, "tool %s: nothing to approve: the approved definition (sha256 %s) is the one in use\n",
 			safeText(name), r.PinnedHash)
 		return nil
 	}
 	renderReview(env.Stdout, r)
-	if hash == "" {
+	if h == "" {
 		if !interactive(env) {
 			fmt.Fprintf(env.Stdout, "\nTo approve exactly this definition, run (with the same store flags):\n  gatehouse tool approve %s --hash %s\n",
 				safeText(name), r.LiveHash)
@@ -55,9 +55,21 @@ func approveTool(ctx context.Context, env *Env, st *sqldb.DB, trail audit.Record
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			return fmt.Errorf("tool %s: not approved", safeText(name))
 		}
-		hash = r.LiveHash
+		h = r.LiveHash
 	}
-	if err := gateway.Approve(ctx, st, approver{trail}, name, hash); err != nil {
+	*hash = h
+	return nil
+}
+
+// approveTool pins the definition with hash, which reviewApproval settled
+// ("": nothing to do), through tx, recording through rec. Approving is an
+// admin's decision to trust exactly what they reviewed, so a definition
+// that changed again by the time the approval is written is refused.
+func approveTool(ctx context.Context, env *Env, tx store.Tenant, rec audit.Recorder, name, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	if err := gateway.Approve(ctx, tx, approver{rec}, name, hash); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "~ tool %s (approved the definition with sha256 %s)\n", safeText(name), hash)

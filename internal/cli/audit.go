@@ -358,11 +358,11 @@ func printReport(env *Env, rep audit.Report) {
 	}
 }
 
-// recordAdminChange writes an admin.change event: who did what to which
-// record, before and after, with secret hashes redacted, extra detail
-// (what removing a user ended), and fields, when given, naming the fields
-// that changed (as a tenant file's plan does).
-func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name string, before, after, extra map[string]any, fields ...string) error {
+// adminChange is an admin.change event: who did what to which record,
+// before and after, with secret hashes redacted, extra detail (what
+// removing a user ended), and fields, when given, naming the fields that
+// changed (as a tenant file's plan does).
+func adminChange(op, kind, name string, before, after, extra map[string]any, fields ...string) audit.Event {
 	detail := map[string]any{"op": op, "kind": kind, "name": name}
 	for k, v := range extra {
 		detail[k] = v
@@ -376,7 +376,7 @@ func recordAdminChange(ctx context.Context, trail audit.Recorder, op, kind, name
 	if after != nil {
 		detail["after"] = after
 	}
-	return trail.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: cliActor(), Detail: detail})
+	return audit.Event{Type: audit.AdminChange, Actor: cliActor(), Detail: detail}
 }
 
 // view is a record as the audit trail shows it.
@@ -574,7 +574,13 @@ func keptDemoPassword(f *config.File) string {
 var errDemoStore = errors.New("this data folder holds the demo tenant, whose passwords are published in the README: " +
 	"use another --data folder for a real tenant, or apply the file with --prune to remove the demo's people and apps")
 
-func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, actor string, f *config.File, opts *config.ApplyOptions) (_ config.Plan, err error) {
+// txTrail is what applying a tenant file needs of the audit trail: a
+// change and its records in one transaction (*audit.Log).
+type txTrail interface {
+	InTx(ctx context.Context, change func(tx store.Tenant) ([]audit.Event, error)) (int64, error)
+}
+
+func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor string, f *config.File, opts *config.ApplyOptions) (config.Plan, error) {
 	demo := false
 	if actor != demoActor {
 		v, err := st.Setting(ctx, demoSetting)
@@ -594,56 +600,77 @@ func applyAudited(ctx context.Context, st store.Store, trail audit.Recorder, act
 	if opts != nil && opts.DryRun {
 		return config.Apply(ctx, st, f, config.Argon2, opts)
 	}
-	if demo {
-		// Pruned: the demo's people and apps are gone with this apply,
-		// once it succeeded.
-		defer func() {
-			if err == nil {
-				err = st.SetSetting(ctx, demoSetting, "")
-			}
-		}()
-	}
-	dry := config.ApplyOptions{DryRun: true}
+	// The plan, made first on its own (and rolled back), names the records
+	// to snapshot before the change; the change and its records are then
+	// one transaction.
+	var real config.ApplyOptions
 	if opts != nil {
-		dry.Prune = opts.Prune
+		real.Prune = opts.Prune
 	}
+	dry := real
+	dry.DryRun = true
 	planned, err := config.Apply(ctx, st, f, config.Argon2, &dry)
 	if err != nil {
 		return nil, err
 	}
-	before := make([]view, len(planned))
-	for i, c := range planned {
-		before[i] = snapshot(ctx, st, c.Kind, c.Name)
-	}
-	plan, err := config.Apply(ctx, st, f, config.Argon2, opts)
+	var plan config.Plan
+	_, err = trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+		before := make([]view, len(planned))
+		for i, c := range planned {
+			before[i] = snapshot(ctx, tx, c.Kind, c.Name)
+		}
+		var err error
+		if plan, err = config.ApplyIn(ctx, tx, f, config.Argon2, &real); err != nil {
+			return nil, err
+		}
+		if !samePlan(plan, planned) {
+			// Another writer changed the store in between: the records
+			// would not say what this change did.
+			return nil, errors.New("the store changed while the plan was made: apply the file again")
+		}
+		if demo {
+			// Pruned: the demo's people and apps are gone with this apply.
+			if err := tx.SetSetting(ctx, demoSetting, ""); err != nil {
+				return nil, err
+			}
+		}
+		// What removing or disabling a user ended, as the change itself counted it.
+		ended := map[string]*store.UserEnded{}
+		for _, c := range plan {
+			if c.Ended != nil {
+				ended[c.Op+c.Kind+" "+c.Name] = c.Ended
+			}
+		}
+		events := make([]audit.Event, 0, len(planned))
+		for i, c := range planned {
+			detail := map[string]any{"op": c.Op, "kind": c.Kind, "name": c.Name, "source": "tenant file"}
+			if len(c.Fields) > 0 {
+				detail["fields"] = c.Fields
+			}
+			if e := ended[c.Op+c.Kind+" "+c.Name]; e != nil {
+				detail["ended"] = *e
+			}
+			after := snapshot(ctx, tx, c.Kind, c.Name)
+			if before[i].data != nil {
+				detail["before"] = before[i].data
+			}
+			if after.data != nil {
+				detail["after"] = after.data
+			}
+			events = append(events, audit.Event{Type: audit.AdminChange, Actor: actor, Detail: detail})
+		}
+		return events, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	// What removing or disabling a user ended, as the change itself counted it.
-	ended := map[string]*store.UserEnded{}
-	for _, c := range plan {
-		if c.Ended != nil {
-			ended[c.Op+c.Kind+" "+c.Name] = c.Ended
-		}
-	}
-	for i, c := range planned {
-		detail := map[string]any{"op": c.Op, "kind": c.Kind, "name": c.Name, "source": "tenant file"}
-		if len(c.Fields) > 0 {
-			detail["fields"] = c.Fields
-		}
-		if e := ended[c.Op+c.Kind+" "+c.Name]; e != nil {
-			detail["ended"] = *e
-		}
-		after := snapshot(ctx, st, c.Kind, c.Name)
-		if before[i].data != nil {
-			detail["before"] = before[i].data
-		}
-		if after.data != nil {
-			detail["after"] = after.data
-		}
-		if err := trail.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: actor, Detail: detail}); err != nil {
-			return plan, fmt.Errorf("the change was applied but not audited: %w", err)
-		}
-	}
 	return plan, nil
+}
+
+// samePlan reports whether a and b make the same changes to the same
+// records.
+func samePlan(a, b config.Plan) bool {
+	return slices.EqualFunc(a, b, func(x, y config.Change) bool {
+		return x.Op == y.Op && x.Kind == y.Kind && x.Name == y.Name && slices.Equal(x.Fields, y.Fields)
+	})
 }

@@ -11,10 +11,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/store"
-	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 func clientCommand() *command {
@@ -22,9 +20,14 @@ func clientCommand() *command {
 		kind, name           = new(string), new(string)
 		secretStdin, noTools = new(bool), new(bool)
 		redirects, toolCap   multi
+		// secretHash is the hash of the client secret prepare read, or
+		// secretErr the error reading or hashing it gave (reported where
+		// the command used to read it).
+		secretHash = new(string)
+		secretErr  = new(error)
 	)
 	return group("client", "Manage apps and AI agents (OAuth clients).",
-		&adminCmd{name: "list", summary: "List clients", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "list", summary: "List clients", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			cs, err := st.Clients().List(ctx)
 			if err != nil {
 				return err
@@ -57,7 +60,23 @@ func clientCommand() *command {
 				fs.BoolVar(noTools, "no-tools", false, "cap the agent to no tool at all")
 				fs.BoolVar(secretStdin, "secret-stdin", false, "read the client secret from standard input")
 			},
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			// Read before the change's transaction: a person may be typing it.
+			prepare: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error {
+				if !*secretStdin || *kind == store.KindNative {
+					return nil
+				}
+				s, err := readSecret(env, "client secret")
+				switch {
+				case err != nil:
+				case len(s) < 32:
+					err = errors.New("the client secret must be at least 32 characters")
+				default:
+					*secretHash, err = config.Argon2.Hash(s)
+				}
+				*secretErr = err
+				return nil
+			},
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				c := store.Client{ClientID: fs.Arg(0), Name: *name, Kind: *kind, RedirectURIs: redirects, Source: store.SourceTenant}
 				if msg := config.CheckName("client", c.ClientID); msg != "" {
 					return errors.New(msg)
@@ -93,16 +112,10 @@ func clientCommand() *command {
 					if c.Kind == store.KindNative {
 						return errors.New("a native client cannot keep a secret")
 					}
-					s, err := readSecret(env, "client secret")
-					if err != nil {
-						return err
+					if *secretErr != nil {
+						return *secretErr
 					}
-					if len(s) < 32 {
-						return errors.New("the client secret must be at least 32 characters")
-					}
-					if c.SecretHash, err = config.Argon2.Hash(s); err != nil {
-						return err
-					}
+					c.SecretHash = *secretHash
 				} else if c.Kind == store.KindService {
 					return errors.New("a service client needs a secret: pass --secret-stdin")
 				}
@@ -112,17 +125,17 @@ func clientCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ client %s\n", c.ClientID)
 				return nil
 			}},
-		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			if err := st.Clients().Delete(ctx, fs.Arg(0)); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "- client %s\n", fs.Arg(0))
 			return nil
 		}},
-		&adminCmd{name: "disable", usage: "CLIENT_ID", summary: "Disable an app or agent: no tokens, and its tokens refused", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "disable", usage: "CLIENT_ID", summary: "Disable an app or agent: no tokens, and its tokens refused", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			return setClientDisabled(ctx, env, st, fs.Arg(0), true)
 		}},
-		&adminCmd{name: "enable", usage: "CLIENT_ID", summary: "Enable a disabled app or agent", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "enable", usage: "CLIENT_ID", summary: "Enable a disabled app or agent", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			return setClientDisabled(ctx, env, st, fs.Arg(0), false)
 		}},
 	)
@@ -130,7 +143,7 @@ func clientCommand() *command {
 
 // setClientDisabled disables or enables a client; the group records the
 // change in the audit trail.
-func setClientDisabled(ctx context.Context, env *Env, st store.Store, id string, disabled bool) error {
+func setClientDisabled(ctx context.Context, env *Env, st store.Tenant, id string, disabled bool) error {
 	err := st.Clients().Update(ctx, id, func(c store.Client) (store.Client, error) {
 		c.Disabled = disabled
 		return c, nil
@@ -149,7 +162,7 @@ func toolCommand() *command {
 		roles                                 multi
 	)
 	return group("tool", "Manage the tool catalogue, which is also the permission catalogue.",
-		&adminCmd{name: "list", summary: "List tools and the roles granted each", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "list", summary: "List tools and the roles granted each", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			ts, err := st.Tools().List(ctx)
 			if err != nil {
 				return err
@@ -187,7 +200,7 @@ func toolCommand() *command {
 				fs.StringVar(when, "when", "", "Cedar `condition`, e.g. 'context.args.amount <= 50'")
 				fs.Var(&roles, "role", "grant the tool to this `role` (repeatable)")
 			},
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				t := store.Tool{Name: fs.Arg(0), Description: *desc, Builtin: *builtin, Upstream: *upstream,
 					UpstreamTool: *upstreamTool, When: strings.TrimSpace(*when), Status: store.ToolActive}
 				if msg := config.CheckName("tool", t.Name); msg != "" {
@@ -261,17 +274,20 @@ func toolCommand() *command {
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(approveHash, "hash", "", "approve only the definition with this SHA-256 `hex` (as the review shows it); required without a terminal")
 			},
-			withKeys: func(ctx context.Context, env *Env, fs *flag.FlagSet, st *sqldb.DB, _ *keys.Manager, trail *audit.Log) error {
-				return approveTool(ctx, env, st, trail, fs.Arg(0), *approveHash)
+			prepare: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error {
+				return reviewApproval(ctx, env, st, trail, fs.Arg(0), approveHash)
+			},
+			runRec: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant, rec audit.Recorder) error {
+				return approveTool(ctx, env, tx, rec, fs.Arg(0), *approveHash)
 			}},
-		&adminCmd{name: "remove", usage: "TOOL", summary: "Remove a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "remove", usage: "TOOL", summary: "Remove a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			if err := st.Tools().Delete(ctx, fs.Arg(0)); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "- tool %s\n", fs.Arg(0))
 			return nil
 		}},
-		&adminCmd{name: "grant", usage: "TOOL ROLE", summary: "Let a role use a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "grant", usage: "TOOL ROLE", summary: "Let a role use a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			if err := needRole(ctx, st, fs.Arg(1)); err != nil {
 				return err
 			}
@@ -284,7 +300,7 @@ func toolCommand() *command {
 			}
 			return err
 		}},
-		&adminCmd{name: "revoke", usage: "TOOL ROLE", summary: "Stop a role from using a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "revoke", usage: "TOOL ROLE", summary: "Stop a role from using a tool", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			err := st.Tools().Update(ctx, fs.Arg(0), func(t store.Tool) (store.Tool, error) {
 				if !slices.Contains(t.Roles, fs.Arg(1)) {
 					return t, fmt.Errorf("role %q is not granted tool %s", fs.Arg(1), t.Name)
@@ -309,7 +325,7 @@ func upstreamCommand() *command {
 		envNames    multi
 	)
 	return group("upstream", "Manage the MCP servers behind the gateway.",
-		&adminCmd{name: "list", summary: "List upstream MCP servers", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "list", summary: "List upstream MCP servers", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
 			us, err := st.Upstreams().List(ctx)
 			if err != nil {
 				return err
@@ -340,7 +356,7 @@ func upstreamCommand() *command {
 				fs.Var(&envNames, "env", "stdio: a `variable` of the server's environment the upstream gets (repeatable)")
 				fs.StringVar(callTimeout, "call-timeout", "", "bound of one tool call, e.g. 90s or 10m (`duration`; default 5m)")
 			},
-			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, Env: envNames, PerCaller: *perCaller}
 				if msg := config.CheckName("upstream", u.Name); msg != "" {
 					return errors.New(msg)
@@ -377,7 +393,7 @@ func upstreamCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ upstream %s\n", u.Name)
 				return nil
 			}},
-		&adminCmd{name: "remove", usage: "NAME", summary: "Remove an upstream", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+		&adminCmd{name: "remove", usage: "NAME", summary: "Remove an upstream", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			ts, err := st.Tools().List(ctx)
 			if err != nil {
 				return err

@@ -223,7 +223,7 @@ func dataLocation(o server.StoreOptions) string {
 }
 
 // seedDemo applies the demo tenant file once, on an empty store.
-func seedDemo(ctx context.Context, env *Env, st store.Store, trail audit.Recorder) error {
+func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail) error {
 	name, err := st.Setting(ctx, "tenant")
 	if err == nil {
 		if name != "acme" {
@@ -336,20 +336,28 @@ func keysCommand() *command {
 						return err
 					}
 					return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
-						before, err := ks.List(ctx)
+						// The rotation and its record are one transaction;
+						// the record is signed by the new keys (RotateIn).
+						_, err := trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+							before, err := ks.ListIn(ctx, tx)
+							if err != nil {
+								return nil, err
+							}
+							if err := ks.RotateIn(ctx, tx); err != nil {
+								return nil, err
+							}
+							after, err := ks.ListIn(ctx, tx)
+							if err != nil {
+								return nil, err
+							}
+							return []audit.Event{{Type: audit.KeyRotated, Actor: cliActor(), Detail: rotationDetail(before, after)}}, nil
+						})
 						if err != nil {
-							return err
-						}
-						if err := ks.Rotate(ctx); err != nil {
-							return err
-						}
-						after, err := ks.List(ctx)
-						if err != nil {
-							return fmt.Errorf("the keys were rotated but not audited: %w", err)
-						}
-						ev := audit.Event{Type: audit.KeyRotated, Actor: cliActor(), Detail: rotationDetail(before, after)}
-						if err := trail.Record(ctx, ev); err != nil {
-							return fmt.Errorf("the keys were rotated but not audited: %w", err)
+							// The new keys were not stored: sign with the stored ones.
+							if lerr := ks.Load(ctx); lerr != nil {
+								err = errors.Join(err, lerr)
+							}
+							return fmt.Errorf("the keys were not rotated: %w", err)
 						}
 						fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
 						return nil

@@ -82,22 +82,13 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
-	// Validate says so too; a caller that skipped it must not have an
-	// empty secret read as "keep the stored one".
-	if ps := f.emptySecrets(); len(ps) > 0 {
-		return nil, ps
-	}
 	var plan Plan
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
-		a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
-		steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.audit}
-		for _, step := range steps {
-			if err := step(f); err != nil {
-				return err
-			}
+		var err error
+		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune}); err != nil {
+			return err
 		}
-		plan = a.plan
 		if opts.DryRun {
 			return errDry
 		}
@@ -107,6 +98,30 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 		return nil, err
 	}
 	return plan, nil
+}
+
+// ApplyIn is Apply in tx, a transaction the caller runs (so that it can
+// make more in it, such as the audit records of the changes): it makes
+// the changes through tx and returns the plan it carried out. On an error
+// the caller must roll tx back: some changes may have been made. opts.DryRun
+// is the caller's to honour, by rolling back.
+func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *ApplyOptions) (Plan, error) {
+	if opts == nil {
+		opts = &ApplyOptions{}
+	}
+	// Validate says so too; a caller that skipped it must not have an
+	// empty secret read as "keep the stored one".
+	if ps := f.emptySecrets(); len(ps) > 0 {
+		return nil, ps
+	}
+	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
+	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.audit}
+	for _, step := range steps {
+		if err := step(f); err != nil {
+			return nil, err
+		}
+	}
+	return a.plan, nil
 }
 
 type applier struct {
