@@ -115,7 +115,7 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 		return nil, ps
 	}
 	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
-	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.audit}
+	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.settings}
 	for _, step := range steps {
 		if err := step(f); err != nil {
 			return nil, err
@@ -152,11 +152,15 @@ func (a *applier) tenant(f *File) error {
 	return a.tx.SetSetting(a.ctx, "tenant", f.Tenant)
 }
 
-func (a *applier) audit(f *File) error {
-	want := map[string]string{"audit.raw_arguments": "false", "audit.retention": ""}
+// settings applies the tenant's audit options and limits.
+func (a *applier) settings(f *File) error {
+	want := map[string]string{"audit.raw_arguments": "false", "audit.retention": "", store.SettingToolCallsPerMinute: ""}
 	if f.Audit != nil {
 		want["audit.raw_arguments"] = strconv.FormatBool(f.Audit.RawArguments)
 		want["audit.retention"] = f.Audit.Retention
+	}
+	if f.Limits != nil && f.Limits.ToolCallsPerMinute > 0 {
+		want[store.SettingToolCallsPerMinute] = strconv.Itoa(f.Limits.ToolCallsPerMinute)
 	}
 	for _, k := range sortedKeys(want) {
 		old, err := a.tx.Setting(a.ctx, k)

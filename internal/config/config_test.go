@@ -49,7 +49,7 @@ func TestParseStrict(t *testing.T) {
 		{"unknown top-level and nested fields, all reported",
 			"tenant: acme\nrolez: []\nusers:\n  - username: a\n    pasword: x\n",
 			[]string{
-				"t.yaml:2: rolez: unknown field (known: audit, clients, connections, roles, tenant, tools, upstreams, users)",
+				"t.yaml:2: rolez: unknown field (known: audit, clients, connections, limits, roles, tenant, tools, upstreams, users)",
 				"t.yaml:5: users[0].pasword: unknown field (known: attributes, disabled, email, password, password_hash, roles, username)",
 			}},
 		{"duplicate key", "tenant: a\ntenant: b\n", []string{"t.yaml:2: tenant: appears twice"}},

@@ -25,6 +25,8 @@ type File struct {
 	Connections []Connection `yaml:"connections"`
 	// Audit settings of the tenant.
 	Audit *AuditSettings `yaml:"audit"`
+	// Limits bound what callers may do.
+	Limits *Limits `yaml:"limits"`
 
 	lines map[string]int // path ("users[2].roles") → line, for messages
 	name  string         // the file's name, for messages
@@ -134,6 +136,18 @@ type AuditSettings struct {
 	// Retention is how long records are kept, e.g. "2160h"; empty = forever.
 	Retention string `yaml:"retention"`
 }
+
+// Limits are the tenant's bounds on callers.
+type Limits struct {
+	// ToolCallsPerMinute bounds the tool calls one person makes through
+	// one agent (a machine client on its own: per client) in a minute,
+	// across replicas; 0 = no bound.
+	ToolCallsPerMinute int `yaml:"tool_calls_per_minute"`
+}
+
+// MaxToolCallsPerMinute bounds Limits.ToolCallsPerMinute: beyond it, a
+// bound bounds nothing one caller could do.
+const MaxToolCallsPerMinute = 1_000_000
 
 // Problem is one mistake in a tenant file.
 type Problem struct {
@@ -394,6 +408,11 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
+			return
+		}
+		// The decoder would take 1.5 for 1, silently.
+		if (t.Kind() == reflect.Int || t.Kind() == reflect.Int64) && n.Tag != "!!int" {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a whole number"})
 		}
 	}
 }

@@ -310,6 +310,11 @@ func (f *File) Validate(builtins []string) error {
 			v.add("audit.retention", err.Error())
 		}
 	}
+	if f.Limits != nil {
+		if n := f.Limits.ToolCallsPerMinute; n < 0 || n > MaxToolCallsPerMinute {
+			v.add("limits.tool_calls_per_minute", fmt.Sprintf("want 0 (no bound) to %d", MaxToolCallsPerMinute))
+		}
+	}
 	v.probs = append(v.probs, f.emptySecrets()...)
 	if len(v.probs) > 0 {
 		sort.SliceStable(v.probs, func(i, j int) bool { return v.probs[i].Line < v.probs[j].Line })

@@ -276,9 +276,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		ev.Detail["tool_truncated"], ev.Detail["tool_bytes"] = true, len(name)
 	}
+	limited, limitMsg := g.rateLimited(ctx, cat, who.key)
 	var d policy.Decision
 	var schemaErr error
 	switch {
+	case limited != nil:
+		d = *limited
 	case busy:
 		d = policy.Decision{Policy: PolicyCallerBusy, Reasons: []string{fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller)}}
 	case !isName:
@@ -310,6 +313,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		ev.Decision = "deny"
 		if err := g.recorder().Record(ctx, ev); err != nil {
 			return nil, g.notRecorded(err)
+		}
+		if limited != nil {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: limitMsg}}}, nil
 		}
 		if busy {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(

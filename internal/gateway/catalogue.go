@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -30,6 +31,8 @@ type catalogue struct {
 	upstreams map[string]store.Upstream
 	// rawArguments: the tenant keeps tool call arguments in the trail.
 	rawArguments bool
+	// callsPerMinute bounds each caller's tool calls in a minute; 0: none.
+	callsPerMinute int
 	// data is what the catalogue was built from, to rebuild it when only
 	// the upstreams' definitions changed.
 	data *tenantData
@@ -67,6 +70,9 @@ type tenantData struct {
 	// rawArguments is the tenant's audit.raw_arguments setting: tool call
 	// arguments go into the trail in full, not only as a digest.
 	rawArguments bool
+	// callsPerMinute is the tenant's limits.tool_calls_per_minute: the
+	// tool calls one caller may make in a minute; 0: no bound.
+	callsPerMinute int
 }
 
 func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
@@ -92,6 +98,17 @@ func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 		return nil, fmt.Errorf("read audit.raw_arguments: %w", err)
 	}
 	d.rawArguments = raw == "true"
+	limit, err := st.Setting(ctx, store.SettingToolCallsPerMinute)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read %s: %w", store.SettingToolCallsPerMinute, err)
+	}
+	if limit != "" {
+		// Stored by apply, which checked it; one that does not read
+		// bounds nothing rather than everything.
+		if n, err := strconv.Atoi(limit); err == nil && n > 0 {
+			d.callsPerMinute = n
+		}
+	}
 	return &d, nil
 }
 
@@ -110,11 +127,11 @@ type liveDef struct {
 func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalogue, error) {
 	c := &catalogue{
 		rev:          d.rev,
-		rawArguments: d.rawArguments,
-		tools:        make(map[string]*entry, len(d.tools)),
-		users:        make(map[string]store.User, len(d.users)),
-		clients:      make(map[string]store.Client, len(d.clients)),
-		upstreams:    make(map[string]store.Upstream, len(d.upstreams)),
+		rawArguments: d.rawArguments, callsPerMinute: d.callsPerMinute,
+		tools:     make(map[string]*entry, len(d.tools)),
+		users:     make(map[string]store.User, len(d.users)),
+		clients:   make(map[string]store.Client, len(d.clients)),
+		upstreams: make(map[string]store.Upstream, len(d.upstreams)),
 	}
 	for _, u := range d.users {
 		c.users[u.Username] = u

@@ -41,6 +41,11 @@ type Gateway struct {
 	// Revocations says whether an access token (or its grant) was revoked;
 	// nil means the Store's, which must then have one (sqldb's does).
 	Revocations Revocations
+	// Counters count each caller's tool calls against the tenant's
+	// limits.tool_calls_per_minute, in the database so that the bound holds
+	// across replicas; nil means the Store's (sqldb's has them). Asked only
+	// when the tenant sets a bound.
+	Counters Counters
 	// Slips mints the permission slips, and redeems them for backends that
 	// know no slips (upstream MCP servers).
 	Slips *slip.Minter
@@ -105,6 +110,12 @@ type Gateway struct {
 // trusts an access token again (see revocationRecheck).
 type Revocations interface {
 	Revoked(ctx context.Context, grantID, jti string) (bool, error)
+}
+
+// Counters is the part of the identity store that counts, across
+// replicas, in fixed windows (store.Identity's CountAttempt).
+type Counters interface {
+	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
 }
 
 // pollInterval is how often the gateway asks the store whether the tenant
@@ -291,9 +302,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.init(); err != nil {
 		return err
 	}
-	if g.Revocations == nil {
-		if st, ok := g.Store.(interface{ Identity() store.Identity }); ok {
+	if st, ok := g.Store.(interface{ Identity() store.Identity }); ok {
+		if g.Revocations == nil {
 			g.Revocations = st.Identity()
+		}
+		if g.Counters == nil {
+			g.Counters = st.Identity()
 		}
 	}
 	if g.Slips == nil || g.Keys == nil || g.Store == nil || g.Revocations == nil {

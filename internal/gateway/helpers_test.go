@@ -75,6 +75,8 @@ type envOptions struct {
 	origins   []string
 	// revocations replaces the store's revocation list (a failing one).
 	revocations gateway.Revocations
+	// counters replaces the store's counters (limits.tool_calls_per_minute).
+	counters gateway.Counters
 	logger      *slog.Logger // the gateway's; nil discards
 }
 
@@ -151,6 +153,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.gw = &gateway.Gateway{
 		Resource: e.resource, Issuer: e.issuer, Store: st, Keys: km, Slips: minter,
 		Audit: e.audit, AllowedOrigins: o.origins, Revocations: o.revocations, Logger: o.logger,
+		Counters: o.counters,
 	}
 	e.gw.Mount(e.mux)
 	// The issuer's side a tool uses: metadata, JWKS, introspection.

@@ -227,7 +227,8 @@ type Tenant interface {
 	Upstreams() Collection[Upstream]
 	Keys() Collection[SigningKey]
 
-	// Setting returns a tenant setting, or ErrNotFound.
+	// Setting returns a tenant setting, or ErrNotFound (names such as
+	// SettingToolCallsPerMinute).
 	Setting(ctx context.Context, name string) (string, error)
 	// SetSetting stores a tenant setting.
 	SetSetting(ctx context.Context, name, value string) error
@@ -248,6 +249,11 @@ type Tenant interface {
 	// no error.
 	EndUser(ctx context.Context, username string, until time.Time) (UserEnded, error)
 }
+
+// SettingToolCallsPerMinute is the setting bounding the tool calls one
+// caller (a person through an agent) makes in a minute: a decimal count,
+// "" or absent for no bound.
+const SettingToolCallsPerMinute = "limits.tool_calls_per_minute"
 
 // UserEnded counts what EndUser ended.
 type UserEnded struct {

@@ -1,0 +1,69 @@
+package config_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
+)
+
+// TestToolCallsPerMinute: limits.tool_calls_per_minute is refused at its
+// line out of bounds (or not a whole number); in bounds, apply stores it as
+// the gateway reads it, says so in its plan, and a file without it (or with
+// 0) lifts the bound.
+func TestToolCallsPerMinute(t *testing.T) {
+	for _, v := range []string{"-1", "1000001", "99999999999999999999"} {
+		_, err := parse(t, "tenant: acme\nlimits:\n  tool_calls_per_minute: "+v+"\n")
+		want := []string{`t.yaml:3: limits.tool_calls_per_minute: want 0 (no bound) to 1000000`}
+		if v == "99999999999999999999" {
+			if err == nil {
+				t.Errorf("%s: no error", v)
+			}
+			continue
+		}
+		if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", v, diff)
+		}
+	}
+	for _, v := range []string{"1.5", "12e1", "many", "\"12\""} {
+		_, err := parse(t, "tenant: acme\nlimits:\n  tool_calls_per_minute: "+v+"\n")
+		want := []string{`t.yaml:3: limits.tool_calls_per_minute: must be a whole number`}
+		if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", v, diff)
+		}
+	}
+
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	setting := func() string {
+		v, err := st.Setting(ctx, store.SettingToolCallsPerMinute)
+		if errors.Is(err, store.ErrNotFound) {
+			return "(none)"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	plan := applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 120\n")
+	if !slices.Contains(plan, "~ setting "+store.SettingToolCallsPerMinute) || setting() != "120" {
+		t.Errorf("apply 120: plan %q, stored %q", plan, setting())
+	}
+	if plan := applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 120\n"); len(plan) != 0 {
+		t.Errorf("applying again changes %q", plan)
+	}
+	applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 0\n")
+	if setting() != "" {
+		t.Errorf("0: stored %q, want no bound", setting())
+	}
+	applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 5\n")
+	applySource(t, st, "tenant: acme\n")
+	if setting() != "" {
+		t.Errorf("a file without limits: stored %q, want no bound", setting())
+	}
+}

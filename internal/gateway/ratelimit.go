@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/policy"
+)
+
+// Design note: the tenant's bound on tool calls.
+//
+// limits.tool_calls_per_minute bounds the tool calls one caller (a person
+// through an agent, or a machine client on its own) starts in a minute,
+// refused or not: an agent caught in a loop is stopped whatever it asks
+// for. The count is the database's (Counters: one statement per call,
+// atomic across replicas), as the login throttle's is, in fixed windows of
+// a minute from the caller's first counted call; so a caller may make up
+// to twice the bound across the boundary of two windows, and never more
+// in any one of them. The gateway asks only when the tenant sets a bound.
+// A call beyond it is refused politely, as a denied tool.decision of
+// policy rate-limit, and runs nothing; so is one whose count could not be
+// taken (deny by default).
+
+// PolicyRateLimit: the caller went beyond the tenant's
+// limits.tool_calls_per_minute, or its calls could not be counted.
+const PolicyRateLimit = "rate-limit"
+
+// rateWindow is the window of limits.tool_calls_per_minute.
+const rateWindow = time.Minute
+
+// rateLimited counts a tool call of the caller key against cat's bound and
+// returns the decision refusing it when it goes beyond (or cannot be
+// counted), with the caller's message; nil when it may go on.
+func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, key string) (*policy.Decision, string) {
+	limit := cat.callsPerMinute
+	if limit <= 0 {
+		return nil, ""
+	}
+	// The key names the person and agent (an agent's ID may be a 2,000
+	// byte URL): the counter's name is its digest.
+	sum := sha256.Sum256([]byte(key))
+	n, err := g.Counters.CountAttempt(ctx, "call:"+base64.RawURLEncoding.EncodeToString(sum[:]), g.now(), rateWindow)
+	if err != nil {
+		g.logger().Error("gateway: count a tool call", "err", err)
+		return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{"the caller's tool calls could not be counted"}},
+			"Your tool calls could not be counted just now, so this one was not carried out. Please try again shortly."
+	}
+	if n <= limit {
+		return nil, ""
+	}
+	return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{fmt.Sprintf("call %d of this caller in its minute; the tenant allows %d", n, limit)}},
+		fmt.Sprintf("You have made more tool calls in the last minute than this organisation allows (%d). Please wait a moment, then try again.", limit)
+}
