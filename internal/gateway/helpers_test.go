@@ -77,7 +77,7 @@ type envOptions struct {
 	revocations gateway.Revocations
 	// counters replaces the store's counters (limits.tool_calls_per_minute).
 	counters gateway.Counters
-	logger      *slog.Logger // the gateway's; nil discards
+	logger   *slog.Logger // the gateway's; nil discards
 }
 
 // seed is the tenant of most tests: alice manages sales in EMEA, bob is in
