@@ -9,6 +9,14 @@ func SetLaneIdle(d time.Duration) (restore func()) {
 	return func() { laneIdleNS.Store(old) }
 }
 
+// SetMaxLanes sets how many lanes one upstream may have open, until the
+// returned function restores it. Set it before the gateway starts.
+func SetMaxLanes(n int) (restore func()) {
+	old := maxLanes
+	maxLanes = n
+	return func() { maxLanes = old }
+}
+
 // SetListBounds sets the bounds of one upstream listing, until the
 // returned function restores them.
 func SetListBounds(n int, d time.Duration) (restore func()) {

@@ -32,10 +32,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// maxLanes bounds the sessions one upstream gets besides the gateway's
+// own (a variable for tests).
+var maxLanes = 64
+
 const (
-	// maxLanes bounds the sessions one upstream gets besides the
-	// gateway's own.
-	maxLanes = 64
 	// laneConnect bounds how long opening a lane may take; the first call
 	// of a caller waits for it.
 	laneConnect = 5 * time.Second
