@@ -65,6 +65,14 @@ const (
 	// PolicyTokenScope: the token's scope does not name the tool (a
 	// token narrowed to some tools, scope tool:<name>).
 	PolicyTokenScope = "token-scope"
+	// PolicyLanesBusy: the tool's upstream is per_caller, the caller has
+	// no process of its own there, and maxLanes are open with none idle
+	// to close (lanes.go).
+	PolicyLanesBusy = "lanes-busy"
+	// PolicyLaneFailed: the tool's upstream is per_caller and the
+	// caller's own process of it could not be started (or one failed to
+	// start a moment ago).
+	PolicyLaneFailed = "lane-failed"
 )
 
 // listPageSize is how many tools one tools/list page holds.
@@ -307,6 +315,22 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			}
 		}
 	}
+	// An allowed call of an upstream's tool takes the caller's lane
+	// there first (lanes.go): on a per_caller upstream a call that cannot
+	// have one is refused here, and never runs on the gateway's own
+	// process. (An upstream that does not serve the tool as pinned now
+	// fails the call after its allow, with notServed, as a backend would.)
+	var on *upConn
+	var laneErr *laneError
+	var notServed error
+	if d.Allow && e.tool.Backend() == "upstream" {
+		var release func()
+		on, release, notServed = g.ups.reserve(ctx, e.tool, who.key)
+		defer release()
+		if errors.As(notServed, &laneErr) {
+			d = policy.Decision{Policy: laneErr.policy, Reasons: []string{laneErr.upstream + ": " + laneErr.reason}}
+		}
+	}
 	mayCall := schemaErr != nil // and so told why
 	ev.Policy, ev.Reasons = d.Policy, d.Reasons
 	if !d.Allow {
@@ -320,6 +344,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if busy {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
 				"Too many of your tool calls are running at once (%d). Please wait for one to finish, then try again.", maxCallsPerCaller)}}}, nil
+		}
+		if laneErr != nil {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: laneErr.Error()}}}, nil
 		}
 		// Bad arguments of a tool the caller may call deserve a useful
 		// answer; of any other tool, the same refusal as ever.
@@ -392,7 +419,15 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		call.ProgressToken = pt
 	}
-	res, err := g.backend(e).Call(ctx, token, call)
+	var res *mcp.CallToolResult
+	switch {
+	case notServed != nil:
+		err = notServed
+	case on != nil:
+		res, err = g.ups.call(ctx, token, call, on)
+	default:
+		res, err = g.backend(e).Call(ctx, token, call)
+	}
 	if err != nil && e.tool.HTTP != nil {
 		// The API's slip dies with the call: an API that redeems it late
 		// is refused, so a retry cannot make the action happen twice.

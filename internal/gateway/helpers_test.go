@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 		runStdioUpstream()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "-gatehouse-test-memo-upstream" {
+		runMemoUpstream()
+		return
+	}
 	os.Exit(m.Run())
 }
 

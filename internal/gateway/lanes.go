@@ -13,9 +13,22 @@ package gateway
 // upstream is one process with one session, so its lanes are processes:
 // only when the tenant asks for them (per_caller), each started like the
 // gateway's own and ended when its lane closes. The gateway's own session
-// (the upConn's) keeps listing tools and hearing of changes; a call goes
-// there when it cannot have a lane (a stdio upstream without per_caller,
-// an unnamed caller, maxLanes open, or opening one failed lately).
+// (the upConn's) keeps listing tools, prompts and resources and hearing of
+// changes.
+//
+// A request holds its lane while it runs; a lane nobody holds is idle,
+// and closes after laneIdle. When maxLanes are open, a new caller's lane
+// takes the place of the idle one used least recently. A call that still
+// cannot have one (none idle, an unnamed caller, or opening one failed
+// lately: laneRetry) goes to the gateway's own session on a Streamable
+// HTTP upstream, and with a stdio upstream without per_caller every call
+// goes there. A per_caller upstream never serves a caller's request on
+// the gateway's own process, which would show it what others' calls left
+// there: such a tool call is refused (PolicyLanesBusy, PolicyLaneFailed),
+// as is a prompt, resource read or completion, which go to the caller's
+// lane there too; a resource subscription is refused (resources.go). Its
+// tool, prompt and resource lists come from the gateway's own process,
+// which no caller's request reaches.
 //
 // The upstream learns nothing of who a lane is for: it sees one more
 // session of the gateway's, with the gateway's own credentials (or one
@@ -40,8 +53,9 @@ const (
 	// laneConnect bounds how long opening a lane may take; the first call
 	// of a caller waits for it.
 	laneConnect = 5 * time.Second
-	// laneRetry is how long after a lane failed to open calls use the
-	// shared session without trying again.
+	// laneRetry is how long after a lane failed to open no new one is
+	// tried: new callers' calls use the shared session meanwhile, or on a
+	// per_caller upstream are refused.
 	laneRetry = time.Minute
 )
 
@@ -59,49 +73,91 @@ type lanes struct {
 	byCaller map[string]*upConn
 	sweepAt  time.Time // when idle lanes are next looked for
 	failedAt time.Time // when a lane last failed to open
-	lastUsed time.Time // for a lane: when a call last ended on it
+	lastUsed time.Time // for a lane: when a request last ended on it
 	ready    chan struct{}
-	swept    bool // for a lane: taken off its upConn as idle (under its mu)
+	// holds counts, for a lane, the requests that took it and have not
+	// ended (guarded by its own mu): a lane held is never closed as idle.
+	holds int
 }
 
-// laneFor returns the upConn a call of caller goes through: the caller's
-// lane on c, opened if need be, or c itself.
-func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) *upConn {
-	if (c.cfg.URL == "" && !c.cfg.PerCaller) || caller == "" {
-		return c
-	}
-	// A lane swept as idle between taking it and using it (the
-	// supervisor's sweep runs on its own) is closing: take a new one.
-	for range 2 {
-		if l, swept := u.takeLane(ctx, c, caller); !swept {
-			return l
-		}
-	}
-	return c
+// laneError is why a request of a caller to a per_caller upstream cannot
+// have a lane: it is refused, never run on the gateway's own process,
+// where it could read what other callers' requests left. Error is what
+// the caller is told; policy and reason are the trail's.
+type laneError struct {
+	upstream, policy, reason string
 }
 
-// takeLane is one try of laneFor; swept reports a lane that was swept
-// meanwhile.
-func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (_ *upConn, swept bool) {
+func (e *laneError) Error() string {
+	if e.policy == PolicyLanesBusy {
+		return fmt.Sprintf("Too many calls are running on %s at once for yours to get an instance of its own. Please wait for one to finish, then try again.", e.upstream)
+	}
+	return fmt.Sprintf("Sorry, your own instance of %s could not be started. Please try again shortly.", e.upstream)
+}
+
+func (c *upConn) laneFailed(format string, args ...any) *laneError {
+	return &laneError{upstream: c.cfg.Name, policy: PolicyLaneFailed, reason: fmt.Sprintf(format, args...)}
+}
+
+func noRelease() {}
+
+// laneFor returns the upConn a request of caller to c goes through, held
+// for the request until release is called: the caller's lane on c, opened
+// if need be, or c itself. On a per_caller upstream it never returns c:
+// a caller that cannot have a lane gets err (a *laneError) instead.
+func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) (_ *upConn, release func(), err error) {
+	strict := c.cfg.PerCaller
+	switch {
+	case strict && caller == "":
+		return nil, noRelease, c.laneFailed("the caller is unnamed: a process of its own cannot be told whose it is")
+	case !strict && (c.cfg.URL == "" || caller == ""):
+		return c, noRelease, nil
+	}
+	l, lerr := u.takeLane(ctx, c, caller)
+	switch {
+	case l != nil:
+		return l, l.release, nil
+	case strict:
+		return nil, noRelease, lerr
+	}
+	return c, noRelease, nil
+}
+
+// takeLane returns caller's lane on c, held, or why there is none. When
+// maxLanes are open it closes the least recently used lane nobody holds
+// to open the caller's.
+func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*upConn, *laneError) {
 	now := time.Now()
 	c.mu.Lock()
 	if c.session == nil || c.ctx == nil {
 		c.mu.Unlock()
-		return c, false
+		return nil, c.laneFailed("the upstream is not connected")
 	}
-	idle := c.idleLanes(now)
+	closing := c.idleLanes(now)
 	l, ok := c.byCaller[caller]
-	if !ok && now.Sub(c.failedAt) < laneRetry {
-		// A lane failed to open a moment ago: a caller without one shares
-		// the gateway's session meanwhile. One with a lane keeps it (its
-		// session, and what the upstream keeps in it, are its own).
-		c.mu.Unlock()
-		for _, cs := range idle {
-			cs.Close()
-		}
-		return c, false
+	if ok && l.ended() {
+		ok = false // on its way off c: the caller gets a new one
+		delete(c.byCaller, caller)
 	}
-	if !ok && len(c.byCaller) < maxLanes {
+	var refused *laneError
+	switch {
+	case ok:
+		// A caller with a lane keeps it, also when another's failed to
+		// open (its session, and what the upstream keeps in it, are its
+		// own).
+	case now.Sub(c.failedAt) < laneRetry:
+		// A lane failed to open a moment ago: none is tried meanwhile.
+		refused = c.laneFailed("a process of its own is not tried for %v after one failed to open (%v ago)",
+			laneRetry, now.Sub(c.failedAt).Round(time.Second))
+	case len(c.byCaller) >= maxLanes:
+		if cs, ok := c.evictIdle(); ok {
+			closing = append(closing, cs)
+		} else {
+			refused = &laneError{upstream: c.cfg.Name, policy: PolicyLanesBusy,
+				reason: fmt.Sprintf("all %d sessions of callers of their own are in use, none idle", maxLanes)}
+		}
+	}
+	if refused == nil && !ok {
 		l = &upConn{cfg: c.cfg}
 		l.ready = make(chan struct{})
 		if c.byCaller == nil {
@@ -110,28 +166,77 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (_ *
 		c.byCaller[caller] = l
 		go u.openLane(c, l, caller)
 	}
-	c.mu.Unlock()
-	for _, cs := range idle {
-		cs.Close()
+	if refused == nil {
+		// Under c.mu, where lanes are closed as idle: held from here on.
+		l.mu.Lock()
+		l.holds++
+		l.mu.Unlock()
 	}
-	if l == nil {
-		return c, false
+	c.mu.Unlock()
+	for _, cs := range closing {
+		if cs != nil {
+			cs.Close()
+		}
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	select {
 	case <-l.ready:
 	case <-ctx.Done():
-		return c, false
+		l.release()
+		return nil, c.laneFailed("the caller stopped waiting while its own session opened")
+	}
+	l.mu.Lock()
+	cs, why := l.session, l.lastErr
+	if cs != nil {
+		l.lastUsed = time.Now() // not now: the lane may have taken a while to open
+	}
+	l.mu.Unlock()
+	if cs == nil {
+		l.release()
+		if why == "" {
+			why = "it ended"
+		}
+		return nil, c.laneFailed("its own session did not open: %s", why)
+	}
+	return l, nil
+}
+
+// ended reports whether lane l opened and its session has ended since.
+func (l *upConn) ended() bool {
+	select {
+	case <-l.ready:
+	default:
+		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.swept {
-		return nil, true
+	return l.session == nil && l.lastErr == ""
+}
+
+// release ends a hold of lane l (taken by takeLane).
+func (l *upConn) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holds--
+	l.lastUsed = time.Now()
+}
+
+// idle reports whether lane l may be closed: open, held by no request,
+// and running no call (calls answered or given up linger in inflight for
+// what may still come of them; closing the session ends that too).
+// Under l.mu.
+func (l *upConn) idle() bool {
+	if l.session == nil || l.holds > 0 {
+		return false
 	}
-	if l.session == nil {
-		return c, false
+	for f := range l.inflight {
+		if !f.answered && !f.abandoned {
+			return false
+		}
 	}
-	l.lastUsed = time.Now() // not now: the lane may have taken a while to open
-	return l, false
+	return true
 }
 
 // idleLanes takes the lanes no call used for laneIdle off c, at most
@@ -145,20 +250,35 @@ func (c *upConn) idleLanes(now time.Time) []*mcp.ClientSession {
 	var out []*mcp.ClientSession
 	for caller, l := range c.byCaller {
 		l.mu.Lock()
-		running := false
-		for f := range l.inflight {
-			running = running || (!f.answered && !f.abandoned)
-		}
-		// Calls answered or given up linger in inflight for what may
-		// still come of them; closing the session ends that too.
-		if l.session != nil && !running && now.Sub(l.lastUsed) > laneIdle() {
+		if l.idle() && now.Sub(l.lastUsed) > laneIdle() {
 			out = append(out, l.session)
 			delete(c.byCaller, caller)
-			l.swept = true
 		}
 		l.mu.Unlock()
 	}
 	return out
+}
+
+// evictIdle takes off c the idle lane used least recently, to make room
+// for another caller's, and returns its session, to be closed outside
+// c.mu; ok is false when no lane is idle. Under c.mu.
+func (c *upConn) evictIdle() (_ *mcp.ClientSession, ok bool) {
+	var (
+		victim string
+		cs     *mcp.ClientSession
+		oldest time.Time
+	)
+	for caller, l := range c.byCaller {
+		l.mu.Lock()
+		if l.idle() && (!ok || l.lastUsed.Before(oldest)) {
+			victim, cs, oldest, ok = caller, l.session, l.lastUsed, true
+		}
+		l.mu.Unlock()
+	}
+	if ok {
+		delete(c.byCaller, victim)
+	}
+	return cs, ok
 }
 
 // openLane connects lane l of c for caller and keeps it on c until its
@@ -180,6 +300,8 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	l.mu.Lock()
 	if err == nil {
 		l.session, l.barriers, l.lastUsed = cs, bars, time.Now()
+	} else {
+		l.lastErr = c.scrub(err).Error()
 	}
 	l.mu.Unlock()
 	close(l.ready)
@@ -189,6 +311,8 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.mu.Lock()
 		l.session = nil
 		l.mu.Unlock()
+	} else if c.cfg.PerCaller {
+		log.Warn("gateway: a caller's own upstream process did not open; its calls, and new callers', are refused for a while", "err", c.scrub(err))
 	} else {
 		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", c.scrub(err))
 	}
@@ -207,8 +331,21 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 // pinned and checked: a lane must never run a definition the gateway has
 // not checked (a server that changes its tools for one session only, or a
 // stdio program replaced on disk since c's process started). Calls then
-// share c's session while the lane is refused.
+// share c's session while the lane is refused (on a per_caller upstream:
+// calls are refused).
 func sameTools(ctx context.Context, c *upConn, cs *mcp.ClientSession) error {
+	// A listing of c's tools under way first: its definitions are those
+	// the lane must serve.
+	c.mu.Lock()
+	wait := c.listed
+	c.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	c.mu.Lock()
 	want := c.defs
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -12,40 +13,73 @@ import (
 )
 
 // A call goes through the shared session when it cannot have a lane: a
-// stdio upstream, an unnamed caller, maxLanes open, or a lane that failed
-// to open within laneRetry. (Opening and closing lanes is driven end to
-// end in relays_test.go.)
+// stdio upstream without per_caller, an unnamed caller, maxLanes open and
+// none idle, or a lane that failed to open within laneRetry. A per_caller
+// upstream refuses such a call instead (a *laneError), and never hands out
+// the shared session. (Opening and closing lanes is driven end to end in
+// relays_test.go and percaller_test.go.)
 func TestLaneForFallsBackToTheSharedSession(t *testing.T) {
 	u := &upstreams{}
 	shared := func(cfg store.Upstream) *upConn {
 		return &upConn{cfg: cfg, ctx: context.Background(), session: &mcp.ClientSession{}}
 	}
 	ctx := context.Background()
+	laneFor := func(c *upConn, caller string) (*upConn, error) {
+		l, release, err := u.laneFor(ctx, c, caller)
+		release()
+		return l, err
+	}
+	refused := func(err error, policy string) bool {
+		var lerr *laneError
+		return errors.As(err, &lerr) && lerr.policy == policy
+	}
 
-	if c := shared(store.Upstream{Name: "s", Command: []string{"srv"}}); u.laneFor(ctx, c, "alice\x00agent") != c {
+	if c := shared(store.Upstream{Name: "s", Command: []string{"srv"}}); must(laneFor(c, "alice\x00agent")) != c {
 		t.Error("a stdio upstream got a lane")
 	}
 	httpUp := store.Upstream{Name: "h", URL: "http://127.0.0.1:1/mcp"}
-	if c := shared(httpUp); u.laneFor(ctx, c, "") != c {
+	perCaller := store.Upstream{Name: "p", Command: []string{"srv"}, PerCaller: true}
+	if c := shared(httpUp); must(laneFor(c, "")) != c {
 		t.Error("an unnamed caller got a lane")
 	}
-
-	full := shared(httpUp)
-	full.byCaller = map[string]*upConn{}
-	for i := range maxLanes {
-		l := &upConn{cfg: httpUp}
-		l.ready = make(chan struct{})
-		close(l.ready)
-		full.byCaller[fmt.Sprint("caller", i)] = l
+	if l, err := laneFor(shared(perCaller), ""); l != nil || !refused(err, PolicyLaneFailed) {
+		t.Errorf("an unnamed caller of a per_caller upstream got %v, %v; want a refusal", l, err)
 	}
-	full.sweepAt = time.Now().Add(time.Hour) // no idle sweep in this test
-	if u.laneFor(ctx, full, "one more") != full || len(full.byCaller) != maxLanes {
-		t.Errorf("with %d lanes open a new caller got a lane of its own (%d now)", maxLanes, len(full.byCaller))
+
+	// Lanes still opening are busy: none can be closed for another's.
+	full := func(cfg store.Upstream) *upConn {
+		c := shared(cfg)
+		c.byCaller = map[string]*upConn{}
+		for i := range maxLanes {
+			l := &upConn{cfg: cfg}
+			l.ready = make(chan struct{})
+			c.byCaller[fmt.Sprint("caller", i)] = l
+		}
+		c.sweepAt = time.Now().Add(time.Hour) // no idle sweep in this test
+		return c
+	}
+	if c := full(httpUp); must(laneFor(c, "one more")) != c || len(c.byCaller) != maxLanes {
+		t.Errorf("with %d lanes busy a new caller got a lane of its own (%d now)", maxLanes, len(c.byCaller))
+	}
+	if c := full(perCaller); func() bool { l, err := laneFor(c, "one more"); return l != nil || !refused(err, PolicyLanesBusy) }() {
+		t.Errorf("with %d lanes busy a per_caller upstream did not refuse a new caller", maxLanes)
 	}
 
 	failed := shared(httpUp)
 	failed.failedAt = time.Now()
-	if u.laneFor(ctx, failed, "alice\x00agent") != failed || len(failed.byCaller) != 0 {
+	if must(laneFor(failed, "alice\x00agent")) != failed || len(failed.byCaller) != 0 {
 		t.Error("a lane was tried again right after one failed to open")
 	}
+	failed = shared(perCaller)
+	failed.failedAt = time.Now()
+	if l, err := laneFor(failed, "alice\x00agent"); l != nil || !refused(err, PolicyLaneFailed) || len(failed.byCaller) != 0 {
+		t.Errorf("right after a lane failed to open a per_caller upstream gave %v, %v; want a refusal", l, err)
+	}
+}
+
+func must(l *upConn, err error) *upConn {
+	if err != nil {
+		panic(err)
+	}
+	return l
 }

@@ -927,8 +927,9 @@ func processRuns(pid int) bool {
 
 // TestLaneWithOtherToolsRefused: a caller's own process that serves other
 // tool definitions than the gateway's own process (the program changed on
-// disk since the gateway started it) is refused, and its calls run on the
-// gateway's own process, whose definitions the catalogue pinned.
+// disk since the gateway started it) is refused, and so are the calls that
+// wanted it: they never run on the gateway's own process, which other
+// callers' calls may have used (per_caller).
 func TestLaneWithOtherToolsRefused(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -950,12 +951,11 @@ func TestLaneWithOtherToolsRefused(t *testing.T) {
 	if err := os.WriteFile(desc, []byte("Echoes its text, and mails it to someone"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, c := text(call(t, alice, "pid", nil)), text(call(t, carol, "pid", nil))
-	if a != c {
-		t.Errorf("alice's and carol's calls ran in processes %s and %s: a process with other tools was used", a, c)
-	}
-	if r := call(t, alice, "echo", map[string]any{"text": "hi"}); r.IsError || text(r) != "hi" {
-		t.Errorf("echo = %q", text(r))
+	const refused = "Sorry, your own instance of up could not be started. Please try again shortly."
+	for _, r := range []*mcp.CallToolResult{call(t, alice, "pid", nil), call(t, carol, "pid", nil), call(t, alice, "echo", map[string]any{"text": "hi"})} {
+		if !r.IsError || text(r) != refused {
+			t.Errorf("a call with no process of its own = %v %q, want %q", r.IsError, text(r), refused)
+		}
 	}
 	for _, s := range e.gw.Upstreams() {
 		if s.Name == "up" && s.Lanes != 0 {

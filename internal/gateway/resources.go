@@ -209,8 +209,13 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
+				on, cs, release, err := g.featureConn(ctx, a, c, cs)
+				if err != nil {
+					return nil, true, err
+				}
+				defer release()
 				p := upstreamParams(r.Params)
-				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
+				res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -227,8 +232,13 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 		}
+		on, cs, release, err := g.featureConn(ctx, a, c, cs)
+		if err != nil {
+			return nil, true, err
+		}
+		defer release()
 		p := upstreamParams(r.Params)
-		res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
+		res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
 		if res != nil {
 			// The caller's own copy, which intercept makes private: from
 			// revision 2026-07-28 on, the SDK's client hands every read of
@@ -262,8 +272,13 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			}
 			if ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
 				ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI }) {
+				on, cs, release, err := g.featureConn(ctx, a, c, cs)
+				if err != nil {
+					return nil, true, err
+				}
+				defer release()
 				p := upstreamParams(r.Params)
-				res, err := forward(ctx, a, c, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, p) })
+				res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -353,10 +368,42 @@ func (a *featureAudit) deny(ctx context.Context, reason string, answer error) er
 	return answer
 }
 
+// featureConn returns the upConn, and its session, that a caller's
+// request for a prompt, resource or completion of c goes through, held
+// until release is called: on a per_caller upstream the caller's own
+// process (laneFor), where the state its tool calls left is, and never
+// the gateway's own, where it could read what others' left; otherwise c
+// and cs, c's own session. A request that cannot have its own process is
+// denied, and err is the answer.
+func (g *Gateway) featureConn(ctx context.Context, a *featureAudit, c *upConn, cs *mcp.ClientSession) (_ *upConn, _ *mcp.ClientSession, release func(), err error) {
+	if !c.cfg.PerCaller {
+		return c, cs, noRelease, nil
+	}
+	l, release, err := g.ups.laneFor(ctx, c, a.who.key)
+	var lerr *laneError
+	if errors.As(err, &lerr) {
+		a.ev.Policy = lerr.policy
+		a.ev.Detail["upstream"] = c.cfg.Name
+		return nil, nil, noRelease, a.deny(ctx, c.cfg.Name+": "+lerr.reason, lerr)
+	}
+	l.mu.Lock()
+	cs = l.session
+	l.mu.Unlock()
+	if cs == nil { // it ended since
+		release()
+		a.ev.Policy = PolicyLaneFailed
+		a.ev.Detail["upstream"] = c.cfg.Name
+		lerr = c.laneFailed("its own session ended")
+		return nil, nil, noRelease, a.deny(ctx, c.cfg.Name+": "+lerr.reason, lerr)
+	}
+	return l, cs, release, nil
+}
+
 // forward records the allow durably, runs the request on the upstream c
-// within c's call timeout, and records its result (also when the caller
-// has gone away) before the answer goes back.
-func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(context.Context) (R, error)) (R, error) {
+// (through on: c itself, or the caller's lane of it) within c's call
+// timeout, and records its result (also when the caller has gone away)
+// before the answer goes back.
+func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run func(context.Context) (R, error)) (R, error) {
 	var zero R
 	upstream := c.cfg.Name
 	a.ev.Decision = "allow"
@@ -370,7 +417,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c *upConn, run func(co
 	// Tracked as a call of this caller, as a tool call is: what the
 	// upstream says while serving it goes to this caller, never to another
 	// whose call shares the upstream's session.
-	_, send, done := c.track(ctx, rctx, a.session, a.who.key)
+	_, send, done := on.track(ctx, rctx, a.session, a.who.key)
 	res, err := run(send)
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
 	done(rctx.Err() != nil)
@@ -470,11 +517,23 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if c == nil {
 		return a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 	}
-	_, err = forward(ctx, a, c, func(ctx context.Context) (struct{}, error) {
+	if c.cfg.PerCaller {
+		// Each caller's resources are in a process of its own, which
+		// ends when idle and whose updates could reach every session
+		// subscribed to the URI; the gateway's own process holds no
+		// caller's.
+		a.ev.Detail["upstream"] = c.cfg.Name
+		return a.deny(ctx, c.cfg.Name+" is per_caller: its resources are not subscribed to", errPerCallerSubscribe)
+	}
+	_, err = forward(ctx, a, c, c, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
 	})
 	return err
 }
+
+// errPerCallerSubscribe answers a subscription to a resource of a
+// per_caller upstream.
+var errPerCallerSubscribe = errors.New("this resource cannot be subscribed to: it is kept in an instance of your own, which the gateway does not watch")
 
 // unsubscribe ends the session's subscription in the SDK; the upstream
 // subscription stays, as other sessions may share it.

@@ -868,6 +868,42 @@ func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
 // know no slips, so the executor verifies and redeems the slip here before
 // the call goes out; the caller's access token never does.
 func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*mcp.CallToolResult, error) {
+	return u.call(ctx, token, call, nil)
+}
+
+// reserve checks that tool's upstream serves it as pinned (served), then
+// takes the upConn a call of it by caller will go through (laneFor), held
+// until release is called; on is nil when the tool's upstream is not
+// configured. A per_caller upstream's call that cannot have a lane gets a
+// *laneError; any other error is the call's.
+func (u *upstreams) reserve(ctx context.Context, tool store.Tool, caller string) (on *upConn, release func(), err error) {
+	c := u.conn(tool.Upstream)
+	if c == nil {
+		return nil, noRelease, nil
+	}
+	if err := c.served(ctx, tool); err != nil {
+		return nil, noRelease, err
+	}
+	return u.laneFor(ctx, c, caller)
+}
+
+// served is checkServed within c's call bound: waiting for the upstream's
+// tools to be listed counts against it, so an upstream stuck after its
+// handshake does not hold the caller longer than the call itself could.
+func (c *upConn) served(ctx context.Context, tool store.Tool) error {
+	limit := c.callLimit()
+	sctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
+	err := c.checkServed(sctx, tool)
+	cancel()
+	if err != nil && ctx.Err() == nil && context.Cause(sctx) == errCallTimeout {
+		return &tools.TimeoutError{Tool: tool.Name, After: limit}
+	}
+	return err
+}
+
+// call runs call on on, the upConn reserve took for it; when on is nil,
+// it checks the tool is served and runs it on the one laneFor gives.
+func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on *upConn) (*mcp.CallToolResult, error) {
 	c := u.conn(call.Tool.Upstream)
 	var (
 		cs    *mcp.ClientSession
@@ -876,22 +912,21 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	)
 	if c != nil {
 		limit = c.callLimit()
-		// Waiting for the upstream's tools to be listed counts against
-		// the call's bound: an upstream stuck after its handshake does
-		// not hold the caller longer than the call itself could.
-		sctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
-		err := c.checkServed(sctx, call.Tool)
-		cancel()
-		if err != nil && ctx.Err() == nil && context.Cause(sctx) == errCallTimeout {
-			return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
-		}
-		if err != nil {
-			return nil, err
-		}
 		// The caller's own session when it can have one, so that what
 		// the upstream says during the call is known to be for it (its
 		// tools are those of c's: see sameTools).
-		c = u.laneFor(ctx, c, call.Caller)
+		if on == nil {
+			if err := c.served(ctx, call.Tool); err != nil {
+				return nil, err
+			}
+			l, release, err := u.laneFor(ctx, c, call.Caller)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+			on = l
+		}
+		c = on
 		c.mu.Lock()
 		cs, bars = c.session, c.barriers
 		c.mu.Unlock()
