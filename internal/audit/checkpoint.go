@@ -121,6 +121,14 @@ func (l *Log) vouched(ctx context.Context, h store.AuditHead) error {
 	}
 	if len(recs) == 1 && recs[0].Seq == h.Seq && recs[0].Hash == h.Hash && recs[0].Sig != "" {
 		c, err := openCheckpoint(l.keys, recs[0].Sig)
+		if errors.Is(err, errUnknownKey) {
+			// Signed by a key rotated in after this process loaded its
+			// own (keys rotate, another replica): the store has it,
+			// sealed under the master key.
+			if lk, ok := l.keys.(interface{ Load(context.Context) error }); ok && lk.Load(ctx) == nil {
+				c, err = openCheckpoint(l.keys, recs[0].Sig)
+			}
+		}
 		if err == nil && c.Seq == h.Seq && c.Hash == h.Hash {
 			return nil
 		}
