@@ -14,6 +14,7 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -34,6 +35,13 @@ type Sink interface {
 	// return when ctx ends.
 	Send(ctx context.Context, entries []Entry) error
 }
+
+// ErrBatchTooLarge marks a Send error that says the sink refused the
+// entries for their size (a webhook's 413): the stream sends them again at
+// once in halves, down to one record, and goes back to its full batch once
+// it has caught up with the trail. A single record refused so is retried
+// with backoff, as any failure.
+var ErrBatchTooLarge = errors.New("the sink refused the batch as too large")
 
 // StreamOptions tune Stream. The zero value (or nil) is the default.
 type StreamOptions struct {
@@ -209,6 +217,9 @@ func (s *stream) run(ctx context.Context) {
 	st := s.l.st
 	name := s.sink.Name()
 	backoff := s.o.MinBackoff
+	// batch is how many records one Send carries: s.o.Batch, or fewer
+	// while the sink refuses that many as too large.
+	batch := s.o.Batch
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -284,7 +295,7 @@ func (s *stream) run(ctx context.Context) {
 		}
 		started = true
 		s.cursor.Store(cur)
-		recs, err := st.AuditRecords(ctx, store.AuditFilter{After: cur, Limit: s.o.Batch})
+		recs, err := st.AuditRecords(ctx, store.AuditFilter{After: cur, Limit: batch})
 		if err != nil {
 			if !failed("read the trail", err) {
 				return
@@ -308,6 +319,13 @@ func (s *stream) run(ctx context.Context) {
 				s.mu.Lock()
 				s.lastErr = err.Error()
 				s.mu.Unlock()
+				if errors.Is(err, ErrBatchTooLarge) && len(recs) > 1 {
+					// Retried as is, it would be refused for ever, and
+					// the stream would stop at it.
+					batch = len(recs) / 2
+					s.log().Warn("audit sink refused a batch as too large; sending smaller ones", "err", err, "records", batch)
+					continue
+				}
 				s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
 				if !wait(backoff) {
 					return
@@ -324,10 +342,11 @@ func (s *stream) run(ctx context.Context) {
 				s.log().Error("audit stream cannot store its position", "err", err)
 			}
 			s.cursor.Store(last)
-			if len(recs) == s.o.Batch {
+			if len(recs) == batch {
 				continue
 			}
 		}
+		batch = s.o.Batch // caught up
 		select {
 		case <-ctx.Done():
 			return

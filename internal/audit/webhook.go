@@ -39,7 +39,8 @@ type WebhookBody struct {
 
 // Webhook is a Sink that POSTs records to an HTTP endpoint as JSON,
 // signed with HMAC-SHA256. A 2xx answer is a delivery; anything else
-// (a redirect included: it is not followed) is retried.
+// (a redirect included: it is not followed) is retried, a 413 (the body
+// over the receiver's limit) with fewer records (ErrBatchTooLarge).
 type Webhook struct {
 	name   string
 	url    string
@@ -126,6 +127,9 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		return fmt.Errorf("webhook %s: answered %s: %w", w.name, resp.Status, ErrBatchTooLarge)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("webhook %s: answered %s", w.name, resp.Status)
 	}
