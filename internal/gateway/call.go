@@ -428,9 +428,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	default:
 		res, err = g.backend(e).Call(ctx, token, call)
 	}
-	if err != nil && e.tool.HTTP != nil {
+	if e.tool.HTTP != nil && (err != nil || res.IsError) {
 		// The API's slip dies with the call: an API that redeems it late
 		// is refused, so a retry cannot make the action happen twice.
+		// That holds for an answer outside 2xx too, which the caller is
+		// told is a failure: a proxy in front of the API may answer 502
+		// or 504 while the API behind it still holds the slip.
 		// The record says whether the API had taken it (it may have acted).
 		state := "voided"
 		if voided, verr := g.Slips.Void(actx, &claims); verr != nil {

@@ -110,3 +110,62 @@ func TestFailedHTTPCallVoidsItsSlip(t *testing.T) {
 		t.Errorf("the API took the slip, then failed: the record says %q, want redeemed", s)
 	}
 }
+
+// TestHTTPErrorAnswerVoidsItsSlip: an answer outside 2xx tells the caller
+// the call failed, and the caller may retry with a new slip; so the
+// failed call's slip must die with it, like that of a call that failed on
+// the way. Here a proxy in front of the API gives up (504) while the API
+// behind it still holds the slip: the API's late redemption must be
+// refused, or the action happens for the failed call and again for its
+// retry. Before, the slip stayed redeemable until it expired.
+func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
+	var v *slipverify.Verifier
+	slips := make(chan *http.Request, 2)
+	redeemFirst := false
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		r.Body = ioNopCloser(body)
+		if redeemFirst {
+			if _, _, err := v.VerifyRequest(r.Clone(r.Context())); err != nil {
+				t.Errorf("the API's redemption: %v", err)
+			}
+		}
+		slips <- r.Clone(context.Background())
+		http.Error(w, "upstream timed out", http.StatusGatewayTimeout)
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+	lastResult := func() audit.Event {
+		for _, ev := range slices.Backward(e.mem.all()) {
+			if ev.Type == audit.ToolResult {
+				return ev
+			}
+		}
+		return audit.Event{}
+	}
+
+	res := call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "504") {
+		t.Fatalf("refund answered 504: %v %q", res.IsError, text(res))
+	}
+	late := <-slips
+	late.Body = ioNopCloser([]byte(`{"amount":12}`))
+	if _, _, err := v.VerifyRequest(late); !errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("the API redeeming the slip of a call answered 504, late: %v, want it refused as used", err)
+	}
+	if r := lastResult(); r.Status != "tool_error" || r.Detail["slip"] != "voided" {
+		t.Errorf("the result's record: status %q, detail %v; want tool_error, slip voided", r.Status, r.Detail)
+	}
+
+	redeemFirst = true
+	if res := call(t, cs, "refund", map[string]any{"amount": 12}); !res.IsError {
+		t.Fatalf("refund answered 504: %q", text(res))
+	}
+	<-slips
+	if r := lastResult(); r.Detail["slip"] != "redeemed" {
+		t.Errorf("the API took the slip, then answered 504: the record says %v, want redeemed", r.Detail["slip"])
+	}
+}
