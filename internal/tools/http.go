@@ -63,8 +63,7 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 	resp, err := c.Do(req)
 	if err != nil {
 		// The URL may carry credentials; name only the tool.
-		var ue interface{ Timeout() bool }
-		if errors.As(err, &ue) && ue.Timeout() {
+		if timedOut(err) {
 			return nil, &TimeoutError{Tool: call.Tool.Name, After: c.Timeout}
 		}
 		return nil, fmt.Errorf("tool %s: request failed: %w", call.Tool.Name, errors.Unwrap(err))
@@ -72,6 +71,10 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
+		// Headers in time but not the body: no answer in time either.
+		if timedOut(err) {
+			return nil, &TimeoutError{Tool: call.Tool.Name, After: c.Timeout}
+		}
 		return nil, fmt.Errorf("tool %s: reading the answer: %w", call.Tool.Name, err)
 	}
 	if len(out) > MaxResponse {
@@ -93,6 +96,13 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 	}
 	res.Content = []mcp.Content{&mcp.TextContent{Text: string(out)}}
 	return res, nil
+}
+
+// timedOut reports whether err is the client's timeout or the call's
+// deadline.
+func timedOut(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 func isJSON(contentType string) bool {

@@ -263,3 +263,32 @@ func TestHTTPBackendTimeout(t *testing.T) {
 		t.Errorf("the error names the URL: %v", err)
 	}
 }
+
+// TestHTTPBackendSlowAnswer: an API that sends its status and headers in
+// time but not its body has not answered within the bound either: the
+// call is a TimeoutError like one without headers (the caller is told it
+// timed out and the trail records a timeout), not a generic failure.
+func TestHTTPBackendSlowAnswer(t *testing.T) {
+	release := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"refunded":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer api.Close()
+	defer close(release)
+	h := &tools.HTTP{Client: &http.Client{Timeout: 100 * time.Millisecond}}
+	_, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}})
+	var late *tools.TimeoutError
+	if !errors.As(err, &late) || late.Tool != "refund" || late.After != 100*time.Millisecond {
+		t.Fatalf("an API whose body is slow: %v, want a TimeoutError", err)
+	}
+	if strings.Contains(err.Error(), api.URL) {
+		t.Errorf("the error names the URL: %v", err)
+	}
+}
