@@ -265,6 +265,11 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 	// Decide, on the canonical arguments.
 	args, argsErr := canonicalArgs(req.Params.Arguments)
+	if argsErr == nil && e != nil && e.tool.HTTP != nil && len(args.canonical) > slipverify.MaxBody {
+		// An API's verifier reads no more (slipverify.VerifyRequest): a
+		// slip for them would be refused there, after the allow.
+		argsErr = fmt.Errorf("%w: %d bytes as canonical JSON", errTooLarge, len(args.canonical))
+	}
 	// The trail keeps the arguments as a digest and, when the tenant opted
 	// in (audit.raw_arguments), as the canonical JSON the decision is made
 	// on, secrets redacted. A reason for refusing them may quote them only
@@ -523,7 +528,7 @@ func argsReason(err error, quote bool) string {
 	switch {
 	case errors.As(err, &se):
 		return se.rule
-	case errors.Is(err, errNotObject):
+	case errors.Is(err, errNotObject), errors.Is(err, errTooLarge):
 		return err.Error()
 	case errors.Is(err, slipverify.ErrNotCanonicalizable):
 		// "…: offset N: member "x" appears twice": only the offset.
@@ -543,6 +548,10 @@ func argsReason(err error, quote bool) string {
 
 // errNotObject refuses arguments that are JSON, but not an object.
 var errNotObject = errors.New("the arguments must be a JSON object")
+
+// errTooLarge refuses the arguments of an HTTP API tool that are larger,
+// in canonical JSON, than the API's verifier reads (slipverify.MaxBody).
+var errTooLarge = fmt.Errorf("the arguments of an HTTP API tool must be at most %d bytes", slipverify.MaxBody)
 
 // callArgs are a call's arguments: canonical JSON, and decoded from it for
 // the policy.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -168,4 +170,55 @@ func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
 	if r := lastResult(); r.Detail["slip"] != "redeemed" {
 		t.Errorf("the API took the slip, then answered 504: the record says %v, want redeemed", r.Detail["slip"])
 	}
+}
+
+// TestHTTPToolArgumentsTheVerifierTakes: Gatehouse takes MCP requests of
+// up to 4 MiB, but slipverify.VerifyRequest reads at most
+// slipverify.MaxBody bytes of arguments. A call whose arguments are
+// larger must not be allowed, minted a slip and sent to the API, only to
+// be refused there as "arguments do not match the permission slip": it is
+// refused before, and told why.
+func TestHTTPToolArgumentsTheVerifierTakes(t *testing.T) {
+	var v *slipverify.Verifier
+	var requests atomic.Int32
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		requests.Add(1)
+		r.Body = ioNopCloser(body)
+		if _, _, err := v.VerifyRequest(r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("done"))
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+
+	res := call(t, cs, "refund", map[string]any{"note": strings.Repeat("a", slipverify.MaxBody+1)})
+	if n := requests.Load(); n != 0 {
+		t.Errorf("arguments larger than slipverify.MaxBody were sent to the API (%d requests): %q", n, shorten(text(res), 200))
+	}
+	if !res.IsError || !strings.Contains(text(res), fmt.Sprintf("at most %d bytes", slipverify.MaxBody)) {
+		t.Errorf("the caller is told %q", shorten(text(res), 200))
+	}
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.SlipMinted {
+			t.Errorf("a slip was minted for arguments no verifier takes")
+		}
+	}
+	// Arguments of exactly MaxBody bytes are fine.
+	pad := slipverify.MaxBody - len(`{"note":""}`)
+	if res := call(t, cs, "refund", map[string]any{"note": strings.Repeat("a", pad)}); res.IsError || text(res) != "done" {
+		t.Errorf("arguments of slipverify.MaxBody bytes: %q", shorten(text(res), 200))
+	}
+}
+
+func shorten(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
