@@ -220,8 +220,8 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 	// own audit.read included: every later page's read is a new record,
 	// and a paging a record at a time would otherwise chase them forever.
 	// The cursor carries the bound: next is "SEQ:UPTO".
-	if f.Upto == 0 {
-		f.Upto = seq
+	if f.Upto == 0 || f.Upto > seq {
+		f.Upto = seq // a bound past this read's own record bounds nothing
 	}
 	page, err := a.Audit.Query(r.Context(), f)
 	if err != nil {

@@ -93,6 +93,16 @@ func TestPagingTheWholeTrailEnds(t *testing.T) {
 		t.Errorf("after=1:3 limit=2 has a next: %q", next)
 	}
 
+	// A bound forged past the trail's head is this read's own record: the
+	// paging still ends (MaxInt64 + 1 would wrap and bound nothing).
+	after = "0:9223372036854775807"
+	for pages := 0; after != ""; pages++ {
+		if pages > 100 {
+			t.Fatalf("a forged bound: still paging after %d pages", pages)
+		}
+		_, after = ta.page(t, root, url.Values{"after": {after}, "limit": {"1"}})
+	}
+
 	for _, bad := range []string{"1:", "1:0", "1:-4", ":3", "1:2:3", "x:3"} {
 		status, body := ta.get(t, "/admin/api/audit?after="+url.QueryEscape(bad), root)
 		if status != 400 || !strings.Contains(body, "previous page's next") {

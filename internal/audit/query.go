@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -47,7 +48,7 @@ func (f Filter) store() store.AuditFilter {
 		types = nil
 	}
 	var before int64
-	if f.Upto > 0 {
+	if f.Upto > 0 && f.Upto < math.MaxInt64 {
 		before = f.Upto + 1
 	}
 	return store.AuditFilter{After: f.After, Before: before, Types: types, Actor: indexValue(f.Actor), Agent: indexValue(f.Agent),
