@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"time"
@@ -38,81 +39,94 @@ func (s *DB) Consume(ctx context.Context, kind, id string, expires time.Time) (b
 	return n == 1, nil
 }
 
-// consumeReq is one queued marker and where its answer goes.
-type consumeReq struct {
-	kind, id string
-	expires  int64
-	first    bool
-	err      error
-	done     chan struct{} // closed once first and err are set
-}
-
-// consumeQueue holds the markers waiting for a commit.
-type consumeQueue struct {
-	mu   sync.Mutex
-	reqs []*consumeReq
-}
-
-// consumeCommitTimeout bounds one shared marker transaction: it outlives
-// the caller that runs it, since it carries other callers' markers.
-const consumeCommitTimeout = 30 * time.Second
-
 func (s *DB) consumeShared(ctx context.Context, kind, id string, expires time.Time) (bool, error) {
-	r := &consumeReq{kind: kind, id: id, expires: expires.UnixMicro(), done: make(chan struct{})}
-	s.consumeQ.mu.Lock()
-	s.consumeQ.reqs = append(s.consumeQ.reqs, r)
-	s.consumeQ.mu.Unlock()
+	var first bool
+	err := s.shared(func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.execCached(ctx, tx, consumeInsert, kind, id, expires.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		first = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("consume %s: %w", kind, err)
+	}
+	return first, nil
+}
+
+// sharedOp is one write queued for a shared commit, and its outcome.
+type sharedOp struct {
+	run  func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{} // closed once run has run and err is set
+}
+
+// sharedQueue holds the writes waiting for a shared commit.
+type sharedQueue struct {
+	mu  sync.Mutex
+	ops []*sharedOp
+}
+
+// sharedCommitTimeout bounds one shared transaction: it outlives the
+// caller that runs it, since it carries other callers' writes.
+const sharedCommitTimeout = 30 * time.Second
+
+// shared runs run in a transaction shared with the other writes queued
+// meanwhile (OneWriter engines): run queues, and whichever caller gets the
+// write lock runs every queued write in one transaction, in order, and
+// commits once. run reads what it needs of its statements' answers into
+// its own variables; a failing write fails the whole transaction, and
+// every write in it gets the error. The write is committed when shared
+// returns nil.
+func (s *DB) shared(run func(ctx context.Context, tx *sql.Tx) error) error {
+	op := &sharedOp{run: run, done: make(chan struct{})}
+	s.sharedQ.mu.Lock()
+	s.sharedQ.ops = append(s.sharedQ.ops, op)
+	s.sharedQ.mu.Unlock()
 
 	unlock := s.LockWrites()
 	select {
-	case <-r.done: // an earlier lock holder committed it
+	case <-op.done: // an earlier lock holder committed it
 		unlock()
-		return r.first, r.err
+		return op.err
 	default:
 	}
-	s.consumeQ.mu.Lock()
-	batch := s.consumeQ.reqs
-	s.consumeQ.reqs = nil
-	s.consumeQ.mu.Unlock()
-	s.consumeBatch(batch)
+	s.sharedQ.mu.Lock()
+	batch := s.sharedQ.ops
+	s.sharedQ.ops = nil
+	s.sharedQ.mu.Unlock()
+	s.commitShared(batch)
 	unlock()
-	<-r.done // r was queued before the lock was taken: it is in batch
-	return r.first, r.err
+	<-op.done // op was queued before the lock was taken: it is in batch
+	return op.err
 }
 
-// consumeBatch inserts batch's markers in one transaction; the caller
-// holds the write lock.
-func (s *DB) consumeBatch(batch []*consumeReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), consumeCommitTimeout)
+// commitShared runs batch's writes in one transaction; the caller holds
+// the write lock.
+func (s *DB) commitShared(batch []*sharedOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedCommitTimeout)
 	defer cancel()
 	err := func() error {
 		tx, err := s.sql.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
-		for _, r := range batch {
-			res, err := s.execCached(ctx, tx, consumeInsert, r.kind, r.id, r.expires)
-			if err != nil {
+		for _, op := range batch {
+			if err := op.run(ctx, tx); err != nil {
 				_ = tx.Rollback()
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-			r.first = n == 1
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 		return nil
 	}()
-	for _, r := range batch {
-		if err != nil {
-			r.first, r.err = false, fmt.Errorf("consume %s: %w", r.kind, err)
-		}
-		close(r.done)
+	for _, op := range batch {
+		op.err = err
+		close(op.done)
 	}
 }
 

@@ -49,9 +49,9 @@ type DB struct {
 	rebinds sync.Map   // query text → rebound text
 	writeMu sync.Mutex // held around writes when the dialect has OneWriter
 	stmts   stmtCache  // prepared statements of the hot queries
-	// consumeQ holds single-use markers waiting for a shared commit
-	// (OneWriter engines).
-	consumeQ consumeQueue
+	// sharedQ holds writes waiting for a shared commit (OneWriter
+	// engines): single-use markers, counters.
+	sharedQ sharedQueue
 	// stopMaintain ends Dialect.Maintain; maintained is closed when it has.
 	stopMaintain context.CancelFunc
 	maintained   chan struct{}

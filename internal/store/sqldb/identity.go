@@ -187,13 +187,24 @@ func (i identity) CountAttempt(ctx context.Context, key string, now time.Time, w
 	// One statement, so concurrent attempts on any replica each count: a
 	// counter whose window has ended starts a new window at 1.
 	var n int
-	err := i.db.queryRowCached(ctx, i.db.sql, `INSERT INTO login_attempts (name, window_start, window_end, attempts)
+	count := func(ctx context.Context, on querier) error {
+		return i.db.queryRowCached(ctx, on, `INSERT INTO login_attempts (name, window_start, window_end, attempts)
 		VALUES (?, ?, ?, 1)
 		ON CONFLICT (name) DO UPDATE SET
 			attempts = CASE WHEN login_attempts.window_end <= ? THEN 1 ELSE login_attempts.attempts + 1 END,
 			window_start = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_start ELSE login_attempts.window_start END,
 			window_end = CASE WHEN login_attempts.window_end <= ? THEN excluded.window_end ELSE login_attempts.window_end END
 		RETURNING attempts`, key, t, end, t, t, t).Scan(&n)
+	}
+	var err error
+	if i.db.dialect.OneWriter {
+		// Concurrent counts (every tool call of a tenant with a bound,
+		// sign-ins) share a commit, in turn with the other writes, rather
+		// than wait for SQLite's write lock on its own.
+		err = i.db.shared(func(ctx context.Context, tx *sql.Tx) error { return count(ctx, tx) })
+	} else {
+		err = count(ctx, i.db.sql)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("count attempt: %w", err)
 	}
