@@ -189,11 +189,19 @@ type Upstream struct {
 // SigningKey is one key pair. Private is sealed (encrypted) by the keys
 // package before it reaches the store; the store never sees it in clear.
 type SigningKey struct {
-	ID        string    `json:"kid"`
-	Alg       string    `json:"alg"`
-	Private   []byte    `json:"private"`    // sealed
-	Public    []byte    `json:"public"`     // public JWK, JSON
-	RetiredAt time.Time `json:"retired_at"` // zero while the key signs
+	ID      string `json:"kid"`
+	Alg     string `json:"alg"`
+	Private []byte `json:"private"` // sealed
+	Public  []byte `json:"public"`  // public JWK, JSON
+	// ActiveFrom is when the key starts signing; zero means from its
+	// creation. A rotation publishes the new key before it signs (in the
+	// JWKS from its creation, signing from ActiveFrom), so that relying
+	// parties holding a cached JWKS know it before they meet it.
+	ActiveFrom time.Time `json:"active_from,omitzero"`
+	// RetiredAt is when the key stops signing (it may be ahead: a
+	// rotation retires the current key when its successor activates);
+	// zero while no successor is planned.
+	RetiredAt time.Time `json:"retired_at"`
 	ExpiresAt time.Time `json:"expires_at"` // zero while published; after it the key is gone from JWKS
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`

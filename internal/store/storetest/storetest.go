@@ -229,7 +229,7 @@ func testEveryCollection(t *testing.T, s store.Store) {
 	check("upstream", err, up, gu, ign(store.Upstream{}, "CreatedAt", "UpdatedAt"))
 
 	k := store.SigningKey{ID: "k1", Alg: "EdDSA", Private: []byte{1, 2, 3}, Public: []byte(`{"kty":"OKP"}`),
-		RetiredAt: time.Unix(1700000000, 0).UTC()}
+		ActiveFrom: time.Unix(1690000000, 0).UTC(), RetiredAt: time.Unix(1700000000, 0).UTC()}
 	mustNil(t, s.Keys().Create(ctx, k))
 	gk, err := s.Keys().Get(ctx, "k1")
 	check("key", err, k, gk, ign(store.SigningKey{}, "CreatedAt", "UpdatedAt"))
