@@ -29,7 +29,18 @@ type Options struct {
 	// tokens it signed still verify; zero means 24 hours, longer than any
 	// token Gatehouse signs lives.
 	PublishAfterRetire time.Duration
+	// PublishBeforeSigning is how long Rotate publishes a new key before it
+	// signs, so that relying parties holding a cached JWKS (served with
+	// max-age 300 s; slip verifiers refetch at most every 30 s) know the
+	// key before they meet it, and every replica has reloaded it (they do
+	// every 10 s); zero means DefaultPublishBeforeSigning.
+	PublishBeforeSigning time.Duration
 }
+
+// DefaultPublishBeforeSigning is the pre-publication period of a rotation:
+// twice the JWKS's max-age, for HTTP caches, slip verifiers' refetch delay
+// and replicas' reloads.
+const DefaultPublishBeforeSigning = 10 * time.Minute
 
 // Manager signs with the tenant's active keys and verifies against every
 // published one. It is safe for concurrent use.
@@ -38,6 +49,7 @@ type Manager struct {
 	sealer *Sealer
 	now    func() time.Time
 	grace  time.Duration
+	ahead  time.Duration // PublishBeforeSigning
 
 	mu   sync.Mutex // serialises Load and Rotate
 	snap atomic.Pointer[snapshot]
@@ -49,10 +61,24 @@ type signer struct {
 	kid  string
 	alg  string
 	priv crypto.Signer
+	// from and until bound when the key signs: from its activation (zero:
+	// from its creation) until its retirement (zero: no end planned).
+	from, until time.Time
+	// activated is when the key took or takes over: its activation, or
+	// its creation. Of the keys that may sign, the last activated does.
+	activated time.Time
+}
+
+// signs reports whether s is the key to sign with at now.
+func (s signer) signs(now time.Time) bool {
+	return !now.Before(s.from) && (s.until.IsZero() || now.Before(s.until))
 }
 
 type snapshot struct {
-	signers map[string]signer    // alg → active key
+	// signers are, by alg, the keys that sign now or will: Sign picks the
+	// one whose time it is, so that a pre-published key takes over when
+	// it activates on every replica, without a reload or a coordination.
+	signers map[string][]signer
 	public  map[string]publicKey // kid → published key
 	// archive holds the public halves of keys past their publication:
 	// no token verifies with them any more, but the audit trail's old
@@ -67,13 +93,16 @@ var Algs = []string{RS256, EdDSA}
 // Open loads the tenant's keys from st, creating an active key for every
 // algorithm that has none.
 func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (*Manager, error) {
-	m := &Manager{keys: st.Keys(), sealer: sealer, now: time.Now, grace: 24 * time.Hour}
+	m := &Manager{keys: st.Keys(), sealer: sealer, now: time.Now, grace: 24 * time.Hour, ahead: DefaultPublishBeforeSigning}
 	if opts != nil {
 		if opts.Now != nil {
 			m.now = opts.Now
 		}
 		if opts.PublishAfterRetire > 0 {
 			m.grace = opts.PublishAfterRetire
+		}
+		if opts.PublishBeforeSigning > 0 {
+			m.ahead = opts.PublishBeforeSigning
 		}
 	}
 	if err := m.Load(ctx); err != nil {
@@ -129,26 +158,55 @@ func (m *Manager) load(ctx context.Context, keys store.Collection[store.SigningK
 	return nil
 }
 
-// Rotate retires the active keys and creates new ones. Retired keys stay
-// published for PublishAfterRetire, then leave the JWKS and lose their
-// private half; the public half stays in the archive, so that what they
-// signed in the audit trail can still be checked.
+// Rotate creates new keys, published at once but signing only after
+// PublishBeforeSigning, and plans the retirement of the current ones for
+// then: until the new keys activate, the current ones sign. Every replica
+// switches at the activation time by its own clock (Sign picks the key
+// whose time it is), once it has loaded the new keys, which a replica does
+// within seconds. Retired keys stay published for PublishAfterRetire from
+// their retirement, then leave the JWKS and lose their private half; the
+// public half stays in the archive, so that what they signed in the audit
+// trail can still be checked.
 func (m *Manager) Rotate(ctx context.Context) error {
-	return m.rotate(ctx, m.keys)
+	return m.rotate(ctx, m.keys, false)
+}
+
+// RotateNow is Rotate with the new keys signing at once and the current
+// ones retired now: for a key that must stop signing (compromised). Relying
+// parties holding a JWKS fetched before refuse what the new keys sign
+// until they fetch it again.
+func (m *Manager) RotateNow(ctx context.Context) error {
+	return m.rotate(ctx, m.keys, true)
 }
 
 // RotateIn is Rotate made in tx, a transaction of the store the keys are
 // kept in (store.Store.InTx): the keys are retired and created there, and
-// the manager signs with the new ones from then on, so that what is signed
-// in tx (the rotation's own audit record) is signed as after a Rotate. If
-// tx does not commit, the new keys are not stored: Load then brings the
-// manager back to the stored ones.
+// the manager's keys are those of tx from then on, so that what is signed
+// in tx (the rotation's own audit record) is signed as after a Rotate (by
+// the current keys, which sign until the new ones activate). If tx does
+// not commit, the new keys are not stored: Load then brings the manager
+// back to the stored ones.
 func (m *Manager) RotateIn(ctx context.Context, tx store.Tenant) error {
-	return m.rotate(ctx, tx.Keys())
+	return m.rotate(ctx, tx.Keys(), false)
 }
 
-func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.SigningKey]) error {
-	now := m.now().UTC()
+// RotateNowIn is RotateNow made in tx, as RotateIn: what is signed in tx
+// after it is signed by the new keys.
+func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
+	return m.rotate(ctx, tx.Keys(), true)
+}
+
+// rotate retires every key that signs or will (those not retired, and with
+// now, those whose retirement is ahead) when the new keys activate: now,
+// or after the pre-publication period. A key pending from an earlier
+// rotation is retired like the current one: it signs from its own
+// activation to the new keys'.
+func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.SigningKey], now bool) error {
+	t := m.now().UTC()
+	at := t
+	if !now {
+		at = t.Add(m.ahead)
+	}
 	m.mu.Lock()
 	all, err := keys.List(ctx)
 	if err != nil {
@@ -157,17 +215,31 @@ func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.Signin
 	}
 	for _, k := range all {
 		switch {
-		case k.RetiredAt.IsZero():
+		case k.RetiredAt.IsZero() || (now && k.RetiredAt.After(at)):
 			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
-				old.RetiredAt, old.ExpiresAt = now, now.Add(m.grace)
+				old.RetiredAt, old.ExpiresAt = at, at.Add(m.grace)
 				return old, nil
 			})
-		case !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt):
+		case !k.ExpiresAt.IsZero() && t.After(k.ExpiresAt):
 			err = m.archive(ctx, keys, k)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.mu.Unlock()
 			return fmt.Errorf("retire key %s: %w", k.ID, err)
+		}
+	}
+	for _, alg := range Algs {
+		k, err := m.generate(alg)
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		if !now {
+			k.ActiveFrom = at
+		}
+		if err := keys.Create(ctx, k); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("store new signing key: %w", err)
 		}
 	}
 	m.mu.Unlock()
@@ -176,8 +248,23 @@ func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.Signin
 
 // Info describes a key without its secret half, for listings.
 type Info struct {
-	ID, Alg                   string
-	Created, Retired, Expires time.Time
+	ID, Alg string
+	// Created is when the key was made and published; Activates when it
+	// starts signing (zero: at its creation); Retired when it stops
+	// (zero: no end planned; it may be ahead); Expires when it leaves the
+	// JWKS.
+	Created, Activates, Retired, Expires time.Time
+}
+
+// Pending reports whether the key is published but does not sign yet at
+// now (a rotation's new key, in its pre-publication period), and will.
+func (i Info) Pending(now time.Time) bool {
+	return now.Before(i.Activates) && (i.Retired.IsZero() || i.Retired.After(i.Activates))
+}
+
+// Signs reports whether the key signs at now.
+func (i Info) Signs(now time.Time) bool {
+	return !i.Pending(now) && (i.Retired.IsZero() || now.Before(i.Retired))
 }
 
 // List describes every stored key.
@@ -197,7 +284,7 @@ func list(ctx context.Context, keys store.Collection[store.SigningKey]) ([]Info,
 	}
 	out := make([]Info, 0, len(all))
 	for _, k := range all {
-		out = append(out, Info{ID: k.ID, Alg: k.Alg, Created: k.CreatedAt, Retired: k.RetiredAt, Expires: k.ExpiresAt})
+		out = append(out, Info{ID: k.ID, Alg: k.Alg, Created: k.CreatedAt, Activates: k.ActiveFrom, Retired: k.RetiredAt, Expires: k.ExpiresAt})
 	}
 	return out, nil
 }
@@ -238,7 +325,7 @@ func (m *Manager) generate(alg string) (store.SigningKey, error) {
 
 func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	now := m.now()
-	s := &snapshot{signers: map[string]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}}
+	s := &snapshot{signers: map[string][]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}}
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	var jwks []map[string]any
 	for _, k := range all {
@@ -266,9 +353,15 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 		}
 		s.public[k.ID] = publicKey{kid: k.ID, alg: k.Alg, key: priv.Public(), jwk: jwk}
 		jwks = append(jwks, jwk)
-		if _, taken := s.signers[k.Alg]; k.RetiredAt.IsZero() && !taken {
-			s.signers[k.Alg] = signer{kid: k.ID, alg: k.Alg, priv: priv}
+		if k.RetiredAt.IsZero() || now.Before(k.RetiredAt) {
+			s.signers[k.Alg] = append(s.signers[k.Alg], signer{kid: k.ID, alg: k.Alg, priv: priv,
+				from: k.ActiveFrom, until: k.RetiredAt, activated: activated(k)})
 		}
+	}
+	for _, ss := range s.signers {
+		// Last activated first (on a tie, the newest created: all is
+		// sorted so, and the sort is stable).
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].activated.After(ss[j].activated) })
 	}
 	b, err := json.Marshal(map[string]any{"keys": jwks})
 	if err != nil {
@@ -276,6 +369,15 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	}
 	s.jwks = b
 	return s, nil
+}
+
+// activated is when k took or takes over signing: its activation time, or
+// its creation for a key that signs from then.
+func activated(k store.SigningKey) time.Time {
+	if k.ActiveFrom.IsZero() {
+		return k.CreatedAt
+	}
+	return k.ActiveFrom
 }
 
 // archive drops the private half of an expired key, keeping its public
@@ -331,13 +433,16 @@ func (m *Manager) archived(k store.SigningKey) (publicKey, bool) {
 func (m *Manager) JWKS() []byte { return m.snap.Load().jwks }
 
 // Sign signs payload (JSON) with the active key of alg, as a compact JWS
-// whose header carries typ when it is not empty.
+// whose header carries typ when it is not empty. The active key is the one
+// whose time it is: the newest activated and not retired.
 func (m *Manager) Sign(alg, typ string, payload []byte) (string, error) {
-	s, ok := m.snap.Load().signers[alg]
-	if !ok {
-		return "", fmt.Errorf("no active %s key", alg)
+	now := m.now()
+	for _, s := range m.snap.Load().signers[alg] {
+		if s.signs(now) {
+			return sign(s.priv, s.alg, s.kid, typ, payload)
+		}
 	}
-	return sign(s.priv, s.alg, s.kid, typ, payload)
+	return "", fmt.Errorf("no active %s key", alg)
 }
 
 // SignJSON marshals claims and signs them.

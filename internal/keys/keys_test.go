@@ -63,7 +63,7 @@ func TestSignVerifyRotate(t *testing.T) {
 		}
 	}
 	old, _ := m.Sign(keys.EdDSA, "", []byte(`{}`))
-	if err := m.Rotate(context.Background()); err != nil {
+	if err := m.RotateNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Verify(old, ""); err != nil {

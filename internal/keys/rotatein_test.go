@@ -23,9 +23,10 @@ func kids(infos []keys.Info) []string {
 	return out
 }
 
-// TestRotateIn: a rotation made in a transaction signs with the new keys
-// inside it, is stored when it commits, and when it rolls back leaves the
-// stored keys as they were, which Load brings the manager back to.
+// TestRotateIn: an immediate rotation made in a transaction signs with
+// the new keys inside it, is stored when it commits, and when it rolls
+// back leaves the stored keys as they were, which Load brings the manager
+// back to.
 func TestRotateIn(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
@@ -49,7 +50,7 @@ func TestRotateIn(t *testing.T) {
 	var tok string
 	boom := errors.New("boom")
 	err = st.InTx(ctx, func(tx store.Tenant) error {
-		if err := m.RotateIn(ctx, tx); err != nil {
+		if err := m.RotateNowIn(ctx, tx); err != nil {
 			return err
 		}
 		infos, err := m.ListIn(ctx, tx)
@@ -86,11 +87,29 @@ func TestRotateIn(t *testing.T) {
 	}
 
 	// Committed: the new keys are the stored ones.
-	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateIn(ctx, tx) })
+	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateNowIn(ctx, tx) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after, _ = m.List(ctx); slices.Equal(kids(after), kids(before)) || len(kids(after)) != len(keys.Algs) {
 		t.Errorf("committed rotation: active keys %v (before %v)", kids(after), kids(before))
+	}
+
+	// A pre-publishing rotation in a transaction: what is signed in it
+	// (the rotation's record) is signed by the keys that sign until the
+	// new ones activate.
+	before = after
+	err = st.InTx(ctx, func(tx store.Tenant) error {
+		if err := m.RotateIn(ctx, tx); err != nil {
+			return err
+		}
+		tok, err = m.Sign(keys.EdDSA, "JWT", []byte(`{}`))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kids(before), kidOf(t, tok)) {
+		t.Errorf("signed in a pre-publishing rotation's transaction by %s, want one of the current keys %v", kidOf(t, tok), kids(before))
 	}
 }
