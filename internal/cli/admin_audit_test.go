@@ -116,14 +116,14 @@ func TestSecretChangesAreAudited(t *testing.T) {
 }
 
 // TestKeysRotateIsAudited: 'keys rotate' records keys.rotated naming the
-// keys it retired and those that sign now, never their material.
+// keys it retires and the new ones that will sign, never their material.
 func TestKeysRotateIsAudited(t *testing.T) {
 	data := t.TempDir()
 	d := []string{"--data", data}
-	signing := func() []string {
+	inState := func(state string) []string {
 		var kids []string
 		for l := range strings.Lines(must(t, run(t, nil, "", append([]string{"keys", "list"}, d...)...)).stdout) {
-			if f := strings.Fields(l); len(f) == 4 && f[3] == "active" {
+			if f := strings.Fields(l); len(f) >= 4 && strings.TrimSuffix(f[3], ",") == state {
 				kids = append(kids, f[0])
 			}
 		}
@@ -131,9 +131,9 @@ func TestKeysRotateIsAudited(t *testing.T) {
 		return kids
 	}
 	must(t, run(t, nil, "", append([]string{"role", "add", "auditor"}, d...)...))
-	old := signing()
+	old := inState("active")
 	must(t, run(t, nil, "", append([]string{"keys", "rotate"}, d...)...))
-	now := signing()
+	now := inState("pending")
 
 	out, recs := exported(t, data, "keys.rotated")
 	if len(recs) != 1 {
@@ -153,6 +153,11 @@ func TestKeysRotateIsAudited(t *testing.T) {
 	ev := recs[0].Event
 	if !strings.HasPrefix(ev.Actor, "cli") || len(old) != 2 || !slices.Equal(kids(ev.Detail.Retired), old) || !slices.Equal(kids(ev.Detail.Active), now) {
 		t.Errorf("keys.rotated = %+v; want retired %v and active %v", ev, old, now)
+	}
+	for _, k := range ev.Detail.Active {
+		if k["from"] == "" {
+			t.Errorf("keys.rotated names the new key %s without its activation time", k["kid"])
+		}
 	}
 	for _, material := range []string{"private", `"d"`, `"n"`, `"x"`} {
 		if strings.Contains(out, material) {

@@ -525,14 +525,19 @@ func connectionView(ctx context.Context, st store.Tenant, name string) (any, err
 }
 
 // rotationDetail is the detail of a keys.rotated event: the keys that
-// signed before (now retired) and those that sign now, by ID and
-// algorithm, never their material.
+// signed before (retired now, or when the new ones activate) and the new
+// ones, by ID and algorithm, with "from" their activation when it is
+// ahead (a pre-published key), never their material.
 func rotationDetail(before, after []keys.Info) map[string]any {
 	signing := func(infos []keys.Info) []map[string]string {
 		var out []map[string]string
 		for _, k := range infos {
 			if k.Retired.IsZero() {
-				out = append(out, map[string]string{"kid": k.ID, "alg": k.Alg})
+				d := map[string]string{"kid": k.ID, "alg": k.Alg}
+				if !k.Activates.IsZero() {
+					d["from"] = k.Activates.UTC().Format(time.RFC3339)
+				}
+				out = append(out, d)
 			}
 		}
 		return out

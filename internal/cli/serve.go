@@ -306,7 +306,10 @@ func applyCommand() *command {
 }
 
 func keysCommand() *command {
-	var sf storeFlags
+	var (
+		sf  storeFlags
+		now bool
+	)
 	return &command{
 		name: "keys", usage: "COMMAND", summary: "Manage the tenant's signing keys.",
 		sub: []*command{
@@ -319,31 +322,37 @@ func keysCommand() *command {
 							return err
 						}
 						fmt.Fprintf(env.Stdout, "%-26s %-6s %-20s %s\n", "KID", "ALG", "CREATED", "STATE")
+						t := time.Now()
 						for _, k := range infos {
-							state := "active"
-							if !k.Retired.IsZero() {
-								state = "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
-							}
-							fmt.Fprintf(env.Stdout, "%-26s %-6s %-20s %s\n", k.ID, k.Alg, k.Created.Format(time.RFC3339), state)
+							fmt.Fprintf(env.Stdout, "%-26s %-6s %-20s %s\n", k.ID, k.Alg, k.Created.Format(time.RFC3339), keyState(k, t))
 						}
 						return nil
 					})
 				}},
-			{name: "rotate", summary: "Make new signing keys; the old ones stay published until their tokens expire",
-				flags: sf.declare,
+			{name: "rotate", summary: "Make new signing keys, published at once, signing 10 minutes later; the old ones stay published until their tokens expire",
+				flags: func(fs *flag.FlagSet) {
+					sf.declare(fs)
+					fs.BoolVar(&now, "now", false, "sign with the new keys at once and retire the current ones now (a compromised key): relying parties that cached the JWKS refuse new tokens until they fetch it again")
+				},
 				run: func(env *Env, fs *flag.FlagSet) error {
 					if _, err := args(fs); err != nil {
 						return err
 					}
 					return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
 						// The rotation and its record are one transaction;
-						// the record is signed by the new keys (RotateIn).
+						// the record is signed as what follows the
+						// rotation: by the current keys (RotateIn), by the
+						// new ones with --now (RotateNowIn).
 						_, err := trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
 							before, err := ks.ListIn(ctx, tx)
 							if err != nil {
 								return nil, err
 							}
-							if err := ks.RotateIn(ctx, tx); err != nil {
+							rotate := ks.RotateIn
+							if now {
+								rotate = ks.RotateNowIn
+							}
+							if err := rotate(ctx, tx); err != nil {
 								return nil, err
 							}
 							after, err := ks.ListIn(ctx, tx)
@@ -359,12 +368,40 @@ func keysCommand() *command {
 							}
 							return fmt.Errorf("the keys were not rotated: %w", err)
 						}
-						fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+						if now {
+							fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+							return nil
+						}
+						infos, err := ks.List(ctx)
+						if err != nil {
+							return err
+						}
+						var from time.Time
+						for _, k := range infos {
+							if k.Activates.After(from) {
+								from = k.Activates
+							}
+						}
+						fmt.Fprintf(env.Stdout, "Rotated: the new keys are published now and sign from %s (every server switches then); the current keys sign until then and stay in the JWKS for 24 hours after.\n", from.Local().Format(time.RFC3339))
 						return nil
 					})
 				}},
 		},
 	}
+}
+
+// keyState is what 'keys list' says of a key at now: pending (published,
+// not signing yet), active (with its planned retirement), or retired.
+func keyState(k keys.Info, now time.Time) string {
+	switch {
+	case k.Pending(now):
+		return "pending, signs from " + k.Activates.Format(time.RFC3339)
+	case k.Signs(now) && k.Retired.IsZero():
+		return "active"
+	case k.Signs(now):
+		return "active until " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
+	}
+	return "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
 }
 
 // metricsLocation says where o serves /metrics, if anywhere.
