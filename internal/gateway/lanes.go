@@ -336,15 +336,8 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 func sameTools(ctx context.Context, c *upConn, cs *mcp.ClientSession) error {
 	// A listing of c's tools under way first: its definitions are those
 	// the lane must serve.
-	c.mu.Lock()
-	wait := c.listed
-	c.mu.Unlock()
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.awaitListing(ctx); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	want := c.defs

@@ -836,21 +836,30 @@ func (c *upConn) beginListing() (done func()) {
 	})
 }
 
+// awaitListing waits for a listing of c's tools under way, if any.
+func (c *upConn) awaitListing(ctx context.Context) error {
+	c.mu.Lock()
+	wait := c.listed
+	c.mu.Unlock()
+	if wait == nil {
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // checkServed waits for any listing of c's tools under way, then checks
 // that c serves tool with the definition pinned for it: the catalogue
 // allowed the call on what was listed before, and an upstream that
 // restarted, reconnected or said its tools changed may serve something
 // else until listed again.
 func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
-	c.mu.Lock()
-	wait := c.listed
-	c.mu.Unlock()
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.awaitListing(ctx); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	d, ok := c.defs[upstreamName(tool)]
