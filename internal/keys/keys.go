@@ -341,6 +341,15 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 		}
 		p, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
+			// Archived already, by a process whose clock is ahead of
+			// this one's (the publication ended by its clock): only the
+			// public half is left. Published until it expires by this
+			// clock, as the other keys; it signs nothing.
+			if pub, ok := m.archived(k); ok {
+				s.public[k.ID] = pub
+				jwks = append(jwks, pub.jwk)
+				continue
+			}
 			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
 		priv, ok := p.(crypto.Signer)

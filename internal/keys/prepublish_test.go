@@ -225,3 +225,66 @@ func TestRotateNow(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadKeyArchivedByAheadClock: a rotation archives a key (drops its
+// private half) once the key's publication ended by the rotating
+// process's clock. A replica whose clock lags a little still sees the key
+// as published: its Load must not fail on the archived key (a failed
+// reload leaves the replica without the rotation's new keys; a failed
+// Open keeps it from starting), nor may it sign with it or publish more
+// than its public half.
+func TestLoadKeyArchivedByAheadClock(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	master, err := keys.LoadMasterKey("", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := keys.NewSealer(master)
+	replicaClock := &testClock{t: time.Now()}
+	cliClock := &testClock{t: replicaClock.Now().Add(time.Minute)} // a minute ahead
+	open := func(c *testClock) *keys.Manager {
+		m, err := keys.Open(ctx, st, sealer, &keys.Options{Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	replica, cli := open(replicaClock), open(cliClock)
+	old, err := replica.Sign(keys.EdDSA, "", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.RotateNow(ctx); err != nil { // the old keys published for 24 h from then
+		t.Fatal(err)
+	}
+	if err := replica.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A day later: by the CLI's clock the old keys' publication has just
+	// ended, by the replica's it has not.
+	replicaClock.Advance(24*time.Hour + 30*time.Second)
+	cliClock.Advance(24*time.Hour + 30*time.Second)
+	if err := cli.Rotate(ctx); err != nil { // archives the old keys
+		t.Fatal(err)
+	}
+	if err := replica.Load(ctx); err != nil {
+		t.Fatalf("a replica whose clock lags a minute cannot reload after a rotation archived a key: %v", err)
+	}
+	if _, err := keys.Open(ctx, st, sealer, &keys.Options{Now: replicaClock.Now}); err != nil {
+		t.Fatalf("a server whose clock lags a minute cannot start after a rotation archived a key: %v", err)
+	}
+	tok, err := replica.Sign(keys.EdDSA, "", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kidOf(t, tok) == kidOf(t, old) {
+		t.Errorf("signed by the archived key %s", kidOf(t, old))
+	}
+	if _, err := replica.VerifyArchived(old, ""); err != nil {
+		t.Errorf("what the archived key signed no longer verifies against the archive: %v", err)
+	}
+	if strings.Contains(string(replica.JWKS()), `"d"`) {
+		t.Errorf("JWKS publishes a private part: %s", replica.JWKS())
+	}
+}
