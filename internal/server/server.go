@@ -174,15 +174,23 @@ func (s *Server) background(ctx context.Context, interval time.Duration) {
 		case <-tick.C:
 		}
 		if r, err := s.Store.Revision(ctx); err == nil && r != rev {
+			// What failed to load is tried again at the next tick, not at
+			// the next change: a replica that missed a rotation's new keys
+			// would sign with retired ones past the switch.
+			ok := true
 			if err := s.Keys.Load(ctx); err != nil {
 				s.log.Error("reload signing keys", "err", err)
+				ok = false
 			}
 			if d, err := s.retention(ctx); err != nil {
 				s.log.Error("read audit retention", "err", err)
+				ok = false
 			} else if s.Audit != nil {
 				s.Audit.SetRetention(d)
 			}
-			rev = r
+			if ok {
+				rev = r
+			}
 		}
 		if _, err := s.Store.PurgeConsumed(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Error("purge single-use markers", "err", err)
