@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -97,8 +98,10 @@ func (s *DB) shared(run func(ctx context.Context, tx *sql.Tx) error) error {
 	batch := s.sharedQ.ops
 	s.sharedQ.ops = nil
 	s.sharedQ.mu.Unlock()
-	s.commitShared(batch)
-	unlock()
+	func() {
+		defer unlock() // also if a write panics: the others' writes go on
+		s.commitShared(batch)
+	}()
 	<-op.done // op was queued before the lock was taken: it is in batch
 	return op.err
 }
@@ -108,14 +111,22 @@ func (s *DB) shared(run func(ctx context.Context, tx *sql.Tx) error) error {
 func (s *DB) commitShared(batch []*sharedOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), sharedCommitTimeout)
 	defer cancel()
-	err := func() error {
+	err := errors.New("a shared write panicked")
+	// Every waiter gets an answer, whatever happens here.
+	defer func() {
+		for _, op := range batch {
+			op.err = err
+			close(op.done)
+		}
+	}()
+	err = func() error {
 		tx, err := s.sql.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
+		defer tx.Rollback() // after a failure or a panic; no-op once committed
 		for _, op := range batch {
 			if err := op.run(ctx, tx); err != nil {
-				_ = tx.Rollback()
 				return err
 			}
 		}
@@ -124,10 +135,6 @@ func (s *DB) commitShared(batch []*sharedOp) {
 		}
 		return nil
 	}()
-	for _, op := range batch {
-		op.err = err
-		close(op.done)
-	}
 }
 
 // PurgeConsumed forgets markers that expired before now.
