@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Safe returns s as it may be printed to a terminal: as is when every
@@ -24,6 +26,13 @@ func Safe(s string) string {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
 				return strconv.Quote(s)
 			}
+		}
+		if store.IsHiddenRune(r) {
+			// What a terminal draws as nothing or as a blank (a Hangul
+			// filler, a variation selector, a private-use or unassigned
+			// code point) is shown as its escape: a name of them is not
+			// blank, nor like another.
+			return strconv.QuoteToASCII(s)
 		}
 		if r == ' ' || r == '"' || r == '\\' || r == '=' || !strconv.IsPrint(r) || unicode.Is(unicode.Cf, r) {
 			return strconv.Quote(s)

@@ -30,6 +30,10 @@ func TestSafe(t *testing.T) {
 		{"fake pair", "decision=allow", `"decision=allow"`},
 		{"quote", `say "hi"`, `"say \"hi\""`},
 		{"html is just text", "<script>", "<script>"},
+		{"Hangul filler", "\u3164", `"\u3164"`},
+		{"filler after a letter", "al\u3164ice", `"al\u3164ice"`},
+		{"variation selector", "a\ufe0f", `"a\ufe0f"`},
+		{"private use", "a\ue000", `"a\ue000"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
