@@ -415,6 +415,11 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session,
 		Caller: who.key}
+	// An API's answer outside 2xx is recorded with its status.
+	var httpStatus int
+	if e.tool.HTTP != nil {
+		call.HTTPStatus = &httpStatus
+	}
 	if pt := req.Params.GetProgressToken(); pt != nil {
 		// The call's own context: it routes the notification to the
 		// stream that carries this request.
@@ -452,6 +457,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 				r.Detail = map[string]any{}
 			}
 			r.Detail["slip"] = state
+			if httpStatus != 0 {
+				r.Detail["http_status"] = httpStatus
+			}
 			return g.recorder().Record(actx, r)
 		}
 	}

@@ -158,8 +158,8 @@ func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
 	if _, _, err := v.VerifyRequest(late); !errors.Is(err, slipverify.ErrUsed) {
 		t.Errorf("the API redeeming the slip of a call answered 504, late: %v, want it refused as used", err)
 	}
-	if r := lastResult(); r.Status != "tool_error" || r.Detail["slip"] != "voided" {
-		t.Errorf("the result's record: status %q, detail %v; want tool_error, slip voided", r.Status, r.Detail)
+	if r := lastResult(); r.Status != "tool_error" || r.Detail["slip"] != "voided" || r.Detail["http_status"] != http.StatusGatewayTimeout {
+		t.Errorf("the result's record: status %q, detail %v; want tool_error, slip voided, http_status 504", r.Status, r.Detail)
 	}
 
 	redeemFirst = true

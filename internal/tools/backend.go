@@ -29,6 +29,9 @@ type Call struct {
 	// what a backend relays may go to this caller's session only if it
 	// cannot have come from another caller's call.
 	Caller string
+	// HTTPStatus, when not nil, receives the status of an HTTP API's
+	// answer (the HTTP backend), for the call's audit record.
+	HTTPStatus *int
 }
 
 // Backend runs tool calls.

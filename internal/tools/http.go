@@ -69,6 +69,9 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 		return nil, fmt.Errorf("tool %s: request failed: %w", call.Tool.Name, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
+	if call.HTTPStatus != nil {
+		*call.HTTPStatus = resp.StatusCode
+	}
 	out, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
 		// Headers in time but not the body: no answer in time either.
