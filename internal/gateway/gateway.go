@@ -310,8 +310,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.Counters = st.Identity()
 		}
 	}
-	if g.Slips == nil || g.Keys == nil || g.Store == nil || g.Revocations == nil {
-		return errors.New("gateway: Store, Keys, Slips and Revocations are required")
+	if g.Slips == nil || g.Keys == nil || g.Store == nil || g.Revocations == nil || g.Counters == nil {
+		return errors.New("gateway: Store, Keys, Slips, Revocations and Counters are required")
 	}
 	if err := g.Reload(ctx); err != nil {
 		return err
