@@ -174,9 +174,7 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*up
 	}
 	c.mu.Unlock()
 	for _, cs := range closing {
-		if cs != nil {
-			cs.Close()
-		}
+		cs.Close()
 	}
 	if refused != nil {
 		return nil, refused
