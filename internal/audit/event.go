@@ -30,6 +30,7 @@ const (
 	SlipRedeemed     = "slip.redeemed"
 	SlipReplay       = "slip.replay_refused"
 	ToolResult       = "tool.result"
+	ToolInput        = "tool.input" // a caller's retry brought answers to what its running call asked (2026-07-28)
 	AdminChange      = "admin.change"
 	KeyRotated       = "keys.rotated"
 	AuditPruned      = "audit.pruned" // recorded by Log.Prune: through which seq, how many
@@ -41,7 +42,7 @@ var Types = []string{
 	LoginSucceeded, LoginFailed, Logout,
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
 	ClientRegistered, ClientUpdated, ClientAuthFailed, ConsentGranted, ConsentDenied,
-	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult,
+	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
 	FeaturesListed, FeatureDecided, FeatureResult,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,
 }

@@ -248,8 +248,15 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// A call records and waits twice (its allow, its result): concurrent
 	// calls then share the trail's commits.
 	defer audit.Busy(g.recorder())()
+	if req.Params.RequestState != "" {
+		return g.resume(ctx, cat, who, req)
+	}
+	// What the call holds while it runs (its slot, its lane): released
+	// when callTool returns, or handed to a flight (mrtr.go) that goes on.
+	var held holds
+	defer held.release()
 	busy, release := g.callSlot(who.key)
-	defer release()
+	held.add(release)
 	name := req.Params.Name
 	// A name no tool can have is refused as any unknown tool is, shown
 	// shortened in the trail and the refusal.
@@ -331,7 +338,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if d.Allow && e.tool.Backend() == "upstream" {
 		var release func()
 		on, release, notServed = g.ups.reserve(ctx, e.tool, who.key)
-		defer release()
+		held.add(release)
 		if errors.As(notServed, &laneErr) {
 			d = policy.Decision{Policy: laneErr.policy, Reasons: []string{laneErr.upstream + ": " + laneErr.reason}}
 		}
@@ -367,7 +374,6 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// Allowed. What follows an allow is recorded even if the caller goes
 	// away.
 	ev.Decision = "allow"
-	actx := context.WithoutCancel(ctx)
 	result := func(status string, extra map[string]any) audit.Event {
 		r := baseEvent(who, audit.ToolResult, name)
 		r.Correlation, r.ArgsDigest, r.SlipID = ev.Correlation, ev.ArgsDigest, ev.SlipID
@@ -411,7 +417,6 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if err != nil {
 		return nil, g.notRecorded(err)
 	}
-	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 
 	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session,
 		Caller: who.key}
@@ -429,15 +434,49 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		call.ProgressToken = pt
 	}
-	var res *mcp.CallToolResult
-	switch {
-	case notServed != nil:
-		err = notServed
-	case on != nil:
-		res, err = g.ups.call(ctx, token, call, on)
-	default:
-		res, err = g.backend(e).Call(ctx, token, call)
+	run := func(ctx context.Context, call tools.Call) (*mcp.CallToolResult, error) {
+		var (
+			res *mcp.CallToolResult
+			err error
+		)
+		switch {
+		case notServed != nil:
+			err = notServed
+		case on != nil:
+			res, err = g.ups.call(ctx, token, call, on)
+		default:
+			res, err = g.backend(e).Call(ctx, token, call)
+		}
+		return g.finish(ctx, finishing{e: e, name: name, claims: &claims, httpStatus: &httpStatus,
+			args: args, quote: quote, result: result}, res, err)
 	}
+	if on != nil && notServed == nil && takesInput(req.Session) {
+		// A caller on a revision without server-to-client requests
+		// answers what the upstream asks during the call on a retry.
+		fl := &flight{id: slip.NewID(), owner: who.key, tool: name, digest: ev.ArgsDigest,
+			correlation: ev.Correlation, slipID: ev.SlipID, caps: capsOf(req.Session)}
+		return g.fly(ctx, req, fl, call, held.take(), run)
+	}
+	return run(ctx, call)
+}
+
+// finishing is what finish needs of the call it ends.
+type finishing struct {
+	e          *entry
+	name       string
+	claims     *slipverify.Claims
+	httpStatus *int
+	args       callArgs
+	quote      bool
+	result     func(status string, extra map[string]any) audit.Event
+}
+
+// finish records the result of a call that ran (res, or err) and returns
+// what its caller is told.
+func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResult, err error) (*mcp.CallToolResult, error) {
+	e, name, args, quote, result := f.e, f.name, f.args, f.quote, f.result
+	actx := context.WithoutCancel(ctx)
+	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 	if e.tool.HTTP != nil && (err != nil || res.IsError) {
 		// The API's slip dies with the call: an API that redeems it late
 		// is refused, so a retry cannot make the action happen twice.
@@ -446,7 +485,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		// or 504 while the API behind it still holds the slip.
 		// The record says whether the API had taken it (it may have acted).
 		state := "voided"
-		if voided, verr := g.Slips.Void(actx, &claims); verr != nil {
+		if voided, verr := g.Slips.Void(actx, f.claims); verr != nil {
 			g.logger().Error("gateway: void the slip of a failed call", "tool", name, "err", verr)
 			state = "unknown"
 		} else if !voided {
@@ -457,8 +496,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 				r.Detail = map[string]any{}
 			}
 			r.Detail["slip"] = state
-			if httpStatus != 0 {
-				r.Detail["http_status"] = httpStatus
+			if *f.httpStatus != 0 {
+				r.Detail["http_status"] = *f.httpStatus
 			}
 			return g.recorder().Record(actx, r)
 		}
@@ -481,7 +520,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		if errors.As(err, &late) {
 			status, msg = "timeout", "gateway: tool call timed out"
 		}
-		g.logger().Warn(msg, "tool", name, "correlation", ev.Correlation, "err", err)
+		g.logger().Warn(msg, "tool", name, "correlation", result("", nil).Correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": args.unquoted(err.Error(), quote)})); aerr != nil {
 			return nil, g.notRecorded(aerr)
 		}

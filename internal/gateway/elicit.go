@@ -38,8 +38,22 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if err != nil {
 			return nil, err
 		}
-		return elicit(f.ctx, f.session, r.Params)
+		return f.elicit(ctx, r.Params)
 	}
+}
+
+// elicit asks f's caller what p asks: through f.ask (a caller answering
+// on retries), else on the caller's session. ctx is the upstream's
+// request.
+func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	if f.ask == nil {
+		return elicit(f.ctx, f.session, p)
+	}
+	res, err := f.ask(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return res.(*mcp.ElicitResult), nil // what flight.match passes for an ElicitParams
 }
 
 // elicitSchemaKey carries, in the context of ServerSession.Elicit, the

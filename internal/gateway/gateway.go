@@ -94,8 +94,18 @@ type Gateway struct {
 	byCaller map[string][]*mcp.ServerSession
 
 	// How many calls each caller has running (callslots.go).
-	slotsMu sync.Mutex
-	slots   map[string]int
+	// flights are the calls running on after their request ended, by
+	// request state (mrtr.go).
+	flights sync.Map
+	// life ends at Close (stop), and the flights with it; flying counts
+	// the flights running, flyClosed says Close waits for them (and no
+	// new one starts).
+	life      context.Context
+	flyMu     sync.Mutex
+	flyClosed bool
+	flying    sync.WaitGroup
+	slotsMu   sync.Mutex
+	slots     map[string]int
 
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex
@@ -317,6 +327,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	ctx, g.stop = context.WithCancel(context.WithoutCancel(ctx))
+	g.life = ctx
 	g.done.Add(1)
 	go func() {
 		defer g.done.Done()
@@ -332,6 +343,12 @@ func (g *Gateway) Close() error {
 		g.stop()
 	}
 	g.done.Wait()
+	// Flights end with the gateway (stop cancelled them), their results
+	// recorded, before their upstreams close.
+	g.flyMu.Lock()
+	g.flyClosed = true
+	g.flyMu.Unlock()
+	g.flying.Wait()
 	if g.ups != nil {
 		g.ups.closeAll()
 	}

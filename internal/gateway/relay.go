@@ -29,6 +29,13 @@ func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) 
 	if err != nil {
 		return nil, err
 	}
+	if f.ask != nil {
+		res, err := f.ask(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		return res.(*mcp.CreateMessageResult), nil // what flight.match passes for a CreateMessageParams
+	}
 	return f.session.CreateMessage(f.ctx, p)
 }
 

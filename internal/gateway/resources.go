@@ -417,7 +417,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run fun
 	// Tracked as a call of this caller, as a tool call is: what the
 	// upstream says while serving it goes to this caller, never to another
 	// whose call shares the upstream's session.
-	_, send, done := on.track(ctx, rctx, a.session, a.who.key)
+	_, send, done := on.track(ctx, rctx, a.session, a.who.key, nil)
 	res, err := run(send)
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
 	done(rctx.Err() != nil)

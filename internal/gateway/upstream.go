@@ -106,6 +106,9 @@ type inflightCall struct {
 	ctx     context.Context
 	session *mcp.ServerSession
 	caller  string // tools.Call.Caller
+	// ask, when not nil, takes the upstream's requests in place of
+	// session (tools.Call.Ask).
+	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so
 	// the upstream may still be working on it.
@@ -131,7 +134,7 @@ var errTooManyAsks = errors.New("gatehouse relays no more sampling or elicitatio
 // is relayed for, within the call's maxAsked.
 func (c *upConn) askFor(ctx context.Context) (*inflightCall, error) {
 	f := c.forRequest(ctx)
-	if f == nil || f.session == nil {
+	if f == nil || f.session == nil && f.ask == nil {
 		return nil, errUnattributable
 	}
 	if f.asked.Add(1) > maxAsked {
@@ -227,8 +230,9 @@ func (c *upConn) begin(f *inflightCall) {
 // done, which takes the call off c; abandoned is whether the caller
 // stopped waiting, or the request passed its bound, before the upstream
 // answered. ctx is the caller's, where messages are relayed.
-func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string) (f *inflightCall, send context.Context, done func(abandoned bool)) {
-	f = &inflightCall{ctx: ctx, session: session, caller: caller}
+func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string,
+	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)) (f *inflightCall, send context.Context, done func(abandoned bool)) {
+	f = &inflightCall{ctx: ctx, session: session, caller: caller, ask: ask}
 	c.begin(f)
 	tag := slip.NewID()
 	c.tags.Store(tag, f)
@@ -461,7 +465,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		if err != nil {
 			return nil, err
 		}
-		return elicit(f.ctx, f.session, req.Params)
+		return f.elicit(ctx, req.Params)
 	}
 	c.relayDeprecated(opts, log)
 	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
@@ -954,7 +958,7 @@ func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on 
 	callCtx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
-	f, tagged, done := c.track(ctx, callCtx, call.Session, call.Caller)
+	f, tagged, done := c.track(ctx, callCtx, call.Session, call.Caller, call.Ask)
 	// A caller that stopped waiting, or a call past its bound, leaves the
 	// call abandoned, whatever the upstream does next.
 	defer func() { done(callCtx.Err() != nil) }()

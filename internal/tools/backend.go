@@ -32,6 +32,11 @@ type Call struct {
 	// HTTPStatus, when not nil, receives the status of an HTTP API's
 	// answer (the HTTP backend), for the call's audit record.
 	HTTPStatus *int
+	// Ask, when not nil, takes what the tool asks of the caller during the
+	// call (an elicitation, a sampling request) in place of Session: the
+	// caller, on a protocol revision without server-to-client requests,
+	// answers on a retry of its call. It returns the caller's answer.
+	Ask func(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error)
 }
 
 // Backend runs tool calls.

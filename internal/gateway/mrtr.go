@@ -1,0 +1,460 @@
+package gateway
+
+//lint:file-ignore SA1019 sampling is deprecated from protocol revision 2026-07-28 on; upstreams on earlier revisions still ask for it, and the gateway carries it to callers on any revision.
+
+// Design note: what an upstream asks during a call, for a caller on
+// 2026-07-28.
+//
+// From protocol revision 2026-07-28 on, a server asks its client nothing
+// while a request runs: a tool that needs the person's answer (an
+// elicitation) or the caller's model (sampling) returns an "input
+// required" result naming what it asks, and the client calls the tool
+// again with the answers and the request state it was given (multi
+// round-trip requests). The gateway speaks to its upstreams on sessions of
+// an earlier revision, where the upstream asks in the middle of its call
+// and waits. So a call of such a caller runs as a flight: the upstream's
+// call goes on in the background, the first thing it asks ends the
+// caller's request with an input-required result, and the caller's retry,
+// carrying the flight's ID as its request state, brings the answers to
+// the waiting upstream and waits for the call again.
+//
+// A retry is no new call: its slip was spent at the allow, which is not
+// repeated. It is decided again all the same (the person's roles, the
+// agent's cap, the token's scope), must come from the same caller for the
+// same tool with the same arguments, and is recorded (tool.input) before
+// its answers reach the upstream. A flight lives on one replica, in
+// memory: a retry that reaches another one (or comes after the call
+// ended and its outcome was dropped) is refused, recorded as a deny of
+// policy request-state, and the caller is told to call again. The call's
+// own bound (call_timeout) bounds the flight, a caller that never comes
+// back included.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/policy"
+	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/internal/tools"
+	"github.com/gatehouse/gatehouse/slipverify"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// PolicyRequestState: a tools/call retry whose request state names no
+// call of this caller waiting for input (mrtr.go).
+const PolicyRequestState = "request-state"
+
+// flightLinger is how long a flight's outcome waits for a retry to fetch
+// it once the call ended while nobody waited.
+const flightLinger = time.Minute
+
+// holds are what a call holds while it runs (its slot, its lane).
+type holds []func()
+
+func (h *holds) add(f func()) { *h = append(*h, f) }
+
+// release lets go of what is still held.
+func (h *holds) release() {
+	for _, f := range *h {
+		f()
+	}
+	*h = nil
+}
+
+// take hands what is held to the caller of take, who releases it.
+func (h *holds) take() func() {
+	taken := *h
+	*h = nil
+	return func() {
+		for _, f := range taken {
+			f()
+		}
+	}
+}
+
+// flight is a call of a caller that takes input on retries (takesInput),
+// running on after its request ended.
+type flight struct {
+	id          string // the request state
+	owner       string // caller.key
+	tool        string
+	digest      string // of the arguments
+	correlation string
+	slipID      string
+	caps        *mcp.ClientCapabilities // what the caller said it answers; nil: unknown
+
+	ctx    context.Context // ends with the call; cancel abandons it
+	cancel context.CancelFunc
+	asks   chan *inputAsk // what the upstream asks, to the waiting request
+	done   chan struct{}  // closed when res and err are set
+	res    *mcp.CallToolResult
+	err    error
+	// progress is where the upstream's progress goes now: the request
+	// waiting on the flight, if it gave a progress token.
+	progress atomic.Pointer[progressTarget]
+
+	table *sync.Map // Gateway.flights
+
+	mu      sync.Mutex
+	pending map[string]*inputAsk // asked of the caller, not yet answered
+	next    int
+	// listed: in table, where a retry finds it. A flight is listed once
+	// it asks (a call that asks nothing costs no entry, and no timer).
+	listed bool
+}
+
+type progressTarget struct {
+	ctx     context.Context
+	session *mcp.ServerSession
+	token   any
+}
+
+// inputAsk is one request of the upstream waiting for the caller's answer.
+type inputAsk struct {
+	id    string
+	req   mcp.InputRequest
+	reply chan inputReply
+}
+
+type inputReply struct {
+	res mcp.InputResponse
+	err error
+}
+
+// takesInput reports whether the caller on ss answers what a tool asks
+// only on retries (protocol revision 2026-07-28 or later).
+func takesInput(ss *mcp.ServerSession) bool {
+	if ss == nil {
+		return false
+	}
+	p := ss.InitializeParams()
+	return p != nil && p.ProtocolVersion >= "2026-07-28"
+}
+
+// capsOf returns the capabilities the caller on ss declared, if any.
+func capsOf(ss *mcp.ServerSession) *mcp.ClientCapabilities {
+	if p := ss.InitializeParams(); p != nil {
+		return p.Capabilities
+	}
+	return nil
+}
+
+var (
+	errFlightEnded = errors.New("the call ended before its caller answered")
+	errNoElicit    = errors.New("the caller does not take elicitation requests")
+	errNoSampling  = errors.New("the caller does not take sampling requests")
+)
+
+// ask is the upstream's side: it puts req to the caller of the flight and
+// waits for the answer, as long as ctx (the upstream's request) and the
+// call last.
+func (fl *flight) ask(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error) {
+	switch req.(type) {
+	case *mcp.ElicitParams:
+		if fl.caps != nil && fl.caps.Elicitation == nil {
+			return nil, errNoElicit
+		}
+	case *mcp.CreateMessageParams:
+		if fl.caps != nil && fl.caps.Sampling == nil {
+			return nil, errNoSampling
+		}
+	}
+	a := &inputAsk{req: req, reply: make(chan inputReply, 1)}
+	select {
+	case fl.asks <- a:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-fl.ctx.Done():
+		return nil, errFlightEnded
+	}
+	select {
+	case r := <-a.reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		fl.drop(a)
+		return nil, ctx.Err()
+	case <-fl.ctx.Done():
+		return nil, errFlightEnded
+	}
+}
+
+// drop forgets a that its upstream stopped waiting for.
+func (fl *flight) drop(a *inputAsk) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	delete(fl.pending, a.id)
+}
+
+// relayProgress passes the upstream's progress to the request waiting on
+// the flight, under that request's own token.
+func (fl *flight) relayProgress(_ context.Context, p *mcp.ProgressNotificationParams) {
+	if t := fl.progress.Load(); t != nil {
+		q := *p
+		q.ProgressToken = t.token
+		t.session.NotifyProgress(t.ctx, &q)
+	}
+}
+
+// fly runs call (through run, which records its result) as the flight fl,
+// and waits for it on the caller's request; release lets go of what the
+// call holds, once it ended.
+func (g *Gateway) fly(ctx context.Context, req *mcp.CallToolRequest, fl *flight, call tools.Call, release func(),
+	run func(context.Context, tools.Call) (*mcp.CallToolResult, error)) (*mcp.CallToolResult, error) {
+	g.flyMu.Lock()
+	if g.flyClosed || g.life == nil {
+		g.flyMu.Unlock()
+		defer release()
+		return run(ctx, call) // closing: the call runs as one that cannot ask
+	}
+	g.flying.Add(1)
+	g.flyMu.Unlock()
+	fl.ctx, fl.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	fl.asks, fl.done, fl.pending = make(chan *inputAsk), make(chan struct{}), map[string]*inputAsk{}
+	call.Ask = fl.ask
+	// The upstream gets a token of the gateway's: the caller's may change
+	// from one retry to the next.
+	call.Progress, call.ProgressToken = fl.relayProgress, fl.id
+	fl.table = &g.flights
+	go func() {
+		defer g.flying.Done()
+		defer release()
+		defer context.AfterFunc(g.life, fl.cancel)()
+		fl.res, fl.err = run(fl.ctx, call)
+		fl.cancel()
+		close(fl.done)
+		fl.mu.Lock()
+		listed := fl.listed
+		fl.mu.Unlock()
+		if listed {
+			time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
+		}
+	}()
+	return g.await(ctx, fl, req)
+}
+
+// await waits on the caller's request for the flight's outcome, or for
+// what its upstream asks, which ends the request with an input-required
+// result. A caller that stops waiting abandons the call, as it would any
+// other.
+func (g *Gateway) await(ctx context.Context, fl *flight, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if pt := req.Params.GetProgressToken(); pt != nil {
+		t := &progressTarget{ctx: ctx, session: req.Session, token: pt}
+		fl.progress.Store(t)
+		defer fl.progress.CompareAndSwap(t, nil)
+	}
+	if r := fl.inputRequired(nil); r != nil {
+		return r, nil // asked before and not answered yet
+	}
+	select {
+	case <-fl.done:
+		fl.table.CompareAndDelete(fl.id, fl)
+		return fl.res, fl.err
+	case a := <-fl.asks:
+		return fl.inputRequired(a), nil
+	case <-ctx.Done():
+		fl.cancel()
+		return nil, ctx.Err()
+	}
+}
+
+// inputRequired adds a (if not nil) and whatever else the upstream asks
+// at this moment to the questions pending, and returns the result that
+// asks them all; nil when none is pending.
+func (fl *flight) inputRequired(a *inputAsk) *mcp.CallToolResult {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for a != nil {
+		fl.next++
+		a.id = "input-" + strconv.Itoa(fl.next)
+		fl.pending[a.id] = a
+		select {
+		case a = <-fl.asks:
+		default:
+			a = nil
+		}
+	}
+	if len(fl.pending) == 0 {
+		return nil
+	}
+	if !fl.listed {
+		fl.listed = true
+		fl.table.Store(fl.id, fl)
+	}
+	asked := make(mcp.InputRequestMap, len(fl.pending))
+	for id, p := range fl.pending {
+		asked[id] = p.req
+	}
+	return needsInput(asked, fl.id)
+}
+
+// needsInput builds an input-required result. The SDK sets a result's
+// type only on what its own tool handlers return; the gateway answers
+// tools/call itself, so the result is decoded from its wire form, which
+// carries the type.
+func needsInput(asked mcp.InputRequestMap, state string) *mcp.CallToolResult {
+	raw, err := json.Marshal(map[string]any{"content": []any{}, "inputRequests": asked,
+		"requestState": state, "resultType": "input_required"})
+	var res mcp.CallToolResult
+	if err == nil {
+		err = json.Unmarshal(raw, &res)
+	}
+	if err != nil {
+		// Only a request the SDK cannot encode, which it handed us.
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{
+			Text: "The tool asked for something the gateway cannot pass on: " + err.Error()}}}
+	}
+	return &res
+}
+
+// answered is a caller's answer matched with the question it answers.
+type answered struct {
+	ask   *inputAsk
+	reply inputReply
+}
+
+// match pairs the caller's answers with the questions pending, turned
+// into what each upstream request takes, and says what they were, for the
+// trail (an elicitation's action, "sampling"), never their content.
+// Answers to nothing pending are left out.
+func (fl *flight) match(got mcp.InputResponseMap) (out []answered, shown []string) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for id, res := range got {
+		a := fl.pending[id]
+		if a == nil {
+			continue
+		}
+		r := inputReply{}
+		switch q := a.req.(type) {
+		case *mcp.ElicitParams:
+			if er, ok := res.(*mcp.ElicitResult); ok {
+				r.res = er
+				shown = append(shown, "elicitation: "+er.Action)
+			}
+		case *mcp.CreateMessageParams:
+			var sr *mcp.CreateMessageResult
+			if sr, r.err = sampled(res); sr != nil {
+				r.res = sr
+				shown = append(shown, "sampling")
+			}
+		default:
+			r.err = fmt.Errorf("the gateway cannot pass on an answer to %T", q)
+		}
+		if r.res == nil && r.err == nil {
+			r.err = fmt.Errorf("the caller answered %s with %s", id, answerKind(res))
+		}
+		if r.err != nil {
+			shown = append(shown, "refused: "+answerKind(res))
+		}
+		out = append(out, answered{a, r})
+	}
+	return out, shown
+}
+
+// deliver hands each answer to the upstream request that asked, if it
+// still waits for one.
+func (fl *flight) deliver(out []answered) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for _, o := range out {
+		if fl.pending[o.ask.id] == o.ask {
+			delete(fl.pending, o.ask.id)
+			o.ask.reply <- o.reply
+		}
+	}
+}
+
+// sampled turns a caller's answer to a sampling request into what an
+// upstream on an earlier revision takes: one content block.
+func sampled(res mcp.InputResponse) (*mcp.CreateMessageResult, error) {
+	switch r := res.(type) {
+	case *mcp.CreateMessageResult:
+		return r, nil
+	case *mcp.CreateMessageWithToolsResult:
+		if len(r.Content) != 1 {
+			return nil, fmt.Errorf("the caller's sampling answer holds %d content blocks; the upstream takes one", len(r.Content))
+		}
+		return &mcp.CreateMessageResult{Meta: r.Meta, Content: r.Content[0], Model: r.Model, Role: r.Role, StopReason: r.StopReason}, nil
+	}
+	return nil, nil
+}
+
+func answerKind(res mcp.InputResponse) string {
+	switch res.(type) {
+	case *mcp.ElicitResult:
+		return "an elicitation's answer"
+	case *mcp.CreateMessageResult, *mcp.CreateMessageWithToolsResult:
+		return "a sampling answer"
+	case *mcp.ListRootsResult:
+		return "a list of roots"
+	}
+	return "an unknown answer"
+}
+
+// resume takes a caller's retry of a flight: decided again, recorded,
+// its answers passed on, and then waited on as the first request was.
+func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	name := req.Params.Name
+	shown, _ := shorten(name, maxToolName)
+	ev := baseEvent(who, audit.ToolDecided, shown)
+	ev.RemoteAddr, _ = req.Extra.TokenInfo.Extra[remoteKey].(string)
+	v, _ := g.flights.Load(req.Params.RequestState)
+	fl, _ := v.(*flight)
+	args, argsErr := canonicalArgs(req.Params.Arguments)
+	if argsErr == nil {
+		ev.ArgsDigest = slipverify.Digest(args.canonical)
+	}
+	if fl == nil || fl.owner != who.key || fl.tool != name || ev.ArgsDigest != fl.digest {
+		ev.Correlation, ev.Decision, ev.Policy = slip.NewID(), "deny", PolicyRequestState
+		ev.Reasons = []string{"no call of this caller to " + shown + " with these arguments waits for input under this request state"}
+		if err := g.recorder().Record(ctx, ev); err != nil {
+			return nil, g.notRecorded(err)
+		}
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
+			"This call of %s is no longer waiting for your answer (it ended, or it runs on another server). Please call the tool again.", shown)}}}, nil
+	}
+	ev.Correlation, ev.SlipID = fl.correlation, fl.slipID
+	d := g.decideAgain(cat, who, name, args)
+	if !d.Allow {
+		ev.Decision, ev.Policy, ev.Reasons = "deny", d.Policy, d.Reasons
+		fl.cancel()
+		if err := g.recorder().Record(ctx, ev); err != nil {
+			return nil, g.notRecorded(err)
+		}
+		return refusal(shown), nil
+	}
+	in := baseEvent(who, audit.ToolInput, name)
+	in.Correlation, in.ArgsDigest, in.SlipID = fl.correlation, fl.digest, fl.slipID
+	in.Decision, in.Policy, in.Reasons = "allow", d.Policy, d.Reasons
+	in.RemoteAddr = ev.RemoteAddr
+	// The record, with what the answers are, comes before any of them
+	// reaches the upstream.
+	out, answers := fl.match(req.Params.InputResponses)
+	in.Detail = map[string]any{"answers": answers}
+	if err := g.recorder().Record(ctx, in); err != nil {
+		return nil, g.notRecorded(err)
+	}
+	fl.deliver(out)
+	return g.await(ctx, fl, req)
+}
+
+// decideAgain decides a retry as its call was decided: the policy, the
+// token's scope, a tool withheld since.
+func (g *Gateway) decideAgain(cat *catalogue, who *caller, name string, args callArgs) policy.Decision {
+	e := cat.tools[name]
+	if e != nil && e.withheld != "" {
+		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
+	}
+	d := cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
+	if d.Allow && !who.scopes.allows(name) {
+		d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
+	}
+	return d
+}

@@ -1,0 +1,342 @@
+package gateway_test
+
+//lint:file-ignore SA1019 sampling is deprecated from protocol revision 2026-07-28 on; upstreams on earlier revisions still ask for it, and the gateway carries it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// askingUpstream serves tools that ask their caller during the call, as
+// a server on the revisions with sessions does: confirm (an elicitation),
+// confirm_twice (two, one after the other), summarize (sampling) and
+// wait_for_answer (an elicitation it waits for as long as it takes).
+func askingUpstream(t *testing.T) *httptest.Server {
+	up := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, nil)
+	confirm := func(ctx context.Context, ss *mcp.ServerSession, msg string) (string, error) {
+		res, err := ss.Elicit(ctx, &mcp.ElicitParams{Message: msg, RequestedSchema: schemaOK})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s %v", res.Action, res.Content["ok"]), nil
+	}
+	type args struct {
+		Amount int `json:"amount"`
+	}
+	mcp.AddTool(up, &mcp.Tool{Name: "confirm", Description: "Asks before it acts"},
+		func(ctx context.Context, req *mcp.CallToolRequest, a args) (*mcp.CallToolResult, any, error) {
+			got, err := confirm(ctx, req.Session, fmt.Sprintf("Refund %d?", a.Amount))
+			if err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "confirm: " + got}}}, nil, nil
+		})
+	mcp.AddTool(up, &mcp.Tool{Name: "confirm_twice", Description: "Asks twice"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			first, err := confirm(ctx, req.Session, "First?")
+			if err != nil {
+				return nil, nil, err
+			}
+			second, err := confirm(ctx, req.Session, "Second?")
+			if err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: first + " / " + second}}}, nil, nil
+		})
+	mcp.AddTool(up, &mcp.Tool{Name: "summarize", Description: "Asks the caller's model"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "Summarize Q3"}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "summary: " + text(&mcp.CallToolResult{Content: []mcp.Content{res.Content}})}}}, nil, nil
+		})
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	t.Cleanup(us.Close)
+	return us
+}
+
+var schemaOK = map[string]any{"type": "object", "properties": map[string]any{"ok": map[string]any{"type": "boolean"}}}
+
+// waitAsking waits until cs is offered the asking upstream's tools.
+func waitAsking(t *testing.T, cs *mcp.ClientSession) {
+	waitFor(t, "the asking tools", func() bool {
+		n := toolNames(t, cs)
+		return slices.Contains(n, "confirm") && slices.Contains(n, "confirm_twice") && slices.Contains(n, "summarize")
+	})
+}
+
+func askingEnv(t *testing.T, timeout time.Duration) *env {
+	us := askingUpstream(t)
+	var ts []store.Tool
+	for _, n := range []string{"confirm", "confirm_twice", "summarize"} {
+		ts = append(ts, store.Tool{Name: n, Upstream: "up", Roles: []string{"sales-manager"}})
+	}
+	return newEnv(t, envOptions{tools: ts, upstreams: []store.Upstream{{Name: "up", URL: us.URL, CallTimeout: timeout}}})
+}
+
+// callEvents returns the trail's events of the call whose decision was
+// recorded first for tool.
+func callEvents(t *testing.T, e *env, tool string) []audit.Event {
+	t.Helper()
+	var corr string
+	var out []audit.Event
+	for _, ev := range e.mem.all() {
+		if corr == "" && ev.Type == audit.ToolDecided && ev.Tool == tool {
+			corr = ev.Correlation
+		}
+		if corr != "" && ev.Correlation == corr {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func types(evs []audit.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+// TestInputOnRetries: a caller on 2026-07-28 (the official Go client,
+// which answers input-required results and retries by itself) is asked
+// what the upstream asks during the call, an elicitation, two in a row,
+// or a sampling request, and the upstream gets its answers. The retry is
+// recorded with what was answered, never the answer's content, and is no
+// new call: one decision, one slip, one result.
+func TestInputOnRetries(t *testing.T) {
+	e := askingEnv(t, 0)
+	var asked []string
+	opts := &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked = append(asked, req.Params.Message)
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "sales rose"}}, nil
+		},
+	}
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", opts)
+	waitAsking(t, cs)
+	if v := cs.InitializeResult().ProtocolVersion; v < "2026-07-28" {
+		t.Fatalf("negotiated %s; the test is of 2026-07-28", v)
+	}
+	for _, c := range []struct {
+		tool string
+		args any
+		want string
+		ask  []string
+	}{
+		{"confirm", map[string]any{"amount": 30}, "confirm: accept true", []string{"Refund 30?"}},
+		{"confirm_twice", map[string]any{}, "accept true / accept true", []string{"First?", "Second?"}},
+		{"summarize", map[string]any{}, "summary: sales rose", nil},
+	} {
+		asked = nil
+		res := call(t, cs, c.tool, c.args)
+		if res.IsError || text(res) != c.want {
+			t.Fatalf("%s: %v %q, want %q", c.tool, res.IsError, text(res), c.want)
+		}
+		if !slices.Equal(asked, c.ask) {
+			t.Errorf("%s asked %q, want %q", c.tool, asked, c.ask)
+		}
+		evs := callEvents(t, e, c.tool)
+		rounds := max(len(c.ask), 1)
+		want := []string{audit.ToolDecided, audit.SlipMinted, audit.SlipRedeemed}
+		for range rounds {
+			want = append(want, audit.ToolInput)
+		}
+		want = append(want, audit.ToolResult)
+		if got := types(evs); !slices.Equal(got, want) {
+			t.Fatalf("%s: events %q, want %q", c.tool, got, want)
+		}
+		in := evs[3]
+		if in.Decision != "allow" || in.Actor != "alice" || in.Agent != "acme-assistant" || in.SlipID == "" || in.SlipID != evs[0].SlipID {
+			t.Errorf("%s: tool.input %+v", c.tool, in)
+		}
+		wantAnswer := "elicitation: accept"
+		if c.ask == nil {
+			wantAnswer = "sampling"
+		}
+		if got := fmt.Sprint(in.Detail["answers"]); got != "["+wantAnswer+"]" {
+			t.Errorf("%s: answers recorded %s, want [%s]", c.tool, got, wantAnswer)
+		}
+		if r := evs[len(evs)-1]; r.Status != "ok" {
+			t.Errorf("%s: result %+v", c.tool, r)
+		}
+	}
+	// No answer's content reaches the trail.
+	for _, ev := range e.mem.all() {
+		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, "sales rose") {
+			t.Errorf("the trail holds an answer's content: %s", s)
+		}
+	}
+}
+
+// manualClient is a 2026-07-28 caller that handles input-required results
+// itself.
+func manualClient(e *env, sub string) *mcp.ClientSession {
+	return e.connectToken(e.token(sub, "acme-assistant"), "", &mcp.ClientOptions{
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return nil, errors.New("not asked here")
+		},
+	})
+}
+
+// TestRetriesRefused: a retry is taken only from the caller whose call it
+// is, for the same tool and arguments, under a request state the gateway
+// gave; any other is refused politely and recorded as a deny, and the
+// call still waits for its own caller's answer.
+func TestRetriesRefused(t *testing.T) {
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	ctx := context.Background()
+	args := map[string]any{"amount": 30}
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() || len(first.InputRequests) != 1 || first.RequestState == "" {
+		t.Fatalf("first answer: needs input %v, %d requests, state %q", first.NeedsInput(), len(first.InputRequests), first.RequestState)
+	}
+	var id string
+	for k, r := range first.InputRequests {
+		p, ok := r.(*mcp.ElicitParams)
+		if !ok || p.Message != "Refund 30?" {
+			t.Fatalf("asked %T %+v", r, r)
+		}
+		id = k
+	}
+	yes := mcp.InputResponseMap{id: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}}
+	carol := manualClient(e, "carol") // may call confirm too
+	for _, c := range []struct {
+		name string
+		cs   *mcp.ClientSession
+		p    *mcp.CallToolParams
+	}{
+		{"made-up state", alice, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: yes, RequestState: "made-up"}},
+		{"another caller", carol, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: yes, RequestState: first.RequestState}},
+		{"other arguments", alice, &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 3000}, InputResponses: yes, RequestState: first.RequestState}},
+		{"another tool", alice, &mcp.CallToolParams{Name: "summarize", Arguments: args, InputResponses: yes, RequestState: first.RequestState}},
+	} {
+		before := len(e.mem.all())
+		res, err := c.cs.CallTool(ctx, c.p)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !res.IsError || !strings.Contains(text(res), "no longer waiting for your answer") {
+			t.Fatalf("%s: %v %q", c.name, res.IsError, text(res))
+		}
+		evs := e.mem.all()[before:]
+		if len(evs) != 1 || evs[0].Type != audit.ToolDecided || evs[0].Decision != "deny" || evs[0].Policy != gateway.PolicyRequestState {
+			t.Fatalf("%s: recorded %+v", c.name, evs)
+		}
+	}
+	// The call still waits for alice, who answers.
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: yes, RequestState: first.RequestState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || res.NeedsInput() || text(res) != "confirm: accept true" {
+		t.Fatalf("alice's retry: %v %v %q", res.IsError, res.NeedsInput(), text(res))
+	}
+	// Once fetched, the outcome is gone: the same retry again is refused.
+	res, err = alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: yes, RequestState: first.RequestState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), "no longer waiting") {
+		t.Fatalf("a retry of an ended call: %v %q", res.IsError, text(res))
+	}
+}
+
+// TestRetryNeverComes: a caller that never answers holds the upstream's
+// call only up to the call's bound; the result is recorded (a timeout)
+// and a late retry is told the outcome.
+func TestRetryNeverComes(t *testing.T) {
+	e := askingEnv(t, 300*time.Millisecond)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	ctx := context.Background()
+	args := map[string]any{"amount": 5}
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs := callEvents(t, e, "confirm")
+		if last := evs[len(evs)-1]; last.Type == audit.ToolResult {
+			if last.Status != "timeout" {
+				t.Fatalf("result recorded %+v", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no result recorded: %q", types(evs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var id string
+	for k := range first.InputRequests {
+		id = k
+	}
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, RequestState: first.RequestState,
+		InputResponses: mcp.InputResponseMap{id: &mcp.ElicitResult{Action: "decline"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), "did not answer within") {
+		t.Fatalf("late retry: %v %q", res.IsError, text(res))
+	}
+}
+
+// TestCloseEndsAFlight: a call waiting for its caller's answer ends when
+// the gateway closes, its result recorded, rather than holding the
+// upstream's request open.
+func TestCloseEndsAFlight(t *testing.T) {
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	first, err := alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	closed := make(chan struct{})
+	go func() {
+		e.gw.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close waits for a call that waits for its caller")
+	}
+	evs := callEvents(t, e, "confirm")
+	if last := evs[len(evs)-1]; last.Type != audit.ToolResult || last.Status != "error" {
+		t.Fatalf("events %q, last %+v", types(evs), last)
+	}
+}
