@@ -128,14 +128,18 @@ type inputReply struct {
 	err error
 }
 
-// takesInput reports whether the caller on ss answers what a tool asks
-// only on retries (protocol revision 2026-07-28 or later).
+// takesInput reports whether the caller on ss answers what a tool asks,
+// and only on retries: it speaks protocol revision 2026-07-28 or later
+// and declared elicitation or sampling. A caller that declared neither
+// could answer nothing: its calls run as any other (the upstream is told
+// it cannot be asked), without a flight's costs.
 func takesInput(ss *mcp.ServerSession) bool {
 	if ss == nil {
 		return false
 	}
 	p := ss.InitializeParams()
-	return p != nil && p.ProtocolVersion >= "2026-07-28"
+	return p != nil && p.ProtocolVersion >= "2026-07-28" && p.Capabilities != nil &&
+		(p.Capabilities.Elicitation != nil || p.Capabilities.Sampling != nil)
 }
 
 // capsOf returns the capabilities the caller on ss declared, if any.

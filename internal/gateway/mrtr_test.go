@@ -340,3 +340,20 @@ func TestCloseEndsAFlight(t *testing.T) {
 		t.Fatalf("events %q, last %+v", types(evs), last)
 	}
 }
+
+// TestNoInputFromACallerThatCannotAnswer: a 2026-07-28 caller that
+// declared neither elicitation nor sampling is not asked: the upstream is
+// told, and the call ends at once, as the upstream decides.
+func TestNoInputFromACallerThatCannotAnswer(t *testing.T) {
+	e := askingEnv(t, 0)
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true}})
+	waitAsking(t, cs)
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
+	if err == nil && (res.NeedsInput() || !res.IsError) {
+		t.Fatalf("answer: needs input %v, %q", res.NeedsInput(), text(res))
+	}
+	evs := callEvents(t, e, "confirm")
+	if got := types(evs); slices.Contains(got, audit.ToolInput) || got[len(got)-1] != audit.ToolResult {
+		t.Fatalf("events %q", got)
+	}
+}
