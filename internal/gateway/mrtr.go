@@ -253,6 +253,12 @@ func (g *Gateway) await(ctx context.Context, fl *flight, req *mcp.CallToolReques
 		fl.progress.Store(t)
 		defer fl.progress.CompareAndSwap(t, nil)
 	}
+	select {
+	case <-fl.done: // ended while nobody waited: what it asked is moot
+		fl.table.CompareAndDelete(fl.id, fl)
+		return fl.res, fl.err
+	default:
+	}
 	if r := fl.inputRequired(nil); r != nil {
 		return r, nil // asked before and not answered yet
 	}

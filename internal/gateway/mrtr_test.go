@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,17 @@ func askingUpstream(t *testing.T) *httptest.Server {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: first + " / " + second}}}, nil, nil
 		})
+	mcp.AddTool(up, &mcp.Tool{Name: "progress_confirm", Description: "Reports progress around its question"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			pt := req.Params.GetProgressToken()
+			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 1, Message: "before"})
+			got, err := confirm(ctx, req.Session, "Go on?")
+			if err != nil {
+				return nil, nil, err
+			}
+			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 2, Message: "after"})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: got}}}, nil, nil
+		})
 	mcp.AddTool(up, &mcp.Tool{Name: "summarize", Description: "Asks the caller's model"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
@@ -76,14 +88,15 @@ var schemaOK = map[string]any{"type": "object", "properties": map[string]any{"ok
 func waitAsking(t *testing.T, cs *mcp.ClientSession) {
 	waitFor(t, "the asking tools", func() bool {
 		n := toolNames(t, cs)
-		return slices.Contains(n, "confirm") && slices.Contains(n, "confirm_twice") && slices.Contains(n, "summarize")
+		return slices.Contains(n, "confirm") && slices.Contains(n, "confirm_twice") && slices.Contains(n, "summarize") &&
+			slices.Contains(n, "progress_confirm")
 	})
 }
 
 func askingEnv(t *testing.T, timeout time.Duration) *env {
 	us := askingUpstream(t)
 	var ts []store.Tool
-	for _, n := range []string{"confirm", "confirm_twice", "summarize"} {
+	for _, n := range []string{"confirm", "confirm_twice", "summarize", "progress_confirm"} {
 		ts = append(ts, store.Tool{Name: n, Upstream: "up", Roles: []string{"sales-manager"}})
 	}
 	return newEnv(t, envOptions{tools: ts, upstreams: []store.Upstream{{Name: "up", URL: us.URL, CallTimeout: timeout}}})
@@ -355,5 +368,62 @@ func TestNoInputFromACallerThatCannotAnswer(t *testing.T) {
 	evs := callEvents(t, e, "confirm")
 	if got := types(evs); slices.Contains(got, audit.ToolInput) || got[len(got)-1] != audit.ToolResult {
 		t.Fatalf("events %q", got)
+	}
+}
+
+// TestProgressAcrossRetries: the upstream's progress during a call that
+// asks goes to the request waiting on the call at the time, under that
+// request's own token: after the answer, the retry's.
+func TestProgressAcrossRetries(t *testing.T) {
+	e := askingEnv(t, 0)
+	var mu sync.Mutex
+	got := map[string][]string{} // token → messages
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return nil, errors.New("not asked here")
+		},
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			k := fmt.Sprint(r.Params.ProgressToken)
+			got[k] = append(got[k], r.Params.Message)
+		},
+	})
+	waitAsking(t, cs)
+	ctx := context.Background()
+	first, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "first"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	answers := mcp.InputResponseMap{}
+	for id := range first.InputRequests {
+		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "retry"},
+		InputResponses: answers, RequestState: first.RequestState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || text(res) != "accept true" {
+		t.Fatalf("retry: %v %q", res.IsError, text(res))
+	}
+	waitFor(t, "the progress after the answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(got["retry"], "after")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for tok, msgs := range got {
+		if tok != "first" && tok != "retry" {
+			t.Errorf("progress under a token the caller never gave: %s %q", tok, msgs)
+		}
+	}
+	if slices.Contains(got["first"], "after") {
+		t.Errorf("progress after the answer went to the first request: %q", got["first"])
 	}
 }
