@@ -43,7 +43,7 @@ var Types = []string{
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
 	ClientRegistered, ClientUpdated, ClientAuthFailed, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
-	FeaturesListed, FeatureDecided, FeatureResult,
+	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,
 }
 
@@ -54,6 +54,7 @@ const (
 	FeaturesListed = "features.list"    // prompts, resources or resource templates listed
 	FeatureDecided = "feature.decision" // allow or deny, with reasons and policy
 	FeatureResult  = "feature.result"
+	FeatureInput   = "feature.input" // a caller's retry brought answers to what its prompts/get or resources/read asked (2026-07-28)
 )
 
 // Event is one entry of the audit trail as its producer fills it in. Field

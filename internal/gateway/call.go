@@ -453,9 +453,19 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if on != nil && notServed == nil && takesInput(req.Session) {
 		// A caller on a revision without server-to-client requests
 		// answers what the upstream asks during the call on a retry.
-		fl := &flight{id: slip.NewID(), owner: who.key, tool: name, digest: ev.ArgsDigest,
-			correlation: ev.Correlation, slipID: ev.SlipID, caps: capsOf(req.Session)}
-		return g.fly(ctx, req, fl, call, held.take(), run)
+		fl := g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)
+		fl.slipID = ev.SlipID
+		call.Ask = fl.ask
+		// The upstream gets a token of the gateway's: the caller's may
+		// change from one retry to the next.
+		call.Progress, call.ProgressToken = fl.relayProgress, fl.id
+		res, err := g.fly(ctx, fl, progressOf(ctx, req), held.take(), func(ctx context.Context) (mcp.Result, error) {
+			return asResult(run(ctx, call))
+		})
+		if res == nil {
+			return nil, err
+		}
+		return res.(*mcp.CallToolResult), err
 	}
 	return run(ctx, call)
 }

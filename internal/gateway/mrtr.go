@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/slip"
-	"github.com/gatehouse/gatehouse/internal/tools"
 	"github.com/gatehouse/gatehouse/slipverify"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -84,7 +85,9 @@ func (h *holds) take() func() {
 type flight struct {
 	id          string // the request state
 	owner       string // caller.key
-	tool        string
+	method      string // tools/call, prompts/get or resources/read
+	key         string // the tool's or prompt's name, the resource's URI
+	upstream    string // the upstream it runs on
 	digest      string // of the arguments
 	correlation string
 	slipID      string
@@ -94,7 +97,7 @@ type flight struct {
 	cancel context.CancelFunc
 	asks   chan *inputAsk // what the upstream asks, to the waiting request
 	done   chan struct{}  // closed when res and err are set
-	res    *mcp.CallToolResult
+	res    mcp.Result
 	err    error
 	// progress is where the upstream's progress goes now: the request
 	// waiting on the flight, if it gave a progress token.
@@ -206,31 +209,38 @@ func (fl *flight) relayProgress(_ context.Context, p *mcp.ProgressNotificationPa
 	}
 }
 
-// fly runs call (through run, which records its result) as the flight fl,
-// and waits for it on the caller's request; release lets go of what the
-// call holds, once it ended.
-func (g *Gateway) fly(ctx context.Context, req *mcp.CallToolRequest, fl *flight, call tools.Call, release func(),
-	run func(context.Context, tools.Call) (*mcp.CallToolResult, error)) (*mcp.CallToolResult, error) {
+// newFlight returns the flight of a request of the caller on ss, not yet
+// running (fly runs it): its context, which ends with it, lives past the
+// request that starts it.
+func (g *Gateway) newFlight(ctx context.Context, ss *mcp.ServerSession, owner, method, key, upstream, digest, correlation string) *flight {
+	fl := &flight{id: slip.NewID(), owner: owner, method: method, key: key, upstream: upstream, digest: digest,
+		correlation: correlation, caps: capsOf(ss), table: &g.flights,
+		asks: make(chan *inputAsk), done: make(chan struct{}), pending: map[string]*inputAsk{}}
+	fl.ctx, fl.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return fl
+}
+
+// fly runs run (which records its result) as the flight fl, and waits
+// for it on the caller's request (progress: where that request wants the
+// upstream's progress, nil for nowhere); release lets go of what the
+// request holds, once it ended. What run's upstream asks goes through
+// fl.ask, which the caller of fly hands to it.
+func (g *Gateway) fly(ctx context.Context, fl *flight, progress *progressTarget, release func(),
+	run func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
 	g.flyMu.Lock()
 	if g.flyClosed || g.life == nil {
 		g.flyMu.Unlock()
 		defer release()
-		return run(ctx, call) // closing: the call runs as one that cannot ask
+		fl.cancel() // closing: it runs as a request that cannot ask
+		return run(ctx)
 	}
 	g.flying.Add(1)
 	g.flyMu.Unlock()
-	fl.ctx, fl.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	fl.asks, fl.done, fl.pending = make(chan *inputAsk), make(chan struct{}), map[string]*inputAsk{}
-	call.Ask = fl.ask
-	// The upstream gets a token of the gateway's: the caller's may change
-	// from one retry to the next.
-	call.Progress, call.ProgressToken = fl.relayProgress, fl.id
-	fl.table = &g.flights
 	go func() {
 		defer g.flying.Done()
 		defer release()
 		defer context.AfterFunc(g.life, fl.cancel)()
-		fl.res, fl.err = run(fl.ctx, call)
+		fl.res, fl.err = run(fl.ctx)
 		fl.cancel()
 		close(fl.done)
 		fl.mu.Lock()
@@ -240,18 +250,37 @@ func (g *Gateway) fly(ctx context.Context, req *mcp.CallToolRequest, fl *flight,
 			time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
 		}
 	}()
-	return g.await(ctx, fl, req)
+	return g.await(ctx, fl, progress)
+}
+
+// asResult turns a typed result into fly's, a nil one into a nil interface.
+func asResult[R interface {
+	mcp.Result
+	comparable
+}](r R, err error) (mcp.Result, error) {
+	var zero R
+	if r == zero {
+		return nil, err
+	}
+	return r, err
+}
+
+// progressOf is where the tool call req wants progress, if anywhere.
+func progressOf(ctx context.Context, req *mcp.CallToolRequest) *progressTarget {
+	if pt := req.Params.GetProgressToken(); pt != nil {
+		return &progressTarget{ctx: ctx, session: req.Session, token: pt}
+	}
+	return nil
 }
 
 // await waits on the caller's request for the flight's outcome, or for
 // what its upstream asks, which ends the request with an input-required
 // result. A caller that stops waiting abandons the call, as it would any
 // other.
-func (g *Gateway) await(ctx context.Context, fl *flight, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if pt := req.Params.GetProgressToken(); pt != nil {
-		t := &progressTarget{ctx: ctx, session: req.Session, token: pt}
-		fl.progress.Store(t)
-		defer fl.progress.CompareAndSwap(t, nil)
+func (g *Gateway) await(ctx context.Context, fl *flight, progress *progressTarget) (mcp.Result, error) {
+	if progress != nil {
+		fl.progress.Store(progress)
+		defer fl.progress.CompareAndSwap(progress, nil)
 	}
 	select {
 	case <-fl.done: // ended while nobody waited: what it asked is moot
@@ -277,7 +306,7 @@ func (g *Gateway) await(ctx context.Context, fl *flight, req *mcp.CallToolReques
 // inputRequired adds a (if not nil) and whatever else the upstream asks
 // at this moment to the questions pending, and returns the result that
 // asks them all; nil when none is pending.
-func (fl *flight) inputRequired(a *inputAsk) *mcp.CallToolResult {
+func (fl *flight) inputRequired(a *inputAsk) mcp.Result {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	for a != nil {
@@ -301,26 +330,34 @@ func (fl *flight) inputRequired(a *inputAsk) *mcp.CallToolResult {
 	for id, p := range fl.pending {
 		asked[id] = p.req
 	}
-	return needsInput(asked, fl.id)
+	return needsInput(fl.method, asked, fl.id)
 }
 
-// needsInput builds an input-required result. The SDK sets a result's
-// type only on what its own tool handlers return; the gateway answers
-// tools/call itself, so the result is decoded from its wire form, which
+// needsInput builds the input-required result of method. The SDK sets a
+// result's type only on what its own handlers return; the gateway answers
+// these methods itself, so the result is decoded from its wire form, which
 // carries the type.
-func needsInput(asked mcp.InputRequestMap, state string) *mcp.CallToolResult {
-	raw, err := json.Marshal(map[string]any{"content": []any{}, "inputRequests": asked,
-		"requestState": state, "resultType": "input_required"})
-	var res mcp.CallToolResult
+func needsInput(method string, asked mcp.InputRequestMap, state string) mcp.Result {
+	wire := map[string]any{"inputRequests": asked, "requestState": state, "resultType": "input_required"}
+	var res mcp.Result
+	switch method {
+	case "prompts/get":
+		wire["messages"], res = []any{}, &mcp.GetPromptResult{}
+	case "resources/read":
+		wire["contents"], res = []any{}, &mcp.ReadResourceResult{}
+	default:
+		wire["content"], res = []any{}, &mcp.CallToolResult{}
+	}
+	raw, err := json.Marshal(wire)
 	if err == nil {
-		err = json.Unmarshal(raw, &res)
+		err = json.Unmarshal(raw, res)
 	}
 	if err != nil {
 		// Only a request the SDK cannot encode, which it handed us.
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{
-			Text: "The tool asked for something the gateway cannot pass on: " + err.Error()}}}
+			Text: "The upstream asked for something the gateway cannot pass on: " + err.Error()}}}
 	}
-	return &res
+	return res
 }
 
 // answered is a caller's answer matched with the question it answers.
@@ -408,20 +445,48 @@ func answerKind(res mcp.InputResponse) string {
 	return "an unknown answer"
 }
 
-// resume takes a caller's retry of a flight: decided again, recorded,
-// its answers passed on, and then waited on as the first request was.
+// retryOf returns the flight a retry names by its request state, if it
+// is the caller's (owner), for the same method, tool, prompt or resource
+// (key) and the same arguments (digest); else nil.
+func (g *Gateway) retryOf(state, owner, method, key, digest string) *flight {
+	v, _ := g.flights.Load(state)
+	fl, _ := v.(*flight)
+	if fl == nil || fl.owner != owner || fl.method != method || fl.key != key || fl.digest != digest {
+		return nil
+	}
+	return fl
+}
+
+// answerFlight records in (the retry's allow) with what the answers are,
+// before any of them reaches the upstream, passes them on, and waits for
+// the flight again.
+func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, got mcp.InputResponseMap, progress *progressTarget) (mcp.Result, error) {
+	out, answers := fl.match(got)
+	if in.Detail == nil {
+		in.Detail = map[string]any{}
+	}
+	in.Detail["answers"] = answers
+	if err := g.recorder().Record(ctx, in); err != nil {
+		return nil, g.notRecorded(err)
+	}
+	fl.deliver(out)
+	return g.await(ctx, fl, progress)
+}
+
+// resume takes a caller's retry of a tool call's flight: decided again,
+// recorded, its answers passed on, and then waited on as the first
+// request was.
 func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	name := req.Params.Name
 	shown, _ := shorten(name, maxToolName)
 	ev := baseEvent(who, audit.ToolDecided, shown)
 	ev.RemoteAddr, _ = req.Extra.TokenInfo.Extra[remoteKey].(string)
-	v, _ := g.flights.Load(req.Params.RequestState)
-	fl, _ := v.(*flight)
 	args, argsErr := canonicalArgs(req.Params.Arguments)
 	if argsErr == nil {
 		ev.ArgsDigest = slipverify.Digest(args.canonical)
 	}
-	if fl == nil || fl.owner != who.key || fl.tool != name || ev.ArgsDigest != fl.digest {
+	fl := g.retryOf(req.Params.RequestState, who.key, "tools/call", name, ev.ArgsDigest)
+	if fl == nil {
 		ev.Correlation, ev.Decision, ev.Policy = slip.NewID(), "deny", PolicyRequestState
 		ev.Reasons = []string{"no call of this caller to " + shown + " with these arguments waits for input under this request state"}
 		if err := g.recorder().Record(ctx, ev); err != nil {
@@ -444,15 +509,68 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	in.Correlation, in.ArgsDigest, in.SlipID = fl.correlation, fl.digest, fl.slipID
 	in.Decision, in.Policy, in.Reasons = "allow", d.Policy, d.Reasons
 	in.RemoteAddr = ev.RemoteAddr
-	// The record, with what the answers are, comes before any of them
-	// reaches the upstream.
-	out, answers := fl.match(req.Params.InputResponses)
-	in.Detail = map[string]any{"answers": answers}
-	if err := g.recorder().Record(ctx, in); err != nil {
-		return nil, g.notRecorded(err)
+	res, err := g.answerFlight(ctx, fl, in, req.Params.InputResponses, progressOf(ctx, req))
+	if res == nil {
+		return nil, err
 	}
-	fl.deliver(out)
-	return g.await(ctx, fl, req)
+	return res.(*mcp.CallToolResult), err
+}
+
+// errNoFlight answers a prompts/get or resources/read retry that no
+// request of the caller waits for.
+var errNoFlight = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
+	Message: "this request is no longer waiting for an answer (it ended, or it runs on another server): send it again"}
+
+// flyFeature forwards a prompts/get or resources/read of key (run), as
+// forward does, and for a caller that answers on retries as a flight;
+// release lets go of what the request holds once it ended.
+func flyFeature[R interface {
+	mcp.Result
+	comparable
+}](ctx context.Context, a *featureAudit, c, on *upConn, release func(), method, key string, run func(context.Context) (R, error)) (mcp.Result, error) {
+	if !takesInput(a.session) {
+		defer release()
+		return asResult(forward(ctx, a, c, on, run))
+	}
+	fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
+	return a.g.fly(ctx, fl, nil, release, func(ctx context.Context) (mcp.Result, error) {
+		return asResult(forwardAsking(ctx, a, c, on, fl.ask, run))
+	})
+}
+
+// resumeFeature takes a caller's retry of a prompts/get or resources/read
+// that asked: the same caller, for the same prompt (and arguments) or
+// resource, still allowed the upstream's features; recorded
+// (feature.input) before its answers reach the upstream.
+func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upConn, method, key, state string, got mcp.InputResponseMap) (mcp.Result, error) {
+	fl := g.retryOf(state, a.who.key, method, key, a.ev.ArgsDigest)
+	if fl == nil {
+		a.ev.Policy = PolicyRequestState
+		return nil, a.deny(ctx, "no request of this caller waits for input under this request state", errNoFlight)
+	}
+	a.ev.Correlation = fl.correlation
+	a.ev.Detail["upstream"] = fl.upstream
+	if !slices.ContainsFunc(ups, func(c *upConn) bool { return c.cfg.Name == fl.upstream }) {
+		fl.cancel()
+		return nil, a.deny(ctx, "the caller may no longer call a tool of the upstream "+fl.upstream, errNotFound)
+	}
+	in := baseEvent(a.who, audit.FeatureInput, "")
+	in.Correlation, in.ArgsDigest, in.RemoteAddr = fl.correlation, fl.digest, a.ev.RemoteAddr
+	in.Decision, in.Policy = "allow", PolicyUpstreamFeatures
+	in.Reasons = []string{"the caller may call a tool of the upstream " + fl.upstream}
+	in.Detail = map[string]any{"method": method, "upstream": fl.upstream}
+	return g.answerFlight(ctx, fl, in, got, nil)
+}
+
+// ownCopy returns a resources/read result as the caller's own copy, which
+// intercept makes private: from revision 2026-07-28 on, the SDK's client
+// hands every read of a URI the one result it cached.
+func ownCopy(res mcp.Result) mcp.Result {
+	if r, ok := res.(*mcp.ReadResourceResult); ok && r != nil {
+		own := *r
+		return &own
+	}
+	return res
 }
 
 // decideAgain decides a retry as its call was decided: the policy, the

@@ -77,6 +77,22 @@ func askingUpstream(t *testing.T) *httptest.Server {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "summary: " + text(&mcp.CallToolResult{Content: []mcp.Content{res.Content}})}}}, nil, nil
 		})
+	up.AddPrompt(&mcp.Prompt{Name: "greeting", Description: "Asks whom to greet"},
+		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			got, err := confirm(ctx, req.Session, "Greet formally?")
+			if err != nil {
+				return nil, err
+			}
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "greeting: " + got}}}}, nil
+		})
+	up.AddResource(&mcp.Resource{URI: "note://guarded", Name: "guarded", MIMEType: "text/plain"},
+		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			got, err := confirm(ctx, req.Session, "Open the note?")
+			if err != nil {
+				return nil, err
+			}
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "note: " + got}}}, nil
+		})
 	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
 	t.Cleanup(us.Close)
 	return us
@@ -425,5 +441,71 @@ func TestProgressAcrossRetries(t *testing.T) {
 	}
 	if slices.Contains(got["first"], "after") {
 		t.Errorf("progress after the answer went to the first request: %q", got["first"])
+	}
+}
+
+// TestInputOnRetriesOfFeatures: an upstream's prompt or resource that
+// asks during prompts/get or resources/read reaches a 2026-07-28 caller
+// too; the retry is recorded (feature.input) between the request's
+// decision and its result; a retry under a state the gateway never gave
+// is refused and recorded.
+func TestInputOnRetriesOfFeatures(t *testing.T) {
+	e := askingEnv(t, 0)
+	var asked []string
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked = append(asked, req.Params.Message)
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+	})
+	waitAsking(t, cs)
+	ctx := context.Background()
+	waitFor(t, "the prompt listed", func() bool {
+		res, err := cs.ListPrompts(ctx, nil)
+		return err == nil && len(res.Prompts) == 1
+	})
+	p, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greeting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Messages) != 1 || text(&mcp.CallToolResult{Content: []mcp.Content{p.Messages[0].Content}}) != "greeting: accept true" {
+		t.Fatalf("prompt: %+v", p.Messages)
+	}
+	r, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "note://guarded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Contents) != 1 || r.Contents[0].Text != "note: accept true" {
+		t.Fatalf("resource: %+v", r.Contents)
+	}
+	if !slices.Equal(asked, []string{"Greet formally?", "Open the note?"}) {
+		t.Errorf("asked %q", asked)
+	}
+	for _, method := range []string{"prompts/get", "resources/read"} {
+		var corr string
+		var got []string
+		for _, ev := range e.mem.all() {
+			if corr == "" && ev.Type == audit.FeatureDecided && ev.Detail["method"] == method {
+				corr = ev.Correlation
+			}
+			if corr != "" && ev.Correlation == corr {
+				got = append(got, ev.Type+":"+ev.Decision)
+			}
+		}
+		if want := []string{"feature.decision:allow", "feature.input:allow", "feature.result:"}; !slices.Equal(got, want) {
+			t.Errorf("%s: events %q, want %q", method, got, want)
+		}
+	}
+
+	manual := manualClient(e, "alice")
+	before := len(e.mem.all())
+	_, err = manual.ReadResource(ctx, &mcp.ReadResourceParams{URI: "note://guarded", RequestState: "made-up",
+		InputResponses: mcp.InputResponseMap{"input-1": &mcp.ElicitResult{Action: "accept"}}})
+	if err == nil || !strings.Contains(err.Error(), "no longer waiting for an answer") {
+		t.Fatalf("a made-up state: %v", err)
+	}
+	evs := e.mem.all()[before:]
+	if len(evs) != 1 || evs[0].Type != audit.FeatureDecided || evs[0].Decision != "deny" || evs[0].Policy != gateway.PolicyRequestState {
+		t.Fatalf("recorded %+v", evs)
 	}
 }

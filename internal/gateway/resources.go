@@ -206,6 +206,10 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Prompts))
 	case *mcp.GetPromptRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
+		if r.Params.RequestState != "" {
+			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.Name, r.Params.RequestState, r.Params.InputResponses)
+			return res, true, err
+		}
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
@@ -213,9 +217,8 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				if err != nil {
 					return nil, true, err
 				}
-				defer release()
 				p := upstreamParams(r.Params)
-				res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
+				res, err := flyFeature(ctx, a, c, on, release, method, r.Params.Name, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -228,6 +231,10 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		return out, true, g.recordListed(ctx, who, req, method, len(out.ResourceTemplates))
 	case *mcp.ReadResourceRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"uri": r.Params.URI}, nil)
+		if r.Params.RequestState != "" {
+			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.URI, r.Params.RequestState, r.Params.InputResponses)
+			return ownCopy(res), true, err
+		}
 		c, cs := owner(ups, r.Params.URI)
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
@@ -236,17 +243,9 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if err != nil {
 			return nil, true, err
 		}
-		defer release()
 		p := upstreamParams(r.Params)
-		res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
-		if res != nil {
-			// The caller's own copy, which intercept makes private: from
-			// revision 2026-07-28 on, the SDK's client hands every read of
-			// a URI the one result it cached.
-			own := *res
-			res = &own
-		}
-		return res, true, err
+		res, err := flyFeature(ctx, a, c, on, release, method, r.Params.URI, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
+		return ownCopy(res), true, err
 	case *mcp.CompleteRequest:
 		ref := r.Params.Ref
 		detail := map[string]any{"argument": r.Params.Argument.Name}
@@ -404,6 +403,13 @@ func (g *Gateway) featureConn(ctx context.Context, a *featureAudit, c *upConn, c
 // timeout, and records its result (also when the caller has gone away)
 // before the answer goes back.
 func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run func(context.Context) (R, error)) (R, error) {
+	return forwardAsking(ctx, a, c, on, nil, run)
+}
+
+// forwardAsking is forward, where what the upstream asks during the
+// request goes through ask (a flight's), when not nil.
+func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn,
+	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error), run func(context.Context) (R, error)) (R, error) {
 	var zero R
 	upstream := c.cfg.Name
 	a.ev.Decision = "allow"
@@ -417,7 +423,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run fun
 	// Tracked as a call of this caller, as a tool call is: what the
 	// upstream says while serving it goes to this caller, never to another
 	// whose call shares the upstream's session.
-	_, send, done := on.track(ctx, rctx, a.session, a.who.key, nil)
+	_, send, done := on.track(ctx, rctx, a.session, a.who.key, ask)
 	res, err := run(send)
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
 	done(rctx.Err() != nil)
