@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ type Sink interface {
 // entries for their size (a webhook's 413): the stream sends them again at
 // once in halves, down to one record, and goes back to its full batch once
 // it has caught up with the trail. A single record refused so is retried
-// with backoff, as any failure.
+// with backoff, as any failure. A Send that times out (the sink's own
+// timeout, or SendTimeout) is sent again in halves too, after the backoff.
 var ErrBatchTooLarge = errors.New("the sink refused the batch as too large")
 
 // StreamOptions tune Stream. The zero value (or nil) is the default.
@@ -218,7 +220,7 @@ func (s *stream) run(ctx context.Context) {
 	name := s.sink.Name()
 	backoff := s.o.MinBackoff
 	// batch is how many records one Send carries: s.o.Batch, or fewer
-	// while the sink refuses that many as too large.
+	// while the sink refuses that many as too large, or times out on them.
 	batch := s.o.Batch
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
@@ -326,7 +328,17 @@ func (s *stream) run(ctx context.Context) {
 					s.log().Warn("audit sink refused a batch as too large; sending smaller ones", "err", err, "records", batch)
 					continue
 				}
-				s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
+				if timedOut(err) && len(recs) > 1 {
+					// A batch the sink cannot take in time (a slow receiver
+					// or link) would time out for ever, resent whole. It may
+					// have arrived: its records are sent again, in halves.
+					// After the backoff, unlike a 413: a timeout may also
+					// mean an overloaded sink.
+					batch = len(recs) / 2
+					s.log().Warn("audit sink timed out; retrying with smaller batches", "err", err, "backoff", backoff, "records", batch)
+				} else {
+					s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
+				}
 				if !wait(backoff) {
 					return
 				}
@@ -354,6 +366,14 @@ func (s *stream) run(ctx context.Context) {
 		case <-poll.C:
 		}
 	}
+}
+
+// timedOut reports whether a Send failed for a timeout: the sink's own (a
+// webhook client's) or SendTimeout. A refused connection or an error
+// answer is not one.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // Head returns the chain head: the last record's seq and hash.

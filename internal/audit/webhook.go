@@ -40,7 +40,8 @@ type WebhookBody struct {
 // Webhook is a Sink that POSTs records to an HTTP endpoint as JSON,
 // signed with HMAC-SHA256. A 2xx answer is a delivery; anything else
 // (a redirect included: it is not followed) is retried, a 413 (the body
-// over the receiver's limit) with fewer records (ErrBatchTooLarge).
+// over the receiver's limit) with fewer records (ErrBatchTooLarge), and so
+// is a delivery that times out (the receiver or the link too slow for it).
 type Webhook struct {
 	name   string
 	url    string
