@@ -370,8 +370,15 @@ func (s *stream) run(ctx context.Context) {
 
 // timedOut reports whether a Send failed for a timeout: the sink's own (a
 // webhook client's) or SendTimeout. A refused connection or an error
-// answer is not one.
+// answer is not one, nor a connection that could not be made in time (a
+// receiver down or unreachable): smaller batches would not help it, and
+// would leave the stream to catch up on its backlog a record at a time
+// once the receiver is back.
 func timedOut(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -2,15 +2,18 @@ package audit
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 )
 
 // TestTimedOutOnlyForTimeouts: the stream halves a batch whose Send timed
 // out, but not one refused for another reason (a 5xx, a closed port),
-// which a smaller batch would not help.
+// which a smaller batch would not help, nor a connection not made in
+// time.
 func TestTimedOutOnlyForTimeouts(t *testing.T) {
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +32,12 @@ func TestTimedOutOnlyForTimeouts(t *testing.T) {
 	closed.Close()
 
 	short := &WebhookOptions{Client: &http.Client{Timeout: 50 * time.Millisecond}}
+	// A receiver that cannot be reached in time: the connection itself
+	// times out.
+	unreachable := &WebhookOptions{Client: &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+		}}}}
 	entries := []Entry{{Seq: 1, Event: Event{Type: Logout}}}
 	for _, c := range []struct {
 		name string
@@ -41,6 +50,7 @@ func TestTimedOutOnlyForTimeouts(t *testing.T) {
 		{"send deadline", slow.URL, nil, 50 * time.Millisecond, true},
 		{"5xx", failing.URL, short, 0, false},
 		{"refused", closed.URL, short, 0, false},
+		{"dial timeout", slow.URL, unreachable, 0, false},
 	} {
 		w, err := NewWebhook("t", c.url, []byte("s"), c.opts)
 		if err != nil {
