@@ -60,8 +60,9 @@ type StreamOptions struct {
 	// written from then on.
 	FromStart bool
 	// Lease is how long a replica's claim to send a stream lasts without
-	// renewal (it renews at least every PollInterval); another replica
-	// takes the stream over after it. 0 means twice SendTimeout.
+	// renewal (it renews at least every PollInterval, also while it backs
+	// off from a failing sink); another replica takes the stream over
+	// after it. 0 means twice SendTimeout.
 	Lease time.Duration
 }
 
@@ -242,6 +243,31 @@ func (s *stream) run(ctx context.Context) {
 	}
 	poll := time.NewTicker(s.l.poll)
 	defer poll.Stop()
+	// backOff waits d after a failed Send, renewing the claim each poll. A
+	// stream that backs off has a sender: were its claim to run out (the
+	// backoff grows past the lease), another replica would take it over
+	// and start again at MinBackoff, retrying the sink far more often than
+	// the backoff means to. It ends early if the claim was lost (the store
+	// was out of reach for a whole lease); the next claim says who sends.
+	backOff := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+				return true
+			case <-poll.C:
+				// An error is not noted here: the next claim, after the
+				// wait, notes it if it lasts.
+				now := s.l.now()
+				if held, _, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease)); err == nil && !held {
+					return true
+				}
+			}
+		}
+	}
 	started := false
 	for {
 		changed := s.l.changedCh()
@@ -339,7 +365,7 @@ func (s *stream) run(ctx context.Context) {
 				} else {
 					s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
 				}
-				if !wait(backoff) {
+				if !backOff(backoff) {
 					return
 				}
 				backoff = min(2*backoff, s.o.MaxBackoff)

@@ -670,8 +670,8 @@ func TestStreamBegunOnAnEmptyTrail(t *testing.T) {
 
 // TestStreamFailingClearsWhenAnotherReplicaSends: a replica whose sink
 // failed until another replica took the stream over (its lease ran out
-// while it backed off) no longer reports the stream failing: the other
-// one sends it now.
+// while it backed off: here the clock jumps past it) no longer reports
+// the stream failing: the other one sends it now.
 func TestStreamFailingClearsWhenAnotherReplicaSends(t *testing.T) {
 	e := newEnv(t, storetestSQLite, nil)
 	opts := &audit.StreamOptions{MinBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: time.Minute}
