@@ -528,14 +528,20 @@ func flyFeature[R interface {
 	mcp.Result
 	comparable
 }](ctx context.Context, a *featureAudit, c, on *upConn, release func(), method, key string, run func(context.Context) (R, error)) (mcp.Result, error) {
-	if !takesInput(a.session) {
-		defer release()
-		return asResult(forward(ctx, a, c, on, run))
+	if takesInput(a.session) {
+		// A flight outlives its request: it holds one of the caller's
+		// call slots, as a tool call does, which bound how many of the
+		// caller's run at once. With none free, the request runs as one
+		// that cannot ask.
+		if busy, slot := a.g.callSlot(a.who.key); !busy {
+			fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
+			return a.g.fly(ctx, fl, nil, func() { slot(); release() }, func(ctx context.Context) (mcp.Result, error) {
+				return asResult(forwardAsking(ctx, a, c, on, fl.ask, run))
+			})
+		}
 	}
-	fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
-	return a.g.fly(ctx, fl, nil, release, func(ctx context.Context) (mcp.Result, error) {
-		return asResult(forwardAsking(ctx, a, c, on, fl.ask, run))
-	})
+	defer release()
+	return asResult(forward(ctx, a, c, on, run))
 }
 
 // resumeFeature takes a caller's retry of a prompts/get or resources/read

@@ -509,3 +509,26 @@ func TestInputOnRetriesOfFeatures(t *testing.T) {
 		t.Fatalf("recorded %+v", evs)
 	}
 }
+
+// TestFeatureFlightsAreBounded: a prompts/get or resources/read that asks
+// runs on as a flight after its request ended, holding the upstream's
+// request open until the caller answers or the call's bound. A caller
+// that never answers must not park more of them than it may have calls
+// running: the flights beyond its call slots are not left waiting.
+func TestFeatureFlightsAreBounded(t *testing.T) {
+	defer gateway.SetMaxCallsPerCaller(2)()
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	ctx := context.Background()
+	waiting := 0
+	for range 5 {
+		r, err := alice.ReadResource(ctx, &mcp.ReadResourceParams{URI: "note://guarded"})
+		if err == nil && r.NeedsInput() {
+			waiting++
+		}
+	}
+	if waiting > 2 {
+		t.Fatalf("%d reads of one caller wait for input at once; its call slots are 2", waiting)
+	}
+}
