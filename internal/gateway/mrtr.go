@@ -383,7 +383,13 @@ func (fl *flight) match(got mcp.InputResponseMap) (out []answered, shown []strin
 		case *mcp.ElicitParams:
 			if er, ok := res.(*mcp.ElicitResult); ok {
 				r.res = er
-				shown = append(shown, "elicitation: "+er.Action)
+				// The action is the caller's own string: only one of
+				// the protocol's reaches the trail.
+				action := er.Action
+				if action != "accept" && action != "decline" && action != "cancel" {
+					action = "an unknown action"
+				}
+				shown = append(shown, "elicitation: "+action)
 			}
 		case *mcp.CreateMessageParams:
 			var sr *mcp.CreateMessageResult

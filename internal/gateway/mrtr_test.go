@@ -532,3 +532,35 @@ func TestFeatureFlightsAreBounded(t *testing.T) {
 		t.Fatalf("%d reads of one caller wait for input at once; its call slots are 2", waiting)
 	}
 }
+
+// TestRetryActionNotRecordedAsSent: the trail says what kind of answer a
+// retry brought (an elicitation's action) and never its content; the
+// action is the caller's own string, so one that is none of the
+// protocol's actions is not copied into the trail.
+func TestRetryActionNotRecordedAsSent(t *testing.T) {
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	ctx := context.Background()
+	args := map[string]any{"amount": 7}
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	const secret = "accept; my card is 4111-1111-1111-1111"
+	answers := mcp.InputResponseMap{}
+	for id := range first.InputRequests {
+		answers[id] = &mcp.ElicitResult{Action: secret}
+	}
+	if _, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: answers, RequestState: first.RequestState}); err != nil {
+		t.Logf("retry: %v", err)
+	}
+	for _, ev := range e.mem.all() {
+		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, "4111") {
+			t.Errorf("the trail holds what the caller sent as an action: %s", s)
+		}
+	}
+}
