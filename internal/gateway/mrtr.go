@@ -111,6 +111,9 @@ type flight struct {
 	// listed: in table, where a retry finds it. A flight is listed once
 	// it asks (a call that asks nothing costs no entry, and no timer).
 	listed bool
+	// retried: a retry is being taken or waits on the flight; another
+	// is refused meanwhile (retryOf).
+	retried bool
 }
 
 type progressTarget struct {
@@ -453,14 +456,25 @@ func answerKind(res mcp.InputResponse) string {
 
 // retryOf returns the flight a retry names by its request state, if it
 // is the caller's (owner), for the same method, tool, prompt or resource
-// (key) and the same arguments (digest); else nil.
-func (g *Gateway) retryOf(state, owner, method, key, digest string) *flight {
+// (key) and the same arguments (digest), and no other retry has it now;
+// else nil. The retry has the flight until it calls done.
+func (g *Gateway) retryOf(state, owner, method, key, digest string) (fl *flight, done func()) {
 	v, _ := g.flights.Load(state)
-	fl, _ := v.(*flight)
+	fl, _ = v.(*flight)
 	if fl == nil || fl.owner != owner || fl.method != method || fl.key != key || fl.digest != digest {
-		return nil
+		return nil, nil
 	}
-	return fl
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.retried {
+		return nil, nil
+	}
+	fl.retried = true
+	return fl, func() {
+		fl.mu.Lock()
+		defer fl.mu.Unlock()
+		fl.retried = false
+	}
 }
 
 // answerFlight records in (the retry's allow) with what the answers are,
@@ -491,7 +505,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	if argsErr == nil {
 		ev.ArgsDigest = slipverify.Digest(args.canonical)
 	}
-	fl := g.retryOf(req.Params.RequestState, who.key, "tools/call", name, ev.ArgsDigest)
+	fl, retried := g.retryOf(req.Params.RequestState, who.key, "tools/call", name, ev.ArgsDigest)
 	if fl == nil {
 		ev.Correlation, ev.Decision, ev.Policy = slip.NewID(), "deny", PolicyRequestState
 		ev.Reasons = []string{"no call of this caller to " + shown + " with these arguments waits for input under this request state"}
@@ -501,6 +515,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
 			"This call of %s is no longer waiting for your answer (it ended, or it runs on another server). Please call the tool again.", shown)}}}, nil
 	}
+	defer retried()
 	ev.Correlation, ev.SlipID = fl.correlation, fl.slipID
 	d := g.decideAgain(cat, who, name, args)
 	if !d.Allow {
@@ -555,11 +570,12 @@ func flyFeature[R interface {
 // resource, still allowed the upstream's features; recorded
 // (feature.input) before its answers reach the upstream.
 func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upConn, method, key, state string, got mcp.InputResponseMap) (mcp.Result, error) {
-	fl := g.retryOf(state, a.who.key, method, key, a.ev.ArgsDigest)
+	fl, retried := g.retryOf(state, a.who.key, method, key, a.ev.ArgsDigest)
 	if fl == nil {
 		a.ev.Policy = PolicyRequestState
 		return nil, a.deny(ctx, "no request of this caller waits for input under this request state", errNoFlight)
 	}
+	defer retried()
 	a.ev.Correlation = fl.correlation
 	a.ev.Detail["upstream"] = fl.upstream
 	if !slices.ContainsFunc(ups, func(c *upConn) bool { return c.cfg.Name == fl.upstream }) {

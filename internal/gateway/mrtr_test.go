@@ -564,3 +564,88 @@ func TestRetryActionNotRecordedAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoRetriesAtOnce: while one retry of a call waits on it, its
+// answers given to the upstream, a second retry under the same request
+// state is refused at once, recorded as a deny: it neither waits along
+// nor is recorded as bringing answers the upstream never gets.
+func TestTwoRetriesAtOnce(t *testing.T) {
+	answered := make(chan string, 2)
+	hold := make(chan struct{})
+	up := mcp.NewServer(&mcp.Implementation{Name: "holder", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "confirm_hold", Description: "Asks, then works until released"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "Go?", RequestedSchema: schemaOK})
+			if err != nil {
+				return nil, nil, err
+			}
+			answered <- res.Action
+			select {
+			case <-hold:
+			case <-ctx.Done():
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done: " + res.Action}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "confirm_hold"))
+	alice := manualClient(e, "alice")
+	waitFor(t, "confirm_hold listed", func() bool { return slices.Contains(toolNames(t, alice), "confirm_hold") })
+	ctx := context.Background()
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm_hold", Arguments: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	retry := func(action string) *mcp.CallToolParams {
+		answers := mcp.InputResponseMap{}
+		for id := range first.InputRequests {
+			answers[id] = &mcp.ElicitResult{Action: action}
+		}
+		return &mcp.CallToolParams{Name: "confirm_hold", Arguments: map[string]any{}, InputResponses: answers, RequestState: first.RequestState}
+	}
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, err := alice.CallTool(ctx, retry("accept"))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	if got := <-answered; got != "accept" {
+		t.Fatalf("the upstream got %q", got)
+	}
+	second := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, err := alice.CallTool(ctx, retry("decline"))
+		if err != nil {
+			t.Error(err)
+		}
+		second <- res
+	}()
+	select {
+	case res := <-second:
+		if res == nil || !res.IsError || !strings.Contains(text(res), "no longer waiting") {
+			t.Errorf("the second retry: %+v", res)
+		}
+		close(hold)
+	case <-time.After(5 * time.Second):
+		t.Error("the second retry waits along with the first")
+		close(hold)
+		if res := <-second; res != nil && !res.IsError {
+			t.Errorf("the second retry: %q", text(res))
+		}
+	}
+	if res := <-done; res == nil || res.IsError || text(res) != "done: accept" {
+		t.Fatalf("the first retry: %+v", res)
+	}
+	var inputs int
+	for _, ev := range callEvents(t, e, "confirm_hold") {
+		if ev.Type == audit.ToolInput {
+			inputs++
+		}
+	}
+	if inputs != 1 {
+		t.Errorf("%d retries recorded as bringing answers; the upstream got one", inputs)
+	}
+}
