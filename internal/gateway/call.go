@@ -457,8 +457,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		fl.slipID = ev.SlipID
 		call.Ask = fl.ask
 		// The upstream gets a token of the gateway's: the caller's may
-		// change from one retry to the next.
-		call.Progress, call.ProgressToken = fl.relayProgress, fl.id
+		// change from one retry to the next. Not the request state, which
+		// only the caller is to know.
+		call.Progress, call.ProgressToken = fl.relayProgress, slip.NewID()
 		res, err := g.fly(ctx, fl, progressOf(ctx, req), held.take(), func(ctx context.Context) (mcp.Result, error) {
 			return asResult(run(ctx, call))
 		})

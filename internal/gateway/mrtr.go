@@ -166,10 +166,21 @@ var (
 // waits for the answer, as long as ctx (the upstream's request) and the
 // call last.
 func (fl *flight) ask(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error) {
-	switch req.(type) {
+	switch p := req.(type) {
 	case *mcp.ElicitParams:
 		if fl.caps != nil && fl.caps.Elicitation == nil {
 			return nil, errNoElicit
+		}
+		// The modes the caller declared, as the SDK checks them on a
+		// session: none named means form.
+		if c := fl.caps; c != nil {
+			url := p.Mode == "url" || p.Mode == "" && p.URL != ""
+			switch {
+			case url && c.Elicitation.URL == nil:
+				return nil, errors.New(`the caller does not take "url" elicitation`)
+			case !url && c.Elicitation.Form == nil && c.Elicitation.URL != nil:
+				return nil, errors.New(`the caller does not take "form" elicitation`)
+			}
 		}
 	case *mcp.CreateMessageParams:
 		if fl.caps != nil && fl.caps.Sampling == nil {
@@ -328,6 +339,13 @@ func (fl *flight) inputRequired(a *inputAsk) mcp.Result {
 	if !fl.listed {
 		fl.listed = true
 		fl.table.Store(fl.id, fl)
+		select {
+		case <-fl.done:
+			// It ended before it was listed, so its end set no timer to
+			// drop it: set one here.
+			time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
+		default:
+		}
 	}
 	asked := make(mcp.InputRequestMap, len(fl.pending))
 	for id, p := range fl.pending {
@@ -518,10 +536,16 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	defer retried()
 	ev.Correlation, ev.SlipID = fl.correlation, fl.slipID
 	d := g.decideAgain(cat, who, name, args)
+	if e := cat.tools[name]; d.Allow && (e == nil || e.tool.Upstream != fl.upstream) {
+		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{name + " no longer runs on the upstream its call runs on"}}
+	}
 	if !d.Allow {
+		// The deny is recorded before the call ends for it: the call's
+		// result, which its end records, comes after its cause.
 		ev.Decision, ev.Policy, ev.Reasons = "deny", d.Policy, d.Reasons
+		err := g.recorder().Record(ctx, ev)
 		fl.cancel()
-		if err := g.recorder().Record(ctx, ev); err != nil {
+		if err != nil {
 			return nil, g.notRecorded(err)
 		}
 		return refusal(shown), nil
@@ -579,7 +603,7 @@ func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upC
 	a.ev.Correlation = fl.correlation
 	a.ev.Detail["upstream"] = fl.upstream
 	if !slices.ContainsFunc(ups, func(c *upConn) bool { return c.cfg.Name == fl.upstream }) {
-		fl.cancel()
+		defer fl.cancel() // after the deny is recorded, as in resume
 		return nil, a.deny(ctx, "the caller may no longer call a tool of the upstream "+fl.upstream, errNotFound)
 	}
 	in := baseEvent(a.who, audit.FeatureInput, "")

@@ -68,6 +68,13 @@ func askingUpstream(t *testing.T) *httptest.Server {
 			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 2, Message: "after"})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: got}}}, nil, nil
 		})
+	mcp.AddTool(up, &mcp.Tool{Name: "token_confirm", Description: "Asks, then answers with its progress token"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			if _, err := confirm(ctx, req.Session, "Go on?"); err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(req.Params.GetProgressToken())}}}, nil, nil
+		})
 	mcp.AddTool(up, &mcp.Tool{Name: "summarize", Description: "Asks the caller's model"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
@@ -112,7 +119,7 @@ func waitAsking(t *testing.T, cs *mcp.ClientSession) {
 func askingEnv(t *testing.T, timeout time.Duration) *env {
 	us := askingUpstream(t)
 	var ts []store.Tool
-	for _, n := range []string{"confirm", "confirm_twice", "summarize", "progress_confirm"} {
+	for _, n := range []string{"confirm", "confirm_twice", "summarize", "progress_confirm", "token_confirm"} {
 		ts = append(ts, store.Tool{Name: n, Upstream: "up", Roles: []string{"sales-manager"}})
 	}
 	return newEnv(t, envOptions{tools: ts, upstreams: []store.Upstream{{Name: "up", URL: us.URL, CallTimeout: timeout}}})
@@ -647,5 +654,90 @@ func TestTwoRetriesAtOnce(t *testing.T) {
 	}
 	if inputs != 1 {
 		t.Errorf("%d retries recorded as bringing answers; the upstream got one", inputs)
+	}
+}
+
+// TestRequestStateStaysWithTheCaller: the request state is the caller's
+// to know: the upstream's progress token for the call is another.
+func TestRequestStateStaysWithTheCaller(t *testing.T) {
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	waitFor(t, "token_confirm listed", func() bool { return slices.Contains(toolNames(t, alice), "token_confirm") })
+	ctx := context.Background()
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "token_confirm", Arguments: map[string]any{}})
+	if err != nil || !first.NeedsInput() {
+		t.Fatalf("first answer: %v %v", err, first)
+	}
+	answers := mcp.InputResponseMap{}
+	for id := range first.InputRequests {
+		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
+	}
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "token_confirm", Arguments: map[string]any{}, InputResponses: answers, RequestState: first.RequestState})
+	if err != nil || res.IsError {
+		t.Fatalf("retry: %v %v", err, res)
+	}
+	if got := text(res); got == "" || got == "<nil>" || got == first.RequestState {
+		t.Fatalf("the upstream's progress token %q (request state %q)", got, first.RequestState)
+	}
+}
+
+// TestElicitationModeTheCallerTakes: a caller that declared only URL
+// elicitation is not asked to fill in a form: the upstream is told, as the
+// SDK tells it on a session.
+func TestElicitationModeTheCallerTakes(t *testing.T) {
+	e := askingEnv(t, 0)
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+		Capabilities:   &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return nil, errors.New("not asked here")
+		},
+	})
+	waitAsking(t, cs)
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
+	if err == nil && (res.NeedsInput() || !res.IsError) {
+		t.Fatalf("answer: needs input %v, %q", res.NeedsInput(), text(res))
+	}
+}
+
+// TestRetryDeniedAfterRolesChange: a retry is decided again; one the
+// person's roles no longer allow is refused, its deny recorded before the
+// call it ends records its result.
+func TestRetryDeniedAfterRolesChange(t *testing.T) {
+	e := askingEnv(t, 0)
+	alice := manualClient(e, "alice")
+	waitAsking(t, alice)
+	ctx := context.Background()
+	args := map[string]any{"amount": 7}
+	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
+	if err != nil || !first.NeedsInput() {
+		t.Fatalf("first answer: %v %v", err, first)
+	}
+	if err := e.st.Users().Update(ctx, "alice", func(u store.User) (store.User, error) { u.Roles = nil; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	answers := mcp.InputResponseMap{}
+	for id := range first.InputRequests {
+		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
+	}
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: answers, RequestState: first.RequestState})
+	if err != nil || !res.IsError || !strings.Contains(text(res), "don't have access") {
+		t.Fatalf("retry: %v %v", err, res)
+	}
+	waitFor(t, "the call's result", func() bool {
+		evs := callEvents(t, e, "confirm")
+		return evs[len(evs)-1].Type == audit.ToolResult
+	})
+	var got []string
+	for _, ev := range callEvents(t, e, "confirm") {
+		got = append(got, ev.Type+":"+ev.Decision+ev.Status)
+	}
+	want := []string{"tool.decision:allow", "slip.minted:", "slip.redeemed:ok", "tool.decision:deny", "tool.result:error"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
 	}
 }
