@@ -312,13 +312,7 @@ func TestRetryNeverComes(t *testing.T) {
 	waitAsking(t, alice)
 	ctx := context.Background()
 	args := map[string]any{"amount": 5}
-	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.NeedsInput() {
-		t.Fatalf("first answer: %q", text(first))
-	}
+	first := askFirst(t, alice, &mcp.CallToolParams{Name: "confirm", Arguments: args})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		evs := callEvents(t, e, "confirm")
@@ -354,13 +348,7 @@ func TestCloseEndsAFlight(t *testing.T) {
 	e := askingEnv(t, 0)
 	alice := manualClient(e, "alice")
 	waitAsking(t, alice)
-	first, err := alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.NeedsInput() {
-		t.Fatalf("first answer: %q", text(first))
-	}
+	askFirst(t, alice, &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
 	closed := make(chan struct{})
 	go func() {
 		e.gw.Close()
@@ -415,17 +403,8 @@ func TestProgressAcrossRetries(t *testing.T) {
 	})
 	waitAsking(t, cs)
 	ctx := context.Background()
-	first, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "first"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.NeedsInput() {
-		t.Fatalf("first answer: %q", text(first))
-	}
-	answers := mcp.InputResponseMap{}
-	for id := range first.InputRequests {
-		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
-	}
+	first := askFirst(t, cs, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "first"}})
+	answers := acceptAll(first)
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "retry"},
 		InputResponses: answers, RequestState: first.RequestState})
 	if err != nil {
@@ -550,13 +529,7 @@ func TestRetryActionNotRecordedAsSent(t *testing.T) {
 	waitAsking(t, alice)
 	ctx := context.Background()
 	args := map[string]any{"amount": 7}
-	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.NeedsInput() {
-		t.Fatalf("first answer: %q", text(first))
-	}
+	first := askFirst(t, alice, &mcp.CallToolParams{Name: "confirm", Arguments: args})
 	const secret = "accept; my card is 4111-1111-1111-1111"
 	answers := mcp.InputResponseMap{}
 	for id := range first.InputRequests {
@@ -597,13 +570,7 @@ func TestTwoRetriesAtOnce(t *testing.T) {
 	alice := manualClient(e, "alice")
 	waitFor(t, "confirm_hold listed", func() bool { return slices.Contains(toolNames(t, alice), "confirm_hold") })
 	ctx := context.Background()
-	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm_hold", Arguments: map[string]any{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.NeedsInput() {
-		t.Fatalf("first answer: %q", text(first))
-	}
+	first := askFirst(t, alice, &mcp.CallToolParams{Name: "confirm_hold", Arguments: map[string]any{}})
 	retry := func(action string) *mcp.CallToolParams {
 		answers := mcp.InputResponseMap{}
 		for id := range first.InputRequests {
@@ -665,14 +632,8 @@ func TestRequestStateStaysWithTheCaller(t *testing.T) {
 	waitAsking(t, alice)
 	waitFor(t, "token_confirm listed", func() bool { return slices.Contains(toolNames(t, alice), "token_confirm") })
 	ctx := context.Background()
-	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "token_confirm", Arguments: map[string]any{}})
-	if err != nil || !first.NeedsInput() {
-		t.Fatalf("first answer: %v %v", err, first)
-	}
-	answers := mcp.InputResponseMap{}
-	for id := range first.InputRequests {
-		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
-	}
+	first := askFirst(t, alice, &mcp.CallToolParams{Name: "token_confirm", Arguments: map[string]any{}})
+	answers := acceptAll(first)
 	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "token_confirm", Arguments: map[string]any{}, InputResponses: answers, RequestState: first.RequestState})
 	if err != nil || res.IsError {
 		t.Fatalf("retry: %v %v", err, res)
@@ -710,20 +671,14 @@ func TestRetryDeniedAfterRolesChange(t *testing.T) {
 	waitAsking(t, alice)
 	ctx := context.Background()
 	args := map[string]any{"amount": 7}
-	first, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args})
-	if err != nil || !first.NeedsInput() {
-		t.Fatalf("first answer: %v %v", err, first)
-	}
+	first := askFirst(t, alice, &mcp.CallToolParams{Name: "confirm", Arguments: args})
 	if err := e.st.Users().Update(ctx, "alice", func(u store.User) (store.User, error) { u.Roles = nil; return u, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.gw.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	answers := mcp.InputResponseMap{}
-	for id := range first.InputRequests {
-		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
-	}
+	answers := acceptAll(first)
 	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "confirm", Arguments: args, InputResponses: answers, RequestState: first.RequestState})
 	if err != nil || !res.IsError || !strings.Contains(text(res), "don't have access") {
 		t.Fatalf("retry: %v %v", err, res)
@@ -740,4 +695,26 @@ func TestRetryDeniedAfterRolesChange(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
+}
+
+// askFirst calls a tool that asks, and returns its input-required answer.
+func askFirst(t *testing.T, cs *mcp.ClientSession, p *mcp.CallToolParams) *mcp.CallToolResult {
+	t.Helper()
+	first, err := cs.CallTool(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() {
+		t.Fatalf("first answer: %q", text(first))
+	}
+	return first
+}
+
+// acceptAll answers each question of first: accept, ok.
+func acceptAll(first *mcp.CallToolResult) mcp.InputResponseMap {
+	answers := mcp.InputResponseMap{}
+	for id := range first.InputRequests {
+		answers[id] = &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}
+	}
+	return answers
 }
