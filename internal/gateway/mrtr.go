@@ -503,6 +503,15 @@ func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, 
 	if in.Detail == nil {
 		in.Detail = map[string]any{}
 	}
+	select {
+	case <-fl.done:
+		// The call ended before the answers came (its bound, its upstream
+		// gave up): the retry fetches its outcome, and the trail does not
+		// say answers were passed on.
+		out, answers = nil, nil
+		in.Detail["call_ended"] = true
+	default:
+	}
 	in.Detail["answers"] = answers
 	if err := g.recorder().Record(ctx, in); err != nil {
 		return nil, g.notRecorded(err)

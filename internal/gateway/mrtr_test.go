@@ -339,6 +339,12 @@ func TestRetryNeverComes(t *testing.T) {
 	if !res.IsError || !strings.Contains(text(res), "did not answer within") {
 		t.Fatalf("late retry: %v %q", res.IsError, text(res))
 	}
+	// The trail does not say the late answer was passed on.
+	evs := callEvents(t, e, "confirm")
+	in := evs[len(evs)-1]
+	if in.Type != audit.ToolInput || in.Detail["call_ended"] != true || len(in.Detail["answers"].([]string)) != 0 {
+		t.Fatalf("the late retry recorded %+v", in)
+	}
 }
 
 // TestCloseEndsAFlight: a call waiting for its caller's answer ends when
