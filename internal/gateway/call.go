@@ -308,13 +308,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{"unknown tool: not a tool name"}}
 	case argsErr != nil:
 		d = policy.Decision{Policy: PolicyBadArguments, Reasons: []string{argsReason(argsErr, quote)}}
-	case e != nil && e.withheld != "":
-		d = policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
 	default:
-		d = cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
-		if d.Allow && !who.scopes.allows(name) {
-			d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
-		}
+		d = decide(cat, who, e, name, args)
 		// The arguments of a call the policy allows never run unchecked
 		// against the tool's schema; nor are they checked for a tool the
 		// caller may not call (a refusal then costs what an unknown
@@ -820,4 +815,18 @@ func sdkUnmarshal(data []byte, v any) error {
 // for some arguments, whatever the token's scope.
 func (c *catalogue) mayCall(who *caller, tool string) bool {
 	return c.tools[tool].callable() && slices.Contains(c.policy.Visible(who.principal, who.agent), tool)
+}
+
+// decide is the decision on a call of the tool name (its entry e, nil
+// for none) with args, by who: a tool withheld, the policy, the token's
+// scope. A call and its retries (mrtr.go) are decided by it.
+func decide(cat *catalogue, who *caller, e *entry, name string, args callArgs) policy.Decision {
+	if e != nil && e.withheld != "" {
+		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
+	}
+	d := cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
+	if d.Allow && !who.scopes.allows(name) {
+		d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
+	}
+	return d
 }

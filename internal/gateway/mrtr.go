@@ -544,8 +544,9 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	}
 	defer retried()
 	ev.Correlation, ev.SlipID = fl.correlation, fl.slipID
-	d := g.decideAgain(cat, who, name, args)
-	if e := cat.tools[name]; d.Allow && (e == nil || e.tool.Upstream != fl.upstream) {
+	e := cat.tools[name]
+	d := decide(cat, who, e, name, args)
+	if d.Allow && (e == nil || e.tool.Upstream != fl.upstream) {
 		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{name + " no longer runs on the upstream its call runs on"}}
 	}
 	if !d.Allow {
@@ -632,18 +633,4 @@ func ownCopy(res mcp.Result) mcp.Result {
 		return &own
 	}
 	return res
-}
-
-// decideAgain decides a retry as its call was decided: the policy, the
-// token's scope, a tool withheld since.
-func (g *Gateway) decideAgain(cat *catalogue, who *caller, name string, args callArgs) policy.Decision {
-	e := cat.tools[name]
-	if e != nil && e.withheld != "" {
-		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
-	}
-	d := cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
-	if d.Allow && !who.scopes.allows(name) {
-		d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
-	}
-	return d
 }
