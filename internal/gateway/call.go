@@ -442,8 +442,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		default:
 			res, err = g.backend(e).Call(ctx, token, call)
 		}
-		return g.finish(ctx, finishing{e: e, name: name, claims: &claims, httpStatus: &httpStatus,
-			args: args, quote: quote, result: result}, res, err)
+		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, claims: &claims,
+			httpStatus: &httpStatus, args: args, quote: quote, result: result}, res, err)
 	}
 	if on != nil && notServed == nil && takesInput(req.Session) {
 		// A caller on a revision without server-to-client requests
@@ -468,13 +468,14 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 
 // finishing is what finish needs of the call it ends.
 type finishing struct {
-	e          *entry
-	name       string
-	claims     *slipverify.Claims
-	httpStatus *int
-	args       callArgs
-	quote      bool
-	result     func(status string, extra map[string]any) audit.Event
+	e           *entry
+	name        string
+	correlation string
+	claims      *slipverify.Claims
+	httpStatus  *int
+	args        callArgs
+	quote       bool
+	result      func(status string, extra map[string]any) audit.Event
 }
 
 // finish records the result of a call that ran (res, or err) and returns
@@ -526,7 +527,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		if errors.As(err, &late) {
 			status, msg = "timeout", "gateway: tool call timed out"
 		}
-		g.logger().Warn(msg, "tool", name, "correlation", result("", nil).Correlation, "err", err)
+		g.logger().Warn(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": args.unquoted(err.Error(), quote)})); aerr != nil {
 			return nil, g.notRecorded(aerr)
 		}

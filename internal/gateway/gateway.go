@@ -93,7 +93,6 @@ type Gateway struct {
 	// (sessions.go); guarded by viewsMu.
 	byCaller map[string][]*mcp.ServerSession
 
-	// How many calls each caller has running (callslots.go).
 	// flights are the calls running on after their request ended, by
 	// request state (mrtr.go).
 	flights sync.Map
@@ -104,8 +103,10 @@ type Gateway struct {
 	flyMu     sync.Mutex
 	flyClosed bool
 	flying    sync.WaitGroup
-	slotsMu   sync.Mutex
-	slots     map[string]int
+
+	// How many calls each caller has running (callslots.go).
+	slotsMu sync.Mutex
+	slots   map[string]int
 
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex

@@ -48,8 +48,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// PolicyRequestState: a tools/call retry whose request state names no
-// call of this caller waiting for input (mrtr.go).
+// PolicyRequestState: a retry (tools/call, prompts/get, resources/read)
+// whose request state names no request of this caller waiting for input.
+
+// askFunc puts what an upstream asks to its caller and returns the
+// answer (tools.Call.Ask, flight.ask).
+type askFunc = func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)
+
 const PolicyRequestState = "request-state"
 
 // flightLinger is how long a flight's outcome waits for a retry to fetch
@@ -73,11 +78,7 @@ func (h *holds) release() {
 func (h *holds) take() func() {
 	taken := *h
 	*h = nil
-	return func() {
-		for _, f := range taken {
-			f()
-		}
-	}
+	return taken.release
 }
 
 // flight is a call of a caller that takes input on retries (takesInput),
@@ -166,25 +167,24 @@ var (
 // waits for the answer, as long as ctx (the upstream's request) and the
 // call last.
 func (fl *flight) ask(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error) {
-	switch p := req.(type) {
-	case *mcp.ElicitParams:
-		if fl.caps != nil && fl.caps.Elicitation == nil {
-			return nil, errNoElicit
-		}
-		// The modes the caller declared, as the SDK checks them on a
-		// session: none named means form.
-		if c := fl.caps; c != nil {
+	// What the caller declared it takes, checked as the SDK checks it on
+	// a session (an elicitation that names no mode is a form).
+	if c := fl.caps; c != nil {
+		switch p := req.(type) {
+		case *mcp.ElicitParams:
 			url := p.Mode == "url" || p.Mode == "" && p.URL != ""
 			switch {
+			case c.Elicitation == nil:
+				return nil, errNoElicit
 			case url && c.Elicitation.URL == nil:
 				return nil, errors.New(`the caller does not take "url" elicitation`)
 			case !url && c.Elicitation.Form == nil && c.Elicitation.URL != nil:
 				return nil, errors.New(`the caller does not take "form" elicitation`)
 			}
-		}
-	case *mcp.CreateMessageParams:
-		if fl.caps != nil && fl.caps.Sampling == nil {
-			return nil, errNoSampling
+		case *mcp.CreateMessageParams:
+			if c.Sampling == nil {
+				return nil, errNoSampling
+			}
 		}
 	}
 	a := &inputAsk{req: req, reply: make(chan inputReply, 1)}
@@ -261,7 +261,7 @@ func (g *Gateway) fly(ctx context.Context, fl *flight, progress *progressTarget,
 		listed := fl.listed
 		fl.mu.Unlock()
 		if listed {
-			time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
+			fl.unlistLater()
 		}
 	}()
 	return g.await(ctx, fl, progress)
@@ -298,8 +298,7 @@ func (g *Gateway) await(ctx context.Context, fl *flight, progress *progressTarge
 	}
 	select {
 	case <-fl.done: // ended while nobody waited: what it asked is moot
-		fl.table.CompareAndDelete(fl.id, fl)
-		return fl.res, fl.err
+		return fl.outcome()
 	default:
 	}
 	if r := fl.inputRequired(nil); r != nil {
@@ -307,14 +306,25 @@ func (g *Gateway) await(ctx context.Context, fl *flight, progress *progressTarge
 	}
 	select {
 	case <-fl.done:
-		fl.table.CompareAndDelete(fl.id, fl)
-		return fl.res, fl.err
+		return fl.outcome()
 	case a := <-fl.asks:
 		return fl.inputRequired(a), nil
 	case <-ctx.Done():
 		fl.cancel()
 		return nil, ctx.Err()
 	}
+}
+
+// unlistLater drops the ended flight from the table after flightLinger,
+// if no retry fetched its outcome first.
+func (fl *flight) unlistLater() {
+	time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
+}
+
+// outcome is the ended flight's answer, fetched: it leaves the table.
+func (fl *flight) outcome() (mcp.Result, error) {
+	fl.table.CompareAndDelete(fl.id, fl)
+	return fl.res, fl.err
 }
 
 // inputRequired adds a (if not nil) and whatever else the upstream asks
@@ -343,7 +353,7 @@ func (fl *flight) inputRequired(a *inputAsk) mcp.Result {
 		case <-fl.done:
 			// It ended before it was listed, so its end set no timer to
 			// drop it: set one here.
-			time.AfterFunc(flightLinger, func() { fl.table.CompareAndDelete(fl.id, fl) })
+			fl.unlistLater()
 		default:
 		}
 	}

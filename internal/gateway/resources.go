@@ -408,8 +408,7 @@ func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run fun
 
 // forwardAsking is forward, where what the upstream asks during the
 // request goes through ask (a flight's), when not nil.
-func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn,
-	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error), run func(context.Context) (R, error)) (R, error) {
+func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, ask askFunc, run func(context.Context) (R, error)) (R, error) {
 	var zero R
 	upstream := c.cfg.Name
 	a.ev.Decision = "allow"

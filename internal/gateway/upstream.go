@@ -108,7 +108,7 @@ type inflightCall struct {
 	caller  string // tools.Call.Caller
 	// ask, when not nil, takes the upstream's requests in place of
 	// session (tools.Call.Ask).
-	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)
+	ask askFunc
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so
 	// the upstream may still be working on it.
@@ -230,8 +230,7 @@ func (c *upConn) begin(f *inflightCall) {
 // done, which takes the call off c; abandoned is whether the caller
 // stopped waiting, or the request passed its bound, before the upstream
 // answered. ctx is the caller's, where messages are relayed.
-func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string,
-	ask func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)) (f *inflightCall, send context.Context, done func(abandoned bool)) {
+func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string, ask askFunc) (f *inflightCall, send context.Context, done func(abandoned bool)) {
 	f = &inflightCall{ctx: ctx, session: session, caller: caller, ask: ask}
 	c.begin(f)
 	tag := slip.NewID()
