@@ -191,6 +191,7 @@ func (s *DB) insertAudit(ctx context.Context, tx *sql.Tx, recs []store.AuditReco
 
 func (s *DB) insertAuditEach(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
 	q := "INSERT INTO audit_log (" + auditColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	ctx = s.stmtCtx(ctx, tx)
 	st, err := s.stmtFor(ctx, tx, q)
 	if err == nil && st == nil {
 		st, err = tx.PrepareContext(ctx, q) // not cached yet; closed with tx

@@ -99,8 +99,28 @@ func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, erro
 	return nil, nil
 }
 
+// stmtCtx is the context a statement runs in on on: ctx itself, or on a
+// one-writer engine (SQLite) inside a transaction, ctx without its end.
+//
+// There such a transaction holds the database's write lock from its BEGIN
+// (immediate), which waits under the caller's context; its statements then
+// run in this process on pages no one else may write, and wait for no one,
+// so a cancellation has nothing to cut short. The driver watches the
+// context of each statement that has an end with a goroutine of its own:
+// on an audit commit that was two thirds of the goroutines a tool call
+// started (13 of 22 at one client, by a runtime trace), each one a hand-off
+// of a core for nothing. The transaction's COMMIT still runs under the
+// context BeginTx was given.
+func (s *DB) stmtCtx(ctx context.Context, on querier) context.Context {
+	if _, inTx := on.(*sql.Tx); inTx && s.dialect.OneWriter {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // execCached runs q (rebound here) through the statement cache on on.
 func (s *DB) execCached(ctx context.Context, on querier, q string, args ...any) (sql.Result, error) {
+	ctx = s.stmtCtx(ctx, on)
 	q = s.Rebind(q)
 	st, err := s.stmtFor(ctx, on, q)
 	if err != nil {
@@ -115,6 +135,7 @@ func (s *DB) execCached(ctx context.Context, on querier, q string, args ...any) 
 // queryRowCached runs q (rebound here) through the statement cache on on.
 // A preparation error is returned by the row's Scan.
 func (s *DB) queryRowCached(ctx context.Context, on querier, q string, args ...any) rowScanner {
+	ctx = s.stmtCtx(ctx, on)
 	q = s.Rebind(q)
 	st, err := s.stmtFor(ctx, on, q)
 	if err != nil {
