@@ -359,6 +359,9 @@ func (e *eventBarriers) next() {
 	}
 	if len(data) > 0 && (name == "" || name == "message") {
 		k := kind(data)
+		if k == kindResponse && e.req != nil {
+			markAnswered(e.req.Context())
+		}
 		if bar := e.s.beforeKind(k, data); bar != nil {
 			if raw, err := jsonrpc.EncodeMessage(bar); err == nil {
 				e.out = append(append(append(e.out, "data: "...), raw...), "\n\n"...)

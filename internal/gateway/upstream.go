@@ -488,7 +488,9 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		}
 		// Answers are bounded (upstreambody.go) beneath the barriers,
 		// which bound each event of a stream.
-		hc = &http.Client{Transport: barrierTripper{base: boundedBodies{base: hc.Transport}, b: bars}, CheckRedirect: noRedirects}
+		// Around them all, each request runs under a context that lets an
+		// answered one keep its connection (keepconn.go).
+		hc = &http.Client{Transport: keepConns{base: barrierTripper{base: boundedBodies{base: hc.Transport}, b: bars}}, CheckRedirect: noRedirects}
 		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return nil, nil, errors.New("upstream has neither a command nor a URL")
