@@ -10,7 +10,8 @@ import (
 
 // benchSet builds the issue's scale: 10,000 tools and 1,000 roles, each tool
 // granted to three roles, and a user holding five of them. Tool "tool-cond"
-// carries a condition over both args and a principal attribute.
+// carries a condition over both args and a principal attribute, and
+// "tool-cond-wider" one with arithmetic and set operators.
 func benchSet(b *testing.B) (*Set, Principal) {
 	b.Helper()
 	const tools, roles = 10_000, 1_000
@@ -25,6 +26,12 @@ func benchSet(b *testing.B) (*Set, Principal) {
 		Tool:  "tool-cond",
 		Roles: []string{"role-999"},
 		When:  `context.args.amount <= 50 && principal.region == "emea"`,
+	}, Rule{
+		// Arithmetic, a set operation and an entity test: decided by
+		// Cedar until the fast path took them.
+		Tool:  "tool-cond-wider",
+		Roles: []string{"role-999"},
+		When:  `context.args.amount * 2 - 10 <= 100 && principal.roles.containsAny(["role-999", "role-998"]) && principal is User`,
 	})
 	s := mustCompile(b, rules)
 	p := Principal{
@@ -49,6 +56,7 @@ func BenchmarkDecide(b *testing.B) {
 		{"no-condition", Request{Principal: p, Agent: agent, Tool: "tool-00999"}},
 		{"no-condition-denied", Request{Principal: p, Agent: agent, Tool: "tool-00001"}},
 		{"condition", Request{Principal: p, Agent: agent, Tool: "tool-cond", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
+		{"condition-wider", Request{Principal: p, Agent: agent, Tool: "tool-cond-wider", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 	}
 	for _, tc := range cases {
 		if d := s.Decide(tc.req); d.Allow == (tc.name == "no-condition-denied") {

@@ -345,6 +345,9 @@ type principalEntry struct {
 	entities cedar.EntityMap // read only once built
 }
 
+// principalEntities is the person as Cedar's one entity of a request: with
+// attributes, and no parent (the fast path's `in` relies on that: see
+// fast.go).
 func principalEntities(p Principal) (cedar.EntityUID, cedar.EntityMap) {
 	e := principalMemo.get(principalKey(p), func() principalEntry {
 		uid := cedar.NewEntityUID("User", cedar.String(p.Subject))

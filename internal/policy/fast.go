@@ -1,19 +1,23 @@
 package policy
 
 // A condition written in the common subset of Cedar — &&, ||, !, if, ==,
-// !=, the four orderings over Longs, like, has, attribute access,
-// .contains on the person's roles or a set of literals, and literals — is
-// also compiled into a tree of Go closures that reads the person, the
-// agent and the arguments where they are, without building Cedar records
-// for them. Building those records and Cedar's evaluator cost about 30
-// allocations a decision, and the garbage they leave is what set the p99.
+// !=, the four orderings and +, - and * over Longs, like, has, attribute
+// access, .contains, .containsAll, .containsAny and .isEmpty on the
+// person's roles or a set of literals, in and is over entities, and
+// literals — is also compiled into a tree of Go closures that reads the
+// person, the agent and the arguments where they are, without building
+// Cedar records for them. Building those records and Cedar's evaluator
+// cost about 30 allocations a decision, and the garbage they leave is what
+// set the p99.
 //
 // The closures only ever answer when Cedar would answer the same without
-// an error; on anything else (a missing attribute, a type mismatch, a
-// decimal, an argument that is a list, an operator outside the subset)
-// they give up and the condition is evaluated by Cedar, which then also
-// writes the error's reason. The differential tests compare both on random
-// expressions and inputs.
+// an error; on anything else (a missing attribute, a type mismatch, an
+// overflow, a decimal, an argument that is a list, an operator outside
+// the subset) they give up and the condition is evaluated by Cedar, which
+// then also writes the error's reason. The differential tests compare both
+// on random expressions and inputs. `in` relies on no entity of a request
+// having a parent (principalEntities gives the person none): it is
+// equality, or membership in a set of entities.
 
 import (
 	"encoding/json"
@@ -175,22 +179,165 @@ func compileFast(n ast.IsNode) fastExpr {
 		return fastAttr(n.Arg, string(n.Value), true)
 	case ast.NodeTypeContains:
 		return fastBoth(n.Left, n.Right, func(e *fastEnv, set, x fastValue) (fastValue, bool) {
-			if !scalar(x.kind) {
+			if !scalar(x.kind) || !isSet(set.kind) {
 				return fastValue{}, false
 			}
-			found := false
-			switch set.kind {
-			case fastRoles:
-				found = x.kind == fastString && slices.Contains(e.roles, x.s)
-			case fastSet:
-				found = slices.ContainsFunc(set.set, func(el fastValue) bool { return equalScalars(el, x) })
-			default:
-				return fastValue{}, false
-			}
-			return fastValue{kind: fastBool, b: found}, true
+			return fastValue{kind: fastBool, b: setHas(e, set, x)}, true
 		})
+	case ast.NodeTypeContainsAll:
+		return fastSets(n.Left, n.Right, false)
+	case ast.NodeTypeContainsAny:
+		return fastSets(n.Left, n.Right, true)
+	case ast.NodeTypeIsEmpty:
+		return fastSetOf(n.Arg, func(e *fastEnv, set fastValue) (fastValue, bool) {
+			empty := len(set.set) == 0
+			if set.kind == fastRoles {
+				empty = len(e.roles) == 0
+			}
+			return fastValue{kind: fastBool, b: empty}, true
+		})
+	case ast.NodeTypeAdd:
+		return fastArith(n.Left, n.Right, addLongs)
+	case ast.NodeTypeSub:
+		return fastArith(n.Left, n.Right, subLongs)
+	case ast.NodeTypeMult:
+		return fastArith(n.Left, n.Right, mulLongs)
+	case ast.NodeTypeIn:
+		return fastBoth(n.Left, n.Right, func(_ *fastEnv, l, r fastValue) (fastValue, bool) {
+			if l.kind != fastEntity {
+				return fastValue{}, false
+			}
+			return entityIn(l, r)
+		})
+	case ast.NodeTypeIs:
+		typ := string(n.EntityType)
+		return fastUnary(n.Left, fastEntity, func(v fastValue) (fastValue, bool) {
+			return fastValue{kind: fastBool, b: v.s == typ}, true
+		})
+	case ast.NodeTypeIsIn:
+		typ := string(n.EntityType)
+		l, r := compileFast(n.Left), compileFast(n.Entity)
+		if l == nil || r == nil {
+			return nil
+		}
+		return func(e *fastEnv) (fastValue, bool) {
+			lv, ok := l(e)
+			if !ok || lv.kind != fastEntity {
+				return fastValue{}, false
+			}
+			if lv.s != typ { // Cedar does not read the right side then
+				return fastValue{kind: fastBool}, true
+			}
+			rv, ok := r(e)
+			if !ok {
+				return fastValue{}, false
+			}
+			return entityIn(lv, rv)
+		}
 	}
 	return nil
+}
+
+// isSet reports whether a value of kind k is a set: the person's roles or
+// a set literal.
+func isSet(k fastKind) bool { return k == fastRoles || k == fastSet }
+
+// setHas is Cedar's membership of the scalar x in set (isSet).
+func setHas(e *fastEnv, set, x fastValue) bool {
+	if set.kind == fastRoles {
+		return x.kind == fastString && slices.Contains(e.roles, x.s)
+	}
+	return slices.ContainsFunc(set.set, func(el fastValue) bool { return equalScalars(el, x) })
+}
+
+// fastSetOf compiles an operator of one operand that must be a set.
+func fastSetOf(arg ast.IsNode, op func(e *fastEnv, set fastValue) (fastValue, bool)) fastExpr {
+	a := compileFast(arg)
+	if a == nil {
+		return nil
+	}
+	return func(e *fastEnv) (fastValue, bool) {
+		v, ok := a(e)
+		if !ok || !isSet(v.kind) {
+			return fastValue{}, false
+		}
+		return op(e, v)
+	}
+}
+
+// fastSets is left.containsAll(right) (anyOf false) or
+// left.containsAny(right) (anyOf true), both operands sets.
+func fastSets(left, right ast.IsNode, anyOf bool) fastExpr {
+	return fastBoth(left, right, func(e *fastEnv, l, r fastValue) (fastValue, bool) {
+		if !isSet(l.kind) || !isSet(r.kind) {
+			return fastValue{}, false
+		}
+		in := func(x fastValue) bool { return setHas(e, l, x) }
+		var found bool
+		if r.kind == fastRoles {
+			found = slices.ContainsFunc(e.roles, func(s string) bool { return in(fastValue{kind: fastString, s: s}) == anyOf })
+		} else {
+			found = slices.ContainsFunc(r.set, func(x fastValue) bool { return in(x) == anyOf })
+		}
+		// containsAny: one member found; containsAll: none missing.
+		return fastValue{kind: fastBool, b: found == anyOf}, true
+	})
+}
+
+// entityIn is Cedar's `in` of the entity l in r, an entity or a set of
+// entities. No entity the request holds has a parent, so it is equality,
+// or membership.
+func entityIn(l, r fastValue) (fastValue, bool) {
+	switch r.kind {
+	case fastEntity:
+		return fastValue{kind: fastBool, b: equalScalars(l, r)}, true
+	case fastSet:
+		found := false
+		for _, el := range r.set {
+			if el.kind != fastEntity { // Cedar: a type error
+				return fastValue{}, false
+			}
+			found = found || equalScalars(l, el)
+		}
+		return fastValue{kind: fastBool, b: found}, true
+	}
+	return fastValue{}, false // the roles (strings), or not a set: Cedar decides
+}
+
+// fastArith is a Long operator; an operand that is not a Long, or an
+// overflow (a Cedar error), is left to Cedar.
+func fastArith(left, right ast.IsNode, op func(l, r int64) (int64, bool)) fastExpr {
+	return fastBoth(left, right, func(_ *fastEnv, lv, rv fastValue) (fastValue, bool) {
+		if lv.kind != fastLong || rv.kind != fastLong {
+			return fastValue{}, false
+		}
+		n, ok := op(lv.n, rv.n)
+		if !ok {
+			return fastValue{}, false
+		}
+		return fastValue{kind: fastLong, n: n}, true
+	})
+}
+
+func addLongs(l, r int64) (int64, bool) {
+	s := l + r
+	return s, (l^s)&(r^s) >= 0
+}
+
+func subLongs(l, r int64) (int64, bool) {
+	s := l - r
+	return s, (l^r)&(l^s) >= 0
+}
+
+func mulLongs(l, r int64) (int64, bool) {
+	if l == 0 || r == 0 {
+		return 0, true
+	}
+	p := l * r
+	if p/r != l || (l == -1 && r == math.MinInt64) || (r == -1 && l == math.MinInt64) {
+		return 0, false
+	}
+	return p, true
 }
 
 // fastLogic is && (or false) and || (or true): the right operand is

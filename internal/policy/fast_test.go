@@ -155,6 +155,11 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 		`if context.args.amount > -10 then true else false`,
 		`principal.region like "e*" && context.agent.client_id like "acme-*"`,
 		`["emea", "amer"].contains(principal.region) && [1, 2, 3].contains(context.args.n)`,
+		`context.args.amount * context.args.count - 5 <= 1000 + 1`,
+		`principal.roles.containsAny(["finance", "audit"]) && !principal.roles.isEmpty()`,
+		`["finance", "audit"].containsAll(principal.roles)`,
+		`principal is User && principal in [User::"alice", User::"bob"] && resource in Tool::"sales_report"`,
+		`principal is User in User::"alice"`,
 	} {
 		c, err := compileCondition(src)
 		if err != nil {
@@ -164,7 +169,8 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 			t.Errorf("%s: no fast path", src)
 		}
 	}
-	for _, src := range []string{`context.args.amount + 1 > 2`, `context.args.price < decimal("1.5")`, `principal in Group::"sales"`} {
+	for _, src := range []string{`context.args.price < decimal("1.5")`, `ip("10.0.0.1").isInRange(ip("10.0.0.0/8"))`, `principal.hasTag("x")`,
+		`{a: 1} == context.args`, `[[1]].contains([1])`} {
 		c, err := compileCondition(src)
 		if err != nil {
 			t.Fatal(err)

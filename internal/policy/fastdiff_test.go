@@ -97,6 +97,12 @@ func (g dgen) term(depth int) string {
 	case 5:
 		return "-" + g.pick("context.args.n", "context.args.x", "principal.n", "context.args.a.x", "(-9223372036854775807 - 1)", "context.args.big", "context.args.small")
 	case 6:
+		if g.r.IntN(3) == 0 {
+			// Arithmetic, at the edges of 64 bits too (Cedar errs on an
+			// overflow; the fast path defers to it).
+			return "(" + g.pick("context.args.t", "context.args.n", "context.args.big", "principal.n", g.longLit()) + " " + g.pick("+", "-", "*") + " " +
+				g.pick("context.args.u", "context.args.small", g.longLit(), "2", "-1") + ")"
+		}
 		return g.pick("principal.roles", "context.args.n", "context.args.x", "context.args.big", "context.args.small", "context.args.f", "context.args.s")
 	case 7:
 		if depth > 0 {
@@ -126,6 +132,33 @@ func (g dgen) atom(depth int) string {
 	case 2:
 		return g.term(depth) + " like " + g.pick(`"e*"`, `"*a*"`, `"emea"`, `"\*"`, `"*"`, `""`, `"**"`, `"a\*b*"`, `"*\*"`, `"é*"`, `"e*\u{301}"`, `"*5"`, `"\\*"`, `"a*b"`)
 	case 3:
+		switch g.r.IntN(6) {
+		case 0:
+			set := func() string { return g.pick("principal.roles", g.setLit(), `["emea", "r"]`, "[]", g.term(depth)) }
+			return set() + g.pick(".containsAll(", ".containsAny(") + set() + ")"
+		case 1:
+			return g.pick("principal.roles", g.setLit(), "[]", g.term(depth)) + ".isEmpty()"
+		case 2:
+			ent := func() string {
+				return g.pick("principal", "resource", "action", `User::"alice"`, `User::"bob"`, `Tool::"t"`, `NS::User::"alice"`, g.term(depth))
+			}
+			right := g.pick(ent(), "["+ent()+", "+ent()+"]", "[]", g.setLit(), "principal.roles")
+			if g.r.IntN(2) == 0 {
+				return ent() + " in " + right
+			}
+			return ent() + " is " + g.pick("User", "Tool", "Action", "NS::User") + " in " + right
+		case 3:
+			return g.pick("principal", "resource", "action", `NS::User::"alice"`, g.term(depth)) + " is " + g.pick("User", "Tool", "Action", "NS::User")
+		case 4:
+			if g.r.IntN(2) == 0 {
+				// At the edges of 64 bits: a wrapped result would decide
+				// where Cedar errs.
+				return "(" + g.pick("9223372036854775807", "-9223372036854775807", "(-9223372036854775807 - 1)", "4611686018427387904", "context.args.t") + " " + g.pick("+", "-", "*") + " " +
+					g.pick("9223372036854775807", "4611686018427387904", "2", "-1", "1", "context.args.u") + ") " + g.pick("<", ">=", "==") + " 0"
+			}
+			// Well typed arithmetic on a small domain, so that it decides.
+			return "context.args.t " + g.pick("+", "-", "*") + " " + g.pick("context.args.u", "1", "-1", "2") + " " + g.pick("==", "<", ">=") + " " + g.pick("0", "1", "-1", "context.args.u")
+		}
 		return g.pick("true", "false", g.term(depth))
 	default:
 		return g.term(depth) + " " + g.pick("==", "!=", "<", "<=", ">", ">=") + " " + g.term(depth)
