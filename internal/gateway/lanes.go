@@ -53,11 +53,27 @@ const (
 	// laneConnect bounds how long opening a lane may take; the first call
 	// of a caller waits for it.
 	laneConnect = 5 * time.Second
-	// laneRetry is how long after a lane failed to open no new one is
-	// tried: new callers' calls use the shared session meanwhile, or on a
-	// per_caller upstream are refused.
-	laneRetry = time.Minute
+	// After a lane failed to open, no new one is tried for a while: new
+	// callers' calls use the shared session meanwhile, or on a per_caller
+	// upstream are refused. The while is laneRetryFirst after one failure,
+	// doubling with each failure in a row up to laneRetry: a passing
+	// failure (a process that could not start this once) keeps new callers
+	// out for a second, one that lasts costs the upstream one attempt a
+	// minute. A lane that opens starts the count again.
+	laneRetryFirst = time.Second
+	laneRetry      = time.Minute
 )
+
+// laneOpenFailed notes that a lane of c failed to open at now, and how long no
+// new one is tried (see laneRetry). Guarded by c.mu.
+func (c *lanes) laneOpenFailed(now time.Time) {
+	c.failedAt = now
+	c.failures++
+	c.retryWait = laneRetry
+	if c.failures <= 6 { // laneRetryFirst << 6 is past laneRetry
+		c.retryWait = min(laneRetryFirst<<(c.failures-1), laneRetry)
+	}
+}
 
 // laneIdleNS is how long a lane with no call stays open, in ns (atomic:
 // tests change it while supervisors read it).
@@ -73,8 +89,12 @@ type lanes struct {
 	byCaller map[string]*upConn
 	sweepAt  time.Time // when idle lanes are next looked for
 	failedAt time.Time // when a lane last failed to open
-	lastUsed time.Time // for a lane: when a request last ended on it
-	ready    chan struct{}
+	// failures counts the lanes that failed to open in a row, retryWait
+	// how long after failedAt no new one is tried.
+	failures  int
+	retryWait time.Duration
+	lastUsed  time.Time // for a lane: when a request last ended on it
+	ready     chan struct{}
 	// holds counts, for a lane, the requests that took it and have not
 	// ended (guarded by its own mu): a lane held is never closed as idle.
 	holds int
@@ -145,10 +165,10 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*up
 		// A caller with a lane keeps it, also when another's failed to
 		// open (its session, and what the upstream keeps in it, are its
 		// own).
-	case now.Sub(c.failedAt) < laneRetry:
+	case now.Sub(c.failedAt) < c.retryWait:
 		// A lane failed to open a moment ago: none is tried meanwhile.
-		refused = c.laneFailed("a process of its own is not tried for %v after one failed to open (%v ago)",
-			laneRetry, now.Sub(c.failedAt).Round(time.Second))
+		refused = c.laneFailed("a process of its own is not tried for %v after %d failed to open in a row (the last %v ago)",
+			c.retryWait, c.failures, now.Sub(c.failedAt).Round(time.Millisecond))
 	case len(c.byCaller) >= maxLanes:
 		if cs, ok := c.evictIdle(); ok {
 			closing = append(closing, cs)
@@ -302,6 +322,11 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.lastErr = c.scrub(err).Error()
 	}
 	l.mu.Unlock()
+	if err == nil {
+		c.mu.Lock()
+		c.failures = 0 // the next failure waits laneRetryFirst again
+		c.mu.Unlock()
+	}
 	close(l.ready)
 	if err == nil {
 		_ = cs.Wait()
@@ -317,7 +342,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.failedAt = time.Now()
+		c.laneOpenFailed(time.Now())
 	}
 	if c.byCaller[caller] == l {
 		delete(c.byCaller, caller)

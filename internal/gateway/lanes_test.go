@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,12 +67,12 @@ func TestLaneForFallsBackToTheSharedSession(t *testing.T) {
 	}
 
 	failed := shared(httpUp)
-	failed.failedAt = time.Now()
+	failed.laneOpenFailed(time.Now())
 	if must(laneFor(failed, "alice\x00agent")) != failed || len(failed.byCaller) != 0 {
 		t.Error("a lane was tried again right after one failed to open")
 	}
 	failed = shared(perCaller)
-	failed.failedAt = time.Now()
+	failed.laneOpenFailed(time.Now())
 	if l, err := laneFor(failed, "alice\x00agent"); l != nil || !refused(err, PolicyLaneFailed) || len(failed.byCaller) != 0 {
 		t.Errorf("right after a lane failed to open a per_caller upstream gave %v, %v; want a refusal", l, err)
 	}
@@ -82,4 +83,20 @@ func must(l *upConn, err error) *upConn {
 		panic(err)
 	}
 	return l
+}
+
+// TestLaneRetryDoubles: each failure in a row doubles the wait before a
+// lane is tried again, from laneRetryFirst up to laneRetry.
+func TestLaneRetryDoubles(t *testing.T) {
+	var c lanes
+	now := time.Now()
+	var got []time.Duration
+	for range 9 {
+		c.laneOpenFailed(now)
+		got = append(got, c.retryWait)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits after failures in a row %v, want %v", got, want)
+	}
 }

@@ -254,6 +254,38 @@ func TestPerCallerLaneThatFailsToStartRefuses(t *testing.T) {
 	}
 }
 
+// TestPerCallerLaneTriedAgainSoon: after a caller's own process failed to
+// start once, a new one is tried after a second, not a minute: a failure
+// that passes keeps callers out for about that long.
+func TestPerCallerLaneTriedAgainSoon(t *testing.T) {
+	start := filepath.Join(t.TempDir(), "may-start")
+	if err := os.WriteFile(start, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := memoEnv(t, start)
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "memo listed", func() bool { return slices.Contains(toolNames(t, alice), "memo") })
+	os.Remove(start)
+	if r := call(t, alice, "memo", map[string]any{"set": "x"}); !r.IsError {
+		t.Fatalf("alice's call with no process of her own = %q, want a refusal", text(r))
+	}
+	failed := time.Now()
+	if err := os.WriteFile(start, nil, 0o600); err != nil { // the next start works
+		t.Fatal(err)
+	}
+	for {
+		r := call(t, alice, "memo", map[string]any{"set": "x"})
+		if !r.IsError {
+			break
+		}
+		if time.Since(failed) > 15*time.Second {
+			t.Fatalf("15 s after one failed start alice is still refused: %q", text(r))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("alice's own process started %v after the failed one", time.Since(failed).Round(time.Millisecond))
+}
+
 // TestPerCallerFeaturesInOwnProcess: a caller's resource reads, prompts
 // and completions of a per_caller upstream go to its own process, where
 // its calls left their state, never to the gateway's own; a subscription
