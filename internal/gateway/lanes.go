@@ -65,8 +65,14 @@ const (
 )
 
 // laneOpenFailed notes that a lane of c failed to open at now, and how long no
-// new one is tried (see laneRetry). Guarded by c.mu.
+// new one is tried (see laneRetry). Lanes that were opening at once and
+// fail together count as one failure: only one that fails after the last
+// wait ran out doubles it. Guarded by c.mu.
 func (c *lanes) laneOpenFailed(now time.Time) {
+	if c.failures > 0 && now.Sub(c.failedAt) < c.retryWait {
+		c.failedAt = now // the same failure, seen again
+		return
+	}
 	c.failedAt = now
 	c.failures++
 	c.retryWait = laneRetry
@@ -74,6 +80,10 @@ func (c *lanes) laneOpenFailed(now time.Time) {
 		c.retryWait = min(laneRetryFirst<<(c.failures-1), laneRetry)
 	}
 }
+
+// laneOpened notes that a lane of c opened: the upstream opens lanes
+// again, and the next failure waits laneRetryFirst. Guarded by c.mu.
+func (c *lanes) laneOpened() { c.failures, c.retryWait = 0, 0 }
 
 // laneIdleNS is how long a lane with no call stays open, in ns (atomic:
 // tests change it while supervisors read it).
@@ -322,11 +332,15 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.lastErr = c.scrub(err).Error()
 	}
 	l.mu.Unlock()
+	// Noted before the lane's waiters hear of it: one refused now and
+	// asking again at once finds the wait in force.
+	c.mu.Lock()
 	if err == nil {
-		c.mu.Lock()
-		c.failures = 0 // the next failure waits laneRetryFirst again
-		c.mu.Unlock()
+		c.laneOpened()
+	} else {
+		c.laneOpenFailed(time.Now())
 	}
+	c.mu.Unlock()
 	close(l.ready)
 	if err == nil {
 		_ = cs.Wait()
@@ -341,9 +355,6 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		c.laneOpenFailed(time.Now())
-	}
 	if c.byCaller[caller] == l {
 		delete(c.byCaller, caller)
 	}

@@ -85,18 +85,38 @@ func must(l *upConn, err error) *upConn {
 	return l
 }
 
-// TestLaneRetryDoubles: each failure in a row doubles the wait before a
-// lane is tried again, from laneRetryFirst up to laneRetry.
+// TestLaneRetryDoubles: each failure after the last wait ran out doubles
+// the wait before a lane is tried again, from laneRetryFirst up to
+// laneRetry; lanes failing together count once; one that opens ends the
+// wait.
 func TestLaneRetryDoubles(t *testing.T) {
 	var c lanes
 	now := time.Now()
 	var got []time.Duration
 	for range 9 {
+		now = now.Add(c.retryWait)
 		c.laneOpenFailed(now)
 		got = append(got, c.retryWait)
 	}
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
 	if !slices.Equal(got, want) {
 		t.Errorf("waits after failures in a row %v, want %v", got, want)
+	}
+
+	c = lanes{}
+	for range 8 { // eight callers' lanes, opening at once, all fail
+		now = now.Add(10 * time.Millisecond)
+		c.laneOpenFailed(now)
+	}
+	if c.failures != 1 || c.retryWait != time.Second {
+		t.Errorf("lanes failing together counted as %d failures, a wait of %v; want one, 1s", c.failures, c.retryWait)
+	}
+	c.laneOpened() // one that was opening meanwhile opens
+	if now.Sub(c.failedAt) < c.retryWait {
+		t.Error("a lane opened, and new ones still wait")
+	}
+	c.laneOpenFailed(now)
+	if c.retryWait != time.Second {
+		t.Errorf("a failure after a lane opened waits %v, want 1s", c.retryWait)
 	}
 }

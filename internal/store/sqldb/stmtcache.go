@@ -107,10 +107,11 @@ func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, erro
 // run in this process on pages no one else may write, and wait for no one,
 // so a cancellation has nothing to cut short. The driver watches the
 // context of each statement that has an end with a goroutine of its own:
-// on an audit commit that was two thirds of the goroutines a tool call
-// started (13 of 22 at one client, by a runtime trace), each one a hand-off
-// of a core for nothing. The transaction's COMMIT still runs under the
-// context BeginTx was given.
+// on an audit commit that was most of the goroutines a tool call started
+// (13 of 22 at one client, by a runtime trace), each one a hand-off of a
+// core for nothing. The transaction's own context still ends it: database/
+// sql rolls it back once the statement running then has returned (and
+// watches it, with a goroutine of its own, for each row query).
 func (s *DB) stmtCtx(ctx context.Context, on querier) context.Context {
 	if _, inTx := on.(*sql.Tx); inTx && s.dialect.OneWriter {
 		return context.WithoutCancel(ctx)
