@@ -214,6 +214,52 @@ func (ss *Streams) Close() {
 // not taken for a new one, which begins at the head.
 const startMark = "#begun"
 
+// backoffMark and retryMark suffix the names of the cursors that keep a
+// failing stream's backoff (ms) and when it may send next (Unix ms), 0
+// once it sends again: whoever sends the stream next, after a stop or on
+// another replica, goes on from there instead of at MinBackoff, which
+// would retry a sink that is down far more often than the backoff means.
+const (
+	backoffMark = "#backoff"
+	retryMark   = "#retry-at"
+)
+
+// storedBackoff returns the backoff the stream's last sender stored, and
+// when it may send next; ok is false when none is stored (or it cannot be
+// read: the stream then starts at MinBackoff, as before).
+func (s *stream) storedBackoff(ctx context.Context) (backoff time.Duration, next time.Time, ok bool) {
+	name := s.sink.Name()
+	ms, err := s.l.st.AuditCursor(ctx, name+backoffMark)
+	if err == nil && ms > 0 {
+		var at int64
+		if at, err = s.l.st.AuditCursor(ctx, name+retryMark); err == nil {
+			b := min(max(time.Duration(ms)*time.Millisecond, s.o.MinBackoff), s.o.MaxBackoff)
+			return b, time.UnixMilli(at), true
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log().Warn("audit stream cannot read its backoff", "err", err)
+	}
+	return 0, time.Time{}, false
+}
+
+// storeBackoff stores the stream's backoff and when it may send next
+// (rounded up to the millisecond: never early), or clears them (0).
+func (s *stream) storeBackoff(ctx context.Context, backoff time.Duration, next time.Time) {
+	name := s.sink.Name()
+	var at int64
+	if !next.IsZero() {
+		at = (next.UnixMicro() + 999) / 1000
+	}
+	err := s.l.st.PutAuditCursor(ctx, name+retryMark, at)
+	if err == nil {
+		err = s.l.st.PutAuditCursor(ctx, name+backoffMark, (backoff.Microseconds()+999)/1000)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log().Warn("audit stream cannot store its backoff", "err", err)
+	}
+}
+
 func (s *stream) log() *slog.Logger { return s.l.log.With("sink", s.sink.Name()) }
 
 func (s *stream) run(ctx context.Context) {
@@ -269,6 +315,9 @@ func (s *stream) run(ctx context.Context) {
 		}
 	}
 	started := false
+	// holding: the claim was held on the last round; kept: a backoff is
+	// stored (storeBackoff), to clear once the sink takes records again.
+	holding, kept := false, false
 	for {
 		changed := s.l.changedCh()
 		// One sender per stream across replicas: claim (or renew) first.
@@ -282,6 +331,7 @@ func (s *stream) run(ctx context.Context) {
 		}
 		s.active.Store(held)
 		if !held {
+			holding = false
 			// Another replica sends it: whether it fails is its to say
 			// (a failing flag left from before would never clear here).
 			s.failing.Store(false)
@@ -322,6 +372,21 @@ func (s *stream) run(ctx context.Context) {
 			}
 		}
 		started = true
+		if !holding {
+			// Just taken (or started): a backoff the last sender stored
+			// goes on here.
+			holding = true
+			if b, next, ok := s.storedBackoff(ctx); ok {
+				backoff, kept = b, true
+				if d := next.Sub(s.l.now()); d > 0 {
+					s.failing.Store(true)
+					if !backOff(d) {
+						return
+					}
+					continue
+				}
+			}
+		}
 		s.cursor.Store(cur)
 		recs, err := st.AuditRecords(ctx, store.AuditFilter{After: cur, Limit: batch})
 		if err != nil {
@@ -365,13 +430,20 @@ func (s *stream) run(ctx context.Context) {
 				} else {
 					s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
 				}
+				next := min(2*backoff, s.o.MaxBackoff)
+				s.storeBackoff(ctx, next, s.l.now().Add(backoff))
+				kept = true
 				if !backOff(backoff) {
 					return
 				}
-				backoff = min(2*backoff, s.o.MaxBackoff)
+				backoff = next
 				continue
 			}
 			backoff = s.o.MinBackoff
+			if kept {
+				s.storeBackoff(ctx, 0, time.Time{})
+				kept = false
+			}
 			s.failing.Store(false)
 			last := recs[len(recs)-1].Seq
 			s.sent.Add(int64(len(recs)))

@@ -97,3 +97,114 @@ func TestStreamBackoffOutlastsLease(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamBackoffGoesOnAfterTakeover: when the replica sending a stream
+// to a sink that is down stops, the replica that takes the stream over
+// goes on with its backoff (its next try no sooner than the stopped one's
+// would have come, the wait after it doubled), instead of starting again
+// at MinBackoff.
+func TestStreamBackoffGoesOnAfterTakeover(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		st := open(t)
+		lo := func() *audit.Options {
+			return &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1}
+		}
+		logs := []*audit.Log{audit.New(st, testKeys, lo()), audit.New(storetestSecondHandle(t, st), testKeys, lo())}
+		for _, l := range logs {
+			defer l.Close()
+		}
+		const minBackoff = 50 * time.Millisecond
+		opts := &audit.StreamOptions{MinBackoff: minBackoff, MaxBackoff: 4 * time.Second, Lease: time.Second, FromStart: true}
+		var (
+			mu    sync.Mutex
+			tries []try
+		)
+		streams := make([]*audit.Streams, len(logs))
+		for i, l := range logs {
+			streams[i] = l.Stream([]audit.Sink{&downSink{replica: i, mu: &mu, tries: &tries}}, opts)
+			defer streams[i].Close()
+		}
+		if err := logs[0].Record(context.Background(), events(1)[0]); err != nil {
+			t.Fatal(err)
+		}
+		wait := func(n int) []try {
+			t.Helper()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				mu.Lock()
+				got := append([]try(nil), tries...)
+				mu.Unlock()
+				if len(got) >= n {
+					return got
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 20s, %d tries of %d", len(got), n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		// Four tries by the sender: it now waits 8 × minBackoff.
+		got := wait(4)
+		sender := got[0].replica
+		time.Sleep(minBackoff) // it has stored its backoff
+		streams[sender].Close()
+		got = wait(6)
+		if got[4].replica == sender || got[5].replica == sender {
+			t.Fatalf("tries after the sender stopped came from it: %+v", got)
+		}
+		if gap := got[4].at.Sub(got[3].at); gap < 8*minBackoff {
+			t.Errorf("the new sender tried %v after the stopped one's last try, before its backoff of %v", gap, 8*minBackoff)
+		}
+		if gap := got[5].at.Sub(got[4].at); gap < 16*minBackoff {
+			t.Errorf("the new sender's second try came %v after its first, before the doubled backoff of %v", gap, 16*minBackoff)
+		}
+	})
+}
+
+// flakySink fails its first n Sends, then takes everything.
+type flakySink struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flakySink) Name() string { return "siem" }
+
+func (f *flakySink) Send(context.Context, []audit.Entry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n > 0 {
+		f.n--
+		return errors.New("receiver down")
+	}
+	return nil
+}
+
+// TestStreamBackoffClearedOnceSent: once the sink takes records again, the
+// stored backoff is cleared, so that whoever sends the stream next does
+// not wait for a failure that is over.
+func TestStreamBackoffClearedOnceSent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		st := open(t)
+		l := audit.New(st, testKeys, &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1})
+		defer l.Close()
+		ss := l.Stream([]audit.Sink{&flakySink{n: 2}}, &audit.StreamOptions{MinBackoff: 20 * time.Millisecond, FromStart: true})
+		defer ss.Close()
+		ctx := context.Background()
+		if err := l.Record(ctx, events(1)[0]); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			pos, _ := st.AuditCursor(ctx, "siem")
+			b, _ := st.AuditCursor(ctx, "siem#backoff")
+			at, _ := st.AuditCursor(ctx, "siem#retry-at")
+			if pos >= 1 && b == 0 && at == 0 {
+				return // delivered, and no backoff left behind
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: position %d, backoff %d ms, next try at %d", pos, b, at)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}

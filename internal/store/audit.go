@@ -135,6 +135,9 @@ type AuditStore interface {
 	// SetAuditCursor moves the named stream's position forward to seq; a
 	// position never moves back.
 	SetAuditCursor(ctx context.Context, name string, seq int64) error
+	// PutAuditCursor sets the named value, forward or back: state a
+	// stream keeps beside its position (its backoff), never a position.
+	PutAuditCursor(ctx context.Context, name string, v int64) error
 	// ClaimAuditCursor makes owner the named stream's one sender until
 	// until, unless another owner's claim runs past now; it reports
 	// whether owner holds the claim, and the stream's position. Replicas

@@ -456,6 +456,16 @@ func (s *DB) SetAuditCursor(ctx context.Context, name string, seq int64) error {
 	return nil
 }
 
+// PutAuditCursor sets the named value, forward or back.
+func (s *DB) PutAuditCursor(ctx context.Context, name string, v int64) error {
+	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`), name, v, s.now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("set audit cursor %q: %w", name, err)
+	}
+	return nil
+}
+
 // ClaimAuditCursor takes or renews the named stream's claim for owner.
 func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (bool, int64, error) {
 	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at, owner, lease_until) VALUES (?, 0, ?, ?, ?)

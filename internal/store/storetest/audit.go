@@ -520,6 +520,16 @@ func testAuditCursors(t *testing.T, s *sqldb.DB) {
 	if got, _ := s.AuditCursor(ctx, "syslog"); got != 0 {
 		t.Errorf("another stream's cursor = %d", got)
 	}
+	// A value kept beside a position goes back as well as forward.
+	for _, v := range []int64{800, 100, 0} {
+		mustNil(t, s.PutAuditCursor(ctx, "webhook#backoff", v))
+		if got, err := s.AuditCursor(ctx, "webhook#backoff"); err != nil || got != v {
+			t.Errorf("after put %d: %d, %v", v, got, err)
+		}
+	}
+	if got, _ := s.AuditCursor(ctx, "webhook"); got != 9 {
+		t.Errorf("the position moved with another value: %d", got)
+	}
 }
 
 // testAuditCursorClaims: one sender per stream at a time; another takes
