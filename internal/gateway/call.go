@@ -450,12 +450,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		// answers what the upstream asks during the call on a retry.
 		fl := g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)
 		fl.slipID = ev.SlipID
-		call.Ask = fl.ask
+		call.Ask, call.Log = fl.ask, fl.relayLog
 		// The upstream gets a token of the gateway's: the caller's may
 		// change from one retry to the next. Not the request state, which
 		// only the caller is to know.
 		call.Progress, call.ProgressToken = fl.relayProgress, slip.NewID()
-		res, err := g.fly(ctx, fl, progressOf(ctx, req), held.take(), func(ctx context.Context) (mcp.Result, error) {
+		res, err := g.fly(ctx, fl, waiterOf(ctx, req), held.take(), func(ctx context.Context) (mcp.Result, error) {
 			return asResult(run(ctx, call))
 		})
 		if res == nil {

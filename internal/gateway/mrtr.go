@@ -55,6 +55,18 @@ import (
 // answer (tools.Call.Ask, flight.ask).
 type askFunc = func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)
 
+// relays take what an upstream sends during a request in place of the
+// request's session (the zero value: none does): for a flight, its
+// questions (ask) and log messages (log), which go to whichever request
+// of the caller waits on it.
+type relays struct {
+	ask askFunc
+	log func(*mcp.LoggingMessageParams)
+}
+
+// relays are fl's.
+func (fl *flight) relays() relays { return relays{ask: fl.ask, log: fl.relayLog} }
+
 const PolicyRequestState = "request-state"
 
 // flightLinger is how long a flight's outcome waits for a retry to fetch
@@ -100,9 +112,10 @@ type flight struct {
 	done   chan struct{}  // closed when res and err are set
 	res    mcp.Result
 	err    error
-	// progress is where the upstream's progress goes now: the request
-	// waiting on the flight, if it gave a progress token.
-	progress atomic.Pointer[progressTarget]
+	// waiting is the request waiting on the flight, if one is: where the
+	// upstream's log messages go now, and its progress if the request
+	// gave a progress token.
+	waiting atomic.Pointer[waiter]
 
 	table *sync.Map // Gateway.flights
 
@@ -117,7 +130,9 @@ type flight struct {
 	retried bool
 }
 
-type progressTarget struct {
+// waiter is a request of the caller waiting on a flight: its context and
+// session, and its progress token (nil: it wants no progress).
+type waiter struct {
 	ctx     context.Context
 	session *mcp.ServerSession
 	token   any
@@ -216,10 +231,20 @@ func (fl *flight) drop(a *inputAsk) {
 // relayProgress passes the upstream's progress to the request waiting on
 // the flight, under that request's own token.
 func (fl *flight) relayProgress(_ context.Context, p *mcp.ProgressNotificationParams) {
-	if t := fl.progress.Load(); t != nil {
+	if w := fl.waiting.Load(); w != nil && w.token != nil {
 		q := *p
-		q.ProgressToken = t.token
-		t.session.NotifyProgress(t.ctx, &q)
+		q.ProgressToken = w.token
+		w.session.NotifyProgress(w.ctx, &q)
+	}
+}
+
+// relayLog passes the upstream's log message to the request waiting on
+// the flight (at the log level that request asked for), not to the one
+// that started it, which ended when the upstream first asked. Between a
+// question and its retry nobody waits, and the message goes nowhere.
+func (fl *flight) relayLog(p *mcp.LoggingMessageParams) {
+	if w := fl.waiting.Load(); w != nil {
+		w.session.Log(w.ctx, p)
 	}
 }
 
@@ -239,7 +264,7 @@ func (g *Gateway) newFlight(ctx context.Context, ss *mcp.ServerSession, owner, m
 // upstream's progress, nil for nowhere); release lets go of what the
 // request holds, once it ended. What run's upstream asks goes through
 // fl.ask, which the caller of fly hands to it.
-func (g *Gateway) fly(ctx context.Context, fl *flight, progress *progressTarget, release func(),
+func (g *Gateway) fly(ctx context.Context, fl *flight, w *waiter, release func(),
 	run func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
 	g.flyMu.Lock()
 	if g.flyClosed || g.life == nil {
@@ -264,7 +289,7 @@ func (g *Gateway) fly(ctx context.Context, fl *flight, progress *progressTarget,
 			fl.unlistLater()
 		}
 	}()
-	return g.await(ctx, fl, progress)
+	return g.await(ctx, fl, w)
 }
 
 // asResult turns a typed result into fly's, a nil one into a nil interface.
@@ -279,23 +304,18 @@ func asResult[R interface {
 	return r, err
 }
 
-// progressOf is where the tool call req wants progress, if anywhere.
-func progressOf(ctx context.Context, req *mcp.CallToolRequest) *progressTarget {
-	if pt := req.Params.GetProgressToken(); pt != nil {
-		return &progressTarget{ctx: ctx, session: req.Session, token: pt}
-	}
-	return nil
+// waiterOf is the tool call req, waiting on a flight in ctx.
+func waiterOf(ctx context.Context, req *mcp.CallToolRequest) *waiter {
+	return &waiter{ctx: ctx, session: req.Session, token: req.Params.GetProgressToken()}
 }
 
 // await waits on the caller's request for the flight's outcome, or for
 // what its upstream asks, which ends the request with an input-required
 // result. A caller that stops waiting abandons the call, as it would any
 // other.
-func (g *Gateway) await(ctx context.Context, fl *flight, progress *progressTarget) (mcp.Result, error) {
-	if progress != nil {
-		fl.progress.Store(progress)
-		defer fl.progress.CompareAndSwap(progress, nil)
-	}
+func (g *Gateway) await(ctx context.Context, fl *flight, w *waiter) (mcp.Result, error) {
+	fl.waiting.Store(w)
+	defer fl.waiting.CompareAndSwap(w, nil)
 	select {
 	case <-fl.done: // ended while nobody waited: what it asked is moot
 		return fl.outcome()
@@ -508,7 +528,7 @@ func (g *Gateway) retryOf(state, owner, method, key, digest string) (fl *flight,
 // answerFlight records in (the retry's allow) with what the answers are,
 // before any of them reaches the upstream, passes them on, and waits for
 // the flight again.
-func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, got mcp.InputResponseMap, progress *progressTarget) (mcp.Result, error) {
+func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, got mcp.InputResponseMap, w *waiter) (mcp.Result, error) {
 	out, answers := fl.match(got)
 	if in.Detail == nil {
 		in.Detail = map[string]any{}
@@ -527,7 +547,7 @@ func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, 
 		return nil, g.notRecorded(err)
 	}
 	fl.deliver(out)
-	return g.await(ctx, fl, progress)
+	return g.await(ctx, fl, w)
 }
 
 // resume takes a caller's retry of a tool call's flight: decided again,
@@ -574,7 +594,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	in.Correlation, in.ArgsDigest, in.SlipID = fl.correlation, fl.digest, fl.slipID
 	in.Decision, in.Policy, in.Reasons = "allow", d.Policy, d.Reasons
 	in.RemoteAddr = ev.RemoteAddr
-	res, err := g.answerFlight(ctx, fl, in, req.Params.InputResponses, progressOf(ctx, req))
+	res, err := g.answerFlight(ctx, fl, in, req.Params.InputResponses, waiterOf(ctx, req))
 	if res == nil {
 		return nil, err
 	}
@@ -600,8 +620,8 @@ func flyFeature[R interface {
 		// that cannot ask.
 		if busy, slot := a.g.callSlot(a.who.key); !busy {
 			fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
-			return a.g.fly(ctx, fl, nil, func() { slot(); release() }, func(ctx context.Context) (mcp.Result, error) {
-				return asResult(forwardAsking(ctx, a, c, on, fl.ask, run))
+			return a.g.fly(ctx, fl, &waiter{ctx: ctx, session: a.session}, func() { slot(); release() }, func(ctx context.Context) (mcp.Result, error) {
+				return asResult(forwardAsking(ctx, a, c, on, fl.relays(), run))
 			})
 		}
 	}
@@ -631,7 +651,7 @@ func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upC
 	in.Decision, in.Policy = "allow", PolicyUpstreamFeatures
 	in.Reasons = []string{"the caller may call a tool of the upstream " + fl.upstream}
 	in.Detail = map[string]any{"method": method, "upstream": fl.upstream}
-	return g.answerFlight(ctx, fl, in, got, nil)
+	return g.answerFlight(ctx, fl, in, got, &waiter{ctx: ctx, session: a.session})
 }
 
 // ownCopy returns a resources/read result as the caller's own copy, which

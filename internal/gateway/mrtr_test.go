@@ -68,6 +68,16 @@ func askingUpstream(t *testing.T) *httptest.Server {
 			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 2, Message: "after"})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: got}}}, nil, nil
 		})
+	mcp.AddTool(up, &mcp.Tool{Name: "log_confirm", Description: "Logs around its question"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "before"})
+			got, err := confirm(ctx, req.Session, "Go on?")
+			if err != nil {
+				return nil, nil, err
+			}
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "after"})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: got}}}, nil, nil
+		})
 	mcp.AddTool(up, &mcp.Tool{Name: "token_confirm", Description: "Asks, then answers with its progress token"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			if _, err := confirm(ctx, req.Session, "Go on?"); err != nil {
@@ -119,7 +129,7 @@ func waitAsking(t *testing.T, cs *mcp.ClientSession) {
 func askingEnv(t *testing.T, timeout time.Duration) *env {
 	us := askingUpstream(t)
 	var ts []store.Tool
-	for _, n := range []string{"confirm", "confirm_twice", "summarize", "progress_confirm", "token_confirm"} {
+	for _, n := range []string{"confirm", "confirm_twice", "summarize", "progress_confirm", "token_confirm", "log_confirm"} {
 		ts = append(ts, store.Tool{Name: n, Upstream: "up", Roles: []string{"sales-manager"}})
 	}
 	return newEnv(t, envOptions{tools: ts, upstreams: []store.Upstream{{Name: "up", URL: us.URL, CallTimeout: timeout}}})
@@ -434,6 +444,42 @@ func TestProgressAcrossRetries(t *testing.T) {
 	if slices.Contains(got["first"], "after") {
 		t.Errorf("progress after the answer went to the first request: %q", got["first"])
 	}
+}
+
+// TestLogsAcrossRetries: what the upstream logs after the caller's answer
+// reaches the retry that brought it, at the log level that request asked
+// for; not the first request, which ended when the upstream asked.
+func TestLogsAcrossRetries(t *testing.T) {
+	e := askingEnv(t, 0)
+	var mu sync.Mutex
+	var got []string
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return nil, errors.New("not asked here")
+		},
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprint(r.Params.Data))
+		},
+	})
+	waitFor(t, "log_confirm listed", func() bool { return slices.Contains(toolNames(t, cs), "log_confirm") })
+	level := mcp.Meta{mcp.MetaKeyLogLevel: "info"}
+	first := askFirst(t, cs, &mcp.CallToolParams{Name: "log_confirm", Arguments: map[string]any{}, Meta: level})
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "log_confirm", Arguments: map[string]any{}, Meta: level,
+		InputResponses: acceptAll(first), RequestState: first.RequestState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || text(res) != "accept true" {
+		t.Fatalf("retry: %v %q", res.IsError, text(res))
+	}
+	waitFor(t, "the log message after the answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(got, "after")
+	})
 }
 
 // TestInputOnRetriesOfFeatures: an upstream's prompt or resource that

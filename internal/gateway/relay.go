@@ -13,8 +13,13 @@ import (
 // relayLog passes a log message an upstream sent to the caller of the
 // call it came for (forMessage); else it goes to the gateway's log.
 func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingMessageParams) {
-	if f := c.forMessage(ctx); f != nil && f.session != nil {
-		if f.relay(log) {
+	if f := c.forMessage(ctx); f != nil && (f.session != nil || f.logTo != nil) {
+		if !f.relay(log) {
+			return
+		}
+		if f.logTo != nil {
+			f.logTo(p) // a flight's: to the request waiting on it
+		} else {
 			f.session.Log(f.ctx, p)
 		}
 		return

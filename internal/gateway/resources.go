@@ -403,12 +403,12 @@ func (g *Gateway) featureConn(ctx context.Context, a *featureAudit, c *upConn, c
 // timeout, and records its result (also when the caller has gone away)
 // before the answer goes back.
 func forward[R any](ctx context.Context, a *featureAudit, c, on *upConn, run func(context.Context) (R, error)) (R, error) {
-	return forwardAsking(ctx, a, c, on, nil, run)
+	return forwardAsking(ctx, a, c, on, relays{}, run)
 }
 
-// forwardAsking is forward, where what the upstream asks during the
-// request goes through ask (a flight's), when not nil.
-func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, ask askFunc, run func(context.Context) (R, error)) (R, error) {
+// forwardAsking is forward, where what the upstream asks or logs during
+// the request goes through rel (a flight's).
+func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, rel relays, run func(context.Context) (R, error)) (R, error) {
 	var zero R
 	upstream := c.cfg.Name
 	a.ev.Decision = "allow"
@@ -422,7 +422,7 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, a
 	// Tracked as a call of this caller, as a tool call is: what the
 	// upstream says while serving it goes to this caller, never to another
 	// whose call shares the upstream's session.
-	_, send, done := on.track(ctx, rctx, a.session, a.who.key, ask)
+	_, send, done := on.track(ctx, rctx, a.session, a.who.key, rel)
 	res, err := run(send)
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
 	done(rctx.Err() != nil)

@@ -107,8 +107,9 @@ type inflightCall struct {
 	session *mcp.ServerSession
 	caller  string // tools.Call.Caller
 	// ask, when not nil, takes the upstream's requests in place of
-	// session (tools.Call.Ask).
-	ask askFunc
+	// session (tools.Call.Ask); logTo its log messages (tools.Call.Log).
+	ask   askFunc
+	logTo func(*mcp.LoggingMessageParams)
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so
 	// the upstream may still be working on it.
@@ -230,8 +231,8 @@ func (c *upConn) begin(f *inflightCall) {
 // done, which takes the call off c; abandoned is whether the caller
 // stopped waiting, or the request passed its bound, before the upstream
 // answered. ctx is the caller's, where messages are relayed.
-func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string, ask askFunc) (f *inflightCall, send context.Context, done func(abandoned bool)) {
-	f = &inflightCall{ctx: ctx, session: session, caller: caller, ask: ask}
+func (c *upConn) track(ctx, sendCtx context.Context, session *mcp.ServerSession, caller string, r relays) (f *inflightCall, send context.Context, done func(abandoned bool)) {
+	f = &inflightCall{ctx: ctx, session: session, caller: caller, ask: r.ask, logTo: r.log}
 	c.begin(f)
 	tag := slip.NewID()
 	c.tags.Store(tag, f)
@@ -959,7 +960,7 @@ func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on 
 	callCtx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: upstreamName(call.Tool), Arguments: json.RawMessage(call.Args)}
-	f, tagged, done := c.track(ctx, callCtx, call.Session, call.Caller, call.Ask)
+	f, tagged, done := c.track(ctx, callCtx, call.Session, call.Caller, relays{ask: call.Ask, log: call.Log})
 	// A caller that stopped waiting, or a call past its bound, leaves the
 	// call abandoned, whatever the upstream does next.
 	defer func() { done(callCtx.Err() != nil) }()

@@ -37,6 +37,9 @@ type Call struct {
 	// caller, on a protocol revision without server-to-client requests,
 	// answers on a retry of its call. It returns the caller's answer.
 	Ask func(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error)
+	// Log, when not nil, takes the tool's log messages in place of
+	// Session: with Ask, they go to the caller's request waiting then.
+	Log func(*mcp.LoggingMessageParams)
 }
 
 // Backend runs tool calls.
