@@ -33,6 +33,19 @@ func (d *downSink) Send(context.Context, []audit.Entry) error {
 	return errors.New("receiver down")
 }
 
+// twoReplicas returns two Logs on st, as two replicas on one database
+// have, polling often; they are closed with the test.
+func twoReplicas(t *testing.T, st *sqldb.DB) []*audit.Log {
+	lo := func() *audit.Options {
+		return &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1}
+	}
+	logs := []*audit.Log{audit.New(st, testKeys, lo()), audit.New(storetestSecondHandle(t, st), testKeys, lo())}
+	for _, l := range logs {
+		t.Cleanup(func() { l.Close() })
+	}
+	return logs
+}
+
 // TestStreamBackoffOutlastsLease: with two replicas on one store and a
 // sink that stays down, the backoff keeps growing past the lease. The
 // sender renews its claim while it waits, so the other replica does not
@@ -40,15 +53,8 @@ func (d *downSink) Send(context.Context, []audit.Entry) error {
 // MinBackoff, retrying the sink far more often than the backoff means).
 func TestStreamBackoffOutlastsLease(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
-		st := open(t)
 		// The real clock: claims run out in real time, as backoffs do.
-		lo := func() *audit.Options {
-			return &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1}
-		}
-		logs := []*audit.Log{audit.New(st, testKeys, lo()), audit.New(storetestSecondHandle(t, st), testKeys, lo())}
-		for _, l := range logs {
-			defer l.Close()
-		}
+		logs := twoReplicas(t, open(t))
 		const (
 			minBackoff = 50 * time.Millisecond
 			maxBackoff = 400 * time.Millisecond
@@ -105,14 +111,7 @@ func TestStreamBackoffOutlastsLease(t *testing.T) {
 // at MinBackoff.
 func TestStreamBackoffGoesOnAfterTakeover(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
-		st := open(t)
-		lo := func() *audit.Options {
-			return &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1}
-		}
-		logs := []*audit.Log{audit.New(st, testKeys, lo()), audit.New(storetestSecondHandle(t, st), testKeys, lo())}
-		for _, l := range logs {
-			defer l.Close()
-		}
+		logs := twoReplicas(t, open(t))
 		const minBackoff = 50 * time.Millisecond
 		opts := &audit.StreamOptions{MinBackoff: minBackoff, MaxBackoff: 4 * time.Second, Lease: time.Second, FromStart: true}
 		var (

@@ -418,17 +418,8 @@ func TestProgressAcrossRetries(t *testing.T) {
 		},
 	})
 	waitAsking(t, cs)
-	ctx := context.Background()
 	first := askFirst(t, cs, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "first"}})
-	answers := acceptAll(first)
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "retry"},
-		InputResponses: answers, RequestState: first.RequestState})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.IsError || text(res) != "accept true" {
-		t.Fatalf("retry: %v %q", res.IsError, text(res))
-	}
+	retryAccepted(t, cs, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "retry"}}, first)
 	waitFor(t, "the progress after the answer", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -467,14 +458,7 @@ func TestLogsAcrossRetries(t *testing.T) {
 	waitFor(t, "log_confirm listed", func() bool { return slices.Contains(toolNames(t, cs), "log_confirm") })
 	level := mcp.Meta{mcp.MetaKeyLogLevel: "info"}
 	first := askFirst(t, cs, &mcp.CallToolParams{Name: "log_confirm", Arguments: map[string]any{}, Meta: level})
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "log_confirm", Arguments: map[string]any{}, Meta: level,
-		InputResponses: acceptAll(first), RequestState: first.RequestState})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.IsError || text(res) != "accept true" {
-		t.Fatalf("retry: %v %q", res.IsError, text(res))
-	}
+	retryAccepted(t, cs, &mcp.CallToolParams{Name: "log_confirm", Arguments: map[string]any{}, Meta: level}, first)
 	waitFor(t, "the log message after the answer", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -760,6 +744,20 @@ func askFirst(t *testing.T, cs *mcp.ClientSession, p *mcp.CallToolParams) *mcp.C
 		t.Fatalf("first answer: %q", text(first))
 	}
 	return first
+}
+
+// retryAccepted sends p as the retry of first, each question accepted,
+// and checks that the call answers "accept true".
+func retryAccepted(t *testing.T, cs *mcp.ClientSession, p *mcp.CallToolParams, first *mcp.CallToolResult) {
+	t.Helper()
+	p.InputResponses, p.RequestState = acceptAll(first), first.RequestState
+	res, err := cs.CallTool(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || text(res) != "accept true" {
+		t.Fatalf("retry: %v %q", res.IsError, text(res))
+	}
 }
 
 // acceptAll answers each question of first: accept, ok.
