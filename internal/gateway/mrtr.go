@@ -260,10 +260,9 @@ func (g *Gateway) newFlight(ctx context.Context, ss *mcp.ServerSession, owner, m
 }
 
 // fly runs run (which records its result) as the flight fl, and waits
-// for it on the caller's request (progress: where that request wants the
-// upstream's progress, nil for nowhere); release lets go of what the
-// request holds, once it ended. What run's upstream asks goes through
-// fl.ask, which the caller of fly hands to it.
+// for it on the caller's request (w); release lets go of what the request
+// holds, once it ended. What run's upstream asks or logs goes through
+// fl.relays, which the caller of fly hands to it.
 func (g *Gateway) fly(ctx context.Context, fl *flight, w *waiter, release func(),
 	run func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
 	g.flyMu.Lock()
