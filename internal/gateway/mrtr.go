@@ -1,6 +1,6 @@
 package gateway
 
-//lint:file-ignore SA1019 sampling is deprecated from protocol revision 2026-07-28 on; upstreams on earlier revisions still ask for it, and the gateway carries it to callers on any revision.
+//lint:file-ignore SA1019 sampling and logging are deprecated from protocol revision 2026-07-28 on; upstreams on earlier revisions still use them, and the gateway carries them to callers on any revision.
 
 // Design note: what an upstream asks during a call, for a caller on
 // 2026-07-28.

@@ -108,7 +108,8 @@ type inflightCall struct {
 	caller  string // tools.Call.Caller
 	// ask, when not nil, takes the upstream's requests in place of
 	// session (tools.Call.Ask); logTo its log messages (tools.Call.Log).
-	ask   askFunc
+	ask askFunc
+	//lint:ignore SA1019 logging is deprecated from protocol revision 2026-07-28 on; the revisions before it have it, and the gateway relays it.
 	logTo func(*mcp.LoggingMessageParams)
 	// abandoned (guarded by upConn.mu): the caller stopped waiting (it
 	// cancelled, or its request ended) before the upstream answered, so

@@ -39,6 +39,7 @@ type Call struct {
 	Ask func(ctx context.Context, req mcp.InputRequest) (mcp.InputResponse, error)
 	// Log, when not nil, takes the tool's log messages in place of
 	// Session: with Ask, they go to the caller's request waiting then.
+	//lint:ignore SA1019 logging is deprecated from protocol revision 2026-07-28 on; the revisions before it have it, and the gateway relays it.
 	Log func(*mcp.LoggingMessageParams)
 }
 
