@@ -6,6 +6,7 @@
 //	loadgen echo-server -addr 127.0.0.1:9301
 //	loadgen mcp -url http://127.0.0.1:9301/mcp -tool echo -c 16 -d 10s [-protocol 2025-11-25]
 //	GH_TOKEN=… loadgen mcp -url http://127.0.0.1:8080/mcp -tool echo -c 16 -d 10s
+//	GH_TOKEN="… … … …" loadgen mcp -url http://127.0.0.1:8080/mcp -c 64 -d 10s
 //	GH_SECRET=… loadgen tokens -url http://127.0.0.1:8080/token -client svc -c 16 -d 10s
 //	loadgen mint-token -data ./gatehouse-data -issuer http://127.0.0.1:8080 -sub alice -client loadgen
 //
@@ -214,7 +215,10 @@ func httpClient(conc int) *http.Client {
 
 // mcpLoad opens one MCP session per worker and calls a tool repeatedly. The
 // access token, if any, comes from GH_TOKEN (never a flag: it would show in
-// the process list).
+// the process list). GH_TOKEN may hold several tokens, separated by spaces,
+// one per caller: worker i calls with token i mod n. The gateway bounds
+// what one caller (a person through an agent) holds at once, 32 sessions
+// and 32 running calls, so 64 clients are two or more callers.
 func mcpLoad(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mcp", flag.ExitOnError)
 	var b bounds
@@ -235,13 +239,18 @@ func mcpLoad(ctx context.Context, args []string) error {
 	if err := json.Unmarshal([]byte(*argJSON), &toolArgs); err != nil {
 		return fmt.Errorf("-args: %w", err)
 	}
-	hc := httpClient(b.conc)
-	if tok := os.Getenv("GH_TOKEN"); tok != "" {
-		hc.Transport = bearer{tok, hc.Transport}
+	base := httpClient(b.conc)
+	clients := []*http.Client{base}
+	if toks := strings.Fields(os.Getenv("GH_TOKEN")); len(toks) > 0 {
+		clients = clients[:0]
+		for _, tok := range toks {
+			clients = append(clients, &http.Client{Transport: bearer{tok, base.Transport}, Timeout: base.Timeout})
+		}
 	}
 	sessions := make([]*mcp.ClientSession, b.conc)
 	for i := range sessions {
 		c := mcp.NewClient(&mcp.Implementation{Name: "loadgen", Version: "1"}, nil)
+		hc := clients[i%len(clients)]
 		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: *target, HTTPClient: hc, DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: *protocol})
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
