@@ -236,13 +236,17 @@ func TestInputOnRetries(t *testing.T) {
 
 // manualClient is a 2026-07-28 caller that handles input-required results
 // itself.
-func manualClient(e *env, sub string) *mcp.ClientSession {
-	return e.connectToken(e.token(sub, "acme-assistant"), "", &mcp.ClientOptions{
+func manualClient(e *env, sub string, more ...func(*mcp.ClientOptions)) *mcp.ClientSession {
+	o := &mcp.ClientOptions{
 		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			return nil, errors.New("not asked here")
 		},
-	})
+	}
+	for _, f := range more {
+		f(o)
+	}
+	return e.connectToken(e.token(sub, "acme-assistant"), "", o)
 }
 
 // TestRetriesRefused: a retry is taken only from the caller whose call it
@@ -405,17 +409,13 @@ func TestProgressAcrossRetries(t *testing.T) {
 	e := askingEnv(t, 0)
 	var mu sync.Mutex
 	got := map[string][]string{} // token → messages
-	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
-		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return nil, errors.New("not asked here")
-		},
-		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+	cs := manualClient(e, "alice", func(o *mcp.ClientOptions) {
+		o.ProgressNotificationHandler = func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
 			mu.Lock()
 			defer mu.Unlock()
 			k := fmt.Sprint(r.Params.ProgressToken)
 			got[k] = append(got[k], r.Params.Message)
-		},
+		}
 	})
 	waitAsking(t, cs)
 	first := askFirst(t, cs, &mcp.CallToolParams{Name: "progress_confirm", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "first"}})
@@ -444,16 +444,12 @@ func TestLogsAcrossRetries(t *testing.T) {
 	e := askingEnv(t, 0)
 	var mu sync.Mutex
 	var got []string
-	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
-		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return nil, errors.New("not asked here")
-		},
-		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+	cs := manualClient(e, "alice", func(o *mcp.ClientOptions) {
+		o.LoggingMessageHandler = func(_ context.Context, r *mcp.LoggingMessageRequest) {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, fmt.Sprint(r.Params.Data))
-		},
+		}
 	})
 	waitFor(t, "log_confirm listed", func() bool { return slices.Contains(toolNames(t, cs), "log_confirm") })
 	level := mcp.Meta{mcp.MetaKeyLogLevel: "info"}
@@ -684,12 +680,8 @@ func TestRequestStateStaysWithTheCaller(t *testing.T) {
 // SDK tells it on a session.
 func TestElicitationModeTheCallerTakes(t *testing.T) {
 	e := askingEnv(t, 0)
-	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
-		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
-		Capabilities:   &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}},
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return nil, errors.New("not asked here")
-		},
+	cs := manualClient(e, "alice", func(o *mcp.ClientOptions) {
+		o.Capabilities = &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}}
 	})
 	waitAsking(t, cs)
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "confirm", Arguments: map[string]any{"amount": 1}})
