@@ -35,28 +35,27 @@ import (
 // right after the answer.
 const drainGrace = time.Second
 
-// answerMark is set once an answer has been read off a request's stream.
-type answerMark struct{ atomic.Bool }
-
+// answerMarkKey keys, in a request's context, the flag set once an answer
+// has been read off its stream (an *atomic.Bool).
 type answerMarkKey struct{}
 
 // markAnswered notes that the request whose context ctx is has its answer.
 func markAnswered(ctx context.Context) {
-	if m, ok := ctx.Value(answerMarkKey{}).(*answerMark); ok {
+	if m, ok := ctx.Value(answerMarkKey{}).(*atomic.Bool); ok {
 		m.Store(true)
 	}
 }
 
-// keepConns runs each request on base under a context of its own, which
-// ends with the request's unless the request has its answer (see the
-// design note).
+// keepConns runs each request on base (required) under a context of its
+// own, which ends with the request's unless the request has its answer
+// (see the design note).
 type keepConns struct {
 	base http.RoundTripper
 }
 
 func (t keepConns) RoundTrip(r *http.Request) (*http.Response, error) {
 	outer := r.Context()
-	mark := new(answerMark)
+	mark := new(atomic.Bool)
 	inner, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(outer), answerMarkKey{}, mark))
 	var grace atomic.Pointer[time.Timer]
 	stop := context.AfterFunc(outer, func() {
@@ -73,11 +72,7 @@ func (t keepConns) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		cancel(context.Canceled)
 	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(r.WithContext(inner))
+	resp, err := t.base.RoundTrip(r.WithContext(inner))
 	if err != nil || resp.Body == nil {
 		release()
 		return resp, err
