@@ -48,9 +48,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// PolicyRequestState: a retry (tools/call, prompts/get, resources/read)
-// whose request state names no request of this caller waiting for input.
-
 // askFunc puts what an upstream asks to its caller and returns the
 // answer (tools.Call.Ask, flight.ask).
 type askFunc = func(context.Context, mcp.InputRequest) (mcp.InputResponse, error)
@@ -67,6 +64,8 @@ type relays struct {
 // relays are fl's.
 func (fl *flight) relays() relays { return relays{ask: fl.ask, log: fl.relayLog} }
 
+// PolicyRequestState: a retry (tools/call, prompts/get, resources/read)
+// whose request state names no request of this caller waiting for input.
 const PolicyRequestState = "request-state"
 
 // flightLinger is how long a flight's outcome waits for a retry to fetch
