@@ -427,7 +427,6 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			p.ProgressToken = pt
 			req.Session.NotifyProgress(ctx, p)
 		}
-		call.ProgressToken = pt
 	}
 	run := func(ctx context.Context, call tools.Call) (*mcp.CallToolResult, error) {
 		var (
@@ -451,10 +450,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		fl := g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)
 		fl.slipID = ev.SlipID
 		call.Ask, call.Log = fl.ask, fl.relayLog
-		// The upstream gets a token of the gateway's: the caller's may
-		// change from one retry to the next. Not the request state, which
-		// only the caller is to know.
-		call.Progress, call.ProgressToken = fl.relayProgress, slip.NewID()
+		// Progress goes to whichever request waits on the flight, under
+		// its own token: the caller's may change from one retry to the next.
+		call.Progress = fl.relayProgress
 		res, err := g.fly(ctx, fl, waiterOf(ctx, req), held.take(), func(ctx context.Context) (mcp.Result, error) {
 			return asResult(run(ctx, call))
 		})

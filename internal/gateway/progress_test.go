@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/gateway"
 )
 
-// TestProgressTokenPassedOn: the upstream sees the caller's own progress
-// token, as a direct call would show it (a tool may answer with it);
-// when two calls on one upstream session carry the same token, the
-// second gets one of the gateway's, and each caller still gets its own
-// progress, under its own token.
-func TestProgressTokenPassedOn(t *testing.T) {
+// TestProgressTokenOfTheGateways: the upstream sees a progress token of
+// the gateway's, a new one for each call, never the caller's (two calls
+// on one upstream session here carry the same one), and each caller
+// still gets its own progress, under its own token.
+func TestProgressTokenOfTheGateways(t *testing.T) {
 	var mu sync.Mutex
 	arrived := 0
 	bothIn := make(chan struct{})
@@ -79,19 +80,72 @@ func TestProgressTokenPassedOn(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	same := 0
-	for _, got := range answers {
-		if got == "same" {
-			same++
-		}
-	}
-	if same != 1 || answers[0] == answers[1] {
-		t.Errorf("the upstream saw the tokens %q, want the caller's once and one of the gateway's", answers)
+	if slices.Contains(answers, "same") || answers[0] == answers[1] || answers[0] == "" {
+		t.Errorf("the upstream saw the tokens %q, want two of the gateway's", answers)
 	}
 	for _, c := range []client{a, b} {
 		waitFor(t, "progress", func() bool { return len(c.progress.all()) == 1 })
 		if got := c.progress.all(); got[0] != "same" {
 			t.Errorf("a caller got progress under %q, not its own token", got)
 		}
+	}
+}
+
+// TestLateProgressReachesNoOne: an upstream that goes on reporting
+// progress for a call its caller gave up cannot reach another person
+// whose call, on the same upstream session, carries the same token
+// (clients count their tokens from 0, so tokens collide all the time).
+func TestLateProgressReachesNoOne(t *testing.T) {
+	defer gateway.SetMaxLanes(0)() // every call on the gateway's own upstream session
+	late, carolIn := make(chan struct{}), make(chan struct{})
+	up := mcp.NewServer(&mcp.Implementation{Name: "slow", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "payroll", Description: "Reads payroll, slowly"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			pt := req.Params.GetProgressToken()
+			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 1, Message: "started"})
+			<-late // still working after its caller left
+			req.Session.NotifyProgress(context.Background(), &mcp.ProgressNotificationParams{ProgressToken: pt, Progress: 2, Message: "alice's salary: 123456"})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	mcp.AddTool(up, &mcp.Tool{Name: "quick", Description: "Answers after a while"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			close(carolIn)
+			time.Sleep(time.Second) // time for the late progress to arrive
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "quick"}}}, nil, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "payroll", "quick"))
+	open := func(who string, got *collected) *mcp.ClientSession {
+		return e.connectToken(e.token(who, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+			ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+				got.add(r.Params.Message)
+			},
+		})
+	}
+	var aliceGot, carolGot collected
+	alice, carol := open("alice", &aliceGot), open("carol", &carolGot)
+	waitFor(t, "payroll listed", func() bool { return slices.Contains(toolNames(t, alice), "payroll") })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		p := &mcp.CallToolParams{Name: "payroll", Arguments: map[string]any{}}
+		p.SetProgressToken(7)
+		alice.CallTool(ctx, p)
+	}()
+	waitFor(t, "alice's first progress", func() bool { return len(aliceGot.all()) == 1 })
+	cancel()
+	<-left
+	go func() {
+		<-carolIn
+		close(late)
+	}()
+	p := &mcp.CallToolParams{Name: "quick", Arguments: map[string]any{}}
+	p.SetProgressToken(7)
+	if _, err := carol.CallTool(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if got := carolGot.all(); len(got) > 0 {
+		t.Errorf("carol got progress of alice's abandoned call: %q", got)
 	}
 }

@@ -973,16 +973,15 @@ func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on 
 				relay(ctx, p)
 			}
 		}
-		// The upstream sees the caller's own token, as a direct call would
-		// show it; if another call on this session already uses the same
-		// one (callers share the gateway's session), one of the gateway's.
-		pt := call.ProgressToken
-		key := progressKey{cs, fmt.Sprint(pt)}
-		if _, taken := u.progress.LoadOrStore(key, forward); taken {
-			own := slip.NewID()
-			pt, key = own, progressKey{cs, own}
-			u.progress.Store(key, forward)
-		}
+		// The upstream sees a token of the gateway's, new for this call,
+		// never the caller's: callers share upstream sessions and pick
+		// their tokens freely (clients count from 0), so progress an
+		// upstream sends late for an abandoned call would otherwise reach
+		// whoever uses that token next. A late notification under this
+		// token finds no one.
+		pt := slip.NewID()
+		key := progressKey{cs, pt}
+		u.progress.Store(key, forward)
 		params.Meta = mcp.Meta{"progressToken": pt}
 		defer u.progress.Delete(key)
 	}

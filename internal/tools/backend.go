@@ -18,9 +18,8 @@ type Call struct {
 	// exact bytes the slip's digest covers and the backend receives.
 	Args []byte
 	// Progress, when not nil, forwards progress the backend reports to the
-	// caller; ProgressToken is the token the caller gave for it.
-	Progress      func(ctx context.Context, p *mcp.ProgressNotificationParams)
-	ProgressToken any
+	// caller, under the caller's own token whatever token it carries.
+	Progress func(ctx context.Context, p *mcp.ProgressNotificationParams)
 	// Session, when not nil, is the caller's MCP session. A backend that
 	// relays what a tool asks of the caller during the call (sampling,
 	// elicitation, log messages) sends it there, within the call's context.
