@@ -325,7 +325,12 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: err.Error()})
 			return
 		}
-		if be, refused := g.checkScope(r, cat, who); be != nil {
+		body, refuse := postBody(r)
+		if refuse != "" {
+			http.Error(w, refuse, http.StatusBadRequest)
+			return
+		}
+		if be, refused := g.checkScope(r, body, cat, who); be != nil {
 			if err := g.stepUpRefused(r, cat, who, refused); err != nil {
 				g.logger().Error("gateway: the audit trail refused a record", "err", err)
 				http.Error(w, errNotRecorded.Error(), http.StatusServiceUnavailable)

@@ -703,18 +703,12 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 // 2025-06-18 and refuses from it on) is checked call by call: if any call
 // needs a scope the token lacks, the whole batch is answered 403 with
 // every missing tool scope, and none of it runs.
-func (g *Gateway) checkScope(r *http.Request, cat *catalogue, who *caller) (*bearerError, []toolCall) {
-	if who.scopes == nil || r.Method != http.MethodPost || r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
+func (g *Gateway) checkScope(r *http.Request, body []byte, cat *catalogue, who *caller) (*bearerError, []toolCall) {
+	if who.scopes == nil || body == nil {
 		return nil, nil
 	}
 	var missing []string
-	calls := toolCalls(body)
+	calls := toolCalls(body, batchesServed(r))
 	for i, c := range calls {
 		if who.scopes.allows(c.Name) || !cat.mayCall(who, c.Name) {
 			continue // in scope, or not the scope's fault: the usual refusal follows
@@ -770,15 +764,55 @@ type toolCall struct {
 	outOfScope bool            // the token's scope does not name the tool
 }
 
+// maxBatch bounds the messages of one JSON-RPC batch. Each tools/call of
+// a batch is decided and recorded on its own, so one request of a few
+// megabytes could otherwise write tens of thousands of records in one
+// commit and hold the audit writer for everyone. It is the bound on a
+// caller's running calls, which a batch cannot usefully pass.
+const maxBatch = 32
+
+// postBody reads a POST's body for the checks made before the SDK sees
+// it, and puts it back for the SDK: nil for another method, or a body the
+// SDK will refuse as too large. A batch of more than maxBatch messages is
+// refused here (a batch the SDK runs, or one it would refuse anyway for
+// its protocol revision: the same answer, a 400, and nothing runs).
+func postBody(r *http.Request) (body []byte, refuse string) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return nil, ""
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil || len(body) > mcp.DefaultMaxRequestBodyBytes {
+		return nil, ""
+	}
+	if first := bytes.TrimLeft(body, " \t\r\n"); len(first) > 0 && first[0] == '[' {
+		var raws []json.RawMessage
+		if sdkUnmarshal(body, &raws) == nil && len(raws) > maxBatch {
+			return nil, fmt.Sprintf("a JSON-RPC batch may hold at most %d messages; this one holds %d", maxBatch, len(raws))
+		}
+	}
+	return body, ""
+}
+
+// batchesServed reports whether the SDK runs a JSON-RPC batch sent with
+// r: only for revisions before 2025-06-18, and for a request without
+// the protocol version header, which it takes for 2025-03-26.
+func batchesServed(r *http.Request) bool {
+	return r.Header.Get("Mcp-Protocol-Version") < "2025-06-18"
+}
+
 // toolCalls returns the tools/call requests in a POST body, one message
 // or a batch, as the SDK reads them (its readBatch, then the params of
-// each call); nil when the SDK would refuse the body. A call whose params
-// the SDK cannot decode is left out: the SDK answers it with a protocol
-// error and runs nothing.
-func toolCalls(body []byte) []toolCall {
+// each call); nil when the SDK would refuse the body, a batch included
+// when batches says it does. A call whose params the SDK cannot decode
+// is left out: the SDK answers it with a protocol error and runs nothing.
+func toolCalls(body []byte, batches bool) []toolCall {
 	var raws []json.RawMessage
 	if sdkUnmarshal(body, &raws) != nil {
 		raws = []json.RawMessage{body}
+	} else if !batches {
+		return nil
 	}
 	var calls []toolCall
 	for _, raw := range raws {

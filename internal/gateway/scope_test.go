@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -128,5 +129,78 @@ func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
 				t.Errorf("decided %s %s, want %s allowed", d.Tool, d.Decision, tt.ran)
 			}
 		})
+	}
+}
+
+// TestBatchesBounded: a JSON-RPC batch of more than 32 messages is refused
+// whole, whoever sends it, before any of its calls is decided or recorded
+// (one request could otherwise write a record per call, tens of thousands
+// of them); and a batch sent under a revision whose SDK refuses batches is
+// not read for the token's scope either: no 403, nothing recorded.
+func TestBatchesBounded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	if err := e.st.Users().Create(ctx, store.User{Username: "frank", Roles: []string{"sales-manager", "hr"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	narrowed := e.token("frank", "acme-assistant", func(c *accesstoken.Claims) { c.Scope = "openid tool:payroll_report" })
+	open := func(tok, version string) string {
+		resp, _ := e.rawMCP(t, tok, "", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+		session := resp.Header.Get("Mcp-Session-Id")
+		if resp.StatusCode != 200 || session == "" {
+			t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
+		}
+		e.rawMCP(t, tok, session, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		return session
+	}
+	batch := func(n int) string {
+		calls := make([]string, n)
+		for i := range calls {
+			calls[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sales_report","arguments":{"month":"2026-10"}}}`, i+1)
+		}
+		return "[" + strings.Join(calls, ",") + "]"
+	}
+	decisions := func() int {
+		n := 0
+		for _, ev := range e.mem.all() {
+			if ev.Type == audit.ToolDecided {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name, token, version, body string
+		status                     int
+		says                       string
+	}{
+		{"too many, narrowed token", narrowed, "2025-03-26", batch(33), 400, "at most 32 messages"},
+		{"too many", e.token("alice", "acme-assistant"), "2025-03-26", batch(5000), 400, "at most 32 messages"},
+		{"a batch the revision refuses", narrowed, "2025-11-25", batch(2), 400, "not a batch"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			session := open(tt.token, tt.version)
+			before := decisions()
+			resp, body := e.rawMCP(t, tt.token, session, tt.version, tt.body)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.says) {
+				t.Errorf("%d %q, want %d saying %q", resp.StatusCode, body, tt.status, tt.says)
+			}
+			if got := decisions() - before; got != 0 {
+				t.Errorf("%d calls of the refused batch decided and recorded", got)
+			}
+		})
+	}
+	// A batch within the bound still runs, call by call.
+	alice := e.token("alice", "acme-assistant")
+	session := open(alice, "2025-03-26")
+	before := decisions()
+	if resp, body := e.rawMCP(t, alice, session, "2025-03-26", batch(32)); resp.StatusCode != 200 || strings.Contains(body, `"isError":true`) {
+		t.Errorf("a batch of 32: %d %s", resp.StatusCode, body)
+	}
+	if got := decisions() - before; got != 32 {
+		t.Errorf("a batch of 32: %d calls decided, want 32", got)
 	}
 }
