@@ -1,11 +1,17 @@
 package gateway
 
-// maxCallsPerCaller bounds the tools/call requests one caller (a person
-// through an agent, or a client on its own) has running at once, across
-// its sessions and batches. An agent that calls tools in parallel stays
-// far below it; one caller alone cannot hold every upstream connection,
-// goroutine and slip of the gateway. A call beyond it is refused at once,
-// politely and on the record (PolicyCallerBusy), before any backend runs.
+import "fmt"
+
+// maxCallsPerCaller bounds the requests one caller (a person through an
+// agent, or a client on its own) has running at once, across its sessions
+// and batches: its tools/call requests, and the prompts/get,
+// resources/read, completion/complete and resources/subscribe requests
+// forwarded to an upstream, each of which holds as much as a tool call (a
+// goroutine, an upstream request up to the call timeout, two durable
+// records). An agent that calls tools in parallel stays far below it; one
+// caller alone cannot hold every upstream connection, goroutine and slip
+// of the gateway. A request beyond it is refused at once, politely and on
+// the record (PolicyCallerBusy), before any backend runs.
 var maxCallsPerCaller = 32
 
 // callSlot takes one of the caller's call slots: busy reports that none
@@ -28,4 +34,13 @@ func (g *Gateway) callSlot(key string) (busy bool, release func()) {
 			delete(g.slots, key)
 		}
 	}
+}
+
+// callerBusyError answers a prompt, resource or completion request that
+// found none of its caller's call slots free, as a tool call is answered
+// (callTool).
+type callerBusyError struct{}
+
+func (callerBusyError) Error() string {
+	return fmt.Sprintf("Too many of your tool calls and requests are running at once (%d). Please wait for one to finish, then try again.", maxCallsPerCaller)
 }

@@ -606,22 +606,20 @@ var errNoFlight = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
 
 // flyFeature forwards a prompts/get or resources/read of key (run), as
 // forward does, and for a caller that answers on retries as a flight;
-// release lets go of what the request holds once it ended.
+// release lets go of what the request holds (its call slot, its lane)
+// once it ended.
 func flyFeature[R interface {
 	mcp.Result
 	comparable
 }](ctx context.Context, a *featureAudit, c, on *upConn, release func(), method, key string, run func(context.Context) (R, error)) (mcp.Result, error) {
 	if takesInput(a.session) {
-		// A flight outlives its request: it holds one of the caller's
-		// call slots, as a tool call does, which bound how many of the
-		// caller's run at once. With none free, the request runs as one
-		// that cannot ask.
-		if busy, slot := a.g.callSlot(a.who.key); !busy {
-			fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
-			return a.g.fly(ctx, fl, &waiter{ctx: ctx, session: a.session}, func() { slot(); release() }, func(ctx context.Context) (mcp.Result, error) {
-				return asResult(forwardAsking(ctx, a, c, on, fl.relays(), run))
-			})
-		}
+		// A flight outlives its request, and keeps the request's call
+		// slot until it ends, as a tool call's does: the slots bound how
+		// many of the caller's run at once.
+		fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
+		return a.g.fly(ctx, fl, &waiter{ctx: ctx, session: a.session}, release, func(ctx context.Context) (mcp.Result, error) {
+			return asResult(forwardAsking(ctx, a, c, on, fl.relays(), run))
+		})
 	}
 	defer release()
 	return asResult(forward(ctx, a, c, on, run))

@@ -16,7 +16,8 @@ package gateway
 // person, agent, session and token ID. Lists get one features.list, as
 // tools/list gets tools.list. The trail names the prompt, the resource URI
 // or the completion's reference and argument name, and keeps arguments as a
-// digest; never content.
+// digest; never content. These requests are bounded as tool calls are:
+// while one runs it holds one of the caller's call slots (callslots.go).
 
 import (
 	"context"
@@ -210,6 +211,11 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.Name, r.Params.RequestState, r.Params.InputResponses)
 			return res, true, err
 		}
+		var held holds
+		defer held.release()
+		if err := a.slot(ctx, &held); err != nil {
+			return nil, true, err
+		}
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
@@ -217,8 +223,9 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				if err != nil {
 					return nil, true, err
 				}
+				held.add(release)
 				p := upstreamParams(r.Params)
-				res, err := flyFeature(ctx, a, c, on, release, method, r.Params.Name, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
+				res, err := flyFeature(ctx, a, c, on, held.take(), method, r.Params.Name, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
 				return res, true, err
 			}
 		}
@@ -235,6 +242,11 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.URI, r.Params.RequestState, r.Params.InputResponses)
 			return ownCopy(res), true, err
 		}
+		var held holds
+		defer held.release()
+		if err := a.slot(ctx, &held); err != nil {
+			return nil, true, err
+		}
 		c, cs := owner(ups, r.Params.URI)
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
@@ -243,8 +255,9 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if err != nil {
 			return nil, true, err
 		}
+		held.add(release)
 		p := upstreamParams(r.Params)
-		res, err := flyFeature(ctx, a, c, on, release, method, r.Params.URI, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
+		res, err := flyFeature(ctx, a, c, on, held.take(), method, r.Params.URI, func(ctx context.Context) (*mcp.ReadResourceResult, error) { return cs.ReadResource(ctx, p) })
 		return ownCopy(res), true, err
 	case *mcp.CompleteRequest:
 		ref := r.Params.Ref
@@ -264,6 +277,11 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			Argument mcp.CompleteParamsArgument `json:"argument"`
 			Context  *mcp.CompleteContext       `json:"context,omitempty"`
 		}{r.Params.Argument, r.Params.Context})
+		var held holds
+		defer held.release()
+		if err := a.slot(ctx, &held); err != nil {
+			return nil, true, err
+		}
 		for _, c := range ups {
 			cs, f := c.snapshot()
 			if cs == nil || ref == nil {
@@ -275,7 +293,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				if err != nil {
 					return nil, true, err
 				}
-				defer release()
+				held.add(release)
 				p := upstreamParams(r.Params)
 				res, err := forward(ctx, a, c, on, func(ctx context.Context) (*mcp.CompleteResult, error) { return cs.Complete(ctx, p) })
 				return res, true, err
@@ -365,6 +383,21 @@ func (a *featureAudit) deny(ctx context.Context, reason string, answer error) er
 		return a.g.notRecorded(err)
 	}
 	return answer
+}
+
+// slot takes one of the caller's call slots (callslots.go) for the
+// request, into held: a request forwarded to an upstream holds as much
+// as a tool call does, and so is bounded with the caller's tool calls.
+// With none free the request is refused as a tool call would be, on the
+// record, and err is the answer.
+func (a *featureAudit) slot(ctx context.Context, held *holds) error {
+	busy, release := a.g.callSlot(a.who.key)
+	held.add(release)
+	if busy {
+		a.ev.Policy = PolicyCallerBusy
+		return a.deny(ctx, fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller), callerBusyError{})
+	}
+	return nil
 }
 
 // featureConn returns the upConn, and its session, that a caller's
@@ -518,6 +551,11 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		return err
 	}
 	a := g.featureAudit(who, req, "resources/subscribe", map[string]any{"uri": req.Params.URI}, nil)
+	var held holds
+	defer held.release()
+	if err := a.slot(ctx, &held); err != nil {
+		return err
+	}
 	c, cs := owner(g.permitted(cat, who), req.Params.URI)
 	if c == nil {
 		return a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
