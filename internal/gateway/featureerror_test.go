@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -64,5 +66,57 @@ func TestFeatureErrorNamesNoUpstreamURL(t *testing.T) {
 	}
 	if msg, _ := result.Detail["error"].(string); msg == "" || strings.Contains(msg, "s3cr3t-upstream-key") {
 		t.Errorf("the trail's record of the failure: %q", msg)
+	}
+}
+
+// TestFeatureErrorQuotesNoArguments: an upstream's error for a prompt or a
+// completion that quotes what the caller sent (a prompt's argument, the
+// value to complete) reaches the trail with those values masked, as a
+// tool call's error does: the trail keeps them only as a digest. Before,
+// the feature.result record carried them whole.
+func TestFeatureErrorQuotesNoArguments(t *testing.T) {
+	const card = "4111111111111111"
+	unknown := func(number string) error {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown card %q", number)}
+	}
+	up := mcp.NewServer(&mcp.Implementation{Name: "cards", Version: "1"}, &mcp.ServerOptions{
+		CompletionHandler: func(_ context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+			return nil, unknown(req.Params.Argument.Value)
+		},
+	})
+	addEcho(up, "Echoes its text")
+	up.AddPrompt(&mcp.Prompt{Name: "card", Arguments: []*mcp.PromptArgument{{Name: "number"}}}, func(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return nil, unknown(req.Params.Arguments["number"])
+	})
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := context.Background()
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's prompt", func() bool {
+		pl, err := alice.ListPrompts(ctx, nil)
+		return err == nil && len(pl.Prompts) == 1
+	})
+	if _, err := alice.GetPrompt(ctx, &mcp.GetPromptParams{Name: "card", Arguments: map[string]string{"number": card}}); err == nil {
+		t.Error("the prompt did not fail")
+	}
+	if _, err := alice.Complete(ctx, &mcp.CompleteParams{
+		Ref:      &mcp.CompleteReference{Type: "ref/prompt", Name: "card"},
+		Argument: mcp.CompleteParamsArgument{Name: "number", Value: card},
+	}); err == nil {
+		t.Error("the completion did not fail")
+	}
+	results := map[string]string{}
+	for _, ev := range e.mem.all() {
+		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, card) {
+			t.Errorf("the trail holds a value the caller sent: %s", s)
+		}
+		if ev.Type == audit.FeatureResult {
+			msg, _ := ev.Detail["error"].(string)
+			results[ev.Detail["method"].(string)] = msg
+		}
+	}
+	for _, method := range []string{"prompts/get", "completion/complete"} {
+		if got := results[method]; got != `unknown card "[argument]"` {
+			t.Errorf("the trail's record of the %s error: %q", method, got)
+		}
 	}
 }

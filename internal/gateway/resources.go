@@ -207,6 +207,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Prompts))
 	case *mcp.GetPromptRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
+		a.sent = sentValues(r.Params.Arguments)
 		if r.Params.RequestState != "" {
 			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.Name, r.Params.RequestState, r.Params.InputResponses)
 			return res, true, err
@@ -277,6 +278,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			Argument mcp.CompleteParamsArgument `json:"argument"`
 			Context  *mcp.CompleteContext       `json:"context,omitempty"`
 		}{r.Params.Argument, r.Params.Context})
+		a.sent = sentValues(map[string]any{"value": r.Params.Argument.Value, "context": r.Params.Context})
 		var held holds
 		defer held.release()
 		if err := a.slot(ctx, &held); err != nil {
@@ -337,6 +339,19 @@ type featureAudit struct {
 	session *mcp.ServerSession // the caller's, where the upstream's messages go
 	ev      audit.Event        // the decision
 	start   time.Time
+	sent    callArgs // values the caller sent, kept only as a digest (sentValues)
+}
+
+// sentValues returns v, values a caller sent that the trail keeps only as
+// a digest (prompt arguments, a completion's value and context), as
+// callArgs, whose unquoted masks them in an upstream's error.
+func sentValues(v any) callArgs {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return callArgs{}
+	}
+	a, _ := canonicalArgs(b)
+	return a
 }
 
 // maxFeatureName bounds each name (prompt, resource URI, completion
@@ -485,11 +500,14 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 		r.Status = "timeout"
 		r.Detail["error"] = err.Error()
 	} else if err != nil {
+		// An upstream's error may quote what the caller sent ("unknown
+		// card 4111…"), which the trail keeps only as a digest: masked,
+		// as a tool call's error is (finish).
 		r.Status = "error"
 		if rpc != nil {
-			r.Detail["error"], r.Detail["code"] = rpc.Message, rpc.Code
+			r.Detail["error"], r.Detail["code"] = a.sent.unquoted(rpc.Message, false), rpc.Code
 		} else {
-			r.Detail["error"] = err.Error()
+			r.Detail["error"] = a.sent.unquoted(err.Error(), false)
 		}
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
