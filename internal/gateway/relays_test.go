@@ -495,20 +495,20 @@ func TestConcurrentCallsThroughOneUpstreamSession(t *testing.T) {
 		}
 	}
 	// The gateway's own upstream session and one per caller (lanes.go);
-	// on its own session each caller's calls carry its own progress
-	// tokens, as they would calling directly.
+	// each call carried a progress token of the gateway's, its own,
+	// never the caller's.
 	sessions := 0
 	for range up.Sessions() {
 		sessions++
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if sessions != 3 || len(upTokens) != perSession {
-		t.Errorf("the upstream had %d sessions and saw %d progress tokens, want 3 and %d", sessions, len(upTokens), perSession)
+	if sessions != 3 || len(upTokens) != 2*perSession {
+		t.Errorf("the upstream had %d sessions and saw %d progress tokens, want 3 and %d", sessions, len(upTokens), 2*perSession)
 	}
 	for tok := range upTokens {
-		if !strings.HasPrefix(tok, "tok-") {
-			t.Errorf("the upstream saw progress token %q, not the caller's", tok)
+		if strings.HasPrefix(tok, "tok-") {
+			t.Errorf("the upstream saw the caller's progress token %q", tok)
 		}
 	}
 }
