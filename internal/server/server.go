@@ -112,6 +112,13 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		}
 		return nil, fmt.Errorf("--issuer %q must be an http(s) URL with no user information, query or fragment", shown)
 	}
+	if u, _ := url.Parse(issuer); u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// OAuth 2.1 wants TLS everywhere but on this machine: on plain
+		// http, codes, tokens and the session cookie (which no browser
+		// can keep to one port, nor bind to the host without https)
+		// cross the network in the clear.
+		return nil, fmt.Errorf("--issuer %q must be https: plain http is for a loopback address (development) only", issuer)
+	}
 	st, err := OpenStore(ctx, o.Store)
 	if err != nil {
 		return nil, err
@@ -298,4 +305,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// loopbackHost reports whether host names this machine: localhost, or a
+// loopback IP address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -203,7 +203,8 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // discovery document and token would otherwise have published.
 func TestIssuerRefusals(t *testing.T) {
 	for _, issuer := range []string{"ftp://id.example", "https://id.example/?x=1", "https://id.example/#f",
-		"https://admin:s3cret-issuer-pw@id.example", "https://admin@id.example"} {
+		"https://admin:s3cret-issuer-pw@id.example", "https://admin@id.example",
+		"http://id.example", "http://10.0.0.7:8080", "http://localhost.id.example"} {
 		_, err := server.New(context.Background(), server.Options{Issuer: issuer,
 			Store: server.StoreOptions{DataDir: t.TempDir()}}, "127.0.0.1:1")
 		if err == nil || !strings.Contains(err.Error(), "--issuer") {
@@ -211,6 +212,20 @@ func TestIssuerRefusals(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "admin@") {
 			t.Errorf("%s: the message repeats the user information: %v", issuer, err)
 		}
+	}
+}
+
+// TestIssuerOnPlainHTTP: plain http is taken for a loopback issuer
+// (development, the demo) only.
+func TestIssuerOnPlainHTTP(t *testing.T) {
+	for _, issuer := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://id.example"} {
+		s, err := server.New(context.Background(), server.Options{Issuer: issuer,
+			Store: server.StoreOptions{DataDir: t.TempDir()}}, "127.0.0.1:1")
+		if err != nil {
+			t.Errorf("%s: %v", issuer, err)
+			continue
+		}
+		s.Close()
 	}
 }
 
