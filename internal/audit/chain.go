@@ -150,15 +150,27 @@ func indexValue(s string) string {
 	return s
 }
 
-// wholeValue is indexValue before the cut: valid UTF-8, no NUL.
+// wholeValue is indexValue before the cut: valid UTF-8, no NUL. Each byte
+// that is not UTF-8 becomes one U+FFFD, as encoding/json writes it into
+// the stored event (strings.ToValidUTF8 would replace a run of such bytes
+// with one): verify and Query compare a column with the value decoded from
+// that event, so both must clean it alike.
 func wholeValue(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
 	}
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == 0 || (r == utf8.RuneError && n == 1) {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
 	}
-	return s
+	return b.String()
 }
 
 // Redacted replaces a secret value in an event's Detail.
