@@ -230,9 +230,10 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: nothing pruned: %w", err)
 	}
-	// Records a crash left at or before the last pruning checkpoint go
-	// too: the one verified (by its signature), not whatever row of the
-	// store calls itself a pruning checkpoint.
+	// Records a pruning cut short left at or before the last pruning
+	// checkpoint (Report.Leftovers) go too: the one verified (by its
+	// signature), not whatever row of the store calls itself a pruning
+	// checkpoint.
 	var resume int64
 	if rep.Anchor != nil {
 		resume = rep.Anchor.Seq
@@ -241,7 +242,7 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: %w", err)
 	}
-	var through int64
+	through := resume // when only a crash's leftovers go
 	n, err := l.st.PruneAudit(ctx, before, resume, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
 		// What is cut is chosen by the stored time, which an attacker at
 		// the database could move back after the walk above: the record

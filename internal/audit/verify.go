@@ -38,8 +38,9 @@ const (
 	// a record than the one stored.
 	ProblemCheckpoint = "checkpoint"
 	// ProblemPruned: a record stands in the part of the log a prune
-	// checkpoint says was cut: added behind the writer's back, or left by
-	// a prune that did not finish. Queries and exports would show it.
+	// checkpoint says was cut, and is not a record of the chain that a
+	// pruning has yet to delete (see Report.Leftovers): added behind the
+	// writer's back. Queries and exports would show it.
 	ProblemPruned = "pruned"
 	// ProblemIndex: the record's query columns (type, person, agent, tool,
 	// decision, correlation, session) are not its event's, so filters
@@ -62,6 +63,11 @@ type Report struct {
 	Records int64 `json:"records"` // records walked
 	// Anchor is the pruning checkpoint the kept chain starts after, if any.
 	Anchor *Checkpoint `json:"anchor,omitempty"`
+	// Leftovers counts the records at or before the Anchor that a pruning
+	// has not deleted yet (it is running, or was cut short and the next
+	// one finishes it): records of the chain, each linking to the next up
+	// to the Anchor's hash, so no problem.
+	Leftovers int64 `json:"leftovers,omitempty"`
 	// SignaturesChecked is false when the Log has no Keys: checkpoints were
 	// then read but not verified.
 	SignaturesChecked bool `json:"signatures_checked"`
@@ -81,6 +87,9 @@ type VerifyOptions struct {
 }
 
 const maxProblems = 100
+
+// pageSize is how many records Verify reads at a time.
+const pageSize = 1000
 
 // reorderWindow is how far from its position Verify looks for the seq a
 // record was written as, to tell a move from an edit.
@@ -198,14 +207,19 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	if anchor != nil {
 		rep.Anchor = anchor
 		expect, prev = anchor.Seq+1, anchor.Hash
-		// Nothing stays at or before the anchor: the walk does not judge
-		// what stands there, and queries would show it as any record.
-		left, err := l.st.AuditRecords(ctx, store.AuditFilter{Before: anchor.Seq + 1, Limit: 1})
+		stray, err := l.leftovers(ctx, *anchor, func(r store.AuditRecord) {
+			rep.Leftovers++
+			// Queries show a leftover until it is deleted: it too must be
+			// found under its own event's values.
+			if col := wrongIndex(r); col != "" {
+				problem(r.Seq, ProblemIndex, "record %d: its %s column is not its event's", r.Seq, col)
+			}
+		})
 		if err != nil {
 			return rep, err
 		}
-		if len(left) > 0 {
-			problem(left[0].Seq, ProblemPruned, "record %d stands in the part pruned up to record %d", left[0].Seq, anchor.Seq)
+		if stray != nil {
+			problem(stray.Seq, ProblemPruned, "record %d stands in the part pruned up to record %d", stray.Seq, anchor.Seq)
 		}
 	}
 	lastSigned := expect - 1
@@ -348,6 +362,36 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	}
 	rep.OK = true
 	return rep, nil
+}
+
+// leftovers walks what stands at or before a pruning checkpoint, newest
+// first, and calls left with each record a pruning has yet to delete; it
+// returns the first record there that is not one, or nil.
+//
+// A pruning stores its checkpoint, then deletes up to it from the oldest
+// record on, in steps: one running, or cut short (killed, its context
+// ended), leaves the records just before the checkpoint, each linking to
+// the next, the last to the checkpoint's hash. Only records of the chain
+// do (a record made up to link there would need a SHA-256 preimage), so
+// whatever else stands there was put there behind the writer's back.
+func (l *Log) leftovers(ctx context.Context, anchor Checkpoint, left func(store.AuditRecord)) (*store.AuditRecord, error) {
+	seq, hash := anchor.Seq, anchor.Hash // the record expected next, going down
+	for {
+		page, err := l.st.AuditRecords(ctx, store.AuditFilter{Before: seq + 1, Desc: true, Limit: pageSize})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page {
+			if r.Seq != seq || r.Hash != hash || chainHash(r.Prev, r.Seq, r.Time.UnixMicro(), r.Event) != r.Hash {
+				return &r, nil
+			}
+			left(r)
+			seq, hash = r.Seq-1, r.Prev
+		}
+		if len(page) < pageSize {
+			return nil, nil
+		}
+	}
 }
 
 // wrongIndex returns the first query column of r that is not what its

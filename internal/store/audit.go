@@ -126,7 +126,8 @@ type AuditStore interface {
 	// crash left behind go with this call. (The store does not take its
 	// checkpoints' kind column for that: a row planted there would have
 	// it delete records.) It returns how many records were deleted; with
-	// nothing new to prune it calls no mark.
+	// nothing new to prune (a prefix that ends at or before resume) it
+	// calls no mark.
 	PruneAudit(ctx context.Context, before time.Time, resume int64, mark func(last AuditRecord) (AuditCheckpoint, error)) (int64, error)
 
 	// AuditCursor returns the stored position (a Seq) of the named stream,

@@ -379,8 +379,8 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time, resume int64, mar
 		if firstKept.Valid {
 			end = firstKept.Int64 - 1
 		}
-		if end <= 0 {
-			return nil
+		if end <= max(resume, 0) {
+			return nil // nothing new: what lies at or before resume is cut already
 		}
 		r, err := scanAudit(tx.QueryRowContext(ctx, s.Rebind("SELECT "+auditColumns+" FROM audit_log WHERE seq = ?"), end))
 		if isNoRows(err) {

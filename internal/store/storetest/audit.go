@@ -441,12 +441,16 @@ func testAuditPrune(t *testing.T, s *sqldb.DB) {
 	if err != nil || n != 0 {
 		t.Errorf("second prune: %d, %v", n, err)
 	}
-	// A record a crash left at or before the prune checkpoint goes with
-	// the next call that resumes from it, though there is nothing new to
+	// Records a crash left at or before the prune checkpoint go with the
+	// next call that resumes from it, though there is nothing new to
 	// prune; one that does not name it deletes nothing.
-	if _, err := s.SQL().ExecContext(ctx, s.Rebind("INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (2, ?, '{}', 'h1', 'h2', 't')"), t0.UnixMicro()); err != nil {
-		t.Fatal(err)
+	leave := func(seq int) {
+		if _, err := s.SQL().ExecContext(ctx, s.Rebind("INSERT INTO audit_log (seq, at, event, prev, hash, type) VALUES (?, ?, '{}', ?, ?, 't')"),
+			seq, t0.UnixMicro(), fmt.Sprintf("h%d", seq-1), fmt.Sprintf("h%d", seq)); err != nil {
+			t.Fatal(err)
+		}
 	}
+	leave(2)
 	noMark := func(store.AuditRecord) (store.AuditCheckpoint, error) {
 		t.Error("mark called with nothing new to prune")
 		return store.AuditCheckpoint{}, nil
@@ -454,9 +458,12 @@ func testAuditPrune(t *testing.T, s *sqldb.DB) {
 	if n, err = s.PruneAudit(ctx, t0.Add(time.Hour), 0, noMark); err != nil || n != 0 {
 		t.Errorf("leftover without resume: %d, %v; want none deleted", n, err)
 	}
+	// The one at the checkpoint too, where the old prefix ends: it is no
+	// new prefix to mark.
+	leave(3)
 	n, err = s.PruneAudit(ctx, t0.Add(time.Hour), 3, noMark)
-	if err != nil || n != 1 {
-		t.Errorf("leftover cleanup: %d, %v; want 1 deleted", n, err)
+	if err != nil || n != 2 {
+		t.Errorf("leftover cleanup: %d, %v; want 2 deleted", n, err)
 	}
 	// A failing mark keeps everything.
 	boom := errors.New("boom")
