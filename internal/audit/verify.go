@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -229,16 +230,16 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	vouched := expect - 1
 	var last store.AuditRecord
 	walked := false
-	for cursor := expect - 1; ; {
-		page, err := l.st.AuditRecords(ctx, store.AuditFilter{After: cursor, Before: head.Seq + 1, Limit: 1000})
+	for cursor, done := expect-1, false; !done; {
+		var page []store.AuditRecord
+		page, cursor, done, err = l.walkPage(ctx, cursor, head.Seq)
 		if err != nil {
 			return rep, err
 		}
 		for _, r := range page {
 			if r.Seq < expect {
-				// Only before the first page (a store reads After 0 as
-				// "from the start"): a record at 0 or below, where no
-				// writer puts one.
+				// Only on the first page, when the chain starts at 1: a
+				// record at 0 or below, where no writer puts one.
 				problem(r.Seq, ProblemUnsigned, "record %d stands before record %d, where the chain starts", r.Seq, expect)
 				continue
 			}
@@ -305,10 +306,6 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 				rep.Checkpoints++
 			}
 			prev, expect, last = r.Hash, r.Seq+1, r
-			cursor = r.Seq
-		}
-		if len(page) < 1000 {
-			break
 		}
 	}
 	end := expect - 1 // the last seq the chain reaches (the anchor when empty)
@@ -362,6 +359,27 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 	}
 	rep.OK = true
 	return rep, nil
+}
+
+// walkPage returns the records after cursor up to head, oldest first, at
+// most pageSize of them, and the cursor of the next page, or done.
+func (l *Log) walkPage(ctx context.Context, cursor, head int64) (page []store.AuditRecord, next int64, done bool, err error) {
+	if cursor > 0 {
+		page, err := l.st.AuditRecords(ctx, store.AuditFilter{After: cursor, Before: head + 1, Limit: pageSize})
+		if err != nil || len(page) < pageSize {
+			return page, 0, true, err
+		}
+		return page, page[len(page)-1].Seq, false, nil
+	}
+	// A store reads After 0 as "from the start", records at 0 and below
+	// included: a page's worth of those, planted there, would fill every
+	// page, and the walk would never move on. So records 1 to pageSize are
+	// read from the top down (all of them come before any below 1), then
+	// put back in order, and the next page starts after them.
+	upto := max(min(head, pageSize), 0)
+	page, err = l.st.AuditRecords(ctx, store.AuditFilter{Before: upto + 1, Desc: true, Limit: pageSize})
+	slices.Reverse(page)
+	return page, upto, upto >= head, err
 }
 
 // leftovers walks what stands at or before a pruning checkpoint, newest

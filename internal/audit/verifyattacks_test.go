@@ -13,6 +13,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
@@ -323,4 +324,31 @@ func TestVerifyAttackRecordAtNonPositiveSeqIsNamed(t *testing.T) {
 	if p := rep.Problems[0]; p.Seq != -5 {
 		t.Errorf("first problem %+v (error %q), want record -5 named; all %+v", p, err, rep.Problems)
 	}
+}
+
+// TestVerifyAttackManyRecordsAtNonPositiveSeqs: more records planted at
+// seq 0 and below than verify reads at a time, on a log never pruned,
+// are named, and verify finishes. Before, each page it read was full of
+// them (a store reads "after 0" as "from the start"), its position never
+// moved, and it read the same page until its context ended.
+func TestVerifyAttackManyRecordsAtNonPositiveSeqs(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		e := newEnv(t, open, nil)
+		e.record(t, events(3)...)
+		ev := `{"type":"login.succeeded","actor":"mallory"}`
+		for seq := int64(0); seq > -1001; seq-- {
+			e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (?, 0, ?, ?, ?, 'login.succeeded', 'mallory')`,
+				seq, ev, audit.Genesis, specHash(audit.Genesis, seq, 0, ev))
+		}
+		// A hang guard, not a timing: the loop only ended with its context.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		rep, err := e.log.Verify(ctx, nil)
+		if !errors.Is(err, audit.ErrChainBroken) {
+			t.Fatalf("Verify: %v", err)
+		}
+		if p := rep.Problems[0]; p.Seq > 0 || p.Kind != audit.ProblemUnsigned || rep.Records != 3 {
+			t.Errorf("first problem %+v, %d records walked; want a record at or below 0 named, and 3 walked", p, rep.Records)
+		}
+	})
 }
