@@ -223,10 +223,16 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if l.keys == nil {
 		return 0, ErrNoKeys
 	}
+	before, err := l.holdForStreams(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
 	// The pruning checkpoint vouches for the chain it cuts: only a chain
 	// that verifies is cut, or pruning would sign over a tampering (a
-	// record's time moved back to have it pruned, with its evidence).
-	rep, err := l.Verify(ctx, nil)
+	// record's time moved back to have it pruned, with its evidence). The
+	// walk also notes the record the cut must end at.
+	cut := &pruneCut{before: before}
+	rep, err := l.verifyFor(ctx, nil, cut)
 	if err != nil {
 		return 0, fmt.Errorf("prune audit: nothing pruned: %w", err)
 	}
@@ -238,17 +244,18 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if rep.Anchor != nil {
 		resume = rep.Anchor.Seq
 	}
-	before, err = l.holdForStreams(ctx, before)
-	if err != nil {
-		return 0, fmt.Errorf("prune audit: %w", err)
-	}
 	through := resume // when only a crash's leftovers go
 	n, err := l.st.PruneAudit(ctx, before, resume, func(last store.AuditRecord) (store.AuditCheckpoint, error) {
-		// What is cut is chosen by the stored time, which an attacker at
-		// the database could move back after the walk above: the record
-		// the cut ends at must hash to its stored hash with that time
-		// (so its time is the one written), and be older than before.
-		// The records before it are older still.
+		// What is cut is chosen by the stored times, which an attacker at
+		// the database could move back after the walk above, re-hashing
+		// the record the cut then ends at (and the head) to match: the
+		// cut must end at the record the walk verified as the last one
+		// older than before, with the hash the walk saw, and that record
+		// must still hash to it with its stored time (so its time is the
+		// one written). The records before it are older still.
+		if last.Seq != cut.last.Seq || last.Hash != cut.last.Hash {
+			return store.AuditCheckpoint{}, fmt.Errorf("%w: record %d is not the one verified as the last to prune: nothing pruned", ErrChainBroken, last.Seq)
+		}
 		if chainHash(last.Prev, last.Seq, last.Time.UnixMicro(), last.Event) != last.Hash || !last.Time.Before(before) {
 			return store.AuditCheckpoint{}, fmt.Errorf("%w: record %d does not hash to its stored hash: nothing pruned", ErrChainBroken, last.Seq)
 		}

@@ -302,6 +302,45 @@ func TestPruneRefusesTimesMovedAfterItsWalk(t *testing.T) {
 	}
 }
 
+// TestPruneRefusesHeadRehashedAfterItsWalk: as above, but the recent
+// records' times are moved back and the last of them, the head, is
+// re-hashed with its new time (the head row too), so that the record the
+// cut ends at hashes to its stored hash. The cut must end at the record
+// Prune's walk verified as the last old one, with the hash it saw: nothing
+// is pruned, and no pruning checkpoint vouches for the forged hash.
+// Before, records 1 to 7, the recent ones among them, were pruned under a
+// genuine checkpoint.
+func TestPruneRefusesHeadRehashedAfterItsWalk(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	e.record(t, events(3)...) // old
+	e.clock.Advance(3 * time.Hour)
+	e.record(t, events(4)...) // recent: 4 to 7
+	ts := &tamperingStore{AuditStore: e.st, tamper: func() {
+		e.exec(t, `UPDATE audit_log SET at = at - 7200000000 WHERE seq >= 4`) // two hours back
+		var (
+			prev, ev string
+			at       int64
+		)
+		if err := e.st.SQL().QueryRow(`SELECT prev, event, at FROM audit_log WHERE seq = 7`).Scan(&prev, &ev, &at); err != nil {
+			t.Fatal(err)
+		}
+		h := specHash(prev, 7, at, ev)
+		e.exec(t, `UPDATE audit_log SET hash = ? WHERE seq = 7`, h)
+		e.exec(t, `UPDATE audit_head SET hash = ? WHERE id = 1`, h)
+	}}
+	l := audit.New(ts, e.keys, &audit.Options{Now: e.clock.Now, CheckpointInterval: -1})
+	defer l.Close()
+	n, err := l.Prune(ctx, e.clock.Now().Add(-time.Hour))
+	if !errors.Is(err, audit.ErrChainBroken) || n != 0 {
+		t.Fatalf("Prune over a head re-hashed after its walk: %d, %v", n, err)
+	}
+	rep, err := e.log.Verify(ctx, nil)
+	if !errors.Is(err, audit.ErrChainBroken) || rep.Anchor != nil || rep.Records != 7 {
+		t.Errorf("after the refused prune: %v %+v", err, rep)
+	}
+}
+
 // TestPruneTrustsOnlyVerifiedCheckpoints: a row planted in the
 // checkpoints table that calls itself a pruning checkpoint (with a real
 // batch signature, so verify accepts the row) does not make the server

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -103,19 +104,33 @@ const reorderWindow = 1000
 // wrapping ErrChainBroken, naming the first broken seq, when it found a
 // problem, and another error when it could not read the log.
 func (l *Log) Verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
+	return l.verifyFor(ctx, opts, nil)
+}
+
+// pruneCut asks a verification walk, for Prune, which record a pruning of
+// the records older than before would end at.
+type pruneCut struct {
+	before time.Time
+	// last is, as the walk read it, the record before the first one not
+	// older than before; its Seq is 0 when there is none.
+	last store.AuditRecord
+}
+
+// verifyFor is Verify, filling cut (when not nil) from its walk.
+func (l *Log) verifyFor(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (Report, error) {
 	// A pruning running meanwhile moves the chain's start and deletes what
 	// the walk expected to find: when the pruning anchor moved during a
 	// walk that found a break, the walk is done again.
 	for try := 0; ; try++ {
-		before, err := l.pruneAnchor(ctx)
+		anchorBefore, err := l.pruneAnchor(ctx)
 		if err != nil {
 			return Report{}, err
 		}
-		rep, err := l.verify(ctx, opts)
+		rep, err := l.verify(ctx, opts, cut)
 		if !errors.Is(err, ErrChainBroken) || try == 2 {
 			return rep, err
 		}
-		if after, aerr := l.pruneAnchor(ctx); aerr != nil || after == before {
+		if after, aerr := l.pruneAnchor(ctx); aerr != nil || after == anchorBefore {
 			return rep, err
 		}
 	}
@@ -137,8 +152,12 @@ func (l *Log) pruneAnchor(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
+func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (Report, error) {
 	rep := Report{SignaturesChecked: l.keys != nil}
+	cutting := cut != nil
+	if cutting {
+		cut.last = store.AuditRecord{}
+	}
 	problem := func(seq int64, kind, format string, args ...any) {
 		if len(rep.Problems) < maxProblems {
 			rep.Problems = append(rep.Problems, Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)})
@@ -248,6 +267,13 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions) (Report, error) {
 				walked = true
 			}
 			rep.Records++
+			if cutting {
+				// The store cuts before the first record not older than
+				// before, whatever follows it.
+				if cutting = r.Time.Before(cut.before); cutting {
+					cut.last = r
+				}
+			}
 			linked := true
 			if r.Seq != expect {
 				problem(expect, ProblemMissing, "records %d to %d are missing", expect, r.Seq-1)
