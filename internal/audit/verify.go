@@ -76,7 +76,9 @@ type Report struct {
 	Signatures        int  `json:"signatures"`   // batch signatures verified
 	Checkpoints       int  `json:"checkpoints"`  // checkpoints matched against the chain
 	Unverifiable      int  `json:"unverifiable"` // signatures by keys no longer published
-	// Problems lists every break, by seq; at most 100.
+	// Problems lists every break, at most 100: by seq the chain's and
+	// signatures', then those of checkpoints that do not verify, then
+	// the query columns', so that the first is the most serious.
 	Problems []Problem `json:"problems,omitempty"`
 }
 
@@ -173,6 +175,16 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 			rowProblems = append(rowProblems, Problem{Seq: seq, Kind: ProblemCheckpoint, Detail: fmt.Sprintf(format, args...)})
 		}
 	}
+	// A record's query columns are not covered by the chain: edited ones
+	// mislead filters but break nothing, so they too are kept apart and
+	// listed last, or a hundred of them would crowd out a chain or
+	// signature that broke after them.
+	var indexProblems []Problem
+	indexProblem := func(seq int64, col string) {
+		if len(indexProblems) < maxProblems {
+			indexProblems = append(indexProblems, Problem{Seq: seq, Kind: ProblemIndex, Detail: fmt.Sprintf("record %d: its %s column is not its event's", seq, col)})
+		}
+	}
 
 	// Checkpoints, stored and given, each opened from its signature.
 	stored, err := l.Checkpoints(ctx)
@@ -232,7 +244,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 			// Queries show a leftover until it is deleted: it too must be
 			// found under its own event's values.
 			if col := wrongIndex(r); col != "" {
-				problem(r.Seq, ProblemIndex, "record %d: its %s column is not its event's", r.Seq, col)
+				indexProblem(r.Seq, col)
 			}
 		})
 		if err != nil {
@@ -290,7 +302,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 				problem(r.Seq, ProblemUnlinked, "record %d does not link to record %d", r.Seq, r.Seq-1)
 			}
 			if col := wrongIndex(r); col != "" {
-				problem(r.Seq, ProblemIndex, "record %d: its %s column is not its event's", r.Seq, col)
+				indexProblem(r.Seq, col)
 			}
 			if r.Sig != "" {
 				c, cl, err := openClaims(l.keys, r.Sig)
@@ -366,18 +378,11 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		}
 	}
 
-	// By record; a record's query columns, which the chain does not
-	// cover, come after what broke its chain.
-	sort.SliceStable(rep.Problems, func(i, j int) bool {
-		a, b := rep.Problems[i], rep.Problems[j]
-		if a.Seq != b.Seq {
-			return a.Seq < b.Seq
-		}
-		return a.Kind != ProblemIndex && b.Kind == ProblemIndex
-	})
-	rep.Problems = dedupe(rep.Problems)
-	sort.SliceStable(rowProblems, func(i, j int) bool { return rowProblems[i].Seq < rowProblems[j].Seq })
-	rep.Problems = append(rep.Problems, dedupe(rowProblems)...)
+	// By record: the chain's and signatures', then the checkpoint rows',
+	// then the query columns'.
+	rep.Problems = sortProblems(rep.Problems)
+	rep.Problems = append(rep.Problems, sortProblems(rowProblems)...)
+	rep.Problems = append(rep.Problems, sortProblems(indexProblems)...)
 	rep.Problems = rep.Problems[:min(len(rep.Problems), maxProblems)]
 	if len(rep.Problems) > 0 {
 		p := rep.Problems[0]
@@ -469,6 +474,13 @@ func writtenAs(r store.AuditRecord, micros int64) int64 {
 		}
 	}
 	return 0
+}
+
+// sortProblems sorts ps by seq, keeping the order of a record's own, and drops
+// repeats.
+func sortProblems(ps []Problem) []Problem {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Seq < ps[j].Seq })
+	return dedupe(ps)
 }
 
 // dedupe drops repeats of one problem (same seq and kind), which several

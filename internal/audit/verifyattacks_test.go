@@ -119,6 +119,22 @@ func TestVerifyAttackForgedCheckpointRowsHideTheBrokenRecord(t *testing.T) {
 	}
 }
 
+// TestVerifyAttackIndexEditsHideTheBrokenRecord: an attacker who edits
+// record 180 also edits the query columns of records 1 to 150 (more than a
+// report lists). Verify names record 180 first: edited columns break no
+// chain, so they are bounded apart and listed after it, and can neither
+// crowd it out of the report nor stand before it.
+func TestVerifyAttackIndexEditsHideTheBrokenRecord(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	e.record(t, events(200)...)
+	e.exec(t, `UPDATE audit_log SET event = ? WHERE seq = 180`, `{"type":"tool.decision","actor":"mallory","decision":"allow"}`)
+	e.exec(t, `UPDATE audit_log SET actor = 'bob' WHERE seq <= 150`)
+	rep := wantBroken(t, e.log, nil, 180, audit.ProblemEdited)
+	if p := rep.Problems[1]; p.Seq != 1 || p.Kind != audit.ProblemIndex {
+		t.Errorf("second problem %+v, want record 1's index columns", p)
+	}
+}
+
 // TestVerifyAttackCaughtAttacks: the attacks verify catches, each named at
 // the record it broke, on each backend: an attacker with the database but
 // not the signing keys.
