@@ -350,6 +350,9 @@ func printReport(env *Env, rep audit.Report) {
 		if rep.Unverifiable > 0 {
 			fmt.Fprintf(env.Stdout, "WARNING: %d signature(s) are by keys this store does not know, and were not checked\n", rep.Unverifiable)
 		}
+		if rep.Leftovers > 0 {
+			fmt.Fprintf(env.Stdout, "NOTE: %d record(s) before the pruning checkpoint are left of a pruning that did not finish, each still linking to it; the next pruning deletes them\n", rep.Leftovers)
+		}
 		return
 	}
 	fmt.Fprintf(env.Stdout, "BROKEN: %d problem(s) in %d records walked\n", len(rep.Problems), rep.Records)
