@@ -155,7 +155,11 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	if e != nil {
 		return nil, e // nor does asking for a resource outside the grant
 	}
-	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt)
+	// The marker lives as long as the code's row (store.AuthCodeKept past
+	// its expiry): a marker purged before the row would let a replay pass
+	// for an expired code, not revoking the grant, and a replica whose
+	// clock runs ahead would reopen the code to a second use.
+	first, err := p.Store.Consume(ctx, consumeCode, h, ac.ExpiresAt.Add(store.AuthCodeKept))
 	if err != nil {
 		return nil, errServer(err)
 	}

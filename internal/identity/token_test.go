@@ -134,26 +134,44 @@ func TestCodeExpires(t *testing.T) {
 // A replay that comes after the code expired is still a replay: what the
 // first use issued is revoked.
 func TestCodeReplayAfterExpiryRevokes(t *testing.T) {
-	h := newHarness(t)
-	b := h.signedIn("alice")
-	code := h.code(b, authParams())
-	first := h.redeem(code)
-	if first.Status != 200 {
-		t.Fatalf("first use: %v", first.JSON)
-	}
-	h.clock.Advance(61 * time.Second)
-	if r := h.redeem(code); r.Status != 400 || r.Error != "invalid_grant" {
-		t.Fatalf("replay after expiry: %d %v", r.Status, r.JSON)
-	}
-	if _, ok := h.audit.last(audit.TokenReuse); !ok {
-		t.Error("no reuse event")
-	}
-	r := h.token("web", "web-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}})
-	if r.Error != "invalid_grant" {
-		t.Errorf("refresh after a late replay: %v", r.JSON)
-	}
-	if in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {first.Access}}); in.JSON["active"] != false {
-		t.Errorf("introspection after a late replay: %v", in.JSON)
+	for _, tc := range []struct {
+		name  string
+		purge bool // a purge of expired records runs between the uses
+	}{
+		{"late", false},
+		// The used marker must outlive the purge as long as the code does:
+		// once forgotten, the replay would read as an expired code and
+		// revoke nothing.
+		{"after purge", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.signedIn("alice")
+			code := h.code(b, authParams())
+			first := h.redeem(code)
+			if first.Status != 200 {
+				t.Fatalf("first use: %v", first.JSON)
+			}
+			h.clock.Advance(61 * time.Second)
+			if tc.purge {
+				if err := h.p.Purge(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r := h.redeem(code); r.Status != 400 || r.Error != "invalid_grant" {
+				t.Fatalf("replay after expiry: %d %v", r.Status, r.JSON)
+			}
+			if _, ok := h.audit.last(audit.TokenReuse); !ok {
+				t.Error("no reuse event")
+			}
+			r := h.token("web", "web-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}})
+			if r.Error != "invalid_grant" {
+				t.Errorf("refresh after a late replay: %v", r.JSON)
+			}
+			if in := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {first.Access}}); in.JSON["active"] != false {
+				t.Errorf("introspection after a late replay: %v", in.JSON)
+			}
+		})
 	}
 }
 

@@ -34,6 +34,15 @@ type AuthCode struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 }
 
+// AuthCodeKept is how long an expired authorization code stays stored
+// (PurgeIdentity removes it later): a redemption that read it just before it
+// expired still finds it when it asks AuthCodeStands, and EndUser still finds
+// its grant while an access token issued on its redemption lives (10 minutes
+// by default), to revoke it when no refresh token names that grant. The
+// identity provider keeps a redeemed code's used marker as long, so that a
+// replay of a code still stored is always recognised as one.
+const AuthCodeKept = 30 * time.Minute
+
 // RefreshToken is one refresh token of a grant (a rotation family), keyed by
 // the SHA-256 of the token. Used tokens stay until they expire so that their
 // reuse is recognised.
@@ -152,7 +161,8 @@ type Identity interface {
 	// does not mark it used: single use is the Consumer's decision.
 	FederationState(ctx context.Context, hash string) (FederationState, error)
 
-	// PurgeIdentity forgets sessions, codes, refresh tokens, revocations,
-	// federation states and counters that expired before now, and returns how many it removed.
+	// PurgeIdentity forgets sessions, codes (AuthCodeKept after they
+	// expire), refresh tokens, revocations, federation states and counters
+	// that expired before now, and returns how many it removed.
 	PurgeIdentity(ctx context.Context, now time.Time) (int64, error)
 }

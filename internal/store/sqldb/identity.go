@@ -250,13 +250,6 @@ func (i identity) FederationState(ctx context.Context, hash string) (store.Feder
 	return f, err
 }
 
-// codeKeep is how long an expired authorization code stays stored: a
-// redemption that read it just before it expired still finds it when it
-// asks AuthCodeStands, and EndUser still finds its grant while an access
-// token issued on its redemption lives (10 minutes by default), to revoke
-// it when no refresh token names that grant.
-const codeKeep = 30 * time.Minute
-
 // grantsOf returns the grants of username's stored authorization codes.
 func (t tenant) grantsOf(ctx context.Context, q querier, username string) (map[string]struct{}, error) {
 	rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT doc FROM auth_codes WHERE username = ?"), username)
@@ -288,7 +281,7 @@ func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, erro
 		before int64
 	}{
 		{"DELETE FROM login_sessions WHERE expires_at <= ?", t},
-		{"DELETE FROM auth_codes WHERE expires_at <= ?", now.Add(-codeKeep).UnixMicro()},
+		{"DELETE FROM auth_codes WHERE expires_at <= ?", now.Add(-store.AuthCodeKept).UnixMicro()},
 		{"DELETE FROM refresh_tokens WHERE expires_at <= ?", t},
 		{"DELETE FROM revocations WHERE expires_at <= ?", t},
 		{"DELETE FROM login_attempts WHERE window_end <= ?", t},
@@ -320,7 +313,7 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 			return err
 		}
 		// The grants of the person's codes, redeemed ones included (kept
-		// codeKeep after they expire): a client without refresh tokens
+		// store.AuthCodeKept after they expire): a client without refresh tokens
 		// holds its grant only in its access tokens, which refresh_tokens
 		// knows nothing of.
 		grants, err := t.grantsOf(ctx, q, username)
