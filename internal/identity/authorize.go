@@ -287,10 +287,19 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 const loginAfterParam = "login_after"
 
 // staleSignIn reports whether the session's sign-in is older than the
-// fresh one req asked for (loginAfter), beyond the clock skew allowed an
-// upstream provider's auth_time.
+// fresh one req asked for (loginAfter). A federated sign-in's time is an
+// upstream provider's auth_time, read on another clock, so it is allowed
+// that clock's skew; a local sign-in is timed on this one and is allowed
+// none (else prompt=login would pass a password sign-in a minute old).
 func (p *Provider) staleSignIn(req *authzRequest, s store.LoginSession) bool {
-	return req.loginAfter > 0 && s.AuthTime.Unix()+skewSeconds < req.loginAfter
+	if req.loginAfter == 0 {
+		return false
+	}
+	at := s.AuthTime.Unix()
+	if s.Method == "fed" {
+		at += skewSeconds
+	}
+	return at < req.loginAfter
 }
 
 func (p *Provider) needsLogin(req *authzRequest, s store.LoginSession, u store.User, ok bool) bool {

@@ -17,32 +17,36 @@ import (
 // fresh sign-in, and any session passed.
 func TestFreshSignInNotMetByAnOldOne(t *testing.T) {
 	for _, demand := range [][]string{{"prompt", "login"}, {"max_age", "0"}} {
-		t.Run("way back without signing in "+demand[0], func(t *testing.T) {
-			h := newHarness(t)
-			b := h.signedIn("alice")
-			h.clock.Advance(5 * time.Minute)
-			resp := h.authorize(b, authParams(demand...))
-			body(t, resp)
-			login, err := url.Parse(resp.Header.Get("Location"))
-			if err != nil || !strings.HasPrefix(login.String(), h.url("/login?")) || login.Query().Get("fresh") != "1" {
-				t.Fatalf("to %q, want the login page for a fresh sign-in", resp.Header.Get("Location"))
-			}
-			back := login.Query().Get("authz")
-			if q, _ := url.ParseQuery(back); q.Has("prompt") || q.Get("max_age") == "0" || q.Get(loginAfterParam) == "" {
-				t.Errorf("the way back %v: want no prompt=login or max_age=0, and %s", q, loginAfterParam)
-			}
-			resp, _ = b.Get(h.url("/authorize?" + back))
-			if q := redirectQuery(t, resp, webRedirect); q.Get("error") != "login_required" || q.Has("code") {
-				t.Errorf("the way back without signing in: %v", q)
-			}
-			// Signing in on the login page meets it.
-			resp = h.login(b, "alice", pw, login.Query())
-			body(t, resp)
-			resp, _ = b.Get(resp.Header.Get("Location"))
-			if q := redirectQuery(t, resp, webRedirect); q.Get("code") == "" {
-				t.Errorf("after a fresh sign-in: %v", q)
-			}
-		})
+		// 30 s: the clock skew allowed an upstream's auth_time is no
+		// allowance for a password sign-in, timed on Gatehouse's clock.
+		for _, age := range []time.Duration{5 * time.Minute, 30 * time.Second} {
+			t.Run("way back without signing in "+demand[0]+" "+age.String(), func(t *testing.T) {
+				h := newHarness(t)
+				b := h.signedIn("alice")
+				h.clock.Advance(age)
+				resp := h.authorize(b, authParams(demand...))
+				body(t, resp)
+				login, err := url.Parse(resp.Header.Get("Location"))
+				if err != nil || !strings.HasPrefix(login.String(), h.url("/login?")) || login.Query().Get("fresh") != "1" {
+					t.Fatalf("to %q, want the login page for a fresh sign-in", resp.Header.Get("Location"))
+				}
+				back := login.Query().Get("authz")
+				if q, _ := url.ParseQuery(back); q.Has("prompt") || q.Get("max_age") == "0" || q.Get(loginAfterParam) == "" {
+					t.Errorf("the way back %v: want no prompt=login or max_age=0, and %s", q, loginAfterParam)
+				}
+				resp, _ = b.Get(h.url("/authorize?" + back))
+				if q := redirectQuery(t, resp, webRedirect); q.Get("error") != "login_required" || q.Has("code") {
+					t.Errorf("the way back without signing in: %v", q)
+				}
+				// Signing in on the login page meets it.
+				resp = h.login(b, "alice", pw, login.Query())
+				body(t, resp)
+				resp, _ = b.Get(resp.Header.Get("Location"))
+				if q := redirectQuery(t, resp, webRedirect); q.Get("code") == "" {
+					t.Errorf("after a fresh sign-in: %v", q)
+				}
+			})
+		}
 	}
 	// An upstream that answers from a session an hour old (it ignored
 	// prompt=login and max_age): login_required, not a code, nor the login
@@ -68,6 +72,36 @@ func TestFreshSignInNotMetByAnOldOne(t *testing.T) {
 			}
 		})
 	}
+	// An upstream whose clock runs behind Gatehouse's dates a sign-in made
+	// for the request a little before it: within the allowed skew, it meets
+	// the demand.
+	t.Run("federated within the skew", func(t *testing.T) {
+		h, up := fedHarness(t)
+		b := h.browser()
+		body(t, fedSignIn(t, h, b, authParams()))
+		resp := h.authorize(b, authParams("prompt", "login"))
+		body(t, resp)
+		up.set(func(u *fakeUpstream) { u.claims["auth_time"] = h.clock.Now().Add(-30 * time.Second).Unix() })
+		follow := func() *http.Response {
+			t.Helper()
+			next, err := b.Get(resp.Header.Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return next
+		}
+		resp = follow() // the login page
+		resp = pressOkta(t, h, b, body(t, resp))
+		body(t, resp)
+		resp = follow() // the upstream
+		body(t, resp)
+		resp = follow() // Gatehouse's callback
+		body(t, resp)
+		resp = follow() // the authorization request again
+		if q := redirectQuery(t, resp, webRedirect); q.Get("code") == "" {
+			t.Errorf("an upstream sign-in 30 s behind Gatehouse's clock: %v", q)
+		}
+	})
 	// What the parameter says is checked like any other.
 	h := newHarness(t)
 	resp := h.authorize(h.signedIn("alice"), authParams(loginAfterParam, "soon"))
