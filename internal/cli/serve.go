@@ -332,7 +332,7 @@ func keysCommand() *command {
 			{name: "rotate", summary: "Make new signing keys, published at once, signing 10 minutes later; the old ones stay published until their tokens expire",
 				flags: func(fs *flag.FlagSet) {
 					sf.declare(fs)
-					fs.BoolVar(&now, "now", false, "sign with the new keys at once and retire the current ones now (a compromised key): relying parties that cached the JWKS refuse new tokens until they fetch it again")
+					fs.BoolVar(&now, "now", false, "sign with the new keys at once and withdraw the current ones now (a compromised key): what they signed is refused at once, and relying parties that cached the JWKS refuse new tokens until they fetch it again")
 				},
 				run: func(env *Env, fs *flag.FlagSet) error {
 					if _, err := args(fs); err != nil {

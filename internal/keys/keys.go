@@ -25,9 +25,9 @@ import (
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// PublishAfterRetire is how long a retired key stays in the JWKS so that
-	// tokens it signed still verify; zero means 24 hours, longer than any
-	// token Gatehouse signs lives.
+	// PublishAfterRetire is how long a key retired by Rotate stays in the
+	// JWKS so that tokens it signed still verify; zero means 24 hours,
+	// longer than any token Gatehouse signs lives. RotateNow allows none.
 	PublishAfterRetire time.Duration
 	// PublishBeforeSigning is how long Rotate publishes a new key before it
 	// signs, so that relying parties holding a cached JWKS (served with
@@ -172,9 +172,15 @@ func (m *Manager) Rotate(ctx context.Context) error {
 }
 
 // RotateNow is Rotate with the new keys signing at once and the current
-// ones retired now: for a key that must stop signing (compromised). Relying
-// parties holding a JWKS fetched before refuse what the new keys sign
-// until they fetch it again.
+// ones retired now: for a key that must stop signing (compromised). It
+// must stop vouching too, so every key it replaces, and every key still
+// published after an earlier retirement, leaves the JWKS now, without
+// PublishAfterRetire: Verify refuses what they signed (access tokens,
+// ID tokens, slips), and their private halves are dropped. Only their
+// public halves stay, in the archive, for the audit trail's signatures
+// (VerifyArchived). Relying parties holding a JWKS fetched before refuse
+// what the new keys sign until they fetch it again; other replicas stop
+// trusting the old keys at their next Load.
 func (m *Manager) RotateNow(ctx context.Context) error {
 	return m.rotate(ctx, m.keys, true)
 }
@@ -200,7 +206,8 @@ func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
 // now, those whose retirement is ahead) when the new keys activate: now,
 // or after the pre-publication period. A key pending from an earlier
 // rotation is retired like the current one: it signs from its own
-// activation to the new keys'.
+// activation to the new keys'. With now, every key still published also
+// expires and is archived at once (see RotateNow).
 func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.SigningKey], now bool) error {
 	t := m.now().UTC()
 	at := t
@@ -215,7 +222,18 @@ func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.Signin
 	}
 	for _, k := range all {
 		switch {
-		case k.RetiredAt.IsZero() || (now && k.RetiredAt.After(at)):
+		case now && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(t)):
+			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+				if old.RetiredAt.IsZero() || old.RetiredAt.After(t) {
+					old.RetiredAt = t
+				}
+				old.ExpiresAt = t
+				return old, nil
+			})
+			if err == nil {
+				err = m.archive(ctx, keys, k)
+			}
+		case k.RetiredAt.IsZero():
 			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
 				old.RetiredAt, old.ExpiresAt = at, at.Add(m.grace)
 				return old, nil
@@ -329,7 +347,9 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	var jwks []map[string]any
 	for _, k := range all {
-		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
+		// A key leaves the JWKS when it expires: at that instant already,
+		// so that one RotateNow expired (at its own now) is gone at once.
+		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
 			if p, ok := m.archived(k); ok {
 				s.archive[k.ID] = p
 			}

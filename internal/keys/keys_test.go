@@ -62,8 +62,14 @@ func TestSignVerifyRotate(t *testing.T) {
 			t.Errorf("%s: alg none verified", alg)
 		}
 	}
+	// A planned rotation: once the new keys sign, the retired ones stay
+	// published for the grace period, so what they signed still verifies.
 	old, _ := m.Sign(keys.EdDSA, "", []byte(`{}`))
-	if err := m.RotateNow(context.Background()); err != nil {
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(keys.DefaultPublishBeforeSigning + time.Second)
+	if err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Verify(old, ""); err != nil {
@@ -73,14 +79,10 @@ func TestSignVerifyRotate(t *testing.T) {
 	if kidOf(t, fresh) == kidOf(t, old) {
 		t.Errorf("rotation kept the same key")
 	}
-	var set struct{ Keys []map[string]any }
-	if err := json.Unmarshal(m.JWKS(), &set); err != nil {
-		t.Fatal(err)
+	if n := len(jwks(t, m)); n != 4 {
+		t.Errorf("JWKS has %d keys, want 4 (two active, two retired)", n)
 	}
-	if len(set.Keys) != 4 {
-		t.Errorf("JWKS has %d keys, want 4 (two active, two retired)", len(set.Keys))
-	}
-	for _, k := range set.Keys {
+	for _, k := range jwks(t, m) {
 		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
 			if _, ok := k[private]; ok {
 				t.Errorf("JWKS publishes private member %q", private)
@@ -95,6 +97,67 @@ func TestSignVerifyRotate(t *testing.T) {
 	if _, err := m.Verify(old, ""); !errors.Is(err, keys.ErrUnknownKey) {
 		t.Errorf("expired key still verifies: %v", err)
 	}
+}
+
+// TestRotateNowEndsTrust: an immediate rotation answers a compromised key,
+// so the keys it replaces stop vouching for tokens at once (no grace
+// period): they leave the JWKS and Verify refuses what they signed, also
+// a token it verified before (the verified cache). What they signed stays
+// checkable against the archive, for the audit trail.
+func TestRotateNowEndsTrust(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	m, _ := newManager(t, &now)
+	old, _ := m.Sign(keys.EdDSA, "at+jwt", []byte(`{"sub":"alice"}`))
+	if _, err := m.Verify(old, "at+jwt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RotateNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(old, "at+jwt"); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Errorf("a token of the replaced key after rotate now: %v, want %v", err, keys.ErrUnknownKey)
+	}
+	if n := len(jwks(t, m)); n != len(keys.Algs) {
+		t.Errorf("JWKS has %d keys after rotate now, want %d (the new ones only)", n, len(keys.Algs))
+	}
+	if _, err := m.VerifyArchived(old, "at+jwt"); err != nil || !m.HasKey(kidOf(t, old)) {
+		t.Errorf("the replaced key's signature against the archive: %v", err)
+	}
+	fresh, _ := m.Sign(keys.EdDSA, "at+jwt", []byte(`{}`))
+	if _, err := m.Verify(fresh, "at+jwt"); err != nil || kidOf(t, fresh) == kidOf(t, old) {
+		t.Errorf("signed after rotate now by %s (before %s): %v", kidOf(t, fresh), kidOf(t, old), err)
+	}
+	// A key retired by a planned rotation and still in its grace period
+	// ends too: its private half sat in the same store as the
+	// compromised one's.
+	planned, _ := m.Sign(keys.EdDSA, "", []byte(`{}`))
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(keys.DefaultPublishBeforeSigning + time.Second)
+	if err := m.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(planned, ""); err != nil {
+		t.Fatalf("in the grace period: %v", err)
+	}
+	if err := m.RotateNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(planned, ""); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Errorf("a key in its grace period after rotate now: %v, want %v", err, keys.ErrUnknownKey)
+	}
+}
+
+// jwks returns the keys m publishes.
+func jwks(t *testing.T, m *keys.Manager) []map[string]any {
+	t.Helper()
+	var set struct{ Keys []map[string]any }
+	if err := json.Unmarshal(m.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	return set.Keys
 }
 
 func TestMasterKeyFile(t *testing.T) {

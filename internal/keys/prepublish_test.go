@@ -255,7 +255,7 @@ func TestLoadKeyArchivedByAheadClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cli.RotateNow(ctx); err != nil { // the old keys published for 24 h from then
+	if err := cli.Rotate(ctx); err != nil { // the old keys retire in 10 min, published for 24 h from then
 		t.Fatal(err)
 	}
 	if err := replica.Load(ctx); err != nil {
@@ -263,8 +263,9 @@ func TestLoadKeyArchivedByAheadClock(t *testing.T) {
 	}
 	// A day later: by the CLI's clock the old keys' publication has just
 	// ended, by the replica's it has not.
-	replicaClock.Advance(24*time.Hour + 30*time.Second)
-	cliClock.Advance(24*time.Hour + 30*time.Second)
+	later := keys.DefaultPublishBeforeSigning + 24*time.Hour + 30*time.Second
+	replicaClock.Advance(later)
+	cliClock.Advance(later)
 	if err := cli.Rotate(ctx); err != nil { // archives the old keys
 		t.Fatal(err)
 	}
