@@ -149,7 +149,7 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 // disabled.
 func (c *catalogue) standingClient(id string, issuedAt int64, who string) (store.Client, error) {
 	client, ok := c.clients[id]
-	if id == "" || !ok || client.Source != store.SourceMetadata && issuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
+	if id == "" || !ok || issuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
 		return store.Client{}, errUnknownAgent
 	}
 	if client.Disabled {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // TestTokenOfAnEarlierPerson: a person's token outlives neither its
@@ -55,6 +56,55 @@ func TestTokenOfAnEarlierPerson(t *testing.T) {
 	waitFor(t, "the new carol's token taken", func() bool { return status(fresh) == http.StatusOK })
 	if s := status(old); s != http.StatusUnauthorized {
 		t.Errorf("an earlier carol's token for the new one: %d", s)
+	}
+}
+
+// TestTokenOfAnEarlierMetadataClient: a client known by its metadata
+// document URL, removed and stored again (the identity provider does so on
+// its next use), is a new client as any other: the removed one's token is
+// not taken for it. Before, metadata clients were exempt from the check.
+func TestTokenOfAnEarlierMetadataClient(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	const id = "https://agent.example/client.json"
+	doc := store.Client{ClientID: id, Name: "Doc Agent", Kind: store.KindAgent,
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, Source: store.SourceMetadata}
+	if err := e.st.Clients().Create(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	withGrant := func(c *accesstoken.Claims) { c.GrantID = "grant-carol" }
+	status := func(tok string) int {
+		t.Helper()
+		resp := postMCP(t, e, tok, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// carol and the client have been there for a while; her token is two
+	// minutes old.
+	for _, table := range []string{"users", "clients"} {
+		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
+			(10 * time.Minute).Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := e.token("carol", id, withGrant, func(c *accesstoken.Claims) { c.IssuedAt -= 120 })
+	if s := status(old); s != http.StatusOK {
+		t.Fatalf("carol's token for the metadata client: %d", s)
+	}
+	if err := e.st.Clients().Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a removed client's token refused", func() bool { return status(old) == http.StatusUnauthorized })
+	if err := e.st.Clients().Create(ctx, doc); err != nil { // its next use
+		t.Fatal(err)
+	}
+	fresh := e.token("carol", id, withGrant)
+	waitFor(t, "the new client's token taken", func() bool { return status(fresh) == http.StatusOK })
+	if s := status(old); s != http.StatusUnauthorized {
+		t.Errorf("the removed client's token for the new one: %d", s)
 	}
 }
 

@@ -176,9 +176,10 @@ func (p *Provider) withClientIP(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // keepMetadataClient stores or refreshes a metadata client and returns the
-// stored record (whose tool cap an administrator may have set). A new
-// client is audited as a registration; it is not kept when that event
-// cannot be recorded.
+// stored record (whose tool cap an administrator may have set, and whose
+// creation time tells it from a removed one of the same ID). A new client
+// is audited as a registration; it is not kept when that event cannot be
+// recorded.
 func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip netip.Addr) (store.Client, error) {
 	old, err := p.Store.Clients().Get(ctx, c.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -191,12 +192,12 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 				_ = p.Store.Clients().Delete(ctx, c.ClientID)
 				return store.Client{}, err
 			}
-			return c, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
+		} else if !errors.Is(err, store.ErrConflict) {
 			return store.Client{}, err
 		}
-		old, err = p.Store.Clients().Get(ctx, c.ClientID) // another replica was first
+		// As stored (with its creation time), also when another
+		// replica was first.
+		old, err = p.Store.Clients().Get(ctx, c.ClientID)
 	}
 	if err != nil {
 		return store.Client{}, err

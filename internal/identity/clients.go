@@ -39,14 +39,26 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 		if !isMetadataClientID(id) {
 			return store.Client{}, store.ErrNotFound
 		}
-		// An admin disables a metadata client on its stored record:
-		// that holds at once, whatever the document's cached copy
-		// (kept as long as its Cache-Control says) remembers.
-		disabled := err == nil && c.Disabled
+		stored, found := c, err == nil
 		if c, err = p.metadataClient(ctx, id); err != nil {
 			return store.Client{}, err
 		}
-		c.Disabled = c.Disabled || disabled
+		// A client removed while its document stays cached is stored
+		// again, as a new client, before anything is given to it: what
+		// the removed one was given (consent, grants, tokens) is dated
+		// before the new record's creation and ends (since).
+		if !found {
+			ip, _ := ctx.Value(ctxClientIP{}).(netip.Addr)
+			if stored, err = p.keepMetadataClient(ctx, c, ip); err != nil {
+				return store.Client{}, err
+			}
+		}
+		// An admin disables a metadata client on its stored record:
+		// that holds at once, whatever the document's cached copy
+		// (kept as long as its Cache-Control says) remembers. Likewise
+		// its creation is the stored record's.
+		c.Disabled = c.Disabled || stored.Disabled
+		c.CreatedAt = stored.CreatedAt
 	}
 	if c.Disabled {
 		return store.Client{}, errClientDisabled

@@ -126,8 +126,9 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 
 // since reports whether what happened at t (a grant, a consent, a token)
 // was for client c as it is now: not for an earlier client of the same ID,
-// removed since and created again. A client known by its metadata
-// document has no such history kept: its record is a cache.
+// removed since and created again. That holds for a client known by its
+// metadata document too: removing it ends what it was given, though its
+// record is created again, from the document, on its next use (client).
 func since(c store.Client, t time.Time) bool {
-	return c.Source == store.SourceMetadata || c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Add(-accesstoken.CreationMargin))
+	return c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Add(-accesstoken.CreationMargin))
 }

@@ -113,7 +113,10 @@ const (
 
 func newHarness(t testing.TB, opts ...func(*Provider)) *harness {
 	t.Helper()
-	db := openStore(t)
+	// The store stamps records (a client's or person's creation) on the
+	// harness's clock, as a server's store does on the server's.
+	clk := &clock{t: time.Now()}
+	db := openStoreAt(t, clk.Now)
 	ctx := context.Background()
 	master := make([]byte, 32)
 	sealer, err := keys.NewSealer(master)
@@ -146,7 +149,7 @@ func newHarness(t testing.TB, opts ...func(*Provider)) *harness {
 			t.Fatal(err)
 		}
 	}
-	h := &harness{t: t, db: db, audit: &recorder{}, clock: &clock{t: time.Now()}}
+	h := &harness{t: t, db: db, audit: &recorder{}, clock: clk}
 	mux := http.NewServeMux()
 	h.mux = mux
 	h.srv = httptest.NewServer(mux)
@@ -164,12 +167,14 @@ func newHarness(t testing.TB, opts ...func(*Provider)) *harness {
 // PostgreSQL runs set it).
 var openBackend func(t testing.TB) *sqldb.DB
 
-func openStore(t testing.TB) *sqldb.DB {
+// openStoreAt opens the harness's store: SQLite with the clock now, or
+// openBackend's, which keeps its own.
+func openStoreAt(t testing.TB, now func() time.Time) *sqldb.DB {
 	t.Helper()
 	if openBackend != nil {
 		return openBackend(t)
 	}
-	db, err := sqlite.Open(context.Background(), t.TempDir(), nil)
+	db, err := sqlite.Open(context.Background(), t.TempDir(), &sqldb.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,6 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 	// removed one's tokens are refused with it, and so are those issued
 	// before the client or person of that name was created, which were an
 	// earlier one's (removed, then created again under the same name).
-	// A client known by its metadata document URL need not be stored.
 	if err := p.clientStands(ctx, c.ClientID, c.IssuedAt, "the client"); err != nil {
 		return err
 	}
@@ -222,11 +221,13 @@ func (p *Provider) Standing(ctx context.Context, c accesstoken.Claims) error {
 // names the client as who, a client removed, disabled or created after
 // issuedAt; a store failure as it is.
 func (p *Provider) clientStands(ctx context.Context, id string, issuedAt int64, who string) error {
+	// A metadata client too: its record is stored before anything is
+	// issued to it (client), so none means it was removed since.
 	cl, err := p.storedClient(ctx, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && !isMetadataClientID(id):
+	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %s no longer exists", accesstoken.ErrInvalid, who)
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return err
 	case err == nil && cl.Disabled:
 		return fmt.Errorf("%w: %s is disabled", accesstoken.ErrInvalid, who)

@@ -154,3 +154,74 @@ func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
 		t.Errorf("an earlier client's access token introspects %v", a)
 	}
 }
+
+// TestRemovedMetadataClientEndsItsGrants: a client known by its metadata
+// document URL, removed ('client remove'), is stored again from the document
+// on its next use, as a new client: what the removed one was given ends with
+// it, as for any other client. Its access token no longer introspects
+// active, its refresh token is refused, and prompt=none gets no code without
+// a new consent. Before, metadata clients were exempt from the creation
+// check (their record taken for a mere cache), and all three went on.
+func TestRemovedMetadataClientEndsItsGrants(t *testing.T) {
+	m := newMetadataServer(t)
+	h := metadataHarness(t, m, func(p *Provider) { p.ClientCacheTTL = -1 })
+	m.docs["/client.json"] = jsonDoc(map[string]any{"client_name": "Claude", "redirect_uris": []string{"http://127.0.0.1/cb"},
+		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"}})
+	id := m.srv.URL + "/client.json"
+	const cb = "http://127.0.0.1:5555/cb"
+	params := func(extra ...string) url.Values {
+		return authParams(append([]string{"client_id", id, "redirect_uri", cb, "scope", "openid offline_access"}, extra...)...)
+	}
+	b := h.signedIn("alice")
+	consent := func() url.Values {
+		t.Helper()
+		csrf, authz := consentForm(t, h.authorize(b, params()))
+		resp, err := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return redirectQuery(t, resp, cb+"?")
+	}
+	q := consent()
+	r := h.token(id, "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier}})
+	if r.Status != 200 {
+		t.Fatalf("redeem: %v", r.JSON)
+	}
+	introspect := func(tok string) any {
+		t.Helper()
+		return h.post("/introspect", "billing", "billing-secret", url.Values{"token": {tok}}).JSON["active"]
+	}
+	if a := introspect(r.Access); a != true {
+		t.Fatalf("a fresh token introspects %v", a)
+	}
+
+	if err := h.db.Clients().Delete(t.Context(), id); err != nil { // client remove
+		t.Fatal(err)
+	}
+	if a := introspect(r.Access); a != false {
+		t.Errorf("the removed client's access token introspects %v", a)
+	}
+	h.clock.Advance(2 * time.Minute)
+	if x := h.token(id, "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.Refresh}}); x.Error != "invalid_grant" {
+		t.Errorf("the removed client's refresh token: %d %v", x.Status, x.JSON)
+	}
+	if _, err := h.db.Clients().Get(t.Context(), id); err != nil {
+		t.Errorf("the client was not stored again on its next use: %v", err)
+	}
+	if a := introspect(r.Access); a != false {
+		t.Errorf("the removed client's access token introspects %v once the client is stored again", a)
+	}
+	if q := redirectQuery(t, h.authorize(b, params("prompt", "none")), cb+"?"); q.Get("error") != "consent_required" || q.Has("code") {
+		t.Errorf("prompt=none for the client stored again: %v", q)
+	}
+
+	// Consent given to the new one works as for any new client.
+	q = consent()
+	r = h.token(id, "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier}})
+	if r.Status != 200 || introspect(r.Access) != true {
+		t.Fatalf("the new client's token: %v", r.JSON)
+	}
+	if x := h.token(id, "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.Refresh}}); x.Status != 200 {
+		t.Errorf("the new client's refresh token: %v", x.JSON)
+	}
+}
