@@ -289,18 +289,25 @@ const loginAfterParam = "login_after"
 // staleSignIn reports whether the session's sign-in is older than the
 // fresh one req asked for (loginAfter). A federated sign-in's time is an
 // upstream provider's auth_time, read on another clock, so it is allowed
-// that clock's skew; a local sign-in is timed on this one and is allowed
-// none (else prompt=login would pass a password sign-in a minute old).
+// that clock's skew; a local sign-in is timed on a replica's clock and is
+// allowed only what replicas' clocks may differ by (localSkewSeconds),
+// else prompt=login would pass a password sign-in a minute old.
 func (p *Provider) staleSignIn(req *authzRequest, s store.LoginSession) bool {
 	if req.loginAfter == 0 {
 		return false
 	}
-	at := s.AuthTime.Unix()
+	at := s.AuthTime.Unix() + localSkewSeconds
 	if s.Method == "fed" {
-		at += skewSeconds
+		at = s.AuthTime.Unix() + skewSeconds
 	}
 	return at < req.loginAfter
 }
+
+// localSkewSeconds is how far apart two replicas' clocks may be when one
+// asks for a fresh sign-in and another records it: without it, a person
+// whose sign-in lands on a replica a second behind would be sent back to
+// the login page again and again.
+const localSkewSeconds = 2
 
 func (p *Provider) needsLogin(req *authzRequest, s store.LoginSession, u store.User, ok bool) bool {
 	switch {
