@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
@@ -34,7 +36,11 @@ type testAPI struct {
 func startAPI(t *testing.T) (*testAPI, string) {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, t.TempDir(), nil)
+	// The clock the store dates records by: the admin-script client is
+	// an hour old, root is created now.
+	var clock atomic.Int64
+	clock.Store(time.Now().Add(-time.Hour).UnixMicro())
+	st, err := sqlite.Open(ctx, t.TempDir(), &sqldb.Options{Now: func() time.Time { return time.UnixMicro(clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +53,11 @@ func startAPI(t *testing.T) (*testAPI, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Users().Create(ctx, store.User{Username: "root", Roles: []string{store.AdminRole}}); err != nil {
+	if err := st.Clients().Create(ctx, store.Client{ClientID: "admin-script", Kind: store.KindNative}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Clients().Create(ctx, store.Client{ClientID: "admin-script", Kind: store.KindNative}); err != nil {
+	clock.Store(time.Now().UnixMicro())
+	if err := st.Users().Create(ctx, store.User{Username: "root", Roles: []string{store.AdminRole}}); err != nil {
 		t.Fatal(err)
 	}
 	trail := audit.New(st, ks, &audit.Options{CheckpointInterval: -1})
@@ -116,9 +123,8 @@ func TestTokensThatNoLongerStand(t *testing.T) {
 		t.Errorf("a service client named root: %d %s; want 403", status, body)
 	}
 	// root's token from before root was created (an earlier root's),
-	// through a client known by its metadata document, which is not
-	// stored and so has no creation time of its own.
-	earlier := ta.token(t, accesstoken.Claims{Subject: "root", ClientID: "https://app.example/client.json", GrantID: "grant-0",
+	// through a client older than that token.
+	earlier := ta.token(t, accesstoken.Claims{Subject: "root", ClientID: "admin-script", GrantID: "grant-0",
 		IssuedAt: time.Now().Add(-10 * time.Minute).Unix()})
 	if status, body := ta.get(t, "/admin/api/audit", earlier); status != 401 || !strings.Contains(body, "earlier person") {
 		t.Errorf("an earlier root's token: %d %s; want 401", status, body)
