@@ -57,7 +57,7 @@ type Client struct {
 	Kind                   string    `yaml:"kind"`
 	RedirectURIs           []string  `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string  `yaml:"post_logout_redirect_uris"`
-	Tools                  *[]string `yaml:"tools"` // absent = no cap
+	Tools                  *[]string `yaml:"tools" empty:"refuse"` // absent = no cap
 	Secret                 string    `yaml:"secret"`
 	SecretHash             string    `yaml:"secret_hash"`
 	FirstParty             bool      `yaml:"first_party"`
@@ -106,9 +106,9 @@ type Tool struct {
 	Upstream     string         `yaml:"upstream"`
 	UpstreamTool string         `yaml:"upstream_tool"`
 	HTTP         *HTTPTool      `yaml:"http"`
-	InputSchema  map[string]any `yaml:"input_schema"`
+	InputSchema  map[string]any `yaml:"input_schema" empty:"refuse"`
 	Roles        []string       `yaml:"roles"`
-	When         string         `yaml:"when"`
+	When         string         `yaml:"when" empty:"refuse"`
 }
 
 // Connection is an upstream OpenID provider (Okta, Entra, Auth0,
@@ -360,11 +360,13 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			return
 		}
 		fields := map[string]reflect.Type{}
+		refuseEmpty := map[string]bool{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
 			if tag != "" && tag != "-" {
 				fields[tag] = f.Type
+				refuseEmpty[tag] = f.Tag.Get("empty") == "refuse"
 			}
 		}
 		seen := map[string]bool{}
@@ -380,6 +382,15 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			if !ok {
 				*probs = append(*probs, Problem{Line: k.Line, Path: p,
 					Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))})
+				continue
+			}
+			// A key left without a value reads as absent, and for these
+			// absent means unrestricted (no cap, no condition, no
+			// schema): a list whose entries were all commented out must
+			// not open what it closed.
+			if refuseEmpty[k.Value] && v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				*probs = append(*probs, Problem{Line: k.Line, Path: p,
+					Msg: "has no value: give one, or leave the key out (" + k.Value + " left out means no restriction)"})
 				continue
 			}
 			check(v, ft, p, lines, probs)
