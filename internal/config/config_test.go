@@ -115,7 +115,7 @@ connections:
 			`t.yaml:3: connections[0].client_id: is required`,
 			`t.yaml:3: connections[0].roles_claim: role_map needs roles_claim (the upstream claim holding groups or roles)`,
 			`t.yaml:4: connections[0].issuer: "http://idp.example.com": must be an https URL (http only to a loopback address)`,
-			`t.yaml:5: connections[0].client_secret_env: "1X" is not an environment variable name`,
+			`t.yaml:5: connections[0].client_secret_env: is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)`,
 			`t.yaml:6: connections[0].role_map.g[0]: unknown role "ghost"`,
 		}},
 		{"a client named like a user", `tenant: acme
@@ -150,11 +150,11 @@ upstreams:
 			"t.yaml:5: upstreams[0].headers_env: only goes with url (a stdio upstream gets the server's environment)",
 			`t.yaml:9: upstreams[1].headers_env.Host: is set by the gateway itself`,
 			`t.yaml:10: upstreams[1].headers_env.bad header: is not a header name`,
-			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: "1-not-a-name" is not an environment variable name`,
+			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)`,
 			"t.yaml:14: upstreams[2].per_caller: only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)",
 			"t.yaml:15: upstreams[2].env: only goes with command (a Streamable HTTP upstream gets headers_env)",
 			"t.yaml:18: upstreams[3].env[1]: is one of Gatehouse's own settings, never passed on",
-			`t.yaml:18: upstreams[3].env[2]: "1BAD" is not an environment variable name`,
+			`t.yaml:18: upstreams[3].env[2]: is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)`,
 		}},
 		{"tool rules", `tenant: acme
 roles: [{name: support}]

@@ -29,9 +29,18 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	redirect := func(url string) string {
 		return "tenant: acme\nclients:\n  - client_id: app\n    kind: native\n    redirect_uris: [\"" + url + "\"]\n"
 	}
+	envs := func(field string) string {
+		return "tenant: acme\nupstreams:\n  - name: files\n    url: https://files.example/mcp\n    " + field + "\n"
+	}
+	const notAName = "is not an environment variable name"
 	tests := []struct {
 		name, src, want string
 	}{
+		// A secret pasted where its variable's name belongs.
+		{"secret as a header's variable", envs("headers_env: {Authorization: \"Bearer " + secret + "\"}"), "t.yaml:5: upstreams[0].headers_env.Authorization: " + notAName},
+		{"secret shaped like a name, as a header's variable", envs("headers_env: {X-Api-Key: sk_live_" + secret + "}"), "t.yaml:5: upstreams[0].headers_env.X-Api-Key: " + notAName},
+		{"secret as a passed variable", "tenant: acme\nupstreams:\n  - name: crm\n    command: [crm]\n    env: [\"CRM_KEY=" + secret + "\"]\n", "upstreams[0].env[0]: " + notAName},
+		{"secret as a client secret's variable", "tenant: acme\nconnections:\n  - name: corp\n    issuer: https://corp.example\n    client_id: gh\n    client_secret_env: ghp_" + secret + "\n", "connections[0].client_secret_env: " + notAName},
 		{"password read as an alias", user("password: *" + secret), "t.yaml:4: YAML aliases (*name) are not supported"},
 		{"password read as an anchor", user("password: &" + secret), "t.yaml:4: users[0].password: YAML anchors (&name) are not supported"},
 		{"password read as an anchor and a value", user("password: &" + secret + " rest"), "t.yaml:4: users[0].password: YAML anchors"},

@@ -440,15 +440,21 @@ func IsEnvName(name string) bool {
 // upstream gets from the gateway's environment (see Upstream.Env), or "".
 // Gatehouse's own settings (GATEHOUSE_…) may hold its secrets and are
 // never passed on.
+//
+// A name is upper-case letters, digits and '_', as the environment's own
+// conventions have it: a secret pasted where its variable's name belongs
+// (sk_live_…, ghp_…) would otherwise pass for a name and be stored, and
+// recorded in the audit trail, as one. The message never repeats what was
+// given, for the same reason.
 func CheckUpstreamEnv(name string) string {
 	if name == "" {
 		return "a variable name is required"
 	}
-	if !IsEnvName(name) {
-		return fmt.Sprintf("%q is not an environment variable name", name)
-	}
 	if strings.HasPrefix(strings.ToUpper(name), "GATEHOUSE_") {
 		return "is one of Gatehouse's own settings, never passed on"
+	}
+	if !IsEnvName(name) || strings.ToUpper(name) != name {
+		return "is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)"
 	}
 	return ""
 }
