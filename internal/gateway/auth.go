@@ -110,15 +110,19 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 		who.principal.Roles = u.Roles
 		who.principal.Attributes = u.Attributes
 	}
-	who.key = cl.Subject + "\x00" + cl.ClientID
-	if ok && !machine {
-		who.key += "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
-	}
 	// The agent is the client the token was issued to; in a delegation
 	// chain (RFC 8693 act) every client's cap narrows the call.
 	client, err := c.standingClient(cl.ClientID, cl.IssuedAt, "the client")
 	if err != nil {
 		return nil, err
+	}
+	// The caller: this person (as created) through this client (as
+	// created). A person or client removed and added again under its old
+	// name is another caller, and gets nothing of the earlier one's: its
+	// MCP sessions (the SDK ties each to this key), lanes, call slots.
+	who.key = cl.Subject + "\x00" + cl.ClientID + "\x00" + strconv.FormatInt(client.CreatedAt.UnixNano(), 10)
+	if ok && !machine {
+		who.key += "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
 	}
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {

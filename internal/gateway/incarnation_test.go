@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -160,5 +161,62 @@ func TestLaneOfAnEarlierPerson(t *testing.T) {
 	call(t, again, "echo", map[string]any{"text": "new"})
 	if n := sessions(); n != 3 {
 		t.Errorf("after the new carol's call the upstream has %d sessions, want a new one of hers (3)", n)
+	}
+}
+
+// TestLaneOfAnEarlierClient: a client removed and added again under the
+// same ID is another caller too: its token does not open the earlier
+// client's MCP session, and the upstream session the earlier one had is
+// not handed to it.
+func TestLaneOfAnEarlierClient(t *testing.T) {
+	up := newTestUpstream("Echoes")
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := t.Context()
+	sessions := func() int {
+		n := 0
+		for range up.Sessions() {
+			n++
+		}
+		return n
+	}
+	carol := e.connect("carol", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, carol), "echo") })
+	call(t, carol, "echo", map[string]any{"text": "old"})
+	if n := sessions(); n != 2 {
+		t.Fatalf("after carol's call the upstream has %d sessions, want the gateway's and hers", n)
+	}
+	c, err := e.st.Clients().Get(ctx, "acme-assistant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Clients().Delete(ctx, "acme-assistant"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Clients().Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token("carol", "acme-assistant")
+	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", carol.ID())
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("the new client's token opened the earlier client's session: %s", body)
+	}
+	again := e.connect("carol", "acme-assistant", "2025-11-25")
+	call(t, again, "echo", map[string]any{"text": "new"})
+	if n := sessions(); n != 3 {
+		t.Errorf("after the new client's call the upstream has %d sessions, want a new one (3)", n)
 	}
 }
