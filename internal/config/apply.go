@@ -497,6 +497,14 @@ func (a *applier) clients(f *File) error {
 				// A registered client named in the file becomes the file's.
 				ch = append(ch, "source")
 			}
+			// What a registration limited the client to, the file cannot
+			// say: it is kept, not dropped (the client would otherwise get
+			// every grant of its kind, client_credentials and token
+			// exchange included). An auth method goes with the secret.
+			w.GrantTypes, w.Scopes = old.GrantTypes, old.Scopes
+			if w.SecretHash != "" {
+				w.TokenEndpointAuthMethod = old.TokenEndpointAuthMethod
+			}
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
 		}, func(c store.Client) bool { return c.Source == store.SourceTenant || c.Source == "" })

@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
@@ -44,5 +46,37 @@ clients:
 	}
 	if again := apply(native); len(again) != 0 {
 		t.Errorf("second apply changed %q", again)
+	}
+}
+
+// TestRegisteredClientKeepsItsLimits: a client registered through dynamic
+// registration and then named in the tenant file becomes the file's, and
+// keeps what its registration limited it to (grant types, scopes, its
+// token endpoint auth method), which the file cannot express: dropping
+// them would give it every grant of its kind.
+func TestRegisteredClientKeepsItsLimits(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	reg := store.Client{ClientID: "dcr_abc", Kind: store.KindWeb, Source: store.SourceRegistered, SecretHash: "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		Scopes: []string{"openid"}, TokenEndpointAuthMethod: "client_secret_post"}
+	if err := st.Clients().Create(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	applySource(t, st, `tenant: acme
+clients:
+  - client_id: dcr_abc
+    kind: agent
+    redirect_uris: ["https://app.example/cb"]
+`)
+	c, err := st.Clients().Get(ctx, "dcr_abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != store.SourceTenant || c.Kind != store.KindAgent {
+		t.Errorf("not the file's now: %+v", c)
+	}
+	if !slices.Equal(c.GrantTypes, reg.GrantTypes) || !slices.Equal(c.Scopes, reg.Scopes) || c.TokenEndpointAuthMethod != "client_secret_post" || c.SecretHash != reg.SecretHash {
+		t.Errorf("the registration's limits were dropped: %+v", c)
 	}
 }
