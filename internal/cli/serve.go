@@ -241,13 +241,19 @@ func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail) erro
 	if err := f.Validate(builtinTools); err != nil {
 		return err
 	}
+	// The folder is marked as the demo's before the demo goes in: marked
+	// after, a seeding interrupted between the two would leave the demo's
+	// published passwords in a folder a later apply takes for a real
+	// tenant's (this function returns early once the tenant is there, so
+	// the mark would never come). Marked first, a failed seeding is
+	// simply seeded again on the next start.
+	if err := st.SetSetting(ctx, demoSetting, "seeded"); err != nil {
+		return err
+	}
 	start := time.Now()
 	plan, err := applyAudited(ctx, st, trail, demoActor, f, nil)
 	if err != nil {
 		return fmt.Errorf("seed the demo tenant: %w", err)
-	}
-	if err := st.SetSetting(ctx, demoSetting, "seeded"); err != nil {
-		return err
 	}
 	fmt.Fprintf(env.Stdout, "Seeded the demo tenant (%d changes in %s).\n", len(plan), time.Since(start).Round(time.Millisecond))
 	return nil
