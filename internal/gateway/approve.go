@@ -102,12 +102,13 @@ func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, has
 			return t, ErrStaleDefinition
 		}
 		old = t.PinnedHash
-		if old == "" {
+		if old == "" && t.UpstreamTool == "" {
 			// A tool the gateway imported (a tool the tenant declared is
-			// pinned on first sight, never pending unpinned): a
-			// description or schema stored with it is a copy of the
-			// definition first seen, kept by earlier versions, which
-			// would outlive the one approved now.
+			// pinned on first sight, or, as a second name of one awaiting
+			// approval, has an upstream_tool): a description or schema
+			// stored with it is a copy of the definition first seen,
+			// kept by earlier versions, which would outlive the one
+			// approved now.
 			t.Description, t.InputSchema = "", nil
 		}
 		t.PinnedHash, t.PinnedDefinition, t.Status = t.PendingHash, t.PendingDefinition, store.ToolActive

@@ -677,9 +677,24 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			}
 			continue
 		}
+		approved, held := approvedFor(matches, def.hash)
 		for _, t := range matches {
 			var change func(store.Tool) store.Tool
 			switch {
+			case t.PinnedHash == "" && t.Status != store.ToolPending && held && approved.PinnedHash != def.hash:
+				// Declared by the tenant, never seen, but another of its
+				// names holds the tool withheld or pinned to another
+				// definition: a second name (or a renamed one, whose old
+				// row is kept while withheld) must not approve what the
+				// first one withholds. Withheld as a change of the
+				// definition approved under the other name.
+				log.Warn("gateway: upstream tool is withheld or pinned to another definition under another name; withheld until an admin approves it",
+					"tool", t.Name, "pending_hash", def.hash)
+				change = func(t store.Tool) store.Tool {
+					t.PinnedHash, t.PinnedDefinition = approved.PinnedHash, approved.PinnedDefinition
+					t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
+					return t
+				}
 			case t.PinnedHash == "" && t.Status != store.ToolPending:
 				// Declared by the tenant, never seen: pin what is served.
 				change = func(t store.Tool) store.Tool {
@@ -726,6 +741,25 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		}
 	}
 	return wrote, nil
+}
+
+// approvedFor returns, among the catalogue names of one upstream tool, the
+// entry whose pin is the approved definition: the one pinned to served if
+// any, else one pinned to another definition (a zero entry when none is
+// pinned). held reports whether any name pins the tool or holds it pending:
+// if none does, nothing was approved or withheld for it yet.
+func approvedFor(names []store.Tool, served string) (approved store.Tool, held bool) {
+	for _, t := range names {
+		if t.PinnedHash == "" {
+			held = held || t.Status == store.ToolPending
+			continue
+		}
+		held = true
+		if approved.PinnedHash == "" || t.PinnedHash == served {
+			approved = t
+		}
+	}
+	return approved, held
 }
 
 // recordImport records that an upstream's tool awaits an admin's

@@ -142,3 +142,58 @@ func TestUpstreamHangingAfterInitializeBoundedByCallTimeout(t *testing.T) {
 		return err == nil && !res.IsError && text(res) == "hi"
 	})
 }
+
+// TestSecondNameOfAnImportedToolAwaitsApproval: the upstream offers lookup,
+// imported pending; the tenant declares another name for it, with a
+// description of its own. Nothing was approved for lookup, so the second
+// name awaits approval too, and approving it keeps the tenant's
+// description.
+func TestSecondNameOfAnImportedToolAwaitsApproval(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "lookup", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "lookup", Description: "Looks up a record."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in lookupIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "found " + in.Q}}}, nil, nil
+		})
+	e := newEnv(t, envOptions{upstreams: []store.Upstream{{Name: "up", URL: serveMCP(t, up)}}})
+	ctx := context.Background()
+	waitFor(t, "lookup imported", func() bool {
+		tl, err := e.st.Tools().Get(ctx, "lookup")
+		return err == nil && tl.Status == store.ToolPending
+	})
+	if err := e.st.Tools().Create(ctx, store.Tool{Name: "find", Description: "Finds a customer record.", Upstream: "up",
+		UpstreamTool: "lookup", Roles: []string{"sales-manager"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addNoop(up, "noop", "Does nothing") // the upstream's list changes: it is listed again
+	var find store.Tool
+	waitFor(t, "find imported", func() bool {
+		find, _ = e.st.Tools().Get(ctx, "find")
+		return find.PinnedHash != "" || find.Status == store.ToolPending
+	})
+	if find.Status != store.ToolPending || find.PinnedHash != "" {
+		t.Fatalf("find is %s pinned to %q: the definition awaiting approval as lookup approved under a second name", find.Status, find.PinnedHash)
+	}
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	if names := toolNames(t, alice); slices.Contains(names, "find") {
+		t.Errorf("find listed before approval: %v", names)
+	}
+	if err := e.gw.Approve(ctx, "find", find.PendingHash); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "find listed", func() bool { return slices.Contains(toolNames(t, alice), "find") })
+	list, err := alice.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range list.Tools {
+		if tl.Name == "find" && tl.Description != "Finds a customer record." {
+			t.Errorf("approved find listed as %q, not with the tenant's description", tl.Description)
+		}
+	}
+	if r := call(t, alice, "find", map[string]any{"q": "acme"}); r.IsError || text(r) != "found acme" {
+		t.Errorf("approved find: %v %q", r.IsError, text(r))
+	}
+}
