@@ -99,7 +99,7 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	u, ok := c.users[cl.Subject]
 	switch {
 	case machine:
-	case !ok && cl.GrantID != "", ok && cl.IssuedAt < u.CreatedAt.Add(-accesstoken.CreationMargin).Unix():
+	case !ok && cl.GrantID != "", ok && issuedBefore(cl.IssuedAt, u.CreatedAt):
 		// A person's token (the provider's, with a grant) outlives its
 		// person; one issued before its person was created was an
 		// earlier person's of the same name.
@@ -153,13 +153,20 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 // disabled.
 func (c *catalogue) standingClient(id string, issuedAt int64, who string) (store.Client, error) {
 	client, ok := c.clients[id]
-	if id == "" || !ok || issuedAt < client.CreatedAt.Add(-accesstoken.CreationMargin).Unix() {
+	if id == "" || !ok || issuedBefore(issuedAt, client.CreatedAt) {
 		return store.Client{}, errUnknownAgent
 	}
 	if client.Disabled {
 		return store.Client{}, errors.New(who + " is disabled")
 	}
 	return client, nil
+}
+
+// issuedBefore reports whether a token issued at issuedAt (Unix seconds)
+// predates a person or client created at created, and so was an earlier
+// one's of the same name.
+func issuedBefore(issuedAt int64, created time.Time) bool {
+	return issuedAt < created.Add(-accesstoken.CreationMargin).Unix()
 }
 
 func intersect(a, b []string) []string {

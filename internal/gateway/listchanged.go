@@ -176,7 +176,7 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 		if v.claims.Expiry != 0 && v.claims.Expiry <= now {
 			continue
 		}
-		key := viewKey(v.claims)
+		key := cat.viewKey(v.claims)
 		h, ok := memo[key]
 		if !ok {
 			h = g.viewHashes(cat, v.claims)
@@ -244,13 +244,40 @@ func jsonHash(vs ...any) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// viewKey is what of a token decides its lists.
-func viewKey(cl *accesstoken.Claims) string {
+// viewKey is what of a token decides its lists in c. Besides who and
+// through whom, that is whether it stands (resolve): one issued before its
+// person or one of its clients was created was an earlier one's of the
+// same name, and is refused where a later token of the same names is not.
+// The key so says, for the person and each client, whether the token was
+// issued before it was created, not when: the sessions of one person
+// through one agent still share a key, whenever their tokens were issued.
+func (c *catalogue) viewKey(cl *accesstoken.Claims) string {
 	var chain []string
 	if cl.Act != nil {
 		chain = cl.Act.Chain()
 	}
-	return cl.Subject + "\x00" + cl.ClientID + "\x00" + cl.Scope + "\x00" + strings.Join(chain, "\x00")
+	// A token with no grant may be a client's own (resolve's machine).
+	standing := []byte{'g'}
+	if cl.GrantID == "" {
+		standing[0] = 'n'
+	}
+	mark := func(created time.Time, ok bool) {
+		switch {
+		case !ok:
+			standing = append(standing, '-')
+		case issuedBefore(cl.IssuedAt, created):
+			standing = append(standing, '0')
+		default:
+			standing = append(standing, '1')
+		}
+	}
+	u, ok := c.users[cl.Subject]
+	mark(u.CreatedAt, ok)
+	for _, id := range append([]string{cl.ClientID}, chain...) {
+		client, ok := c.clients[id]
+		mark(client.CreatedAt, ok)
+	}
+	return cl.Subject + "\x00" + cl.ClientID + "\x00" + cl.Scope + "\x00" + strings.Join(chain, "\x00") + "\x00" + string(standing)
 }
 
 // toolsHash is a hash of the tool list visible.

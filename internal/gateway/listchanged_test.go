@@ -2,12 +2,14 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -20,8 +22,13 @@ type listWatcher struct {
 }
 
 func watchList(e *env, sub, client string) *listWatcher {
-	w := &listWatcher{name: sub, got: make(chan struct{}, 100)}
-	w.cs = e.connectToken(e.token(sub, client), "2025-11-25", &mcp.ClientOptions{
+	return watchToken(e, sub, e.token(sub, client))
+}
+
+// watchToken is watchList's session, presenting token.
+func watchToken(e *env, name, token string) *listWatcher {
+	w := &listWatcher{name: name, got: make(chan struct{}, 100)}
+	w.cs = e.connectToken(token, "2025-11-25", &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { w.got <- struct{}{} },
 	})
 	return w
@@ -136,4 +143,57 @@ func TestToolListChangedPerCaller(t *testing.T) {
 
 	// A reload that changes nothing tells no one.
 	expectListChanged(t, e, all, func(context.Context) error { return nil })
+}
+
+// TestToolListChangedForAPersonCreatedAgain: sessions of an earlier alice
+// stay open after she is removed; their tokens, issued before the alice
+// created again, may not list. The new alice's session, through the same
+// agent with the same scopes, is told each time her list changes: the
+// refusal computed for the earlier one's sessions is not taken for hers.
+func TestToolListChangedForAPersonCreatedAgain(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	// alice and her agent have been there for a while; the earlier
+	// alice's tokens are two minutes old.
+	for _, table := range []string{"users", "clients"} {
+		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
+			(10 * time.Minute).Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var all []*listWatcher
+	for i := range 3 {
+		tok := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) {
+			c.GrantID, c.IssuedAt = fmt.Sprint("grant-earlier-", i), c.IssuedAt-120
+		})
+		all = append(all, watchToken(e, fmt.Sprint("the earlier alice's session ", i), tok))
+	}
+	for _, w := range all {
+		toolNames(t, w.cs)
+	}
+
+	alice, err := e.st.Users().Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectListChanged(t, e, all, func(ctx context.Context) error { return e.st.Users().Delete(ctx, "alice") })
+	expectListChanged(t, e, all, func(ctx context.Context) error { return e.st.Users().Create(ctx, alice) })
+	now := watchToken(e, "the new alice", e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-new" }))
+	toolNames(t, now.cs)
+	all = append(all, now)
+
+	// Each round, the earlier alice's sessions are met first or not (the
+	// views are a map): a few rounds would miss a shared refusal.
+	for i := range 5 {
+		name := fmt.Sprint("sales_copy_", i)
+		expectListChanged(t, e, all, func(ctx context.Context) error {
+			return e.st.Tools().Create(ctx, store.Tool{Name: name, Builtin: "sales_report", Roles: []string{"sales-manager"}})
+		}, now)
+		if got := toolNames(t, now.cs); !slices.Contains(got, name) {
+			t.Errorf("the new alice lists %v, without %s", got, name)
+		}
+	}
 }
