@@ -132,11 +132,14 @@ func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connec
 // retention reads the tenant's audit retention setting.
 func (s *Server) retention(ctx context.Context) (time.Duration, error) {
 	v, err := s.Store.Setting(ctx, "audit.retention")
-	if errors.Is(err, store.ErrNotFound) || v == "" {
-		return 0, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil // none set: keep everything
+	case err != nil:
+		// Not "none set": the caller keeps what it has and tries again.
 		return 0, err
+	case v == "":
+		return 0, nil
 	}
 	return config.Retention(v), nil
 }

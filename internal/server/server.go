@@ -180,7 +180,11 @@ func (s *Server) background(ctx context.Context, interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		if r, err := s.Store.Revision(ctx); err == nil && r != rev {
+		r, err := s.Store.Revision(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("read the tenant's revision", "err", err)
+		}
+		if err == nil && r != rev {
 			// What failed to load is tried again at the next tick, not at
 			// the next change: a replica that missed a rotation's new keys
 			// would sign with retired ones past the switch.
