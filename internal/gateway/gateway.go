@@ -111,6 +111,10 @@ type Gateway struct {
 	// The sessions with a standalone stream (GET) open, and how many.
 	listenMu sync.Mutex
 	listens  map[string]int
+	// streams ends with EndStreams: the streams open for as long as their
+	// client listens end with it.
+	streams    context.Context
+	endStreams context.CancelFunc
 
 	// What each subscriptions/listen's session takes (listen.go).
 	listenSubsMu sync.Mutex
@@ -235,20 +239,47 @@ func (g *Gateway) init() error {
 			Logger: g.sdkLogger(), Stateless: true, DisableLocalhostProtection: true,
 			PropagateRequestCancellation: true,
 		})
+		g.streams, g.endStreams = context.WithCancel(context.Background())
+		// A stream that lasts as long as its client listens also ends
+		// when the server stops (EndStreams).
+		untilEnd := func(r *http.Request) (*http.Request, func()) {
+			ctx, cancel := context.WithCancel(r.Context())
+			stop := context.AfterFunc(g.streams, cancel)
+			return r.WithContext(ctx), func() { stop(); cancel() }
+		}
 		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get("Mcp-Session-Id")
 			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && id == "" {
+				if r.Header.Get("Mcp-Method") == methodSubscriptionsListen {
+					var done func()
+					r, done = untilEnd(r)
+					defer done()
+				}
 				stateless.ServeHTTP(w, r)
 				return
 			}
 			if r.Method == http.MethodGet && id != "" {
 				defer g.listen(id)()
+				var done func()
+				r, done = untilEnd(r)
+				defer done()
 			}
 			stateful.ServeHTTP(w, r)
 		})
 		g.handler = g.guardOrigin(g.authenticate(answerInJSONRPC(dispatch)))
 	})
 	return g.initErr
+}
+
+// EndStreams ends the streams open for as long as their client listens
+// (a session's standalone GET stream, a subscriptions/listen request), and
+// every one opened from now on: a server shutting down waits for the
+// requests in flight, and would wait for these its whole grace period.
+// Requests in flight are left to finish.
+func (g *Gateway) EndStreams() {
+	if g.init() == nil {
+		g.endStreams()
+	}
 }
 
 // listen notes that session id has a standalone stream open until the

@@ -287,6 +287,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	} else {
 		s.log.Info("metrics off: --metrics-addr serves them at an operators' address")
 	}
+	if s.Gateway != nil {
+		// Shutdown waits for the requests in flight: the MCP streams that
+		// stay open while their clients listen are ended, not waited for.
+		srv.RegisterOnShutdown(s.Gateway.EndStreams)
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("gatehouse serving", "addr", ln.Addr().String(), "issuer", s.Issuer, "store", s.Store.Dialect())
 	if o.OnListen != nil {
