@@ -146,3 +146,16 @@ func TestListenOnTheStatelessRevision(t *testing.T) {
 		return views == 0 && listens == 0
 	})
 }
+
+// TestEndStreamsEndsListens: a server shutting down ends a stateless
+// caller's subscriptions/listen (EndStreams), which would otherwise stay
+// open as long as its client listens and hold the shutdown up.
+func TestEndStreamsEndsListens(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {},
+	})
+	waitFor(t, "alice's listen open", func() bool { _, listens := e.gw.Tracked(); return listens == 1 })
+	e.gw.EndStreams()
+	waitFor(t, "alice's listen ended", func() bool { _, listens := e.gw.Tracked(); return listens == 0 })
+}
