@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,14 @@ type Gatehouse struct {
 	URL    string // the issuer, e.g. http://127.0.0.1:40123
 	Server *server.Server
 	Data   string // the data folder
+
+	stop func() error
 }
+
+// Stop tells the server to stop, as SIGTERM does, and returns what its
+// Serve returned (nil for a clean stop within its grace period). The test's
+// end stops it too, if the test did not.
+func (g *Gatehouse) Stop() error { return g.stop() }
 
 // Options of Start. The zero value serves the tenant file on SQLite.
 type Options struct {
@@ -77,12 +85,15 @@ func Start(t testing.TB, tenantYAML string, o *Options) *Gatehouse {
 	so.ShutdownTimeout = 5 * time.Second
 	go func() { done <- s.Serve(sctx, ln, so) }()
 	<-ready
-	t.Cleanup(func() {
+	stop := sync.OnceValue(func() error {
 		cancel()
-		<-done
+		return <-done
+	})
+	t.Cleanup(func() {
+		stop()
 		s.Close()
 	})
-	return &Gatehouse{URL: s.Issuer, Server: s, Data: data}
+	return &Gatehouse{URL: s.Issuer, Server: s, Data: data, stop: stop}
 }
 
 // InteropDir is the folder of the npm peers.

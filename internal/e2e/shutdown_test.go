@@ -1,16 +1,12 @@
 package e2e_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/e2e"
-	"github.com/gatehouse/gatehouse/internal/server"
 )
 
 // TestShutdownEndsListeningStreams: a server told to stop lets requests
@@ -18,40 +14,11 @@ import (
 // clients listen (a session's standalone GET stream): Serve returns
 // without running out its grace period, and the client's stream ends.
 func TestShutdownEndsListeningStreams(t *testing.T) {
-	ctx := context.Background()
-	so := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, ShutdownTimeout: time.Minute}
-	f, err := config.Parse(strings.NewReader(mcpTenant), "tenant.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := server.OpenStore(ctx, so.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.Apply(ctx, st, f, config.Argon2, nil); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	ln, err := server.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(ctx, so, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	listening := make(chan struct{})
-	so.OnListen = func(string) { close(listening) }
-	go func() { served <- s.Serve(sctx, ln, so) }()
-	<-listening
-
-	tok := mcpToken(t, &e2e.Gatehouse{URL: s.Issuer, Server: s}, "alice", "alice-e2e-password")
+	g := e2e.Start(t, mcpTenant, nil)
+	tok := mcpToken(t, g, "alice", "alice-e2e-password")
 	send := func(method, body, session string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest(method, s.Issuer+"/mcp", strings.NewReader(body))
+		req, _ := http.NewRequest(method, g.URL+"/mcp", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if method == http.MethodPost {
@@ -84,9 +51,7 @@ func TestShutdownEndsListeningStreams(t *testing.T) {
 		io.Copy(io.Discard, stream.Body)
 		close(ended)
 	}()
-
-	cancel()
-	if err := <-served; err != nil {
+	if err := g.Stop(); err != nil {
 		t.Errorf("Serve: %v, want a clean stop", err)
 	}
 	<-ended

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"slices"
@@ -124,99 +125,79 @@ func postMCP(t *testing.T, e *env, token, body string) *http.Response {
 	return resp
 }
 
-// TestLaneOfAnEarlierPerson: a person removed and added again under the
-// same name is another caller: the upstream session (or per_caller
-// process) the earlier one had is not handed to the new one.
-func TestLaneOfAnEarlierPerson(t *testing.T) {
-	up := newTestUpstream("Echoes")
-	e := newEnv(t, serveUpstream(t, up, "echo"))
-	ctx := t.Context()
-	sessions := func() int {
-		n := 0
-		for range up.Sessions() {
-			n++
-		}
-		return n
-	}
-	carol := e.connect("carol", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, carol), "echo") })
-	call(t, carol, "echo", map[string]any{"text": "old"})
-	if n := sessions(); n != 2 {
-		t.Fatalf("after carol's call the upstream has %d sessions, want the gateway's and hers", n)
-	}
-	u, err := e.st.Users().Get(ctx, "carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.Users().Delete(ctx, "carol"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.Users().Create(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Reload(ctx); err != nil { // rather than wait for its poll
-		t.Fatal(err)
-	}
-	again := e.connect("carol", "acme-assistant", "2025-11-25")
-	call(t, again, "echo", map[string]any{"text": "new"})
-	if n := sessions(); n != 3 {
-		t.Errorf("after the new carol's call the upstream has %d sessions, want a new one of hers (3)", n)
+// TestLaneOfAnEarlierPersonOrClient: a person, or a client, removed and added
+// again under the same name is another caller: the new one's token does
+// not open the earlier one's MCP session, and the upstream session (or
+// per_caller process) the earlier one had is not handed to the new one.
+func TestLaneOfAnEarlierPersonOrClient(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		recreate func(ctx context.Context, st store.Store) error
+	}{
+		{"person", func(ctx context.Context, st store.Store) error {
+			return recreate(ctx, st.Users(), "carol")
+		}},
+		{"client", func(ctx context.Context, st store.Store) error {
+			return recreate(ctx, st.Clients(), "acme-assistant")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newTestUpstream("Echoes")
+			e := newEnv(t, serveUpstream(t, up, "echo"))
+			ctx := t.Context()
+			sessions := func() int {
+				n := 0
+				for range up.Sessions() {
+					n++
+				}
+				return n
+			}
+			carol := e.connect("carol", "acme-assistant", "2025-11-25")
+			waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, carol), "echo") })
+			call(t, carol, "echo", map[string]any{"text": "old"})
+			if n := sessions(); n != 2 {
+				t.Fatalf("after carol's call the upstream has %d sessions, want the gateway's and hers", n)
+			}
+			if err := tt.recreate(ctx, e.st); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.gw.Reload(ctx); err != nil { // rather than wait for its poll
+				t.Fatal(err)
+			}
+			// The new one's token on the earlier one's session.
+			req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`))
+			req.Header.Set("Authorization", "Bearer "+e.token("carol", "acme-assistant"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", carol.ID())
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("the new one's token opened the earlier one's session: %s", body)
+			}
+			again := e.connect("carol", "acme-assistant", "2025-11-25")
+			call(t, again, "echo", map[string]any{"text": "new"})
+			if n := sessions(); n != 3 {
+				t.Errorf("after the new one's call the upstream has %d sessions, want a new one (3)", n)
+			}
+		})
 	}
 }
 
-// TestLaneOfAnEarlierClient: a client removed and added again under the
-// same ID is another caller too: its token does not open the earlier
-// client's MCP session, and the upstream session the earlier one had is
-// not handed to it.
-func TestLaneOfAnEarlierClient(t *testing.T) {
-	up := newTestUpstream("Echoes")
-	e := newEnv(t, serveUpstream(t, up, "echo"))
-	ctx := t.Context()
-	sessions := func() int {
-		n := 0
-		for range up.Sessions() {
-			n++
-		}
-		return n
-	}
-	carol := e.connect("carol", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, carol), "echo") })
-	call(t, carol, "echo", map[string]any{"text": "old"})
-	if n := sessions(); n != 2 {
-		t.Fatalf("after carol's call the upstream has %d sessions, want the gateway's and hers", n)
-	}
-	c, err := e.st.Clients().Get(ctx, "acme-assistant")
+// recreate removes the record named name from c and creates it again: the
+// same record, another creation.
+func recreate[T any](ctx context.Context, c store.Collection[T], name string) error {
+	v, err := c.Get(ctx, name)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := e.st.Clients().Delete(ctx, "acme-assistant"); err != nil {
-		t.Fatal(err)
+	if err := c.Delete(ctx, name); err != nil {
+		return err
 	}
-	if err := e.st.Clients().Create(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tok := e.token("carol", "acme-assistant")
-	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", carol.ID())
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		t.Errorf("the new client's token opened the earlier client's session: %s", body)
-	}
-	again := e.connect("carol", "acme-assistant", "2025-11-25")
-	call(t, again, "echo", map[string]any{"text": "new"})
-	if n := sessions(); n != 3 {
-		t.Errorf("after the new client's call the upstream has %d sessions, want a new one (3)", n)
-	}
+	return c.Create(ctx, v)
 }
