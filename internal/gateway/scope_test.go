@@ -43,22 +43,9 @@ func (e *env) rawMCP(t *testing.T, token, session, version, body string) (*http.
 // trail, as any refusal is.
 func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	ctx := context.Background()
-	// frank may call both tools; his token is narrowed to payroll.
-	if err := e.st.Users().Create(ctx, store.User{Username: "frank", Roles: []string{"sales-manager", "hr"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tok := e.token("frank", "acme-assistant", func(c *accesstoken.Claims) { c.Scope = "openid tool:payroll_report" })
+	tok := narrowedFrank(t, e)
 	const version = "2025-03-26" // the newest revision with JSON-RPC batches
-	resp, _ := e.rawMCP(t, tok, "", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	session := resp.Header.Get("Mcp-Session-Id")
-	if resp.StatusCode != 200 || session == "" {
-		t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
-	}
-	e.rawMCP(t, tok, session, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	session := rawSession(t, e, tok, version)
 
 	lastDecision := func() audit.Event {
 		var last audit.Event
@@ -139,23 +126,8 @@ func TestScopeStepUpReadsTheNameAsTheSDK(t *testing.T) {
 // not read for the token's scope either: no 403, nothing recorded.
 func TestBatchesBounded(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	ctx := context.Background()
-	if err := e.st.Users().Create(ctx, store.User{Username: "frank", Roles: []string{"sales-manager", "hr"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	narrowed := e.token("frank", "acme-assistant", func(c *accesstoken.Claims) { c.Scope = "openid tool:payroll_report" })
-	open := func(tok, version string) string {
-		resp, _ := e.rawMCP(t, tok, "", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-		session := resp.Header.Get("Mcp-Session-Id")
-		if resp.StatusCode != 200 || session == "" {
-			t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
-		}
-		e.rawMCP(t, tok, session, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-		return session
-	}
+	narrowed := narrowedFrank(t, e)
+	open := func(tok, version string) string { return rawSession(t, e, tok, version) }
 	batch := func(n int) string {
 		calls := make([]string, n)
 		for i := range calls {
@@ -203,4 +175,31 @@ func TestBatchesBounded(t *testing.T) {
 	if got := decisions() - before; got != 32 {
 		t.Errorf("a batch of 32: %d calls decided, want 32", got)
 	}
+}
+
+// narrowedFrank adds frank, who may call both demo tools, and returns a
+// token of his narrowed to payroll_report.
+func narrowedFrank(t *testing.T, e *env) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.st.Users().Create(ctx, store.User{Username: "frank", Roles: []string{"sales-manager", "hr"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e.token("frank", "acme-assistant", func(c *accesstoken.Claims) { c.Scope = "openid tool:payroll_report" })
+}
+
+// rawSession initializes an MCP session with tok on the protocol version
+// given, by hand, and returns its ID.
+func rawSession(t *testing.T, e *env, tok, version string) string {
+	t.Helper()
+	resp, _ := e.rawMCP(t, tok, "", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || session == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
+	}
+	e.rawMCP(t, tok, session, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return session
 }
