@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"os/exec"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// A stdio upstream's program may start programs of its own (sh -c, npx,
+// helpers) that inherit its stdout and stderr. Stopping only the process
+// the gateway started leaves them running, holding the pipes, and os/exec
+// then waits for them for ever: its Wait, and the goroutine copying
+// stderr to the log, never return. So each command runs as the leader of
+// a process group of its own, its Wait gives up on the pipes shortly
+// after the leader exits, and closing its connection ends the whole group.
+
+const (
+	// stdioTerminate is how long closing a stdio upstream waits after
+	// closing its stdin before it signals the process (SIGTERM), and again
+	// before SIGKILL (the SDK's CommandTransport).
+	stdioTerminate = 2 * time.Second
+	// stdioWaitDelay is how long Wait waits for the pipes once the
+	// process has exited: what still holds them then is an abandoned
+	// child, and the pipes are closed under it.
+	stdioWaitDelay = time.Second
+	// stdioGroupGrace is how long what is left of the group has between
+	// SIGTERM and SIGKILL.
+	stdioGroupGrace = 2 * time.Second
+)
+
+// stdioTransport runs cmd as a stdio upstream in a process group of its
+// own (where the platform has them), and ends the group when the
+// connection closes.
+func stdioTransport(cmd *exec.Cmd) mcp.Transport {
+	ownGroup(cmd)
+	cmd.WaitDelay = stdioWaitDelay
+	return groupTransport{&mcp.CommandTransport{Command: cmd, TerminateDuration: stdioTerminate}}
+}
+
+type groupTransport struct{ t *mcp.CommandTransport }
+
+func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.t.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &groupConn{Connection: c, pgid: t.t.Command.Process.Pid}, nil
+}
+
+// groupConn is the connection to a stdio upstream that leads process
+// group pgid.
+type groupConn struct {
+	mcp.Connection
+	pgid int
+}
+
+// Close stops the upstream as the SDK does (closes its stdin, waits, then
+// signals its process), then ends the rest of its group: SIGTERM at once,
+// SIGKILL after stdioGroupGrace to what is left, without waiting for it.
+// The SDK's connection calls Close once.
+func (c *groupConn) Close() error {
+	err := c.Connection.Close()
+	stopGroup(c.pgid, stdioGroupGrace)
+	return err
+}

@@ -1,0 +1,92 @@
+//go:build linux
+
+package gateway_test
+
+import (
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// TestStdioUpstreamStopsWhatItStarted: a stdio upstream whose program
+// leaves a child of its own behind, holding its stdout and stderr (sh -c
+// "helper & server"), is stopped whole. Once the gateway has closed, the
+// children of its own process and of a caller's process are gone, and no
+// goroutine is left waiting for their pipes in exec.Cmd.Wait.
+func TestStdioUpstreamStopsWhatItStarted(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := t.TempDir() + "/pids"
+	// The child is sh's: once sh becomes the server, it is the server's.
+	command := []string{"sh", "-c", `sleep 300 & echo $! >> "$1"; exec "$0" -gatehouse-test-upstream`, exe, pids}
+	waiting := cmdWaits()
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager"),
+		upstreams: []store.Upstream{{Name: "up", Command: command, PerCaller: true}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "pid listed", func() bool { return slices.Contains(toolNames(t, alice), "pid") })
+	if r := call(t, alice, "pid", nil); r.IsError {
+		t.Fatalf("pid on alice's own process: %q", text(r))
+	}
+	var children []int
+	waitFor(t, "the children of both processes", func() bool {
+		b, _ := os.ReadFile(pids)
+		children = children[:0]
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatalf("pids file: %q", b)
+			}
+			children = append(children, pid)
+		}
+		return len(children) == 2
+	})
+	t.Cleanup(func() {
+		for _, pid := range children {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	for _, pid := range children {
+		if !processAlive(pid) {
+			t.Fatalf("child %d is not running before the gateway closes", pid)
+		}
+	}
+	e.gw.Close()
+	if n := cmdWaits(); n > waiting {
+		t.Errorf("after Close, %d goroutines wait in exec.Cmd.Wait (%d before the gateway started)", n, waiting)
+	}
+	for _, pid := range children {
+		waitFor(t, "child "+strconv.Itoa(pid)+" to end", func() bool { return !processAlive(pid) })
+	}
+}
+
+// cmdWaits counts the goroutines in exec.Cmd.Wait.
+func cmdWaits() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "os/exec.(*Cmd).Wait(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// processAlive reports whether process pid runs (a zombie has ended).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	state := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(state) > 0 && state[0] != "Z"
+}
