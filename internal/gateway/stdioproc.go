@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -29,6 +32,29 @@ const (
 	// SIGTERM and SIGKILL.
 	stdioGroupGrace = 2 * time.Second
 )
+
+// stdioCommand is the command of a stdio upstream: argv run with env in
+// stdioDir, never in the gateway's working directory, whose files (its
+// data folder, a master key file) are no business of a third party's
+// program and which another user might have put a configuration file in
+// for it. A program named by a relative path (./bin/server) is still the
+// one next to the gateway's working directory; relative arguments are
+// relative to stdioDir.
+func stdioCommand(argv, env []string) (*exec.Cmd, error) {
+	name := argv[0]
+	if strings.ContainsRune(name, filepath.Separator) && !filepath.IsAbs(name) {
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, fmt.Errorf("command %s: %w", name, err)
+		}
+		name = abs
+	}
+	cmd := exec.Command(name, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = env
+	cmd.Dir = stdioDir()
+	return cmd, nil
+}
 
 // stdioTransport runs cmd as a stdio upstream in a process group of its
 // own (where the platform has them), and ends the group when the

@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"os"
 	"os/exec"
 	"time"
 )
@@ -13,3 +14,7 @@ import (
 func ownGroup(*exec.Cmd) {}
 
 func stopGroup(int, time.Duration) {}
+
+// stdioDir is the working directory of stdio upstreams: not the
+// gateway's.
+func stdioDir() string { return os.TempDir() }

@@ -4,6 +4,7 @@ package gateway_test
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -65,6 +66,34 @@ func TestStdioUpstreamStopsWhatItStarted(t *testing.T) {
 	}
 	for _, pid := range children {
 		waitFor(t, "child "+strconv.Itoa(pid)+" to end", func() bool { return !processAlive(pid) })
+	}
+}
+
+// TestStdioUpstreamWorkingDirectory: a stdio upstream runs in the root,
+// not in the gateway's working directory (where its data folder and master
+// key file usually are); a program named by a path relative to the
+// gateway's working directory is still found there.
+func TestStdioUpstreamWorkingDirectory(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	script := "#!/bin/sh\npwd > \"$1\"\nexec \"$2\" -gatehouse-test-upstream\n"
+	if err := os.WriteFile(filepath.Join(dir, "server"), []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	out := filepath.Join(t.TempDir(), "cwd")
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager"),
+		upstreams: []store.Upstream{{Name: "up", Command: []string{"./server", out, exe}}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "/" {
+		t.Errorf("the upstream's working directory is %q (the gateway's is %q), want /", got, dir)
 	}
 }
 

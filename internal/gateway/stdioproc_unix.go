@@ -26,3 +26,7 @@ func stopGroup(pgid int, grace time.Duration) {
 	}
 	time.AfterFunc(grace, func() { syscall.Kill(-pgid, syscall.SIGKILL) })
 }
+
+// stdioDir is the working directory of stdio upstreams: the root, which
+// holds nothing of the gateway's and only root may write to.
+func stdioDir() string { return "/" }

@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -479,8 +478,10 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		if err != nil {
 			return nil, nil, err
 		}
-		cmd := exec.Command(c.cfg.Command[0], c.cfg.Command[1:]...)
-		cmd.Env = env
+		cmd, err := stdioCommand(c.cfg.Command, env)
+		if err != nil {
+			return nil, nil, err
+		}
 		cmd.Stderr = logWriter{log}
 		transport = barrierTransport{Transport: stdioTransport(cmd), b: bars}
 	case c.cfg.URL != "":
