@@ -340,9 +340,18 @@ func (g *Gateway) Mount(mux *http.ServeMux) {
 // Start loads the catalogue, starts the upstream MCP servers and the
 // refresher that reloads the catalogue when the tenant changes. It returns
 // once the catalogue is loaded; upstreams connect in the background.
+// On Linux it makes the whole process non-dumpable first, for the stdio
+// upstreams' sake: nothing else of the process's user may then read its
+// environment or memory through /proc or attach a debugger to it.
 func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.init(); err != nil {
 		return err
+	}
+	// Before any stdio upstream starts: it runs as the gateway's user,
+	// and its filtered environment is worth little if it can read the
+	// gateway's own from /proc.
+	if err := makeUndumpable(); err != nil {
+		g.logger().Warn("gateway: the process could not be made non-dumpable; programs of its user can read its environment", "err", err)
 	}
 	if st, ok := g.Store.(interface{ Identity() store.Identity }); ok {
 		if g.Revocations == nil {

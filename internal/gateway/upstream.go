@@ -1120,8 +1120,11 @@ var upstreamBaseEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG
 // upstreamBaseEnv and the LC_ variables where the gateway has them, and
 // the variables u.Env names, each of which must be set (the error names
 // the one that is not, never a value). Nothing else of the gateway's
-// environment (cloud credentials, database URLs, its own settings) reaches
-// a third party's program.
+// environment (cloud credentials, database URLs, its own settings) is
+// passed to a third party's program; nor can the program read it from
+// /proc on Linux (makeUndumpable). It still runs as the gateway's user,
+// who can open the gateway's files: isolation from them takes a command
+// that runs the program as another user.
 func upstreamEnv(u store.Upstream, environ []string, lookup func(string) (string, bool)) ([]string, error) {
 	var env []string
 	for _, name := range upstreamBaseEnv {
