@@ -185,12 +185,24 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	return nil
 }
 
-// migrate applies every migration not applied yet, each in a transaction.
+// migrate applies every migration not applied yet, each in a transaction
+// holding the dialect's migration lock. The table that records them is
+// made under that lock as well: PostgreSQL's CREATE TABLE IF NOT EXISTS
+// is not safe between sessions running it at once (one fails on a
+// duplicate key of its catalog), which replicas starting together on a
+// new database do.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version BIGINT PRIMARY KEY,
 		name TEXT NOT NULL,
-		applied_at BIGINT NOT NULL)`); err != nil {
+		applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("prepare migrations: %w", err)
 	}
 	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
@@ -208,10 +220,8 @@ func (s *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		err = s.Tx(ctx, func(tx *sql.Tx) error {
-			if s.dialect.LockMigrations != "" {
-				if _, err := tx.ExecContext(ctx, s.dialect.LockMigrations); err != nil {
-					return err
-				}
+			if err := s.lockMigrations(ctx, tx); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, s.Rebind("SELECT COUNT(*) FROM schema_migrations WHERE version = ?"), v).Scan(&n); err != nil {
@@ -232,6 +242,17 @@ func (s *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// lockMigrations takes the dialect's migration lock in tx, until tx ends.
+func (s *DB) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect.LockMigrations == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.LockMigrations); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
 	}
 	return nil
 }

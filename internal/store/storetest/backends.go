@@ -56,6 +56,20 @@ var schemaSeq atomic.Int64
 // GATEHOUSE_TEST_POSTGRES, dropped when the test ends.
 func OpenPostgres(t *testing.T) *sqldb.DB {
 	t.Helper()
+	s, err := postgres.Open(context.Background(), PostgresSchema(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// PostgresSchema creates a new, empty schema in the database named by
+// GATEHOUSE_TEST_POSTGRES (skipping the test when it is not set) and
+// returns the URL that opens it; the schema is dropped when the test ends.
+// It is for tests of what happens before a store exists (its migrations).
+func PostgresSchema(t *testing.T) string {
+	t.Helper()
 	base := os.Getenv("GATEHOUSE_TEST_POSTGRES")
 	if base == "" {
 		t.Skip("GATEHOUSE_TEST_POSTGRES is not set")
@@ -76,12 +90,7 @@ func OpenPostgres(t *testing.T) *sqldb.DB {
 			a.Close()
 		}
 	})
-	s, err := postgres.Open(context.Background(), WithSearchPath(base, schema), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return WithSearchPath(base, schema)
 }
 
 // WithSearchPath returns the URL with search_path set to schema.
