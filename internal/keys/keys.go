@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,7 @@ const DefaultPublishBeforeSigning = 10 * time.Minute
 // Manager signs with the tenant's active keys and verifies against every
 // published one. It is safe for concurrent use.
 type Manager struct {
-	keys   store.Collection[store.SigningKey]
+	st     store.Tenant // a store.Store, or a transaction of one
 	sealer *Sealer
 	now    func() time.Time
 	grace  time.Duration
@@ -91,9 +92,11 @@ type snapshot struct {
 var Algs = []string{RS256, EdDSA}
 
 // Open loads the tenant's keys from st, creating an active key for every
-// algorithm that has none.
+// algorithm that has none. st is a store.Store (the first keys are made
+// in one of its transactions, so that replicas starting together agree
+// on them), or a transaction of one.
 func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (*Manager, error) {
-	m := &Manager{keys: st.Keys(), sealer: sealer, now: time.Now, grace: 24 * time.Hour, ahead: DefaultPublishBeforeSigning}
+	m := &Manager{st: st, sealer: sealer, now: time.Now, grace: 24 * time.Hour, ahead: DefaultPublishBeforeSigning}
 	if opts != nil {
 		if opts.Now != nil {
 			m.now = opts.Now
@@ -114,40 +117,20 @@ func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (
 // Load rereads the keys from the store (another replica may have rotated
 // them) and creates any missing active key.
 func (m *Manager) Load(ctx context.Context) error {
-	return m.load(ctx, m.keys)
+	return m.load(ctx, m.st)
 }
 
-// load is Load from keys (the store's, or a transaction's).
-func (m *Manager) load(ctx context.Context, keys store.Collection[store.SigningKey]) error {
+// load is Load from t (the store, or a transaction of it).
+func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	all, err := keys.List(ctx)
+	all, err := t.Keys().List(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
-	have := map[string]bool{}
-	for _, k := range all {
-		if k.RetiredAt.IsZero() {
-			have[k.Alg] = true
-		}
-	}
-	created := false
-	for _, alg := range Algs {
-		if have[alg] {
-			continue
-		}
-		k, err := m.generate(alg)
-		if err != nil {
+	if len(missing(all)) > 0 {
+		if all, err = m.createMissing(ctx, t, missing(all)); err != nil {
 			return err
-		}
-		if err := keys.Create(ctx, k); err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("store new signing key: %w", err)
-		}
-		created = true
-	}
-	if created {
-		if all, err = keys.List(ctx); err != nil {
-			return fmt.Errorf("load signing keys: %w", err)
 		}
 	}
 	snap, err := m.build(all)
@@ -156,6 +139,73 @@ func (m *Manager) load(ctx context.Context, keys store.Collection[store.SigningK
 	}
 	m.snap.Store(snap)
 	return nil
+}
+
+// missing returns the algorithms of Algs that no key of all signs for,
+// now or planned (a key not retired).
+func missing(all []store.SigningKey) []string {
+	have := map[string]bool{}
+	for _, k := range all {
+		if k.RetiredAt.IsZero() {
+			have[k.Alg] = true
+		}
+	}
+	var out []string
+	for _, alg := range Algs {
+		if !have[alg] {
+			out = append(out, alg)
+		}
+	}
+	return out
+}
+
+// createMissing creates a key for each of algs that still has none, and
+// returns every key. Replicas starting together on an empty store would
+// each create their own, and refuse the others' tokens until they
+// reload: so the keys are read again and created in one transaction
+// holding the tenant's lock (store.Tenant.Lock), and the first to hold
+// it decides for all. The keys are generated before (an RSA key takes a
+// while), and those another replica made meanwhile are dropped.
+func (m *Manager) createMissing(ctx context.Context, t store.Tenant, algs []string) ([]store.SigningKey, error) {
+	fresh := make([]store.SigningKey, 0, len(algs))
+	for _, alg := range algs {
+		k, err := m.generate(alg)
+		if err != nil {
+			return nil, err
+		}
+		fresh = append(fresh, k)
+	}
+	var all []store.SigningKey
+	decide := func(tx store.Tenant) error {
+		if err := tx.Lock(ctx); err != nil {
+			return err
+		}
+		keys := tx.Keys()
+		cur, err := keys.List(ctx)
+		if err != nil {
+			return fmt.Errorf("load signing keys: %w", err)
+		}
+		still := missing(cur)
+		for _, k := range fresh {
+			if !slices.Contains(still, k.Alg) {
+				continue
+			}
+			if err := keys.Create(ctx, k); err != nil {
+				return fmt.Errorf("store new signing key: %w", err)
+			}
+		}
+		if all, err = keys.List(ctx); err != nil {
+			return fmt.Errorf("load signing keys: %w", err)
+		}
+		return nil
+	}
+	var err error
+	if s, ok := t.(store.Store); ok {
+		err = s.InTx(ctx, decide)
+	} else {
+		err = decide(t) // t is a transaction already
+	}
+	return all, err
 }
 
 // Rotate creates new keys, published at once but signing only after
@@ -168,7 +218,7 @@ func (m *Manager) load(ctx context.Context, keys store.Collection[store.SigningK
 // public half stays in the archive, so that what they signed in the audit
 // trail can still be checked.
 func (m *Manager) Rotate(ctx context.Context) error {
-	return m.rotate(ctx, m.keys, false)
+	return m.rotate(ctx, m.st, false)
 }
 
 // RotateNow is Rotate with the new keys signing at once and the current
@@ -182,7 +232,7 @@ func (m *Manager) Rotate(ctx context.Context) error {
 // what the new keys sign until they fetch it again; other replicas stop
 // trusting the old keys at their next Load.
 func (m *Manager) RotateNow(ctx context.Context) error {
-	return m.rotate(ctx, m.keys, true)
+	return m.rotate(ctx, m.st, true)
 }
 
 // RotateIn is Rotate made in tx, a transaction of the store the keys are
@@ -193,13 +243,13 @@ func (m *Manager) RotateNow(ctx context.Context) error {
 // not commit, the new keys are not stored: Load then brings the manager
 // back to the stored ones.
 func (m *Manager) RotateIn(ctx context.Context, tx store.Tenant) error {
-	return m.rotate(ctx, tx.Keys(), false)
+	return m.rotate(ctx, tx, false)
 }
 
 // RotateNowIn is RotateNow made in tx, as RotateIn: what is signed in tx
 // after it is signed by the new keys.
 func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
-	return m.rotate(ctx, tx.Keys(), true)
+	return m.rotate(ctx, tx, true)
 }
 
 // rotate retires every key that signs or will (those not retired, and with
@@ -208,7 +258,8 @@ func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
 // rotation is retired like the current one: it signs from its own
 // activation to the new keys'. With now, every key still published also
 // expires and is archived at once (see RotateNow).
-func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.SigningKey], now bool) error {
+func (m *Manager) rotate(ctx context.Context, st store.Tenant, now bool) error {
+	keys := st.Keys()
 	t := m.now().UTC()
 	at := t
 	if !now {
@@ -261,7 +312,7 @@ func (m *Manager) rotate(ctx context.Context, keys store.Collection[store.Signin
 		}
 	}
 	m.mu.Unlock()
-	return m.load(ctx, keys)
+	return m.load(ctx, st)
 }
 
 // Info describes a key without its secret half, for listings.
@@ -287,7 +338,7 @@ func (i Info) Signs(now time.Time) bool {
 
 // List describes every stored key.
 func (m *Manager) List(ctx context.Context) ([]Info, error) {
-	return list(ctx, m.keys)
+	return list(ctx, m.st.Keys())
 }
 
 // ListIn is List in tx, a transaction of the store the keys are kept in.

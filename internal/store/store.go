@@ -244,6 +244,14 @@ type Tenant interface {
 	// (in the same transaction), so caches on any replica can tell when to
 	// reload.
 	Revision(ctx context.Context) (int64, error)
+	// Lock, in a transaction (Store.InTx), waits until no other
+	// transaction on the tenant's database, of any replica, holds the
+	// tenant's lock, and holds it until the transaction ends: what is
+	// read after it and written in the transaction is decided once for
+	// every replica (the first signing keys). Every write of the tenant
+	// waits for it too (it is the revision's lock). Outside a transaction
+	// it returns an error.
+	Lock(ctx context.Context) error
 
 	// EndUser ends everything username holds at the identity provider:
 	// their login sessions, unredeemed authorization codes and consents

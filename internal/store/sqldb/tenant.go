@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,6 +81,21 @@ func (t tenant) Revision(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read revision: %w", err)
 	}
 	return n, nil
+}
+
+// Lock takes the tenant revision's row for update: every write of the
+// tenant bumps that row, and another Lock reads it so, so they all wait
+// for the transaction holding it. On SQLite (no FOR UPDATE) the write
+// transaction already excludes every other writer from its BEGIN.
+func (t tenant) Lock(ctx context.Context) error {
+	if !t.inTx {
+		return errors.New("lock the tenant: not in a transaction")
+	}
+	var n int64
+	if err := t.q.QueryRowContext(ctx, "SELECT n FROM tenant_revision WHERE id = 1"+t.db.dialect.ForUpdate).Scan(&n); err != nil {
+		return fmt.Errorf("lock the tenant: %w", err)
+	}
+	return nil
 }
 
 // write runs fn in the current transaction, or in a new one, and bumps the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) *sqldb.DB) {
 		{"TransactionCommits", testTxCommit},
 		{"Revision", testRevision},
 		{"Settings", testSettings},
+		{"Lock", testLock},
 		{"Ping", func(t *testing.T, s store.Store) {
 			if err := s.Ping(context.Background()); err != nil {
 				t.Fatal(err)
@@ -373,6 +375,50 @@ func testSettings(t *testing.T, s store.Store) {
 	mustNil(t, err)
 	if v != "acme2" {
 		t.Errorf("setting = %q", v)
+	}
+}
+
+// testLock: transactions that Lock before reading decide one after the
+// other (a read-then-write loses no update); outside a transaction Lock
+// is an error.
+func testLock(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.Lock(ctx); err == nil {
+		t.Error("Lock outside a transaction succeeded")
+	}
+	const workers, each = 4, 5
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := s.InTx(ctx, func(tx store.Tenant) error {
+					if err := tx.Lock(ctx); err != nil {
+						return err
+					}
+					n := 0
+					v, err := tx.Setting(ctx, "counter")
+					if err == nil {
+						n, err = strconv.Atoi(v)
+					}
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+					return tx.SetSetting(ctx, "counter", strconv.Itoa(n+1))
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	v, err := s.Setting(ctx, "counter")
+	mustNil(t, err)
+	if v != strconv.Itoa(workers*each) {
+		t.Errorf("counter = %s after %d locked increments", v, workers*each)
 	}
 }
 
