@@ -86,6 +86,12 @@ type snapshot struct {
 	// signatures still must (VerifyArchived).
 	archive map[string]publicKey
 	jwks    []byte
+	// keys are the stored keys the snapshot was built from, and until
+	// the earliest expiry among the published ones (zero: none planned):
+	// from then on the snapshot is out of date even if the store is not,
+	// and current builds the next from keys (see current).
+	keys  []store.SigningKey
+	until time.Time
 }
 
 // Algs are the algorithms a tenant always has an active key for.
@@ -139,6 +145,54 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 	}
 	m.snap.Store(snap)
 	return nil
+}
+
+// current returns the snapshot to sign and verify with at the manager's
+// clock. A retired key's publication ends at its expiry, whether or not
+// the keys are loaded again by then (a server reloads them when the
+// tenant changes, which the passing of time does not): past the
+// snapshot's until, the keys it was built from are built again, which
+// moves the expired ones to the archive, out of the JWKS and out of
+// Verify's reach. build cannot fail there: it built the same keys before,
+// and a key past its expiry takes the path that never fails; should it
+// still, the expired keys are dropped from what the old snapshot trusts.
+func (m *Manager) current() *snapshot {
+	s := m.snap.Load()
+	now := m.now()
+	if s.until.IsZero() || now.Before(s.until) {
+		return s
+	}
+	next, err := m.build(slices.Clone(s.keys))
+	if err != nil {
+		next = s.without(now)
+	}
+	// A Load that stored a newer snapshot meanwhile wins.
+	if m.snap.CompareAndSwap(s, next) {
+		return next
+	}
+	return m.snap.Load()
+}
+
+// without returns s without the keys expired at now, for current.
+func (s *snapshot) without(now time.Time) *snapshot {
+	out := *s
+	out.public = map[string]publicKey{}
+	out.until = time.Time{}
+	expired := map[string]bool{}
+	for _, k := range s.keys {
+		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+			expired[k.ID] = true
+		}
+	}
+	var jwks []map[string]any
+	for kid, p := range s.public {
+		if !expired[kid] {
+			out.public[kid] = p
+			jwks = append(jwks, p.jwk)
+		}
+	}
+	out.jwks, _ = json.Marshal(map[string]any{"keys": jwks})
+	return &out
 }
 
 // missing returns the algorithms of Algs that no key of all signs for,
@@ -394,7 +448,7 @@ func (m *Manager) generate(alg string) (store.SigningKey, error) {
 
 func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	now := m.now()
-	s := &snapshot{signers: map[string][]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}}
+	s := &snapshot{signers: map[string][]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}, keys: all}
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	var jwks []map[string]any
 	for _, k := range all {
@@ -405,6 +459,9 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 				s.archive[k.ID] = p
 			}
 			continue
+		}
+		if !k.ExpiresAt.IsZero() && (s.until.IsZero() || k.ExpiresAt.Before(s.until)) {
+			s.until = k.ExpiresAt
 		}
 		der, err := m.sealer.Open(k.ID, k.Private)
 		if err != nil {
@@ -510,14 +567,14 @@ func (m *Manager) archived(k store.SigningKey) (publicKey, bool) {
 }
 
 // JWKS returns the published keys as a JSON Web Key Set document.
-func (m *Manager) JWKS() []byte { return m.snap.Load().jwks }
+func (m *Manager) JWKS() []byte { return m.current().jwks }
 
 // Sign signs payload (JSON) with the active key of alg, as a compact JWS
 // whose header carries typ when it is not empty. The active key is the one
 // whose time it is: the newest activated and not retired.
 func (m *Manager) Sign(alg, typ string, payload []byte) (string, error) {
 	now := m.now()
-	for _, s := range m.snap.Load().signers[alg] {
+	for _, s := range m.current().signers[alg] {
 		if s.signs(now) {
 			return sign(s.priv, s.alg, s.kid, typ, payload)
 		}
@@ -546,7 +603,7 @@ func (m *Manager) Verify(token, typ string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, ok := m.snap.Load().public[h.Kid]
+	k, ok := m.current().public[h.Kid]
 	if !ok {
 		return nil, ErrUnknownKey
 	}
@@ -576,7 +633,7 @@ func (m *Manager) VerifyArchived(token, typ string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, ok := m.snap.Load().archive[h.Kid]
+	k, ok := m.current().archive[h.Kid]
 	switch {
 	case !ok:
 		return nil, ErrUnknownKey
@@ -593,7 +650,7 @@ func (m *Manager) VerifyArchived(token, typ string) ([]byte, error) {
 // HasKey reports whether kid names a key of the tenant: published or
 // archived.
 func (m *Manager) HasKey(kid string) bool {
-	s := m.snap.Load()
+	s := m.current()
 	_, pub := s.public[kid]
 	_, old := s.archive[kid]
 	return pub || old

@@ -12,8 +12,9 @@ import (
 // costs ~50 µs on a small server core: half of an introspection. Whether
 // a signature over exact bytes is valid never changes, so Verify remembers
 // the tokens it accepted, by their exact text. A remembered token still
-// passes every check that can change: its key must still be published,
-// with the same algorithm, and typ is checked as usual. What the payload
+// passes every check that can change: its key must still be published
+// (not expired by the manager's clock, see current), with the same
+// algorithm, and typ is checked as usual. What the payload
 // says (expiry, revocation) is for the callers, who check it every time.
 
 // verifiedMax bounds the cache; it is emptied when full. Tokens longer
@@ -59,7 +60,7 @@ func (m *Manager) verifiedAgain(token, typ string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	k, ok := m.snap.Load().public[v.kid]
+	k, ok := m.current().public[v.kid]
 	if !ok || k.alg != v.alg || (typ != "" && !sameTyp(v.typ, typ)) {
 		return nil, false // the full check gives the precise error
 	}
