@@ -79,7 +79,9 @@ func Review(ctx context.Context, st store.Tenant, tool string) (ToolReview, erro
 // listed and called again on every replica whose upstream serves it. A
 // definition with another hash is refused with ErrStaleDefinition and
 // changes nothing (the refusal is recorded on rec). Approving the pinned
-// definition of an active tool changes nothing.
+// definition of an active tool changes nothing. The approved definition is
+// remembered for the upstream tool with the pin, in one transaction when
+// st is a store, so that removing the name forgets no approval.
 func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, hash string) error {
 	hash = strings.ToLower(strings.TrimSpace(hash))
 	if hash == "" {
@@ -96,7 +98,8 @@ func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, has
 		return refuseApproval(ctx, rec, r, hash)
 	}
 	var old string
-	err = st.Tools().Update(ctx, tool, func(t store.Tool) (store.Tool, error) {
+	var approved store.Tool
+	pin := func(t store.Tool) (store.Tool, error) {
 		// It may have changed again while the store was asked.
 		if t.Status != store.ToolPending || t.PendingHash != hash {
 			return t, ErrStaleDefinition
@@ -112,7 +115,15 @@ func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, has
 			t.Description, t.InputSchema = "", nil
 		}
 		t.PinnedHash, t.PinnedDefinition, t.Status = t.PendingHash, t.PendingDefinition, store.ToolActive
-		return clearPending(t), nil
+		approved = clearPending(t)
+		return approved, nil
+	}
+	err = inTx(ctx, st, func(tx store.Tenant) error {
+		if err := tx.Tools().Update(ctx, tool, pin); err != nil {
+			return err
+		}
+		// Remembered apart from the name, which an admin may remove.
+		return rememberApproval(ctx, tx, approved.Upstream, upstreamName(approved), approved.PinnedHash, approved.PinnedDefinition)
 	})
 	if errors.Is(err, ErrStaleDefinition) {
 		return refuseApproval(ctx, rec, r, hash)
@@ -125,6 +136,71 @@ func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, has
 		return fmt.Errorf("approve %s: audit: %w", tool, err)
 	}
 	return nil
+}
+
+// The definition last approved of each upstream tool (by an admin, or by
+// its first sight under a name the tenant declared) is remembered apart
+// from the catalogue names that pin it, in a tenant setting per (upstream,
+// upstream tool): an admin removes a name (gatehouse tool remove, a tenant
+// file that renames or drops it) and declares another without approving
+// anything, and the new name must still be held to what was approved, not
+// pinned on first sight to whatever the upstream serves by then. The
+// memory outlives the upstream's removal too: an upstream added again
+// under the same name is held to what was approved of it, and a
+// difference waits for an admin once.
+
+// approvedSettingPrefix begins the name of the setting remembering an
+// upstream tool's approved definition: the prefix, the upstream's name, a
+// '/' and the tool's name as the upstream serves it ('/' is in neither).
+const approvedSettingPrefix = "upstream_tools.approved/"
+
+// approvedDef is an upstream tool's last approved definition, as its
+// setting holds it: the hash, and the canonical JSON it is of (empty when
+// it was pinned before definitions were kept).
+type approvedDef struct {
+	Hash       string          `json:"hash"`
+	Definition json.RawMessage `json:"definition,omitempty"`
+}
+
+// rememberedApproval returns the definition last approved of upstream's
+// tool, or a zero approvedDef when none is remembered.
+func rememberedApproval(ctx context.Context, st store.Tenant, upstream, tool string) (approvedDef, error) {
+	var a approvedDef
+	v, err := st.Setting(ctx, approvedSettingPrefix+upstream+"/"+tool)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && v == "":
+		return a, nil
+	case err != nil:
+		return a, fmt.Errorf("read the approved definition of %s on %s: %w", tool, upstream, err)
+	}
+	if err := json.Unmarshal([]byte(v), &a); err != nil || a.Hash == "" {
+		return approvedDef{}, fmt.Errorf("read the approved definition of %s on %s: not a remembered definition", tool, upstream)
+	}
+	return a, nil
+}
+
+// rememberApproval remembers hash (of def) as the definition last approved
+// of upstream's tool.
+func rememberApproval(ctx context.Context, st store.Tenant, upstream, tool, hash string, def json.RawMessage) error {
+	b, err := json.Marshal(approvedDef{Hash: hash, Definition: def})
+	if err != nil {
+		return fmt.Errorf("remember the approved definition of %s on %s: %w", tool, upstream, err)
+	}
+	if err := st.SetSetting(ctx, approvedSettingPrefix+upstream+"/"+tool, string(b)); err != nil {
+		return fmt.Errorf("remember the approved definition of %s on %s: %w", tool, upstream, err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction of st when st is a store (rather than a
+// transaction's tenant already, as the CLI's are).
+func inTx(ctx context.Context, st store.Tenant, fn func(tx store.Tenant) error) error {
+	if s, ok := st.(interface {
+		InTx(context.Context, func(store.Tenant) error) error
+	}); ok {
+		return s.InTx(ctx, fn)
+	}
+	return fn(st)
 }
 
 // refuseApproval records and returns the refusal of an approval of hash

@@ -630,7 +630,10 @@ func upstreamName(t store.Tool) string {
 }
 
 // importTools brings the store in line with an upstream's definitions and
-// reports whether it changed anything.
+// reports whether it changed anything. A name the tenant declared is
+// pinned on first sight only when no other name, nor the approval
+// remembered for the upstream tool (rememberedApproval), holds it to
+// another definition; the pin is remembered with it.
 func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[string]liveDef) (bool, error) {
 	all, err := g.Store.Tools().List(ctx)
 	if err != nil {
@@ -679,17 +682,37 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			continue
 		}
 		approved, held := approvedFor(matches, def.hash)
+		mem, err := rememberedApproval(ctx, g.Store, upstream, n)
+		if err != nil {
+			return wrote, fmt.Errorf("import %s: %w", n, err)
+		}
+		switch {
+		case mem.Hash == "" && approved.PinnedHash != "":
+			// Pinned before approvals were remembered apart from names.
+			if err := rememberApproval(ctx, g.Store, upstream, n, approved.PinnedHash, approved.PinnedDefinition); err != nil {
+				return wrote, err
+			}
+			mem = approvedDef{Hash: approved.PinnedHash, Definition: approved.PinnedDefinition}
+		case mem.Hash != "" && (approved.PinnedHash == "" || mem.Hash == def.hash && approved.PinnedHash != def.hash):
+			// No name pins what is served, but it was approved under a
+			// name since removed; or no name pins the tool at all (its
+			// names were removed, or one awaits approval as imported),
+			// and what was approved is remembered: a new name is held to
+			// it as to another name's pin.
+			approved, held = store.Tool{PinnedHash: mem.Hash, PinnedDefinition: mem.Definition}, true
+		}
 		for _, t := range matches {
 			var change func(store.Tool) store.Tool
 			switch {
 			case t.PinnedHash == "" && t.Status != store.ToolPending && held && approved.PinnedHash != def.hash:
 				// Declared by the tenant, never seen, but another of its
 				// names holds the tool withheld or pinned to another
-				// definition: a second name (or a renamed one, whose old
-				// row is kept while withheld) must not approve what the
-				// first one withholds. Withheld as a change of the
-				// definition approved under the other name.
-				log.Warn("gateway: upstream tool is withheld or pinned to another definition under another name; withheld until an admin approves it",
+				// definition, or another was approved before under a
+				// name since removed: a second name (or a renamed one)
+				// must not approve what the first one withholds, nor a
+				// name declared after removing it. Withheld as a change
+				// of the definition approved under the other name.
+				log.Warn("gateway: upstream tool is withheld, or approved with another definition, under another name; withheld until an admin approves it",
 					"tool", t.Name, "pending_hash", def.hash)
 				change = func(t store.Tool) store.Tool {
 					t.PinnedHash, t.PinnedDefinition = approved.PinnedHash, approved.PinnedDefinition
@@ -726,10 +749,20 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 				continue
 			}
 			var before, after store.Tool
-			err := g.Store.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) {
-				before, after = old, change(old)
-				return after, nil
+			err := inTx(ctx, g.Store, func(tx store.Tenant) error {
+				err := tx.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) {
+					before, after = old, change(old)
+					return after, nil
+				})
+				if err != nil || after.Status != store.ToolActive || after.PinnedHash == before.PinnedHash || after.PinnedHash == mem.Hash {
+					return err
+				}
+				// Pinned on first sight: approved, remembered with the pin.
+				return rememberApproval(ctx, tx, upstream, n, after.PinnedHash, after.PinnedDefinition)
 			})
+			if err == nil && after.Status == store.ToolActive && after.PinnedHash != before.PinnedHash {
+				mem = approvedDef{Hash: after.PinnedHash, Definition: after.PinnedDefinition}
+			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return wrote, fmt.Errorf("pin %s: %w", t.Name, err)
 			}
