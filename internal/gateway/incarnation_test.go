@@ -21,23 +21,10 @@ func TestTokenOfAnEarlierPerson(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := t.Context()
 	withGrant := func(c *accesstoken.Claims) { c.GrantID = "grant-carol" }
-	status := func(tok string) int {
-		t.Helper()
-		resp := postMCP(t, e, tok, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	status := func(tok string) int { t.Helper(); return initStatus(t, e, tok) }
 	// carol and her agent have been there for a while; her token is two
 	// minutes old.
-	for _, table := range []string{"users", "clients"} {
-		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
-			(10 * time.Minute).Microseconds()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ageRecords(t, e)
 	old := e.token("carol", "acme-assistant", withGrant, func(c *accesstoken.Claims) { c.IssuedAt -= 120 })
 	if s := status(old); s != http.StatusOK {
 		t.Fatalf("carol's token: %d", s)
@@ -75,23 +62,10 @@ func TestTokenOfAnEarlierMetadataClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	withGrant := func(c *accesstoken.Claims) { c.GrantID = "grant-carol" }
-	status := func(tok string) int {
-		t.Helper()
-		resp := postMCP(t, e, tok, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	status := func(tok string) int { t.Helper(); return initStatus(t, e, tok) }
 	// carol and the client have been there for a while; her token is two
 	// minutes old.
-	for _, table := range []string{"users", "clients"} {
-		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
-			(10 * time.Minute).Microseconds()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ageRecords(t, e)
 	old := e.token("carol", id, withGrant, func(c *accesstoken.Claims) { c.IssuedAt -= 120 })
 	if s := status(old); s != http.StatusOK {
 		t.Fatalf("carol's token for the metadata client: %d", s)
@@ -200,4 +174,27 @@ func recreate[T any](ctx context.Context, c store.Collection[T], name string) er
 		return err
 	}
 	return c.Create(ctx, v)
+}
+
+// ageRecords dates every person and client ten minutes back, as records
+// that have been there a while, and has the gateway read them again.
+func ageRecords(t *testing.T, e *env) {
+	t.Helper()
+	for _, table := range []string{"users", "clients"} {
+		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
+			(10 * time.Minute).Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.gw.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// initStatus is the HTTP status /mcp answers an initialize with tok.
+func initStatus(t *testing.T, e *env, tok string) int {
+	t.Helper()
+	resp := postMCP(t, e, tok, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -155,15 +155,7 @@ func TestToolListChangedForAPersonCreatedAgain(t *testing.T) {
 	ctx := context.Background()
 	// alice and her agent have been there for a while; the earlier
 	// alice's tokens are two minutes old.
-	for _, table := range []string{"users", "clients"} {
-		if _, err := e.st.SQL().Exec(e.st.Rebind("UPDATE "+table+" SET created_at = created_at - ?"),
-			(10 * time.Minute).Microseconds()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.gw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ageRecords(t, e)
 	var all []*listWatcher
 	for i := range 3 {
 		tok := e.token("alice", "acme-assistant", func(c *accesstoken.Claims) {
