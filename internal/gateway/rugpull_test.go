@@ -251,16 +251,7 @@ func TestSecondNameCannotApproveAWithheldTool(t *testing.T) {
 	if v2.PinnedHash != pinned.PinnedHash || v2.PendingHash == "" || v2.PendingHash == pinned.PinnedHash {
 		t.Errorf("echo_v2 pinned %q pending %q, want the approved %q pending the change", v2.PinnedHash, v2.PendingHash, pinned.PinnedHash)
 	}
-	if names := toolNames(t, alice); slices.Contains(names, "echo_v2") {
-		t.Errorf("the withheld definition is listed as echo_v2: %v", names)
-	}
-	if r := call(t, alice, "echo_v2", map[string]any{"text": "hi"}); !r.IsError {
-		t.Errorf("echo_v2 called the withheld definition: %q", text(r))
-	}
-	if ev := findEvent(e.mem.all(), audit.ToolWithheld, "echo_v2"); ev == nil || ev.Detail["pinned_hash"] != pinned.PinnedHash ||
-		ev.Detail["pending_hash"] != v2.PendingHash {
-		t.Errorf("echo_v2 withheld, audited as %+v", ev)
-	}
+	seenWithheld(t, e, alice, v2, pinned.PinnedHash)
 
 	// Approved under that name, it is served; echo still waits.
 	if err := e.gw.Approve(ctx, "echo_v2", v2.PendingHash); err != nil {
@@ -336,16 +327,7 @@ func TestRemovingANameForgetsNoApproval(t *testing.T) {
 		t.Errorf("echo_v2 is %s, pinned %q, pending %q: want withheld, pinned to the approved %q",
 			v2.Status, v2.PinnedHash, v2.PendingHash, pinned.PinnedHash)
 	}
-	if names := toolNames(t, alice); slices.Contains(names, "echo_v2") {
-		t.Errorf("the withheld definition is listed as echo_v2: %v", names)
-	}
-	if r := call(t, alice, "echo_v2", map[string]any{"text": "hi"}); !r.IsError {
-		t.Errorf("echo_v2 called the withheld definition: %q", text(r))
-	}
-	if ev := findEvent(e.mem.all(), audit.ToolWithheld, "echo_v2"); ev == nil || ev.Detail["pinned_hash"] != pinned.PinnedHash ||
-		ev.Detail["pending_hash"] != v2.PendingHash {
-		t.Errorf("echo_v2 withheld, audited as %+v", ev)
-	}
+	seenWithheld(t, e, alice, v2, pinned.PinnedHash)
 	r, err := e.gw.Review(ctx, "echo_v2")
 	if err != nil || !bytes.Equal(r.Pinned, pinned.PinnedDefinition) || !strings.Contains(string(r.Live), "id_rsa") {
 		t.Errorf("review of echo_v2: pinned %s, live %s, %v; want the approved definition next to the changed one", r.Pinned, r.Live, err)
@@ -441,5 +423,22 @@ tools:
 	}
 	if r := call(t, alice, "echo_v2", map[string]any{"text": "hi"}); !r.IsError {
 		t.Errorf("echo_v2 called the withheld definition: %q", text(r))
+	}
+}
+
+// seenWithheld checks that the catalogue name of v, whose upstream tool's
+// approved definition is approved, is withheld as a caller sees it: not
+// listed, not callable, and audited as withheld with both hashes.
+func seenWithheld(t *testing.T, e *env, cs *mcp.ClientSession, v store.Tool, approved string) {
+	t.Helper()
+	if names := toolNames(t, cs); slices.Contains(names, v.Name) {
+		t.Errorf("the withheld definition is listed as %s: %v", v.Name, names)
+	}
+	if r := call(t, cs, v.Name, map[string]any{"text": "hi"}); !r.IsError {
+		t.Errorf("%s called the withheld definition: %q", v.Name, text(r))
+	}
+	if ev := findEvent(e.mem.all(), audit.ToolWithheld, v.Name); ev == nil || ev.Detail["pinned_hash"] != approved ||
+		ev.Detail["pending_hash"] != v.PendingHash {
+		t.Errorf("%s withheld, audited as %+v", v.Name, ev)
 	}
 }
