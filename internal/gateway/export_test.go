@@ -71,3 +71,11 @@ func SetLogLevelTimeout(d time.Duration) (restore func()) {
 	logLevelTimeout = d
 	return func() { logLevelTimeout = old }
 }
+
+// SetUpstreamPing sets how often upstream sessions are pinged, for a
+// test to tell what a ping finds from what the gateway sees otherwise.
+func SetUpstreamPing(d time.Duration) (restore func()) {
+	old := upstreamPing
+	upstreamPing = d
+	return func() { upstreamPing = old }
+}

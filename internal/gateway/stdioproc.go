@@ -72,7 +72,12 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &groupConn{Connection: c, pgid: t.t.Command.Process.Pid}, nil
+	pid := t.t.Command.Process.Pid
+	// When the leader exits, what it left in its group goes too: a child
+	// holding its stdout would otherwise keep the session from seeing the
+	// end of it, and the upstream from being restarted, until a ping fails.
+	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace) })
+	return &groupConn{Connection: c, pgid: pid}, nil
 }
 
 // groupConn is the connection to a stdio upstream that leads process

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -67,6 +69,60 @@ func TestStdioUpstreamStopsWhatItStarted(t *testing.T) {
 	for _, pid := range children {
 		waitFor(t, "child "+strconv.Itoa(pid)+" to end", func() bool { return !processAlive(pid) })
 	}
+}
+
+// TestStdioLeaderExitEndsItsGroup: when a stdio upstream's program dies
+// while a child of its own holds its stdout, the child is stopped at once
+// and the upstream restarted, without waiting for a ping to fail (pings
+// are set far off here).
+func TestStdioLeaderExitEndsItsGroup(t *testing.T) {
+	defer gateway.SetUpstreamPing(time.Hour)()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pids, leaders := dir+"/pids", dir+"/leaders"
+	command := []string{"sh", "-c", `sleep 300 & echo $! >> "$1"; echo $$ >> "$2"; exec "$0" -gatehouse-test-upstream`, exe, pids, leaders}
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager"),
+		upstreams: []store.Upstream{{Name: "up", Command: command}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	read := func(path string) []int {
+		b, _ := os.ReadFile(path)
+		var out []int
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	var child, leader int
+	waitFor(t, "the child and the leader", func() bool {
+		c, l := read(pids), read(leaders)
+		if len(c) == 0 || len(l) == 0 {
+			return false
+		}
+		child, leader = c[0], l[0]
+		return true
+	})
+	t.Cleanup(func() {
+		for _, pid := range read(pids) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if err := syscall.Kill(leader, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead leader's child stopped", func() bool { return !processAlive(child) })
+	waitFor(t, "the upstream restarted", func() bool {
+		for _, u := range e.gw.Upstreams() {
+			if u.Name == "up" && u.Restarts > 0 && u.Connected {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestStdioUpstreamWorkingDirectory: a stdio upstream runs in the root,

@@ -45,10 +45,13 @@ const upstreamProtocol = "2025-11-25"
 
 // Supervision timings.
 const (
-	restartMin   = 500 * time.Millisecond
-	restartMax   = 30 * time.Second
-	upstreamPing = 20 * time.Second
+	restartMin = 500 * time.Millisecond
+	restartMax = 30 * time.Second
 )
+
+// upstreamPing is how often the gateway pings an upstream's session: what
+// tells it of an upstream that stopped answering without closing.
+var upstreamPing = 20 * time.Second
 
 type upstreams struct {
 	g      *Gateway
