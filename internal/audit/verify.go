@@ -405,10 +405,19 @@ func (l *Log) walkPage(ctx context.Context, cursor, head int64) (page []store.Au
 	// A store reads After 0 as "from the start", records at 0 and below
 	// included: a page's worth of those, planted there, would fill every
 	// page, and the walk would never move on. So records 1 to pageSize are
-	// read from the top down (all of them come before any below 1), then
-	// put back in order, and the next page starts after them.
+	// read from the top down, then put back in order, and the next page
+	// starts after them. What stands below 1 (nothing of the chain) is
+	// read apart, up to a page of it from 0 down, and goes first, to be
+	// reported: the read of records 1 to pageSize, full on any trail that
+	// long, would not reach it.
 	upto := max(min(head, pageSize), 0)
+	below, err := l.st.AuditRecords(ctx, store.AuditFilter{Before: 1, Desc: true, Limit: pageSize})
+	if err != nil {
+		return nil, 0, false, err
+	}
 	page, err = l.st.AuditRecords(ctx, store.AuditFilter{Before: upto + 1, Desc: true, Limit: pageSize})
+	page = slices.DeleteFunc(page, func(r store.AuditRecord) bool { return r.Seq < 1 }) // read apart above
+	page = append(page, below...)
 	slices.Reverse(page)
 	return page, upto, upto >= head, err
 }

@@ -368,3 +368,27 @@ func TestVerifyAttackManyRecordsAtNonPositiveSeqs(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyAttackRecordBelowOneOnALongTrail: a record planted at seq 0 is
+// named on a trail longer than the walk's first page too (whose read of
+// records 1 onwards is full before it could reach below 1), and Prune,
+// which verifies first, refuses instead of quietly cutting nothing.
+func TestVerifyAttackRecordBelowOneOnALongTrail(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		e := newEnv(t, open, nil)
+		e.record(t, events(1001)...)
+		ev := `{"type":"login.succeeded","actor":"mallory"}`
+		e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (0, ?, ?, ?, ?, 'login.succeeded', 'mallory')`,
+			time.Now().UnixMicro(), ev, audit.Genesis, specHash(audit.Genesis, 0, time.Now().UnixMicro(), ev))
+		rep, err := e.log.Verify(context.Background(), nil)
+		if !errors.Is(err, audit.ErrChainBroken) {
+			t.Fatalf("Verify: %v", err)
+		}
+		if p := rep.Problems[0]; p.Seq != 0 || rep.Records != 1001 {
+			t.Errorf("first problem %+v, %d records walked; want record 0 named, and 1001 walked", p, rep.Records)
+		}
+		if _, err := e.log.Prune(context.Background(), time.Now().Add(-time.Hour)); !errors.Is(err, audit.ErrChainBroken) {
+			t.Errorf("Prune: %v, want it refused as the chain is broken", err)
+		}
+	})
+}
