@@ -129,7 +129,9 @@ func TestKeysRotatePrepublishes(t *testing.T) {
 			verified("after the activation")
 
 			// --now: the new keys sign at once, the pending ones never do.
-			c("keys", "rotate", "--now")
+			if out := c("keys", "rotate", "--now").stdout; !strings.Contains(out, "the previous keys are withdrawn") || strings.Contains(out, "24 hours") {
+				t.Errorf("keys rotate --now says: %q", out)
+			}
 			active := inState("active")
 			if len(active) != 2 || slices.ContainsFunc(active, func(k string) bool { return slices.Contains(old, k) || slices.Contains(pending, k) }) {
 				t.Fatalf("after keys rotate --now, active keys %v (before: %v, then %v)\n%s", active, old, pending, c("keys", "list").stdout)

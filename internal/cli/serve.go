@@ -375,7 +375,7 @@ func keysCommand() *command {
 							return fmt.Errorf("the keys were not rotated: %w", err)
 						}
 						if now {
-							fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys stay in the JWKS for 24 hours.")
+							fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys are withdrawn (out of the JWKS, refused for tokens and slips; kept only to check the audit trail's past signatures).")
 							return nil
 						}
 						infos, err := ks.List(ctx)

@@ -502,7 +502,9 @@ func (a *applier) clients(f *File) error {
 			// every grant of its kind, client_credentials and token
 			// exchange included). An auth method goes with the secret.
 			w.GrantTypes, w.Scopes = old.GrantTypes, old.Scopes
-			if w.SecretHash != "" {
+			if w.SecretHash != "" && old.TokenEndpointAuthMethod != "none" {
+				// A public registration ("none") given a secret by the
+				// file authenticates with it as any confidential client.
 				w.TokenEndpointAuthMethod = old.TokenEndpointAuthMethod
 			}
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt

@@ -80,3 +80,29 @@ clients:
 		t.Errorf("the registration's limits were dropped: %+v", c)
 	}
 }
+
+// TestRegisteredPublicClientGivenASecret: a public registration (auth
+// method none) that the tenant file gives a secret becomes a confidential
+// client that authenticates with it, not one no method lets in.
+func TestRegisteredPublicClientGivenASecret(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	if err := st.Clients().Create(ctx, store.Client{ClientID: "dcr_pub", Kind: store.KindNative, Source: store.SourceRegistered,
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, TokenEndpointAuthMethod: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	applySource(t, st, `tenant: acme
+clients:
+  - client_id: dcr_pub
+    kind: web
+    secret: "0123456789abcdef0123456789abcdef"
+    redirect_uris: ["https://app.example/cb"]
+`)
+	c, err := st.Clients().Get(ctx, "dcr_pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Confidential() || c.TokenEndpointAuthMethod == "none" {
+		t.Errorf("confidential %v, auth method %q: want a secret it can authenticate with", c.Confidential(), c.TokenEndpointAuthMethod)
+	}
+}
