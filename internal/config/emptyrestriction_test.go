@@ -26,12 +26,23 @@ tools:
     roles: [support]
     when:
     input_schema: ~
+  - name: refund2
+    builtin: sales_report
+    roles: [support]
+    when: ""
+  - name: refund3
+    builtin: sales_report
+    roles: [support]
+    when: |
+# context.args.amount <= 50
 `)
 	const says = "has no value: give one, or leave the key out ("
 	want := []string{
 		"t.yaml:7: clients[0].tools: " + says + "tools left out means no restriction)",
 		"t.yaml:13: tools[0].when: " + says + "when left out means no restriction)",
 		"t.yaml:14: tools[0].input_schema: " + says + "input_schema left out means no restriction)",
+		"t.yaml:18: tools[1].when: " + says + "when left out means no restriction)",
+		"t.yaml:22: tools[2].when: " + says + "when left out means no restriction)",
 	}
 	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
 		t.Errorf("Validate (-want +got):\n%s", diff)

@@ -388,7 +388,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			// absent means unrestricted (no cap, no condition, no
 			// schema): a list whose entries were all commented out must
 			// not open what it closed.
-			if refuseEmpty[k.Value] && v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			if refuseEmpty[k.Value] && v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || v.Tag == "!!str" && strings.TrimSpace(v.Value) == "") {
 				*probs = append(*probs, Problem{Line: k.Line, Path: p,
 					Msg: "has no value: give one, or leave the key out (" + k.Value + " left out means no restriction)"})
 				continue

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/policy"
@@ -338,7 +339,12 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		body, refuse := postBody(r)
 		if refuse != "" {
-			http.Error(w, refuse, http.StatusBadRequest)
+			// As any message /mcp cannot take (rpcerrors.go): a JSON-RPC
+			// error, with no ID, the batch being no one request.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(rpcErrorMessage{JSONRPC: "2.0", ID: json.RawMessage("null"),
+				Error: rpcError{Code: jsonrpc.CodeInvalidRequest, Message: "Invalid Request: " + refuse}})
 			return
 		}
 		if be, refused := g.checkScope(r, body, cat, who); be != nil {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -159,6 +160,15 @@ func TestBatchesBounded(t *testing.T) {
 			resp, body := e.rawMCP(t, tt.token, session, tt.version, tt.body)
 			if resp.StatusCode != tt.status || !strings.Contains(body, tt.says) {
 				t.Errorf("%d %q, want %d saying %q", resp.StatusCode, body, tt.status, tt.says)
+			}
+			// In JSON-RPC, as any message /mcp cannot take.
+			var msg struct {
+				JSONRPC string          `json:"jsonrpc"`
+				ID      json.RawMessage `json:"id"`
+				Error   struct{ Code int }
+			}
+			if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.JSONRPC != "2.0" || string(msg.ID) != "null" || msg.Error.Code != -32600 {
+				t.Errorf("not a JSON-RPC Invalid Request error: %v %q", err, body)
 			}
 			if got := decisions() - before; got != 0 {
 				t.Errorf("%d calls of the refused batch decided and recorded", got)

@@ -42,7 +42,9 @@ const (
 // relative to stdioDir.
 func stdioCommand(argv, env []string) (*exec.Cmd, error) {
 	name := argv[0]
-	if strings.ContainsRune(name, filepath.Separator) && !filepath.IsAbs(name) {
+	// A path, not a name to look up in PATH: one with a separator ('/'
+	// on every platform, '\\' too on Windows).
+	if (strings.ContainsRune(name, '/') || strings.ContainsRune(name, filepath.Separator)) && !filepath.IsAbs(name) {
 		abs, err := filepath.Abs(name)
 		if err != nil {
 			return nil, fmt.Errorf("command %s: %w", name, err)
