@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -86,15 +87,20 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 // group pgid.
 type groupConn struct {
 	mcp.Connection
-	pgid int
+	pgid  int
+	once  sync.Once
+	error error
 }
 
 // Close stops the upstream as the SDK does (closes its stdin, waits, then
 // signals its process), then ends the rest of its group: SIGTERM at once,
 // SIGKILL after stdioGroupGrace to what is left, without waiting for it.
-// The SDK's connection calls Close once.
+// Only the first call does (a connection may be closed more than once):
+// a later one would signal a group that is gone, whose ID may be reused.
 func (c *groupConn) Close() error {
-	err := c.Connection.Close()
-	stopGroup(c.pgid, stdioGroupGrace)
-	return err
+	c.once.Do(func() {
+		c.error = c.Connection.Close()
+		stopGroup(c.pgid, stdioGroupGrace)
+	})
+	return c.error
 }
