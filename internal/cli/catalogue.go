@@ -377,9 +377,11 @@ func upstreamCommand() *command {
 				if len(u.Env) > 0 && u.URL != "" {
 					return errors.New("--env goes with --command: a Streamable HTTP upstream gets no environment")
 				}
-				for _, name := range u.Env {
+				for i, name := range u.Env {
+					// New configuration: the strict rule, and the name is not
+					// repeated (a secret pasted for one would be printed).
 					if msg := store.CheckUpstreamEnv(name); msg != "" {
-						return fmt.Errorf("--env %s: %s", name, msg)
+						return fmt.Errorf("--env (number %d given): %s", i+1, msg)
 					}
 				}
 				limit, err := config.ParseCallTimeout(*callTimeout)

@@ -1106,7 +1106,10 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // upstreamClient is the HTTP client for the Streamable HTTP upstream u:
 // upstreamHTTP, plus the gateway's own credentials for u (its HeadersEnv,
 // read from the environment through lookup now). A variable that is not
-// set is an error naming it; its value appears in no error or log.
+// set is an error naming the header it is for; neither the variable's
+// value nor its name appears in an error or log (a secret stored as a
+// name, before CheckUpstreamEnv refused such names, would otherwise show
+// on every reconnect).
 func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http.Client, error) {
 	if len(u.HeadersEnv) == 0 {
 		return upstreamHTTP, nil
@@ -1116,15 +1119,15 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 		if msg := store.CheckUpstreamHeader(name); msg != "" {
 			return nil, fmt.Errorf("header %q %s", name, msg)
 		}
-		if msg := store.CheckUpstreamEnv(env); msg != "" {
-			return nil, fmt.Errorf("the environment variable %s (for the %s header) %s", env, name, msg)
+		if msg := store.CheckStoredUpstreamEnv(env); msg != "" {
+			return nil, fmt.Errorf("headers_env.%s: %s", name, msg)
 		}
 		v, ok := lookup(env)
 		if !ok || v == "" {
-			return nil, fmt.Errorf("the environment variable %s (for the %s header) is not set", env, name)
+			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) is not set", name)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("the environment variable %s (for the %s header) holds a line break", env, name)
+			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) holds a line break", name)
 		}
 		h.Set(name, v)
 	}
@@ -1154,8 +1157,9 @@ var upstreamBaseEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG
 
 // upstreamEnv is the environment of stdio upstream u's processes:
 // upstreamBaseEnv and the LC_ variables where the gateway has them, and
-// the variables u.Env names, each of which must be set (the error names
-// the one that is not, never a value). Nothing else of the gateway's
+// the variables u.Env names, each of which must be set (the error gives
+// the position in env of the one that is not, never its name or value:
+// a secret may have been stored as a name). Nothing else of the gateway's
 // environment (cloud credentials, database URLs, its own settings) is
 // passed to a third party's program; nor can the program read it from
 // /proc on Linux (makeUndumpable). It still runs as the gateway's user,
@@ -1173,13 +1177,13 @@ func upstreamEnv(u store.Upstream, environ []string, lookup func(string) (string
 			env = append(env, kv)
 		}
 	}
-	for _, name := range u.Env {
-		if msg := store.CheckUpstreamEnv(name); msg != "" {
-			return nil, fmt.Errorf("env %s: %s", name, msg)
+	for i, name := range u.Env {
+		if msg := store.CheckStoredUpstreamEnv(name); msg != "" {
+			return nil, fmt.Errorf("env[%d]: %s", i, msg)
 		}
 		v, ok := lookup(name)
 		if !ok {
-			return nil, fmt.Errorf("the environment variable %s (env) is not set", name)
+			return nil, fmt.Errorf("env[%d]: the environment variable is not set", i)
 		}
 		env = append(env, name+"="+v)
 	}

@@ -52,7 +52,8 @@ func TestUpstreamHTTPCredentials(t *testing.T) {
 }
 
 // An upstream whose credential variable is not set is not connected, and
-// the log names the variable (never a value); its tools are not listed.
+// its status names the header (never the variable, never a value); its
+// tools are not listed.
 func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
 	var hits int
 	var mu sync.Mutex
@@ -74,7 +75,8 @@ func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
 	}
 	waitFor(t, "the upstream's error", func() bool {
 		ups := e.gw.Upstreams()
-		return len(ups) == 1 && strings.Contains(ups[0].LastError, "GH_TEST_UNSET_VARIABLE")
+		return len(ups) == 1 && strings.Contains(ups[0].LastError, "for the Authorization header (headers_env) is not set") &&
+			!strings.Contains(ups[0].LastError, "GH_TEST_UNSET_VARIABLE")
 	})
 	if ups := e.gw.Upstreams(); ups[0].Connected {
 		t.Errorf("connected without credentials: %+v", ups[0])
@@ -105,8 +107,8 @@ func TestUpstreamHeaderFromOwnSetting(t *testing.T) {
 		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"X-Api-Key": "GATEHOUSE_TEST_OWN_SETTING"}}}})
 	waitFor(t, "the upstream's error", func() bool {
 		ups := e.gw.Upstreams()
-		return len(ups) == 1 && strings.Contains(ups[0].LastError, "GATEHOUSE_TEST_OWN_SETTING") &&
-			strings.Contains(ups[0].LastError, "never passed on")
+		return len(ups) == 1 && strings.Contains(ups[0].LastError, "headers_env.X-Api-Key") &&
+			strings.Contains(ups[0].LastError, "never passed on") && !strings.Contains(ups[0].LastError, "GATEHOUSE_TEST_OWN_SETTING")
 	})
 	mu.Lock()
 	defer mu.Unlock()

@@ -415,7 +415,8 @@ func TestUpstreamCallTimeout(t *testing.T) {
 // TestStdioUpstreamEnvironment: a stdio upstream gets what a program needs
 // to run (PATH…) and the variables its env names, and nothing else of the
 // gateway's environment; a named variable that is not set keeps the
-// upstream from starting, with the variable named in its status.
+// upstream from starting, with its place in env (never its name) in the
+// upstream's status.
 func TestStdioUpstreamEnvironment(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -446,7 +447,8 @@ func TestStdioUpstreamEnvironment(t *testing.T) {
 	waitFor(t, "up2's error", func() bool {
 		for _, s := range e.gw.Upstreams() {
 			if s.Name == "up2" {
-				return !s.Connected && strings.Contains(s.LastError, "UPSTREAM_TEST_MISSING (env) is not set")
+				return !s.Connected && strings.Contains(s.LastError, "env[0]: the environment variable is not set") &&
+					!strings.Contains(s.LastError, "UPSTREAM_TEST_MISSING")
 			}
 		}
 		return false

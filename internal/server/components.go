@@ -116,12 +116,15 @@ func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connec
 			Scopes: c.Scopes, UsernameClaim: c.UsernameClaim, RolesClaim: c.RolesClaim, RoleMap: c.RoleMap,
 			DefaultRoles: c.DefaultRoles}
 		if c.ClientSecretEnv != "" {
-			if msg := store.CheckUpstreamEnv(c.ClientSecretEnv); msg != "" {
-				return nil, fmt.Errorf("connection %s: the environment variable %s (its client secret) %s", c.Name, c.ClientSecretEnv, msg)
+			// Stored configuration: names accepted before CheckUpstreamEnv
+			// asked for upper-case still work, and no error repeats the
+			// name (a secret may have been stored as one).
+			if msg := store.CheckStoredUpstreamEnv(c.ClientSecretEnv); msg != "" {
+				return nil, fmt.Errorf("connection %s: client_secret_env: %s", c.Name, msg)
 			}
 			ic.ClientSecret = getenv(c.ClientSecretEnv)
 			if ic.ClientSecret == "" {
-				return nil, fmt.Errorf("connection %s: the environment variable %s (its client secret) is empty", c.Name, c.ClientSecretEnv)
+				return nil, fmt.Errorf("connection %s: client_secret_env: the environment variable (its client secret) is empty", c.Name)
 			}
 		}
 		out = append(out, ic)

@@ -444,8 +444,12 @@ func IsEnvName(name string) bool {
 	return name != ""
 }
 
-// CheckUpstreamEnv says what is wrong with name as a variable a stdio
-// upstream gets from the gateway's environment (see Upstream.Env), or "".
+// CheckUpstreamEnv says what is wrong with name as a variable newly
+// configured for the gateway to read (an upstream's env or headers_env, a
+// connection's client_secret_env), or "". It is the rule for what is
+// written: the tenant file and the commands that add an upstream. What is
+// already stored is read with CheckStoredUpstreamEnv, which takes the
+// names accepted before this rule.
 // Gatehouse's own settings (GATEHOUSE_…) may hold its secrets and are
 // never passed on.
 //
@@ -463,6 +467,26 @@ func CheckUpstreamEnv(name string) string {
 	}
 	if !IsEnvName(name) || strings.ToUpper(name) != name {
 		return "is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)"
+	}
+	return ""
+}
+
+// CheckStoredUpstreamEnv says what is wrong with name, read from stored
+// configuration, as a variable the gateway reads at run time, or "". It
+// takes any name IsEnvName does, lower-case included: stores written
+// before CheckUpstreamEnv asked for upper-case hold such names (https_proxy),
+// and they keep working. Gatehouse's own settings are still refused. The
+// message never repeats the name, nor may the caller's: a secret stored
+// as a name would otherwise reach the log on every reconnect.
+func CheckStoredUpstreamEnv(name string) string {
+	if name == "" {
+		return "a variable name is required"
+	}
+	if strings.HasPrefix(strings.ToUpper(name), "GATEHOUSE_") {
+		return "is one of Gatehouse's own settings, never passed on"
+	}
+	if !IsEnvName(name) {
+		return "is not an environment variable name (what is stored is not repeated: it may be a secret)"
 	}
 	return ""
 }
