@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -26,27 +24,13 @@ func TestStoredLowerCaseEnvStillWorks(t *testing.T) {
 	}
 	t.Setenv("gh_test_lower_passed", "for the stdio upstream")
 	t.Setenv("gh_test_lower_auth", "Bearer from-a-lower-case-name")
-	var mu sync.Mutex
-	var seen []string
-	upstream := newTestUpstream("Echoes its text")
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstream }, nil)
-	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Get("Authorization"))
-		mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer from-a-lower-case-name" {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		mcpHandler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(us.Close)
+	usURL, seenAuth := guardedUpstream(t, newTestUpstream("Echoes its text"), "Bearer from-a-lower-case-name")
 	e := newEnv(t, envOptions{
 		tools: []store.Tool{{Name: "getenv", Upstream: "stdio", Roles: []string{"sales-manager"}},
 			{Name: "echo", Upstream: "http", Roles: []string{"sales-manager"}}},
 		upstreams: []store.Upstream{
 			{Name: "stdio", Command: []string{exe, "-gatehouse-test-upstream"}, Env: []string{"gh_test_lower_passed"}},
-			{Name: "http", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "gh_test_lower_auth"}},
+			{Name: "http", URL: usURL, HeadersEnv: map[string]string{"Authorization": "gh_test_lower_auth"}},
 		}})
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	waitFor(t, "both upstreams' tools", func() bool {
@@ -64,8 +48,7 @@ func TestStoredLowerCaseEnvStillWorks(t *testing.T) {
 			t.Errorf("%s not connected: %s", s.Name, s.LastError)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	seen := seenAuth()
 	if len(seen) == 0 {
 		t.Error("the HTTP upstream saw no request")
 	}

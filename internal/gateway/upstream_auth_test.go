@@ -17,30 +17,15 @@ import (
 // from the environment the tenant names; never the caller's token.
 func TestUpstreamHTTPCredentials(t *testing.T) {
 	t.Setenv("GH_TEST_UPSTREAM_AUTH", "Bearer the-gateways-own")
-	upstream := newTestUpstream("Echoes its text")
-	var mu sync.Mutex
-	var seen []string
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstream }, nil)
-	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Get("Authorization"))
-		mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer the-gateways-own" {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		mcpHandler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(us.Close)
+	usURL, seenAuth := guardedUpstream(t, newTestUpstream("Echoes its text"), "Bearer the-gateways-own")
 	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager")[:4], upstreams: []store.Upstream{{
-		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UPSTREAM_AUTH"}}}})
+		Name: "up", URL: usURL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UPSTREAM_AUTH"}}}})
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
 	if r := call(t, cs, "echo", map[string]any{"text": "hi"}); r.IsError || text(r) != "hi" {
 		t.Fatalf("echo = %v %q", r.IsError, text(r))
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	seen := seenAuth()
 	for _, a := range seen {
 		if a != "Bearer the-gateways-own" {
 			t.Errorf("the upstream got Authorization %q", a)
@@ -150,5 +135,31 @@ func TestUpstreamRedirectNotFollowed(t *testing.T) {
 	defer elsewhere.Unlock()
 	if len(reached) != 0 {
 		t.Errorf("the redirect was followed: %q", reached)
+	}
+}
+
+// guardedUpstream serves upstream over Streamable HTTP to requests whose
+// Authorization header is want only (others get 401), and returns its URL
+// and every Authorization header it was sent, in order.
+func guardedUpstream(t *testing.T, upstream *mcp.Server, want string) (url string, seen func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstream }, nil)
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != want {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mcpHandler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	return us.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }
