@@ -945,7 +945,9 @@ func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("upstream %s does not serve %s now", tool.Upstream, upstreamName(tool))
-	case tool.PinnedHash != "" && d.hash != tool.PinnedHash:
+	case tool.PinnedHash == "":
+		return fmt.Errorf("upstream %s: no definition of %s is approved yet", tool.Upstream, upstreamName(tool))
+	case d.hash != tool.PinnedHash:
 		return fmt.Errorf("upstream %s now serves another definition of %s than the approved one (withheld until an admin approves it)", tool.Upstream, upstreamName(tool))
 	}
 	return nil
