@@ -857,12 +857,6 @@ func decide(cat *catalogue, who *caller, e *entry, name string, args callArgs) p
 	if e != nil && e.withheld != "" {
 		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
 	}
-	if e != nil && !e.callable() {
-		// An upstream tool declared but not pinned yet (its upstream has
-		// not listed it since): what the upstream would run is unknown,
-		// and unapproved. Not listed, and not run either.
-		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: its upstream has not listed it yet"}}
-	}
 	d := cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
 	if d.Allow && !who.scopes.allows(name) {
 		d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}

@@ -188,7 +188,7 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*up
 		}
 	}
 	if refused == nil && !ok {
-		l = &upConn{cfg: c.cfg}
+		l = &upConn{cfg: c.cfg, current: c.current}
 		l.ready = make(chan struct{})
 		if c.byCaller == nil {
 			c.byCaller = map[string]*upConn{}

@@ -4,44 +4,42 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// TestUnpinnedToolNotRun: an upstream tool the tenant declared and the
-// gateway has not pinned yet (its upstream has not listed it since) is
-// not listed, and a call of it is refused before it runs: on a catalogue
-// built then, decide denies it as withheld, and checkServed, which checks
-// the pin again before the call goes out, refuses a tool with none. Under
-// load the catalogue a call is decided on can be that one for a moment
-// after a name is declared; before, the call went to whatever the upstream
-// served, approved or not.
+// TestUnpinnedToolNotRun: a call decided on a catalogue built while a
+// tool the tenant declared was not pinned yet (its upstream had not listed
+// it since) runs only what the listing it waits for pinned: checkServed
+// asks the store how the tool stands now, and refuses one withheld (its
+// upstream tool's approved definition differs), one still without a pin,
+// or one pinned to another definition than the one served. Before, a tool
+// without a pin passed, and the call ran whatever the upstream served.
 func TestUnpinnedToolNotRun(t *testing.T) {
-	d := &tenantData{
-		tools:     []store.Tool{{Name: "echo_b", Upstream: "up", UpstreamTool: "echo", Roles: []string{"r"}}},
-		users:     []store.User{{Username: "u", Roles: []string{"r"}}},
-		clients:   []store.Client{{ClientID: "a", Kind: store.KindAgent}},
-		upstreams: []store.Upstream{{Name: "up", URL: "http://127.0.0.1:1/mcp"}},
+	declared := store.Tool{Name: "echo_b", Upstream: "up", UpstreamTool: "echo"}
+	now := func(cur store.Tool) func(context.Context, string) (store.Tool, error) {
+		return func(context.Context, string) (store.Tool, error) { return cur, nil }
 	}
-	cat, err := buildCatalogue(d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	who, err := cat.resolve(&accesstoken.Claims{Subject: "u", ClientID: "a", GrantID: "g", IssuedAt: time.Now().Unix()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := cat.tools["echo_b"]
-	if e == nil || e.callable() {
-		t.Fatalf("entry %+v, want one not callable", e)
-	}
-	if dec := decide(cat, who, e, "echo_b", callArgs{}); dec.Allow || dec.Policy != PolicyWithheld {
-		t.Errorf("decision %+v, want withheld", dec)
-	}
-	c := &upConn{defs: map[string]liveDef{"echo": {hash: "h"}}}
-	if err := c.checkServed(context.Background(), e.tool); err == nil || !strings.Contains(err.Error(), "no definition of echo is approved") {
-		t.Errorf("checkServed of an unpinned tool: %v", err)
+	for _, tt := range []struct {
+		name    string
+		current func(context.Context, string) (store.Tool, error)
+		refused string // "" = served
+	}{
+		{"no store to ask", nil, "no definition of echo is approved"},
+		{"withheld by the listing", now(store.Tool{Name: "echo_b", Upstream: "up", UpstreamTool: "echo", Status: store.ToolPending, PinnedHash: "old", PendingHash: "h"}), "no definition of echo is approved"},
+		{"still without a pin", now(declared), "no definition of echo is approved"},
+		{"pinned to another definition", now(store.Tool{Name: "echo_b", Upstream: "up", UpstreamTool: "echo", PinnedHash: "old"}), "another definition"},
+		{"pinned on first sight", now(store.Tool{Name: "echo_b", Upstream: "up", UpstreamTool: "echo", PinnedHash: "h"}), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &upConn{defs: map[string]liveDef{"echo": {hash: "h"}}, current: tt.current}
+			err := c.checkServed(context.Background(), declared)
+			switch {
+			case tt.refused == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.refused != "" && (err == nil || !strings.Contains(err.Error(), tt.refused)):
+				t.Errorf("%v, want refused saying %q", err, tt.refused)
+			}
+		})
 	}
 }

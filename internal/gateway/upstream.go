@@ -81,6 +81,9 @@ type upConn struct {
 	session  *mcp.ClientSession
 	barriers *barriers          // the session's (see barrier.go)
 	defs     map[string]liveDef // by upstream tool name
+	// current reads a tool's stored entry as it is now (checkServed, for
+	// a tool not pinned yet in the catalogue a call was decided on).
+	current func(ctx context.Context, name string) (store.Tool, error)
 	// listing counts the listings of the session's tools under way
 	// (connecting, or told its tools changed); listed is closed when the
 	// last one ends. Calls wait for it: a definition not listed yet is
@@ -300,7 +303,7 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(u.ctx)
-		c := &upConn{cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		c := &upConn{cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{}), current: u.g.Store.Tools().Get}
 		c.callTimeout.Store(int64(cfg.CallTimeout))
 		u.conns[name] = c
 		u.wg.Add(1)
@@ -946,7 +949,21 @@ func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
 	case !ok:
 		return fmt.Errorf("upstream %s does not serve %s now", tool.Upstream, upstreamName(tool))
 	case tool.PinnedHash == "":
-		return fmt.Errorf("upstream %s: no definition of %s is approved yet", tool.Upstream, upstreamName(tool))
+		// Declared, and not pinned yet when the catalogue the call was
+		// decided on was built: the listing just awaited pinned it (on
+		// first sight) or withheld it (another name's approval differs).
+		// The store says which; the call runs only what is pinned.
+		var cur store.Tool
+		err := errors.New("no definition of it is approved yet")
+		if c.current != nil {
+			cur, err = c.current(ctx, tool.Name)
+		}
+		switch {
+		case err != nil, cur.Status == store.ToolPending, cur.PinnedHash == "", cur.Upstream != tool.Upstream, upstreamName(cur) != upstreamName(tool):
+			return fmt.Errorf("upstream %s: no definition of %s is approved yet", tool.Upstream, upstreamName(tool))
+		case d.hash != cur.PinnedHash:
+			return fmt.Errorf("upstream %s now serves another definition of %s than the approved one (withheld until an admin approves it)", tool.Upstream, upstreamName(tool))
+		}
 	case d.hash != tool.PinnedHash:
 		return fmt.Errorf("upstream %s now serves another definition of %s than the approved one (withheld until an admin approves it)", tool.Upstream, upstreamName(tool))
 	}
