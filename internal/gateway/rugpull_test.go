@@ -202,11 +202,8 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // until an admin approves it under that name. A second name declared
 // while the tool is unchanged is pinned at once, as any declared tool is.
 func TestSecondNameCannotApproveAWithheldTool(t *testing.T) {
-	up := newTestUpstream("Echoes its text")
-	e := newEnv(t, serveUpstream(t, up, "echo"))
+	up, e, alice, _ := echoPinned(t)
 	ctx := context.Background()
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
 	declare := func(name string) {
 		t.Helper()
 		if err := e.st.Tools().Create(ctx, store.Tool{Name: name, Upstream: "up", UpstreamTool: "echo", Roles: []string{"sales-manager"}}); err != nil {
@@ -275,12 +272,8 @@ func TestSecondNameCannotApproveAWithheldTool(t *testing.T) {
 // for review, until an admin approves it. A name declared again for a
 // definition that was approved is pinned at once, withholding nothing.
 func TestRemovingANameForgetsNoApproval(t *testing.T) {
-	up := newTestUpstream("Echoes its text")
-	e := newEnv(t, serveUpstream(t, up, "echo"))
+	up, e, alice, pinned := echoPinned(t)
 	ctx := context.Background()
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
-	pinned, _ := e.st.Tools().Get(ctx, "echo")
 	remove := func(name string) {
 		t.Helper()
 		if err := e.st.Tools().Delete(ctx, name); err != nil {
@@ -365,12 +358,8 @@ func TestRemovingANameForgetsNoApproval(t *testing.T) {
 // from its name: echo_v2 is withheld as a change of it, not pinned to the
 // changed definition on first sight.
 func TestATenantFileRenameForgetsNoApproval(t *testing.T) {
-	up := newTestUpstream("Echoes its text")
-	e := newEnv(t, serveUpstream(t, up, "echo"))
+	up, e, alice, pinned := echoPinned(t)
 	ctx := context.Background()
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
-	pinned, _ := e.st.Tools().Get(ctx, "echo")
 	u, _ := e.st.Upstreams().Get(ctx, "up")
 
 	f, err := config.Parse(strings.NewReader(`tenant: acme
@@ -441,4 +430,20 @@ func seenWithheld(t *testing.T, e *env, cs *mcp.ClientSession, v store.Tool, app
 		ev.Detail["pending_hash"] != v.PendingHash {
 		t.Errorf("%s withheld, audited as %+v", v.Name, ev)
 	}
+}
+
+// echoPinned serves an upstream's echo through the gateway and returns
+// the upstream, the gateway, alice's session once echo is listed to her,
+// and echo as the gateway pinned it.
+func echoPinned(t *testing.T) (*mcp.Server, *env, *mcp.ClientSession, store.Tool) {
+	t.Helper()
+	up := newTestUpstream("Echoes its text")
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+	pinned, err := e.st.Tools().Get(t.Context(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up, e, alice, pinned
 }
