@@ -2,8 +2,6 @@ package gateway_test
 
 import (
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -69,15 +67,7 @@ func TestStoredUpstreamEnvNotAName(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secret1, secret2, secret3 = "ghp_x y", "1BAD", "sk live S3cret"
-	var hits int
-	var mu sync.Mutex
-	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
-	}))
-	t.Cleanup(us.Close)
+	usURL, hits := refusingUpstream(t)
 	var logMu sync.Mutex
 	logs := &lockedBuffer{mu: &logMu}
 	e := newEnv(t, envOptions{
@@ -85,7 +75,7 @@ func TestStoredUpstreamEnvNotAName(t *testing.T) {
 		upstreams: []store.Upstream{
 			{Name: "spaced", Command: []string{exe, "-gatehouse-test-upstream"}, Env: []string{"PATH", secret1}},
 			{Name: "digit", Command: []string{exe, "-gatehouse-test-upstream"}, Env: []string{secret2}},
-			{Name: "header", URL: us.URL, HeadersEnv: map[string]string{"X-Api-Key": secret3}},
+			{Name: "header", URL: usURL, HeadersEnv: map[string]string{"X-Api-Key": secret3}},
 		}})
 	want := map[string]string{
 		"spaced": "env[1]: is not an environment variable name",
@@ -115,9 +105,7 @@ func TestStoredUpstreamEnvNotAName(t *testing.T) {
 			t.Errorf("%q shown:\n%s", secret, all.String())
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if hits != 0 {
-		t.Errorf("the HTTP upstream got %d requests", hits)
+	if n := hits(); n != 0 {
+		t.Errorf("the HTTP upstream got %d requests", n)
 	}
 }

@@ -40,17 +40,9 @@ func TestUpstreamHTTPCredentials(t *testing.T) {
 // its status names the header (never the variable, never a value); its
 // tools are not listed.
 func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
-	var hits int
-	var mu sync.Mutex
-	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
-	}))
-	t.Cleanup(us.Close)
+	usURL, hits := refusingUpstream(t)
 	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager")[:4], upstreams: []store.Upstream{{
-		Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UNSET_VARIABLE"}}}})
+		Name: "up", URL: usURL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UNSET_VARIABLE"}}}})
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	if names := toolNames(t, cs); slices.Contains(names, "echo") {
 		t.Errorf("listed %v", names)
@@ -66,10 +58,8 @@ func TestUpstreamHTTPCredentialsMissing(t *testing.T) {
 	if ups := e.gw.Upstreams(); ups[0].Connected {
 		t.Errorf("connected without credentials: %+v", ups[0])
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if hits != 0 {
-		t.Errorf("the upstream got %d requests without credentials", hits)
+	if n := hits(); n != 0 {
+		t.Errorf("the upstream got %d requests without credentials", n)
 	}
 }
 
@@ -161,5 +151,25 @@ func guardedUpstream(t *testing.T, upstream *mcp.Server, want string) (url strin
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
+	}
+}
+
+// refusingUpstream answers every request 401, and returns its URL and how
+// many requests it got.
+func refusingUpstream(t *testing.T) (url string, hits func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}))
+	t.Cleanup(us.Close)
+	return us.URL, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
 	}
 }
