@@ -303,7 +303,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	case limited != nil:
 		d = *limited
 	case busy:
-		d = policy.Decision{Policy: PolicyCallerBusy, Reasons: []string{fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller)}}
+		d = policy.Decision{Policy: PolicyCallerBusy, Reasons: []string{busyReason()}}
 	case !isName:
 		d = policy.Decision{Policy: policy.PolicyDefaultDeny, Reasons: []string{"unknown tool: not a tool name"}}
 	case argsErr != nil:

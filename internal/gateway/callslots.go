@@ -36,6 +36,12 @@ func (g *Gateway) callSlot(key string) (busy bool, release func()) {
 	}
 }
 
+// busyReason is the reason on the record of a request refused for want
+// of a free call slot.
+func busyReason() string {
+	return fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller)
+}
+
 // callerBusyError answers a prompt, resource or completion request that
 // found none of its caller's call slots free, as a tool call is answered
 // (callTool).

@@ -410,7 +410,7 @@ func (a *featureAudit) slot(ctx context.Context, held *holds) error {
 	held.add(release)
 	if busy {
 		a.ev.Policy = PolicyCallerBusy
-		return a.deny(ctx, fmt.Sprintf("%d calls of this caller are running already", maxCallsPerCaller), callerBusyError{})
+		return a.deny(ctx, busyReason(), callerBusyError{})
 	}
 	return nil
 }
