@@ -38,11 +38,20 @@ func (l *list) Set(v string) error {
 	return nil
 }
 
+// table prints rows under header, aligned. Every cell goes through
+// safeText: names reach the store from outside the tenant's admins (a
+// federated sign-in's username, a client ID metadata document's URL), and
+// none of them may move the cursor, retitle the terminal or read backwards.
 func table(env *Env, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
+	cells := make([]string, 0, 8)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells = cells[:0]
+		for _, c := range r {
+			cells = append(cells, safeText(c))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // renderReview writes what an admin approves: the upstream definition
@@ -137,12 +138,22 @@ func safeJSON(s string) string {
 }
 
 // safeText is s as is when every character of it is printable, and
-// quoted (with escapes) otherwise.
+// quoted (with escapes) otherwise: a control character (ESC, C1 CSI, CR,
+// LF, tab), a format character (a bidirectional override) or invalid
+// UTF-8 cannot reach the terminal. A character a terminal draws as
+// nothing or as a blank (store.IsHiddenRune) is shown as its escape.
 func safeText(s string) string {
+	quote := false
 	for _, r := range s {
-		if !unicode.IsPrint(r) || r == '"' || r == utf8.RuneError {
-			return strconv.Quote(s)
+		if store.IsHiddenRune(r) {
+			return strconv.QuoteToASCII(s)
 		}
+		if !unicode.IsPrint(r) || r == '"' || r == utf8.RuneError {
+			quote = true
+		}
+	}
+	if quote {
+		return strconv.Quote(s)
 	}
 	return s
 }

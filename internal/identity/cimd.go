@@ -65,10 +65,18 @@ func (p *Provider) metadataTimeout() time.Duration {
 }
 
 // isMetadataClientID reports whether id is a URL client ID: https, a host,
-// a path other than "/", no fragment, no credentials, no dot segments.
+// a path other than "/", no fragment, no credentials, no dot segments, and
+// only printable ASCII (a URL percent-encodes the rest): the ID is shown
+// on the consent page and in admins' listings, where a control character or
+// a bidirectional override must not get in.
 func isMetadataClientID(id string) bool {
 	if !strings.HasPrefix(id, "https://") {
 		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
 	}
 	u, err := url.Parse(id)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" ||

@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -474,6 +476,9 @@ func legacyName(claims map[string]any) string {
 // is verified (a boolean, or the string "true" some providers send).
 func verifiedEmail(claims map[string]any) string {
 	email, _ := claims["email"].(string)
+	if !usableName(email) {
+		return ""
+	}
 	switch v := claims["email_verified"].(type) {
 	case bool:
 		if v {
@@ -487,8 +492,21 @@ func verifiedEmail(claims map[string]any) string {
 	return ""
 }
 
+// usableName reports whether an upstream's name (or email address) can
+// be kept: valid UTF-8, at most 200 bytes, and no blank, control, format
+// (a bidirectional override) or invisible character, which would let a
+// person at the upstream pick a name that reads as another's or that
+// writes escapes into an admin's terminal.
 func usableName(name string) bool {
-	return name != "" && len(name) <= 200 && !strings.ContainsAny(name, " \t\r\n")
+	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) || store.IsHiddenRune(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // mappedRoles turns the roles claim into tenant roles.

@@ -534,3 +534,24 @@ func TestFederatedStartNeedsTheLoginPage(t *testing.T) {
 		t.Errorf("an unknown connection's button: %d", resp.StatusCode)
 	}
 }
+
+// TestFederatedNamesRefuseHiddenCharacters: a name or email address that
+// a person at the upstream picks is kept only when it holds nothing a
+// terminal or a page would act on or hide: no control character (ESC
+// sequences), no format character (a bidirectional override), nothing drawn
+// as a blank, no invalid UTF-8.
+func TestFederatedNamesRefuseHiddenCharacters(t *testing.T) {
+	for _, name := range []string{"mallory\x1b[2J", "m\u202eyrollam", "a\u3164b", "a\u200bb", "a\u009bb", "a\xffb", "a b", ""} {
+		if usableName(name) {
+			t.Errorf("usableName(%q) = true", name)
+		}
+		if got := verifiedEmail(map[string]any{"email": name + "@x.example", "email_verified": true}); name != "" && got != "" {
+			t.Errorf("verifiedEmail kept %q", got)
+		}
+	}
+	for _, name := range []string{"alice", "zoë@corp.example", "渡辺"} {
+		if !usableName(name) {
+			t.Errorf("usableName(%q) = false", name)
+		}
+	}
+}

@@ -271,7 +271,11 @@ func TestClientIDMetadataRefusals(t *testing.T) {
 	}
 	// http URLs and URLs without a path are not metadata client IDs.
 	for _, id := range []string{"http://a.example/c.json", "https://a.example", "https://a.example/", "https://a.example/c.json#x",
-		"https://u@a.example/c.json", "https://a.example/../c.json"} {
+		"https://u@a.example/c.json", "https://a.example/../c.json",
+		// Characters a URL percent-encodes, which would reach the consent
+		// page and admins' listings as they are: a right-to-left
+		// override, C1 CSI, ESC, a space.
+		"https://a.example/\u202egpj.c", "https://a.example/\u009b2Jc", "https://a.example/\x1b[2Jc", "https://a.example/a b"} {
 		if isMetadataClientID(id) {
 			t.Errorf("%s counted as a metadata client ID", id)
 		}
