@@ -177,7 +177,10 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok string) 
 	}
 	// Only the client a refresh token belongs to may learn about it.
 	now := p.now()
-	if rt.ClientID != client.ClientID || !now.Before(rt.ExpiresAt) || !now.Before(rt.GrantExpiresAt) {
+	// A client removed and created again under the same ID is another
+	// client: its predecessor's refresh tokens are refused at /token
+	// (grantRefresh), so they are inactive here too.
+	if rt.ClientID != client.ClientID || !since(client, rt.IssuedAt) || !now.Before(rt.ExpiresAt) || !now.Before(rt.GrantExpiresAt) {
 		return inactive, nil
 	}
 	used, err := id.Consumed(ctx, consumeRefresh, h)
@@ -225,7 +228,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		rt, gerr := id.RefreshToken(ctx, digest(tok))
 		switch {
 		case gerr == nil && rt.ClientID == client.ClientID:
-			err = id.Revoke(ctx, store.RevokedGrant, rt.GrantID, rt.GrantExpiresAt)
+			err = id.Revoke(ctx, store.RevokedGrant, rt.GrantID, p.grantRevokedUntil(rt.GrantExpiresAt))
 			ev.Actor, ev.Session = rt.Username, rt.SessionID
 			ev.Detail = map[string]any{"token_type": "refresh_token", "grant_id": rt.GrantID}
 		case gerr != nil && !errors.Is(gerr, store.ErrNotFound):

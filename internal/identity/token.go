@@ -191,7 +191,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	if err == nil && stands {
 		return resp, nil
 	}
-	if rerr := id.Revoke(ctx, store.RevokedGrant, ac.GrantID, rt.GrantExpiresAt.Add(p.accessTTL())); rerr != nil {
+	if rerr := id.Revoke(ctx, store.RevokedGrant, ac.GrantID, p.grantRevokedUntil(rt.GrantExpiresAt)); rerr != nil {
 		return nil, errServer(errors.Join(err, rerr))
 	}
 	_ = p.record(ctx, audit.Event{Type: audit.TokenRevoked, Actor: ac.Username, Agent: client.ClientID, Session: ac.SessionID,
@@ -227,11 +227,20 @@ func (p *Provider) issue(ctx context.Context, r *http.Request, event, grantType 
 	return resp, nil
 }
 
+// grantRevokedUntil is how long the revocation of a grant that ends at
+// grantEnd is kept: as long as the last of its tokens can verify. A refresh
+// in the grant's last minutes mints an access token that outlives the grant
+// by up to the access-token lifetime (and the replicas' tolerated skew);
+// purged any sooner, the revocation would let that token through again.
+func (p *Provider) grantRevokedUntil(grantEnd time.Time) time.Time {
+	return grantEnd.Add(p.accessTTL() + accesstoken.Skew + time.Second)
+}
+
 // replayed answers a second use of a code or refresh token: the grant
 // (every refresh token and access token it led to) is revoked. The record
 // names the login session the grant came from.
 func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, grantID, username, clientID, sessionID string) *Error {
-	err := p.Store.Identity().Revoke(ctx, "grant", grantID, p.now().Add(p.grantTTL()))
+	err := p.Store.Identity().Revoke(ctx, store.RevokedGrant, grantID, p.grantRevokedUntil(p.now().Add(p.grantTTL())))
 	if err != nil {
 		p.log().ErrorContext(ctx, "revoke replayed grant", "err", err)
 	}
