@@ -360,7 +360,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			UserID:     who.key, // a session serves its own person (as created) and agent only
 			Expiration: time.Unix(claims.Expiry, 0),
 			Scopes:     strings.Fields(claims.Scope),
-			Extra:      map[string]any{callerKey: claims, remoteKey: g.clientAddr(r)},
+			Extra:      map[string]any{callerKey: claims, bearerKey: token, remoteKey: g.clientAddr(r)},
 		}
 		sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
 	})
@@ -369,6 +369,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 // Keys of TokenInfo.Extra: the verified claims, and the client's address.
 const (
 	callerKey = "gatehouse.claims"
+	bearerKey = "gatehouse.bearer" // the token itself, checked again for a session's later notices
 	remoteKey = "gatehouse.remote"
 )
 
@@ -378,19 +379,23 @@ func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.C
 	if c != nil && fresh {
 		return c, nil
 	}
-	if c == nil {
-		claims, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, now)
-		if err != nil {
-			switch {
-			case errors.Is(err, accesstoken.ErrExpired):
-				return nil, errors.New("the access token expired")
-			case errors.Is(err, accesstoken.ErrAudience):
-				return nil, errors.New("the access token is not for this resource")
-			}
-			return nil, errors.New("the access token is invalid")
+	// Verified again whenever the revocation is checked again: a signing
+	// key withdrawn since (keys rotate --now) vouches for nothing from then
+	// on, a token seen before as well. The keys' own cache makes a second
+	// check of a token they verified a lookup and a decode, not a
+	// signature check.
+	claims, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, now)
+	if err != nil {
+		g.tokens.drop(token)
+		switch {
+		case errors.Is(err, accesstoken.ErrExpired):
+			return nil, errors.New("the access token expired")
+		case errors.Is(err, accesstoken.ErrAudience):
+			return nil, errors.New("the access token is not for this resource")
 		}
-		c = &claims
+		return nil, errors.New("the access token is invalid")
 	}
+	c = &claims
 	revoked, err := c.Revoked(ctx, g.Revocations)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRevocationUnknown, err)
@@ -401,6 +406,19 @@ func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.C
 	}
 	g.tokens.put(token, c, now)
 	return c, nil
+}
+
+// stillHolds reports whether a token a session presented earlier would be
+// taken now: its signature by a key still published, not expired, and not
+// revoked by the store's word of this moment (not the cache's: a notice to
+// a session is not a request, and may come right after a revocation).
+func (g *Gateway) stillHolds(ctx context.Context, token string) bool {
+	c, err := accesstoken.Verify(g.Keys, token, g.Issuer, g.Resource, g.now())
+	if err != nil {
+		return false
+	}
+	revoked, err := c.Revoked(ctx, g.Revocations)
+	return err == nil && !revoked
 }
 
 // errRevocationUnknown is a store that could not say whether a token was

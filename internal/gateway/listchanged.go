@@ -55,6 +55,7 @@ const (
 // prompts/list and resources/list (with resources/templates/list).
 type sessionView struct {
 	claims *accesstoken.Claims
+	token  string // the bearer token claims came from, checked again before a notice
 	hashes viewHashes
 	caller string // sessionCaller, as when the session began
 }
@@ -92,7 +93,8 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 				// A session, or a listen's, which lives as long as the
 				// listen (listen.go).
 				if cl, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims); ok && (ss.ID() != "" || method == methodSubscriptionsListen) {
-					g.observe(ctx, ss, cl)
+					tok, _ := extra.TokenInfo.Extra[bearerKey].(string)
+					g.observe(ctx, ss, cl, tok)
 				}
 			}
 		}
@@ -101,7 +103,7 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 // observe records cl as the caller of ss.
-func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims) {
+func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims, token string) {
 	g.viewsMu.Lock()
 	v := g.views[ss]
 	if v != nil {
@@ -143,7 +145,7 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	if seen {
 		changed.add(ss, v.hashes, h)
 	}
-	v.claims, v.hashes = cl, h
+	v.claims, v.token, v.hashes = cl, token, h
 	g.viewsMu.Unlock()
 	if evict != nil {
 		g.logger().Info("gateway: closed a caller's least recently used session: too many sessions", "sub", cl.Subject,
@@ -167,7 +169,7 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 	memo := map[string]viewHashes{}
 	type change struct {
 		ss       *mcp.ServerSession
-		cl       *accesstoken.Claims
+		token    string
 		old, now viewHashes
 	}
 	var changes []change
@@ -183,7 +185,7 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 			memo[key] = h
 		}
 		if h != v.hashes && !strings.HasPrefix(h.tools, refusedView) {
-			changes = append(changes, change{ss, v.claims, v.hashes, h})
+			changes = append(changes, change{ss, v.token, v.hashes, h})
 		}
 		v.hashes = h
 	}
@@ -192,7 +194,9 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, c := range changes {
-		if revoked, err := c.cl.Revoked(ctx, g.Revocations); err != nil || revoked {
+		// Revoked since, or its signing key withdrawn (or the store
+		// cannot tell): told nothing.
+		if !g.stillHolds(ctx, c.token) {
 			continue
 		}
 		changed.add(c.ss, c.old, c.now)

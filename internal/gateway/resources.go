@@ -638,17 +638,21 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 		return false
 	}
 	g.viewsMu.Lock()
-	var cl *accesstoken.Claims
+	var (
+		cl  *accesstoken.Claims
+		tok string
+	)
 	if v := g.views[ss]; v != nil {
-		cl = v.claims
+		cl, tok = v.claims, v.token
 	}
 	g.viewsMu.Unlock()
-	if cl == nil || cl.Expiry != 0 && cl.Expiry <= g.now().Unix() {
+	if cl == nil {
 		return false
 	}
-	// A token revoked since the session last used it hears no more
-	// (and one whose status the store cannot tell, nothing either).
-	if revoked, err := cl.Revoked(ctx, g.Revocations); err != nil || revoked {
+	// A token expired, revoked or signed by a key withdrawn since the
+	// session last used it hears no more (and one whose status the store
+	// cannot tell, nothing either).
+	if !g.stillHolds(ctx, tok) {
 		return false
 	}
 	who, err := cat.resolve(cl)
