@@ -201,7 +201,7 @@ func (a *API) challenge(w http.ResponseWriter, status int, code, desc string) {
 // type (repeatable), correlation, session, since, until, after (the
 // cursor: the previous page's next) and limit (1–1000, default 100).
 func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
-	f, err := auditFilter(r.URL.Query(), a.now())
+	f, clock, err := auditFilter(r.URL.Query(), a.now())
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -219,7 +219,9 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 	// A paging reads the trail as it stood at its first page, that page's
 	// own audit.read included: every later page's read is a new record,
 	// and a paging a record at a time would otherwise chase them forever.
-	// The cursor carries the bound: next is "SEQ:UPTO".
+	// Its relative times (since=1h) are read against that page's clock
+	// too (auditFilter). The cursor carries both: next is
+	// "SEQ:UPTO:CLOCK".
 	if f.Upto == 0 || f.Upto > seq {
 		f.Upto = seq // a bound past this read's own record bounds nothing
 	}
@@ -234,7 +236,8 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		Next    string        `json:"next,omitempty"`
 	}{Entries: page.Entries}
 	if page.Next != 0 {
-		resp.Next = strconv.FormatInt(page.Next, 10) + ":" + strconv.FormatInt(f.Upto, 10)
+		resp.Next = strconv.FormatInt(page.Next, 10) + ":" + strconv.FormatInt(f.Upto, 10) + ":" +
+			strconv.FormatInt(clock.UnixMicro(), 10)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -377,43 +380,76 @@ func checkParams(q url.Values, known []string, repeatable ...string) error {
 // keeps (a client ID metadata document's URL) fits.
 const maxParam = 2048
 
-func auditFilter(q url.Values, now time.Time) (audit.Filter, error) {
+// auditFilter reads the filter of an audit query, and the clock its
+// relative times are read against: now at a paging's first page, that
+// page's clock (carried by the cursor) at the later ones.
+//
+// A relative since or until (1h) is a window that slides with the clock:
+// read afresh on each page, the records that were in it at the first page
+// but slip out of it before their page would never be answered, and the
+// paging would end as if they did not exist. So the cursor carries the
+// clock, and each page reads the query's times against it, as it reads
+// the trail up to the bound the cursor carries. The query itself is read
+// afresh on each page, its times as its other filters: it is the
+// caller's, and a cursor says only where the paging stands.
+func auditFilter(q url.Values, now time.Time) (f audit.Filter, clock time.Time, err error) {
 	if err := checkParams(q, filterParams, "type"); err != nil {
-		return audit.Filter{}, err
+		return audit.Filter{}, clock, err
 	}
 	// A type given twice is asked once (the audit.read record keeps the
 	// query, and there are only so many types).
 	types := slices.Compact(slices.Sorted(slices.Values(q["type"])))
-	f := audit.Filter{Actor: q.Get("actor"), Agent: q.Get("agent"), Tool: q.Get("tool"), Decision: q.Get("decision"),
+	f = audit.Filter{Actor: q.Get("actor"), Agent: q.Get("agent"), Tool: q.Get("tool"), Decision: q.Get("decision"),
 		Types: types, Correlation: q.Get("correlation"), Session: q.Get("session")}
-	var err error
-	if f.Since, err = audit.ParseTime(q.Get("since"), now); err != nil {
-		return f, fmt.Errorf("since %w", err)
-	}
-	if f.Until, err = audit.ParseTime(q.Get("until"), now); err != nil {
-		return f, fmt.Errorf("until %w", err)
-	}
+	// The trail keeps its records to the microsecond, and the cursor
+	// carries the clock so: the first page reads its window against the
+	// very clock its later pages will.
+	clock = time.UnixMicro(now.UnixMicro())
 	if v := q.Get("after"); v != "" {
-		// The previous page's next: "SEQ:UPTO", or a bare SEQ to start a
-		// paging there.
-		after, upto, bounded := strings.Cut(v, ":")
-		f.After, err = strconv.ParseInt(after, 10, 64)
-		if err == nil && bounded {
-			f.Upto, err = strconv.ParseInt(upto, 10, 64)
-			if err == nil && f.Upto <= 0 {
+		// The previous page's next: "SEQ:UPTO:CLOCK", CLOCK in
+		// microseconds since the Unix epoch; "SEQ:UPTO", the cursor of a
+		// server from before the clock was carried, whose paging's
+		// times go on being read against each page's own; or a bare SEQ
+		// to start a paging there.
+		parts := strings.Split(v, ":")
+		var n [3]int64
+		if len(parts) > len(n) {
+			err = errors.New("too many parts")
+		}
+		for i := 0; err == nil && i < len(parts); i++ {
+			n[i], err = strconv.ParseInt(parts[i], 10, 64)
+			// A bound and a clock of zero or less are no bound and no
+			// clock: a cursor never carries them, so one that does was
+			// not made by a page.
+			if err == nil && i > 0 && n[i] <= 0 {
 				err = errors.New("no bound")
 			}
 		}
 		if err != nil {
-			return f, fmt.Errorf("after %q: want the previous page's next (or a record's seq)", v)
+			return f, clock, fmt.Errorf("after %q: want the previous page's next (or a record's seq)", v)
 		}
+		f.After, f.Upto = n[0], n[1]
+		// A clock is not checked against this one. It only places a
+		// relative window, which the caller could place anywhere with
+		// RFC 3339 times: a forged one shows nothing a query could not.
+		// And replicas' clocks differ a little: a cursor from one may
+		// be ahead of another's.
+		if len(parts) == 3 {
+			clock = time.UnixMicro(n[2])
+		}
+	}
+	if f.Since, err = audit.ParseTime(q.Get("since"), clock); err != nil {
+		return f, clock, fmt.Errorf("since %w", err)
+	}
+	if f.Until, err = audit.ParseTime(q.Get("until"), clock); err != nil {
+		return f, clock, fmt.Errorf("until %w", err)
 	}
 	if v := q.Get("limit"); v != "" {
 		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
-			return f, fmt.Errorf("limit %q: want 1 to 1000", v)
+			return f, clock, fmt.Errorf("limit %q: want 1 to 1000", v)
 		}
 	}
-	return f, f.Check()
+	return f, clock, f.Check()
 }
 
 func badRequest(w http.ResponseWriter, err error) {

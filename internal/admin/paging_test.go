@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 )
 
 // page asks one page of the audit API and decodes it.
@@ -103,10 +106,53 @@ func TestPagingTheWholeTrailEnds(t *testing.T) {
 		_, after = ta.page(t, root, url.Values{"after": {after}, "limit": {"1"}})
 	}
 
-	for _, bad := range []string{"1:", "1:0", "1:-4", ":3", "1:2:3", "x:3"} {
+	// A cursor that no page made is refused, the clock a page's cursor
+	// carries (SEQ:UPTO:CLOCK) included.
+	for _, bad := range []string{"1:", "1:0", "1:-4", ":3", "x:3",
+		"1:2:", "1:2:0", "1:2:-5", "1:2:x", "1:0:5", ":2:5", "1:2:3:4", "1:2:1e6"} {
 		status, body := ta.get(t, "/admin/api/audit?after="+url.QueryEscape(bad), root)
 		if status != 400 || !strings.Contains(body, "previous page's next") {
 			t.Errorf("after=%s: %d %s", bad, status, body)
 		}
+	}
+}
+
+// TestPagingARelativeWindowKeepsItsRecords: a paging with since=1h reads
+// the records of the hour before its first page, as it stood then.
+func TestPagingARelativeWindowKeepsItsRecords(t *testing.T) {
+	ta, _ := startAPI(t)
+	ctx := t.Context()
+	root, err := accesstoken.Mint(ta.keys, accesstoken.Claims{Issuer: issuer, Subject: "root", ClientID: "admin-script",
+		GrantID: "grant-1", Audience: accesstoken.Audience{ta.api.Resource()}, JTI: "jti-day",
+		IssuedAt: time.Now().Unix(), Expiry: time.Now().Add(24 * time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for _, who := range []string{"alice", "bob", "carol"} {
+		if err := ta.api.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Actor: who}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var now atomic.Int64
+	now.Store(t0.Add(59 * time.Minute).UnixNano())
+	ta.api.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	var seen []int64
+	after := ""
+	for pages := 0; pages < 20; pages++ {
+		q := url.Values{"since": {"1h"}, "type": {audit.LoginSucceeded}, "limit": {"1"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		seqs, next := ta.page(t, root, q)
+		seen = append(seen, seqs...)
+		if next == "" {
+			break
+		}
+		after = next
+		now.Add(int64(2 * time.Minute))
+	}
+	if len(seen) != 3 {
+		t.Errorf("paging since=1h saw the sign-ins %v, want all 3 that were in the window at its first page", seen)
 	}
 }
