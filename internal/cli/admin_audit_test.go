@@ -322,3 +322,26 @@ func TestAuditCommandsNeedAStore(t *testing.T) {
 		t.Errorf("verify with --master-key: %s", v)
 	}
 }
+
+// TestUpstreamCommandSecretsRedacted: an upstream's command line as the
+// admin.change record keeps it (before → after) carries no secret passed
+// as --env=NAME=VALUE or in an API-key header, as it carries none passed as
+// --token VALUE, NAME=VALUE or Authorization: ….
+func TestUpstreamCommandSecretsRedacted(t *testing.T) {
+	data := t.TempDir()
+	must(t, run(t, nil, "", "upstream", "add", "gh", "--data", data,
+		"--command", "docker", "--command", "run", "--command", "--env=GITHUB_PERSONAL_ACCESS_TOKEN=ghp_SECRET1",
+		"--command", "ghcr.io/github/github-mcp-server"))
+	must(t, run(t, nil, "", "upstream", "add", "remote", "--data", data,
+		"--command", "npx", "--command", "mcp-remote", "--command", "https://mcp.example/mcp",
+		"--command", "--header", "--command", "X-API-Key: SECRET2"))
+	out, _ := exported(t, data, "admin.change")
+	for _, s := range []string{"ghp_SECRET1", "SECRET2"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the admin.change record keeps the secret %s:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "GITHUB_PERSONAL_ACCESS_TOKEN=redacted") || !strings.Contains(out, "X-API-Key: redacted") {
+		t.Errorf("the admin.change records do not show what was redacted:\n%s", out)
+	}
+}

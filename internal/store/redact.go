@@ -85,10 +85,12 @@ func secretParam(name string) bool {
 // its arguments) with the credentials it may carry replaced by Redacted,
 // for the audit trail and logs: the value of a flag whose name looks
 // secret (--api-key=V, or --token V), of a NAME=V word (as env(1) takes)
-// whose name does, an Authorization header's value, and the secret parts
-// of a URL. The program and every other word are kept. Secrets belong in
-// the environment (an upstream's env names variables, never values); this
-// is for those that were not.
+// whose name does, also as a flag's value (--env=GITHUB_TOKEN=V), of a
+// header whose name does or that carries credentials (Authorization,
+// X-API-Key, Cookie: …), and the secret parts of a URL. The program and
+// every other word are kept. Secrets belong in the environment (an
+// upstream's env names variables, never values); this is for those that
+// were not.
 func RedactArgs(args []string) []string {
 	if args == nil {
 		return nil
@@ -97,30 +99,52 @@ func RedactArgs(args []string) []string {
 	copy(out, args)
 	for i := 1; i < len(out); i++ {
 		a := out[i]
-		// A header given whole: "Authorization: Bearer …".
-		if j := strings.Index(strings.ToLower(a), "authorization:"); j >= 0 {
-			out[i] = a[:j+len("authorization:")] + " " + Redacted
-			continue
-		}
 		if flag := strings.TrimLeft(a, "-"); flag != a {
-			name, _, hasValue := strings.Cut(flag, "=")
+			name, value, hasValue := strings.Cut(flag, "=")
 			switch {
-			case !secretParam(name):
-			case hasValue:
+			case hasValue && secretParam(name):
 				out[i] = a[:len(a)-len(flag)] + name + "=" + Redacted
-			case i+1 < len(out) && !strings.HasPrefix(out[i+1], "-"):
+			case hasValue:
+				// --env=NAME=V, --header=Name: V, --url=https://…
+				out[i] = a[:len(a)-len(value)] + redactWord(value)
+			case secretParam(name) && i+1 < len(out) && !strings.HasPrefix(out[i+1], "-"):
 				i++ // --token VALUE
 				out[i] = Redacted
 			}
 			continue
 		}
-		if name, _, ok := strings.Cut(a, "="); ok && !strings.ContainsAny(name, "/:?") && secretParam(name) {
-			out[i] = name + "=" + Redacted
-			continue
-		}
-		if strings.Contains(a, "://") {
-			out[i] = RedactURL(a)
-		}
+		out[i] = redactWord(a)
 	}
 	return out
+}
+
+// redactWord is one word of a command line, not a flag, with a
+// credential it carries redacted: a secret header's value, a NAME=V
+// word's value when the name looks secret, a URL's secret parts.
+func redactWord(a string) string {
+	if name, _, ok := strings.Cut(a, ":"); ok && secretHeader(name) {
+		return name + ": " + Redacted
+	}
+	if name, _, ok := strings.Cut(a, "="); ok && !strings.ContainsAny(name, "/:?") && secretParam(name) {
+		return name + "=" + Redacted
+	}
+	if strings.Contains(a, "://") {
+		return RedactURL(a)
+	}
+	return a
+}
+
+// secretHeader reports whether name is an HTTP header name whose value is
+// likely a credential: Authorization, Proxy-Authorization, X-API-Key,
+// PRIVATE-TOKEN, Cookie, and any other whose name looks secret.
+func secretHeader(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return secretParam(name) || strings.EqualFold(name, "cookie")
 }

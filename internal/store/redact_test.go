@@ -37,6 +37,14 @@ func TestRedactArgs(t *testing.T) {
 		{[]string{"env", "GITHUB_TOKEN=ghp_abc", "PATH=/usr/bin", "srv"}, []string{"env", "GITHUB_TOKEN=redacted", "PATH=/usr/bin", "srv"}},
 		{[]string{"npx", "remote", "https://u:pw@h/mcp?key=k1", "--header=Authorization:Bearer x", "--header", "authorization: Basic y"},
 			[]string{"npx", "remote", "https://u:redacted@h/mcp?key=redacted", "--header=Authorization: redacted", "--header", "authorization: redacted"}},
+		// A NAME=V as a flag's value, API-key and cookie headers, in one
+		// word or two.
+		{[]string{"docker", "run", "--env=GITHUB_PERSONAL_ACCESS_TOKEN=ghp_s1", "-e", "API_KEY=s2", "--env=LOG_LEVEL=debug", "ghcr.io/x/y"},
+			[]string{"docker", "run", "--env=GITHUB_PERSONAL_ACCESS_TOKEN=redacted", "-e", "API_KEY=redacted", "--env=LOG_LEVEL=debug", "ghcr.io/x/y"}},
+		{[]string{"npx", "mcp-remote", "https://mcp.example/mcp", "--header", "X-API-Key: s3", "-H", "PRIVATE-TOKEN:s4", "--header=Cookie: sid=s5",
+			"--header", "Accept: text/plain", "--url=https://h/mcp?access_token=s6", "localhost:8080"},
+			[]string{"npx", "mcp-remote", "https://mcp.example/mcp", "--header", "X-API-Key: redacted", "-H", "PRIVATE-TOKEN: redacted", "--header=Cookie: redacted",
+				"--header", "Accept: text/plain", "--url=https://h/mcp?access_token=redacted", "localhost:8080"}},
 		// The program itself is kept whatever its name.
 		{[]string{"token-server"}, []string{"token-server"}},
 	} {
