@@ -39,8 +39,11 @@ func (p *Provider) mayRedirectError(r *http.Request, c store.Client) bool {
 	if !ok {
 		return false
 	}
-	_, err := p.Store.Identity().Consent(r.Context(), u.Username, c.ClientID)
-	return err == nil
+	// A consent given to an earlier client of the same ID (removed, and
+	// back as a new client: a metadata document's URL comes back on its
+	// next use) is not this client's, as the consent page agrees.
+	cons, err := p.Store.Identity().Consent(r.Context(), u.Username, c.ClientID)
+	return err == nil && since(c, cons.GrantedAt)
 }
 
 // refusedPage shows an authorization error instead of redirecting it.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 const evilCB = "https://evil.example/cb"
@@ -107,4 +108,32 @@ func TestLogoutDoesNotBounceWithoutProof(t *testing.T) {
 	// A tenant client's address without a hint: signed out, no redirect.
 	resp, _ = h.browser().Get(h.url("/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape("https://app.example/bye")))
 	notRedirected(t, "tenant client without a hint", resp, 200)
+}
+
+// TestRemovedMetadataClientGetsNoErrorRedirects: an administrator removes
+// a metadata client; it comes back as a new client of the same ID (its
+// document is still served), and the person's consent to the removed one
+// is no longer its own: the consent page asks again. Authorization errors
+// are then shown as a page too, not bounced to the client's (self-chosen)
+// redirect URI on the strength of the removed client's consent.
+func TestRemovedMetadataClientGetsNoErrorRedirects(t *testing.T) {
+	m := newMetadataServer(t)
+	m.docs["/gone.json"] = jsonDoc(map[string]any{"client_name": "Gone", "redirect_uris": []string{"http://127.0.0.1/cb"}})
+	h := metadataHarness(t, m)
+	id := m.srv.URL + "/gone.json"
+	b := h.signedIn("alice")
+	csrf, authz := consentForm(t, h.authorize(b, metadataAuthz(id)))
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	redirectQuery(t, resp, "http://127.0.0.1/cb?")
+
+	if err := h.db.Clients().Delete(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+	consentForm(t, h.authorize(b, metadataAuthz(id))) // asked again
+	resp = h.authorize(b, authParams("client_id", id, "redirect_uri", "http://127.0.0.1/cb", "response_type", "token"))
+	body(t, resp)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusBadRequest || strings.HasPrefix(loc, "http://127.0.0.1/cb") {
+		t.Errorf("error for a re-created metadata client without its own consent: %d %q, want a 400 page", resp.StatusCode, loc)
+	}
 }
