@@ -328,13 +328,24 @@ func (m *Minter) redeem(ctx context.Context, token, tool string, args []byte, qu
 	return c, nil
 }
 
-// Marker is the single-use marker of the slip c, as redeeming it writes.
+// Marker is the single-use marker of the slip c that this Minter minted
+// for itself to redeem (RecordSpent): checked only in this process, against
+// its own clock, it is kept just past the slip's expiry.
 func (m *Minter) Marker(c *slipverify.Claims) store.Marker {
-	return store.Marker{Kind: ConsumeKind, ID: c.JTI, Expires: markerExpiry(c)}
+	return store.Marker{Kind: ConsumeKind, ID: c.JTI, Expires: time.Unix(c.Expiry, 0).Add(slipverify.Leeway + time.Second)}
 }
 
+// MarkerSkew is how long past a slip's expiry the single-use marker of a
+// slip redeemed or voided through the store is kept. Every replica purges
+// expired markers by its own clock while another may still deem the slip
+// unexpired by its own: a marker kept only just past the expiry would let a
+// replica whose clock runs ahead of another's by a few seconds bring a
+// redeemed slip back to life there. The markers are small; ten minutes
+// outlasts any skew a working deployment has.
+const MarkerSkew = 10 * time.Minute
+
 func markerExpiry(c *slipverify.Claims) time.Time {
-	return time.Unix(c.Expiry, 0).Add(slipverify.Leeway + time.Second)
+	return time.Unix(c.Expiry, 0).Add(slipverify.Leeway + MarkerSkew)
 }
 
 // RecordSpent records events (the call's decision and the slip's minting)

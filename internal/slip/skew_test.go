@@ -1,0 +1,37 @@
+package slip_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/slip"
+)
+
+// TestRedeemedSlipStaysSpentUnderReplicaClockSkew: replica A's clock runs
+// 10 s ahead of replica B's. A's routine purge of expired markers (every
+// replica purges with its own clock) does not bring a slip B redeemed back
+// to life while B still deems it unexpired.
+func TestRedeemedSlipStaysSpentUnderReplicaClockSkew(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	ctx := context.Background()
+	bNow := *f.now
+	b := &slip.Minter{Issuer: f.m.Issuer, Keys: f.m.Keys, Store: f.m.Store, Audit: &memAudit{}, Now: func() time.Time { return bNow }}
+	canon := []byte(`{"amount":12}`)
+	tok, c, err := b.Mint(slip.Request{Tool: "refund", Args: canon, Subject: "alice", Actor: agent(), Redeemer: "billing-api", Correlation: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bNow = bNow.Add(time.Second)
+	if resp, _ := b.Introspect(ctx, tok, "billing-api", true); resp["active"] != true {
+		t.Fatalf("first introspection: %v", resp)
+	}
+	bNow = time.Unix(c.Expiry-3, 0) // B: 3 s before the slip expires
+	aNow := bNow.Add(10 * time.Second)
+	if _, err := f.st.PurgeConsumed(ctx, aNow); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.Introspect(ctx, tok, "billing-api", true); resp["active"] != false {
+		t.Errorf("the slip was redeemed a second time after another replica's purge: %v", resp)
+	}
+}
