@@ -62,7 +62,8 @@ type Verifier struct {
 	// (client_secret_basic). Required.
 	ClientID, ClientSecret string
 	// HTTPClient makes the requests to the issuer; nil means a client with a
-	// 10 s timeout.
+	// 10 s timeout. A fetch of the issuer's metadata and keys is cut after
+	// 10 s whatever the client's timeout: requests wait for it.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -70,10 +71,10 @@ type Verifier struct {
 	// the issuer's metadata names.
 	JWKSURL, IntrospectionURL string
 
-	mu        sync.Mutex
-	meta      *metadata
-	keys      map[string]jwk
-	fetchedAt time.Time
+	mu   sync.Mutex
+	meta *metadata
+	keys map[string]jwk
+	last *fetch // the last fetch of the metadata and keys, nil before the first
 }
 
 type metadata struct {
@@ -228,6 +229,9 @@ func (v *Verifier) redeem(ctx context.Context, token string, c *Claims) error {
 	return nil
 }
 
+// metadata returns the issuer's endpoints. They are fetched along with the
+// keys (see refresh) and kept once fetched: check has found a key before
+// redeem asks for them, so they are cached by then.
 func (v *Verifier) metadata(ctx context.Context) (*metadata, error) {
 	v.mu.Lock()
 	m := v.meta
@@ -235,26 +239,39 @@ func (v *Verifier) metadata(ctx context.Context) (*metadata, error) {
 	if m != nil {
 		return m, nil
 	}
-	m = &metadata{JWKSURI: v.JWKSURL, IntrospectionEndpoint: v.IntrospectionURL}
-	if m.JWKSURI == "" || m.IntrospectionEndpoint == "" {
-		var doc metadata
-		u := strings.TrimSuffix(v.Issuer, "/") + "/.well-known/oauth-authorization-server"
-		if err := v.getJSON(ctx, u, &doc); err != nil {
-			return nil, err
-		}
-		if m.JWKSURI == "" {
-			m.JWKSURI = doc.JWKSURI
-		}
-		if m.IntrospectionEndpoint == "" {
-			m.IntrospectionEndpoint = doc.IntrospectionEndpoint
-		}
-		if m.JWKSURI == "" || m.IntrospectionEndpoint == "" {
-			return nil, fmt.Errorf("%w: issuer metadata lacks jwks_uri or introspection_endpoint", ErrUnavailable)
-		}
+	if err := v.refresh(ctx); err != nil {
+		return nil, err
 	}
 	v.mu.Lock()
-	v.meta = m
+	m = v.meta
 	v.mu.Unlock()
+	if m == nil {
+		return nil, fmt.Errorf("%w: no issuer metadata", ErrUnavailable)
+	}
+	return m, nil
+}
+
+// fetchMetadata fetches the issuer's endpoints, unless JWKSURL and
+// IntrospectionURL name both.
+func (v *Verifier) fetchMetadata(ctx context.Context) (*metadata, error) {
+	m := &metadata{JWKSURI: v.JWKSURL, IntrospectionEndpoint: v.IntrospectionURL}
+	if m.JWKSURI != "" && m.IntrospectionEndpoint != "" {
+		return m, nil
+	}
+	var doc metadata
+	u := strings.TrimSuffix(v.Issuer, "/") + "/.well-known/oauth-authorization-server"
+	if err := v.getJSON(ctx, u, &doc); err != nil {
+		return nil, err
+	}
+	if m.JWKSURI == "" {
+		m.JWKSURI = doc.JWKSURI
+	}
+	if m.IntrospectionEndpoint == "" {
+		m.IntrospectionEndpoint = doc.IntrospectionEndpoint
+	}
+	if m.JWKSURI == "" || m.IntrospectionEndpoint == "" {
+		return nil, fmt.Errorf("%w: issuer metadata lacks jwks_uri or introspection_endpoint", ErrUnavailable)
+	}
 	return m, nil
 }
 
@@ -278,32 +295,91 @@ func (v *Verifier) getJSON(ctx context.Context, u string, into any) error {
 	return nil
 }
 
-// refetchAfter is how soon an unknown key ID may trigger another JWKS
-// fetch; it keeps forged key IDs from turning into a flood of fetches.
-const refetchAfter = 30 * time.Second
+// Anyone who can reach a tool can send tokens naming made-up key IDs, and
+// each unknown key ID asks for the issuer's keys again: so fetches are
+// spaced, counted from when they start, whether they succeed or fail.
+// refetchAfter is how soon a fetch may follow one that succeeded (the keys
+// were current then); retryAfter, how soon one may follow a failure, shorter
+// so that a failure (a 503, a timeout) does not keep a newly rotated key out
+// for long, yet long enough that a failing issuer is not asked again for
+// every forged slip.
+const (
+	refetchAfter = 30 * time.Second
+	retryAfter   = 5 * time.Second
+)
 
-// key returns the published key kid, fetching the JWKS when the key is not
-// cached (keys rotate: a new kid appears before slips use it).
-func (v *Verifier) key(ctx context.Context, kid string) (jwk, error) {
+// fetchTimeout bounds a fetch of the metadata and keys. The fetch runs for
+// every request waiting for it, not for the one that started it, so it
+// does not end with that request's context.
+const fetchTimeout = 10 * time.Second
+
+// fetch is one fetch of the issuer's metadata and keys, which any number
+// of requests wait for.
+type fetch struct {
+	started time.Time     // by the Verifier's clock
+	done    chan struct{} // closed when the fetch ended
+	err     error         // how it failed, nil if it did not; set before done closes
+}
+
+// over reports whether another fetch may start at now: f has ended, and
+// long enough ago for how it ended.
+func (f *fetch) over(now time.Time) bool {
+	select {
+	case <-f.done:
+	default:
+		return false // still running: wait for it rather than start another
+	}
+	wait := refetchAfter
+	if f.err != nil {
+		wait = retryAfter
+	}
+	return now.Sub(f.started) >= wait
+}
+
+// refresh fetches the issuer's metadata (unless cached) and keys, unless a
+// fetch started too recently, and returns how the last fetch failed (nil if
+// it did not). At most one fetch runs at a time: a request that finds one
+// running waits for it. The start is recorded before the fetch, so neither
+// concurrent requests nor a failing issuer make more fetches.
+func (v *Verifier) refresh(ctx context.Context) error {
 	v.mu.Lock()
-	k, ok := v.keys[kid]
-	stale := v.now().Sub(v.fetchedAt) >= refetchAfter
+	f := v.last
+	if f == nil || f.over(v.now()) {
+		f = &fetch{started: v.now(), done: make(chan struct{})}
+		v.last = f
+		go v.run(context.WithoutCancel(ctx), f)
+	}
 	v.mu.Unlock()
-	if ok {
-		return k, nil
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
-	if !stale {
-		return jwk{}, fmt.Errorf("%w: unknown key", ErrInvalid)
-	}
-	m, err := v.metadata(ctx)
-	if err != nil {
-		return jwk{}, err
+}
+
+// run makes the fetch f, keeping what it fetched; on failure, the keys
+// fetched before stay.
+func (v *Verifier) run(ctx context.Context, f *fetch) {
+	defer close(f.done)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	v.mu.Lock()
+	m := v.meta
+	v.mu.Unlock()
+	if m == nil {
+		if m, f.err = v.fetchMetadata(ctx); f.err != nil {
+			return
+		}
+		v.mu.Lock()
+		v.meta = m
+		v.mu.Unlock()
 	}
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := v.getJSON(ctx, m.JWKSURI, &set); err != nil {
-		return jwk{}, err
+	if f.err = v.getJSON(ctx, m.JWKSURI, &set); f.err != nil {
+		return
 	}
 	keys := map[string]jwk{}
 	for _, raw := range set.Keys {
@@ -312,9 +388,27 @@ func (v *Verifier) key(ctx context.Context, kid string) (jwk, error) {
 		}
 	}
 	v.mu.Lock()
-	v.keys, v.fetchedAt = keys, v.now()
+	v.keys = keys
 	v.mu.Unlock()
-	if k, ok := keys[kid]; ok {
+}
+
+// key returns the published key kid, fetching the JWKS when the key is not
+// cached (keys rotate: a new kid appears before slips use it), as often as
+// refresh allows.
+func (v *Verifier) key(ctx context.Context, kid string) (jwk, error) {
+	v.mu.Lock()
+	k, ok := v.keys[kid]
+	v.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	if err := v.refresh(ctx); err != nil {
+		return jwk{}, err
+	}
+	v.mu.Lock()
+	k, ok = v.keys[kid]
+	v.mu.Unlock()
+	if ok {
 		return k, nil
 	}
 	return jwk{}, fmt.Errorf("%w: unknown key", ErrInvalid)
