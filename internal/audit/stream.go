@@ -72,7 +72,7 @@ type SinkStats struct {
 	Sent      int64  // records delivered
 	Failures  int64  // failed Sends
 	Cursor    int64  // seq of the last record delivered (by whichever replica sends it)
-	Failing   bool   // the last Send failed
+	Failing   bool   // the last Send failed, or the stream cannot reach the store
 	LastError string // the last failure, with no URL or secret in it
 	// Active is true when this replica sends the stream; another replica
 	// does when it is false.
@@ -103,10 +103,13 @@ type stream struct {
 	failures atomic.Int64
 	cursor   atomic.Int64
 	failing  atomic.Bool
-	active   atomic.Bool
-	heldBack atomic.Int64 // set by Prune
-	mu       sync.Mutex
-	lastErr  string
+	// storeDown: the last claim or read of the trail failed; the stream
+	// delivers nothing until it works again, which counts as failing.
+	storeDown atomic.Bool
+	active    atomic.Bool
+	heldBack  atomic.Int64 // set by Prune
+	mu        sync.Mutex
+	lastErr   string
 }
 
 // Stream starts feeding each sink from the trail, one goroutine per sink.
@@ -172,7 +175,7 @@ func (ss *Streams) Stats() []SinkStats {
 		last := s.lastErr
 		s.mu.Unlock()
 		out = append(out, SinkStats{Name: s.sink.Name(), Sent: s.sent.Load(), Failures: s.failures.Load(),
-			Cursor: s.cursor.Load(), Failing: s.failing.Load(), LastError: last, Active: s.active.Load(),
+			Cursor: s.cursor.Load(), Failing: s.failing.Load() || s.storeDown.Load(), LastError: last, Active: s.active.Load(),
 			HeldBack: s.heldBack.Load()})
 	}
 	return out
@@ -285,6 +288,12 @@ func (s *stream) run(ctx context.Context) {
 			return false
 		}
 		s.log().Error("audit stream cannot "+what, "err", err)
+		// Shown in the stats without the store's words (they may name a
+		// host or a user).
+		s.storeDown.Store(true)
+		s.mu.Lock()
+		s.lastErr = "cannot " + what + ": the store did not answer"
+		s.mu.Unlock()
 		return wait(backoff)
 	}
 	poll := time.NewTicker(s.l.poll)
@@ -331,6 +340,7 @@ func (s *stream) run(ctx context.Context) {
 		}
 		s.active.Store(held)
 		if !held {
+			s.storeDown.Store(false)
 			holding = false
 			// Another replica sends it: whether it fails is its to say
 			// (a failing flag left from before would never clear here).
@@ -395,6 +405,7 @@ func (s *stream) run(ctx context.Context) {
 			}
 			continue
 		}
+		s.storeDown.Store(false)
 		if len(recs) > 0 {
 			entries := make([]Entry, 0, len(recs))
 			for _, r := range recs {

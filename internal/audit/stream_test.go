@@ -699,3 +699,39 @@ func TestStreamFailingClearsWhenAnotherReplicaSends(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStreamFailingWhenTheStoreIsDown: a stream that cannot read the trail
+// delivers nothing, and shows it: failing, with a last error that names the
+// store but not its words.
+func TestStreamFailingWhenTheStoreIsDown(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	sink := &gateSink{name: "gate", got: map[int64]bool{}}
+	sink.allow.Store(100)
+	ss := e.log.Stream([]audit.Sink{sink}, &audit.StreamOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	defer ss.Close()
+	e.record(t, events(1)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for ss.Stats()[0].Cursor < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("never delivered: %+v", ss.Stats()[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := ss.Stats()[0]; st.Failing {
+		t.Fatalf("failing while it delivers: %+v", st)
+	}
+	e.st.SQL().Close()
+	for {
+		st := ss.Stats()[0]
+		if st.Failing && strings.Contains(st.LastError, "the store did not answer") {
+			if strings.Contains(st.LastError, "sql") {
+				t.Errorf("the last error carries the store's words: %q", st.LastError)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store is down, the stream shows %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -94,7 +94,7 @@ func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector
 		failed:   d("failed_records_total", "Audit records whose commit failed."),
 		sent:     d("stream_sent_total", "Records delivered to a stream.", "sink"),
 		failures: d("stream_failures_total", "Failed deliveries to a stream (retried).", "sink"),
-		failing:  d("stream_failing", "1 when the last delivery to a stream failed.", "sink"),
+		failing:  d("stream_failing", "1 when a stream is not delivering: its last delivery failed, or it cannot read the trail.", "sink"),
 		cursor:   d("stream_cursor", "Seq of the last record a stream delivered.", "sink"),
 		up:       d("stream_active", "1 when this replica sends the stream.", "sink"),
 		held: d("stream_held_back_records",
