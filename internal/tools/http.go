@@ -81,7 +81,14 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 		return nil, fmt.Errorf("tool %s: reading the answer: %w", call.Tool.Name, err)
 	}
 	if len(out) > MaxResponse {
-		return errorResult(fmt.Sprintf("The tool's answer is larger than %d bytes.", MaxResponse)), nil
+		// A 2xx says the API acted (it redeemed the slip first): the agent
+		// must not take the missing answer for a failure and call again,
+		// which would act again with a new slip.
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			return errorResult(fmt.Sprintf("%s ran (the API answered %d), but its answer is larger than %d bytes and is not passed on. Calling it again would run it again.",
+				call.Tool.Name, resp.StatusCode, MaxResponse)), nil
+		}
+		return errorResult(fmt.Sprintf("The tool answered %d, with an answer larger than %d bytes (not shown).", resp.StatusCode, MaxResponse)), nil
 	}
 	res := &mcp.CallToolResult{}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

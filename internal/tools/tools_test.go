@@ -1,6 +1,7 @@
 package tools_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -202,6 +203,11 @@ func TestHTTPBackend(t *testing.T) {
 			http.Error(w, "amount too large", http.StatusForbidden)
 		case "/redirect":
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+		case "/huge":
+			w.Write(bytes.Repeat([]byte("x"), tools.MaxResponse+1))
+		case "/huge-refusal":
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write(bytes.Repeat([]byte("x"), tools.MaxResponse+1))
 		case "/elsewhere":
 			t.Error("a redirect was followed with the slip")
 		}
@@ -233,6 +239,15 @@ func TestHTTPBackend(t *testing.T) {
 	}
 	if res := call("/redirect", "POST"); !res.IsError {
 		t.Errorf("redirect: %+v", res)
+	}
+	// An answer too large to pass on: the agent learns whether the API
+	// acted, so that it does not call again (and act again) for an answer.
+	if res := call("/huge", "POST"); !res.IsError || !strings.Contains(text(res), "refund ran (the API answered 200)") ||
+		!strings.Contains(text(res), "Calling it again would run it again") {
+		t.Errorf("a 2xx answer too large: %q", text(res)[:min(len(text(res)), 200)])
+	}
+	if res := call("/huge-refusal", "POST"); !res.IsError || !strings.Contains(text(res), "The tool answered 500") || strings.Contains(text(res), "ran") {
+		t.Errorf("a refusal too large: %q", text(res)[:min(len(text(res)), 200)])
 	}
 	api.Close()
 	if _, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}}); err == nil {
