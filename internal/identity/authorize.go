@@ -245,10 +245,11 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case fresh:
 			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix(), 10))
-		case req.maxAge > 0:
+		case req.maxAge > 0 && p.now().Unix()-int64(req.maxAge) > 0:
 			// The sign-in must be within max_age of now: one an upstream
 			// answers from an older session gets the app login_required,
-			// not this page again, and again.
+			// not this page again, and again. (A max_age reaching back
+			// past 1970 asks for nothing: any sign-in is new enough.)
 			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix()-int64(req.maxAge), 10))
 		}
 		for v := range req.prompt {

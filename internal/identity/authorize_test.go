@@ -166,3 +166,27 @@ func TestAuthorizePost(t *testing.T) {
 		t.Errorf("POST /authorize: %v", q)
 	}
 }
+
+// TestMaxAgeBeyondTheEpoch: a max_age reaching back before 1970 asks for
+// nothing a sign-in cannot meet: the person signs in and the app gets its
+// code (not invalid_request from the login page's way back).
+func TestMaxAgeBeyondTheEpoch(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp := h.authorize(b, authParams("max_age", "99999999999"))
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, h.url("/login?")) {
+		t.Fatalf("no session: %d %q", resp.StatusCode, loc)
+	}
+	lu, _ := url.Parse(loc)
+	resp = h.login(b, "alice", pw, lu.Query())
+	resp.Body.Close()
+	resp, err := b.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := redirectQuery(t, resp, webRedirect); q.Get("code") == "" {
+		t.Errorf("max_age beyond the epoch, after signing in: %v", q)
+	}
+}
