@@ -390,6 +390,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 	p.renderPage(w, r, http.StatusOK, "consent", pageData{
 		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: req.raw.Encode(),
 		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res, MCP: mcp,
+		SelfRegistered: selfRegistered(req.client),
 	})
 }
 

@@ -81,7 +81,7 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 			if c, err := p.client(r.Context(), aq.Get("client_id")); err == nil {
 				// The ID stands in for a name that is empty or that the
 				// page cannot show (renderPage).
-				d.Client, d.ClientID = c.Name, c.ClientID
+				d.Client, d.ClientID, d.SelfRegistered = c.Name, c.ClientID, selfRegistered(c)
 			}
 		}
 	}

@@ -34,7 +34,8 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 {{define "login"}}{{template "top" .}}
 <h1>Sign in</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .Client}}<p>to continue to <strong>{{.Client}}</strong></p>{{end}}
+{{if .Client}}<p>to continue to <strong>{{.Client}}</strong>{{if .SelfRegistered}} (<code>{{.ClientID}}</code>){{end}}</p>
+{{if .SelfRegistered}}<p>This app registered itself: its name is its own choice, not your organization's.</p>{{end}}{{end}}
 <form method="post" action="{{.Action}}">
 {{template "loginfields" .}}
 <label for="username">Username</label>
@@ -58,6 +59,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 {{define "consent"}}{{template "top" .}}
 <h1>Allow access?</h1>
 <p><strong>{{.Client}}</strong>{{if .ClientID}} (<code>{{.ClientID}}</code>){{end}} asks to act for you, <strong>{{.Username}}</strong>.</p>
+{{if .SelfRegistered}}<p>This app registered itself: its name is its own choice, not your organization's.</p>{{end}}
 <p>It will be able to:</p>
 <ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
 {{if .Resources}}<p>on: {{range .Resources}}<code>{{.}}</code> {{end}}</p>{{end}}
@@ -101,11 +103,15 @@ type pageData struct {
 	Authz, Next           string
 	Username              string
 	Client, ClientID      string
-	Scopes, Resources     []string
-	MCP                   bool // the consent covers /mcp
-	Fresh                 bool // the login page: a fresh sign-in was demanded
-	Hidden                map[string]string
-	Links                 []link
+	// SelfRegistered: the client registered itself (RFC 7591) or is a
+	// metadata document's URL: its name proves nothing, so the login and
+	// consent pages show its ID and say so.
+	SelfRegistered    bool
+	Scopes, Resources []string
+	MCP               bool // the consent covers /mcp
+	Fresh             bool // the login page: a fresh sign-in was demanded
+	Hidden            map[string]string
+	Links             []link
 }
 
 type link struct{ Label, URL string } // a federated sign-in: its label and its form's action

@@ -137,3 +137,39 @@ func TestRemovedMetadataClientGetsNoErrorRedirects(t *testing.T) {
 		t.Errorf("error for a re-created metadata client without its own consent: %d %q, want a 400 page", resp.StatusCode, loc)
 	}
 }
+
+// TestSelfRegisteredClientsShownForWhatTheyAre: a client that registered
+// itself picks its own name, an app of the tenant's for one. The login and
+// consent pages show such a client's ID beside its name and say that the
+// name is its own choice; they say nothing of the kind for the tenant's
+// apps.
+func TestSelfRegisteredClientsShownForWhatTheyAre(t *testing.T) {
+	h := newHarness(t)
+	id := registerEvil(t, h)
+	notice := "This app registered itself"
+	evilAuthz := authParams("client_id", id, "redirect_uri", evilCB)
+
+	resp := h.authorize(h.browser(), evilAuthz)
+	resp.Body.Close()
+	b := h.browser()
+	resp, err := b.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html := body(t, resp); !strings.Contains(html, "Totally Legit") || !strings.Contains(html, id) || !strings.Contains(html, notice) {
+		t.Errorf("the login page for a self-registered client:\n%s", html)
+	}
+	resp = h.authorize(h.browser(), authParams())
+	resp.Body.Close()
+	resp, err = b.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html := body(t, resp); strings.Contains(html, notice) {
+		t.Errorf("the login page for the tenant's app says it registered itself:\n%s", html)
+	}
+
+	if html := body(t, h.authorize(h.signedIn("alice"), evilAuthz)); !strings.Contains(html, id) || !strings.Contains(html, notice) {
+		t.Errorf("the consent page for a self-registered client:\n%s", html)
+	}
+}
