@@ -223,9 +223,15 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	// sign the person in without a credential. The session's auth_time
 	// is the upstream's in any case (handleFederatedCallback).
 	if q.Get("fresh") == "1" {
+		// max_age=0 with prompt=login: OpenID Connect Core makes auth_time
+		// required when max_age is asked for (prompt=login alone does
+		// not), and without auth_time the callback cannot tell a fresh
+		// sign-in from an old session, so it refuses the answer. A fresh
+		// sign-in is one made now, so 0 also replaces a longer max_age
+		// the app asked for with it.
 		v.Set("prompt", "login")
-	}
-	if aq, err := url.ParseQuery(authz); err == nil {
+		v.Set("max_age", "0")
+	} else if aq, err := url.ParseQuery(authz); err == nil {
 		if n, err := strconv.Atoi(aq.Get("max_age")); err == nil && n >= 0 {
 			v.Set("max_age", strconv.Itoa(n))
 		}
@@ -249,10 +255,13 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	ctx := r.Context()
 	q := r.URL.Query()
 	ip := p.clientIP(r)
-	fail := func(status int, reason, msg string, detail ...any) {
+	refused := func(reason string, detail ...any) {
 		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", reason}, detail...)...)
 		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Status: "refused", RemoteAddr: addrString(ip),
 			Detail: map[string]any{"reason": reason, "method": "fed", "connection": c.Name}})
+	}
+	fail := func(status int, reason, msg string, detail ...any) {
+		refused(reason, detail...)
 		p.errorPage(w, r, status, msg)
 	}
 	state := q.Get("state")
@@ -292,6 +301,29 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		fail(http.StatusBadGateway, "upstream_token", "Signing in with "+c.label()+" failed.", "err", err)
 		return
 	}
+	// The person signed in when the upstream says (OpenID Connect
+	// auth_time), not when its answer came: a session still open there
+	// is not a fresh sign-in here either.
+	authTime, dated := upstreamAuthTime(claims, p.now())
+	if !dated && freshDemanded(st.Authz) {
+		// The authorization request demanded a fresh sign-in, and the
+		// upstream does not say when this one was made, though the
+		// max_age it was asked for obliges it to: it may have answered
+		// from a session it already had, ignoring the demand, so "now"
+		// would be a guess in the person's favour. The sign-in is refused,
+		// before it changes the user or ends the session this browser
+		// has, and the app is told no fresh sign-in could be had
+		// (login_required) as when auth_time is too old: the request goes
+		// back to /authorize with prompt=none, which answers the app
+		// instead of showing the login page again, unless the session
+		// the browser already has meets the demand.
+		refused("auth_time_missing")
+		aq, _ := url.ParseQuery(st.Authz) // parsed when the state was stored
+		aq.Set("prompt", "none")
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, p.url(pathAuthorize)+"?"+aq.Encode(), http.StatusSeeOther)
+		return
+	}
 	user, err := p.federatedUser(ctx, c, claims)
 	if err != nil {
 		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
@@ -301,13 +333,6 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		p.log().ErrorContext(ctx, "federated login: end the prior session", "err", err)
 		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
 		return
-	}
-	// The person signed in when the upstream says (OpenID Connect
-	// auth_time), not when its answer came: a session still open there
-	// is not a fresh sign-in here either.
-	authTime := p.now()
-	if at, ok := claims["auth_time"].(float64); ok && at > 0 && int64(at) < authTime.Unix() {
-		authTime = time.Unix(int64(at), 0)
 	}
 	s, err := p.startSessionAt(ctx, w, user.Username, "fed", authTime)
 	if err == nil {
@@ -331,6 +356,32 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// upstreamAuthTime is when the upstream says the person signed in (its ID
+// token's auth_time, a positive number), never later than now, and whether
+// it says so. When it does not, the time is now and the answer false: that
+// the person is signed in there is true now, when they signed in is not
+// known, which only a demand for a fresh sign-in needs to know.
+func upstreamAuthTime(claims map[string]any, now time.Time) (time.Time, bool) {
+	at, ok := claims["auth_time"].(float64)
+	if !ok || at <= 0 {
+		return now, false
+	}
+	if int64(at) < now.Unix() {
+		return time.Unix(int64(at), 0), true
+	}
+	return now, true
+}
+
+// freshDemanded reports whether the authorization request a federated
+// sign-in was started for (the state's Authz) demands a sign-in no older
+// than some time: prompt=login, max_age=0 or max_age=N, which /authorize
+// turns into loginAfterParam on its way to the login page. A malformed one
+// counts too; /authorize refuses it in any case.
+func freshDemanded(authz string) bool {
+	aq, err := url.ParseQuery(authz)
+	return err == nil && aq.Get(loginAfterParam) != ""
 }
 
 // redeemUpstream exchanges the code and verifies the upstream ID token.

@@ -456,9 +456,12 @@ func TestFederatedFreshSignIn(t *testing.T) {
 	}
 	resp = pressOkta(t, h, b, body(t, resp))
 	body(t, resp)
+	// A fresh sign-in is one made now: the upstream is asked for max_age=0,
+	// not the app's 60, which also obliges it to say when the person
+	// signed in (auth_time).
 	toUpstream, _ := url.Parse(resp.Header.Get("Location"))
-	if q := toUpstream.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "60" {
-		t.Errorf("the upstream was asked %v, want prompt=login and max_age=60", q)
+	if q := toUpstream.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "0" {
+		t.Errorf("the upstream was asked %v, want prompt=login and max_age=0", q)
 	}
 	// The upstream answers from a session an hour old: Gatehouse's new
 	// session dates from then, older than the request that asked for a

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
 )
 
 // TestFreshSignInNotMetByAnOldOne: a request for a fresh sign-in
@@ -147,5 +149,67 @@ func TestPromptConsentForFirstParty(t *testing.T) {
 	resp := h.authorize(b, authParams("prompt", "consent"))
 	if html := body(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(html, "Allow access?") {
 		t.Errorf("prompt=consent for a first-party client: %d %q, want the consent page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestFederatedFreshSignInNeedsAuthTime: an app's demand for a fresh
+// sign-in (prompt=login, max_age) is passed to the upstream, and the
+// session dates from the upstream's auth_time. An upstream that ignores
+// the demand and answers from the session it already has, 100 s old,
+// without saying when the person signed in (no auth_time) must not meet
+// the demand: the app gets login_required, the audit trail a refused
+// sign-in. Before, such an answer dated the session now and the app got a
+// code. The upstream is asked for max_age=0 with prompt=login, since only
+// max_age obliges it to send auth_time.
+func TestFederatedFreshSignInNeedsAuthTime(t *testing.T) {
+	for _, tc := range []struct {
+		demand []string
+		asked  url.Values // what the upstream must be asked besides the rest
+	}{
+		{[]string{"prompt", "login"}, url.Values{"prompt": {"login"}, "max_age": {"0"}}},
+		{[]string{"max_age", "0"}, url.Values{"prompt": {"login"}, "max_age": {"0"}}},
+		{[]string{"max_age", "60"}, url.Values{"max_age": {"60"}}},
+	} {
+		demand := tc.demand
+		for _, signedIn := range []bool{true, false} {
+			name := demand[0] + "=" + demand[1]
+			if !signedIn {
+				name += " without a session"
+			}
+			t.Run(name, func(t *testing.T) {
+				h, up := fedHarness(t) // the fake upstream never asks anything and sends no auth_time
+				b := h.browser()
+				if signedIn {
+					body(t, fedSignIn(t, h, b, authParams())) // a session, through Okta
+					h.clock.Advance(100 * time.Second)
+				}
+				resp := h.authorize(b, authParams(demand...))
+				body(t, resp)
+				resp, _ = b.Get(resp.Header.Get("Location")) // the login page
+				resp = pressOkta(t, h, b, body(t, resp))
+				body(t, resp)
+				resp, _ = b.Get(resp.Header.Get("Location")) // the upstream answers at once, no auth_time
+				body(t, resp)
+				up.set(func(u *fakeUpstream) {
+					for k := range tc.asked {
+						if u.asked.Get(k) != tc.asked.Get(k) {
+							t.Errorf("the upstream was asked %s=%q, want %q", k, u.asked.Get(k), tc.asked.Get(k))
+						}
+					}
+					if !tc.asked.Has("prompt") && u.asked.Has("prompt") {
+						t.Errorf("the upstream was asked prompt=%s", u.asked.Get("prompt"))
+					}
+				})
+				resp, _ = b.Get(resp.Header.Get("Location")) // Gatehouse's callback
+				body(t, resp)
+				resp, _ = b.Get(resp.Header.Get("Location")) // the authorization request again
+				if q := redirectQuery(t, resp, webRedirect); q.Has("code") || q.Get("error") != "login_required" {
+					t.Errorf("%s=%s met by an upstream answer that does not say when the person signed in: %v", demand[0], demand[1], q)
+				}
+				if ev, ok := h.audit.last(audit.LoginFailed); !ok || ev.Detail["reason"] != "auth_time_missing" || ev.Status != "refused" {
+					t.Errorf("audit event %+v, want a refused sign-in for auth_time_missing", ev)
+				}
+			})
+		}
 	}
 }
