@@ -116,6 +116,14 @@ func (a *API) Mount(mux *http.ServeMux) {
 	}))
 }
 
+// Guard serves next only to whom the API answers: a person holding the
+// admin role, with a token for the API (its audience), still standing.
+// Everyone else gets the API's challenge (401, with the metadata that
+// says how to get such a token) or 403.
+func (a *API) Guard(next http.Handler) http.Handler {
+	return a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) { next.ServeHTTP(w, r) })
+}
+
 // admin is who called: a person holding the admin role.
 type admin struct {
 	claims accesstoken.Claims

@@ -239,3 +239,45 @@ func TestAdminAuditAPI(t *testing.T) {
 		t.Errorf("streams, revoked token: %d %s", status, body)
 	}
 }
+
+// TestMetricsAtTheIssuerForAdmins: /metrics is at the issuer, as DESIGN.md's
+// URLs have it, for a person holding the admin role with a token for the
+// admin API; without a token it answers the admin API's challenge, to a
+// person without the role 403, and to a token for /mcp 401: the metrics
+// name every upstream and how many callers use each.
+func TestMetricsAtTheIssuerForAdmins(t *testing.T) {
+	g := e2e.Start(t, adminTenant, nil)
+	root := adminToken(t, g, "root", "root-e2e-password")
+	alice := adminToken(t, g, "alice", "alice-e2e-password")
+	rootMCP := mcpToken(t, g, "root", "root-e2e-password")
+	get := func(token string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", g.URL+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(body)
+	}
+	if status, _, body := get(root); status != 200 || !strings.Contains(body, "gatehouse_audit_records_total") {
+		t.Errorf("an admin's /metrics: %d\n%.300s", status, body)
+	}
+	status, challenge, body := get("")
+	if status != http.StatusUnauthorized || !strings.Contains(challenge, `resource_metadata="`+g.URL+`/.well-known/oauth-protected-resource/admin/api"`) ||
+		strings.Contains(body, "gatehouse_") {
+		t.Errorf("/metrics without a token: %d %q\n%.300s", status, challenge, body)
+	}
+	for who, tc := range map[string]struct {
+		token  string
+		status int
+	}{"alice (no admin role)": {alice, http.StatusForbidden}, "root's token for /mcp": {rootMCP, http.StatusUnauthorized}} {
+		if status, _, body := get(tc.token); status != tc.status || strings.Contains(body, "gatehouse_") {
+			t.Errorf("%s: /metrics %d, want %d\n%.300s", who, status, tc.status, body)
+		}
+	}
+}

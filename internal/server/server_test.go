@@ -229,16 +229,16 @@ func TestIssuerOnPlainHTTP(t *testing.T) {
 	}
 }
 
-// TestMetricsAddr: /metrics is served at the operators' address given
-// (MetricsAddr, --metrics-addr), never at the public address: the metrics
-// name every upstream and how many callers use each. Without one, no
-// /metrics at all.
+// TestMetricsAddr: /metrics is served without a token at the operators'
+// address given (MetricsAddr, --metrics-addr), and at the public address
+// only to an admin's token (TestMetricsAtTheIssuerForAdmins, e2e): the
+// metrics name every upstream and how many callers use each.
 func TestMetricsAddr(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: metricsAddr})
 	defer func() { cancel(); <-done }()
-	if status, _, _ := get(t, base+"/metrics"); status != http.StatusNotFound {
-		t.Errorf("public /metrics: %d, want 404", status)
+	if status, body, _ := get(t, base+"/metrics"); status != http.StatusUnauthorized || strings.Contains(body, "gatehouse_") {
+		t.Errorf("public /metrics without a token: %d, want 401\n%.300s", status, body)
 	}
 	if status, body, _ := get(t, "http://"+metricsAddr+"/metrics"); status != 200 || !strings.Contains(body, "gatehouse_") {
 		t.Errorf("operators' /metrics: %d\n%.300s", status, body)
@@ -251,8 +251,8 @@ func TestMetricsAddr(t *testing.T) {
 	_, base, cancel2, done2 := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: "-",
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	defer func() { cancel2(); <-done2 }()
-	if status, body, _ := get(t, base+"/metrics"); status != http.StatusNotFound || strings.Contains(body, "gatehouse_") {
-		t.Errorf("public /metrics without --metrics-addr: %d\n%.300s", status, body)
+	if status, body, _ := get(t, base+"/metrics"); status != http.StatusUnauthorized || strings.Contains(body, "gatehouse_") {
+		t.Errorf("public /metrics without --metrics-addr nor a token: %d\n%.300s", status, body)
 	}
 	if !strings.Contains(logs.String(), "--metrics-addr") {
 		t.Errorf("the log does not say how to serve metrics:\n%s", logs.String())
