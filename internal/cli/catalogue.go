@@ -68,8 +68,8 @@ func clientCommand() *command {
 				s, err := readSecret(env, "client secret")
 				switch {
 				case err != nil:
-				case len(s) < 32:
-					err = errors.New("the client secret must be at least 32 characters")
+				case len(s) < config.MinSecretLen:
+					err = fmt.Errorf("the client secret must be at least %d characters (better, 32 random bytes base64url)", config.MinSecretLen)
 				default:
 					*secretHash, err = config.Argon2.Hash(s)
 				}

@@ -353,6 +353,9 @@ func (a *applier) roles(f *File) error {
 		}
 		want = append(want, store.Role{Name: r.Name, Description: r.Description})
 	}
+	for _, r := range f.GrantedRoles() {
+		want = append(want, store.Role{Name: r})
+	}
 	return sync(a, "role", a.tx.Roles(), want, func(r store.Role) string { return r.Name },
 		func(old, w store.Role) (store.Role, []string, error) {
 			ch := diff("description", old.Description, w.Description, "built_in", old.BuiltIn, w.BuiltIn)

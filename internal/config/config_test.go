@@ -97,12 +97,12 @@ clients:
 clients:
   - client_id: svc
     kind: service
-    secret: "sixteen-chars-ok"
+    secret: "fifteen-chars!!"
   - client_id: ok
     kind: service
     secret: "0123456789abcdef0123456789abcdef"
 `, []string{
-			"t.yaml:5: clients[0].secret: must be at least 32 characters (generate one, e.g. 32 random bytes base64url)",
+			"t.yaml:5: clients[0].secret: must be at least 16 characters (better, generate one: e.g. 32 random bytes base64url)",
 		}},
 		{"connection rules", `tenant: acme
 connections:
@@ -530,5 +530,51 @@ func TestInputSchemaMustCompile(t *testing.T) {
 	}
 	if _, err := parse(t, "tenant: acme\ntools:\n  - name: t\n    builtin: sales_report\n    input_schema: {type: object, properties: {x: {type: string, pattern: \"^a+$\"}}}\n"); err != nil {
 		t.Errorf("a good schema: %v", err)
+	}
+}
+
+// TestDesignExampleApplies: the tenant file the design shows as the
+// format's contract applies as written. Its refund tool is granted to a
+// role (support) that its roles: does not declare: apply creates it, with
+// no description, and a second apply changes nothing.
+func TestDesignExampleApplies(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	f, err := config.Load("testdata/design.yaml", builtins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := config.Apply(ctx, st, f, config.Argon2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, c := range plan {
+		lines = append(lines, c.String())
+	}
+	want := []string{
+		"+ setting tenant", "+ role admin", "+ role sales-manager", "+ role support",
+		"+ upstream crm", "+ upstream files", "+ client acme-assistant", "+ client billing-api",
+		"+ tool sales_report", "+ tool crm_lookup", "+ tool refund", "+ user alice",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	if again, err := config.Apply(ctx, st, f, config.Argon2, nil); err != nil || len(again) != 0 {
+		t.Errorf("second apply: %v %v", again, err)
+	}
+	refund, err := st.Tools().Get(ctx, "refund")
+	if err != nil || !slices.Equal(refund.Roles, []string{"support"}) {
+		t.Errorf("refund: %+v %v", refund, err)
+	}
+	svc, _ := st.Clients().Get(ctx, "billing-api")
+	if !config.Argon2.Verify("a long random secret", svc.SecretHash) {
+		t.Errorf("client secret not hashed")
+	}
+	// A person's role must still be declared or granted a tool: a
+	// misspelt one is an error, not a new role.
+	f.Users[0].Roles = []string{"sales-manger"}
+	if err := f.Validate(builtins); err == nil || !strings.Contains(err.Error(), `unknown role "sales-manger"`) {
+		t.Errorf("a person's misspelt role: %v", err)
 	}
 }
