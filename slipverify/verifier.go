@@ -431,7 +431,22 @@ func (k jwk) verify(input, sig []byte) bool {
 	return false
 }
 
-var b64 = base64.RawURLEncoding
+// b64 decodes strictly: a token has one spelling only (the unused bits of
+// a last character must be zero).
+var b64 = base64.RawURLEncoding.Strict()
+
+// compact reports whether token holds only the base64url alphabet and
+// dots: the decoder skips CR and LF even when strict, and a token with a
+// line break in it would be another spelling of the same slip.
+func compact(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 func parseJWK(raw []byte) (jwk, error) {
 	var j struct {
@@ -470,7 +485,7 @@ type header struct {
 
 func split(token string) (h header, payload, input, sig []byte, err error) {
 	bad := fmt.Errorf("%w: malformed", ErrInvalid)
-	if len(token) > 16<<10 || strings.Count(token, ".") != 2 {
+	if len(token) > 16<<10 || strings.Count(token, ".") != 2 || !compact(token) {
 		return h, nil, nil, nil, bad
 	}
 	i := strings.IndexByte(token, '.')

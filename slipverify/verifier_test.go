@@ -52,6 +52,10 @@ func TestVerify(t *testing.T) {
 		{"other issuer", &slipverify.Verifier{Issuer: "http://evil.test", Audience: v.Audience, JWKSURL: d.URL + "/jwks", IntrospectionURL: d.URL + "/introspect"}, tok, args, slipverify.ErrInvalid},
 		{"expired", &slipverify.Verifier{Issuer: d.URL, Audience: v.Audience, Now: func() time.Time { return time.Now().Add(2 * time.Minute) }}, tok, args, slipverify.ErrExpired},
 		{"not a slip", v, "abc.def.ghi", args, slipverify.ErrInvalid},
+		// Another spelling of the same slip is not that slip: the unused
+		// bits of the signature's last character set, a line break inside.
+		{"other last character", v, otherLast(tok), args, slipverify.ErrInvalid},
+		{"line break", v, tok[:len(tok)-8] + "\n" + tok[len(tok)-8:], args, slipverify.ErrInvalid},
 		{"bad client", &slipverify.Verifier{Issuer: d.URL, Audience: v.Audience, ClientID: demoClient, ClientSecret: "wrong"}, tok, args, slipverify.ErrUnavailable},
 	} {
 		if _, err := tt.v.Verify(ctx, tt.token, []byte(tt.args)); !errors.Is(err, tt.want) {
@@ -201,4 +205,13 @@ func TestIntrospectionRedirectNotFollowed(t *testing.T) {
 			t.Errorf("client %v: the redirect was followed %d times", client, n)
 		}
 	}
+}
+
+// otherLast is tok with the last character of its signature changed to
+// one that decodes to the same bytes (its lowest unused bit flipped): the
+// 64 bytes of an Ed25519 signature leave four such bits.
+func otherLast(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[last^1])
 }

@@ -20,7 +20,22 @@ const (
 	EdDSA = "EdDSA" // access tokens and permission slips: fast to sign and verify
 )
 
-var b64 = base64.RawURLEncoding
+// b64 decodes strictly: the unused bits of a last character must be zero,
+// so a token has one spelling only (RFC 7515 §2, RFC 4648 §3.5).
+var b64 = base64.RawURLEncoding.Strict()
+
+// compact reports whether token holds only what a compact JWS may: the
+// base64url alphabet and dots. The decoder skips CR and LF even when
+// strict; a token with a line break in it is another spelling of a token.
+func compact(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // Errors of Verify. Messages name no key material.
 var (
@@ -96,7 +111,7 @@ func sign(priv crypto.Signer, alg, kid, typ string, payload []byte) (string, err
 
 // splitJWS parses a compact JWS into its header, payload and signing parts.
 func splitJWS(token string) (h header, payload, input, sig []byte, err error) {
-	if len(token) > 16<<10 {
+	if len(token) > 16<<10 || !compact(token) {
 		return h, nil, nil, nil, ErrMalformed
 	}
 	i := strings.IndexByte(token, '.')

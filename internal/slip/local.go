@@ -89,10 +89,12 @@ func (l *localKey) verify(token string) (payload []byte, local bool, valid bool)
 		return nil, false, false
 	}
 	p, s, found := strings.Cut(rest, ".")
-	if !found {
+	if !found || strings.ContainsAny(rest, "\r\n") {
 		return nil, true, false
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one spelling of a slip only (the decoder skips line breaks
+	// even so, hence the check above).
+	enc := base64.RawURLEncoding.Strict()
 	sig, err := enc.DecodeString(s)
 	if err != nil || !hmac.Equal(sig, l.mac([]byte(token[:len(h)+1+len(p)]))) {
 		return nil, true, false
