@@ -2,7 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
@@ -49,6 +53,20 @@ func OpenKeys(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager,
 	if o.MasterKey == "" {
 		if err := sqlite.PrepareDir(o.DataDir); err != nil {
 			return nil, err
+		}
+		// A store that holds signing keys was sealed under a master key:
+		// with the file gone (not restored with a backup, deleted, or
+		// --database given without the key), a new one would be written
+		// next to keys it cannot open, and every later start would read it.
+		if _, err := os.Stat(filepath.Join(o.DataDir, keys.MasterKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			ks, err := st.Keys().List(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read the signing keys: %w", err)
+			}
+			if len(ks) > 0 {
+				return nil, fmt.Errorf("data folder %s has no %s, but the store holds signing keys sealed under one: restore the file, or pass the store's --master-key",
+					o.DataDir, keys.MasterKeyFile)
+			}
 		}
 	}
 	mk, err := keys.LoadMasterKey(o.MasterKey, o.DataDir)
