@@ -149,7 +149,7 @@ upstreams:
 `, []string{
 			"t.yaml:5: upstreams[0].headers_env: only goes with url (a stdio upstream gets the server's environment)",
 			`t.yaml:9: upstreams[1].headers_env.Host: is set by the gateway itself`,
-			`t.yaml:10: upstreams[1].headers_env.bad header: is not a header name`,
+			`t.yaml:10: upstreams[1].headers_env: is not a header name (what was given is not repeated: it may be a secret)`,
 			`t.yaml:11: upstreams[1].headers_env.X-Api-Key: is not an environment variable name: upper-case letters, digits and _ (what was given is not repeated: it may be a secret)`,
 			"t.yaml:14: upstreams[2].per_caller: only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)",
 			"t.yaml:15: upstreams[2].env: only goes with command (a Streamable HTTP upstream gets headers_env)",

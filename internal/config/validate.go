@@ -227,6 +227,13 @@ func (f *File) Validate(builtins []string) error {
 		}
 		for _, h := range sortedKeys(u.HeadersEnv) {
 			if msg := store.CheckUpstreamHeader(h); msg != "" {
+				if h != "" && !headerToken(h) {
+					// Not a header name: maybe a credential pasted where the
+					// name belongs ("Authorization: Bearer …"). Its line
+					// says where; the message does not repeat it.
+					v.addAt(p+".headers_env."+h, p+".headers_env", msg+" (what was given is not repeated: it may be a secret)")
+					continue
+				}
 				v.add(p+".headers_env."+h, msg)
 			}
 			if msg := store.CheckUpstreamEnv(u.HeadersEnv[h]); msg != "" {
@@ -389,6 +396,23 @@ type validator struct {
 
 func (v *validator) add(path, msg string) {
 	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(path), Path: path, Msg: msg})
+}
+
+// addAt is add for a problem shown at path but found on linePath's line:
+// for a key that must not be repeated.
+func (v *validator) addAt(linePath, path, msg string) {
+	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(linePath), Path: path, Msg: msg})
+}
+
+// headerToken reports whether h is made of the characters a header name
+// may hold (RFC 9110 token characters).
+func headerToken(h string) bool {
+	for _, r := range h {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) dup(seen map[string]int, name, path, what string) {
