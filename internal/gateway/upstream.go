@@ -1136,7 +1136,9 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 	h := make(http.Header, len(u.HeadersEnv))
 	for name, env := range u.HeadersEnv {
 		if msg := store.CheckUpstreamHeader(name); msg != "" {
-			return nil, fmt.Errorf("header %q %s", name, msg)
+			// Not repeated: what stands where a name belongs may be a
+			// pasted credential (stored before apply refused such keys).
+			return nil, fmt.Errorf("a headers_env key %s", msg)
 		}
 		if msg := store.CheckStoredUpstreamEnv(env); msg != "" {
 			return nil, fmt.Errorf("headers_env.%s: %s", name, msg)
