@@ -481,6 +481,9 @@ type header struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid"`
 	Typ string `json:"typ"`
+	// Crit names extensions a verifier must understand (RFC 7515 §4.1.11);
+	// this package understands none, so a slip with it is refused.
+	Crit json.RawMessage `json:"crit"`
 }
 
 func split(token string) (h header, payload, input, sig []byte, err error) {
@@ -496,7 +499,7 @@ func split(token string) (h header, payload, input, sig []byte, err error) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return h, nil, nil, nil, bad
 	}
-	if err := json.Unmarshal(hb, &h); err != nil {
+	if err := json.Unmarshal(hb, &h); err != nil || h.Crit != nil {
 		return h, nil, nil, nil, bad
 	}
 	return h, payload, []byte(token[:j]), sig, nil

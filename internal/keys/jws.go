@@ -49,6 +49,9 @@ type header struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid"`
 	Typ string `json:"typ,omitempty"`
+	// Crit names extensions a verifier must understand (RFC 7515 §4.1.11);
+	// this package understands none, so a token with it is refused.
+	Crit json.RawMessage `json:"crit,omitempty"`
 }
 
 // publicKey is a verification key with its JWK.
@@ -125,7 +128,7 @@ func splitJWS(token string) (h header, payload, input, sig []byte, err error) {
 	if err1 != nil || err2 != nil || err3 != nil || strings.IndexByte(token[i+1:j], '.') >= 0 {
 		return h, nil, nil, nil, ErrMalformed
 	}
-	if err := json.Unmarshal(hb, &h); err != nil {
+	if err := json.Unmarshal(hb, &h); err != nil || h.Crit != nil {
 		return h, nil, nil, nil, ErrMalformed
 	}
 	return h, payload, []byte(token[:j]), sig, nil
