@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -72,6 +73,12 @@ func LoadMasterKey(value, dir string) ([]byte, error) {
 	path := filepath.Join(dir, MasterKeyFile)
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// As ssh treats a private key: a key file others may read is
+		// refused, not used (it was created 0600; a copy or a restore
+		// widened it).
+		if fi, serr := os.Stat(path); serr == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("master key file %s is readable by others (mode %#o): make it the owner's only (chmod 600)", path, fi.Mode().Perm())
+		}
 		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(k) != 32 {
 			return nil, fmt.Errorf("master key file %s: want 32 bytes in standard base64", path)
