@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -36,6 +38,9 @@ type Options struct {
 	// key before they meet it, and every replica has reloaded it (they do
 	// every 10 s); zero means DefaultPublishBeforeSigning.
 	PublishBeforeSigning time.Duration
+	// Logger is told (at info, by kid) when an expired key's private half
+	// is dropped; nil discards it.
+	Logger *slog.Logger
 }
 
 // DefaultPublishBeforeSigning is the pre-publication period of a rotation:
@@ -51,8 +56,9 @@ type Manager struct {
 	now    func() time.Time
 	grace  time.Duration
 	ahead  time.Duration // PublishBeforeSigning
+	log    *slog.Logger
 
-	mu   sync.Mutex // serialises Load and Rotate
+	mu   sync.Mutex // serialises Load, Rotate and ArchiveExpired
 	snap atomic.Pointer[snapshot]
 
 	verified verifiedCache // tokens whose signature checked out
@@ -85,6 +91,10 @@ type snapshot struct {
 	// no token verifies with them any more, but the audit trail's old
 	// signatures still must (VerifyArchived).
 	archive map[string]publicKey
+	// private holds the kids of the keys whose stored seal still holds
+	// the private half (not archived yet), so that ArchiveExpired can
+	// tell from memory whether the store has anything to archive.
+	private map[string]bool
 	jwks    []byte
 	// keys are the stored keys the snapshot was built from, and until
 	// the earliest expiry among the published ones (zero: none planned):
@@ -102,10 +112,14 @@ var Algs = []string{RS256, EdDSA}
 // in one of its transactions, so that replicas starting together agree
 // on them), or a transaction of one.
 func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (*Manager, error) {
-	m := &Manager{st: st, sealer: sealer, now: time.Now, grace: 24 * time.Hour, ahead: DefaultPublishBeforeSigning}
+	m := &Manager{st: st, sealer: sealer, now: time.Now, grace: 24 * time.Hour, ahead: DefaultPublishBeforeSigning,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if opts != nil {
 		if opts.Now != nil {
 			m.now = opts.Now
+		}
+		if opts.Logger != nil {
+			m.log = opts.Logger
 		}
 		if opts.PublishAfterRetire > 0 {
 			m.grace = opts.PublishAfterRetire
@@ -121,7 +135,8 @@ func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (
 }
 
 // Load rereads the keys from the store (another replica may have rotated
-// them) and creates any missing active key.
+// them), creates any missing active key and archives the expired ones
+// (see ArchiveExpired).
 func (m *Manager) Load(ctx context.Context) error {
 	return m.load(ctx, m.st)
 }
@@ -143,8 +158,124 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 	if err != nil {
 		return err
 	}
+	// A key that left the JWKS keeps only its public half from then on,
+	// whoever loads first: waiting for the next rotation would leave a
+	// private key that no longer vouches for anything in every copy of
+	// the store (a backup) for months.
+	if len(snap.unarchived(m.now())) > 0 {
+		if _, all, err = m.archiveExpired(ctx, t); err != nil {
+			return err
+		}
+		if snap, err = m.build(all); err != nil {
+			return err
+		}
+	}
 	m.snap.Store(snap)
 	return nil
+}
+
+// ArchiveExpired drops the private half of every key whose publication
+// has ended (the public half stays, sealed, for VerifyArchived) and
+// reports how many it dropped. Load does it too, but a server loads the
+// keys only when the tenant changes, which the passing of time does not:
+// a server calls ArchiveExpired periodically so that an idle tenant's
+// retired keys lose their private half as they leave the JWKS, not when
+// something else happens to change. It is cheap when there is nothing to
+// archive: the manager's keys tell (they are at most as old as the last
+// change a Load picked up), and the store is neither read nor written.
+// When there is, it is done as in Load, and the keys are reloaded.
+func (m *Manager) ArchiveExpired(ctx context.Context) (int, error) {
+	if len(m.snap.Load().unarchived(m.now())) == 0 {
+		return 0, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dropped, all, err := m.archiveExpired(ctx, m.st)
+	if err != nil {
+		return 0, err
+	}
+	snap, err := m.build(all)
+	if err != nil {
+		return len(dropped), err
+	}
+	m.snap.Store(snap)
+	return len(dropped), nil
+}
+
+// archiveExpired archives, in t, every key expired by the manager's clock
+// whose private half is still stored, and returns their kids and every
+// key, read again. Several replicas may find the same keys to archive at
+// once: as createMissing, it reads and writes in one transaction holding
+// the tenant's lock, so the first archives and the others, reading after
+// it, find nothing left to do, and write nothing (a write would move the
+// tenant's revision, and make every replica reload once more). In a
+// transaction t of the caller's, the archiving stands or falls with it:
+// it is logged only when made here, in a transaction of its own.
+func (m *Manager) archiveExpired(ctx context.Context, t store.Tenant) (dropped []string, all []store.SigningKey, err error) {
+	now := m.now()
+	run := func(tx store.Tenant) error {
+		dropped = dropped[:0]
+		if err := tx.Lock(ctx); err != nil {
+			return err
+		}
+		keys := tx.Keys()
+		cur, err := keys.List(ctx)
+		if err != nil {
+			return fmt.Errorf("load signing keys: %w", err)
+		}
+		for _, k := range cur {
+			if !expired(k, now) {
+				continue
+			}
+			if _, private, ok := m.archived(k); !ok || !private {
+				continue
+			}
+			switch err := m.archive(ctx, keys, k); {
+			case err == nil:
+				dropped = append(dropped, k.ID)
+			case !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("archive key %s: %w", k.ID, err)
+			}
+		}
+		if all, err = keys.List(ctx); err != nil {
+			return fmt.Errorf("load signing keys: %w", err)
+		}
+		return nil
+	}
+	s, own := t.(store.Store)
+	if own {
+		err = s.InTx(ctx, run)
+	} else {
+		err = run(t) // t is a transaction already
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if own {
+		for _, kid := range dropped {
+			// The kid only: the package never logs key material.
+			m.log.Info("signing key archived: its publication ended, its private half is dropped", "kid", kid)
+		}
+	}
+	return dropped, all, nil
+}
+
+// unarchived returns the kids of the snapshot's keys expired at now whose
+// private half is still stored.
+func (s *snapshot) unarchived(now time.Time) []string {
+	var out []string
+	for _, k := range s.keys {
+		if s.private[k.ID] && expired(k, now) {
+			out = append(out, k.ID)
+		}
+	}
+	return out
+}
+
+// expired reports whether k's publication has ended at now: from its
+// expiry on, at that instant already (see build).
+func expired(k store.SigningKey, now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
 // current returns the snapshot to sign and verify with at the manager's
@@ -311,7 +442,8 @@ func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
 // or after the pre-publication period. A key pending from an earlier
 // rotation is retired like the current one: it signs from its own
 // activation to the new keys'. With now, every key still published also
-// expires and is archived at once (see RotateNow).
+// expires and is archived at once (see RotateNow). Keys whose publication
+// ended earlier are archived by the load rotate ends with, as by any load.
 func (m *Manager) rotate(ctx context.Context, st store.Tenant, now bool) error {
 	keys := st.Keys()
 	t := m.now().UTC()
@@ -343,8 +475,6 @@ func (m *Manager) rotate(ctx context.Context, st store.Tenant, now bool) error {
 				old.RetiredAt, old.ExpiresAt = at, at.Add(m.grace)
 				return old, nil
 			})
-		case !k.ExpiresAt.IsZero() && t.After(k.ExpiresAt):
-			err = m.archive(ctx, keys, k)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.mu.Unlock()
@@ -448,15 +578,17 @@ func (m *Manager) generate(alg string) (store.SigningKey, error) {
 
 func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 	now := m.now()
-	s := &snapshot{signers: map[string][]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{}, keys: all}
+	s := &snapshot{signers: map[string][]signer{}, public: map[string]publicKey{}, archive: map[string]publicKey{},
+		private: map[string]bool{}, keys: all}
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	var jwks []map[string]any
 	for _, k := range all {
 		// A key leaves the JWKS when it expires: at that instant already,
 		// so that one RotateNow expired (at its own now) is gone at once.
-		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
-			if p, ok := m.archived(k); ok {
+		if expired(k, now) {
+			if p, private, ok := m.archived(k); ok {
 				s.archive[k.ID] = p
+				s.private[k.ID] = private
 			}
 			continue
 		}
@@ -473,7 +605,7 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 			// this one's (the publication ended by its clock): only the
 			// public half is left. Published until it expires by this
 			// clock, as the other keys; it signs nothing.
-			if pub, ok := m.archived(k); ok {
+			if pub, _, ok := m.archived(k); ok {
 				s.public[k.ID] = pub
 				jwks = append(jwks, pub.jwk)
 				continue
@@ -489,6 +621,7 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 			return nil, err
 		}
 		s.public[k.ID] = publicKey{kid: k.ID, alg: k.Alg, key: priv.Public(), jwk: jwk}
+		s.private[k.ID] = true
 		jwks = append(jwks, jwk)
 		if k.RetiredAt.IsZero() || now.Before(k.RetiredAt) {
 			s.signers[k.Alg] = append(s.signers[k.Alg], signer{kid: k.ID, alg: k.Alg, priv: priv,
@@ -523,9 +656,12 @@ func activated(k store.SigningKey) time.Time {
 // stored, is there to be read, and anyone who can write the store could
 // write one of their own). A key already archived stays as it is.
 func (m *Manager) archive(ctx context.Context, keys store.Collection[store.SigningKey], k store.SigningKey) error {
-	pub, ok := m.archived(k)
+	pub, private, ok := m.archived(k)
 	if !ok {
 		return nil // not this tenant's: never trusted, nothing to keep
+	}
+	if !private {
+		return nil // archived already: nothing to drop, nothing to write
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub.key)
 	if err != nil {
@@ -540,12 +676,13 @@ func (m *Manager) archive(ctx context.Context, keys store.Collection[store.Signi
 
 // archived returns the public half of an expired key, from what is sealed
 // in its Private field: the private key (not archived yet) or the public
-// key archive put there. A key whose seal does not open under the master
-// key is no key of this tenant's.
-func (m *Manager) archived(k store.SigningKey) (publicKey, bool) {
+// key archive put there; private reports which (the former: archive has
+// not run on it). A key whose seal does not open under the master key is
+// no key of this tenant's (ok is false).
+func (m *Manager) archived(k store.SigningKey) (_ publicKey, private, ok bool) {
 	der, err := m.sealer.Open(k.ID, k.Private)
 	if err != nil {
-		return publicKey{}, false
+		return publicKey{}, false, false
 	}
 	var pub crypto.PublicKey
 	if p, err := x509.ParsePKIXPublicKey(der); err == nil {
@@ -553,17 +690,17 @@ func (m *Manager) archived(k store.SigningKey) (publicKey, bool) {
 	} else if p, err := x509.ParsePKCS8PrivateKey(der); err == nil {
 		signer, ok := p.(crypto.Signer)
 		if !ok {
-			return publicKey{}, false
+			return publicKey{}, false, false
 		}
-		pub = signer.Public()
+		pub, private = signer.Public(), true
 	} else {
-		return publicKey{}, false
+		return publicKey{}, false, false
 	}
 	jwk, err := jwkOf(k.ID, k.Alg, pub)
 	if err != nil {
-		return publicKey{}, false
+		return publicKey{}, false, false
 	}
-	return publicKey{kid: k.ID, alg: k.Alg, key: pub, jwk: jwk}, true
+	return publicKey{kid: k.ID, alg: k.Alg, key: pub, jwk: jwk}, private, true
 }
 
 // JWKS returns the published keys as a JSON Web Key Set document.

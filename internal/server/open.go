@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,13 @@ func OpenStore(ctx context.Context, o StoreOptions) (*sqldb.DB, error) {
 
 // OpenKeys loads (creating on first start) the signing keys of st.
 func OpenKeys(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager, error) {
+	return openKeys(ctx, st, o, nil)
+}
+
+// openKeys is OpenKeys telling log (nil: no one) when a key's private
+// half is dropped: the server's keys, whose archiving an operator may
+// want to follow.
+func openKeys(ctx context.Context, st *sqldb.DB, o StoreOptions, log *slog.Logger) (*keys.Manager, error) {
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir
 	}
@@ -77,5 +85,5 @@ func OpenKeys(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager,
 	if err != nil {
 		return nil, err
 	}
-	return keys.Open(ctx, st, sealer, nil)
+	return keys.Open(ctx, st, sealer, &keys.Options{Logger: log})
 }

@@ -123,7 +123,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks, err := OpenKeys(ctx, st, o.Store)
+	ks, err := openKeys(ctx, st, o.Store, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -165,8 +165,9 @@ func (s *Server) metricsHandler() http.Handler {
 }
 
 // background runs the server's periodic work every interval until ctx
-// ends: it reloads keys another replica rotated, applies the retention
-// 'apply' set, and forgets expired single-use markers.
+// ends: it reloads keys another replica rotated, drops the private half of
+// those whose publication ended, applies the retention 'apply' set, and
+// forgets expired single-use markers.
 func (s *Server) background(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -180,38 +181,54 @@ func (s *Server) background(ctx context.Context, interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		r, err := s.Store.Revision(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("read the tenant's revision", "err", err)
+		rev = s.tick(ctx, rev)
+	}
+}
+
+// tick is one round of background: rev is the tenant's revision last
+// loaded (-1: none), and it returns the one loaded now.
+func (s *Server) tick(ctx context.Context, rev int64) int64 {
+	r, err := s.Store.Revision(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("read the tenant's revision", "err", err)
+	}
+	if err == nil && r != rev {
+		// What failed to load is tried again at the next tick, not at
+		// the next change: a replica that missed a rotation's new keys
+		// would sign with retired ones past the switch.
+		ok := true
+		if err := s.Keys.Load(ctx); err != nil {
+			s.log.Error("reload signing keys", "err", err)
+			ok = false
 		}
-		if err == nil && r != rev {
-			// What failed to load is tried again at the next tick, not at
-			// the next change: a replica that missed a rotation's new keys
-			// would sign with retired ones past the switch.
-			ok := true
-			if err := s.Keys.Load(ctx); err != nil {
-				s.log.Error("reload signing keys", "err", err)
-				ok = false
-			}
-			if d, err := s.retention(ctx); err != nil {
-				s.log.Error("read audit retention", "err", err)
-				ok = false
-			} else if s.Audit != nil {
-				s.Audit.SetRetention(d)
-			}
-			if ok {
-				rev = r
-			}
+		if d, err := s.retention(ctx); err != nil {
+			s.log.Error("read audit retention", "err", err)
+			ok = false
+		} else if s.Audit != nil {
+			s.Audit.SetRetention(d)
 		}
-		if _, err := s.Store.PurgeConsumed(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Error("purge single-use markers", "err", err)
-		}
-		if s.Identity != nil {
-			if err := s.Identity.Purge(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("purge expired identity records", "err", err)
-			}
+		if ok {
+			rev = r
 		}
 	}
+	// A retired key leaves the JWKS when its publication ends, which
+	// changes nothing in the store: the reload above does not happen for
+	// it on an idle tenant, and its private half would stay stored until
+	// the next change. Without expired keys to archive this neither reads
+	// nor writes the store; when it writes, the revision moves and the
+	// next tick reloads, harmlessly.
+	if _, err := s.Keys.ArchiveExpired(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("archive expired signing keys", "err", err)
+	}
+	if _, err := s.Store.PurgeConsumed(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		s.log.Error("purge single-use markers", "err", err)
+	}
+	if s.Identity != nil {
+		if err := s.Identity.Purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("purge expired identity records", "err", err)
+		}
+	}
+	return rev
 }
 
 // Close releases what New opened.
