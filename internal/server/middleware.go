@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -138,7 +140,11 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		if aborted := serveRecovering(log, sw, r, next); aborted != nil {
+			// Logged and counted first; then net/http cuts the
+			// connection, quietly (http.ErrAbortHandler).
+			defer panic(aborted)
+		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
@@ -165,4 +171,36 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "route", route,
 			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 	})
+}
+
+// serveRecovering serves r with next and turns a panic into a logged error
+// with its request ID and stack, and a 500 when nothing was answered yet
+// (net/http would log it without the request's ID and cut the connection,
+// leaving the client with no answer and the metrics with no count). It
+// returns http.ErrAbortHandler for the caller to panic with once it has
+// logged and counted the request: when a handler panics with it on purpose,
+// and when a panic came after the answer had begun (the connection must be
+// cut, or the client would take a truncated answer for a whole one).
+func serveRecovering(log *slog.Logger, sw *statusWriter, r *http.Request, next http.Handler) (aborted any) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			aborted = v
+			return
+		}
+		// The path, never the query string (it can carry codes and tokens).
+		log.ErrorContext(r.Context(), "panic serving a request", "method", r.Method, "path", r.URL.Path,
+			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if sw.status == 0 {
+			http.Error(sw, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		sw.status = http.StatusInternalServerError // counted as what it was
+		aborted = http.ErrAbortHandler
+	}()
+	next.ServeHTTP(sw, r)
+	return nil
 }

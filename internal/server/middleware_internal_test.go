@@ -77,3 +77,50 @@ func TestBodyDeadlineLiftedOnceBodyIsIn(t *testing.T) {
 		t.Errorf("%d %q", resp.StatusCode, b)
 	}
 }
+
+// A handler that panics before answering gets the client a 500, the log
+// an error with the request's ID (through the logger's context handler)
+// and the path, never the query, and the metrics a 500. One that panics
+// after the answer began has its connection cut (http.ErrAbortHandler),
+// so the client cannot take a truncated answer for a whole one; a
+// handler's own http.ErrAbortHandler is passed on as it is.
+func TestObservePanics(t *testing.T) {
+	var buf bytes.Buffer
+	log := WithRequestIDs(slog.New(slog.NewTextHandler(&buf, nil)))
+	m := newHTTPMetrics(prometheus.NewRegistry())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /early", func(http.ResponseWriter, *http.Request) { panic("nil map") })
+	mux.HandleFunc("GET /late", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("half an answer"))
+		panic("nil map")
+	})
+	mux.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	h := withRequestID(observe(log, m, mux))
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/early?code=secret-code", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("early panic answered %d", rec.Code)
+	}
+	got := buf.String()
+	if !strings.Contains(got, "panic serving a request") || !strings.Contains(got, "request_id=") || !strings.Contains(got, "path=/early") ||
+		strings.Contains(got, "secret-code") {
+		t.Errorf("log: %s", got)
+	}
+	for _, path := range []string{"/late", "/abort"} {
+		func() {
+			defer func() {
+				if v := recover(); v != http.ErrAbortHandler {
+					t.Errorf("%s: panicked with %v, want http.ErrAbortHandler", path, v)
+				}
+			}()
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+		}()
+	}
+	if n := testutil.ToFloat64(m.requests.WithLabelValues("GET /early", "500")); n != 1 {
+		t.Errorf("early: 500 counted %v times", n)
+	}
+	if n := testutil.ToFloat64(m.requests.WithLabelValues("GET /late", "500")); n != 1 {
+		t.Errorf("late: 500 counted %v times", n)
+	}
+}
