@@ -215,13 +215,9 @@ func (m *Manager) archiveExpired(ctx context.Context, t store.Tenant) (dropped [
 	now := m.now()
 	run := func(tx store.Tenant) error {
 		dropped = dropped[:0]
-		if err := tx.Lock(ctx); err != nil {
-			return err
-		}
-		keys := tx.Keys()
-		cur, err := keys.List(ctx)
+		keys, cur, err := lockedKeys(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("load signing keys: %w", err)
+			return err
 		}
 		for _, k := range cur {
 			if !expired(k, now) {
@@ -362,13 +358,9 @@ func (m *Manager) createMissing(ctx context.Context, t store.Tenant, algs []stri
 	}
 	var all []store.SigningKey
 	decide := func(tx store.Tenant) error {
-		if err := tx.Lock(ctx); err != nil {
-			return err
-		}
-		keys := tx.Keys()
-		cur, err := keys.List(ctx)
+		keys, cur, err := lockedKeys(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("load signing keys: %w", err)
+			return err
 		}
 		still := missing(cur)
 		for _, k := range fresh {
@@ -807,4 +799,19 @@ func sameTyp(got, want string) bool {
 		return string(b)
 	}
 	return norm(got) == norm(want)
+}
+
+// lockedKeys takes the tenant's lock in tx and reads the signing keys under
+// it: what a writer of keys decides on, with no other replica's write
+// between its read and its own.
+func lockedKeys(ctx context.Context, tx store.Tenant) (store.Collection[store.SigningKey], []store.SigningKey, error) {
+	if err := tx.Lock(ctx); err != nil {
+		return nil, nil, err
+	}
+	keys := tx.Keys()
+	cur, err := keys.List(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	return keys, cur, nil
 }
