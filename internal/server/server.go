@@ -302,7 +302,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		defer msrv.Close()
 		s.log.Info("metrics serving", "addr", mln.Addr().String())
 	} else {
-		s.log.Info("metrics off: --metrics-addr serves them at an operators' address")
+		s.log.Info("metrics at /metrics for the admins only: --metrics-addr serves them without a token at an operators' address")
 	}
 	if s.Gateway != nil {
 		// Shutdown waits for the requests in flight: the MCP streams that
