@@ -108,10 +108,15 @@ func (g *Gateway) upstreamsOf(visible []*entry) []*upConn {
 	return out
 }
 
-// listed gathers what seq yields, up to its first error and at most
-// maxListed items (the rest left out, with a warning).
+// listed gathers what seq yields, up to its first error, at most
+// maxListed items and maxToolListed bytes of them (the rest left out, with
+// a warning), each item at most maxToolDefBytes (a larger one left out):
+// the bounds of a tool listing, so that an upstream's prompts and
+// resources can no more fill the gateway's memory, nor every caller's
+// list, than its tools can.
 func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
 	var out []T
+	size, tooLarge := 0, 0
 	for x, err := range seq {
 		if err != nil {
 			break
@@ -120,7 +125,21 @@ func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
 			log.Warn("gateway: the upstream lists more "+what+" than the gateway takes; the rest are left out", "taken", maxListed)
 			break
 		}
+		b, err := json.Marshal(x)
+		if err != nil || len(b) > maxToolDefBytes {
+			tooLarge++
+			continue
+		}
+		if size += len(b); size > maxToolListed {
+			log.Warn("gateway: the upstream's "+what+" are larger than the gateway takes; the rest are left out",
+				"taken", len(out), "max_bytes", maxToolListed)
+			break
+		}
 		out = append(out, x)
+	}
+	if tooLarge > 0 {
+		log.Warn("gateway: the upstream lists "+what+" larger than the gateway takes; they are left out",
+			"left_out", tooLarge, "max_bytes_each", maxToolDefBytes)
 	}
 	return out
 }

@@ -561,13 +561,14 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 
 // Bounds of one listing of an upstream's tools, prompts, resources or
 // resource templates: an upstream that pages without end, or lists without
-// end, can neither hold the gateway nor fill its memory. A tool listing is
-// also bounded in bytes, and each definition in size.
+// end, can neither hold the gateway nor fill its memory. Each listing is
+// also bounded in bytes, and each definition (a tool, a prompt, a
+// resource) in size.
 var (
 	maxListed       = 10_000
 	listTimeout     = 30 * time.Second
-	maxToolListed   = 32 << 20  // bytes of all tool definitions of one upstream
-	maxToolDefBytes = 256 << 10 // bytes of one tool definition
+	maxToolListed   = 32 << 20  // bytes of all tool definitions of one upstream (or prompts, or resources)
+	maxToolDefBytes = 256 << 10 // bytes of one tool definition (or prompt, or resource)
 )
 
 // errTooManyListed: a listing passed maxListed.
