@@ -145,32 +145,69 @@ func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
 }
 
 // promptsOf is what prompts/list shows a caller who may use ups: their
-// prompts, a name served by more than one by the first of them.
+// prompts, but for a name that more than one of them serves (uniqueOf).
 func promptsOf(ups []*upConn) []*mcp.Prompt {
-	return firstOf(ups, func(f features) []*mcp.Prompt { return f.prompts }, func(p *mcp.Prompt) string { return p.Name })
+	return uniqueOf(ups, func(f features) []*mcp.Prompt { return f.prompts }, func(p *mcp.Prompt) string { return p.Name })
 }
 
 // resourcesOf is what resources/list shows a caller who may use ups: their
-// resources, a URI served by more than one by the first of them.
+// resources, but for a URI that more than one of them serves.
 func resourcesOf(ups []*upConn) []*mcp.Resource {
-	return firstOf(ups, func(f features) []*mcp.Resource { return f.resources }, func(r *mcp.Resource) string { return r.URI })
+	return uniqueOf(ups, func(f features) []*mcp.Resource { return f.resources }, func(r *mcp.Resource) string { return r.URI })
 }
 
-// firstOf gathers the items of ups in order, leaving out an item whose key
-// an earlier one already has. Never nil: an empty list is listed as [].
-func firstOf[T any](ups []*upConn, items func(features) []T, key func(T) string) []T {
+// uniqueOf gathers the items of ups in order, leaving out every item whose
+// key another upstream serves too. Such a key is ambiguous: whichever
+// upstream got it, the caller's arguments or reads meant for one could go
+// to the other, so an upstream that copies another's prompt names or
+// resource URIs gets nothing but their withdrawal (as tools of the same
+// name are refused). Never nil: an empty list is listed as [].
+func uniqueOf[T any](ups []*upConn, items func(features) []T, key func(T) string) []T {
+	by := map[string]*upConn{}
+	shared := map[string]bool{}
+	for _, c := range ups {
+		_, f := c.snapshot()
+		for _, x := range items(f) {
+			k := key(x)
+			if o, ok := by[k]; ok && o != c {
+				shared[k] = true
+			}
+			by[k] = c
+		}
+	}
 	out := []T{}
 	seen := map[string]bool{}
 	for _, c := range ups {
 		_, f := c.snapshot()
 		for _, x := range items(f) {
-			if k := key(x); !seen[k] {
+			if k := key(x); !shared[k] && !seen[k] {
 				seen[k] = true
 				out = append(out, x)
 			}
 		}
 	}
 	return out
+}
+
+// servedBy returns the one connected upstream of ups whose features has
+// says serve what is asked for, or nil when none or more than one does
+// (ambiguous: uniqueOf).
+func servedBy(ups []*upConn, has func(features) bool) (*upConn, *mcp.ClientSession) {
+	var (
+		one *upConn
+		ocs *mcp.ClientSession
+	)
+	for _, c := range ups {
+		cs, f := c.snapshot()
+		if cs == nil || !has(f) {
+			continue
+		}
+		if one != nil {
+			return nil, nil
+		}
+		one, ocs = c, cs
+	}
+	return one, ocs
 }
 
 // templatesOf is what resources/templates/list shows a caller who may use
@@ -236,20 +273,19 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if err := a.slot(ctx, &held); err != nil {
 			return nil, true, err
 		}
-		for _, c := range ups {
-			cs, f := c.snapshot()
-			if cs != nil && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name }) {
-				on, cs, release, err := g.featureConn(ctx, a, c, cs)
-				if err != nil {
-					return nil, true, err
-				}
-				held.add(release)
-				p := upstreamParams(r.Params)
-				res, err := flyFeature(ctx, a, c, on, held.take(), method, r.Params.Name, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
-				return res, true, err
+		if c, cs := servedBy(ups, func(f features) bool {
+			return slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name })
+		}); c != nil {
+			on, cs, release, err := g.featureConn(ctx, a, c, cs)
+			if err != nil {
+				return nil, true, err
 			}
+			held.add(release)
+			p := upstreamParams(r.Params)
+			res, err := flyFeature(ctx, a, c, on, held.take(), method, r.Params.Name, func(ctx context.Context) (*mcp.GetPromptResult, error) { return cs.GetPrompt(ctx, p) })
+			return res, true, err
 		}
-		return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the prompt", errNotFound)
+		return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the prompt, or more than one does", errNotFound)
 	case *mcp.ListResourcesRequest:
 		out := &mcp.ListResourcesResult{Resources: resourcesOf(ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Resources))
@@ -269,7 +305,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		}
 		c, cs := owner(ups, r.Params.URI)
 		if c == nil {
-			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
+			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource, or more than one does", errNotFound)
 		}
 		on, cs, release, err := g.featureConn(ctx, a, c, cs)
 		if err != nil {
@@ -303,13 +339,11 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if err := a.slot(ctx, &held); err != nil {
 			return nil, true, err
 		}
-		for _, c := range ups {
-			cs, f := c.snapshot()
-			if cs == nil || ref == nil {
-				continue
-			}
-			if ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
-				ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI }) {
+		if ref != nil {
+			if c, cs := servedBy(ups, func(f features) bool {
+				return ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
+					ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI })
+			}); c != nil {
 				on, cs, release, err := g.featureConn(ctx, a, c, cs)
 				if err != nil {
 					return nil, true, err
@@ -321,7 +355,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 			}
 		}
 		// Nothing to complete from: no values, as before, and a deny.
-		if err := a.deny(ctx, "no upstream whose tools the caller may call serves the completion's reference", nil); err != nil {
+		if err := a.deny(ctx, "no upstream whose tools the caller may call serves the completion's reference, or more than one does", nil); err != nil {
 			return nil, true, err
 		}
 		return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, true, nil
@@ -552,22 +586,23 @@ func localRPCError(e *jsonrpc.Error) bool {
 // JSON-RPC error.
 var errUpstreamFailed = errors.New("the upstream could not serve the request; try again later")
 
-// owner finds the upstream serving uri, and its session: one that lists
-// it, else the first whose URI templates could produce it.
+// owner finds the upstream serving uri, and its session: the one that
+// lists it, else the one whose URI templates could produce it; none when
+// more than one does (servedBy).
 func owner(ups []*upConn, uri string) (*upConn, *mcp.ClientSession) {
+	listed := func(f features) bool {
+		return slices.ContainsFunc(f.resources, func(r *mcp.Resource) bool { return r.URI == uri })
+	}
+	// A URI listed by more than one upstream is served by none, and a
+	// template of another does not then take it either.
 	for _, c := range ups {
-		cs, f := c.snapshot()
-		if cs != nil && slices.ContainsFunc(f.resources, func(r *mcp.Resource) bool { return r.URI == uri }) {
-			return c, cs
+		if cs, f := c.snapshot(); cs != nil && listed(f) {
+			return servedBy(ups, listed)
 		}
 	}
-	for _, c := range ups {
-		cs, f := c.snapshot()
-		if cs != nil && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return templateMatches(t.URITemplate, uri) }) {
-			return c, cs
-		}
-	}
-	return nil, nil
+	return servedBy(ups, func(f features) bool {
+		return slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return templateMatches(t.URITemplate, uri) })
+	})
 }
 
 // templateMatches reports whether uri could come from the RFC 6570
