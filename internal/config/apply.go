@@ -130,6 +130,10 @@ type applier struct {
 	sec   Secrets
 	prune bool
 	plan  Plan
+	// secrets remembers what secret decided for a record and the hash it
+	// found stored, so that sync's second merge (against the locked row)
+	// neither hashes nor verifies again.
+	secrets map[[2]string]string
 }
 
 func (a *applier) note(op, kind, name string, fields ...string) {
@@ -271,7 +275,7 @@ func sync[T any](a *applier, kind string, c store.Collection[T], want []T, key f
 			}
 			continue
 		}
-		v, changed, err := merge(old, w)
+		_, changed, err := merge(old, w)
 		if err != nil {
 			return err
 		}
@@ -279,7 +283,14 @@ func sync[T any](a *applier, kind string, c store.Collection[T], want []T, key f
 			continue
 		}
 		a.note("~", kind, k, changed...)
-		if err := c.Update(a.ctx, k, func(T) (T, error) { return v, nil }); err != nil {
+		// Merged again with the row as Update locked it: what others own
+		// (the gateway's pin and approval of an upstream tool) is taken as
+		// it is now, not as it was read above: an approval committed on
+		// another replica meanwhile is kept, not written back over.
+		if err := c.Update(a.ctx, k, func(cur T) (T, error) {
+			v, _, err := merge(cur, w)
+			return v, err
+		}); err != nil {
 			return err
 		}
 	}
@@ -574,6 +585,20 @@ func (a *applier) tools(f *File) error {
 // secret keeps the stored hash when it already matches (so a second apply
 // changes nothing) and is hashed otherwise; neither keeps what is stored.
 func (a *applier) secret(stored, givenHash, clearText, who string) (string, error) {
+	if h, ok := a.secrets[[2]string{who, stored}]; ok && givenHash == "" && clearText != "" {
+		return h, nil
+	}
+	h, err := a.decideSecret(stored, givenHash, clearText, who)
+	if err == nil && givenHash == "" && clearText != "" {
+		if a.secrets == nil {
+			a.secrets = map[[2]string]string{}
+		}
+		a.secrets[[2]string{who, stored}] = h
+	}
+	return h, err
+}
+
+func (a *applier) decideSecret(stored, givenHash, clearText, who string) (string, error) {
 	switch {
 	case givenHash != "":
 		return givenHash, nil
