@@ -74,11 +74,11 @@ type Gateway struct {
 	tokens      tokenCache
 	builtins    *tools.Builtins
 	httpTools   *tools.HTTP
-	// updMu makes resources/updated notices pass one at a time; updatedBy
-	// names the upstream of the one passing (resourceUpdated).
-	updMu     sync.Mutex
-	updatedBy string
-	ups       *upstreams
+	// updMu makes resources/updated notices pass one at a time; updating
+	// is the round of the one passing (resourceUpdated).
+	updMu    sync.Mutex
+	updating *updateRound
+	ups      *upstreams
 
 	reloadMu  sync.Mutex // serialises rebuilds
 	refreshMu sync.Mutex // one on-demand reload at a time (unknown clients)

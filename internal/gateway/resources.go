@@ -665,17 +665,18 @@ const notificationResourceUpdated = "notifications/resources/updated"
 //
 // Nor does it go to a session with no standalone stream open (a client
 // that opened none, or whose stream ended): nothing could carry it there,
-// and the SDK would warn of every such undelivered notification.
+// and the SDK would warn of every such undelivered notification. That is
+// looked at first, as it costs no question to the store.
 func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if method != notificationResourceUpdated {
 			return next(ctx, method, req)
 		}
-		if !g.mayHearOf(ctx, req) {
-			return nil, nil
-		}
 		if ss, _ := req.GetSession().(*mcp.ServerSession); ss != nil && ss.ID() != "" && !g.listening(ss.ID()) {
 			g.logger().Debug("gateway: resources/updated not sent: the session has no stream open", "session", ss.ID())
+			return nil, nil
+		}
+		if !g.mayHearOf(ctx, req) {
 			return nil, nil
 		}
 		return next(ctx, method, req)
@@ -683,12 +684,16 @@ func (g *Gateway) guardResourceUpdated(next mcp.MethodHandler) mcp.MethodHandler
 }
 
 // mayHearOf reports whether the session of req, a
-// notifications/resources/updated, may be told of its resource.
+// notifications/resources/updated, may be told of its resource. The
+// upstream that sent the notice serves the resource (resourceUpdated saw
+// to it); what is left to check is the session's, once a round (see
+// updateRound).
 func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	ss, _ := req.GetSession().(*mcp.ServerSession)
 	p, _ := req.GetParams().(*mcp.ResourceUpdatedNotificationParams)
 	cat := g.catalogue()
-	if ss == nil || p == nil || cat == nil {
+	r := g.updating // set by resourceUpdated, whose send this is
+	if ss == nil || p == nil || cat == nil || r == nil {
 		return false
 	}
 	g.viewsMu.Lock()
@@ -703,6 +708,17 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	if cl == nil {
 		return false
 	}
+	if may, ok := r.found(cat, ss, tok); ok {
+		return may
+	}
+	may := g.mayHearFrom(ctx, cat, cl, tok, r.from)
+	r.heard[ss] = heard{token: tok, may: may}
+	return may
+}
+
+// mayHearFrom reports whether the caller of claims cl, with token tok, may
+// hear of the resources of upstream from.
+func (g *Gateway) mayHearFrom(ctx context.Context, cat *catalogue, cl *accesstoken.Claims, tok, from string) bool {
 	// A token expired, revoked or signed by a key withdrawn since the
 	// session last used it hears no more (and one whose status the store
 	// cannot tell, nothing either).
@@ -713,29 +729,37 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	if err != nil {
 		return false
 	}
-	// The upstream that sent the notice must be one the caller may use,
-	// and serve the resource: another's notice for the same URI (one the
-	// caller reached through another upstream's template, say) tells of
-	// activity on an upstream the caller cannot see.
-	from := g.updatedBy // set by resourceUpdated, whose send this is
-	return slices.ContainsFunc(g.permitted(cat, who), func(c *upConn) bool {
-		if c.cfg.Name != from {
-			return false
-		}
-		serving, _ := owner([]*upConn{c}, p.URI)
-		return serving != nil
-	})
+	// The upstream that sent the notice must be one the caller may use:
+	// another's notice for the same URI (one the caller reached through
+	// another upstream's template, say) tells of activity on an upstream
+	// the caller cannot see.
+	return slices.ContainsFunc(g.permitted(cat, who), func(c *upConn) bool { return c.cfg.Name == from })
 }
 
-// resourceUpdated passes an upstream's notifications/resources/updated on
-// to the sessions subscribed to its URI, through guardResourceUpdated,
-// which must know which upstream sent it (the SDK's broadcast carries no
-// context of ours): one at a time, the upstream's name in updatedBy
-// meanwhile.
-func (g *Gateway) resourceUpdated(ctx context.Context, from string, p *mcp.ResourceUpdatedNotificationParams) {
+// resourceUpdated passes on to the sessions subscribed to uri that
+// upstream r.from said it changed (pendingUpdates.deliver), through
+// guardResourceUpdated, which must know which upstream sent it (the SDK's
+// broadcast carries no context of ours): one at a time, the round in
+// updating meanwhile. An upstream's URIs go one by one, so another's wait
+// for one of them at most, not for its whole backlog (a mutex waited for
+// over a millisecond goes to its longest waiter).
+//
+// Only the URI is passed on: the notices of it were coalesced, and the
+// _meta of any one of them, the upstream's, is not the gateway's to relay
+// nor to keep.
+func (g *Gateway) resourceUpdated(ctx context.Context, r *updateRound, uri string) {
+	// Nobody hears of a resource the upstream does not serve (now): the
+	// same for every subscriber, so checked once.
+	c := g.ups.conn(r.from)
+	if c == nil {
+		return
+	}
+	if serving, _ := owner([]*upConn{c}, uri); serving == nil {
+		return
+	}
 	g.updMu.Lock()
 	defer g.updMu.Unlock()
-	g.updatedBy = from
-	defer func() { g.updatedBy = "" }()
-	g.server.ResourceUpdated(ctx, p)
+	g.updating = r
+	defer func() { g.updating = nil }()
+	g.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: uri})
 }

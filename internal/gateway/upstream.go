@@ -375,6 +375,10 @@ func (u *upstreams) supervise(ctx context.Context, c *upConn) {
 // serve connects once, imports the tools and waits until the session ends.
 func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	log := u.g.logger().With("upstream", c.cfg.Name)
+	// The resources/updated notices of this connection not passed on yet,
+	// dropped when it ends.
+	updates := newPendingUpdates(ctx, u.g, c.cfg.Name, log)
+	defer updates.stop()
 	// The gateway's own session also hears of changes to the upstream's
 	// lists and resources.
 	opts := &mcp.ClientOptions{
@@ -395,8 +399,12 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
 			c.featuresRelist.request(nil, func() { u.refreshFeatures(ctx, c) })
 		},
-		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			u.g.resourceUpdated(ctx, c.cfg.Name, req.Params)
+		// Noted, coalesced, and passed on apart: the handler must not
+		// wait (see pendingUpdates).
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			if req.Params != nil {
+				updates.note(req.Params.URI)
+			}
 		},
 	}
 	cs, bars, err := u.connect(ctx, c, opts, log, 30*time.Second)
