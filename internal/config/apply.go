@@ -114,6 +114,13 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 	if ps := f.emptySecrets(); len(ps) > 0 {
 		return nil, ps
 	}
+	// The tenant's lock before any row: a replica importing an upstream's
+	// tools (the gateway's importTools) holds the lock and waits for the
+	// rows of the tools it pins, and an apply holding one of them while
+	// it waits for the lock (which its writes take) would be a deadlock.
+	if err := tx.Lock(ctx); err != nil {
+		return nil, err
+	}
 	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
 	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.settings}
 	for _, step := range steps {

@@ -119,6 +119,13 @@ func Approve(ctx context.Context, st store.Tenant, rec audit.Recorder, tool, has
 		return approved, nil
 	}
 	err = inTx(ctx, st, func(tx store.Tenant) error {
+		// The tenant's lock before the tool's row, as importTools takes
+		// them: a replica importing the tool holds the lock and waits for
+		// the row, and an approval holding the row while it waits for the
+		// lock (which its write takes) would be a deadlock.
+		if err := tx.Lock(ctx); err != nil {
+			return err
+		}
 		if err := tx.Tools().Update(ctx, tool, pin); err != nil {
 			return err
 		}

@@ -649,6 +649,19 @@ func upstreamName(t store.Tool) string {
 // pinned on first sight only when no other name, nor the approval
 // remembered for the upstream tool (rememberedApproval), holds it to
 // another definition; the pin is remembered with it.
+//
+// Replicas sharing the store list an upstream at once, and their
+// connections may serve different definitions (an upstream that changed
+// between them, or one that serves each connection its own: a rug pull).
+// So what the store holds is read first without a lock, which finds
+// nothing to change in most listings, and what is to change is decided
+// again and written in one transaction under the tenant's lock
+// (store.Tenant.Lock), on the names and the remembered approval as they
+// stand then (importLocked). A change decided on what was read before
+// would be made on what another replica wrote meanwhile: a second first
+// sight would pin its definition over the first one's, remember it as
+// approved and withhold nothing, and a listing of the approved definition
+// would make active again a tool another replica had just withheld.
 func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[string]liveDef) (bool, error) {
 	all, err := g.Store.Tools().List(ctx)
 	if err != nil {
@@ -665,14 +678,10 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	var changing []string // upstream tools whose names change, decided again under the lock
 	for _, n := range names {
 		def := defs[n]
-		var matches []store.Tool
-		for _, t := range all {
-			if t.Upstream == upstream && upstreamName(t) == n {
-				matches = append(matches, t)
-			}
-		}
+		matches := namesOf(all, upstream, n)
 		if len(matches) == 0 {
 			if _, taken := byName[n]; taken {
 				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
@@ -696,100 +705,205 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			}
 			continue
 		}
-		approved, held := approvedFor(matches, def.hash)
 		mem, err := rememberedApproval(ctx, g.Store, upstream, n)
 		if err != nil {
 			return wrote, fmt.Errorf("import %s: %w", n, err)
 		}
-		switch {
-		case mem.Hash == "" && approved.PinnedHash != "":
-			// Pinned before approvals were remembered apart from names.
-			if err := rememberApproval(ctx, g.Store, upstream, n, approved.PinnedHash, approved.PinnedDefinition); err != nil {
-				return wrote, err
-			}
-			mem = approvedDef{Hash: approved.PinnedHash, Definition: approved.PinnedDefinition}
-		case mem.Hash != "" && (approved.PinnedHash == "" || mem.Hash == def.hash && approved.PinnedHash != def.hash):
-			// No name pins what is served, but it was approved under a
-			// name since removed; or no name pins the tool at all (its
-			// names were removed, or one awaits approval as imported),
-			// and what was approved is remembered: a new name is held to
-			// it as to another name's pin.
-			approved, held = store.Tool{PinnedHash: mem.Hash, PinnedDefinition: mem.Definition}, true
+		if p := planImport(matches, mem, def); p.remember != nil || len(p.changes) > 0 {
+			changing = append(changing, n)
 		}
-		for _, t := range matches {
-			var change func(store.Tool) store.Tool
-			switch {
-			case t.PinnedHash == "" && t.Status != store.ToolPending && held && approved.PinnedHash != def.hash:
-				// Declared by the tenant, never seen, but another of its
-				// names holds the tool withheld or pinned to another
-				// definition, or another was approved before under a
-				// name since removed: a second name (or a renamed one)
-				// must not approve what the first one withholds, nor a
-				// name declared after removing it. Withheld as a change
-				// of the definition approved under the other name.
-				log.Warn("gateway: upstream tool is withheld, or approved with another definition, under another name; withheld until an admin approves it",
-					"tool", t.Name, "pending_hash", def.hash)
-				change = func(t store.Tool) store.Tool {
-					t.PinnedHash, t.PinnedDefinition = approved.PinnedHash, approved.PinnedDefinition
-					t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
-					return t
-				}
-			case t.PinnedHash == "" && t.Status != store.ToolPending:
-				// Declared by the tenant, never seen: pin what is served.
-				change = func(t store.Tool) store.Tool {
-					t.PinnedHash, t.PinnedDefinition, t.Status = def.hash, def.raw, store.ToolActive
-					return clearPending(t)
-				}
-			case t.PinnedHash == def.hash && t.Status == store.ToolPending:
-				// Back to the approved definition.
-				change = func(t store.Tool) store.Tool { t.Status = store.ToolActive; return clearPending(t) }
-			case t.PinnedHash != "" && t.PinnedHash != def.hash && t.Status != store.ToolPending:
-				log.Warn("gateway: upstream tool definition changed; withheld until an admin approves it", "tool", t.Name, "pending_hash", def.hash)
-				change = func(t store.Tool) store.Tool {
-					t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
-					return t
-				}
-			case t.Status == store.ToolPending && t.PinnedHash != def.hash && t.PendingHash != def.hash:
-				// Changed again while awaiting approval (or pending from
-				// before definitions were kept): the admin reviews the
-				// latest.
-				log.Warn("gateway: withheld upstream tool definition changed again", "tool", t.Name, "pending_hash", def.hash)
-				change = func(t store.Tool) store.Tool { t.PendingHash, t.PendingDefinition = def.hash, def.raw; return t }
-			case t.PinnedHash == def.hash && len(t.PinnedDefinition) == 0:
-				// Pinned before definitions were kept: what is served has
-				// the approved hash, so it is the approved definition.
-				change = func(t store.Tool) store.Tool { t.PinnedDefinition = def.raw; return t }
+	}
+	if len(changing) == 0 {
+		return wrote, nil
+	}
+	var withheld []store.Tool
+	changed := false
+	err = inTx(ctx, g.Store, func(tx store.Tenant) error {
+		// The lock first, then the rows, as Approve and config apply
+		// take them: a writer holding a row this one waits for, while it
+		// waits for the lock, would be a deadlock.
+		if err := tx.Lock(ctx); err != nil {
+			return fmt.Errorf("import %s tools: %w", upstream, err)
+		}
+		all, err := tx.Tools().List(ctx)
+		if err != nil {
+			return fmt.Errorf("import %s tools: %w", upstream, err)
+		}
+		for _, n := range changing {
+			c, w, err := importLocked(ctx, tx, log, upstream, n, defs[n], namesOf(all, upstream, n))
+			if err != nil {
+				return err
 			}
-			if change == nil {
-				continue
-			}
-			var before, after store.Tool
-			err := inTx(ctx, g.Store, func(tx store.Tenant) error {
-				err := tx.Tools().Update(ctx, t.Name, func(old store.Tool) (store.Tool, error) {
-					before, after = old, change(old)
-					return after, nil
-				})
-				if err != nil || after.Status != store.ToolActive || after.PinnedHash == before.PinnedHash || after.PinnedHash == mem.Hash {
-					return err
-				}
-				// Pinned on first sight: approved, remembered with the pin.
-				return rememberApproval(ctx, tx, upstream, n, after.PinnedHash, after.PinnedDefinition)
-			})
-			if err == nil && after.Status == store.ToolActive && after.PinnedHash != before.PinnedHash {
-				mem = approvedDef{Hash: after.PinnedHash, Definition: after.PinnedDefinition}
-			}
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return wrote, fmt.Errorf("pin %s: %w", t.Name, err)
-			}
-			wrote = true
-			if err == nil && after.Status == store.ToolPending && after.PendingHash != before.PendingHash {
-				if err := g.recordImport(ctx, audit.ToolWithheld, t.Name, upstream, after.PinnedHash, after.PendingHash); err != nil {
-					return wrote, err
-				}
-			}
+			changed = changed || c
+			withheld = append(withheld, w...)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrote, err
+	}
+	wrote = wrote || changed
+	for _, t := range withheld {
+		if err := g.recordImport(ctx, audit.ToolWithheld, t.Name, upstream, t.PinnedHash, t.PendingHash); err != nil {
+			return wrote, err
 		}
 	}
 	return wrote, nil
+}
+
+// namesOf returns the catalogue names of upstream's tool n among all.
+func namesOf(all []store.Tool, upstream, n string) []store.Tool {
+	var matches []store.Tool
+	for _, t := range all {
+		if t.Upstream == upstream && upstreamName(t) == n {
+			matches = append(matches, t)
+		}
+	}
+	return matches
+}
+
+// importLocked decides and makes, in tx holding the tenant's lock, what
+// importing def changes of matches, the catalogue names of upstream's
+// tool n as read under the lock, and of the approval remembered for it:
+// nothing another replica writes can come between what it reads and what
+// it writes. It reports whether it changed a name, and returns those it
+// withheld as changed (for the audit trail, once tx is committed).
+func importLocked(ctx context.Context, tx store.Tenant, log *slog.Logger, upstream, n string, def liveDef, matches []store.Tool) (bool, []store.Tool, error) {
+	if len(matches) == 0 {
+		// Removed since it was read: nothing to pin. The next listing
+		// imports it anew if the upstream still serves it.
+		return false, nil, nil
+	}
+	mem, err := rememberedApproval(ctx, tx, upstream, n)
+	if err != nil {
+		return false, nil, fmt.Errorf("import %s: %w", n, err)
+	}
+	p := planImport(matches, mem, def)
+	if p.remember != nil {
+		if err := rememberApproval(ctx, tx, upstream, n, p.remember.Hash, p.remember.Definition); err != nil {
+			return false, nil, err
+		}
+		mem = *p.remember
+	}
+	changed := false
+	var withheld []store.Tool
+	for _, c := range p.changes {
+		if c.warn != "" {
+			log.Warn(c.warn, "tool", c.name, "pending_hash", def.hash)
+		}
+		// Under the lock, old is the row the plan was made on.
+		var before, after store.Tool
+		err := tx.Tools().Update(ctx, c.name, func(old store.Tool) (store.Tool, error) {
+			before, after = old, c.apply(old)
+			return after, nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			changed = true
+			continue
+		}
+		if err != nil {
+			return changed, nil, fmt.Errorf("pin %s: %w", c.name, err)
+		}
+		changed = true
+		if after.Status == store.ToolPending && after.PendingHash != before.PendingHash {
+			withheld = append(withheld, after)
+		}
+		if after.Status != store.ToolActive || after.PinnedHash == before.PinnedHash || after.PinnedHash == mem.Hash {
+			continue
+		}
+		// Pinned on first sight: approved, remembered with the pin.
+		if err := rememberApproval(ctx, tx, upstream, n, after.PinnedHash, after.PinnedDefinition); err != nil {
+			return changed, nil, err
+		}
+		mem = approvedDef{Hash: after.PinnedHash, Definition: after.PinnedDefinition}
+	}
+	return changed, withheld, nil
+}
+
+// importPlan is what importing an upstream tool's definition changes: the
+// approval to remember first (pinned under a name before approvals were
+// remembered apart from names), if any, and the changes of its names.
+type importPlan struct {
+	remember *approvedDef
+	changes  []nameChange
+}
+
+// nameChange is the change of one catalogue name: apply makes it, and
+// warn, when set, says why the name is withheld.
+type nameChange struct {
+	name  string
+	warn  string
+	apply func(store.Tool) store.Tool
+}
+
+// planImport decides what importing def changes of matches, the catalogue
+// names of one upstream tool, given mem, the approval remembered for it.
+// It only decides: importTools plans on what it read without a lock, to
+// find whether anything is to change, and importLocked again, under the
+// lock, on what it then makes the changes to.
+func planImport(matches []store.Tool, mem approvedDef, def liveDef) importPlan {
+	var p importPlan
+	approved, held := approvedFor(matches, def.hash)
+	switch {
+	case mem.Hash == "" && approved.PinnedHash != "":
+		// Pinned before approvals were remembered apart from names.
+		p.remember = &approvedDef{Hash: approved.PinnedHash, Definition: approved.PinnedDefinition}
+	case mem.Hash != "" && (approved.PinnedHash == "" || mem.Hash == def.hash && approved.PinnedHash != def.hash):
+		// No name pins what is served, but it was approved under a
+		// name since removed; or no name pins the tool at all (its
+		// names were removed, or one awaits approval as imported),
+		// and what was approved is remembered: a new name is held to
+		// it as to another name's pin.
+		approved, held = store.Tool{PinnedHash: mem.Hash, PinnedDefinition: mem.Definition}, true
+	}
+	for _, t := range matches {
+		c := nameChange{name: t.Name}
+		switch {
+		case t.PinnedHash == "" && t.Status != store.ToolPending && held && approved.PinnedHash != def.hash:
+			// Declared by the tenant, never seen, but another of its
+			// names holds the tool withheld or pinned to another
+			// definition, or another was approved before under a
+			// name since removed: a second name (or a renamed one)
+			// must not approve what the first one withholds, nor a
+			// name declared after removing it. Withheld as a change
+			// of the definition approved under the other name.
+			c.warn = "gateway: upstream tool is withheld, or approved with another definition, under another name; withheld until an admin approves it"
+			c.apply = func(t store.Tool) store.Tool {
+				t.PinnedHash, t.PinnedDefinition = approved.PinnedHash, approved.PinnedDefinition
+				t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
+				return t
+			}
+		case t.PinnedHash == "" && t.Status != store.ToolPending:
+			// Declared by the tenant, never seen: pin what is served.
+			c.apply = func(t store.Tool) store.Tool {
+				t.PinnedHash, t.PinnedDefinition, t.Status = def.hash, def.raw, store.ToolActive
+				return clearPending(t)
+			}
+		case t.PinnedHash == def.hash && t.Status == store.ToolPending:
+			// Back to the approved definition.
+			c.apply = func(t store.Tool) store.Tool { t.Status = store.ToolActive; return clearPending(t) }
+		case t.PinnedHash != "" && t.PinnedHash != def.hash && t.Status != store.ToolPending:
+			c.warn = "gateway: upstream tool definition changed; withheld until an admin approves it"
+			c.apply = func(t store.Tool) store.Tool {
+				t.Status, t.PendingHash, t.PendingDefinition = store.ToolPending, def.hash, def.raw
+				return t
+			}
+		case t.Status == store.ToolPending && t.PinnedHash != def.hash && t.PendingHash != def.hash:
+			// Changed again while awaiting approval (or pending from
+			// before definitions were kept): the admin reviews the
+			// latest.
+			c.warn = "gateway: withheld upstream tool definition changed again"
+			c.apply = func(t store.Tool) store.Tool { t.PendingHash, t.PendingDefinition = def.hash, def.raw; return t }
+		case t.PinnedHash == def.hash && len(t.PinnedDefinition) == 0:
+			// Pinned before definitions were kept: what is served has
+			// the approved hash, so it is the approved definition.
+			c.apply = func(t store.Tool) store.Tool { t.PinnedDefinition = def.raw; return t }
+		}
+		if c.apply != nil {
+			p.changes = append(p.changes, c)
+		}
+	}
+	return p
 }
 
 // approvedFor returns, among the catalogue names of one upstream tool, the
