@@ -27,7 +27,9 @@ func TestUpstreamFeatureListingBoundedInBytes(t *testing.T) {
 	read := func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "x"}}}, nil
 	}
-	getPrompt := func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) { return &mcp.GetPromptResult{}, nil }
+	getPrompt := func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return &mcp.GetPromptResult{}, nil
+	}
 	// One prompt and one resource over the bound of one item, then 16 of
 	// each of 8 KiB: 128 KiB of each kind, twice what a listing may hold.
 	up.AddPrompt(&mcp.Prompt{Name: "prompt_big", Description: strings.Repeat("p", 20<<10)}, getPrompt)
