@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -81,19 +82,22 @@ tools:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var approveErr error
+	approved := make(chan error, 1)
 	err = st.InTx(ctx, func(tx store.Tenant) error {
 		_, err := config.ApplyIn(ctx, toolsListHook{tx, func() {
-			// The admin approves Y on another replica meanwhile.
-			approveErr = gateway.Approve(ctx, other, audit.Discard, "echo", "hash-y")
+			// The admin approves Y on another replica meanwhile: it
+			// commits now, or (the tenant lock taken first by both) waits
+			// for the apply to commit; either way the approval stands.
+			go func() { approved <- gateway.Approve(ctx, other, audit.Discard, "echo", "hash-y") }()
+			time.Sleep(200 * time.Millisecond)
 		}}, file("a, b"), config.Argon2, nil)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if approveErr != nil {
-		t.Fatal(approveErr)
+	if err := <-approved; err != nil {
+		t.Fatal(err)
 	}
 	got, err := st.Tools().Get(ctx, "echo")
 	if err != nil {
