@@ -173,6 +173,16 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				_, err = trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
 					out.Reset()
 					rec.events = nil
+					// The tenant lock first, before any read a change rests
+					// on: with several hosts on PostgreSQL, two commands
+					// otherwise decide on what the other is changing (a
+					// role removed while granted: a person holding a role
+					// that no longer exists), and lock rows and the
+					// revision in opposite orders (the gateway's imports
+					// and approvals take the lock first too).
+					if err := tx.Lock(ctx); err != nil {
+						return nil, err
+					}
 					before := snapshot(ctx, tx, name, fs.Arg(0))
 					if s.runRec != nil {
 						changeErr = s.runRec(ctx, &txEnv, fs, tx, &rec)
