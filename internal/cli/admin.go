@@ -427,36 +427,9 @@ func roleCommand() *command {
 				}
 				// The group's snapshot of the role records whom it
 				// was taken from; the output says so too.
-				var from []string
-				us, err := tx.Users().List(ctx)
+				from, err := config.TakeRole(ctx, tx, name)
 				if err != nil {
 					return err
-				}
-				for _, u := range us {
-					if slices.Contains(u.Roles, name) {
-						from = append(from, "user "+u.Username)
-						if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
-							u.Roles = remove(u.Roles, name)
-							return u, nil
-						}); err != nil {
-							return err
-						}
-					}
-				}
-				ts, err := tx.Tools().List(ctx)
-				if err != nil {
-					return err
-				}
-				for _, t := range ts {
-					if slices.Contains(t.Roles, name) {
-						from = append(from, "tool "+t.Name)
-						if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
-							t.Roles = remove(t.Roles, name)
-							return t, nil
-						}); err != nil {
-							return err
-						}
-					}
 				}
 				if len(from) > 0 {
 					fmt.Fprintf(env.Stdout, "- role %s (taken from %s)\n", name, strings.Join(from, ", "))

@@ -360,7 +360,7 @@ func sortedSet(in []string) []string {
 	return slices.Compact(out)
 }
 
-func (a *applier) roles(f *File) error {
+func (a *applier) roles(f *File) (err error) {
 	want := []store.Role{{Name: store.AdminRole, Description: "Runs the dashboard and the admin API", BuiltIn: true}}
 	for _, r := range f.Roles {
 		if r.Name == store.AdminRole {
@@ -374,6 +374,30 @@ func (a *applier) roles(f *File) error {
 	for _, r := range f.GrantedRoles() {
 		want = append(want, store.Role{Name: r})
 	}
+	// A role pruned is taken from everyone who holds it, as role remove
+	// takes it: people the file does not name (a federated sign-in's) and
+	// tools it does not (an upstream's, awaiting approval) would keep it
+	// otherwise, and a role created later under that name would be theirs
+	// unasked.
+	var pruned []string
+	if a.prune {
+		have, err := a.tx.Roles().List(a.ctx)
+		if err != nil {
+			return err
+		}
+		for _, h := range have {
+			if !h.BuiltIn && !slices.ContainsFunc(want, func(w store.Role) bool { return w.Name == h.Name }) {
+				pruned = append(pruned, h.Name)
+			}
+		}
+	}
+	defer func() {
+		for _, r := range pruned {
+			if err == nil {
+				_, err = TakeRole(a.ctx, a.tx, r)
+			}
+		}
+	}()
 	return sync(a, "role", a.tx.Roles(), want, func(r store.Role) string { return r.Name },
 		func(old, w store.Role) (store.Role, []string, error) {
 			ch := diff("description", old.Description, w.Description, "built_in", old.BuiltIn, w.BuiltIn)
@@ -661,4 +685,41 @@ func parseRetention(s string) (time.Duration, error) {
 func Retention(s string) time.Duration {
 	d, _ := parseRetention(s)
 	return d
+}
+
+// TakeRole takes the role name from every person and tool of tx that holds
+// it, and says whom it was taken from ("user alice", "tool refund").
+func TakeRole(ctx context.Context, tx store.Tenant, name string) ([]string, error) {
+	var from []string
+	us, err := tx.Users().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		if slices.Contains(u.Roles, name) {
+			from = append(from, "user "+u.Username)
+			if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
+				u.Roles = slices.DeleteFunc(slices.Clone(u.Roles), func(r string) bool { return r == name })
+				return u, nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ts, err := tx.Tools().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if slices.Contains(t.Roles, name) {
+			from = append(from, "tool "+t.Name)
+			if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
+				t.Roles = slices.DeleteFunc(slices.Clone(t.Roles), func(r string) bool { return r == name })
+				return t, nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return from, nil
 }
