@@ -178,18 +178,30 @@ const Redacted = "[redacted]"
 
 // secretKey reports whether a Detail key names something secret. Producers
 // must not pass secrets at all; this is the second line of defence.
+//
+// The key is read as one word whatever its spelling: lower-cased, without
+// '_', '-', '.' and spaces, so that access_token, accessToken, Access-Token
+// and X-Api-Key are the same to it. That hides a harmless value now and
+// then (pageToken); missing a key would keep a secret in a chain no one
+// can take it out of.
 func secretKey(k string) bool {
-	k = strings.ToLower(k)
+	k = strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '-', '.', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, k)
 	switch k {
-	case "code", "token", "assertion", "api_key", "apikey", "key", "jwk", "otp", "pin":
+	case "code", "token", "assertion", "apikey", "xapikey", "key", "jwk", "otp", "pin":
 		return true
 	}
-	for _, w := range []string{"password", "passwd", "secret", "private", "verifier", "credential", "cookie", "authorization"} {
+	for _, w := range []string{"password", "passwd", "passphrase", "secret", "private", "verifier", "credential", "cookie", "authorization"} {
 		if strings.Contains(k, w) {
 			return true
 		}
 	}
-	return strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "-token")
+	return strings.HasSuffix(k, "token") || strings.HasSuffix(k, "apikey")
 }
 
 // redact returns a copy of v with the values of secret-looking keys

@@ -55,3 +55,25 @@ func TestRedactTypedValues(t *testing.T) {
 		t.Errorf("a number: %v", v)
 	}
 }
+
+// TestRedactKeysWhateverTheirSpelling: a secret-looking key is one
+// whatever its case and separators: camelCase token names, hyphenated
+// header names, a passphrase. Keys that are no secret are kept.
+func TestRedactKeysWhateverTheirSpelling(t *testing.T) {
+	in := map[string]any{
+		"accessToken": "at-secret", "refreshToken": "rt-secret", "idToken": "id-secret", "authToken": "auth-secret",
+		"X-Api-Key": "header-secret", "api-key": "k-secret", "passphrase": "pp-secret", "Client.Secret": "cs-secret",
+		"token_type": "refresh_token", "grant_type": "authorization_code", "tool": "refund",
+	}
+	out := audit.Redact(in).(map[string]any)
+	for _, k := range []string{"accessToken", "refreshToken", "idToken", "authToken", "X-Api-Key", "api-key", "passphrase", "Client.Secret"} {
+		if out[k] != audit.Redacted {
+			t.Errorf("%q kept as %q, want %q", k, out[k], audit.Redacted)
+		}
+	}
+	for _, k := range []string{"token_type", "grant_type", "tool"} {
+		if out[k] != in[k] {
+			t.Errorf("%q redacted: %q", k, out[k])
+		}
+	}
+}
