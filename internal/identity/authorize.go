@@ -486,6 +486,30 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authzR
 		p.redirectError(w, r, req, errServer(err))
 		return
 	}
+	// The session and its user were read before the code was stored: an
+	// admin's new password, removal or disabling (with EndUser) may have
+	// ended the session since, and the code, stored after EndUser deleted
+	// the person's codes, would open a grant nothing revoked (with
+	// offline_access, refresh tokens for 90 days). So the session is asked
+	// for again now (sessionStands), as a redemption asks for its code
+	// again. Gone, the code is not given out: it exists only in the store,
+	// where nobody can redeem it, and expires unused. The request goes
+	// back to /authorize, which finds no session, as if it had ended
+	// before: the login page, or login_required for prompt=none.
+	stands, err := p.sessionStands(r.Context(), s)
+	if err != nil {
+		p.redirectError(w, r, req, errServer(err))
+		return
+	}
+	if !stands {
+		if req.prompt["none"] {
+			p.redirectError(w, r, req, errLoginRequired("the user is not signed in"))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, p.url(pathAuthorize)+"?"+req.raw.Encode(), http.StatusSeeOther)
+		return
+	}
 	p.redirectWith(w, r, req.redirectURI, url.Values{"code": {code}}, req.state)
 }
 

@@ -111,14 +111,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, reason, record := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip)
 	if reason != "" {
 		if record {
-			ev := audit.Event{Type: audit.LoginFailed, Actor: truncate(form.Get("username"), maxUsername),
-				Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
-			if d.Authz != "" {
-				if aq, err := url.ParseQuery(d.Authz); err == nil {
-					ev.Agent = truncate(aq.Get("client_id"), 512)
-				}
-			}
-			_ = p.record(ctx, ev) // a failure lets nothing through: logged if unrecorded
+			p.loginFailed(ctx, form.Get("username"), d.Authz, "", ip, reason)
 		}
 		d.Error = badLogin
 		status := http.StatusOK
@@ -134,8 +127,36 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")
 		return
 	}
-	s, err := p.startSession(ctx, w, user.Username, "pwd")
+	s, secret, err := p.createSession(ctx, user.Username, "pwd", p.now())
 	if err == nil {
+		// The user is read again now that the session is stored: the
+		// password was checked against the hash read before, and an
+		// admin's new password, removal or disabling (with EndUser, which
+		// deletes the person's sessions) may have committed since. The
+		// session was committed before this read, so either EndUser comes
+		// after it and deletes it, or this read (userNow, which waits for
+		// a transaction changing the user) sees the change. Without it,
+		// a session stored just after EndUser would survive the change
+		// for its whole life, and a leaked password signing in in a loop
+		// would almost surely straddle the change meant to end it.
+		var now store.User
+		if now, err = p.userNow(ctx, user.Username); err == nil || errors.Is(err, store.ErrNotFound) {
+			if err != nil || now.Disabled || now.PasswordHash != user.PasswordHash || !now.CreatedAt.Equal(user.CreatedAt) {
+				// The session's secret has not left the server: deleted,
+				// it is gone, and not deleted, it is of no use to anyone.
+				// The person sees the one message of every failed login.
+				if derr := p.Store.Identity().DeleteSession(ctx, s.ID); derr != nil {
+					p.log().WarnContext(ctx, "login: delete a refused session", "err", derr)
+				}
+				p.loginFailed(ctx, user.Username, d.Authz, s.ID, ip, reasonUserChanged)
+				d.Error = badLogin
+				p.loginForm(w, r, http.StatusOK, d)
+				return
+			}
+		}
+	}
+	if err == nil {
+		p.setSessionCookie(w, secret)
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username,
 			Status: "ok", RemoteAddr: addrString(ip), Detail: map[string]any{"method": "pwd"}})
 		if err != nil {
@@ -157,6 +178,26 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// reasonUserChanged is the audit reason of a sign-in whose password was
+// right when checked, but whose user was changed (a new password), removed
+// or disabled before its session was kept.
+const reasonUserChanged = "user_changed"
+
+// loginFailed records a refused sign-in in the audit trail: who it was
+// for, the client of the authorization request it was to continue (authz),
+// and the reason class, never a secret. A failure lets nothing through, so
+// one the trail cannot take is only logged.
+func (p *Provider) loginFailed(ctx context.Context, username, authz, session string, ip netip.Addr, reason string) {
+	ev := audit.Event{Type: audit.LoginFailed, Session: session, Actor: truncate(username, maxUsername),
+		Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
+	if authz != "" {
+		if aq, err := url.ParseQuery(authz); err == nil {
+			ev.Agent = truncate(aq.Get("client_id"), 512)
+		}
+	}
+	_ = p.record(ctx, ev)
 }
 
 // endPriorSession ends the session r's cookie holds, if any, before a

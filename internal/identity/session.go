@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -75,10 +76,84 @@ func (p *Provider) sessionUser(r *http.Request) (store.LoginSession, store.User,
 		return s, store.User{}, false
 	}
 	u, err := p.Store.Users().Get(r.Context(), s.Username)
-	if err != nil || u.Disabled {
+	if err != nil || !p.sessionOf(s, u) {
 		return s, store.User{}, false
 	}
 	return s, u, true
+}
+
+// sessionOf reports whether s is a live session of u: u is not disabled,
+// and s is not older than u. A session left over from an earlier person of
+// the same name, removed since (stored in a race with the removal, say),
+// signs in nobody, not the person added later under that name. The margin
+// is the one tokens are allowed (accesstoken.CreationMargin), for the
+// replicas' clocks and whole seconds: a person removed and added again
+// within it is not told apart.
+func (p *Provider) sessionOf(s store.LoginSession, u store.User) bool {
+	if u.Disabled {
+		return false
+	}
+	created := s.CreatedAt
+	if created.IsZero() && s.Method == "pwd" {
+		// Stored before sessions kept their creation: a password
+		// sign-in's AuthTime is when it was stored. A federated one's is
+		// the upstream's, older than a person its sign-in created, so
+		// such a session is not judged.
+		created = s.AuthTime
+	}
+	return created.IsZero() || u.CreatedAt.IsZero() || !created.Before(u.CreatedAt.Add(-accesstoken.CreationMargin))
+}
+
+// errOnlyRead ends userNow's Update without a change.
+var errOnlyRead = errors.New("identity: read only")
+
+// userNow reads username's user as it is once no transaction is changing
+// it: under the row's lock, which a transaction that changes or removes
+// the user (`user passwd`, removing, disabling, each with EndUser in the
+// same transaction) holds until it ends, so the read waits for it and sees
+// what it committed; a plain read would see the user as it was before.
+// Nothing is written. ErrNotFound when the user is gone.
+func (p *Provider) userNow(ctx context.Context, username string) (store.User, error) {
+	var u store.User
+	err := p.Store.Users().Update(ctx, username, func(old store.User) (store.User, error) {
+		u = old
+		return old, errOnlyRead
+	})
+	if errors.Is(err, errOnlyRead) {
+		return u, nil
+	}
+	return store.User{}, err
+}
+
+// sessionStands reports whether s is still stored and its user still
+// stands (sessionOf), once no transaction is changing the user (userNow).
+// What is stored on the strength of a session (an authorization code)
+// asks it after storing, for the same reason as a code's redemption asks
+// AuthCodeStands: EndUser, in the transaction that changes or removes the
+// user, deletes the person's sessions and codes. Either that transaction's
+// deletion of codes came after the new record was committed, and deletes
+// it and revokes its grant; or it came before, and then so did the change
+// of the user (first in the transaction), so userNow waits for the
+// transaction to end and the session is found gone.
+func (p *Provider) sessionStands(ctx context.Context, s store.LoginSession) (bool, error) {
+	u, err := p.userNow(ctx, s.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !p.sessionOf(s, u) {
+		return false, nil
+	}
+	cur, err := p.Store.Identity().SessionBySecret(ctx, s.SecretHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return cur.ID == s.ID, nil
 }
 
 // SessionUser returns the person signed in on r's session cookie, for pages
@@ -118,17 +193,30 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, user
 // startSessionAt is startSession for a person who authenticated at
 // authTime (an upstream provider's auth_time), not now.
 func (p *Provider) startSessionAt(ctx context.Context, w http.ResponseWriter, username, method string, authTime time.Time) (store.LoginSession, error) {
+	s, secret, err := p.createSession(ctx, username, method, authTime)
+	if err != nil {
+		return s, err
+	}
+	p.setCookie(w, sessionCookie, secret, p.sessionTTL())
+	return s, nil
+}
+
+// createSession stores a new session and returns it with the secret its
+// cookie is to hold (setSessionCookie), which nothing else knows.
+func (p *Provider) createSession(ctx context.Context, username, method string, authTime time.Time) (store.LoginSession, string, error) {
 	secret := randomToken(prefixSession)
 	now := p.now()
 	s := store.LoginSession{
 		ID: randomID(), SecretHash: digest(secret), Username: username, AuthTime: authTime.UTC().Truncate(time.Second),
 		CSRF: randomToken(""), Method: method, ExpiresAt: now.Add(p.sessionTTL()).UTC().Truncate(time.Microsecond),
+		CreatedAt: now.UTC().Truncate(time.Microsecond),
 	}
-	if err := p.Store.Identity().CreateSession(ctx, s); err != nil {
-		return s, err
-	}
+	return s, secret, p.Store.Identity().CreateSession(ctx, s)
+}
+
+// setSessionCookie gives the browser the session's secret.
+func (p *Provider) setSessionCookie(w http.ResponseWriter, secret string) {
 	p.setCookie(w, sessionCookie, secret, p.sessionTTL())
-	return s, nil
 }
 
 // endSession ends s: its cookie, its record, and with them the grants it

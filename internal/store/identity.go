@@ -15,6 +15,11 @@ type LoginSession struct {
 	CSRF       string    `json:"csrf"`          // per-session token for the forms a signed-in person posts
 	Method     string    `json:"amr,omitempty"` // "pwd", or "fed" for an upstream connection
 	ExpiresAt  time.Time `json:"expires_at"`
+	// CreatedAt is when the session was stored, which a federated
+	// sign-in's AuthTime (the upstream's) is not: a session older than its
+	// user is an earlier user's of the same name. Zero in sessions stored
+	// before it was kept.
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // AuthCode is an issued authorization code, keyed by the SHA-256 of the code.
