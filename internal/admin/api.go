@@ -268,6 +268,13 @@ func (a *API) traceAudit(w http.ResponseWriter, r *http.Request, who *admin) {
 		return
 	}
 	entries, err := a.Audit.Trace(r.Context(), corr)
+	if errors.Is(err, audit.ErrTraceTooLong) {
+		// Not the store's failure: the answer would be too long. The
+		// records are there, page by page, with correlation= on the audit
+		// endpoint.
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "too_long", "error_description": err.Error()})
+		return
+	}
 	if err != nil {
 		a.logger().Error("admin: trace in the audit trail", "err", err)
 		unavailable(w)

@@ -63,6 +63,13 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 	case !json.Valid(raw):
 		raw, _ = json.Marshal(string(raw))
 		raw, unreadable = escapeInvisible(raw), true
+	default:
+		// The writer stores no raw control or invisible character; a
+		// record edited at the database may hold one (valid JSON allows
+		// C1 controls and bidirectional overrides in strings). Written
+		// escaped: the view of a tampered record is as safe as any other
+		// (its line no longer re-hashes, as it should not).
+		raw = escapeInvisible(raw)
 	}
 	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Unreadable: unreadable, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
 }

@@ -1,6 +1,8 @@
 package audit_test
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,22 @@ func TestLine(t *testing.T) {
 				t.Errorf("line holds a control character: %q", got)
 			}
 		})
+	}
+}
+
+// TestExportEscapesInvisibleInEditedRecord: a record edited at the
+// database to hold a raw bidirectional override or C1 control (valid JSON
+// allows both) is exported with them escaped, as the writer would have
+// stored them: the view of a tampered record is as safe as any other.
+func TestExportEscapesInvisibleInEditedRecord(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	e.record(t, events(3)...)
+	e.exec(t, `UPDATE audit_log SET event = ? WHERE seq = 2`, "{\"type\":\"tool.decision\",\"actor\":\"alice\u202e\u009b2J\"}")
+	var buf bytes.Buffer
+	if _, err := e.log.Export(context.Background(), &buf, audit.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsRune(buf.String(), '\u202e') || strings.ContainsRune(buf.String(), '\u009b') {
+		t.Errorf("export holds a raw bidi override / C1 CSI: %q", buf.String())
 	}
 }

@@ -3,6 +3,8 @@ package audit
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -11,6 +13,12 @@ import (
 // traceScan bounds how many earlier records of the person (or agent) Trace
 // reads back looking for the token's issuance and the sign-in.
 const traceScan = 10_000
+
+// maxTraced bounds the records of one correlation Trace gathers.
+const maxTraced = 100_000
+
+// ErrTraceTooLong: a correlation has more records than Trace gathers.
+var ErrTraceTooLong = errors.New("trace too long")
 
 // Trace returns the whole story of one tool call (or any correlation),
 // oldest first: the sign-in of the login session its token came from
@@ -28,11 +36,27 @@ func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
 	if correlation == "" {
 		return nil, nil
 	}
-	p, err := l.Query(ctx, Filter{Correlation: correlation, Limit: 1000})
-	if err != nil || len(p.Entries) == 0 {
-		return nil, err
+	// Every record of the correlation, page after page: a call whose
+	// upstream asked many questions has a tool.input for each answer, and
+	// its tool.result comes last. Bounded, and said when the bound is met.
+	var out []Entry
+	for f := (Filter{Correlation: correlation, Limit: 1000}); ; {
+		p, err := l.Query(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Entries...)
+		if p.Next == 0 {
+			break
+		}
+		if len(out) >= maxTraced {
+			return nil, fmt.Errorf("%w: the correlation has more than %d records; export them with the correlation filter", ErrTraceTooLong, maxTraced)
+		}
+		f.After = p.Next
 	}
-	out := p.Entries
+	if len(out) == 0 {
+		return nil, nil
+	}
 	first := out[0]
 	var origin *Event
 	for i := range out {

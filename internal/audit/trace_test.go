@@ -75,3 +75,26 @@ func TestTrace(t *testing.T) {
 		}
 	})
 }
+
+// TestTraceReadsEveryPage: a call with more records than a page (an
+// upstream that asked many questions: a tool.input for each answer) is
+// traced whole, its tool.result last.
+func TestTraceReadsEveryPage(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	ctx := context.Background()
+	evs := []audit.Event{{Type: audit.ToolDecided, Correlation: "c1", Actor: "alice", Tool: "t", Decision: "allow"}}
+	for i := range 1000 {
+		evs = append(evs, audit.Event{Type: audit.ToolInput, Correlation: "c1", Actor: "alice", Tool: "t", Detail: map[string]any{"n": i}})
+	}
+	evs = append(evs, audit.Event{Type: audit.ToolResult, Correlation: "c1", Actor: "alice", Tool: "t", Status: "ok"})
+	if err := e.log.RecordAll(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.log.Trace(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) || got[len(got)-1].Event.Type != audit.ToolResult {
+		t.Errorf("Trace returned %d records, want %d ending with the tool.result", len(got), len(evs))
+	}
+}
