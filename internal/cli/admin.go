@@ -23,12 +23,14 @@ type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multi) reset()             { *m = nil }
 
 // list is a repeatable flag that also takes comma-separated values, so
 // that its GATEHOUSE_<FLAG> variable can hold several.
 type list []string
 
 func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) reset()         { *l = nil }
 func (l *list) Set(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {

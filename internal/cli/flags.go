@@ -34,12 +34,41 @@ func envName(flagName string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// repeatable is a flag that gathers what each use gives (--type a --type
+// b); reset forgets what it gathered.
+type repeatable interface {
+	flag.Value
+	reset()
+}
+
+// replacedOnce is a repeatable flag set from its variable: its first use
+// on the command line drops the variable's values.
+type replacedOnce struct {
+	flag.Value
+	r    repeatable
+	used bool
+}
+
+func (v *replacedOnce) Set(s string) error {
+	if !v.used {
+		v.r.reset()
+		v.used = true
+	}
+	return v.Value.Set(s)
+}
+
 // parse parses args, after taking defaults from GATEHOUSE_<FLAG> variables.
 // A flag on the command line wins over its variable.
 func parse(env *Env, fs *flag.FlagSet, args []string) error {
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v := env.Getenv(envName(f.Name)); v != "" {
+			if r, ok := f.Value.(repeatable); ok {
+				// The command line's values replace the variable's, as
+				// for any flag, not add to them: a filter asked for on
+				// the command line is not widened by the environment.
+				defer func() { f.Value = &replacedOnce{Value: f.Value, r: r} }()
+			}
 			if err := f.Value.Set(v); err != nil {
 				// Neither the value nor the parser's words (which quote
 				// it) are shown: a secret put in the wrong variable
