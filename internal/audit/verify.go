@@ -261,6 +261,20 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 	vouched := expect - 1
 	var last store.AuditRecord
 	walked := false
+	var below struct {
+		n           int
+		first, last int64
+	}
+	flushBelow := func() {
+		switch {
+		case below.n == 1:
+			problem(below.first, ProblemUnsigned, "record %d stands before record %d, where the chain starts", below.first, expect)
+		case below.n > 1:
+			problem(below.first, ProblemUnsigned, "%d records, %d to %d, stand before record %d, where the chain starts",
+				below.n, below.first, below.last, expect)
+		}
+		below.n = 0
+	}
 	for cursor, done := expect-1, false; !done; {
 		var page []store.AuditRecord
 		page, cursor, done, err = l.walkPage(ctx, cursor, head.Seq)
@@ -270,10 +284,17 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		for _, r := range page {
 			if r.Seq < expect {
 				// Only on the first page, when the chain starts at 1: a
-				// record at 0 or below, where no writer puts one.
-				problem(r.Seq, ProblemUnsigned, "record %d stands before record %d, where the chain starts", r.Seq, expect)
+				// record at 0 or below, where no writer puts one. Told as
+				// one problem however many: planted by the hundred, they
+				// would fill the report and crowd out the record that was
+				// edited.
+				if below.n == 0 {
+					below.first = r.Seq
+				}
+				below.n, below.last = below.n+1, r.Seq
 				continue
 			}
+			flushBelow()
 			if !walked {
 				rep.First = r.Seq
 				walked = true
@@ -346,6 +367,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 			prev, expect, last = r.Hash, r.Seq+1, r
 		}
 	}
+	flushBelow()      // when no record stands where the chain starts
 	end := expect - 1 // the last seq the chain reaches (the anchor when empty)
 	rep.Last = end
 	if l.keys != nil && walked && lastSigned < last.Seq {

@@ -392,3 +392,33 @@ func TestVerifyAttackRecordBelowOneOnALongTrail(t *testing.T) {
 		}
 	})
 }
+
+// TestRowsBelowOneDoNotCrowdOutTheEditedRecord: a hundred rows planted
+// below seq 1 are told as one problem, so the record that was edited is
+// still named in the report, not pushed past its bound.
+func TestRowsBelowOneDoNotCrowdOutTheEditedRecord(t *testing.T) {
+	e := newEnv(t, storetestSQLite, nil)
+	e.record(t, events(6)...)
+	e.exec(t, `UPDATE audit_log SET event = ? WHERE seq = 3`, `{"type":"tool.decision","actor":"mallory","decision":"allow"}`)
+	ev := `{"type":"login.succeeded","actor":"x"}`
+	for seq := int64(0); seq > -100; seq-- {
+		e.exec(t, `INSERT INTO audit_log (seq, at, event, prev, hash, type, actor) VALUES (?, 0, ?, ?, ?, 'login.succeeded', 'x')`,
+			seq, ev, audit.Genesis, specHash(audit.Genesis, seq, 0, ev))
+	}
+	rep, err := e.log.Verify(context.Background(), nil)
+	if !errors.Is(err, audit.ErrChainBroken) {
+		t.Fatalf("Verify: %v", err)
+	}
+	named, below := false, 0
+	for _, p := range rep.Problems {
+		if p.Seq == 3 {
+			named = true
+		}
+		if p.Seq <= 0 {
+			below++
+		}
+	}
+	if !named || below != 1 {
+		t.Errorf("the edited record 3 named: %v; problems below seq 1: %d, want 1 (%d problems, first %+v)", named, below, len(rep.Problems), rep.Problems[0])
+	}
+}
