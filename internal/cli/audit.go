@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -312,7 +313,7 @@ func auditCommand() *command {
 			{name: "checkpoints", usage: "[FLAGS]", summary: "Write a new signed checkpoint, then every checkpoint as JSON lines, for an off-box copy",
 				flags: func(fs *flag.FlagSet) {
 					sf.declare(fs)
-					fs.StringVar(&cpOut, "o", "", "write to this `file` instead of standard output")
+					fs.StringVar(&cpOut, "o", "", "write to this `file` instead of standard output; the checkpoints it holds already are kept")
 				},
 				run: func(env *Env, fs *flag.FlagSet) error {
 					if _, err := args(fs); err != nil {
@@ -322,17 +323,11 @@ func auditCommand() *command {
 						if _, err := l.Checkpoint(ctx); err != nil {
 							return err
 						}
-						w := env.Stdout
-						if cpOut != "" {
-							fh, err := os.OpenFile(cpOut, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-							if err != nil {
-								return err
-							}
-							defer fh.Close()
-							w = fh
+						if cpOut == "" {
+							_, err := l.ExportCheckpoints(ctx, env.Stdout)
+							return err
 						}
-						_, err := l.ExportCheckpoints(ctx, w)
-						return err
+						return exportCheckpointsTo(ctx, l, cpOut)
 					})
 				}},
 		},
@@ -681,4 +676,55 @@ func samePlan(a, b config.Plan) bool {
 	return slices.EqualFunc(a, b, func(x, y config.Change) bool {
 		return x.Op == y.Op && x.Kind == y.Kind && x.Name == y.Name && slices.Equal(x.Fields, y.Fields)
 	})
+}
+
+// exportCheckpointsTo writes the trail's checkpoints to the file path,
+// keeping every line the file holds already that the trail no longer
+// does: run on a schedule into one off-box file, an export after an
+// attacker deleted checkpoints (and the records they covered) must not
+// replace the copy that still shows them. The file is replaced whole, by
+// rename, only once the new content is written: a failed export leaves
+// the old copy as it was.
+func exportCheckpointsTo(ctx context.Context, l *audit.Log, path string) error {
+	var fresh bytes.Buffer
+	if _, err := l.ExportCheckpoints(ctx, &fresh); err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, line := range strings.Split(fresh.String(), "\n") {
+		have[line] = true
+	}
+	var out bytes.Buffer
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, line := range strings.Split(string(old), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !have[line] {
+			out.WriteString(line)
+			out.WriteByte('\n')
+		}
+	}
+	out.Write(fresh.Bytes())
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoints-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(out.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

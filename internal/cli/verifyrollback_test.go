@@ -29,3 +29,29 @@ func TestVerifyAttackRollbackCaughtByOffBoxCopy(t *testing.T) {
 	}
 	t.Logf("%s", r.stdout)
 }
+
+// TestCheckpointsExportKeepsTheOffBoxCopy: `audit checkpoints -o FILE` run
+// again into the same file, after an attacker deleted records and the
+// checkpoints that covered them, keeps the checkpoints the file held: the
+// off-box copy still shows the cut.
+func TestCheckpointsExportKeepsTheOffBoxCopy(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
+	must(t, run(t, nil, "", append([]string{"role", "add", "auditors"}, d...)...))
+	must(t, run(t, nil, "", append([]string{"role", "add", "reviewers"}, d...)...))
+	cp := filepath.Join(t.TempDir(), "cps.jsonl")
+	must(t, run(t, nil, "", append([]string{"audit", "checkpoints", "-o", cp}, d...)...))
+	// Cut back to the end of the first signed batch, so that the trail
+	// still takes a checkpoint of its (rewound) head.
+	const end = "(SELECT min(seq) FROM audit_log WHERE sig <> '')"
+	execSQL(t, data, "DELETE FROM audit_checkpoints WHERE seq > "+end)
+	execSQL(t, data, "DELETE FROM audit_log WHERE seq > "+end)
+	execSQL(t, data, "UPDATE audit_head SET seq = (SELECT max(seq) FROM audit_log), hash = (SELECT hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log))")
+	// The scheduled export runs again, into the same file.
+	must(t, run(t, nil, "", append([]string{"audit", "checkpoints", "-o", cp}, d...)...))
+	r := run(t, nil, "", append([]string{"audit", "verify", "--checkpoints", cp}, d...)...)
+	if r.code != 1 || !strings.Contains(r.stdout, "truncated") {
+		t.Errorf("with the copy exported again after the cut: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
