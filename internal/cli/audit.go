@@ -637,11 +637,15 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 				return nil, err
 			}
 		}
-		// What removing or disabling a user ended, as the change itself counted it.
-		ended := map[string]*store.UserEnded{}
+		// What removing or disabling a user, or removing a client, ended,
+		// as the change itself counted it.
+		ended := map[string]any{}
 		for _, c := range plan {
-			if c.Ended != nil {
-				ended[c.Op+c.Kind+" "+c.Name] = c.Ended
+			switch {
+			case c.Ended != nil:
+				ended[c.Op+c.Kind+" "+c.Name] = *c.Ended
+			case c.ClientEnded != nil:
+				ended[c.Op+c.Kind+" "+c.Name] = *c.ClientEnded
 			}
 		}
 		events := make([]audit.Event, 0, len(planned))
@@ -650,8 +654,8 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 			if len(c.Fields) > 0 {
 				detail["fields"] = c.Fields
 			}
-			if e := ended[c.Op+c.Kind+" "+c.Name]; e != nil {
-				detail["ended"] = *e
+			if e, ok := ended[c.Op+c.Kind+" "+c.Name]; ok {
+				detail["ended"] = e
 			}
 			after := snapshot(ctx, tx, c.Kind, c.Name)
 			if before[i].data != nil {

@@ -25,6 +25,7 @@ func clientCommand() *command {
 		// the command used to read it).
 		secretHash = new(string)
 		secretErr  = new(error)
+		ended      = new(store.ClientEnded)
 	)
 	return group("client", "Manage apps and AI agents (OAuth clients).",
 		&adminCmd{name: "list", summary: "List clients", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -125,13 +126,21 @@ func clientCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ client %s\n", c.ClientID)
 				return nil
 			}},
-		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
-			if err := st.Clients().Delete(ctx, fs.Arg(0)); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "- client %s\n", fs.Arg(0))
-			return nil
-		}},
+		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client, ending its grants, consents and tokens",
+			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
+				// What the client was given must end with it, or a client
+				// added again under its ID inherits it.
+				if err := tx.Clients().Delete(ctx, fs.Arg(0)); err != nil {
+					return err
+				}
+				var err error
+				if *ended, err = config.EndClient(ctx, tx, fs.Arg(0)); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "- client %s (ended %s)\n", fs.Arg(0), ended)
+				return nil
+			},
+			detail: func() map[string]any { return map[string]any{"ended": *ended} }},
 		&adminCmd{name: "disable", usage: "CLIENT_ID", summary: "Disable an app or agent: no tokens, and its tokens refused", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			return setClientDisabled(ctx, env, st, fs.Arg(0), true)
 		}},

@@ -35,6 +35,9 @@ type Change struct {
 	// Ended is, for a user removed, disabled or given a new password,
 	// what of theirs the change ends (EndUser); nil for every other change.
 	Ended *store.UserEnded
+	// ClientEnded is, for a client removed, what of its the change ends
+	// (EndClient); nil for every other change.
+	ClientEnded *store.ClientEnded
 }
 
 func (c Change) String() string {
@@ -43,6 +46,9 @@ func (c Change) String() string {
 		notes = append(notes, strings.Join(c.Fields, ", "))
 	}
 	if e := c.Ended; e != nil && *e != (store.UserEnded{}) {
+		notes = append(notes, "ends "+e.String())
+	}
+	if e := c.ClientEnded; e != nil && *e != (store.ClientEnded{}) {
 		notes = append(notes, "ends "+e.String())
 	}
 	s := fmt.Sprintf("%s %s %s", c.Op, c.Kind, c.Name)
@@ -59,6 +65,14 @@ func (c Change) String() string {
 // (ten minutes by default).
 func EndUser(ctx context.Context, st store.Tenant, username string) (store.UserEnded, error) {
 	return st.EndUser(ctx, username, time.Now().Add(24*time.Hour))
+}
+
+// EndClient ends what clientID was given at the identity provider (see
+// store.Tenant.EndClient), for a client removed; call it in the transaction
+// that deletes it. Its grants stay revoked, and its removal kept, for at
+// least a day, longer than any access token lives.
+func EndClient(ctx context.Context, st store.Tenant, clientID string) (store.ClientEnded, error) {
+	return st.EndClient(ctx, clientID, time.Now().Add(24*time.Hour))
 }
 
 // Plan is what applying a file would change. An empty plan changes nothing.
@@ -508,7 +522,8 @@ func (a *applier) clients(f *File) error {
 			clear[c.ClientID] = c.Secret
 		}
 	}
-	return sync(a, "client", a.tx.Clients(), want, func(c store.Client) string { return c.ClientID },
+	first := len(a.plan)
+	err := sync(a, "client", a.tx.Clients(), want, func(c store.Client) string { return c.ClientID },
 		func(old, w store.Client) (store.Client, []string, error) {
 			ch := diff("name", old.Name, w.Name, "kind", old.Kind, w.Kind, "redirect_uris", old.RedirectURIs, w.RedirectURIs,
 				"post_logout_redirect_uris", old.PostLogoutRedirectURIs, w.PostLogoutRedirectURIs,
@@ -555,6 +570,21 @@ func (a *applier) clients(f *File) error {
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
 		}, func(c store.Client) bool { return c.Source == store.SourceTenant || c.Source == "" })
+	if err != nil {
+		return err
+	}
+	// A client pruned keeps no grant, consent or token: a client added
+	// again under its ID must be consented to afresh.
+	for i := first; i < len(a.plan); i++ {
+		if c := &a.plan[i]; c.Op == "-" {
+			ended, err := EndClient(a.ctx, a.tx, c.Name)
+			if err != nil {
+				return err
+			}
+			c.ClientEnded = &ended
+		}
+	}
+	return nil
 }
 
 func (a *applier) upstreams(f *File) error {

@@ -70,6 +70,18 @@ var errUnknownPerson = errors.New("the token's person is not the tenant's")
 // milliseconds): when the store has moved on since cat was built, the
 // catalogue is reloaded once, now, rather than at the next poll.
 func (g *Gateway) resolve(ctx context.Context, cat *catalogue, cl *accesstoken.Claims) (*catalogue, *caller, error) {
+	cat, who, err := g.find(ctx, cat, cl)
+	if err == nil {
+		err = g.notEnded(ctx, cat, cl)
+	}
+	if err != nil {
+		return cat, nil, err
+	}
+	return cat, who, nil
+}
+
+// find is resolve but for the clients' removals (notEnded).
+func (g *Gateway) find(ctx context.Context, cat *catalogue, cl *accesstoken.Claims) (*catalogue, *caller, error) {
 	who, err := cat.resolve(cl)
 	if !errors.Is(err, errUnknownAgent) && !errors.Is(err, errUnknownPerson) {
 		return cat, who, err
@@ -161,6 +173,36 @@ func (c *catalogue) standingClient(id string, issuedAt int64, who string) (store
 		return store.Client{}, errors.New(who + " is disabled")
 	}
 	return client, nil
+}
+
+// notEnded refuses a token issued at or before the removal of its client,
+// or of a client of its delegation chain, that cat knows as added again
+// under the ID: within accesstoken.CreationMargin of the removal, the
+// creation time alone (standingClient) does not tell it from the removed
+// one. Only a token dated no later than its client's creation, met in the
+// client's first moments, asks the store (store.Identity.ClientEndedAt);
+// a store that cannot say is errRevocationUnknown.
+func (g *Gateway) notEnded(ctx context.Context, cat *catalogue, cl *accesstoken.Claims) error {
+	if g.ends == nil {
+		return nil
+	}
+	ids := []string{cl.ClientID}
+	if cl.Act != nil {
+		ids = append(ids, cl.Act.Chain()...)
+	}
+	for _, id := range ids {
+		if c, ok := cat.clients[id]; !ok || cl.IssuedAt > c.CreatedAt.Unix() {
+			continue
+		}
+		ended, err := g.ends.ClientEndedAt(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errRevocationUnknown, err)
+		}
+		if !ended.IsZero() && cl.IssuedAt <= ended.Unix() {
+			return errUnknownAgent
+		}
+	}
+	return nil
 }
 
 // issuedBefore reports whether a token issued at issuedAt (Unix seconds)
@@ -333,6 +375,11 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		cat, who, err := g.resolve(r.Context(), cat, claims)
+		if errors.Is(err, errRevocationUnknown) {
+			g.logger().Error("gateway: check the client's removal", "err", err)
+			http.Error(w, "the token's revocation status cannot be checked; try again", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			g.writeBearerError(w, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: err.Error()})
 			return

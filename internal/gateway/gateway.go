@@ -79,6 +79,9 @@ type Gateway struct {
 	updMu    sync.Mutex
 	updating *updateRound
 	ups      *upstreams
+	// ends says when a client was removed (notEnded): the Store's, when
+	// it has an identity store.
+	ends clientEnds
 
 	reloadMu  sync.Mutex // serialises rebuilds
 	refreshMu sync.Mutex // one on-demand reload at a time (unknown clients)
@@ -125,6 +128,12 @@ type Gateway struct {
 // trusts an access token again (see revocationRecheck).
 type Revocations interface {
 	Revoked(ctx context.Context, grantID, jti string) (bool, error)
+}
+
+// clientEnds says when a client ID was last removed (store.Identity's
+// ClientEndedAt).
+type clientEnds interface {
+	ClientEndedAt(ctx context.Context, clientID string) (time.Time, error)
 }
 
 // Counters is the part of the identity store that counts, across
@@ -360,6 +369,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		if g.Counters == nil {
 			g.Counters = st.Identity()
 		}
+		g.ends = st.Identity()
 	}
 	if g.Slips == nil || g.Keys == nil || g.Store == nil || g.Revocations == nil || g.Counters == nil {
 		return errors.New("gateway: Store, Keys, Slips, Revocations and Counters are required")

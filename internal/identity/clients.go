@@ -46,7 +46,8 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 		// A client removed while its document stays cached is stored
 		// again, as a new client, before anything is given to it: what
 		// the removed one was given (consent, grants, tokens) is dated
-		// before the new record's creation and ends (since).
+		// before the new record's creation and ends (since), and ended
+		// with its removal in any case (store.Tenant.EndClient).
 		if !found {
 			ip, _ := ctx.Value(ctxClientIP{}).(netip.Addr)
 			if stored, err = p.keepMetadataClient(ctx, c, ip); err != nil {

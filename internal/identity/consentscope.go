@@ -129,6 +129,9 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 // removed since and created again. That holds for a client known by its
 // metadata document too: removing it ends what it was given, though its
 // record is created again, from the document, on its next use (client).
+// Within accesstoken.CreationMargin of the removal it cannot tell; what the
+// removed client was given ended with it then (store.Tenant.EndClient), and
+// its access tokens are refused by the removal's time (clientStands).
 func since(c store.Client, t time.Time) bool {
 	return c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Add(-accesstoken.CreationMargin))
 }

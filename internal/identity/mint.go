@@ -234,5 +234,19 @@ func (p *Provider) clientStands(ctx context.Context, id string, issuedAt int64, 
 	case err == nil && !since(cl, time.Unix(issuedAt, 0)):
 		return fmt.Errorf("%w: %s was created after the token: it was issued to an earlier one of that ID", accesstoken.ErrInvalid, who)
 	}
+	// One dated no later than the client's creation, which since lets
+	// through (accesstoken.CreationMargin), may still be an earlier
+	// client's of the ID, removed and added again within the margin: it is
+	// when it was issued at or before that removal (store.Tenant.EndClient).
+	// Only such tokens, met in the client's first moments, ask the store.
+	if issuedAt <= cl.CreatedAt.Unix() {
+		ended, err := p.Store.Identity().ClientEndedAt(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ended.IsZero() && issuedAt <= ended.Unix() {
+			return fmt.Errorf("%w: %s was removed after the token: it was issued to an earlier one of that ID", accesstoken.ErrInvalid, who)
+		}
+	}
 	return nil
 }

@@ -135,6 +135,11 @@ type Identity interface {
 	// Revoked reports whether any of the (kind, id) pairs is revoked.
 	// Empty IDs are ignored.
 	Revoked(ctx context.Context, grantID, jti string) (bool, error)
+	// ClientEndedAt returns when the client of the ID was last removed
+	// (Tenant.EndClient), while that is kept; zero when it was not. A
+	// token issued at or before it was the removed client's, also when a
+	// client of the ID was added again within accesstoken.CreationMargin.
+	ClientEndedAt(ctx context.Context, clientID string) (time.Time, error)
 	// Consumed reports whether Consume already marked (kind, id), without
 	// marking it.
 	Consumed(ctx context.Context, kind, id string) (bool, error)
@@ -167,7 +172,8 @@ type Identity interface {
 	FederationState(ctx context.Context, hash string) (FederationState, error)
 
 	// PurgeIdentity forgets sessions, codes (AuthCodeKept after they
-	// expire), refresh tokens, revocations, federation states and counters
-	// that expired before now, and returns how many it removed.
+	// expire), refresh tokens, revocations, client removals, federation
+	// states and counters that expired before now, and returns how many it
+	// removed.
 	PurgeIdentity(ctx context.Context, now time.Time) (int64, error)
 }

@@ -264,6 +264,19 @@ type Tenant interface {
 	// inherit it all. It reports what it ended; a user with nothing is
 	// no error.
 	EndUser(ctx context.Context, username string, until time.Time) (UserEnded, error)
+	// EndClient ends everything clientID was given at the identity
+	// provider, for a client removed: its unredeemed authorization codes
+	// and its consents are deleted, and every grant of its codes (redeemed
+	// ones still stored too) and of its refresh tokens is revoked, as
+	// EndUser revokes them; and the removal's time is kept until until
+	// (Identity.ClientEndedAt), which should outlast the access tokens
+	// already issued, so that none issued at or before it stands for a
+	// client added again under the ID. Call it in the transaction that
+	// deletes the client (InTx): a client of the same ID added again, also
+	// within accesstoken.CreationMargin (a metadata client is stored again
+	// on its next use), would otherwise inherit it all. It reports what it
+	// ended; a client with nothing is no error.
+	EndClient(ctx context.Context, clientID string, until time.Time) (ClientEnded, error)
 }
 
 // SettingToolCallsPerMinute is the setting bounding the tool calls one
@@ -280,13 +293,25 @@ type UserEnded struct {
 
 // String reads "2 sessions, 1 grant, 0 consents".
 func (e UserEnded) String() string {
-	n := func(v int64, what string) string {
-		if v == 1 {
-			return "1 " + what
-		}
-		return fmt.Sprintf("%d %ss", v, what)
+	return count(e.Sessions, "session") + ", " + count(e.Grants, "grant") + ", " + count(e.Consents, "consent")
+}
+
+// ClientEnded counts what EndClient ended.
+type ClientEnded struct {
+	Grants   int64 `json:"grants"`   // grants (of codes and refresh tokens) revoked
+	Consents int64 `json:"consents"` // consents deleted
+}
+
+// String reads "1 grant, 0 consents".
+func (e ClientEnded) String() string {
+	return count(e.Grants, "grant") + ", " + count(e.Consents, "consent")
+}
+
+func count(v int64, what string) string {
+	if v == 1 {
+		return "1 " + what
 	}
-	return n(e.Sessions, "session") + ", " + n(e.Grants, "grant") + ", " + n(e.Consents, "consent")
+	return fmt.Sprintf("%d %ss", v, what)
 }
 
 // Store is a tenant store with transactions and health.

@@ -171,5 +171,8 @@ func FromRequest(r *http.Request) (string, bool) {
 // theirs, rather than an earlier client's or person's of the same name,
 // removed and created again: the replicas' clocks differ (a person added
 // on one, a token issued on another), and a token's time is in whole
-// seconds. One removed and created again within it is not told apart.
+// seconds. A person removed and created again within it is not told
+// apart; a client is, by its removal's time (store.Tenant.EndClient), which
+// the token checks ask for a token dated no later than its client's
+// creation.
 const CreationMargin = 30 * time.Second

@@ -84,8 +84,8 @@ func (i identity) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	if err != nil {
 		return err
 	}
-	return i.insert(ctx, "authorization code", `INSERT INTO auth_codes (id, username, doc, expires_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, c.Hash, c.Username, d, c.ExpiresAt.UnixMicro())
+	return i.insert(ctx, "authorization code", `INSERT INTO auth_codes (id, username, client_id, doc, expires_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, c.Hash, c.Username, c.ClientID, d, c.ExpiresAt.UnixMicro())
 }
 
 func (i identity) AuthCode(ctx context.Context, hash string) (store.AuthCode, error) {
@@ -118,8 +118,8 @@ func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) 
 	if t.GrantExpiresAt.After(keep) {
 		keep = t.GrantExpiresAt
 	}
-	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, username, doc, expires_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, t.Username, d, keep.UnixMicro())
+	return i.insert(ctx, "refresh token", `INSERT INTO refresh_tokens (id, grant_id, username, client_id, doc, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, t.Hash, t.GrantID, t.Username, t.ClientID, d, keep.UnixMicro())
 }
 
 func (i identity) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
@@ -148,6 +148,18 @@ func (i identity) Revoked(ctx context.Context, grantID, jti string) (bool, error
 		return false, fmt.Errorf("read revocations: %w", err)
 	}
 	return n > 0, nil
+}
+
+func (i identity) ClientEndedAt(ctx context.Context, clientID string) (time.Time, error) {
+	var at int64
+	err := i.db.queryRowCached(ctx, i.db.sql, "SELECT ended_at FROM ended_clients WHERE client_id = ?", clientID).Scan(&at)
+	switch {
+	case isNoRows(err):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("read client removal: %w", err)
+	}
+	return time.UnixMicro(at).UTC(), nil
 }
 
 func (i identity) Consumed(ctx context.Context, kind, id string) (bool, error) {
@@ -250,9 +262,10 @@ func (i identity) FederationState(ctx context.Context, hash string) (store.Feder
 	return f, err
 }
 
-// grantsOf returns the grants of username's stored authorization codes.
-func (t tenant) grantsOf(ctx context.Context, q querier, username string) (map[string]struct{}, error) {
-	rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT doc FROM auth_codes WHERE username = ?"), username)
+// grantsOf returns the grants of the stored authorization codes whose
+// holder (column: username or client_id) is who.
+func (t tenant) grantsOf(ctx context.Context, q querier, holder, who string) (map[string]struct{}, error) {
+	rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT doc FROM auth_codes WHERE "+holder+" = ?"), who)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +277,7 @@ func (t tenant) grantsOf(ctx context.Context, q querier, username string) (map[s
 			return nil, err
 		}
 		// A code that does not decode cannot be redeemed either: it is
-		// no reason to keep a person from being ended.
+		// no reason to keep a person or client from being ended.
 		var c store.AuthCode
 		if json.Unmarshal([]byte(d), &c) == nil && c.GrantID != "" {
 			grants[c.GrantID] = struct{}{}
@@ -284,6 +297,7 @@ func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, erro
 		{"DELETE FROM auth_codes WHERE expires_at <= ?", now.Add(-store.AuthCodeKept).UnixMicro()},
 		{"DELETE FROM refresh_tokens WHERE expires_at <= ?", t},
 		{"DELETE FROM revocations WHERE expires_at <= ?", t},
+		{"DELETE FROM ended_clients WHERE expires_at <= ?", t},
 		{"DELETE FROM login_attempts WHERE window_end <= ?", t},
 		{"DELETE FROM federation_states WHERE expires_at <= ?", t},
 	} {
@@ -312,53 +326,105 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 		if ended.Sessions, err = exec("sessions", "DELETE FROM login_sessions WHERE username = ?", username); err != nil {
 			return err
 		}
-		// The grants of the person's codes, redeemed ones included (kept
-		// store.AuthCodeKept after they expire): a client without refresh tokens
-		// holds its grant only in its access tokens, which refresh_tokens
-		// knows nothing of.
-		grants, err := t.grantsOf(ctx, q, username)
-		if err != nil {
-			return fmt.Errorf("end user %q: codes: %w", username, err)
+		if ended.Grants, err = t.endGrants(ctx, q, "username", username, until); err != nil {
+			return fmt.Errorf("end user %q: %w", username, err)
 		}
-		if _, err = exec("codes", "DELETE FROM auth_codes WHERE username = ?", username); err != nil {
-			return err
-		}
-		// One revocation per grant, kept as long as its last refresh
-		// token (and at least until); a revocation already there is only
-		// ever lengthened.
-		u := until.UnixMicro()
-		const lengthen = ` ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
-			THEN excluded.expires_at ELSE revocations.expires_at END`
-		for g := range grants {
-			if _, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at) VALUES (?, ?, ?)`+lengthen,
-				store.RevokedGrant, g, u); err != nil {
-				return err
-			}
-		}
-		rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT DISTINCT grant_id FROM refresh_tokens WHERE username = ?"), username)
-		if err != nil {
-			return fmt.Errorf("end user %q: grants: %w", username, err)
-		}
-		for rows.Next() {
-			var g string
-			if err := rows.Scan(&g); err != nil {
-				rows.Close()
-				return fmt.Errorf("end user %q: grants: %w", username, err)
-			}
-			grants[g] = struct{}{}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("end user %q: grants: %w", username, err)
-		}
-		_, err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
-			SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
-			FROM refresh_tokens WHERE username = ? GROUP BY grant_id`+lengthen, u, u, username)
-		if err != nil {
-			return err
-		}
-		ended.Grants = int64(len(grants))
 		ended.Consents, err = exec("consents", "DELETE FROM consents WHERE username = ?", username)
 		return err
+	}
+	if t.inTx {
+		return ended, run(t.q)
+	}
+	return ended, t.db.Tx(ctx, func(tx *sql.Tx) error { return run(tx) })
+}
+
+// endGrants ends the grants of who, the holder (column: username or
+// client_id) of authorization codes and refresh tokens: it deletes the
+// codes and revokes every grant of theirs and of the refresh tokens, and
+// returns how many grants.
+func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, until time.Time) (int64, error) {
+	exec := func(what, query string, args ...any) error {
+		if _, err := q.ExecContext(ctx, t.db.Rebind(query), args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	// The grants of the codes, redeemed ones included (kept
+	// store.AuthCodeKept after they expire): a client without refresh
+	// tokens holds its grant only in its access tokens, which
+	// refresh_tokens knows nothing of.
+	grants, err := t.grantsOf(ctx, q, holder, who)
+	if err != nil {
+		return 0, fmt.Errorf("codes: %w", err)
+	}
+	if err := exec("codes", "DELETE FROM auth_codes WHERE "+holder+" = ?", who); err != nil {
+		return 0, err
+	}
+	// One revocation per grant, kept as long as its last refresh token
+	// (and at least until); a revocation already there is only ever
+	// lengthened.
+	u := until.UnixMicro()
+	const lengthen = ` ON CONFLICT (kind, id) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revocations.expires_at
+		THEN excluded.expires_at ELSE revocations.expires_at END`
+	for g := range grants {
+		if err := exec("grants", `INSERT INTO revocations (kind, id, expires_at) VALUES (?, ?, ?)`+lengthen,
+			store.RevokedGrant, g, u); err != nil {
+			return 0, err
+		}
+	}
+	rows, err := q.QueryContext(ctx, t.db.Rebind("SELECT DISTINCT grant_id FROM refresh_tokens WHERE "+holder+" = ?"), who)
+	if err != nil {
+		return 0, fmt.Errorf("grants: %w", err)
+	}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("grants: %w", err)
+		}
+		grants[g] = struct{}{}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("grants: %w", err)
+	}
+	err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
+		SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
+		FROM refresh_tokens WHERE `+holder+` = ? GROUP BY grant_id`+lengthen, u, u, who)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(grants)), nil
+}
+
+// EndClient implements store.Tenant.EndClient on the identity tables, in the
+// caller's transaction or in one of its own.
+func (t tenant) EndClient(ctx context.Context, clientID string, until time.Time) (store.ClientEnded, error) {
+	var ended store.ClientEnded
+	run := func(q querier) error {
+		var err error
+		if ended.Grants, err = t.endGrants(ctx, q, "client_id", clientID, until); err != nil {
+			return fmt.Errorf("end client %q: %w", clientID, err)
+		}
+		res, err := q.ExecContext(ctx, t.db.Rebind("DELETE FROM consents WHERE client_id = ?"), clientID)
+		if err != nil {
+			return fmt.Errorf("end client %q: consents: %w", clientID, err)
+		}
+		if ended.Consents, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// The removal's time, on the clock that stamps the clients'
+		// creation: the tokens issued to the removed client are dated at or
+		// before it, a client added again under the ID is created after it.
+		// Removed again, the later removal is kept, and the longer.
+		_, err = q.ExecContext(ctx, t.db.Rebind(`INSERT INTO ended_clients (client_id, ended_at, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (client_id) DO UPDATE SET
+			ended_at = CASE WHEN excluded.ended_at > ended_clients.ended_at THEN excluded.ended_at ELSE ended_clients.ended_at END,
+			expires_at = CASE WHEN excluded.expires_at > ended_clients.expires_at THEN excluded.expires_at ELSE ended_clients.expires_at END`),
+			clientID, t.db.now().UnixMicro(), until.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("end client %q: removal: %w", clientID, err)
+		}
+		return nil
 	}
 	if t.inTx {
 		return ended, run(t.q)
