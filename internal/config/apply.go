@@ -720,35 +720,34 @@ func Retention(s string) time.Duration {
 // TakeRole takes the role name from every person and tool of tx that holds
 // it, and says whom it was taken from ("user alice", "tool refund").
 func TakeRole(ctx context.Context, tx store.Tenant, name string) ([]string, error) {
+	users, err := takeRole(ctx, tx.Users(), "user", name, func(u *store.User) (string, *[]string) { return u.Username, &u.Roles })
+	if err != nil {
+		return nil, err
+	}
+	tools, err := takeRole(ctx, tx.Tools(), "tool", name, func(t *store.Tool) (string, *[]string) { return t.Name, &t.Roles })
+	return append(users, tools...), err
+}
+
+// takeRole is TakeRole for one collection; held names a record and points
+// at its roles.
+func takeRole[T any](ctx context.Context, c store.Collection[T], kind, role string, held func(*T) (string, *[]string)) ([]string, error) {
+	all, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var from []string
-	us, err := tx.Users().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, u := range us {
-		if slices.Contains(u.Roles, name) {
-			from = append(from, "user "+u.Username)
-			if err := tx.Users().Update(ctx, u.Username, func(u store.User) (store.User, error) {
-				u.Roles = slices.DeleteFunc(slices.Clone(u.Roles), func(r string) bool { return r == name })
-				return u, nil
-			}); err != nil {
-				return nil, err
-			}
+	for _, x := range all {
+		key, roles := held(&x)
+		if !slices.Contains(*roles, role) {
+			continue
 		}
-	}
-	ts, err := tx.Tools().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range ts {
-		if slices.Contains(t.Roles, name) {
-			from = append(from, "tool "+t.Name)
-			if err := tx.Tools().Update(ctx, t.Name, func(t store.Tool) (store.Tool, error) {
-				t.Roles = slices.DeleteFunc(slices.Clone(t.Roles), func(r string) bool { return r == name })
-				return t, nil
-			}); err != nil {
-				return nil, err
-			}
+		from = append(from, kind+" "+key)
+		if err := c.Update(ctx, key, func(x T) (T, error) {
+			_, roles := held(&x)
+			*roles = slices.DeleteFunc(slices.Clone(*roles), func(r string) bool { return r == role })
+			return x, nil
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return from, nil

@@ -184,14 +184,11 @@ func (p *Provider) LoginURL(next string) string {
 	return p.url(pathLogin) + "?next=" + urlQueryEscape(next)
 }
 
-// startSession creates a new session for username (never reusing one that
-// the browser brought: no session fixation) and sets its cookie.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, username, method string) (store.LoginSession, error) {
-	return p.startSessionAt(ctx, w, username, method, p.now())
-}
-
-// startSessionAt is startSession for a person who authenticated at
-// authTime (an upstream provider's auth_time), not now.
+// startSessionAt creates a new session for username (never reusing one
+// that the browser brought: no session fixation), who authenticated at
+// authTime (an upstream provider's auth_time), and sets its cookie. A
+// password sign-in creates its session and sets the cookie in two steps
+// (login.go), so that it can read the person again in between.
 func (p *Provider) startSessionAt(ctx context.Context, w http.ResponseWriter, username, method string, authTime time.Time) (store.LoginSession, error) {
 	s, secret, err := p.createSession(ctx, username, method, authTime)
 	if err != nil {
