@@ -27,7 +27,18 @@ import (
 // wait_for_answer (an elicitation it waits for as long as it takes).
 func askingUpstream(t *testing.T) *httptest.Server {
 	up := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, nil)
+	// A question still unanswered when the test ends (a flight the test
+	// left waiting) is given up then: the SDK closes a session only once
+	// its handlers return, and the server's Close waits for the session.
+	testDone, endTest := context.WithCancel(context.Background())
+	untilTestEnds := func(ctx context.Context) (context.Context, func()) {
+		ctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(testDone, cancel)
+		return ctx, func() { stop(); cancel() }
+	}
 	confirm := func(ctx context.Context, ss *mcp.ServerSession, msg string) (string, error) {
+		ctx, done := untilTestEnds(ctx)
+		defer done()
 		res, err := ss.Elicit(ctx, &mcp.ElicitParams{Message: msg, RequestedSchema: schemaOK})
 		if err != nil {
 			return "", err
@@ -87,6 +98,8 @@ func askingUpstream(t *testing.T) *httptest.Server {
 		})
 	mcp.AddTool(up, &mcp.Tool{Name: "summarize", Description: "Asks the caller's model"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			ctx, done := untilTestEnds(ctx)
+			defer done()
 			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
 				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "Summarize Q3"}}}})
 			if err != nil {
@@ -112,6 +125,7 @@ func askingUpstream(t *testing.T) *httptest.Server {
 		})
 	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
 	t.Cleanup(us.Close)
+	t.Cleanup(endTest) // before us.Close: cleanups run last first
 	return us
 }
 
