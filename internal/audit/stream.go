@@ -534,6 +534,13 @@ func (l *Log) holdForStreams(ctx context.Context, before time.Time) (time.Time, 
 			}
 			if begun == 0 {
 				cur = s.startAt
+			} else if cur, err = l.st.AuditCursor(ctx, name); err != nil {
+				// Begun meanwhile: the stream stores its position before
+				// its start mark, so the position read after the mark is
+				// the one it began at (0 only for a stream that began on
+				// an empty trail). Read before, it was the 0 of a stream
+				// not begun, which would hold back everything.
+				return before, err
 			}
 		}
 		delivered[name] = cur
