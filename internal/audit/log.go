@@ -833,6 +833,9 @@ func (l *Log) prune() {
 	}
 }
 
+// Retention is the retention the log prunes by (0: it keeps everything).
+func (l *Log) Retention() time.Duration { return time.Duration(l.retention.Load()) }
+
 // SetRetention changes the retention (0: keep everything); a new one
 // prunes at once. It is how a changed tenant setting applies without a
 // restart.

@@ -608,7 +608,7 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 	// one transaction.
 	var real config.ApplyOptions
 	if opts != nil {
-		real.Prune = opts.Prune
+		real.Prune, real.Sealer = opts.Prune, opts.Sealer
 	}
 	dry := real
 	dry.DryRun = true

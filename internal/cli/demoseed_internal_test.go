@@ -29,7 +29,7 @@ func TestDemoFolderMarkedFirst(t *testing.T) {
 	st := storetest.OpenSQLite(t)
 	ctx := context.Background()
 	var out bytes.Buffer
-	if err := seedDemo(ctx, &Env{Stdout: &out}, st, refusingTrail{}); err == nil {
+	if err := seedDemo(ctx, &Env{Stdout: &out}, st, refusingTrail{}, nil); err == nil {
 		t.Fatal("the seeding went through a trail that refuses")
 	}
 	if v, err := st.Setting(ctx, demoSetting); err != nil || v == "" {

@@ -114,11 +114,11 @@ func serveCommand() *command {
 				if err != nil {
 					return err
 				}
-				st, _, trail, err := openAudit(ctx, f.storeFlags)
+				st, ks, trail, err := openAudit(ctx, f.storeFlags)
 				if err != nil {
 					return err
 				}
-				plan, err := applyAudited(ctx, st, trail, cliActor(), file, nil)
+				plan, err := applyAudited(ctx, st, trail, cliActor(), file, &config.ApplyOptions{Sealer: ks})
 				trail.Close()
 				st.Close()
 				if err != nil {
@@ -188,7 +188,7 @@ func demoCommand() *command {
 				return err
 			}
 			return serve(ctx, env, o, func(ctx context.Context, s *server.Server) error {
-				return seedDemo(ctx, env, s.Store, s.Audit)
+				return seedDemo(ctx, env, s.Store, s.Audit, s.Keys)
 			}, func(s *server.Server) {
 				fmt.Fprintf(env.Stdout, `
 Gatehouse demo tenant "acme" is running.
@@ -223,7 +223,7 @@ func dataLocation(o server.StoreOptions) string {
 }
 
 // seedDemo applies the demo tenant file once, on an empty store.
-func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail) error {
+func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail, sealer config.SettingSealer) error {
 	name, err := st.Setting(ctx, "tenant")
 	if err == nil {
 		if name != "acme" {
@@ -251,7 +251,7 @@ func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail) erro
 		return err
 	}
 	start := time.Now()
-	plan, err := applyAudited(ctx, st, trail, demoActor, f, nil)
+	plan, err := applyAudited(ctx, st, trail, demoActor, f, &config.ApplyOptions{Sealer: sealer})
 	if err != nil {
 		return fmt.Errorf("seed the demo tenant: %w", err)
 	}
@@ -296,8 +296,8 @@ func applyCommand() *command {
 			if err != nil {
 				return err
 			}
-			return withAuditStore(sf, func(ctx context.Context, st *sqldb.DB, _ *keys.Manager, trail *audit.Log) error {
-				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune})
+			return withAuditStore(sf, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune, Sealer: ks})
 				if err != nil {
 					return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
 				}

@@ -87,7 +87,24 @@ type ApplyOptions struct {
 	// Dynamically registered clients, people created by a federated
 	// sign-in and upstream tools awaiting approval are never pruned.
 	Prune bool
+	// Sealer, when set, seals the audit retention under the master key
+	// (SettingRetentionSeal): the servers apply no retention without a
+	// seal, so that whoever can write the database but not read the
+	// master key cannot have the history pruned. Without one, a changed
+	// retention is stored unsealed, and not applied.
+	Sealer SettingSealer
 }
+
+// SettingSealer seals settings under the master key (*keys.Manager).
+type SettingSealer interface {
+	SealSetting(name, value string) string
+	OpenSetting(name, value, sealed string) bool
+}
+
+// SettingRetentionSeal holds the seal of the audit retention
+// (SettingSealer): the servers apply the retention only when the seal
+// opens to it.
+const SettingRetentionSeal = "audit.retention.seal"
 
 // Apply brings the store in line with the file, in one transaction: either
 // every change is made or none is. It returns the plan it carried out.
@@ -100,7 +117,7 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
 		var err error
-		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune}); err != nil {
+		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune, Sealer: opts.Sealer}); err != nil {
 			return err
 		}
 		if opts.DryRun {
@@ -135,7 +152,7 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 	if err := tx.Lock(ctx); err != nil {
 		return nil, err
 	}
-	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune}
+	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune, sealer: opts.Sealer}
 	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.settings}
 	for _, step := range steps {
 		if err := step(f); err != nil {
@@ -146,11 +163,12 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 }
 
 type applier struct {
-	ctx   context.Context
-	tx    store.Tenant
-	sec   Secrets
-	prune bool
-	plan  Plan
+	ctx    context.Context
+	tx     store.Tenant
+	sec    Secrets
+	prune  bool
+	sealer SettingSealer
+	plan   Plan
 	// secrets remembers what secret decided for a record and the hash it
 	// found stored, so that sync's second merge (against the locked row)
 	// neither hashes nor verifies again.
@@ -203,7 +221,31 @@ func (a *applier) settings(f *File) error {
 			return err
 		}
 	}
-	return nil
+	return a.sealRetention(want["audit.retention"])
+}
+
+// sealRetention stores the seal of the retention the file sets, unless
+// the stored one already opens to it (applying a file twice changes
+// nothing). The seal is not a change of its own in the plan: it goes with
+// the retention, and an apply also seals a retention stored unsealed (by
+// an earlier version, or by a write to the database the servers refused).
+func (a *applier) sealRetention(want string) error {
+	if a.sealer == nil {
+		return nil
+	}
+	old, err := a.tx.Setting(a.ctx, SettingRetentionSeal)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	switch {
+	case want == "" && old == "":
+		return nil
+	case want == "":
+		return a.tx.SetSetting(a.ctx, SettingRetentionSeal, "")
+	case a.sealer.OpenSetting("audit.retention", want, old):
+		return nil
+	}
+	return a.tx.SetSetting(a.ctx, SettingRetentionSeal, a.sealer.SealSetting("audit.retention", want))
 }
 
 // SettingConnections holds the tenant's federation connections as JSON

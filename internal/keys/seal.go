@@ -105,3 +105,30 @@ func LoadMasterKey(value, dir string) ([]byte, error) {
 	}
 	return k, f.Sync()
 }
+
+// settingAD is the additional data a setting is sealed under: its name,
+// in a namespace no key ID shares, so that neither a sealed key nor
+// another setting's seal passes for it.
+func settingAD(name string) []byte { return []byte("gatehouse setting\x00" + name) }
+
+// SealSetting seals a tenant setting's value under the master key, for a
+// setting the servers must not take from whoever can write the database
+// (OpenSetting checks it): the seal is standard base64.
+func (m *Manager) SealSetting(name, value string) string {
+	return base64.StdEncoding.EncodeToString(m.sealer.Seal(string(settingAD(name)), []byte(value)))
+}
+
+// OpenSetting reports whether sealed is a seal of value for the setting
+// name made under this master key (SealSetting).
+func (m *Manager) OpenSetting(name, value, sealed string) bool {
+	b, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil {
+		return false
+	}
+	n := m.sealer.aead.NonceSize()
+	if len(b) < n {
+		return false
+	}
+	plain, err := m.sealer.aead.Open(nil, b[:n], b[n:], settingAD(name))
+	return err == nil && string(plain) == value
+}

@@ -23,7 +23,9 @@ import (
 // their routes.
 func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options) error {
 	retention, err := s.retention(ctx)
-	if err != nil {
+	if errors.Is(err, errRetentionUnsealed) {
+		s.log.Error("audit retention not applied", "err", err)
+	} else if err != nil {
 		return err
 	}
 	// The retention is set once the streams are open: the log prunes as
@@ -136,7 +138,12 @@ func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connec
 	return out, nil
 }
 
-// retention reads the tenant's audit retention setting.
+// retention reads the tenant's audit retention setting. A retention is
+// applied only when its seal (config.SettingRetentionSeal, made by
+// `gatehouse apply` under the master key) opens to it: whoever can write
+// the database but not read the master key must not be able to have the
+// history pruned under a signed prune checkpoint. An unsealed one is
+// errRetentionUnsealed, with no retention.
 func (s *Server) retention(ctx context.Context) (time.Duration, error) {
 	v, err := s.Store.Setting(ctx, "audit.retention")
 	switch {
@@ -148,5 +155,19 @@ func (s *Server) retention(ctx context.Context) (time.Duration, error) {
 	case v == "":
 		return 0, nil
 	}
+	seal, err := s.Store.Setting(ctx, config.SettingRetentionSeal)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	if s.Keys == nil || !s.Keys.OpenSetting("audit.retention", v, seal) {
+		return 0, errRetentionUnsealed
+	}
 	return config.Retention(v), nil
 }
+
+// errRetentionUnsealed: the stored retention is not the one a tenant file
+// applied with this master key set (written to the database directly, or
+// by a version that did not seal it). Nothing is pruned until an apply
+// sets it again.
+var errRetentionUnsealed = errors.New("the audit retention in the database was not set by `gatehouse apply` with this data folder's master key " +
+	"(written to the database directly?): it is not applied, and no record is pruned, until a tenant file sets it again")

@@ -201,7 +201,14 @@ func (s *Server) tick(ctx context.Context, rev int64) int64 {
 			s.log.Error("reload signing keys", "err", err)
 			ok = false
 		}
-		if d, err := s.retention(ctx); err != nil {
+		if d, err := s.retention(ctx); errors.Is(err, errRetentionUnsealed) {
+			// Said once a change of the tenant, not at every tick:
+			// reading again finds the same until an apply.
+			s.log.Error("audit retention not applied", "err", err)
+			if s.Audit != nil {
+				s.Audit.SetRetention(0)
+			}
+		} else if err != nil {
 			s.log.Error("read audit retention", "err", err)
 			ok = false
 		} else if s.Audit != nil {
