@@ -74,10 +74,11 @@ type Gateway struct {
 	tokens      tokenCache
 	builtins    *tools.Builtins
 	httpTools   *tools.HTTP
-	// updMu makes resources/updated notices pass one at a time; updating
-	// is the round of the one passing (resourceUpdated).
+	// updating are the URIs whose resources/updated notices are being
+	// passed on, or waiting to be, and by which round (resourceUpdated);
+	// guarded by updMu.
 	updMu    sync.Mutex
-	updating *updateRound
+	updating map[string]*passing
 	ups      *upstreams
 	// ends says when a client was removed (notEnded): the Store's, when
 	// it has an identity store.

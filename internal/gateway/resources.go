@@ -692,8 +692,15 @@ func (g *Gateway) mayHearOf(ctx context.Context, req mcp.Request) bool {
 	ss, _ := req.GetSession().(*mcp.ServerSession)
 	p, _ := req.GetParams().(*mcp.ResourceUpdatedNotificationParams)
 	cat := g.catalogue()
-	r := g.updating // set by resourceUpdated, whose send this is
-	if ss == nil || p == nil || cat == nil || r == nil {
+	if ss == nil || p == nil || cat == nil {
+		return false
+	}
+	// The round passing the URI on: resourceUpdated's, whose send this is.
+	// The SDK calls this middleware in resourceUpdated's goroutine, so r
+	// is that round's deliver goroutine's alone meanwhile (and for a
+	// 2026-07-28 session it copies the params, URI and all).
+	r := g.passingOn(p.URI)
+	if r == nil {
 		return false
 	}
 	g.viewsMu.Lock()
@@ -738,11 +745,15 @@ func (g *Gateway) mayHearFrom(ctx context.Context, cat *catalogue, cl *accesstok
 
 // resourceUpdated passes on to the sessions subscribed to uri that
 // upstream r.from said it changed (pendingUpdates.deliver), through
-// guardResourceUpdated, which must know which upstream sent it (the SDK's
-// broadcast carries no context of ours): one at a time, the round in
-// updating meanwhile. An upstream's URIs go one by one, so another's wait
-// for one of them at most, not for its whole backlog (a mutex waited for
-// over a millisecond goes to its longest waiter).
+// guardResourceUpdated, which must know which upstream sent it: the SDK's
+// broadcast carries no context of ours, only the URI. So r is kept under
+// uri while it passes (takeTurn), and a URI is passed on by one round at
+// a time: another upstream's notice of the same URI (both serve it, or
+// one of them did when its subscriber subscribed) waits its turn, or for
+// ctx to end. Notices of other URIs, and so of other upstreams, do not
+// wait: a round whose subscribers' checks stall (a store that does not
+// answer) holds back only its own upstream's next URIs, and whoever
+// passes the same URI on.
 //
 // Only the URI is passed on: the notices of it were coalesced, and the
 // _meta of any one of them, the upstream's, is not the gateway's to relay
@@ -757,9 +768,10 @@ func (g *Gateway) resourceUpdated(ctx context.Context, r *updateRound, uri strin
 	if serving, _ := owner([]*upConn{c}, uri); serving == nil {
 		return
 	}
-	g.updMu.Lock()
-	defer g.updMu.Unlock()
-	g.updating = r
-	defer func() { g.updating = nil }()
+	release, ok := g.takeTurn(ctx, r, uri)
+	if !ok {
+		return
+	}
+	defer release()
 	g.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: uri})
 }

@@ -109,7 +109,9 @@ func (p *pendingUpdates) deliver() {
 // each subscriber, so that one whose token was checked for one URI is not
 // checked again for the next of the same round. Its findings are kept a
 // second at most, and not past a change of the catalogue: a subscriber
-// revoked or refused the upstream since is checked anew.
+// revoked or refused the upstream since is checked anew. A round is used
+// by its deliver goroutine alone (mayHearOf runs in it too), so it needs
+// no lock of its own.
 type updateRound struct {
 	from  string
 	cat   *catalogue
@@ -134,4 +136,67 @@ func (r *updateRound) found(cat *catalogue, ss *mcp.ServerSession, token string)
 	}
 	h, ok := r.heard[ss]
 	return h.may, ok && h.token == token
+}
+
+// passing is a URI whose resources/updated notices are being passed on
+// (resourceUpdated), or waiting to be: by one round at a time, the one
+// holding turn, so that guardResourceUpdated, which sees only the URI,
+// knows exactly which upstream sent the notice. All but turn is guarded
+// by the Gateway's updMu.
+type passing struct {
+	turn  chan struct{} // holds a token while a round passes the URI on
+	r     *updateRound  // that round; nil between turns
+	users int           // rounds holding or waiting for turn: the URI's entry goes with the last
+}
+
+// takeTurn waits until no other round passes uri on, or until ctx ends
+// (ok false), and then records r as the round passing uri on, until
+// release. Rounds of the same URI take their turns as the runtime serves
+// a channel's blocked senders: in the order they came.
+func (g *Gateway) takeTurn(ctx context.Context, r *updateRound, uri string) (release func(), ok bool) {
+	g.updMu.Lock()
+	p := g.updating[uri]
+	if p == nil {
+		if g.updating == nil {
+			g.updating = map[string]*passing{}
+		}
+		p = &passing{turn: make(chan struct{}, 1)}
+		g.updating[uri] = p
+	}
+	p.users++
+	g.updMu.Unlock()
+	leave := func() {
+		g.updMu.Lock()
+		if p.users--; p.users == 0 {
+			delete(g.updating, uri)
+		}
+		g.updMu.Unlock()
+	}
+	select {
+	case p.turn <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, false
+	}
+	g.updMu.Lock()
+	p.r = r
+	g.updMu.Unlock()
+	return func() {
+		g.updMu.Lock()
+		p.r = nil
+		g.updMu.Unlock()
+		<-p.turn
+		leave()
+	}, true
+}
+
+// passingOn returns the round passing uri on (takeTurn), nil when none
+// is.
+func (g *Gateway) passingOn(uri string) *updateRound {
+	g.updMu.Lock()
+	defer g.updMu.Unlock()
+	if p := g.updating[uri]; p != nil {
+		return p.r
+	}
+	return nil
 }

@@ -49,3 +49,66 @@ func TestPendingUpdatesBounded(t *testing.T) {
 		t.Errorf("a notice after the connection ended is pending")
 	}
 }
+
+// TestTakeTurnOneRoundPerURI: while a round passes a URI on, another
+// round's notice of the same URI waits its turn (or for its context to
+// end), one of another URI does not, and the round passing a URI on is
+// the one guardResourceUpdated finds; once none is, nothing is kept of
+// the URI.
+func TestTakeTurnOneRoundPerURI(t *testing.T) {
+	g := &Gateway{}
+	ctx := context.Background()
+	a, b := &updateRound{from: "a"}, &updateRound{from: "b"}
+	const x, y = "file:///x", "file:///y"
+
+	releaseA, ok := g.takeTurn(ctx, a, x)
+	if !ok {
+		t.Fatal("a did not get the turn of a URI nobody passes on")
+	}
+	releaseY, ok := g.takeTurn(ctx, b, y)
+	if !ok || g.passingOn(y) != b || g.passingOn(x) != a {
+		t.Fatalf("b passing %s on while a passes %s on: ok %v, found %v and %v", y, x, ok, g.passingOn(y), g.passingOn(x))
+	}
+	releaseY()
+
+	// The same URI: b waits for a.
+	turn := make(chan func())
+	go func() {
+		release, ok := g.takeTurn(ctx, b, x)
+		if !ok {
+			release = nil
+		}
+		turn <- release
+	}()
+	// One whose context ends meanwhile gives up.
+	cctx, cancel := context.WithCancel(ctx)
+	gaveUp := make(chan bool)
+	go func() {
+		_, ok := g.takeTurn(cctx, &updateRound{from: "c"}, x)
+		gaveUp <- !ok
+	}()
+	cancel()
+	if !<-gaveUp {
+		t.Error("a round whose context ended got the turn while a still held it")
+	}
+	select {
+	case <-turn:
+		t.Fatal("b got the turn of a URI a still passes on")
+	default:
+	}
+	if r := g.passingOn(x); r != a {
+		t.Fatalf("while a passes %s on, the round found is %v", x, r)
+	}
+	releaseA()
+	releaseB := <-turn
+	if releaseB == nil {
+		t.Fatal("b never got the turn")
+	}
+	if r := g.passingOn(x); r != b {
+		t.Fatalf("while b passes %s on, the round found is %v", x, r)
+	}
+	releaseB()
+	if g.passingOn(x) != nil || len(g.updating) != 0 {
+		t.Errorf("nothing passes on, and %d URIs are kept", len(g.updating))
+	}
+}
