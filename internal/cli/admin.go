@@ -418,7 +418,7 @@ func roleCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ role %s\n", fs.Arg(0))
 				return nil
 			}},
-		&adminCmd{name: "remove", usage: "ROLE", summary: "Remove a role, and take it from every user and tool",
+		&adminCmd{name: "remove", usage: "ROLE", summary: "Remove a role, and take it from every user, tool and federation connection",
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
 				name := fs.Arg(0)
 				if name == store.AdminRole {

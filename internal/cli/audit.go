@@ -475,7 +475,8 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 }
 
 // roleView is a role with the users who hold it and the tools granted to
-// it, so that removing a role records what it was taken from.
+// it and the federation connections that give it, so that removing a
+// role records what it was taken from.
 func roleView(ctx context.Context, st store.Tenant, name string) (any, error) {
 	r, err := st.Roles().Get(ctx, name)
 	if err != nil {
@@ -485,6 +486,8 @@ func roleView(ctx context.Context, st store.Tenant, name string) (any, error) {
 		store.Role
 		Users []string `json:"users,omitempty"`
 		Tools []string `json:"tools,omitempty"`
+		// Connections give the role (default_roles, role_map).
+		Connections []string `json:"connections,omitempty"`
 	}{Role: r}
 	us, err := st.Users().List(ctx)
 	if err != nil {
@@ -502,6 +505,15 @@ func roleView(ctx context.Context, st store.Tenant, name string) (any, error) {
 	for _, t := range ts {
 		if slices.Contains(t.Roles, name) {
 			v.Tools = append(v.Tools, t.Name)
+		}
+	}
+	cs, err := config.Connections(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.Grants(name) {
+			v.Connections = append(v.Connections, c.Name)
 		}
 	}
 	return v, nil

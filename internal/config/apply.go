@@ -434,7 +434,9 @@ func (a *applier) roles(f *File) (err error) {
 	// takes it: people the file does not name (a federated sign-in's) and
 	// tools it does not (an upstream's, awaiting approval) would keep it
 	// otherwise, and a role created later under that name would be theirs
-	// unasked.
+	// unasked. The stored connections lose it too, though the file's,
+	// which replace them below, cannot name it (Validate): as for a
+	// person, the role's removal is the change the plan shows.
 	var pruned []string
 	if a.prune {
 		have, err := a.tx.Roles().List(a.ctx)
@@ -759,15 +761,74 @@ func Retention(s string) time.Duration {
 	return d
 }
 
-// TakeRole takes the role name from every person and tool of tx that holds
-// it, and says whom it was taken from ("user alice", "tool refund").
+// TakeRole takes the role name from every person, tool and federation
+// connection of tx that holds it, and says whom it was taken from ("user
+// alice", "tool refund", "connection corp"). A connection holds a role it
+// gives by default (default_roles) or maps a claim's value to (role_map):
+// left there, the next sign-in through it would give the role back, a
+// role that no longer exists, and one created later under its name would
+// be given unasked to whoever the upstream says.
 func TakeRole(ctx context.Context, tx store.Tenant, name string) ([]string, error) {
 	users, err := takeRole(ctx, tx.Users(), "user", name, func(u *store.User) (string, *[]string) { return u.Username, &u.Roles })
 	if err != nil {
 		return nil, err
 	}
 	tools, err := takeRole(ctx, tx.Tools(), "tool", name, func(t *store.Tool) (string, *[]string) { return t.Name, &t.Roles })
-	return append(users, tools...), err
+	if err != nil {
+		return nil, err
+	}
+	conns, err := takeConnectionRole(ctx, tx, name)
+	return append(append(users, tools...), conns...), err
+}
+
+// Grants reports whether the connection gives role: by default, or
+// mapped from a value of its roles claim.
+func (c Connection) Grants(role string) bool {
+	if slices.Contains(c.DefaultRoles, role) {
+		return true
+	}
+	for _, rs := range c.RoleMap {
+		if slices.Contains(rs, role) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeConnectionRole is TakeRole for the stored connections: role leaves
+// every default_roles and role_map entry, and an entry that maps to
+// nothing else goes with it.
+func takeConnectionRole(ctx context.Context, tx store.Tenant, role string) ([]string, error) {
+	cs, err := Connections(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var from []string
+	for i := range cs {
+		c := &cs[i]
+		if !c.Grants(role) {
+			continue
+		}
+		from = append(from, "connection "+c.Name)
+		c.DefaultRoles = slices.DeleteFunc(slices.Clone(c.DefaultRoles), func(r string) bool { return r == role })
+		for k, rs := range c.RoleMap {
+			if rs = slices.DeleteFunc(slices.Clone(rs), func(r string) bool { return r == role }); len(rs) > 0 {
+				c.RoleMap[k] = rs
+			} else {
+				delete(c.RoleMap, k)
+			}
+		}
+	}
+	if len(from) == 0 {
+		return nil, nil
+	}
+	// Encoded as apply encodes the file's, so that applying a file
+	// without the role afterwards changes nothing more.
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return nil, err
+	}
+	return from, tx.SetSetting(ctx, SettingConnections, string(b))
 }
 
 // takeRole is TakeRole for one collection; held names a record and points

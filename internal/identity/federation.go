@@ -12,7 +12,9 @@ package identity
 // subject, so an upstream account never takes over a local one. A user
 // created before this rule, named after preferred_username or email and
 // linked to the same subject, keeps that name. Their roles are those mapped
-// from an upstream claim plus any assigned here. The email address is taken
+// from an upstream claim plus any assigned here; a role the connection
+// names that does not exist when they sign in is not given (and the
+// sign-in's audit record says so). The email address is taken
 // only when the upstream says it is verified (email_verified), since this
 // provider's own ID tokens and userinfo then assert it.
 
@@ -21,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -127,8 +130,73 @@ func validConnectionName(s string) bool {
 	return true
 }
 
+// checkConnections refuses connections that cannot work: names not
+// unique or not of letters, digits, '-' and '_'; no http(s) issuer or no
+// client ID.
+func checkConnections(cs []*Connection) error {
+	seen := map[string]bool{}
+	for _, c := range cs {
+		switch {
+		case c == nil || !validConnectionName(c.Name) || seen[c.Name]:
+			return fmt.Errorf("identity: connection names must be unique, of letters, digits, - and _")
+		case c.ClientID == "" || !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://"):
+			return fmt.Errorf("identity: connection %s needs an http(s) issuer and a client ID", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return nil
+}
+
+// SetConnections replaces the connections people may sign in with while
+// the provider serves: the tenant's were changed (a tenant file applied,
+// a role removed), and a sign-in must not go on giving what they no
+// longer say. A connection configured as one in use is kept as it is,
+// with what it fetched of its upstream (discovery, keys). It refuses
+// what Check would refuse of Connections, and then changes nothing. A
+// sign-in already under way finishes with the connection it started
+// with; the roles it gives are checked against those that exist when it
+// stores its person (federatedUser). Safe for concurrent use.
+func (p *Provider) SetConnections(cs []*Connection) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
+	if err := checkConnections(cs); err != nil {
+		return err
+	}
+	old := p.connections()
+	next := make([]*Connection, len(cs))
+	for i, c := range cs {
+		next[i] = c
+		for _, o := range old {
+			if o.sameConfig(c) {
+				next[i] = o
+				break
+			}
+		}
+	}
+	p.conns.Store(&next)
+	return nil
+}
+
+// sameConfig reports whether c and d are configured alike (every field
+// but what they fetched of their upstream).
+func (c *Connection) sameConfig(d *Connection) bool {
+	return c.Name == d.Name && c.DisplayName == d.DisplayName && c.Issuer == d.Issuer && c.ClientID == d.ClientID &&
+		c.ClientSecret == d.ClientSecret && slices.Equal(c.Scopes, d.Scopes) && c.UsernameClaim == d.UsernameClaim &&
+		c.RolesClaim == d.RolesClaim && maps.EqualFunc(c.RoleMap, d.RoleMap, slices.Equal) &&
+		slices.Equal(c.DefaultRoles, d.DefaultRoles) && c.HTTPClient == d.HTTPClient
+}
+
+// connections are the connections in use.
+func (p *Provider) connections() []*Connection {
+	if cs := p.conns.Load(); cs != nil {
+		return *cs
+	}
+	return p.Connections
+}
+
 func (p *Provider) connection(name string) *Connection {
-	for _, c := range p.Connections {
+	for _, c := range p.connections() {
 		if c.Name == name {
 			return c
 		}
@@ -324,10 +392,16 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		http.Redirect(w, r, p.url(pathAuthorize)+"?"+aq.Encode(), http.StatusSeeOther)
 		return
 	}
-	user, err := p.federatedUser(ctx, c, claims)
+	user, notGranted, err := p.federatedUser(ctx, c, claims)
 	if err != nil {
 		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
 		return
+	}
+	if len(notGranted) > 0 {
+		// The tenant's roles, not the upstream's claim values: names an
+		// admin chose, no secret.
+		p.log().WarnContext(ctx, "federated sign-in: roles the connection gives that do not exist were not granted",
+			"connection", c.Name, "roles", notGranted)
 	}
 	if err := p.endPriorSession(ctx, w, r, ip); err != nil {
 		p.log().ErrorContext(ctx, "federated login: end the prior session", "err", err)
@@ -336,8 +410,12 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	}
 	s, err := p.startSessionAt(ctx, w, user.Username, "fed", authTime)
 	if err == nil {
+		detail := map[string]any{"method": "fed", "connection": c.Name, "roles": user.Roles}
+		if len(notGranted) > 0 {
+			detail["roles_not_granted"] = notGranted
+		}
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username, Status: "ok",
-			RemoteAddr: addrString(ip), Detail: map[string]any{"method": "fed", "connection": c.Name, "roles": user.Roles}})
+			RemoteAddr: addrString(ip), Detail: detail})
 		if err != nil {
 			_ = p.endSession(ctx, w, s)
 		}
@@ -586,8 +664,14 @@ func (c *Connection) mappedRoles(claims map[string]any) []string {
 
 // federatedUser creates or updates the tenant user of an upstream account.
 // A user of that name that is not linked to the same upstream subject is
-// never taken over.
-func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[string]any) (store.User, error) {
+// never taken over. It gives only roles that exist: the connection's
+// configuration may name one removed since it was read (by this replica
+// before it reloaded, or by the sign-in already under way), and a role
+// created later under that name would be the person's unasked. So the
+// person is stored in the transaction that checks the roles, under the
+// tenant's lock, which role remove takes too: neither decides on what the
+// other is changing. It returns the roles it left out.
+func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[string]any) (store.User, []string, error) {
 	sub := claims["sub"].(string)
 	email := verifiedEmail(claims)
 	name, _ := claims[c.usernameClaim()].(string)
@@ -595,31 +679,71 @@ func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[
 		name = email
 	}
 	if !usableName(name) {
-		return store.User{}, errors.New("no usable username claim")
+		return store.User{}, nil, errors.New("no usable username claim")
 	}
-	username := c.Name + ":" + name
-	users := p.Store.Users()
+	var (
+		out        store.User
+		notGranted []string
+	)
+	err := p.Store.InTx(ctx, func(tx store.Tenant) error {
+		if err := tx.Lock(ctx); err != nil {
+			return err
+		}
+		var err error
+		out, notGranted, err = federatedUserIn(ctx, tx, c, claims, c.Name+":"+name, sub, email)
+		return err
+	})
+	if err != nil {
+		return store.User{}, nil, err
+	}
+	return out, notGranted, nil
+}
+
+// federatedUserIn is federatedUser in tx, holding the tenant's lock.
+func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims map[string]any,
+	username, sub, email string) (store.User, []string, error) {
+	users := tx.Users()
 	// A user named the earlier way and linked to this very account keeps
 	// its name (and roles, and audit trail).
 	if old := c.Name + ":" + legacyName(claims); c.UsernameClaim == "" && old != username && usableName(legacyName(claims)) {
 		if u, err := users.Get(ctx, old); err == nil && u.Attributes[attrIdP] == c.Name && u.Attributes[attrIdPSub] == sub {
 			username = old
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.User{}, err
+			return store.User{}, nil, err
 		}
 	}
-	mapped := c.mappedRoles(claims)
+	roles, err := tx.Roles().List(ctx)
+	if err != nil {
+		return store.User{}, nil, err
+	}
+	exists := map[string]bool{}
+	for _, r := range roles {
+		exists[r.Name] = true
+	}
+	// existing splits rs into the roles that exist and those that do not.
+	existing := func(rs []string) (in, out []string) {
+		for _, r := range rs {
+			if exists[r] {
+				in = append(in, r)
+			} else {
+				out = append(out, r)
+			}
+		}
+		return in, out
+	}
+	mapped, mappedGone := existing(c.mappedRoles(claims))
+	defaults, defaultsGone := existing(c.DefaultRoles)
 	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub}}
-	u.Roles = unionSorted(c.DefaultRoles, mapped)
+	u.Roles = unionSorted(defaults, mapped)
 	if len(mapped) > 0 {
 		u.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
 	}
-	err := users.Create(ctx, u)
+	err = users.Create(ctx, u)
 	if err == nil {
-		return u, nil
+		return u, unionSorted(defaultsGone, mappedGone), nil
 	}
 	if !errors.Is(err, store.ErrConflict) {
-		return store.User{}, err
+		return store.User{}, nil, err
 	}
 	var out store.User
 	err = users.Update(ctx, username, func(old store.User) (store.User, error) {
@@ -652,7 +776,12 @@ func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[
 		out = old
 		return old, nil
 	})
-	return out, err
+	if err != nil {
+		return store.User{}, nil, err
+	}
+	// Default roles are given on the first sign-in only: none was left
+	// out of this one.
+	return out, unionSorted(nil, mappedGone), nil
 }
 
 func unionSorted(a, b []string) []string {

@@ -36,6 +36,7 @@ type fakeUpstream struct {
 	tokenTo string                       // when set, the token endpoint redirects (307) there
 	codes   map[string]map[string]string // code → the authorization request
 	asked   url.Values                   // the last authorization request
+	fetched int                          // discovery documents served
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -49,6 +50,9 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 	t.Cleanup(u.srv.Close)
 	b64 := base64.RawURLEncoding
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.fetched++
+		u.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": u.srv.URL, "authorization_endpoint": u.srv.URL + "/auth",
 			"token_endpoint": u.srv.URL + "/token", "jwks_uri": u.srv.URL + "/jwks", "userinfo_endpoint": u.srv.URL + "/me",
 			"authorization_response_iss_parameter_supported": true})
@@ -130,16 +134,30 @@ func (u *fakeUpstream) set(f func(u *fakeUpstream)) {
 	f(u)
 }
 
-func fedHarness(t *testing.T) (*harness, *fakeUpstream) {
+// fedHarness is a harness with the connection okta to a fake upstream;
+// opts then change its provider.
+func fedHarness(t *testing.T, opts ...func(*Provider)) (*harness, *fakeUpstream) {
 	up := newFakeUpstream(t)
 	up.claims = map[string]any{"sub": "00u1", "preferred_username": "alice.up", "email": "alice@up.example",
 		"email_verified": true, "groups": []any{"Sales", "Everyone"}}
-	h := newHarness(t, func(p *Provider) {
+	h := newHarness(t, append([]func(*Provider){func(p *Provider) {
 		p.Connections = []*Connection{{Name: "okta", DisplayName: "Okta", Issuer: up.srv.URL, ClientID: "gatehouse",
 			ClientSecret: "up-secret", RolesClaim: "groups", RoleMap: map[string][]string{"Sales": {"sales-manager"},
 				"Admins": {"admin"}}, DefaultRoles: []string{"staff"}}}
-	})
+	}}, opts...)...)
+	// The roles the connection gives exist, as a tenant file that names
+	// them in a connection creates them (a sign-in gives no other).
+	createRoles(t, h, "admin", "sales-manager", "staff")
 	return h, up
+}
+
+func createRoles(t *testing.T, h *harness, names ...string) {
+	t.Helper()
+	for _, r := range names {
+		if err := h.db.Roles().Create(t.Context(), store.Role{Name: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // fedSignIn starts at the login page's Okta button and returns the response

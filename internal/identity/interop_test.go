@@ -126,6 +126,7 @@ func TestFederationWithOIDCProvider(t *testing.T) {
 		p.Connections = []*Connection{{Name: "up", Issuer: upstreamIssuer, ClientID: "gatehouse", ClientSecret: "up-secret",
 			RolesClaim: "groups", RoleMap: map[string][]string{"Sales": {"sales-manager"}}}}
 	})
+	createRoles(t, h, "sales-manager")
 	b := h.browser()
 	next := h.url("/login/up?next=%2Fadmin")
 	inputRE := regexp.MustCompile(`<input[^>]*name="([^"]+)"[^>]*>`)

@@ -73,7 +73,7 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, status int,
 	// fresh: the request demanded a fresh sign-in (prompt=login,
 	// max_age=0), which a federated sign-in asks of the upstream too.
 	d.Fresh = r.FormValue("fresh") == "1"
-	for _, c := range p.Connections {
+	for _, c := range p.connections() {
 		d.Links = append(d.Links, link{Label: c.label(), URL: p.url(pathLogin + "/" + c.Name)})
 	}
 	if d.Authz != "" {

@@ -35,6 +35,8 @@ func TestOnPostgres(t *testing.T) {
 		"Register":          TestRegisterPublicClient,
 		"RegisterLimits":    TestRegisterLimits,
 		"MetadataDocument":  TestClientIDMetadataDocument,
+		"FederatedSignIn":   TestFederatedSignIn,
+		"FederatedRoles":    TestFederatedSignInGivesOnlyRolesThatExist,
 	} {
 		t.Run(name, func(t *testing.T) {
 			openBackend = func(tb testing.TB) *sqldb.DB { return storetest.OpenPostgres(tb.(*testing.T)) }

@@ -6,7 +6,9 @@ package identity
 // issuer's path. State that must hold across replicas (sessions, codes,
 // refresh tokens and their families, revocations, consents, login-attempt
 // counters, single use) lives in the store; the process keeps only caches:
-// verified client secrets (as SHA-256) and fetched client metadata documents.
+// verified client secrets (as SHA-256) and fetched client metadata documents,
+// and the federation connections the composition root hands it (again when
+// they change: SetConnections).
 
 import (
 	"context"
@@ -19,8 +21,10 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -35,6 +39,10 @@ type Store interface {
 	Clients() store.Collection[store.Client]
 	store.Consumer
 	Identity() store.Identity
+	// InTx serves a federated sign-in, which stores its person in the
+	// transaction that checks, under the tenant's lock, that the roles it
+	// gives them exist (federatedUser).
+	InTx(ctx context.Context, fn func(tx store.Tenant) error) error
 }
 
 var _ Store = (*sqldb.DB)(nil)
@@ -122,6 +130,7 @@ type Provider struct {
 	MetadataFetchTimeout time.Duration
 	// Connections are upstream OpenID providers people may sign in with
 	// (federation); each is a button on the login page. Zero means none.
+	// SetConnections replaces them while the provider serves.
 	Connections []*Connection
 	// ClientCacheTTL is how long a client record read from the store is
 	// reused before it is read again (a change made on another replica
@@ -152,6 +161,10 @@ type Provider struct {
 	scopeSet map[string]bool
 	scopes   []string
 	resSet   map[string]bool
+
+	// conns are the connections in use: Connections, then those of
+	// SetConnections.
+	conns atomic.Pointer[[]*Connection]
 
 	secrets secretCache
 	clients clientCache
@@ -218,19 +231,11 @@ func (p *Provider) init() {
 		}
 		p.resSet[r] = true
 	}
-	seen := map[string]bool{}
-	for _, c := range p.Connections {
-		switch {
-		case c == nil || !validConnectionName(c.Name) || seen[c.Name]:
-			p.initErr = fmt.Errorf("identity: connection names must be unique, of letters, digits, - and _")
-		case c.ClientID == "" || !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://"):
-			p.initErr = fmt.Errorf("identity: connection %s needs an http(s) issuer and a client ID", c.Name)
-		}
-		if p.initErr != nil {
-			return
-		}
-		seen[c.Name] = true
+	if p.initErr = checkConnections(p.Connections); p.initErr != nil {
+		return
 	}
+	cs := slices.Clone(p.Connections)
+	p.conns.Store(&cs)
 	p.scopeSet = map[string]bool{}
 	for _, s := range append(append([]string{}, standardScopes...), p.Scopes...) {
 		if !validScopeToken(s) {

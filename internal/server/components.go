@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -46,10 +47,11 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.registry.MustRegister(newAuditCollector(trail, streams))
 
 	slips := &slip.Minter{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Origin: trail.SlipOrigin}
-	conns, err := s.connections(ctx, o)
+	cfg, conns, err := s.connections(ctx)
 	if err != nil {
 		return err
 	}
+	s.connsLoaded = cfg
 	// Tokens for the admin API are asked for by its resource URI.
 	adminAPI := strings.TrimSuffix(s.Issuer, "/") + admin.Path
 	idp := &identity.Provider{
@@ -106,13 +108,14 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 }
 
 // connections builds the tenant's federation connections, each secret
-// read from the environment variable the tenant file names.
-func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connection, error) {
+// read from the environment variable the tenant file names, and returns
+// them with the stored configuration they were built from.
+func (s *Server) connections(ctx context.Context) ([]config.Connection, []*identity.Connection, error) {
 	cs, err := config.Connections(ctx, s.Store)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	getenv := o.Getenv
+	getenv := s.getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -126,16 +129,45 @@ func (s *Server) connections(ctx context.Context, o Options) ([]*identity.Connec
 			// asked for upper-case still work, and no error repeats the
 			// name (a secret may have been stored as one).
 			if msg := store.CheckStoredUpstreamEnv(c.ClientSecretEnv); msg != "" {
-				return nil, fmt.Errorf("connection %s: client_secret_env: %s", c.Name, msg)
+				return nil, nil, fmt.Errorf("connection %s: client_secret_env: %s", c.Name, msg)
 			}
 			ic.ClientSecret = getenv(c.ClientSecretEnv)
 			if ic.ClientSecret == "" {
-				return nil, fmt.Errorf("connection %s: client_secret_env: the environment variable (its client secret) is empty", c.Name)
+				return nil, nil, fmt.Errorf("connection %s: client_secret_env: the environment variable (its client secret) is empty", c.Name)
 			}
 		}
 		out = append(out, ic)
 	}
-	return out, nil
+	return cs, out, nil
+}
+
+// reloadConnections hands the identity provider the tenant's federation
+// connections as stored now, changed by a tenant file applied or a role
+// removed (on any host): a sign-in must not go on mapping a role removed
+// to whoever the upstream puts in a group until the next restart, nor
+// give it to them again once a role of that name is created. When they
+// cannot be built (a new connection whose secret's variable is empty in
+// this process), the ones in use stay and the error is returned.
+func (s *Server) reloadConnections(ctx context.Context) error {
+	if s.Identity == nil {
+		return nil
+	}
+	cfg, conns, err := s.connections(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Identity.SetConnections(conns); err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(cfg, s.connsLoaded) {
+		names := make([]string, 0, len(cfg))
+		for _, c := range cfg {
+			names = append(names, c.Name)
+		}
+		s.log.Info("federation connections reloaded", "connections", names)
+		s.connsLoaded = cfg
+	}
+	return nil
 }
 
 // retention reads the tenant's audit retention setting. A retention is

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity"
 	"github.com/gatehouse/gatehouse/internal/keys"
@@ -65,8 +66,8 @@ type Options struct {
 	// accepts connections (before any request is served).
 	OnListen func(addr string)
 	// BackgroundInterval is how often the server picks up tenant changes
-	// made elsewhere (rotated keys, the audit retention) and purges
-	// expired records; zero means 10 s.
+	// made elsewhere (rotated keys, the audit retention, the federation
+	// connections) and purges expired records; zero means 10 s.
 	BackgroundInterval time.Duration
 	// BodyReadTimeout bounds how long a client may take to send a
 	// request's body once its headers are in (headers have 10 s); a
@@ -87,6 +88,11 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	closers  []func()
+	// getenv reads the secrets the tenant names (Options.Getenv).
+	getenv func(string) string
+	// connsLoaded is the stored configuration of the federation
+	// connections in use (set at start, then by the background's reloads).
+	connsLoaded []config.Connection
 }
 
 // New opens the store and keys and builds the handler, without listening.
@@ -128,7 +134,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{Store: st, Keys: ks, Issuer: issuer, log: log, registry: prometheus.NewRegistry()}
+	s := &Server{Store: st, Keys: ks, Issuer: issuer, log: log, registry: prometheus.NewRegistry(), getenv: o.Getenv}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	s.mountOps(mux)
@@ -166,8 +172,9 @@ func (s *Server) metricsHandler() http.Handler {
 
 // background runs the server's periodic work every interval until ctx
 // ends: it reloads keys another replica rotated, drops the private half of
-// those whose publication ended, applies the retention 'apply' set, and
-// forgets expired single-use markers.
+// those whose publication ended, applies the retention and the federation
+// connections 'apply' (or 'role remove') set, and forgets expired
+// single-use markers.
 func (s *Server) background(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -213,6 +220,10 @@ func (s *Server) tick(ctx context.Context, rev int64) int64 {
 			ok = false
 		} else if s.Audit != nil {
 			s.Audit.SetRetention(d)
+		}
+		if err := s.reloadConnections(ctx); err != nil {
+			s.log.Error("reload federation connections", "err", err)
+			ok = false
 		}
 		if ok {
 			rev = r

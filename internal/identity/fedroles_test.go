@@ -1,0 +1,108 @@
+package identity
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+// syncBuffer is a bytes.Buffer that handlers may write from several
+// requests at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestFederatedSignInGivesOnlyRolesThatExist: a connection whose
+// configuration still names roles removed since (by `role remove` on
+// another host, before this replica reloaded it) gives none of them: the
+// person signs in with the roles that exist, and the log and the
+// sign-in's audit record name those left out (the tenant's role names;
+// no claim value, no secret). A role created again under the name is
+// given by the next sign-in the configuration maps it for: existence is
+// decided at each sign-in, not remembered. Default roles are decided on
+// the first sign-in only, and only it reports one left out.
+func TestFederatedSignInGivesOnlyRolesThatExist(t *testing.T) {
+	var logs syncBuffer
+	h, up := fedHarness(t, func(p *Provider) { p.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ctx := t.Context()
+	for _, r := range []string{"sales-manager", "staff"} {
+		if err := h.db.Roles().Delete(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// groups Sales (→ sales-manager, gone), Everyone (unmapped); default
+	// staff (gone).
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, err := h.db.Users().Get(ctx, "okta:00u1")
+	if err != nil || len(u.Roles) != 0 || u.Attributes[attrIdPRoles] != "" {
+		t.Fatalf("first sign-in stored %+v %v, want no role", u, err)
+	}
+	ev, ok := h.audit.last(audit.LoginSucceeded)
+	if !ok || !equalStrings(ev.Detail["roles_not_granted"], "sales-manager", "staff") {
+		t.Errorf("login.succeeded detail %v, want roles_not_granted [sales-manager staff]", ev.Detail)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "were not granted") || !strings.Contains(l, "connection=okta") ||
+		!strings.Contains(l, "sales-manager") || !strings.Contains(l, "staff") {
+		t.Errorf("no warning names the roles left out:\n%s", l)
+	}
+	if strings.Contains(l, "up-secret") || strings.Contains(l, "up-at") {
+		t.Errorf("the log holds the upstream's secret or token:\n%s", l)
+	}
+
+	// Admins → admin, which exists; Sales still maps to a role that does not.
+	up.set(func(u *fakeUpstream) { u.claims["groups"] = []any{"Sales", "Admins"} })
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, _ = h.db.Users().Get(ctx, "okta:00u1")
+	if !slices.Equal(u.Roles, []string{"admin"}) || u.Attributes[attrIdPRoles] != "admin" {
+		t.Errorf("second sign-in: roles %v, idp_roles %q; want [admin]", u.Roles, u.Attributes[attrIdPRoles])
+	}
+	if ev, _ := h.audit.last(audit.LoginSucceeded); !equalStrings(ev.Detail["roles_not_granted"], "sales-manager") {
+		t.Errorf("second login.succeeded detail %v, want roles_not_granted [sales-manager] (a default role is for the first sign-in)", ev.Detail)
+	}
+
+	createRoles(t, h, "sales-manager")
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, _ = h.db.Users().Get(ctx, "okta:00u1")
+	if !slices.Equal(u.Roles, []string{"admin", "sales-manager"}) {
+		t.Errorf("sign-in once sales-manager exists: roles %v", u.Roles)
+	}
+	if ev, _ := h.audit.last(audit.LoginSucceeded); ev.Detail["roles_not_granted"] != nil {
+		t.Errorf("a sign-in that left nothing out records roles_not_granted %v", ev.Detail["roles_not_granted"])
+	}
+}
+
+// equalStrings reports whether v (a []string, or a list from JSON) holds
+// want, in order.
+func equalStrings(v any, want ...string) bool {
+	switch l := v.(type) {
+	case []string:
+		return slices.Equal(l, want)
+	case []any:
+		got := make([]string, 0, len(l))
+		for _, x := range l {
+			s, _ := x.(string)
+			got = append(got, s)
+		}
+		return slices.Equal(got, want)
+	}
+	return false
+}
