@@ -329,6 +329,11 @@ func (f *File) Validate(builtins []string) error {
 		}
 		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
 			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", shownURL(c.Issuer)))
+		} else if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(c.Issuer, "#") {
+			// An issuer has no query or fragment (OpenID Connect
+			// Discovery §3), and no user or password, which every
+			// discovery error would repeat in the log.
+			v.add(p+".issuer", fmt.Sprintf("%q: must have no user, password, query or fragment", shownURL(c.Issuer)))
 		}
 		if c.ClientID == "" {
 			v.add(p+".client_id", "is required")
