@@ -9,7 +9,10 @@ package identity
 // users of the tenant named "<connection>:<upstream sub>" — the subject is
 // the one identifier an OpenID provider promises never to reassign, where
 // preferred_username and email may change hands — linked to the upstream
-// subject, so an upstream account never takes over a local one. A user
+// issuer and subject (a sub is unique only within its issuer: a
+// connection pointed at another upstream does not hand its users to
+// whoever has their sub there), so an upstream account never takes over
+// a local one. A user
 // created before this rule, named after preferred_username or email and
 // linked to the same subject, keeps that name. Their roles are those mapped
 // from an upstream claim plus any assigned here; a role the connection
@@ -83,6 +86,7 @@ const (
 	attrIdP      = "idp"
 	attrIdPSub   = "idp_sub"
 	attrIdPRoles = "idp_roles" // the roles the last sign-in mapped, comma-separated
+	attrIdPIss   = "idp_iss"   // the upstream's issuer: a sub is unique only within it
 )
 
 var defaultUpstreamClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: plainRedirectsOnly}
@@ -324,9 +328,24 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	q := r.URL.Query()
 	ip := p.clientIP(r)
 	refused := func(reason string, detail ...any) {
-		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", reason}, detail...)...)
-		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Status: "refused", RemoteAddr: addrString(ip),
-			Detail: map[string]any{"reason": reason, "method": "fed", "connection": c.Name}})
+		// Anyone can call the callback, with no cookie and any state. As
+		// for failed password sign-ins (checkPassword), a flood of
+		// refusals from one address stops growing the trail and the log
+		// once the address has had its share: only the refusal that
+		// reaches the limit is recorded, as "throttled".
+		d := map[string]any{"reason": reason, "method": "fed", "connection": c.Name}
+		maxI := orDefault(p.MaxFailuresPerIP, 100)
+		n, err := p.Store.Identity().CountAttempt(ctx, "federation:fail:ip:"+throttleKey(ip), p.now(), p.window())
+		switch {
+		case err != nil:
+			p.log().ErrorContext(ctx, "count federated sign-in failure", "err", err)
+		case n == maxI+1:
+			d["reason"], d["cause"] = "throttled", reason
+		case n > maxI+1:
+			return
+		}
+		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", d["reason"]}, detail...)...)
+		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Status: "refused", RemoteAddr: addrString(ip), Detail: d})
 	}
 	fail := func(status int, reason, msg string, detail ...any) {
 		refused(reason, detail...)
@@ -361,7 +380,15 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		fail(http.StatusForbidden, "upstream_"+truncate(e, 64), c.label()+" did not sign you in.")
+		// The error parameter is whatever reached the callback (anyone
+		// can start a sign-in and call it with their own state): the
+		// trail gets a class, one of the codes RFC 6749 and OpenID
+		// Connect define, and the log the code quoted.
+		class := "other"
+		if slices.Contains(upstreamErrors, e) {
+			class = e
+		}
+		fail(http.StatusForbidden, "upstream_"+class, c.label()+" did not sign you in.", "upstream_error", strconv.Quote(truncate(e, 64)))
 		return
 	}
 	claims, err := p.redeemUpstream(ctx, c, meta, q.Get("code"), st)
@@ -435,6 +462,13 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
+
+// upstreamErrors are the error codes of an authorization response (RFC
+// 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6) kept as audit reasons.
+var upstreamErrors = []string{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type",
+	"invalid_scope", "server_error", "temporarily_unavailable", "interaction_required", "login_required",
+	"account_selection_required", "consent_required", "invalid_request_uri", "invalid_request_object",
+	"request_not_supported", "request_uri_not_supported", "registration_not_supported"}
 
 // upstreamAuthTime is when the upstream says the person signed in (its ID
 // token's auth_time, a positive number), never later than now, and whether
@@ -571,6 +605,8 @@ func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, met
 		return nil, errors.New("ID token azp is another client")
 	case num("exp") == 0 || now > num("exp")+skewSeconds:
 		return nil, errors.New("ID token expired")
+	case num("iat") == 0:
+		return nil, errors.New("ID token has no iat")
 	case num("iat") > now+skewSeconds:
 		return nil, errors.New("ID token issued in the future")
 	case claims["nonce"] != nonce:
@@ -706,7 +742,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	// A user named the earlier way and linked to this very account keeps
 	// its name (and roles, and audit trail).
 	if old := c.Name + ":" + legacyName(claims); c.UsernameClaim == "" && old != username && usableName(legacyName(claims)) {
-		if u, err := users.Get(ctx, old); err == nil && u.Attributes[attrIdP] == c.Name && u.Attributes[attrIdPSub] == sub {
+		if u, err := users.Get(ctx, old); err == nil && c.linked(u, sub) {
 			username = old
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.User{}, nil, err
@@ -733,7 +769,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	}
 	mapped, mappedGone := existing(c.mappedRoles(claims))
 	defaults, defaultsGone := existing(c.DefaultRoles)
-	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub}}
+	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub, attrIdPIss: c.Issuer}}
 	u.Roles = unionSorted(defaults, mapped)
 	if len(mapped) > 0 {
 		u.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
@@ -747,9 +783,12 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	}
 	var out store.User
 	err = users.Update(ctx, username, func(old store.User) (store.User, error) {
-		if old.Attributes[attrIdP] != c.Name || old.Attributes[attrIdPSub] != sub {
+		if !c.linked(old, sub) {
 			return old, fmt.Errorf("user %q is not linked to this %s account", username, c.Name)
 		}
+		// A user linked before the issuer was recorded takes the
+		// connection's issuer now.
+		old.Attributes[attrIdPIss] = c.Issuer
 		if old.Disabled {
 			return old, fmt.Errorf("user %q is disabled", username)
 		}
@@ -782,6 +821,16 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	// Default roles are given on the first sign-in only: none was left
 	// out of this one.
 	return out, unionSorted(nil, mappedGone), nil
+}
+
+// linked reports whether u is the user of the upstream account sub of this
+// connection: the same connection, subject and issuer (OpenID Connect
+// Core §2: a sub is unique only within its issuer), so that a connection
+// pointed at another upstream does not hand its users to whoever has the
+// same sub there. A user linked before the issuer was recorded has none.
+func (c *Connection) linked(u store.User, sub string) bool {
+	iss, ok := u.Attributes[attrIdPIss]
+	return u.Attributes[attrIdP] == c.Name && u.Attributes[attrIdPSub] == sub && (!ok || iss == c.Issuer)
 }
 
 func unionSorted(a, b []string) []string {
