@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -156,5 +158,63 @@ func TestRevfedHeldDisabledAndMixup(t *testing.T) {
 	body(t, r2)
 	if ev, _ := h.audit.last(audit.LoginFailed); r2.StatusCode != 400 || (ev.Detail["reason"] != "state_unknown" && ev.Detail["reason"] != "issuer_mismatch") {
 		t.Errorf("mix-up: %d %+v", r2.StatusCode, ev)
+	}
+}
+
+type countingTransport struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n[r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Held: ID tokens naming a kid the upstream's JWKS lacks refetch the JWKS
+// at most once a minute.
+func TestRevfedHeldUnknownKidRefetchBounded(t *testing.T) {
+	ct := &countingTransport{n: map[string]int{}}
+	h, up := fedHarness(t, func(p *Provider) { p.Connections[0].HTTPClient = &http.Client{Transport: ct} })
+	up.set(func(u *fakeUpstream) { u.header = map[string]any{"alg": "RS256", "kid": "k9"} })
+	for i := 0; i < 5; i++ {
+		body(t, fedSignIn(t, h, h.browser(), authParams()))
+	}
+	ct.mu.Lock()
+	n := ct.n["/jwks"]
+	ct.mu.Unlock()
+	if n != 1 {
+		t.Errorf("JWKS fetched %d times for 5 unknown-kid tokens within a minute", n)
+	}
+	h.clock.Advance(61 * time.Second)
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	ct.mu.Lock()
+	n = ct.n["/jwks"]
+	ct.mu.Unlock()
+	if n != 2 {
+		t.Errorf("JWKS fetched %d times after a minute, want 2", n)
+	}
+}
+
+// Observation: every federated start counts against the address,
+// successful sign-ins included, so one address (an office behind one
+// NAT) gets at most MaxFailuresPerIP federated sign-ins per window.
+func TestRevfedObservationStartsCountSuccesses(t *testing.T) {
+	h, _ := fedHarness(t, func(p *Provider) { p.MaxFailuresPerIP = 5 })
+	for i := 0; i < 5; i++ {
+		if resp := fedSignIn(t, h, h.browser(), authParams()); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in %d: %d", i+1, resp.StatusCode)
+		} else {
+			body(t, resp)
+		}
+	}
+	b := h.browser()
+	resp, _ := b.Get(h.url("/login"))
+	resp = pressOkta(t, h, b, body(t, resp))
+	body(t, resp)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		t.Logf("the 6th successful-path federated start from one address is refused (429)")
 	}
 }
