@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -258,8 +259,9 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ctx := r.Context()
-	// Each start stores a row: bound per address like login attempts.
-	n, err := p.Store.Identity().CountAttempt(ctx, "federation:ip:"+throttleKey(p.clientIP(r)), p.now(), p.window())
+	// Each start stores a row: bound per address like login attempts
+	// (a sign-in that succeeds gives its start back).
+	n, err := p.Store.Identity().CountAttempt(ctx, fedStartKey(p.clientIP(r)), p.now(), p.window())
 	if err != nil || n > orDefault(p.MaxFailuresPerIP, 100) {
 		p.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-in attempts. Please wait a few minutes.")
 		return
@@ -445,6 +447,14 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 			RemoteAddr: addrString(ip), Detail: detail})
 		if err != nil {
 			_ = p.endSession(ctx, w, s)
+		}
+	}
+	if err == nil {
+		// The start counted against the address (startFederation) is
+		// given back: what the bound is for is starts left pending, and
+		// an office behind one address signs in many people in a window.
+		if ferr := p.Store.Identity().ForgiveAttempt(ctx, fedStartKey(ip)); ferr != nil {
+			p.log().ErrorContext(ctx, "federated login: forgive the start", "err", ferr)
 		}
 	}
 	if err != nil {
@@ -842,3 +852,7 @@ func unionSorted(a, b []string) []string {
 	}
 	return out
 }
+
+// fedStartKey counts the federated sign-ins an address started and did
+// not finish.
+func fedStartKey(ip netip.Addr) string { return "federation:ip:" + throttleKey(ip) }
