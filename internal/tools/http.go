@@ -51,6 +51,14 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 	if err != nil {
 		return nil, fmt.Errorf("tool %s: %w", call.Tool.Name, err)
 	}
+	// The slip goes out once. With GetBody set (NewRequest sets it for
+	// a bytes.Reader), Go's transport sends a GET again on its own when a
+	// kept-alive connection breaks before the answer, the same slip with
+	// it, though the API may have acted on the first copy; HTTP/2 resends
+	// after some stream errors too. Without GetBody a request whose body
+	// was written is never sent again: the call fails, its slip is voided,
+	// and the caller's retry carries a new one.
+	req.GetBody = nil
 	req.Header.Set("Authorization", "Bearer "+slip)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
