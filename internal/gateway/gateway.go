@@ -363,6 +363,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := makeUndumpable(); err != nil {
 		g.logger().Warn("gateway: the process could not be made non-dumpable; programs of its user can read its environment", "err", err)
 	}
+	// Nor may it inherit a descriptor the gateway was given by whoever
+	// started it (a file opened for it without close-on-exec).
+	if err := closeInheritedOnExec(); err != nil {
+		g.logger().Warn("gateway: inherited descriptors could not be marked close-on-exec; stdio upstreams inherit them", "err", err)
+	}
 	if st, ok := g.Store.(interface{ Identity() store.Identity }); ok {
 		if g.Revocations == nil {
 			g.Revocations = st.Identity()
