@@ -30,6 +30,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -1334,12 +1335,37 @@ func upstreamEnv(u store.Upstream, environ []string, lookup func(string) (string
 	return env, nil
 }
 
-// logWriter passes an upstream's stderr to the log.
+// logWriter passes an upstream's stderr to the log, with what a terminal
+// or log viewer would act on escaped (visible).
 type logWriter struct {
 	log interface{ Debug(string, ...any) }
 }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Debug("gateway: upstream stderr", "text", strings.TrimRight(string(p), "\n"))
+	w.log.Debug("gateway: upstream stderr", "text", visible(strings.TrimRight(string(p), "\n")))
 	return len(p), nil
+}
+
+// visible returns s with DEL, the C1 controls (U+009B is CSI, an ANSI
+// escape on its own) and format characters (bidirectional overrides,
+// zero-width characters) written as \u escapes: slog's JSON handler
+// escapes the C0 controls (ESC, CR, LF) but writes these as they are, and
+// a third party's program chooses what it writes to its stderr.
+func visible(s string) string {
+	invisible := func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) }
+	if !strings.ContainsFunc(s, invisible) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !invisible(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
