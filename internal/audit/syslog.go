@@ -120,9 +120,14 @@ func (s *Syslog) Send(ctx context.Context, entries []Entry) error {
 		}
 		s.conn = c
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		s.conn.SetWriteDeadline(dl)
-	}
+	// The context's deadline bounds each write (none: a zero deadline,
+	// clearing one a Send before left), and its end cuts a write short: a
+	// receiver that stopped reading must not hold Send (and Close, at
+	// shutdown) until the deadline once the stream is cancelled.
+	dl, _ := ctx.Deadline()
+	s.conn.SetWriteDeadline(dl)
+	conn := s.conn
+	defer context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })()
 	var buf bytes.Buffer
 	for _, e := range entries {
 		msg, err := s.format(e)
