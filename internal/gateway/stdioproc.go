@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -61,14 +62,18 @@ func stdioCommand(argv, env []string) (*exec.Cmd, error) {
 
 // stdioTransport runs cmd as a stdio upstream in a process group of its
 // own (where the platform has them), and ends the group when the
-// connection closes.
-func stdioTransport(cmd *exec.Cmd) mcp.Transport {
+// connection closes, or when a write to its stdin has not gone through
+// within stall (see groupConn.Write).
+func stdioTransport(cmd *exec.Cmd, stall time.Duration) mcp.Transport {
 	ownGroup(cmd)
 	cmd.WaitDelay = stdioWaitDelay
-	return groupTransport{&mcp.CommandTransport{Command: cmd, TerminateDuration: stdioTerminate}}
+	return groupTransport{&mcp.CommandTransport{Command: cmd, TerminateDuration: stdioTerminate}, stall}
 }
 
-type groupTransport struct{ t *mcp.CommandTransport }
+type groupTransport struct {
+	t     *mcp.CommandTransport
+	stall time.Duration
+}
 
 func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	c, err := t.t.Connect(ctx)
@@ -80,7 +85,7 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	// holding its stdout would otherwise keep the session from seeing the
 	// end of it, and the upstream from being restarted, until a ping fails.
 	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace) })
-	return &groupConn{Connection: c, pgid: pid}, nil
+	return &groupConn{Connection: c, pgid: pid, stall: t.stall}, nil
 }
 
 // groupConn is the connection to a stdio upstream that leads process
@@ -88,8 +93,41 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 type groupConn struct {
 	mcp.Connection
 	pgid  int
+	stall time.Duration // how long a write may wait (Write)
 	once  sync.Once
 	error error
+	// mu guards closed: Close has stopped the group (its leader is
+	// reaped, and its ID may be reused).
+	mu     sync.Mutex
+	closed bool
+}
+
+// Write passes msg to the program's stdin. Neither the SDK's write nor
+// the pipe heeds ctx, and the SDK closes the connection only once no
+// request is under way: a program that is alive but no longer reads its
+// stdin (wedged, or hostile) would hold a write for ever once the pipe is
+// full, and behind it every later one (the calls', past their
+// call_timeout, and the pings', which would have told of it), and the
+// gateway's Close. A write that has not gone through within c.stall (the
+// ping interval; 0: no bound) is taken for that: the program's group is
+// stopped, which fails the write and ends the session, and the supervisor
+// starts it anew.
+func (c *groupConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	if c.stall > 0 {
+		t := time.AfterFunc(c.stall, c.stalled)
+		defer t.Stop()
+	}
+	return c.Connection.Write(ctx, msg)
+}
+
+// stalled stops the group of a program whose stdin took no write for
+// c.stall, unless Close has.
+func (c *groupConn) stalled() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		stopGroup(c.pgid, stdioGroupGrace)
+	}
 }
 
 // Close stops the upstream as the SDK does (closes its stdin, waits, then
@@ -99,8 +137,12 @@ type groupConn struct {
 // a later one would signal a group that is gone, whose ID may be reused.
 func (c *groupConn) Close() error {
 	c.once.Do(func() {
+		// Under mu: stalled must not signal the group once it is gone.
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.error = c.Connection.Close()
 		stopGroup(c.pgid, stdioGroupGrace)
+		c.closed = true
 	})
 	return c.error
 }

@@ -498,7 +498,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 			return nil, nil, err
 		}
 		cmd.Stderr = logWriter{log}
-		transport = barrierTransport{Transport: stdioTransport(cmd), b: bars}
+		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive), b: bars}
 	case c.cfg.URL != "":
 		hc, err := upstreamClient(c.cfg, os.LookupEnv)
 		if err != nil {
