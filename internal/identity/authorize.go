@@ -252,10 +252,16 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			// past 1970 asks for nothing: any sign-in is new enough.)
 			next.Set(loginAfterParam, strconv.FormatInt(p.now().Unix()-int64(req.maxAge), 10))
 		}
+		// Joined once: appending each value to the parameter cost the
+		// square of an unauthenticated request's length.
+		var kept []string
 		for v := range req.prompt {
 			if v != "login" && v != "select_account" {
-				next.Set("prompt", strings.TrimSpace(next.Get("prompt")+" "+v))
+				kept = append(kept, v)
 			}
+		}
+		if len(kept) > 0 {
+			next.Set("prompt", strings.Join(kept, " "))
 		}
 		login := p.url(pathLogin) + "?authz=" + url.QueryEscape(next.Encode())
 		if fresh {

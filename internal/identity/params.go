@@ -88,6 +88,10 @@ func parseScope(s string) ([]string, *Error) {
 		return nil, nil
 	}
 	var out []string
+	// A set, not a search of out per token: the scope of an authorization
+	// request is anyone's to make as long as a URL (1 MiB), and a search
+	// per token made it cost the square of its length.
+	seen := map[string]bool{}
 	for _, t := range strings.Split(s, " ") {
 		if t == "" {
 			continue // tolerate doubled spaces
@@ -95,7 +99,8 @@ func parseScope(s string) ([]string, *Error) {
 		if !validScopeToken(t) {
 			return nil, errInvalidScope("the scope is malformed")
 		}
-		if !slices.Contains(out, t) {
+		if !seen[t] {
+			seen[t] = true
 			out = append(out, t)
 		}
 	}
