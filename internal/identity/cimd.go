@@ -128,9 +128,15 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 	if err != nil {
 		return store.Client{}, err
 	}
-	if n > orDefault(p.MetadataFetchesPerIP, defaultFetchesPerIP) {
-		p.log().WarnContext(ctx, "client metadata fetch refused: too many from this address", "client_id", id,
-			"remote_addr", addrString(ip))
+	if limit := orDefault(p.MetadataFetchesPerIP, defaultFetchesPerIP); n > limit {
+		// Only the refusal that reaches the limit is logged: a throttled
+		// refusal is not remembered (cacheMetadata), so an address
+		// naming a new client_id (up to 2,000 bytes) at every request
+		// would otherwise write the log as fast as it sends them.
+		if n == limit+1 {
+			p.log().WarnContext(ctx, "client metadata fetch refused: too many from this address", "client_id", id,
+				"remote_addr", addrString(ip))
+		}
 		return store.Client{}, fmt.Errorf("%w: %w: too many metadata fetches from %s", store.ErrNotFound, errMetadata, addrString(ip))
 	}
 
