@@ -88,7 +88,7 @@ func (p *Provider) storedClient(ctx context.Context, id string) (store.Client, e
 		return store.Client{}, err
 	}
 	if ttl > 0 {
-		p.clients.put(c, p.now())
+		p.clients.put(c, p.now(), ttl)
 	}
 	return c, nil
 }
@@ -103,7 +103,16 @@ const defaultClientCacheTTL = time.Second
 type clientCache struct {
 	mu sync.RWMutex
 	m  map[string]cachedClient
+	// sweepAt is the size at which put next drops the entries past their
+	// time: twice what was left at the last sweep, so sweeps cost O(1) a
+	// put, and the cache holds about what was read within its TTL rather
+	// than every client read since the start (registered ones up to 64
+	// KiB each, as many as anyone registers).
+	sweepAt int
 }
+
+// minClientSweep is the smallest size at which the client cache sweeps.
+const minClientSweep = 64
 
 type cachedClient struct {
 	c  store.Client
@@ -123,11 +132,19 @@ func (cc *clientCache) get(id string, now time.Time, ttl time.Duration) (store.C
 	return e.c, true
 }
 
-func (cc *clientCache) put(c store.Client, now time.Time) {
+func (cc *clientCache) put(c store.Client, now time.Time, ttl time.Duration) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.m == nil {
 		cc.m = map[string]cachedClient{}
+	}
+	if len(cc.m) >= max(cc.sweepAt, minClientSweep) {
+		for k, e := range cc.m {
+			if now.Sub(e.at) >= ttl || now.Before(e.at) {
+				delete(cc.m, k)
+			}
+		}
+		cc.sweepAt = 2 * len(cc.m)
 	}
 	if len(cc.m) >= maxCachedSecrets {
 		for k := range cc.m {
