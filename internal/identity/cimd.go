@@ -124,11 +124,12 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 	// Counted before the request goes out, in the database, so parallel
 	// requests and other replicas all count.
 	ip, _ := ctx.Value(ctxClientIP{}).(netip.Addr)
-	n, err := p.Store.Identity().CountAttempt(ctx, "cimd:ip:"+throttleKey(ip), now, p.window())
+	limit := orDefault(p.MetadataFetchesPerIP, defaultFetchesPerIP)
+	n, err := p.countUnlessPast(ctx, "cimd:ip:"+throttleKey(ip), limit, p.window())
 	if err != nil {
 		return store.Client{}, err
 	}
-	if limit := orDefault(p.MetadataFetchesPerIP, defaultFetchesPerIP); n > limit {
+	if n > limit {
 		// Only the refusal that reaches the limit is logged: a throttled
 		// refusal is not remembered (cacheMetadata), so an address
 		// naming a new client_id (up to 2,000 bytes) at every request

@@ -401,14 +401,15 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 // it, is recorded by recordClientFailure alone). An error only when the
 // count could not be written.
 func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
-	id, now, win, ip := p.Store.Identity(), p.now(), p.window(), p.clientIP(r)
-	ni, err := id.CountAttempt(ctx, clientIPKey(ip), now, win)
+	win, ip := p.window(), p.clientIP(r)
+	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
+	ni, err := p.countUnlessPast(ctx, clientIPKey(ip), maxI, win)
 	if err != nil {
 		return errServer(err)
 	}
 	nc := -1
 	if reason != "unknown_client" {
-		if nc, err = id.CountAttempt(ctx, clientKey(clientID, ip), now, win); err != nil {
+		if nc, err = p.countUnlessPast(ctx, clientKey(clientID, ip), maxC, win); err != nil {
 			return errServer(err)
 		}
 	}

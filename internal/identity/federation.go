@@ -261,7 +261,7 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	ctx := r.Context()
 	// Each start stores a row: bound per address like login attempts
 	// (a sign-in that succeeds gives its start back).
-	n, err := p.Store.Identity().CountAttempt(ctx, fedStartKey(p.clientIP(r)), p.now(), p.window())
+	n, err := p.countUnlessPast(ctx, fedStartKey(p.clientIP(r)), orDefault(p.MaxFailuresPerIP, 100), p.window())
 	if err != nil || n > orDefault(p.MaxFailuresPerIP, 100) {
 		p.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-in attempts. Please wait a few minutes.")
 		return
@@ -337,7 +337,7 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		// reaches the limit is recorded, as "throttled".
 		d := map[string]any{"reason": reason, "method": "fed", "connection": c.Name}
 		maxI := orDefault(p.MaxFailuresPerIP, 100)
-		n, err := p.Store.Identity().CountAttempt(ctx, "federation:fail:ip:"+throttleKey(ip), p.now(), p.window())
+		n, err := p.countUnlessPast(ctx, "federation:fail:ip:"+throttleKey(ip), maxI, p.window())
 		switch {
 		case err != nil:
 			p.log().ErrorContext(ctx, "count federated sign-in failure", "err", err)

@@ -317,6 +317,25 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	return u, "", true
 }
 
+// countUnlessPast counts an attempt under key in a window, unless the key
+// is already past limit in its window: then it writes nothing and answers
+// as if it had counted (one more than stored). An address past a limit
+// thus costs a read, not a write — a commit, and on PostgreSQL a wait for
+// the one row all its requests update, holding a connection of the pool —
+// as checkPassword keeps a flood of failed sign-ins from writing.
+// Concurrent requests under the limit may each count, as before.
+func (p *Provider) countUnlessPast(ctx context.Context, key string, limit int, window time.Duration) (int, error) {
+	id, now := p.Store.Identity(), p.now()
+	n, err := id.Attempts(ctx, key, now)
+	if err != nil {
+		return 0, err
+	}
+	if n > limit {
+		return n + 1, nil
+	}
+	return id.CountAttempt(ctx, key, now, window)
+}
+
 // errPasswordChecksBusy: no password check came free within
 // passwordCheckWait, or the request ended while waiting for one.
 var errPasswordChecksBusy = errors.New("too many password checks at once")

@@ -107,12 +107,13 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := p.clientIP(r)
 	// Counted like failed logins: an IPv6 client by its /64 (throttleKey).
-	n, err := p.Store.Identity().CountAttempt(ctx, "register:ip:"+throttleKey(ip), p.now(), time.Hour)
+	limit := orDefault(p.RegistrationsPerIP, 100)
+	n, err := p.countUnlessPast(ctx, "register:ip:"+throttleKey(ip), limit, time.Hour)
 	if err != nil {
 		p.writeError(w, r, errServer(err))
 		return
 	}
-	if n > orDefault(p.RegistrationsPerIP, 100) {
+	if n > limit {
 		p.writeError(w, r, errTemporarilyUnavailable("too many registrations from this address; try later"))
 		return
 	}
