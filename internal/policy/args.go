@@ -15,15 +15,26 @@ import (
 // rather than approximates: a number that is neither a Long nor a decimal
 // (four decimal places) is an error, as is a Go type JSON does not produce.
 func argsRecord(args map[string]any) (cedar.Record, error) {
-	v, _, err := toValue(args)
+	v, err := toValue(args)
 	if err != nil {
 		return cedar.Record{}, under("args", err)
 	}
-	if v == nil {
-		return emptyRecord, nil
-	}
 	return v.(cedar.Record), nil
 }
+
+// nullValue is JSON null in Cedar, which has no null: the entity
+// Null::"", a value of its own type. A member whose value is null is
+// there (`has` is true), as it is for the backend, to which it may mean
+// something (under JSON Merge Patch, RFC 7396, it removes the member); it
+// equals no string, number or boolean; an ordering or arithmetic on it is
+// a type error, which denies; a list holding it contains something no
+// list of other literals does. A condition can ask `context.args.x is
+// Null`. No entity of that type is in a request's entities, so it has no
+// attributes and no parent.
+var nullValue = cedar.NewEntityUID(nullType, "")
+
+// nullType is the entity type of nullValue.
+const nullType = "Null"
 
 // argError is an error of the value at path (args.items[2].price).
 type argError struct {
@@ -44,51 +55,50 @@ func under(seg string, err error) error {
 	return &argError{path: seg, err: err}
 }
 
-// toValue converts v into a Cedar value; omit is true for JSON null, which
-// Cedar cannot represent and so is left out. An error names the failing
-// value's place inside v (see under).
-func toValue(v any) (val cedar.Value, omit bool, err error) {
+// toValue converts v into a Cedar value, JSON null into nullValue. An
+// error names the failing value's place inside v (see under).
+func toValue(v any) (cedar.Value, error) {
 	switch v := v.(type) {
 	case nil:
-		return nil, true, nil
+		return nullValue, nil
 	case bool:
-		return cedar.Boolean(v), false, nil
+		return cedar.Boolean(v), nil
 	case string:
-		return cedar.String(v), false, nil
+		return cedar.String(v), nil
 	case json.Number:
 		n, err := numberValue(string(v))
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return n, false, nil
+		return n, nil
 	case float64:
 		n, err := floatValue(v, 64)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return n, false, nil
+		return n, nil
 	case float32:
 		n, err := floatValue(float64(v), 32)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return n, false, nil
+		return n, nil
 	case int:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case int8:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case int16:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case int32:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case int64:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case uint8:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case uint16:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case uint32:
-		return cedar.Long(v), false, nil
+		return cedar.Long(v), nil
 	case uint:
 		return uintValue(uint64(v))
 	case uint64:
@@ -96,32 +106,28 @@ func toValue(v any) (val cedar.Value, omit bool, err error) {
 	case []any:
 		elems := make([]cedar.Value, 0, len(v))
 		for i, e := range v {
-			ev, omit, err := toValue(e)
+			ev, err := toValue(e)
 			if err != nil {
-				return nil, false, under("["+strconv.Itoa(i)+"]", err)
+				return nil, under("["+strconv.Itoa(i)+"]", err)
 			}
-			if !omit {
-				elems = append(elems, ev)
-			}
+			elems = append(elems, ev)
 		}
-		return cedar.NewSet(elems...), false, nil
+		return cedar.NewSet(elems...), nil
 	case map[string]any:
 		if v == nil {
-			return emptyRecord, false, nil
+			return emptyRecord, nil
 		}
 		rec := make(cedar.RecordMap, len(v))
 		for k, e := range v {
-			ev, omit, err := toValue(e)
+			ev, err := toValue(e)
 			if err != nil {
-				return nil, false, firstError(v, k, err)
+				return nil, firstError(v, k, err)
 			}
-			if !omit {
-				rec[cedar.String(k)] = ev
-			}
+			rec[cedar.String(k)] = ev
 		}
-		return cedar.NewRecord(rec), false, nil
+		return cedar.NewRecord(rec), nil
 	default:
-		return nil, false, fmt.Errorf("unsupported value of type %T", v)
+		return nil, fmt.Errorf("unsupported value of type %T", v)
 	}
 }
 
@@ -131,7 +137,7 @@ func toValue(v any) (val cedar.Value, omit bool, err error) {
 func firstError(v map[string]any, k string, err error) error {
 	for k2, e := range v {
 		if k2 < k {
-			if _, _, err2 := toValue(e); err2 != nil {
+			if _, err2 := toValue(e); err2 != nil {
 				k, err = k2, err2
 			}
 		}
@@ -139,11 +145,11 @@ func firstError(v map[string]any, k string, err error) error {
 	return under("."+k, err)
 }
 
-func uintValue(u uint64) (cedar.Value, bool, error) {
+func uintValue(u uint64) (cedar.Value, error) {
 	if u > math.MaxInt64 {
-		return nil, false, errors.New("an integer out of the range of a Cedar Long")
+		return nil, errors.New("an integer out of the range of a Cedar Long")
 	}
-	return cedar.Long(u), false, nil
+	return cedar.Long(u), nil
 }
 
 // floatValue converts a float through its shortest decimal form, the text a

@@ -270,7 +270,7 @@ func quotesArgs(msg string, v any) bool {
 		if b, err := json.Marshal(v); err == nil && quotesArgs(msg, string(b)) {
 			return true
 		}
-		cv, _, err := toValue(v)
+		cv, err := toValue(v)
 		return err == nil && quotesArgs(msg, cv.String())
 	}
 }

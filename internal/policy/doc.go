@@ -28,10 +28,12 @@
 // wins over an attribute of that name), action Action::"call", resource
 // Tool::"<tool>" and context {args: <the arguments>, agent: {client_id,
 // kind}}. JSON integers become Long, other numbers decimal (at most four
-// decimal places, else the call is refused), arrays sets, objects records;
-// nulls are left out. Note that Cedar's < and <= accept Long only: a
-// condition `context.args.amount <= 50` errors, and so denies, when amount
-// is 12.5.
+// decimal places, else the call is refused), arrays sets, objects records,
+// and null the entity Null::"" (in records and sets alike: a member whose
+// value is null is there for `has`, equals no string, number or boolean,
+// and is an error to order or add; `context.args.x == Null::""` tests for
+// it). Note that Cedar's < and <= accept Long only: a condition
+// `context.args.amount <= 50` errors, and so denies, when amount is 12.5.
 //
 // This package must never do I/O (no files, network, clock or logging), never
 // keep mutable state after Compile (a Set is safe for concurrent use), and

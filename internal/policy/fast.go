@@ -478,8 +478,9 @@ func fastAttr(obj ast.IsNode, name string, has bool) fastExpr {
 			if m == nil {
 				m = e.args
 			}
-			// JSON null is left out of the Cedar record (see toValue).
-			if raw, in := m[name]; in && raw != nil {
+			// A member whose value is JSON null is there: its value is
+			// the entity Null::"" (see nullValue).
+			if raw, in := m[name]; in {
 				found = true
 				if !has {
 					if v, ok = fastArg(raw); !ok {
@@ -504,6 +505,10 @@ func fastAttr(obj ast.IsNode, name string, has bool) fastExpr {
 // would; decimals and arrays are left to Cedar.
 func fastArg(raw any) (fastValue, bool) {
 	switch x := raw.(type) {
+	case nil:
+		// nullValue, an entity no request holds: the entity rules above
+		// (no attributes, no parent) are Cedar's for it.
+		return fastValue{kind: fastEntity, s: nullType}, true
 	case string:
 		return fastValue{kind: fastString, s: x}, true
 	case bool:
@@ -528,8 +533,8 @@ func fastArg(raw any) (fastValue, bool) {
 	}
 	// A number in another form may still be a Long (1e2), or a decimal:
 	// let toValue say which.
-	v, omit, err := toValue(raw)
-	if err != nil || omit {
+	v, err := toValue(raw)
+	if err != nil {
 		return fastValue{}, false
 	}
 	if n, ok := v.(types.Long); ok {
@@ -583,6 +588,6 @@ func convertible(v any) bool {
 		}
 		return true
 	}
-	_, _, err := toValue(v)
+	_, err := toValue(v)
 	return err == nil
 }

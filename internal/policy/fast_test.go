@@ -25,7 +25,7 @@ func (g exprGen) term() string {
 		"context.agent.client_id", "context.agent.kind", "context.agent.other", "context.agent", "context",
 		"0", "50", "-3", "-9223372036854775808", "9223372036854775807", `"emea"`, `"north"`, `"x"`, `""`, "true", "false",
 		`decimal("20.5")`, "[1, 2]", `["emea", "x", 50]`, `[User::"alice", true]`, `[]`, `[principal.region]`, `{a: 1}`, "context.args.amount + 1", "-context.args.amount",
-		"-(-9223372036854775807 - 1)",
+		"-(-9223372036854775807 - 1)", `Null::""`, "context.args.gone.x", "context.args.nested.y",
 	)
 }
 
@@ -48,9 +48,11 @@ func (g exprGen) expr(depth int) string {
 }
 
 func (g exprGen) atom() string {
-	switch g.r.IntN(6) {
+	switch g.r.IntN(7) {
+	case 5:
+		return g.term() + " is " + g.pick("Null", "User", "Tool")
 	case 0:
-		return g.term() + " has " + g.pick("region", "roles", "missing", "amount", "nested", "gone", "x", "client_id", "args", "agent")
+		return g.term() + " has " + g.pick("region", "roles", "missing", "amount", "nested", "gone", "x", "y", "client_id", "args", "agent")
 	case 1:
 		return g.term() + ".contains(" + g.term() + ")"
 	case 2:

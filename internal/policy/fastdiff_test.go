@@ -31,7 +31,7 @@ func (g dgen) access(base string) string {
 }
 
 func (g dgen) hasName() string {
-	n := g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", `"a b"`, `"é"`, `""`, "a.b", "a.x", "x.a", "b.a.x")
+	n := g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", `"a b"`, `"é"`, `""`, "a.b", "a.x", "x.a", "b.a.x", "t", "u")
 	return n
 }
 
@@ -52,7 +52,7 @@ func (g dgen) lit() string {
 	case 2:
 		return g.pick("true", "false")
 	case 3:
-		return g.pick(`User::"alice"`, `User::"bob"`, `Tool::"t"`, `Action::"call"`, `User::""`, `NS::User::"alice"`)
+		return g.pick(`User::"alice"`, `User::"bob"`, `Tool::"t"`, `Action::"call"`, `User::""`, `NS::User::"alice"`, `Null::""`, `Null::"x"`)
 	default:
 		return g.setLit()
 	}
@@ -73,7 +73,7 @@ func (g dgen) setLit() string {
 		case 2:
 			s += g.pick("true", "false")
 		default:
-			s += g.pick(`User::"alice"`, `Tool::"t"`)
+			s += g.pick(`User::"alice"`, `Tool::"t"`, `Null::""`)
 		}
 	}
 	return s + "]"
@@ -140,15 +140,15 @@ func (g dgen) atom(depth int) string {
 			return g.pick("principal.roles", g.setLit(), "[]", g.term(depth)) + ".isEmpty()"
 		case 2:
 			ent := func() string {
-				return g.pick("principal", "resource", "action", `User::"alice"`, `User::"bob"`, `Tool::"t"`, `NS::User::"alice"`, g.term(depth))
+				return g.pick("principal", "resource", "action", `User::"alice"`, `User::"bob"`, `Tool::"t"`, `NS::User::"alice"`, `Null::""`, g.term(depth))
 			}
 			right := g.pick(ent(), "["+ent()+", "+ent()+"]", "[]", g.setLit(), "principal.roles")
 			if g.r.IntN(2) == 0 {
 				return ent() + " in " + right
 			}
-			return ent() + " is " + g.pick("User", "Tool", "Action", "NS::User") + " in " + right
+			return ent() + " is " + g.pick("User", "Tool", "Action", "NS::User", "Null") + " in " + right
 		case 3:
-			return g.pick("principal", "resource", "action", `NS::User::"alice"`, g.term(depth)) + " is " + g.pick("User", "Tool", "Action", "NS::User")
+			return g.pick("principal", "resource", "action", `NS::User::"alice"`, `Null::""`, g.term(depth)) + " is " + g.pick("User", "Tool", "Action", "NS::User", "Null")
 		case 4:
 			if g.r.IntN(2) == 0 {
 				// At the edges of 64 bits: a wrapped result would decide
@@ -193,9 +193,18 @@ func (g dgen) jsonScalar() any {
 		return g.pick2f(5, -1, 0, math.Copysign(0, -1), 0.5, 1e15, 1<<53, 1<<53-1, -(1 << 53), 1e19, 9.223372036854775807e18, -9.223372036854775808e18, 1e300, 2.5, 100, 1e-5)
 	case 3:
 		return g.r.IntN(2) == 0
-	case 4:
-		return nil
+	case 4, 11:
+		return nil // JSON null: the entity Null::"" (see nullValue)
 	case 5:
+		// Lists, with nulls among their elements too.
+		switch g.r.IntN(4) {
+		case 0:
+			return []any{"a", nil}
+		case 1:
+			return []any{nil}
+		case 2:
+			return []any{"emea", json.Number("1"), nil, map[string]any{"a": nil}}
+		}
 		return []any{json.Number("1"), "a"}
 	case 6:
 		return int64(g.pick2i(math.MinInt64, math.MaxInt64, -1, 0, 5))
@@ -219,7 +228,11 @@ func (g dgen) pick2u(xs ...uint64) uint64   { return xs[g.r.IntN(len(xs))] }
 func (g dgen) jsonObj(depth int) map[string]any {
 	m := map[string]any{}
 	for _, k := range []string{"t", "u"} {
-		if g.r.IntN(4) != 0 {
+		switch g.r.IntN(8) {
+		case 0, 1:
+		case 2:
+			m[k] = nil // there, for has, and equal to no number
+		default:
 			m[k] = json.Number(g.pick("-1", "0", "1", "2"))
 		}
 	}
@@ -284,7 +297,7 @@ func TestFastPathAgreesWithCedarRandomly(t *testing.T) {
 		n, _ = strconv.Atoi(s)
 	}
 	g := dgen{rand.New(rand.NewPCG(seed, 7))}
-	var compiled, fastCompiled, compared, fastAnswered, fastTrue, falseVsErr, gateCmp int
+	var compiled, fastCompiled, compared, fastAnswered, fastTrue, fastNull, falseVsErr, gateCmp int
 	fails := 0
 	for range n {
 		src := g.expr(g.r.IntN(4))
@@ -324,6 +337,9 @@ func TestFastPathAgreesWithCedarRandomly(t *testing.T) {
 					if v.b {
 						fastTrue++
 					}
+					if hasNull(in) {
+						fastNull++
+					}
 					if v.b != wantAllow || (wantErr && !v.b) {
 						if wantErr && !v.b && !wantAllow {
 							falseVsErr++
@@ -352,11 +368,33 @@ func TestFastPathAgreesWithCedarRandomly(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%s", fmt.Sprintf("compiled %d, fast %d, compared %d, fast answered %d (true %d), fast-false-vs-cedar-error %d, gate %d, failures %d", compiled, fastCompiled, compared, fastAnswered, fastTrue, falseVsErr, gateCmp, fails))
+	t.Logf("%s", fmt.Sprintf("compiled %d, fast %d, compared %d, fast answered %d (true %d, with a null in the arguments %d), fast-false-vs-cedar-error %d, gate %d, failures %d",
+		compiled, fastCompiled, compared, fastAnswered, fastTrue, fastNull, falseVsErr, gateCmp, fails))
 	// A generator that stopped reaching the fast path would compare nothing.
-	if fastAnswered == 0 || fastTrue == 0 || fastTrue == fastAnswered || gateCmp == 0 {
-		t.Errorf("the cases do not exercise the fast path: answered %d (true %d), gates %d", fastAnswered, fastTrue, gateCmp)
+	if fastAnswered == 0 || fastTrue == 0 || fastTrue == fastAnswered || fastNull == 0 || gateCmp == 0 {
+		t.Errorf("the cases do not exercise the fast path: answered %d (true %d, with a null %d), gates %d", fastAnswered, fastTrue, fastNull, gateCmp)
 	}
+}
+
+// hasNull reports whether v holds a JSON null at any depth.
+func hasNull(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, e := range v {
+			if hasNull(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasNull(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FuzzFastPathAgreesWithCedar: the same comparison on fuzzed conditions,

@@ -205,7 +205,9 @@ func TestDecide(t *testing.T) {
 			}},
 		},
 		{
-			name: "set argument, nulls left out",
+			// The null is in the set too (as Null::""), which does not
+			// stop it containing "urgent": see TestNullArguments.
+			name: "set argument holding a null",
 			req:  Request{Principal: bob, Agent: assistant, Tool: "tagged", Args: map[string]any{"tags": []any{"urgent", nil, json.Number("3")}}},
 			want: Decision{Allow: true, Policy: "tool:tagged", Reasons: []string{
 				"role support is granted tagged",
