@@ -53,6 +53,9 @@ type condition struct {
 	// fast and gateFast evaluate policy and gate without Cedar when they
 	// can (nil when the expression is outside the subset fast.go knows).
 	fast, gateFast fastExpr
+	// names, for a condition that reads context.args, are the names it
+	// may read an argument by (see casefold.go); nil when there are none.
+	names *argNames
 	// isTrue and isFalse are the decision's reasons, built once.
 	isTrue, isFalse string
 }
@@ -77,6 +80,7 @@ func compileCondition(src string) (*condition, error) {
 	}
 	c.isTrue, c.isFalse = "condition `"+c.text+"` is true", "condition `"+c.text+"` is false"
 	if c.usesArgs {
+		c.names = readNames(p.Conditions[0].Body)
 		var gate *ast.Node
 		for _, n := range conjuncts(p.Conditions[0].Body) {
 			if dependsOnArgs(n) {

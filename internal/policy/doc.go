@@ -15,6 +15,10 @@
 //     role "admin" runs the dashboard and has no implicit tool access;
 //   - an agent whose tool cap does not list the tool is denied: the cap
 //     narrows the person's grant, it never widens it;
+//   - a condition that reads the arguments denies them when a key of
+//     theirs, at any depth, is not a name the condition reads but equals
+//     one under Unicode simple case folding ("Force" for force), as a
+//     case-insensitive decoder such as encoding/json would read it;
 //   - a condition that is false, or that cannot be evaluated (a missing
 //     attribute, a type error, arguments that have no faithful Cedar form),
 //     denies. An error never allows.

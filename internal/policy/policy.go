@@ -154,7 +154,9 @@ func Compile(rules []Rule) (*Set, error) {
 // Decide answers whether r.Principal, through r.Agent, may call r.Tool with
 // r.Args. It denies unless a rule grants the tool to one of the principal's
 // roles, the agent's cap (if any) includes the tool, and the rule's condition
-// (if any) evaluates to true.
+// (if any) evaluates to true. A condition that reads the arguments also
+// denies when a key of theirs, at any depth, differs only by case from a
+// name it reads (see casefold.go).
 func (s *Set) Decide(r Request) Decision {
 	ru, ok := s.rules[r.Tool]
 	if !ok {
@@ -177,6 +179,9 @@ func (s *Set) Decide(r Request) Decision {
 		return Decision{Policy: PolicyAgentCap, Reasons: []string{granted, capReason(r.Agent, r.Tool)}}
 	case ru.cond == nil:
 		return Decision{Allow: true, Policy: ru.policy, Reasons: []string{granted}}
+	}
+	if why := ru.cond.caseVariant(r.Args); why != "" {
+		return Decision{Policy: ru.policy, Reasons: []string{granted, why}}
 	}
 	allow, why := ru.cond.eval(r.Principal, r.Agent, r.Tool, r.Args)
 	return Decision{Allow: allow, Policy: ru.policy, Reasons: []string{granted, why}}
