@@ -269,6 +269,24 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		}
 		return store.User{}, "malformed", true
 	}
+	// A right password is forgiven (below), so sign-ins that succeed are
+	// bounded apart: each is an argon2id check, and a person signing in
+	// over and over (one account is enough) would keep every CPU busy
+	// and everyone else's sign-in answered busy.
+	okKey, maxOK := signInsKey(username), orDefault(p.MaxSignInsPerUser, 30)
+	if n, err := id.Attempts(ctx, okKey, now); err != nil {
+		p.log().ErrorContext(ctx, "read sign-ins", "err", err)
+		return store.User{}, "error", true
+	} else if n >= maxOK {
+		// As for failures: only the refusal that goes past the limit
+		// is recorded (and counted, to know it was the first).
+		record := false
+		if n == maxOK {
+			c, err := id.CountAttempt(ctx, okKey, now, win)
+			record = err == nil && c == maxOK+1
+		}
+		return store.User{}, "throttled", record
+	}
 	userKey := "login:u:" + strings.ToLower(username)
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
@@ -314,8 +332,15 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	if err := errors.Join(id.ResetAttempts(ctx, userKey), id.ForgiveAttempt(ctx, ipKey)); err != nil {
 		p.log().WarnContext(ctx, "reset login attempts", "err", err)
 	}
+	if _, err := id.CountAttempt(ctx, signInsKey(username), now, win); err != nil {
+		p.log().WarnContext(ctx, "count sign-in", "err", err)
+	}
 	return u, "", true
 }
+
+// signInsKey counts a person's password sign-ins that succeeded in a
+// window (MaxSignInsPerUser).
+func signInsKey(username string) string { return "login:ok:u:" + strings.ToLower(username) }
 
 // countUnlessPast counts an attempt under key in a window, unless the key
 // is already past limit in its window: then it writes nothing and answers

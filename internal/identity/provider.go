@@ -111,6 +111,10 @@ type Provider struct {
 	MaxFailuresPerUser int
 	MaxFailuresPerIP   int
 	ThrottleWindow     time.Duration
+	// MaxSignInsPerUser bounds a person's password sign-ins that succeed
+	// per ThrottleWindow (each an argon2id check); zero means 30. Past it
+	// their sign-ins are refused as throttled until the window ends.
+	MaxSignInsPerUser int
 	// RegistrationsPerIP limits dynamic client registrations per client
 	// address and hour; zero means 100.
 	RegistrationsPerIP int
