@@ -20,6 +20,7 @@ const (
 	ClientRegistered = "client.registered"
 	ClientUpdated    = "client.updated"     // a metadata-document client's document changed what is stored of it: before → after
 	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
+	ClientsPruned    = "clients.pruned"     // recorded by identity's Purge: registered or metadata clients never used, removed (how many, which)
 	ConsentGranted   = "consent.granted"
 	ConsentDenied    = "consent.denied" // the person declined on the consent page
 	ToolImported     = "tool.imported"  // an upstream offered a new tool: pending an admin's approval
@@ -41,7 +42,7 @@ const (
 var Types = []string{
 	LoginSucceeded, LoginFailed, Logout,
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
-	ClientRegistered, ClientUpdated, ClientAuthFailed, ConsentGranted, ConsentDenied,
+	ClientRegistered, ClientUpdated, ClientAuthFailed, ClientsPruned, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
 	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,

@@ -3,7 +3,8 @@
 // the token endpoint (authorization_code, refresh_token with rotation,
 // client_credentials, RFC 8693 token exchange), userinfo, revocation,
 // introspection, RP-initiated logout, dynamic client registration and
-// client ID metadata documents, sign-in through upstream OpenID providers
+// client ID metadata documents (and the removal of such clients nobody
+// used), sign-in through upstream OpenID providers
 // (federation), brute-force throttling, and the discovery documents that
 // describe them.
 //

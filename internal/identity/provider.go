@@ -43,6 +43,9 @@ type Store interface {
 	// transaction that checks, under the tenant's lock, that the roles it
 	// gives them exist (federatedUser).
 	InTx(ctx context.Context, fn func(tx store.Tenant) error) error
+	// UnusedClients looks for clients Purge would remove (UnusedClientTTL)
+	// before it opens a transaction to remove them.
+	UnusedClients(ctx context.Context, createdBefore time.Time, limit int) ([]string, error)
 }
 
 var _ Store = (*sqldb.DB)(nil)
@@ -120,6 +123,16 @@ type Provider struct {
 	RegistrationsPerIP int
 	// DisableRegistration turns dynamic client registration (RFC 7591) off.
 	DisableRegistration bool
+	// UnusedClientTTL is how long a client that added itself (dynamic
+	// registration, a client ID metadata document) is kept while nothing
+	// at the provider names it: no consent, no refresh token, no
+	// authorization code. Purge then removes it as an administrator's
+	// removal does (store.Tenant.PruneClients) and records each batch it
+	// removes (audit.ClientsPruned). A client a person signed in through
+	// holds their consent, and stays while it does; one an administrator
+	// disabled stays too. Zero means 24 hours; negative keeps such clients
+	// for ever.
+	UnusedClientTTL time.Duration
 	// AllowPrivateMetadataHosts lets client ID metadata documents be
 	// fetched from loopback, private and link-local addresses (tests and
 	// closed networks). Zero refuses them.
@@ -173,6 +186,10 @@ type Provider struct {
 	secrets secretCache
 	clients clientCache
 	cimd    metadataCache
+
+	// pruneAfter is when Purge next looks for unused clients (Unix
+	// nanoseconds): a minute after a look that left none.
+	pruneAfter atomic.Int64
 
 	pwChecks chan struct{} // one token per password check running (MaxPasswordChecks)
 	pwWait   time.Duration // how long a sign-in waits for a check; zero means passwordCheckWait (tests shorten it)
@@ -384,15 +401,18 @@ func clientGone(ctx context.Context, err error) bool {
 }
 
 // Purge forgets expired sessions, codes, refresh tokens, revocations,
-// counters and single-use markers. The composition root calls it now and
-// then (every few minutes); any replica may.
+// counters and single-use markers, then removes the clients that added
+// themselves and were not used (UnusedClientTTL). The composition root
+// calls it now and then (every few seconds); any replica may.
 func (p *Provider) Purge(ctx context.Context) error {
 	now := p.now()
 	if _, err := p.Store.Identity().PurgeIdentity(ctx, now); err != nil {
 		return err
 	}
-	_, err := p.Store.PurgeConsumed(ctx, now)
-	return err
+	if _, err := p.Store.PurgeConsumed(ctx, now); err != nil {
+		return err
+	}
+	return p.pruneClients(ctx, now)
 }
 
 // ClientAddr is the address r came from, as the audit trail records it:

@@ -277,6 +277,27 @@ type Tenant interface {
 	// on its next use), would otherwise inherit it all. It reports what it
 	// ended; a client with nothing is no error.
 	EndClient(ctx context.Context, clientID string, until time.Time) (ClientEnded, error)
+
+	// UnusedClients returns the IDs of up to limit clients that PruneClients
+	// would remove (see there), oldest first, without changing anything or
+	// taking any lock: a cheap look before a transaction that finds none
+	// would be for nothing.
+	UnusedClients(ctx context.Context, createdBefore time.Time, limit int) ([]string, error)
+	// PruneClients removes up to limit clients, oldest first, that added
+	// themselves (Source SourceRegistered or SourceMetadata), were created
+	// before createdBefore and hold nothing at the identity provider: no
+	// consent, no refresh token (kept until its grant ends) and no
+	// authorization code (kept AuthCodeKept after it expires). A client of
+	// the tenant file or the admin commands is never removed, nor one an
+	// administrator disabled or capped to some tools: that decision stays
+	// theirs. Each is removed as an administrator removes a client: its
+	// record deleted and EndClient(clientID, until) in the same
+	// transaction. The revision moves once when any was removed and not at
+	// all otherwise. Outside a transaction it runs in one of its own; rows
+	// another transaction is changing are skipped (left to a later call),
+	// so that concurrent calls, on any replica, never remove the same
+	// client twice. It returns the IDs removed, oldest first.
+	PruneClients(ctx context.Context, createdBefore time.Time, limit int, until time.Time) ([]string, error)
 }
 
 // SettingToolCallsPerMinute is the setting bounding the tool calls one

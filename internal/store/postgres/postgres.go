@@ -73,6 +73,7 @@ func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, erro
 		Name:      "postgres",
 		Numbered:  true,
 		ForUpdate: " FOR UPDATE",
+		JSONCast:  "::jsonb",
 		// One lock for every replica's migrations: the number is arbitrary
 		// but fixed ("gatehouse" in ASCII, truncated).
 		LockMigrations: "SELECT pg_advisory_xact_lock(6761746568)",

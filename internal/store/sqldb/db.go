@@ -24,6 +24,10 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT that reads a row it will change
 	// ("" where the engine locks the whole database for a write).
 	ForUpdate string
+	// JSONCast is appended to a column of JSON text for the -> and ->>
+	// operators to read it ("::jsonb" on PostgreSQL; "" where they read
+	// text as it is, SQLite).
+	JSONCast string
 	// LockMigrations, when set, runs first in the migration transaction so
 	// that replicas starting at once migrate one after the other.
 	LockMigrations string

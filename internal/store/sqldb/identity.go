@@ -402,32 +402,40 @@ func (t tenant) EndClient(ctx context.Context, clientID string, until time.Time)
 	var ended store.ClientEnded
 	run := func(q querier) error {
 		var err error
-		if ended.Grants, err = t.endGrants(ctx, q, "client_id", clientID, until); err != nil {
-			return fmt.Errorf("end client %q: %w", clientID, err)
-		}
-		res, err := q.ExecContext(ctx, t.db.Rebind("DELETE FROM consents WHERE client_id = ?"), clientID)
-		if err != nil {
-			return fmt.Errorf("end client %q: consents: %w", clientID, err)
-		}
-		if ended.Consents, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		// The removal's time, on the clock that stamps the clients'
-		// creation: the tokens issued to the removed client are dated at or
-		// before it, a client added again under the ID is created after it.
-		// Removed again, the later removal is kept, and the longer.
-		_, err = q.ExecContext(ctx, t.db.Rebind(`INSERT INTO ended_clients (client_id, ended_at, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (client_id) DO UPDATE SET
-			ended_at = CASE WHEN excluded.ended_at > ended_clients.ended_at THEN excluded.ended_at ELSE ended_clients.ended_at END,
-			expires_at = CASE WHEN excluded.expires_at > ended_clients.expires_at THEN excluded.expires_at ELSE ended_clients.expires_at END`),
-			clientID, t.db.now().UnixMicro(), until.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("end client %q: removal: %w", clientID, err)
-		}
-		return nil
+		ended, err = t.endClient(ctx, q, clientID, until)
+		return err
 	}
 	if t.inTx {
 		return ended, run(t.q)
 	}
 	return ended, t.db.Tx(ctx, func(tx *sql.Tx) error { return run(tx) })
+}
+
+// endClient is EndClient on q, a transaction.
+func (t tenant) endClient(ctx context.Context, q querier, clientID string, until time.Time) (store.ClientEnded, error) {
+	var ended store.ClientEnded
+	var err error
+	if ended.Grants, err = t.endGrants(ctx, q, "client_id", clientID, until); err != nil {
+		return ended, fmt.Errorf("end client %q: %w", clientID, err)
+	}
+	res, err := q.ExecContext(ctx, t.db.Rebind("DELETE FROM consents WHERE client_id = ?"), clientID)
+	if err != nil {
+		return ended, fmt.Errorf("end client %q: consents: %w", clientID, err)
+	}
+	if ended.Consents, err = res.RowsAffected(); err != nil {
+		return ended, err
+	}
+	// The removal's time, on the clock that stamps the clients'
+	// creation: the tokens issued to the removed client are dated at or
+	// before it, a client added again under the ID is created after it.
+	// Removed again, the later removal is kept, and the longer.
+	_, err = q.ExecContext(ctx, t.db.Rebind(`INSERT INTO ended_clients (client_id, ended_at, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (client_id) DO UPDATE SET
+		ended_at = CASE WHEN excluded.ended_at > ended_clients.ended_at THEN excluded.ended_at ELSE ended_clients.ended_at END,
+		expires_at = CASE WHEN excluded.expires_at > ended_clients.expires_at THEN excluded.expires_at ELSE ended_clients.expires_at END`),
+		clientID, t.db.now().UnixMicro(), until.UnixMicro())
+	if err != nil {
+		return ended, fmt.Errorf("end client %q: removal: %w", clientID, err)
+	}
+	return ended, nil
 }
