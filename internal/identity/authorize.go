@@ -85,10 +85,11 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 	if err := dupCheck(q); err != nil {
 		return req, "", err
 	}
-	if q.Has("request") {
+	// A parameter sent without a value is as if omitted (RFC 6749 §3.1).
+	if q.Get("request") != "" {
 		return req, "", errRequestNotSupported("request objects are not supported")
 	}
-	if q.Has("request_uri") {
+	if q.Get("request_uri") != "" {
 		return req, "", errRequestURINotSupported("request_uri is not supported")
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {

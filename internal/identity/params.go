@@ -144,10 +144,15 @@ func checkResourceURI(r string) error {
 }
 
 // resources validates RFC 8707 resource values: each must be an absolute
-// URI without a fragment that this server issues tokens for.
+// URI without a fragment that this server issues tokens for. An empty
+// value is as if omitted (RFC 6749 §3.1, §3.2: a parameter sent without a
+// value).
 func (p *Provider) resources(vs []string) ([]string, *Error) {
 	var out []string
 	for _, r := range vs {
+		if r == "" {
+			continue
+		}
 		if err := checkResourceURI(r); err != nil {
 			return nil, errInvalidTarget("%s", err.Error())
 		}
