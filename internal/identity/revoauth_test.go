@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -142,5 +143,29 @@ func TestRevoauthHeldClaims(t *testing.T) {
 	if x.Status != http.StatusUnauthorized || x.Header.Get("Access-Control-Allow-Origin") != "*" ||
 		x.Header.Get("WWW-Authenticate") == "" || !strings.Contains(x.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
 		t.Errorf("token error to a browser: %d %v", x.Status, x.Header)
+	}
+}
+
+// RFC 6749 §5.1 (and RFC 8693 §2.2.1, which uses it): expires_in is "the
+// lifetime in seconds of the access token". A token exchange never gives a
+// token that outlives its subject token; a subject token past its expiry
+// by up to the replicas' skew (accesstoken.Skew) was still exchanged, for a
+// token already expired, with a negative expires_in — which oauth4webapi
+// (and so openid-client) refuses: "expires_in must be a non-negative
+// number". Such a subject token is expired: invalid_grant.
+func TestRevoauthExchangeNeverIssuesAnExpiredToken(t *testing.T) {
+	h := newHarness(t)
+	user := h.userTokens()
+	if err := h.db.Identity().SetConsent(t.Context(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid", "profile"}, GrantedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	exp := int64(claims(t, user.Access)["exp"].(float64))
+	h.clock.Advance(time.Unix(exp, 0).Sub(h.clock.Now()) + 2*time.Second) // within the skew
+	r := h.token("agent", "agent-secret", exchangeForm(user.Access))
+	if r.Status == http.StatusOK {
+		t.Errorf("exchange of a subject token expired 2 s ago: 200, expires_in %v; want invalid_grant", r.JSON["expires_in"])
+	} else if r.Error != "invalid_grant" {
+		t.Errorf("exchange of a subject token expired 2 s ago: %d %v, want invalid_grant", r.Status, r.JSON)
 	}
 }

@@ -491,6 +491,14 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		}
 		return nil, errServer(err)
 	}
+	// The result never outlives the subject token: one past its expiry by
+	// this server's clock (parseAccessToken allows other replicas' skew)
+	// would give a token already expired, with a negative expires_in
+	// (RFC 6749 §5.1: a lifetime), which clients such as oauth4webapi
+	// refuse as malformed. Expired here, as introspection says too.
+	if p.now().Unix() >= subject.Expiry {
+		return nil, errInvalidGrant("the subject_token is invalid, expired or revoked")
+	}
 	if subject.GrantID == "" {
 		return nil, errInvalidGrant("the subject_token does not represent a person")
 	}
