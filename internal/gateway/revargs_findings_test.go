@@ -1,8 +1,9 @@
 package gateway_test
 
-// Failing tests of findings of the review of what a tools/call authorizes
-// against what runs (branch revargs), not fixed here: each fails until
-// its finding is.
+// Tests of two findings of the review of what a tools/call authorizes
+// against what runs: a JSON null the condition did not see, and a key in
+// another case that a case-insensitive backend reads as the name the
+// condition tests (both fixed in internal/policy).
 
 import (
 	"context"
@@ -18,13 +19,13 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// TestConditionSeesNullArguments: a condition over context.args must see
-// the arguments the backend gets. JSON null is left out of the Cedar
-// record (and out of sets), so a condition that forbids a member by
-// asking `has` allows it when its value is null, and the API receives
+// TestConditionSeesNullArguments: a condition over context.args sees the
+// arguments the backend gets, nulls included. When JSON null was left out
+// of the Cedar record (and out of sets), a condition that forbids a member
+// by asking `has` allowed it with the value null, and the API received
 // it: under JSON Merge Patch (RFC 7396), the usual meaning of an update's
 // body, {"manager": null} removes the manager, which the condition meant
-// to keep out of the caller's reach. A null in a list passes a
+// to keep out of the caller's reach; and a null in a list passed a
 // containsAll that no other value outside it would.
 func TestConditionSeesNullArguments(t *testing.T) {
 	var mu sync.Mutex
@@ -72,14 +73,14 @@ func TestConditionSeesNullArguments(t *testing.T) {
 
 // TestCaseVariantKeyAlone: the gateway refuses two keys that differ only
 // by case or folding "so no parser downstream can read other arguments
-// than the ones allowed" (call.go). One key alone, spelled in another
-// case, is not refused: the condition reads context.args.force and finds
-// nothing, while a case-insensitive decoder (encoding/json, which an
-// upstream's low-level handler, or mcp-go's BindArguments, decodes with)
-// reads it as force. A condition that keeps a member out of the agent's
-// reach (`!(context.args has force)`), or bounds an optional one
-// (`!(context.args has limit) || context.args.limit <= 100`), is then
-// passed by "Force" or "LIMIT".
+// than the ones allowed" (call.go); one key alone, spelled in another case
+// than a name the condition reads, is refused too. Before, the condition
+// read context.args.force and found nothing, while a case-insensitive
+// decoder (encoding/json, which an upstream's low-level handler, or
+// mcp-go's BindArguments, decodes with) read it as force: a condition
+// keeping a member out of the agent's reach (`!(context.args has force)`)
+// or bounding an optional one (`!(context.args has limit) ||
+// context.args.limit <= 100`) was passed by "Force" or "LIMIT".
 func TestCaseVariantKeyAlone(t *testing.T) {
 	up := mcp.NewServer(&mcp.Implementation{Name: "deployer", Version: "1"}, nil)
 	up.AddTool(&mcp.Tool{Name: "deploy", InputSchema: json.RawMessage(
