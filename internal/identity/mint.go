@@ -36,13 +36,17 @@ type grant struct {
 }
 
 // tokenResponse is RFC 6749 §5.1 (+ OIDC's id_token, RFC 8693's
-// issued_token_type).
+// issued_token_type). Scope is always there, empty when the token holds
+// none: §5.1 wants the granted scope whenever it differs from the one
+// asked for, and a request whose scopes were all unknown here (which is
+// not refused: clients ask for scopes of their own, such as "claudeai")
+// would otherwise look granted as asked.
 type tokenResponse struct {
 	AccessToken     string `json:"access_token"`
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int64  `json:"expires_in"`
-	Scope           string `json:"scope,omitempty"`
+	Scope           string `json:"scope"`
 	RefreshToken    string `json:"refresh_token,omitempty"`
 	IDToken         string `json:"id_token,omitempty"`
 

@@ -439,3 +439,29 @@ func TestTokenEventsSayWhatWasIssued(t *testing.T) {
 		t.Errorf("token.revoked: %v", got)
 	}
 }
+
+// A token response names the scope granted, empty when none was: a
+// request whose scopes were all dropped (unknown here, or of a person
+// for a client acting for itself) is not refused, but must not read as
+// granted as asked (RFC 6749 §5.1).
+func TestTokenResponseNamesAnEmptyGrant(t *testing.T) {
+	h := newHarness(t)
+	for _, scope := range []string{"claudeai", "openid profile", ""} {
+		r := h.token("billing", "billing-secret", url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
+		if got, ok := r.JSON["scope"]; r.Status != 200 || !ok || got != "" {
+			t.Errorf("client_credentials asking for %q: %d %v, want scope \"\"", scope, r.Status, r.JSON)
+		}
+		if c := claims(t, r.Access); c["scope"] != nil {
+			t.Errorf("client_credentials asking for %q: claims %v", scope, c)
+		}
+	}
+	b := h.signedIn("alice")
+	r := h.redeem(h.code(b, authParams("scope", "claudeai")))
+	if got, ok := r.JSON["scope"]; r.Status != 200 || !ok || got != "" || r.ID != "" {
+		t.Errorf("authorization code asking for an unknown scope: %d %v, want scope \"\"", r.Status, r.JSON)
+	}
+	r = h.redeem(h.code(b, authParams("scope", "openid claudeai")))
+	if r.Status != 200 || r.JSON["scope"] != "openid" {
+		t.Errorf("authorization code asking for openid and an unknown scope: %d %v", r.Status, r.JSON)
+	}
+}
