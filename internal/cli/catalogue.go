@@ -255,10 +255,18 @@ func toolCommand() *command {
 						}
 					}
 				}
+				if t.UpstreamTool != "" && t.Upstream == "" {
+					return errors.New("--upstream-tool goes with --upstream")
+				}
 				if *schema != "" {
+					// The tenant file's check: one the gateway cannot use
+					// would withhold the tool.
 					var s map[string]any
-					if err := json.Unmarshal([]byte(*schema), &s); err != nil || s["type"] != "object" {
+					if err := json.Unmarshal([]byte(*schema), &s); err != nil || s == nil {
 						return errors.New("--input-schema must be a JSON object schema with \"type\": \"object\"")
+					}
+					if msg := config.CheckInputSchema(s); msg != "" {
+						return errors.New("--input-schema " + msg)
 					}
 					t.InputSchema = json.RawMessage(*schema)
 				}

@@ -290,12 +290,8 @@ func (f *File) Validate(builtins []string) error {
 			v.add(p, "needs exactly one of builtin, upstream or http")
 		}
 		if t.InputSchema != nil {
-			if ty, _ := t.InputSchema["type"].(string); ty != "object" {
-				v.add(p+".input_schema", `must be a JSON Schema with type: object`)
-			} else if _, err := backends.CompileSchema(t.InputSchema); err != nil {
-				// The gateway would withhold the tool: said now, not
-				// found out by the person it is granted to.
-				v.add(p+".input_schema", "cannot check arguments: "+err.Error())
+			if msg := CheckInputSchema(t.InputSchema); msg != "" {
+				v.add(p+".input_schema", msg)
 			}
 		}
 		checkRoles(p+".roles", t.Roles)
@@ -456,6 +452,20 @@ func CheckRedirectURI(u string) string {
 		if !strings.Contains(p.Scheme, ".") {
 			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", shownURL(u))
 		}
+	}
+	return ""
+}
+
+// CheckInputSchema returns why s cannot be a tool's input schema, or "":
+// it must be an object schema the gateway can check arguments against.
+// One it cannot, it would withhold the tool for: said now, not found out
+// by the person the tool is granted to.
+func CheckInputSchema(s map[string]any) string {
+	if ty, _ := s["type"].(string); ty != "object" {
+		return `must be a JSON Schema with type: object`
+	}
+	if _, err := backends.CompileSchema(s); err != nil {
+		return "cannot check arguments: " + err.Error()
 	}
 	return ""
 }
