@@ -301,6 +301,13 @@ func userCommand() *command {
 				if msg := config.CheckName("username", u.Username); msg != "" {
 					return errors.New(msg)
 				}
+				// The tenant file's check: the address is the email claim
+				// of ID tokens and UserInfo.
+				if u.Email != "" {
+					if msg := config.CheckEmail(u.Email); msg != "" {
+						return errors.New("--email " + msg)
+					}
+				}
 				if err := config.NameFree(ctx, st.Clients(), u.Username, "client"); err != nil {
 					return err
 				}

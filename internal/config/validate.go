@@ -107,8 +107,8 @@ func (f *File) Validate(builtins []string) error {
 			v.dup(seen, u.Username, p+".username", "user")
 		}
 		if u.Email != "" {
-			if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
-				v.add(p+".email", fmt.Sprintf("%q is not an e-mail address", u.Email))
+			if msg := CheckEmail(u.Email); msg != "" {
+				v.add(p+".email", msg)
 			}
 		}
 		if u.Password != "" && u.PasswordHash != "" {
@@ -452,6 +452,15 @@ func CheckRedirectURI(u string) string {
 		if !strings.Contains(p.Scheme, ".") {
 			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", shownURL(u))
 		}
+	}
+	return ""
+}
+
+// CheckEmail returns why e is not an e-mail address, or "": it must be an
+// RFC 5322 addr-spec alone, as OpenID Connect's email claim is.
+func CheckEmail(e string) string {
+	if a, err := mail.ParseAddress(e); err != nil || a.Address != e {
+		return fmt.Sprintf("%q is not an e-mail address", e)
 	}
 	return ""
 }
