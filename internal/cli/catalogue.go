@@ -128,12 +128,24 @@ func clientCommand() *command {
 			}},
 		&adminCmd{name: "remove", usage: "CLIENT_ID", summary: "Remove a client, ending its grants, consents and tokens",
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant) error {
+				// An HTTP tool's slips name the client that may introspect
+				// them: removed, a client added again under its ID, of any
+				// kind, would be that one. As for an upstream, the tool
+				// goes first.
+				ts, err := tx.Tools().List(ctx)
+				if err != nil {
+					return err
+				}
+				for _, t := range ts {
+					if t.HTTP != nil && t.HTTP.ClientID == fs.Arg(0) {
+						return fmt.Errorf("tool %s introspects its slips as client %s: remove the tool first", t.Name, fs.Arg(0))
+					}
+				}
 				// What the client was given must end with it, or a client
 				// added again under its ID inherits it.
 				if err := tx.Clients().Delete(ctx, fs.Arg(0)); err != nil {
 					return err
 				}
-				var err error
 				if *ended, err = config.EndClient(ctx, tx, fs.Arg(0)); err != nil {
 					return err
 				}
