@@ -85,14 +85,32 @@ func (a *API) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// path is where the API is served: its resource URI's path, the issuer's
+// path then Path, as /mcp is served under the issuer's path too.
+func (a *API) path() string {
+	u, err := url.Parse(a.Resource())
+	if err != nil {
+		return Path
+	}
+	return u.Path
+}
+
 // metadataPath is the RFC 9728 well-known location of the API's protected
 // resource metadata.
 func (a *API) metadataPath() string {
+	return "/.well-known/oauth-protected-resource" + a.path()
+}
+
+// metadataURL is the metadata's URL: the well-known prefix goes at the
+// host's root, before the resource's path (RFC 9728 §3.1), not under the
+// issuer's path.
+func (a *API) metadataURL() string {
 	u, err := url.Parse(a.Resource())
 	if err != nil {
-		return "/.well-known/oauth-protected-resource" + Path
+		return strings.TrimSuffix(a.Issuer, "/") + a.metadataPath()
 	}
-	return "/.well-known/oauth-protected-resource" + u.Path
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = a.metadataPath(), "", "", ""
+	return u.String()
 }
 
 // Mount registers the API and its metadata on mux.
@@ -107,11 +125,12 @@ func (a *API) Mount(mux *http.ServeMux) {
 		ResourceName:           "Gatehouse admin API",
 	})
 	mux.Handle("GET "+a.metadataPath(), meta)
-	mux.Handle("GET "+Path+"/audit", a.authorized(a.queryAudit))
-	mux.Handle("GET "+Path+"/audit/streams", a.authorized(a.auditStreams))
-	mux.Handle("GET "+Path+"/audit/trace", a.authorized(a.traceAudit))
+	p := a.path()
+	mux.Handle("GET "+p+"/audit", a.authorized(a.queryAudit))
+	mux.Handle("GET "+p+"/audit/streams", a.authorized(a.auditStreams))
+	mux.Handle("GET "+p+"/audit/trace", a.authorized(a.traceAudit))
 	// GET only, like every endpoint: another method is the mux's 405.
-	mux.Handle("GET "+Path+"/", a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) {
+	mux.Handle("GET "+p+"/", a.authorized(func(w http.ResponseWriter, r *http.Request, _ *admin) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such admin API endpoint"})
 	}))
 }
@@ -193,7 +212,7 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 
 // challenge answers 401 with the RFC 6750 / RFC 9728 challenge.
 func (a *API) challenge(w http.ResponseWriter, status int, code, desc string) {
-	params := []string{fmt.Sprintf("resource_metadata=%q", strings.TrimSuffix(a.Issuer, "/")+a.metadataPath())}
+	params := []string{fmt.Sprintf("resource_metadata=%q", a.metadataURL())}
 	if code != "" {
 		params = append(params, fmt.Sprintf("error=%q", code), fmt.Sprintf("error_description=%q", desc))
 	}
