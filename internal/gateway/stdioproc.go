@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -24,7 +27,7 @@ import (
 const (
 	// stdioTerminate is how long closing a stdio upstream waits after
 	// closing its stdin before it signals the process (SIGTERM), and again
-	// before SIGKILL (the SDK's CommandTransport).
+	// before SIGKILL (stdinPipe.Close).
 	stdioTerminate = 2 * time.Second
 	// stdioWaitDelay is how long Wait waits for the pipes once the
 	// process has exited: what still holds them then is an abandoned
@@ -63,29 +66,91 @@ func stdioCommand(argv, env []string) (*exec.Cmd, error) {
 // stdioTransport runs cmd as a stdio upstream in a process group of its
 // own (where the platform has them), and ends the group when the
 // connection closes, or when a write to its stdin has not gone through
-// within stall (see groupConn.Write).
-func stdioTransport(cmd *exec.Cmd, stall time.Duration) mcp.Transport {
+// within stall (see groupConn.Write). Its output is read through
+// stdioLines: a message past maxUpstreamBody fails only the call it
+// answered (dropped is told of it), not the connection.
+func stdioTransport(cmd *exec.Cmd, stall time.Duration, dropped func(answered bool)) mcp.Transport {
 	ownGroup(cmd)
 	cmd.WaitDelay = stdioWaitDelay
-	return groupTransport{&mcp.CommandTransport{Command: cmd, TerminateDuration: stdioTerminate}, stall}
+	return groupTransport{cmd: cmd, stall: stall, dropped: dropped}
 }
 
 type groupTransport struct {
-	t     *mcp.CommandTransport
-	stall time.Duration
+	cmd     *exec.Cmd
+	stall   time.Duration
+	dropped func(answered bool)
 }
 
 func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	c, err := t.t.Connect(ctx)
+	stdout, err := t.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	pid := t.t.Command.Process.Pid
+	stdin, err := t.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := t.cmd.Start(); err != nil {
+		return nil, err
+	}
+	c, err := (&mcp.IOTransport{
+		// Closing the connection closes stdin (stdinPipe.Close), not
+		// stdout, which Wait closes once the process has exited.
+		Reader: io.NopCloser(newStdioLines(stdout, maxUpstreamBody, t.dropped)),
+		Writer: &stdinPipe{WriteCloser: stdin, cmd: t.cmd},
+		// stdioLines passes on no message past maxUpstreamBody; the SDK's
+		// bound is above it, for the blank lines it may count with one.
+		MaxLineLength: maxUpstreamBody + 64<<10,
+	}).Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid := t.cmd.Process.Pid
 	// When the leader exits, what it left in its group goes too: a child
 	// holding its stdout would otherwise keep the session from seeing the
 	// end of it, and the upstream from being restarted, until a ping fails.
 	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace) })
 	return &groupConn{Connection: c, pgid: pid, stall: t.stall}, nil
+}
+
+// stdinPipe is a stdio upstream's stdin. Closing it stops the upstream as
+// MCP's stdio transport says a client should (and the SDK's
+// CommandTransport does): it closes stdin, waits for the process to exit,
+// signals it SIGTERM after stdioTerminate, SIGKILL after as long again.
+type stdinPipe struct {
+	io.WriteCloser
+	cmd *exec.Cmd
+}
+
+func (p *stdinPipe) Close() error {
+	if err := p.WriteCloser.Close(); err != nil {
+		return fmt.Errorf("closing stdin: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	wait := func() (error, bool) {
+		select {
+		case err := <-exited:
+			return err, true
+		case <-time.After(stdioTerminate):
+			return nil, false
+		}
+	}
+	if err, ok := wait(); ok {
+		return err
+	}
+	if p.cmd.Process.Signal(syscall.SIGTERM) == nil {
+		if err, ok := wait(); ok {
+			return err
+		}
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	if err, ok := wait(); ok {
+		return err
+	}
+	return errors.New("the upstream's process did not exit after SIGKILL")
 }
 
 // groupConn is the connection to a stdio upstream that leads process

@@ -498,7 +498,10 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 			return nil, nil, err
 		}
 		cmd.Stderr = logWriter{log}
-		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive), b: bars}
+		dropped := func(answered bool) {
+			log.Warn("gateway: a message of the upstream's past the bound was dropped", "bound_mib", maxUpstreamBody>>20, "answered_with_error", answered)
+		}
+		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive, dropped), b: bars}
 	case c.cfg.URL != "":
 		hc, err := upstreamClient(c.cfg, os.LookupEnv)
 		if err != nil {

@@ -1,0 +1,262 @@
+package gateway
+
+// Design note: bounded messages of stdio upstreams.
+//
+// The SDK reads a stdio upstream's output one JSON-RPC message a line,
+// each up to 16 MiB, and a longer one fails its whole connection: every
+// call then running on that process failed with it, other people's too,
+// and the process was started again. So the gateway reads the output
+// first (stdioLines), one message at a time, and passes on each message
+// within maxUpstreamBody whole. One past it is never passed on: read
+// through to its end and thrown away, it is stood in for by a JSON-RPC
+// error answering the request it answered (the "id" found while it is
+// read), as an HTTP upstream's answer past the bound is (upstreambody.go),
+// so that only that call fails and its caller is told why. One past it
+// that answers nothing (a notification, a request of the upstream's) is
+// dropped with a warning.
+//
+// A message ends at its line feed, as MCP's stdio transport has it, or,
+// for a program that writes no line feed after it (which the SDK's reader
+// takes), where its JSON value ends once nothing more is there to read.
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// stdioLines reads a stdio upstream's output for the SDK: each Read
+// gives bytes of one message at most, so that the SDK's own bound of a
+// message never counts the next one's bytes.
+type stdioLines struct {
+	r       *bufio.Reader
+	limit   int
+	line    []byte // the message being gathered
+	out     []byte // what is ready to pass on
+	err     error  // the output's, once out is empty
+	scan    jsonScan
+	scanned int // how much of line scan has seen
+	// dropped is told of each message past limit: whether it was
+	// answered with an error (it answered a request) or dropped.
+	dropped func(answered bool)
+}
+
+func newStdioLines(r io.Reader, limit int, dropped func(answered bool)) *stdioLines {
+	return &stdioLines{r: bufio.NewReaderSize(r, 64<<10), limit: limit, dropped: dropped}
+}
+
+func (s *stdioLines) Read(p []byte) (int, error) {
+	for len(s.out) == 0 {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.next()
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// next gathers the next message into out, or the error answer standing
+// in for it.
+func (s *stdioLines) next() {
+	if cap(s.line) > 1<<20 {
+		s.line = nil // a large message's buffer is not kept for the small ones
+	}
+	s.line, s.scanned, s.scan = s.line[:0], 0, jsonScan{}
+	for {
+		if s.r.Buffered() == 0 {
+			// About to wait for the program: a message it wrote whole
+			// but for the line feed is passed on now.
+			s.scanned += s.scan.feed(s.line[s.scanned:])
+			if s.scan.done {
+				s.out = s.line
+				return
+			}
+			if _, err := s.r.Peek(1); err != nil {
+				s.out, s.err = s.line, err
+				return
+			}
+		}
+		b, _ := s.r.Peek(s.r.Buffered())
+		i := bytes.IndexByte(b, '\n')
+		if i >= 0 {
+			b = b[:i+1]
+		}
+		if len(s.line)+len(b) > s.limit {
+			s.out = s.skip()
+			return
+		}
+		s.line = append(s.line, b...)
+		s.r.Discard(len(b))
+		if i >= 0 {
+			s.out = s.line
+			return
+		}
+	}
+}
+
+// skip reads the rest of a message past the limit, and returns the error
+// answer to stand in for it (nil: none).
+func (s *stdioLines) skip() []byte {
+	s.scan.feed(s.line[s.scanned:])
+	s.line = nil
+	for !s.scan.done {
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				s.err = err
+				break
+			}
+		}
+		b, _ := s.r.Peek(s.r.Buffered())
+		i := bytes.IndexByte(b, '\n')
+		if i >= 0 {
+			b = b[:i+1]
+		}
+		n := s.scan.feed(b)
+		s.r.Discard(n)
+		if i >= 0 && n == len(b) {
+			break
+		}
+	}
+	answer := s.scan.errorAnswer()
+	if s.dropped != nil {
+		s.dropped(answer != nil)
+	}
+	return answer
+}
+
+// jsonScan follows a JSON text byte by byte, keeping no more of it than
+// a JSON-RPC ID: where its top-level value ends, and, of that value's
+// members, the raw value of "id" and whether there is a "method".
+type jsonScan struct {
+	depth      int
+	inStr, esc bool
+	done       bool // the top-level value has ended
+	wantKey    bool // the next string at depth 1 is a member name
+	readingKey bool
+	key        []byte // the depth-1 member name last read (up to 9 bytes)
+	capturing  bool   // reading the value of "id"
+	id         []byte
+	hasID      bool // id is all of that value
+	method     bool
+}
+
+// maxIDLen bounds the ID a message past the limit may be answered with.
+const maxIDLen = 256
+
+// feed scans b, up to the end of the top-level value, and returns how
+// many bytes it took.
+func (s *jsonScan) feed(b []byte) int {
+	if s.done {
+		return 0
+	}
+	for i, c := range b {
+		if s.inStr {
+			if s.capturing {
+				s.capture(c)
+			}
+			switch {
+			case s.esc:
+				s.esc = false
+				s.keyByte(0) // an escaped name is none of the two looked for
+			case c == '\\':
+				s.esc = true
+			case c == '"':
+				s.inStr = false
+				s.readingKey = false
+			default:
+				s.keyByte(c)
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inStr = true
+			if s.depth == 1 && s.wantKey {
+				s.readingKey, s.wantKey, s.key = true, false, s.key[:0]
+			} else if s.capturing {
+				s.capture(c)
+			}
+		case '{', '[':
+			s.depth++
+			if s.depth == 1 {
+				s.wantKey = c == '{'
+			}
+			if s.capturing {
+				s.capturing, s.id = false, nil // an ID is a string or a number
+			}
+		case '}', ']':
+			if s.depth == 1 {
+				s.endMember()
+			}
+			s.depth--
+			if s.depth <= 0 {
+				s.done = true
+				return i + 1
+			}
+		case ',':
+			if s.depth == 1 {
+				s.endMember()
+				s.wantKey = true
+			}
+		case ':':
+			if s.depth == 1 {
+				switch string(s.key) {
+				case "id":
+					s.capturing, s.id, s.hasID = true, s.id[:0], false
+				case "method":
+					s.method = true
+				}
+			}
+		default:
+			if s.capturing {
+				s.capture(c)
+			}
+		}
+	}
+	return len(b)
+}
+
+func (s *jsonScan) keyByte(c byte) {
+	if s.readingKey && len(s.key) < 9 {
+		s.key = append(s.key, c)
+	}
+}
+
+func (s *jsonScan) capture(c byte) {
+	if len(s.id) < maxIDLen {
+		s.id = append(s.id, c)
+	} else {
+		s.capturing, s.id = false, nil
+	}
+}
+
+func (s *jsonScan) endMember() {
+	if s.capturing {
+		s.capturing, s.hasID = false, s.id != nil
+	}
+}
+
+// errorAnswer is the error response to the request a message past the
+// limit answered, or nil when it answered none (it has a method, or no ID
+// that is one).
+func (s *jsonScan) errorAnswer() []byte {
+	if s.method || !s.hasID {
+		return nil
+	}
+	raw := append(append([]byte(`{"jsonrpc":"2.0","id":`), bytes.TrimSpace(s.id)...), `,"result":{}}`...)
+	msg, err := jsonrpc.DecodeMessage(raw)
+	resp, ok := msg.(*jsonrpc.Response)
+	if err != nil || !ok || !resp.ID.IsValid() {
+		return nil
+	}
+	out, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: resp.ID,
+		Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "gatehouse: " + errAnswerTooLarge.Error()}})
+	if err != nil {
+		return nil
+	}
+	return append(out, '\n')
+}

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readMessages decodes what stdioLines passes on, as the SDK does.
+func readMessages(t *testing.T, r io.Reader) []map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(r)
+	var out []map[string]any
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatalf("decoding what was passed on: %v", err)
+		}
+		out = append(out, m)
+	}
+}
+
+// A message past the bound is not passed on: one answering a request is
+// stood in for by an error answering that request, wherever its "id" is
+// among its members (the TypeScript SDK writes it after the result), an
+// "id" nested deeper is not taken for it, and one answering nothing is
+// dropped. The messages around it pass unchanged.
+func TestStdioLinesStandInForMessagesPastTheBound(t *testing.T) {
+	big := strings.Repeat("x", 200)
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"result":{"ok":true}}`,
+		`{"result":{"content":[{"type":"text","text":"` + big + `"}],"id":99},"jsonrpc":"2.0","id":"a\"b"}`,
+		`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + big + `"}}`,
+		`{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage","params":{"x":"` + big + `"}}`,
+		`{"jsonrpc":"2.0","result":{"big":"` + big + `"}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{"big":"` + big + `"}}`,
+		`{"jsonrpc":"2.0","id":4,"result":{}}`,
+	}, "\n") + "\n"
+	var answered, dropped int
+	lines := newStdioLines(strings.NewReader(in), 150, func(a bool) {
+		if a {
+			answered++
+		} else {
+			dropped++
+		}
+	})
+	got := readMessages(t, lines)
+	if len(got) != 4 {
+		t.Fatalf("passed on %d messages, want 4: %v", len(got), got)
+	}
+	if got[0]["id"] != 1.0 || got[3]["id"] != 4.0 {
+		t.Errorf("the messages within the bound: %v", got)
+	}
+	for i, id := range map[int]any{1: `a"b`, 2: 3.0} {
+		e, _ := got[i]["error"].(map[string]any)
+		if got[i]["id"] != id || e == nil || !strings.Contains(e["message"].(string), "larger than 16 MiB") || got[i]["result"] != nil {
+			t.Errorf("message %d: %v, want an error answering %v", i, got[i], id)
+		}
+	}
+	if answered != 2 || dropped != 3 {
+		t.Errorf("told of %d answered and %d dropped, want 2 and 3", answered, dropped)
+	}
+}
+
+// A message the program wrote without its line feed is passed on without
+// waiting for one (the SDK's reader takes such messages), and one Read
+// never gives bytes of two messages.
+func TestStdioLinesPassesAMessageWithoutLineFeed(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"s":"}\"{"}}`))
+	lines := newStdioLines(pr, 1<<10, nil)
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 100)
+		n, _ := lines.Read(b)
+		got <- string(b[:n])
+	}()
+	select {
+	case s := <-got:
+		if s != `{"jsonrpc":"2.0","id":1,"result":{"s":"}\"{"}}` {
+			t.Errorf("passed on %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a message without its line feed was held")
+	}
+
+	lines = newStdioLines(strings.NewReader("{\"a\":1}\n{\"b\":2}\n"), 1<<10, nil)
+	b := make([]byte, 100)
+	if n, _ := lines.Read(b); string(b[:n]) != "{\"a\":1}\n" {
+		t.Errorf("first Read gave %q, want one message", b[:n])
+	}
+}

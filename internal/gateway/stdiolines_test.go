@@ -1,0 +1,80 @@
+//go:build linux
+
+package gateway_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// TestStdioUpstreamAnswerBounded: a stdio upstream's answer past 16 MiB
+// fails that call with a clear error, as an HTTP upstream's does
+// (TestUpstreamAnswerBounded); the process is neither stopped nor started
+// again, and another caller's call running at the time is answered.
+func TestStdioUpstreamAnswerBounded(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := []string{"sales-manager"}
+	var tools []store.Tool
+	for _, name := range []string{"huge", "pid", "slow"} {
+		tools = append(tools, store.Tool{Name: name, Upstream: "up", Roles: roles})
+	}
+	e := newEnv(t, envOptions{tools: tools,
+		upstreams: []store.Upstream{{Name: "up", Command: []string{exe, "-gatehouse-test-stall-upstream"}}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	carol := e.connect("carol", "acme-assistant", "2025-11-25")
+	waitFor(t, "huge listed", func() bool { return slices.Contains(toolNames(t, alice), "huge") })
+	pid := text(call(t, alice, "pid", nil))
+
+	slow := make(chan string, 1)
+	go func() {
+		r, err := carol.CallTool(context.Background(), &mcp.CallToolParams{Name: "slow"})
+		switch {
+		case err != nil:
+			slow <- err.Error()
+		default:
+			slow <- text(r)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // carol's call is under way
+
+	res, err := alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "huge", Arguments: map[string]any{"n": 17 << 20}})
+	var got string
+	switch {
+	case err != nil:
+		got = err.Error()
+	case res.IsError:
+		got = text(res)
+	default:
+		t.Fatalf("huge answered %d bytes, not an error", len(text(res)))
+	}
+	if !strings.Contains(got, "larger than 16 MiB") {
+		t.Errorf("huge failed with %q, want the bound named", got)
+	}
+	if s := <-slow; s != "slow done" {
+		t.Errorf("another caller's call running meanwhile: %q, want it answered", s)
+	}
+	// Within the bound, a large answer passes whole.
+	if r := call(t, alice, "huge", map[string]any{"n": 15 << 20}); r.IsError || len(text(r)) != 15<<20 {
+		t.Errorf("an answer of 15 MiB: IsError=%v, %d bytes", r.IsError, len(text(r)))
+	}
+	if after := text(call(t, alice, "pid", nil)); after != pid {
+		t.Errorf("the upstream's process was %s, now %s: it was started again", pid, after)
+	}
+	for _, u := range e.gw.Upstreams() {
+		if u.Restarts != 0 || !u.Connected {
+			t.Errorf("upstream %s: connected %v after %d restarts (%s)", u.Name, u.Connected, u.Restarts, u.LastError)
+		}
+	}
+}
