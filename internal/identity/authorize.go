@@ -487,7 +487,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authzR
 		Hash: digest(code), ClientID: req.client.ClientID, RedirectURI: req.redirectURI, Username: s.Username,
 		SessionID: s.ID, AuthTime: s.AuthTime, Method: s.Method, Scope: joinScope(req.scopes), Resources: req.resources,
 		Nonce: req.nonce, CodeChallenge: req.challenge, GrantID: randomID(),
-		ExpiresAt: p.now().Add(p.codeTTL()).UTC().Truncate(time.Microsecond),
+		ExpiresAt: p.now().Add(p.codeTTL()).UTC().Truncate(time.Microsecond), SessionExpiresAt: s.ExpiresAt,
 	}
 	if err := p.Store.Identity().CreateAuthCode(r.Context(), c); err != nil {
 		p.redirectError(w, r, req, errServer(err))

@@ -176,7 +176,8 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	now := p.now()
 	rt := store.RefreshToken{GrantID: ac.GrantID, ClientID: client.ClientID, Username: user.Username,
 		SessionID: ac.SessionID, AuthTime: ac.AuthTime, Method: ac.Method, Scope: ac.Scope, Resources: authorized,
-		IssuedAt: now.UTC(), ExpiresAt: now.Add(p.refreshTTL()).UTC(), GrantExpiresAt: now.Add(p.grantTTL()).UTC()}
+		IssuedAt: now.UTC(), ExpiresAt: now.Add(p.refreshTTL()).UTC(), GrantExpiresAt: now.Add(p.grantTTL()).UTC(),
+		SessionExpiresAt: ac.SessionExpiresAt}
 	resp, err := p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
 	if err != nil {
 		return nil, err
@@ -391,7 +392,14 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 	if slices.Contains(granted, "offline_access") || rt.SessionID == "" {
 		return false, nil
 	}
-	if !p.now().Before(rt.AuthTime.Add(p.sessionTTL())) {
+	// The session's own end: a federated session's AuthTime is the
+	// upstream's, which may be long before the session was stored. A
+	// token stored before the end was kept has AuthTime to go by.
+	end := rt.SessionExpiresAt
+	if end.IsZero() {
+		end = rt.AuthTime.Add(p.sessionTTL())
+	}
+	if !p.now().Before(end) {
 		return true, nil
 	}
 	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)

@@ -37,6 +37,10 @@ type AuthCode struct {
 	CodeChallenge string    `json:"code_challenge"`
 	GrantID       string    `json:"grant_id"` // what the redemption issues belongs to this grant
 	ExpiresAt     time.Time `json:"expires_at"`
+	// SessionExpiresAt is when the session the code came from ends at the
+	// latest: a grant without offline_access ends with it. Zero in codes
+	// stored before it was kept.
+	SessionExpiresAt time.Time `json:"session_expires_at,omitzero"`
 }
 
 // AuthCodeKept is how long an expired authorization code stays stored
@@ -64,6 +68,9 @@ type RefreshToken struct {
 	IssuedAt       time.Time `json:"issued_at"`
 	ExpiresAt      time.Time `json:"expires_at"`
 	GrantExpiresAt time.Time `json:"grant_expires_at"` // no rotation outlives it
+	// SessionExpiresAt is its code's: when the session the grant came
+	// from ends at the latest. Zero in tokens stored before it was kept.
+	SessionExpiresAt time.Time `json:"session_expires_at,omitzero"`
 }
 
 // Consent is what a person allowed a client that is not first-party.
