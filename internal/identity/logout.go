@@ -4,7 +4,9 @@ package identity
 // end_session_endpoint, which is also the dashboard's sign-out. A request
 // ends the session without asking when it proves it comes from the session's
 // relying party (an id_token_hint of this session) or posts the session's
-// CSRF token; otherwise the person is asked. post_logout_redirect_uri must be
+// CSRF token; otherwise the person is asked, as is a browser that posts
+// without the session's cookie (an app's form, posted across sites, does
+// not bring it). post_logout_redirect_uri must be
 // registered for the client, exactly, else an error page — never a redirect — and
 // is followed only with an id_token_hint issued to that client (of this
 // session, for a self-registered client; see redirectguard.go); without
@@ -69,11 +71,21 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			returnTo = false
 		}
 	}
-	confirmed := !hasSess ||
+	// A POST without the session's cookie may be the app's own form,
+	// posted from its site (section 2 allows POST): the browser keeps a
+	// SameSite=Lax cookie from it, so the request cannot tell whether the
+	// browser is signed in. Taking it for signed out would send the
+	// person back to the app as signed out with the session alive. The
+	// person is asked on a page of this site, whose button brings the
+	// cookie, and says it was asked: a browser with no session then is.
+	// A form that carries a CSRF token is one of this site's too.
+	cookieWithheld := r.Method == http.MethodPost && p.cookie(r, sessionCookie) == "" &&
+		q.Get("asked") == "" && q.Get("csrf") == ""
+	confirmed := !hasSess && !cookieWithheld ||
 		(r.Method == http.MethodPost && equalSecret(sess.CSRF, q.Get("csrf"))) ||
 		(hint != nil && hint.SessionID != "" && hint.SessionID == sess.ID)
 	if !confirmed {
-		hidden := map[string]string{}
+		hidden := map[string]string{"asked": "1"}
 		for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
 			if v := q.Get(k); v != "" {
 				hidden[k] = v
