@@ -62,11 +62,12 @@ func (t tenant) PruneClients(ctx context.Context, createdBefore time.Time, limit
 	if limit <= 0 {
 		return nil, nil
 	}
-	// Where the engine locks rows (PostgreSQL), the candidates are locked
-	// as they are chosen, and those another transaction holds are skipped:
-	// another replica's prune then takes others, and a transaction that
-	// holds one (an administrator removing it) and waits for the revision
-	// this one will hold cannot deadlock with it.
+	// Where the engine locks rows (PostgreSQL), the tenant's lock is taken
+	// first, as every write of the tenant takes it (write): a transaction
+	// holding it and then changing a candidate (an administrator removing
+	// it) would otherwise deadlock with this one holding the candidate and
+	// waiting for the revision. The candidates are then locked as they
+	// are chosen, and those another transaction holds are skipped.
 	lock := ""
 	if fu := t.db.dialect.ForUpdate; fu != "" {
 		lock = fu + " SKIP LOCKED"
@@ -74,6 +75,11 @@ func (t tenant) PruneClients(ctx context.Context, createdBefore time.Time, limit
 	var removed []string
 	run := func(q querier) error {
 		removed = nil
+		if lock != "" {
+			if err := t.lock(ctx, q); err != nil {
+				return fmt.Errorf("prune clients: %w", err)
+			}
+		}
 		ids, err := t.unusedClients(ctx, q, createdBefore, limit, lock)
 		if err != nil {
 			return err

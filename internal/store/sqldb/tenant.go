@@ -91,8 +91,12 @@ func (t tenant) Lock(ctx context.Context) error {
 	if !t.inTx {
 		return errors.New("lock the tenant: not in a transaction")
 	}
+	return t.lock(ctx, t.q)
+}
+
+func (t tenant) lock(ctx context.Context, q querier) error {
 	var n int64
-	if err := t.q.QueryRowContext(ctx, "SELECT n FROM tenant_revision WHERE id = 1"+t.db.dialect.ForUpdate).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT n FROM tenant_revision WHERE id = 1"+t.db.dialect.ForUpdate).Scan(&n); err != nil {
 		return fmt.Errorf("lock the tenant: %w", err)
 	}
 	return nil
@@ -100,8 +104,20 @@ func (t tenant) Lock(ctx context.Context) error {
 
 // write runs fn in the current transaction, or in a new one, and bumps the
 // tenant revision with it.
+//
+// Where the engine locks rows (PostgreSQL), the revision's row is locked
+// before fn locks the record's: in the order of the transactions that
+// take the tenant's lock first (Lock) and then change records. A write
+// that locked its record first and then waited for the revision could
+// hold the very record such a transaction waits for: a deadlock, which
+// PostgreSQL ends by failing one of the two.
 func (t tenant) write(ctx context.Context, fn func(q querier) error) error {
 	run := func(q querier) error {
+		if t.db.dialect.ForUpdate != "" {
+			if err := t.lock(ctx, q); err != nil {
+				return err
+			}
+		}
 		if err := fn(q); err != nil {
 			return err
 		}
