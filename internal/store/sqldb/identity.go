@@ -18,7 +18,14 @@ var _ store.Identity = identity{}
 
 type identity struct{ db *DB }
 
+// exec runs a write of its own. On engines with one writer at a time
+// (SQLite) it queues on the process's write lock with the transactions:
+// left to the engine's busy handler, which polls with sleeps of up to
+// 100 ms, it lost the lock to them again and again under a steady stream
+// of writes (tool calls' audit records) and waited seconds, past
+// busy_timeout at worst, to store a code, a refresh token or a revocation.
 func (i identity) exec(ctx context.Context, what, q string, args ...any) (int64, error) {
+	defer i.db.LockWrites()()
 	res, err := i.db.execCached(ctx, i.db.sql, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
