@@ -153,7 +153,18 @@ func (s *jsonScan) feed(b []byte) int {
 	if s.done {
 		return 0
 	}
-	for i, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if s.inStr && !s.esc && !s.capturing && !s.readingKey {
+			// Most of a large message is the inside of its strings:
+			// passed over to the next quote or backslash at once.
+			j := stringSpan(b[i:])
+			if j < 0 {
+				return len(b)
+			}
+			i += j
+			c = b[i]
+		}
 		if s.inStr {
 			if s.capturing {
 				s.capture(c)
@@ -218,6 +229,20 @@ func (s *jsonScan) feed(b []byte) int {
 		}
 	}
 	return len(b)
+}
+
+// stringSpan is the index in b of the first quote or backslash, -1 when
+// there is none.
+func stringSpan(b []byte) int {
+	q := bytes.IndexByte(b, '"')
+	span := b
+	if q >= 0 {
+		span = b[:q]
+	}
+	if e := bytes.IndexByte(span, '\\'); e >= 0 {
+		return e
+	}
+	return q
 }
 
 func (s *jsonScan) keyByte(c byte) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -93,5 +94,64 @@ func TestStdioLinesPassesAMessageWithoutLineFeed(t *testing.T) {
 	b := make([]byte, 100)
 	if n, _ := lines.Read(b); string(b[:n]) != "{\"a\":1}\n" {
 		t.Errorf("first Read gave %q, want one message", b[:n])
+	}
+}
+
+// BenchmarkStdioLines: what reading a stdio upstream's output through
+// stdioLines costs, against the SDK's decoder reading it directly.
+func BenchmarkStdioLines(b *testing.B) {
+	for _, size := range []int{1 << 10, 1 << 20} {
+		msg := `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", size) + `"}]}}` + "\n"
+		for _, through := range []bool{false, true} {
+			name := fmt.Sprintf("%dKiB/direct", size>>10)
+			if through {
+				name = fmt.Sprintf("%dKiB/stdioLines", size>>10)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(64 * len(msg)))
+				in := strings.NewReader(strings.Repeat(msg, 64))
+				for b.Loop() {
+					in.Seek(0, io.SeekStart)
+					var r io.Reader = in
+					if through {
+						r = newStdioLines(in, maxUpstreamBody, nil)
+					}
+					dec := json.NewDecoder(r)
+					for range 64 {
+						var raw json.RawMessage
+						if err := dec.Decode(&raw); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// jsonScan finds where a value ends whatever its strings hold, fed at
+// once or a byte at a time.
+func TestJSONScanFindsTheEnd(t *testing.T) {
+	for _, text := range []string{
+		`{"a":"\\"}`, `{"a":"\"}"}`, `{"a":["}",{"b":"]"}]}`, `{"id":"\\\"","x":1}`, `[{"a":1},{"b":"\\\\"}]`,
+	} {
+		for _, step := range []int{len(text), 1} {
+			var s jsonScan
+			n := 0
+			for i := 0; i < len(text) && !s.done; i += step {
+				n += s.feed([]byte(text[i:min(i+step, len(text))]))
+			}
+			if !s.done || n != len(text) {
+				t.Errorf("%s fed %d at a time: done=%v after %d bytes, want the end at %d", text, step, s.done, n, len(text))
+			}
+			if s.feed([]byte(" {")) != 0 {
+				t.Errorf("%s: fed past its end", text)
+			}
+		}
+	}
+	var s jsonScan
+	s.feed([]byte(`{"id":"\\\"","x":1}`))
+	if string(s.id) != `"\\\""` || !s.hasID {
+		t.Errorf("id %s", s.id)
 	}
 }
