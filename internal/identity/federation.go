@@ -684,6 +684,14 @@ func usableName(name string) bool {
 	return true
 }
 
+// ConnectionRoles is how a connection gives roles (Connection's fields of
+// the same names), as Provider.StoredRoles reads it from the tenant.
+type ConnectionRoles struct {
+	RolesClaim   string
+	RoleMap      map[string][]string
+	DefaultRoles []string
+}
+
 // mappedRoles turns the roles claim into tenant roles.
 func (c *Connection) mappedRoles(claims map[string]any) []string {
 	if c.RolesClaim == "" {
@@ -735,8 +743,24 @@ func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[
 		if err := tx.Lock(ctx); err != nil {
 			return err
 		}
+		rc := c
+		if p.StoredRoles != nil {
+			// The roles the tenant maps now, not those of the
+			// configuration c was built from, which this replica may
+			// not have reloaded since a role was removed and created
+			// again under its name (or could not reload).
+			r, err := p.StoredRoles(ctx, tx, c.Name)
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return fmt.Errorf("connection %s is no longer in the tenant", c.Name)
+			}
+			rc = &Connection{Name: c.Name, Issuer: c.Issuer, UsernameClaim: c.UsernameClaim,
+				RolesClaim: r.RolesClaim, RoleMap: r.RoleMap, DefaultRoles: r.DefaultRoles}
+		}
 		var err error
-		out, notGranted, err = federatedUserIn(ctx, tx, c, claims, c.Name+":"+name, sub, email)
+		out, notGranted, err = federatedUserIn(ctx, tx, rc, claims, c.Name+":"+name, sub, email)
 		return err
 	})
 	if err != nil {

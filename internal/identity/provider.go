@@ -149,6 +149,12 @@ type Provider struct {
 	// (federation); each is a button on the login page. Zero means none.
 	// SetConnections replaces them while the provider serves.
 	Connections []*Connection
+	// StoredRoles, when set, reads from tx how the named connection gives
+	// roles as the tenant stores it now (nil: the connection is no longer
+	// stored). A federated sign-in calls it under the tenant's lock and
+	// gives the roles it says, not those of the Connection it signs in
+	// with, which may be older than a role removed and created again.
+	StoredRoles func(ctx context.Context, tx store.Tenant, connection string) (*ConnectionRoles, error)
 	// ClientCacheTTL is how long a client record read from the store is
 	// reused before it is read again (a change made on another replica
 	// takes effect within it); zero means 1 second, negative turns the

@@ -56,6 +56,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	adminAPI := strings.TrimSuffix(s.Issuer, "/") + admin.Path
 	idp := &identity.Provider{
 		Connections:               conns,
+		StoredRoles:               storedRoles,
 		Issuer:                    s.Issuer,
 		Store:                     s.Store,
 		Keys:                      s.Keys,
@@ -139,6 +140,23 @@ func (s *Server) connections(ctx context.Context) ([]config.Connection, []*ident
 		out = append(out, ic)
 	}
 	return cs, out, nil
+}
+
+// storedRoles reads how the named connection gives roles as the tenant
+// stores it now (identity.Provider.StoredRoles): a role removed, and even
+// created again, reaches a sign-in at once, whether or not this process
+// has reloaded its connections since (reloadConnections).
+func storedRoles(ctx context.Context, tx store.Tenant, name string) (*identity.ConnectionRoles, error) {
+	cs, err := config.Connections(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			return &identity.ConnectionRoles{RolesClaim: c.RolesClaim, RoleMap: c.RoleMap, DefaultRoles: c.DefaultRoles}, nil
+		}
+	}
+	return nil, nil
 }
 
 // reloadConnections hands the identity provider the tenant's federation

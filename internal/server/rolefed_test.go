@@ -100,6 +100,16 @@ func newSigningIdP(t *testing.T, groups ...string) *signingIdP {
 // browser does, and fails the test unless the sign-in lands.
 func signInWithCorp(t *testing.T, base string) {
 	t.Helper()
+	resp, page := tryCorp(t, base)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.String(), base+"/signed-in") {
+		t.Fatalf("sign-in with corp ended at %s: %d\n%s", resp.Request.URL, resp.StatusCode, page)
+	}
+}
+
+// tryCorp presses the login page's Corp button and returns where the
+// browser ended.
+func tryCorp(t *testing.T, base string) (*http.Response, []byte) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar}
 	resp, err := b.Get(base + "/login")
@@ -118,9 +128,19 @@ func signInWithCorp(t *testing.T, base string) {
 	}
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.String(), base+"/signed-in") {
-		t.Fatalf("sign-in with corp ended at %s: %d\n%s", resp.Request.URL, resp.StatusCode, page)
+	return resp, page
+}
+
+// runGatehouse runs the gatehouse command on the data folder data, as an
+// operator does beside a serving server, and returns what it printed.
+func runGatehouse(t *testing.T, data string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &cli.Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	if code := cli.Run(e, append(args, "--data", data)); code != 0 {
+		t.Fatalf("gatehouse %v: exit %d\n%s%s", args, code, out.String(), errb.String())
 	}
+	return out.String()
 }
 
 // syncBuffer is a bytes.Buffer the server may log into from several
@@ -180,15 +200,7 @@ connections:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gatehouse := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		e := &cli.Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
-		if code := cli.Run(e, append(args, "--data", data)); code != 0 {
-			t.Fatalf("gatehouse %v: exit %d\n%s%s", args, code, out.String(), errb.String())
-		}
-		return out.String()
-	}
+	gatehouse := func(args ...string) string { t.Helper(); return runGatehouse(t, data, args...) }
 	gatehouse("apply", "-f", tenant)
 
 	var logs syncBuffer
@@ -233,6 +245,65 @@ connections:
 	}
 }
 
+// TestFederatedRolesAreTheTenantsNow: a federated sign-in gives the roles
+// the tenant maps when it signs in, read under the tenant's lock, not
+// those of the connections the server built at start and has not
+// reloaded since (its background is slow here): a role removed and
+// created again under its name is not given, and a connection removed
+// from the tenant signs nobody in, though the server still shows it.
+func TestFederatedRolesAreTheTenantsNow(t *testing.T) {
+	idp := newSigningIdP(t, "Sales")
+	data := t.TempDir()
+	file := func(connections string) string {
+		p := filepath.Join(t.TempDir(), "acme.yaml")
+		if err := os.WriteFile(p, []byte("tenant: acme\nroles: [{name: sales}, {name: staff}]\n"+connections), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	runGatehouse(t, data, "apply", "-f", file(`connections:
+  - name: corp
+    display_name: Corp SSO
+    issuer: `+idp.srv.URL+`
+    client_id: gatehouse-at-corp
+    client_secret_env: CORP_SECRET
+    roles_claim: groups
+    role_map: {Sales: [sales]}
+    default_roles: [staff]
+`))
+	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
+		Getenv:             func(k string) string { return map[string]string{"CORP_SECRET": "corp-client-secret"}[k] },
+		BackgroundInterval: time.Hour})
+	defer func() { cancel(); <-done }()
+	roles := func() []string {
+		t.Helper()
+		u, err := s.Store.Users().Get(context.Background(), "corp:u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Roles
+	}
+	signInWithCorp(t, base)
+	if got := roles(); !slices.Equal(got, []string{"sales", "staff"}) {
+		t.Fatalf("first sign-in: roles %v, want [sales staff]", got)
+	}
+	runGatehouse(t, data, "role", "remove", "sales")
+	runGatehouse(t, data, "role", "add", "sales")
+	signInWithCorp(t, base)
+	if got := roles(); !slices.Equal(got, []string{"staff"}) {
+		t.Errorf("a sign-in once sales was removed and created again: roles %v, want [staff]", got)
+	}
+
+	runGatehouse(t, data, "apply", "--prune", "-f", file(""))
+	if _, page, _ := get(t, base+"/login"); !strings.Contains(page, "Corp SSO") {
+		t.Fatalf("the server reloaded its connections within the hour")
+	}
+	resp, page := tryCorp(t, base)
+	if resp.StatusCode != http.StatusForbidden || strings.HasPrefix(resp.Request.URL.String(), base+"/signed-in") {
+		t.Errorf("a sign-in through a connection removed from the tenant: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+}
+
 // TestConnectionsReloadKeepsThoseInUseWhenOneCannotBeBuilt: a connection
 // added to the tenant of a serving server whose secret's variable is
 // empty in the server's environment cannot be built: the server logs why
@@ -255,14 +326,7 @@ connections:
 		}
 		return p
 	}
-	gatehouse := func(args ...string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		e := &cli.Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
-		if code := cli.Run(e, append(args, "--data", data)); code != 0 {
-			t.Fatalf("gatehouse %v: exit %d\n%s%s", args, code, out.String(), errb.String())
-		}
-	}
+	gatehouse := func(args ...string) { t.Helper(); runGatehouse(t, data, args...) }
 	gatehouse("apply", "-f", file(""))
 	var logs syncBuffer
 	_, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
