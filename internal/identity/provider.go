@@ -12,7 +12,9 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -185,6 +187,10 @@ type Provider struct {
 	scopes   []string
 	resSet   map[string]bool
 
+	// cookieTag ends the cookies' names under an issuer with a path: a
+	// digest of the path (cookieName), which may hold what a name may not.
+	cookieTag string
+
 	// conns are the connections in use: Connections, then those of
 	// SetConnections.
 	conns atomic.Pointer[[]*Connection]
@@ -247,6 +253,10 @@ func (p *Provider) init() {
 	p.base = strings.TrimSuffix(p.Issuer, "/")
 	p.path = strings.TrimSuffix(u.Path, "/")
 	p.secure = u.Scheme == "https"
+	if p.path != "" {
+		sum := sha256.Sum256([]byte(p.path))
+		p.cookieTag = "_" + hex.EncodeToString(sum[:6])
+	}
 	if p.MCPResource == "" {
 		p.MCPResource = p.base + "/mcp"
 	}

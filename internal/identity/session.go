@@ -12,12 +12,17 @@ import (
 )
 
 // Cookie names. On https the __Host- prefix binds them to this host (no
-// Domain, Path=/, Secure), so a sibling subdomain cannot plant one.
+// Domain, Path=/, Secure), so a sibling subdomain cannot plant one. Path=/
+// sends them to every tenant the host serves under an issuer with another
+// path: under one name, each tenant's would replace the others' (signing
+// in to one would sign the browser out of the rest), so the issuer's path
+// is part of the name (cookieTag). Narrowing Path instead would cost the
+// prefix, and keep nothing from a neighbour of the same origin.
 func (p *Provider) cookieName(base string) string {
 	if p.secure {
-		return "__Host-" + base
+		return "__Host-" + base + p.cookieTag
 	}
-	return base
+	return base + p.cookieTag
 }
 
 const (
