@@ -39,7 +39,7 @@ func adminToken(t *testing.T, g *e2e.Gatehouse, username, password string) strin
 		Resource             string   `json:"resource"`
 		AuthorizationServers []string `json:"authorization_servers"`
 	}
-	getJSON(t, g.URL+"/.well-known/oauth-protected-resource/admin/api", &prm)
+	getJSON(t, wellKnown(t, g.URL+"/admin/api", "oauth-protected-resource"), &prm)
 	if prm.Resource != g.URL+"/admin/api" || len(prm.AuthorizationServers) != 1 {
 		t.Fatalf("admin API metadata = %+v", prm)
 	}
@@ -47,7 +47,7 @@ func adminToken(t *testing.T, g *e2e.Gatehouse, username, password string) strin
 		AuthorizationEndpoint string `json:"authorization_endpoint"`
 		TokenEndpoint         string `json:"token_endpoint"`
 	}
-	getJSON(t, prm.AuthorizationServers[0]+"/.well-known/oauth-authorization-server", &as)
+	getJSON(t, wellKnown(t, prm.AuthorizationServers[0], "oauth-authorization-server"), &as)
 	cfg := &oauth2.Config{ClientID: "admin-script", RedirectURL: "http://127.0.0.1:50111/callback",
 		Endpoint: oauth2.Endpoint{AuthURL: as.AuthorizationEndpoint, TokenURL: as.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()

@@ -36,6 +36,9 @@ type Options struct {
 	Postgres string
 	// Tweak, when set, changes the server options before the start.
 	Tweak func(*server.Options)
+	// IssuerPath, when set (e.g. /tenants/acme), is the path of the
+	// issuer, which is otherwise the listening address's root.
+	IssuerPath string
 }
 
 // Start applies tenantYAML to a new store and serves it on a loopback
@@ -73,6 +76,9 @@ func Start(t testing.TB, tenantYAML string, o *Options) *Gatehouse {
 	ln, err := server.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.IssuerPath != "" {
+		so.Issuer = "http://" + ln.Addr().String() + o.IssuerPath
 	}
 	s, err := server.New(ctx, so, ln.Addr().String())
 	if err != nil {

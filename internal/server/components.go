@@ -104,7 +104,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	// /metrics is at the issuer (DESIGN.md's URLs) for the admins only:
 	// the metrics name every upstream and how many callers use each. A
 	// scraper without a person's token reads them at --metrics-addr.
-	mux.Handle("GET /metrics", api.Guard(s.metricsHandler()))
+	mux.Handle("GET "+s.issuerPath()+"/metrics", api.Guard(s.metricsHandler()))
 	return nil
 }
 

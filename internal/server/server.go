@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -146,24 +147,43 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	return s, nil
 }
 
-// mountOps mounts health and readiness.
+// issuerPath is the issuer's path without a trailing slash: "" for an
+// issuer at its host's root.
+func (s *Server) issuerPath() string {
+	u, err := url.Parse(s.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// mountOps mounts health and readiness under the issuer, where a reverse
+// proxy sends what is the tenant's (DESIGN.md's URLs), and also at the
+// host's root for an issuer with a path: a probe of the process itself
+// knows no tenant.
 func (s *Server) mountOps(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.Store.Ping(ctx); err != nil {
-			s.log.ErrorContext(r.Context(), "readiness check failed", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "store unreachable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	for _, at := range slices.Compact([]string{s.issuerPath(), ""}) {
+		mux.HandleFunc("GET "+at+"/healthz", s.healthz)
+		mux.HandleFunc("GET "+at+"/readyz", s.readyz)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.Store.Ping(ctx); err != nil {
+		s.log.ErrorContext(r.Context(), "readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "store unreachable\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
 }
 
 func (s *Server) metricsHandler() http.Handler {
