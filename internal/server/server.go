@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -125,6 +126,9 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		// can keep to one port, nor bind to the host without https)
 		// cross the network in the clear.
 		return nil, fmt.Errorf("--issuer %q must be https: plain http is for a loopback address (development) only", issuer)
+	}
+	if u, _ := url.Parse(issuer); !servablePath(u) {
+		return nil, fmt.Errorf("--issuer %q: its path must be plain segments (no empty or dot segment, nothing escaped, no braces)", issuer)
 	}
 	st, err := OpenStore(ctx, o.Store)
 	if err != nil {
@@ -369,6 +373,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// servablePath reports whether the endpoints can be served under u's path
+// at the addresses announced: a router cleans an unclean path (an empty
+// or dot segment) and redirects away from it, matches an escaped one
+// (%2F) unescaped, and takes braces for a wildcard, which would serve the
+// tenant under every name. Mounting such a path would panic, or serve
+// nothing where discovery points.
+func servablePath(u *url.URL) bool {
+	p := u.Path
+	return p == "" || (path.Clean(p) == p && u.EscapedPath() == p && !strings.ContainsAny(p, "{}"))
 }
 
 // loopbackHost reports whether host names this machine: localhost, or a
