@@ -251,7 +251,7 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if !equalSecret(p.cookie(r, loginCSRF), q.Get("csrf")) {
-		d := pageData{Authz: q.Get("authz"), Next: safeNext(q.Get("next")), Error: "The sign-in form expired. Please try again."}
+		d := pageData{Authz: q.Get("authz"), Next: p.safeNext(q.Get("next")), Error: "The sign-in form expired. Please try again."}
 		if _, err := url.ParseQuery(d.Authz); err != nil {
 			d.Authz = ""
 		}
@@ -279,7 +279,7 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	}
 	err = p.Store.Identity().CreateFederationState(ctx, store.FederationState{
 		Hash: digest(state), Connection: c.Name, Nonce: nonce, CodeVerifier: verifier, Authz: authz,
-		Next: safeNext(q.Get("next")), ExpiresAt: p.now().Add(fedStateTTL).UTC().Truncate(time.Microsecond)})
+		Next: p.safeNext(q.Get("next")), ExpiresAt: p.now().Add(fedStateTTL).UTC().Truncate(time.Microsecond)})
 	if err != nil {
 		p.log().ErrorContext(ctx, "federation: store state", "err", err)
 		p.errorPage(w, r, http.StatusInternalServerError, "Signing in failed. Please try again.")

@@ -52,7 +52,7 @@ const (
 
 func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := pageData{Authz: q.Get("authz"), Next: safeNext(q.Get("next"))}
+	d := pageData{Authz: q.Get("authz"), Next: p.safeNext(q.Get("next"))}
 	if d.Authz != "" {
 		if aq, err := url.ParseQuery(d.Authz); err == nil {
 			d.Username = aq.Get("login_hint")
@@ -94,7 +94,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, ferr.Description)
 		return
 	}
-	d := pageData{Authz: form.Get("authz"), Next: safeNext(form.Get("next")), Username: form.Get("username")}
+	d := pageData{Authz: form.Get("authz"), Next: p.safeNext(form.Get("next")), Username: form.Get("username")}
 	if d.Authz != "" {
 		if _, err := url.ParseQuery(d.Authz); err != nil {
 			p.errorPage(w, r, http.StatusBadRequest, "The request is malformed.")
@@ -415,6 +415,29 @@ func safeNext(next string) string {
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" {
 		return ""
+	}
+	return next
+}
+
+// safeNext keeps next only when it is a path under the issuer's: another
+// path of the host is another tenant's, or another application's, which a
+// link to this tenant's sign-in must not send its person to. A dot
+// segment, which browsers resolve (%2e%2e too) and http.Redirect cleans,
+// could climb out of it, and is refused.
+func (p *Provider) safeNext(next string) string {
+	next = safeNext(next)
+	if next == "" || p.path == "" {
+		return next
+	}
+	raw, _, _ := strings.Cut(next, "?")
+	raw, _, _ = strings.Cut(raw, "#")
+	if !strings.HasPrefix(raw, p.path+"/") {
+		return ""
+	}
+	for _, seg := range strings.Split(strings.ReplaceAll(strings.ToLower(raw), "%2e", "."), "/") {
+		if seg == "." || seg == ".." {
+			return ""
+		}
 	}
 	return next
 }
