@@ -51,8 +51,9 @@ const MaxBody = 1 << 20
 // from any number of goroutines; it caches the issuer's metadata and keys.
 type Verifier struct {
 	// Issuer is the Gatehouse issuer URL, exactly as slips name it (iss).
-	// Its RFC 8414 metadata, <Issuer>/.well-known/oauth-authorization-server,
-	// names the JWKS and the introspection endpoint. Required.
+	// Its RFC 8414 metadata names the JWKS and the introspection endpoint:
+	// at /.well-known/oauth-authorization-server on the issuer's host,
+	// followed by the issuer's path if it has one (metadataURL). Required.
 	Issuer string
 	// Audience is this tool's resource URI (the slip's aud), as
 	// ToolAudience(Issuer, name) builds it. Required.
@@ -259,8 +260,7 @@ func (v *Verifier) fetchMetadata(ctx context.Context) (*metadata, error) {
 		return m, nil
 	}
 	var doc metadata
-	u := strings.TrimSuffix(v.Issuer, "/") + "/.well-known/oauth-authorization-server"
-	if err := v.getJSON(ctx, u, &doc); err != nil {
+	if err := v.getJSON(ctx, metadataURL(v.Issuer), &doc); err != nil {
 		return nil, err
 	}
 	if m.JWKSURI == "" {
@@ -273,6 +273,22 @@ func (v *Verifier) fetchMetadata(ctx context.Context) (*metadata, error) {
 		return nil, fmt.Errorf("%w: issuer metadata lacks jwks_uri or introspection_endpoint", ErrUnavailable)
 	}
 	return m, nil
+}
+
+// metadataURL is where RFC 8414 §3.1 puts an issuer's metadata: the
+// well-known prefix inserted between its host and its path
+// (https://id.example/tenants/acme has it at
+// https://id.example/.well-known/oauth-authorization-server/tenants/acme),
+// not appended to the issuer, where Gatehouse serves nothing.
+func metadataURL(issuer string) string {
+	const wk = "/.well-known/oauth-authorization-server"
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return strings.TrimSuffix(issuer, "/") + wk // refused by the request
+	}
+	u.Path, u.RawPath = wk+strings.TrimSuffix(u.Path, "/"), ""
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }
 
 func (v *Verifier) getJSON(ctx context.Context, u string, into any) error {

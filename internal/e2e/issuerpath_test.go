@@ -3,11 +3,15 @@ package e2e_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/gatehouse/gatehouse/internal/e2e"
+	"github.com/gatehouse/gatehouse/slipverify"
 )
 
 // issuerPath is the path of the issuer of these tests, as a multi-tenant
@@ -114,5 +118,54 @@ func TestIssuerWithAPath(t *testing.T) {
 	}
 	if status, _, body := plainDo(t, "GET", g.URL+"/admin/api/audit?limit=1", root); status != 200 {
 		t.Errorf("admin API: %d %.200s", status, body)
+	}
+}
+
+// TestHTTPToolUnderAnIssuerWithAPath: an HTTP API tool verifies and
+// redeems its slips with slipverify under an issuer with a path: the
+// verifier finds the issuer's RFC 8414 metadata where it is served, the
+// well-known prefix inserted before the issuer's path (RFC 8414 §3.1).
+// Before, it appended the prefix to the issuer, where nothing is served,
+// and refused every slip as its issuer unavailable.
+func TestHTTPToolUnderAnIssuerWithAPath(t *testing.T) {
+	api := &refundAPI{}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	g := e2e.Start(t, `
+tenant: acme
+roles:
+  - name: support
+users:
+  - username: carol
+    email: carol@acme.example
+    password: carol-e2e-password
+    roles: [support]
+clients:
+  - client_id: billing-api
+    kind: service
+    secret: "`+httpToolSecret+`"
+tools:
+  - name: refund
+    description: Refunds an order
+    http: {method: POST, url: "`+srv.URL+`/refund", client_id: billing-api}
+    input_schema: {type: object, properties: {amount: {type: number}}, required: [amount]}
+    roles: [support]
+`, &e2e.Options{IssuerPath: issuerPath})
+	api.v = &slipverify.Verifier{Issuer: g.URL, Audience: slipverify.ToolAudience(g.URL, "refund"),
+		ClientID: "billing-api", ClientSecret: httpToolSecret}
+	ctx := t.Context()
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-http-tool", Version: "1.0.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: mcpBearerTransport{mcpToken(t, g, "carol", "carol-e2e-password")}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "refund", Arguments: map[string]any{"amount": 12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc, _ := res.StructuredContent.(map[string]any); res.IsError || sc["refunded"] != float64(12) {
+		t.Fatalf("refund = isError %v %q %v", res.IsError, mcpText(res), sc)
 	}
 }
