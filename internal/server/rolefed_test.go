@@ -131,6 +131,31 @@ func tryCorp(t *testing.T, base string) (*http.Response, []byte) {
 	return resp, page
 }
 
+// corpTenant writes a tenant file with the roles sales and staff and,
+// when issuer is set, the connection corp to it, which maps the group
+// Sales to sales and gives staff to everyone; it returns the file's path.
+func corpTenant(t *testing.T, issuer string) string {
+	t.Helper()
+	doc := "tenant: acme\nroles: [{name: sales}, {name: staff}]\n"
+	if issuer != "" {
+		doc += `connections:
+  - name: corp
+    display_name: Corp SSO
+    issuer: ` + issuer + `
+    client_id: gatehouse-at-corp
+    client_secret_env: CORP_SECRET
+    roles_claim: groups
+    role_map: {Sales: [sales]}
+    default_roles: [staff]
+`
+	}
+	p := filepath.Join(t.TempDir(), "acme.yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // runGatehouse runs the gatehouse command on the data folder data, as an
 // operator does beside a serving server, and returns what it printed.
 func runGatehouse(t *testing.T, data string, args ...string) string {
@@ -185,21 +210,7 @@ func waitForLog(t *testing.T, logs *syncBuffer, want string, n int) {
 func TestRoleRemoveReachesARunningServersSignIns(t *testing.T) {
 	idp := newSigningIdP(t, "Sales")
 	data := t.TempDir()
-	tenant := filepath.Join(t.TempDir(), "acme.yaml")
-	if err := os.WriteFile(tenant, []byte(`tenant: acme
-roles: [{name: sales}, {name: staff}]
-connections:
-  - name: corp
-    display_name: Corp SSO
-    issuer: `+idp.srv.URL+`
-    client_id: gatehouse-at-corp
-    client_secret_env: CORP_SECRET
-    roles_claim: groups
-    role_map: {Sales: [sales]}
-    default_roles: [staff]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tenant := corpTenant(t, idp.srv.URL)
 	gatehouse := func(args ...string) string { t.Helper(); return runGatehouse(t, data, args...) }
 	gatehouse("apply", "-f", tenant)
 
@@ -254,23 +265,7 @@ connections:
 func TestFederatedRolesAreTheTenantsNow(t *testing.T) {
 	idp := newSigningIdP(t, "Sales")
 	data := t.TempDir()
-	file := func(connections string) string {
-		p := filepath.Join(t.TempDir(), "acme.yaml")
-		if err := os.WriteFile(p, []byte("tenant: acme\nroles: [{name: sales}, {name: staff}]\n"+connections), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	runGatehouse(t, data, "apply", "-f", file(`connections:
-  - name: corp
-    display_name: Corp SSO
-    issuer: `+idp.srv.URL+`
-    client_id: gatehouse-at-corp
-    client_secret_env: CORP_SECRET
-    roles_claim: groups
-    role_map: {Sales: [sales]}
-    default_roles: [staff]
-`))
+	runGatehouse(t, data, "apply", "-f", corpTenant(t, idp.srv.URL))
 	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
 		Getenv:             func(k string) string { return map[string]string{"CORP_SECRET": "corp-client-secret"}[k] },
 		BackgroundInterval: time.Hour})
@@ -294,7 +289,7 @@ func TestFederatedRolesAreTheTenantsNow(t *testing.T) {
 		t.Errorf("a sign-in once sales was removed and created again: roles %v, want [staff]", got)
 	}
 
-	runGatehouse(t, data, "apply", "--prune", "-f", file(""))
+	runGatehouse(t, data, "apply", "--prune", "-f", corpTenant(t, ""))
 	if _, page, _ := get(t, base+"/login"); !strings.Contains(page, "Corp SSO") {
 		t.Fatalf("the server reloaded its connections within the hour")
 	}
