@@ -268,6 +268,11 @@ func (g *Gateway) init() error {
 				stateless.ServeHTTP(w, r)
 				return
 			}
+			if r.Method == http.MethodDelete && id != "" {
+				if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+					g.endSession(id, ti.UserID)
+				}
+			}
 			if r.Method == http.MethodGet && id != "" {
 				defer g.listen(id)()
 				var done func()
@@ -410,6 +415,12 @@ func (g *Gateway) Close() error {
 		g.ups.closeAll()
 	}
 	if g.server != nil {
+		// Their requests in flight end first: Close waits for them.
+		g.viewsMu.Lock()
+		for _, v := range g.views {
+			v.end()
+		}
+		g.viewsMu.Unlock()
 		for s := range g.server.Sessions() {
 			s.Close()
 		}

@@ -58,6 +58,12 @@ type sessionView struct {
 	token  string // the bearer token claims came from, checked again before a notice
 	hashes viewHashes
 	caller string // sessionCaller, as when the session began
+	// key is the TokenInfo.UserID the SDK bound the session to; ending
+	// ends with the session, and its requests in flight with it
+	// (sessions.go).
+	key    string
+	ending context.Context
+	end    context.CancelFunc
 }
 
 // viewHashes are hashes of the lists a caller is shown.
@@ -94,8 +100,13 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 				// listen (listen.go).
 				if cl, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims); ok && (ss.ID() != "" || method == methodSubscriptionsListen) {
 					tok, _ := extra.TokenInfo.Extra[bearerKey].(string)
-					g.observe(ctx, ss, cl, tok)
+					g.observe(ctx, ss, cl, tok, extra.TokenInfo.UserID)
 				}
+			}
+			if ss.ID() != "" {
+				var done func()
+				ctx, done = g.untilSessionEnds(ctx, ss)
+				defer done()
 			}
 		}
 		return next(withListenCaller(ctx, method, req), method, req)
@@ -103,7 +114,7 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 // observe records cl as the caller of ss.
-func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims, token string) {
+func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims, token, key string) {
 	g.viewsMu.Lock()
 	v := g.views[ss]
 	if v != nil {
@@ -130,11 +141,13 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	v, seen := g.views[ss]
 	var evict *mcp.ServerSession
 	if !seen {
-		v = &sessionView{caller: sessionCaller(cl)}
+		v = &sessionView{caller: sessionCaller(cl), key: key}
+		v.ending, v.end = context.WithCancel(context.Background())
 		g.views[ss] = v
 		evict = g.addCallerSession(v.caller, ss)
 		go func() {
 			ss.Wait()
+			v.end()
 			g.viewsMu.Lock()
 			delete(g.views, ss)
 			g.removeCallerSession(v.caller, ss)
@@ -150,7 +163,7 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	if evict != nil {
 		g.logger().Info("gateway: closed a caller's least recently used session: too many sessions", "sub", cl.Subject,
 			"client_id", cl.ClientID, "max", maxSessionsPerCaller)
-		evict.Close()
+		g.closeSession(evict)
 	}
 	g.sendListChanged(changed)
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -55,4 +56,47 @@ func (g *Gateway) removeCallerSession(caller string, ss *mcp.ServerSession) {
 		return
 	}
 	g.byCaller[caller] = list
+}
+
+// untilSessionEnds returns ctx, ending also when the session ss does
+// (closeSession, endSession, Close). The SDK's Close of a session waits
+// for the requests in flight on it and cancels none of them: a call would
+// run on for a client that is gone, up to its upstream's call timeout,
+// holding the caller's call slot, the DELETE that ended the session, or
+// the request whose new session closed it (addCallerSession).
+func (g *Gateway) untilSessionEnds(ctx context.Context, ss *mcp.ServerSession) (context.Context, func()) {
+	g.viewsMu.Lock()
+	v := g.views[ss]
+	g.viewsMu.Unlock()
+	if v == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.ending, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// closeSession ends ss's requests in flight and closes it, without
+// waiting for it to close.
+func (g *Gateway) closeSession(ss *mcp.ServerSession) {
+	g.viewsMu.Lock()
+	if v := g.views[ss]; v != nil {
+		v.end()
+	}
+	g.viewsMu.Unlock()
+	go ss.Close()
+}
+
+// endSession ends the requests in flight of session id when key, a
+// DELETE's TokenInfo.UserID, is the one the session is bound to, so that
+// the SDK's DELETE, which checks the same, closes it at once. Another
+// caller's DELETE ends nothing (the SDK refuses it).
+func (g *Gateway) endSession(id, key string) {
+	g.viewsMu.Lock()
+	defer g.viewsMu.Unlock()
+	for ss, v := range g.views {
+		if ss.ID() == id && v.key == key {
+			v.end()
+		}
+	}
 }
