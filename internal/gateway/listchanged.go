@@ -175,13 +175,15 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 // may no longer list (the person disabled or removed, the agent too) or
 // whose token was revoked since it last used it (or whose status the
 // store cannot tell) is told nothing: whoever holds that token learns no
-// more of the person's permissions. Callers hold reloadMu, so that the
+// more of the person's permissions. It is told when it presents a token
+// that holds, as one whose token expired is. Callers hold reloadMu, so that the
 // views only ever move to the newest catalogue.
 func (g *Gateway) refreshViews(cat *catalogue) {
 	now := g.now().Unix()
 	memo := map[string]viewHashes{}
 	type change struct {
 		ss       *mcp.ServerSession
+		v        *sessionView
 		token    string
 		old, now viewHashes
 	}
@@ -198,7 +200,7 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 			memo[key] = h
 		}
 		if h != v.hashes && !strings.HasPrefix(h.tools, refusedView) {
-			changes = append(changes, change{ss, v.token, v.hashes, h})
+			changes = append(changes, change{ss, v, v.token, v.hashes, h})
 		}
 		v.hashes = h
 	}
@@ -208,8 +210,14 @@ func (g *Gateway) refreshViews(cat *catalogue) {
 	defer cancel()
 	for _, c := range changes {
 		// Revoked since, or its signing key withdrawn (or the store
-		// cannot tell): told nothing.
+		// cannot tell): told nothing, and left, as an expired one, to be
+		// told when it presents a token that holds (observe).
 		if !g.stillHolds(ctx, c.token) {
+			g.viewsMu.Lock()
+			if c.v.token == c.token && c.v.hashes == c.now {
+				c.v.hashes = c.old
+			}
+			g.viewsMu.Unlock()
 			continue
 		}
 		changed.add(c.ss, c.old, c.now)

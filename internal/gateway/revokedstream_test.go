@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
@@ -89,5 +93,73 @@ func TestRevokedSessionStreamHearsNoListChanged(t *testing.T) {
 		case <-deadline:
 			return
 		}
+	}
+}
+
+// swappable is a bearer whose token can be changed, as a client's after
+// it signs in again.
+type swappable struct {
+	mu    sync.Mutex
+	token string
+}
+
+func (s *swappable) set(tok string) { s.mu.Lock(); s.token = tok; s.mu.Unlock() }
+
+func (s *swappable) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	tok := s.token
+	s.mu.Unlock()
+	return bearer{token: tok}.RoundTrip(r)
+}
+
+// TestRevokedSessionToldOnItsNextToken: a session whose token was revoked
+// is told nothing of a change of its person's tool list, but once its
+// client signs in again and uses the session with its new token, it is
+// told the list changed since it last heard, as a session whose token
+// expired is. Before, the change was taken as told: the client kept the
+// list it had, without a word.
+func TestRevokedSessionToldOnItsNextToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	bt := &swappable{token: e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-old" })}
+	got := make(chan struct{}, 10)
+	client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { got <- struct{}{} },
+	})
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, HTTPClient: &http.Client{Transport: bt}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if names := toolNames(t, cs); !slices.Equal(names, []string{"sales_report"}) {
+		t.Fatalf("alice lists %v", names)
+	}
+
+	if err := e.st.Identity().Revoke(ctx, store.RevokedGrant, "grant-old", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(gateway.RevocationRecheck + 200*time.Millisecond)
+	if err := e.st.Users().Update(ctx, "alice", func(u store.User) (store.User, error) { u.Roles = []string{"hr"}; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+		t.Fatal("a session with a revoked token was told its list changed")
+	case <-time.After(500 * time.Millisecond):
+	}
+
+	// alice signs in again; her client goes on with the session.
+	bt.set(e.token("alice", "acme-assistant", func(c *accesstoken.Claims) { c.GrantID = "grant-new" }))
+	if err := cs.Ping(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session was never told its tool list changed while its token was revoked")
 	}
 }
