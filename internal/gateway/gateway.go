@@ -120,6 +120,12 @@ type Gateway struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 
+	// The upstreams' subscriptions, by upstream and URI, and each
+	// session's (subscriptions.go).
+	subsMu sync.Mutex
+	subs   map[subKey]*upSub
+	subsOf map[*mcp.ServerSession][]subKey
+
 	// What each subscriptions/listen's session takes (listen.go).
 	listenSubsMu sync.Mutex
 	listenSubs   map[*mcp.ServerSession]listenSub

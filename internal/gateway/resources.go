@@ -640,19 +640,28 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		a.ev.Detail["upstream"] = c.cfg.Name
 		return a.deny(ctx, c.cfg.Name+" is per_caller: its resources are not subscribed to", errPerCallerSubscribe)
 	}
-	_, err = forward(ctx, a, c, c, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
+	// Noted for the session, so that the upstream's subscription ends
+	// with the last one's (subscriptions.go).
+	return g.subscribeUpstream(ctx, req.Session, subKey{c.cfg.Name, req.Params.URI}, func() error {
+		_, err := forward(ctx, a, c, c, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
+		})
+		return err
 	})
-	return err
 }
 
 // errPerCallerSubscribe answers a subscription to a resource of a
 // per_caller upstream.
 var errPerCallerSubscribe = errors.New("this resource cannot be subscribed to: it is kept in an instance of your own, which the gateway does not watch")
 
-// unsubscribe ends the session's subscription in the SDK; the upstream
-// subscription stays, as other sessions may share it.
-func (g *Gateway) unsubscribe(context.Context, *mcp.UnsubscribeRequest) error { return nil }
+// unsubscribe ends the session's subscription, in the SDK and, when it
+// was the last one, on the upstream (subscriptions.go).
+func (g *Gateway) unsubscribe(_ context.Context, req *mcp.UnsubscribeRequest) error {
+	if req.Session != nil && req.Params != nil {
+		g.dropSubs(req.Session, req.Params.URI)
+	}
+	return nil
+}
 
 const notificationResourceUpdated = "notifications/resources/updated"
 

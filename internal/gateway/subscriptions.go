@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The gateway's subscriptions on its upstreams, for its sessions.
+//
+// The SDK keeps which sessions subscribed to a URI; the upstream knows
+// only the gateway's session, subscribed once for all of them. So the
+// gateway keeps, by upstream and URI, the sessions subscribed through it:
+// the upstream's subscription ends when the last of them unsubscribes or
+// ends (DELETE, its timeout).
+
+// subKey is a URI subscribed to on an upstream.
+type subKey struct{ upstream, uri string }
+
+// upSub are the sessions subscribed to a subKey.
+type upSub struct {
+	// op is held while the upstream is asked to subscribe or unsubscribe:
+	// the last unsubscription and a new subscription reach it in the
+	// order they decided in.
+	op sync.Mutex
+	// Guarded by Gateway.subsMu: the sessions subscribed, and how many
+	// of them or of the requests about to be hold the entry.
+	sessions map[*mcp.ServerSession]bool
+	users    int
+}
+
+// holdSub returns key's entry, held until letSub.
+func (g *Gateway) holdSub(key subKey) *upSub {
+	g.subsMu.Lock()
+	defer g.subsMu.Unlock()
+	if g.subs == nil {
+		g.subs = map[subKey]*upSub{}
+		g.subsOf = map[*mcp.ServerSession][]subKey{}
+	}
+	e := g.subs[key]
+	if e == nil {
+		e = &upSub{sessions: map[*mcp.ServerSession]bool{}}
+		g.subs[key] = e
+	}
+	e.users++
+	return e
+}
+
+// letSub lets go of key's entry, which goes with its last user. Callers
+// hold subsMu.
+func (g *Gateway) letSub(key subKey, e *upSub) {
+	if e.users--; e.users == 0 {
+		delete(g.subs, key)
+	}
+}
+
+// subscribeUpstream runs forward, which subscribes the upstream of key
+// to its URI, for ss, and notes ss among key's sessions when it did.
+func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, key subKey, forward func() error) error {
+	e := g.holdSub(key)
+	e.op.Lock()
+	err := forward()
+	e.op.Unlock()
+	g.subsMu.Lock()
+	defer g.subsMu.Unlock()
+	switch {
+	case err != nil || e.sessions[ss]:
+		g.letSub(key, e)
+	case ss == nil || ctx.Err() != nil:
+		// A session that ended meanwhile (its requests end with it), or
+		// a request cancelled, is not kept, by the SDK either: nothing
+		// would take it out again. The upstream was subscribed all the
+		// same, maybe for no one.
+		go g.endSub(key, e)
+		err = context.Cause(ctx)
+		if err == nil {
+			err = errNotFound
+		}
+	default:
+		e.sessions[ss] = true // keeps the hold
+		if _, watched := g.subsOf[ss]; !watched {
+			go func() {
+				ss.Wait()
+				g.dropSubs(ss, "")
+			}()
+		}
+		g.subsOf[ss] = append(g.subsOf[ss], key)
+	}
+	return err
+}
+
+// dropSubs takes ss out of the sessions subscribed to uri ("": to any),
+// and ends the upstream's subscriptions it was the last one of.
+func (g *Gateway) dropSubs(ss *mcp.ServerSession, uri string) {
+	g.subsMu.Lock()
+	var drop, keep []subKey
+	for _, k := range g.subsOf[ss] {
+		if uri == "" || k.uri == uri {
+			drop = append(drop, k)
+		} else {
+			keep = append(keep, k)
+		}
+	}
+	if uri == "" {
+		delete(g.subsOf, ss) // it ended
+	} else {
+		g.subsOf[ss] = keep // still watched (subscribeUpstream), even with none left
+	}
+	for _, k := range drop {
+		if e := g.subs[k]; e != nil && e.sessions[ss] {
+			delete(e.sessions, ss)
+			// The hold ss had is handed to the unsubscription.
+			go g.endSub(k, e)
+		}
+	}
+	g.subsMu.Unlock()
+}
+
+// endSub ends the upstream's subscription to key when no session is
+// subscribed to it any more, and lets go of one hold of e.
+func (g *Gateway) endSub(key subKey, e *upSub) {
+	e.op.Lock()
+	g.subsMu.Lock()
+	last := len(e.sessions) == 0
+	g.subsMu.Unlock()
+	if last {
+		if c := g.ups.conn(key.upstream); c != nil {
+			if cs, _ := c.snapshot(); cs != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), c.callLimit())
+				if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: key.uri}); err != nil {
+					g.logger().Debug("gateway: unsubscribe upstream", "upstream", key.upstream, "err", c.scrub(err))
+				}
+				cancel()
+			}
+		}
+	}
+	e.op.Unlock()
+	g.subsMu.Lock()
+	g.letSub(key, e)
+	g.subsMu.Unlock()
+}

@@ -1,0 +1,80 @@
+package gateway_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// notesUpstream serves echo and the resource file:///notes.txt, with
+// subscriptions, noting the URIs subscribed to and unsubscribed from.
+func notesUpstream() (up *mcp.Server, subscribed, unsubscribed *collected) {
+	subscribed, unsubscribed = &collected{}, &collected{}
+	up = mcp.NewServer(&mcp.Implementation{Name: "notes", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(_ context.Context, r *mcp.SubscribeRequest) error { subscribed.add(r.Params.URI); return nil },
+		UnsubscribeHandler: func(_ context.Context, r *mcp.UnsubscribeRequest) error {
+			unsubscribed.add(r.Params.URI)
+			return nil
+		},
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes"}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "notes"}}}, nil
+	})
+	return up, subscribed, unsubscribed
+}
+
+// watchNotes opens a session of sub's that collects the resources/updated
+// it hears, once its resources are listed.
+func watchNotes(t *testing.T, e *env, sub string) (*mcp.ClientSession, *collected) {
+	t.Helper()
+	got := &collected{}
+	cs := e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { got.add(r.Params.URI) },
+	})
+	waitFor(t, sub+"'s resources", func() bool {
+		rl, err := cs.ListResources(context.Background(), nil)
+		return err == nil && len(rl.Resources) == 1
+	})
+	return cs, got
+}
+
+// TestSubscriptionReleasedUpstream: the upstream's subscription ends once
+// no session is subscribed any more, by unsubscribing or by ending
+// (DELETE), and not before. Before, the gateway unsubscribed from nothing:
+// every URI anyone ever subscribed to stayed subscribed on the upstream,
+// whose notices of it the gateway went on taking in, for no one.
+func TestSubscriptionReleasedUpstream(t *testing.T) {
+	up, subscribed, unsubscribed := notesUpstream()
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := context.Background()
+	alice, _ := watchNotes(t, e, "alice")
+	carol, carolGot := watchNotes(t, e, "carol")
+	for _, cs := range []*mcp.ClientSession{alice, carol} {
+		if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(subscribed.all()); n == 0 {
+		t.Fatal("the upstream got no subscription")
+	}
+	if err := alice.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := unsubscribed.all(); len(got) != 0 {
+		t.Fatalf("unsubscribed upstream while carol is subscribed: %q", got)
+	}
+	// carol still hears of it.
+	if err := up.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "carol's update", func() bool { return len(carolGot.all()) == 1 })
+	carol.Close() // DELETE
+	waitFor(t, "the upstream's subscription ended", func() bool {
+		return slices.Equal(unsubscribed.all(), []string{"file:///notes.txt"})
+	})
+}
