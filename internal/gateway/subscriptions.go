@@ -13,7 +13,9 @@ import (
 // only the gateway's session, subscribed once for all of them. So the
 // gateway keeps, by upstream and URI, the sessions subscribed through it:
 // the upstream's subscription ends when the last of them unsubscribes or
-// ends (DELETE, its timeout).
+// ends (DELETE, its timeout), and a new session with the upstream (a
+// restarted process, a reconnection), which starts with none, is
+// subscribed to every URI a session still is.
 
 // subKey is a URI subscribed to on an upstream.
 type subKey struct{ upstream, uri string }
@@ -139,4 +141,37 @@ func (g *Gateway) endSub(key subKey, e *upSub) {
 	g.subsMu.Lock()
 	g.letSub(key, e)
 	g.subsMu.Unlock()
+}
+
+// resubscribe subscribes cs, a new session with upstream, to every URI a
+// session is subscribed to there.
+func (g *Gateway) resubscribe(ctx context.Context, c *upConn, cs *mcp.ClientSession) {
+	g.subsMu.Lock()
+	var keys []subKey
+	var entries []*upSub
+	for k, e := range g.subs {
+		if k.upstream == c.cfg.Name && len(e.sessions) > 0 {
+			e.users++
+			keys, entries = append(keys, k), append(entries, e)
+		}
+	}
+	g.subsMu.Unlock()
+	for i, k := range keys {
+		e := entries[i]
+		e.op.Lock()
+		g.subsMu.Lock()
+		wanted := len(e.sessions) > 0
+		g.subsMu.Unlock()
+		if wanted && ctx.Err() == nil {
+			sctx, cancel := context.WithTimeout(ctx, c.callLimit())
+			if err := cs.Subscribe(sctx, &mcp.SubscribeParams{URI: k.uri}); err != nil {
+				g.logger().Warn("gateway: subscribe a reconnected upstream again", "upstream", k.upstream, "err", c.scrub(err))
+			}
+			cancel()
+		}
+		e.op.Unlock()
+		g.subsMu.Lock()
+		g.letSub(k, e)
+		g.subsMu.Unlock()
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // notesUpstream serves echo and the resource file:///notes.txt, with
@@ -40,6 +42,31 @@ func watchNotes(t *testing.T, e *env, sub string) (*mcp.ClientSession, *collecte
 		return err == nil && len(rl.Resources) == 1
 	})
 	return cs, got
+}
+
+// TestSubscriptionsOutliveAnUpstreamReconnection: a caller subscribed to
+// an upstream's resource still hears of its changes after the gateway
+// connected to the upstream again (a restarted process, a lost session):
+// the new session is subscribed to what the callers are. Before, the
+// subscription stayed in the gateway and no notice ever came again.
+func TestSubscriptionsOutliveAnUpstreamReconnection(t *testing.T) {
+	up, _, _ := notesUpstream()
+	addr, restart := restartableUpstream(t, up)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+	ctx := context.Background()
+	alice, got := watchNotes(t, e, "alice")
+	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	next, subscribed, _ := notesUpstream()
+	restart(next)
+	waitReconnected(t, e, "up")
+	waitFor(t, "the new session subscribed", func() bool { return slices.Contains(subscribed.all(), "file:///notes.txt") })
+	if err := next.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's update", func() bool { return len(got.all()) == 1 })
 }
 
 // TestSubscriptionReleasedUpstream: the upstream's subscription ends once

@@ -433,6 +433,9 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 		return err
 	}
 	u.refreshFeatures(ctx, c)
+	// A new session has none of the subscriptions the sessions still
+	// hold (subscriptions.go).
+	go u.g.resubscribe(ctx, c, cs)
 	log.Info("gateway: upstream connected")
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
