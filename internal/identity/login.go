@@ -287,7 +287,10 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		}
 		return store.User{}, "throttled", record
 	}
-	userKey := "login:u:" + strings.ToLower(username)
+	// Counted under the username as given, matched exactly as the user
+	// is looked up: "Alice" and "alice" are two people, and one's sign-in
+	// must not forgive the failures guessed at the other's password.
+	userKey := "login:u:" + username
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
 	if err := errors.Join(err1, err2); err != nil {
@@ -339,8 +342,8 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 }
 
 // signInsKey counts a person's password sign-ins that succeeded in a
-// window (MaxSignInsPerUser).
-func signInsKey(username string) string { return "login:ok:u:" + strings.ToLower(username) }
+// window (MaxSignInsPerUser), under their exact username (see userKey).
+func signInsKey(username string) string { return "login:ok:u:" + username }
 
 // countUnlessPast counts an attempt under key in a window, unless the key
 // is already past limit in its window: then it writes nothing and answers
