@@ -782,6 +782,21 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 			return store.User{}, nil, err
 		}
 	}
+	// The account is one person, whatever its claims say today: one
+	// whose username claim (or, for a user named the earlier way, its
+	// preferred_username) changed is the user already linked to it, and
+	// is refused with it when an admin disabled it, not given a second,
+	// enabled user. Looked for only when no user has the name, which is
+	// a first sign-in or such a change.
+	if _, err := users.Get(ctx, username); errors.Is(err, store.ErrNotFound) {
+		if name, err := c.linkedUser(ctx, users, sub); err != nil {
+			return store.User{}, nil, err
+		} else if name != "" {
+			username = name
+		}
+	} else if err != nil {
+		return store.User{}, nil, err
+	}
 	roles, err := tx.Roles().List(ctx)
 	if err != nil {
 		return store.User{}, nil, err
@@ -865,6 +880,32 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 func (c *Connection) linked(u store.User, sub string) bool {
 	iss, ok := u.Attributes[attrIdPIss]
 	return u.Attributes[attrIdP] == c.Name && u.Attributes[attrIdPSub] == sub && (!ok || iss == c.Issuer)
+}
+
+// linkedUser is the name of a user this connection made (its name has
+// the connection's prefix, which no local user's can have) that is linked
+// to the upstream account sub, or "" when there is none: an upstream
+// account never takes over a local user, whatever attributes an admin
+// gave it. Of several (made before one account had one user), a disabled
+// one is taken, so that none of them lets in whom an admin shut out.
+func (c *Connection) linkedUser(ctx context.Context, users store.Collection[store.User], sub string) (string, error) {
+	us, err := users.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := ""
+	for _, u := range us {
+		if !strings.HasPrefix(u.Username, c.Name+":") || !c.linked(u, sub) {
+			continue
+		}
+		if u.Disabled {
+			return u.Username, nil
+		}
+		if name == "" {
+			name = u.Username
+		}
+	}
+	return name, nil
 }
 
 func unionSorted(a, b []string) []string {

@@ -56,3 +56,65 @@ func TestLoginCountersAreTheAccounts(t *testing.T) {
 		t.Errorf("alice locked out by failures at Alice: %d", resp.StatusCode)
 	}
 }
+
+// TestFederatedPersonIsOneUser: a federated person is the upstream's sub
+// at the connection's issuer, whatever the claim their username was taken
+// from says today. A user linked to that account and disabled here stays
+// disabled when the upstream's preferred_username (the name an earlier
+// version gave) or the connection's username claim changes: no second,
+// enabled user is made for the same account.
+func TestFederatedPersonIsOneUser(t *testing.T) {
+	t.Run("legacy name", func(t *testing.T) {
+		h, up := fedHarness(t)
+		if err := h.db.Users().Create(t.Context(), store.User{Username: "okta:alice.up", Roles: []string{"auditor"}, Disabled: true,
+			Attributes: map[string]string{attrIdP: "okta", attrIdPSub: "00u1"}}); err != nil {
+			t.Fatal(err)
+		}
+		up.set(func(u *fakeUpstream) { u.claims["preferred_username"] = "alice.renamed" })
+		resp := fedSignIn(t, h, h.browser(), authParams())
+		body(t, resp)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("the disabled person signed in again under a new name: %d", resp.StatusCode)
+		}
+		if u, err := h.db.Users().Get(t.Context(), "okta:00u1"); err == nil {
+			t.Errorf("a second user for the same account: %+v", u)
+		}
+	})
+	t.Run("username claim", func(t *testing.T) {
+		h, up := fedHarness(t, func(p *Provider) { p.Connections[0].UsernameClaim = "email" })
+		body(t, fedSignIn(t, h, h.browser(), authParams()))
+		if err := h.db.Users().Update(t.Context(), "okta:alice@up.example", func(u store.User) (store.User, error) {
+			u.Disabled = true
+			return u, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The same person, their address now spelt with a capital.
+		up.set(func(u *fakeUpstream) { u.claims["email"] = "Alice@up.example" })
+		resp := fedSignIn(t, h, h.browser(), authParams())
+		body(t, resp)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("the disabled person signed in again under a new name: %d", resp.StatusCode)
+		}
+		if u, err := h.db.Users().Get(t.Context(), "okta:Alice@up.example"); err == nil {
+			t.Errorf("a second user for the same account: %+v", u)
+		}
+	})
+}
+
+// TestFederatedAccountNeverTakesALocalUser: a local user an admin gave the
+// attributes of a federated one is not whom the upstream account signs in
+// as.
+func TestFederatedAccountNeverTakesALocalUser(t *testing.T) {
+	h, _ := fedHarness(t)
+	if err := h.db.Users().Update(t.Context(), "alice", func(u store.User) (store.User, error) {
+		u.Attributes = map[string]string{attrIdP: "okta", attrIdPSub: "00u1"}
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	if ev, _ := h.audit.last(audit.LoginSucceeded); ev.Actor != "okta:00u1" {
+		t.Errorf("the upstream account signed in as %q", ev.Actor)
+	}
+}
