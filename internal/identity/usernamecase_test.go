@@ -118,3 +118,23 @@ func TestFederatedAccountNeverTakesALocalUser(t *testing.T) {
 		t.Errorf("the upstream account signed in as %q", ev.Actor)
 	}
 }
+
+// TestFederatedNameNotAClients: a person and a client cannot share a name
+// (a client's own token has the client as its subject, and the trail's
+// actor and a slip's sub are that subject): the tenant file and the admin
+// commands refuse one, and a federated sign-in must not make one either.
+func TestFederatedNameNotAClients(t *testing.T) {
+	h, _ := fedHarness(t, func(p *Provider) { p.Connections[0].UsernameClaim = "preferred_username" })
+	if err := h.db.Clients().Create(t.Context(), store.Client{ClientID: "okta:alice.up", Kind: store.KindService,
+		SecretHash: hash(t, "svc-secret"), Source: store.SourceTenant}); err != nil {
+		t.Fatal(err)
+	}
+	resp := fedSignIn(t, h, h.browser(), authParams())
+	body(t, resp)
+	if _, err := h.db.Users().Get(t.Context(), "okta:alice.up"); err == nil {
+		t.Error("a federated sign-in made a person of a client's name")
+	}
+	if ev, _ := h.audit.last(audit.LoginFailed); resp.StatusCode != http.StatusForbidden || ev.Detail["reason"] != "account" {
+		t.Errorf("sign-in: %d %+v", resp.StatusCode, ev)
+	}
+}
