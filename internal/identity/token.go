@@ -475,7 +475,17 @@ const (
 // sent). The result's act names the agent, and any earlier actors nested
 // inside it; it never outlives the subject token or its grant, and revoking
 // the subject token revokes it (Claims.Parents).
-func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
+func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, client store.Client, f form) (_ *tokenResponse, err error) {
+	// A refusal is recorded: an agent asking to act for a person it may
+	// not act for (no consent, a scope or audience beyond it) leaves a
+	// trace, as a failed sign-in does. The subject is named once its
+	// token verified.
+	var subject accesstoken.Claims
+	defer func() {
+		if e := (*Error)(nil); errors.As(err, &e) && e.Code != "server_error" {
+			p.exchangeRefused(ctx, r, client, subject, e)
+		}
+	}()
 	if !client.Confidential() {
 		return nil, errUnauthorizedClient("token exchange needs an authenticated client")
 	}
@@ -492,13 +502,14 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	if rtt := get(f, "requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
 		return nil, errInvalidRequest("requested_token_type must be %s", tokenTypeAccess)
 	}
-	subject, err := p.parseAccessToken(ctx, st)
+	verified, err := p.parseAccessToken(ctx, st)
 	if err != nil {
 		if errors.Is(err, accesstoken.ErrInvalid) || errors.Is(err, accesstoken.ErrExpired) {
 			return nil, errInvalidGrant("the subject_token is invalid, expired or revoked")
 		}
 		return nil, errServer(err)
 	}
+	subject = verified
 	// The result never outlives the subject token: one past its expiry by
 	// this server's clock (parseAccessToken allows other replicas' skew)
 	// would give a token already expired, with a negative expires_in
@@ -616,4 +627,24 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		return nil, errServer(err)
 	}
 	return resp, nil
+}
+
+// exchangeRefused records the refusal e of a token exchange by client:
+// the person, login session and token of the subject token when it
+// verified (subject), never a token itself.
+func (p *Provider) exchangeRefused(ctx context.Context, r *http.Request, client store.Client, subject accesstoken.Claims, e *Error) {
+	ev := audit.Event{Type: audit.TokenExchanged, Agent: client.ClientID, Status: "refused", Decision: "deny",
+		RemoteAddr: addrString(p.clientIP(r)),
+		Detail:     map[string]any{"grant_type": grantTokenExchange, "error": e.Code, "reason": truncate(e.Description, 512)}}
+	if subject.JTI != "" {
+		ev.Session = subject.SessionID
+		ev.Detail["subject_token_id"] = subject.JTI
+		if subject.GrantID != "" {
+			ev.Actor = subject.Subject
+		}
+		if subject.Act != nil {
+			ev.Chain = append([]string{client.ClientID}, subject.Act.Chain()...)
+		}
+	}
+	_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
 }
