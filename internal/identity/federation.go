@@ -329,6 +329,9 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	ctx := r.Context()
 	q := r.URL.Query()
 	ip := p.clientIP(r)
+	// Who the refused sign-in was for and the application it was to
+	// continue, once known (as a refused password sign-in names them).
+	var actor, agent string
 	refused := func(reason string, detail ...any) {
 		// Anyone can call the callback, with no cookie and any state. As
 		// for failed password sign-ins (checkPassword), a flood of
@@ -347,7 +350,8 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", d["reason"]}, detail...)...)
-		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Status: "refused", RemoteAddr: addrString(ip), Detail: d})
+		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Actor: actor, Agent: agent, Status: "refused",
+			RemoteAddr: addrString(ip), Detail: d})
 	}
 	fail := func(status int, reason, msg string, detail ...any) {
 		refused(reason, detail...)
@@ -366,6 +370,9 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	if err != nil || st.Connection != c.Name || !p.now().Before(st.ExpiresAt) {
 		fail(http.StatusBadRequest, "state_unknown", "This sign-in has expired. Please start again.")
 		return
+	}
+	if aq, err := url.ParseQuery(st.Authz); err == nil {
+		agent = truncate(aq.Get("client_id"), 512)
 	}
 	if first, err := p.Store.Consume(ctx, "federation", h, st.ExpiresAt); err != nil || !first {
 		fail(http.StatusBadRequest, "state_reused", "This sign-in was already used. Please start again.")
@@ -423,6 +430,7 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	}
 	user, notGranted, err := p.federatedUser(ctx, c, claims)
 	if err != nil {
+		actor = user.Username
 		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
 		return
 	}
@@ -724,7 +732,9 @@ func (c *Connection) mappedRoles(claims map[string]any) []string {
 // created later under that name would be the person's unasked. So the
 // person is stored in the transaction that checks the roles, under the
 // tenant's lock, which role remove takes too: neither decides on what the
-// other is changing. It returns the roles it left out.
+// other is changing. It returns the roles it left out; on error, a user
+// with only the name it was for, when it got that far (for the record of
+// the refused sign-in).
 func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[string]any) (store.User, []string, error) {
 	sub := claims["sub"].(string)
 	email := verifiedEmail(claims)
@@ -764,7 +774,7 @@ func (p *Provider) federatedUser(ctx context.Context, c *Connection, claims map[
 		return err
 	})
 	if err != nil {
-		return store.User{}, nil, err
+		return store.User{Username: out.Username}, nil, err
 	}
 	return out, notGranted, nil
 }
@@ -873,7 +883,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 		return old, nil
 	})
 	if err != nil {
-		return store.User{}, nil, err
+		return store.User{Username: username}, nil, err
 	}
 	// Default roles are given on the first sign-in only: none was left
 	// out of this one.
