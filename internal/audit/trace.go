@@ -69,10 +69,12 @@ func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
 		return out, nil
 	}
 	// The records before the call that may start it: the person's, or
-	// for a machine token, its agent's.
+	// for a machine token, its agent's. A machine token's subject is its
+	// client: the gateway names it as the call's actor, while the token's
+	// issuance names it only as agent (no person, no session).
 	base := store.AuditFilter{Before: first.Seq, Desc: true, Limit: 500,
 		Types: []string{TokenIssued, TokenRefreshed, TokenExchanged, LoginSucceeded}}
-	if origin.Actor != "" {
+	if machine := origin.Session == "" && origin.Actor == origin.Agent; origin.Actor != "" && !machine {
 		base.Actor = indexValue(origin.Actor)
 	} else {
 		base.Agent = indexValue(origin.Agent)

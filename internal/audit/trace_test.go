@@ -47,6 +47,10 @@ func TestTrace(t *testing.T) {
 		// A machine token: no person, no session.
 		e.record(t, audit.Event{Type: audit.TokenIssued, TokenID: "t9", Agent: "billing"})
 		e.record(t, call("c9", "", "t9", "", "billing")...)
+		// As the gateway records a machine token's call: its subject, the
+		// client, as actor.
+		e.record(t, audit.Event{Type: audit.TokenIssued, TokenID: "t8", Agent: "billing"})
+		e.record(t, call("c8", "", "t8", "billing", "billing")...)
 
 		for _, tt := range []struct {
 			corr string
@@ -55,6 +59,7 @@ func TestTrace(t *testing.T) {
 			{"c1", []string{"login.succeeded:s1:", "token.refreshed:s1:t1b", "tool.decision:s1:t1b", "slip.minted:s1:t1b", "slip.redeemed:s1:t1b", "tool.result:s1:t1b"}},
 			{"c0", []string{"login.succeeded:s0:", "token.issued:s0:t0", "tool.decision:s0:t0", "slip.minted:s0:t0", "slip.redeemed:s0:t0", "tool.result:s0:t0"}},
 			{"c9", []string{"token.issued::t9", "tool.decision::t9", "slip.minted::t9", "slip.redeemed::t9", "tool.result::t9"}},
+			{"c8", []string{"token.issued::t8", "tool.decision::t8", "slip.minted::t8", "slip.redeemed::t8", "tool.result::t8"}},
 			{"unknown", nil},
 			{"", nil},
 		} {
