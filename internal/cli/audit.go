@@ -630,6 +630,13 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 	}
 	var plan config.Plan
 	_, err = trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+		// The tenant's lock before the snapshots, as the admin commands
+		// take it: read before it, on PostgreSQL, "before" could be what a
+		// change committed by another host meanwhile replaced, not what
+		// this apply changed.
+		if err := tx.Lock(ctx); err != nil {
+			return nil, err
+		}
 		before := make([]view, len(planned))
 		for i, c := range planned {
 			before[i] = snapshot(ctx, tx, c.Kind, c.Name)
