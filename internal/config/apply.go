@@ -85,7 +85,8 @@ type ApplyOptions struct {
 	// Prune deletes roles, users, clients, upstreams and tools that came
 	// from a tenant file (or the admin commands) and are not in this file.
 	// Dynamically registered clients, people created by a federated
-	// sign-in and upstream tools awaiting approval are never pruned.
+	// sign-in and upstream tools awaiting a first approval (imported by the
+	// gateway, never pinned) are never pruned.
 	Prune bool
 	// Sealer, when set, seals the audit retention under the master key
 	// (SettingRetentionSeal): the servers apply no retention without a
@@ -682,7 +683,10 @@ func (a *applier) tools(f *File) error {
 		}, func(t store.Tool) bool {
 			// A tool an upstream offered on its own waits for an admin's
 			// approval; a tenant file that does not name it leaves it alone.
-			return t.Status != store.ToolPending
+			// One pinned before (declared, or approved) and withheld since
+			// its definition changed is the tenant's: kept, it would keep
+			// its roles, and have them again once its change is approved.
+			return t.Status != store.ToolPending || t.PinnedHash != ""
 		})
 }
 
