@@ -28,8 +28,8 @@ func (m *meddlingTenant) Lock(ctx context.Context) error {
 	return m.Tenant.Lock(ctx)
 }
 
-// meddledTrail runs each change in a transaction of st, through a
-// meddlingTenant, and keeps the events it would record.
+// meddledTrail runs each change in a transaction of st, the first through
+// a meddlingTenant, and keeps the events it would record.
 type meddledTrail struct {
 	st     *sqldb.DB
 	meddle func()
@@ -38,7 +38,9 @@ type meddledTrail struct {
 
 func (m *meddledTrail) InTx(ctx context.Context, change func(store.Tenant) ([]audit.Event, error)) (int64, error) {
 	return 0, m.st.InTx(ctx, func(tx store.Tenant) error {
-		evs, err := change(&meddlingTenant{Tenant: tx, meddle: m.meddle})
+		meddle := m.meddle
+		m.meddle = nil // once
+		evs, err := change(&meddlingTenant{Tenant: tx, meddle: meddle})
 		m.events = evs
 		return err
 	})
@@ -100,5 +102,43 @@ users:
 	roles, _ := before["roles"].([]any)
 	if !slices.Contains(roles, any(store.AdminRole)) {
 		t.Errorf("the record's before shows alice's roles as %v: the admin role she held when the apply took it away is not there", roles)
+	}
+}
+
+// TestApplyAtOnceOnTwoHosts: two replicas started at once on one
+// PostgreSQL database, each applying the same tenant file (serve
+// --tenant), both start: the one that finds the file applied by the other
+// between its plan and its change plans again, rather than failing (and
+// the server with it) on "the store changed".
+func TestApplyAtOnceOnTwoHosts(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	other := storetest.SecondHandle(t, st)
+	ctx := context.Background()
+	f, err := config.Parse(strings.NewReader(`tenant: acme
+roles: [{name: sales}]
+users:
+  - {username: alice, roles: [sales]}
+`), "acme.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(builtinTools); err != nil {
+		t.Fatal(err)
+	}
+	first := &meddledTrail{st: other}
+	trail := &meddledTrail{st: st}
+	trail.meddle = func() {
+		// The other replica applies the file, between this one's plan and
+		// its change.
+		if _, err := applyAudited(ctx, other, first, "replica-1", f, nil); err != nil {
+			t.Errorf("the first replica's apply: %v", err)
+		}
+	}
+	plan, err := applyAudited(ctx, st, trail, "replica-2", f, nil)
+	if err != nil {
+		t.Fatalf("the second replica's apply of the same file: %v", err)
+	}
+	if len(plan) != 0 {
+		t.Errorf("the second replica changed %v after the first applied the same file", plan)
 	}
 }

@@ -624,7 +624,25 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 	}
 	dry := real
 	dry.DryRun = true
-	planned, err := config.Apply(ctx, st, f, config.Argon2, &dry)
+	// Another writer may change the store between the plan and the change
+	// (another replica applying the same file at its start, say): the plan
+	// is then made again, a few times, rather than the apply refused.
+	for try := 1; ; try++ {
+		plan, err := applyPlanned(ctx, st, trail, actor, f, &dry, &real, demo)
+		if !errors.Is(err, errPlanChanged) || try == 3 {
+			return plan, err
+		}
+	}
+}
+
+// errPlanChanged is applyPlanned's refusal when the store changed between
+// the plan and the change.
+var errPlanChanged = errors.New("the store changed while the plan was made: apply the file again")
+
+// applyPlanned is one try of applyAudited: the plan made with dry, then
+// the change made with real and its records, in one transaction.
+func applyPlanned(ctx context.Context, st store.Store, trail txTrail, actor string, f *config.File, dry, real *config.ApplyOptions, demo bool) (config.Plan, error) {
+	planned, err := config.Apply(ctx, st, f, config.Argon2, dry)
 	if err != nil {
 		return nil, err
 	}
@@ -642,13 +660,13 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 			before[i] = snapshot(ctx, tx, c.Kind, c.Name)
 		}
 		var err error
-		if plan, err = config.ApplyIn(ctx, tx, f, config.Argon2, &real); err != nil {
+		if plan, err = config.ApplyIn(ctx, tx, f, config.Argon2, real); err != nil {
 			return nil, err
 		}
 		if !samePlan(plan, planned) {
 			// Another writer changed the store in between: the records
 			// would not say what this change did.
-			return nil, errors.New("the store changed while the plan was made: apply the file again")
+			return nil, errPlanChanged
 		}
 		if demo {
 			// Pruned: the demo's people and apps are gone with this apply.
