@@ -74,7 +74,8 @@ type Provider struct {
 	// Introspect, when set, is asked first by /introspect: it handles
 	// permission slips (single use: consumed on first introspection).
 	// service says the caller is a service client. ok=false means "not
-	// mine, continue".
+	// mine, continue"; ok with a nil resp, that the token is the hook's
+	// but it could not decide (its store failed): a server error.
 	Introspect func(ctx context.Context, token, callerClientID string, service bool) (resp map[string]any, ok bool)
 	// MCPResource is the resource URI of the MCP endpoint: the default
 	// audience of access tokens and an accepted RFC 8707 resource. Zero

@@ -119,6 +119,13 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Introspect != nil {
 		if resp, ok := p.Introspect(ctx, tok, client.ClientID, client.Kind == store.KindService); ok {
+			if resp == nil {
+				// Not {"active": false}, which a tool reads as a slip
+				// used or not its own: it refuses as it does when the
+				// issuer cannot be reached.
+				p.writeError(w, r, errServer(errors.New("introspection undecided: the store failed")))
+				return
+			}
 			writeJSON(w, http.StatusOK, resp)
 			return
 		}

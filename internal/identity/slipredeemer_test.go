@@ -2,8 +2,11 @@ package identity
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/slip"
 )
@@ -32,5 +35,39 @@ func TestSlipWithoutRedeemerOnlyForServiceClients(t *testing.T) {
 	}
 	if x := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {tok}}); x.JSON["active"] != true {
 		t.Errorf("the service client: %v, want the slip redeemed", x.JSON)
+	}
+}
+
+// failingConsumer is a store that cannot mark anything used: a database
+// that is down.
+type failingConsumer struct{}
+
+func (failingConsumer) Consume(context.Context, string, string, time.Time) (bool, error) {
+	return false, errors.New("database is down")
+}
+
+func (failingConsumer) PurgeConsumed(context.Context, time.Time) (int64, error) { return 0, nil }
+
+// TestSlipIntrospectionStoreFailureIsNotInactive: when the issuer cannot
+// decide whether a slip was used (its store fails), introspection answers
+// a server error, which the API reports as the issuer unavailable (503),
+// not {"active": false}, which says the slip was used, expired or is
+// another client's. Before, a database outage made every API refuse its
+// calls as replays ("permission slip already used").
+func TestSlipIntrospectionStoreFailureIsNotInactive(t *testing.T) {
+	var m *slip.Minter
+	h := newHarness(t, func(p *Provider) {
+		p.Introspect = func(ctx context.Context, tok, caller string, service bool) (map[string]any, bool) {
+			return m.Introspect(ctx, tok, caller, service)
+		}
+	})
+	m = &slip.Minter{Issuer: h.srv.URL, Keys: h.p.Keys, Store: failingConsumer{}}
+	tok, _, err := m.Mint(slip.Request{Tool: "refund", Args: []byte(`{"amount":10}`), Subject: "alice", Redeemer: "billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := h.post("/introspect", "billing", "billing-secret", url.Values{"token": {tok}})
+	if x.Status != http.StatusInternalServerError || x.JSON["active"] != nil {
+		t.Errorf("introspection with the store down = %d %v, want a server error", x.Status, x.JSON)
 	}
 }

@@ -466,7 +466,11 @@ func event(c *slipverify.Claims) audit.Event {
 // introspection of a valid one by its redeemer (the client it names, or
 // any service client when it names none) redeems it and answers active
 // with its claims; every later one, and any for an invalid, expired or
-// foreign slip, or by another client, answers {"active": false}.
+// foreign slip, or by another client, answers {"active": false}. When
+// whether the slip was used cannot be decided (the store or the audit
+// trail failed), resp is nil: that is no answer about the slip, and the
+// endpoint answers a server error, which a tool reports as the issuer
+// unavailable rather than as a replay.
 func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, service bool) (resp map[string]any, ok bool) {
 	if !isSlip(token) {
 		return nil, false
@@ -515,7 +519,10 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 	}
 	defer m.own.forget(token)
 	if err := m.consume(ctx, c, callerClientID, false); err != nil {
-		return inactive, true
+		if errors.Is(err, slipverify.ErrUsed) {
+			return inactive, true
+		}
+		return nil, true
 	}
 	resp = map[string]any{
 		"active":                true,
