@@ -188,6 +188,11 @@ func (v *Verifier) check(ctx context.Context, token string, args []byte) (*Claim
 	if err := c.Validate(v.Issuer, v.Audience, args, v.now()); err != nil {
 		return nil, err
 	}
+	// A slip another client is to redeem is not this tool's: the issuer
+	// would answer it inactive, which reads as already used.
+	if d, _ := c.Call(); d.Redeemer != "" && d.Redeemer != v.ClientID {
+		return nil, fmt.Errorf("%w: the slip is for client %q to redeem, not %q", ErrInvalid, d.Redeemer, v.ClientID)
+	}
 	return &c, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
 
@@ -214,4 +215,22 @@ func otherLast(tok string) string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	last := strings.IndexByte(alphabet, tok[len(tok)-1])
 	return tok[:len(tok)-1] + string(alphabet[last^1])
+}
+
+// TestVerifyOtherRedeemer: a slip that names another client as its
+// redeemer is refused as not this tool's, before introspection, which
+// would answer it inactive and have it reported as already used.
+func TestVerifyOtherRedeemer(t *testing.T) {
+	d := startDemoIssuer()
+	defer d.Close()
+	canon := []byte(`{"amount":12}`)
+	tok, _, err := d.Minter.Mint(slip.Request{Tool: "refund", Args: canon, Subject: "alice", Redeemer: "other-api",
+		Actor: &slipverify.Actor{Sub: "acme-assistant", ClientID: "acme-assistant"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newVerifier(d, "refund").Verify(context.Background(), tok, canon)
+	if !errors.Is(err, slipverify.ErrInvalid) || errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("Verify = %v, want ErrInvalid (for another client)", err)
+	}
 }
