@@ -998,9 +998,12 @@ func (c *upConn) scrub(err error) error {
 		return err
 	}
 	msg := strings.ReplaceAll(err.Error(), raw, clean)
-	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-		// net/http quotes the URL with its password masked as ***, and
-		// the query as it is.
+	if u, perr := url.Parse(raw); perr == nil {
+		// net/http quotes the URL as Go writes it back, which is not
+		// always as the tenant wrote it (the scheme in lower case, a
+		// non-ASCII path percent-encoded), with its password masked as
+		// ***, and the query as it is.
+		msg = strings.ReplaceAll(msg, u.String(), clean)
 		if _, ok := u.User.Password(); ok {
 			masked := strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
 			msg = strings.ReplaceAll(msg, masked, clean)
