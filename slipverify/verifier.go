@@ -79,6 +79,7 @@ type Verifier struct {
 }
 
 type metadata struct {
+	Issuer                string `json:"issuer"`
 	JWKSURI               string `json:"jwks_uri"`
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 }
@@ -267,6 +268,12 @@ func (v *Verifier) fetchMetadata(ctx context.Context) (*metadata, error) {
 	var doc metadata
 	if err := v.getJSON(ctx, metadataURL(v.Issuer), &doc); err != nil {
 		return nil, err
+	}
+	// RFC 8414 §3.3: a document naming another issuer (a redirect to
+	// another server, a host serving another tenant's) is not used: its
+	// introspection endpoint would be handed the slip and the secret.
+	if doc.Issuer != v.Issuer {
+		return nil, fmt.Errorf("%w: the issuer's metadata names issuer %q", ErrUnavailable, doc.Issuer)
 	}
 	if m.JWKSURI == "" {
 		m.JWKSURI = doc.JWKSURI
