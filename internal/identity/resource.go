@@ -248,6 +248,10 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			ev.Actor = c.Subject
 		}
 		ev.Detail = map[string]any{"token_type": "access_token"}
+	} else if perr != nil && !errors.Is(perr, accesstoken.ErrInvalid) && !errors.Is(perr, accesstoken.ErrExpired) {
+		// The store could not say whether the token stands: nothing was
+		// revoked, and a 200 would tell the client it was.
+		err = perr
 	}
 	if err != nil {
 		p.writeError(w, r, errServer(err))
