@@ -403,13 +403,22 @@ func (p *Provider) checkClientSecret(ctx context.Context, r *http.Request, c sto
 func (p *Provider) clientAuthFailure(ctx context.Context, r *http.Request, clientID, reason string) *Error {
 	win, ip := p.window(), p.clientIP(r)
 	maxC, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
-	ni, err := p.countUnlessPast(ctx, clientIPKey(ip), maxI, win)
+	ck, ik := clientKey(clientID, ip), clientIPKey(ip)
+	if reason == "disabled" {
+		// No secret was checked: a disabled client's refusals (its own
+		// retries, mostly) are no guesses, and counted with them they
+		// would refuse its right secret for the rest of the window once
+		// it is enabled again. Counted apart, they bound its records as
+		// much.
+		ck, ik = "disabled:"+ck, "disabled:"+ik
+	}
+	ni, err := p.countUnlessPast(ctx, ik, maxI, win)
 	if err != nil {
 		return errServer(err)
 	}
 	nc := -1
 	if reason != "unknown_client" {
-		if nc, err = p.countUnlessPast(ctx, clientKey(clientID, ip), maxC, win); err != nil {
+		if nc, err = p.countUnlessPast(ctx, ck, maxC, win); err != nil {
 			return errServer(err)
 		}
 	}
