@@ -211,14 +211,10 @@ func servedBy(ups []*upConn, has func(features) bool) (*upConn, *mcp.ClientSessi
 }
 
 // templatesOf is what resources/templates/list shows a caller who may use
-// ups.
+// ups: their URI templates, but for one that more than one of them serves
+// (its URIs are read from neither: owner).
 func templatesOf(ups []*upConn) []*mcp.ResourceTemplate {
-	out := []*mcp.ResourceTemplate{}
-	for _, c := range ups {
-		_, f := c.snapshot()
-		out = append(out, f.templates...)
-	}
-	return out
+	return uniqueOf(ups, func(f features) []*mcp.ResourceTemplate { return f.templates }, func(t *mcp.ResourceTemplate) string { return t.URITemplate })
 }
 
 func (c *upConn) snapshot() (*mcp.ClientSession, features) {
