@@ -189,9 +189,12 @@ func uniqueOf[T any](ups []*upConn, items func(features) []T, key func(T) string
 	return out
 }
 
-// servedBy returns the one connected upstream of ups whose features has
-// says serve what is asked for, or nil when none or more than one does
-// (ambiguous: uniqueOf).
+// servedBy returns the one upstream of ups whose features has says serve
+// what is asked for, and its session, or nil when none or more than one
+// does (ambiguous: uniqueOf), or the one is not connected. An upstream
+// that is not connected at the moment (restarting, down) still counts as
+// serving what it last listed, as uniqueOf counts it: else another that
+// copies its names would get what is meant for it while it is away.
 func servedBy(ups []*upConn, has func(features) bool) (*upConn, *mcp.ClientSession) {
 	var (
 		one *upConn
@@ -199,13 +202,16 @@ func servedBy(ups []*upConn, has func(features) bool) (*upConn, *mcp.ClientSessi
 	)
 	for _, c := range ups {
 		cs, f := c.snapshot()
-		if cs == nil || !has(f) {
+		if !has(f) {
 			continue
 		}
 		if one != nil {
 			return nil, nil
 		}
 		one, ocs = c, cs
+	}
+	if ocs == nil {
+		return nil, nil
 	}
 	return one, ocs
 }
@@ -592,7 +598,7 @@ func owner(ups []*upConn, uri string) (*upConn, *mcp.ClientSession) {
 	// A URI listed by more than one upstream is served by none, and a
 	// template of another does not then take it either.
 	for _, c := range ups {
-		if cs, f := c.snapshot(); cs != nil && listed(f) {
+		if _, f := c.snapshot(); listed(f) {
 			return servedBy(ups, listed)
 		}
 	}
