@@ -48,7 +48,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
 	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
 	fs.Var(&s.origins, "allow-origin", "browser `origin` allowed to call /mcp besides the issuer's (repeatable)")
-	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics at this `address`, an operators' one (default: no metrics; never on the public address)")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics without a token at this `address`, an operators' one (at the issuer, /metrics is for the admins only)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json")
 }
@@ -209,7 +209,7 @@ through the protected-resource metadata, registers itself and opens the
 sign-in page. For example: npx mcp-remote %[1]s/mcp
 
 State lives in %[3]s; restarting keeps it. Stop with Ctrl-C.
-`, s.Issuer, demoNote, dataLocation(f.o), metricsLocation(o))
+`, s.Issuer, demoNote, dataLocation(f.o), metricsLocation(s.Issuer, o))
 			})
 		},
 	}
@@ -410,10 +410,12 @@ func keyState(k keys.Info, now time.Time) string {
 	return "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
 }
 
-// metricsLocation says where o serves /metrics, if anywhere.
-func metricsLocation(o server.Options) string {
+// metricsLocation says where o serves /metrics: always at the issuer,
+// for the admins, and without a token at --metrics-addr if given.
+func metricsLocation(issuer string, o server.Options) string {
+	admins := issuer + "/metrics (for the admins, with a token for the admin API)"
 	if o.MetricsAddr == "" {
-		return "off (--metrics-addr serves them at an operators' address)"
+		return admins + "; --metrics-addr serves them without one at an operators' address"
 	}
-	return "http://" + o.MetricsAddr + "/metrics"
+	return "http://" + o.MetricsAddr + "/metrics, and " + admins
 }
