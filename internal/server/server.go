@@ -125,6 +125,15 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		// http, codes, tokens and the session cookie (which no browser
 		// can keep to one port, nor bind to the host without https)
 		// cross the network in the clear.
+		if o.Issuer == "" {
+			// The issuer is the default one: what to change is --addr or
+			// a missing --issuer, which the operator did not give.
+			given := o.Addr
+			if given == "" {
+				given = addr
+			}
+			return nil, fmt.Errorf("--addr %s is not a loopback address, so the issuer cannot be the default http://ADDR: give --issuer with the tenant's public https URL", given)
+		}
 		return nil, fmt.Errorf("--issuer %q must be https: plain http is for a loopback address (development) only", issuer)
 	}
 	if u, _ := url.Parse(issuer); !servablePath(u) {
