@@ -82,7 +82,7 @@ func dispatch(env *Env, c *command, path string, args []string) error {
 				return dispatch(env, s, strings.TrimSpace(path+" "+s.name), args[1:])
 			}
 		}
-		fmt.Fprintf(env.Stderr, "gatehouse %s: unknown command %q\n", path, args[0])
+		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n", strings.TrimSpace("gatehouse "+path), args[0])
 		fs.Usage()
 		return errUsage
 	}
@@ -108,6 +108,10 @@ func dispatch(env *Env, c *command, path string, args []string) error {
 // args checks the positional arguments' count.
 func args(fs *flag.FlagSet, names ...string) ([]string, error) {
 	if fs.NArg() != len(names) {
+		if len(names) == 0 {
+			fmt.Fprintf(fs.Output(), "%s: takes no arguments, got %q\n", fs.Name(), fs.Args())
+			return nil, errUsage
+		}
 		fmt.Fprintf(fs.Output(), "%s: want %d argument(s) (%s), got %d\n", fs.Name(), len(names), strings.Join(names, " "), fs.NArg())
 		return nil, errUsage
 	}

@@ -1,0 +1,21 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUsageErrorsReadRight: a mistyped command at the top level is named
+// as "gatehouse: unknown command", not "gatehouse : …", and a command that
+// takes no arguments says so and shows what it was given, rather than
+// "want 0 argument(s) ()".
+func TestUsageErrorsReadRight(t *testing.T) {
+	r := run(t, nil, "", "users", "list")
+	if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != 2 || first != `gatehouse: unknown command "users"` {
+		t.Errorf("exit %d, first line %q", r.code, first)
+	}
+	r = run(t, nil, "", "user", "list", "extra", "--data", t.TempDir())
+	if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != 2 || first != `gatehouse user list: takes no arguments, got ["extra"]` {
+		t.Errorf("exit %d, first line %q", r.code, first)
+	}
+}
