@@ -149,6 +149,15 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				if err := checkPositional(fs, s.usage); err != nil {
 					return err
 				}
+				if s.read != nil {
+					// A listing changes nothing, so it makes no store where
+					// a mistyped --data points (as the audit commands do
+					// not): one made would list empty, and 'audit verify'
+					// would then call its empty trail OK.
+					if err := needStore(sf.o); err != nil {
+						return err
+					}
+				}
 				ctx, stop := signalContext()
 				defer stop()
 				st, _, trail, err := openAudit(ctx, *sf)

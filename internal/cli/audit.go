@@ -64,6 +64,9 @@ func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks
 // database (or schema) that exists but holds no store.
 func needStore(o server.StoreOptions) error {
 	if o.DatabaseURL != "" {
+		if err := server.CheckDatabaseURL(o.DatabaseURL); err != nil {
+			return err
+		}
 		// A wrong database name that exists connects all the same.
 		has, err := postgres.HasStore(context.Background(), o.DatabaseURL)
 		if err == nil && !has {

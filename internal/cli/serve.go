@@ -322,6 +322,10 @@ func keysCommand() *command {
 			{name: "list", summary: "List the signing keys (never their secret halves)",
 				flags: sf.declare,
 				run: func(env *Env, fs *flag.FlagSet) error {
+					// Nor does listing the keys make a store (and keys).
+					if err := needStore(sf.o); err != nil {
+						return err
+					}
 					return withKeys(env, sf, func(ctx context.Context, ks keyManager) error {
 						infos, err := ks.List(ctx)
 						if err != nil {

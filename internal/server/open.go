@@ -38,12 +38,20 @@ func OpenStore(ctx context.Context, o StoreOptions) (*sqldb.DB, error) {
 		o.DataDir = DefaultDataDir
 	}
 	if o.DatabaseURL != "" {
-		if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
-			return nil, fmt.Errorf("--database must be a postgres:// URL, got %q", postgres.Redact(o.DatabaseURL))
+		if err := CheckDatabaseURL(o.DatabaseURL); err != nil {
+			return nil, err
 		}
 		return postgres.Open(ctx, o.DatabaseURL, nil)
 	}
 	return sqlite.Open(ctx, o.DataDir, nil)
+}
+
+// CheckDatabaseURL refuses a --database that is not a postgres:// URL.
+func CheckDatabaseURL(u string) error {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return fmt.Errorf("--database must be a postgres:// URL, got %q", postgres.Redact(u))
+	}
+	return nil
 }
 
 // OpenKeys loads (creating on first start) the signing keys of st.
