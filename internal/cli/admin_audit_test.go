@@ -302,7 +302,7 @@ func TestAuditCommandsNeedAStore(t *testing.T) {
 		}
 	}
 
-	// A store whose master key is elsewhere: refused without --master-key
+	// A store whose master key is elsewhere: refused without GATEHOUSE_MASTER_KEY
 	// (a new key would be made), verified with it.
 	data := t.TempDir()
 	must(t, run(t, nil, "", "role", "add", "auditor", "--data", data))
@@ -312,14 +312,14 @@ func TestAuditCommandsNeedAStore(t *testing.T) {
 	}
 	os.Remove(filepath.Join(data, "master.key"))
 	r := run(t, nil, "", "audit", "verify", "--data", data)
-	if r.code != 1 || !strings.Contains(r.stderr, "--master-key") {
+	if r.code != 1 || !strings.Contains(r.stderr, "GATEHOUSE_MASTER_KEY") {
 		t.Errorf("verify without the master key: exit %d, %q", r.code, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(data, "master.key")); err == nil {
 		t.Errorf("verify made a new master key")
 	}
-	if v := must(t, run(t, nil, "", "audit", "verify", "--data", data, "--master-key", strings.TrimSpace(string(key)))).stdout; !strings.HasPrefix(v, "OK: 1 records") {
-		t.Errorf("verify with --master-key: %s", v)
+	if v := must(t, run(t, map[string]string{"GATEHOUSE_MASTER_KEY": strings.TrimSpace(string(key))}, "", "audit", "verify", "--data", data)).stdout; !strings.HasPrefix(v, "OK: 1 records") {
+		t.Errorf("verify with GATEHOUSE_MASTER_KEY: %s", v)
 	}
 }
 

@@ -88,7 +88,7 @@ func needStore(o server.StoreOptions) error {
 	}
 	_, err = os.Stat(filepath.Join(dir, keys.MasterKeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("data folder %s has no %s: pass the store's --master-key", dir, keys.MasterKeyFile)
+		return fmt.Errorf("data folder %s has no %s: set GATEHOUSE_MASTER_KEY to the store's master key", dir, keys.MasterKeyFile)
 	}
 	return err
 }

@@ -99,7 +99,19 @@ func parse(env *Env, fs *flag.FlagSet, args []string) error {
 		args = rest[1:]
 	}
 	positional = append(positional, tail...)
-	return fs.Parse(append([]string{"--"}, positional...))
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
+		return err
+	}
+	// Every user of the machine can read a command line (ps, and
+	// /proc/PID/cmdline, which the process's non-dumpability does not
+	// hide): the master key is taken from its variable only. Visit sees
+	// the command line's flags alone, the variables being set above.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "master-key" {
+			errs = append(errs, fmt.Errorf("--master-key is not taken on the command line, where every user of this machine can read it: set %s", envName(f.Name)))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // storeFlags are the flags every command that opens the store takes.
@@ -108,7 +120,7 @@ type storeFlags struct{ o server.StoreOptions }
 func (s *storeFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&s.o.DataDir, "data", server.DefaultDataDir, "data `folder`: the SQLite database and the master key live here")
 	fs.StringVar(&s.o.DatabaseURL, "database", "", "PostgreSQL `URL` (postgres://…) to use instead of SQLite")
-	fs.StringVar(&s.o.MasterKey, "master-key", "", "base64 `key` sealing the signing keys (default: the data folder's master.key)")
+	fs.StringVar(&s.o.MasterKey, "master-key", "", "base64 `key` sealing the signing keys, from GATEHOUSE_MASTER_KEY only, never the command line (default: the data folder's master.key)")
 }
 
 func usageFor(env *Env, path string, c *command, fs *flag.FlagSet) func() {

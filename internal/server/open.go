@@ -80,7 +80,7 @@ func openKeys(ctx context.Context, st *sqldb.DB, o StoreOptions, log *slog.Logge
 				return nil, fmt.Errorf("read the signing keys: %w", err)
 			}
 			if len(ks) > 0 {
-				return nil, fmt.Errorf("data folder %s has no %s, but the store holds signing keys sealed under one: restore the file, or pass the store's --master-key",
+				return nil, fmt.Errorf("data folder %s has no %s, but the store holds signing keys sealed under one: restore the file, or set GATEHOUSE_MASTER_KEY to the store's master key",
 					o.DataDir, keys.MasterKeyFile)
 			}
 		}
