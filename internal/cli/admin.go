@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"sort"
@@ -60,12 +61,14 @@ func table(env *Env, header string, rows [][]string) {
 
 func readSecret(env *Env, what string) (string, error) {
 	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
-	if err != nil && line == "" {
+	if err != nil && !errors.Is(err, io.EOF) && line == "" {
 		return "", fmt.Errorf("read the %s from standard input: %w", what, err)
 	}
 	s := strings.TrimRight(line, "\r\n")
 	if s == "" {
-		return "", fmt.Errorf("the %s read from standard input is empty", what)
+		// Nothing at all (no pipe, or </dev/null) is the usual mistake:
+		// said as such, not as the reader's bare "EOF".
+		return "", fmt.Errorf("the %s read from standard input is empty: pipe it in, one line", what)
 	}
 	return s, nil
 }
