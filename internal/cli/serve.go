@@ -342,7 +342,7 @@ func keysCommand() *command {
 			{name: "rotate", summary: "Make new signing keys, published at once, signing 10 minutes later; the old ones stay published until their tokens expire",
 				flags: func(fs *flag.FlagSet) {
 					sf.declare(fs)
-					fs.BoolVar(&now, "now", false, "sign with the new keys at once and withdraw the current ones now (a compromised key): what they signed is refused at once, and relying parties that cached the JWKS refuse new tokens until they fetch it again")
+					fs.BoolVar(&now, "now", false, "sign with the new keys at once and withdraw the current ones now (a compromised key): what they signed is refused (running servers follow within 10 s), and relying parties that cached the JWKS refuse new tokens until they fetch it again")
 				},
 				run: func(env *Env, fs *flag.FlagSet) error {
 					if _, err := args(fs); err != nil {
@@ -379,7 +379,7 @@ func keysCommand() *command {
 							return fmt.Errorf("the keys were not rotated: %w", err)
 						}
 						if now {
-							fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys are withdrawn (out of the JWKS, refused for tokens and slips; kept only to check the audit trail's past signatures).")
+							fmt.Fprintln(env.Stdout, "Rotated: new keys sign from now on; the previous keys are withdrawn (out of the JWKS, refused for tokens and slips; kept only to check the audit trail's past signatures). Running servers follow within their background interval (10 s by default).")
 							return nil
 						}
 						infos, err := ks.List(ctx)
