@@ -367,7 +367,7 @@ func upstreamCommand() *command {
 				}
 				transport, target := "http", u.URL
 				if u.URL == "" {
-					transport, target = "stdio", strings.Join(u.Command, " ")
+					transport, target = "stdio", commandLine(u.Command)
 					if u.PerCaller {
 						transport = "stdio, per caller"
 					}
@@ -441,4 +441,19 @@ func upstreamCommand() *command {
 			return nil
 		}},
 	)
+}
+
+// commandLine shows an upstream's command as a shell would read it: a
+// word with a blank or a quote in it is quoted, so that one word given as
+// --command "server --stdio" does not read as the two of --command server
+// --command --stdio (it runs a program named "server --stdio").
+func commandLine(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = w
+		if w == "" || strings.ContainsAny(w, " \t'\"\\$`") {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }
