@@ -118,7 +118,7 @@ func (ff *filterFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&ff.f.Session, "session", "", "one login session's events")
 	fs.Var(&ff.types, "type", "only this event `type`, e.g. tool.decision (repeatable)")
 	fs.StringVar(&ff.since, "since", "", "from this `time` (RFC 3339) or this long ago (e.g. 24h)")
-	fs.StringVar(&ff.until, "until", "", "before this `time` (RFC 3339)")
+	fs.StringVar(&ff.until, "until", "", "before this `time` (RFC 3339) or this long ago (e.g. 1h)")
 	fs.Int64Var(&ff.f.After, "after", 0, "only records after this `seq` (the pagination cursor)")
 }
 
