@@ -364,6 +364,19 @@ func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, un
 	if err != nil {
 		return 0, fmt.Errorf("codes: %w", err)
 	}
+	// What is counted is what this ends: a grant revoked before (a
+	// password changed twice, a token family revoked) is not ended again.
+	var ended int64
+	for g := range grants {
+		var n int64
+		if err := q.QueryRowContext(ctx, t.db.Rebind("SELECT COUNT(*) FROM revocations WHERE kind = ? AND id = ?"),
+			store.RevokedGrant, g).Scan(&n); err != nil {
+			return 0, fmt.Errorf("grants: %w", err)
+		}
+		if n == 0 {
+			ended++
+		}
+	}
 	if err := exec("codes", "DELETE FROM auth_codes WHERE "+holder+" = ?", who); err != nil {
 		return 0, err
 	}
@@ -383,16 +396,30 @@ func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, un
 	if err != nil {
 		return 0, fmt.Errorf("grants: %w", err)
 	}
+	var more []string
 	for rows.Next() {
 		var g string
 		if err := rows.Scan(&g); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("grants: %w", err)
 		}
-		grants[g] = struct{}{}
+		if _, ok := grants[g]; !ok {
+			grants[g] = struct{}{}
+			more = append(more, g)
+		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, fmt.Errorf("grants: %w", err)
+	}
+	for _, g := range more {
+		var n int64
+		if err := q.QueryRowContext(ctx, t.db.Rebind("SELECT COUNT(*) FROM revocations WHERE kind = ? AND id = ?"),
+			store.RevokedGrant, g).Scan(&n); err != nil {
+			return 0, fmt.Errorf("grants: %w", err)
+		}
+		if n == 0 {
+			ended++
+		}
 	}
 	err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
 		SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
@@ -400,7 +427,7 @@ func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, un
 	if err != nil {
 		return 0, err
 	}
-	return int64(len(grants)), nil
+	return ended, nil
 }
 
 // EndClient implements store.Tenant.EndClient on the identity tables, in the

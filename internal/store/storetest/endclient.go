@@ -117,9 +117,13 @@ func testEndClient(t *testing.T, db *sqldb.DB) {
 	}
 
 	// Outside a transaction too; again, it finds only g1, which app1's
-	// refresh tokens (kept until their grant ends) still name.
+	// refresh tokens (kept until their grant ends) still name, and which
+	// is still revoked: nothing is ended now, and none is counted.
 	ended, err = db.EndClient(ctx, "app1", now)
-	if err != nil || ended != (store.ClientEnded{Grants: 1}) {
+	if err != nil || ended != (store.ClientEnded{}) {
 		t.Errorf("EndClient again: %+v %v", ended, err)
+	}
+	if r, _ := id.Revoked(ctx, "g1", ""); !r {
+		t.Error("g1 is no longer revoked after EndClient again")
 	}
 }

@@ -118,6 +118,17 @@ func testEndUser(t *testing.T, db *sqldb.DB) {
 		t.Errorf("alice's consent: %v", err)
 	}
 
+	// Ending carol again ends nothing: her grants were revoked already
+	// (her refresh tokens are still stored), and a count that said
+	// otherwise would be reported, and audited, as ended now.
+	mustNil(t, db.InTx(ctx, func(tx store.Tenant) error {
+		ended, err = tx.EndUser(ctx, "carol", until)
+		return err
+	}))
+	if diff := cmp.Diff(store.UserEnded{}, ended); diff != "" {
+		t.Errorf("EndUser again (-want +got):\n%s", diff)
+	}
+
 	// Outside a transaction, and again: nothing left to delete, the grants
 	// revoked again (never for less long).
 	ended, err = db.EndUser(ctx, "carol", now)
