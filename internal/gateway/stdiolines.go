@@ -22,6 +22,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -137,7 +138,7 @@ type jsonScan struct {
 	done       bool // the top-level value has ended
 	wantKey    bool // the next string at depth 1 is a member name
 	readingKey bool
-	key        []byte // the depth-1 member name last read (up to 9 bytes)
+	key        []byte // the depth-1 member name last read, raw (see maxKeyLen)
 	capturing  bool   // reading the value of "id"
 	id         []byte
 	hasID      bool // id is all of that value
@@ -146,6 +147,11 @@ type jsonScan struct {
 
 // maxIDLen bounds the ID a message past the limit may be answered with.
 const maxIDLen = 256
+
+// maxKeyLen bounds the raw member name kept: "method" with every letter
+// escaped (\u006d…) is 36 bytes. A longer name is kept one byte longer,
+// which neither looked-for name can be.
+const maxKeyLen = 48
 
 // feed scans b, up to the end of the top-level value, and returns how
 // many bytes it took.
@@ -172,15 +178,14 @@ func (s *jsonScan) feed(b []byte) int {
 			switch {
 			case s.esc:
 				s.esc = false
-				s.keyByte(0) // an escaped name is none of the two looked for
 			case c == '\\':
 				s.esc = true
 			case c == '"':
 				s.inStr = false
 				s.readingKey = false
-			default:
-				s.keyByte(c)
+				continue
 			}
+			s.keyByte(c)
 			continue
 		}
 		switch c {
@@ -215,7 +220,13 @@ func (s *jsonScan) feed(b []byte) int {
 			}
 		case ':':
 			if s.depth == 1 {
-				switch string(s.key) {
+				name := s.key
+				if bytes.IndexByte(name, '\\') >= 0 {
+					// Escaped ("\u0069d"), the name is still the one
+					// the SDK decodes.
+					name = unescapeName(name)
+				}
+				switch string(name) {
 				case "id":
 					s.capturing, s.id, s.hasID = true, s.id[:0], false
 				case "method":
@@ -246,9 +257,19 @@ func stringSpan(b []byte) int {
 }
 
 func (s *jsonScan) keyByte(c byte) {
-	if s.readingKey && len(s.key) < 9 {
+	if s.readingKey && len(s.key) <= maxKeyLen {
 		s.key = append(s.key, c)
 	}
+}
+
+// unescapeName decodes the raw member name key as a JSON decoder does;
+// nil when it is too long to be a name looked for, or not valid.
+func unescapeName(key []byte) []byte {
+	var name string
+	if len(key) > maxKeyLen || json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &name) != nil {
+		return nil
+	}
+	return []byte(name)
 }
 
 func (s *jsonScan) capture(c byte) {
