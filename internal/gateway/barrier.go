@@ -414,9 +414,10 @@ const (
 
 // kind tells a JSON-RPC message apart by its top-level keys: a
 // notification has a method and no id, a request both, a response an id
-// and a result or error. It stops reading once it knows, and says
-// kindUnknown for anything it does not read plainly (escapes in a key,
-// malformed JSON).
+// and a result or error. It reads every top-level key (a "method" after
+// the result makes a request of it for the SDK), skipping their values,
+// and says kindUnknown for anything it does not read plainly (escapes in
+// a key, malformed JSON).
 func kind(data []byte) int {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -446,9 +447,6 @@ func kind(data []byte) int {
 		case "result", "error":
 			result = true
 		}
-		if id && result && !method {
-			return kindResponse
-		}
 		i = skipSpace(data, end+1)
 		if i >= len(data) || data[i] != ':' {
 			return kindUnknown
@@ -465,6 +463,8 @@ func kind(data []byte) int {
 		return kindNotification
 	case method && id && !result:
 		return kindRequest
+	case id && result && !method:
+		return kindResponse
 	}
 	return kindUnknown
 }
@@ -483,13 +483,19 @@ func skipValue(data []byte, i int) int {
 	for ; i < len(data); i++ {
 		switch c := data[i]; c {
 		case '"':
-			for i++; i < len(data) && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
+			// To the closing quote, a run of plain bytes at a time
+			// (most of a large result is the inside of its strings).
+			for i++; ; i += 2 { // past a backslash and what it escapes
+				if i >= len(data) {
+					return -1
 				}
-			}
-			if i >= len(data) {
-				return -1
+				j := stringSpan(data[i:])
+				if j < 0 {
+					return -1
+				}
+				if i += j; data[i] == '"' {
+					break
+				}
 			}
 		case '{', '[':
 			depth++

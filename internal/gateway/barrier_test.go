@@ -203,7 +203,8 @@ func TestKind(t *testing.T) {
 		{`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":[1,2,{"result":true}],"n":-1.5e3,"ok":true,"z":null}}`, kindNotification},
 		{`{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}`, kindRequest},
 		{`{"jsonrpc":"2.0","method":"x","params":{},"id":3}`, kindRequest},
-		{`{"jsonrpc":"2.0","\u0069d":7,"result":{}}`, kindUnknown}, // an escaped key: decoded instead
+		{`{"jsonrpc":"2.0","id":3,"result":{},"method":"x"}`, kindUnknown}, // the SDK reads a request: decoded instead
+		{`{"jsonrpc":"2.0","\u0069d":7,"result":{}}`, kindUnknown},         // an escaped key: decoded instead
 		{`{"jsonrpc":"2.0","method":"x","params":{`, kindUnknown},
 		{`[1]`, kindUnknown},
 		{`{"jsonrpc":"2.0","id":7}`, kindUnknown},
@@ -241,6 +242,7 @@ func FuzzKind(f *testing.F) {
 		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p"}}`,
 		`{"jsonrpc":"2.0","id":3,"method":"ping"}`,
 		`{"jsonrpc":"2.0","method":"x","params":{"s":"\"}{"}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{},"method":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
