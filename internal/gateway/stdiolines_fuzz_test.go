@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -85,4 +86,109 @@ func answeredID(members map[string]json.RawMessage) jsonrpc.ID {
 		return jsonrpc.ID{}
 	}
 	return m.(*jsonrpc.Response).ID
+}
+
+// chunkReader gives at most n bytes a Read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[k:]
+	return k, nil
+}
+
+// FuzzStdioLines: whatever pieces a program's output comes in, what
+// stdioLines passes on is that output, byte for byte, when no message is
+// past the bound, and no Read gives bytes after a line feed.
+func FuzzStdioLines(f *testing.F) {
+	f.Add([]byte("{\"a\":1}\n{\"b\":\"\\n\"}\n"), uint8(1))
+	f.Add([]byte("{\"a\":1}{\"b\":2}\n\n{\"c\":[\"}\"]}"), uint8(3))
+	f.Add([]byte("not json\n{\"id\":1}"), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		lines := newStdioLines(&chunkReader{b: data, n: int(chunk) + 1}, len(data)+1, func(bool) {
+			t.Fatalf("%q: a message dropped", data)
+		})
+		var out []byte
+		p := make([]byte, 7)
+		for {
+			n, err := lines.Read(p)
+			if i := bytes.IndexByte(p[:n], '\n'); i >= 0 && i < n-1 {
+				t.Fatalf("%q: a Read gave %q, past a line feed", data, p[:n])
+			}
+			out = append(out, p[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if !bytes.Equal(out, data) {
+			t.Fatalf("passed on %q for %q", out, data)
+		}
+	})
+}
+
+// FuzzStdioLinesBound: of a program's messages, one a line, those within
+// the bound pass on unchanged and each one past it is answered for the
+// request the SDK would read it as answering, or dropped; the messages
+// around it are not touched.
+func FuzzStdioLinesBound(f *testing.F) {
+	f.Add([]byte("{\"id\":1,\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\",\"result\":{\"x\":\"yyyyyyyyyy\"}}\n{\"id\":2}\n"), uint8(30), uint8(4))
+	f.Add([]byte("{\"method\":\"m\",\"id\":1,\"params\":{\"p\":\"qqqqqqqqqqqqqqqq\"}}\n{\"\\u0069d\":7,\"result\":[1,2,3,4,5,6,7,8,9]}"), uint8(20), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, limit, chunk uint8) {
+		type want struct {
+			raw string // passed on as is
+			id  any    // or answered with an error for this id (nil: dropped)
+		}
+		var wants []want
+		rest := data
+		for len(rest) > 0 {
+			line, after, nl := bytes.Cut(rest, []byte("\n"))
+			rest = after
+			var members map[string]json.RawMessage
+			if len(line) == 0 || line[0] != '{' || !bytes.Equal(bytes.TrimSpace(line), line) || json.Unmarshal(line, &members) != nil {
+				// One JSON object a line only. (Space after one is a
+				// message of its own when the program pauses before it.)
+				return
+			}
+			if nl && len(line) == int(limit) {
+				// Within the bound but for its line feed: passed on
+				// when the program pauses before the line feed.
+				return
+			}
+			if size := len(line); size < int(limit) || size == int(limit) && !nl {
+				wants = append(wants, want{raw: string(line)})
+			} else if id := answeredID(members); id.IsValid() {
+				wants = append(wants, want{id: id.Raw()})
+			}
+		}
+		lines := newStdioLines(&chunkReader{b: data, n: int(chunk) + 1}, int(limit), nil)
+		dec := json.NewDecoder(lines)
+		for i := 0; ; i++ {
+			var raw json.RawMessage
+			err := dec.Decode(&raw)
+			if err == io.EOF && i == len(wants) {
+				return
+			}
+			if err != nil || i >= len(wants) {
+				t.Fatalf("%q bound %d: message %d: %v (%d expected)", data, limit, i, err, len(wants))
+			}
+			w := wants[i]
+			if w.id == nil {
+				if string(raw) != w.raw {
+					t.Fatalf("%q bound %d: message %d is %s, want %s", data, limit, i, raw, w.raw)
+				}
+				continue
+			}
+			m, err := jsonrpc.DecodeMessage(raw)
+			r, ok := m.(*jsonrpc.Response)
+			if err != nil || !ok || r.Error == nil || r.ID.Raw() != w.id {
+				t.Fatalf("%q bound %d: message %d is %s, want an error answering %v", data, limit, i, raw, w.id)
+			}
+		}
+	})
 }
