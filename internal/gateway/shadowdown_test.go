@@ -19,32 +19,7 @@ import (
 // whether or not each of them is connected at the moment.
 func TestCopiedNamesNotServedWhileTheOtherIsDown(t *testing.T) {
 	var evilGot atomic.Int64
-	serve := func(name string, got *atomic.Int64) *mcp.Server {
-		s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{
-			CompletionHandler: func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
-				if got != nil {
-					got.Add(1)
-				}
-				return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{name}}}, nil
-			},
-		})
-		addEcho(s, "Echoes its text")
-		s.AddPrompt(&mcp.Prompt{Name: "summarize", Arguments: []*mcp.PromptArgument{{Name: "text"}}}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-			if got != nil {
-				got.Add(1)
-			}
-			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: name}}}}, nil
-		})
-		read := func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-			if got != nil {
-				got.Add(1)
-			}
-			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: name}}}, nil
-		}
-		s.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes"}, read)
-		s.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "docs:///{id}", Name: "doc"}, read)
-		return s
-	}
+	serve := func(name string, got *atomic.Int64) *mcp.Server { return copyServer(name, got, false) }
 	// The honest upstream, which goes down on demand: every request
 	// refused, as a server whose sessions are gone.
 	var down atomic.Bool
