@@ -666,6 +666,10 @@ func (a *applier) tools(f *File) error {
 		}
 		want = append(want, st)
 	}
+	declared := map[string]bool{}
+	for _, u := range f.Upstreams {
+		declared[u.Name] = true
+	}
 	return sync(a, "tool", a.tx.Tools(), want, func(t store.Tool) string { return t.Name },
 		func(old, w store.Tool) (store.Tool, []string, error) {
 			ch := diff("description", old.Description, w.Description, "builtin", old.Builtin, w.Builtin,
@@ -686,7 +690,9 @@ func (a *applier) tools(f *File) error {
 			// One pinned before (declared, or approved) and withheld since
 			// its definition changed is the tenant's: kept, it would keep
 			// its roles, and have them again once its change is approved.
-			return t.Status != store.ToolPending || t.PinnedHash != ""
+			// One whose upstream the file prunes goes with it, as 'upstream
+			// remove' leaves none behind.
+			return t.Status != store.ToolPending || t.PinnedHash != "" || !declared[t.Upstream]
 		})
 }
 

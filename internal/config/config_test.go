@@ -327,14 +327,16 @@ func TestApplyIdempotentAndSecretsHashed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"- upstream crm", "- upstream files", "- tool crm_lookup", "- tool refund"}, planLines(plan)); diff != "" {
+	// A tool awaiting approval goes with its upstream (a kept upstream's
+	// stays: TestApplyPruneRemovesAWithheldTool).
+	if diff := cmp.Diff([]string{"- upstream crm", "- upstream files", "- tool crm_lookup", "- tool offered", "- tool refund"}, planLines(plan)); diff != "" {
 		t.Errorf("prune plan (-want +got):\n%s", diff)
 	}
 	if _, err := st.Clients().Get(ctx, "dyn"); err != nil {
 		t.Errorf("prune removed a registered client: %v", err)
 	}
-	if _, err := st.Tools().Get(ctx, "offered"); err != nil {
-		t.Errorf("prune removed a tool awaiting approval: %v", err)
+	if _, err := st.Tools().Get(ctx, "offered"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("prune kept a tool awaiting approval of an upstream it removed: %v", err)
 	}
 }
 

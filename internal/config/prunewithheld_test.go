@@ -68,3 +68,47 @@ upstreams:
 		t.Errorf("the tool imported by the gateway, awaiting approval, was pruned: %v", err)
 	}
 }
+
+// TestApplyPruneTakesAPrunedUpstreamsPendingTools: a tool an upstream
+// offered, awaiting an admin's approval, goes with its upstream when the
+// file prunes that: left, it named an upstream that no longer exists
+// (which 'upstream remove' refuses to leave behind), and one of that name
+// added later would find it waiting for approval.
+func TestApplyPruneTakesAPrunedUpstreamsPendingTools(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	applySource(t, st, `tenant: acme
+upstreams:
+  - name: crm
+    url: http://127.0.0.1:9100/mcp
+  - name: wiki
+    url: http://127.0.0.1:9101/mcp
+`)
+	for _, tl := range []store.Tool{{Name: "crm_export", Upstream: "crm"}, {Name: "wiki_search", Upstream: "wiki"}} {
+		tl.Status, tl.PendingHash, tl.PendingDefinition = store.ToolPending, "h-"+tl.Name, []byte(`{"name":"`+tl.Name+`"}`)
+		if err := st.Tools().Create(ctx, tl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := parse(t, `tenant: acme
+upstreams:
+  - name: wiki
+    url: http://127.0.0.1:9101/mcp
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := config.Apply(ctx, st, f, config.Argon2, &config.ApplyOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := planLines(plan); !slices.Contains(lines, "- upstream crm") || !slices.Contains(lines, "- tool crm_export") {
+		t.Errorf("the plan: %v, want crm and its pending tool removed", lines)
+	}
+	if _, err := st.Tools().Get(ctx, "crm_export"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the pruned upstream's pending tool is still there: %v", err)
+	}
+	if _, err := st.Tools().Get(ctx, "wiki_search"); err != nil {
+		t.Errorf("a kept upstream's pending tool was pruned: %v", err)
+	}
+}
