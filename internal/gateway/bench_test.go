@@ -109,16 +109,21 @@ func benchToolCall(b *testing.B, durable bool) {
 		}
 		return cs
 	}
-	token := e.token("alice", "acme-assistant")
-	direct := func() *mcp.ClientSession { return open(us.URL, tr) }
-	viaGateway := func() *mcp.ClientSession { return open(e.resource, bearer{token: token, base: tr}) }
+	// Two people through the agent: the gateway bounds what one caller
+	// holds at once (32 sessions, 32 running calls), which 64 clients of
+	// one person would pass, failing their calls.
+	tokens := []string{e.token("alice", "acme-assistant"), e.token("carol", "acme-assistant")}
+	direct := func(int) *mcp.ClientSession { return open(us.URL, tr) }
+	viaGateway := func(i int) *mcp.ClientSession {
+		return open(e.resource, bearer{token: tokens[i%len(tokens)], base: tr})
+	}
 	args := map[string]any{"text": "hello"}
 	for _, mode := range []struct {
 		name string
-		open func() *mcp.ClientSession
+		open func(i int) *mcp.ClientSession
 	}{{"direct", direct}, {"gateway", viaGateway}} {
 		b.Run(mode.name+"/c1", func(b *testing.B) {
-			cs := mode.open()
+			cs := mode.open(0)
 			defer cs.Close()
 			var lat []time.Duration
 			for b.Loop() {
@@ -137,7 +142,7 @@ func benchToolCall(b *testing.B, durable bool) {
 			b.Run(fmt.Sprintf("%s/c%d", mode.name, clients), func(b *testing.B) {
 				sessions := make([]*mcp.ClientSession, clients)
 				for i := range sessions {
-					sessions[i] = mode.open()
+					sessions[i] = mode.open(i)
 					defer sessions[i].Close()
 				}
 				b.ResetTimer()
