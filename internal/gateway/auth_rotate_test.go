@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -71,5 +72,36 @@ func TestRotateNowSilencesSessions(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(got.all()); n != 1 {
 		t.Errorf("the session of a token whose key was withdrawn heard %d updates, want the 1 before", n)
+	}
+}
+
+// TestRotateNowElsewhereRefusedWithinSeconds: a key withdrawn by another
+// process ('keys rotate --now' runs in the CLI) is refused at /mcp once
+// the gateway's poll has seen the tenant change, a token seen and cached
+// before as well: within seconds, not at the server's next background
+// reload, which may be 10 s away (and which nothing runs here).
+func TestRotateNowElsewhereRefusedWithinSeconds(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	seen := e.token("alice", "acme-assistant")
+	if resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + seen}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the rotation: %d", resp.StatusCode)
+	}
+	cli, err := keys.Open(context.Background(), e.st, e.sealer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.RotateNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp := post(t, e.resource, map[string]string{"Authorization": "Bearer " + seen})
+		if resp.StatusCode == http.StatusUnauthorized {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a token of a key withdrawn elsewhere 3 s ago: %d, want 401", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

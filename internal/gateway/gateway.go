@@ -437,6 +437,7 @@ func (g *Gateway) Close() error {
 func (g *Gateway) refresh(ctx context.Context) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
+	var keysRev int64 = -1 // the revision the keys were last loaded at; -1: not by this loop
 	for {
 		select {
 		case <-ctx.Done():
@@ -449,6 +450,21 @@ func (g *Gateway) refresh(ctx context.Context) {
 				g.logger().Warn("gateway: read tenant revision", "err", err)
 			}
 			continue
+		}
+		if rev != keysRev {
+			// A key withdrawn elsewhere ('keys rotate --now', a
+			// compromised key) vouches for nothing from this poll on:
+			// the cached tokens it signed fail their next recheck
+			// (RevocationRecheck), not the server's next background
+			// reload, seconds later. Tracked apart from the catalogue,
+			// which find may have reloaded at this revision already.
+			if err := g.Keys.Load(ctx); err != nil {
+				if ctx.Err() == nil {
+					g.logger().Warn("gateway: reload signing keys", "err", err)
+				}
+			} else {
+				keysRev = rev
+			}
 		}
 		if cur := g.catalogue(); cur != nil && cur.rev == rev {
 			continue

@@ -63,6 +63,7 @@ type env struct {
 	t        testing.TB
 	st       *sqldb.DB
 	keys     *keys.Manager
+	sealer   *keys.Sealer // the keys' master key: another process's manager of them
 	gw       *gateway.Gateway
 	srv      *httptest.Server
 	mux      *http.ServeMux
@@ -141,7 +142,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, keys: km, mux: http.NewServeMux()}
+	e := &env{t: t, st: st, keys: km, sealer: sealer, mux: http.NewServeMux()}
 	if o.realAudit {
 		l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
 		t.Cleanup(func() { l.Close() })
