@@ -2,6 +2,7 @@ package identity
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -37,5 +38,27 @@ func TestRotateNowEndsOldTokens(t *testing.T) {
 		t.Fatal("no access token after the rotation")
 	} else if _, err := accesstoken.Verify(h.p.Keys, r.Access, h.p.Issuer, h.p.MCPResource, h.clock.Now()); err != nil {
 		t.Errorf("an access token of the new key: %v", err)
+	}
+}
+
+// TestLogoutWithHintOfWithdrawnKey: after 'keys rotate --now' every ID
+// token a relying party holds was signed by the withdrawn key, and its
+// logout link carries one. The hint vouches for nothing any more, but the
+// person must still be able to sign out: asked, as without a hint, not
+// shown an error page with the session left alive.
+func TestLogoutWithHintOfWithdrawnKey(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	r := h.redeem(h.code(b, authParams()))
+	if err := h.p.Keys.RotateNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.Get(h.url("/logout?" + url.Values{"id_token_hint": {r.ID}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout with an ID token of the withdrawn key: %d, want 200 (the person asked)", resp.StatusCode)
 	}
 }

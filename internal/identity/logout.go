@@ -13,12 +13,14 @@ package identity
 // one, the person sees the logged-out page.
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keys"
 )
 
 func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -32,11 +34,18 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var hint *idTokenClaims
 	if h := q.Get("id_token_hint"); h != "" {
 		c, err := p.parseIDToken(h)
-		if err != nil {
+		switch {
+		case errors.Is(err, keys.ErrUnknownKey):
+			// Signed by a key no longer published (withdrawn with
+			// 'keys rotate --now', or rotated out): it vouches for
+			// nothing, but the person may still sign out, asked as
+			// without a hint. An error page would leave the session on.
+		case err != nil:
 			p.errorPage(w, r, http.StatusBadRequest, "The logout request carries an ID token that was not issued here.")
 			return
+		default:
+			hint = &c
 		}
-		hint = &c
 	}
 	clientID := q.Get("client_id")
 	if hint != nil {
