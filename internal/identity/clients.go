@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -26,10 +27,14 @@ import (
 // errClientDisabled (which wraps it) when the client is disabled: a disabled
 // client is refused everywhere an unknown one is. An ID longer than
 // maxClientIDLen is errClientIDTooLong (which wraps it too), with nothing
-// read, fetched or cached.
+// read, fetched or cached. An ID that is not text (isText) is unknown,
+// with nothing read either.
 func (p *Provider) client(ctx context.Context, id string) (store.Client, error) {
 	if len(id) > maxClientIDLen {
 		return store.Client{}, errClientIDTooLong
+	}
+	if !isText(id) {
+		return store.Client{}, store.ErrNotFound
 	}
 	c, err := p.storedClient(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -69,6 +74,15 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 
 // errClientDisabled: the client exists and is disabled.
 var errClientDisabled = fmt.Errorf("%w: the client is disabled", store.ErrNotFound)
+
+// isText reports whether s is valid UTF-8 without a NUL byte: what a
+// PostgreSQL text column can hold and be compared with. Anything else, in
+// an identifier a request names, makes the store fail; refused before it
+// is asked, it is answered as unknown or malformed rather than as a 500
+// logged as an error, which anyone could repeat without end.
+func isText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
 
 // storedClient returns the client record the store has, whatever its source
 // or state, through the short cache.

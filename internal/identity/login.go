@@ -259,7 +259,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		}
 		return store.User{}, "throttled", record
 	}
-	if username == "" || len(username) > maxUsername || len(pw) > maxPassword {
+	if username == "" || len(username) > maxUsername || !isText(username) || len(pw) > maxPassword {
 		// Counted against the address (no username to count), so that a
 		// flood of these is throttled like any other.
 		if n, err := id.CountAttempt(ctx, ipKey, now, win); err != nil {

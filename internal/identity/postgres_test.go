@@ -40,6 +40,8 @@ func TestOnPostgres(t *testing.T) {
 		"PurgeUnusedClients": TestUnusedRegistrationsAreForgotten,
 		"PurgeKeepsClients":  TestPurgeKeepsClientsInUse,
 		"PurgeIsRecorded":    TestPurgeOfClientsIsRecorded,
+		"ClientIDNotText":    TestClientIDNotTextIsUnknown,
+		"UsernameNotText":    TestLoginUsernameNotTextIsThrottled,
 	} {
 		t.Run(name, func(t *testing.T) {
 			openBackend = func(tb testing.TB) *sqldb.DB { return storetest.OpenPostgres(tb.(*testing.T)) }
