@@ -119,28 +119,37 @@ func (g *Gateway) dropSubs(ss *mcp.ServerSession, uri string) {
 	g.subsMu.Unlock()
 }
 
-// endSub ends the upstream's subscription to key when no session is
-// subscribed to it any more, and lets go of one hold of e.
-func (g *Gateway) endSub(key subKey, e *upSub) {
+// inTurn runs fn with key's upstream operation held (upSub.op), telling
+// it whether a session is still subscribed to key, then lets go of one
+// hold of e.
+func (g *Gateway) inTurn(key subKey, e *upSub, fn func(subscribed bool)) {
 	e.op.Lock()
 	g.subsMu.Lock()
-	last := len(e.sessions) == 0
+	subscribed := len(e.sessions) > 0
 	g.subsMu.Unlock()
-	if last {
-		if c := g.ups.conn(key.upstream); c != nil {
-			if cs, _ := c.snapshot(); cs != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), c.callLimit())
-				if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: key.uri}); err != nil {
-					g.logger().Debug("gateway: unsubscribe upstream", "upstream", key.upstream, "err", c.scrub(err))
-				}
-				cancel()
-			}
-		}
-	}
+	fn(subscribed)
 	e.op.Unlock()
 	g.subsMu.Lock()
 	g.letSub(key, e)
 	g.subsMu.Unlock()
+}
+
+// endSub ends the upstream's subscription to key when no session is
+// subscribed to it any more, and lets go of one hold of e.
+func (g *Gateway) endSub(key subKey, e *upSub) {
+	g.inTurn(key, e, func(subscribed bool) {
+		c := g.ups.conn(key.upstream)
+		if subscribed || c == nil {
+			return
+		}
+		if cs, _ := c.snapshot(); cs != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), c.callLimit())
+			defer cancel()
+			if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: key.uri}); err != nil {
+				g.logger().Debug("gateway: unsubscribe upstream", "upstream", key.upstream, "err", c.scrub(err))
+			}
+		}
+	})
 }
 
 // resubscribe subscribes cs, a new session with upstream, to every URI a
@@ -157,21 +166,15 @@ func (g *Gateway) resubscribe(ctx context.Context, c *upConn, cs *mcp.ClientSess
 	}
 	g.subsMu.Unlock()
 	for i, k := range keys {
-		e := entries[i]
-		e.op.Lock()
-		g.subsMu.Lock()
-		wanted := len(e.sessions) > 0
-		g.subsMu.Unlock()
-		if wanted && ctx.Err() == nil {
+		g.inTurn(k, entries[i], func(subscribed bool) {
+			if !subscribed || ctx.Err() != nil {
+				return
+			}
 			sctx, cancel := context.WithTimeout(ctx, c.callLimit())
+			defer cancel()
 			if err := cs.Subscribe(sctx, &mcp.SubscribeParams{URI: k.uri}); err != nil {
 				g.logger().Warn("gateway: subscribe a reconnected upstream again", "upstream", k.upstream, "err", c.scrub(err))
 			}
-			cancel()
-		}
-		e.op.Unlock()
-		g.subsMu.Lock()
-		g.letSub(k, e)
-		g.subsMu.Unlock()
+		})
 	}
 }
