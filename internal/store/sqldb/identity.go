@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -345,6 +348,23 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 	return ended, t.db.Tx(ctx, func(tx *sql.Tx) error { return run(tx) })
 }
 
+// unrevokedGrants counts the grants of ids not revoked yet: what ending
+// them ends (endGrants).
+func (t tenant) unrevokedGrants(ctx context.Context, q querier, ids iter.Seq[string]) (int64, error) {
+	var n int64
+	for g := range ids {
+		var revoked int64
+		if err := q.QueryRowContext(ctx, t.db.Rebind("SELECT COUNT(*) FROM revocations WHERE kind = ? AND id = ?"),
+			store.RevokedGrant, g).Scan(&revoked); err != nil {
+			return 0, fmt.Errorf("grants: %w", err)
+		}
+		if revoked == 0 {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // endGrants ends the grants of who, the holder (column: username or
 // client_id) of authorization codes and refresh tokens: it deletes the
 // codes and revokes every grant of theirs and of the refresh tokens, and
@@ -366,16 +386,9 @@ func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, un
 	}
 	// What is counted is what this ends: a grant revoked before (a
 	// password changed twice, a token family revoked) is not ended again.
-	var ended int64
-	for g := range grants {
-		var n int64
-		if err := q.QueryRowContext(ctx, t.db.Rebind("SELECT COUNT(*) FROM revocations WHERE kind = ? AND id = ?"),
-			store.RevokedGrant, g).Scan(&n); err != nil {
-			return 0, fmt.Errorf("grants: %w", err)
-		}
-		if n == 0 {
-			ended++
-		}
+	ended, err := t.unrevokedGrants(ctx, q, maps.Keys(grants))
+	if err != nil {
+		return 0, err
 	}
 	if err := exec("codes", "DELETE FROM auth_codes WHERE "+holder+" = ?", who); err != nil {
 		return 0, err
@@ -411,16 +424,11 @@ func (t tenant) endGrants(ctx context.Context, q querier, holder, who string, un
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, fmt.Errorf("grants: %w", err)
 	}
-	for _, g := range more {
-		var n int64
-		if err := q.QueryRowContext(ctx, t.db.Rebind("SELECT COUNT(*) FROM revocations WHERE kind = ? AND id = ?"),
-			store.RevokedGrant, g).Scan(&n); err != nil {
-			return 0, fmt.Errorf("grants: %w", err)
-		}
-		if n == 0 {
-			ended++
-		}
+	n, err := t.unrevokedGrants(ctx, q, slices.Values(more))
+	if err != nil {
+		return 0, err
 	}
+	ended += n
 	err = exec("grants", `INSERT INTO revocations (kind, id, expires_at)
 		SELECT '`+store.RevokedGrant+`', grant_id, CASE WHEN MAX(expires_at) > ? THEN MAX(expires_at) ELSE ? END
 		FROM refresh_tokens WHERE `+holder+` = ? GROUP BY grant_id`+lengthen, u, u, who)
