@@ -44,7 +44,7 @@ var Types = []string{
 	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
 	ClientRegistered, ClientUpdated, ClientAuthFailed, ClientsPruned, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
-	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput,
+	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput, FeatureWithheld,
 	AdminChange, KeyRotated, AuditPruned, AuditRead,
 }
 
@@ -56,6 +56,9 @@ const (
 	FeatureDecided = "feature.decision" // allow or deny, with reasons and policy
 	FeatureResult  = "feature.result"
 	FeatureInput   = "feature.input" // a caller's retry brought answers to what its prompts/get or resources/read asked (2026-07-28)
+	// FeatureWithheld: an upstream changed an approved prompt's or
+	// resource template's definition: withheld until approved.
+	FeatureWithheld = "feature.withheld"
 )
 
 // Event is one entry of the audit trail as its producer fills it in. Field

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -113,4 +114,114 @@ func (a approver) Record(ctx context.Context, e audit.Event) error {
 		e.Actor = cliActor()
 	}
 	return a.trail.Record(ctx, e)
+}
+
+// featureHash is the hash of the prompt's or template's definition the
+// admin reviewed (upstream approve's --hash flag).
+var featureHash = new(string)
+
+// reviewUpstream shows every prompt and resource template of upstream
+// whose changed definition awaits approval, as the servers recorded it,
+// each with the command that approves exactly it.
+func reviewUpstream(ctx context.Context, env *Env, st store.Tenant, upstream string) error {
+	rs, err := gateway.ReviewFeatures(ctx, st, upstream)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		if _, err := st.Upstreams().Get(ctx, upstream); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("upstream %s: not found", safeText(upstream))
+		}
+		fmt.Fprintf(env.Stdout, "upstream %s: no prompt or resource template awaits approval\n", safeText(upstream))
+		return nil
+	}
+	for i, r := range rs {
+		if i > 0 {
+			fmt.Fprintln(env.Stdout)
+		}
+		renderFeatureReview(env.Stdout, r)
+		fmt.Fprintf(env.Stdout, "To approve exactly this definition, run (with the same store flags):\n  %s\n", approveLine(r))
+	}
+	return nil
+}
+
+// approveLine is the command approving exactly r's definition, its words
+// quoted for a POSIX shell.
+func approveLine(r gateway.FeatureReview) string {
+	words := []string{"gatehouse", "upstream", "approve", r.Upstream, r.Kind, r.ID, "--hash", r.LiveHash}
+	for i, w := range words {
+		words[i] = shellWord(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellWord is w as one word of a POSIX shell: as is when it holds only
+// characters no shell reads specially, else single-quoted, and escaped
+// (safeText) when it holds characters that are not printable.
+func shellWord(w string) string {
+	plain := w != ""
+	for _, r := range w {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:=@%+,", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return w
+	}
+	return safeText("'" + strings.ReplaceAll(w, "'", `'\''`) + "'")
+}
+
+// reviewFeatureApproval shows the definition of upstream's prompt or
+// template (kind, id) that awaits approval and settles *hash to the hash
+// the admin approves, as reviewApproval does for a tool: given with
+// --hash, or confirmed at a terminal; "" when there is nothing to approve
+// and no hash was given (a hash given then is refused, and recorded, by
+// the approval).
+func reviewFeatureApproval(ctx context.Context, env *Env, st store.Tenant, upstream, kind, id string, hash *string) error {
+	if kind != gateway.FeaturePrompt && kind != gateway.FeatureTemplate {
+		return fmt.Errorf("the kind is %q or %q, not %s", gateway.FeaturePrompt, gateway.FeatureTemplate, safeText(kind))
+	}
+	h := strings.ToLower(strings.TrimSpace(*hash))
+	*hash = h
+	rs, err := gateway.ReviewFeatures(ctx, st, upstream)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(rs, func(r gateway.FeatureReview) bool { return r.Kind == kind && r.ID == id })
+	if i < 0 {
+		if h == "" {
+			fmt.Fprintf(env.Stdout, "%s %s (upstream %s): nothing awaits approval\n", kind, safeText(id), safeText(upstream))
+		}
+		return nil
+	}
+	r := rs[i]
+	renderFeatureReview(env.Stdout, r)
+	if h != "" {
+		return nil
+	}
+	if !interactive(env) {
+		fmt.Fprintf(env.Stdout, "\nTo approve exactly this definition, run (with the same store flags):\n  %s\n", approveLine(r))
+		return fmt.Errorf("%s %s: not approved: without a terminal, --hash must name the definition to approve", kind, safeText(id))
+	}
+	fmt.Fprintf(env.Stdout, "Approve exactly this definition (sha256 %s)? [y/N] ", r.LiveHash)
+	line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return fmt.Errorf("%s %s: not approved", kind, safeText(id))
+	}
+	*hash = r.LiveHash
+	return nil
+}
+
+// approveFeature pins the definition with hash, which
+// reviewFeatureApproval settled ("": nothing to do), through tx.
+func approveFeature(ctx context.Context, env *Env, tx store.Tenant, rec audit.Recorder, upstream, kind, id, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	if err := gateway.ApproveFeature(ctx, tx, approver{rec}, upstream, kind, id, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "~ upstream %s (approved %s %s with sha256 %s)\n", safeText(upstream), kind, safeText(id), hash)
+	return nil
 }

@@ -424,6 +424,20 @@ func upstreamCommand() *command {
 				fmt.Fprintf(env.Stdout, "+ upstream %s\n", u.Name)
 				return nil
 			}},
+		&adminCmd{name: "review", usage: "NAME", summary: "Show the upstream's prompts and resource templates whose changed definitions await approval",
+			read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
+				return reviewUpstream(ctx, env, st, fs.Arg(0))
+			}},
+		&adminCmd{name: "approve", usage: "NAME KIND ID [FLAGS]", summary: "Approve exactly the reviewed definition of an upstream's prompt or resource template (KIND: prompt or template; ID: its name or URI template)",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(featureHash, "hash", "", "approve only the definition with this SHA-256 `hex` (as the review shows it); required without a terminal")
+			},
+			prepare: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store, trail audit.Recorder) error {
+				return reviewFeatureApproval(ctx, env, st, fs.Arg(0), fs.Arg(1), fs.Arg(2), featureHash)
+			},
+			runRec: func(ctx context.Context, env *Env, fs *flag.FlagSet, tx store.Tenant, rec audit.Recorder) error {
+				return approveFeature(ctx, env, tx, rec, fs.Arg(0), fs.Arg(1), fs.Arg(2), *featureHash)
+			}},
 		&adminCmd{name: "remove", usage: "NAME", summary: "Remove an upstream", run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 			ts, err := st.Tools().List(ctx)
 			if err != nil {

@@ -16,30 +16,44 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// renderReview writes what an admin approves: the upstream definition
-// served now against the approved one, field by field, as a line diff.
-// Every value is the upstream's text and is written as data: descriptions
-// as quoted strings, everything else as JSON, with every character that is
-// not printable (terminal escapes, other control and format characters
-// such as bidirectional overrides) escaped, so that an upstream cannot
-// write to the admin's terminal or hide text from the review.
+// renderReview writes what an admin approves of an upstream tool: the
+// definition served now against the approved one (renderChange).
 func renderReview(w io.Writer, r gateway.ToolReview) {
 	fmt.Fprintf(w, "tool %s (upstream %s)\n", safeText(r.Tool), safeText(r.Upstream))
+	renderChange(w, r.PinnedHash, r.Pinned, r.LiveHash, r.Live, "the upstream offered this tool on its own")
+}
+
+// renderFeatureReview writes what an admin approves of an upstream's
+// prompt or resource template, as renderReview of a tool.
+func renderFeatureReview(w io.Writer, r gateway.FeatureReview) {
+	fmt.Fprintf(w, "%s %s (upstream %s)\n", r.Kind, safeText(r.ID), safeText(r.Upstream))
+	renderChange(w, r.PinnedHash, r.Pinned, r.LiveHash, r.Live, "")
+}
+
+// renderChange writes the upstream definition served now (liveHash, live)
+// against the approved one (pinnedHash, pinned; none says why there is
+// none), field by field, as a line diff. Every value is the upstream's
+// text and is written as data: descriptions as quoted strings, everything
+// else as JSON, with every character that is not printable (terminal
+// escapes, other control and format characters such as bidirectional
+// overrides) escaped, so that an upstream cannot write to the admin's
+// terminal or hide text from the review.
+func renderChange(w io.Writer, pinnedHash string, pinned json.RawMessage, liveHash string, live json.RawMessage, none string) {
 	var old map[string]json.RawMessage
 	switch {
-	case r.PinnedHash == "":
-		fmt.Fprintf(w, "  approved: none: the upstream offered this tool on its own\n")
-	case r.Pinned == nil:
-		fmt.Fprintf(w, "  approved: sha256 %s (its definition was not kept: approved before definitions were)\n", safeText(r.PinnedHash))
+	case pinnedHash == "":
+		fmt.Fprintf(w, "  approved: none: %s\n", none)
+	case pinned == nil:
+		fmt.Fprintf(w, "  approved: sha256 %s (its definition was not kept: approved before definitions were)\n", safeText(pinnedHash))
 	default:
-		fmt.Fprintf(w, "  approved: sha256 %s\n", safeText(r.PinnedHash))
-		if json.Unmarshal(r.Pinned, &old) != nil {
+		fmt.Fprintf(w, "  approved: sha256 %s\n", safeText(pinnedHash))
+		if json.Unmarshal(pinned, &old) != nil {
 			old = nil
 		}
 	}
-	fmt.Fprintf(w, "  served:   sha256 %s\n", safeText(r.LiveHash))
+	fmt.Fprintf(w, "  served:   sha256 %s\n", safeText(liveHash))
 	var cur map[string]json.RawMessage
-	if err := json.Unmarshal(r.Live, &cur); err != nil {
+	if err := json.Unmarshal(live, &cur); err != nil {
 		fmt.Fprintf(w, "  (the served definition is not a JSON object: %s)\n", safeText(err.Error()))
 		return
 	}
@@ -52,13 +66,14 @@ func renderReview(w io.Writer, r gateway.ToolReview) {
 			keys = append(keys, k)
 		}
 	}
-	// The description and the input schema first: they are what a model
-	// reads and what the arguments it sends must fit.
+	// The description and the input schema (a prompt's arguments, a
+	// template's URI template) first: they are what a model reads and
+	// what the arguments it sends must fit.
 	rank := func(k string) int {
 		switch k {
 		case "description":
 			return 0
-		case "inputSchema":
+		case "inputSchema", "arguments", "uriTemplate":
 			return 1
 		}
 		return 2

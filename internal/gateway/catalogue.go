@@ -73,6 +73,9 @@ type tenantData struct {
 	// callsPerMinute is the tenant's limits.tool_calls_per_minute: the
 	// tool calls one caller may make in a minute; 0: no bound.
 	callsPerMinute int
+	// featurePins are the upstreams' pinned prompts and resource
+	// templates (featurepins.go), by upstream.
+	featurePins map[string]featurePins
 }
 
 func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
@@ -98,6 +101,14 @@ func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 		return nil, fmt.Errorf("read audit.raw_arguments: %w", err)
 	}
 	d.rawArguments = raw == "true"
+	d.featurePins = map[string]featurePins{}
+	for _, u := range d.upstreams {
+		// One upstream's unreadable record withholds that upstream's
+		// prompts and templates (nothing approved), not the catalogue.
+		if d.featurePins[u.Name], err = readFeaturePins(ctx, st, u.Name); err != nil && !errors.Is(err, errNotPins) {
+			return nil, err
+		}
+	}
 	limit, err := st.Setting(ctx, store.SettingToolCallsPerMinute)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read %s: %w", store.SettingToolCallsPerMinute, err)

@@ -251,8 +251,8 @@ func (g *Gateway) viewHashes(cat *catalogue, cl *accesstoken.Claims) viewHashes 
 	ups := g.upstreamsOf(visible)
 	return viewHashes{
 		tools:     toolsHash(visible),
-		prompts:   jsonHash(promptsOf(ups)),
-		resources: jsonHash(resourcesOf(ups), templatesOf(ups)),
+		prompts:   jsonHash(promptsOf(cat, ups)),
+		resources: jsonHash(resourcesOf(ups), templatesOf(cat, ups)),
 	}
 }
 

@@ -49,11 +49,14 @@ type features struct {
 	prompts   []*mcp.Prompt
 	resources []*mcp.Resource
 	templates []*mcp.ResourceTemplate
+	// defs are the prompts' and templates' definitions, to be checked
+	// against their pins (featurepins.go).
+	defs map[string]pinnedDef
 }
 
-// refreshFeatures lists c's prompts and resources, when it has them, and
-// tells the sessions whose prompt or resource list that changed
-// (featuresChanged).
+// refreshFeatures lists c's prompts and resources, when it has them, pins
+// or withholds its prompts and templates (pinFeatures), and tells the
+// sessions whose prompt or resource list that changed (featuresChanged).
 func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	// One listing at a time per upstream, so that an older listing is
 	// never kept over a newer one.
@@ -77,10 +80,45 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 		f.resources = listed(log, "resources", cs.Resources(ctx, nil))
 		f.templates = listed(log, "resource templates", cs.ResourceTemplates(ctx, nil))
 	}
+	f.defs = featureDefs(f)
 	c.mu.Lock()
 	c.features = f
 	c.mu.Unlock()
+	wrote, err := u.g.pinFeatures(ctx, c.cfg.Name, f.defs)
+	switch {
+	case err != nil:
+		// What is not approved stays withheld; tried again by a later
+		// listing.
+		if ctx.Err() == nil {
+			log.Warn("gateway: pin upstream prompts and templates; what is not approved is withheld", "err", err)
+			u.retryFeatures(ctx, c)
+		}
+	case wrote:
+		// The new pins reach this replica's catalogue (and its sessions'
+		// lists) with the reload, other replicas' with the revision.
+		if err := u.g.Reload(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("gateway: reload after pinning upstream prompts and templates", "err", err)
+		}
+	}
 	u.g.featuresChanged()
+}
+
+// featuresRetry is how long after a failed pinning an upstream's prompts
+// and templates are listed and pinned again.
+var featuresRetry = 5 * time.Second
+
+// retryFeatures lists c's prompts and resources again after featuresRetry,
+// unless ctx (the upstream's session) ends first.
+func (u *upstreams) retryFeatures(ctx context.Context, c *upConn) {
+	go func() {
+		t := time.NewTimer(featuresRetry)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			c.featuresRelist.request(nil, func() { u.refreshFeatures(ctx, c) })
+		}
+	}()
 }
 
 // permitted returns, sorted by name, the connected upstreams whose
@@ -145,24 +183,30 @@ func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
 }
 
 // promptsOf is what prompts/list shows a caller who may use ups: their
-// prompts, but for a name that more than one of them serves (uniqueOf).
-func promptsOf(ups []*upConn) []*mcp.Prompt {
-	return uniqueOf(ups, func(f features) []*mcp.Prompt { return f.prompts }, func(p *mcp.Prompt) string { return p.Name })
+// prompts, but for a name that more than one of them serves (uniqueOf)
+// and one withheld (cat.servable).
+func promptsOf(cat *catalogue, ups []*upConn) []*mcp.Prompt {
+	return uniqueOf(ups, func(f features) []*mcp.Prompt { return f.prompts }, func(p *mcp.Prompt) string { return p.Name },
+		func(c *upConn, f features, name string) bool {
+			return cat.servable(c, f, featureKey(FeaturePrompt, name))
+		})
 }
 
 // resourcesOf is what resources/list shows a caller who may use ups: their
 // resources, but for a URI that more than one of them serves.
 func resourcesOf(ups []*upConn) []*mcp.Resource {
-	return uniqueOf(ups, func(f features) []*mcp.Resource { return f.resources }, func(r *mcp.Resource) string { return r.URI })
+	return uniqueOf(ups, func(f features) []*mcp.Resource { return f.resources }, func(r *mcp.Resource) string { return r.URI }, nil)
 }
 
 // uniqueOf gathers the items of ups in order, leaving out every item whose
-// key another upstream serves too. Such a key is ambiguous: whichever
-// upstream got it, the caller's arguments or reads meant for one could go
-// to the other, so an upstream that copies another's prompt names or
-// resource URIs gets nothing but their withdrawal (as tools of the same
-// name are refused). Never nil: an empty list is listed as [].
-func uniqueOf[T any](ups []*upConn, items func(features) []T, key func(T) string) []T {
+// key another upstream serves too, and those shown (when not nil) says
+// not to show. A key served twice is ambiguous: whichever upstream got
+// it, the caller's arguments or reads meant for one could go to the
+// other, so an upstream that copies another's prompt names or resource
+// URIs gets nothing but their withdrawal (as tools of the same name are
+// refused); a withheld item still counts as its upstream's. Never nil: an
+// empty list is listed as [].
+func uniqueOf[T any](ups []*upConn, items func(features) []T, key func(T) string, shown func(*upConn, features, string) bool) []T {
 	by := map[string]*upConn{}
 	shared := map[string]bool{}
 	for _, c := range ups {
@@ -180,7 +224,7 @@ func uniqueOf[T any](ups []*upConn, items func(features) []T, key func(T) string
 	for _, c := range ups {
 		_, f := c.snapshot()
 		for _, x := range items(f) {
-			if k := key(x); !shared[k] && !seen[k] {
+			if k := key(x); !shared[k] && !seen[k] && (shown == nil || shown(c, f, k)) {
 				seen[k] = true
 				out = append(out, x)
 			}
@@ -218,9 +262,25 @@ func servedBy(ups []*upConn, has func(features) bool) (*upConn, *mcp.ClientSessi
 
 // templatesOf is what resources/templates/list shows a caller who may use
 // ups: their URI templates, but for one that more than one of them serves
-// (its URIs are read from neither: owner).
-func templatesOf(ups []*upConn) []*mcp.ResourceTemplate {
-	return uniqueOf(ups, func(f features) []*mcp.ResourceTemplate { return f.templates }, func(t *mcp.ResourceTemplate) string { return t.URITemplate })
+// (its URIs are read from neither: owner) and one withheld.
+func templatesOf(cat *catalogue, ups []*upConn) []*mcp.ResourceTemplate {
+	return uniqueOf(ups, func(f features) []*mcp.ResourceTemplate { return f.templates }, func(t *mcp.ResourceTemplate) string { return t.URITemplate },
+		func(c *upConn, f features, uri string) bool {
+			return cat.servable(c, f, featureKey(FeatureTemplate, uri))
+		})
+}
+
+// serves reports whether c serves its prompt or template key as approved
+// (servable), as c last listed it.
+func (cat *catalogue) serves(c *upConn, key string) bool {
+	_, f := c.snapshot()
+	return cat.servable(c, f, key)
+}
+
+// withheldReason is the reason of a deny of a prompt, or of a template's
+// resource or completion, withheld.
+func withheldReason(kind string) string {
+	return "the upstream's " + kind + " changed since it was approved: withheld until an admin approves its definition"
 }
 
 func (c *upConn) snapshot() (*mcp.ClientSession, features) {
@@ -261,7 +321,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 	ups := g.permitted(cat, who)
 	switch r := req.(type) {
 	case *mcp.ListPromptsRequest:
-		out := &mcp.ListPromptsResult{Prompts: promptsOf(ups)}
+		out := &mcp.ListPromptsResult{Prompts: promptsOf(cat, ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Prompts))
 	case *mcp.GetPromptRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
@@ -278,6 +338,10 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if c, cs := servedBy(ups, func(f features) bool {
 			return slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == r.Params.Name })
 		}); c != nil {
+			if !cat.serves(c, featureKey(FeaturePrompt, r.Params.Name)) {
+				a.ev.Detail["upstream"] = c.cfg.Name
+				return nil, true, a.deny(ctx, withheldReason(FeaturePrompt), errNotFound)
+			}
 			on, cs, release, err := g.featureConn(ctx, a, c, cs)
 			if err != nil {
 				return nil, true, err
@@ -292,7 +356,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		out := &mcp.ListResourcesResult{Resources: resourcesOf(ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.Resources))
 	case *mcp.ListResourceTemplatesRequest:
-		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: templatesOf(ups)}
+		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: templatesOf(cat, ups)}
 		return out, true, g.recordListed(ctx, who, req, method, len(out.ResourceTemplates))
 	case *mcp.ReadResourceRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"uri": r.Params.URI}, nil)
@@ -305,7 +369,10 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		if err := a.slot(ctx, &held); err != nil {
 			return nil, true, err
 		}
-		c, cs := owner(ups, r.Params.URI)
+		c, cs, withheld := owner(cat, ups, r.Params.URI)
+		if withheld {
+			return nil, true, a.deny(ctx, withheldReason(FeatureTemplate), errNotFound)
+		}
 		if c == nil {
 			return nil, true, a.deny(ctx, "no upstream whose tools the caller may call serves the resource, or more than one does", errNotFound)
 		}
@@ -346,6 +413,17 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 				return ref.Type == "ref/prompt" && slices.ContainsFunc(f.prompts, func(p *mcp.Prompt) bool { return p.Name == ref.Name }) ||
 					ref.Type == "ref/resource" && slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return t.URITemplate == ref.URI })
 			}); c != nil {
+				kind, id := FeaturePrompt, ref.Name
+				if ref.Type == "ref/resource" {
+					kind, id = FeatureTemplate, ref.URI
+				}
+				if !cat.serves(c, featureKey(kind, id)) {
+					a.ev.Detail["upstream"] = c.cfg.Name
+					if err := a.deny(ctx, withheldReason(kind), nil); err != nil {
+						return nil, true, err
+					}
+					return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, true, nil
+				}
 				on, cs, release, err := g.featureConn(ctx, a, c, cs)
 				if err != nil {
 					return nil, true, err
@@ -590,8 +668,10 @@ var errUpstreamFailed = errors.New("the upstream could not serve the request; tr
 
 // owner finds the upstream serving uri, and its session: the one that
 // lists it, else the one whose URI templates could produce it; none when
-// more than one does (servedBy).
-func owner(ups []*upConn, uri string) (*upConn, *mcp.ClientSession) {
+// more than one does (servedBy). An upstream whose templates produce it
+// only through withheld ones (cat.servable) serves it not, and withheld
+// says so.
+func owner(cat *catalogue, ups []*upConn, uri string) (_ *upConn, _ *mcp.ClientSession, withheld bool) {
 	listed := func(f features) bool {
 		return slices.ContainsFunc(f.resources, func(r *mcp.Resource) bool { return r.URI == uri })
 	}
@@ -599,12 +679,24 @@ func owner(ups []*upConn, uri string) (*upConn, *mcp.ClientSession) {
 	// template of another does not then take it either.
 	for _, c := range ups {
 		if _, f := c.snapshot(); listed(f) {
-			return servedBy(ups, listed)
+			c, cs := servedBy(ups, listed)
+			return c, cs, false
 		}
 	}
-	return servedBy(ups, func(f features) bool {
+	matches := func(f features) bool {
 		return slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return templateMatches(t.URITemplate, uri) })
-	})
+	}
+	c, cs := servedBy(ups, matches)
+	if c == nil {
+		return nil, nil, false
+	}
+	_, f := c.snapshot()
+	if !slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool {
+		return templateMatches(t.URITemplate, uri) && cat.servable(c, f, featureKey(FeatureTemplate, t.URITemplate))
+	}) {
+		return nil, nil, true
+	}
+	return c, cs, false
 }
 
 // templateMatches reports whether uri could come from the RFC 6570
@@ -630,7 +722,10 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if err := a.slot(ctx, &held); err != nil {
 		return err
 	}
-	c, cs := owner(g.permitted(cat, who), req.Params.URI)
+	c, cs, withheld := owner(cat, g.permitted(cat, who), req.Params.URI)
+	if withheld {
+		return a.deny(ctx, withheldReason(FeatureTemplate), errNotFound)
+	}
 	if c == nil {
 		return a.deny(ctx, "no upstream whose tools the caller may call serves the resource", errNotFound)
 	}
@@ -776,7 +871,7 @@ func (g *Gateway) resourceUpdated(ctx context.Context, r *updateRound, uri strin
 	if c == nil {
 		return
 	}
-	if serving, _ := owner([]*upConn{c}, uri); serving == nil {
+	if serving, _, _ := owner(g.catalogue(), []*upConn{c}, uri); serving == nil {
 		return
 	}
 	release, ok := g.takeTurn(ctx, r, uri)
