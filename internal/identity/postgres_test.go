@@ -42,6 +42,7 @@ func TestOnPostgres(t *testing.T) {
 		"PurgeIsRecorded":    TestPurgeOfClientsIsRecorded,
 		"ClientIDNotText":    TestClientIDNotTextIsUnknown,
 		"UsernameNotText":    TestLoginUsernameNotTextIsThrottled,
+		"SignInBesideLock":   TestSignInBesideTenantLock,
 	} {
 		t.Run(name, func(t *testing.T) {
 			openBackend = func(tb testing.TB) *sqldb.DB { return storetest.OpenPostgres(tb.(*testing.T)) }

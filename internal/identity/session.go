@@ -109,25 +109,16 @@ func (p *Provider) sessionOf(s store.LoginSession, u store.User) bool {
 	return created.IsZero() || u.CreatedAt.IsZero() || !created.Before(u.CreatedAt.Add(-accesstoken.CreationMargin))
 }
 
-// errOnlyRead ends userNow's Update without a change.
-var errOnlyRead = errors.New("identity: read only")
-
 // userNow reads username's user as it is once no transaction is changing
 // it: under the row's lock, which a transaction that changes or removes
 // the user (`user passwd`, removing, disabling, each with EndUser in the
 // same transaction) holds until it ends, so the read waits for it and sees
-// what it committed; a plain read would see the user as it was before.
-// Nothing is written. ErrNotFound when the user is gone.
+// what it committed; a plain read would see the user as it was before. It
+// waits for the user's lock only, not the tenant's: an apply holds that
+// one while it checks every password of its file, and every sign-in of
+// every replica would wait with it. ErrNotFound when the user is gone.
 func (p *Provider) userNow(ctx context.Context, username string) (store.User, error) {
-	var u store.User
-	err := p.Store.Users().Update(ctx, username, func(old store.User) (store.User, error) {
-		u = old
-		return old, errOnlyRead
-	})
-	if errors.Is(err, errOnlyRead) {
-		return u, nil
-	}
-	return store.User{}, err
+	return p.Store.Identity().UserNow(ctx, username)
 }
 
 // sessionStands reports whether s is still stored and its user still

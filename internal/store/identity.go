@@ -129,6 +129,14 @@ type Identity interface {
 	// it once its refresh token is stored, and revokes its grant when the
 	// code is gone (see identity's grantCode).
 	AuthCodeStands(ctx context.Context, hash string) (bool, error)
+	// UserNow returns the tenant's user of the name, or ErrNotFound,
+	// waiting for a transaction that is changing or removing it (under
+	// its row's lock, on engines that lock rows) to end: what is stored on
+	// the strength of a user read before (a session, a code) asks it once
+	// stored, as AuthCodeStands is asked. It waits for nothing else: not
+	// for the tenant's lock, which a transaction changing other records
+	// holds (an apply, for as long as it checks its file's passwords).
+	UserNow(ctx context.Context, username string) (User, error)
 
 	// CreateRefreshToken stores an issued refresh token, kept until its
 	// grant ends (GrantExpiresAt), also past its own expiry.

@@ -117,6 +117,16 @@ func (i identity) AuthCodeStands(ctx context.Context, hash string) (bool, error)
 	return true, nil
 }
 
+// UserNow reads the user under its row's lock (FOR UPDATE), in a
+// statement of its own: it waits for a transaction changing the user and
+// holds the row no longer than the statement. Where the engine has no
+// row locks (SQLite) it is a plain read: the session or code the caller
+// stored before asking waited for any write transaction, the one changing
+// the user included, to end, or came before it began.
+func (i identity) UserNow(ctx context.Context, username string) (store.User, error) {
+	return i.db.tenant.Users().(collection[store.User]).get(ctx, i.db.sql, username, i.db.dialect.ForUpdate)
+}
+
 func (i identity) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	d, err := doc(t)
 	if err != nil {
