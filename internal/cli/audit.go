@@ -620,8 +620,13 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 	}
 	// The plan, made first on its own (and rolled back), names the records
 	// to snapshot before the change; the change and its records are then
-	// one transaction.
-	var real config.ApplyOptions
+	// one transaction. The secrets are hashed and checked once, before
+	// both: not in transactions that hold the tenant's lock.
+	decided, err := config.DecideSecrets(ctx, st, f, config.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	real := config.ApplyOptions{Decided: decided}
 	if opts != nil {
 		real.Prune, real.Sealer = opts.Prune, opts.Sealer
 	}

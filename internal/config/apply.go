@@ -94,6 +94,61 @@ type ApplyOptions struct {
 	// master key cannot have the history pruned. Without one, a changed
 	// retention is stored unsealed, and not applied.
 	Sealer SettingSealer
+	// Decided holds the file's clear passwords and secrets hashed or
+	// checked beforehand (DecideSecrets), for ApplyIn. Apply decides them
+	// itself when it is nil.
+	Decided *DecidedSecrets
+}
+
+// DecidedSecrets remembers, for the clear passwords and secrets of a
+// file, the hash each one gets against the hash stored when it was
+// decided: the stored one when the secret matches it, a new one
+// otherwise. The apply's transaction holds the tenant's lock (on SQLite,
+// the database's only writer) and argon2id takes tens of milliseconds a
+// secret, so with it the transaction hashes and checks only a secret
+// whose stored hash changed since, and every other write of the tenant,
+// of every replica (a running server's tool calls and sign-ins on
+// SQLite), does not wait for a file's worth of them. Not safe for
+// concurrent use.
+type DecidedSecrets struct{ m map[[2]string]string }
+
+// DecideSecrets hashes or checks the clear passwords and secrets of f
+// against what st holds now, outside any transaction, for ApplyOptions's
+// Decided.
+func DecideSecrets(ctx context.Context, st store.Tenant, f *File, sec Secrets) (*DecidedSecrets, error) {
+	d := &DecidedSecrets{m: map[[2]string]string{}}
+	a := applier{sec: sec, secrets: d.m}
+	stored := func(err error) error {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	for _, u := range f.Users {
+		if u.Password == "" || u.PasswordHash != "" {
+			continue
+		}
+		old, err := st.Users().Get(ctx, u.Username)
+		if err := stored(err); err != nil {
+			return nil, err
+		}
+		if _, err := a.secret(old.PasswordHash, "", u.Password, "user "+u.Username); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range f.Clients {
+		if c.Secret == "" || c.SecretHash != "" {
+			continue
+		}
+		old, err := st.Clients().Get(ctx, c.ClientID)
+		if err := stored(err); err != nil {
+			return nil, err
+		}
+		if _, err := a.secret(old.SecretHash, "", c.Secret, "client "+c.ClientID); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // SettingSealer seals settings under the master key (*keys.Manager).
@@ -114,11 +169,18 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
+	decided := opts.Decided
+	if decided == nil {
+		var err error
+		if decided, err = DecideSecrets(ctx, st, f, sec); err != nil {
+			return nil, err
+		}
+	}
 	var plan Plan
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
 		var err error
-		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune, Sealer: opts.Sealer}); err != nil {
+		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune, Sealer: opts.Sealer, Decided: decided}); err != nil {
 			return err
 		}
 		if opts.DryRun {
@@ -154,6 +216,9 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 		return nil, err
 	}
 	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune, sealer: opts.Sealer}
+	if opts.Decided != nil {
+		a.secrets = opts.Decided.m
+	}
 	steps := []func(*File) error{a.tenant, a.roles, a.upstreams, a.clients, a.tools, a.users, a.names, a.connections, a.settings}
 	for _, step := range steps {
 		if err := step(f); err != nil {
