@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -194,7 +195,7 @@ func (g *Gateway) notEnded(ctx context.Context, cat *catalogue, cl *accesstoken.
 		if c, ok := cat.clients[id]; !ok || cl.IssuedAt > c.CreatedAt.Unix() {
 			continue
 		}
-		ended, err := g.ends.ClientEndedAt(ctx, id)
+		ended, err := g.clientEndedAt(ctx, cat, id)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errRevocationUnknown, err)
 		}
@@ -204,6 +205,25 @@ func (g *Gateway) notEnded(ctx context.Context, cat *catalogue, cl *accesstoken.
 	}
 	return nil
 }
+
+// clientEndedAt is the store's ClientEndedAt of id, asked once per
+// catalogue (catalogue.ended): a token of a client's first second asks it
+// on each of its requests, for as long as it lives.
+func (g *Gateway) clientEndedAt(ctx context.Context, cat *catalogue, id string) (time.Time, error) {
+	if v, ok := cat.ended.Load(id); ok {
+		return v.(time.Time), nil
+	}
+	endedReads.Add(1)
+	ended, err := g.ends.ClientEndedAt(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	cat.ended.Store(id, ended)
+	return ended, nil
+}
+
+// endedReads counts the store's answers clientEndedAt asked for.
+var endedReads atomic.Int64
 
 // issuedBefore reports whether a token issued at issuedAt (Unix seconds)
 // predates a person or client created at created, and so was an earlier

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -36,6 +37,10 @@ type catalogue struct {
 	// data is what the catalogue was built from, to rebuild it when only
 	// the upstreams' definitions changed.
 	data *tenantData
+	// ended remembers, by client ID, when the store says a client of the
+	// ID was last removed (notEnded): a removal moves the revision, so the
+	// answer stands for as long as the catalogue it was asked for.
+	ended sync.Map
 }
 
 // entry is one catalogue tool as the gateway serves it.

@@ -79,3 +79,7 @@ func SetUpstreamPing(d time.Duration) (restore func()) {
 	upstreamPing = d
 	return func() { upstreamPing = old }
 }
+
+// EndedReads is how many times the gateway asked the store when a client
+// was removed, so far.
+func EndedReads() int64 { return endedReads.Load() }
