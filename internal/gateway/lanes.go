@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -203,9 +204,9 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*up
 		l.mu.Unlock()
 	}
 	c.mu.Unlock()
-	for _, cs := range closing {
-		cs.Close()
-	}
+	// Not waited for: a program slow to stop (one that does not exit when
+	// its stdin closes takes seconds) must not hold this caller's request.
+	u.closeBehind(closing)
 	if refused != nil {
 		return nil, refused
 	}
@@ -410,14 +411,53 @@ func (c *upConn) takeLanes() map[string]*upConn {
 	return open
 }
 
+// closeLanes closes the lanes open all at once, and returns when all are
+// closed: in turn, stopping many processes slow to stop would take as
+// many times as long (a gateway closing could take minutes).
 func closeLanes(open map[string]*upConn) {
+	var wg sync.WaitGroup
 	for _, l := range open {
-		<-l.ready
-		l.mu.Lock()
-		cs := l.session
-		l.mu.Unlock()
-		if cs != nil {
-			cs.Close()
-		}
+		wg.Go(func() {
+			<-l.ready
+			l.mu.Lock()
+			cs := l.session
+			l.mu.Unlock()
+			if cs != nil {
+				cs.Close()
+			}
+		})
 	}
+	wg.Wait()
+}
+
+// closeSessions closes sessions all at once, and returns when all are
+// closed.
+func closeSessions(sessions []*mcp.ClientSession) {
+	var wg sync.WaitGroup
+	for _, cs := range sessions {
+		wg.Go(func() { cs.Close() })
+	}
+	wg.Wait()
+}
+
+// closeBehind closes the lanes' sessions taken off their upConn (idle, or
+// making room for another caller's) without waiting for them; closeAll
+// waits for them, so that no process outlives the gateway. Once closeAll
+// has begun, they are closed before closeBehind returns.
+func (u *upstreams) closeBehind(sessions []*mcp.ClientSession) {
+	if len(sessions) == 0 {
+		return
+	}
+	u.mu.Lock()
+	if u.ctx.Err() != nil {
+		u.mu.Unlock()
+		closeSessions(sessions)
+		return
+	}
+	u.behind.Add(1)
+	u.mu.Unlock()
+	go func() {
+		defer u.behind.Done()
+		closeSessions(sessions)
+	}()
 }

@@ -62,6 +62,9 @@ type upstreams struct {
 	mu    sync.Mutex
 	conns map[string]*upConn
 	wg    sync.WaitGroup // every supervisor
+	// behind counts the closings of lanes' sessions that no one waits for
+	// (closeBehind); it is added to under mu while ctx is not done.
+	behind sync.WaitGroup
 
 	progress sync.Map // progressKey → func forwarding to the caller
 }
@@ -316,8 +319,12 @@ func (u *upstreams) sync(cfgs []store.Upstream) {
 }
 
 func (u *upstreams) closeAll() {
+	// Under mu: closeBehind adds to behind only before this.
+	u.mu.Lock()
 	u.cancel()
+	u.mu.Unlock()
 	u.wg.Wait()
+	u.behind.Wait()
 }
 
 // live returns every connected upstream's tool definitions.
@@ -455,9 +462,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 			c.mu.Lock()
 			idle := c.idleLanes(now)
 			c.mu.Unlock()
-			for _, cs := range idle {
-				cs.Close()
-			}
+			u.closeBehind(idle)
 		}
 	}
 }
