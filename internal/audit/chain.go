@@ -59,17 +59,17 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 		if raw, err = json.Marshal(e.Event); err != nil {
 			return nil, err
 		}
-		raw = escapeInvisible(raw)
+		raw = EscapeInvisible(raw)
 	case !json.Valid(raw):
 		raw, _ = json.Marshal(string(raw))
-		raw, unreadable = escapeInvisible(raw), true
+		raw, unreadable = EscapeInvisible(raw), true
 	default:
 		// The writer stores no raw control or invisible character; a
 		// record edited at the database may hold one (valid JSON allows
 		// C1 controls and bidirectional overrides in strings). Written
 		// escaped: the view of a tampered record is as safe as any other
 		// (its line no longer re-hashes, as it should not).
-		raw = escapeInvisible(raw)
+		raw = EscapeInvisible(raw)
 	}
 	return json.Marshal(exported{Seq: e.Seq, Time: e.Time, Event: raw, Unreadable: unreadable, Prev: e.Prev, Hash: e.Hash, Sig: e.Sig})
 }
@@ -268,7 +268,7 @@ var errTooLarge = errors.New("audit event too large")
 // encodeEvent returns the event's canonical JSON (encoding/json: fields in
 // declaration order, map keys sorted, no insignificant space, <>& escaped;
 // then DEL, C1 controls and format characters escaped, see
-// escapeInvisible) with secret-looking Detail values redacted and, past
+// EscapeInvisible) with secret-looking Detail values redacted and, past
 // max bytes, Detail and Reasons replaced by a marker.
 func encodeEvent(e Event, max int) ([]byte, error) {
 	if e.Type == "" {
@@ -281,7 +281,7 @@ func encodeEvent(e Event, max int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
-	b = escapeInvisible(b)
+	b = EscapeInvisible(b)
 	if len(b) <= max {
 		return b, nil
 	}
@@ -291,22 +291,23 @@ func encodeEvent(e Event, max int) ([]byte, error) {
 	if b, err = json.Marshal(e); err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
-	b = escapeInvisible(b)
+	b = EscapeInvisible(b)
 	if len(b) > max {
 		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, size)
 	}
 	return b, nil
 }
 
-// escapeInvisible rewrites, in JSON that encoding/json wrote, the
+// EscapeInvisible rewrites, in JSON that encoding/json wrote, the
 // characters it leaves as they are although a terminal or log viewer may
 // act on them: DEL, the C1 controls (U+0080–U+009F; U+009B is CSI, an
 // ANSI escape on its own) and format characters (bidirectional overrides,
 // zero-width characters). Each becomes a \u escape, so the JSON still
 // decodes to the same values and every view of it (syslog, webhook,
 // export, tail --json) shows them escaped. Such characters can only occur
-// inside JSON strings, where the escape is valid.
-func escapeInvisible(b []byte) []byte {
+// inside JSON strings, where the escape is valid. The server's JSON log
+// goes through it too.
+func EscapeInvisible(b []byte) []byte {
 	invisible := func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) }
 	i := 0
 	for i < len(b) {

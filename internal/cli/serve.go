@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os/signal"
@@ -63,9 +64,23 @@ func (s *serveFlags) logger(env *Env) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(env.Stderr, o)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(env.Stderr, o)), nil
+		return slog.New(slog.NewJSONHandler(jsonLog{env.Stderr}, o)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", s.logFormat)
+}
+
+// jsonLog writes the JSON log's records with the characters a terminal or
+// log viewer may act on (C1 controls such as CSI, bidirectional overrides)
+// escaped, as the JSON handler leaves them as they are: an upstream's
+// error text, or a name a caller chose, reaches the log as data. The text
+// handler quotes them itself. The handler writes one record per Write.
+type jsonLog struct{ w io.Writer }
+
+func (j jsonLog) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(audit.EscapeInvisible(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error) {
