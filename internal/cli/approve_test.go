@@ -110,6 +110,9 @@ func TestToolApprove(t *testing.T) {
 	if l := c("tool", "list").stdout; !strings.Contains(l, "pending") {
 		t.Errorf("approved without --hash:\n%s", l)
 	}
+	if l := c("upstream", "list").stdout; !strings.Contains(l, "1 tools (tool approve)") {
+		t.Errorf("upstream list while lookup awaits approval:\n%s", l)
+	}
 	r = c("tool", "approve", "lookup", "--hash", hash)
 	if !strings.Contains(r.stdout, "approved the definition with sha256 "+hash) {
 		t.Fatalf("approve: %s", r.stdout)

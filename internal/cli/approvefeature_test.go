@@ -75,6 +75,9 @@ func TestUpstreamPromptApprove(t *testing.T) {
 
 	setDesc("Briefs the account manager\x1b[2J and mails the brief elsewhere")
 	featureSetting(t, data, "crm", "mails the brief")
+	if l := c("upstream", "list").stdout; !strings.Contains(l, "AWAITING APPROVAL") || !strings.Contains(l, "1 prompts or templates (upstream review)") {
+		t.Errorf("upstream list while brief awaits approval:\n%s", l)
+	}
 	r := c("upstream", "review", "crm")
 	hash := reviewedHash(t, r.stdout)
 	for _, want := range []string{"prompt brief (upstream crm)", `- "Briefs the account manager"`,
@@ -114,6 +117,9 @@ func TestUpstreamPromptApprove(t *testing.T) {
 	}
 	if r := c("upstream", "review", "crm"); !strings.Contains(r.stdout, "no prompt or resource template awaits approval") {
 		t.Errorf("review after approval: %s", r.stdout)
+	}
+	if l := c("upstream", "list").stdout; strings.Contains(l, "prompts or templates") {
+		t.Errorf("upstream list after approval:\n%s", l)
 	}
 	a := c("audit", "export", "--type", "admin.change").stdout
 	if !strings.Contains(a, "approve_upstream_prompt") || !strings.Contains(a, hash) || !strings.Contains(a, "refused") || !strings.Contains(a, `"actor"`) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -359,8 +360,16 @@ func upstreamCommand() *command {
 			if err != nil {
 				return err
 			}
+			ts, err := st.Tools().List(ctx)
+			if err != nil {
+				return err
+			}
 			var rows [][]string
 			for _, u := range us {
+				awaiting, err := awaitingApproval(ctx, st, u.Name, ts)
+				if err != nil {
+					return err
+				}
 				limit := "default"
 				if u.CallTimeout > 0 {
 					limit = u.CallTimeout.String()
@@ -372,9 +381,9 @@ func upstreamCommand() *command {
 						transport = "stdio, per caller"
 					}
 				}
-				rows = append(rows, []string{u.Name, transport, limit, target})
+				rows = append(rows, []string{u.Name, transport, limit, awaiting, target})
 			}
-			table(env, "UPSTREAM\tTRANSPORT\tCALL TIMEOUT\tTARGET", rows)
+			table(env, "UPSTREAM\tTRANSPORT\tCALL TIMEOUT\tAWAITING APPROVAL\tTARGET", rows)
 			return nil
 		}},
 		&adminCmd{name: "add", usage: "NAME [FLAGS]", summary: "Add an upstream MCP server (stdio command or Streamable HTTP URL)",
@@ -455,6 +464,33 @@ func upstreamCommand() *command {
 			return nil
 		}},
 	)
+}
+
+// awaitingApproval says what of upstream awaits an admin's approval: its
+// tools (of ts) pending, and its prompts and resource templates whose
+// changed definitions are withheld; "-" when nothing does.
+func awaitingApproval(ctx context.Context, st store.Tenant, upstream string, ts []store.Tool) (string, error) {
+	tools := 0
+	for _, t := range ts {
+		if t.Upstream == upstream && t.Status == store.ToolPending {
+			tools++
+		}
+	}
+	rs, err := gateway.ReviewFeatures(ctx, st, upstream)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	if tools > 0 {
+		parts = append(parts, fmt.Sprintf("%d tools (tool approve)", tools))
+	}
+	if len(rs) > 0 {
+		parts = append(parts, fmt.Sprintf("%d prompts or templates (upstream review)", len(rs)))
+	}
+	if len(parts) == 0 {
+		return "-", nil
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // commandLine shows an upstream's command as a shell would read it: a
