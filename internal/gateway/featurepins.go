@@ -103,10 +103,18 @@ func writeFeaturePins(ctx context.Context, st store.Tenant, upstream string, p f
 // featureDefs returns the pinnable definitions of f (its prompts and
 // resource templates) by featureKey, each as the canonical JSON of what
 // the upstream listed and its hash. One that cannot be put in canonical
-// form is left out, and so withheld.
+// form is left out, and so withheld. Of a key the upstream lists more
+// than once, the first is taken: the one the lists show (uniqueOf), so
+// that what is checked against the pin is what a caller is shown, not a
+// copy of the approved definition listed after it.
 func featureDefs(f features) map[string]pinnedDef {
 	defs := map[string]pinnedDef{}
+	seen := map[string]bool{}
 	add := func(key string, v any) {
+		if seen[key] {
+			return
+		}
+		seen[key] = true
 		b, err := json.Marshal(v)
 		if err != nil {
 			return
