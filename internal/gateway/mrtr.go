@@ -627,9 +627,10 @@ func flyFeature[R interface {
 
 // resumeFeature takes a caller's retry of a prompts/get or resources/read
 // that asked: the same caller, for the same prompt (and arguments) or
-// resource, still allowed the upstream's features; recorded
+// resource, still allowed the upstream's features, the prompt or template
+// not withheld since (cat); recorded
 // (feature.input) before its answers reach the upstream.
-func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upConn, method, key, state string, got mcp.InputResponseMap) (mcp.Result, error) {
+func (g *Gateway) resumeFeature(ctx context.Context, cat *catalogue, a *featureAudit, ups []*upConn, method, key, state string, got mcp.InputResponseMap) (mcp.Result, error) {
 	fl, retried := g.retryOf(state, a.who.key, method, key, a.ev.ArgsDigest)
 	if fl == nil {
 		a.ev.Policy = PolicyRequestState
@@ -638,9 +639,25 @@ func (g *Gateway) resumeFeature(ctx context.Context, a *featureAudit, ups []*upC
 	defer retried()
 	a.ev.Correlation = fl.correlation
 	a.ev.Detail["upstream"] = fl.upstream
-	if !slices.ContainsFunc(ups, func(c *upConn) bool { return c.cfg.Name == fl.upstream }) {
+	i := slices.IndexFunc(ups, func(c *upConn) bool { return c.cfg.Name == fl.upstream })
+	if i < 0 {
 		defer fl.cancel() // after the deny is recorded, as in resume
 		return nil, a.deny(ctx, "the caller may no longer call a tool of the upstream "+fl.upstream, errNotFound)
+	}
+	// A prompt, or the template a resource is read through, that the
+	// upstream changed since the request began is withheld now: its retry
+	// is refused as a new request would be (as resume refuses the retry
+	// of a tool withheld since).
+	kind, withheld := FeaturePrompt, false
+	if method == "prompts/get" {
+		withheld = !cat.serves(ups[i], featureKey(FeaturePrompt, key))
+	} else {
+		kind = FeatureTemplate
+		_, _, withheld = owner(cat, ups[i:i+1], key)
+	}
+	if withheld {
+		defer fl.cancel()
+		return nil, a.deny(ctx, withheldReason(kind), errNotFound)
 	}
 	in := baseEvent(a.who, audit.FeatureInput, "")
 	in.Correlation, in.ArgsDigest, in.RemoteAddr = fl.correlation, fl.digest, a.ev.RemoteAddr

@@ -327,7 +327,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 		a := g.featureAudit(who, req, method, map[string]any{"prompt": r.Params.Name}, r.Params.Arguments)
 		a.sent = sentValues(r.Params.Arguments)
 		if r.Params.RequestState != "" {
-			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.Name, r.Params.RequestState, r.Params.InputResponses)
+			res, err := g.resumeFeature(ctx, cat, a, ups, method, r.Params.Name, r.Params.RequestState, r.Params.InputResponses)
 			return res, true, err
 		}
 		var held holds
@@ -361,7 +361,7 @@ func (g *Gateway) interceptFeatures(ctx context.Context, method string, req mcp.
 	case *mcp.ReadResourceRequest:
 		a := g.featureAudit(who, req, method, map[string]any{"uri": r.Params.URI}, nil)
 		if r.Params.RequestState != "" {
-			res, err := g.resumeFeature(ctx, a, ups, method, r.Params.URI, r.Params.RequestState, r.Params.InputResponses)
+			res, err := g.resumeFeature(ctx, cat, a, ups, method, r.Params.URI, r.Params.RequestState, r.Params.InputResponses)
 			return ownCopy(res), true, err
 		}
 		var held holds
