@@ -215,11 +215,19 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 	for _, key := range withheld {
 		p := after[key]
 		kind, id, _ := strings.Cut(key, "/")
+		// The name is the upstream's, of any length: shortened as a
+		// request's record shortens it (featureAudit), else a long one
+		// takes the record past the trail's size limit, which then
+		// keeps none of its detail (the upstream, the hashes).
+		shown, cut := shorten(id, maxFeatureName)
+		detail := map[string]any{"upstream": upstream, kind: shown, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}
+		if cut {
+			detail[kind+"_bytes"] = len(id)
+		}
 		g.logger().Warn("gateway: upstream "+kind+" definition changed; withheld until an admin approves it",
-			"upstream", upstream, kind, id, "pending_hash", p.Pending.Hash)
-		if err := g.recorder().Record(ctx, audit.Event{Type: audit.FeatureWithheld, Status: store.ToolPending,
-			Detail: map[string]any{"upstream": upstream, kind: id, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}}); err != nil {
-			return wrote, fmt.Errorf("audit %s of %s %s: %w", audit.FeatureWithheld, kind, id, err)
+			"upstream", upstream, kind, shown, "pending_hash", p.Pending.Hash)
+		if err := g.recorder().Record(ctx, audit.Event{Type: audit.FeatureWithheld, Status: store.ToolPending, Detail: detail}); err != nil {
+			return wrote, fmt.Errorf("audit %s of %s %s: %w", audit.FeatureWithheld, kind, shown, err)
 		}
 	}
 	return wrote, nil

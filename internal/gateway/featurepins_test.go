@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -337,5 +338,44 @@ func TestRetryOfAWithheldPromptRefused(t *testing.T) {
 	}
 	if last == nil || last.Decision != "deny" || len(last.Reasons) != 1 || !strings.Contains(last.Reasons[0], "withheld") {
 		t.Errorf("the retry recorded as %+v", last)
+	}
+}
+
+// TestWithheldRecordOfALongName: the feature.withheld record of a prompt
+// whose name is long (an upstream's choice) keeps what an admin needs:
+// the upstream and both hashes, with the name shortened as a request's
+// record shortens it. Before, the name went in whole, the record passed
+// the trail's size limit and its detail was dropped for a truncation
+// marker.
+func TestWithheldRecordOfALongName(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "long", Version: "1"}, nil)
+	addEcho(up, "Echoes its text")
+	name := "greet_" + strings.Repeat("x", 70<<10)
+	set := func(d string) {
+		up.AddPrompt(&mcp.Prompt{Name: name, Description: d}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{}, nil
+		})
+	}
+	set("Greets someone")
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{realAudit: true,
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
+	})
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the prompt pinned", func() bool { _, ok := promptDescriptions(t, alice)[name]; return ok })
+	set("Greets someone, changed")
+	waitFor(t, "the prompt withheld", func() bool { _, ok := promptDescriptions(t, alice)[name]; return !ok })
+	var page audit.Page
+	waitFor(t, "the withheld record", func() bool {
+		var err error
+		page, err = e.audit.(*audit.Log).Query(context.Background(), audit.Filter{Types: []string{audit.FeatureWithheld}, Limit: 10})
+		return err == nil && len(page.Entries) == 1
+	})
+	d := page.Entries[0].Event.Detail
+	if d["upstream"] != "up" || d["pending_hash"] == nil || d["pinned_hash"] == nil ||
+		!strings.HasPrefix(fmt.Sprint(d["prompt"]), "greet_xxx") || d["prompt_bytes"] != float64(len(name)) {
+		t.Errorf("recorded %.300v", d)
 	}
 }
