@@ -83,3 +83,12 @@ func SetUpstreamPing(d time.Duration) (restore func()) {
 // EndedReads is how many times the gateway asked the store when a client
 // was removed, so far.
 func EndedReads() int64 { return endedReads.Load() }
+
+// SetFeaturesRetry sets how long after a failed pinning an upstream's
+// prompts and templates are listed and pinned again, until the returned
+// function restores it.
+func SetFeaturesRetry(d time.Duration) (restore func()) {
+	old := featuresRetry
+	featuresRetry = d
+	return func() { featuresRetry = old }
+}

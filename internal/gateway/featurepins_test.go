@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -378,4 +379,34 @@ func TestWithheldRecordOfALongName(t *testing.T) {
 		!strings.HasPrefix(fmt.Sprint(d["prompt"]), "greet_xxx") || d["prompt_bytes"] != float64(len(name)) {
 		t.Errorf("recorded %.300v", d)
 	}
+}
+
+// TestPinningRetriedPastTheListingBound: a store that cannot pin an
+// upstream's new prompt for longer than one listing may take is tried
+// again until it can, and the prompt is then served. Before, the retries
+// ran on the listing's context: they stopped once its bound passed, and
+// the new prompt stayed withheld until the upstream next said its list
+// changed.
+func TestPinningRetriedPastTheListingBound(t *testing.T) {
+	defer gateway.SetListBounds(10_000, time.Second)()
+	defer gateway.SetFeaturesRetry(100 * time.Millisecond)()
+	up, url := pinnedFeatureUpstream(t, "Greets someone", "Reads a file")
+	e := newEnv(t, envOptions{
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: url}},
+	})
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "greet pinned", func() bool { return promptDescriptions(t, alice)["greet"] == "Greets someone" })
+	// The store cannot read nor write settings for a while.
+	if _, err := e.st.SQL().Exec("ALTER TABLE settings RENAME TO settings_gone"); err != nil {
+		t.Fatal(err)
+	}
+	up.AddPrompt(&mcp.Prompt{Name: "hello", Description: "Says hello"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return &mcp.GetPromptResult{}, nil
+	})
+	time.Sleep(2 * time.Second) // past the listing's bound
+	if _, err := e.st.SQL().Exec("ALTER TABLE settings_gone RENAME TO settings"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "hello pinned and listed", func() bool { return promptDescriptions(t, alice)["hello"] == "Says hello" })
 }

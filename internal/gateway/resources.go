@@ -70,21 +70,27 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	}
 	var f features
 	caps := cs.InitializeResult().Capabilities
-	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	// The listing, and then the pinning, each within listTimeout; ctx,
+	// the upstream session's, is what the retries of a failed pinning
+	// last as long as (a listing's bound would end them after one).
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	log := u.g.logger().With("upstream", c.cfg.Name)
 	if caps != nil && caps.Prompts != nil {
-		f.prompts = listed(log, "prompts", cs.Prompts(ctx, nil))
+		f.prompts = listed(log, "prompts", cs.Prompts(lctx, nil))
 	}
 	if caps != nil && caps.Resources != nil {
-		f.resources = listed(log, "resources", cs.Resources(ctx, nil))
-		f.templates = listed(log, "resource templates", cs.ResourceTemplates(ctx, nil))
+		f.resources = listed(log, "resources", cs.Resources(lctx, nil))
+		f.templates = listed(log, "resource templates", cs.ResourceTemplates(lctx, nil))
 	}
+	cancel()
 	f.defs = featureDefs(f)
 	c.mu.Lock()
 	c.features = f
 	c.mu.Unlock()
-	wrote, err := u.g.pinFeatures(ctx, c.cfg.Name, f.defs)
+	pctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	wrote, err := u.g.pinFeatures(pctx, c.cfg.Name, f.defs)
 	switch {
 	case err != nil:
 		// What is not approved stays withheld; tried again by a later
@@ -96,7 +102,7 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	case wrote:
 		// The new pins reach this replica's catalogue (and its sessions'
 		// lists) with the reload, other replicas' with the revision.
-		if err := u.g.Reload(ctx); err != nil && ctx.Err() == nil {
+		if err := u.g.Reload(pctx); err != nil && ctx.Err() == nil {
 			log.Warn("gateway: reload after pinning upstream prompts and templates", "err", err)
 		}
 	}
