@@ -37,7 +37,8 @@
 // ExportCheckpoints writes them for a copy off the box.
 //
 // Verify walks the chain and reports, by seq, a record edited (it no
-// longer hashes to its hash), moved (it hashes as another seq), deleted
+// longer hashes to its hash, or, its hash rewritten to match, the next
+// record, which links on to a signature, names another), moved (it hashes as another seq), deleted
 // (a gap), inserted or replaced (it does not link), appended behind the
 // writer's back (no signature covers it, or it lies past the head) and a
 // cut tail (a checkpoint or the head names a record that is gone). A cut

@@ -20,7 +20,9 @@ var ErrChainBroken = errors.New("audit chain broken")
 const (
 	// ProblemMissing: records are absent from the middle or the start.
 	ProblemMissing = "missing"
-	// ProblemEdited: the record does not hash to its stored hash.
+	// ProblemEdited: the record does not hash to its stored hash, or it
+	// does but the next record, which links on to a batch's signature,
+	// names another hash for it (changed, its hash rewritten to match).
 	ProblemEdited = "edited"
 	// ProblemReordered: the record hashes as if it sat at another seq.
 	ProblemReordered = "reordered"
@@ -275,6 +277,18 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		}
 		below.n = 0
 	}
+	// A record that does not link to the one before it, in the middle of
+	// a batch (the one before carries no signature): either was changed
+	// with its hash written to match. Which one, the records after tell:
+	// when they link on from it to a batch's signature, it is as written
+	// and the one before is not. Until then it is held here (0: none).
+	var unlinked int64
+	flushUnlinked := func() {
+		if unlinked != 0 {
+			problem(unlinked, ProblemUnlinked, "record %d does not link to record %d", unlinked, unlinked-1)
+			unlinked = 0
+		}
+	}
 	for cursor, done := expect-1, false; !done; {
 		var page []store.AuditRecord
 		page, cursor, done, err = l.walkPage(ctx, cursor, head.Seq)
@@ -309,18 +323,27 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 			}
 			linked := true
 			if r.Seq != expect {
+				flushUnlinked()
 				problem(expect, ProblemMissing, "records %d to %d are missing", expect, r.Seq-1)
 				linked = false
 			}
 			micros := r.Time.UnixMicro()
 			if h := chainHash(r.Prev, r.Seq, micros, r.Event); h != r.Hash {
+				flushUnlinked()
 				if at := writtenAs(r, micros); at != 0 {
 					problem(r.Seq, ProblemReordered, "record %d was written as record %d", r.Seq, at)
 				} else {
 					problem(r.Seq, ProblemEdited, "record %d does not hash to its stored hash", r.Seq)
 				}
 			} else if linked && r.Prev != prev {
-				problem(r.Seq, ProblemUnlinked, "record %d does not link to record %d", r.Seq, r.Seq-1)
+				flushUnlinked()
+				if vouched == r.Seq-1 {
+					// The record before ends a signed batch (or is where
+					// the chain starts): it is as written, this one is not.
+					problem(r.Seq, ProblemUnlinked, "record %d does not link to record %d", r.Seq, r.Seq-1)
+				} else {
+					unlinked = r.Seq
+				}
 			}
 			if col := wrongIndex(r); col != "" {
 				indexProblem(r.Seq, col)
@@ -344,6 +367,14 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 				default:
 					rep.Signatures++
 					lastSigned = r.Seq
+					if unlinked != 0 {
+						// The records from the unlinked one on link to this
+						// signature: they are as written, and the record
+						// before them, whose hash they do not name, is not.
+						problem(unlinked-1, ProblemEdited, "record %d is not as written (its hash was rewritten to match): record %d, which links on to the signature on record %d, names another hash for it",
+							unlinked-1, unlinked, r.Seq)
+						unlinked = 0
+					}
 					if a := cl.After; a != nil && *a > vouched {
 						// Records no writer signed, which a writer then
 						// appended onto without knowing.
@@ -368,6 +399,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		}
 	}
 	flushBelow()      // when no record stands where the chain starts
+	flushUnlinked()   // no signature after it: which record broke is not told
 	end := expect - 1 // the last seq the chain reaches (the anchor when empty)
 	rep.Last = end
 	if l.keys != nil && walked && lastSigned < last.Seq {
