@@ -200,22 +200,34 @@ func (l *Log) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
 	}
 }
 
-// ExportCheckpoints writes every stored checkpoint to w as JSON lines, for
+// ExportCheckpoints writes the stored checkpoints to w as JSON lines, for
 // a copy kept off the box: Verify (VerifyOptions.Checkpoints) takes such a
-// copy back to prove that no record it covers was dropped.
-func (l *Log) ExportCheckpoints(ctx context.Context, w io.Writer) (int, error) {
+// copy back to prove that no record it covers was dropped. Each line is
+// what its signature states (seq, hash, kind, time), not the row's other
+// columns, which anyone who can write the database can change: a person
+// reading the copy reads what was signed. A row whose signature does not
+// verify is left out and counted in leftOut (verify names it), so that a
+// row planted in the store neither reaches the copy nor stops the export.
+func (l *Log) ExportCheckpoints(ctx context.Context, w io.Writer) (written, leftOut int, err error) {
 	cs, err := l.Checkpoints(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	for _, c := range cs {
-		if err := enc.Encode(c); err != nil {
-			return 0, err
+		signed, err := openCheckpoint(l.keys, c.JWS)
+		if err != nil {
+			leftOut++
+			continue
 		}
+		signed.ID = c.ID
+		if err := enc.Encode(signed); err != nil {
+			return written, leftOut, err
+		}
+		written++
 	}
-	return len(cs), bw.Flush()
+	return written, leftOut, bw.Flush()
 }
 
 // ParseCheckpoints reads what ExportCheckpoints writes. Only each line's

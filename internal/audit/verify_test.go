@@ -253,7 +253,7 @@ func TestExternalCheckpoints(t *testing.T) {
 			t.Errorf("checkpoint %+v", c)
 		}
 		var off bytes.Buffer
-		if n, err := e.log.ExportCheckpoints(ctx, &off); err != nil || n != 1 {
+		if n, _, err := e.log.ExportCheckpoints(ctx, &off); err != nil || n != 1 {
 			t.Fatalf("ExportCheckpoints: %d, %v", n, err)
 		}
 		copyCps, err := audit.ParseCheckpoints(&off)

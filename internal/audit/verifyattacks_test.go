@@ -170,7 +170,7 @@ func TestVerifyAttackCaughtAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 			var off bytes.Buffer
-			if _, err := e.log.ExportCheckpoints(ctx, &off); err != nil {
+			if _, _, err := e.log.ExportCheckpoints(ctx, &off); err != nil {
 				t.Fatal(err)
 			}
 			cps, err := audit.ParseCheckpoints(&off)

@@ -326,11 +326,17 @@ func auditCommand() *command {
 						if _, err := l.Checkpoint(ctx); err != nil {
 							return err
 						}
+						var leftOut int
+						var err error
 						if cpOut == "" {
-							_, err := l.ExportCheckpoints(ctx, env.Stdout)
-							return err
+							_, leftOut, err = l.ExportCheckpoints(ctx, env.Stdout)
+						} else {
+							err = exportCheckpointsTo(ctx, l, cpOut, &leftOut)
 						}
-						return exportCheckpointsTo(ctx, l, cpOut)
+						if err == nil && leftOut > 0 {
+							fmt.Fprintf(env.Stderr, "warning: %d stored checkpoints do not verify and were left out of the copy: run gatehouse audit verify\n", leftOut)
+						}
+						return err
 					})
 				}},
 		},
@@ -734,9 +740,13 @@ func samePlan(a, b config.Plan) bool {
 // replace the copy that still shows them. The file is replaced whole, by
 // rename, only once the new content is written: a failed export leaves
 // the old copy as it was.
-func exportCheckpointsTo(ctx context.Context, l *audit.Log, path string) error {
+// The count of stored checkpoints left out (ExportCheckpoints) goes to
+// *leftOut.
+func exportCheckpointsTo(ctx context.Context, l *audit.Log, path string, leftOut *int) error {
 	var fresh bytes.Buffer
-	if _, err := l.ExportCheckpoints(ctx, &fresh); err != nil {
+	_, n, err := l.ExportCheckpoints(ctx, &fresh)
+	*leftOut = n
+	if err != nil {
 		return err
 	}
 	have := map[string]bool{}
