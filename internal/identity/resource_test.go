@@ -56,11 +56,12 @@ func TestTokenExchange(t *testing.T) {
 		c.Expiry > int64(subj["exp"].(float64)) {
 		t.Errorf("claims %+v", c)
 	}
-	if diff := cmp.Diff(&accesstoken.Actor{Sub: "agent", ClientID: "agent"}, c.Act); diff != "" {
+	// The web app alice signed in through acted for her first.
+	if diff := cmp.Diff(&accesstoken.Actor{Sub: "agent", ClientID: "agent", Act: &accesstoken.Actor{Sub: "web", ClientID: "web"}}, c.Act); diff != "" {
 		t.Errorf("act (-want +got):\n%s", diff)
 	}
 	ev, ok := h.audit.last(audit.TokenExchanged)
-	if !ok || ev.Actor != "alice" || ev.Agent != "agent" || !cmp.Equal(ev.Chain, []string{"agent"}) {
+	if !ok || ev.Actor != "alice" || ev.Agent != "agent" || !cmp.Equal(ev.Chain, []string{"agent", "web"}) {
 		t.Errorf("event %+v", ev)
 	}
 	// Exchanging the exchanged token again nests the earlier actor.
@@ -69,7 +70,7 @@ func TestTokenExchange(t *testing.T) {
 		t.Fatal(r2.JSON)
 	}
 	c2, _ := accesstoken.Verify(h.p.Keys, r2.Access, h.srv.URL, h.srv.URL+"/mcp", time.Now())
-	if got := c2.Act.Chain(); !cmp.Equal(got, []string{"agent", "agent"}) {
+	if got := c2.Act.Chain(); !cmp.Equal(got, []string{"agent", "agent", "web"}) {
 		t.Errorf("nested chain %v", got)
 	}
 	// An actor token of the agent itself is accepted.

@@ -612,7 +612,7 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	}
 	g := grant{client: client, user: &user, sessionID: subject.SessionID, authTime: time.Unix(subject.AuthTime, 0),
 		scopes: scopes, aud: aud, grantID: subject.GrantID, notAfter: time.Unix(subject.Expiry, 0),
-		act:     &accesstoken.Actor{Sub: client.ClientID, ClientID: client.ClientID, Act: subject.Act},
+		act:     &accesstoken.Actor{Sub: client.ClientID, ClientID: client.ClientID, Act: priorActors(subject, client.ClientID)},
 		parents: append(slices.Clip(subject.Parents), subject.JTI)}
 	// No ID token and no refresh token: the agent asks again with a fresh
 	// subject token.
@@ -629,6 +629,20 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	return resp, nil
 }
 
+// priorActors is who acted for the person before clientID, in the act of
+// a token clientID exchanges subject for: subject's own act when it was
+// exchanged itself, else the client it was issued to. That client acted
+// for the person too (the gateway reads a token without act so), and
+// handing its token on must not shed it: its cap still narrows what the
+// exchanged token may call, and its being disabled or removed ends it.
+// An agent exchanging its own token is named once.
+func priorActors(subject accesstoken.Claims, clientID string) *accesstoken.Actor {
+	if subject.Act != nil || subject.ClientID == "" || subject.ClientID == clientID {
+		return subject.Act
+	}
+	return &accesstoken.Actor{Sub: subject.ClientID, ClientID: subject.ClientID}
+}
+
 // exchangeRefused records the refusal e of a token exchange by client:
 // the person, login session and token of the subject token when it
 // verified (subject), never a token itself.
@@ -642,8 +656,8 @@ func (p *Provider) exchangeRefused(ctx context.Context, r *http.Request, client 
 		if subject.GrantID != "" {
 			ev.Actor = subject.Subject
 		}
-		if subject.Act != nil {
-			ev.Chain = append([]string{client.ClientID}, subject.Act.Chain()...)
+		if prior := priorActors(subject, client.ClientID); prior != nil {
+			ev.Chain = append([]string{client.ClientID}, prior.Chain()...)
 		}
 	}
 	_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
