@@ -578,6 +578,13 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		if e != nil {
 			return nil, e
 		}
+		// Tool scopes asked of a subject token naming none (which reaches
+		// every tool) are new to the grant, as an authorization request's
+		// are: held to the same count and names, or the token, and its
+		// record, would grow with the request body.
+		if e := p.checkToolScopes(asked); e != nil {
+			return nil, e
+		}
 		if !coveredBy(asked, granted) {
 			return nil, errInvalidScope("the scope exceeds the subject token's")
 		}
