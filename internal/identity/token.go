@@ -505,6 +505,13 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	verified, err := p.parseAccessToken(ctx, st)
 	if err != nil {
 		if errors.Is(err, accesstoken.ErrInvalid) || errors.Is(err, accesstoken.ErrExpired) {
+			// A token whose signature verified (its claims decoded, this
+			// issuer's) but that expired, was revoked or no longer stands
+			// is still a person's: the refusal names them and the token,
+			// as an agent replaying a revoked token is worth telling.
+			if verified.Issuer == p.Issuer && verified.JTI != "" {
+				subject = verified
+			}
 			return nil, errInvalidGrant("the subject_token is invalid, expired or revoked")
 		}
 		return nil, errServer(err)
