@@ -369,6 +369,11 @@ func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, det
 	if a.ClientAddr != nil {
 		ev.RemoteAddr = a.ClientAddr(r)
 	}
+	// An agent reading for the person (a token exchanged, RFC 8693 act)
+	// is named with whom it acted through, as at /mcp.
+	if who.claims.Act != nil {
+		ev.Chain = who.claims.Act.Chain()
+	}
 	seq, err := a.Audit.Append(r.Context(), ev)
 	if err != nil {
 		a.logger().Error("admin: record the audit read", "err", err)
