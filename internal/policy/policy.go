@@ -187,8 +187,20 @@ func (s *Set) Decide(r Request) Decision {
 	return Decision{Allow: allow, Policy: ru.policy, Reasons: []string{granted, why}}
 }
 
+// capReason says whose cap excludes tool: the agent's, or for an agent
+// acting through others (Chain) the caps of them all, which Tools holds
+// narrowed into one: the agent itself may have none.
 func capReason(a Agent, tool string) string {
-	return "agent " + a.ClientID + "'s tool cap excludes " + tool
+	var through []string
+	for _, id := range a.Chain {
+		if id != a.ClientID && !slices.Contains(through, id) {
+			through = append(through, id)
+		}
+	}
+	if len(through) == 0 {
+		return "agent " + a.ClientID + "'s tool cap excludes " + tool
+	}
+	return "the tool caps of agent " + a.ClientID + " and of " + strings.Join(through, ", ") + ", which it acts through, exclude " + tool
 }
 
 // Visible returns, sorted, the tools p through a could call: granted to one
