@@ -39,6 +39,11 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	client, _, e := p.authClient(ctx, r, form)
 	if e == nil {
 		e = grantRefused(client, form.Get("grant_type"))
+		// A client asking to act for a person leaves a trace however
+		// early it is refused (grantTokenExchange's records).
+		if e != nil && form.Get("grant_type") == grantTokenExchange {
+			p.exchangeRefused(ctx, r, client, accesstoken.Claims{}, e)
+		}
 	}
 	if e != nil {
 		p.writeError(w, r, e)
