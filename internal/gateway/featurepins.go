@@ -152,13 +152,29 @@ func (cat *catalogue) servable(c *upConn, f features, key string) bool {
 // other than the approved awaits approval (newly withheld ones are
 // returned, for the trail); the approved one served again clears what
 // awaited. changed reports whether pins changed.
-func planFeaturePins(pins featurePins, defs map[string]pinnedDef) (out featurePins, withheld []string, changed bool) {
+//
+// What is remembered of an upstream is bounded (maxPins entries,
+// maxPinBytes of definitions), as a listing is: an upstream that lists new
+// names without end, a few at a time, would otherwise grow its record, and
+// every reload of every replica that reads it, without end. Past the
+// bound a new name is not pinned, and so withheld, and a changed
+// definition's is not recorded for review (it is withheld all the same);
+// full counts them.
+func planFeaturePins(pins featurePins, defs map[string]pinnedDef) (out featurePins, withheld []string, changed bool, full int) {
 	out = maps.Clone(pins)
+	size := 0
+	for _, p := range out {
+		size += p.size()
+	}
 	for _, key := range slices.Sorted(maps.Keys(defs)) {
 		d := defs[key]
 		p := out[key]
 		switch {
 		case p.Approved == nil:
+			if len(out) >= maxPins || size+len(d.Definition) > maxPinBytes {
+				full++
+				continue
+			}
 			p = featurePin{Approved: &d}
 		case p.Approved.Hash == d.Hash:
 			if p.Pending == nil {
@@ -168,13 +184,37 @@ func planFeaturePins(pins featurePins, defs map[string]pinnedDef) (out featurePi
 		case p.Pending != nil && p.Pending.Hash == d.Hash:
 			continue
 		default:
+			if size-out[key].size()+len(p.Approved.Definition)+len(d.Definition) > maxPinBytes {
+				full++
+				continue
+			}
 			p.Pending = &d
 			withheld = append(withheld, key)
 		}
+		size += p.size() - out[key].size()
 		out[key] = p
 		changed = true
 	}
-	return out, withheld, changed
+	return out, withheld, changed, full
+}
+
+// Bounds of what is remembered of one upstream's prompts and templates
+// (planFeaturePins): the bounds of one listing.
+var (
+	maxPins     = maxListed
+	maxPinBytes = maxToolListed
+)
+
+// size is what p's definitions take.
+func (p featurePin) size() int {
+	n := 0
+	if p.Approved != nil {
+		n += len(p.Approved.Definition)
+	}
+	if p.Pending != nil {
+		n += len(p.Pending.Definition)
+	}
+	return n
 }
 
 // pinFeatures brings upstream's pins in line with defs, what one of its
@@ -187,7 +227,14 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 	if err != nil {
 		return false, err
 	}
-	if _, _, changed := planFeaturePins(pins, defs); !changed {
+	_, _, changed, full := planFeaturePins(pins, defs)
+	defer func() {
+		if full > 0 {
+			g.logger().Warn("gateway: the upstream's prompts and templates are more than the gateway remembers; the new or changed ones past the bound are withheld",
+				"upstream", upstream, "withheld", full, "max", maxPins, "max_bytes", maxPinBytes)
+		}
+	}()
+	if !changed {
 		return false, nil
 	}
 	var withheld []string
@@ -202,7 +249,7 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 			return err
 		}
 		var changed bool
-		after, withheld, changed = planFeaturePins(pins, defs)
+		after, withheld, changed, full = planFeaturePins(pins, defs)
 		if !changed {
 			return nil
 		}

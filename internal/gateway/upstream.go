@@ -691,12 +691,33 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 	}
 	slices.Sort(names)
 	var changing []string // upstream tools whose names change, decided again under the lock
+	// The catalogue names of the upstream's tools are bounded as one
+	// listing is (maxListed): an upstream that offers new names without
+	// end, a few at a time, would otherwise grow the catalogue, and every
+	// reload of every replica, without end. Past the bound a new name is
+	// not imported (it is neither listed nor callable).
+	rows, unimported := 0, 0
+	for _, t := range all {
+		if t.Upstream == upstream {
+			rows++
+		}
+	}
+	defer func() {
+		if unimported > 0 {
+			log.Warn("gateway: the upstream offers more tools than the gateway keeps for it; the new ones past the bound are not imported",
+				"not_imported", unimported, "max", maxListed)
+		}
+	}()
 	for _, n := range names {
 		def := defs[n]
 		matches := namesOf(all, upstream, n)
 		if len(matches) == 0 {
 			if _, taken := byName[n]; taken {
 				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
+				continue
+			}
+			if rows >= maxListed {
+				unimported++
 				continue
 			}
 			// No description or schema of its own: those of the
@@ -708,6 +729,7 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			switch err := g.Store.Tools().Create(ctx, t); {
 			case err == nil:
 				wrote = true
+				rows++
 				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
 				if err := g.recordImport(ctx, audit.ToolImported, t.Name, upstream, "", def.hash); err != nil {
 					return wrote, err
