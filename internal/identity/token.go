@@ -544,6 +544,11 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 		return nil, errInvalidRequest("actor_token_type must be %s", tokenTypeAccess)
 	case at != "":
 		actor, err := p.parseAccessToken(ctx, at)
+		if err != nil && !errors.Is(err, accesstoken.ErrInvalid) && !errors.Is(err, accesstoken.ErrExpired) {
+			// The store could not say whether it stands: not the
+			// client's mistake, and worth trying again.
+			return nil, errServer(err)
+		}
 		if err != nil || actor.Subject != client.ClientID || actor.ClientID != client.ClientID || actor.GrantID != "" {
 			return nil, errInvalidRequest("the actor_token does not represent the authenticated client")
 		}
