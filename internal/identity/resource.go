@@ -247,6 +247,11 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		if c.GrantID != "" {
 			ev.Actor = c.Subject
 		}
+		if c.Act != nil {
+			// An exchanged token: through whom its agent had it, as
+			// its issuance was recorded (token.exchanged).
+			ev.Chain = c.Act.Chain()
+		}
 		ev.Detail = map[string]any{"token_type": "access_token"}
 	} else if perr != nil && !errors.Is(perr, accesstoken.ErrInvalid) && !errors.Is(perr, accesstoken.ErrExpired) {
 		// The store could not say whether the token stands: nothing was
