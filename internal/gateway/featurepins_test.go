@@ -113,6 +113,9 @@ func TestChangedPromptWithheldUntilApproved(t *testing.T) {
 		_, f := templateDescriptions(t, alice)["file:///{name}"]
 		return !p && !f
 	})
+	if w := withheldOf(e, "up"); w != 2 {
+		t.Errorf("the upstream's status counts %d withheld, want 2 (greet, files)", w)
+	}
 	if _, err := alice.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "Bob"}}); err == nil {
 		t.Error("a withheld prompt was got")
 	}
@@ -187,6 +190,9 @@ func TestChangedPromptWithheldUntilApproved(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "files approved", func() bool { return strings.Contains(templateDescriptions(t, alice)["file:///{name}"], "shadow") })
+	if w := withheldOf(e, "up"); w != 0 {
+		t.Errorf("the upstream's status counts %d withheld after the approvals", w)
+	}
 	if _, err := alice.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///a.txt"}); err != nil {
 		t.Errorf("a file through the approved template: %v", err)
 	}
@@ -409,4 +415,14 @@ func TestPinningRetriedPastTheListingBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "hello pinned and listed", func() bool { return promptDescriptions(t, alice)["hello"] == "Says hello" })
+}
+
+// withheldOf is what e's gateway reports withheld of upstream.
+func withheldOf(e *env, upstream string) int {
+	for _, s := range e.gw.Upstreams() {
+		if s.Name == upstream {
+			return s.Withheld
+		}
+	}
+	return -1
 }

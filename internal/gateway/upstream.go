@@ -987,6 +987,11 @@ type UpstreamStatus struct {
 	LastError string
 	Tools     []string // the upstream's tool names, as it serves them
 	Lanes     int      // callers' own sessions, open or opening (lanes.go)
+	// Withheld counts what of the upstream awaits an admin's approval:
+	// its tools pending in the store (new, or changed since approved),
+	// and the prompts and resource templates it serves this replica
+	// other than as approved (featurepins.go).
+	Withheld int
 }
 
 // Upstreams reports the state of every upstream on this replica.
@@ -994,14 +999,29 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 	if g.init() != nil {
 		return nil
 	}
+	cat := g.catalogue()
+	pending := map[string]int{}
+	if cat != nil {
+		for _, e := range cat.tools {
+			if e.tool.Upstream != "" && e.tool.Status == store.ToolPending {
+				pending[e.tool.Upstream]++
+			}
+		}
+	}
 	g.ups.mu.Lock()
 	defer g.ups.mu.Unlock()
 	var out []UpstreamStatus
 	for name, c := range g.ups.conns {
 		c.mu.Lock()
-		s := UpstreamStatus{Name: name, Connected: c.session != nil, Restarts: c.restarts, LastError: c.lastErr, Lanes: len(c.byCaller)}
+		s := UpstreamStatus{Name: name, Connected: c.session != nil, Restarts: c.restarts, LastError: c.lastErr, Lanes: len(c.byCaller),
+			Withheld: pending[name]}
 		for n := range c.defs {
 			s.Tools = append(s.Tools, n)
+		}
+		for key := range c.features.defs {
+			if !cat.servable(c, c.features, key) {
+				s.Withheld++
+			}
 		}
 		c.mu.Unlock()
 		slices.Sort(s.Tools)

@@ -10,8 +10,8 @@ import (
 // upstream that is down or keeps restarting shows in /metrics. Its last
 // error is not a metric: it may name hosts.
 type upstreamCollector struct {
-	gw                               *gateway.Gateway
-	connected, restarts, lanes, tool *prometheus.Desc
+	gw                                         *gateway.Gateway
+	connected, restarts, lanes, tool, withheld *prometheus.Desc
 }
 
 func newUpstreamCollector(gw *gateway.Gateway) *upstreamCollector {
@@ -23,11 +23,13 @@ func newUpstreamCollector(gw *gateway.Gateway) *upstreamCollector {
 		restarts:  d("restarts_total", "Times the gateway connected to the upstream again after losing it."),
 		lanes:     d("caller_sessions", "Callers' own sessions with the upstream, open or opening (for a per_caller stdio upstream, its processes besides the gateway's own)."),
 		tool:      d("tools", "Tools the upstream serves."),
+		withheld: d("withheld", "Tools, prompts and resource templates of the upstream awaiting an admin's approval: new, or changed since approved "+
+			"(a rug pull shows here: alert on it); prompts and templates as this replica's connection serves them."),
 	}
 }
 
 func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connected, c.restarts, c.lanes, c.tool} {
+	for _, d := range []*prometheus.Desc{c.connected, c.restarts, c.lanes, c.tool, c.withheld} {
 		ch <- d
 	}
 }
@@ -42,5 +44,6 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(u.Restarts), u.Name)
 		ch <- prometheus.MustNewConstMetric(c.lanes, prometheus.GaugeValue, float64(u.Lanes), u.Name)
 		ch <- prometheus.MustNewConstMetric(c.tool, prometheus.GaugeValue, float64(len(u.Tools)), u.Name)
+		ch <- prometheus.MustNewConstMetric(c.withheld, prometheus.GaugeValue, float64(u.Withheld), u.Name)
 	}
 }

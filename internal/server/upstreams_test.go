@@ -51,6 +51,8 @@ func TestUpstreamMetrics(t *testing.T) {
 		`gatehouse_upstream_connected{upstream="live"} 1`,
 		`gatehouse_upstream_tools{upstream="live"} 1`,
 		`gatehouse_upstream_caller_sessions{upstream="live"} 0`,
+		// ping offered on its own: it awaits an admin's approval.
+		`gatehouse_upstream_withheld{upstream="live"} 1`,
 		`gatehouse_upstream_connected{upstream="dead"} 0`,
 	}
 	var body string
