@@ -333,7 +333,13 @@ func ApproveFeature(ctx context.Context, st store.Tenant, rec audit.Recorder, up
 		return fmt.Errorf("approve %s: the hash of the reviewed definition is required", what)
 	}
 	key := featureKey(kind, id)
-	detail := map[string]any{"action": "approve_upstream_" + kind, "upstream": upstream, kind: id}
+	// The ID is the upstream's text, of any length: shortened as in the
+	// feature.withheld record, which the trail would otherwise truncate.
+	shown, cut := shorten(id, maxFeatureName)
+	detail := map[string]any{"action": "approve_upstream_" + kind, "upstream": upstream, kind: shown}
+	if cut {
+		detail[kind+"_bytes"] = len(id)
+	}
 	var before featurePin
 	err := inTx(ctx, st, func(tx store.Tenant) error {
 		if err := tx.Lock(ctx); err != nil {

@@ -385,6 +385,19 @@ func TestWithheldRecordOfALongName(t *testing.T) {
 		!strings.HasPrefix(fmt.Sprint(d["prompt"]), "greet_xxx") || d["prompt_bytes"] != float64(len(name)) {
 		t.Errorf("recorded %.300v", d)
 	}
+	// Its approval is recorded in full too: the hash approved, the
+	// upstream, the name shortened.
+	if err := gateway.ApproveFeature(context.Background(), e.st, e.audit, "up", gateway.FeaturePrompt, name, fmt.Sprint(d["pending_hash"])); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.audit.(*audit.Log).Query(context.Background(), audit.Filter{Types: []string{audit.AdminChange}, Limit: 10})
+	if err != nil || len(page.Entries) != 1 {
+		t.Fatalf("approval records: %d %v", len(page.Entries), err)
+	}
+	if a := page.Entries[0].Event.Detail; a["action"] != "approve_upstream_prompt" || a["pinned_hash"] != d["pending_hash"] ||
+		a["upstream"] != "up" || a["prompt_bytes"] != float64(len(name)) {
+		t.Errorf("approval recorded %.300v", a)
+	}
 }
 
 // TestPinningRetriedPastTheListingBound: a store that cannot pin an
