@@ -36,6 +36,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,6 +45,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/tools"
 )
 
 // maxLanes bounds the sessions one upstream gets besides the gateway's
@@ -117,6 +120,21 @@ type lanes struct {
 // the caller is told; policy and reason are the trail's.
 type laneError struct {
 	upstream, policy, reason string
+	// late, when set, is the request's bound, which passed before the
+	// lane opened: a request to an upstream without per_caller is then
+	// late (lateLane), not run on the shared session with a bound anew.
+	late time.Duration
+}
+
+// lateLane returns err, laneFor's for a call of tool to c, as the call's
+// timeout when it says the call's lane did not open within its bound and
+// c is not per_caller (whose calls without a lane are refused), else err.
+func lateLane(c *upConn, err error, tool string) error {
+	var lerr *laneError
+	if !c.cfg.PerCaller && errors.As(err, &lerr) && lerr.late > 0 {
+		return &tools.TimeoutError{Tool: tool, After: lerr.late}
+	}
+	return err
 }
 
 func (e *laneError) Error() string {
@@ -135,7 +153,9 @@ func noRelease() {}
 // laneFor returns the upConn a request of caller to c goes through, held
 // for the request until release is called: the caller's lane on c, opened
 // if need be, or c itself. On a per_caller upstream it never returns c:
-// a caller that cannot have a lane gets err (a *laneError) instead.
+// a caller that cannot have a lane gets err (a *laneError) instead. On
+// another, a lane that did not open within the request's bound is err
+// too (a *laneError with late set: see lateLane).
 func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) (_ *upConn, release func(), err error) {
 	strict := c.cfg.PerCaller
 	switch {
@@ -149,6 +169,10 @@ func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) (_ *u
 	case l != nil:
 		return l, l.release, nil
 	case strict:
+		return nil, noRelease, lerr
+	case lerr.late > 0:
+		// Late: on the shared session it would get a bound of its own,
+		// and its caller would wait past the call's.
 		return nil, noRelease, lerr
 	}
 	return c, noRelease, nil
@@ -210,11 +234,23 @@ func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*up
 	if refused != nil {
 		return nil, refused
 	}
+	// Within the request's bound, as waiting for the upstream's tools to
+	// be listed is (served): an upstream slow to open sessions holds the
+	// caller no longer than the request itself could. The lane goes on
+	// opening, for the caller's next request.
+	limit := c.callLimit()
+	bound := time.NewTimer(limit)
+	defer bound.Stop()
 	select {
 	case <-l.ready:
 	case <-ctx.Done():
 		l.release()
 		return nil, c.laneFailed("the caller stopped waiting while its own session opened")
+	case <-bound.C:
+		l.release()
+		lerr := c.laneFailed("its own session did not open within %v, the call's bound", limit)
+		lerr.late = limit
+		return nil, lerr
 	}
 	l.mu.Lock()
 	cs, why := l.session, l.lastErr

@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tools"
 )
 
 // A call goes through the shared session when it cannot have a lane: a
@@ -118,5 +119,26 @@ func TestLaneRetryDoubles(t *testing.T) {
 	c.laneOpenFailed(now)
 	if c.retryWait != time.Second {
 		t.Errorf("a failure after a lane opened waits %v, want 1s", c.retryWait)
+	}
+}
+
+// A lane that did not open within the call's bound makes the call a
+// timeout on an upstream without per_caller; a per_caller upstream's call
+// is refused (lane-failed), as it is without a lane for any other reason.
+func TestLateLane(t *testing.T) {
+	late := &laneError{upstream: "up", policy: PolicyLaneFailed, reason: "not within 1s", late: time.Second}
+	shared := &upConn{cfg: store.Upstream{Name: "up", URL: "http://127.0.0.1:1/mcp"}}
+	var timeout *tools.TimeoutError
+	if err := lateLane(shared, late, "echo"); !errors.As(err, &timeout) || timeout.Tool != "echo" || timeout.After != time.Second {
+		t.Errorf("without per_caller: %v", err)
+	}
+	perCaller := &upConn{cfg: store.Upstream{Name: "up", Command: []string{"srv"}, PerCaller: true}}
+	var lerr *laneError
+	if err := lateLane(perCaller, late, "echo"); !errors.As(err, &lerr) || lerr.policy != PolicyLaneFailed {
+		t.Errorf("per_caller: %v", err)
+	}
+	other := &laneError{upstream: "up", policy: PolicyLanesBusy}
+	if err := lateLane(shared, other, "echo"); err != other {
+		t.Errorf("a lane refused otherwise: %v", err)
 	}
 }

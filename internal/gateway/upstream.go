@@ -1161,7 +1161,8 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 // takes the upConn a call of it by caller will go through (laneFor), held
 // until release is called; on is nil when the tool's upstream is not
 // configured. A per_caller upstream's call that cannot have a lane gets a
-// *laneError; any other error is the call's.
+// *laneError; any other error is the call's (a *tools.TimeoutError when
+// the caller's lane did not open within the call's bound).
 func (u *upstreams) reserve(ctx context.Context, tool store.Tool, caller string) (on *upConn, release func(), err error) {
 	c := u.conn(tool.Upstream)
 	if c == nil {
@@ -1170,7 +1171,8 @@ func (u *upstreams) reserve(ctx context.Context, tool store.Tool, caller string)
 	if err := c.served(ctx, tool); err != nil {
 		return nil, noRelease, err
 	}
-	return u.laneFor(ctx, c, caller)
+	on, release, err = u.laneFor(ctx, c, caller)
+	return on, release, lateLane(c, err, tool.Name)
 }
 
 // served is checkServed within c's call bound: waiting for the upstream's
@@ -1207,7 +1209,7 @@ func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on 
 			}
 			l, release, err := u.laneFor(ctx, c, call.Caller)
 			if err != nil {
-				return nil, err
+				return nil, lateLane(c, err, call.Tool.Name)
 			}
 			defer release()
 			on = l

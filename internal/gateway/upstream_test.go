@@ -412,6 +412,64 @@ func TestUpstreamCallTimeout(t *testing.T) {
 	}
 }
 
+// TestCallTimeoutBoundsTheWaitForALane: a caller's first call waits for
+// its own session with the upstream to open, and that wait is held to the
+// call's bound as the call itself is. An upstream slow to open sessions
+// (2.5s here, against a call_timeout of 1s) times the call out on time,
+// on the record; the session opens meanwhile, and the next call uses it.
+func TestCallTimeoutBoundsTheWaitForALane(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "slow-sessions", Version: "1"}, nil)
+	addEcho(up, "Echoes its text")
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+	var mu sync.Mutex
+	sessions := 0
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" {
+			mu.Lock()
+			sessions++
+			slow := sessions > 1 // the gateway's own session opens at once
+			mu.Unlock()
+			if slow {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(2500 * time.Millisecond):
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL, CallTimeout: time.Second}}})
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+
+	start := time.Now()
+	r := call(t, alice, "echo", map[string]any{"text": "hi"})
+	if took := time.Since(start); took > 2*time.Second || !r.IsError || !strings.Contains(text(r), "did not answer within 1s") {
+		t.Errorf("the first call, while the caller's session opens: %v %q after %v (call_timeout 1s)", r.IsError, text(r), took)
+	}
+	waitFor(t, "a call on the caller's own session", func() bool {
+		r := call(t, alice, "echo", map[string]any{"text": "again"})
+		return !r.IsError && text(r) == "again"
+	})
+	var statuses []string
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.ToolResult && ev.Tool == "echo" {
+			statuses = append(statuses, ev.Status)
+		}
+	}
+	if n := len(statuses); n < 2 || slices.ContainsFunc(statuses[:n-1], func(s string) bool { return s != "timeout" }) || statuses[n-1] != "ok" {
+		t.Errorf("the trail's results of echo: %v", statuses)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sessions != 2 {
+		t.Errorf("the upstream was asked for %d sessions, want 2 (the gateway's, the caller's)", sessions)
+	}
+}
+
 // TestStdioUpstreamEnvironment: a stdio upstream gets what a program needs
 // to run (PATH…) and the variables its env names, and nothing else of the
 // gateway's environment; a named variable that is not set keeps the
