@@ -152,19 +152,33 @@ func (g *Gateway) endSub(key subKey, e *upSub) {
 	})
 }
 
-// resubscribe subscribes cs, a new session with upstream, to every URI a
-// session is subscribed to there.
-func (g *Gateway) resubscribe(ctx context.Context, c *upConn, cs *mcp.ClientSession) {
+// heldSubs returns, held (upSub.users), the URIs sessions are subscribed
+// to on upstream now: taken just before a new session with the upstream
+// is put in place, they are what that session must be subscribed to
+// again (resubscribe); a subscription made after goes through the new
+// session itself, and is not sent twice. Each is let go by resubscribe,
+// or by release (once) when the session never comes to it.
+func (g *Gateway) heldSubs(upstream string) (keys []subKey, entries []*upSub, release func()) {
 	g.subsMu.Lock()
-	var keys []subKey
-	var entries []*upSub
 	for k, e := range g.subs {
-		if k.upstream == c.cfg.Name && len(e.sessions) > 0 {
+		if k.upstream == upstream && len(e.sessions) > 0 {
 			e.users++
 			keys, entries = append(keys, k), append(entries, e)
 		}
 	}
 	g.subsMu.Unlock()
+	return keys, entries, func() {
+		g.subsMu.Lock()
+		for i, k := range keys {
+			g.letSub(k, entries[i])
+		}
+		g.subsMu.Unlock()
+	}
+}
+
+// resubscribe subscribes cs, a new session with upstream, to the URIs of
+// heldSubs still subscribed to, and lets go of their holds.
+func (g *Gateway) resubscribe(ctx context.Context, c *upConn, cs *mcp.ClientSession, keys []subKey, entries []*upSub) {
 	for i, k := range keys {
 		g.inTurn(k, entries[i], func(subscribed bool) {
 			if !subscribed || ctx.Err() != nil {

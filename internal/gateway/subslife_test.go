@@ -105,3 +105,38 @@ func TestSubscriptionReleasedUpstream(t *testing.T) {
 		return slices.Equal(unsubscribed.all(), []string{"file:///notes.txt"})
 	})
 }
+
+// TestSubscriptionDuringReconnectionSentOnce: a caller subscribes while
+// the gateway's new session with a restarted upstream is still being
+// listed; the subscription goes through the new session, and is not sent
+// again when the new session is subscribed to what the callers held
+// before it: the upstream is asked once. Before, it was asked twice (the
+// second time counted as another caller's in a test).
+func TestSubscriptionDuringReconnectionSentOnce(t *testing.T) {
+	up, _, _ := notesUpstream()
+	addr, restart := restartableUpstream(t, up)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+	ctx := context.Background()
+	alice, _ := watchNotes(t, e, "alice")
+	next, subscribed, _ := notesUpstream()
+	// The new session's resources are listed slowly: a window between the
+	// session being in place and its listing done.
+	next.AddReceivingMiddleware(func(h mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "resources/list" {
+				time.Sleep(1500 * time.Millisecond)
+			}
+			return h(ctx, method, req)
+		}
+	})
+	restart(next)
+	waitReconnected(t, e, "up")
+	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // past the listing, and what follows it
+	if got := subscribed.all(); len(got) != 1 {
+		t.Errorf("the restarted upstream was asked to subscribe %d times (%q), want once", len(got), got)
+	}
+}

@@ -427,6 +427,14 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	// definitions than the last one: no call goes out on it before its
 	// tools are listed and checked.
 	listed := c.beginListing()
+	// What the sessions are subscribed to until now, for the new session
+	// (resubscribe); what they subscribe to from now on goes through it.
+	subKeys, subEntries, releaseSubs := u.g.heldSubs(c.cfg.Name)
+	defer func() {
+		if releaseSubs != nil {
+			releaseSubs() // the session ended before resubscribe took them
+		}
+	}()
 	c.mu.Lock()
 	c.session, c.barriers = cs, bars
 	c.lastErr = ""
@@ -442,7 +450,8 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	u.refreshFeatures(ctx, c)
 	// A new session has none of the subscriptions the sessions still
 	// hold (subscriptions.go).
-	go u.g.resubscribe(ctx, c, cs)
+	releaseSubs = nil // resubscribe lets go of them
+	go u.g.resubscribe(ctx, c, cs, subKeys, subEntries)
 	log.Info("gateway: upstream connected")
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
