@@ -394,7 +394,10 @@ func TestOIDCGrantsOpenIDClient(t *testing.T) {
 		t.Errorf("token exchange response: %+v", ex)
 	}
 	oidcCheckAccessToken(t, "exchanged token", ex.AccessToken, gh.URL, oidcUser, oidcAgentClient)
-	wantAct := map[string]any{"sub": oidcAgentClient, "client_id": oidcAgentClient}
+	// The agent acts through the web app the person signed in with: its
+	// token was the web app's (RFC 8693 §4.1: the prior actor nested).
+	wantAct := map[string]any{"sub": oidcAgentClient, "client_id": oidcAgentClient,
+		"act": map[string]any{"sub": oidcWebClient, "client_id": oidcWebClient}}
 	if diff := cmp.Diff(wantAct, ex.AccessToken.Claims["act"]); diff != "" {
 		t.Errorf("act (-want +got):\n%s", diff)
 	}
