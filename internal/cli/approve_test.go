@@ -68,20 +68,28 @@ func startGateway(t *testing.T, data string) *gateway.Gateway {
 // approval other than not, and returns its hash.
 func pendingHash(t *testing.T, data, tool, not string) string {
 	t.Helper()
+	var hash string
+	waitStored(t, data, "a new definition of "+tool, func(st store.Store) bool {
+		tl, err := st.Tools().Get(context.Background(), tool)
+		hash = tl.PendingHash
+		return err == nil && tl.Status == store.ToolPending && hash != "" && hash != not
+	})
+	return hash
+}
+
+// waitStored waits until the store of the data folder, which a running
+// server writes, satisfies stored (what the server was to record).
+func waitStored(t *testing.T, data, what string, stored func(store.Store) bool) {
+	t.Helper()
 	st, err := server.OpenStore(context.Background(), server.StoreOptions{DataDir: data})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if tl, err := st.Tools().Get(context.Background(), tool); err == nil && tl.Status == store.ToolPending && tl.PendingHash != "" && tl.PendingHash != not {
-			return tl.PendingHash
-		}
+	for deadline := time.Now().Add(30 * time.Second); !stored(st); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server never recorded a new definition of %s", tool)
+			t.Fatalf("the server never recorded %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

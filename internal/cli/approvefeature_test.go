@@ -2,15 +2,15 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // promptServer is a real MCP server over Streamable HTTP with a tool and
@@ -37,21 +37,10 @@ func promptServer(t *testing.T, desc string) (url string, setDesc func(string)) 
 // featureSetting waits until the store's pins of upstream hold want.
 func featureSetting(t *testing.T, data, upstream, want string) {
 	t.Helper()
-	st, err := server.OpenStore(context.Background(), server.StoreOptions{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if v, err := st.Setting(context.Background(), "upstream_features/"+upstream); err == nil && strings.Contains(v, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server never recorded %q for %s", want, upstream)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStored(t, data, fmt.Sprintf("%q for %s", want, upstream), func(st store.Store) bool {
+		v, err := st.Setting(context.Background(), "upstream_features/"+upstream)
+		return err == nil && strings.Contains(v, want)
+	})
 }
 
 // TestUpstreamPromptApprove: a server pins an upstream's prompt on first
