@@ -320,24 +320,13 @@ func TestNewPasswordEndsAccessWithoutRefreshTokens(t *testing.T) {
 	g := e2e.Start(t, strings.Replace(endTenant, "%s", "", 1), nil)
 	reg := `{"client_name": "No Refresh", "redirect_uris": ["` + endRedirect + `"],
 		"grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}`
-	resp, err := http.Post(g.URL+"/register", "application/json", strings.NewReader(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(resp.Body).Decode(&client)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || client.ClientID == "" {
-		t.Fatalf("register: %d", resp.StatusCode)
-	}
+	clientID := e2e.Register(t, g, reg)
 
 	b := newEndBrowser(t)
-	b.client = client.ClientID
+	b.client = clientID
 	code, _ := b.signIn(g, "carol's first password")
-	resp, err = http.PostForm(g.URL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
-		"code_verifier": {endVerifier}, "redirect_uri": {endRedirect}, "client_id": {client.ClientID}})
+	resp, err := http.PostForm(g.URL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {endVerifier}, "redirect_uri": {endRedirect}, "client_id": {clientID}})
 	if err != nil {
 		t.Fatal(err)
 	}

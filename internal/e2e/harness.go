@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,4 +150,23 @@ func RunNode(t testing.TB, timeout time.Duration, env []string, script string, a
 		t.Logf("%s stderr:\n%s", script, stderr.String())
 	}
 	return stdout.String(), err
+}
+
+// Register registers an app at g as one registers itself (RFC 7591) with
+// the JSON metadata doc, and returns its client ID.
+func Register(t testing.TB, g *Gatehouse, doc string) string {
+	t.Helper()
+	resp, err := http.Post(g.URL+"/register", "application/json", strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&client)
+	if resp.StatusCode != http.StatusCreated || client.ClientID == "" {
+		t.Fatalf("registration: %d %+v", resp.StatusCode, client)
+	}
+	return client.ClientID
 }

@@ -8,7 +8,6 @@ package e2e_test
 // verifier.
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -50,22 +49,11 @@ func TestSignInPagesInChromium(t *testing.T) {
 	const name = `<img src=x onerror="alert('owned')">Evil Helper`
 	reg, _ := json.Marshal(map[string]any{"client_name": name, "redirect_uris": []string{redirect},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"}})
-	resp, err := http.Post(gh.URL+"/register", "application/json", bytes.NewReader(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(resp.Body).Decode(&client)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || client.ClientID == "" {
-		t.Fatalf("registration: %d %+v", resp.StatusCode, client)
-	}
+	clientID := e2e.Register(t, gh, string(reg))
 
 	verifier, challenge := oidcPKCE()
 	state := "st-chromium"
-	auth := d.AuthorizationEndpoint + "?" + url.Values{"client_id": {client.ClientID}, "redirect_uri": {redirect},
+	auth := d.AuthorizationEndpoint + "?" + url.Values{"client_id": {clientID}, "redirect_uri": {redirect},
 		"response_type": {"code"}, "scope": {"openid profile"}, "state": {state},
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
 	out, err := e2e.RunNode(t, 90*time.Second, []string{"AUTH_URL=" + auth, "REDIRECT_PREFIX=" + redirect,
@@ -97,7 +85,7 @@ func TestSignInPagesInChromium(t *testing.T) {
 	if err != nil || !strings.HasPrefix(got.Landed, redirect) || landed.Query().Get("state") != state || landed.Query().Get("code") == "" {
 		t.Fatalf("the browser landed on %q", got.Landed)
 	}
-	tok := oidcToken(t, d, "", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {client.ClientID},
+	tok := oidcToken(t, d, "", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID},
 		"code": {landed.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}})
 	if tok.status != 200 || tok.str("access_token") == "" || tok.str("id_token") == "" {
 		t.Errorf("redeeming the code: %d %v", tok.status, tok.body)
