@@ -146,9 +146,13 @@ func reviewUpstream(ctx context.Context, env *Env, st store.Tenant, upstream str
 }
 
 // approveLine is the command approving exactly r's definition, its words
-// quoted for a POSIX shell.
+// quoted for a POSIX shell. An ID the upstream began with a dash would be
+// read as a flag: the flags then come first, and "--" ends them.
 func approveLine(r gateway.FeatureReview) string {
 	words := []string{"gatehouse", "upstream", "approve", r.Upstream, r.Kind, r.ID, "--hash", r.LiveHash}
+	if strings.HasPrefix(r.ID, "-") {
+		words = []string{"gatehouse", "upstream", "approve", "--hash", r.LiveHash, "--", r.Upstream, r.Kind, r.ID}
+	}
 	for i, w := range words {
 		words[i] = shellWord(w)
 	}
@@ -157,7 +161,9 @@ func approveLine(r gateway.FeatureReview) string {
 
 // shellWord is w as one word of a POSIX shell: as is when it holds only
 // characters no shell reads specially, else single-quoted, and escaped
-// (safeText) when it holds characters that are not printable.
+// (safeText) when it holds characters that are not printable. Only then:
+// safeText also quotes a word with a double quote in it, which a shell
+// would read as quoting, not as the word's.
 func shellWord(w string) string {
 	plain := w != ""
 	for _, r := range w {
@@ -169,7 +175,11 @@ func shellWord(w string) string {
 	if plain {
 		return w
 	}
-	return safeText("'" + strings.ReplaceAll(w, "'", `'\''`) + "'")
+	q := "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	if safeText(strings.ReplaceAll(q, `"`, "")) == strings.ReplaceAll(q, `"`, "") {
+		return q
+	}
+	return safeText(q)
 }
 
 // reviewFeatureApproval shows the definition of upstream's prompt or
