@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -113,5 +114,32 @@ func TestUpstreamPromptApprove(t *testing.T) {
 	a := c("audit", "export", "--type", "admin.change").stdout
 	if !strings.Contains(a, "approve_upstream_prompt") || !strings.Contains(a, hash) || !strings.Contains(a, "refused") || !strings.Contains(a, `"actor"`) {
 		t.Errorf("approvals not audited:\n%s", a)
+	}
+}
+
+// TestUpstreamListWithUnreadablePins: a record of an upstream's pins that
+// does not read (written other than by a server) withholds that upstream's
+// prompts and templates; upstream list says so and still lists every
+// upstream, and upstream review names the problem.
+func TestUpstreamListWithUnreadablePins(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	c := func(args ...string) result { return must(t, run(t, nil, "", append(args, d...)...)) }
+	c("upstream", "add", "crm", "--url", "http://127.0.0.1:1/mcp")
+	c("upstream", "add", "hr", "--url", "http://127.0.0.1:2/mcp")
+	st, err := server.OpenStore(context.Background(), server.StoreOptions{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSetting(context.Background(), "upstream_features/crm", "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	l := c("upstream", "list").stdout
+	if !strings.Contains(l, "hr") || !strings.Contains(l, "does not read") {
+		t.Errorf("upstream list with crm's pins unreadable:\n%s", l)
+	}
+	if r := run(t, nil, "", append([]string{"upstream", "review", "crm"}, d...)...); r.code != 1 || !strings.Contains(r.stderr, "not a record of pins") {
+		t.Errorf("review of unreadable pins: exit %d %q", r.code, r.stderr)
 	}
 }

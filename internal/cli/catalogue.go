@@ -477,12 +477,18 @@ func awaitingApproval(ctx context.Context, st store.Tenant, upstream string, ts 
 		}
 	}
 	rs, err := gateway.ReviewFeatures(ctx, st, upstream)
-	if err != nil {
+	unreadable := errors.Is(err, gateway.ErrNotPins)
+	if err != nil && !unreadable {
 		return "", err
 	}
 	var parts []string
 	if tools > 0 {
 		parts = append(parts, fmt.Sprintf("%d tools (tool approve)", tools))
+	}
+	if unreadable {
+		// Written other than by a server: its prompts and templates are
+		// all withheld. The other upstreams are still listed.
+		parts = append(parts, "every prompt and template: their record does not read (upstream review)")
 	}
 	if len(rs) > 0 {
 		parts = append(parts, fmt.Sprintf("%d prompts or templates (upstream review)", len(rs)))

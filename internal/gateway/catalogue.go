@@ -110,7 +110,7 @@ func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 	for _, u := range d.upstreams {
 		// One upstream's unreadable record withholds that upstream's
 		// prompts and templates (nothing approved), not the catalogue.
-		if d.featurePins[u.Name], err = readFeaturePins(ctx, st, u.Name); err != nil && !errors.Is(err, errNotPins) {
+		if d.featurePins[u.Name], err = readFeaturePins(ctx, st, u.Name); err != nil && !errors.Is(err, ErrNotPins) {
 			return nil, err
 		}
 	}

@@ -78,16 +78,16 @@ func readFeaturePins(ctx context.Context, st store.Tenant, upstream string) (fea
 	}
 	p := featurePins{}
 	if err := json.Unmarshal([]byte(v), &p); err != nil {
-		return nil, fmt.Errorf("read the pinned prompts and templates of %s: %w", upstream, errNotPins)
+		return nil, fmt.Errorf("read the pinned prompts and templates of %s: %w", upstream, ErrNotPins)
 	}
 	return p, nil
 }
 
-// errNotPins: the setting of an upstream's pins does not read as pins
+// ErrNotPins: the setting of an upstream's pins does not read as pins
 // (someone wrote it other than through the gateway). Nothing of that
 // upstream is approved then: its prompts and templates are withheld, and
 // not pinned anew over the record.
-var errNotPins = errors.New("not a record of pins")
+var ErrNotPins = errors.New("not a record of pins")
 
 func writeFeaturePins(ctx context.Context, st store.Tenant, upstream string, p featurePins) error {
 	b, err := json.Marshal(p)
