@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -45,7 +46,14 @@ func TestCopiedNamesNotServedWhileTheOtherIsDown(t *testing.T) {
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	ctx := context.Background()
 	waitFor(t, "both upstreams' tools", func() bool { return len(toolNames(t, cs)) == 2 })
+	// Both listed (and their prompts and templates pinned): before, no
+	// list would tell what an upstream not listed yet serves.
 	waitFor(t, "both upstreams' features", func() bool {
+		for _, up := range []string{"aaa-copycat", "notes"} {
+			if v, err := e.st.Setting(ctx, "upstream_features/"+up); err != nil || !strings.Contains(v, "template/") {
+				return false
+			}
+		}
 		rl, err := cs.ListResources(ctx, nil)
 		return err == nil && len(rl.Resources) == 0 // the shared URI is listed by neither
 	})

