@@ -403,13 +403,17 @@ func mcpSignIn(ctx context.Context, authURL, username, password string) (*url.UR
 // mcp-remote opens the browser with the npm package open, which on Linux
 // runs the xdg-open script it bundles (not the one in PATH); with no desktop
 // that script runs $BROWSER. So the fake browser is both: xdg-open first in
-// PATH, and $BROWSER. It signs in with fetch (interop/mcp/browser.mjs) and
-// then GETs mcp-remote's loopback callback, as a browser would.
+// PATH, and $BROWSER. For the first person it is Debian's Chromium, driven
+// by Playwright through the sign-in page to mcp-remote's loopback callback
+// (interop/pages/browser.mjs); for the others it signs in with fetch
+// (interop/mcp/browser.mjs) and then GETs that callback, as a browser would.
 func TestMCPRemote(t *testing.T) {
 	pkg := mcpRequirePeer(t, "mcp-remote")
 	node := e2e.Node22(t)
+	chromium, err := exec.LookPath("chromium")
+	e2e.Require(t, err == nil, "chromium (Debian's package)", "apt-get install chromium")
 	g := e2e.Start(t, mcpTenant, nil)
-	for _, p := range mcpPeople {
+	for i, p := range mcpPeople {
 		t.Run(p.username, func(t *testing.T) {
 			tmp := t.TempDir()
 			bin := filepath.Join(tmp, "bin")
@@ -421,6 +425,10 @@ func TestMCPRemote(t *testing.T) {
 			}
 			browser := filepath.Join(bin, "xdg-open")
 			script := fmt.Sprintf("#!/bin/sh\nexec %q %q \"$1\"\n", node, mcpScript(t, "browser.mjs"))
+			if i == 0 {
+				script = fmt.Sprintf("#!/bin/sh\nCHROMIUM=%q exec %q %q \"$1\"\n", chromium, node,
+					filepath.Join(e2e.InteropDir(t), "pages", "browser.mjs"))
+			}
 			if err := os.WriteFile(browser, []byte(script), 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -509,6 +517,17 @@ func TestMCPRemote(t *testing.T) {
 			}
 			t.Logf("mcp-remote as %s: tools %v, calls %s", p.username, tools, mcpSummary(calls))
 			mcpCheck(t, p, tools, calls)
+			if i == 0 {
+				// Signed in through Chromium's pages, not around them (the
+				// browser writes its line once the callback's page began).
+				var b []byte
+				for deadline := time.Now().Add(10 * time.Second); len(b) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					b, _ = os.ReadFile(browserLog)
+				}
+				if !strings.Contains(string(b), `"browser":"chromium"`) || !strings.Contains(string(b), `"pages":["sign-in"`) {
+					t.Errorf("the sign-in did not go through Chromium's pages: %s", b)
+				}
+			}
 		})
 	}
 }
