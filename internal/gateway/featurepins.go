@@ -262,15 +262,8 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 	for _, key := range withheld {
 		p := after[key]
 		kind, id, _ := strings.Cut(key, "/")
-		// The name is the upstream's, of any length: shortened as a
-		// request's record shortens it (featureAudit), else a long one
-		// takes the record past the trail's size limit, which then
-		// keeps none of its detail (the upstream, the hashes).
-		shown, cut := shorten(id, maxFeatureName)
-		detail := map[string]any{"upstream": upstream, kind: shown, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}
-		if cut {
-			detail[kind+"_bytes"] = len(id)
-		}
+		detail := map[string]any{"upstream": upstream, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}
+		shown := putName(detail, kind, id)
 		g.logger().Warn("gateway: upstream "+kind+" definition changed; withheld until an admin approves it",
 			"upstream", upstream, kind, shown, "pending_hash", p.Pending.Hash)
 		if err := g.recorder().Record(ctx, audit.Event{Type: audit.FeatureWithheld, Status: store.ToolPending, Detail: detail}); err != nil {
@@ -333,13 +326,8 @@ func ApproveFeature(ctx context.Context, st store.Tenant, rec audit.Recorder, up
 		return fmt.Errorf("approve %s: the hash of the reviewed definition is required", what)
 	}
 	key := featureKey(kind, id)
-	// The ID is the upstream's text, of any length: shortened as in the
-	// feature.withheld record, which the trail would otherwise truncate.
-	shown, cut := shorten(id, maxFeatureName)
-	detail := map[string]any{"action": "approve_upstream_" + kind, "upstream": upstream, kind: shown}
-	if cut {
-		detail[kind+"_bytes"] = len(id)
-	}
+	detail := map[string]any{"action": "approve_upstream_" + kind, "upstream": upstream}
+	putName(detail, kind, id)
 	var before featurePin
 	err := inTx(ctx, st, func(tx store.Tenant) error {
 		if err := tx.Lock(ctx); err != nil {

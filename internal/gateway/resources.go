@@ -497,6 +497,20 @@ func sentValues(v any) callArgs {
 // argument) a feature decision records.
 const maxFeatureName = 1 << 10
 
+// putName sets detail[key] to s, shortened past maxFeatureName bytes
+// with its length under key_bytes when it was, and returns what it set: a
+// name an upstream or a caller chose, of any length, must not take a
+// record past the trail's size bound (which then keeps none of its
+// detail).
+func putName(detail map[string]any, key, s string) string {
+	short, cut := shorten(s, maxFeatureName)
+	if cut {
+		detail[key+"_bytes"] = len(s)
+	}
+	detail[key] = short
+	return short
+}
+
 // featureAudit starts the audit of a request: detail names what it is for,
 // each string shortened past maxFeatureName bytes (with its length under
 // key_bytes), so that a huge name does not push the method and the reasons
@@ -510,11 +524,8 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 	ev.Detail = map[string]any{"method": method}
 	for k, v := range detail {
 		if s, ok := v.(string); ok {
-			short, cut := shorten(s, maxFeatureName)
-			if cut {
-				ev.Detail[k+"_bytes"] = len(s)
-			}
-			v = short
+			putName(ev.Detail, k, s)
+			continue
 		}
 		ev.Detail[k] = v
 	}
