@@ -46,20 +46,30 @@ func reviewApproval(ctx context.Context, env *Env, st store.Tenant, trail audit.
 	}
 	renderReview(env.Stdout, r)
 	if h == "" {
-		if !interactive(env) {
-			fmt.Fprintf(env.Stdout, "\nTo approve exactly this definition, run (with the same store flags):\n  gatehouse tool approve %s --hash %s\n",
-				safeText(name), r.LiveHash)
-			return fmt.Errorf("tool %s: not approved: without a terminal, --hash must name the definition to approve", safeText(name))
+		if h, err = confirmApproval(env, "tool "+safeText(name), r.LiveHash,
+			fmt.Sprintf("gatehouse tool approve %s --hash %s", safeText(name), r.LiveHash)); err != nil {
+			return err
 		}
-		fmt.Fprintf(env.Stdout, "Approve exactly this definition (sha256 %s)? [y/N] ", r.LiveHash)
-		line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return fmt.Errorf("tool %s: not approved", safeText(name))
-		}
-		h = r.LiveHash
 	}
 	*hash = h
 	return nil
+}
+
+// confirmApproval asks the admin at a terminal to approve exactly the
+// definition with hash, shown just before, and returns hash when they do.
+// Without a terminal it prints command, which approves exactly it, and
+// approves nothing. what names the definition in the refusal.
+func confirmApproval(env *Env, what, hash, command string) (string, error) {
+	if !interactive(env) {
+		fmt.Fprintf(env.Stdout, "\nTo approve exactly this definition, run (with the same store flags):\n  %s\n", command)
+		return "", fmt.Errorf("%s: not approved: without a terminal, --hash must name the definition to approve", what)
+	}
+	fmt.Fprintf(env.Stdout, "Approve exactly this definition (sha256 %s)? [y/N] ", hash)
+	line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return "", fmt.Errorf("%s: not approved", what)
+	}
+	return hash, nil
 }
 
 // approveTool pins the definition with hash, which reviewApproval settled
@@ -210,17 +220,8 @@ func reviewFeatureApproval(ctx context.Context, env *Env, st store.Tenant, upstr
 	if h != "" {
 		return nil
 	}
-	if !interactive(env) {
-		fmt.Fprintf(env.Stdout, "\nTo approve exactly this definition, run (with the same store flags):\n  %s\n", approveLine(r))
-		return fmt.Errorf("%s %s: not approved: without a terminal, --hash must name the definition to approve", kind, safeText(id))
-	}
-	fmt.Fprintf(env.Stdout, "Approve exactly this definition (sha256 %s)? [y/N] ", r.LiveHash)
-	line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		return fmt.Errorf("%s %s: not approved", kind, safeText(id))
-	}
-	*hash = r.LiveHash
-	return nil
+	*hash, err = confirmApproval(env, kind+" "+safeText(id), r.LiveHash, approveLine(r))
+	return err
 }
 
 // approveFeature pins the definition with hash, which
