@@ -311,7 +311,11 @@ func scanAudit(sc auditScanner) (store.AuditRecord, error) {
 
 // AddAuditCheckpoint stores a checkpoint and returns its ID.
 func (s *DB) AddAuditCheckpoint(ctx context.Context, c store.AuditCheckpoint) (int64, error) {
-	defer s.LockWrites()() // in turn with the transactions (identity.exec says why)
+	unlock, err := s.waitWrites(ctx) // in turn with the transactions (identity.exec says why)
+	if err != nil {
+		return 0, fmt.Errorf("store audit checkpoint: %w", err)
+	}
+	defer unlock()
 	return addAuditCheckpoint(ctx, s, s.sql, c)
 }
 
@@ -423,7 +427,10 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time, resume int64, mar
 		if !lo.Valid || lo.Int64 > last {
 			return deleted, nil
 		}
-		unlock := s.LockWrites()
+		unlock, err := s.waitWrites(ctx)
+		if err != nil {
+			return deleted, fmt.Errorf("prune audit: %w", err)
+		}
 		res, err := s.sql.ExecContext(ctx, s.Rebind("DELETE FROM audit_log WHERE seq >= ? AND seq < ? AND seq <= ?"),
 			lo.Int64, lo.Int64+auditPruneChunk, last)
 		unlock()
@@ -450,8 +457,12 @@ func (s *DB) AuditCursor(ctx context.Context, name string) (int64, error) {
 
 // SetAuditCursor moves the named stream's position forward.
 func (s *DB) SetAuditCursor(ctx context.Context, name string, seq int64) error {
-	defer s.LockWrites()()
-	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("move audit cursor %q: %w", name, err)
+	}
+	defer unlock()
+	_, err = s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
 		WHERE audit_cursors.seq < excluded.seq`), name, seq, s.now().UnixMicro())
 	if err != nil {
@@ -462,8 +473,12 @@ func (s *DB) SetAuditCursor(ctx context.Context, name string, seq int64) error {
 
 // PutAuditCursor sets the named value, forward or back.
 func (s *DB) PutAuditCursor(ctx context.Context, name string, v int64) error {
-	defer s.LockWrites()()
-	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("set audit cursor %q: %w", name, err)
+	}
+	defer unlock()
+	_, err = s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`), name, v, s.now().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("set audit cursor %q: %w", name, err)
@@ -473,8 +488,12 @@ func (s *DB) PutAuditCursor(ctx context.Context, name string, v int64) error {
 
 // ClaimAuditCursor takes or renews the named stream's claim for owner.
 func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (bool, int64, error) {
-	defer s.LockWrites()()
-	_, err := s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at, owner, lease_until) VALUES (?, 0, ?, ?, ?)
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+	}
+	defer unlock()
+	_, err = s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at, owner, lease_until) VALUES (?, 0, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
 		WHERE audit_cursors.owner = excluded.owner OR audit_cursors.lease_until <= ?`),
 		name, now.UnixMicro(), owner, until.UnixMicro(), now.UnixMicro())

@@ -42,7 +42,7 @@ func (s *DB) Consume(ctx context.Context, kind, id string, expires time.Time) (b
 
 func (s *DB) consumeShared(ctx context.Context, kind, id string, expires time.Time) (bool, error) {
 	var first bool
-	err := s.shared(func(ctx context.Context, tx *sql.Tx) error {
+	err := s.shared(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.execCached(ctx, tx, consumeInsert, kind, id, expires.UnixMicro())
 		if err != nil {
 			return err
@@ -70,6 +70,20 @@ type sharedQueue struct {
 	ops []*sharedOp
 }
 
+// withdraw takes op out of the queue, reporting whether it was still
+// there (not taken into a transaction).
+func (q *sharedQueue) withdraw(op *sharedOp) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, o := range q.ops {
+		if o == op {
+			q.ops = append(q.ops[:i:i], q.ops[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // sharedCommitTimeout bounds one shared transaction: it outlives the
 // caller that runs it, since it carries other callers' writes.
 const sharedCommitTimeout = 30 * time.Second
@@ -80,14 +94,24 @@ const sharedCommitTimeout = 30 * time.Second
 // commits once. run reads what it needs of its statements' answers into
 // its own variables; a failing write fails the whole transaction, and
 // every write in it gets the error. The write is committed when shared
-// returns nil.
-func (s *DB) shared(run func(ctx context.Context, tx *sql.Tx) error) error {
+// returns nil. When ctx ends while the write still waits in the queue, it
+// is taken out and shared returns ctx's error: nothing of it is committed
+// later. Once a lock holder has taken it into its transaction, shared
+// waits for that commit's outcome (bounded by sharedCommitTimeout).
+func (s *DB) shared(ctx context.Context, run func(ctx context.Context, tx *sql.Tx) error) error {
 	op := &sharedOp{run: run, done: make(chan struct{})}
 	s.sharedQ.mu.Lock()
 	s.sharedQ.ops = append(s.sharedQ.ops, op)
 	s.sharedQ.mu.Unlock()
 
-	unlock := s.LockWrites()
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		if s.sharedQ.withdraw(op) {
+			return err
+		}
+		<-op.done // in a lock holder's transaction already
+		return op.err
+	}
 	select {
 	case <-op.done: // an earlier lock holder committed it
 		unlock()
@@ -139,7 +163,11 @@ func (s *DB) commitShared(batch []*sharedOp) {
 
 // PurgeConsumed forgets markers that expired before now.
 func (s *DB) PurgeConsumed(ctx context.Context, now time.Time) (int64, error) {
-	defer s.LockWrites()()
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge consumed: %w", err)
+	}
+	defer unlock()
 	res, err := s.sql.ExecContext(ctx, s.Rebind("DELETE FROM consumed WHERE expires_at < ?"), now.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("purge consumed: %w", err)

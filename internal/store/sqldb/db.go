@@ -50,9 +50,12 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
-	rebinds sync.Map   // query text → rebound text
-	writeMu sync.Mutex // held around writes when the dialect has OneWriter
-	stmts   stmtCache  // prepared statements of the hot queries
+	rebinds sync.Map // query text → rebound text
+	// writeTurn holds one token while a writer of this process has the
+	// turn, when the dialect has OneWriter: a channel rather than a mutex
+	// so that a writer whose request ended stops waiting (waitWrites).
+	writeTurn chan struct{}
+	stmts     stmtCache // prepared statements of the hot queries
 	// sharedQ holds writes waiting for a shared commit (OneWriter
 	// engines): single-use markers, counters.
 	sharedQ sharedQueue
@@ -74,7 +77,7 @@ type Options struct {
 // New wraps an open database, applies pending migrations and returns the
 // store. It takes ownership of db.
 func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*DB, error) {
-	s := &DB{sql: db, dialect: d, now: time.Now}
+	s := &DB{sql: db, dialect: d, now: time.Now, writeTurn: make(chan struct{}, 1)}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -157,18 +160,46 @@ func (s *DB) InTx(ctx context.Context, fn func(tx store.Tenant) error) error {
 }
 
 // LockWrites serialises this process's writers on engines with one writer
-// at a time; it returns the unlock function (a no-op elsewhere).
+// at a time; it returns the unlock function (a no-op elsewhere). It waits
+// as long as it takes: for writers with no request behind them (shared
+// commits, the engine's maintenance). A request's writes wait through
+// waitWrites, which gives up when the request ends.
 func (s *DB) LockWrites() func() {
-	if !s.dialect.OneWriter {
-		return func() {}
-	}
-	s.writeMu.Lock()
-	return s.writeMu.Unlock
+	unlock, _ := s.waitWrites(context.Background())
+	return unlock
 }
+
+// waitWrites is LockWrites for a write on ctx's behalf: when ctx ends
+// first, it returns ctx's error and nothing to unlock. A writer stuck
+// behind a slow commit (a stalled disk, a long transaction) then answers
+// its caller when the caller's deadline passes, instead of whenever the
+// turn comes.
+func (s *DB) waitWrites(ctx context.Context) (unlock func(), err error) {
+	if !s.dialect.OneWriter {
+		return func() {}, nil
+	}
+	select {
+	case s.writeTurn <- struct{}{}:
+		return s.endWrite, nil
+	default:
+	}
+	select {
+	case s.writeTurn <- struct{}{}:
+		return s.endWrite, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the database's write turn: %w", context.Cause(ctx))
+	}
+}
+
+func (s *DB) endWrite() { <-s.writeTurn }
 
 // Tx runs fn in one database transaction, committing when fn returns nil.
 func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	defer s.LockWrites()()
+	unlock, err := s.waitWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := s.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

@@ -28,7 +28,11 @@ type identity struct{ db *DB }
 // of writes (tool calls' audit records) and waited seconds, past
 // busy_timeout at worst, to store a code, a refresh token or a revocation.
 func (i identity) exec(ctx context.Context, what, q string, args ...any) (int64, error) {
-	defer i.db.LockWrites()()
+	unlock, err := i.db.waitWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	defer unlock()
 	res, err := i.db.execCached(ctx, i.db.sql, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
@@ -233,7 +237,7 @@ func (i identity) CountAttempt(ctx context.Context, key string, now time.Time, w
 		// Concurrent counts (every tool call of a tenant with a bound,
 		// sign-ins) share a commit, in turn with the other writes, rather
 		// than wait for SQLite's write lock on its own.
-		err = i.db.shared(func(ctx context.Context, tx *sql.Tx) error { return count(ctx, tx) })
+		err = i.db.shared(ctx, func(ctx context.Context, tx *sql.Tx) error { return count(ctx, tx) })
 	} else {
 		err = count(ctx, i.db.sql)
 	}
