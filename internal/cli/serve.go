@@ -364,11 +364,15 @@ func keysCommand() *command {
 						return err
 					}
 					return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+						fresh, err := ks.NewKeys() // before the transaction (NewKeys says why)
+						if err != nil {
+							return fmt.Errorf("the keys were not rotated: %w", err)
+						}
 						// The rotation and its record are one transaction;
 						// the record is signed as what follows the
 						// rotation: by the current keys (RotateIn), by the
 						// new ones with --now (RotateNowIn).
-						_, err := trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+						_, err = trail.InTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
 							before, err := ks.ListIn(ctx, tx)
 							if err != nil {
 								return nil, err
@@ -377,7 +381,7 @@ func keysCommand() *command {
 							if now {
 								rotate = ks.RotateNowIn
 							}
-							if err := rotate(ctx, tx); err != nil {
+							if err := rotate(ctx, tx, fresh); err != nil {
 								return nil, err
 							}
 							after, err := ks.ListIn(ctx, tx)

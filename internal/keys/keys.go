@@ -395,7 +395,11 @@ func (m *Manager) createMissing(ctx context.Context, t store.Tenant, algs []stri
 // public half stays in the archive, so that what they signed in the audit
 // trail can still be checked.
 func (m *Manager) Rotate(ctx context.Context) error {
-	return m.rotate(ctx, m.st, false)
+	fresh, err := m.NewKeys()
+	if err != nil {
+		return err
+	}
+	return m.rotate(ctx, m.st, fresh, false)
 }
 
 // RotateNow is Rotate with the new keys signing at once and the current
@@ -409,24 +413,57 @@ func (m *Manager) Rotate(ctx context.Context) error {
 // what the new keys sign until they fetch it again; other replicas stop
 // trusting the old keys at their next Load.
 func (m *Manager) RotateNow(ctx context.Context) error {
-	return m.rotate(ctx, m.st, true)
+	fresh, err := m.NewKeys()
+	if err != nil {
+		return err
+	}
+	return m.rotate(ctx, m.st, fresh, true)
 }
 
-// RotateIn is Rotate made in tx, a transaction of the store the keys are
+// Fresh is a set of new signing keys, one per algorithm, made by NewKeys
+// for a rotation in a transaction.
+type Fresh struct{ keys []store.SigningKey }
+
+// IDs are the new keys' IDs, in the order of Algs.
+func (f Fresh) IDs() []string {
+	var out []string
+	for _, k := range f.keys {
+		out = append(out, k.ID)
+	}
+	return out
+}
+
+// NewKeys makes the keys a rotation adds. RotateIn takes them made
+// beforehand: an RSA key takes up to a second or so to generate, and
+// made inside the transaction it would hold the store's write lock
+// (SQLite's, for every writer of every process) that long.
+func (m *Manager) NewKeys() (Fresh, error) {
+	var f Fresh
+	for _, alg := range Algs {
+		k, err := m.generate(alg)
+		if err != nil {
+			return Fresh{}, err
+		}
+		f.keys = append(f.keys, k)
+	}
+	return f, nil
+}
+
+// RotateIn is Rotate made in tx with fresh (from NewKeys), a transaction of the store the keys are
 // kept in (store.Store.InTx): the keys are retired and created there, and
 // the manager's keys are those of tx from then on, so that what is signed
 // in tx (the rotation's own audit record) is signed as after a Rotate (by
 // the current keys, which sign until the new ones activate). If tx does
 // not commit, the new keys are not stored: Load then brings the manager
 // back to the stored ones.
-func (m *Manager) RotateIn(ctx context.Context, tx store.Tenant) error {
-	return m.rotate(ctx, tx, false)
+func (m *Manager) RotateIn(ctx context.Context, tx store.Tenant, fresh Fresh) error {
+	return m.rotate(ctx, tx, fresh, false)
 }
 
 // RotateNowIn is RotateNow made in tx, as RotateIn: what is signed in tx
 // after it is signed by the new keys.
-func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
-	return m.rotate(ctx, tx, true)
+func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant, fresh Fresh) error {
+	return m.rotate(ctx, tx, fresh, true)
 }
 
 // rotate retires every key that signs or will (those not retired, and with
@@ -436,7 +473,10 @@ func (m *Manager) RotateNowIn(ctx context.Context, tx store.Tenant) error {
 // activation to the new keys'. With now, every key still published also
 // expires and is archived at once (see RotateNow). Keys whose publication
 // ended earlier are archived by the load rotate ends with, as by any load.
-func (m *Manager) rotate(ctx context.Context, st store.Tenant, now bool) error {
+func (m *Manager) rotate(ctx context.Context, st store.Tenant, fresh Fresh, now bool) error {
+	if len(fresh.keys) != len(Algs) {
+		return errors.New("rotate: no new keys (make them with NewKeys)")
+	}
 	keys := st.Keys()
 	t := m.now().UTC()
 	at := t
@@ -473,12 +513,7 @@ func (m *Manager) rotate(ctx context.Context, st store.Tenant, now bool) error {
 			return fmt.Errorf("retire key %s: %w", k.ID, err)
 		}
 	}
-	for _, alg := range Algs {
-		k, err := m.generate(alg)
-		if err != nil {
-			m.mu.Unlock()
-			return err
-		}
+	for _, k := range fresh.keys {
 		if !now {
 			k.ActiveFrom = at
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,15 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
+
+func newKeys(t *testing.T, m *keys.Manager) keys.Fresh {
+	t.Helper()
+	fresh, err := m.NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
 
 func kids(infos []keys.Info) []string {
 	var out []string
@@ -49,8 +59,9 @@ func TestRotateIn(t *testing.T) {
 	var inTx []string
 	var tok string
 	boom := errors.New("boom")
+	fresh := newKeys(t, m)
 	err = st.InTx(ctx, func(tx store.Tenant) error {
-		if err := m.RotateNowIn(ctx, tx); err != nil {
+		if err := m.RotateNowIn(ctx, tx, fresh); err != nil {
 			return err
 		}
 		infos, err := m.ListIn(ctx, tx)
@@ -66,8 +77,8 @@ func TestRotateIn(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if len(inTx) != len(keys.Algs) || slices.Equal(inTx, kids(before)) {
-		t.Fatalf("active keys in the transaction %v, before %v", inTx, kids(before))
+	if want := slices.Sorted(slices.Values(fresh.IDs())); !slices.Equal(inTx, want) {
+		t.Fatalf("active keys in the transaction %v, want those made before it %v", inTx, want)
 	}
 	if !slices.Contains(inTx, kidOf(t, tok)) {
 		t.Errorf("signed in the transaction by %s, not a new key %v", kidOf(t, tok), inTx)
@@ -87,7 +98,8 @@ func TestRotateIn(t *testing.T) {
 	}
 
 	// Committed: the new keys are the stored ones.
-	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateNowIn(ctx, tx) })
+	fresh = newKeys(t, m)
+	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateNowIn(ctx, tx, fresh) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +111,9 @@ func TestRotateIn(t *testing.T) {
 	// (the rotation's record) is signed by the keys that sign until the
 	// new ones activate.
 	before = after
+	fresh = newKeys(t, m)
 	err = st.InTx(ctx, func(tx store.Tenant) error {
-		if err := m.RotateIn(ctx, tx); err != nil {
+		if err := m.RotateIn(ctx, tx, fresh); err != nil {
 			return err
 		}
 		tok, err = m.Sign(keys.EdDSA, "JWT", []byte(`{}`))
@@ -111,5 +124,33 @@ func TestRotateIn(t *testing.T) {
 	}
 	if !slices.Contains(kids(before), kidOf(t, tok)) {
 		t.Errorf("signed in a pre-publishing rotation's transaction by %s, want one of the current keys %v", kidOf(t, tok), kids(before))
+	}
+}
+
+// A rotation in a transaction takes keys made before it (an RSA key can
+// take a second to make, with the store's write lock held): without them
+// it is refused and changes nothing.
+func TestRotateInWithoutNewKeys(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	master, err := keys.LoadMasterKey("", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := keys.NewSealer(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keys.Open(ctx, st, sealer, &keys.Options{Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := m.List(ctx)
+	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateIn(ctx, tx, keys.Fresh{}) })
+	if err == nil || !strings.Contains(err.Error(), "NewKeys") {
+		t.Fatalf("rotation without new keys: %v", err)
+	}
+	if after, _ := m.List(ctx); len(after) != len(before) {
+		t.Errorf("a refused rotation changed the keys: %d → %d", len(before), len(after))
 	}
 }
