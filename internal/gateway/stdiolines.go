@@ -11,9 +11,11 @@ package gateway
 // through to its end and thrown away, it is stood in for by a JSON-RPC
 // error answering the request it answered (the "id" found while it is
 // read), as an HTTP upstream's answer past the bound is (upstreambody.go),
-// so that only that call fails and its caller is told why. One past it
-// that answers nothing (a notification, a request of the upstream's) is
-// dropped with a warning.
+// so that only that call fails and its caller is told why. A request of
+// the upstream's past it (an elicitation, a sampling request) is answered
+// back to the upstream with an error (refuse), which would otherwise wait
+// for its answer until its own timeout; a notification past it is dropped
+// with a warning.
 //
 // A message ends at its line feed, as MCP's stdio transport has it, or,
 // for a program that writes no line feed after it (which the SDK's reader
@@ -40,8 +42,12 @@ type stdioLines struct {
 	scan    jsonScan
 	scanned int // how much of line scan has seen
 	// dropped is told of each message past limit: whether it was
-	// answered with an error (it answered a request) or dropped.
+	// answered with an error (it answered a request, or was one) or
+	// dropped.
 	dropped func(answered bool)
+	// refuse answers the upstream's request id, past limit, with an
+	// error; nil: it is dropped.
+	refuse func(id jsonrpc.ID)
 }
 
 func newStdioLines(r io.Reader, limit int, dropped func(answered bool)) *stdioLines {
@@ -123,8 +129,13 @@ func (s *stdioLines) skip() []byte {
 		}
 	}
 	answer := s.scan.errorAnswer()
+	refused := false
+	if id, ok := s.scan.requestID(); ok && s.refuse != nil {
+		s.refuse(id)
+		refused = true
+	}
 	if s.dropped != nil {
-		s.dropped(answer != nil)
+		s.dropped(answer != nil || refused)
 	}
 	return answer
 }
@@ -290,19 +301,39 @@ func (s *jsonScan) endMember() {
 // limit answered, or nil when it answered none (it has a method, or no ID
 // that is one).
 func (s *jsonScan) errorAnswer() []byte {
-	if s.method || !s.hasID {
+	if s.method {
 		return nil
 	}
-	raw := append(append([]byte(`{"jsonrpc":"2.0","id":`), bytes.TrimSpace(s.id)...), `,"result":{}}`...)
-	msg, err := jsonrpc.DecodeMessage(raw)
-	resp, ok := msg.(*jsonrpc.Response)
-	if err != nil || !ok || !resp.ID.IsValid() {
+	id, ok := s.validID()
+	if !ok {
 		return nil
 	}
-	out, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: resp.ID,
+	out, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id,
 		Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "gatehouse: " + errAnswerTooLarge.Error()}})
 	if err != nil {
 		return nil
 	}
 	return append(out, '\n')
+}
+
+// requestID is the ID of a request (a message with a method and an ID).
+func (s *jsonScan) requestID() (jsonrpc.ID, bool) {
+	if !s.method {
+		return jsonrpc.ID{}, false
+	}
+	return s.validID()
+}
+
+// validID decodes the "id" found, as the SDK would: a string or a number.
+func (s *jsonScan) validID() (jsonrpc.ID, bool) {
+	if !s.hasID {
+		return jsonrpc.ID{}, false
+	}
+	raw := append(append([]byte(`{"jsonrpc":"2.0","id":`), bytes.TrimSpace(s.id)...), `,"result":{}}`...)
+	msg, err := jsonrpc.DecodeMessage(raw)
+	resp, ok := msg.(*jsonrpc.Response)
+	if err != nil || !ok || !resp.ID.IsValid() {
+		return jsonrpc.ID{}, false
+	}
+	return resp.ID, true
 }

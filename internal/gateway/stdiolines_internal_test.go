@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // readMessages decodes what stdioLines passes on, as the SDK does.
@@ -29,7 +31,8 @@ func readMessages(t *testing.T, r io.Reader) []map[string]any {
 // stood in for by an error answering that request, wherever its "id" is
 // among its members (the TypeScript SDK writes it after the result), an
 // "id" nested deeper is not taken for it, and one answering nothing is
-// dropped. The messages around it pass unchanged.
+// dropped, but for a request of the upstream's, which is refused back to
+// it. The messages around it pass unchanged.
 func TestStdioLinesStandInForMessagesPastTheBound(t *testing.T) {
 	big := strings.Repeat("x", 200)
 	in := strings.Join([]string{
@@ -49,6 +52,8 @@ func TestStdioLinesStandInForMessagesPastTheBound(t *testing.T) {
 			dropped++
 		}
 	})
+	var refused []jsonrpc.ID
+	lines.refuse = func(id jsonrpc.ID) { refused = append(refused, id) }
 	got := readMessages(t, lines)
 	if len(got) != 4 {
 		t.Fatalf("passed on %d messages, want 4: %v", len(got), got)
@@ -62,8 +67,12 @@ func TestStdioLinesStandInForMessagesPastTheBound(t *testing.T) {
 			t.Errorf("message %d: %v, want an error answering %v", i, got[i], id)
 		}
 	}
-	if answered != 2 || dropped != 3 {
-		t.Errorf("told of %d answered and %d dropped, want 2 and 3", answered, dropped)
+	// The upstream's request past the bound is answered back to it.
+	if seven, _ := jsonrpc.MakeID(float64(7)); len(refused) != 1 || refused[0] != seven {
+		t.Errorf("refused the upstream's requests %v, want [7]", refused)
+	}
+	if answered != 3 || dropped != 2 {
+		t.Errorf("told of %d answered and %d dropped, want 3 and 2", answered, dropped)
 	}
 }
 

@@ -78,3 +78,29 @@ func TestStdioUpstreamAnswerBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestStdioUpstreamRequestBounded: a request of a stdio upstream's past
+// 16 MiB (here an elicitation) is answered back to the upstream with an
+// error naming the bound, rather than dropped, which left the upstream
+// waiting for an answer until its own timeout (the call's, at best).
+func TestStdioUpstreamRequestBounded(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := []store.Tool{{Name: "askhuge", Upstream: "up", Roles: []string{"sales-manager"}}}
+	e := newEnv(t, envOptions{tools: tools,
+		upstreams: []store.Upstream{{Name: "up", Command: []string{exe, "-gatehouse-test-stall-upstream"}, CallTimeout: time.Minute}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "askhuge listed", func() bool { return slices.Contains(toolNames(t, alice), "askhuge") })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "askhuge", Arguments: map[string]any{"n": 17 << 20}})
+	if err != nil {
+		t.Fatalf("the call failed (the upstream's request was not answered?): %v", err)
+	}
+	if got := text(res); !strings.Contains(got, "larger than 16 MiB") {
+		t.Errorf("the upstream's question past the bound was answered %q, want the bound named", got)
+	}
+}

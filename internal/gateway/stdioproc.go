@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,10 +94,20 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err := t.cmd.Start(); err != nil {
 		return nil, err
 	}
+	lines := newStdioLines(stdout, maxUpstreamBody, t.dropped)
+	var conn atomic.Pointer[groupConn] // set once connected
+	lines.refuse = func(id jsonrpc.ID) {
+		if gc := conn.Load(); gc != nil {
+			// Not on the reader's goroutine: a write may wait for
+			// the program to read its stdin (bounded by Write's stall).
+			go gc.Write(context.Background(), &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{
+				Code: jsonrpc.CodeInvalidRequest, Message: "gatehouse: " + errRequestTooLarge.Error()}})
+		}
+	}
 	c, err := (&mcp.IOTransport{
 		// Closing the connection closes stdin (stdinPipe.Close), not
 		// stdout, which Wait closes once the process has exited.
-		Reader: io.NopCloser(newStdioLines(stdout, maxUpstreamBody, t.dropped)),
+		Reader: io.NopCloser(lines),
 		Writer: &stdinPipe{WriteCloser: stdin, cmd: t.cmd},
 		// stdioLines passes on no message past maxUpstreamBody; the SDK's
 		// bound is above it, for the blank lines it may count with one.
@@ -110,7 +121,9 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	// holding its stdout would otherwise keep the session from seeing the
 	// end of it, and the upstream from being restarted, until a ping fails.
 	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace) })
-	return &groupConn{Connection: c, pgid: pid, stall: t.stall}, nil
+	gc := &groupConn{Connection: c, pgid: pid, stall: t.stall}
+	conn.Store(gc)
+	return gc, nil
 }
 
 // stdinPipe is a stdio upstream's stdin. Closing it stops the upstream as

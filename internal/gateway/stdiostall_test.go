@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -24,7 +25,8 @@ import (
 // The test binary also serves as a stdio upstream that stops reading its
 // stdin once its "stall" tool is called (a program wedged on something
 // else, or a hostile one): it stays alive, its stdin pipe fills up. Its
-// "huge" tool answers as many bytes as asked, "slow" after two seconds.
+// "huge" tool answers as many bytes as asked, "askhuge" asks its caller a
+// question that long, "slow" answers after two seconds.
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == "-gatehouse-test-stall-upstream" {
 		runStallUpstream()
@@ -60,6 +62,14 @@ func runStallUpstream() {
 			N int `json:"n"`
 		}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("y", in.N)}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "askhuge", Description: "Asks its caller a question of n bytes"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+			N int `json:"n"`
+		}) (*mcp.CallToolResult, any, error) {
+			_, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: strings.Repeat("q", in.N),
+				RequestedSchema: &jsonschema.Schema{Type: "object"}})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint("asked: ", err)}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "Answers after two seconds"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {

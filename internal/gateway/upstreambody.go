@@ -35,6 +35,10 @@ const maxUpstreamBody = 16 << 20
 // maxUpstreamBody. It names no URL: the upstream's may hold a credential.
 var errAnswerTooLarge = fmt.Errorf("the upstream's answer is larger than %d MiB, the most the gateway takes", maxUpstreamBody>>20)
 
+// errRequestTooLarge answers a request of a stdio upstream's past the
+// bound (stdiolines.go).
+var errRequestTooLarge = fmt.Errorf("the request is larger than %d MiB, the most the gateway takes", maxUpstreamBody>>20)
+
 // boundedBodies bounds the bodies of a Streamable HTTP upstream's answers
 // that are not event streams at maxUpstreamBody: those of no declared
 // length, or a declared length past the bound.
