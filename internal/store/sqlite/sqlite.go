@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -58,7 +59,7 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 	// Write transactions take the lock at BEGIN, so two writers queue on
 	// busy_timeout instead of failing when one upgrades a read lock.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", "file:"+uriPath.Replace(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -89,6 +90,11 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 	}
 	return s, nil
 }
+
+// uriPath escapes what a file: URI does not read as part of the path (a
+// ? or # ends it, a % starts an escape): a data folder named "data#1"
+// would otherwise have its database opened as the file "data" beside it.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // checkpointEvery is how often checkpoints copies the WAL into the
 // database file.
