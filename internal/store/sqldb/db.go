@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,8 +227,28 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 // is not safe between sessions running it at once (one fails on a
 // duplicate key of its catalog), which replicas starting together on a
 // new database do.
+//
+// A store that a newer release migrated (a version past the last one
+// here) is refused: this code does not know its tables, and writing them
+// as if it did could damage what the newer release keeps there.
 func (s *DB) migrate(ctx context.Context) error {
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
+	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	versions := make([]int, len(names))
+	for i, name := range names {
+		if versions[i], err = strconv.Atoi(strings.SplitN(name, "_", 2)[0]); err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+	}
+	known := 0
+	if len(versions) > 0 {
+		known = slices.Max(versions)
+	}
+	var newest int64
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockMigrations(ctx, tx); err != nil {
 			return err
 		}
@@ -235,21 +256,19 @@ func (s *DB) migrate(ctx context.Context) error {
 		version BIGINT PRIMARY KEY,
 		name TEXT NOT NULL,
 		applied_at BIGINT NOT NULL)`)
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&newest)
 	})
 	if err != nil {
 		return fmt.Errorf("prepare migrations: %w", err)
 	}
-	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
-	if err != nil {
-		return err
+	if newest > int64(known) {
+		return fmt.Errorf("the store's schema is version %d, newer than this Gatehouse knows (%d): a newer release migrated it; run that release or a later one", newest, known)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", name)
-		}
+	for i, name := range names {
+		v := versions[i]
 		body, err := fs.ReadFile(s.dialect.Migrations, name)
 		if err != nil {
 			return err
