@@ -89,10 +89,12 @@ func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, erro
 
 // Redact returns the URL with its passwords replaced, for messages: the
 // user's, and the password and sslpassword parameters of its query
-// (which the driver takes as well).
+// (which the driver takes as well). A URL without // after its scheme
+// has no user part to hide a password in: all of "user:password@host" is
+// its opaque rest, so it is not shown either.
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return "(unparsable URL)"
 	}
 	if u.RawQuery != "" {

@@ -59,3 +59,21 @@ func TestPasswordWrittenOddly(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactURLWithoutSlashes: a URL written without the // after its
+// scheme (postgres:// left out, or only its slashes) parses with all of
+// "user:password@host" as its opaque part, which has no user to redact:
+// Redact, which the refusal of such a --database quotes, must not repeat
+// it.
+func TestRedactURLWithoutSlashes(t *testing.T) {
+	const secret = "Hunter2-db-secret"
+	for _, dsn := range []string{
+		"gatehouse:" + secret + "@db.internal:5432/gatehouse",
+		"postgres:gatehouse:" + secret + "@db.internal/gatehouse",
+		"postgresql:" + secret + "@db.internal/gatehouse",
+	} {
+		if r := Redact(dsn); strings.Contains(r, secret) {
+			t.Errorf("Redact(%q) = %q", dsn, r)
+		}
+	}
+}
