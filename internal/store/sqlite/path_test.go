@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,40 @@ func TestDataFolderWithURICharacters(t *testing.T) {
 			t.Errorf("%s: %d entries beside the data folder, want only it", name, len(es))
 		}
 	}
+}
+
+// TestDatabaseFileOpenToOthersRefused: a database file others may read
+// (restored with a wider mode) is refused with the fix named, as the
+// master key file is, and nothing is written to it; one of the owner's
+// only opens.
+func TestDatabaseFileOpenToOthersRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path := filepath.Join(dir, FileName)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(path)
+	if s, err := Open(ctx, dir, nil); err == nil {
+		s.Close()
+		t.Fatal("a database file of mode 0644 was opened")
+	} else if !strings.Contains(err.Error(), "open to others") || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("refusal %q, want the mode and the fix named", err)
+	}
+	if after, _ := os.Stat(path); !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
+		t.Error("the refused database file was written to")
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatalf("after chmod 600: %v", err)
+	}
+	s.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -31,9 +32,12 @@ const maxIdleConns = 32
 // FileName is the database file inside the data folder.
 const FileName = "gatehouse.db"
 
-// Open opens (creating it if needed) the store in the data folder dir. The
-// folder is made private to the current user (0700) and the database file
-// is created 0600, since it holds password hashes and sealed keys.
+// Open opens (creating it if needed) the store in the data folder dir. A
+// folder it creates is private to the current user (0700) and so is the
+// database file (0600), since it holds password hashes and sealed keys;
+// an existing database file that others may read (a restore that kept a
+// wider mode) is refused, as the master key file is, rather than written
+// to: SQLite gives its WAL the database file's mode.
 func Open(ctx context.Context, dir string, opts *sqldb.Options) (*sqldb.DB, error) {
 	if err := PrepareDir(dir); err != nil {
 		return nil, err
@@ -43,7 +47,14 @@ func Open(ctx context.Context, dir string, opts *sqldb.Options) (*sqldb.DB, erro
 	if err != nil {
 		return nil, fmt.Errorf("open database file %s: %w", path, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open database file %s: %w", path, err)
+	}
+	if m := fi.Mode().Perm(); runtime.GOOS != "windows" && m&0o077 != 0 {
+		return nil, fmt.Errorf("database file %s is open to others (mode %#o): make it the owner's only (chmod 600 %s*)", path, m, path)
+	}
 	return OpenFile(ctx, path, opts)
 }
 
