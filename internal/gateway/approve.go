@@ -210,6 +210,43 @@ func inTx(ctx context.Context, st store.Tenant, fn func(tx store.Tenant) error) 
 	return fn(st)
 }
 
+// auditedTx runs change in a transaction of the gateway's store and
+// appends the records it returns in that same transaction, when the trail
+// can (audit.Log.InTx, on the store the gateway's is): a crash between
+// the two cannot keep the change and lose its record. change must not
+// record through the trail itself (audit.Log.InTx says why). When the
+// gateway's store is a transaction already (the CLI's), or the trail
+// appends in no transaction of its own, the records follow the change.
+func (g *Gateway) auditedTx(ctx context.Context, change func(tx store.Tenant) ([]audit.Event, error)) error {
+	type txLog interface {
+		InTx(context.Context, func(store.Tenant) ([]audit.Event, error)) (int64, error)
+	}
+	if _, ok := g.Store.(interface {
+		InTx(context.Context, func(store.Tenant) error) error
+	}); ok {
+		if l, ok := g.Audit.(txLog); ok {
+			if _, err := l.InTx(ctx, change); !errors.Is(err, audit.ErrNoTx) {
+				return err
+			}
+		}
+	}
+	var events []audit.Event
+	err := inTx(ctx, g.Store, func(tx store.Tenant) error {
+		var err error
+		events, err = change(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := g.recorder().Record(ctx, e); err != nil {
+			return fmt.Errorf("audit %s: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
 // refuseApproval records and returns the refusal of an approval of hash
 // when r awaits another definition.
 func refuseApproval(ctx context.Context, rec audit.Recorder, r ToolReview, hash string) error {

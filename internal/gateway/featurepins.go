@@ -240,21 +240,33 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 	var withheld []string
 	var after featurePins
 	wrote := false
-	err = inTx(ctx, g.Store, func(tx store.Tenant) error {
+	// The pins and the records of what they newly withhold commit as one.
+	err = g.auditedTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
 		if err := tx.Lock(ctx); err != nil {
-			return fmt.Errorf("pin the prompts and templates of %s: %w", upstream, err)
+			return nil, fmt.Errorf("pin the prompts and templates of %s: %w", upstream, err)
 		}
 		pins, err := readFeaturePins(ctx, tx, upstream)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var changed bool
 		after, withheld, changed, full = planFeaturePins(pins, defs)
+		wrote = changed
 		if !changed {
-			return nil
+			return nil, nil
 		}
-		wrote = true
-		return writeFeaturePins(ctx, tx, upstream, after)
+		if err := writeFeaturePins(ctx, tx, upstream, after); err != nil {
+			return nil, err
+		}
+		var events []audit.Event
+		for _, key := range withheld {
+			p := after[key]
+			kind, id, _ := strings.Cut(key, "/")
+			detail := map[string]any{"upstream": upstream, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}
+			putName(detail, kind, id)
+			events = append(events, audit.Event{Type: audit.FeatureWithheld, Status: store.ToolPending, Detail: detail})
+		}
+		return events, nil
 	})
 	if err != nil {
 		return false, err
@@ -262,13 +274,9 @@ func (g *Gateway) pinFeatures(ctx context.Context, upstream string, defs map[str
 	for _, key := range withheld {
 		p := after[key]
 		kind, id, _ := strings.Cut(key, "/")
-		detail := map[string]any{"upstream": upstream, "pinned_hash": p.Approved.Hash, "pending_hash": p.Pending.Hash}
-		shown := putName(detail, kind, id)
+		shown := putName(map[string]any{}, kind, id)
 		g.logger().Warn("gateway: upstream "+kind+" definition changed; withheld until an admin approves it",
 			"upstream", upstream, kind, shown, "pending_hash", p.Pending.Hash)
-		if err := g.recorder().Record(ctx, audit.Event{Type: audit.FeatureWithheld, Status: store.ToolPending, Detail: detail}); err != nil {
-			return wrote, fmt.Errorf("audit %s of %s %s: %w", audit.FeatureWithheld, kind, shown, err)
-		}
 	}
 	return wrote, nil
 }

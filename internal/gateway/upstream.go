@@ -735,14 +735,17 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			// show text nobody approved).
 			t := store.Tool{Name: n, Upstream: upstream, Status: store.ToolPending,
 				PendingHash: def.hash, PendingDefinition: def.raw}
-			switch err := g.Store.Tools().Create(ctx, t); {
+			err := g.auditedTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+				if err := tx.Tools().Create(ctx, t); err != nil {
+					return nil, err
+				}
+				return []audit.Event{importEvent(audit.ToolImported, t.Name, upstream, "", def.hash)}, nil
+			})
+			switch {
 			case err == nil:
 				wrote = true
 				rows++
 				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
-				if err := g.recordImport(ctx, audit.ToolImported, t.Name, upstream, "", def.hash); err != nil {
-					return wrote, err
-				}
 			case !errors.Is(err, store.ErrConflict):
 				return wrote, fmt.Errorf("import %s: %w", n, err)
 			}
@@ -759,39 +762,36 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 	if len(changing) == 0 {
 		return wrote, nil
 	}
-	var withheld []store.Tool
 	changed := false
-	err = inTx(ctx, g.Store, func(tx store.Tenant) error {
+	err = g.auditedTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
 		// The lock first, then the rows, as Approve and config apply
 		// take them: a writer holding a row this one waits for, while it
 		// waits for the lock, would be a deadlock.
 		if err := tx.Lock(ctx); err != nil {
-			return fmt.Errorf("import %s tools: %w", upstream, err)
+			return nil, fmt.Errorf("import %s tools: %w", upstream, err)
 		}
 		all, err := tx.Tools().List(ctx)
 		if err != nil {
-			return fmt.Errorf("import %s tools: %w", upstream, err)
+			return nil, fmt.Errorf("import %s tools: %w", upstream, err)
 		}
+		changed = false
+		var events []audit.Event
 		for _, n := range changing {
-			c, w, err := importLocked(ctx, tx, log, upstream, n, defs[n], namesOf(all, upstream, n))
+			c, withheld, err := importLocked(ctx, tx, log, upstream, n, defs[n], namesOf(all, upstream, n))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			changed = changed || c
-			withheld = append(withheld, w...)
+			for _, t := range withheld {
+				events = append(events, importEvent(audit.ToolWithheld, t.Name, upstream, t.PinnedHash, t.PendingHash))
+			}
 		}
-		return nil
+		return events, nil
 	})
 	if err != nil {
 		return wrote, err
 	}
-	wrote = wrote || changed
-	for _, t := range withheld {
-		if err := g.recordImport(ctx, audit.ToolWithheld, t.Name, upstream, t.PinnedHash, t.PendingHash); err != nil {
-			return wrote, err
-		}
-	}
-	return wrote, nil
+	return wrote || changed, nil
 }
 
 // namesOf returns the catalogue names of upstream's tool n among all.
@@ -968,18 +968,15 @@ func approvedFor(names []store.Tool, served string) (approved store.Tool, held b
 	return approved, held
 }
 
-// recordImport records that an upstream's tool awaits an admin's
+// importEvent is the record that an upstream's tool awaits an admin's
 // approval: new (ToolImported) or changed (ToolWithheld, with the hash of
 // the approved definition it no longer serves).
-func (g *Gateway) recordImport(ctx context.Context, typ, tool, upstream, pinned, pending string) error {
+func importEvent(typ, tool, upstream, pinned, pending string) audit.Event {
 	detail := map[string]any{"upstream": upstream, "pending_hash": pending}
 	if pinned != "" {
 		detail["pinned_hash"] = pinned
 	}
-	if err := g.recorder().Record(ctx, audit.Event{Type: typ, Tool: tool, Status: store.ToolPending, Detail: detail}); err != nil {
-		return fmt.Errorf("audit %s of %s: %w", typ, tool, err)
-	}
-	return nil
+	return audit.Event{Type: typ, Tool: tool, Status: store.ToolPending, Detail: detail}
 }
 
 // clearPending forgets the definition that awaited approval.
