@@ -108,8 +108,7 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 		res.Content = []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool answered %d: %s", resp.StatusCode, text)}}
 		return res, nil
 	}
-	var obj map[string]any
-	if isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(out, &obj) == nil && obj != nil {
+	if obj := jsonObject(resp.Header.Get("Content-Type"), out); obj != nil {
 		res.StructuredContent = obj
 	}
 	res.Content = []mcp.Content{&mcp.TextContent{Text: string(out)}}
@@ -121,6 +120,25 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 func timedOut(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// jsonObject returns an answer that is one JSON object, with its numbers
+// as the API wrote them (json.Number): read as 64-bit floats, an ID beyond
+// 2^53 would reach the agent as another one.
+func jsonObject(contentType string, body []byte) map[string]any {
+	if !isJSON(contentType) {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var obj map[string]any
+	if d.Decode(&obj) != nil {
+		return nil
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil // more than one value
+	}
+	return obj
 }
 
 func isJSON(contentType string) bool {

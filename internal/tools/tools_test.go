@@ -307,3 +307,31 @@ func TestHTTPBackendSlowAnswer(t *testing.T) {
 		t.Errorf("the error names the URL: %v", err)
 	}
 }
+
+// TestHTTPBackendStructuredNumbers: the structured content of an API's
+// JSON object answer holds its numbers as the API wrote them. Read as
+// 64-bit floats, an order number beyond 2^53 would reach the agent as
+// another order's (the text content, the same answer, keeps it exact).
+func TestHTTPBackendStructuredNumbers(t *testing.T) {
+	const answer = `{"order":12345678901234567891,"id":9007199254740993,"amount":12.50,"nested":{"n":[18014398509481985]}}`
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(answer))
+	}))
+	defer api.Close()
+	res, err := (&tools.HTTP{}).Call(context.Background(), "SLIP", tools.Call{
+		Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}},
+		Args: []byte(`{}`),
+	})
+	if err != nil || res.IsError {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	got, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"amount":12.50,"id":9007199254740993,"nested":{"n":[18014398509481985]},"order":12345678901234567891}`
+	if string(got) != want {
+		t.Errorf("structured content = %s, want %s", got, want)
+	}
+}
