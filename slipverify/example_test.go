@@ -1,6 +1,7 @@
 package slipverify_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +26,12 @@ func ExampleVerifier_VerifyRequest() {
 	}
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slip, args, err := v.VerifyRequest(r)
-		if err != nil {
+		switch {
+		case errors.Is(err, slipverify.ErrUnavailable):
+			// Not known to be unused: refuse for now, never run.
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		case err != nil:
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}

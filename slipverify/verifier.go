@@ -34,7 +34,8 @@ var (
 	// ErrArguments: the arguments are not the ones the slip was minted for.
 	ErrArguments = errors.New("arguments do not match the permission slip")
 	// ErrUsed: the issuer answered that the slip is not active: it was
-	// already used (or revoked).
+	// already used (or revoked). A slip the issuer answers inactive once
+	// its exp has passed by this tool's clock is ErrExpired instead.
 	ErrUsed = errors.New("permission slip already used")
 	// ErrUnavailable: the issuer could not be asked (network, metadata,
 	// keys or introspection failed). Retrying later may succeed.
@@ -228,6 +229,12 @@ func (v *Verifier) redeem(ctx context.Context, token string, c *Claims) error {
 		return fmt.Errorf("%w: introspection: %v", ErrUnavailable, err)
 	}
 	if !ir.Active {
+		// Inactive is also the issuer's answer for a slip past its exp
+		// by the issuer's clock, which this tool's Leeway still took:
+		// said as expired, not as a replay, when this clock agrees.
+		if v.now().Unix() >= c.Expiry {
+			return fmt.Errorf("%w: before it was redeemed", ErrExpired)
+		}
 		return ErrUsed
 	}
 	if ir.JTI != "" && ir.JTI != c.JTI {

@@ -234,3 +234,31 @@ func TestVerifyOtherRedeemer(t *testing.T) {
 		t.Errorf("Verify = %v, want ErrInvalid (for another client)", err)
 	}
 }
+
+// A slip past its exp but within the tool's Leeway, which the issuer
+// answers inactive (its clock allows no skew), is refused as expired, not
+// as already used: nobody used it, and a log saying so would send its
+// reader after a replay that did not happen.
+func TestExpiredAtTheIssuerIsNotUsed(t *testing.T) {
+	d := startDemoIssuer()
+	defer d.Close()
+	var ahead atomic.Int64
+	d.Minter.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	args := `{"amount":12}`
+	tok := d.mint("refund", args)
+	var c struct {
+		Exp int64 `json:"exp"`
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Until(time.Unix(c.Exp, 0)) + 2*time.Second // inside Leeway
+	ahead.Store(int64(past))
+	v := newVerifier(d, "refund")
+	v.Now = func() time.Time { return time.Now().Add(past) }
+	_, err := v.Verify(context.Background(), tok, []byte(args))
+	if !errors.Is(err, slipverify.ErrExpired) || errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("a slip expired at the issuer: Verify = %v, want ErrExpired", err)
+	}
+}
