@@ -428,6 +428,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			req.Session.NotifyProgress(ctx, p)
 		}
 	}
+	var fl *flight // the call's, when it runs as one
 	run := func(ctx context.Context, call tools.Call) (*mcp.CallToolResult, error) {
 		var (
 			res *mcp.CallToolResult
@@ -442,12 +443,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			res, err = g.backend(e).Call(ctx, token, call)
 		}
 		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, claims: &claims,
-			httpStatus: &httpStatus, args: args, quote: quote, result: result}, res, err)
+			httpStatus: &httpStatus, args: args, quote: quote, asked: fl, result: result}, res, err)
 	}
 	if on != nil && notServed == nil && takesInput(req.Session) {
 		// A caller on a revision without server-to-client requests
 		// answers what the upstream asks during the call on a retry.
-		fl := g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)
+		fl = g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)
 		fl.slipID = ev.SlipID
 		call.Ask, call.Log = fl.ask, fl.relayLog
 		// Progress goes to whichever request waits on the flight, under
@@ -473,13 +474,15 @@ type finishing struct {
 	httpStatus  *int
 	args        callArgs
 	quote       bool
+	asked       *flight // the call's flight, whose answers the trail never keeps; nil: none
 	result      func(status string, extra map[string]any) audit.Event
 }
 
 // finish records the result of a call that ran (res, or err) and returns
 // what its caller is told.
 func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResult, err error) (*mcp.CallToolResult, error) {
-	e, name, args, quote, result := f.e, f.name, f.args, f.quote, f.result
+	e, name, quote, result := f.e, f.name, f.quote, f.result
+	unquoted := func(msg string) string { return f.asked.unquoted(f.args.unquoted(msg, quote)) }
 	actx := context.WithoutCancel(ctx)
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 	if e.tool.HTTP != nil && (err != nil || res.IsError) {
@@ -512,7 +515,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		status := "error"
 		if errors.As(err, &rpc) {
 			// A protocol error of an upstream server goes back as it came.
-			if aerr := done(result(status, map[string]any{"error": args.unquoted(rpc.Message, quote), "code": rpc.Code})); aerr != nil {
+			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
 				return nil, g.notRecorded(aerr)
 			}
 			return nil, rpc
@@ -526,7 +529,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			status, msg = "timeout", "gateway: tool call timed out"
 		}
 		g.logger().Warn(msg, "tool", name, "correlation", f.correlation, "err", err)
-		if aerr := done(result(status, map[string]any{"error": args.unquoted(err.Error(), quote)})); aerr != nil {
+		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
 			return nil, g.notRecorded(aerr)
 		}
 		if late != nil {

@@ -127,6 +127,9 @@ type flight struct {
 	// retried: a retry is being taken or waits on the flight; another
 	// is refused meanwhile (retryOf).
 	retried bool
+	// given holds the values of the answers passed on to the upstream,
+	// which the trail never keeps (unquoted).
+	given []any
 }
 
 // waiter is a request of the caller waiting on a flight: its context and
@@ -468,9 +471,33 @@ func (fl *flight) deliver(out []answered) {
 	for _, o := range out {
 		if fl.pending[o.ask.id] == o.ask {
 			delete(fl.pending, o.ask.id)
+			switch r := o.reply.res.(type) {
+			case *mcp.ElicitResult:
+				fl.given = append(fl.given, sentValues(r.Content).decoded)
+			case *mcp.CreateMessageResult:
+				if t, ok := r.Content.(*mcp.TextContent); ok {
+					fl.given = append(fl.given, t.Text)
+				}
+			}
 			o.ask.reply <- o.reply
 		}
 	}
+}
+
+// unquoted is msg, an error the upstream gave for the flight's call, with
+// the values of the answers passed on to it replaced as callArgs.unquoted
+// replaces the call's arguments: an upstream that says "card 4111…
+// declined" must not put in the trail an answer it keeps only as what
+// kind of answer it was (match). A nil flight (a call that asked
+// nothing) leaves msg as it is.
+func (fl *flight) unquoted(msg string) string {
+	if fl == nil {
+		return msg
+	}
+	fl.mu.Lock()
+	given := callArgs{decoded: map[string]any{"answers": slices.Clone(fl.given)}}
+	fl.mu.Unlock()
+	return given.unquoted(msg, false)
 }
 
 // sampled turns a caller's answer to a sampling request into what an
@@ -617,6 +644,7 @@ func flyFeature[R interface {
 		// slot until it ends, as a tool call's does: the slots bound how
 		// many of the caller's run at once.
 		fl := a.g.newFlight(ctx, a.session, a.who.key, method, key, c.cfg.Name, a.ev.ArgsDigest, a.ev.Correlation)
+		a.asked = fl
 		return a.g.fly(ctx, fl, &waiter{ctx: ctx, session: a.session}, release, func(ctx context.Context) (mcp.Result, error) {
 			return asResult(forwardAsking(ctx, a, c, on, fl.relays(), run))
 		})

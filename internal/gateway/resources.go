@@ -479,6 +479,7 @@ type featureAudit struct {
 	ev      audit.Event        // the decision
 	start   time.Time
 	sent    callArgs // values the caller sent, kept only as a digest (sentValues)
+	asked   *flight  // the request's flight, whose answers the trail never keeps; nil: none
 }
 
 // sentValues returns v, values a caller sent that the trail keeps only as
@@ -655,9 +656,9 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 		// as a tool call's error is (finish).
 		r.Status = "error"
 		if rpc != nil {
-			r.Detail["error"], r.Detail["code"] = a.sent.unquoted(rpc.Message, false), rpc.Code
+			r.Detail["error"], r.Detail["code"] = a.asked.unquoted(a.sent.unquoted(rpc.Message, false)), rpc.Code
 		} else {
-			r.Detail["error"] = a.sent.unquoted(err.Error(), false)
+			r.Detail["error"] = a.asked.unquoted(a.sent.unquoted(err.Error(), false))
 		}
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
