@@ -589,13 +589,19 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 	}
 	fl, retried := g.retryOf(req.Params.RequestState, who.key, "tools/call", name, ev.ArgsDigest)
 	if fl == nil {
+		// A retry that continues no call is a refused tools/call, and
+		// counts against the tenant's bound as one (rateLimited): an
+		// agent looping on a stale request state is stopped too.
 		ev.Correlation, ev.Decision, ev.Policy = slip.NewID(), "deny", PolicyRequestState
 		ev.Reasons = []string{"no call of this caller to " + shown + " with these arguments waits for input under this request state"}
+		msg := fmt.Sprintf("This call of %s is no longer waiting for your answer (it ended, or it runs on another server). Please call the tool again.", shown)
+		if limited, limitMsg := g.rateLimited(ctx, cat, who.key); limited != nil {
+			ev.Policy, ev.Reasons, msg = limited.Policy, limited.Reasons, limitMsg
+		}
 		if err := g.recorder().Record(ctx, ev); err != nil {
 			return nil, g.notRecorded(err)
 		}
-		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
-			"This call of %s is no longer waiting for your answer (it ended, or it runs on another server). Please call the tool again.", shown)}}}, nil
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}, nil
 	}
 	defer retried()
 	ev.Correlation, ev.SlipID = fl.correlation, fl.slipID

@@ -71,3 +71,35 @@ func TestUpstreamErrorKeepsNoAnswer(t *testing.T) {
 		t.Errorf("%d results keep the upstream's message without the answer, want 2", results)
 	}
 }
+
+// TestStaleRetriesAreCounted: limits.tool_calls_per_minute counts every
+// tools/call a caller makes, refused ones included, so that an agent
+// caught in a loop is stopped whatever it asks for. One that loops on a
+// request state no call waits under (made up, of a call that ended, or
+// of one on another replica) is refused each time, on the record, and is
+// counted as any refused call is: past the bound it is refused as over
+// it, and so are its other calls.
+func TestStaleRetriesAreCounted(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.limitTo("3")
+	alice := manualClient(e, "alice")
+	ctx := context.Background()
+	month := map[string]any{"month": "2026-10"}
+	for i := range 5 {
+		res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "sales_report", Arguments: month, RequestState: "stale",
+			InputResponses: mcp.InputResponseMap{"input-1": &mcp.ElicitResult{Action: "accept"}}})
+		if err != nil || !res.IsError {
+			t.Fatalf("stale retry %d: %v %+v", i+1, err, res)
+		}
+		want := "no longer waiting for your answer"
+		if i >= 3 {
+			want = "more tool calls in the last minute"
+		}
+		if !strings.Contains(text(res), want) {
+			t.Errorf("stale retry %d: %q, want it to say %q", i+1, text(res), want)
+		}
+	}
+	if r := call(t, alice, "sales_report", month); !r.IsError || !strings.Contains(text(r), "more tool calls in the last minute") {
+		t.Errorf("a call after the stale retries used up the minute: %v %q", r.IsError, text(r))
+	}
+}
