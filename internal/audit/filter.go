@@ -10,7 +10,8 @@ import (
 // ParseTime reads a query's time bound: an RFC 3339 time, or a duration
 // meaning that long before now (24h). "" is the zero time (no bound). A
 // negative duration is refused: it would mean the future, where no record
-// is, and the query would answer nothing as if nothing had happened.
+// is, and the query would answer nothing as if nothing had happened. So is
+// the zero time (0001-01-01T00:00:00Z), which Filter takes for no bound.
 func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -24,6 +25,11 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
 		return t, fmt.Errorf("%q: want RFC 3339 (2026-11-02T09:00:00Z) or a duration (24h)", v)
+	}
+	// The zero time is what a filter takes for no bound: an until there,
+	// before which no record is, would answer the whole trail.
+	if t.IsZero() {
+		return time.Time{}, fmt.Errorf("%q is the zero time, which bounds nothing: leave the bound out, or give another time", v)
 	}
 	return t, nil
 }
