@@ -146,7 +146,7 @@ func checkResourceURI(r string) error {
 // resources validates RFC 8707 resource values: each must be an absolute
 // URI without a fragment that this server issues tokens for. An empty
 // value is as if omitted (RFC 6749 §3.1, §3.2: a parameter sent without a
-// value).
+// value). A resource of p.SoleResources is granted alone (it says why).
 func (p *Provider) resources(vs []string) ([]string, *Error) {
 	var out []string
 	for _, r := range vs {
@@ -161,6 +161,13 @@ func (p *Provider) resources(vs []string) ([]string, *Error) {
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
+		}
+	}
+	if len(out) > 1 {
+		for _, r := range out {
+			if slices.Contains(p.SoleResources, r) {
+				return nil, errInvalidTarget("the resource '%s' is granted alone: ask for it in a request of its own", r)
+			}
 		}
 	}
 	return out, nil

@@ -85,6 +85,12 @@ type Provider struct {
 	// Resources are further resource URIs a client may ask a token for
 	// (RFC 8707); MCPResource is always accepted. Zero means none.
 	Resources []string
+	// SoleResources, of Resources, are granted alone: a request naming
+	// one of them with another resource is refused (invalid_target), so
+	// that no grant, and no token, for one of them (the admin API) serves
+	// anywhere else: an agent's token for /mcp never doubles as an
+	// admin's, nor can its refresh token be narrowed to one.
+	SoleResources []string
 	// ResourceText says, on the consent page, what a token for each of
 	// Resources lets a client do as the person ("read and change …");
 	// one without is shown as acting as the person at its URI.
@@ -268,6 +274,12 @@ func (p *Provider) init() {
 			return
 		}
 		p.resSet[r] = true
+	}
+	for _, r := range p.SoleResources {
+		if !p.resSet[r] {
+			p.initErr = fmt.Errorf("identity: sole resource %q is not one of Resources", r)
+			return
+		}
 	}
 	if p.initErr = checkConnections(p.Connections); p.initErr != nil {
 		return

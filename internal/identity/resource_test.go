@@ -427,3 +427,51 @@ func TestStandingChecksTheDelegationChain(t *testing.T) {
 		t.Errorf("web removed: %v", err)
 	}
 }
+
+// A resource granted alone (the admin API) is refused in a request that
+// names another resource with it, at every grant: no authorization, and
+// so no refresh token, covers it and /mcp at once, and no token of a
+// service client or of an exchange names both. Alone it is granted; other
+// resources still go together.
+func TestSoleResourceGrantedAlone(t *testing.T) {
+	const adminAPI = "https://admin.example/api"
+	h := newHarness(t, func(p *Provider) {
+		p.Resources = append(p.Resources, adminAPI)
+		p.SoleResources = []string{adminAPI}
+	})
+	mcp := h.p.MCPResource
+	b := h.signedIn("alice")
+	if err := h.db.Identity().SetConsent(context.Background(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid", "profile"}, GrantedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range [][]string{{mcp, adminAPI}, {adminAPI, "https://api.example/"}} {
+		params := nativeParams()
+		for _, r := range rs {
+			params.Add("resource", r)
+		}
+		if q := redirectQuery(t, h.authorize(b, params), nativeRedirect); q.Get("error") != "invalid_target" || !strings.Contains(q.Get("error_description"), "granted alone") {
+			t.Errorf("authorize for %v: %v, want invalid_target", rs, q)
+		}
+		form := url.Values{"grant_type": {"client_credentials"}, "resource": rs}
+		if r := h.token("agent", "agent-secret", form); r.Status != 400 || r.JSON["error"] != "invalid_target" {
+			t.Errorf("client_credentials for %v: %d %v, want invalid_target", rs, r.Status, r.JSON)
+		}
+		user := h.userTokens()
+		ex := exchangeForm(user.Access)
+		ex["resource"] = rs
+		if r := h.token("agent", "agent-secret", ex); r.Status != 400 || r.JSON["error"] != "invalid_target" {
+			t.Errorf("exchange for %v: %d %v, want invalid_target", rs, r.Status, r.JSON)
+		}
+	}
+	// Alone, it is asked for as any resource is.
+	resp := h.authorize(b, nativeParams("resource", adminAPI))
+	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(unescapeHTML(html), "Allow access?") {
+		t.Errorf("authorize for the admin API alone: %d", resp.StatusCode)
+	}
+	// Other resources still go together.
+	resp = h.authorize(b, nativeParams("resource", mcp, "resource", "https://api.example/"))
+	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(unescapeHTML(html), "Allow access?") {
+		t.Errorf("authorize for /mcp and another resource: %d", resp.StatusCode)
+	}
+}

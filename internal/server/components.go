@@ -66,6 +66,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		TrustedProxies:            o.TrustedProxies,
 		AllowPrivateMetadataHosts: o.AllowPrivateMetadataHosts,
 		Resources:                 []string{adminAPI},
+		SoleResources:             []string{adminAPI},
 		ResourceText: map[string]string{adminAPI: "use the Gatehouse admin API as you: " +
 			"with the admin role, read everyone's audit trail (sign-ins, tokens, every AI tool call)"},
 		// tool:<name> scopes (step-up at /mcp) name tools of the catalogue.
