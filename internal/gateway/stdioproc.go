@@ -70,16 +70,55 @@ func stdioCommand(argv, env []string) (*exec.Cmd, error) {
 // within stall (see groupConn.Write). Its output is read through
 // stdioLines: a message past maxUpstreamBody fails only the call it
 // answered (dropped is told of it), not the connection.
-func stdioTransport(cmd *exec.Cmd, stall time.Duration, dropped func(answered bool)) mcp.Transport {
+func stdioTransport(cmd *exec.Cmd, stall time.Duration, dropped func(answered bool), stops *groupStops) mcp.Transport {
 	ownGroup(cmd)
 	cmd.WaitDelay = stdioWaitDelay
-	return groupTransport{cmd: cmd, stall: stall, dropped: dropped}
+	return groupTransport{cmd: cmd, stall: stall, dropped: dropped, stops: stops}
 }
 
 type groupTransport struct {
 	cmd     *exec.Cmd
 	stall   time.Duration
 	dropped func(answered bool)
+	stops   *groupStops
+}
+
+// groupStops counts the process groups stopGroup signalled and has not
+// seen gone, nor killed, yet. The gateway's Close waits for them: the
+// process usually exits right after it, and a SIGKILL still to come then
+// never comes, leaving what ignored the SIGTERM running, orphaned.
+type groupStops struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed once n is back to 0
+}
+
+func (s *groupStops) add() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == 0 {
+		s.none = make(chan struct{})
+	}
+	s.n++
+}
+
+func (s *groupStops) done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n--; s.n == 0 {
+		close(s.none)
+	}
+}
+
+// wait returns once no group is being stopped.
+func (s *groupStops) wait() {
+	s.mu.Lock()
+	none := s.none
+	n := s.n
+	s.mu.Unlock()
+	if n > 0 {
+		<-none
+	}
 }
 
 func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -120,8 +159,8 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	// When the leader exits, what it left in its group goes too: a child
 	// holding its stdout would otherwise keep the session from seeing the
 	// end of it, and the upstream from being restarted, until a ping fails.
-	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace) })
-	gc := &groupConn{Connection: c, pgid: pid, stall: t.stall}
+	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace, t.stops) })
+	gc := &groupConn{Connection: c, pgid: pid, stall: t.stall, stops: t.stops}
 	conn.Store(gc)
 	return gc, nil
 }
@@ -172,6 +211,7 @@ type groupConn struct {
 	mcp.Connection
 	pgid  int
 	stall time.Duration // how long a write may wait (Write)
+	stops *groupStops
 	once  sync.Once
 	error error
 	// mu guards closed: Close has stopped the group (its leader is
@@ -204,13 +244,14 @@ func (c *groupConn) stalled() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		stopGroup(c.pgid, stdioGroupGrace)
+		stopGroup(c.pgid, stdioGroupGrace, c.stops)
 	}
 }
 
 // Close stops the upstream as the SDK does (closes its stdin, waits, then
 // signals its process), then ends the rest of its group: SIGTERM at once,
-// SIGKILL after stdioGroupGrace to what is left, without waiting for it.
+// SIGKILL after stdioGroupGrace to what is left, without waiting for it
+// (the gateway's Close does: groupStops).
 // Only the first call does (a connection may be closed more than once):
 // a later one would signal a group that is gone, whose ID may be reused.
 func (c *groupConn) Close() error {
@@ -219,7 +260,7 @@ func (c *groupConn) Close() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.error = c.Connection.Close()
-		stopGroup(c.pgid, stdioGroupGrace)
+		stopGroup(c.pgid, stdioGroupGrace, c.stops)
 		c.closed = true
 	})
 	return c.error

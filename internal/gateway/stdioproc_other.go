@@ -13,7 +13,7 @@ import (
 // still gives up on pipes held by anything that process left behind.
 func ownGroup(*exec.Cmd) {}
 
-func stopGroup(int, time.Duration) {}
+func stopGroup(int, time.Duration, *groupStops) {}
 
 // stdioDir is the working directory of stdio upstreams: not the
 // gateway's.

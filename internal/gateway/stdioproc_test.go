@@ -175,3 +175,39 @@ func processAlive(pid int) bool {
 	state := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(state) > 0 && state[0] != "Z"
 }
+
+// TestStdioCloseOutlivesNoGroupMember: a child a stdio upstream's program
+// left behind that ignores SIGTERM is gone once the gateway's Close has
+// returned. Close used to signal the group and leave its SIGKILL to a
+// timer: 'serve' returns and the process exits right after Close, the
+// timer with it, and the child went on running, orphaned.
+func TestStdioCloseOutlivesNoGroupMember(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := t.TempDir() + "/pids"
+	// An ignored signal stays ignored across exec: sleep ignores SIGTERM.
+	command := []string{"sh", "-c", `(trap "" TERM; exec sleep 300) & echo $! >> "$1"; exec "$0" -gatehouse-test-upstream`, exe, pids}
+	e := newEnv(t, envOptions{tools: upstreamTools("sales-manager"),
+		upstreams: []store.Upstream{{Name: "up", Command: command}}})
+	waitFor(t, "the stdio upstream", connected(e, "up"))
+	var child int
+	waitFor(t, "the child", func() bool {
+		b, _ := os.ReadFile(pids)
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if !processAlive(child) {
+		t.Fatalf("child %d is not running before the gateway closes", child)
+	}
+	e.gw.Close()
+	// A SIGKILL sent takes a moment to end the process; far less than the
+	// grace after which a timer would send it.
+	for end := time.Now().Add(500 * time.Millisecond); processAlive(child); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("child %d, which ignores SIGTERM, still runs once Close has returned: the process exiting now leaves it orphaned", child)
+		}
+	}
+}

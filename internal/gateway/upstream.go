@@ -65,6 +65,9 @@ type upstreams struct {
 	// behind counts the closings of lanes' sessions that no one waits for
 	// (closeBehind); it is added to under mu while ctx is not done.
 	behind sync.WaitGroup
+	// stops counts the stdio upstreams' process groups still being
+	// stopped (groupStops).
+	stops groupStops
 
 	progress sync.Map // progressKey → func forwarding to the caller
 }
@@ -325,6 +328,9 @@ func (u *upstreams) closeAll() {
 	u.mu.Unlock()
 	u.wg.Wait()
 	u.behind.Wait()
+	// What ignored the SIGTERM is killed before the gateway's Close
+	// returns: the process may exit right after it.
+	u.stops.wait()
 }
 
 // live returns every connected upstream's tool definitions.
@@ -518,7 +524,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		dropped := func(answered bool) {
 			log.Warn("gateway: a message of the upstream's past the bound was dropped", "bound_mib", maxUpstreamBody>>20, "answered_with_error", answered)
 		}
-		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive, dropped), b: bars}
+		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive, dropped, &u.stops), b: bars}
 	case c.cfg.URL != "":
 		hc, err := upstreamClient(c.cfg, os.LookupEnv)
 		if err != nil {
