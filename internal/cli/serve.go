@@ -151,8 +151,10 @@ func serveCommand() *command {
 }
 
 // serve listens, builds the server, runs setup, then serves until ctx ends.
+// What could not be closed properly then (the audit trail's last records
+// or checkpoint) is its error too: the exit code says the stop was not clean.
 func serve(ctx context.Context, env *Env, o server.Options, setup func(context.Context, *server.Server) error,
-	ready func(s *server.Server)) error {
+	ready func(s *server.Server)) (err error) {
 	tuneGC(env.Getenv)
 	ln, err := server.Listen(o.Addr)
 	if err != nil {
@@ -163,7 +165,11 @@ func serve(ctx context.Context, env *Env, o server.Options, setup func(context.C
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer func() {
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("stop: %w", cerr))
+		}
+	}()
 	if err := setup(ctx, s); err != nil {
 		return err
 	}

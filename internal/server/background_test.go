@@ -24,7 +24,7 @@ func TestKeyRotationRightAfterStartIsPickedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close() })
 
 	// 'gatehouse keys rotate': another process, its own store handle.
 	st, err := server.OpenStore(ctx, o.Store)

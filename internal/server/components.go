@@ -34,7 +34,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	// delivered yet.
 	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log})
 	s.Audit = trail
-	s.closers = append(s.closers, func() { trail.Close() })
+	s.closers = append(s.closers, trail.Close)
 	streams, err := openStreams(trail, o.Streams)
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	trail.SetRetention(retention)
 	if streams != nil {
 		// Streams close before the trail (closers run last first).
-		s.closers = append(s.closers, streams.Close)
+		s.closers = append(s.closers, func() error { streams.Close(); return nil })
 	}
 	s.registry.MustRegister(newAuditCollector(trail, streams))
 
@@ -94,7 +94,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 		return fmt.Errorf("start the MCP gateway: %w", err)
 	}
 	s.Gateway = gw
-	s.closers = append(s.closers, func() { gw.Close() })
+	s.closers = append(s.closers, gw.Close)
 
 	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log, Standing: idp.Standing,
 		ClientAddr: idp.ClientAddr}

@@ -89,7 +89,7 @@ type Server struct {
 
 	log      *slog.Logger
 	registry *prometheus.Registry
-	closers  []func()
+	closers  []func() error
 	// getenv reads the secrets the tenant names (Options.Getenv).
 	getenv func(string) string
 	// connsLoaded is the stored configuration of the federation
@@ -282,17 +282,22 @@ func (s *Server) tick(ctx context.Context, rev int64) int64 {
 	return rev
 }
 
-// Close releases what New opened.
-func (s *Server) Close() {
+// Close releases what New opened. Its error says what could not be closed
+// properly: the audit trail's last records or checkpoint not stored, the
+// store not closed cleanly.
+func (s *Server) Close() error {
+	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i]()
+		errs = append(errs, s.closers[i]())
 	}
-	s.Store.Close()
+	errs = append(errs, s.Store.Close())
+	return errors.Join(errs...)
 }
 
 // Run listens on o.Addr and serves until ctx ends, then stops accepting,
-// lets in-flight requests finish (up to ShutdownTimeout) and closes.
-func Run(ctx context.Context, o Options) error {
+// lets in-flight requests finish (up to ShutdownTimeout) and closes; a
+// failure to close is returned too.
+func Run(ctx context.Context, o Options) (err error) {
 	addr := o.Addr
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -306,7 +311,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer func() { err = errors.Join(err, s.Close()) }()
 	return s.Serve(ctx, ln, o)
 }
 
