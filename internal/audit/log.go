@@ -377,8 +377,9 @@ func (l *Log) Busy() (done func()) {
 }
 
 // Close stops taking records, waits until every queued one is committed,
-// and, when this Log committed records, stores a last checkpoint of the
-// head. It does not close the store.
+// stops a prune under way (see prune), and, when this Log committed
+// records, stores a last checkpoint of the head. It does not close the
+// store.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -818,7 +819,11 @@ func (l *Log) checkpointEvery(every time.Duration) {
 	}
 }
 
-// prune prunes what the retention no longer keeps, if there is one.
+// prune prunes what the retention no longer keeps, if there is one. Close
+// stops a prune under way: it walks the whole chain first, which takes a
+// while on a large trail, and Close would wait for it (a server asked to
+// stop, not stopping). Pruning is one transaction, so a prune stopped so
+// prunes nothing; the next start prunes again.
 func (l *Log) prune() {
 	retention := time.Duration(l.retention.Load())
 	if retention <= 0 {
@@ -826,8 +831,20 @@ func (l *Log) prune() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*l.commitMax)
 	defer cancel()
+	go func() {
+		select {
+		case <-l.ckStop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if n, err := l.Prune(ctx, l.now().Add(-retention)); err != nil {
-		l.log.Error("audit pruning failed", "err", err)
+		select {
+		case <-l.ckStop:
+			l.log.Info("audit pruning stopped: the log closed", "err", err)
+		default:
+			l.log.Error("audit pruning failed", "err", err)
+		}
 	} else if n > 0 {
 		l.log.Info("audit records pruned", "records", n)
 	}
