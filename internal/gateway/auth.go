@@ -407,7 +407,8 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		body, refuse := postBody(r)
 		if refuse != "" {
 			// As any message /mcp cannot take (rpcerrors.go): a JSON-RPC
-			// error, with no ID, the batch being no one request.
+			// error, with no ID (a batch is no one request, and a body
+			// cut short names none that can be trusted).
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			_ = json.NewEncoder(w).Encode(rpcErrorMessage{JSONRPC: "2.0", ID: json.RawMessage("null"),

@@ -776,9 +776,13 @@ const maxBatch = 32
 
 // postBody reads a POST's body for the checks made before the SDK sees
 // it, and puts it back for the SDK: nil for another method, or a body the
-// SDK will refuse as too large. A batch of more than maxBatch messages is
-// refused here (a batch the SDK runs, or one it would refuse anyway for
-// its protocol revision: the same answer, a 400, and nothing runs).
+// SDK will refuse as too large. A body that could not be read to its end
+// (a malformed chunk, a connection closed or timed out before its
+// Content-Length) is refused here: what came of it may be a whole message,
+// which the SDK, handed the bytes without the error, would run. A batch of
+// more than maxBatch messages is refused here (a batch the SDK runs, or
+// one it would refuse anyway for its protocol revision: the same answer, a
+// 400, and nothing runs).
 func postBody(r *http.Request) (body []byte, refuse string) {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return nil, ""
@@ -786,7 +790,10 @@ func postBody(r *http.Request) (body []byte, refuse string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
 	r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil || len(body) > mcp.DefaultMaxRequestBodyBytes {
+	if err != nil {
+		return nil, "the request body could not be read to its end"
+	}
+	if len(body) > mcp.DefaultMaxRequestBodyBytes {
 		return nil, ""
 	}
 	if first := bytes.TrimLeft(body, " \t\r\n"); len(first) > 0 && first[0] == '[' {
