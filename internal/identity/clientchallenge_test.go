@@ -20,6 +20,9 @@ func TestClientAuthChallengeMatchesScheme(t *testing.T) {
 		{"DPoP some-token", []string{`DPoP realm="`, `Basic realm="`}},
 		{"Basic not-base64!", []string{`Basic realm="`}},
 		{`x"y z`, []string{`Basic realm="`}}, // not a scheme name: not echoed
+		// A lone value may well be a credential (a secret sent bare, as
+		// an API key is): not echoed, though it reads as a scheme name.
+		{"web-secret-0123456789abcdef", []string{`Basic realm="`}},
 	} {
 		for _, path := range []string{"/token", "/introspect", "/revoke"} {
 			f := url.Values{"grant_type": {"client_credentials"}, "token": {"t"}}

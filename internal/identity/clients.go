@@ -232,7 +232,12 @@ func (p *Provider) authClient(ctx context.Context, r *http.Request, form map[str
 			return store.Client{}, "", errInvalidRequest("client_id differs from the authenticated client")
 		}
 	} else if a := r.Header.Get("Authorization"); a != "" {
-		scheme, _, _ := strings.Cut(strings.TrimSpace(a), " ")
+		scheme, cred, _ := strings.Cut(strings.TrimSpace(a), " ")
+		if cred == "" {
+			// A lone value is no scheme to answer in: it may be a
+			// credential sent bare, which the challenge would echo.
+			scheme = ""
+		}
 		return store.Client{}, "", &Error{Code: "invalid_client", scheme: scheme,
 			Description: "the Authorization header is no client authentication this server takes: use client_secret_basic or client_secret_post"}
 	}
