@@ -34,8 +34,12 @@ type caller struct {
 	scopes    toolScopes
 	// key names who the calls are for, for what is kept per caller (an
 	// upstream lane): the person, as created (one removed and added again
-	// is another), and the agent.
+	// is another), the agent, and the clients it acts through (resolve).
 	key string
+	// bound is key but for the chain: what the caller's bounds count
+	// (call slots, limits.tool_calls_per_minute), each person through
+	// each agent, whatever chain it holds the person's token through.
+	bound string
 }
 
 // toolScopes narrows a token to the tools its scope names (tool:<name>).
@@ -131,18 +135,28 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 		return nil, err
 	}
 	// The caller: this person (as created) through this client (as
-	// created). A person or client removed and added again under its old
-	// name is another caller, and gets nothing of the earlier one's: its
-	// MCP sessions (the SDK ties each to this key), lanes, call slots.
+	// created), by the delegation chain the client holds the token
+	// through (each client of it as created). A person or client removed
+	// and added again under its old name is another caller, and so is the
+	// same person and client through another chain: neither gets anything
+	// of the other's: its MCP sessions (the SDK ties each to this key),
+	// flights, lanes. Its bounds are the person's through the agent.
 	who.key = cl.Subject + "\x00" + cl.ClientID + "\x00" + strconv.FormatInt(client.CreatedAt.UnixNano(), 10)
 	if ok && !machine {
 		who.key += "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
 	}
+	who.bound = who.key
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {
 		who.agent.Chain = cl.Act.Chain()
-		for _, id := range who.agent.Chain {
+		chain := ""
+		for i, id := range who.agent.Chain {
 			if id == client.ClientID {
+				// The client heading its own chain is named above (a
+				// token it exchanged from its own is its token's caller).
+				if i > 0 {
+					chain += "\x00" + id + "\x00" + strconv.FormatInt(client.CreatedAt.UnixNano(), 10)
+				}
 				continue
 			}
 			// Every client of the chain stands as the token's own must:
@@ -155,6 +169,10 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 			if other.Tools != nil {
 				who.agent.Tools = intersect(who.agent.Tools, other.Tools)
 			}
+			chain += "\x00" + id + "\x00" + strconv.FormatInt(other.CreatedAt.UnixNano(), 10)
+		}
+		if chain != "" {
+			who.key += "\x00act" + chain
 		}
 	}
 	who.actor = actorOf(cl)

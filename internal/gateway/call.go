@@ -255,7 +255,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// when callTool returns, or handed to a flight (mrtr.go) that goes on.
 	var held holds
 	defer held.release()
-	busy, release := g.callSlot(who.key)
+	busy, release := g.callSlot(who.bound)
 	held.add(release)
 	name := req.Params.Name
 	// A name no tool can have is refused as any unknown tool is, shown
@@ -296,7 +296,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		ev.Detail["tool_truncated"], ev.Detail["tool_bytes"] = true, len(name)
 	}
-	limited, limitMsg := g.rateLimited(ctx, cat, who.key)
+	limited, limitMsg := g.rateLimited(ctx, cat, who.bound)
 	var d policy.Decision
 	var schemaErr error
 	switch {

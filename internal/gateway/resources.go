@@ -557,7 +557,7 @@ func (a *featureAudit) deny(ctx context.Context, reason string, answer error) er
 // With none free the request is refused as a tool call would be, on the
 // record, and err is the answer.
 func (a *featureAudit) slot(ctx context.Context, held *holds) error {
-	busy, release := a.g.callSlot(a.who.key)
+	busy, release := a.g.callSlot(a.who.bound)
 	held.add(release)
 	if busy {
 		a.ev.Policy = PolicyCallerBusy
