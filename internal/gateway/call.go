@@ -520,15 +520,20 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			}
 			return nil, rpc
 		}
-		if errors.Is(err, slipverify.ErrUsed) {
-			status = "refused"
-		}
-		msg := "gateway: tool call failed"
+		msg, log := "gateway: tool call failed", g.logger().Warn
 		var late *tools.TimeoutError
-		if errors.As(err, &late) {
+		switch {
+		case errors.Is(err, slipverify.ErrUsed):
+			status = "refused"
+		case errors.As(err, &late):
 			status, msg = "timeout", "gateway: tool call timed out"
+		case ctx.Err() != nil:
+			// The caller cancelled the call, or its session (or the
+			// gateway) ended: no failure of the tool's, and the trail
+			// tells the two apart.
+			status, msg, log = "cancelled", "gateway: tool call cancelled", g.logger().Info
 		}
-		g.logger().Warn(msg, "tool", name, "correlation", f.correlation, "err", err)
+		log(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
 			return nil, g.notRecorded(aerr)
 		}

@@ -376,8 +376,8 @@ func TestRetryNeverComes(t *testing.T) {
 }
 
 // TestCloseEndsAFlight: a call waiting for its caller's answer ends when
-// the gateway closes, its result recorded, rather than holding the
-// upstream's request open.
+// the gateway closes, its result recorded (cancelled: the tool did not
+// fail), rather than holding the upstream's request open.
 func TestCloseEndsAFlight(t *testing.T) {
 	e := askingEnv(t, 0)
 	alice := manualClient(e, "alice")
@@ -394,7 +394,7 @@ func TestCloseEndsAFlight(t *testing.T) {
 		t.Fatal("Close waits for a call that waits for its caller")
 	}
 	evs := callEvents(t, e, "confirm")
-	if last := evs[len(evs)-1]; last.Type != audit.ToolResult || last.Status != "error" {
+	if last := evs[len(evs)-1]; last.Type != audit.ToolResult || last.Status != "cancelled" {
 		t.Fatalf("events %q, last %+v", types(evs), last)
 	}
 }
@@ -706,7 +706,7 @@ func TestElicitationModeTheCallerTakes(t *testing.T) {
 
 // TestRetryDeniedAfterRolesChange: a retry is decided again; one the
 // person's roles no longer allow is refused, its deny recorded before the
-// call it ends records its result.
+// call it ends records its result (cancelled).
 func TestRetryDeniedAfterRolesChange(t *testing.T) {
 	e := askingEnv(t, 0)
 	alice := manualClient(e, "alice")
@@ -733,7 +733,7 @@ func TestRetryDeniedAfterRolesChange(t *testing.T) {
 	for _, ev := range callEvents(t, e, "confirm") {
 		got = append(got, ev.Type+":"+ev.Decision+ev.Status)
 	}
-	want := []string{"tool.decision:allow", "slip.minted:", "slip.redeemed:ok", "tool.decision:deny", "tool.result:error"}
+	want := []string{"tool.decision:allow", "slip.minted:", "slip.redeemed:ok", "tool.decision:deny", "tool.result:cancelled"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
