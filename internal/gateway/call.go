@@ -404,10 +404,14 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	// tools) is spent in that same commit, its single-use marker with it;
 	// one for an API is redeemed by the API (introspection): by the client
 	// the tool names, or by any service client when it names none.
+	// The commit is waited for even if the caller goes away meanwhile:
+	// the trail may take the allow all the same, which then needs its
+	// result (a call its caller left by then does not run: see run).
+	actx := context.WithoutCancel(ctx)
 	if e.tool.HTTP == nil {
-		_, err = g.Slips.RecordSpent(ctx, g.recorder(), token, &claims, ev, m)
+		_, err = g.Slips.RecordSpent(actx, g.recorder(), token, &claims, ev, m)
 	} else {
-		err = audit.RecordAll(ctx, g.recorder(), ev, m)
+		err = audit.RecordAll(actx, g.recorder(), ev, m)
 	}
 	if err != nil {
 		return nil, g.notRecorded(err)
@@ -435,6 +439,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			err error
 		)
 		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err() // its caller left before it ran
 		case notServed != nil:
 			err = notServed
 		case on != nil:
@@ -445,7 +451,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, claims: &claims,
 			httpStatus: &httpStatus, args: args, quote: quote, asked: fl, result: result}, res, err)
 	}
-	if on != nil && notServed == nil && takesInput(req.Session) {
+	if on != nil && notServed == nil && ctx.Err() == nil && takesInput(req.Session) {
 		// A caller on a revision without server-to-client requests
 		// answers what the upstream asks during the call on a retry.
 		fl = g.newFlight(ctx, req.Session, who.key, "tools/call", name, e.tool.Upstream, ev.ArgsDigest, ev.Correlation)

@@ -83,6 +83,9 @@ type envOptions struct {
 	// counters replaces the store's counters (limits.tool_calls_per_minute).
 	counters gateway.Counters
 	logger   *slog.Logger // the gateway's; nil discards
+	// recorder, when set, wraps the trail the gateway records on (the
+	// slips' minter keeps recording on the trail itself).
+	recorder func(audit.Recorder) audit.Recorder
 }
 
 // seed is the tenant of most tests: alice manages sales in EMEA, bob is in
@@ -155,9 +158,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.issuer = "http://" + e.srv.Listener.Addr().String()
 	e.resource = e.issuer + "/mcp"
 	minter := &slip.Minter{Issuer: e.issuer, Keys: km, Store: st, Audit: e.audit}
+	rec := e.audit
+	if o.recorder != nil {
+		rec = o.recorder(rec)
+	}
 	e.gw = &gateway.Gateway{
 		Resource: e.resource, Issuer: e.issuer, Store: st, Keys: km, Slips: minter,
-		Audit: e.audit, AllowedOrigins: o.origins, Revocations: o.revocations, Logger: o.logger,
+		Audit: rec, AllowedOrigins: o.origins, Revocations: o.revocations, Logger: o.logger,
 		Counters: o.counters,
 	}
 	e.gw.Mount(e.mux)

@@ -613,7 +613,10 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	a.ev.Decision = "allow"
 	a.ev.Reasons = []string{"the caller may call a tool of the upstream " + upstream}
 	a.ev.Detail["upstream"] = upstream
-	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
+	// Waited for even if the caller goes away meanwhile, as a tool call's
+	// allow is (callTool): the trail may take it all the same, and it then
+	// needs its result.
+	if err := a.g.recorder().Record(context.WithoutCancel(ctx), a.ev); err != nil {
 		return zero, a.g.notRecorded(err)
 	}
 	limit := c.callLimit()
@@ -622,7 +625,13 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	// upstream says while serving it goes to this caller, never to another
 	// whose call shares the upstream's session.
 	_, send, done := on.track(ctx, rctx, a.session, a.who.key, rel)
-	res, err := run(send)
+	var (
+		res R
+		err = ctx.Err() // its caller left before it ran
+	)
+	if err == nil {
+		res, err = run(send)
+	}
 	late := err != nil && ctx.Err() == nil && context.Cause(rctx) == errCallTimeout
 	done(rctx.Err() != nil)
 	cancel()
