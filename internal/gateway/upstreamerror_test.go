@@ -1,9 +1,13 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // TestUpstreamErrorKeepsNoRawArguments: without audit.raw_arguments the
@@ -75,5 +80,52 @@ func TestUpstreamErrorKeepsNoRawArguments(t *testing.T) {
 	}
 	if msg, _ := lastResult().Detail["error"].(string); !strings.Contains(msg, card) {
 		t.Errorf("raw_arguments on: the result's message %q, want it whole", msg)
+	}
+}
+
+// TestUpstreamTransportFailureIsAToolFailure: an upstream that fails a
+// tools/call at the transport (a proxy in front of it answering 502) is
+// a failed call, as a prompts/get it fails so is: the caller gets the
+// tool's failure, not the SDK client's own JSON-RPC error ("rejected by
+// transport", -32005), which no upstream sent; and the trail keeps what
+// went wrong.
+func TestUpstreamTransportFailureIsAToolFailure(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "behind-a-proxy", Version: "1"}, nil)
+	addEcho(up, "Echoes its text")
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			if bytes.Contains(b, []byte(`"tools/call"`)) {
+				http.Error(w, "no backend", http.StatusBadGateway)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+	ctx := context.Background()
+	for _, v := range []string{"2025-11-25", ""} {
+		alice := e.connect("alice", "acme-assistant", v)
+		waitFor(t, "echo listed", func() bool { return slices.Contains(toolNames(t, alice), "echo") })
+		res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+		if err != nil {
+			t.Errorf("%q: a protocol error for an upstream that failed: %v", v, err)
+			continue
+		}
+		if want := "The tool echo could not be run. Please try again later."; !res.IsError || text(res) != want {
+			t.Errorf("%q: %v %q, want the tool's failure", v, res.IsError, text(res))
+		}
+	}
+	for _, ev := range e.mem.all() {
+		if ev.Type != audit.ToolResult {
+			continue
+		}
+		if msg, _ := ev.Detail["error"].(string); ev.Status != "error" || !strings.Contains(msg, "Bad Gateway") || ev.Detail["code"] != nil {
+			t.Errorf("the result does not say what went wrong: %+v", ev)
+		}
 	}
 }
