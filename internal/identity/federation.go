@@ -621,7 +621,7 @@ func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, met
 		return nil, errors.New("ID token is not for this client")
 	case len(aud) > 1 && claims["azp"] != nil && claims["azp"] != c.ClientID:
 		return nil, errors.New("ID token azp is another client")
-	case num("exp") == 0 || now > num("exp")+skewSeconds:
+	case num("exp") == 0 || now >= num("exp")+skewSeconds:
 		return nil, errors.New("ID token expired")
 	case num("iat") == 0:
 		return nil, errors.New("ID token has no iat")
