@@ -183,6 +183,15 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 		SessionID: ac.SessionID, AuthTime: ac.AuthTime, Method: ac.Method, Scope: ac.Scope, Resources: authorized,
 		IssuedAt: now.UTC(), ExpiresAt: now.Add(p.refreshTTL()).UTC(), GrantExpiresAt: now.Add(p.grantTTL()).UTC(),
 		SessionExpiresAt: ac.SessionExpiresAt}
+	// A grant without offline_access ends with its sign-in (signInEnded):
+	// a code issued just before the person signed out, or before the
+	// session expired, gives nothing once it has, as the refresh token it
+	// would give could not be used.
+	if ended, err := p.signInEnded(ctx, rt); err != nil {
+		return nil, errServer(err)
+	} else if ended {
+		return nil, errInvalidGrant("the sign-in this code came from has ended")
+	}
 	resp, err := p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
 	if err != nil {
 		return nil, err
