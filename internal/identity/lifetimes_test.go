@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 )
@@ -69,5 +70,32 @@ func TestCodeOfAnEndedSignInIssuesNothing(t *testing.T) {
 		t.Fatalf("a code with offline_access after the sign-out: %d %s", r.Status, r.Error)
 	} else if x := refresh(h, r.Refresh); x.Status != http.StatusOK {
 		t.Errorf("its refresh: %d %s", x.Status, x.Error)
+	}
+}
+
+// TestIntrospectedRefreshTokenExpiresWithItsSignIn: introspection's exp
+// is when the token stops working (RFC 7662 section 2.2). A refresh token
+// of a grant without offline_access stops with its sign-in, 12 hours at
+// most, but was introspected with its own 14 days: a client trusting exp
+// took it for usable long after /token refused it. With offline_access,
+// exp stays the token's own.
+func TestIntrospectedRefreshTokenExpiresWithItsSignIn(t *testing.T) {
+	h := newHarness(t)
+	exp := func(tok string) time.Time {
+		in := h.post("/introspect", "web", "web-secret", url.Values{"token": {tok}})
+		e, ok := in.JSON["exp"].(float64)
+		if in.JSON["active"] != true || !ok {
+			t.Fatalf("introspection: %v", in.JSON["active"])
+		}
+		return time.Unix(int64(e), 0)
+	}
+	signedIn := h.clock.Now()
+	online := h.userTokens()
+	if got, end := exp(online.Refresh), signedIn.Add(h.p.sessionTTL()); got.After(end) {
+		t.Errorf("without offline_access: exp %v after the sign-in's end %v", got, end)
+	}
+	offline := h.userTokens("scope", "openid offline_access")
+	if got, want := exp(offline.Refresh), h.clock.Now().Add(h.p.refreshTTL()).Truncate(time.Second); !got.Equal(want) {
+		t.Errorf("with offline_access: exp %v, want its own %v", got, want)
 	}
 }

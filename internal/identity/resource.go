@@ -204,8 +204,14 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok string) 
 	if ended, err := p.signInEnded(ctx, rt); err != nil || ended {
 		return inactive, err
 	}
+	// exp is when the token stops working: a grant without offline_access
+	// ends with its sign-in, before the token's own expiry.
+	exp := rt.ExpiresAt
+	if end, bound := p.signInEnd(rt); bound && end.Before(exp) {
+		exp = end
+	}
 	return map[string]any{"active": true, "scope": rt.Scope, "client_id": rt.ClientID, "username": rt.Username,
-		"sub": rt.Username, "iss": p.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.IssuedAt.Unix()}, nil
+		"sub": rt.Username, "iss": p.Issuer, "exp": exp.Unix(), "iat": rt.IssuedAt.Unix()}, nil
 }
 
 // handleRevoke revokes a refresh token (its whole family, RFC 7009 §2.1)

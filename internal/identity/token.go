@@ -402,21 +402,30 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 // has ended with the sign-in it came from: that login session ended, or
 // would have expired.
 func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
-	granted, _ := parseScope(rt.Scope)
-	if slices.Contains(granted, "offline_access") || rt.SessionID == "" {
+	end, bound := p.signInEnd(rt)
+	if !bound {
 		return false, nil
-	}
-	// The session's own end: a federated session's AuthTime is the
-	// upstream's, which may be long before the session was stored. A
-	// token stored before the end was kept has AuthTime to go by.
-	end := rt.SessionExpiresAt
-	if end.IsZero() {
-		end = rt.AuthTime.Add(p.sessionTTL())
 	}
 	if !p.now().Before(end) {
 		return true, nil
 	}
 	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
+}
+
+// signInEnd is when the login session rt's grant came from expires, and
+// whether the grant ends with it (one without offline_access).
+func (p *Provider) signInEnd(rt store.RefreshToken) (time.Time, bool) {
+	granted, _ := parseScope(rt.Scope)
+	if slices.Contains(granted, "offline_access") || rt.SessionID == "" {
+		return time.Time{}, false
+	}
+	// The session's own end: a federated session's AuthTime is the
+	// upstream's, which may be long before the session was stored. A
+	// token stored before the end was kept has AuthTime to go by.
+	if !rt.SessionExpiresAt.IsZero() {
+		return rt.SessionExpiresAt, true
+	}
+	return rt.AuthTime.Add(p.sessionTTL()), true
 }
 
 func minTime(a, b time.Time) time.Time {
