@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"time"
 )
 
 // errClosed is a preparation asked of a closed database.
@@ -32,8 +33,7 @@ var errClosed = errors.New("sqldb: the database is closed")
 // stmtCache holds prepared statements by query text.
 type stmtCache struct {
 	m       sync.Map       // query text → *sql.Stmt
-	mu      sync.Mutex     // one preparation of a text at a time
-	filling sync.Map       // query text → true while prepared aside
+	filling sync.Map       // query text → true while prepared aside (one at a time)
 	fills   sync.WaitGroup // the preparations aside, which Close waits for
 	life    sync.Mutex     // guards closed and fills.Add against Close
 	closed  bool           // no more preparations
@@ -42,11 +42,6 @@ type stmtCache struct {
 // prepared returns the cached statement for q (already rebound), preparing
 // it on first use.
 func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
-	if v, ok := s.stmts.m.Load(q); ok {
-		return v.(*sql.Stmt), nil
-	}
-	s.stmts.mu.Lock()
-	defer s.stmts.mu.Unlock()
 	if v, ok := s.stmts.m.Load(q); ok {
 		return v.(*sql.Stmt), nil
 	}
@@ -59,7 +54,7 @@ func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	// Prepared on the database, not in the caller's transaction: a
 	// failure does not abort the transaction on PostgreSQL, and the
 	// statement outlives it.
-	st, err := s.sql.PrepareContext(context.WithoutCancel(ctx), q)
+	st, err := s.sql.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -67,20 +62,27 @@ func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// prepareAsideTimeout bounds a preparation made aside: nobody waits for
+// it but Close.
+const prepareAsideTimeout = 30 * time.Second
+
 // stmtFor returns the cached statement for q bound to on: the database, or
-// a transaction. Inside a transaction a statement not cached yet is not
-// prepared on the database, which could wait for a connection that this
-// transaction's siblings hold (a pool with a connection limit): stmtFor
-// returns nil, the caller runs q on the transaction as it is, and the
-// cache is filled aside for the next time.
+// a transaction. A statement not cached yet is not prepared for the
+// caller: stmtFor returns nil, the caller runs q as it is, and the cache
+// is filled aside for the next time. Preparing waits as a statement does,
+// for a connection and for the locks of the tables it names: inside a
+// transaction it could wait for a connection that this transaction's
+// siblings hold (a pool with a connection limit), and on the database it
+// would keep the caller past its deadline behind a table another session
+// holds (a long ALTER TABLE, LOCK TABLE), where q run as it is ends with
+// the caller's context.
 func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, error) {
-	tx, inTx := on.(*sql.Tx)
-	if !inTx {
-		return s.prepared(ctx, q)
-	}
 	if v, ok := s.stmts.m.Load(q); ok {
-		// Closed with the transaction; the cached one stays.
-		return tx.StmtContext(ctx, v.(*sql.Stmt)), nil
+		if tx, inTx := on.(*sql.Tx); inTx {
+			// Closed with the transaction; the cached one stays.
+			return tx.StmtContext(ctx, v.(*sql.Stmt)), nil
+		}
+		return v.(*sql.Stmt), nil
 	}
 	if _, filling := s.stmts.filling.LoadOrStore(q, true); !filling {
 		s.stmts.life.Lock()
@@ -92,7 +94,9 @@ func (s *DB) stmtFor(ctx context.Context, on querier, q string) (*sql.Stmt, erro
 		s.stmts.life.Unlock()
 		go func() {
 			defer s.stmts.fills.Done()
-			_, _ = s.prepared(context.Background(), q)
+			ctx, cancel := context.WithTimeout(context.Background(), prepareAsideTimeout)
+			defer cancel()
+			_, _ = s.prepared(ctx, q)
 			s.stmts.filling.Delete(q)
 		}()
 	}
