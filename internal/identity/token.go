@@ -173,7 +173,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	}
 	user, e := p.activeUser(ctx, ac.Username)
 	if e != nil {
-		return nil, e
+		return nil, p.unspend(ctx, consumeCode, h, e)
 	}
 	scopes, _ := parseScope(ac.Scope)
 	g := grant{client: client, user: &user, sessionID: ac.SessionID, authTime: ac.AuthTime, method: ac.Method,
@@ -194,7 +194,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	}
 	resp, err := p.issue(ctx, r, audit.TokenIssued, grantCode, g, ac.Nonce, &rt)
 	if err != nil {
-		return nil, err
+		return nil, p.unspend(ctx, consumeCode, h, err)
 	}
 	// Ending the person's sign-ins (a new password, disabling them) while
 	// this redemption ran deletes the code and revokes the grants of the
@@ -386,7 +386,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	}
 	user, e := p.activeUser(ctx, old.Username)
 	if e != nil {
-		return nil, e
+		return nil, p.unspend(ctx, consumeRefresh, h, e)
 	}
 	g := grant{client: client, user: &user, sessionID: old.SessionID, authTime: old.AuthTime, method: old.Method,
 		scopes: scopes, aud: aud, grantID: old.GrantID}
@@ -395,7 +395,34 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	next := old
 	next.IssuedAt = now.UTC()
 	next.ExpiresAt = minTime(now.Add(p.refreshTTL()), old.GrantExpiresAt).UTC()
-	return p.issue(ctx, r, audit.TokenRefreshed, grantRefresh, g, "", &next)
+	resp, err := p.issue(ctx, r, audit.TokenRefreshed, grantRefresh, g, "", &next)
+	if err != nil {
+		return nil, p.unspend(ctx, consumeRefresh, h, err)
+	}
+	return resp, nil
+}
+
+// unspendTimeout bounds giving back a code or refresh token (unspend),
+// which runs also when the request has ended.
+const unspendTimeout = 5 * time.Second
+
+// unspend gives back the code or refresh token (kind, id) that Consume
+// spent, when its use failed with a server error (err): the new refresh
+// token, or the record that is durable before a token is handed out,
+// could not be stored, and the client got nothing. Its retry is then a
+// first use, not a replay that revokes the whole grant (and is recorded
+// as a token reuse nobody committed). A refusal (the person disabled
+// meanwhile) keeps it spent. It returns err.
+func (p *Provider) unspend(ctx context.Context, kind, id string, err error) error {
+	if e := asError(err); e.Code != "server_error" {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unspendTimeout)
+	defer cancel()
+	if uerr := p.Store.Identity().Unconsume(ctx, kind, id); uerr != nil {
+		p.log().ErrorContext(ctx, "a code or refresh token whose use failed stays spent", "kind", kind, "err", uerr)
+	}
+	return err
 }
 
 // signInEnded reports whether rt's grant, one without offline_access,

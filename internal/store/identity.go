@@ -158,6 +158,11 @@ type Identity interface {
 	// Consumed reports whether Consume already marked (kind, id), without
 	// marking it.
 	Consumed(ctx context.Context, kind, id string) (bool, error)
+	// Unconsume forgets the marker (kind, id): for a use that Consume let
+	// through and that then issued nothing (its tokens could not be
+	// stored or recorded), so that the client's retry is a first use, not
+	// a replay. No error when there is none.
+	Unconsume(ctx context.Context, kind, id string) error
 
 	// Consent returns the consent of username to clientID, or ErrNotFound.
 	Consent(ctx context.Context, username, clientID string) (Consent, error)

@@ -196,6 +196,11 @@ func (i identity) Consumed(ctx context.Context, kind, id string) (bool, error) {
 	return n > 0, nil
 }
 
+func (i identity) Unconsume(ctx context.Context, kind, id string) error {
+	_, err := i.exec(ctx, "unconsume "+kind, "DELETE FROM consumed WHERE kind = ? AND id = ?", kind, id)
+	return err
+}
+
 func (i identity) Consent(ctx context.Context, username, clientID string) (store.Consent, error) {
 	var c store.Consent
 	err := i.getDoc(ctx, "consent", "SELECT doc FROM consents WHERE username = ? AND client_id = ?",

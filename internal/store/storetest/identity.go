@@ -92,6 +92,15 @@ func testIdentityCodes(t *testing.T, db *sqldb.DB) {
 	if used, _ := id.Consumed(ctx, "code", "ch"); !used {
 		t.Error("Consumed after Consume = false")
 	}
+	// Unconsume gives a marker back: the next Consume is first again.
+	mustNil(t, id.Unconsume(ctx, "code", "ch"))
+	mustNil(t, id.Unconsume(ctx, "code", "none"))
+	if first, err := db.Consume(ctx, "code", "ch", c.ExpiresAt); err != nil || !first {
+		t.Errorf("Consume after Unconsume: first=%v, %v", first, err)
+	}
+	if first, _ := db.Consume(ctx, "code", "ch", c.ExpiresAt); first {
+		t.Error("a second Consume after Unconsume was first")
+	}
 
 	r := store.RefreshToken{Hash: "rh", GrantID: "g1", ClientID: "app", Username: "alice", SessionID: "sid",
 		AuthTime: now, Scope: "openid", Resources: []string{"http://x/mcp"}, IssuedAt: now,
