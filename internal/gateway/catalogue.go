@@ -83,7 +83,52 @@ type tenantData struct {
 	featurePins map[string]featurePins
 }
 
-func loadTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
+// loadTenantTries bounds the reads of loadTenant that a change cuts
+// across before it reads under the tenant's lock.
+const loadTenantTries = 3
+
+// loadTenant reads the tenant as of one revision. Its tables are read one
+// query at a time, and a change may commit between two of them: the tools
+// read before an admin's change and the people after it make a tenant that
+// neither the change's before nor its after is, and may grant what neither
+// does. Every change moves the revision in its own transaction, so a
+// revision that reads the same after the tables as before says none
+// committed in between; one that moved has the tables read again. Changes
+// that keep coming (clients registering) would keep that from ever
+// succeeding, and the catalogue from moving on: the last read holds the
+// tenant's lock, which every change waits for.
+func loadTenant(ctx context.Context, st store.Store) (*tenantData, error) {
+	for try := 1; try < loadTenantTries; try++ {
+		d, err := readTenant(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		rev, err := st.Revision(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read revision: %w", err)
+		}
+		if rev == d.rev {
+			return d, nil
+		}
+	}
+	var d *tenantData
+	err := st.InTx(ctx, func(tx store.Tenant) error {
+		if err := tx.Lock(ctx); err != nil {
+			return err
+		}
+		var err error
+		d, err = readTenant(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// readTenant is loadTenant's one read of the tenant, at the revision it
+// reads first or a later one.
+func readTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 	var d tenantData
 	var err error
 	if d.rev, err = st.Revision(ctx); err != nil {
