@@ -486,7 +486,7 @@ func (g *Gateway) Reload(ctx context.Context) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.rebuild(d)
-	g.ups.sync(d.upstreams)
+	g.ups.sync(d.rev, d.upstreams)
 	return nil
 }
 

@@ -70,6 +70,10 @@ type upstreams struct {
 	stops groupStops
 
 	progress sync.Map // progressKey → func forwarding to the caller
+
+	// rev is the tenant revision conns were last brought in line with
+	// (sync); guarded by mu.
+	rev int64
 }
 
 var _ tools.Backend = (*upstreams)(nil)
@@ -282,13 +286,17 @@ func newUpstreams(g *Gateway) *upstreams {
 }
 
 // sync starts, restarts and stops supervisors to match the tenant's
-// upstreams.
-func (u *upstreams) sync(cfgs []store.Upstream) {
+// upstreams as of revision rev. Upstreams read before those it last
+// matched are left alone: two reloads crossed, and the older one's would
+// take the newer one's changes back (as rebuild does not publish its
+// catalogue), until the tenant next changes.
+func (u *upstreams) sync(rev int64, cfgs []store.Upstream) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.ctx.Err() != nil {
+	if u.ctx.Err() != nil || rev < u.rev {
 		return
 	}
+	u.rev = rev
 	want := map[string]store.Upstream{}
 	for _, c := range cfgs {
 		want[c.Name] = c
