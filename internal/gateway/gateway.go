@@ -84,10 +84,14 @@ type Gateway struct {
 	// it has an identity store.
 	ends clientEnds
 
-	reloadMu  sync.Mutex // serialises rebuilds
-	refreshMu sync.Mutex // one on-demand reload at a time (unknown clients)
-	stop      context.CancelFunc
-	done      sync.WaitGroup
+	reloadMu sync.Mutex // serialises rebuilds
+	// behindSince is when the refresher first found the store's tenant
+	// ahead of the catalogue and could not catch up (Unix ns); 0: it is
+	// current (CatalogueLag).
+	behindSince atomic.Int64
+	refreshMu   sync.Mutex // one on-demand reload at a time (unknown clients)
+	stop        context.CancelFunc
+	done        sync.WaitGroup
 
 	// The lists each session was last shown (see listchanged.go).
 	viewsMu sync.Mutex
@@ -444,35 +448,65 @@ func (g *Gateway) refresh(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rev, err := g.Store.Revision(ctx)
-		if err != nil {
+		g.poll(ctx, &keysRev)
+	}
+}
+
+// CatalogueLag is how long the tenant in the store has been ahead of the
+// catalogue this gateway decides on, as its refresher last found it (its
+// reloads failing, or the store's revision unreadable, since then); 0 when
+// it is current. Access taken away in the store still stands here for as
+// long: operators alert on it (/metrics).
+func (g *Gateway) CatalogueLag() time.Duration {
+	since := g.behindSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
+// behind notes that the catalogue may be behind the store from now, unless
+// it was already.
+func (g *Gateway) behind() { g.behindSince.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// poll is one round of the refresher: the signing keys and the catalogue
+// reloaded when the tenant's revision moved.
+func (g *Gateway) poll(ctx context.Context, keysRev *int64) {
+	rev, err := g.Store.Revision(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			g.behind()
+			g.logger().Warn("gateway: read tenant revision", "err", err)
+		}
+		return
+	}
+	if rev != *keysRev {
+		// A key withdrawn elsewhere ('keys rotate --now', a
+		// compromised key) vouches for nothing from this poll on:
+		// the cached tokens it signed fail their next recheck
+		// (RevocationRecheck), not the server's next background
+		// reload, seconds later. Tracked apart from the catalogue,
+		// which find may have reloaded at this revision already.
+		if err := g.Keys.Load(ctx); err != nil {
 			if ctx.Err() == nil {
-				g.logger().Warn("gateway: read tenant revision", "err", err)
+				g.logger().Warn("gateway: reload signing keys", "err", err)
 			}
-			continue
-		}
-		if rev != keysRev {
-			// A key withdrawn elsewhere ('keys rotate --now', a
-			// compromised key) vouches for nothing from this poll on:
-			// the cached tokens it signed fail their next recheck
-			// (RevocationRecheck), not the server's next background
-			// reload, seconds later. Tracked apart from the catalogue,
-			// which find may have reloaded at this revision already.
-			if err := g.Keys.Load(ctx); err != nil {
-				if ctx.Err() == nil {
-					g.logger().Warn("gateway: reload signing keys", "err", err)
-				}
-			} else {
-				keysRev = rev
-			}
-		}
-		if cur := g.catalogue(); cur != nil && cur.rev == rev {
-			continue
-		}
-		if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
-			g.logger().Warn("gateway: reload catalogue", "err", err)
+		} else {
+			*keysRev = rev
 		}
 	}
+	if cur := g.catalogue(); cur != nil && cur.rev == rev {
+		g.behindSince.Store(0)
+		return
+	}
+	if err := g.Reload(ctx); err != nil {
+		if ctx.Err() == nil {
+			g.behind()
+			g.logger().Warn("gateway: reload catalogue", "err", err)
+		}
+		return
+	}
+	g.behindSince.Store(0)
 }
 
 // Reload rereads the tenant from the store now and rebuilds the catalogue,

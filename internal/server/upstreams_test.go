@@ -54,6 +54,8 @@ func TestUpstreamMetrics(t *testing.T) {
 		// ping offered on its own: it awaits an admin's approval.
 		`gatehouse_upstream_withheld{upstream="live"} 1`,
 		`gatehouse_upstream_connected{upstream="dead"} 0`,
+		// The catalogue is current.
+		"gatehouse_catalogue_lag_seconds 0\n",
 	}
 	var body string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
