@@ -369,6 +369,13 @@ func keysCommand() *command {
 					if _, err := args(fs); err != nil {
 						return err
 					}
+					// Opened where a mistyped --data points, a store would
+					// be made and its fresh keys rotated: "Rotated", while
+					// the tenant's keys (a compromised one, with --now)
+					// went on signing.
+					if err := needStore(sf.o); err != nil {
+						return err
+					}
 					return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
 						fresh, err := ks.NewKeys() // before the transaction (NewKeys says why)
 						if err != nil {
