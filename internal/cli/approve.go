@@ -210,6 +210,12 @@ func reviewFeatureApproval(ctx context.Context, env *Env, st store.Tenant, upstr
 	}
 	i := slices.IndexFunc(rs, func(r gateway.FeatureReview) bool { return r.Kind == kind && r.ID == id })
 	if i < 0 {
+		// A mistyped upstream awaits nothing either: said as such, as
+		// 'upstream review' says it, not as an approval already made nor
+		// as a stale one to record.
+		if _, err := st.Upstreams().Get(ctx, upstream); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("upstream %s: not found", safeText(upstream))
+		}
 		if h == "" {
 			fmt.Fprintf(env.Stdout, "%s %s (upstream %s): nothing awaits approval\n", kind, safeText(id), safeText(upstream))
 		}
