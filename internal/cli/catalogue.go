@@ -102,6 +102,9 @@ func clientCommand() *command {
 					return err
 				}
 				if *noTools {
+					if len(toolCap) > 0 {
+						return errors.New("--no-tools caps the agent to no tool, --tool to the tools named: give one or the other")
+					}
 					c.Tools = []string{}
 				}
 				for _, t := range toolCap {
