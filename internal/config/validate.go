@@ -550,17 +550,28 @@ func dropUserinfo(s string) string {
 }
 
 // CheckName returns why name is not a valid name of its kind ("username",
-// "role", "client", "tool", "upstream"), or "".
+// "role", "client", "tool", "upstream"), or "": what was given, and what a
+// name of that kind may hold, so that the admin can fix it.
 func CheckName(kind, name string) string {
-	valid := map[string]func(string) bool{"username": usernameRe.MatchString, "role": nameRe.MatchString,
-		"client": clientIDRe.MatchString, "tool": store.IsToolName, "upstream": nameRe.MatchString}[kind]
+	type rule struct {
+		valid       func(string) bool
+		label, what string
+	}
+	const lower = "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63"
+	r, ok := map[string]rule{
+		"username": {usernameRe.MatchString, "username", "letters, digits, '.', '_', '@', '+' or '-', starting with a letter or digit, at most 128"},
+		"role":     {nameRe.MatchString, "role name", lower},
+		"client":   {clientIDRe.MatchString, "client ID", "letters, digits, '.', '_', ':' or '-', starting with a letter or digit, at most 128"},
+		"tool":     {store.IsToolName, "tool name", "letters, digits, '_', '-' or '.', at most 64"},
+		"upstream": {nameRe.MatchString, "upstream name", lower},
+	}[kind]
 	switch {
-	case valid == nil:
+	case !ok:
 		return "unknown kind of name " + kind
 	case name == "":
-		return kind + " name is empty"
-	case !valid(name):
-		return fmt.Sprintf("%q is not a valid %s name", name, kind)
+		return r.label + " is empty"
+	case !r.valid(name):
+		return fmt.Sprintf("%q is not a valid %s: %s", name, r.label, r.what)
 	}
 	return ""
 }
