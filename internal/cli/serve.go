@@ -343,6 +343,9 @@ func keysCommand() *command {
 			{name: "list", summary: "List the signing keys (never their secret halves)",
 				flags: sf.declare,
 				run: func(env *Env, fs *flag.FlagSet) error {
+					if _, err := args(fs); err != nil {
+						return err
+					}
 					// Nor does listing the keys make a store (and keys).
 					if err := needStore(sf.o); err != nil {
 						return err

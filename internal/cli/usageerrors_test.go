@@ -14,8 +14,11 @@ func TestUsageErrorsReadRight(t *testing.T) {
 	if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != 2 || first != `gatehouse: unknown command "users"` {
 		t.Errorf("exit %d, first line %q", r.code, first)
 	}
-	r = run(t, nil, "", "user", "list", "extra", "--data", t.TempDir())
-	if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != 2 || first != `gatehouse user list: takes no arguments, got ["extra"]` {
-		t.Errorf("exit %d, first line %q", r.code, first)
+	for _, cmd := range [][]string{{"user", "list"}, {"keys", "list"}} {
+		r = run(t, nil, "", append(cmd, "extra", "--data", t.TempDir())...)
+		want := "gatehouse " + strings.Join(cmd, " ") + `: takes no arguments, got ["extra"]`
+		if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != 2 || first != want {
+			t.Errorf("%v: exit %d, first line %q", cmd, r.code, first)
+		}
 	}
 }
