@@ -190,7 +190,7 @@ func auditCommand() *command {
 						if cpIn != "" {
 							fh, err := os.Open(cpIn)
 							if err != nil {
-								return err
+								return fmt.Errorf("--checkpoints: %w", err)
 							}
 							defer fh.Close()
 							if opts.Checkpoints, err = audit.ParseCheckpoints(fh); err != nil {

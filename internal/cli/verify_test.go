@@ -80,3 +80,16 @@ func TestVerifyWarnsOfUncheckedSignatures(t *testing.T) {
 		t.Errorf("verify --json: %v\n%s", err, j)
 	}
 }
+
+// TestVerifyNamesAMissingCheckpointsFile: an off-box checkpoints file
+// that cannot be opened is named with the flag that gave it.
+func TestVerifyNamesAMissingCheckpointsFile(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
+	missing := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	r := run(t, nil, "", append([]string{"audit", "verify", "--checkpoints", missing}, d...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "--checkpoints") || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("verify with a missing checkpoints file: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
