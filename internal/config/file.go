@@ -408,22 +408,62 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
 			return
 		}
-		if t.Elem().Kind() == reflect.String {
+		switch t.Elem().Kind() {
+		case reflect.String:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				lines[join(path, n.Content[i].Value)] = n.Content[i].Line
 				if v := n.Content[i+1]; v.Kind != yaml.ScalarNode {
 					*probs = append(*probs, Problem{Line: v.Line, Path: join(path, n.Content[i].Value), Msg: "must be a single value"})
 				}
 			}
+		case reflect.Interface: // input_schema: any YAML, read as JSON
+			octalLike(n, path, probs)
 		}
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
 			return
 		}
-		// The decoder would take 1.5 for 1, silently.
-		if (t.Kind() == reflect.Int || t.Kind() == reflect.Int64) && n.Tag != "!!int" {
+		isInt := t.Kind() == reflect.Int || t.Kind() == reflect.Int64
+		switch {
+		case isInt && leadingZero(n):
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
+		case isInt && n.Tag != "!!int":
+			// The decoder would take 1.5 for 1, silently.
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a whole number"})
+		}
+	}
+}
+
+// msgLeadingZero refuses a number written with a leading zero.
+const msgLeadingZero = "a whole number with a leading zero would be read as octal (0120 as 80): write it without the zero (0o120 for octal)"
+
+var leadingZeroRe = regexp.MustCompile(`^[-+]?0[0-9_]*[1-9][0-9_]*$`)
+
+// leadingZero reports whether n is a number written with a leading zero
+// (0120): the decoder reads it as octal (80), where YAML 1.2, JSON's
+// readers and whoever wrote it read 120 (or refuse it). A quoted value is
+// a string, read as written; 0o120 says octal.
+func leadingZero(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 &&
+		(n.Tag == "!!int" || n.Tag == "!!float") && leadingZeroRe.MatchString(n.Value)
+}
+
+// octalLike refuses every number of n (a tool's input schema) written
+// with a leading zero.
+func octalLike(n *yaml.Node, path string, probs *Problems) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if leadingZero(n) {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			octalLike(n.Content[i+1], join(path, n.Content[i].Value), probs)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			octalLike(c, fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 	}
 }
