@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -408,16 +409,14 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
 			return
 		}
-		switch t.Elem().Kind() {
-		case reflect.String:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				lines[join(path, n.Content[i].Value)] = n.Content[i].Line
-				if v := n.Content[i+1]; v.Kind != yaml.ScalarNode {
-					*probs = append(*probs, Problem{Line: v.Line, Path: join(path, n.Content[i].Value), Msg: "must be a single value"})
-				}
-			}
-		case reflect.Interface: // input_schema: any YAML, read as JSON
+		if t.Elem().Kind() == reflect.Interface { // input_schema: any YAML, read as JSON
 			octalLike(n, path, probs)
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			check(v, t.Elem(), join(path, k.Value), lines, probs)
+			lines[join(path, k.Value)] = k.Line
 		}
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
@@ -431,9 +430,17 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		case isInt && n.Tag != "!!int":
 			// The decoder would take 1.5 for 1, silently.
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a whole number"})
+		case t.Kind() == reflect.Bool && n.Tag != "!!bool" && !slices.Contains(yaml11Bools, n.Value):
+			// The decoder's message names no key, and shows the start
+			// of the value: a secret on the wrong line.
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be true or false, unquoted"})
 		}
 	}
 }
+
+// yaml11Bools are the YAML 1.1 booleans the decoder reads into a bool
+// field, quoted or not, besides true and false.
+var yaml11Bools = []string{"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"}
 
 // msgLeadingZero refuses a number written with a leading zero.
 const msgLeadingZero = "a whole number with a leading zero would be read as octal (0120 as 80): write it without the zero (0o120 for octal)"
