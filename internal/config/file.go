@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -213,7 +214,12 @@ func Parse(r io.Reader, name string) (*File, error) {
 			// anchor's name is that value, so it is never shown.
 			return nil, Problems{{File: name, Line: aliasLine(data, anchor), Msg: msgAlias}}
 		}
-		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)}}
+		line := yamlErrLine(err)
+		if line == 0 {
+			// The parser says no line for a byte it cannot read.
+			line = badByteLine(data)
+		}
+		return nil, Problems{{File: name, Line: line, Msg: cleanYAMLError(err)}}
 	}
 	f := &File{lines: map[string]int{}, name: name}
 	if len(root.Content) == 0 {
@@ -314,6 +320,30 @@ func plain(n *yaml.Node, path string, probs *Problems) {
 			plain(c, fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 	}
+}
+
+// badByteLine returns the line of the first character of data, read as
+// UTF-8, that YAML refuses (not UTF-8, or a control character), or 0. A
+// file in UTF-16 (which the parser reads, by its BOM) is not looked at.
+func badByteLine(data []byte) int {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+		return 0
+	}
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r >= 0x7f && r < 0xa0 && r != 0x85,
+			r == 0xfffe || r == 0xffff:
+			return line
+		case r == '\n':
+			line++
+		}
+		data = data[size:]
+	}
+	return 0
 }
 
 // unknownAnchor reports whether err is the parser's refusal of an alias
