@@ -9,10 +9,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // File is a tenant file.
@@ -171,11 +175,23 @@ func (p Problem) String() string {
 		b.WriteString(" ")
 	}
 	if p.Path != "" {
-		b.WriteString(p.Path)
+		b.WriteString(shownPath(p.Path))
 		b.WriteString(": ")
 	}
 	b.WriteString(p.Msg)
 	return b.String()
+}
+
+// shownPath is path as a message shows it: quoted, and escaped, when a
+// key in it holds a character that is not printable or hidden (a
+// terminal's escape sequence, a bidirectional override).
+func shownPath(path string) string {
+	for _, r := range path {
+		if store.IsHiddenRune(r) || !unicode.IsPrint(r) {
+			return strconv.QuoteToASCII(path)
+		}
+	}
+	return path
 }
 
 // Problems is every mistake found in a file; it is an error.
