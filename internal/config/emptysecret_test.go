@@ -71,3 +71,36 @@ clients:
 		t.Error("a password left out was not kept")
 	}
 }
+
+// TestSecretWithLineBreakIsRefused: a password or client secret written
+// as a YAML block keeps the block's last line feed, which nobody sends
+// at a sign-in or in a header: refused on its line, with the fix, and
+// never shown. Written on the key's line, or as a |- block, it is fine.
+func TestSecretWithLineBreakIsRefused(t *testing.T) {
+	const msg = "holds a line break (a | or > block keeps its last one: write the value on the key's line, or use |- )"
+	_, err := parse(t, `tenant: acme
+users:
+  - username: alice
+    password: |
+      correct horse battery staple
+clients:
+  - client_id: svc
+    kind: web
+    secret: >
+      a-long-client-secret-of-32-chars-x
+  - client_id: svc2
+    kind: web
+    secret: |-
+      a-long-client-secret-of-32-chars-y
+`)
+	want := []string{
+		"t.yaml:4: users[0].password: " + msg,
+		"t.yaml:9: clients[0].secret: " + msg,
+	}
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("Validate (-want +got):\n%s", diff)
+	}
+	if err != nil && (strings.Contains(err.Error(), "staple") || strings.Contains(err.Error(), "32-chars")) {
+		t.Errorf("the refusal shows the secret: %v", err)
+	}
+}

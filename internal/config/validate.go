@@ -25,6 +25,12 @@ var (
 	connectionRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
+// msgSecretLineBreak refuses a password or secret holding a line break,
+// which nobody types at a sign-in or sends in a header: a YAML block
+// (`secret: |`) keeps its last line feed in the value, and the client or
+// person could then never authenticate, with no word of why.
+const msgSecretLineBreak = "holds a line break (a | or > block keeps its last one: write the value on the key's line, or use |- )"
+
 // minSecretLen is the shortest client secret a tenant file (or client add)
 // may give. A secret is checked with argon2id and each client's failures
 // are throttled in the store, so guessing one online takes years even at
@@ -121,6 +127,9 @@ func (f *File) Validate(builtins []string) error {
 		if u.Password != "" && u.PasswordHash != "" {
 			v.add(p+".password", "give password or password_hash, not both")
 		}
+		if strings.ContainsAny(u.Password, "\r\n") {
+			v.add(p+".password", msgSecretLineBreak)
+		}
 		if u.PasswordHash != "" && !password.IsHash(u.PasswordHash) {
 			v.add(p+".password_hash", msgBadHash)
 		}
@@ -171,6 +180,9 @@ func (f *File) Validate(builtins []string) error {
 		}
 		if c.Secret != "" && c.SecretHash != "" {
 			v.add(p+".secret", "give secret or secret_hash, not both")
+		}
+		if strings.ContainsAny(c.Secret, "\r\n") {
+			v.add(p+".secret", msgSecretLineBreak)
 		}
 		if c.Secret != "" && len(c.Secret) < minSecretLen {
 			v.add(p+".secret", fmt.Sprintf("must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", minSecretLen))
