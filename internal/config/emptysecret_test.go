@@ -104,3 +104,13 @@ clients:
 		t.Errorf("the refusal shows the secret: %v", err)
 	}
 }
+
+// TestTenantFileThatIsAFolder: a tenant file path naming a folder is
+// refused once, with the path and the cause.
+func TestTenantFileThatIsAFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, err := config.Load(dir, nil)
+	if err == nil || err.Error() != "read "+dir+": is a directory" {
+		t.Errorf("a folder as the tenant file: %v", err)
+	}
+}

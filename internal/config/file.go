@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"reflect"
 	"regexp"
 	"slices"
@@ -218,6 +219,10 @@ const MaxFileSize = 8 << 20
 func Parse(r io.Reader, name string) (*File, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // named below; "read x: read x: is a directory" before
+		}
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if len(data) > MaxFileSize {
