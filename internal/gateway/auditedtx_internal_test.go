@@ -16,6 +16,22 @@ import (
 
 var errTrailDown = errors.New("the audit trail cannot be written")
 
+// testKeys opens st's signing keys under a new random master key.
+func testKeys(t *testing.T, st store.Tenant) *keys.Manager {
+	t.Helper()
+	master := make([]byte, 32)
+	rand.Read(master)
+	sealer, err := keys.NewSealer(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := keys.Open(context.Background(), st, sealer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return km
+}
+
 // trailDown is a store whose audit records cannot be appended (a full
 // disk, a failing constraint): what a transaction that carries records
 // does is rolled back with them.
@@ -49,13 +65,7 @@ func TestWithheldStoredOnlyWithItsRecord(t *testing.T) {
 
 func withheldStoredOnlyWithItsRecord(t *testing.T, st *sqldb.DB) {
 	ctx := context.Background()
-	master := make([]byte, 32)
-	rand.Read(master)
-	sealer, _ := keys.NewSealer(master)
-	km, err := keys.Open(ctx, st, sealer, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	km := testKeys(t, st)
 	trail := audit.New(trailDown{st}, km, &audit.Options{CheckpointInterval: -1})
 	t.Cleanup(func() { trail.Close() })
 	first := &Gateway{Store: st} // pins on first sight, nothing to record

@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
@@ -51,13 +49,7 @@ func (failingTools) List(context.Context) ([]store.Tool, error) { return nil, er
 func TestCatalogueLag(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
-	master := make([]byte, 32)
-	rand.Read(master)
-	sealer, _ := keys.NewSealer(master)
-	km, err := keys.Open(ctx, st, sealer, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	km := testKeys(t, st)
 	var fail, revision atomic.Bool
 	g := &Gateway{Resource: "http://gatehouse.test/mcp", Issuer: "http://gatehouse.test", Keys: km,
 		Store: failingReads{Store: st, fail: &fail, revision: &revision}}

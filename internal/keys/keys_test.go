@@ -20,7 +20,12 @@ import (
 
 func newManager(t *testing.T, now *time.Time) (*keys.Manager, *keys.Sealer) {
 	t.Helper()
-	st := storetest.OpenSQLite(t)
+	return openManager(t, storetest.OpenSQLite(t), func() time.Time { return *now })
+}
+
+// openManager opens the keys of st under a new master key, on clock now.
+func openManager(t *testing.T, st store.Tenant, now func() time.Time) (*keys.Manager, *keys.Sealer) {
+	t.Helper()
 	master, err := keys.LoadMasterKey("", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +34,7 @@ func newManager(t *testing.T, now *time.Time) (*keys.Manager, *keys.Sealer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := keys.Open(context.Background(), st, sealer, &keys.Options{Now: func() time.Time { return *now }})
+	m, err := keys.Open(context.Background(), st, sealer, &keys.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

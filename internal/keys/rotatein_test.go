@@ -40,18 +40,7 @@ func kids(infos []keys.Info) []string {
 func TestRotateIn(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
-	master, err := keys.LoadMasterKey("", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := keys.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := keys.Open(ctx, st, sealer, &keys.Options{Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := openManager(t, st, time.Now)
 	before, err := m.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -133,20 +122,9 @@ func TestRotateIn(t *testing.T) {
 func TestRotateInWithoutNewKeys(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
-	master, err := keys.LoadMasterKey("", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := keys.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := keys.Open(ctx, st, sealer, &keys.Options{Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := openManager(t, st, time.Now)
 	before, _ := m.List(ctx)
-	err = st.InTx(ctx, func(tx store.Tenant) error { return m.RotateIn(ctx, tx, keys.Fresh{}) })
+	err := st.InTx(ctx, func(tx store.Tenant) error { return m.RotateIn(ctx, tx, keys.Fresh{}) })
 	if err == nil || !strings.Contains(err.Error(), "NewKeys") {
 		t.Fatalf("rotation without new keys: %v", err)
 	}
