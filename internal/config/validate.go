@@ -31,6 +31,12 @@ var (
 // person could then never authenticate, with no word of why.
 const msgSecretLineBreak = "holds a line break (a | or > block keeps its last one: write the value on the key's line, or use |- )"
 
+// federatedAttributes are the attributes a federated sign-in gives the
+// person it makes (identity's attrIdP and the rest). A person of the file
+// given one would pass for such a person: to a condition that reads it,
+// and to apply --prune, which never removes one (applier.users).
+var federatedAttributes = []string{"idp", "idp_sub", "idp_iss", "idp_roles"}
+
 // minSecretLen is the shortest client secret a tenant file (or client add)
 // may give. A secret is checked with argon2id and each client's failures
 // are throttled in the store, so guessing one online takes years even at
@@ -134,6 +140,11 @@ func (f *File) Validate(builtins []string) error {
 			v.add(p+".password_hash", msgBadHash)
 		}
 		checkRoles(p+".roles", u.Roles)
+		for _, k := range sortedKeys(u.Attributes) {
+			if slices.Contains(federatedAttributes, k) {
+				v.add(p+".attributes."+k, "is set by a federated sign-in, not a tenant file")
+			}
+		}
 	}
 
 	usernames := seen
