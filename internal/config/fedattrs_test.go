@@ -47,3 +47,14 @@ func TestApplyPruneRemovesAFilePersonWhateverItsAttributes(t *testing.T) {
 		})
 	}
 }
+
+// TestRolesAttributeRefused: principal.roles is always the person's roles,
+// so an attribute named roles would be ignored without a word; the file
+// is refused on its line, with where roles go.
+func TestRolesAttributeRefused(t *testing.T) {
+	_, err := parse(t, "tenant: acme\nroles:\n  - name: finance\nusers:\n  - username: bob\n    attributes: {roles: finance}\n")
+	want := "t.yaml:6: users[0].attributes.roles: is the person's roles (principal.roles): give them as roles:, not as an attribute"
+	if ps := problems(t, err); len(ps) != 1 || ps[0] != want {
+		t.Errorf("problems = %q, want %q", ps, want)
+	}
+}

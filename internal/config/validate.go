@@ -144,6 +144,11 @@ func (f *File) Validate(builtins []string) error {
 			if slices.Contains(federatedAttributes, k) {
 				v.add(p+".attributes."+k, "is set by a federated sign-in, not a tenant file")
 			}
+			if k == "roles" {
+				// principal.roles is always the person's roles: an
+				// attribute of that name would be ignored without a word.
+				v.add(p+".attributes.roles", "is the person's roles (principal.roles): give them as roles:, not as an attribute")
+			}
 		}
 	}
 
