@@ -859,20 +859,20 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 		if old.Disabled {
 			return old, fmt.Errorf("user %q is disabled", username)
 		}
-		if c.RolesClaim != "" {
-			// Roles assigned here stay; those the last sign-in mapped are
-			// replaced by what this one maps.
-			var before []string
-			if v := old.Attributes[attrIdPRoles]; v != "" {
-				before = strings.Split(v, ",")
-			}
-			kept := slices.DeleteFunc(slices.Clone(old.Roles), func(r string) bool { return slices.Contains(before, r) })
-			old.Roles = unionSorted(kept, mapped)
-			if len(mapped) > 0 {
-				old.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
-			} else {
-				delete(old.Attributes, attrIdPRoles)
-			}
+		// Roles assigned here stay; those the last sign-in mapped are
+		// replaced by what this one maps, which is none when the
+		// connection no longer has a roles_claim: a mapping removed
+		// takes the roles it gave with it.
+		var before []string
+		if v := old.Attributes[attrIdPRoles]; v != "" {
+			before = strings.Split(v, ",")
+		}
+		kept := slices.DeleteFunc(slices.Clone(old.Roles), func(r string) bool { return slices.Contains(before, r) })
+		old.Roles = unionSorted(kept, mapped)
+		if len(mapped) > 0 {
+			old.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
+		} else {
+			delete(old.Attributes, attrIdPRoles)
 		}
 		// What the upstream vouches for now: an address it no longer
 		// says is verified is not asserted here either.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // syncBuffer is a bytes.Buffer that handlers may write from several
@@ -105,4 +106,35 @@ func equalStrings(v any, want ...string) bool {
 		return slices.Equal(got, want)
 	}
 	return false
+}
+
+// TestFederatedRolesGoWithTheRolesClaim: a connection that no longer maps
+// roles (its roles_claim, and with it its role_map, removed from the
+// tenant) takes the roles earlier sign-ins mapped from the person at
+// their next sign-in through it, as a role_map that no longer lists a
+// role does: they were the upstream's to give, and the upstream is no
+// longer asked. Roles assigned here, and the default roles of the first
+// sign-in, stay.
+func TestFederatedRolesGoWithTheRolesClaim(t *testing.T) {
+	h, _ := fedHarness(t)
+	ctx := t.Context()
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	createRoles(t, h, "auditor")
+	if err := h.db.Users().Update(ctx, "okta:00u1", func(u store.User) (store.User, error) {
+		u.Roles = append(u.Roles, "auditor")
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.p.connections()[0]
+	if err := h.p.SetConnections([]*Connection{{Name: c.Name, DisplayName: c.DisplayName, Issuer: c.Issuer, ClientID: c.ClientID,
+		ClientSecret: c.ClientSecret, DefaultRoles: c.DefaultRoles}}); err != nil {
+		t.Fatal(err)
+	}
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, _ := h.db.Users().Get(ctx, "okta:00u1")
+	if !slices.Equal(u.Roles, []string{"auditor", "staff"}) || u.Attributes[attrIdPRoles] != "" {
+		t.Errorf("after roles_claim was removed: roles %v, idp_roles %q; want [auditor staff], none",
+			u.Roles, u.Attributes[attrIdPRoles])
+	}
 }

@@ -346,3 +346,32 @@ connections:
 	}
 	signInWithCorp(t, base)
 }
+
+// TestFederatedRolesGoWhenTheTenantNoLongerMapsThem: a tenant file applied
+// without the connection's roles_claim (and role_map) takes the role the
+// mapping gave from the person at their next sign-in through it; the
+// default role of their first sign-in stays.
+func TestFederatedRolesGoWhenTheTenantNoLongerMapsThem(t *testing.T) {
+	idp := newSigningIdP(t, "Sales")
+	data := t.TempDir()
+	runGatehouse(t, data, "apply", "-f", corpTenant(t, idp.srv.URL))
+	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: data},
+		Getenv:             func(k string) string { return map[string]string{"CORP_SECRET": "corp-client-secret"}[k] },
+		BackgroundInterval: time.Hour})
+	defer func() { cancel(); <-done }()
+	signInWithCorp(t, base)
+	doc, err := os.ReadFile(corpTenant(t, idp.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmapped := strings.Replace(string(doc), "    roles_claim: groups\n    role_map: {Sales: [sales]}\n", "", 1)
+	p := filepath.Join(t.TempDir(), "acme.yaml")
+	if err := os.WriteFile(p, []byte(unmapped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runGatehouse(t, data, "apply", "-f", p)
+	signInWithCorp(t, base)
+	if u, err := s.Store.Users().Get(context.Background(), "corp:u1"); err != nil || !slices.Equal(u.Roles, []string{"staff"}) {
+		t.Errorf("a sign-in once the tenant no longer maps roles: %+v %v, want roles [staff]", u, err)
+	}
+}
