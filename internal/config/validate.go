@@ -260,7 +260,17 @@ func (f *File) Validate(builtins []string) error {
 		if len(u.HeadersEnv) > 0 && u.URL == "" {
 			v.add(p+".headers_env", "only goes with url (a stdio upstream gets the server's environment)")
 		}
+		headers := map[string]string{} // lower-case name → as first written
 		for _, h := range sortedKeys(u.HeadersEnv) {
+			if first, ok := headers[strings.ToLower(h)]; ok {
+				// One header: which variable's value went out would be
+				// left to chance.
+				v.add(p+".headers_env."+h, fmt.Sprintf("is the header %s again (header names ignore case)", first))
+				continue
+			}
+			if headerToken(h) {
+				headers[strings.ToLower(h)] = h
+			}
 			if msg := store.CheckUpstreamHeader(h); msg != "" {
 				if h != "" && !headerToken(h) {
 					// Not a header name: maybe a credential pasted where the

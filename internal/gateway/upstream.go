@@ -1345,6 +1345,11 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 		if msg := store.CheckStoredUpstreamEnv(env); msg != "" {
 			return nil, fmt.Errorf("headers_env.%s: %s", name, msg)
 		}
+		if _, twice := h[http.CanonicalHeaderKey(name)]; twice {
+			// Keys differing in case only (the tenant file refuses them):
+			// which value went out would be the map's chance.
+			return nil, fmt.Errorf("headers_env names the %s header twice (header names ignore case)", http.CanonicalHeaderKey(name))
+		}
 		v, ok := lookup(env)
 		if !ok || v == "" {
 			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) is not set", name)
