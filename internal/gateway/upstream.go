@@ -1327,10 +1327,10 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // upstreamClient is the HTTP client for the Streamable HTTP upstream u:
 // upstreamHTTP, plus the gateway's own credentials for u (its HeadersEnv,
 // read from the environment through lookup now). A variable that is not
-// set is an error naming the header it is for; neither the variable's
-// value nor its name appears in an error or log (a secret stored as a
-// name, before CheckUpstreamEnv refused such names, would otherwise show
-// on every reconnect).
+// set, or empty, is an error naming the header it is for (and which of
+// the two); neither the variable's value nor its name appears in an
+// error or log (a secret stored as a name, before CheckUpstreamEnv
+// refused such names, would otherwise show on every reconnect).
 func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http.Client, error) {
 	if len(u.HeadersEnv) == 0 {
 		return upstreamHTTP, nil
@@ -1351,8 +1351,11 @@ func upstreamClient(u store.Upstream, lookup func(string) (string, bool)) (*http
 			return nil, fmt.Errorf("headers_env names the %s header twice (header names ignore case)", http.CanonicalHeaderKey(name))
 		}
 		v, ok := lookup(env)
-		if !ok || v == "" {
+		if !ok {
 			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) is not set", name)
+		}
+		if v == "" {
+			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) is empty", name)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return nil, fmt.Errorf("the environment variable for the %s header (headers_env) holds a line break", name)

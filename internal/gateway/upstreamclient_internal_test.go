@@ -34,3 +34,23 @@ func TestUpstreamHeadersDifferingInCase(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamHeaderVariableEmpty: a credential variable that is set but
+// empty is refused as empty, not as "not set", which would send the
+// operator looking for a variable their environment shows; neither the
+// variable's name nor a value is in the error.
+func TestUpstreamHeaderVariableEmpty(t *testing.T) {
+	u := store.Upstream{Name: "up", URL: "http://127.0.0.1:1/mcp",
+		HeadersEnv: map[string]string{"X-Api-Key": "GH_TEST_EMPTY_KEY"}}
+	_, err := upstreamClient(u, func(string) (string, bool) { return "", true })
+	if err == nil {
+		t.Fatal("connected with an empty credential")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "X-Api-Key header (headers_env) is empty") || strings.Contains(msg, "GH_TEST_EMPTY_KEY") {
+		t.Errorf("error: %s", msg)
+	}
+	_, err = upstreamClient(u, func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "X-Api-Key header (headers_env) is not set") {
+		t.Errorf("unset: %v", err)
+	}
+}
