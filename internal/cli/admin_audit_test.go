@@ -259,6 +259,19 @@ func TestURLCredentialsNeverReachTheTrail(t *testing.T) {
 			t.Errorf("%s reached the trail:\n%s", secret, out)
 		}
 	}
+	// Nor the listings, which show where each one goes.
+	c("upstream", "add", "vault", "--command", "vault-server", "--command", "--api-key=ArgKey-0123")
+	lists := c("upstream", "list").stdout + c("tool", "list").stdout
+	for _, secret := range []string{"QueryKey123", "T0kenValue", "ArgKey-0123"} {
+		if strings.Contains(lists, secret) {
+			t.Errorf("%s shown in a listing:\n%s", secret, lists)
+		}
+	}
+	for _, shown := range []string{"api_key=redacted&tenant=acme", "access_token=redacted", "--api-key=redacted"} {
+		if !strings.Contains(lists, shown) {
+			t.Errorf("the listings do not show %q:\n%s", shown, lists)
+		}
+	}
 }
 
 // TestAuditFiltersThatMatchNothingAreRefused: an unknown event type, an

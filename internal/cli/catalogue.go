@@ -201,7 +201,7 @@ func toolCommand() *command {
 				case "upstream":
 					backend += ":" + t.Upstream
 				case "http":
-					backend += ":" + t.HTTP.Method + " " + t.HTTP.URL
+					backend += ":" + t.HTTP.Method + " " + store.RedactURL(t.HTTP.URL)
 				}
 				status := t.Status
 				if status == "" {
@@ -377,9 +377,11 @@ func upstreamCommand() *command {
 				if u.CallTimeout > 0 {
 					limit = u.CallTimeout.String()
 				}
-				transport, target := "http", u.URL
+				// Credentials a URL or command line carries are left out,
+				// as in the audit trail: a listing is pasted into tickets.
+				transport, target := "http", store.RedactURL(u.URL)
 				if u.URL == "" {
-					transport, target = "stdio", commandLine(u.Command)
+					transport, target = "stdio", commandLine(store.RedactArgs(u.Command))
 					if u.PerCaller {
 						transport = "stdio, per caller"
 					}
