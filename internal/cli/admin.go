@@ -148,7 +148,7 @@ func group(name, summary string, subs ...*adminCmd) *command {
 					s.flags(fs)
 				}
 			},
-			run: func(env *Env, fs *flag.FlagSet) error {
+			run: func(env *Env, fs *flag.FlagSet) (err error) {
 				if err := checkPositional(fs, s.usage); err != nil {
 					return err
 				}
@@ -168,7 +168,7 @@ func group(name, summary string, subs ...*adminCmd) *command {
 					return err
 				}
 				defer st.Close()
-				defer trail.Close()
+				defer closeTrail(trail, &err)
 				if s.read != nil {
 					return s.read(ctx, env, fs, st)
 				}

@@ -45,7 +45,7 @@ func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *a
 // withAuditStore opens the store, its keys and its audit trail for a
 // command, runs fn and closes them (the trail first, so that its final
 // checkpoint is written).
-func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error) error {
+func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error) (err error) {
 	ctx, stop := signalContext()
 	defer stop()
 	st, ks, trail, err := openAudit(ctx, sf)
@@ -53,8 +53,19 @@ func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks
 		return err
 	}
 	defer st.Close()
-	defer trail.Close()
+	defer closeTrail(trail, &err)
 	return fn(ctx, st, ks, trail)
+}
+
+// closeTrail closes a command's trail, writing its final checkpoint, and
+// adds a failure to *err: what the command changed is committed with its
+// records, but the checkpoint that seals them is missing, which the
+// command's exit status and message must say rather than keep quiet.
+func closeTrail(trail *audit.Log, err *error) {
+	if cerr := trail.Close(); cerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("the audit trail's final checkpoint could not be written "+
+			"(what the command did is recorded; run gatehouse audit verify): %w", cerr))
+	}
 }
 
 // needStore refuses a data folder that holds no Gatehouse store. Commands

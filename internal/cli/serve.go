@@ -134,10 +134,15 @@ func serveCommand() *command {
 					return err
 				}
 				plan, err := applyAudited(ctx, st, trail, cliActor(), file, &config.ApplyOptions{Sealer: ks})
-				trail.Close()
+				if err != nil {
+					trail.Close()
+					st.Close()
+					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, err)
+				}
+				closeTrail(trail, &err)
 				st.Close()
 				if err != nil {
-					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, err)
+					return fmt.Errorf("apply %s: %w", f.tenant, err)
 				}
 				printPlan(env, plan)
 			}

@@ -93,3 +93,23 @@ func TestVerifyNamesAMissingCheckpointsFile(t *testing.T) {
 		t.Errorf("verify with a missing checkpoints file: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestFinalCheckpointFailureIsSaid: a command whose change is committed
+// with its record but whose trail cannot write its final checkpoint (the
+// store refusing it) says so and exits non-zero, rather than exit 0 with
+// the trail's tail unsealed.
+func TestFinalCheckpointFailureIsSaid(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"role", "add", "first"}, d...)...))
+	execSQL(t, data, "CREATE TRIGGER no_checkpoints BEFORE INSERT ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints refused'); END")
+	for _, args := range [][]string{{"role", "add", "second"}, {"keys", "rotate"}} {
+		r := run(t, nil, "", append(args, d...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "final checkpoint could not be written") || !strings.Contains(r.stderr, "checkpoints refused") {
+			t.Errorf("%v with checkpoints refused: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if out := must(t, run(t, nil, "", append([]string{"role", "list"}, d...)...)).stdout; !strings.Contains(out, "second") {
+		t.Errorf("the change itself was not kept:\n%s", out)
+	}
+}
