@@ -37,8 +37,9 @@ type caller struct {
 	// is another), the agent, and the clients it acts through (resolve).
 	key string
 	// bound is key but for the chain: what the caller's bounds count
-	// (call slots, limits.tool_calls_per_minute), each person through
-	// each agent, whatever chain it holds the person's token through.
+	// (call slots, limits.tool_calls_per_minute, MCP sessions), each
+	// person through each agent, whatever chain it holds the person's
+	// token through.
 	bound string
 }
 
@@ -446,7 +447,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			UserID:     who.key, // a session serves its own person (as created) and agent only
 			Expiration: time.Unix(claims.Expiry, 0),
 			Scopes:     strings.Fields(claims.Scope),
-			Extra:      map[string]any{callerKey: claims, bearerKey: token, remoteKey: g.clientAddr(r)},
+			Extra:      map[string]any{callerKey: claims, bearerKey: token, boundKey: who.bound, remoteKey: g.clientAddr(r)},
 		}
 		sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
 	})
@@ -456,6 +457,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 const (
 	callerKey = "gatehouse.claims"
 	bearerKey = "gatehouse.bearer" // the token itself, checked again for a session's later notices
+	boundKey  = "gatehouse.bound"  // the caller's bound (caller.bound): whose sessions count together
 	remoteKey = "gatehouse.remote"
 )
 

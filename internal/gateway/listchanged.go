@@ -57,7 +57,7 @@ type sessionView struct {
 	claims *accesstoken.Claims
 	token  string // the bearer token claims came from, checked again before a notice
 	hashes viewHashes
-	caller string // sessionCaller, as when the session began
+	caller string // the caller's bound (caller.bound), as when the session began
 	// key is the TokenInfo.UserID the SDK bound the session to; ending
 	// ends with the session, and its requests in flight with it
 	// (sessions.go).
@@ -100,7 +100,8 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 				// listen (listen.go).
 				if cl, ok := extra.TokenInfo.Extra[callerKey].(*accesstoken.Claims); ok && (ss.ID() != "" || method == methodSubscriptionsListen) {
 					tok, _ := extra.TokenInfo.Extra[bearerKey].(string)
-					g.observe(ctx, ss, cl, tok, extra.TokenInfo.UserID)
+					bound, _ := extra.TokenInfo.Extra[boundKey].(string)
+					g.observe(ctx, ss, cl, tok, extra.TokenInfo.UserID, bound)
 				}
 			}
 			if ss.ID() != "" {
@@ -113,8 +114,9 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
-// observe records cl as the caller of ss.
-func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims, token, key string) {
+// observe records cl as the caller of ss, whose sessions count toward
+// bound (caller.bound).
+func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *accesstoken.Claims, token, key, bound string) {
 	g.viewsMu.Lock()
 	v := g.views[ss]
 	if v != nil {
@@ -141,7 +143,7 @@ func (g *Gateway) observe(ctx context.Context, ss *mcp.ServerSession, cl *access
 	v, seen := g.views[ss]
 	var evict *mcp.ServerSession
 	if !seen {
-		v = &sessionView{caller: sessionCaller(cl), key: key}
+		v = &sessionView{caller: bound, key: key}
 		v.ending, v.end = context.WithCancel(context.Background())
 		g.views[ss] = v
 		evict = g.addCallerSession(v.caller, ss)

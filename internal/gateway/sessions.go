@@ -5,22 +5,18 @@ import (
 	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 )
 
 // maxSessionsPerCaller bounds the MCP sessions one caller (a person, or a
-// client on its own, through one client) keeps open at /mcp. A client that
-// starts a session for every task and never ends one (DELETE) would
-// otherwise hold the gateway's memory for the session timeout, and a
-// caller with a valid token could open sessions without end. Beyond the
+// client on its own, through one client, each as created: caller.bound)
+// keeps open at /mcp. A client that starts a session for every task and
+// never ends one (DELETE) would otherwise hold the gateway's memory for
+// the session timeout, and a caller with a valid token could open
+// sessions without end. Beyond the
 // bound the caller's least recently used session is closed: a client
 // still using it is told the session is gone (404) and starts another, as
 // MCP provides.
 const maxSessionsPerCaller = 32
-
-// sessionCaller is whose session a token's claims make it.
-func sessionCaller(cl *accesstoken.Claims) string { return cl.Subject + "\x00" + cl.ClientID }
 
 // addCallerSession notes ss as caller's most recently used session and
 // returns the least recently used one to close when that makes one too
