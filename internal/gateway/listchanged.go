@@ -102,6 +102,15 @@ func (g *Gateway) track(next mcp.MethodHandler) mcp.MethodHandler {
 					tok, _ := extra.TokenInfo.Extra[bearerKey].(string)
 					bound, _ := extra.TokenInfo.Extra[boundKey].(string)
 					g.observe(ctx, ss, cl, tok, extra.TokenInfo.UserID, bound)
+					if method == methodSubscriptionsListen && cl.Expiry != 0 {
+						// A listen hears nothing once the token that
+						// opened it expires, and no later token ever
+						// reaches it: it ends then, its client told to
+						// listen again, and what it held released.
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, time.Unix(cl.Expiry, 0).Sub(g.now()))
+						defer cancel()
+					}
 				}
 			}
 			if ss.ID() != "" {
