@@ -1,9 +1,14 @@
 package identity
 
 import (
-	"github.com/gatehouse/gatehouse/internal/audit"
+	"context"
+	"errors"
 	"net/http"
+	"sync/atomic"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // TestFailedIssueSpendsNothing: a code or refresh token whose tokens could
@@ -41,5 +46,47 @@ func TestFailedIssueSpendsNothing(t *testing.T) {
 	// Single use still holds.
 	if x := refresh(h, r.Refresh); x.Error != "invalid_grant" {
 		t.Errorf("a real replay: %v", x.JSON)
+	}
+}
+
+// sessionEndUnreadable is a store whose record of ended sign-ins cannot be
+// read while fail is set.
+type sessionEndUnreadable struct {
+	Store
+	fail *atomic.Bool
+}
+
+func (s sessionEndUnreadable) Identity() store.Identity {
+	return sessionEndIdentity{s.Store.Identity(), s.fail}
+}
+
+type sessionEndIdentity struct {
+	store.Identity
+	fail *atomic.Bool
+}
+
+func (i sessionEndIdentity) Consumed(ctx context.Context, kind, id string) (bool, error) {
+	if kind == consumeSessionEnd && i.fail.Load() {
+		return false, errors.New("the store cannot be read")
+	}
+	return i.Identity.Consumed(ctx, kind, id)
+}
+
+// TestUnreadableSignInSpendsNoCode: a code whose sign-in could not be
+// checked (has it ended?) because the store failed is not spent: the
+// retry once the store answers gets tokens.
+func TestUnreadableSignInSpendsNoCode(t *testing.T) {
+	h := newHarness(t)
+	var fail atomic.Bool
+	h.p.Store = sessionEndUnreadable{h.p.Store, &fail}
+	b := h.signedIn("alice")
+	code := h.code(b, authParams("scope", "openid"))
+	fail.Store(true)
+	if r := h.redeem(code); r.Status != http.StatusInternalServerError || r.Error != "server_error" {
+		t.Fatalf("redeeming while the sign-in cannot be checked: %d %v", r.Status, r.JSON)
+	}
+	fail.Store(false)
+	if r := h.redeem(code); r.Status != http.StatusOK || r.Access == "" {
+		t.Fatalf("the code's retry once the store answers: %d %v", r.Status, r.JSON)
 	}
 }

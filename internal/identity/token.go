@@ -188,7 +188,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	// session expired, gives nothing once it has, as the refresh token it
 	// would give could not be used.
 	if ended, err := p.signInEnded(ctx, rt); err != nil {
-		return nil, errServer(err)
+		return nil, p.unspend(ctx, consumeCode, h, errServer(err))
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this code came from has ended")
 	}
