@@ -543,6 +543,13 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 
 // deny records the refusal, durably, and returns answer, or the audit's
 // error when the record failed.
+// unquoted is msg, an upstream's error, with what the caller sent and
+// the answers its flight passed on taken out (callArgs.unquoted,
+// flight.unquoted): the trail keeps neither.
+func (a *featureAudit) unquoted(msg string) string {
+	return a.asked.unquoted(a.sent.unquoted(msg, false))
+}
+
 func (a *featureAudit) deny(ctx context.Context, reason string, answer error) error {
 	a.ev.Decision, a.ev.Reasons = "deny", []string{reason}
 	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
@@ -670,9 +677,9 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 		// as a tool call's error is (finish).
 		r.Status = "error"
 		if rpc != nil {
-			r.Detail["error"], r.Detail["code"] = a.asked.unquoted(a.sent.unquoted(rpc.Message, false)), rpc.Code
+			r.Detail["error"], r.Detail["code"] = a.unquoted(rpc.Message), rpc.Code
 		} else {
-			r.Detail["error"] = a.asked.unquoted(a.sent.unquoted(err.Error(), false))
+			r.Detail["error"] = a.unquoted(err.Error())
 		}
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
