@@ -670,7 +670,7 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 		// The caller cancelled it, or its session ended: as a tool call's
 		// (finish), no failure of the upstream's.
 		r.Status = "cancelled"
-		r.Detail["error"] = err.Error()
+		r.Detail["error"] = a.unquoted(err.Error())
 	} else if err != nil {
 		// An upstream's error may quote what the caller sent ("unknown
 		// card 4111…"), which the trail keeps only as a digest: masked,
