@@ -92,3 +92,11 @@ func SetFeaturesRetry(d time.Duration) (restore func()) {
 	featuresRetry = d
 	return func() { featuresRetry = old }
 }
+
+// SetMaxSubscriptions sets how many URIs one session may be subscribed
+// to, until the returned function restores it.
+func SetMaxSubscriptions(n int) (restore func()) {
+	old := maxSubscriptions
+	maxSubscriptions = n
+	return func() { maxSubscriptions = old }
+}

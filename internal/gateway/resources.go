@@ -776,6 +776,11 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		a.ev.Detail["upstream"] = c.cfg.Name
 		return a.deny(ctx, c.cfg.Name+" is per_caller: its resources are not subscribed to", errPerCallerSubscribe)
 	}
+	if g.subscribedFull(req.Session, subKey{c.cfg.Name, req.Params.URI}) {
+		a.ev.Policy = PolicySubscriptions
+		a.ev.Detail["upstream"] = c.cfg.Name
+		return a.deny(ctx, errSubscriptionsFull.Error(), errSubscriptionsFull)
+	}
 	// Noted for the session, so that the upstream's subscription ends
 	// with the last one's (subscriptions.go).
 	return g.subscribeUpstream(ctx, req.Session, subKey{c.cfg.Name, req.Params.URI}, func() error {

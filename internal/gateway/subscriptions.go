@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -16,6 +18,36 @@ import (
 // ends (DELETE, its timeout), and a new session with the upstream (a
 // restarted process, a reconnection), which starts with none, is
 // subscribed to every URI a session still is.
+
+// maxSubscriptions bounds the URIs one session (or listen) is subscribed
+// to at once. A URI a template produces is the caller's to choose, and
+// each one subscribed to costs the gateway, the SDK and the upstream
+// memory for as long as the session lasts: without a bound one session
+// could hold an upstream subscribed to millions. A client watching more
+// resources than this is rare; it unsubscribes from one first.
+var maxSubscriptions = 1000
+
+// PolicySubscriptions is the policy of a subscription refused because the
+// session holds maxSubscriptions already.
+const PolicySubscriptions = "subscriptions-full"
+
+// errSubscriptionsFull answers a subscription past maxSubscriptions.
+var errSubscriptionsFull = errors.New("this session is subscribed to as many resources as it may be; unsubscribe from one first")
+
+// subscribedFull reports whether ss may not be subscribed to key, as it
+// holds maxSubscriptions other URIs already. Subscribing to one it holds
+// again is not refused: it costs nothing.
+func (g *Gateway) subscribedFull(ss *mcp.ServerSession, key subKey) bool {
+	g.subsMu.Lock()
+	defer g.subsMu.Unlock()
+	return g.fullLocked(ss, key)
+}
+
+// fullLocked is subscribedFull, for callers holding subsMu.
+func (g *Gateway) fullLocked(ss *mcp.ServerSession, key subKey) bool {
+	held := g.subsOf[ss]
+	return len(held) >= maxSubscriptions && !slices.Contains(held, key)
+}
 
 // subKey is a URI subscribed to on an upstream.
 type subKey struct{ upstream, uri string }
@@ -69,6 +101,12 @@ func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, 
 	switch {
 	case err != nil || e.sessions[ss]:
 		g.letSub(key, e)
+	case g.fullLocked(ss, key):
+		// Others of the session's were taken while this one was
+		// forwarded (subscribedFull looked before): the upstream was
+		// subscribed for no one, as below.
+		go g.endSub(key, e)
+		err = errSubscriptionsFull
 	case ss == nil || ctx.Err() != nil:
 		// A session that ended meanwhile (its requests end with it), or
 		// a request cancelled, is not kept, by the SDK either: nothing
