@@ -2,11 +2,14 @@ package slip_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/slip"
+	"github.com/gatehouse/gatehouse/slipverify"
 )
 
 // TestRedeemedSlipStaysSpentUnderReplicaClockSkew: replica A's clock runs
@@ -57,5 +60,48 @@ func TestLocalSlipHasOneSpelling(t *testing.T) {
 	}
 	if _, err := f.m.Verify(tok, "sales_report", args); err != nil {
 		t.Errorf("the slip itself: %v", err)
+	}
+}
+
+// TestOwnRedemptionRefusesAtExpiry: the gateway is the issuer, and the
+// issuer's clock decides a slip's life with no skew allowed (docs/slips.md:
+// introspection answers inactive from exp on). The executor redeeming a
+// slip of its own process must hold to the same exp: a call whose slip ran
+// out (a slow commit, a wait for an upstream lane) is refused, not run
+// up to slipverify.Leeway past it, which is for other parties' clocks.
+func TestOwnRedemptionRefusesAtExpiry(t *testing.T) {
+	st := openSQLite(t)
+	f := newFixture(t, st)
+	log := audit.New(st, f.keys, nil)
+	t.Cleanup(func() { log.Close() })
+	ctx := context.Background()
+	const args = `{"month":"2026-10"}`
+	base := *f.now
+	defer func() { *f.now = base }()
+
+	// A local slip, redeemed as the executor of a built-in tool does.
+	tok, c := mint(t, f, "sales_report", args)
+	*f.now = time.Unix(c.Expiry+2, 0) // within Leeway
+	if _, err := f.m.Redeem(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrExpired) {
+		t.Errorf("Redeem 2 s after exp = %v, want ErrExpired", err)
+	}
+
+	// One spent with its allow (RecordSpent), as the gateway does first.
+	*f.now = base
+	tok, c = mint(t, f, "sales_report", args)
+	if spent, err := f.m.RecordSpent(ctx, log, tok, &c, callEvents(c)...); err != nil || !spent {
+		t.Fatalf("RecordSpent = %v, %v", spent, err)
+	}
+	*f.now = time.Unix(c.Expiry, 0)
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrExpired) {
+		t.Errorf("RedeemQueued at exp = %v, want ErrExpired", err)
+	}
+
+	// Introspection, the other way a slip is redeemed, agrees.
+	*f.now = base
+	tok, c = mintFor(t, f, "refund", `{"amount":12}`, "billing-api")
+	*f.now = time.Unix(c.Expiry+2, 0)
+	if resp, _ := f.m.Introspect(ctx, tok, "billing-api", true); resp["active"] != false {
+		t.Errorf("introspection 2 s after exp: %v", resp)
 	}
 }

@@ -316,6 +316,13 @@ func (m *Minter) redeem(ctx context.Context, token, tool string, args []byte, qu
 	if err != nil {
 		return nil, err
 	}
+	// The issuer's own clock decides, as for an introspection: from exp
+	// on the slip is dead here. Verify's Leeway is for other parties'
+	// clocks; this process minted the slip by this one.
+	if m.now().Unix() >= c.Expiry {
+		m.own.forget(token)
+		return nil, fmt.Errorf("%w: before it was redeemed", slipverify.ErrExpired)
+	}
 	if m.own.takeSpent(token) {
 		// Spent when its allow was committed (RecordSpent), for the
 		// first redemption here: this one.
