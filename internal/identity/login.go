@@ -3,7 +3,8 @@ package identity
 // The login form. It works without JavaScript, is CSRF-protected with a
 // double-submit cookie (the form exists before any session does), answers a
 // good POST with 303, and answers every failure — unknown user, wrong
-// password, disabled user, too many attempts — with the same message.
+// password, disabled user — with the same message; too many attempts are
+// answered 429 with their own message, the same whether the user exists.
 // Attempts are counted in the database per username and per client address
 // before the password is checked, so parallel guesses all count and the
 // counters hold across replicas. Past a limit, only the attempt that
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,15 @@ const badLogin = "Invalid username or password."
 // checks were running (reason "busy"): 503, with Retry-After.
 const busyLogin = "Too many sign-ins at once. Please try again in a moment."
 
+// throttledLogin is the message of a login refused because its username
+// or its address is past its limit of attempts (reason "throttled"): 429,
+// with Retry-After. It tells no more than badLogin of whether the user
+// exists: the counters are kept by the name as given, before it is looked
+// up, and by address. Told their password was wrong, a person locked out
+// by someone else's guesses would try their right password again and
+// again, or reset it, when only waiting helps.
+const throttledLogin = "Too many sign-in attempts. Please wait a while and try again."
+
 // passwordCheckWait is how long a login waits for a password check to come
 // free before it is refused as busy: long enough to ride out a short burst
 // (a check takes tens of milliseconds), short enough that a flood is
@@ -44,6 +55,10 @@ const passwordCheckWait = 2 * time.Second
 // reasonBusy is the audit reason of a login refused for want of a free
 // password check.
 const reasonBusy = "busy"
+
+// reasonThrottled is the audit reason of a login refused because its
+// username or its address is past its limit (throttledLogin).
+const reasonThrottled = "throttled"
 
 const (
 	maxUsername = 256
@@ -115,9 +130,15 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Error = badLogin
 		status := http.StatusOK
-		if reason == reasonBusy {
+		switch reason {
+		case reasonBusy:
 			d.Error, status = busyLogin, http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "1")
+		case reasonThrottled:
+			// The counters are in fixed windows: the limit is lifted
+			// within one window at the latest.
+			d.Error, status = throttledLogin, http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(int((p.window()+time.Second-1)/time.Second)))
 		}
 		p.loginForm(w, r, status, d)
 		return
@@ -257,7 +278,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 			n, err := id.CountAttempt(ctx, ipKey, now, win)
 			record = err == nil && n == maxI+1
 		}
-		return store.User{}, "throttled", record
+		return store.User{}, reasonThrottled, record
 	}
 	if username == "" || len(username) > maxUsername || !isText(username) || len(pw) > maxPassword {
 		// Counted against the address (no username to count), so that a
@@ -265,7 +286,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		if n, err := id.CountAttempt(ctx, ipKey, now, win); err != nil {
 			p.log().ErrorContext(ctx, "count login attempt", "err", err)
 		} else if n > maxI {
-			return store.User{}, "throttled", n == maxI+1
+			return store.User{}, reasonThrottled, n == maxI+1
 		}
 		return store.User{}, "malformed", true
 	}
@@ -285,7 +306,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 			c, err := id.CountAttempt(ctx, okKey, now, win)
 			record = err == nil && c == maxOK+1
 		}
-		return store.User{}, "throttled", record
+		return store.User{}, reasonThrottled, record
 	}
 	// Counted under the username as given, matched exactly as the user
 	// is looked up: "Alice" and "alice" are two people, and one's sign-in
@@ -298,7 +319,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		return store.User{}, "error", true
 	}
 	if nu > maxU || ni > maxI {
-		return store.User{}, "throttled", nu == maxU+1 || ni == maxI+1
+		return store.User{}, reasonThrottled, nu == maxU+1 || ni == maxI+1
 	}
 	u, err := p.Store.Users().Get(ctx, username)
 	if err != nil || u.PasswordHash == "" {

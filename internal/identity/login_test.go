@@ -149,9 +149,9 @@ func TestLoginThrottle(t *testing.T) {
 	for range 3 {
 		body(t, h.login(h.browser(), "alice", "wrong", nil))
 	}
-	// The right password is now refused with the same message.
+	// The right password is now refused, as throttled.
 	resp := h.login(h.browser(), "alice", pw, nil)
-	if html := body(t, resp); resp.StatusCode != 200 || !strings.Contains(html, badLogin) {
+	if html := body(t, resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(html, throttledLogin) {
 		t.Fatalf("throttled: %d", resp.StatusCode)
 	}
 	if ev, _ := h.audit.last(audit.LoginFailed); ev.Detail["reason"] != "throttled" {
@@ -166,7 +166,8 @@ func TestLoginThrottle(t *testing.T) {
 	for _, u := range []string{"u1", "u2", "u3", "u4", "u5", "u6"} {
 		body(t, h.login(h.browser(), u, "wrong", nil))
 	}
-	if resp := h.login(h.browser(), "bob", pw, nil); resp.StatusCode != http.StatusOK {
+	if resp := h.login(h.browser(), "bob", pw, nil); resp.StatusCode != http.StatusTooManyRequests {
+		body(t, resp)
 		t.Errorf("address throttled: %d", resp.StatusCode)
 	}
 }
@@ -237,8 +238,8 @@ func TestThrottleKeysIPv6ByPrefix(t *testing.T) {
 	attempt("2001:db8:1:2::1", "x1", "wrong")
 	attempt("2001:db8:1:2::2", "x2", "wrong")
 	// A third address of the same /64, with the right password: refused.
-	if resp := attempt("2001:db8:1:2:ffff::3", "alice", pw); resp.StatusCode != http.StatusOK {
-		t.Errorf("same /64: %d, want the failure page", resp.StatusCode)
+	if resp := attempt("2001:db8:1:2:ffff::3", "alice", pw); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("same /64: %d, want 429", resp.StatusCode)
 	}
 	if ev, _ := h.audit.last(audit.LoginFailed); ev.Detail["reason"] != "throttled" || ev.RemoteAddr != "2001:db8:1:2:ffff::3" {
 		t.Errorf("event %+v", ev)
