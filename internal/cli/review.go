@@ -103,7 +103,11 @@ func renderChange(w io.Writer, pinnedHash string, pinned json.RawMessage, liveHa
 
 // fieldLines renders one field of a definition as lines of data: a
 // description as one quoted string per line of text, anything else as
-// indented JSON with unprintable characters escaped. A missing field has
+// indented JSON with unprintable characters escaped, and in both the
+// characters a terminal draws as nothing or as a blank (variation
+// selectors, Hangul fillers: store.IsHiddenRune), which strconv.Quote and
+// unicode.IsPrint let through: an upstream could hide text in them that a
+// model reads and the admin approving it never sees. A missing field has
 // no lines.
 func fieldLines(key string, raw json.RawMessage) []string {
 	if raw == nil {
@@ -113,7 +117,7 @@ func fieldLines(key string, raw json.RawMessage) []string {
 	if key == "description" && json.Unmarshal(raw, &s) == nil {
 		var out []string
 		for _, l := range strings.Split(s, "\n") {
-			out = append(out, strconv.Quote(l))
+			out = append(out, quoteText(l))
 		}
 		return out
 	}
@@ -128,10 +132,33 @@ func fieldLines(key string, raw json.RawMessage) []string {
 	return out
 }
 
+// quoteText is s quoted as a Go string, with the characters
+// store.IsHiddenRune names escaped too (strconv.Quote writes them as they
+// are: they are letters or marks).
+func quoteText(s string) string {
+	q := strconv.Quote(s)
+	if !strings.ContainsFunc(q, store.IsHiddenRune) {
+		return q
+	}
+	var b strings.Builder
+	for _, r := range q {
+		switch {
+		case !store.IsHiddenRune(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
 // safeJSON escapes, in a line of JSON, every character that is not
-// printable as a JSON \u escape (which means the same inside a string,
-// and cannot occur elsewhere in valid JSON); bytes that are not UTF-8 are
-// written as \ufffd.
+// printable or is drawn as nothing (store.IsHiddenRune) as a JSON \u
+// escape (which means the same inside a string, and cannot occur
+// elsewhere in valid JSON); bytes that are not UTF-8 are written as
+// \ufffd.
 func safeJSON(s string) string {
 	var b strings.Builder
 	for i, w := 0, 0; i < len(s); i += w {
@@ -140,7 +167,7 @@ func safeJSON(s string) string {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			b.WriteString(`\ufffd`)
-		case unicode.IsPrint(r):
+		case unicode.IsPrint(r) && !store.IsHiddenRune(r):
 			b.WriteRune(r)
 		case r > 0xffff:
 			r1, r2 := utf16.EncodeRune(r)
