@@ -453,6 +453,13 @@ func roleCommand() *command {
 					return err
 				}
 				if len(from) > 0 {
+					// Each is "KIND NAME", the name as the store holds it:
+					// shown as the lists show it (safeText).
+					for i, f := range from {
+						if kind, n, ok := strings.Cut(f, " "); ok {
+							from[i] = kind + " " + safeText(n)
+						}
+					}
 					fmt.Fprintf(env.Stdout, "- role %s (taken from %s)\n", name, strings.Join(from, ", "))
 				} else {
 					fmt.Fprintf(env.Stdout, "- role %s\n", name)

@@ -49,3 +49,30 @@ func TestListsEscapeStoredNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleRemoveEscapesStoredNames: 'role remove' says whom it took the
+// role from, by the names in the store, as 'user list' shows them: a
+// terminal escape in a username is shown escaped, not written to the
+// admin's terminal.
+func TestRoleRemoveEscapesStoredNames(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"role", "add", "x"}, d...)...))
+	ctx := context.Background()
+	st, err := server.OpenStore(ctx, server.StoreOptions{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Users().Create(ctx, store.User{Username: "corp:\x1b[2J\x1b[Hmallory\u202e", Roles: []string{"x"},
+		Attributes: map[string]string{"idp": "corp", "idp_sub": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out := must(t, run(t, nil, "", append([]string{"role", "remove", "x"}, d...)...)).stdout
+	if strings.ContainsAny(out, "\x1b\u202e") {
+		t.Errorf("role remove writes a raw control or format character to the terminal: %q", out)
+	}
+	if !strings.Contains(out, `\x1b[2J\x1b[Hmallory\u202e"`) {
+		t.Errorf("role remove does not name the user escaped: %q", out)
+	}
+}
