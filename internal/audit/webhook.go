@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -129,12 +130,21 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return fmt.Errorf("webhook %s: answered %s: %w", w.name, resp.Status, ErrBatchTooLarge)
+		return fmt.Errorf("webhook %s: answered %s: %w", w.name, responseStatus(resp), ErrBatchTooLarge)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s: answered %s", w.name, resp.Status)
+		return fmt.Errorf("webhook %s: answered %s", w.name, responseStatus(resp))
 	}
 	return nil
+}
+
+// responseStatus is the response's status code and its standard text, not
+// resp.Status: the reason phrase is the receiver's own text, which may
+// hold control or format characters (a C1 CSI, a bidirectional
+// override) that the stream's last error would carry into the admin
+// API's JSON as they are.
+func responseStatus(resp *http.Response) string {
+	return strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
 }
 
 // WebhookSignature returns the signature header value for a delivery:
