@@ -123,7 +123,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	ip := p.clientIP(r)
-	user, reason, record := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip)
+	user, reason, record := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip, p.knownDevice(r, form.Get("username")))
 	if reason != "" {
 		if record {
 			p.loginFailed(ctx, form.Get("username"), d.Authz, "", ip, reason)
@@ -178,6 +178,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		p.setSessionCookie(w, secret)
+		p.setDevice(w, r, user.Username)
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username,
 			Status: "ok", RemoteAddr: addrString(ip), Detail: map[string]any{"method": "pwd"}})
 		if err != nil {
@@ -260,8 +261,10 @@ func (p *Provider) handleSignedIn(w http.ResponseWriter, r *http.Request) {
 // the address is throttled, only the attempt that reached the limit is
 // recorded, so that a flood of failures cannot grow the trail; and past
 // its limit an address writes nothing (no counter for each username it
-// tries).
-func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr) (store.User, string, bool) {
+// tries). device is the ID of the browser's device when it signed in as
+// username before (knownDevice): its failures are counted against it, not
+// against the username, whose lockout does not stop it (device.go).
+func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr, device string) (store.User, string, bool) {
 	id, now, win := p.Store.Identity(), p.now(), p.window()
 	ipKey := "login:ip:" + throttleKey(ip)
 	maxU, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
@@ -310,8 +313,12 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	}
 	// Counted under the username as given, matched exactly as the user
 	// is looked up: "Alice" and "alice" are two people, and one's sign-in
-	// must not forgive the failures guessed at the other's password.
+	// must not forgive the failures guessed at the other's password. A
+	// device the person signed in on before counts its own (device.go).
 	userKey := "login:u:" + username
+	if device != "" {
+		userKey = "login:d:" + device
+	}
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
 	if err := errors.Join(err1, err2); err != nil {
