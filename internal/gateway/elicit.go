@@ -16,7 +16,10 @@ package gateway
 
 import (
 	"context"
+	"net"
+	"net/url"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -46,6 +49,11 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 // on retries), else on the caller's session. ctx is the upstream's
 // request.
 func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	if p.Mode == "url" || p.Mode == "" && p.URL != "" { // as the SDK infers the mode
+		if err := checkElicitURL(p.URL); err != nil {
+			return nil, err
+		}
+	}
 	if f.ask == nil {
 		return elicit(f.ctx, f.session, p)
 	}
@@ -54,6 +62,33 @@ func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.El
 		return nil, err
 	}
 	return res.(*mcp.ElicitResult), nil // what flight.match passes for an ElicitParams
+}
+
+// checkElicitURL refuses the URL of a "url" elicitation that the person
+// should not be sent to: the caller shows it and opens it, so an upstream
+// could send them to a phishing page over plain http, run a javascript:
+// or data: URL, or open a local file. Only https is taken, and http on a
+// loopback host (a callback of the person's own machine), with a host
+// and without userinfo (https://bank.example@attacker.example/).
+func checkElicitURL(raw string) error {
+	u, err := url.Parse(raw)
+	ok := err == nil && u.Host != "" && u.User == nil && u.Opaque == "" &&
+		(u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname()))
+	if !ok {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
+			Message: "gatehouse relays a URL elicitation only to an https URL, or http on a loopback host"}
+	}
+	return nil
+}
+
+// loopbackHost reports whether host names the caller's own machine:
+// localhost, or a loopback IP address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // elicitSchemaKey carries, in the context of ServerSession.Elicit, the
