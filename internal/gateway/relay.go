@@ -41,6 +41,13 @@ func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) 
 		}
 		return res.(*mcp.CreateMessageResult), nil // what flight.match passes for a CreateMessageParams
 	}
+	// The SDK sends a session's sampling request whatever the client
+	// declared (it checks elicitation, not sampling): a caller that did
+	// not declare it is not asked, and the upstream is told at once,
+	// rather than waiting on a client that may never answer.
+	if c := capsOf(f.session); c == nil || c.Sampling == nil {
+		return nil, errNoSampling
+	}
 	return f.session.CreateMessage(f.ctx, p)
 }
 
