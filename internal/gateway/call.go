@@ -432,7 +432,8 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			req.Session.NotifyProgress(ctx, p)
 		}
 	}
-	var fl *flight // the call's, when it runs as one
+	var fl *flight          // the call's, when it runs as one
+	var given *givenAnswers // the answers given on the session, when it does not
 	run := func(ctx context.Context, call tools.Call) (*mcp.CallToolResult, error) {
 		var (
 			res *mcp.CallToolResult
@@ -449,7 +450,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			res, err = g.backend(e).Call(ctx, token, call)
 		}
 		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, claims: &claims,
-			httpStatus: &httpStatus, args: args, quote: quote, asked: fl, result: result}, res, err)
+			httpStatus: &httpStatus, args: args, quote: quote, asked: fl, given: given, result: result}, res, err)
 	}
 	if on != nil && notServed == nil && ctx.Err() == nil && takesInput(req.Session) {
 		// A caller on a revision without server-to-client requests
@@ -468,6 +469,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		return res.(*mcp.CallToolResult), err
 	}
+	ctx, given = withGiven(ctx)
 	return run(ctx, call)
 }
 
@@ -480,7 +482,8 @@ type finishing struct {
 	httpStatus  *int
 	args        callArgs
 	quote       bool
-	asked       *flight // the call's flight, whose answers the trail never keeps; nil: none
+	asked       *flight       // the call's flight, whose answers the trail never keeps; nil: none
+	given       *givenAnswers // the answers given on the caller's session, which it never keeps either
 	result      func(status string, extra map[string]any) audit.Event
 }
 
@@ -488,7 +491,7 @@ type finishing struct {
 // what its caller is told.
 func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResult, err error) (*mcp.CallToolResult, error) {
 	e, name, quote, result := f.e, f.name, f.quote, f.result
-	unquoted := func(msg string) string { return f.asked.unquoted(f.args.unquoted(msg, quote)) }
+	unquoted := func(msg string) string { return f.given.unquoted(f.asked.unquoted(f.args.unquoted(msg, quote))) }
 	actx := context.WithoutCancel(ctx)
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
 	if e.tool.HTTP != nil && (err != nil || res.IsError) {

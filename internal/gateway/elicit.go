@@ -55,7 +55,11 @@ func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.El
 		}
 	}
 	if f.ask == nil {
-		return elicit(f.ctx, f.session, p)
+		res, err := elicit(f.ctx, f.session, p)
+		if err == nil {
+			noteGiven(f.ctx, res)
+		}
+		return res, err
 	}
 	res, err := f.ask(ctx, p)
 	if err != nil {

@@ -471,13 +471,8 @@ func (fl *flight) deliver(out []answered) {
 	for _, o := range out {
 		if fl.pending[o.ask.id] == o.ask {
 			delete(fl.pending, o.ask.id)
-			switch r := o.reply.res.(type) {
-			case *mcp.ElicitResult:
-				fl.given = append(fl.given, sentValues(r.Content).decoded)
-			case *mcp.CreateMessageResult:
-				if t, ok := r.Content.(*mcp.TextContent); ok {
-					fl.given = append(fl.given, t.Text)
-				}
+			if v, ok := givenValue(o.reply.res); ok {
+				fl.given = append(fl.given, v)
 			}
 			o.ask.reply <- o.reply
 		}
@@ -497,6 +492,60 @@ func (fl *flight) unquoted(msg string) string {
 	fl.mu.Lock()
 	given := callArgs{decoded: map[string]any{"answers": slices.Clone(fl.given)}}
 	fl.mu.Unlock()
+	return given.unquoted(msg, false)
+}
+
+// givenValue returns the values of res, a caller's answer passed on to an
+// upstream, as the trail must not quote them (unquoted): an
+// elicitation's content, a sampling answer's text.
+func givenValue(res mcp.InputResponse) (any, bool) {
+	switch r := res.(type) {
+	case *mcp.ElicitResult:
+		return sentValues(r.Content).decoded, true
+	case *mcp.CreateMessageResult:
+		if t, ok := r.Content.(*mcp.TextContent); ok {
+			return t.Text, true
+		}
+	}
+	return nil, false
+}
+
+// givenAnswers are the answers a caller on a session gave what an
+// upstream asked during one of its requests (relayed on the session, not
+// through a flight), which the trail never keeps either: the request's
+// context carries them (withGiven) to where they are relayed.
+type givenAnswers struct {
+	mu     sync.Mutex
+	values []any
+}
+
+type givenKey struct{}
+
+// withGiven returns ctx carrying a new givenAnswers, and it.
+func withGiven(ctx context.Context) (context.Context, *givenAnswers) {
+	g := &givenAnswers{}
+	return context.WithValue(ctx, givenKey{}, g), g
+}
+
+// noteGiven adds res to the answers ctx (a request's) carries, if any.
+func noteGiven(ctx context.Context, res mcp.InputResponse) {
+	g, _ := ctx.Value(givenKey{}).(*givenAnswers)
+	if v, ok := givenValue(res); ok && g != nil {
+		g.mu.Lock()
+		g.values = append(g.values, v)
+		g.mu.Unlock()
+	}
+}
+
+// unquoted is msg with the values of the answers given replaced, as
+// flight.unquoted does; a nil g leaves msg as it is.
+func (g *givenAnswers) unquoted(msg string) string {
+	if g == nil {
+		return msg
+	}
+	g.mu.Lock()
+	given := callArgs{decoded: map[string]any{"answers": slices.Clone(g.values)}}
+	g.mu.Unlock()
 	return given.unquoted(msg, false)
 }
 

@@ -48,7 +48,11 @@ func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) 
 	if c := capsOf(f.session); c == nil || c.Sampling == nil {
 		return nil, errNoSampling
 	}
-	return f.session.CreateMessage(f.ctx, p)
+	res, err := f.session.CreateMessage(f.ctx, p)
+	if err == nil {
+		noteGiven(f.ctx, res)
+	}
+	return res, err
 }
 
 // enableLogs asks an upstream that logs to send every message: each

@@ -478,8 +478,9 @@ type featureAudit struct {
 	session *mcp.ServerSession // the caller's, where the upstream's messages go
 	ev      audit.Event        // the decision
 	start   time.Time
-	sent    callArgs // values the caller sent, kept only as a digest (sentValues)
-	asked   *flight  // the request's flight, whose answers the trail never keeps; nil: none
+	sent    callArgs      // values the caller sent, kept only as a digest (sentValues)
+	asked   *flight       // the request's flight, whose answers the trail never keeps; nil: none
+	given   *givenAnswers // the answers given on the caller's session, which it never keeps either
 }
 
 // sentValues returns v, values a caller sent that the trail keeps only as
@@ -547,7 +548,7 @@ func (g *Gateway) featureAudit(who *caller, req mcp.Request, method string, deta
 // the answers its flight passed on taken out (callArgs.unquoted,
 // flight.unquoted): the trail keeps neither.
 func (a *featureAudit) unquoted(msg string) string {
-	return a.asked.unquoted(a.sent.unquoted(msg, false))
+	return a.given.unquoted(a.asked.unquoted(a.sent.unquoted(msg, false)))
 }
 
 func (a *featureAudit) deny(ctx context.Context, reason string, answer error) error {
@@ -625,6 +626,10 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	// needs its result.
 	if err := a.g.recorder().Record(context.WithoutCancel(ctx), a.ev); err != nil {
 		return zero, a.g.notRecorded(err)
+	}
+	if rel.ask == nil {
+		// Asked on the caller's session, if at all.
+		ctx, a.given = withGiven(ctx)
 	}
 	limit := c.callLimit()
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
