@@ -37,10 +37,11 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok || r.Params == nil {
 			return next(ctx, method, req)
 		}
-		f, err := c.askFor(ctx)
+		f, done, err := c.askFor(ctx, r.Params)
 		if err != nil {
 			return nil, err
 		}
+		defer done()
 		return f.elicit(ctx, r.Params)
 	}
 }

@@ -100,3 +100,12 @@ func SetMaxSubscriptions(n int) (restore func()) {
 	maxSubscriptions = n
 	return func() { maxSubscriptions = old }
 }
+
+// SetMaxAskBytes sets how large the requests of one call waiting for
+// their caller's answer may be together, until the returned function
+// restores it.
+func SetMaxAskBytes(n int64) (restore func()) {
+	old := maxAskBytes
+	maxAskBytes = n
+	return func() { maxAskBytes = old }
+}

@@ -30,10 +30,11 @@ func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingM
 // relaySampling passes an upstream's sampling request to the caller of the
 // call that sent it (forRequest).
 func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	f, err := c.askFor(ctx)
+	f, done, err := c.askFor(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	if f.ask != nil {
 		res, err := f.ask(ctx, p)
 		if err != nil {

@@ -137,8 +137,9 @@ type inflightCall struct {
 	answered bool
 	// relayed counts the notifications (progress, log messages) relayed
 	// for the call, against maxRelayed; asked the requests (sampling,
-	// elicitation), against maxAsked.
-	relayed, asked atomic.Int64
+	// elicitation), against maxAsked; askedBytes the size of those still
+	// waiting for their answer, against maxAskBytes.
+	relayed, asked, askedBytes atomic.Int64
 }
 
 // maxAsked bounds the requests an upstream may have relayed to a caller
@@ -148,17 +149,37 @@ var maxAsked int64 = 100
 
 var errTooManyAsks = errors.New("gatehouse relays no more sampling or elicitation requests for this call")
 
-// askFor is the call a request of the upstream (sampling, elicitation)
-// is relayed for, within the call's maxAsked.
-func (c *upConn) askFor(ctx context.Context) (*inflightCall, error) {
+// maxAskBytes bounds the size (as JSON) of the requests of one call
+// waiting for their caller's answer at once. Each may be as large as an
+// upstream's message (maxUpstreamBody), and they wait as long as the
+// person takes: maxAsked of them at once would hold over a gigabyte for
+// one call. Held together they may be no larger than one message; those
+// asked one after the other are not summed.
+var maxAskBytes int64 = maxUpstreamBody
+
+var errAsksTooLarge = errors.New("gatehouse relays no more sampling or elicitation requests for this call until those waiting are answered: together they are too large")
+
+// askFor is the call p, a request of the upstream (sampling,
+// elicitation), is relayed for, within the call's maxAsked and
+// maxAskBytes; done is called once p is answered or given up.
+func (c *upConn) askFor(ctx context.Context, p any) (_ *inflightCall, done func(), _ error) {
 	f := c.forRequest(ctx)
 	if f == nil || f.session == nil && f.ask == nil {
-		return nil, errUnattributable
+		return nil, nil, errUnattributable
 	}
 	if f.asked.Add(1) > maxAsked {
-		return nil, errTooManyAsks
+		return nil, nil, errTooManyAsks
 	}
-	return f, nil
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := int64(len(b))
+	if f.askedBytes.Add(n) > maxAskBytes {
+		f.askedBytes.Add(-n)
+		return nil, nil, errAsksTooLarge
+	}
+	return f, func() { f.askedBytes.Add(-n) }, nil
 }
 
 // maxRelayed bounds the notifications relayed to a caller for one call:
@@ -507,10 +528,11 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	// before the SDK's own schema checks. The SDK still calls this for the
 	// elicitations of a URL-elicitation-required error.
 	opts.ElicitationHandler = func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		f, err := c.askFor(ctx)
+		f, done, err := c.askFor(ctx, req.Params)
 		if err != nil {
 			return nil, err
 		}
+		defer done()
 		return f.elicit(ctx, req.Params)
 	}
 	c.relayDeprecated(opts, log)
