@@ -56,7 +56,9 @@ func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.El
 		}
 	}
 	if f.ask == nil {
-		res, err := elicit(f.ctx, f.session, p)
+		ctx, end := f.askContext(ctx)
+		defer end()
+		res, err := elicit(ctx, f.session, p)
 		if err == nil {
 			noteGiven(f.ctx, res)
 		}
@@ -140,4 +142,15 @@ func restoreElicitSchema(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return next(ctx, method, &mcp.ServerRequest[mcp.Params]{Session: ss, Params: &p})
 	}
+}
+
+// askContext returns the context a request of the upstream's (its ctx)
+// is put to f's caller on the session in: f's, which carries the call's
+// values and ends with the call, ending also when the upstream gives up
+// its request (notifications/cancelled, its session ending). Without
+// that the person's form stayed open, for nothing, until the call ended.
+func (f *inflightCall) askContext(ctx context.Context) (context.Context, func()) {
+	actx, cancel := context.WithCancel(f.ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	return actx, func() { stop(); cancel() }
 }

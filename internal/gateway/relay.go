@@ -49,7 +49,9 @@ func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) 
 	if c := capsOf(f.session); c == nil || c.Sampling == nil {
 		return nil, errNoSampling
 	}
-	res, err := f.session.CreateMessage(f.ctx, p)
+	actx, end := f.askContext(ctx)
+	defer end()
+	res, err := f.session.CreateMessage(actx, p)
 	if err == nil {
 		noteGiven(f.ctx, res)
 	}
