@@ -10,8 +10,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// traceScan bounds how many earlier records of the person (or agent) Trace
-// reads back looking for the token's issuance and the sign-in.
+// traceScan bounds how many earlier token records of the person (or agent)
+// Trace reads back looking for the token's issuance. A token is issued
+// minutes before its calls (it lives no longer), so it is found early.
 const traceScan = 10_000
 
 // maxTraced bounds the records of one correlation Trace gathers.
@@ -29,9 +30,10 @@ var ErrTraceTooLong = errors.New("trace too long")
 // sign-in, and retention may have pruned an old login. An unknown
 // correlation has no entries.
 //
-// The call's records are found by the correlation index; the sign-in and
-// the token by reading the person's (or, for a token without one, the
-// agent's) earlier records backwards, newest first, at most traceScan.
+// The call's records are found by the correlation index; the token by
+// reading the person's (or, for a token without one, the agent's) earlier
+// token records backwards, newest first, at most traceScan; the sign-in by
+// its session, however long before.
 func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
 	if correlation == "" {
 		return nil, nil
@@ -73,33 +75,48 @@ func (l *Log) Trace(ctx context.Context, correlation string) ([]Entry, error) {
 	// client: the gateway names it as the call's actor, while the token's
 	// issuance names it only as agent (no person, no session).
 	base := store.AuditFilter{Before: first.Seq, Desc: true, Limit: 500,
-		Types: []string{TokenIssued, TokenRefreshed, TokenExchanged, LoginSucceeded}}
+		Types: []string{TokenIssued, TokenRefreshed, TokenExchanged}}
 	if machine := origin.Session == "" && origin.Actor == origin.Agent; origin.Actor != "" && !machine {
 		base.Actor = indexValue(origin.Actor)
 	} else {
 		base.Agent = indexValue(origin.Agent)
 	}
 	var token, login *Entry
-	for read := 0; read < traceScan; {
+	for read := 0; origin.TokenID != "" && read < traceScan; {
 		recs, err := l.st.AuditRecords(ctx, base)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range recs {
 			e := toEntry(r)
-			switch {
-			case token == nil && origin.TokenID != "" && e.Event.TokenID == origin.TokenID && e.Event.Type != LoginSucceeded:
+			if e.Event.TokenID == origin.TokenID {
 				token = &e
-			case login == nil && origin.Session != "" && e.Event.Session == origin.Session && e.Event.Type == LoginSucceeded:
-				login = &e
+				break
 			}
 		}
 		read += len(recs)
-		done := (token != nil || origin.TokenID == "") && (login != nil || origin.Session == "")
-		if done || len(recs) < base.Limit {
+		if token != nil || len(recs) < base.Limit {
 			break
 		}
 		base.Before = recs[len(recs)-1].Seq
+	}
+	// The sign-in is asked for by its session, however far back: a grant
+	// with offline_access outlives it by up to 90 days, its agents
+	// refreshing every few minutes all along, so that many more than
+	// traceScan of the person's token records may lie between the two.
+	// A session is one sign-in's: its login.succeeded is the only one.
+	if origin.Session != "" {
+		f := store.AuditFilter{Before: first.Seq, Desc: true, Limit: 1, Types: []string{LoginSucceeded},
+			Actor: base.Actor, Session: indexValue(origin.Session)}
+		recs, err := l.st.AuditRecords(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 1 {
+			if e := toEntry(recs[0]); e.Event.Session == origin.Session && e.Event.Type == LoginSucceeded {
+				login = &e
+			}
+		}
 	}
 	for _, e := range []*Entry{token, login} {
 		if e != nil {
