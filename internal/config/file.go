@@ -461,7 +461,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			return
 		}
 		if t.Elem().Kind() == reflect.Interface { // input_schema: any YAML, read as JSON
-			octalLike(n, path, probs)
+			misread(n, path, probs)
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -507,21 +507,30 @@ func leadingZero(n *yaml.Node) bool {
 		(n.Tag == "!!int" || n.Tag == "!!float") && leadingZeroRe.MatchString(n.Value)
 }
 
-// octalLike refuses every number of n (a tool's input schema) written
-// with a leading zero.
-func octalLike(n *yaml.Node, path string, probs *Problems) {
+// msgTimestamp refuses an unquoted date or time in a tool's input schema.
+const msgTimestamp = "a date or time would be read as a timestamp (2024-01-01 as 2024-01-01T00:00:00Z): quote it"
+
+// misread refuses every value of n (a tool's input schema) the decoder
+// would read as other than written: a number with a leading zero, and an
+// unquoted date or time, which it reads as a timestamp that JSON writes
+// out in full (an enum of dates would then match no date as written). In
+// the file's own fields a date is a string field's, kept as written.
+func misread(n *yaml.Node, path string, probs *Problems) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if leadingZero(n) {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
 		}
+		if n.Tag == "!!timestamp" {
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgTimestamp})
+		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			octalLike(n.Content[i+1], join(path, n.Content[i].Value), probs)
+			misread(n.Content[i+1], join(path, n.Content[i].Value), probs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			octalLike(c, fmt.Sprintf("%s[%d]", path, i), probs)
+			misread(c, fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 	}
 }
