@@ -402,7 +402,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		t = t.Elem()
 	}
 	lines[path] = n.Line
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if isNull(n) {
 		return
 	}
 	switch t.Kind() {
@@ -453,7 +453,16 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			return
 		}
 		for i, c := range n.Content {
-			check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, probs)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if isNull(c) {
+				// The decoder drops the entry without a word (a "-"
+				// whose entry was commented out): a command would lose
+				// an argument.
+				lines[p] = c.Line
+				*probs = append(*probs, Problem{Line: c.Line, Path: p, Msg: "has no value: give one, or remove the entry"})
+				continue
+			}
+			check(c, t.Elem(), p, lines, probs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -466,6 +475,13 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if isNull(k) {
+				// The decoder drops the entry without a word: a role_map
+				// entry for a group named null would map nothing.
+				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value),
+					Msg: `the key reads as null, not as a name: quote it ("null") if it is one`})
+				continue
+			}
 			check(v, t.Elem(), join(path, k.Value), lines, probs)
 			lines[join(path, k.Value)] = k.Line
 		}
@@ -488,6 +504,9 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		}
 	}
 }
+
+// isNull reports whether n reads as null: ~, null, or nothing at all.
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // yaml11Bools are the YAML 1.1 booleans the decoder reads into a bool
 // field, quoted or not, besides true and false.
