@@ -473,8 +473,17 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			misread(n, path, probs)
 			return
 		}
+		// The decoder would find a key given twice itself, but compares
+		// every key with every other and reports every pair: a key
+		// repeated a few thousand times made millions of problems.
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && seen[k.Value] {
+				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value), Msg: "appears twice"})
+				continue
+			}
+			seen[k.Value] = true
 			if isNull(k) {
 				// The decoder drops the entry without a word: a role_map
 				// entry for a group named null would map nothing.
@@ -529,8 +538,8 @@ func leadingZero(n *yaml.Node) bool {
 // msgTimestamp refuses an unquoted date or time in a tool's input schema.
 const msgTimestamp = "a date or time would be read as a timestamp (2024-01-01 as 2024-01-01T00:00:00Z): quote it"
 
-// misread refuses every value of n (a tool's input schema) the decoder
-// would read as other than written: a number with a leading zero, and an
+// misread refuses a key given twice in n (a tool's input schema), and
+// every value the decoder would read as other than written: a number with a leading zero, and an
 // unquoted date or time, which it reads as a timestamp that JSON writes
 // out in full (an enum of dates would then match no date as written). In
 // the file's own fields a date is a string field's, kept as written.
@@ -544,8 +553,15 @@ func misread(n *yaml.Node, path string, probs *Problems) {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgTimestamp})
 		}
 	case yaml.MappingNode:
+		seen := map[string]bool{} // as check's: each key given again once
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			misread(n.Content[i+1], join(path, n.Content[i].Value), probs)
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && seen[k.Value] {
+				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value), Msg: "appears twice"})
+				continue
+			}
+			seen[k.Value] = true
+			misread(n.Content[i+1], join(path, k.Value), probs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
