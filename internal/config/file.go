@@ -198,10 +198,18 @@ func shownPath(path string) string {
 // Problems is every mistake found in a file; it is an error.
 type Problems []Problem
 
+// maxShownProblems bounds the problems an error shows: the wrong file
+// given (one of thousands of lines) would otherwise make a message as
+// large as itself, its first lines long scrolled past.
+const maxShownProblems = 100
+
 func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
+	lines := make([]string, 0, min(len(ps), maxShownProblems)+1)
+	for _, p := range ps[:min(len(ps), maxShownProblems)] {
+		lines = append(lines, p.String())
+	}
+	if len(ps) > maxShownProblems {
+		lines = append(lines, fmt.Sprintf("… and %d more", len(ps)-maxShownProblems))
 	}
 	n := "1 problem"
 	if len(ps) != 1 {
