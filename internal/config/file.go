@@ -411,6 +411,15 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 	}
 	lines[path] = n.Line
 	if isNull(n) {
+		// Null reads as absent, and an absent true/false or number as
+		// false or 0: "disabled:" whose value was commented out would
+		// enable the person, and a bound read as 0 bound nothing.
+		switch t.Kind() {
+		case reflect.Bool:
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "has no value: write true or false (a key without one reads as false)"})
+		case reflect.Int, reflect.Int64:
+			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "has no value: write a number (a key without one reads as 0)"})
+		}
 		return
 	}
 	switch t.Kind() {
