@@ -269,7 +269,7 @@ func Parse(r io.Reader, name string) (*File, error) {
 	}
 	doc := root.Content[0]
 	var probs Problems
-	plain(doc, "", &probs)
+	plain(doc, nil, &probs)
 	if len(probs) == 0 {
 		check(doc, reflect.TypeOf(File{}), "", f.lines, &probs)
 	}
@@ -319,19 +319,23 @@ const maxPlainProblems = 10
 //     as an empty password would keep the stored one. The non-specific
 //     tag "!" alone is not seen (the parser drops it); it only makes a
 //     value the string it reads as.
-func plain(n *yaml.Node, path string, probs *Problems) {
+//
+// The path is kept as its steps and written out only for a problem: a
+// value nested thousands of levels deep would otherwise cost each level
+// its whole path, the square of the depth in all.
+func plain(n *yaml.Node, path steps, probs *Problems) {
 	if len(*probs) >= maxPlainProblems {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgAlias})
+		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgAlias})
 		return // never followed
 	}
 	if n.Anchor != "" {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgAnchor})
+		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgAnchor})
 	}
 	if n.Style&yaml.TaggedStyle != 0 {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgTag})
+		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgTag})
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -339,17 +343,35 @@ func plain(n *yaml.Node, path string, probs *Problems) {
 			k, v := n.Content[i], n.Content[i+1]
 			p := path
 			if k.Kind == yaml.ScalarNode {
-				p = join(path, k.Value)
+				p = path.key(k.Value)
 			}
 			plain(k, p, probs)
 			plain(v, p, probs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			plain(c, fmt.Sprintf("%s[%d]", path, i), probs)
+			plain(c, path.index(i), probs)
 		}
 	}
 }
+
+// steps is a path kept as its steps ("users", "[2]", ".roles"), for a
+// walk of a tree of any depth: a step costs only itself, and the path is
+// written out (String) only when a problem needs it. A step appends to
+// the walk's one array: siblings reuse the same place, each walked
+// before the next, and no path is kept past its walk but as its String.
+type steps []string
+
+func (p steps) key(k string) steps {
+	if len(p) == 0 {
+		return append(p, k)
+	}
+	return append(p, "."+k)
+}
+
+func (p steps) index(i int) steps { return append(p, "["+strconv.Itoa(i)+"]") }
+
+func (p steps) String() string { return strings.Join(p, "") }
 
 // badByteLine returns the line of the first character of data, read as
 // UTF-8, that YAML refuses (not UTF-8, or a control character), or 0. A
@@ -487,7 +509,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			return
 		}
 		if t.Elem().Kind() == reflect.Interface { // input_schema: any YAML, read as JSON
-			misread(n, path, probs)
+			misread(n, steps{path}, probs)
 			return
 		}
 		// The decoder would find a key given twice itself, but compares
@@ -560,29 +582,29 @@ const msgTimestamp = "a date or time would be read as a timestamp (2024-01-01 as
 // unquoted date or time, which it reads as a timestamp that JSON writes
 // out in full (an enum of dates would then match no date as written). In
 // the file's own fields a date is a string field's, kept as written.
-func misread(n *yaml.Node, path string, probs *Problems) {
+func misread(n *yaml.Node, path steps, probs *Problems) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if leadingZero(n) {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
+			*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgLeadingZero})
 		}
 		if n.Tag == "!!timestamp" {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgTimestamp})
+			*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgTimestamp})
 		}
 	case yaml.MappingNode:
 		seen := map[string]bool{} // as check's: each key given again once
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind == yaml.ScalarNode && seen[k.Value] {
-				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value), Msg: "appears twice"})
+				*probs = append(*probs, Problem{Line: k.Line, Path: path.key(k.Value).String(), Msg: "appears twice"})
 				continue
 			}
 			seen[k.Value] = true
-			misread(n.Content[i+1], join(path, k.Value), probs)
+			misread(n.Content[i+1], path.key(k.Value), probs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			misread(c, fmt.Sprintf("%s[%d]", path, i), probs)
+			misread(c, path.index(i), probs)
 		}
 	}
 }
