@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/google/jsonschema-go/jsonschema"
 )
@@ -19,6 +20,13 @@ func CompileSchema(schema any) (*jsonschema.Resolved, error) {
 	raw, err := json.Marshal(schema)
 	if err != nil {
 		return nil, errors.New("is not JSON")
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, errors.New("is not JSON")
+	}
+	if err := keywordsExact(tree, "the schema"); err != nil {
+		return nil, err
 	}
 	var s jsonschema.Schema
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -61,4 +69,98 @@ func jsonKind(t reflect.Type) string {
 		return "an array"
 	}
 	return "an object"
+}
+
+// JSON Schema keywords are case-sensitive ("Maximum" is no keyword, and
+// a validator ignores it), but the schema library decodes a schema with
+// encoding/json, which matches a key to a keyword whatever its case (and
+// Unicode folding), the last one winning: {"maxLength": 3, "maxlength":
+// 300} was enforced with 300, and {"additionalProperties": false,
+// "additionalproperties": true} took any argument, while an admin
+// reading them, or any other validator, sees 3 and none.
+// keywordsExact refuses such keys, wherever a schema is (at the root and
+// in the keywords that hold schemas); the names under properties and the
+// values of const, enum and default are data, and may be spelt anyhow.
+
+// schemaKeywords are the keywords the library knows, by their exact
+// spelling.
+var schemaKeywords = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous {
+				ft := f.Type
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				add(ft)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" && f.IsExported() {
+				m[name] = true
+			}
+		}
+	}
+	add(reflect.TypeFor[jsonschema.Schema]())
+	// Decoded by the library's UnmarshalJSON, into fields it hides.
+	m["items"], m["dependencies"], m["type"] = true, true, true
+	return m
+})
+
+// Keywords whose value is a schema, a list of schemas, or an object of
+// schemas by name.
+var (
+	schemaValued = map[string]bool{"additionalItems": true, "additionalProperties": true, "contains": true,
+		"contentSchema": true, "else": true, "if": true, "items": true, "not": true, "propertyNames": true,
+		"then": true, "unevaluatedItems": true, "unevaluatedProperties": true}
+	schemaListed = map[string]bool{"allOf": true, "anyOf": true, "oneOf": true, "prefixItems": true, "items": true}
+	schemaNamed  = map[string]bool{"$defs": true, "definitions": true, "dependentSchemas": true,
+		"patternProperties": true, "properties": true, "dependencies": true}
+)
+
+// keywordsExact returns an error naming the first key of the schema v
+// (at where) that matches a keyword only by folding case.
+func keywordsExact(v any, where string) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil // true, false, or what decoding refuses anyway
+	}
+	kws := schemaKeywords()
+	for k, sub := range obj {
+		if !kws[k] {
+			for kw := range kws {
+				if strings.EqualFold(k, kw) {
+					return fmt.Errorf("%s has %q, which is not a JSON Schema keyword: keywords are case-sensitive (%q)", where, k, kw)
+				}
+			}
+			continue // an unknown keyword: ignored, as JSON Schema says
+		}
+		at := where + "/" + k
+		var err error
+		switch list, isList := sub.([]any); {
+		case schemaListed[k] && isList:
+			for i, s := range list {
+				if err = keywordsExact(s, fmt.Sprintf("%s/%d", at, i)); err != nil {
+					break
+				}
+			}
+		case schemaNamed[k]:
+			if named, ok := sub.(map[string]any); ok {
+				for name, s := range named {
+					if err = keywordsExact(s, at+"/"+name); err != nil {
+						break
+					}
+				}
+			}
+		case schemaValued[k]:
+			err = keywordsExact(sub, at)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
