@@ -82,7 +82,7 @@ type ownSlip struct {
 }
 
 // maxOwnSlips bounds the memory of ownSlips (about 1 KiB a slip).
-const maxOwnSlips = 1 << 14
+var maxOwnSlips = 1 << 14
 
 func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
 	o.mu.Lock()
@@ -120,13 +120,22 @@ func (o *ownSlips) get(token string) (*slipverify.Claims, bool) {
 	return nil, false
 }
 
-// markSpent marks token spent, if it is (still) known.
-func (o *ownSlips) markSpent(token string) {
+// markSpent marks token, whose claims are c, spent. One dropped from a
+// full memory since it was looked at (put) is taken back: its marker is
+// in the store, and whoever redeemed it in full would find it there and
+// refuse the call whose allow had just spent it, as a replay. So the
+// memory may go past maxOwnSlips by the calls between those two steps.
+func (o *ownSlips) markSpent(token string, c *slipverify.Claims) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if s, ok := o.m[token]; ok {
 		s.spent = true
+		return
 	}
+	if o.m == nil {
+		o.m = make(map[string]*ownSlip)
+	}
+	o.m[token] = &ownSlip{c: c, spent: true}
 }
 
 // takeSpent forgets token and reports whether it was spent: true for
@@ -385,9 +394,7 @@ func (m *Minter) RecordSpent(ctx context.Context, r audit.Recorder, token string
 		m.own.forget(token)
 		return false, err
 	}
-	// Dropped from a full memory meanwhile, it is not marked: whoever
-	// redeems it then verifies it in full and finds the marker.
-	m.own.markSpent(token)
+	m.own.markSpent(token, c)
 	return true, nil
 }
 
