@@ -142,11 +142,14 @@ func (g *Gateway) dropSubs(ss *mcp.ServerSession, uri string) {
 			keep = append(keep, k)
 		}
 	}
-	if uri == "" {
+	if _, watched := g.subsOf[ss]; uri == "" {
 		delete(g.subsOf, ss) // it ended
-	} else {
+	} else if watched {
 		g.subsOf[ss] = keep // still watched (subscribeUpstream), even with none left
 	}
+	// A session not watched (one that never subscribed, or that ended)
+	// is not noted: subscribeUpstream would take it for watched, and
+	// nothing would ever take it out.
 	for _, k := range drop {
 		if e := g.subs[k]; e != nil && e.sessions[ss] {
 			delete(e.sessions, ss)
