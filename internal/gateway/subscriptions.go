@@ -93,9 +93,12 @@ func (g *Gateway) letSub(key subKey, e *upSub) {
 // to its URI, for ss, and notes ss among key's sessions when it did.
 func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, key subKey, forward func() error) error {
 	e := g.holdSub(key)
+	// Held until ss is noted below: a last unsubscription waiting for its
+	// turn (endSub) would otherwise find no session subscribed between the
+	// two, and unsubscribe the upstream just after it subscribed for ss.
 	e.op.Lock()
+	defer e.op.Unlock()
 	err := forward()
-	e.op.Unlock()
 	g.subsMu.Lock()
 	defer g.subsMu.Unlock()
 	switch {
