@@ -184,7 +184,12 @@ func (u *upstreams) laneFor(ctx context.Context, c *upConn, caller string) (_ *u
 func (u *upstreams) takeLane(ctx context.Context, c *upConn, caller string) (*upConn, *laneError) {
 	now := time.Now()
 	c.mu.Lock()
-	if c.session == nil || c.ctx == nil {
+	// A supervisor that ended (the gateway closing, the upstream taken
+	// out of the tenant) leaves its session in place, and has taken its
+	// lanes already (takeLanes): a lane opened now would start a process
+	// or session that nothing closes or waits for. Looked at under c.mu,
+	// which takeLanes takes after c.ctx ended.
+	if c.session == nil || c.ctx == nil || c.ctx.Err() != nil {
 		c.mu.Unlock()
 		return nil, c.laneFailed("the upstream is not connected")
 	}
