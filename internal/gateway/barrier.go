@@ -88,6 +88,13 @@ func (b *barriers) take(p *mcp.LoggingMessageParams) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.pending, uint64(n))
+	if b.closed {
+		// A barrier read after its connection closed (the SDK handles
+		// what it read before it reports the close, in no order we
+		// set): its waiters were released by close, whose channel is
+		// not closed twice.
+		return true
+	}
 	close(b.handled)
 	b.handled = make(chan struct{})
 	return true

@@ -264,3 +264,20 @@ func FuzzKind(f *testing.F) {
 		}
 	})
 }
+
+// TestBarrierReadAfterClose: a barrier read off the connection after the
+// connection was reported closed is taken quietly. Before, it closed the
+// already closed channel of waiters and the gateway crashed; only the
+// order in which the SDK reports a close kept that from happening.
+func TestBarrierReadAfterClose(t *testing.T) {
+	b := newBarriers()
+	var p mcp.LoggingMessageParams
+	if err := json.Unmarshal(b.put().Params, &p); err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	if !b.take(&p) {
+		t.Error("the barrier was not recognised as one")
+	}
+	b.wait(context.Background()) // returns: the connection is gone
+}
