@@ -1,11 +1,15 @@
 package identity
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Design note: known devices, so that guessing at a person's password
@@ -26,7 +30,11 @@ import (
 // The cookie is no credential: it carries no session and lets nothing in
 // without the password. A cookie whose key was withdrawn, or that expired,
 // is simply not believed, and its browser counts as a stranger's until it
-// signs in again.
+// signs in again. So is one given before the person's password changed,
+// or given to an earlier person of the same username (userStamp): whoever
+// learnt the old password, the reason it is changed, could otherwise have
+// signed in from a fresh browser again and again beforehand, and guess at
+// the new one with a device's limit for each.
 
 const (
 	deviceCookie = "gh_device"
@@ -41,42 +49,66 @@ const (
 )
 
 // deviceClaims are a device cookie's: the person it signed in as, the
-// device's own ID (the key its failures are counted under) and its expiry.
+// device's own ID (the key its failures are counted under), its expiry,
+// and the userStamp of the person when it signed in.
 type deviceClaims struct {
 	Subject string `json:"sub"`
 	ID      string `json:"jti"`
 	Expiry  int64  `json:"exp"`
+	User    string `json:"usr"`
 }
 
-// knownDevice returns the ID of r's device when its cookie is one the
-// tenant gave for a sign-in as username, still valid; "" otherwise.
-func (p *Provider) knownDevice(r *http.Request, username string) string {
+// knownDevice returns the claims of r's device cookie when it is one the
+// tenant gave for a sign-in as username, still valid; zero claims
+// otherwise. Whether the person is still the one it signed in as is
+// deviceOf's to tell, with the user read.
+func (p *Provider) knownDevice(r *http.Request, username string) deviceClaims {
 	v := p.cookie(r, deviceCookie)
 	if v == "" || len(v) > maxDeviceCookie || username == "" || p.Keys == nil {
-		return ""
+		return deviceClaims{}
 	}
 	payload, err := p.Keys.Verify(v, deviceType)
 	if err != nil {
-		return ""
+		return deviceClaims{}
 	}
 	var c deviceClaims
 	if json.Unmarshal(payload, &c) != nil || c.Subject != username || c.ID == "" || p.now().Unix() >= c.Expiry {
-		return ""
+		return deviceClaims{}
 	}
-	return c.ID
+	return c
 }
 
-// setDevice gives the browser a device cookie for username (keeping its
-// device ID when it had one for them): it is known for deviceTTL more.
-func (p *Provider) setDevice(w http.ResponseWriter, r *http.Request, username string) {
+// deviceOf returns the ID of the device d when it signed in as u is now
+// (the same person, with the same password); "" otherwise.
+func deviceOf(d deviceClaims, u store.User) string {
+	if d.ID == "" || d.Subject != u.Username || d.User != userStamp(u) {
+		return ""
+	}
+	return d.ID
+}
+
+// userStamp tells apart the person u from an earlier one of the same
+// username (their creation) and u before a change of password: a digest
+// of both. It tells nothing of the password: the hash it is taken of is
+// salted, and the salt is not in the cookie.
+func userStamp(u store.User) string {
+	sum := sha256.Sum256([]byte(strconv.FormatInt(u.CreatedAt.UnixMicro(), 10) + "\x00" + u.PasswordHash))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// setDevice gives the browser a device cookie for u, who just signed in
+// with their password (keeping its device ID when it had one for them):
+// it is known for deviceTTL more.
+func (p *Provider) setDevice(w http.ResponseWriter, r *http.Request, u store.User) {
 	if p.Keys == nil {
 		return
 	}
-	id := p.knownDevice(r, username)
+	id := deviceOf(p.knownDevice(r, u.Username), u)
 	if id == "" {
 		id = randomID()
 	}
-	v, err := p.Keys.SignJSON(accesstoken.Alg, deviceType, deviceClaims{Subject: username, ID: id, Expiry: p.now().Add(deviceTTL).Unix()})
+	v, err := p.Keys.SignJSON(accesstoken.Alg, deviceType, deviceClaims{Subject: u.Username, ID: id,
+		Expiry: p.now().Add(deviceTTL).Unix(), User: userStamp(u)})
 	if err != nil {
 		p.log().WarnContext(r.Context(), "login: sign a device cookie", "err", err)
 		return

@@ -5,8 +5,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // TestGuessesDoNotLockOutAKnownDevice: strangers' wrong passwords for
@@ -63,5 +65,74 @@ func TestGuessesDoNotLockOutAKnownDevice(t *testing.T) {
 	resp := h.login(home, "alice", pw, nil)
 	if html := body(t, resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(html, throttledLogin) {
 		t.Fatalf("a known device past its own limit: %d", resp.StatusCode)
+	}
+}
+
+// TestADeviceIsNotKnownPastAPasswordChangeOrANewPerson: a browser that
+// signed in with alice's password before an admin changed it is a
+// stranger's for her new one, and a browser of a removed bob is a
+// stranger's for the new bob of the same name. Before, such a browser kept
+// its device: whoever had learnt the old password (the reason it was
+// changed) and signed in from a fresh browser again and again held a
+// device for each, each with its own limit of guesses at the new password
+// that the username's lockout did not stop.
+func TestADeviceIsNotKnownPastAPasswordChangeOrANewPerson(t *testing.T) {
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser = 3; p.MaxFailuresPerIP = 100 })
+	ctx := t.Context()
+	thief, oldBob := h.browser(), h.browser()
+	for _, s := range []struct {
+		b    *http.Client
+		user string
+	}{{thief, "alice"}, {oldBob, "bob"}} {
+		if resp := h.login(s.b, s.user, pw, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s's sign-in: %d", s.user, resp.StatusCode)
+		}
+	}
+	err := h.db.InTx(ctx, func(tx store.Tenant) error {
+		if err := tx.Users().Update(ctx, "alice", func(u store.User) (store.User, error) {
+			u.PasswordHash = hash(t, "a new password")
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		_, err := tx.EndUser(ctx, "alice", h.clock.Now().Add(24*time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.Users().Delete(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Second)
+	if err := h.db.Users().Create(ctx, store.User{Username: "bob", PasswordHash: hash(t, "the new bob's")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		b    *http.Client
+		user string
+	}{{thief, "alice"}, {oldBob, "bob"}} {
+		// Strangers lock the username; the old browser is one of them.
+		for range 4 {
+			body(t, h.login(h.browser(), s.user, "wrong", nil))
+		}
+		resp := h.login(s.b, s.user, "a guess", nil)
+		if html := body(t, resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(html, throttledLogin) {
+			t.Errorf("%s's old browser guessing past the lockout: %d, want the lockout", s.user, resp.StatusCode)
+		}
+	}
+	// Alice, signed in with her new password once the lockout is over,
+	// has a known device again.
+	h.clock.Advance(h.p.window())
+	home := h.browser()
+	if resp := h.login(home, "alice", "a new password", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice's sign-in with her new password: %d", resp.StatusCode)
+	}
+	for range 4 {
+		body(t, h.login(h.browser(), "alice", "wrong", nil))
+	}
+	if resp := h.login(home, "alice", "a new password", nil); resp.StatusCode != http.StatusSeeOther {
+		body(t, resp)
+		t.Fatalf("alice on her own browser after the change: %d, want signed in", resp.StatusCode)
 	}
 }

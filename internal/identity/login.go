@@ -178,7 +178,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		p.setSessionCookie(w, secret)
-		p.setDevice(w, r, user.Username)
+		p.setDevice(w, r, user)
 		err = p.record(ctx, audit.Event{Type: audit.LoginSucceeded, Session: s.ID, Actor: user.Username,
 			Status: "ok", RemoteAddr: addrString(ip), Detail: map[string]any{"method": "pwd"}})
 		if err != nil {
@@ -261,10 +261,12 @@ func (p *Provider) handleSignedIn(w http.ResponseWriter, r *http.Request) {
 // the address is throttled, only the attempt that reached the limit is
 // recorded, so that a flood of failures cannot grow the trail; and past
 // its limit an address writes nothing (no counter for each username it
-// tries). device is the ID of the browser's device when it signed in as
-// username before (knownDevice): its failures are counted against it, not
-// against the username, whose lockout does not stop it (device.go).
-func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr, device string) (store.User, string, bool) {
+// tries). device is the browser's device cookie when it signed in as
+// username before (knownDevice): while the person is still the one it
+// signed in as, with the same password (deviceOf), its failures are
+// counted against it, not against the username, whose lockout does not
+// stop it (device.go).
+func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip netip.Addr, device deviceClaims) (store.User, string, bool) {
 	id, now, win := p.Store.Identity(), p.now(), p.window()
 	ipKey := "login:ip:" + throttleKey(ip)
 	maxU, maxI := orDefault(p.MaxFailuresPerUser, 10), orDefault(p.MaxFailuresPerIP, 100)
@@ -316,8 +318,12 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	// must not forgive the failures guessed at the other's password. A
 	// device the person signed in on before counts its own (device.go).
 	userKey := "login:u:" + username
-	if device != "" {
-		userKey = "login:d:" + device
+	if device.ID != "" {
+		// Read here, past the address's limit, so that a flood with a
+		// cookie costs no more than one without.
+		if u, err := p.Store.Users().Get(ctx, username); err == nil && deviceOf(device, u) != "" {
+			userKey = "login:d:" + device.ID
+		}
 	}
 	nu, err1 := id.CountAttempt(ctx, userKey, now, win)
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
