@@ -1,8 +1,10 @@
 package cli_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,149 @@ func TestReadmeTenantExampleApplies(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "refund") || !strings.Contains(r.stdout, "sales_report") {
 		t.Errorf("the example's tools after apply (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// TestReadmeCommandsAndFlagsExist: every command README.md shows
+// (`gatehouse user add …`, a table row's `keys list\|rotate [--now]`, a
+// paragraph's `serve --audit-webhook URL`) exists, and every flag it names
+// is one that command takes: an operator who copies one gets the command
+// the README describes, not "unknown command" or "flag provided but not
+// defined".
+func TestReadmeCommandsAndFlagsExist(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snippets []string
+	// Fenced blocks: each line of a shell block is a command line.
+	parts := strings.Split(string(b), "```")
+	var prose strings.Builder
+	for i, p := range parts {
+		if i%2 == 0 {
+			prose.WriteString(p)
+			continue
+		}
+		if lang, body, _ := strings.Cut(p, "\n"); lang == "sh" {
+			for _, l := range strings.Split(body, "\n") {
+				l, _, _ = strings.Cut(l, "#")
+				snippets = append(snippets, l)
+			}
+		}
+	}
+	// Inline code, which a line break may split.
+	spans := strings.Split(strings.ReplaceAll(prose.String(), "\n", " "), "`")
+	for i := 1; i < len(spans); i += 2 {
+		snippets = append(snippets, spans[i])
+	}
+
+	top := []string{"demo", "serve", "apply", "version", "keys", "audit", "user", "role", "client", "tool", "upstream"}
+	help := map[string]string{} // command path → its help
+	helpOf := func(path []string) (string, bool) {
+		k := strings.Join(path, " ")
+		if h, ok := help[k]; ok {
+			return h, h != ""
+		}
+		r := run(t, nil, "", append(slices.Clone(path), "--help")...)
+		h := r.stderr + r.stdout
+		if r.code != 0 || strings.Contains(h, "unknown command") {
+			h = ""
+		}
+		help[k] = h
+		return h, h != ""
+	}
+	takes := func(h, flag string) bool {
+		return strings.Contains(h, "\n  -"+flag+" ") || strings.Contains(h, "\n  -"+flag+"\n") || strings.Contains(h, "\n  -"+flag+"\t")
+	}
+	var bare []string // flags named without their command
+	checked := 0
+	for _, s := range snippets {
+		words := strings.Fields(s)
+		prefixed := len(words) > 0 && words[0] == "gatehouse"
+		if prefixed {
+			words = words[1:]
+		} else if len(words) == 0 || !slices.Contains(top, strings.Split(words[0], `\|`)[0]) {
+			// `--data DIR`, `--prune`: a flag of some command.
+			if len(words) > 0 {
+				if f, ok := readmeFlag(words[0]); ok {
+					bare = append(bare, f)
+				}
+			}
+			continue
+		}
+		// The command: up to two words of lower-case names, each maybe
+		// alternatives (list\|add\|remove).
+		var alts [][]string
+		for len(words) > 0 && len(alts) < 2 && isCommandWord(words[0]) {
+			alts = append(alts, strings.Split(words[0], `\|`))
+			words = words[1:]
+		}
+		if len(alts) == 0 {
+			continue
+		}
+		paths := [][]string{{}}
+		for _, a := range alts {
+			var next [][]string
+			for _, p := range paths {
+				for _, w := range a {
+					next = append(next, append(slices.Clone(p), w))
+				}
+			}
+			paths = next
+		}
+		var helps []string
+		for _, p := range paths {
+			h, ok := helpOf(p)
+			if !ok && !prefixed {
+				continue // prose that starts with a command's name (`audit retention not applied`)
+			}
+			if !ok {
+				t.Errorf("README.md shows `%s`: gatehouse has no command %q", strings.TrimSpace(s), strings.Join(p, " "))
+				continue
+			}
+			helps = append(helps, h)
+			checked++
+		}
+		// A flag after alternatives belongs to one of them at least
+		// (keys list\|rotate [--now]).
+		for _, w := range words {
+			f, ok := readmeFlag(w)
+			if !ok || f == "help" {
+				continue
+			}
+			if !slices.ContainsFunc(helps, func(h string) bool { return takes(h, f) }) {
+				t.Errorf("README.md shows `%s`: no such command takes --%s", strings.TrimSpace(s), f)
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d commands found in README.md: the test no longer reads it", checked)
+	}
+	for _, f := range bare {
+		if f == "help" {
+			continue
+		}
+		if !slices.ContainsFunc(slices.Collect(maps.Values(help)), func(h string) bool { return takes(h, f) }) {
+			t.Errorf("README.md names --%s, which no command it shows takes", f)
+		}
+	}
+}
+
+// isCommandWord: a command's name, or names separated by \| (list\|add).
+func isCommandWord(w string) bool {
+	for _, a := range strings.Split(w, `\|`) {
+		if a == "" || strings.Trim(a, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// readmeFlag is the flag w names (--dry-run, [--prune], --since=24h).
+func readmeFlag(w string) (string, bool) {
+	w = strings.Trim(w, "[](),.;:")
+	if !strings.HasPrefix(w, "--") || len(w) < 3 {
+		return "", false
+	}
+	f, _, _ := strings.Cut(w[2:], "=")
+	return f, strings.Trim(f, "abcdefghijklmnopqrstuvwxyz-") == ""
 }
