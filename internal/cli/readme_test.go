@@ -184,3 +184,23 @@ func readmeFlag(w string) (string, bool) {
 	f, _, _ := strings.Cut(w[2:], "=")
 	return f, strings.Trim(f, "abcdefghijklmnopqrstuvwxyz-") == ""
 }
+
+// TestKeysRotateHelpSaysWhenOldKeysLeave: `keys rotate --help` tells how
+// long the old keys stay in the JWKS as README.md and the command itself
+// ("stay in the JWKS for 24 hours after") do, not "until their tokens
+// expire", which an operator reads as the 14 days of a refresh token.
+func TestKeysRotateHelpSaysWhenOldKeysLeave(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "old keys stay published for 24 h after they stop signing") {
+		t.Fatal("README.md no longer says how long the old keys stay published: update this test")
+	}
+	for _, args := range [][]string{{"keys", "--help"}, {"keys", "rotate", "--help"}} {
+		r := run(t, nil, "", args...)
+		if h := r.stderr + r.stdout; !strings.Contains(h, "published for 24 hours after they stop signing") {
+			t.Errorf("gatehouse %s does not say the old keys stay published for 24 hours after they stop signing:\n%s", strings.Join(args, " "), h)
+		}
+	}
+}

@@ -368,7 +368,7 @@ func keysCommand() *command {
 						return nil
 					})
 				}},
-			{name: "rotate", summary: "Make new signing keys, published at once, signing 10 minutes later; the old ones stay published until their tokens expire",
+			{name: "rotate", summary: "Make new signing keys, published at once, signing 10 minutes later; the old ones stay published for 24 hours after they stop signing",
 				flags: func(fs *flag.FlagSet) {
 					sf.declare(fs)
 					fs.BoolVar(&now, "now", false, "sign with the new keys at once and withdraw the current ones now (a compromised key): what they signed is refused (running servers follow within 10 s), and relying parties that cached the JWKS refuse new tokens until they fetch it again")
