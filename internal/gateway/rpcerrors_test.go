@@ -103,3 +103,21 @@ func TestMalformedMessagesGetJSONRPCErrors(t *testing.T) {
 		t.Errorf("a call after the refusals: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestStatelessUnknownMethodIs404: from 2026-07-28 a method /mcp does not
+// serve is answered 404 with the JSON-RPC error -32601, as that revision's
+// transport asks (README.md says so), so a client probing for a method
+// (server/discover) sees "not here", not a malformed request.
+func TestStatelessUnknownMethodIs404(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice", "acme-assistant")
+	resp, body := e.rawMCP(t, tok, "", "2026-07-28", `{"jsonrpc":"2.0","id":1,"method":"frob/nicate","params":{"_meta":{"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}}}`)
+	var m struct {
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &m); resp.StatusCode != http.StatusNotFound || err != nil || m.Error.Code != -32601 {
+		t.Errorf("an unknown method on 2026-07-28: %d %s, want 404 with -32601", resp.StatusCode, body)
+	}
+}
