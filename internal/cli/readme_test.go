@@ -204,3 +204,30 @@ func TestKeysRotateHelpSaysWhenOldKeysLeave(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeConnectionExampleApplies: the federation example of README.md
+// (its second yaml block, a connection), added to the tenant example as an
+// operator would add it, applies, and the connection is there.
+func TestReadmeConnectionExampleApplies(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for i, p := range strings.Split(string(b), "```") {
+		if body, ok := strings.CutPrefix(p, "yaml\n"); ok && i%2 == 1 {
+			blocks = append(blocks, body)
+		}
+	}
+	if len(blocks) < 2 || !strings.Contains(blocks[1], "connections:") {
+		t.Fatalf("README.md's yaml blocks are no longer the tenant file and a connection: %d blocks", len(blocks))
+	}
+	f := filepath.Join(t.TempDir(), "acme.yaml")
+	if err := os.WriteFile(f, []byte(blocks[0]+blocks[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "", "apply", "-f", f, "--data", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stdout, "+ connection corp") {
+		t.Fatalf("README.md's connection example, with its tenant file, (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
