@@ -450,6 +450,11 @@ func keyState(k keys.Info, now time.Time) string {
 		return "active"
 	case k.Signs(now):
 		return "active until " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
+	case !k.Expires.IsZero() && !now.Before(k.Expires):
+		// Out of the JWKS (kept to check the audit trail's signatures):
+		// said outright, so that an admin who withdrew a compromised key
+		// need not compare "published until" with the clock.
+		return "withdrawn " + k.Expires.Format(time.RFC3339) + ", kept to verify the audit trail"
 	}
 	return "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
 }
