@@ -17,6 +17,8 @@ import (
 // 4111… declined") has its message kept with the answer's values taken
 // out, as the call's own arguments are (TestUpstreamErrorKeepsNoRawArguments),
 // for a tool call and for a prompt; the caller gets the error as it came.
+// So for a caller answering on retries (2026-07-28) and for one asked on
+// its session (2025-11-25), whose answers the trail kept before.
 func TestUpstreamErrorKeepsNoAnswer(t *testing.T) {
 	const card = "4111111111111111"
 	cardSchema := map[string]any{"type": "object", "properties": map[string]any{"card": map[string]any{"type": "string"}}}
@@ -28,47 +30,51 @@ func TestUpstreamErrorKeepsNoAnswer(t *testing.T) {
 		got, _ := res.Content["card"].(string)
 		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "card " + got + " declined"}
 	}
-	up := mcp.NewServer(&mcp.Implementation{Name: "payments", Version: "1"}, nil)
-	mcp.AddTool(up, &mcp.Tool{Name: "pay", Description: "Asks for a card"},
-		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-			return nil, nil, askCard(ctx, req.Session)
+	for _, version := range []string{"", "2025-11-25"} {
+		t.Run("revision "+version, func(t *testing.T) {
+			up := mcp.NewServer(&mcp.Implementation{Name: "payments", Version: "1"}, nil)
+			mcp.AddTool(up, &mcp.Tool{Name: "pay", Description: "Asks for a card"},
+				func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+					return nil, nil, askCard(ctx, req.Session)
+				})
+			up.AddPrompt(&mcp.Prompt{Name: "checkout", Description: "Asks for a card"},
+				func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+					return nil, askCard(ctx, req.Session)
+				})
+			e := newEnv(t, serveUpstream(t, up, "pay"))
+			cs := e.connectToken(e.token("alice", "acme-assistant"), version, &mcp.ClientOptions{
+				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"card": card}}, nil
+				},
+			})
+			if v := cs.InitializeResult().ProtocolVersion; version == "" && v < "2026-07-28" {
+				t.Fatalf("negotiated %s; the case is of 2026-07-28", v)
+			}
+			ctx := context.Background()
+			waitFor(t, "pay and checkout listed", func() bool {
+				p, err := cs.ListPrompts(ctx, nil)
+				return slices.Contains(toolNames(t, cs), "pay") && err == nil && len(p.Prompts) == 1
+			})
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "pay", Arguments: map[string]any{}}); err == nil || !strings.Contains(err.Error(), card) {
+				t.Fatalf("the tool call: the caller gets the upstream's error as it came: %v", err)
+			}
+			if _, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "checkout"}); err == nil || !strings.Contains(err.Error(), card) {
+				t.Fatalf("the prompt: the caller gets the upstream's error as it came: %v", err)
+			}
+			results := 0
+			for _, ev := range e.mem.all() {
+				b, _ := json.Marshal(ev)
+				if strings.Contains(string(b), card) {
+					t.Errorf("the %s record holds the caller's answer: %s", ev.Type, b)
+				}
+				if msg, _ := ev.Detail["error"].(string); msg == "card [argument] declined" {
+					results++
+				}
+			}
+			if results != 2 {
+				t.Errorf("%d results keep the upstream's message without the answer, want 2", results)
+			}
 		})
-	up.AddPrompt(&mcp.Prompt{Name: "checkout", Description: "Asks for a card"},
-		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-			return nil, askCard(ctx, req.Session)
-		})
-	e := newEnv(t, serveUpstream(t, up, "pay"))
-	cs := e.connectToken(e.token("alice", "acme-assistant"), "", &mcp.ClientOptions{
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"card": card}}, nil
-		},
-	})
-	if v := cs.InitializeResult().ProtocolVersion; v < "2026-07-28" {
-		t.Fatalf("negotiated %s; the test is of 2026-07-28", v)
-	}
-	ctx := context.Background()
-	waitFor(t, "pay and checkout listed", func() bool {
-		p, err := cs.ListPrompts(ctx, nil)
-		return slices.Contains(toolNames(t, cs), "pay") && err == nil && len(p.Prompts) == 1
-	})
-	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "pay", Arguments: map[string]any{}}); err == nil || !strings.Contains(err.Error(), card) {
-		t.Fatalf("the tool call: the caller gets the upstream's error as it came: %v", err)
-	}
-	if _, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "checkout"}); err == nil || !strings.Contains(err.Error(), card) {
-		t.Fatalf("the prompt: the caller gets the upstream's error as it came: %v", err)
-	}
-	results := 0
-	for _, ev := range e.mem.all() {
-		b, _ := json.Marshal(ev)
-		if strings.Contains(string(b), card) {
-			t.Errorf("the %s record holds the caller's answer: %s", ev.Type, b)
-		}
-		if msg, _ := ev.Detail["error"].(string); msg == "card [argument] declined" {
-			results++
-		}
-	}
-	if results != 2 {
-		t.Errorf("%d results keep the upstream's message without the answer, want 2", results)
 	}
 }
 
