@@ -136,22 +136,7 @@ func fieldLines(key string, raw json.RawMessage) []string {
 // store.IsHiddenRune names escaped too (strconv.Quote writes them as they
 // are: they are letters or marks).
 func quoteText(s string) string {
-	q := strconv.Quote(s)
-	if !strings.ContainsFunc(q, store.IsHiddenRune) {
-		return q
-	}
-	var b strings.Builder
-	for _, r := range q {
-		switch {
-		case !store.IsHiddenRune(r):
-			b.WriteRune(r)
-		case r > 0xffff:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	return b.String()
+	return store.EscapeRunes(strconv.Quote(s), store.IsHiddenRune)
 }
 
 // safeJSON escapes, in a line of JSON, every character that is not

@@ -1460,20 +1460,5 @@ func (w logWriter) Write(p []byte) (int, error) {
 // escapes the C0 controls (ESC, CR, LF) but writes these as they are, and
 // a third party's program chooses what it writes to its stderr.
 func visible(s string) string {
-	invisible := func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) }
-	if !strings.ContainsFunc(s, invisible) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case !invisible(r):
-			b.WriteRune(r)
-		case r > 0xffff:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	return b.String()
+	return store.EscapeRunes(s, func(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) })
 }

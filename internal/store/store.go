@@ -412,6 +412,27 @@ func CheckDisplayName(name string) string {
 // such characters from names stored before they were refused.
 func IsHiddenRune(r rune) bool { return hiddenRune(r) != "" }
 
+// EscapeRunes returns s with each rune hidden reports written as a Go
+// escape (\u00XX, \U000XXXXX), the rest as it is: for a view of text that
+// must show what a terminal would draw as nothing.
+func EscapeRunes(s string, hidden func(rune) bool) string {
+	if !strings.ContainsFunc(s, hidden) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !hidden(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
 // hiddenRune says what r is when CheckDisplayName refuses it, or "". The
 // order of the cases decides the words of the message only.
 func hiddenRune(r rune) string {
