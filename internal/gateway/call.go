@@ -232,6 +232,15 @@ func timedOut(tool string, after time.Duration) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }
 
+// mayHaveRun is the answer to an HTTP API tool's call that failed on the
+// way (no answer, or none in time) after the API had redeemed its slip.
+func mayHaveRun(tool string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{
+		IsError: true,
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s accepted the call, but its answer did not arrive: it may have run. Check before calling it again.", tool)}},
+	}
+}
+
 func failure(tool string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		IsError: true,
@@ -494,6 +503,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 	unquoted := func(msg string) string { return f.given.unquoted(f.asked.unquoted(f.args.unquoted(msg, quote))) }
 	actx := context.WithoutCancel(ctx)
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
+	taken := false // the API redeemed the slip of a call that failed
 	if e.tool.HTTP != nil && (err != nil || res.IsError) {
 		// The API's slip dies with the call: an API that redeems it late
 		// is refused, so a retry cannot make the action happen twice.
@@ -507,6 +517,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			state = "unknown"
 		} else if !voided {
 			state = "redeemed"
+			taken = true
 		}
 		done = func(r audit.Event) error {
 			if r.Detail == nil {
@@ -548,6 +559,12 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		log(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
 			return nil, g.notRecorded(aerr)
+		}
+		if taken {
+			// An API redeems before it acts: this call ran, or is
+			// running, though its answer never came. "Try again" would
+			// have the action happen twice.
+			return mayHaveRun(name), nil
 		}
 		if late != nil {
 			return timedOut(name, late.After), nil

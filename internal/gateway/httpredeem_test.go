@@ -222,3 +222,49 @@ func shorten(s string, n int) string {
 	}
 	return s
 }
+
+// TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun: an API redeems its slip
+// before it acts (docs/slips.md), so a call whose answer then never
+// arrives (the connection drops, here after the API answered 200 and
+// began its body) has run, or is running. The caller used to be told
+// "could not be run. Please try again later." and its retry, with a new
+// slip, made the refund happen twice. The gateway knows the slip was
+// taken (voiding it finds it spent): the caller is told the call may have
+// run and to check before calling again. A call whose slip the API never
+// took is still a plain failure to retry.
+func TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun(t *testing.T) {
+	var v *slipverify.Verifier
+	redeem := true
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		r.Body = ioNopCloser(body)
+		if redeem {
+			if _, _, err := v.VerifyRequest(r); err != nil {
+				t.Errorf("the API's redemption: %v", err)
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"refunded":`))
+		w.(http.Flusher).Flush()
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+
+	res := call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "may have run") || strings.Contains(text(res), "try again") {
+		t.Errorf("a call the API took, whose answer broke off: %v %q; want it said to have possibly run", res.IsError, text(res))
+	}
+	redeem = false
+	res = call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "could not be run") {
+		t.Errorf("a call the API never took: %v %q; want a plain failure", res.IsError, text(res))
+	}
+}
