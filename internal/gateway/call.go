@@ -233,11 +233,12 @@ func timedOut(tool string, after time.Duration) *mcp.CallToolResult {
 }
 
 // mayHaveRun is the answer to an HTTP API tool's call that failed on the
-// way (no answer, or none in time) after the API had redeemed its slip.
+// way (no answer, none in time, or a server error) after the API had
+// redeemed its slip.
 func mayHaveRun(tool string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		IsError: true,
-		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s accepted the call, but its answer did not arrive: it may have run. Check before calling it again.", tool)}},
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s accepted the call, but no answer saying it was carried out arrived: it may have run. Check before calling it again.", tool)}},
 	}
 }
 
@@ -580,6 +581,13 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{}
+	}
+	if taken && *f.httpStatus >= 500 {
+		// A server error after the API took the slip (a proxy's 502 or
+		// 504 in front of an API still working, an API failing half
+		// way) says nothing of whether the action happened; a 4xx is
+		// the API refusing, and is passed on as it is.
+		res.Content = append(res.Content, mayHaveRun(name).Content...)
 	}
 	return res, nil
 }

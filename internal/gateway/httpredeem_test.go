@@ -268,3 +268,45 @@ func TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun(t *testing.T) {
 		t.Errorf("a call the API never took: %v %q; want a plain failure", res.IsError, text(res))
 	}
 }
+
+// TestHTTPServerErrorAfterRedeemSaysItMayHaveRun: an API that took the
+// slip and then answered a server error (a proxy's 502 in front of it,
+// say) has its answer passed on with a warning that the call may have
+// run, so that the agent checks before calling again; a refusal (4xx)
+// after taking the slip, and a 502 of an API that never took it, are
+// passed on as they are. Before, a 5xx after the slip was taken read as a
+// failure to retry, and a retry could act twice.
+func TestHTTPServerErrorAfterRedeemSaysItMayHaveRun(t *testing.T) {
+	var v *slipverify.Verifier
+	redeem, status := true, http.StatusBadGateway
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		r.Body = ioNopCloser(body)
+		if redeem {
+			if _, _, err := v.VerifyRequest(r); err != nil {
+				t.Errorf("the API's redemption: %v", err)
+			}
+		}
+		http.Error(w, "upstream hiccup", status)
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+
+	res := call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "may have run") {
+		t.Errorf("a 502 after the API took the slip: %v %q; want it said to have possibly run", res.IsError, text(res))
+	}
+	status = http.StatusConflict
+	res = call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || strings.Contains(text(res), "may have run") {
+		t.Errorf("a 409 after the API took the slip: %v %q; want the refusal as it is", res.IsError, text(res))
+	}
+	redeem, status = false, http.StatusBadGateway
+	res = call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || strings.Contains(text(res), "may have run") {
+		t.Errorf("a 502 of an API that never took the slip: %v %q; want no warning", res.IsError, text(res))
+	}
+}
