@@ -535,10 +535,12 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		var rpc *jsonrpc.Error
 		status := "error"
 		if errors.As(err, &rpc) && !localRPCError(rpc) {
-			// A protocol error of an upstream server goes back as it came;
+			// A protocol error of an upstream server goes back as it came
+			// (but for the URLs it may send the person to: relayedError);
 			// one the SDK's client makes itself (the transport refused the
 			// request: a 502 of a proxy, say) is a call that failed, as for
 			// a prompt or resource (forwardAsking).
+			rpc = relayedError(rpc)
 			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
 				return nil, g.notRecorded(aerr)
 			}

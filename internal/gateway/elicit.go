@@ -16,6 +16,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/url"
 
@@ -86,6 +87,38 @@ func checkElicitURL(raw string) error {
 			Message: "gatehouse relays a URL elicitation only to an https URL, or http on a loopback host"}
 	}
 	return nil
+}
+
+// errURLElicitationRefused answers, in place of an upstream's
+// URL-elicitation-required error, one that lists a URL checkElicitURL
+// refuses.
+var errURLElicitationRefused = &jsonrpc.Error{Code: jsonrpc.CodeInternalError,
+	Message: "the upstream asked to send the person to a URL that gatehouse does not relay: only an https URL, or http on a loopback host"}
+
+// relayedError is rpc, an upstream's own JSON-RPC error, as its caller
+// may be told it. A URL-elicitation-required error lists, in its data,
+// URLs the caller's client shows the person to open, as a "url"
+// elicitation request does: the URLs are held to checkElicitURL alike,
+// and an error listing one it refuses (or data that cannot be read for
+// them) is not passed on.
+func relayedError(rpc *jsonrpc.Error) *jsonrpc.Error {
+	if rpc.Code != mcp.CodeURLElicitationRequired || len(rpc.Data) == 0 {
+		return rpc
+	}
+	var data struct {
+		Elicitations []struct {
+			URL string `json:"url"`
+		} `json:"elicitations"`
+	}
+	if json.Unmarshal(rpc.Data, &data) != nil {
+		return errURLElicitationRefused
+	}
+	for _, e := range data.Elicitations {
+		if checkElicitURL(e.URL) != nil {
+			return errURLElicitationRefused
+		}
+	}
+	return rpc
 }
 
 // loopbackHost reports whether host names the caller's own machine:

@@ -660,7 +660,8 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	switch {
 	case err == nil, late, ctx.Err() != nil:
 	case errors.As(err, &rpc) && !localRPCError(rpc):
-		told = rpc // the upstream's own answer
+		rpc = relayedError(rpc)
+		told = rpc // the upstream's own answer (relayedError)
 	default:
 		told, rpc = errUpstreamFailed, nil
 	}

@@ -525,8 +525,9 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		}
 	}
 	// Announces elicitation; requests are relayed by relayElicitations,
-	// before the SDK's own schema checks. The SDK still calls this for the
-	// elicitations of a URL-elicitation-required error.
+	// before the SDK's own schema checks. (A URL-elicitation-required
+	// error is no request: it goes back to the caller as the call's
+	// error, its URLs checked there: relayedError.)
 	opts.ElicitationHandler = func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 		f, done, err := c.askFor(ctx, req.Params)
 		if err != nil {
