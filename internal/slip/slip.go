@@ -101,11 +101,15 @@ func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
 	if len(o.m) >= maxOwnSlips {
 		// Full of slips nobody redeemed (calls that failed before their
 		// backend ran): make room by dropping one at random, which is
-		// then verified in full if it ever is redeemed (and, if it was
-		// spent, refused by the store).
-		for t := range o.m {
-			delete(o.m, t)
-			break
+		// then verified in full if it ever is redeemed. Not a spent one:
+		// its call, about to redeem it, would find the marker its allow
+		// wrote and be refused as a replay (see markSpent). Spent ones go
+		// with their redemption or their expiry (the sweep).
+		for t, s := range o.m {
+			if !s.spent {
+				delete(o.m, t)
+				break
+			}
 		}
 	}
 	o.m[token] = &ownSlip{c: c}
@@ -124,7 +128,8 @@ func (o *ownSlips) get(token string) (*slipverify.Claims, bool) {
 // full memory since it was looked at (put) is taken back: its marker is
 // in the store, and whoever redeemed it in full would find it there and
 // refuse the call whose allow had just spent it, as a replay. So the
-// memory may go past maxOwnSlips by the calls between those two steps.
+// memory may go past maxOwnSlips by the slips spent and not yet redeemed
+// (put drops none of them): calls between their commit and their run.
 func (o *ownSlips) markSpent(token string, c *slipverify.Claims) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

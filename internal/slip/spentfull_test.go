@@ -55,3 +55,34 @@ func TestSpentSlipKeptThroughAFullMemory(t *testing.T) {
 		t.Errorf("recorded %v, want nothing (no replay)", got)
 	}
 }
+
+// TestSpentSlipKeptThroughCallsMintedBeforeItRuns: the same call, when
+// the memory fills up after its slip was marked spent but before the
+// executor redeems it (other calls minting their slips meanwhile, as many
+// at once do): making room must not drop a spent slip, which its call is
+// about to take. Before, it was dropped at random like any other, and
+// the person's authorized call was refused as a replay of itself.
+func TestSpentSlipKeptThroughCallsMintedBeforeItRuns(t *testing.T) {
+	defer slip.SetMaxOwnSlips(4)()
+	const args = `{"month":"2026-10"}`
+	st := storetest.OpenSQLite(t)
+	f := newFixture(t, st)
+	log := audit.New(st, f.keys, nil)
+	t.Cleanup(func() { log.Close() })
+	ctx := context.Background()
+
+	tok, c := mint(t, f, "sales_report", args)
+	spent, err := f.m.RecordSpent(ctx, log, tok, &c, callEvents(c)...)
+	if err != nil || !spent {
+		t.Fatalf("RecordSpent = %v, %v", spent, err)
+	}
+	for range 64 { // each past the bound drops one at random
+		mint(t, f, "sales_report", args)
+	}
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); err != nil {
+		t.Fatalf("the call's own redemption: %v", err)
+	}
+	if got := f.audit.types(); len(got) != 0 {
+		t.Errorf("recorded %v, want nothing (no replay)", got)
+	}
+}
