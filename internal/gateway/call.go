@@ -238,7 +238,7 @@ func timedOut(tool string, after time.Duration) *mcp.CallToolResult {
 func mayHaveRun(tool string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		IsError: true,
-		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s accepted the call, but no answer saying it was carried out arrived: it may have run. Check before calling it again.", tool)}},
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("The tool %s may have run: no answer saying whether it was carried out arrived. Check before calling it again.", tool)}},
 	}
 }
 
@@ -504,7 +504,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 	unquoted := func(msg string) string { return f.given.unquoted(f.asked.unquoted(f.args.unquoted(msg, quote))) }
 	actx := context.WithoutCancel(ctx)
 	done := func(r audit.Event) error { return g.recorder().Record(actx, r) }
-	taken := false // the API redeemed the slip of a call that failed
+	taken := false // the API redeemed (or may have redeemed) the slip of a call that failed
 	if e.tool.HTTP != nil && (err != nil || res.IsError) {
 		// The API's slip dies with the call: an API that redeems it late
 		// is refused, so a retry cannot make the action happen twice.
@@ -516,6 +516,9 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		if voided, verr := g.Slips.Void(actx, f.claims); verr != nil {
 			g.logger().Error("gateway: void the slip of a failed call", "tool", name, "err", verr)
 			state = "unknown"
+			// Whether the API took the slip is not known, nor whether
+			// it may still: the caller is told as if it had.
+			taken = true
 		} else if !voided {
 			state = "redeemed"
 			taken = true

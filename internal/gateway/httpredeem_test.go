@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 
@@ -308,5 +309,43 @@ func TestHTTPServerErrorAfterRedeemSaysItMayHaveRun(t *testing.T) {
 	res = call(t, cs, "refund", map[string]any{"amount": 12})
 	if !res.IsError || strings.Contains(text(res), "may have run") {
 		t.Errorf("a 502 of an API that never took the slip: %v %q; want no warning", res.IsError, text(res))
+	}
+}
+
+// failingConsumer is a store whose single-use markers cannot be written.
+type failingConsumer struct{ store.Consumer }
+
+func (failingConsumer) Consume(context.Context, string, string, time.Time) (bool, error) {
+	return false, errors.New("the store is unreachable")
+}
+
+// TestHTTPFailureWithSlipStateUnknownSaysItMayHaveRun: when a call to an
+// API fails and the gateway cannot void its slip (the store is
+// unreachable), it does not know whether the API took the slip, nor
+// whether it still may: the caller is told the call may have run, not to
+// try again, and the trail says the slip's state is unknown. Before, the
+// caller was told to try again, and a retry could act twice.
+func TestHTTPFailureWithSlipStateUnknownSaysItMayHaveRun(t *testing.T) {
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		http.Error(w, "upstream hiccup", http.StatusBadGateway)
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	e.gw.Slips.Store = failingConsumer{e.gw.Slips.Store}
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+	res := call(t, cs, "refund", map[string]any{"amount": 12})
+	if !res.IsError || !strings.Contains(text(res), "may have run") {
+		t.Errorf("a failed call whose slip could not be voided: %v %q; want it said to have possibly run", res.IsError, text(res))
+	}
+	var state any
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.ToolResult {
+			state = ev.Detail["slip"]
+		}
+	}
+	if state != "unknown" {
+		t.Errorf("the result records the slip as %v, want unknown", state)
 	}
 }
