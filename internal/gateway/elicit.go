@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -51,7 +52,9 @@ func (c *upConn) relayElicitations(next mcp.MethodHandler) mcp.MethodHandler {
 // on retries), else on the caller's session. ctx is the upstream's
 // request.
 func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	if p.Mode == "url" || p.Mode == "" && p.URL != "" { // as the SDK infers the mode
+	// Whatever the mode says (in whatever case): a client may go by the
+	// url field, and open what it holds.
+	if p.URL != "" || strings.EqualFold(p.Mode, "url") {
 		if err := checkElicitURL(p.URL); err != nil {
 			return nil, err
 		}

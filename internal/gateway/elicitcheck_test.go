@@ -32,12 +32,13 @@ func TestURLElicitationURLChecked(t *testing.T) {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Action}}}, nil, nil
 		})
+	mode := "url"
 	toURL := func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			if r, ok := req.(*mcp.ServerRequest[mcp.Params]); ok && method == "elicitation/create" {
 				form := r.Params.(*mcp.ElicitParams)
 				req = &mcp.ServerRequest[mcp.Params]{Session: r.Session,
-					Params: &mcp.ElicitParams{Mode: "url", Message: "Sign in", URL: form.Message, ElicitationID: "e1"}}
+					Params: &mcp.ElicitParams{Mode: mode, Message: "Sign in", URL: form.Message, ElicitationID: "e1"}}
 			}
 			return next(ctx, method, req)
 		}
@@ -69,5 +70,12 @@ func TestURLElicitationURLChecked(t *testing.T) {
 	}
 	if got := asked.all(); len(got) != 4 {
 		t.Errorf("the caller was asked to open %q, want only the 4 allowed URLs", got)
+	}
+	// A URL is checked whatever mode it comes with: a client that goes
+	// by the url field rather than the mode would open it all the same.
+	for _, mode = range []string{"URL", "form", "Url"} {
+		if got := text(call(t, cs, "link", map[string]any{"url": "javascript:alert(1)"})); !strings.HasPrefix(got, "refused: ") {
+			t.Errorf("mode %q: %q, want the upstream refused", mode, got)
+		}
 	}
 }
