@@ -441,7 +441,9 @@ func keysCommand() *command {
 }
 
 // keyState is what 'keys list' says of a key at now: pending (published,
-// not signing yet), active (with its planned retirement), or retired.
+// not signing yet), active (with its planned retirement), retired (still
+// published), or withdrawn (out of the JWKS: its 24 hours after a planned
+// rotation passed, or it was withdrawn at once with rotate --now).
 func keyState(k keys.Info, now time.Time) string {
 	switch {
 	case k.Pending(now):
