@@ -129,6 +129,9 @@ type Gateway struct {
 	subsMu sync.Mutex
 	subs   map[subKey]*upSub
 	subsOf map[*mcp.ServerSession][]subKey
+	// How many subscriptions each session has being forwarded, each
+	// holding one of its maxSubscriptions (reserveSub).
+	subsTaking map[*mcp.ServerSession]int
 
 	// What each subscriptions/listen's session takes (listen.go).
 	listenSubsMu sync.Mutex

@@ -782,14 +782,14 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		a.ev.Detail["upstream"] = c.cfg.Name
 		return a.deny(ctx, c.cfg.Name+" is per_caller: its resources are not subscribed to", errPerCallerSubscribe)
 	}
-	if g.subscribedFull(req.Session, subKey{c.cfg.Name, req.Params.URI}) {
+	full := func() error {
 		a.ev.Policy = PolicySubscriptions
 		a.ev.Detail["upstream"] = c.cfg.Name
 		return a.deny(ctx, errSubscriptionsFull.Error(), errSubscriptionsFull)
 	}
 	// Noted for the session, so that the upstream's subscription ends
 	// with the last one's (subscriptions.go).
-	return g.subscribeUpstream(ctx, req.Session, subKey{c.cfg.Name, req.Params.URI}, func() error {
+	return g.subscribeUpstream(ctx, req.Session, subKey{c.cfg.Name, req.Params.URI}, full, func() error {
 		_, err := forward(ctx, a, c, c, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: req.Params.URI})
 		})

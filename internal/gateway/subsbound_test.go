@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -78,5 +81,64 @@ func TestSubscriptionsPerSessionBounded(t *testing.T) {
 	}
 	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: day(3)}); err != nil {
 		t.Errorf("a subscription after unsubscribing: %v", err)
+	}
+}
+
+// TestSubscriptionsAtOnceBoundedBeforeTheUpstream: a session asking for
+// many subscriptions at once has those past its bound refused before the
+// upstream is asked, each recorded as the deny it is. Before, all of them
+// passed the look at the session's subscriptions (none was noted yet),
+// reached the upstream and were recorded as allowed, and those past the
+// bound were then refused to the caller and undone, the trail saying
+// otherwise.
+func TestSubscriptionsAtOnceBoundedBeforeTheUpstream(t *testing.T) {
+	defer gateway.SetMaxSubscriptions(3)()
+	subscribed := &collected{}
+	up := mcp.NewServer(&mcp.Implementation{Name: "days", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(_ context.Context, r *mcp.SubscribeRequest) error {
+			time.Sleep(200 * time.Millisecond) // all of them are on their way at once
+			subscribed.add(r.Params.URI)
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "file:///day/{n}", Name: "day"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "a day"}}}, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	ctx := context.Background()
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's template", func() bool {
+		tl, err := alice.ListResourceTemplates(ctx, nil)
+		return err == nil && len(tl.ResourceTemplates) == 1
+	})
+	var (
+		wg      sync.WaitGroup
+		refused atomic.Int32
+	)
+	for n := range 10 {
+		wg.Go(func() {
+			if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: fmt.Sprintf("file:///day/%d", n)}); err != nil {
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 7 {
+		t.Errorf("%d of 10 refused, want 7", n)
+	}
+	if got := subscribed.all(); len(got) != 3 {
+		t.Errorf("the upstream was asked for %d subscriptions (%q), want 3", len(got), got)
+	}
+	decided := map[string]int{}
+	for _, ev := range e.mem.all() {
+		if ev.Type == audit.FeatureDecided && ev.Detail["method"] == "resources/subscribe" {
+			decided[ev.Decision+" "+ev.Policy]++
+		}
+	}
+	if decided["deny "+gateway.PolicySubscriptions] != 7 || decided["allow "+gateway.PolicyUpstreamFeatures] != 3 {
+		t.Errorf("the trail's decisions: %v, want 3 allowed and 7 denied as subscriptions-full", decided)
 	}
 }

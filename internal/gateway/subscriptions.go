@@ -34,16 +34,37 @@ const PolicySubscriptions = "subscriptions-full"
 // errSubscriptionsFull answers a subscription past maxSubscriptions.
 var errSubscriptionsFull = errors.New("this session is subscribed to as many resources as it may be; unsubscribe from one first")
 
-// subscribedFull reports whether ss may not be subscribed to key, as it
-// holds maxSubscriptions other URIs already. Subscribing to one it holds
-// again is not refused: it costs nothing.
-func (g *Gateway) subscribedFull(ss *mcp.ServerSession, key subKey) bool {
+// reserveSub takes one of ss's maxSubscriptions for key, until the
+// subscription is noted or given up (subscribeUpstream), and reports
+// false when none is left: ss holds, or is about to hold, as many other
+// URIs. Counting those being forwarded too, the refusal is decided before
+// the upstream is asked, and recorded as one. Subscribing to a URI ss
+// holds again takes none: it costs nothing.
+func (g *Gateway) reserveSub(ss *mcp.ServerSession, key subKey) (reserved, ok bool) {
 	g.subsMu.Lock()
 	defer g.subsMu.Unlock()
-	return g.fullLocked(ss, key)
+	if slices.Contains(g.subsOf[ss], key) {
+		return false, true
+	}
+	if len(g.subsOf[ss])+g.subsTaking[ss] >= maxSubscriptions {
+		return false, false
+	}
+	if g.subsTaking == nil {
+		g.subsTaking = map[*mcp.ServerSession]int{}
+	}
+	g.subsTaking[ss]++
+	return true, true
 }
 
-// fullLocked is subscribedFull, for callers holding subsMu.
+// unreserveLocked gives back ss's reservation. Callers hold subsMu.
+func (g *Gateway) unreserveLocked(ss *mcp.ServerSession) {
+	if g.subsTaking[ss]--; g.subsTaking[ss] <= 0 {
+		delete(g.subsTaking, ss)
+	}
+}
+
+// fullLocked reports whether ss holds maxSubscriptions URIs other than
+// key. Callers hold subsMu.
 func (g *Gateway) fullLocked(ss *mcp.ServerSession, key subKey) bool {
 	held := g.subsOf[ss]
 	return len(held) >= maxSubscriptions && !slices.Contains(held, key)
@@ -90,8 +111,14 @@ func (g *Gateway) letSub(key subKey, e *upSub) {
 }
 
 // subscribeUpstream runs forward, which subscribes the upstream of key
-// to its URI, for ss, and notes ss among key's sessions when it did.
-func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, key subKey, forward func() error) error {
+// to its URI, for ss, and notes ss among key's sessions when it did; when
+// ss may hold no more URIs (reserveSub) it runs full instead, which
+// refuses the subscription.
+func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, key subKey, full, forward func() error) error {
+	reserved, ok := g.reserveSub(ss, key)
+	if !ok {
+		return full()
+	}
 	e := g.holdSub(key)
 	// Held until ss is noted below: a last unsubscription waiting for its
 	// turn (endSub) would otherwise find no session subscribed between the
@@ -101,13 +128,16 @@ func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, 
 	err := forward()
 	g.subsMu.Lock()
 	defer g.subsMu.Unlock()
+	if reserved {
+		g.unreserveLocked(ss)
+	}
 	switch {
 	case err != nil || e.sessions[ss]:
 		g.letSub(key, e)
 	case g.fullLocked(ss, key):
-		// Others of the session's were taken while this one was
-		// forwarded (subscribedFull looked before): the upstream was
-		// subscribed for no one, as below.
+		// A URI the session held when reserveSub looked, and so took no
+		// reservation for, was unsubscribed from meanwhile and others
+		// taken: the upstream was subscribed for no one, as below.
 		go g.endSub(key, e)
 		err = errSubscriptionsFull
 	case ss == nil || ctx.Err() != nil:

@@ -86,17 +86,21 @@ func TestSubscriptionKeptAgainstALastUnsubscription(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				g.subscribedFull(a, key)
+				if reserved, _ := g.reserveSub(a, key); reserved {
+					g.subsMu.Lock()
+					g.unreserveLocked(a)
+					g.subsMu.Unlock()
+				}
 			}
 		}
 	})
 	for i := range 300 {
-		if err := g.subscribeUpstream(ctx, a, key, forward); err != nil {
+		if err := g.subscribeUpstream(ctx, a, key, nil, forward); err != nil {
 			t.Fatal(err)
 		}
 		settled()
 		var wg sync.WaitGroup
-		wg.Go(func() { _ = g.subscribeUpstream(ctx, b, key, forward) })
+		wg.Go(func() { _ = g.subscribeUpstream(ctx, b, key, nil, forward) })
 		wg.Go(func() { g.dropSubs(a, key.uri) })
 		wg.Wait()
 		settled()
