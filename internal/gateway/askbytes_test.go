@@ -76,3 +76,30 @@ func TestAskedAtOnceBoundedInSize(t *testing.T) {
 		t.Errorf("the person was asked %d questions, want 3", n)
 	}
 }
+
+// TestAskedSizeCountsCharactersAsSent: a question is measured as it is
+// sent, so one full of <, > and & (an HTML snippet the person is asked
+// about) is not counted six times over and refused on its own. Before,
+// it was measured with each of them escaped as \u003c.
+func TestAskedSizeCountsCharactersAsSent(t *testing.T) {
+	defer gateway.SetMaxAskBytes(10_000)()
+	up := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, nil)
+	mcp.AddTool(up, &mcp.Tool{Name: "ask_markup", Description: "Asks about a snippet"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			_, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: strings.Repeat("<&>", 1000), RequestedSchema: schemaOK})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(err)}}}, nil, nil
+		})
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "ask_markup", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+	cs := e.connectToken(e.token("alice", "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+	})
+	waitFor(t, "the tool", func() bool { return len(toolNames(t, cs)) == 1 })
+	if got := text(call(t, cs, "ask_markup", map[string]any{})); got != "<nil>" {
+		t.Errorf("a 3 KB question of markup: %q, want it asked", got)
+	}
+}

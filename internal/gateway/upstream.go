@@ -159,6 +159,14 @@ var maxAskBytes int64 = maxUpstreamBody
 
 var errAsksTooLarge = errors.New("gatehouse relays no more sampling or elicitation requests for this call until those waiting are answered: together they are too large")
 
+// byteCount is a writer that counts what is written to it.
+type byteCount int64
+
+func (c *byteCount) Write(p []byte) (int, error) {
+	*c += byteCount(len(p))
+	return len(p), nil
+}
+
 // askFor is the call p, a request of the upstream (sampling,
 // elicitation), is relayed for, within the call's maxAsked and
 // maxAskBytes; done is called once p is answered or given up.
@@ -170,11 +178,15 @@ func (c *upConn) askFor(ctx context.Context, p any) (_ *inflightCall, done func(
 	if f.asked.Add(1) > maxAsked {
 		return nil, nil, errTooManyAsks
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
+	// Measured as it would be written, without keeping a copy, nor
+	// counting <, > and & as the 6-byte escapes Marshal makes of them.
+	var size byteCount
+	enc := json.NewEncoder(&size)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
 		return nil, nil, err
 	}
-	n := int64(len(b))
+	n := int64(size)
 	if f.askedBytes.Add(n) > maxAskBytes {
 		f.askedBytes.Add(-n)
 		return nil, nil, errAsksTooLarge
