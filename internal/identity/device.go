@@ -28,9 +28,9 @@ import (
 // (The approach is OWASP's "device cookies" against online guessing.)
 //
 // The cookie is no credential: it carries no session and lets nothing in
-// without the password. A cookie whose key was withdrawn, or that expired,
-// is simply not believed, and its browser counts as a stranger's until it
-// signs in again. So is one given before the person's password changed,
+// without the password. A cookie that expired is simply not believed,
+// and its browser counts as a stranger's until it signs in again. So is
+// one given before the person's password changed,
 // or given to an earlier person of the same username (userStamp): whoever
 // learnt the old password, the reason it is changed, could otherwise have
 // signed in from a fresh browser again and again beforehand, and guess at
@@ -67,7 +67,12 @@ func (p *Provider) knownDevice(r *http.Request, username string) deviceClaims {
 	if v == "" || len(v) > maxDeviceCookie || username == "" || p.Keys == nil {
 		return deviceClaims{}
 	}
-	payload, err := p.Keys.Verify(v, deviceType)
+	// Against every key the tenant has had, not only those published: a
+	// device stays known across a key rotation, for its 90 days. It is no
+	// credential, and a cookie forged with a withdrawn key would still
+	// need the person's userStamp, which only the store's password hash
+	// gives.
+	payload, err := p.Keys.VerifyArchived(v, deviceType)
 	if err != nil {
 		return deviceClaims{}
 	}

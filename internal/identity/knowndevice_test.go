@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,5 +135,33 @@ func TestADeviceIsNotKnownPastAPasswordChangeOrANewPerson(t *testing.T) {
 	if resp := h.login(home, "alice", "a new password", nil); resp.StatusCode != http.StatusSeeOther {
 		body(t, resp)
 		t.Fatalf("alice on her own browser after the change: %d, want signed in", resp.StatusCode)
+	}
+}
+
+// TestADeviceStaysKnownAcrossAKeyRotation: a device cookie is believed
+// for its 90 days, whatever happened to the key that signed it: after
+// `keys rotate --now` withdrew it, alice's browser still signs her in
+// while strangers' guesses lock her username. Before, a device was
+// forgotten as soon as its key left the JWKS (24 hours after a planned
+// rotation, at once after --now), and alice was locked out with them.
+func TestADeviceStaysKnownAcrossAKeyRotation(t *testing.T) {
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser = 3; p.MaxFailuresPerIP = 100 })
+	home := h.browser()
+	if resp := h.login(home, "alice", pw, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice's first sign-in: %d", resp.StatusCode)
+	}
+	if err := h.p.Keys.RotateNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		body(t, h.login(h.browser(), "alice", "wrong", nil))
+	}
+	if resp := h.login(h.browser(), "alice", pw, nil); resp.StatusCode != http.StatusTooManyRequests {
+		body(t, resp)
+		t.Fatalf("a new browser: %d, want the lockout", resp.StatusCode)
+	}
+	if resp := h.login(home, "alice", pw, nil); resp.StatusCode != http.StatusSeeOther {
+		body(t, resp)
+		t.Fatalf("alice on her own browser after the rotation: %d, want signed in", resp.StatusCode)
 	}
 }
