@@ -293,8 +293,18 @@ func TestPerCallerLaneTriedAgainSoon(t *testing.T) {
 func TestPerCallerFeaturesInOwnProcess(t *testing.T) {
 	e, _ := memoEnv(t, "")
 	alice, carol := e.connect("alice", "acme-assistant", "2025-11-25"), e.connect("carol", "acme-assistant", "2025-11-25")
-	waitFor(t, "memo listed", func() bool { return slices.Contains(toolNames(t, alice), "memo") })
 	ctx := context.Background()
+	// The upstream's resources and prompts are listed after its tools, and
+	// its prompt is served once pinned: a read or a get sent when only its
+	// tools are listed is not found.
+	waitFor(t, "the memo resource and the recall prompt listed", func() bool {
+		rl, err := alice.ListResources(ctx, nil)
+		if err != nil || !slices.ContainsFunc(rl.Resources, func(r *mcp.Resource) bool { return r.URI == "memo://current" }) {
+			return false
+		}
+		pl, err := alice.ListPrompts(ctx, nil)
+		return err == nil && slices.ContainsFunc(pl.Prompts, func(p *mcp.Prompt) bool { return p.Name == "recall" })
+	})
 	read := func(cs *mcp.ClientSession) string {
 		t.Helper()
 		rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "memo://current"})
