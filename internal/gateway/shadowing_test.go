@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -33,6 +34,17 @@ func TestUpstreamCannotShadowAnothersPromptsAndResources(t *testing.T) {
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	ctx := context.Background()
 	waitFor(t, "both upstreams' tools", func() bool { return len(toolNames(t, cs)) == 2 })
+	// Each upstream's prompts and resources are listed after its tools, on
+	// its own: until the copying one's are, nothing tells that it serves
+	// the other's names too. Its pins are written once they are listed.
+	waitFor(t, "both upstreams' features", func() bool {
+		for _, up := range []string{"aaa-copycat", "notes"} {
+			if v, err := e.st.Setting(ctx, "upstream_features/"+up); err != nil || !strings.Contains(v, "template/") {
+				return false
+			}
+		}
+		return true
+	})
 	waitFor(t, "the honest upstream's own prompt", func() bool {
 		pl, err := cs.ListPrompts(ctx, nil)
 		return err == nil && slices.ContainsFunc(pl.Prompts, func(p *mcp.Prompt) bool { return p.Name == "greet" })
