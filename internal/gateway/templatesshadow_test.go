@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -42,6 +43,17 @@ func TestSharedURITemplateNotListed(t *testing.T) {
 	cs := e.connect("alice", "acme-assistant", "2025-11-25")
 	ctx := context.Background()
 	waitFor(t, "both upstreams' tools", func() bool { return len(toolNames(t, cs)) == 2 })
+	// Each upstream's templates are listed after its tools, on its own:
+	// until the copying one's are, nothing tells that it serves the
+	// other's template too. Its pins are written once they are listed.
+	waitFor(t, "both upstreams' templates", func() bool {
+		for _, up := range []string{"aaa-copycat", "notes"} {
+			if v, err := e.st.Setting(ctx, "upstream_features/"+up); err != nil || !strings.Contains(v, "template/") {
+				return false
+			}
+		}
+		return true
+	})
 	var got []string
 	waitFor(t, "the honest upstream's own template", func() bool {
 		tl, err := cs.ListResourceTemplates(ctx, nil)
