@@ -230,6 +230,12 @@ func TestPerCallerLaneThatFailsToStartRefuses(t *testing.T) {
 	e, lanes := memoEnv(t, start)
 	alice, carol := e.connect("alice", "acme-assistant", "2025-11-25"), e.connect("carol", "acme-assistant", "2025-11-25")
 	waitFor(t, "memo listed", func() bool { return slices.Contains(toolNames(t, alice), "memo") })
+	// Its resources are listed after its tools: a read before is refused
+	// as not found, whatever the lanes do.
+	waitFor(t, "memo://current listed", func() bool {
+		rl, err := alice.ListResources(context.Background(), nil)
+		return err == nil && slices.ContainsFunc(rl.Resources, func(r *mcp.Resource) bool { return r.URI == "memo://current" })
+	})
 	os.Remove(start) // the gateway's own process runs; no other starts
 
 	for who, cs := range map[string]*mcp.ClientSession{"alice": alice, "carol": carol} {
