@@ -134,7 +134,12 @@ func TestUpstreamHTTP(t *testing.T) {
 	}
 
 	// Prompts and resources of an upstream go to those who may call one of
-	// its tools, and to no one else.
+	// its tools, and to no one else. They are listed after its tools.
+	waitFor(t, "the upstream's prompt and resource", func() bool {
+		pl, err := cs.ListPrompts(ctx, nil)
+		rl, err2 := cs.ListResources(ctx, nil)
+		return err == nil && err2 == nil && len(pl.Prompts) > 0 && len(rl.Resources) > 0
+	})
 	if pl, err := cs.ListPrompts(ctx, nil); err != nil || len(pl.Prompts) != 1 || pl.Prompts[0].Name != "greet" {
 		t.Errorf("alice's prompts = %v, %v", pl, err)
 	}
