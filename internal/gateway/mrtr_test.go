@@ -553,12 +553,21 @@ func TestFeatureFlightsAreBounded(t *testing.T) {
 	alice := manualClient(e, "alice")
 	waitAsking(t, alice)
 	ctx := context.Background()
+	// Its resources are listed after its tools: a read before is not
+	// found, and waits for nothing.
+	waitFor(t, "note://guarded listed", func() bool {
+		rl, err := alice.ListResources(ctx, nil)
+		return err == nil && slices.ContainsFunc(rl.Resources, func(r *mcp.Resource) bool { return r.URI == "note://guarded" })
+	})
 	waiting := 0
 	for range 5 {
 		r, err := alice.ReadResource(ctx, &mcp.ReadResourceParams{URI: "note://guarded"})
 		if err == nil && r.NeedsInput() {
 			waiting++
 		}
+	}
+	if waiting == 0 {
+		t.Fatal("no read waits for input: nothing was bounded")
 	}
 	if waiting > 2 {
 		t.Fatalf("%d reads of one caller wait for input at once; its call slots are 2", waiting)
