@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -47,15 +46,13 @@ func TestUpstreamFeatureListingBoundedInBytes(t *testing.T) {
 	ctx := context.Background()
 	waitFor(t, "the upstream's tool", func() bool { return len(toolNames(t, cs)) == 1 })
 	var pl *mcp.ListPromptsResult
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	waitFor(t, "the upstream's prompts", func() bool {
 		var err error
 		if pl, err = cs.ListPrompts(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
-		if len(pl.Prompts) > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return len(pl.Prompts) > 0
+	})
 	rl, err := cs.ListResources(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
