@@ -390,7 +390,12 @@ func TestUpstreamCallTimeout(t *testing.T) {
 		t.Fatalf("the trail's results of hang: %+v", results)
 	}
 
-	// Prompts, resources and completions are bounded alike.
+	// Prompts, resources and completions are bounded alike. The prompt is
+	// listed (once pinned) after the tools.
+	waitFor(t, "the stuck prompt listed", func() bool {
+		pl, err := alice.ListPrompts(context.Background(), nil)
+		return err == nil && slices.ContainsFunc(pl.Prompts, func(p *mcp.Prompt) bool { return p.Name == "stuck" })
+	})
 	if _, err := alice.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "stuck"}); err == nil ||
 		!strings.Contains(err.Error(), "did not answer within 300ms") {
 		t.Errorf("prompts/get of a stuck prompt: %v", err)
