@@ -158,7 +158,16 @@ func conformanceThroughGateway(t *testing.T, up store.Upstream) string {
 		}
 	}
 	token := e.token("alice", "acme-assistant")
-	listed := toolNames(t, e.connect("alice", "acme-assistant", "2025-11-25"))
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	// The upstream's prompts and resources are listed after its tools, and
+	// its prompts once pinned: the suite's reads and gets find nothing
+	// before.
+	waitFor(t, "the upstream's prompts and resources", func() bool {
+		pl, err := cs.ListPrompts(ctx, nil)
+		rl, err2 := cs.ListResources(ctx, nil)
+		return err == nil && err2 == nil && len(pl.Prompts) > 0 && len(rl.Resources) > 0
+	})
+	listed := toolNames(t, cs)
 	for _, n := range names {
 		if !slices.Contains(listed, n) {
 			t.Errorf("upstream tool %s is not listed through the gateway", n)
