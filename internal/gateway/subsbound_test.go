@@ -25,24 +25,9 @@ import (
 // gateway, the SDK and the upstream for as long as the session lasted.
 func TestSubscriptionsPerSessionBounded(t *testing.T) {
 	defer gateway.SetMaxSubscriptions(3)()
-	subscribed := &collected{}
-	up := mcp.NewServer(&mcp.Implementation{Name: "days", Version: "1"}, &mcp.ServerOptions{
-		SubscribeHandler:   func(_ context.Context, r *mcp.SubscribeRequest) error { subscribed.add(r.Params.URI); return nil },
-		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
-	})
-	addEcho(up, "Echoes its text")
-	up.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "file:///day/{n}", Name: "day"},
-		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "a day"}}}, nil
-		})
-	e := newEnv(t, serveUpstream(t, up, "echo"))
+	e, alice, subscribed := daysEnv(t, 0)
 	ctx := context.Background()
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
 	day := func(n int) string { return fmt.Sprintf("file:///day/%d", n) }
-	waitFor(t, "the upstream's template", func() bool {
-		tl, err := alice.ListResourceTemplates(ctx, nil)
-		return err == nil && len(tl.ResourceTemplates) == 1
-	})
 	for n := range 3 {
 		if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: day(n)}); err != nil {
 			t.Fatalf("subscription %d: %v", n, err)
@@ -93,27 +78,9 @@ func TestSubscriptionsPerSessionBounded(t *testing.T) {
 // otherwise.
 func TestSubscriptionsAtOnceBoundedBeforeTheUpstream(t *testing.T) {
 	defer gateway.SetMaxSubscriptions(3)()
-	subscribed := &collected{}
-	up := mcp.NewServer(&mcp.Implementation{Name: "days", Version: "1"}, &mcp.ServerOptions{
-		SubscribeHandler: func(_ context.Context, r *mcp.SubscribeRequest) error {
-			time.Sleep(200 * time.Millisecond) // all of them are on their way at once
-			subscribed.add(r.Params.URI)
-			return nil
-		},
-		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
-	})
-	addEcho(up, "Echoes its text")
-	up.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "file:///day/{n}", Name: "day"},
-		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "a day"}}}, nil
-		})
-	e := newEnv(t, serveUpstream(t, up, "echo"))
+	// The upstream takes a while: all of them are on their way at once.
+	e, alice, subscribed := daysEnv(t, 200*time.Millisecond)
 	ctx := context.Background()
-	alice := e.connect("alice", "acme-assistant", "2025-11-25")
-	waitFor(t, "the upstream's template", func() bool {
-		tl, err := alice.ListResourceTemplates(ctx, nil)
-		return err == nil && len(tl.ResourceTemplates) == 1
-	})
 	var (
 		wg      sync.WaitGroup
 		refused atomic.Int32
@@ -141,4 +108,31 @@ func TestSubscriptionsAtOnceBoundedBeforeTheUpstream(t *testing.T) {
 	if decided["deny "+gateway.PolicySubscriptions] != 7 || decided["allow "+gateway.PolicyUpstreamFeatures] != 3 {
 		t.Errorf("the trail's decisions: %v, want 3 allowed and 7 denied as subscriptions-full", decided)
 	}
+}
+
+// daysEnv is a gateway whose upstream serves the template file:///day/{n}
+// and takes subscriptions, each after delay, noting the URIs subscribed
+// to; and alice's session, once it lists the template.
+func daysEnv(t *testing.T, delay time.Duration) (*env, *mcp.ClientSession, *collected) {
+	subscribed := &collected{}
+	up := mcp.NewServer(&mcp.Implementation{Name: "days", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(_ context.Context, r *mcp.SubscribeRequest) error {
+			time.Sleep(delay)
+			subscribed.add(r.Params.URI)
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "file:///day/{n}", Name: "day"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "a day"}}}, nil
+		})
+	e := newEnv(t, serveUpstream(t, up, "echo"))
+	alice := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's template", func() bool {
+		tl, err := alice.ListResourceTemplates(context.Background(), nil)
+		return err == nil && len(tl.ResourceTemplates) == 1
+	})
+	return e, alice, subscribed
 }
