@@ -17,12 +17,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/url"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 const methodElicit = "elicitation/create"
@@ -84,7 +85,7 @@ func (f *inflightCall) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.El
 func checkElicitURL(raw string) error {
 	u, err := url.Parse(raw)
 	ok := err == nil && u.Host != "" && u.User == nil && u.Opaque == "" &&
-		(u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname()))
+		(u.Scheme == "https" || u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))
 	if !ok {
 		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
 			Message: "gatehouse relays a URL elicitation only to an https URL, or http on a loopback host"}
@@ -122,16 +123,6 @@ func relayedError(rpc *jsonrpc.Error) *jsonrpc.Error {
 		}
 	}
 	return rpc
-}
-
-// loopbackHost reports whether host names the caller's own machine:
-// localhost, or a loopback IP address.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // elicitSchemaKey carries, in the context of ServerSession.Elicit, the
