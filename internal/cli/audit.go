@@ -68,6 +68,10 @@ func closeTrail(trail *audit.Log, err *error) {
 	}
 }
 
+// errNoStore is needStore's refusal of a folder or database that holds
+// no store at all.
+var errNoStore = errors.New("holds no Gatehouse store")
+
 // needStore refuses a data folder that holds no Gatehouse store. Commands
 // that only read the trail call it first: opening would create a store
 // and a master key where a mistyped --data points, and 'audit verify'
@@ -81,7 +85,7 @@ func needStore(o server.StoreOptions) error {
 		// A wrong database name that exists connects all the same.
 		has, err := postgres.HasStore(context.Background(), o.DatabaseURL)
 		if err == nil && !has {
-			err = fmt.Errorf("database %s holds no Gatehouse store: check --database", postgres.Redact(o.DatabaseURL))
+			err = fmt.Errorf("database %s %w: check --database", postgres.Redact(o.DatabaseURL), errNoStore)
 		}
 		return err
 	}
@@ -90,7 +94,7 @@ func needStore(o server.StoreOptions) error {
 	fi, err := os.Stat(db)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0:
-		return fmt.Errorf("data folder %s holds no Gatehouse store (no %s): check --data", dir, sqlite.FileName)
+		return fmt.Errorf("data folder %s %w (no %s): check --data", dir, errNoStore, sqlite.FileName)
 	case err != nil:
 		return fmt.Errorf("data folder %s: %w", dir, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -322,7 +323,23 @@ func applyCommand() *command {
 			if err != nil {
 				return err
 			}
-			return withAuditStore(sf, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+			target := sf
+			if dryRun {
+				// A dry run creates nothing: where no store is yet, the
+				// plan is made against an empty one, thrown away after.
+				if err := needStore(sf.o); errors.Is(err, errNoStore) {
+					tmp, err := os.MkdirTemp("", "gatehouse-plan-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(tmp)
+					target = storeFlags{o: server.StoreOptions{DataDir: tmp}}
+					defer fmt.Fprintln(env.Stdout, "(the store does not exist yet: this is the plan for a new one)")
+				} else if err != nil {
+					return err
+				}
+			}
+			return withAuditStore(target, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
 				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune, Sealer: ks})
 				if err != nil {
 					return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
