@@ -515,8 +515,13 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 	if err != nil {
 		return inactive, true
 	}
+	// The claims as slipverify.Validate holds them, but the arguments,
+	// which only the tool has (it checks them itself); a slip from
+	// another replica may have been issued a little ahead of this clock.
 	d, one := c.Call()
-	if c.Issuer != m.Issuer || !one || c.Audience != m.Audience(d.Tool) {
+	if c.Issuer != m.Issuer || !one || c.Audience != m.Audience(d.Tool) || c.Scope != "tool:"+d.Tool ||
+		c.Subject == "" || c.JTI == "" || c.IssuedAt == 0 || c.Expiry-c.IssuedAt > slipverify.MaxLifetime ||
+		c.IssuedAt > m.now().Unix()+int64(slipverify.Leeway/time.Second) {
 		return inactive, true
 	}
 	// The issuer's own clock decides (RFC 7662: an expired token is
