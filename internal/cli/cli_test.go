@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/internal/cli"
 )
 
@@ -178,7 +179,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	if r := run(t, nil, ""); r.code != 2 {
 		t.Errorf("no command: exit %d, want 2", r.code)
 	}
-	if r := must(t, run(t, nil, "", "version")); !strings.HasPrefix(r.stdout, "gatehouse ") {
+	// The release the MCP serverInfo names too (the gateway's tests).
+	if r := must(t, run(t, nil, "", "version")); !strings.HasPrefix(r.stdout, "gatehouse "+buildinfo.Version) {
 		t.Errorf("version: %q", r.stdout)
 	}
 }

@@ -5,28 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 )
 
-// Version is set at build time with -ldflags "-X …/cli.Version=v1.2.3";
-// otherwise it comes from the module's build information.
-var Version = ""
-
+// version is the release and, when the build recorded it, the revision.
 func version() string {
-	if Version != "" {
-		return Version
+	if rev := buildinfo.Revision(); rev != "" {
+		return buildinfo.Version + " (" + rev + ")"
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		return v
-	}
-	return "(devel)"
+	return buildinfo.Version
 }
 
 func commands() []*command {

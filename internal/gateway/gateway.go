@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -232,7 +233,7 @@ func (g *Gateway) init() error {
 			Completions: &mcp.CompletionCapabilities{},
 		}
 		addLogging(caps)
-		g.server = mcp.NewServer(&mcp.Implementation{Name: "gatehouse", Title: "Gatehouse", Version: "0.1.0"}, &mcp.ServerOptions{
+		g.server = mcp.NewServer(&mcp.Implementation{Name: "gatehouse", Title: "Gatehouse", Version: buildinfo.Version}, &mcp.ServerOptions{
 			Logger:             g.sdkLogger(),
 			Instructions:       "Gatehouse lists the tools you may call for the signed-in person. Each call is checked and audited.",
 			Capabilities:       caps,

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -138,6 +139,9 @@ func TestToolsFollowRoles(t *testing.T) {
 			alice := e.connect("alice", "acme-assistant", v)
 			if got := alice.InitializeResult().ProtocolVersion; v != "" && got != v || v == "" && got != "2026-07-28" {
 				t.Errorf("negotiated %s", got)
+			}
+			if si := alice.InitializeResult().ServerInfo; si.Name != "gatehouse" || si.Version != buildinfo.Version {
+				t.Errorf("serverInfo %+v, want gatehouse %s, as 'gatehouse version' says", si, buildinfo.Version)
 			}
 			res := call(t, alice, "sales_report", map[string]any{"month": "2026-10", "region": "emea"})
 			if res.IsError || !strings.Contains(text(res), "Sales report 2026-10, region emea") {

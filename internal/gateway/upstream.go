@@ -35,6 +35,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tools"
@@ -549,7 +550,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		return f.elicit(ctx, req.Params)
 	}
 	c.relayDeprecated(opts, log)
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: "0.1.0"}, opts)
+	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: buildinfo.Version}, opts)
 	bars := newBarriers()
 	client.AddReceivingMiddleware(takeTags, c.relayElicitations, bars.receive)
 	var transport mcp.Transport
