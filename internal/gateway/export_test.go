@@ -1,6 +1,10 @@
 package gateway
 
-import "time"
+import (
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
 
 // SetLaneIdle sets how long an idle lane stays open, until the returned
 // function restores it.
@@ -108,4 +112,16 @@ func SetMaxAskBytes(n int64) (restore func()) {
 	old := maxAskBytes
 	maxAskBytes = n
 	return func() { maxAskBytes = old }
+}
+
+// WrapNotify wraps the handler the gateway sends its own list_changed
+// with. Call it before any session connects.
+func (g *Gateway) WrapNotify(wrap func(mcp.MethodHandler) mcp.MethodHandler) { g.notify = wrap(g.notify) }
+
+// NoticesPending reports how many sessions have list_changed notices
+// being sent or waiting to be.
+func (g *Gateway) NoticesPending() int {
+	g.noticesMu.Lock()
+	defer g.noticesMu.Unlock()
+	return len(g.notices)
 }

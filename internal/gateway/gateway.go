@@ -98,6 +98,10 @@ type Gateway struct {
 	viewsMu sync.Mutex
 	views   map[*mcp.ServerSession]*sessionView
 	notify  mcp.MethodHandler // sends the gateway's own list_changed
+	// notices are the lists changed and not yet sent, by session; a
+	// session is in it while its sender runs (listchanged.go).
+	noticesMu sync.Mutex
+	notices   map[*mcp.ServerSession]listBits
 	// byCaller are each caller's sessions, least recently used first
 	// (sessions.go); guarded by viewsMu.
 	byCaller map[string][]*mcp.ServerSession

@@ -72,21 +72,36 @@ type viewHashes struct {
 }
 
 // changedLists are the sessions to tell, by list.
-type changedLists struct {
-	tools, prompts, resources []*mcp.ServerSession
-}
+type changedLists map[*mcp.ServerSession]listBits
+
+// listBits are the lists of a session that changed.
+type listBits uint8
+
+const (
+	toolsChanged listBits = 1 << iota
+	promptsChanged
+	resourcesChanged
+)
 
 // add notes ss among the sessions whose lists changed from old to now.
 func (c *changedLists) add(ss *mcp.ServerSession, old, now viewHashes) {
+	var b listBits
 	if old.tools != now.tools {
-		c.tools = append(c.tools, ss)
+		b |= toolsChanged
 	}
 	if old.prompts != now.prompts {
-		c.prompts = append(c.prompts, ss)
+		b |= promptsChanged
 	}
 	if old.resources != now.resources {
-		c.resources = append(c.resources, ss)
+		b |= resourcesChanged
 	}
+	if b == 0 {
+		return
+	}
+	if *c == nil {
+		*c = changedLists{}
+	}
+	(*c)[ss] |= b
 }
 
 // track is receiving middleware: it notes the caller of every request on
@@ -330,42 +345,76 @@ func toolsHash(visible []*entry) string {
 
 // sendListChanged sends notifications/tools/list_changed,
 // prompts/list_changed and resources/list_changed to the sessions whose
-// list changed, in the background: a slow client holds up no reload.
+// list changed, in the background: a slow client holds up no reload, nor
+// another session's notices. Each session has at most one sender, which
+// takes what changed while it was sending as one more round: however
+// often the catalogue is rebuilt, a session is sent at most one notice
+// per list at a time, and the goroutines are at most the sessions.
 func (g *Gateway) sendListChanged(c changedLists) {
-	if len(c.tools)+len(c.prompts)+len(c.resources) == 0 || g.notify == nil {
+	if len(c) == 0 || g.notify == nil {
 		return
 	}
-	go func() {
-		// A listen's session (listen.go) takes the notices it opted in to,
-		// stamped with its ID; a session, all.
-		send := func(method string, sessions []*mcp.ServerSession, takes func(listenSub) bool, req func(*mcp.ServerSession, mcp.Meta) mcp.Request) {
-			for _, ss := range sessions {
-				var meta mcp.Meta
-				if l, ok := g.listenOf(ss); ok {
-					if !takes(l) {
-						continue
-					}
-					meta = mcp.Meta{mcp.MetaKeySubscriptionID: l.id}
-				} else if ss.ID() == "" {
-					continue // a listen not acknowledged yet, or over
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if _, err := g.notify(ctx, method, req(ss, meta)); err != nil {
-					g.logger().Debug("gateway: notify list_changed", "method", method, "session", ss.ID(), "err", err)
-				}
-				cancel()
+	g.noticesMu.Lock()
+	defer g.noticesMu.Unlock()
+	if g.notices == nil {
+		g.notices = map[*mcp.ServerSession]listBits{}
+	}
+	for ss, b := range c {
+		pending, sending := g.notices[ss]
+		g.notices[ss] = pending | b
+		if !sending {
+			go g.deliverListChanged(ss)
+		}
+	}
+}
+
+// deliverListChanged is ss's sender: it sends what is pending for ss until
+// nothing is.
+func (g *Gateway) deliverListChanged(ss *mcp.ServerSession) {
+	for {
+		g.noticesMu.Lock()
+		b := g.notices[ss]
+		if b == 0 {
+			delete(g.notices, ss)
+			g.noticesMu.Unlock()
+			return
+		}
+		g.notices[ss] = 0
+		g.noticesMu.Unlock()
+		// A listen's session (listen.go) takes the notices it opted in
+		// to, stamped with its ID; a session, all.
+		var meta mcp.Meta
+		if l, ok := g.listenOf(ss); ok {
+			if !l.tools {
+				b &^= toolsChanged
+			}
+			if !l.prompts {
+				b &^= promptsChanged
+			}
+			if !l.resources {
+				b &^= resourcesChanged
+			}
+			meta = mcp.Meta{mcp.MetaKeySubscriptionID: l.id}
+		} else if ss.ID() == "" {
+			continue // a listen not acknowledged yet, or over
+		}
+		send := func(method string, req mcp.Request) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := g.notify(ctx, method, req); err != nil {
+				g.logger().Debug("gateway: notify list_changed", "method", method, "session", ss.ID(), "err", err)
 			}
 		}
-		send(notificationToolListChanged, c.tools, func(l listenSub) bool { return l.tools }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
-			return &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{Meta: m}}
-		})
-		send(notificationPromptListChanged, c.prompts, func(l listenSub) bool { return l.prompts }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
-			return &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{Meta: m}}
-		})
-		send(notificationResourceListChanged, c.resources, func(l listenSub) bool { return l.resources }, func(ss *mcp.ServerSession, m mcp.Meta) mcp.Request {
-			return &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{Meta: m}}
-		})
-	}()
+		if b&toolsChanged != 0 {
+			send(notificationToolListChanged, &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{Meta: meta}})
+		}
+		if b&promptsChanged != 0 {
+			send(notificationPromptListChanged, &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{Meta: meta}})
+		}
+		if b&resourcesChanged != 0 {
+			send(notificationResourceListChanged, &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{Meta: meta}})
+		}
+	}
 }
 
 // dropListChanged is sending middleware: it keeps the handler it wraps to
