@@ -185,6 +185,7 @@ func toolCommand() *command {
 		desc, builtin, upstream, upstreamTool = new(string), new(string), new(string), new(string)
 		method, url, httpClient, when, schema = new(string), new(string), new(string), new(string), new(string)
 		roles                                 multi
+		plainHTTP                             = new(bool)
 	)
 	return group("tool", "Manage the tool catalogue, which is also the permission catalogue.",
 		&adminCmd{name: "list", summary: "List tools and the roles granted each", read: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Store) error {
@@ -221,6 +222,7 @@ func toolCommand() *command {
 				fs.StringVar(method, "http-method", "", "HTTP tool: `method`")
 				fs.StringVar(url, "http-url", "", "HTTP tool: `URL`")
 				fs.StringVar(httpClient, "http-client", "", "HTTP tool: the service `client` that introspects slips")
+				fs.BoolVar(plainHTTP, "allow-plain-http", false, "HTTP tool: take a plain http URL on another machine (the slip crosses the network in clear text)")
 				fs.StringVar(schema, "input-schema", "", "input JSON `schema` (an object schema)")
 				fs.StringVar(when, "when", "", "Cedar `condition`, e.g. 'context.args.amount <= 50'")
 				fs.Var(&roles, "role", "grant the tool to this `role` (repeatable)")
@@ -249,6 +251,8 @@ func toolCommand() *command {
 					t.HTTP = &store.HTTPBackend{Method: strings.ToUpper(*method), URL: *url, ClientID: *httpClient}
 				} else if *httpClient != "" {
 					return errors.New("--http-client goes with --http-method and --http-url")
+				} else if *plainHTTP {
+					return errors.New("--allow-plain-http goes with --http-method and --http-url")
 				}
 				if n != 1 {
 					return errors.New("give exactly one backend: --builtin, --upstream, or --http-method with --http-url")
@@ -260,6 +264,9 @@ func toolCommand() *command {
 					}
 					if msg := config.CheckHTTPURL(*url); msg != "" {
 						return errors.New("--http-url " + msg)
+					}
+					if config.PlainHTTP(*url) && !*plainHTTP {
+						return errors.New("--http-url " + config.PlainHTTPRefusal(*url, config.ToolCarries, "give --allow-plain-http"))
 					}
 					if t.HTTP.ClientID != "" {
 						c, err := st.Clients().Get(ctx, t.HTTP.ClientID)
@@ -353,6 +360,7 @@ func upstreamCommand() *command {
 	var (
 		url         = new(string)
 		perCaller   = new(bool)
+		plainHTTP   = new(bool)
 		callTimeout = new(string)
 		command     multi
 		envNames    multi
@@ -394,6 +402,7 @@ func upstreamCommand() *command {
 		&adminCmd{name: "add", usage: "NAME [FLAGS]", summary: "Add an upstream MCP server (stdio command or Streamable HTTP URL)",
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(url, "url", "", "Streamable HTTP `URL`")
+				fs.BoolVar(plainHTTP, "allow-plain-http", false, "take a plain http --url on another machine (the gateway's credentials cross the network in clear text)")
 				fs.Var(&command, "command", "stdio: the program, then each argument (repeat the flag per word)")
 				fs.BoolVar(perCaller, "per-caller", false, "stdio: one process per caller (a person through an agent)")
 				fs.Var(&envNames, "env", "stdio: a `variable` of the server's environment the upstream gets (repeatable)")
@@ -411,8 +420,13 @@ func upstreamCommand() *command {
 					if msg := config.CheckHTTPURL(u.URL); msg != "" {
 						return errors.New("--url " + msg)
 					}
+					if config.PlainHTTP(u.URL) && !*plainHTTP {
+						return errors.New("--url " + config.PlainHTTPRefusal(u.URL, config.UpstreamCarries, "give --allow-plain-http"))
+					}
 				} else if u.Command[0] == "" {
 					return errors.New("--command: the program is empty")
+				} else if *plainHTTP {
+					return errors.New("--allow-plain-http goes with --url")
 				}
 				if u.PerCaller && u.URL != "" {
 					return errors.New("--per-caller goes with --command: a Streamable HTTP upstream gives each caller a session of its own already")

@@ -96,6 +96,11 @@ type Upstream struct {
 	// CallTimeout bounds one tool call to the upstream ("90s", "10m");
 	// empty means the gateway's default (5 minutes).
 	CallTimeout string `yaml:"call_timeout"`
+	// AllowPlainHTTP takes a plain http URL on a host other than this
+	// machine, whose requests (with the HeadersEnv credentials) cross the
+	// network in clear text; without it only https is, and http to a
+	// loopback host. Checked when the file is validated, never stored.
+	AllowPlainHTTP bool `yaml:"allow_plain_http"`
 }
 
 // HTTPTool is a tool that is an HTTP API call.
@@ -103,6 +108,10 @@ type HTTPTool struct {
 	Method   string `yaml:"method"`
 	URL      string `yaml:"url"`
 	ClientID string `yaml:"client_id"`
+	// AllowPlainHTTP takes a plain http URL on a host other than this
+	// machine, to which each call's permission slip goes in clear text;
+	// see Upstream.AllowPlainHTTP.
+	AllowPlainHTTP bool `yaml:"allow_plain_http"`
 }
 
 // Tool is a catalogue entry and its grants.

@@ -239,6 +239,8 @@ func (f *File) Validate(builtins []string) error {
 		case u.URL != "":
 			if msg := CheckHTTPURL(u.URL); msg != "" {
 				v.add(p+".url", msg)
+			} else if PlainHTTP(u.URL) && !u.AllowPlainHTTP {
+				v.add(p+".url", fmt.Sprintf("upstream %s: %s", u.Name, PlainHTTPRefusal(u.URL, UpstreamCarries, "set allow_plain_http: true on the upstream")))
 			}
 		case u.Command[0] == "":
 			v.add(p+".command[0]", "the program is empty")
@@ -256,6 +258,9 @@ func (f *File) Validate(builtins []string) error {
 		}
 		if u.PerCaller && u.URL != "" {
 			v.add(p+".per_caller", "only goes with command (a Streamable HTTP upstream gives each caller a session of its own already)")
+		}
+		if u.AllowPlainHTTP && u.URL == "" {
+			v.add(p+".allow_plain_http", "only goes with url")
 		}
 		if len(u.HeadersEnv) > 0 && u.URL == "" {
 			v.add(p+".headers_env", "only goes with url (a stdio upstream gets the server's environment)")
@@ -322,6 +327,8 @@ func (f *File) Validate(builtins []string) error {
 			}
 			if msg := CheckHTTPURL(t.HTTP.URL); msg != "" {
 				v.add(p+".http.url", msg)
+			} else if PlainHTTP(t.HTTP.URL) && !t.HTTP.AllowPlainHTTP {
+				v.add(p+".http.url", fmt.Sprintf("tool %s: %s", t.Name, PlainHTTPRefusal(t.HTTP.URL, ToolCarries, "set allow_plain_http: true in the tool's http")))
 			}
 			if t.HTTP.ClientID != "" {
 				if c, ok := clients[t.HTTP.ClientID]; !ok {
@@ -544,6 +551,30 @@ func CheckHTTPURL(u string) string {
 		return fmt.Sprintf("%q: credentials do not belong in the URL", shownURL(u))
 	}
 	return ""
+}
+
+// PlainHTTP reports whether u, a URL CheckHTTPURL takes, is plain http to a
+// host other than this machine (a loopback host). What the gateway sends
+// there, a permission slip or its own credentials, crosses the network in
+// clear text, so it is taken only where the entry says so.
+func PlainHTTP(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Scheme == "http" && !store.IsLoopbackHost(p.Hostname())
+}
+
+// What the gateway sends to an HTTP API tool and to a Streamable HTTP
+// upstream, as PlainHTTPRefusal says it.
+const (
+	ToolCarries     = "the call's permission slip"
+	UpstreamCarries = "the calls and the gateway's credentials for it"
+)
+
+// PlainHTTPRefusal says why u (PlainHTTP) is refused, what would cross
+// the network in clear (carried) and how to accept it anyway (optIn: the
+// setting or the flag).
+func PlainHTTPRefusal(u, carried, optIn string) string {
+	return fmt.Sprintf("%q is plain http to a host other than this machine: %s would cross the network in clear text; use https, or %s to accept that",
+		shownURL(u), carried, optIn)
 }
 
 // shownURL is u as a message shows it: without its userinfo, query and
