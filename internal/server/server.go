@@ -50,6 +50,10 @@ type Options struct {
 	// the public address never answers them (as identity servers keep
 	// theirs on an admin or management port).
 	MetricsAddr string
+	// MetricsListener, when set, is where /metrics is served instead of
+	// MetricsAddr: a listener the caller bound already (a test's, which so
+	// has no port to find free and lose before it binds).
+	MetricsListener net.Listener
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (for login throttling and the audit trail); empty trusts none.
 	TrustedProxies []netip.Prefix
@@ -345,11 +349,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 		BaseContext:       func(net.Listener) context.Context { return bg },
 	}
 	errc := make(chan error, 2)
-	if o.MetricsAddr != "" {
-		mln, err := Listen(o.MetricsAddr)
-		if err != nil {
+	mln := o.MetricsListener
+	if mln == nil && o.MetricsAddr != "" {
+		var err error
+		if mln, err = Listen(o.MetricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
+	}
+	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,

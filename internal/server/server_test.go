@@ -24,13 +24,19 @@ func start(t *testing.T, o server.Options) (*server.Server, string, context.Canc
 	}
 	// Metrics at an operators' address of their own, found by
 	// metricsURL, unless the test asks for none ("-").
+	metricsAddr := o.MetricsAddr
 	switch o.MetricsAddr {
 	case "-":
-		o.MetricsAddr = ""
+		o.MetricsAddr, metricsAddr = "", ""
 	case "":
-		o.MetricsAddr = freeAddr(t)
+		mln, err := server.Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mln.Close() })
+		o.MetricsListener, metricsAddr = mln, mln.Addr().String()
 	}
-	metricsAt.Store("http://"+ln.Addr().String(), "http://"+o.MetricsAddr+"/metrics")
+	metricsAt.Store("http://"+ln.Addr().String(), "http://"+metricsAddr+"/metrics")
 	s, err := server.New(context.Background(), o, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
