@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -136,8 +137,8 @@ func (f *File) Validate(builtins []string) error {
 		if strings.ContainsAny(u.Password, "\r\n") {
 			v.add(p+".password", msgSecretLineBreak)
 		}
-		if u.PasswordHash != "" && !password.IsHash(u.PasswordHash) {
-			v.add(p+".password_hash", msgBadHash)
+		if u.PasswordHash != "" {
+			v.hash(p+".password_hash", fmt.Sprintf("user %q", u.Username), "password", u.PasswordHash)
 		}
 		checkRoles(p+".roles", u.Roles)
 		for _, k := range sortedKeys(u.Attributes) {
@@ -203,8 +204,8 @@ func (f *File) Validate(builtins []string) error {
 		if c.Secret != "" && len(c.Secret) < minSecretLen {
 			v.add(p+".secret", fmt.Sprintf("must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", minSecretLen))
 		}
-		if c.SecretHash != "" && !password.IsHash(c.SecretHash) {
-			v.add(p+".secret_hash", msgBadHash)
+		if c.SecretHash != "" {
+			v.hash(p+".secret_hash", fmt.Sprintf("client %q", c.ClientID), "secret", c.SecretHash)
 		}
 		for j, u := range c.RedirectURIs {
 			if msg := CheckRedirectURI(u); msg != "" {
@@ -449,6 +450,21 @@ type validator struct {
 
 func (v *validator) add(path, msg string) {
 	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(path), Path: path, Msg: msg})
+}
+
+// hash checks a given password_hash or secret_hash. One above the ceiling
+// of what a sign-in checks is named apart, with who it is for and the
+// ceiling (never the hash): its person, or client, needs a new secret.
+func (v *validator) hash(path, who, secret, h string) {
+	_, err := password.ParseParams(h)
+	switch {
+	case errors.Is(err, password.ErrTooCostly):
+		v.add(path, fmt.Sprintf("%s: argon2id parameters cost more than a sign-in checks "+
+			"(at most m=%d KiB (%d MiB) and m×t=%d KiB): give a %s to hash instead",
+			who, password.MaxMemory, password.MaxMemory/1024, password.MaxWork, secret))
+	case err != nil:
+		v.add(path, msgBadHash)
+	}
 }
 
 // addAt is add for a problem shown at path but found on linePath's line:

@@ -29,12 +29,21 @@ type Params struct {
 // Hashes with other parameters still verify (the parameters travel in the PHC string).
 var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// Limits on the parameters Verify accepts from a stored hash, so that a hostile or
-// corrupted hash (say in a tenant file) cannot make one verification eat gigabytes or
-// minutes.
+// MaxMemory and MaxWork are the ceiling on the cost of a hash Verify checks, and so of
+// a hash a tenant file may give: 64 MiB, the memory of RFC 9106's second recommended
+// option and of the common argon2 libraries' defaults, and memory × passes up to four
+// passes over it. A check at the ceiling costs about seven of DefaultParams (~0.4 s on
+// the 2-core target), so that a hostile or corrupted hash cannot make one sign-in eat
+// gigabytes or minutes, nor the bound on checks at once (the identity provider's)
+// hold gigabytes between them. A hash above it is refused, not checked: its person
+// needs a new password.
 const (
-	maxMemory  = 1024 * 1024 // 1 GiB in KiB
-	maxTime    = 32
+	MaxMemory = 64 * 1024     // KiB
+	MaxWork   = 4 * MaxMemory // KiB × passes
+)
+
+// Limits on the other parameters Verify accepts from a stored hash.
+const (
 	maxThreads = 64
 	maxKeyLen  = 1024
 	minKeyLen  = 16
@@ -44,6 +53,11 @@ const (
 // ErrMalformed is returned (wrapped) by Verify and ParseParams for a string that is not
 // an argon2id PHC hash this package can check.
 var ErrMalformed = errors.New("password: malformed argon2id hash")
+
+// ErrTooCostly is returned (wrapped) by Verify and ParseParams for a hash whose
+// parameters are above MaxMemory or MaxWork. It is an ErrMalformed too: a hash
+// this package does not check.
+var ErrTooCostly = fmt.Errorf("%w: parameters above the ceiling", ErrMalformed)
 
 // computed counts argon2id computations (see Computed).
 var computed atomic.Uint64
@@ -113,10 +127,14 @@ func IsHash(s string) bool {
 
 func (p Params) check() error {
 	switch {
-	case p.Memory < 8*uint32(p.Threads) || p.Memory > maxMemory:
+	case p.Memory < 8*uint32(p.Threads):
 		return fmt.Errorf("%w: memory %d KiB out of range", ErrMalformed, p.Memory)
-	case p.Time < 1 || p.Time > maxTime:
+	case p.Time < 1:
 		return fmt.Errorf("%w: time %d out of range", ErrMalformed, p.Time)
+	case p.Memory > MaxMemory:
+		return fmt.Errorf("%w: memory %d KiB, at most %d", ErrTooCostly, p.Memory, MaxMemory)
+	case uint64(p.Memory)*uint64(p.Time) > MaxWork:
+		return fmt.Errorf("%w: memory × time %d KiB × %d, at most %d", ErrTooCostly, p.Memory, p.Time, MaxWork)
 	case p.Threads < 1 || p.Threads > maxThreads:
 		return fmt.Errorf("%w: threads %d out of range", ErrMalformed, p.Threads)
 	case p.SaltLen < minSaltLen || p.SaltLen > maxKeyLen:

@@ -116,3 +116,43 @@ func BenchmarkHash(b *testing.B) {
 		}
 	}
 }
+
+// TestCeiling: a hash whose check would cost more than the documented
+// ceiling (MaxMemory, MaxWork) is refused, named as too costly, without
+// being computed; one at the ceiling (the common libraries' 64 MiB
+// defaults) is accepted.
+func TestCeiling(t *testing.T) {
+	good, _ := HashWith("pw", cheap)
+	parts := strings.Split(good, "$")
+	with := func(params string) string {
+		p := append([]string(nil), parts...)
+		p[3] = params
+		return strings.Join(p, "$")
+	}
+	for _, params := range []string{
+		"m=65536,t=4,p=1", // PHP's password_hash default
+		"m=65536,t=3,p=4", // RFC 9106's second option, argon2-cffi's default
+		"m=19456,t=13,p=1",
+	} {
+		if _, err := ParseParams(with(params)); err != nil {
+			t.Errorf("ParseParams(%s) = %v, want accepted", params, err)
+		}
+	}
+	for _, params := range []string{
+		"m=65537,t=1,p=1",   // more memory than the ceiling
+		"m=1048576,t=1,p=1", // 1 GiB
+		"m=262144,t=3,p=4",  // libsodium's moderate limits
+		"m=65536,t=5,p=1",   // more work than the ceiling
+		"m=19456,t=14,p=1",
+		"m=64,t=1000000,p=1",
+	} {
+		before := Computed()
+		ok, err := Verify("pw", with(params))
+		if ok || !errors.Is(err, ErrTooCostly) || !errors.Is(err, ErrMalformed) {
+			t.Errorf("Verify(%s) = %v, %v; want false, ErrTooCostly", params, ok, err)
+		}
+		if Computed() != before {
+			t.Errorf("Verify(%s) computed the hash", params)
+		}
+	}
+}
