@@ -515,15 +515,32 @@ func (c *secretCache) remember(clientID, phc, secret string) {
 }
 
 var (
-	dummyOnce sync.Once
-	dummy     string
+	dummyMu sync.Mutex
+	dummies = map[password.Params]string{}
 )
 
-// dummyHash is a hash of nothing anyone knows, verified against when the
-// user or client does not exist so that the answer takes as long.
-func dummyHash() string {
-	dummyOnce.Do(func() {
-		dummy, _ = password.Hash(randomToken(""))
-	})
-	return dummy
+// dummyHash is a hash of nothing anyone knows, made with the provider's
+// parameters, verified against when the user or client does not exist so
+// that the answer takes as long. It is made once per parameters in the
+// process (tests mount many providers).
+func (p *Provider) dummyHash() string {
+	params := p.passwordParams()
+	dummyMu.Lock()
+	defer dummyMu.Unlock()
+	if h, ok := dummies[params]; ok {
+		return h
+	}
+	h, err := password.HashWith(randomToken(""), params)
+	if err == nil {
+		dummies[params] = h
+	}
+	return h
+}
+
+// passwordParams is PasswordParams, or password.DefaultParams.
+func (p *Provider) passwordParams() password.Params {
+	if p.PasswordParams != nil {
+		return *p.PasswordParams
+	}
+	return password.DefaultParams
 }

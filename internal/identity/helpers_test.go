@@ -155,7 +155,7 @@ func newHarness(t testing.TB, opts ...func(*Provider)) *harness {
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 	h.p = &Provider{Issuer: h.srv.URL, Store: db, Keys: km, Audit: h.audit, Now: h.clock.Now,
-		Resources: []string{"https://api.example/"}, Scopes: []string{"tools"}}
+		Resources: []string{"https://api.example/"}, Scopes: []string{"tools"}, PasswordParams: &cheap}
 	for _, o := range opts {
 		o(h.p)
 	}

@@ -372,8 +372,51 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	if _, err := id.CountAttempt(ctx, signInsKey(username), now, win); err != nil {
 		p.log().WarnContext(ctx, "count sign-in", "err", err)
 	}
-	return u, "", true
+	return p.rehash(ctx, u, pw), "", true
 }
+
+// rehash makes u's hash again with the provider's parameters when it was
+// made with others (PasswordParams), now that pw is known to be right,
+// and returns u as stored. It is best effort: with every password check
+// busy, or the hash changed since it was read (a new password), or a
+// failed write, u is returned as it was and a later sign-in tries again.
+func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.User {
+	params := p.passwordParams()
+	if !password.NeedsRehash(u.PasswordHash, params) {
+		return u
+	}
+	select {
+	case p.pwChecks <- struct{}{}:
+	default:
+		return u
+	}
+	h, err := password.HashWith(pw, params)
+	<-p.pwChecks
+	if err != nil {
+		p.log().WarnContext(ctx, "rehash password", "user", u.Username, "err", err)
+		return u
+	}
+	var now store.User
+	err = p.Store.Users().Update(ctx, u.Username, func(old store.User) (store.User, error) {
+		if old.PasswordHash != u.PasswordHash || !old.CreatedAt.Equal(u.CreatedAt) {
+			return old, errHashChanged
+		}
+		old.PasswordHash = h
+		now = old
+		return old, nil
+	})
+	if err != nil {
+		if !errors.Is(err, errHashChanged) {
+			p.log().WarnContext(ctx, "rehash password", "user", u.Username, "err", err)
+		}
+		return u
+	}
+	return now
+}
+
+// errHashChanged aborts a rehash whose user's hash changed since it was
+// checked.
+var errHashChanged = errors.New("password hash changed")
 
 // signInsKey counts a person's password sign-ins that succeeded in a
 // window (MaxSignInsPerUser), under their exact username (see userKey).
@@ -423,7 +466,7 @@ func (p *Provider) verifyPassword(ctx context.Context, pw, phc string) (bool, er
 	}
 	defer func() { <-p.pwChecks }()
 	if phc == "" {
-		phc = dummyHash()
+		phc = p.dummyHash()
 	}
 	return password.Verify(pw, phc)
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
@@ -184,6 +185,13 @@ type Provider struct {
 	// argon2id with one lane keeps one CPU busy, so many more at once
 	// would add memory, not throughput.
 	MaxPasswordChecks int
+	// PasswordParams are the argon2id parameters of the hash an unknown
+	// name is checked against, and that a person's hash made with others
+	// (imported by a tenant file, or older than the defaults) is made
+	// again with when they sign in with the right password: then every
+	// name costs one check at these parameters, and timing does not tell
+	// which exist. Nil means password.DefaultParams (tests use cheap ones).
+	PasswordParams *password.Params
 
 	once     sync.Once
 	initErr  error
@@ -308,7 +316,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	// The hash an unknown user's or client's password is checked against
 	// is made now, not by the first such sign-in, which would take twice
 	// as long as a known user's and tell that the name is unknown.
-	dummyHash()
+	p.dummyHash()
 	at := func(pattern string, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.HandleFunc(method+" "+p.path+path, p.withClientIP(h))

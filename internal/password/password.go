@@ -108,15 +108,18 @@ func ParseParams(phc string) (Params, error) {
 	return p, err
 }
 
-// NeedsRehash reports whether phc was made with weaker parameters than DefaultParams
-// (or is unreadable), so a caller that just verified the plaintext may store a new hash.
-func NeedsRehash(phc string) bool {
-	p, err := ParseParams(phc)
+// NeedsRehash reports whether phc was made with other cost parameters than p (or a
+// shorter salt or tag, or is unreadable), so a caller that just verified the plaintext
+// may store a new hash made with p. Stronger parameters count too: a hash dearer than
+// p's makes each check of its owner dearer than that of an unknown name (checked
+// against a hash made with p), which tells by timing that the owner exists.
+func NeedsRehash(phc string, p Params) bool {
+	q, err := ParseParams(phc)
 	if err != nil {
 		return true
 	}
-	d := DefaultParams
-	return p.Memory < d.Memory || p.Time < d.Time || p.KeyLen < d.KeyLen || p.SaltLen < d.SaltLen
+	return q.Memory != p.Memory || q.Time != p.Time || q.Threads != p.Threads ||
+		q.KeyLen < p.KeyLen || q.SaltLen < p.SaltLen
 }
 
 // IsHash reports whether s looks like a PHC argon2id hash (and is valid).

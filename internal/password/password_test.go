@@ -28,7 +28,7 @@ func TestHashVerify(t *testing.T) {
 			t.Errorf("Verify(%q) = %v, %v; want %v, nil", tc.pw, got, err, tc.want)
 		}
 	}
-	if NeedsRehash(h) {
+	if NeedsRehash(h, DefaultParams) {
 		t.Error("NeedsRehash(default hash) = true")
 	}
 }
@@ -53,8 +53,13 @@ func TestParseParams(t *testing.T) {
 	if diff := cmp.Diff(cheap, got); diff != "" {
 		t.Error(diff)
 	}
-	if !NeedsRehash(h) {
-		t.Error("NeedsRehash(cheap) = false")
+	if !NeedsRehash(h, DefaultParams) || NeedsRehash(h, cheap) {
+		t.Error("NeedsRehash(cheap) wrong")
+	}
+	dear := cheap
+	dear.Time++
+	if !NeedsRehash(h, Params{Memory: 32, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}) || !NeedsRehash(h, dear) {
+		t.Error("NeedsRehash to other parameters = false")
 	}
 	if !IsHash(h) || IsHash("change me") {
 		t.Error("IsHash wrong")
