@@ -391,7 +391,7 @@ func userCommand() *command {
 				// A new password is what an operator sets when the old one
 				// leaked: what was won with it ends with it.
 				err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
-					u.PasswordHash = *pwHash
+					u.PasswordHash, u.ImportedHash = *pwHash, ""
 					return u, nil
 				})
 				if err == nil {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -549,6 +551,20 @@ func (a *applier) users(f *File) error {
 			if err != nil {
 				return old, nil, err
 			}
+			switch {
+			case w.PasswordHash != "":
+				// A sign-in makes the hash a file imported again with the
+				// provider's parameters, for the same password: the file
+				// still giving that hash is no change. Putting it back
+				// would end the person's sessions at every apply, and
+				// their next sign-in would make it again.
+				w.ImportedHash = hashSum(w.PasswordHash)
+				if old.ImportedHash == w.ImportedHash && old.PasswordHash != "" {
+					hash = old.PasswordHash
+				}
+			case hash == old.PasswordHash:
+				w.ImportedHash = old.ImportedHash
+			}
 			if hash != old.PasswordHash && old.Username != "" {
 				ch = append(ch, "password")
 			}
@@ -759,6 +775,13 @@ func (a *applier) tools(f *File) error {
 			// remove' leaves none behind.
 			return t.Status != store.ToolPending || t.PinnedHash != "" || !declared[t.Upstream]
 		})
+}
+
+// hashSum is what a user's ImportedHash holds of a file's password_hash:
+// enough to know it again, and nothing to crack.
+func hashSum(h string) string {
+	sum := sha256.Sum256([]byte(h))
+	return hex.EncodeToString(sum[:])
 }
 
 // secret decides the hash to store: a hash given in the file wins; a clear

@@ -380,6 +380,9 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 // and returns u as stored. It is best effort: with every password check
 // busy, or the hash changed since it was read (a new password), or a
 // failed write, u is returned as it was and a later sign-in tries again.
+// The user's ImportedHash is kept: the new hash is of the same password,
+// which the tenant file that imported the old one, applied again, must
+// not take for a new one.
 func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.User {
 	params := p.passwordParams()
 	if !password.NeedsRehash(u.PasswordHash, params) {

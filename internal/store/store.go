@@ -35,6 +35,13 @@ type User struct {
 	Disabled     bool              `json:"disabled,omitempty"`
 	CreatedAt    time.Time         `json:"-"`
 	UpdatedAt    time.Time         `json:"-"`
+
+	// ImportedHash is the SHA-256 (hex) of the password_hash a tenant file
+	// gave, while PasswordHash is that hash or the one a sign-in made again
+	// from it with the provider's parameters (the same password): applying
+	// the file again keeps PasswordHash then. Whatever else sets
+	// PasswordHash clears it; a sign-in's rehash keeps it.
+	ImportedHash string `json:"imported_hash,omitempty"`
 }
 
 // Role is a named set of permissions; tools are granted to roles.
