@@ -469,20 +469,13 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 				refuseEmpty[tag] = f.Tag.Get("empty") == "refuse"
 			}
 		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
+		eachPair(n, func(k string) string { return join(path, k) }, probs, func(k, v *yaml.Node) {
 			p := join(path, k.Value)
-			if seen[k.Value] {
-				*probs = append(*probs, Problem{Line: k.Line, Path: p, Msg: "appears twice"})
-				continue
-			}
-			seen[k.Value] = true
 			ft, ok := fields[k.Value]
 			if !ok {
 				*probs = append(*probs, Problem{Line: k.Line, Path: p,
 					Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))})
-				continue
+				return
 			}
 			// A key left without a value reads as absent, and for these
 			// absent means unrestricted (no cap, no condition, no
@@ -491,10 +484,10 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			if refuseEmpty[k.Value] && v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || v.Tag == "!!str" && strings.TrimSpace(v.Value) == "") {
 				*probs = append(*probs, Problem{Line: k.Line, Path: p,
 					Msg: "has no value: give one, or leave the key out (" + k.Value + " left out means no restriction)"})
-				continue
+				return
 			}
 			check(v, ft, p, lines, probs)
-		}
+		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a list"})
@@ -521,27 +514,17 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			misread(n, steps{path}, probs)
 			return
 		}
-		// The decoder would find a key given twice itself, but compares
-		// every key with every other and reports every pair: a key
-		// repeated a few thousand times made millions of problems.
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind == yaml.ScalarNode && seen[k.Value] {
-				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value), Msg: "appears twice"})
-				continue
-			}
-			seen[k.Value] = true
+		eachPair(n, func(k string) string { return join(path, k) }, probs, func(k, v *yaml.Node) {
 			if isNull(k) {
 				// The decoder drops the entry without a word: a role_map
 				// entry for a group named null would map nothing.
 				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value),
 					Msg: `the key reads as null, not as a name: quote it ("null") if it is one`})
-				continue
+				return
 			}
 			check(v, t.Elem(), join(path, k.Value), lines, probs)
 			lines[join(path, k.Value)] = k.Line
-		}
+		})
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
@@ -559,6 +542,28 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			// of the value: a secret on the wrong line.
 			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be true or false, unquoted"})
 		}
+	}
+}
+
+// eachPair calls fn with each key of the mapping n and its value, in
+// order, except a key given again: that is a problem, on its line and at
+// keyPath(key), once per time it is given again, and is not passed on.
+// The keys seen are one set, so this costs the keys' number, where the
+// YAML decoder's own check compares every key with every other (and
+// reports every pair: a key repeated a few thousand times made millions
+// of problems).
+func eachPair(n *yaml.Node, keyPath func(key string) string, probs *Problems, fn func(k, v *yaml.Node)) {
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode {
+			if seen[k.Value] {
+				*probs = append(*probs, Problem{Line: k.Line, Path: keyPath(k.Value), Msg: "appears twice"})
+				continue
+			}
+			seen[k.Value] = true
+		}
+		fn(k, v)
 	}
 }
 
@@ -601,16 +606,8 @@ func misread(n *yaml.Node, path steps, probs *Problems) {
 			*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgTimestamp})
 		}
 	case yaml.MappingNode:
-		seen := map[string]bool{} // as check's: each key given again once
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind == yaml.ScalarNode && seen[k.Value] {
-				*probs = append(*probs, Problem{Line: k.Line, Path: path.key(k.Value).String(), Msg: "appears twice"})
-				continue
-			}
-			seen[k.Value] = true
-			misread(n.Content[i+1], path.key(k.Value), probs)
-		}
+		keyPath := func(k string) string { return path.key(k).String() }
+		eachPair(n, keyPath, probs, func(k, v *yaml.Node) { misread(v, path.key(k.Value), probs) })
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			misread(c, path.index(i), probs)
