@@ -286,17 +286,10 @@ func Parse(r io.Reader, name string) (*File, error) {
 		probs[i].File = name
 	}
 	if len(probs) == 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(f); err != nil {
-			var te *yaml.TypeError
-			if errors.As(err, &te) {
-				for _, e := range te.Errors {
-					probs = append(probs, Problem{File: name, Line: lineOf(e), Msg: stripLine(e)})
-				}
-			} else {
-				probs = append(probs, Problem{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)})
-			}
+		var errs []string
+		decode(doc, reflect.ValueOf(f).Elem(), &errs)
+		for _, e := range errs {
+			probs = append(probs, Problem{File: name, Line: lineOf(e), Msg: stripLine(e)})
 		}
 	}
 	if len(probs) > 0 {
@@ -546,8 +539,9 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 }
 
 // eachPair calls fn with each key of the mapping n and its value, in
-// order, except a key given again: that is a problem, on its line and at
-// keyPath(key), once per time it is given again, and is not passed on.
+// order, except a key given again and a merge key (<<): each is a
+// problem, on its line and at keyPath(key), and is not passed on. A key
+// given again is one problem per time it is given again.
 // The keys seen are one set, so this costs the keys' number, where the
 // YAML decoder's own check compares every key with every other (and
 // reports every pair: a key repeated a few thousand times made millions
@@ -556,6 +550,10 @@ func eachPair(n *yaml.Node, keyPath func(key string) string, probs *Problems, fn
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			*probs = append(*probs, Problem{Line: k.Line, Path: keyPath(k.Value), Msg: msgMerge})
+			continue
+		}
 		if k.Kind == yaml.ScalarNode {
 			if seen[k.Value] {
 				*probs = append(*probs, Problem{Line: k.Line, Path: keyPath(k.Value), Msg: "appears twice"})
@@ -565,6 +563,16 @@ func eachPair(n *yaml.Node, keyPath func(key string) string, probs *Problems, fn
 		}
 		fn(k, v)
 	}
+}
+
+// msgMerge refuses a merge key. Without aliases (refused) a merge says
+// nothing the keys written out would not, and the decoder's merge is not
+// read as the file's other mappings are.
+const msgMerge = "YAML merge keys (<<) are not supported: write the keys out (quote a key named <<)"
+
+// isMerge reports whether k is a merge key: << unquoted.
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
 }
 
 // isNull reports whether n reads as null: ~, null, or nothing at all.

@@ -111,3 +111,31 @@ clients:
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestParseRefusesMergeKeys: a merge key (<<) is refused wherever it is,
+// on its line. Without aliases it says nothing the keys written out would
+// not; in a tool's input schema it was read, and in a mapping of names
+// refused without a line ("map merge requires map or sequence of maps").
+func TestParseRefusesMergeKeys(t *testing.T) {
+	const merge = "YAML merge keys (<<) are not supported: write the keys out (quote a key named <<)"
+	src := `tenant: acme
+users:
+  - username: alice
+    attributes: {<<: emea, "<<": quoted}
+tools:
+  - name: t
+    builtin: sales_report
+    input_schema:
+      <<: {type: object}
+      properties: {n: {<<: {type: number}}}
+`
+	want := []string{
+		"t.yaml:4: users[0].attributes.<<: " + merge,
+		"t.yaml:9: tools[0].input_schema.<<: " + merge,
+		"t.yaml:10: tools[0].input_schema.properties.n.<<: " + merge,
+	}
+	_, err := config.Parse(strings.NewReader(src), "t.yaml")
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
