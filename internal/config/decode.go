@@ -55,10 +55,16 @@ func decode(n *yaml.Node, v reflect.Value, errs *[]string) {
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
-	case t.Kind() == reflect.Interface && t.NumMethod() == 0 && n.Kind != yaml.ScalarNode:
+	case t == anyType && n.Kind != yaml.ScalarNode:
 		if a := decodeAny(n, errs); a != nil {
 			v.Set(reflect.ValueOf(a))
 		}
+	case n.Kind == yaml.ScalarNode && t == stringType && n.ShortTag() != "!!binary":
+		// As the decoder reads it, without a decoder (and its
+		// allocations) for each of a file's strings.
+		v.SetString(n.Value)
+	case n.Kind == yaml.ScalarNode && t == anyType && n.ShortTag() == "!!str":
+		v.Set(reflect.ValueOf(n.Value))
 	default:
 		// A scalar, or what check would have refused: the decoder's.
 		if err := n.Decode(v.Addr().Interface()); err != nil {
@@ -66,6 +72,11 @@ func decode(n *yaml.Node, v reflect.Value, errs *[]string) {
 		}
 	}
 }
+
+var (
+	stringType = reflect.TypeFor[string]()
+	anyType    = reflect.TypeFor[any]()
+)
 
 // decodeAny reads a mapping or a list of any YAML (a tool's input schema)
 // as the decoder reads it into an any: a mapping whose keys are all

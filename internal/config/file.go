@@ -245,8 +245,12 @@ func Parse(r io.Reader, name string) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, Problems{{File: name, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
 	}
+	// One decoder reads the document and then looks for a second: the
+	// tree is built once (for a file of many short values, it is most of
+	// the memory Parse uses).
+	docs := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		if anchor, ok := unknownAnchor(err); ok {
 			// Most likely a value that starts with * (a password?): the
 			// anchor's name is that value, so it is never shown.
@@ -265,16 +269,13 @@ func Parse(r io.Reader, name string) (*File, error) {
 	}
 	// A second document (after a line "---", two files put together, say)
 	// would be dropped without a word: refused.
-	docs := yaml.NewDecoder(bytes.NewReader(data))
-	var first, second yaml.Node
-	if docs.Decode(&first) == nil {
-		if err := docs.Decode(&second); !errors.Is(err, io.EOF) {
-			line := second.Line
-			if err != nil {
-				line = yamlErrLine(err)
-			}
-			return nil, Problems{{File: name, Line: line, Msg: "the file holds more than one YAML document (a line --- starts another): a tenant is one document"}}
+	var second yaml.Node
+	if err := docs.Decode(&second); !errors.Is(err, io.EOF) {
+		line := second.Line
+		if err != nil {
+			line = yamlErrLine(err)
 		}
+		return nil, Problems{{File: name, Line: line, Msg: "the file holds more than one YAML document (a line --- starts another): a tenant is one document"}}
 	}
 	doc := root.Content[0]
 	var probs Problems
@@ -487,7 +488,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			return
 		}
 		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
+			p := path + "[" + strconv.Itoa(i) + "]"
 			if isNull(c) {
 				// The decoder drops the entry without a word (a "-"
 				// whose entry was commented out): a command would lose
