@@ -49,6 +49,17 @@ func withBodyDeadline(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
+// withNoSniff tells browsers not to guess any answer's type
+// (X-Content-Type-Options): a JSON or plain-text answer that echoes a
+// request's value, read as HTML or script, would run in the issuer's
+// origin. One place for every handler, the MCP SDK's and promhttp's too.
+func withNoSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // withRequestID gives every request an ID (a well-formed incoming
 // X-Request-Id is kept), in its context and in the response.
 func withRequestID(next http.Handler) http.Handler {

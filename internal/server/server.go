@@ -160,7 +160,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.Handler = withRequestID(observe(log, newHTTPMetrics(s.registry), mux))
+	s.Handler = withRequestID(withNoSniff(observe(log, newHTTPMetrics(s.registry), mux)))
 	return s, nil
 }
 
@@ -359,7 +359,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		msrv := &http.Server{Handler: withNoSniff(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()

@@ -96,10 +96,13 @@ func TestOperations(t *testing.T) {
 		t.Errorf("readyz: %d %q", code, body)
 	}
 	get(t, base+"/nowhere?code=secret-code-value")
-	code, body, _ := get(t, metricsURL(base))
+	code, body, h := get(t, metricsURL(base))
 	if code != 200 || !strings.Contains(body, `gatehouse_http_requests_total{code="200",route="GET /healthz"} 1`) ||
 		!strings.Contains(body, `route="unmatched"`) {
 		t.Errorf("metrics: %d\n%s", code, body)
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("metrics at the operators' address: X-Content-Type-Options %q, want nosniff", h.Get("X-Content-Type-Options"))
 	}
 	if !strings.Contains(logs.String(), `"request_id":`) {
 		t.Errorf("logs carry no request id:\n%s", logs.String())
