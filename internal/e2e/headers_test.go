@@ -69,3 +69,22 @@ func TestEveryAnswerIsNotSniffed(t *testing.T) {
 		t.Errorf("token answer: %d %v", a.status, a.header)
 	}
 }
+
+// The public documents a browser-based client reads (discovery, JWKS) may
+// be kept by a shared cache (Cache-Control: public): the copy kept from a
+// request without an Origin is the one a browser's request gets next, so
+// it must carry the CORS header too, or say it varies by Origin.
+func TestCachedDocumentsServeBrowsersToo(t *testing.T) {
+	gh := e2e.Start(t, oidcTenant, nil)
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks.json",
+		"/.well-known/oauth-protected-resource/mcp"} {
+		status, h := headerAnswer(t, "GET", gh.URL+p, "", nil)
+		if status != 200 {
+			t.Fatalf("GET %s: %d", p, status)
+		}
+		if h.Get("Access-Control-Allow-Origin") != "*" && !strings.Contains(strings.ToLower(strings.Join(h.Values("Vary"), ",")), "origin") {
+			t.Errorf("GET %s without an Origin: Cache-Control %q, Access-Control-Allow-Origin %q, Vary %q: a cached copy would fail a browser's request",
+				p, h.Get("Cache-Control"), h.Get("Access-Control-Allow-Origin"), h.Values("Vary"))
+		}
+	}
+}

@@ -509,12 +509,13 @@ func addrString(a netip.Addr) string {
 
 // cors lets browser-based clients (MCP inspectors, SPAs using oauth4webapi)
 // call the endpoints that take no cookies. "*" never carries credentials.
+// It is sent whether or not the request names an Origin: discovery and
+// JWKS may be kept by a shared cache, and the copy a request without one
+// left there is what a browser's request gets next.
 func cors(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") != "" {
-			w.Header().Set("Access-Control-Allow-Origin", "*")
-			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
-		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
 		h(w, r)
 	}
 }
