@@ -299,7 +299,7 @@ func (g *Gateway) init() error {
 			}
 			stateful.ServeHTTP(w, r)
 		})
-		g.handler = g.guardOrigin(g.authenticate(answerInJSONRPC(dispatch)))
+		g.handler = noStore(g.guardOrigin(g.authenticate(answerInJSONRPC(dispatch))))
 	})
 	return g.initErr
 }
