@@ -90,13 +90,7 @@ func (f *File) Validate(builtins []string) error {
 	seen := map[string]int{}
 	for i, r := range f.Roles {
 		p := fmt.Sprintf("roles[%d]", i)
-		switch {
-		case r.Name == "":
-			v.add(p+".name", "is required")
-		case !nameRe.MatchString(r.Name):
-			v.add(p+".name", fmt.Sprintf("%q: must be lower-case letters, digits, '.', '_' or '-'", r.Name))
-		default:
-			v.dup(seen, r.Name, p+".name", "role")
+		if v.name(seen, p+".name", "role", r.Name, nameRe.MatchString, "must be lower-case letters, digits, '.', '_' or '-'") {
 			roles[r.Name] = true
 		}
 	}
@@ -118,14 +112,7 @@ func (f *File) Validate(builtins []string) error {
 	seen = map[string]int{}
 	for i, u := range f.Users {
 		p := fmt.Sprintf("users[%d]", i)
-		switch {
-		case u.Username == "":
-			v.add(p+".username", "is required")
-		case !usernameRe.MatchString(u.Username):
-			v.add(p+".username", fmt.Sprintf("%q: letters, digits and . _ @ + - only", u.Username))
-		default:
-			v.dup(seen, u.Username, p+".username", "user")
-		}
+		v.name(seen, p+".username", "user", u.Username, usernameRe.MatchString, "letters, digits and . _ @ + - only")
 		if u.Email != "" {
 			if msg := CheckEmail(u.Email); msg != "" {
 				v.add(p+".email", msg)
@@ -158,13 +145,7 @@ func (f *File) Validate(builtins []string) error {
 	clients := map[string]Client{}
 	for i, c := range f.Clients {
 		p := fmt.Sprintf("clients[%d]", i)
-		switch {
-		case c.ClientID == "":
-			v.add(p+".client_id", "is required")
-		case !clientIDRe.MatchString(c.ClientID):
-			v.add(p+".client_id", fmt.Sprintf("%q: letters, digits and . _ : - only", c.ClientID))
-		default:
-			v.dup(seen, c.ClientID, p+".client_id", "client")
+		if v.name(seen, p+".client_id", "client", c.ClientID, clientIDRe.MatchString, "letters, digits and . _ : - only") {
 			clients[c.ClientID] = c
 			if l, ok := usernames[c.ClientID]; ok {
 				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d): a person and a client cannot share a name", c.ClientID, l))
@@ -223,13 +204,7 @@ func (f *File) Validate(builtins []string) error {
 	upstreams := map[string]bool{}
 	for i, u := range f.Upstreams {
 		p := fmt.Sprintf("upstreams[%d]", i)
-		switch {
-		case u.Name == "":
-			v.add(p+".name", "is required")
-		case !nameRe.MatchString(u.Name):
-			v.add(p+".name", fmt.Sprintf("%q: must be lower-case letters, digits, '.', '_' or '-'", u.Name))
-		default:
-			v.dup(seen, u.Name, p+".name", "upstream")
+		if v.name(seen, p+".name", "upstream", u.Name, nameRe.MatchString, "must be lower-case letters, digits, '.', '_' or '-'") {
 			upstreams[u.Name] = true
 		}
 		switch {
@@ -297,13 +272,7 @@ func (f *File) Validate(builtins []string) error {
 	tools := map[string]bool{}
 	for i, t := range f.Tools {
 		p := fmt.Sprintf("tools[%d]", i)
-		switch {
-		case t.Name == "":
-			v.add(p+".name", "is required")
-		case !store.IsToolName(t.Name):
-			v.add(p+".name", fmt.Sprintf("%q: 1–64 letters, digits, '_', '-' or '.'", t.Name))
-		default:
-			v.dup(seen, t.Name, p+".name", "tool")
+		if v.name(seen, p+".name", "tool", t.Name, store.IsToolName, "1–64 letters, digits, '_', '-' or '.'") {
 			tools[t.Name] = true
 		}
 		n := 0
@@ -368,14 +337,7 @@ func (f *File) Validate(builtins []string) error {
 	seen = map[string]int{}
 	for i, c := range f.Connections {
 		p := fmt.Sprintf("connections[%d]", i)
-		switch {
-		case c.Name == "":
-			v.add(p+".name", "is required")
-		case !connectionRe.MatchString(c.Name):
-			v.add(p+".name", fmt.Sprintf("%q: letters, digits, '-' and '_' only", c.Name))
-		default:
-			v.dup(seen, c.Name, p+".name", "connection")
-		}
+		v.name(seen, p+".name", "connection", c.Name, connectionRe.MatchString, "letters, digits, '-' and '_' only")
 		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
 			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", shownURL(c.Issuer)))
 		} else if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(c.Issuer, "#") {
@@ -482,6 +444,23 @@ func headerToken(h string) bool {
 		}
 	}
 	return true
+}
+
+// name checks an entry's name at path: given, of the shape valid accepts
+// (else "%q: " and shape), and not the name of an earlier entry (seen
+// holds those, with their lines). It reports whether the name is well
+// formed, repeated or not, so that the caller can record it.
+func (v *validator) name(seen map[string]int, path, what, name string, valid func(string) bool, shape string) bool {
+	switch {
+	case name == "":
+		v.add(path, "is required")
+	case !valid(name):
+		v.add(path, fmt.Sprintf("%q: %s", name, shape))
+	default:
+		v.dup(seen, name, path, what)
+		return true
+	}
+	return false
 }
 
 func (v *validator) dup(seen map[string]int, name, path, what string) {
