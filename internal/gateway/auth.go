@@ -265,9 +265,10 @@ func intersect(a, b []string) []string {
 }
 
 // actorOf is the slip's act claim: the client the token was issued to,
-// acting for the person, and whoever that client acted for in turn.
+// acting for the person, and whoever that client acted for in turn. The
+// token's chain is copied, not shared: its claims stay in the token cache.
 func actorOf(cl *accesstoken.Claims) *slipverify.Actor {
-	conv := func(a *accesstoken.Actor) *slipverify.Actor {
+	clone := func(a *slipverify.Actor) *slipverify.Actor {
 		var head, tail *slipverify.Actor
 		for x := a; x != nil; x = x.Act {
 			n := &slipverify.Actor{Sub: x.Sub, ClientID: x.ClientID}
@@ -280,7 +281,7 @@ func actorOf(cl *accesstoken.Claims) *slipverify.Actor {
 		}
 		return head
 	}
-	act := conv(cl.Act)
+	act := clone(cl.Act)
 	if act != nil && (act.ClientID == cl.ClientID || act.Sub == cl.ClientID) {
 		return act
 	}

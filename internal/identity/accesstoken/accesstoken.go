@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/slipverify"
 )
 
 // Type is the JOSE typ of an access token.
@@ -26,25 +27,10 @@ const Alg = keys.EdDSA
 const Skew = 5 * time.Second
 
 // Actor is an RFC 8693 act claim: who acts for the subject, and for whom
-// that actor acted in turn (outermost first).
-type Actor struct {
-	Sub      string `json:"sub"`
-	ClientID string `json:"client_id,omitempty"`
-	Act      *Actor `json:"act,omitempty"`
-}
-
-// Chain flattens the act claim into client IDs (or subjects), outermost first.
-func (a *Actor) Chain() []string {
-	var out []string
-	for x := a; x != nil; x = x.Act {
-		if x.ClientID != "" {
-			out = append(out, x.ClientID)
-		} else {
-			out = append(out, x.Sub)
-		}
-	}
-	return out
-}
+// that actor acted in turn (outermost first). A slip's act claim is the
+// same claim, carried on from the token, so both are one type, with its
+// Chain; slipverify, which tools import, stays free of internal packages.
+type Actor = slipverify.Actor
 
 // Audience is the aud claim: one string or several.
 type Audience []string
