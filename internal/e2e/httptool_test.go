@@ -111,12 +111,7 @@ tools:
 	defer cancel()
 	connect := func(user, password string) (*mcp.ClientSession, string) {
 		token := mcpToken(t, g, user, password)
-		client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-http-tool", Version: "1.0.0"}, nil)
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-			HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
-		if err != nil {
-			t.Fatalf("connect as %s: %v", user, err)
-		}
+		cs := mcpConnect(ctx, t, g, "gatehouse-e2e-http-tool", token)
 		t.Cleanup(func() { cs.Close() })
 		return cs, token
 	}

@@ -154,12 +154,7 @@ tools:
 	api.v = &slipverify.Verifier{Issuer: g.URL, Audience: slipverify.ToolAudience(g.URL, "refund"),
 		ClientID: "billing-api", ClientSecret: httpToolSecret}
 	ctx := t.Context()
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-http-tool", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: mcpBearerTransport{mcpToken(t, g, "carol", "carol-e2e-password")}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcpConnect(ctx, t, g, "gatehouse-e2e-http-tool", mcpToken(t, g, "carol", "carol-e2e-password"))
 	defer cs.Close()
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "refund", Arguments: map[string]any{"amount": 12}})
 	if err != nil {

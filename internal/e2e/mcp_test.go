@@ -314,6 +314,19 @@ func mcpToken(t *testing.T, g *e2e.Gatehouse, username, password string) string 
 	return tok.AccessToken
 }
 
+// mcpConnect opens a session of the Go SDK's MCP client, named name, to
+// g's /mcp with token as its bearer token. The caller closes it.
+func mcpConnect(ctx context.Context, t *testing.T, g *e2e.Gatehouse, name, token string) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1.0.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
+	if err != nil {
+		t.Fatalf("connect %s to /mcp: %v", name, err)
+	}
+	return cs
+}
+
 var (
 	mcpFormRE   = regexp.MustCompile(`(?is)<form\b[^>]*\baction="([^"]*)"`)
 	mcpHiddenRE = regexp.MustCompile(`(?is)<input\b[^>]*\btype="hidden"[^>]*>`)

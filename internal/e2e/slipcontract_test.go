@@ -439,12 +439,7 @@ tools:
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	token := mcpToken(t, g, "carol", "carol-e2e-password")
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-slip-contract", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcpConnect(ctx, t, g, "gatehouse-e2e-slip-contract", token)
 	t.Cleanup(func() { cs.Close() })
 
 	// Arguments as an agent may spell them, and the body the page says

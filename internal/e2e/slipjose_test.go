@@ -65,12 +65,7 @@ tools:
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	token := mcpToken(t, g, "carol", "carol-e2e-password")
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-slip-jose", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcpConnect(ctx, t, g, "gatehouse-e2e-slip-jose", token)
 	t.Cleanup(func() { cs.Close() })
 	for _, args := range []string{``, `{"amount":12}`,
 		` { "b" : [ 1.0, -0, 1E21, 1e-7, 0.000001 ], "a" : { "z" : "\u00e9\u2028/\u0001\ud83d\ude00", "y" : [] } } `,

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -25,12 +24,7 @@ func TestAuditTraceOfACall(t *testing.T) {
 	root := adminToken(t, g, "root", "root-e2e-password")
 	token := mcpToken(t, g, "alice", "alice-e2e-password")
 	ctx := t.Context()
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-trace", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcpConnect(ctx, t, g, "gatehouse-e2e-trace", token)
 	defer cs.Close()
 	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sales_report", Arguments: json.RawMessage(mcpMonth)}); err != nil || res.IsError {
 		t.Fatalf("call: %v %+v", err, res)

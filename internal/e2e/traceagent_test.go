@@ -49,12 +49,7 @@ func traceAgentToken(t *testing.T, g *e2e.Gatehouse, form url.Values) string {
 // the call's decision, which agent made it.
 func traceCall(t *testing.T, g *e2e.Gatehouse, root, token string) string {
 	t.Helper()
-	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-e2e-trace-agent", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: mcpBearerTransport{token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcpConnect(t.Context(), t, g, "gatehouse-e2e-trace-agent", token)
 	defer cs.Close()
 	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "sales_report", Arguments: json.RawMessage(mcpMonth)}); err != nil {
 		t.Fatal(err)
