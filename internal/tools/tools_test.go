@@ -259,24 +259,7 @@ func TestHTTPBackend(t *testing.T) {
 // timeout gives a TimeoutError naming the tool and the bound (the gateway
 // then tells the caller and records a timeout).
 func TestHTTPBackendTimeout(t *testing.T) {
-	release := make(chan struct{})
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer api.Close()
-	defer close(release)
-	h := &tools.HTTP{Client: &http.Client{Timeout: 100 * time.Millisecond}}
-	_, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}})
-	var late *tools.TimeoutError
-	if !errors.As(err, &late) || late.Tool != "refund" || late.After != 100*time.Millisecond {
-		t.Fatalf("a slow API: %v", err)
-	}
-	if strings.Contains(err.Error(), api.URL) {
-		t.Errorf("the error names the URL: %v", err)
-	}
+	checkTimesOut(t, "a slow API", func(http.ResponseWriter) {})
 }
 
 // TestHTTPBackendSlowAnswer: an API that sends its status and headers in
@@ -284,12 +267,23 @@ func TestHTTPBackendTimeout(t *testing.T) {
 // call is a TimeoutError like one without headers (the caller is told it
 // timed out and the trail records a timeout), not a generic failure.
 func TestHTTPBackendSlowAnswer(t *testing.T) {
-	release := make(chan struct{})
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	checkTimesOut(t, "an API whose body is slow", func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte(`{"refunded":`))
 		w.(http.Flusher).Flush()
+	})
+}
+
+// checkTimesOut calls the tool refund, whose API writes what start writes
+// and then stalls until the test ends, with a 100 ms client timeout: the
+// call must be a TimeoutError for refund and that bound, and must not name
+// the API's URL.
+func checkTimesOut(t *testing.T, what string, start func(http.ResponseWriter)) {
+	t.Helper()
+	release := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start(w)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -301,7 +295,7 @@ func TestHTTPBackendSlowAnswer(t *testing.T) {
 	_, err := h.Call(context.Background(), "SLIP", tools.Call{Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{URL: api.URL}}})
 	var late *tools.TimeoutError
 	if !errors.As(err, &late) || late.Tool != "refund" || late.After != 100*time.Millisecond {
-		t.Fatalf("an API whose body is slow: %v, want a TimeoutError", err)
+		t.Fatalf("%s: %v, want a TimeoutError", what, err)
 	}
 	if strings.Contains(err.Error(), api.URL) {
 		t.Errorf("the error names the URL: %v", err)
