@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/slipverify"
 )
@@ -22,9 +23,7 @@ import (
 // gets a slip any service client may redeem, once. The gateway used to
 // spend it before sending it, so every call answered "already used".
 func TestHTTPToolWithoutRedeemer(t *testing.T) {
-	var v *slipverify.Verifier
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		r.Body = ioNopCloser(body)
+	e, cs, _ := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		c, _, err := v.VerifyRequest(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
@@ -33,12 +32,6 @@ func TestHTTPToolWithoutRedeemer(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"for": c.Subject})
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 	res := call(t, cs, "refund", map[string]any{"amount": 12})
 	if sc, _ := res.StructuredContent.(map[string]any); res.IsError || sc["for"] != "carol" {
 		t.Fatalf("refund = %v %q", res.IsError, text(res))
@@ -60,11 +53,9 @@ func TestHTTPToolWithoutRedeemer(t *testing.T) {
 // may then have acted). Before, the slip stayed redeemable until it
 // expired.
 func TestFailedHTTPCallVoidsItsSlip(t *testing.T) {
-	var v *slipverify.Verifier
 	slips := make(chan *http.Request, 2)
 	redeemFirst := false
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		r.Body = ioNopCloser(body)
+	e, cs, v := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		if redeemFirst {
 			if _, _, err := v.VerifyRequest(r.Clone(r.Context())); err != nil {
 				t.Errorf("the API's redemption: %v", err)
@@ -75,12 +66,6 @@ func TestFailedHTTPCallVoidsItsSlip(t *testing.T) {
 			conn.Close() // the call fails on the way
 		}
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 	lastSlip := func() string {
 		for _, ev := range slices.Backward(e.mem.all()) {
 			if ev.Type == audit.ToolResult {
@@ -122,11 +107,9 @@ func TestFailedHTTPCallVoidsItsSlip(t *testing.T) {
 // refused, or the action happens for the failed call and again for its
 // retry. Before, the slip stayed redeemable until it expired.
 func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
-	var v *slipverify.Verifier
 	slips := make(chan *http.Request, 2)
 	redeemFirst := false
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		r.Body = ioNopCloser(body)
+	e, cs, v := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		if redeemFirst {
 			if _, _, err := v.VerifyRequest(r.Clone(r.Context())); err != nil {
 				t.Errorf("the API's redemption: %v", err)
@@ -135,12 +118,6 @@ func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
 		slips <- r.Clone(context.Background())
 		http.Error(w, "upstream timed out", http.StatusGatewayTimeout)
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 	lastResult := func() audit.Event {
 		for _, ev := range slices.Backward(e.mem.all()) {
 			if ev.Type == audit.ToolResult {
@@ -180,23 +157,15 @@ func TestHTTPErrorAnswerVoidsItsSlip(t *testing.T) {
 // be refused there as "arguments do not match the permission slip": it is
 // refused before, and told why.
 func TestHTTPToolArgumentsTheVerifierTakes(t *testing.T) {
-	var v *slipverify.Verifier
 	var requests atomic.Int32
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+	e, cs, _ := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		r.Body = ioNopCloser(body)
 		if _, _, err := v.VerifyRequest(r); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		w.Write([]byte("done"))
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 
 	res := call(t, cs, "refund", map[string]any{"note": strings.Repeat("a", slipverify.MaxBody+1)})
 	if n := requests.Load(); n != 0 {
@@ -234,10 +203,8 @@ func shorten(s string, n int) string {
 // run and to check before calling again. A call whose slip the API never
 // took is still a plain failure to retry.
 func TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun(t *testing.T) {
-	var v *slipverify.Verifier
 	redeem := true
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		r.Body = ioNopCloser(body)
+	_, cs, _ := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		if redeem {
 			if _, _, err := v.VerifyRequest(r); err != nil {
 				t.Errorf("the API's redemption: %v", err)
@@ -252,12 +219,6 @@ func TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun(t *testing.T) {
 			conn.Close()
 		}
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 
 	res := call(t, cs, "refund", map[string]any{"amount": 12})
 	if !res.IsError || !strings.Contains(text(res), "may have run") || strings.Contains(text(res), "try again") {
@@ -278,10 +239,8 @@ func TestHTTPCallBrokenAfterRedeemSaysItMayHaveRun(t *testing.T) {
 // passed on as they are. Before, a 5xx after the slip was taken read as a
 // failure to retry, and a retry could act twice.
 func TestHTTPServerErrorAfterRedeemSaysItMayHaveRun(t *testing.T) {
-	var v *slipverify.Verifier
 	redeem, status := true, http.StatusBadGateway
-	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		r.Body = ioNopCloser(body)
+	_, cs, _ := refundAPI(t, func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request) {
 		if redeem {
 			if _, _, err := v.VerifyRequest(r); err != nil {
 				t.Errorf("the API's redemption: %v", err)
@@ -289,12 +248,6 @@ func TestHTTPServerErrorAfterRedeemSaysItMayHaveRun(t *testing.T) {
 		}
 		http.Error(w, "upstream hiccup", status)
 	})
-	e := newEnv(t, envOptions{tools: []store.Tool{{
-		Name: "refund", Roles: []string{"support"},
-		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
-	}}})
-	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
-	cs := e.connect("carol", "acme-assistant", "2025-11-25")
 
 	res := call(t, cs, "refund", map[string]any{"amount": 12})
 	if !res.IsError || !strings.Contains(text(res), "may have run") {
@@ -348,4 +301,22 @@ func TestHTTPFailureWithSlipStateUnknownSaysItMayHaveRun(t *testing.T) {
 	if state != "unknown" {
 		t.Errorf("the result records the slip as %v, want unknown", state)
 	}
+}
+
+// refundAPI starts an env whose tool refund (role support) is the HTTP API
+// serve, and returns it with carol's session through acme-assistant and
+// the verifier serve is given: billing-api's, for refund's audience. serve
+// gets each request with its body to read again.
+func refundAPI(t *testing.T, serve func(v *slipverify.Verifier, w http.ResponseWriter, r *http.Request)) (*env, *mcp.ClientSession, *slipverify.Verifier) {
+	var v *slipverify.Verifier
+	api := newAPI(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		r.Body = ioNopCloser(body)
+		serve(v, w, r)
+	})
+	e := newEnv(t, envOptions{tools: []store.Tool{{
+		Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: api},
+	}}})
+	v = &slipverify.Verifier{Issuer: e.issuer, Audience: slipverify.ToolAudience(e.issuer, "refund"), ClientID: "billing-api", ClientSecret: "x"}
+	return e, e.connect("carol", "acme-assistant", "2025-11-25"), v
 }
