@@ -43,23 +43,8 @@ func TestRevokedFamilyStaysRevokedWhileItsTokensLive(t *testing.T) {
 // client's access tokens.
 func TestIntrospectionOfAnEarlierClientsRefreshToken(t *testing.T) {
 	h := newHarness(t)
-	ctx := t.Context()
 	r := h.userTokens("scope", "openid offline_access")
-	web, err := h.db.Clients().Get(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.Clients().Delete(ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.Clients().Create(ctx, web); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE clients SET created_at = ? WHERE name = ?"),
-		h.clock.Now().Add(2*time.Minute).UnixMicro(), "web"); err != nil {
-		t.Fatal(err)
-	}
-	h.clock.Advance(2 * time.Second) // past the provider's client cache
+	h.recreateClient("web")
 	in := h.post("/introspect", "web", "web-secret", url.Values{"token": {r.Refresh}})
 	if x := refresh(h, r.Refresh); x.Error != "invalid_grant" {
 		t.Fatalf("an earlier client's refresh token at /token: %v", x.JSON)

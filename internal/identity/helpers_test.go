@@ -192,6 +192,30 @@ func (h *harness) browser() *http.Client {
 
 func (h *harness) url(path string) string { return h.srv.URL + path }
 
+// recreateClient removes the client id and creates it again as it was,
+// dated two minutes on in the store (past accesstoken.CreationMargin) as
+// if it came later, and lets the provider's client cache forget the old
+// one.
+func (h *harness) recreateClient(id string) {
+	h.t.Helper()
+	ctx := h.t.Context()
+	c, err := h.db.Clients().Get(ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.db.Clients().Delete(ctx, id); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.db.Clients().Create(ctx, c); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE clients SET created_at = ? WHERE name = ?"),
+		h.clock.Now().Add(2*time.Minute).UnixMicro(), id); err != nil {
+		h.t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Second) // past the provider's client cache
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func body(t testing.TB, resp *http.Response) string {

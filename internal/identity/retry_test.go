@@ -133,21 +133,7 @@ func TestTokensOfAnEarlierPersonOrClient(t *testing.T) {
 	if a := introspect(r.Access); a != true {
 		t.Fatalf("the new alice's token introspects %v", a)
 	}
-	web, err := h.db.Clients().Get(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.Clients().Delete(ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.Clients().Create(ctx, web); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE clients SET created_at = ? WHERE name = ?"),
-		h.clock.Now().Add(2*time.Minute).UnixMicro(), "web"); err != nil {
-		t.Fatal(err)
-	}
-	h.clock.Advance(2 * time.Second) // past the provider's client cache
+	h.recreateClient("web")
 	if x := refresh(h, r.Refresh); x.Error != "invalid_grant" {
 		t.Errorf("an earlier client's refresh token: %v", x.JSON)
 	}
