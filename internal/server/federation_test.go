@@ -20,18 +20,7 @@ import (
 // becomes a sign-in button that sends the browser to the upstream, with
 // the client secret taken from the environment variable the file names.
 func TestFederationFromTenantFile(t *testing.T) {
-	var upstream *httptest.Server
-	upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": upstream.URL, "authorization_endpoint": upstream.URL + "/authorize",
-			"token_endpoint": upstream.URL + "/token", "jwks_uri": upstream.URL + "/jwks",
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	}))
+	upstream := discoveryOnlyIdP()
 	defer upstream.Close()
 
 	data := t.TempDir()
@@ -109,4 +98,23 @@ func planText(p config.Plan) string {
 		b.WriteString(c.String() + "\n")
 	}
 	return b.String()
+}
+
+// discoveryOnlyIdP serves an upstream OpenID provider's discovery document,
+// and nothing else: enough for a connection to start and to send a browser
+// to its authorization endpoint. The caller closes it.
+func discoveryOnlyIdP() *httptest.Server {
+	var idp *httptest.Server
+	idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"issuer": idp.URL, "authorization_endpoint": idp.URL + "/authorize",
+			"token_endpoint": idp.URL + "/token", "jwks_uri": idp.URL + "/jwks",
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	}))
+	return idp
 }

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -18,18 +16,7 @@ import (
 // that variable; one whose stored "name" is no name at all (a secret put
 // there) keeps it from starting, and neither error repeats the name.
 func TestStoredClientSecretEnv(t *testing.T) {
-	var idp *httptest.Server
-	idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": idp.URL, "authorization_endpoint": idp.URL + "/authorize",
-			"token_endpoint": idp.URL + "/token", "jwks_uri": idp.URL + "/jwks",
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	}))
+	idp := discoveryOnlyIdP()
 	defer idp.Close()
 
 	ctx := context.Background()
