@@ -116,7 +116,9 @@ func SetMaxAskBytes(n int64) (restore func()) {
 
 // WrapNotify wraps the handler the gateway sends its own list_changed
 // with. Call it before any session connects.
-func (g *Gateway) WrapNotify(wrap func(mcp.MethodHandler) mcp.MethodHandler) { g.notify = wrap(g.notify) }
+func (g *Gateway) WrapNotify(wrap func(mcp.MethodHandler) mcp.MethodHandler) {
+	g.notify = wrap(g.notify)
+}
 
 // NoticesPending reports how many sessions have list_changed notices
 // being sent or waiting to be.
