@@ -67,6 +67,14 @@ func Digest(canonical []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// digestIs reports whether want is Digest(b), without allocating.
+func digestIs(b []byte, want string) bool {
+	sum := sha256.Sum256(b)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:]) == want
+}
+
 // ArgsDigest canonicalizes raw and returns its Digest.
 func ArgsDigest(raw []byte) (string, error) {
 	c, err := Canonical(raw)

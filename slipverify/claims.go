@@ -148,6 +148,13 @@ func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) e
 	if c.Scope != "tool:"+d.Tool {
 		return fmt.Errorf("%w: scope does not name the tool", ErrInvalid)
 	}
+	if digestIs(args, d.ArgsSHA256) {
+		// The arguments are the very bytes the digest was made of: the
+		// canonical form (Canonical is idempotent), as an executor that
+		// canonicalized them passes them on. No second canonicalization
+		// can change them.
+		return nil
+	}
 	digest, err := ArgsDigest(args)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrArguments, err)
