@@ -64,7 +64,9 @@ func Canonical(raw []byte) ([]byte, error) {
 // args_sha256 of a slip. Pass it the output of Canonical.
 func Digest(canonical []byte) string {
 	sum := sha256.Sum256(canonical)
-	return hex.EncodeToString(sum[:])
+	var h [2 * sha256.Size]byte // hex.EncodeToString would allocate twice
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 // digestIs reports whether want is Digest(b), without allocating.
