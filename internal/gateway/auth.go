@@ -142,10 +142,15 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	// same person and client through another chain: neither gets anything
 	// of the other's: its MCP sessions (the SDK ties each to this key),
 	// flights, lanes. Its bounds are the person's through the agent.
-	who.key = cl.Subject + "\x00" + cl.ClientID + "\x00" + strconv.FormatInt(client.CreatedAt.UnixNano(), 10)
+	// Built in a stack buffer: a request resolves its caller twice (its
+	// token, its call), and concatenation allocated at every step.
+	var kb [128]byte
+	k := append(append(append(append(kb[:0], cl.Subject...), 0), cl.ClientID...), 0)
+	k = strconv.AppendInt(k, client.CreatedAt.UnixNano(), 10)
 	if ok && !machine {
-		who.key += "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
+		k = strconv.AppendInt(append(k, 0), u.CreatedAt.UnixNano(), 10)
 	}
+	who.key = string(k)
 	who.bound = who.key
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {
