@@ -655,11 +655,26 @@ var errNotObject = errors.New("the arguments must be a JSON object")
 // in canonical JSON, than the API's verifier reads (slipverify.MaxBody).
 var errTooLarge = fmt.Errorf("the arguments of an HTTP API tool must be at most %d bytes", slipverify.MaxBody)
 
-// callArgs are a call's arguments: canonical JSON, and decoded from it for
-// the policy.
+// callArgs are a call's arguments: canonical JSON, or the values
+// themselves (decoded) when a caller's answers stand in for them.
 type callArgs struct {
 	canonical []byte
 	decoded   map[string]any
+}
+
+// values returns the arguments decoded from their canonical JSON (numbers
+// as json.Number), for a condition of the policy, the trail's redaction and
+// unquoted. Decoded when asked for: most calls need none of these.
+func (a callArgs) values() map[string]any {
+	if a.decoded != nil || a.canonical == nil {
+		return a.decoded
+	}
+	d := json.NewDecoder(bytes.NewReader(a.canonical))
+	d.UseNumber()
+	var m map[string]any
+	// Canonical JSON is a JSON object (canonicalArgs): it decodes.
+	_ = d.Decode(&m)
+	return m
 }
 
 // redacted returns the arguments as the trail keeps them: canonical JSON
@@ -667,7 +682,7 @@ type callArgs struct {
 // rule the trail applies to every Detail (which does not look into JSON
 // text). Should that fail, it keeps nothing but the marker.
 func (a callArgs) redacted() json.RawMessage {
-	b, err := json.Marshal(audit.Redact(a.decoded))
+	b, err := json.Marshal(audit.Redact(a.values()))
 	if err == nil {
 		b, err = slipverify.Canonical(b)
 	}
@@ -709,7 +724,7 @@ func (a callArgs) unquoted(msg string, quote bool) string {
 			values = append(values, v.String())
 		}
 	}
-	walk(a.decoded)
+	walk(a.values())
 	// Longest first: a value inside another is replaced with it.
 	slices.SortFunc(values, func(x, y string) int { return len(y) - len(x) })
 	for _, v := range values {
@@ -731,13 +746,7 @@ func canonicalArgs(raw json.RawMessage) (callArgs, error) {
 	if c[0] != '{' {
 		return callArgs{}, errNotObject
 	}
-	d := json.NewDecoder(bytes.NewReader(c))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return callArgs{}, err
-	}
-	return callArgs{canonical: c, decoded: m}, nil
+	return callArgs{canonical: c}, nil
 }
 
 // checkScope answers 403 insufficient_scope, before the SDK sees the
@@ -914,7 +923,11 @@ func decide(cat *catalogue, who *caller, e *entry, name string, args callArgs) p
 	if e != nil && e.withheld != "" {
 		return policy.Decision{Policy: PolicyWithheld, Reasons: []string{name + " is withheld: " + e.withheld}}
 	}
-	d := cat.policy.Decide(policy.Request{Principal: who.principal, Agent: who.agent, Tool: name, Args: args.decoded})
+	r := policy.Request{Principal: who.principal, Agent: who.agent, Tool: name}
+	if cat.policy.Conditional(name) {
+		r.Args = args.values() // nothing else of the policy reads them
+	}
+	d := cat.policy.Decide(r)
 	if d.Allow && !who.scopes.allows(name) {
 		d = policy.Decision{Policy: PolicyTokenScope, Reasons: append(d.Reasons, "the token's scope does not include tool:"+name)}
 	}

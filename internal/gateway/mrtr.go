@@ -501,7 +501,7 @@ func (fl *flight) unquoted(msg string) string {
 func givenValue(res mcp.InputResponse) (any, bool) {
 	switch r := res.(type) {
 	case *mcp.ElicitResult:
-		return sentValues(r.Content).decoded, true
+		return sentValues(r.Content).values(), true
 	case *mcp.CreateMessageResult:
 		if t, ok := r.Content.(*mcp.TextContent); ok {
 			return t.Text, true

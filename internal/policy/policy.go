@@ -187,6 +187,13 @@ func (s *Set) Decide(r Request) Decision {
 	return Decision{Allow: allow, Policy: ru.policy, Reasons: []string{granted, why}}
 }
 
+// Conditional reports whether the rule of tool has a condition: Decide
+// reads a Request's Args for tool only then.
+func (s *Set) Conditional(tool string) bool {
+	ru, ok := s.rules[tool]
+	return ok && ru.cond != nil
+}
+
 // capReason says whose cap excludes tool: the agent's, or for an agent
 // acting through others (Chain) the caps of them all, which Tools holds
 // narrowed into one: the agent itself may have none.

@@ -612,3 +612,30 @@ func TestConditionNumberOutOfRange(t *testing.T) {
 		t.Errorf("Compile = %v", err)
 	}
 }
+
+// TestConditional pins what a caller that decodes arguments only when
+// Conditional says so relies on: a rule without a condition decides the
+// same with and without arguments.
+func TestConditional(t *testing.T) {
+	s := mustCompile(t, catalogue)
+	args := map[string]any{"amount": json.Number("5000"), "tags": []any{"urgent"}}
+	for _, r := range catalogue {
+		if got, want := s.Conditional(r.Tool), r.When != ""; got != want {
+			t.Errorf("Conditional(%q) = %v, want %v", r.Tool, got, want)
+		}
+		if r.When != "" {
+			continue
+		}
+		for _, role := range append([]string{"none"}, r.Roles...) {
+			p := Principal{Subject: "alice", Roles: []string{role}}
+			with := s.Decide(Request{Principal: p, Tool: r.Tool, Args: args})
+			without := s.Decide(Request{Principal: p, Tool: r.Tool})
+			if diff := cmp.Diff(with, without); diff != "" {
+				t.Errorf("%s as %s: the arguments changed the decision (-with +without):\n%s", r.Tool, role, diff)
+			}
+		}
+	}
+	if s.Conditional("no_such_tool") {
+		t.Error("Conditional of an unknown tool is true")
+	}
+}
