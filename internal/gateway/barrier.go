@@ -294,13 +294,18 @@ const maxUpstreamEvent = mcp.DefaultMaxEventSize
 var errEventTooLarge = fmt.Errorf("an event of the upstream's is larger than %d MiB, the most the gateway takes", maxUpstreamEvent>>20)
 
 // readLine reads up to and with the next line feed (or to the end of the
-// stream), failing with errEventTooLarge past limit bytes.
+// stream), failing with errEventTooLarge past limit bytes. A line that
+// fits the reader's buffer is returned in it, not copied: valid only until
+// the next read, which is how next uses it.
 func (e *eventBarriers) readLine(limit int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := e.r.ReadSlice('\n')
 		if len(line)+len(chunk) > limit {
 			return nil, errEventTooLarge
+		}
+		if line == nil && err != bufio.ErrBufferFull {
+			return chunk, err
 		}
 		line = append(line, chunk...)
 		if err != bufio.ErrBufferFull {
