@@ -1181,6 +1181,12 @@ func (c *upConn) checkServed(ctx context.Context, tool store.Tool) error {
 	c.mu.Lock()
 	d, ok := c.defs[upstreamName(tool)]
 	c.mu.Unlock()
+	return c.servedAs(ctx, tool, d, ok)
+}
+
+// servedAs is checkServed's verdict on the definition d of tool that c
+// lists (ok: it lists one), once no listing is under way.
+func (c *upConn) servedAs(ctx context.Context, tool store.Tool, d liveDef, ok bool) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("upstream %s does not serve %s now", tool.Upstream, upstreamName(tool))
@@ -1235,6 +1241,18 @@ func (u *upstreams) reserve(ctx context.Context, tool store.Tool, caller string)
 // tools to be listed counts against it, so an upstream stuck after its
 // handshake does not hold the caller longer than the call itself could.
 func (c *upConn) served(ctx context.Context, tool store.Tool) error {
+	if tool.PinnedHash != "" {
+		// No listing under way, and a pinned tool asks the store
+		// nothing: the check cannot wait, and needs no bound (whose
+		// context and timer every call paid for).
+		c.mu.Lock()
+		idle := c.listed == nil
+		d, ok := c.defs[upstreamName(tool)]
+		c.mu.Unlock()
+		if idle {
+			return c.servedAs(ctx, tool, d, ok)
+		}
+	}
 	limit := c.callLimit()
 	sctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
 	err := c.checkServed(sctx, tool)
