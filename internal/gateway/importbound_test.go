@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,15 +50,14 @@ func TestImportedToolsBounded(t *testing.T) {
 	add("t3")
 	add("t4")
 	up.RemoveTools("t2")
-	waitFor(t, "the listing of t3 and t4", func() bool {
-		for _, s := range e.gw.Upstreams() {
-			if s.Name == "up" && slices.Contains(s.Tools, "t4") && !slices.Contains(s.Tools, "t2") {
-				return true
-			}
-		}
-		return false
+	// Last, echo changes: the import pass that withholds it has first
+	// decided on t3 and t4 (new names before changed ones), so once echo
+	// is withheld, t3 and t4 would have been imported by then.
+	addEcho(up, "Echoes its text, changed")
+	waitFor(t, "the changed echo withheld", func() bool {
+		echo, err := e.st.Tools().Get(ctx, "echo")
+		return err == nil && echo.PendingHash != ""
 	})
-	time.Sleep(500 * time.Millisecond) // the import follows the listing
 	for _, n := range []string{"t3", "t4"} {
 		if _, err := e.st.Tools().Get(ctx, n); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s imported past the bound (%v)", n, err)
