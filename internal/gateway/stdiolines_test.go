@@ -26,7 +26,7 @@ func TestStdioUpstreamAnswerBounded(t *testing.T) {
 	}
 	roles := []string{"sales-manager"}
 	var tools []store.Tool
-	for _, name := range []string{"huge", "pid", "slow"} {
+	for _, name := range []string{"huge", "pid", "slow", "slowcalls", "release"} {
 		tools = append(tools, store.Tool{Name: name, Upstream: "up", Roles: roles})
 	}
 	e := newEnv(t, envOptions{tools: tools,
@@ -47,7 +47,9 @@ func TestStdioUpstreamAnswerBounded(t *testing.T) {
 			slow <- text(r)
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // carol's call is under way
+	// Carol's call is under way: the upstream holds it until released,
+	// after alice's answer past the bound.
+	waitFor(t, "carol's call at the upstream", func() bool { return text(call(t, alice, "slowcalls", nil)) == "1" })
 
 	res, err := alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "huge", Arguments: map[string]any{"n": 17 << 20}})
 	var got string
@@ -62,6 +64,7 @@ func TestStdioUpstreamAnswerBounded(t *testing.T) {
 	if !strings.Contains(got, "larger than 16 MiB") {
 		t.Errorf("huge failed with %q, want the bound named", got)
 	}
+	call(t, alice, "release", nil)
 	if s := <-slow; s != "slow done" {
 		t.Errorf("another caller's call running meanwhile: %q, want it answered", s)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,7 +27,8 @@ import (
 // stdin once its "stall" tool is called (a program wedged on something
 // else, or a hostile one): it stays alive, its stdin pipe fills up. Its
 // "huge" tool answers as many bytes as asked, "askhuge" asks its caller a
-// question that long, "slow" answers after two seconds.
+// question that long, "slow" answers once "release" is called (or after
+// a minute), and "slowcalls" tells how many slow calls have begun.
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == "-gatehouse-test-stall-upstream" {
 		runStallUpstream()
@@ -34,7 +36,12 @@ func init() {
 	}
 }
 
-var stdinStalled atomic.Bool
+var (
+	stdinStalled atomic.Bool
+	slowCalls    atomic.Int64
+	slowRelease  = make(chan struct{})
+	releaseOnce  sync.Once
+)
 
 type stallingReader struct{ r io.Reader }
 
@@ -71,14 +78,25 @@ func runStallUpstream() {
 				RequestedSchema: &jsonschema.Schema{Type: "object"}})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint("asked: ", err)}}}, nil, nil
 		})
-	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "Answers after two seconds"},
+	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "Answers when released"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			slowCalls.Add(1)
 			select {
-			case <-time.After(2 * time.Second):
+			case <-slowRelease:
+			case <-time.After(time.Minute):
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "slow done"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "release", Description: "Lets the slow calls answer"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			releaseOnce.Do(func() { close(slowRelease) })
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "slowcalls", Description: "How many slow calls have begun"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(slowCalls.Load())}}}, nil, nil
 		})
 	t := &mcp.IOTransport{Reader: io.NopCloser(stallingReader{os.Stdin}), Writer: os.Stdout}
 	if err := s.Run(context.Background(), t); err != nil {
