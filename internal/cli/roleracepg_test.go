@@ -31,6 +31,25 @@ func waitForLockWait(t *testing.T, db *sql.DB, what string) {
 	t.Fatalf("nobody waits on a statement holding %q", what)
 }
 
+// waitForLockWaiters waits until n sessions of this test's application
+// wait on a lock, or until over reports true.
+func waitForLockWaiters(t *testing.T, db *sql.DB, n int, over func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var waiting int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND application_name = 'gh-role-race'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n || over() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d sessions never waited on a lock", n)
+}
+
 // TestRoleRemoveRacesUserGrantOnPostgres: on PostgreSQL, `role remove` on
 // one host and `user grant` of that role on another, at once, never leave
 // a person holding a role that no longer exists (which a role created
@@ -64,7 +83,10 @@ func TestRoleRemoveRacesUserGrantOnPostgres(t *testing.T) {
 	go func() { removed <- run(t, nil, "", append([]string{"role", "remove", "r"}, d...)...) }()
 	waitForLockWait(t, db, "audit_head")
 	go func() { granted <- run(t, nil, "", append([]string{"user", "grant", "alice", "r"}, d...)...) }()
-	time.Sleep(300 * time.Millisecond) // the grant reaches its wait, wherever it is
+	// The grant reaches its wait, wherever it is (the tenant's lock, or a
+	// row or the audit head for a grant that did not take it): a second
+	// session waiting on a lock, unless the grant is already over.
+	waitForLockWaiters(t, db, 2, func() bool { return len(granted) > 0 })
 	if err := blocker.Commit(); err != nil {
 		t.Fatal(err)
 	}
