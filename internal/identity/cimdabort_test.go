@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,9 +36,17 @@ func TestClientIDMetadataRequesterAbortDoesNotPoisonCache(t *testing.T) {
 	h := metadataHarness(t, m)
 	id := m.srv.URL + "/legit.json"
 
-	// The attacker: no session, hangs up once the fetch is under way.
+	// The attacker: no session, hangs up once the fetch is under way. It
+	// reaches the provider through a server of its own, which tells when
+	// the provider is done with its request (and so with the outcome).
+	served := make(chan struct{})
+	atk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(served)
+		h.mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(atk.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url("/authorize?"+metadataAuthz(id).Encode()), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, atk.URL+"/authorize?"+metadataAuthz(id).Encode(), nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -57,7 +66,11 @@ func TestClientIDMetadataRequesterAbortDoesNotPoisonCache(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the fetch was not aborted")
 	}
-	time.Sleep(200 * time.Millisecond) // let the provider record the outcome
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider never finished the aborted request")
+	}
 
 	// The legitimate user, right after.
 	b := h.signedIn("alice")
