@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -50,7 +49,15 @@ func TestNoLaneOnAClosedUpstream(t *testing.T) {
 	if l != nil || err == nil {
 		t.Fatalf("a call on a closed upstream got %v, %v; want a refusal", l, err)
 	}
-	time.Sleep(time.Second)
+	// A lane opened is a process started: laneFor waited for it to open
+	// or fail, which is noted on c before that (openLane), so nothing
+	// needs waiting for here. Its stderr, read on its own, may come later.
+	c.mu.Lock()
+	opened := len(c.byCaller) > 0 || c.failures > 0
+	c.mu.Unlock()
+	if opened {
+		t.Errorf("a lane was opened for a closed upstream (%d open, %d failed)", len(c.byCaller), c.failures)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if strings.Contains(logs.String(), "upstream stderr") {
