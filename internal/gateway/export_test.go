@@ -127,3 +127,15 @@ func (g *Gateway) NoticesPending() int {
 	defer g.noticesMu.Unlock()
 	return len(g.notices)
 }
+
+// SubHolds reports how many sessions and requests hold the gateway's
+// subscription of upstream to uri: an unsubscription under way (endSub)
+// holds it until the upstream was asked, or found still wanted.
+func (g *Gateway) SubHolds(upstream, uri string) int {
+	g.subsMu.Lock()
+	defer g.subsMu.Unlock()
+	if e := g.subs[subKey{upstream, uri}]; e != nil {
+		return e.users
+	}
+	return 0
+}

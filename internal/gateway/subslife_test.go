@@ -91,7 +91,9 @@ func TestSubscriptionReleasedUpstream(t *testing.T) {
 	if err := alice.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "file:///notes.txt"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Alice's unsubscription has had its turn once carol's subscription
+	// is all that holds the URI.
+	waitFor(t, "alice's unsubscription done", func() bool { return e.gw.SubHolds("up", "file:///notes.txt") == 1 })
 	if got := unsubscribed.all(); len(got) != 0 {
 		t.Fatalf("unsubscribed upstream while carol is subscribed: %q", got)
 	}
