@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -117,17 +120,28 @@ func TestSubscriptionReleasedUpstream(t *testing.T) {
 func TestSubscriptionDuringReconnectionSentOnce(t *testing.T) {
 	up, _, _ := notesUpstream()
 	addr, restart := restartableUpstream(t, up)
+	var mu sync.Mutex
+	var logs bytes.Buffer
 	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
-		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}}})
+		upstreams: []store.Upstream{{Name: "up", URL: "http://" + addr}},
+		logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), nil))})
 	ctx := context.Background()
 	alice, _ := watchNotes(t, e, "alice")
 	next, subscribed, _ := notesUpstream()
-	// The new session's resources are listed slowly: a window between the
-	// session being in place and its listing done.
+	// The new session's resources are listed once alice has subscribed:
+	// a window between the session being in place and its listing done.
+	subscribedAlice := make(chan struct{})
 	next.AddReceivingMiddleware(func(h mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			if method == "resources/list" {
-				time.Sleep(1500 * time.Millisecond)
+				select {
+				case <-subscribedAlice:
+				case <-ctx.Done():
+				}
 			}
 			return h(ctx, method, req)
 		}
@@ -137,7 +151,16 @@ func TestSubscriptionDuringReconnectionSentOnce(t *testing.T) {
 	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // past the listing, and what follows it
+	close(subscribedAlice)
+	// Past the listing, and what follows it: the new session says it is
+	// connected once its resources are listed, and a subscription sent
+	// again for it holds the URI until the upstream answered.
+	waitFor(t, "the new session connected", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(logs.String(), "gateway: upstream connected") == 2
+	})
+	waitFor(t, "no resubscription under way", func() bool { return e.gw.SubHolds("up", "file:///notes.txt") == 1 })
 	if got := subscribed.all(); len(got) != 1 {
 		t.Errorf("the restarted upstream was asked to subscribe %d times (%q), want once", len(got), got)
 	}
