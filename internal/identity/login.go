@@ -378,8 +378,10 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 // rehash makes u's hash again with the provider's parameters when it was
 // made with others (PasswordParams), now that pw is known to be right,
 // and returns u as stored. It is best effort: with every password check
-// busy, or the hash changed since it was read (a new password), or a
-// failed write, u is returned as it was and a later sign-in tries again.
+// busy, or the hash changed since it was read to one pw does not match (a
+// new password), or a failed write, u is returned as it was and a later
+// sign-in tries again. A hash changed to one pw matches (another sign-in
+// made it again first) is the user as stored.
 // The user's ImportedHash is kept: the new hash is of the same password,
 // which the tenant file that imported the old one, applied again, must
 // not take for a new one.
@@ -401,6 +403,7 @@ func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.Us
 	}
 	var now store.User
 	err = p.Store.Users().Update(ctx, u.Username, func(old store.User) (store.User, error) {
+		now = old
 		if old.PasswordHash != u.PasswordHash || !old.CreatedAt.Equal(u.CreatedAt) {
 			return old, errHashChanged
 		}
@@ -408,6 +411,16 @@ func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.Us
 		now = old
 		return old, nil
 	})
+	if errors.Is(err, errHashChanged) && now.CreatedAt.Equal(u.CreatedAt) {
+		// Most likely another sign-in of the person's, at the same time,
+		// made it again first: a hash of the same password, which pw is
+		// checked against, so that this sign-in is not refused as one
+		// that straddled a new password (handleLogin compares the hash).
+		if ok, verr := p.verifyPassword(ctx, pw, now.PasswordHash); ok && verr == nil {
+			return now
+		}
+		return u
+	}
 	if err != nil {
 		if !errors.Is(err, errHashChanged) {
 			p.log().WarnContext(ctx, "rehash password", "user", u.Username, "err", err)
