@@ -12,7 +12,9 @@ import (
 
 // version is the release and, when the build recorded it, the revision.
 func version() string {
-	if rev := buildinfo.Revision(); rev != "" {
+	// A pseudo-version (a build from a checkout) names its revision
+	// already.
+	if rev := buildinfo.Revision(); rev != "" && !strings.Contains(buildinfo.Version, strings.TrimSuffix(rev, "+dirty")) {
 		return buildinfo.Version + " (" + rev + ")"
 	}
 	return buildinfo.Version
