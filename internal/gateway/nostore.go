@@ -8,7 +8,12 @@ import "net/http"
 // no-transform stays, so that no proxy rewrites an event stream.
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(&noStoreWriter{ResponseWriter: w}, r)
+		nw := &noStoreWriter{ResponseWriter: w}
+		next.ServeHTTP(nw, r)
+		if !nw.set {
+			// Nothing written: the server sends the header now.
+			w.Header().Set("Cache-Control", "no-store, no-transform")
+		}
 	})
 }
 
