@@ -109,17 +109,23 @@ func TestFlightStaysWithItsChain(t *testing.T) {
 	}
 }
 
-// sessionStatus is the HTTP status of a tools/list with tok on the MCP
-// session id (revision 2025-11-25).
-func sessionStatus(t *testing.T, e *env, tok, id string) int {
-	t.Helper()
-	req, _ := http.NewRequest("POST", e.resource, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`))
+// sessionRequest is a request of the MCP session id (revision
+// 2025-11-25) with tok.
+func sessionRequest(e *env, tok, id, method, body string) *http.Request {
+	req, _ := http.NewRequest(method, e.resource, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Session-Id", id)
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+// sessionStatus is the HTTP status of a tools/list with tok on the MCP
+// session id (revision 2025-11-25).
+func sessionStatus(t *testing.T, e *env, tok, id string) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(sessionRequest(e, tok, id, "POST", `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,13 +34,7 @@ func TestMCPAnswersAreNotStored(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, method, e.resource, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Session-Id", id)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(sessionRequest(e, tok, id, method, body).WithContext(ctx))
 		if err != nil {
 			t.Fatal(err)
 		}
