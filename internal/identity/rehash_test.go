@@ -31,14 +31,7 @@ func TestSignInRehashesAnImportedHash(t *testing.T) {
 			if err := h.db.Users().Create(ctx, store.User{Username: "dave", PasswordHash: imported}); err != nil {
 				t.Fatal(err)
 			}
-			stored := func() string {
-				t.Helper()
-				u, err := h.db.Users().Get(ctx, "dave")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return u.PasswordHash
-			}
+			stored := func() string { return h.storedHash(t, "dave") }
 
 			body(t, h.login(h.browser(), "dave", "wrong password", nil))
 			if stored() != imported {
@@ -71,4 +64,14 @@ func TestSignInRehashesAnImportedHash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storedHash is the password hash stored for username.
+func (h *harness) storedHash(t *testing.T, username string) string {
+	t.Helper()
+	u, err := h.db.Users().Get(context.Background(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.PasswordHash
 }

@@ -42,14 +42,7 @@ users:
 		}
 		return plan
 	}
-	stored := func() string {
-		t.Helper()
-		u, err := h.db.Users().Get(ctx, "dave")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return u.PasswordHash
-	}
+	stored := func() string { return h.storedHash(t, "dave") }
 	signedIn := func(b *http.Client) bool {
 		t.Helper()
 		resp, err := b.Get(h.url(pathSignedIn))
