@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,14 +20,23 @@ type featureWatcher struct {
 	name                     string
 	cs                       *mcp.ClientSession
 	tools, prompts, resource chan struct{}
+	arrived                  [3]atomic.Int64 // all that came to each, taken or not
+}
+
+func (w *featureWatcher) received() (string, map[string]int) {
+	return w.cs.ID(), map[string]int{
+		"notifications/tools/list_changed":     int(w.arrived[0].Load()),
+		"notifications/prompts/list_changed":   int(w.arrived[1].Load()),
+		"notifications/resources/list_changed": int(w.arrived[2].Load()),
+	}
 }
 
 func watchFeatures(e *env, sub string) *featureWatcher {
 	w := &featureWatcher{name: sub, tools: make(chan struct{}, 100), prompts: make(chan struct{}, 100), resource: make(chan struct{}, 100)}
 	w.cs = e.connectToken(e.token(sub, "acme-assistant"), "2025-11-25", &mcp.ClientOptions{
-		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { w.tools <- struct{}{} },
-		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { w.prompts <- struct{}{} },
-		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { w.resource <- struct{}{} },
+		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { w.tools <- struct{}{}; w.arrived[0].Add(1) },
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { w.prompts <- struct{}{}; w.arrived[1].Add(1) },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { w.resource <- struct{}{}; w.arrived[2].Add(1) },
 	})
 	return w
 }
@@ -56,12 +66,16 @@ func (w *featureWatcher) wait(t *testing.T, what string, c chan struct{}) {
 	}
 }
 
-// settle gives notifications sent in the background time to arrive, then
-// checks that each watcher got exactly the ones wanted (tools, prompts,
-// resources) beyond those already waited for.
-func settle(t *testing.T, want map[*featureWatcher][3]int) {
+// settle waits until all the notifications sent in the background have
+// arrived, then checks that each watcher got exactly the ones wanted
+// (tools, prompts, resources) beyond those already waited for.
+func settle(t *testing.T, e *env, want map[*featureWatcher][3]int) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond)
+	var ws []noticeWatcher
+	for w := range want {
+		ws = append(ws, w)
+	}
+	waitDelivered(t, e, ws...)
 	for w, n := range want {
 		if tl, p, r := w.drain(); [3]int{tl, p, r} != n {
 			t.Errorf("%s got %d tools, %d prompts, %d resources list_changed more; want %v", w.name, tl, p, r, n)
@@ -105,10 +119,16 @@ func TestFeatureListChangedPerCaller(t *testing.T) {
 	if pl, err := dave.cs.ListPrompts(ctx, nil); err != nil || len(pl.Prompts) != 0 {
 		t.Fatalf("dave's prompts = %v, %v", pl, err)
 	}
-	// Whatever the connection of the upstream told alice so far.
-	time.Sleep(300 * time.Millisecond)
+	// Whatever the connection of the upstream told alice so far: its
+	// prompt is listed once pinned, and the reload that took the pin in
+	// has handed alice's notices to the senders once another reload,
+	// which waits for it, returns.
+	if err := e.gw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDelivered(t, e, alice)
 	alice.drain()
-	settle(t, map[*featureWatcher][3]int{dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{dave: {}})
 
 	// A prompt added upstream: alice is told her prompts changed, and
 	// nothing else; dave nothing.
@@ -116,7 +136,7 @@ func TestFeatureListChangedPerCaller(t *testing.T) {
 		return &mcp.GetPromptResult{}, nil
 	})
 	alice.wait(t, "prompt", alice.prompts)
-	settle(t, map[*featureWatcher][3]int{alice: {}, dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{alice: {}, dave: {}})
 	if pl, err := alice.cs.ListPrompts(ctx, nil); err != nil || len(pl.Prompts) != 2 {
 		t.Errorf("alice's prompts after the change = %v, %v", pl, err)
 	}
@@ -124,10 +144,10 @@ func TestFeatureListChangedPerCaller(t *testing.T) {
 	// A resource and a template added upstream: the resource lists.
 	up.AddResource(&mcp.Resource{URI: "file:///more.txt", Name: "more"}, read)
 	alice.wait(t, "resource", alice.resource)
-	settle(t, map[*featureWatcher][3]int{alice: {}, dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{alice: {}, dave: {}})
 	up.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "file:///day/{n}", Name: "day"}, read)
 	alice.wait(t, "resource", alice.resource)
-	settle(t, map[*featureWatcher][3]int{alice: {}, dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{alice: {}, dave: {}})
 	if rl, err := alice.cs.ListResources(ctx, nil); err != nil || len(rl.Resources) != 2 {
 		t.Errorf("alice's resources after the change = %v, %v", rl, err)
 	}
@@ -135,7 +155,7 @@ func TestFeatureListChangedPerCaller(t *testing.T) {
 	// A prompt removed upstream.
 	up.RemovePrompts("greet")
 	alice.wait(t, "prompt", alice.prompts)
-	settle(t, map[*featureWatcher][3]int{alice: {}, dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{alice: {}, dave: {}})
 
 	// dave comes to see the upstream's tool: he is told all three lists
 	// changed; alice, whose lists did not, nothing.
@@ -151,7 +171,7 @@ func TestFeatureListChangedPerCaller(t *testing.T) {
 	dave.wait(t, "tool", dave.tools)
 	dave.wait(t, "prompt", dave.prompts)
 	dave.wait(t, "resource", dave.resource)
-	settle(t, map[*featureWatcher][3]int{alice: {}, dave: {}})
+	settle(t, e, map[*featureWatcher][3]int{alice: {}, dave: {}})
 	if pl, err := dave.cs.ListPrompts(ctx, nil); err != nil || !slices.EqualFunc(pl.Prompts, []string{"farewell"}, func(p *mcp.Prompt, n string) bool { return p.Name == n }) {
 		t.Errorf("dave's prompts = %v, %v", pl, err)
 	}

@@ -71,6 +71,7 @@ type env struct {
 	mem      *memAudit
 	resource string
 	issuer   string
+	notices  sentNotices // the list_changed the gateway sent
 }
 
 type envOptions struct {
@@ -168,6 +169,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Counters: o.counters,
 	}
 	e.gw.Mount(e.mux)
+	e.gw.WrapNotify(e.notices.count)
 	// The issuer's side a tool uses: metadata, JWKS, introspection.
 	e.mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"issuer": e.issuer, "jwks_uri": e.issuer + "/jwks", "introspection_endpoint": e.issuer + "/introspect"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,9 +17,14 @@ import (
 // listWatcher is a session that counts the notifications/tools/list_changed
 // it gets.
 type listWatcher struct {
-	name string
-	cs   *mcp.ClientSession
-	got  chan struct{}
+	name    string
+	cs      *mcp.ClientSession
+	got     chan struct{}
+	arrived atomic.Int64 // all that came to got, taken or not
+}
+
+func (w *listWatcher) received() (string, map[string]int) {
+	return w.cs.ID(), map[string]int{"notifications/tools/list_changed": int(w.arrived.Load())}
 }
 
 func watchList(e *env, sub, client string) *listWatcher {
@@ -29,7 +35,10 @@ func watchList(e *env, sub, client string) *listWatcher {
 func watchToken(e *env, name, token string) *listWatcher {
 	w := &listWatcher{name: name, got: make(chan struct{}, 100)}
 	w.cs = e.connectToken(token, "2025-11-25", &mcp.ClientOptions{
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { w.got <- struct{}{} },
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			w.got <- struct{}{}
+			w.arrived.Add(1)
+		},
 	})
 	return w
 }
@@ -53,9 +62,13 @@ func expectListChanged(t *testing.T, e *env, all []*listWatcher, change func(ctx
 			t.Fatalf("%s was not told the tool list changed", w.name)
 		}
 	}
-	// Notifications go out in the background: give a wrong one time to
-	// arrive.
-	time.Sleep(300 * time.Millisecond)
+	// Notifications go out in the background: a wrong one has arrived
+	// once all that was sent has.
+	ws := make([]noticeWatcher, len(all))
+	for i, w := range all {
+		ws[i] = w
+	}
+	waitDelivered(t, e, ws...)
 	for _, w := range all {
 		if n := len(w.got); n > 0 {
 			t.Errorf("%s got %d more list_changed", w.name, n)
