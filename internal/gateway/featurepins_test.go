@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -407,9 +408,24 @@ func TestWithheldRecordOfALongName(t *testing.T) {
 // the new prompt stayed withheld until the upstream next said its list
 // changed.
 func TestPinningRetriedPastTheListingBound(t *testing.T) {
-	defer gateway.SetListBounds(10_000, time.Second)()
+	const bound = time.Second
+	defer gateway.SetListBounds(10_000, bound)()
 	defer gateway.SetFeaturesRetry(100 * time.Millisecond)()
 	up, url := pinnedFeatureUpstream(t, "Greets someone", "Reads a file")
+	// When the upstream's prompts were first, and last, listed with hello
+	// among them: each retry lists them again.
+	var first, last atomic.Int64
+	up.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if pl, ok := res.(*mcp.ListPromptsResult); ok && err == nil && slices.ContainsFunc(pl.Prompts, func(p *mcp.Prompt) bool { return p.Name == "hello" }) {
+				now := time.Now().UnixNano()
+				first.CompareAndSwap(0, now)
+				last.Store(now)
+			}
+			return res, err
+		}
+	})
 	e := newEnv(t, envOptions{
 		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
 		upstreams: []store.Upstream{{Name: "up", URL: url}},
@@ -423,7 +439,12 @@ func TestPinningRetriedPastTheListingBound(t *testing.T) {
 	up.AddPrompt(&mcp.Prompt{Name: "hello", Description: "Says hello"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return &mcp.GetPromptResult{}, nil
 	})
-	time.Sleep(2 * time.Second) // past the listing's bound
+	// The listing that found hello has begun, and its bounds (the
+	// listing's, then the pinning's) have passed: the pinning is still
+	// tried.
+	waitFor(t, "hello listed again past the first listing's bounds", func() bool {
+		return first.Load() != 0 && time.Duration(last.Load()-first.Load()) > 2*bound
+	})
 	if _, err := e.st.SQL().Exec("ALTER TABLE settings_gone RENAME TO settings"); err != nil {
 		t.Fatal(err)
 	}
