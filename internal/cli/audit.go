@@ -437,6 +437,11 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 		if u.PasswordHash != "" {
 			u.PasswordHash = audit.Redacted
 		}
+		// The digest of an imported hash tells whether the person's is
+		// a given one: as secret as the hash.
+		if u.ImportedHash != "" {
+			u.ImportedHash = audit.Redacted
+		}
 		v = u
 	case "role":
 		v, err = roleView(ctx, st, name)
