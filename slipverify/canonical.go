@@ -63,18 +63,23 @@ func Canonical(raw []byte) ([]byte, error) {
 // Digest returns the lowercase hexadecimal SHA-256 of canonical JSON, the
 // args_sha256 of a slip. Pass it the output of Canonical.
 func Digest(canonical []byte) string {
-	sum := sha256.Sum256(canonical)
-	var h [2 * sha256.Size]byte // hex.EncodeToString would allocate twice
-	hex.Encode(h[:], sum[:])
+	h := hexDigest(canonical)
 	return string(h[:])
 }
 
 // digestIs reports whether want is Digest(b), without allocating.
 func digestIs(b []byte, want string) bool {
+	h := hexDigest(b)
+	return string(h[:]) == want
+}
+
+// hexDigest is the lowercase hex SHA-256 of b, on the stack
+// (hex.EncodeToString would allocate twice).
+func hexDigest(b []byte) [2 * sha256.Size]byte {
 	sum := sha256.Sum256(b)
 	var h [2 * sha256.Size]byte
 	hex.Encode(h[:], sum[:])
-	return string(h[:]) == want
+	return h
 }
 
 // ArgsDigest canonicalizes raw and returns its Digest.
