@@ -46,7 +46,8 @@ FUZZ_TARGETS = \
 	./internal/config:FuzzParse \
 	./internal/policy:FuzzCompile \
 	./internal/audit:FuzzParseCheckpoints ./internal/audit:FuzzEntryJSON \
-	./internal/slip:FuzzIntrospect ./slipverify:FuzzCanonical \
+	./internal/slip:FuzzIntrospect ./internal/slip:FuzzDecodeClaims ./internal/keys:FuzzDecodeHeader \
+	./slipverify:FuzzCanonical \
 	./internal/identity:FuzzMatchRedirect ./internal/identity:FuzzCheckRedirectURI \
 	./internal/identity:FuzzParseScope ./internal/identity:FuzzSafeNext
 

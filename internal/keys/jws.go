@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Algorithms this package signs with.
@@ -128,8 +130,40 @@ func splitJWS(token string) (h header, payload, input, sig []byte, err error) {
 	if err1 != nil || err2 != nil || err3 != nil || strings.IndexByte(token[i+1:j], '.') >= 0 {
 		return h, nil, nil, nil, ErrMalformed
 	}
-	if err := json.Unmarshal(hb, &h); err != nil || h.Crit != nil {
+	if h, err = decodeHeader(hb); err != nil {
 		return h, nil, nil, nil, ErrMalformed
 	}
 	return h, payload, []byte(token[:j]), sig, nil
+}
+
+// errCrit refuses a header with crit.
+var errCrit = errors.New("critical header parameters")
+
+// exactHeader is the header this package writes, for decodeHeader's fast
+// path.
+type exactHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ,omitempty"`
+}
+
+// decodeHeader decodes a JWS header and refuses one with crit. A header
+// of exactly this package's members (each once, named as the tags name
+// them, valid UTF-8) is read by encoding/json/v2 in one pass; any other —
+// another member such as crit, a repeated or differently cased one —
+// goes to encoding/json, as every header did before, so the outcome is
+// the same.
+func decodeHeader(b []byte) (header, error) {
+	var e exactHeader
+	if jsonv2.Unmarshal(b, &e, jsonv2.RejectUnknownMembers(true)) == nil {
+		return header{Alg: e.Alg, Kid: e.Kid, Typ: e.Typ}, nil
+	}
+	var h header
+	if err := json.Unmarshal(b, &h); err != nil {
+		return header{}, err
+	}
+	if h.Crit != nil {
+		return header{}, errCrit
+	}
+	return h, nil
 }
