@@ -11,7 +11,8 @@ import (
 // benchSet builds the issue's scale: 10,000 tools and 1,000 roles, each tool
 // granted to three roles, and a user holding five of them. Tool "tool-cond"
 // carries a condition over both args and a principal attribute, and
-// "tool-cond-wider" one with arithmetic and set operators.
+// "tool-cond-wider" one with arithmetic and set operators, "tool-cond-cedar"
+// one that only Cedar decides.
 func benchSet(b *testing.B) (*Set, Principal) {
 	b.Helper()
 	const tools, roles = 10_000, 1_000
@@ -32,6 +33,12 @@ func benchSet(b *testing.B) (*Set, Principal) {
 		Tool:  "tool-cond-wider",
 		Roles: []string{"role-999"},
 		When:  `context.args.amount * 2 - 10 <= 100 && principal.roles.containsAny(["role-999", "role-998"]) && principal is User`,
+	}, Rule{
+		// An extension function (decimals): outside the fast path, so
+		// decided by Cedar.
+		Tool:  "tool-cond-cedar",
+		Roles: []string{"role-999"},
+		When:  `context.args.amount <= 50 && principal.region == "emea" && decimal("12.50").lessThan(decimal("50.00"))`,
 	})
 	s := mustCompile(b, rules)
 	p := Principal{
@@ -57,6 +64,7 @@ func BenchmarkDecide(b *testing.B) {
 		{"no-condition-denied", Request{Principal: p, Agent: agent, Tool: "tool-00001"}},
 		{"condition", Request{Principal: p, Agent: agent, Tool: "tool-cond", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 		{"condition-wider", Request{Principal: p, Agent: agent, Tool: "tool-cond-wider", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
+		{"condition-cedar", Request{Principal: p, Agent: agent, Tool: "tool-cond-cedar", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 	}
 	for _, tc := range cases {
 		if d := s.Decide(tc.req); d.Allow == (tc.name == "no-condition-denied") {

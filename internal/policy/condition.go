@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -41,7 +42,7 @@ var (
 
 type condition struct {
 	text     string // as written, trimmed, for reasons
-	policy   *cedar.Policy
+	policy   *single
 	usesArgs bool // the expression may read context.args
 	// gate, for a condition that reads context.args, is the conjunction
 	// of its top-level && operands that do not (nil when there are none).
@@ -49,7 +50,7 @@ type condition struct {
 	// is false (or an error) whatever the arguments: Cedar's && stops at
 	// the first operand that is not true, wherever the gate's operands
 	// stand in it.
-	gate *cedar.Policy
+	gate *single
 	// fast and gateFast evaluate policy and gate without Cedar when they
 	// can (nil when the expression is outside the subset fast.go knows).
 	fast, gateFast fastExpr
@@ -74,7 +75,7 @@ func compileCondition(src string) (*condition, error) {
 	}
 	c := &condition{
 		text:     strings.TrimSpace(src),
-		policy:   list[0],
+		policy:   newSingle(list[0]),
 		usesArgs: dependsOnArgs(p.Conditions[0].Body),
 		fast:     compileFast(p.Conditions[0].Body),
 	}
@@ -93,7 +94,7 @@ func compileCondition(src string) (*condition, error) {
 			}
 		}
 		if gate != nil {
-			c.gate = cedar.NewPolicyFromAST((*cedarast.Policy)(ast.Permit().When(*gate)))
+			c.gate = newSingle(cedar.NewPolicyFromAST((*cedarast.Policy)(ast.Permit().When(*gate))))
 			c.gateFast = compileFast(gate.AsIsNode())
 		}
 	}
@@ -184,14 +185,20 @@ var wrapperToken = regexp.MustCompile(`the end of the condition "[;}]"`)
 // goNumberError is Go's number parser's error, as Cedar quotes it.
 var goNumberError = regexp.MustCompile(`strconv\.Parse\w+: parsing "([^"]*)": value out of range`)
 
-// single is a PolicyIterator over one policy; a PolicySet would cost a map.
-type single struct{ p *cedar.Policy }
-
-var _ cedar.PolicyIterator = single{}
-
-func (s single) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
-	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) { yield("when", s.p) }
+// single is a PolicyIterator over one policy; a PolicySet would cost a
+// map, and an iterator made at each call an allocation.
+type single struct {
+	*cedar.Policy
+	all iter.Seq2[cedar.PolicyID, *cedar.Policy]
 }
+
+var _ cedar.PolicyIterator = (*single)(nil)
+
+func newSingle(p *cedar.Policy) *single {
+	return &single{Policy: p, all: func(yield func(cedar.PolicyID, *cedar.Policy) bool) { yield("when", p) }}
+}
+
+func (s *single) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return s.all }
 
 // eval evaluates the condition for one call and returns the outcome with
 // its reason. Arguments are converted only when the condition may read them,
@@ -323,7 +330,7 @@ func (c *condition) possible(p Principal, a Agent, tool string) bool {
 }
 
 // authorize evaluates pol for one call, with args as context.args.
-func authorize(pol *cedar.Policy, p Principal, a Agent, tool string, argsRec cedar.Record) (cedar.Decision, cedar.Diagnostic) {
+func authorize(pol *single, p Principal, a Agent, tool string, argsRec cedar.Record) (cedar.Decision, cedar.Diagnostic) {
 	uid, entities := principalEntities(p)
 	req := cedar.Request{
 		Principal: uid,
@@ -331,20 +338,25 @@ func authorize(pol *cedar.Policy, p Principal, a Agent, tool string, argsRec ced
 		Resource:  cedar.NewEntityUID("Tool", cedar.String(tool)),
 		Context:   cedar.NewRecord(cedar.RecordMap{"args": argsRec, "agent": agentRecord(a)}),
 	}
-	return cedar.Authorize(single{pol}, entities, req)
+	return cedar.Authorize(pol, entities, req)
 }
 
 // Building Cedar values (records copy and hash their maps) cost more than
 // evaluating a condition, and a person's entity and an agent's record are
-// the same from one call to the next. They are kept by their content, so
-// a change of roles or attributes is a new entry, in bounded memories
-// emptied when full.
+// the same from one call to the next. They are kept, in bounded memories
+// emptied when full, by the person's subject and the agent's client ID and
+// kind; a person's entry is used only while its roles and attributes are
+// still the ones it was built from, and rebuilt when they change.
 var (
-	principalMemo = memo[principalEntry]{max: 4096}
-	agentMemo     = memo[cedar.Record]{max: 1024}
+	principalMemo = memo[string, principalEntry]{max: 4096}
+	agentMemo     = memo[agentKey, cedar.Record]{max: 1024}
 )
 
+type agentKey struct{ clientID, kind string }
+
 type principalEntry struct {
+	roles    []string          // what the entry was built from
+	attrs    map[string]string // (copies)
 	uid      cedar.EntityUID
 	entities cedar.EntityMap // read only once built
 }
@@ -353,7 +365,9 @@ type principalEntry struct {
 // attributes, and no parent (the fast path's `in` relies on that: see
 // fast.go).
 func principalEntities(p Principal) (cedar.EntityUID, cedar.EntityMap) {
-	e := principalMemo.get(principalKey(p), func() principalEntry {
+	e := principalMemo.get(p.Subject, func(e principalEntry) bool {
+		return slices.Equal(e.roles, p.Roles) && maps.Equal(e.attrs, p.Attributes)
+	}, func() principalEntry {
 		uid := cedar.NewEntityUID("User", cedar.String(p.Subject))
 		attrs := make(cedar.RecordMap, len(p.Attributes)+1)
 		for k, v := range p.Attributes {
@@ -364,49 +378,14 @@ func principalEntities(p Principal) (cedar.EntityUID, cedar.EntityMap) {
 			roles[i] = cedar.String(r)
 		}
 		attrs["roles"] = cedar.NewSet(roles...)
-		return principalEntry{uid: uid, entities: cedar.EntityMap{uid: {UID: uid, Attributes: cedar.NewRecord(attrs)}}}
+		return principalEntry{roles: slices.Clone(p.Roles), attrs: maps.Clone(p.Attributes),
+			uid: uid, entities: cedar.EntityMap{uid: {UID: uid, Attributes: cedar.NewRecord(attrs)}}}
 	})
 	return e.uid, e.entities
 }
 
-// principalKey is p's whole content, unambiguously (NUL cannot occur in
-// names or YAML strings that reach here, and is escaped by the length
-// prefixes anyway).
-func principalKey(p Principal) string {
-	var b strings.Builder
-	n := len(p.Subject) + 8
-	for _, r := range p.Roles {
-		n += len(r) + 4
-	}
-	for k, v := range p.Attributes {
-		n += len(k) + len(v) + 8
-	}
-	b.Grow(n)
-	field := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	field(p.Subject)
-	b.WriteByte('r')
-	for _, r := range p.Roles {
-		field(r)
-	}
-	b.WriteByte('a')
-	keys := make([]string, 0, len(p.Attributes))
-	for k := range p.Attributes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		field(k)
-		field(p.Attributes[k])
-	}
-	return b.String()
-}
-
 func agentRecord(a Agent) cedar.Record {
-	return agentMemo.get(strconv.Itoa(len(a.ClientID))+":"+a.ClientID+a.Kind, func() cedar.Record {
+	return agentMemo.get(agentKey{a.ClientID, a.Kind}, nil, func() cedar.Record {
 		return cedar.NewRecord(cedar.RecordMap{
 			"client_id": cedar.String(a.ClientID),
 			"kind":      cedar.String(a.Kind),
@@ -414,24 +393,26 @@ func agentRecord(a Agent) cedar.Record {
 	})
 }
 
-// memo is a bounded map from a content key to a value built once.
-type memo[V any] struct {
+// memo is a bounded map from a key to a value built once.
+type memo[K comparable, V any] struct {
 	mu  sync.RWMutex
-	m   map[string]V
+	m   map[K]V
 	max int
 }
 
-func (m *memo[V]) get(key string, build func() V) V {
+// get returns key's value when there is one and current (nil: any is)
+// accepts it, and otherwise builds, keeps and returns a new one.
+func (m *memo[K, V]) get(key K, current func(V) bool, build func() V) V {
 	m.mu.RLock()
 	v, ok := m.m[key]
 	m.mu.RUnlock()
-	if ok {
+	if ok && (current == nil || current(v)) {
 		return v
 	}
 	v = build()
 	m.mu.Lock()
 	if m.m == nil || len(m.m) >= m.max {
-		m.m = make(map[string]V)
+		m.m = make(map[K]V)
 	}
 	m.m[key] = v
 	m.mu.Unlock()
