@@ -341,9 +341,14 @@ func crashTest(t *testing.T, replicas int, store func(dir string) ([]string, []s
 
 // crashUnderLoad has 16 clients, each its own MCP session on one of the
 // servers in turn, call echo with arguments no other call has, kills the
-// first server (SIGKILL) mid-load and returns the calls acknowledged. With
-// more than one server, the others must keep serving, without a failure,
-// until they have acknowledged crashAfterKill more calls.
+// first server (SIGKILL) mid-load and returns the calls acknowledged. The
+// kill is sent by the client that receives the first of the server's
+// answers after crashLoad, as soon as it has it: a server that answered
+// before its records were durable would lose the answered call's records
+// then, not only when a kill at a random moment happens to fall between
+// an answer and its commit. With more than one server, the others must keep
+// serving, without a failure, until they have acknowledged crashAfterKill
+// more calls.
 func crashUnderLoad(ctx context.Context, t *testing.T, servers []*crashServer, issuer, token string) []crashAck {
 	t.Helper()
 	victim := servers[0]
@@ -361,7 +366,26 @@ func crashUnderLoad(ctx context.Context, t *testing.T, servers []*crashServer, i
 		survivorOK atomic.Int64 // the survivors' acknowledgements after the kill
 		wg         sync.WaitGroup
 		connected  sync.WaitGroup
+		// armed: the load has run crashLoad, and the victim's next
+		// answer kills it (kill, once).
+		armed           atomic.Bool
+		killOnce        sync.Once
+		killSent        = make(chan struct{})
+		killErr         error
+		ackedBeforeKill int
+		flying          int64 // calls in flight on the victim when it was killed
 	)
+	kill := func() {
+		killOnce.Do(func() {
+			killed.Store(true)
+			flying = inFlight.Load()
+			killErr = victim.cmd.Process.Kill() // SIGKILL, mid-load
+			mu.Lock()
+			ackedBeforeKill = len(acks)
+			mu.Unlock()
+			close(killSent)
+		})
+	}
 	fail := func(format string, args ...any) {
 		mu.Lock()
 		errs = append(errs, fmt.Sprintf(format, args...))
@@ -415,6 +439,9 @@ func crashUnderLoad(ctx context.Context, t *testing.T, servers []*crashServer, i
 				mu.Lock()
 				acks = append(acks, crashAck{worker: w, n: n, digest: digest})
 				mu.Unlock()
+				if onVictim && armed.Load() {
+					kill() // this call's answer is in acks: its records must be durable
+				}
 				if !onVictim && killed.Load() {
 					survivorOK.Add(1)
 				}
@@ -426,13 +453,15 @@ func crashUnderLoad(ctx context.Context, t *testing.T, servers []*crashServer, i
 	case <-time.After(crashLoad):
 	case <-ctx.Done():
 	}
-	mu.Lock()
-	ackedBeforeKill := len(acks)
-	mu.Unlock()
-	flying := inFlight.Load()
-	killed.Store(true)
-	if err := victim.cmd.Process.Kill(); err != nil { // SIGKILL, mid-load
-		t.Fatal(err)
+	armed.Store(true)
+	select {
+	case <-killSent:
+	case <-time.After(5 * time.Second):
+		t.Error("the server answered nothing for 5 s after the load's first period")
+		kill()
+	}
+	if killErr != nil {
+		t.Fatal(killErr)
 	}
 	if ok, _ := victim.wait(10 * time.Second); !ok {
 		t.Fatal("the server did not die of SIGKILL")
