@@ -619,9 +619,6 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 			}
 			continue
 		}
-		if !k.ExpiresAt.IsZero() && (s.until.IsZero() || k.ExpiresAt.Before(s.until)) {
-			s.until = k.ExpiresAt
-		}
 		der, err := m.sealer.Open(k.ID, k.Private)
 		if err != nil {
 			return nil, err
@@ -629,15 +626,21 @@ func (m *Manager) build(all []store.SigningKey) (*snapshot, error) {
 		p, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
 			// Archived already, by a process whose clock is ahead of
-			// this one's (the publication ended by its clock): only the
-			// public half is left. Published until it expires by this
-			// clock, as the other keys; it signs nothing.
+			// this one's (its publication ended by that clock), or
+			// withdrawn by RotateNow at that process's now, which this
+			// clock, lagging or stepped back, has not reached: only the
+			// public half is left. It goes to the archive, never back
+			// into the JWKS nor into Verify's reach: a withdrawn key is
+			// a compromised one, and a retired key's tokens ended long
+			// before its publication did (PublishAfterRetire).
 			if pub, _, ok := m.archived(k); ok {
-				s.public[k.ID] = pub
-				jwks = append(jwks, pub.jwk)
+				s.archive[k.ID] = pub
 				continue
 			}
 			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		if !k.ExpiresAt.IsZero() && (s.until.IsZero() || k.ExpiresAt.Before(s.until)) {
+			s.until = k.ExpiresAt
 		}
 		priv, ok := p.(crypto.Signer)
 		if !ok {
