@@ -388,7 +388,11 @@ func (s *stream) run(ctx context.Context) {
 			holding = true
 			if b, next, ok := s.storedBackoff(ctx); ok {
 				backoff, kept = b, true
-				if d := next.Sub(s.l.now()); d > 0 {
+				// Never longer than the backoff: next is by the wall
+				// clock of whoever stored it, which may run ahead of
+				// this one (another replica, or this machine before
+				// its clock stepped back) by any amount.
+				if d := min(next.Sub(s.l.now()), b); d > 0 {
 					s.failing.Store(true)
 					if !backOff(d) {
 						return
