@@ -374,7 +374,7 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	if aq, err := url.ParseQuery(st.Authz); err == nil {
 		agent = truncate(aq.Get("client_id"), 512)
 	}
-	if first, err := p.Store.Consume(ctx, "federation", h, st.ExpiresAt); err != nil || !first {
+	if first, err := p.Store.Consume(ctx, "federation", h, st.ExpiresAt.Add(markerKept)); err != nil || !first {
 		fail(http.StatusBadRequest, "state_reused", "This sign-in was already used. Please start again.")
 		return
 	}

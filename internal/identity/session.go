@@ -219,7 +219,7 @@ func (p *Provider) endSession(ctx context.Context, w http.ResponseWriter, s stor
 	if s.ID == "" {
 		return nil
 	}
-	if _, err := p.Store.Consume(ctx, consumeSessionEnd, s.ID, s.ExpiresAt); err != nil {
+	if _, err := p.Store.Consume(ctx, consumeSessionEnd, s.ID, s.ExpiresAt.Add(markerKept)); err != nil {
 		return err
 	}
 	return p.Store.Identity().DeleteSession(ctx, s.ID)

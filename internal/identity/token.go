@@ -29,6 +29,14 @@ const (
 	consumeSessionEnd = "session_end"
 )
 
+// markerKept is how long a single-use marker outlives what it marks (a
+// refresh token's grant, a login session, a federated sign-in's state).
+// The purge removes markers and records by the clock of whichever replica
+// runs it, markers first; a replica whose clock lags, still taking the
+// record for unexpired, must still find the marker: without it, a used
+// refresh token or state would pass for an unused one.
+const markerKept = 10 * time.Minute
+
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, e := parseForm(w, r)
 	if e != nil {
@@ -377,7 +385,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if e != nil {
 		return nil, e
 	}
-	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.GrantExpiresAt)
+	first, err := p.Store.Consume(ctx, consumeRefresh, h, old.GrantExpiresAt.Add(markerKept))
 	if err != nil {
 		return nil, errServer(err)
 	}
