@@ -30,7 +30,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// badLogin is the one message of every failed login but a busy one.
+// badLogin is the one message of every failed login but a busy, throttled
+// or failed one.
 const badLogin = "Invalid username or password."
 
 // busyLogin is the message of a login refused because too many password
@@ -45,6 +46,19 @@ const busyLogin = "Too many sign-ins at once. Please try again in a moment."
 // by someone else's guesses would try their right password again and
 // again, or reset it, when only waiting helps.
 const throttledLogin = "Too many sign-in attempts. Please wait a while and try again."
+
+// failedLogin is the message of a login refused because the store failed
+// (reason "error": its attempt could not be counted, the person could not
+// be read; a full disk, a database down): 503, with Retry-After. Told
+// their password was wrong, a person would try their right one again and
+// again, or reset it, when only waiting helps. It tells no more than
+// badLogin of whether the user exists: these reads and writes fail alike
+// for every username.
+const failedLogin = "Signing in failed for a reason of ours, not your password. Please try again in a moment."
+
+// reasonError is the audit reason of a login refused because the store
+// failed (failedLogin).
+const reasonError = "error"
 
 // passwordCheckWait is how long a login waits for a password check to come
 // free before it is refused as busy: long enough to ride out a short burst
@@ -134,6 +148,9 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		case reasonBusy:
 			d.Error, status = busyLogin, http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "1")
+		case reasonError:
+			d.Error, status = failedLogin, http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "5")
 		case reasonThrottled:
 			// The counters are in fixed windows: the limit is lifted
 			// within one window at the latest.
@@ -273,7 +290,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	ni, err := id.Attempts(ctx, ipKey, now)
 	if err != nil {
 		p.log().ErrorContext(ctx, "read login attempts", "err", err)
-		return store.User{}, "error", true
+		return store.User{}, reasonError, true
 	}
 	if ni >= maxI {
 		// Refused without a look at the user. Only the attempt that goes
@@ -302,7 +319,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	okKey, maxOK := signInsKey(username), orDefault(p.MaxSignInsPerUser, 30)
 	if n, err := id.Attempts(ctx, okKey, now); err != nil {
 		p.log().ErrorContext(ctx, "read sign-ins", "err", err)
-		return store.User{}, "error", true
+		return store.User{}, reasonError, true
 	} else if n >= maxOK {
 		// As for failures: only the refusal that goes past the limit
 		// is recorded (and counted, to know it was the first).
@@ -329,7 +346,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	ni, err2 := id.CountAttempt(ctx, ipKey, now, win)
 	if err := errors.Join(err1, err2); err != nil {
 		p.log().ErrorContext(ctx, "count login attempt", "err", err)
-		return store.User{}, "error", true
+		return store.User{}, reasonError, true
 	}
 	if nu > maxU || ni > maxI {
 		return store.User{}, reasonThrottled, nu == maxU+1 || ni == maxI+1
@@ -343,7 +360,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.log().ErrorContext(ctx, "read user", "err", err)
-			return store.User{}, "error", true
+			return store.User{}, reasonError, true
 		}
 		if err != nil {
 			return store.User{}, "unknown_user", true
