@@ -406,7 +406,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		if errors.Is(err, errRevocationUnknown) {
 			// Deny by default: a token the store cannot vouch for is
 			// not used, but it is not called invalid either.
-			g.logger().Error("gateway: check revocation", "err", err)
+			g.logger().ErrorContext(r.Context(), "gateway: check revocation", "err", err)
 			http.Error(w, "the token's revocation status cannot be checked; try again", http.StatusServiceUnavailable)
 			return
 		}
@@ -421,7 +421,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		cat, who, err := g.resolve(r.Context(), cat, claims)
 		if errors.Is(err, errRevocationUnknown) {
-			g.logger().Error("gateway: check the client's removal", "err", err)
+			g.logger().ErrorContext(r.Context(), "gateway: check the client's removal", "err", err)
 			http.Error(w, "the token's revocation status cannot be checked; try again", http.StatusServiceUnavailable)
 			return
 		}
@@ -442,7 +442,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		if be, refused := g.checkScope(r, body, cat, who); be != nil {
 			if err := g.stepUpRefused(r, cat, who, refused); err != nil {
-				g.logger().Error("gateway: the audit trail refused a record", "err", err)
+				g.logger().ErrorContext(r.Context(), "gateway: the audit trail refused a record", "err", err)
 				http.Error(w, errNotRecorded.Error(), http.StatusServiceUnavailable)
 				return
 			}

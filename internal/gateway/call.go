@@ -134,10 +134,10 @@ func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller
 // for.
 var errNotRecorded = errors.New("the request could not be recorded in the audit trail, so it was not carried out; try again later")
 
-// notRecorded logs why the audit trail refused a record and returns
-// errNotRecorded, for the caller.
-func (g *Gateway) notRecorded(err error) error {
-	g.logger().Error("gateway: the audit trail refused a record", "err", err)
+// notRecorded logs why the audit trail refused a record, under the
+// request's ID, and returns errNotRecorded, for the caller.
+func (g *Gateway) notRecorded(ctx context.Context, err error) error {
+	g.logger().ErrorContext(ctx, "gateway: the audit trail refused a record", "err", err)
 	return errNotRecorded
 }
 
@@ -184,7 +184,7 @@ func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mc
 	ev.Status = "ok"
 	ev.Detail = map[string]any{"count": len(res.Tools)}
 	if err := g.recorder().Record(ctx, ev); err != nil {
-		return nil, g.notRecorded(err)
+		return nil, g.notRecorded(ctx, err)
 	}
 	return res, nil
 }
@@ -353,7 +353,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if !d.Allow {
 		ev.Decision = "deny"
 		if err := g.recorder().Record(ctx, ev); err != nil {
-			return nil, g.notRecorded(err)
+			return nil, g.notRecorded(ctx, err)
 		}
 		if limited != nil {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: limitMsg}}}, nil
@@ -399,9 +399,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		Local: e.tool.HTTP == nil,
 	})
 	if err != nil {
-		g.logger().Error("gateway: mint slip", "tool", name, "err", err)
+		g.logger().ErrorContext(ctx, "gateway: mint slip", "tool", name, "err", err)
 		if err := audit.RecordAll(ctx, g.recorder(), ev, result("error", map[string]any{"error": "slip not minted"})); err != nil {
-			return nil, g.notRecorded(err)
+			return nil, g.notRecorded(ctx, err)
 		}
 		return failure(name), nil
 	}
@@ -424,7 +424,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		err = audit.RecordAll(actx, g.recorder(), ev, m)
 	}
 	if err != nil {
-		return nil, g.notRecorded(err)
+		return nil, g.notRecorded(ctx, err)
 	}
 
 	call := tools.Call{Tool: e.tool, Args: args.canonical, Session: req.Session,
@@ -514,7 +514,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		// The record says whether the API had taken it (it may have acted).
 		state := "voided"
 		if voided, verr := g.Slips.Void(actx, f.claims); verr != nil {
-			g.logger().Error("gateway: void the slip of a failed call", "tool", name, "err", verr)
+			g.logger().ErrorContext(ctx, "gateway: void the slip of a failed call", "tool", name, "err", verr)
 			state = "unknown"
 			// Whether the API took the slip is not known, nor whether
 			// it may still: the caller is told as if it had.
@@ -545,7 +545,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// a prompt or resource (forwardAsking).
 			rpc = relayedError(rpc)
 			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
-				return nil, g.notRecorded(aerr)
+				return nil, g.notRecorded(ctx, aerr)
 			}
 			return nil, rpc
 		}
@@ -564,7 +564,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		}
 		log(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
-			return nil, g.notRecorded(aerr)
+			return nil, g.notRecorded(ctx, aerr)
 		}
 		if taken {
 			// An API redeems before it acts: this call ran, or is
@@ -582,7 +582,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		status = "tool_error"
 	}
 	if err := done(result(status, nil)); err != nil {
-		return nil, g.notRecorded(err)
+		return nil, g.notRecorded(ctx, err)
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{}

@@ -618,7 +618,7 @@ func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, 
 	}
 	in.Detail["answers"] = answers
 	if err := g.recorder().Record(ctx, in); err != nil {
-		return nil, g.notRecorded(err)
+		return nil, g.notRecorded(ctx, err)
 	}
 	fl.deliver(out)
 	return g.await(ctx, fl, w)
@@ -648,7 +648,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 			ev.Policy, ev.Reasons, msg = limited.Policy, limited.Reasons, limitMsg
 		}
 		if err := g.recorder().Record(ctx, ev); err != nil {
-			return nil, g.notRecorded(err)
+			return nil, g.notRecorded(ctx, err)
 		}
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}, nil
 	}
@@ -666,7 +666,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 		err := g.recorder().Record(ctx, ev)
 		fl.cancel()
 		if err != nil {
-			return nil, g.notRecorded(err)
+			return nil, g.notRecorded(ctx, err)
 		}
 		return refusal(shown), nil
 	}

@@ -44,7 +44,7 @@ func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, key string) (
 	sum := sha256.Sum256([]byte(key))
 	n, err := g.Counters.CountAttempt(ctx, "call:"+base64.RawURLEncoding.EncodeToString(sum[:]), g.now(), rateWindow)
 	if err != nil {
-		g.logger().Error("gateway: count a tool call", "err", err)
+		g.logger().ErrorContext(ctx, "gateway: count a tool call", "err", err)
 		return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{"the caller's tool calls could not be counted"}},
 			"Your tool calls could not be counted just now, so this one was not carried out. Please try again shortly."
 	}

@@ -457,7 +457,7 @@ func (g *Gateway) recordListed(ctx context.Context, who *caller, req mcp.Request
 	ev.Status = "ok"
 	ev.Detail = map[string]any{"method": method, "count": n}
 	if err := g.recorder().Record(ctx, ev); err != nil {
-		return g.notRecorded(err)
+		return g.notRecorded(ctx, err)
 	}
 	return nil
 }
@@ -554,7 +554,7 @@ func (a *featureAudit) unquoted(msg string) string {
 func (a *featureAudit) deny(ctx context.Context, reason string, answer error) error {
 	a.ev.Decision, a.ev.Reasons = "deny", []string{reason}
 	if err := a.g.recorder().Record(ctx, a.ev); err != nil {
-		return a.g.notRecorded(err)
+		return a.g.notRecorded(ctx, err)
 	}
 	return answer
 }
@@ -625,7 +625,7 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	// allow is (callTool): the trail may take it all the same, and it then
 	// needs its result.
 	if err := a.g.recorder().Record(context.WithoutCancel(ctx), a.ev); err != nil {
-		return zero, a.g.notRecorded(err)
+		return zero, a.g.notRecorded(ctx, err)
 	}
 	if rel.ask == nil {
 		// Asked on the caller's session, if at all.
@@ -690,7 +690,7 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
 	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
-		return zero, a.g.notRecorded(aerr)
+		return zero, a.g.notRecorded(ctx, aerr)
 	}
 	return res, told
 }
