@@ -128,10 +128,10 @@ func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller
 }
 
 // errNotRecorded is what a caller is told when the audit trail could not
-// take a record its request needs: nothing was carried out (or, for a
-// result, nothing more is said of it). The store's own error stays in the
-// server's log: it names tables and database errors the caller has no use
-// for.
+// take a record its request needs before it is carried out: nothing was
+// (a call's result refused after its tool ran is errResultNotRecorded).
+// The store's own error stays in the server's log: it names tables and
+// database errors the caller has no use for.
 var errNotRecorded = errors.New("the request could not be recorded in the audit trail, so it was not carried out; try again later")
 
 // notRecorded logs why the audit trail refused a record, under the
@@ -139,6 +139,20 @@ var errNotRecorded = errors.New("the request could not be recorded in the audit 
 func (g *Gateway) notRecorded(ctx context.Context, err error) error {
 	g.logger().ErrorContext(ctx, "gateway: the audit trail refused a record", "err", err)
 	return errNotRecorded
+}
+
+// errResultNotRecorded is what a caller is told when a call was passed to
+// its tool but the trail refused its result: the outcome is not passed on,
+// and the caller is not told the call was not carried out (errNotRecorded),
+// since the tool may well have acted, and an agent told "try again" would
+// have it act twice.
+var errResultNotRecorded = errors.New("the outcome of the call could not be recorded in the audit trail, so it is not passed on; the tool may have acted: check before calling it again")
+
+// resultNotRecorded logs why the audit trail refused a call's result and
+// returns errResultNotRecorded, for the caller.
+func (g *Gateway) resultNotRecorded(ctx context.Context, err error) error {
+	g.logger().ErrorContext(ctx, "gateway: the audit trail refused a record", "err", err)
+	return errResultNotRecorded
 }
 
 // baseEvent is the audit event every record of a call starts from.
@@ -545,7 +559,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// a prompt or resource (forwardAsking).
 			rpc = relayedError(rpc)
 			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
-				return nil, g.notRecorded(ctx, aerr)
+				return nil, g.resultNotRecorded(ctx, aerr)
 			}
 			return nil, rpc
 		}
@@ -564,7 +578,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		}
 		log(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
-			return nil, g.notRecorded(ctx, aerr)
+			return nil, g.resultNotRecorded(ctx, aerr)
 		}
 		if taken {
 			// An API redeems before it acts: this call ran, or is
@@ -582,7 +596,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		status = "tool_error"
 	}
 	if err := done(result(status, nil)); err != nil {
-		return nil, g.notRecorded(ctx, err)
+		return nil, g.resultNotRecorded(ctx, err)
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{}
