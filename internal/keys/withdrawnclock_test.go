@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
 // TestWithdrawnKeyStaysWithdrawnWhenClockLags: RotateNow withdraws a
@@ -19,22 +18,10 @@ import (
 // it loads the keys: a token forged with the stolen key would pass.
 func TestWithdrawnKeyStaysWithdrawnWhenClockLags(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.OpenSQLite(t)
-	master, err := keys.LoadMasterKey("", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := keys.NewSealer(master)
 	for _, lag := range []time.Duration{5 * time.Second, time.Hour} {
+		open := onOneStore(t)
 		replicaClock := &testClock{t: time.Now()}
 		cliClock := &testClock{t: replicaClock.Now().Add(lag)}
-		open := func(c *testClock) *keys.Manager {
-			m, err := keys.Open(ctx, st, sealer, &keys.Options{Now: c.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return m
-		}
 		replica, cli := open(replicaClock), open(cliClock)
 		// What the compromised key signs: the thief's forgery looks the same.
 		forged, err := replica.Sign(keys.EdDSA, "", []byte(`{}`))
