@@ -182,12 +182,30 @@ func (g *Gateway) logger() *slog.Logger {
 // sdkLogger is the logger the MCP SDK gets: its warnings and errors, not
 // its information messages, which narrate every session's life (three
 // lines per request on the stateless protocol revisions). What a call did
-// is in the audit trail.
+// is in the audit trail. The warnings and errors the SDK logs for a
+// caller's own mistake (callerMistake) are debug lines.
 func (g *Gateway) sdkLogger() *slog.Logger {
 	return slog.New(minLevel{g.logger().Handler(), slog.LevelWarn})
 }
 
-// minLevel passes records of at least min to h.
+// callerMistake reports whether msg is one the MCP SDK logs at WARN or
+// ERROR for what a caller sent, answered with an error: a message out of
+// the session's lifecycle (a request before initialize, initialize or
+// initialized twice, a method a protocol revision lacks), a stateless
+// revision asked of a session. Any client can send them, a batch one line
+// per message: no fault of the gateway's, for an operator to be alerted on.
+func callerMistake(msg string) bool {
+	switch msg {
+	case "method invalid during initialization", "duplicate initialize request",
+		"duplicate initialized notification", "initialized before initialize",
+		"method removed in the new protocol":
+		return true
+	}
+	return strings.HasPrefix(msg, "rejecting request with protocol version ")
+}
+
+// minLevel passes records of at least min to h; a caller's mistake
+// (callerMistake) at the debug level.
 type minLevel struct {
 	h   slog.Handler
 	min slog.Level
@@ -196,7 +214,15 @@ type minLevel struct {
 func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= m.min && m.h.Enabled(ctx, l)
 }
-func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level > slog.LevelDebug && callerMistake(r.Message) {
+		if !m.h.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return m.h.Handle(ctx, r)
+}
 func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{m.h.WithAttrs(as), m.min}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -46,6 +47,61 @@ func TestSDKSessionChatterNotLogged(t *testing.T) {
 	for _, chatter := range []string{"server connecting", "server session connected", "server session disconnected", "session initialized"} {
 		if slices.Contains(logs.all(), chatter) {
 			t.Errorf("the log has the SDK's %q: %q", chatter, logs.all())
+		}
+	}
+}
+
+// leveled is a slog.Handler that keeps the level and message of each
+// record it is given, at whatever level.
+type leveled struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (m *leveled) Enabled(context.Context, slog.Level) bool { return true }
+func (m *leveled) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m *leveled) WithGroup(string) slog.Handler            { return m }
+func (m *leveled) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seen = append(m.seen, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (m *leveled) take() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seen
+	m.seen = nil
+	return s
+}
+
+// TestSDKClientMistakesNotWarnings: a caller breaking the MCP lifecycle
+// (a request before initialize, initialize or initialized twice, a
+// stateless protocol revision on a session) is answered with an error; the
+// MCP SDK logs it at ERROR or WARN, one line per message of a batch. That
+// is the caller's mistake, not the gateway's fault: an operator alerting on
+// errors would be paged by any client. Such records are debug lines.
+func TestSDKClientMistakesNotWarnings(t *testing.T) {
+	logs := &leveled{}
+	e := newEnv(t, envOptions{logger: slog.New(logs)})
+	tok := e.token("alice", "acme-assistant")
+	const v = "2025-11-25"
+	initialize := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + v + `","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+	session := rawSession(t, e, tok, v)
+	logs.take()
+	for _, m := range []struct{ what, session, version, body string }{
+		{"a request before initialize", "", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
+		{"a batch before initialize", "", "2025-03-26", `[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]`},
+		{"initialize twice", session, v, initialize},
+		{"initialized twice", session, v, `{"jsonrpc":"2.0","method":"notifications/initialized"}`},
+		{"a stateless revision on a session", session, "2026-07-28", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
+	} {
+		e.rawMCP(t, tok, m.session, m.version, m.body)
+		for _, l := range logs.take() {
+			if !strings.HasPrefix(l, "DEBUG ") {
+				t.Errorf("%s: logged %q, want a debug line", m.what, l)
+			}
 		}
 	}
 }
