@@ -615,7 +615,9 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	for _, t := range ts {
 		raw, h, err := definitionHash(t)
 		if err != nil {
-			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", t.Name, "err", err)
+			// The name is not checked yet: as long as the upstream
+			// likes, it is cut short as below.
+			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", fmt.Sprintf("%.128q", t.Name), "err", err)
 			continue
 		}
 		if why := importable(t.Name, raw); why != "" {

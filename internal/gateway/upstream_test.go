@@ -653,3 +653,31 @@ func addNoop(s *mcp.Server, name, description string) {
 			return &mcp.CallToolResult{}, nil, nil
 		})
 }
+
+// TestUnimportableToolNameBounded: a tool whose definition cannot be
+// made canonical (nested too deep) is left out with a warning naming it,
+// as one with a bad name is: its name, the upstream's choice and as long
+// as the upstream likes, is cut short in the log, not written whole.
+func TestUnimportableToolNameBounded(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "deep", Version: "1"}, nil)
+	deep := strings.Repeat(`{"type":"object","properties":{"a":`, 70) + `{}` + strings.Repeat(`}}`, 70)
+	long := strings.Repeat("n", 100_000)
+	up.AddTool(&mcp.Tool{Name: long, InputSchema: json.RawMessage(deep)},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{}, nil
+		})
+	addNoop(up, "fine", "A fine tool")
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	logged := func() string {
+		buf.mu.Lock()
+		defer buf.mu.Unlock()
+		return buf.buf.String()
+	}
+	newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "deep", URL: serveMCP(t, up)}}})
+	waitFor(t, "the deep tool left out", func() bool { return strings.Contains(logged(), "not importable") })
+	for _, l := range strings.Split(logged(), "\n") {
+		if len(l) > 4<<10 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
+		}
+	}
+}
