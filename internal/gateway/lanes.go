@@ -371,7 +371,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	if err == nil {
 		l.session, l.barriers, l.lastUsed = cs, bars, time.Now()
 	} else {
-		l.lastErr = c.scrub(err).Error()
+		l.lastErr = c.logErr(err)
 	}
 	l.mu.Unlock()
 	// Noted before the lane's waiters hear of it: one refused now and
@@ -391,9 +391,9 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.session = nil
 		l.mu.Unlock()
 	} else if c.cfg.PerCaller {
-		log.Warn("gateway: a caller's own upstream process did not open; its calls, and new callers', are refused for a while", "err", c.scrub(err))
+		log.Warn("gateway: a caller's own upstream process did not open; its calls, and new callers', are refused for a while", "err", c.logErr(err))
 	} else {
-		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", c.scrub(err))
+		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", c.logErr(err))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -220,7 +220,7 @@ func (g *Gateway) endSub(key subKey, e *upSub) {
 			ctx, cancel := context.WithTimeout(context.Background(), c.callLimit())
 			defer cancel()
 			if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: key.uri}); err != nil {
-				g.logger().Debug("gateway: unsubscribe upstream", "upstream", key.upstream, "err", c.scrub(err))
+				g.logger().Debug("gateway: unsubscribe upstream", "upstream", key.upstream, "err", c.logErr(err))
 			}
 		}
 	})

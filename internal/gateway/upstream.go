@@ -404,15 +404,15 @@ func (u *upstreams) supervise(ctx context.Context, c *upConn) {
 	backoff := restartMin
 	for {
 		started := time.Now()
-		err := c.scrub(u.serve(ctx, c))
+		err := c.logErr(u.serve(ctx, c))
 		if ctx.Err() != nil {
 			return
 		}
 		c.mu.Lock()
 		c.session = nil
 		c.restarts++
-		if err != nil {
-			c.lastErr = err.Error()
+		if err != "" {
+			c.lastErr = err
 		}
 		c.mu.Unlock()
 		if time.Since(started) > time.Minute {
@@ -445,7 +445,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 			// loop gets one listing at a time.
 			c.toolsRelist.request(c.beginListing, func() {
 				if err := u.refreshTools(ctx, c); err != nil && ctx.Err() == nil {
-					log.Warn("gateway: relist upstream tools", "err", c.scrub(err))
+					log.Warn("gateway: relist upstream tools", "err", c.logErr(err))
 				}
 			})
 		},
@@ -1121,6 +1121,21 @@ func (c *upConn) scrub(err error) error {
 }
 
 // scrubbed is an error whose text had a credential taken out.
+// maxLoggedErr bounds the text of an upstream's error as the log and the
+// upstream's status keep it: the text is the upstream's own (a JSON-RPC
+// error's message, up to an answer's 16 MiB), written at every restart.
+const maxLoggedErr = 2 << 10
+
+// logErr is err scrubbed (scrub) and cut short at maxLoggedErr bytes, for
+// the log and the upstream's status; "" for nil.
+func (c *upConn) logErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	s, _ := shorten(c.scrub(err).Error(), maxLoggedErr)
+	return s
+}
+
 type scrubbed struct {
 	msg string
 	err error

@@ -681,3 +681,38 @@ func TestUnimportableToolNameBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamErrorBoundedInLog: an upstream that answers tools/list with
+// an error is restarted, with a warning giving the reason; the error's
+// text is the upstream's own, as long as it likes (up to an answer's 16
+// MiB), and is cut short in the log, not written whole at every restart.
+func TestUpstreamErrorBoundedInLog(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "err", Version: "1"}, nil)
+	addNoop(up, "fine", "A fine tool")
+	up.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "tools/list" {
+				return nil, errors.New(strings.Repeat("E", 1<<20))
+			}
+			return next(ctx, method, req)
+		}
+	})
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	logged := func() string {
+		buf.mu.Lock()
+		defer buf.mu.Unlock()
+		return buf.buf.String()
+	}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "err", URL: serveMCP(t, up)}}})
+	waitFor(t, "the upstream restarted", func() bool { return strings.Contains(logged(), "upstream stopped") })
+	for _, l := range strings.Split(logged(), "\n") {
+		if len(l) > 8<<10 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
+		}
+	}
+	for _, s := range e.gw.Upstreams() {
+		if len(s.LastError) > 8<<10 {
+			t.Errorf("the upstream's last error is %d bytes", len(s.LastError))
+		}
+	}
+}
