@@ -135,7 +135,7 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 		// naming a new client_id (up to 2,000 bytes) at every request
 		// would otherwise write the log as fast as it sends them.
 		if n == limit+1 {
-			p.log().WarnContext(ctx, "client metadata fetch refused: too many from this address", "client_id", id,
+			p.log().InfoContext(ctx, "client metadata fetch refused: too many from this address", "client_id", id,
 				"remote_addr", addrString(ip))
 		}
 		return store.Client{}, fmt.Errorf("%w: %w: too many metadata fetches from %s", store.ErrNotFound, errMetadata, addrString(ip))
@@ -149,7 +149,9 @@ func (p *Provider) metadataClient(ctx context.Context, id string) (store.Client,
 		return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
 	}
 	if err != nil {
-		p.log().WarnContext(ctx, "client metadata document refused", "client_id", id, "err", err)
+		// The client chose the document and where it is: its mistake,
+		// information rather than a warning.
+		p.log().InfoContext(ctx, "client metadata document refused", "client_id", id, "err", err)
 		err = fmt.Errorf("%w: %w", store.ErrNotFound, err)
 		p.cacheMetadata(id, cachedMetadata{err: err, expires: now.Add(metadataFailTTL)})
 		return store.Client{}, err

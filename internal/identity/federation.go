@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -319,6 +320,16 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 	http.Redirect(w, r, meta.AuthorizationEndpoint+sep+v.Encode(), http.StatusSeeOther)
 }
 
+// upstreamSideRefusal are the reasons a federated sign-in is refused
+// that are no caller's doing: the upstream could not be reached, its token
+// endpoint or ID token failed, it did not say when the person signed in,
+// or the account could not sign in here (which includes the store
+// failing). The others (state_mismatch, state_unknown, state_reused,
+// issuer_mismatch, upstream_access_denied and the other errors of the
+// callback's query) are what anyone can send the callback.
+var upstreamSideRefusal = map[string]bool{"upstream_unavailable": true, "upstream_token": true,
+	"auth_time_missing": true, "account": true}
+
 // handleFederatedCallback finishes an upstream sign-in.
 func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Request) {
 	c := p.connection(r.PathValue("conn"))
@@ -349,7 +360,14 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		case n > maxI+1:
 			return
 		}
-		p.log().WarnContext(ctx, "federated sign-in refused", append([]any{"connection", c.Name, "reason", d["reason"]}, detail...)...)
+		// A refusal anyone can cause (a state of their own, an error or
+		// an issuer put in the callback's query) is information; one of
+		// the upstream's side, or of an account here, a warning.
+		level := slog.LevelInfo
+		if upstreamSideRefusal[reason] {
+			level = slog.LevelWarn
+		}
+		p.log().Log(ctx, level, "federated sign-in refused", append([]any{"connection", c.Name, "reason", d["reason"]}, detail...)...)
 		_ = p.record(ctx, audit.Event{Type: audit.LoginFailed, Actor: actor, Agent: agent, Status: "refused",
 			RemoteAddr: addrString(ip), Detail: d})
 	}
