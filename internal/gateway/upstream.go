@@ -1120,7 +1120,6 @@ func (c *upConn) scrub(err error) error {
 	return scrubbed{msg: msg, err: err}
 }
 
-// scrubbed is an error whose text had a credential taken out.
 // maxLoggedErr bounds the text of an upstream's error as the log and the
 // upstream's status keep it: the text is the upstream's own (a JSON-RPC
 // error's message, up to an answer's 16 MiB), written at every restart.
@@ -1136,6 +1135,7 @@ func (c *upConn) logErr(err error) string {
 	return s
 }
 
+// scrubbed is an error whose text had a credential taken out.
 type scrubbed struct {
 	msg string
 	err error
