@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -179,9 +180,26 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		// The query string is left out: it can carry codes and tokens.
-		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "route", route,
+		log.Log(r.Context(), level, "http request", "method", r.Method, "path", loggedPath(r.URL.Path), "route", route,
 			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 	})
+}
+
+// maxLoggedPath bounds the path an "http request" line shows: the client
+// chooses it, up to the server's header limit (a megabyte).
+const maxLoggedPath = 512
+
+// loggedPath is p, or its first maxLoggedPath bytes (whole characters)
+// and "…".
+func loggedPath(p string) string {
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	n := maxLoggedPath
+	for n > 0 && !utf8.RuneStart(p[n]) {
+		n--
+	}
+	return p[:n] + "…"
 }
 
 // serveRecovering serves r with next and turns a panic into a logged error

@@ -124,3 +124,24 @@ func TestObservePanics(t *testing.T) {
 		t.Errorf("late: 500 counted %v times", n)
 	}
 }
+
+// TestObserveBoundsThePath: a request's path is the client's to choose, up
+// to the server's header limit; its "http request" line shows the first
+// maxLoggedPath bytes of it.
+func TestObserveBoundsThePath(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := observe(log, newHTTPMetrics(prometheus.NewRegistry()), http.NewServeMux())
+	path := "/" + strings.Repeat("é", 50_000)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	line := buf.String()
+	if !strings.Contains(line, "http request") || !strings.Contains(line, "route=unmatched") {
+		t.Fatalf("log: %.300s", line)
+	}
+	if len(line) > maxLoggedPath+300 {
+		t.Errorf("a %d-byte path made a %d-byte log line", len(path), len(line))
+	}
+	if !strings.Contains(line, "path=/"+strings.Repeat("é", 100)) || !strings.Contains(line, "…") {
+		t.Errorf("the path's start and the mark of its cut are not in the line: %.300s", line)
+	}
+}
