@@ -442,8 +442,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		if be, refused := g.checkScope(r, body, cat, who); be != nil {
 			if err := g.stepUpRefused(r, cat, who, refused); err != nil {
-				g.logger().ErrorContext(r.Context(), "gateway: the audit trail refused a record", "err", err)
-				http.Error(w, errNotRecorded.Error(), http.StatusServiceUnavailable)
+				http.Error(w, g.notRecorded(r.Context(), err).Error(), http.StatusServiceUnavailable)
 				return
 			}
 			g.writeBearerError(w, be)

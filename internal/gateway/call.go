@@ -151,7 +151,7 @@ var errResultNotRecorded = errors.New("the outcome of the call could not be reco
 // resultNotRecorded logs why the audit trail refused a call's result and
 // returns errResultNotRecorded, for the caller.
 func (g *Gateway) resultNotRecorded(ctx context.Context, err error) error {
-	g.logger().ErrorContext(ctx, "gateway: the audit trail refused a record", "err", err)
+	g.notRecorded(ctx, err) // its log line; the caller is told otherwise
 	return errResultNotRecorded
 }
 
