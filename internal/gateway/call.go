@@ -33,13 +33,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	sjson "github.com/segmentio/encoding/json"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/slip"
@@ -203,28 +203,12 @@ func (g *Gateway) listTools(ctx context.Context, req *mcp.ListToolsRequest) (*mc
 	return res, nil
 }
 
-// maxToolName is the length of the longest tool name (store.IsToolName).
+// maxToolName is the length of the longest tool name (store.IsToolName),
+// and how much of a name the caller chose the trail's reasons and the
+// answers show (clip.String): a request can carry a name of megabytes, and
+// the trail keeps an event's name whole (only its Detail and Reasons give
+// way to its size limit).
 const maxToolName = 64
-
-// shorten returns s, a name the caller chose, as the trail and the answers
-// show it: valid UTF-8 and, past max bytes, its first whole characters
-// within max bytes and "…"; cut reports the latter. A request can carry a
-// name of megabytes, and the trail keeps an event's name whole (only its
-// Detail and Reasons give way to its size limit).
-func shorten(s string, max int) (short string, cut bool) {
-	if len(s) > max {
-		n := max
-		for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
-			n--
-		}
-		s, cut = s[:n], true
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if cut {
-		s += "…"
-	}
-	return s, cut
-}
 
 // refusal is the answer to a call of a tool the caller may not call, and
 // to a call of a tool that does not exist: the same, so that the answer
@@ -287,7 +271,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	shown, cut := name, false
 	isName := store.IsToolName(name)
 	if !isName {
-		shown, cut = shorten(name, maxToolName)
+		shown, cut = clip.String(name, maxToolName)
 	}
 	ev := baseEvent(who, audit.ToolDecided, shown)
 	ev.Correlation = slip.NewID()
@@ -810,7 +794,7 @@ func (g *Gateway) checkScope(r *http.Request, body []byte, cat *catalogue, who *
 func (g *Gateway) stepUpRefused(r *http.Request, cat *catalogue, who *caller, refused []toolCall) error {
 	events := make([]audit.Event, 0, len(refused))
 	for _, c := range refused {
-		name, _ := shorten(c.Name, maxToolName)
+		name, _ := clip.String(c.Name, maxToolName)
 		ev := baseEvent(who, audit.ToolDecided, name)
 		ev.Correlation = slip.NewID()
 		ev.RemoteAddr = g.clientAddr(r)

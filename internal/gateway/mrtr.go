@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/policy"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/slipverify"
@@ -629,7 +630,7 @@ func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, 
 // request was.
 func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	name := req.Params.Name
-	shown, _ := shorten(name, maxToolName)
+	shown, _ := clip.String(name, maxToolName)
 	ev := baseEvent(who, audit.ToolDecided, shown)
 	ev.RemoteAddr, _ = req.Extra.TokenInfo.Extra[remoteKey].(string)
 	args, argsErr := canonicalArgs(req.Params.Arguments)

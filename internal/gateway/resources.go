@@ -34,6 +34,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/slipverify"
@@ -505,7 +506,7 @@ const maxFeatureName = 1 << 10
 // record past the trail's size bound (which then keeps none of its
 // detail).
 func putName(detail map[string]any, key, s string) string {
-	short, cut := shorten(s, maxFeatureName)
+	short, cut := clip.String(s, maxFeatureName)
 	if cut {
 		detail[key+"_bytes"] = len(s)
 	}

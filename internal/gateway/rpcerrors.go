@@ -26,6 +26,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/clip"
 )
 
 // answerInJSONRPC serves a POST through next, turning a plain-text 400
@@ -218,7 +220,7 @@ func jsonKind(v json.RawMessage) byte {
 // quoteShort quotes s (escaping what could forge a line or a terminal
 // sequence), cut to 100 bytes (shorten), the ellipsis outside the quotes.
 func quoteShort(s string) string {
-	short, cut := shorten(s, 100)
+	short, cut := clip.String(s, 100)
 	if cut {
 		return fmt.Sprintf("%q…", strings.TrimSuffix(short, "…"))
 	}

@@ -36,6 +36,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/buildinfo"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tools"
@@ -1131,7 +1132,7 @@ func (c *upConn) logErr(err error) string {
 	if err == nil {
 		return ""
 	}
-	s, _ := shorten(c.scrub(err).Error(), maxLoggedErr)
+	s, _ := clip.String(c.scrub(err).Error(), maxLoggedErr)
 	return s
 }
 

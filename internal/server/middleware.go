@@ -12,9 +12,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/internal/clip"
 )
 
 type requestIDKey struct{}
@@ -190,16 +191,13 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 const maxLoggedPath = 512
 
 // loggedPath is p, or its first maxLoggedPath bytes (whole characters)
-// and "…".
+// and "…" (clip.String).
 func loggedPath(p string) string {
 	if len(p) <= maxLoggedPath {
 		return p
 	}
-	n := maxLoggedPath
-	for n > 0 && !utf8.RuneStart(p[n]) {
-		n--
-	}
-	return p[:n] + "…"
+	short, _ := clip.String(p, maxLoggedPath)
+	return short
 }
 
 // serveRecovering serves r with next and turns a panic into a logged error
