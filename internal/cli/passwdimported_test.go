@@ -17,16 +17,7 @@ import (
 // password set with 'user passwd' is another password: the file, applied
 // again, sets its hash back, as it does for any change made beside it.
 func TestApplyPutsBackAnImportedHashAfterPasswd(t *testing.T) {
-	data := t.TempDir()
-	imported, err := password.HashWith("the imported password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(t.TempDir(), "tenant.yaml")
-	if err := os.WriteFile(f, fmt.Appendf(nil, "tenant: acme\nusers:\n  - username: dave\n    password_hash: %q\n", imported), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	must(t, run(t, nil, "", "apply", "-f", f, "--data", data))
+	data, f, _ := applyImportedHash(t)
 	must(t, run(t, nil, "a password set beside the file\n", "user", "passwd", "dave", "--data", data))
 	r := must(t, run(t, nil, "", "apply", "-f", f, "--data", data))
 	if !strings.Contains(r.stdout, "~ user dave (password") {
@@ -39,16 +30,7 @@ func TestApplyPutsBackAnImportedHashAfterPasswd(t *testing.T) {
 // records, as the hash itself is: it tells whether a person's hash is a
 // given one, which the trail's readers have no need to know.
 func TestImportedHashNotInTheTrail(t *testing.T) {
-	data := t.TempDir()
-	imported, err := password.HashWith("the imported password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(t.TempDir(), "tenant.yaml")
-	if err := os.WriteFile(f, fmt.Appendf(nil, "tenant: acme\nusers:\n  - username: dave\n    password_hash: %q\n", imported), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	must(t, run(t, nil, "", "apply", "-f", f, "--data", data))
+	data, _, imported := applyImportedHash(t)
 	sum := sha256.Sum256([]byte(imported))
 	out := must(t, run(t, nil, "", "audit", "export", "--data", data)).stdout
 	if !strings.Contains(out, `"dave"`) {
@@ -57,4 +39,22 @@ func TestImportedHashNotInTheTrail(t *testing.T) {
 	if strings.Contains(out, hex.EncodeToString(sum[:])) || strings.Contains(out, imported) {
 		t.Errorf("the trail holds the imported hash or its digest:\n%s", out)
 	}
+}
+
+// applyImportedHash applies, to a new data folder, a tenant file whose one
+// person (dave) has an imported password hash, and returns the folder, the
+// file and the hash.
+func applyImportedHash(t *testing.T) (data, file, imported string) {
+	t.Helper()
+	data = t.TempDir()
+	imported, err := password.HashWith("the imported password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "tenant.yaml")
+	if err := os.WriteFile(file, fmt.Appendf(nil, "tenant: acme\nusers:\n  - username: dave\n    password_hash: %q\n", imported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, run(t, nil, "", "apply", "-f", file, "--data", data))
+	return data, file, imported
 }
