@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -49,24 +50,35 @@ func TestFailedIssueSpendsNothing(t *testing.T) {
 	}
 }
 
-// sessionEndUnreadable is a store whose record of ended sign-ins cannot be
-// read while fail is set.
-type sessionEndUnreadable struct {
+// identityFailing is a store whose identity records fail, while fail is
+// set, in one way: op "count" (sign-in attempts cannot be counted: what a
+// full disk makes of it) or "ended" (whether a sign-in ended cannot be
+// read).
+type identityFailing struct {
 	Store
+	op   string
 	fail *atomic.Bool
 }
 
-func (s sessionEndUnreadable) Identity() store.Identity {
-	return sessionEndIdentity{s.Store.Identity(), s.fail}
+func (s identityFailing) Identity() store.Identity {
+	return failingIdentity{s.Store.Identity(), s.op, s.fail}
 }
 
-type sessionEndIdentity struct {
+type failingIdentity struct {
 	store.Identity
+	op   string
 	fail *atomic.Bool
 }
 
-func (i sessionEndIdentity) Consumed(ctx context.Context, kind, id string) (bool, error) {
-	if kind == consumeSessionEnd && i.fail.Load() {
+func (i failingIdentity) CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	if i.op == "count" && i.fail.Load() {
+		return 0, errors.New("commit: database or disk is full (13)")
+	}
+	return i.Identity.CountAttempt(ctx, key, now, window)
+}
+
+func (i failingIdentity) Consumed(ctx context.Context, kind, id string) (bool, error) {
+	if i.op == "ended" && kind == consumeSessionEnd && i.fail.Load() {
 		return false, errors.New("the store cannot be read")
 	}
 	return i.Identity.Consumed(ctx, kind, id)
@@ -78,7 +90,7 @@ func (i sessionEndIdentity) Consumed(ctx context.Context, kind, id string) (bool
 func TestUnreadableSignInSpendsNoCode(t *testing.T) {
 	h := newHarness(t)
 	var fail atomic.Bool
-	h.p.Store = sessionEndUnreadable{h.p.Store, &fail}
+	h.p.Store = identityFailing{h.p.Store, "ended", &fail}
 	b := h.signedIn("alice")
 	code := h.code(b, authParams("scope", "openid"))
 	fail.Store(true)

@@ -1,40 +1,13 @@
 package identity
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
-	"github.com/gatehouse/gatehouse/internal/store"
 )
-
-// attemptsUnwritable is a store that cannot count sign-in attempts while
-// fail is set: what a full disk (or any refused write) makes of it.
-type attemptsUnwritable struct {
-	Store
-	fail *atomic.Bool
-}
-
-func (s attemptsUnwritable) Identity() store.Identity {
-	return attemptsIdentity{s.Store.Identity(), s.fail}
-}
-
-type attemptsIdentity struct {
-	store.Identity
-	fail *atomic.Bool
-}
-
-func (i attemptsIdentity) CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
-	if i.fail.Load() {
-		return 0, errors.New("commit: database or disk is full (13)")
-	}
-	return i.Identity.CountAttempt(ctx, key, now, window)
-}
 
 // TestLoginStoreFailureIsNotAWrongPassword: a sign-in with the right
 // password that fails because the store refuses its writes (the disk is
@@ -46,7 +19,7 @@ func (i attemptsIdentity) CountAttempt(ctx context.Context, key string, now time
 func TestLoginStoreFailureIsNotAWrongPassword(t *testing.T) {
 	h := newHarness(t)
 	var fail atomic.Bool
-	h.p.Store = attemptsUnwritable{h.p.Store, &fail}
+	h.p.Store = identityFailing{h.p.Store, "count", &fail}
 	fail.Store(true)
 	resp := h.login(h.browser(), "alice", pw, nil)
 	page := body(t, resp)
