@@ -137,7 +137,7 @@ tools:
 	if n := hits.Load(); n != 1 {
 		t.Fatalf("the backend was called %d times, want once: calls ran that the trail did not take", n)
 	}
-	if tok, err := tryToken(g, "dave", "dave-e2e-password"); err == nil || tok != "" {
+	if tok, err := tryToken(ctx, g, "dave", "dave-e2e-password"); err == nil || tok != "" {
 		t.Errorf("a sign-in while the trail refuses appends got a token (%v): it is not in the trail", err)
 	}
 	resp, err := http.Get("http://" + mln.Addr().String() + "/metrics")
@@ -179,7 +179,7 @@ tools:
 	if _, err := refund(); err != nil || hits.Load() != 2 {
 		t.Fatalf("refund once the trail takes appends again: %v, backend called %d times", err, hits.Load())
 	}
-	if tok, err := tryToken(g, "dave", "dave-e2e-password"); err != nil || tok == "" {
+	if tok, err := tryToken(ctx, g, "dave", "dave-e2e-password"); err != nil || tok == "" {
 		t.Fatalf("sign-in once the trail takes appends again: %v", err)
 	}
 	db.Close()
@@ -211,34 +211,6 @@ tools:
 	if acked != 2 {
 		t.Errorf("%d calls acknowledged, want 2", acked)
 	}
-}
-
-// tryToken is mcpToken that returns what went wrong instead of failing
-// the test.
-func tryToken(g *e2e.Gatehouse, username, password string) (string, error) {
-	h := mcpGoOAuth(&testing.T{}, username, password)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/mcp", strings.NewReader("{}"))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	resp.Body.Close()
-	if err := h.Authorize(ctx, req, resp); err != nil {
-		return "", err
-	}
-	ts, err := h.TokenSource(ctx)
-	if err != nil {
-		return "", err
-	}
-	tok, err := ts.Token()
-	if err != nil {
-		return "", err
-	}
-	return tok.AccessToken, nil
 }
 
 // grepLines keeps the lines of s that hold sub.

@@ -256,7 +256,20 @@ func mcpGoOAuth(t *testing.T, username, password string) *auth.AuthorizationCode
 // tweak before the handler is made (nil: unchanged).
 func mcpGoOAuthWith(t *testing.T, username, password string, tweak func(*auth.AuthorizationCodeHandlerConfig)) *auth.AuthorizationCodeHandler {
 	t.Helper()
-	cfg := &auth.AuthorizationCodeHandlerConfig{
+	cfg := mcpGoOAuthConfig(username, password)
+	if tweak != nil {
+		tweak(cfg)
+	}
+	h, err := auth.NewAuthorizationCodeHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// mcpGoOAuthConfig is the configuration of mcpGoOAuth's handler.
+func mcpGoOAuthConfig(username, password string) *auth.AuthorizationCodeHandlerConfig {
+	return &auth.AuthorizationCodeHandlerConfig{
 		RedirectURL: mcpGoRedirect,
 		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
 			ClientName: "Gatehouse e2e (Go MCP SDK)", RedirectURIs: []string{mcpGoRedirect},
@@ -274,44 +287,49 @@ func mcpGoOAuthWith(t *testing.T, username, password string, tweak func(*auth.Au
 			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
 	}
-	if tweak != nil {
-		tweak(cfg)
-	}
-	h, err := auth.NewAuthorizationCodeHandler(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // mcpToken signs username in with the Go SDK's OAuth client and returns an
 // access token for /mcp.
 func mcpToken(t *testing.T, g *e2e.Gatehouse, username, password string) string {
 	t.Helper()
-	h := mcpGoOAuth(t, username, password)
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", g.URL+"/mcp", strings.NewReader("{}"))
+	tok, err := tryToken(t.Context(), g, username, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// tryToken is mcpToken that returns what went wrong instead of failing
+// the test.
+func tryToken(ctx context.Context, g *e2e.Gatehouse, username, password string) (string, error) {
+	h, err := auth.NewAuthorizationCodeHandler(mcpGoOAuthConfig(username, password))
+	if err != nil {
+		return "", err
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/mcp", strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
-		resp.Body.Close()
-		t.Fatalf("/mcp without a token answered %d, want 401", resp.StatusCode)
+		return "", fmt.Errorf("/mcp without a token answered %d, want 401", resp.StatusCode)
 	}
-	if err := h.Authorize(t.Context(), req, resp); err != nil {
-		t.Fatalf("OAuth: %v", err)
+	if err := h.Authorize(ctx, req, resp); err != nil {
+		return "", fmt.Errorf("OAuth: %w", err)
 	}
-	ts, err := h.TokenSource(t.Context())
+	ts, err := h.TokenSource(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	tok, err := ts.Token()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return tok.AccessToken
+	return tok.AccessToken, nil
 }
 
 // mcpConnect opens a session of the Go SDK's MCP client, named name, to
