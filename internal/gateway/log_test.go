@@ -9,10 +9,12 @@ import (
 	"testing"
 )
 
-// messages is a slog.Handler that keeps the messages it is given.
+// messages is a slog.Handler that keeps the messages it is given, with
+// their levels, at whatever level.
 type messages struct {
-	mu   sync.Mutex
-	seen []string
+	mu     sync.Mutex
+	seen   []string
+	levels []slog.Level
 }
 
 func (m *messages) Enabled(context.Context, slog.Level) bool { return true }
@@ -22,6 +24,7 @@ func (m *messages) Handle(_ context.Context, r slog.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seen = append(m.seen, r.Message)
+	m.levels = append(m.levels, r.Level)
 	return nil
 }
 
@@ -29,6 +32,19 @@ func (m *messages) all() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.seen)
+}
+
+// take returns the records kept so far as "LEVEL message" and forgets
+// them.
+func (m *messages) take() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, len(m.seen))
+	for i, msg := range m.seen {
+		out[i] = m.levels[i].String() + " " + msg
+	}
+	m.seen, m.levels = nil, nil
+	return out
 }
 
 // The MCP SDK narrates every session's life at the information level:
@@ -51,31 +67,6 @@ func TestSDKSessionChatterNotLogged(t *testing.T) {
 	}
 }
 
-// leveled is a slog.Handler that keeps the level and message of each
-// record it is given, at whatever level.
-type leveled struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (m *leveled) Enabled(context.Context, slog.Level) bool { return true }
-func (m *leveled) WithAttrs([]slog.Attr) slog.Handler       { return m }
-func (m *leveled) WithGroup(string) slog.Handler            { return m }
-func (m *leveled) Handle(_ context.Context, r slog.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.seen = append(m.seen, r.Level.String()+" "+r.Message)
-	return nil
-}
-
-func (m *leveled) take() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.seen
-	m.seen = nil
-	return s
-}
-
 // TestSDKClientMistakesNotWarnings: a caller breaking the MCP lifecycle
 // (a request before initialize, initialize or initialized twice, a
 // stateless protocol revision on a session) is answered with an error; the
@@ -83,7 +74,7 @@ func (m *leveled) take() []string {
 // is the caller's mistake, not the gateway's fault: an operator alerting on
 // errors would be paged by any client. Such records are debug lines.
 func TestSDKClientMistakesNotWarnings(t *testing.T) {
-	logs := &leveled{}
+	logs := &messages{}
 	e := newEnv(t, envOptions{logger: slog.New(logs)})
 	tok := e.token("alice", "acme-assistant")
 	const v = "2025-11-25"
