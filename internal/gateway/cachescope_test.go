@@ -60,6 +60,13 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// String is what was written so far.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestCacheScopePrivate: the tool, prompt, resource and resource template
 // lists differ per person, and so does what a resources/read may return:
 // in every protocol revision they say cacheScope "private", so that no

@@ -668,14 +668,9 @@ func TestUnimportableToolNameBounded(t *testing.T) {
 		})
 	addNoop(up, "fine", "A fine tool")
 	buf := &lockedBuffer{mu: &sync.Mutex{}}
-	logged := func() string {
-		buf.mu.Lock()
-		defer buf.mu.Unlock()
-		return buf.buf.String()
-	}
 	newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "deep", URL: serveMCP(t, up)}}})
-	waitFor(t, "the deep tool left out", func() bool { return strings.Contains(logged(), "not importable") })
-	for _, l := range strings.Split(logged(), "\n") {
+	waitFor(t, "the deep tool left out", func() bool { return strings.Contains(buf.String(), "not importable") })
+	for _, l := range strings.Split(buf.String(), "\n") {
 		if len(l) > 4<<10 {
 			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
 		}
@@ -698,14 +693,9 @@ func TestUpstreamErrorBoundedInLog(t *testing.T) {
 		}
 	})
 	buf := &lockedBuffer{mu: &sync.Mutex{}}
-	logged := func() string {
-		buf.mu.Lock()
-		defer buf.mu.Unlock()
-		return buf.buf.String()
-	}
 	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "err", URL: serveMCP(t, up)}}})
-	waitFor(t, "the upstream restarted", func() bool { return strings.Contains(logged(), "upstream stopped") })
-	for _, l := range strings.Split(logged(), "\n") {
+	waitFor(t, "the upstream restarted", func() bool { return strings.Contains(buf.String(), "upstream stopped") })
+	for _, l := range strings.Split(buf.String(), "\n") {
 		if len(l) > 8<<10 {
 			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
 		}
