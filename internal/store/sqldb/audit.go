@@ -220,6 +220,29 @@ func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
 
 // AuditRecords returns the records that match f.
 func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	q, args, limit := s.auditQuery(f)
+	rows, err := s.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	defer rows.Close()
+	out := make([]store.AuditRecord, 0, min(limit, 256))
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	return out, nil
+}
+
+// auditQuery is the statement AuditRecords runs for f, its arguments and
+// its limit.
+func (s *DB) auditQuery(f store.AuditFilter) (string, []any, int) {
 	var (
 		where []string
 		args  []any
@@ -241,11 +264,24 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 			args = append(args, t)
 		}
 	}
-	for _, c := range []struct{ col, v string }{
-		{"actor", f.Actor}, {"agent", f.Agent}, {"tool", f.Tool}, {"decision", f.Decision},
-		{"correlation", f.Correlation}, {"session", f.Session},
+	for _, c := range []struct {
+		col, v  string
+		indexed bool
+	}{
+		{"actor", f.Actor, true}, {"agent", f.Agent, true}, {"tool", f.Tool, true}, {"decision", f.Decision, false},
+		{"correlation", f.Correlation, true}, {"session", f.Session, false},
 	} {
-		if c.v != "" {
+		switch {
+		case c.v == "":
+		case c.indexed:
+			// The column's index holds only rows where it is not empty, and
+			// a planner uses it only when the query says so: "= ?" alone
+			// could be "= ''" for all a prepared statement knows (SQLite
+			// then read the whole log in seq order; PostgreSQL's generic
+			// plan too). The value is not empty here, so this selects no
+			// fewer rows.
+			add(c.col+" = ? AND "+c.col+" <> ''", c.v)
+		default:
 			add(c.col+" = ?", c.v)
 		}
 	}
@@ -272,23 +308,7 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		q += " ORDER BY seq"
 	}
 	q += fmt.Sprintf(" LIMIT %d", limit)
-	rows, err := s.sql.QueryContext(ctx, s.Rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query audit: %w", err)
-	}
-	defer rows.Close()
-	out := make([]store.AuditRecord, 0, min(limit, 256))
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query audit: %w", err)
-	}
-	return out, nil
+	return s.Rebind(q), args, limit
 }
 
 type auditScanner interface{ Scan(dest ...any) error }
