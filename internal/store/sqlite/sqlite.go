@@ -93,6 +93,7 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 		Migrations: sub,
 		IsUnique:   isUnique,
 		OneWriter:  true,
+		AuditFind:  true,
 		Maintain:   checkpoints,
 	}, opts)
 	if err != nil {

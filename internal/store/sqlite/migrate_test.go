@@ -1,0 +1,102 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
+)
+
+// A data folder written before migration 0007 (the query indexes on
+// audit_log) keeps every record findable after it: the migration copies
+// them all into audit_find, and appends after it go on from there.
+func TestAuditFindMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	before := fstest.MapFS{}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if base := filepath.Base(n); base < "0007" {
+			body, _ := fs.ReadFile(migrations, n)
+			before[base] = &fstest.MapFile{Data: body}
+		}
+	}
+	raw, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sqldb.New(ctx, raw, sqldb.Dialect{Name: "sqlite", Migrations: before, IsUnique: isUnique, OneWriter: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	appendN := func(s *sqldb.DB, n int) {
+		t.Helper()
+		_, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+			recs := make([]store.AuditRecord, n)
+			prev := h.Hash
+			for i := range recs {
+				seq := h.Seq + int64(i) + 1
+				recs[i] = store.AuditRecord{Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), Event: []byte(`{}`),
+					Prev: prev, Hash: fmt.Sprint("h", seq), Type: "tool.decision", Actor: fmt.Sprint("p", seq%3),
+					Correlation: fmt.Sprint("c", seq)}
+				prev = recs[i].Hash
+			}
+			return recs, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(old, 300)
+	old.Close()
+
+	s, err := OpenFile(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var found, indexed int64
+	if err := s.SQL().QueryRowContext(ctx, "SELECT found, (SELECT COUNT(*) FROM audit_find) FROM audit_head").Scan(&found, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if found != 300 || indexed != 300 {
+		t.Errorf("after the migration found = %d with %d index rows, want 300 and 300", found, indexed)
+	}
+	appendN(s, 5)
+	for _, c := range []struct {
+		f    store.AuditFilter
+		want int
+	}{
+		{store.AuditFilter{Actor: "p1", Limit: 1000}, 102}, // 1, 4, … 304
+		{store.AuditFilter{Correlation: "c7"}, 1},
+		{store.AuditFilter{Correlation: "c303"}, 1},
+		{store.AuditFilter{Since: t0.Add(295 * time.Second), Limit: 1000}, 11},
+	} {
+		got, err := s.AuditRecords(ctx, c.f)
+		if err != nil || len(got) != c.want {
+			t.Errorf("%+v: %d records, %v; want %d", c.f, len(got), err, c.want)
+		}
+	}
+	if bad, err := s.AuditIndexMismatches(ctx, 10); err != nil || len(bad) != 0 {
+		t.Errorf("index mismatches %v, %v", bad, err)
+	}
+	var idx string
+	if err := s.SQL().QueryRowContext(ctx, "SELECT COALESCE(group_concat(name, ' '), '') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' AND name NOT LIKE 'sqlite_autoindex%'").Scan(&idx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(idx) != "" {
+		t.Errorf("audit_log still has indexes: %s", idx)
+	}
+}
