@@ -11,14 +11,17 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
-// A data folder written before migration 0007 (the query indexes on
-// audit_log) keeps every record findable after it: the migration copies
-// them all into audit_find, and appends after it go on from there.
-func TestAuditFindMigration(t *testing.T) {
+// A data folder written before migrations 0007 (the query indexes on
+// audit_log) and 0008 (audit_log and consumed rebuilt with other keys)
+// keeps every record, findable, and every single-use marker, used: 0007
+// copies the records into audit_find, and appends go on from there.
+func TestAuditMigrationsKeepTheTrailAndMarkers(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
 	before := fstest.MapFS{}
@@ -60,6 +63,14 @@ func TestAuditFindMigration(t *testing.T) {
 		}
 	}
 	appendN(old, 300)
+	exp := time.Now().Add(time.Hour)
+	if ok, err := old.Consume(ctx, "slip", "used-before", exp); err != nil || !ok {
+		t.Fatalf("Consume = %v, %v", ok, err)
+	}
+	oldRecs, err := old.AuditRecords(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil || len(oldRecs) != 300 {
+		t.Fatalf("%d records, %v", len(oldRecs), err)
+	}
 	old.Close()
 
 	s, err := OpenFile(ctx, path, nil)
@@ -73,6 +84,19 @@ func TestAuditFindMigration(t *testing.T) {
 	}
 	if found != 300 || indexed != 300 {
 		t.Errorf("after the migration found = %d with %d index rows, want 300 and 300", found, indexed)
+	}
+	recs, err := s.AuditRecords(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(oldRecs, recs); diff != "" {
+		t.Errorf("the records changed in the migrations (-before +after):\n%s", diff)
+	}
+	if ok, err := s.Consume(ctx, "slip", "used-before", exp); err != nil || ok {
+		t.Errorf("a marker used before the migrations could be used again: %v, %v", ok, err)
+	}
+	if ok, err := s.Consume(ctx, "slip", "new", exp); err != nil || !ok {
+		t.Errorf("a new marker: %v, %v", ok, err)
 	}
 	appendN(s, 5)
 	for _, c := range []struct {
