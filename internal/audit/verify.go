@@ -432,19 +432,6 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		}
 	}
 
-	// A store whose query indexes are rows of their own: each must be its
-	// record's, or filters would hide the record.
-	if ic, ok := l.st.(store.AuditIndexChecker); ok {
-		seqs, err := ic.AuditIndexMismatches(ctx, maxProblems)
-		if err != nil {
-			return rep, err
-		}
-		for _, seq := range seqs {
-			indexProblems = append(indexProblems, Problem{Seq: seq, Kind: ProblemIndex,
-				Detail: fmt.Sprintf("the query index row of record %d is missing or not the record's: filters would hide or misattribute it", seq)})
-		}
-	}
-
 	// By record: the chain's and signatures', then the checkpoint rows',
 	// then the query columns'.
 	rep.Problems = sortProblems(rep.Problems)

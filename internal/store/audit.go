@@ -90,15 +90,6 @@ type AuditAppenderAt interface {
 	AppendAuditAt(ctx context.Context, expect AuditHead, recs []AuditRecord) (head AuditHead, applied bool, err error)
 }
 
-// AuditIndexChecker is an AuditStore whose query indexes are rows of
-// their own beside the records (SQLite's audit_find), which an edit could
-// make disagree with them without touching a record.
-type AuditIndexChecker interface {
-	// AuditIndexMismatches returns the seqs, ascending, at most limit, of
-	// the records whose index row is missing or not what the record says.
-	AuditIndexMismatches(ctx context.Context, limit int) ([]int64, error)
-}
-
 // AuditStore keeps the audit chain, its checkpoints and the cursors of the
 // streams that forward it. Every method takes ctx and honours its
 // cancellation; implementations are safe for concurrent use, also from

@@ -63,16 +63,8 @@ func (s *DB) InTxAudit(ctx context.Context, change func(tx store.Tenant) (func(h
 
 // appendAudit is AppendAudit in the transaction tx.
 func (s *DB) appendAudit(ctx context.Context, tx *sql.Tx, build func(head store.AuditHead) ([]store.AuditRecord, error)) (store.AuditHead, error) {
-	var (
-		cur   store.AuditHead
-		found int64 // the last seq in audit_find (AuditFind)
-		err   error
-	)
-	if s.dialect.AuditFind {
-		err = s.queryRowCached(ctx, tx, "SELECT seq, hash, found FROM audit_head WHERE id = 1").Scan(&cur.Seq, &cur.Hash, &found)
-	} else {
-		err = s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
-	}
+	var cur store.AuditHead
+	err := s.queryRowCached(ctx, tx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.dialect.ForUpdate).Scan(&cur.Seq, &cur.Hash)
 	if err != nil {
 		return store.AuditHead{}, fmt.Errorf("read audit head: %w", err)
 	}
@@ -112,64 +104,13 @@ func (s *DB) appendAudit(ctx context.Context, tx *sql.Tx, build func(head store.
 			}
 		}
 	}
-	if s.dialect.AuditFind && head.Seq-found >= auditFindEvery {
-		// The records after found were written by earlier appends (this
-		// one's among them); copying them in one statement writes each
-		// index's page once for all of them.
-		if _, err := s.execCached(ctx, tx, "INSERT INTO audit_find (seq, at, actor, agent, tool, correlation) SELECT seq, at, actor, agent, tool, correlation FROM audit_log WHERE seq > ?", found); err != nil {
-			return store.AuditHead{}, fmt.Errorf("index audit records: %w", err)
-		}
-		if _, err := s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ?, found = ? WHERE id = 1", head.Seq, head.Hash, head.Seq); err != nil {
-			return store.AuditHead{}, fmt.Errorf("move audit head: %w", err)
-		}
-		return head, nil
-	}
 	if _, err := s.execCached(ctx, tx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", head.Seq, head.Hash); err != nil {
 		return store.AuditHead{}, fmt.Errorf("move audit head: %w", err)
 	}
 	return head, nil
 }
 
-// AuditIndexMismatches returns the records (at most limit, by seq) whose
-// audit_find row is missing though audit_head.found covers them, or
-// disagrees with them; none on a store without audit_find. An index row
-// with no record is not counted, nor a row below seq 1: the chain reports
-// a record missing or planted.
-func (s *DB) AuditIndexMismatches(ctx context.Context, limit int) ([]int64, error) {
-	if !s.dialect.AuditFind {
-		return nil, nil
-	}
-	rows, err := s.sql.QueryContext(ctx, fmt.Sprintf(`SELECT l.seq FROM audit_log l LEFT JOIN audit_find f ON f.seq = l.seq
-		WHERE l.seq > 0 AND ((f.seq IS NULL AND l.seq <= (SELECT found FROM audit_head WHERE id = 1))
-		OR f.at <> l.at OR f.actor <> l.actor OR f.agent <> l.agent OR f.tool <> l.tool OR f.correlation <> l.correlation)
-		ORDER BY l.seq LIMIT %d`, limit))
-	if err != nil {
-		return nil, fmt.Errorf("check audit index: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, fmt.Errorf("check audit index: %w", err)
-		}
-		out = append(out, seq)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check audit index: %w", err)
-	}
-	return out, nil
-}
-
-// auditFindEvery is how many records an AuditFind store lets gather after
-// audit_head.found before an append copies them into audit_find: a query
-// reads at most about this many records past its index.
-const auditFindEvery = 128
-
-var (
-	_ store.AuditAppenderAt   = (*DB)(nil)
-	_ store.AuditIndexChecker = (*DB)(nil)
-)
+var _ store.AuditAppenderAt = (*DB)(nil)
 
 // appendAtQuery appends a batch in one statement, when the head is still
 // the expected one ($1, $2): it locks the head row, inserts the records and
@@ -302,103 +243,71 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 // auditQuery is the statement AuditRecords runs for f, its arguments and
 // its limit.
 func (s *DB) auditQuery(f store.AuditFilter) (string, []any, int) {
-	// Each condition's expr has %[1]s for its column, qualified as the
-	// statement needs; find marks audit_find's columns.
-	type cond struct {
-		col, expr string
-		args      []any
-		find      bool
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
 	}
-	var conds []cond
 	if f.After > 0 {
-		conds = append(conds, cond{"seq", "%[1]s > ?", []any{f.After}, true})
+		add("seq > ?", f.After)
 	}
 	if f.Before > 0 {
-		conds = append(conds, cond{"seq", "%[1]s < ?", []any{f.Before}, true})
+		add("seq < ?", f.Before)
 	}
 	if len(f.Types) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.Types)), ",")
-		c := cond{col: "type", expr: "%[1]s IN (" + ph + ")"}
+		where = append(where, "type IN ("+ph+")")
 		for _, t := range f.Types {
-			c.args = append(c.args, t)
+			args = append(args, t)
 		}
-		conds = append(conds, c)
 	}
-	indexed := false // a condition an index answers, on a person, agent, tool, call or time
 	for _, c := range []struct {
-		col, v string
-		find   bool
+		col, v  string
+		indexed bool
 	}{
 		{"actor", f.Actor, true}, {"agent", f.Agent, true}, {"tool", f.Tool, true}, {"decision", f.Decision, false},
 		{"correlation", f.Correlation, true}, {"session", f.Session, false},
 	} {
 		switch {
 		case c.v == "":
-		case c.find:
+		case c.indexed:
 			// The column's index holds only rows where it is not empty, and
 			// a planner uses it only when the query says so: "= ?" alone
 			// could be "= ''" for all a prepared statement knows (SQLite
 			// then read the whole log in seq order; PostgreSQL's generic
 			// plan too). The value is not empty here, so this selects no
 			// fewer rows.
-			conds = append(conds, cond{c.col, "%[1]s = ? AND %[1]s <> ''", []any{c.v}, true})
-			indexed = true
+			add(c.col+" = ? AND "+c.col+" <> ''", c.v)
 		default:
-			conds = append(conds, cond{c.col, "%[1]s = ?", []any{c.v}, false})
+			add(c.col+" = ?", c.v)
 		}
 	}
 	// Records are kept to the microsecond: a bound with a finer part is
 	// rounded up, so that since keeps its records at or after it and
 	// until its records before it.
 	if !f.Since.IsZero() {
-		conds = append(conds, cond{"at", "%[1]s >= ?", []any{ceilMicro(f.Since)}, true})
-		indexed = true
+		add("at >= ?", ceilMicro(f.Since))
 	}
 	if !f.Until.IsZero() {
-		conds = append(conds, cond{"at", "%[1]s < ?", []any{ceilMicro(f.Until)}, true})
-		indexed = true
+		add("at < ?", ceilMicro(f.Until))
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	order := fmt.Sprintf(" ORDER BY seq LIMIT %d", limit)
+	q := "SELECT " + auditColumns + " FROM audit_log"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
 	if f.Desc {
-		order = fmt.Sprintf(" ORDER BY seq DESC LIMIT %d", limit)
+		q += " ORDER BY seq DESC"
+	} else {
+		q += " ORDER BY seq"
 	}
-	var args []any
-	// where renders the conditions, each column qualified by qual (or, on
-	// audit_find's columns, by both findQual and qual when findQual is set).
-	where := func(first []string, qual, findQual string) string {
-		w := first
-		for _, c := range conds {
-			e := fmt.Sprintf(c.expr, qual+c.col)
-			args = append(args, c.args...)
-			if c.find && findQual != "" {
-				e = fmt.Sprintf(c.expr, findQual+c.col) + " AND " + e
-				args = append(args, c.args...)
-			}
-			w = append(w, e)
-		}
-		if len(w) == 0 {
-			return ""
-		}
-		return " WHERE " + strings.Join(w, " AND ")
-	}
-	if !s.dialect.AuditFind || !indexed {
-		q := "SELECT " + auditColumns + " FROM audit_log" + where(nil, "", "") + order
-		return s.Rebind(q), args, limit
-	}
-	// Two parts: the records audit_find indexes, found through it (each
-	// audit_find condition also checked on the record itself, so an
-	// index row that disagrees with its record shows nothing the record
-	// does not match), and the few written since, read by seq.
-	found := "(SELECT found FROM audit_head WHERE id = 1)"
-	indexedPart := "SELECT l." + strings.ReplaceAll(auditColumns, ", ", ", l.") +
-		" FROM audit_find f CROSS JOIN audit_log l ON l.seq = f.seq" + // CROSS: audit_find leads
-		where([]string{"f.seq <= " + found}, "l.", "f.") + strings.Replace(order, "seq", "f.seq", 1)
-	newPart := "SELECT " + auditColumns + " FROM audit_log" + where([]string{"seq > " + found}, "", "") + order
-	q := "SELECT * FROM (SELECT * FROM (" + indexedPart + ") UNION ALL SELECT * FROM (" + newPart + "))" + order
+	q += fmt.Sprintf(" LIMIT %d", limit)
 	return s.Rebind(q), args, limit
 }
 
@@ -488,13 +397,7 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time, resume int64, mar
 		// enough: clocks of several replicas may disagree, and a chain with
 		// a hole would not verify.
 		var firstKept sql.NullInt64
-		q, args := "SELECT MIN(seq) FROM audit_log WHERE at >= ?", []any{before.UnixMicro()}
-		if s.dialect.AuditFind { // the time index is on audit_find; the newest records are not yet
-			q = `SELECT MIN(seq) FROM (SELECT MIN(seq) AS seq FROM audit_find WHERE at >= ?
-				UNION ALL SELECT MIN(seq) FROM audit_log WHERE seq > (SELECT found FROM audit_head WHERE id = 1) AND at >= ?)`
-			args = append(args, before.UnixMicro())
-		}
-		if err := tx.QueryRowContext(ctx, s.Rebind(q), args...).Scan(&firstKept); err != nil {
+		if err := tx.QueryRowContext(ctx, s.Rebind("SELECT MIN(seq) FROM audit_log WHERE at >= ?"), before.UnixMicro()).Scan(&firstKept); err != nil {
 			return fmt.Errorf("prune audit: %w", err)
 		}
 		end := head
@@ -544,22 +447,17 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time, resume int64, mar
 		if !lo.Valid || lo.Int64 > last {
 			return deleted, nil
 		}
-		var n int64
-		err := s.Tx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, s.Rebind("DELETE FROM audit_log WHERE seq >= ? AND seq < ? AND seq <= ?"),
-				lo.Int64, lo.Int64+auditPruneChunk, last)
-			if err != nil {
-				return err
-			}
-			n, _ = res.RowsAffected()
-			if s.dialect.AuditFind {
-				_, err = tx.ExecContext(ctx, "DELETE FROM audit_find WHERE seq < ?", min(lo.Int64+auditPruneChunk, last+1))
-			}
-			return err
-		})
+		unlock, err := s.waitWrites(ctx)
 		if err != nil {
 			return deleted, fmt.Errorf("prune audit: %w", err)
 		}
+		res, err := s.sql.ExecContext(ctx, s.Rebind("DELETE FROM audit_log WHERE seq >= ? AND seq < ? AND seq <= ?"),
+			lo.Int64, lo.Int64+auditPruneChunk, last)
+		unlock()
+		if err != nil {
+			return deleted, fmt.Errorf("prune audit: %w", err)
+		}
+		n, _ := res.RowsAffected()
 		deleted += n
 	}
 }

@@ -44,10 +44,6 @@ type Dialect struct {
 	// (SQLite): writers of this process then queue on a mutex, in order,
 	// instead of colliding and sleeping in the engine's busy handler.
 	OneWriter bool
-	// AuditFind is true when the audit trail's query indexes are on
-	// audit_find, written behind the records (the SQLite migration 0007
-	// says why), rather than on audit_log.
-	AuditFind bool
 }
 
 // DB is a store on a SQL database. It satisfies store.Store.

@@ -93,7 +93,6 @@ func OpenFile(ctx context.Context, path string, opts *sqldb.Options) (*sqldb.DB,
 		Migrations: sub,
 		IsUnique:   isUnique,
 		OneWriter:  true,
-		AuditFind:  true,
 		Maintain:   checkpoints,
 	}, opts)
 	if err != nil {

@@ -22,6 +22,12 @@ INSERT INTO audit_log_new (seq, at, event, prev, hash, sig, type, actor, agent, 
 	SELECT seq, at, event, prev, hash, sig, type, actor, agent, tool, decision, correlation, session FROM audit_log;
 DROP TABLE audit_log;
 ALTER TABLE audit_log_new RENAME TO audit_log;
+-- The query indexes went with the old table (0002 says why these).
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_actor ON audit_log (actor, seq) WHERE actor <> '';
+CREATE INDEX audit_log_agent ON audit_log (agent, seq) WHERE agent <> '';
+CREATE INDEX audit_log_tool ON audit_log (tool, seq) WHERE tool <> '';
+CREATE INDEX audit_log_correlation ON audit_log (correlation, seq) WHERE correlation <> '';
 CREATE TABLE consumed_new (kind TEXT NOT NULL, id TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
 INSERT INTO consumed_new (kind, id, expires_at) SELECT kind, id, expires_at FROM consumed;
 DROP TABLE consumed;
