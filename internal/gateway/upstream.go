@@ -17,6 +17,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,11 @@ type upConn struct {
 	// featuresMu serialises refreshFeatures, toolsMu refreshTools: an
 	// older listing is never kept over a newer one.
 	featuresMu, toolsMu sync.Mutex
+	// leftOut is what the last listing left out as not importable (under
+	// toolsMu), so that a listing leaving out the same tools again, as an
+	// upstream that says its tools changed in a loop has listed over and
+	// over, is not warned of again.
+	leftOut string
 	// toolsRelist and featuresRelist run the listings the upstream asks
 	// for when it says its tools, or its prompts or resources, changed.
 	toolsRelist, featuresRelist relister
@@ -597,6 +603,10 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	return cs, bars, nil
 }
 
+// maxLeftOutNamed is how many of the tools a listing leaves out as not
+// importable its warning names (with the count of all).
+const maxLeftOutNamed = 5
+
 // refreshTools lists c's tools, pins or withholds them in the store and
 // rebuilds the catalogue.
 func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
@@ -613,19 +623,41 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 		return err
 	}
 	defs := map[string]liveDef{}
+	var (
+		leftOut []string // "name: why" of the first few, each cut short
+		left    int
+		digest  = sha256.New()
+	)
 	for _, t := range ts {
 		raw, h, err := definitionHash(t)
+		why := ""
 		if err != nil {
-			// The name is not checked yet: as long as the upstream
-			// likes, it is cut short as below.
-			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", fmt.Sprintf("%.128q", t.Name), "err", err)
-			continue
+			why = err.Error()
+		} else {
+			why = importable(t.Name, raw)
 		}
-		if why := importable(t.Name, raw); why != "" {
-			u.g.logger().Warn("gateway: upstream tool not importable", "upstream", c.cfg.Name, "tool", fmt.Sprintf("%.128q", t.Name), "err", why)
+		if why != "" {
+			fmt.Fprintf(digest, "%q %q\n", t.Name, why)
+			if left++; len(leftOut) < maxLeftOutNamed {
+				// The name is not checked yet: as long as the upstream
+				// likes, it is cut short here.
+				shown, _ := clip.String(why, 128)
+				leftOut = append(leftOut, fmt.Sprintf("%.64q: %s", t.Name, shown))
+			}
 			continue
 		}
 		defs[t.Name] = liveDef{tool: t, hash: h, raw: raw}
+	}
+	// One line for what this listing left out, and only when it is not
+	// what the last one left out: an upstream of thousands of such tools,
+	// relisted in a loop, would otherwise write thousands of lines a
+	// listing.
+	if sum := string(digest.Sum(nil)); left > 0 && sum != c.leftOut {
+		u.g.logger().Warn("gateway: upstream tools not importable, left out", "upstream", c.cfg.Name,
+			"count", left, "tools", leftOut)
+		c.leftOut = sum
+	} else if left == 0 {
+		c.leftOut = ""
 	}
 	c.mu.Lock()
 	c.defs = defs

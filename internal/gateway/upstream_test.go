@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -621,12 +622,12 @@ func TestUpstreamToolsImportable(t *testing.T) {
 	}
 	warned := 0
 	for _, m := range logs.all() {
-		if m == "gateway: upstream tool not importable" {
+		if m == "gateway: upstream tools not importable, left out" {
 			warned++
 		}
 	}
-	if warned < 4 {
-		t.Errorf("%d warnings of tools left out, want 4", warned)
+	if warned != 1 {
+		t.Errorf("%d warnings of tools left out, want 1 (naming the 4)", warned)
 	}
 	waitFor(t, "the large listing refused", func() bool {
 		for _, s := range e.gw.Upstreams() {
@@ -636,6 +637,56 @@ func TestUpstreamToolsImportable(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// An upstream that offers many tools the gateway cannot import, and says
+// its tools changed again and again, gets one warning line a different
+// set of them, naming a few and counting all, not a line a tool a listing.
+func TestUnimportableToolsWarnedOncePerChange(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
+	for i := range 300 {
+		addNoop(up, fmt.Sprintf("bad tool %d", i), "A space in the name")
+	}
+	addNoop(up, "fine_0", "A fine tool")
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "odd", URL: serveMCP(t, up)}}})
+	imported := func(n int) func() bool {
+		return func() bool {
+			ts, err := e.st.Tools().List(context.Background())
+			got := 0
+			for _, tl := range ts {
+				if tl.Upstream == "odd" {
+					got++
+				}
+			}
+			return err == nil && got == n
+		}
+	}
+	waitFor(t, "the fine tool imported", imported(1))
+	for i := 1; i <= 3; i++ { // each addition: tools/list_changed, a new listing
+		addNoop(up, fmt.Sprintf("fine_%d", i), "A fine tool")
+		waitFor(t, "the new fine tool imported", imported(i+1))
+	}
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, "not importable") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "count=300") {
+		t.Fatalf("after four listings of the same 300 left out, the warnings are %d: %.300q", len(got), got)
+	}
+	if n := strings.Count(lines()[0], "bad tool"); n != 5 {
+		t.Errorf("the warning names %d tools, want 5", n)
+	}
+	addNoop(up, "another bad one", "A space in the name")
+	waitFor(t, "a warning of the changed set", func() bool { return len(lines()) == 2 })
+	if l := lines()[1]; !strings.Contains(l, "count=301") {
+		t.Errorf("second warning: %.300s", l)
+	}
 }
 
 // serveMCP serves s over Streamable HTTP until the test ends (after the
