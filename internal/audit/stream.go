@@ -200,7 +200,7 @@ func (ss *Streams) Close() {
 		var err error
 		for try := 0; try < 3; try++ {
 			now := s.l.now()
-			if _, _, err = s.l.st.ClaimAuditCursor(ctx, s.sink.Name(), s.owner, now, now); err == nil {
+			if _, _, _, err = s.l.st.ClaimAuditCursor(ctx, s.sink.Name(), s.owner, now, now, 0); err == nil {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -317,7 +317,7 @@ func (s *stream) run(ctx context.Context) {
 				// An error is not noted here: the next claim, after the
 				// wait, notes it if it lasts.
 				now := s.l.now()
-				if held, _, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease)); err == nil && !held {
+				if held, _, _, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease), 0); err == nil && !held {
 					return true
 				}
 			}
@@ -327,11 +327,26 @@ func (s *stream) run(ctx context.Context) {
 	// holding: the claim was held on the last round; kept: a backoff is
 	// stored (storeBackoff), to clear once the sink takes records again.
 	holding, kept := false, false
+	// seen is the end of another replica's claim as last read, and since
+	// when (by this process's steady clock) it has read so.
+	var (
+		seen      int64
+		seenSince time.Time
+	)
 	for {
 		changed := s.l.changedCh()
 		// One sender per stream across replicas: claim (or renew) first.
 		now := s.l.now()
-		held, cur, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease))
+		// A claim whose end has not moved for a whole lease is not being
+		// renewed: taken over even if that end is still ahead of now, as
+		// it is when written by a replica whose clock ran ahead (which
+		// would otherwise hold the stream for as long as its clock was
+		// ahead after it stopped).
+		var stale int64
+		if seen != 0 && time.Since(seenSince) >= s.o.Lease {
+			stale = seen
+		}
+		held, cur, lease, err := st.ClaimAuditCursor(ctx, name, s.owner, now, now.Add(s.o.Lease), stale)
 		if err != nil {
 			if !failed("claim its stream", err) {
 				return
@@ -339,6 +354,11 @@ func (s *stream) run(ctx context.Context) {
 			continue
 		}
 		s.active.Store(held)
+		if held {
+			seen = 0
+		} else if lease != seen {
+			seen, seenSince = lease, time.Now()
+		}
 		if !held {
 			s.storeDown.Store(false)
 			holding = false

@@ -207,3 +207,59 @@ func TestStreamBackoffClearedOnceSent(t *testing.T) {
 		}
 	})
 }
+
+// countingSink takes everything and counts the entries it was sent.
+type countingSink struct {
+	mu   sync.Mutex
+	sent int
+}
+
+func (c *countingSink) Name() string { return "siem" }
+
+func (c *countingSink) Send(_ context.Context, es []audit.Entry) error {
+	c.mu.Lock()
+	c.sent += len(es)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *countingSink) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent
+}
+
+// TestStreamTakenOverFromAClockAhead: a replica whose clock ran an hour
+// ahead claimed the stream (its claim ends an hour from now by the others'
+// clocks) and stopped without giving it up. Another replica takes the
+// stream over once that claim has gone a whole lease without renewal, by
+// its own steady clock, instead of waiting out the hour with nothing
+// sent.
+func TestStreamTakenOverFromAClockAhead(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB) {
+		st := open(t)
+		const lease = 300 * time.Millisecond
+		ahead := time.Now().Add(time.Hour)
+		if _, _, _, err := st.ClaimAuditCursor(context.Background(), "siem", "replica-ahead", ahead, ahead.Add(lease), 0); err != nil {
+			t.Fatal(err)
+		}
+		l := audit.New(st, testKeys, &audit.Options{PollInterval: 10 * time.Millisecond, CheckpointInterval: -1})
+		defer l.Close()
+		sink := &countingSink{}
+		s := l.Stream([]audit.Sink{sink}, &audit.StreamOptions{Lease: lease, FromStart: true})
+		defer s.Close()
+		start := time.Now()
+		if err := l.Record(context.Background(), events(1)[0]); err != nil {
+			t.Fatal(err)
+		}
+		for sink.count() == 0 {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("after 10 s the stream held by the stopped replica whose clock ran ahead sent nothing")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if took := time.Since(start); took < lease {
+			t.Errorf("taken over after %v, before a whole lease (%v) without renewal", took, lease)
+		}
+	})
+}

@@ -141,11 +141,18 @@ type AuditStore interface {
 	PutAuditCursor(ctx context.Context, name string, v int64) error
 	// ClaimAuditCursor makes owner the named stream's one sender until
 	// until, unless another owner's claim runs past now; it reports
-	// whether owner holds the claim, and the stream's position. Replicas
-	// claim before each send, so each stream has one sender at a time and
-	// another replica takes over when a sender stops renewing. A claim
-	// until now gives it up.
-	ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (held bool, seq int64, err error)
+	// whether owner holds the claim, the stream's position, and the end
+	// of the claim as it stands (Unix microseconds). Replicas claim before
+	// each send, so each stream has one sender at a time and another
+	// replica takes over when a sender stops renewing. A claim until now
+	// gives it up.
+	//
+	// stale, when not 0, is the end of another owner's claim that the
+	// caller has seen unchanged for a whole lease by its own steady clock:
+	// a sender renews well within a lease, each time to a later end, so a
+	// claim that stayed put has no sender, however far past now it runs
+	// (written by a clock that was ahead). Such a claim is taken over.
+	ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time, stale int64) (held bool, seq, lease int64, err error)
 }
 
 // AuditedTx is a Store that makes a change to the tenant and appends its

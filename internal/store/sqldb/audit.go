@@ -507,27 +507,27 @@ func (s *DB) PutAuditCursor(ctx context.Context, name string, v int64) error {
 }
 
 // ClaimAuditCursor takes or renews the named stream's claim for owner.
-func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time) (bool, int64, error) {
+func (s *DB) ClaimAuditCursor(ctx context.Context, name, owner string, now, until time.Time, stale int64) (bool, int64, int64, error) {
 	unlock, err := s.waitWrites(ctx)
 	if err != nil {
-		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+		return false, 0, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
 	}
 	defer unlock()
 	_, err = s.sql.ExecContext(ctx, s.Rebind(`INSERT INTO audit_cursors (name, seq, updated_at, owner, lease_until) VALUES (?, 0, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
-		WHERE audit_cursors.owner = excluded.owner OR audit_cursors.lease_until <= ?`),
-		name, now.UnixMicro(), owner, until.UnixMicro(), now.UnixMicro())
+		WHERE audit_cursors.owner = excluded.owner OR audit_cursors.lease_until <= ? OR audit_cursors.lease_until = ?`),
+		name, now.UnixMicro(), owner, until.UnixMicro(), now.UnixMicro(), stale) // stale 0: a claim ending at 0 is past now anyway
 	if err != nil {
-		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+		return false, 0, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
 	}
 	var (
-		seq int64
-		who string
+		seq, lease int64
+		who        string
 	)
-	if err := s.sql.QueryRowContext(ctx, s.Rebind("SELECT seq, owner FROM audit_cursors WHERE name = ?"), name).Scan(&seq, &who); err != nil {
-		return false, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
+	if err := s.sql.QueryRowContext(ctx, s.Rebind("SELECT seq, owner, lease_until FROM audit_cursors WHERE name = ?"), name).Scan(&seq, &who, &lease); err != nil {
+		return false, 0, 0, fmt.Errorf("claim audit cursor %q: %w", name, err)
 	}
-	return who == owner, seq, nil
+	return who == owner, seq, lease, nil
 }
 
 // ceilMicro is t in microseconds since the epoch, rounded up.

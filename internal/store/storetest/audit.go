@@ -565,22 +565,42 @@ func testAuditCursorClaims(t *testing.T, s *sqldb.DB) {
 			mustNil(t, s.SetAuditCursor(ctx, "webhook:x", st.setSeq))
 		}
 		now := t0.Add(st.at)
-		held, seq, err := s.ClaimAuditCursor(ctx, "webhook:x", st.owner, now, now.Add(lease))
+		held, seq, end, err := s.ClaimAuditCursor(ctx, "webhook:x", st.owner, now, now.Add(lease), 0)
 		mustNil(t, err)
 		if held != st.held || seq != st.wantSeq {
 			t.Errorf("%s: held %v seq %d, want %v %d", st.name, held, seq, st.held, st.wantSeq)
 		}
+		if held && end != now.Add(lease).UnixMicro() {
+			t.Errorf("%s: the claim ends at %d, want %d", st.name, end, now.Add(lease).UnixMicro())
+		}
 	}
 	// A claim until now gives it up: another owner gets it at once.
 	release := t0.Add(60 * time.Second)
-	if _, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "b", release, release); err != nil {
+	if _, _, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "b", release, release, 0); err != nil {
 		t.Fatal(err)
 	}
-	if held, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "c", release, release.Add(lease)); err != nil || !held {
+	if held, _, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "c", release, release.Add(lease), 0); err != nil || !held {
 		t.Errorf("claim after a release: held %v, %v", held, err)
 	}
+	// A claim written by a clock an hour ahead: refused while it runs,
+	// taken over when the caller names its end as stale (seen unchanged
+	// for a lease), and a stale end that is no longer the claim's (the
+	// sender renewed meanwhile) takes nothing.
+	ahead := release.Add(time.Hour)
+	_, _, aheadEnd, err := s.ClaimAuditCursor(ctx, "webhook:x", "c", ahead, ahead.Add(lease), 0)
+	mustNil(t, err)
+	later := release.Add(2 * time.Minute)
+	if held, _, end, err := s.ClaimAuditCursor(ctx, "webhook:x", "d", later, later.Add(lease), 0); err != nil || held || end != aheadEnd {
+		t.Errorf("a claim running ahead: held %v, end %d (want %d), %v", held, end, aheadEnd, err)
+	}
+	if held, _, _, err := s.ClaimAuditCursor(ctx, "webhook:x", "d", later, later.Add(lease), aheadEnd-1); err != nil || held {
+		t.Errorf("a stale end that is not the claim's took it: %v, %v", held, err)
+	}
+	if held, _, end, err := s.ClaimAuditCursor(ctx, "webhook:x", "d", later, later.Add(lease), aheadEnd); err != nil || !held || end != later.Add(lease).UnixMicro() {
+		t.Errorf("a stale claim not taken over: held %v, end %d, %v", held, end, err)
+	}
 	// Claims of one stream do not touch another.
-	held, _, err := s.ClaimAuditCursor(ctx, "syslog:y", "a", t0, t0.Add(lease))
+	held, _, _, err := s.ClaimAuditCursor(ctx, "syslog:y", "a", t0, t0.Add(lease), 0)
 	mustNil(t, err)
 	if !held {
 		t.Errorf("claim of another stream refused")
