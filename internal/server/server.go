@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/identity"
 	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/slip"
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
@@ -99,6 +101,12 @@ type Server struct {
 	// connsLoaded is the stored configuration of the federation
 	// connections in use (set at start, then by the background's reloads).
 	connsLoaded []config.Connection
+	// probe is readyz's last write to the store (writeProbe).
+	probe struct {
+		mu  sync.Mutex
+		at  time.Time
+		err error
+	}
 }
 
 // New opens the store and keys and builds the handler, without listening.
@@ -190,6 +198,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
+// readyz answers ready when the store answers and takes writes: a replica
+// whose database answers reads but refuses writes (its disk full, its
+// connection's address taken over by a read-only standby) refuses every
+// call and sign-in, as the audit trail takes no record, and is better out
+// of its load balancer's rotation.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -200,7 +213,33 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "store unreachable\n")
 		return
 	}
+	if err := s.writeProbe(ctx); err != nil {
+		s.log.ErrorContext(r.Context(), "readiness check failed: the store refuses writes", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "store refuses writes\n")
+		return
+	}
 	io.WriteString(w, "ready\n")
+}
+
+// probeEvery is how long a write probe's outcome stands: /readyz answers
+// anyone, and a write per request would be theirs to multiply.
+const probeEvery = time.Second
+
+// writeProbe commits a small write, at most once per probeEvery (the
+// outcome is reused meanwhile), and returns its error: a single-use marker
+// of its own kind, expiring a minute later, which the background's purge
+// of expired markers removes.
+func (s *Server) writeProbe(ctx context.Context) error {
+	s.probe.mu.Lock()
+	defer s.probe.mu.Unlock()
+	if !s.probe.at.IsZero() && time.Since(s.probe.at) < probeEvery {
+		return s.probe.err
+	}
+	now := time.Now()
+	_, err := s.Store.Consume(ctx, "readiness", slip.NewID(), now.Add(time.Minute))
+	s.probe.at, s.probe.err = time.Now(), err
+	return err
 }
 
 func (s *Server) metricsHandler() http.Handler {

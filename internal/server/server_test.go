@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
 func start(t *testing.T, o server.Options) (*server.Server, string, context.CancelFunc, chan error) {
@@ -109,6 +110,74 @@ func TestOperations(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "secret-code-value") {
 		t.Errorf("a query string reached the logs")
+	}
+}
+
+// A store that answers but refuses writes (a full disk; a read-only
+// standby behind the connection's address) makes the replica not ready:
+// it would refuse every call and sign-in. Simulated by a trigger that
+// refuses what the probe writes, on both engines; once it is gone the
+// replica is ready again.
+func TestReadyzFailsWhenStoreRefusesWrites(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}}
+			refuse := []string{`CREATE TRIGGER refuse_writes BEFORE INSERT ON consumed BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+			if b.Name == "postgres" {
+				o.Store.DatabaseURL = storetest.PostgresSchema(t)
+				refuse = []string{
+					`CREATE FUNCTION refuse_writes() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql`,
+					`CREATE TRIGGER refuse_writes BEFORE INSERT ON consumed FOR EACH ROW EXECUTE FUNCTION refuse_writes()`,
+				}
+			}
+			s, base, cancel, done := start(t, o)
+			defer func() { cancel(); <-done }()
+			readyz := func(want int, body string) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second) // past the probe's outcome kept a second
+				for {
+					code, got, _ := get(t, base+"/readyz")
+					if code == want && got == body {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("readyz: %d %q, want %d %q", code, got, want, body)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			readyz(200, "ready\n")
+			for _, q := range refuse {
+				if _, err := s.Store.SQL().Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			readyz(http.StatusServiceUnavailable, "store refuses writes\n")
+			if _, err := s.Store.SQL().Exec("DROP TRIGGER refuse_writes" + map[string]string{"postgres": " ON consumed"}[b.Name]); err != nil {
+				t.Fatal(err)
+			}
+			readyz(200, "ready\n")
+		})
+	}
+}
+
+// /readyz answers anyone: its write to the store is made at most once a
+// second, however often it is asked.
+func TestReadyzWritesAtMostOnceASecond(t *testing.T) {
+	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}})
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	for range 50 {
+		if code, _, _ := get(t, base+"/readyz"); code != 200 {
+			t.Fatalf("readyz: %d", code)
+		}
+	}
+	var n int
+	if err := s.Store.SQL().QueryRow("SELECT COUNT(*) FROM consumed WHERE kind = 'readiness'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if most := int(time.Since(start)/time.Second) + 1; n < 1 || n > most {
+		t.Errorf("%d probe writes for 50 requests in %v, want 1 to %d", n, time.Since(start), most)
 	}
 }
 
