@@ -164,7 +164,11 @@ func (l *Log) checkpointIfMoved(ctx context.Context, kind string) (bool, error) 
 		return false, err
 	}
 	l.ckMu.Lock()
-	fresh := h.Seq <= l.ckSeq && l.now().Sub(l.ckAt) < refreshAfter
+	// An age below zero is a clock stepped back since: the last checkpoint
+	// is not known to be fresh (waiting for the clock to catch up would
+	// skip the refresh for as long as the step).
+	age := l.now().Sub(l.ckAt)
+	fresh := h.Seq <= l.ckSeq && age >= 0 && age < refreshAfter
 	l.ckMu.Unlock()
 	if h.Seq == 0 || fresh {
 		return false, nil

@@ -128,7 +128,8 @@ func (plainKeys) JWKS() []byte { return []byte(`{"keys":[]}`) }
 
 // TestPeriodicCheckpoint: a periodic checkpoint is written when the head
 // moved, or when the last one is an hour old (so that the tail stays
-// signed by a published key across key rotations).
+// signed by a published key across key rotations), or from a time ahead
+// of the clock (stepped back since).
 func TestPeriodicCheckpoint(t *testing.T) {
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	l := New(storetest.OpenSQLite(t), plainKeys{}, &Options{Now: func() time.Time { return now }, CheckpointInterval: -1})
@@ -145,6 +146,8 @@ func TestPeriodicCheckpoint(t *testing.T) {
 		{"an hour on", func() { now = now.Add(time.Minute) }, true},
 		{"another record", func() { l.Record(ctx, Event{Type: Logout}) }, true},
 		{"no change again", func() {}, false},
+		{"the clock stepped back a day", func() { now = now.Add(-24 * time.Hour) }, true},
+		{"no change after the step", func() { now = now.Add(time.Minute) }, false},
 	}
 	for _, s := range steps {
 		s.before()
