@@ -16,6 +16,7 @@ package gateway
 // not its pinned hash is never listed or run, whatever the store says.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -626,7 +627,10 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	var (
 		leftOut []string // "name: why" of the first few, each cut short
 		left    int
-		digest  = sha256.New()
+		// sums has a digest of each tool left out, and why: the set is
+		// what the warning is given again for, not the order a listing
+		// happens to give them in (an upstream's map or hash set).
+		sums [][sha256.Size]byte
 	)
 	for _, t := range ts {
 		raw, h, err := definitionHash(t)
@@ -637,7 +641,7 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 			why = importable(t.Name, raw)
 		}
 		if why != "" {
-			fmt.Fprintf(digest, "%q %q\n", t.Name, why)
+			sums = append(sums, sha256.Sum256(fmt.Appendf(nil, "%q %q", t.Name, why)))
 			if left++; len(leftOut) < maxLeftOutNamed {
 				// The name is not checked yet: as long as the upstream
 				// likes, it is cut short here.
@@ -652,6 +656,11 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	// what the last one left out: an upstream of thousands of such tools,
 	// relisted in a loop, would otherwise write thousands of lines a
 	// listing.
+	slices.SortFunc(sums, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
+	digest := sha256.New()
+	for _, d := range sums {
+		digest.Write(d[:])
+	}
 	if sum := string(digest.Sum(nil)); left > 0 && sum != c.leftOut {
 		u.g.logger().Warn("gateway: upstream tools not importable, left out", "upstream", c.cfg.Name,
 			"count", left, "tools", leftOut)

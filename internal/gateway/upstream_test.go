@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,6 +687,52 @@ func TestUnimportableToolsWarnedOncePerChange(t *testing.T) {
 	waitFor(t, "a warning of the changed set", func() bool { return len(lines()) == 2 })
 	if l := lines()[1]; !strings.Contains(l, "count=301") {
 		t.Errorf("second warning: %.300s", l)
+	}
+}
+
+// An upstream whose listings give the tools it cannot have imported in
+// another order each time (built from a map, a hash set) leaves out the
+// same set: it is not warned of again at each listing.
+func TestUnimportableToolsReorderedNotWarnedAgain(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
+	for i := range 10 {
+		addNoop(up, fmt.Sprintf("bad tool %d", i), "A space in the name")
+	}
+	addNoop(up, "fine_0", "A fine tool")
+	var listings atomic.Int64
+	up.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if r, ok := res.(*mcp.ListToolsResult); ok && err == nil && listings.Add(1)%2 == 0 {
+				slices.Reverse(r.Tools)
+			}
+			return res, err
+		}
+	})
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "odd", URL: serveMCP(t, up)}}})
+	imported := func(n int) func() bool {
+		return func() bool {
+			ts, err := e.st.Tools().List(context.Background())
+			got := 0
+			for _, tl := range ts {
+				if tl.Upstream == "odd" {
+					got++
+				}
+			}
+			return err == nil && got == n
+		}
+	}
+	waitFor(t, "the fine tool imported", imported(1))
+	for i := 1; i <= 3; i++ { // each addition: tools/list_changed, a new listing
+		addNoop(up, fmt.Sprintf("fine_%d", i), "A fine tool")
+		waitFor(t, "the new fine tool imported", imported(i+1))
+	}
+	if n := listings.Load(); n < 4 {
+		t.Fatalf("%d listings, want 4", n)
+	}
+	if n := strings.Count(buf.String(), "not importable"); n != 1 {
+		t.Errorf("%d warnings for four listings of the same 10 left out in two orders, want 1", n)
 	}
 }
 
