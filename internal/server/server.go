@@ -213,7 +213,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "store unreachable\n")
 		return
 	}
-	if err := s.writeProbe(ctx); err != nil {
+	if err := s.writeProbe(r.Context()); err != nil {
 		s.log.ErrorContext(r.Context(), "readiness check failed: the store refuses writes", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "store refuses writes\n")
@@ -224,7 +224,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // probeEvery is how long a write probe's outcome stands: /readyz answers
 // anyone, and a write per request would be theirs to multiply.
-const probeEvery = time.Second
+// probeTimeout bounds the write.
+const (
+	probeEvery   = time.Second
+	probeTimeout = 2 * time.Second
+)
 
 // writeProbe commits a small write, at most once per probeEvery (the
 // outcome is reused meanwhile), and returns its error: a single-use marker
@@ -236,6 +240,12 @@ func (s *Server) writeProbe(ctx context.Context) error {
 	if !s.probe.at.IsZero() && time.Since(s.probe.at) < probeEvery {
 		return s.probe.err
 	}
+	// The outcome is the store's answer to every caller for probeEvery,
+	// so the write is not ended by the caller that happens to make it:
+	// one hanging up while it waits for its turn to write would have the
+	// next callers told the store refuses writes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeTimeout)
+	defer cancel()
 	now := time.Now()
 	_, err := s.Store.Consume(ctx, "readiness", slip.NewID(), now.Add(time.Minute))
 	s.probe.at, s.probe.err = time.Now(), err

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -178,6 +179,44 @@ func TestReadyzWritesAtMostOnceASecond(t *testing.T) {
 	}
 	if most := int(time.Since(start)/time.Second) + 1; n < 1 || n > most {
 		t.Errorf("%d probe writes for 50 requests in %v, want 1 to %d", n, time.Since(start), most)
+	}
+}
+
+// The write probe's outcome is every caller's for a second: a caller that
+// hangs up while the probe waits for its turn to write (SQLite's one
+// writer, busy with the audit trail) does not end the probe and have the
+// replica answer "store refuses writes" to the next callers.
+func TestReadyzNotFailedByACallerHangingUp(t *testing.T) {
+	s, base, cancel, done := start(t, server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}})
+	defer func() { cancel(); <-done }()
+	// The database's write turn held, as by a long write of the trail.
+	held, release := make(chan struct{}), make(chan struct{})
+	writing := make(chan error, 1)
+	go func() {
+		writing <- s.Store.Tx(context.Background(), func(*sql.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	ctx, hangUp := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer hangUp()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("readyz answered %d while the write turn was held", resp.StatusCode)
+	}
+	time.Sleep(200 * time.Millisecond) // the server sees the caller gone
+	close(release)
+	if err := <-writing; err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := get(t, base+"/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("readyz once the write turn is free: %d %q, want 200 ready", code, body)
 	}
 }
 
