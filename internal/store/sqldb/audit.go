@@ -220,7 +220,10 @@ func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
 
 // AuditRecords returns the records that match f.
 func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
-	q, args, limit := s.auditQuery(f)
+	q, args, limit, err := s.auditQuery(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
 	rows, err := s.sql.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query audit: %w", err)
@@ -242,7 +245,17 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 
 // auditQuery is the statement AuditRecords runs for f, its arguments and
 // its limit.
-func (s *DB) auditQuery(f store.AuditFilter) (string, []any, int) {
+func (s *DB) auditQuery(ctx context.Context, f store.AuditFilter) (string, []any, int, error) {
+	from := "audit_log"
+	if s.dialect.Name == "sqlite" {
+		byTime, err := s.windowFewer(ctx, f)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		if byTime {
+			from = "audit_log INDEXED BY audit_log_at"
+		}
+	}
 	var (
 		where []string
 		args  []any
@@ -298,7 +311,7 @@ func (s *DB) auditQuery(f store.AuditFilter) (string, []any, int) {
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT " + auditColumns + " FROM audit_log"
+	q := "SELECT " + auditColumns + " FROM " + from
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -308,7 +321,69 @@ func (s *DB) auditQuery(f store.AuditFilter) (string, []any, int) {
 		q += " ORDER BY seq"
 	}
 	q += fmt.Sprintf(" LIMIT %d", limit)
-	return s.Rebind(q), args, limit
+	return s.Rebind(q), args, limit, nil
+}
+
+// windowCounted bounds the index entries windowFewer counts, each way.
+const windowCounted = 10_000
+
+// windowFewer reports, on SQLite, whether the records of f's time window
+// are fewer than those of the person, agent or tool it names (within its
+// seq bounds), so that the window's index (at) is the one to read them
+// through. SQLite keeps no statistics and takes the column's index
+// whenever it can: for a busy value within a narrow window that reads
+// every record of the value before (or after, newest first) the window,
+// more as the trail grows, where the window's index reads the window.
+// Both are counted in their index alone, up to windowCounted entries; a
+// window of as many or more is left to the column's index. A call
+// (correlation) has few records: its index is always the one.
+func (s *DB) windowFewer(ctx context.Context, f store.AuditFilter) (bool, error) {
+	if f.Since.IsZero() && f.Until.IsZero() || f.Correlation != "" {
+		return false, nil
+	}
+	var cols [][2]string
+	for _, c := range [][2]string{{"actor", f.Actor}, {"agent", f.Agent}, {"tool", f.Tool}} {
+		if c[1] != "" {
+			cols = append(cols, c)
+		}
+	}
+	if len(cols) == 0 {
+		return false, nil
+	}
+	count := func(index string, where []string, args []any, most int) (int, error) {
+		var n int
+		err := s.sql.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM audit_log INDEXED BY %s WHERE %s LIMIT %d)",
+			index, strings.Join(where, " AND "), most), args...).Scan(&n)
+		return n, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, ceilMicro(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, ceilMicro(f.Until))
+	}
+	window, err := count("audit_log_at", where, args, windowCounted)
+	if err != nil || window >= windowCounted {
+		return false, err
+	}
+	for _, c := range cols {
+		where, args := []string{c[0] + " = ?", c[0] + " <> ''"}, []any{c[1]}
+		if f.After > 0 {
+			where, args = append(where, "seq > ?"), append(args, f.After)
+		}
+		if f.Before > 0 {
+			where, args = append(where, "seq < ?"), append(args, f.Before)
+		}
+		n, err := count("audit_log_"+c[0], where, args, window+1)
+		if err != nil || n <= window {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 type auditScanner interface{ Scan(dest ...any) error }

@@ -18,7 +18,10 @@ func (s *DB) Shared(run func(ctx context.Context, tx *sql.Tx) error) error {
 // on PostgreSQL the generic plan, the one a prepared statement may settle
 // on whatever its arguments.
 func (s *DB) ExplainAudit(ctx context.Context, f store.AuditFilter) (string, error) {
-	q, args, _ := s.auditQuery(f)
+	q, args, _, err := s.auditQuery(ctx, f)
+	if err != nil {
+		return "", err
+	}
 	conn, err := s.sql.Conn(ctx)
 	if err != nil {
 		return "", err
