@@ -640,17 +640,11 @@ func TestUpstreamToolsImportable(t *testing.T) {
 	})
 }
 
-// An upstream that offers many tools the gateway cannot import, and says
-// its tools changed again and again, gets one warning line a different
-// set of them, naming a few and counting all, not a line a tool a listing.
-func TestUnimportableToolsWarnedOncePerChange(t *testing.T) {
-	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
-	for i := range 300 {
-		addNoop(up, fmt.Sprintf("bad tool %d", i), "A space in the name")
-	}
-	addNoop(up, "fine_0", "A fine tool")
-	buf := &lockedBuffer{mu: &sync.Mutex{}}
-	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "odd", URL: serveMCP(t, up)}}})
+// relistThrice waits for the upstream "odd" (serving fine_0) to be
+// imported, then adds three fine tools to up, one at a time: three
+// tools/list_changed, three listings more, each waited for.
+func relistThrice(t *testing.T, e *env, up *mcp.Server) {
+	t.Helper()
 	imported := func(n int) func() bool {
 		return func() bool {
 			ts, err := e.st.Tools().List(context.Background())
@@ -664,10 +658,24 @@ func TestUnimportableToolsWarnedOncePerChange(t *testing.T) {
 		}
 	}
 	waitFor(t, "the fine tool imported", imported(1))
-	for i := 1; i <= 3; i++ { // each addition: tools/list_changed, a new listing
+	for i := 1; i <= 3; i++ {
 		addNoop(up, fmt.Sprintf("fine_%d", i), "A fine tool")
 		waitFor(t, "the new fine tool imported", imported(i+1))
 	}
+}
+
+// An upstream that offers many tools the gateway cannot import, and says
+// its tools changed again and again, gets one warning line a different
+// set of them, naming a few and counting all, not a line a tool a listing.
+func TestUnimportableToolsWarnedOncePerChange(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "odd", Version: "1"}, nil)
+	for i := range 300 {
+		addNoop(up, fmt.Sprintf("bad tool %d", i), "A space in the name")
+	}
+	addNoop(up, "fine_0", "A fine tool")
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "odd", URL: serveMCP(t, up)}}})
+	relistThrice(t, e, up)
 	lines := func() []string {
 		var out []string
 		for _, l := range strings.Split(buf.String(), "\n") {
@@ -711,23 +719,7 @@ func TestUnimportableToolsReorderedNotWarnedAgain(t *testing.T) {
 	})
 	buf := &lockedBuffer{mu: &sync.Mutex{}}
 	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)), upstreams: []store.Upstream{{Name: "odd", URL: serveMCP(t, up)}}})
-	imported := func(n int) func() bool {
-		return func() bool {
-			ts, err := e.st.Tools().List(context.Background())
-			got := 0
-			for _, tl := range ts {
-				if tl.Upstream == "odd" {
-					got++
-				}
-			}
-			return err == nil && got == n
-		}
-	}
-	waitFor(t, "the fine tool imported", imported(1))
-	for i := 1; i <= 3; i++ { // each addition: tools/list_changed, a new listing
-		addNoop(up, fmt.Sprintf("fine_%d", i), "A fine tool")
-		waitFor(t, "the new fine tool imported", imported(i+1))
-	}
+	relistThrice(t, e, up)
 	if n := listings.Load(); n < 4 {
 		t.Fatalf("%d listings, want 4", n)
 	}
