@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -246,14 +248,23 @@ func (s *DB) AuditRecords(ctx context.Context, f store.AuditFilter) ([]store.Aud
 // auditQuery is the statement AuditRecords runs for f, its arguments and
 // its limit.
 func (s *DB) auditQuery(ctx context.Context, f store.AuditFilter) (string, []any, int, error) {
-	from := "audit_log"
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	from, at := "audit_log", "at"
 	if s.dialect.Name == "sqlite" {
-		byTime, err := s.windowFewer(ctx, f)
+		way, err := s.wayFor(ctx, f, limit)
 		if err != nil {
 			return "", nil, 0, err
 		}
-		if byTime {
+		switch way {
+		case byTime:
 			from = "audit_log INDEXED BY audit_log_at"
+		case bySeq:
+			// A unary + keeps SQLite from reading the window through its
+			// index (sqlite.org/optoverview.html, "disqualifying").
+			at = "+at"
 		}
 	}
 	var (
@@ -300,16 +311,19 @@ func (s *DB) auditQuery(ctx context.Context, f store.AuditFilter) (string, []any
 	}
 	// Records are kept to the microsecond: a bound with a finer part is
 	// rounded up, so that since keeps its records at or after it and
-	// until its records before it.
+	// until its records before it. The bounds are written into the
+	// statement, not passed as arguments, so that the planner weighs the
+	// window it is given: PostgreSQL's generic plan, which a prepared
+	// statement settles on after five runs, takes a third of the trail to
+	// lie within any "at >= $1", and so read a recent window in seq order
+	// from the start of the trail (200 times slower than through the
+	// window's index on a trail of a million records). The bounds are
+	// integers: the text can hold nothing else.
 	if !f.Since.IsZero() {
-		add("at >= ?", ceilMicro(f.Since))
+		where = append(where, at+" >= "+strconv.FormatInt(ceilMicro(f.Since), 10))
 	}
 	if !f.Until.IsZero() {
-		add("at < ?", ceilMicro(f.Until))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
+		where = append(where, at+" < "+strconv.FormatInt(ceilMicro(f.Until), 10))
 	}
 	q := "SELECT " + auditColumns + " FROM " + from
 	if len(where) > 0 {
@@ -324,6 +338,95 @@ func (s *DB) auditQuery(ctx context.Context, f store.AuditFilter) (string, []any
 	return s.Rebind(q), args, limit, nil
 }
 
+// auditWay is how a query of the trail reads its records on SQLite, which
+// keeps no statistics to choose by.
+type auditWay int
+
+const (
+	engineWay auditWay = iota // as the engine chooses
+	byTime                    // through the window's index (at)
+	bySeq                     // in seq order
+)
+
+// wayFor chooses how the query of f, which returns up to limit records,
+// reads them on SQLite: through the index of its time window when that
+// holds fewer records than the other way reads (windowFewer when a
+// person, an agent or a tool is asked for, windowOrSeq when the window is
+// the only bound an index serves), else as the engine chooses.
+func (s *DB) wayFor(ctx context.Context, f store.AuditFilter, limit int) (auditWay, error) {
+	if f.Since.IsZero() && f.Until.IsZero() || f.Correlation != "" {
+		return engineWay, nil
+	}
+	if f.Actor == "" && f.Agent == "" && f.Tool == "" {
+		return s.windowOrSeq(ctx, f, limit)
+	}
+	fewer, err := s.windowFewer(ctx, f)
+	if err != nil || !fewer {
+		return engineWay, err
+	}
+	return byTime, nil
+}
+
+// windowOrSeq chooses how to read the records of f, whose time window is
+// the only bound an index serves, on SQLite: through the window's index,
+// which reads every record in the window (and sorts them by seq), or in
+// seq order from f's seq bound, which reads the records it meets before
+// the window, up to limit within it, and, when the window holds fewer,
+// every record after it. Left to itself SQLite read a one-sided window
+// always in seq order (the whole trail before "since one hour ago", for
+// the first page of every look at it) and a two-sided one always through
+// its index (the whole window for every page of a paging through it).
+//
+// Records are appended in time order, near enough (replicas' clocks
+// differ a little): the seqs of the window's first and last records by
+// time tell where it lies in the trail, and so how much each way reads,
+// in four index lookups. Filters on type, decision or session are taken
+// to keep most records; a clock far out, to mislead the estimate, only
+// makes the query slower, never its answer different.
+func (s *DB) windowOrSeq(ctx context.Context, f store.AuditFilter, limit int) (auditWay, error) {
+	since, until := int64(math.MinInt64), int64(math.MaxInt64)
+	if !f.Since.IsZero() {
+		since = ceilMicro(f.Since)
+	}
+	if !f.Until.IsZero() {
+		until = ceilMicro(f.Until)
+	}
+	var first, last, lo, hi sql.NullInt64
+	err := s.queryRowCached(ctx, s.sql, `SELECT (SELECT MIN(seq) FROM audit_log), (SELECT MAX(seq) FROM audit_log),
+		(SELECT seq FROM audit_log INDEXED BY audit_log_at WHERE at >= ? AND at < ? ORDER BY at LIMIT 1),
+		(SELECT seq FROM audit_log INDEXED BY audit_log_at WHERE at >= ? AND at < ? ORDER BY at DESC LIMIT 1)`,
+		since, until, since, until).Scan(&first, &last, &lo, &hi)
+	if err != nil {
+		return engineWay, err
+	}
+	if !lo.Valid {
+		return byTime, nil // an empty window: its index reads nothing
+	}
+	// The seqs f reads, [from, to], and the window's within the trail,
+	// [w0, w1].
+	from, to := first.Int64, last.Int64
+	if f.After >= from {
+		from = f.After + 1
+	}
+	if f.Before > 0 && f.Before <= to {
+		to = f.Before - 1
+	}
+	w0, w1 := min(lo.Int64, hi.Int64), max(lo.Int64, hi.Int64)
+	within := func(a, b int64) int64 { return max(0, min(b, to)-max(a, from)+1) }
+	before, in, after := within(from, w0-1), within(w0, w1), within(w1+1, to)
+	if f.Desc {
+		before, after = after, before
+	}
+	seq := before + in + after
+	if in >= int64(limit) {
+		seq = before + int64(limit)
+	}
+	if w1-w0+1 < seq {
+		return byTime, nil
+	}
+	return bySeq, nil
+}
+
 // windowCounted bounds the index entries windowFewer counts, each way.
 const windowCounted = 10_000
 
@@ -336,19 +439,14 @@ const windowCounted = 10_000
 // more as the trail grows, where the window's index reads the window.
 // Both are counted in their index alone, up to windowCounted entries; a
 // window of as many or more is left to the column's index. A call
-// (correlation) has few records: its index is always the one.
+// (correlation) has few records: its index is always the one (wayFor does
+// not ask).
 func (s *DB) windowFewer(ctx context.Context, f store.AuditFilter) (bool, error) {
-	if f.Since.IsZero() && f.Until.IsZero() || f.Correlation != "" {
-		return false, nil
-	}
 	var cols [][2]string
 	for _, c := range [][2]string{{"actor", f.Actor}, {"agent", f.Agent}, {"tool", f.Tool}} {
 		if c[1] != "" {
 			cols = append(cols, c)
 		}
-	}
-	if len(cols) == 0 {
-		return false, nil
 	}
 	count := func(index string, where []string, args []any, most int) (int, error) {
 		var n int

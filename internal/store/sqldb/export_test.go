@@ -14,14 +14,21 @@ func (s *DB) Shared(run func(ctx context.Context, tx *sql.Tx) error) error {
 	return s.shared(context.Background(), run)
 }
 
-// ExplainAudit returns the plan the engine would use for AuditRecords(f):
-// on PostgreSQL the generic plan, the one a prepared statement may settle
-// on whatever its arguments.
+// ExplainAudit returns the plan the engine would use for AuditRecords(f)
+// (Explain).
 func (s *DB) ExplainAudit(ctx context.Context, f store.AuditFilter) (string, error) {
 	q, args, _, err := s.auditQuery(ctx, f)
 	if err != nil {
 		return "", err
 	}
+	return s.Explain(ctx, q, args...)
+}
+
+// Explain returns the plan the engine would use for q (with ? or the
+// dialect's placeholders) on args: on PostgreSQL the generic plan, the one
+// a prepared statement may settle on whatever its arguments.
+func (s *DB) Explain(ctx context.Context, q string, args ...any) (string, error) {
+	q = s.Rebind(q)
 	conn, err := s.sql.Conn(ctx)
 	if err != nil {
 		return "", err
@@ -46,7 +53,11 @@ func (s *DB) ExplainAudit(ctx context.Context, f store.AuditFilter) (string, err
 			}
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "DEALLOCATE gh_explain; RESET plan_cache_mode")
-		rows, err = conn.QueryContext(ctx, "EXPLAIN EXECUTE gh_explain("+strings.Join(lits, ", ")+")")
+		exec := "EXPLAIN EXECUTE gh_explain"
+		if len(lits) > 0 {
+			exec += "(" + strings.Join(lits, ", ") + ")"
+		}
+		rows, err = conn.QueryContext(ctx, exec)
 	}
 	if err != nil {
 		return "", err

@@ -75,6 +75,14 @@ func testAuditFilterMany(t *testing.T, s *sqldb.DB) {
 			{Since: t0.Add(time.Duration(last-40) * time.Minute), Desc: true, Limit: 25},
 			{Actor: "p2", Since: t0.Add(200 * time.Minute), Limit: 1000}, {Actor: "nobody"},
 			{Types: []string{"login.succeeded"}, After: last - 10},
+			// Windows read either way (sqldb's windowOrSeq): pages of a
+			// wide one, its first record, an edge, none.
+			{Since: t0.Add(180 * time.Minute), Until: t0.Add(time.Duration(last-20) * time.Minute), After: 300, Limit: 40},
+			{Since: t0.Add(180 * time.Minute), Until: t0.Add(time.Duration(last-20) * time.Minute), Before: 300, Desc: true, Limit: 40},
+			{Since: t0.Add(180 * time.Minute), Until: t0.Add(time.Duration(last-20) * time.Minute), After: last - 25, Limit: 40},
+			{Since: t0.Add(180 * time.Minute), Limit: 1}, {Until: t0.Add(200 * time.Minute), Desc: true, Limit: 3},
+			{Since: t0.Add(time.Duration(last-5) * time.Minute), Types: []string{"tool.result"}},
+			{Since: t0.Add(time.Duration(last+5) * time.Minute)}, {Until: t0.Add(time.Minute), Desc: true},
 		}
 		for _, r := range all { // every record, by its call
 			if r.Correlation != "" && (len(filters) == 0 || filters[len(filters)-1].Correlation != r.Correlation) {
