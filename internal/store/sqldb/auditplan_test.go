@@ -26,30 +26,11 @@ func TestAuditFiltersUseTheirIndexes(t *testing.T) {
 			ctx := context.Background()
 			// Enough records, with the usual spread of values, that the
 			// planner's statistics favour an index that can be used.
-			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for batch := range 4 {
-				_, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
-					recs := make([]store.AuditRecord, 500)
-					prev := h.Hash
-					for i := range recs {
-						n := batch*500 + i
-						recs[i] = store.AuditRecord{Seq: h.Seq + int64(i) + 1, Time: t0.Add(time.Duration(n) * time.Second),
-							Event: []byte(`{}`), Prev: prev, Hash: fmt.Sprint(n), Type: "tool.decision",
-							Actor: fmt.Sprint("person", n%200), Agent: fmt.Sprint("agent", n%150), Tool: fmt.Sprint("tool", n%300),
-							Decision: "allow", Correlation: fmt.Sprint("call", n), Session: fmt.Sprint("s", n%100)}
-						prev = recs[i].Hash
-					}
-					return recs, nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if b.Name == "postgres" {
-				if _, err := s.SQL().ExecContext(ctx, "ANALYZE audit_log"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fillTrail(t, s, 2000, func(n int) store.AuditRecord {
+				return store.AuditRecord{Type: "tool.decision",
+					Actor: fmt.Sprint("person", n%200), Agent: fmt.Sprint("agent", n%150), Tool: fmt.Sprint("tool", n%300),
+					Decision: "allow", Correlation: fmt.Sprint("call", n), Session: fmt.Sprint("s", n%100)}
+			})
 			for _, tc := range []struct {
 				f     store.AuditFilter
 				index string
@@ -81,30 +62,15 @@ func TestAuditFiltersUseTheirIndexes(t *testing.T) {
 func TestAuditWindowReadThroughTheCheaperIndex(t *testing.T) {
 	s := storetest.OpenSQLite(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
 	const n = 24000
-	for batch := range n / 1000 {
-		_, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
-			recs := make([]store.AuditRecord, 1000)
-			prev := h.Hash
-			for i := range recs {
-				k := batch*1000 + i
-				actor, tool := "busy", "busy_tool"
-				if k%1000 == 0 {
-					actor, tool = "rare", "rare_tool"
-				}
-				recs[i] = store.AuditRecord{Seq: h.Seq + int64(i) + 1, Time: at(k), Event: []byte(`{}`), Prev: prev,
-					Hash: fmt.Sprint(k), Type: "tool.decision", Actor: actor, Agent: actor + "_agent", Tool: tool,
-					Decision: "allow", Correlation: fmt.Sprint("call", k), Session: "s"}
-				prev = recs[i].Hash
-			}
-			return recs, nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	fillTrail(t, s, n, func(k int) store.AuditRecord {
+		actor, tool := "busy", "busy_tool"
+		if k%1000 == 0 {
+			actor, tool = "rare", "rare_tool"
 		}
-	}
+		return store.AuditRecord{Type: "tool.decision", Actor: actor, Agent: actor + "_agent", Tool: tool,
+			Decision: "allow", Correlation: fmt.Sprint("call", k), Session: "s"}
+	})
 	for _, tc := range []struct {
 		f     store.AuditFilter
 		index string
@@ -127,6 +93,41 @@ func TestAuditWindowReadThroughTheCheaperIndex(t *testing.T) {
 		}
 		// And the answer is the same either way.
 		sameAnswer(t, s, tc.f, n)
+	}
+}
+
+// t0 is when the trails of these tests start; at(k) is when their record
+// k (from 0) was written, a second after the one before.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(k int) time.Time { return t0.Add(time.Duration(k) * time.Second) }
+
+// fillTrail appends n records to s's trail in batches of 1,000, record k
+// as rec(k) makes it, at at(k) and linked to the one before, and on
+// PostgreSQL brings the planner's statistics up to date.
+func fillTrail(t *testing.T, s *sqldb.DB, n int, rec func(k int) store.AuditRecord) {
+	t.Helper()
+	ctx := context.Background()
+	for start := 0; start < n; start += 1000 {
+		_, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
+			recs := make([]store.AuditRecord, min(1000, n-start))
+			prev := h.Hash
+			for i := range recs {
+				k := start + i
+				r := rec(k)
+				r.Seq, r.Time, r.Event, r.Prev, r.Hash = h.Seq+int64(i)+1, at(k), []byte(`{}`), prev, fmt.Sprint(k)
+				recs[i], prev = r, r.Hash
+			}
+			return recs, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Dialect() == "postgres" {
+		if _, err := s.SQL().ExecContext(ctx, "ANALYZE audit_log"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -186,35 +187,15 @@ func TestAuditWindowsReadTheCheaperWay(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			s := b.Open(t)
 			ctx := context.Background()
-			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
 			const n = 24000
-			for batch := range n / 1000 {
-				_, err := s.AppendAudit(ctx, func(h store.AuditHead) ([]store.AuditRecord, error) {
-					recs := make([]store.AuditRecord, 1000)
-					prev := h.Hash
-					for i := range recs {
-						k := batch*1000 + i
-						typ := "tool.decision"
-						if k%50 == 0 {
-							typ = "login.succeeded"
-						}
-						recs[i] = store.AuditRecord{Seq: h.Seq + int64(i) + 1, Time: at(k), Event: []byte(`{}`), Prev: prev,
-							Hash: fmt.Sprint(k), Type: typ, Actor: fmt.Sprint("person", k%200), Agent: "agent", Tool: fmt.Sprint("tool", k%30),
-							Decision: "allow", Correlation: fmt.Sprint("call", k), Session: "s"}
-						prev = recs[i].Hash
-					}
-					return recs, nil
-				})
-				if err != nil {
-					t.Fatal(err)
+			fillTrail(t, s, n, func(k int) store.AuditRecord {
+				typ := "tool.decision"
+				if k%50 == 0 {
+					typ = "login.succeeded"
 				}
-			}
-			if b.Name == "postgres" {
-				if _, err := s.SQL().ExecContext(ctx, "ANALYZE audit_log"); err != nil {
-					t.Fatal(err)
-				}
-			}
+				return store.AuditRecord{Type: typ, Actor: fmt.Sprint("person", k%200), Agent: "agent", Tool: fmt.Sprint("tool", k%30),
+					Decision: "allow", Correlation: fmt.Sprint("call", k), Session: "s"}
+			})
 			for _, tc := range []struct {
 				f      store.AuditFilter
 				byTime bool
