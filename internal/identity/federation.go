@@ -817,7 +817,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	// enabled user. Looked for only when no user has the name, which is
 	// a first sign-in or such a change.
 	if _, err := users.Get(ctx, username); errors.Is(err, store.ErrNotFound) {
-		if name, err := c.linkedUser(ctx, users, sub); err != nil {
+		if name, err := c.linkedUser(ctx, tx, sub); err != nil {
 			return store.User{}, nil, err
 		} else if name != "" {
 			username = name
@@ -924,8 +924,8 @@ func (c *Connection) linked(u store.User, sub string) bool {
 // account never takes over a local user, whatever attributes an admin
 // gave it. Of several (made before one account had one user), a disabled
 // one is taken, so that none of them lets in whom an admin shut out.
-func (c *Connection) linkedUser(ctx context.Context, users store.Collection[store.User], sub string) (string, error) {
-	us, err := users.List(ctx)
+func (c *Connection) linkedUser(ctx context.Context, tx store.Tenant, sub string) (string, error) {
+	us, err := tx.UsersLinkedTo(ctx, sub)
 	if err != nil {
 		return "", err
 	}

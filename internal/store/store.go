@@ -285,6 +285,13 @@ type Tenant interface {
 	// ended; a client with nothing is no error.
 	EndClient(ctx context.Context, clientID string, until time.Time) (ClientEnded, error)
 
+	// UsersLinkedTo returns the users whose attribute idp_sub (the upstream
+	// account a federation connection linked them to) is sub, by name,
+	// through an index: a first sign-in looks for them under the tenant's
+	// lock, which a reading of every user would hold for as long as that
+	// takes.
+	UsersLinkedTo(ctx context.Context, sub string) ([]User, error)
+
 	// UnusedClients returns the IDs of up to limit clients that PruneClients
 	// would remove (see there), oldest first, without changing anything or
 	// taking any lock: a cheap look before a transaction that finds none

@@ -77,3 +77,7 @@ func (s *DB) Explain(ctx context.Context, q string, args ...any) (string, error)
 	}
 	return plan.String(), rows.Err()
 }
+
+// UsersLinkedQuery is the statement UsersLinkedTo runs, as the engine
+// takes it.
+func (s *DB) UsersLinkedQuery() string { return s.Rebind(s.tenant.usersLinkedQuery()) }

@@ -25,6 +25,42 @@ func (t tenant) Users() store.Collection[store.User] {
 		stamp: func(v *store.User, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
+// usersLinkedQuery is UsersLinkedTo's query; its expression is the index
+// users_idp_sub's (migration 0007), word for word.
+func (t tenant) usersLinkedQuery() string {
+	return "SELECT doc, created_at, updated_at FROM users WHERE (doc" + t.db.dialect.JSONCast +
+		" -> 'attributes' ->> 'idp_sub') = ? ORDER BY name"
+}
+
+// UsersLinkedTo implements store.Tenant.UsersLinkedTo.
+func (t tenant) UsersLinkedTo(ctx context.Context, sub string) ([]store.User, error) {
+	users := t.Users().(collection[store.User])
+	rows, err := t.q.QueryContext(ctx, t.db.Rebind(t.usersLinkedQuery()), sub)
+	if err != nil {
+		return nil, fmt.Errorf("users linked to an upstream account: %w", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		var (
+			doc              string
+			created, updated int64
+		)
+		if err := rows.Scan(&doc, &created, &updated); err != nil {
+			return nil, fmt.Errorf("users linked to an upstream account: %w", err)
+		}
+		u, err := users.decode(doc, created, updated)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users linked to an upstream account: %w", err)
+	}
+	return out, nil
+}
+
 func (t tenant) Roles() store.Collection[store.Role] {
 	return collection[store.Role]{t: t, table: "roles", what: "role",
 		key:   func(v store.Role) string { return v.Name },
