@@ -625,10 +625,19 @@ var sortable = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefg
 // starts with "-" (a command line would take it for a flag). Not a secret
 // (what it names is signed, public or never leaves the process), though
 // its 86 random bits make it unguessable.
-func newID() string {
+func newID() string { return newIDAt(time.Now()) }
+
+// minIDMillis is the earliest time an ID's clock part takes (early March
+// 1972): earlier, its top six bits, the ID's first character, would be
+// "-". A machine whose clock reads 1970 (booted without a clock, before
+// it synchronised) makes IDs that sort by their random bits alone then.
+const minIDMillis = 1 << 36
+
+// newIDAt is newID with the clock reading t.
+func newIDAt(t time.Time) string {
 	var b [16]byte
 	rand.Read(b[:])
-	ms := uint64(time.Now().UnixMilli()) & (1<<42 - 1)
+	ms := uint64(max(t.UnixMilli(), minIDMillis)) & (1<<42 - 1)
 	hi := ms<<22 | binary.BigEndian.Uint64(b[:8])&(1<<22-1)
 	binary.BigEndian.PutUint64(b[:8], hi)
 	return sortable.EncodeToString(b[:])
