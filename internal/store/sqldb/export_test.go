@@ -80,4 +80,6 @@ func (s *DB) Explain(ctx context.Context, q string, args ...any) (string, error)
 
 // UsersLinkedQuery is the statement UsersLinkedTo runs, as the engine
 // takes it.
-func (s *DB) UsersLinkedQuery() string { return s.Rebind(s.tenant.usersLinkedQuery()) }
+func (s *DB) UsersLinkedQuery() string {
+	return s.tenant.Users().(collection[store.User]).listQuery(s.tenant.usersLinked())
+}

@@ -25,40 +25,15 @@ func (t tenant) Users() store.Collection[store.User] {
 		stamp: func(v *store.User, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
-// usersLinkedQuery is UsersLinkedTo's query; its expression is the index
+// usersLinked is UsersLinkedTo's condition; its expression is the index
 // users_idp_sub's (migration 0007), word for word.
-func (t tenant) usersLinkedQuery() string {
-	return "SELECT doc, created_at, updated_at FROM users WHERE (doc" + t.db.dialect.JSONCast +
-		" -> 'attributes' ->> 'idp_sub') = ? ORDER BY name"
+func (t tenant) usersLinked() string {
+	return "(doc" + t.db.dialect.JSONCast + " -> 'attributes' ->> 'idp_sub') = ?"
 }
 
 // UsersLinkedTo implements store.Tenant.UsersLinkedTo.
 func (t tenant) UsersLinkedTo(ctx context.Context, sub string) ([]store.User, error) {
-	users := t.Users().(collection[store.User])
-	rows, err := t.q.QueryContext(ctx, t.db.Rebind(t.usersLinkedQuery()), sub)
-	if err != nil {
-		return nil, fmt.Errorf("users linked to an upstream account: %w", err)
-	}
-	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		var (
-			doc              string
-			created, updated int64
-		)
-		if err := rows.Scan(&doc, &created, &updated); err != nil {
-			return nil, fmt.Errorf("users linked to an upstream account: %w", err)
-		}
-		u, err := users.decode(doc, created, updated)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("users linked to an upstream account: %w", err)
-	}
-	return out, nil
+	return t.Users().(collection[store.User]).list(ctx, t.usersLinked(), sub)
 }
 
 func (t tenant) Roles() store.Collection[store.Role] {
@@ -207,7 +182,23 @@ func (c collection[T]) get(ctx context.Context, q querier, key, suffix string) (
 }
 
 func (c collection[T]) List(ctx context.Context) ([]T, error) {
-	rows, err := c.t.q.QueryContext(ctx, "SELECT doc, created_at, updated_at FROM "+c.table+" ORDER BY name")
+	return c.list(ctx, "")
+}
+
+// listQuery is the statement list runs for the condition where ("" for
+// every record).
+func (c collection[T]) listQuery(where string) string {
+	q := "SELECT doc, created_at, updated_at FROM " + c.table
+	if where != "" {
+		q += " WHERE " + where
+	}
+	return c.t.db.Rebind(q + " ORDER BY name")
+}
+
+// list returns the records that meet the condition where, with args for
+// its placeholders ("": every record), ordered by key.
+func (c collection[T]) list(ctx context.Context, where string, args ...any) ([]T, error) {
+	rows, err := c.t.q.QueryContext(ctx, c.listQuery(where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", c.what, err)
 	}
