@@ -626,7 +626,6 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	defs := map[string]liveDef{}
 	var (
 		leftOut []string // "name: why" of the first few, each cut short
-		left    int
 		// sums has a digest of each tool left out, and why: the set is
 		// what the warning is given again for, not the order a listing
 		// happens to give them in (an upstream's map or hash set).
@@ -642,7 +641,7 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 		}
 		if why != "" {
 			sums = append(sums, sha256.Sum256(fmt.Appendf(nil, "%q %q", t.Name, why)))
-			if left++; len(leftOut) < maxLeftOutNamed {
+			if len(leftOut) < maxLeftOutNamed {
 				// The name is not checked yet: as long as the upstream
 				// likes, it is cut short here.
 				shown, _ := clip.String(why, 128)
@@ -661,11 +660,11 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	for _, d := range sums {
 		digest.Write(d[:])
 	}
-	if sum := string(digest.Sum(nil)); left > 0 && sum != c.leftOut {
+	if sum := string(digest.Sum(nil)); len(sums) > 0 && sum != c.leftOut {
 		u.g.logger().Warn("gateway: upstream tools not importable, left out", "upstream", c.cfg.Name,
-			"count", left, "tools", leftOut)
+			"count", len(sums), "tools", leftOut)
 		c.leftOut = sum
-	} else if left == 0 {
+	} else if len(sums) == 0 {
 		c.leftOut = ""
 	}
 	c.mu.Lock()
