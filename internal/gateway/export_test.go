@@ -6,6 +6,15 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// SetAnswersDelivered sets what runs between a retry's answers reaching
+// the upstream and the retry waiting on its flight, until the returned
+// function restores it. Set it before the gateway starts.
+func SetAnswersDelivered(f func()) (restore func()) {
+	old := answersDelivered
+	answersDelivered = f
+	return func() { answersDelivered = old }
+}
+
 // SetLaneIdle sets how long an idle lane stays open, until the returned
 // function restores it.
 func SetLaneIdle(d time.Duration) (restore func()) {

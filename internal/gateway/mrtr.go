@@ -621,9 +621,20 @@ func (g *Gateway) answerFlight(ctx context.Context, fl *flight, in audit.Event, 
 	if err := g.recorder().Record(ctx, in); err != nil {
 		return nil, g.notRecorded(ctx, err)
 	}
+	// The retry waits on the flight before the upstream has the answers:
+	// what the upstream sends right after them (progress, log messages)
+	// finds the retry to go to, not the gap between the two requests.
+	fl.waiting.Store(w)
 	fl.deliver(out)
+	if answersDelivered != nil {
+		answersDelivered()
+	}
 	return g.await(ctx, fl, w)
 }
+
+// answersDelivered, when set (by tests), runs between a retry's answers
+// reaching the upstream and the retry waiting on the flight.
+var answersDelivered func()
 
 // resume takes a caller's retry of a tool call's flight: decided again,
 // recorded, its answers passed on, and then waited on as the first

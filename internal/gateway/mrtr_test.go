@@ -451,6 +451,46 @@ func TestProgressAcrossRetries(t *testing.T) {
 	}
 }
 
+// TestNotificationsRightAfterTheAnswer: progress and log messages the
+// upstream sends the moment it has the caller's answer reach the retry
+// even when the retry is slow to wait on the call (a loaded machine):
+// the retry waits on the call before the answer goes on.
+func TestNotificationsRightAfterTheAnswer(t *testing.T) {
+	t.Cleanup(gateway.SetAnswersDelivered(func() { time.Sleep(200 * time.Millisecond) }))
+	e := askingEnv(t, 0)
+	var mu sync.Mutex
+	var got []string
+	cs := manualClient(e, "alice", func(o *mcp.ClientOptions) {
+		o.ProgressNotificationHandler = func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, "progress "+r.Params.Message)
+		}
+		o.LoggingMessageHandler = func(_ context.Context, r *mcp.LoggingMessageRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprint("log ", r.Params.Data))
+		}
+	})
+	waitAsking(t, cs)
+	for _, c := range []struct {
+		tool string
+		meta mcp.Meta
+		want string
+	}{
+		{"progress_confirm", mcp.Meta{"progressToken": "p"}, "progress after"},
+		{"log_confirm", mcp.Meta{mcp.MetaKeyLogLevel: "info"}, "log after"},
+	} {
+		first := askFirst(t, cs, &mcp.CallToolParams{Name: c.tool, Arguments: map[string]any{}, Meta: c.meta})
+		retryAccepted(t, cs, &mcp.CallToolParams{Name: c.tool, Arguments: map[string]any{}, Meta: c.meta}, first)
+		waitFor(t, c.want, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Contains(got, c.want)
+		})
+	}
+}
+
 // TestLogsAcrossRetries: what the upstream logs after the caller's answer
 // reaches the retry that brought it, at the log level that request asked
 // for; not the first request, which ended when the upstream asked.
