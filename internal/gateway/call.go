@@ -129,7 +129,9 @@ func (g *Gateway) who(ctx context.Context, req mcp.Request) (*catalogue, *caller
 
 // errNotRecorded is what a caller is told when the audit trail could not
 // take a record its request needs before it is carried out: nothing was
-// (a call's result refused after its tool ran is errResultNotRecorded).
+// (a call's result refused after its tool ran is errResultNotRecorded, a
+// prompt's, resource's or completion's after its upstream served it
+// errFeatureResultNotRecorded).
 // The store's own error stays in the server's log: it names tables and
 // database errors the caller has no use for.
 var errNotRecorded = errors.New("the request could not be recorded in the audit trail, so it was not carried out; try again later")

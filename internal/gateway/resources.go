@@ -691,9 +691,28 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
 	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
-		return zero, a.g.notRecorded(ctx, aerr)
+		return zero, a.g.featureResultNotRecorded(ctx, aerr)
 	}
 	return res, told
+}
+
+// errFeatureResultNotRecorded is what a caller is told when its request
+// for a prompt, resource, completion or subscription reached the upstream
+// but the trail refused its result: the outcome is not passed on, and the
+// caller is not told the request was not carried out (errNotRecorded),
+// since the upstream did serve it. Such a request is a read in the
+// protocol, and sending it again is mostly harmless, but what an upstream
+// does to serve it is its own (a prompt that queries a system, asks the
+// person, or has the caller's model sample): the caller is told the
+// truth, as errResultNotRecorded tells it of a tool, and judges.
+var errFeatureResultNotRecorded = errors.New("the request reached the upstream, but its outcome could not be recorded in the audit trail, so it is not passed on; the upstream may have acted on it: check before sending it again")
+
+// featureResultNotRecorded logs why the audit trail refused the result of
+// a request an upstream served and returns errFeatureResultNotRecorded,
+// for the caller.
+func (g *Gateway) featureResultNotRecorded(ctx context.Context, err error) error {
+	g.notRecorded(ctx, err) // its log line; the caller is told otherwise
+	return errFeatureResultNotRecorded
 }
 
 // localRPCError reports whether e is one the SDK's client makes itself
