@@ -58,7 +58,9 @@ type Keys interface {
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives the writer's errors; nil discards them.
+	// Logger receives the writer's errors; nil discards them. A failed
+	// commit is a warning when every caller of its records waits and is
+	// handed the error to report, an error otherwise.
 	Logger *slog.Logger
 	// MaxBatch caps how many records one transaction appends; 0 means 256.
 	MaxBatch int
@@ -150,6 +152,9 @@ type pending struct {
 	// done receives the outcome; nil for Enqueue, whose caller does not
 	// wait (and whose records a failed commit carries to the next one).
 	done chan result
+	// left is set when the waiter stopped waiting (its ctx ended): no
+	// one hears the outcome sent on done.
+	left atomic.Bool
 }
 
 type queued struct {
@@ -353,6 +358,7 @@ func (l *Log) wait(ctx context.Context, p *pending) (int64, error) {
 	case r := <-p.done:
 		return r.seq, r.err
 	case <-ctx.Done():
+		p.left.Store(true)
 		return 0, fmt.Errorf("audit record not confirmed: %w", ctx.Err())
 	}
 }
@@ -737,14 +743,23 @@ func (w *writer) commit() bool {
 	n := w.size()
 	if err != nil {
 		w.knownHead = false
-		waited := 0
+		// A caller waiting on its records is handed the error below and
+		// reports it with what it was doing (the gateway: the request it
+		// refused, under the request's ID), so the writer's own line is a
+		// warning there, not a second error for one failure. Records no
+		// caller hears of (enqueued ones, or their waiter gone) leave the
+		// writer the only one to say so, as an error.
+		waited, level := 0, slog.LevelWarn
 		for _, p := range w.batch {
 			if p.done != nil {
 				waited += len(p.recs)
 			}
+			if p.done == nil || p.left.Load() {
+				level = slog.LevelError
+			}
 		}
 		l.failed.Add(int64(waited))
-		l.log.Error("audit commit failed", "records", n, "err", err)
+		l.log.Log(ctx, level, "audit commit failed", "records", n, "err", err)
 		err = fmt.Errorf("audit commit: %w", err)
 		for _, p := range w.batch {
 			if p.done != nil {

@@ -148,7 +148,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e := &env{t: t, st: st, keys: km, sealer: sealer, mux: http.NewServeMux()}
 	if o.realAudit {
-		l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
+		// The trail logs to the gateway's logger, as the server wires them.
+		l := audit.New(st, km, &audit.Options{CheckpointInterval: -1, Logger: o.logger})
 		t.Cleanup(func() { l.Close() })
 		e.audit = l
 	} else {
