@@ -139,6 +139,13 @@ var errNotRecorded = errors.New("the request could not be recorded in the audit 
 // notRecorded logs why the audit trail refused a record, under the
 // request's ID, and returns errNotRecorded, for the caller.
 func (g *Gateway) notRecorded(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The caller hung up while its record was being confirmed: no
+		// failure of the trail's (which may well take the record), and
+		// nobody hears the answer.
+		g.logger().InfoContext(ctx, "gateway: the caller went away before its record was confirmed")
+		return errNotRecorded
+	}
 	g.logger().ErrorContext(ctx, "gateway: the audit trail refused a record", "err", err)
 	return errNotRecorded
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -117,5 +118,59 @@ func TestRefusedRecordLoggedOnce(t *testing.T) {
 				t.Errorf("%s: the ERROR line does not name the cause: %s", tt.what, errs[0])
 			}
 		})
+	}
+}
+
+// stallingRecorder holds a tool call's refusal until the caller's
+// request ends, then fails as the trail's durable wait does.
+type stallingRecorder struct {
+	audit.Recorder
+	held chan struct{} // closed when a decision is held
+}
+
+func (r stallingRecorder) Record(ctx context.Context, ev audit.Event) error {
+	if ev.Type != audit.ToolDecided || ev.Decision != "deny" {
+		return r.Recorder.Record(ctx, ev)
+	}
+	close(r.held)
+	<-ctx.Done()
+	return fmt.Errorf("audit record not confirmed: %w", ctx.Err())
+}
+
+// TestCallerGoneIsNotAnError: a caller that hangs up while its call's
+// refusal is being confirmed is no failure of the trail's: the log says
+// the caller went away, at the information level, and no ERROR line
+// claims the trail refused a record.
+func TestCallerGoneIsNotAnError(t *testing.T) {
+	var mu sync.Mutex
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	held := make(chan struct{})
+	e := newEnv(t, envOptions{
+		logger:   logger,
+		recorder: func(r audit.Recorder) audit.Recorder { return stallingRecorder{Recorder: r, held: held} },
+	})
+	alice := e.connect("alice", "acme-assistant", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-held
+		cancel()
+	}()
+	if _, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "payroll_report", Arguments: map[string]any{}}); err == nil {
+		t.Fatal("a call whose caller hung up was answered")
+	}
+	waitFor(t, "the gateway's line", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "went away")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := logs.String(); strings.Contains(got, "level=ERROR") || !strings.Contains(got, "level=INFO") {
+		t.Errorf("a caller gone logged as:\n%s", got)
 	}
 }
