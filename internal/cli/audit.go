@@ -442,6 +442,11 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 		if u.ImportedHash != "" {
 			u.ImportedHash = audit.Redacted
 		}
+		// So is the device stamp a sign-in's rehash kept, which names
+		// the hash by a digest.
+		if u.DeviceStamp != "" {
+			u.DeviceStamp = audit.Redacted
+		}
 		v = u
 	case "role":
 		v, err = roleView(ctx, st, name)

@@ -568,6 +568,11 @@ func (a *applier) users(f *File) error {
 			if hash != old.PasswordHash && old.Username != "" {
 				ch = append(ch, "password")
 			}
+			if hash == old.PasswordHash {
+				// The stamp a sign-in's rehash kept for the hash (the
+				// person's device cookies carry it) stays with it.
+				w.DeviceStamp = old.DeviceStamp
+			}
 			w.PasswordHash = hash
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil

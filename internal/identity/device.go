@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
@@ -96,9 +97,29 @@ func deviceOf(d deviceClaims, u store.User) string {
 // username (their creation) and u before a change of password: a digest
 // of both. It tells nothing of the password: the hash it is taken of is
 // salted, and the salt is not in the cookie.
+//
+// A sign-in's rehash, which makes the hash again for the same password,
+// keeps the stamp (store.User.DeviceStamp): the person's other browsers
+// stay known. The kept stamp names the hash it was kept for, so any other
+// change of the hash (a new password, set wherever) makes it moot.
 func userStamp(u store.User) string {
+	if s, of, ok := strings.Cut(u.DeviceStamp, " "); ok && s != "" && of == hashTag(u.PasswordHash) {
+		return s
+	}
 	sum := sha256.Sum256([]byte(strconv.FormatInt(u.CreatedAt.UnixMicro(), 10) + "\x00" + u.PasswordHash))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// hashTag names a password hash in a kept DeviceStamp.
+func hashTag(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// keptStamp is the DeviceStamp of u once its hash is made again as h for
+// the same password: u's stamp, kept for h.
+func keptStamp(u store.User, h string) string {
+	return userStamp(u) + " " + hashTag(h)
 }
 
 // setDevice gives the browser a device cookie for u, who just signed in

@@ -165,3 +165,63 @@ func TestADeviceStaysKnownAcrossAKeyRotation(t *testing.T) {
 		t.Fatalf("alice on her own browser after the rotation: %d, want signed in", resp.StatusCode)
 	}
 }
+
+// TestADeviceStaysKnownAcrossARehash: when the tenant's hashing
+// parameters change, alice's next sign-in makes her hash again (the same
+// password): her other browsers stay known devices, and strangers'
+// guesses do not lock them out. Before, the new hash changed the stamp
+// her device cookies carry, and every other browser of hers became a
+// stranger's; a new password still makes them strangers.
+func TestADeviceStaysKnownAcrossARehash(t *testing.T) {
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser = 3; p.MaxFailuresPerIP = 100 })
+	home, laptop := h.browser(), h.browser()
+	for _, b := range []*http.Client{home, laptop} {
+		if resp := h.login(b, "alice", pw, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("alice's sign-in: %d", resp.StatusCode)
+		}
+	}
+	before, err := h.db.Users().Get(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stronger := *h.p.PasswordParams
+	stronger.Time++
+	h.p.PasswordParams = &stronger
+	if resp := h.login(laptop, "alice", pw, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice's sign-in on her laptop: %d", resp.StatusCode)
+	}
+	after, err := h.db.Users().Get(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PasswordHash == before.PasswordHash {
+		t.Fatal("the sign-in did not make the hash again")
+	}
+	for range 4 {
+		body(t, h.login(h.browser(), "alice", "wrong", nil))
+	}
+	for name, b := range map[string]*http.Client{"home": home, "laptop": laptop} {
+		if resp := h.login(b, "alice", pw, nil); resp.StatusCode != http.StatusSeeOther {
+			body(t, resp)
+			t.Errorf("alice's %s browser after the rehash: %d, want signed in", name, resp.StatusCode)
+		}
+	}
+
+	// A new password after the rehash still makes both strangers.
+	if err := h.db.Users().Update(t.Context(), "alice", func(u store.User) (store.User, error) {
+		u.PasswordHash = hash(t, "a new password")
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(h.p.window())
+	for range 4 {
+		body(t, h.login(h.browser(), "alice", "wrong", nil))
+	}
+	for name, b := range map[string]*http.Client{"home": home, "laptop": laptop} {
+		if resp := h.login(b, "alice", "a guess", nil); resp.StatusCode != http.StatusTooManyRequests {
+			body(t, resp)
+			t.Errorf("alice's %s browser after a new password: %d, want the lockout", name, resp.StatusCode)
+		}
+	}
+}

@@ -401,7 +401,8 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 // made it again first) is the user as stored.
 // The user's ImportedHash is kept: the new hash is of the same password,
 // which the tenant file that imported the old one, applied again, must
-// not take for a new one.
+// not take for a new one. So is the stamp the person's device cookies
+// carry (userStamp): their other browsers stay known.
 func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.User {
 	params := p.passwordParams()
 	if !password.NeedsRehash(u.PasswordHash, params) {
@@ -424,6 +425,7 @@ func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.Us
 		if old.PasswordHash != u.PasswordHash || !old.CreatedAt.Equal(u.CreatedAt) {
 			return old, errHashChanged
 		}
+		old.DeviceStamp = keptStamp(old, h)
 		old.PasswordHash = h
 		now = old
 		return old, nil

@@ -23,13 +23,13 @@ func TestApplyKeepsASignInsRehash(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	dearer := password.Params{Memory: 256, Time: 3, Threads: 2, SaltLen: 16, KeyLen: 32}
-	apply := func(hash string) config.Plan {
+	apply := func(hash string, more ...string) config.Plan {
 		t.Helper()
 		f, err := config.Parse(strings.NewReader(fmt.Sprintf(`tenant: acme
 users:
   - username: dave
     password_hash: %q
-`, hash)), "t.yaml")
+`, hash)+strings.Join(more, "")), "t.yaml")
 		if err == nil {
 			err = f.Validate(nil)
 		}
@@ -68,8 +68,24 @@ users:
 		t.Fatal("the sign-in did not make the imported hash again")
 	}
 
+	stamp := func() string {
+		u, err := h.db.Users().Get(ctx, "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return userStamp(u)
+	}
+	kept := stamp()
 	if plan := apply(imported); len(plan) != 0 {
 		t.Errorf("the same file applied again changed %v", plan)
+	}
+	// Nor does a change of something else of the person's change the
+	// stamp their device cookies carry.
+	if plan := apply(imported, "    email: dave@example.com\n"); len(plan) != 1 {
+		t.Errorf("a new email applied: %v", plan)
+	}
+	if stamp() != kept {
+		t.Error("the apply changed the stamp the person's device cookies carry")
 	}
 	if stored() != rehashed {
 		t.Error("the apply put the imported hash back")
@@ -84,7 +100,7 @@ users:
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := apply(other)
+	plan := apply(other, "    email: dave@example.com\n")
 	if len(plan) != 1 || !strings.HasPrefix(plan[0].String(), "~ user dave (password") {
 		t.Fatalf("apply of a new hash: %v", plan)
 	}

@@ -42,6 +42,14 @@ type User struct {
 	// the file again keeps PasswordHash then. Whatever else sets
 	// PasswordHash clears it; a sign-in's rehash keeps it.
 	ImportedHash string `json:"imported_hash,omitempty"`
+
+	// DeviceStamp keeps the stamp the person's device cookies carry
+	// across a sign-in's rehash (the same password, hashed again with the
+	// provider's parameters): the stamp, a space, and a digest of the
+	// PasswordHash it stands for. It counts only while PasswordHash is
+	// that one: whatever else sets PasswordHash makes it moot, with no
+	// need to clear it (identity's userStamp).
+	DeviceStamp string `json:"device_stamp,omitempty"`
 }
 
 // Role is a named set of permissions; tools are granted to roles.
