@@ -112,3 +112,30 @@ func TestFeatureResultNotRecordedIsNotToldNotRun(t *testing.T) {
 		t.Errorf("a read once the trail takes its result again: %v", err)
 	}
 }
+
+// TestSubscriptionNotRecordedIsUndone: a resources/subscribe the upstream
+// took, but whose result the trail then refused, is refused to its caller
+// (it is not told it is subscribed), and the upstream is unsubscribed
+// again: no session holds the subscription, and nothing else would ever
+// end it. Before, the upstream stayed subscribed for no one.
+func TestSubscriptionNotRecordedIsUndone(t *testing.T) {
+	up, subscribed, unsubscribed := notesUpstream()
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	t.Cleanup(us.Close)
+	rr := &typesRefused{refuse: []string{audit.FeatureResult}}
+	e := newEnv(t, envOptions{
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
+		recorder:  func(r audit.Recorder) audit.Recorder { rr.Recorder = r; return rr },
+	})
+	alice, _ := watchNotes(t, e, "alice")
+	rr.fail.Store(true)
+	err := alice.Subscribe(context.Background(), &mcp.SubscribeParams{URI: "file:///notes.txt"})
+	if err == nil || !strings.Contains(err.Error(), "could not be recorded in the audit trail") {
+		t.Fatalf("a subscription whose result the trail refused: %v", err)
+	}
+	if got := subscribed.all(); len(got) != 1 {
+		t.Fatalf("the upstream was subscribed %q", got)
+	}
+	waitFor(t, "the upstream unsubscribed", func() bool { return slices.Equal(unsubscribed.all(), []string{"file:///notes.txt"}) })
+}

@@ -132,6 +132,11 @@ func (g *Gateway) subscribeUpstream(ctx context.Context, ss *mcp.ServerSession, 
 		g.unreserveLocked(ss)
 	}
 	switch {
+	case errors.Is(err, errFeatureResultNotRecorded) && !e.sessions[ss]:
+		// The upstream subscribed, but the trail refused the result and
+		// the caller is refused: the upstream was subscribed for no one
+		// unless another session is (endSub looks).
+		go g.endSub(key, e)
 	case err != nil || e.sessions[ss]:
 		g.letSub(key, e)
 	case g.fullLocked(ss, key):
