@@ -86,8 +86,15 @@ func remove(list []string, v string) []string {
 	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return x == v })
 }
 
+// needRole checks that role exists. The admin role is built into every
+// tenant, not only into one a tenant file made: named before anything made
+// it (a tenant served without a tenant file names its first admin so), it
+// is made here, in the change's transaction, and the group records it.
 func needRole(ctx context.Context, st store.Tenant, role string) error {
 	if _, err := st.Roles().Get(ctx, role); err != nil {
+		if errors.Is(err, store.ErrNotFound) && role == store.AdminRole {
+			return st.Roles().Create(ctx, config.BuiltInAdminRole())
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("unknown role %q (see 'gatehouse role list')", role)
 		}
@@ -198,6 +205,13 @@ func group(name, summary string, subs ...*adminCmd) *command {
 						return nil, err
 					}
 					before := snapshot(ctx, tx, name, fs.Arg(0))
+					// The built-in admin role may come into being with the
+					// change (needRole): then it is a change of its own.
+					_, err := tx.Roles().Get(ctx, store.AdminRole)
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
+						return nil, err
+					}
+					hadAdmin := err == nil
 					if s.runRec != nil {
 						changeErr = s.runRec(ctx, &txEnv, fs, tx, &rec)
 					} else {
@@ -205,6 +219,11 @@ func group(name, summary string, subs ...*adminCmd) *command {
 					}
 					if changeErr != nil {
 						return nil, changeErr
+					}
+					if !hadAdmin && (name != "role" || fs.Arg(0) != store.AdminRole) {
+						if made := snapshot(ctx, tx, "role", store.AdminRole); made.data != nil {
+							rec.events = append(rec.events, adminChange("+", "role", store.AdminRole, nil, made.data, nil))
+						}
 					}
 					after := snapshot(ctx, tx, name, fs.Arg(0))
 					var fields []string
@@ -431,7 +450,17 @@ func roleCommand() *command {
 				if msg := config.CheckName("role", fs.Arg(0)); msg != "" {
 					return errors.New(msg)
 				}
-				if err := st.Roles().Create(ctx, store.Role{Name: fs.Arg(0), Description: *desc}); err != nil {
+				r := store.Role{Name: fs.Arg(0), Description: *desc}
+				if r.Name == store.AdminRole {
+					// Made by name, it is still the built-in role, as a
+					// tenant file would make it: not an ordinary role that
+					// only shares the name.
+					r = config.BuiltInAdminRole()
+					if *desc != "" {
+						r.Description = *desc
+					}
+				}
+				if err := st.Roles().Create(ctx, r); err != nil {
 					return err
 				}
 				fmt.Fprintf(env.Stdout, "+ role %s\n", fs.Arg(0))

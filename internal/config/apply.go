@@ -484,8 +484,15 @@ func sortedSet(in []string) []string {
 	return slices.Compact(out)
 }
 
+// BuiltInAdminRole is the tenant's built-in admin role as it is made when
+// nothing describes it otherwise: by a tenant file, or by the admin
+// commands the first time one names it.
+func BuiltInAdminRole() store.Role {
+	return store.Role{Name: store.AdminRole, Description: "Runs the dashboard and the admin API", BuiltIn: true}
+}
+
 func (a *applier) roles(f *File) (err error) {
-	want := []store.Role{{Name: store.AdminRole, Description: "Runs the dashboard and the admin API", BuiltIn: true}}
+	want := []store.Role{BuiltInAdminRole()}
 	for _, r := range f.Roles {
 		if r.Name == store.AdminRole {
 			if r.Description != "" {
