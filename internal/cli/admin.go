@@ -379,11 +379,19 @@ func userCommand() *command {
 			if err := needRole(ctx, tx, fs.Arg(1)); err != nil {
 				return err
 			}
+			held := false
 			err := tx.Users().Update(ctx, fs.Arg(0), func(u store.User) (store.User, error) {
+				held = slices.Contains(u.Roles, fs.Arg(1))
 				u.Roles = addSorted(u.Roles, fs.Arg(1))
 				return u, nil
 			})
-			if err == nil {
+			switch {
+			case err != nil:
+			case held:
+				// No "~" line: it would name a change the trail has no
+				// record of, as there was none.
+				fmt.Fprintf(env.Stdout, "user %s already has role %s: nothing changed\n", fs.Arg(0), fs.Arg(1))
+			default:
 				fmt.Fprintf(env.Stdout, "~ user %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
 			}
 			return err

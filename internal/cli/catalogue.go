@@ -167,14 +167,25 @@ func clientCommand() *command {
 }
 
 // setClientDisabled disables or enables a client; the group records the
-// change in the audit trail.
+// change in the audit trail. A client already so is said to be, with no
+// "~" line: that line names a change, and the trail holds none.
 func setClientDisabled(ctx context.Context, env *Env, st store.Tenant, id string, disabled bool) error {
+	already := false
 	err := st.Clients().Update(ctx, id, func(c store.Client) (store.Client, error) {
+		already = c.Disabled == disabled
 		c.Disabled = disabled
 		return c, nil
 	})
 	if err != nil {
 		return err
+	}
+	if already {
+		state := "enabled"
+		if disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(env.Stdout, "client %s is already %s: nothing changed\n", id, state)
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "~ client %s (disabled: %t)\n", id, disabled)
 	return nil
@@ -331,11 +342,17 @@ func toolCommand() *command {
 			if err := needRole(ctx, st, fs.Arg(1)); err != nil {
 				return err
 			}
+			granted := false
 			err := st.Tools().Update(ctx, fs.Arg(0), func(t store.Tool) (store.Tool, error) {
+				granted = slices.Contains(t.Roles, fs.Arg(1))
 				t.Roles = addSorted(t.Roles, fs.Arg(1))
 				return t, nil
 			})
-			if err == nil {
+			switch {
+			case err != nil:
+			case granted:
+				fmt.Fprintf(env.Stdout, "tool %s is already granted to role %s: nothing changed\n", fs.Arg(0), fs.Arg(1))
+			default:
 				fmt.Fprintf(env.Stdout, "~ tool %s (roles +%s)\n", fs.Arg(0), fs.Arg(1))
 			}
 			return err
