@@ -26,6 +26,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -196,6 +197,16 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 			return
 		}
 		if err != nil || u.Disabled || !slices.Contains(u.Roles, Role) {
+			reason := c.Subject + " does not hold the " + Role + " role"
+			switch {
+			case c.GrantID == "":
+				reason = "a client's own token is no person's"
+			case err != nil:
+				reason = c.Subject + " is no person of the tenant's"
+			case u.Disabled:
+				reason = c.Subject + " is disabled"
+			}
+			a.recordDenied(r, c, reason)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden",
 				"error_description": "the admin API is for people holding the " + Role + " role"})
 			return
@@ -382,6 +393,32 @@ func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, det
 	}
 	return seq, true
 }
+
+// recordDenied records that the standing token c was refused the API
+// (reason): attempts at the admin API by whoever may not use it are what
+// a security team looks for. The refusal stands whether or not the trail
+// takes it; a trail that refuses it is logged.
+func (a *API) recordDenied(r *http.Request, c accesstoken.Claims, reason string) {
+	path, _ := clip.String(r.URL.Path, maxDeniedPath)
+	ev := audit.Event{Type: audit.AdminDenied, Agent: c.ClientID, Session: c.SessionID, TokenID: c.JTI,
+		RemoteAddr: r.RemoteAddr, Decision: "deny", Policy: "admin-role", Reasons: []string{reason},
+		Detail: map[string]any{"path": path}}
+	if c.GrantID != "" {
+		ev.Actor = c.Subject // a person's token; a client's subject is the client
+	}
+	if a.ClientAddr != nil {
+		ev.RemoteAddr = a.ClientAddr(r)
+	}
+	if c.Act != nil {
+		ev.Chain = c.Act.Chain()
+	}
+	if _, err := a.Audit.Append(r.Context(), ev); err != nil {
+		a.logger().Error("admin: record a refusal", "err", err)
+	}
+}
+
+// maxDeniedPath bounds the path a refusal records: the caller chose it.
+const maxDeniedPath = 256
 
 // filterParams are the query parameters auditFilter knows.
 var filterParams = []string{"actor", "agent", "tool", "decision", "type", "correlation", "session", "since", "until", "after", "limit"}

@@ -36,6 +36,10 @@ const (
 	KeyRotated       = "keys.rotated"
 	AuditPruned      = "audit.pruned" // recorded by Log.Prune: through which seq, how many
 	AuditRead        = "audit.read"   // an admin read the trail through the admin API: who, which query
+	// AdminDenied: a token that stands, of someone who does not hold the
+	// admin role (or of a client, or a disabled person), was refused the
+	// admin API: who, through which client, which path, why.
+	AdminDenied = "admin.denied"
 )
 
 // Types are the event types above, for filters to refuse any other.
@@ -45,7 +49,7 @@ var Types = []string{
 	ClientRegistered, ClientUpdated, ClientAuthFailed, ClientsPruned, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
 	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput, FeatureWithheld,
-	AdminChange, KeyRotated, AuditPruned, AuditRead,
+	AdminChange, KeyRotated, AuditPruned, AuditRead, AdminDenied,
 }
 
 // Event types of an upstream MCP server's prompts, resources and
