@@ -32,6 +32,21 @@ func (r *typesRefused) Record(ctx context.Context, ev audit.Event) error {
 	return r.Recorder.Record(ctx, ev)
 }
 
+// resultRefusingEnv is a gateway in front of up (as "up", its echo
+// granted to sales managers) whose trail refuses feature results while
+// the returned trail's fail is set.
+func resultRefusingEnv(t *testing.T, up *mcp.Server) (*env, *typesRefused) {
+	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	t.Cleanup(us.Close)
+	rr := &typesRefused{refuse: []string{audit.FeatureResult}}
+	e := newEnv(t, envOptions{
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
+		recorder:  func(r audit.Recorder) audit.Recorder { rr.Recorder = r; return rr },
+	})
+	return e, rr
+}
+
 // TestFeatureResultNotRecordedIsNotToldNotRun: a prompts/get,
 // resources/read or completion/complete the upstream served, but whose
 // result the trail then refused, is not passed on; its caller is not told
@@ -48,14 +63,7 @@ func TestFeatureResultNotRecordedIsNotToldNotRun(t *testing.T) {
 		defer mu.Unlock()
 		served[method]++
 	})
-	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-	t.Cleanup(us.Close)
-	rr := &typesRefused{refuse: []string{audit.FeatureResult}}
-	e := newEnv(t, envOptions{
-		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
-		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
-		recorder:  func(r audit.Recorder) audit.Recorder { rr.Recorder = r; return rr },
-	})
+	e, rr := resultRefusingEnv(t, up)
 	ctx := context.Background()
 	alice := e.connect("alice", "acme-assistant", "2025-11-25")
 	waitFor(t, "the upstream's prompt", func() bool {
@@ -120,14 +128,7 @@ func TestFeatureResultNotRecordedIsNotToldNotRun(t *testing.T) {
 // end it. Before, the upstream stayed subscribed for no one.
 func TestSubscriptionNotRecordedIsUndone(t *testing.T) {
 	up, subscribed, unsubscribed := notesUpstream()
-	us := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-	t.Cleanup(us.Close)
-	rr := &typesRefused{refuse: []string{audit.FeatureResult}}
-	e := newEnv(t, envOptions{
-		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
-		upstreams: []store.Upstream{{Name: "up", URL: us.URL}},
-		recorder:  func(r audit.Recorder) audit.Recorder { rr.Recorder = r; return rr },
-	})
+	e, rr := resultRefusingEnv(t, up)
 	alice, _ := watchNotes(t, e, "alice")
 	rr.fail.Store(true)
 	err := alice.Subscribe(context.Background(), &mcp.SubscribeParams{URI: "file:///notes.txt"})
