@@ -204,10 +204,13 @@ func group(name, summary string, subs ...*adminCmd) *command {
 					if err := tx.Lock(ctx); err != nil {
 						return nil, err
 					}
-					before := snapshot(ctx, tx, name, fs.Arg(0))
+					before, err := snapshot(ctx, tx, name, fs.Arg(0))
+					if err != nil {
+						return nil, err
+					}
 					// The built-in admin role may come into being with the
 					// change (needRole): then it is a change of its own.
-					_, err := tx.Roles().Get(ctx, store.AdminRole)
+					_, err = tx.Roles().Get(ctx, store.AdminRole)
 					if err != nil && !errors.Is(err, store.ErrNotFound) {
 						return nil, err
 					}
@@ -221,11 +224,18 @@ func group(name, summary string, subs ...*adminCmd) *command {
 						return nil, changeErr
 					}
 					if !hadAdmin && (name != "role" || fs.Arg(0) != store.AdminRole) {
-						if made := snapshot(ctx, tx, "role", store.AdminRole); made.data != nil {
+						made, err := snapshot(ctx, tx, "role", store.AdminRole)
+						if err != nil {
+							return nil, err
+						}
+						if made.data != nil {
 							rec.events = append(rec.events, adminChange("+", "role", store.AdminRole, nil, made.data, nil))
 						}
 					}
-					after := snapshot(ctx, tx, name, fs.Arg(0))
+					after, err := snapshot(ctx, tx, name, fs.Arg(0))
+					if err != nil {
+						return nil, err
+					}
 					var fields []string
 					if f := secretChanged(before, after); f != "" {
 						fields = []string{f}

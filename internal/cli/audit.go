@@ -423,7 +423,11 @@ func secretChanged(before, after view) string {
 
 // snapshot reads the named record for the audit trail, secrets redacted;
 // its data is nil when the record does not exist.
-func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
+//
+// A read that fails for another reason than the record's absence is an
+// error: taken for absence, it would record a change as an addition or a
+// removal, or (both reads failing) record none of a change made.
+func snapshot(ctx context.Context, st store.Tenant, kind, name string) (view, error) {
 	var (
 		out view
 		v   any
@@ -497,15 +501,18 @@ func snapshot(ctx context.Context, st store.Tenant, kind, name string) view {
 	case "connection":
 		v, err = connectionView(ctx, st, name)
 	default:
-		return view{}
+		return view{}, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return view{}, nil
 	}
 	if err != nil {
-		return view{}
+		return view{}, fmt.Errorf("read %s %s for its audit record: %w", kind, name, err)
 	}
 	// Round-trip through JSON so the trail holds plain data.
 	b, _ := json.Marshal(v)
 	json.Unmarshal(b, &out.data)
-	return out
+	return out, nil
 }
 
 // roleView is a role with the users who hold it and the tools granted to
@@ -695,10 +702,12 @@ func applyPlanned(ctx context.Context, st store.Store, trail txTrail, actor stri
 			return nil, err
 		}
 		before := make([]view, len(planned))
-		for i, c := range planned {
-			before[i] = snapshot(ctx, tx, c.Kind, c.Name)
-		}
 		var err error
+		for i, c := range planned {
+			if before[i], err = snapshot(ctx, tx, c.Kind, c.Name); err != nil {
+				return nil, err
+			}
+		}
 		if plan, err = config.ApplyIn(ctx, tx, f, config.Argon2, real); err != nil {
 			return nil, err
 		}
@@ -733,7 +742,10 @@ func applyPlanned(ctx context.Context, st store.Store, trail txTrail, actor stri
 			if e, ok := ended[c.Op+c.Kind+" "+c.Name]; ok {
 				detail["ended"] = e
 			}
-			after := snapshot(ctx, tx, c.Kind, c.Name)
+			after, err := snapshot(ctx, tx, c.Kind, c.Name)
+			if err != nil {
+				return nil, err
+			}
 			if before[i].data != nil {
 				detail["before"] = before[i].data
 			}
