@@ -58,6 +58,9 @@ type entry struct {
 	// nil when the tenant declares none. Calls are checked against it
 	// before a slip is minted.
 	schema *jsonschema.Resolved
+	// names are the property names schema declares: arguments that spell
+	// one of them in another case are refused with the schema's error.
+	names *tools.PropertyNames
 	// defJSON is def as JSON, to tell when it changed.
 	defJSON string
 }
@@ -215,6 +218,8 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 				// the tool is not offered until the schema is fixed.
 				e.withheld = "its input_schema cannot be used: " + err.Error()
 				schemaErrs = append(schemaErrs, fmt.Errorf("tool %q: input_schema: %w", t.Name, err))
+			} else {
+				e.names = tools.SchemaNames(e.def.InputSchema)
 			}
 		}
 		if e.def != nil {
@@ -271,6 +276,14 @@ func (e *entry) validate(canonical []byte) error {
 		// "validating root: validating /properties/x: type: …": the
 		// root is implied.
 		return &schemaError{msg: strings.TrimPrefix(err.Error(), "validating root: "), rule: schemaRule(err)}
+	}
+	// The schema matches property names exactly; a backend decoding with
+	// encoding/json does not, and would read {"Amount": 5000} as the
+	// amount the schema bounds (tools.PropertyNames). The trail's rule
+	// names the schema's property, never the caller's key.
+	if key, name, found := e.names.Variant(v); found {
+		return &schemaError{msg: fmt.Sprintf("argument %q differs only by case from %q, a property of the schema", key, name),
+			rule: fmt.Sprintf("property %q spelt in another case", name)}
 	}
 	return nil
 }
