@@ -30,6 +30,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/casefold"
 )
 
 // ErrNotCanonicalizable reports input that has no canonical form: it is not
@@ -177,7 +179,7 @@ func (p *parser) object(out []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := fold(name)
+		f := casefold.Key(name)
 		if prev, dup := folded[f]; dup {
 			if prev == name {
 				return nil, p.errorf("member %q appears twice", name)
@@ -461,32 +463,4 @@ func appendString(out []byte, s string) []byte {
 	}
 	out = append(out, s[start:]...)
 	return append(out, '"')
-}
-
-// fold maps name to a representative of its class under Unicode simple case
-// folding: each rune becomes the smallest rune of its folding orbit.
-func fold(name string) string {
-	ascii := true
-	for i := 0; i < len(name); i++ {
-		if name[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		// The smallest rune of an ASCII letter's orbit is its upper case
-		// (k, K and the Kelvin sign K fold to K).
-		return strings.ToUpper(name)
-	}
-	var b strings.Builder
-	for _, r := range name {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < m {
-				m = f
-			}
-		}
-		b.WriteRune(m)
-	}
-	return b.String()
 }

@@ -14,9 +14,8 @@ package tools
 
 import (
 	"encoding/json"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/casefold"
 )
 
 // PropertyNames are the property names an input schema declares anywhere
@@ -45,7 +44,7 @@ func SchemaNames(schema any) *PropertyNames {
 
 func (n *PropertyNames) add(name string) {
 	n.exact[name] = true
-	f := foldName(name)
+	f := casefold.Key(name)
 	if prev, ok := n.folds[f]; !ok || name < prev {
 		n.folds[f] = name
 	}
@@ -124,7 +123,7 @@ func (n *PropertyNames) variant(v any, key, name *string, found *bool) {
 	case map[string]any:
 		for k, e := range v {
 			if !n.exact[k] {
-				if decl, ok := n.folds[foldName(k)]; ok && (!*found || k < *key) {
+				if decl, ok := n.folds[casefold.Key(k)]; ok && (!*found || k < *key) {
 					*key, *name, *found = k, decl, true
 				}
 			}
@@ -135,32 +134,4 @@ func (n *PropertyNames) variant(v any, key, name *string, found *bool) {
 			n.variant(e, key, name, found)
 		}
 	}
-}
-
-// foldName maps name to a representative of its class under Unicode simple
-// case folding (strings.EqualFold's equivalence): each rune becomes the
-// smallest rune of its folding orbit. It is slipverify's fold, which the
-// canonical form refuses two members of one object by.
-func foldName(name string) string {
-	ascii := true
-	for i := 0; i < len(name); i++ {
-		if name[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		// The smallest rune of an ASCII letter's orbit is its upper case
-		// (k, K and the Kelvin sign fold to K).
-		return strings.ToUpper(name)
-	}
-	var b strings.Builder
-	for _, r := range name {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			m = min(m, f)
-		}
-		b.WriteRune(m)
-	}
-	return b.String()
 }

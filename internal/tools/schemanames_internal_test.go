@@ -1,24 +1,6 @@
 package tools
 
-import (
-	"strings"
-	"testing"
-)
-
-// TestFoldNameIsEqualFold: two names fold alike exactly when
-// strings.EqualFold says they are equal, the folding encoding/json
-// matches field names by.
-func TestFoldNameIsEqualFold(t *testing.T) {
-	names := []string{"amount", "Amount", "AMOUNT", "sku", "SKU", "ſku", "kind", "\u212aind", "KIND",
-		"é", "É", "straße", "STRASSE", "ς", "σ", "Σ", "a_b", "A-B", ""}
-	for _, a := range names {
-		for _, b := range names {
-			if got, want := foldName(a) == foldName(b), strings.EqualFold(a, b); got != want {
-				t.Errorf("%q, %q: fold alike %v, EqualFold %v", a, b, got, want)
-			}
-		}
-	}
-}
+import "testing"
 
 // TestSchemaNamesVariant: the names of every keyword that declares
 // properties count, wherever the schema declares them.
