@@ -110,7 +110,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if hasSess {
-		_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: sess.ID, Actor: sess.Username, Agent: clientID,
+		// The record names the client only when an ID token of this
+		// person vouches for it: a client_id alone is anyone's to put in
+		// a link, and the person confirming says nothing of it.
+		agent := ""
+		if hint != nil && hint.Subject == sess.Username && slices.Contains(hint.Audience, clientID) {
+			agent = clientID
+		}
+		_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: sess.ID, Actor: sess.Username, Agent: agent,
 			Status: "ok", RemoteAddr: addrString(p.clientIP(r))})
 	}
 	if returnTo {
