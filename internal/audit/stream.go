@@ -402,6 +402,9 @@ func (s *stream) run(ctx context.Context) {
 			}
 		}
 		started = true
+		// Shown from now on, also while a stored backoff is waited out
+		// below: until then the stats held 0, the whole trail as lag.
+		s.cursor.Store(cur)
 		if !holding {
 			// Just taken (or started): a backoff the last sender stored
 			// goes on here.
@@ -414,6 +417,14 @@ func (s *stream) run(ctx context.Context) {
 				// its clock stepped back) by any amount.
 				if d := min(next.Sub(s.l.now()), b); d > 0 {
 					s.failing.Store(true)
+					// Failing, and saying why: the failure itself was
+					// seen by the last sender (the stored backoff
+					// keeps no words), this replica's own is kept.
+					s.mu.Lock()
+					if s.lastErr == "" {
+						s.lastErr = "the stream's last delivery failed (before this replica took it over, or before a restart); waiting out its backoff"
+					}
+					s.mu.Unlock()
 					if !backOff(d) {
 						return
 					}
@@ -421,7 +432,6 @@ func (s *stream) run(ctx context.Context) {
 				}
 			}
 		}
-		s.cursor.Store(cur)
 		recs, err := st.AuditRecords(ctx, store.AuditFilter{After: cur, Limit: batch})
 		if err != nil {
 			if !failed("read the trail", err) {
