@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -51,6 +52,7 @@ type StreamOptions struct {
 	Batch int
 	// MinBackoff is the first wait after a failed Send, doubled after each
 	// further failure up to MaxBackoff; 0 means 1 second and 5 minutes.
+	// Each wait is the backoff and up to a fifth more, at random.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// SendTimeout bounds one Send; 0 means 30 seconds.
@@ -476,9 +478,10 @@ func (s *stream) run(ctx context.Context) {
 					s.log().Warn("audit sink failed; retrying", "err", err, "backoff", backoff)
 				}
 				next := min(2*backoff, s.o.MaxBackoff)
-				s.storeBackoff(ctx, next, s.l.now().Add(backoff))
+				d := jitter(backoff)
+				s.storeBackoff(ctx, next, s.l.now().Add(d))
 				kept = true
-				if !backOff(backoff) {
+				if !backOff(d) {
 					return
 				}
 				backoff = next
@@ -509,6 +512,18 @@ func (s *stream) run(ctx context.Context) {
 		case <-poll.C:
 		}
 	}
+}
+
+// jitter returns the wait after a failed Send whose backoff is d: d and up
+// to a fifth more, at random. Streams that fail together (every stream to
+// a receiver that goes down) would otherwise retry together at each
+// doubling, and all at once when it is back; never less than d, so the
+// backoff stays a floor.
+func jitter(d time.Duration) time.Duration {
+	if d < 5 {
+		return d
+	}
+	return d + mrand.N(d/5)
 }
 
 // timedOut reports whether a Send failed for a timeout: the sink's own (a
