@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+// TestAuditStreamLagInMetrics: /metrics says how far a stream whose
+// receiver is down lags behind the trail, in records, as the admin API
+// does: a scraper alerts on it without reading the admin API, and the
+// cursor alone says nothing without the head.
+func TestAuditStreamLagInMetrics(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer hook.Close()
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Webhook: hook.URL, WebhookSecret: "webhook-signing-secret"}}
+	s, base, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+	for range 3 {
+		if err := s.Audit.Record(context.Background(), audit.Event{Type: audit.AdminChange, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	metric := func(body, name string) (int64, bool) {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\d+)$`).FindStringSubmatch(body)
+		if m == nil {
+			return 0, false
+		}
+		v, _ := strconv.ParseInt(m[1], 10, 64)
+		return v, true
+	}
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _ = get(t, metricsURL(base))
+		if f, _ := metric(body, `gatehouse_audit_stream_failing{sink="webhook:default"}`); f == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	head, ok := metric(body, `gatehouse_audit_head`)
+	if !ok {
+		t.Fatalf("metrics miss gatehouse_audit_head")
+	}
+	cursor, _ := metric(body, `gatehouse_audit_stream_cursor{sink="webhook:default"}`)
+	lag, ok := metric(body, `gatehouse_audit_stream_lag_records{sink="webhook:default"}`)
+	if !ok {
+		t.Fatalf("metrics miss the stream's lag")
+	}
+	if lag < 3 || lag != head-cursor {
+		t.Errorf("lag %d with head %d and cursor %d: want head − cursor, at least the 3 records not delivered", lag, head, cursor)
+	}
+}
