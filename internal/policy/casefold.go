@@ -25,12 +25,12 @@ package policy
 import (
 	"slices"
 	"strconv"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/ast"
+
+	"github.com/gatehouse/gatehouse/internal/casefold"
 )
 
 // argNames are the names a condition may read an argument by, grouped
@@ -55,7 +55,7 @@ func lenBit(n int) uint64 { return 1 << min(n, 63) }
 func readNames(body ast.IsNode) *argNames {
 	var an argNames
 	add := func(name string) {
-		f := foldName(name)
+		f := casefold.Key(name)
 		for i := range an.groups {
 			if g := &an.groups[i]; g.fold == f {
 				if !slices.Contains(g.names, name) {
@@ -122,31 +122,6 @@ func outsideArgs(n ast.IsNode) bool {
 	return false
 }
 
-// foldName maps name to a representative of its class under Unicode
-// simple case folding, the folding encoding/json matches field names
-// with (as strings.EqualFold): each rune becomes the smallest rune of its
-// folding orbit. It is slipverify's fold, which the gateway's
-// canonicalizer refuses two keys of one object by; this package imports
-// no other gatehouse package, so it is mirrored here, and a test pins the
-// two to strings.EqualFold.
-func foldName(name string) string {
-	if isASCII(name) {
-		// The smallest rune of an ASCII letter's orbit is its upper case
-		// (k, K and the Kelvin sign K fold to K; s, S and ſ to S).
-		return strings.ToUpper(name)
-	}
-	var b strings.Builder
-	for _, r := range name {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < m {
-				m = f
-			}
-		}
-		b.WriteRune(m)
-	}
-	return b.String()
-}
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -207,7 +182,7 @@ func (an *argNames) variantOf(k string) (string, bool) {
 			}
 		}
 	} else {
-		f := foldName(k)
+		f := casefold.Key(k)
 		for i := range an.groups {
 			if an.groups[i].fold == f {
 				g = &an.groups[i]

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/internal/casefold"
 )
 
 // TestCaseVariantKeys: a key that is not a name the condition reads, but
@@ -125,7 +127,7 @@ func TestReadNames(t *testing.T) {
 		if c.names != nil {
 			for _, g := range c.names.groups {
 				for _, n := range g.names {
-					if foldName(n) != g.fold {
+					if casefold.Key(n) != g.fold {
 						t.Errorf("%s: %q kept under %q, not its fold", tc.cond, n, g.fold)
 					}
 					if c.names.lens&lenBit(len(g.fold)) == 0 {
@@ -142,10 +144,10 @@ func TestReadNames(t *testing.T) {
 	}
 }
 
-// TestFoldNameIsEncodingJSONs: foldName equates exactly the names that
+// TestFoldNameIsEncodingJSONs: casefold.Key equates exactly the names that
 // encoding/json matches a field by, and strings.EqualFold (slipverify's
 // fold, which the gateway's canonicalizer uses, is pinned to it too);
-// variantOf's ASCII fold on the stack is foldName's.
+// variantOf's ASCII fold on the stack is casefold.Key's.
 func TestFoldNameIsEncodingJSONs(t *testing.T) {
 	names := []string{
 		"force", "Force", "FORCE", "fORCE", "key", "Key", "\u212aey", "scope", "SCOPE", "\u017fcope",
@@ -155,8 +157,8 @@ func TestFoldNameIsEncodingJSONs(t *testing.T) {
 	for _, x := range names {
 		for _, y := range names {
 			want := strings.EqualFold(x, y)
-			if got := foldName(x) == foldName(y); got != want {
-				t.Errorf("foldName(%q) == foldName(%q) is %v, strings.EqualFold %v", x, y, got, want)
+			if got := casefold.Key(x) == casefold.Key(y); got != want {
+				t.Errorf("casefold.Key(%q) == casefold.Key(%q) is %v, strings.EqualFold %v", x, y, got, want)
 			}
 			if y == "" || !jsonMatches(y, y) { // not a valid tag (e\u0301): no field of that name
 				continue
@@ -165,9 +167,9 @@ func TestFoldNameIsEncodingJSONs(t *testing.T) {
 				t.Errorf("encoding/json fills field %q from key %q: %v, strings.EqualFold %v", y, x, got, want)
 			}
 		}
-		c := &argNames{groups: []nameGroup{{fold: foldName(x), names: []string{x}}}, lens: lenBit(len(foldName(x)))}
+		c := &argNames{groups: []nameGroup{{fold: casefold.Key(x), names: []string{x}}}, lens: lenBit(len(casefold.Key(x)))}
 		for _, y := range names {
-			if _, got := c.variantOf(y); got != (y != x && foldName(y) == foldName(x)) {
+			if _, got := c.variantOf(y); got != (y != x && casefold.Key(y) == casefold.Key(x)) {
 				t.Errorf("variantOf(%q) with %q read: %v", y, x, got)
 			}
 		}
