@@ -122,7 +122,6 @@ func outsideArgs(n ast.IsNode) bool {
 	return false
 }
 
-
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
