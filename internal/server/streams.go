@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // StreamOptions name where the audit trail is pushed besides the store.
@@ -45,9 +46,16 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 		sinks = append(sinks, w)
 	}
 	if o.Syslog != "" {
+		// The value is shown redacted: a URL given with a password or a
+		// token in it (a mistake here) must not reach the log.
 		u, err := url.Parse(o.Syslog)
 		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp" && u.Scheme != "tls") || u.Port() == "" {
-			return nil, fmt.Errorf("--audit-syslog %q: want udp://host:port, tcp://host:port or tls://host:port", o.Syslog)
+			return nil, fmt.Errorf("--audit-syslog %q: want udp://host:port, tcp://host:port or tls://host:port", store.RedactURL(o.Syslog))
+		}
+		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			// Syslog has no credentials to give, nor a path: these were
+			// meant for something else, and are not silently dropped.
+			return nil, fmt.Errorf("--audit-syslog %q: syslog takes no user, path or query: want %s://%s", store.RedactURL(o.Syslog), u.Scheme, u.Host)
 		}
 		so := &audit.SyslogOptions{}
 		if o.SyslogCA != "" {

@@ -214,6 +214,11 @@ func TestAuditSyslogOptionsRefused(t *testing.T) {
 	}{
 		{"tcp://127.0.0.1", "", "want udp://host:port, tcp://host:port or tls://host:port"},
 		{"unix:///dev/log", "", "want udp://host:port, tcp://host:port or tls://host:port"},
+		// Syslog takes no credentials, path or query: a URL with them is
+		// a mistake, refused without repeating what it carries.
+		{"tcp://ops:hunter2@127.0.0.1:514", "", "takes no user, path or query"},
+		{"udp://127.0.0.1:514/?token=hunter2", "", "takes no user, path or query"},
+		{"tcp://ops:hunter2@127.0.0.1", "", "want udp://host:port"},
 		{"tcp://127.0.0.1:514", notPEM, "--audit-syslog-ca goes with a tls:// syslog"},
 		{"tls://127.0.0.1:6514", filepath.Join(dir, "missing.pem"), "--audit-syslog-ca:"},
 		{"tls://127.0.0.1:6514", notPEM, "no PEM certificate"},
@@ -227,6 +232,9 @@ func TestAuditSyslogOptionsRefused(t *testing.T) {
 		ln.Close()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("syslog %q, CA %q: %v; want %q", tc.syslog, tc.ca, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("syslog %q: the error repeats its secret: %v", tc.syslog, err)
 		}
 	}
 }
