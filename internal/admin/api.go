@@ -331,6 +331,9 @@ type streamStatus struct {
 	// (the sinks make it so: see audit.SinkStats).
 	LastError string `json:"last_error"`
 	HeldBack  int64  `json:"held_back"`
+	// LastSent is when this replica last delivered to the stream; absent
+	// when it has not since it started.
+	LastSent *time.Time `json:"last_sent,omitempty"`
 }
 
 // auditStreams answers GET /admin/api/audit/streams: the trail's head and,
@@ -364,9 +367,13 @@ func (a *API) auditStreams(w http.ResponseWriter, r *http.Request, who *admin) {
 		Streams []streamStatus `json:"streams"`
 	}{Head: head, Streams: make([]streamStatus, 0, len(stats))}
 	for _, s := range stats {
-		resp.Streams = append(resp.Streams, streamStatus{Name: s.Name, Active: s.Active, Sent: s.Sent,
+		st := streamStatus{Name: s.Name, Active: s.Active, Sent: s.Sent,
 			Failures: s.Failures, Cursor: s.Cursor, Lag: max(0, head-s.Cursor), Failing: s.Failing,
-			LastError: s.LastError, HeldBack: s.HeldBack})
+			LastError: s.LastError, HeldBack: s.HeldBack}
+		if !s.LastSent.IsZero() {
+			st.LastSent = &s.LastSent
+		}
+		resp.Streams = append(resp.Streams, st)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -79,6 +79,9 @@ type SinkStats struct {
 	// Active is true when this replica sends the stream; another replica
 	// does when it is false.
 	Active bool
+	// LastSent is when this replica last delivered to the stream (zero:
+	// not since it started), failing since or not.
+	LastSent time.Time
 	// HeldBack is how many records older than the retention the last
 	// Prune kept because this stream had not delivered them yet (0 when
 	// it had delivered them all, or nothing was pruned yet).
@@ -110,6 +113,7 @@ type stream struct {
 	storeDown atomic.Bool
 	active    atomic.Bool
 	heldBack  atomic.Int64 // set by Prune
+	lastSent  atomic.Int64 // Unix µs of the last delivery; 0: none yet
 	mu        sync.Mutex
 	lastErr   string
 }
@@ -176,9 +180,13 @@ func (ss *Streams) Stats() []SinkStats {
 		s.mu.Lock()
 		last := s.lastErr
 		s.mu.Unlock()
+		var sentAt time.Time
+		if us := s.lastSent.Load(); us != 0 {
+			sentAt = time.UnixMicro(us).UTC()
+		}
 		out = append(out, SinkStats{Name: s.sink.Name(), Sent: s.sent.Load(), Failures: s.failures.Load(),
 			Cursor: s.cursor.Load(), Failing: s.failing.Load() || s.storeDown.Load(), LastError: last, Active: s.active.Load(),
-			HeldBack: s.heldBack.Load()})
+			HeldBack: s.heldBack.Load(), LastSent: sentAt})
 	}
 	return out
 }
@@ -493,6 +501,7 @@ func (s *stream) run(ctx context.Context) {
 				kept = false
 			}
 			s.failing.Store(false)
+			s.lastSent.Store(s.l.now().UnixMicro())
 			last := recs[len(recs)-1].Seq
 			s.sent.Add(int64(len(recs)))
 			if err := st.SetAuditCursor(ctx, name, last); err != nil && ctx.Err() == nil {

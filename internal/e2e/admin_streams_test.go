@@ -17,15 +17,16 @@ const adminStreamsPath = "/admin/api/audit/streams"
 type adminStreams struct {
 	Head    int64 `json:"head"`
 	Streams []struct {
-		Name      string `json:"name"`
-		Active    bool   `json:"active"`
-		Sent      int64  `json:"sent"`
-		Failures  int64  `json:"failures"`
-		Cursor    int64  `json:"cursor"`
-		Lag       int64  `json:"lag"`
-		Failing   bool   `json:"failing"`
-		LastError string `json:"last_error"`
-		HeldBack  int64  `json:"held_back"`
+		Name      string     `json:"name"`
+		Active    bool       `json:"active"`
+		Sent      int64      `json:"sent"`
+		Failures  int64      `json:"failures"`
+		Cursor    int64      `json:"cursor"`
+		Lag       int64      `json:"lag"`
+		Failing   bool       `json:"failing"`
+		LastError string     `json:"last_error"`
+		HeldBack  int64      `json:"held_back"`
+		LastSent  *time.Time `json:"last_sent"`
 	} `json:"streams"`
 }
 
@@ -114,7 +115,8 @@ func TestAdminAuditStreamsAPI(t *testing.T) {
 			return len(p.Streams) == 1 && p.Streams[0].Failing && p.Streams[0].Failures > 0
 		})
 		s := p.Streams[0]
-		if s.Name != "webhook:default" || !s.Active || s.Sent != 0 || s.LastError == "" || s.Lag <= 0 || s.Lag != p.Head-s.Cursor {
+		if s.Name != "webhook:default" || !s.Active || s.Sent != 0 || s.LastError == "" || s.Lag <= 0 || s.Lag != p.Head-s.Cursor ||
+			s.LastSent != nil {
 			t.Errorf("failing webhook: %s", body)
 		}
 		for _, secret := range []string{leaked, signing, "access_token", "http://"} {
@@ -134,7 +136,8 @@ func TestAdminAuditStreamsAPI(t *testing.T) {
 		p, body := streamsUntil(t, g, root, func(p adminStreams) bool {
 			return len(p.Streams) == 1 && p.Streams[0].Sent > 0 && p.Streams[0].Lag == 0
 		})
-		if s := p.Streams[0]; !s.Active || s.Failing || s.Failures != 0 || s.LastError != "" || s.Cursor != p.Head || s.HeldBack != 0 {
+		if s := p.Streams[0]; !s.Active || s.Failing || s.Failures != 0 || s.LastError != "" || s.Cursor != p.Head || s.HeldBack != 0 ||
+			s.LastSent == nil || time.Since(*s.LastSent) > time.Minute {
 			t.Errorf("healthy webhook: %s", body)
 		}
 	})

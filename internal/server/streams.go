@@ -90,8 +90,8 @@ type auditCollector struct {
 	trail   *audit.Log
 	streams *audit.Streams
 
-	records, batches, failed, head                 *prometheus.Desc
-	sent, failures, failing, cursor, lag, up, held *prometheus.Desc
+	records, batches, failed, head                           *prometheus.Desc
+	sent, failures, failing, cursor, lag, up, held, lastSent *prometheus.Desc
 }
 
 func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector {
@@ -109,13 +109,14 @@ func newAuditCollector(trail *audit.Log, streams *audit.Streams) *auditCollector
 		cursor:   d("stream_cursor", "Seq of the last record a stream delivered.", "sink"),
 		lag:      d("stream_lag_records", "Records of the trail a stream has not delivered yet (head - cursor).", "sink"),
 		up:       d("stream_active", "1 when this replica sends the stream.", "sink"),
+		lastSent: d("stream_last_sent_timestamp_seconds", "When this replica last delivered to a stream (absent: not since it started).", "sink"),
 		held: d("stream_held_back_records",
 			"Records older than the audit retention that the last prune kept because the stream had not delivered them.", "sink"),
 	}
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.records, c.batches, c.failed, c.head, c.sent, c.failures, c.failing, c.cursor, c.lag, c.up, c.held} {
+	for _, d := range []*prometheus.Desc{c.records, c.batches, c.failed, c.head, c.sent, c.failures, c.failing, c.cursor, c.lag, c.up, c.held, c.lastSent} {
 		ch <- d
 	}
 }
@@ -154,5 +155,8 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(s.Active), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.HeldBack), s.Name)
+		if !s.LastSent.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.lastSent, prometheus.GaugeValue, float64(s.LastSent.UnixMicro())/1e6, s.Name)
+		}
 	}
 }
