@@ -487,6 +487,11 @@ func (s *stream) run(ctx context.Context) {
 				}
 				next := min(2*backoff, s.o.MaxBackoff)
 				d := jitter(backoff)
+				if ra := (*RetryAfterError)(nil); errors.As(err, &ra) && ra.After > d {
+					// The receiver said when it will take more: not
+					// before, nor past the longest backoff.
+					d = max(min(ra.After, s.o.MaxBackoff), d)
+				}
 				s.storeBackoff(ctx, next, s.l.now().Add(d))
 				kept = true
 				if !backOff(d) {

@@ -133,9 +133,45 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 		return fmt.Errorf("webhook %s: answered %s: %w", w.name, responseStatus(resp), ErrBatchTooLarge)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s: answered %s", w.name, responseStatus(resp))
+		err := fmt.Errorf("webhook %s: answered %s", w.name, responseStatus(resp))
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			if after := retryAfter(resp.Header.Get("Retry-After"), w.now()); after > 0 {
+				return &RetryAfterError{Err: err, After: after}
+			}
+		}
+		return err
 	}
 	return nil
+}
+
+// RetryAfterError is a failed Send whose receiver said when to try again
+// (a 429 or 503 with Retry-After): the stream waits that long, if longer
+// than its backoff, up to its longest backoff.
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// retryAfter reads a Retry-After value (RFC 9110 §10.2.3: seconds, or an
+// HTTP date) as a wait from now; 0 when it says nothing usable.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 // responseStatus is the response's status code and its standard text, not
