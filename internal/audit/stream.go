@@ -292,19 +292,39 @@ func (s *stream) run(ctx context.Context) {
 			return true
 		}
 	}
+	// storeWait is the wait after a failure of the store: it doubles
+	// with each one of an outage, up to maxStoreWait, so that an outage
+	// is not tried (nor logged) at the sink's first backoff throughout.
+	storeWait := s.o.MinBackoff
+	maxStoreWait := min(s.o.MaxBackoff, maxStoreBackoff)
 	// failed notes a failure of the store (not of the sink) and waits.
+	// An outage is logged once, as an error, at its first failure; the
+	// tries after it only at the debug level.
 	failed := func(what string, err error) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		s.log().Error("audit stream cannot "+what, "err", err)
+		if s.storeDown.Swap(true) {
+			s.log().Debug("audit stream still cannot "+what, "err", err)
+		} else {
+			s.log().Error("audit stream cannot "+what, "err", err)
+		}
 		// Shown in the stats without the store's words (they may name a
 		// host or a user).
-		s.storeDown.Store(true)
 		s.mu.Lock()
 		s.lastErr = "cannot " + what + ": the store did not answer"
 		s.mu.Unlock()
-		return wait(backoff)
+		d := storeWait
+		storeWait = min(2*storeWait, maxStoreWait)
+		return wait(d)
+	}
+	// storeUp notes that the store answered: the end of an outage, if
+	// there was one.
+	storeUp := func() {
+		if s.storeDown.Swap(false) {
+			s.log().Info("audit stream reaches the store again")
+		}
+		storeWait = s.o.MinBackoff
 	}
 	poll := time.NewTicker(s.l.poll)
 	defer poll.Stop()
@@ -370,7 +390,7 @@ func (s *stream) run(ctx context.Context) {
 			seen, seenSince = lease, time.Now()
 		}
 		if !held {
-			s.storeDown.Store(false)
+			storeUp()
 			holding = false
 			// Another replica sends it: whether it fails is its to say
 			// (a failing flag left from before would never clear here).
@@ -449,7 +469,7 @@ func (s *stream) run(ctx context.Context) {
 			}
 			continue
 		}
-		s.storeDown.Store(false)
+		storeUp()
 		if len(recs) > 0 {
 			entries := make([]Entry, 0, len(recs))
 			for _, r := range recs {
@@ -527,6 +547,11 @@ func (s *stream) run(ctx context.Context) {
 		}
 	}
 }
+
+// maxStoreBackoff bounds the wait between tries to reach a store that
+// does not answer: shorter than a sink's longest backoff, since nothing
+// is delivered until it answers again.
+const maxStoreBackoff = 30 * time.Second
 
 // jitter returns the wait after a failed Send whose backoff is d: d and up
 // to a fifth more, at random. Streams that fail together (every stream to
