@@ -17,6 +17,7 @@ const (
 	TokenExchanged   = "token.exchanged"
 	TokenRevoked     = "token.revoked"
 	TokenReuse       = "token.reuse_detected"
+	TokenWrongClient = "token.wrong_client" // a code or refresh token presented by a client it was not issued to (only a stolen one gets there): refused
 	ClientRegistered = "client.registered"
 	ClientUpdated    = "client.updated"     // a metadata-document client's document changed what is stored of it: before → after
 	ClientAuthFailed = "client.auth_failed" // a client secret refused at /token, /introspect or /revoke, or throttled
@@ -45,7 +46,7 @@ const (
 // Types are the event types above, for filters to refuse any other.
 var Types = []string{
 	LoginSucceeded, LoginFailed, Logout,
-	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse,
+	TokenIssued, TokenRefreshed, TokenExchanged, TokenRevoked, TokenReuse, TokenWrongClient,
 	ClientRegistered, ClientUpdated, ClientAuthFailed, ClientsPruned, ConsentGranted, ConsentDenied,
 	ToolImported, ToolWithheld, ToolsListed, ToolDecided, SlipMinted, SlipRedeemed, SlipReplay, ToolResult, ToolInput,
 	FeaturesListed, FeatureDecided, FeatureResult, FeatureInput, FeatureWithheld,

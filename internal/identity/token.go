@@ -131,6 +131,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 		return nil, errServer(err)
 	}
 	if ac.ClientID != client.ClientID {
+		p.wrongClient(ctx, r, grantCode, client.ClientID, ac.Username, ac.ClientID, ac.SessionID)
 		return nil, errInvalidGrant("the code was issued to another client")
 	}
 	// A code already used is a replay whatever it carries and however
@@ -276,6 +277,16 @@ func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, gra
 	return errInvalidGrant("the refresh token was already used; its family is revoked")
 }
 
+// wrongClient records that presenter, an authenticated client, presented
+// a code or refresh token (grantType) issued to issuedTo for username:
+// only a stolen one gets into another client's hands. The token itself is
+// refused (and not spent) whether or not the record is taken.
+func (p *Provider) wrongClient(ctx context.Context, r *http.Request, grantType, presenter, username, issuedTo, sessionID string) {
+	_ = p.record(ctx, audit.Event{Type: audit.TokenWrongClient, Actor: username, Agent: presenter, Session: sessionID,
+		Status: "refused", RemoteAddr: addrString(p.clientIP(r)),
+		Detail: map[string]any{"grant_type": grantType, "issued_to": issuedTo}})
+}
+
 func s256(verifier string) string {
 	s := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(s[:])
@@ -329,6 +340,9 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// (Issued, not signed in: a person may sign in before the client
 	// registers itself.)
 	if old.ClientID != client.ClientID || !since(client, old.IssuedAt) {
+		if old.ClientID != client.ClientID {
+			p.wrongClient(ctx, r, grantRefresh, client.ClientID, old.Username, old.ClientID, old.SessionID)
+		}
 		return nil, errInvalidGrant("the refresh token was issued to another client")
 	}
 	if !now.Before(old.GrantExpiresAt) {
