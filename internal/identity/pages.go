@@ -94,6 +94,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 {{define "message"}}{{template "top" .}}
 <h1>{{.Title}}</h1>
 <p{{if .Error}} class="error" role="alert"{{end}}>{{.Message}}</p>
+{{if .SelfRegistered}}<p>This app registered itself: its name is its own choice, not your organization's.</p>{{end}}
 {{template "bottom"}}{{end}}
 `))
 
@@ -104,8 +105,8 @@ type pageData struct {
 	Username              string
 	Client, ClientID      string
 	// SelfRegistered: the client registered itself (RFC 7591) or is a
-	// metadata document's URL: its name proves nothing, so the login and
-	// consent pages show its ID and say so.
+	// metadata document's URL: its name proves nothing, so the login,
+	// consent and refusal pages show its ID and say so.
 	SelfRegistered    bool
 	Scopes, Resources []string
 	MCP               bool // the consent covers /mcp

@@ -46,11 +46,21 @@ func (p *Provider) mayRedirectError(r *http.Request, c store.Client) bool {
 	return err == nil && since(c, cons.GrantedAt)
 }
 
-// refusedPage shows an authorization error instead of redirecting it.
+// refusedPage shows an authorization error instead of redirecting it. A
+// self-registered client's name is the registrant's own text, and this
+// page is anyone's to reach with a link to /authorize and a bad parameter,
+// signed in or not: like the login and consent pages, it names such a
+// client with its ID and says that the name is the client's own choice,
+// so that a name worded as a notice ("Acme IT: your password has
+// expired…") does not read as the organization's.
 func (p *Provider) refusedPage(w http.ResponseWriter, r *http.Request, c store.Client, e *Error) {
 	name := c.Name
-	if name == "" {
+	if name == "" || store.CheckDisplayName(name) != "" {
 		name = c.ClientID
+	}
+	self := selfRegistered(c)
+	if self && name != c.ClientID {
+		name += " (" + c.ClientID + ")"
 	}
 	status, msg := http.StatusBadRequest, "The request of "+name+" cannot be handled"
 	switch e.Code {
@@ -63,5 +73,6 @@ func (p *Provider) refusedPage(w http.ResponseWriter, r *http.Request, c store.C
 	if e.Description != "" {
 		msg += " (" + e.Description + ")"
 	}
-	p.errorPage(w, r, status, msg+". You can close this window.")
+	p.renderPage(w, r, status, "message", pageData{Title: "Request refused", Error: "1",
+		Message: msg + ". You can close this window.", SelfRegistered: self})
 }

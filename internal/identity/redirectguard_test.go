@@ -173,3 +173,35 @@ func TestSelfRegisteredClientsShownForWhatTheyAre(t *testing.T) {
 		t.Errorf("the consent page for a self-registered client:\n%s", html)
 	}
 }
+
+// A page that refuses a self-registered client's request shows its name
+// as the login and consent pages do: with its ID, and saying that the
+// name is the client's own choice. A link to /authorize with a bad
+// parameter shows that page to anyone, signed in or not, and a name such
+// as "Acme IT: your password has expired" would otherwise read as the
+// organization's own words.
+func TestRefusedPageSaysTheClientRegisteredItself(t *testing.T) {
+	h := newHarness(t)
+	id := registerEvil(t, h)
+	notice := "This app registered itself"
+	evil := authParams("client_id", id, "redirect_uri", evilCB, "response_type", "token")
+	html := notRedirected(t, "bad response_type, no session", h.authorize(h.browser(), evil), 400)
+	if !strings.Contains(html, "Totally Legit") || !strings.Contains(html, id) || !strings.Contains(html, notice) {
+		t.Errorf("refused page of a self-registered client:\n%s", html)
+	}
+	// The person who denied it consent is told the same.
+	b := h.signedIn("alice")
+	csrf, authz := consentForm(t, h.authorize(b, authParams("client_id", id, "redirect_uri", evilCB)))
+	resp, err := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"deny"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html := notRedirected(t, "denied", resp, 403); !strings.Contains(html, id) || !strings.Contains(html, notice) {
+		t.Errorf("denial page of a self-registered client:\n%s", html)
+	}
+	// A tenant client's name is the operator's: no notice.
+	native := nativeParams("redirect_uri", "https://elsewhere.example/cb")
+	if html := notRedirected(t, "tenant client", h.authorize(h.browser(), native), 400); strings.Contains(html, notice) {
+		t.Errorf("refused page of a tenant client says it registered itself:\n%s", html)
+	}
+}
