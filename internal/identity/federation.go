@@ -98,11 +98,16 @@ var defaultUpstreamClient = &http.Client{Timeout: 10 * time.Second, CheckRedirec
 // the code, its verifier and maybe the client's secret, the userinfo
 // request the upstream's access token, and a redirect would hand them to
 // wherever it points (Go keeps a header only across hosts, never a body
-// that a 307 or 308 sends again).
-func plainRedirectsOnly(_ *http.Request, via []*http.Request) error {
+// that a 307 or 308 sends again). Nor does it follow one to plain HTTP
+// off this machine, where whoever is on the path would answer for the
+// upstream (with keys of their own).
+func plainRedirectsOnly(req *http.Request, via []*http.Request) error {
 	first := via[0]
 	if first.Method != http.MethodGet || first.Header.Get("Authorization") != "" {
 		return http.ErrUseLastResponse
+	}
+	if !upstreamURLSecure(req.URL.String()) {
+		return errors.New("redirected to a URL that is not https")
 	}
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")

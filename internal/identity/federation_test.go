@@ -37,6 +37,7 @@ type fakeUpstream struct {
 	codes   map[string]map[string]string // code → the authorization request
 	asked   url.Values                   // the last authorization request
 	fetched int                          // discovery documents served
+	meta    map[string]any               // replaces fields of the discovery document when set
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -50,12 +51,16 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 	t.Cleanup(u.srv.Close)
 	b64 := base64.RawURLEncoding
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		doc := map[string]any{"issuer": u.srv.URL, "authorization_endpoint": u.srv.URL + "/auth",
+			"token_endpoint": u.srv.URL + "/token", "jwks_uri": u.srv.URL + "/jwks", "userinfo_endpoint": u.srv.URL + "/me",
+			"authorization_response_iss_parameter_supported": true}
 		u.mu.Lock()
 		u.fetched++
+		for k, v := range u.meta {
+			doc[k] = v
+		}
 		u.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": u.srv.URL, "authorization_endpoint": u.srv.URL + "/auth",
-			"token_endpoint": u.srv.URL + "/token", "jwks_uri": u.srv.URL + "/jwks", "userinfo_endpoint": u.srv.URL + "/me",
-			"authorization_response_iss_parameter_supported": true})
+		_ = json.NewEncoder(w).Encode(doc)
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "k1", "use": "sig",

@@ -22,9 +22,12 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // upstreamMeta is the part of an upstream's discovery document we use.
@@ -36,6 +39,17 @@ type upstreamMeta struct {
 	JWKSURI               string   `json:"jwks_uri"`
 	IssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
+}
+
+// upstreamURLSecure reports whether s is an absolute https URL, or an
+// http one to a loopback address (an upstream on this machine, as in a
+// test), the rule the tenant file applies to a connection's issuer.
+func upstreamURLSecure(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return u.Scheme == "https" || u.Scheme == "http" && store.IsLoopbackHost(u.Hostname())
 }
 
 // upstream caches one connection's metadata and keys.
@@ -87,6 +101,17 @@ func (u *upstream) metadata(ctx context.Context, c *http.Client, issuer string, 
 	}
 	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" || m.JWKSURI == "" {
 		return nil, errors.New("upstream discovery lacks an endpoint")
+	}
+	// The tenant file holds the issuer to TLS; the endpoints are the
+	// upstream's word and are held to it too: the token endpoint gets
+	// the code, its verifier and the client secret, the JWKS decides
+	// whose signature is the upstream's, and the authorization endpoint
+	// gets the person's password.
+	for name, e := range map[string]string{"authorization_endpoint": m.AuthorizationEndpoint,
+		"token_endpoint": m.TokenEndpoint, "jwks_uri": m.JWKSURI, "userinfo_endpoint": m.UserinfoEndpoint} {
+		if e != "" && !upstreamURLSecure(e) {
+			return nil, fmt.Errorf("upstream discovery's %s is not https (http only to a loopback address)", name)
+		}
 	}
 	u.meta, u.metaAt = &m, now
 	return &m, nil
