@@ -63,9 +63,10 @@ type Connection struct {
 	// reassigns it (e.g. Entra ID's oid); "email" is used only when
 	// email_verified is true.
 	UsernameClaim string
-	// RolesClaim names a claim (a string or an array of strings, e.g.
-	// "groups" or "roles") whose values RoleMap turns into tenant roles at
-	// every sign-in; zero means roles are only assigned here.
+	// RolesClaim names a claim (e.g. "groups" or "roles": an array of
+	// strings, or a string that is one value) whose values RoleMap turns
+	// into tenant roles at every sign-in; zero means roles are only
+	// assigned here.
 	RolesClaim string
 	RoleMap    map[string][]string
 	// DefaultRoles are given to a user of this connection on first sign-in.
@@ -723,7 +724,10 @@ type ConnectionRoles struct {
 	DefaultRoles []string
 }
 
-// mappedRoles turns the roles claim into tenant roles.
+// mappedRoles turns the roles claim into tenant roles. A string is one
+// value, not a list of words: upstreams that send a multi-valued claim
+// with one value as a string (AD FS, PingFederate) name one group, and a
+// group's name may have spaces ("Sales Interns" is not "Sales").
 func (c *Connection) mappedRoles(claims map[string]any) []string {
 	if c.RolesClaim == "" {
 		return nil
@@ -731,7 +735,7 @@ func (c *Connection) mappedRoles(claims map[string]any) []string {
 	var values []string
 	switch v := claims[c.RolesClaim].(type) {
 	case string:
-		values = strings.Fields(v)
+		values = []string{v}
 	case []any:
 		for _, x := range v {
 			if s, ok := x.(string); ok {
