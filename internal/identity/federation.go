@@ -643,8 +643,14 @@ func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, met
 		return nil, errors.New("ID token iss is not the upstream")
 	case !slices.Contains(aud, c.ClientID):
 		return nil, errors.New("ID token is not for this client")
-	case len(aud) > 1 && claims["azp"] != nil && claims["azp"] != c.ClientID:
+	// azp names the client the token was issued to: when present it must
+	// be us, and a token for several audiences must say it was issued to
+	// us, since Gatehouse trusts no other audience (OpenID Connect Core
+	// §3.1.3.7).
+	case claims["azp"] != nil && claims["azp"] != c.ClientID:
 		return nil, errors.New("ID token azp is another client")
+	case len(aud) > 1 && claims["azp"] == nil:
+		return nil, errors.New("ID token has several audiences and no azp")
 	case num("exp") == 0 || now >= num("exp")+skewSeconds:
 		return nil, errors.New("ID token expired")
 	case num("iat") == 0:
