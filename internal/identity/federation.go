@@ -336,6 +336,14 @@ func (p *Provider) handleFederatedStart(w http.ResponseWriter, r *http.Request) 
 var upstreamSideRefusal = map[string]bool{"upstream_unavailable": true, "upstream_token": true,
 	"auth_time_missing": true, "account": true}
 
+// errNotLinked refuses a federated sign-in whose username is a local
+// person's not linked to the upstream account: it is not theirs.
+var errNotLinked = errors.New("the name is another person's")
+
+// maxUpstreamSub bounds an upstream subject a record keeps: OpenID
+// Connect caps it at 255 ASCII characters.
+const maxUpstreamSub = 255
+
 // handleFederatedCallback finishes an upstream sign-in.
 func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Request) {
 	c := p.connection(r.PathValue("conn"))
@@ -349,6 +357,11 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	// Who the refused sign-in was for and the application it was to
 	// continue, once known (as a refused password sign-in names them).
 	var actor, agent string
+	// claimed is the local person a refused sign-in came for without
+	// being theirs (a name the upstream account maps to that is not
+	// linked to it), and claimedSub that account's subject: the record
+	// names no actor then, or it would say the local person tried.
+	var claimed, claimedSub string
 	refused := func(reason string, detail ...any) {
 		// Anyone can call the callback, with no cookie and any state. As
 		// for failed password sign-ins (checkPassword), a flood of
@@ -356,6 +369,9 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 		// once the address has had its share: only the refusal that
 		// reaches the limit is recorded, as "throttled".
 		d := map[string]any{"reason": reason, "method": "fed", "connection": c.Name}
+		if claimed != "" {
+			d["claimed_user"], d["upstream_sub"] = claimed, claimedSub
+		}
 		maxI := orDefault(p.MaxFailuresPerIP, 100)
 		n, err := p.countUnlessPast(ctx, "federation:fail:ip:"+throttleKey(ip), maxI, p.window())
 		switch {
@@ -454,7 +470,13 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	}
 	user, notGranted, err := p.federatedUser(ctx, c, claims)
 	if err != nil {
-		actor = user.Username
+		if errors.Is(err, errNotLinked) {
+			claimed = user.Username
+			claimedSub, _ = claims["sub"].(string)
+			claimedSub = truncate(claimedSub, maxUpstreamSub)
+		} else {
+			actor = user.Username
+		}
 		fail(http.StatusForbidden, "account", "This "+c.label()+" account cannot sign in here.", "err", err)
 		return
 	}
@@ -884,7 +906,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	var out store.User
 	err = users.Update(ctx, username, func(old store.User) (store.User, error) {
 		if !c.linked(old, sub) {
-			return old, fmt.Errorf("user %q is not linked to this %s account", username, c.Name)
+			return old, fmt.Errorf("user %q is not linked to this %s account: %w", username, c.Name, errNotLinked)
 		}
 		// A user linked before the issuer was recorded takes the
 		// connection's issuer now.

@@ -343,6 +343,11 @@ func TestFederatedStateAndTakeover(t *testing.T) {
 	if ev, _ := h2.audit.last(audit.LoginFailed); resp.StatusCode != 403 || ev.Detail["reason"] != "account" {
 		t.Errorf("takeover: %d %+v", resp.StatusCode, ev)
 	}
+	// The record does not name the local person as the one who tried:
+	// the upstream's account did, and the name it came for is detail.
+	if ev, _ := h2.audit.last(audit.LoginFailed); ev.Actor != "" || ev.Detail["claimed_user"] != "okta:00u1" || ev.Detail["upstream_sub"] != "00u1" {
+		t.Errorf("a takeover refused is recorded as %+v", ev)
+	}
 	// An unknown connection.
 	resp, _ = h.browser().Get(h.url("/login/nope"))
 	body(t, resp)
