@@ -340,8 +340,8 @@ var upstreamSideRefusal = map[string]bool{"upstream_unavailable": true, "upstrea
 // person's not linked to the upstream account: it is not theirs.
 var errNotLinked = errors.New("the name is another person's")
 
-// maxUpstreamSub bounds an upstream subject a record keeps: OpenID
-// Connect caps it at 255 ASCII characters.
+// maxUpstreamSub bounds an upstream subject: OpenID Connect caps it at
+// 255 ASCII characters.
 const maxUpstreamSub = 255
 
 // handleFederatedCallback finishes an upstream sign-in.
@@ -472,8 +472,7 @@ func (p *Provider) handleFederatedCallback(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		if errors.Is(err, errNotLinked) {
 			claimed = user.Username
-			claimedSub, _ = claims["sub"].(string)
-			claimedSub = truncate(claimedSub, maxUpstreamSub)
+			claimedSub, _ = claims["sub"].(string) // bounded by verifyUpstreamIDToken
 		} else {
 			actor = user.Username
 		}
@@ -682,8 +681,13 @@ func (p *Provider) verifyUpstreamIDToken(ctx context.Context, c *Connection, met
 	case claims["nonce"] != nonce:
 		return nil, errors.New("ID token nonce mismatch")
 	}
-	if sub, _ := claims["sub"].(string); sub == "" {
+	switch sub, _ := claims["sub"].(string); {
+	case sub == "":
 		return nil, errors.New("ID token has no sub")
+	case len(sub) > maxUpstreamSub:
+		// OpenID Connect bounds it; kept in the person's attributes and
+		// in records, it is bounded here too.
+		return nil, fmt.Errorf("ID token sub is longer than %d bytes", maxUpstreamSub)
 	}
 	return claims, nil
 }
