@@ -38,6 +38,7 @@ type fakeUpstream struct {
 	asked   url.Values                   // the last authorization request
 	fetched int                          // discovery documents served
 	meta    map[string]any               // replaces fields of the discovery document when set
+	keysOut bool                         // the JWKS endpoint answers 503 when set
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -63,6 +64,13 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 		_ = json.NewEncoder(w).Encode(doc)
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		out := u.keysOut
+		u.mu.Unlock()
+		if out {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "k1", "use": "sig",
 			"alg": "RS256", "n": b64.EncodeToString(key.N.Bytes()), "e": b64.EncodeToString(big.NewInt(int64(key.E)).Bytes())}}})
 	})

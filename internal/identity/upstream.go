@@ -62,10 +62,15 @@ type upstream struct {
 }
 
 const (
-	upstreamMetaTTL  = time.Hour
-	upstreamKeysTTL  = time.Hour
-	upstreamRefetch  = time.Minute // an unknown kid refetches the JWKS at most this often
-	upstreamMaxBytes = 1 << 20
+	upstreamMetaTTL = time.Hour
+	upstreamKeysTTL = time.Hour
+	upstreamRefetch = time.Minute // an unknown kid refetches the JWKS at most this often
+	// upstreamKeysStale is how long past its fetch a key is still used
+	// while the upstream's JWKS endpoint fails: long enough to ride out
+	// an outage, short enough that a key the upstream withdrew meanwhile
+	// (it rotated one that leaked) is not trusted for long.
+	upstreamKeysStale = 24 * time.Hour
+	upstreamMaxBytes  = 1 << 20
 )
 
 func fetchJSON(ctx context.Context, c *http.Client, url string, v any) error {
@@ -133,6 +138,12 @@ func (u *upstream) key(ctx context.Context, c *http.Client, jwksURI, kid string,
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := fetchJSON(ctx, c, jwksURI, &set); err != nil {
+		if ok && now.Sub(u.keysAt) < upstreamKeysStale {
+			// The key is one the upstream published at the last fetch:
+			// an outage of its key endpoint does not stop sign-ins
+			// signed with it, for a while.
+			return k, nil
+		}
 		return jwk{}, err
 	}
 	keys := map[string]jwk{}
