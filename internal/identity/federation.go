@@ -142,17 +142,18 @@ func validConnectionName(s string) bool {
 	return true
 }
 
-// checkConnections refuses connections that cannot work: names not
-// unique or not of letters, digits, '-' and '_'; no http(s) issuer or no
-// client ID.
+// checkConnections refuses connections that cannot work, or not safely:
+// names not unique or not of letters, digits, '-' and '_'; no client ID;
+// an issuer that is not https (http only to a loopback address, as the
+// tenant file has it: the upstream's keys and endpoints come from it).
 func checkConnections(cs []*Connection) error {
 	seen := map[string]bool{}
 	for _, c := range cs {
 		switch {
 		case c == nil || !validConnectionName(c.Name) || seen[c.Name]:
 			return fmt.Errorf("identity: connection names must be unique, of letters, digits, - and _")
-		case c.ClientID == "" || !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://"):
-			return fmt.Errorf("identity: connection %s needs an http(s) issuer and a client ID", c.Name)
+		case c.ClientID == "" || !upstreamURLSecure(c.Issuer):
+			return fmt.Errorf("identity: connection %s needs an https issuer (http only to a loopback address) and a client ID", c.Name)
 		}
 		seen[c.Name] = true
 	}

@@ -364,7 +364,7 @@ func TestFederatedStateAndTakeover(t *testing.T) {
 	}
 	// Bad connection configuration is a Check error.
 	for _, c := range []*Connection{{Name: "a b", Issuer: "https://x", ClientID: "c"}, {Name: "a", Issuer: "x", ClientID: "c"},
-		{Name: "a", Issuer: "https://x"}} {
+		{Name: "a", Issuer: "https://x"}, {Name: "a", Issuer: "http://idp.example", ClientID: "c"}} {
 		p := &Provider{Issuer: "https://id.example", Store: h.db, Keys: h.p.Keys, Connections: []*Connection{c}}
 		if p.Check() == nil {
 			t.Errorf("Check(%+v) = nil", c)
