@@ -397,8 +397,27 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 	p.renderPage(w, r, http.StatusOK, "consent", pageData{
 		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: req.raw.Encode(),
 		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res, MCP: mcp,
-		SelfRegistered: selfRegistered(req.client),
+		SelfRegistered: selfRegistered(req.client), SendsTo: sendsTo(req.client, req.redirectURI),
 	})
+}
+
+// sendsTo is what the consent page says of where the browser goes once
+// the person allows, for a client that registered itself: its name
+// proves nothing and its ID is random, but where it sends the code tells
+// an app that took a known app's name from that app. "" for a tenant's
+// client, which the organization set up.
+func sendsTo(c store.Client, redirectURI string) string {
+	if !selfRegistered(c) {
+		return ""
+	}
+	u, err := url.Parse(redirectURI)
+	switch {
+	case err != nil:
+		return ""
+	case u.Host != "":
+		return u.Host
+	}
+	return u.Scheme + ":" // an app's own scheme (RFC 8252 §7.1)
 }
 
 // handleConsent takes the consent form's answer: it re-validates the

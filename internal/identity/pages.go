@@ -60,6 +60,7 @@ var pages = template.Must(template.New("pages").Parse(layout + `
 <h1>Allow access?</h1>
 <p><strong>{{.Client}}</strong>{{if .ClientID}} (<code>{{.ClientID}}</code>){{end}} asks to act for you, <strong>{{.Username}}</strong>.</p>
 {{if .SelfRegistered}}<p>This app registered itself: its name is its own choice, not your organization's.</p>{{end}}
+{{if .SendsTo}}<p>If you allow, you will be sent to <strong>{{.SendsTo}}</strong>, with access for this app.</p>{{end}}
 <p>It will be able to:</p>
 <ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
 {{if .Resources}}<p>on: {{range .Resources}}<code>{{.}}</code> {{end}}</p>{{end}}
@@ -107,7 +108,11 @@ type pageData struct {
 	// SelfRegistered: the client registered itself (RFC 7591) or is a
 	// metadata document's URL: its name proves nothing, so the login,
 	// consent and refusal pages show its ID and say so.
-	SelfRegistered    bool
+	SelfRegistered bool
+	// SendsTo is where the consent page of a self-registered client
+	// says the browser goes once the person allows: its redirect URI's
+	// host (or scheme, for an app's own scheme).
+	SendsTo           string
 	Scopes, Resources []string
 	MCP               bool // the consent covers /mcp
 	Fresh             bool // the login page: a fresh sign-in was demanded

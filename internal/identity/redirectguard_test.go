@@ -205,3 +205,23 @@ func TestRefusedPageSaysTheClientRegisteredItself(t *testing.T) {
 		t.Errorf("refused page of a tenant client says it registered itself:\n%s", html)
 	}
 }
+
+// TestConsentShowsWhereASelfRegisteredClientSends: the consent page of a
+// client that registered itself says where the browser goes once the
+// person allows (the host of the redirect URI, with the code), since its
+// name proves nothing and its ID is a random string: an app that took
+// a known app's name is told apart by where it sends. A tenant's app,
+// which the organization set up, is shown as before.
+func TestConsentShowsWhereASelfRegisteredClientSends(t *testing.T) {
+	h := newHarness(t)
+	id := registerEvil(t, h)
+	host := "evil.example"
+	html := body(t, h.authorize(h.signedIn("alice"), authParams("client_id", id, "redirect_uri", evilCB)))
+	if !strings.Contains(html, "you will be sent to <strong>"+host+"</strong>") {
+		t.Errorf("the consent page for a self-registered client does not say it sends to %s:\n%s", host, html)
+	}
+	html = body(t, h.authorize(h.signedIn("alice"), authParams("prompt", "consent")))
+	if strings.Contains(html, "you will be sent to") {
+		t.Errorf("the consent page for the tenant's app:\n%s", html)
+	}
+}
