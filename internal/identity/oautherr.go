@@ -35,8 +35,18 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.cause }
 
 func oauthErr(code, format string, args ...any) *Error {
+	for i, a := range args {
+		// A value the request sent, quoted back, is cut short: the
+		// request's own text is not the server's words, at any length.
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = s[:maxQuoted] + "..."
+		}
+	}
 	return &Error{Code: code, Description: describe(fmt.Sprintf(format, args...))}
 }
+
+// maxQuoted bounds a string an error description quotes.
+const maxQuoted = 100
 
 // describe makes s an error_description RFC 6749 allows (§5.2, §4.1.2.1:
 // printable ASCII but '"' and '\'), whatever request values it quotes: a
