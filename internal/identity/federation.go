@@ -898,8 +898,10 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	defaults, defaultsGone := existing(c.DefaultRoles)
 	u := store.User{Username: username, Email: email, Attributes: map[string]string{attrIdP: c.Name, attrIdPSub: sub, attrIdPIss: c.Issuer}}
 	u.Roles = unionSorted(defaults, mapped)
-	if len(mapped) > 0 {
-		u.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
+	// What the mapping gave: a default role it maps too is the first
+	// sign-in's, held here, and stays when the group is gone.
+	if given := without(mapped, defaults); len(given) > 0 {
+		u.Attributes[attrIdPRoles] = strings.Join(given, ",")
 	}
 	err = users.Create(ctx, u)
 	if err == nil {
@@ -929,8 +931,11 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 		}
 		kept := slices.DeleteFunc(slices.Clone(old.Roles), func(r string) bool { return slices.Contains(before, r) })
 		old.Roles = unionSorted(kept, mapped)
-		if len(mapped) > 0 {
-			old.Attributes[attrIdPRoles] = strings.Join(mapped, ",")
+		// The mapping gives only what the person does not hold here
+		// already (kept: a default role, one an admin assigned): those
+		// are not the mapping's to take away later.
+		if given := without(mapped, kept); len(given) > 0 {
+			old.Attributes[attrIdPRoles] = strings.Join(given, ",")
 		} else {
 			delete(old.Attributes, attrIdPRoles)
 		}
@@ -948,6 +953,17 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 	// Default roles are given on the first sign-in only: none was left
 	// out of this one.
 	return out, unionSorted(nil, mappedGone), nil
+}
+
+// without returns the roles of rs not in held.
+func without(rs, held []string) []string {
+	var out []string
+	for _, r := range rs {
+		if !slices.Contains(held, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // linked reports whether u is the user of the upstream account sub of this

@@ -138,3 +138,40 @@ func TestFederatedRolesGoWithTheRolesClaim(t *testing.T) {
 			u.Roles, u.Attributes[attrIdPRoles])
 	}
 }
+
+// TestFederatedRolesHeldHereStayWhenAlsoMapped: a role a person holds
+// here — a default role of their first sign-in, or one an admin
+// assigned — stays when the upstream group that also maps to it is gone:
+// the mapping never gave it, so it is not the mapping's to take. Before,
+// a default role that a group also mapped (staff, for Everyone) went with
+// the group, and so did an assigned role the group came to map.
+func TestFederatedRolesHeldHereStayWhenAlsoMapped(t *testing.T) {
+	h, up := fedHarness(t, func(p *Provider) {
+		p.Connections[0].RoleMap["Everyone"] = []string{"staff"}
+		p.Connections[0].RoleMap["Auditors"] = []string{"auditor"}
+	})
+	createRoles(t, h, "auditor")
+	ctx := t.Context()
+	body(t, fedSignIn(t, h, h.browser(), authParams())) // groups Sales, Everyone
+	if err := h.db.Users().Update(ctx, "okta:00u1", func(u store.User) (store.User, error) {
+		u.Roles = append(u.Roles, "auditor") // assigned here
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	up.mu.Lock()
+	up.claims["groups"] = []any{"Sales", "Everyone", "Auditors"}
+	up.mu.Unlock()
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	up.mu.Lock()
+	up.claims["groups"] = []any{"Sales"}
+	up.mu.Unlock()
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, err := h.db.Users().Get(ctx, "okta:00u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"auditor", "sales-manager", "staff"}; !slices.Equal(u.Roles, want) {
+		t.Errorf("roles %v after Everyone and Auditors were gone, want %v", u.Roles, want)
+	}
+}
