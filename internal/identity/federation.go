@@ -602,7 +602,19 @@ func (p *Provider) redeemUpstream(ctx context.Context, c *Connection, meta *upst
 	// Some upstreams put few claims in the ID token; userinfo has the rest.
 	if _, ok := claims[c.usernameClaim()]; (!ok || claims["email"] == nil || c.RolesClaim != "" && claims[c.RolesClaim] == nil) &&
 		meta.UserinfoEndpoint != "" && tr.AccessToken != "" {
-		if extra, err := fetchUserinfo(ctx, c.client(), meta.UserinfoEndpoint, tr.AccessToken); err == nil && extra["sub"] == claims["sub"] {
+		extra, err := fetchUserinfo(ctx, c.client(), meta.UserinfoEndpoint, tr.AccessToken)
+		switch {
+		case err != nil:
+			// The sign-in goes on with the ID token's claims: one the
+			// person's name or roles come from is missing then (no name
+			// refuses it; no roles claim maps none, and the roles the
+			// last sign-in mapped go). Said, so that an admin can tell
+			// why.
+			p.log().WarnContext(ctx, "federated sign-in: the upstream's userinfo failed; going on with the ID token's claims",
+				"connection", c.Name, "err", err)
+		case extra["sub"] != claims["sub"]:
+			p.log().WarnContext(ctx, "federated sign-in: the upstream's userinfo is of another subject; not used", "connection", c.Name)
+		default:
 			for k, v := range extra {
 				if _, have := claims[k]; !have {
 					claims[k] = v

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,7 @@ type fakeUpstream struct {
 	fetched int                          // discovery documents served
 	meta    map[string]any               // replaces fields of the discovery document when set
 	keysOut bool                         // the JWKS endpoint answers 503 when set
+	meOut   bool                         // the userinfo endpoint answers 503 when set
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -136,6 +138,10 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		defer u.mu.Unlock()
+		if u.meOut {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"sub": u.claims["sub"], "groups": []string{"Sales"}})
 	})
 	return u
@@ -273,6 +279,24 @@ func TestFederatedClaimsFromUserinfo(t *testing.T) {
 	u, err := h.db.Users().Get(t.Context(), "okta:00u1")
 	if err != nil || !slices.Equal(u.Roles, []string{"sales-manager", "staff"}) {
 		t.Errorf("user %+v %v", u, err)
+	}
+}
+
+// TestFederatedUserinfoFailureSaid: when the claims a sign-in needs from
+// the upstream's userinfo (here the roles) cannot be had, the sign-in
+// goes on with the ID token's, mapping no roles, and the log says why:
+// before, the person's mapped roles went with no word of the cause.
+func TestFederatedUserinfoFailureSaid(t *testing.T) {
+	var logs syncBuffer
+	h, up := fedHarness(t, func(p *Provider) { p.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	up.set(func(u *fakeUpstream) { delete(u.claims, "groups"); u.meOut = true })
+	body(t, fedSignIn(t, h, h.browser(), authParams()))
+	u, err := h.db.Users().Get(t.Context(), "okta:00u1")
+	if err != nil || !slices.Equal(u.Roles, []string{"staff"}) {
+		t.Errorf("user %+v %v, want only the default role", u, err)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "userinfo failed") || !strings.Contains(got, "connection=okta") {
+		t.Errorf("the log says:\n%s", got)
 	}
 }
 
