@@ -107,6 +107,37 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
 
+// serveSignals is signalContext for the commands that serve: ctx ends at
+// the first SIGINT or SIGTERM, which lets the requests in flight finish,
+// and hurry is closed at the second (server.Options.Hurry), which cuts
+// them. Caught until stop, a second signal would otherwise be swallowed,
+// leaving an operator who cannot wait SIGKILL, which skips closing the
+// audit trail.
+func serveSignals() (ctx context.Context, hurry <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	h, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		for n := 0; n < 2; n++ {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			if n == 0 {
+				cancel()
+			}
+		}
+		close(h)
+	}()
+	return ctx, h, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
 func serveCommand() *command {
 	var f serveFlags
 	return &command{
@@ -121,7 +152,7 @@ func serveCommand() *command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
+			ctx, hurry, stop := serveSignals()
 			defer stop()
 			if f.tenant != "" {
 				// The tenant file is applied before anything is built from
@@ -151,6 +182,7 @@ func serveCommand() *command {
 			if err != nil {
 				return err
 			}
+			o.Hurry = hurry
 			return serve(ctx, env, o, func(context.Context, *server.Server) error { return nil }, nil)
 		},
 	}
@@ -208,12 +240,13 @@ func demoCommand() *command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
+			ctx, hurry, stop := serveSignals()
 			defer stop()
 			o, err := f.options(env, log)
 			if err != nil {
 				return err
 			}
+			o.Hurry = hurry
 			return serve(ctx, env, o, func(ctx context.Context, s *server.Server) error {
 				return seedDemo(ctx, env, s.Store, s.Audit, s.Keys)
 			}, func(s *server.Server) {

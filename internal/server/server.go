@@ -45,6 +45,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after the context ends; zero means 30 s.
 	ShutdownTimeout time.Duration
+	// Hurry, when set, cuts that wait short once it is closed (an
+	// operator's second SIGTERM or Ctrl-C): the requests still in flight
+	// are cut as at the timeout, and the server then closes as usual, its
+	// audit trail's last records and checkpoint stored. Nil: only the
+	// timeout cuts them.
+	Hurry <-chan struct{}
 	// MetricsAddr, when set, is where /metrics is served: an operators'
 	// address (loopback, an internal network). Unset, no /metrics is
 	// served: the metrics name every upstream, how many tools each serves
@@ -439,8 +445,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	s.log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	hurried := make(chan struct{})
+	if o.Hurry != nil {
+		go func() {
+			select {
+			case <-o.Hurry:
+				s.log.Warn("shutdown cut short: ending the requests in flight")
+				close(hurried)
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+	}
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// The requests still running lose their connections and their
+		// contexts end, so that they stop before the caller closes the
+		// audit trail and the store under them.
+		srv.Close()
+		stop()
+		select {
+		case <-hurried:
+			return errors.New("shutdown cut short: requests still in flight were ended")
+		default:
+		}
+		return fmt.Errorf("shutdown: requests still in flight after %s were ended: %w", timeout, err)
 	}
 	return nil
 }

@@ -375,3 +375,51 @@ func TestMetricsAddr(t *testing.T) {
 		t.Errorf("the log does not say how to serve metrics:\n%s", logs.String())
 	}
 }
+
+// TestShutdownHurried: once Options.Hurry is closed (a second SIGTERM),
+// the shutdown stops waiting for the requests in flight: their contexts
+// end, Serve returns at once, and says the stop was cut short.
+func TestShutdownHurried(t *testing.T) {
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hurry := make(chan struct{})
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()}, ShutdownTimeout: time.Hour, Hurry: hurry}
+	s, err := server.New(context.Background(), o, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entered, ended := make(chan struct{}), make(chan struct{})
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done()
+		close(ended)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln, o) }()
+	go http.Get("http://" + ln.Addr().String() + "/stuck")
+	<-entered
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned %v before the request in flight ended", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(hurry)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cut short") {
+			t.Errorf("Serve: %v, want the shutdown cut short", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still waiting for the request in flight after Hurry closed")
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Error("the request in flight's context did not end")
+	}
+}
