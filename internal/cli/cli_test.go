@@ -194,7 +194,7 @@ func TestBadPlaces(t *testing.T) {
 		t.Errorf("bad data folder: exit %d, %q", r.code, r.stderr)
 	}
 	// An unreachable database: a clear message, and never the password.
-	r = run(t, nil, "", "role", "list", "--database", "postgres://gh:hunter2-secret@127.0.0.1:1/x?connect_timeout=2")
+	r = run(t, map[string]string{"GATEHOUSE_DATABASE": "postgres://gh:hunter2-secret@127.0.0.1:1/x?connect_timeout=2"}, "", "role", "list")
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot reach database") || strings.Contains(r.stderr, "hunter2") {
 		t.Errorf("unreachable database: exit %d, %q", r.code, r.stderr)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
 )
 
 // command is one subcommand.
@@ -107,8 +108,13 @@ func parse(env *Env, fs *flag.FlagSet, args []string) error {
 	// hide): the master key is taken from its variable only. Visit sees
 	// the command line's flags alone, the variables being set above.
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "master-key" {
+		switch {
+		case f.Name == "master-key":
 			errs = append(errs, fmt.Errorf("--master-key is not taken on the command line, where every user of this machine can read it: set %s", envName(f.Name)))
+		case f.Name == "database" && postgres.HasPassword(f.Value.String()):
+			// The database's password opens the tenant (its users, roles
+			// and clients) as surely as the master key does.
+			errs = append(errs, fmt.Errorf("--database with a password is not taken on the command line, where every user of this machine can read it: set %s to the URL, or give the URL without its password and set PGPASSWORD", envName(f.Name)))
 		}
 	})
 	return errors.Join(errs...)
@@ -119,7 +125,7 @@ type storeFlags struct{ o server.StoreOptions }
 
 func (s *storeFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&s.o.DataDir, "data", server.DefaultDataDir, "data `folder`: the SQLite database and the master key live here")
-	fs.StringVar(&s.o.DatabaseURL, "database", "", "PostgreSQL `URL` (postgres://…) to use instead of SQLite")
+	fs.StringVar(&s.o.DatabaseURL, "database", "", "PostgreSQL `URL` (postgres://…) to use instead of SQLite; one with a password from GATEHOUSE_DATABASE only (or its password from PGPASSWORD)")
 	fs.StringVar(&s.o.MasterKey, "master-key", "", "base64 `key` sealing the signing keys, from GATEHOUSE_MASTER_KEY only, never the command line (default: the data folder's master.key)")
 }
 

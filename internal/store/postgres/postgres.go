@@ -109,6 +109,24 @@ func Redact(dsn string) string {
 	return u.Redacted()
 }
 
+// HasPassword reports whether the URL carries a password the driver
+// would take: the user's, or a password or sslpassword parameter.
+func HasPassword(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return false
+	}
+	if _, ok := u.User.Password(); ok {
+		return true
+	}
+	for k := range u.Query() {
+		if secretParam(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkUserinfo refuses a URL whose user information holds an unencoded
 // @: the driver splits it at the first @ and Go's URL parser at the last,
 // so no message could be sure to hide all of the password.
