@@ -199,6 +199,15 @@ func serve(ctx context.Context, env *Env, o server.Options, setup func(context.C
 		return err
 	}
 	defer ln.Close()
+	if o.MetricsAddr != "" && o.MetricsListener == nil {
+		// Bound before the store, the keys and the gateway's upstreams
+		// are opened, as the public address is: a taken address stops
+		// the start with nothing to undo.
+		if o.MetricsListener, err = server.ListenMetrics(o.MetricsAddr); err != nil {
+			return err
+		}
+		defer o.MetricsListener.Close()
+	}
 	s, err := server.New(ctx, o, ln.Addr().String())
 	if err != nil {
 		return err

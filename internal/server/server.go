@@ -366,6 +366,15 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer ln.Close()
+	if o.MetricsListener == nil && o.MetricsAddr != "" {
+		// Bound before anything is opened or started, as the public
+		// address is: a taken address stops the start with nothing to
+		// undo.
+		if o.MetricsListener, err = ListenMetrics(o.MetricsAddr); err != nil {
+			return err
+		}
+		defer o.MetricsListener.Close()
+	}
 	s, err := New(ctx, o, ln.Addr().String())
 	if err != nil {
 		return err
@@ -376,10 +385,23 @@ func Run(ctx context.Context, o Options) (err error) {
 
 // Listen opens the listening socket, with a clear message when the address
 // is taken.
-func Listen(addr string) (net.Listener, error) {
+func Listen(addr string) (net.Listener, error) { return listen("--addr", addr) }
+
+// ListenMetrics opens the operators' socket for /metrics
+// (Options.MetricsListener), its messages naming --metrics-addr.
+func ListenMetrics(addr string) (net.Listener, error) {
+	ln, err := listen("--metrics-addr", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	return ln, nil
+}
+
+// listen opens a listening socket for the address flag names.
+func listen(flag, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("address %s is already in use: is another Gatehouse (or something else) running there? Choose another with --addr", addr)
+		return nil, fmt.Errorf("address %s is already in use: is another Gatehouse (or something else) running there? Choose another with %s", addr, flag)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -407,8 +429,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	mln := o.MetricsListener
 	if mln == nil && o.MetricsAddr != "" {
 		var err error
-		if mln, err = Listen(o.MetricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+		if mln, err = ListenMetrics(o.MetricsAddr); err != nil {
+			return err
 		}
 	}
 	if mln != nil {
