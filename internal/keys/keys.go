@@ -477,52 +477,67 @@ func (m *Manager) rotate(ctx context.Context, st store.Tenant, fresh Fresh, now 
 	if len(fresh.keys) != len(Algs) {
 		return errors.New("rotate: no new keys (make them with NewKeys)")
 	}
-	keys := st.Keys()
-	t := m.now().UTC()
-	at := t
-	if !now {
-		at = t.Add(m.ahead)
+	// Replicas rotating at once would each retire the keys they read
+	// before the others' rotations committed, and leave every rotation's
+	// new keys unretired, several keys per algorithm with no end planned.
+	// So, as createMissing, the keys are read and written in one
+	// transaction holding the tenant's lock: each rotation retires what
+	// the one before it created. The clock is read under the lock too, so
+	// that a rotation that waited for another activates after it.
+	run := func(tx store.Tenant) error {
+		keys, all, err := lockedKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		t := m.now().UTC()
+		at := t
+		if !now {
+			at = t.Add(m.ahead)
+		}
+		for _, k := range all {
+			switch {
+			case now && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(t)):
+				err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+					if old.RetiredAt.IsZero() || old.RetiredAt.After(t) {
+						old.RetiredAt = t
+					}
+					old.ExpiresAt = t
+					return old, nil
+				})
+				if err == nil {
+					err = m.archive(ctx, keys, k)
+				}
+			case k.RetiredAt.IsZero():
+				err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
+					old.RetiredAt, old.ExpiresAt = at, at.Add(m.grace)
+					return old, nil
+				})
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("retire key %s: %w", k.ID, err)
+			}
+		}
+		for _, k := range fresh.keys {
+			if !now {
+				k.ActiveFrom = at
+			}
+			if err := keys.Create(ctx, k); err != nil {
+				return fmt.Errorf("store new signing key: %w", err)
+			}
+		}
+		return nil
 	}
 	m.mu.Lock()
-	all, err := keys.List(ctx)
-	if err != nil {
-		m.mu.Unlock()
-		return err
-	}
-	for _, k := range all {
-		switch {
-		case now && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(t)):
-			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
-				if old.RetiredAt.IsZero() || old.RetiredAt.After(t) {
-					old.RetiredAt = t
-				}
-				old.ExpiresAt = t
-				return old, nil
-			})
-			if err == nil {
-				err = m.archive(ctx, keys, k)
-			}
-		case k.RetiredAt.IsZero():
-			err = keys.Update(ctx, k.ID, func(old store.SigningKey) (store.SigningKey, error) {
-				old.RetiredAt, old.ExpiresAt = at, at.Add(m.grace)
-				return old, nil
-			})
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			m.mu.Unlock()
-			return fmt.Errorf("retire key %s: %w", k.ID, err)
-		}
-	}
-	for _, k := range fresh.keys {
-		if !now {
-			k.ActiveFrom = at
-		}
-		if err := keys.Create(ctx, k); err != nil {
-			m.mu.Unlock()
-			return fmt.Errorf("store new signing key: %w", err)
-		}
+	var err error
+	if s, ok := st.(store.Store); ok {
+		err = s.InTx(ctx, run)
+	} else {
+		err = run(st) // st is a transaction already
 	}
 	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return m.load(ctx, st)
 }
 
