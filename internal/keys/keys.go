@@ -150,6 +150,9 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
 	if len(missing(all)) > 0 {
+		if err := m.opensStored(all); err != nil {
+			return err
+		}
 		if all, err = m.createMissing(ctx, t, missing(all)); err != nil {
 			return err
 		}
@@ -171,6 +174,25 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 		}
 	}
 	m.snap.Store(snap)
+	return nil
+}
+
+// opensStored returns an error unless the master key opens the stored
+// keys: every published one, and at least one when there are any. It is
+// checked before a missing key is made, which would otherwise be sealed
+// under a wrong master key, and stored: with the right master key back,
+// every start would then fail on that key.
+func (m *Manager) opensStored(all []store.SigningKey) error {
+	if len(all) == 0 {
+		return nil
+	}
+	snap, err := m.build(slices.Clone(all))
+	if err != nil {
+		return err
+	}
+	if len(snap.public)+len(snap.archive) == 0 {
+		return errors.New("no stored signing key can be unsealed: wrong master key?")
+	}
 	return nil
 }
 
