@@ -76,6 +76,12 @@ func (p publicKey) verify(signingInput, sig []byte) bool {
 }
 
 func jwkOf(kid, alg string, pub crypto.PublicKey) (map[string]any, error) {
+	// The stored label is not under the seal, the key is: a label that
+	// does not fit the key (changed in the database) is refused here,
+	// rather than published and used under an algorithm it cannot do.
+	if want := algOf(pub); want != alg {
+		return nil, fmt.Errorf("signing key %s: labelled %s, but its key is for %s", kid, alg, want)
+	}
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
 		return map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64.EncodeToString(k),
@@ -85,6 +91,18 @@ func jwkOf(kid, alg string, pub crypto.PublicKey) (map[string]any, error) {
 			"e": b64.EncodeToString(big.NewInt(int64(k.E)).Bytes()), "kid": kid, "alg": alg, "use": "sig"}, nil
 	}
 	return nil, fmt.Errorf("unsupported key type %T", pub)
+}
+
+// algOf is the algorithm the key pub signs with here; "" for a type the
+// manager does not make.
+func algOf(pub crypto.PublicKey) string {
+	switch pub.(type) {
+	case ed25519.PublicKey:
+		return EdDSA
+	case *rsa.PublicKey:
+		return RS256
+	}
+	return ""
 }
 
 func sign(priv crypto.Signer, alg, kid, typ string, payload []byte) (string, error) {
