@@ -171,12 +171,13 @@ func serveCommand() *command {
 					st.Close()
 					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, err)
 				}
+				kept, err := keptBy(ctx, st, file, false)
 				closeTrail(trail, &err)
 				st.Close()
+				printPlan(env, plan, kept) // the changes are made, whatever follows
 				if err != nil {
 					return fmt.Errorf("apply %s: %w", f.tenant, err)
 				}
-				printPlan(env, plan)
 			}
 			o, err := f.options(env, log)
 			if err != nil {
@@ -328,14 +329,37 @@ func seedDemo(ctx context.Context, env *Env, st store.Store, trail txTrail, seal
 	return nil
 }
 
-func printPlan(env *Env, plan config.Plan) {
-	if len(plan) == 0 {
+// printPlan prints the changes of an apply and then what it kept that the
+// file does not name (config.Unnamed, for an apply without --prune).
+func printPlan(env *Env, plan, kept config.Plan) {
+	switch {
+	case len(plan) == 0 && len(kept) == 0:
 		fmt.Fprintln(env.Stdout, "No changes: the store already matches the file.")
-		return
+	case len(plan) == 0:
+		fmt.Fprintln(env.Stdout, "No changes to what the file names.")
 	}
 	for _, c := range plan {
 		fmt.Fprintln(env.Stdout, c.String())
 	}
+	if len(kept) > 0 {
+		fmt.Fprintf(env.Stdout, "Kept, though the file does not name them (apply --prune removes them): %d\n", len(kept))
+		for _, c := range kept {
+			fmt.Fprintf(env.Stdout, "  %s %s\n", c.Kind, c.Name)
+		}
+	}
+}
+
+// keptBy is what applying f without --prune keeps in st that f does not
+// name, or nothing with prune.
+func keptBy(ctx context.Context, st store.Tenant, f *config.File, prune bool) (config.Plan, error) {
+	if prune {
+		return nil, nil
+	}
+	kept, err := config.Unnamed(ctx, st, f)
+	if err != nil {
+		return nil, fmt.Errorf("list what the file does not name: %w", err)
+	}
+	return kept, nil
 }
 
 func applyCommand() *command {
@@ -386,7 +410,13 @@ func applyCommand() *command {
 				if err != nil {
 					return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
 				}
-				printPlan(env, plan)
+				// The plan is printed even when the list of what it kept
+				// cannot be read: the changes are made.
+				kept, err := keptBy(ctx, st, f, prune)
+				printPlan(env, plan, kept)
+				if err != nil {
+					return err
+				}
 				if dryRun && len(plan) > 0 {
 					fmt.Fprintln(env.Stdout, "(dry run: nothing was changed)")
 				}

@@ -536,7 +536,7 @@ func (a *applier) roles(f *File) (err error) {
 			ch := diff("description", old.Description, w.Description, "built_in", old.BuiltIn, w.BuiltIn)
 			old.Name, old.Description, old.BuiltIn = w.Name, w.Description, w.BuiltIn
 			return old, ch, nil
-		}, func(r store.Role) bool { return !r.BuiltIn })
+		}, prunableRole)
 }
 
 func (a *applier) users(f *File) error {
@@ -583,11 +583,7 @@ func (a *applier) users(f *File) error {
 			w.PasswordHash = hash
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
-		}, func(u store.User) bool {
-			// People who signed in through a federated connection were made
-			// by that sign-in, not by a tenant file.
-			return u.Attributes["idp"] == ""
-		})
+		}, prunableUser)
 	if err != nil {
 		return err
 	}
@@ -707,7 +703,7 @@ func (a *applier) clients(f *File) error {
 			}
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
-		}, func(c store.Client) bool { return c.Source == store.SourceTenant || c.Source == "" })
+		}, prunableClient)
 	if err != nil {
 		return err
 	}
@@ -739,7 +735,7 @@ func (a *applier) upstreams(f *File) error {
 			old.Name, old.Command, old.URL, old.HeadersEnv = w.Name, w.Command, w.URL, w.HeadersEnv
 			old.Env, old.PerCaller, old.CallTimeout = w.Env, w.PerCaller, w.CallTimeout
 			return old, ch, nil
-		}, func(store.Upstream) bool { return true })
+		}, prunableUpstream)
 }
 
 func (a *applier) tools(f *File) error {
@@ -759,10 +755,6 @@ func (a *applier) tools(f *File) error {
 		}
 		want = append(want, st)
 	}
-	declared := map[string]bool{}
-	for _, u := range f.Upstreams {
-		declared[u.Name] = true
-	}
 	return sync(a, "tool", a.tx.Tools(), want, func(t store.Tool) string { return t.Name },
 		func(old, w store.Tool) (store.Tool, []string, error) {
 			ch := diff("description", old.Description, w.Description, "builtin", old.Builtin, w.Builtin,
@@ -777,16 +769,94 @@ func (a *applier) tools(f *File) error {
 			}
 			w.CreatedAt, w.UpdatedAt = old.CreatedAt, old.UpdatedAt
 			return w, ch, nil
-		}, func(t store.Tool) bool {
-			// A tool an upstream offered on its own waits for an admin's
-			// approval; a tenant file that does not name it leaves it alone.
-			// One pinned before (declared, or approved) and withheld since
-			// its definition changed is the tenant's: kept, it would keep
-			// its roles, and have them again once its change is approved.
-			// One whose upstream the file prunes goes with it, as 'upstream
-			// remove' leaves none behind.
-			return t.Status != store.ToolPending || t.PinnedHash != "" || !declared[t.Upstream]
-		})
+		}, prunableTool(f))
+}
+
+// The records Prune deletes when the file does not name them, kind by
+// kind; Unnamed lists them for an apply without it.
+
+func prunableRole(r store.Role) bool { return !r.BuiltIn }
+
+func prunableUpstream(store.Upstream) bool { return true }
+
+// prunableUser: people who signed in through a federated connection were
+// made by that sign-in, not by a tenant file.
+func prunableUser(u store.User) bool { return u.Attributes["idp"] == "" }
+
+// prunableClient: a dynamically registered client is its registrant's.
+func prunableClient(c store.Client) bool { return c.Source == store.SourceTenant || c.Source == "" }
+
+// prunableTool: a tool an upstream offered on its own waits for an admin's
+// approval; a tenant file that does not name it leaves it alone. One
+// pinned before (declared, or approved) and withheld since its definition
+// changed is the tenant's: kept, it would keep its roles, and have them
+// again once its change is approved. One whose upstream the file prunes
+// goes with it, as 'upstream remove' leaves none behind.
+func prunableTool(f *File) func(store.Tool) bool {
+	declared := map[string]bool{}
+	for _, u := range f.Upstreams {
+		declared[u.Name] = true
+	}
+	return func(t store.Tool) bool {
+		return t.Status != store.ToolPending || t.PinnedHash != "" || !declared[t.Upstream]
+	}
+}
+
+// Unnamed lists the records of st that f does not name and that an apply
+// with Prune would delete, as the "-" changes it would plan (without what
+// deleting them would end). An apply without Prune keeps them: saying so
+// is the only way an admin who took a person out of the file learns that
+// the person can still sign in. It reads st and changes nothing.
+func Unnamed(ctx context.Context, st store.Tenant, f *File) (Plan, error) {
+	named := func(n int, name func(int) string) map[string]bool {
+		m := make(map[string]bool, n)
+		for i := range n {
+			m[name(i)] = true
+		}
+		return m
+	}
+	roles := named(len(f.Roles), func(i int) string { return f.Roles[i].Name })
+	for _, r := range f.GrantedRoles() {
+		roles[r] = true
+	}
+	// In the order an apply with Prune plans them.
+	var plan Plan
+	var err error
+	if plan, err = unnamed(ctx, plan, "role", st.Roles(), roles,
+		func(r store.Role) string { return r.Name }, prunableRole); err != nil {
+		return nil, err
+	}
+	if plan, err = unnamed(ctx, plan, "upstream", st.Upstreams(), named(len(f.Upstreams), func(i int) string { return f.Upstreams[i].Name }),
+		func(u store.Upstream) string { return u.Name }, prunableUpstream); err != nil {
+		return nil, err
+	}
+	if plan, err = unnamed(ctx, plan, "client", st.Clients(), named(len(f.Clients), func(i int) string { return f.Clients[i].ClientID }),
+		func(c store.Client) string { return c.ClientID }, prunableClient); err != nil {
+		return nil, err
+	}
+	if plan, err = unnamed(ctx, plan, "tool", st.Tools(), named(len(f.Tools), func(i int) string { return f.Tools[i].Name }),
+		func(t store.Tool) string { return t.Name }, prunableTool(f)); err != nil {
+		return nil, err
+	}
+	return unnamed(ctx, plan, "user", st.Users(), named(len(f.Users), func(i int) string { return f.Users[i].Username }),
+		func(u store.User) string { return u.Username }, prunableUser)
+}
+
+// unnamed is Unnamed for one collection: it adds to plan a "-" change
+// of kind for each record of c that named does not hold and prunable
+// takes.
+func unnamed[T any](ctx context.Context, plan Plan, kind string, c store.Collection[T], named map[string]bool,
+	key func(T) string, prunable func(T) bool) (Plan, error) {
+	have, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range have {
+		if k := key(h); !named[k] && prunable(h) {
+			plan = append(plan, Change{Op: "-", Kind: kind, Name: k})
+		}
+	}
+	return plan, nil
 }
 
 // hashSum is what a user's ImportedHash holds of a file's password_hash:
