@@ -654,7 +654,9 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 		}
 	}
 	if opts != nil && opts.DryRun {
-		return config.Apply(ctx, st, f, config.Argon2, opts)
+		dry := *opts
+		dry.RenameTenant = dry.RenameTenant || demo // as below
+		return config.Apply(ctx, st, f, config.Argon2, &dry)
 	}
 	// The plan, made first on its own (and rolled back), names the records
 	// to snapshot before the change; the change and its records are then
@@ -666,7 +668,12 @@ func applyAudited(ctx context.Context, st store.Store, trail txTrail, actor stri
 	}
 	real := config.ApplyOptions{Decided: decided}
 	if opts != nil {
-		real.Prune, real.Sealer = opts.Prune, opts.Sealer
+		real.Prune, real.Sealer, real.RenameTenant = opts.Prune, opts.Sealer, opts.RenameTenant
+	}
+	if demo {
+		// Pruned (required above), the demo's tenant is replaced, its
+		// name with it, as errDemoStore offers.
+		real.RenameTenant = true
 	}
 	dry := real
 	dry.DryRun = true

@@ -169,7 +169,7 @@ func serveCommand() *command {
 				if err != nil {
 					trail.Close()
 					st.Close()
-					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, err)
+					return fmt.Errorf("apply %s: nothing was changed: %w", f.tenant, otherTenantHint(err))
 				}
 				kept, err := keptBy(ctx, st, file, false)
 				closeTrail(trail, &err)
@@ -349,6 +349,15 @@ func printPlan(env *Env, plan, kept config.Plan) {
 	}
 }
 
+// otherTenantHint adds to config.ErrOtherTenant how to rename the tenant
+// when that is meant.
+func otherTenantHint(err error) error {
+	if errors.Is(err, config.ErrOtherTenant) {
+		return fmt.Errorf("%w (check --data or --database and -f; if the new name is meant, apply the file once with gatehouse apply --rename-tenant)", err)
+	}
+	return err
+}
+
 // keptBy is what applying f without --prune keeps in st that f does not
 // name, or nothing with prune.
 func keptBy(ctx context.Context, st store.Tenant, f *config.File, prune bool) (config.Plan, error) {
@@ -367,6 +376,7 @@ func applyCommand() *command {
 		sf            storeFlags
 		file          string
 		dryRun, prune bool
+		rename        bool
 	)
 	return &command{
 		name: "apply", usage: "-f FILE [FLAGS]",
@@ -375,6 +385,7 @@ func applyCommand() *command {
 			sf.declare(fs)
 			fs.StringVar(&file, "f", "", "tenant `file` (YAML)")
 			fs.BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+			fs.BoolVar(&rename, "rename-tenant", false, "take the file's tenant name as the store's new one (without it, a file of another tenant is refused)")
 			fs.BoolVar(&prune, "prune", false, "also delete roles, users, clients, upstreams and tools the file no longer has (never dynamically registered clients)")
 		},
 		run: func(env *Env, fs *flag.FlagSet) error {
@@ -406,9 +417,9 @@ func applyCommand() *command {
 				}
 			}
 			return withAuditStore(target, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
-				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune, Sealer: ks})
+				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune, Sealer: ks, RenameTenant: rename})
 				if err != nil {
-					return fmt.Errorf("apply %s: nothing was changed: %w", file, err)
+					return fmt.Errorf("apply %s: nothing was changed: %w", file, otherTenantHint(err))
 				}
 				// The plan is printed even when the list of what it kept
 				// cannot be read: the changes are made.

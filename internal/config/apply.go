@@ -96,6 +96,10 @@ type ApplyOptions struct {
 	// master key cannot have the history pruned. Without one, a changed
 	// retention is stored unsealed, and not applied.
 	Sealer SettingSealer
+	// RenameTenant takes a file whose tenant is not the one the store
+	// holds as that tenant's new name. Without it, such a file is refused
+	// with ErrOtherTenant.
+	RenameTenant bool
 	// Decided holds the file's clear passwords and secrets hashed or
 	// checked beforehand (DecideSecrets), for ApplyIn. Apply decides them
 	// itself when it is nil.
@@ -182,7 +186,8 @@ func Apply(ctx context.Context, st store.Store, f *File, sec Secrets, opts *Appl
 	errDry := errors.New("dry run")
 	err := st.InTx(ctx, func(tx store.Tenant) error {
 		var err error
-		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune, Sealer: opts.Sealer, Decided: decided}); err != nil {
+		if plan, err = ApplyIn(ctx, tx, f, sec, &ApplyOptions{Prune: opts.Prune, Sealer: opts.Sealer,
+			RenameTenant: opts.RenameTenant, Decided: decided}); err != nil {
 			return err
 		}
 		if opts.DryRun {
@@ -217,7 +222,7 @@ func ApplyIn(ctx context.Context, tx store.Tenant, f *File, sec Secrets, opts *A
 	if err := tx.Lock(ctx); err != nil {
 		return nil, err
 	}
-	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune, sealer: opts.Sealer}
+	a := applier{ctx: ctx, tx: tx, sec: sec, prune: opts.Prune, sealer: opts.Sealer, rename: opts.RenameTenant}
 	if opts.Decided != nil {
 		a.secrets = opts.Decided.m
 	}
@@ -235,6 +240,7 @@ type applier struct {
 	tx     store.Tenant
 	sec    Secrets
 	prune  bool
+	rename bool // ApplyOptions.RenameTenant
 	sealer SettingSealer
 	plan   Plan
 	// secrets remembers what secret decided for a record and the hash it
@@ -247,6 +253,13 @@ func (a *applier) note(op, kind, name string, fields ...string) {
 	a.plan = append(a.plan, Change{Op: op, Kind: kind, Name: name, Fields: fields})
 }
 
+// ErrOtherTenant refuses a file of another tenant than the store's (see
+// ApplyOptions.RenameTenant). A store holds one tenant: applied to it,
+// another's file (the wrong data folder, or the wrong file) would give
+// this tenant that one's people, apps and tools, who could then sign in
+// here, and with Prune delete this tenant's own.
+var ErrOtherTenant = errors.New("the file is another tenant's")
+
 func (a *applier) tenant(f *File) error {
 	old, err := a.tx.Setting(a.ctx, "tenant")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -254,6 +267,9 @@ func (a *applier) tenant(f *File) error {
 	}
 	if old == f.Tenant {
 		return nil
+	}
+	if old != "" && !a.rename {
+		return fmt.Errorf("%w: the store holds tenant %q, and the file describes tenant %q", ErrOtherTenant, old, f.Tenant)
 	}
 	if old != "" {
 		a.note("~", "setting", "tenant", "name")
