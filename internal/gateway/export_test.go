@@ -148,3 +148,11 @@ func (g *Gateway) SubHolds(upstream, uri string) int {
 	}
 	return 0
 }
+
+// SetStreamWriteTimeout sets how long one write to a caller may take,
+// until the returned function restores it.
+func SetStreamWriteTimeout(d time.Duration) (restore func()) {
+	old := streamWriteTimeout
+	streamWriteTimeout = d
+	return func() { streamWriteTimeout = old }
+}

@@ -302,6 +302,10 @@ func (g *Gateway) init() error {
 			return r.WithContext(ctx), func() { stop(); cancel() }
 		}
 		dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Every write to the caller is bounded (writebound.go): the
+			// SDK writes what an upstream sends on in the goroutine that
+			// passes on that upstream's notifications to everyone.
+			w = boundWrites(w)
 			id := r.Header.Get("Mcp-Session-Id")
 			if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" && id == "" {
 				if r.Header.Get("Mcp-Method") == methodSubscriptionsListen {
