@@ -105,8 +105,21 @@ func (l *Log) Query(ctx context.Context, f Filter) (Page, error) {
 
 // Export writes every record that matches f (from f.After on, whatever
 // f.Limit) to w as JSON lines, each an Entry as MarshalJSON writes it. It
-// returns how many it wrote.
+// returns how many it wrote. Unless f.Upto says otherwise, it is the
+// trail as it stood when the export began: records written meanwhile are
+// left to the next export (from the last seq written), so that one on a
+// busy server ends, and is a snapshot.
 func (l *Log) Export(ctx context.Context, w io.Writer, f Filter) (int64, error) {
+	if f.Upto <= 0 {
+		head, _, err := l.Head(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if head == 0 {
+			return 0, nil // nothing written yet
+		}
+		f.Upto = head
+	}
 	bw := bufio.NewWriter(w)
 	f.Limit = 1000
 	var n int64
