@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,5 +54,29 @@ func TestCheckpointsExportKeepsTheOffBoxCopy(t *testing.T) {
 	r := run(t, nil, "", append([]string{"audit", "verify", "--checkpoints", cp}, d...)...)
 	if r.code != 1 || !strings.Contains(r.stdout, "truncated") {
 		t.Errorf("with the copy exported again after the cut: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCheckpointsExportedWhenNoNewOneCanBeSigned: when the trail's head
+// cannot be vouched for (a record appended behind the writers' backs, no
+// writer's signature on it), `audit checkpoints` signs no new checkpoint
+// and says so (exit 1), but still copies the checkpoints stored before
+// it: the scheduled off-box copy goes on holding what verify needs to
+// show the tampering. Before, it copied nothing.
+func TestCheckpointsExportedWhenNoNewOneCanBeSigned(t *testing.T) {
+	data := t.TempDir()
+	d := []string{"--data", data}
+	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
+	must(t, run(t, nil, "", append([]string{"audit", "checkpoints", "-o", filepath.Join(t.TempDir(), "first.jsonl")}, d...)...))
+	execSQL(t, data, plantNext)
+	execSQL(t, data, "UPDATE audit_head SET seq = seq + 1, hash = (SELECT hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log))")
+	cp := filepath.Join(t.TempDir(), "cps.jsonl")
+	r := run(t, nil, "", append([]string{"audit", "checkpoints", "-o", cp}, d...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "no new checkpoint") {
+		t.Errorf("a head no writer signed: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	copied, err := os.ReadFile(cp)
+	if err != nil || !strings.Contains(string(copied), `"jws"`) {
+		t.Fatalf("the stored checkpoints were not copied: %v %q", err, copied)
 	}
 }
