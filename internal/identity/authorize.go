@@ -80,6 +80,12 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values) (req *authz
 		}
 		req.redirectURI = c.RedirectURIs[0]
 	}
+	// A client that registered itself before its addresses had to be
+	// ASCII (checkChosenRedirectURI) is held to that rule here: the
+	// consent page would otherwise name a look-alike host.
+	if selfRegistered(c) && checkChosenRedirectURI(req.redirectURI) != nil {
+		return nil, "The application's return address (redirect_uri) is not a plain ASCII address, which this server requires of an application that registered itself.", nil
+	}
 
 	// From here on, errors go back to the client.
 	if err := dupCheck(q); err != nil {

@@ -73,10 +73,8 @@ func isMetadataClientID(id string) bool {
 	if !strings.HasPrefix(id, "https://") {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] >= 0x7f {
-			return false
-		}
+	if !printableASCII(id) {
+		return false
 	}
 	u, err := url.Parse(id)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" ||
@@ -313,7 +311,7 @@ func (p *Provider) fetchMetadata(ctx context.Context, id string) (store.Client, 
 		}
 	}
 	for _, u := range append(slices.Clone(d.RedirectURIs), d.PostLogoutRedirectURIs...) {
-		if err := checkRedirectURI(u); err != nil {
+		if err := checkChosenRedirectURI(u); err != nil {
 			return store.Client{}, 0, fmt.Errorf("%w: %w", errMetadata, err)
 		}
 	}

@@ -90,6 +90,34 @@ func checkRedirectURI(s string) error {
 	return nil
 }
 
+// checkChosenRedirectURI is checkRedirectURI for an address a client
+// chose itself (registration, a metadata document), which must moreover be
+// printable ASCII, as a URI is (RFC 3986): an internationalized host is
+// given in its xn-- form. The consent page names the host such a client
+// sends the code to, because its name proves nothing; a host of look-alike
+// letters ("аpple.com" with a Cyrillic а) or one holding a bidirectional
+// override would have that line name a site the client is not.
+func checkChosenRedirectURI(s string) error {
+	if err := checkRedirectURI(s); err != nil {
+		return err
+	}
+	if !printableASCII(s) {
+		return errors.New("a redirect URI must be printable ASCII: an internationalized host is written in its xn-- form, other characters percent-encoded")
+	}
+	return nil
+}
+
+// printableASCII reports whether s holds only printable ASCII characters
+// other than the space.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func checkHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(s) <= 2000
@@ -222,12 +250,12 @@ func (p *Provider) normalizeMetadata(m *clientMetadata) *Error {
 		return errInvalidClientMetadata("too many redirect URIs")
 	}
 	for _, u := range m.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := checkChosenRedirectURI(u); err != nil {
 			return errInvalidRedirectURI("%s: %s", u, err.Error())
 		}
 	}
 	for _, u := range m.PostLogoutRedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := checkChosenRedirectURI(u); err != nil {
 			return errInvalidClientMetadata("post_logout_redirect_uris: %s", err.Error())
 		}
 	}
