@@ -411,19 +411,23 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 // the person allows, for a client that registered itself: its name
 // proves nothing and its ID is random, but where it sends the code tells
 // an app that took a known app's name from that app. "" for a tenant's
-// client, which the organization set up.
+// client, which the organization set up. For a private-use scheme (RFC
+// 8252 §7.1) it is the scheme alone: such a URI goes to whatever handles
+// the scheme (an app, or a web site that made itself the handler of a
+// web+ scheme), and a host it names ("app://claude.ai/cb") is not where
+// the code goes.
 func sendsTo(c store.Client, redirectURI string) string {
 	if !selfRegistered(c) {
 		return ""
 	}
 	u, err := url.Parse(redirectURI)
-	switch {
-	case err != nil:
+	if err != nil {
 		return ""
-	case u.Host != "":
-		return u.Host
 	}
-	return u.Scheme + ":" // an app's own scheme (RFC 8252 §7.1)
+	if scheme := strings.ToLower(u.Scheme); scheme != "https" && scheme != "http" {
+		return scheme + ":"
+	}
+	return u.Host
 }
 
 // handleConsent takes the consent form's answer: it re-validates the
