@@ -156,12 +156,22 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	pid := t.cmd.Process.Pid
+	gc := &groupConn{Connection: c, pgid: pid, stall: t.stall, stops: t.stops}
+	conn.Store(gc)
 	// When the leader exits, what it left in its group goes too: a child
 	// holding its stdout would otherwise keep the session from seeing the
 	// end of it, and the upstream from being restarted, until a ping fails.
-	go onExit(pid, func() { stopGroup(pid, stdioGroupGrace, t.stops) })
-	gc := &groupConn{Connection: c, pgid: pid, stall: t.stall, stops: t.stops}
-	conn.Store(gc)
+	// A child that left the group (setsid, a daemon) is out of its reach
+	// and may hold the stdout for ever: the connection is closed too,
+	// stdioWaitDelay later, so that the calls in flight fail then and the
+	// upstream is started again. The delay lets the reader take what the
+	// leader wrote before it exited; normally the output has ended by
+	// then, the session with it, and this Close does nothing.
+	go onExit(pid, func() {
+		stopGroup(pid, stdioGroupGrace, t.stops)
+		time.Sleep(stdioWaitDelay)
+		gc.Close()
+	})
 	return gc, nil
 }
 
