@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -572,7 +573,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		if err != nil {
 			return nil, nil, err
 		}
-		cmd.Stderr = logWriter{log}
+		cmd.Stderr = newLogWriter(log)
 		dropped := func(answered bool) {
 			log.Warn("gateway: a message of the upstream's past the bound was dropped", "bound_mib", maxUpstreamBody>>20, "answered_with_error", answered)
 		}
@@ -1533,15 +1534,69 @@ func upstreamEnv(u store.Upstream, environ []string, lookup func(string) (string
 	return env, nil
 }
 
-// logWriter passes an upstream's stderr to the log, with what a terminal
-// or log viewer would act on escaped (visible).
+// Bounds of what of a stdio upstream's stderr reaches the log: a third
+// party's program chooses how much it writes there, and how fast.
+const (
+	// maxStderrLine is how much of one line is logged; the rest is cut.
+	maxStderrLine = 1 << 10
+	// maxStderrLines is how many lines are logged a stderrWindow; those
+	// past it are counted, and the count logged with the next line logged.
+	maxStderrLines = 100
+	stderrWindow   = time.Second
+)
+
+// logWriter passes an upstream's stderr to the log (at debug): a record
+// a line, each cut short at maxStderrLine, at most maxStderrLines of them
+// a stderrWindow, with what a terminal or log viewer would act on escaped
+// (visible). A line the program wrote in more than one piece may be
+// logged as more than one. Not safe for concurrent use: os/exec writes
+// to it from one goroutine.
 type logWriter struct {
-	log interface{ Debug(string, ...any) }
+	log *slog.Logger
+	now func() time.Time
+
+	window time.Time // when the current window began
+	logged int       // lines logged in it
+	left   int       // lines left out since the last one logged
 }
 
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Debug("gateway: upstream stderr", "text", visible(strings.TrimRight(string(p), "\n")))
+func newLogWriter(log *slog.Logger) *logWriter {
+	return &logWriter{log: log, now: time.Now}
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if !w.log.Enabled(context.Background(), slog.LevelDebug) {
+		return len(p), nil // no work for what no one will read
+	}
+	for rest := p; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		w.line(bytes.TrimSuffix(line, []byte("\r")))
+	}
 	return len(p), nil
+}
+
+// line logs one line, if the window has room for it.
+func (w *logWriter) line(b []byte) {
+	if now := w.now(); now.Sub(w.window) >= stderrWindow {
+		w.window, w.logged = now, 0
+	}
+	if w.logged >= maxStderrLines {
+		w.left++
+		return
+	}
+	w.logged++
+	text, _ := clip.String(string(b[:min(len(b), maxStderrLine+utf8.UTFMax)]), maxStderrLine)
+	if w.left > 0 {
+		w.log.Debug("gateway: upstream stderr", "text", visible(text), "left_out", w.left)
+		w.left = 0
+		return
+	}
+	w.log.Debug("gateway: upstream stderr", "text", visible(text))
 }
 
 // visible returns s with DEL, the C1 controls (U+009B is CSI, an ANSI
