@@ -634,7 +634,7 @@ func TestRetryActionNotRecordedAsSent(t *testing.T) {
 		t.Logf("retry: %v", err)
 	}
 	for _, ev := range e.mem.all() {
-		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, "4111") {
+		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, "4111-1111") {
 			t.Errorf("the trail holds what the caller sent as an action: %s", s)
 		}
 	}
