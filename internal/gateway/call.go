@@ -231,10 +231,16 @@ func refusal(tool string) *mcp.CallToolResult {
 
 // timedOut is the answer to a call its backend did not answer within
 // after (0: a bound of its own).
-func timedOut(tool string, after time.Duration) *mcp.CallToolResult {
-	text := fmt.Sprintf("The tool %s did not answer in time. Please try again later.", tool)
+func timedOut(tool string, after time.Duration, sent bool) *mcp.CallToolResult {
+	text := fmt.Sprintf("The tool %s did not answer in time.", tool)
 	if after > 0 {
-		text = fmt.Sprintf("The tool %s did not answer within %v. Please try again later.", tool, after)
+		text = fmt.Sprintf("The tool %s did not answer within %v.", tool, after)
+	}
+	if sent {
+		// Its server had the call: "try again" could have it act twice.
+		text += " It may have run: check before calling it again."
+	} else {
+		text += " Please try again later."
 	}
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }
@@ -579,8 +585,14 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// have the action happen twice.
 			return mayHaveRun(name), nil
 		}
+		// An upstream that had the call and gave no answer may have
+		// acted on it, as an API that took its slip may have.
+		var sent *sentError
 		if late != nil {
-			return timedOut(name, late.After), nil
+			return timedOut(name, late.After, errors.As(err, &sent)), nil
+		}
+		if errors.As(err, &sent) {
+			return mayHaveRun(name), nil
 		}
 		return failure(name), nil
 	}

@@ -35,6 +35,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -1392,15 +1393,28 @@ func (u *upstreams) call(ctx context.Context, token string, call tools.Call, on 
 	}
 	res, err := cs.CallTool(tagged, params)
 	if err != nil && ctx.Err() == nil && context.Cause(callCtx) == errCallTimeout {
-		return nil, &tools.TimeoutError{Tool: call.Tool.Name, After: limit}
+		return nil, &sentError{&tools.TimeoutError{Tool: call.Tool.Name, After: limit}}
 	}
 	err = c.scrub(err)
+	if rpc := (*jsonrpc.Error)(nil); err != nil && (!errors.As(err, &rpc) || localRPCError(rpc)) {
+		// No answer of the upstream's: it had the call, and may have
+		// acted on it (an upstream's own error is its answer).
+		err = &sentError{err}
+	}
 	// What the upstream sent before its result may still be queued in
 	// the client (see barrier.go): relay it before the result closes the
 	// caller's stream.
 	bars.wait(callCtx)
 	return res, err
 }
+
+// sentError is a call that failed after its request was handed to the
+// upstream, with no answer of the upstream's: it may have acted. The
+// caller is told so, never to try again (finish).
+type sentError struct{ err error }
+
+func (e *sentError) Error() string { return e.err.Error() }
+func (e *sentError) Unwrap() error { return e.err }
 
 // callLimit is how long one request to c may take: its call_timeout, or
 // defaultCallTimeout.

@@ -377,6 +377,11 @@ func TestUpstreamCallTimeout(t *testing.T) {
 	if !r.IsError || !strings.Contains(text(r), "did not answer within 300ms") {
 		t.Errorf("hang = %v %q", r.IsError, text(r))
 	}
+	// The upstream had the call: it may have acted, and "try again"
+	// would have it act twice.
+	if !strings.Contains(text(r), "may have run") || strings.Contains(text(r), "try again") {
+		t.Errorf("a call the upstream had, timed out, is told %q", text(r))
+	}
 	select {
 	case <-cancelled:
 	case <-time.After(10 * time.Second):
