@@ -172,3 +172,37 @@ func TestRecordSpentFallback(t *testing.T) {
 		t.Errorf("second RedeemQueued = %v", err)
 	}
 }
+
+// TestVoidSpentSlipBeforeItRuns: a slip spent with its allow (RecordSpent)
+// whose call is given up before its executor ran is void: Void says so
+// (nothing ran), and the executor's redemption afterwards is refused.
+func TestVoidSpentSlipBeforeItRuns(t *testing.T) {
+	st := openSQLite(t)
+	f := newFixture(t, st)
+	log := audit.New(st, f.keys, nil)
+	t.Cleanup(func() { log.Close() })
+	ctx := context.Background()
+	const args = `{"month":"2026-10"}`
+	tok, c := mint(t, f, "sales_report", args)
+	if spent, err := f.m.RecordSpent(ctx, log, tok, &c, callEvents(c)...); err != nil || !spent {
+		t.Fatalf("RecordSpent = %v, %v", spent, err)
+	}
+	if voided, err := f.m.Void(ctx, &c); err != nil || !voided {
+		t.Errorf("Void of a spent slip that never ran = %v, %v; want true (nothing ran)", voided, err)
+	}
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrUsed) {
+		t.Errorf("the executor's redemption of a voided slip = %v, want ErrUsed", err)
+	}
+
+	// Once it ran, Void says so.
+	tok, c = mint(t, f, "sales_report", args)
+	if _, err := f.m.RecordSpent(ctx, log, tok, &c, callEvents(c)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); err != nil {
+		t.Fatal(err)
+	}
+	if voided, err := f.m.Void(ctx, &c); err != nil || voided {
+		t.Errorf("Void of a slip that ran = %v, %v; want false", voided, err)
+	}
+}
