@@ -732,30 +732,29 @@ func localRPCError(e *jsonrpc.Error) bool {
 var errUpstreamFailed = errors.New("the upstream could not serve the request; try again later")
 
 // owner finds the upstream serving uri, and its session: the one that
-// lists it, else the one whose URI templates could produce it; none when
-// more than one does (servedBy). An upstream whose templates produce it
-// only through withheld ones (cat.servable) serves it not, and withheld
-// says so.
+// lists it or whose URI templates could produce it; none when more than
+// one does (servedBy). A URI one upstream lists and another's template
+// produces is as ambiguous as one two upstreams list: whichever got it, a
+// read meant for the other could go to it, so neither serves it (an
+// upstream that lists URIs of another's templates must not take their
+// reads). Of the one upstream serving it, a URI it lists is served as
+// listed; one it produces only through withheld templates
+// (cat.servable) is served not, and withheld says so.
 func owner(cat *catalogue, ups []*upConn, uri string) (_ *upConn, _ *mcp.ClientSession, withheld bool) {
 	listed := func(f features) bool {
 		return slices.ContainsFunc(f.resources, func(r *mcp.Resource) bool { return r.URI == uri })
 	}
-	// A URI listed by more than one upstream is served by none, and a
-	// template of another does not then take it either.
-	for _, c := range ups {
-		if _, f := c.snapshot(); listed(f) {
-			c, cs := servedBy(ups, listed)
-			return c, cs, false
-		}
-	}
 	matches := func(f features) bool {
 		return slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool { return templateMatches(t.URITemplate, uri) })
 	}
-	c, cs := servedBy(ups, matches)
+	c, cs := servedBy(ups, func(f features) bool { return listed(f) || matches(f) })
 	if c == nil {
 		return nil, nil, false
 	}
 	_, f := c.snapshot()
+	if listed(f) {
+		return c, cs, false
+	}
 	if !slices.ContainsFunc(f.templates, func(t *mcp.ResourceTemplate) bool {
 		return templateMatches(t.URITemplate, uri) && cat.servable(c, f, featureKey(FeatureTemplate, t.URITemplate))
 	}) {
