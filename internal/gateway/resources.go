@@ -70,6 +70,14 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 		return
 	}
 	var f features
+	// A listing that fails keeps what the upstream last listed of its
+	// kind, as a disconnected upstream still counts as serving what it
+	// last listed (servedBy): else another upstream whose names or
+	// templates it shares would take what is meant for it until its next
+	// listing. What it kept is checked against the pins as before.
+	c.mu.Lock()
+	last := c.features
+	c.mu.Unlock()
 	caps := cs.InitializeResult().Capabilities
 	// The listing, and then the pinning, each within listTimeout; ctx,
 	// the upstream session's, is what the retries of a failed pinning
@@ -78,11 +86,11 @@ func (u *upstreams) refreshFeatures(ctx context.Context, c *upConn) {
 	defer cancel()
 	log := u.g.logger().With("upstream", c.cfg.Name)
 	if caps != nil && caps.Prompts != nil {
-		f.prompts = listed(log, "prompts", cs.Prompts(lctx, nil))
+		f.prompts = listed(log, "prompts", cs.Prompts(lctx, nil), last.prompts)
 	}
 	if caps != nil && caps.Resources != nil {
-		f.resources = listed(log, "resources", cs.Resources(lctx, nil))
-		f.templates = listed(log, "resource templates", cs.ResourceTemplates(lctx, nil))
+		f.resources = listed(log, "resources", cs.Resources(lctx, nil), last.resources)
+		f.templates = listed(log, "resource templates", cs.ResourceTemplates(lctx, nil), last.templates)
 	}
 	cancel()
 	f.defs = featureDefs(f)
@@ -153,18 +161,22 @@ func (g *Gateway) upstreamsOf(visible []*entry) []*upConn {
 	return out
 }
 
-// listed gathers what seq yields, up to its first error, at most
+// listed gathers what seq yields, at most
 // maxListed items and maxToolListed bytes of them (the rest left out, with
 // a warning), each item at most maxToolDefBytes (a larger one left out):
 // the bounds of a tool listing, so that an upstream's prompts and
 // resources can no more fill the gateway's memory, nor every caller's
-// list, than its tools can.
-func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error]) []T {
+// list, than its tools can. A listing that fails (an error of the
+// upstream's, a timeout) returns last, what was listed before, whole: a
+// part of a listing would drop what the rest held.
+func listed[T any](log *slog.Logger, what string, seq iter.Seq2[T, error], last []T) []T {
 	var out []T
 	size, tooLarge := 0, 0
 	for x, err := range seq {
 		if err != nil {
-			break
+			// Not its error: a transport's quotes the upstream's URL.
+			log.Warn("gateway: the upstream's listing of its " + what + " failed; what it listed before is kept")
+			return last
 		}
 		if len(out) == maxListed {
 			log.Warn("gateway: the upstream lists more "+what+" than the gateway takes; the rest are left out", "taken", maxListed)
