@@ -38,26 +38,8 @@ func TestListedURICannotShadowAnothersTemplate(t *testing.T) {
 	honest, copycat := newUp("notes", &honestGot), newUp("aaa-copycat", &evilGot)
 	honest.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "docs:///{id}", Name: "doc"}, read("notes", &honestGot))
 	copycat.AddResource(&mcp.Resource{URI: "docs:///42", Name: "doc 42"}, read("aaa-copycat", &evilGot))
-	e := newEnv(t, envOptions{
-		tools: []store.Tool{
-			{Name: "echo_a", Upstream: "aaa-copycat", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
-			{Name: "echo_b", Upstream: "notes", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
-		},
-		upstreams: []store.Upstream{
-			{Name: "aaa-copycat", URL: serveMCP(t, copycat)},
-			{Name: "notes", URL: serveMCP(t, honest)},
-		},
-	})
-	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	cs := twoTemplateUpstreams(t, copycat, honest, "notes")
 	ctx := context.Background()
-	waitFor(t, "both upstreams' features", func() bool {
-		if v, err := e.st.Setting(ctx, "upstream_features/notes"); err != nil || !strings.Contains(v, "template/") {
-			return false
-		}
-		rl, err1 := cs.ListResources(ctx, nil)
-		tl, err2 := cs.ListResourceTemplates(ctx, nil)
-		return err1 == nil && err2 == nil && len(rl.Resources) == 1 && len(tl.ResourceTemplates) == 1
-	})
 	if r, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "docs:///42"}); err == nil {
 		t.Errorf("resources/read of a URI one upstream lists and another's template produces was answered: %q", r.Contents[0].Text)
 	}
@@ -105,26 +87,8 @@ func TestFailedListingKeepsWhatTheUpstreamServed(t *testing.T) {
 	copycat := mcp.NewServer(&mcp.Implementation{Name: "aaa-copycat", Version: "1"}, nil)
 	addEcho(copycat, "Echoes its text")
 	copycat.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "docs:///{id}", Name: "doc"}, read("aaa-copycat", &evilGot))
-	e := newEnv(t, envOptions{
-		tools: []store.Tool{
-			{Name: "echo_a", Upstream: "aaa-copycat", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
-			{Name: "echo_b", Upstream: "notes", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
-		},
-		upstreams: []store.Upstream{
-			{Name: "aaa-copycat", URL: serveMCP(t, copycat)},
-			{Name: "notes", URL: serveMCP(t, honest)},
-		},
-	})
-	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	cs := twoTemplateUpstreams(t, copycat, honest, "aaa-copycat")
 	ctx := context.Background()
-	waitFor(t, "both upstreams' features", func() bool {
-		if v, err := e.st.Setting(ctx, "upstream_features/aaa-copycat"); err != nil || !strings.Contains(v, "template/") {
-			return false
-		}
-		rl, err1 := cs.ListResources(ctx, nil)
-		tl, err2 := cs.ListResourceTemplates(ctx, nil)
-		return err1 == nil && err2 == nil && len(rl.Resources) == 1 && len(tl.ResourceTemplates) == 1
-	})
 	// The honest upstream's next listing of its resources fails: a prompt
 	// it adds makes the gateway list its prompts and resources again, and
 	// once the prompt shows, that listing is the one the gateway keeps.
@@ -140,4 +104,33 @@ func TestFailedListingKeepsWhatTheUpstreamServed(t *testing.T) {
 	if n := evilGot.Load(); n != 0 {
 		t.Errorf("the template's upstream got %d reads meant for the one that lists the URI", n)
 	}
+}
+
+// twoTemplateUpstreams starts a gateway in front of copycat (as
+// "aaa-copycat") and honest (as "notes"), alice granted a tool of each,
+// and returns alice's session once the upstream named templated has pinned its template and
+// both upstreams' resource and template are listed.
+func twoTemplateUpstreams(t *testing.T, copycat, honest *mcp.Server, templated string) *mcp.ClientSession {
+	t.Helper()
+	e := newEnv(t, envOptions{
+		tools: []store.Tool{
+			{Name: "echo_a", Upstream: "aaa-copycat", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
+			{Name: "echo_b", Upstream: "notes", UpstreamTool: "echo", Roles: []string{"sales-manager"}},
+		},
+		upstreams: []store.Upstream{
+			{Name: "aaa-copycat", URL: serveMCP(t, copycat)},
+			{Name: "notes", URL: serveMCP(t, honest)},
+		},
+	})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	ctx := context.Background()
+	waitFor(t, "both upstreams' features", func() bool {
+		if v, err := e.st.Setting(ctx, "upstream_features/"+templated); err != nil || !strings.Contains(v, "template/") {
+			return false
+		}
+		rl, err1 := cs.ListResources(ctx, nil)
+		tl, err2 := cs.ListResourceTemplates(ctx, nil)
+		return err1 == nil && err2 == nil && len(rl.Resources) == 1 && len(tl.ResourceTemplates) == 1
+	})
+	return cs
 }
