@@ -46,6 +46,14 @@ type Sink interface {
 // timeout, or SendTimeout) is sent again in halves too, after the backoff.
 var ErrBatchTooLarge = errors.New("the sink refused the batch as too large")
 
+// ErrBatchRefused marks a Send error that says the sink refused the
+// batch for what it holds (a webhook's 4xx other than 408, 413 and 429):
+// sent again unchanged it would be refused again. The stream sends the
+// batch in halves, so that the records before the one refused are
+// delivered, and then waits at that one, retrying it with its backoff
+// (the receiver may be changed to take it).
+var ErrBatchRefused = errors.New("the sink refused the batch")
+
 // StreamOptions tune Stream. The zero value (or nil) is the default.
 type StreamOptions struct {
 	// Batch caps the records of one Send; 0 means 100.
@@ -487,6 +495,11 @@ func (s *stream) run(ctx context.Context) {
 				s.mu.Lock()
 				s.lastErr = err.Error()
 				s.mu.Unlock()
+				if errors.Is(err, ErrBatchRefused) && len(recs) > 1 {
+					batch = len(recs) / 2
+					s.log().Warn("audit sink refused a batch; sending smaller ones to find the record it refuses", "err", err, "records", batch)
+					continue
+				}
 				if errors.Is(err, ErrBatchTooLarge) && len(recs) > 1 {
 					// Retried as is, it would be refused for ever, and
 					// the stream would stop at it.

@@ -134,6 +134,14 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		err := fmt.Errorf("webhook %s: answered %s", w.name, responseStatus(resp))
+		switch c := resp.StatusCode; {
+		case c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests &&
+			c != http.StatusUnauthorized && c != http.StatusForbidden && c != http.StatusNotFound:
+			// What the batch holds, not the receiver's state (which a
+			// 401, 403 or 404 of a misconfigured receiver is, for every
+			// batch alike): the stream looks for the record refused.
+			return fmt.Errorf("%w: %w", err, ErrBatchRefused)
+		}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 			if after := retryAfter(resp.Header.Get("Retry-After"), w.now()); after > 0 {
 				return &RetryAfterError{Err: err, After: after}
