@@ -472,7 +472,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		default:
 			res, err = g.backend(e).Call(ctx, token, call)
 		}
-		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, claims: &claims,
+		return g.finish(ctx, finishing{e: e, name: name, correlation: ev.Correlation, token: token, claims: &claims,
 			httpStatus: &httpStatus, args: args, quote: quote, asked: fl, given: given, result: result}, res, err)
 	}
 	if on != nil && notServed == nil && ctx.Err() == nil && takesInput(req.Session) {
@@ -501,6 +501,7 @@ type finishing struct {
 	e           *entry
 	name        string
 	correlation string
+	token       string // the call's slip
 	claims      *slipverify.Claims
 	httpStatus  *int
 	args        callArgs
@@ -526,7 +527,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		// or 504 while the API behind it still holds the slip.
 		// The record says whether the API had taken it (it may have acted).
 		state := "voided"
-		if voided, verr := g.Slips.Void(actx, f.claims); verr != nil {
+		if voided, verr := g.Slips.Void(actx, f.token, f.claims); verr != nil {
 			g.logger().ErrorContext(ctx, "gateway: void the slip of a failed call", "tool", name, "err", verr)
 			state = "unknown"
 			// Whether the API took the slip is not known, nor whether

@@ -112,7 +112,7 @@ func TestReplicasVoidRacesIntrospection(t *testing.T) {
 		var voided, active bool
 		var verr error
 		released(
-			func() { voided, verr = f.m.Void(ctx, &c) },
+			func() { voided, verr = f.m.Void(ctx, tok, &c) },
 			func() {
 				resp, _ := other.Introspect(ctx, tok, "billing-api", true)
 				active = resp["active"] == true
@@ -145,7 +145,7 @@ func TestVoidRacesRedeem(t *testing.T) {
 		var voided, redeemed bool
 		var verr error
 		released(
-			func() { voided, verr = f.m.Void(ctx, &c) },
+			func() { voided, verr = f.m.Void(ctx, tok, &c) },
 			func() {
 				_, err := f.m.Redeem(ctx, tok, "sales_report", []byte(`{}`))
 				redeemed = err == nil

@@ -71,11 +71,8 @@ type Minter struct {
 // is still decided by the store. Any other slip, or one redeemed
 // elsewhere, is verified in full.
 type ownSlips struct {
-	mu sync.Mutex
-	m  map[string]*ownSlip
-	// spent finds the spent entries of m by jti (Void knows a slip by its
-	// claims only).
-	spent map[string]string
+	mu    sync.Mutex
+	m     map[string]*ownSlip
 	sweep int64 // unix time of the next sweep of expired entries
 }
 
@@ -98,7 +95,7 @@ func (o *ownSlips) put(token string, c *slipverify.Claims, now int64) {
 	if now >= o.sweep {
 		for t, s := range o.m {
 			if now >= s.c.Expiry+int64(slipverify.Leeway/time.Second) {
-				o.remove(t)
+				delete(o.m, t)
 			}
 		}
 		o.sweep = now + 10
@@ -138,10 +135,6 @@ func (o *ownSlips) get(token string) (*slipverify.Claims, bool) {
 func (o *ownSlips) markSpent(token string, c *slipverify.Claims) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.spent == nil {
-		o.spent = make(map[string]string)
-	}
-	o.spent[c.JTI] = token
 	if s, ok := o.m[token]; ok {
 		s.spent = true
 		return
@@ -161,34 +154,13 @@ func (o *ownSlips) takeSpent(token string) bool {
 	if !ok || !s.spent {
 		return false
 	}
-	o.remove(token)
-	return true
-}
-
-// voidSpent forgets the spent slip whose jti is jti and reports whether
-// there was one: its call had not run, and now never will here.
-func (o *ownSlips) voidSpent(jti string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	token, ok := o.spent[jti]
-	if !ok {
-		return false
-	}
-	o.remove(token)
+	delete(o.m, token)
 	return true
 }
 
 func (o *ownSlips) forget(token string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.remove(token)
-}
-
-// remove forgets token; o.mu is held.
-func (o *ownSlips) remove(token string) {
-	if s, ok := o.m[token]; ok && s.spent {
-		delete(o.spent, s.c.JTI)
-	}
 	delete(o.m, token)
 }
 
@@ -463,9 +435,9 @@ func (m *Minter) RecordSpent(ctx context.Context, r audit.Recorder, token string
 // store already, though its call has not run: what says whether it ran
 // is this process's memory of it. Taking it from there keeps the
 // executor from running it (its redemption then finds the marker) and
-// reports it void.
-func (m *Minter) Void(ctx context.Context, c *slipverify.Claims) (bool, error) {
-	if m.own.voidSpent(c.JTI) {
+// reports it void. token is c's slip: that memory knows a slip by it.
+func (m *Minter) Void(ctx context.Context, token string, c *slipverify.Claims) (bool, error) {
+	if m.own.takeSpent(token) {
 		return true, nil
 	}
 	first, err := m.Store.Consume(ctx, ConsumeKind, c.JTI, markerExpiry(c))

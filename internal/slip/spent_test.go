@@ -187,7 +187,7 @@ func TestVoidSpentSlipBeforeItRuns(t *testing.T) {
 	if spent, err := f.m.RecordSpent(ctx, log, tok, &c, callEvents(c)...); err != nil || !spent {
 		t.Fatalf("RecordSpent = %v, %v", spent, err)
 	}
-	if voided, err := f.m.Void(ctx, &c); err != nil || !voided {
+	if voided, err := f.m.Void(ctx, tok, &c); err != nil || !voided {
 		t.Errorf("Void of a spent slip that never ran = %v, %v; want true (nothing ran)", voided, err)
 	}
 	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); !errors.Is(err, slipverify.ErrUsed) {
@@ -202,7 +202,7 @@ func TestVoidSpentSlipBeforeItRuns(t *testing.T) {
 	if _, err := f.m.RedeemQueued(ctx, tok, "sales_report", []byte(args)); err != nil {
 		t.Fatal(err)
 	}
-	if voided, err := f.m.Void(ctx, &c); err != nil || voided {
+	if voided, err := f.m.Void(ctx, tok, &c); err != nil || voided {
 		t.Errorf("Void of a slip that ran = %v, %v; want false", voided, err)
 	}
 }
