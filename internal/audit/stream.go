@@ -495,16 +495,12 @@ func (s *stream) run(ctx context.Context) {
 				s.mu.Lock()
 				s.lastErr = err.Error()
 				s.mu.Unlock()
-				if errors.Is(err, ErrBatchRefused) && len(recs) > 1 {
-					batch = len(recs) / 2
-					s.log().Warn("audit sink refused a batch; sending smaller ones to find the record it refuses", "err", err, "records", batch)
-					continue
-				}
-				if errors.Is(err, ErrBatchTooLarge) && len(recs) > 1 {
+				if (errors.Is(err, ErrBatchTooLarge) || errors.Is(err, ErrBatchRefused)) && len(recs) > 1 {
 					// Retried as is, it would be refused for ever, and
-					// the stream would stop at it.
+					// the stream would stop at it (or, refused for one
+					// record, before the records ahead of it).
 					batch = len(recs) / 2
-					s.log().Warn("audit sink refused a batch as too large; sending smaller ones", "err", err, "records", batch)
+					s.log().Warn("audit sink refused a batch; sending smaller ones", "err", err, "records", batch)
 					continue
 				}
 				if timedOut(err) && len(recs) > 1 {
