@@ -157,11 +157,13 @@ func (g *Gateway) notRecorded(ctx context.Context, err error) error {
 // have it act twice.
 var errResultNotRecorded = errors.New("the outcome of the call could not be recorded in the audit trail, so it is not passed on; the tool may have acted: check before calling it again")
 
-// resultNotRecorded logs why the audit trail refused a call's result and
-// returns errResultNotRecorded, for the caller.
-func (g *Gateway) resultNotRecorded(ctx context.Context, err error) error {
+// resultNotRecorded logs why the audit trail refused the result of a
+// request that reached its tool or upstream and returns told, for the
+// caller: errResultNotRecorded for a tool call,
+// errFeatureResultNotRecorded for a prompt, resource or completion.
+func (g *Gateway) resultNotRecorded(ctx context.Context, err, told error) error {
 	g.notRecorded(ctx, err) // its log line; the caller is told otherwise
-	return errResultNotRecorded
+	return told
 }
 
 // baseEvent is the audit event every record of a call starts from.
@@ -559,7 +561,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// a prompt or resource (forwardAsking).
 			rpc = relayedError(rpc)
 			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
-				return nil, g.resultNotRecorded(ctx, aerr)
+				return nil, g.resultNotRecorded(ctx, aerr, errResultNotRecorded)
 			}
 			return nil, rpc
 		}
@@ -578,7 +580,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		}
 		log(msg, "tool", name, "correlation", f.correlation, "err", err)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
-			return nil, g.resultNotRecorded(ctx, aerr)
+			return nil, g.resultNotRecorded(ctx, aerr, errResultNotRecorded)
 		}
 		if taken {
 			// An API redeems before it acts: this call ran, or is
@@ -602,7 +604,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		status = "tool_error"
 	}
 	if err := done(result(status, nil)); err != nil {
-		return nil, g.resultNotRecorded(ctx, err)
+		return nil, g.resultNotRecorded(ctx, err, errResultNotRecorded)
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{}

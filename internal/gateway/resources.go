@@ -703,7 +703,7 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000
 	if aerr := a.g.recorder().Record(context.WithoutCancel(ctx), r); aerr != nil {
-		return zero, a.g.featureResultNotRecorded(ctx, aerr)
+		return zero, a.g.resultNotRecorded(ctx, aerr, errFeatureResultNotRecorded)
 	}
 	return res, told
 }
@@ -718,14 +718,6 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 // person, or has the caller's model sample): the caller is told the
 // truth, as errResultNotRecorded tells it of a tool, and judges.
 var errFeatureResultNotRecorded = errors.New("the request reached the upstream, but its outcome could not be recorded in the audit trail, so it is not passed on; the upstream may have acted on it: check before sending it again")
-
-// featureResultNotRecorded logs why the audit trail refused the result of
-// a request an upstream served and returns errFeatureResultNotRecorded,
-// for the caller.
-func (g *Gateway) featureResultNotRecorded(ctx context.Context, err error) error {
-	g.notRecorded(ctx, err) // its log line; the caller is told otherwise
-	return errFeatureResultNotRecorded
-}
 
 // localRPCError reports whether e is one the SDK's client makes itself
 // (the transport refused the request, a side is closing, an error without
