@@ -1605,12 +1605,11 @@ func (w *logWriter) line(b []byte) {
 	}
 	w.logged++
 	text, _ := clip.String(string(b[:min(len(b), maxStderrLine+utf8.UTFMax)]), maxStderrLine)
+	args := []any{"text", visible(text)}
 	if w.left > 0 {
-		w.log.Debug("gateway: upstream stderr", "text", visible(text), "left_out", w.left)
-		w.left = 0
-		return
+		args, w.left = append(args, "left_out", w.left), 0
 	}
-	w.log.Debug("gateway: upstream stderr", "text", visible(text))
+	w.log.Debug("gateway: upstream stderr", args...)
 }
 
 // visible returns s with DEL, the C1 controls (U+009B is CSI, an ANSI
