@@ -941,7 +941,7 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 		if v := old.Attributes[attrIdPRoles]; v != "" {
 			before = strings.Split(v, ",")
 		}
-		kept := slices.DeleteFunc(slices.Clone(old.Roles), func(r string) bool { return slices.Contains(before, r) })
+		kept := without(old.Roles, before)
 		old.Roles = unionSorted(kept, mapped)
 		// The mapping gives only what the person does not hold here
 		// already (kept: a default role, one an admin assigned): those
