@@ -142,8 +142,17 @@ func TestWALStartsOverUnderSustainedWrites(t *testing.T) {
 			}
 		}()
 	}
+	// The header is read while the checkpointer may be cutting the file
+	// back (journal_size_limit): a read that finds none says nothing, so
+	// the count is the most seen, in signed arithmetic.
+	var started int64
+	seen := func() {
+		if c := startsOver(); c != 0 {
+			started = max(started, int64(c)-int64(first))
+		}
+	}
 	deadline := time.Now().Add(60 * time.Second)
-	for startsOver()-first < 2 && time.Now().Before(deadline) && commits.Load() < maxCommits {
+	for seen(); started < 2 && time.Now().Before(deadline) && commits.Load() < maxCommits; seen() {
 		time.Sleep(time.Millisecond)
 	}
 	close(stop)
@@ -152,9 +161,9 @@ func TestWALStartsOverUnderSustainedWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := startsOver() - first; n < 2 {
+	if started < 2 {
 		fi, _ := os.Stat(filepath.Join(dir, FileName+"-wal"))
-		t.Fatalf("the WAL started over %d times in %d commits (its file is %d MB)", n, commits.Load(), fi.Size()>>20)
+		t.Fatalf("the WAL started over %d times in %d commits (its file is %d MB)", started, commits.Load(), fi.Size()>>20)
 	}
 	var n int
 	if err := s.SQL().QueryRowContext(ctx, "SELECT count(*) FROM settings WHERE name LIKE 'k%'").Scan(&n); err != nil || int64(n) != commits.Load() {
