@@ -440,19 +440,29 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 				Error: rpcError{Code: jsonrpc.CodeInvalidRequest, Message: "Invalid Request: " + refuse}})
 			return
 		}
+		var limited *overLimit
 		if be, refused := g.checkScope(r, body, cat, who); be != nil {
-			if err := g.stepUpRefused(r, cat, who, refused); err != nil {
-				http.Error(w, g.notRecorded(r.Context(), err).Error(), http.StatusServiceUnavailable)
+			// The calls refused so count against the tenant's bound as
+			// any refused call does. Beyond it the 403 (and its records)
+			// is not given: the calls go on to callTool, which refuses
+			// each as it refuses any call beyond the bound (limited).
+			if limited = g.countCalls(r.Context(), cat, who, len(refused)); limited == nil {
+				if err := g.stepUpRefused(r, cat, who, refused); err != nil {
+					http.Error(w, g.notRecorded(r.Context(), err).Error(), http.StatusServiceUnavailable)
+					return
+				}
+				g.writeBearerError(w, be)
 				return
 			}
-			g.writeBearerError(w, be)
-			return
 		}
 		ti := &auth.TokenInfo{
 			UserID:     who.key, // a session serves its own person (as created) and agent only
 			Expiration: time.Unix(claims.Expiry, 0),
 			Scopes:     strings.Fields(claims.Scope),
 			Extra:      map[string]any{callerKey: claims, bearerKey: token, boundKey: who.bound, remoteKey: g.clientAddr(r)},
+		}
+		if limited != nil {
+			ti.Extra[limitedKey] = limited
 		}
 		sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
 	})
@@ -464,6 +474,10 @@ const (
 	bearerKey = "gatehouse.bearer" // the token itself, checked again for a session's later notices
 	boundKey  = "gatehouse.bound"  // the caller's bound (caller.bound): whose sessions count together
 	remoteKey = "gatehouse.remote"
+	// limitedKey: the request's tool calls were counted already and went
+	// beyond the tenant's bound (*overLimit): they are refused as such,
+	// and not counted again.
+	limitedKey = "gatehouse.limited"
 )
 
 func (g *Gateway) verifyToken(ctx context.Context, token string) (*accesstoken.Claims, error) {

@@ -321,7 +321,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		ev.Detail["tool_truncated"], ev.Detail["tool_bytes"] = true, len(name)
 	}
-	limited, limitMsg := g.rateLimited(ctx, cat, who.bound)
+	limited, limitMsg := g.callLimited(ctx, req, cat, who)
 	var d policy.Decision
 	var schemaErr error
 	switch {

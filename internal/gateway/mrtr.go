@@ -656,7 +656,7 @@ func (g *Gateway) resume(ctx context.Context, cat *catalogue, who *caller, req *
 		ev.Correlation, ev.Decision, ev.Policy = slip.NewID(), "deny", PolicyRequestState
 		ev.Reasons = []string{"no call of this caller to " + shown + " with these arguments waits for input under this request state"}
 		msg := fmt.Sprintf("This call of %s is no longer waiting for your answer (it ended, or it runs on another server). Please call the tool again.", shown)
-		if limited, limitMsg := g.rateLimited(ctx, cat, who.bound); limited != nil {
+		if limited, limitMsg := g.callLimited(ctx, req, cat, who); limited != nil {
 			ev.Policy, ev.Reasons, msg = limited.Policy, limited.Reasons, limitMsg
 		}
 		if err := g.recorder().Record(ctx, ev); err != nil {

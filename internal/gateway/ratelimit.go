@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/gatehouse/gatehouse/internal/policy"
 )
 
@@ -23,6 +25,13 @@ import (
 // A call beyond it is refused politely, as a denied tool.decision of
 // policy rate-limit, and runs nothing; so is one whose count could not be
 // taken (deny by default).
+//
+// A call answered 403 insufficient_scope (checkScope) is a refused call as
+// well, counted before the SDK sees its request (countCalls), each call of
+// a batch on its own. Beyond the bound it is not answered 403 (whose
+// records a caller could otherwise write without end, whatever the bound)
+// but as any call beyond it is: its request goes on to callTool, which
+// finds it counted already (limitedKey) and refuses it as rate-limited.
 
 // PolicyRateLimit: the caller went beyond the tenant's
 // limits.tool_calls_per_minute, or its calls could not be counted.
@@ -53,4 +62,34 @@ func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, key string) (
 	}
 	return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{fmt.Sprintf("call %d of this caller in its minute; the tenant allows %d", n, limit)}},
 		fmt.Sprintf("You have made more tool calls in the last minute than this organisation allows (%d). Please wait a moment, then try again.", limit)
+}
+
+// overLimit is the refusal of calls beyond the tenant's bound, and the
+// caller's message.
+type overLimit struct {
+	decision *policy.Decision
+	msg      string
+}
+
+// countCalls counts n tool calls of the caller against cat's bound, and
+// returns the refusal of the first beyond it (or not counted); nil when
+// none is.
+func (g *Gateway) countCalls(ctx context.Context, cat *catalogue, who *caller, n int) *overLimit {
+	for range n {
+		if d, msg := g.rateLimited(ctx, cat, who.bound); d != nil {
+			return &overLimit{decision: d, msg: msg}
+		}
+	}
+	return nil
+}
+
+// callLimited is rateLimited for one tools/call of req: its request's
+// calls may have been counted already (limitedKey), beyond the bound.
+func (g *Gateway) callLimited(ctx context.Context, req *mcp.CallToolRequest, cat *catalogue, who *caller) (*policy.Decision, string) {
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		if l, ok := req.Extra.TokenInfo.Extra[limitedKey].(*overLimit); ok {
+			return l.decision, l.msg
+		}
+	}
+	return g.rateLimited(ctx, cat, who.bound)
 }
