@@ -31,6 +31,10 @@ type HTTP struct {
 
 var _ Backend = (*HTTP)(nil)
 
+// slipWithheld stands in an API's answer where the answer quoted the
+// call's slip.
+const slipWithheld = "[permission slip withheld]"
+
 var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
 
 // Call implements Backend.
@@ -97,6 +101,15 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 				call.Tool.Name, resp.StatusCode, MaxResponse)), nil
 		}
 		return errorResult(fmt.Sprintf("The tool answered %d, with an answer larger than %d bytes (not shown).", resp.StatusCode, MaxResponse)), nil
+	}
+	if slip != "" {
+		// An API may quote the request's token back (a refusal naming
+		// the token it refused, a debug endpoint echoing the request):
+		// the slip is the gateway's, and the agent never holds one. A
+		// slip is base64url and dots, which JSON, HTML and URL encodings
+		// leave as they are, so its plain bytes are all there is to
+		// find, and a JSON answer stays JSON without them.
+		out = bytes.ReplaceAll(out, []byte(slip), []byte(slipWithheld))
 	}
 	res := &mcp.CallToolResult{}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -271,3 +271,41 @@ func TestHTTPBackendAnswerKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPBackendSlipNotEchoed: an API that echoes the request's
+// Authorization header in its answer (a refusal quoting the token it
+// refused, a debug endpoint returning the request) does not have the
+// slip passed on to the agent: the package never returns a slip.
+func TestHTTPBackendSlipNotEchoed(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		switch r.URL.Path {
+		case "/refuse":
+			http.Error(w, "invalid token: "+auth, http.StatusUnauthorized)
+		case "/echo":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"headers": map[string]string{"Authorization": auth}, "ok": true})
+		case "/redirect":
+			w.Header().Set("Location", "https://elsewhere.example/cb?token="+strings.TrimPrefix(auth, "Bearer "))
+			w.WriteHeader(http.StatusFound)
+			io.WriteString(w, "moved: "+auth)
+		}
+	}))
+	defer api.Close()
+	for _, path := range []string{"/refuse", "/echo", "/redirect"} {
+		res, err := callAPI(t, &tools.HTTP{}, "POST", api.URL+path, `{}`)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if s := shown(t, res); strings.Contains(s, aSlip) {
+			t.Errorf("%s: the agent sees the slip: %s", path, s)
+		}
+		if path == "/echo" {
+			// The rest of the answer is the API's, still JSON.
+			h, _ := structured(t, res)["headers"].(map[string]any)
+			if res.IsError || h["Authorization"] != "Bearer [permission slip withheld]" || structured(t, res)["ok"] != true {
+				t.Errorf("/echo: %+v %q", res.StructuredContent, text(res))
+			}
+		}
+	}
+}
