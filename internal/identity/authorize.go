@@ -349,7 +349,38 @@ func (p *Provider) needsConsent(ctx context.Context, req *authzRequest, username
 	if err != nil {
 		return false, err
 	}
+	if d := consentDest(req.client, req.redirectURI); d != "" && !slices.Contains(c.SendsTo, d) {
+		return true, nil // given for another destination than this request's
+	}
 	return !coveredBy(req.scopes, c.Scopes) || !subset(p.requestResources(req), p.consentResources(c)), nil
+}
+
+// consentDest is where a consent to a client that chose its own redirect
+// URIs lets the browser go with a code: what the consent page names as
+// where it is sent (sendsTo), as a consent keeps it (store.Consent.SendsTo).
+// The client's name proves nothing, and its redirect URIs are its own to
+// change (a metadata document) or to have registered beside a known
+// app's: a consent given on a page naming one host must not let a code go
+// to another. A loopback redirect is the host without its port, which a
+// native app picks afresh each run (RFC 8252 §7.3) and matchRedirect
+// ignores. "" for a tenant's client, whose consent covers all its
+// redirect URIs, set up by the organization.
+func consentDest(c store.Client, redirectURI string) string {
+	if !selfRegistered(c) {
+		return ""
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return "?" // covered by no consent
+	}
+	switch scheme := strings.ToLower(u.Scheme); scheme {
+	case "https":
+		return "https://" + strings.ToLower(u.Host)
+	case "http":
+		return "http://" + strings.ToLower(u.Hostname())
+	default:
+		return scheme + ":"
+	}
 }
 
 // scopeText says in words what a scope lets a client do.
@@ -400,8 +431,18 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *auth
 	if name == "" {
 		name = req.client.ClientID
 	}
+	// The answer is for the redirect URI this page names: one the request
+	// left to the registration is written into the request the form
+	// carries, so that a client whose registration changes before the
+	// person answers (a metadata document) does not have the code sent to
+	// an address the page never showed.
+	authz := req.raw
+	if authz.Get("redirect_uri") == "" {
+		authz = cloneValues(authz)
+		authz.Set("redirect_uri", req.redirectURI)
+	}
 	p.renderPage(w, r, http.StatusOK, "consent", pageData{
-		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: req.raw.Encode(),
+		Title: "Allow access", Action: p.url(pathConsent), CSRF: s.CSRF, Authz: authz.Encode(),
 		Username: u.Username, Client: name, ClientID: req.client.ClientID, Scopes: lines, Resources: res, MCP: mcp,
 		SelfRegistered: selfRegistered(req.client), SendsTo: sendsTo(req.client, req.redirectURI),
 	})
@@ -488,17 +529,25 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	// otherwise the new consent replaces the old (adding both would give
 	// each resource the other's scopes: a consent at the admin API
 	// naming no tool would read as every tool at /mcp).
+	// Where the browser was said to go (consentDest) adds up likewise,
+	// and a replaced consent keeps only this request's.
 	scopes, resources := mergeSorted(req.scopes, nil), mergeSorted(p.requestResources(req), nil)
+	var dests []string
+	if d := consentDest(req.client, req.redirectURI); d != "" {
+		dests = []string{d}
+	}
 	if old, err := p.Store.Identity().Consent(ctx, user.Username, req.client.ClientID); err == nil && since(req.client, old.GrantedAt) {
 		switch oldRes := mergeSorted(p.consentResources(old), nil); {
 		case slices.Equal(resources, oldRes):
 			scopes = widestOf(scopes, old.Scopes)
+			dests = mergeDests(dests, old.SendsTo)
 		case slices.Equal(scopes, mergeSorted(old.Scopes, nil)):
 			resources = mergeSorted(resources, oldRes)
+			dests = mergeDests(dests, old.SendsTo)
 		}
 	}
 	err = p.Store.Identity().SetConsent(ctx, store.Consent{Username: user.Username, ClientID: req.client.ClientID,
-		Scopes: scopes, Resources: resources, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
+		Scopes: scopes, Resources: resources, SendsTo: dests, GrantedAt: p.now().UTC().Truncate(time.Microsecond)})
 	if err == nil {
 		ev.Type, ev.Decision = audit.ConsentGranted, "allow"
 		err = p.record(ctx, ev)

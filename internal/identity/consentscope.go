@@ -135,3 +135,12 @@ func narrowestOf(a, b []string) (out []string, ok bool) {
 func since(c store.Client, t time.Time) bool {
 	return c.CreatedAt.IsZero() || !t.Before(c.CreatedAt.Add(-accesstoken.CreationMargin))
 }
+
+// mergeDests is the sorted union of a consent's destinations (consentDest),
+// nil when both are empty (a tenant's client).
+func mergeDests(a, b []string) []string {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	return mergeSorted(a, b)
+}

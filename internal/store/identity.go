@@ -81,7 +81,15 @@ type Consent struct {
 	// Resources are the resource URIs (token audiences) allowed, sorted
 	// and unique; empty in consents recorded before they were kept, which
 	// the identity provider reads as its MCP endpoint only.
-	Resources []string  `json:"resources,omitempty"`
+	Resources []string `json:"resources,omitempty"`
+	// SendsTo, for a client that chose its own redirect URIs (registered
+	// itself, or known by its metadata document), are the destinations
+	// the consent page named as where the browser goes ("https://host",
+	// "http://127.0.0.1" for a loopback redirect on any port, "scheme:"
+	// for a private-use scheme), sorted and unique. The consent covers
+	// those only; empty for a tenant's client, and in consents recorded
+	// before they were kept (which cover no such destination).
+	SendsTo   []string  `json:"sends_to,omitempty"`
 	GrantedAt time.Time `json:"granted_at"`
 }
 
