@@ -202,7 +202,7 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 		if err == nil {
 			err = p.record(ctx, audit.Event{Type: audit.ClientRegistered, Agent: c.ClientID, Status: "ok",
 				RemoteAddr: addrString(ip), Detail: map[string]any{"source": store.SourceMetadata,
-					"client_name": c.Name, "redirect_uris": c.RedirectURIs}})
+					"client_name": c.Name, "redirect_uris": c.RedirectURIs, "grant_types": c.GrantTypes}})
 			if err != nil {
 				_ = p.Store.Clients().Delete(ctx, c.ClientID)
 				return store.Client{}, err
@@ -221,7 +221,8 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 		return store.Client{}, fmt.Errorf("%w: client %q exists and is not a metadata client", store.ErrConflict, c.ClientID)
 	}
 	if old.Name == c.Name && slices.Equal(old.RedirectURIs, c.RedirectURIs) &&
-		slices.Equal(old.PostLogoutRedirectURIs, c.PostLogoutRedirectURIs) {
+		slices.Equal(old.PostLogoutRedirectURIs, c.PostLogoutRedirectURIs) &&
+		slices.Equal(old.GrantTypes, c.GrantTypes) && old.TokenEndpointAuthMethod == c.TokenEndpointAuthMethod {
 		return old, nil
 	}
 	// The change is recorded before it is stored: a client whose codes go
@@ -236,6 +237,7 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 	var kept store.Client
 	err = p.Store.Clients().Update(ctx, c.ClientID, func(old store.Client) (store.Client, error) {
 		old.Name, old.RedirectURIs, old.PostLogoutRedirectURIs = c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs
+		old.GrantTypes, old.TokenEndpointAuthMethod = c.GrantTypes, c.TokenEndpointAuthMethod
 		kept = old
 		return old, nil
 	})
@@ -246,7 +248,8 @@ func (p *Provider) keepMetadataClient(ctx context.Context, c store.Client, ip ne
 // trail shows it.
 func metadataFields(c store.Client) map[string]any {
 	return map[string]any{"client_name": c.Name, "redirect_uris": c.RedirectURIs,
-		"post_logout_redirect_uris": c.PostLogoutRedirectURIs}
+		"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "grant_types": c.GrantTypes,
+		"token_endpoint_auth_method": c.TokenEndpointAuthMethod}
 }
 
 // metadataDocument is the part of a client metadata document we use.
@@ -322,8 +325,18 @@ func (p *Provider) fetchMetadata(ctx context.Context, id string) (store.Client, 
 	if len(name) > 200 {
 		name = strings.ToValidUTF8(name[:200], "")
 	}
+	// What the document declares is what the client may do, as for a
+	// registered client (handleRegister): its grant types, with RFC 7591's
+	// default (the authorization code alone) when it names none, so that
+	// a client that did not ask for refresh tokens gets none; and no
+	// client authentication.
+	grants := d.GrantTypes
+	if len(grants) == 0 {
+		grants = []string{grantCode}
+	}
 	c := store.Client{ClientID: id, Name: name, Kind: store.KindAgent, RedirectURIs: d.RedirectURIs,
-		PostLogoutRedirectURIs: d.PostLogoutRedirectURIs, Source: store.SourceMetadata}
+		PostLogoutRedirectURIs: d.PostLogoutRedirectURIs, Source: store.SourceMetadata,
+		GrantTypes: grants, TokenEndpointAuthMethod: authNone}
 	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
 }
 
