@@ -604,7 +604,7 @@ func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *au
 	if e.Code == "server_error" {
 		p.log().ErrorContext(r.Context(), "authorize failed", "err", e.cause)
 	}
-	if !p.mayRedirectError(r, req.client) {
+	if !p.mayRedirectError(r, req.client, req.redirectURI) {
 		p.refusedPage(w, r, req.client, e)
 		return
 	}

@@ -42,9 +42,10 @@ func TestAuthorizeRefusesUnregisteredCodeGrant(t *testing.T) {
 		t.Errorf("registered client: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), html)
 	}
 
-	// The same client once the person has consented to it: redirected.
+	// The same client once the person has consented to it, for where
+	// this request sends the browser: redirected.
 	err = h.db.Identity().SetConsent(t.Context(), store.Consent{Username: "alice", ClientID: id,
-		Scopes: []string{"openid"}, GrantedAt: time.Now().UTC()})
+		Scopes: []string{"openid"}, SendsTo: []string{"https://cc.example"}, GrantedAt: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}

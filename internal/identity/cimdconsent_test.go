@@ -153,3 +153,29 @@ func TestConsentAnswerGoesWhereThePageSaid(t *testing.T) {
 		t.Fatalf("the answer to a page naming c.example sent the browser to %s", loc)
 	}
 }
+
+// TestErrorsGoOnlyWhereThePersonAllowed: authorization errors go back to a
+// self-chosen client only where the person allowed it to send the browser.
+// A metadata document that adds b.example after the person allowed
+// a.example does not make this server bounce anyone to b.example with an
+// error (an open redirect there, RFC 9700 §4.11.2).
+func TestErrorsGoOnlyWhereThePersonAllowed(t *testing.T) {
+	m := newMetadataServer(t)
+	doc := &changingDoc{}
+	doc.set("https://a.example/cb")
+	m.docs["/client.json"] = doc.serve
+	h := metadataHarness(t, m)
+	id := m.srv.URL + "/client.json"
+	b := h.signedIn("alice")
+	to := func(uri string, extra ...string) url.Values {
+		return authParams(append([]string{"client_id", id, "redirect_uri", uri}, extra...)...)
+	}
+	redirectQuery(t, allowConsent(t, h, b, h.authorize(b, to("https://a.example/cb"))), "https://a.example/cb?")
+	doc.set("https://a.example/cb", "https://b.example/cb")
+	h.clock.Advance(2 * time.Hour)
+	// Where the person allowed it, the error goes back as before.
+	if q := redirectQuery(t, h.authorize(b, to("https://a.example/cb", "code_challenge_method", "plain")), "https://a.example/cb?"); q.Get("error") != "invalid_request" {
+		t.Errorf("error to a.example: %v", q)
+	}
+	notRedirected(t, "error to the added host", h.authorize(b, to("https://b.example/cb", "code_challenge_method", "plain")), 400)
+}

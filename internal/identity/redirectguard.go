@@ -9,7 +9,10 @@ package identity
 //
 //   - Authorization errors (including the person denying consent) go back
 //     to such a client only when the person signed in in this browser has
-//     consented to it before; otherwise they are shown as a page.
+//     consented to it before, for the destination the error would go to
+//     (consentDest); otherwise they are shown as a page. A client whose
+//     metadata document adds a host after the person allowed another
+//     does not get errors bounced to the new one.
 //     Tenant clients (configured by the operator) are trusted as before.
 //   - After logout, the browser returns to post_logout_redirect_uri only
 //     with an id_token_hint issued to that client (OpenID Connect
@@ -20,6 +23,7 @@ package identity
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -30,8 +34,8 @@ func selfRegistered(c store.Client) bool {
 }
 
 // mayRedirectError reports whether an authorization error may be
-// redirected to the client.
-func (p *Provider) mayRedirectError(r *http.Request, c store.Client) bool {
+// redirected to the client at redirectURI.
+func (p *Provider) mayRedirectError(r *http.Request, c store.Client, redirectURI string) bool {
 	if !selfRegistered(c) {
 		return true
 	}
@@ -43,7 +47,7 @@ func (p *Provider) mayRedirectError(r *http.Request, c store.Client) bool {
 	// back as a new client: a metadata document's URL comes back on its
 	// next use) is not this client's, as the consent page agrees.
 	cons, err := p.Store.Identity().Consent(r.Context(), u.Username, c.ClientID)
-	return err == nil && since(c, cons.GrantedAt)
+	return err == nil && since(c, cons.GrantedAt) && slices.Contains(cons.SendsTo, consentDest(c, redirectURI))
 }
 
 // refusedPage shows an authorization error instead of redirecting it. A
