@@ -360,7 +360,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		// Bounded too: the caller's first call waits for it.
 		ctx, cancel := context.WithTimeout(c.ctx, laneConnect)
 		if err = sameTools(ctx, c, cs); err == nil {
-			enableLogs(ctx, cs, log)
+			enableLogs(ctx, c, cs, log)
 		} else {
 			cs.Close()
 			bars.close()

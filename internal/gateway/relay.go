@@ -58,9 +58,11 @@ func (c *upConn) relaySampling(ctx context.Context, p *mcp.CreateMessageParams) 
 	return res, err
 }
 
-// enableLogs asks an upstream that logs to send every message: each
-// caller's own level filters what reaches it.
-func enableLogs(ctx context.Context, cs *mcp.ClientSession, log *slog.Logger) {
+// enableLogs asks c's upstream, on its session cs, to send every log
+// message, if it logs: each caller's own level filters what reaches it.
+// Its refusal is logged as c's errors are (logErr: the HTTP client's
+// error quotes the upstream's URL, which may hold a credential).
+func enableLogs(ctx context.Context, c *upConn, cs *mcp.ClientSession, log *slog.Logger) {
 	caps := cs.InitializeResult().Capabilities
 	if caps == nil || caps.Logging == nil {
 		return
@@ -70,7 +72,7 @@ func enableLogs(ctx context.Context, cs *mcp.ClientSession, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, logLevelTimeout)
 	defer cancel()
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
-		log.Debug("gateway: upstream refused a log level", "err", err)
+		log.Debug("gateway: upstream refused a log level", "err", c.logErr(err))
 	}
 }
 

@@ -499,7 +499,7 @@ func (u *upstreams) serve(ctx context.Context, c *upConn) error {
 	c.mu.Unlock()
 	// Logs first: once its tools are listed, a call may run, and an
 	// upstream with no log level set sends no log messages.
-	enableLogs(ctx, cs, log)
+	enableLogs(ctx, c, cs, log)
 	err = u.refreshTools(ctx, c)
 	listed()
 	if err != nil {
