@@ -578,7 +578,11 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// tells the two apart.
 			status, msg, log = "cancelled", "gateway: tool call cancelled", g.logger().Info
 		}
-		log(msg, "tool", name, "correlation", f.correlation, "err", err)
+		// Cut short as an upstream's errors are (maxLoggedErr): the
+		// text may quote what the backend sent (a header of the
+		// upstream's, in the SDK's error), as long as it likes.
+		logged, _ := clip.String(err.Error(), maxLoggedErr)
+		log(msg, "tool", name, "correlation", f.correlation, "err", logged)
 		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
 			return nil, g.resultNotRecorded(ctx, aerr, errResultNotRecorded)
 		}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,5 +56,52 @@ func TestUpstreamLogLevelErrorNamesNoSecret(t *testing.T) {
 		if strings.Contains(l, secret) {
 			t.Errorf("the upstream's key in the log: %s", l)
 		}
+	}
+}
+
+// TestCallTransportErrorBoundedInLog: an upstream that answers a call
+// with a new session ID, or a content type, of half a megabyte fails the
+// call (the caller is told it may have run: the upstream had it), and the
+// warning that says why is cut short: the SDK's error quotes the
+// upstream's header whole, and it was written whole, a line of the
+// upstream's size at every call.
+func TestCallTransportErrorBoundedInLog(t *testing.T) {
+	for _, header := range []string{"Mcp-Session-Id", "Content-Type"} {
+		t.Run(header, func(t *testing.T) {
+			up := mcp.NewServer(&mcp.Implementation{Name: "swap", Version: "1"}, nil)
+			addEcho(up, "Echoes its text")
+			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+			huge := strings.Repeat("S", 512<<10)
+			us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				if bytes.Contains(body, []byte(`"tools/call"`)) {
+					if header == "Content-Type" {
+						w.Header().Set(header, "x/"+huge)
+						w.WriteHeader(http.StatusOK)
+						return
+					}
+					w.Header().Set(header, huge)
+				}
+				h.ServeHTTP(w, r)
+			}))
+			t.Cleanup(us.Close)
+			buf := &lockedBuffer{mu: &sync.Mutex{}}
+			e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)),
+				tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+				upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+			cs := e.connect("alice", "acme-assistant", "2025-11-25")
+			waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+			if err != nil || !res.IsError || !strings.Contains(text(res), "may have run") || len(text(res)) > 1<<10 {
+				t.Errorf("the call = %v, %v", res, err)
+			}
+			waitFor(t, "the failure logged", func() bool { return strings.Contains(buf.String(), "tool call failed") })
+			for _, l := range strings.Split(buf.String(), "\n") {
+				if len(l) > 8<<10 {
+					t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
+				}
+			}
+		})
 	}
 }
