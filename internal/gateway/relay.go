@@ -4,10 +4,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/clip"
 )
 
 // relayLog passes a log message an upstream sent to the caller of the
@@ -24,7 +27,16 @@ func (c *upConn) relayLog(ctx context.Context, log *slog.Logger, p *mcp.LoggingM
 		}
 		return
 	}
-	log.Debug("gateway: upstream log", "level", p.Level, "logger", p.Logger, "data", p.Data)
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return // no work for what no one will read
+	}
+	// Cut short as a stdio upstream's stderr line is (maxStderrLine): the
+	// upstream chooses how large its message is, up to an event's 16 MiB.
+	data, _ := json.Marshal(p.Data)
+	shown, _ := clip.String(string(data), maxStderrLine)
+	level, _ := clip.String(string(p.Level), 32)
+	logger, _ := clip.String(p.Logger, 128)
+	log.Debug("gateway: upstream log", "level", visible(level), "logger", visible(logger), "data", visible(shown))
 }
 
 // relaySampling passes an upstream's sampling request to the caller of the

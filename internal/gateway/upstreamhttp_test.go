@@ -105,3 +105,41 @@ func TestCallTransportErrorBoundedInLog(t *testing.T) {
 		})
 	}
 }
+
+// TestUnattributedUpstreamLogBounded: a log message an upstream sends
+// while none of its calls runs goes to the gateway's own log, at debug;
+// its data, as large as the upstream likes (up to an event's 16 MiB), is
+// cut short there, as a stdio upstream's stderr line is.
+func TestUnattributedUpstreamLogBounded(t *testing.T) {
+	var mu sync.Mutex
+	var sessions []*mcp.ServerSession
+	up := mcp.NewServer(&mcp.Implementation{Name: "chatty", Version: "1"}, &mcp.ServerOptions{
+		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
+			mu.Lock()
+			sessions = append(sessions, req.Session)
+			mu.Unlock()
+		},
+	})
+	addEcho(up, "Echoes its text")
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: serveMCP(t, up)}}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
+	mu.Lock()
+	ss := slices.Clone(sessions)
+	mu.Unlock()
+	huge := strings.Repeat("L", 1<<20)
+	for _, s := range ss {
+		if err := s.Log(context.Background(), &mcp.LoggingMessageParams{Level: "error", Logger: strings.Repeat("n", 64<<10), Data: huge}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the upstream's log message logged", func() bool { return strings.Contains(buf.String(), "gateway: upstream log") })
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if len(l) > 8<<10 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
+		}
+	}
+}
