@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -141,5 +142,139 @@ func TestUnattributedUpstreamLogBounded(t *testing.T) {
 		if len(l) > 8<<10 {
 			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
 		}
+	}
+}
+
+// TestUpstreamRedirectMidSessionNotFollowed: an upstream that serves its
+// handshake, then answers its event stream (GET) and a call with
+// redirects to another host gets neither the gateway's credentials nor
+// the call's arguments sent there (nor to another scheme: no redirect is
+// followed); the caller is told the call failed.
+func TestUpstreamRedirectMidSessionNotFollowed(t *testing.T) {
+	t.Setenv("GH_TEST_UPSTREAM_AUTH", "Bearer the-gateways-own")
+	var mu sync.Mutex
+	var reached []string
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reached = append(reached, r.Method+" "+r.Header.Get("Authorization")+" "+string(body))
+		mu.Unlock()
+		http.Error(w, "not an MCP server", http.StatusNotFound)
+	})
+	plain := httptest.NewServer(record)
+	t.Cleanup(plain.Close)
+	up := mcp.NewServer(&mcp.Implementation{Name: "redir", Version: "1"}, nil)
+	addEcho(up, "Echoes its text")
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch {
+		case r.Method == http.MethodGet:
+			http.Redirect(w, r, plain.URL+"/stream", http.StatusFound)
+		case bytes.Contains(body, []byte(`"tools/call"`)):
+			http.Redirect(w, r, plain.URL+"/call", http.StatusTemporaryRedirect)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL, HeadersEnv: map[string]string{"Authorization": "GH_TEST_UPSTREAM_AUTH"}}}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "card 4111"}})
+	if err != nil || !res.IsError {
+		t.Errorf("the redirected call = %v, %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reached) != 0 {
+		t.Errorf("a redirect was followed: %q", reached)
+	}
+}
+
+// TestCallersTokenNeverReachesTheUpstream: everything the gateway sends a
+// Streamable HTTP upstream (the handshake, every listing, a tool call, a
+// prompt, a resource read, a subscription and its end, a completion, the
+// event stream's GET, and the DELETE that ends each session) carries
+// nothing of the caller's access token.
+func TestCallersTokenNeverReachesTheUpstream(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "rec", Version: "1"}, &mcp.ServerOptions{
+		CompletionHandler: func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+			return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{"Bob"}}}, nil
+		},
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddPrompt(&mcp.Prompt{Name: "greet", Description: "Greets someone", Arguments: []*mcp.PromptArgument{{Name: "name"}}},
+		func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hi"}}}}, nil
+		})
+	up.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes", MIMEType: "text/plain"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "notes"}}}, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+	var mu sync.Mutex
+	var seen bytes.Buffer
+	methods := map[string]int{}
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mu.Lock()
+		methods[r.Method]++
+		fmt.Fprintf(&seen, "%s %s\n", r.Method, r.URL)
+		r.Header.Write(&seen)
+		seen.Write(body)
+		seen.WriteString("\n")
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	e := newEnv(t, envOptions{tools: []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+	tok := e.token("alice", "acme-assistant")
+	cs := e.connectToken(tok, "2025-11-25", nil)
+	ctx := context.Background()
+	waitFor(t, "the upstream's tools", func() bool { return slices.Contains(toolNames(t, cs), "echo") })
+	if r := call(t, cs, "echo", map[string]any{"text": "x"}); r.IsError {
+		t.Fatalf("echo: %s", text(r))
+	}
+	waitFor(t, "the upstream's prompts", func() bool { pl, err := cs.ListPrompts(ctx, nil); return err == nil && len(pl.Prompts) > 0 })
+	if _, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "B"}}); err != nil {
+		t.Errorf("prompts/get: %v", err)
+	}
+	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"}); err != nil {
+		t.Errorf("resources/read: %v", err)
+	}
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Errorf("resources/subscribe: %v", err)
+	}
+	if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Errorf("resources/unsubscribe: %v", err)
+	}
+	if _, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "greet"},
+		Argument: mcp.CompleteParamsArgument{Name: "name", Value: "B"}}); err != nil {
+		t.Errorf("completion/complete: %v", err)
+	}
+	cs.Close()
+	e.gw.Close() // the upstream's sessions end: DELETE
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		if methods[m] == 0 {
+			t.Errorf("the upstream saw no %s (saw %v)", m, methods)
+		}
+	}
+	for _, want := range []string{`"tools/call"`, `"prompts/get"`, `"resources/read"`, `"resources/subscribe"`, `"resources/unsubscribe"`, `"completion/complete"`} {
+		if !strings.Contains(seen.String(), want) {
+			t.Errorf("the upstream saw no %s", want)
+		}
+	}
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	if s := seen.String(); strings.Contains(s, sig) || strings.Contains(s, "Bearer") {
+		t.Error("the upstream got the caller's token")
 	}
 }
