@@ -266,7 +266,7 @@ func (g *Gateway) resubscribe(ctx context.Context, c *upConn, cs *mcp.ClientSess
 			sctx, cancel := context.WithTimeout(ctx, c.callLimit())
 			defer cancel()
 			if err := cs.Subscribe(sctx, &mcp.SubscribeParams{URI: k.uri}); err != nil {
-				g.logger().Warn("gateway: subscribe a reconnected upstream again", "upstream", k.upstream, "err", c.scrub(err))
+				g.logger().Warn("gateway: subscribe a reconnected upstream again", "upstream", k.upstream, "err", c.logErr(err))
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -276,5 +278,67 @@ func TestCallersTokenNeverReachesTheUpstream(t *testing.T) {
 	sig := tok[strings.LastIndexByte(tok, '.')+1:]
 	if s := seen.String(); strings.Contains(s, sig) || strings.Contains(s, "Bearer") {
 		t.Error("the upstream got the caller's token")
+	}
+}
+
+// TestResubscribeErrorBoundedInLog: an upstream whose session ended, and
+// that refuses the subscriptions the gateway makes again on its new one
+// with an error of a megabyte, has the refusal logged cut short, as the
+// upstream's other errors are.
+func TestResubscribeErrorBoundedInLog(t *testing.T) {
+	var refuse atomic.Bool
+	up := mcp.NewServer(&mcp.Implementation{Name: "subs", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(context.Context, *mcp.SubscribeRequest) error {
+			if refuse.Load() {
+				return errors.New(strings.Repeat("E", 1<<20))
+			}
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	addEcho(up, "Echoes its text")
+	up.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes", MIMEType: "text/plain"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "notes"}}}, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+	var gone atomic.Value // the session ID the upstream forgot
+	gone.Store("")
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("Mcp-Session-Id"); id != "" && id == gone.Load().(string) {
+			http.Error(w, "no such session", http.StatusNotFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(us.Close)
+	buf := &lockedBuffer{mu: &sync.Mutex{}}
+	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(buf, nil)),
+		tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+		upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+	cs := e.connect("alice", "acme-assistant", "2025-11-25")
+	ctx := context.Background()
+	waitFor(t, "the upstream's resource", func() bool {
+		rl, err := cs.ListResources(ctx, nil)
+		return err == nil && len(rl.Resources) > 0
+	})
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///notes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for s := range up.Sessions() {
+		ids = append(ids, s.ID())
+	}
+	if len(ids) != 1 {
+		t.Fatalf("the upstream has %d sessions", len(ids))
+	}
+	refuse.Store(true)
+	gone.Store(ids[0])
+	us.CloseClientConnections() // its event stream ends; reopened, it finds the session gone
+	waitFor(t, "the refusal logged", func() bool { return strings.Contains(buf.String(), "subscribe a reconnected upstream again") })
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if len(l) > 8<<10 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(l), l)
+		}
 	}
 }
