@@ -271,9 +271,44 @@ type archiveKeys interface {
 	HasKey(kid string) bool
 }
 
+// withdrawnKeys is Keys that tells the keys withdrawn before their time
+// (*keys.Manager does: RotateNow, for a leaked key), and when each stopped
+// signing.
+type withdrawnKeys interface {
+	Withdrawn(kid string) (time.Time, bool)
+}
+
+// errWithdrawn marks a signature by a withdrawn key stating a time at or
+// after its withdrawal: whoever the key leaked to could have made it.
+var errWithdrawn = errors.New("signed by a withdrawn key after its withdrawal (by whoever holds the key, or a server yet to reload its keys)")
+
+// withdrawal returns the kid of the key a JWS names, and when that key was
+// withdrawn (ok false: it was not, or keys cannot tell).
+func withdrawal(keys Keys, jws string) (kid string, at time.Time, ok bool) {
+	wk, can := keys.(withdrawnKeys)
+	if !can {
+		return "", time.Time{}, false
+	}
+	kid = kidOf(jws)
+	if kid == "" {
+		return "", time.Time{}, false
+	}
+	at, ok = wk.Withdrawn(kid)
+	return kid, at, ok
+}
+
+// signedAt is the time claims state they were signed at.
+func (c claims) signedAt() time.Time {
+	if c.At != 0 {
+		return time.UnixMicro(c.At).UTC()
+	}
+	return time.Unix(c.IAT, 0).UTC()
+}
+
 // openCheckpoint returns the checkpoint a JWS states: verified with keys,
 // or merely decoded when keys is nil. A JWS by a key the store does not
-// know yields errUnknownKey.
+// know yields errUnknownKey; one by a withdrawn key stating a time at or
+// after its withdrawal, errWithdrawn.
 func openCheckpoint(keys Keys, jws string) (Checkpoint, error) {
 	c, _, err := openClaims(keys, jws)
 	return c, err
@@ -308,7 +343,33 @@ func openClaims(keys Keys, jws string) (Checkpoint, claims, error) {
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return Checkpoint{}, claims{}, fmt.Errorf("malformed checkpoint: %w", err)
 	}
+	if keys != nil {
+		if kid, at, ok := withdrawal(keys, jws); ok && !c.signedAt().Before(at) {
+			return Checkpoint{}, claims{}, fmt.Errorf("%w: key %s, withdrawn at %s, signed it as of %s", errWithdrawn,
+				kid, at.UTC().Format(time.RFC3339Nano), c.signedAt().Format(time.RFC3339Nano))
+		}
+	}
 	return Checkpoint{Seq: c.Seq, Hash: c.Hash, Kind: c.Kind, Time: time.UnixMicro(c.At).UTC(), JWS: jws}, c, nil
+}
+
+// kidOf returns the kid the header of a JWS names, "" when it names none
+// or does not decode.
+func kidOf(jws string) string {
+	i := strings.IndexByte(jws, '.')
+	if i < 0 {
+		return ""
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(jws[:i])
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(hb, &h) != nil {
+		return ""
+	}
+	return h.Kid
 }
 
 // knownKey reports whether the key a JWS names is one keys has: in the

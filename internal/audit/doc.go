@@ -44,7 +44,14 @@
 // cut tail (a checkpoint or the head names a record that is gone). A cut
 // made together with the stored checkpoints is found against an off-box
 // copy (VerifyOptions.Checkpoints). Signatures by keys no longer published
-// are counted as unverifiable: they are covered by later signatures.
+// are checked with their public halves, kept in the keys' archive; those
+// by keys the store does not know at all are counted as unverifiable
+// (in the store; in an off-box copy, a finding). A key withdrawn before
+// its time (keys rotate --now: it leaked) vouches for nothing from its
+// withdrawal on: a signature by it stating a later time, or on a record
+// after one signed as of then, is a finding; what it signed before is
+// verified and named in Report.WithdrawnKeys, since whoever holds the key
+// can date a signature as they like.
 //
 // # Durability
 //

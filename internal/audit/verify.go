@@ -77,11 +77,31 @@ type Report struct {
 	SignaturesChecked bool `json:"signatures_checked"`
 	Signatures        int  `json:"signatures"`   // batch signatures verified
 	Checkpoints       int  `json:"checkpoints"`  // checkpoints matched against the chain
-	Unverifiable      int  `json:"unverifiable"` // signatures by keys no longer published
+	Unverifiable      int  `json:"unverifiable"` // signatures by keys this store does not know
+	// WithdrawnKeys names each withdrawn key (keys rotate --now: a leaked
+	// one) that signatures and checkpoints verified above rest on. What
+	// such a key signed after its withdrawal is refused (a problem), but
+	// whoever holds it can date a signature before: these are only as
+	// good as the key was kept until then.
+	WithdrawnKeys []WithdrawnKey `json:"withdrawn_keys,omitempty"`
 	// Problems lists every break, at most 100: by seq the chain's and
 	// signatures', then those of checkpoints that do not verify, then
 	// the query columns', so that the first is the most serious.
 	Problems []Problem `json:"problems,omitempty"`
+}
+
+// WithdrawnKey is a withdrawn key and what rests on it, in a Report.
+type WithdrawnKey struct {
+	Kid       string    `json:"kid"`
+	Withdrawn time.Time `json:"withdrawn"` // when it stopped signing
+	// Signatures and Checkpoints count the batch signatures and the
+	// checkpoints by it that verified: stating a time before its
+	// withdrawal, on records before any signed as of then.
+	Signatures  int `json:"signatures"`
+	Checkpoints int `json:"checkpoints"`
+	// First and Last are the first and last records they are on.
+	First int64 `json:"first"`
+	Last  int64 `json:"last"`
 }
 
 // VerifyOptions tune Verify. nil means none.
@@ -187,6 +207,28 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 			indexProblems = append(indexProblems, Problem{Seq: seq, Kind: ProblemIndex, Detail: fmt.Sprintf("record %d: its %s column is not its event's", seq, col)})
 		}
 	}
+
+	// What rests on withdrawn keys, by kid, in the order met.
+	var withdrawnKids []string
+	onWithdrawn := map[string]*WithdrawnKey{}
+	restsOn := func(kid string, at time.Time, seq int64, checkpoint bool) {
+		w := onWithdrawn[kid]
+		if w == nil {
+			w = &WithdrawnKey{Kid: kid, Withdrawn: at.UTC(), First: seq}
+			onWithdrawn[kid] = w
+			withdrawnKids = append(withdrawnKids, kid)
+		}
+		if checkpoint {
+			w.Checkpoints++
+		} else {
+			w.Signatures++
+		}
+		w.First, w.Last = min(w.First, seq), max(w.Last, seq)
+	}
+	// latest is the latest time a batch signature walked so far states:
+	// a record after it was signed after it, whatever its own signature
+	// states, and a withdrawn key signs nothing past its withdrawal.
+	var latest time.Time
 
 	// Checkpoints, stored and given, each opened from its signature.
 	stored, err := l.Checkpoints(ctx)
@@ -372,6 +414,18 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 					// no batch, and so nothing it was appended onto.
 					problem(r.Seq, ProblemSignature, "record %d: its signature is a %s checkpoint's, not a batch's", r.Seq, c.Kind)
 				default:
+					kid, at, withdrawn := withdrawal(l.keys, r.Sig)
+					if withdrawn && !latest.Before(at) {
+						problem(r.Seq, ProblemSignature, "record %d: %v: key %s, withdrawn at %s, on a record after one signed as of %s",
+							r.Seq, errWithdrawn, kid, at.UTC().Format(time.RFC3339Nano), latest.Format(time.RFC3339Nano))
+						break
+					}
+					if withdrawn {
+						restsOn(kid, at, r.Seq, false)
+					}
+					if t := cl.signedAt(); t.After(latest) {
+						latest = t
+					}
 					rep.Signatures++
 					lastSigned = r.Seq
 					if unlinked != 0 {
@@ -395,6 +449,14 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 				if c.Hash != r.Hash {
 					problem(r.Seq, ProblemCheckpoint, "checkpoint %d (%s) names another hash for record %d", c.ID, c.Kind, r.Seq)
 					continue
+				}
+				if kid, at, withdrawn := withdrawal(l.keys, c.JWS); withdrawn {
+					if !latest.Before(at) {
+						problem(r.Seq, ProblemCheckpoint, "checkpoint %d (%s) of record %d: %v: key %s, withdrawn at %s, of a record after one signed as of %s",
+							c.ID, c.Kind, r.Seq, errWithdrawn, kid, at.UTC().Format(time.RFC3339Nano), latest.Format(time.RFC3339Nano))
+						continue
+					}
+					restsOn(kid, at, r.Seq, true)
 				}
 				// A checkpoint proves the record was there (truncation),
 				// not that a writer wrote it: only batch signatures cover
@@ -437,6 +499,10 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 		if past[0].Seq > now.Seq {
 			problem(past[0].Seq, ProblemUnsigned, "record %d lies past the head (record %d)", past[0].Seq, now.Seq)
 		}
+	}
+
+	for _, kid := range withdrawnKids {
+		rep.WithdrawnKeys = append(rep.WithdrawnKeys, *onWithdrawn[kid])
 	}
 
 	// By record: the chain's and signatures', then the checkpoint rows',

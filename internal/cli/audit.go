@@ -377,11 +377,24 @@ func printReport(env *Env, rep audit.Report) {
 		if rep.Leftovers > 0 {
 			fmt.Fprintf(env.Stdout, "NOTE: %d record(s) before the pruning checkpoint are left of a pruning that did not finish, each still linking to it; the next pruning deletes them\n", rep.Leftovers)
 		}
+		printWithdrawn(env, rep)
 		return
 	}
 	fmt.Fprintf(env.Stdout, "BROKEN: %d problem(s) in %d records walked\n", len(rep.Problems), rep.Records)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(env.Stdout, "  seq %d: %s: %s\n", p.Seq, audit.Safe(p.Kind), audit.Safe(p.Detail))
+	}
+	printWithdrawn(env, rep)
+}
+
+// printWithdrawn names the withdrawn keys (keys rotate --now) that
+// verified signatures rest on: what they signed after their withdrawal is
+// refused, but whoever the key leaked to could date a forgery before.
+func printWithdrawn(env *Env, rep audit.Report) {
+	for _, w := range rep.WithdrawnKeys {
+		fmt.Fprintf(env.Stdout, "WARNING: key %s was withdrawn at %s: %d batch signature(s) and %d checkpoint(s) by it, on record %d to record %d, "+
+			"verify only as far as the key was not yet leaked when they were made (what it signed after its withdrawal is refused)\n",
+			audit.Safe(w.Kid), w.Withdrawn.Format(time.RFC3339), w.Signatures, w.Checkpoints, w.First, w.Last)
 	}
 }
 

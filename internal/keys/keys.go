@@ -851,6 +851,23 @@ func (m *Manager) VerifyArchived(token, typ string) ([]byte, error) {
 	return payload, nil
 }
 
+// Withdrawn reports whether kid names a key withdrawn before its time
+// (RotateNow, for a compromised key: its publication ended sooner than
+// PublishAfterRetire after its retirement), and when it stopped signing.
+// Whoever holds such a key can still sign with it: the audit trail
+// refuses what it signed from then on, and names what rests on it.
+func (m *Manager) Withdrawn(kid string) (time.Time, bool) {
+	for _, k := range m.current().keys {
+		if k.ID == kid {
+			if k.RetiredAt.IsZero() || k.ExpiresAt.IsZero() || !k.ExpiresAt.Before(k.RetiredAt.Add(m.grace)) {
+				return time.Time{}, false
+			}
+			return k.RetiredAt, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // HasKey reports whether kid names a key of the tenant: published or
 // archived.
 func (m *Manager) HasKey(kid string) bool {
