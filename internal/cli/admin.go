@@ -170,7 +170,7 @@ func group(name, summary string, subs ...*adminCmd) *command {
 				}
 				ctx, stop := signalContext()
 				defer stop()
-				st, _, trail, err := openAudit(ctx, *sf)
+				st, _, trail, err := openAudit(ctx, *sf, s.read != nil)
 				if err != nil {
 					return err
 				}

@@ -28,13 +28,20 @@ import (
 )
 
 // openAudit opens the store, its keys and its audit trail for a command.
-// The trail writes no periodic checkpoints: the server does.
-func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *audit.Log, error) {
+// The trail writes no periodic checkpoints: the server does. A command
+// that only looks (readOnly) opens the keys read-only: it must change
+// nothing, not even archive a key whose publication ended while no
+// server ran, which is the server's (or the next change's) to do.
+func openAudit(ctx context.Context, sf storeFlags, readOnly bool) (*sqldb.DB, *keys.Manager, *audit.Log, error) {
 	st, err := server.OpenStore(ctx, sf.o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ks, err := server.OpenKeys(ctx, st, sf.o)
+	openKeys := server.OpenKeys
+	if readOnly {
+		openKeys = server.OpenKeysReadOnly
+	}
+	ks, err := openKeys(ctx, st, sf.o)
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err
@@ -46,9 +53,15 @@ func openAudit(ctx context.Context, sf storeFlags) (*sqldb.DB, *keys.Manager, *a
 // command, runs fn and closes them (the trail first, so that its final
 // checkpoint is written).
 func withAuditStore(sf storeFlags, fn func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error) (err error) {
+	return withAuditStoreAs(sf, false, fn)
+}
+
+// withAuditStoreAs is withAuditStore, the keys opened read-only when
+// readOnly (see openAudit).
+func withAuditStoreAs(sf storeFlags, readOnly bool, fn func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error) (err error) {
 	ctx, stop := signalContext()
 	defer stop()
-	st, ks, trail, err := openAudit(ctx, sf)
+	st, ks, trail, err := openAudit(ctx, sf, readOnly)
 	if err != nil {
 		return err
 	}
@@ -179,11 +192,13 @@ func auditCommand() *command {
 		n                   int
 		jsonOut             bool
 	)
-	withAudit := func(fn func(ctx context.Context, l *audit.Log) error) error {
+	// withAudit runs fn on the trail; all but 'audit checkpoints', which
+	// signs one, only look (see openAudit).
+	withAudit := func(readOnly bool, fn func(ctx context.Context, l *audit.Log) error) error {
 		if err := needStore(sf.o); err != nil {
 			return err
 		}
-		return withAuditStore(sf, func(ctx context.Context, _ *sqldb.DB, _ *keys.Manager, l *audit.Log) error {
+		return withAuditStoreAs(sf, readOnly, func(ctx context.Context, _ *sqldb.DB, _ *keys.Manager, l *audit.Log) error {
 			return fn(ctx, l)
 		})
 	}
@@ -200,7 +215,7 @@ func auditCommand() *command {
 					if _, err := args(fs); err != nil {
 						return err
 					}
-					return withAudit(func(ctx context.Context, l *audit.Log) error {
+					return withAudit(true, func(ctx context.Context, l *audit.Log) error {
 						var opts audit.VerifyOptions
 						if cpIn != "" {
 							fh, err := os.Open(cpIn)
@@ -259,7 +274,7 @@ func auditCommand() *command {
 					if err != nil {
 						return err
 					}
-					return withAudit(func(ctx context.Context, l *audit.Log) error {
+					return withAudit(true, func(ctx context.Context, l *audit.Log) error {
 						_, err := l.Export(ctx, env.Stdout, f)
 						return err
 					})
@@ -285,7 +300,7 @@ func auditCommand() *command {
 					if err != nil {
 						return err
 					}
-					return withAudit(func(ctx context.Context, l *audit.Log) error {
+					return withAudit(true, func(ctx context.Context, l *audit.Log) error {
 						enc := json.NewEncoder(env.Stdout)
 						return l.Tail(ctx, f, n, follow, func(e audit.Entry) error {
 							if jsonOut {
@@ -306,7 +321,7 @@ func auditCommand() *command {
 					if err != nil {
 						return err
 					}
-					return withAudit(func(ctx context.Context, l *audit.Log) error {
+					return withAudit(true, func(ctx context.Context, l *audit.Log) error {
 						entries, err := l.Trace(ctx, rest[0])
 						if err != nil {
 							return err
@@ -337,7 +352,7 @@ func auditCommand() *command {
 					if _, err := args(fs); err != nil {
 						return err
 					}
-					return withAudit(func(ctx context.Context, l *audit.Log) error {
+					return withAudit(false, func(ctx context.Context, l *audit.Log) error {
 						// A head no new checkpoint can be signed for (a
 						// record appended behind the writers' backs) still
 						// has the checkpoints stored before it copied: the

@@ -9,6 +9,7 @@ import (
 
 type keyManager = *keys.Manager
 
+// withKeys runs fn with the store's keys, opened read-only: for listings.
 func withKeys(env *Env, sf storeFlags, fn func(ctx context.Context, ks keyManager) error) error {
 	ctx, stop := signalContext()
 	defer stop()
@@ -17,7 +18,7 @@ func withKeys(env *Env, sf storeFlags, fn func(ctx context.Context, ks keyManage
 		return err
 	}
 	defer st.Close()
-	ks, err := server.OpenKeys(ctx, st, sf.o)
+	ks, err := server.OpenKeysReadOnly(ctx, st, sf.o) // for listings: see openAudit
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func serveCommand() *command {
 				if err != nil {
 					return err
 				}
-				st, ks, trail, err := openAudit(ctx, f.storeFlags)
+				st, ks, trail, err := openAudit(ctx, f.storeFlags, false)
 				if err != nil {
 					return err
 				}
@@ -400,7 +400,9 @@ func applyCommand() *command {
 			if err != nil {
 				return err
 			}
-			target := sf
+			// A dry run on the store looks only: it opens the keys
+			// read-only (see openAudit).
+			target, readOnly := sf, dryRun
 			if dryRun {
 				// A dry run creates nothing: where no store is yet, the
 				// plan is made against an empty one, thrown away after.
@@ -410,13 +412,13 @@ func applyCommand() *command {
 						return err
 					}
 					defer os.RemoveAll(tmp)
-					target = storeFlags{o: server.StoreOptions{DataDir: tmp}}
+					target, readOnly = storeFlags{o: server.StoreOptions{DataDir: tmp}}, false
 					defer fmt.Fprintln(env.Stdout, "(the store does not exist yet: this is the plan for a new one)")
 				} else if err != nil {
 					return err
 				}
 			}
-			return withAuditStore(target, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
+			return withAuditStoreAs(target, readOnly, func(ctx context.Context, st *sqldb.DB, ks *keys.Manager, trail *audit.Log) error {
 				plan, err := applyAudited(ctx, st, trail, cliActor(), f, &config.ApplyOptions{DryRun: dryRun, Prune: prune, Sealer: ks, RenameTenant: rename})
 				if err != nil {
 					return fmt.Errorf("apply %s: nothing was changed: %w", file, otherTenantHint(err))

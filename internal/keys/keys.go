@@ -41,6 +41,12 @@ type Options struct {
 	// Logger is told (at info, by kid) when an expired key's private half
 	// is dropped; nil discards it.
 	Logger *slog.Logger
+	// ReadOnly opens the keys for a command that only looks (keys list,
+	// audit verify): the manager never writes the store. Load neither
+	// creates a missing key nor archives an expired one (the expired key
+	// leaves the JWKS all the same, in memory), ArchiveExpired drops
+	// nothing, and the rotations are refused.
+	ReadOnly bool
 }
 
 // DefaultPublishBeforeSigning is the pre-publication period of a rotation:
@@ -57,6 +63,8 @@ type Manager struct {
 	grace  time.Duration
 	ahead  time.Duration // PublishBeforeSigning
 	log    *slog.Logger
+	// readOnly: Options.ReadOnly.
+	readOnly bool
 
 	mu   sync.Mutex // serialises Load, Rotate and ArchiveExpired
 	snap atomic.Pointer[snapshot]
@@ -127,6 +135,7 @@ func Open(ctx context.Context, st store.Tenant, sealer *Sealer, opts *Options) (
 		if opts.PublishBeforeSigning > 0 {
 			m.ahead = opts.PublishBeforeSigning
 		}
+		m.readOnly = opts.ReadOnly
 	}
 	if err := m.Load(ctx); err != nil {
 		return nil, err
@@ -153,6 +162,8 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 		if err := m.opensStored(all); err != nil {
 			return err
 		}
+	}
+	if len(missing(all)) > 0 && !m.readOnly {
 		if all, err = m.createMissing(ctx, t, missing(all)); err != nil {
 			return err
 		}
@@ -165,7 +176,7 @@ func (m *Manager) load(ctx context.Context, t store.Tenant) error {
 	// whoever loads first: waiting for the next rotation would leave a
 	// private key that no longer vouches for anything in every copy of
 	// the store (a backup) for months.
-	if len(snap.unarchived(m.now())) > 0 {
+	if len(snap.unarchived(m.now())) > 0 && !m.readOnly {
 		if _, all, err = m.archiveExpired(ctx, t); err != nil {
 			return err
 		}
@@ -207,7 +218,7 @@ func (m *Manager) opensStored(all []store.SigningKey) error {
 // change a Load picked up), and the store is neither read nor written.
 // When there is, it is done as in Load, and the keys are reloaded.
 func (m *Manager) ArchiveExpired(ctx context.Context) (int, error) {
-	if len(m.snap.Load().unarchived(m.now())) == 0 {
+	if m.readOnly || len(m.snap.Load().unarchived(m.now())) == 0 {
 		return 0, nil
 	}
 	m.mu.Lock()
@@ -499,6 +510,9 @@ func (m *Manager) rotate(ctx context.Context, st store.Tenant, fresh Fresh, now 
 	if len(fresh.keys) != len(Algs) {
 		return errors.New("rotate: no new keys (make them with NewKeys)")
 	}
+	if m.readOnly {
+		return errReadOnly
+	}
 	// Replicas rotating at once would each retire the keys they read
 	// before the others' rotations committed, and leave every rotation's
 	// new keys unretired, several keys per algorithm with no end planned.
@@ -562,6 +576,9 @@ func (m *Manager) rotate(ctx context.Context, st store.Tenant, fresh Fresh, now 
 	}
 	return m.load(ctx, st)
 }
+
+// errReadOnly refuses a rotation by a manager opened ReadOnly.
+var errReadOnly = errors.New("rotate: the keys were opened read-only")
 
 // Info describes a key without its secret half, for listings.
 type Info struct {

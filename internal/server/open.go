@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,13 +55,19 @@ func CheckDatabaseURL(u string) error {
 
 // OpenKeys loads (creating on first start) the signing keys of st.
 func OpenKeys(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager, error) {
-	return openKeys(ctx, st, o, nil)
+	return openKeys(ctx, st, o, &keys.Options{})
 }
 
-// openKeys is OpenKeys telling log (nil: no one) when a key's private
-// half is dropped: the server's keys, whose archiving an operator may
+// OpenKeysReadOnly loads the signing keys of st for a command that only
+// looks: it writes nothing to the store (keys.Options.ReadOnly).
+func OpenKeysReadOnly(ctx context.Context, st *sqldb.DB, o StoreOptions) (*keys.Manager, error) {
+	return openKeys(ctx, st, o, &keys.Options{ReadOnly: true})
+}
+
+// openKeys is OpenKeys with opts: for the server's keys, a Logger told
+// when a key's private half is dropped, whose archiving an operator may
 // want to follow.
-func openKeys(ctx context.Context, st *sqldb.DB, o StoreOptions, log *slog.Logger) (*keys.Manager, error) {
+func openKeys(ctx context.Context, st *sqldb.DB, o StoreOptions, opts *keys.Options) (*keys.Manager, error) {
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir
 	}
@@ -93,5 +98,5 @@ func openKeys(ctx context.Context, st *sqldb.DB, o StoreOptions, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	return keys.Open(ctx, st, sealer, &keys.Options{Logger: log})
+	return keys.Open(ctx, st, sealer, opts)
 }

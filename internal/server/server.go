@@ -161,7 +161,7 @@ func New(ctx context.Context, o Options, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks, err := openKeys(ctx, st, o.Store, log)
+	ks, err := openKeys(ctx, st, o.Store, &keys.Options{Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, err
