@@ -226,6 +226,11 @@ func auditCommand() *command {
 							if opts.Checkpoints, err = audit.ParseCheckpoints(fh); err != nil {
 								return fmt.Errorf("%s: %w", cpIn, err)
 							}
+							// An OK would read as "checked against the
+							// copy" when nothing was.
+							if len(opts.Checkpoints) == 0 {
+								return fmt.Errorf("--checkpoints: %s holds no checkpoint (write it with 'gatehouse audit checkpoints -o')", cpIn)
+							}
 						}
 						rep, err := l.Verify(ctx, &opts)
 						// A broken chain is in the report. Any other error

@@ -51,3 +51,18 @@ func TestVerifyRefusesAnOffBoxCopyItCannotCheck(t *testing.T) {
 		t.Errorf("the store's own copy, its keys withdrawn since: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestVerifyRefusesAnEmptyOffBoxCopy: 'audit verify --checkpoints FILE'
+// with a FILE that holds no checkpoint (emptied, or the wrong file) fails
+// with a clear message: an OK would read as "checked against the copy"
+// when nothing was.
+func TestVerifyRefusesAnEmptyOffBoxCopy(t *testing.T) {
+	data := t.TempDir()
+	must(t, run(t, nil, "", "apply", "-f", testdata+"acme.yaml", "--data", data))
+	empty := filepath.Join(t.TempDir(), "cps.jsonl")
+	os.WriteFile(empty, []byte("\n\n"), 0o600)
+	r := run(t, nil, "", "audit", "verify", "--checkpoints", empty, "--data", data)
+	if r.code == 0 || !strings.Contains(r.stderr, "holds no checkpoint") || strings.Contains(r.stdout, "OK") {
+		t.Errorf("an empty copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
