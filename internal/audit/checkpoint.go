@@ -278,8 +278,18 @@ type withdrawnKeys interface {
 	Withdrawn(kid string) (time.Time, bool)
 }
 
+// WithdrawalGrace is how long after a key's withdrawal (keys rotate
+// --now) its signatures still count: a running server signs with the
+// keys it loaded until it reloads them (every 10 s by default), so a
+// withdrawal on a busy server would otherwise leave its last batches
+// refused, a trail that never verifies again. Whoever holds the key can
+// sign within the same window; what rests on the key is named in
+// Report.WithdrawnKeys either way.
+const WithdrawalGrace = time.Minute
+
 // errWithdrawn marks a signature by a withdrawn key stating a time at or
-// after its withdrawal: whoever the key leaked to could have made it.
+// after its withdrawal and its grace: whoever the key leaked to could have
+// made it.
 var errWithdrawn = errors.New("signed by a withdrawn key after its withdrawal (by whoever holds the key, or a server yet to reload its keys)")
 
 // withdrawal returns the kid of the key a JWS names, and when that key was
@@ -344,7 +354,7 @@ func openClaims(keys Keys, jws string) (Checkpoint, claims, error) {
 		return Checkpoint{}, claims{}, fmt.Errorf("malformed checkpoint: %w", err)
 	}
 	if keys != nil {
-		if kid, at, ok := withdrawal(keys, jws); ok && !c.signedAt().Before(at) {
+		if kid, at, ok := withdrawal(keys, jws); ok && !c.signedAt().Before(at.Add(WithdrawalGrace)) {
 			return Checkpoint{}, claims{}, fmt.Errorf("%w: key %s, withdrawn at %s, signed it as of %s", errWithdrawn,
 				kid, at.UTC().Format(time.RFC3339Nano), c.signedAt().Format(time.RFC3339Nano))
 		}

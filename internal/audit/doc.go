@@ -48,8 +48,9 @@
 // by keys the store does not know at all are counted as unverifiable
 // (in the store; in an off-box copy, a finding). A key withdrawn before
 // its time (keys rotate --now: it leaked) vouches for nothing from its
-// withdrawal on: a signature by it stating a later time, or on a record
-// after one signed as of then, is a finding; what it signed before is
+// withdrawal on, give or take WithdrawalGrace (the servers still signing
+// with it until they reload their keys): a signature by it stating a
+// later time, or on a record after one signed as of then, is a finding; what it signed before is
 // verified and named in Report.WithdrawnKeys, since whoever holds the key
 // can date a signature as they like.
 //

@@ -415,7 +415,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 					problem(r.Seq, ProblemSignature, "record %d: its signature is a %s checkpoint's, not a batch's", r.Seq, c.Kind)
 				default:
 					kid, at, withdrawn := withdrawal(l.keys, r.Sig)
-					if withdrawn && !latest.Before(at) {
+					if withdrawn && !latest.Before(at.Add(WithdrawalGrace)) {
 						problem(r.Seq, ProblemSignature, "record %d: %v: key %s, withdrawn at %s, on a record after one signed as of %s",
 							r.Seq, errWithdrawn, kid, at.UTC().Format(time.RFC3339Nano), latest.Format(time.RFC3339Nano))
 						break
@@ -451,7 +451,7 @@ func (l *Log) verify(ctx context.Context, opts *VerifyOptions, cut *pruneCut) (R
 					continue
 				}
 				if kid, at, withdrawn := withdrawal(l.keys, c.JWS); withdrawn {
-					if !latest.Before(at) {
+					if !latest.Before(at.Add(WithdrawalGrace)) {
 						problem(r.Seq, ProblemCheckpoint, "checkpoint %d (%s) of record %d: %v: key %s, withdrawn at %s, of a record after one signed as of %s",
 							c.ID, c.Kind, r.Seq, errWithdrawn, kid, at.UTC().Format(time.RFC3339Nano), latest.Format(time.RFC3339Nano))
 						continue
