@@ -20,12 +20,30 @@ package gateway
 // A message ends at its line feed, as MCP's stdio transport has it, or,
 // for a program that writes no line feed after it (which the SDK's reader
 // takes), where its JSON value ends once nothing more is there to read.
+//
+// Programs print other lines on their stdout too: a banner ("Server
+// started"), a library's log line, an empty line. The SDK's decoder fails
+// the whole connection on any of them, as above. So a line is passed on
+// only when it may be a message: its first byte past blanks (space, tab,
+// carriage return) is '{' or '['. Any other line is skipped as it is read,
+// never gathered, and logged (stray, at warn, cut short and paced as the
+// upstream's stderr is: logWriter); a blank line is skipped unlogged. A
+// whole line beginning with '{' or '[' (gathered within the bound as a
+// message is) is skipped the same way when its JSON value does not end on
+// it ("{oops": passed on, the decoder would take the next line for the
+// rest of it), is followed by more than blanks ("[INFO] ready", which the
+// decoder fails on), or is an array of no object ("[2025-01-02 10:00]"),
+// which a batch of messages is not.
+// The decoder is only ever given whole lines: framing stays by line, and
+// a message written over several lines (pretty-printed), which MCP's
+// stdio transport forbids, is skipped line by line.
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -48,7 +66,14 @@ type stdioLines struct {
 	// refuse answers the upstream's request id, past limit, with an
 	// error; nil: it is dropped.
 	refuse func(id jsonrpc.ID)
+	// stray is given the start (up to maxStrayLine bytes, without its
+	// line feed) of each line skipped as no message; nil: not told.
+	stray func(line []byte)
 }
+
+// maxStrayLine is how much of a skipped line stray is given: what
+// logWriter logs of a line, and a rune it may cut.
+const maxStrayLine = maxStderrLine + utf8.UTFMax
 
 func newStdioLines(r io.Reader, limit int, dropped func(answered bool)) *stdioLines {
 	return &stdioLines{r: bufio.NewReaderSize(r, 64<<10), limit: limit, dropped: dropped}
@@ -67,23 +92,83 @@ func (s *stdioLines) Read(p []byte) (int, error) {
 }
 
 // next gathers the next message into out, or the error answer standing
-// in for it.
+// in for it, skipping the lines that are no message.
 func (s *stdioLines) next() {
 	if cap(s.line) > 1<<20 {
 		s.line = nil // a large message's buffer is not kept for the small ones
 	}
-	s.line, s.scanned, s.scan = s.line[:0], 0, jsonScan{}
+	for s.err == nil && len(s.out) == 0 {
+		s.line, s.scanned, s.scan = s.line[:0], 0, jsonScan{}
+		if s.start() {
+			s.gather()
+		}
+	}
+}
+
+// start reads up to the first byte of the next line that may begin a
+// message ('{' or '['), skipping blanks, blank lines and the other lines;
+// false: the output ended (err).
+func (s *stdioLines) start() bool {
+	for {
+		c, err := s.r.ReadByte()
+		if err != nil {
+			s.err = err
+			return false
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		case '{', '[':
+			s.r.UnreadByte()
+			return true
+		default:
+			s.r.UnreadByte()
+			s.skipLine()
+			if s.err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// skipLine reads through the line begun, keeping only its start for stray.
+func (s *stdioLines) skipLine() {
+	var kept []byte
+	for {
+		b, err := s.r.ReadSlice('\n')
+		if len(kept) < maxStrayLine {
+			kept = append(kept, b[:min(len(b), maxStrayLine-len(kept))]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		s.err = err
+		break
+	}
+	s.tellStray(kept)
+}
+
+func (s *stdioLines) tellStray(line []byte) {
+	line = bytes.TrimRight(line[:min(len(line), maxStrayLine)], "\r\n")
+	if s.stray != nil && len(line) > 0 {
+		s.stray(line)
+	}
+}
+
+// gather reads the line begun into line and passes it on (out) when it is
+// a message.
+func (s *stdioLines) gather() {
 	for {
 		if s.r.Buffered() == 0 {
 			// About to wait for the program: a message it wrote whole
 			// but for the line feed is passed on now.
 			s.scanned += s.scan.feed(s.line[s.scanned:])
-			if s.scan.done {
-				s.out = s.line
+			if s.message() {
+				s.passOn()
 				return
 			}
 			if _, err := s.r.Peek(1); err != nil {
-				s.out, s.err = s.line, err
+				s.passOn()
+				s.err = err
 				return
 			}
 		}
@@ -99,10 +184,40 @@ func (s *stdioLines) next() {
 		s.line = append(s.line, b...)
 		s.r.Discard(len(b))
 		if i >= 0 {
-			s.out = s.line
+			s.scanned += s.scan.feed(s.line[s.scanned:])
+			s.passOn()
 			return
 		}
 	}
+}
+
+// passOn passes on the line gathered if it may be a message, and skips
+// it otherwise.
+func (s *stdioLines) passOn() {
+	if !s.message() {
+		s.tellStray(s.line)
+		return
+	}
+	// Without the blanks after the value, which the SDK's decoder fails on.
+	ended := bytes.HasSuffix(s.line, []byte{'\n'})
+	s.out = s.line[:s.scanned]
+	if ended {
+		s.out = append(s.out, '\n')
+	}
+}
+
+// message reports whether the line gathered (and scanned) may be a
+// message: its JSON value ends on it, followed by blanks only, and one
+// beginning with '[' is a batch, of objects.
+func (s *stdioLines) message() bool {
+	if !s.scan.done || len(bytes.TrimLeft(s.line[s.scanned:], " \t\r\n")) > 0 {
+		return false
+	}
+	if s.line[0] == '[' {
+		rest := bytes.TrimLeft(s.line[1:], " \t\r\n")
+		return len(rest) > 0 && rest[0] == '{'
+	}
+	return true
 }
 
 // skip reads the rest of a message past the limit, and returns the error

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -162,5 +164,61 @@ func TestJSONScanFindsTheEnd(t *testing.T) {
 	s.feed([]byte(`{"id":"\\\"","x":1}`))
 	if string(s.id) != `"\\\""` || !s.hasID {
 		t.Errorf("id %s", s.id)
+	}
+}
+
+// A stdio upstream's lines that are no JSON-RPC message (a banner, a log
+// line, an empty one) are skipped, and each but the blank ones told of,
+// cut short; the messages around them pass whole, one a Read, however
+// the program's writes split them (here a byte a Read, then at once),
+// and without the blanks after them, which the SDK's decoder fails on.
+func TestStdioLinesSkipsStrayLines(t *testing.T) {
+	long := "x" + strings.Repeat("y", 10_000)
+	in := strings.Join([]string{
+		"Server started",
+		`{"jsonrpc":"2.0","id":1,"result":{"s":"a\nb"}}`,
+		"",
+		"  \t\r",
+		"[INFO] ready",
+		"[2025-01-02 10:00]",
+		"{oops",
+		long,
+		` {"jsonrpc":"2.0","method":"notifications/message","params":{}}  ` + "\r",
+		`[{"jsonrpc":"2.0","id":2,"result":{}}]`,
+		"Bye",
+	}, "\n")
+	for _, oneByte := range []bool{true, false} {
+		var r io.Reader = strings.NewReader(in)
+		if oneByte {
+			r = iotest.OneByteReader(r)
+		}
+		lines := newStdioLines(r, 1<<20, nil)
+		var strays []string
+		lines.stray = func(line []byte) { strays = append(strays, string(line)) }
+		var reads []string
+		for {
+			b := make([]byte, 1<<20)
+			n, err := lines.Read(b)
+			if n > 0 {
+				// Read a byte at a time, a message is passed on
+				// without waiting for its line feed.
+				reads = append(reads, strings.TrimSuffix(string(b[:n]), "\n"))
+			}
+			if err != nil {
+				break
+			}
+		}
+		want := []string{
+			`{"jsonrpc":"2.0","id":1,"result":{"s":"a\nb"}}`,
+			`{"jsonrpc":"2.0","method":"notifications/message","params":{}}`,
+			`[{"jsonrpc":"2.0","id":2,"result":{}}]`,
+		}
+		if !slices.Equal(reads, want) {
+			t.Errorf("one byte a Read %v: passed on %q, want %q", oneByte, reads, want)
+		}
+		wantStray := []string{"Server started", "[INFO] ready", "[2025-01-02 10:00]", "{oops", long[:maxStrayLine], "Bye"}
+		if !slices.Equal(strays, wantStray) {
+			t.Errorf("one byte a Read %v: told of %q, want %q", oneByte, strays, wantStray)
+		}
 	}
 }

@@ -69,17 +69,19 @@ func stdioCommand(argv, env []string) (*exec.Cmd, error) {
 // connection closes, or when a write to its stdin has not gone through
 // within stall (see groupConn.Write). Its output is read through
 // stdioLines: a message past maxUpstreamBody fails only the call it
-// answered (dropped is told of it), not the connection.
-func stdioTransport(cmd *exec.Cmd, stall time.Duration, dropped func(answered bool), stops *groupStops) mcp.Transport {
+// answered (dropped is told of it), not the connection, and a line that
+// is no JSON-RPC message is skipped (stray is given its start).
+func stdioTransport(cmd *exec.Cmd, stall time.Duration, dropped func(answered bool), stray func(line []byte), stops *groupStops) mcp.Transport {
 	ownGroup(cmd)
 	cmd.WaitDelay = stdioWaitDelay
-	return groupTransport{cmd: cmd, stall: stall, dropped: dropped, stops: stops}
+	return groupTransport{cmd: cmd, stall: stall, dropped: dropped, stray: stray, stops: stops}
 }
 
 type groupTransport struct {
 	cmd     *exec.Cmd
 	stall   time.Duration
 	dropped func(answered bool)
+	stray   func(line []byte)
 	stops   *groupStops
 }
 
@@ -134,6 +136,7 @@ func (t groupTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	lines := newStdioLines(stdout, maxUpstreamBody, t.dropped)
+	lines.stray = t.stray
 	var conn atomic.Pointer[groupConn] // set once connected
 	lines.refuse = func(id jsonrpc.ID) {
 		if gc := conn.Load(); gc != nil {

@@ -578,7 +578,8 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		dropped := func(answered bool) {
 			log.Warn("gateway: a message of the upstream's past the bound was dropped", "bound_mib", maxUpstreamBody>>20, "answered_with_error", answered)
 		}
-		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive, dropped, &u.stops), b: bars}
+		stray := newStrayLog(log)
+		transport = barrierTransport{Transport: stdioTransport(cmd, opts.KeepAlive, dropped, func(line []byte) { stray.Write(line) }, &u.stops), b: bars}
 	case c.cfg.URL != "":
 		hc, err := upstreamClient(c.cfg, os.LookupEnv)
 		if err != nil {
@@ -1564,10 +1565,13 @@ const (
 // a stderrWindow, with what a terminal or log viewer would act on escaped
 // (visible). A line the program wrote in more than one piece may be
 // logged as more than one. Not safe for concurrent use: os/exec writes
-// to it from one goroutine.
+// to it from one goroutine. The lines of its stdout that are no JSON-RPC
+// message are logged the same way, at warn (newStrayLog, stdiolines.go).
 type logWriter struct {
-	log *slog.Logger
-	now func() time.Time
+	log   *slog.Logger
+	level slog.Level
+	msg   string
+	now   func() time.Time
 
 	window time.Time // when the current window began
 	logged int       // lines logged in it
@@ -1575,11 +1579,17 @@ type logWriter struct {
 }
 
 func newLogWriter(log *slog.Logger) *logWriter {
-	return &logWriter{log: log, now: time.Now}
+	return &logWriter{log: log, level: slog.LevelDebug, msg: "gateway: upstream stderr", now: time.Now}
+}
+
+// newStrayLog logs the lines of a stdio upstream's stdout that are no
+// JSON-RPC message, which stdioLines skips.
+func newStrayLog(log *slog.Logger) *logWriter {
+	return &logWriter{log: log, level: slog.LevelWarn, msg: "gateway: upstream wrote a line on stdout that is no JSON-RPC message; skipped", now: time.Now}
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
-	if !w.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !w.log.Enabled(context.Background(), w.level) {
 		return len(p), nil // no work for what no one will read
 	}
 	for rest := p; len(rest) > 0; {
@@ -1609,7 +1619,7 @@ func (w *logWriter) line(b []byte) {
 	if w.left > 0 {
 		args, w.left = append(args, "left_out", w.left), 0
 	}
-	w.log.Debug("gateway: upstream stderr", args...)
+	w.log.Log(context.Background(), w.level, w.msg, args...)
 }
 
 // visible returns s with DEL, the C1 controls (U+009B is CSI, an ANSI
