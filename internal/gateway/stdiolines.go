@@ -32,8 +32,10 @@ package gateway
 // message is) is skipped the same way when its JSON value does not end on
 // it ("{oops": passed on, the decoder would take the next line for the
 // rest of it), is followed by more than blanks ("[INFO] ready", which the
-// decoder fails on), or is an array of no object ("[2025-01-02 10:00]"),
-// which a batch of messages is not.
+// decoder fails on), is an array of no object ("[2025-01-02 10:00]"),
+// which a batch of messages is not, or is an object without a "jsonrpc"
+// member (a JSON logger's record, {"level":30,"msg":"ready"}), which the
+// SDK fails the connection on as it does on a line that is no JSON.
 // The decoder is only ever given whole lines: framing stays by line, and
 // a message written over several lines (pretty-printed), which MCP's
 // stdio transport forbids, is skipped line by line.
@@ -207,8 +209,8 @@ func (s *stdioLines) passOn() {
 }
 
 // message reports whether the line gathered (and scanned) may be a
-// message: its JSON value ends on it, followed by blanks only, and one
-// beginning with '[' is a batch, of objects.
+// message: its JSON value ends on it, followed by blanks only, and is an
+// object with a "jsonrpc" member or a batch (an array of objects).
 func (s *stdioLines) message() bool {
 	if !s.scan.done || len(bytes.TrimLeft(s.line[s.scanned:], " \t\r\n")) > 0 {
 		return false
@@ -217,7 +219,7 @@ func (s *stdioLines) message() bool {
 		rest := bytes.TrimLeft(s.line[1:], " \t\r\n")
 		return len(rest) > 0 && rest[0] == '{'
 	}
-	return true
+	return s.scan.jsonrpc
 }
 
 // skip reads the rest of a message past the limit, and returns the error
@@ -269,6 +271,7 @@ type jsonScan struct {
 	id         []byte
 	hasID      bool // id is all of that value
 	method     bool
+	jsonrpc    bool // there is a "jsonrpc" member
 }
 
 // maxIDLen bounds the ID a message past the limit may be answered with.
@@ -357,6 +360,8 @@ func (s *jsonScan) feed(b []byte) int {
 					s.capturing, s.id, s.hasID = true, s.id[:0], false
 				case "method":
 					s.method = true
+				case "jsonrpc":
+					s.jsonrpc = true
 				}
 			}
 		default:

@@ -101,9 +101,10 @@ func TestStdioLinesPassesAMessageWithoutLineFeed(t *testing.T) {
 		t.Fatal("a message without its line feed was held")
 	}
 
-	lines = newStdioLines(strings.NewReader("{\"a\":1}\n{\"b\":2}\n"), 1<<10, nil)
+	one, two := `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n", `{"jsonrpc":"2.0","id":2,"result":{}}`+"\n"
+	lines = newStdioLines(strings.NewReader(one+two), 1<<10, nil)
 	b := make([]byte, 100)
-	if n, _ := lines.Read(b); string(b[:n]) != "{\"a\":1}\n" {
+	if n, _ := lines.Read(b); string(b[:n]) != one {
 		t.Errorf("first Read gave %q, want one message", b[:n])
 	}
 }
@@ -182,6 +183,7 @@ func TestStdioLinesSkipsStrayLines(t *testing.T) {
 		"[INFO] ready",
 		"[2025-01-02 10:00]",
 		"{oops",
+		`{"level":30,"msg":"ready","data":{"jsonrpc":"2.0"}}`,
 		long,
 		` {"jsonrpc":"2.0","method":"notifications/message","params":{}}  ` + "\r",
 		`[{"jsonrpc":"2.0","id":2,"result":{}}]`,
@@ -216,7 +218,7 @@ func TestStdioLinesSkipsStrayLines(t *testing.T) {
 		if !slices.Equal(reads, want) {
 			t.Errorf("one byte a Read %v: passed on %q, want %q", oneByte, reads, want)
 		}
-		wantStray := []string{"Server started", "[INFO] ready", "[2025-01-02 10:00]", "{oops", long[:maxStrayLine], "Bye"}
+		wantStray := []string{"Server started", "[INFO] ready", "[2025-01-02 10:00]", "{oops", `{"level":30,"msg":"ready","data":{"jsonrpc":"2.0"}}`, long[:maxStrayLine], "Bye"}
 		if !slices.Equal(strays, wantStray) {
 			t.Errorf("one byte a Read %v: told of %q, want %q", oneByte, strays, wantStray)
 		}

@@ -127,3 +127,11 @@ func noisyUpstream(t *testing.T, args []string, want []string) {
 func TestStdioUpstreamStrayLinesSkipped(t *testing.T) {
 	noisyUpstream(t, nil, []string{`"text":"Server started"`, `"text":"[INFO] handled a request"`, `"text":"Listening on stdio"`})
 }
+
+// TestStdioUpstreamJSONLogLinesSkipped: a line of valid JSON that is no
+// JSON-RPC message (a JSON logger's record on stdout) is skipped and
+// logged as the other stray lines are, rather than failing the
+// connection, every call on it and restarting the process.
+func TestStdioUpstreamJSONLogLinesSkipped(t *testing.T) {
+	noisyUpstream(t, []string{"json"}, []string{`"text":"{\"level\":30,\"msg\":\"handled\"}"`})
+}
