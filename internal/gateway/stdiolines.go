@@ -35,7 +35,9 @@ package gateway
 // decoder fails on), is an array of no object ("[2025-01-02 10:00]"),
 // which a batch of messages is not, or is an object without a "jsonrpc"
 // member (a JSON logger's record, {"level":30,"msg":"ready"}), which the
-// SDK fails the connection on as it does on a line that is no JSON.
+// SDK fails the connection on as it does on a line that is no JSON, or is
+// not valid JSON after all ({"jsonrpc" 1}: the scan that finds where a
+// value ends does not check the rest).
 // The decoder is only ever given whole lines: framing stays by line, and
 // a message written over several lines (pretty-printed), which MCP's
 // stdio transport forbids, is skipped line by line.
@@ -217,9 +219,16 @@ func (s *stdioLines) message() bool {
 	}
 	if s.line[0] == '[' {
 		rest := bytes.TrimLeft(s.line[1:], " \t\r\n")
-		return len(rest) > 0 && rest[0] == '{'
+		if len(rest) == 0 || rest[0] != '{' {
+			return false
+		}
+	} else if !s.scan.jsonrpc {
+		return false
 	}
-	return s.scan.jsonrpc
+	// The scan finds where a value ends, not whether it is JSON: a line
+	// it ends that is not ({"jsonrpc" 1}, [{""}]) fails the connection in
+	// the SDK's decoder as a line of text does.
+	return json.Valid(s.line[:s.scanned])
 }
 
 // skip reads the rest of a message past the limit, and returns the error

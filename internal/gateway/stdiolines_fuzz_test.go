@@ -103,14 +103,23 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// FuzzStdioLines: whatever pieces a program's output comes in, what
-// stdioLines passes on is that output, byte for byte, when no message is
-// past the bound, and no Read gives bytes after a line feed.
+// FuzzStdioLines: whatever pieces a program's output comes in, no Read
+// of stdioLines gives bytes after a line feed, and what it passes on is a
+// sequence of JSON-RPC messages (objects with a "jsonrpc" member, or
+// batches), never a line the SDK's decoder would fail the connection on.
+// When the output is there to read at once (no pause of the program
+// within a line), what passes on is exactly the lines that are one such
+// message and blanks (stdioMessageLines).
 func FuzzStdioLines(f *testing.F) {
-	f.Add([]byte("{\"a\":1}\n{\"b\":\"\\n\"}\n"), uint8(1))
-	f.Add([]byte("{\"a\":1}{\"b\":2}\n\n{\"c\":[\"}\"]}"), uint8(3))
-	f.Add([]byte("not json\n{\"id\":1}"), uint8(0))
+	f.Add([]byte("{\"jsonrpc\":\"2.0\",\"a\":1}\n{\"b\":\"\\n\"}\n"), uint8(1))
+	f.Add([]byte("{\"a\":1}{\"b\":2}\n\n{\"jsonrpc\":\"2.0\",\"c\":[\"}\"]}"), uint8(3))
+	f.Add([]byte("not json\n{\"jsonrpc\":\"2.0\",\"id\":1}"), uint8(0))
+	f.Add([]byte("Server started\n  [{\"jsonrpc\":\"2.0\"}] \r\n[INFO] ok\n{\"level\":30}\n"), uint8(255))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		want, ok := stdioMessageLines(data)
+		if !ok {
+			return
+		}
 		lines := newStdioLines(&chunkReader{b: data, n: int(chunk) + 1}, len(data)+1, func(bool) {
 			t.Fatalf("%q: a message dropped", data)
 		})
@@ -126,10 +135,66 @@ func FuzzStdioLines(f *testing.F) {
 				break
 			}
 		}
-		if !bytes.Equal(out, data) {
-			t.Fatalf("passed on %q for %q", out, data)
+		dec := json.NewDecoder(bytes.NewReader(out))
+		for {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err == io.EOF {
+				break
+			} else if err != nil || !isRPCValue(v) {
+				t.Fatalf("%q: passed on %q, which holds what is no JSON-RPC message (%v)", data, out, err)
+			}
+		}
+		if int(chunk)+1 >= len(data) && !bytes.Equal(out, want) {
+			t.Fatalf("passed on %q for %q, want %q", out, data, want)
 		}
 	})
+}
+
+// stdioMessageLines is what stdioLines passes on of a program's output
+// read at once: each line that holds one JSON-RPC message (isRPCValue)
+// and blanks, as the message and its line feed. ok is false for output
+// this cannot tell.
+func stdioMessageLines(data []byte) (want []byte, ok bool) {
+	for rest := data; len(rest) > 0; {
+		line, after, nl := bytes.Cut(rest, []byte("\n"))
+		rest = after
+		t := bytes.TrimLeft(line, " \t\r")
+		if len(t) == 0 || t[0] != '{' && t[0] != '[' {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(t))
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			continue
+		}
+		if len(bytes.TrimLeft(t[dec.InputOffset():], " \t\r")) > 0 || !isRPCValue(v) {
+			continue
+		}
+		want = append(want, v...)
+		if nl {
+			want = append(want, '\n')
+		}
+	}
+	return want, true
+}
+
+// isRPCValue reports whether v may be a JSON-RPC message: an object with
+// a "jsonrpc" member, or an array that begins with an object (a batch).
+func isRPCValue(v json.RawMessage) bool {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 {
+		return false
+	}
+	if v[0] == '[' {
+		rest := bytes.TrimLeft(v[1:], " \t\r\n")
+		return len(rest) > 0 && rest[0] == '{'
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(v, &members) != nil {
+		return false
+	}
+	_, ok := members["jsonrpc"]
+	return ok
 }
 
 // FuzzStdioLinesBound: of a program's messages, one a line, those within
@@ -137,8 +202,8 @@ func FuzzStdioLines(f *testing.F) {
 // request the SDK would read it as answering, or dropped; the messages
 // around it are not touched.
 func FuzzStdioLinesBound(f *testing.F) {
-	f.Add([]byte("{\"id\":1,\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\",\"result\":{\"x\":\"yyyyyyyyyy\"}}\n{\"id\":2}\n"), uint8(30), uint8(4))
-	f.Add([]byte("{\"method\":\"m\",\"id\":1,\"params\":{\"p\":\"qqqqqqqqqqqqqqqq\"}}\n{\"\\u0069d\":7,\"result\":[1,2,3,4,5,6,7,8,9]}"), uint8(20), uint8(0))
+	f.Add([]byte("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\",\"result\":{\"x\":\"yyyyyyyyyy\"}}\n{\"jsonrpc\":\"2.0\",\"id\":2}\n"), uint8(45), uint8(4))
+	f.Add([]byte("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1,\"params\":{\"p\":\"qqqqqqqqqqqqqqqq\"}}\n{\"jsonrpc\":\"2.0\",\"\\u0069d\":7,\"result\":[1,2,3,4,5,6,7,8,9]}"), uint8(40), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, limit, chunk uint8) {
 		type want struct {
 			raw string // passed on as is
@@ -154,6 +219,9 @@ func FuzzStdioLinesBound(f *testing.F) {
 				// One JSON object a line only. (Space after one is a
 				// message of its own when the program pauses before it.)
 				return
+			}
+			if _, rpc := members["jsonrpc"]; !rpc {
+				return // a line that is no JSON-RPC message is skipped (FuzzStdioLines)
 			}
 			if nl && len(line) == int(limit) {
 				// Within the bound but for its line feed: passed on
