@@ -204,6 +204,13 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok string) 
 	if ended, err := p.signInEnded(ctx, rt); err != nil || ended {
 		return inactive, err
 	}
+	// Nor is one whose person /token would refuse (holder).
+	if _, e := p.holder(ctx, rt); e != nil {
+		if e.Code == "server_error" {
+			return nil, e
+		}
+		return inactive, nil
+	}
 	// exp is when the token stops working: a grant without offline_access
 	// ends with its sign-in, before the token's own expiry.
 	exp := rt.ExpiresAt

@@ -322,6 +322,21 @@ func (p *Provider) activeUser(ctx context.Context, username string) (store.User,
 	return u, nil
 }
 
+// holder is the person a refresh token was issued to, active: not one
+// disabled, removed, or removed and created again since (a person of that
+// name created after the token is another person, as Standing holds for
+// access tokens). Removing a person ends their grants (EndUser); this
+// holds without it, as the access tokens' check does. The token's IssuedAt
+// tells, not the grant's AuthTime: a federated sign-in's is the upstream's,
+// which may come before the person was created at that sign-in.
+func (p *Provider) holder(ctx context.Context, rt store.RefreshToken) (store.User, *Error) {
+	u, e := p.activeUser(ctx, rt.Username)
+	if e == nil && rt.IssuedAt.Before(u.CreatedAt.Add(-accesstoken.CreationMargin)) {
+		return u, errInvalidGrant("the user no longer exists")
+	}
+	return u, e
+}
+
 func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client store.Client, f form) (*tokenResponse, error) {
 	tok := get(f, "refresh_token")
 	if tok == "" {
@@ -406,7 +421,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if !first {
 		return nil, p.replayed(ctx, r, grantRefresh, old.GrantID, old.Username, old.ClientID, old.SessionID)
 	}
-	user, e := p.activeUser(ctx, old.Username)
+	user, e := p.holder(ctx, old)
 	if e != nil {
 		return nil, p.unspend(ctx, consumeRefresh, h, e)
 	}

@@ -294,3 +294,44 @@ func TestRevokingAnotherClientsTokenDoesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlierPersonsRefreshTokenGivesNothing: a refresh token issued to a
+// person removed since is refused at /token and introspects inactive
+// once a person of the same name is created, as that earlier person's
+// access token is (Standing), and as an earlier client's refresh token
+// is. Removal ends the grant too (EndUser); this holds without it, as the
+// access tokens' check does (TestTokensOfAnEarlierPersonOrClient).
+// Before, the refresh gave the new person's tokens to the earlier one's
+// client: the access token it minted was dated after the new person's
+// creation, so nothing downstream told it apart.
+func TestEarlierPersonsRefreshTokenGivesNothing(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	r := h.userTokens("scope", "openid offline_access")
+	alice, err := h.db.Users().Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.Users().Delete(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.Users().Create(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.SQL().Exec(h.db.Rebind("UPDATE users SET created_at = created_at + ? WHERE name = ?"),
+		(2 * time.Minute).Microseconds(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(3 * time.Minute) // the new alice's time
+	in := h.post("/introspect", "web", "web-secret", url.Values{"token": {r.Refresh}})
+	if in.JSON["active"] != false {
+		t.Errorf("an earlier alice's refresh token introspects active %v", in.JSON["active"])
+	}
+	if x := refresh(h, r.Refresh); x.Error != "invalid_grant" {
+		t.Errorf("an earlier alice's refresh token: %d %q (new token active: %v)", x.Status, x.Error, h.active(x.Access))
+	}
+	// The new alice's own grant is hers.
+	if x := refresh(h, h.userTokens("scope", "openid offline_access").Refresh); x.Status != 200 {
+		t.Errorf("the new alice's refresh: %v", x.JSON)
+	}
+}
