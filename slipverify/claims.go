@@ -127,8 +127,8 @@ func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) e
 	if c.Subject == "" || c.JTI == "" || c.IssuedAt == 0 || c.Expiry == 0 {
 		return fmt.Errorf("%w: missing sub, jti, iat or exp", ErrInvalid)
 	}
-	if c.Expiry-c.IssuedAt > MaxLifetime {
-		return fmt.Errorf("%w: lifetime longer than %d s", ErrInvalid, MaxLifetime)
+	if !lifetimeOK(c.IssuedAt, c.Expiry) {
+		return fmt.Errorf("%w: lifetime not between 0 and %d s", ErrInvalid, MaxLifetime)
 	}
 	if c.Audience != audience {
 		return ErrAudience
@@ -163,4 +163,13 @@ func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) e
 		return ErrArguments
 	}
 	return nil
+}
+
+// lifetimeOK reports whether exp is at most MaxLifetime after iat and not
+// before it. exp-iat alone is not enough: with iat far in the past (or
+// negative) and exp far ahead it wraps around to a negative int64, and a
+// slip the issuer's key signed with such times would live for ever.
+func lifetimeOK(iat, exp int64) bool {
+	d := exp - iat
+	return exp >= iat && d >= 0 && d <= MaxLifetime
 }

@@ -34,6 +34,11 @@ func TestIntrospectHoldsClaimsAsVerifiersDo(t *testing.T) {
 		"too long":        func(c *slipverify.Claims) { c.Expiry = c.IssuedAt + slipverify.MaxLifetime + 1 },
 		"from the future": func(c *slipverify.Claims) { c.IssuedAt, c.Expiry = now+3600, now+3630 },
 		"other scope":     func(c *slipverify.Claims) { c.Scope = "tool:payroll_report" },
+		// exp - iat wraps around in int64: a lifetime of about 2^63 s
+		// that a subtraction reads as negative.
+		"overflowing lifetime":   func(c *slipverify.Claims) { c.IssuedAt, c.Expiry = -(1<<62)-1, 1<<62 },
+		"iat at the epoch's end": func(c *slipverify.Claims) { c.IssuedAt = -(1 << 63) + 1 },
+		"exp before iat":         func(c *slipverify.Claims) { c.Expiry = c.IssuedAt - 1 },
 	} {
 		c := good()
 		bad(&c)

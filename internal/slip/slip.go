@@ -551,7 +551,7 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 	// another replica may have been issued a little ahead of this clock.
 	d, one := c.Call()
 	if c.Issuer != m.Issuer || !one || c.Audience != m.Audience(d.Tool) || c.Scope != "tool:"+d.Tool ||
-		c.Subject == "" || c.JTI == "" || c.IssuedAt == 0 || c.Expiry-c.IssuedAt > slipverify.MaxLifetime ||
+		c.Subject == "" || c.JTI == "" || c.IssuedAt == 0 || !lifetimeOK(c.IssuedAt, c.Expiry) ||
 		c.IssuedAt > m.now().Unix()+int64(slipverify.Leeway/time.Second) {
 		return inactive, true
 	}
@@ -599,6 +599,14 @@ func (m *Minter) Introspect(ctx context.Context, token, callerClientID string, s
 		resp["txn"] = c.Transaction
 	}
 	return resp, true
+}
+
+// lifetimeOK reports whether exp is at most slipverify.MaxLifetime after
+// iat and not before it, as slipverify's Validate holds it: exp-iat alone
+// wraps around to a negative int64 for iat far back and exp far ahead.
+func lifetimeOK(iat, exp int64) bool {
+	d := exp - iat
+	return exp >= iat && d >= 0 && d <= slipverify.MaxLifetime
 }
 
 // isSlip reports whether token's JOSE header says it is a slip, without
