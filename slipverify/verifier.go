@@ -105,7 +105,12 @@ func plainRedirectsOnly(_ *http.Request, via []*http.Request) error {
 
 // VerifyRequest checks the slip an HTTP request carries as its bearer token
 // against the request's JSON body, which must be the call's arguments. It
-// returns the claims and the body. See Verify for what is checked.
+// returns the claims and the arguments in the canonical form the slip's
+// digest covers: the body itself as Gatehouse sends it. Use those, not
+// the body as it came: a body that only canonicalizes to the slip's
+// arguments (re-serialized by a proxy, or sent with a stolen slip) may
+// read otherwise to an exact decoder (9007199254740993.0 canonicalizes,
+// as a 64-bit float, to 9007199254740992). See Verify for what is checked.
 func (v *Verifier) VerifyRequest(r *http.Request) (*Claims, []byte, error) {
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
@@ -125,6 +130,12 @@ func (v *Verifier) VerifyRequest(r *http.Request) (*Claims, []byte, error) {
 	c, err := v.Verify(r.Context(), token, body)
 	if err != nil {
 		return nil, nil, err
+	}
+	if d, _ := c.Call(); !digestIs(body, d.ArgsSHA256) {
+		// Verify found its canonical form to be the slip's arguments.
+		if body, err = Canonical(body); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrArguments, err)
+		}
 	}
 	return c, body, nil
 }
