@@ -668,13 +668,12 @@ tools:
 			t.Errorf("the scenario left no %s record in the audit trail", typ)
 		}
 	}
-	if len(evil) == 0 {
-		t.Errorf("no audit record names the evil username as its actor (as data)")
-	}
+	// The evil username is no user's: its failed sign-in is recorded
+	// without it, as any unknown name is (it may be a password typed into
+	// the wrong field). audit.Line's escaping of a hostile actor is
+	// tested in internal/audit.
 	for _, e := range evil {
-		if l := audit.Line(e); !strings.Contains(l, `\r\n`) || !strings.Contains(l, `\x1b`) {
-			t.Errorf("audit.Line of the evil login does not show the control characters escaped: %q", l)
-		}
+		t.Errorf("an audit record keeps the unknown username as its actor: %q", audit.Line(e))
 	}
 	// The server's own export says the same.
 	var ownExport bytes.Buffer

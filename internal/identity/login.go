@@ -228,8 +228,12 @@ const reasonUserChanged = "user_changed"
 // for, the client of the authorization request it was to continue (authz),
 // and the reason class, never a secret. A failure lets nothing through, so
 // one the trail cannot take is only logged.
+//
+// The username is recorded only when it names a user (recordedUsername):
+// a name that is no one's is as likely a password typed into the wrong
+// field as a guess, and the trail is append-only, exported and streamed.
 func (p *Provider) loginFailed(ctx context.Context, username, authz, session string, ip netip.Addr, reason string) {
-	ev := audit.Event{Type: audit.LoginFailed, Session: session, Actor: truncate(username, maxUsername),
+	ev := audit.Event{Type: audit.LoginFailed, Session: session, Actor: p.recordedUsername(ctx, username),
 		Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
 	if authz != "" {
 		if aq, err := url.ParseQuery(authz); err == nil {
@@ -237,6 +241,27 @@ func (p *Provider) loginFailed(ctx context.Context, username, authz, session str
 		}
 	}
 	_ = p.record(ctx, ev)
+}
+
+// recordedUsername is what the trail keeps of a failed sign-in's username:
+// the name when it is a user's, else nothing. A person who types their
+// password into the username field (the cursor in the wrong field, a
+// username the browser filled in) sends a secret as the name; kept as
+// given, it would sit in clear in every copy of the trail. A digest would
+// not do: passwords are few enough to try them all against it. Nor would
+// a clipped name, which keeps the start of the password. An unknown name
+// costs the administrator little: the reason class (unknown_user), the
+// address and the time still say that names are being tried, and from
+// where. When the store cannot say whether the user exists, the name is
+// left out too.
+func (p *Provider) recordedUsername(ctx context.Context, username string) string {
+	if username == "" || len(username) > maxUsername || !isText(username) {
+		return ""
+	}
+	if _, err := p.Store.Users().Get(ctx, username); err != nil {
+		return ""
+	}
+	return username
 }
 
 // endPriorSession ends the session r's cookie holds, if any, before a

@@ -46,7 +46,7 @@ func TestLoginFloodRecordedOnce(t *testing.T) {
 	if n := failed(); n != 6 {
 		t.Errorf("%d login.failed records for 30 failures from one address, want 6 (5, then the throttling)", n)
 	}
-	if ev, _ := h.audit.last(audit.LoginFailed); ev.Detail["reason"] != "throttled" || ev.Actor != "guess5" {
+	if ev, _ := h.audit.last(audit.LoginFailed); ev.Detail["reason"] != "throttled" || ev.RemoteAddr != "198.51.100.1" || ev.Actor != "" {
 		t.Errorf("last record %+v, want the attempt that reached the limit", ev)
 	}
 	for i := 6; i < 30; i++ {

@@ -1,0 +1,53 @@
+package identity
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+)
+
+// TestPasswordTypedAsUsernameIsNotKept: a person who types their password
+// into the username field (a common slip: the cursor was in the wrong
+// field, or the browser filled the username and they typed on) sends a
+// secret as the username. The trail kept every failed sign-in's username
+// as given, so the password sat in clear in an append-only, exported,
+// streamed record for anyone who reads the trail. A name that is no
+// user's is now left out of the record (as AWS CloudTrail does with an
+// unknown console user): the reason class, the address and the time tell
+// an administrator what happened, and a failure against a real person
+// still names them. This holds for every reason class, the throttled
+// refusal included, which is decided before the name is looked up.
+func TestPasswordTypedAsUsernameIsNotKept(t *testing.T) {
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser = 2; p.MaxFailuresPerIP = 100 })
+	const slip = "correct horse" // alice's password, typed as the username
+	for range 3 {
+		body(t, h.login(h.browser(), slip, "alice", nil))
+	}
+	// A failure against a real person still names them.
+	body(t, h.login(h.browser(), "bob", "wrong", nil))
+
+	h.audit.mu.Lock()
+	defer h.audit.mu.Unlock()
+	var reasons []any
+	named := false
+	for _, e := range h.audit.events {
+		if e.Type != audit.LoginFailed {
+			continue
+		}
+		reasons = append(reasons, e.Detail["reason"])
+		if s := fmt.Sprintf("%+v", e); strings.Contains(s, slip) {
+			t.Errorf("a failed sign-in's record keeps the password typed as the username: %s", s)
+		}
+		if e.Actor == "bob" {
+			named = true
+		}
+	}
+	if fmt.Sprint(reasons) != "[unknown_user unknown_user throttled bad_password]" {
+		t.Errorf("reasons %v, want two unknown_user, a throttled and a bad_password", reasons)
+	}
+	if !named {
+		t.Error("a failure against a real person does not name them")
+	}
+}
