@@ -384,7 +384,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 			return store.User{}, reasonBusy, true
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.log().ErrorContext(ctx, "read user", "err", err)
+			p.log().ErrorContext(ctx, "read user", "err", withoutName(err, username))
 			return store.User{}, reasonError, true
 		}
 		if err != nil {
@@ -580,6 +580,19 @@ func (p *Provider) safeNext(next string) string {
 		}
 	}
 	return next
+}
+
+// withoutName is err's text with name taken out, for a log line about a
+// sign-in whose username is as typed: the store's errors name the key
+// they read, and a username that is no one's may be a password typed
+// into the wrong field (recordedUsername).
+func withoutName(err error, name string) string {
+	msg := err.Error()
+	if name == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, strconv.Quote(name), `"(the username)"`)
+	return strings.ReplaceAll(msg, name, "(the username)")
 }
 
 func truncate(s string, n int) string {

@@ -1,11 +1,16 @@
 package identity
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // TestPasswordTypedAsUsernameIsNotKept: a person who types their password
@@ -50,4 +55,43 @@ func TestPasswordTypedAsUsernameIsNotKept(t *testing.T) {
 	if !named {
 		t.Error("a failure against a real person does not name them")
 	}
+}
+
+// TestPasswordTypedAsUsernameIsNotLogged: when the store cannot read the
+// user (a database gone away), the sign-in's log line carried the store's
+// error, which names the key it read: the username as typed, a password
+// when it was typed into the wrong field. The line now says what failed
+// without the name.
+func TestPasswordTypedAsUsernameIsNotLogged(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, func(p *Provider) { p.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	h.p.Store = usersUnreadable{h.p.Store}
+	const slip = "correct horse"
+	resp := h.login(h.browser(), slip, "alice", nil)
+	body(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("sign-in while users cannot be read: %d, want 503", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "read user") {
+		t.Fatalf("the failure is not logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), slip) {
+		t.Errorf("the log keeps the username as typed:\n%s", logs.String())
+	}
+}
+
+// usersUnreadable is a store whose user reads fail as the store's own do
+// when the database does not answer (here: their context has ended).
+type usersUnreadable struct{ Store }
+
+func (s usersUnreadable) Users() store.Collection[store.User] {
+	return unreadableUsers{s.Store.Users()}
+}
+
+type unreadableUsers struct{ store.Collection[store.User] }
+
+func (u unreadableUsers) Get(ctx context.Context, key string) (store.User, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	return u.Collection.Get(ctx, key)
 }
