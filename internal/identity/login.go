@@ -359,7 +359,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, pw string, ip ne
 	// is looked up: "Alice" and "alice" are two people, and one's sign-in
 	// must not forgive the failures guessed at the other's password. A
 	// device the person signed in on before counts its own (device.go).
-	userKey := "login:u:" + username
+	userKey := failuresKey(username)
 	if device.ID != "" {
 		// Read here, past the address's limit, so that a flood with a
 		// cookie costs no more than one without.
@@ -477,6 +477,14 @@ func (p *Provider) rehash(ctx context.Context, u store.User, pw string) store.Us
 // errHashChanged aborts a rehash whose user's hash changed since it was
 // checked.
 var errHashChanged = errors.New("password hash changed")
+
+// failuresKey counts the failed sign-ins under a username as given: by
+// its digest, not the name, because the name may be a password typed into
+// the username field, which the counters' table (and its backups) would
+// otherwise keep in clear for the window. The digest is not keyed: it
+// keeps the secret from a glance, not from a reader of the database who
+// tries likely passwords against it.
+func failuresKey(username string) string { return "login:u:" + digest(username) }
 
 // signInsKey counts a person's password sign-ins that succeeded in a
 // window (MaxSignInsPerUser), under their exact username (see userKey).

@@ -50,7 +50,7 @@ func TestLoginFloodRecordedOnce(t *testing.T) {
 		t.Errorf("last record %+v, want the attempt that reached the limit", ev)
 	}
 	for i := 6; i < 30; i++ {
-		if n, err := id.Attempts(t.Context(), "login:u:guess"+strconv.Itoa(i), h.clock.Now()); err != nil || n != 0 {
+		if n, err := id.Attempts(t.Context(), failuresKey("guess"+strconv.Itoa(i)), h.clock.Now()); err != nil || n != 0 {
 			t.Errorf("an attempt refused for its address counted for user guess%d: %d, %v", i, n, err)
 		}
 	}

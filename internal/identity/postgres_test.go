@@ -43,6 +43,7 @@ func TestOnPostgres(t *testing.T) {
 		"ClientIDNotText":    TestClientIDNotTextIsUnknown,
 		"UsernameNotText":    TestLoginUsernameNotTextIsThrottled,
 		"SignInBesideLock":   TestSignInBesideTenantLock,
+		"CountersNoUsername": TestPasswordTypedAsUsernameIsNotStoredInClear,
 	} {
 		t.Run(name, func(t *testing.T) {
 			openBackend = func(tb testing.TB) *sqldb.DB { return storetest.OpenPostgres(tb.(*testing.T)) }

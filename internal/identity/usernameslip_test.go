@@ -95,3 +95,42 @@ func (u unreadableUsers) Get(ctx context.Context, key string) (store.User, error
 	cancel()
 	return u.Collection.Get(ctx, key)
 }
+
+// TestPasswordTypedAsUsernameIsNotStoredInClear: the counter of failed
+// sign-ins per username was kept in the database under the name as
+// typed, so a password typed into the username field sat in clear in the
+// login_attempts table (and in its backups) for the throttle's window.
+// It is now kept under the name's digest, and the throttle still holds.
+func TestPasswordTypedAsUsernameIsNotStoredInClear(t *testing.T) {
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerUser = 2; p.MaxFailuresPerIP = 100 })
+	const slip = "correct horse"
+	for range 2 {
+		body(t, h.login(h.browser(), slip, "alice", nil))
+	}
+	if resp := h.login(h.browser(), slip, "alice", nil); resp.StatusCode != http.StatusTooManyRequests {
+		body(t, resp)
+		t.Errorf("the third failure under one name: %d, want 429", resp.StatusCode)
+	}
+	rows, err := h.db.SQL().QueryContext(t.Context(), "SELECT name FROM login_attempts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if strings.Contains(name, slip) {
+			t.Errorf("a login counter is stored under the password typed as the username: %q", name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no login counter stored")
+	}
+}
