@@ -140,7 +140,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, reason, record := p.checkPassword(ctx, form.Get("username"), form.Get("password"), ip, p.knownDevice(r, form.Get("username")))
 	if reason != "" {
 		if record {
-			p.loginFailed(ctx, form.Get("username"), d.Authz, "", ip, reason)
+			p.loginFailed(ctx, p.recordedUsername(ctx, form.Get("username")), d.Authz, "", ip, reason)
 		}
 		d.Error = badLogin
 		status := http.StatusOK
@@ -225,15 +225,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 const reasonUserChanged = "user_changed"
 
 // loginFailed records a refused sign-in in the audit trail: who it was
-// for, the client of the authorization request it was to continue (authz),
-// and the reason class, never a secret. A failure lets nothing through, so
-// one the trail cannot take is only logged.
-//
-// The username is recorded only when it names a user (recordedUsername):
-// a name that is no one's is as likely a password typed into the wrong
-// field as a guess, and the trail is append-only, exported and streamed.
-func (p *Provider) loginFailed(ctx context.Context, username, authz, session string, ip netip.Addr, reason string) {
-	ev := audit.Event{Type: audit.LoginFailed, Session: session, Actor: p.recordedUsername(ctx, username),
+// for (actor: a user's name, never a name as typed that may be no one's —
+// recordedUsername), the client of the authorization request it was to
+// continue (authz), and the reason class, never a secret. A failure lets
+// nothing through, so one the trail cannot take is only logged.
+func (p *Provider) loginFailed(ctx context.Context, actor, authz, session string, ip netip.Addr, reason string) {
+	ev := audit.Event{Type: audit.LoginFailed, Session: session, Actor: actor,
 		Status: "refused", RemoteAddr: addrString(ip), Detail: map[string]any{"reason": reason}}
 	if authz != "" {
 		if aq, err := url.ParseQuery(authz); err == nil {
@@ -243,10 +240,10 @@ func (p *Provider) loginFailed(ctx context.Context, username, authz, session str
 	_ = p.record(ctx, ev)
 }
 
-// recordedUsername is what the trail keeps of a failed sign-in's username:
-// the name when it is a user's, else nothing. A person who types their
-// password into the username field (the cursor in the wrong field, a
-// username the browser filled in) sends a secret as the name; kept as
+// recordedUsername is what the trail keeps of a failed sign-in's username
+// as typed: the name when it is a user's, else nothing. A person who types
+// their password into the username field (the cursor in the wrong field,
+// a username the browser filled in) sends a secret as the name; kept as
 // given, it would sit in clear in every copy of the trail. A digest would
 // not do: passwords are few enough to try them all against it. Nor would
 // a clipped name, which keeps the start of the password. An unknown name

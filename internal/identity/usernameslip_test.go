@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
 
 // TestPasswordTypedAsUsernameIsNotKept: a person who types their password
@@ -132,5 +134,37 @@ func TestPasswordTypedAsUsernameIsNotStoredInClear(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no login counter stored")
+	}
+}
+
+// TestSignInRacingRemovalNamesThePerson: a sign-in whose password was
+// right when checked, and whose person was removed before its session was
+// kept, is refused as user_changed; its record names the person, whose
+// name was a user's (the password matched): leaving out unknown names
+// (recordedUsername) must not leave out this one, now unknown.
+func TestSignInRacingRemovalNamesThePerson(t *testing.T) {
+	h := newHarness(t)
+	hook := hooked(h)
+	db := hook.Store.(*sqldb.DB)
+	hook.mu.Lock()
+	hook.after = func() {
+		if err := db.InTx(context.Background(), func(tx store.Tenant) error {
+			if err := tx.Users().Delete(context.Background(), "alice"); err != nil {
+				return err
+			}
+			_, err := tx.EndUser(context.Background(), "alice", time.Now().Add(24*time.Hour))
+			return err
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	hook.mu.Unlock()
+	resp := h.login(h.browser(), "alice", pw, nil)
+	body(t, resp)
+	if resp.StatusCode == http.StatusSeeOther {
+		t.Fatal("the sign-in straddling the removal succeeded")
+	}
+	if ev, ok := h.audit.last(audit.LoginFailed); !ok || ev.Detail["reason"] != reasonUserChanged || ev.Actor != "alice" {
+		t.Errorf("audit: %+v (found %v), want a failure of reason %q naming alice", ev, ok, reasonUserChanged)
 	}
 }
