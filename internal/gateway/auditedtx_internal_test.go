@@ -95,14 +95,14 @@ func withheldStoredOnlyWithItsRecord(t *testing.T, st *sqldb.DB) {
 	}
 	tx := liveDef{hash: "hash-x", raw: json.RawMessage(`{"name":"echo","description":"X"}`)}
 	ty := liveDef{hash: "hash-y", raw: json.RawMessage(`{"name":"echo","description":"Y"}`)}
-	if _, err := first.importTools(ctx, "up", map[string]liveDef{"echo": tx}); err != nil {
+	if _, _, err := first.importTools(ctx, "up", map[string]liveDef{"echo": tx}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := st.Tools().Get(ctx, "echo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": ty}); !errors.Is(err, errTrailDown) {
+	if _, _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": ty}); !errors.Is(err, errTrailDown) {
 		t.Errorf("importing a changed tool with the trail down: %v, want its error", err)
 	}
 	if after, err := st.Tools().Get(ctx, "echo"); err != nil || after.PendingHash != "" || after.Status != before.Status {
@@ -112,7 +112,7 @@ func withheldStoredOnlyWithItsRecord(t *testing.T, st *sqldb.DB) {
 
 	// A new tool.
 	fresh := liveDef{hash: "hash-f", raw: json.RawMessage(`{"name":"fresh"}`)}
-	if _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": tx, "fresh": fresh}); !errors.Is(err, errTrailDown) {
+	if _, _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": tx, "fresh": fresh}); !errors.Is(err, errTrailDown) {
 		t.Errorf("importing a new tool with the trail down: %v, want its error", err)
 	}
 	if _, err := st.Tools().Get(ctx, "fresh"); !errors.Is(err, store.ErrNotFound) {
@@ -126,7 +126,7 @@ func withheldStoredOnlyWithItsRecord(t *testing.T, st *sqldb.DB) {
 	if _, err := g.pinFeatures(ctx, "up", map[string]pinnedDef{key: y}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": ty, "fresh": fresh}); err != nil {
+	if _, _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": ty, "fresh": fresh}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := st.AuditRecords(ctx, store.AuditFilter{})

@@ -59,9 +59,9 @@ func firstSightPinsOnce(t *testing.T, st *sqldb.DB) {
 	a := &Gateway{Store: st}
 	var aErr error
 	b := &Gateway{Store: listHookStore{Store: storetest.SecondHandle(t, st), after: func() {
-		_, aErr = a.importTools(ctx, "up", map[string]liveDef{"echo": x})
+		_, _, aErr = a.importTools(ctx, "up", map[string]liveDef{"echo": x})
 	}}}
-	if _, err := b.importTools(ctx, "up", map[string]liveDef{"echo": y}); err != nil {
+	if _, _, err := b.importTools(ctx, "up", map[string]liveDef{"echo": y}); err != nil {
 		t.Fatal(err)
 	}
 	if aErr != nil {
@@ -112,7 +112,7 @@ func TestApprovedMeanwhileNotUndone(t *testing.T) {
 			g := &Gateway{Store: listHookStore{Store: storetest.SecondHandle(t, st), after: func() {
 				approveErr = Approve(ctx, st, audit.Discard, "echo", w.hash)
 			}}}
-			if _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": x}); err != nil {
+			if _, _, err := g.importTools(ctx, "up", map[string]liveDef{"echo": x}); err != nil {
 				t.Fatal(err)
 			}
 			if approveErr != nil {
@@ -152,7 +152,7 @@ func TestReplicasFirstSightRaced(t *testing.T) {
 		}{{a, x}, {b, y}} {
 			wg.Go(func() {
 				<-start
-				if _, err := run.g.importTools(ctx, up, map[string]liveDef{"echo": run.d}); err != nil {
+				if _, _, err := run.g.importTools(ctx, up, map[string]liveDef{"echo": run.d}); err != nil {
 					t.Error(err)
 				}
 			})

@@ -118,8 +118,9 @@ type upConn struct {
 	// leftOut is what the last listing left out as not importable (under
 	// toolsMu), so that a listing leaving out the same tools again, as an
 	// upstream that says its tools changed in a loop has listed over and
-	// over, is not warned of again.
-	leftOut string
+	// over, is not warned of again; taken, the same of the tools it did
+	// not import because their names are taken.
+	leftOut, taken string
 	// toolsRelist and featuresRelist run the listings the upstream asks
 	// for when it says its tools, or its prompts or resources, changed.
 	toolsRelist, featuresRelist relister
@@ -673,7 +674,17 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	c.mu.Lock()
 	c.defs = defs
 	c.mu.Unlock()
-	wrote, err := u.g.importTools(ctx, c.cfg.Name, defs)
+	wrote, taken, err := u.g.importTools(ctx, c.cfg.Name, defs)
+	// The same for the tools not imported because their names are the
+	// catalogue's tools of others (another upstream's, a built-in's): one
+	// line a set of them, naming a few (taken is sorted).
+	if sum := string(digestNames(taken)); len(taken) > 0 && sum != c.taken {
+		u.g.logger().Warn("gateway: upstream tools not imported: the name is taken", "upstream", c.cfg.Name,
+			"count", len(taken), "tools", taken[:min(len(taken), maxLeftOutNamed)])
+		c.taken = sum
+	} else if len(taken) == 0 {
+		c.taken = ""
+	}
 	if err != nil {
 		return err
 	}
@@ -754,6 +765,15 @@ func definitionHash(t *mcp.Tool) (json.RawMessage, string, error) {
 	return c, slipverify.Digest(c), nil
 }
 
+// digestNames is a digest of names, to tell one set of them from another.
+func digestNames(names []string) []byte {
+	d := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(d, "%q\n", n)
+	}
+	return d.Sum(nil)
+}
+
 func upstreamName(t store.Tool) string {
 	if t.UpstreamTool != "" {
 		return t.UpstreamTool
@@ -762,7 +782,9 @@ func upstreamName(t store.Tool) string {
 }
 
 // importTools brings the store in line with an upstream's definitions and
-// reports whether it changed anything. A name the tenant declared is
+// reports whether it changed anything, and, sorted, the tools it did not
+// import because their names are taken by catalogue tools the upstream
+// does not back (another upstream's, a built-in's, an HTTP API's). A name the tenant declared is
 // pinned on first sight only when no other name, nor the approval
 // remembered for the upstream tool (rememberedApproval), holds it to
 // another definition; the pin is remembered with it.
@@ -779,10 +801,10 @@ func upstreamName(t store.Tool) string {
 // sight would pin its definition over the first one's, remember it as
 // approved and withhold nothing, and a listing of the approved definition
 // would make active again a tool another replica had just withheld.
-func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[string]liveDef) (bool, error) {
+func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[string]liveDef) (_ bool, taken []string, _ error) {
 	all, err := g.Store.Tools().List(ctx)
 	if err != nil {
-		return false, fmt.Errorf("import %s tools: %w", upstream, err)
+		return false, nil, fmt.Errorf("import %s tools: %w", upstream, err)
 	}
 	byName := map[string]store.Tool{}
 	for _, t := range all {
@@ -817,8 +839,8 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		def := defs[n]
 		matches := namesOf(all, upstream, n)
 		if len(matches) == 0 {
-			if _, taken := byName[n]; taken {
-				log.Warn("gateway: upstream tool not imported: the name is taken", "tool", n)
+			if _, ok := byName[n]; ok {
+				taken = append(taken, n)
 				continue
 			}
 			if rows >= maxListed {
@@ -843,20 +865,20 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 				rows++
 				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
 			case !errors.Is(err, store.ErrConflict):
-				return wrote, fmt.Errorf("import %s: %w", n, err)
+				return wrote, taken, fmt.Errorf("import %s: %w", n, err)
 			}
 			continue
 		}
 		mem, err := rememberedApproval(ctx, g.Store, upstream, n)
 		if err != nil {
-			return wrote, fmt.Errorf("import %s: %w", n, err)
+			return wrote, taken, fmt.Errorf("import %s: %w", n, err)
 		}
 		if p := planImport(matches, mem, def); p.remember != nil || len(p.changes) > 0 {
 			changing = append(changing, n)
 		}
 	}
 	if len(changing) == 0 {
-		return wrote, nil
+		return wrote, taken, nil
 	}
 	changed := false
 	err = g.auditedTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
@@ -885,9 +907,9 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		return events, nil
 	})
 	if err != nil {
-		return wrote, err
+		return wrote, taken, err
 	}
-	return wrote || changed, nil
+	return wrote || changed, taken, nil
 }
 
 // namesOf returns the catalogue names of upstream's tool n among all.
