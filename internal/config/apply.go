@@ -281,13 +281,17 @@ func (a *applier) tenant(f *File) error {
 
 // settings applies the tenant's audit options and limits.
 func (a *applier) settings(f *File) error {
-	want := map[string]string{"audit.raw_arguments": "false", "audit.retention": "", store.SettingToolCallsPerMinute: ""}
+	want := map[string]string{"audit.raw_arguments": "false", "audit.retention": "", store.SettingToolCallsPerMinute: "",
+		store.SettingToolCallsPerMinutePerPerson: ""}
 	if f.Audit != nil {
 		want["audit.raw_arguments"] = strconv.FormatBool(f.Audit.RawArguments)
 		want["audit.retention"] = f.Audit.Retention
 	}
 	if f.Limits != nil && f.Limits.ToolCallsPerMinute > 0 {
 		want[store.SettingToolCallsPerMinute] = strconv.Itoa(f.Limits.ToolCallsPerMinute)
+	}
+	if f.Limits != nil && f.Limits.ToolCallsPerMinutePerPerson > 0 {
+		want[store.SettingToolCallsPerMinutePerPerson] = strconv.Itoa(f.Limits.ToolCallsPerMinutePerPerson)
 	}
 	for _, k := range sortedKeys(want) {
 		old, err := a.tx.Setting(a.ctx, k)

@@ -159,6 +159,12 @@ type Limits struct {
 	// one agent (a machine client on its own: per client) in a minute,
 	// across replicas; 0 = no bound.
 	ToolCallsPerMinute int `yaml:"tool_calls_per_minute"`
+	// ToolCallsPerMinutePerPerson bounds the tool calls one person makes
+	// in a minute through all agents together, across replicas (a person
+	// who may register agents would otherwise multiply the bound above by
+	// registering more); 0 = no bound. Machine clients have no person: the
+	// bound above is theirs.
+	ToolCallsPerMinutePerPerson int `yaml:"tool_calls_per_minute_per_person"`
 }
 
 // MaxToolCallsPerMinute bounds Limits.ToolCallsPerMinute: beyond it, a

@@ -67,3 +67,34 @@ func TestToolCallsPerMinute(t *testing.T) {
 		t.Errorf("a file without limits: stored %q, want no bound", setting())
 	}
 }
+
+// limits.tool_calls_per_minute_per_person is checked as the bound per
+// agent is, stored apart from it, and lifted by a file without it.
+func TestToolCallsPerMinutePerPerson(t *testing.T) {
+	_, err := parse(t, "tenant: acme\nlimits:\n  tool_calls_per_minute_per_person: 1000001\n")
+	want := []string{`t.yaml:3: limits.tool_calls_per_minute_per_person: want 0 (no bound) to 1000000`}
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	setting := func(name string) string {
+		v, err := st.Setting(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	plan := applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 60\n  tool_calls_per_minute_per_person: 200\n")
+	if !slices.Contains(plan, "~ setting "+store.SettingToolCallsPerMinutePerPerson) ||
+		setting(store.SettingToolCallsPerMinutePerPerson) != "200" || setting(store.SettingToolCallsPerMinute) != "60" {
+		t.Errorf("apply: plan %q, stored %q and %q", plan, setting(store.SettingToolCallsPerMinute), setting(store.SettingToolCallsPerMinutePerPerson))
+	}
+	applySource(t, st, "tenant: acme\nlimits:\n  tool_calls_per_minute: 60\n")
+	if v := setting(store.SettingToolCallsPerMinutePerPerson); v != "" || setting(store.SettingToolCallsPerMinute) != "60" {
+		t.Errorf("a file without the bound across agents: stored %q, want none", v)
+	}
+}

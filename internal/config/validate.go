@@ -371,6 +371,9 @@ func (f *File) Validate(builtins []string) error {
 		if n := f.Limits.ToolCallsPerMinute; n < 0 || n > MaxToolCallsPerMinute {
 			v.add("limits.tool_calls_per_minute", fmt.Sprintf("want 0 (no bound) to %d", MaxToolCallsPerMinute))
 		}
+		if n := f.Limits.ToolCallsPerMinutePerPerson; n < 0 || n > MaxToolCallsPerMinute {
+			v.add("limits.tool_calls_per_minute_per_person", fmt.Sprintf("want 0 (no bound) to %d", MaxToolCallsPerMinute))
+		}
 	}
 	v.probs = append(v.probs, f.emptySecrets()...)
 	if len(v.probs) > 0 {

@@ -41,6 +41,10 @@ type caller struct {
 	// person through each agent, whatever chain it holds the person's
 	// token through.
 	bound string
+	// person names the person alone, as created, for the bound on a
+	// person's calls through all agents together
+	// (limits.tool_calls_per_minute_per_person); "" for a machine client.
+	person string
 }
 
 // toolScopes narrows a token to the tools its scope names (tool:<name>).
@@ -152,6 +156,9 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	}
 	who.key = string(k)
 	who.bound = who.key
+	if ok && !machine {
+		who.person = cl.Subject + "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
+	}
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
 	if cl.Act != nil {
 		who.agent.Chain = cl.Act.Chain()

@@ -32,8 +32,9 @@ type catalogue struct {
 	upstreams map[string]store.Upstream
 	// rawArguments: the tenant keeps tool call arguments in the trail.
 	rawArguments bool
-	// callsPerMinute bounds each caller's tool calls in a minute; 0: none.
-	callsPerMinute int
+	// callsPerMinute bounds each caller's tool calls in a minute, and
+	// personCallsPerMinute each person's through all agents; 0: none.
+	callsPerMinute, personCallsPerMinute int
 	// data is what the catalogue was built from, to rebuild it when only
 	// the upstreams' definitions changed.
 	data *tenantData
@@ -81,6 +82,10 @@ type tenantData struct {
 	// callsPerMinute is the tenant's limits.tool_calls_per_minute: the
 	// tool calls one caller may make in a minute; 0: no bound.
 	callsPerMinute int
+	// personCallsPerMinute is limits.tool_calls_per_minute_per_person:
+	// the tool calls one person may make in a minute through all agents
+	// together; 0: no bound.
+	personCallsPerMinute int
 	// featurePins are the upstreams' pinned prompts and resource
 	// templates (featurepins.go), by upstream.
 	featurePins map[string]featurePins
@@ -162,18 +167,27 @@ func readTenant(ctx context.Context, st store.Tenant) (*tenantData, error) {
 			return nil, err
 		}
 	}
-	limit, err := st.Setting(ctx, store.SettingToolCallsPerMinute)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("read %s: %w", store.SettingToolCallsPerMinute, err)
+	if d.callsPerMinute, err = readLimit(ctx, st, store.SettingToolCallsPerMinute); err != nil {
+		return nil, err
 	}
-	if limit != "" {
-		// Stored by apply, which checked it; one that does not read
-		// bounds nothing rather than everything.
-		if n, err := strconv.Atoi(limit); err == nil && n > 0 {
-			d.callsPerMinute = n
-		}
+	if d.personCallsPerMinute, err = readLimit(ctx, st, store.SettingToolCallsPerMinutePerPerson); err != nil {
+		return nil, err
 	}
 	return &d, nil
+}
+
+// readLimit reads a limits setting: 0 when unset. Stored by apply, which
+// checked it; one that does not read bounds nothing rather than
+// everything.
+func readLimit(ctx context.Context, st store.Tenant, name string) (int, error) {
+	v, err := st.Setting(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("read %s: %w", name, err)
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return n, nil
+	}
+	return 0, nil
 }
 
 // liveDef is an upstream tool's definition as last seen, with its hash
@@ -191,7 +205,7 @@ type liveDef struct {
 func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalogue, error) {
 	c := &catalogue{
 		rev:          d.rev,
-		rawArguments: d.rawArguments, callsPerMinute: d.callsPerMinute,
+		rawArguments: d.rawArguments, callsPerMinute: d.callsPerMinute, personCallsPerMinute: d.personCallsPerMinute,
 		tools:     make(map[string]*entry, len(d.tools)),
 		users:     make(map[string]store.User, len(d.users)),
 		clients:   make(map[string]store.Client, len(d.clients)),

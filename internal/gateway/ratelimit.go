@@ -16,6 +16,9 @@ import (
 //
 // limits.tool_calls_per_minute bounds the tool calls one caller (a person
 // through an agent, or a machine client on its own) starts in a minute,
+// and limits.tool_calls_per_minute_per_person those one person starts
+// through all agents together (a person who may register agents would
+// otherwise have the first bound once per agent registered),
 // refused or not: an agent caught in a loop is stopped whatever it asks
 // for. The count is the database's (Counters: one statement per call,
 // atomic across replicas), as the login throttle's is, in fixed windows of
@@ -40,18 +43,34 @@ const PolicyRateLimit = "rate-limit"
 // rateWindow is the window of limits.tool_calls_per_minute.
 const rateWindow = time.Minute
 
-// rateLimited counts a tool call of the caller key against cat's bound and
-// returns the decision refusing it when it goes beyond (or cannot be
-// counted), with the caller's message; nil when it may go on.
-func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, key string) (*policy.Decision, string) {
-	limit := cat.callsPerMinute
+// rateLimited counts a tool call of the caller against cat's bounds and
+// returns the decision refusing it when it goes beyond one (or cannot be
+// counted), with the caller's message; nil when it may go on. The
+// caller's own bound is counted first; a call it refuses does not count
+// against the person's bound across agents.
+func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, who *caller) (*policy.Decision, string) {
+	if d, msg := g.countCall(ctx, "call:", who.bound, cat.callsPerMinute, "this caller",
+		"You have made more tool calls in the last minute than this organisation allows (%d). Please wait a moment, then try again."); d != nil {
+		return d, msg
+	}
+	if who.person == "" {
+		return nil, ""
+	}
+	return g.countCall(ctx, "person:", who.person, cat.personCallsPerMinute, "this person through all agents",
+		"You have made more tool calls in the last minute, through all your agents together, than this organisation allows (%d). Please wait a moment, then try again.")
+}
+
+// countCall counts a call against the bound limit of key's counter (kind
+// names the counter's family, whose the count is in the refusal's reason,
+// tell the caller's message); nil when it is within or there is no bound.
+func (g *Gateway) countCall(ctx context.Context, kind, key string, limit int, whose, tell string) (*policy.Decision, string) {
 	if limit <= 0 {
 		return nil, ""
 	}
-	// The key names the person and agent (an agent's ID may be a 2,000
+	// The key names the person (and agent: an agent's ID may be a 2,000
 	// byte URL): the counter's name is its digest.
 	sum := sha256.Sum256([]byte(key))
-	n, err := g.Counters.CountAttempt(ctx, "call:"+base64.RawURLEncoding.EncodeToString(sum[:]), g.now(), rateWindow)
+	n, err := g.Counters.CountAttempt(ctx, kind+base64.RawURLEncoding.EncodeToString(sum[:]), g.now(), rateWindow)
 	if err != nil {
 		g.logger().ErrorContext(ctx, "gateway: count a tool call", "err", err)
 		return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{"the caller's tool calls could not be counted"}},
@@ -60,8 +79,8 @@ func (g *Gateway) rateLimited(ctx context.Context, cat *catalogue, key string) (
 	if n <= limit {
 		return nil, ""
 	}
-	return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{fmt.Sprintf("call %d of this caller in its minute; the tenant allows %d", n, limit)}},
-		fmt.Sprintf("You have made more tool calls in the last minute than this organisation allows (%d). Please wait a moment, then try again.", limit)
+	return &policy.Decision{Policy: PolicyRateLimit, Reasons: []string{fmt.Sprintf("call %d of %s in its minute; the tenant allows %d", n, whose, limit)}},
+		fmt.Sprintf(tell, limit)
 }
 
 // overLimit is the refusal of calls beyond the tenant's bound, and the
@@ -76,7 +95,7 @@ type overLimit struct {
 // none is.
 func (g *Gateway) countCalls(ctx context.Context, cat *catalogue, who *caller, n int) *overLimit {
 	for range n {
-		if d, msg := g.rateLimited(ctx, cat, who.bound); d != nil {
+		if d, msg := g.rateLimited(ctx, cat, who); d != nil {
 			return &overLimit{decision: d, msg: msg}
 		}
 	}
@@ -91,5 +110,5 @@ func (g *Gateway) callLimited(ctx context.Context, req *mcp.CallToolRequest, cat
 			return l.decision, l.msg
 		}
 	}
-	return g.rateLimited(ctx, cat, who.bound)
+	return g.rateLimited(ctx, cat, who)
 }

@@ -123,3 +123,54 @@ func TestToolCallsUncountedAreRefused(t *testing.T) {
 		t.Errorf("last record: %+v", last)
 	}
 }
+
+// limits.tool_calls_per_minute_per_person bounds one person's tool calls
+// through all agents together: a person who may register agents would
+// otherwise have limits.tool_calls_per_minute once per agent. Every call
+// counts, refused ones too; the refusal names the bound across agents;
+// another person is counted apart, and no bound means no count.
+func TestToolCallsPerMinutePerPerson(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	limitPerson := func(n string) {
+		t.Helper()
+		if err := e.st.SetSetting(context.Background(), store.SettingToolCallsPerMinutePerPerson, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.gw.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limitPerson("3")
+	e.limitTo("100") // the bound per agent, far off
+	month := map[string]any{"month": "2026-10"}
+	assistant := e.connect("alice", "acme-assistant", "2025-11-25")
+	bot := e.connect("alice", "payroll-bot", "2025-11-25")
+	for i := range 2 {
+		if r := call(t, assistant, "sales_report", month); r.IsError {
+			t.Fatalf("call %d: %s", i+1, text(r))
+		}
+	}
+	// Through another agent (capped to a tool alice may not call): refused
+	// by the policy, and counted all the same.
+	if r := call(t, bot, "payroll_report", month); !r.IsError || strings.Contains(text(r), "organisation allows") {
+		t.Fatalf("alice through payroll-bot: %q", text(r))
+	}
+	r := call(t, assistant, "sales_report", month)
+	if !r.IsError || !strings.Contains(text(r), "through all your agents together, than this organisation allows (3)") {
+		t.Fatalf("alice's fourth call, across her agents: isError %v %q", r.IsError, text(r))
+	}
+	evs := e.mem.all()
+	last := evs[len(evs)-1]
+	if last.Type != audit.ToolDecided || last.Decision != "deny" || last.Policy != gateway.PolicyRateLimit ||
+		!strings.Contains(strings.Join(last.Reasons, " "), "call 4 of this person through all agents") {
+		t.Errorf("last record: %+v", last)
+	}
+	carol := e.connect("carol", "acme-assistant", "2025-11-25")
+	if r := call(t, carol, "sales_report", month); r.IsError {
+		t.Errorf("carol: %s", text(r))
+	}
+	limitPerson("")
+	if r := call(t, assistant, "sales_report", month); r.IsError {
+		t.Errorf("without the bound across agents: %s", text(r))
+	}
+}

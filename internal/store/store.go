@@ -327,6 +327,11 @@ type Tenant interface {
 // "" or absent for no bound.
 const SettingToolCallsPerMinute = "limits.tool_calls_per_minute"
 
+// SettingToolCallsPerMinutePerPerson is the setting bounding the tool
+// calls one person makes in a minute through all agents together: a
+// decimal count, "" or absent for no bound.
+const SettingToolCallsPerMinutePerPerson = "limits.tool_calls_per_minute_per_person"
+
 // UserEnded counts what EndUser ended.
 type UserEnded struct {
 	Sessions int64 `json:"sessions"` // login sessions deleted
