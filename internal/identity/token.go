@@ -50,7 +50,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		// A client asking to act for a person leaves a trace however
 		// early it is refused (grantTokenExchange's records).
 		if e != nil && form.Get("grant_type") == grantTokenExchange {
-			p.exchangeRefused(ctx, r, client, accesstoken.Claims{}, e)
+			if t := p.exchangeRefused(ctx, r, client, accesstoken.Claims{}, e); t != nil {
+				e = t
+			}
 		}
 	}
 	if e != nil {
@@ -570,7 +572,9 @@ func (p *Provider) grantTokenExchange(ctx context.Context, r *http.Request, clie
 	var subject accesstoken.Claims
 	defer func() {
 		if e := (*Error)(nil); errors.As(err, &e) && e.Code != "server_error" {
-			p.exchangeRefused(ctx, r, client, subject, e)
+			if t := p.exchangeRefused(ctx, r, client, subject, e); t != nil {
+				err = t
+			}
 		}
 	}()
 	if !client.Confidential() {
@@ -751,8 +755,10 @@ func priorActors(subject accesstoken.Claims, clientID string) *accesstoken.Actor
 
 // exchangeRefused records the refusal e of a token exchange by client:
 // the person, login session and token of the subject token when it
-// verified (subject), never a token itself.
-func (p *Provider) exchangeRefused(ctx context.Context, r *http.Request, client store.Client, subject accesstoken.Claims, e *Error) {
+// verified (subject), never a token itself. A public client needs no
+// secret to be refused, so the records are bounded per address
+// (recordRefusal): past the bound it returns the 429 to answer instead.
+func (p *Provider) exchangeRefused(ctx context.Context, r *http.Request, client store.Client, subject accesstoken.Claims, e *Error) *Error {
 	ev := audit.Event{Type: audit.TokenExchanged, Agent: client.ClientID, Status: "refused", Decision: "deny",
 		RemoteAddr: addrString(p.clientIP(r)),
 		Detail:     map[string]any{"grant_type": grantTokenExchange, "error": e.Code, "reason": truncate(e.Description, 512)}}
@@ -766,5 +772,5 @@ func (p *Provider) exchangeRefused(ctx context.Context, r *http.Request, client 
 			ev.Chain = append([]string{client.ClientID}, prior.Chain()...)
 		}
 	}
-	_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
+	return p.recordRefusal(ctx, r, ev)
 }

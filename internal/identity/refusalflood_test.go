@@ -1,0 +1,93 @@
+package identity
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// count is how many events of type typ the trail holds.
+func (r *recorder) count(typ string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// A token exchange asked by a public client needs no secret: its client
+// ID is public (or self-registered in a moment), and every refusal of it
+// was a durable audit record, a commit of the hash chain. Anyone could
+// write records without end and fill the disk. Now an address's recorded
+// refusals are bounded per window (MaxFailuresPerIP, ThrottleWindow): the
+// refusals within the bound are recorded as before, the one past it is
+// recorded marked as throttled, and the further ones are answered 429
+// temporarily_unavailable and not recorded, until the window ends. Another
+// address, and an exchange that succeeds from the flooded one, are not
+// affected.
+func TestRefusalFloodIsBoundedPerAddress(t *testing.T) {
+	const limit, flood = 5, 40
+	h := newHarness(t, behindProxy, func(p *Provider) { p.MaxFailuresPerIP = limit })
+	user := h.userTokens()
+	if err := h.db.Identity().SetConsent(t.Context(), store.Consent{Username: "alice", ClientID: "agent",
+		Scopes: []string{"openid", "profile"}, GrantedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	exchangeFrom := func(from, clientID, secret string, f url.Values) tokenResult {
+		if secret == "" {
+			f.Set("client_id", clientID)
+		}
+		req, _ := http.NewRequest(http.MethodPost, h.url("/token"), strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", from)
+		if secret != "" {
+			req.SetBasicAuth(clientID, secret)
+		}
+		return h.do(req)
+	}
+	before := h.audit.count(audit.TokenExchanged)
+	for i := range flood {
+		r := exchangeFrom("192.0.2.7", "native", "", exchangeForm("a.b.c"))
+		switch {
+		case i < limit && r.Error != "unauthorized_client":
+			t.Fatalf("refusal %d: %d %v, want unauthorized_client", i+1, r.Status, r.JSON)
+		case i >= limit && (r.Status != http.StatusTooManyRequests || r.Error != "temporarily_unavailable" || r.Header.Get("Retry-After") == ""):
+			t.Fatalf("refusal %d, past the bound: %d %v (Retry-After %q), want 429 temporarily_unavailable",
+				i+1, r.Status, r.JSON, r.Header.Get("Retry-After"))
+		}
+	}
+	if n := h.audit.count(audit.TokenExchanged) - before; n != limit+1 {
+		t.Fatalf("%d refused exchanges from one address wrote %d records, want %d (the bound, and one saying it was reached)",
+			flood, n, limit+1)
+	}
+	ev, _ := h.audit.last(audit.TokenExchanged)
+	if ev.Status != "refused" || ev.Agent != "native" || ev.RemoteAddr != "192.0.2.7" || ev.Detail["throttled"] != true {
+		t.Errorf("the record of the refusal that reached the bound: %+v", ev)
+	}
+
+	// Another address is not affected.
+	if r := exchangeFrom("198.51.100.9", "native", "", exchangeForm("a.b.c")); r.Error != "unauthorized_client" {
+		t.Errorf("a refusal from another address: %d %v, want unauthorized_client", r.Status, r.JSON)
+	}
+	// Nor is an exchange that is allowed, from the flooded address.
+	if r := exchangeFrom("192.0.2.7", "agent", "agent-secret", exchangeForm(user.Access)); r.Status != http.StatusOK {
+		t.Errorf("an allowed exchange from the flooded address: %d %v", r.Status, r.JSON)
+	}
+	// The next window records again.
+	h.clock.Advance(h.p.window())
+	before = h.audit.count(audit.TokenExchanged)
+	if r := exchangeFrom("192.0.2.7", "native", "", exchangeForm("a.b.c")); r.Error != "unauthorized_client" {
+		t.Errorf("a refusal in the next window: %d %v, want unauthorized_client", r.Status, r.JSON)
+	}
+	if n := h.audit.count(audit.TokenExchanged) - before; n != 1 {
+		t.Errorf("a refusal in the next window wrote %d records, want 1", n)
+	}
+}
