@@ -91,3 +91,49 @@ func TestRefusalFloodIsBoundedPerAddress(t *testing.T) {
 		t.Errorf("a refusal in the next window wrote %d records, want 1", n)
 	}
 }
+
+// A used refresh token (or code) stays on record until its grant ends,
+// and every presentation of it was a token.reuse record; one presented by
+// another client, a token.wrong_client record. Whoever holds one (the
+// person who signed in, through a client they registered themselves)
+// could replay it without end, each a commit of the trail. These
+// refusals are bounded per address as a refused exchange is; the grant
+// is revoked all the same.
+func TestReplayFloodIsBoundedPerAddress(t *testing.T) {
+	const limit, flood = 4, 30
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerIP = limit })
+	first := h.userTokens()
+	if r := h.token("web", "web-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}}); r.Status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", r.Status, r.JSON)
+	}
+	replay := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}}
+	for i := range flood {
+		r := h.token("web", "web-secret", replay)
+		if i < limit && r.Error != "invalid_grant" || i >= limit && r.Status != http.StatusTooManyRequests {
+			t.Fatalf("replay %d: %d %v", i+1, r.Status, r.JSON)
+		}
+	}
+	if n := h.audit.count(audit.TokenReuse); n != limit+1 {
+		t.Errorf("%d replays wrote %d token.reuse records, want %d", flood, n, limit+1)
+	}
+	if ev, _ := h.audit.last(audit.TokenReuse); ev.Detail["throttled"] != true || ev.Detail["grant_id"] == nil {
+		t.Errorf("the record of the replay that reached the bound: %+v", ev)
+	}
+	// Another client presenting it is refused with the same bound, the
+	// address being past it already: no record at all.
+	before := len(h.audit.types())
+	for range flood {
+		if r := h.token("native", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}}); r.Status != http.StatusTooManyRequests {
+			t.Fatalf("another client's refresh token, past the bound: %d %v", r.Status, r.JSON)
+		}
+	}
+	if n := len(h.audit.types()) - before; n != 0 {
+		t.Errorf("%d presentations by another client past the bound wrote %d records, want none", flood, n)
+	}
+	// The next window: recorded again, once each.
+	h.clock.Advance(h.p.window())
+	h.token("native", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.Refresh}})
+	if n := h.audit.count(audit.TokenWrongClient); n != 1 {
+		t.Errorf("token.wrong_client records in the next window: %d, want 1", n)
+	}
+}

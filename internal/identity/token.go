@@ -133,7 +133,9 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 		return nil, errServer(err)
 	}
 	if ac.ClientID != client.ClientID {
-		p.wrongClient(ctx, r, grantCode, client.ClientID, ac.Username, ac.ClientID, ac.SessionID)
+		if t := p.wrongClient(ctx, r, grantCode, client.ClientID, ac.Username, ac.ClientID, ac.SessionID); t != nil {
+			return nil, t
+		}
 		return nil, errInvalidGrant("the code was issued to another client")
 	}
 	// A code already used is a replay whatever it carries and however
@@ -270,9 +272,14 @@ func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, gra
 	if err != nil {
 		p.log().ErrorContext(ctx, "revoke replayed grant", "err", err)
 	}
-	_ = p.record(ctx, audit.Event{Type: audit.TokenReuse, Actor: username, Agent: clientID, Session: sessionID, Status: "refused",
-		RemoteAddr: addrString(p.clientIP(r)),
-		Detail:     map[string]any{"grant_type": grantType, "grant_id": grantID, "revoked": err == nil}})
+	// A used code or refresh token stays on record until its grant ends:
+	// its holder may replay it at will, so its records are bounded
+	// (recordRefusal). The grant is revoked all the same.
+	if t := p.recordRefusal(ctx, r, audit.Event{Type: audit.TokenReuse, Actor: username, Agent: clientID, Session: sessionID,
+		Status: "refused", RemoteAddr: addrString(p.clientIP(r)),
+		Detail: map[string]any{"grant_type": grantType, "grant_id": grantID, "revoked": err == nil}}); t != nil {
+		return t
+	}
 	if grantType == grantCode {
 		return errInvalidGrant("the code was already used; the tokens it issued are revoked")
 	}
@@ -282,9 +289,11 @@ func (p *Provider) replayed(ctx context.Context, r *http.Request, grantType, gra
 // wrongClient records that presenter, an authenticated client, presented
 // a code or refresh token (grantType) issued to issuedTo for username:
 // only a stolen one gets into another client's hands. The token itself is
-// refused (and not spent) whether or not the record is taken.
-func (p *Provider) wrongClient(ctx context.Context, r *http.Request, grantType, presenter, username, issuedTo, sessionID string) {
-	_ = p.record(ctx, audit.Event{Type: audit.TokenWrongClient, Actor: username, Agent: presenter, Session: sessionID,
+// refused (and not spent) whether or not the record is taken. The records
+// are bounded per address (recordRefusal): past the bound it returns the
+// 429 to answer instead of the refusal.
+func (p *Provider) wrongClient(ctx context.Context, r *http.Request, grantType, presenter, username, issuedTo, sessionID string) *Error {
+	return p.recordRefusal(ctx, r, audit.Event{Type: audit.TokenWrongClient, Actor: username, Agent: presenter, Session: sessionID,
 		Status: "refused", RemoteAddr: addrString(p.clientIP(r)),
 		Detail: map[string]any{"grant_type": grantType, "issued_to": issuedTo}})
 }
@@ -358,7 +367,9 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// registers itself.)
 	if old.ClientID != client.ClientID || !since(client, old.IssuedAt) {
 		if old.ClientID != client.ClientID {
-			p.wrongClient(ctx, r, grantRefresh, client.ClientID, old.Username, old.ClientID, old.SessionID)
+			if t := p.wrongClient(ctx, r, grantRefresh, client.ClientID, old.Username, old.ClientID, old.SessionID); t != nil {
+				return nil, t
+			}
 		}
 		return nil, errInvalidGrant("the refresh token was issued to another client")
 	}
