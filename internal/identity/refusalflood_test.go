@@ -137,3 +137,24 @@ func TestReplayFloodIsBoundedPerAddress(t *testing.T) {
 		t.Errorf("token.wrong_client records in the next window: %d, want 1", n)
 	}
 }
+
+// Revoking a refresh token whose grant is revoked already changes
+// nothing, yet each such request wrote a token.revoked record: a client
+// holding one refresh token could grow the trail by one commit per
+// request without end. Only the revocation that revokes is recorded now;
+// the repeats are answered 200 as RFC 7009 asks, and write nothing.
+func TestRepeatedRevocationIsRecordedOnce(t *testing.T) {
+	h := newHarness(t)
+	user := h.userTokens()
+	for i := range 20 {
+		if r := h.post("/revoke", "web", "web-secret", url.Values{"token": {user.Refresh}}); r.Status != http.StatusOK {
+			t.Fatalf("revocation %d: %d %v", i+1, r.Status, r.JSON)
+		}
+	}
+	if n := h.audit.count(audit.TokenRevoked); n != 1 {
+		t.Errorf("20 revocations of one refresh token wrote %d token.revoked records, want 1", n)
+	}
+	if r := h.token("web", "web-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {user.Refresh}}); r.Error != "invalid_grant" {
+		t.Errorf("the revoked refresh token: %d %v", r.Status, r.JSON)
+	}
+}

@@ -246,7 +246,16 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if strings.HasPrefix(tok, prefixRefresh) {
 		rt, gerr := id.RefreshToken(ctx, digest(tok))
+		var revoked bool
+		if gerr == nil && rt.ClientID == client.ClientID {
+			// A grant revoked already is left as it is, and unrecorded:
+			// the token stays on record until the grant ends, and each
+			// repeat would otherwise be a commit and a record (an access
+			// token revoked already does not parse, below).
+			revoked, gerr = id.Revoked(ctx, rt.GrantID, "")
+		}
 		switch {
+		case gerr == nil && rt.ClientID == client.ClientID && revoked:
 		case gerr == nil && rt.ClientID == client.ClientID:
 			err = id.Revoke(ctx, store.RevokedGrant, rt.GrantID, p.grantRevokedUntil(rt.GrantExpiresAt))
 			ev.Actor, ev.Session = rt.Username, rt.SessionID
