@@ -510,9 +510,15 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		RemoteAddr: addrString(p.clientIP(r)),
 		Detail:     map[string]any{"scopes": req.scopes, "resources": p.requestResources(req)}}
 	if form.Get("decision") != "allow" {
+		// The session's form posts as often as one likes: the records
+		// are bounded per address (recordRefusal), past which the client
+		// is told to try later.
 		ev.Type, ev.Decision = audit.ConsentDenied, "deny"
-		_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
-		p.redirectError(w, r, req, errAccessDenied("the user denied access"))
+		e := errAccessDenied("the user denied access")
+		if t := p.recordRefusal(ctx, r, ev); t != nil {
+			e = t
+		}
+		p.redirectError(w, r, req, e)
 		return
 	}
 	// The sign-in must still be what the request asks for (max_age, a

@@ -158,3 +158,39 @@ func TestRepeatedRevocationIsRecordedOnce(t *testing.T) {
 		t.Errorf("the revoked refresh token: %d %v", r.Status, r.JSON)
 	}
 }
+
+// A signed-in person may answer the consent form "deny" as often as they
+// like (the form's CSRF token is their session's, good for every post),
+// and each answer was a consent.denied record. These refusals are bounded
+// per address too: past the bound the client is sent
+// temporarily_unavailable, and nothing is written.
+func TestConsentDenialFloodIsBoundedPerAddress(t *testing.T) {
+	const limit, flood = 3, 20
+	h := newHarness(t, func(p *Provider) { p.MaxFailuresPerIP = limit })
+	b := h.signedIn("alice")
+	csrf, authz := consentForm(t, h.authorize(b, nativeParams()))
+	for i := range flood {
+		resp, err := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"deny"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "access_denied"
+		if i >= limit {
+			want = "temporarily_unavailable"
+		}
+		if q := redirectQuery(t, resp, nativeRedirect); q.Get("error") != want {
+			t.Fatalf("denial %d: %v, want %s", i+1, q, want)
+		}
+	}
+	if n := h.audit.count(audit.ConsentDenied); n != limit+1 {
+		t.Errorf("%d denials wrote %d consent.denied records, want %d", flood, n, limit+1)
+	}
+	// Allowing still works, and is recorded.
+	resp, _ := b.PostForm(h.url("/consent"), url.Values{"csrf": {csrf}, "authz": {authz}, "decision": {"allow"}})
+	if q := redirectQuery(t, resp, nativeRedirect); q.Get("code") == "" {
+		t.Errorf("allow from the same address: %v", q)
+	}
+	if _, ok := h.audit.last(audit.ConsentGranted); !ok {
+		t.Error("no consent.granted record")
+	}
+}
