@@ -67,6 +67,13 @@ type API struct {
 	// records it: behind trusted proxies, the client's (the identity
 	// provider's ClientAddr). Nil means the connection's peer.
 	ClientAddr func(*http.Request) string
+	// CountRefusal counts a refusal the trail is to record against the
+	// bound of the request's address (the identity provider's
+	// CountRefusal): record is false past it, throttled true for the
+	// refusal that went past it. Anyone who may sign in can hold a token
+	// for the API, and each request with it refused was a record. Nil
+	// means every refusal is recorded.
+	CountRefusal func(ctx context.Context, r *http.Request) (record, throttled bool)
 }
 
 // Resource is the API's resource URI: the audience its tokens must name.
@@ -206,7 +213,13 @@ func (a *API) authorized(next func(http.ResponseWriter, *http.Request, *admin)) 
 			case u.Disabled:
 				reason = c.Subject + " is disabled"
 			}
-			a.recordDenied(r, c, reason)
+			if !a.recordDenied(r, c, reason) {
+				// Past the address's bound of recorded refusals.
+				w.Header().Set("Retry-After", "60")
+				writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too_many_requests",
+					"error_description": "too many refused requests from this address; try again later"})
+				return
+			}
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden",
 				"error_description": "the admin API is for people holding the " + Role + " role"})
 			return
@@ -404,12 +417,25 @@ func (a *API) recordRead(w http.ResponseWriter, r *http.Request, who *admin, det
 // recordDenied records that the standing token c was refused the API
 // (reason): attempts at the admin API by whoever may not use it are what
 // a security team looks for. The refusal stands whether or not the trail
-// takes it; a trail that refuses it is logged.
-func (a *API) recordDenied(r *http.Request, c accesstoken.Claims, reason string) {
+// takes it; a trail that refuses it is logged. The records are bounded
+// per address (CountRefusal): it reports false for a refusal past the
+// bound, to be answered 429 rather than 403 (recorded, marked throttled,
+// if it is the one that went past; not recorded after it).
+func (a *API) recordDenied(r *http.Request, c accesstoken.Claims, reason string) bool {
+	record, throttled := true, false
+	if a.CountRefusal != nil {
+		record, throttled = a.CountRefusal(r.Context(), r)
+	}
+	if !record {
+		return false
+	}
 	path, _ := clip.String(r.URL.Path, maxDeniedPath)
 	ev := audit.Event{Type: audit.AdminDenied, Agent: c.ClientID, Session: c.SessionID, TokenID: c.JTI,
 		RemoteAddr: r.RemoteAddr, Decision: "deny", Policy: "admin-role", Reasons: []string{reason},
 		Detail: map[string]any{"path": path}}
+	if throttled {
+		ev.Detail["throttled"] = true
+	}
 	if c.GrantID != "" {
 		ev.Actor = c.Subject // a person's token; a client's subject is the client
 	}
@@ -422,6 +448,7 @@ func (a *API) recordDenied(r *http.Request, c accesstoken.Claims, reason string)
 	if _, err := a.Audit.Append(r.Context(), ev); err != nil {
 		a.logger().Error("admin: record a refusal", "err", err)
 	}
+	return !throttled
 }
 
 // maxDeniedPath bounds the path a refusal records: the caller chose it.

@@ -35,32 +35,53 @@ func (p *Provider) refusalsKey(r *http.Request) string {
 	return "refused:ip:" + throttleKey(p.clientIP(r))
 }
 
-// recordRefusal records the refusal ev of request r within its address's
-// bound, and returns nil: the caller answers its refusal as it would. Past
-// the bound it returns the 429 to answer instead, having recorded ev
-// (marked throttled) only if it is the refusal that went past. A count
-// that cannot be taken leaves the refusal recorded (the trail is the
-// evidence; if the store is down it will most likely refuse it too).
-func (p *Provider) recordRefusal(ctx context.Context, r *http.Request, ev audit.Event) *Error {
-	limit, win := orDefault(p.MaxFailuresPerIP, 100), p.window()
-	n, err := p.countUnlessPast(ctx, p.refusalsKey(r), limit, win)
-	if err != nil {
+// CountRefusal counts a refusal of request r that the trail is to record
+// against the bound of r's address (see the design note above; the admin
+// API's refusals share it), and says how to record it: record is false
+// past the bound (answer 429 and write nothing); throttled is true for the
+// refusal that went past it (record it marked "throttled", and answer
+// 429). A count that cannot be taken leaves the refusal recorded: the
+// trail is the evidence, and a store that cannot count will most likely
+// refuse the record too.
+func (p *Provider) CountRefusal(ctx context.Context, r *http.Request) (record, throttled bool) {
+	limit := orDefault(p.MaxFailuresPerIP, 100)
+	n, err := p.countUnlessPast(ctx, p.refusalsKey(r), limit, p.window())
+	switch {
+	case err != nil:
 		p.log().WarnContext(ctx, "count a refusal", "err", err)
-		n = 0
+		return true, false
+	case n > limit+1:
+		return false, false
 	}
-	if n > limit+1 {
+	return true, n == limit+1
+}
+
+// throttledDetail is detail with the marks of the refusal that reached
+// its address's bound (CountRefusal), a copy: from here on, in this
+// window, the address's refusals are answered 429 and not recorded.
+func (p *Provider) throttledDetail(detail map[string]any) map[string]any {
+	d := make(map[string]any, len(detail)+3)
+	for k, v := range detail {
+		d[k] = v
+	}
+	d["throttled"], d["refusals_address"], d["window"] = true, orDefault(p.MaxFailuresPerIP, 100), p.window().String()
+	return d
+}
+
+// recordRefusal records the refusal ev of request r within its address's
+// bound (CountRefusal), and returns nil: the caller answers its refusal as
+// it would. Past the bound it returns the 429 to answer instead, having
+// recorded ev (marked throttled) only if it is the refusal that went past.
+func (p *Provider) recordRefusal(ctx context.Context, r *http.Request, ev audit.Event) *Error {
+	record, throttled := p.CountRefusal(ctx, r)
+	if !record {
 		return errTooManyRefusals()
 	}
-	if n == limit+1 {
-		detail := make(map[string]any, len(ev.Detail)+3)
-		for k, v := range ev.Detail {
-			detail[k] = v
-		}
-		detail["throttled"], detail["refusals_address"], detail["window"] = true, limit, win.String()
-		ev.Detail = detail
+	if throttled {
+		ev.Detail = p.throttledDetail(ev.Detail)
 	}
 	_ = p.record(ctx, ev) // a refusal lets nothing through: logged if unrecorded
-	if n == limit+1 {
+	if throttled {
 		return errTooManyRefusals()
 	}
 	return nil

@@ -97,7 +97,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	s.closers = append(s.closers, gw.Close)
 
 	api := &admin.API{Issuer: s.Issuer, Keys: s.Keys, Store: s.Store, Audit: trail, Logger: s.log, Standing: idp.Standing,
-		ClientAddr: idp.ClientAddr}
+		ClientAddr: idp.ClientAddr, CountRefusal: idp.CountRefusal}
 	if streams != nil {
 		api.Streams = streams.Stats
 	}
