@@ -1,9 +1,17 @@
 package audit_test
 
+// The crash tests kill (SIGKILL) a real process — this test binary run
+// again as a crash child — that records into a store, and check the store
+// afterwards from the parent: every record the child acknowledged is
+// there, and the chain verifies. They run on every backend of the store
+// tests; on PostgreSQL, two children also share one chain (replicas), and
+// a child dies holding the chain head's row lock.
+
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,32 +21,67 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
+	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse/gatehouse/internal/store/storetest"
 )
 
-// crashDirEnv makes the test binary a crash child recording into the store
-// in that folder.
-const crashDirEnv = "GATEHOUSE_AUDIT_CRASH_DIR"
+// The environment that makes the test binary a crash child: the folder
+// of its keys (and of its store, on SQLite), the PostgreSQL URL of its
+// store (none: SQLite), the prefix of its events' correlations and what
+// it does ("load", the default, or "hold").
+const (
+	crashDirEnv  = "GATEHOUSE_AUDIT_CRASH_DIR"
+	crashDBEnv   = "GATEHOUSE_AUDIT_CRASH_DB"
+	crashNameEnv = "GATEHOUSE_AUDIT_CRASH_NAME"
+	crashModeEnv = "GATEHOUSE_AUDIT_CRASH_MODE"
+)
+
+// openCrashStore opens the store of a crash test: the PostgreSQL database
+// at dbURL, or SQLite in dir when dbURL is empty.
+func openCrashStore(ctx context.Context, dir, dbURL string) (*sqldb.DB, error) {
+	if dbURL != "" {
+		return postgres.Open(ctx, dbURL, nil)
+	}
+	return sqlite.Open(ctx, dir, nil)
+}
 
 // crashChild, in the child process, records events from many goroutines
 // and prints "ack SEQ CORRELATION" for each acknowledged one, until it is
-// killed (or gives up after a minute). It reports false in the parent.
+// killed (or gives up after a minute). In mode "hold" it locks the chain
+// head instead (the store's AppendAudit, whose build function never
+// returns), prints "locked" and waits to be killed. It reports false in
+// the parent.
 func crashChild() bool {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
 		return false
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, dir, nil)
-	if err != nil {
+	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	st, err := openCrashStore(ctx, dir, os.Getenv(crashDBEnv))
+	if err != nil {
+		fail(err)
+	}
+	if os.Getenv(crashModeEnv) == "hold" {
+		_, err := st.AppendAudit(ctx, func(store.AuditHead) ([]store.AuditRecord, error) {
+			fmt.Println("locked")
+			time.Sleep(time.Minute) // the parent kills us long before
+			os.Exit(4)
+			return nil, nil
+		})
+		fail(fmt.Errorf("AppendAudit returned: %v", err))
 	}
 	km, err := openKeys(st, dir)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		fail(err)
 	}
+	name := os.Getenv(crashNameEnv)
 	l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
 	var mu sync.Mutex
 	out := os.Stdout
@@ -46,7 +89,7 @@ func crashChild() bool {
 	for w := range 32 {
 		go func() {
 			for i := 0; ; i++ {
-				corr := fmt.Sprintf("w%d-%d", w, i)
+				corr := fmt.Sprintf("%sw%d-%d", name, w, i)
 				seq, err := l.Append(ctx, audit.Event{Type: audit.ToolResult, Actor: "alice", Tool: "sales_report", Correlation: corr, Status: "ok"})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, err)
@@ -64,16 +107,55 @@ func crashChild() bool {
 	return true
 }
 
-// TestCrashKeepsAcknowledged kills (SIGKILL) a process recording under load
-// and checks that every record it acknowledged is in the store afterwards
-// and that the chain verifies.
-func TestCrashKeepsAcknowledged(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a child process")
+// crashStore is where a crash test's processes record: SQLite in dir, or
+// the PostgreSQL database at db.
+type crashStore struct {
+	dir, db string
+}
+
+// crashStores returns a fresh store for each backend of the store tests.
+func crashStores(t *testing.T) map[string]func(t *testing.T) crashStore {
+	out := map[string]func(t *testing.T) crashStore{}
+	for _, b := range storetest.Backends(t) {
+		switch b.Name {
+		case "sqlite":
+			out[b.Name] = func(t *testing.T) crashStore { return crashStore{dir: t.TempDir()} }
+		case "postgres":
+			out[b.Name] = func(t *testing.T) crashStore {
+				return crashStore{dir: t.TempDir(), db: storetest.PostgresSchema(t)}
+			}
+		default:
+			t.Errorf("no crash store for backend %s", b.Name)
+		}
 	}
-	dir := t.TempDir()
+	return out
+}
+
+// prepare creates the store and its keys (the master key in dir), so that
+// the children share them instead of racing to make them.
+func (cs crashStore) prepare(t *testing.T) {
+	t.Helper()
+	st, err := openCrashStore(context.Background(), cs.dir, cs.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := openKeys(st, cs.dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// crashProc is a crash child and the lines it printed.
+type crashProc struct {
+	cmd   *exec.Cmd
+	lines chan string // closed at the end of its output
+}
+
+// start runs the test binary as a crash child on the store.
+func (cs crashStore) start(t *testing.T, name, mode string) *crashProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+cs.dir, crashDBEnv+"="+cs.db, crashNameEnv+"="+name, crashModeEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -82,43 +164,81 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[int64]string{}
-	sc := bufio.NewScanner(stdout)
-	const killAfter = 3000
-	killed := false
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "ready" {
-			continue
+	p := &crashProc{cmd: cmd, lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
 		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "ack" {
-			t.Fatalf("child said %q", line)
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // by its PID; a no-op once it has ended
+		for range p.lines {
 		}
-		seq, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked[seq] = f[2]
-		if len(acked) >= killAfter && !killed {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended after %d acks without being killed", len(acked))
-	}
+		cmd.Wait()
+	})
+	return p
+}
 
+// kill sends SIGKILL and waits for the child's end and the rest of its
+// output, handing each remaining line to each.
+func (p *crashProc) kill(t *testing.T, each func(string)) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for line := range p.lines {
+		each(line)
+	}
+	p.cmd.Wait()
+}
+
+// acks collects acknowledgements by seq, from any number of children.
+type acks struct {
+	t   *testing.T
+	seq map[int64]string
+	by  map[string]int // acknowledgements by child name
+}
+
+func newAcks(t *testing.T) *acks {
+	return &acks{t: t, seq: map[int64]string{}, by: map[string]int{}}
+}
+
+// add takes a line of child name's; it reports the seq acknowledged, or 0.
+func (a *acks) add(name, line string) int64 {
+	a.t.Helper()
+	if line == "ready" {
+		return 0
+	}
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "ack" || !strings.HasPrefix(f[2], name) {
+		a.t.Fatalf("child %s said %q", name, line)
+	}
+	seq, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if prev, ok := a.seq[seq]; ok {
+		a.t.Errorf("seq %d acknowledged twice: for %s and for %s (a fork of the chain)", seq, prev, f[2])
+	}
+	a.seq[seq] = f[2]
+	a.by[name]++
+	return seq
+}
+
+// checkCrashed opens the store after the children are gone and checks that
+// the chain verifies, holds seq 1 to its head without a gap, and holds
+// every acknowledged record at the seq it was acknowledged with.
+func (cs crashStore) checkCrashed(t *testing.T, a *acks) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, dir, nil)
+	st, err := openCrashStore(ctx, cs.dir, cs.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	km, err := openKeys(st, dir)
+	km, err := openKeys(st, cs.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +249,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		t.Fatalf("Verify after kill: %v %+v", err, rep.Problems)
 	}
 	found := map[int64]string{}
+	var last int64
 	for f := (audit.Filter{Limit: 1000}); ; {
 		p, err := l.Query(ctx, f)
 		if err != nil {
@@ -136,14 +257,18 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		}
 		for _, e := range p.Entries {
 			found[e.Seq] = e.Event.Correlation
+			last = max(last, e.Seq)
 		}
 		if p.Next == 0 {
 			break
 		}
 		f.After = p.Next
 	}
+	if int64(len(found)) != last {
+		t.Errorf("the log holds %d records up to seq %d: a gap", len(found), last)
+	}
 	missing := 0
-	for seq, corr := range acked {
+	for seq, corr := range a.seq {
 		if found[seq] != corr {
 			missing++
 			if missing < 10 {
@@ -151,5 +276,190 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d acknowledged, %d in the log after SIGKILL, %d missing", len(acked), rep.Records, missing)
+	t.Logf("%d acknowledged (%v), %d in the log after SIGKILL (verified), %d missing", len(a.seq), a.by, rep.Records, missing)
+}
+
+// TestCrashKeepsAcknowledged kills (SIGKILL) a process recording under load
+// and checks that every record it acknowledged is in the store afterwards
+// and that the chain verifies, on every backend.
+func TestCrashKeepsAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	for name, fresh := range crashStores(t) {
+		t.Run(name, func(t *testing.T) {
+			cs := fresh(t)
+			cs.prepare(t)
+			child := cs.start(t, "a", "load")
+			a := newAcks(t)
+			const killAfter = 3000
+			for line := range child.lines {
+				a.add("a", line)
+				if len(a.seq) >= killAfter {
+					break
+				}
+			}
+			if len(a.seq) < killAfter {
+				t.Fatalf("child ended after %d acks without being killed", len(a.seq))
+			}
+			child.kill(t, func(line string) { a.add("a", line) })
+			cs.checkCrashed(t, a)
+		})
+	}
+}
+
+// TestCrashOfOneReplicaKeepsAcknowledged: two processes (replicas) record
+// under load into one PostgreSQL chain; one is killed (SIGKILL) mid-load.
+// The survivor must go on appending to the same chain — records past the
+// head as it stood once the other was dead — and, once it is killed as
+// well, every record either acknowledged is in the one gap-free chain,
+// which verifies, and no seq was acknowledged to both.
+func TestCrashOfOneReplicaKeepsAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	cs := crashStore{dir: t.TempDir(), db: storetest.PostgresSchema(t)}
+	cs.prepare(t)
+	victim, survivor := cs.start(t, "a", "load"), cs.start(t, "b", "load")
+	a := newAcks(t)
+	const (
+		killAfter = 1500 // acknowledgements by each before the kill
+		afterKill = 500  // by the survivor past the head after the kill
+	)
+	// Both children go on printing: read both until each has enough.
+	var headAtDeath int64
+	survivorPast := 0
+	vLines, sLines := victim.lines, survivor.lines
+	for sLines != nil {
+		select {
+		case line, ok := <-vLines:
+			if !ok {
+				t.Fatalf("the victim ended by itself after %d acks", a.by["a"])
+			}
+			a.add("a", line)
+			if a.by["a"] < killAfter || a.by["b"] < killAfter {
+				continue
+			}
+			victim.kill(t, func(line string) { a.add("a", line) })
+			vLines = nil
+			// The head now: every record above it was appended after
+			// the victim died.
+			st, err := openCrashStore(context.Background(), cs.dir, cs.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SQL().QueryRow("SELECT seq FROM audit_head WHERE id = 1").Scan(&headAtDeath); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			t.Logf("victim killed after %d acks; head at its death %d", a.by["a"], headAtDeath)
+		case line, ok := <-sLines:
+			if !ok {
+				t.Fatalf("the survivor ended by itself after %d acks (%d past the head after the kill)", a.by["b"], survivorPast)
+			}
+			seq := a.add("b", line)
+			if vLines == nil && seq > headAtDeath {
+				survivorPast++
+				if survivorPast >= afterKill {
+					survivor.kill(t, func(line string) { a.add("b", line) })
+					sLines = nil
+				}
+			}
+		}
+	}
+	cs.checkCrashed(t, a)
+}
+
+// TestKilledHeadLockHolderFreesTheChain: on PostgreSQL a replica is killed
+// (SIGKILL) while its transaction holds the chain head's row lock, and
+// another replica's Append is waiting for that lock. The server notices
+// the dead connection and rolls its transaction back: the waiting Append
+// must then go through, on the chain as it was, which verifies. How long
+// it waited after the kill is logged, not asserted.
+func TestKilledHeadLockHolderFreesTheChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	cs := crashStore{dir: t.TempDir(), db: storetest.PostgresSchema(t)}
+	cs.prepare(t)
+	ctx := context.Background()
+
+	// The waiter: this process, on a connection named so the test can
+	// find it waiting for the lock.
+	u, err := url.Parse(cs.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("gh-audit-crash-%d", os.Getpid())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	st, err := postgres.Open(ctx, u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	km, err := openKeys(st, cs.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
+	defer l.Close()
+	if _, err := l.Append(ctx, audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "before"}); err != nil {
+		t.Fatal(err)
+	}
+
+	holder := cs.start(t, "h", "hold")
+	if line := <-holder.lines; line != "locked" {
+		t.Fatalf("the holder said %q", line)
+	}
+	type result struct {
+		seq int64
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		seq, err := l.Append(ctx, audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "waiter"})
+		done <- result{seq, err, time.Now()}
+	}()
+	waiting := func() bool {
+		var n int
+		err := st.SQL().QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	for deadline := time.Now().Add(20 * time.Second); !waiting(); {
+		select {
+		case r := <-done:
+			t.Fatalf("Append returned (%d, %v) while another process held the head lock", r.seq, r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Append never waited for the head lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	killed := time.Now()
+	holder.kill(t, func(line string) { t.Errorf("the holder said %q", line) })
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Append still waiting 2 minutes after the lock holder was killed")
+	}
+	if r.err != nil {
+		t.Fatalf("Append after the lock holder was killed: %v", r.err)
+	}
+	if r.seq != 2 {
+		t.Errorf("Append after the lock holder was killed got seq %d, want 2", r.seq)
+	}
+	t.Logf("the waiting Append went through %v after SIGKILL was sent to the lock holder", r.at.Sub(killed))
+	a := newAcks(t)
+	a.seq[1], a.seq[2] = "before", "waiter"
+	cs.checkCrashed(t, a)
 }
