@@ -49,8 +49,12 @@ func twoReplicas(t *testing.T) (*harness, *harness) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	// Every round's losers are replays, all from this one address: far
+	// past the bound of an address's recorded refusals (refusals.go),
+	// which these tests are not about.
+	a.p.MaxFailuresPerIP = 1 << 20
 	p2 := &Provider{Issuer: a.p.Issuer, Store: db2, Keys: km2, Audit: a.audit, Now: a.clock.Now,
-		Resources: a.p.Resources, Scopes: a.p.Scopes}
+		Resources: a.p.Resources, Scopes: a.p.Scopes, MaxFailuresPerIP: a.p.MaxFailuresPerIP}
 	p2.Mount(mux)
 	b := &harness{t: t, p: p2, db: db2, mux: mux, srv: srv, audit: a.audit, clock: a.clock}
 	return a, b
