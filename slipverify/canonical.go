@@ -30,8 +30,6 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/gatehouse/gatehouse/internal/casefold"
 )
 
 // ErrNotCanonicalizable reports input that has no canonical form: it is not
@@ -179,7 +177,7 @@ func (p *parser) object(out []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := casefold.Key(name)
+		f := foldKey(name)
 		if prev, dup := folded[f]; dup {
 			if prev == name {
 				return nil, p.errorf("member %q appears twice", name)
@@ -463,4 +461,34 @@ func appendString(out []byte, s string) []byte {
 	}
 	out = append(out, s[start:]...)
 	return append(out, '"')
+}
+
+// foldKey maps name to a representative of its class under Unicode simple
+// case folding: each rune becomes the smallest rune of its folding orbit,
+// so foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b), the
+// folding encoding/json matches a member to a struct field by. It is a
+// copy of the module's internal/casefold.Key: this package depends on the
+// standard library only, so that it can be copied out of the module.
+func foldKey(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The smallest rune of an ASCII letter's orbit is its upper case
+		// (k, K and the Kelvin sign K fold to K; s, S and ſ to S).
+		return strings.ToUpper(name)
+	}
+	var b strings.Builder
+	for _, r := range name {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
 }
