@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/slipverify"
 )
@@ -70,5 +71,44 @@ func TestJWKSFetchTimesOut(t *testing.T) {
 	args := `{"amount":12}`
 	if _, err := v.Verify(context.Background(), d.mint("refund", args), []byte(args)); !errors.Is(err, slipverify.ErrUnavailable) {
 		t.Fatalf("Verify with a silent JWKS = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestIntrospectionTimesOut: an introspection endpoint that never answers,
+// asked through the tool's own HTTP client without a timeout and for a
+// request without a deadline, does not hold the request for ever: the
+// introspection is cut after 10 s, as the fetch of the keys is, and the
+// slip refused as the issuer unavailable.
+func TestIntrospectionTimesOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 10 s introspection timeout")
+	}
+	d := startDemoIssuer()
+	defer d.Close()
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer silent.Close()
+	defer close(release)
+	v := newVerifier(d, "refund")
+	v.IntrospectionURL, v.HTTPClient = silent.URL, &http.Client{}
+	args := `{"amount":12}`
+	tok := d.mint("refund", args)
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), tok, []byte(args))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, slipverify.ErrUnavailable) {
+			t.Fatalf("Verify with a silent introspection endpoint = %v, want ErrUnavailable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Verify with a silent introspection endpoint still waits after 30 s")
 	}
 }

@@ -64,8 +64,10 @@ type Verifier struct {
 	// (client_secret_basic). Required.
 	ClientID, ClientSecret string
 	// HTTPClient makes the requests to the issuer; nil means a client with a
-	// 10 s timeout. A fetch of the issuer's metadata and keys is cut after
-	// 10 s whatever the client's timeout: requests wait for it.
+	// 10 s timeout. A fetch of the issuer's metadata and keys, and an
+	// introspection, are each cut after 10 s whatever the client's timeout
+	// (and the context's deadline, for a fetch: requests wait for it). Its
+	// redirect policy is not used: only plain GETs follow redirects.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -216,6 +218,11 @@ func (v *Verifier) redeem(ctx context.Context, token string, c *Claims) error {
 	if err != nil {
 		return err
 	}
+	// Bounded whatever HTTPClient's timeout (none, for a client of the
+	// tool's own) and ctx's deadline (none, for a background job): a
+	// hanging endpoint would otherwise hold the call for ever.
+	ctx, cancel := context.WithTimeout(ctx, introspectTimeout)
+	defer cancel()
 	form := url.Values{"token": {token}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.IntrospectionEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -358,6 +365,9 @@ const (
 // every request waiting for it, not for the one that started it, so it
 // does not end with that request's context.
 const fetchTimeout = 10 * time.Second
+
+// introspectTimeout bounds an introspection, the redemption of one slip.
+const introspectTimeout = 10 * time.Second
 
 // fetch is one fetch of the issuer's metadata and keys, which any number
 // of requests wait for.
