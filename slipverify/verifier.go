@@ -186,7 +186,7 @@ func (v *Verifier) check(ctx context.Context, token string, args []byte) (*Claim
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(h.Typ), "application/"), Type) {
+	if !isType(h.Typ) {
 		return nil, fmt.Errorf("%w: typ is not %s", ErrInvalid, Type)
 	}
 	k, err := v.key(ctx, h.Kid)
@@ -559,6 +559,40 @@ func split(token string) (h header, payload, input, sig []byte, err error) {
 		return h, nil, nil, nil, bad
 	}
 	return h, payload, []byte(token[:j]), sig, nil
+}
+
+// isType reports whether typ names a permission slip: Type, or
+// application/ followed by it, comparing as RFC 7515 §4.1.9 compares media
+// types, with the case of ASCII letters ignored and no other folding (the
+// issuer compares so; Unicode folding would take "gatehouſe-ſlip+jwt",
+// with the long s, a spelling no JOSE library writes).
+func isType(typ string) bool {
+	const prefix = "application/"
+	if len(typ) > len(prefix) && asciiEqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return asciiEqualFold(typ, Type)
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII letters only: any byte
+// outside A-Z and a-z must be equal.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func bearer(v string) (string, bool) {
