@@ -25,7 +25,8 @@ var (
 	// ErrMissing: the request carries no bearer token.
 	ErrMissing = errors.New("no permission slip")
 	// ErrInvalid: not a slip from this issuer (malformed, wrong type,
-	// unknown key, bad signature, missing claims).
+	// unknown key, bad signature, missing claims, a header or claim named
+	// twice or in another case).
 	ErrInvalid = errors.New("invalid permission slip")
 	// ErrExpired: the slip's lifetime is over.
 	ErrExpired = errors.New("permission slip expired")
@@ -197,6 +198,9 @@ func (v *Verifier) check(ctx context.Context, token string, args []byte) (*Claim
 		return nil, fmt.Errorf("%w: bad signature", ErrInvalid)
 	}
 	var c Claims
+	if err := strictNames(payload, claimsShape); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
 	}
@@ -553,6 +557,9 @@ func split(token string) (h header, payload, input, sig []byte, err error) {
 	payload, err2 := b64.DecodeString(token[i+1 : j])
 	sig, err3 := b64.DecodeString(token[j+1:])
 	if err1 != nil || err2 != nil || err3 != nil {
+		return h, nil, nil, nil, bad
+	}
+	if strictNames(hb, headerShape) != nil {
 		return h, nil, nil, nil, bad
 	}
 	if err := json.Unmarshal(hb, &h); err != nil || h.Crit != nil {
