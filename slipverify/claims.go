@@ -32,6 +32,9 @@ type Claims struct {
 	JTI                  string   `json:"jti"`
 	IssuedAt             int64    `json:"iat"`
 	Expiry               int64    `json:"exp"`
+	// NotBefore, when not zero, is when the slip becomes valid (RFC 7519
+	// nbf). Gatehouse writes none; Validate honours one that is present.
+	NotBefore int64 `json:"nbf,omitempty"`
 	// Transaction is the correlation ID the issuer's audit trail files the
 	// call under, for the tool's own logs.
 	Transaction string `json:"txn,omitempty"`
@@ -115,10 +118,11 @@ func ToolAudience(issuer, tool string) string {
 }
 
 // Validate checks the claims of a slip whose signature is already verified:
-// issuer, audience, lifetime (with Leeway) and that args, the arguments the
-// tool received, are the ones the slip was minted for. It does not redeem
-// the slip: tools that verify signatures with a JWT library of their own
-// call Validate and then introspect. Errors wrap one of the package's
+// issuer, audience, lifetime (exp, iat and nbf when present, each with
+// Leeway) and that args, the arguments the tool received, are the ones the
+// slip was minted for. It does not redeem the slip: tools that verify
+// signatures with a JWT library of their own call Validate and then
+// introspect. Errors wrap one of the package's
 // sentinel errors.
 func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) error {
 	if c.Issuer != issuer {
@@ -140,6 +144,9 @@ func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) e
 	}
 	if c.IssuedAt > t+leeway {
 		return fmt.Errorf("%w: issued in the future", ErrInvalid)
+	}
+	if c.NotBefore > t+leeway {
+		return fmt.Errorf("%w: not valid before its nbf", ErrInvalid)
 	}
 	d, ok := c.Call()
 	if !ok {

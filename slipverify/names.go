@@ -41,7 +41,7 @@ var (
 		return object(map[string]*shape{
 			"iss": nil, "sub": nil, "aud": nil, "act": act, "scope": nil,
 			"authorization_details": {elem: detail},
-			"jti":                   nil, "iat": nil, "exp": nil, "txn": nil,
+			"jti":                   nil, "iat": nil, "exp": nil, "nbf": nil, "txn": nil,
 		})
 	}()
 )
