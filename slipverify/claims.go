@@ -122,8 +122,9 @@ func ToolAudience(issuer, tool string) string {
 // Leeway) and that args, the arguments the tool received, are the ones the
 // slip was minted for. It does not redeem the slip: tools that verify
 // signatures with a JWT library of their own call Validate and then
-// introspect. Errors wrap one of the package's
-// sentinel errors.
+// introspect. As for Verify, args are bound by their canonical form: use
+// Canonical(args) afterwards, not args as they came. Errors wrap one of
+// the package's sentinel errors.
 func (c *Claims) Validate(issuer, audience string, args []byte, now time.Time) error {
 	if c.Issuer != issuer {
 		return fmt.Errorf("%w: wrong issuer", ErrInvalid)

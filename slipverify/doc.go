@@ -10,7 +10,9 @@
 // the signature against the issuer's JWKS (EdDSA or RS256, cached), the type,
 // the issuer, the audience, the lifetime and the arguments' digest, and then
 // redeems the slip by RFC 7662 introspection, which answers active only the
-// first time: a slip runs one call, once, on any replica of the tool.
+// first time: a slip runs one call, once, on any replica of the tool. It
+// returns the arguments in their canonical form, the bytes the digest
+// covers: a tool acts on those, not on the body as it came.
 //
 // The contract for tools written in other languages is docs/slips.md.
 //

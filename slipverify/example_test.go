@@ -1,6 +1,7 @@
 package slipverify_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,4 +55,35 @@ func ExampleVerifier_VerifyRequest() {
 	}
 	// Output:
 	// 200 refund {"amount":12} for alice, asked by acme-assistant401 permission slip already used
+}
+
+// A worker that takes tool calls from a queue (the slip and the arguments
+// as they were enqueued, in some other spelling) checks the slip with
+// Verify, then works on the canonical form of the arguments, the bytes the
+// slip's digest covers: not on the text it was handed, which reads
+// otherwise to an exact decoder.
+func ExampleVerifier_Verify() {
+	gatehouse := startDemoIssuer()
+	defer gatehouse.Close()
+
+	v := &slipverify.Verifier{
+		Issuer:       gatehouse.URL,
+		Audience:     slipverify.ToolAudience(gatehouse.URL, "refund"),
+		ClientID:     "billing-api",
+		ClientSecret: "a long random secret of 32+ chars",
+	}
+	token := gatehouse.mint("refund", `{"order":9007199254740992}`)
+	queued := []byte(`{ "order": 9007199254740993.0 }`)
+
+	if _, err := v.Verify(context.Background(), token, queued); err != nil {
+		fmt.Println("refused:", err)
+		return
+	}
+	args, err := slipverify.Canonical(queued)
+	if err != nil {
+		panic(err) // Verify canonicalized them already
+	}
+	fmt.Printf("refund for %s", args)
+	// Output:
+	// refund for {"order":9007199254740992}
 }

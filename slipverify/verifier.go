@@ -144,11 +144,22 @@ func (v *Verifier) VerifyRequest(r *http.Request) (*Claims, []byte, error) {
 }
 
 // Verify checks, in one call, that token is a permission slip this issuer
-// signed (EdDSA or RS256, against its JWKS), of type Type, for this tool
-// (aud), not expired, bound to exactly args (the SHA-256 of their
-// canonical JSON), and — by RFC 7662 introspection, which redeems it — not
-// used before. The local checks come first, so a slip that fails them is
-// not spent. A slip that passes is spent whatever the tool does next.
+// signed (EdDSA or RS256, against its JWKS), of type Type, with each
+// header and claim named once and as spelt, for this tool (aud) and, when
+// it names a redeemer, for this ClientID, within its lifetime (exp, iat
+// and nbf when present, with Leeway), bound to args (the SHA-256 of their
+// canonical JSON, see Canonical), and — by RFC 7662 introspection, which
+// redeems it — not used before. The local checks come first, so a slip
+// that fails them is not spent. A slip that passes is spent whatever the
+// tool does next.
+//
+// args are bound by their canonical form, not their bytes: any JSON text
+// that canonicalizes to the slip's arguments passes (other whitespace,
+// member order or number spellings). Use that canonical form,
+// Canonical(args), as VerifyRequest returns it, not args as they came:
+// text that only canonicalizes to the slip's arguments may read otherwise
+// to an exact decoder (9007199254740993.0 canonicalizes, as a 64-bit
+// float, to 9007199254740992).
 func (v *Verifier) Verify(ctx context.Context, token string, args []byte) (*Claims, error) {
 	c, err := v.check(ctx, token, args)
 	if err != nil {
