@@ -367,8 +367,20 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	ev.Policy, ev.Reasons = d.Policy, d.Reasons
 	if !d.Allow {
 		ev.Decision = "deny"
-		if err := g.recorder().Record(ctx, ev); err != nil {
-			return nil, g.notRecorded(ctx, err)
+		record, throttled := g.countRefusal(ctx, who) // refusalbound.go
+		if throttled {
+			if ev.Detail == nil {
+				ev.Detail = map[string]any{}
+			}
+			ev.Detail["throttled"], ev.Detail["refusals_per_minute"] = true, refusalsPerMinute
+		}
+		if record {
+			if err := g.recorder().Record(ctx, ev); err != nil {
+				return nil, g.notRecorded(ctx, err)
+			}
+		}
+		if !record || throttled {
+			return tooManyRefusals(), nil
 		}
 		if limited != nil {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: limitMsg}}}, nil

@@ -156,3 +156,11 @@ func SetStreamWriteTimeout(d time.Duration) (restore func()) {
 	streamWriteTimeout = d
 	return func() { streamWriteTimeout = old }
 }
+
+// SetRefusalsPerMinute sets the bound of a caller's refusals the trail
+// records in a minute, until the returned function restores it.
+func SetRefusalsPerMinute(n int) (restore func()) {
+	old := refusalsPerMinute
+	refusalsPerMinute = n
+	return func() { refusalsPerMinute = old }
+}

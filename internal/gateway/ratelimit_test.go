@@ -27,6 +27,13 @@ func (s *shiftedCounters) CountAttempt(ctx context.Context, key string, now time
 	return s.Counters.CountAttempt(ctx, key, now.Add(time.Duration(s.by.Load())), window)
 }
 
+func (s *shiftedCounters) Attempts(ctx context.Context, key string, now time.Time) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.Counters.Attempts(ctx, key, now.Add(time.Duration(s.by.Load())))
+}
+
 // limitTo sets the tenant's limits.tool_calls_per_minute and reloads.
 func (e *env) limitTo(n string) {
 	e.t.Helper()
