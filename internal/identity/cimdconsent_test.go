@@ -64,7 +64,7 @@ func TestMetadataConsentDoesNotFollowANewRedirectHost(t *testing.T) {
 	doc := &changingDoc{}
 	doc.set("https://a.example/cb")
 	m.docs["/client.json"] = doc.serve
-	h := metadataHarness(t, m)
+	h := metadataHarness(t, m, noIdleTimeout) // the session waits hours unused
 	id := m.srv.URL + "/client.json"
 	b := h.signedIn("alice")
 	to := func(uri string) url.Values { return authParams("client_id", id, "redirect_uri", uri) }
@@ -137,7 +137,7 @@ func TestConsentAnswerGoesWhereThePageSaid(t *testing.T) {
 	doc := &changingDoc{}
 	doc.set("https://c.example/cb")
 	m.docs["/client.json"] = doc.serve
-	h := metadataHarness(t, m)
+	h := metadataHarness(t, m, noIdleTimeout) // the session waits hours unused
 	id := m.srv.URL + "/client.json"
 	b := h.signedIn("alice")
 	resp := h.authorize(b, authParams("client_id", id, "redirect_uri", "", "scope", "profile"))
@@ -164,7 +164,7 @@ func TestErrorsGoOnlyWhereThePersonAllowed(t *testing.T) {
 	doc := &changingDoc{}
 	doc.set("https://a.example/cb")
 	m.docs["/client.json"] = doc.serve
-	h := metadataHarness(t, m)
+	h := metadataHarness(t, m, noIdleTimeout) // the session waits hours unused
 	id := m.srv.URL + "/client.json"
 	b := h.signedIn("alice")
 	to := func(uri string, extra ...string) url.Values {

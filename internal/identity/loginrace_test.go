@@ -184,7 +184,7 @@ func TestAuthorizeRacingPasswordChangeIssuesNoGrant(t *testing.T) {
 // person removed signs in nobody, not the person added later under the
 // same name.
 func TestSessionOfRemovedUserIsNotOfNewUser(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, noIdleTimeout) // an hour unused must not be why the session ends
 	ctx := context.Background()
 	b := h.signedIn("alice")
 	// Removed without EndUser: the session outlives its person, as one

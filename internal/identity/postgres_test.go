@@ -44,6 +44,10 @@ func TestOnPostgres(t *testing.T) {
 		"UsernameNotText":    TestLoginUsernameNotTextIsThrottled,
 		"SignInBesideLock":   TestSignInBesideTenantLock,
 		"CountersNoUsername": TestPasswordTypedAsUsernameIsNotStoredInClear,
+		"SessionSlides":      TestSessionUsedWithinIdlePeriodSlides,
+		"IdleSessionEnds":    TestIdleSessionEnds,
+		"IdleEndsOnRefresh":  TestIdleSessionEndsItsGrantsOnRefresh,
+		"IdleWritesSeldom":   TestSessionUseIsNotWrittenOnEveryRequest,
 	} {
 		t.Run(name, func(t *testing.T) {
 			openBackend = func(tb testing.TB) *sqldb.DB { return storetest.OpenPostgres(tb.(*testing.T)) }

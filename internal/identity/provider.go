@@ -113,6 +113,16 @@ type Provider struct {
 	CodeTTL time.Duration
 	// SessionTTL is the lifetime of a login session; zero means 12 hours.
 	SessionTTL time.Duration
+	// SessionIdleTimeout ends a login session that has gone unused this
+	// long, before SessionTTL: the person is asked to sign in again, and
+	// the grants it gave without offline_access end with it. A use is a
+	// request of the browser that finds the session (a page of the
+	// provider or of the dashboard), recorded in the store at most every
+	// few minutes (sessionUseRecorded), so a session ends between that
+	// much less than the timeout and the timeout after its last use. An
+	// app refreshing its tokens is not a use. Zero means 1 hour; negative
+	// turns the idle timeout off.
+	SessionIdleTimeout time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	// Zero means none: the peer address is the client's.
 	TrustedProxies []netip.Prefix
@@ -228,7 +238,13 @@ const (
 	defaultGrantTTL   = 90 * 24 * time.Hour
 	maxCodeTTL        = 60 * time.Second
 	defaultSessionTTL = 12 * time.Hour
-	defaultWindow     = 15 * time.Minute
+	// defaultSessionIdle: an unattended browser stays signed in an hour
+	// at most, whatever is left of its 12 hours.
+	defaultSessionIdle = time.Hour
+	// maxSessionUseRecorded is how stale the stored last use of a session
+	// may get before a request that finds the session records it again.
+	maxSessionUseRecorded = 5 * time.Minute
+	defaultWindow         = 15 * time.Minute
 )
 
 // Standard scopes, always supported.
@@ -395,6 +411,24 @@ func (p *Provider) refreshTTL() time.Duration { return orDefault(p.RefreshTokenT
 func (p *Provider) grantTTL() time.Duration   { return orDefault(p.GrantTTL, defaultGrantTTL) }
 func (p *Provider) sessionTTL() time.Duration { return orDefault(p.SessionTTL, defaultSessionTTL) }
 func (p *Provider) window() time.Duration     { return orDefault(p.ThrottleWindow, defaultWindow) }
+
+// sessionIdle is the idle timeout of login sessions; ok is false when it
+// is off.
+func (p *Provider) sessionIdle() (d time.Duration, ok bool) {
+	d = orDefault(p.SessionIdleTimeout, defaultSessionIdle)
+	return d, d > 0
+}
+
+// sessionUseRecorded is how old the stored last use of a session may be
+// before a request that finds it writes a new one: a quarter of the idle
+// timeout, five minutes at most. Most page views then write nothing.
+func (p *Provider) sessionUseRecorded() time.Duration {
+	d, ok := p.sessionIdle()
+	if !ok {
+		return maxSessionUseRecorded
+	}
+	return min(d/4, maxSessionUseRecorded)
+}
 
 func (p *Provider) codeTTL() time.Duration {
 	if p.CodeTTL <= 0 || p.CodeTTL > maxCodeTTL {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/identity/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -68,10 +69,52 @@ func (p *Provider) session(r *http.Request) (store.LoginSession, bool) {
 		}
 		return store.LoginSession{}, false
 	}
-	if !p.now().Before(s.ExpiresAt) {
+	now := p.now()
+	if !now.Before(s.ExpiresAt) {
 		return store.LoginSession{}, false
 	}
+	if p.idleEnded(s, now) {
+		if _, err := p.endIdleSession(r.Context(), s, addrString(p.clientIP(r))); err != nil {
+			p.log().ErrorContext(r.Context(), "end idle session", "err", err)
+		}
+		return store.LoginSession{}, false
+	}
+	if now.Sub(s.LastSeenAt) >= p.sessionUseRecorded() {
+		// A failure costs the person at most an earlier end; it does not
+		// sign them out now.
+		if err := p.Store.Identity().TouchSession(r.Context(), s.ID, now); err != nil {
+			p.log().ErrorContext(r.Context(), "record session use", "err", err)
+		} else {
+			s.LastSeenAt = now
+		}
+	}
 	return s, true
+}
+
+// idleEnded reports whether s has gone unused for the idle timeout at
+// now. A session with no recorded use (stored before uses were kept) is
+// not judged: its first lookup records one.
+func (p *Provider) idleEnded(s store.LoginSession, now time.Time) bool {
+	idle, on := p.sessionIdle()
+	return on && !s.LastSeenAt.IsZero() && !now.Before(s.LastSeenAt.Add(idle))
+}
+
+// endIdleSession ends s, found unused for the idle timeout, unless a
+// replica recorded a use of it meanwhile: its record goes, and the mark
+// that ends the grants it gave without offline_access is written in the
+// same step, as a sign-out writes it (endSession). The end is recorded
+// as a logout with the reason idle_timeout, once, by whichever request
+// ended it; remoteAddr is the browser's, when a browser's request found
+// it. The browser's cookie stays: it names no session any more.
+func (p *Provider) endIdleSession(ctx context.Context, s store.LoginSession, remoteAddr string) (bool, error) {
+	idle, _ := p.sessionIdle()
+	ended, err := p.Store.Identity().EndIdleSession(ctx, s.ID, p.now().Add(-idle), consumeSessionEnd, s.ExpiresAt.Add(markerKept))
+	if err != nil || !ended {
+		return false, err
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: s.ID, Actor: s.Username, Status: "ok", RemoteAddr: remoteAddr,
+		Detail: map[string]any{"reason": "idle_timeout", "last_seen": s.LastSeenAt.UTC().Format(time.RFC3339)}})
+	return true, nil
 }
 
 // sessionUser returns the session and its user, when both are live.

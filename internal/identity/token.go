@@ -476,15 +476,33 @@ func (p *Provider) unspend(ctx context.Context, kind, id string, err error) erro
 }
 
 // signInEnded reports whether rt's grant, one without offline_access,
-// has ended with the sign-in it came from: that login session ended, or
-// would have expired.
+// has ended with the sign-in it came from: that login session ended, would
+// have expired, or has gone unused for the idle timeout. The app's own
+// requests (this refresh) are not the person's use: a session whose
+// browser stayed away that long is ended here, and recorded, as a
+// browser's request would end it.
 func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
 	end, bound := p.signInEnd(rt)
 	if !bound {
 		return false, nil
 	}
-	if !p.now().Before(end) {
+	now := p.now()
+	if !now.Before(end) {
 		return true, nil
+	}
+	if _, on := p.sessionIdle(); on {
+		s, err := p.Store.Identity().SessionByID(ctx, rt.SessionID)
+		switch {
+		case err == nil && p.idleEnded(s, now):
+			// Ended whether or not the end can be stored now: a later
+			// request ends it again.
+			if _, err := p.endIdleSession(ctx, s, ""); err != nil {
+				p.log().ErrorContext(ctx, "end idle session", "err", err)
+			}
+			return true, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return false, err
+		}
 	}
 	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
 }

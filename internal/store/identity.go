@@ -20,6 +20,12 @@ type LoginSession struct {
 	// user is an earlier user's of the same name. Zero in sessions stored
 	// before it was kept.
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// LastSeenAt is the session's last recorded use (its creation, then
+	// what TouchSession records): the idle timeout runs from it. It is a
+	// column of its own, not part of the stored document, so that a use is
+	// recorded with a small write. Zero in sessions stored before it was
+	// kept, until their first use is recorded.
+	LastSeenAt time.Time `json:"-"`
 }
 
 // AuthCode is an issued authorization code, keyed by the SHA-256 of the code.
@@ -122,9 +128,24 @@ type Identity interface {
 	// SessionBySecret returns the session whose secret hashes to
 	// secretHash, or ErrNotFound.
 	SessionBySecret(ctx context.Context, secretHash string) (LoginSession, error)
+	// SessionByID returns the session with the public ID, or ErrNotFound.
+	SessionByID(ctx context.Context, id string) (LoginSession, error)
 	// DeleteSession removes the session with the public ID; no error when
 	// there is none.
 	DeleteSession(ctx context.Context, id string) error
+	// TouchSession records that the session with the public ID was used
+	// at seen, unless a later use is recorded already (a replica whose
+	// clock lags does not move it back). No error when there is no such
+	// session.
+	TouchSession(ctx context.Context, id string, seen time.Time) error
+	// EndIdleSession removes the session with the public ID when its last
+	// recorded use is at or before idleSince (never one without a recorded
+	// use), and in the same transaction marks (markerKind, id) used until
+	// markerExpires, as Consume does, so that what ends with the session
+	// (its grants) ends with it. It reports whether it removed the
+	// session: false when it is gone, or used since (TouchSession, on any
+	// replica), in which case nothing is marked.
+	EndIdleSession(ctx context.Context, id string, idleSince time.Time, markerKind string, markerExpires time.Time) (bool, error)
 
 	// CreateAuthCode stores an issued code; ErrConflict when the hash is taken.
 	CreateAuthCode(ctx context.Context, c AuthCode) error

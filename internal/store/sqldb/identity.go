@@ -77,20 +77,85 @@ func (i identity) CreateSession(ctx context.Context, s store.LoginSession) error
 	if err != nil {
 		return err
 	}
-	return i.insert(ctx, "session", `INSERT INTO login_sessions (secret_hash, id, username, doc, expires_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, s.SecretHash, s.ID, s.Username, d, s.ExpiresAt.UnixMicro())
+	seen := s.LastSeenAt
+	if seen.IsZero() {
+		seen = s.CreatedAt
+	}
+	return i.insert(ctx, "session", `INSERT INTO login_sessions (secret_hash, id, username, doc, expires_at, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, s.SecretHash, s.ID, s.Username, d, s.ExpiresAt.UnixMicro(), microOrZero(seen))
 }
 
 func (i identity) SessionBySecret(ctx context.Context, secretHash string) (store.LoginSession, error) {
-	var s store.LoginSession
-	err := i.getDoc(ctx, "session", "SELECT doc FROM login_sessions WHERE secret_hash = ?",
-		&s, secretHash)
-	return s, err
+	return i.session(ctx, "SELECT doc, last_seen FROM login_sessions WHERE secret_hash = ?", secretHash)
+}
+
+func (i identity) SessionByID(ctx context.Context, id string) (store.LoginSession, error) {
+	return i.session(ctx, "SELECT doc, last_seen FROM login_sessions WHERE id = ?", id)
+}
+
+// session reads the one session q selects (its doc and last_seen).
+func (i identity) session(ctx context.Context, q string, arg string) (store.LoginSession, error) {
+	var (
+		s    store.LoginSession
+		d    string
+		seen int64
+	)
+	err := i.db.queryRowCached(ctx, i.db.sql, q, arg).Scan(&d, &seen)
+	if isNoRows(err) {
+		return s, fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return s, fmt.Errorf("read session: %w", err)
+	}
+	if err := json.Unmarshal([]byte(d), &s); err != nil {
+		return s, fmt.Errorf("decode session: %w", err)
+	}
+	if seen != 0 {
+		s.LastSeenAt = time.UnixMicro(seen).UTC()
+	}
+	return s, nil
+}
+
+// microOrZero is t in Unix microseconds, 0 for the zero time (a session's
+// last use not known).
+func microOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
 }
 
 func (i identity) DeleteSession(ctx context.Context, id string) error {
 	_, err := i.exec(ctx, "delete session", "DELETE FROM login_sessions WHERE id = ?", id)
 	return err
+}
+
+func (i identity) TouchSession(ctx context.Context, id string, seen time.Time) error {
+	t := seen.UnixMicro()
+	_, err := i.exec(ctx, "record the session's use", "UPDATE login_sessions SET last_seen = ? WHERE id = ? AND last_seen < ?", t, id, t)
+	return err
+}
+
+func (i identity) EndIdleSession(ctx context.Context, id string, idleSince time.Time, markerKind string, markerExpires time.Time) (bool, error) {
+	var ended bool
+	err := i.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := i.db.execCached(ctx, tx, "DELETE FROM login_sessions WHERE id = ? AND last_seen > 0 AND last_seen <= ?",
+			id, idleSince.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		ended = true
+		_, err = i.db.execCached(ctx, tx, consumeInsert, markerKind, id, markerExpires.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("end idle session: %w", err)
+	}
+	return ended, nil
 }
 
 func (i identity) CreateAuthCode(ctx context.Context, c store.AuthCode) error {

@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(
 		Case{"Identity/Sessions", testIdentitySessions},
+		Case{"Identity/SessionUse", testIdentitySessionUse},
 		Case{"Identity/CodesAndRefreshTokens", testIdentityCodes},
 		Case{"Identity/Revocations", testIdentityRevocations},
 		Case{"Identity/Consents", testIdentityConsents},
@@ -54,6 +55,73 @@ func testIdentitySessions(t *testing.T, db *sqldb.DB) {
 	mustNil(t, id.DeleteSession(ctx, "sid1"))
 	if _, err := id.SessionBySecret(ctx, "h1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after DeleteSession: %v", err)
+	}
+}
+
+// testIdentitySessionUse: a session's last use is stored (from its
+// creation on), moves only forward, and ends the session when it is old
+// enough, once, with the marker that ends the session's grants written in
+// the same step; a session used since stands and is not marked.
+func testIdentitySessionUse(t *testing.T, db *sqldb.DB) {
+	ctx, id := context.Background(), db.Identity()
+	now := micro(time.Now())
+	s := store.LoginSession{ID: "sid1", SecretHash: "h1", Username: "alice", AuthTime: now, CSRF: "c",
+		Method: "pwd", ExpiresAt: now.Add(12 * time.Hour), CreatedAt: now}
+	mustNil(t, id.CreateSession(ctx, s))
+	seen := func(want time.Time) {
+		t.Helper()
+		a, err := id.SessionBySecret(ctx, "h1")
+		mustNil(t, err)
+		b, err := id.SessionByID(ctx, "sid1")
+		mustNil(t, err)
+		if !a.LastSeenAt.Equal(want) || !b.LastSeenAt.Equal(want) {
+			t.Fatalf("last seen %v (by secret), %v (by ID), want %v", a.LastSeenAt, b.LastSeenAt, want)
+		}
+		if diff := cmp.Diff(a, b); diff != "" {
+			t.Errorf("SessionByID differs from SessionBySecret (-secret +id):\n%s", diff)
+		}
+	}
+	seen(now)
+	mustNil(t, id.TouchSession(ctx, "sid1", now.Add(10*time.Minute)))
+	seen(now.Add(10 * time.Minute))
+	mustNil(t, id.TouchSession(ctx, "sid1", now.Add(5*time.Minute))) // a replica behind
+	seen(now.Add(10 * time.Minute))
+	mustNil(t, id.TouchSession(ctx, "nope", now)) // gone: nothing to do
+
+	ended, err := id.EndIdleSession(ctx, "sid1", now.Add(10*time.Minute-time.Microsecond), "session_end", now.Add(13*time.Hour))
+	mustNil(t, err)
+	if ended {
+		t.Fatal("EndIdleSession ended a session used since")
+	}
+	if used, err := id.Consumed(ctx, "session_end", "sid1"); err != nil || used {
+		t.Fatalf("a session that stands is marked ended: %v %v", used, err)
+	}
+	seen(now.Add(10 * time.Minute))
+	ended, err = id.EndIdleSession(ctx, "sid1", now.Add(10*time.Minute), "session_end", now.Add(13*time.Hour))
+	mustNil(t, err)
+	if !ended {
+		t.Fatal("EndIdleSession kept a session unused since")
+	}
+	if _, err := id.SessionByID(ctx, "sid1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after EndIdleSession: %v, want ErrNotFound", err)
+	}
+	if used, err := id.Consumed(ctx, "session_end", "sid1"); err != nil || !used {
+		t.Errorf("the ended session is not marked: %v %v", used, err)
+	}
+	if ended, err := id.EndIdleSession(ctx, "sid1", now.Add(time.Hour), "session_end", now.Add(13*time.Hour)); err != nil || ended {
+		t.Errorf("EndIdleSession again: %v %v, want false", ended, err)
+	}
+
+	// A session stored without its creation (before it was kept) has no
+	// last use until one is recorded: it is never taken for unused.
+	old := store.LoginSession{ID: "sid2", SecretHash: "h2", Username: "alice", AuthTime: now, CSRF: "c",
+		Method: "pwd", ExpiresAt: now.Add(12 * time.Hour)}
+	mustNil(t, id.CreateSession(ctx, old))
+	if got, err := id.SessionByID(ctx, "sid2"); err != nil || !got.LastSeenAt.IsZero() {
+		t.Fatalf("last seen of a session without creation: %v %v, want zero", got.LastSeenAt, err)
+	}
+	if ended, err := id.EndIdleSession(ctx, "sid2", now.Add(time.Hour), "session_end", now.Add(13*time.Hour)); err != nil || ended {
+		t.Errorf("EndIdleSession of a session never seen: %v %v, want false", ended, err)
 	}
 }
 
