@@ -200,7 +200,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	// a code issued just before the person signed out, or before the
 	// session expired, gives nothing once it has, as the refresh token it
 	// would give could not be used.
-	if ended, err := p.signInEnded(ctx, rt); err != nil {
+	if ended, err := p.signInEnded(ctx, rt, true); err != nil {
 		return nil, p.unspend(ctx, consumeCode, h, errServer(err))
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this code came from has ended")
@@ -399,7 +399,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// from (OpenID Connect Core section 11: offline_access is what asks
 	// for access while the person is away): no refresh once that session
 	// ended or would have expired.
-	if ended, err := p.signInEnded(ctx, old); err != nil {
+	if ended, err := p.signInEnded(ctx, old, true); err != nil {
 		return nil, errServer(err)
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
@@ -477,11 +477,16 @@ func (p *Provider) unspend(ctx context.Context, kind, id string, err error) erro
 
 // signInEnded reports whether rt's grant, one without offline_access,
 // has ended with the sign-in it came from: that login session ended, would
-// have expired, or has gone unused for the idle timeout. The app's own
-// requests (this refresh) are not the person's use: a session whose
-// browser stayed away that long is ended here, and recorded, as a
-// browser's request would end it.
-func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
+// have expired, or has gone unused for the idle timeout, which is ended
+// here, and recorded, as a browser's request would end it. use says the
+// request is the person's use of the session through the app (a refresh,
+// a code redeemed), recorded as a page view is: an agent working for the
+// person keeps their sign-in from going idle, as the browser does.
+// Decision: the person is at work through the agent (a chat of an hour
+// and more), and an hour's idle end would otherwise sign them out of it;
+// a session that neither the browser nor any app of the sign-in has used
+// for the idle timeout still ends.
+func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken, use bool) (bool, error) {
 	end, bound := p.signInEnd(rt)
 	if !bound {
 		return false, nil
@@ -502,6 +507,11 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 			return true, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return false, err
+		case err == nil && use && now.Sub(s.LastSeenAt) >= p.sessionUseRecorded():
+			// A failure costs the person at most an earlier end.
+			if err := p.Store.Identity().TouchSession(ctx, s.ID, now); err != nil {
+				p.log().ErrorContext(ctx, "record session use", "err", err)
+			}
 		}
 	}
 	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
