@@ -5,6 +5,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,8 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 
 	"github.com/gatehouse/gatehouse/internal/store/sqldb"
 )
@@ -52,10 +54,7 @@ func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, erro
 		return nil, err
 	}
 	where := Redact(dsn)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", where, scrub(err, dsn))
-	}
+	db := sql.OpenDB(connector{dsn: dsn})
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -85,6 +84,77 @@ func Open(ctx context.Context, dsn string, opts *sqldb.Options) (*sqldb.DB, erro
 		return nil, fmt.Errorf("database %s: %w", where, scrub(err, dsn))
 	}
 	return s, nil
+}
+
+// IdleInTxTimeout is how long the server lets a session of the store sit
+// idle inside a transaction before it ends the session, and so rolls the
+// transaction back and releases its locks (PostgreSQL's
+// idle_in_transaction_session_timeout), when neither the database URL nor
+// the server's own settings set a limit.
+//
+// A replica that freezes inside a transaction (a stopped or hung
+// process, a host gone from the network: its connection stays open as
+// far as the server knows) otherwise keeps its row locks for as long as
+// it is frozen — with the server's defaults (no idle limit, TCP
+// keepalives after two hours) hours. Holding the audit chain's head, it
+// stalls every other replica's audit records, and every tool call waits
+// for its record. With the limit the others wait at most this long: less
+// than the audit trail's commit timeout (30 s), so their batches commit
+// instead of failing. The store's own transactions never wait between
+// two statements for anything but this process's work, which takes far
+// less.
+const IdleInTxTimeout = 20 * time.Second
+
+// idleInTx is the setting IdleInTxTimeout sets.
+const idleInTx = "idle_in_transaction_session_timeout"
+
+// connector opens the store's connections: pgx's, each with the idle
+// limit of IdleInTxTimeout unless one is set already. It reads dsn for
+// each connection, as the "pgx" driver of sql.Open does (a password file
+// changed meanwhile is read again).
+type connector struct {
+	dsn string
+}
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	cfg, err := pgx.ParseConfig(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	var opts []stdlib.OptionOpenDB
+	if !namesSetting(cfg.RuntimeParams, idleInTx) {
+		opts = append(opts, stdlib.OptionAfterConnect(limitIdleInTx))
+	}
+	return stdlib.GetConnector(*cfg, opts...).Connect(ctx)
+}
+
+func (connector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+
+// namesSetting reports whether the connection's startup parameters set
+// the server setting name: as a parameter of its own (a query parameter
+// of the URL), or in options (-c name=value, in the URL or PGOPTIONS).
+// The operator's choice then stands, 0 (no limit) included.
+func namesSetting(params map[string]string, name string) bool {
+	for k, v := range params {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, "options") && strings.Contains(strings.ToLower(v), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// limitIdleInTx sets IdleInTxTimeout on a new session whose idle limit is
+// off (0). A limit the server gives the session otherwise (its
+// configuration, ALTER ROLE or ALTER DATABASE) stands. It is a SET, not
+// a startup parameter: connection poolers such as PgBouncer refuse
+// startup parameters they do not know.
+func limitIdleInTx(ctx context.Context, c *pgx.Conn) error {
+	q := fmt.Sprintf("SELECT set_config('%s', '%dms', false) WHERE current_setting('%[1]s') = '0'",
+		idleInTx, IdleInTxTimeout.Milliseconds())
+	if _, err := c.Exec(ctx, q); err != nil {
+		return fmt.Errorf("set %s: %w", idleInTx, err)
+	}
+	return nil
 }
 
 // Redact returns the URL with its passwords replaced, for messages: the
