@@ -17,7 +17,10 @@ import (
 func argsRecord(args map[string]any) (cedar.Record, error) {
 	v, err := toValue(args)
 	if err != nil {
-		return cedar.Record{}, under("args", err)
+		if _, ok := err.(*argError); !ok {
+			err = &argError{err: err}
+		}
+		return cedar.Record{}, err
 	}
 	return v.(cedar.Record), nil
 }
@@ -36,23 +39,54 @@ var nullValue = cedar.NewEntityUID(nullType, "")
 // nullType is the entity type of nullValue.
 const nullType = "Null"
 
-// argError is an error of the value at path (args.items[2].price).
+// argError is an error of the value at a path below args
+// (args.items[2].price).
 type argError struct {
-	path string
+	segs []argSeg // innermost first
 	err  error
 }
 
-func (e *argError) Error() string { return e.path + ": " + e.err.Error() }
+// argSeg is one step of an argError's path: a member's key, or an
+// element's index.
+type argSeg struct {
+	key   string
+	index int
+	isKey bool
+}
+
+func (e *argError) Error() string { return e.path(nil) + ": " + e.err.Error() }
 func (e *argError) Unwrap() error { return e.err }
+
+// path is the place of the failing value, from args down. A key for which
+// shown is false is written "…": a key is the caller's data as much as a
+// value is (an object used as a map, keyed by card numbers or addresses),
+// and a reason may name only the keys a condition reads. A nil shown
+// shows every key.
+func (e *argError) path(shown func(string) bool) string {
+	var b strings.Builder
+	b.WriteString("args")
+	for i := len(e.segs) - 1; i >= 0; i-- {
+		switch s := e.segs[i]; {
+		case !s.isKey:
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		case shown == nil || shown(s.key):
+			b.WriteString("." + s.key)
+		default:
+			b.WriteString(".…")
+		}
+	}
+	return b.String()
+}
 
 // under puts err below seg: the path is built only for an error, on the
 // way out, not for every value converted.
-func under(seg string, err error) error {
-	if ae, ok := err.(*argError); ok {
-		ae.path = seg + ae.path
-		return ae
+func under(seg argSeg, err error) error {
+	ae, ok := err.(*argError)
+	if !ok {
+		ae = &argError{err: err}
 	}
-	return &argError{path: seg, err: err}
+	ae.segs = append(ae.segs, seg)
+	return ae
 }
 
 // toValue converts v into a Cedar value, JSON null into nullValue. An
@@ -108,7 +142,7 @@ func toValue(v any) (cedar.Value, error) {
 		for i, e := range v {
 			ev, err := toValue(e)
 			if err != nil {
-				return nil, under("["+strconv.Itoa(i)+"]", err)
+				return nil, under(argSeg{index: i}, err)
 			}
 			elems = append(elems, ev)
 		}
@@ -142,7 +176,7 @@ func firstError(v map[string]any, k string, err error) error {
 			}
 		}
 	}
-	return under("."+k, err)
+	return under(argSeg{key: k, isKey: true}, err)
 }
 
 func uintValue(u uint64) (cedar.Value, error) {

@@ -165,6 +165,19 @@ func (c *condition) caseVariant(args map[string]any) string {
 	return "argument key " + strconv.Quote(key) + " differs only by case from " + strconv.Quote(name) + ", which condition `" + c.text + "` reads"
 }
 
+// has reports whether k is one of the names, exactly; a nil an has none.
+func (an *argNames) has(k string) bool {
+	if an == nil {
+		return false
+	}
+	for i := range an.groups {
+		if slices.Contains(an.groups[i].names, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // variantOf returns the name that k folds to, when k is not itself one
 // of the names. An ASCII key, the usual one, folds to a string of its own
 // length, and is compared without building its fold.

@@ -224,7 +224,11 @@ func (c *condition) evalCedar(p Principal, a Agent, tool string, args map[string
 	if c.usesArgs {
 		rec, err := argsRecord(args)
 		if err != nil {
-			return false, "arguments cannot be checked against condition `" + c.text + "`: " + err.Error()
+			msg := err.Error()
+			if ae, ok := err.(*argError); ok {
+				msg = ae.path(c.names.has) + ": " + ae.err.Error()
+			}
+			return false, "arguments cannot be checked against condition `" + c.text + "`: " + msg
 		}
 		argsRec = rec
 	}
