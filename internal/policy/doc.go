@@ -39,6 +39,19 @@
 // it). Note that Cedar's < and <= accept Long only: a condition
 // `context.args.amount <= 50` errors, and so denies, when amount is 12.5.
 //
+// Strings, in the arguments and in the person's attributes alike, are
+// compared as they are, code point by code point: no Unicode
+// normalization, no case folding, no removal of invisible characters. The
+// gateway passes the tool the very string compared, so an allow-list
+// condition (`==`, `like "em*"`, `["emea", "amer"].contains(…)`) is not
+// passed by a string that only looks like an allowed one ("EMEA", "emea"
+// with a zero-width space, "e" and a combining accent for "é"). A
+// deny-list condition (`context.args.account != "admin"`) is passed by
+// every such string, and by a list or null in place of the string: a
+// backend that folds case or normalizes would then act on "admin". Write
+// conditions as allow-lists, or have the tool's input_schema pin the
+// argument's form.
+//
 // This package must never do I/O (no files, network, clock or logging), never
 // keep mutable state after Compile (a Set is safe for concurrent use), and
 // never import another gatehouse package: it is a pure function of its
