@@ -52,8 +52,8 @@ type entry struct {
 	def *mcp.Tool
 	// withheld, when not empty, says why the tool may not run now (its
 	// upstream definition changed and awaits approval, or the tenant's
-	// input_schema for it cannot be compiled); such a tool is neither
-	// listed nor callable.
+	// input_schema or condition for it cannot be compiled); such a tool
+	// is neither listed nor callable.
 	withheld string
 	// schema is the tenant's input_schema, compiled once per catalogue;
 	// nil when the tenant declares none. Calls are checked against it
@@ -252,6 +252,14 @@ func buildCatalogue(d *tenantData, live map[string]map[string]liveDef) (*catalog
 		for _, e := range unwrapAll(err) {
 			if errors.As(e, &re) {
 				skip[re.Index] = true
+				// Denied as a tool with no rule would be, but the
+				// trail says why rather than "unknown tool".
+				if en := c.tools[rules[re.Index].Tool]; en != nil && en.withheld == "" {
+					en.withheld = "its rule cannot be used: " + re.Err.Error()
+					if errors.Is(re.Err, policy.ErrCondition) {
+						en.withheld = "its condition does not compile: " + re.Err.Error()
+					}
+				}
 			}
 		}
 		var good []policy.Rule
