@@ -360,7 +360,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		// Bounded too: the caller's first call waits for it.
 		ctx, cancel := context.WithTimeout(c.ctx, laneConnect)
 		if err = sameTools(ctx, c, cs); err == nil {
-			enableLogs(ctx, c, cs, log)
+			enableLogs(ctx, l, cs, log)
 		} else {
 			cs.Close()
 			bars.close()
@@ -371,7 +371,7 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 	if err == nil {
 		l.session, l.barriers, l.lastUsed = cs, bars, time.Now()
 	} else {
-		l.lastErr = c.logErr(err)
+		l.lastErr = l.logErr(err)
 	}
 	l.mu.Unlock()
 	// Noted before the lane's waiters hear of it: one refused now and
@@ -391,9 +391,9 @@ func (u *upstreams) openLane(c *upConn, l *upConn, caller string) {
 		l.session = nil
 		l.mu.Unlock()
 	} else if c.cfg.PerCaller {
-		log.Warn("gateway: a caller's own upstream process did not open; its calls, and new callers', are refused for a while", "err", c.logErr(err))
+		log.Warn("gateway: a caller's own upstream process did not open; its calls, and new callers', are refused for a while", "err", l.logErr(err))
 	} else {
-		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", c.logErr(err))
+		log.Warn("gateway: a caller's own upstream session did not open; calls share the gateway's for a while", "err", l.logErr(err))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -663,11 +663,12 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	if late {
 		err = fmt.Errorf("the upstream %s did not answer within %v", upstream, limit)
 	}
-	// The trail keeps what went wrong without the upstream's credentials;
+	// The trail keeps what went wrong without the upstream's credentials
+	// (those of on's sessions: c's, or the caller's own of it);
 	// the caller hears the upstream's own JSON-RPC error, or that the
 	// upstream could not serve the request: a transport's error quotes
 	// the upstream's URL (its internal address, and a key in its query).
-	err = c.scrub(err)
+	err = on.scrub(err)
 	told := err
 	var rpc *jsonrpc.Error
 	switch {

@@ -125,6 +125,9 @@ type upConn struct {
 	// for when it says its tools, or its prompts or resources, changed.
 	toolsRelist, featuresRelist relister
 	lanes                       // callers' own sessions (lanes.go)
+	// sessions are the session IDs the upstream sent on c's sessions,
+	// which scrub takes out of c's errors.
+	sessions sessionIDs
 }
 
 // inflightCall is a call running on an upstream, with the caller's session
@@ -590,7 +593,9 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 		// which bound each event of a stream.
 		// Around them all, each request runs under a context that lets an
 		// answered one keep its connection (keepconn.go).
-		hc = &http.Client{Transport: keepConns{base: barrierTripper{base: boundedBodies{base: hc.Transport}, b: bars}}, CheckRedirect: noRedirects}
+		// Innermost, the session IDs its answers carry are noted, for
+		// scrub.
+		hc = &http.Client{Transport: keepConns{base: barrierTripper{base: boundedBodies{base: sessionTripper{base: hc.Transport, ids: &c.sessions}}, b: bars}}, CheckRedirect: noRedirects}
 		transport = &mcp.StreamableClientTransport{Endpoint: c.cfg.URL, HTTPClient: hc}
 	default:
 		return nil, nil, errors.New("upstream has neither a command nor a URL")
@@ -1156,34 +1161,42 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 }
 
 // scrub returns err with c's URL, where its text quotes it (the HTTP
-// client's errors do, query included), redacted as store.RedactURL does:
+// client's errors do, query included), redacted as store.RedactURL does,
+// and the session IDs and other credentials scrubText finds taken out:
 // such errors go to logs, the upstream's status and the audit trail, and
-// a URL may carry a credential. The error chain is kept.
+// a URL may carry a credential, a session ID stands for the gateway's
+// session with the upstream (upstreamerr.go). The error chain is kept;
+// an upstream's JSON-RPC error in it is found cleaned (scrubbed.As).
 func (c *upConn) scrub(err error) error {
-	raw := c.cfg.URL
-	if err == nil || raw == "" {
-		return err
+	if err == nil {
+		return nil
 	}
-	clean := store.RedactURL(raw)
-	if clean == raw {
-		return err
-	}
-	msg := strings.ReplaceAll(err.Error(), raw, clean)
-	if u, perr := url.Parse(raw); perr == nil {
-		// net/http quotes the URL as Go writes it back, which is not
-		// always as the tenant wrote it (the scheme in lower case, a
-		// non-ASCII path percent-encoded), with its password masked as
-		// ***, and the query as it is.
-		msg = strings.ReplaceAll(msg, u.String(), clean)
-		if _, ok := u.User.Password(); ok {
-			masked := strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
-			msg = strings.ReplaceAll(msg, masked, clean)
-		}
-	}
+	msg := c.scrubText(err.Error())
 	if msg == err.Error() {
 		return err
 	}
-	return scrubbed{msg: msg, err: err}
+	return scrubbed{msg: msg, err: err, clean: c.scrubText}
+}
+
+// scrubText is msg, the text of an error of c's, as scrub leaves it.
+func (c *upConn) scrubText(msg string) string {
+	if raw := c.cfg.URL; raw != "" {
+		if clean := store.RedactURL(raw); clean != raw {
+			msg = strings.ReplaceAll(msg, raw, clean)
+			if u, perr := url.Parse(raw); perr == nil {
+				// net/http quotes the URL as Go writes it back, which is not
+				// always as the tenant wrote it (the scheme in lower case, a
+				// non-ASCII path percent-encoded), with its password masked as
+				// ***, and the query as it is.
+				msg = strings.ReplaceAll(msg, u.String(), clean)
+				if _, ok := u.User.Password(); ok {
+					masked := strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+					msg = strings.ReplaceAll(msg, masked, clean)
+				}
+			}
+		}
+	}
+	return scrubText(msg, c.sessions.all())
 }
 
 // maxLoggedErr bounds the text of an upstream's error as the log and the
@@ -1200,15 +1213,6 @@ func (c *upConn) logErr(err error) string {
 	s, _ := clip.String(c.scrub(err).Error(), maxLoggedErr)
 	return s
 }
-
-// scrubbed is an error whose text had a credential taken out.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (s scrubbed) Error() string { return s.msg }
-func (s scrubbed) Unwrap() error { return s.err }
 
 // progressKey is a progress token on an upstream session: what a
 // progress notification the upstream sends is routed by.
