@@ -572,7 +572,9 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 			// request: a 502 of a proxy, say) is a call that failed, as for
 			// a prompt or resource (forwardAsking).
 			rpc = relayedError(rpc)
-			if aerr := done(result(status, map[string]any{"error": unquoted(rpc.Message), "code": rpc.Code})); aerr != nil {
+			detail := map[string]any{"code": rpc.Code}
+			putErr(detail, unquoted(rpc.Message))
+			if aerr := done(result(status, detail)); aerr != nil {
 				return nil, g.resultNotRecorded(ctx, aerr, errResultNotRecorded)
 			}
 			return nil, rpc
@@ -595,7 +597,12 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		// upstream's, in the SDK's error), as long as it likes.
 		logged, _ := clip.String(err.Error(), maxLoggedErr)
 		log(msg, "tool", name, "correlation", f.correlation, "err", logged)
-		if aerr := done(result(status, map[string]any{"error": unquoted(err.Error())})); aerr != nil {
+		// The trail's the same (putErr), once the arguments are masked:
+		// a record past its size bound would keep neither the reason nor
+		// the slip's state.
+		detail := map[string]any{}
+		putErr(detail, unquoted(err.Error()))
+		if aerr := done(result(status, detail)); aerr != nil {
 			return nil, g.resultNotRecorded(ctx, aerr, errResultNotRecorded)
 		}
 		if taken {

@@ -683,23 +683,26 @@ func forwardAsking[R any](ctx context.Context, a *featureAudit, c, on *upConn, r
 	r.Correlation, r.ArgsDigest, r.RemoteAddr = a.ev.Correlation, a.ev.ArgsDigest, a.ev.RemoteAddr
 	r.Detail = map[string]any{"method": a.ev.Detail["method"], "upstream": upstream}
 	r.Status = "ok"
+	// Each error cut short (putErr), once what the caller sent is masked:
+	// the record keeps the start of why, however long.
 	if late {
 		r.Status = "timeout"
-		r.Detail["error"] = err.Error()
+		putErr(r.Detail, err.Error())
 	} else if err != nil && ctx.Err() != nil {
 		// The caller cancelled it, or its session ended: as a tool call's
 		// (finish), no failure of the upstream's.
 		r.Status = "cancelled"
-		r.Detail["error"] = a.unquoted(err.Error())
+		putErr(r.Detail, a.unquoted(err.Error()))
 	} else if err != nil {
 		// An upstream's error may quote what the caller sent ("unknown
 		// card 4111…"), which the trail keeps only as a digest: masked,
 		// as a tool call's error is (finish).
 		r.Status = "error"
 		if rpc != nil {
-			r.Detail["error"], r.Detail["code"] = a.unquoted(rpc.Message), rpc.Code
+			putErr(r.Detail, a.unquoted(rpc.Message))
+			r.Detail["code"] = rpc.Code
 		} else {
-			r.Detail["error"] = a.unquoted(err.Error())
+			putErr(r.Detail, a.unquoted(err.Error()))
 		}
 	}
 	r.DurationMS = float64(time.Since(a.start).Microseconds()) / 1000

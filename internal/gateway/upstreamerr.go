@@ -13,7 +13,10 @@ package gateway
 // scrub takes these out: the session IDs the upstream sent on c's
 // sessions (noted as they arrive, whatever text quotes them later), any
 // value a session ID, Authorization header or bearer token is written
-// with, and the credentials of any URL (store.RedactURL).
+// with, and the credentials of any URL (store.RedactURL). The trail then
+// keeps the first maxLoggedErr bytes of what is left (putErr), as the log
+// does (logErr): a record past the trail's size bound keeps none of its
+// detail, and the reason, and an HTTP tool's slip state, with it.
 
 import (
 	"errors"
@@ -26,6 +29,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/clip"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -151,6 +155,19 @@ func replaceUnlessParam(re *regexp.Regexp, msg string) string {
 	}
 	b.WriteString(msg[last:])
 	return b.String()
+}
+
+// putErr sets detail["error"] to msg, an error's text, cut short past
+// maxLoggedErr bytes as the log cuts it, with its length under
+// error_bytes when it was: an upstream's error is as long as the upstream
+// likes, and a record past the trail's size bound keeps none of its
+// detail (the slip's state, the status code) but its size.
+func putErr(detail map[string]any, msg string) {
+	short, cut := clip.String(msg, maxLoggedErr)
+	if cut {
+		detail["error_bytes"] = len(msg)
+	}
+	detail["error"] = short
 }
 
 // scrubbed is an error whose text had a credential taken out.

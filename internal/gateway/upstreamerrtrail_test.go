@@ -1,12 +1,14 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -255,5 +257,131 @@ func TestUpstreamErrorCredentialsNotRecorded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// trailResult returns the last record of a result in the durable trail
+// of e: tool.result for method tools/call, feature.result otherwise (a
+// record cut to {truncated, size} no longer names its method).
+func trailResult(t *testing.T, e *env, method string) *audit.Event {
+	t.Helper()
+	typ := audit.FeatureResult
+	if method == "tools/call" {
+		typ = audit.ToolResult
+	}
+	page, err := e.audit.(*audit.Log).Query(context.Background(), audit.Filter{Types: []string{typ}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 {
+		return nil
+	}
+	return &page.Entries[len(page.Entries)-1].Event
+}
+
+// checkCutShort fails t unless r, the record of a failure, keeps why, a
+// reason of n bytes, cut short: its start, and its length.
+func checkCutShort(t *testing.T, r *audit.Event, why string, n int) {
+	t.Helper()
+	if r == nil {
+		t.Fatal("no record of the result")
+	}
+	msg, _ := r.Detail["error"].(string)
+	if !strings.Contains(msg, why) || len(msg) > 2<<10+len("…") {
+		t.Errorf("the record keeps %d bytes of error (%.120q), want the start of the reason %q, cut short: %+v", len(msg), msg, why, r.Detail)
+	}
+	if got, _ := r.Detail["error_bytes"].(float64); int(got) < n {
+		t.Errorf("the record says the error had %v bytes, want at least %d", r.Detail["error_bytes"], n)
+	}
+}
+
+// TestUpstreamErrorRecordBounded: an upstream that fails a request with
+// an error of a megabyte (its own JSON-RPC error, or a header the SDK's
+// error quotes) has the trail's record of the failure keep the start of
+// the reason, cut short, with its length: before, the record was past the
+// trail's size bound and kept nothing but {truncated, size}, the reason
+// lost.
+func TestUpstreamErrorRecordBounded(t *testing.T) {
+	const why = "the backend is down: "
+	huge := strings.Repeat("x", 1<<20)
+	for method, request := range featureRequests {
+		t.Run(method, func(t *testing.T) {
+			up := featureServer(func(*mcp.ServerSession) error {
+				return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: why + huge}
+			})
+			o := serveUpstream(t, up, "echo")
+			o.realAudit = true
+			e := newEnv(t, o)
+			cs := e.connect("alice", "acme-assistant", "2025-11-25")
+			awaitFeatures(t, cs)
+			if _, err := request(context.Background(), cs); err != nil {
+				t.Fatal(err)
+			}
+			checkCutShort(t, trailResult(t, e, method), why, len(why+huge))
+		})
+	}
+	t.Run("transport", func(t *testing.T) {
+		up := featureServer(nil)
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)
+		us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"tools/call"`)) {
+				w.Header().Set("Content-Type", "x/"+huge)
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
+		t.Cleanup(us.Close)
+		e := newEnv(t, envOptions{realAudit: true,
+			tools:     []store.Tool{{Name: "echo", Upstream: "up", Roles: []string{"sales-manager"}}},
+			upstreams: []store.Upstream{{Name: "up", URL: us.URL}}})
+		cs := e.connect("alice", "acme-assistant", "2025-11-25")
+		awaitFeatures(t, cs)
+		if _, err := featureRequests["tools/call"](context.Background(), cs); err != nil {
+			t.Fatal(err)
+		}
+		checkCutShort(t, trailResult(t, e, "tools/call"), "unsupported content type", len(huge))
+	})
+}
+
+// TestHTTPToolErrorRecordBounded: an HTTP API tool whose API answers with
+// a status line of half a megabyte fails the call with the HTTP client's
+// error quoting it; the trail's record of the result keeps the start of
+// that error and the state of the call's slip. Before, the record was
+// past the trail's size bound and kept neither: not even whether the API
+// had taken the slip.
+func TestHTTPToolErrorRecordBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				io.WriteString(conn, "HTTP/1.1 2"+strings.Repeat("0", 512<<10)+" OK\r\nContent-Length: 0\r\n\r\n")
+			}()
+		}
+	}()
+	e := newEnv(t, envOptions{realAudit: true, tools: []store.Tool{{Name: "refund", Roles: []string{"support"},
+		HTTP: &store.HTTPBackend{Method: "POST", URL: "http://" + l.Addr().String() + "/refund"}}}})
+	cs := e.connect("carol", "acme-assistant", "2025-11-25")
+	if res := call(t, cs, "refund", map[string]any{"amount": 5}); !res.IsError {
+		t.Fatalf("the call did not fail: %s", text(res))
+	}
+	r := trailResult(t, e, "tools/call")
+	checkCutShort(t, r, "malformed HTTP", 512<<10)
+	if r.Detail["slip"] != "voided" {
+		t.Errorf("the record's slip state is %v, want voided: %+v", r.Detail["slip"], r.Detail)
 	}
 }
