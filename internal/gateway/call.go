@@ -595,7 +595,7 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 		// Cut short as an upstream's errors are (maxLoggedErr): the
 		// text may quote what the backend sent (a header of the
 		// upstream's, in the SDK's error), as long as it likes.
-		logged, _ := clip.String(err.Error(), maxLoggedErr)
+		logged, _ := shownErr(err.Error())
 		log(msg, "tool", name, "correlation", f.correlation, "err", logged)
 		// The trail's the same (putErr), once the arguments are masked:
 		// a record past its size bound would keep neither the reason nor

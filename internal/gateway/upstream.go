@@ -1162,11 +1162,12 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 
 // scrub returns err with c's URL, where its text quotes it (the HTTP
 // client's errors do, query included), redacted as store.RedactURL does,
-// and the session IDs and other credentials scrubText finds taken out:
-// such errors go to logs, the upstream's status and the audit trail, and
-// a URL may carry a credential, a session ID stands for the gateway's
-// session with the upstream (upstreamerr.go). The error chain is kept;
-// an upstream's JSON-RPC error in it is found cleaned (scrubbed.As).
+// and the session IDs the upstream sent taken out (scrubKnown): such
+// errors go to logs, the upstream's status and the audit trail (each
+// through shownErr, which takes out more), and a URL may carry a
+// credential, a session ID stands for the gateway's session with the
+// upstream (upstreamerr.go). The error chain is kept; an upstream's
+// JSON-RPC error in it is found cleaned (scrubbed.As).
 func (c *upConn) scrub(err error) error {
 	if err == nil {
 		return nil
@@ -1196,7 +1197,7 @@ func (c *upConn) scrubText(msg string) string {
 			}
 		}
 	}
-	return scrubText(msg, c.sessions.all())
+	return scrubKnown(msg, c.sessions.all())
 }
 
 // maxLoggedErr bounds the text of an upstream's error as the log and the
@@ -1204,13 +1205,13 @@ func (c *upConn) scrubText(msg string) string {
 // error's message, up to an answer's 16 MiB), written at every restart.
 const maxLoggedErr = 2 << 10
 
-// logErr is err scrubbed (scrub) and cut short at maxLoggedErr bytes, for
-// the log and the upstream's status; "" for nil.
+// logErr is err scrubbed (scrub) and cut short at maxLoggedErr bytes
+// (shownErr), for the log and the upstream's status; "" for nil.
 func (c *upConn) logErr(err error) string {
 	if err == nil {
 		return ""
 	}
-	s, _ := clip.String(c.scrub(err).Error(), maxLoggedErr)
+	s, _ := shownErr(c.scrub(err).Error())
 	return s
 }
 

@@ -10,13 +10,15 @@ package gateway
 // 16 MiB). An upstream's session ID stands for the gateway's session with
 // it, and for an upstream without credentials of its own it is all that
 // does; the HTTP client quotes the upstream's URL, which may carry a key.
-// scrub takes these out: the session IDs the upstream sent on c's
-// sessions (noted as they arrive, whatever text quotes them later), any
-// value a session ID, Authorization header or bearer token is written
-// with, and the credentials of any URL (store.RedactURL). The trail then
-// keeps the first maxLoggedErr bytes of what is left (putErr), as the log
-// does (logErr): a record past the trail's size bound keeps none of its
-// detail, and the reason, and an HTTP tool's slip state, with it.
+// scrub takes out of an error's whole text the upstream's URL and the
+// session IDs the upstream sent on c's sessions (noted as they arrive,
+// whatever text quotes them later): the caller hears an upstream's
+// JSON-RPC error whole. What the log and the trail keep is its first
+// maxLoggedErr bytes (shownErr: logErr, putErr), with any value a session
+// ID, Authorization header or bearer token is written with, and the
+// credentials of any URL (store.RedactURL), taken out as well: a record
+// past the trail's size bound keeps none of its detail, and the reason,
+// and an HTTP tool's slip state, with it.
 
 import (
 	"errors"
@@ -94,12 +96,14 @@ func (t sessionTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// A quoted value, as %q writes it.
-const quotedValue = `"(?:[^"\\]|\\.)*"`
+// A quoted value, as %q writes it, or its start where the text was cut
+// short in it.
+const quotedValue = `"(?:[^"\\]|\\.)*(?:"|\\?\z)`
 
 var (
-	// "session IDs "a" and "b"" (the SDK's mismatching IDs).
-	sessionIDPair = regexp.MustCompile(`(?i)(\bsession[ _-]?ids?\s+)` + quotedValue + `(\s+and\s+)` + quotedValue)
+	// "session IDs "a" and "b"" (the SDK's mismatching IDs), or the first
+	// alone where the text was cut short.
+	sessionIDPair = regexp.MustCompile(`(?i)(\bsession[ _-]?ids?\s+)` + quotedValue + `(?:(\s+and\s+)` + quotedValue + `)?`)
 	// "session ID: v", "(session ID: v)", "Mcp-Session-Id: v",
 	// "mcp-session-id":"v", session_id=v: the value, quoted or up to the
 	// next space (less a closing parenthesis or punctuation after it).
@@ -113,22 +117,39 @@ var (
 	urlInText = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+`)
 )
 
-// scrubText returns msg, an upstream's error, with the known session IDs
-// and every credential the patterns above find replaced by
-// audit.Redacted, and the credentials of each URL in it redacted as
-// store.RedactURL does.
-func scrubText(msg string, known []string) string {
-	if len(known) > 0 {
-		// Longest first: an ID inside another goes with it.
-		known = slices.Clone(known)
-		slices.SortFunc(known, func(a, b string) int { return len(b) - len(a) })
-		pairs := make([]string, 0, 2*len(known))
-		for _, id := range known {
-			pairs = append(pairs, id, audit.Redacted)
-		}
-		msg = strings.NewReplacer(pairs...).Replace(msg)
+// scrubKnown returns msg with each of known, session IDs an upstream
+// sent, replaced by audit.Redacted wherever it is. It runs on an error's
+// whole text (scrub), as an upstream's JSON-RPC message reaches the
+// caller whole, and costs a scan of it.
+func scrubKnown(msg string, known []string) string {
+	if len(known) == 0 {
+		return msg
 	}
-	msg = sessionIDPair.ReplaceAllString(msg, "${1}"+audit.Redacted+"${2}"+audit.Redacted)
+	// Longest first: an ID inside another goes with it.
+	known = slices.Clone(known)
+	slices.SortFunc(known, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(known))
+	for _, id := range known {
+		pairs = append(pairs, id, audit.Redacted)
+	}
+	return strings.NewReplacer(pairs...).Replace(msg)
+}
+
+// scrubPatterns returns msg with every value the patterns above find
+// (a session ID, an Authorization header's, a bearer token) replaced by
+// audit.Redacted, and the credentials of each URL in it redacted as
+// store.RedactURL does. It runs on what the log and the trail keep of an
+// error (shownErr), never a whole one: these patterns cost seconds over
+// an upstream's message of megabytes.
+func scrubPatterns(msg string) string {
+	msg = sessionIDPair.ReplaceAllStringFunc(msg, func(m string) string {
+		g := sessionIDPair.FindStringSubmatch(m)
+		out := g[1] + audit.Redacted
+		if g[2] != "" {
+			out += g[2] + audit.Redacted
+		}
+		return out
+	})
 	msg = sessionIDNamed.ReplaceAllString(msg, "${1}"+audit.Redacted)
 	msg = authorizationNamed.ReplaceAllString(msg, "${1}"+audit.Redacted)
 	msg = replaceUnlessParam(bearerToken, msg)
@@ -157,13 +178,32 @@ func replaceUnlessParam(re *regexp.Regexp, msg string) string {
 	return b.String()
 }
 
-// putErr sets detail["error"] to msg, an error's text, cut short past
-// maxLoggedErr bytes as the log cuts it, with its length under
-// error_bytes when it was: an upstream's error is as long as the upstream
-// likes, and a record past the trail's size bound keeps none of its
-// detail (the slip's state, the status code) but its size.
+// scrubSlack is how far past maxLoggedErr bytes shownErr looks at an
+// error: a value taken out shortens the text, and what follows it moves
+// into the part kept. A value cut short at its end is taken out all the
+// same (the patterns take the start of one).
+const scrubSlack = 2 << 10
+
+// shownErr returns msg, an error's text (scrubbed of what scrub takes
+// out, and of what the caller sent where the trail keeps it), as the log
+// and the trail keep it: its start, with what scrubPatterns finds taken
+// out, cut short at maxLoggedErr bytes; cut reports that it was.
+func shownErr(msg string) (short string, cut bool) {
+	window := msg[:min(len(msg), maxLoggedErr+scrubSlack)]
+	short, cut = clip.String(scrubPatterns(window), maxLoggedErr)
+	if len(window) < len(msg) && !cut {
+		short, cut = short+"…", true
+	}
+	return short, cut
+}
+
+// putErr sets detail["error"] to msg, an error's text, as shownErr
+// leaves it, with its length under error_bytes when it was cut: an
+// upstream's error is as long as the upstream likes, and a record past
+// the trail's size bound keeps none of its detail (the slip's state, the
+// status code) but its size.
 func putErr(detail map[string]any, msg string) {
-	short, cut := clip.String(msg, maxLoggedErr)
+	short, cut := shownErr(msg)
 	if cut {
 		detail["error_bytes"] = len(msg)
 	}
