@@ -25,6 +25,12 @@ func CompileSchema(schema any) (*jsonschema.Resolved, error) {
 	if err := json.Unmarshal(raw, &tree); err != nil {
 		return nil, errors.New("is not JSON")
 	}
+	if nesting(tree, MaxSchemaDepth) > MaxSchemaDepth {
+		// The schema library decodes each level of a schema again for
+		// every level above it: a schema some thousands of levels deep
+		// (a few tens of KB) costs it gigabytes and most of a minute.
+		return nil, fmt.Errorf("is nested more than %d levels deep", MaxSchemaDepth)
+	}
 	if err := keywordsExact(tree, "the schema"); err != nil {
 		return nil, err
 	}
@@ -50,6 +56,39 @@ func CompileSchema(schema any) (*jsonschema.Resolved, error) {
 		return nil, errors.New(msg)
 	}
 	return r, nil
+}
+
+// MaxSchemaDepth bounds how deep the objects and arrays of an input schema
+// may nest. A schema of objects ten deep, each under properties, nests
+// twenty; no tool's arguments come near a hundred.
+const MaxSchemaDepth = 100
+
+// nesting returns how deep the objects and arrays of v (as encoding/json
+// decodes into an any) nest, looking no deeper than limit+1 levels: a
+// value that is neither is 0 deep, and the result is at most limit+1.
+func nesting(v any, limit int) int {
+	var elems []any
+	switch v := v.(type) {
+	case map[string]any:
+		if limit == 0 {
+			return 1
+		}
+		for _, e := range v {
+			elems = append(elems, e)
+		}
+	case []any:
+		elems = v
+	default:
+		return 0
+	}
+	deepest := 0
+	for _, e := range elems {
+		if limit == 0 || deepest >= limit {
+			break
+		}
+		deepest = max(deepest, nesting(e, limit-1))
+	}
+	return deepest + 1
 }
 
 // jsonKind names the JSON kind a Go type decodes from.
