@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -506,9 +507,25 @@ func CheckRedirectURI(u string) string {
 	return ""
 }
 
+// maxEmailLen is the longest e-mail address (RFC 5321 4.5.3.1.3 bounds a
+// path, which holds one, to 256 octets with its angle brackets).
+const maxEmailLen = 254
+
 // CheckEmail returns why e is not an e-mail address, or "": it must be an
-// RFC 5322 addr-spec alone, as OpenID Connect's email claim is.
+// RFC 5322 addr-spec alone, as OpenID Connect's email claim is, of at most
+// 254 bytes, without a character that shows as nothing or reorders the
+// text around it. The address is read in ID tokens, userinfo and the
+// CLI's lists: "eve\u202emoc.evila@acme.example" reads there as another
+// address. A long one is not repeated.
 func CheckEmail(e string) string {
+	if len(e) > maxEmailLen {
+		return fmt.Sprintf("is longer than %d bytes, the most an e-mail address may be", maxEmailLen)
+	}
+	for _, r := range e {
+		if store.IsHiddenRune(r) || !unicode.IsPrint(r) {
+			return fmt.Sprintf("%q holds an invisible or control character %U", e, r)
+		}
+	}
 	if a, err := mail.ParseAddress(e); err != nil || a.Address != e {
 		return fmt.Sprintf("%q is not an e-mail address", e)
 	}
