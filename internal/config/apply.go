@@ -933,7 +933,7 @@ const (
 // multiplied, so that no count wraps around to a short or negative
 // retention.
 func parseRetention(s string) (time.Duration, error) {
-	bad := fmt.Errorf("%q: want a number of days (90d) or a duration (720h), from 1h to 100 years (36500d)", s)
+	bad := fmt.Errorf("%s: want a number of days (90d) or a duration (720h), from 1h to 100 years (36500d)", quoted(s))
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 64)

@@ -210,6 +210,23 @@ func shownPath(path string) string {
 	return path
 }
 
+// maxQuoted bounds how much of a value a message quotes.
+const maxQuoted = 100
+
+// quoted is s as a message quotes it (%q), cut after its first maxQuoted
+// bytes, with its length: a value refused for its shape may be as large
+// as the file (megabytes), and its start says which one it is.
+func quoted(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	i := maxQuoted
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:i]), len(s))
+}
+
 // Problems is every mistake found in a file; it is an error.
 type Problems []Problem
 

@@ -105,7 +105,7 @@ func (f *File) Validate(builtins []string) error {
 	checkRoles := func(p string, rs []string) {
 		for j, r := range rs {
 			if !roles[r] {
-				v.add(fmt.Sprintf("%s[%d]", p, j), fmt.Sprintf("unknown role %q", r))
+				v.add(fmt.Sprintf("%s[%d]", p, j), fmt.Sprintf("unknown role %s", quoted(r)))
 			}
 		}
 	}
@@ -126,7 +126,7 @@ func (f *File) Validate(builtins []string) error {
 			v.add(p+".password", msgSecretLineBreak)
 		}
 		if u.PasswordHash != "" {
-			v.hash(p+".password_hash", fmt.Sprintf("user %q", u.Username), "password", u.PasswordHash)
+			v.hash(p+".password_hash", fmt.Sprintf("user %s", quoted(u.Username)), "password", u.PasswordHash)
 		}
 		checkRoles(p+".roles", u.Roles)
 		for _, k := range sortedKeys(u.Attributes) {
@@ -164,12 +164,12 @@ func (f *File) Validate(builtins []string) error {
 		case "":
 			v.add(p+".kind", "is required (agent, web, native or service)")
 		default:
-			v.add(p+".kind", fmt.Sprintf("%q: must be agent, web, native or service", c.Kind))
+			v.add(p+".kind", fmt.Sprintf("%s: must be agent, web, native or service", quoted(c.Kind)))
 		}
 		if a := c.IDTokenSignedResponseAlg; a != "" {
 			switch {
 			case !slices.Contains(keys.Algs, a):
-				v.add(p+".id_token_signed_response_alg", fmt.Sprintf("%q: must be one of %s", a, strings.Join(keys.Algs, ", ")))
+				v.add(p+".id_token_signed_response_alg", fmt.Sprintf("%s: must be one of %s", quoted(a), strings.Join(keys.Algs, ", ")))
 			case c.Kind == store.KindService:
 				v.add(p+".id_token_signed_response_alg", "a service client gets no ID tokens: remove it")
 			}
@@ -187,7 +187,7 @@ func (f *File) Validate(builtins []string) error {
 			v.add(p+".secret", fmt.Sprintf("must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", minSecretLen))
 		}
 		if c.SecretHash != "" {
-			v.hash(p+".secret_hash", fmt.Sprintf("client %q", c.ClientID), "secret", c.SecretHash)
+			v.hash(p+".secret_hash", fmt.Sprintf("client %s", quoted(c.ClientID)), "secret", c.SecretHash)
 		}
 		for j, u := range c.RedirectURIs {
 			if msg := CheckRedirectURI(u); msg != "" {
@@ -280,13 +280,13 @@ func (f *File) Validate(builtins []string) error {
 		if t.Builtin != "" {
 			n++
 			if !slices.Contains(builtins, t.Builtin) {
-				v.add(p+".builtin", fmt.Sprintf("unknown built-in tool %q (this binary has: %s)", t.Builtin, strings.Join(builtins, ", ")))
+				v.add(p+".builtin", fmt.Sprintf("unknown built-in tool %s (this binary has: %s)", quoted(t.Builtin), strings.Join(builtins, ", ")))
 			}
 		}
 		if t.Upstream != "" {
 			n++
 			if !upstreams[t.Upstream] {
-				v.add(p+".upstream", fmt.Sprintf("unknown upstream %q", t.Upstream))
+				v.add(p+".upstream", fmt.Sprintf("unknown upstream %s", quoted(t.Upstream)))
 			}
 		} else if t.UpstreamTool != "" {
 			v.add(p+".upstream_tool", "only goes with upstream")
@@ -303,7 +303,7 @@ func (f *File) Validate(builtins []string) error {
 			}
 			if t.HTTP.ClientID != "" {
 				if c, ok := clients[t.HTTP.ClientID]; !ok {
-					v.add(p+".http.client_id", fmt.Sprintf("unknown client %q", t.HTTP.ClientID))
+					v.add(p+".http.client_id", fmt.Sprintf("unknown client %s", quoted(t.HTTP.ClientID)))
 				} else if c.Kind != store.KindService {
 					v.add(p+".http.client_id", fmt.Sprintf("client %q must be of kind service to introspect slips", t.HTTP.ClientID))
 				}
@@ -331,7 +331,7 @@ func (f *File) Validate(builtins []string) error {
 		}
 		for j, name := range *c.Tools {
 			if !tools[name] {
-				v.add(fmt.Sprintf("clients[%d].tools[%d]", i, j), fmt.Sprintf("unknown tool %q", name))
+				v.add(fmt.Sprintf("clients[%d].tools[%d]", i, j), fmt.Sprintf("unknown tool %s", quoted(name)))
 			}
 		}
 	}
@@ -340,12 +340,12 @@ func (f *File) Validate(builtins []string) error {
 		p := fmt.Sprintf("connections[%d]", i)
 		v.name(seen, p+".name", "connection", c.Name, connectionRe.MatchString, "letters, digits, '-' and '_' only")
 		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
-			v.add(p+".issuer", fmt.Sprintf("%q: must be an https URL (http only to a loopback address)", shownURL(c.Issuer)))
+			v.add(p+".issuer", fmt.Sprintf("%s: must be an https URL (http only to a loopback address)", quoted(shownURL(c.Issuer))))
 		} else if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(c.Issuer, "#") {
 			// An issuer has no query or fragment (OpenID Connect
 			// Discovery §3), and no user or password, which every
 			// discovery error would repeat in the log.
-			v.add(p+".issuer", fmt.Sprintf("%q: must have no user, password, query or fragment", shownURL(c.Issuer)))
+			v.add(p+".issuer", fmt.Sprintf("%s: must have no user, password, query or fragment", quoted(shownURL(c.Issuer))))
 		}
 		if c.ClientID == "" {
 			v.add(p+".client_id", "is required")
@@ -459,7 +459,7 @@ func (v *validator) name(seen map[string]int, path, what, name string, valid fun
 	case name == "":
 		v.add(path, "is required")
 	case !valid(name):
-		v.add(path, fmt.Sprintf("%q: %s", name, shape))
+		v.add(path, fmt.Sprintf("%s: %s", quoted(name), shape))
 	default:
 		v.dup(seen, name, path, what)
 		return true
@@ -481,27 +481,27 @@ func (v *validator) dup(seen map[string]int, name, path, what string) {
 func CheckRedirectURI(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme == "" {
-		return fmt.Sprintf("%q is not an absolute URL", shownURL(u))
+		return fmt.Sprintf("%s is not an absolute URL", quoted(shownURL(u)))
 	}
 	if p.Fragment != "" || strings.Contains(u, "#") {
-		return fmt.Sprintf("%q: a redirect URI cannot have a fragment", shownURL(u))
+		return fmt.Sprintf("%s: a redirect URI cannot have a fragment", quoted(shownURL(u)))
 	}
 	switch p.Scheme {
 	case "https":
 		if p.Host == "" {
-			return fmt.Sprintf("%q has no host", shownURL(u))
+			return fmt.Sprintf("%s has no host", quoted(shownURL(u)))
 		}
 	case "http":
 		if !store.IsLoopbackHost(p.Hostname()) {
-			return fmt.Sprintf("%q: plain http is only allowed to a loopback address", shownURL(u))
+			return fmt.Sprintf("%s: plain http is only allowed to a loopback address", quoted(shownURL(u)))
 		}
 	case "javascript", "data", "file", "vbscript":
-		return fmt.Sprintf("%q: scheme %s is not allowed", shownURL(u), p.Scheme)
+		return fmt.Sprintf("%s: scheme %s is not allowed", quoted(shownURL(u)), p.Scheme)
 	default:
 		// A native app's private-use scheme (RFC 8252 7.1) must be
 		// reverse-DNS shaped.
 		if !strings.Contains(p.Scheme, ".") {
-			return fmt.Sprintf("%q: a private-use scheme must be reverse-DNS shaped (com.example.app)", shownURL(u))
+			return fmt.Sprintf("%s: a private-use scheme must be reverse-DNS shaped (com.example.app)", quoted(shownURL(u)))
 		}
 	}
 	return ""
@@ -552,7 +552,7 @@ func CheckHTTPMethod(method string) string {
 	case "GET", "POST", "PUT", "PATCH", "DELETE":
 		return ""
 	}
-	return fmt.Sprintf("%q: must be GET, POST, PUT, PATCH or DELETE", method)
+	return fmt.Sprintf("%s: must be GET, POST, PUT, PATCH or DELETE", quoted(method))
 }
 
 // CheckHTTPURL returns why u cannot be an upstream's or an HTTP API
@@ -560,10 +560,10 @@ func CheckHTTPMethod(method string) string {
 func CheckHTTPURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Sprintf("%q is not an http(s) URL", shownURL(u))
+		return fmt.Sprintf("%s is not an http(s) URL", quoted(shownURL(u)))
 	}
 	if p.User != nil {
-		return fmt.Sprintf("%q: credentials do not belong in the URL", shownURL(u))
+		return fmt.Sprintf("%s: credentials do not belong in the URL", quoted(shownURL(u)))
 	}
 	return ""
 }
@@ -588,8 +588,8 @@ const (
 // the network in clear (carried) and how to accept it anyway (optIn: the
 // setting or the flag).
 func PlainHTTPRefusal(u, carried, optIn string) string {
-	return fmt.Sprintf("%q is plain http to a host other than this machine: %s would cross the network in clear text; use https, or %s to accept that",
-		shownURL(u), carried, optIn)
+	return fmt.Sprintf("%s is plain http to a host other than this machine: %s would cross the network in clear text; use https, or %s to accept that",
+		quoted(shownURL(u)), carried, optIn)
 }
 
 // shownURL is u as a message shows it: without its userinfo, query and
@@ -655,7 +655,7 @@ func CheckName(kind, name string) string {
 	case name == "":
 		return r.label + " is empty"
 	case !r.valid(name):
-		return fmt.Sprintf("%q is not a valid %s: %s", name, r.label, r.what)
+		return fmt.Sprintf("%s is not a valid %s: %s", quoted(name), r.label, r.what)
 	}
 	return ""
 }
@@ -674,7 +674,7 @@ func ParseCallTimeout(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (say 90s, 10m or 1h)", s)
+		return 0, fmt.Errorf("%s is not a duration (say 90s, 10m or 1h)", quoted(s))
 	}
 	if d < MinCallTimeout || d > MaxCallTimeout {
 		return 0, fmt.Errorf("%v is out of bounds: between %v and %v", d, MinCallTimeout, MaxCallTimeout)
