@@ -148,8 +148,12 @@ func (f *File) Validate(builtins []string) error {
 		p := fmt.Sprintf("clients[%d]", i)
 		if v.name(seen, p+".client_id", "client", c.ClientID, clientIDRe.MatchString, "letters, digits and . _ : - only") {
 			clients[c.ClientID] = c
-			if l, ok := usernames[c.ClientID]; ok {
-				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d): a person and a client cannot share a name", c.ClientID, l))
+			if l, ok := usernames[strings.ToLower(c.ClientID)]; ok {
+				but := ""
+				if v.spelt["user\x00"+strings.ToLower(c.ClientID)] != c.ClientID {
+					but = " but for case"
+				}
+				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d)%s: a person and a client cannot share a name", c.ClientID, l, but))
 			}
 		}
 		if msg := store.CheckDisplayName(c.Name); msg != "" {
@@ -412,6 +416,7 @@ func (f *File) emptySecrets() Problems {
 type validator struct {
 	f     *File
 	probs Problems
+	spelt map[string]string // what+"\x00"+lower-cased name → the name as first written (dup)
 }
 
 func (v *validator) add(path, msg string) {
@@ -467,12 +472,27 @@ func (v *validator) name(seen map[string]int, path, what, name string, valid fun
 	return false
 }
 
+// dup refuses name when an earlier entry of its kind has it, or has it but
+// for case: "alice" and "Alice" would be two principals (two tools, two
+// connections) that the CLI's lists, the audit trail and an agent's tool
+// list show as one name, told apart only by the case of a letter. seen is
+// keyed by the lower-cased name (names are ASCII), v.spelt keeps how the
+// first was written.
 func (v *validator) dup(seen map[string]int, name, path, what string) {
-	if l, ok := seen[name]; ok {
+	key := strings.ToLower(name)
+	if l, ok := seen[key]; ok {
+		if first := v.spelt[what+"\x00"+key]; first != name {
+			v.add(path, fmt.Sprintf("%s %q differs from %q (line %d) only in case: rename one (names differing only in case read as one name)", what, name, first, l))
+			return
+		}
 		v.add(path, fmt.Sprintf("%s %q is defined twice (first on line %d)", what, name, l))
 		return
 	}
-	seen[name] = v.f.line(path)
+	seen[key] = v.f.line(path)
+	if v.spelt == nil {
+		v.spelt = map[string]string{}
+	}
+	v.spelt[what+"\x00"+key] = name
 }
 
 // CheckRedirectURI returns why u cannot be a redirect URI, or "". Redirects
