@@ -156,7 +156,7 @@ func (f *File) Validate(builtins []string) error {
 				v.add(p+".client_id", fmt.Sprintf("%q is also a user (line %d)%s: a person and a client cannot share a name", c.ClientID, l, but))
 			}
 		}
-		if msg := store.CheckDisplayName(c.Name); msg != "" {
+		if msg := checkLabel(c.Name); msg != "" {
 			v.add(p+".name", msg)
 		}
 		switch c.Kind {
@@ -343,6 +343,9 @@ func (f *File) Validate(builtins []string) error {
 	for i, c := range f.Connections {
 		p := fmt.Sprintf("connections[%d]", i)
 		v.name(seen, p+".name", "connection", c.Name, connectionRe.MatchString, "letters, digits, '-' and '_' only")
+		if msg := checkLabel(c.DisplayName); msg != "" {
+			v.add(p+".display_name", msg)
+		}
 		if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && store.IsLoopbackHost(u.Hostname()))) {
 			v.add(p+".issuer", fmt.Sprintf("%s: must be an https URL (http only to a loopback address)", quoted(shownURL(c.Issuer))))
 		} else if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(c.Issuer, "#") {
@@ -493,6 +496,20 @@ func (v *validator) dup(seen map[string]int, name, path, what string) {
 		v.spelt = map[string]string{}
 	}
 	v.spelt[what+"\x00"+key] = name
+}
+
+// maxLabel bounds a name shown on the identity provider's pages, as
+// dynamic registration bounds a client_name.
+const maxLabel = 200
+
+// checkLabel says what is wrong with s as a name shown on the identity
+// provider's pages (a client's name, a connection's display_name), or "":
+// what store.CheckDisplayName refuses, and more than maxLabel bytes.
+func checkLabel(s string) string {
+	if len(s) > maxLabel {
+		return fmt.Sprintf("is longer than %d bytes", maxLabel)
+	}
+	return store.CheckDisplayName(s)
 }
 
 // CheckRedirectURI returns why u cannot be a redirect URI, or "". Redirects
