@@ -247,7 +247,15 @@ func (t barrierTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if mt == "text/event-stream" {
-		tag, _ := callTag(r.Context())
+		tag, ok := callTag(r.Context())
+		if !ok && r.Method == http.MethodPost {
+			// The stream of a request of the gateway's own (a listing,
+			// its log level, a subscription kept across a reconnection):
+			// what comes on it is said to the gateway, about whatever
+			// the request was (every tool the upstream has), and belongs
+			// to no caller's call, whichever one runs meanwhile.
+			tag = ownRequestTag
+		}
 		resp.Body = &eventBarriers{rc: resp.Body, r: bufio.NewReader(resp.Body), s: stream{b: t.b}, tag: tag, req: r}
 	}
 	return resp, err

@@ -34,6 +34,14 @@ const metaCallTag = "gatehouse/call"
 
 type callTagKey struct{}
 
+// ownRequestTag tags what comes on the stream of a request the gateway
+// sends on its own account, for no caller: no call has it (a call's tag
+// is an ID of slip.NewID's, which has no space), so what comes with it is
+// relayed to no one, as what comes on the stream of a call that is over.
+// The upstream's standalone stream (a GET) stays untagged: what comes on
+// it may be any call's (upConn.sole).
+const ownRequestTag = "gateway's own"
+
 // withCallTag returns ctx carrying tag, for the call's HTTP requests.
 func withCallTag(ctx context.Context, tag string) context.Context {
 	return context.WithValue(ctx, callTagKey{}, tag)
