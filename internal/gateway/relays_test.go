@@ -834,7 +834,13 @@ func TestCallTagNeverReachesTheCaller(t *testing.T) {
 // caller and nobody else, even with both callers' calls at once, and a
 // process no call used for a while ends.
 func TestStdioLanesPerCaller(t *testing.T) {
-	defer gateway.SetLaneIdle(300 * time.Millisecond)()
+	// Idle long enough that a loaded machine (a process started for
+	// carol's call took more than a second under a full test run) sweeps
+	// no lane the counts and pids below count on. (The sweeps' period is
+	// an eighth of it, set as a lane starts: it cannot be shortened for
+	// the idle part alone.)
+	const idle = 3 * time.Second
+	defer gateway.SetLaneIdle(idle)()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -908,7 +914,7 @@ func TestStdioLanesPerCaller(t *testing.T) {
 
 	// Idle longer than the limit: the next call sweeps, both processes end,
 	// and alice's next call runs in a process of its own again.
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(idle + idle/4)
 	if a3 := pid(alice); a3 == a1 || a3 == c1 {
 		t.Errorf("after the idle time alice's call ran in process %d again", a3)
 	}
