@@ -21,10 +21,15 @@ func Safe(s string) string {
 	if s == "" {
 		return `""`
 	}
+	// The whole string is read before choosing: a space or a quote early
+	// on asks for quotes, but strconv.Quote leaves printable characters as
+	// they are, a hidden one later on among them.
+	quote := false
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				return strconv.Quote(s)
+				quote = true
+				continue
 			}
 		}
 		if store.IsHiddenRune(r) {
@@ -35,8 +40,11 @@ func Safe(s string) string {
 			return strconv.QuoteToASCII(s)
 		}
 		if r == ' ' || r == '"' || r == '\\' || r == '=' || !strconv.IsPrint(r) || unicode.Is(unicode.Cf, r) {
-			return strconv.Quote(s)
+			quote = true
 		}
+	}
+	if quote {
+		return strconv.Quote(s)
 	}
 	return s
 }

@@ -36,6 +36,11 @@ func TestSafe(t *testing.T) {
 		{"filler after a letter", "al\u3164ice", `"al\u3164ice"`},
 		{"variation selector", "a\ufe0f", `"a\ufe0f"`},
 		{"private use", "a\ue000", `"a\ue000"`},
+		// A hidden character after one that asks for quotes (a space, a
+		// quote) is escaped all the same: a detail's JSON always has
+		// quotes, and "a b" must not show as "a b\u3164" does.
+		{"filler after a space", "a b\u3164", `"a b\u3164"`},
+		{"variation selector after a quote", `say "hi"` + "\ufe0f", `"say \"hi\"\ufe0f"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +69,9 @@ func TestLine(t *testing.T) {
 		{"hostile values", audit.Entry{Seq: 7, Time: at, Event: audit.Event{Type: audit.LoginFailed,
 			Actor: "x\n2026-11-02T09:14:04.000Z #8 login.succeeded actor=admin", Detail: map[string]any{"class": "\x1b]0;pwned\a"}}},
 			`2026-11-02T09:14:03.120Z #7 login.failed actor="x\n2026-11-02T09:14:04.000Z #8 login.succeeded actor=admin" detail="{\"class\":\"\\u001b]0;pwned\\u0007\"}"`},
+		{"hidden character in detail", audit.Entry{Seq: 8, Time: at, Event: audit.Event{Type: audit.ToolDecided, Actor: "alice",
+			Detail: map[string]any{"arguments": map[string]any{"to": "admin\u3164"}}}},
+			`2026-11-02T09:14:03.120Z #8 tool.decision actor=alice detail="{\"arguments\":{\"to\":\"admin\u3164\"}}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
