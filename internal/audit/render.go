@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,13 +74,13 @@ func Line(e Entry) string {
 	kv("actor", ev.Actor)
 	kv("agent", ev.Agent)
 	if len(ev.Chain) > 0 {
-		kv("chain", strings.Join(ev.Chain, ">"))
+		kv("chain", joined(ev.Chain, ">"))
 	}
 	kv("tool", ev.Tool)
 	kv("decision", ev.Decision)
 	kv("policy", ev.Policy)
 	if len(ev.Reasons) > 0 {
-		kv("reasons", strings.Join(ev.Reasons, "; "))
+		kv("reasons", joined(ev.Reasons, "; "))
 	}
 	kv("status", ev.Status)
 	if ev.DurationMS != 0 {
@@ -98,6 +99,18 @@ func Line(e Entry) string {
 		}
 	}
 	return b.String()
+}
+
+// joined is items joined by sep, or, when that would read as other items
+// (an item holds sep: a metadata-document client's ID is a URL its owner
+// chose, which may hold ">"; or the first starts as this form does), the
+// items as a JSON array.
+func joined(items []string, sep string) string {
+	if !strings.HasPrefix(items[0], "[") && !slices.ContainsFunc(items, func(s string) bool { return strings.Contains(s, sep) }) {
+		return strings.Join(items, sep)
+	}
+	raw, _ := jsonString(items)
+	return raw
 }
 
 func jsonString(v any) (string, error) {

@@ -102,3 +102,43 @@ func TestExportEscapesInvisibleInEditedRecord(t *testing.T) {
 		t.Errorf("export holds a raw bidi override / C1 CSI: %q", buf.String())
 	}
 }
+
+// TestLineListsReadAsTheirItems: a chain or a list of reasons whose item
+// holds the separator (a metadata-document client's ID may hold ">": it is
+// a URL its owner chose; a reason may quote a caller's arguments) does not
+// read as more items, or as the line of another list.
+func TestLineListsReadAsTheirItems(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 14, 3, 0, time.UTC)
+	line := func(chain, reasons []string) string {
+		return audit.Line(audit.Entry{Seq: 1, Time: at, Event: audit.Event{Type: audit.ToolDecided, Chain: chain, Reasons: reasons}})
+	}
+	for _, tt := range []struct {
+		name           string
+		chain, reasons []string
+		other          [2][]string // chain, reasons that must read otherwise
+	}{
+		{"chain", []string{"https://evil.example/c>acme-assistant"}, nil,
+			[2][]string{{"https://evil.example/c", "acme-assistant"}, nil}},
+		{"longer chain", []string{"https://evil.example/c>acme-assistant", "sub-agent"}, nil,
+			[2][]string{{"https://evil.example/c", "acme-assistant", "sub-agent"}, nil}},
+		{"reasons", nil, []string{"no role grants it; the policy allows it"},
+			[2][]string{nil, {"no role grants it", "the policy allows it"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, other := line(tt.chain, tt.reasons), line(tt.other[0], tt.other[1])
+			if got == other {
+				t.Errorf("%q %q and %q %q both read\n%s", tt.chain, tt.reasons, tt.other[0], tt.other[1], got)
+			}
+		})
+	}
+	// An item that reads as the JSON form (which escapes ">") is not
+	// taken for it.
+	if got := line([]string{`["a\u003eb"]`}, nil); got == line([]string{"a>b"}, nil) {
+		t.Errorf("a chain item starting with [ reads as the JSON form: %s", got)
+	}
+	// Plain lists keep their plain form.
+	if got, want := line([]string{"acme-assistant", "sub-agent"}, []string{"a", "b"}),
+		`2026-11-02T09:14:03.000Z #1 tool.decision chain=acme-assistant>sub-agent reasons="a; b"`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
