@@ -51,12 +51,13 @@ type Options struct {
 	// audit trail's last records and checkpoint stored. Nil: only the
 	// timeout cuts them.
 	Hurry <-chan struct{}
-	// MetricsAddr, when set, is where /metrics is served: an operators'
-	// address (loopback, an internal network). Unset, no /metrics is
-	// served: the metrics name every upstream, how many tools each serves
-	// and how many callers use it, which is not everyone's business, so
-	// the public address never answers them (as identity servers keep
-	// theirs on an admin or management port).
+	// MetricsAddr, when set, is where /metrics is also served, without a
+	// token: an operators' address (loopback, an internal network; the
+	// start warns of one that is not loopback). Either way /metrics is at
+	// the issuer for the admins only: the metrics name every upstream,
+	// how many tools each serves and how many callers use it, which is
+	// not everyone's business (as identity servers keep theirs on an
+	// admin or management port).
 	MetricsAddr string
 	// MetricsListener, when set, is where /metrics is served instead of
 	// MetricsAddr: a listener the caller bound already (a test's, which so
@@ -387,6 +388,16 @@ func Run(ctx context.Context, o Options) (err error) {
 // is taken.
 func Listen(addr string) (net.Listener, error) { return listen("--addr", addr) }
 
+// loopback reports whether a is a loopback address, or no network's at
+// all (a Unix socket).
+func loopback(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.Network() != "tcp" && a.Network() != "udp"
+	}
+	return ap.Addr().Unmap().IsLoopback()
+}
+
 // ListenMetrics opens the operators' socket for /metrics
 // (Options.MetricsListener), its messages naming --metrics-addr.
 func ListenMetrics(addr string) (net.Listener, error) {
@@ -440,7 +451,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()
-		s.log.Info("metrics serving", "addr", mln.Addr().String())
+		if loopback(mln.Addr()) {
+			s.log.Info("metrics serving", "addr", mln.Addr().String())
+		} else {
+			// Allowed (an operators' network, a container's interfaces
+			// a scraper reaches), but said: whoever reaches it reads
+			// them, and ":9090" means every interface, the public one
+			// too, which an operator who meant loopback would not see.
+			s.log.Warn("metrics serving without a token at a non-loopback address: whoever reaches it reads them "+
+				"(each upstream and its callers' sessions, the audit streams); keep it to an operators' network",
+				"addr", mln.Addr().String())
+		}
 	} else {
 		s.log.Info("metrics at /metrics for the admins only: --metrics-addr serves them without a token at an operators' address")
 	}
