@@ -2,6 +2,7 @@ package slipverify_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -74,5 +75,44 @@ func TestVerifyRefusesAmbiguousClaimNames(t *testing.T) {
 	}
 	if _, err := v.Verify(context.Background(), tok, []byte(args)); err != nil {
 		t.Fatalf("well-named claims: Verify = %v", err)
+	}
+}
+
+// TestCheckNames: CheckNames, for a tool that checks slips with another
+// JOSE library, refuses as invalid what Verify refuses for its names: a
+// header or claims naming a member twice, two members equal but for
+// case, or a slip's member spelt otherwise, at any depth. Names spelt
+// once each pass, unknown ones too; no signature is checked.
+func TestCheckNames(t *testing.T) {
+	enc := base64.RawURLEncoding
+	const hdr = `{"alg":"EdDSA","kid":"k1","typ":"gatehouse-slip+jwt"}`
+	const claims = `{"iss":"https://id.test","sub":"alice","aud":"https://id.test/tools/refund","act":{"sub":"bot","client_id":"bot"},"scope":"tool:refund","authorization_details":[{"type":"gatehouse_tool_call","tool":"refund","args_sha256":"00"}],"jti":"j1","iat":1,"exp":31}`
+	token := func(h, c string) string {
+		return enc.EncodeToString([]byte(h)) + "." + enc.EncodeToString([]byte(c)) + "." + enc.EncodeToString(make([]byte, 64))
+	}
+	for _, tt := range []struct {
+		name, header, claims string
+		ok                   bool
+	}{
+		{"as the issuer writes it", hdr, claims, true},
+		{"unknown members spelt once", strings.Replace(hdr, `{`, `{"x5u":"u",`, 1), strings.Replace(claims, `{`, `{"cnf":{"jkt":"a"},"Extra":[{"a":1}],`, 1), true},
+		{"aud as an array of one", hdr, strings.Replace(claims, `"aud":"https://id.test/tools/refund"`, `"aud":["https://id.test/tools/refund"]`, 1), true},
+		{"header typ twice", strings.Replace(hdr, `{`, `{"typ":"at+jwt",`, 1), claims, false},
+		{"header KID", strings.Replace(hdr, `"kid"`, `"KID"`, 1), claims, false},
+		{"AUD", hdr, strings.Replace(claims, `"aud"`, `"AUD"`, 1), false},
+		{"aud twice", hdr, strings.Replace(claims, `{`, `{"aud":"https://id.test/tools/payroll",`, 1), false},
+		{"long s in sub", hdr, strings.Replace(claims, `"sub":"alice"`, `"\u017fub":"alice"`, 1), false},
+		{"act CLIENT_ID", hdr, strings.Replace(claims, `"client_id"`, `"CLIENT_ID"`, 1), false},
+		{"detail tool twice", hdr, strings.Replace(claims, `"tool":"refund"`, `"tool":"payroll","tool":"refund"`, 1), false},
+		{"unknown members equal but for case", hdr, strings.Replace(claims, `{`, `{"extra":1,"Extra":2,`, 1), false},
+		{"a name twice inside an unknown member", hdr, strings.Replace(claims, `{`, `{"cnf":{"jkt":"a","jkt":"b"},`, 1), false},
+	} {
+		err := slipverify.CheckNames(token(tt.header, tt.claims))
+		if tt.ok && err != nil || !tt.ok && !errors.Is(err, slipverify.ErrInvalid) {
+			t.Errorf("%s: CheckNames = %v", tt.name, err)
+		}
+	}
+	if err := slipverify.CheckNames("not.a token"); !errors.Is(err, slipverify.ErrInvalid) {
+		t.Errorf("a malformed token: CheckNames = %v", err)
 	}
 }

@@ -104,3 +104,27 @@ func walkNames(dec *json.Decoder, s *shape) error {
 	}
 	return nil
 }
+
+// CheckNames returns an error wrapping ErrInvalid when token, a compact
+// JWS, has a JOSE header or claims that name a member twice, name two
+// members equal under Unicode case folding ("aud" and "AUD"), or spell a
+// member a slip has otherwise than it is spelt ("AUD", "ſub"), at any
+// depth (act, authorization_details, unknown claims). encoding/json
+// matches such names case-insensitively and keeps the last of
+// duplicates; other JWT libraries match exactly or keep the first, so
+// one such slip would be two different slips to them. Verify refuses
+// them; a tool that checks slips with another JOSE library calls
+// CheckNames first, to read every slip as Verify does. A token that is
+// not a compact JWS of at most 16 KiB in strict base64url, or whose
+// header is not a JSON object or names crit, is refused too, as Verify
+// refuses it. CheckNames checks no signature and no claim's value.
+func CheckNames(token string) error {
+	_, payload, _, _, err := split(token)
+	if err != nil {
+		return err
+	}
+	if err := strictNames(payload, claimsShape); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	return nil
+}

@@ -301,25 +301,32 @@ func (m *Minter) parse(token string) (*slipverify.Claims, error) {
 			return nil, fmt.Errorf("%w: %w", slipverify.ErrInvalid, err)
 		}
 	}
-	return decodeClaims(payload)
+	return decodeClaims(token, payload)
 }
 
 // exactClaims is slipverify.Claims without its UnmarshalJSON, for
 // decodeClaims's fast path.
 type exactClaims slipverify.Claims
 
-// decodeClaims decodes a slip's claims, whose signature or MAC is already
-// checked. What a Minter writes (every member named exactly as the struct
-// tags name it, once, aud a string, valid UTF-8) is read by
-// encoding/json/v2 in one pass, a sixth of encoding/json's cost, which
-// scans the payload twice before decoding it (once more through
-// Claims.UnmarshalJSON). Anything else — an unknown or differently cased
-// member, a repeated one, aud as an array — goes to encoding/json as
-// before, so the result is the same either way.
-func decodeClaims(payload []byte) (*slipverify.Claims, error) {
+// decodeClaims decodes the claims payload of the slip token, whose
+// signature or MAC is already checked. What a Minter writes (every member
+// named exactly as the struct tags name it, once, aud a string, valid
+// UTF-8) is read by encoding/json/v2 in one pass, a sixth of
+// encoding/json's cost, which scans the payload twice before decoding it
+// (once more through Claims.UnmarshalJSON): with unknown members refused
+// and names matched exactly, that pass takes no name twice or in another
+// case, so what it accepts slipverify reads the same. Anything else — an
+// unknown member, aud as an array, a name twice or in another case — is
+// held to slipverify.CheckNames, then read by encoding/json as slipverify
+// reads it: a slip with ambiguous names, which other JWT libraries read
+// otherwise than encoding/json, is invalid here as it is to every tool.
+func decodeClaims(token string, payload []byte) (*slipverify.Claims, error) {
 	var c slipverify.Claims
 	if jsonv2.Unmarshal(payload, (*exactClaims)(&c), jsonv2.RejectUnknownMembers(true)) == nil {
 		return &c, nil
+	}
+	if err := slipverify.CheckNames(token); err != nil {
+		return nil, err
 	}
 	c = slipverify.Claims{}
 	if err := json.Unmarshal(payload, &c); err != nil {
