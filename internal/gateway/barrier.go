@@ -55,6 +55,7 @@ type barriers struct {
 	pending map[uint64]time.Time // put (when), not yet handled
 	handled chan struct{}        // closed (and replaced) whenever one is handled
 	closed  bool
+	gone    chan struct{} // closed by close
 }
 
 func newBarriers() *barriers {
@@ -62,6 +63,7 @@ func newBarriers() *barriers {
 		logger:  "gatehouse-barrier-" + slip.NewID(),
 		pending: map[uint64]time.Time{},
 		handled: make(chan struct{}),
+		gone:    make(chan struct{}),
 	}
 }
 
@@ -108,6 +110,7 @@ func (b *barriers) close() {
 	if !b.closed {
 		b.closed = true
 		close(b.handled)
+		close(b.gone)
 	}
 }
 

@@ -16,7 +16,8 @@ package gateway
 // the same caller runs two calls at once, or several callers share the
 // session. An untagged message (the upstream's standalone stream, a stdio
 // upstream) is attributed as before, only when one caller's call can have
-// sent it (upConn.sole).
+// sent it (upConn.sole), and no request of the gateway's own is running
+// there (upConn.ownRequests).
 //
 // An upstream cannot forge a tag: it never sees one, and an unknown or
 // misplaced tag is taken out and ignored.

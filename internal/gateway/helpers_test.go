@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		runMemoUpstream()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "-gatehouse-test-lister-upstream" {
+		runListerUpstream()
+		return
+	}
 	os.Exit(m.Run())
 }
 

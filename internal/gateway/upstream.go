@@ -235,7 +235,9 @@ func (f *inflightCall) relay(log *slog.Logger) bool {
 // are the calls running, those the upstream answered in the last
 // answeredLinger (their notifications may still be on their way) and
 // those whose caller gave up (the upstream may still be working on them;
-// they are never a target, and another caller's puts everything in doubt).
+// they are never a target, and another caller's puts everything in doubt),
+// and the gateway's own requests (ownRequests), which are no caller's and
+// so put everything in doubt too.
 func (c *upConn) sole() *inflightCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -324,6 +326,71 @@ func (c *upConn) end(f *inflightCall, abandoned bool) {
 		defer c.mu.Unlock()
 		delete(c.inflight, f)
 	})
+}
+
+// ownRequests is the sending middleware of a session of c's (the upConn's
+// own, or a lane's) that keeps each request the gateway sends there on its
+// own account in c's inflight while the upstream may be answering it: a
+// listing of its tools, prompts or resources, its log level set, a
+// subscription kept across a reconnection. The SDK's keep-alive ping is
+// left out (see below). A request sent for a caller carries its call's tag
+// (track) and is left alone.
+//
+// What an upstream sends while answering such a request is for no caller,
+// yet a stdio upstream (and a Streamable HTTP one, on its standalone
+// stream) sends it untagged, where sole would give it to the one caller
+// whose call happens to be running: the log of a tools/list, naming tools
+// that caller may not see, or a question meant for no one. The request's
+// entry has no session and no caller, so that while it is there sole finds
+// the source of an untagged message in doubt: it goes to the gateway's log
+// (debug), and a sampling or elicitation request is refused. It is there
+// from before the request is written until what the upstream sent before
+// its answer has been handled (the barrier before the answer, bars: the
+// request returns only then, within barrierWait), or, when the gateway
+// gave up waiting for the answer, for abandonQuarantine or until the
+// connection closes, as a call whose caller gave up. Only
+// then does a sole caller's call again get what the upstream sends
+// untagged: the price is that its own log messages sent during the
+// gateway's request go to the gateway's log too, a request rarer than the
+// calls. A ping is left out: answering one, an upstream has nothing to
+// say, and the keep-alive pings every upstreamPing, which would put every
+// caller's messages in doubt that often.
+func (c *upConn) ownRequests(bars *barriers) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if _, call := callTag(ctx); call || method == "ping" || strings.HasPrefix(method, "notifications/") {
+				return next(ctx, method, req)
+			}
+			f := &inflightCall{} // no session, no caller: never a target
+			c.begin(f)
+			res, err := next(ctx, method, req)
+			abandoned := err != nil && ctx.Err() != nil
+			drop := func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				delete(c.inflight, f)
+			}
+			if !abandoned {
+				// Before the gateway goes on: it may next send a call.
+				bars.wait(context.Background())
+				drop()
+				return res, err
+			}
+			c.mu.Lock()
+			f.abandoned = true // a lane may close meanwhile (idle)
+			c.mu.Unlock()
+			go func() {
+				t := time.NewTimer(abandonQuarantine)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-bars.gone:
+				}
+				drop()
+			}()
+			return res, err
+		}
+	}
 }
 
 var errUnattributable = errors.New("gatehouse relays a request of an upstream only while exactly one call of it is running")
@@ -567,6 +634,7 @@ func (u *upstreams) connect(ctx context.Context, c *upConn, opts *mcp.ClientOpti
 	client := mcp.NewClient(&mcp.Implementation{Name: "gatehouse-gateway", Version: buildinfo.Version}, opts)
 	bars := newBarriers()
 	client.AddReceivingMiddleware(takeTags, c.relayElicitations, bars.receive)
+	client.AddSendingMiddleware(c.ownRequests(bars))
 	var transport mcp.Transport
 	switch {
 	case len(c.cfg.Command) > 0:
