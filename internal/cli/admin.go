@@ -349,7 +349,9 @@ func userCommand() *command {
 						return errors.New("--email " + msg)
 					}
 				}
-				if err := config.NameFree(ctx, st.Clients(), u.Username, "client"); err != nil {
+				// Not a client's name, nor another person's but for case
+				// (store.NameFree), as the tenant file has it.
+				if err := store.NameFree(ctx, st, "user", u.Username); err != nil {
 					return err
 				}
 				for _, r := range roles {
@@ -467,6 +469,11 @@ func roleCommand() *command {
 			run: func(ctx context.Context, env *Env, fs *flag.FlagSet, st store.Tenant) error {
 				if msg := config.CheckName("role", fs.Arg(0)); msg != "" {
 					return errors.New(msg)
+				}
+				// Role names are lower-case: one differing only in case
+				// can be only one stored before they were.
+				if err := store.NameFree(ctx, st, "role", fs.Arg(0)); err != nil {
+					return err
 				}
 				r := store.Role{Name: fs.Arg(0), Description: *desc}
 				if r.Name == store.AdminRole {

@@ -97,8 +97,10 @@ func clientCommand() *command {
 					}
 				}
 				// A client's own token (client_credentials) has the client as
-				// its subject: the name must not be a person's too.
-				if err := config.NameFree(ctx, st.Users(), c.ClientID, "user"); err != nil {
+				// its subject: the name must not be a person's too, by any
+				// spelling, nor another client's but for case
+				// (store.NameFree).
+				if err := store.NameFree(ctx, st, "client", c.ClientID); err != nil {
 					return err
 				}
 				if *noTools {
@@ -243,6 +245,9 @@ func toolCommand() *command {
 					UpstreamTool: *upstreamTool, When: strings.TrimSpace(*when), Status: store.ToolActive}
 				if msg := config.CheckName("tool", t.Name); msg != "" {
 					return errors.New(msg)
+				}
+				if err := store.NameFree(ctx, st, "tool", t.Name); err != nil {
+					return err
 				}
 				n := 0
 				if t.Builtin != "" {
@@ -429,6 +434,9 @@ func upstreamCommand() *command {
 				u := store.Upstream{Name: fs.Arg(0), URL: *url, Command: command, Env: envNames, PerCaller: *perCaller}
 				if msg := config.CheckName("upstream", u.Name); msg != "" {
 					return errors.New(msg)
+				}
+				if err := store.NameFree(ctx, st, "upstream", u.Name); err != nil {
+					return err
 				}
 				if (u.URL == "") == (len(u.Command) == 0) {
 					return errors.New("give --url or --command, exactly one")

@@ -628,36 +628,56 @@ func (a *applier) users(f *File) error {
 	return nil
 }
 
-// names refuses a person and a client of one name, the file's against
-// what the store keeps besides (a registered client, a person made by a
-// federated sign-in), as Validate does within the file and the CLI's
-// user add and client add do.
+// names refuses, against what the store keeps besides the file (an
+// earlier file's records this one does not prune, the admin commands',
+// a registered client, a person made by a federated sign-in), what
+// Validate refuses within the file: each name this apply creates is
+// store.NameFree's (not one differing only in case from a record of its
+// kind, nor a person's and a client's of one name by any spelling), as
+// the CLI's adds and a federated sign-in check theirs. It runs once the
+// records are written, so that the names this apply prunes are gone and
+// those it creates are checked against each other too. A name the store
+// already held is not new: two names from before the rule keep working.
+// A person and a client of one exact name are refused as before, new or
+// not.
 func (a *applier) names(f *File) error {
+	n, err := store.ReadNames(a.ctx, a.tx)
+	if err != nil {
+		return err
+	}
+	created := map[[2]string]bool{}
+	for _, c := range a.plan {
+		if c.Op == "+" {
+			created[[2]string{c.Kind, c.Name}] = true
+		}
+	}
+	for _, c := range a.plan {
+		if c.Op != "+" {
+			continue
+		}
+		if _, ok := n[c.Kind]; ok {
+			if err := n.Free(c.Kind, c.Name); err != nil {
+				return err
+			}
+		}
+	}
+	exact := func(kind, name, other string) error {
+		if created[[2]string{kind, name}] || !n.Has(other, name) {
+			return nil
+		}
+		return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, other)
+	}
 	for _, u := range f.Users {
-		if err := NameFree(a.ctx, a.tx.Clients(), u.Username, "client"); err != nil {
+		if err := exact("user", u.Username, "client"); err != nil {
 			return err
 		}
 	}
 	for _, c := range f.Clients {
-		if err := NameFree(a.ctx, a.tx.Users(), c.ClientID, "user"); err != nil {
+		if err := exact("client", c.ClientID, "user"); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// NameFree refuses name when the other kind of principal (what: "user" or
-// "client") holds it in c: a person and a client cannot share a name.
-func NameFree[T any](ctx context.Context, c store.Collection[T], name, what string) error {
-	_, err := c.Get(ctx, name)
-	switch {
-	case err == nil:
-		return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, what)
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	default:
-		return err
-	}
 }
 
 func (a *applier) clients(f *File) error {

@@ -875,13 +875,14 @@ func federatedUserIn(ctx context.Context, tx store.Tenant, c *Connection, claims
 			return store.User{}, nil, err
 		} else if name != "" {
 			username = name
-		} else if _, err := tx.Clients().Get(ctx, username); err == nil {
+		} else if err := store.NameFree(ctx, tx, "user", username); err != nil {
 			// A new person: a person and a client cannot share a name,
-			// as the tenant file and the admin commands have it (a
-			// client's own token has the client as its subject, the
-			// trail's actor and a slip's sub).
-			return store.User{}, nil, fmt.Errorf("%q is a client: a person and a client cannot share a name", username)
-		} else if !errors.Is(err, store.ErrNotFound) {
+			// by any spelling, as the tenant file and the admin commands
+			// have it (a client's own token has the client as its
+			// subject, the trail's actor and a slip's sub); nor may two
+			// people's names differ only in case ("okta:Alice" made
+			// beside another upstream account's "okta:alice"): the
+			// CLI's lists and the trail would show one name for both.
 			return store.User{}, nil, err
 		}
 	} else if err != nil {

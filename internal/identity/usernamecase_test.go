@@ -139,3 +139,41 @@ func TestFederatedNameNotAClients(t *testing.T) {
 		t.Errorf("sign-in: %d %+v", resp.StatusCode, ev)
 	}
 }
+
+// TestFederatedNameDiffersOnlyInCase: a first federated sign-in does not
+// make a person whose name differs only in case from a user the tenant
+// holds (another upstream account, "okta:Alice.Up" beside the new
+// "okta:alice.up") or from a client: the CLI's lists and the audit trail
+// would show two principals an admin reads as one, as the tenant file
+// and the admin commands refuse them. It is refused as an account that
+// cannot sign in here, and nobody is made.
+func TestFederatedNameDiffersOnlyInCase(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(h *harness) error
+	}{
+		{"user", func(h *harness) error {
+			return h.db.Users().Create(t.Context(), store.User{Username: "okta:Alice.Up",
+				Attributes: map[string]string{attrIdP: "okta", attrIdPSub: "00u9"}})
+		}},
+		{"client", func(h *harness) error {
+			return h.db.Clients().Create(t.Context(), store.Client{ClientID: "okta:ALICE.UP", Kind: store.KindService,
+				SecretHash: hash(t, "svc-secret"), Source: store.SourceTenant})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := fedHarness(t, func(p *Provider) { p.Connections[0].UsernameClaim = "preferred_username" })
+			if err := tc.make(h); err != nil {
+				t.Fatal(err)
+			}
+			resp := fedSignIn(t, h, h.browser(), authParams())
+			body(t, resp)
+			if _, err := h.db.Users().Get(t.Context(), "okta:alice.up"); err == nil {
+				t.Error("a federated sign-in made okta:alice.up beside a name differing only in case")
+			}
+			if ev, _ := h.audit.last(audit.LoginFailed); resp.StatusCode != http.StatusForbidden || ev.Detail["reason"] != "account" {
+				t.Errorf("sign-in: %d %+v", resp.StatusCode, ev)
+			}
+		})
+	}
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/gatehouse/gatehouse/internal/casefold"
+)
+
+// Names that differ only in case ("alice" and "Alice", "send_email" and
+// "Send_Email") are one name to whoever reads them: the CLI's lists, the
+// audit trail, an agent's tool list show two principals, or two tools
+// granted apart, told apart by the case of a letter. The tenant file
+// refuses two such names within itself; NameFree refuses a new one
+// against the whole tenant, for every way a record is made (a tenant
+// file, the admin commands, a federated sign-in). A person and a client
+// cannot share a name, but for case either: a client's own token has the
+// client as its subject, as a person's has the person.
+//
+// Only new names are refused: a tenant that holds two such names from
+// before keeps them, and both keep working (sign-ins match a username
+// exactly). Names are folded as strings.EqualFold folds them
+// (casefold.Key): the names of files and commands are ASCII, a federated
+// one may not be.
+
+// Names indexes the names of a tenant's records by their folded form,
+// kind by kind ("user", "client", "tool", "role", "upstream"), for
+// NameFree's check of many names at once (a tenant file's). Read it in
+// the transaction that makes the records, holding the tenant's lock
+// (Tenant.Lock), so that two transactions cannot both find a name free.
+type Names map[string]map[string][]string
+
+// ReadNames reads the names of t's records of kinds (every kind when none
+// is given).
+func ReadNames(ctx context.Context, t Tenant, kinds ...string) (Names, error) {
+	if len(kinds) == 0 {
+		kinds = []string{"user", "client", "tool", "role", "upstream"}
+	}
+	n := Names{}
+	for _, k := range kinds {
+		var (
+			names []string
+			err   error
+		)
+		switch k {
+		case "user":
+			names, err = keys(ctx, t.Users(), func(u User) string { return u.Username })
+		case "client":
+			names, err = keys(ctx, t.Clients(), func(c Client) string { return c.ClientID })
+		case "tool":
+			names, err = keys(ctx, t.Tools(), func(t Tool) string { return t.Name })
+		case "role":
+			names, err = keys(ctx, t.Roles(), func(r Role) string { return r.Name })
+		case "upstream":
+			names, err = keys(ctx, t.Upstreams(), func(u Upstream) string { return u.Name })
+		default:
+			return nil, fmt.Errorf("unknown kind of name %s", k)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := map[string][]string{}
+		for _, name := range names {
+			f := casefold.Key(name)
+			m[f] = append(m[f], name)
+		}
+		n[k] = m
+	}
+	return n, nil
+}
+
+func keys[T any](ctx context.Context, c Collection[T], key func(T) string) ([]string, error) {
+	all, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(all))
+	for i, v := range all {
+		out[i] = key(v)
+	}
+	return out, nil
+}
+
+// Has reports whether a record of kind has name, exactly.
+func (n Names) Has(kind, name string) bool {
+	return slices.Contains(n[kind][casefold.Key(name)], name)
+}
+
+// principals: the kind a person's or a client's name must not be, by any
+// spelling.
+var principals = map[string]string{"user": "client", "client": "user"}
+
+// Free refuses name for a new record of kind: when a record of its kind
+// has it but for case (the same name exactly is the record itself, or
+// Create's ErrConflict), or, for a user or a client, the other kind has it
+// by any spelling. The refusal names the stored spelling. n must hold the
+// kinds checked (ReadNames).
+func (n Names) Free(kind, name string) error {
+	f := casefold.Key(name)
+	for _, s := range n[kind][f] {
+		if s != name {
+			return fmt.Errorf("%s %q differs only in case from %s %q, which the tenant has: names differing only in case read as one name (choose another name)",
+				kind, name, kind, s)
+		}
+	}
+	if other, ok := principals[kind]; ok {
+		for _, s := range n[other][f] {
+			if s == name {
+				return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, other)
+			}
+			return fmt.Errorf("%q is the %s %q but for case: a person and a client cannot share a name", name, other, s)
+		}
+	}
+	return nil
+}
+
+// NameFree is Names.Free for one new name of kind, on the names t holds
+// now. Call it in the transaction that makes the record, after
+// Tenant.Lock.
+func NameFree(ctx context.Context, t Tenant, kind, name string) error {
+	kinds := []string{kind}
+	if other, ok := principals[kind]; ok {
+		kinds = append(kinds, other)
+	}
+	n, err := ReadNames(ctx, t, kinds...)
+	if err != nil {
+		return err
+	}
+	return n.Free(kind, name)
+}
