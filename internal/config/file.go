@@ -200,8 +200,14 @@ func (p Problem) String() string {
 
 // shownPath is path as a message shows it: quoted, and escaped, when a
 // key in it holds a character that is not printable or hidden (a
-// terminal's escape sequence, a bidirectional override).
+// terminal's escape sequence, a bidirectional override); and cut as
+// quoted cuts a value when it is longer than maxQuoted: a key written
+// explicitly ("? kkkk…") is bounded only by the file, and the path of an
+// unknown one of a megabyte made a message of a megabyte.
 func shownPath(path string) string {
+	if len(path) > maxQuoted {
+		return cut(path, strconv.QuoteToASCII)
+	}
 	for _, r := range path {
 		if store.IsHiddenRune(r) || !unicode.IsPrint(r) {
 			return strconv.QuoteToASCII(path)
@@ -220,11 +226,17 @@ func quoted(s string) string {
 	if len(s) <= maxQuoted {
 		return strconv.Quote(s)
 	}
+	return cut(s, strconv.Quote)
+}
+
+// cut is the first maxQuoted bytes of s (fewer, to end on a whole
+// character) quoted by quote, and the length of s.
+func cut(s string, quote func(string) string) string {
 	i := maxQuoted
 	for i > 0 && !utf8.RuneStart(s[i]) {
 		i--
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:i]), len(s))
+	return fmt.Sprintf("%s… (%d bytes)", quote(s[:i]), len(s))
 }
 
 // Problems is every mistake found in a file; it is an error.

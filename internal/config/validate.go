@@ -251,7 +251,7 @@ func (f *File) Validate(builtins []string) error {
 			if first, ok := headers[strings.ToLower(h)]; ok {
 				// One header: which variable's value went out would be
 				// left to chance.
-				v.add(p+".headers_env."+h, fmt.Sprintf("is the header %s again (header names ignore case)", first))
+				v.add(p+".headers_env."+h, fmt.Sprintf("is the header %s again (header names ignore case)", quoted(first)))
 				continue
 			}
 			if headerToken(h) {
