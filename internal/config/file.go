@@ -177,6 +177,9 @@ type Problem struct {
 	Line int    // 0 when unknown
 	Path string // e.g. users[1].roles[0]
 	Msg  string
+	// more is, on the last problem of a Problems that reached
+	// maxProblems, how many more were found and not kept (Problems.add).
+	more int
 }
 
 func (p Problem) String() string {
@@ -247,17 +250,68 @@ type Problems []Problem
 // large as itself, its first lines long scrolled past.
 const maxShownProblems = 100
 
+// maxProblems bounds the problems a Problems keeps: a file made of
+// mistakes (megabytes of unknown keys, or of entries without a name) made
+// one of each, over a million for a 7 MB file, at about a hundred times
+// its size in memory, though an error shows maxShownProblems of them.
+// Past the bound they are only counted (Problem.more), and the error
+// still says how many there were.
+const maxProblems = 1000
+
+// add keeps p, or, once ps holds maxProblems, counts it.
+func (ps *Problems) add(p Problem) {
+	if len(*ps) < maxProblems {
+		*ps = append(*ps, p)
+		return
+	}
+	(*ps)[len(*ps)-1].more++
+}
+
+// addAll adds every problem of qs, and those qs only counted.
+func (ps *Problems) addAll(qs Problems) {
+	for _, q := range qs {
+		more := q.more
+		q.more = 0
+		ps.add(q)
+		if more > 0 {
+			// qs held maxProblems: so does ps now.
+			(*ps)[len(*ps)-1].more += more
+		}
+	}
+}
+
+// count is how many problems were found: those kept, and those counted.
+func (ps Problems) count() int {
+	if len(ps) == 0 {
+		return 0
+	}
+	return len(ps) + ps[len(ps)-1].more
+}
+
+// sortByLine sorts ps by line, stably; the count of those not kept stays
+// on the last.
+func (ps Problems) sortByLine() {
+	if len(ps) == 0 {
+		return
+	}
+	more := ps[len(ps)-1].more
+	ps[len(ps)-1].more = 0
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	ps[len(ps)-1].more = more
+}
+
 func (ps Problems) Error() string {
+	total := ps.count()
 	lines := make([]string, 0, min(len(ps), maxShownProblems)+1)
 	for _, p := range ps[:min(len(ps), maxShownProblems)] {
 		lines = append(lines, p.String())
 	}
-	if len(ps) > maxShownProblems {
-		lines = append(lines, fmt.Sprintf("… and %d more", len(ps)-maxShownProblems))
+	if total > maxShownProblems {
+		lines = append(lines, fmt.Sprintf("… and %d more", total-maxShownProblems))
 	}
 	n := "1 problem"
-	if len(ps) != 1 {
-		n = fmt.Sprintf("%d problems", len(ps))
+	if total != 1 {
+		n = fmt.Sprintf("%d problems", total)
 	}
 	return fmt.Sprintf("tenant file has %s:\n  %s", n, strings.Join(lines, "\n  "))
 }
@@ -325,7 +379,7 @@ func Parse(r io.Reader, name string) (*File, error) {
 		var errs []string
 		decode(doc, reflect.ValueOf(f).Elem(), &errs)
 		for _, e := range errs {
-			probs = append(probs, Problem{File: name, Line: lineOf(e), Msg: stripLine(e)})
+			probs.add(Problem{File: name, Line: lineOf(e), Msg: stripLine(e)})
 		}
 	}
 	if len(probs) > 0 {
@@ -366,14 +420,14 @@ func plain(n *yaml.Node, path steps, probs *Problems) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgAlias})
+		probs.add(Problem{Line: n.Line, Path: path.String(), Msg: msgAlias})
 		return // never followed
 	}
 	if n.Anchor != "" {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgAnchor})
+		probs.add(Problem{Line: n.Line, Path: path.String(), Msg: msgAnchor})
 	}
 	if n.Style&yaml.TaggedStyle != 0 {
-		*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgTag})
+		probs.add(Problem{Line: n.Line, Path: path.String(), Msg: msgTag})
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -476,16 +530,16 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		// enable the person, and a bound read as 0 bound nothing.
 		switch t.Kind() {
 		case reflect.Bool:
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "has no value: write true or false (a key without one reads as false)"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "has no value: write true or false (a key without one reads as false)"})
 		case reflect.Int, reflect.Int64:
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "has no value: write a number (a key without one reads as 0)"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "has no value: write a number (a key without one reads as 0)"})
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
 			return
 		}
 		fields := map[string]reflect.Type{}
@@ -502,7 +556,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			p := join(path, k.Value)
 			ft, ok := fields[k.Value]
 			if !ok {
-				*probs = append(*probs, Problem{Line: k.Line, Path: p,
+				probs.add(Problem{Line: k.Line, Path: p,
 					Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))})
 				return
 			}
@@ -511,7 +565,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			// schema): a list whose entries were all commented out must
 			// not open what it closed.
 			if refuseEmpty[k.Value] && v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || v.Tag == "!!str" && strings.TrimSpace(v.Value) == "") {
-				*probs = append(*probs, Problem{Line: k.Line, Path: p,
+				probs.add(Problem{Line: k.Line, Path: p,
 					Msg: "has no value: give one, or leave the key out (" + k.Value + " left out means no restriction)"})
 				return
 			}
@@ -519,7 +573,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a list"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be a list"})
 			return
 		}
 		for i, c := range n.Content {
@@ -529,14 +583,14 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 				// whose entry was commented out): a command would lose
 				// an argument.
 				lines[p] = c.Line
-				*probs = append(*probs, Problem{Line: c.Line, Path: p, Msg: "has no value: give one, or remove the entry"})
+				probs.add(Problem{Line: c.Line, Path: p, Msg: "has no value: give one, or remove the entry"})
 				continue
 			}
 			check(c, t.Elem(), p, lines, probs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be a mapping"})
 			return
 		}
 		if t.Elem().Kind() == reflect.Interface { // input_schema: any YAML, read as JSON
@@ -547,7 +601,7 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 			if isNull(k) {
 				// The decoder drops the entry without a word: a role_map
 				// entry for a group named null would map nothing.
-				*probs = append(*probs, Problem{Line: k.Line, Path: join(path, k.Value),
+				probs.add(Problem{Line: k.Line, Path: join(path, k.Value),
 					Msg: `the key reads as null, not as a name: quote it ("null") if it is one`})
 				return
 			}
@@ -556,20 +610,20 @@ func check(n *yaml.Node, t reflect.Type, path string, lines map[string]int, prob
 		})
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be a single value"})
 			return
 		}
 		isInt := t.Kind() == reflect.Int || t.Kind() == reflect.Int64
 		switch {
 		case isInt && leadingZero(n):
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: msgLeadingZero})
 		case isInt && n.Tag != "!!int":
 			// The decoder would take 1.5 for 1, silently.
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be a whole number"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be a whole number"})
 		case t.Kind() == reflect.Bool && n.Tag != "!!bool" && !slices.Contains(yaml11Bools, n.Value):
 			// The decoder's message names no key, and shows the start
 			// of the value: a secret on the wrong line.
-			*probs = append(*probs, Problem{Line: n.Line, Path: path, Msg: "must be true or false, unquoted"})
+			probs.add(Problem{Line: n.Line, Path: path, Msg: "must be true or false, unquoted"})
 		}
 	}
 }
@@ -587,12 +641,12 @@ func eachPair(n *yaml.Node, keyPath func(key string) string, probs *Problems, fn
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if isMerge(k) {
-			*probs = append(*probs, Problem{Line: k.Line, Path: keyPath(k.Value), Msg: msgMerge})
+			probs.add(Problem{Line: k.Line, Path: keyPath(k.Value), Msg: msgMerge})
 			continue
 		}
 		if k.Kind == yaml.ScalarNode {
 			if seen[k.Value] {
-				*probs = append(*probs, Problem{Line: k.Line, Path: keyPath(k.Value), Msg: "appears twice"})
+				probs.add(Problem{Line: k.Line, Path: keyPath(k.Value), Msg: "appears twice"})
 				continue
 			}
 			seen[k.Value] = true
@@ -644,10 +698,10 @@ func misread(n *yaml.Node, path steps, probs *Problems) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if leadingZero(n) {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgLeadingZero})
+			probs.add(Problem{Line: n.Line, Path: path.String(), Msg: msgLeadingZero})
 		}
 		if n.Tag == "!!timestamp" {
-			*probs = append(*probs, Problem{Line: n.Line, Path: path.String(), Msg: msgTimestamp})
+			probs.add(Problem{Line: n.Line, Path: path.String(), Msg: msgTimestamp})
 		}
 	case yaml.MappingNode:
 		keyPath := func(k string) string { return path.key(k).String() }

@@ -383,9 +383,9 @@ func (f *File) Validate(builtins []string) error {
 			v.add("limits.tool_calls_per_minute_per_person", fmt.Sprintf("want 0 (no bound) to %d", MaxToolCallsPerMinute))
 		}
 	}
-	v.probs = append(v.probs, f.emptySecrets()...)
+	v.probs.addAll(f.emptySecrets())
 	if len(v.probs) > 0 {
-		sort.SliceStable(v.probs, func(i, j int) bool { return v.probs[i].Line < v.probs[j].Line })
+		v.probs.sortByLine()
 		return v.probs
 	}
 	return nil
@@ -401,7 +401,7 @@ func (f *File) emptySecrets() Problems {
 	var ps Problems
 	given := func(path, value string) {
 		if _, ok := f.lines[path]; ok && value == "" {
-			ps = append(ps, Problem{File: f.name, Line: f.line(path), Path: path,
+			ps.add(Problem{File: f.name, Line: f.line(path), Path: path,
 				Msg: "is empty: give one, or leave the key out (a stored one is then kept)"})
 		}
 	}
@@ -423,7 +423,7 @@ type validator struct {
 }
 
 func (v *validator) add(path, msg string) {
-	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(path), Path: path, Msg: msg})
+	v.probs.add(Problem{File: v.f.name, Line: v.f.line(path), Path: path, Msg: msg})
 }
 
 // hash checks a given password_hash or secret_hash. One above the ceiling
@@ -444,7 +444,7 @@ func (v *validator) hash(path, who, secret, h string) {
 // addAt is add for a problem shown at path but found on linePath's line:
 // for a key that must not be repeated.
 func (v *validator) addAt(linePath, path, msg string) {
-	v.probs = append(v.probs, Problem{File: v.f.name, Line: v.f.line(linePath), Path: path, Msg: msg})
+	v.probs.add(Problem{File: v.f.name, Line: v.f.line(linePath), Path: path, Msg: msg})
 }
 
 // headerToken reports whether h is made of the characters a header name
