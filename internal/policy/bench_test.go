@@ -39,6 +39,12 @@ func benchSet(b *testing.B) (*Set, Principal) {
 		Tool:  "tool-cond-cedar",
 		Roles: []string{"role-999"},
 		When:  `context.args.amount <= 50 && principal.region == "emea" && decimal("12.50").lessThan(decimal("50.00"))`,
+	}, Rule{
+		// The delegation chain, read by a call through one and by one
+		// that is not.
+		Tool:  "tool-cond-chain",
+		Roles: []string{"role-999"},
+		When:  `!context.agent.chain.contains("untrusted") && context.args.amount <= 50`,
 	})
 	s := mustCompile(b, rules)
 	p := Principal{
@@ -54,6 +60,7 @@ func benchSet(b *testing.B) (*Set, Principal) {
 func BenchmarkDecide(b *testing.B) {
 	s, p := benchSet(b)
 	agent := Agent{ClientID: "acme-assistant", Kind: "agent"}
+	through := Agent{ClientID: "acme-assistant", Kind: "agent", Chain: []string{"acme-assistant", "helper-bot"}}
 	cases := []struct {
 		name string
 		req  Request
@@ -65,6 +72,9 @@ func BenchmarkDecide(b *testing.B) {
 		{"condition", Request{Principal: p, Agent: agent, Tool: "tool-cond", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 		{"condition-wider", Request{Principal: p, Agent: agent, Tool: "tool-cond-wider", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 		{"condition-cedar", Request{Principal: p, Agent: agent, Tool: "tool-cond-cedar", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
+		{"condition-chain", Request{Principal: p, Agent: agent, Tool: "tool-cond-chain", Args: map[string]any{"amount": json.Number("20")}}},
+		{"condition-chain-delegated", Request{Principal: p, Agent: through, Tool: "tool-cond-chain", Args: map[string]any{"amount": json.Number("20")}}},
+		{"condition-cedar-delegated", Request{Principal: p, Agent: through, Tool: "tool-cond-cedar", Args: map[string]any{"amount": json.Number("20"), "note": "refund for order 1234"}}},
 	}
 	for _, tc := range cases {
 		if d := s.Decide(tc.req); d.Allow == (tc.name == "no-condition-denied") {

@@ -44,6 +44,9 @@ type condition struct {
 	text     string // as written, trimmed, for reasons
 	policy   *single
 	usesArgs bool // the expression may read context.args
+	// usesAgent: the expression may read context.agent; its reasons for
+	// a delegated call then name the chain (see chainNote).
+	usesAgent bool
 	// gate, for a condition that reads context.args, is the conjunction
 	// of its top-level && operands that do not (nil when there are none).
 	// When the gate is not true for a principal and agent, the condition
@@ -74,10 +77,11 @@ func compileCondition(src string) (*condition, error) {
 		return nil, fmt.Errorf("%w: must be a single expression, not policy text", ErrCondition)
 	}
 	c := &condition{
-		text:     strings.TrimSpace(src),
-		policy:   newSingle(list[0]),
-		usesArgs: dependsOnArgs(p.Conditions[0].Body),
-		fast:     compileFast(p.Conditions[0].Body),
+		text:      strings.TrimSpace(src),
+		policy:    newSingle(list[0]),
+		usesArgs:  dependsOnArgs(p.Conditions[0].Body),
+		usesAgent: readsAgent(p.Conditions[0].Body),
+		fast:      compileFast(p.Conditions[0].Body),
 	}
 	c.isTrue, c.isFalse = "condition `"+c.text+"` is true", "condition `"+c.text+"` is false"
 	if c.usesArgs {
@@ -148,6 +152,35 @@ func dependsOnArgs(body ast.IsNode) bool {
 		return true
 	})
 	return dep
+}
+
+// readsAgent reports whether body may read context.agent: an access or
+// `has` of it, or context used otherwise than by one of its attributes.
+func readsAgent(body ast.IsNode) bool {
+	reads := false
+	ast.Inspect(ast.NewNode(body), func(n ast.IsNode) bool {
+		if reads {
+			return false
+		}
+		switch n := n.(type) {
+		case ast.NodeTypeAccess:
+			if isContext(n.Arg) {
+				reads = n.Value == "agent"
+				return false
+			}
+		case ast.NodeTypeHas:
+			if isContext(n.Arg) {
+				reads = n.Value == "agent"
+				return false
+			}
+		case ast.NodeTypeVariable:
+			if n.Name == "context" {
+				reads = true
+			}
+		}
+		return true
+	})
+	return reads
 }
 
 func isContext(n ast.IsNode) bool {
@@ -356,7 +389,23 @@ var (
 	agentMemo     = memo[agentKey, cedar.Record]{max: 1024}
 )
 
-type agentKey struct{ clientID, kind string }
+// agentKey is an agent's memory key; chain is its Chain, each ID after
+// its length, so that no two chains share a key ("" when there is none).
+type agentKey struct{ clientID, kind, chain string }
+
+func newAgentKey(a Agent) agentKey {
+	k := agentKey{clientID: a.ClientID, kind: a.Kind}
+	if len(a.Chain) > 0 {
+		var kb [64]byte // most chains fit: the key then costs one allocation
+		b := kb[:0]
+		for _, id := range a.Chain {
+			b = append(strconv.AppendInt(b, int64(len(id)), 10), ':')
+			b = append(b, id...)
+		}
+		k.chain = string(b)
+	}
+	return k
+}
 
 type principalEntry struct {
 	roles    []string          // what the entry was built from
@@ -388,11 +437,22 @@ func principalEntities(p Principal) (cedar.EntityUID, cedar.EntityMap) {
 	return e.uid, e.entities
 }
 
+// agentRecord is context.agent: the presenting client's client_id and
+// kind, the set chain of every client the call passes through (that one
+// and its delegation chain's) and whether any of them is another
+// (delegated).
 func agentRecord(a Agent) cedar.Record {
-	return agentMemo.get(agentKey{a.ClientID, a.Kind}, nil, func() cedar.Record {
+	return agentMemo.get(newAgentKey(a), nil, func() cedar.Record {
+		chain := make([]cedar.Value, 0, len(a.Chain)+1)
+		chain = append(chain, cedar.String(a.ClientID))
+		for _, id := range a.Chain {
+			chain = append(chain, cedar.String(id))
+		}
 		return cedar.NewRecord(cedar.RecordMap{
 			"client_id": cedar.String(a.ClientID),
 			"kind":      cedar.String(a.Kind),
+			"chain":     cedar.NewSet(chain...),
+			"delegated": cedar.Boolean(delegated(a)),
 		})
 	})
 }

@@ -31,7 +31,13 @@
 // attributes as strings, plus "roles" as a set of strings, which always
 // wins over an attribute of that name), action Action::"call", resource
 // Tool::"<tool>" and context {args: <the arguments>, agent: {client_id,
-// kind}}. JSON integers become Long, other numbers decimal (at most four
+// kind, chain, delegated}}. client_id and kind are the presenting
+// client's ([Agent.ClientID]) only, whatever it acts through; chain is the
+// set of client IDs the call passes through, that client's and those of
+// its delegation chain ([Agent.Chain]; a set, so neither order nor
+// repeats show), and delegated whether chain names another client. A
+// condition's reason for a delegated call, when the condition reads
+// context.agent, names the clients it acts through. JSON integers become Long, other numbers decimal (at most four
 // decimal places, else the call is refused), arrays sets, objects records,
 // and null the entity Null::"" (in records and sets alike: a member whose
 // value is null is there for `has`, equals no string, number or boolean,

@@ -40,6 +40,7 @@ const (
 	fastRoles   // the principal's roles, a set of strings
 	fastContext // the context record
 	fastAgent   // context.agent
+	fastChain   // context.agent.chain: the client and its chain, a set of strings
 	fastRecord  // a JSON object of the arguments, m (context.args when nil)
 	fastSet     // a set literal of scalars, set
 )
@@ -60,12 +61,13 @@ type fastEnv struct {
 	roles        []string
 	attrs        map[string]string
 	client, kind string
+	chain        []string // the client's delegation chain; the client is of the set too
 	tool         string
 	args         map[string]any
 }
 
 func newFastEnv(p Principal, a Agent, tool string, args map[string]any) *fastEnv {
-	return &fastEnv{subject: p.Subject, roles: p.Roles, attrs: p.Attributes, client: a.ClientID, kind: a.Kind, tool: tool, args: args}
+	return &fastEnv{subject: p.Subject, roles: p.Roles, attrs: p.Attributes, client: a.ClientID, kind: a.Kind, chain: a.Chain, tool: tool, args: args}
 }
 
 // fastExpr evaluates a node; ok is false when Cedar must decide instead.
@@ -191,8 +193,11 @@ func compileFast(n ast.IsNode) fastExpr {
 	case ast.NodeTypeIsEmpty:
 		return fastSetOf(n.Arg, func(e *fastEnv, set fastValue) (fastValue, bool) {
 			empty := len(set.set) == 0
-			if set.kind == fastRoles {
+			switch set.kind {
+			case fastRoles:
 				empty = len(e.roles) == 0
+			case fastChain:
+				empty = false // it holds the client
 			}
 			return fastValue{kind: fastBool, b: empty}, true
 		})
@@ -238,14 +243,17 @@ func compileFast(n ast.IsNode) fastExpr {
 	return nil
 }
 
-// isSet reports whether a value of kind k is a set: the person's roles or
-// a set literal.
-func isSet(k fastKind) bool { return k == fastRoles || k == fastSet }
+// isSet reports whether a value of kind k is a set: the person's roles,
+// the agent's chain or a set literal.
+func isSet(k fastKind) bool { return k == fastRoles || k == fastChain || k == fastSet }
 
 // setHas is Cedar's membership of the scalar x in set (isSet).
 func setHas(e *fastEnv, set, x fastValue) bool {
-	if set.kind == fastRoles {
+	switch set.kind {
+	case fastRoles:
 		return x.kind == fastString && slices.Contains(e.roles, x.s)
+	case fastChain:
+		return x.kind == fastString && (x.s == e.client || slices.Contains(e.chain, x.s))
 	}
 	return slices.ContainsFunc(set.set, func(el fastValue) bool { return equalScalars(el, x) })
 }
@@ -274,9 +282,13 @@ func fastSets(left, right ast.IsNode, anyOf bool) fastExpr {
 		}
 		in := func(x fastValue) bool { return setHas(e, l, x) }
 		var found bool
-		if r.kind == fastRoles {
+		switch r.kind {
+		case fastRoles:
 			found = slices.ContainsFunc(e.roles, func(s string) bool { return in(fastValue{kind: fastString, s: s}) == anyOf })
-		} else {
+		case fastChain:
+			member := func(s string) bool { return in(fastValue{kind: fastString, s: s}) == anyOf }
+			found = member(e.client) || slices.ContainsFunc(e.chain, member)
+		default:
 			found = slices.ContainsFunc(r.set, func(x fastValue) bool { return in(x) == anyOf })
 		}
 		// containsAny: one member found; containsAll: none missing.
@@ -472,6 +484,10 @@ func fastAttr(obj ast.IsNode, name string, has bool) fastExpr {
 				v, found = fastValue{kind: fastString, s: e.client}, true
 			case "kind":
 				v, found = fastValue{kind: fastString, s: e.kind}, true
+			case "chain":
+				v, found = fastValue{kind: fastChain}, true
+			case "delegated":
+				v, found = fastValue{kind: fastBool, b: actsForOther(e.client, e.chain)}, true
 			}
 		case fastRecord:
 			m := ov.m

@@ -162,6 +162,8 @@ func TestFastPathCoversTheCommonConditions(t *testing.T) {
 		`["finance", "audit"].containsAll(principal.roles)`,
 		`principal is User && principal in [User::"alice", User::"bob"] && resource in Tool::"sales_report"`,
 		`principal is User in User::"alice"`,
+		`!context.agent.chain.contains("untrusted") && !context.agent.delegated`,
+		`["trusted-agent", "helper"].containsAll(context.agent.chain) && context.agent.chain.containsAny(["helper"])`,
 	} {
 		c, err := compileCondition(src)
 		if err != nil {

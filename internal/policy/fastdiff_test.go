@@ -19,7 +19,7 @@ type dgen struct{ r *rand.Rand }
 func (g dgen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
 
 func (g dgen) attrName() string {
-	return g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", `["a b"]`, `["é"]`, `[""]`)
+	return g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", "chain", "delegated", `["a b"]`, `["é"]`, `[""]`)
 }
 
 func (g dgen) access(base string) string {
@@ -31,7 +31,7 @@ func (g dgen) access(base string) string {
 }
 
 func (g dgen) hasName() string {
-	n := g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", `"a b"`, `"é"`, `""`, "a.b", "a.x", "x.a", "b.a.x", "t", "u")
+	n := g.pick("region", "n", "roles", "x", "a", "b", "missing", "args", "agent", "kind", "client_id", "chain", "delegated", `"a b"`, `"é"`, `""`, "a.b", "a.x", "x.a", "b.a.x", "t", "u")
 	return n
 }
 
@@ -103,7 +103,7 @@ func (g dgen) term(depth int) string {
 			return "(" + g.pick("context.args.t", "context.args.n", "context.args.big", "principal.n", g.longLit()) + " " + g.pick("+", "-", "*") + " " +
 				g.pick("context.args.u", "context.args.small", g.longLit(), "2", "-1") + ")"
 		}
-		return g.pick("principal.roles", "context.args.n", "context.args.x", "context.args.big", "context.args.small", "context.args.f", "context.args.s")
+		return g.pick("principal.roles", "context.agent.chain", "context.args.n", "context.args.x", "context.args.big", "context.args.small", "context.args.f", "context.args.s")
 	case 7:
 		if depth > 0 {
 			return "(if " + g.expr(depth-1) + " then " + g.term(depth-1) + " else " + g.term(depth-1) + ")"
@@ -128,16 +128,18 @@ func (g dgen) atom(depth int) string {
 	case 0:
 		return g.term(depth) + " has " + g.hasName()
 	case 1:
-		return g.pick("principal.roles", g.setLit(), g.term(depth)) + ".contains(" + g.term(depth) + ")"
+		return g.pick("principal.roles", "context.agent.chain", g.setLit(), g.term(depth)) + ".contains(" + g.term(depth) + ")"
 	case 2:
 		return g.term(depth) + " like " + g.pick(`"e*"`, `"*a*"`, `"emea"`, `"\*"`, `"*"`, `""`, `"**"`, `"a\*b*"`, `"*\*"`, `"é*"`, `"e*\u{301}"`, `"*5"`, `"\\*"`, `"a*b"`)
 	case 3:
 		switch g.r.IntN(6) {
 		case 0:
-			set := func() string { return g.pick("principal.roles", g.setLit(), `["emea", "r"]`, "[]", g.term(depth)) }
+			set := func() string {
+				return g.pick("principal.roles", "context.agent.chain", g.setLit(), `["emea", "r"]`, `["loadgen", "emea"]`, "[]", g.term(depth))
+			}
 			return set() + g.pick(".containsAll(", ".containsAny(") + set() + ")"
 		case 1:
-			return g.pick("principal.roles", g.setLit(), "[]", g.term(depth)) + ".isEmpty()"
+			return g.pick("principal.roles", "context.agent.chain", g.setLit(), "[]", g.term(depth)) + ".isEmpty()"
 		case 2:
 			ent := func() string {
 				return g.pick("principal", "resource", "action", `User::"alice"`, `User::"bob"`, `Tool::"t"`, `NS::User::"alice"`, `Null::""`, g.term(depth))
@@ -264,7 +266,12 @@ func (g dgen) principal() Principal {
 }
 
 func (g dgen) agent() Agent {
-	return Agent{ClientID: g.pick("", "loadgen", "emea", "*"), Kind: g.pick("agent", "service", "", "web")}
+	a := Agent{ClientID: g.pick("", "loadgen", "emea", "*"), Kind: g.pick("agent", "service", "", "web")}
+	// A delegation chain, headed by the client or not, with repeats.
+	for range g.r.IntN(4) {
+		a.Chain = append(a.Chain, g.pick(a.ClientID, "loadgen", "emea", "alice", ""))
+	}
+	return a
 }
 
 // cedarVerdict evaluates the condition's policy by Cedar directly.

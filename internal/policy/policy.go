@@ -28,12 +28,18 @@ type Principal struct {
 	Attributes map[string]string // from the tenant file, e.g. region: emea
 }
 
-// Agent is the OAuth client (AI agent) making the call.
+// Agent is the OAuth client (AI agent) making the call: the client
+// presenting the token and, when it holds the token through a delegation
+// (an RFC 8693 token exchange), the clients it acts through.
 type Agent struct {
-	ClientID string
+	ClientID string   // the client presenting the token
 	Kind     string   // agent | web | native | service
 	Tools    []string // the agent's own cap; nil = no cap; empty non-nil = may call nothing
-	Chain    []string // delegation chain (RFC 8693 act), outermost first; may be empty
+	// Chain is the delegation chain (RFC 8693 act) as client IDs,
+	// outermost (normally ClientID itself) first; empty when there is
+	// none. A condition sees it, with ClientID, as the set
+	// context.agent.chain.
+	Chain []string
 }
 
 // Rule is one catalogue entry: tool name, the roles granted it, an optional
@@ -184,6 +190,9 @@ func (s *Set) Decide(r Request) Decision {
 		return Decision{Policy: ru.policy, Reasons: []string{granted, why}}
 	}
 	allow, why := ru.cond.eval(r.Principal, r.Agent, r.Tool, r.Args)
+	if ru.cond.usesAgent {
+		why += chainNote(r.Agent)
+	}
 	return Decision{Allow: allow, Policy: ru.policy, Reasons: []string{granted, why}}
 }
 
@@ -198,16 +207,48 @@ func (s *Set) Conditional(tool string) bool {
 // acting through others (Chain) the caps of them all, which Tools holds
 // narrowed into one: the agent itself may have none.
 func capReason(a Agent, tool string) string {
+	through := actsThrough(a)
+	if len(through) == 0 {
+		return "agent " + a.ClientID + "'s tool cap excludes " + tool
+	}
+	return "the tool caps of agent " + a.ClientID + " and of " + strings.Join(through, ", ") + ", which it acts through, exclude " + tool
+}
+
+// actsThrough returns the clients of a's chain other than a itself, each
+// once, outermost first.
+func actsThrough(a Agent) []string {
 	var through []string
 	for _, id := range a.Chain {
 		if id != a.ClientID && !slices.Contains(through, id) {
 			through = append(through, id)
 		}
 	}
-	if len(through) == 0 {
-		return "agent " + a.ClientID + "'s tool cap excludes " + tool
+	return through
+}
+
+// delegated reports whether a acts through another client: a client that
+// exchanged a token of its own acts through nobody.
+func delegated(a Agent) bool { return actsForOther(a.ClientID, a.Chain) }
+
+// actsForOther reports whether chain names a client other than client.
+func actsForOther(client string, chain []string) bool {
+	for _, id := range chain {
+		if id != client {
+			return true
+		}
 	}
-	return "the tool caps of agent " + a.ClientID + " and of " + strings.Join(through, ", ") + ", which it acts through, exclude " + tool
+	return false
+}
+
+// chainNote is what the reason of a condition that reads context.agent
+// adds for a delegated call: the agent and whom it acts through, so that
+// the trail says through whom a rule about "the agent" decided. It is ""
+// (and costs nothing) when the call is not delegated.
+func chainNote(a Agent) string {
+	if !delegated(a) {
+		return ""
+	}
+	return " for agent " + a.ClientID + " acting through " + strings.Join(actsThrough(a), ", ")
 }
 
 // Visible returns, sorted, the tools p through a could call: granted to one
