@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -39,7 +41,8 @@ type WebhookBody struct {
 }
 
 // Webhook is a Sink that POSTs records to an HTTP endpoint as JSON,
-// signed with HMAC-SHA256. A 2xx answer is a delivery; anything else
+// signed with HMAC-SHA256. A 2xx answer is a delivery (if it came after
+// the whole body was written: see Send); anything else
 // (a redirect included: it is not followed) is retried, a 413 (the body
 // over the receiver's limit) with fewer records (ErrBatchTooLarge), and so
 // is a delivery that times out (the receiver or the link too slow for it).
@@ -118,6 +121,8 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 	req.Header.Set(WebhookTimestampHeader, ts)
 	req.Header.Set(WebhookSignatureHeader, WebhookSignature(w.secret, ts, body))
 	req.Header.Set(WebhookDeliveryHeader, fmt.Sprintf("%d-%d", entries[0].Seq, entries[len(entries)-1].Seq))
+	wrote := new(bodyWritten)
+	req = req.WithContext(httptrace.WithClientTrace(ctx, wrote.trace()))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which may hold a token: keep the cause only.
@@ -149,7 +154,72 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 		}
 		return err
 	}
+	// A 2xx is a delivery only if the whole body went out first: the
+	// client takes an answer that comes while it still writes, and a
+	// receiver that read part of the body (a limit that truncates, a
+	// handler that answers first) and said 2xx has not the records.
+	if err := wrote.wait(ctx); err != nil {
+		return fmt.Errorf("webhook %s: answered %s before taking the whole delivery: %w", w.name, responseStatus(resp), err)
+	}
 	return nil
+}
+
+// bodyWritten learns from the client whether its last try at the request
+// wrote it whole (a request may be tried again on a new connection: each
+// try's connection comes before its write).
+type bodyWritten struct {
+	mu   sync.Mutex
+	done chan struct{} // closed once the current try's write ended
+	err  error
+}
+
+func (b *bodyWritten) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			b.mu.Lock()
+			b.done, b.err = make(chan struct{}), nil
+			b.mu.Unlock()
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.done == nil {
+				b.done = make(chan struct{})
+			}
+			select {
+			case <-b.done:
+			default:
+				b.err = info.Err
+				close(b.done)
+			}
+		},
+	}
+}
+
+// wait returns once the write of the answered try ended: nil if it wrote
+// the whole request. (The client ends a write left unfinished once the
+// answer is read: it does not wait long.)
+func (b *bodyWritten) wait(ctx context.Context) error {
+	b.mu.Lock()
+	done := b.done
+	b.mu.Unlock()
+	if done == nil {
+		return errors.New("the request was not written")
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		var ue *url.Error
+		if errors.As(b.err, &ue) {
+			return ue.Err
+		}
+	}
+	return b.err
 }
 
 // RetryAfterError is a failed Send whose receiver said when to try again
