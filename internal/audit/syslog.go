@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Syslog is a Sink that sends each record as an RFC 5424 message over UDP
@@ -46,21 +48,32 @@ type SyslogOptions struct {
 	// the host of addr as the name the certificate must carry. It is
 	// cloned; a ServerName left empty is the host of addr.
 	TLS *tls.Config
+	// AllowPlain accepts udp or tcp to a host other than this machine,
+	// which sends the trail across the network in clear.
+	AllowPlain bool
 }
 
 // NewSyslog returns a syslog sink named name (stream position stored under
 // "syslog:"+name) sending to addr over network ("udp", "tcp" or "tls").
+// Over udp or tcp, addr must be this machine's (localhost, 127.0.0.0/8,
+// ::1) unless opts.AllowPlain.
 func NewSyslog(name, network, addr string, opts *SyslogOptions) (*Syslog, error) {
 	if network != "udp" && network != "tcp" && network != "tls" {
 		return nil, fmt.Errorf("syslog %s: network must be udp, tcp or tls, not %q", name, network)
 	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("syslog %s: %w", name, err)
+	}
+	// The trail leaves the machine only encrypted (as the webhook's, and
+	// the HTTP tools' and upstreams' traffic): udp and tcp carry it in
+	// clear, to another host only when the caller accepts that.
+	if network != "tls" && !store.IsLoopbackHost(host) && (opts == nil || !opts.AllowPlain) {
+		return nil, fmt.Errorf("syslog %s: %s to a host other than this machine sends the audit trail across the network in clear: use tls, or accept it explicitly", name, network)
+	}
 	s := &Syslog{name: name, network: network, addr: addr, facility: 13, app: "gatehouse"}
 	s.dialer.Timeout = 10 * time.Second
 	if network == "tls" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("syslog %s: %w", name, err)
-		}
 		s.tls = &tls.Config{MinVersion: tls.VersionTLS12}
 		if opts != nil && opts.TLS != nil {
 			s.tls = opts.TLS.Clone()

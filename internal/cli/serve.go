@@ -34,6 +34,7 @@ type serveFlags struct {
 	webhook, syslog         string
 	syslogCA, metricsAddr   string
 	streamFromStart         bool
+	syslogAllowPlain        bool
 	trustedProxies, origins list
 }
 
@@ -46,6 +47,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	}
 	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this https `URL` (http only to this machine; signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
 	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (`URL`)")
+	fs.BoolVar(&s.syslogAllowPlain, "audit-syslog-allow-plain", false, "accept a udp:// or tcp:// --audit-syslog to another host, which sends the audit trail in clear (default: only to this machine)")
 	fs.StringVar(&s.syslogCA, "audit-syslog-ca", "", "PEM `file` of the certificates that may sign a tls:// syslog receiver's (default: the system's roots)")
 	fs.BoolVar(&s.streamFromStart, "audit-stream-from-start", false, "a new audit stream starts with the oldest record kept, not with new ones")
 	fs.Var(&s.trustedProxies, "trusted-proxy", "believe X-Forwarded-For from this `CIDR` (repeatable, or comma-separated)")
@@ -88,7 +90,7 @@ func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error)
 	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins, Getenv: env.Getenv,
 		MetricsAddr: s.metricsAddr,
 		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
-			Syslog: s.syslog, SyslogCA: s.syslogCA, FromStart: s.streamFromStart}}
+			Syslog: s.syslog, SyslogCA: s.syslogCA, SyslogAllowPlain: s.syslogAllowPlain, FromStart: s.streamFromStart}}
 	for _, p := range s.trustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {

@@ -27,6 +27,9 @@ type StreamOptions struct {
 	// SyslogCA, for tls://, is a PEM file of the certificates that may
 	// sign the receiver's; empty means the system's roots.
 	SyslogCA string
+	// SyslogAllowPlain accepts udp:// or tcp:// to a host other than this
+	// machine (the trail in clear on the network); refused without it.
+	SyslogAllowPlain bool
 	// FromStart makes a new stream begin with the first record kept,
 	// rather than with what is written from now on.
 	FromStart bool
@@ -57,7 +60,11 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 			// meant for something else, and are not silently dropped.
 			return nil, fmt.Errorf("--audit-syslog %q: syslog takes no user, path or query: want %s://%s", store.RedactURL(o.Syslog), u.Scheme, u.Host)
 		}
-		so := &audit.SyslogOptions{}
+		if u.Scheme != "tls" && !o.SyslogAllowPlain && !store.IsLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("--audit-syslog %q is %s to a host other than this machine: the audit trail would cross the network in clear text; use tls://, or --audit-syslog-allow-plain to accept that",
+				store.RedactURL(o.Syslog), u.Scheme)
+		}
+		so := &audit.SyslogOptions{AllowPlain: o.SyslogAllowPlain}
 		if o.SyslogCA != "" {
 			if u.Scheme != "tls" {
 				return nil, fmt.Errorf("--audit-syslog-ca goes with a tls:// syslog, not %s://", u.Scheme)

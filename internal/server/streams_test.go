@@ -222,6 +222,9 @@ func TestAuditSyslogOptionsRefused(t *testing.T) {
 		{"tcp://127.0.0.1:514", notPEM, "--audit-syslog-ca goes with a tls:// syslog"},
 		{"tls://127.0.0.1:6514", filepath.Join(dir, "missing.pem"), "--audit-syslog-ca:"},
 		{"tls://127.0.0.1:6514", notPEM, "no PEM certificate"},
+		// In clear only to this machine, as the webhook.
+		{"udp://10.0.0.7:514", "", "--audit-syslog-allow-plain"},
+		{"tcp://siem.example:514", "", "in clear"},
 	} {
 		ln, err := server.Listen("127.0.0.1:0")
 		if err != nil {
