@@ -31,7 +31,7 @@ import (
 // The environment that makes the test binary a crash child: the folder
 // of its keys (and of its store, on SQLite), the PostgreSQL URL of its
 // store (none: SQLite), the prefix of its events' correlations and what
-// it does ("load", the default, or "hold").
+// it does ("load", the default, "hold" or "stream").
 const (
 	crashDirEnv  = "GATEHOUSE_AUDIT_CRASH_DIR"
 	crashDBEnv   = "GATEHOUSE_AUDIT_CRASH_DB"
@@ -83,6 +83,9 @@ func crashChild() bool {
 	}
 	name := os.Getenv(crashNameEnv)
 	l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
+	if os.Getenv(crashModeEnv) == "stream" {
+		streamChild(l) // until killed
+	}
 	var mu sync.Mutex
 	out := os.Stdout
 	fmt.Fprintln(out, "ready")
