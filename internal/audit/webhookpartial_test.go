@@ -110,3 +110,60 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookEndlessAnswerIsBounded: a receiver that takes the delivery
+// and then answers 2xx with a body that never ends, or trickles its answer,
+// holds Send no longer than the client's timeout (the answer's body is
+// read only so far, and only for so long). Both are deliveries: the
+// receiver said 2xx after taking the whole body.
+func TestWebhookEndlessAnswerIsBounded(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		trickle := r.URL.Path == "/trickle"
+		if trickle {
+			w.Header().Set("Content-Length", "1000")
+		}
+		w.WriteHeader(http.StatusOK)
+		chunk := make([]byte, 32<<10)
+		if trickle {
+			chunk = chunk[:1]
+		}
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			if trickle {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	entries := []audit.Entry{{Seq: 1, Event: audit.Event{Type: audit.ToolResult}}}
+
+	// No client timeout: only the bound on what is read of the answer
+	// ends this one.
+	wh, err := audit.NewWebhook("endless", srv.URL+"/endless", []byte("s"), &audit.WebhookOptions{Client: &http.Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := wh.Send(ctx, entries); err != nil || ctx.Err() != nil {
+		t.Errorf("endless answer: %v (context: %v)", err, ctx.Err())
+	}
+
+	wh, err = audit.NewWebhook("trickle", srv.URL+"/trickle", []byte("s"), &audit.WebhookOptions{Client: &http.Client{Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Send(ctx, entries); err != nil || ctx.Err() != nil {
+		t.Errorf("trickled answer: %v (context: %v)", err, ctx.Err())
+	}
+}
