@@ -93,6 +93,21 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 		}
 		send(t, wh)
 	})
+	// A client whose transport is not net/http's reports no write: its
+	// 2xx is taken at its word, as before.
+	t.Run("other transport", func(t *testing.T) {
+		ok := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			io.Copy(io.Discard, r.Body)
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+		})
+		wh, err := audit.NewWebhook("other", "https://siem.example/hook", []byte("s"), &audit.WebhookOptions{Client: &http.Client{Transport: ok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Send(context.Background(), entries[:3]); err != nil {
+			t.Error(err)
+		}
+	})
 	// A receiver that reads it all is answered as before.
 	t.Run("whole", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,3 +182,7 @@ func TestWebhookEndlessAnswerIsBounded(t *testing.T) {
 		t.Errorf("trickled answer: %v (context: %v)", err, ctx.Err())
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
