@@ -373,6 +373,93 @@ func TestCrashOfOneReplicaKeepsAcknowledged(t *testing.T) {
 	cs.checkCrashed(t, a)
 }
 
+// lockWaiter is this process as the replica that waits for the head lock
+// a child process holds (PostgreSQL): its Log, on a connection named so
+// that the test can see it wait for the lock.
+type lockWaiter struct {
+	st  *sqldb.DB
+	l   *audit.Log
+	app string
+}
+
+// lockResult is how the waiter's Append ended, and when.
+type lockResult struct {
+	seq int64
+	err error
+	at  time.Time
+}
+
+// newLockWaiter opens cs as the waiting replica, appends record 1
+// ("before") and starts the child that takes the head lock and holds it.
+func newLockWaiter(t *testing.T, cs crashStore) (*lockWaiter, *crashProc) {
+	t.Helper()
+	u, err := url.Parse(cs.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &lockWaiter{app: fmt.Sprintf("gh-audit-lock-%d", os.Getpid())}
+	q := u.Query()
+	q.Set("application_name", w.app)
+	u.RawQuery = q.Encode()
+	if w.st, err = postgres.Open(context.Background(), u.String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.st.Close() })
+	km, err := openKeys(w.st, cs.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default CommitTimeout: the Append must not give up before the
+	// holder's lock is released.
+	w.l = audit.New(w.st, km, &audit.Options{CheckpointInterval: -1})
+	t.Cleanup(func() { w.l.Close() })
+	if _, err := w.l.Append(context.Background(), audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	holder := cs.start(t, "h", "hold")
+	if line := <-holder.lines; line != "locked" {
+		t.Fatalf("the holder said %q", line)
+	}
+	return w, holder
+}
+
+// appendWaiting starts the Append ("waiter") that waits for the lock; its
+// end comes on the channel.
+func (w *lockWaiter) appendWaiting() <-chan lockResult {
+	done := make(chan lockResult, 1)
+	go func() {
+		seq, err := w.l.Append(context.Background(), audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "waiter"})
+		done <- lockResult{seq, err, time.Now()}
+	}()
+	return done
+}
+
+// waiting reports whether the waiter's connection waits for a lock.
+func (w *lockWaiter) waiting(t *testing.T) bool {
+	var n int
+	err := w.st.SQL().QueryRow(`SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = $1 AND wait_event_type = 'Lock'`, w.app).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// checkWent checks that the waiter's Append went through as record 2, and
+// that the chain is the two records and verifies.
+func (w *lockWaiter) checkWent(t *testing.T, cs crashStore, r lockResult, after string) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("Append %s: %v", after, r.err)
+	}
+	if r.seq != 2 {
+		t.Errorf("Append %s got seq %d, want 2", after, r.seq)
+	}
+	a := newAcks(t)
+	a.seq[1], a.seq[2] = "before", "waiter"
+	cs.checkCrashed(t, a)
+}
+
 // TestKilledHeadLockHolderFreesTheChain: on PostgreSQL a replica is killed
 // (SIGKILL) while its transaction holds the chain head's row lock, and
 // another replica's Append is waiting for that lock. The server notices
@@ -385,57 +472,9 @@ func TestKilledHeadLockHolderFreesTheChain(t *testing.T) {
 	}
 	cs := crashStore{dir: t.TempDir(), db: storetest.PostgresSchema(t)}
 	cs.prepare(t)
-	ctx := context.Background()
-
-	// The waiter: this process, on a connection named so the test can
-	// find it waiting for the lock.
-	u, err := url.Parse(cs.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := fmt.Sprintf("gh-audit-crash-%d", os.Getpid())
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	st, err := postgres.Open(ctx, u.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	km, err := openKeys(st, cs.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := audit.New(st, km, &audit.Options{CheckpointInterval: -1})
-	defer l.Close()
-	if _, err := l.Append(ctx, audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "before"}); err != nil {
-		t.Fatal(err)
-	}
-
-	holder := cs.start(t, "h", "hold")
-	if line := <-holder.lines; line != "locked" {
-		t.Fatalf("the holder said %q", line)
-	}
-	type result struct {
-		seq int64
-		err error
-		at  time.Time
-	}
-	done := make(chan result, 1)
-	go func() {
-		seq, err := l.Append(ctx, audit.Event{Type: audit.ToolResult, Actor: "alice", Correlation: "waiter"})
-		done <- result{seq, err, time.Now()}
-	}()
-	waiting := func() bool {
-		var n int
-		err := st.SQL().QueryRow(`SELECT count(*) FROM pg_stat_activity
-			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n > 0
-	}
-	for deadline := time.Now().Add(20 * time.Second); !waiting(); {
+	w, holder := newLockWaiter(t, cs)
+	done := w.appendWaiting()
+	for deadline := time.Now().Add(20 * time.Second); !w.waiting(t); {
 		select {
 		case r := <-done:
 			t.Fatalf("Append returned (%d, %v) while another process held the head lock", r.seq, r.err)
@@ -449,20 +488,12 @@ func TestKilledHeadLockHolderFreesTheChain(t *testing.T) {
 
 	killed := time.Now()
 	holder.kill(t, func(line string) { t.Errorf("the holder said %q", line) })
-	var r result
+	var r lockResult
 	select {
 	case r = <-done:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("Append still waiting 2 minutes after the lock holder was killed")
 	}
-	if r.err != nil {
-		t.Fatalf("Append after the lock holder was killed: %v", r.err)
-	}
-	if r.seq != 2 {
-		t.Errorf("Append after the lock holder was killed got seq %d, want 2", r.seq)
-	}
 	t.Logf("the waiting Append went through %v after SIGKILL was sent to the lock holder", r.at.Sub(killed))
-	a := newAcks(t)
-	a.seq[1], a.seq[2] = "before", "waiter"
-	cs.checkCrashed(t, a)
+	w.checkWent(t, cs, r, "after the lock holder was killed")
 }
