@@ -22,7 +22,10 @@ import (
 // before keeps them, and both keep working (sign-ins match a username
 // exactly). Names are folded as strings.EqualFold folds them
 // (casefold.Key): the names of files and commands are ASCII, a federated
-// one may not be.
+// one (and a client ID that is a URL) may not be. The store keeps each
+// record's name so folded, by Go, and NameFree looks a name up by it
+// through an index (Tenant.NamesEqualFold): SQL's lower() would fold
+// otherwise beyond ASCII, and differently on each engine.
 
 // Names indexes the names of a tenant's records by their folded form,
 // kind by kind ("user", "client", "tool", "role", "upstream"), for
@@ -117,15 +120,22 @@ func (n Names) Free(kind, name string) error {
 
 // NameFree is Names.Free for one new name of kind, on the names t holds
 // now. Call it in the transaction that makes the record, after
-// Tenant.Lock.
+// Tenant.Lock. It reads only the names equal to name but for case
+// (Tenant.NamesEqualFold, an indexed lookup), not every name of the
+// kinds: it runs on every first federated sign-in, under the lock.
 func NameFree(ctx context.Context, t Tenant, kind, name string) error {
 	kinds := []string{kind}
 	if other, ok := principals[kind]; ok {
 		kinds = append(kinds, other)
 	}
-	n, err := ReadNames(ctx, t, kinds...)
-	if err != nil {
-		return err
+	n := Names{}
+	f := casefold.Key(name)
+	for _, k := range kinds {
+		names, err := t.NamesEqualFold(ctx, k, name)
+		if err != nil {
+			return err
+		}
+		n[k] = map[string][]string{f: names}
 	}
 	return n.Free(kind, name)
 }

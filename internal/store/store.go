@@ -300,6 +300,15 @@ type Tenant interface {
 	// takes.
 	UsersLinkedTo(ctx context.Context, sub string) ([]User, error)
 
+	// NamesEqualFold returns the names of the records of kind ("user",
+	// "client", "tool", "role" or "upstream") that equal name but for
+	// case (strings.EqualFold; name itself when a record has it), by
+	// name, through an index of the names' folded forms: NameFree asks it
+	// on every admin add and first federated sign-in, under the tenant's
+	// lock, which a reading of every name would hold for as long as that
+	// takes.
+	NamesEqualFold(ctx context.Context, kind, name string) ([]string, error)
+
 	// UnusedClients returns the IDs of up to limit clients that PruneClients
 	// would remove (see there), oldest first, without changing anything or
 	// taking any lock: a cheap look before a transaction that finds none

@@ -86,6 +86,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*DB, error)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.foldNames(ctx); err != nil {
+		return nil, err
+	}
 	if d.Maintain != nil {
 		mctx, cancel := context.WithCancel(context.Background())
 		s.stopMaintain, s.maintained = cancel, make(chan struct{})

@@ -83,3 +83,9 @@ func (s *DB) Explain(ctx context.Context, q string, args ...any) (string, error)
 func (s *DB) UsersLinkedQuery() string {
 	return s.tenant.Users().(collection[store.User]).listQuery(s.tenant.usersLinked())
 }
+
+// NamesEqualFoldQuery is the statement NamesEqualFold runs for kind, as
+// the engine takes it.
+func (s *DB) NamesEqualFoldQuery(kind string) string {
+	return s.tenant.namesEqualFoldQuery(nameTables[kind])
+}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/casefold"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -20,7 +22,7 @@ type tenant struct {
 }
 
 func (t tenant) Users() store.Collection[store.User] {
-	return collection[store.User]{t: t, table: "users", what: "user",
+	return collection[store.User]{t: t, folded: true, table: "users", what: "user",
 		key:   func(v store.User) string { return v.Username },
 		stamp: func(v *store.User, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
@@ -36,26 +38,123 @@ func (t tenant) UsersLinkedTo(ctx context.Context, sub string) ([]store.User, er
 	return t.Users().(collection[store.User]).list(ctx, t.usersLinked(), sub)
 }
 
+// nameTables are the tables of the kinds of names NamesEqualFold looks
+// up, the tables that keep a folded name (name_key, migration 0009).
+var nameTables = map[string]string{"user": "users", "client": "clients", "tool": "tools", "role": "roles", "upstream": "upstreams"}
+
+// namesEqualFoldQuery is NamesEqualFold's statement for table: the
+// records whose folded name is the one asked, through the index
+// TABLE_name_key, and those whose name a release before the keys wrote
+// without one (NULL, which the index holds too), for Go to fold.
+func (t tenant) namesEqualFoldQuery(table string) string {
+	return t.db.Rebind("SELECT name, name_key FROM " + table + " WHERE name_key = ? OR name_key IS NULL ORDER BY name")
+}
+
+// NamesEqualFold implements store.Tenant.NamesEqualFold.
+//
+// Names are folded in Go only (casefold.Key, when a record is made, and
+// here), never by SQL, whose lower() and upper() fold otherwise beyond
+// ASCII on each engine: the database compares the keys as bytes.
+func (t tenant) NamesEqualFold(ctx context.Context, kind, name string) ([]string, error) {
+	table, ok := nameTables[kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown kind of name %s", kind)
+	}
+	key := casefold.Key(name)
+	rows, err := t.q.QueryContext(ctx, t.namesEqualFoldQuery(table), key)
+	if err != nil {
+		return nil, fmt.Errorf("look up %s names: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var (
+			n string
+			k sql.NullString
+		)
+		if err := rows.Scan(&n, &k); err != nil {
+			return nil, fmt.Errorf("look up %s names: %w", kind, err)
+		}
+		if k.Valid || casefold.Key(n) == key {
+			out = append(out, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up %s names: %w", kind, err)
+	}
+	return out, nil
+}
+
+// foldNames gives every record of the tables of nameTables without a
+// folded name its key: those migration 0009 could not fold in SQL (names
+// beyond ASCII) and those a release before it wrote since. It runs as the
+// store opens; other replicas doing it at once write the same keys.
+func (s *DB) foldNames(ctx context.Context) error {
+	for _, table := range nameTables {
+		rows, err := s.sql.QueryContext(ctx, "SELECT name FROM "+table+" WHERE name_key IS NULL")
+		if err != nil {
+			return fmt.Errorf("fold the names of %s: %w", table, err)
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return fmt.Errorf("fold the names of %s: %w", table, err)
+			}
+			names = append(names, n)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("fold the names of %s: %w", table, err)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		// In the tenant's lock (first, as every write of the tenant takes
+		// it), and in one order: replicas opening at once, and writers of
+		// the records, wait for each other instead of deadlocking.
+		slices.Sort(names)
+		err = s.Tx(ctx, func(tx *sql.Tx) error {
+			if err := s.tenant.lock(ctx, tx); err != nil {
+				return err
+			}
+			for _, n := range names {
+				if _, err := tx.ExecContext(ctx, s.Rebind("UPDATE "+table+" SET name_key = ? WHERE name = ? AND name_key IS NULL"),
+					casefold.Key(n), n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fold the names of %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
 func (t tenant) Roles() store.Collection[store.Role] {
-	return collection[store.Role]{t: t, table: "roles", what: "role",
+	return collection[store.Role]{t: t, folded: true, table: "roles", what: "role",
 		key:   func(v store.Role) string { return v.Name },
 		stamp: func(v *store.Role, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Clients() store.Collection[store.Client] {
-	return collection[store.Client]{t: t, table: "clients", what: "client",
+	return collection[store.Client]{t: t, folded: true, table: "clients", what: "client",
 		key:   func(v store.Client) string { return v.ClientID },
 		stamp: func(v *store.Client, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Tools() store.Collection[store.Tool] {
-	return collection[store.Tool]{t: t, table: "tools", what: "tool",
+	return collection[store.Tool]{t: t, folded: true, table: "tools", what: "tool",
 		key:   func(v store.Tool) string { return v.Name },
 		stamp: func(v *store.Tool, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
 
 func (t tenant) Upstreams() store.Collection[store.Upstream] {
-	return collection[store.Upstream]{t: t, table: "upstreams", what: "upstream",
+	return collection[store.Upstream]{t: t, folded: true, table: "upstreams", what: "upstream",
 		key:   func(v store.Upstream) string { return v.Name },
 		stamp: func(v *store.Upstream, c, u time.Time) { v.CreatedAt, v.UpdatedAt = c, u }}
 }
@@ -148,6 +247,9 @@ type collection[T any] struct {
 	what  string
 	key   func(T) string
 	stamp func(v *T, created, updated time.Time)
+	// folded: the table keeps each name's folded form (name_key,
+	// casefold.Key) for NamesEqualFold.
+	folded bool
 }
 
 func (c collection[T]) decode(doc string, created, updated int64) (T, error) {
@@ -237,9 +339,13 @@ func (c collection[T]) Create(ctx context.Context, v T) error {
 	return c.t.write(ctx, func(q querier) error {
 		// ON CONFLICT DO NOTHING rather than a failing INSERT: on PostgreSQL
 		// a failed statement would poison the caller's transaction.
+		cols, vals, args := "name", "?", []any{key}
+		if c.folded {
+			cols, vals, args = "name, name_key", "?, ?", append(args, casefold.Key(key))
+		}
 		res, err := q.ExecContext(ctx, c.t.db.Rebind("INSERT INTO "+c.table+
-			" (name, doc, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"),
-			key, string(doc), now, now)
+			" ("+cols+", doc, created_at, updated_at) VALUES ("+vals+", ?, ?, ?) ON CONFLICT (name) DO NOTHING"),
+			append(args, string(doc), now, now)...)
 		if err != nil {
 			return fmt.Errorf("create %s %q: %w", c.what, key, err)
 		}
