@@ -73,6 +73,12 @@ const (
 	// caller's own process of it could not be started (or one failed to
 	// start a moment ago).
 	PolicyLaneFailed = "lane-failed"
+	// PolicyUnavailable: the tool is its upstream's, whose definition of
+	// it is not known (its upstream has not listed it since the gateway
+	// started), and none can be had now: the upstream is not connected,
+	// or connected and not listing it. Decided only for a caller the
+	// policy allows: any other is refused as ever.
+	PolicyUnavailable = "unavailable"
 )
 
 // listPageSize is how many tools one tools/list page holds.
@@ -355,6 +361,21 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	var on *upConn
 	var laneErr *laneError
 	var notServed error
+	// An upstream tool the catalogue knows by name only (its upstream has
+	// not listed it: nobody's tools/list shows it) is refused before the
+	// allow when its upstream cannot serve it now, rather than allowed, a
+	// slip minted for it and the call failed: the caller, who may call it,
+	// is told it could not be run, as it was. One that a listing under way
+	// may yet bring waits for it after the allow, in reserve (checkServed),
+	// as before. A tool the catalogue knows keeps failing after its allow
+	// when its upstream is down, as any backend's call does.
+	unavailable := false
+	if d.Allow && e.def == nil && e.tool.Backend() == "upstream" {
+		if why := g.ups.unavailable(e.tool); why != "" {
+			d = policy.Decision{Policy: PolicyUnavailable, Reasons: []string{name + " is unavailable: " + why}}
+			unavailable = true
+		}
+	}
 	if d.Allow && e.tool.Backend() == "upstream" {
 		var release func()
 		on, release, notServed = g.ups.reserve(ctx, e.tool, who.key)
@@ -391,6 +412,11 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		if laneErr != nil {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: laneErr.Error()}}}, nil
+		}
+		if unavailable {
+			// Only a caller the policy allowed is told so: to any other
+			// the tool is refused as an unknown one is.
+			return failure(name), nil
 		}
 		// Bad arguments of a tool the caller may call deserve a useful
 		// answer; of any other tool, the same refusal as ever.

@@ -1375,6 +1375,34 @@ func (u *upstreams) Call(ctx context.Context, token string, call tools.Call) (*m
 	return u.call(ctx, token, call, nil)
 }
 
+// unavailable says why a call of tool, an upstream tool the catalogue
+// has no definition of (its upstream has not listed it since the
+// catalogue was built), cannot be served now: its upstream is not
+// connected, or connected and not listing it. It is "" when the call may
+// yet be served, and so is left to reserve: a listing of the upstream's
+// tools is under way (the call waits for it), or the upstream lists the
+// tool (listed since the catalogue was built: checkServed decides).
+func (u *upstreams) unavailable(tool store.Tool) string {
+	c := u.conn(tool.Upstream)
+	if c == nil {
+		return "upstream " + tool.Upstream + " is not running on this replica"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, lists := c.defs[upstreamName(tool)]
+	switch {
+	case c.listed != nil:
+		return ""
+	case c.session == nil && c.defs == nil:
+		return fmt.Sprintf("upstream %s has not been reachable since the gateway started it, so its definition of %s is not known", tool.Upstream, upstreamName(tool))
+	case c.session == nil:
+		return fmt.Sprintf("upstream %s is not connected (reconnecting), and did not list %s when it last was", tool.Upstream, upstreamName(tool))
+	case !lists:
+		return fmt.Sprintf("upstream %s is connected but does not list %s", tool.Upstream, upstreamName(tool))
+	}
+	return ""
+}
+
 // reserve checks that tool's upstream serves it as pinned (served), then
 // takes the upConn a call of it by caller will go through (laneFor), held
 // until release is called; on is nil when the tool's upstream is not
