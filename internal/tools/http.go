@@ -108,8 +108,12 @@ func (h *HTTP) Call(ctx context.Context, slip string, call Call) (*mcp.CallToolR
 		// the slip is the gateway's, and the agent never holds one. A
 		// slip is base64url and dots, which JSON, HTML and URL encodings
 		// leave as they are, so its plain bytes are all there is to
-		// find, and a JSON answer stays JSON without them.
-		out = bytes.ReplaceAll(out, []byte(slip), []byte(slipWithheld))
+		// find, and a JSON answer stays JSON without them. Looked for
+		// first: ReplaceAll copies an answer that does not quote it
+		// (megabytes, on every call).
+		if s := []byte(slip); bytes.Contains(out, s) {
+			out = bytes.ReplaceAll(out, s, []byte(slipWithheld))
+		}
 	}
 	res := &mcp.CallToolResult{}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

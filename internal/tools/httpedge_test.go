@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +308,44 @@ func TestHTTPBackendSlipNotEchoed(t *testing.T) {
 				t.Errorf("/echo: %+v %q", res.StructuredContent, text(res))
 			}
 		}
+	}
+}
+
+// roundTripFunc answers a request without a network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestHTTPBackendAnswerNotCopiedForSlip: taking an echoed slip out of an
+// API's answer costs an answer that does not quote it nothing: every
+// allowed call of an HTTP tool goes through it, and an answer may be
+// megabytes. A call whose answer holds no slip allocates what a call
+// without a slip at all does, not another copy of the answer.
+func TestHTTPBackendAnswerNotCopiedForSlip(t *testing.T) {
+	answer := bytes.Repeat([]byte("a"), 2<<20)
+	h := &tools.HTTP{Client: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}},
+			Body: io.NopCloser(bytes.NewReader(answer)), Request: r}, nil
+	})}}
+	allocated := func(slip string) uint64 {
+		call := func() {
+			res, err := h.Call(context.Background(), slip, tools.Call{
+				Tool: store.Tool{Name: "refund", HTTP: &store.HTTPBackend{Method: "POST", URL: "http://127.0.0.1:1/refund"}},
+				Args: []byte(`{}`),
+			})
+			if err != nil || res.IsError || len(text(res)) != len(answer) {
+				t.Fatalf("slip %q: %v %v", slip, err, res)
+			}
+		}
+		call() // warm up
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		call()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	without, with := allocated(""), allocated(aSlip)
+	if with > without+uint64(len(answer))/2 {
+		t.Errorf("a call whose %d-byte answer holds no slip allocated %d bytes, one without a slip %d: the answer is copied", len(answer), with, without)
 	}
 }
