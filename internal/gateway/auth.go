@@ -43,7 +43,8 @@ type caller struct {
 	bound string
 	// person names the person alone, as created, for the bound on a
 	// person's calls through all agents together
-	// (limits.tool_calls_per_minute_per_person); "" for a machine client.
+	// (limits.tool_calls_per_minute_per_person); "" for a machine client,
+	// and where the tenant sets no such bound.
 	person string
 }
 
@@ -156,7 +157,8 @@ func (c *catalogue) resolve(cl *accesstoken.Claims) (*caller, error) {
 	}
 	who.key = string(k)
 	who.bound = who.key
-	if ok && !machine {
+	if ok && !machine && c.personCallsPerMinute > 0 {
+		// Only where it counts: every call resolves its caller twice.
 		who.person = cl.Subject + "\x00" + strconv.FormatInt(u.CreatedAt.UnixNano(), 10)
 	}
 	who.agent = policy.Agent{ClientID: client.ClientID, Kind: client.Kind, Tools: client.Tools}
