@@ -262,3 +262,20 @@ func TestSessionStoredBeforeUsesWereKept(t *testing.T) {
 		t.Errorf("logouts recorded: %+v", l)
 	}
 }
+
+// TestRefusedRefreshIsNoUse: only a refresh that issued tokens is the
+// person's use of the sign-in; one refused (here a scope beyond the grant)
+// keeps nothing alive, and the session ends an hour after its last use.
+func TestRefusedRefreshIsNoUse(t *testing.T) {
+	h := newHarness(t)
+	b := h.signedIn("alice")
+	online := h.redeem(h.code(b, authParams()))
+	h.clock.Advance(50 * time.Minute)
+	if r := refresh(h, online.Refresh, "scope", "openid offline_access"); r.Status != http.StatusBadRequest || r.Error != "invalid_scope" {
+		t.Fatalf("refresh beyond the grant: %d %s, want invalid_scope", r.Status, r.Error)
+	}
+	h.clock.Advance(20 * time.Minute)
+	if r := refresh(h, online.Refresh); r.Status != http.StatusBadRequest || r.Error != "invalid_grant" {
+		t.Errorf("refresh 70 minutes after the last use, 20 after a refused refresh: %d %s, want invalid_grant", r.Status, r.Error)
+	}
+}

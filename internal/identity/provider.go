@@ -120,8 +120,8 @@ type Provider struct {
 	// provider or of the dashboard), recorded in the store at most every
 	// few minutes (sessionUseRecorded), so a session ends between that
 	// much less than the timeout and the timeout after its last use. An
-	// app of the sign-in refreshing its tokens (or redeeming its code) is
-	// a use too: an agent at work for the person keeps the sign-in alive.
+	// app of the sign-in refreshing its tokens is a use too (signInUsed):
+	// an agent at work for the person keeps the sign-in alive.
 	// Zero means 1 hour; negative turns the idle timeout off.
 	SessionIdleTimeout time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.

@@ -200,7 +200,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	// a code issued just before the person signed out, or before the
 	// session expired, gives nothing once it has, as the refresh token it
 	// would give could not be used.
-	if ended, err := p.signInEnded(ctx, rt, true); err != nil {
+	if ended, err := p.signInEnded(ctx, rt); err != nil {
 		return nil, p.unspend(ctx, consumeCode, h, errServer(err))
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this code came from has ended")
@@ -399,7 +399,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// from (OpenID Connect Core section 11: offline_access is what asks
 	// for access while the person is away): no refresh once that session
 	// ended or would have expired.
-	if ended, err := p.signInEnded(ctx, old, true); err != nil {
+	if ended, err := p.signInEnded(ctx, old); err != nil {
 		return nil, errServer(err)
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
@@ -449,6 +449,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if err != nil {
 		return nil, p.unspend(ctx, consumeRefresh, h, err)
 	}
+	p.signInUsed(ctx, old)
 	return resp, nil
 }
 
@@ -478,15 +479,8 @@ func (p *Provider) unspend(ctx context.Context, kind, id string, err error) erro
 // signInEnded reports whether rt's grant, one without offline_access,
 // has ended with the sign-in it came from: that login session ended, would
 // have expired, or has gone unused for the idle timeout, which is ended
-// here, and recorded, as a browser's request would end it. use says the
-// request is the person's use of the session through the app (a refresh,
-// a code redeemed), recorded as a page view is: an agent working for the
-// person keeps their sign-in from going idle, as the browser does.
-// Decision: the person is at work through the agent (a chat of an hour
-// and more), and an hour's idle end would otherwise sign them out of it;
-// a session that neither the browser nor any app of the sign-in has used
-// for the idle timeout still ends.
-func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken, use bool) (bool, error) {
+// here, and recorded, as a browser's request would end it.
+func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
 	end, bound := p.signInEnd(rt)
 	if !bound {
 		return false, nil
@@ -507,14 +501,37 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken, use b
 			return true, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return false, err
-		case err == nil && use && now.Sub(s.LastSeenAt) >= p.sessionUseRecorded():
-			// A failure costs the person at most an earlier end.
-			if err := p.Store.Identity().TouchSession(ctx, s.ID, now); err != nil {
-				p.log().ErrorContext(ctx, "record session use", "err", err)
-			}
 		}
 	}
 	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
+}
+
+// signInUsed records a refresh of rt's grant, one without offline_access,
+// as the person's use of the sign-in it came from, as a page view is
+// recorded (at most every sessionUseRecorded): an agent at work for the
+// person keeps their sign-in from going idle, as the browser does.
+// Decision: the person is at work through the agent (a chat of an hour
+// and more), and an hour's idle end would otherwise sign them out of it;
+// a session that neither the browser nor any app of the sign-in has used
+// for the idle timeout still ends. Only a refresh that issued tokens is a
+// use: one refused (a scope beyond the grant, a person disabled, a lost
+// race) keeps nothing alive. A failure costs the person at most an
+// earlier end.
+func (p *Provider) signInUsed(ctx context.Context, rt store.RefreshToken) {
+	if _, bound := p.signInEnd(rt); !bound {
+		return
+	}
+	if _, on := p.sessionIdle(); !on {
+		return
+	}
+	now := p.now()
+	s, err := p.Store.Identity().SessionByID(ctx, rt.SessionID)
+	if err != nil || now.Sub(s.LastSeenAt) < p.sessionUseRecorded() {
+		return
+	}
+	if err := p.Store.Identity().TouchSession(ctx, s.ID, now); err != nil {
+		p.log().ErrorContext(ctx, "record session use", "err", err)
+	}
 }
 
 // signInEnd is when the login session rt's grant came from expires, and
