@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -53,14 +54,21 @@ const (
 // sessionIDs are the session IDs an upstream sent on an upConn's
 // sessions, the latest last.
 type sessionIDs struct {
-	mu  sync.Mutex
-	ids []string
+	// last is the ID noted last: an upstream's every answer on a session
+	// carries the same one, and each call's answer is noted (sessionTripper).
+	last atomic.Pointer[string]
+	mu   sync.Mutex
+	ids  []string
 }
 
 func (s *sessionIDs) note(id string) {
 	if len(id) < minKnownSession || len(id) > maxKnownSession {
 		return
 	}
+	if last := s.last.Load(); last != nil && *last == id {
+		return // noted already: no lock on the call's path
+	}
+	s.last.Store(&id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slices.Contains(s.ids, id) {
