@@ -259,8 +259,18 @@ func (s *Server) writeProbe(ctx context.Context) error {
 	return err
 }
 
+// metricsInFlight bounds the scrapes one /metrics serves at once; past
+// it promhttp answers 503 at once. Each scrape reads the audit head from
+// the store, and --metrics-addr asks no token: whoever reaches it would
+// otherwise start as many as they liked. A few is room for a pair of
+// scrapers and a person with curl.
+const metricsInFlight = 4
+
+// metricsHandler serves the registry's metrics. Each call's handler has
+// its own bound (metricsInFlight): a flood at --metrics-addr does not
+// turn away the admins at the issuer.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight})
 }
 
 // background runs the server's periodic work every interval until ctx
@@ -447,7 +457,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o Options) error {
 	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
+		// A scrape has no body and a bounded answer: the whole request
+		// gets the public server's body time and the answer 30 s, so a
+		// client that stalls holds no connection open for good.
 		msrv := &http.Server{Handler: withNoSniff(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ReadTimeout: cmp.Or(o.BodyReadTimeout, 30*time.Second), WriteTimeout: 30 * time.Second,
 			ErrorLog: srv.ErrorLog, BaseContext: srv.BaseContext}
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()
