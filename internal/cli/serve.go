@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -195,7 +196,7 @@ func serveCommand() *command {
 // What could not be closed properly then (the audit trail's last records
 // or checkpoint) is its error too: the exit code says the stop was not clean.
 func serve(ctx context.Context, env *Env, o server.Options, setup func(context.Context, *server.Server) error,
-	ready func(s *server.Server)) (err error) {
+	ready func(s *server.Server, metrics net.Addr)) (err error) {
 	tuneGC(env.Getenv)
 	ln, err := server.Listen(o.Addr)
 	if err != nil {
@@ -224,7 +225,11 @@ func serve(ctx context.Context, env *Env, o server.Options, setup func(context.C
 		return err
 	}
 	if ready != nil {
-		o.OnListen = func(string) { ready(s) }
+		var metrics net.Addr
+		if o.MetricsListener != nil {
+			metrics = o.MetricsListener.Addr()
+		}
+		o.OnListen = func(string) { ready(s, metrics) }
 	}
 	return s.Serve(ctx, ln, o)
 }
@@ -261,8 +266,17 @@ func demoCommand() *command {
 			o.Hurry = hurry
 			return serve(ctx, env, o, func(ctx context.Context, s *server.Server) error {
 				return seedDemo(ctx, env, s.Store, s.Audit, s.Keys)
-			}, func(s *server.Server) {
-				fmt.Fprintf(env.Stdout, `
+			}, func(s *server.Server, metrics net.Addr) {
+				demoBanner(env.Stdout, s, f.o, metrics)
+			})
+		},
+	}
+}
+
+// demoBanner tells the person who ran 'gatehouse demo' where everything
+// is; metrics is the address --metrics-addr bound (nil: none).
+func demoBanner(w io.Writer, s *server.Server, data server.StoreOptions, metrics net.Addr) {
+	fmt.Fprintf(w, `
 Gatehouse demo tenant "acme" is running.
 
   Issuer (OpenID Connect discovery): %[1]s/.well-known/openid-configuration
@@ -281,10 +295,7 @@ through the protected-resource metadata, registers itself and opens the
 sign-in page. For example: npx mcp-remote %[1]s/mcp
 
 State lives in %[3]s; restarting keeps it. Stop with Ctrl-C.
-`, s.Issuer, demoNote, dataLocation(f.o), metricsLocation(s.Issuer, o))
-			})
-		},
-	}
+`, s.Issuer, demoNote, dataLocation(data), metricsLocation(s.Issuer, metrics))
 }
 
 func dataLocation(o server.StoreOptions) string {
@@ -565,12 +576,15 @@ func keyState(k keys.Info, now time.Time) string {
 	return "retired " + k.Retired.Format(time.RFC3339) + ", published until " + k.Expires.Format(time.RFC3339)
 }
 
-// metricsLocation says where o serves /metrics: always at the issuer,
-// for the admins, and without a token at --metrics-addr if given.
-func metricsLocation(issuer string, o server.Options) string {
+// metricsLocation says where /metrics is served: always at the issuer,
+// for the admins, and without a token at the address --metrics-addr
+// bound (nil: none). The bound address, not the flag: ":0" names no port
+// to scrape, and ":9090" no host; it is written as the default issuer
+// is, from the address bound.
+func metricsLocation(issuer string, metrics net.Addr) string {
 	admins := issuer + "/metrics (for the admins, with a token for the admin API)"
-	if o.MetricsAddr == "" {
+	if metrics == nil {
 		return admins + "; --metrics-addr serves them without one at an operators' address"
 	}
-	return "http://" + o.MetricsAddr + "/metrics, and " + admins
+	return "http://" + metrics.String() + "/metrics, and " + admins
 }

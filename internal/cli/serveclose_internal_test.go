@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestServeReportsAuditCloseFailure(t *testing.T) {
 	o := server.Options{Addr: "127.0.0.1:0", Store: server.StoreOptions{DataDir: t.TempDir()}, MetricsAddr: ""}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := serve(ctx, env, o, func(context.Context, *server.Server) error { return nil }, func(s *server.Server) {
+	err := serve(ctx, env, o, func(context.Context, *server.Server) error { return nil }, func(s *server.Server, _ net.Addr) {
 		if err := s.Audit.Record(ctx, audit.Event{Type: audit.AdminChange, Actor: "test"}); err != nil {
 			t.Error(err)
 		}
