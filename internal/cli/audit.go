@@ -249,7 +249,14 @@ func auditCommand() *command {
 							if readErr != nil {
 								out.Error = readErr.Error()
 							}
-							json.NewEncoder(env.Stdout).Encode(out)
+							// Escaped as tail --json and export are: a
+							// checkpoint's kind or a key's ID comes from
+							// the database, and reaches a terminal.
+							b, err := json.Marshal(out)
+							if err != nil {
+								return err
+							}
+							env.Stdout.Write(append(audit.EscapeInvisible(b), '\n'))
 						case readErr == nil:
 							printReport(env, rep)
 						}
