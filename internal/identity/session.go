@@ -70,9 +70,11 @@ func (p *Provider) session(r *http.Request) (store.LoginSession, bool) {
 		return store.LoginSession{}, false
 	}
 	now := p.now()
-	if !now.Before(s.ExpiresAt) {
+	if !now.Before(s.ExpiresAt) && !p.idleEnded(s, s.ExpiresAt) {
+		p.endExpiredSession(r.Context(), s.ID, s.Username, s.ExpiresAt, addrString(p.clientIP(r)))
 		return store.LoginSession{}, false
 	}
+	// Past its end too, one that went idle first ended idle.
 	if p.idleEnded(s, now) {
 		if _, err := p.endIdleSession(r.Context(), s, addrString(p.clientIP(r))); err != nil {
 			p.log().ErrorContext(r.Context(), "end idle session", "err", err)
@@ -115,6 +117,31 @@ func (p *Provider) endIdleSession(ctx context.Context, s store.LoginSession, rem
 	_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: s.ID, Actor: s.Username, Status: "ok", RemoteAddr: remoteAddr,
 		Detail: map[string]any{"reason": "idle_timeout", "last_seen": s.LastSeenAt.UTC().Format(time.RFC3339)}})
 	return true, nil
+}
+
+// endExpiredSession ends the session id of username, found past its
+// absolute end (expired, the sessionTTL after its sign-in), and records
+// the end as endIdleSession does: a logout with the reason expired, once,
+// by whichever request, on any replica, removes its record. Its grants
+// need no mark: they carry the session's end (signInEnd). An end nothing
+// notices before the purge removes the record (store.SessionKept after
+// it) is not recorded: the purge writes nothing per record. remoteAddr
+// is the browser's, when a browser's request found it. A failure is
+// logged: the session has ended either way, and a later request tries
+// again.
+func (p *Provider) endExpiredSession(ctx context.Context, id, username string, expired time.Time, remoteAddr string) {
+	if id == "" {
+		return
+	}
+	ended, err := p.Store.Identity().EndExpiredSession(ctx, id, p.now())
+	if err != nil {
+		p.log().ErrorContext(ctx, "end expired session", "err", err)
+	}
+	if !ended {
+		return
+	}
+	_ = p.record(ctx, audit.Event{Type: audit.Logout, Session: id, Actor: username, Status: "ok", RemoteAddr: remoteAddr,
+		Detail: map[string]any{"reason": "expired", "expired_at": expired.UTC().Format(time.RFC3339)}})
 }
 
 // sessionUser returns the session and its user, when both are live.

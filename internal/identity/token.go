@@ -477,9 +477,9 @@ func (p *Provider) unspend(ctx context.Context, kind, id string, err error) erro
 }
 
 // signInEnded reports whether rt's grant, one without offline_access,
-// has ended with the sign-in it came from: that login session ended, would
-// have expired, or has gone unused for the idle timeout, which is ended
-// here, and recorded, as a browser's request would end it.
+// has ended with the sign-in it came from: that login session ended, has
+// expired or has gone unused for the idle timeout, either of which is
+// ended here, and recorded, as a browser's request would end it.
 func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
 	end, bound := p.signInEnd(rt)
 	if !bound {
@@ -487,6 +487,17 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 	}
 	now := p.now()
 	if !now.Before(end) {
+		// Noticed here when the app comes back before the browser: the
+		// end is recorded as the browser's request would record it, as
+		// the idle end when the session went idle before its end.
+		s, err := p.Store.Identity().SessionByID(ctx, rt.SessionID)
+		if err == nil && p.idleEnded(s, s.ExpiresAt) {
+			if _, err := p.endIdleSession(ctx, s, ""); err != nil {
+				p.log().ErrorContext(ctx, "end idle session", "err", err)
+			}
+		} else if err == nil || errors.Is(err, store.ErrNotFound) {
+			p.endExpiredSession(ctx, rt.SessionID, rt.Username, end, "")
+		}
 		return true, nil
 	}
 	if _, on := p.sessionIdle(); on {

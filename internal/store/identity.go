@@ -58,6 +58,17 @@ type AuthCode struct {
 // replay of a code still stored is always recognised as one.
 const AuthCodeKept = 30 * time.Minute
 
+// SessionKept is how long an expired login session stays stored
+// (PurgeIdentity removes it later): the request that next finds it, an
+// app's refresh or the browser's, ends it (EndExpiredSession) and records
+// the end. An app at work refreshes within an access token's lifetime
+// (10 minutes by default) of the end; one that comes back after
+// SessionKept finds the record gone, and that end is not recorded, as is
+// the end of a session nothing uses again. Decision: an hour, not the
+// refresh tokens' days, so that the sessions table holds little more
+// than the live ones.
+const SessionKept = time.Hour
+
 // RefreshToken is one refresh token of a grant (a rotation family), keyed by
 // the SHA-256 of the token. Used tokens stay until they expire so that their
 // reuse is recognised.
@@ -146,6 +157,12 @@ type Identity interface {
 	// session: false when it is gone, or used since (TouchSession, on any
 	// replica), in which case nothing is marked.
 	EndIdleSession(ctx context.Context, id string, idleSince time.Time, markerKind string, markerExpires time.Time) (bool, error)
+	// EndExpiredSession removes the session with the public ID when it
+	// expired at or before now, and reports whether it removed it: false
+	// when it is gone (ended otherwise, or removed by PurgeIdentity
+	// SessionKept after its expiry) or has not expired, so that of the
+	// requests that find it expired, on any replica, one is told.
+	EndExpiredSession(ctx context.Context, id string, now time.Time) (bool, error)
 
 	// CreateAuthCode stores an issued code; ErrConflict when the hash is taken.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
@@ -220,8 +237,8 @@ type Identity interface {
 	// does not mark it used: single use is the Consumer's decision.
 	FederationState(ctx context.Context, hash string) (FederationState, error)
 
-	// PurgeIdentity forgets sessions, codes (AuthCodeKept after they
-	// expire), refresh tokens, revocations, client removals, federation
+	// PurgeIdentity forgets sessions (SessionKept after they expire),
+	// codes (AuthCodeKept after they expire), refresh tokens, revocations, client removals, federation
 	// states and counters that expired before now, and returns how many it
 	// removed.
 	PurgeIdentity(ctx context.Context, now time.Time) (int64, error)

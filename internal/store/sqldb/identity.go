@@ -158,6 +158,11 @@ func (i identity) EndIdleSession(ctx context.Context, id string, idleSince time.
 	return ended, nil
 }
 
+func (i identity) EndExpiredSession(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := i.exec(ctx, "end expired session", "DELETE FROM login_sessions WHERE id = ? AND expires_at <= ?", id, now.UnixMicro())
+	return n > 0, err
+}
+
 func (i identity) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	d, err := doc(c)
 	if err != nil {
@@ -387,7 +392,7 @@ func (i identity) PurgeIdentity(ctx context.Context, now time.Time) (int64, erro
 		query  string
 		before int64
 	}{
-		{"DELETE FROM login_sessions WHERE expires_at <= ?", t},
+		{"DELETE FROM login_sessions WHERE expires_at <= ?", now.Add(-store.SessionKept).UnixMicro()},
 		{"DELETE FROM auth_codes WHERE expires_at <= ?", now.Add(-store.AuthCodeKept).UnixMicro()},
 		{"DELETE FROM refresh_tokens WHERE expires_at <= ?", t},
 		{"DELETE FROM revocations WHERE expires_at <= ?", t},

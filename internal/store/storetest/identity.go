@@ -17,6 +17,7 @@ func init() {
 	Register(
 		Case{"Identity/Sessions", testIdentitySessions},
 		Case{"Identity/SessionUse", testIdentitySessionUse},
+		Case{"Identity/SessionExpired", testIdentitySessionExpired},
 		Case{"Identity/CodesAndRefreshTokens", testIdentityCodes},
 		Case{"Identity/Revocations", testIdentityRevocations},
 		Case{"Identity/Consents", testIdentityConsents},
@@ -122,6 +123,49 @@ func testIdentitySessionUse(t *testing.T, db *sqldb.DB) {
 	}
 	if ended, err := id.EndIdleSession(ctx, "sid2", now.Add(time.Hour), "session_end", now.Add(13*time.Hour)); err != nil || ended {
 		t.Errorf("EndIdleSession of a session never seen: %v %v, want false", ended, err)
+	}
+}
+
+// testIdentitySessionExpired: an expired session stays stored
+// store.SessionKept after its end, for the request that next finds it to
+// end it (EndExpiredSession), which only one does; a live one is not
+// ended.
+func testIdentitySessionExpired(t *testing.T, db *sqldb.DB) {
+	ctx, id := context.Background(), db.Identity()
+	now := micro(time.Now())
+	end := now.Add(12 * time.Hour)
+	for _, sid := range []string{"sid1", "sid2"} {
+		mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: sid, SecretHash: "h-" + sid, Username: "alice", AuthTime: now,
+			CSRF: "c", Method: "pwd", ExpiresAt: end, CreatedAt: now}))
+	}
+	if ended, err := id.EndExpiredSession(ctx, "sid1", end.Add(-time.Microsecond)); err != nil || ended {
+		t.Fatalf("EndExpiredSession of a live session: %v %v, want false", ended, err)
+	}
+	if _, err := id.PurgeIdentity(ctx, end.Add(store.SessionKept-time.Microsecond)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{"sid1", "sid2"} {
+		if _, err := id.SessionByID(ctx, sid); err != nil {
+			t.Fatalf("%s purged before store.SessionKept past its end: %v", sid, err)
+		}
+	}
+	if ended, err := id.EndExpiredSession(ctx, "sid1", end); err != nil || !ended {
+		t.Fatalf("EndExpiredSession at the end: %v %v, want true", ended, err)
+	}
+	if ended, err := id.EndExpiredSession(ctx, "sid1", end); err != nil || ended {
+		t.Errorf("EndExpiredSession again: %v %v, want false", ended, err)
+	}
+	if _, err := id.SessionByID(ctx, "sid1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after EndExpiredSession: %v, want ErrNotFound", err)
+	}
+	if _, err := id.PurgeIdentity(ctx, end.Add(store.SessionKept)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := id.SessionByID(ctx, "sid2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("store.SessionKept past its end: %v, want purged", err)
+	}
+	if ended, err := id.EndExpiredSession(ctx, "sid2", end.Add(store.SessionKept)); err != nil || ended {
+		t.Errorf("EndExpiredSession of a purged session: %v %v, want false", ended, err)
 	}
 }
 
@@ -298,7 +342,8 @@ func testIdentityPurge(t *testing.T, db *sqldb.DB) {
 	ctx, id := context.Background(), db.Identity()
 	now := micro(time.Now())
 	old, live := now.Add(-time.Minute), now.Add(time.Hour)
-	mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: "a", SecretHash: "a", Username: "u", ExpiresAt: old}))
+	// An expired session stays store.SessionKept (testIdentitySessionExpired).
+	mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: "a", SecretHash: "a", Username: "u", ExpiresAt: now.Add(-store.SessionKept)}))
 	mustNil(t, id.CreateSession(ctx, store.LoginSession{ID: "b", SecretHash: "b", Username: "u", ExpiresAt: live}))
 	// An expired code stays a while (a redemption that read it just
 	// before it expired asks for it again, and ending its person revokes
