@@ -161,7 +161,7 @@ func TestPruneIgnoresRemovedStreams(t *testing.T) {
 	// A new stream (not from the start) sends from seq 7 on: it never
 	// sends 1…6, so it holds none of them, even before it stored its
 	// position (the sink is a webhook nobody listens to).
-	wh, err := audit.NewWebhook("new", "http://127.0.0.1:1/", []byte("s"), nil)
+	wh, err := audit.NewWebhook("new", "http://127.0.0.1:1/", []byte("webhook-test-secret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

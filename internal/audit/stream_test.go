@@ -44,7 +44,7 @@ type hook struct {
 }
 
 func newHook(t *testing.T, failFirst int) (*hook, *httptest.Server) {
-	h := &hook{t: t, secret: []byte("webhook secret"), failFirst: failFirst, got: make(chan int64, 1000)}
+	h := &hook{t: t, secret: []byte("webhook signing secret"), failFirst: failFirst, got: make(chan int64, 1000)}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return h, srv
@@ -150,7 +150,7 @@ func TestStreamNeverBlocksRecord(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	wh, err := audit.NewWebhook("stuck", srv.URL, []byte("s"), nil)
+	wh, err := audit.NewWebhook("stuck", srv.URL, []byte("webhook-test-secret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestSyslogTLSRefusesAnUntrustedReceiver(t *testing.T) {
 }
 
 func TestSinkConfigErrors(t *testing.T) {
-	if _, err := audit.NewWebhook("x", "ftp://host/", []byte("s"), nil); err == nil {
+	if _, err := audit.NewWebhook("x", "ftp://host/", []byte("webhook-test-secret"), nil); err == nil {
 		t.Error("ftp webhook accepted")
 	}
 	if _, err := audit.NewWebhook("x", "https://host/", nil, nil); err == nil {
@@ -382,12 +382,12 @@ func TestSinkConfigErrors(t *testing.T) {
 	}
 	// In clear only to this machine.
 	for _, u := range []string{"http://siem.example/hook", "http://10.0.0.7:8080/hook", "http://[fe80::1]/hook"} {
-		if _, err := audit.NewWebhook("x", u, []byte("s"), nil); err == nil || !strings.Contains(err.Error(), "must be https") {
+		if _, err := audit.NewWebhook("x", u, []byte("webhook-test-secret"), nil); err == nil || !strings.Contains(err.Error(), "must be https") {
 			t.Errorf("webhook %s: %v", u, err)
 		}
 	}
 	for _, u := range []string{"https://siem.example/hook", "http://127.0.0.1:9000/hook", "http://localhost/hook", "http://[::1]:9000/hook"} {
-		if _, err := audit.NewWebhook("x", u, []byte("s"), nil); err != nil {
+		if _, err := audit.NewWebhook("x", u, []byte("webhook-test-secret"), nil); err != nil {
 			t.Errorf("webhook %s refused: %v", u, err)
 		}
 	}
@@ -481,7 +481,7 @@ func TestWebhookRedirectIsNotDelivery(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	for _, opts := range []*audit.WebhookOptions{nil, {Client: &http.Client{}}} {
-		wh, err := audit.NewWebhook("moved", srv.URL+"/hook", []byte("s"), opts)
+		wh, err := audit.NewWebhook("moved", srv.URL+"/hook", []byte("webhook-test-secret"), opts)
 		if err != nil {
 			t.Fatal(err)
 		}

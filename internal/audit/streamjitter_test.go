@@ -28,7 +28,7 @@ func TestStreamBackoffIsJittered(t *testing.T) {
 		const n, backoff = 8, 10 * time.Second
 		var sinks []audit.Sink
 		for i := range n {
-			wh, err := audit.NewWebhook(fmt.Sprintf("siem%d", i), srv.URL, []byte("secret"), nil)
+			wh, err := audit.NewWebhook(fmt.Sprintf("siem%d", i), srv.URL, []byte("webhook-test-secret"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -38,7 +38,7 @@ func TestStreamDeliversUpToARefusedRecord(t *testing.T) {
 		if err := audit.RecordAll(context.Background(), e.log, events(5)...); err != nil {
 			t.Fatal(err)
 		}
-		wh, err := audit.NewWebhook("siem", srv.URL, []byte("secret"), nil)
+		wh, err := audit.NewWebhook("siem", srv.URL, []byte("webhook-test-secret"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

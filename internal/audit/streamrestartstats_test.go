@@ -27,7 +27,7 @@ func TestStreamStatsWhileWaitingOutAStoredBackoff(t *testing.T) {
 			}
 		}))
 		defer srv.Close()
-		wh, err := audit.NewWebhook("siem", srv.URL, []byte("secret"), nil)
+		wh, err := audit.NewWebhook("siem", srv.URL, []byte("webhook-test-secret"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func TestStreamHonoursRetryAfter(t *testing.T) {
 				w.WriteHeader(tc.status)
 			}))
 			e := newEnv(t, open, &audit.Options{PollInterval: 10 * time.Millisecond})
-			wh, err := audit.NewWebhook("siem", srv.URL, []byte("secret"), nil)
+			wh, err := audit.NewWebhook("siem", srv.URL, []byte("webhook-test-secret"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

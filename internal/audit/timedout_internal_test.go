@@ -52,7 +52,7 @@ func TestTimedOutOnlyForTimeouts(t *testing.T) {
 		{"refused", closed.URL, short, 0, false},
 		{"dial timeout", slow.URL, unreachable, 0, false},
 	} {
-		w, err := NewWebhook("t", c.url, []byte("s"), c.opts)
+		w, err := NewWebhook("t", c.url, []byte("webhook-test-secret"), c.opts)
 		if err != nil {
 			t.Fatal(err)
 		}

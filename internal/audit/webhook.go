@@ -35,6 +35,14 @@ const (
 	WebhookDeliveryHeader = "X-Gatehouse-Delivery"
 )
 
+// MinWebhookSecretLen is the shortest signing secret a webhook takes, as
+// long as a tenant file's client secret must be. Unlike a client secret,
+// which is checked online (argon2id, failures throttled), a webhook secret
+// can be guessed offline at the speed of SHA-256 from one captured
+// delivery: the length only turns away the trivially short, and the
+// messages ask for 32 random bytes.
+const MinWebhookSecretLen = 16
+
 // WebhookBody is the JSON body of a delivery.
 type WebhookBody struct {
 	Records []Entry `json:"records"`
@@ -79,6 +87,9 @@ func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webh
 	}
 	if len(secret) == 0 {
 		return nil, errors.New("the webhook needs a signing secret")
+	}
+	if len(secret) < MinWebhookSecretLen {
+		return nil, fmt.Errorf("the webhook signing secret must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", MinWebhookSecretLen)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	w := &Webhook{name: name, url: rawURL, secret: secret, now: time.Now}

@@ -34,7 +34,7 @@ func TestWebhookTLSAndCredentialsNotQuoted(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer tlsSrv.Close()
 	u := strings.Replace(tlsSrv.URL, "https://", "https://alice:hunter2@", 1) + "/hookpath?token=tok-SECRET"
-	wh, err := audit.NewWebhook("w", u, []byte("s"), nil)
+	wh, err := audit.NewWebhook("w", u, []byte("webhook-test-secret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +46,12 @@ func TestWebhookTLSAndCredentialsNotQuoted(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	wh, _ = audit.NewWebhook("w", "http://alice:hunter2@"+addr+"/hookpath?token=tok-SECRET", []byte("s"), nil)
+	wh, _ = audit.NewWebhook("w", "http://alice:hunter2@"+addr+"/hookpath?token=tok-SECRET", []byte("webhook-test-secret"), nil)
 	check("refused", wh.Send(t.Context(), entries))
 
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(300 * time.Millisecond) }))
 	defer slow.Close()
-	wh, _ = audit.NewWebhook("w", strings.Replace(slow.URL, "http://", "http://alice:hunter2@", 1)+"/hookpath?token=tok-SECRET", []byte("s"),
+	wh, _ = audit.NewWebhook("w", strings.Replace(slow.URL, "http://", "http://alice:hunter2@", 1)+"/hookpath?token=tok-SECRET", []byte("webhook-test-secret"),
 		&audit.WebhookOptions{Client: &http.Client{Timeout: 50 * time.Millisecond}})
 	check("timeout", wh.Send(t.Context(), entries))
 
@@ -60,11 +60,11 @@ func TestWebhookTLSAndCredentialsNotQuoted(t *testing.T) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	}))
 	defer bad.Close()
-	wh, _ = audit.NewWebhook("w", strings.Replace(bad.URL, "http://", "http://alice:hunter2@", 1)+"/hookpath?token=tok-SECRET", []byte("s"), nil)
+	wh, _ = audit.NewWebhook("w", strings.Replace(bad.URL, "http://", "http://alice:hunter2@", 1)+"/hookpath?token=tok-SECRET", []byte("webhook-test-secret"), nil)
 	check("redirect", wh.Send(t.Context(), entries))
 
-	_, err = audit.NewWebhook("w", "http://alice:hunter2@example.com/hookpath?token=tok-SECRET", []byte("s"), nil)
+	_, err = audit.NewWebhook("w", "http://alice:hunter2@example.com/hookpath?token=tok-SECRET", []byte("webhook-test-secret"), nil)
 	check("http to another host", err)
-	_, err = audit.NewWebhook("w", "https://alice:hunter2@exa mple.com/hookpath?token=tok-SECRET", []byte("s"), nil)
+	_, err = audit.NewWebhook("w", "https://alice:hunter2@exa mple.com/hookpath?token=tok-SECRET", []byte("webhook-test-secret"), nil)
 	check("unparsable", err)
 }

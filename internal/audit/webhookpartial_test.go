@@ -47,7 +47,7 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 		<-done // and reads no more
 	}()
-	wh, err := audit.NewWebhook("partial", "http://"+ln.Addr().String()+"/hook", []byte("s"), nil)
+	wh, err := audit.NewWebhook("partial", "http://"+ln.Addr().String()+"/hook", []byte("webhook-test-secret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 	t.Run("http1", func(t *testing.T) {
 		srv := httptest.NewServer(partial)
 		defer srv.Close()
-		wh, err := audit.NewWebhook("partial", srv.URL, []byte("s"), nil)
+		wh, err := audit.NewWebhook("partial", srv.URL, []byte("webhook-test-secret"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
 		defer srv.Close()
-		wh, err := audit.NewWebhook("partial", srv.URL, []byte("s"), &audit.WebhookOptions{Client: srv.Client()})
+		wh, err := audit.NewWebhook("partial", srv.URL, []byte("webhook-test-secret"), &audit.WebhookOptions{Client: srv.Client()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 			io.Copy(io.Discard, r.Body)
 			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
 		})
-		wh, err := audit.NewWebhook("other", "https://siem.example/hook", []byte("s"), &audit.WebhookOptions{Client: &http.Client{Transport: ok}})
+		wh, err := audit.NewWebhook("other", "https://siem.example/hook", []byte("webhook-test-secret"), &audit.WebhookOptions{Client: &http.Client{Transport: ok}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestWebhookAnswerBeforeWholeBodyIsNotDelivery(t *testing.T) {
 			io.Copy(io.Discard, r.Body)
 		}))
 		defer srv.Close()
-		wh, err := audit.NewWebhook("whole", srv.URL, []byte("s"), nil)
+		wh, err := audit.NewWebhook("whole", srv.URL, []byte("webhook-test-secret"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestWebhookEndlessAnswerIsBounded(t *testing.T) {
 
 	// No client timeout: only the bound on what is read of the answer
 	// ends this one.
-	wh, err := audit.NewWebhook("endless", srv.URL+"/endless", []byte("s"), &audit.WebhookOptions{Client: &http.Client{}})
+	wh, err := audit.NewWebhook("endless", srv.URL+"/endless", []byte("webhook-test-secret"), &audit.WebhookOptions{Client: &http.Client{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestWebhookEndlessAnswerIsBounded(t *testing.T) {
 		t.Errorf("endless answer: %v (context: %v)", err, ctx.Err())
 	}
 
-	wh, err = audit.NewWebhook("trickle", srv.URL+"/trickle", []byte("s"), &audit.WebhookOptions{Client: &http.Client{Timeout: 300 * time.Millisecond}})
+	wh, err = audit.NewWebhook("trickle", srv.URL+"/trickle", []byte("webhook-test-secret"), &audit.WebhookOptions{Client: &http.Client{Timeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 // one by its seqs), and that a retried delivery is signed anew with its
 // own time.
 func TestWebhookVerifiableFromTheReadme(t *testing.T) {
-	secret := []byte("readme secret")
+	secret := []byte("readme signing secret")
 	type delivery struct {
 		ts, sig, id string
 		body        []byte

@@ -36,7 +36,7 @@ func TestWebhookRefusalDoesNotQuoteTheReasonPhrase(t *testing.T) {
 			}()
 		}
 	}()
-	wh, err := audit.NewWebhook("w", "http://"+ln.Addr().String()+"/hook", []byte("s"), nil)
+	wh, err := audit.NewWebhook("w", "http://"+ln.Addr().String()+"/hook", []byte("webhook-test-secret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,10 +214,17 @@ func TestBadPlaces(t *testing.T) {
 	}
 	// A webhook in clear to another machine: the flag named, not the
 	// stream's inner name nor the URL's credentials.
-	r = run(t, map[string]string{"GATEHOUSE_AUDIT_WEBHOOK_SECRET": "s3cret-webhook"}, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+	r = run(t, map[string]string{"GATEHOUSE_AUDIT_WEBHOOK_SECRET": "s3cret-webhook-signing"}, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
 		"--audit-webhook", "http://u:pw-in-url@example.com/hook")
 	if r.code != 1 || !strings.Contains(r.stderr, "--audit-webhook: the webhook URL must be https") || strings.Contains(r.stderr, "default") || strings.Contains(r.stderr, "pw-in-url") {
 		t.Errorf("webhook in clear: exit %d, %q", r.code, r.stderr)
+	}
+	// A webhook secret short enough to guess offline from one delivery:
+	// the setting named, not the secret.
+	r = run(t, map[string]string{"GATEHOUSE_AUDIT_WEBHOOK_SECRET": "hunter2"}, "", "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+		"--audit-webhook", "https://siem.example/hook")
+	if r.code != 1 || !strings.Contains(r.stderr, "GATEHOUSE_AUDIT_WEBHOOK_SECRET must be at least 16 characters") || strings.Contains(r.stderr, "hunter2") {
+		t.Errorf("short webhook secret: exit %d, %q", r.code, r.stderr)
 	}
 	// A missing tenant file.
 	r = run(t, nil, "", "apply", "-f", "no-such.yaml", "--data", t.TempDir())

@@ -42,6 +42,10 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 		if o.WebhookSecret == "" {
 			return nil, fmt.Errorf("an audit webhook needs a signing secret (GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
 		}
+		if len(o.WebhookSecret) < audit.MinWebhookSecretLen {
+			// The length, never the secret.
+			return nil, fmt.Errorf("GATEHOUSE_AUDIT_WEBHOOK_SECRET must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", audit.MinWebhookSecretLen)
+		}
 		w, err := audit.NewWebhook("default", o.Webhook, []byte(o.WebhookSecret), nil)
 		if err != nil {
 			return nil, fmt.Errorf("--audit-webhook: %w", err)

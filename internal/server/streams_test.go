@@ -241,3 +241,21 @@ func TestAuditSyslogOptionsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditWebhookRefusesShortSecret: the server does not start with a
+// webhook secret that one captured delivery would let someone guess
+// offline; the error names the setting, not the secret.
+func TestAuditWebhookRefusesShortSecret(t *testing.T) {
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const short = "hunter2-webhook"
+	_, err = server.New(context.Background(), server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Webhook: "http://127.0.0.1:1/hook", WebhookSecret: short}}, ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_AUDIT_WEBHOOK_SECRET") ||
+		!strings.Contains(err.Error(), "at least 16") || strings.Contains(err.Error(), short) {
+		t.Errorf("a %d-character webhook secret: %v", len(short), err)
+	}
+}
