@@ -25,7 +25,11 @@ import (
 const (
 	// WebhookSignatureHeader carries "sha256=" and the hex HMAC-SHA256,
 	// under the shared secret, of the timestamp header's value, ".", and
-	// the body.
+	// the body. While a previous secret is configured (a roll), it is a
+	// comma-separated list: the signature under the secret, then ", " and
+	// the one under the previous secret, so that a receiver holding either
+	// takes the delivery (as Stripe's several v1= do). Without one it is
+	// the single signature, as it always was.
 	WebhookSignatureHeader = "X-Gatehouse-Signature"
 	// WebhookTimestampHeader carries the Unix time of the delivery, so a
 	// receiver can refuse old replays.
@@ -55,11 +59,11 @@ type WebhookBody struct {
 // over the receiver's limit) with fewer records (ErrBatchTooLarge), and so
 // is a delivery that times out (the receiver or the link too slow for it).
 type Webhook struct {
-	name   string
-	url    string
-	secret []byte
-	client *http.Client
-	now    func() time.Time
+	name    string
+	url     string
+	secrets [][]byte // the secret, then the previous one if any
+	client  *http.Client
+	now     func() time.Time
 }
 
 // WebhookOptions tune a Webhook. The zero value (or nil) is the default.
@@ -69,6 +73,13 @@ type WebhookOptions struct {
 	Client *http.Client
 	// Now is the clock of the timestamp header; nil means time.Now.
 	Now func() time.Time
+	// PreviousSecret, when set, is the secret being rolled away from:
+	// each delivery is signed under it as well, so a receiver not yet
+	// given the new secret still takes it. Nil means one signature. It
+	// may be shorter than MinWebhookSecretLen (a weak secret is what one
+	// rolls away from; its signature tells nothing the earlier
+	// deliveries did not), but not the secret itself.
+	PreviousSecret []byte
 }
 
 // NewWebhook returns a webhook sink named name (its stream position is
@@ -92,7 +103,13 @@ func NewWebhook(name, rawURL string, secret []byte, opts *WebhookOptions) (*Webh
 		return nil, fmt.Errorf("the webhook signing secret must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", MinWebhookSecretLen)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	w := &Webhook{name: name, url: rawURL, secret: secret, now: time.Now}
+	w := &Webhook{name: name, url: rawURL, secrets: [][]byte{secret}, now: time.Now}
+	if opts != nil && len(opts.PreviousSecret) > 0 {
+		if hmac.Equal(opts.PreviousSecret, secret) {
+			return nil, errors.New("the webhook's previous signing secret is the same as its secret: give the one being replaced, or none")
+		}
+		w.secrets = append(w.secrets, opts.PreviousSecret)
+	}
 	if opts != nil {
 		if opts.Client != nil {
 			c := *opts.Client
@@ -130,7 +147,11 @@ func (w *Webhook) Send(ctx context.Context, entries []Entry) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gatehouse-audit")
 	req.Header.Set(WebhookTimestampHeader, ts)
-	req.Header.Set(WebhookSignatureHeader, WebhookSignature(w.secret, ts, body))
+	sigs := make([]string, len(w.secrets))
+	for i, s := range w.secrets {
+		sigs[i] = WebhookSignature(s, ts, body)
+	}
+	req.Header.Set(WebhookSignatureHeader, strings.Join(sigs, ", "))
 	req.Header.Set(WebhookDeliveryHeader, fmt.Sprintf("%d-%d", entries[0].Seq, entries[len(entries)-1].Seq))
 	wrote := new(bodyWritten)
 	req = req.WithContext(httptrace.WithClientTrace(ctx, wrote.trace()))
@@ -284,8 +305,17 @@ func WebhookSignature(secret []byte, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// VerifyWebhook checks a delivery's signature in constant time, for
-// receivers (and tests).
+// VerifyWebhook checks a delivery's signature header in constant time,
+// for receivers (and tests): true when one of its comma-separated
+// signatures is the one under secret. A receiver that holds two secrets
+// during a roll calls it with each.
 func VerifyWebhook(secret []byte, timestamp, signature string, body []byte) bool {
-	return hmac.Equal([]byte(WebhookSignature(secret, timestamp, body)), []byte(signature))
+	want := []byte(WebhookSignature(secret, timestamp, body))
+	ok := false
+	for item := range strings.SplitSeq(signature, ",") {
+		if hmac.Equal(want, []byte(strings.TrimSpace(item))) {
+			ok = true
+		}
+	}
+	return ok
 }

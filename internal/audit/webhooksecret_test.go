@@ -26,3 +26,14 @@ func TestWebhookRefusesShortSecret(t *testing.T) {
 		t.Errorf("a 16-byte secret refused: %v", err)
 	}
 }
+
+// TestWebhookPreviousSecretConfig: a previous secret equal to the current
+// one is refused (a roll that was meant and did not happen), without
+// repeating it.
+func TestWebhookPreviousSecretConfig(t *testing.T) {
+	s := []byte("the-one-and-only-secret")
+	_, err := audit.NewWebhook("x", "https://siem.example/hook", s, &audit.WebhookOptions{PreviousSecret: s})
+	if err == nil || strings.Contains(err.Error(), string(s)) {
+		t.Errorf("previous secret = secret: %v", err)
+	}
+}

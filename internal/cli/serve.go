@@ -46,7 +46,7 @@ func (s *serveFlags) declare(fs *flag.FlagSet, withTenant bool) {
 	if withTenant {
 		fs.StringVar(&s.tenant, "tenant", "", "tenant `file` to apply at start")
 	}
-	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this https `URL` (http only to this machine; signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
+	fs.StringVar(&s.webhook, "audit-webhook", "", "push every audit record to this https `URL` (http only to this machine; signing secret from GATEHOUSE_AUDIT_WEBHOOK_SECRET, and while rolling it the old one from GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS)")
 	fs.StringVar(&s.syslog, "audit-syslog", "", "push every audit record to syslog at udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (`URL`)")
 	fs.BoolVar(&s.syslogAllowPlain, "audit-syslog-allow-plain", false, "accept a udp:// or tcp:// --audit-syslog to another host, which sends the audit trail in clear (default: only to this machine)")
 	fs.StringVar(&s.syslogCA, "audit-syslog-ca", "", "PEM `file` of the certificates that may sign a tls:// syslog receiver's (default: the system's roots)")
@@ -91,7 +91,8 @@ func (s *serveFlags) options(env *Env, log *slog.Logger) (server.Options, error)
 	o := server.Options{Addr: s.addr, Issuer: s.issuer, Store: s.o, Logger: log, AllowedOrigins: s.origins, Getenv: env.Getenv,
 		MetricsAddr: s.metricsAddr,
 		Streams: server.StreamOptions{Webhook: s.webhook, WebhookSecret: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
-			Syslog: s.syslog, SyslogCA: s.syslogCA, SyslogAllowPlain: s.syslogAllowPlain, FromStart: s.streamFromStart}}
+			Syslog: s.syslog, SyslogCA: s.syslogCA, SyslogAllowPlain: s.syslogAllowPlain, FromStart: s.streamFromStart,
+			WebhookSecretPrevious: env.Getenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS")}}
 	for _, p := range s.trustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {

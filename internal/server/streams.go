@@ -21,6 +21,10 @@ type StreamOptions struct {
 	// (HMAC-signed with WebhookSecret, retried with backoff, at least once).
 	Webhook       string
 	WebhookSecret string
+	// WebhookSecretPrevious, when set, is the secret being rolled away
+	// from: deliveries are signed under it too (audit.WebhookOptions.
+	// PreviousSecret); empty means one signature.
+	WebhookSecretPrevious string
 	// Syslog, when set, is udp://host:port, tcp://host:port or
 	// tls://host:port (RFC 5424 messages; RFC 5425 over TLS).
 	Syslog string
@@ -46,7 +50,11 @@ func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
 			// The length, never the secret.
 			return nil, fmt.Errorf("GATEHOUSE_AUDIT_WEBHOOK_SECRET must be at least %d characters (better, generate one: e.g. 32 random bytes base64url)", audit.MinWebhookSecretLen)
 		}
-		w, err := audit.NewWebhook("default", o.Webhook, []byte(o.WebhookSecret), nil)
+		if o.WebhookSecretPrevious == o.WebhookSecret {
+			return nil, fmt.Errorf("GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS is the same as GATEHOUSE_AUDIT_WEBHOOK_SECRET: set it to the secret being replaced, or unset it")
+		}
+		wo := &audit.WebhookOptions{PreviousSecret: []byte(o.WebhookSecretPrevious)}
+		w, err := audit.NewWebhook("default", o.Webhook, []byte(o.WebhookSecret), wo)
 		if err != nil {
 			return nil, fmt.Errorf("--audit-webhook: %w", err)
 		}

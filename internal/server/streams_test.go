@@ -259,3 +259,54 @@ func TestAuditWebhookRefusesShortSecret(t *testing.T) {
 		t.Errorf("a %d-character webhook secret: %v", len(short), err)
 	}
 }
+
+// TestAuditWebhookRollsItsSecret: with GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS
+// set as well, every delivery is signed under both secrets, so a receiver
+// holding either takes it while it is being given the new one.
+func TestAuditWebhookRollsItsSecret(t *testing.T) {
+	const newSecret, oldSecret = "the-new-webhook-secret", "the-old-webhook-secret"
+	type delivery struct {
+		ts, sig string
+		body    []byte
+	}
+	got := make(chan delivery, 100)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Get(audit.WebhookTimestampHeader), r.Header.Get(audit.WebhookSignatureHeader), body}
+	}))
+	defer hook.Close()
+	o := server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Webhook: hook.URL, WebhookSecret: newSecret, WebhookSecretPrevious: oldSecret}}
+	s, _, cancel, done := start(t, o)
+	defer func() { cancel(); <-done }()
+	if err := s.Audit.Record(context.Background(), audit.Event{Type: audit.AdminChange, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		for _, secret := range []string{newSecret, oldSecret} {
+			if !audit.VerifyWebhook([]byte(secret), d.ts, d.sig, d.body) {
+				t.Errorf("a receiver holding %q refuses %q", secret, d.sig)
+			}
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery in 15 s")
+	}
+}
+
+// TestAuditWebhookPreviousSecretErrors: a previous secret equal to the
+// secret (a roll meant but not done) is refused, naming the settings and
+// not the secret.
+func TestAuditWebhookPreviousSecretErrors(t *testing.T) {
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const secret = "webhook-signing-secret"
+	_, err = server.New(context.Background(), server.Options{Store: server.StoreOptions{DataDir: t.TempDir()},
+		Streams: server.StreamOptions{Webhook: "http://127.0.0.1:1/hook", WebhookSecret: secret, WebhookSecretPrevious: secret}}, ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS") || strings.Contains(err.Error(), secret) {
+		t.Errorf("previous secret = secret: %v", err)
+	}
+}
