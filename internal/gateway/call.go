@@ -651,6 +651,15 @@ func (g *Gateway) finish(ctx context.Context, f finishing, res *mcp.CallToolResu
 	status := "ok"
 	if res.IsError {
 		status = "tool_error"
+		if ctx.Err() != nil {
+			// The call was cancelled (by its caller, by a denied retry
+			// of it, by the gateway closing) before this error answer
+			// came: an upstream whose question failed with the
+			// cancellation answers so. It is recorded as the
+			// cancellation it followed, whichever of the two the
+			// gateway saw first.
+			status = "cancelled"
+		}
 	}
 	if err := done(result(status, nil)); err != nil {
 		return nil, g.resultNotRecorded(ctx, err, errResultNotRecorded)

@@ -1,5 +1,7 @@
 package gateway_test
 
+//lint:file-ignore SA1019 the upstream logs through the SDK: logging is deprecated from protocol revision 2026-07-28 on but relayed for the revisions before it.
+
 import (
 	"bytes"
 	"context"

@@ -108,11 +108,12 @@ func (n Names) Free(kind, name string) error {
 		}
 	}
 	if other, ok := principals[kind]; ok {
-		for _, s := range n[other][f] {
-			if s == name {
-				return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, other)
-			}
-			return fmt.Errorf("%q is the %s %q but for case: a person and a client cannot share a name", name, other, s)
+		held := n[other][f]
+		if slices.Contains(held, name) {
+			return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, other)
+		}
+		if len(held) > 0 {
+			return fmt.Errorf("%q is the %s %q but for case: a person and a client cannot share a name", name, other, held[0])
 		}
 	}
 	return nil
