@@ -749,10 +749,11 @@ func (u *upstreams) refreshTools(ctx context.Context, c *upConn) error {
 	c.mu.Unlock()
 	wrote, taken, err := u.g.importTools(ctx, c.cfg.Name, defs)
 	// The same for the tools not imported because their names are the
-	// catalogue's tools of others (another upstream's, a built-in's): one
-	// line a set of them, naming a few (taken is sorted).
+	// catalogue's tools of others (another upstream's, a built-in's), or
+	// a catalogue tool's but for case: one line a set of them, naming a
+	// few (taken is sorted).
 	if sum := string(digestNames(taken)); len(taken) > 0 && sum != c.taken {
-		u.g.logger().Warn("gateway: upstream tools not imported: the name is taken", "upstream", c.cfg.Name,
+		u.g.logger().Warn("gateway: upstream tools not imported: the name is taken, or differs only in case from a tool the tenant has", "upstream", c.cfg.Name,
 			"count", len(taken), "tools", taken[:min(len(taken), maxLeftOutNamed)])
 		c.taken = sum
 	} else if len(taken) == 0 {
@@ -857,7 +858,11 @@ func upstreamName(t store.Tool) string {
 // importTools brings the store in line with an upstream's definitions and
 // reports whether it changed anything, and, sorted, the tools it did not
 // import because their names are taken by catalogue tools the upstream
-// does not back (another upstream's, a built-in's, an HTTP API's). A name the tenant declared is
+// does not back (another upstream's, a built-in's, an HTTP API's), or
+// are a catalogue tool's name but for case (store.Names.Free: to whoever
+// reads them "Send_Email" and "send_email" are one name), the upstream's
+// own other tools' too: of two such new names in one listing the first,
+// sorted, is imported. A name the tenant declared is
 // pinned on first sight only when no other name, nor the approval
 // remembered for the upstream tool (rememberedApproval), holds it to
 // another definition; the pin is remembered with it.
@@ -880,8 +885,10 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		return false, nil, fmt.Errorf("import %s tools: %w", upstream, err)
 	}
 	byName := map[string]store.Tool{}
+	held := store.Names{} // the catalogue's names by their folded form
 	for _, t := range all {
 		byName[t.Name] = t
+		held.Add("tool", t.Name)
 	}
 	log := g.logger().With("upstream", upstream)
 	wrote := false
@@ -912,7 +919,7 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 		def := defs[n]
 		matches := namesOf(all, upstream, n)
 		if len(matches) == 0 {
-			if _, ok := byName[n]; ok {
+			if _, ok := byName[n]; ok || held.Free("tool", n) != nil {
 				taken = append(taken, n)
 				continue
 			}
@@ -926,7 +933,17 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			// show text nobody approved).
 			t := store.Tool{Name: n, Upstream: upstream, Status: store.ToolPending,
 				PendingHash: def.hash, PendingDefinition: def.raw}
+			// The name is decided again under the tenant's lock: a tool
+			// of it but for case made since the catalogue was read
+			// (another replica's import of another upstream's, an
+			// admin's) refuses it as it refuses an admin's add.
 			err := g.auditedTx(ctx, func(tx store.Tenant) ([]audit.Event, error) {
+				if err := tx.Lock(ctx); err != nil {
+					return nil, err
+				}
+				if err := store.NameFree(ctx, tx, "tool", n); err != nil {
+					return nil, err
+				}
 				if err := tx.Tools().Create(ctx, t); err != nil {
 					return nil, err
 				}
@@ -936,7 +953,10 @@ func (g *Gateway) importTools(ctx context.Context, upstream string, defs map[str
 			case err == nil:
 				wrote = true
 				rows++
+				held.Add("tool", n)
 				log.Info("gateway: upstream tool imported, pending approval", "tool", n)
+			case errors.Is(err, store.ErrNameTaken):
+				taken = append(taken, n)
 			case !errors.Is(err, store.ErrConflict):
 				return wrote, taken, fmt.Errorf("import %s: %w", n, err)
 			}

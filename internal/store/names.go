@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -63,15 +64,34 @@ func ReadNames(ctx context.Context, t Tenant, kinds ...string) (Names, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := map[string][]string{}
+		n[k] = map[string][]string{}
 		for _, name := range names {
-			f := casefold.Key(name)
-			m[f] = append(m[f], name)
+			n.Add(k, name)
 		}
-		n[k] = m
 	}
 	return n, nil
 }
+
+// Add indexes name as a record of kind: one a caller read otherwise than
+// through ReadNames (the tools it listed already), or made since.
+func (n Names) Add(kind, name string) {
+	m := n[kind]
+	if m == nil {
+		m = map[string][]string{}
+		n[kind] = m
+	}
+	f := casefold.Key(name)
+	m[f] = append(m[f], name)
+}
+
+// ErrNameTaken is what Free's and NameFree's refusals of a name are
+// (errors.Is), to tell them from a failure to read the names.
+var ErrNameTaken = errors.New("the tenant has the name but for case")
+
+type nameTaken string
+
+func (e nameTaken) Error() string        { return string(e) }
+func (e nameTaken) Is(target error) bool { return target == ErrNameTaken }
 
 func keys[T any](ctx context.Context, c Collection[T], key func(T) string) ([]string, error) {
 	all, err := c.List(ctx)
@@ -97,23 +117,23 @@ var principals = map[string]string{"user": "client", "client": "user"}
 // Free refuses name for a new record of kind: when a record of its kind
 // has it but for case (the same name exactly is the record itself, or
 // Create's ErrConflict), or, for a user or a client, the other kind has it
-// by any spelling. The refusal names the stored spelling. n must hold the
-// kinds checked (ReadNames).
+// by any spelling. The refusal names the stored spelling, and is
+// ErrNameTaken. n must hold the kinds checked (ReadNames, Add).
 func (n Names) Free(kind, name string) error {
 	f := casefold.Key(name)
 	for _, s := range n[kind][f] {
 		if s != name {
-			return fmt.Errorf("%s %q differs only in case from %s %q, which the tenant has: names differing only in case read as one name (choose another name)",
-				kind, name, kind, s)
+			return nameTaken(fmt.Sprintf("%s %q differs only in case from %s %q, which the tenant has: names differing only in case read as one name (choose another name)",
+				kind, name, kind, s))
 		}
 	}
 	if other, ok := principals[kind]; ok {
 		held := n[other][f]
 		if slices.Contains(held, name) {
-			return fmt.Errorf("%q is a %s: a person and a client cannot share a name", name, other)
+			return nameTaken(fmt.Sprintf("%q is a %s: a person and a client cannot share a name", name, other))
 		}
 		if len(held) > 0 {
-			return fmt.Errorf("%q is the %s %q but for case: a person and a client cannot share a name", name, other, held[0])
+			return nameTaken(fmt.Sprintf("%q is the %s %q but for case: a person and a client cannot share a name", name, other, held[0]))
 		}
 	}
 	return nil
