@@ -2,11 +2,13 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/internal/cli"
@@ -17,13 +19,32 @@ type result struct {
 	stdout, stderr string
 }
 
+// runBound is how long run lets a command take: generous for any command
+// that returns by itself, short of go test's own timeout.
+const runBound = 60 * time.Second
+
 func run(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return runWithin(t, runBound, env, stdin, args...)
+}
+
+// runWithin runs the command line and ends its context after bound: a
+// serve case that should have been refused but started serving fails the
+// test then, instead of hanging it until go test's timeout.
+func runWithin(t testing.TB, bound time.Duration, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
 	var out, errb bytes.Buffer
 	e := &cli.Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(stdin),
-		Getenv: func(k string) string { return env[k] }}
+		Getenv: func(k string) string { return env[k] }, Context: ctx}
 	code := cli.Run(e, args)
-	return result{code, out.String(), errb.String()}
+	r := result{code, out.String(), errb.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("gatehouse %s: still running after %v, cancelled (did a serve that should be refused start?)\nexit %d\nstdout: %s\nstderr: %s",
+			strings.Join(args, " "), bound, r.code, r.stdout, r.stderr)
+	}
+	return r
 }
 
 func must(t *testing.T, r result) result {

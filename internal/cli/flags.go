@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,10 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Stdin          io.Reader
 	Getenv         func(string) string
+	// Context, when not nil, ends the serving commands (serve, demo) as
+	// a first SIGINT does: how a caller that runs them in-process (a
+	// test) stops them. Nil: only the signals do.
+	Context context.Context
 }
 
 // envName is the environment variable that sets a flag.

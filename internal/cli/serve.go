@@ -116,9 +116,13 @@ func signalContext() (context.Context, context.CancelFunc) {
 // and hurry is closed at the second (server.Options.Hurry), which cuts
 // them. Caught until stop, a second signal would otherwise be swallowed,
 // leaving an operator who cannot wait SIGKILL, which skips closing the
-// audit trail.
-func serveSignals() (ctx context.Context, hurry <-chan struct{}, stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// audit trail. ctx also ends with env.Context, when there is one.
+func serveSignals(env *Env) (ctx context.Context, hurry <-chan struct{}, stop func()) {
+	parent := env.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	h, done := make(chan struct{}), make(chan struct{})
@@ -156,7 +160,7 @@ func serveCommand() *command {
 			if err != nil {
 				return err
 			}
-			ctx, hurry, stop := serveSignals()
+			ctx, hurry, stop := serveSignals(env)
 			defer stop()
 			if f.tenant != "" {
 				// The tenant file is applied before anything is built from
@@ -258,7 +262,7 @@ func demoCommand() *command {
 			if err != nil {
 				return err
 			}
-			ctx, hurry, stop := serveSignals()
+			ctx, hurry, stop := serveSignals(env)
 			defer stop()
 			o, err := f.options(env, log)
 			if err != nil {
