@@ -35,7 +35,7 @@ func (s *Server) mountDomains(ctx context.Context, mux *http.ServeMux, o Options
 	trail := audit.New(s.Store, s.Keys, &audit.Options{Logger: s.log})
 	s.Audit = trail
 	s.closers = append(s.closers, trail.Close)
-	streams, err := openStreams(trail, o.Streams)
+	streams, err := openStreams(trail, o.Streams, s.log)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"time"
@@ -40,8 +41,23 @@ type StreamOptions struct {
 }
 
 // openStreams builds the configured sinks and starts feeding them.
-func openStreams(trail *audit.Log, o StreamOptions) (*audit.Streams, error) {
+func openStreams(trail *audit.Log, o StreamOptions, log *slog.Logger) (*audit.Streams, error) {
 	var sinks []audit.Sink
+	if o.Webhook == "" && (o.WebhookSecret != "" || o.WebhookSecretPrevious != "") {
+		// A secret with nothing to sign is most likely a mistyped or
+		// forgotten --audit-webhook: said, not silently ignored. The
+		// settings are named, never their values.
+		var set string
+		switch {
+		case o.WebhookSecret != "" && o.WebhookSecretPrevious != "":
+			set = "GATEHOUSE_AUDIT_WEBHOOK_SECRET and GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS are set"
+		case o.WebhookSecret != "":
+			set = "GATEHOUSE_AUDIT_WEBHOOK_SECRET is set"
+		default:
+			set = "GATEHOUSE_AUDIT_WEBHOOK_SECRET_PREVIOUS is set"
+		}
+		log.Warn(set + " but no audit webhook is configured (--audit-webhook): the audit trail is pushed to no webhook")
+	}
 	if o.Webhook != "" {
 		if o.WebhookSecret == "" {
 			return nil, fmt.Errorf("an audit webhook needs a signing secret (GATEHOUSE_AUDIT_WEBHOOK_SECRET)")
