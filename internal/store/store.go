@@ -343,7 +343,7 @@ const SettingToolCallsPerMinutePerPerson = "limits.tool_calls_per_minute_per_per
 
 // UserEnded counts what EndUser ended.
 type UserEnded struct {
-	Sessions int64 `json:"sessions"` // login sessions deleted
+	Sessions int64 `json:"sessions"` // live login sessions deleted (expired ones go uncounted)
 	Grants   int64 `json:"grants"`   // refresh-token grants revoked
 	Consents int64 `json:"consents"` // consents deleted
 }

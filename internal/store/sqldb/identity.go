@@ -421,8 +421,16 @@ func (t tenant) EndUser(ctx context.Context, username string, until time.Time) (
 			}
 			return res.RowsAffected()
 		}
+		// Every session goes, but only those not expired yet are counted:
+		// an expired one (kept store.SessionKept so that its end is
+		// noticed) had ended already, and the count is reported, and
+		// audited, as what ending the user ended.
 		var err error
-		if ended.Sessions, err = exec("sessions", "DELETE FROM login_sessions WHERE username = ?", username); err != nil {
+		if ended.Sessions, err = exec("sessions", "DELETE FROM login_sessions WHERE username = ? AND expires_at > ?",
+			username, t.db.now().UnixMicro()); err != nil {
+			return err
+		}
+		if _, err = exec("expired sessions", "DELETE FROM login_sessions WHERE username = ?", username); err != nil {
 			return err
 		}
 		if ended.Grants, err = t.endGrants(ctx, q, "username", username, until); err != nil {

@@ -18,7 +18,8 @@ func init() {
 
 // testEndUser: ending a user deletes their sessions, codes and consents and
 // revokes their grants, in the caller's transaction, and touches nobody
-// else's.
+// else's; the sessions it reports are those it ended, not those already
+// expired.
 func testEndUser(t *testing.T, db *sqldb.DB) {
 	ctx, id := context.Background(), db.Identity()
 	now := micro(time.Now())
@@ -26,6 +27,9 @@ func testEndUser(t *testing.T, db *sqldb.DB) {
 	for _, s := range []store.LoginSession{
 		{ID: "c1", SecretHash: "c1", Username: "carol", ExpiresAt: now.Add(time.Hour)},
 		{ID: "c2", SecretHash: "c2", Username: "carol", ExpiresAt: now.Add(time.Hour)},
+		// c3 expired, kept store.SessionKept so that its end is noticed:
+		// deleted, but not counted among the sessions ending carol ended.
+		{ID: "c3", SecretHash: "c3", Username: "carol", ExpiresAt: now.Add(-time.Minute)},
 		{ID: "a1", SecretHash: "a1", Username: "alice", ExpiresAt: now.Add(time.Hour)},
 	} {
 		mustNil(t, id.CreateSession(ctx, s))
@@ -78,7 +82,7 @@ func testEndUser(t *testing.T, db *sqldb.DB) {
 	if diff := cmp.Diff(store.UserEnded{Sessions: 2, Grants: 3, Consents: 2}, ended); diff != "" {
 		t.Errorf("EndUser (-want +got):\n%s", diff)
 	}
-	for _, h := range []string{"c1", "c2"} {
+	for _, h := range []string{"c1", "c2", "c3"} {
 		if _, err := id.SessionBySecret(ctx, h); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("carol's session %s: %v", h, err)
 		}
