@@ -259,6 +259,12 @@ func TestCallersTokenNeverReachesTheUpstream(t *testing.T) {
 	if err := cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "file:///notes.txt"}); err != nil {
 		t.Errorf("resources/unsubscribe: %v", err)
 	}
+	// The gateway unsubscribes upstream after answering the caller.
+	waitFor(t, "the upstream's unsubscribe", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(seen.String(), `"resources/unsubscribe"`)
+	})
 	if _, err := cs.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "greet"},
 		Argument: mcp.CompleteParamsArgument{Name: "name", Value: "B"}}); err != nil {
 		t.Errorf("completion/complete: %v", err)
