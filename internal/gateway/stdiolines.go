@@ -32,12 +32,26 @@ package gateway
 // message is) is skipped the same way when its JSON value does not end on
 // it ("{oops": passed on, the decoder would take the next line for the
 // rest of it), is followed by more than blanks ("[INFO] ready", which the
-// decoder fails on), is an array of no object ("[2025-01-02 10:00]"),
-// which a batch of messages is not, or is an object without a "jsonrpc"
-// member (a JSON logger's record, {"level":30,"msg":"ready"}), which the
-// SDK fails the connection on as it does on a line that is no JSON, or is
-// not valid JSON after all ({"jsonrpc" 1}: the scan that finds where a
-// value ends does not check the rest).
+// decoder fails on), is not valid JSON after all ({"jsonrpc" 1}: the scan
+// that finds where a value ends does not check the rest), or is valid
+// JSON but no message the SDK decodes: an object without a "jsonrpc"
+// member (a JSON logger's record, {"level":30,"msg":"ready"}), or with
+// neither a method nor an ID ({"jsonrpc":"2.0"}, a response without its
+// ID), or with one the SDK does not take (an ID that is null or an
+// object, a method that is no string, an error that is no error object,
+// a version other than "2.0"); an array that is no batch of such
+// messages ("[2025-01-02 10:00]", [{"level":30}], an empty one). The SDK
+// fails the connection on each of these as on a line that is no JSON.
+// Which is which is the SDK's own decoding (jsonrpc.DecodeMessage), run
+// once more on a line the scan has not ruled out already: an object
+// without "jsonrpc", or with neither "method" nor "id".
+//
+// Batches: MCP 2025-06-18 took JSON-RPC batching out, but an upstream
+// may speak an older version, and the SDK's stdio client still reads a
+// batch whatever the version (the version check in its reader is on the
+// server's side only). So a batch is passed on when every element is a
+// message the SDK decodes, as it would be read; one that is not would
+// fail the connection, and is skipped.
 // The decoder is only ever given whole lines: framing stays by line, and
 // a message written over several lines (pretty-printed), which MCP's
 // stdio transport forbids, is skipped line by line.
@@ -210,25 +224,48 @@ func (s *stdioLines) passOn() {
 	}
 }
 
-// message reports whether the line gathered (and scanned) may be a
-// message: its JSON value ends on it, followed by blanks only, and is an
-// object with a "jsonrpc" member or a batch (an array of objects).
+// message reports whether the line gathered (and scanned) is a message
+// the SDK reads: its JSON value ends on it, followed by blanks only, and
+// is a request, notification or response, or a batch of them.
 func (s *stdioLines) message() bool {
 	if !s.scan.done || len(bytes.TrimLeft(s.line[s.scanned:], " \t\r\n")) > 0 {
 		return false
 	}
-	if s.line[0] == '[' {
-		rest := bytes.TrimLeft(s.line[1:], " \t\r\n")
-		if len(rest) == 0 || rest[0] != '{' {
-			return false
-		}
-	} else if !s.scan.jsonrpc {
-		return false
-	}
+	v := s.line[:s.scanned]
 	// The scan finds where a value ends, not whether it is JSON: a line
 	// it ends that is not ({"jsonrpc" 1}, [{""}]) fails the connection in
 	// the SDK's decoder as a line of text does.
-	return json.Valid(s.line[:s.scanned])
+	if s.line[0] == '[' {
+		return json.Valid(v) && decodableBatch(v)
+	}
+	// What the scan saw rules out most lines at no cost: a message has a
+	// "jsonrpc" member, and a method or an ID.
+	if !s.scan.jsonrpc || !s.scan.method && !s.scan.hasID {
+		return false
+	}
+	// The rest (the version "2.0", an ID that is a string or a number, a
+	// method that is a string, an error that is one) the SDK's own
+	// decoding tells, as its read loop will.
+	if !json.Valid(v) {
+		return false
+	}
+	_, err := jsonrpc.DecodeMessage(v)
+	return err == nil
+}
+
+// decodableBatch reports whether v, an array, is a batch the SDK reads:
+// not empty, and each of its elements a message.
+func decodableBatch(v []byte) bool {
+	var batch []json.RawMessage
+	if json.Unmarshal(v, &batch) != nil || len(batch) == 0 {
+		return false
+	}
+	for _, m := range batch {
+		if _, err := jsonrpc.DecodeMessage(m); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // skip reads the rest of a message past the limit, and returns the error

@@ -105,8 +105,9 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 
 // FuzzStdioLines: whatever pieces a program's output comes in, no Read
 // of stdioLines gives bytes after a line feed, and what it passes on is a
-// sequence of JSON-RPC messages (objects with a "jsonrpc" member, or
-// batches), never a line the SDK's decoder would fail the connection on.
+// sequence of JSON-RPC messages the SDK decodes (requests, notifications,
+// responses, or batches of them), never a line the SDK's reader would
+// fail the connection on.
 // When the output is there to read at once (no pause of the program
 // within a line), what passes on is exactly the lines that are one such
 // message and blanks (stdioMessageLines).
@@ -115,6 +116,9 @@ func FuzzStdioLines(f *testing.F) {
 	f.Add([]byte("{\"a\":1}{\"b\":2}\n\n{\"jsonrpc\":\"2.0\",\"c\":[\"}\"]}"), uint8(3))
 	f.Add([]byte("not json\n{\"jsonrpc\":\"2.0\",\"id\":1}"), uint8(0))
 	f.Add([]byte("Server started\n  [{\"jsonrpc\":\"2.0\"}] \r\n[INFO] ok\n{\"level\":30}\n"), uint8(255))
+	f.Add([]byte("Server started\n  [{\"jsonrpc\":\"2.0\",\"method\":\"m\"}] \r\n[INFO] ok\n{\"level\":30}\n"), uint8(255))
+	f.Add([]byte("{\"jsonrpc\":\"2.0\"}\n{\"jsonrpc\":\"2.0\",\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":1}}\n{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n"), uint8(9))
+	f.Add([]byte("[]\n[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\"}]\n{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"method\":7}\n"), uint8(255))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		want, ok := stdioMessageLines(data)
 		if !ok {
@@ -178,23 +182,28 @@ func stdioMessageLines(data []byte) (want []byte, ok bool) {
 	return want, true
 }
 
-// isRPCValue reports whether v may be a JSON-RPC message: an object with
-// a "jsonrpc" member, or an array that begins with an object (a batch).
+// isRPCValue reports whether v is a JSON-RPC message the SDK's stdio
+// reader takes without failing its connection: a request, notification
+// or response it decodes, or a batch of them that is not empty.
 func isRPCValue(v json.RawMessage) bool {
 	v = bytes.TrimLeft(v, " \t\r\n")
 	if len(v) == 0 {
 		return false
 	}
 	if v[0] == '[' {
-		rest := bytes.TrimLeft(v[1:], " \t\r\n")
-		return len(rest) > 0 && rest[0] == '{'
+		var batch []json.RawMessage
+		if json.Unmarshal(v, &batch) != nil || len(batch) == 0 {
+			return false
+		}
+		for _, m := range batch {
+			if _, err := jsonrpc.DecodeMessage(m); err != nil {
+				return false
+			}
+		}
+		return true
 	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(v, &members) != nil {
-		return false
-	}
-	_, ok := members["jsonrpc"]
-	return ok
+	_, err := jsonrpc.DecodeMessage(v)
+	return err == nil
 }
 
 // FuzzStdioLinesBound: of a program's messages, one a line, those within
@@ -220,7 +229,7 @@ func FuzzStdioLinesBound(f *testing.F) {
 				// message of its own when the program pauses before it.)
 				return
 			}
-			if _, rpc := members["jsonrpc"]; !rpc {
+			if !isRPCValue(line) {
 				return // a line that is no JSON-RPC message is skipped (FuzzStdioLines)
 			}
 			if nl && len(line) == int(limit) {

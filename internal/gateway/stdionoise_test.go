@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,22 +23,30 @@ import (
 // message an empty line, a blank one, a log line that begins with '['
 // and one written in two pieces; each message is written in pieces too.
 // With the argument "json", it also writes a JSON log record (valid JSON,
-// no JSON-RPC message) before each message.
+// no JSON-RPC message) before each message; with "line" and a line, that
+// line.
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == "-gatehouse-test-noisy-upstream" {
-		runNoisyUpstream(len(os.Args) > 2 && os.Args[2] == "json")
+		var extra string
+		switch {
+		case len(os.Args) > 2 && os.Args[2] == "json":
+			extra = `{"level":30,"msg":"handled"}`
+		case len(os.Args) > 3 && os.Args[2] == "line":
+			extra = os.Args[3]
+		}
+		runNoisyUpstream(extra)
 		os.Exit(0)
 	}
 }
 
 type noisyStdout struct {
-	json bool
+	extra string // a line written before each message too
 }
 
 func (n noisyStdout) Write(p []byte) (int, error) {
 	noise := []string{"\n", "  \t\r\n", "[INFO] handled a request\n", "Listening on ", "stdio\n"}
-	if n.json {
-		noise = append(noise, `{"level":30,"msg":"handled"}`+"\n")
+	if n.extra != "" {
+		noise = append(noise, n.extra+"\n")
 	}
 	for _, s := range noise {
 		if _, err := os.Stdout.WriteString(s); err != nil {
@@ -57,7 +66,7 @@ func (n noisyStdout) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func runNoisyUpstream(json bool) {
+func runNoisyUpstream(extra string) {
 	fmt.Println("Server started")
 	s := mcp.NewServer(&mcp.Implementation{Name: "noisy", Version: "1"}, nil)
 	addEcho(s, "Echoes its text")
@@ -65,7 +74,7 @@ func runNoisyUpstream(json bool) {
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(os.Getpid())}}}, nil, nil
 		})
-	t := &mcp.IOTransport{Reader: os.Stdin, Writer: nopWriteCloser{noisyStdout{json: json}}}
+	t := &mcp.IOTransport{Reader: os.Stdin, Writer: nopWriteCloser{noisyStdout{extra: extra}}}
 	if err := s.Run(context.Background(), t); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -134,4 +143,33 @@ func TestStdioUpstreamStrayLinesSkipped(t *testing.T) {
 // connection, every call on it and restarting the process.
 func TestStdioUpstreamJSONLogLinesSkipped(t *testing.T) {
 	noisyUpstream(t, []string{"json"}, []string{`"text":"{\"level\":30,\"msg\":\"handled\"}"`})
+}
+
+// TestStdioUpstreamUndecodableLinesSkipped: a line of JSON with a
+// "jsonrpc" member that is still no message the SDK decodes (no method
+// and no ID, a response without its ID or with an ID that is none, a
+// batch of what are no messages) is skipped and logged as the other
+// stray lines are, rather than failing the connection, every call on it
+// and restarting the process.
+func TestStdioUpstreamUndecodableLinesSkipped(t *testing.T) {
+	for _, line := range []string{
+		`{"jsonrpc":"2.0"}`,
+		`{"jsonrpc":"2.0","result":{}}`,
+		`{"jsonrpc":"2.0","error":{"code":-32700,"message":"parse error"}}`,
+		`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`,
+		`{"jsonrpc":"2.0","id":{"n":1},"result":{}}`,
+		`{"jsonrpc":"1.0","id":1,"result":{}}`,
+		`{"jsonrpc":"2.0","method":7}`,
+		`{"jsonrpc":"2.0","id":1,"error":"boom"}`,
+		`[{"level":30}]`,
+		`[{"jsonrpc":"2.0","method":"notifications/message"},{"jsonrpc":"2.0"}]`,
+	} {
+		t.Run(line, func(t *testing.T) {
+			quoted, err := json.Marshal(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			noisyUpstream(t, []string{"line", line}, []string{`"text":` + string(quoted)})
+		})
+	}
 }
