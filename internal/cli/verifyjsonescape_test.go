@@ -20,29 +20,9 @@ import (
 // reaches the terminal as data. The values decode unchanged. It used to
 // write them raw.
 func TestVerifyJSONEscapesInvisible(t *testing.T) {
-	data := t.TempDir()
-	d := []string{"--data", data}
-	must(t, run(t, nil, "", append([]string{"apply", "-f", testdata + "acme.yaml"}, d...)...))
 	const hostile = "manual\u009b2J\u202eevil\u200b"
-	ctx := context.Background()
-	o := server.StoreOptions{DataDir: data}
-	st, err := server.OpenStore(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := server.OpenKeys(ctx, st, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	jws, err := ks.SignJSON(keys.EdDSA, audit.CheckpointType, map[string]any{
-		"seq": 1000000, "hash": strings.Repeat("ab", 32), "kind": hostile, "iat": now.Unix(), "at_us": now.UnixMicro()})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	execSQL(t, data, "INSERT INTO audit_checkpoints (seq, hash, at, kind, jws) VALUES (?, ?, 0, ?, ?)",
-		1000000, strings.Repeat("ab", 32), hostile, jws)
+	data := hostileCheckpoint(t, 1000000, hostile)
+	d := []string{"--data", data}
 
 	r := run(t, nil, "", append([]string{"audit", "verify", "--json"}, d...)...)
 	if r.code != 1 {
@@ -62,4 +42,34 @@ func TestVerifyJSONEscapesInvisible(t *testing.T) {
 	if !found {
 		t.Errorf("the kind is not in the report as it was signed:\n%s", r.stdout)
 	}
+}
+
+// hostileCheckpoint applies acme.yaml to a new data folder and stores in
+// it a checkpoint of record seq whose kind is kind, signed with the
+// store's own key (whoever holds the data folder can); it returns the
+// folder.
+func hostileCheckpoint(t *testing.T, seq int64, kind string) string {
+	t.Helper()
+	data := t.TempDir()
+	must(t, run(t, nil, "", "apply", "-f", testdata+"acme.yaml", "--data", data))
+	ctx := context.Background()
+	o := server.StoreOptions{DataDir: data}
+	st, err := server.OpenStore(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := server.OpenKeys(ctx, st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	jws, err := ks.SignJSON(keys.EdDSA, audit.CheckpointType, map[string]any{
+		"seq": seq, "hash": strings.Repeat("ab", 32), "kind": kind, "iat": now.Unix(), "at_us": now.UnixMicro()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, data, "INSERT INTO audit_checkpoints (seq, hash, at, kind, jws) VALUES (?, ?, 0, ?, ?)",
+		seq, strings.Repeat("ab", 32), kind, jws)
+	return data
 }
