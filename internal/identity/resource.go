@@ -201,7 +201,7 @@ func (p *Provider) introspect(r *http.Request, client store.Client, tok string) 
 	if used || revoked {
 		return inactive, nil
 	}
-	if ended, err := p.signInEnded(ctx, rt); err != nil || ended {
+	if ended, _, err := p.signInEnded(ctx, rt); err != nil || ended {
 		return inactive, err
 	}
 	// Nor is one whose person /token would refuse (holder).

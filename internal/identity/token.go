@@ -200,7 +200,7 @@ func (p *Provider) grantCode(ctx context.Context, r *http.Request, client store.
 	// a code issued just before the person signed out, or before the
 	// session expired, gives nothing once it has, as the refresh token it
 	// would give could not be used.
-	if ended, err := p.signInEnded(ctx, rt); err != nil {
+	if ended, _, err := p.signInEnded(ctx, rt); err != nil {
 		return nil, p.unspend(ctx, consumeCode, h, errServer(err))
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this code came from has ended")
@@ -399,7 +399,8 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	// from (OpenID Connect Core section 11: offline_access is what asks
 	// for access while the person is away): no refresh once that session
 	// ended or would have expired.
-	if ended, err := p.signInEnded(ctx, old); err != nil {
+	ended, seen, err := p.signInEnded(ctx, old)
+	if err != nil {
 		return nil, errServer(err)
 	} else if ended {
 		return nil, errInvalidGrant("the sign-in this grant came from has ended (ask for offline_access to keep access after it)")
@@ -449,7 +450,7 @@ func (p *Provider) grantRefresh(ctx context.Context, r *http.Request, client sto
 	if err != nil {
 		return nil, p.unspend(ctx, consumeRefresh, h, err)
 	}
-	p.signInUsed(ctx, old)
+	p.signInUsed(ctx, old, seen)
 	return resp, nil
 }
 
@@ -479,11 +480,13 @@ func (p *Provider) unspend(ctx context.Context, kind, id string, err error) erro
 // signInEnded reports whether rt's grant, one without offline_access,
 // has ended with the sign-in it came from: that login session ended, has
 // expired or has gone unused for the idle timeout, either of which is
-// ended here, and recorded, as a browser's request would end it.
-func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool, error) {
+// ended here, and recorded, as a browser's request would end it. seen is
+// the session's last recorded use as it read it (zero when it read none),
+// for signInUsed.
+func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (ended bool, seen time.Time, err error) {
 	end, bound := p.signInEnd(rt)
 	if !bound {
-		return false, nil
+		return false, time.Time{}, nil
 	}
 	now := p.now()
 	if !now.Before(end) {
@@ -498,7 +501,7 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 		} else if err == nil || errors.Is(err, store.ErrNotFound) {
 			p.endExpiredSession(ctx, rt.SessionID, rt.Username, end, "")
 		}
-		return true, nil
+		return true, time.Time{}, nil
 	}
 	if _, on := p.sessionIdle(); on {
 		s, err := p.Store.Identity().SessionByID(ctx, rt.SessionID)
@@ -509,12 +512,15 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 			if _, err := p.endIdleSession(ctx, s, ""); err != nil {
 				p.log().ErrorContext(ctx, "end idle session", "err", err)
 			}
-			return true, nil
+			return true, time.Time{}, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return false, err
+			return false, time.Time{}, err
+		case err == nil:
+			seen = s.LastSeenAt
 		}
 	}
-	return p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
+	ended, err = p.Store.Identity().Consumed(ctx, consumeSessionEnd, rt.SessionID)
+	return ended, seen, err
 }
 
 // signInUsed records a refresh of rt's grant, one without offline_access,
@@ -527,20 +533,15 @@ func (p *Provider) signInEnded(ctx context.Context, rt store.RefreshToken) (bool
 // for the idle timeout still ends. Only a refresh that issued tokens is a
 // use: one refused (a scope beyond the grant, a person disabled, a lost
 // race) keeps nothing alive. A failure costs the person at most an
-// earlier end.
-func (p *Provider) signInUsed(ctx context.Context, rt store.RefreshToken) {
-	if _, bound := p.signInEnd(rt); !bound {
-		return
-	}
-	if _, on := p.sessionIdle(); !on {
-		return
-	}
+// earlier end. seen is the last use signInEnded read of the session (zero:
+// it read none, the idle timeout being off or the session gone): no
+// second read of it on the refresh's path.
+func (p *Provider) signInUsed(ctx context.Context, rt store.RefreshToken, seen time.Time) {
 	now := p.now()
-	s, err := p.Store.Identity().SessionByID(ctx, rt.SessionID)
-	if err != nil || now.Sub(s.LastSeenAt) < p.sessionUseRecorded() {
+	if seen.IsZero() || now.Sub(seen) < p.sessionUseRecorded() {
 		return
 	}
-	if err := p.Store.Identity().TouchSession(ctx, s.ID, now); err != nil {
+	if err := p.Store.Identity().TouchSession(ctx, rt.SessionID, now); err != nil {
 		p.log().ErrorContext(ctx, "record session use", "err", err)
 	}
 }
