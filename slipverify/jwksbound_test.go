@@ -57,17 +57,9 @@ func TestJWKSFetchTimesOut(t *testing.T) {
 	}
 	d := startDemoIssuer()
 	defer d.Close()
-	release := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer silent.Close()
-	defer close(release)
+	silent := silentServer(t)
 	v := newVerifier(d, "refund")
-	v.JWKSURL, v.HTTPClient = silent.URL, &http.Client{}
+	v.JWKSURL, v.HTTPClient = silent, &http.Client{}
 	args := `{"amount":12}`
 	if _, err := v.Verify(context.Background(), d.mint("refund", args), []byte(args)); !errors.Is(err, slipverify.ErrUnavailable) {
 		t.Fatalf("Verify with a silent JWKS = %v, want ErrUnavailable", err)
@@ -85,17 +77,9 @@ func TestIntrospectionTimesOut(t *testing.T) {
 	}
 	d := startDemoIssuer()
 	defer d.Close()
-	release := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer silent.Close()
-	defer close(release)
+	silent := silentServer(t)
 	v := newVerifier(d, "refund")
-	v.IntrospectionURL, v.HTTPClient = silent.URL, &http.Client{}
+	v.IntrospectionURL, v.HTTPClient = silent, &http.Client{}
 	args := `{"amount":12}`
 	tok := d.mint("refund", args)
 	done := make(chan error, 1)
@@ -111,4 +95,20 @@ func TestIntrospectionTimesOut(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Verify with a silent introspection endpoint still waits after 30 s")
 	}
+}
+
+// silentServer is the URL of a server that never answers: each request
+// waits until the client gives up or the test ends.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+	return silent.URL
 }
