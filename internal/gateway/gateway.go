@@ -157,11 +157,7 @@ type clientEnds interface {
 
 // Counters is the part of the identity store that counts, across
 // replicas, in fixed windows (store.Identity's CountAttempt).
-type Counters interface {
-	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
-	// Attempts is a key's count in its current window, counting nothing.
-	Attempts(ctx context.Context, key string, now time.Time) (int, error)
-}
+type Counters = store.AttemptCounter
 
 // pollInterval is how often the gateway asks the store whether the tenant
 // changed.

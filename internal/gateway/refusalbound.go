@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Design note: refused calls the trail records, bounded per caller.
@@ -39,14 +41,7 @@ var refusalsPerMinute = 600
 func (g *Gateway) countRefusal(ctx context.Context, who *caller) (record, throttled bool) {
 	sum := sha256.Sum256([]byte(who.bound))
 	key := "refused:" + base64.RawURLEncoding.EncodeToString(sum[:])
-	now := g.now()
-	n, err := g.Counters.Attempts(ctx, key, now)
-	if err == nil && n > refusalsPerMinute {
-		return false, false
-	}
-	if err == nil {
-		n, err = g.Counters.CountAttempt(ctx, key, now, rateWindow)
-	}
+	n, err := store.CountUnlessPast(ctx, g.Counters, key, refusalsPerMinute, g.now(), rateWindow)
 	if err != nil {
 		g.logger().WarnContext(ctx, "gateway: count a refused call", "err", err)
 		return true, false

@@ -487,23 +487,12 @@ func failuresKey(username string) string { return "login:u:" + digest(username) 
 // window (MaxSignInsPerUser), under their exact username (see userKey).
 func signInsKey(username string) string { return "login:ok:u:" + username }
 
-// countUnlessPast counts an attempt under key in a window, unless the key
-// is already past limit in its window: then it writes nothing and answers
-// as if it had counted (one more than stored). An address past a limit
-// thus costs a read, not a write — a commit, and on PostgreSQL a wait for
-// the one row all its requests update, holding a connection of the pool —
-// as checkPassword keeps a flood of failed sign-ins from writing.
-// Concurrent requests under the limit may each count, as before.
+// countUnlessPast is store.CountUnlessPast on the identity store's
+// counters and the provider's clock: an address past a limit costs a
+// read, not a write, as checkPassword keeps a flood of failed sign-ins
+// from writing.
 func (p *Provider) countUnlessPast(ctx context.Context, key string, limit int, window time.Duration) (int, error) {
-	id, now := p.Store.Identity(), p.now()
-	n, err := id.Attempts(ctx, key, now)
-	if err != nil {
-		return 0, err
-	}
-	if n > limit {
-		return n + 1, nil
-	}
-	return id.CountAttempt(ctx, key, now, window)
+	return store.CountUnlessPast(ctx, p.Store.Identity(), key, limit, p.now(), window)
 }
 
 // errPasswordChecksBusy: no password check came free within
